@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/crosstalk-im/crosstalk/hub"
+	msnpserver "github.com/crosstalk-im/crosstalk/msnp/server"
+	"github.com/crosstalk-im/crosstalk/node"
+)
+
+type serveCmd struct {
+	Data string `help:"Data directory (database, keys, bus state)." default:"data" type:"path"`
+	Nats string `help:"URL of an external NATS server or cluster; empty starts one inside the process."`
+	Demo bool   `help:"Create two demo accounts (if missing) and print their passwords."`
+
+	MsnpAddr     string `help:"MSNP dispatch/notification listener, or 'off'." default:"0.0.0.0:1863"`
+	SbAddr       string `help:"MSNP switchboard listener." default:"0.0.0.0:1864"`
+	SbPublicAddr string `help:"Switchboard address given to clients; empty: the address each client reached the server at."`
+	NsRedirect   string `help:"Make the MSNP port a dispatch server referring logins (XFR NS) to this notification server address."`
+	HttpAddr     string `help:"HTTP listener (metrics, health), or 'off'." default:"0.0.0.0:8080"`
+
+	MsnpChallenge        bool          `help:"Send CHL challenges after MSNP login and require a correct QRY."`
+	MsnpTrace            bool          `help:"Log every MSNP line in and out (at log level trace)."`
+	MsnpMaxLine          int           `help:"Longest MSNP command line, in bytes." default:"1024"`
+	MsnpMaxMessage       int           `help:"Largest switchboard MSG payload, in bytes." default:"1664"`
+	MsnpCommandRate      float64       `help:"Commands per second a client may send (sustained)." default:"20"`
+	MsnpCommandBurst     int           `help:"Commands a client may send in a burst." default:"60"`
+	MsnpHandshakeTimeout time.Duration `help:"Time allowed from connecting to a finished login." default:"60s"`
+	MsnpIdleTimeout      time.Duration `help:"Close notification connections silent for this long." default:"30m"`
+	MsnpSbIdleTimeout    time.Duration `help:"Close switchboard connections silent for this long." default:"15m"`
+	MaxContacts          int           `help:"Most entries on one contact list." default:"600"`
+	ShutdownTimeout      time.Duration `help:"How long to wait for clients to leave on shutdown." default:"10s"`
+}
+
+func (c *serveCmd) Run(log *slog.Logger) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	n, err := node.Start(ctx, node.Options{
+		DataDir:      c.Data,
+		NatsURL:      c.Nats,
+		Logger:       log,
+		MSNPAddr:     c.MsnpAddr,
+		SBAddr:       c.SbAddr,
+		SBPublicAddr: c.SbPublicAddr,
+		NSRedirect:   c.NsRedirect,
+		HTTPAddr:     c.HttpAddr,
+		MSNP: msnpserver.Config{
+			Trace:                  c.MsnpTrace,
+			Challenge:              c.MsnpChallenge,
+			Limits:                 wireLimits(c.MsnpMaxLine),
+			MaxMessageBytes:        c.MsnpMaxMessage,
+			CommandsPerSecond:      c.MsnpCommandRate,
+			CommandBurst:           c.MsnpCommandBurst,
+			HandshakeTimeout:       c.MsnpHandshakeTimeout,
+			IdleTimeout:            c.MsnpIdleTimeout,
+			SwitchboardIdleTimeout: c.MsnpSbIdleTimeout,
+		},
+		MaxListEntries: c.MaxContacts,
+	})
+	if err != nil {
+		return err
+	}
+	if c.Demo {
+		if err := createDemoAccounts(ctx, n.Store); err != nil {
+			log.Error("demo accounts", "err", err)
+		}
+	}
+	accounts, err := n.Store.Accounts(ctx)
+	if err == nil && len(accounts) == 0 {
+		fmt.Fprintf(os.Stderr, "No accounts yet. Add one with:\n  crosstalk user add --data %s --email you@example.com --number 1001 --password SECRET --name \"Your Name\"\nor restart with --demo for two ready-made accounts.\n", c.Data)
+	}
+	log.Info("serving", "msnp", n.MSNPAddr, "switchboard", n.SBAddr, "http", n.HTTPAddr, "data", c.Data)
+	<-ctx.Done()
+	log.Info("shutting down: telling clients")
+	sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
+	defer cancel()
+	return n.Shutdown(sctx)
+}
+
+// createDemoAccounts makes alice and bob for a first try with two clients.
+func createDemoAccounts(ctx context.Context, st hub.Store) error {
+	for _, d := range []struct {
+		number      uint32
+		email, name string
+	}{
+		{1001, "alice@crosstalk.test", "Alice"},
+		{1002, "bob@crosstalk.test", "Bob"},
+	} {
+		if _, err := st.AccountByEmail(ctx, d.email); err == nil {
+			fmt.Printf("demo account %s (number %d) exists; its password is unchanged\n", d.email, d.number)
+			continue
+		}
+		password := rand.Text()[:10]
+		_, err := st.CreateAccount(ctx, hub.Account{Number: d.number, Email: d.email, DisplayName: d.name}, password)
+		if errors.Is(err, hub.ErrAccountExists) {
+			fmt.Printf("demo account %s not created: number %d is taken\n", d.email, d.number)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Printf("demo account: %s  number %d  password %s\n", d.email, d.number, password)
+	}
+	return nil
+}

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"text/tabwriter"
+
+	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/store"
+)
+
+type userCmd struct {
+	Add    userAddCmd    `cmd:"" help:"Create an account."`
+	List   userListCmd   `cmd:"" help:"List accounts."`
+	Passwd userPasswdCmd `cmd:"" help:"Set an account's password."`
+	Del    userDelCmd    `cmd:"" help:"Delete an account."`
+}
+
+type dataFlag struct {
+	Data string `help:"Data directory of the server." default:"data" type:"path"`
+}
+
+func (d dataFlag) open(ctx context.Context) (*store.SQLite, error) {
+	return store.OpenSQLite(ctx, d.Data)
+}
+
+type userAddCmd struct {
+	dataFlag
+	Email    string `help:"E-mail address (MSN and MySpaceIM login)." required:""`
+	Number   uint32 `help:"Account number (GG UIN, IMIP number, MySpaceIM id)." required:""`
+	Password string `help:"Password." required:""`
+	Name     string `help:"Display name (defaults to the e-mail address)."`
+	Nick     string `help:"Unique nick (MySpaceIM uniquenick)."`
+}
+
+func (c *userAddCmd) Run() error {
+	ctx := context.Background()
+	st, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	a, err := st.CreateAccount(ctx, hub.Account{Number: c.Number, Email: c.Email, DisplayName: c.Name, Nick: c.Nick}, c.Password)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("created account %d <%s> %q\n", a.Number, a.Email, a.DisplayName)
+	return nil
+}
+
+type userListCmd struct {
+	dataFlag
+}
+
+func (c *userListCmd) Run() error {
+	ctx := context.Background()
+	st, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	accounts, err := st.Accounts(ctx)
+	if err != nil {
+		return err
+	}
+	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "NUMBER\tEMAIL\tNICK\tNAME")
+	for _, a := range accounts {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", strconv.FormatUint(uint64(a.Number), 10), a.Email, a.Nick, a.DisplayName)
+	}
+	return w.Flush()
+}
+
+// accountRef names an account by number or e-mail.
+type accountRef struct {
+	Account string `arg:"" help:"Account number or e-mail address."`
+}
+
+func (r accountRef) resolve(ctx context.Context, st hub.Store) (hub.Account, error) {
+	if n, err := strconv.ParseUint(r.Account, 10, 32); err == nil {
+		return st.Account(ctx, uint32(n))
+	}
+	return st.AccountByEmail(ctx, r.Account)
+}
+
+type userPasswdCmd struct {
+	dataFlag
+	accountRef
+	Password string `help:"New password." required:""`
+}
+
+func (c *userPasswdCmd) Run() error {
+	ctx := context.Background()
+	st, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	a, err := c.resolve(ctx, st)
+	if err != nil {
+		return err
+	}
+	if err := st.SetPassword(ctx, a.Number, c.Password); err != nil {
+		return err
+	}
+	fmt.Printf("password of %d <%s> changed\n", a.Number, a.Email)
+	return nil
+}
+
+type userDelCmd struct {
+	dataFlag
+	accountRef
+}
+
+func (c *userDelCmd) Run() error {
+	ctx := context.Background()
+	st, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	a, err := c.resolve(ctx, st)
+	if err != nil {
+		return err
+	}
+	if err := st.DeleteAccount(ctx, a.Number); err != nil {
+		return err
+	}
+	fmt.Printf("deleted account %d <%s>\n", a.Number, a.Email)
+	return nil
+}

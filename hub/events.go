@@ -1,0 +1,56 @@
+package hub
+
+// EventKind says what an Event reports.
+type EventKind string
+
+const (
+	// EventPresence: From's status as seen by the recipient changed to
+	// Status (offline when they left, went invisible or blocked you).
+	EventPresence EventKind = "presence"
+	// EventReverseAdded: From put the recipient on their forward list;
+	// Serial is the recipient's new list serial.
+	EventReverseAdded EventKind = "rl-add"
+	// EventReverseRemoved: From took the recipient off their forward list.
+	EventReverseRemoved EventKind = "rl-remove"
+	// EventKick: a newer login of the same protocol took over; every session
+	// of Protocol that attached before At must close.
+	EventKick EventKind = "kick"
+	// EventInvite: From asks the recipient to join a conversation.
+	EventInvite EventKind = "invite"
+)
+
+// Event travels over the bus to every session of one account.
+type Event struct {
+	Kind     EventKind `json:"kind"`
+	From     Account   `json:"from"`
+	Status   Status    `json:"status,omitempty"`
+	Text     string    `json:"text,omitempty"`
+	Serial   uint32    `json:"serial,omitempty"`
+	Protocol string    `json:"protocol,omitempty"`
+	Session  string    `json:"session,omitempty"`
+	At       int64     `json:"at,omitempty"` // Unix nanoseconds, for kicks
+	Invite   *Invite   `json:"invite,omitempty"`
+}
+
+// Invite names a conversation to join. Protocol is the frontend that hosts
+// it; Addr and Cookie are what a client of that protocol needs to connect.
+type Invite struct {
+	Protocol     string `json:"protocol"`
+	Conversation string `json:"conversation"`
+	Addr         string `json:"addr"`
+	Cookie       string `json:"cookie"`
+}
+
+// Endpoint receives a session's events. Deliver is called from the hub's
+// dispatch goroutine and must not block: frontends queue the frames and write
+// them from their own goroutine.
+type Endpoint interface {
+	Deliver(Event)
+}
+
+// Presence is one contact's status as the asking account may see it.
+type Presence struct {
+	Contact Account
+	Status  Status
+	Text    string
+}

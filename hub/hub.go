@@ -1,0 +1,342 @@
+package hub
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Config wires a hub to its store and bus.
+type Config struct {
+	Store  Store
+	Conn   *nats.Conn
+	JS     jetstream.JetStream
+	Logger *slog.Logger
+	// MaxListEntries caps each of an account's FL, AL and BL.
+	MaxListEntries int
+	// Node names this process in presence records.
+	Node string
+}
+
+// DefaultMaxListEntries is the cap on one contact list; the MSN service of
+// the MSNP7 era allowed a few hundred contacts.
+const DefaultMaxListEntries = 600
+
+// Hub is the protocol-neutral core shared by every frontend of one node.
+type Hub struct {
+	cfg      Config
+	log      *slog.Logger
+	presence jetstream.KeyValue
+	inbox    chan *nats.Msg
+	done     chan struct{}
+
+	mu    sync.Mutex
+	users map[uint32]*localUser
+}
+
+// localUser is one account's sessions on this node and the bus
+// subscription that feeds them.
+type localUser struct {
+	sub      *nats.Subscription
+	sessions []*Session
+}
+
+// inboxSize bounds events waiting for the dispatcher; past it NATS reports
+// a slow consumer rather than growing memory without end.
+const inboxSize = 8192
+
+// New creates the hub's presence bucket and starts its dispatcher.
+func New(ctx context.Context, cfg Config) (*Hub, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxListEntries <= 0 {
+		cfg.MaxListEntries = DefaultMaxListEntries
+	}
+	if cfg.Node == "" {
+		cfg.Node = randomID(4)
+	}
+	kv, err := cfg.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      "crosstalk_presence",
+		Description: "who is online, per account and session",
+		Storage:     jetstream.MemoryStorage,
+		History:     1,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("presence bucket: %w", err)
+	}
+	h := &Hub{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		presence: kv,
+		inbox:    make(chan *nats.Msg, inboxSize),
+		done:     make(chan struct{}),
+		users:    make(map[uint32]*localUser),
+	}
+	go h.dispatch()
+	return h, nil
+}
+
+// Close stops the dispatcher. Frontends detach their sessions first.
+func (h *Hub) Close() {
+	h.mu.Lock()
+	for n, u := range h.users {
+		_ = u.sub.Unsubscribe()
+		delete(h.users, n)
+	}
+	h.mu.Unlock()
+	close(h.inbox)
+	<-h.done
+}
+
+// Store gives frontends read access to accounts.
+func (h *Hub) Store() Store { return h.cfg.Store }
+
+// MaxListEntries is the configured cap on one list.
+func (h *Hub) MaxListEntries() int { return h.cfg.MaxListEntries }
+
+func userSubject(number uint32) string {
+	return "ct.user." + strconv.FormatUint(uint64(number), 10)
+}
+
+func (h *Hub) publish(to uint32, ev Event) {
+	data, err := json.Marshal(ev)
+	if err != nil {
+		h.log.Error("encode event", "err", err)
+		return
+	}
+	if err := h.cfg.Conn.Publish(userSubject(to), data); err != nil {
+		h.log.Warn("publish event", "to", to, "kind", ev.Kind, "err", err)
+	}
+}
+
+// dispatch hands events from the bus to this node's sessions.
+func (h *Hub) dispatch() {
+	defer close(h.done)
+	for msg := range h.inbox {
+		n, err := strconv.ParseUint(strings.TrimPrefix(msg.Subject, "ct.user."), 10, 32)
+		if err != nil {
+			continue
+		}
+		var ev Event
+		if err := json.Unmarshal(msg.Data, &ev); err != nil {
+			h.log.Warn("bad event on bus", "subject", msg.Subject, "err", err)
+			continue
+		}
+		h.mu.Lock()
+		var targets []*Session
+		if u := h.users[uint32(n)]; u != nil {
+			targets = append(targets, u.sessions...)
+		}
+		h.mu.Unlock()
+		for _, s := range targets {
+			if ev.Kind == EventKick && !s.kickedBy(ev) {
+				continue
+			}
+			s.endpoint.Deliver(ev)
+		}
+	}
+}
+
+// Attach registers a logged-in connection. A newer login of the same
+// protocol takes over: older sessions of that protocol, on any node, get an
+// EventKick. Sessions of other protocols stay.
+func (h *Hub) Attach(ctx context.Context, acct Account, protocol string, ep Endpoint) (*Session, error) {
+	s := &Session{hub: h, id: randomID(8), protocol: protocol, endpoint: ep, account: acct, attached: time.Now().UnixNano()}
+	h.mu.Lock()
+	u := h.users[acct.Number]
+	if u == nil {
+		sub, err := h.cfg.Conn.ChanSubscribe(userSubject(acct.Number), h.inbox)
+		if err != nil {
+			h.mu.Unlock()
+			return nil, fmt.Errorf("subscribe: %w", err)
+		}
+		u = &localUser{sub: sub}
+		h.users[acct.Number] = u
+	}
+	u.sessions = append(u.sessions, s)
+	h.mu.Unlock()
+	h.publish(acct.Number, Event{Kind: EventKick, Protocol: protocol, Session: s.id, At: s.attached})
+	return s, nil
+}
+
+func (h *Hub) forget(s *Session) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	u := h.users[s.account.Number]
+	if u == nil {
+		return
+	}
+	for i, other := range u.sessions {
+		if other == s {
+			u.sessions = append(u.sessions[:i], u.sessions[i+1:]...)
+			break
+		}
+	}
+	if len(u.sessions) == 0 {
+		_ = u.sub.Unsubscribe()
+		delete(h.users, s.account.Number)
+	}
+}
+
+// Presence returns an account's effective status (the most available of its
+// sessions) as stored on the bus, without privacy applied.
+func (h *Hub) Presence(ctx context.Context, number uint32) (Status, string, error) {
+	rec, _, err := h.loadPresence(ctx, number)
+	if err != nil {
+		return StatusOffline, "", err
+	}
+	st, text := rec.effective()
+	return st, text, nil
+}
+
+// VisiblePresence is what viewer may see of number: offline when number is
+// invisible, offline or does not allow viewer.
+func (h *Hub) VisiblePresence(ctx context.Context, viewer, number uint32) (Status, string, error) {
+	st, text, err := h.Presence(ctx, number)
+	if err != nil || st.Visible() == StatusOffline {
+		return StatusOffline, "", err
+	}
+	r, err := h.cfg.Store.Roster(ctx, number)
+	if err != nil {
+		return StatusOffline, "", err
+	}
+	if !r.Allows(viewer) {
+		return StatusOffline, "", nil
+	}
+	return st.Visible(), text, nil
+}
+
+// presenceRecord is the bus's view of one account: a status per session.
+type presenceRecord struct {
+	Sessions map[string]sessionPresence `json:"sessions"`
+}
+
+type sessionPresence struct {
+	Status   Status `json:"status"`
+	Text     string `json:"text,omitempty"`
+	Protocol string `json:"protocol"`
+	Node     string `json:"node"`
+}
+
+func (r presenceRecord) effective() (Status, string) {
+	best, text := StatusOffline, ""
+	for _, sp := range r.Sessions {
+		if sp.Status.availability() > best.availability() {
+			best, text = sp.Status, sp.Text
+		}
+	}
+	return best, text
+}
+
+func presenceKey(number uint32) string { return strconv.FormatUint(uint64(number), 10) }
+
+func (h *Hub) loadPresence(ctx context.Context, number uint32) (presenceRecord, uint64, error) {
+	e, err := h.presence.Get(ctx, presenceKey(number))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return presenceRecord{}, 0, nil
+	}
+	if err != nil {
+		return presenceRecord{}, 0, err
+	}
+	var rec presenceRecord
+	if err := json.Unmarshal(e.Value(), &rec); err != nil {
+		return presenceRecord{}, 0, err
+	}
+	return rec, e.Revision(), nil
+}
+
+// updatePresence applies change to an account's record with
+// compare-and-set, retrying when another session wrote in between, and
+// returns the effective status before and after.
+func (h *Hub) updatePresence(ctx context.Context, number uint32, change func(*presenceRecord)) (before, after Status, text string, err error) {
+	key := presenceKey(number)
+	for attempt := 0; attempt < 16; attempt++ {
+		rec, rev, err := h.loadPresence(ctx, number)
+		if err != nil {
+			return "", "", "", err
+		}
+		before, _ = rec.effective()
+		if rec.Sessions == nil {
+			rec.Sessions = make(map[string]sessionPresence)
+		}
+		change(&rec)
+		after, text = rec.effective()
+		data, err := json.Marshal(rec)
+		if err != nil {
+			return "", "", "", err
+		}
+		switch {
+		case len(rec.Sessions) == 0 && rev != 0:
+			err = h.presence.Delete(ctx, key, jetstream.LastRevision(rev))
+		case len(rec.Sessions) == 0:
+			return before, after, text, nil
+		case rev == 0:
+			_, err = h.presence.Create(ctx, key, data)
+		default:
+			_, err = h.presence.Update(ctx, key, data, rev)
+		}
+		if err == nil {
+			return before, after, text, nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) && !isWrongSequence(err) {
+			return "", "", "", err
+		}
+	}
+	return "", "", "", errors.New("presence: too much contention")
+}
+
+func isWrongSequence(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
+}
+
+// announce tells everyone who has owner on their forward list, and whom
+// owner allows, what they now see of owner.
+func (h *Hub) announce(ctx context.Context, owner Account, st Status, text string) error {
+	r, err := h.cfg.Store.Roster(ctx, owner.Number)
+	if err != nil {
+		return err
+	}
+	for _, e := range r.Of(Reverse) {
+		if r.Allows(e.Contact.Number) {
+			h.publish(e.Contact.Number, Event{Kind: EventPresence, From: owner, Status: st.Visible(), Text: text})
+		}
+	}
+	return nil
+}
+
+// refreshWatchers sends presence to the reverse-list members whose
+// permission to see owner changed between two versions of owner's roster.
+func (h *Hub) refreshWatchers(ctx context.Context, owner Account, before, after *Roster) {
+	st, text, err := h.Presence(ctx, owner.Number)
+	if err != nil || st.Visible() == StatusOffline {
+		return
+	}
+	for _, e := range after.Of(Reverse) {
+		was, now := before.Allows(e.Contact.Number), after.Allows(e.Contact.Number)
+		switch {
+		case was && !now:
+			h.publish(e.Contact.Number, Event{Kind: EventPresence, From: owner, Status: StatusOffline})
+		case !was && now:
+			h.publish(e.Contact.Number, Event{Kind: EventPresence, From: owner, Status: st.Visible(), Text: text})
+		}
+	}
+}
+
+func randomID(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,249 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"sync"
+)
+
+// Session is one logged-in connection of an account through one protocol.
+type Session struct {
+	hub      *Hub
+	id       string
+	protocol string
+	endpoint Endpoint
+	attached int64 // Unix nanoseconds
+
+	mu       sync.Mutex
+	account  Account
+	detached bool
+}
+
+// ID is unique among all sessions on every node.
+func (s *Session) ID() string { return s.id }
+
+// kickedBy reports whether a kick applies to this session: same protocol,
+// and sent by a login newer than ours. A kick still in flight from an
+// older login must not end a session that came after it. Across nodes this
+// trusts clocks to agree to well within the time a person takes to log in
+// twice.
+func (s *Session) kickedBy(ev Event) bool {
+	return s.protocol == ev.Protocol && s.id != ev.Session && s.attached < ev.At
+}
+
+// Protocol names the frontend that owns the session.
+func (s *Session) Protocol() string { return s.protocol }
+
+// Account is the session's account as of login or the last rename.
+func (s *Session) Account() Account {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.account
+}
+
+// ErrDetached is returned by calls on a session that has ended.
+var ErrDetached = errors.New("session has ended")
+
+// SetPresence records this session's status and tells watchers when the
+// account's effective status changes.
+func (s *Session) SetPresence(ctx context.Context, st Status, text string) error {
+	if !st.Valid() || st == StatusOffline {
+		return ErrInvalid
+	}
+	s.mu.Lock()
+	if s.detached {
+		s.mu.Unlock()
+		return ErrDetached
+	}
+	acct := s.account
+	s.mu.Unlock()
+	before, after, newText, err := s.hub.updatePresence(ctx, acct.Number, func(r *presenceRecord) {
+		r.Sessions[s.id] = sessionPresence{Status: st, Text: text, Protocol: s.protocol, Node: s.hub.cfg.Node}
+	})
+	if err != nil {
+		return err
+	}
+	if before.Visible() != after.Visible() || after.Visible() != StatusOffline {
+		return s.hub.announce(ctx, acct, after, newText)
+	}
+	return nil
+}
+
+// Detach ends the session: its status leaves the account's presence and
+// watchers see the change. Safe to call more than once.
+func (s *Session) Detach(ctx context.Context) {
+	s.mu.Lock()
+	if s.detached {
+		s.mu.Unlock()
+		return
+	}
+	s.detached = true
+	acct := s.account
+	s.mu.Unlock()
+	s.hub.forget(s)
+	before, after, text, err := s.hub.updatePresence(ctx, acct.Number, func(r *presenceRecord) {
+		delete(r.Sessions, s.id)
+	})
+	if err != nil {
+		s.hub.log.Warn("presence on detach", "account", acct.Number, "err", err)
+		return
+	}
+	if before.Visible() != after.Visible() {
+		if err := s.hub.announce(ctx, acct, after, text); err != nil {
+			s.hub.log.Warn("announce on detach", "account", acct.Number, "err", err)
+		}
+	}
+}
+
+// Roster reads the account's lists.
+func (s *Session) Roster(ctx context.Context) (*Roster, error) {
+	return s.hub.cfg.Store.Roster(ctx, s.Account().Number)
+}
+
+// OnlineContacts lists the forward-list contacts who are online and let
+// this account see them: what a client shows right after signing in.
+func (s *Session) OnlineContacts(ctx context.Context) ([]Presence, error) {
+	r, err := s.Roster(ctx)
+	if err != nil {
+		return nil, err
+	}
+	me := s.Account().Number
+	var out []Presence
+	for _, e := range r.Of(Forward) {
+		st, text, err := s.hub.VisiblePresence(ctx, me, e.Contact.Number)
+		if err != nil {
+			return nil, err
+		}
+		if st != StatusOffline {
+			out = append(out, Presence{Contact: e.Contact, Status: st, Text: text})
+		}
+	}
+	return out, nil
+}
+
+// AddContact puts contact on one of this account's lists and carries the
+// side effects: the contact learns it is on our reverse list, and a change of
+// permission shows us online or offline to them. For a forward-list add it
+// also returns what we may see of the contact now, so the frontend can show
+// it right after its reply.
+func (s *Session) AddContact(ctx context.Context, l List, contact uint32, group int) (ListChange, Presence, error) {
+	change, err := s.changeList(ctx, l, contact, func() (ListChange, error) {
+		return s.hub.cfg.Store.AddToList(ctx, s.Account().Number, contact, l, group, s.hub.cfg.MaxListEntries)
+	}, EventReverseAdded)
+	if err != nil || l != Forward {
+		return change, Presence{Status: StatusOffline}, err
+	}
+	p := Presence{Status: StatusOffline}
+	p.Contact, err = s.hub.cfg.Store.Account(ctx, contact)
+	if err == nil {
+		p.Status, p.Text, err = s.hub.VisiblePresence(ctx, s.Account().Number, contact)
+	}
+	return change, p, err
+}
+
+// RemoveContact takes contact off a list (see Store.RemoveFromList for group).
+func (s *Session) RemoveContact(ctx context.Context, l List, contact uint32, group int) (ListChange, error) {
+	return s.changeList(ctx, l, contact, func() (ListChange, error) {
+		return s.hub.cfg.Store.RemoveFromList(ctx, s.Account().Number, contact, l, group)
+	}, EventReverseRemoved)
+}
+
+func (s *Session) changeList(ctx context.Context, l List, contact uint32, apply func() (ListChange, error), reverseKind EventKind) (ListChange, error) {
+	me := s.Account()
+	before, err := s.hub.cfg.Store.Roster(ctx, me.Number)
+	if err != nil {
+		return ListChange{}, err
+	}
+	wasOnFL := before.On(Forward, contact)
+	change, err := apply()
+	if err != nil {
+		return change, err
+	}
+	after, err := s.hub.cfg.Store.Roster(ctx, me.Number)
+	if err != nil {
+		return change, err
+	}
+	if l == Forward && wasOnFL != after.On(Forward, contact) {
+		s.hub.publish(contact, Event{Kind: reverseKind, From: me, Serial: change.ContactSerial})
+	}
+	s.hub.refreshWatchers(ctx, me, before, after)
+	return change, nil
+}
+
+// SetPrivacy changes who may see an account that is on neither AL nor BL.
+func (s *Session) SetPrivacy(ctx context.Context, p Privacy) (uint32, error) {
+	me := s.Account()
+	before, err := s.hub.cfg.Store.Roster(ctx, me.Number)
+	if err != nil {
+		return 0, err
+	}
+	serial, err := s.hub.cfg.Store.SetPrivacy(ctx, me.Number, p)
+	if err != nil {
+		return 0, err
+	}
+	if after, err := s.hub.cfg.Store.Roster(ctx, me.Number); err == nil {
+		s.hub.refreshWatchers(ctx, me, before, after)
+	}
+	return serial, nil
+}
+
+// SetPromptOnAdd records whether the client wants to be asked when someone
+// adds the account.
+func (s *Session) SetPromptOnAdd(ctx context.Context, prompt bool) (uint32, error) {
+	return s.hub.cfg.Store.SetPromptOnAdd(ctx, s.Account().Number, prompt)
+}
+
+// Rename changes the display name; watchers see it with the current status.
+func (s *Session) Rename(ctx context.Context, name string) (uint32, error) {
+	me := s.Account()
+	serial, err := s.hub.cfg.Store.SetDisplayName(ctx, me.Number, name)
+	if err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	s.account.DisplayName = name
+	me = s.account
+	s.mu.Unlock()
+	if st, text, err := s.hub.Presence(ctx, me.Number); err == nil && st.Visible() != StatusOffline {
+		_ = s.hub.announce(ctx, me, st, text)
+	}
+	return serial, nil
+}
+
+// AddGroup, RemoveGroup and RenameGroup edit forward-list groups.
+func (s *Session) AddGroup(ctx context.Context, name string) (Group, uint32, error) {
+	return s.hub.cfg.Store.AddGroup(ctx, s.Account().Number, name)
+}
+
+func (s *Session) RemoveGroup(ctx context.Context, id int) (uint32, error) {
+	return s.hub.cfg.Store.RemoveGroup(ctx, s.Account().Number, id)
+}
+
+func (s *Session) RenameGroup(ctx context.Context, id int, name string) (uint32, error) {
+	return s.hub.cfg.Store.RenameGroup(ctx, s.Account().Number, id, name)
+}
+
+// ErrUnreachable: the callee is offline, invisible, blocks the caller or is
+// blocked by the caller.
+var ErrUnreachable = errors.New("contact cannot be reached")
+
+// Invite asks callee to join a conversation, after checking that from may
+// reach them. Switchboards call it for connections that are not hub sessions.
+func (h *Hub) Invite(ctx context.Context, from Account, callee uint32, inv Invite) error {
+	mine, err := h.cfg.Store.Roster(ctx, from.Number)
+	if err != nil {
+		return err
+	}
+	if mine.On(Block, callee) {
+		return ErrUnreachable
+	}
+	st, _, err := h.VisiblePresence(ctx, from.Number, callee)
+	if err != nil {
+		return err
+	}
+	if st == StatusOffline {
+		return ErrUnreachable
+	}
+	h.publish(callee, Event{Kind: EventInvite, From: from, Invite: &inv})
+	return nil
+}

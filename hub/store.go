@@ -1,0 +1,57 @@
+package hub
+
+import "context"
+
+// Store keeps what outlives a connection: accounts, passwords, lists,
+// groups and settings. The store package implements it on SQLite (default)
+// and PostgreSQL. Every method is safe for concurrent use, and every change
+// runs in one transaction, so two processes (serve and `user add`) may share
+// one database.
+type Store interface {
+	// CreateAccount adds an account; ErrAccountExists when its number,
+	// e-mail or nick is taken, ErrInvalid when a field is malformed.
+	CreateAccount(ctx context.Context, a Account, password string) (Account, error)
+	Account(ctx context.Context, number uint32) (Account, error)
+	AccountByEmail(ctx context.Context, email string) (Account, error) // case-insensitive
+	AccountByNick(ctx context.Context, nick string) (Account, error)   // case-insensitive
+	Accounts(ctx context.Context) ([]Account, error)                   // ordered by number
+	DeleteAccount(ctx context.Context, number uint32) error
+	SetPassword(ctx context.Context, number uint32, password string) error
+	// Password returns the plaintext password: challenge logins (MSN MD5,
+	// IMIP, MySpaceIM) need it. It is encrypted at rest.
+	Password(ctx context.Context, number uint32) (string, error)
+	// SetDisplayName renames the account and returns its new list serial.
+	SetDisplayName(ctx context.Context, number uint32, name string) (uint32, error)
+
+	// Roster returns the owner's settings, groups and all four lists; the
+	// reverse list is everyone who has the owner on their forward list.
+	Roster(ctx context.Context, owner uint32) (*Roster, error)
+	// AddToList puts contact on one of owner's lists (FL, AL or BL). For FL,
+	// group names the group (0 is the default); adding a contact already on FL
+	// to a further group is allowed. Errors: ErrAlreadyOnList,
+	// ErrInOppositeList (AL vs BL), ErrListFull (more than maxEntries on that
+	// list), ErrNoSuchGroup, ErrNotFound (contact).
+	AddToList(ctx context.Context, owner, contact uint32, l List, group int, maxEntries int) (ListChange, error)
+	// RemoveFromList takes contact off a list. For FL with group >= 0 only
+	// that group membership goes, and the contact leaves FL with its last
+	// group; group < 0 removes the contact from FL entirely. ErrNotOnList.
+	RemoveFromList(ctx context.Context, owner, contact uint32, l List, group int) (ListChange, error)
+
+	AddGroup(ctx context.Context, owner uint32, name string) (Group, uint32, error)
+	RemoveGroup(ctx context.Context, owner uint32, id int) (uint32, error)
+	RenameGroup(ctx context.Context, owner uint32, id int, name string) (uint32, error)
+
+	// SetPrivacy and SetPromptOnAdd return ErrUnchanged when the value is
+	// already set.
+	SetPrivacy(ctx context.Context, owner uint32, p Privacy) (uint32, error)
+	SetPromptOnAdd(ctx context.Context, owner uint32, prompt bool) (uint32, error)
+
+	Close() error
+}
+
+// ListChange carries the serials after a list change. Changing the forward
+// list also changes the contact's reverse list, so both owners' serials move.
+type ListChange struct {
+	OwnerSerial   uint32
+	ContactSerial uint32 // zero when the contact's lists did not change
+}

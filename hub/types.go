@@ -1,0 +1,185 @@
+// Package hub is Crosstalk's protocol-neutral core: accounts, contact lists,
+// privacy, presence and the delivery of events between sessions. Frontends
+// (msnp, gg, msim, imip) translate their wire protocols to and from the calls
+// and events defined here; they never talk to each other directly.
+package hub
+
+import (
+	"errors"
+	"time"
+)
+
+// Account is one person, reachable under every protocol at once.
+type Account struct {
+	Number      uint32 // GG UIN, IMIP number, MySpaceIM user id
+	Email       string // MSN passport and MySpaceIM login; stored lower-case
+	Nick        string // optional unique nick (MySpaceIM uniquenick)
+	DisplayName string // MSN friendly name, MySpaceIM display name
+	CreatedAt   time.Time
+}
+
+// Status is a canonical presence state. Each frontend maps its own codes to
+// and from these.
+type Status string
+
+const (
+	StatusOffline     Status = "offline"
+	StatusOnline      Status = "online"
+	StatusBusy        Status = "busy"
+	StatusAway        Status = "away"
+	StatusIdle        Status = "idle"
+	StatusBeRightBack Status = "brb"
+	StatusOnThePhone  Status = "phone"
+	StatusOutToLunch  Status = "lunch"
+	StatusInvisible   Status = "invisible"
+)
+
+// Valid reports whether s is one of the canonical statuses.
+func (s Status) Valid() bool {
+	switch s {
+	case StatusOffline, StatusOnline, StatusBusy, StatusAway, StatusIdle,
+		StatusBeRightBack, StatusOnThePhone, StatusOutToLunch, StatusInvisible:
+		return true
+	}
+	return false
+}
+
+// Visible is the status others are shown: invisible looks offline.
+func (s Status) Visible() Status {
+	if s == StatusInvisible || s == "" {
+		return StatusOffline
+	}
+	return s
+}
+
+// availability ranks statuses so that an account logged in from several
+// places shows the most available of them.
+func (s Status) availability() int {
+	switch s {
+	case StatusOnline:
+		return 8
+	case StatusIdle:
+		return 7
+	case StatusBusy, StatusOnThePhone:
+		return 6
+	case StatusBeRightBack:
+		return 5
+	case StatusAway, StatusOutToLunch:
+		return 4
+	case StatusInvisible:
+		return 1
+	}
+	return 0
+}
+
+// List names one of an account's contact lists.
+type List string
+
+const (
+	Forward List = "FL" // people I follow: I see their presence
+	Allow   List = "AL" // people allowed to see me and talk to me
+	Block   List = "BL" // people who may not
+	Reverse List = "RL" // people who have me on their forward list (server-kept)
+)
+
+// Valid reports whether l names a list.
+func (l List) Valid() bool {
+	return l == Forward || l == Allow || l == Block || l == Reverse
+}
+
+// Privacy is the account-wide default for people on neither AL nor BL.
+type Privacy string
+
+const (
+	AllowUnlisted Privacy = "AL" // everyone not on BL may see me (MSN BLP AL)
+	BlockUnlisted Privacy = "BL" // only people on AL may see me (MSN BLP BL)
+)
+
+// Settings are the per-account list options.
+type Settings struct {
+	Privacy      Privacy
+	PromptOnAdd  bool   // MSN GTC A (true) or N (false)
+	Serial       uint32 // bumped on every change to lists, groups or settings
+	PhoneNumbers map[string]string
+}
+
+// Group is a forward-list group. Group 0 always exists.
+type Group struct {
+	ID   int
+	Name string
+}
+
+// DefaultGroupName is the name of group 0, which cannot be removed.
+const DefaultGroupName = "Other Contacts"
+
+// Entry is one contact on one of an owner's lists.
+type Entry struct {
+	Contact Account
+	List    List
+	Groups  []int // forward list only
+}
+
+// Roster is everything about an account's lists, read in one go.
+type Roster struct {
+	Settings Settings
+	Groups   []Group
+	Entries  []Entry // FL, AL, BL and RL entries, in the order they were added
+}
+
+// On reports whether number is on list l.
+func (r *Roster) On(l List, number uint32) bool {
+	for _, e := range r.Entries {
+		if e.List == l && e.Contact.Number == number {
+			return true
+		}
+	}
+	return false
+}
+
+// Of returns the entries of one list.
+func (r *Roster) Of(l List) []Entry {
+	var out []Entry
+	for _, e := range r.Entries {
+		if e.List == l {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// Allows reports whether the roster's owner lets contact see their presence
+// and start conversations with them.
+func (r *Roster) Allows(contact uint32) bool {
+	if r.On(Block, contact) {
+		return false
+	}
+	if r.On(Allow, contact) {
+		return true
+	}
+	return r.Settings.Privacy != BlockUnlisted
+}
+
+// Errors shared by the store and the hub. Frontends map them to their own
+// protocol error codes.
+var (
+	ErrNotFound         = errors.New("no such account")
+	ErrAccountExists    = errors.New("account already exists")
+	ErrAlreadyOnList    = errors.New("already on list")
+	ErrNotOnList        = errors.New("not on list")
+	ErrInOppositeList   = errors.New("on the opposite list")
+	ErrListFull         = errors.New("list full")
+	ErrNoSuchGroup      = errors.New("no such group")
+	ErrGroupExists      = errors.New("group name already exists")
+	ErrGroupNameTooLong = errors.New("group name too long")
+	ErrDefaultGroup     = errors.New("group 0 cannot be removed")
+	ErrTooManyGroups    = errors.New("too many groups")
+	ErrUnchanged        = errors.New("already set to that value")
+	ErrBadPassword      = errors.New("wrong password")
+	ErrInvalid          = errors.New("invalid value")
+)
+
+// Limits on lists; the store enforces them.
+const (
+	MaxGroupNameBytes = 61
+	MaxGroups         = 30
+)

@@ -1,0 +1,259 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/crosstalk-im/crosstalk/internal/outbox"
+	"github.com/crosstalk-im/crosstalk/metrics"
+	"github.com/crosstalk-im/crosstalk/msnp/wire"
+)
+
+type role int
+
+const (
+	roleNotification role = iota
+	roleSwitchboard
+)
+
+func (r role) String() string {
+	if r == roleSwitchboard {
+		return "sb"
+	}
+	return "ns"
+}
+
+// Error is a protocol error: the three-digit reply `code trid`. Fatal
+// errors close the connection after the reply.
+type Error struct {
+	Code  int
+	Fatal bool
+}
+
+func (e *Error) Error() string { return "msnp error " + strconv.Itoa(e.Code) }
+
+func errCode(code int) error   { return &Error{Code: code} }
+func fatalCode(code int) error { return &Error{Code: code, Fatal: true} }
+func isCode(err error, code int) bool {
+	var pe *Error
+	return errors.As(err, &pe) && pe.Code == code
+}
+
+// Error codes used by the service (spec §10).
+const (
+	errSyntax           = 200
+	errInvalidParameter = 201
+	errInvalidUser      = 205
+	errAlreadyLoggedIn  = 207
+	errInvalidUsername  = 208
+	errInvalidName      = 209
+	errListFull         = 210
+	errAlreadyThere     = 215
+	errNotOnList        = 216
+	errNotOnline        = 217
+	errAlreadyInMode    = 218
+	errOppositeList     = 219
+	errInvalidGroup     = 224
+	errNotInGroup       = 225
+	errGroupExists      = 228
+	errGroupNameLong    = 229
+	errGroupZero        = 230
+	errSwitchboardFail  = 280
+	errNotLoggedIn      = 302
+	errInternal         = 500
+	errDatabase         = 501
+	errChallenge        = 540
+	errTooRapid         = 713
+	errNotExpected      = 715
+	errAuthFailed       = 911
+	errNotWhileHidden   = 913
+)
+
+// errClose ends the read loop without an error reply.
+var errClose = errors.New("close connection")
+
+// handler is one role's state machine.
+type handler interface {
+	dispatch(ctx context.Context, cmd wire.Command) error
+	loggedIn() bool
+	end(ctx context.Context)
+}
+
+// conn is what the notification and switchboard roles share: the socket,
+// its reader and outbox, rate limiting and logging.
+type conn struct {
+	srv  *Server
+	nc   net.Conn
+	role role
+	log  *slog.Logger
+	rd   *wire.Reader
+	out  *outbox.Outbox
+	rate bucket
+	// floods counts commands refused in a row for exceeding the rate.
+	floods int
+}
+
+func (s *Server) handle(nc net.Conn, role role) {
+	c := &conn{
+		srv:  s,
+		nc:   nc,
+		role: role,
+		log:  s.log.With("conn", randomDigits(8), "role", role.String(), "remote", nc.RemoteAddr().String()),
+		rd:   wire.NewReader(nc, s.cfg.Limits, "MSG", "QRY"),
+		out:  outbox.New(nc, s.cfg.MaxPendingBytes, s.cfg.WriteTimeout),
+		rate: bucket{rate: s.cfg.CommandsPerSecond, burst: float64(s.cfg.CommandBurst), tokens: float64(s.cfg.CommandBurst)},
+	}
+	if !s.track(c) {
+		_ = nc.Close()
+		return
+	}
+	defer s.untrack(c)
+	gauge := metrics.Connections.WithLabelValues("msnp", role.String())
+	gauge.Inc()
+	defer gauge.Dec()
+
+	var h handler
+	if role == roleSwitchboard {
+		h = &sbConn{conn: c}
+	} else {
+		h = &nsConn{conn: c}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c.log.Debug("connected")
+	err := c.loop(ctx, h)
+	h.end(ctx)
+	if err != nil {
+		c.log.Debug("disconnected", "reason", err)
+		c.out.Close()
+	} else {
+		c.out.CloseAfter(nil)
+	}
+	c.out.Wait()
+}
+
+// loop reads and dispatches commands until the client leaves, breaks the
+// protocol, or a handler ends the session. A nil result means the handler
+// closed the connection on purpose and queued output should still be sent.
+func (c *conn) loop(ctx context.Context, h handler) error {
+	handshakeEnd := time.Now().Add(c.srv.cfg.HandshakeTimeout)
+	idle := c.srv.cfg.IdleTimeout
+	if c.role == roleSwitchboard {
+		idle = c.srv.cfg.SwitchboardIdleTimeout
+	}
+	for {
+		deadline := handshakeEnd
+		if h.loggedIn() {
+			deadline = time.Now().Add(idle)
+		}
+		_ = c.nc.SetReadDeadline(deadline)
+		cmd, err := c.rd.ReadCommand()
+		if errors.Is(err, wire.ErrEmptyLine) {
+			continue
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+				return err
+			}
+			c.log.Info("dropping connection", "err", err)
+			return err
+		}
+		if c.srv.cfg.Trace {
+			c.log.Log(ctx, LevelTrace, "<<", "line", cmd.String(), "payload", len(cmd.Payload))
+		}
+		metrics.Commands.WithLabelValues("msnp", commandLabel(cmd.Name)).Inc()
+		if !c.rate.allow(time.Now()) {
+			c.floods++
+			if c.floods > c.srv.cfg.CommandBurst {
+				return errors.New("command flood")
+			}
+			c.replyError(cmd, errTooRapid)
+			continue
+		}
+		c.floods = 0
+		err = h.dispatch(ctx, cmd)
+		if err == nil {
+			continue
+		}
+		if errors.Is(err, errClose) {
+			return nil
+		}
+		var pe *Error
+		if !errors.As(err, &pe) {
+			c.log.Error("command failed", "command", cmd.Name, "err", err)
+			pe = &Error{Code: errInternal}
+		}
+		c.replyError(cmd, pe.Code)
+		if pe.Fatal {
+			return nil
+		}
+	}
+}
+
+// knownCommands keeps the command metric's label set bounded.
+var knownCommands = map[string]bool{
+	"VER": true, "INF": true, "CVR": true, "USR": true, "SYN": true, "LST": true, "CHG": true,
+	"ADD": true, "REM": true, "ADG": true, "RMG": true, "REG": true, "GTC": true, "BLP": true,
+	"REA": true, "URL": true, "SND": true, "FND": true, "XFR": true, "QRY": true, "PNG": true,
+	"OUT": true, "ANS": true, "CAL": true, "MSG": true,
+}
+
+func commandLabel(name string) string {
+	if knownCommands[name] {
+		return name
+	}
+	return "unknown"
+}
+
+func (c *conn) replyError(cmd wire.Command, code int) {
+	trid, ok := cmd.TrID()
+	if !ok {
+		trid = "0"
+	}
+	metrics.Errors.WithLabelValues("msnp", strconv.Itoa(code)).Inc()
+	c.send(strconv.Itoa(code), trid)
+}
+
+func (c *conn) send(name string, args ...string) {
+	c.write(wire.AppendCommand(nil, name, args...))
+}
+
+func (c *conn) sendPayload(name string, payload []byte, args ...string) {
+	c.write(wire.AppendPayloadCommand(nil, name, payload, args...))
+}
+
+func (c *conn) write(b []byte) {
+	if c.srv.cfg.Trace {
+		c.log.Log(context.Background(), LevelTrace, ">>", "data", string(b))
+	}
+	_ = c.out.Write(b)
+}
+
+// closeWith sends one last command and closes once it is written.
+func (c *conn) closeWith(name string, args ...string) {
+	c.out.CloseAfter(wire.AppendCommand(nil, name, args...))
+}
+
+// bucket is a token bucket refilled from the clock on each use, so an idle
+// connection costs no timer.
+type bucket struct {
+	rate, burst, tokens float64
+	last                time.Time
+}
+
+func (b *bucket) allow(now time.Time) bool {
+	if !b.last.IsZero() {
+		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	}
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}

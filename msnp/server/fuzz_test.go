@@ -1,0 +1,126 @@
+package server
+
+import (
+	"bytes"
+	"crypto/md5"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/crosstalk-im/crosstalk/msnp/wire"
+)
+
+// sessionStates are the scripts that bring a connection into each state
+// before the fuzzer's bytes follow.
+var sessionStates = []string{
+	"",                     // fresh
+	"VER 1 MSNP7 CVR0\r\n", // dialect chosen
+	"VER 1 MSNP7 CVR0\r\nUSR 2 MD5 I fuzz@example.com\r\n", // salt sent
+	"login",     // logged in
+	"login+chg", // logged in and online
+	"sb",        // in a switchboard
+}
+
+// FuzzSession drives notification and switchboard connections with random
+// commands in every state. The server must neither panic nor stop serving
+// others; the goroutine leak check in TestMain runs after the seeds.
+func FuzzSession(f *testing.F) {
+	for i := range sessionStates {
+		for _, seed := range []string{
+			"SYN 3 0\r\nCHG 4 NLN\r\nADD 5 FL other@example.com Other 0\r\n",
+			"ADG 6 x 0\r\nREG 7 1 y 0\r\nRMG 8 1\r\nREM 9 FL other@example.com\r\n",
+			"XFR 10 SB\r\nBLP 11 BL\r\nGTC 12 N\r\nREA 13 fuzz@example.com New\r\n",
+			"CAL 2 other@example.com\r\nMSG 3 A 5\r\nhello",
+			"MSG 3 N 99999\r\n", "QRY 4 msmsgs@msnmsgr.com 32\r\n0123", "\x00\xff\r\n\r\nOUT\r\n",
+		} {
+			f.Add(uint8(i), []byte(seed))
+		}
+	}
+	env := newTestEnv(f, func(c *Config) {
+		c.HandshakeTimeout = time.Second
+		c.Challenge = true
+		// The bystander pings after every input; only the fuzzed
+		// connections should meet the rate limit.
+		c.CommandsPerSecond = 1e6
+	})
+	env.addAccount(f, 1, "fuzz@example.com", "Fuzz", "pw")
+	env.addAccount(f, 2, "other@example.com", "Other", "pw")
+	watcher := dialRaw(f, env.nsAddr)
+	watcher.login("other@example.com", "pw")
+
+	f.Fuzz(func(t *testing.T, state uint8, data []byte) {
+		script := sessionStates[int(state)%len(sessionStates)]
+		nc := openInState(t, env, script)
+		defer nc.Close()
+		_, _ = nc.Write(data)
+		_ = nc.(*net.TCPConn).CloseWrite()
+		_ = nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.Copy(io.Discard, nc); err != nil && !isReset(err) {
+			t.Fatalf("server did not finish with the connection: %v", err)
+		}
+		watcher.t = t
+		watcher.send("PNG\r\n")
+		for {
+			line, err := watcher.line()
+			if err != nil {
+				t.Fatalf("bystander lost its session: %v", err)
+			}
+			if line == "QNG" {
+				break
+			}
+			if strings.HasPrefix(line, "OUT") {
+				t.Fatalf("bystander was disconnected: %q", line)
+			}
+		}
+	})
+}
+
+// openInState connects and plays a state's script, consuming the replies.
+func openInState(t testing.TB, env *testEnv, script string) net.Conn {
+	switch script {
+	case "login", "login+chg":
+		c := dialRaw(t, env.nsAddr)
+		c.login("fuzz@example.com", "pw")
+		if s, _ := c.line(); !strings.HasPrefix(s, "CHL 0 ") {
+			t.Fatalf("expected challenge, got %q", s)
+		}
+		if script == "login+chg" {
+			c.send("CHG 4 NLN\r\n")
+			c.expect("CHG 4 NLN")
+		}
+		return c.nc
+	case "sb":
+		c := dialRaw(t, env.nsAddr)
+		c.login("fuzz@example.com", "pw")
+		chl, _ := c.line()
+		sum := md5.Sum([]byte(strings.TrimPrefix(chl, "CHL 0 ") + "Q1P7W2E4J9R8U3S5"))
+		c.send(string(wire.AppendPayloadCommand(nil, "QRY", []byte(hex.EncodeToString(sum[:])), "4", "msmsgs@msnmsgr.com")))
+		c.expect("QRY 4")
+		c.send("CHG 5 NLN\r\nXFR 6 SB\r\n")
+		c.expect("CHG 5 NLN")
+		s, _ := c.line()
+		var addr, cookie string
+		if _, err := fmt.Sscanf(s, "XFR 6 SB %s CKI %s", &addr, &cookie); err != nil {
+			t.Fatalf("XFR: %q", s)
+		}
+		sb := dialRaw(t, addr)
+		sb.send("USR 1 fuzz@example.com " + cookie + "\r\n")
+		// The fuzzer may have renamed the account: only the name can differ.
+		if s, err := sb.line(); err != nil || !strings.HasPrefix(s, "USR 1 OK fuzz@example.com ") {
+			t.Fatalf("switchboard USR: %q %v", s, err)
+		}
+		return sb.nc
+	}
+	nc, err := net.Dial("tcp", env.nsAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if script != "" {
+		_, _ = io.Copy(nc, bytes.NewBufferString(script))
+	}
+	return nc
+}

@@ -1,0 +1,754 @@
+package server
+
+import (
+	"context"
+	"crypto/md5"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/metrics"
+	"github.com/crosstalk-im/crosstalk/msnp/wire"
+)
+
+// nsConn is a dispatch/notification connection.
+type nsConn struct {
+	*conn
+
+	// Written by the reader goroutine only.
+	dialect   int
+	loginName string // from USR MD5 I
+	salt      string
+	sentILN   bool
+	challenge string
+	chlBy     time.Time
+
+	// Shared with hub event delivery.
+	mu      sync.Mutex
+	session *hub.Session
+	status  hub.Status
+}
+
+type nsCommand struct {
+	run      func(*nsConn, context.Context, wire.Command) error
+	needAuth bool
+}
+
+var nsCommands map[string]nsCommand
+
+func init() {
+	nsCommands = map[string]nsCommand{
+		"VER": {run: (*nsConn).handleVER},
+		"INF": {run: (*nsConn).handleINF},
+		"CVR": {run: (*nsConn).handleCVR},
+		"USR": {run: (*nsConn).handleUSR},
+		"OUT": {run: (*nsConn).handleOUT},
+		"SYN": {run: (*nsConn).handleSYN, needAuth: true},
+		"LST": {run: (*nsConn).handleLST, needAuth: true},
+		"CHG": {run: (*nsConn).handleCHG, needAuth: true},
+		"ADD": {run: (*nsConn).handleADD, needAuth: true},
+		"REM": {run: (*nsConn).handleREM, needAuth: true},
+		"ADG": {run: (*nsConn).handleADG, needAuth: true},
+		"RMG": {run: (*nsConn).handleRMG, needAuth: true},
+		"REG": {run: (*nsConn).handleREG, needAuth: true},
+		"GTC": {run: (*nsConn).handleGTC, needAuth: true},
+		"BLP": {run: (*nsConn).handleBLP, needAuth: true},
+		"REA": {run: (*nsConn).handleREA, needAuth: true},
+		"URL": {run: (*nsConn).handleURL, needAuth: true},
+		"SND": {run: (*nsConn).handleSND, needAuth: true},
+		"FND": {run: (*nsConn).handleFND, needAuth: true},
+		"XFR": {run: (*nsConn).handleXFR, needAuth: true},
+		"QRY": {run: (*nsConn).handleQRY, needAuth: true},
+	}
+}
+
+func (n *nsConn) sess() *hub.Session {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.session
+}
+
+func (n *nsConn) loggedIn() bool { return n.sess() != nil }
+
+// online reports whether the client has sent its first CHG; until then it
+// gets no presence, which ILN will bring.
+func (n *nsConn) online() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.status != ""
+}
+
+func (n *nsConn) dispatch(ctx context.Context, cmd wire.Command) error {
+	if cmd.Name == "PNG" {
+		n.send("QNG")
+		return nil
+	}
+	c, ok := nsCommands[cmd.Name]
+	if !ok {
+		return errCode(errSyntax)
+	}
+	if _, ok := cmd.TrID(); !ok && cmd.Name != "OUT" {
+		return errCode(errSyntax)
+	}
+	if n.dialect == 0 && cmd.Name != "VER" && cmd.Name != "OUT" {
+		return errCode(errNotExpected)
+	}
+	if c.needAuth && !n.loggedIn() {
+		return errCode(errNotLoggedIn)
+	}
+	if n.challenge != "" && cmd.Name != "QRY" && time.Now().After(n.chlBy) {
+		return fatalCode(errChallenge)
+	}
+	return c.run(n, ctx, cmd)
+}
+
+// end leaves the hub: watchers see the account go offline.
+func (n *nsConn) end(ctx context.Context) {
+	if s := n.sess(); s != nil {
+		s.Detach(ctx)
+	}
+}
+
+// handleVER picks the highest dialect both sides speak and echoes CVR0
+// when offered (aMSN gives up on a reply without it).
+func (n *nsConn) handleVER(_ context.Context, cmd wire.Command) error {
+	if n.dialect != 0 {
+		return errCode(errNotExpected)
+	}
+	best, cvr0 := 0, false
+	for _, v := range cmd.Args[1:] {
+		if v == "CVR0" {
+			cvr0 = true
+			continue
+		}
+		d, err := strconv.Atoi(strings.TrimPrefix(v, "MSNP"))
+		if err == nil && strings.HasPrefix(v, "MSNP") && d >= 2 && d <= n.srv.cfg.MaxDialect && d > best {
+			best = d
+		}
+	}
+	trid := cmd.Args[0]
+	if best == 0 {
+		n.closeWith("VER", trid, "0")
+		return errClose
+	}
+	n.dialect = best
+	reply := []string{trid, "MSNP" + strconv.Itoa(best)}
+	if cvr0 {
+		reply = append(reply, "CVR0")
+	}
+	n.send("VER", reply...)
+	return nil
+}
+
+func (n *nsConn) handleINF(_ context.Context, cmd wire.Command) error {
+	n.send("INF", cmd.Args[0], "MD5")
+	return nil
+}
+
+// handleCVR echoes the client's own version as recommended and minimum, so
+// no client is told to upgrade to a build that cannot be downloaded.
+func (n *nsConn) handleCVR(_ context.Context, cmd wire.Command) error {
+	if len(cmd.Args) < 7 {
+		return errCode(errInvalidParameter)
+	}
+	ver := cmd.Args[6]
+	n.send("CVR", cmd.Args[0], ver, ver, ver,
+		"http://download.crosstalk.invalid/msn", "http://crosstalk.invalid/msn")
+	return nil
+}
+
+func (n *nsConn) handleUSR(ctx context.Context, cmd wire.Command) error {
+	if n.loggedIn() {
+		return errCode(errAlreadyLoggedIn)
+	}
+	trid := cmd.Args[0]
+	if len(cmd.Args) != 4 || cmd.Args[1] != "MD5" {
+		return errCode(errInvalidParameter)
+	}
+	switch cmd.Args[2] {
+	case "I":
+		if addr := n.srv.cfg.NotificationAddr; addr != "" {
+			n.closeWith("XFR", trid, "NS", addr, "0", n.nc.LocalAddr().String())
+			return errClose
+		}
+		n.loginName = strings.ToLower(cmd.Args[3])
+		n.salt = fmt.Sprintf("%d.%s", time.Now().Unix(), randomDigits(9))
+		n.send("USR", trid, "MD5", "S", n.salt)
+		return nil
+	case "S":
+		if n.salt == "" {
+			return errCode(errNotExpected)
+		}
+		return n.finishLogin(ctx, trid, cmd.Args[3])
+	}
+	return errCode(errInvalidParameter)
+}
+
+func (n *nsConn) finishLogin(ctx context.Context, trid, response string) error {
+	salt := n.salt
+	n.salt = ""
+	store := n.srv.cfg.Hub.Store()
+	acct, err := store.AccountByEmail(ctx, n.loginName)
+	if errors.Is(err, hub.ErrNotFound) {
+		metrics.Logins.WithLabelValues("msnp", "unknown_account").Inc()
+		return fatalCode(errAuthFailed)
+	}
+	if err != nil {
+		return fmt.Errorf("login lookup: %w", err)
+	}
+	password, err := store.Password(ctx, acct.Number)
+	if err != nil {
+		return fmt.Errorf("login password: %w", err)
+	}
+	sum := md5.Sum([]byte(salt + password))
+	want := hex.EncodeToString(sum[:])
+	if subtle.ConstantTimeCompare([]byte(want), []byte(strings.ToLower(response))) != 1 {
+		metrics.Logins.WithLabelValues("msnp", "bad_password").Inc()
+		n.log.Info("login failed", "account", acct.Number)
+		return fatalCode(errAuthFailed)
+	}
+	session, err := n.srv.cfg.Hub.Attach(ctx, acct, "msnp", n)
+	if err != nil {
+		return fmt.Errorf("attach: %w", err)
+	}
+	n.mu.Lock()
+	n.session = session
+	n.mu.Unlock()
+	n.log = n.log.With("account", acct.Number)
+	metrics.Logins.WithLabelValues("msnp", "ok").Inc()
+	n.log.Info("logged in", "dialect", n.dialect)
+
+	reply := []string{trid, "OK", acct.Email, wire.EncodeName(acct.DisplayName)}
+	if n.dialect >= 6 {
+		reply = append(reply, "1")
+	}
+	n.send("USR", reply...)
+	n.sendPayload("MSG", n.profile(acct), "Hotmail", "Hotmail")
+	if n.srv.cfg.Challenge {
+		n.challenge = randomDigits(20)
+		n.chlBy = time.Now().Add(n.srv.cfg.ChallengeTimeout)
+		n.send("CHL", "0", n.challenge)
+	}
+	return nil
+}
+
+// profile is the text/x-msmsgsprofile message sent after login. Clients
+// read ClientIP/ClientPort to learn their address as the server sees it,
+// which decides whether they can accept file transfers.
+func (n *nsConn) profile(acct hub.Account) []byte {
+	ip, port := "", ""
+	if host, p, err := net.SplitHostPort(n.nc.RemoteAddr().String()); err == nil {
+		ip, port = host, p
+	}
+	var b strings.Builder
+	b.WriteString("MIME-Version: 1.0\r\nContent-Type: text/x-msmsgsprofile; charset=UTF-8\r\n")
+	fmt.Fprintf(&b, "LoginTime: %d\r\n", time.Now().Unix())
+	b.WriteString("EmailEnabled: 0\r\nMemberIdHigh: 0\r\n")
+	fmt.Fprintf(&b, "MemberIdLow: %d\r\n", acct.Number)
+	b.WriteString("lang_preference: 1033\r\n")
+	fmt.Fprintf(&b, "preferredEmail: %s\r\n", acct.Email)
+	b.WriteString("country: \r\nPostalCode: \r\nGender: \r\nKid: 0\r\nAge: \r\nBDayPre: \r\nBirthday: \r\nWallet: \r\nFlags: 1027\r\n")
+	b.WriteString("sid: 507\r\nMSPAuth: 0\r\n")
+	fmt.Fprintf(&b, "ClientIP: %s\r\nClientPort: %s\r\n\r\n", ip, port)
+	return []byte(b.String())
+}
+
+func (n *nsConn) handleOUT(context.Context, wire.Command) error {
+	n.closeWith("OUT")
+	return errClose
+}
+
+// Deliver turns hub events into notification-server commands. It runs on
+// the hub's dispatch goroutine and only queues output.
+func (n *nsConn) Deliver(ev hub.Event) {
+	switch ev.Kind {
+	case hub.EventKick:
+		n.closeWith("OUT", "OTH")
+	case hub.EventPresence:
+		if !n.online() {
+			return // ILN at the first CHG will cover it
+		}
+		if code, ok := statusCode(ev.Status); ok {
+			n.send("NLN", code, ev.From.Email, wire.EncodeName(ev.From.DisplayName))
+		} else {
+			n.send("FLN", ev.From.Email)
+		}
+	case hub.EventReverseAdded:
+		n.send("ADD", "0", "RL", serial(ev.Serial), ev.From.Email, wire.EncodeName(ev.From.DisplayName))
+	case hub.EventReverseRemoved:
+		n.send("REM", "0", "RL", serial(ev.Serial), ev.From.Email)
+	case hub.EventInvite:
+		inv := ev.Invite
+		if inv == nil || inv.Protocol != "msnp" {
+			return
+		}
+		n.send("RNG", inv.Conversation, n.switchboardAddr(inv.Addr), "CKI", inv.Cookie, ev.From.Email, wire.EncodeName(ev.From.DisplayName))
+	}
+}
+
+// switchboardAddr completes a switchboard address given without a host
+// (":1864") with the address this client reached us at, so one setting
+// works on loopback, a LAN and the internet alike.
+func (n *nsConn) switchboardAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host != "" {
+		return addr
+	}
+	local, _, err := net.SplitHostPort(n.nc.LocalAddr().String())
+	if err != nil {
+		return addr
+	}
+	return net.JoinHostPort(local, port)
+}
+
+func serial(v uint32) string { return strconv.FormatUint(uint64(v), 10) }
+
+// statusCode maps a canonical status to MSNP's; ok is false for offline.
+func statusCode(s hub.Status) (string, bool) {
+	for code, st := range statusCodes {
+		if st == s {
+			return code, true
+		}
+	}
+	return "", false
+}
+
+var statusCodes = map[string]hub.Status{
+	"NLN": hub.StatusOnline,
+	"BSY": hub.StatusBusy,
+	"IDL": hub.StatusIdle,
+	"BRB": hub.StatusBeRightBack,
+	"AWY": hub.StatusAway,
+	"PHN": hub.StatusOnThePhone,
+	"LUN": hub.StatusOutToLunch,
+	"HDN": hub.StatusInvisible,
+}
+
+func (n *nsConn) handleCHG(ctx context.Context, cmd wire.Command) error {
+	st, ok := statusCodes[cmd.Arg(1)]
+	if !ok {
+		return errCode(errInvalidParameter)
+	}
+	trid := cmd.Args[0]
+	n.mu.Lock()
+	n.status = st
+	n.mu.Unlock()
+	// Echo first: presence of others that arrives meanwhile follows it.
+	n.send("CHG", trid, cmd.Args[1])
+	if err := n.sess().SetPresence(ctx, st, ""); err != nil {
+		return err
+	}
+	if n.sentILN {
+		return nil
+	}
+	n.sentILN = true
+	online, err := n.sess().OnlineContacts(ctx)
+	if err != nil {
+		return err
+	}
+	for _, p := range online {
+		code, _ := statusCode(p.Status)
+		n.send("ILN", trid, code, p.Contact.Email, wire.EncodeName(p.Contact.DisplayName))
+	}
+	return nil
+}
+
+func (n *nsConn) handleXFR(ctx context.Context, cmd wire.Command) error {
+	if cmd.Arg(1) != "SB" {
+		return errCode(errInvalidParameter)
+	}
+	n.mu.Lock()
+	st := n.status
+	n.mu.Unlock()
+	if st == hub.StatusInvisible || st == "" {
+		return errCode(errNotWhileHidden)
+	}
+	cookie := n.srv.cookies.issue(cookie{
+		account: n.sess().Account().Number,
+		expires: time.Now().Add(n.srv.cfg.CookieLifetime),
+	})
+	n.send("XFR", cmd.Args[0], "SB", n.switchboardAddr(n.srv.cfg.SwitchboardAddr), "CKI", cookie)
+	return nil
+}
+
+func (n *nsConn) handleQRY(_ context.Context, cmd wire.Command) error {
+	if n.challenge == "" {
+		return errCode(errNotExpected)
+	}
+	key, known := productKeys[cmd.Arg(1)]
+	sum := md5.Sum([]byte(n.challenge + key))
+	n.challenge = ""
+	if !known || subtle.ConstantTimeCompare([]byte(hex.EncodeToString(sum[:])), cmd.Payload) != 1 {
+		return fatalCode(errChallenge)
+	}
+	n.send("QRY", cmd.Args[0])
+	return nil
+}
+
+// productKeys are the client ids and keys of the MD5 challenge era.
+var productKeys = map[string]string{
+	"msmsgs@msnmsgr.com": "Q1P7W2E4J9R8U3S5",
+	"PROD0038W!61ZTF9":   "VT6PX?UQTM4WM%YR",
+	"PROD0061VRRZH@4F":   "JXQ6J@TUOGYV@N0M",
+	"PROD0058#7IL2{QD":   "QHDCY@7R1TB6W?5B",
+	"PROD00504RLUG%WL":   "I2EBK%PYNLZL5_J4",
+	"PROD0076ENE8*@AW":   "CEQJ8}OE0!WTSWII",
+}
+
+func (n *nsConn) handleURL(_ context.Context, cmd wire.Command) error {
+	if cmd.Arg(1) == "" {
+		return errCode(errInvalidParameter)
+	}
+	n.send("URL", cmd.Args[0], "/unused1", "/unused2", "1")
+	return nil
+}
+
+// handleSND acknowledges an e-mail invitation request; Crosstalk sends no
+// e-mail.
+func (n *nsConn) handleSND(_ context.Context, cmd wire.Command) error {
+	if !strings.Contains(cmd.Arg(1), "@") {
+		return errCode(errInvalidParameter)
+	}
+	n.send("SND", cmd.Args[0], "OK")
+	return nil
+}
+
+// handleFND answers the member-directory search. The directory is empty,
+// but the request is checked as the service did: first and last name are
+// required.
+func (n *nsConn) handleFND(_ context.Context, cmd wire.Command) error {
+	fields := map[string]string{}
+	for _, a := range cmd.Args[1:] {
+		if k, v, ok := strings.Cut(a, "="); ok {
+			fields[k] = v
+		}
+	}
+	for _, k := range []string{"fname", "lname"} {
+		if v := fields[k]; v == "" || v == "*" {
+			return errCode(errInvalidParameter)
+		}
+	}
+	n.send("FND", cmd.Args[0], "0", "0")
+	return nil
+}
+
+func (n *nsConn) handleGTC(ctx context.Context, cmd wire.Command) error {
+	v := cmd.Arg(1)
+	if v != "A" && v != "N" {
+		return errCode(errInvalidParameter)
+	}
+	ser, err := n.sess().SetPromptOnAdd(ctx, v == "A")
+	if err != nil {
+		return listError(err)
+	}
+	n.send("GTC", cmd.Args[0], serial(ser), v)
+	return nil
+}
+
+func (n *nsConn) handleBLP(ctx context.Context, cmd wire.Command) error {
+	v := hub.Privacy(cmd.Arg(1))
+	if v != hub.AllowUnlisted && v != hub.BlockUnlisted {
+		return errCode(errInvalidParameter)
+	}
+	ser, err := n.sess().SetPrivacy(ctx, v)
+	if err != nil {
+		return listError(err)
+	}
+	n.send("BLP", cmd.Args[0], serial(ser), string(v))
+	return nil
+}
+
+// maxEncodedName is the longest %-encoded friendly name the service took.
+const maxEncodedName = 387
+
+func (n *nsConn) handleREA(ctx context.Context, cmd wire.Command) error {
+	if len(cmd.Args) < 3 {
+		return errCode(errInvalidParameter)
+	}
+	me := n.sess().Account()
+	if !strings.EqualFold(cmd.Args[1], me.Email) {
+		return errCode(errInvalidParameter)
+	}
+	name := wire.DecodeName(cmd.Args[2])
+	if len(cmd.Args[2]) > maxEncodedName || strings.TrimSpace(name) == "" {
+		return errCode(errInvalidName)
+	}
+	ser, err := n.sess().Rename(ctx, name)
+	if errors.Is(err, hub.ErrInvalid) {
+		return errCode(errInvalidName)
+	}
+	if err != nil {
+		return listError(err)
+	}
+	n.send("REA", cmd.Args[0], serial(ser), me.Email, wire.EncodeName(name))
+	return nil
+}
+
+// listError maps hub and store errors to MSNP codes.
+func listError(err error) error {
+	for _, m := range []struct {
+		err  error
+		code int
+	}{
+		{hub.ErrNotFound, errInvalidUser},
+		{hub.ErrAlreadyOnList, errAlreadyThere},
+		{hub.ErrNotOnList, errNotOnList},
+		{hub.ErrInOppositeList, errOppositeList},
+		{hub.ErrListFull, errListFull},
+		{hub.ErrNoSuchGroup, errInvalidGroup},
+		{hub.ErrGroupExists, errGroupExists},
+		{hub.ErrGroupNameTooLong, errGroupNameLong},
+		{hub.ErrDefaultGroup, errGroupZero},
+		{hub.ErrTooManyGroups, errListFull},
+		{hub.ErrUnchanged, errAlreadyInMode},
+		{hub.ErrInvalid, errInvalidParameter},
+	} {
+		if errors.Is(err, m.err) {
+			return errCode(m.code)
+		}
+	}
+	if err != nil {
+		return &Error{Code: errDatabase}
+	}
+	return nil
+}
+
+// groupsSupported: groups arrived with MSNP7.
+func (n *nsConn) groupsSupported() bool { return n.dialect >= 7 }
+
+var errNoGroup = errCode(errInvalidParameter)
+
+func parseGroup(s string) (int, error) {
+	id, err := strconv.Atoi(s)
+	if err != nil || id < 0 {
+		return 0, errCode(errInvalidGroup)
+	}
+	return id, nil
+}
+
+func (n *nsConn) handleADG(ctx context.Context, cmd wire.Command) error {
+	if !n.groupsSupported() {
+		return errCode(errSyntax)
+	}
+	if len(cmd.Args) < 2 {
+		return errNoGroup
+	}
+	name := wire.DecodeName(cmd.Args[1])
+	g, ser, err := n.sess().AddGroup(ctx, name)
+	if err != nil {
+		return listError(err)
+	}
+	n.send("ADG", cmd.Args[0], serial(ser), wire.EncodeName(g.Name), strconv.Itoa(g.ID), "0")
+	return nil
+}
+
+func (n *nsConn) handleRMG(ctx context.Context, cmd wire.Command) error {
+	if !n.groupsSupported() {
+		return errCode(errSyntax)
+	}
+	id, err := parseGroup(cmd.Arg(1))
+	if err != nil {
+		return err
+	}
+	ser, err := n.sess().RemoveGroup(ctx, id)
+	if err != nil {
+		return listError(err)
+	}
+	n.send("RMG", cmd.Args[0], serial(ser), strconv.Itoa(id))
+	return nil
+}
+
+func (n *nsConn) handleREG(ctx context.Context, cmd wire.Command) error {
+	if !n.groupsSupported() {
+		return errCode(errSyntax)
+	}
+	id, err := parseGroup(cmd.Arg(1))
+	if err != nil {
+		return err
+	}
+	if len(cmd.Args) < 3 {
+		return errNoGroup
+	}
+	name := wire.DecodeName(cmd.Args[2])
+	ser, err := n.sess().RenameGroup(ctx, id, name)
+	if err != nil {
+		return listError(err)
+	}
+	n.send("REG", cmd.Args[0], serial(ser), strconv.Itoa(id), wire.EncodeName(name), "0")
+	return nil
+}
+
+// lookupContact resolves a passport given in ADD/REM; 201 for something
+// that is not an address, 205 for an address with no account.
+func (n *nsConn) lookupContact(ctx context.Context, email string) (hub.Account, error) {
+	if !validPassport(email) {
+		return hub.Account{}, errCode(errInvalidParameter)
+	}
+	acct, err := n.srv.cfg.Hub.Store().AccountByEmail(ctx, email)
+	if errors.Is(err, hub.ErrNotFound) {
+		return acct, errCode(errInvalidUser)
+	}
+	return acct, err
+}
+
+func validPassport(s string) bool {
+	at := strings.IndexByte(s, '@')
+	return at > 0 && at < len(s)-1 && len(s) <= 129 && !strings.ContainsAny(s, " \t")
+}
+
+func parseList(s string) (hub.List, bool) {
+	l := hub.List(s)
+	return l, l == hub.Forward || l == hub.Allow || l == hub.Block
+}
+
+func (n *nsConn) handleADD(ctx context.Context, cmd wire.Command) error {
+	if len(cmd.Args) < 3 {
+		return errCode(errInvalidParameter)
+	}
+	l, ok := parseList(cmd.Args[1])
+	if !ok {
+		return errCode(errInvalidParameter)
+	}
+	group := -1
+	if l == hub.Forward {
+		group = 0
+		if len(cmd.Args) > 4 && n.groupsSupported() {
+			var err error
+			if group, err = parseGroup(cmd.Args[4]); err != nil {
+				return err
+			}
+		}
+	}
+	contact, err := n.lookupContact(ctx, cmd.Args[2])
+	if err != nil {
+		return err
+	}
+	change, seen, err := n.sess().AddContact(ctx, l, contact.Number, group)
+	if err != nil {
+		return listError(err)
+	}
+	reply := []string{cmd.Args[0], string(l), serial(change.OwnerSerial), contact.Email, wire.EncodeName(contact.DisplayName)}
+	if l == hub.Forward && n.groupsSupported() {
+		reply = append(reply, strconv.Itoa(group))
+	}
+	n.send("ADD", reply...)
+	if code, ok := statusCode(seen.Status); ok && n.online() {
+		n.send("NLN", code, contact.Email, wire.EncodeName(contact.DisplayName))
+	}
+	return nil
+}
+
+func (n *nsConn) handleREM(ctx context.Context, cmd wire.Command) error {
+	if len(cmd.Args) < 3 {
+		return errCode(errInvalidParameter)
+	}
+	l, ok := parseList(cmd.Args[1])
+	if !ok {
+		return errCode(errInvalidParameter)
+	}
+	group := -1
+	if l == hub.Forward && len(cmd.Args) > 3 && n.groupsSupported() {
+		var err error
+		if group, err = parseGroup(cmd.Args[3]); err != nil {
+			return err
+		}
+	}
+	contact, err := n.lookupContact(ctx, cmd.Args[2])
+	if isCode(err, errInvalidUser) {
+		return errCode(errNotOnList)
+	}
+	if err != nil {
+		return err
+	}
+	change, err := n.sess().RemoveContact(ctx, l, contact.Number, group)
+	if errors.Is(err, hub.ErrNotOnList) && group >= 0 {
+		return errCode(errNotInGroup)
+	}
+	if err != nil {
+		return listError(err)
+	}
+	reply := []string{cmd.Args[0], string(l), serial(change.OwnerSerial), contact.Email}
+	if group >= 0 {
+		reply = append(reply, strconv.Itoa(group))
+	}
+	n.send("REM", reply...)
+	return nil
+}
+
+// handleSYN sends the lists when the client's cached version is stale.
+func (n *nsConn) handleSYN(ctx context.Context, cmd wire.Command) error {
+	trid := cmd.Args[0]
+	have, err := strconv.ParseUint(cmd.Arg(1), 10, 32)
+	if err != nil {
+		return errCode(errInvalidParameter)
+	}
+	r, err := n.sess().Roster(ctx)
+	if err != nil {
+		return listError(err)
+	}
+	ver := serial(r.Settings.Serial)
+	n.send("SYN", trid, ver)
+	if uint32(have) == r.Settings.Serial {
+		return nil
+	}
+	gtc := "N"
+	if r.Settings.PromptOnAdd {
+		gtc = "A"
+	}
+	n.send("GTC", trid, ver, gtc)
+	n.send("BLP", trid, ver, string(r.Settings.Privacy))
+	if n.groupsSupported() {
+		for i, g := range r.Groups {
+			n.send("LSG", trid, ver, strconv.Itoa(i+1), strconv.Itoa(len(r.Groups)), strconv.Itoa(g.ID), wire.EncodeName(g.Name), "0")
+		}
+	}
+	for _, l := range []hub.List{hub.Forward, hub.Allow, hub.Block, hub.Reverse} {
+		n.sendList(trid, ver, l, r.Of(l))
+	}
+	return nil
+}
+
+// handleLST answers the MSNP2-era request for one list.
+func (n *nsConn) handleLST(ctx context.Context, cmd wire.Command) error {
+	l := hub.List(cmd.Arg(1))
+	if !l.Valid() {
+		return errCode(errInvalidParameter)
+	}
+	r, err := n.sess().Roster(ctx)
+	if err != nil {
+		return listError(err)
+	}
+	n.sendList(cmd.Args[0], serial(r.Settings.Serial), l, r.Of(l))
+	return nil
+}
+
+func (n *nsConn) sendList(trid, ver string, l hub.List, entries []hub.Entry) {
+	if len(entries) == 0 {
+		n.send("LST", trid, string(l), ver, "0", "0")
+		return
+	}
+	total := strconv.Itoa(len(entries))
+	for i, e := range entries {
+		args := []string{trid, string(l), ver, strconv.Itoa(i + 1), total, e.Contact.Email, wire.EncodeName(e.Contact.DisplayName)}
+		if l == hub.Forward && n.groupsSupported() {
+			groups := slices.Clone(e.Groups)
+			if len(groups) == 0 {
+				groups = []int{0}
+			}
+			ids := make([]string, len(groups))
+			for j, g := range groups {
+				ids[j] = strconv.Itoa(g)
+			}
+			args = append(args, strings.Join(ids, ","))
+		}
+		n.send("LST", args...)
+	}
+}

@@ -1,0 +1,244 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// rawClient speaks MSNP line by line for tests that need to misbehave.
+type rawClient struct {
+	t  testing.TB
+	nc net.Conn
+	br *bufio.Reader
+}
+
+func dialRaw(t testing.TB, addr string) *rawClient {
+	t.Helper()
+	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	return &rawClient{t: t, nc: nc, br: bufio.NewReader(nc)}
+}
+
+func (c *rawClient) send(s string) {
+	c.t.Helper()
+	if _, err := io.WriteString(c.nc, s); err != nil {
+		c.t.Fatalf("send %q: %v", s, err)
+	}
+}
+
+func (c *rawClient) line() (string, error) {
+	_ = c.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	s, err := c.br.ReadString('\n')
+	return strings.TrimRight(s, "\r\n"), err
+}
+
+func (c *rawClient) expect(want string) {
+	c.t.Helper()
+	got, err := c.line()
+	if err != nil || got != want {
+		c.t.Fatalf("got %q (%v), want %q", got, err, want)
+	}
+}
+
+// expectClosed reads until the server closes, failing on a timeout.
+func (c *rawClient) expectClosed() []string {
+	c.t.Helper()
+	var lines []string
+	for {
+		s, err := c.line()
+		if err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				c.t.Fatalf("connection still open; read %q", lines)
+			}
+			return lines
+		}
+		lines = append(lines, s)
+	}
+}
+
+// login runs VER/USR MD5 and skips the profile message.
+func (c *rawClient) login(email, password string) {
+	c.t.Helper()
+	c.send("VER 1 MSNP7 CVR0\r\n")
+	c.expect("VER 1 MSNP7 CVR0")
+	c.send("USR 2 MD5 I " + email + "\r\n")
+	s, err := c.line()
+	if err != nil || !strings.HasPrefix(s, "USR 2 MD5 S ") {
+		c.t.Fatalf("USR I: %q %v", s, err)
+	}
+	sum := md5.Sum([]byte(strings.TrimPrefix(s, "USR 2 MD5 S ") + password))
+	c.send("USR 3 MD5 S " + hex.EncodeToString(sum[:]) + "\r\n")
+	s, err = c.line()
+	if err != nil || !strings.HasPrefix(s, "USR 3 OK ") {
+		c.t.Fatalf("USR S: %q %v", s, err)
+	}
+	s, _ = c.line()
+	var n int
+	if _, err := fmt.Sscanf(s, "MSG Hotmail Hotmail %d", &n); err != nil {
+		c.t.Fatalf("profile: %q", s)
+	}
+	if _, err := io.ReadFull(c.br, make([]byte, n)); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// stillFine checks a bystander's session works after someone else misbehaved.
+func stillFine(t *testing.T, c *rawClient) {
+	t.Helper()
+	c.send("PNG\r\n")
+	c.expect("QNG")
+}
+
+func TestBadInput(t *testing.T) {
+	env := newTestEnv(t, func(c *Config) {
+		c.HandshakeTimeout = 300 * time.Millisecond
+		c.CommandBurst = 20
+		c.CommandsPerSecond = 5
+	})
+	env.addAccount(t, 1001, "alice@example.com", "Alice", "pa")
+	env.addAccount(t, 1002, "bob@example.com", "Bob", "pb")
+	bystander := dialRaw(t, env.nsAddr)
+	bystander.login("bob@example.com", "pb")
+
+	t.Run("garbage bytes", func(t *testing.T) {
+		c := dialRaw(t, env.nsAddr)
+		c.send("\x00\x01\x02\xff\xfe garbage\r\n")
+		c.expect("200 0")
+		c.send(strings.Repeat("\xde\xad\xbe\xef", 400)) // no line end, longer than a line
+		c.expectClosed()
+		stillFine(t, bystander)
+	})
+	t.Run("oversize line", func(t *testing.T) {
+		c := dialRaw(t, env.nsAddr)
+		c.send("VER 1 " + strings.Repeat("MSNP7 ", 500) + "\r\n")
+		c.expectClosed()
+		stillFine(t, bystander)
+	})
+	t.Run("never finishes login", func(t *testing.T) {
+		c := dialRaw(t, env.nsAddr)
+		c.send("VER 1 MSNP7 CVR0\r\n")
+		c.expect("VER 1 MSNP7 CVR0")
+		start := time.Now()
+		c.expectClosed()
+		if time.Since(start) > 4*time.Second {
+			t.Fatal("handshake timeout not applied")
+		}
+	})
+	t.Run("command flood", func(t *testing.T) {
+		c := dialRaw(t, env.nsAddr)
+		c.login("alice@example.com", "pa")
+		var flood strings.Builder
+		for i := range 200 {
+			fmt.Fprintf(&flood, "URL %d INBOX\r\n", i+10)
+		}
+		c.send(flood.String())
+		lines := c.expectClosed()
+		refused := 0
+		for _, l := range lines {
+			if strings.HasPrefix(l, "713 ") {
+				refused++
+			}
+		}
+		if refused == 0 || len(lines) >= 200 {
+			t.Fatalf("flood of 200 commands: %d replies, %d refused with 713", len(lines), refused)
+		}
+		stillFine(t, bystander)
+	})
+}
+
+func TestSwitchboardBadInput(t *testing.T) {
+	env := newTestEnv(t, nil)
+	env.addAccount(t, 1001, "alice@example.com", "Alice", "pa")
+	env.addAccount(t, 1002, "bob@example.com", "Bob", "pb")
+	a := dialRaw(t, env.nsAddr)
+	a.login("alice@example.com", "pa")
+	a.send("CHG 4 NLN\r\n")
+	a.expect("CHG 4 NLN")
+
+	openSB := func() *rawClient {
+		a.send("XFR 5 SB\r\n")
+		s, _ := a.line()
+		f := strings.Fields(s)
+		if len(f) != 6 {
+			t.Fatalf("XFR reply %q", s)
+		}
+		sb := dialRaw(t, f[3])
+		sb.send("USR 1 alice@example.com " + f[5] + "\r\n")
+		sb.expect("USR 1 OK alice@example.com Alice")
+		return sb
+	}
+	t.Run("message over the size limit", func(t *testing.T) {
+		sb := openSB()
+		sb.send(fmt.Sprintf("MSG 2 N %d\r\n%s", 1665, strings.Repeat("x", 1665)))
+		sb.expectClosed()
+	})
+	t.Run("length that lies short", func(t *testing.T) {
+		sb := openSB()
+		sb.send("MSG 2 U 3\r\nhello world\r\n")
+		sb.expect("200 0")
+	})
+	t.Run("length that lies long", func(t *testing.T) {
+		sb := openSB()
+		sb.send("MSG 2 U 500\r\nshort")
+		sb.nc.(*net.TCPConn).CloseWrite()
+		sb.expectClosed()
+	})
+	t.Run("bad cookie", func(t *testing.T) {
+		sb := dialRaw(t, env.sbAddr)
+		sb.send("USR 1 alice@example.com 12345.67890\r\n")
+		sb.expect("911 1")
+		sb.expectClosed()
+	})
+	t.Run("cookie of someone else", func(t *testing.T) {
+		a.send("XFR 6 SB\r\n")
+		s, _ := a.line()
+		f := strings.Fields(s)
+		sb := dialRaw(t, env.sbAddr)
+		sb.send("USR 1 bob@example.com " + f[5] + "\r\n")
+		sb.expect("911 1")
+	})
+	t.Run("commands before joining", func(t *testing.T) {
+		sb := dialRaw(t, env.sbAddr)
+		sb.send("CAL 1 bob@example.com\r\n")
+		sb.expect("302 1")
+		sb.send("MSG 2 U 2\r\nhi")
+		sb.expect("302 2")
+		sb.send("FOO 3\r\n")
+		sb.expect("200 3")
+	})
+	stillFine(t, a)
+}
+
+func TestShutdownTellsClients(t *testing.T) {
+	env := newTestEnv(t, nil)
+	env.addAccount(t, 1001, "alice@example.com", "Alice", "pa")
+	c := dialRaw(t, env.nsAddr)
+	c.login("alice@example.com", "pa")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := env.srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.expect("OUT SSD")
+	c.expectClosed()
+	if _, err := net.DialTimeout("tcp", env.nsAddr, time.Second); err == nil {
+		t.Fatal("listener still accepting after shutdown")
+	}
+}

@@ -1,0 +1,289 @@
+// Package server is Crosstalk's MSN Messenger service for MSNP2–MSNP7
+// clients: the dispatch and notification server on one port and the
+// switchboard on another. Each connection is one goroutine reading commands;
+// replies and hub events leave through an outbox (see internal/outbox).
+//
+// Choices where the old service is not documented, made for what real
+// clients need:
+//   - The dispatch server is the notification server (DS == NS) unless
+//     Config.NotificationAddr names another address, in which case USR … I
+//     is answered with XFR NS and the connection closes.
+//   - CHL/QRY is off by default (clients do not need it); when on, a wrong
+//     or missing answer gets 540 and a disconnect.
+//   - FND (member directory) always finds nobody: FND trid 0 0.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/msnp/wire"
+)
+
+// Config is the service's settings. Every limit is a named field with a safe
+// default (see Defaults).
+type Config struct {
+	Hub    *hub.Hub
+	Logger *slog.Logger
+	// Trace logs every line in and out at level LevelTrace.
+	Trace bool
+
+	// SwitchboardAddr is the host:port handed to clients in XFR SB and RNG.
+	// Without a host (":1864") each client is given the address it reached
+	// the notification server at.
+	SwitchboardAddr string
+	// NotificationAddr, when set, turns the notification listener into a
+	// dispatch server that refers logins there with XFR NS.
+	NotificationAddr string
+	// Challenge sends CHL after login and requires a correct QRY.
+	Challenge bool
+	// MaxDialect is the highest MSNP version offered (2–7).
+	MaxDialect int
+
+	Limits wire.Limits
+	// MaxMessageBytes caps a switchboard MSG payload; the MSNP7-era service
+	// dropped clients that sent more than 1664 bytes.
+	MaxMessageBytes int
+	// CommandsPerSecond and CommandBurst bound a client's command rate;
+	// commands beyond it get error 713, and a client that keeps flooding is
+	// disconnected.
+	CommandsPerSecond float64
+	CommandBurst      int
+	// HandshakeTimeout bounds the time from connect to a finished login.
+	HandshakeTimeout time.Duration
+	// IdleTimeout closes a connection that sends nothing for that long.
+	IdleTimeout time.Duration
+	// SwitchboardIdleTimeout does the same for switchboard connections.
+	SwitchboardIdleTimeout time.Duration
+	// CookieLifetime bounds how long an XFR or RNG cookie may wait to be used.
+	CookieLifetime time.Duration
+	// ChallengeTimeout is how long a client has to answer CHL.
+	ChallengeTimeout time.Duration
+	// MaxPendingBytes bounds output queued for a client that does not read.
+	MaxPendingBytes int
+	WriteTimeout    time.Duration
+}
+
+// LevelTrace is below Debug: the wire dump of one connection.
+const LevelTrace = slog.Level(-8)
+
+// Defaults fills unset fields.
+func (c *Config) defaults() {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.MaxDialect < 2 || c.MaxDialect > 7 {
+		c.MaxDialect = 7
+	}
+	if c.Limits.MaxLine == 0 {
+		c.Limits = wire.DefaultLimits
+	}
+	setDefault(&c.MaxMessageBytes, 1664)
+	if c.CommandsPerSecond <= 0 {
+		c.CommandsPerSecond = 20
+	}
+	setDefault(&c.CommandBurst, 60)
+	setDefault(&c.HandshakeTimeout, 60*time.Second)
+	setDefault(&c.IdleTimeout, 30*time.Minute)
+	setDefault(&c.SwitchboardIdleTimeout, 15*time.Minute)
+	setDefault(&c.CookieLifetime, 2*time.Minute)
+	setDefault(&c.ChallengeTimeout, 90*time.Second)
+	setDefault(&c.MaxPendingBytes, 1<<20)
+	setDefault(&c.WriteTimeout, 30*time.Second)
+}
+
+func setDefault[T int | time.Duration](v *T, d T) {
+	if *v <= 0 {
+		*v = d
+	}
+}
+
+// Server runs the MSNP service. Create it with New and start listeners
+// with ServeNotification and ServeSwitchboard.
+type Server struct {
+	cfg Config
+	log *slog.Logger
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	shutdown  bool
+	wg        sync.WaitGroup
+
+	cookies      cookieJar
+	switchboards map[string]*switchboard
+}
+
+// New makes a server; nothing listens until a Serve method runs.
+func New(cfg Config) *Server {
+	cfg.defaults()
+	return &Server{
+		cfg:          cfg,
+		log:          cfg.Logger,
+		listeners:    make(map[net.Listener]struct{}),
+		conns:        make(map[*conn]struct{}),
+		cookies:      cookieJar{entries: make(map[string]cookie)},
+		switchboards: make(map[string]*switchboard),
+	}
+}
+
+// ErrServerClosed is returned by the Serve methods after Shutdown.
+var ErrServerClosed = errors.New("msnp: server closed")
+
+// ServeNotification accepts dispatch/notification connections on l.
+func (s *Server) ServeNotification(l net.Listener) error {
+	return s.serve(l, roleNotification)
+}
+
+// ServeSwitchboard accepts switchboard connections on l.
+func (s *Server) ServeSwitchboard(l net.Listener) error {
+	return s.serve(l, roleSwitchboard)
+}
+
+// ServeConn runs one already accepted notification connection; a listener
+// shared with another protocol hands MSNP clients over this way.
+func (s *Server) ServeConn(nc net.Conn) {
+	s.handle(nc, roleNotification)
+}
+
+func (s *Server) serve(l net.Listener, role role) error {
+	s.mu.Lock()
+	if s.shutdown {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.listeners[l] = struct{}{}
+	s.mu.Unlock()
+	var delay time.Duration
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.shutdown
+			s.mu.Unlock()
+			if closed {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		go s.handle(nc, role)
+	}
+}
+
+// Shutdown stops accepting, tells every connected client OUT SSD, and waits
+// until their connections have ended or ctx expires.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.shutdown = true
+	for l := range s.listeners {
+		_ = l.Close()
+	}
+	for c := range s.conns {
+		if c.role == roleNotification {
+			c.closeWith("OUT", "SSD")
+		} else {
+			c.out.CloseAfter(nil)
+		}
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.mu.Lock()
+		for c := range s.conns {
+			c.out.Close()
+		}
+		s.mu.Unlock()
+		return ctx.Err()
+	}
+}
+
+func (s *Server) track(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shutdown {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	return true
+}
+
+func (s *Server) untrack(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+// cookie is a one-time ticket into a switchboard: from XFR SB (a new
+// session) or from RNG (an existing one).
+type cookie struct {
+	account uint32
+	session string // empty for XFR SB
+	caller  uint32 // who rang, for RNG cookies
+	expires time.Time
+}
+
+type cookieJar struct {
+	mu      sync.Mutex
+	entries map[string]cookie
+}
+
+func (j *cookieJar) issue(c cookie) string {
+	value := fmt.Sprintf("%d.%s", time.Now().Unix(), randomDigits(10))
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	// Sweep on issue: no timers, and the map stays as small as the number
+	// of cookies handed out in one lifetime.
+	now := time.Now()
+	for k, e := range j.entries {
+		if now.After(e.expires) {
+			delete(j.entries, k)
+		}
+	}
+	j.entries[value] = c
+	return value
+}
+
+// take returns and forgets a cookie that has not expired.
+func (j *cookieJar) take(value string) (cookie, bool) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	c, ok := j.entries[value]
+	if !ok {
+		return cookie{}, false
+	}
+	delete(j.entries, value)
+	return c, time.Now().Before(c.expires)
+}
+
+func randomDigits(n int) string {
+	b := make([]byte, n)
+	for i := range b {
+		d, _ := rand.Int(rand.Reader, big.NewInt(10))
+		b[i] = byte('0' + d.Int64())
+	}
+	if b[0] == '0' {
+		b[0] = '1'
+	}
+	return string(b)
+}

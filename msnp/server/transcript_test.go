@@ -1,0 +1,261 @@
+package server
+
+import (
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/crosstalk-im/crosstalk/msnp/wire"
+)
+
+// Transcripts in testdata/*.txt replay protocol exchanges line by line
+// against a live server over loopback. The format:
+//
+//	account EMAIL NUMBER PASSWORD NAME     create an account before the run
+//	set NAME VALUE                         define a variable
+//	CONN connect ns|sb|{var}               open a connection
+//	CONN> LINE                             send a command line
+//	CONN| TEXT                             add a payload line to the command
+//	                                       above; its length is appended
+//	CONN< LINE                             expect the next line from CONN
+//	CONN<+ TEXT                            the last payload received contains TEXT
+//	CONN closed                            expect the server to close CONN
+//
+// In expected lines `*` matches any one token and `{name}` captures a token
+// into a variable, or must equal it when already set. In sent lines
+// `{name}` substitutes a variable (other braces stay as they are) and `{md5 VAR TEXT}` is the lowercase hex
+// MD5 of the variable's value followed by TEXT (the MSNP login response).
+func TestTranscripts(t *testing.T) {
+	files, err := filepath.Glob("testdata/*.txt")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no transcripts: %v", err)
+	}
+	for _, f := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(f), ".txt"), func(t *testing.T) {
+			runTranscript(t, f)
+		})
+	}
+}
+
+type transcript struct {
+	t     *testing.T
+	env   *testEnv
+	vars  map[string]string
+	conns map[string]*scriptConn
+}
+
+type scriptConn struct {
+	nc          net.Conn
+	rd          *wire.Reader
+	lastPayload []byte
+	pending     *pendingCommand
+}
+
+type pendingCommand struct {
+	line    string
+	payload []string
+}
+
+func runTranscript(t *testing.T, path string) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tweak := func(c *Config) {}
+	if strings.Contains(string(data), "# option: challenge") {
+		tweak = func(c *Config) { c.Challenge = true }
+	}
+	tr := &transcript{t: t, env: newTestEnv(t, tweak), vars: map[string]string{}, conns: map[string]*scriptConn{}}
+	tr.vars["nsaddr"] = tr.env.nsAddr
+	tr.vars["sbaddr"] = tr.env.sbAddr
+	for i, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimRight(line, "\r")
+		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if err := tr.step(line); err != nil {
+			t.Fatalf("%s:%d: %s\n\t%v", filepath.Base(path), i+1, line, err)
+		}
+	}
+	for name, c := range tr.conns {
+		if err := tr.flush(c); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		c.nc.Close()
+	}
+}
+
+var stepPattern = regexp.MustCompile(`^(\w+)(>|\||<\+|<| connect| closed)\s?(.*)$`)
+
+func (tr *transcript) step(line string) error {
+	if rest, ok := strings.CutPrefix(line, "account "); ok {
+		f := strings.SplitN(rest, " ", 4)
+		if len(f) != 4 {
+			return errors.New("account needs EMAIL NUMBER PASSWORD NAME")
+		}
+		n, err := strconv.ParseUint(f[1], 10, 32)
+		if err != nil {
+			return err
+		}
+		tr.env.addAccount(tr.t, uint32(n), f[0], f[3], f[2])
+		return nil
+	}
+	if rest, ok := strings.CutPrefix(line, "set "); ok {
+		name, value, _ := strings.Cut(rest, " ")
+		tr.vars[name] = value
+		return nil
+	}
+	m := stepPattern.FindStringSubmatch(line)
+	if m == nil {
+		return errors.New("unrecognised step")
+	}
+	name, op, arg := m[1], m[2], m[3]
+	if op != "|" {
+		for _, c := range tr.conns {
+			if err := tr.flush(c); err != nil {
+				return err
+			}
+		}
+	}
+	if op == " connect" {
+		return tr.connect(name, arg)
+	}
+	c := tr.conns[name]
+	if c == nil {
+		return fmt.Errorf("no connection %q", name)
+	}
+	switch op {
+	case ">":
+		c.pending = &pendingCommand{line: tr.substitute(arg)}
+	case "|":
+		if c.pending == nil {
+			return errors.New("payload line without a command")
+		}
+		c.pending.payload = append(c.pending.payload, tr.substitute(arg))
+	case "<":
+		return tr.expect(c, arg)
+	case "<+":
+		if !strings.Contains(string(c.lastPayload), arg) {
+			return fmt.Errorf("last payload %q does not contain %q", c.lastPayload, arg)
+		}
+	case " closed":
+		_ = c.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		for {
+			cmd, err := c.rd.ReadCommand()
+			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || isReset(err) {
+				return nil
+			}
+			if err != nil && !errors.Is(err, wire.ErrEmptyLine) {
+				return fmt.Errorf("waiting for close: %v", err)
+			}
+			if err == nil {
+				return fmt.Errorf("expected close, got %q", cmd)
+			}
+		}
+	}
+	return nil
+}
+
+func isReset(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "connection reset")
+}
+
+func (tr *transcript) connect(name, target string) error {
+	addr := map[string]string{"ns": tr.env.nsAddr, "sb": tr.env.sbAddr}[target]
+	if addr == "" {
+		addr = tr.substitute(target)
+	}
+	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return err
+	}
+	tr.conns[name] = &scriptConn{nc: nc, rd: wire.NewReader(nc, wire.Limits{MaxLine: 4096, MaxPayload: 65536}, "MSG")}
+	return nil
+}
+
+// flush sends a pending command with its payload.
+func (tr *transcript) flush(c *scriptConn) error {
+	p := c.pending
+	if p == nil {
+		return nil
+	}
+	c.pending = nil
+	var out []byte
+	if p.payload != nil {
+		body := []byte(strings.Join(p.payload, "\r\n"))
+		f := strings.Fields(p.line)
+		out = wire.AppendPayloadCommand(nil, f[0], body, f[1:]...)
+	} else {
+		out = []byte(p.line + "\r\n")
+	}
+	_, err := c.nc.Write(out)
+	return err
+}
+
+var placeholder = regexp.MustCompile(`\{([^{}]+)\}`)
+
+func (tr *transcript) substitute(s string) string {
+	return placeholder.ReplaceAllStringFunc(s, func(m string) string {
+		f := strings.Fields(m[1 : len(m)-1])
+		if len(f) == 3 && f[0] == "md5" {
+			sum := md5.Sum([]byte(tr.vars[f[1]] + f[2]))
+			return hex.EncodeToString(sum[:])
+		}
+		if v, ok := tr.vars[f[0]]; ok && len(f) == 1 {
+			return v
+		}
+		return m // literal braces, such as an application GUID
+	})
+}
+
+func (tr *transcript) expect(c *scriptConn, pattern string) error {
+	_ = c.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var cmd wire.Command
+	var err error
+	for {
+		cmd, err = c.rd.ReadCommand()
+		if !errors.Is(err, wire.ErrEmptyLine) {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("expected %q: %v", pattern, err)
+	}
+	c.lastPayload = cmd.Payload
+	got := strings.Fields(cmd.String())
+	want := strings.Fields(pattern)
+	if len(got) != len(want) {
+		return fmt.Errorf("got %q", cmd.String())
+	}
+	captured := map[string]string{}
+	for i, w := range want {
+		switch {
+		case w == "*":
+		case placeholder.MatchString(w) && placeholder.FindString(w) == w:
+			name := w[1 : len(w)-1]
+			if v, ok := tr.vars[name]; ok {
+				if v != got[i] {
+					return fmt.Errorf("got %q: %s is %q, not %q", cmd.String(), name, got[i], v)
+				}
+			} else {
+				captured[name] = got[i]
+			}
+		case w != got[i]:
+			return fmt.Errorf("got %q", cmd.String())
+		}
+	}
+	for k, v := range captured {
+		tr.vars[k] = v
+	}
+	return nil
+}

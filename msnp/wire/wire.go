@@ -1,0 +1,181 @@
+// Package wire reads and writes MSNP command lines and their payloads. It
+// keeps no protocol state: the server and client packages decide what a
+// command means, this package only frames it, with limits on every size.
+package wire
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// Command is one MSNP command as it travels on the wire: a name (three
+// upper-case letters, or a three-digit error code), the space-separated
+// parameters that follow it, and for payload commands the raw bytes counted
+// by the last parameter.
+type Command struct {
+	Name    string
+	Args    []string
+	Payload []byte
+}
+
+// TrID returns the transaction id, the first parameter, for commands that
+// carry one; ok is false when it is missing or not a number.
+func (c Command) TrID() (trid string, ok bool) {
+	if len(c.Args) == 0 {
+		return "", false
+	}
+	if _, err := strconv.ParseUint(c.Args[0], 10, 32); err != nil {
+		return "", false
+	}
+	return c.Args[0], true
+}
+
+// Arg returns parameter i, or "" when there are fewer.
+func (c Command) Arg(i int) string {
+	if i < len(c.Args) {
+		return c.Args[i]
+	}
+	return ""
+}
+
+// String renders the command line without its payload, for logs.
+func (c Command) String() string {
+	if len(c.Args) == 0 {
+		return c.Name
+	}
+	return c.Name + " " + strings.Join(c.Args, " ")
+}
+
+// Framing errors. After any of them the stream cannot be trusted any more
+// and the connection should be closed.
+var (
+	ErrLineTooLong     = errors.New("msnp: command line too long")
+	ErrPayloadTooLarge = errors.New("msnp: payload too large")
+	ErrBadLength       = errors.New("msnp: payload length is not a number")
+	ErrEmptyLine       = errors.New("msnp: empty command line")
+)
+
+// Limits bound what a Reader accepts.
+type Limits struct {
+	MaxLine    int // bytes in one command line, CRLF included
+	MaxPayload int // bytes in one payload
+}
+
+// DefaultLimits fit every command a real client sends: the longest lines are
+// ADD/REA with a 387-byte encoded friendly name; the official switchboard
+// refused MSG payloads above 1664 bytes, but clients and the server's own
+// profile message may be larger, so payloads get some room.
+var DefaultLimits = Limits{MaxLine: 1024, MaxPayload: 8192}
+
+// Reader decodes commands from a stream.
+type Reader struct {
+	br       *bufio.Reader
+	limits   Limits
+	payloads map[string]bool
+}
+
+// NewReader reads commands from r. payloadCommands names the commands whose
+// last parameter counts payload bytes (MSG and QRY from clients, MSG from
+// servers).
+func NewReader(r io.Reader, limits Limits, payloadCommands ...string) *Reader {
+	p := make(map[string]bool, len(payloadCommands))
+	for _, name := range payloadCommands {
+		p[name] = true
+	}
+	size := limits.MaxLine
+	if size < 512 {
+		size = 512
+	}
+	return &Reader{br: bufio.NewReaderSize(r, size), limits: limits, payloads: p}
+}
+
+// ReadCommand reads the next command. Lines may end in CRLF or a bare LF;
+// runs of spaces count as one separator, as tolerant servers have always
+// done for clients that send empty fields or trailing spaces. Blank lines
+// return ErrEmptyLine, which callers may skip.
+func (r *Reader) ReadCommand() (Command, error) {
+	line, err := r.readLine()
+	if err != nil {
+		return Command{}, err
+	}
+	fields := strings.Fields(line)
+	if len(fields) == 0 {
+		return Command{}, ErrEmptyLine
+	}
+	cmd := Command{Name: fields[0], Args: fields[1:]}
+	if r.payloads[cmd.Name] && len(cmd.Args) > 0 {
+		n, err := strconv.Atoi(cmd.Args[len(cmd.Args)-1])
+		if err != nil || n < 0 {
+			return cmd, ErrBadLength
+		}
+		if n > r.limits.MaxPayload {
+			return cmd, ErrPayloadTooLarge
+		}
+		cmd.Payload = make([]byte, n)
+		if _, err := io.ReadFull(r.br, cmd.Payload); err != nil {
+			return cmd, unexpectedEOF(err)
+		}
+	}
+	return cmd, nil
+}
+
+func (r *Reader) readLine() (string, error) {
+	var long []byte
+	for {
+		chunk, err := r.br.ReadSlice('\n')
+		if err == nil {
+			if len(long)+len(chunk) > r.limits.MaxLine {
+				return "", ErrLineTooLong
+			}
+			if long != nil {
+				chunk = append(long, chunk...)
+			}
+			return string(bytes.TrimRight(chunk, "\r\n")), nil
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			long = append(long, chunk...)
+			if len(long) > r.limits.MaxLine {
+				return "", ErrLineTooLong
+			}
+			continue
+		}
+		if len(chunk) > 0 || long != nil {
+			return "", unexpectedEOF(err)
+		}
+		return "", err
+	}
+}
+
+func unexpectedEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// AppendCommand appends one command line, CRLF-terminated, to dst.
+func AppendCommand(dst []byte, name string, args ...string) []byte {
+	dst = append(dst, name...)
+	for _, a := range args {
+		dst = append(dst, ' ')
+		dst = append(dst, a...)
+	}
+	return append(dst, '\r', '\n')
+}
+
+// AppendPayloadCommand appends a command whose last parameter is the payload
+// length, followed by the payload itself.
+func AppendPayloadCommand(dst []byte, name string, payload []byte, args ...string) []byte {
+	dst = append(dst, name...)
+	for _, a := range args {
+		dst = append(dst, ' ')
+		dst = append(dst, a...)
+	}
+	dst = fmt.Appendf(dst, " %d\r\n", len(payload))
+	return append(dst, payload...)
+}

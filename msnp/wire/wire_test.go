@@ -1,0 +1,141 @@
+package wire
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+)
+
+func TestReadCommand(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		want    []Command
+		wantErr error
+	}{
+		{"crlf", "VER 0 MSNP7 MSNP6 CVR0\r\n", []Command{{Name: "VER", Args: []string{"0", "MSNP7", "MSNP6", "CVR0"}}}, io.EOF},
+		{"bare lf and trailing space", "INF 2 \n", []Command{{Name: "INF", Args: []string{"2"}}}, io.EOF},
+		{"empty field", "CVR 1 0x0409 win 3.51 ppc msnp.py 0.4.1 MSMSGS  a@b.c\r\n",
+			[]Command{{Name: "CVR", Args: strings.Fields("1 0x0409 win 3.51 ppc msnp.py 0.4.1 MSMSGS a@b.c")}}, io.EOF},
+		{"payload", "MSG 2 N 5\r\nhelloPNG\r\n", []Command{
+			{Name: "MSG", Args: []string{"2", "N", "5"}, Payload: []byte("hello")},
+			{Name: "PNG"}}, io.EOF},
+		{"utf8 payload counts bytes", "MSG 1 U 4\r\nżó", []Command{{Name: "MSG", Args: []string{"1", "U", "4"}, Payload: []byte("żó")}}, io.EOF},
+		{"bad length", "MSG 2 N x\r\n", nil, ErrBadLength},
+		{"negative length", "MSG 2 N -1\r\n", nil, ErrBadLength},
+		{"payload too large", "MSG 2 N 9000\r\n", nil, ErrPayloadTooLarge},
+		{"short payload", "MSG 2 N 10\r\nabc", nil, io.ErrUnexpectedEOF},
+		{"unterminated line", "PNG", nil, io.ErrUnexpectedEOF},
+		{"line too long", strings.Repeat("A", 2000) + "\r\n", nil, ErrLineTooLong},
+		{"blank line", "\r\n", nil, ErrEmptyLine},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := NewReader(strings.NewReader(tt.in), DefaultLimits, "MSG", "QRY")
+			for i, want := range tt.want {
+				got, err := r.ReadCommand()
+				if err != nil {
+					t.Fatalf("command %d: %v", i, err)
+				}
+				if got.String() != want.String() || !bytes.Equal(got.Payload, want.Payload) {
+					t.Fatalf("command %d = %q %q, want %q %q", i, got, got.Payload, want, want.Payload)
+				}
+			}
+			if _, err := r.ReadCommand(); !errors.Is(err, tt.wantErr) {
+				t.Fatalf("final error = %v, want %v", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestLineJustUnderLimit(t *testing.T) {
+	line := "ADD 1 FL a@b.c " + strings.Repeat("x", DefaultLimits.MaxLine-17) + "\r\n"
+	if len(line) != DefaultLimits.MaxLine {
+		t.Fatalf("test line is %d bytes", len(line))
+	}
+	r := NewReader(strings.NewReader(line), DefaultLimits)
+	if _, err := r.ReadCommand(); err != nil {
+		t.Fatalf("line of exactly MaxLine bytes: %v", err)
+	}
+	r = NewReader(strings.NewReader("A"+line), DefaultLimits)
+	if _, err := r.ReadCommand(); !errors.Is(err, ErrLineTooLong) {
+		t.Fatalf("line of MaxLine+1 bytes: %v", err)
+	}
+}
+
+func TestAppend(t *testing.T) {
+	got := AppendCommand(nil, "USR", "6", "OK", "a@b.c", "Alice")
+	if string(got) != "USR 6 OK a@b.c Alice\r\n" {
+		t.Fatalf("AppendCommand = %q", got)
+	}
+	got = AppendPayloadCommand(nil, "MSG", []byte("hi"), "a@b.c", "Alice")
+	if string(got) != "MSG a@b.c Alice 2\r\nhi" {
+		t.Fatalf("AppendPayloadCommand = %q", got)
+	}
+}
+
+func TestNames(t *testing.T) {
+	for _, s := range []string{"Alice", "Alice Smith", "100%", "Zażółć gęślą", "", "a\r\nb"} {
+		enc := EncodeName(s)
+		if strings.ContainsAny(enc, " \r\n") {
+			t.Errorf("EncodeName(%q) = %q has separators", s, enc)
+		}
+		if dec := DecodeName(enc); dec != s {
+			t.Errorf("DecodeName(EncodeName(%q)) = %q", s, dec)
+		}
+	}
+	if got := DecodeName("50%zz%2"); got != "50%zz%2" {
+		t.Errorf("lenient decode = %q", got)
+	}
+}
+
+func FuzzReadCommand(f *testing.F) {
+	for _, s := range []string{
+		"VER 0 MSNP7 CVR0\r\n", "MSG 2 N 5\r\nhello", "QRY 18 msmsgs@msnmsgr.com 32\r\n0212eaad0876afb8505859ca75d21a78",
+		"MSG 1 A 99999999999\r\n", "\r\n\r\n", "USR 1 MD5 I a@b.c\nCHG 2 NLN\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := NewReader(bytes.NewReader(data), Limits{MaxLine: 256, MaxPayload: 512}, "MSG", "QRY")
+		for i := 0; i < 64; i++ {
+			cmd, err := r.ReadCommand()
+			if errors.Is(err, ErrEmptyLine) {
+				continue
+			}
+			if err != nil {
+				return
+			}
+			if len(cmd.Payload) > 512 {
+				t.Fatalf("payload of %d bytes passed a 512-byte limit", len(cmd.Payload))
+			}
+			// What was read must encode back to something that reads the same.
+			var again []byte
+			if cmd.Payload != nil {
+				again = AppendPayloadCommand(nil, cmd.Name, cmd.Payload, cmd.Args[:len(cmd.Args)-1]...)
+			} else {
+				again = AppendCommand(nil, cmd.Name, cmd.Args...)
+			}
+			back, err := NewReader(bytes.NewReader(again), Limits{MaxLine: 1 << 16, MaxPayload: 512}, "MSG", "QRY").ReadCommand()
+			if err != nil || back.String() != cmd.String() || !bytes.Equal(back.Payload, cmd.Payload) {
+				t.Fatalf("re-encoded %q read back as %q, %v", cmd, back, err)
+			}
+		}
+	})
+}
+
+func BenchmarkReadCommand(b *testing.B) {
+	stream := []byte("MSG 12 A 137\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\nX-MMS-IM-Format: FN=Microsoft%20Sans%20Serif; EF=; CO=0; CS=0; PF=22\r\n\r\nhello")
+	rd := bytes.NewReader(stream)
+	r := NewReader(rd, DefaultLimits, "MSG")
+	b.SetBytes(int64(len(stream)))
+	b.ReportAllocs()
+	for b.Loop() {
+		rd.Reset(stream)
+		if _, err := r.ReadCommand(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,196 @@
+// Package node assembles one Crosstalk server process: the store, the bus,
+// the hub, every protocol's listeners and the HTTP service. The command line
+// and the end-to-end tests start servers the same way, through Start.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/crosstalk-im/crosstalk/bus"
+	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/metrics"
+	msnpserver "github.com/crosstalk-im/crosstalk/msnp/server"
+	"github.com/crosstalk-im/crosstalk/store"
+)
+
+// Off disables a listener when given as its address.
+const Off = "off"
+
+// Options configure a node. Addresses are host:port, or Off.
+type Options struct {
+	DataDir string
+	NatsURL string // empty: embedded NATS
+	Logger  *slog.Logger
+
+	MSNPAddr string
+	SBAddr   string
+	// SBPublicAddr is the switchboard address handed to clients. Empty
+	// means: the address the client reached the notification server at,
+	// with the switchboard's port.
+	SBPublicAddr string
+	// NSRedirect makes the MSNP port a dispatch server that refers logins
+	// to this notification server address.
+	NSRedirect string
+	HTTPAddr   string
+
+	MSNP           msnpserver.Config // limits and switches; wiring is filled in
+	MaxListEntries int
+}
+
+// Node is a running server.
+type Node struct {
+	Store *store.SQLite
+	Bus   *bus.Bus
+	Hub   *hub.Hub
+	MSNP  *msnpserver.Server
+
+	// Bound addresses, for tests that listen on port 0.
+	MSNPAddr, SBAddr, HTTPAddr string
+
+	log  *slog.Logger
+	http *http.Server
+	wg   sync.WaitGroup
+}
+
+// Start opens everything and begins serving. On error, whatever was opened
+// is closed again.
+func Start(ctx context.Context, o Options) (n *Node, err error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	n = &Node{log: o.Logger}
+	defer func() {
+		if err != nil {
+			n.close()
+		}
+	}()
+	if n.Store, err = store.OpenSQLite(ctx, o.DataDir); err != nil {
+		return nil, err
+	}
+	if n.Bus, err = bus.Open(ctx, bus.Options{URL: o.NatsURL, DataDir: o.DataDir, Logger: o.Logger}); err != nil {
+		return nil, err
+	}
+	if n.Hub, err = hub.New(ctx, hub.Config{
+		Store: n.Store, Conn: n.Bus.Conn, JS: n.Bus.JS, Logger: o.Logger, MaxListEntries: o.MaxListEntries,
+	}); err != nil {
+		return nil, err
+	}
+	var listeners []func()
+	if o.MSNPAddr != Off {
+		nsL, err := net.Listen("tcp", o.MSNPAddr)
+		if err != nil {
+			return nil, fmt.Errorf("msnp listener: %w", err)
+		}
+		sbAddr := o.SBAddr
+		if sbAddr == Off {
+			_ = nsL.Close()
+			return nil, errors.New("the MSNP service needs a switchboard address")
+		}
+		sbL, err := net.Listen("tcp", sbAddr)
+		if err != nil {
+			_ = nsL.Close()
+			return nil, fmt.Errorf("switchboard listener: %w", err)
+		}
+		n.MSNPAddr, n.SBAddr = nsL.Addr().String(), sbL.Addr().String()
+		cfg := o.MSNP
+		cfg.Hub = n.Hub
+		cfg.Logger = o.Logger.With("protocol", "msnp")
+		cfg.NotificationAddr = o.NSRedirect
+		cfg.SwitchboardAddr = o.SBPublicAddr
+		if cfg.SwitchboardAddr == "" {
+			_, port, _ := net.SplitHostPort(n.SBAddr)
+			cfg.SwitchboardAddr = ":" + port
+		}
+		n.MSNP = msnpserver.New(cfg)
+		listeners = append(listeners,
+			func() { n.serve("msnp", func() error { return n.MSNP.ServeNotification(nsL) }) },
+			func() { n.serve("msnp-sb", func() error { return n.MSNP.ServeSwitchboard(sbL) }) })
+	}
+	if o.HTTPAddr != Off && o.HTTPAddr != "" {
+		l, err := net.Listen("tcp", o.HTTPAddr)
+		if err != nil {
+			return nil, fmt.Errorf("http listener: %w", err)
+		}
+		n.HTTPAddr = l.Addr().String()
+		n.http = &http.Server{Handler: n.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
+		listeners = append(listeners, func() { n.serve("http", func() error { return n.http.Serve(l) }) })
+	}
+	for _, start := range listeners {
+		start()
+	}
+	return n, nil
+}
+
+func (n *Node) serve(name string, run func() error) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		err := run()
+		if err != nil && !errors.Is(err, msnpserver.ErrServerClosed) && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("listener stopped", "listener", name, "err", err)
+		}
+	}()
+}
+
+func (n *Node) httpHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if n.Bus.Conn.IsConnected() {
+			_, _ = w.Write([]byte("ok\n"))
+			return
+		}
+		http.Error(w, "bus disconnected", http.StatusServiceUnavailable)
+	})
+	return mux
+}
+
+// Shutdown tells connected clients the server is going down, waits for them
+// to leave (or ctx to expire), and closes everything.
+func (n *Node) Shutdown(ctx context.Context) error {
+	var errs []error
+	if n.MSNP != nil {
+		errs = append(errs, n.MSNP.Shutdown(ctx))
+	}
+	if n.http != nil {
+		errs = append(errs, n.http.Shutdown(ctx))
+	}
+	n.wg.Wait()
+	n.close()
+	return errors.Join(errs...)
+}
+
+func (n *Node) close() {
+	if n.Hub != nil {
+		n.Hub.Close()
+	}
+	if n.Bus != nil {
+		n.Bus.Close()
+	}
+	if n.Store != nil {
+		_ = n.Store.Close()
+	}
+}
+
+// DisplayAddr turns a listening address into one a person can dial:
+// an unspecified host becomes localhost.
+func DisplayAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" || strings.HasPrefix(host, "[::]") {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}

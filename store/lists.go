@@ -1,0 +1,210 @@
+package store
+
+import (
+	"context"
+
+	"github.com/crosstalk-im/crosstalk/hub"
+)
+
+// storedList reports whether l is a list owners change themselves; the
+// reverse list follows from other owners' forward lists.
+func storedList(l hub.List) bool {
+	return l == hub.Forward || l == hub.Allow || l == hub.Block
+}
+
+func opposite(l hub.List) hub.List {
+	if l == hub.Allow {
+		return hub.Block
+	}
+	return hub.Allow
+}
+
+// AddToList puts contact on owner's FL, AL or BL; see hub.Store.
+func (s *SQLite) AddToList(ctx context.Context, owner, contact uint32, l hub.List, group int, maxEntries int) (hub.ListChange, error) {
+	if !storedList(l) {
+		return hub.ListChange{}, invalid("cannot add to list %q", l)
+	}
+	var ch hub.ListChange
+	err := s.write(ctx, func(t txn) error {
+		if err := mustExist(t, owner); err != nil {
+			return err
+		}
+		if err := mustExist(t, contact); err != nil {
+			return err
+		}
+		var err error
+		if l == hub.Forward {
+			ch, err = addToForward(t, owner, contact, group, maxEntries)
+		} else {
+			ch, err = addToPrivacy(t, owner, contact, l, maxEntries)
+		}
+		return err
+	})
+	return ch, err
+}
+
+func addToForward(t txn, owner, contact uint32, group, maxEntries int) (hub.ListChange, error) {
+	if err := mustHaveGroup(t, owner, group); err != nil {
+		return hub.ListChange{}, err
+	}
+	on, err := onList(t, owner, contact, hub.Forward)
+	if err != nil {
+		return hub.ListChange{}, err
+	}
+	if on {
+		return addToGroup(t, owner, contact, group)
+	}
+	if err := insertEntry(t, owner, contact, hub.Forward, maxEntries); err != nil {
+		return hub.ListChange{}, err
+	}
+	if _, err := t.exec(`INSERT INTO fl_groups (owner, contact, group_id) VALUES (?, ?, ?)`,
+		owner, contact, group); err != nil {
+		return hub.ListChange{}, err
+	}
+	return bumpBoth(t, owner, contact)
+}
+
+// addToGroup adds a further group to a contact already on FL. The contact's
+// reverse list does not change.
+func addToGroup(t txn, owner, contact uint32, group int) (hub.ListChange, error) {
+	in, err := t.exists(`SELECT 1 FROM fl_groups WHERE owner = ? AND contact = ? AND group_id = ?`,
+		owner, contact, group)
+	if err != nil {
+		return hub.ListChange{}, err
+	}
+	if in {
+		return hub.ListChange{}, hub.ErrAlreadyOnList
+	}
+	if _, err := t.exec(`INSERT INTO fl_groups (owner, contact, group_id) VALUES (?, ?, ?)`,
+		owner, contact, group); err != nil {
+		return hub.ListChange{}, err
+	}
+	serial, err := bump(t, owner)
+	return hub.ListChange{OwnerSerial: serial}, err
+}
+
+func addToPrivacy(t txn, owner, contact uint32, l hub.List, maxEntries int) (hub.ListChange, error) {
+	if on, err := onList(t, owner, contact, l); err != nil || on {
+		return hub.ListChange{}, orErr(err, hub.ErrAlreadyOnList)
+	}
+	if on, err := onList(t, owner, contact, opposite(l)); err != nil || on {
+		return hub.ListChange{}, orErr(err, hub.ErrInOppositeList)
+	}
+	if err := insertEntry(t, owner, contact, l, maxEntries); err != nil {
+		return hub.ListChange{}, err
+	}
+	serial, err := bump(t, owner)
+	return hub.ListChange{OwnerSerial: serial}, err
+}
+
+// orErr returns err if there is one, else fallback.
+func orErr(err, fallback error) error {
+	if err != nil {
+		return err
+	}
+	return fallback
+}
+
+// insertEntry appends contact to list l unless it already has maxEntries
+// entries (no limit when maxEntries <= 0).
+func insertEntry(t txn, owner, contact uint32, l hub.List, maxEntries int) error {
+	if maxEntries > 0 {
+		var n int
+		if err := t.scan(`SELECT COUNT(*) FROM list_entries WHERE owner = ? AND list = ?`,
+			[]any{owner, l}, &n); err != nil {
+			return err
+		}
+		if n >= maxEntries {
+			return hub.ErrListFull
+		}
+	}
+	_, err := t.exec(`INSERT INTO list_entries (owner, list, contact) VALUES (?, ?, ?)`, owner, l, contact)
+	return err
+}
+
+func onList(t txn, owner, contact uint32, l hub.List) (bool, error) {
+	return t.exists(`SELECT 1 FROM list_entries WHERE owner = ? AND list = ? AND contact = ?`, owner, l, contact)
+}
+
+// bumpBoth moves the serials of an owner whose FL changed and of the contact
+// whose RL changed with it. Listing oneself is one change to one account,
+// so its serial moves once.
+func bumpBoth(t txn, owner, contact uint32) (hub.ListChange, error) {
+	own, err := bump(t, owner)
+	if err != nil || contact == owner {
+		return hub.ListChange{OwnerSerial: own, ContactSerial: own}, err
+	}
+	theirs, err := bump(t, contact)
+	return hub.ListChange{OwnerSerial: own, ContactSerial: theirs}, err
+}
+
+// RemoveFromList takes contact off owner's FL, AL or BL; see hub.Store.
+func (s *SQLite) RemoveFromList(ctx context.Context, owner, contact uint32, l hub.List, group int) (hub.ListChange, error) {
+	if !storedList(l) {
+		return hub.ListChange{}, invalid("cannot remove from list %q", l)
+	}
+	var ch hub.ListChange
+	err := s.write(ctx, func(t txn) error {
+		if err := mustExist(t, owner); err != nil {
+			return err
+		}
+		var err error
+		switch {
+		case l == hub.Forward && group >= 0:
+			ch, err = removeFromGroup(t, owner, contact, group)
+		case l == hub.Forward:
+			ch, err = removeFromForward(t, owner, contact)
+		default:
+			ch, err = removeFromPrivacy(t, owner, contact, l)
+		}
+		return err
+	})
+	return ch, err
+}
+
+// removeFromGroup drops one group membership; the contact leaves FL with
+// its last group.
+func removeFromGroup(t txn, owner, contact uint32, group int) (hub.ListChange, error) {
+	if err := mustHaveGroup(t, owner, group); err != nil {
+		return hub.ListChange{}, err
+	}
+	n, err := t.exec(`DELETE FROM fl_groups WHERE owner = ? AND contact = ? AND group_id = ?`, owner, contact, group)
+	if err != nil || n == 0 {
+		return hub.ListChange{}, orErr(err, hub.ErrNotOnList)
+	}
+	left, err := t.exists(`SELECT 1 FROM fl_groups WHERE owner = ? AND contact = ?`, owner, contact)
+	if err != nil {
+		return hub.ListChange{}, err
+	}
+	if left {
+		serial, err := bump(t, owner)
+		return hub.ListChange{OwnerSerial: serial}, err
+	}
+	return removeFromForward(t, owner, contact)
+}
+
+func removeFromForward(t txn, owner, contact uint32) (hub.ListChange, error) {
+	if err := deleteEntry(t, owner, contact, hub.Forward); err != nil {
+		return hub.ListChange{}, err
+	}
+	if _, err := t.exec(`DELETE FROM fl_groups WHERE owner = ? AND contact = ?`, owner, contact); err != nil {
+		return hub.ListChange{}, err
+	}
+	return bumpBoth(t, owner, contact)
+}
+
+func removeFromPrivacy(t txn, owner, contact uint32, l hub.List) (hub.ListChange, error) {
+	if err := deleteEntry(t, owner, contact, l); err != nil {
+		return hub.ListChange{}, err
+	}
+	serial, err := bump(t, owner)
+	return hub.ListChange{OwnerSerial: serial}, err
+}
+
+func deleteEntry(t txn, owner, contact uint32, l hub.List) error {
+	n, err := t.exec(`DELETE FROM list_entries WHERE owner = ? AND list = ? AND contact = ?`, owner, l, contact)
+	if err == nil && n == 0 {
+		return hub.ErrNotOnList
+	}
+	return err
+}

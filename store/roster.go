@@ -1,0 +1,145 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"github.com/crosstalk-im/crosstalk/hub"
+)
+
+// Roster reads the owner's settings, groups and lists in one snapshot.
+// Entries come FL, AL, BL, then RL, each in the order they were added.
+func (s *SQLite) Roster(ctx context.Context, owner uint32) (*hub.Roster, error) {
+	r := &hub.Roster{}
+	err := s.read(ctx, func(t txn) error {
+		var err error
+		if r.Settings, err = readSettings(t, owner); err != nil {
+			return err
+		}
+		if r.Groups, err = all(t, scanGroup, `SELECT id, name FROM groups WHERE owner = ? ORDER BY id`, owner); err != nil {
+			return err
+		}
+		if r.Entries, err = ownEntries(t, owner); err != nil {
+			return err
+		}
+		rl, err := reverseEntries(t, owner)
+		r.Entries = append(r.Entries, rl...)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func readSettings(t txn, owner uint32) (hub.Settings, error) {
+	var st hub.Settings
+	err := t.scan(`SELECT privacy, prompt_on_add, serial FROM accounts WHERE number = ?`,
+		[]any{owner}, &st.Privacy, &st.PromptOnAdd, &st.Serial)
+	if errors.Is(err, sql.ErrNoRows) {
+		return st, hub.ErrNotFound
+	}
+	return st, err
+}
+
+func scanGroup(rows *sql.Rows) (hub.Group, error) {
+	var g hub.Group
+	err := rows.Scan(&g.ID, &g.Name)
+	return g, err
+}
+
+// ownEntries reads the owner's FL, AL and BL with each FL entry's groups.
+func ownEntries(t txn, owner uint32) ([]hub.Entry, error) {
+	entries, err := all(t, scanEntry(""), `SELECT `+accountCols+`, e.list
+		FROM list_entries e JOIN accounts a ON a.number = e.contact
+		WHERE e.owner = ?
+		ORDER BY CASE e.list WHEN 'FL' THEN 0 WHEN 'AL' THEN 1 ELSE 2 END, e.id`, owner)
+	if err != nil {
+		return nil, err
+	}
+	groups, err := memberships(t, owner)
+	if err != nil {
+		return nil, err
+	}
+	for i, e := range entries {
+		if e.List == hub.Forward {
+			entries[i].Groups = groups[e.Contact.Number]
+		}
+	}
+	return entries, nil
+}
+
+// reverseEntries derives the owner's RL: everyone with the owner on their FL,
+// in the order they added the owner.
+func reverseEntries(t txn, owner uint32) ([]hub.Entry, error) {
+	return all(t, scanEntry(hub.Reverse), `SELECT `+accountCols+`
+		FROM list_entries e JOIN accounts a ON a.number = e.owner
+		WHERE e.contact = ? AND e.list = 'FL' ORDER BY e.id`, owner)
+}
+
+// scanEntry reads an entry of list l, or of the list named in a column
+// after the account's when l is empty.
+func scanEntry(l hub.List) func(*sql.Rows) (hub.Entry, error) {
+	return func(rows *sql.Rows) (hub.Entry, error) {
+		e := hub.Entry{List: l}
+		var err error
+		if l == "" {
+			e.Contact, err = scanAccount(rows, &e.List)
+		} else {
+			e.Contact, err = scanAccount(rows)
+		}
+		return e, err
+	}
+}
+
+// memberships maps each contact on the owner's FL to its groups, in order.
+func memberships(t txn, owner uint32) (map[uint32][]int, error) {
+	type member struct {
+		contact uint32
+		group   int
+	}
+	ms, err := all(t, func(rows *sql.Rows) (member, error) {
+		var m member
+		err := rows.Scan(&m.contact, &m.group)
+		return m, err
+	}, `SELECT contact, group_id FROM fl_groups WHERE owner = ? ORDER BY group_id`, owner)
+	if err != nil {
+		return nil, err
+	}
+	groups := make(map[uint32][]int)
+	for _, m := range ms {
+		groups[m.contact] = append(groups[m.contact], m.group)
+	}
+	return groups, nil
+}
+
+// SetPrivacy sets what people on neither AL nor BL may do.
+func (s *SQLite) SetPrivacy(ctx context.Context, owner uint32, p hub.Privacy) (uint32, error) {
+	if p != hub.AllowUnlisted && p != hub.BlockUnlisted {
+		return 0, invalid("privacy %q", p)
+	}
+	return s.setOption(ctx, owner, "privacy", string(p))
+}
+
+// SetPromptOnAdd sets whether the owner is asked when someone adds them.
+func (s *SQLite) SetPromptOnAdd(ctx context.Context, owner uint32, prompt bool) (uint32, error) {
+	return s.setOption(ctx, owner, "prompt_on_add", prompt)
+}
+
+// setOption sets one of the owner's list options and bumps the serial, or
+// returns hub.ErrUnchanged if the option already has that value.
+func (s *SQLite) setOption(ctx context.Context, owner uint32, column string, value any) (uint32, error) {
+	var serial uint32
+	err := s.write(ctx, func(t txn) error {
+		err := t.scan(`UPDATE accounts SET `+column+` = ?, serial = (serial + 1) % 4294967296
+			WHERE number = ? AND `+column+` <> ? RETURNING serial`, []any{value, owner, value}, &serial)
+		if errors.Is(err, sql.ErrNoRows) {
+			if err = mustExist(t, owner); err == nil {
+				err = hub.ErrUnchanged
+			}
+		}
+		return err
+	})
+	return serial, err
+}

@@ -1,0 +1,224 @@
+// Package store keeps Crosstalk's accounts, passwords and contact lists in
+// SQLite. SQLite implements hub.Store.
+package store
+
+import (
+	"context"
+	"crypto/cipher"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"modernc.org/sqlite" // also registers the "sqlite" driver
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/crosstalk-im/crosstalk/hub"
+)
+
+const (
+	dbFile = "crosstalk.db"
+	// readConns bounds the read pool; WAL lets readers run beside the writer.
+	readConns = 4
+	// busyTimeout is how long a connection waits for another process's write
+	// lock before giving up with SQLITE_BUSY.
+	busyTimeout = 5 * time.Second
+	// writeParams: _txlock=immediate takes the write lock at BEGIN, so a
+	// transaction never has to upgrade a read lock, which SQLite answers with
+	// SQLITE_BUSY instead of waiting.
+	writeParams = "&_txlock=immediate"
+	readParams  = "&_pragma=query_only(1)"
+)
+
+// SQLite is a hub.Store in a SQLite database. It is safe for concurrent use,
+// and several processes may open the same directory.
+type SQLite struct {
+	path string
+	// w has a single connection, so writers in this process queue in
+	// database/sql (honouring their contexts) rather than in SQLite's busy
+	// handler; the busy handler only arbitrates between processes.
+	w    *sql.DB
+	r    *sql.DB
+	aead cipher.AEAD
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ hub.Store = (*SQLite)(nil)
+
+// OpenSQLite opens the store in data directory dir, creating the directory,
+// the database dir/crosstalk.db and the password key dir/secret.key as
+// needed, and brings the schema up to date.
+func OpenSQLite(ctx context.Context, dir string) (*SQLite, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	aead, err := loadKey(filepath.Join(dir, keyFile))
+	if err != nil {
+		return nil, err
+	}
+	s := &SQLite{path: filepath.Join(dir, dbFile), aead: aead}
+	if s.w, err = openPool(s.path, writeParams, 1); err != nil {
+		return nil, err
+	}
+	if s.r, err = openPool(s.path, readParams, readConns); err != nil {
+		s.w.Close()
+		return nil, err
+	}
+	// Setting up the database through the writer first means it exists, in
+	// WAL mode, before any read-only connection opens it.
+	if err := enableWAL(ctx, s.w); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.write(ctx, migrate); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func openPool(path, params string, conns int) (*sql.DB, error) {
+	dsn := fmt.Sprintf("file:%s?_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)%s",
+		(&url.URL{Path: path}).EscapedPath(), busyTimeout.Milliseconds(), params)
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	db.SetMaxOpenConns(conns)
+	db.SetMaxIdleConns(conns) // keep connections: each new one reruns the pragmas
+	return db, nil
+}
+
+// enableWAL puts the database in WAL mode, which lets the server keep reading
+// while another process writes, and stays set in the file. Switching needs
+// an exclusive lock that SQLite does not wait for, so when two processes
+// open a new database together one gets SQLITE_BUSY at once; it retries.
+func enableWAL(ctx context.Context, db *sql.DB) error {
+	deadline := time.Now().Add(busyTimeout)
+	for {
+		var mode string
+		err := db.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode)
+		switch {
+		case err == nil && mode == "wal":
+			return nil
+		case err == nil:
+			return fmt.Errorf("store: database stays in journal mode %q, want wal", mode)
+		case !isBusy(err) || time.Now().After(deadline):
+			return fmt.Errorf("store: enable WAL: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+func isBusy(err error) bool {
+	var e *sqlite.Error
+	return errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_BUSY
+}
+
+// Path returns the database file's path.
+func (s *SQLite) Path() string { return s.path }
+
+// Close closes the database. Later calls only return the first one's result.
+func (s *SQLite) Close() error {
+	s.closeOnce.Do(func() {
+		s.closeErr = errors.Join(s.r.Close(), s.w.Close())
+	})
+	return s.closeErr
+}
+
+// txn is a transaction together with the context of the call it serves.
+type txn struct {
+	ctx context.Context
+	tx  *sql.Tx
+}
+
+// write runs fn in a write transaction, committing if fn returns nil.
+func (s *SQLite) write(ctx context.Context, fn func(txn) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: begin: %w", err)
+	}
+	if err := fn(txn{ctx, tx}); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: commit: %w", err)
+	}
+	return nil
+}
+
+// read runs fn in a read-only transaction, so that what fn reads in several
+// queries is one consistent snapshot.
+func (s *SQLite) read(ctx context.Context, fn func(txn) error) error {
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("store: begin: %w", err)
+	}
+	defer tx.Rollback()
+	return fn(txn{ctx, tx})
+}
+
+// exec runs a statement and returns how many rows it changed.
+func (t txn) exec(query string, args ...any) (int64, error) {
+	res, err := t.tx.ExecContext(t.ctx, query, args...)
+	if err != nil {
+		return 0, fmt.Errorf("store: %w", err)
+	}
+	return res.RowsAffected()
+}
+
+// scan reads one row into dest. It returns sql.ErrNoRows unwrapped, for the
+// caller to turn into the hub error that fits.
+func (t txn) scan(query string, args []any, dest ...any) error {
+	err := t.tx.QueryRowContext(t.ctx, query, args...).Scan(dest...)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("store: %w", err)
+	}
+	return err
+}
+
+// exists reports whether query returns a row.
+func (t txn) exists(query string, args ...any) (bool, error) {
+	var one int
+	err := t.scan(query, args, &one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// all runs query and converts each row with scan.
+func all[T any](t txn, scan func(*sql.Rows) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := t.tx.QueryContext(t.ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	return out, nil
+}
