@@ -19,10 +19,11 @@ type cli struct {
 	LogLevel  string          `help:"Log level: trace, debug, info, warn, error." default:"info" enum:"trace,debug,info,warn,error"`
 	LogFormat string          `help:"Log format: text or json." default:"text" enum:"text,json"`
 
-	Serve   serveCmd   `cmd:"" help:"Run the server."`
-	User    userCmd    `cmd:"" help:"Manage accounts (works while the server runs)."`
-	Msn     msnCmd     `cmd:"" help:"Talk to an MSN server as a client (for bots and scripts)."`
-	Version versionCmd `cmd:"" help:"Print the version."`
+	Serve    serveCmd    `cmd:"" help:"Run the server."`
+	User     userCmd     `cmd:"" help:"Manage accounts (works while the server runs)."`
+	Msn      msnCmd      `cmd:"" help:"Talk to an MSN server as a client (for bots and scripts)."`
+	Loadtest loadtestCmd `cmd:"" help:"Measure a server under load (starts its own unless told otherwise)."`
+	Version  versionCmd  `cmd:"" help:"Print the version."`
 }
 
 var version = "dev"

@@ -1,0 +1,437 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/crosstalk-im/crosstalk/msnp/wire"
+)
+
+// defaultWriteTimeout bounds a write when the caller's context has no
+// deadline (and writes made by the reader itself, such as QRY answers).
+const defaultWriteTimeout = 30 * time.Second
+
+// quitGrace is how long Logout and Leave wait for the server to close the
+// connection after OUT before closing it themselves.
+const quitGrace = 2 * time.Second
+
+// call is one request waiting for its reply. Replies are matched by TrID in
+// the reader goroutine, which feeds every command carrying the TrID to
+// accept until accept reports the reply complete.
+type call struct {
+	name string // request command, for ServerError
+	// accept consumes one reply line and says whether the reply is
+	// complete. nil means the first line completes it.
+	accept func(wire.Command) (done bool, err error)
+	// onDone, when set, is called from the reader goroutine instead of
+	// waking a waiter (fire-and-forget requests such as QRY).
+	onDone func(reply wire.Command, err error)
+
+	once  sync.Once
+	done  chan struct{}
+	reply wire.Command // the line that completed the call
+	err   error
+}
+
+func (cl *call) complete(reply wire.Command, err error) {
+	cl.once.Do(func() {
+		cl.reply, cl.err = reply, err
+		if cl.onDone != nil {
+			cl.onDone(reply, err)
+		}
+		close(cl.done)
+	})
+}
+
+// hooks connect a conn to the Client or Switchboard that owns it. All of
+// them run in the conn's reader goroutine.
+type hooks struct {
+	// async receives commands that are not replies to a pending request.
+	async func(*conn, wire.Command)
+	// alwaysAsync names commands that are never routed by TrID, because
+	// their first parameter is not one (JOI, MSG, QNG…) or because they
+	// must reach the event stream even when they reuse a TrID (ILN).
+	alwaysAsync map[string]bool
+	// routeByName maps reply names that may lack a TrID to the name of the
+	// pending request they belong to (PRP/BPR lines during SYN).
+	routeByName map[string]string
+	// closed is called once, after the connection is gone and every
+	// pending call has failed.
+	closed func(c *conn, err error)
+}
+
+// conn is one MSNP connection (dispatch, notification or switchboard): a
+// single reader goroutine, TrID allocation and reply routing.
+type conn struct {
+	nc    net.Conn
+	rd    *wire.Reader
+	log   *slog.Logger
+	hooks hooks
+
+	wmu sync.Mutex // serialises writes
+
+	mu      sync.Mutex
+	next    int // next TrID
+	pending map[int]*call
+	pings   []chan struct{}
+	closing bool  // no new requests
+	cause   error // why the connection ends; set once
+
+	done chan struct{} // closed when the reader goroutine has finished
+}
+
+func newConn(nc net.Conn, limits wire.Limits, log *slog.Logger, firstTrID int, h hooks) *conn {
+	c := &conn{
+		nc:      nc,
+		rd:      wire.NewReader(nc, limits, "MSG"),
+		log:     log,
+		hooks:   h,
+		next:    firstTrID,
+		pending: make(map[int]*call),
+		done:    make(chan struct{}),
+	}
+	return c
+}
+
+// start launches the reader goroutine; the owner calls it once it has
+// recorded c, so hooks can compare against it.
+func (c *conn) start() { go c.readLoop() }
+
+func (c *conn) readLoop() {
+	var err error
+	for {
+		var cmd wire.Command
+		cmd, err = c.rd.ReadCommand()
+		if errors.Is(err, wire.ErrEmptyLine) {
+			continue
+		}
+		if err != nil {
+			break
+		}
+		c.log.Debug("msnp recv", "cmd", cmd.String(), "payload", len(cmd.Payload))
+		c.dispatch(cmd)
+	}
+	c.shutdown(err)
+}
+
+// shutdown runs at the end of the reader goroutine.
+func (c *conn) shutdown(readErr error) {
+	c.mu.Lock()
+	if c.cause == nil {
+		c.cause = readErr
+	}
+	cause := c.cause
+	c.closing = true
+	pending := c.pending
+	c.pending = nil
+	pings := c.pings
+	c.pings = nil
+	c.mu.Unlock()
+
+	c.nc.Close()
+	failErr := closedError(cause)
+	for _, cl := range pending {
+		cl.complete(wire.Command{}, failErr)
+	}
+	for _, p := range pings {
+		close(p)
+	}
+	if c.hooks.closed != nil {
+		c.hooks.closed(c, cause)
+	}
+	close(c.done)
+}
+
+// closedError is what requests fail with once the connection is gone.
+func closedError(cause error) error {
+	if cause == nil || errors.Is(cause, ErrClosed) {
+		return ErrClosed
+	}
+	return fmt.Errorf("%w: %w", ErrClosed, cause)
+}
+
+func (c *conn) dispatch(cmd wire.Command) {
+	if code, ok := errorCode(cmd.Name); ok {
+		if cl := c.lookup(cmd); cl != nil {
+			c.finish(cmd, cl, &ServerError{Code: code, Command: cl.name})
+			return
+		}
+		c.log.Warn("msnp: unmatched server error", "cmd", cmd.String())
+		c.hooks.async(c, cmd)
+		return
+	}
+	if req, ok := c.hooks.routeByName[cmd.Name]; ok {
+		if cl, trid := c.pendingNamed(req); cl != nil {
+			c.feed(cmd, cl, trid)
+		} else {
+			c.hooks.async(c, cmd)
+		}
+		return
+	}
+	if !c.hooks.alwaysAsync[cmd.Name] {
+		if cl := c.lookup(cmd); cl != nil {
+			trid, _ := strconv.Atoi(cmd.Args[0])
+			c.feed(cmd, cl, trid)
+			return
+		}
+	}
+	c.hooks.async(c, cmd)
+}
+
+// lookup finds the pending call for the command's TrID.
+func (c *conn) lookup(cmd wire.Command) *call {
+	s, ok := cmd.TrID()
+	if !ok {
+		return nil
+	}
+	trid, err := strconv.Atoi(s)
+	if err != nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pending[trid]
+}
+
+// pendingNamed finds the oldest pending request with the given name.
+func (c *conn) pendingNamed(name string) (*call, int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var found *call
+	best := -1
+	for trid, cl := range c.pending {
+		if cl.name == name && (best < 0 || trid < best) {
+			found, best = cl, trid
+		}
+	}
+	return found, best
+}
+
+func (c *conn) feed(cmd wire.Command, cl *call, trid int) {
+	done, err := true, error(nil)
+	if cl.accept != nil {
+		done, err = cl.accept(cmd)
+	}
+	if done || err != nil {
+		c.forget(trid, cl)
+		cl.complete(cmd, err)
+	}
+}
+
+func (c *conn) finish(cmd wire.Command, cl *call, err error) {
+	trid, _ := strconv.Atoi(cmd.Args[0])
+	c.forget(trid, cl)
+	cl.complete(cmd, err)
+}
+
+func (c *conn) forget(trid int, cl *call) {
+	c.mu.Lock()
+	if c.pending[trid] == cl {
+		delete(c.pending, trid)
+	}
+	c.mu.Unlock()
+}
+
+// send writes a request with the next TrID and registers cl for its reply.
+// With cl == nil nothing waits for a reply (MSG in U or N mode).
+func (c *conn) send(ctx context.Context, cl *call, name string, payload []byte, hasPayload bool, args ...string) (int, error) {
+	for _, a := range args {
+		if strings.ContainsAny(a, "\r\n") {
+			return 0, fmt.Errorf("msnp client: %s parameter %q contains a line break", name, a)
+		}
+	}
+	c.mu.Lock()
+	if c.closing {
+		cause := c.cause
+		c.mu.Unlock()
+		return 0, closedError(cause)
+	}
+	trid := c.next
+	c.next++
+	if cl != nil {
+		c.pending[trid] = cl
+	}
+	c.mu.Unlock()
+
+	full := append([]string{strconv.Itoa(trid)}, args...)
+	var b []byte
+	if hasPayload {
+		b = wire.AppendPayloadCommand(nil, name, payload, full...)
+	} else {
+		b = wire.AppendCommand(nil, name, full...)
+	}
+	if err := c.write(ctx, b); err != nil {
+		if cl != nil {
+			c.forget(trid, cl)
+		}
+		return trid, err
+	}
+	return trid, nil
+}
+
+// request sends a command and waits for its complete reply.
+func (c *conn) request(ctx context.Context, accept func(wire.Command) (bool, error), name string, args ...string) (wire.Command, error) {
+	cl := &call{name: name, accept: accept, done: make(chan struct{})}
+	trid, err := c.send(ctx, cl, name, nil, false, args...)
+	if err != nil {
+		return wire.Command{}, err
+	}
+	return c.wait(ctx, trid, cl)
+}
+
+func (c *conn) wait(ctx context.Context, trid int, cl *call) (wire.Command, error) {
+	select {
+	case <-cl.done:
+		return cl.reply, cl.err
+	case <-ctx.Done():
+		c.forget(trid, cl)
+		return wire.Command{}, ctx.Err()
+	}
+}
+
+// write sends raw bytes. A failed or timed-out write may have left half a
+// command on the wire, so it ends the connection.
+func (c *conn) write(ctx context.Context, b []byte) error {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(defaultWriteTimeout)
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.nc.SetWriteDeadline(deadline)
+	if c.log.Enabled(ctx, slog.LevelDebug) {
+		line, _, _ := strings.Cut(string(b), "\r\n")
+		c.log.Debug("msnp send", "cmd", line, "bytes", len(b))
+	}
+	if _, err := c.nc.Write(b); err != nil {
+		c.fail(err)
+		return closedError(err)
+	}
+	return nil
+}
+
+// ping sends PNG (which has no TrID) and waits for a QNG. QNGs answer PNGs
+// in order.
+func (c *conn) ping(ctx context.Context) error {
+	ch := make(chan struct{}, 1)
+	c.mu.Lock()
+	if c.closing {
+		cause := c.cause
+		c.mu.Unlock()
+		return closedError(cause)
+	}
+	c.pings = append(c.pings, ch)
+	c.mu.Unlock()
+	if err := c.write(ctx, []byte("PNG\r\n")); err != nil {
+		return err
+	}
+	select {
+	case _, ok := <-ch:
+		if !ok {
+			return c.closedErr()
+		}
+		return nil
+	case <-ctx.Done():
+		c.mu.Lock()
+		for i, p := range c.pings {
+			if p == ch {
+				c.pings = append(c.pings[:i], c.pings[i+1:]...)
+				break
+			}
+		}
+		c.mu.Unlock()
+		return ctx.Err()
+	}
+}
+
+// pong answers the oldest waiting ping.
+func (c *conn) pong() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.pings) > 0 {
+		c.pings[0] <- struct{}{}
+		c.pings = c.pings[1:]
+	}
+}
+
+func (c *conn) closedErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return closedError(c.cause)
+}
+
+// fail records why the connection ends (the first reason wins) and closes
+// the socket; the reader goroutine then shuts everything down.
+func (c *conn) fail(cause error) {
+	c.mu.Lock()
+	if c.cause == nil {
+		c.cause = cause
+	}
+	c.closing = true
+	c.mu.Unlock()
+	c.nc.Close()
+}
+
+// close ends the connection now and waits for the reader goroutine.
+func (c *conn) close() {
+	c.fail(ErrClosed)
+	<-c.done
+}
+
+// quit sends OUT, lets the server close the connection (reading whatever it
+// still sends, so nothing is reset), and closes it after quitGrace at most.
+func (c *conn) quit() {
+	c.mu.Lock()
+	wasClosing := c.closing
+	if c.cause == nil {
+		c.cause = ErrClosed
+	}
+	c.closing = true
+	c.mu.Unlock()
+	if !wasClosing {
+		ctx, cancel := context.WithTimeout(context.Background(), quitGrace)
+		err := c.write(ctx, []byte("OUT\r\n"))
+		cancel()
+		if err == nil {
+			if tc, ok := c.nc.(interface{ CloseWrite() error }); ok {
+				tc.CloseWrite()
+			}
+			t := time.NewTimer(quitGrace)
+			select {
+			case <-c.done:
+			case <-t.C:
+			}
+			t.Stop()
+		}
+	}
+	c.close()
+}
+
+// errorCode reports whether a command name is a three-digit error code.
+func errorCode(name string) (int, bool) {
+	if len(name) != 3 {
+		return 0, false
+	}
+	n := 0
+	for i := 0; i < 3; i++ {
+		if name[i] < '0' || name[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + int(name[i]-'0')
+	}
+	return n, true
+}
+
+// nextTrID is the TrID the next request will use.
+func (c *conn) nextTrID() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.next
+}

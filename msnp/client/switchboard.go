@@ -1,0 +1,305 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/crosstalk-im/crosstalk/msnp/invite"
+	"github.com/crosstalk-im/crosstalk/msnp/wire"
+)
+
+// Switchboard is a connection to a switchboard server: one chat session.
+// Create it with Client.StartChat (then Call people in) or Client.Answer
+// (after a Ring event). Its TrIDs start at 1, independent of the Client's.
+type Switchboard struct {
+	conn  *conn
+	ev    *events
+	email string // own account
+
+	mu        sync.Mutex
+	friendly  string
+	sessionID string
+	roster    []Participant
+	endErr    error
+}
+
+// Participant is someone else in a switchboard session.
+type Participant struct {
+	Email    string
+	Friendly string // decoded
+}
+
+// sbAsync are switchboard commands that never answer a request.
+var sbAsync = map[string]bool{"JOI": true, "BYE": true, "MSG": true, "OUT": true}
+
+func (c *Client) openSwitchboard(ctx context.Context, addr string) (*Switchboard, error) {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	sb := c.newSwitchboard(nc, addr)
+	sb.conn.start()
+	return sb, nil
+}
+
+// newSwitchboard wraps nc; the caller starts the conn.
+func (c *Client) newSwitchboard(nc net.Conn, addr string) *Switchboard {
+	sb := &Switchboard{ev: newEvents(c.opts.EventBuffer), email: c.Email()}
+	log := c.opts.Logger.With("conn", "sb", "addr", addr)
+	sb.conn = newConn(nc, c.opts.Limits, log, 1, hooks{
+		async:       sb.handle,
+		alwaysAsync: sbAsync,
+		closed:      sb.connClosed,
+	})
+	return sb
+}
+
+// StartChat asks the notification server for a switchboard (XFR SB),
+// connects to it and authenticates with the cookie (USR). The session is
+// empty until Call brings someone in.
+func (c *Client) StartChat(ctx context.Context) (*Switchboard, error) {
+	reply, err := c.single(ctx, "XFR", "SB") // XFR trid SB addr CKI cookie
+	if err != nil {
+		return nil, err
+	}
+	if reply.Arg(1) != "SB" || reply.Arg(3) != "CKI" || reply.Arg(4) == "" {
+		return nil, unexpected("XFR", reply)
+	}
+	sb, err := c.openSwitchboard(ctx, reply.Arg(2))
+	if err != nil {
+		return nil, fmt.Errorf("msnp client: connecting to switchboard %s: %w", reply.Arg(2), err)
+	}
+	reply, err = sb.conn.request(ctx, nil, "USR", sb.email, reply.Arg(4)) // USR trid OK email friendly
+	if err == nil && (reply.Name != "USR" || reply.Arg(1) != "OK") {
+		err = unexpected("USR", reply)
+	}
+	if err != nil {
+		sb.Close()
+		return nil, err
+	}
+	sb.mu.Lock()
+	sb.friendly = wire.DecodeName(reply.Arg(3))
+	sb.mu.Unlock()
+	return sb, nil
+}
+
+// Answer joins the switchboard session a Ring invited us to (ANS). The
+// participants already there (IRO lines) are in Roster when it returns.
+func (c *Client) Answer(ctx context.Context, ring Ring) (*Switchboard, error) {
+	sb, err := c.openSwitchboard(ctx, ring.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("msnp client: connecting to switchboard %s: %w", ring.Addr, err)
+	}
+	sb.mu.Lock()
+	sb.sessionID = ring.SessionID
+	sb.mu.Unlock()
+	accept := func(cmd wire.Command) (bool, error) {
+		switch {
+		case cmd.Name == "IRO": // IRO trid i n email friendly
+			sb.join(cmd.Arg(3), wire.DecodeName(cmd.Arg(4)))
+			return false, nil
+		case cmd.Name == "ANS" && cmd.Arg(1) == "OK":
+			return true, nil
+		}
+		return true, unexpected("ANS", cmd)
+	}
+	if _, err := sb.conn.request(ctx, accept, "ANS", sb.email, ring.Cookie, ring.SessionID); err != nil {
+		sb.Close()
+		return nil, err
+	}
+	return sb, nil
+}
+
+func (sb *Switchboard) join(email, friendly string) {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	for i, p := range sb.roster {
+		if strings.EqualFold(p.Email, email) {
+			sb.roster[i].Friendly = friendly
+			return
+		}
+	}
+	sb.roster = append(sb.roster, Participant{Email: email, Friendly: friendly})
+}
+
+func (sb *Switchboard) leave(email string) {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	for i, p := range sb.roster {
+		if strings.EqualFold(p.Email, email) {
+			sb.roster = append(sb.roster[:i], sb.roster[i+1:]...)
+			return
+		}
+	}
+}
+
+func (sb *Switchboard) handle(cn *conn, cmd wire.Command) {
+	var ev Event
+	switch cmd.Name {
+	case "JOI": // JOI email friendly
+		ev = Joined{Email: cmd.Arg(0), Friendly: wire.DecodeName(cmd.Arg(1))}
+		sb.join(cmd.Arg(0), wire.DecodeName(cmd.Arg(1)))
+	case "BYE": // BYE email [1]
+		ev = Left{Email: cmd.Arg(0), Idle: cmd.Arg(1) == "1"}
+		sb.leave(cmd.Arg(0))
+	case "MSG": // MSG email friendly len
+		ev = newMessage(cmd.Arg(0), wire.DecodeName(cmd.Arg(1)), cmd.Payload)
+	case "NAK": // NAK trid, for a message sent in mode N
+		if trid, err := strconv.Atoi(cmd.Arg(0)); err == nil {
+			ev = Nak{TrID: trid}
+		}
+	case "OUT":
+		cn.fail(ErrSignedOut)
+	}
+	if ev == nil {
+		if _, isErr := errorCode(cmd.Name); !isErr {
+			cn.log.Debug("msnp: ignored", "cmd", cmd.String())
+		}
+		return
+	}
+	if !sb.ev.emit(ev) {
+		cn.fail(ErrEventOverflow)
+	}
+}
+
+func (sb *Switchboard) connClosed(_ *conn, err error) {
+	sb.mu.Lock()
+	sb.endErr = err
+	sb.mu.Unlock()
+	sb.ev.finish(Closed{Err: err})
+}
+
+// Events returns the channel of switchboard events. It is closed after the
+// final Closed event.
+func (sb *Switchboard) Events() <-chan Event { return sb.ev.ch }
+
+// Err returns why the session ended, or nil while it is up.
+func (sb *Switchboard) Err() error {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	return sb.endErr
+}
+
+// SessionID returns the session id: from the Ring for answered sessions,
+// from the first CAL reply for started ones ("" before that).
+func (sb *Switchboard) SessionID() string {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	return sb.sessionID
+}
+
+// Friendly returns our own friendly name as the switchboard's USR OK gave
+// it ("" for answered sessions).
+func (sb *Switchboard) Friendly() string {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	return sb.friendly
+}
+
+// Roster returns the other participants: those listed by IRO when
+// answering, plus JOI, minus BYE.
+func (sb *Switchboard) Roster() []Participant {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	return append([]Participant(nil), sb.roster...)
+}
+
+// Call invites email into the session (CAL) and returns the session id from
+// "CAL trid RINGING sid". The invitee's arrival is a later Joined event.
+// Errors such as 217 (not online) come back as *ServerError.
+func (sb *Switchboard) Call(ctx context.Context, email string) (sessionID string, err error) {
+	reply, err := sb.conn.request(ctx, nil, "CAL", email)
+	if err != nil {
+		return "", err
+	}
+	if reply.Name != "CAL" || reply.Arg(1) != "RINGING" {
+		return "", unexpected("CAL", reply)
+	}
+	sb.mu.Lock()
+	if sb.sessionID == "" {
+		sb.sessionID = reply.Arg(2)
+	}
+	sb.mu.Unlock()
+	return reply.Arg(2), nil
+}
+
+// Send sends a message payload (MSG trid mode len) and returns its TrID.
+// Modes:
+//   - 'U': unacknowledged; Send returns once the message is written.
+//   - 'N': the server answers only on failure; Send returns at once and a
+//     later NAK arrives as a Nak event with this TrID.
+//   - 'A': Send waits for ACK (nil) or NAK (ErrNotDelivered).
+//
+// The payload is sent as is; the official switchboard refused payloads
+// over 1664 bytes.
+func (sb *Switchboard) Send(ctx context.Context, payload []byte, mode byte) (trid int, err error) {
+	switch mode {
+	case 'U', 'N':
+		return sb.conn.send(ctx, nil, "MSG", payload, true, string(mode))
+	case 'A':
+	default:
+		return 0, fmt.Errorf("msnp client: invalid MSG mode %q", mode)
+	}
+	cl := &call{name: "MSG", done: make(chan struct{}), accept: func(cmd wire.Command) (bool, error) {
+		switch cmd.Name {
+		case "ACK":
+			return true, nil
+		case "NAK":
+			return true, ErrNotDelivered
+		}
+		return true, unexpected("MSG", cmd)
+	}}
+	trid, err = sb.conn.send(ctx, cl, "MSG", payload, true, "A")
+	if err != nil {
+		return trid, err
+	}
+	_, err = sb.conn.wait(ctx, trid, cl)
+	return trid, err
+}
+
+// SendText sends a plain text message (TextPayload) in mode A, so it
+// returns after the switchboard confirmed delivery to everyone
+// (ErrNotDelivered otherwise, e.g. when nobody else is in the session).
+func (sb *Switchboard) SendText(ctx context.Context, text string) error {
+	_, err := sb.Send(ctx, TextPayload(text), 'A')
+	return err
+}
+
+// SendTyping sends a typing notification for our own account in mode U,
+// as the official client does.
+func (sb *Switchboard) SendTyping(ctx context.Context) error {
+	_, err := sb.Send(ctx, TypingPayload(sb.email), 'U')
+	return err
+}
+
+// SendInvitation sends an invitation message (INVITE, ACCEPT or CANCEL) in
+// mode N, as clients do; a failure arrives as a Nak event.
+func (sb *Switchboard) SendInvitation(ctx context.Context, inv invite.Invitation) error {
+	_, err := sb.Send(ctx, inv.Payload(), 'N')
+	return err
+}
+
+// Do sends an arbitrary command with the next TrID and returns the first
+// reply line carrying it (see Client.Do).
+func (sb *Switchboard) Do(ctx context.Context, name string, args ...string) (wire.Command, error) {
+	return sb.conn.request(ctx, nil, name, args...)
+}
+
+// Leave sends OUT, lets the switchboard close the connection (waiting a
+// couple of seconds at most) and closes it. The others see BYE.
+func (sb *Switchboard) Leave() error {
+	sb.conn.quit()
+	return nil
+}
+
+// Close closes the connection immediately and waits for the reader
+// goroutine to finish.
+func (sb *Switchboard) Close() error {
+	sb.conn.close()
+	return nil
+}

@@ -1,0 +1,88 @@
+package server
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// BenchmarkLogin measures complete MD5 logins on loopback: connect, VER,
+// USR I, USR S, profile message, OUT.
+func BenchmarkLogin(b *testing.B) {
+	env := newTestEnv(b, func(c *Config) { c.CommandsPerSecond = 1e9 })
+	const accounts = 64
+	for i := range accounts {
+		env.addAccount(b, uint32(1000+i), fmt.Sprintf("user%d@example.com", i), fmt.Sprintf("User %d", i), "pw")
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	var mu sync.Mutex
+	next := 0
+	b.RunParallel(func(pb *testing.PB) {
+		mu.Lock()
+		i := next
+		next++
+		mu.Unlock()
+		for pb.Next() {
+			c := dialRaw(b, env.nsAddr)
+			c.login(fmt.Sprintf("user%d@example.com", i%accounts), "pw")
+			c.send("OUT\r\n")
+			c.expect("OUT")
+			c.nc.Close()
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "logins/s")
+}
+
+// BenchmarkSwitchboardMessage measures one text message from alice to bob
+// through a switchboard, acknowledged (mode A) after delivery.
+func BenchmarkSwitchboardMessage(b *testing.B) {
+	env := newTestEnv(b, func(c *Config) { c.CommandsPerSecond = 1e9; c.CommandBurst = 1 << 30 })
+	env.addAccount(b, 1001, "alice@example.com", "Alice", "pa")
+	env.addAccount(b, 1002, "bob@example.com", "Bob", "pb")
+	alice, bob := dialRaw(b, env.nsAddr), dialRaw(b, env.nsAddr)
+	alice.login("alice@example.com", "pa")
+	bob.login("bob@example.com", "pb")
+	alice.send("CHG 4 NLN\r\n")
+	alice.expect("CHG 4 NLN")
+	bob.send("CHG 4 NLN\r\n")
+	bob.expect("CHG 4 NLN")
+	alice.send("XFR 5 SB\r\n")
+	var addr, cookie, sid, ringCookie string
+	s, _ := alice.line()
+	fmt.Sscanf(s, "XFR 5 SB %s CKI %s", &addr, &cookie)
+	asb := dialRaw(b, addr)
+	asb.send("USR 1 alice@example.com " + cookie + "\r\n")
+	asb.expect("USR 1 OK alice@example.com Alice")
+	asb.send("CAL 2 bob@example.com\r\n")
+	s, _ = asb.line()
+	fmt.Sscanf(s, "CAL 2 RINGING %s", &sid)
+	s, _ = bob.line()
+	fmt.Sscanf(s, "RNG "+sid+" %s CKI %s", &addr, &ringCookie)
+	bsb := dialRaw(b, addr)
+	bsb.send("ANS 1 bob@example.com " + ringCookie + " " + sid + "\r\n")
+	bsb.expect("IRO 1 1 1 alice@example.com Alice")
+	bsb.expect("ANS 1 OK")
+	asb.expect("JOI bob@example.com Bob")
+
+	payload := "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\nX-MMS-IM-Format: FN=Microsoft%20Sans%20Serif; EF=; CO=0; CS=0; PF=22\r\n\r\nhello, this is a benchmark message"
+	frame := fmt.Sprintf("MSG 3 A %d\r\n%s", len(payload), payload)
+	buf := make([]byte, len(payload))
+	b.SetBytes(int64(len(payload)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		asb.send(frame)
+		head, err := bsb.line()
+		if err != nil || !strings.HasPrefix(head, "MSG alice@example.com Alice ") {
+			b.Fatalf("bob got %q %v", head, err)
+		}
+		if _, err := io.ReadFull(bsb.br, buf); err != nil {
+			b.Fatal(err)
+		}
+		asb.expect("ACK 3")
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
