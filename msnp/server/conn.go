@@ -130,16 +130,15 @@ func (s *Server) handle(nc net.Conn, role role) {
 	h.end(ctx)
 	if err != nil {
 		c.log.Debug("disconnected", "reason", err)
-		c.out.Close()
-	} else {
-		c.out.CloseAfter(nil)
 	}
+	// Whatever was queued still goes out (the last errors a flooding client
+	// earned, say); the outbox's write timeout bounds the wait.
+	c.out.CloseAfter(nil)
 	c.out.Wait()
 }
 
 // loop reads and dispatches commands until the client leaves, breaks the
-// protocol, or a handler ends the session. A nil result means the handler
-// closed the connection on purpose and queued output should still be sent.
+// protocol, or a handler ends the session (a nil result).
 func (c *conn) loop(ctx context.Context, h handler) error {
 	handshakeEnd := time.Now().Add(c.srv.cfg.HandshakeTimeout)
 	idle := c.srv.cfg.IdleTimeout

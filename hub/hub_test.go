@@ -1,0 +1,180 @@
+package hub_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/crosstalk-im/crosstalk/bus"
+	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/store"
+)
+
+// recorder is an Endpoint that keeps what it is given.
+type recorder struct {
+	mu     sync.Mutex
+	events []hub.Event
+	signal chan struct{}
+}
+
+func newRecorder() *recorder { return &recorder{signal: make(chan struct{}, 1024)} }
+
+func (r *recorder) Deliver(ev hub.Event) {
+	r.mu.Lock()
+	r.events = append(r.events, ev)
+	r.mu.Unlock()
+	r.signal <- struct{}{}
+}
+
+// wait returns the next event of the given kind.
+func (r *recorder) wait(t *testing.T, kind hub.EventKind) hub.Event {
+	t.Helper()
+	deadline := time.After(5 * time.Second)
+	for {
+		r.mu.Lock()
+		for i, ev := range r.events {
+			if ev.Kind == kind {
+				r.events = append(r.events[:i], r.events[i+1:]...)
+				r.mu.Unlock()
+				return ev
+			}
+		}
+		r.mu.Unlock()
+		select {
+		case <-r.signal:
+		case <-deadline:
+			t.Fatalf("no %s event", kind)
+		}
+	}
+}
+
+func newHub(t *testing.T) (*hub.Hub, hub.Store) {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := store.OpenSQLite(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := bus.Open(ctx, bus.Options{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := hub.New(ctx, hub.Config{Store: st, Conn: b.Conn, JS: b.JS})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close(); b.Close(); st.Close() })
+	return h, st
+}
+
+func account(t *testing.T, st hub.Store, n uint32, email string) hub.Account {
+	t.Helper()
+	a, err := st.CreateAccount(context.Background(), hub.Account{Number: n, Email: email}, "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func TestPresenceAcrossProtocols(t *testing.T) {
+	ctx := context.Background()
+	h, st := newHub(t)
+	alice, bob := account(t, st, 1, "alice@example.com"), account(t, st, 2, "bob@example.com")
+
+	watcher := newRecorder()
+	ws, err := h.Attach(ctx, bob, "msnp", watcher)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ws.AddContact(ctx, hub.Forward, alice.Number, 0); err != nil {
+		t.Fatal(err)
+	}
+
+	// Alice online through two protocols: the most available status wins,
+	// and leaving one keeps her online through the other.
+	msn, err := h.Attach(ctx, alice, "msnp", newRecorder())
+	if err != nil {
+		t.Fatal(err)
+	}
+	gg, err := h.Attach(ctx, alice, "gg", newRecorder())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := msn.SetPresence(ctx, hub.StatusAway, ""); err != nil {
+		t.Fatal(err)
+	}
+	if ev := watcher.wait(t, hub.EventPresence); ev.Status != hub.StatusAway {
+		t.Fatalf("bob sees %s", ev.Status)
+	}
+	if err := gg.SetPresence(ctx, hub.StatusOnline, "at work"); err != nil {
+		t.Fatal(err)
+	}
+	if ev := watcher.wait(t, hub.EventPresence); ev.Status != hub.StatusOnline || ev.Text != "at work" {
+		t.Fatalf("bob sees %s %q", ev.Status, ev.Text)
+	}
+	gg.Detach(ctx)
+	if ev := watcher.wait(t, hub.EventPresence); ev.Status != hub.StatusAway {
+		t.Fatalf("after gg left bob sees %s", ev.Status)
+	}
+	// Invisible looks offline to others, but she is still there.
+	if err := msn.SetPresence(ctx, hub.StatusInvisible, ""); err != nil {
+		t.Fatal(err)
+	}
+	if ev := watcher.wait(t, hub.EventPresence); ev.Status != hub.StatusOffline {
+		t.Fatalf("invisible shows as %s", ev.Status)
+	}
+	if st, _, _ := h.VisiblePresence(ctx, bob.Number, alice.Number); st != hub.StatusOffline {
+		t.Fatalf("VisiblePresence of invisible = %s", st)
+	}
+	if st, _, _ := h.Presence(ctx, alice.Number); st != hub.StatusInvisible {
+		t.Fatalf("Presence of invisible = %s", st)
+	}
+	msn.Detach(ctx)
+	if st, _, _ := h.Presence(ctx, alice.Number); st != hub.StatusOffline {
+		t.Fatalf("after both left: %s", st)
+	}
+}
+
+func TestKickOnlySameProtocol(t *testing.T) {
+	ctx := context.Background()
+	h, st := newHub(t)
+	alice := account(t, st, 1, "alice@example.com")
+	first, gg := newRecorder(), newRecorder()
+	if _, err := h.Attach(ctx, alice, "msnp", first); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Attach(ctx, alice, "gg", gg); err != nil {
+		t.Fatal(err)
+	}
+	second := newRecorder()
+	s2, err := h.Attach(ctx, alice, "msnp", second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev := first.wait(t, hub.EventKick); ev.Session != s2.ID() {
+		t.Fatalf("kick names %s, want %s", ev.Session, s2.ID())
+	}
+	// Ordering on the bus: a later event reaching gg and the second msnp
+	// session proves neither was kicked before it.
+	probe := account(t, st, 2, "probe@example.com")
+	ps, err := h.Attach(ctx, probe, "msnp", newRecorder())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ps.AddContact(ctx, hub.Forward, alice.Number, 0); err != nil {
+		t.Fatal(err)
+	}
+	gg.wait(t, hub.EventReverseAdded)
+	second.wait(t, hub.EventReverseAdded)
+	for _, r := range []*recorder{gg, second} {
+		r.mu.Lock()
+		for _, ev := range r.events {
+			if ev.Kind == hub.EventKick {
+				t.Errorf("a session that should stay was kicked")
+			}
+		}
+		r.mu.Unlock()
+	}
+}
