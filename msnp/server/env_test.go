@@ -22,6 +22,11 @@ type testEnv struct {
 }
 
 func newTestEnv(tb testing.TB, tweak func(*Config)) *testEnv {
+	return newTestEnvHub(tb, tweak, hub.Config{})
+}
+
+// newTestEnvHub is newTestEnv with hub settings (limits) of the test's own.
+func newTestEnvHub(tb testing.TB, tweak func(*Config), hc hub.Config) *testEnv {
 	tb.Helper()
 	ctx := context.Background()
 	dir := tb.TempDir()
@@ -33,7 +38,8 @@ func newTestEnv(tb testing.TB, tweak func(*Config)) *testEnv {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	h, err := hub.New(ctx, hub.Config{Store: st, Conn: b.Conn, JS: b.JS})
+	hc.Store, hc.Conn, hc.JS = st, b.Conn, b.JS
+	h, err := hub.New(ctx, hc)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/crosstalk-im/crosstalk/hub"
 )
 
 func TestMain(m *testing.M) {
@@ -240,5 +242,25 @@ func TestShutdownTellsClients(t *testing.T) {
 	c.expectClosed()
 	if _, err := net.DialTimeout("tcp", env.nsAddr, time.Second); err == nil {
 		t.Fatal("listener still accepting after shutdown")
+	}
+}
+
+func TestListLimitAndIdleTimeout(t *testing.T) {
+	env := newTestEnvHub(t, func(c *Config) { c.IdleTimeout = 500 * time.Millisecond }, hub.Config{MaxListEntries: 2})
+	env.addAccount(t, 1001, "alice@example.com", "Alice", "pa")
+	for i := range 3 {
+		env.addAccount(t, uint32(2000+i), fmt.Sprintf("c%d@example.com", i), "C", "pw")
+	}
+	c := dialRaw(t, env.nsAddr)
+	c.login("alice@example.com", "pa")
+	c.send("ADD 4 FL c0@example.com C 0\r\nADD 5 FL c1@example.com C 0\r\nADD 6 FL c2@example.com C 0\r\n")
+	c.expect("ADD 4 FL 1 c0@example.com C 0")
+	c.expect("ADD 5 FL 2 c1@example.com C 0")
+	c.expect("210 6")
+	// Silent past the idle timeout: the server hangs up.
+	start := time.Now()
+	c.expectClosed()
+	if d := time.Since(start); d < 300*time.Millisecond || d > 4*time.Second {
+		t.Fatalf("closed after %s with a 500ms idle timeout", d)
 	}
 }
