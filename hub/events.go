@@ -17,6 +17,11 @@ const (
 	EventKick EventKind = "kick"
 	// EventInvite: From asks the recipient to join a conversation.
 	EventInvite EventKind = "invite"
+	// EventMessage: From sent the recipient Message.
+	EventMessage EventKind = "message"
+	// EventTyping: From is typing to the recipient (Typing is the length
+	// typed so far, 0 when they stopped).
+	EventTyping EventKind = "typing"
 )
 
 // Event travels over the bus to every session of one account.
@@ -30,6 +35,11 @@ type Event struct {
 	Session  string    `json:"session,omitempty"`
 	At       int64     `json:"at,omitempty"` // Unix nanoseconds, for kicks
 	Invite   *Invite   `json:"invite,omitempty"`
+	Message  *Message  `json:"message,omitempty"`
+	Typing   int       `json:"typing,omitempty"`
+	// SkipProtocol: sessions of this protocol do not get the event (the
+	// sender's frontend already delivered it there).
+	SkipProtocol string `json:"skip,omitempty"`
 }
 
 // Invite names a conversation to join. Protocol is the frontend that hosts

@@ -141,7 +141,7 @@ func (h *Hub) dispatch() {
 		}
 		h.mu.Unlock()
 		for _, s := range targets {
-			if ev.Kind == EventKick && !s.kickedBy(ev) {
+			if ev.Kind == EventKick && !s.kickedBy(ev) || s.protocol == ev.SkipProtocol {
 				continue
 			}
 			s.endpoint.Deliver(ev)

@@ -178,3 +178,53 @@ func TestKickOnlySameProtocol(t *testing.T) {
 		r.mu.Unlock()
 	}
 }
+
+func TestSendMessage(t *testing.T) {
+	ctx := context.Background()
+	h, st := newHub(t)
+	alice, bob := account(t, st, 1, "alice@example.com"), account(t, st, 2, "bob@example.com")
+
+	// Bob offline: queued, and kept with its formatting.
+	msg := hub.Message{Text: "Zażółć gęślą jaźń", Format: &hub.Format{Italic: true}}
+	if d, err := h.SendMessage(ctx, alice, bob.Number, msg, ""); err != nil || d != hub.Queued {
+		t.Fatalf("to offline bob: %v %v", d, err)
+	}
+	// Bob online through two protocols: both get it, except the skipped one.
+	msn, gg := newRecorder(), newRecorder()
+	ms, _ := h.Attach(ctx, bob, "msnp", msn)
+	gs, _ := h.Attach(ctx, bob, "gg", gg)
+	if err := gs.SetPresence(ctx, hub.StatusInvisible, ""); err != nil {
+		t.Fatal(err)
+	}
+	offline, err := gs.OfflineMessages(ctx)
+	if err != nil || len(offline) != 1 || offline[0].Text != msg.Text || !offline[0].Format.Italic {
+		t.Fatalf("offline: %+v %v", offline, err)
+	}
+	if err := gs.DeleteOffline(ctx, offline[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := h.SendMessage(ctx, alice, bob.Number, hub.Message{Text: "hi"}, "msnp"); err != nil || d != hub.Delivered {
+		t.Fatalf("to invisible bob: %v %v", d, err)
+	}
+	if ev := gg.wait(t, hub.EventMessage); ev.Message.Text != "hi" || ev.From.Number != alice.Number {
+		t.Fatalf("gg got %+v", ev)
+	}
+	if d, _ := h.SendMessage(ctx, alice, bob.Number, hub.Message{Text: "both"}, ""); d != hub.Delivered {
+		t.Fatal(d)
+	}
+	if ev := msn.wait(t, hub.EventMessage); ev.Message.Text != "both" {
+		t.Fatalf("msnp got %q: the skipped message arrived", ev.Message.Text)
+	}
+	gg.wait(t, hub.EventMessage)
+
+	// Blocked: nothing delivered, nothing queued.
+	if _, _, err := ms.AddContact(ctx, hub.Block, alice.Number, 0); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := h.SendMessage(ctx, alice, bob.Number, hub.Message{Text: "let me in"}, ""); err != nil || d != hub.Blocked {
+		t.Fatalf("blocked: %v %v", d, err)
+	}
+	if d, err := h.SendMessage(ctx, alice, bob.Number, hub.Message{Text: string(make([]byte, hub.MaxMessageBytes+1))}, ""); err != hub.ErrTooLong {
+		t.Fatalf("oversize: %v %v", d, err)
+	}
+}

@@ -230,19 +230,8 @@ var ErrUnreachable = errors.New("contact cannot be reached")
 // Invite asks callee to join a conversation, after checking that from may
 // reach them. Switchboards call it for connections that are not hub sessions.
 func (h *Hub) Invite(ctx context.Context, from Account, callee uint32, inv Invite) error {
-	mine, err := h.cfg.Store.Roster(ctx, from.Number)
-	if err != nil {
+	if err := h.CanReach(ctx, from, callee); err != nil {
 		return err
-	}
-	if mine.On(Block, callee) {
-		return ErrUnreachable
-	}
-	st, _, err := h.VisiblePresence(ctx, from.Number, callee)
-	if err != nil {
-		return err
-	}
-	if st == StatusOffline {
-		return ErrUnreachable
 	}
 	h.publish(callee, Event{Kind: EventInvite, From: from, Invite: &inv})
 	return nil

@@ -46,6 +46,22 @@ type Store interface {
 	SetPrivacy(ctx context.Context, owner uint32, p Privacy) (uint32, error)
 	SetPromptOnAdd(ctx context.Context, owner uint32, prompt bool) (uint32, error)
 
+	// QueueOffline keeps a message for an offline account; ErrListFull when
+	// max messages already wait.
+	QueueOffline(ctx context.Context, to, from uint32, msg Message, max int) error
+	// OfflineMessages returns an account's waiting messages, oldest first,
+	// with Message.Offline set to each one's id.
+	OfflineMessages(ctx context.Context, to uint32) ([]OfflineMessage, error)
+	// DeleteOffline removes delivered offline messages; unknown ids are
+	// ignored.
+	DeleteOffline(ctx context.Context, to uint32, ids ...int64) error
+
+	// SaveContactFile keeps a client's own copy of its contact list (GG's
+	// userlist export) and returns its new version; ContactFile reads it
+	// back (empty, version 0 when none was saved).
+	SaveContactFile(ctx context.Context, owner uint32, format string, data []byte) (uint32, error)
+	ContactFile(ctx context.Context, owner uint32, format string) ([]byte, uint32, error)
+
 	Close() error
 }
 

@@ -1,0 +1,95 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/crosstalk-im/crosstalk/hub"
+)
+
+func TestOfflineMessages(t *testing.T) {
+	ctx := context.Background()
+	s, err := OpenSQLite(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, a := range []hub.Account{{Number: 1, Email: "a@example.com"}, {Number: 2, Email: "b@example.com"}} {
+		if _, err := s.CreateAccount(ctx, a, "pw"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sent := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+	texts := []string{"Zażółć gęślą jaźń", "second", "third"}
+	for i, text := range texts {
+		msg := hub.Message{Text: text, Sent: sent.Add(time.Duration(i) * time.Second)}
+		if i == 0 {
+			msg.Format = &hub.Format{Bold: true, Color: "FF0000"}
+		}
+		if err := s.QueueOffline(ctx, 2, 1, msg, 3); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.QueueOffline(ctx, 2, 1, hub.Message{Text: "one too many"}, 3); !errors.Is(err, hub.ErrListFull) {
+		t.Fatalf("fourth message with a limit of 3: %v", err)
+	}
+	if err := s.QueueOffline(ctx, 2, 99, hub.Message{Text: "x"}, 3); !errors.Is(err, hub.ErrNotFound) {
+		t.Fatalf("unknown sender: %v", err)
+	}
+	got, err := s.OfflineMessages(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 {
+		t.Fatalf("%d messages", len(got))
+	}
+	for i, m := range got {
+		if m.Text != texts[i] || m.From.Email != "a@example.com" || !m.Sent.Equal(sent.Add(time.Duration(i)*time.Second)) || m.Offline != m.ID {
+			t.Errorf("message %d = %+v", i, m)
+		}
+	}
+	if got[0].Format == nil || !got[0].Format.Bold || got[0].Format.Color != "FF0000" {
+		t.Errorf("format lost: %+v", got[0].Format)
+	}
+	if err := s.DeleteOffline(ctx, 1, got[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteOffline(ctx, 2, got[0].ID, got[1].ID); err != nil {
+		t.Fatal(err)
+	}
+	left, _ := s.OfflineMessages(ctx, 2)
+	if len(left) != 1 || left[0].Text != "third" {
+		t.Fatalf("after delete: %+v (another recipient's delete must not touch them)", left)
+	}
+}
+
+func TestContactFile(t *testing.T) {
+	ctx := context.Background()
+	s, err := OpenSQLite(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.CreateAccount(ctx, hub.Account{Number: 1, Email: "a@example.com"}, "pw"); err != nil {
+		t.Fatal(err)
+	}
+	data, v, err := s.ContactFile(ctx, 1, "gg100")
+	if err != nil || v != 0 || len(data) != 0 {
+		t.Fatalf("empty: %q %d %v", data, v, err)
+	}
+	for want := uint32(1); want <= 2; want++ {
+		v, err := s.SaveContactFile(ctx, 1, "gg100", []byte{byte(want), 0, 0xff})
+		if err != nil || v != want {
+			t.Fatalf("save: %d %v", v, err)
+		}
+	}
+	data, v, err = s.ContactFile(ctx, 1, "gg100")
+	if err != nil || v != 2 || string(data) != "\x02\x00\xff" {
+		t.Fatalf("read back: %q %d %v", data, v, err)
+	}
+	if _, err := s.SaveContactFile(ctx, 1, "gg100", make([]byte, maxContactFile+1)); !errors.Is(err, hub.ErrInvalid) {
+		t.Fatalf("oversize: %v", err)
+	}
+}
