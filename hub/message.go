@@ -91,6 +91,16 @@ func (h *Hub) SendMessage(ctx context.Context, from Account, to uint32, msg Mess
 	return Queued, nil
 }
 
+// Mirror gives the recipient's sessions, except those of skipProtocol, a
+// message that reached them in a conversation of that protocol, without
+// the checks SendMessage makes: they already accepted the conversation.
+func (h *Hub) Mirror(ctx context.Context, from Account, to uint32, msg Message, skipProtocol string) {
+	if msg.Sent.IsZero() {
+		msg.Sent = time.Now().UTC()
+	}
+	h.publish(to, Event{Kind: EventMessage, From: from, Message: &msg, SkipProtocol: skipProtocol})
+}
+
 // SendTyping tells an online recipient that from is typing; length is the
 // length of what they typed so far (GG), 0 when they stopped.
 func (h *Hub) SendTyping(ctx context.Context, from Account, to uint32, length int, skipProtocol string) error {

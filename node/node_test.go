@@ -176,7 +176,8 @@ func TestChatAcrossNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	ns.Start()
-	defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
+	// Registered before the nodes start, so it runs after they shut down.
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
 	if !ns.ReadyForConnections(5 * time.Second) {
 		t.Fatal("nats not ready")
 	}

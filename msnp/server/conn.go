@@ -127,7 +127,10 @@ func (s *Server) handle(nc net.Conn, role role) {
 	defer cancel()
 	c.log.Debug("connected")
 	err := c.loop(ctx, h)
-	h.end(ctx)
+	// Leaving must not hang on a bus that is down.
+	endCtx, endCancel := context.WithTimeout(ctx, c.srv.cfg.WriteTimeout)
+	h.end(endCtx)
+	endCancel()
 	if err != nil {
 		c.log.Debug("disconnected", "reason", err)
 	}

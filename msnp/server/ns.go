@@ -215,7 +215,7 @@ func (n *nsConn) finishLogin(ctx context.Context, trid, response string) error {
 		n.log.Info("login failed", "account", acct.Number)
 		return fatalCode(errAuthFailed)
 	}
-	session, err := n.srv.cfg.Hub.Attach(ctx, acct, "msnp", n)
+	session, err := n.srv.cfg.Hub.Attach(ctx, acct, protocolName, n)
 	if err != nil {
 		return fmt.Errorf("attach: %w", err)
 	}
@@ -285,9 +285,17 @@ func (n *nsConn) Deliver(ev hub.Event) {
 		n.send("ADD", "0", "RL", serial(ev.Serial), ev.From.Email, wire.EncodeName(ev.From.DisplayName))
 	case hub.EventReverseRemoved:
 		n.send("REM", "0", "RL", serial(ev.Serial), ev.From.Email)
+	case hub.EventMessage:
+		if ev.Message != nil {
+			n.srv.deliverToClient(n, ev.From, *ev.Message)
+		}
+	case hub.EventTyping:
+		if ev.Typing > 0 {
+			n.srv.typingToClient(n.sess().Account().Number, ev.From)
+		}
 	case hub.EventInvite:
 		inv := ev.Invite
-		if inv == nil || inv.Protocol != "msnp" {
+		if inv == nil || inv.Protocol != protocolName {
 			return
 		}
 		n.send("RNG", inv.Conversation, n.switchboardAddr(inv.Addr), "CKI", inv.Cookie, ev.From.Email, wire.EncodeName(ev.From.DisplayName))
@@ -357,6 +365,14 @@ func (n *nsConn) handleCHG(ctx context.Context, cmd wire.Command) error {
 	for _, p := range online {
 		code, _ := statusCode(p.Status)
 		n.send("ILN", trid, code, p.Contact.Email, wire.EncodeName(p.Contact.DisplayName))
+	}
+	// MSNP had no offline messages; what others left arrives as chats.
+	waiting, err := n.sess().OfflineMessages(ctx)
+	if err != nil {
+		return err
+	}
+	for _, m := range waiting {
+		n.srv.deliverToClient(n, m.From, m.Message)
 	}
 	return nil
 }

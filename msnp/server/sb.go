@@ -13,11 +13,47 @@ import (
 	"github.com/crosstalk-im/crosstalk/msnp/wire"
 )
 
+// member is a switchboard participant: an MSN client connected to the
+// switchboard, or a contact online through another protocol whose side of
+// the conversation travels over the hub.
+type member interface {
+	account() hub.Account
+	// relay hands this member a MSG payload another member sent.
+	relay(ctx context.Context, from hub.Account, payload []byte) hub.Delivery
+	// notify sends a roster change line (JOI, BYE) to MSN clients.
+	notify(line []byte)
+}
+
 // switchboard is one chat session and its participants, in joining order.
 type switchboard struct {
-	id      string
+	id string
+
 	mu      sync.Mutex
-	members []*sbConn
+	members []member
+	// bridge is set while the session is a private chat between one MSN
+	// client and one contact of another protocol: messages from that
+	// contact to that client come here rather than into a new session.
+	bridge *bridgeKey
+	// pending holds messages for an MSN client that was rung into the
+	// session and has not answered yet.
+	pending []pendingMessage
+}
+
+type pendingMessage struct {
+	from hub.Account
+	msg  hub.Message
+}
+
+func (sb *switchboard) snapshot(except member) []member {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	out := make([]member, 0, len(sb.members))
+	for _, m := range sb.members {
+		if m != except {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // sbConn is one participant's switchboard connection.
@@ -25,6 +61,14 @@ type sbConn struct {
 	*conn
 	acct hub.Account
 	sb   *switchboard // set once joined; read only by the reader goroutine
+}
+
+func (c *sbConn) account() hub.Account { return c.acct }
+func (c *sbConn) notify(line []byte)   { c.write(line) }
+
+func (c *sbConn) relay(ctx context.Context, from hub.Account, payload []byte) hub.Delivery {
+	c.write(wire.AppendPayloadCommand(nil, "MSG", payload, from.Email, wire.EncodeName(from.DisplayName)))
+	return hub.Delivered
 }
 
 func (c *sbConn) loggedIn() bool { return c.sb != nil }
@@ -48,7 +92,7 @@ func (c *sbConn) dispatch(ctx context.Context, cmd wire.Command) error {
 		if cmd.Name == "CAL" {
 			return c.handleCAL(ctx, cmd)
 		}
-		return c.handleMSG(cmd)
+		return c.handleMSG(ctx, cmd)
 	}
 	return errCode(errSyntax)
 }
@@ -81,13 +125,14 @@ func (c *sbConn) handleUSR(ctx context.Context, cmd wire.Command) error {
 		return err
 	}
 	sb := c.srv.newSwitchboard()
-	sb.members = []*sbConn{c}
+	sb.members = []member{c}
 	c.sb = sb
 	c.send("USR", cmd.Args[0], "OK", acct.Email, wire.EncodeName(acct.DisplayName))
 	return nil
 }
 
-// handleANS joins a session the client was rung into.
+// handleANS joins a session the client was rung into, and hands over what
+// was said before it answered.
 func (c *sbConn) handleANS(ctx context.Context, cmd wire.Command) error {
 	if len(cmd.Args) != 4 {
 		return errCode(errInvalidParameter)
@@ -106,18 +151,26 @@ func (c *sbConn) handleANS(ctx context.Context, cmd wire.Command) error {
 		sb.mu.Unlock()
 		return fatalCode(errAuthFailed)
 	}
-	others := append([]*sbConn(nil), sb.members...)
+	others := append([]member(nil), sb.members...)
 	sb.members = append(sb.members, c)
+	pending := sb.pending
+	sb.pending = nil
 	sb.mu.Unlock()
 	c.sb = sb
 	total := strconv.Itoa(len(others))
 	for i, o := range others {
-		c.send("IRO", trid, strconv.Itoa(i+1), total, o.acct.Email, wire.EncodeName(o.acct.DisplayName))
+		a := o.account()
+		c.send("IRO", trid, strconv.Itoa(i+1), total, a.Email, wire.EncodeName(a.DisplayName))
 	}
 	c.send("ANS", trid, "OK")
+	join := wire.AppendCommand(nil, "JOI", acct.Email, wire.EncodeName(acct.DisplayName))
 	for _, o := range others {
-		o.send("JOI", acct.Email, wire.EncodeName(acct.DisplayName))
+		o.notify(join)
 	}
+	if len(others) > 1 {
+		c.srv.clearBridge(sb)
+	}
+	c.srv.deliverPending(ctx, c, pending)
 	return nil
 }
 
@@ -126,29 +179,43 @@ func (c *sbConn) handleCAL(ctx context.Context, cmd wire.Command) error {
 	if !validPassport(email) {
 		return errCode(errInvalidUsername)
 	}
-	callee, err := c.srv.cfg.Hub.Store().AccountByEmail(ctx, email)
+	h := c.srv.cfg.Hub
+	callee, err := h.Store().AccountByEmail(ctx, email)
 	if errors.Is(err, hub.ErrNotFound) {
 		return errCode(errNotOnline)
 	}
 	if err != nil {
 		return err
 	}
-	c.sb.mu.Lock()
-	for _, m := range c.sb.members {
-		if m.acct.Number == callee.Number {
-			c.sb.mu.Unlock()
+	for _, m := range c.sb.snapshot(nil) {
+		if m.account().Number == callee.Number {
 			return errCode(errAlreadyThere)
 		}
 	}
-	c.sb.mu.Unlock()
+	if err := h.CanReach(ctx, c.acct, callee.Number); errors.Is(err, hub.ErrUnreachable) {
+		return errCode(errNotOnline)
+	} else if err != nil {
+		return err
+	}
+	sessions, err := h.Sessions(ctx, callee.Number)
+	if err != nil {
+		return err
+	}
+	if _, onMSN := sessions[protocolName]; !onMSN {
+		// Online through another protocol only: the callee joins at once,
+		// and their side of the chat travels over the hub.
+		c.send("CAL", cmd.Args[0], "RINGING", c.sb.id)
+		c.srv.addRemote(c.sb, c.acct, callee)
+		return nil
+	}
 	value := c.srv.cookies.issue(cookie{
 		account: callee.Number,
 		session: c.sb.id,
 		caller:  c.acct.Number,
 		expires: time.Now().Add(c.srv.cfg.CookieLifetime),
 	})
-	err = c.srv.cfg.Hub.Invite(ctx, c.acct, callee.Number, hub.Invite{
-		Protocol:     "msnp",
+	err = h.Invite(ctx, c.acct, callee.Number, hub.Invite{
+		Protocol:     protocolName,
 		Conversation: c.sb.id,
 		Addr:         c.srv.cfg.SwitchboardAddr,
 		Cookie:       value,
@@ -164,9 +231,10 @@ func (c *sbConn) handleCAL(ctx context.Context, cmd wire.Command) error {
 	return nil
 }
 
-// handleMSG relays a message byte for byte to the other participants and
-// acknowledges it as the client asked: U never, N only on failure, A always.
-func (c *sbConn) handleMSG(cmd wire.Command) error {
+// handleMSG relays a message byte for byte to the other MSN participants,
+// and as text or typing to those of other protocols, and acknowledges it as
+// the client asked: U never, N only on failure, A always.
+func (c *sbConn) handleMSG(ctx context.Context, cmd wire.Command) error {
 	if len(cmd.Args) != 3 {
 		return errCode(errInvalidParameter)
 	}
@@ -180,32 +248,49 @@ func (c *sbConn) handleMSG(cmd wire.Command) error {
 	default:
 		return errCode(errInvalidParameter)
 	}
-	c.sb.mu.Lock()
-	others := make([]*sbConn, 0, len(c.sb.members))
-	for _, m := range c.sb.members {
-		if m != c {
-			others = append(others, m)
-		}
-	}
-	c.sb.mu.Unlock()
-	if len(others) == 0 {
-		if mode != "U" {
-			c.send("NAK", trid)
-		}
-		return nil
-	}
-	frame := wire.AppendPayloadCommand(nil, "MSG", cmd.Payload, c.acct.Email, wire.EncodeName(c.acct.DisplayName))
+	others := c.sb.snapshot(c)
+	failed := len(others) == 0
 	for _, o := range others {
-		o.write(frame)
+		if d := o.relay(ctx, c.acct, cmd.Payload); d == hub.Blocked || d == hub.MailboxFull {
+			failed = true
+		}
 	}
-	metrics.Messages.WithLabelValues("msnp").Inc()
-	if mode == "A" || mode == "D" {
+	c.srv.mirror(ctx, c.acct, others, cmd.Payload)
+	if len(others) > 0 {
+		metrics.Messages.WithLabelValues(protocolName).Inc()
+	}
+	switch {
+	case failed && mode != "U":
+		c.send("NAK", trid)
+	case !failed && (mode == "A" || mode == "D"):
 		c.send("ACK", trid)
 	}
 	return nil
 }
 
-// end leaves the session: the others see BYE, and the last one out ends it.
+// mirror gives the MSN participants' sessions of other protocols the text
+// they just got here, so an account logged in through several protocols
+// sees its conversations in each.
+func (s *Server) mirror(ctx context.Context, from hub.Account, to []member, payload []byte) {
+	var msg *hub.Message
+	for _, m := range to {
+		if _, ok := m.(*sbConn); !ok {
+			continue
+		}
+		if msg == nil {
+			p, ok := parsePayload(payload)
+			if !ok || p.contentType != "text/plain" {
+				return
+			}
+			hm := p.toHubMessage()
+			msg = &hm
+		}
+		s.cfg.Hub.Mirror(ctx, from, m.account().Number, *msg, protocolName)
+	}
+}
+
+// end leaves the session: the others see BYE, and when no MSN client is
+// left the session ends.
 func (c *sbConn) end(context.Context) {
 	sb := c.sb
 	if sb == nil {
@@ -218,27 +303,27 @@ func (c *sbConn) end(context.Context) {
 			break
 		}
 	}
-	others := append([]*sbConn(nil), sb.members...)
+	others := append([]member(nil), sb.members...)
 	sb.mu.Unlock()
+	bye := wire.AppendCommand(nil, "BYE", c.acct.Email)
+	clients := 0
 	for _, o := range others {
-		o.send("BYE", c.acct.Email)
+		o.notify(bye)
+		if _, ok := o.(*sbConn); ok {
+			clients++
+		}
 	}
-	if len(others) == 0 {
-		c.srv.dropSwitchboard(sb.id)
+	if clients == 0 {
+		c.srv.dropSwitchboard(sb)
 	}
 }
 
 func (s *Server) newSwitchboard() *switchboard {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for {
-		id := randomDigits(8)
-		if _, taken := s.switchboards[id]; !taken {
-			sb := &switchboard{id: id}
-			s.switchboards[id] = sb
-			return sb
-		}
-	}
+	sb := &switchboard{id: s.freeSessionIDLocked()}
+	s.switchboards[sb.id] = sb
+	return sb
 }
 
 func (s *Server) switchboard(id string) *switchboard {
@@ -247,8 +332,13 @@ func (s *Server) switchboard(id string) *switchboard {
 	return s.switchboards[id]
 }
 
-func (s *Server) dropSwitchboard(id string) {
+func (s *Server) dropSwitchboard(sb *switchboard) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.switchboards, id)
+	delete(s.switchboards, sb.id)
+	sb.mu.Lock()
+	if sb.bridge != nil && s.bridges[*sb.bridge] == sb {
+		delete(s.bridges, *sb.bridge)
+	}
+	sb.mu.Unlock()
 }

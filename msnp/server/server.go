@@ -120,6 +120,7 @@ type Server struct {
 
 	cookies      cookieJar
 	switchboards map[string]*switchboard
+	bridges      map[bridgeKey]*switchboard
 }
 
 // New makes a server; nothing listens until a Serve method runs.
@@ -132,6 +133,7 @@ func New(cfg Config) *Server {
 		conns:        make(map[*conn]struct{}),
 		cookies:      cookieJar{entries: make(map[string]cookie)},
 		switchboards: make(map[string]*switchboard),
+		bridges:      make(map[bridgeKey]*switchboard),
 	}
 }
 

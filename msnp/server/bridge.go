@@ -1,0 +1,217 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/msnp/wire"
+)
+
+// protocolName is how the hub knows this frontend's sessions.
+const protocolName = "msnp"
+
+// bridgeKey names the private chat between an MSN client and a contact of
+// another protocol.
+type bridgeKey struct{ client, contact uint32 }
+
+// remote is a switchboard member who is online through another protocol:
+// what MSN clients say to them goes over the hub as text and typing.
+type remote struct {
+	srv  *Server
+	acct hub.Account
+}
+
+func (r *remote) account() hub.Account { return r.acct }
+func (r *remote) notify([]byte)        {}
+
+func (r *remote) relay(ctx context.Context, from hub.Account, payload []byte) hub.Delivery {
+	p, ok := parsePayload(payload)
+	if !ok {
+		return hub.Delivered
+	}
+	h := r.srv.cfg.Hub
+	switch p.contentType {
+	case "text/plain":
+		d, err := h.SendMessage(ctx, from, r.acct.Number, p.toHubMessage(), "")
+		if err != nil {
+			r.srv.log.Warn("relay to another protocol", "to", r.acct.Number, "err", err)
+			return hub.Blocked
+		}
+		return d
+	case "text/x-msmsgscontrol":
+		if err := h.SendTyping(ctx, from, r.acct.Number, 1, ""); err != nil {
+			r.srv.log.Warn("typing to another protocol", "to", r.acct.Number, "err", err)
+		}
+	}
+	// Other content (invitations, ink, nudges) has no equivalent there.
+	return hub.Delivered
+}
+
+// addRemote joins a contact of another protocol to a session on a CAL.
+func (s *Server) addRemote(sb *switchboard, caller, callee hub.Account) {
+	sb.mu.Lock()
+	sb.members = append(sb.members, &remote{srv: s, acct: callee})
+	private := len(sb.members) == 2
+	sb.mu.Unlock()
+	if private {
+		s.setBridge(sb, bridgeKey{caller.Number, callee.Number})
+	} else {
+		s.clearBridge(sb)
+	}
+	join := wire.AppendCommand(nil, "JOI", callee.Email, wire.EncodeName(callee.DisplayName))
+	for _, m := range sb.snapshot(nil) {
+		m.notify(join)
+	}
+}
+
+func (s *Server) setBridge(sb *switchboard, key bridgeKey) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, taken := s.bridges[key]; taken {
+		return
+	}
+	s.bridges[key] = sb
+	sb.mu.Lock()
+	sb.bridge = &key
+	sb.mu.Unlock()
+}
+
+// clearBridge makes a session no longer the private chat of its pair, once
+// a third participant joins.
+func (s *Server) clearBridge(sb *switchboard) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	if sb.bridge != nil && s.bridges[*sb.bridge] == sb {
+		delete(s.bridges, *sb.bridge)
+	}
+	sb.bridge = nil
+}
+
+// deliverToClient brings a message from another protocol (or the offline
+// queue) to an MSN client. MSN clients only chat in switchboards, so it
+// goes into the pair's private session, which is opened and rung when
+// there is none yet; what arrives before the client answers waits there.
+func (s *Server) deliverToClient(n *nsConn, from hub.Account, msg hub.Message) {
+	me := n.sess().Account()
+	key := bridgeKey{me.Number, from.Number}
+	s.mu.Lock()
+	sb := s.bridges[key]
+	if sb == nil {
+		sb = &switchboard{id: s.freeSessionIDLocked(), bridge: &key}
+		sb.members = []member{&remote{srv: s, acct: from}}
+		s.switchboards[sb.id] = sb
+		s.bridges[key] = sb
+	}
+	sb.mu.Lock()
+	client := sb.client(me.Number)
+	fresh := client == nil && len(sb.pending) == 0 && len(sb.members) == 1
+	if client == nil {
+		sb.pending = append(sb.pending, pendingMessage{from: from, msg: msg})
+	}
+	sb.mu.Unlock()
+	s.mu.Unlock()
+
+	if client != nil {
+		s.deliverPending(context.Background(), client, []pendingMessage{{from: from, msg: msg}})
+		return
+	}
+	if !fresh {
+		return // already ringing
+	}
+	value := s.cookies.issue(cookie{
+		account: me.Number, session: sb.id, caller: from.Number,
+		expires: time.Now().Add(s.cfg.CookieLifetime),
+	})
+	n.send("RNG", sb.id, n.switchboardAddr(s.cfg.SwitchboardAddr), "CKI", value, from.Email, wire.EncodeName(from.DisplayName))
+	time.AfterFunc(s.cfg.CookieLifetime, func() { s.expireBridge(sb, me.Number) })
+}
+
+// client returns the session's MSN connection of an account; sb.mu held.
+func (sb *switchboard) client(number uint32) *sbConn {
+	for _, m := range sb.members {
+		if c, ok := m.(*sbConn); ok && c.acct.Number == number {
+			return c
+		}
+	}
+	return nil
+}
+
+// expireBridge ends a session whose MSN client never answered the ring.
+// Its messages go back to the offline queue (those that came from it are
+// still there), so nothing is lost.
+func (s *Server) expireBridge(sb *switchboard, client uint32) {
+	s.mu.Lock()
+	sb.mu.Lock()
+	if sb.client(client) != nil {
+		sb.mu.Unlock()
+		s.mu.Unlock()
+		return
+	}
+	delete(s.switchboards, sb.id)
+	if sb.bridge != nil && s.bridges[*sb.bridge] == sb {
+		delete(s.bridges, *sb.bridge)
+	}
+	pending := sb.pending
+	sb.pending, sb.members = nil, nil
+	sb.mu.Unlock()
+	s.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, p := range pending {
+		if p.msg.Offline != 0 {
+			continue
+		}
+		if err := s.cfg.Hub.Requeue(ctx, client, p.from, p.msg); err != nil {
+			s.log.Error("requeue unanswered message", "to", client, "err", err)
+		}
+	}
+}
+
+// deliverPending writes messages to a client that has joined, and forgets
+// the offline ones it now has.
+func (s *Server) deliverPending(ctx context.Context, c *sbConn, pending []pendingMessage) {
+	var delivered []int64
+	for _, p := range pending {
+		for _, payload := range textPayloads(p.msg, s.cfg.MaxMessageBytes) {
+			c.relay(ctx, p.from, payload)
+		}
+		if p.msg.Offline != 0 {
+			delivered = append(delivered, p.msg.Offline)
+		}
+	}
+	if len(delivered) > 0 {
+		if err := s.cfg.Hub.Store().DeleteOffline(ctx, c.acct.Number, delivered...); err != nil {
+			s.log.Error("forget delivered offline messages", "account", c.acct.Number, "err", err)
+		}
+	}
+}
+
+// typingToClient shows a contact of another protocol typing, in the
+// pair's private session if the client has one open.
+func (s *Server) typingToClient(me uint32, from hub.Account) {
+	s.mu.Lock()
+	sb := s.bridges[bridgeKey{me, from.Number}]
+	s.mu.Unlock()
+	if sb == nil {
+		return
+	}
+	sb.mu.Lock()
+	c := sb.client(me)
+	sb.mu.Unlock()
+	if c != nil {
+		c.relay(context.Background(), from, typingPayload(from.Email))
+	}
+}
+
+func (s *Server) freeSessionIDLocked() string {
+	for {
+		id := randomDigits(8)
+		if _, taken := s.switchboards[id]; !taken {
+			return id
+		}
+	}
+}
