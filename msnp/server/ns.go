@@ -176,7 +176,13 @@ func (n *nsConn) handleUSR(ctx context.Context, cmd wire.Command) error {
 	switch cmd.Args[2] {
 	case "I":
 		if addr := n.srv.cfg.NotificationAddr; addr != "" {
-			n.closeWith("XFR", trid, "NS", addr, "0", n.nc.LocalAddr().String())
+			// MSNP2 referrals are bare; later ones add "0", as in the
+			// MSNP7 capture of seed 003.
+			if n.dialect == 2 {
+				n.closeWith("XFR", trid, "NS", addr)
+			} else {
+				n.closeWith("XFR", trid, "NS", addr, "0")
+			}
 			return errClose
 		}
 		n.loginName = strings.ToLower(cmd.Args[3])

@@ -71,9 +71,11 @@ func runTranscript(t *testing.T, path string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tweak := func(c *Config) {}
-	if strings.Contains(string(data), "# option: challenge") {
-		tweak = func(c *Config) { c.Challenge = true }
+	tweak := func(c *Config) {
+		c.Challenge = strings.Contains(string(data), "# option: challenge")
+		if strings.Contains(string(data), "# option: dispatch") {
+			c.NotificationAddr = "127.0.0.1:9"
+		}
 	}
 	tr := &transcript{t: t, env: newTestEnv(t, tweak), vars: map[string]string{}, conns: map[string]*scriptConn{}}
 	tr.vars["nsaddr"] = tr.env.nsAddr
