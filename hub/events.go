@@ -19,6 +19,9 @@ const (
 	EventInvite EventKind = "invite"
 	// EventMessage: From sent the recipient Message.
 	EventMessage EventKind = "message"
+	// EventNotify: a service notification for the recipient's clients
+	// (the GG drive's ticket changes), in Notification.
+	EventNotify EventKind = "notify"
 	// EventTyping: From is typing to the recipient (Typing is the length
 	// typed so far, 0 when they stopped).
 	EventTyping EventKind = "typing"
@@ -26,17 +29,18 @@ const (
 
 // Event travels over the bus to every session of one account.
 type Event struct {
-	Kind     EventKind `json:"kind"`
-	From     Account   `json:"from"`
-	Status   Status    `json:"status,omitempty"`
-	Text     string    `json:"text,omitempty"`
-	Serial   uint32    `json:"serial,omitempty"`
-	Protocol string    `json:"protocol,omitempty"`
-	Session  string    `json:"session,omitempty"`
-	At       int64     `json:"at,omitempty"` // Unix nanoseconds, for kicks
-	Invite   *Invite   `json:"invite,omitempty"`
-	Message  *Message  `json:"message,omitempty"`
-	Typing   int       `json:"typing,omitempty"`
+	Kind         EventKind     `json:"kind"`
+	From         Account       `json:"from"`
+	Status       Status        `json:"status,omitempty"`
+	Text         string        `json:"text,omitempty"`
+	Serial       uint32        `json:"serial,omitempty"`
+	Protocol     string        `json:"protocol,omitempty"`
+	Session      string        `json:"session,omitempty"`
+	At           int64         `json:"at,omitempty"` // Unix nanoseconds, for kicks
+	Invite       *Invite       `json:"invite,omitempty"`
+	Message      *Message      `json:"message,omitempty"`
+	Typing       int           `json:"typing,omitempty"`
+	Notification *Notification `json:"notification,omitempty"`
 	// SkipProtocol: sessions of this protocol do not get the event (the
 	// sender's frontend already delivered it there).
 	SkipProtocol string `json:"skip,omitempty"`
@@ -63,4 +67,17 @@ type Presence struct {
 	Contact Account
 	Status  Status
 	Text    string
+}
+
+// Notification is a service event for clients that understand it: Kind
+// names it (GG's MPA subtype, e.g. "edisc/send_ticket_changed") and Data is
+// its JSON body.
+type Notification struct {
+	Kind string `json:"kind"`
+	Data string `json:"data"`
+}
+
+// Notify sends a service notification to every session of an account.
+func (h *Hub) Notify(to uint32, n Notification) {
+	h.publish(to, Event{Kind: EventNotify, Notification: &n})
 }

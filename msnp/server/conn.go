@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/internal/outbox"
+	"github.com/crosstalk-im/crosstalk/internal/ratelimit"
 	"github.com/crosstalk-im/crosstalk/metrics"
 	"github.com/crosstalk-im/crosstalk/msnp/wire"
 )
@@ -93,7 +94,7 @@ type conn struct {
 	log  *slog.Logger
 	rd   *wire.Reader
 	out  *outbox.Outbox
-	rate bucket
+	rate ratelimit.Bucket
 	// floods counts commands refused in a row for exceeding the rate.
 	floods int
 }
@@ -106,7 +107,7 @@ func (s *Server) handle(nc net.Conn, role role) {
 		log:  s.log.With("conn", randomDigits(8), "role", role.String(), "remote", nc.RemoteAddr().String()),
 		rd:   wire.NewReader(nc, s.cfg.Limits, "MSG", "QRY"),
 		out:  outbox.New(nc, s.cfg.MaxPendingBytes, s.cfg.WriteTimeout),
-		rate: bucket{rate: s.cfg.CommandsPerSecond, burst: float64(s.cfg.CommandBurst), tokens: float64(s.cfg.CommandBurst)},
+		rate: ratelimit.New(s.cfg.CommandsPerSecond, s.cfg.CommandBurst),
 	}
 	if !s.track(c) {
 		_ = nc.Close()
@@ -169,7 +170,7 @@ func (c *conn) loop(ctx context.Context, h handler) error {
 			c.log.Log(ctx, LevelTrace, "<<", "line", cmd.String(), "payload", len(cmd.Payload))
 		}
 		metrics.Commands.WithLabelValues("msnp", commandLabel(cmd.Name)).Inc()
-		if !c.rate.allow(time.Now()) {
+		if !c.rate.Allow(time.Now()) {
 			c.floods++
 			if c.floods > c.srv.cfg.CommandBurst {
 				return errors.New("command flood")
@@ -239,23 +240,4 @@ func (c *conn) write(b []byte) {
 // closeWith sends one last command and closes once it is written.
 func (c *conn) closeWith(name string, args ...string) {
 	c.out.CloseAfter(wire.AppendCommand(nil, name, args...))
-}
-
-// bucket is a token bucket refilled from the clock on each use, so an idle
-// connection costs no timer.
-type bucket struct {
-	rate, burst, tokens float64
-	last                time.Time
-}
-
-func (b *bucket) allow(now time.Time) bool {
-	if !b.last.IsZero() {
-		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
-	}
-	b.last = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
 }

@@ -1,0 +1,30 @@
+// Package ratelimit bounds how fast one client may send commands.
+package ratelimit
+
+import "time"
+
+// Bucket is a token bucket refilled from the clock on each use, so an idle
+// connection costs no timer. It is not safe for concurrent use: each
+// connection's reader owns its own.
+type Bucket struct {
+	rate, burst, tokens float64
+	last                time.Time
+}
+
+// New allows rate commands per second on average and burst at once.
+func New(rate float64, burst int) Bucket {
+	return Bucket{rate: rate, burst: float64(burst), tokens: float64(burst)}
+}
+
+// Allow takes one token if there is one.
+func (b *Bucket) Allow(now time.Time) bool {
+	if !b.last.IsZero() {
+		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	}
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}

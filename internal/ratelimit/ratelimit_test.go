@@ -1,0 +1,34 @@
+package ratelimit
+
+import (
+	"testing"
+	"time"
+)
+
+func TestBucket(t *testing.T) {
+	b := New(10, 3)
+	now := time.Unix(0, 0)
+	for i := range 3 {
+		if !b.Allow(now) {
+			t.Fatalf("burst command %d refused", i)
+		}
+	}
+	if b.Allow(now) {
+		t.Fatal("fourth command at once allowed with a burst of 3")
+	}
+	if !b.Allow(now.Add(100 * time.Millisecond)) {
+		t.Fatal("a token should have come back after 1/rate")
+	}
+	if b.Allow(now.Add(150 * time.Millisecond)) {
+		t.Fatal("only half a token after another 50ms")
+	}
+	b.Allow(now.Add(time.Hour))
+	for i := range 2 {
+		if !b.Allow(now.Add(time.Hour)) {
+			t.Fatalf("refill capped below burst: %d", i)
+		}
+	}
+	if b.Allow(now.Add(time.Hour)) {
+		t.Fatal("refill exceeded the burst")
+	}
+}
