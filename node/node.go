@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/crosstalk-im/crosstalk/bus"
+	ggserver "github.com/crosstalk-im/crosstalk/gg/server"
 	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/metrics"
 	msnpserver "github.com/crosstalk-im/crosstalk/msnp/server"
@@ -41,9 +42,11 @@ type Options struct {
 	// NSRedirect makes the MSNP port a dispatch server that refers logins
 	// to this notification server address.
 	NSRedirect string
+	GGAddr     string
 	HTTPAddr   string
 
 	MSNP           msnpserver.Config // limits and switches; wiring is filled in
+	GG             ggserver.Config   // likewise
 	MaxListEntries int
 }
 
@@ -53,9 +56,10 @@ type Node struct {
 	Bus   *bus.Bus
 	Hub   *hub.Hub
 	MSNP  *msnpserver.Server
+	GG    *ggserver.Server
 
 	// Bound addresses, for tests that listen on port 0.
-	MSNPAddr, SBAddr, HTTPAddr string
+	MSNPAddr, SBAddr, GGAddr, HTTPAddr string
 
 	log  *slog.Logger
 	http *http.Server
@@ -116,6 +120,18 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 			func() { n.serve("msnp", func() error { return n.MSNP.ServeNotification(nsL) }) },
 			func() { n.serve("msnp-sb", func() error { return n.MSNP.ServeSwitchboard(sbL) }) })
 	}
+	if o.GGAddr != Off && o.GGAddr != "" {
+		l, err := net.Listen("tcp", o.GGAddr)
+		if err != nil {
+			return nil, fmt.Errorf("gg listener: %w", err)
+		}
+		n.GGAddr = l.Addr().String()
+		cfg := o.GG
+		cfg.Hub = n.Hub
+		cfg.Logger = o.Logger.With("protocol", "gg")
+		n.GG = ggserver.New(cfg)
+		listeners = append(listeners, func() { n.serve("gg", func() error { return n.GG.Serve(l) }) })
+	}
 	if o.HTTPAddr != Off && o.HTTPAddr != "" {
 		l, err := net.Listen("tcp", o.HTTPAddr)
 		if err != nil {
@@ -136,7 +152,8 @@ func (n *Node) serve(name string, run func() error) {
 	go func() {
 		defer n.wg.Done()
 		err := run()
-		if err != nil && !errors.Is(err, msnpserver.ErrServerClosed) && !errors.Is(err, http.ErrServerClosed) {
+		if err != nil && !errors.Is(err, msnpserver.ErrServerClosed) && !errors.Is(err, ggserver.ErrServerClosed) &&
+			!errors.Is(err, http.ErrServerClosed) {
 			n.log.Error("listener stopped", "listener", name, "err", err)
 		}
 	}()
@@ -161,6 +178,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	var errs []error
 	if n.MSNP != nil {
 		errs = append(errs, n.MSNP.Shutdown(ctx))
+	}
+	if n.GG != nil {
+		errs = append(errs, n.GG.Shutdown(ctx))
 	}
 	if n.http != nil {
 		errs = append(errs, n.http.Shutdown(ctx))

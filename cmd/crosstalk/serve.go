@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	ggserver "github.com/crosstalk-im/crosstalk/gg/server"
 	"github.com/crosstalk-im/crosstalk/hub"
 	msnpserver "github.com/crosstalk-im/crosstalk/msnp/server"
 	"github.com/crosstalk-im/crosstalk/node"
@@ -25,6 +26,7 @@ type serveCmd struct {
 	SbAddr       string `help:"MSNP switchboard listener." default:"0.0.0.0:1864"`
 	SbPublicAddr string `help:"Switchboard address given to clients; empty: the address each client reached the server at."`
 	NsRedirect   string `help:"Make the MSNP port a dispatch server referring logins (XFR NS) to this notification server address."`
+	GgAddr       string `help:"Gadu-Gadu listener, or 'off'." default:"0.0.0.0:8074"`
 	HttpAddr     string `help:"HTTP listener (metrics, health), or 'off'." default:"0.0.0.0:8080"`
 
 	MsnpChallenge        bool          `help:"Send CHL challenges after MSNP login and require a correct QRY."`
@@ -36,6 +38,12 @@ type serveCmd struct {
 	MsnpHandshakeTimeout time.Duration `help:"Time allowed from connecting to a finished login." default:"60s"`
 	MsnpIdleTimeout      time.Duration `help:"Close notification connections silent for this long." default:"30m"`
 	MsnpSbIdleTimeout    time.Duration `help:"Close switchboard connections silent for this long." default:"15m"`
+	GgTrace              bool          `help:"Log every GG packet in and out (at log level trace)."`
+	GgMaxPacket          int           `help:"Largest GG packet body, in bytes." default:"65536"`
+	GgPacketRate         float64       `help:"GG packets per second a client may send (sustained)." default:"20"`
+	GgPacketBurst        int           `help:"GG packets a client may send in a burst." default:"100"`
+	GgLoginTimeout       time.Duration `help:"Time allowed from connecting to a finished GG login." default:"30s"`
+	GgIdleTimeout        time.Duration `help:"Close GG connections silent for this long." default:"5m"`
 	MaxContacts          int           `help:"Most entries on one contact list." default:"600"`
 	ShutdownTimeout      time.Duration `help:"How long to wait for clients to leave on shutdown." default:"10s"`
 }
@@ -51,6 +59,7 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 		SBAddr:       c.SbAddr,
 		SBPublicAddr: c.SbPublicAddr,
 		NSRedirect:   c.NsRedirect,
+		GGAddr:       c.GgAddr,
 		HTTPAddr:     c.HttpAddr,
 		MSNP: msnpserver.Config{
 			Trace:                  c.MsnpTrace,
@@ -62,6 +71,14 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 			HandshakeTimeout:       c.MsnpHandshakeTimeout,
 			IdleTimeout:            c.MsnpIdleTimeout,
 			SwitchboardIdleTimeout: c.MsnpSbIdleTimeout,
+		},
+		GG: ggserver.Config{
+			Trace:            c.GgTrace,
+			MaxPacketBytes:   c.GgMaxPacket,
+			PacketsPerSecond: c.GgPacketRate,
+			PacketBurst:      c.GgPacketBurst,
+			LoginTimeout:     c.GgLoginTimeout,
+			IdleTimeout:      c.GgIdleTimeout,
 		},
 		MaxListEntries: c.MaxContacts,
 	})
@@ -77,7 +94,7 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 	if err == nil && len(accounts) == 0 {
 		fmt.Fprintf(os.Stderr, "No accounts yet. Add one with:\n  crosstalk user add --data %s --email you@example.com --number 1001 --password SECRET --name \"Your Name\"\nor restart with --demo for two ready-made accounts.\n", c.Data)
 	}
-	log.Info("serving", "msnp", n.MSNPAddr, "switchboard", n.SBAddr, "http", n.HTTPAddr, "data", c.Data)
+	log.Info("serving", "msnp", n.MSNPAddr, "switchboard", n.SBAddr, "gg", n.GGAddr, "http", n.HTTPAddr, "data", c.Data)
 	<-ctx.Done()
 	log.Info("shutting down: telling clients")
 	sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)

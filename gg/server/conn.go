@@ -1,0 +1,620 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/crosstalk-im/crosstalk/gg/ggpb"
+	"github.com/crosstalk-im/crosstalk/gg/wire"
+	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/internal/outbox"
+	"github.com/crosstalk-im/crosstalk/internal/ratelimit"
+	"github.com/crosstalk-im/crosstalk/metrics"
+)
+
+// conn is one GG client connection.
+type conn struct {
+	srv  *Server
+	nc   net.Conn
+	log  *slog.Logger
+	rd   *wire.Reader
+	out  *outbox.Outbox
+	rate ratelimit.Bucket
+	seed uint32
+
+	// Owned by the reader goroutine.
+	floods   int
+	notify   []wire.Contact // notify list chunks still arriving
+	listDone bool
+	token    string
+
+	mu       sync.Mutex
+	session  *hub.Session
+	watching map[uint32]bool // the client's notify list: whose status it wants
+	seq      uint32          // last server-side message and event sequence number
+	offline  map[uint32]int64
+}
+
+// errClose ends the read loop after the handler queued its last packet.
+var errClose = errors.New("close connection")
+
+func (s *Server) handle(nc net.Conn) {
+	var seed [4]byte
+	_, _ = rand.Read(seed[:])
+	c := &conn{
+		srv:      s,
+		nc:       nc,
+		log:      s.log.With("conn", hex.EncodeToString(seed[:]), "remote", nc.RemoteAddr().String()),
+		rd:       wire.NewReader(nc),
+		out:      outbox.New(nc, s.cfg.MaxPendingBytes, s.cfg.WriteTimeout),
+		rate:     ratelimit.New(s.cfg.PacketsPerSecond, s.cfg.PacketBurst),
+		seed:     binary.LittleEndian.Uint32(seed[:]),
+		watching: make(map[uint32]bool),
+		offline:  make(map[uint32]int64),
+	}
+	c.rd.MaxBody = s.cfg.MaxPacketBytes
+	if !s.track(c) {
+		_ = nc.Close()
+		return
+	}
+	defer s.untrack(c)
+	gauge := metrics.Connections.WithLabelValues(protocolName, "client")
+	gauge.Inc()
+	defer gauge.Dec()
+
+	c.send(wire.TypeWelcome, wire.AppendWelcome(nil, wire.Welcome{Seed: c.seed}))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := c.loop(ctx); err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+		c.log.Info("dropping connection", "err", err)
+	}
+	endCtx, endCancel := context.WithTimeout(ctx, s.cfg.WriteTimeout)
+	c.end(endCtx)
+	endCancel()
+	c.out.CloseAfter(nil)
+	c.out.Wait()
+}
+
+func (c *conn) loop(ctx context.Context) error {
+	loginBy := time.Now().Add(c.srv.cfg.LoginTimeout)
+	for {
+		deadline := loginBy
+		if c.sess() != nil {
+			deadline = time.Now().Add(c.srv.cfg.IdleTimeout)
+		}
+		_ = c.nc.SetReadDeadline(deadline)
+		p, err := c.rd.ReadPacket()
+		if err != nil {
+			return err
+		}
+		if c.srv.cfg.Trace {
+			c.log.Log(ctx, LevelTrace, "<<", "packet", p.String(), "body", hex.EncodeToString(p.Body))
+		}
+		metrics.Commands.WithLabelValues(protocolName, wire.TypeName(p.Type)).Inc()
+		if !c.rate.Allow(time.Now()) {
+			if c.floods++; c.floods > c.srv.cfg.PacketBurst {
+				return errors.New("packet flood")
+			}
+			continue // GG has no "slow down" reply: the packet is dropped
+		}
+		c.floods = 0
+		if err := c.dispatch(ctx, p); err != nil {
+			if errors.Is(err, errClose) {
+				return nil
+			}
+			return fmt.Errorf("%s: %w", wire.TypeName(p.Type), err)
+		}
+	}
+}
+
+func (c *conn) sess() *hub.Session {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.session
+}
+
+func (c *conn) send(typ uint32, body []byte) {
+	if c.srv.cfg.Trace {
+		c.log.Log(context.Background(), LevelTrace, ">>", "packet", wire.TypeName(typ), "body", hex.EncodeToString(body))
+	}
+	_ = c.out.Write(wire.AppendPacket(nil, typ, body))
+}
+
+func (c *conn) sendProto(typ uint32, m proto.Message) {
+	body, err := proto.Marshal(m)
+	if err != nil {
+		// Every message is built here with all required fields; this is a bug.
+		c.log.Error("encode packet", "packet", wire.TypeName(typ), "err", err)
+		return
+	}
+	c.send(typ, body)
+}
+
+func (c *conn) closeWith(typ uint32, body []byte) {
+	c.out.CloseAfter(wire.AppendPacket(nil, typ, body))
+}
+
+// dispatch runs one packet. Before login only the login packet is
+// understood; unknown packets after login are ignored, as GG servers did,
+// so newer clients keep working.
+func (c *conn) dispatch(ctx context.Context, p wire.Packet) error {
+	if c.sess() == nil {
+		if p.Type != wire.TypeLogin105 {
+			return fmt.Errorf("%w before login", wire.ErrMalformed)
+		}
+		return c.handleLogin(ctx, p.Body)
+	}
+	switch p.Type {
+	case wire.TypePing:
+		c.sendProto(wire.TypePong110, &ggpb.GG110Pong{ServerTime: proto.Uint32(uint32(time.Now().Unix()))})
+	case wire.TypeNewStatus80:
+		return c.handleNewStatus(ctx, p.Body)
+	case wire.TypeNotify105First, wire.TypeNotify105Last, wire.TypeNotify105ListEmpty:
+		return c.handleNotifyList(ctx, p)
+	case wire.TypeAddNotify105, wire.TypeRemoveNotify105:
+		return c.handleNotifyChange(ctx, p)
+	case wire.TypeSendMsg110:
+		return c.handleSendMessage(ctx, p.Body)
+	case wire.TypeAck110:
+		return c.handleAck(ctx, p.Body)
+	case wire.TypeTypingNotify:
+		return c.handleTyping(ctx, p.Body)
+	case wire.TypeUserlist100Request:
+		return c.handleUserlist(ctx, p.Body)
+	default:
+		c.log.Debug("ignoring packet", "packet", p.String())
+	}
+	return nil
+}
+
+func (c *conn) handleLogin(ctx context.Context, body []byte) error {
+	var login ggpb.GG105Login
+	if err := proto.Unmarshal(body, &login); err != nil {
+		return fmt.Errorf("%w: %v", wire.ErrMalformed, err)
+	}
+	uin, _, err := wire.ParseProtoUIN(login.GetUin())
+	if err != nil {
+		return err
+	}
+	h := c.srv.cfg.Hub
+	acct, err := h.Store().Account(ctx, uin)
+	if errors.Is(err, hub.ErrNotFound) {
+		return c.refuse("unknown_account", uin)
+	}
+	if err != nil {
+		return err
+	}
+	password, err := h.Store().Password(ctx, uin)
+	if err != nil {
+		return err
+	}
+	if subtle.ConstantTimeCompare(wire.HashSHA1(password, c.seed), login.GetHash()) != 1 {
+		return c.refuse("bad_password", uin)
+	}
+	session, err := h.Attach(ctx, acct, protocolName, c)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.session = session
+	c.mu.Unlock()
+	c.log = c.log.With("account", uin)
+	metrics.Logins.WithLabelValues(protocolName, "ok").Inc()
+	c.log.Info("logged in", "client", login.GetClient())
+
+	c.token = c.srv.issueToken(uin)
+	var hash [8]byte
+	_, _ = rand.Read(hash[:])
+	c.sendProto(wire.TypeLogin110OK, &ggpb.GG110LoginOK{
+		Dummy1:     proto.Int32(1),
+		Dummyhash:  proto.String(hex.EncodeToString(hash[:])),
+		Uin:        proto.Uint32(uin),
+		ServerTime: proto.Uint32(uint32(time.Now().Unix())),
+	})
+	c.sendProto(wire.TypeIMToken, &ggpb.GG110Imtoken{Imtoken: proto.String(c.token)})
+	st, descr, ok := statusFromGG(login.GetInitialStatus(), login.GetInitialDescr())
+	if !ok {
+		st = hub.StatusOnline // a client logging in is there, whatever it asked for
+	}
+	if err := session.SetPresence(ctx, st, descr); err != nil {
+		return err
+	}
+	return c.deliverOffline(ctx)
+}
+
+// refuse answers a failed login with the packet libgadu reports at once.
+func (c *conn) refuse(reason string, uin uint32) error {
+	metrics.Logins.WithLabelValues(protocolName, reason).Inc()
+	c.log.Info("login failed", "account", uin, "reason", reason)
+	c.closeWith(wire.TypeLogin80Failed, wire.LoginFailed80Body())
+	return errClose
+}
+
+// end leaves the hub and gives up the session's drive token.
+func (c *conn) end(ctx context.Context) {
+	if s := c.sess(); s != nil {
+		s.Detach(ctx)
+		c.srv.revokeToken(c.token)
+	}
+}
+
+func (c *conn) handleNewStatus(ctx context.Context, body []byte) error {
+	ns, err := wire.ParseNewStatus(body)
+	if err != nil {
+		return err
+	}
+	if wire.StatusOffline(ns.Status) {
+		// libgadu waits for this before it hangs up.
+		c.closeWith(wire.TypeDisconnectAck, nil)
+		return errClose
+	}
+	st, descr, ok := statusFromGG(ns.Status, ns.Description)
+	if !ok {
+		return nil
+	}
+	return c.sess().SetPresence(ctx, st, descr)
+}
+
+// handleNotifyList collects the notify list sent after login and answers
+// with the statuses of the listed contacts who are online.
+func (c *conn) handleNotifyList(ctx context.Context, p wire.Packet) error {
+	if p.Type != wire.TypeNotify105ListEmpty {
+		list, err := wire.ParseNotifyList(p.Body)
+		if err != nil {
+			return err
+		}
+		if len(c.notify)+len(list) > c.srv.cfg.Hub.MaxListEntries()*2 {
+			return fmt.Errorf("%w: notify list too long", wire.ErrMalformed)
+		}
+		c.notify = append(c.notify, list...)
+		if p.Type == wire.TypeNotify105First {
+			return nil
+		}
+	}
+	list := c.notify
+	c.notify = nil
+	var online []byte
+	for _, e := range list {
+		rec, visible, err := c.follow(ctx, e)
+		if err != nil {
+			return err
+		}
+		if visible {
+			online = wire.AppendContactStatus(online, rec)
+		}
+	}
+	c.listDone = true
+	if len(online) > 0 {
+		c.send(wire.TypeNotifyReply80, online)
+	}
+	return nil
+}
+
+// follow records a notify-list entry on the account's lists and returns
+// the contact's status as this account may see it.
+func (c *conn) follow(ctx context.Context, e wire.Contact) (wire.ContactStatus, bool, error) {
+	s := c.sess()
+	if e.UIN == s.Account().Number {
+		return wire.ContactStatus{}, false, nil
+	}
+	l := hub.Forward
+	if e.Type&wire.UserBlocked != 0 {
+		l = hub.Block
+	}
+	group := 0
+	if l != hub.Forward {
+		group = -1
+	}
+	_, seen, err := s.AddContact(ctx, l, e.UIN, group)
+	switch {
+	case errors.Is(err, hub.ErrNotFound):
+		return wire.ContactStatus{}, false, nil // not one of ours: nothing to show
+	case errors.Is(err, hub.ErrAlreadyOnList):
+		st, text, verr := c.srv.cfg.Hub.VisiblePresence(ctx, s.Account().Number, e.UIN)
+		if verr != nil {
+			return wire.ContactStatus{}, false, verr
+		}
+		seen = hub.Presence{Status: st, Text: text}
+	case errors.Is(err, hub.ErrInOppositeList), errors.Is(err, hub.ErrListFull):
+		c.log.Info("notify entry not taken", "contact", e.UIN, "err", err)
+		return wire.ContactStatus{}, false, nil
+	case err != nil:
+		return wire.ContactStatus{}, false, err
+	}
+	if l == hub.Block {
+		return wire.ContactStatus{}, false, nil
+	}
+	c.mu.Lock()
+	c.watching[e.UIN] = true
+	c.mu.Unlock()
+	if seen.Status.Visible() == hub.StatusOffline {
+		return wire.ContactStatus{}, false, nil
+	}
+	return contactStatus(e.UIN, seen.Status, seen.Text), true, nil
+}
+
+func (c *conn) handleNotifyChange(ctx context.Context, p wire.Packet) error {
+	e, err := wire.ParseNotifyEntry(p.Body)
+	if err != nil {
+		return err
+	}
+	if p.Type == wire.TypeAddNotify105 {
+		rec, visible, err := c.follow(ctx, e)
+		if err == nil && visible {
+			c.send(wire.TypeStatus80, wire.AppendContactStatus(nil, rec))
+		}
+		return err
+	}
+	c.mu.Lock()
+	delete(c.watching, e.UIN)
+	c.mu.Unlock()
+	for _, l := range []hub.List{hub.Forward, hub.Block} {
+		if e.Type&wire.UserBlocked == 0 && l == hub.Block {
+			continue
+		}
+		_, err := c.sess().RemoveContact(ctx, l, e.UIN, -1)
+		if err != nil && !errors.Is(err, hub.ErrNotOnList) && !errors.Is(err, hub.ErrNotFound) {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *conn) handleSendMessage(ctx context.Context, body []byte) error {
+	var m ggpb.GG110SendMessage
+	if err := proto.Unmarshal(body, &m); err != nil {
+		return fmt.Errorf("%w: %v", wire.ErrMalformed, err)
+	}
+	if m.ChatId != nil {
+		c.log.Debug("conference message ignored: conferences are not supported")
+		return nil
+	}
+	to, _, err := wire.ParseProtoUIN(m.GetRecipient())
+	if err != nil {
+		return err
+	}
+	msg := fromGG(m.GetMsgPlain(), m.GetMsgXhtml())
+	if len(msg.Text) > hub.MaxMessageBytes || !utf8.ValidString(msg.Text) {
+		return fmt.Errorf("%w: message of %d bytes", wire.ErrMalformed, len(msg.Text))
+	}
+	s := c.sess()
+	msg.Sent = time.Now().UTC()
+	d, err := c.srv.cfg.Hub.SendMessage(ctx, s.Account(), to, msg, "")
+	if errors.Is(err, hub.ErrNotFound) {
+		d, err = hub.Blocked, nil
+	}
+	if err != nil {
+		return err
+	}
+	if d == hub.Delivered || d == hub.Queued {
+		metrics.Messages.WithLabelValues(protocolName).Inc()
+	}
+	// GG110 acks have no "not delivered": the client is told its message
+	// was taken, as the real service did for offline recipients too.
+	c.sendProto(wire.TypeSendMsgAck110, &ggpb.GG110MessageAck{
+		MsgType: proto.Uint32(1),
+		Seq:     proto.Uint32(m.GetSeq()),
+		Time:    proto.Uint32(uint32(msg.Sent.Unix())),
+		MsgId:   proto.Uint64(messageID()),
+		Dummy1:  proto.Uint32(0),
+	})
+	return nil
+}
+
+func messageID() uint64 {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return binary.LittleEndian.Uint64(b[:]) >> 1
+}
+
+// handleAck takes the client's receipts: for offline messages, they may
+// now leave the queue.
+func (c *conn) handleAck(ctx context.Context, body []byte) error {
+	var a ggpb.GG110Ack
+	if err := proto.Unmarshal(body, &a); err != nil {
+		return fmt.Errorf("%w: %v", wire.ErrMalformed, err)
+	}
+	if a.GetType() != ggpb.GG110Ack_MSG {
+		return nil
+	}
+	c.mu.Lock()
+	id, ok := c.offline[a.GetSeq()]
+	delete(c.offline, a.GetSeq())
+	c.mu.Unlock()
+	if ok {
+		return c.sess().DeleteOffline(ctx, id)
+	}
+	return nil
+}
+
+func (c *conn) handleTyping(ctx context.Context, body []byte) error {
+	t, err := wire.ParseTyping(body)
+	if err != nil {
+		return err
+	}
+	return c.srv.cfg.Hub.SendTyping(ctx, c.sess().Account(), t.UIN, int(t.Length), "")
+}
+
+// userlistFormat keys a client's exported contact list in the store.
+func userlistFormat(format uint8) string { return fmt.Sprintf("gg-userlist100-%d", format) }
+
+// maxUserlist bounds an inflated contact-list export.
+const maxUserlist = 1 << 20
+
+func (c *conn) handleUserlist(ctx context.Context, body []byte) error {
+	req, err := wire.ParseUserlist100(body)
+	if err != nil {
+		return err
+	}
+	store, me := c.srv.cfg.Hub.Store(), c.sess().Account().Number
+	key := userlistFormat(req.Format)
+	stored, version, err := store.ContactFile(ctx, me, key)
+	if err != nil {
+		return err
+	}
+	reply := wire.Userlist100{Version: version, Format: req.Format}
+	switch req.Type {
+	case wire.UserlistPut:
+		if _, err := wire.InflateUserlist(req.Data, maxUserlist); err != nil {
+			return err
+		}
+		if req.Version != version {
+			reply.Type = wire.UserlistReplyReject
+			break
+		}
+		if reply.Version, err = store.SaveContactFile(ctx, me, key, req.Data); err != nil {
+			return err
+		}
+		reply.Type = wire.UserlistReplyAck
+	case wire.UserlistGet:
+		if req.Version == version && version != 0 {
+			reply.Type = wire.UserlistReplyUpToDate
+			break
+		}
+		reply.Type = wire.UserlistReplyList
+		reply.Data = stored
+		if len(stored) == 0 {
+			reply.Data = wire.DeflateUserlist(nil)
+		}
+	default:
+		return fmt.Errorf("%w: userlist request type %d", wire.ErrMalformed, req.Type)
+	}
+	c.send(wire.TypeUserlist100Reply, wire.AppendUserlist100(nil, reply))
+	return nil
+}
+
+// deliverOffline hands over what was queued while the account was away;
+// each message leaves the queue when the client acknowledges it.
+func (c *conn) deliverOffline(ctx context.Context) error {
+	waiting, err := c.sess().OfflineMessages(ctx)
+	if err != nil {
+		return err
+	}
+	for _, m := range waiting {
+		c.deliverMessage(m.From, m.Message)
+	}
+	return nil
+}
+
+func (c *conn) nextSeq() uint32 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.seq++
+	return c.seq
+}
+
+func (c *conn) deliverMessage(from hub.Account, msg hub.Message) {
+	seq := c.nextSeq()
+	if msg.Offline != 0 {
+		c.mu.Lock()
+		c.offline[seq] = msg.Offline
+		c.mu.Unlock()
+	}
+	c.sendProto(wire.TypeRecvMsg110, &ggpb.GG110RecvMessage{
+		Sender:   wire.AppendProtoUIN(nil, 0, from.Number),
+		Flags:    proto.Uint32(0),
+		Seq:      proto.Uint32(seq),
+		Time:     proto.Uint32(uint32(msg.Sent.Unix())),
+		MsgPlain: proto.String(msg.Text),
+		MsgXhtml: proto.String(toXHTML(msg)),
+		MsgId:    proto.Uint64(messageID()),
+	})
+}
+
+// Deliver turns hub events into packets. It runs on the hub's dispatch
+// goroutine and only queues output.
+func (c *conn) Deliver(ev hub.Event) {
+	switch ev.Kind {
+	case hub.EventKick:
+		c.closeWith(wire.TypeDisconnecting, nil)
+	case hub.EventPresence:
+		c.mu.Lock()
+		watched := c.watching[ev.From.Number]
+		c.mu.Unlock()
+		if watched {
+			c.send(wire.TypeStatus80, wire.AppendContactStatus(nil, contactStatus(ev.From.Number, ev.Status, ev.Text)))
+		}
+	case hub.EventMessage:
+		if ev.Message != nil {
+			c.deliverMessage(ev.From, *ev.Message)
+		}
+	case hub.EventTyping:
+		c.send(wire.TypeTypingNotify, wire.AppendTyping(nil, wire.Typing{Length: uint16(min(ev.Typing, 0xffff)), UIN: ev.From.Number}))
+	case hub.EventNotify:
+		if n := ev.Notification; n != nil {
+			c.sendProto(wire.TypeEvent110, &ggpb.GG110Event{
+				Type:    ggpb.GG110Event_JSON.Enum(),
+				Seq:     proto.Uint32(c.nextSeq()),
+				Data:    proto.String(n.Data),
+				Subtype: proto.String(n.Kind),
+			})
+		}
+	}
+}
+
+// statusFromGG maps a GG status to the hub's; ok is false for "not
+// available", which is not a status one sets while connected.
+func statusFromGG(code uint32, descr string) (hub.Status, string, bool) {
+	var st hub.Status
+	switch wire.StatusBase(code) {
+	case wire.StatusAvail, wire.StatusFFC:
+		st = hub.StatusOnline
+	case wire.StatusBusy:
+		st = hub.StatusAway // "zaraz wracam": back soon
+	case wire.StatusDND:
+		st = hub.StatusBusy
+	case wire.StatusInvisible:
+		st = hub.StatusInvisible
+	default:
+		return "", "", false
+	}
+	return st, truncate(descr, wire.MaxDescription), true
+}
+
+// contactStatus is a contact's status record as GG clients expect it.
+func contactStatus(uin uint32, st hub.Status, text string) wire.ContactStatus {
+	var code uint32
+	switch st {
+	case hub.StatusOnline:
+		code = wire.StatusAvail
+	case hub.StatusBusy, hub.StatusOnThePhone:
+		code = wire.StatusDND
+	case hub.StatusAway, hub.StatusIdle, hub.StatusBeRightBack, hub.StatusOutToLunch:
+		code = wire.StatusBusy
+	default:
+		code = wire.StatusNotAvail
+	}
+	text = truncate(text, wire.MaxDescription)
+	return wire.ContactStatus{
+		UIN:         uin,
+		Status:      wire.StatusWithDescr(code, text != ""),
+		ImageSize:   255,
+		Description: text,
+	}
+}
+
+// truncate cuts s to at most n bytes without splitting a character.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[:n]
+	for len(s) > 0 && !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return strings.TrimRight(s, "\x00")
+}

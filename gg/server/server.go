@@ -1,0 +1,212 @@
+// Package server is Crosstalk's Gadu-Gadu service for GG11 clients
+// (libgadu 1.12, protocol 0x40, and Pidgin's gg plugin): login with the
+// SHA-1 hash, the IMToken for the GG drive, presence with descriptions,
+// protocol-11 messages with acks, typing, offline messages, contact-list
+// export and MPA notifications.
+//
+// Choices where the original service is not documented:
+//   - Login failures are GG_LOGIN80_FAILED, which libgadu reports at once
+//     as a bad password (other failure packets make it wait for a timeout).
+//   - The notify list a client sends is added to the account's forward list
+//     (blocked entries to its block list) and never removes anything: the
+//     account's lists are shared with its other protocols. GG_REMOVE_NOTIFY
+//     removes.
+//   - GG_NOTIFY_REPLY80 lists only contacts that are online.
+//   - Offline messages are deleted when the client acknowledges them.
+//   - The per-contact "friend" bit and the friends-only status mask are
+//     not enforced; the account's privacy settings decide who sees it.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/crosstalk-im/crosstalk/gg/wire"
+	"github.com/crosstalk-im/crosstalk/hub"
+)
+
+// protocolName is how the hub knows this frontend's sessions.
+const protocolName = "gg"
+
+// Config is the service's settings; every limit has a safe default.
+type Config struct {
+	Hub    *hub.Hub
+	Logger *slog.Logger
+	// Trace logs every packet in and out at level LevelTrace.
+	Trace bool
+
+	// MaxPacketBytes bounds one packet body. Messages stay under about
+	// 20 kB; compressed contact-list exports need a little more.
+	MaxPacketBytes int
+	// PacketsPerSecond and PacketBurst bound a client's packet rate;
+	// a client that keeps exceeding it is disconnected.
+	PacketsPerSecond float64
+	PacketBurst      int
+	// LoginTimeout bounds the time from connect to a finished login.
+	LoginTimeout time.Duration
+	// IdleTimeout closes a connection silent for that long; clients ping
+	// about once a minute.
+	IdleTimeout     time.Duration
+	MaxPendingBytes int
+	WriteTimeout    time.Duration
+}
+
+// LevelTrace is below Debug: the packet dump of one connection.
+const LevelTrace = slog.Level(-8)
+
+func (c *Config) defaults() {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	setDefault(&c.MaxPacketBytes, wire.DefaultMaxBody)
+	if c.PacketsPerSecond <= 0 {
+		c.PacketsPerSecond = 20
+	}
+	setDefault(&c.PacketBurst, 100)
+	setDefault(&c.LoginTimeout, 30*time.Second)
+	setDefault(&c.IdleTimeout, 5*time.Minute)
+	setDefault(&c.MaxPendingBytes, 1<<20)
+	setDefault(&c.WriteTimeout, 30*time.Second)
+}
+
+func setDefault[T int | time.Duration](v *T, d T) {
+	if *v <= 0 {
+		*v = d
+	}
+}
+
+// Server runs the GG service.
+type Server struct {
+	cfg Config
+	log *slog.Logger
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	tokens    map[string]uint32
+	shutdown  bool
+	wg        sync.WaitGroup
+}
+
+// New makes a server; nothing listens until Serve runs.
+func New(cfg Config) *Server {
+	cfg.defaults()
+	return &Server{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		listeners: make(map[net.Listener]struct{}),
+		conns:     make(map[*conn]struct{}),
+		tokens:    make(map[string]uint32),
+	}
+}
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("gg: server closed")
+
+// Serve accepts GG connections on l.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.shutdown {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.listeners[l] = struct{}{}
+	s.mu.Unlock()
+	var delay time.Duration
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.shutdown
+			s.mu.Unlock()
+			if closed {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		go s.handle(nc)
+	}
+}
+
+// Shutdown stops accepting, tells every client the server is going away
+// (GG_DISCONNECTING), and waits for their connections to end or ctx.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.shutdown = true
+	for l := range s.listeners {
+		_ = l.Close()
+	}
+	for c := range s.conns {
+		c.closeWith(wire.TypeDisconnecting, nil)
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.mu.Lock()
+		for c := range s.conns {
+			c.out.Close()
+		}
+		s.mu.Unlock()
+		return ctx.Err()
+	}
+}
+
+// TokenOwner returns the account whose live GG session was given token in
+// GG_IMTOKEN; the GG drive accepts it for signing in.
+func (s *Server) TokenOwner(token string) (uint32, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	uin, ok := s.tokens[token]
+	return uin, ok
+}
+
+func (s *Server) issueToken(uin uint32) string {
+	b := make([]byte, 20)
+	_, _ = rand.Read(b)
+	token := hex.EncodeToString(b)
+	s.mu.Lock()
+	s.tokens[token] = uin
+	s.mu.Unlock()
+	return token
+}
+
+func (s *Server) revokeToken(token string) {
+	s.mu.Lock()
+	delete(s.tokens, token)
+	s.mu.Unlock()
+}
+
+func (s *Server) track(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shutdown {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	return true
+}
+
+func (s *Server) untrack(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.wg.Done()
+}
