@@ -208,11 +208,11 @@ func (h *Hub) VisiblePresence(ctx context.Context, viewer, number uint32) (Statu
 	if err != nil || st.Visible() == StatusOffline {
 		return StatusOffline, "", err
 	}
-	r, err := h.cfg.Store.Roster(ctx, number)
+	r, err := h.cfg.Store.Relation(ctx, number, viewer)
 	if err != nil {
 		return StatusOffline, "", err
 	}
-	if !r.Allows(viewer) {
+	if !r.Allows() {
 		return StatusOffline, "", nil
 	}
 	return st.Visible(), text, nil

@@ -67,11 +67,11 @@ func (h *Hub) SendMessage(ctx context.Context, from Account, to uint32, msg Mess
 	if msg.Sent.IsZero() {
 		msg.Sent = time.Now().UTC()
 	}
-	r, err := h.cfg.Store.Roster(ctx, to)
+	r, err := h.cfg.Store.Relation(ctx, to, from.Number)
 	if err != nil {
 		return 0, err
 	}
-	if !r.Allows(from.Number) {
+	if !r.Allows() {
 		return Blocked, nil
 	}
 	st, _, err := h.Presence(ctx, to)
@@ -111,8 +111,8 @@ func (h *Hub) SendTyping(ctx context.Context, from Account, to uint32, length in
 			return err
 		}
 	}
-	r, err := h.cfg.Store.Roster(ctx, to)
-	if err != nil || !r.Allows(from.Number) {
+	r, err := h.cfg.Store.Relation(ctx, to, from.Number)
+	if err != nil || !r.Allows() {
 		return err
 	}
 	h.publish(to, Event{Kind: EventTyping, From: from, Typing: length, SkipProtocol: skipProtocol})
@@ -156,11 +156,11 @@ func (h *Hub) Sessions(ctx context.Context, number uint32) (map[string]Status, e
 // visibly online, allows from, and is not blocked by from (ErrUnreachable
 // otherwise).
 func (h *Hub) CanReach(ctx context.Context, from Account, to uint32) error {
-	mine, err := h.cfg.Store.Roster(ctx, from.Number)
+	mine, err := h.cfg.Store.Relation(ctx, from.Number, to)
 	if err != nil {
 		return err
 	}
-	if mine.On(Block, to) {
+	if mine.OnBlock {
 		return ErrUnreachable
 	}
 	st, _, err := h.VisiblePresence(ctx, from.Number, to)

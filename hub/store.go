@@ -26,6 +26,9 @@ type Store interface {
 	// Roster returns the owner's settings, groups and all four lists; the
 	// reverse list is everyone who has the owner on their forward list.
 	Roster(ctx context.Context, owner uint32) (*Roster, error)
+	// Relation reads how owner's lists treat contact (ErrNotFound for an
+	// unknown owner).
+	Relation(ctx context.Context, owner, contact uint32) (Relation, error)
 	// AddToList puts contact on one of owner's lists (FL, AL or BL). For FL,
 	// group names the group (0 is the default); adding a contact already on FL
 	// to a further group is allowed. Errors: ErrAlreadyOnList,

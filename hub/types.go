@@ -159,6 +159,22 @@ func (r *Roster) Allows(contact uint32) bool {
 	return r.Settings.Privacy != BlockUnlisted
 }
 
+// Relation is how one account's lists treat one contact: what the hub
+// needs for each message and presence check, without the whole roster.
+type Relation struct {
+	Privacy                     Privacy
+	OnForward, OnAllow, OnBlock bool
+}
+
+// Allows reports whether the owner lets the contact see their presence and
+// talk to them (the same rule as Roster.Allows).
+func (r Relation) Allows() bool {
+	if r.OnBlock {
+		return false
+	}
+	return r.OnAllow || r.Privacy != BlockUnlisted
+}
+
 // Errors shared by the store and the hub. Frontends map them to their own
 // protocol error codes.
 var (

@@ -100,8 +100,10 @@ func chat(t *testing.T, ctx context.Context, alice, bob *client.Client) {
 	if err := bob.SetStatus(ctx, client.StatusBusy); err != nil {
 		t.Fatal(err)
 	}
-	if p := next[client.Presence](t, ctx, alice.Events()); p.Status != client.StatusBusy {
-		t.Fatalf("alice sees %+v", p)
+	for p := next[client.Presence](t, ctx, alice.Events()); p.Status != client.StatusBusy; p = next[client.Presence](t, ctx, alice.Events()) {
+		if p.Email != "bob@example.com" || p.Status != client.StatusOnline {
+			t.Fatalf("alice sees %+v", p)
+		}
 	}
 
 	asb, err := alice.StartChat(ctx)

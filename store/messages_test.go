@@ -93,3 +93,42 @@ func TestContactFile(t *testing.T) {
 		t.Fatalf("oversize: %v", err)
 	}
 }
+
+func TestRelation(t *testing.T) {
+	ctx := context.Background()
+	s, err := OpenSQLite(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, a := range []hub.Account{{Number: 1, Email: "a@example.com"}, {Number: 2, Email: "b@example.com"}, {Number: 3, Email: "c@example.com"}} {
+		if _, err := s.CreateAccount(ctx, a, "pw"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.AddToList(ctx, 1, 2, hub.Forward, 0, 0)
+	s.AddToList(ctx, 1, 2, hub.Allow, -1, 0)
+	s.AddToList(ctx, 1, 3, hub.Block, -1, 0)
+	s.SetPrivacy(ctx, 1, hub.BlockUnlisted)
+	for _, tc := range []struct {
+		contact uint32
+		want    hub.Relation
+		allows  bool
+	}{
+		{2, hub.Relation{Privacy: hub.BlockUnlisted, OnForward: true, OnAllow: true}, true},
+		{3, hub.Relation{Privacy: hub.BlockUnlisted, OnBlock: true}, false},
+		{99, hub.Relation{Privacy: hub.BlockUnlisted}, false},
+	} {
+		r, err := s.Relation(ctx, 1, tc.contact)
+		if err != nil || r != tc.want || r.Allows() != tc.allows {
+			t.Errorf("relation to %d = %+v (allows %v), %v", tc.contact, r, r.Allows(), err)
+		}
+		roster, _ := s.Roster(ctx, 1)
+		if roster.Allows(tc.contact) != r.Allows() {
+			t.Errorf("Relation and Roster disagree about %d", tc.contact)
+		}
+	}
+	if _, err := s.Relation(ctx, 42, 1); !errors.Is(err, hub.ErrNotFound) {
+		t.Errorf("unknown owner: %v", err)
+	}
+}

@@ -143,3 +143,26 @@ func (s *SQLite) setOption(ctx context.Context, owner uint32, column string, val
 	})
 	return serial, err
 }
+
+// Relation reads the owner's privacy mode and which of its lists hold
+// contact, in one query.
+func (s *SQLite) Relation(ctx context.Context, owner, contact uint32) (hub.Relation, error) {
+	var (
+		r                hub.Relation
+		privacy          string
+		onFL, onAL, onBL bool
+	)
+	err := s.read(ctx, func(t txn) error {
+		err := t.scan(`SELECT a.privacy,
+			EXISTS (SELECT 1 FROM list_entries WHERE owner = a.number AND contact = ? AND list = 'FL'),
+			EXISTS (SELECT 1 FROM list_entries WHERE owner = a.number AND contact = ? AND list = 'AL'),
+			EXISTS (SELECT 1 FROM list_entries WHERE owner = a.number AND contact = ? AND list = 'BL')
+			FROM accounts a WHERE a.number = ?`, []any{contact, contact, contact, owner}, &privacy, &onFL, &onAL, &onBL)
+		if errors.Is(err, sql.ErrNoRows) {
+			return hub.ErrNotFound
+		}
+		return err
+	})
+	r.Privacy, r.OnForward, r.OnAllow, r.OnBlock = hub.Privacy(privacy), onFL, onAL, onBL
+	return r, err
+}

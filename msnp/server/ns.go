@@ -355,11 +355,12 @@ func (n *nsConn) handleCHG(ctx context.Context, cmd wire.Command) error {
 	n.mu.Lock()
 	n.status = st
 	n.mu.Unlock()
-	// Echo first: presence of others that arrives meanwhile follows it.
-	n.send("CHG", trid, cmd.Args[1])
+	// Contacts are told before the echo, so a client that sees its CHG
+	// answered knows they were.
 	if err := n.sess().SetPresence(ctx, st, ""); err != nil {
 		return err
 	}
+	n.send("CHG", trid, cmd.Args[1])
 	if n.sentILN {
 		return nil
 	}
