@@ -49,6 +49,11 @@ type conn struct {
 	offline  map[uint32]int64
 }
 
+// lenient decodes what clients send: a client build that leaves out a
+// field we do not use is still understood. What we send always carries
+// every required field, since libgadu drops a session over a missing one.
+var lenient = proto.UnmarshalOptions{AllowPartial: true, DiscardUnknown: true}
+
 // errClose ends the read loop after the handler queued its last packet.
 var errClose = errors.New("close connection")
 
@@ -183,7 +188,7 @@ func (c *conn) dispatch(ctx context.Context, p wire.Packet) error {
 
 func (c *conn) handleLogin(ctx context.Context, body []byte) error {
 	var login ggpb.GG105Login
-	if err := proto.Unmarshal(body, &login); err != nil {
+	if err := lenient.Unmarshal(body, &login); err != nil {
 		return fmt.Errorf("%w: %v", wire.ErrMalformed, err)
 	}
 	uin, _, err := wire.ParseProtoUIN(login.GetUin())
@@ -376,7 +381,7 @@ func (c *conn) handleNotifyChange(ctx context.Context, p wire.Packet) error {
 
 func (c *conn) handleSendMessage(ctx context.Context, body []byte) error {
 	var m ggpb.GG110SendMessage
-	if err := proto.Unmarshal(body, &m); err != nil {
+	if err := lenient.Unmarshal(body, &m); err != nil {
 		return fmt.Errorf("%w: %v", wire.ErrMalformed, err)
 	}
 	if m.ChatId != nil {
@@ -410,9 +415,16 @@ func (c *conn) handleSendMessage(ctx context.Context, body []byte) error {
 		Seq:     proto.Uint32(m.GetSeq()),
 		Time:    proto.Uint32(uint32(msg.Sent.Unix())),
 		MsgId:   proto.Uint64(messageID()),
+		ConvId:  proto.Uint64(conversationID(s.Account().Number, to)),
 		Dummy1:  proto.Uint32(0),
 	})
 	return nil
+}
+
+// conversationID names the pair's conversation the same way from both
+// sides, as GG clients group messages by it.
+func conversationID(a, b uint32) uint64 {
+	return uint64(min(a, b))<<32 | uint64(max(a, b))
 }
 
 func messageID() uint64 {
@@ -425,7 +437,7 @@ func messageID() uint64 {
 // now leave the queue.
 func (c *conn) handleAck(ctx context.Context, body []byte) error {
 	var a ggpb.GG110Ack
-	if err := proto.Unmarshal(body, &a); err != nil {
+	if err := lenient.Unmarshal(body, &a); err != nil {
 		return fmt.Errorf("%w: %v", wire.ErrMalformed, err)
 	}
 	if a.GetType() != ggpb.GG110Ack_MSG {
@@ -532,6 +544,7 @@ func (c *conn) deliverMessage(from hub.Account, msg hub.Message) {
 		MsgPlain: proto.String(msg.Text),
 		MsgXhtml: proto.String(toXHTML(msg)),
 		MsgId:    proto.Uint64(messageID()),
+		ConvId:   proto.Uint64(conversationID(from.Number, c.sess().Account().Number)),
 	})
 }
 

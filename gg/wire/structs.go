@@ -206,8 +206,8 @@ func AppendUserlist100(dst []byte, u Userlist100) []byte {
 	return append(dst, u.Data...)
 }
 
-// ParseUserlist100 decodes a userlist request or reply body. The byte after
-// the format (always 0x01) is not checked.
+// ParseUserlist100 decodes a userlist request or reply body; Data shares
+// body's memory. The byte after the format (always 0x01) is not checked.
 func ParseUserlist100(body []byte) (Userlist100, error) {
 	if len(body) < userlistHeaderSize {
 		return Userlist100{}, malformed("userlist packet of %d bytes, want at least %d", len(body), userlistHeaderSize)

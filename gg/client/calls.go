@@ -1,0 +1,238 @@
+package client
+
+import (
+	"context"
+	"time"
+
+	"github.com/crosstalk-im/crosstalk/gg/ggpb"
+	"github.com/crosstalk-im/crosstalk/gg/wire"
+	"google.golang.org/protobuf/proto"
+)
+
+// MessageAck is the server's GG_SEND_MSG_ACK110 for a sent message.
+type MessageAck struct {
+	Seq     uint32 // the message's sequence number
+	MsgType uint32 // 1 for a normal message
+	Time    time.Time
+	MsgID   uint64 // 0 when absent
+	ConvID  uint64 // 0 when absent
+}
+
+// UserlistReply is the server's GG_USERLIST100_REPLY, List inflated.
+type UserlistReply struct {
+	Type    uint8 // wire.UserlistReply*
+	Version uint32
+	Format  uint8
+	List    []byte
+}
+
+// SendMessage sends text to a UIN with GG_SEND_MSG110 (plain and XHTML
+// forms, as libgadu does) and waits for the server's ack. The ack's Seq is
+// the message's sequence number, counted per session from 1; on error it
+// is still set if the message was sent.
+func (c *Client) SendMessage(ctx context.Context, to uint32, text string) (MessageAck, error) {
+	if err := c.requireState(stateConnected); err != nil {
+		return MessageAck{}, err
+	}
+	ch := make(chan MessageAck, 1)
+	c.mu.Lock()
+	c.seq++
+	seq := c.seq
+	c.sends[seq] = ch
+	c.mu.Unlock()
+	msg := &ggpb.GG110SendMessage{
+		Recipient: wire.AppendProtoUIN(nil, wire.UINMagicClient, to),
+		Dummy1:    proto.Uint32(8),
+		Seq:       proto.Uint32(seq),
+		MsgPlain:  proto.String(text),
+		MsgXhtml:  proto.String(textToHTML(text)),
+	}
+	err := c.sendProto(ctx, wire.TypeSendMsg110, msg)
+	var ack MessageAck
+	if err == nil {
+		ack, err = waitFor(ctx, c, ch)
+	}
+	if err != nil {
+		c.mu.Lock()
+		delete(c.sends, seq)
+		c.mu.Unlock()
+		return MessageAck{Seq: seq}, err
+	}
+	return ack, nil
+}
+
+// SendTyping sends GG_TYPING_NOTIFICATION: length characters typed to a
+// UIN so far, 0 when the user stopped.
+func (c *Client) SendTyping(ctx context.Context, to uint32, length uint16) error {
+	if err := c.requireState(stateConnected); err != nil {
+		return err
+	}
+	return c.send(ctx, wire.TypeTypingNotify, wire.AppendTyping(nil, wire.Typing{Length: length, UIN: to}))
+}
+
+// logoutWait is how long libgadu waits for GG_DISCONNECT_ACK.
+const logoutWait = 5 * time.Second
+
+// SetStatus sends GG_NEW_STATUS80 with status (GG_STATUS_* with any masks,
+// sent as given) and a UTF-8 description (not cut to
+// wire.MaxDescription, so a server's limit can be tested).
+//
+// An offline status (wire.StatusNotAvail or wire.StatusNotAvailDescr) ends
+// the session as in libgadu: SetStatus waits for GG_DISCONNECT_ACK, ignoring
+// everything else, and the connection closes. It returns nil when the ack
+// came; when ctx ends first, or after libgadu's 5 s, the connection is
+// closed anyway and the error says why.
+func (c *Client) SetStatus(ctx context.Context, status uint32, description string) error {
+	c.mu.Lock()
+	if c.state != stateConnected || c.closing {
+		err := closedError(c.cause)
+		if !c.closing {
+			err = ErrState
+		}
+		c.mu.Unlock()
+		return err
+	}
+	offline := wire.StatusOffline(status)
+	if offline {
+		c.state = stateDisconnecting // before sending, so the reader takes the ack
+	}
+	c.mu.Unlock()
+	body := wire.AppendNewStatus(nil, wire.NewStatus{Status: status, Flags: wire.NewStatusFlagsGG11, Description: description})
+	if err := c.send(ctx, wire.TypeNewStatus80, body); err != nil || !offline {
+		return err
+	}
+	t := time.NewTimer(logoutWait)
+	defer t.Stop()
+	select {
+	case <-c.done:
+	case <-ctx.Done():
+		c.Close()
+		return ctx.Err()
+	case <-t.C:
+		c.Close()
+		return ErrNoDisconnectAck
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.reason == wire.TypeName(wire.TypeDisconnectAck) {
+		return nil
+	}
+	return closedError(c.cause)
+}
+
+// NotifyList sends the contact list whose presence the client wants:
+// GG_NOTIFY105_FIRST chunks and a final GG_NOTIFY105_LAST, or
+// GG_NOTIFY105_LIST_EMPTY when there are no contacts. The server answers
+// with Status events (Initial) for the contacts that are available.
+func (c *Client) NotifyList(ctx context.Context, contacts []wire.Contact) error {
+	if err := c.requireState(stateConnected); err != nil {
+		return err
+	}
+	chunks := wire.NotifyChunks(contacts)
+	if len(chunks) == 0 {
+		return c.send(ctx, wire.TypeNotify105ListEmpty, nil)
+	}
+	var b []byte // one write, so concurrent calls cannot interleave chunks
+	for i, chunk := range chunks {
+		typ := wire.TypeNotify105First
+		if i == len(chunks)-1 {
+			typ = wire.TypeNotify105Last
+		}
+		b = wire.AppendPacket(b, typ, chunk)
+	}
+	c.log.Debug("gg send", "notify chunks", len(chunks))
+	return c.write(ctx, b)
+}
+
+// AddNotify adds one contact to the notify list (GG_ADD_NOTIFY105).
+func (c *Client) AddNotify(ctx context.Context, contact wire.Contact) error {
+	return c.sendNotify(ctx, wire.TypeAddNotify105, contact)
+}
+
+// RemoveNotify removes one contact from the notify list
+// (GG_REMOVE_NOTIFY105).
+func (c *Client) RemoveNotify(ctx context.Context, contact wire.Contact) error {
+	return c.sendNotify(ctx, wire.TypeRemoveNotify105, contact)
+}
+
+func (c *Client) sendNotify(ctx context.Context, typ uint32, contact wire.Contact) error {
+	if err := c.requireState(stateConnected); err != nil {
+		return err
+	}
+	return c.send(ctx, typ, wire.AppendNotifyEntry(nil, contact))
+}
+
+// Ping sends GG_PING and waits for GG_PONG110 (or the legacy GG_PONG),
+// returning the server time it carries (zero for GG_PONG). Pongs answer
+// pings in order.
+func (c *Client) Ping(ctx context.Context) (time.Time, error) {
+	if err := c.requireState(stateConnected); err != nil {
+		return time.Time{}, err
+	}
+	ch := make(chan time.Time, 1)
+	c.mu.Lock()
+	c.pings = append(c.pings, ch)
+	c.mu.Unlock()
+	err := c.send(ctx, wire.TypePing, nil)
+	var server time.Time
+	if err == nil {
+		server, err = waitFor(ctx, c, ch)
+	}
+	if err != nil {
+		c.mu.Lock()
+		c.pings = removeWaiter(c.pings, ch)
+		c.mu.Unlock()
+	}
+	return server, err
+}
+
+// UserlistGet asks for the stored contact list (GG_USERLIST100_REQUEST,
+// GET) in a format (wire.UserlistFormatGG100 for XML), telling the server
+// the last version the client knows.
+func (c *Client) UserlistGet(ctx context.Context, version uint32, format uint8) (UserlistReply, error) {
+	return c.userlist(ctx, wire.Userlist100{Type: wire.UserlistGet, Version: version, Format: format})
+}
+
+// UserlistPut stores a contact list (GG_USERLIST100_REQUEST, PUT), which
+// it compresses; version is the one it was based on. The reply's Type says
+// whether it was stored (wire.UserlistReplyAck) or was stale
+// (wire.UserlistReplyReject).
+func (c *Client) UserlistPut(ctx context.Context, version uint32, format uint8, list []byte) (UserlistReply, error) {
+	return c.userlist(ctx, wire.Userlist100{Type: wire.UserlistPut, Version: version, Format: format,
+		Data: wire.DeflateUserlist(list)})
+}
+
+func (c *Client) userlist(ctx context.Context, req wire.Userlist100) (UserlistReply, error) {
+	if err := c.requireState(stateConnected); err != nil {
+		return UserlistReply{}, err
+	}
+	ch := make(chan UserlistReply, 1)
+	c.mu.Lock()
+	c.userlists = append(c.userlists, ch)
+	c.mu.Unlock()
+	err := c.send(ctx, wire.TypeUserlist100Request, wire.AppendUserlist100(nil, req))
+	var reply UserlistReply
+	if err == nil {
+		reply, err = waitFor(ctx, c, ch)
+	}
+	if err != nil {
+		c.mu.Lock()
+		c.userlists = removeWaiter(c.userlists, ch)
+		c.mu.Unlock()
+	}
+	return reply, err
+}
+
+// Ack sends GG_ACK110 for a packet the server sent: type MSG with a
+// Message's Seq, MPA with an MPANotify's Seq, and so on. The reader does
+// this by itself unless Options.NoAutoAck is set.
+func (c *Client) Ack(ctx context.Context, typ ggpb.GG110Ack_Type, seq uint32) error {
+	return c.sendProto(ctx, wire.TypeAck110, newAck(typ, seq))
+}
+
+// Send writes an arbitrary packet, in any state: the escape hatch for what
+// this package has no method for, and for testing a server's error
+// handling.
+func (c *Client) Send(ctx context.Context, p wire.Packet) error {
+	return c.send(ctx, p.Type, p.Body)
+}

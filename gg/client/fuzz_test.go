@@ -1,0 +1,89 @@
+package client
+
+import (
+	"context"
+	"io"
+	"net"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/crosstalk-im/crosstalk/gg/ggpb"
+	"github.com/crosstalk-im/crosstalk/gg/wire"
+	"google.golang.org/protobuf/proto"
+)
+
+// FuzzServerInput feeds arbitrary server output to a client that logs in
+// and then sends a message, pings, asks for its userlist and goes offline:
+// nothing may panic, every call must return, and Close must finish.
+func FuzzServerInput(f *testing.F) {
+	login := wire.AppendPacket(nil, wire.TypeWelcome, []byte{1, 2, 3, 4})
+	login = appendProto(login, wire.TypeLogin110OK, &ggpb.GG110LoginOK{Dummy1: proto.Int32(1), Dummyhash: proto.String("h"),
+		Uin: proto.Uint32(1), ServerTime: proto.Uint32(1)})
+	login = appendProto(login, wire.TypeIMToken, &ggpb.GG110Imtoken{Imtoken: proto.String("t")})
+	f.Add(login)
+	s := appendProto(login, wire.TypeSendMsgAck110, &ggpb.GG110MessageAck{MsgType: proto.Uint32(1), Seq: proto.Uint32(1),
+		Time: proto.Uint32(1), Dummy1: proto.Uint32(0)})
+	s = appendProto(s, wire.TypePong110, &ggpb.GG110Pong{ServerTime: proto.Uint32(5)})
+	s = wire.AppendPacket(s, wire.TypeUserlist100Reply, wire.AppendUserlist100(nil, wire.Userlist100{Data: wire.DeflateUserlist([]byte("x"))}))
+	s = wire.AppendPacket(s, wire.TypeDisconnectAck, nil)
+	f.Add(s)
+	s = appendProto(login, wire.TypeRecvMsg110, &ggpb.GG110RecvMessage{Sender: []byte("\x00\x012"), Flags: proto.Uint32(0),
+		Seq: proto.Uint32(1), Time: proto.Uint32(1), MsgPlain: proto.String(""), MsgXhtml: proto.String("<b>x")})
+	s = appendProto(s, wire.TypeEvent110, &ggpb.GG110Event{Type: ggpb.GG110Event_JSON.Enum(), Seq: proto.Uint32(1),
+		Data: proto.String("{}"), Subtype: proto.String("x")})
+	s = wire.AppendPacket(s, wire.TypeNotifyReply80, wire.AppendContactStatus(nil, wire.ContactStatus{UIN: 3, Description: "d"}))
+	s = wire.AppendPacket(s, wire.TypeTypingNotify, wire.AppendTyping(nil, wire.Typing{Length: 1, UIN: 3}))
+	s = wire.AppendPacket(s, wire.TypeDisconnecting, nil)
+	f.Add(s)
+	f.Add(wire.AppendPacket(wire.AppendPacket(nil, wire.TypeWelcome, []byte{1, 2, 3, 4}), wire.TypeLogin80Failed, []byte{1, 0, 0, 0}))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		// A hang is a bug: crash with all stacks so the input is kept.
+		finished := make(chan struct{})
+		defer close(finished)
+		go func() {
+			select {
+			case <-finished:
+			case <-time.After(10 * time.Second):
+				buf := make([]byte, 1<<20)
+				panic("iteration hangs:\n" + string(buf[:runtime.Stack(buf, true)]))
+			}
+		}()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		a, b := net.Pipe()
+		c := newClient(a, Options{EventBuffer: 8, MaxBody: 4096, MaxUserlist: 4096})
+		go c.readLoop()
+		var wg sync.WaitGroup
+		wg.Add(3)
+		go func() { defer wg.Done(); io.Copy(io.Discard, b) }()
+		go func() {
+			defer wg.Done()
+			b.Write(data)
+			time.Sleep(time.Millisecond) // let replies match before hanging up
+			b.Close()
+		}()
+		go func() {
+			defer wg.Done()
+			for range c.Events() {
+			}
+		}()
+		if c.Login(ctx, 1, "x", 0, "") == nil {
+			c.SendMessage(ctx, 2, "y")
+			c.Ping(ctx)
+			c.UserlistGet(ctx, 0, wire.UserlistFormatGG100)
+			c.SetStatus(ctx, wire.StatusNotAvail, "")
+		}
+		c.Close()
+		wg.Wait()
+	})
+}
+
+func appendProto(dst []byte, typ uint32, m proto.Message) []byte {
+	body, err := proto.Marshal(m)
+	if err != nil {
+		panic(err)
+	}
+	return wire.AppendPacket(dst, typ, body)
+}

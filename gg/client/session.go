@@ -1,0 +1,245 @@
+package client
+
+import (
+	"context"
+	"time"
+
+	"github.com/crosstalk-im/crosstalk/gg/ggpb"
+	"github.com/crosstalk-im/crosstalk/gg/wire"
+	"google.golang.org/protobuf/proto"
+)
+
+// queuedSkew is how far a message's time may be from the server's clock
+// before libgadu marks it GG_CLASS_QUEUED.
+const queuedSkew = 2 * time.Second
+
+// handle interprets one packet in the reader goroutine. An error ends the
+// connection with that cause.
+func (c *Client) handle(p wire.Packet) error {
+	c.mu.Lock()
+	st := c.state
+	c.mu.Unlock()
+	switch st {
+	case stateWelcome:
+		return c.handleWelcome(p)
+	case stateLogin:
+		return c.handleLoginReply(p)
+	case stateDisconnecting:
+		return c.handleDisconnecting(p)
+	}
+	return c.handleSession(p)
+}
+
+// handleSession interprets a packet of a logged-in session.
+func (c *Client) handleSession(p wire.Packet) error {
+	switch p.Type {
+	case wire.TypeIMToken:
+		return c.handleIMToken(p)
+	case wire.TypeNotifyReply80:
+		return c.handleNotifyReply(p)
+	case wire.TypeStatus80:
+		s, err := wire.ParseContactStatus(p.Body)
+		if err != nil {
+			return &ProtocolError{Type: p.Type, Err: err}
+		}
+		return c.emit(Status{ContactStatus: s})
+	case wire.TypeRecvMsg110, wire.TypeRecvOwnMsg110:
+		return c.handleMessage(p)
+	case wire.TypeSendMsgAck110:
+		return c.handleSendAck(p)
+	case wire.TypeTypingNotify:
+		t, err := wire.ParseTyping(p.Body)
+		if err != nil {
+			return &ProtocolError{Type: p.Type, Err: err}
+		}
+		return c.emit(Typing{From: t.UIN, Length: t.Length})
+	case wire.TypeEvent110:
+		return c.handleMPA(p)
+	case wire.TypePong110, wire.TypePong:
+		return c.handlePong(p)
+	case wire.TypeUserlist100Reply:
+		return c.handleUserlistReply(p)
+	case wire.TypeUserlist100Version:
+		v, err := wire.ParseUserlistVersion(p.Body)
+		if err != nil {
+			return &ProtocolError{Type: p.Type, Err: err}
+		}
+		return c.emit(UserlistVersion{Version: v.Version})
+	case wire.TypeTransferInfo:
+		return c.handleTransferInfo(p)
+	case wire.TypeDisconnecting:
+		c.mu.Lock()
+		c.reason = wire.TypeName(p.Type)
+		c.mu.Unlock()
+		return ErrKicked
+	}
+	return c.emit(Other{Packet: p})
+}
+
+// handleDisconnecting: after an offline status libgadu only waits for
+// GG_DISCONNECT_ACK and ignores (does not ack) everything else.
+func (c *Client) handleDisconnecting(p wire.Packet) error {
+	if p.Type != wire.TypeDisconnectAck {
+		return c.emit(Other{Packet: p})
+	}
+	c.mu.Lock()
+	c.reason = wire.TypeName(p.Type)
+	c.mu.Unlock()
+	return ErrClosed
+}
+
+func (c *Client) handleNotifyReply(p wire.Packet) error {
+	list, err := wire.ParseContactStatuses(p.Body)
+	if err != nil {
+		return &ProtocolError{Type: p.Type, Err: err}
+	}
+	for _, s := range list {
+		if err := c.emit(Status{ContactStatus: s, Initial: true}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *Client) handleMessage(p wire.Packet) error {
+	var m ggpb.GG110RecvMessage
+	if err := proto.Unmarshal(p.Body, &m); err != nil {
+		return &ProtocolError{Type: p.Type, Err: err}
+	}
+	msg := Message{
+		Seq:    m.GetSeq(),
+		MsgID:  m.GetMsgId(),
+		ConvID: m.GetConvId(),
+		Flags:  m.GetFlags(),
+		Time:   time.Unix(int64(m.GetTime()), 0),
+		Text:   m.GetMsgPlain(),
+		HTML:   m.GetMsgXhtml(),
+		Data:   m.GetData(),
+		Own:    p.Type == wire.TypeRecvOwnMsg110,
+	}
+	switch {
+	case m.Sender != nil:
+		uin, _, err := wire.ParseProtoUIN(m.Sender)
+		if err != nil {
+			return &ProtocolError{Type: p.Type, Err: err}
+		}
+		msg.From = uin
+	case msg.Own:
+		msg.From = c.UIN()
+	}
+	if skew := msg.Time.Sub(c.serverNow()); skew > queuedSkew || skew < -queuedSkew {
+		msg.Queued = true
+	}
+	if msg.Text == "" && msg.HTML != "" {
+		msg.Text = htmlToText(msg.HTML)
+	} else if m.MsgXhtml == nil {
+		msg.HTML = textToHTML(msg.Text)
+	}
+	if err := c.autoAck(ggpb.GG110Ack_MSG, msg.Seq); err != nil {
+		return err
+	}
+	return c.emit(msg)
+}
+
+func (c *Client) handleSendAck(p wire.Packet) error {
+	var m ggpb.GG110MessageAck
+	if err := proto.Unmarshal(p.Body, &m); err != nil {
+		return &ProtocolError{Type: p.Type, Err: err}
+	}
+	ack := MessageAck{
+		Seq:     m.GetSeq(),
+		MsgType: m.GetMsgType(),
+		Time:    time.Unix(int64(m.GetTime()), 0),
+		MsgID:   m.GetMsgId(),
+		ConvID:  m.GetConvId(),
+	}
+	c.mu.Lock()
+	ch := c.sends[ack.Seq]
+	delete(c.sends, ack.Seq)
+	c.mu.Unlock()
+	if ch == nil {
+		c.log.Warn("gg: ack for no waiting message", "seq", ack.Seq)
+		return nil
+	}
+	ch <- ack
+	return nil
+}
+
+func (c *Client) handleMPA(p wire.Packet) error {
+	var m ggpb.GG110Event
+	if err := proto.Unmarshal(p.Body, &m); err != nil {
+		return &ProtocolError{Type: p.Type, Err: err}
+	}
+	if err := c.autoAck(ggpb.GG110Ack_MPA, m.GetSeq()); err != nil {
+		return err
+	}
+	return c.emit(MPANotify{Type: m.GetType(), Seq: m.GetSeq(), Subtype: m.GetSubtype(), Data: m.GetData(), ID: m.GetId()})
+}
+
+// handleTransferInfo acks GG_TRANSFER_INFO as libgadu does and passes it on.
+func (c *Client) handleTransferInfo(p wire.Packet) error {
+	var m ggpb.GG112TransferInfo
+	if err := proto.Unmarshal(p.Body, &m); err != nil {
+		return &ProtocolError{Type: p.Type, Err: err}
+	}
+	if err := c.autoAck(ggpb.GG110Ack_TRANSFER_INFO, m.GetSeq()); err != nil {
+		return err
+	}
+	return c.emit(Other{Packet: p})
+}
+
+func (c *Client) handlePong(p wire.Packet) error {
+	var server time.Time
+	if p.Type == wire.TypePong110 {
+		var m ggpb.GG110Pong
+		if err := proto.Unmarshal(p.Body, &m); err != nil {
+			return &ProtocolError{Type: p.Type, Err: err}
+		}
+		server = time.Unix(int64(m.GetServerTime()), 0)
+		c.syncTime(server)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.pings) > 0 {
+		c.pings[0] <- server
+		c.pings = c.pings[1:]
+	}
+	return nil
+}
+
+func (c *Client) handleUserlistReply(p wire.Packet) error {
+	u, err := wire.ParseUserlist100(p.Body)
+	if err != nil {
+		return &ProtocolError{Type: p.Type, Err: err}
+	}
+	reply := UserlistReply{Type: u.Type, Version: u.Version, Format: u.Format}
+	if len(u.Data) > 0 {
+		if reply.List, err = wire.InflateUserlist(u.Data, c.opts.MaxUserlist); err != nil {
+			return &ProtocolError{Type: p.Type, Err: err}
+		}
+	}
+	c.mu.Lock()
+	var ch chan UserlistReply
+	if len(c.userlists) > 0 {
+		ch = c.userlists[0]
+		c.userlists = c.userlists[1:]
+	}
+	c.mu.Unlock()
+	if ch == nil {
+		return c.emit(Other{Packet: p})
+	}
+	ch <- reply
+	return nil
+}
+
+// autoAck sends GG_ACK110 from the reader unless acks are left to the user.
+func (c *Client) autoAck(typ ggpb.GG110Ack_Type, seq uint32) error {
+	if c.opts.NoAutoAck {
+		return nil
+	}
+	return c.sendProto(context.Background(), wire.TypeAck110, newAck(typ, seq))
+}
+
+func newAck(typ ggpb.GG110Ack_Type, seq uint32) *ggpb.GG110Ack {
+	return &ggpb.GG110Ack{Type: typ.Enum(), Seq: proto.Uint32(seq), Dummy1: proto.Uint32(1)}
+}
