@@ -37,7 +37,6 @@ type conn struct {
 	seed uint32
 
 	// Owned by the reader goroutine.
-	floods   int
 	notify   []wire.Contact // notify list chunks still arriving
 	listDone bool
 	token    string
@@ -110,13 +109,10 @@ func (c *conn) loop(ctx context.Context) error {
 			c.log.Log(ctx, LevelTrace, "<<", "packet", p.String(), "body", hex.EncodeToString(p.Body))
 		}
 		metrics.Commands.WithLabelValues(protocolName, wire.TypeName(p.Type)).Inc()
-		if !c.rate.Allow(time.Now()) {
-			if c.floods++; c.floods > c.srv.cfg.PacketBurst {
-				return errors.New("packet flood")
-			}
-			continue // GG has no "slow down" reply: the packet is dropped
-		}
-		c.floods = 0
+		// GG has no "slow down" reply, and a dropped packet would leave the
+		// client waiting for its ack: a fast sender is slowed to its
+		// allowance instead, and TCP pushes back on it.
+		time.Sleep(c.rate.Reserve(time.Now()))
 		if err := c.dispatch(ctx, p); err != nil {
 			if errors.Is(err, errClose) {
 				return nil

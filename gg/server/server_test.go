@@ -449,3 +449,24 @@ func TestMessageLimits(t *testing.T) {
 	c.expectClosed()
 	_, _ = io.Copy(io.Discard, c.nc)
 }
+
+// A client sending faster than its allowance is slowed down, not cut off
+// and not dropped: every message still gets its ack.
+func TestFastSenderIsThrottled(t *testing.T) {
+	env := newTestEnv(t, func(c *Config) { c.PacketsPerSecond = 100; c.PacketBurst = 5 })
+	env.account(t, 1001, "a@example.com", "pa")
+	env.account(t, 1002, "b@example.com", "pb")
+	c := dial(t, env.addr)
+	c.login(1001, "pa", wire.StatusAvail, "")
+	const n = 40
+	for i := range n {
+		c.sendMessage(1002, uint32(i+1), "spam", "")
+	}
+	for i := range n {
+		var ack ggpb.GG110MessageAck
+		c.expectProto(wire.TypeSendMsgAck110, &ack)
+		if ack.GetSeq() != uint32(i+1) {
+			t.Fatalf("ack %d has seq %d", i+1, ack.GetSeq())
+		}
+	}
+}

@@ -18,13 +18,29 @@ func New(rate float64, burst int) Bucket {
 
 // Allow takes one token if there is one.
 func (b *Bucket) Allow(now time.Time) bool {
-	if !b.last.IsZero() {
-		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
-	}
-	b.last = now
+	b.refill(now)
 	if b.tokens < 1 {
 		return false
 	}
 	b.tokens--
 	return true
+}
+
+// Reserve takes one token, borrowing against the future when there is
+// none, and returns how long the caller should wait before going on. For
+// protocols with no "slow down" reply: the sender is slowed, not refused.
+func (b *Bucket) Reserve(now time.Time) time.Duration {
+	b.refill(now)
+	b.tokens--
+	if b.tokens >= 0 {
+		return 0
+	}
+	return time.Duration(-b.tokens / b.rate * float64(time.Second))
+}
+
+func (b *Bucket) refill(now time.Time) {
+	if !b.last.IsZero() {
+		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	}
+	b.last = now
 }

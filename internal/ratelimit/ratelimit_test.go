@@ -32,3 +32,16 @@ func TestBucket(t *testing.T) {
 		t.Fatal("refill exceeded the burst")
 	}
 }
+
+func TestReserve(t *testing.T) {
+	b := New(10, 2)
+	now := time.Unix(0, 0)
+	for i, want := range []time.Duration{0, 0, 100 * time.Millisecond, 200 * time.Millisecond} {
+		if got := b.Reserve(now); got != want {
+			t.Fatalf("reservation %d: wait %s, want %s", i, got, want)
+		}
+	}
+	if got := b.Reserve(now.Add(time.Second)); got != 0 {
+		t.Fatalf("after the debt is paid off: wait %s", got)
+	}
+}
