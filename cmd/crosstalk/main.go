@@ -22,6 +22,7 @@ type cli struct {
 	Serve    serveCmd    `cmd:"" help:"Run the server."`
 	User     userCmd     `cmd:"" help:"Manage accounts (works while the server runs)."`
 	Msn      msnCmd      `cmd:"" help:"Talk to an MSN server as a client (for bots and scripts)."`
+	Gg       ggCmd       `cmd:"" help:"Talk to a Gadu-Gadu server as a client (for bots and scripts)."`
 	Loadtest loadtestCmd `cmd:"" help:"Measure a server under load (starts its own unless told otherwise)."`
 	Version  versionCmd  `cmd:"" help:"Print the version."`
 }

@@ -203,7 +203,7 @@ func (c *conn) handleLogin(ctx context.Context, body []byte) error {
 	if err != nil {
 		return err
 	}
-	if subtle.ConstantTimeCompare(wire.HashSHA1(password, c.seed), login.GetHash()) != 1 {
+	if !passwordMatches(login.GetHash(), password, c.seed) {
 		return c.refuse("bad_password", uin)
 	}
 	session, err := h.Attach(ctx, acct, protocolName, c)
@@ -235,6 +235,17 @@ func (c *conn) handleLogin(ctx context.Context, body []byte) error {
 		return err
 	}
 	return c.deliverOffline(ctx)
+}
+
+// passwordMatches checks the login hash. GG11 clients send the 20-byte
+// SHA-1 hash; a 4-byte hash is the older GG32 one, which some clients still
+// put in the same field.
+func passwordMatches(hash []byte, password string, seed uint32) bool {
+	want := wire.HashSHA1(password, seed)
+	if len(hash) == 4 {
+		want = binary.LittleEndian.AppendUint32(nil, wire.HashGG32(password, seed))
+	}
+	return subtle.ConstantTimeCompare(want, hash) == 1
 }
 
 // refuse answers a failed login with the packet libgadu reports at once.

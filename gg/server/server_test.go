@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
@@ -267,6 +268,19 @@ func TestLoginFailures(t *testing.T) {
 			c.expectClosed()
 		})
 	}
+	t.Run("GG32 hash of the wrong password", func(t *testing.T) {
+		c := dial(t, env.addr)
+		hash := binary.LittleEndian.AppendUint32(nil, wire.HashGG32("wrong", c.seed))
+		c.sendProto(wire.TypeLogin105, loginPacket(1001, hash, wire.StatusAvail, ""))
+		c.expect(wire.TypeLogin80Failed)
+		c.expectClosed()
+	})
+	t.Run("GG32 hash", func(t *testing.T) {
+		c := dial(t, env.addr)
+		hash := binary.LittleEndian.AppendUint32(nil, wire.HashGG32("secret", c.seed))
+		c.sendProto(wire.TypeLogin105, loginPacket(1001, hash, wire.StatusAvail, ""))
+		c.expect(wire.TypeLogin110OK)
+	})
 	t.Run("garbage instead of login", func(t *testing.T) {
 		c := dial(t, env.addr)
 		c.send(wire.TypeLogin105, []byte{0xff, 0xff, 0xff})
