@@ -20,9 +20,11 @@ func TestMain(m *testing.M) {
 }
 
 func TestLogin(t *testing.T) {
-	var login *ggpb.GG105Login
+	// The script runs on the fake server's goroutine: the login it saw
+	// comes back over a channel, which orders it before the checks below.
+	logins := make(chan *ggpb.GG105Login, 1)
 	f := newFake(t, func(p *peer) {
-		login = serverLogin(p)
+		logins <- serverLogin(p)
 		p.expect(wire.TypeNotify105ListEmpty)
 		p.expectClose()
 	})
@@ -52,6 +54,7 @@ func TestLogin(t *testing.T) {
 		t.Fatalf("Disconnected = %+v", d)
 	}
 
+	login := <-logins
 	// Every field libgadu 1.12 sends, with its values.
 	want := &ggpb.GG105Login{
 		Lang: proto.String("pl"), Uin: []byte("\x01\x041234"), Hash: login.Hash,
