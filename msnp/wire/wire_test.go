@@ -119,11 +119,20 @@ func FuzzReadCommand(f *testing.F) {
 				again = AppendCommand(nil, cmd.Name, cmd.Args...)
 			}
 			back, err := NewReader(bytes.NewReader(again), Limits{MaxLine: 1 << 16, MaxPayload: 512}, "MSG", "QRY").ReadCommand()
-			if err != nil || back.String() != cmd.String() || !bytes.Equal(back.Payload, cmd.Payload) {
+			if err != nil || withoutLength(back) != withoutLength(cmd) || !bytes.Equal(back.Payload, cmd.Payload) {
 				t.Fatalf("re-encoded %q read back as %q, %v", cmd, back, err)
 			}
 		}
 	})
+}
+
+// withoutLength renders a command without a payload length, which may be
+// written with leading zeros on the way in but never on the way out.
+func withoutLength(c Command) string {
+	if c.Payload != nil {
+		c.Args = c.Args[:len(c.Args)-1]
+	}
+	return c.String()
 }
 
 func BenchmarkReadCommand(b *testing.B) {
