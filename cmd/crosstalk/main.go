@@ -7,9 +7,12 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
+	"strings"
 
 	"github.com/alecthomas/kong"
 )
@@ -43,7 +46,7 @@ func main() {
 		kong.Description("Crosstalk: one server for MSN Messenger and the other legacy messengers."),
 		kong.UsageOnError(),
 		kong.DefaultEnvars("CROSSTALK"),
-		kong.Configuration(kong.JSON),
+		kong.Configuration(jsonConfig),
 	)
 	logger := newLogger(c.LogLevel, c.LogFormat)
 	slog.SetDefault(logger)
@@ -51,6 +54,27 @@ func main() {
 		fmt.Fprintln(os.Stderr, "crosstalk:", err)
 		os.Exit(1)
 	}
+}
+
+// jsonConfig reads a JSON object whose keys are flag names as they are
+// written on the command line ("msnp-addr"); snake case works too. The
+// environment overrides the file, as the command line overrides both.
+func jsonConfig(r io.Reader) (kong.Resolver, error) {
+	values := map[string]any{}
+	if err := json.NewDecoder(r).Decode(&values); err != nil {
+		return nil, fmt.Errorf("config file: %w", err)
+	}
+	return kong.ResolverFunc(func(_ *kong.Context, _ *kong.Path, flag *kong.Flag) (any, error) {
+		for _, env := range flag.Envs {
+			if _, set := os.LookupEnv(env); set {
+				return nil, nil
+			}
+		}
+		if v, ok := values[flag.Name]; ok {
+			return v, nil
+		}
+		return values[strings.ReplaceAll(flag.Name, "-", "_")], nil
+	}), nil
 }
 
 // levelTrace is the wire dump level, below debug.
