@@ -1,0 +1,280 @@
+package wire
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// DefaultMaxBlock bounds the length line (the bytes after it) by default.
+// The largest blocks seen are a server LOGN with the whole buddy list in
+// one header and long messages; 64 KiB leaves room for both without
+// letting a peer make us allocate much.
+const DefaultMaxBlock = 64 << 10
+
+// DefaultMaxLine bounds the type line and the length line, CRLF included.
+const DefaultMaxLine = 1024
+
+// ErrMalformed is wrapped by every *LengthError and *SyntaxError.
+var ErrMalformed = errors.New("imip: malformed block")
+
+// TruncatedError reports a stream that ended inside a block. It unwraps to
+// io.ErrUnexpectedEOF.
+type TruncatedError struct {
+	Type string // "" when the type line itself was cut short
+	// Line: the stream ended inside the type line or the length line.
+	Line bool
+	Want int // bytes the length line announced
+	Got  int // of those, bytes that arrived
+}
+
+func (e *TruncatedError) Error() string {
+	if e.Line {
+		if e.Type == "" {
+			return "imip: stream ended inside a type line"
+		}
+		return fmt.Sprintf("imip: stream ended inside the length line of %s", e.Type)
+	}
+	return fmt.Sprintf("imip: stream ended inside %s (%d of %d bytes)", e.Type, e.Got, e.Want)
+}
+
+func (e *TruncatedError) Unwrap() error { return io.ErrUnexpectedEOF }
+
+// TooLargeError reports a length line announcing more than the reader's
+// MaxBlock, or a type or length line longer than MaxLine. Nothing after
+// it is read, so the stream cannot be used any more.
+type TooLargeError struct {
+	Type   string // "" for a type line that is too long
+	Line   bool   // a line exceeded MaxLine (Max is then MaxLine)
+	Length uint64 // the announced length, math.MaxUint64 if it overflows
+	Max    int
+}
+
+func (e *TooLargeError) Error() string {
+	if e.Line {
+		if e.Type == "" {
+			return fmt.Sprintf("imip: type line longer than %d bytes", e.Max)
+		}
+		return fmt.Sprintf("imip: length line of %s longer than %d bytes", e.Type, e.Max)
+	}
+	return fmt.Sprintf("imip: %s block of %d bytes exceeds the limit of %d", e.Type, e.Length, e.Max)
+}
+
+// LengthError reports a length line that lies: it is not a decimal number,
+// or the bytes it counts end inside a header line (the length is too
+// short, or the sender counted without the last CRLF). It wraps
+// ErrMalformed.
+type LengthError struct {
+	Type   string
+	Line   string // the length line as sent, without CRLF
+	Reason string
+}
+
+func (e *LengthError) Error() string {
+	return fmt.Sprintf("imip: bad length %q for %s: %s", e.Line, e.Type, e.Reason)
+}
+
+func (e *LengthError) Unwrap() error { return ErrMalformed }
+
+// SyntaxError reports a type line or header line that does not parse. In
+// the header section it often means a lying length too: a length that is
+// too long swallows the next block's type line, which is not a header. It
+// wraps ErrMalformed.
+type SyntaxError struct {
+	Type   string // "" when the type line is at fault
+	Line   string // the offending line, without its line end
+	Reason string
+}
+
+func (e *SyntaxError) Error() string {
+	if e.Type == "" {
+		return fmt.Sprintf("imip: bad type line %q: %s", e.Line, e.Reason)
+	}
+	return fmt.Sprintf("imip: bad header line %q in %s: %s", e.Line, e.Type, e.Reason)
+}
+
+func (e *SyntaxError) Unwrap() error { return ErrMalformed }
+
+// Reader decodes blocks from a stream. After any error other than io.EOF
+// the stream cannot be trusted any more and the connection should be
+// closed.
+type Reader struct {
+	// MaxBlock is the largest length accepted; NewReader sets
+	// DefaultMaxBlock.
+	MaxBlock int
+	// MaxLine bounds the type and length lines, line end included;
+	// NewReader sets DefaultMaxLine.
+	MaxLine int
+
+	br *bufio.Reader
+}
+
+// NewReader reads blocks from r, buffered.
+func NewReader(r io.Reader) *Reader {
+	return &Reader{MaxBlock: DefaultMaxBlock, MaxLine: DefaultMaxLine, br: bufio.NewReader(r)}
+}
+
+// ReadBlock reads the next block. It returns io.EOF only when the stream
+// ends cleanly between blocks; other errors are a *TruncatedError, a
+// *TooLargeError, a *LengthError, a *SyntaxError or the underlying
+// reader's error.
+//
+// It is lenient where that cannot confuse the framing: empty lines before
+// a type line are skipped (a peer that ends its body with CRLF not
+// counted in the length), lines may end in a bare LF, runs of spaces in
+// the type line count as one, a header may have no space after its colon,
+// and header names are kept as sent (look them up with Block.Get, which
+// ignores case). The block is freshly allocated and belongs to the caller.
+func (r *Reader) ReadBlock() (*Block, error) {
+	var line []byte
+	for {
+		var err error
+		line, err = r.readLine("")
+		if err != nil {
+			return nil, err
+		}
+		if len(line) > 0 {
+			break
+		}
+	}
+	b, err := parseTypeLine(line)
+	if err != nil {
+		return nil, err
+	}
+	lenLine, err := r.readLine(b.Type)
+	if err != nil {
+		if err == io.EOF {
+			err = &TruncatedError{Type: b.Type, Line: true}
+		}
+		return nil, err
+	}
+	n, err := r.parseLength(b.Type, lenLine)
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, n)
+	if got, err := io.ReadFull(r.br, buf); err != nil {
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return nil, &TruncatedError{Type: b.Type, Want: n, Got: got}
+		}
+		return nil, err
+	}
+	if err := parseContent(b, buf, string(lenLine)); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// readLine reads one line bounded by MaxLine and returns it without its
+// LF and one CR before it. io.EOF means the stream ended before the line
+// started; a line cut short is a *TruncatedError.
+func (r *Reader) readLine(typ string) ([]byte, error) {
+	max := r.MaxLine
+	if max <= 0 {
+		max = DefaultMaxLine
+	}
+	var long []byte
+	for {
+		chunk, err := r.br.ReadSlice('\n')
+		if len(long)+len(chunk) > max {
+			return nil, &TooLargeError{Type: typ, Line: true, Max: max}
+		}
+		if err == nil {
+			line := append(long, chunk...)
+			line = line[:len(line)-1]
+			return bytes.TrimSuffix(line, []byte{'\r'}), nil
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			long = append(long, chunk...)
+			continue
+		}
+		if err == io.EOF && (len(chunk) > 0 || len(long) > 0) {
+			return nil, &TruncatedError{Type: typ, Line: true}
+		}
+		return nil, err
+	}
+}
+
+func parseTypeLine(line []byte) (*Block, error) {
+	s := string(line)
+	if strings.ContainsAny(s, "\r") {
+		return nil, &SyntaxError{Line: s, Reason: "carriage return inside the line"}
+	}
+	f := SplitArgs(s)
+	if len(f) == 0 {
+		return nil, &SyntaxError{Line: s, Reason: "no block type"}
+	}
+	if !validType(f[0]) {
+		return nil, &SyntaxError{Line: s, Reason: "block type holds a control character or quote"}
+	}
+	b := &Block{Type: f[0]}
+	if len(f) > 1 {
+		b.Args = f[1:]
+	}
+	return b, nil
+}
+
+func (r *Reader) parseLength(typ string, line []byte) (int, error) {
+	s := strings.Trim(string(line), " \t")
+	if s == "" || strings.Trim(s, "0123456789") != "" {
+		return 0, &LengthError{Type: typ, Line: string(line), Reason: "not a decimal number"}
+	}
+	max := r.MaxBlock
+	if max < 0 {
+		max = 0
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		n = math.MaxUint64 // only ErrRange is possible here
+	}
+	if n > uint64(max) {
+		return 0, &TooLargeError{Type: typ, Length: n, Max: max}
+	}
+	return int(n), nil
+}
+
+// parseContent splits the counted bytes into header lines, the blank line
+// and the body.
+func parseContent(b *Block, buf []byte, lenLine string) error {
+	for len(buf) > 0 {
+		i := bytes.IndexByte(buf, '\n')
+		if i < 0 {
+			return &LengthError{Type: b.Type, Line: lenLine,
+				Reason: fmt.Sprintf("the block ends inside the header line %q", buf)}
+		}
+		line := bytes.TrimSuffix(buf[:i], []byte{'\r'})
+		buf = buf[i+1:]
+		if len(line) == 0 {
+			b.Blank = true
+			if len(buf) > 0 {
+				b.Body = buf
+			}
+			return nil
+		}
+		h, err := parseHeader(b.Type, line)
+		if err != nil {
+			return err
+		}
+		b.Headers = append(b.Headers, h)
+	}
+	return nil
+}
+
+func parseHeader(typ string, line []byte) (Header, error) {
+	s := string(line)
+	name, value, ok := strings.Cut(s, ":")
+	switch {
+	case !ok:
+		return Header{}, &SyntaxError{Type: typ, Line: s, Reason: "no colon (or a length that is too long)"}
+	case !validHeaderName(name):
+		return Header{}, &SyntaxError{Type: typ, Line: s, Reason: "bad header name"}
+	case strings.Contains(value, "\r"):
+		return Header{}, &SyntaxError{Type: typ, Line: s, Reason: "carriage return inside the value"}
+	}
+	return Header{Name: name, Value: strings.TrimLeft(value, " \t")}, nil
+}

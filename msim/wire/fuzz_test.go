@@ -1,0 +1,143 @@
+package wire
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// FuzzReader: framing never panics, never holds more than MaxMessage, and
+// the messages it returns validate and re-encode to exactly the bytes they
+// were read from.
+func FuzzReader(f *testing.F) {
+	f.Add([]byte(strings.Join(seedMessages[:4], "")))
+	f.Add([]byte(`\ka\\final\` + "\r\n"))
+	f.Add([]byte(`\a\b\c\final\\ka\\final\`))
+	f.Add([]byte(`\bm\1\msg\` + strings.Repeat("x", 300)))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := NewReader(bytes.NewReader(data))
+		r.MaxMessage = 256
+		var again []byte
+		for {
+			m, err := r.ReadMessage()
+			if err != nil {
+				var te *TruncatedError
+				var tl *TooLargeError
+				if err != io.EOF && !errors.As(err, &te) && !errors.As(err, &tl) && !errors.Is(err, ErrMalformed) {
+					t.Fatalf("unexpected error type %T: %v", err, err)
+				}
+				break
+			}
+			if err := m.Validate(); err != nil {
+				t.Fatalf("read message does not validate: %v", err)
+			}
+			enc := Append(nil, m)
+			if len(enc) > r.MaxMessage {
+				t.Fatalf("message of %d bytes", len(enc))
+			}
+			again = append(again, enc...)
+			if p, err := ParsePersist(m); err == nil {
+				if _, err := Encode(p.Message()); err != nil {
+					t.Fatalf("persist %+v does not encode: %v", p, err)
+				}
+			}
+		}
+		if !bytes.HasPrefix(data, again) {
+			t.Fatalf("re-encoded messages are not a prefix of the input")
+		}
+		if m, err := Parse(data); err == nil {
+			if !bytes.Equal(Append(nil, m), data) {
+				t.Fatalf("Parse: %v re-encodes differently", m)
+			}
+		}
+	})
+}
+
+// FuzzDictionary: parsing never panics and is stable: a parsed dictionary
+// re-encodes to one that parses the same.
+func FuzzDictionary(f *testing.F) {
+	f.Add("UserID=3656574\x1cImageURL=http:/1/1x.myspace.com/1images/1no_pic.gif\x1cDisplayName=Jeff")
+	f.Add("\xc2\x80=\x1cErrorMessage=x")
+	f.Add("A\x1c\x1c=\x1c/2=/3/")
+	f.Fuzz(func(t *testing.T, raw string) {
+		d := ParseDict(raw)
+		enc := d.Encode()
+		if strings.ContainsAny(enc, "\\") {
+			t.Fatalf("encoded dictionary %q holds a backslash", enc)
+		}
+		again := ParseDict(enc)
+		if !reflect.DeepEqual(again, d) {
+			t.Fatalf("round trip:\n%q\n%q", d, again)
+		}
+		if again.Encode() != enc {
+			t.Fatalf("not stable: %q vs %q", again.Encode(), enc)
+		}
+		for _, rec := range d.Records("ContactID") {
+			if len(rec) == 0 || rec[0].Key != "ContactID" {
+				t.Fatalf("record %q", rec)
+			}
+		}
+		// Unescape undoes Escape on any text.
+		if Unescape(Escape(raw)) != raw {
+			t.Fatalf("escape round trip of %q", raw)
+		}
+		_ = ParsePresence(raw)
+		_, _ = ParseZap(raw)
+	})
+}
+
+// FuzzMarkup: rendering never panics, and plain text survives a trip
+// through TextToMarkup and MarkupToText.
+func FuzzMarkup(f *testing.F) {
+	f.Add(`<p><f f='Times' h='16'><c v='black'><b v='transparent'>hello world</b></c></f></p>`)
+	f.Add(`<f s='1'>bold</f> a/slash \ <i n="happy"/> <a h='u'/> &amp;&#x41;`)
+	f.Add("a\nb <3 &lt")
+	f.Fuzz(func(t *testing.T, s string) {
+		text := MarkupToText(s)
+		markup := TextToMarkup(s)
+		if strings.Contains(markup, "\x00") || markup == "final" {
+			t.Fatalf("TextToMarkup(%q) = %q", s, markup)
+		}
+		want := strings.ReplaceAll(s, "\x00", "")
+		if back := MarkupToText(markup); back != want {
+			t.Fatalf("round trip of %q: %q via %q", s, back, markup)
+		}
+		if MarkupToText(TextToMarkup(text)) != strings.ReplaceAll(text, "\x00", "") {
+			t.Fatalf("rendered text %q does not survive", text)
+		}
+		// Markup always fits in a message as an escaped value.
+		if _, err := Encode(Message{Int("bm", 1), Str("msg", markup)}); err != nil {
+			t.Fatalf("markup %q does not encode: %v", markup, err)
+		}
+	})
+}
+
+// FuzzVerifyLogin2: never panics on any nonce, response, e-mail or
+// password, and a response made for the inputs verifies.
+func FuzzVerifyLogin2(f *testing.F) {
+	nonce := testNonce()
+	f.Add(nonce, "HBnP50gwZYhlnFodxiqgZOlVhpA/i2r5/m0QqGQAPl63asFhcYsuoNUgUnvG77S8ib79xgraQUE=", "alice@example.com", "Secret-Password")
+	f.Add(nonce[:10], "", "", "")
+	f.Add(nonce, "AAAA", "a", "ÄÖÜäöüßabcdef")
+	f.Fuzz(func(t *testing.T, nonce []byte, response, email, password string) {
+		VerifyLogin2(nonce, response, email, password)
+		VerifyLogin2Hash(nonce, response, email, HashPassword(password))
+		if len(nonce) != NonceSize || strings.IndexByte(email, 0) >= 0 {
+			return
+		}
+		good, err := Login2Response(nonce, email, password)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !VerifyLogin2(nonce, good, email, password) {
+			t.Fatalf("own response rejected")
+		}
+		digsby, _ := EncryptLogin2(nonce, HashPassword(password), Login2Plaintext(nonce, email, false, 0, nil))
+		if !VerifyLogin2(nonce, digsby, email, password) {
+			t.Fatalf("unpadded response rejected")
+		}
+	})
+}

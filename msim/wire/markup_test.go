@@ -1,0 +1,59 @@
+package wire
+
+import "testing"
+
+func TestMarkupToText(t *testing.T) {
+	for _, tt := range []struct{ markup, text string }{
+		// The official client's and Digsby's wrapping.
+		{`<p><f f='Times' h='16'><c v='black'><b v='transparent'>hello world</b></c></f></p>`, "hello world"},
+		{`<p><f f='Times' h='16' s='0'><c v='rgba(0, 0, 0, 255)'><b v='transparent'>text</b></c></f></p>`, "text"},
+		// What pidgin sent, once unescaped.
+		{`<f s='1'>bold</f> and a/slash \ back <i n="happy"/>`, `bold and a/slash \ back :happy:`},
+		{`<p>one</p><p>two</p><p></p><p>four</p>`, "one\ntwo\n\nfour"},
+		{`lead<p>para</p>`, "lead\npara"},
+		{`<a h='http://x/?a=1&amp;b=2'/> and <a h='u'>label</a>`, "http://x/?a=1&b=2 and label"},
+		{`&lt;b&gt; &amp; &quot;q&quot; &apos;a&apos; &#65;&#x42;&#X43;`, `<b> & "q" 'a' ABC`},
+		{`I <3 you & a<b, a < b`, `I <3 you & a<b, a < b`},
+		{`&unknown; &#0; &#xD800; &#; &#x; &#-1; &lt`, `&unknown; &#0; &#xD800; &#; &#x; &#-1; &lt`},
+		{`<P>A</P><BR/>`, "A\n"},
+		{`<f f='unterminated>x`, `<f f='unterminated>x`},
+		{`<f f=Arial h = "12">x</f>`, "x"},
+		{`<f f=>x`, `<f f=>x`},
+		{`<f/ >x`, `<f/ >x`},
+		{`</f x='1'>y`, `</f x='1'>y`},
+		{`<fx='1'>y`, `<fx='1'>y`},
+		{`<i n='wink'></i><i/>`, ":wink:"},
+		{`<unknown a='1'>kept</unknown>`, "kept"},
+	} {
+		if got := MarkupToText(tt.markup); got != tt.text {
+			t.Errorf("MarkupToText(%q) = %q, want %q", tt.markup, got, tt.text)
+		}
+	}
+}
+
+func TestTextToMarkup(t *testing.T) {
+	for _, tt := range []struct{ text, markup string }{
+		{"", ""},
+		{"hello world", "hello world"},
+		{"a < b & c > d", "a &lt; b &amp; c &gt; d"},
+		{"</b>", "&lt;/b&gt;"},
+		{"two\nlines", "<p>two</p><p>lines</p>"},
+		{"\n", "<p></p><p></p>"},
+		{"nul\x00", "nul"},
+		{"final", "<p>final</p>"},
+		{"finally", "finally"},
+	} {
+		got := TextToMarkup(tt.text)
+		if got != tt.markup {
+			t.Errorf("TextToMarkup(%q) = %q, want %q", tt.text, got, tt.markup)
+		}
+		if back := MarkupToText(got); back != tt.text && tt.text != "nul\x00" {
+			t.Errorf("MarkupToText(TextToMarkup(%q)) = %q", tt.text, back)
+		}
+	}
+	// On the wire, as pidgin showed: the markup's "/" is escaped.
+	m := Message{Str("msg", TextToMarkup("x\ny"))}
+	if m.Raw("msg") != "<p>x</1p><p>y</1p>" {
+		t.Fatalf("wire form %q", m.Raw("msg"))
+	}
+}
