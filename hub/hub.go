@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	mrand "math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
@@ -43,6 +44,8 @@ type Hub struct {
 
 	mu    sync.Mutex
 	users map[uint32]*localUser
+
+	presenceLocks [64]sync.Mutex
 }
 
 // localUser is one account's sessions on this node and the bus
@@ -67,12 +70,7 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 	if cfg.Node == "" {
 		cfg.Node = randomID(4)
 	}
-	kv, err := cfg.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      "crosstalk_presence",
-		Description: "who is online, per account and session",
-		Storage:     jetstream.MemoryStorage,
-		History:     1,
-	})
+	kv, err := presenceBucket(ctx, cfg.JS)
 	if err != nil {
 		return nil, fmt.Errorf("presence bucket: %w", err)
 	}
@@ -86,6 +84,35 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 	}
 	go h.dispatch()
 	return h, nil
+}
+
+const presenceBucketName = "crosstalk_presence"
+
+// presenceBucket opens the presence bucket for compare-and-set updates.
+// KV buckets answer reads with "direct gets", which may come from before
+// the latest write and make every compare-and-set retry fail the same way
+// under load; reads through the stream leader see every acknowledged write.
+func presenceBucket(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValue, error) {
+	if _, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      presenceBucketName,
+		Description: "who is online, per account and session",
+		Storage:     jetstream.MemoryStorage,
+		History:     1,
+	}); err != nil {
+		return nil, err
+	}
+	stream, err := js.Stream(ctx, "KV_"+presenceBucketName)
+	if err != nil {
+		return nil, err
+	}
+	sc := stream.CachedInfo().Config
+	if sc.AllowDirect {
+		sc.AllowDirect = false
+		if _, err := js.UpdateStream(ctx, sc); err != nil {
+			return nil, err
+		}
+	}
+	return js.KeyValue(ctx, presenceBucketName)
 }
 
 // Close stops the dispatcher. Frontends detach their sessions first.
@@ -261,8 +288,18 @@ func (h *Hub) loadPresence(ctx context.Context, number uint32) (presenceRecord, 
 // compare-and-set, retrying when another session wrote in between, and
 // returns the effective status before and after.
 func (h *Hub) updatePresence(ctx context.Context, number uint32, change func(*presenceRecord)) (before, after Status, text string, err error) {
+	// Writers on this node take turns, so compare-and-set only ever races
+	// with other nodes; those races back off with jitter.
+	lock := &h.presenceLocks[number%uint32(len(h.presenceLocks))]
+	lock.Lock()
+	defer lock.Unlock()
 	key := presenceKey(number)
-	for attempt := 0; attempt < 16; attempt++ {
+	for attempt := 0; attempt < 32; attempt++ {
+		if attempt > 0 {
+			if err := sleepJitter(ctx, attempt); err != nil {
+				return "", "", "", err
+			}
+		}
 		rec, rev, err := h.loadPresence(ctx, number)
 		if err != nil {
 			return "", "", "", err
@@ -295,6 +332,20 @@ func (h *Hub) updatePresence(ctx context.Context, number uint32, change func(*pr
 		}
 	}
 	return "", "", "", errors.New("presence: too much contention")
+}
+
+// sleepJitter waits a random time that grows with the attempt, up to about
+// 50 ms, so that racing writers stop colliding.
+func sleepJitter(ctx context.Context, attempt int) error {
+	limit := time.Duration(min(1<<attempt, 50)) * time.Millisecond
+	t := time.NewTimer(time.Duration(mrand.Int64N(int64(limit))))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func isWrongSequence(err error) bool {

@@ -20,6 +20,7 @@ import (
 	ggserver "github.com/crosstalk-im/crosstalk/gg/server"
 	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/metrics"
+	msimserver "github.com/crosstalk-im/crosstalk/msim/server"
 	msnpserver "github.com/crosstalk-im/crosstalk/msnp/server"
 	"github.com/crosstalk-im/crosstalk/store"
 )
@@ -43,10 +44,15 @@ type Options struct {
 	// to this notification server address.
 	NSRedirect string
 	GGAddr     string
-	HTTPAddr   string
+	// MSIMAddr is MySpaceIM's own listener; empty shares MSNPAddr, where
+	// a client that stays silent for MSIMSniff is greeted as MySpaceIM.
+	MSIMAddr  string
+	MSIMSniff time.Duration
+	HTTPAddr  string
 
 	MSNP           msnpserver.Config // limits and switches; wiring is filled in
 	GG             ggserver.Config   // likewise
+	MSIM           msimserver.Config
 	MaxListEntries int
 }
 
@@ -57,13 +63,18 @@ type Node struct {
 	Hub   *hub.Hub
 	MSNP  *msnpserver.Server
 	GG    *ggserver.Server
+	MSIM  *msimserver.Server
 
 	// Bound addresses, for tests that listen on port 0.
-	MSNPAddr, SBAddr, GGAddr, HTTPAddr string
+	MSNPAddr, SBAddr, GGAddr, MSIMAddr, HTTPAddr string
 
-	log  *slog.Logger
-	http *http.Server
-	wg   sync.WaitGroup
+	log    *slog.Logger
+	http   *http.Server
+	shared net.Listener // MSNP and MySpaceIM on one port
+	wg     sync.WaitGroup
+
+	shutdownOnce sync.Once
+	shutdownErr  error
 }
 
 // Start opens everything and begins serving. On error, whatever was opened
@@ -90,6 +101,12 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		return nil, err
 	}
 	var listeners []func()
+	if o.MSIMAddr != Off {
+		cfg := o.MSIM
+		cfg.Hub = n.Hub
+		cfg.Logger = o.Logger.With("protocol", "msim")
+		n.MSIM = msimserver.New(cfg)
+	}
 	if o.MSNPAddr != Off {
 		nsL, err := net.Listen("tcp", o.MSNPAddr)
 		if err != nil {
@@ -116,9 +133,26 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 			cfg.SwitchboardAddr = ":" + port
 		}
 		n.MSNP = msnpserver.New(cfg)
+		serveNS := func() error { return n.MSNP.ServeNotification(nsL) }
+		if n.MSIM != nil && o.MSIMAddr == "" {
+			n.shared, n.MSIMAddr = nsL, n.MSNPAddr
+			sniff := o.MSIMSniff
+			if sniff <= 0 {
+				sniff = DefaultMSIMSniff
+			}
+			serveNS = func() error { return n.serveShared(nsL, sniff) }
+		}
 		listeners = append(listeners,
-			func() { n.serve("msnp", func() error { return n.MSNP.ServeNotification(nsL) }) },
+			func() { n.serve("msnp", serveNS) },
 			func() { n.serve("msnp-sb", func() error { return n.MSNP.ServeSwitchboard(sbL) }) })
+	}
+	if n.MSIM != nil && o.MSIMAddr != "" {
+		l, err := net.Listen("tcp", o.MSIMAddr)
+		if err != nil {
+			return nil, fmt.Errorf("msim listener: %w", err)
+		}
+		n.MSIMAddr = l.Addr().String()
+		listeners = append(listeners, func() { n.serve("msim", func() error { return n.MSIM.Serve(l) }) })
 	}
 	if o.GGAddr != Off && o.GGAddr != "" {
 		l, err := net.Listen("tcp", o.GGAddr)
@@ -153,10 +187,34 @@ func (n *Node) serve(name string, run func() error) {
 		defer n.wg.Done()
 		err := run()
 		if err != nil && !errors.Is(err, msnpserver.ErrServerClosed) && !errors.Is(err, ggserver.ErrServerClosed) &&
-			!errors.Is(err, http.ErrServerClosed) {
+			!errors.Is(err, msimserver.ErrServerClosed) && !errors.Is(err, http.ErrServerClosed) {
 			n.log.Error("listener stopped", "listener", name, "err", err)
 		}
 	}()
+}
+
+// DefaultMSIMSniff is how long a connection on the shared MSNP port may stay
+// silent before it is greeted as MySpaceIM. MSNP clients send VER at once.
+const DefaultMSIMSniff = 300 * time.Millisecond
+
+// serveShared accepts on the port MSNP and MySpaceIM share; each
+// connection is told apart in its own goroutine.
+func (n *Node) serveShared(l net.Listener, sniff time.Duration) error {
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return msnpserver.ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			return err
+		}
+		go shareMSNPPort(nc, sniff, n.MSNP.ServeConn, n.MSIM.ServeConn)
+	}
 }
 
 func (n *Node) httpHandler() http.Handler {
@@ -173,14 +231,26 @@ func (n *Node) httpHandler() http.Handler {
 }
 
 // Shutdown tells connected clients the server is going down, waits for them
-// to leave (or ctx to expire), and closes everything.
+// to leave (or ctx to expire), and closes everything. Later calls return the
+// first one's result.
 func (n *Node) Shutdown(ctx context.Context) error {
+	n.shutdownOnce.Do(func() { n.shutdownErr = n.shutdown(ctx) })
+	return n.shutdownErr
+}
+
+func (n *Node) shutdown(ctx context.Context) error {
 	var errs []error
+	if n.shared != nil {
+		_ = n.shared.Close()
+	}
 	if n.MSNP != nil {
 		errs = append(errs, n.MSNP.Shutdown(ctx))
 	}
 	if n.GG != nil {
 		errs = append(errs, n.GG.Shutdown(ctx))
+	}
+	if n.MSIM != nil {
+		errs = append(errs, n.MSIM.Shutdown(ctx))
 	}
 	if n.http != nil {
 		errs = append(errs, n.http.Shutdown(ctx))

@@ -218,7 +218,7 @@ func TestWrongPasswordAndShutdown(t *testing.T) {
 		t.Fatalf("wrong password: %v", err)
 	}
 	alice := login(t, ctx, n.MSNPAddr, "alice@example.com", "pa")
-	if err := n.MSNP.Shutdown(ctx); err != nil {
+	if err := n.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if d := next[client.Disconnected](t, ctx, alice.Events()); d.Reason != "SSD" {

@@ -21,6 +21,7 @@ import (
 	"github.com/crosstalk-im/crosstalk/gg/ggpb"
 	"github.com/crosstalk-im/crosstalk/gg/wire"
 	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/internal/eventgate"
 	"github.com/crosstalk-im/crosstalk/internal/outbox"
 	"github.com/crosstalk-im/crosstalk/internal/ratelimit"
 	"github.com/crosstalk-im/crosstalk/metrics"
@@ -41,6 +42,7 @@ type conn struct {
 	listDone bool
 	token    string
 
+	gate     eventgate.Gate
 	mu       sync.Mutex
 	session  *hub.Session
 	watching map[uint32]bool // the client's notify list: whose status it wants
@@ -217,6 +219,15 @@ func (c *conn) handleLogin(ctx context.Context, body []byte) error {
 	metrics.Logins.WithLabelValues(protocolName, "ok").Inc()
 	c.log.Info("logged in", "client", login.GetClient())
 
+	// Online before the client hears it is in, so nothing sent to it from
+	// then on is taken for an offline message.
+	st, descr, ok := statusFromGG(login.GetInitialStatus(), login.GetInitialDescr())
+	if !ok {
+		st = hub.StatusOnline // a client logging in is there, whatever it asked for
+	}
+	if err := session.SetPresence(ctx, st, descr); err != nil {
+		return err
+	}
 	c.token = c.srv.issueToken(uin)
 	var hash [8]byte
 	_, _ = rand.Read(hash[:])
@@ -227,13 +238,7 @@ func (c *conn) handleLogin(ctx context.Context, body []byte) error {
 		ServerTime: proto.Uint32(uint32(time.Now().Unix())),
 	})
 	c.sendProto(wire.TypeIMToken, &ggpb.GG110Imtoken{Imtoken: proto.String(c.token)})
-	st, descr, ok := statusFromGG(login.GetInitialStatus(), login.GetInitialDescr())
-	if !ok {
-		st = hub.StatusOnline // a client logging in is there, whatever it asked for
-	}
-	if err := session.SetPresence(ctx, st, descr); err != nil {
-		return err
-	}
+	c.gate.Open(c.deliver)
 	return c.deliverOffline(ctx)
 }
 
@@ -555,9 +560,11 @@ func (c *conn) deliverMessage(from hub.Account, msg hub.Message) {
 	})
 }
 
-// Deliver turns hub events into packets. It runs on the hub's dispatch
-// goroutine and only queues output.
-func (c *conn) Deliver(ev hub.Event) {
+// Deliver turns hub events into packets, once the client has its login
+// reply. It runs on the hub's dispatch goroutine and only queues output.
+func (c *conn) Deliver(ev hub.Event) { c.gate.Deliver(ev, c.deliver) }
+
+func (c *conn) deliver(ev hub.Event) {
 	switch ev.Kind {
 	case hub.EventKick:
 		c.closeWith(wire.TypeDisconnecting, nil)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/internal/eventgate"
 	"github.com/crosstalk-im/crosstalk/metrics"
 	"github.com/crosstalk-im/crosstalk/msnp/wire"
 )
@@ -32,6 +33,7 @@ type nsConn struct {
 	chlBy     time.Time
 
 	// Shared with hub event delivery.
+	gate    eventgate.Gate
 	mu      sync.Mutex
 	session *hub.Session
 	status  hub.Status
@@ -238,6 +240,7 @@ func (n *nsConn) finishLogin(ctx context.Context, trid, response string) error {
 	}
 	n.send("USR", reply...)
 	n.sendPayload("MSG", n.profile(acct), "Hotmail", "Hotmail")
+	n.gate.Open(n.deliver)
 	if n.srv.cfg.Challenge {
 		n.challenge = randomDigits(20)
 		n.chlBy = time.Now().Add(n.srv.cfg.ChallengeTimeout)
@@ -272,9 +275,12 @@ func (n *nsConn) handleOUT(context.Context, wire.Command) error {
 	return errClose
 }
 
-// Deliver turns hub events into notification-server commands. It runs on
-// the hub's dispatch goroutine and only queues output.
-func (n *nsConn) Deliver(ev hub.Event) {
+// Deliver turns hub events into notification-server commands, once the
+// client has its USR OK. It runs on the hub's dispatch goroutine and only
+// queues output.
+func (n *nsConn) Deliver(ev hub.Event) { n.gate.Deliver(ev, n.deliver) }
+
+func (n *nsConn) deliver(ev hub.Event) {
 	switch ev.Kind {
 	case hub.EventKick:
 		n.closeWith("OUT", "OTH")

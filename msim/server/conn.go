@@ -1,0 +1,518 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/internal/eventgate"
+	"github.com/crosstalk-im/crosstalk/internal/outbox"
+	"github.com/crosstalk-im/crosstalk/internal/ratelimit"
+	"github.com/crosstalk-im/crosstalk/metrics"
+	"github.com/crosstalk-im/crosstalk/msim/wire"
+)
+
+// conn is one MySpaceIM client connection.
+type conn struct {
+	srv   *Server
+	nc    net.Conn
+	log   *slog.Logger
+	rd    *wire.Reader
+	out   *outbox.Outbox
+	rate  ratelimit.Bucket
+	nonce []byte
+
+	// Owned by the reader goroutine.
+	sesskey   uint32
+	listSent  bool
+	delivered bool // offline messages handed over
+
+	gate    eventgate.Gate
+	mu      sync.Mutex
+	session *hub.Session
+}
+
+// errClose ends the read loop after the handler queued its last message.
+var errClose = errors.New("close connection")
+
+func (s *Server) handle(nc net.Conn) {
+	var id [4]byte
+	_, _ = rand.Read(id[:])
+	c := &conn{
+		srv:   s,
+		nc:    nc,
+		log:   s.log.With("conn", hex.EncodeToString(id[:]), "remote", nc.RemoteAddr().String()),
+		rd:    wire.NewReader(nc),
+		out:   outbox.New(nc, s.cfg.MaxPendingBytes, s.cfg.WriteTimeout),
+		rate:  ratelimit.New(s.cfg.MessagesPerSecond, s.cfg.MessageBurst),
+		nonce: wire.NewNonce(),
+	}
+	c.rd.MaxMessage = s.cfg.MaxMessageBytes
+	if !s.tracker.Track(c) {
+		_ = nc.Close()
+		return
+	}
+	defer s.tracker.Untrack(c)
+	gauge := metrics.Connections.WithLabelValues(protocolName, "client")
+	gauge.Inc()
+	defer gauge.Dec()
+
+	c.send(wire.Message{wire.Int(wire.TypeLoginChallenge, wire.LCChallenge), wire.Base64("nc", c.nonce), wire.Int("id", 1)})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := c.loop(ctx); err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+		c.log.Info("dropping connection", "err", err)
+	}
+	endCtx, endCancel := context.WithTimeout(ctx, s.cfg.WriteTimeout)
+	if sess := c.sess(); sess != nil {
+		sess.Detach(endCtx)
+	}
+	endCancel()
+	c.out.CloseAfter(nil)
+	c.out.Wait()
+}
+
+// Goodbye tells the client the server is going down and closes.
+func (c *conn) Goodbye() {
+	c.fatal(wire.ErrCodeParse, "The server is shutting down.")
+}
+
+// Close drops the connection.
+func (c *conn) Close() { c.out.Close() }
+
+func (c *conn) loop(ctx context.Context) error {
+	loginBy := time.Now().Add(c.srv.cfg.LoginTimeout)
+	for {
+		deadline := loginBy
+		if c.sess() != nil {
+			deadline = time.Now().Add(c.srv.cfg.IdleTimeout)
+		}
+		_ = c.nc.SetReadDeadline(deadline)
+		m, err := c.rd.ReadMessage()
+		if err != nil {
+			if errors.Is(err, wire.ErrMalformed) || errors.Is(err, wire.ErrInvalid) {
+				c.fatal(wire.ErrCodeParse, "Unable to parse the request.")
+			}
+			return err
+		}
+		if c.srv.cfg.Trace {
+			c.log.Log(ctx, LevelTrace, "<<", "message", m.String())
+		}
+		metrics.Commands.WithLabelValues(protocolName, commandLabel(m.Type())).Inc()
+		// MySpaceIM has no "slow down" reply: a fast client is slowed.
+		time.Sleep(c.rate.Reserve(time.Now()))
+		if err := c.dispatch(ctx, m); err != nil {
+			if errors.Is(err, errClose) {
+				return nil
+			}
+			return fmt.Errorf("%s: %w", m.Type(), err)
+		}
+	}
+}
+
+// knownTypes keeps the command metric's label set bounded.
+var knownTypes = map[string]bool{
+	wire.TypeLogin2: true, wire.TypePersist: true, wire.TypeBM: true, wire.TypeStatus: true,
+	wire.TypeLogout: true, "addbuddy": true, "delbuddy": true, "blocklist": true, "setinfo": true, "ka": true,
+}
+
+func commandLabel(t string) string {
+	if knownTypes[t] {
+		return t
+	}
+	return "unknown"
+}
+
+func (c *conn) sess() *hub.Session {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.session
+}
+
+func (c *conn) send(m wire.Message) {
+	if c.srv.cfg.Trace {
+		c.log.Log(context.Background(), LevelTrace, ">>", "message", m.String())
+	}
+	_ = c.out.Write(wire.Append(nil, m))
+}
+
+// fatal sends an error that ends the session, then closes. Pidgin
+// dispatches on lc, bm and rid before error, so an error carries none.
+func (c *conn) fatal(code int, text string) {
+	c.out.CloseAfter(wire.Append(nil, errorMessage(code, text, true)))
+}
+
+func errorMessage(code int, text string, fatal bool) wire.Message {
+	m := wire.Message{wire.Flag(wire.TypeError), wire.Int("err", int64(code)), wire.Str("errmsg", text)}
+	if fatal {
+		m = append(m, wire.Flag("fatal"))
+	}
+	return m
+}
+
+func (c *conn) dispatch(ctx context.Context, m wire.Message) error {
+	if c.sess() == nil {
+		if m.Type() != wire.TypeLogin2 {
+			c.fatal(wire.ErrCodeNotLoggedIn, "Not logged in.")
+			return errClose
+		}
+		return c.handleLogin(ctx, m)
+	}
+	if key, ok := m.Uint32("sesskey"); ok && key != c.sesskey {
+		c.send(errorMessage(wire.ErrCodeBadSessionKey, "Invalid session key.", false))
+		return nil
+	}
+	switch m.Type() {
+	case wire.TypePersist:
+		return c.handlePersist(ctx, m)
+	case wire.TypeBM:
+		return c.handleBM(ctx, m)
+	case wire.TypeStatus:
+		return c.handleStatus(ctx, m)
+	case "addbuddy":
+		return c.changeContact(ctx, m.Get("newprofileid"), hub.Forward, true)
+	case "delbuddy":
+		return c.changeContact(ctx, m.Get("delprofileid"), hub.Forward, false)
+	case "blocklist":
+		return c.handleBlockList(ctx, m.Get("idlist"))
+	case wire.TypeLogout:
+		return errClose
+	default:
+		c.log.Debug("ignoring message", "type", m.Type())
+	}
+	return nil
+}
+
+func (c *conn) handleLogin(ctx context.Context, m wire.Message) error {
+	email := m.Get("username")
+	store := c.srv.cfg.Hub.Store()
+	acct, err := store.AccountByEmail(ctx, email)
+	if errors.Is(err, hub.ErrNotFound) {
+		return c.refuse("unknown_account", email)
+	}
+	if err != nil {
+		return err
+	}
+	password, err := store.Password(ctx, acct.Number)
+	if err != nil {
+		return err
+	}
+	if !wire.VerifyLogin2(c.nonce, m.Raw("response"), acct.Email, password) {
+		return c.refuse("bad_password", email)
+	}
+	session, err := c.srv.cfg.Hub.Attach(ctx, acct, protocolName, c)
+	if err != nil {
+		return err
+	}
+	var key [4]byte
+	_, _ = rand.Read(key[:])
+	c.sesskey = binary.LittleEndian.Uint32(key[:])>>1 | 1 // below 2³¹, as Pidgin parses it signed
+	c.mu.Lock()
+	c.session = session
+	c.mu.Unlock()
+	c.log = c.log.With("account", acct.Number)
+	metrics.Logins.WithLabelValues(protocolName, "ok").Inc()
+	c.log.Info("logged in", "client", m.Get("clientver"))
+	// Online before the client hears it is in, so nothing sent to it from
+	// then on is taken for an offline message.
+	if err := session.SetPresence(ctx, hub.StatusOnline, ""); err != nil {
+		return err
+	}
+	c.send(wire.Message{
+		wire.Int(wire.TypeLoginChallenge, wire.LCSuccess),
+		wire.Uint("sesskey", c.sesskey),
+		wire.Uint("proof", acct.Number),
+		wire.Uint("userid", acct.Number),
+		wire.Uint("profileid", acct.Number),
+		wire.Str("uniquenick", uniqueNick(acct)),
+		wire.Int("id", 1),
+	})
+	c.gate.Open(c.deliver)
+	return nil
+}
+
+// refuse answers a failed login with error 260, also for unknown e-mail
+// addresses, so that accounts cannot be found out by trying.
+func (c *conn) refuse(reason, email string) error {
+	metrics.Logins.WithLabelValues(protocolName, reason).Inc()
+	c.log.Info("login failed", "email", email, "reason", reason)
+	c.fatal(wire.ErrCodeBadPassword, "The password provided is incorrect.")
+	return errClose
+}
+
+// uniqueNick is the account's MySpace screen name: its nick, or else the
+// e-mail address's local part made safe, never all digits.
+func uniqueNick(a hub.Account) string {
+	if a.Nick != "" {
+		return a.Nick
+	}
+	local, _, _ := strings.Cut(a.Email, "@")
+	var b strings.Builder
+	for _, r := range local {
+		if r < 0x80 && (r == '.' || r == '_' || r == '-' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9') {
+			b.WriteRune(r)
+		}
+	}
+	name := b.String()
+	if _, err := strconv.ParseUint(name, 10, 64); err == nil || name == "" {
+		name = "user" + name
+	}
+	return name
+}
+
+func (c *conn) handleStatus(ctx context.Context, m wire.Message) error {
+	code, _ := strconv.Atoi(m.Raw(wire.TypeStatus))
+	st := hub.StatusOnline
+	switch code {
+	case wire.StatusOffline:
+		st = hub.StatusInvisible
+	case wire.StatusIdle:
+		st = hub.StatusIdle
+	case wire.StatusAway:
+		st = hub.StatusAway
+	}
+	return c.sess().SetPresence(ctx, st, truncate(m.Get("statstring"), 255))
+}
+
+// lookupUID resolves a user id sent by the client.
+func (c *conn) lookupUID(ctx context.Context, s string) (hub.Account, error) {
+	n, err := strconv.ParseUint(strings.TrimSpace(s), 10, 32)
+	if err != nil || n == 0 {
+		return hub.Account{}, hub.ErrNotFound
+	}
+	return c.srv.cfg.Hub.Store().Account(ctx, uint32(n))
+}
+
+// changeContact adds (or removes) a contact on one of the account's lists;
+// the things a user cannot mean (unknown ids, already there) are no errors.
+func (c *conn) changeContact(ctx context.Context, uid string, l hub.List, add bool) error {
+	acct, err := c.lookupUID(ctx, uid)
+	if errors.Is(err, hub.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return c.applyContact(ctx, acct.Number, l, add, "")
+}
+
+func (c *conn) applyContact(ctx context.Context, contact uint32, l hub.List, add bool, group string) error {
+	s := c.sess()
+	gid := -1
+	if l == hub.Forward {
+		var err error
+		if gid, err = c.groupID(ctx, group, add); err != nil {
+			return err
+		}
+	}
+	var err error
+	if add {
+		if l == hub.Block {
+			_, _ = s.RemoveContact(ctx, hub.Allow, contact, -1)
+		}
+		_, _, err = s.AddContact(ctx, l, contact, gid)
+		if l == hub.Forward && gid > 0 && (err == nil || errors.Is(err, hub.ErrAlreadyOnList)) {
+			// A MySpace contact is in one group: naming one moves it there.
+			_, _ = s.RemoveContact(ctx, hub.Forward, contact, 0)
+		}
+	} else {
+		_, err = s.RemoveContact(ctx, l, contact, -1)
+	}
+	switch {
+	case err == nil, errors.Is(err, hub.ErrAlreadyOnList), errors.Is(err, hub.ErrNotOnList),
+		errors.Is(err, hub.ErrNotFound), errors.Is(err, hub.ErrInOppositeList), errors.Is(err, hub.ErrListFull):
+		if err != nil {
+			c.log.Debug("contact change not applied", "contact", contact, "list", l, "err", err)
+		}
+		return nil
+	}
+	return err
+}
+
+// groupID finds a forward-list group by name, creating it when asked; the
+// empty name is the default group.
+func (c *conn) groupID(ctx context.Context, name string, create bool) (int, error) {
+	if name == "" {
+		return 0, nil
+	}
+	r, err := c.sess().Roster(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for _, g := range r.Groups {
+		if g.Name == name {
+			return g.ID, nil
+		}
+	}
+	if !create {
+		return 0, nil
+	}
+	g, _, err := c.sess().AddGroup(ctx, name)
+	if err != nil {
+		return 0, nil // too many groups or a bad name: the default group
+	}
+	return g.ID, nil
+}
+
+// handleBlockList applies an idlist: w0/w1 (everyone or only the list may
+// see me), c0/c1, and a+ a- b+ b- followed by user ids.
+func (c *conn) handleBlockList(ctx context.Context, idlist string) error {
+	var list hub.List
+	add := true
+	for _, tok := range wire.SplitList(idlist) {
+		switch tok {
+		case "w0", "w1":
+			p := hub.AllowUnlisted
+			if tok == "w1" {
+				p = hub.BlockUnlisted
+			}
+			if _, err := c.sess().SetPrivacy(ctx, p); err != nil && !errors.Is(err, hub.ErrUnchanged) {
+				return err
+			}
+		case "c0", "c1":
+		case "a+", "a-", "b+", "b-":
+			list, add = hub.Allow, tok[1] == '+'
+			if tok[0] == 'b' {
+				list = hub.Block
+			}
+		default:
+			if list == "" || tok == "*" {
+				continue
+			}
+			if err := c.changeContact(ctx, tok, list, add); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (c *conn) handleBM(ctx context.Context, m wire.Message) error {
+	kind, _ := strconv.Atoi(m.Raw(wire.TypeBM))
+	to, err := c.lookupUID(ctx, m.Get("t"))
+	if errors.Is(err, hub.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	h, me := c.srv.cfg.Hub, c.sess().Account()
+	msg := m.Get("msg")
+	switch kind {
+	case wire.BMIM:
+		text := wire.MarkupToText(msg)
+		if len(text) > hub.MaxMessageBytes {
+			c.fatal(wire.ErrCodeParse, "Message too long.")
+			return errClose
+		}
+		if _, err := h.SendMessage(ctx, me, to.Number, hub.Message{Text: text}, ""); err != nil {
+			return err
+		}
+		metrics.Messages.WithLabelValues(protocolName).Inc()
+	case wire.BMAction:
+		switch msg {
+		case wire.ActionTyping:
+			return h.SendTyping(ctx, me, to.Number, 1, "")
+		case wire.ActionStopTyping:
+			return h.SendTyping(ctx, me, to.Number, 0, "")
+		}
+		if n, ok := wire.ParseZap(msg); ok {
+			_, err := h.SendMessage(ctx, me, to.Number, hub.Message{Text: zapText(n)}, "")
+			return err
+		}
+	}
+	return nil
+}
+
+// zapPrefix marks a zap carried as text, so MySpace recipients get the zap
+// back and everyone else a readable line.
+const zapPrefix = "* zap: "
+
+func zapText(n int) string { return zapPrefix + wire.ZapNames[n] + " *" }
+
+func zapOf(text string) (int, bool) {
+	name, ok := strings.CutPrefix(text, zapPrefix)
+	if !ok {
+		return 0, false
+	}
+	name = strings.TrimSuffix(name, " *")
+	for i, z := range wire.ZapNames {
+		if z == name {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// Deliver turns hub events into messages, once the client has its login
+// reply. It runs on the hub's dispatch goroutine and only queues output.
+func (c *conn) Deliver(ev hub.Event) { c.gate.Deliver(ev, c.deliver) }
+
+func (c *conn) deliver(ev hub.Event) {
+	switch ev.Kind {
+	case hub.EventKick:
+		c.fatal(wire.ErrCodeLoggedInElsewhere, "You have been logged out because you logged in at another location.")
+	case hub.EventPresence:
+		c.send(presenceMessage(ev.From.Number, ev.Status, ev.Text))
+	case hub.EventMessage:
+		if ev.Message != nil {
+			c.deliverMessage(ev.From, *ev.Message)
+		}
+	case hub.EventTyping:
+		action := wire.ActionStopTyping
+		if ev.Typing > 0 {
+			action = wire.ActionTyping
+		}
+		c.send(wire.Message{wire.Int(wire.TypeBM, wire.BMAction), wire.Uint("f", ev.From.Number), wire.Str("msg", action)})
+	}
+}
+
+func (c *conn) deliverMessage(from hub.Account, msg hub.Message) {
+	m := wire.Message{wire.Int(wire.TypeBM, wire.BMIM), wire.Uint("f", from.Number)}
+	if n, ok := zapOf(msg.Text); ok {
+		m[0] = wire.Int(wire.TypeBM, wire.BMAction)
+		c.send(append(m, wire.Str("msg", wire.ZapMsg(n))))
+		return
+	}
+	if msg.Offline != 0 || time.Since(msg.Sent) > 2*time.Second {
+		m = append(m, wire.Int("date", msg.Sent.Unix()))
+	}
+	c.send(append(m, wire.Str("msg", wire.TextToMarkup(msg.Text))))
+}
+
+// presenceMessage is a bm 100 with the status code MySpace clients know:
+// 0 offline (or hidden), 1 online, 2 idle, 5 away.
+func presenceMessage(uid uint32, st hub.Status, text string) wire.Message {
+	code := wire.StatusOnline
+	switch st {
+	case hub.StatusOffline, hub.StatusInvisible:
+		code, text = wire.StatusOffline, ""
+	case hub.StatusIdle:
+		code = wire.StatusIdle
+	case hub.StatusAway, hub.StatusBeRightBack, hub.StatusOutToLunch, hub.StatusBusy, hub.StatusOnThePhone:
+		code = wire.StatusAway
+	}
+	p := wire.Presence{Status: code, Headline: text}
+	return wire.Message{wire.Int(wire.TypeBM, wire.BMStatus), wire.Uint("f", uid), wire.Str("msg", p.Encode())}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && s[n]&0xc0 == 0x80 {
+		n--
+	}
+	return s[:n]
+}
