@@ -13,6 +13,7 @@ import (
 
 	ggserver "github.com/crosstalk-im/crosstalk/gg/server"
 	"github.com/crosstalk-im/crosstalk/hub"
+	msimserver "github.com/crosstalk-im/crosstalk/msim/server"
 	msnpserver "github.com/crosstalk-im/crosstalk/msnp/server"
 	"github.com/crosstalk-im/crosstalk/node"
 )
@@ -27,6 +28,7 @@ type serveCmd struct {
 	SbPublicAddr string `help:"Switchboard address given to clients; empty: the address each client reached the server at."`
 	NsRedirect   string `help:"Make the MSNP port a dispatch server referring logins (XFR NS) to this notification server address."`
 	GgAddr       string `help:"Gadu-Gadu listener, or 'off'." default:"0.0.0.0:8074"`
+	MsimAddr     string `help:"MySpaceIM listener of its own, or 'off'; empty shares the MSNP port."`
 	HttpAddr     string `help:"HTTP listener (metrics, health), or 'off'." default:"0.0.0.0:8080"`
 
 	MsnpChallenge        bool          `help:"Send CHL challenges after MSNP login and require a correct QRY."`
@@ -44,6 +46,11 @@ type serveCmd struct {
 	GgPacketBurst        int           `help:"GG packets a client may send in a burst." default:"100"`
 	GgLoginTimeout       time.Duration `help:"Time allowed from connecting to a finished GG login." default:"30s"`
 	GgIdleTimeout        time.Duration `help:"Close GG connections silent for this long." default:"5m"`
+	MsimSniff            time.Duration `help:"On the shared MSNP port, how long a silent connection waits before it is greeted as MySpaceIM." default:"300ms"`
+	MsimTrace            bool          `help:"Log every MySpaceIM message in and out (at log level trace)."`
+	MsimMaxMessage       int           `help:"Largest MySpaceIM message, in bytes." default:"65536"`
+	MsimLoginTimeout     time.Duration `help:"Time allowed from connecting to a finished MySpaceIM login." default:"60s"`
+	MsimIdleTimeout      time.Duration `help:"Close MySpaceIM connections silent for this long (clients send no keep-alives)." default:"2h"`
 	MaxContacts          int           `help:"Most entries on one contact list." default:"600"`
 	ShutdownTimeout      time.Duration `help:"How long to wait for clients to leave on shutdown." default:"10s"`
 }
@@ -60,6 +67,8 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 		SBPublicAddr: c.SbPublicAddr,
 		NSRedirect:   c.NsRedirect,
 		GGAddr:       c.GgAddr,
+		MSIMAddr:     c.MsimAddr,
+		MSIMSniff:    c.MsimSniff,
 		HTTPAddr:     c.HttpAddr,
 		MSNP: msnpserver.Config{
 			Trace:                  c.MsnpTrace,
@@ -80,6 +89,12 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 			LoginTimeout:     c.GgLoginTimeout,
 			IdleTimeout:      c.GgIdleTimeout,
 		},
+		MSIM: msimserver.Config{
+			Trace:           c.MsimTrace,
+			MaxMessageBytes: c.MsimMaxMessage,
+			LoginTimeout:    c.MsimLoginTimeout,
+			IdleTimeout:     c.MsimIdleTimeout,
+		},
 		MaxListEntries: c.MaxContacts,
 	})
 	if err != nil {
@@ -94,7 +109,7 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 	if err == nil && len(accounts) == 0 {
 		fmt.Fprintf(os.Stderr, "No accounts yet. Add one with:\n  crosstalk user add --data %s --email you@example.com --number 1001 --password SECRET --name \"Your Name\"\nor restart with --demo for two ready-made accounts.\n", c.Data)
 	}
-	log.Info("serving", "msnp", n.MSNPAddr, "switchboard", n.SBAddr, "gg", n.GGAddr, "http", n.HTTPAddr, "data", c.Data)
+	log.Info("serving", "msnp", n.MSNPAddr, "switchboard", n.SBAddr, "gg", n.GGAddr, "msim", n.MSIMAddr, "http", n.HTTPAddr, "data", c.Data)
 	<-ctx.Done()
 	log.Info("shutting down: telling clients")
 	sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)

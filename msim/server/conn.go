@@ -321,10 +321,15 @@ func (c *conn) applyContact(ctx context.Context, contact uint32, l hub.List, add
 		if l == hub.Block {
 			_, _ = s.RemoveContact(ctx, hub.Allow, contact, -1)
 		}
-		_, _, err = s.AddContact(ctx, l, contact, gid)
+		var seen hub.Presence
+		_, seen, err = s.AddContact(ctx, l, contact, gid)
 		if l == hub.Forward && gid > 0 && (err == nil || errors.Is(err, hub.ErrAlreadyOnList)) {
 			// A MySpace contact is in one group: naming one moves it there.
 			_, _ = s.RemoveContact(ctx, hub.Forward, contact, 0)
+		}
+		if err == nil && seen.Status != hub.StatusOffline {
+			// The new contact's presence, without waiting for its next change.
+			c.gate.Deliver(hub.Event{Kind: hub.EventPresence, From: seen.Contact, Status: seen.Status, Text: seen.Text}, c.deliver)
 		}
 	} else {
 		_, err = s.RemoveContact(ctx, l, contact, -1)

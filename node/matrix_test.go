@@ -1,0 +1,300 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	ggclient "github.com/crosstalk-im/crosstalk/gg/client"
+	"github.com/crosstalk-im/crosstalk/gg/wire"
+	msimclient "github.com/crosstalk-im/crosstalk/msim/client"
+	msimwire "github.com/crosstalk-im/crosstalk/msim/wire"
+	"github.com/crosstalk-im/crosstalk/msnp/client"
+)
+
+// peer is one user of the matrix test, logged in through one protocol.
+type peer interface {
+	protocol() string
+	account() (number uint32, email string)
+	follow(ctx context.Context, other peer) error
+	send(ctx context.Context, to peer, text string) error
+}
+
+// inbox collects what a peer's client reports, so tests can wait for a
+// contact's presence or message in any order.
+type inbox struct {
+	mu       sync.Mutex
+	changed  chan struct{}
+	online   map[string]bool // by e-mail or number, as the protocol names people
+	messages []string        // "sender: text"
+}
+
+func newInbox() *inbox {
+	return &inbox{changed: make(chan struct{}, 1), online: map[string]bool{}}
+}
+
+func (b *inbox) update(f func()) {
+	b.mu.Lock()
+	f()
+	b.mu.Unlock()
+	select {
+	case b.changed <- struct{}{}:
+	default:
+	}
+}
+
+func (b *inbox) wait(t *testing.T, ctx context.Context, what string, ok func() bool) {
+	t.Helper()
+	for {
+		b.mu.Lock()
+		done := ok()
+		b.mu.Unlock()
+		if done {
+			return
+		}
+		select {
+		case <-b.changed:
+		case <-ctx.Done():
+			t.Fatalf("waiting for %s: %v", what, ctx.Err())
+		}
+	}
+}
+
+func (b *inbox) has(msg string) func() bool {
+	return func() bool {
+		for _, m := range b.messages {
+			if m == msg {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// msnPeer answers every ring and reads every switchboard it is in.
+type msnPeer struct {
+	*inbox
+	number uint32
+	email  string
+	c      *client.Client
+	mu     sync.Mutex
+	chats  map[string]*client.Switchboard
+}
+
+func (p *msnPeer) protocol() string          { return "msnp" }
+func (p *msnPeer) account() (uint32, string) { return p.number, p.email }
+func (p *msnPeer) follow(ctx context.Context, other peer) error {
+	_, email := other.account()
+	_, err := p.c.Add(ctx, client.ListForward, email, "x", 0)
+	return err
+}
+
+func (p *msnPeer) run(ctx context.Context) {
+	for ev := range p.c.Events() {
+		switch ev := ev.(type) {
+		case client.Presence:
+			p.update(func() { p.online[ev.Email] = true })
+		case client.Offline:
+			p.update(func() { p.online[ev.Email] = false })
+		case client.Ring:
+			if sb, err := p.c.Answer(ctx, ev); err == nil {
+				go p.read(sb)
+			}
+		}
+	}
+}
+
+func (p *msnPeer) read(sb *client.Switchboard) {
+	for ev := range sb.Events() {
+		if m, ok := ev.(client.Message); ok && m.ContentType == "text/plain" {
+			p.update(func() { p.messages = append(p.messages, m.From+": "+m.Text) })
+		}
+	}
+}
+
+func (p *msnPeer) send(ctx context.Context, to peer, text string) error {
+	_, email := to.account()
+	p.mu.Lock()
+	sb := p.chats[email]
+	p.mu.Unlock()
+	if sb == nil {
+		var err error
+		if sb, err = p.c.StartChat(ctx); err != nil {
+			return err
+		}
+		joined := make(chan struct{})
+		go func() {
+			for ev := range sb.Events() {
+				switch ev := ev.(type) {
+				case client.Joined:
+					if ev.Email == email {
+						close(joined)
+					}
+				case client.Message:
+					if ev.ContentType == "text/plain" {
+						p.update(func() { p.messages = append(p.messages, ev.From+": "+ev.Text) })
+					}
+				}
+			}
+		}()
+		if _, err := sb.Call(ctx, email); err != nil {
+			return err
+		}
+		select {
+		case <-joined:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		p.mu.Lock()
+		p.chats[email] = sb
+		p.mu.Unlock()
+	}
+	return sb.SendText(ctx, text)
+}
+
+type ggPeer struct {
+	*inbox
+	number uint32
+	email  string
+	c      *ggclient.Client
+}
+
+func (p *ggPeer) protocol() string          { return "gg" }
+func (p *ggPeer) account() (uint32, string) { return p.number, p.email }
+func (p *ggPeer) follow(ctx context.Context, other peer) error {
+	n, _ := other.account()
+	return p.c.AddNotify(ctx, wire.Contact{UIN: n, Type: wire.UserNormal})
+}
+
+func (p *ggPeer) run() {
+	for ev := range p.c.Events() {
+		switch ev := ev.(type) {
+		case ggclient.Status:
+			p.update(func() { p.online[fmt.Sprint(ev.UIN)] = !wire.StatusOffline(ev.Status) })
+		case ggclient.Message:
+			p.update(func() { p.messages = append(p.messages, fmt.Sprint(ev.From)+": "+ev.Text) })
+		}
+	}
+}
+
+func (p *ggPeer) send(ctx context.Context, to peer, text string) error {
+	n, _ := to.account()
+	_, err := p.c.SendMessage(ctx, n, text)
+	return err
+}
+
+type msimPeer struct {
+	*inbox
+	number uint32
+	email  string
+	c      *msimclient.Client
+}
+
+func (p *msimPeer) protocol() string          { return "msim" }
+func (p *msimPeer) account() (uint32, string) { return p.number, p.email }
+func (p *msimPeer) follow(ctx context.Context, other peer) error {
+	n, _ := other.account()
+	return p.c.AddBuddy(ctx, n, "")
+}
+
+func (p *msimPeer) run() {
+	for ev := range p.c.Events() {
+		switch ev := ev.(type) {
+		case msimclient.Status:
+			p.update(func() { p.online[fmt.Sprint(ev.UserID)] = ev.Status != msimwire.StatusOffline })
+		case msimclient.Message:
+			p.update(func() { p.messages = append(p.messages, fmt.Sprint(ev.From)+": "+ev.Text) })
+		}
+	}
+}
+
+func (p *msimPeer) send(ctx context.Context, to peer, text string) error {
+	n, _ := to.account()
+	return p.c.SendIM(ctx, n, text)
+}
+
+// name is how a peer's protocol names another peer in presence and
+// messages: MSN by e-mail, the others by number.
+func name(viewer, other peer) string {
+	n, email := other.account()
+	if viewer.protocol() == "msnp" {
+		return email
+	}
+	return fmt.Sprint(n)
+}
+
+// TestProtocolMatrix logs one user in through each protocol, has everyone
+// follow everyone, and checks for every ordered pair that presence is seen
+// and a message arrives.
+func TestProtocolMatrix(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	n := startNode(t, t.TempDir(), "")
+	var peers []peer
+
+	addAccount(t, n, 1001, "msn@example.com", "Em", "pw")
+	mc := login(t, ctx, n.MSNPAddr, "msn@example.com", "pw")
+	msn := &msnPeer{inbox: newInbox(), number: 1001, email: "msn@example.com", c: mc, chats: map[string]*client.Switchboard{}}
+	go msn.run(ctx)
+	peers = append(peers, msn)
+
+	addAccount(t, n, 1002, "gg@example.com", "Gie", "pw")
+	gc := loginGG(t, ctx, n.GGAddr, 1002, "pw", wire.StatusAvail, "")
+	gg := &ggPeer{inbox: newInbox(), number: 1002, email: "gg@example.com", c: gc}
+	go gg.run()
+	peers = append(peers, gg)
+
+	addAccount(t, n, 1003, "my@example.com", "Emma", "pw")
+	sc, err := msimclient.Dial(ctx, n.MSIMAddr, msimclient.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sc.Close() })
+	if _, err := sc.Login(ctx, "my@example.com", "pw"); err != nil {
+		t.Fatal(err)
+	}
+	my := &msimPeer{inbox: newInbox(), number: 1003, email: "my@example.com", c: sc}
+	go my.run()
+	peers = append(peers, my)
+
+	for _, a := range peers {
+		for _, b := range peers {
+			if a != b {
+				if err := a.follow(ctx, b); err != nil {
+					t.Fatalf("%s follows %s: %v", a.protocol(), b.protocol(), err)
+				}
+			}
+		}
+	}
+	for _, a := range peers {
+		for _, b := range peers {
+			if a == b {
+				continue
+			}
+			t.Run(a.protocol()+"→"+b.protocol(), func(t *testing.T) {
+				who := name(b, a)
+				inboxOf(b).wait(t, ctx, b.protocol()+" sees "+a.protocol()+" online",
+					func() bool { return inboxOf(b).online[who] })
+				text := "hello from " + a.protocol() + " to " + b.protocol() + ": zażółć"
+				if err := a.send(ctx, b, text); err != nil {
+					t.Fatalf("send: %v", err)
+				}
+				inboxOf(b).wait(t, ctx, "the message", inboxOf(b).has(who+": "+text))
+			})
+		}
+	}
+}
+
+func inboxOf(p peer) *inbox {
+	switch p := p.(type) {
+	case *msnPeer:
+		return p.inbox
+	case *ggPeer:
+		return p.inbox
+	case *msimPeer:
+		return p.inbox
+	}
+	panic("unknown peer")
+}
