@@ -416,12 +416,12 @@ func (c *conn) handleBM(ctx context.Context, m wire.Message) error {
 	msg := m.Get("msg")
 	switch kind {
 	case wire.BMIM:
-		text := wire.MarkupToText(msg)
-		if len(text) > hub.MaxMessageBytes {
+		im := fromMarkup(msg)
+		if len(im.Text) > hub.MaxMessageBytes {
 			c.fatal(wire.ErrCodeParse, "Message too long.")
 			return errClose
 		}
-		if _, err := h.SendMessage(ctx, me, to.Number, hub.Message{Text: text}, ""); err != nil {
+		if _, err := h.SendMessage(ctx, me, to.Number, im, ""); err != nil {
 			return err
 		}
 		metrics.Messages.WithLabelValues(protocolName).Inc()
@@ -493,7 +493,7 @@ func (c *conn) deliverMessage(from hub.Account, msg hub.Message) {
 	if msg.Offline != 0 || time.Since(msg.Sent) > 2*time.Second {
 		m = append(m, wire.Int("date", msg.Sent.Unix()))
 	}
-	c.send(append(m, wire.Str("msg", wire.TextToMarkup(msg.Text))))
+	c.send(append(m, wire.Str("msg", toMarkup(msg))))
 }
 
 // presenceMessage is a bm 100 with the status code MySpace clients know:
