@@ -9,6 +9,8 @@ import (
 
 	ggclient "github.com/crosstalk-im/crosstalk/gg/client"
 	"github.com/crosstalk-im/crosstalk/gg/wire"
+	imipclient "github.com/crosstalk-im/crosstalk/imip/client"
+	imipwire "github.com/crosstalk-im/crosstalk/imip/wire"
 	msimclient "github.com/crosstalk-im/crosstalk/msim/client"
 	msimwire "github.com/crosstalk-im/crosstalk/msim/wire"
 	"github.com/crosstalk-im/crosstalk/msnp/client"
@@ -215,6 +217,37 @@ func (p *msimPeer) send(ctx context.Context, to peer, text string) error {
 	return p.c.SendIM(ctx, n, text)
 }
 
+type imipPeer struct {
+	*inbox
+	number uint32
+	email  string
+	c      *imipclient.Client
+}
+
+func (p *imipPeer) protocol() string          { return "imip" }
+func (p *imipPeer) account() (uint32, string) { return p.number, p.email }
+func (p *imipPeer) follow(ctx context.Context, other peer) error {
+	n, _ := other.account()
+	return p.c.ListAdd(ctx, fmt.Sprint(n), "please add me")
+}
+
+func (p *imipPeer) run() {
+	for ev := range p.c.Events() {
+		switch ev := ev.(type) {
+		case imipclient.Status:
+			p.update(func() { p.online[ev.Number] = ev.Status != imipwire.StatusOffline })
+		case imipclient.Message:
+			p.update(func() { p.messages = append(p.messages, ev.From+": "+ev.Text) })
+		}
+	}
+}
+
+func (p *imipPeer) send(ctx context.Context, to peer, text string) error {
+	n, _ := to.account()
+	_, err := p.c.SendMessage(ctx, fmt.Sprint(n), text)
+	return err
+}
+
 // name is how a peer's protocol names another peer in presence and
 // messages: MSN by e-mail, the others by number.
 func name(viewer, other peer) string {
@@ -259,6 +292,22 @@ func TestProtocolMatrix(t *testing.T) {
 	go my.run()
 	peers = append(peers, my)
 
+	addAccount(t, n, 1004, "imip@example.com", "Ima", "pw")
+	ic, err := imipclient.Dial(ctx, n.IMIPAddr, imipclient.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ic.Close() })
+	if _, err := ic.Login(ctx, "1004", "pw"); err != nil {
+		t.Fatal(err)
+	}
+	if err := ic.SetStatus(ctx, imipwire.StatusOnline, ""); err != nil {
+		t.Fatal(err)
+	}
+	im := &imipPeer{inbox: newInbox(), number: 1004, email: "imip@example.com", c: ic}
+	go im.run()
+	peers = append(peers, im)
+
 	for _, a := range peers {
 		for _, b := range peers {
 			if a != b {
@@ -294,6 +343,8 @@ func inboxOf(p peer) *inbox {
 	case *ggPeer:
 		return p.inbox
 	case *msimPeer:
+		return p.inbox
+	case *imipPeer:
 		return p.inbox
 	}
 	panic("unknown peer")

@@ -19,6 +19,7 @@ import (
 	"github.com/crosstalk-im/crosstalk/bus"
 	ggserver "github.com/crosstalk-im/crosstalk/gg/server"
 	"github.com/crosstalk-im/crosstalk/hub"
+	imipserver "github.com/crosstalk-im/crosstalk/imip/server"
 	"github.com/crosstalk-im/crosstalk/metrics"
 	msimserver "github.com/crosstalk-im/crosstalk/msim/server"
 	msnpserver "github.com/crosstalk-im/crosstalk/msnp/server"
@@ -48,11 +49,13 @@ type Options struct {
 	// a client that stays silent for MSIMSniff is greeted as MySpaceIM.
 	MSIMAddr  string
 	MSIMSniff time.Duration
+	IMIPAddr  string
 	HTTPAddr  string
 
 	MSNP           msnpserver.Config // limits and switches; wiring is filled in
 	GG             ggserver.Config   // likewise
 	MSIM           msimserver.Config
+	IMIP           imipserver.Config
 	MaxListEntries int
 }
 
@@ -64,9 +67,10 @@ type Node struct {
 	MSNP  *msnpserver.Server
 	GG    *ggserver.Server
 	MSIM  *msimserver.Server
+	IMIP  *imipserver.Server
 
 	// Bound addresses, for tests that listen on port 0.
-	MSNPAddr, SBAddr, GGAddr, MSIMAddr, HTTPAddr string
+	MSNPAddr, SBAddr, GGAddr, MSIMAddr, IMIPAddr, HTTPAddr string
 
 	log    *slog.Logger
 	http   *http.Server
@@ -166,6 +170,18 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		n.GG = ggserver.New(cfg)
 		listeners = append(listeners, func() { n.serve("gg", func() error { return n.GG.Serve(l) }) })
 	}
+	if o.IMIPAddr != Off && o.IMIPAddr != "" {
+		l, err := net.Listen("tcp", o.IMIPAddr)
+		if err != nil {
+			return nil, fmt.Errorf("imip listener: %w", err)
+		}
+		n.IMIPAddr = l.Addr().String()
+		cfg := o.IMIP
+		cfg.Hub = n.Hub
+		cfg.Logger = o.Logger.With("protocol", "imip")
+		n.IMIP = imipserver.New(cfg)
+		listeners = append(listeners, func() { n.serve("imip", func() error { return n.IMIP.Serve(l) }) })
+	}
 	if o.HTTPAddr != Off && o.HTTPAddr != "" {
 		l, err := net.Listen("tcp", o.HTTPAddr)
 		if err != nil {
@@ -187,7 +203,8 @@ func (n *Node) serve(name string, run func() error) {
 		defer n.wg.Done()
 		err := run()
 		if err != nil && !errors.Is(err, msnpserver.ErrServerClosed) && !errors.Is(err, ggserver.ErrServerClosed) &&
-			!errors.Is(err, msimserver.ErrServerClosed) && !errors.Is(err, http.ErrServerClosed) {
+			!errors.Is(err, msimserver.ErrServerClosed) && !errors.Is(err, imipserver.ErrServerClosed) &&
+			!errors.Is(err, http.ErrServerClosed) {
 			n.log.Error("listener stopped", "listener", name, "err", err)
 		}
 	}()
@@ -251,6 +268,9 @@ func (n *Node) shutdown(ctx context.Context) error {
 	}
 	if n.MSIM != nil {
 		errs = append(errs, n.MSIM.Shutdown(ctx))
+	}
+	if n.IMIP != nil {
+		errs = append(errs, n.IMIP.Shutdown(ctx))
 	}
 	if n.http != nil {
 		errs = append(errs, n.http.Shutdown(ctx))

@@ -26,7 +26,7 @@ func startNode(t *testing.T, dir, natsURL string) *Node {
 	t.Helper()
 	n, err := Start(context.Background(), Options{
 		DataDir: dir, NatsURL: natsURL,
-		MSNPAddr: "127.0.0.1:0", SBAddr: "127.0.0.1:0", GGAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
+		MSNPAddr: "127.0.0.1:0", SBAddr: "127.0.0.1:0", GGAddr: "127.0.0.1:0", IMIPAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 	})
 	if err != nil {
 		t.Fatal(err)

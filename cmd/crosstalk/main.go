@@ -26,6 +26,8 @@ type cli struct {
 	User     userCmd     `cmd:"" help:"Manage accounts (works while the server runs)."`
 	Msn      msnCmd      `cmd:"" help:"Talk to an MSN server as a client (for bots and scripts)."`
 	Gg       ggCmd       `cmd:"" help:"Talk to a Gadu-Gadu server as a client (for bots and scripts)."`
+	Msim     msimCmd     `cmd:"" help:"Talk to a MySpaceIM server as a client (for bots and scripts)."`
+	Imip     imipCmd     `cmd:"" help:"Talk to an IMIP server as a client (for bots and scripts)."`
 	Loadtest loadtestCmd `cmd:"" help:"Measure a server under load (starts its own unless told otherwise)."`
 	Version  versionCmd  `cmd:"" help:"Print the version."`
 }

@@ -29,6 +29,7 @@ type serveCmd struct {
 	NsRedirect   string `help:"Make the MSNP port a dispatch server referring logins (XFR NS) to this notification server address."`
 	GgAddr       string `help:"Gadu-Gadu listener, or 'off'." default:"0.0.0.0:8074"`
 	MsimAddr     string `help:"MySpaceIM listener of its own, or 'off'; empty shares the MSNP port."`
+	ImipAddr     string `help:"IMUnified (IMIP) listener, or 'off'." default:"0.0.0.0:11319"`
 	HttpAddr     string `help:"HTTP listener (metrics, health), or 'off'." default:"0.0.0.0:8080"`
 
 	MsnpChallenge        bool          `help:"Send CHL challenges after MSNP login and require a correct QRY."`
@@ -69,6 +70,7 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 		GGAddr:       c.GgAddr,
 		MSIMAddr:     c.MsimAddr,
 		MSIMSniff:    c.MsimSniff,
+		IMIPAddr:     c.ImipAddr,
 		HTTPAddr:     c.HttpAddr,
 		MSNP: msnpserver.Config{
 			Trace:                  c.MsnpTrace,
@@ -109,7 +111,7 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 	if err == nil && len(accounts) == 0 {
 		fmt.Fprintf(os.Stderr, "No accounts yet. Add one with:\n  crosstalk user add --data %s --email you@example.com --number 1001 --password SECRET --name \"Your Name\"\nor restart with --demo for two ready-made accounts.\n", c.Data)
 	}
-	log.Info("serving", "msnp", n.MSNPAddr, "switchboard", n.SBAddr, "gg", n.GGAddr, "msim", n.MSIMAddr, "http", n.HTTPAddr, "data", c.Data)
+	log.Info("serving", "msnp", n.MSNPAddr, "switchboard", n.SBAddr, "gg", n.GGAddr, "msim", n.MSIMAddr, "imip", n.IMIPAddr, "http", n.HTTPAddr, "data", c.Data)
 	<-ctx.Done()
 	log.Info("shutting down: telling clients")
 	sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)

@@ -1,0 +1,383 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/imip/wire"
+	"github.com/crosstalk-im/crosstalk/internal/outbox"
+	"github.com/crosstalk-im/crosstalk/internal/ratelimit"
+	"github.com/crosstalk-im/crosstalk/metrics"
+)
+
+// conn is one IMIP client connection.
+type conn struct {
+	srv  *Server
+	nc   net.Conn
+	cw   *countingConn // what the outbox writes through
+	logp atomic.Pointer[slog.Logger]
+	rd   *wire.Reader
+	out  *outbox.Outbox
+	rate ratelimit.Bucket
+	salt string
+
+	// Owned by the reader goroutine.
+	helloSent bool
+	statSeen  bool // the client sent its first STAT
+
+	wmu    sync.Mutex // orders ID allocation with queueing
+	queued int64      // bytes handed to the outbox, under wmu
+
+	mu       sync.Mutex
+	number   uint32 // the account's, set before it is attached
+	session  *hub.Session
+	presence presenceMode
+	held     []hub.Event // presence events that came during the snapshot
+	ended    bool        // no more background work may start
+	bg       sync.WaitGroup
+}
+
+// presenceMode says what becomes of a contact's presence change.
+type presenceMode int
+
+const (
+	presenceDrop presenceMode = iota // before the first STAT: the snapshot will cover it
+	presenceHold                     // the snapshot is being taken: send it after
+	presenceLive                     // send it
+)
+
+// countingConn counts the bytes the outbox got onto the socket, so that
+// offline messages leave the store only once they are written.
+type countingConn struct {
+	net.Conn
+	written atomic.Int64
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.written.Add(int64(n))
+	return n, err
+}
+
+// errClose ends the read loop after the handler queued its last block.
+var errClose = errors.New("close connection")
+
+func (s *Server) handle(nc net.Conn) {
+	var id [4]byte
+	_, _ = rand.Read(id[:])
+	var salt [4]byte
+	_, _ = rand.Read(salt[:])
+	cw := &countingConn{Conn: nc}
+	c := &conn{
+		srv:  s,
+		nc:   nc,
+		cw:   cw,
+		rd:   wire.NewReader(nc),
+		out:  outbox.New(cw, s.cfg.MaxPendingBytes, s.cfg.WriteTimeout),
+		rate: ratelimit.New(s.cfg.BlocksPerSecond, s.cfg.BlockBurst),
+		salt: strconv.FormatUint(uint64(binary.BigEndian.Uint32(salt[:])), 10),
+	}
+	c.logp.Store(s.log.With("conn", hex.EncodeToString(id[:]), "remote", nc.RemoteAddr().String()))
+	c.rd.MaxBlock = s.cfg.MaxBlockBytes
+	if !s.track(c) {
+		_ = nc.Close()
+		return
+	}
+	defer s.untrack(c)
+	gauge := metrics.Connections.WithLabelValues(protocolName, "client")
+	gauge.Inc()
+	defer gauge.Dec()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	err := c.loop(ctx)
+	switch {
+	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+	case errors.As(err, new(*wire.TruncatedError)):
+		c.log().Info("connection ended inside a block", "err", err) // no one left to tell
+	case isTimeout(err):
+		c.log().Info("dropping silent connection", "err", err)
+		c.disconnect("timeout")
+	case isFraming(err):
+		// The stream cannot be trusted any more: say so, and hang up.
+		c.log().Info("dropping connection", "err", err)
+		metrics.Errors.WithLabelValues(protocolName, strconv.Itoa(int(wire.CodeNoStatus))).Inc()
+		c.closeWith(wire.NewBlock(wire.TypeACK, strconv.Itoa(int(wire.CodeNoStatus))))
+	default:
+		c.log().Info("dropping connection", "err", err)
+	}
+	endCtx, endCancel := context.WithTimeout(ctx, s.cfg.WriteTimeout)
+	c.end(endCtx)
+	endCancel()
+	c.out.CloseAfter(nil)
+	c.out.Wait()
+}
+
+// log is the connection's logger; login adds the account to it.
+func (c *conn) log() *slog.Logger { return c.logp.Load() }
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// isFraming reports a client block that breaks the framing.
+func isFraming(err error) bool {
+	var tl *wire.TooLargeError
+	return errors.Is(err, wire.ErrMalformed) || errors.As(err, &tl)
+}
+
+func (c *conn) loop(ctx context.Context) error {
+	loginBy := time.Now().Add(c.srv.cfg.LoginTimeout)
+	for {
+		deadline := loginBy
+		if c.sess() != nil {
+			deadline = time.Now().Add(c.srv.cfg.IdleTimeout)
+		}
+		_ = c.nc.SetReadDeadline(deadline)
+		b, err := c.rd.ReadBlock()
+		if err != nil {
+			return err
+		}
+		if c.srv.cfg.Trace {
+			c.log().Log(ctx, LevelTrace, "<<", "block", b.String())
+		}
+		metrics.Commands.WithLabelValues(protocolName, commandName(b.Type)).Inc()
+		// IMIP has no "slow down" reply: a fast sender is slowed to its
+		// allowance, and TCP pushes back on it.
+		time.Sleep(c.rate.Reserve(time.Now()))
+		if err := c.dispatch(ctx, b); err != nil {
+			if errors.Is(err, errClose) {
+				return nil
+			}
+			return fmt.Errorf("%s: %w", b.Type, err)
+		}
+	}
+}
+
+// commandName is the metrics label of a block type.
+func commandName(typ string) string {
+	switch t := strings.ToUpper(typ); t {
+	case wire.TypeHELO, wire.TypeLOGN, wire.TypeSTAT, wire.TypeACK, wire.TypeLIST,
+		wire.TypeMESG, wire.TypePING, wire.TypeDISC:
+		return t
+	}
+	return "unknown"
+}
+
+func (c *conn) sess() *hub.Session {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.session
+}
+
+// end leaves the hub and waits for the background work of the session.
+func (c *conn) end(ctx context.Context) {
+	if s := c.sess(); s != nil {
+		s.Detach(ctx)
+	}
+	c.mu.Lock()
+	c.ended = true
+	c.mu.Unlock()
+	c.bg.Wait()
+}
+
+// encode gives b the next server ID, sorts its headers by name as the
+// Odigo server did, and encodes it. The caller holds wmu, so IDs rise in
+// the order blocks are queued.
+func (c *conn) encode(b *wire.Block) ([]byte, error) {
+	b.Headers = append(b.Headers, wire.Header{Name: wire.HeaderID, Value: strconv.FormatUint(uint64(c.srv.nextID()), 10)})
+	slices.SortStableFunc(b.Headers, func(x, y wire.Header) int { return strings.Compare(x.Name, y.Name) })
+	enc, err := b.Encode()
+	if err != nil {
+		// Every value sent is built here from checked data; this is a bug.
+		c.log().Error("encode block", "block", b.String(), "err", err)
+		return nil, err
+	}
+	if c.srv.cfg.Trace {
+		c.log().Log(context.Background(), LevelTrace, ">>", "block", b.String())
+	}
+	return enc, nil
+}
+
+// send queues b. An error means it will not reach the client.
+func (c *conn) send(b *wire.Block) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	enc, err := c.encode(b)
+	if err != nil {
+		return err
+	}
+	if err := c.out.Write(enc); err != nil {
+		return err
+	}
+	c.queued += int64(len(enc))
+	return nil
+}
+
+// closeWith queues b as the last block and closes the connection after it.
+func (c *conn) closeWith(b *wire.Block) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	enc, err := c.encode(b)
+	if err != nil {
+		enc = nil
+	}
+	c.out.CloseAfter(enc)
+}
+
+// disconnect ends the session with a server DISC giving the reason.
+func (c *conn) disconnect(reason string) {
+	b := wire.NewBlock(wire.TypeDISC)
+	b.Body = []byte(reason)
+	c.closeWith(b)
+}
+
+// reply makes an answer to req: Reference is req's ID when it had one.
+func reply(req *wire.Block, typ string, args ...string) *wire.Block {
+	b := wire.NewBlock(typ, args...)
+	if id, ok := req.ID(); ok {
+		b.Add(wire.HeaderReference, strconv.FormatUint(uint64(id), 10))
+	}
+	return b
+}
+
+// ackBlock is "ACK <code>" answering req. Our own codes carry a short
+// text, since no client can know them.
+func ackBlock(req *wire.Block, code wire.Code) *wire.Block {
+	b := reply(req, wire.TypeACK, strconv.Itoa(int(code)))
+	switch code {
+	case CodeRefused:
+		b.Body = []byte("the recipient does not accept your messages")
+	case CodeMailboxFull:
+		b.Body = []byte("the recipient's offline mailbox is full")
+	case CodeListFull:
+		b.Body = []byte("the list is full")
+	case wire.CodeNotLoggedIn:
+		b.Body = []byte("log in first")
+	}
+	if code != wire.CodeOK {
+		metrics.Errors.WithLabelValues(protocolName, strconv.Itoa(int(code))).Inc()
+	}
+	return b
+}
+
+func (c *conn) ack(req *wire.Block, code wire.Code) {
+	_ = c.send(ackBlock(req, code))
+}
+
+// fail answers req with an error ACK and closes the connection after it.
+func (c *conn) fail(req *wire.Block, code wire.Code) error {
+	c.closeWith(ackBlock(req, code))
+	return errClose
+}
+
+// address renders an account as From and Buddy name it.
+func address(a hub.Account) string {
+	return wire.FormatAddress(strconv.FormatUint(uint64(a.Number), 10), a.DisplayName)
+}
+
+// statBlock is a contact's presence.
+func statBlock(from hub.Account, st hub.Status, text string) *wire.Block {
+	code := statusToIMIP(st)
+	b := wire.NewBlock(wire.TypeSTAT, string(code)).Add(wire.HeaderFrom, address(from))
+	if code != wire.StatusOffline {
+		b.Body = []byte(text)
+	}
+	return b
+}
+
+// messageBlock is an incoming message for the session's account.
+func messageBlock(from hub.Account, to uint32, msg hub.Message) *wire.Block {
+	b := wire.NewBlock(wire.TypeMESG).
+		Add(wire.HeaderContentType, wire.ContentTypeText).
+		Add(wire.HeaderFrom, address(from)).
+		Add(wire.HeaderTime, wire.FormatTime(msg.Sent)).
+		Add(wire.HeaderTo, strconv.FormatUint(uint64(to), 10))
+	b.Body = []byte(msg.Text)
+	return b
+}
+
+// requestBlock asks the account to let from add it.
+func requestBlock(from hub.Account, text string) *wire.Block {
+	b := wire.NewBlock(wire.TypeLIST, wire.ListAdd).
+		Add(wire.HeaderFrom, address(from)).
+		Add(wire.HeaderList, wire.ListBuddy)
+	b.Body = []byte(text)
+	return b
+}
+
+// Deliver turns hub events into blocks. It runs on the hub's dispatch
+// goroutine and only queues output (a list request's store lookup runs
+// on a goroutine of its own).
+func (c *conn) Deliver(ev hub.Event) {
+	switch ev.Kind {
+	case hub.EventKick:
+		c.disconnect("logged in from another location")
+	case hub.EventPresence:
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if ev.From.Number == c.number {
+			return
+		}
+		switch c.presence {
+		case presenceHold:
+			if len(c.held) < 4*c.srv.cfg.Hub.MaxListEntries() {
+				c.held = append(c.held, ev)
+			}
+		case presenceLive:
+			_ = c.send(statBlock(ev.From, ev.Status, ev.Text))
+		}
+	case hub.EventMessage:
+		c.mu.Lock()
+		me := c.number
+		c.mu.Unlock()
+		if ev.Message != nil {
+			_ = c.send(messageBlock(ev.From, me, *ev.Message))
+		}
+	case hub.EventReverseAdded:
+		c.request(ev.From)
+	}
+}
+
+// request shows "LIST ADD" from someone who added the account, unless
+// the account answered them before (they are on its allow or block list).
+// That takes a store lookup, which Deliver may not wait for.
+func (c *conn) request(from hub.Account) {
+	c.mu.Lock()
+	me := c.number
+	if c.ended {
+		c.mu.Unlock()
+		return
+	}
+	c.bg.Add(1)
+	c.mu.Unlock()
+	go func() {
+		defer c.bg.Done()
+		text := c.srv.takeRequest(from.Number, me)
+		ctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.WriteTimeout)
+		defer cancel()
+		rel, err := c.srv.cfg.Hub.Store().Relation(ctx, me, from.Number)
+		if err != nil {
+			c.log().Warn("list request", "from", from.Number, "err", err)
+			return
+		}
+		if !rel.OnAllow && !rel.OnBlock {
+			_ = c.send(requestBlock(from, text))
+		}
+	}()
+}
