@@ -73,11 +73,11 @@ func (s *Server) handle(nc net.Conn) {
 		offline:  make(map[uint32]int64),
 	}
 	c.rd.MaxBody = s.cfg.MaxPacketBytes
-	if !s.track(c) {
+	if !s.tracker.Track(c) {
 		_ = nc.Close()
 		return
 	}
-	defer s.untrack(c)
+	defer s.tracker.Untrack(c)
 	gauge := metrics.Connections.WithLabelValues(protocolName, "client")
 	gauge.Inc()
 	defer gauge.Dec()
@@ -123,6 +123,12 @@ func (c *conn) loop(ctx context.Context) error {
 		}
 	}
 }
+
+// Goodbye tells the client the server is going away and closes.
+func (c *conn) Goodbye() { c.closeWith(wire.TypeDisconnecting, nil) }
+
+// Close drops the connection.
+func (c *conn) Close() { c.out.Close() }
 
 func (c *conn) sess() *hub.Session {
 	c.mu.Lock()

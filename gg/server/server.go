@@ -21,7 +21,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"log/slog"
 	"net"
 	"sync"
@@ -29,6 +28,7 @@ import (
 
 	"github.com/crosstalk-im/crosstalk/gg/wire"
 	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/internal/service"
 )
 
 // protocolName is how the hub knows this frontend's sessions.
@@ -83,89 +83,32 @@ func setDefault[T int | time.Duration](v *T, d T) {
 
 // Server runs the GG service.
 type Server struct {
-	cfg Config
-	log *slog.Logger
+	cfg     Config
+	log     *slog.Logger
+	tracker service.Tracker
 
-	mu        sync.Mutex
-	listeners map[net.Listener]struct{}
-	conns     map[*conn]struct{}
-	tokens    map[string]uint32
-	shutdown  bool
-	wg        sync.WaitGroup
+	mu     sync.Mutex
+	tokens map[string]uint32
 }
 
 // New makes a server; nothing listens until Serve runs.
 func New(cfg Config) *Server {
 	cfg.defaults()
-	return &Server{
-		cfg:       cfg,
-		log:       cfg.Logger,
-		listeners: make(map[net.Listener]struct{}),
-		conns:     make(map[*conn]struct{}),
-		tokens:    make(map[string]uint32),
-	}
+	return &Server{cfg: cfg, log: cfg.Logger, tokens: make(map[string]uint32)}
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.
-var ErrServerClosed = errors.New("gg: server closed")
+var ErrServerClosed = service.ErrClosed
 
 // Serve accepts GG connections on l.
 func (s *Server) Serve(l net.Listener) error {
-	s.mu.Lock()
-	if s.shutdown {
-		s.mu.Unlock()
-		return ErrServerClosed
-	}
-	s.listeners[l] = struct{}{}
-	s.mu.Unlock()
-	var delay time.Duration
-	for {
-		nc, err := l.Accept()
-		if err != nil {
-			s.mu.Lock()
-			closed := s.shutdown
-			s.mu.Unlock()
-			if closed {
-				return ErrServerClosed
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				time.Sleep(delay)
-				continue
-			}
-			return err
-		}
-		delay = 0
-		go s.handle(nc)
-	}
+	return s.tracker.Serve(l, s.handle)
 }
 
 // Shutdown stops accepting, tells every client the server is going away
 // (GG_DISCONNECTING), and waits for their connections to end or ctx.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	s.shutdown = true
-	for l := range s.listeners {
-		_ = l.Close()
-	}
-	for c := range s.conns {
-		c.closeWith(wire.TypeDisconnecting, nil)
-	}
-	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		s.mu.Lock()
-		for c := range s.conns {
-			c.out.Close()
-		}
-		s.mu.Unlock()
-		return ctx.Err()
-	}
+	return s.tracker.Shutdown(ctx)
 }
 
 // TokenOwner returns the account whose live GG session was given token in
@@ -191,22 +134,4 @@ func (s *Server) revokeToken(token string) {
 	s.mu.Lock()
 	delete(s.tokens, token)
 	s.mu.Unlock()
-}
-
-func (s *Server) track(c *conn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.shutdown {
-		return false
-	}
-	s.conns[c] = struct{}{}
-	s.wg.Add(1)
-	return true
-}
-
-func (s *Server) untrack(c *conn) {
-	s.mu.Lock()
-	delete(s.conns, c)
-	s.mu.Unlock()
-	s.wg.Done()
 }

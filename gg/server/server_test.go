@@ -13,10 +13,10 @@ import (
 	"go.uber.org/goleak"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/crosstalk-im/crosstalk/bus"
 	"github.com/crosstalk-im/crosstalk/gg/ggpb"
 	"github.com/crosstalk-im/crosstalk/gg/wire"
 	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/internal/testenv"
 	"github.com/crosstalk-im/crosstalk/store"
 )
 
@@ -33,20 +33,7 @@ type testEnv struct {
 
 func newTestEnv(tb testing.TB, tweak func(*Config)) *testEnv {
 	tb.Helper()
-	ctx := context.Background()
-	dir := tb.TempDir()
-	st, err := store.OpenSQLite(ctx, dir)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	b, err := bus.Open(ctx, bus.Options{DataDir: dir})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	h, err := hub.New(ctx, hub.Config{Store: st, Conn: b.Conn, JS: b.JS})
-	if err != nil {
-		tb.Fatal(err)
-	}
+	st, h := testenv.Hub(tb, hub.Config{})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
@@ -63,9 +50,6 @@ func newTestEnv(tb testing.TB, tweak func(*Config)) *testEnv {
 		if err := srv.Shutdown(ctx); err != nil {
 			tb.Errorf("shutdown: %v", err)
 		}
-		h.Close()
-		b.Close()
-		st.Close()
 	})
 	return &testEnv{store: st, hub: h, srv: srv, addr: l.Addr().String()}
 }
@@ -245,7 +229,7 @@ func TestLoginAndToken(t *testing.T) {
 }
 
 func TestLoginFailures(t *testing.T) {
-	env := newTestEnv(t, func(c *Config) { c.LoginTimeout = 300 * time.Millisecond })
+	env := newTestEnv(t, func(c *Config) { c.LoginTimeout = 2 * time.Second })
 	env.account(t, 1001, "a@example.com", "secret")
 	for name, login := range map[string]func(c *rawGG){
 		"wrong password": func(c *rawGG) {

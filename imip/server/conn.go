@@ -93,11 +93,11 @@ func (s *Server) handle(nc net.Conn) {
 	}
 	c.logp.Store(s.log.With("conn", hex.EncodeToString(id[:]), "remote", nc.RemoteAddr().String()))
 	c.rd.MaxBlock = s.cfg.MaxBlockBytes
-	if !s.track(c) {
+	if !s.tracker.Track(c) {
 		_ = nc.Close()
 		return
 	}
-	defer s.untrack(c)
+	defer s.tracker.Untrack(c)
 	gauge := metrics.Connections.WithLabelValues(protocolName, "client")
 	gauge.Inc()
 	defer gauge.Dec()
@@ -381,3 +381,9 @@ func (c *conn) request(from hub.Account) {
 		}
 	}()
 }
+
+// Goodbye sends a DISC saying the server is going away, then closes.
+func (c *conn) Goodbye() { c.disconnect("server shutting down") }
+
+// Close drops the connection.
+func (c *conn) Close() { c.out.Close() }

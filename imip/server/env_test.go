@@ -12,10 +12,10 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/crosstalk-im/crosstalk/bus"
 	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/imip/client"
 	"github.com/crosstalk-im/crosstalk/imip/wire"
+	"github.com/crosstalk-im/crosstalk/internal/testenv"
 	"github.com/crosstalk-im/crosstalk/store"
 )
 
@@ -32,20 +32,7 @@ type testEnv struct {
 
 func newTestEnv(tb testing.TB, tweak func(*Config)) *testEnv {
 	tb.Helper()
-	ctx := context.Background()
-	dir := tb.TempDir()
-	st, err := store.OpenSQLite(ctx, dir)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	b, err := bus.Open(ctx, bus.Options{DataDir: dir})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	h, err := hub.New(ctx, hub.Config{Store: st, Conn: b.Conn, JS: b.JS})
-	if err != nil {
-		tb.Fatal(err)
-	}
+	st, h := testenv.Hub(tb, hub.Config{})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
@@ -66,9 +53,6 @@ func newTestEnv(tb testing.TB, tweak func(*Config)) *testEnv {
 		if err := <-served; !errors.Is(err, ErrServerClosed) {
 			tb.Errorf("Serve = %v", err)
 		}
-		h.Close()
-		b.Close()
-		st.Close()
 	})
 	return &testEnv{store: st, hub: h, srv: srv, addr: l.Addr().String()}
 }

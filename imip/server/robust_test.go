@@ -40,7 +40,9 @@ func TestBeforeLogin(t *testing.T) {
 
 // TestLoginErrors covers what the library cannot send.
 func TestLoginErrors(t *testing.T) {
-	env := newTestEnv(t, func(c *Config) { c.LoginTimeout = 300 * time.Millisecond })
+	// Long enough for the login steps on a loaded machine, short enough to
+	// wait for in "never logs in".
+	env := newTestEnv(t, func(c *Config) { c.LoginTimeout = 2 * time.Second })
 	env.account(t, 1001, "Alice", "pa")
 	t.Run("LOGN before HELO", func(t *testing.T) {
 		c := dialRaw(t, env.addr)
@@ -233,7 +235,7 @@ func TestBadInput(t *testing.T) {
 // TestIdleTimeout: a logged-in client silent for IdleTimeout is dropped
 // with a DISC; one that keeps pinging is not.
 func TestIdleTimeout(t *testing.T) {
-	env := newTestEnv(t, func(c *Config) { c.KeepAlive = time.Second; c.IdleTimeout = 400 * time.Millisecond })
+	env := newTestEnv(t, func(c *Config) { c.KeepAlive = time.Second; c.IdleTimeout = time.Second })
 	env.account(t, 1001, "Alice", "pa")
 	env.account(t, 1002, "Bob", "pb")
 	c := dialRaw(t, env.addr)
@@ -245,8 +247,8 @@ func TestIdleTimeout(t *testing.T) {
 	c.expect("LOGN 1001")
 	busy := dialRaw(t, env.addr)
 	busy.login("1002", "pb")
-	for range 4 {
-		time.Sleep(150 * time.Millisecond)
+	for range 8 {
+		time.Sleep(200 * time.Millisecond)
 		busy.ping()
 	}
 	if d := c.expect(wire.TypeDISC); string(d.Body) != "timeout" {

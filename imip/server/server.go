@@ -144,7 +144,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net"
 	"sync"
@@ -153,6 +152,7 @@ import (
 
 	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/imip/wire"
+	"github.com/crosstalk-im/crosstalk/internal/service"
 )
 
 // protocolName is how the hub and the metrics know this frontend.
@@ -253,15 +253,10 @@ func setDefault[T int | time.Duration | string](v *T, d T) {
 
 // Server runs the IMIP service.
 type Server struct {
-	cfg Config
-	log *slog.Logger
-	ids atomic.Uint32 // server block IDs
-
-	mu        sync.Mutex
-	listeners map[net.Listener]struct{}
-	conns     map[*conn]struct{}
-	shutdown  bool
-	wg        sync.WaitGroup
+	cfg     Config
+	log     *slog.Logger
+	ids     atomic.Uint32 // server block IDs
+	tracker service.Tracker
 
 	reqMu    sync.Mutex
 	requests map[requestKey]requestText
@@ -270,93 +265,21 @@ type Server struct {
 // New makes a server; nothing listens until Serve runs.
 func New(cfg Config) *Server {
 	cfg.defaults()
-	return &Server{
-		cfg:       cfg,
-		log:       cfg.Logger,
-		listeners: make(map[net.Listener]struct{}),
-		conns:     make(map[*conn]struct{}),
-		requests:  make(map[requestKey]requestText),
-	}
+	return &Server{cfg: cfg, log: cfg.Logger, requests: make(map[requestKey]requestText)}
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.
-var ErrServerClosed = errors.New("imip: server closed")
+var ErrServerClosed = service.ErrClosed
 
 // Serve accepts IMIP connections on l.
 func (s *Server) Serve(l net.Listener) error {
-	s.mu.Lock()
-	if s.shutdown {
-		s.mu.Unlock()
-		return ErrServerClosed
-	}
-	s.listeners[l] = struct{}{}
-	s.mu.Unlock()
-	var delay time.Duration
-	for {
-		nc, err := l.Accept()
-		if err != nil {
-			s.mu.Lock()
-			closed := s.shutdown
-			s.mu.Unlock()
-			if closed {
-				return ErrServerClosed
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				time.Sleep(delay)
-				continue
-			}
-			return err
-		}
-		delay = 0
-		go s.handle(nc)
-	}
+	return s.tracker.Serve(l, s.handle)
 }
 
 // Shutdown stops accepting, sends every client a DISC saying the server
 // is going away, and waits for their connections to end or ctx.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	s.shutdown = true
-	for l := range s.listeners {
-		_ = l.Close()
-	}
-	for c := range s.conns {
-		c.disconnect("server shutting down")
-	}
-	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		s.mu.Lock()
-		for c := range s.conns {
-			c.out.Close()
-		}
-		s.mu.Unlock()
-		return ctx.Err()
-	}
-}
-
-func (s *Server) track(c *conn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.shutdown {
-		return false
-	}
-	s.conns[c] = struct{}{}
-	s.wg.Add(1)
-	return true
-}
-
-func (s *Server) untrack(c *conn) {
-	s.mu.Lock()
-	delete(s.conns, c)
-	s.mu.Unlock()
-	s.wg.Done()
+	return s.tracker.Shutdown(ctx)
 }
 
 // nextID numbers the server's blocks.

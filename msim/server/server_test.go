@@ -11,8 +11,8 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/crosstalk-im/crosstalk/bus"
 	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/internal/testenv"
 	"github.com/crosstalk-im/crosstalk/msim/client"
 	"github.com/crosstalk-im/crosstalk/msim/wire"
 	"github.com/crosstalk-im/crosstalk/store"
@@ -31,20 +31,7 @@ type testEnv struct {
 
 func newTestEnv(tb testing.TB, tweak func(*Config)) *testEnv {
 	tb.Helper()
-	ctx := context.Background()
-	dir := tb.TempDir()
-	st, err := store.OpenSQLite(ctx, dir)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	b, err := bus.Open(ctx, bus.Options{DataDir: dir})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	h, err := hub.New(ctx, hub.Config{Store: st, Conn: b.Conn, JS: b.JS})
-	if err != nil {
-		tb.Fatal(err)
-	}
+	st, h := testenv.Hub(tb, hub.Config{})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
@@ -61,9 +48,6 @@ func newTestEnv(tb testing.TB, tweak func(*Config)) *testEnv {
 		if err := srv.Shutdown(ctx); err != nil {
 			tb.Errorf("shutdown: %v", err)
 		}
-		h.Close()
-		b.Close()
-		st.Close()
 	})
 	return &testEnv{store: st, hub: h, srv: srv, addr: l.Addr().String()}
 }
@@ -153,7 +137,7 @@ func TestLoginProfileAndLookups(t *testing.T) {
 }
 
 func TestLoginRefused(t *testing.T) {
-	env := newTestEnv(t, func(c *Config) { c.LoginTimeout = 300 * time.Millisecond })
+	env := newTestEnv(t, func(c *Config) { c.LoginTimeout = 2 * time.Second })
 	env.account(t, hub.Account{Number: 1001, Email: "tom@example.com", Nick: "tom"}, "secret")
 	for name, creds := range map[string][2]string{
 		"wrong password":  {"tom@example.com", "wrong"},

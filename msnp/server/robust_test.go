@@ -110,7 +110,7 @@ func stillFine(t *testing.T, c *rawClient) {
 
 func TestBadInput(t *testing.T) {
 	env := newTestEnv(t, func(c *Config) {
-		c.HandshakeTimeout = 300 * time.Millisecond
+		c.HandshakeTimeout = 2 * time.Second
 		c.CommandBurst = 20
 		c.CommandsPerSecond = 5
 	})

@@ -1,0 +1,43 @@
+// Package testenv builds what every protocol server's tests stand on: a
+// SQLite store in a temporary directory, the embedded NATS bus and a hub,
+// all closed when the test ends.
+package testenv
+
+import (
+	"context"
+	"testing"
+
+	"github.com/crosstalk-im/crosstalk/bus"
+	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/store"
+)
+
+// Hub returns a hub on a fresh store and bus. Cleanups registered after
+// it (servers' shutdowns) run before it closes them.
+func Hub(tb testing.TB, cfg hub.Config) (*store.SQLite, *hub.Hub) {
+	tb.Helper()
+	ctx := context.Background()
+	dir := tb.TempDir()
+	st, err := store.OpenSQLite(ctx, dir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	b, err := bus.Open(ctx, bus.Options{DataDir: dir})
+	if err != nil {
+		st.Close()
+		tb.Fatal(err)
+	}
+	cfg.Store, cfg.Conn, cfg.JS = st, b.Conn, b.JS
+	h, err := hub.New(ctx, cfg)
+	if err != nil {
+		b.Close()
+		st.Close()
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		h.Close()
+		b.Close()
+		st.Close()
+	})
+	return st, h
+}
