@@ -88,9 +88,22 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	n = &Node{log: o.Logger}
+	started := n // the error returns below set n to nil
+	var opened []net.Listener
+	listen := func(what, addr string) (net.Listener, error) {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("%s listener: %w", what, err)
+		}
+		opened = append(opened, l)
+		return l, nil
+	}
 	defer func() {
 		if err != nil {
-			n.close()
+			for _, l := range opened {
+				_ = l.Close()
+			}
+			started.close()
 		}
 	}()
 	if n.Store, err = store.OpenSQLite(ctx, o.DataDir); err != nil {
@@ -112,19 +125,16 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		n.MSIM = msimserver.New(cfg)
 	}
 	if o.MSNPAddr != Off {
-		nsL, err := net.Listen("tcp", o.MSNPAddr)
-		if err != nil {
-			return nil, fmt.Errorf("msnp listener: %w", err)
-		}
-		sbAddr := o.SBAddr
-		if sbAddr == Off {
-			_ = nsL.Close()
+		if o.SBAddr == Off {
 			return nil, errors.New("the MSNP service needs a switchboard address")
 		}
-		sbL, err := net.Listen("tcp", sbAddr)
+		nsL, err := listen("msnp", o.MSNPAddr)
 		if err != nil {
-			_ = nsL.Close()
-			return nil, fmt.Errorf("switchboard listener: %w", err)
+			return nil, err
+		}
+		sbL, err := listen("switchboard", o.SBAddr)
+		if err != nil {
+			return nil, err
 		}
 		n.MSNPAddr, n.SBAddr = nsL.Addr().String(), sbL.Addr().String()
 		cfg := o.MSNP
@@ -151,17 +161,17 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 			func() { n.serve("msnp-sb", func() error { return n.MSNP.ServeSwitchboard(sbL) }) })
 	}
 	if n.MSIM != nil && o.MSIMAddr != "" {
-		l, err := net.Listen("tcp", o.MSIMAddr)
+		l, err := listen("msim", o.MSIMAddr)
 		if err != nil {
-			return nil, fmt.Errorf("msim listener: %w", err)
+			return nil, err
 		}
 		n.MSIMAddr = l.Addr().String()
 		listeners = append(listeners, func() { n.serve("msim", func() error { return n.MSIM.Serve(l) }) })
 	}
 	if o.GGAddr != Off && o.GGAddr != "" {
-		l, err := net.Listen("tcp", o.GGAddr)
+		l, err := listen("gg", o.GGAddr)
 		if err != nil {
-			return nil, fmt.Errorf("gg listener: %w", err)
+			return nil, err
 		}
 		n.GGAddr = l.Addr().String()
 		cfg := o.GG
@@ -171,9 +181,9 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		listeners = append(listeners, func() { n.serve("gg", func() error { return n.GG.Serve(l) }) })
 	}
 	if o.IMIPAddr != Off && o.IMIPAddr != "" {
-		l, err := net.Listen("tcp", o.IMIPAddr)
+		l, err := listen("imip", o.IMIPAddr)
 		if err != nil {
-			return nil, fmt.Errorf("imip listener: %w", err)
+			return nil, err
 		}
 		n.IMIPAddr = l.Addr().String()
 		cfg := o.IMIP
@@ -183,9 +193,9 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		listeners = append(listeners, func() { n.serve("imip", func() error { return n.IMIP.Serve(l) }) })
 	}
 	if o.HTTPAddr != Off && o.HTTPAddr != "" {
-		l, err := net.Listen("tcp", o.HTTPAddr)
+		l, err := listen("http", o.HTTPAddr)
 		if err != nil {
-			return nil, fmt.Errorf("http listener: %w", err)
+			return nil, err
 		}
 		n.HTTPAddr = l.Addr().String()
 		n.http = &http.Server{Handler: n.httpHandler(), ReadHeaderTimeout: 10 * time.Second}

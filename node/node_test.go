@@ -245,3 +245,29 @@ func TestMetricsEndpoint(t *testing.T) {
 		}
 	}
 }
+
+// A node that cannot start leaves nothing listening behind.
+func TestStartFailureClosesListeners(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	freeAddr := free.Addr().String()
+	free.Close()
+	_, err = Start(context.Background(), Options{
+		DataDir: t.TempDir(), MSNPAddr: freeAddr, SBAddr: "127.0.0.1:0", GGAddr: busy.Addr().String(), HTTPAddr: Off,
+	})
+	if err == nil {
+		t.Fatal("started on a port in use")
+	}
+	l, err := net.Listen("tcp", freeAddr)
+	if err != nil {
+		t.Fatalf("the MSNP port stayed open after the failed start: %v", err)
+	}
+	l.Close()
+}

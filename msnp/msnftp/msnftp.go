@@ -1,0 +1,642 @@
+// Package msnftp implements MSNFTP, the peer-to-peer file transfer protocol
+// of MSN Messenger 3.0–5.0, for both the file's sender and its receiver.
+//
+// The invitation that sets a transfer up (addresses, ports, AuthCookie,
+// Sender-Connect) travels through a switchboard and is handled by package
+// msnp/invite. This package starts once a TCP connection exists between the
+// two peers. Which side dialled does not matter: normally the sender listens
+// and the receiver connects, with Sender-Connect the roles of the TCP
+// connection swap, but the receiver always speaks first:
+//
+//	receiver: VER MSNFTP
+//	sender:   VER MSNFTP
+//	receiver: USR <receiver passport> <AuthCookie>
+//	sender:   FIL <size>
+//	receiver: TFR
+//	sender:   blocks: 00 <len lo> <len hi> + len (≤ 2045) bytes of data
+//	receiver: BYE 16777989
+//
+// The receiver cancels with CCL at any time; the sender cancels with the
+// block header 01 00 00. Lines end in CRLF; a bare LF is accepted.
+//
+// Send and Receive own the connection they are given and close it before
+// they return. Every read and write has a deadline: the earlier of the
+// context's deadline and a per-step timeout, so a silent peer cannot stall
+// either side for longer than that.
+package msnftp
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// BYE codes, sent by the receiver at the end of a transfer.
+const (
+	ByeSuccess           uint32 = 16777987   // 0x01000303: success (rarely used)
+	ByeOK                uint32 = 16777989   // 0x01000305: file received; what receivers send
+	ByeOutOfDisk         uint32 = 2147942405 // 0x80070005: receiver is out of disk space
+	ByeReceiverCancelled uint32 = 2164261682 // 0x81000332: receiver cancelled the transfer
+	ByeSenderCancelled   uint32 = 2164261683 // 0x81000333: sender cancelled the transfer
+	ByeTimeout           uint32 = 2164261694 // 0x8100033E: timeout / connection blocked
+)
+
+// MaxBlock is the largest number of data bytes in one block; with its 3-byte
+// header a block is at most 2048 bytes on the wire.
+const MaxBlock = 2045
+
+// DefaultStepTimeout bounds each protocol step (one line, one block) when the
+// options leave StepTimeout zero. The official client gave up after about
+// 30 seconds.
+const DefaultStepTimeout = 30 * time.Second
+
+// MaxLine is the longest command line accepted, line ending included. The
+// longest legitimate line is USR with a passport of at most 129 bytes.
+const MaxLine = 512
+
+// maxEmpty bounds consecutive blank lines, and consecutive empty data
+// blocks, that are skipped.
+const maxEmpty = 16
+
+// lingerTimeout bounds the wait for the peer to close after the last
+// message, and the write of a farewell (CCL, BYE, cancel block).
+const lingerTimeout = 2 * time.Second
+
+// Errors. Wrapped errors carry more detail; test them with errors.Is.
+var (
+	// ErrCancelled: the receiver cancelled with CCL (or with BYE
+	// ByeReceiverCancelled, see ByeError.Is).
+	ErrCancelled = errors.New("msnftp: receiver cancelled the transfer")
+	// ErrSenderCancelled: the sender aborted with block header 01 00 00.
+	ErrSenderCancelled = errors.New("msnftp: sender cancelled the transfer")
+	// ErrBadCookie: USR carried the wrong AuthCookie.
+	ErrBadCookie = errors.New("msnftp: wrong authentication cookie")
+	// ErrBadUser: USR named another passport than SendOptions.ExpectUser.
+	ErrBadUser = errors.New("msnftp: unexpected receiver passport")
+	// ErrSizeMismatch: the file did not have the announced size (the
+	// sender's reader ran short, or blocks went past FIL).
+	ErrSizeMismatch = errors.New("msnftp: file size does not match the announced size")
+	// ErrTooLarge: FIL announced more than ReceiveOptions.MaxSize.
+	ErrTooLarge = errors.New("msnftp: file larger than allowed")
+	// ErrProtocol: the peer sent something MSNFTP does not allow.
+	ErrProtocol = errors.New("msnftp: protocol error")
+	// ErrLineTooLong: a command line exceeded MaxLine.
+	ErrLineTooLong = fmt.Errorf("%w: line too long", ErrProtocol)
+)
+
+// ByeError is a BYE with a code other than success.
+type ByeError struct {
+	Code uint32
+}
+
+func (e *ByeError) Error() string {
+	var what string
+	switch e.Code {
+	case ByeOutOfDisk:
+		what = "receiver is out of disk space"
+	case ByeReceiverCancelled:
+		what = "receiver cancelled"
+	case ByeSenderCancelled:
+		what = "sender cancelled"
+	case ByeTimeout:
+		what = "timeout"
+	default:
+		what = "failure"
+	}
+	return fmt.Sprintf("msnftp: BYE %d: %s", e.Code, what)
+}
+
+// Is makes BYE ByeReceiverCancelled match ErrCancelled and BYE
+// ByeSenderCancelled match ErrSenderCancelled.
+func (e *ByeError) Is(target error) bool {
+	switch target {
+	case ErrCancelled:
+		return e.Code == ByeReceiverCancelled
+	case ErrSenderCancelled:
+		return e.Code == ByeSenderCancelled
+	}
+	return false
+}
+
+// byeResult maps a BYE code to the result of a transfer.
+func byeResult(code uint32) error {
+	if code == ByeOK || code == ByeSuccess {
+		return nil
+	}
+	return &ByeError{Code: code}
+}
+
+// peer is one end of an MSNFTP connection with its deadlines.
+type peer struct {
+	ctx  context.Context
+	conn net.Conn
+	br   *bufio.Reader
+	step time.Duration
+
+	stop     func() bool   // stops the context watcher
+	watchEnd chan struct{} // closed when the watcher has run
+}
+
+func newPeer(ctx context.Context, conn net.Conn, step time.Duration, bufSize int) *peer {
+	if step <= 0 {
+		step = DefaultStepTimeout
+	}
+	p := &peer{ctx: ctx, conn: conn, br: bufio.NewReaderSize(conn, bufSize), step: step, watchEnd: make(chan struct{})}
+	// When the context ends, unblock whatever read or write is under way.
+	p.stop = context.AfterFunc(ctx, func() {
+		conn.SetDeadline(time.Unix(1, 0))
+		close(p.watchEnd)
+	})
+	return p
+}
+
+// close stops the watcher and closes the connection.
+func (p *peer) close() {
+	p.stop()
+	p.conn.Close()
+}
+
+// cancelled reports whether the context has ended; if so it waits for the
+// watcher so that deadlines set afterwards stick.
+func (p *peer) cancelled() bool {
+	if p.ctx.Err() == nil {
+		return false
+	}
+	if !p.stop() {
+		<-p.watchEnd
+	}
+	return true
+}
+
+func (p *peer) deadline() time.Time {
+	d := time.Now().Add(p.step)
+	if cd, ok := p.ctx.Deadline(); ok && cd.Before(d) {
+		d = cd
+	}
+	return d
+}
+
+// readStep and writeStep arm the deadline for one step. They fail when the
+// context has already ended; a cancellation after the check makes the
+// watcher move the deadline to the past.
+func (p *peer) readStep() error {
+	p.conn.SetReadDeadline(p.deadline())
+	return p.ctx.Err()
+}
+
+func (p *peer) writeStep() error {
+	p.conn.SetWriteDeadline(p.deadline())
+	return p.ctx.Err()
+}
+
+// writeLine writes one CRLF-terminated line in a single Write.
+func (p *peer) writeLine(line string) error {
+	if err := p.writeStep(); err != nil {
+		return err
+	}
+	_, err := p.conn.Write([]byte(line + "\r\n"))
+	return err
+}
+
+// farewell writes a last line (CCL, BYE) or block with a fresh short
+// deadline, ignoring errors: the connection is being given up anyway.
+func (p *peer) farewell(b []byte) {
+	p.cancelled() // settle the watcher before touching deadlines
+	p.conn.SetWriteDeadline(time.Now().Add(min(p.step, lingerTimeout)))
+	p.conn.Write(b)
+}
+
+// linger half-closes the connection and waits briefly for the peer to close
+// its side, so that unread data does not turn our close into a reset that
+// could destroy the last message before the peer reads it.
+func (p *peer) linger() {
+	if cw, ok := p.conn.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+	p.cancelled()
+	p.conn.SetReadDeadline(time.Now().Add(min(p.step, lingerTimeout)))
+	io.CopyN(io.Discard, p.br, 1<<20)
+}
+
+// readLine arms the read deadline and reads one command line.
+func (p *peer) readLine() ([]string, error) {
+	if err := p.readStep(); err != nil {
+		return nil, err
+	}
+	return p.readFields()
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// ioErr wraps a read or write failure with what was being done; io.EOF
+// becomes io.ErrUnexpectedEOF since the peer left mid-conversation.
+func ioErr(doing string, err error) error {
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	if errors.Is(err, ErrProtocol) {
+		return fmt.Errorf("%w (%s)", err, doing)
+	}
+	return fmt.Errorf("msnftp: %s: %w", doing, err)
+}
+
+func unexpected(doing string, fields []string) error {
+	line := strings.Join(fields, " ")
+	if len(line) > 64 {
+		line = line[:64] + "…"
+	}
+	return fmt.Errorf("%w: %s: got %q", ErrProtocol, doing, line)
+}
+
+func isVerMSNFTP(fields []string) bool {
+	if fields[0] != "VER" {
+		return false
+	}
+	for _, f := range fields[1:] {
+		if f == "MSNFTP" {
+			return true
+		}
+	}
+	return false
+}
+
+// SendOptions configure the sender's side.
+type SendOptions struct {
+	// AuthCookie is the cookie offered in the invitation; USR must carry it.
+	AuthCookie uint32
+	// ExpectUser is the receiver's passport, compared case-insensitively
+	// with the one in USR. Empty accepts any.
+	ExpectUser string
+	// Size is the file size announced in FIL; exactly this many bytes are
+	// read from the reader.
+	Size int64
+	// Progress, if set, is called after each block with the bytes sent so
+	// far.
+	Progress func(sent int64)
+	// StepTimeout bounds each step; zero means DefaultStepTimeout.
+	StepTimeout time.Duration
+}
+
+// Send is the file sender's side of MSNFTP on conn, whichever side dialled.
+// It reads exactly opts.Size bytes from r. It returns nil once the receiver
+// confirmed with a successful BYE, ErrCancelled when the receiver sent CCL,
+// a *ByeError for a failure BYE, ErrBadCookie or ErrBadUser when USR does
+// not match, and ErrSizeMismatch when r ends early (the receiver is then
+// told with a cancel block). When ctx ends mid-transfer Send sends the
+// cancel block and returns an error wrapping ctx.Err(). Send closes conn.
+func Send(ctx context.Context, conn net.Conn, opts SendOptions, r io.Reader) error {
+	if opts.Size < 0 {
+		conn.Close()
+		return fmt.Errorf("msnftp: negative size %d", opts.Size)
+	}
+	p := newPeer(ctx, conn, opts.StepTimeout, 1024)
+	defer p.close()
+
+	fail := func(doing string, err error) error {
+		if p.cancelled() {
+			return fmt.Errorf("msnftp: %s: %w", doing, context.Cause(ctx))
+		}
+		return ioErr(doing, err)
+	}
+
+	// VER MSNFTP
+	fields, err := p.readLine()
+	if err != nil {
+		return fail("waiting for VER", err)
+	}
+	if !isVerMSNFTP(fields) {
+		return unexpected("waiting for VER MSNFTP", fields)
+	}
+	if err := p.writeLine("VER MSNFTP"); err != nil {
+		return fail("sending VER", err)
+	}
+
+	// USR passport cookie
+	fields, err = p.readLine()
+	if err != nil {
+		return fail("waiting for USR", err)
+	}
+	if fields[0] == "CCL" {
+		return ErrCancelled
+	}
+	if fields[0] != "USR" || len(fields) != 3 {
+		return unexpected("waiting for USR", fields)
+	}
+	if cookie, err := strconv.ParseUint(fields[2], 10, 32); err != nil || uint32(cookie) != opts.AuthCookie {
+		return ErrBadCookie
+	}
+	if opts.ExpectUser != "" && !strings.EqualFold(fields[1], opts.ExpectUser) {
+		return fmt.Errorf("%w: %q", ErrBadUser, fields[1])
+	}
+	if err := p.writeLine("FIL " + strconv.FormatInt(opts.Size, 10)); err != nil {
+		return fail("sending FIL", err)
+	}
+
+	// TFR
+	fields, err = p.readLine()
+	if err != nil {
+		return fail("waiting for TFR", err)
+	}
+	switch fields[0] {
+	case "TFR":
+	case "CCL":
+		return ErrCancelled
+	default:
+		return unexpected("waiting for TFR", fields)
+	}
+
+	return sendBlocks(p, opts, r)
+}
+
+// sendBlocks streams the file while a goroutine watches for the receiver's
+// CCL or BYE.
+func sendBlocks(p *peer, opts SendOptions, r io.Reader) error {
+	// Until the last block is out, only the context bounds the reader's
+	// wait; afterwards, the step timeout does.
+	cd, _ := p.ctx.Deadline()
+	p.conn.SetReadDeadline(cd)
+	if p.ctx.Err() != nil {
+		return sendCancel(p, context.Cause(p.ctx))
+	}
+	final := make(chan error, 1)
+	var wg sync.WaitGroup
+	wg.Go(func() { final <- readFinal(p) })
+	defer func() {
+		p.conn.Close() // unblocks the watcher goroutine, if still reading
+		wg.Wait()
+	}()
+	// early is called when the receiver spoke before the end of the file.
+	early := func(res error) error {
+		if res == nil {
+			return fmt.Errorf("%w: BYE before the end of the file", ErrProtocol)
+		}
+		return res
+	}
+
+	var block [3 + MaxBlock]byte
+	src := io.LimitReader(r, opts.Size)
+	var sent int64
+	for sent < opts.Size {
+		select {
+		case res := <-final:
+			return early(res)
+		default:
+		}
+		n := int(min(opts.Size-sent, MaxBlock))
+		got, rerr := io.ReadFull(src, block[3:3+n])
+		if rerr != nil {
+			if p.ctx.Err() != nil {
+				return sendCancel(p, context.Cause(p.ctx))
+			}
+			if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+				rerr = fmt.Errorf("%w: reader ended after %d of %d bytes", ErrSizeMismatch, sent+int64(got), opts.Size)
+			} else {
+				rerr = fmt.Errorf("msnftp: reading the file: %w", rerr)
+			}
+			return sendCancel(p, rerr)
+		}
+		block[0], block[1], block[2] = 0, byte(n), byte(n>>8)
+		if err := p.writeStep(); err != nil {
+			return sendCancel(p, context.Cause(p.ctx))
+		}
+		if _, err := p.conn.Write(block[:3+n]); err != nil {
+			if p.cancelled() {
+				return sendCancel(p, context.Cause(p.ctx))
+			}
+			// The receiver may have said why it went away.
+			p.conn.SetReadDeadline(time.Now().Add(min(p.step, 500*time.Millisecond)))
+			res := <-final
+			if errors.Is(res, ErrCancelled) || errors.As(res, new(*ByeError)) {
+				return res
+			}
+			return ioErr("sending data", err)
+		}
+		sent += int64(n)
+		if opts.Progress != nil {
+			opts.Progress(sent)
+		}
+	}
+
+	// Everything is out: wait for BYE.
+	if err := p.readStep(); err != nil {
+		return fmt.Errorf("msnftp: waiting for BYE: %w", context.Cause(p.ctx))
+	}
+	res := <-final
+	if res != nil && p.cancelled() {
+		return fmt.Errorf("msnftp: waiting for BYE: %w", context.Cause(p.ctx))
+	}
+	return res
+}
+
+// sendCancel tells the receiver the sender gives up, and returns cause.
+func sendCancel(p *peer, cause error) error {
+	p.farewell([]byte{1, 0, 0})
+	return cause
+}
+
+// readFinal reads the receiver's last word: CCL or BYE.
+func readFinal(p *peer) error {
+	line, err := p.readFields()
+	if err != nil {
+		return ioErr("waiting for BYE", err)
+	}
+	switch line[0] {
+	case "CCL":
+		return ErrCancelled
+	case "BYE":
+		if len(line) < 2 {
+			return unexpected("waiting for BYE", line)
+		}
+		code, err := strconv.ParseUint(line[1], 10, 32)
+		if err != nil {
+			return unexpected("waiting for BYE", line)
+		}
+		return byeResult(uint32(code))
+	}
+	return unexpected("waiting for BYE", line)
+}
+
+// readFields reads one command line, without the line ending, and splits
+// it into fields. A few blank lines are skipped. It does not touch deadlines,
+// so that the watcher goroutine of sendBlocks can use it.
+func (p *peer) readFields() ([]string, error) {
+	for range maxEmpty {
+		var buf [MaxLine]byte
+		n := 0
+		for {
+			c, err := p.br.ReadByte()
+			if err != nil {
+				if err == io.EOF && n > 0 {
+					err = io.ErrUnexpectedEOF
+				}
+				return nil, err
+			}
+			if c == '\n' {
+				break
+			}
+			if n == len(buf)-1 {
+				return nil, ErrLineTooLong
+			}
+			buf[n] = c
+			n++
+		}
+		if fields := strings.Fields(string(buf[:n])); len(fields) > 0 {
+			return fields, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: too many blank lines", ErrProtocol)
+}
+
+// ReceiveOptions configure the receiver's side.
+type ReceiveOptions struct {
+	// Passport is the receiver's own passport, sent in USR.
+	Passport string
+	// AuthCookie is the cookie from the invitation, sent in USR.
+	AuthCookie uint32
+	// MaxSize, if positive, is the largest file accepted; a larger FIL is
+	// answered with CCL and ErrTooLarge.
+	MaxSize int64
+	// Progress, if set, is called after each block with the bytes received
+	// so far.
+	Progress func(received int64)
+	// StepTimeout bounds each step; zero means DefaultStepTimeout. When the
+	// sender stays silent longer, the receiver gives up with BYE
+	// ByeTimeout.
+	StepTimeout time.Duration
+}
+
+// Receive is the file receiver's side of MSNFTP on conn, whichever side
+// dialled. It writes the file to w and returns the number of bytes written,
+// never more than the size the sender announced. On success it sends BYE
+// ByeOK. When ctx ends mid-transfer it sends CCL and returns an error
+// wrapping ctx.Err(); when w fails it sends BYE ByeOutOfDisk and returns an
+// error wrapping w's error; when the sender aborts it returns
+// ErrSenderCancelled. Receive closes conn.
+func Receive(ctx context.Context, conn net.Conn, opts ReceiveOptions, w io.Writer) (int64, error) {
+	if opts.Passport == "" || strings.ContainsAny(opts.Passport, " \t\r\n") {
+		conn.Close()
+		return 0, fmt.Errorf("msnftp: invalid passport %q", opts.Passport)
+	}
+	p := newPeer(ctx, conn, opts.StepTimeout, 32<<10)
+	defer p.close()
+
+	fail := func(doing string, err error) error {
+		if p.cancelled() {
+			p.farewell([]byte("CCL\r\n"))
+			return fmt.Errorf("msnftp: %s: %w", doing, context.Cause(ctx))
+		}
+		return ioErr(doing, err)
+	}
+	// abort cancels with CCL, then lets the sender close first.
+	abort := func(err error) error {
+		p.farewell([]byte("CCL\r\n"))
+		p.linger()
+		return err
+	}
+
+	if err := p.writeLine("VER MSNFTP"); err != nil {
+		return 0, fail("sending VER", err)
+	}
+	fields, err := p.readLine()
+	if err != nil {
+		return 0, fail("waiting for VER", err)
+	}
+	if !isVerMSNFTP(fields) {
+		return 0, unexpected("waiting for VER MSNFTP", fields)
+	}
+	if err := p.writeLine(fmt.Sprintf("USR %s %d", opts.Passport, opts.AuthCookie)); err != nil {
+		return 0, fail("sending USR", err)
+	}
+	fields, err = p.readLine()
+	if err != nil {
+		return 0, fail("waiting for FIL", err)
+	}
+	if fields[0] != "FIL" || len(fields) < 2 {
+		return 0, abort(unexpected("waiting for FIL", fields))
+	}
+	size, err := strconv.ParseInt(fields[1], 10, 64)
+	if err != nil || size < 0 {
+		return 0, abort(unexpected("bad FIL size", fields))
+	}
+	if opts.MaxSize > 0 && size > opts.MaxSize {
+		return 0, abort(fmt.Errorf("%w: %d bytes, at most %d accepted", ErrTooLarge, size, opts.MaxSize))
+	}
+	if err := p.writeLine("TFR"); err != nil {
+		return 0, fail("sending TFR", err)
+	}
+
+	var got int64
+	var hdr [3]byte
+	var data [MaxBlock]byte
+	empty := 0
+	for got < size {
+		err := p.readStep()
+		if err == nil {
+			_, err = io.ReadFull(p.br, hdr[:])
+		}
+		if err != nil {
+			return got, receiveFailed(p, err, got, size)
+		}
+		n := int(hdr[1]) | int(hdr[2])<<8
+		switch {
+		case hdr[0] == 1:
+			return got, ErrSenderCancelled
+		case hdr[0] != 0:
+			return got, abort(fmt.Errorf("%w: bad block header % x", ErrProtocol, hdr))
+		case n > MaxBlock:
+			return got, abort(fmt.Errorf("%w: block of %d bytes", ErrProtocol, n))
+		case int64(n) > size-got:
+			return got, abort(fmt.Errorf("%w: block of %d bytes after %d of %d", ErrSizeMismatch, n, got, size))
+		case n == 0:
+			if empty++; empty > maxEmpty {
+				return got, abort(fmt.Errorf("%w: too many empty blocks", ErrProtocol))
+			}
+			continue
+		}
+		empty = 0
+		if _, err := io.ReadFull(p.br, data[:n]); err != nil {
+			return got, receiveFailed(p, err, got, size)
+		}
+		wn, werr := w.Write(data[:n])
+		got += int64(wn)
+		if werr == nil && wn < n {
+			werr = io.ErrShortWrite
+		}
+		if werr != nil {
+			p.farewell([]byte("BYE " + strconv.FormatUint(uint64(ByeOutOfDisk), 10) + "\r\n"))
+			p.linger()
+			return got, fmt.Errorf("msnftp: writing the file: %w", werr)
+		}
+		if opts.Progress != nil {
+			opts.Progress(got)
+		}
+	}
+	// Everything arrived: even if ctx ended meanwhile, the file is complete.
+	p.farewell([]byte("BYE " + strconv.FormatUint(uint64(ByeOK), 10) + "\r\n"))
+	p.linger()
+	return got, nil
+}
+
+// receiveFailed handles a failed read mid-transfer.
+func receiveFailed(p *peer, err error, got, size int64) error {
+	switch {
+	case p.cancelled():
+		p.farewell([]byte("CCL\r\n"))
+		p.linger()
+		return fmt.Errorf("msnftp: transfer cancelled after %d of %d bytes: %w", got, size, context.Cause(p.ctx))
+	case isTimeout(err):
+		p.farewell([]byte("BYE " + strconv.FormatUint(uint64(ByeTimeout), 10) + "\r\n"))
+		return fmt.Errorf("msnftp: sender silent after %d of %d bytes: %w", got, size, err)
+	}
+	return ioErr(fmt.Sprintf("receiving data after %d of %d bytes", got, size), err)
+}
