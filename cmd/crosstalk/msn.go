@@ -15,8 +15,10 @@ import (
 )
 
 type msnCmd struct {
-	Send   msnSendCmd   `cmd:"" help:"Log in, send one message to a contact, log out."`
-	Listen msnListenCmd `cmd:"" help:"Log in, answer every chat and print the messages that arrive."`
+	Send     msnSendCmd     `cmd:"" help:"Log in, send one message to a contact, log out."`
+	Listen   msnListenCmd   `cmd:"" help:"Log in, answer every chat and print the messages that arrive."`
+	SendFile msnSendFileCmd `cmd:"" help:"Send a file to a contact (invitation and MSNFTP), with a progress bar."`
+	RecvFile msnRecvFileCmd `cmd:"" help:"Wait for one file offer, accept it and save the file."`
 }
 
 type msnLogin struct {

@@ -174,6 +174,10 @@ func (sb *Switchboard) connClosed(_ *conn, err error) {
 	sb.ev.finish(Closed{Err: err})
 }
 
+// LocalAddr is this end of the switchboard connection: the address the
+// server (and so, usually, the other participants) can reach us at.
+func (sb *Switchboard) LocalAddr() net.Addr { return sb.conn.nc.LocalAddr() }
+
 // Events returns the channel of switchboard events. It is closed after the
 // final Closed event.
 func (sb *Switchboard) Events() <-chan Event { return sb.ev.ch }

@@ -1,0 +1,133 @@
+package filetransfer_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/msnp/client"
+	"github.com/crosstalk-im/crosstalk/msnp/filetransfer"
+	"github.com/crosstalk-im/crosstalk/msnp/invite"
+	"github.com/crosstalk-im/crosstalk/node"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// chat logs alice and bob in to a node and puts them in one switchboard.
+func chat(t *testing.T, ctx context.Context) (asb, bsb *client.Switchboard) {
+	t.Helper()
+	n, err := node.Start(ctx, node.Options{DataDir: t.TempDir(), MSNPAddr: "127.0.0.1:0", SBAddr: "127.0.0.1:0", HTTPAddr: node.Off})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		n.Shutdown(sctx)
+	})
+	var cs [2]*client.Client
+	for i, email := range []string{"alice@example.com", "bob@example.com"} {
+		if _, err := n.Store.CreateAccount(ctx, hub.Account{Number: uint32(1001 + i), Email: email}, "pw"); err != nil {
+			t.Fatal(err)
+		}
+		c, err := client.Dial(ctx, n.MSNPAddr, client.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if err := c.Login(ctx, email, "pw"); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.SetStatus(ctx, client.StatusOnline); err != nil {
+			t.Fatal(err)
+		}
+		cs[i] = c
+	}
+	asb, err = cs[0].StartChat(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { asb.Close() })
+	if _, err := asb.Call(ctx, "bob@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	for ev := range cs[1].Events() {
+		if r, ok := ev.(client.Ring); ok {
+			if bsb, err = cs[1].Answer(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	t.Cleanup(func() { bsb.Close() })
+	for ev := range asb.Events() {
+		if _, ok := ev.(client.Joined); ok {
+			break
+		}
+	}
+	return asb, bsb
+}
+
+func TestTransfers(t *testing.T) {
+	for _, tc := range []struct {
+		size      int
+		senderNAT bool
+	}{{0, false}, {1, false}, {2045, false}, {2046, true}, {3 << 20, false}, {3 << 20, true}} {
+		t.Run(fmt.Sprintf("%d bytes, sender behind NAT %v", tc.size, tc.senderNAT), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			asb, bsb := chat(t, ctx)
+			data := make([]byte, tc.size)
+			rand.Read(data)
+			sent := make(chan error, 1)
+			go func() {
+				sent <- filetransfer.Send(ctx, asb, "bob@example.com", "notes.bin", int64(len(data)), bytes.NewReader(data),
+					filetransfer.Options{NoIncoming: tc.senderNAT})
+			}()
+			from, offer, err := filetransfer.NextOffer(ctx, bsb)
+			if err != nil || from != "alice@example.com" || offer.File != "notes.bin" || offer.FileSize != int64(tc.size) {
+				t.Fatalf("offer %q %+v %v", from, offer, err)
+			}
+			var got bytes.Buffer
+			n, err := filetransfer.Receive(ctx, bsb, from, "bob@example.com", offer, &got, filetransfer.Options{})
+			if err != nil || n != int64(tc.size) {
+				t.Fatalf("receive: %d %v", n, err)
+			}
+			if err := <-sent; err != nil {
+				t.Fatalf("send: %v", err)
+			}
+			if sha256.Sum256(got.Bytes()) != sha256.Sum256(data) {
+				t.Fatal("checksum differs")
+			}
+		})
+	}
+}
+
+func TestRejected(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	asb, bsb := chat(t, ctx)
+	sent := make(chan error, 1)
+	go func() {
+		sent <- filetransfer.Send(ctx, asb, "bob@example.com", "virus.exe", 10, bytes.NewReader(make([]byte, 10)), filetransfer.Options{})
+	}()
+	_, offer, err := filetransfer.NextOffer(ctx, bsb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := filetransfer.Reject(ctx, bsb, offer); err != nil {
+		t.Fatal(err)
+	}
+	var rej *filetransfer.RejectedError
+	if err := <-sent; !errors.As(err, &rej) || rej.Code != invite.CancelReject {
+		t.Fatalf("sender got %v", err)
+	}
+}
