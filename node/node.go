@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/crosstalk-im/crosstalk/bus"
+	"github.com/crosstalk-im/crosstalk/drive"
 	ggserver "github.com/crosstalk-im/crosstalk/gg/server"
 	"github.com/crosstalk-im/crosstalk/hub"
 	imipserver "github.com/crosstalk-im/crosstalk/imip/server"
@@ -51,11 +52,15 @@ type Options struct {
 	MSIMSniff time.Duration
 	IMIPAddr  string
 	HTTPAddr  string
+	// TLSCert and TLSKey, when both set, make the HTTP service HTTPS (GG
+	// clients reach the drive only over HTTPS).
+	TLSCert, TLSKey string
 
 	MSNP           msnpserver.Config // limits and switches; wiring is filled in
 	GG             ggserver.Config   // likewise
 	MSIM           msimserver.Config
 	IMIP           imipserver.Config
+	Drive          drive.Config // limits; wiring is filled in
 	MaxListEntries int
 }
 
@@ -68,11 +73,13 @@ type Node struct {
 	GG    *ggserver.Server
 	MSIM  *msimserver.Server
 	IMIP  *imipserver.Server
+	Drive *drive.Server
 
 	// Bound addresses, for tests that listen on port 0.
 	MSNPAddr, SBAddr, GGAddr, MSIMAddr, IMIPAddr, HTTPAddr string
 
 	log    *slog.Logger
+	stop   context.CancelFunc // ends background work (the drive's sweeper)
 	http   *http.Server
 	shared net.Listener // MSNP and MySpaceIM on one port
 	wg     sync.WaitGroup
@@ -198,8 +205,24 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 			return nil, err
 		}
 		n.HTTPAddr = l.Addr().String()
+		cfg := o.Drive
+		cfg.Tickets, cfg.Hub, cfg.Dir, cfg.Logger = n.Store, n.Hub, o.DataDir, o.Logger.With("service", "drive")
+		cfg.Tokens = noTokens{}
+		if n.GG != nil {
+			cfg.Tokens = n.GG
+		}
+		if n.Drive, err = drive.New(cfg); err != nil {
+			return nil, err
+		}
+		bg, stop := context.WithCancel(context.Background())
+		n.stop = stop
+		go n.Drive.RunSweeper(bg, time.Hour)
 		n.http = &http.Server{Handler: n.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
-		listeners = append(listeners, func() { n.serve("http", func() error { return n.http.Serve(l) }) })
+		serveHTTP := func() error { return n.http.Serve(l) }
+		if o.TLSCert != "" && o.TLSKey != "" {
+			serveHTTP = func() error { return n.http.ServeTLS(l, o.TLSCert, o.TLSKey) }
+		}
+		listeners = append(listeners, func() { n.serve("http", serveHTTP) })
 	}
 	for _, start := range listeners {
 		start()
@@ -244,18 +267,33 @@ func (n *Node) serveShared(l net.Listener, sniff time.Duration) error {
 	}
 }
 
+// httpHandler serves metrics and health, and the GG drive API on every
+// other path. The drive reads escaped paths itself (its file references
+// contain %2C), so no ServeMux, which would clean them, stands before it.
 func (n *Node) httpHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		if n.Bus.Conn.IsConnected() {
-			_, _ = w.Write([]byte("ok\n"))
-			return
+	metricsHandler := promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{})
+	driveHandler := n.Drive.Handler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.EscapedPath() {
+		case "/metrics":
+			metricsHandler.ServeHTTP(w, r)
+		case "/healthz":
+			if n.Bus.Conn.IsConnected() {
+				_, _ = w.Write([]byte("ok\n"))
+				return
+			}
+			http.Error(w, "bus disconnected", http.StatusServiceUnavailable)
+		default:
+			driveHandler.ServeHTTP(w, r)
 		}
-		http.Error(w, "bus disconnected", http.StatusServiceUnavailable)
 	})
-	return mux
 }
+
+// noTokens stands in for the GG service when it is off: no drive sign-in
+// succeeds.
+type noTokens struct{}
+
+func (noTokens) TokenOwner(string) (uint32, bool) { return 0, false }
 
 // Shutdown tells connected clients the server is going down, waits for them
 // to leave (or ctx to expire), and closes everything. Later calls return the
@@ -291,6 +329,9 @@ func (n *Node) shutdown(ctx context.Context) error {
 }
 
 func (n *Node) close() {
+	if n.stop != nil {
+		n.stop()
+	}
 	if n.Hub != nil {
 		n.Hub.Close()
 	}

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/crosstalk-im/crosstalk/drive"
 	ggserver "github.com/crosstalk-im/crosstalk/gg/server"
 	"github.com/crosstalk-im/crosstalk/hub"
 	msimserver "github.com/crosstalk-im/crosstalk/msim/server"
@@ -30,7 +31,9 @@ type serveCmd struct {
 	GgAddr       string `help:"Gadu-Gadu listener, or 'off'." default:"0.0.0.0:8074"`
 	MsimAddr     string `help:"MySpaceIM listener of its own, or 'off'; empty shares the MSNP port."`
 	ImipAddr     string `help:"IMUnified (IMIP) listener, or 'off'." default:"0.0.0.0:11319"`
-	HttpAddr     string `help:"HTTP listener (metrics, health), or 'off'." default:"0.0.0.0:8080"`
+	HttpAddr     string `help:"HTTP listener (GG drive API, metrics, health), or 'off'." default:"0.0.0.0:8080"`
+	TlsCert      string `help:"Certificate file (PEM) for HTTPS on the HTTP listener." type:"existingfile"`
+	TlsKey       string `help:"Key file (PEM) for HTTPS on the HTTP listener." type:"existingfile"`
 
 	MsnpChallenge        bool          `help:"Send CHL challenges after MSNP login and require a correct QRY."`
 	MsnpTrace            bool          `help:"Log every MSNP line in and out (at log level trace)."`
@@ -52,6 +55,9 @@ type serveCmd struct {
 	MsimMaxMessage       int           `help:"Largest MySpaceIM message, in bytes." default:"65536"`
 	MsimLoginTimeout     time.Duration `help:"Time allowed from connecting to a finished MySpaceIM login." default:"60s"`
 	MsimIdleTimeout      time.Duration `help:"Close MySpaceIM connections silent for this long (clients send no keep-alives)." default:"2h"`
+	DriveMaxFile         int64         `help:"Largest file the drive takes, in bytes." default:"104857600"`
+	DriveQuota           int64         `help:"Bytes of files one account may have in the drive (negative: no limit)." default:"1073741824"`
+	DriveLifetime        time.Duration `help:"How long a file ticket lives." default:"168h"`
 	MaxContacts          int           `help:"Most entries on one contact list." default:"600"`
 	ShutdownTimeout      time.Duration `help:"How long to wait for clients to leave on shutdown." default:"10s"`
 }
@@ -72,6 +78,9 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 		MSIMSniff:    c.MsimSniff,
 		IMIPAddr:     c.ImipAddr,
 		HTTPAddr:     c.HttpAddr,
+		TLSCert:      c.TlsCert,
+		TLSKey:       c.TlsKey,
+		Drive:        drive.Config{MaxFileBytes: c.DriveMaxFile, QuotaBytes: c.DriveQuota, TicketLifetime: c.DriveLifetime},
 		MSNP: msnpserver.Config{
 			Trace:                  c.MsnpTrace,
 			Challenge:              c.MsnpChallenge,

@@ -1,0 +1,855 @@
+package drive
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/crosstalk-im/crosstalk/hub"
+)
+
+// Defaults for the zero Config fields.
+const (
+	DefaultMaxFileBytes   = 100 << 20
+	DefaultQuotaBytes     = 1 << 30
+	DefaultTicketLifetime = 7 * 24 * time.Hour
+)
+
+// MPA notification kinds (GG_EVENT110 subtypes).
+const (
+	KindTicketChanged     = "edisc/send_ticket_changed"
+	KindScopeFilesChanged = "edisc/scope_files_changed"
+)
+
+// Header and cookie names of the edisc API.
+const (
+	headerSecurityToken = "X-gged-security-token"
+	headerUser          = "X-gged-user"
+	headerAck           = "X-gged-ack-status"
+	// CookieName is the session cookie set by PUT /signin. The real
+	// service's cookie name is unknown; clients just echo whatever they get.
+	CookieName = "gged_session"
+)
+
+// protocolGG is the hub protocol name of the GG frontend; only recipients
+// logged in through it can take part in a transfer.
+const protocolGG = "gg"
+
+const (
+	maxJSONBody       = 16 << 10 // PUT /send_ticket bodies
+	maxSessionsPerUIN = 8        // signins kept per account; the oldest goes
+	expiredBatch      = 500
+	staleTemp         = time.Hour // a .part file this old with no upload running is debris
+)
+
+// TokenOwner maps a GG IMToken to the account whose live GG session holds
+// it; (*ggserver.Server).TokenOwner implements it.
+type TokenOwner interface {
+	TokenOwner(token string) (uin uint32, ok bool)
+}
+
+// Config wires the drive to the rest of the node.
+type Config struct {
+	Tickets Tickets
+	Hub     *hub.Hub
+	// Dir is the node's data directory; blobs live in Dir/drive.
+	Dir    string
+	Tokens TokenOwner
+	// MaxFileBytes caps one file (default 100 MiB). QuotaBytes caps the
+	// bytes an account has on offer as a sender in live tickets (default
+	// 1 GiB; negative means no quota). TicketLifetime is how long a ticket
+	// and its file are kept (default 7 days).
+	MaxFileBytes   int64
+	QuotaBytes     int64
+	TicketLifetime time.Duration
+	Logger         *slog.Logger
+}
+
+// Server serves the GG drive HTTP API.
+type Server struct {
+	cfg     Config
+	blobDir string
+	log     *slog.Logger
+
+	mu        sync.Mutex
+	sessions  map[string]*session // by cookie value
+	byUIN     map[uint32][]string // cookie values, oldest first
+	uploading map[string]bool     // ticket ids with an upload running
+}
+
+type session struct {
+	cookie   string
+	uin      uint32
+	imtoken  string
+	secToken string
+}
+
+// New checks cfg, fills in defaults and creates the blob directory.
+func New(cfg Config) (*Server, error) {
+	if cfg.Tickets == nil || cfg.Hub == nil || cfg.Tokens == nil || cfg.Dir == "" {
+		return nil, errors.New("drive: Tickets, Hub, Tokens and Dir are required")
+	}
+	if cfg.MaxFileBytes <= 0 {
+		cfg.MaxFileBytes = DefaultMaxFileBytes
+	}
+	if cfg.QuotaBytes == 0 {
+		cfg.QuotaBytes = DefaultQuotaBytes
+	}
+	if cfg.TicketLifetime <= 0 {
+		cfg.TicketLifetime = DefaultTicketLifetime
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	dir := filepath.Join(cfg.Dir, "drive")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("drive: %w", err)
+	}
+	return &Server{
+		cfg:       cfg,
+		blobDir:   dir,
+		log:       cfg.Logger,
+		sessions:  make(map[string]*session),
+		byUIN:     make(map[uint32][]string),
+		uploading: make(map[string]bool),
+	}, nil
+}
+
+// Handler serves the API at the root of its own host (drive.mpa.gg.pl):
+// /signin, /send_ticket, /send_ticket/<id>, /me/file/outbox/<id>%2C<name>
+// and /me/file/inbox/<id>,<name>.
+func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
+
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	p := r.URL.EscapedPath()
+	switch {
+	case p == "/signin":
+		if allow(w, r, http.MethodPut) {
+			s.signin(w, r)
+		}
+	case p == "/send_ticket":
+		if allow(w, r, http.MethodPut) {
+			s.withAuth(w, r, false, s.createTicket)
+		}
+	case strings.HasPrefix(p, "/send_ticket/"):
+		id := strings.TrimPrefix(p, "/send_ticket/")
+		if !allow(w, r, http.MethodGet, http.MethodPut) {
+			return
+		}
+		if !validID(id) {
+			fail(w, http.StatusNotFound, "no such ticket")
+			return
+		}
+		if r.Method == http.MethodGet {
+			s.withAuth(w, r, false, func(w http.ResponseWriter, r *http.Request, me uint32) { s.getTicket(w, r, me, id) })
+		} else {
+			s.withAuth(w, r, false, func(w http.ResponseWriter, r *http.Request, me uint32) { s.ackTicket(w, r, me, id) })
+		}
+	case strings.HasPrefix(p, "/me/file/outbox/"):
+		if allow(w, r, http.MethodPut) {
+			ref := strings.TrimPrefix(p, "/me/file/outbox/")
+			s.withAuth(w, r, false, func(w http.ResponseWriter, r *http.Request, me uint32) { s.upload(w, r, me, ref) })
+		}
+	case strings.HasPrefix(p, "/me/file/inbox/"):
+		if allow(w, r, http.MethodGet, http.MethodHead) {
+			ref := strings.TrimPrefix(p, "/me/file/inbox/")
+			s.withAuth(w, r, true, func(w http.ResponseWriter, r *http.Request, me uint32) { s.download(w, r, me, ref) })
+		}
+	default:
+		fail(w, http.StatusNotFound, "not found")
+	}
+}
+
+func allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {
+	for _, m := range methods {
+		if r.Method == m {
+			return true
+		}
+	}
+	w.Header().Set("Allow", strings.Join(methods, ", "))
+	fail(w, http.StatusMethodNotAllowed, "method not allowed")
+	return false
+}
+
+// --- replies ---
+
+type ticketJSON struct {
+	ID           string  `json:"id"`
+	Sender       string  `json:"sender"`
+	Recipient    string  `json:"recipient"`
+	FileName     string  `json:"file_name"`
+	FileSize     string  `json:"file_size"`
+	SendProgress float64 `json:"send_progress"`
+	AckStatus    Ack     `json:"ack_status"`
+	SendMode     string  `json:"send_mode"`
+	SendStatus   Status  `json:"send_status"`
+}
+
+func ticketView(t Ticket) ticketJSON {
+	progress := 0.0
+	switch {
+	case t.Status == StatusCompleted:
+		progress = 1
+	case t.FileSize > 0:
+		progress = float64(t.Progress) / float64(t.FileSize)
+	}
+	return ticketJSON{
+		ID:           t.ID,
+		Sender:       strconv.FormatUint(uint64(t.Sender), 10),
+		Recipient:    strconv.FormatUint(uint64(t.Recipient), 10),
+		FileName:     t.FileName,
+		FileSize:     strconv.FormatInt(t.FileSize, 10),
+		SendProgress: progress,
+		AckStatus:    t.Ack,
+		SendMode:     "normal",
+		SendStatus:   t.Status,
+	}
+}
+
+// changeJSON is the body of edisc/send_ticket_changed.
+type changeJSON struct {
+	ID         string `json:"id"`
+	AckStatus  Ack    `json:"ack_status"`
+	SendStatus Status `json:"send_status"`
+}
+
+// scopeJSON is the body of edisc/scope_files_changed; its real shape is
+// unknown and Pidgin ignores it.
+type scopeJSON struct {
+	Scope string `json:"scope"` // "inbox" for the recipient, "outbox" for the sender
+	ID    string `json:"id"`
+}
+
+func reply(w http.ResponseWriter, code int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		code, body = http.StatusInternalServerError, []byte(`{"result":{"appStatus":500,"errorMsg":"internal error"}}`)
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)+1))
+	w.WriteHeader(code)
+	w.Write(append(body, '\n'))
+}
+
+type errorJSON struct {
+	Result struct {
+		AppStatus int    `json:"appStatus"`
+		ErrorMsg  string `json:"errorMsg"`
+	} `json:"result"`
+}
+
+// fail answers with the edisc error shape; appStatus is the HTTP code.
+func fail(w http.ResponseWriter, code int, msg string) { failApp(w, code, code, msg) }
+
+func failApp(w http.ResponseWriter, code, appStatus int, msg string) {
+	var e errorJSON
+	e.Result.AppStatus, e.Result.ErrorMsg = appStatus, msg
+	reply(w, code, e)
+}
+
+func okStatus(w http.ResponseWriter) {
+	reply(w, http.StatusOK, map[string]any{"result": map[string]any{"status": 0}})
+}
+
+func okTicket(w http.ResponseWriter, t Ticket, withStatus bool) {
+	res := map[string]any{"send_ticket": ticketView(t)}
+	if withStatus {
+		res["status"] = 0
+	}
+	reply(w, http.StatusOK, map[string]any{"result": res})
+}
+
+func (s *Server) notify(to uint32, kind string, v any) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return
+	}
+	s.cfg.Hub.Notify(to, hub.Notification{Kind: kind, Data: string(data)})
+}
+
+func (s *Server) notifyChange(t Ticket, st Status, to ...uint32) {
+	for _, n := range to {
+		s.notify(n, KindTicketChanged, changeJSON{ID: t.ID, AckStatus: t.Ack, SendStatus: st})
+	}
+}
+
+func (s *Server) internal(w http.ResponseWriter, what string, err error) {
+	s.log.Error("drive: "+what, "err", err)
+	fail(w, http.StatusInternalServerError, "internal error")
+}
+
+// --- authentication ---
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// signin trades a live IMToken for a session cookie and security token.
+func (s *Server) signin(w http.ResponseWriter, r *http.Request) {
+	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	token = strings.TrimSpace(token)
+	if !strings.EqualFold(scheme, "IMToken") || token == "" {
+		w.Header().Set("WWW-Authenticate", "IMToken")
+		fail(w, http.StatusUnauthorized, "missing IMToken")
+		return
+	}
+	owner, ok := s.cfg.Tokens.TokenOwner(token)
+	if !ok {
+		w.Header().Set("WWW-Authenticate", "IMToken")
+		fail(w, http.StatusUnauthorized, "unknown or expired IMToken")
+		return
+	}
+	user, found := strings.CutPrefix(r.Header.Get(headerUser), "gg/pl:")
+	uin, err := strconv.ParseUint(user, 10, 32)
+	if !found || err != nil || uint32(uin) != owner {
+		fail(w, http.StatusForbidden, "IMToken belongs to another user")
+		return
+	}
+	sess := &session{cookie: randomHex(24), uin: owner, imtoken: token, secToken: randomHex(24)}
+	s.mu.Lock()
+	list := append(s.byUIN[owner], sess.cookie)
+	for len(list) > maxSessionsPerUIN {
+		delete(s.sessions, list[0])
+		list = list[1:]
+	}
+	s.byUIN[owner] = list
+	s.sessions[sess.cookie] = sess
+	s.mu.Unlock()
+	http.SetCookie(w, &http.Cookie{
+		Name: CookieName, Value: sess.cookie, Path: "/",
+		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode,
+	})
+	// Set verbatim: the spelling the client expects, not Go's canonical one.
+	w.Header()[headerSecurityToken] = []string{sess.secToken}
+	okStatus(w)
+}
+
+func (s *Server) dropSession(sess *session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.sessions, sess.cookie)
+	list := s.byUIN[sess.uin]
+	for i, c := range list {
+		if c == sess.cookie {
+			list = append(list[:i:i], list[i+1:]...)
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(s.byUIN, sess.uin)
+	} else {
+		s.byUIN[sess.uin] = list
+	}
+}
+
+// authenticate finds the caller's session: the cookie, the security token
+// (header, or the query for downloads) and a GG session still holding the
+// IMToken it signed in with.
+func (s *Server) authenticate(r *http.Request, queryToken bool) (uint32, bool) {
+	c, err := r.Cookie(CookieName)
+	if err != nil {
+		return 0, false
+	}
+	tok := r.Header.Get(headerSecurityToken)
+	if tok == "" && queryToken {
+		tok = r.URL.Query().Get("security_token")
+	}
+	s.mu.Lock()
+	sess := s.sessions[c.Value]
+	s.mu.Unlock()
+	if sess == nil || tok == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(sess.secToken)) != 1 {
+		return 0, false
+	}
+	if owner, ok := s.cfg.Tokens.TokenOwner(sess.imtoken); !ok || owner != sess.uin {
+		s.dropSession(sess)
+		return 0, false
+	}
+	return sess.uin, true
+}
+
+func (s *Server) withAuth(w http.ResponseWriter, r *http.Request, queryToken bool, h func(http.ResponseWriter, *http.Request, uint32)) {
+	me, ok := s.authenticate(r, queryToken)
+	if !ok {
+		fail(w, http.StatusUnauthorized, "not signed in")
+		return
+	}
+	h(w, r, me)
+}
+
+// --- tickets ---
+
+// flexString takes a JSON string (as the client sends) or a number.
+type flexString string
+
+func (f *flexString) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*f = flexString(s)
+		return nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err != nil {
+		return err
+	}
+	*f = flexString(n.String())
+	return nil
+}
+
+type sendTicketRequest struct {
+	SendTicket *struct {
+		Recipient flexString `json:"recipient"`
+		FileName  flexString `json:"file_name"`
+		FileSize  flexString `json:"file_size"`
+	} `json:"send_ticket"`
+}
+
+// Application status codes the GG client knows (spec §9.2); others say
+// only "Unable to send file".
+const (
+	appNotLoggedIn = 206
+	appNotAllowed  = 207
+)
+
+func (s *Server) createTicket(w http.ResponseWriter, r *http.Request, me uint32) {
+	var req sendTicketRequest
+	err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSONBody)).Decode(&req)
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		fail(w, http.StatusRequestEntityTooLarge, "request too large")
+		return
+	case err != nil || req.SendTicket == nil:
+		fail(w, http.StatusBadRequest, "malformed send_ticket")
+		return
+	}
+	st := req.SendTicket
+	to, err1 := strconv.ParseUint(strings.TrimSpace(string(st.Recipient)), 10, 32)
+	size, err2 := strconv.ParseInt(strings.TrimSpace(string(st.FileSize)), 10, 64)
+	if err1 != nil || err2 != nil || to == 0 || size < 0 || st.FileName == "" {
+		fail(w, http.StatusBadRequest, "bad recipient, file name or size")
+		return
+	}
+	recipient := uint32(to)
+	if recipient == me {
+		fail(w, http.StatusBadRequest, "cannot send a file to yourself")
+		return
+	}
+	if size > s.cfg.MaxFileBytes {
+		fail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("file larger than %d bytes", s.cfg.MaxFileBytes))
+		return
+	}
+	ctx := r.Context()
+	store := s.cfg.Hub.Store()
+	if _, err := store.Account(ctx, recipient); errors.Is(err, hub.ErrNotFound) {
+		failApp(w, http.StatusForbidden, appNotLoggedIn, "recipient is not logged in")
+		return
+	} else if err != nil {
+		s.internal(w, "recipient account", err)
+		return
+	}
+	rel, err := store.Relation(ctx, recipient, me)
+	if err != nil {
+		s.internal(w, "relation", err)
+		return
+	}
+	if !rel.Allows() {
+		failApp(w, http.StatusForbidden, appNotAllowed, "sender is not on the recipient's list")
+		return
+	}
+	sessions, err := s.cfg.Hub.Sessions(ctx, recipient)
+	if err != nil {
+		s.internal(w, "recipient sessions", err)
+		return
+	}
+	if st, ok := sessions[protocolGG]; !ok || st.Visible() == hub.StatusOffline {
+		failApp(w, http.StatusForbidden, appNotLoggedIn, "recipient is not logged in")
+		return
+	}
+	now := time.Now().UTC()
+	t := Ticket{
+		ID: randomHex(16), Sender: me, Recipient: recipient,
+		FileName: SanitizeName(string(st.FileName)), FileSize: size,
+		Ack: AckUnknown, Status: StatusInProgress,
+		Created: now, Expires: now.Add(s.cfg.TicketLifetime),
+	}
+	quota := s.cfg.QuotaBytes
+	if quota < 0 {
+		quota = 0
+	}
+	if err := s.cfg.Tickets.CreateTicket(ctx, t, quota); errors.Is(err, ErrQuota) {
+		fail(w, http.StatusInsufficientStorage, "drive quota exceeded")
+		return
+	} else if errors.Is(err, hub.ErrNotFound) {
+		failApp(w, http.StatusForbidden, appNotLoggedIn, "recipient is not logged in")
+		return
+	} else if err != nil {
+		s.internal(w, "create ticket", err)
+		return
+	}
+	okTicket(w, t, false)
+	s.notifyChange(t, t.Status, recipient)
+}
+
+// ticketFor reads a ticket for a caller who must take part in it; others
+// get 404, as if it did not exist.
+func (s *Server) ticketFor(w http.ResponseWriter, r *http.Request, me uint32, id string) (Ticket, bool) {
+	t, err := s.cfg.Tickets.Ticket(r.Context(), id)
+	if errors.Is(err, ErrNoTicket) || err == nil && t.Sender != me && t.Recipient != me {
+		fail(w, http.StatusNotFound, "no such ticket")
+		return t, false
+	}
+	if err != nil {
+		s.internal(w, "read ticket", err)
+		return t, false
+	}
+	return t, true
+}
+
+func (s *Server) getTicket(w http.ResponseWriter, r *http.Request, me uint32, id string) {
+	if t, ok := s.ticketFor(w, r, me, id); ok {
+		okTicket(w, t, true)
+	}
+}
+
+var errConflict = errors.New("conflict")
+
+func (s *Server) ackTicket(w http.ResponseWriter, r *http.Request, me uint32, id string) {
+	var want Ack
+	switch strings.ToLower(strings.TrimSpace(r.Header.Get(headerAck))) {
+	case "allow":
+		want = AckAllowed
+	case "reject":
+		want = AckRejected
+	default:
+		fail(w, http.StatusBadRequest, "X-gged-ack-status must be allow or reject")
+		return
+	}
+	t, ok := s.ticketFor(w, r, me, id)
+	if !ok {
+		return
+	}
+	if t.Recipient != me {
+		fail(w, http.StatusForbidden, "only the recipient may answer a ticket")
+		return
+	}
+	changed := false
+	t, err := s.cfg.Tickets.UpdateTicket(r.Context(), id, func(t *Ticket) error {
+		switch t.Ack {
+		case want:
+			return nil
+		case AckUnknown:
+			t.Ack, changed = want, true
+			return nil
+		}
+		return errConflict
+	})
+	switch {
+	case errors.Is(err, errConflict):
+		fail(w, http.StatusConflict, "ticket already answered")
+		return
+	case errors.Is(err, ErrNoTicket):
+		fail(w, http.StatusNotFound, "no such ticket")
+		return
+	case err != nil:
+		s.internal(w, "answer ticket", err)
+		return
+	}
+	okTicket(w, t, true)
+	if changed {
+		s.notifyChange(t, t.Status, t.Sender, t.Recipient)
+	}
+}
+
+// --- files ---
+
+func (s *Server) blobPath(id string) string { return filepath.Join(s.blobDir, id) }
+
+func (s *Server) claimUpload(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.uploading[id] {
+		return false
+	}
+	s.uploading[id] = true
+	return true
+}
+
+func (s *Server) releaseUpload(id string) {
+	s.mu.Lock()
+	delete(s.uploading, id)
+	s.mu.Unlock()
+}
+
+// errSize: the body was not as long as the ticket said.
+var errSize = errors.New("upload size does not match the ticket")
+
+func (s *Server) upload(w http.ResponseWriter, r *http.Request, me uint32, ref string) {
+	id, name, err := ParseFileRef(ref)
+	if err != nil {
+		fail(w, http.StatusBadRequest, "bad file path")
+		return
+	}
+	t, ok := s.ticketFor(w, r, me, id)
+	if !ok {
+		return
+	}
+	switch {
+	case t.FileName != name:
+		fail(w, http.StatusNotFound, "no such file")
+		return
+	case t.Sender != me:
+		fail(w, http.StatusForbidden, "only the sender may upload")
+		return
+	case t.Ack != AckAllowed:
+		fail(w, http.StatusConflict, "the recipient has not accepted the file")
+		return
+	case t.Status != StatusInProgress:
+		fail(w, http.StatusConflict, "file already uploaded")
+		return
+	case t.FileSize > s.cfg.MaxFileBytes:
+		fail(w, http.StatusRequestEntityTooLarge, "file too large")
+		return
+	case r.ContentLength >= 0 && r.ContentLength != t.FileSize:
+		fail(w, http.StatusBadRequest, errSize.Error())
+		return
+	}
+	if !s.claimUpload(id) {
+		fail(w, http.StatusConflict, "an upload of this file is already running")
+		return
+	}
+	defer s.releaseUpload(id)
+
+	sum, err := s.storeBlob(id, t.FileSize, http.MaxBytesReader(w, r.Body, t.FileSize))
+	if errors.Is(err, errSize) {
+		fail(w, http.StatusBadRequest, err.Error())
+		return
+	} else if err != nil {
+		s.internal(w, "store upload", err)
+		return
+	}
+	t, err = s.cfg.Tickets.UpdateTicket(r.Context(), id, func(t *Ticket) error {
+		if t.Ack != AckAllowed || t.Status != StatusInProgress {
+			return errConflict
+		}
+		t.Status, t.Progress, t.SHA256 = StatusCompleted, t.FileSize, sum
+		return nil
+	})
+	if err != nil {
+		os.Remove(s.blobPath(id))
+		switch {
+		case errors.Is(err, ErrNoTicket):
+			fail(w, http.StatusNotFound, "no such ticket")
+		case errors.Is(err, errConflict):
+			fail(w, http.StatusConflict, "ticket changed during the upload")
+		default:
+			s.internal(w, "complete ticket", err)
+		}
+		return
+	}
+	okStatus(w)
+	s.notifyChange(t, t.Status, t.Recipient, t.Sender)
+	s.notify(t.Recipient, KindScopeFilesChanged, scopeJSON{Scope: "inbox", ID: t.ID})
+	s.notify(t.Sender, KindScopeFilesChanged, scopeJSON{Scope: "outbox", ID: t.ID})
+}
+
+// storeBlob writes exactly size bytes from body to the ticket's blob:
+// into a temporary file first, synced, then renamed, so the final name
+// only ever holds a complete file. It returns the hex SHA-256.
+func (s *Server) storeBlob(id string, size int64, body io.Reader) (sum string, err error) {
+	f, err := os.CreateTemp(s.blobDir, id+".*.part")
+	if err != nil {
+		return "", err
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	h := sha256.New()
+	buf := make([]byte, 256<<10)
+	n, err := io.CopyBuffer(io.MultiWriter(f, h), body, buf)
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) || err == nil && n != size {
+		return "", errSize
+	}
+	if err != nil {
+		return "", err
+	}
+	// A body exactly size bytes long may still have more behind it when no
+	// MaxBytesReader guards it; one more read tells.
+	if extra, _ := body.Read(buf[:1]); extra > 0 {
+		return "", errSize
+	}
+	if err = f.Sync(); err != nil {
+		return "", err
+	}
+	if err = f.Close(); err != nil {
+		return "", err
+	}
+	if err = os.Rename(tmp, s.blobPath(id)); err != nil {
+		return "", err
+	}
+	syncDir(s.blobDir)
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// syncDir makes a rename in dir durable; failures only cost durability.
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+}
+
+func (s *Server) download(w http.ResponseWriter, r *http.Request, me uint32, ref string) {
+	id, name, err := ParseFileRef(ref)
+	if err != nil {
+		fail(w, http.StatusBadRequest, "bad file path")
+		return
+	}
+	t, ok := s.ticketFor(w, r, me, id)
+	if !ok {
+		return
+	}
+	switch {
+	case t.FileName != name:
+		fail(w, http.StatusNotFound, "no such file")
+		return
+	case t.Recipient != me:
+		fail(w, http.StatusForbidden, "only the recipient may download")
+		return
+	case t.Status != StatusCompleted:
+		fail(w, http.StatusConflict, "file not uploaded yet")
+		return
+	}
+	f, err := os.Open(s.blobPath(id))
+	if err != nil {
+		s.internal(w, "open blob", err)
+		return
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || fi.Size() != t.FileSize {
+		s.internal(w, "blob size", fmt.Errorf("ticket %s: blob does not match the ticket (%v)", id, err))
+		return
+	}
+	hd := w.Header()
+	hd.Set("Content-Type", "application/octet-stream")
+	hd.Set("Content-Disposition", `attachment; filename="`+t.FileName+`"`)
+	hd.Set("X-Content-Type-Options", "nosniff")
+	if t.SHA256 != "" {
+		hd.Set("X-Checksum-Sha256", t.SHA256)
+	}
+	http.ServeContent(w, r, "", time.Time{}, f)
+}
+
+// --- expiry ---
+
+// Sweep removes expired tickets and their files, tells both sides of each
+// unfinished one that it expired, clears upload debris and forgets signins
+// whose GG session ended. It returns how many tickets it removed.
+func (s *Server) Sweep(ctx context.Context) (int, error) {
+	removed := 0
+	for {
+		ts, err := s.cfg.Tickets.ExpiredTickets(ctx, time.Now(), expiredBatch)
+		if err != nil {
+			return removed, err
+		}
+		for _, t := range ts {
+			if err := os.Remove(s.blobPath(t.ID)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return removed, err
+			}
+			if err := s.cfg.Tickets.DeleteTicket(ctx, t.ID); err != nil {
+				return removed, err
+			}
+			removed++
+			if t.Status != StatusCompleted && t.Ack != AckRejected {
+				s.notifyChange(t, StatusExpired, t.Recipient, t.Sender)
+			}
+		}
+		if len(ts) < expiredBatch {
+			break
+		}
+	}
+	s.sweepFiles(ctx)
+	s.sweepSessions()
+	return removed, ctx.Err()
+}
+
+// sweepFiles removes temporary files no upload is writing and blobs whose
+// ticket is gone (an account deletion cascades to its tickets).
+func (s *Server) sweepFiles(ctx context.Context) {
+	entries, err := os.ReadDir(s.blobDir)
+	if err != nil {
+		s.log.Warn("drive: sweep", "err", err)
+		return
+	}
+	for _, e := range entries {
+		name := e.Name()
+		id, _, isTemp := strings.Cut(name, ".")
+		s.mu.Lock()
+		busy := s.uploading[id]
+		s.mu.Unlock()
+		info, err := e.Info()
+		if busy || err != nil || !info.Mode().IsRegular() {
+			continue
+		}
+		switch {
+		case isTemp && time.Since(info.ModTime()) > staleTemp:
+			os.Remove(filepath.Join(s.blobDir, name))
+		case !isTemp && validID(id):
+			if _, err := s.cfg.Tickets.Ticket(ctx, id); errors.Is(err, ErrNoTicket) {
+				os.Remove(filepath.Join(s.blobDir, name))
+			}
+		}
+	}
+}
+
+func (s *Server) sweepSessions() {
+	s.mu.Lock()
+	all := make([]*session, 0, len(s.sessions))
+	for _, sess := range s.sessions {
+		all = append(all, sess)
+	}
+	s.mu.Unlock()
+	for _, sess := range all {
+		if owner, ok := s.cfg.Tokens.TokenOwner(sess.imtoken); !ok || owner != sess.uin {
+			s.dropSession(sess)
+		}
+	}
+}
+
+// RunSweeper calls Sweep every interval until ctx ends.
+func (s *Server) RunSweeper(ctx context.Context, interval time.Duration) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if n, err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("drive: sweep", "err", err)
+			} else if n > 0 {
+				s.log.Info("drive: expired tickets removed", "count", n)
+			}
+		}
+	}
+}

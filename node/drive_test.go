@@ -1,0 +1,150 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"testing"
+	"time"
+
+	ggclient "github.com/crosstalk-im/crosstalk/gg/client"
+	"github.com/crosstalk-im/crosstalk/gg/wire"
+)
+
+// driveUser is a GG client together with its drive HTTP session.
+type driveUser struct {
+	gg    *ggclient.Client
+	uin   uint32
+	http  *http.Client
+	base  string
+	token string // X-gged-security-token
+}
+
+func signIn(t *testing.T, ctx context.Context, n *Node, gg *ggclient.Client, uin uint32) *driveUser {
+	t.Helper()
+	imtoken, err := gg.IMToken(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jar, _ := cookiejar.New(nil)
+	u := &driveUser{gg: gg, uin: uin, http: &http.Client{Jar: jar, Timeout: 10 * time.Second}, base: "http://" + n.HTTPAddr}
+	t.Cleanup(u.http.CloseIdleConnections)
+	resp := u.do(t, "PUT", "/signin", nil, map[string]string{
+		"Authorization": "IMToken " + imtoken,
+		"X-gged-user":   fmt.Sprintf("gg/pl:%d", uin),
+	})
+	u.token = resp.Header.Get("X-gged-security-token")
+	if resp.StatusCode != http.StatusOK || u.token == "" {
+		t.Fatalf("signin: %d token %q", resp.StatusCode, u.token)
+	}
+	return u
+}
+
+func (u *driveUser) do(t *testing.T, method, path string, body []byte, headers map[string]string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(method, u.base+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-gged-api-version", "6")
+	if u.token != "" {
+		req.Header.Set("X-gged-security-token", u.token)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := u.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+func readJSON(t *testing.T, resp *http.Response) map[string]any {
+	t.Helper()
+	var v map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		t.Fatalf("%d: %v", resp.StatusCode, err)
+	}
+	return v
+}
+
+// nextTicketEvent waits for an edisc/send_ticket_changed notification.
+func nextTicketEvent(t *testing.T, ctx context.Context, c *ggclient.Client, ack, status string) map[string]any {
+	t.Helper()
+	for {
+		ev := nextGG[ggclient.MPANotify](t, ctx, c)
+		if ev.Subtype != "edisc/send_ticket_changed" {
+			continue
+		}
+		var v map[string]any
+		if err := json.Unmarshal([]byte(ev.Data), &v); err != nil {
+			t.Fatal(err)
+		}
+		if v["ack_status"] == ack && v["send_status"] == status {
+			return v
+		}
+	}
+}
+
+// TestDriveBetweenGGUsers walks the GG drive flow of seed 000 through a
+// node: sign in with the session's IMToken, offer, accept, upload,
+// download, with the MPA notifications arriving over the GG sessions.
+func TestDriveBetweenGGUsers(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n := startNode(t, t.TempDir(), "")
+	addAccount(t, n, 2001, "gary@example.com", "Gary", "pg")
+	addAccount(t, n, 2002, "gosia@example.com", "Gosia", "ph")
+	sender := signIn(t, ctx, n, loginGG(t, ctx, n.GGAddr, 2001, "pg", wire.StatusAvail, "", 2002), 2001)
+	recipient := signIn(t, ctx, n, loginGG(t, ctx, n.GGAddr, 2002, "ph", wire.StatusAvail, "", 2001), 2002)
+
+	data := make([]byte, 2<<20+3)
+	rand.Read(data)
+	offer := fmt.Sprintf(`{"send_ticket":{"recipient":"2002","file_name":"zdjęcie.jpg","file_size":"%d"}}`, len(data))
+	resp := sender.do(t, "PUT", "/send_ticket", []byte(offer), nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("send_ticket: %d", resp.StatusCode)
+	}
+	created := readJSON(t, resp)["result"].(map[string]any)["send_ticket"].(map[string]any)
+	id, name := created["id"].(string), created["file_name"].(string)
+
+	ev := nextTicketEvent(t, ctx, recipient.gg, "unknown", "in_progress")
+	if ev["id"] != id {
+		t.Fatalf("notification for %v, ticket %s", ev["id"], id)
+	}
+	got := readJSON(t, recipient.do(t, "GET", "/send_ticket/"+id, nil, nil))
+	if tk := got["result"].(map[string]any)["send_ticket"].(map[string]any); tk["sender"] != "2001" || tk["file_size"] != fmt.Sprint(len(data)) {
+		t.Fatalf("ticket seen by the recipient: %v", tk)
+	}
+	if resp := recipient.do(t, "PUT", "/send_ticket/"+id, nil, map[string]string{"X-gged-ack-status": "allow"}); resp.StatusCode != http.StatusOK {
+		t.Fatalf("accept: %d", resp.StatusCode)
+	}
+	nextTicketEvent(t, ctx, sender.gg, "allowed", "in_progress")
+
+	ref := id + "%2C" + url.PathEscape(name)
+	if resp := sender.do(t, "PUT", "/me/file/outbox/"+ref, data, nil); resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(resp.Body)
+		t.Fatalf("upload: %d %s", resp.StatusCode, body)
+	}
+	nextTicketEvent(t, ctx, recipient.gg, "allowed", "completed")
+
+	resp = recipient.do(t, "GET", "/me/file/inbox/"+id+","+url.PathEscape(name), nil, nil)
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || sha256.Sum256(body) != sha256.Sum256(data) {
+		t.Fatalf("download: %d, %d bytes", resp.StatusCode, len(body))
+	}
+	// The sender may not download the recipient's copy, and a stranger's
+	// request for the ticket finds nothing.
+	if resp := sender.do(t, "GET", "/me/file/inbox/"+id+","+url.PathEscape(name), nil, nil); resp.StatusCode == http.StatusOK {
+		t.Fatal("sender downloaded from the recipient's inbox")
+	}
+}
