@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	driveclient "github.com/crosstalk-im/crosstalk/drive/client"
 	ggclient "github.com/crosstalk-im/crosstalk/gg/client"
 	"github.com/crosstalk-im/crosstalk/gg/wire"
 )
@@ -146,5 +148,64 @@ func TestDriveBetweenGGUsers(t *testing.T) {
 	// request for the ticket finds nothing.
 	if resp := sender.do(t, "GET", "/me/file/inbox/"+id+","+url.PathEscape(name), nil, nil); resp.StatusCode == http.StatusOK {
 		t.Fatal("sender downloaded from the recipient's inbox")
+	}
+}
+
+// TestDriveClient runs the drive client library against a node: an offer
+// to someone offline, a rejection, and empty and one-byte files.
+func TestDriveClient(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n := startNode(t, t.TempDir(), "")
+	addAccount(t, n, 2001, "gary@example.com", "Gary", "pg")
+	addAccount(t, n, 2002, "gosia@example.com", "Gosia", "ph")
+	addAccount(t, n, 2003, "away@example.com", "Away", "pa")
+	open := func(gg *ggclient.Client, uin uint32) *driveclient.Client {
+		token, err := gg.IMToken(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dc, err := driveclient.SignIn(ctx, "http://"+n.HTTPAddr, uin, token, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(dc.CloseIdleConnections)
+		return dc
+	}
+	gary := loginGG(t, ctx, n.GGAddr, 2001, "pg", wire.StatusAvail, "", 2002)
+	gosia := loginGG(t, ctx, n.GGAddr, 2002, "ph", wire.StatusAvail, "", 2001)
+	send, recv := open(gary, 2001), open(gosia, 2002)
+
+	var de *driveclient.Error
+	if _, err := send.Offer(ctx, 2003, "x.txt", 1); !errors.As(err, &de) || de.AppStatus != 206 {
+		t.Fatalf("offer to someone offline: %v", err)
+	}
+	offer, err := send.Offer(ctx, 2002, "no.txt", 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := recv.Answer(ctx, offer.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	nextTicketEvent(t, ctx, gary, "rejected", "in_progress")
+	if err := send.Upload(ctx, offer, bytes.NewReader([]byte("hello"))); err == nil {
+		t.Fatal("uploaded a rejected file")
+	}
+	for _, size := range []int{0, 1} {
+		data := bytes.Repeat([]byte{'x'}, size)
+		offer, err := send.Offer(ctx, 2002, fmt.Sprintf("file-%d.txt", size), int64(size))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := recv.Answer(ctx, offer.ID, true); err != nil {
+			t.Fatal(err)
+		}
+		if err := send.Upload(ctx, offer, bytes.NewReader(data)); err != nil {
+			t.Fatal(err)
+		}
+		var got bytes.Buffer
+		if k, err := recv.Download(ctx, offer, &got); err != nil || k != int64(size) || !bytes.Equal(got.Bytes(), data) {
+			t.Fatalf("%d-byte file: %d %v", size, k, err)
+		}
 	}
 }

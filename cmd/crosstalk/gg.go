@@ -15,8 +15,10 @@ import (
 )
 
 type ggCmd struct {
-	Send   ggSendCmd   `cmd:"" help:"Log in, send one message, log out."`
-	Listen ggListenCmd `cmd:"" help:"Log in and print the messages that arrive."`
+	Send     ggSendCmd     `cmd:"" help:"Log in, send one message, log out."`
+	Listen   ggListenCmd   `cmd:"" help:"Log in and print the messages that arrive."`
+	SendFile ggSendFileCmd `cmd:"" help:"Offer a file through the GG drive and upload it once accepted."`
+	RecvFile ggRecvFileCmd `cmd:"" help:"Accept the next file offered through the GG drive and download it."`
 }
 
 type ggLogin struct {
