@@ -267,7 +267,7 @@ func (c *Client) User() string {
 
 // Events returns the channel of asynchronous events. It is closed after the
 // final Disconnected event.
-func (c *Client) Events() <-chan Event { return c.ev.ch }
+func (c *Client) Events() <-chan Event { return c.ev.C() }
 
 // Err returns why the connection ended, or nil while it is up.
 func (c *Client) Err() error {
@@ -321,7 +321,7 @@ func (c *Client) shutdown(readErr error) {
 	cause, reason := c.cause, c.reason
 	c.mu.Unlock()
 	c.nc.Close()
-	c.ev.finish(Disconnected{Reason: reason, Err: cause})
+	c.ev.Finish(Disconnected{Reason: reason, Err: cause})
 	close(c.done)
 }
 
@@ -345,7 +345,7 @@ func (c *Client) closedErr() error {
 
 // emit queues an event; a full buffer ends the connection.
 func (c *Client) emit(ev Event) error {
-	if !c.ev.emit(ev) {
+	if !c.ev.Emit(ev) {
 		return ErrEventOverflow
 	}
 	return nil

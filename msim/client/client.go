@@ -209,7 +209,7 @@ func newClient(nc net.Conn, opts Options) *Client {
 
 // Events returns the channel of asynchronous events. It is closed after the
 // final Disconnected event.
-func (c *Client) Events() <-chan Event { return c.ev.ch }
+func (c *Client) Events() <-chan Event { return c.ev.C() }
 
 // Err returns why the connection ended, or nil while it is up.
 func (c *Client) Err() error {
@@ -268,7 +268,7 @@ func (c *Client) shutdown(readErr error) {
 	cause := c.cause
 	c.mu.Unlock()
 	c.nc.Close()
-	c.ev.finish(Disconnected{Err: cause})
+	c.ev.Finish(Disconnected{Err: cause})
 	close(c.done)
 }
 
@@ -292,7 +292,7 @@ func (c *Client) closedErr() error {
 
 // emit queues an event; a full buffer ends the connection.
 func (c *Client) emit(ev Event) error {
-	if !c.ev.emit(ev) {
+	if !c.ev.Emit(ev) {
 		return ErrEventOverflow
 	}
 	return nil

@@ -1,9 +1,9 @@
 package client
 
 import (
-	"sync"
 	"time"
 
+	"github.com/crosstalk-im/crosstalk/internal/eventq"
 	"github.com/crosstalk-im/crosstalk/msim/wire"
 )
 
@@ -103,43 +103,7 @@ func (PersistPush) isEvent()  {}
 func (Other) isEvent()        {}
 func (Disconnected) isEvent() {}
 
-// events is the bounded event channel; the reader never blocks on it.
-type events struct {
-	mu     sync.Mutex
-	ch     chan Event
-	closed bool
-}
+// events is the client's bounded event queue (see internal/eventq).
+type events = eventq.Queue[Event]
 
-func newEvents(size int) *events {
-	return &events{ch: make(chan Event, size)}
-}
-
-// emit queues ev; it reports false when the buffer is full.
-func (e *events) emit(ev Event) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
-		return true
-	}
-	select {
-	case e.ch <- ev:
-		return true
-	default:
-		return false
-	}
-}
-
-// finish queues the last event if there is room and closes the channel.
-func (e *events) finish(last Event) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
-		return
-	}
-	e.closed = true
-	select {
-	case e.ch <- last:
-	default:
-	}
-	close(e.ch)
-}
+func newEvents(size int) *events { return eventq.New[Event](size) }

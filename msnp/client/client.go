@@ -224,7 +224,7 @@ func (c *Client) end(reason string, err error) {
 		c.mu.Lock()
 		c.endErr = err
 		c.mu.Unlock()
-		c.ev.finish(Disconnected{Reason: reason, Err: err})
+		c.ev.Finish(Disconnected{Reason: reason, Err: err})
 		close(c.ended)
 	})
 }
@@ -418,7 +418,7 @@ func (c *Client) Verified() bool {
 
 // Events returns the channel of asynchronous notification-server events.
 // It is closed after the final Disconnected event.
-func (c *Client) Events() <-chan Event { return c.ev.ch }
+func (c *Client) Events() <-chan Event { return c.ev.C() }
 
 // Err returns why the connection ended, or nil while it is up.
 func (c *Client) Err() error {
@@ -503,7 +503,7 @@ func (c *Client) handle(cn *conn, cmd wire.Command) {
 		}
 		return
 	}
-	if !c.ev.emit(ev) {
+	if !c.ev.Emit(ev) {
 		cn.fail(ErrEventOverflow)
 	}
 }

@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"net/textproto"
 	"strings"
-	"sync"
 
+	"github.com/crosstalk-im/crosstalk/internal/eventq"
 	"github.com/crosstalk-im/crosstalk/msnp/invite"
 )
 
@@ -77,45 +77,7 @@ func newMessage(from, friendly string, payload []byte) Message {
 	return m
 }
 
-// events is the buffered event channel of a Client or Switchboard. Events
-// are sent without blocking; when the buffer is full the connection is
-// dropped with ErrEventOverflow (see Options.EventBuffer).
-type events struct {
-	ch     chan Event
-	mu     sync.Mutex
-	closed bool
-}
+// events is the client's bounded event queue (see internal/eventq).
+type events = eventq.Queue[Event]
 
-func newEvents(size int) *events {
-	return &events{ch: make(chan Event, size)}
-}
-
-// emit queues ev; it reports false when the buffer is full.
-func (e *events) emit(ev Event) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
-		return true
-	}
-	select {
-	case e.ch <- ev:
-		return true
-	default:
-		return false
-	}
-}
-
-// finish queues the last event if there is room and closes the channel.
-func (e *events) finish(last Event) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
-		return
-	}
-	e.closed = true
-	select {
-	case e.ch <- last:
-	default:
-	}
-	close(e.ch)
-}
+func newEvents(size int) *events { return eventq.New[Event](size) }

@@ -162,7 +162,7 @@ func (sb *Switchboard) handle(cn *conn, cmd wire.Command) {
 		}
 		return
 	}
-	if !sb.ev.emit(ev) {
+	if !sb.ev.Emit(ev) {
 		cn.fail(ErrEventOverflow)
 	}
 }
@@ -171,7 +171,7 @@ func (sb *Switchboard) connClosed(_ *conn, err error) {
 	sb.mu.Lock()
 	sb.endErr = err
 	sb.mu.Unlock()
-	sb.ev.finish(Closed{Err: err})
+	sb.ev.Finish(Closed{Err: err})
 }
 
 // LocalAddr is this end of the switchboard connection: the address the
@@ -180,7 +180,7 @@ func (sb *Switchboard) LocalAddr() net.Addr { return sb.conn.nc.LocalAddr() }
 
 // Events returns the channel of switchboard events. It is closed after the
 // final Closed event.
-func (sb *Switchboard) Events() <-chan Event { return sb.ev.ch }
+func (sb *Switchboard) Events() <-chan Event { return sb.ev.C() }
 
 // Err returns why the session ended, or nil while it is up.
 func (sb *Switchboard) Err() error {
