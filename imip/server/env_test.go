@@ -267,12 +267,6 @@ func (c *rawIMIP) ping() {
 	}
 }
 
-// ackCode is the code of an ACK block.
-func ackCode(b *wire.Block) wire.Code {
-	n, _ := strconv.Atoi(b.Arg(0))
-	return wire.Code(n)
-}
-
 // imipClient dials with the client library and logs in.
 func imipClient(t testing.TB, addr, user, password string) *client.Client {
 	t.Helper()

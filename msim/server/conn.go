@@ -34,9 +34,8 @@ type conn struct {
 	nonce []byte
 
 	// Owned by the reader goroutine.
-	sesskey   uint32
-	listSent  bool
-	delivered bool // offline messages handed over
+	sesskey  uint32
+	listSent bool
 
 	gate    eventgate.Gate
 	mu      sync.Mutex
