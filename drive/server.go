@@ -47,7 +47,10 @@ const (
 
 // protocolGG is the hub protocol name of the GG frontend; only recipients
 // logged in through it can take part in a transfer.
-const protocolGG = "gg"
+const protocolGG = ProtocolGG
+
+// ProtocolGG is the hub protocol name of the GG frontend.
+const ProtocolGG = "gg"
 
 const (
 	maxJSONBody       = 16 << 10 // PUT /send_ticket bodies
@@ -89,6 +92,8 @@ type Server struct {
 	sessions  map[string]*session // by cookie value
 	byUIN     map[uint32][]string // cookie values, oldest first
 	uploading map[string]bool     // ticket ids with an upload running
+
+	linkKeyBytes []byte // see linkKey
 }
 
 type session struct {
@@ -168,6 +173,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		if allow(w, r, http.MethodGet, http.MethodHead) {
 			ref := strings.TrimPrefix(p, "/me/file/inbox/")
 			s.withAuth(w, r, true, func(w http.ResponseWriter, r *http.Request, me uint32) { s.download(w, r, me, ref) })
+		}
+	case strings.HasPrefix(p, "/link/"):
+		if allow(w, r, http.MethodGet, http.MethodHead) {
+			s.serveLink(w, r, strings.TrimPrefix(p, "/link/"))
 		}
 	default:
 		fail(w, http.StatusNotFound, "not found")
@@ -803,6 +812,9 @@ func (s *Server) sweepFiles(ctx context.Context) {
 	}
 	for _, e := range entries {
 		name := e.Name()
+		if name == linkKeyFile {
+			continue
+		}
 		id, _, isTemp := strings.Cut(name, ".")
 		s.mu.Lock()
 		busy := s.uploading[id]

@@ -52,6 +52,11 @@ type Options struct {
 	MSIMSniff time.Duration
 	IMIPAddr  string
 	HTTPAddr  string
+	// PublicHTTPURL is the HTTP service's address as users reach it, such
+	// as "https://files.example.net"; download links handed to users of
+	// protocols without file transfer start with it. Empty means
+	// "http://" (or "https://" with TLS) followed by the bound HTTPAddr.
+	PublicHTTPURL string
 	// TLSCert and TLSKey, when both set, make the HTTP service HTTPS (GG
 	// clients reach the drive only over HTTPS).
 	TLSCert, TLSKey string
@@ -125,6 +130,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		return nil, err
 	}
 	var listeners []func()
+	var msnpCfg *msnpserver.Config
 	if o.MSIMAddr != Off {
 		cfg := o.MSIM
 		cfg.Hub = n.Hub
@@ -153,7 +159,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 			_, port, _ := net.SplitHostPort(n.SBAddr)
 			cfg.SwitchboardAddr = ":" + port
 		}
-		n.MSNP = msnpserver.New(cfg)
+		msnpCfg = &cfg // the server is made once the drive it uses exists
 		serveNS := func() error { return n.MSNP.ServeNotification(nsL) }
 		if n.MSIM != nil && o.MSIMAddr == "" {
 			n.shared, n.MSIMAddr = nsL, n.MSNPAddr
@@ -223,6 +229,20 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 			serveHTTP = func() error { return n.http.ServeTLS(l, o.TLSCert, o.TLSKey) }
 		}
 		listeners = append(listeners, func() { n.serve("http", serveHTTP) })
+	}
+	if msnpCfg != nil {
+		if n.Drive != nil {
+			msnpCfg.Files = n.Drive
+			msnpCfg.PublicURL = o.PublicHTTPURL
+			if msnpCfg.PublicURL == "" {
+				scheme := "http://"
+				if o.TLSCert != "" && o.TLSKey != "" {
+					scheme = "https://"
+				}
+				msnpCfg.PublicURL = scheme + n.HTTPAddr
+			}
+		}
+		n.MSNP = msnpserver.New(*msnpCfg)
 	}
 	for _, start := range listeners {
 		start()

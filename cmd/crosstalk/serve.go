@@ -32,6 +32,7 @@ type serveCmd struct {
 	MsimAddr     string `help:"MySpaceIM listener of its own, or 'off'; empty shares the MSNP port."`
 	ImipAddr     string `help:"IMUnified (IMIP) listener, or 'off'." default:"0.0.0.0:11319"`
 	HttpAddr     string `help:"HTTP listener (GG drive API, metrics, health), or 'off'." default:"0.0.0.0:8080"`
+	PublicUrl    string `help:"Base URL users reach the HTTP listener at (download links for MySpaceIM and IMIP users); empty: http(s)://<http-addr>."`
 	TlsCert      string `help:"Certificate file (PEM) for HTTPS on the HTTP listener." type:"existingfile"`
 	TlsKey       string `help:"Key file (PEM) for HTTPS on the HTTP listener." type:"existingfile"`
 
@@ -66,21 +67,22 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	n, err := node.Start(ctx, node.Options{
-		DataDir:      c.Data,
-		NatsURL:      c.Nats,
-		Logger:       log,
-		MSNPAddr:     c.MsnpAddr,
-		SBAddr:       c.SbAddr,
-		SBPublicAddr: c.SbPublicAddr,
-		NSRedirect:   c.NsRedirect,
-		GGAddr:       c.GgAddr,
-		MSIMAddr:     c.MsimAddr,
-		MSIMSniff:    c.MsimSniff,
-		IMIPAddr:     c.ImipAddr,
-		HTTPAddr:     c.HttpAddr,
-		TLSCert:      c.TlsCert,
-		TLSKey:       c.TlsKey,
-		Drive:        drive.Config{MaxFileBytes: c.DriveMaxFile, QuotaBytes: c.DriveQuota, TicketLifetime: c.DriveLifetime},
+		DataDir:       c.Data,
+		NatsURL:       c.Nats,
+		Logger:        log,
+		MSNPAddr:      c.MsnpAddr,
+		SBAddr:        c.SbAddr,
+		SBPublicAddr:  c.SbPublicAddr,
+		NSRedirect:    c.NsRedirect,
+		GGAddr:        c.GgAddr,
+		MSIMAddr:      c.MsimAddr,
+		MSIMSniff:     c.MsimSniff,
+		IMIPAddr:      c.ImipAddr,
+		HTTPAddr:      c.HttpAddr,
+		PublicHTTPURL: c.PublicUrl,
+		TLSCert:       c.TlsCert,
+		TLSKey:        c.TlsKey,
+		Drive:         drive.Config{MaxFileBytes: c.DriveMaxFile, QuotaBytes: c.DriveQuota, TicketLifetime: c.DriveLifetime},
 		MSNP: msnpserver.Config{
 			Trace:                  c.MsnpTrace,
 			Challenge:              c.MsnpChallenge,

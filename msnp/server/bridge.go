@@ -2,9 +2,11 @@ package server
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/msnp/invite"
 	"github.com/crosstalk-im/crosstalk/msnp/wire"
 )
 
@@ -20,6 +22,10 @@ type bridgeKey struct{ client, contact uint32 }
 type remote struct {
 	srv  *Server
 	acct hub.Account
+	sb   *switchboard // the session it is a member of
+
+	mu     sync.Mutex
+	offers map[uint32]*fileOffer // file offers by invitation cookie
 }
 
 func (r *remote) account() hub.Account { return r.acct }
@@ -39,19 +45,22 @@ func (r *remote) relay(ctx context.Context, from hub.Account, payload []byte) hu
 			return hub.Blocked
 		}
 		return d
+	case invite.ContentType:
+		r.invitation(ctx, from, payload)
+		return hub.Delivered
 	case "text/x-msmsgscontrol":
 		if err := h.SendTyping(ctx, from, r.acct.Number, 1, ""); err != nil {
 			r.srv.log.Warn("typing to another protocol", "to", r.acct.Number, "err", err)
 		}
 	}
-	// Other content (invitations, ink, nudges) has no equivalent there.
+	// Other content (ink, nudges) has no equivalent there.
 	return hub.Delivered
 }
 
 // addRemote joins a contact of another protocol to a session on a CAL.
 func (s *Server) addRemote(sb *switchboard, caller, callee hub.Account) {
 	sb.mu.Lock()
-	sb.members = append(sb.members, &remote{srv: s, acct: callee})
+	sb.members = append(sb.members, &remote{srv: s, acct: callee, sb: sb})
 	private := len(sb.members) == 2
 	sb.mu.Unlock()
 	if private {
@@ -101,7 +110,7 @@ func (s *Server) deliverToClient(n *nsConn, from hub.Account, msg hub.Message) {
 	sb := s.bridges[key]
 	if sb == nil {
 		sb = &switchboard{id: s.freeSessionIDLocked(), bridge: &key}
-		sb.members = []member{&remote{srv: s, acct: from}}
+		sb.members = []member{&remote{srv: s, acct: from, sb: sb}}
 		s.switchboards[sb.id] = sb
 		s.bridges[key] = sb
 	}

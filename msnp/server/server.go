@@ -70,6 +70,14 @@ type Config struct {
 	// MaxPendingBytes bounds output queued for a client that does not read.
 	MaxPendingBytes int
 	WriteTimeout    time.Duration
+
+	// Files, when set, receives files MSN clients send to contacts online
+	// through a protocol without file transfer (not GG): the server takes
+	// the MSNFTP receiver's part and sends the contact a download link,
+	// PublicURL (such as "http://host:8080") followed by Files.LinkPath.
+	// Without it such invitations are declined with REJECT_NOT_INSTALLED.
+	Files     Files
+	PublicURL string
 }
 
 // LevelTrace is below Debug: the wire dump of one connection.

@@ -1,0 +1,132 @@
+package drive_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/iotest"
+	"time"
+
+	"github.com/crosstalk-im/crosstalk/drive"
+)
+
+func TestDeposit(t *testing.T) {
+	ctx := context.Background()
+	data := payload(5000)
+	for _, tc := range []struct {
+		name string
+		body io.Reader
+		ok   bool
+	}{
+		{"exact", iotest.HalfReader(bytes.NewReader(data)), true},
+		{"short", bytes.NewReader(data[:4999]), false},
+		{"long", io.MultiReader(bytes.NewReader(data), strings.NewReader("x")), false},
+		{"broken", iotest.TimeoutReader(bytes.NewReader(data)), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, nil)
+			e.account(t, alice, false)
+			e.account(t, bob, false)
+			tk, err := e.srv.Deposit(ctx, alice, bob, "a/b.txt", int64(len(data)), tc.body)
+			if !tc.ok {
+				if err == nil {
+					t.Fatal("deposit succeeded")
+				}
+				if files := e.blobFiles(t); len(files) != 0 {
+					t.Fatalf("files left: %v", files)
+				}
+				if n, err := e.st.ExpiredTickets(ctx, time.Now().AddDate(1, 0, 0), 10); err != nil || len(n) != 0 {
+					t.Fatalf("tickets left: %v %v", n, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tk.Status != drive.StatusCompleted || tk.Ack != drive.AckAllowed || tk.FileSize != 5000 || tk.FileName != drive.SanitizeName("a/b.txt") {
+				t.Fatalf("ticket %+v", tk)
+			}
+			got, err := os.ReadFile(filepath.Join(e.dir, "drive", tk.ID))
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("blob: %v", err)
+			}
+		})
+	}
+}
+
+func TestDepositLimits(t *testing.T) {
+	e := newEnv(t, func(c *drive.Config) { c.MaxFileBytes = 100; c.QuotaBytes = 150 })
+	e.account(t, alice, false)
+	e.account(t, bob, false)
+	ctx := context.Background()
+	if _, err := e.srv.Deposit(ctx, alice, bob, "big", 101, bytes.NewReader(payload(101))); err == nil {
+		t.Fatal("file over the size limit taken")
+	}
+	if _, err := e.srv.Deposit(ctx, alice, bob, "one", 100, bytes.NewReader(payload(100))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.srv.Deposit(ctx, alice, bob, "two", 100, bytes.NewReader(payload(100))); err == nil {
+		t.Fatal("file over the quota taken")
+	}
+}
+
+func TestLink(t *testing.T) {
+	e := newEnv(t, nil)
+	e.account(t, alice, false)
+	e.account(t, bob, false)
+	data := payload(3000)
+	tk, err := e.srv.Deposit(context.Background(), alice, bob, "my file.bin", int64(len(data)), bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := e.srv.LinkPath(tk)
+	if !strings.HasPrefix(path, "/link/"+tk.ID+"/") || !strings.HasSuffix(path, "/my%20file.bin") {
+		t.Fatalf("path %q", path)
+	}
+	fi, err := os.Stat(filepath.Join(e.dir, "drive", "link.key"))
+	if err != nil || fi.Mode().Perm() != 0o600 || fi.Size() != 32 {
+		t.Fatalf("key file: %v %v", fi, err)
+	}
+	get := func(p string) (int, http.Header, []byte) {
+		t.Helper()
+		resp, err := http.Get(e.ts.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header, b
+	}
+	code, hdr, body := get(path)
+	if code != http.StatusOK || !bytes.Equal(body, data) || !strings.Contains(hdr.Get("Content-Disposition"), `attachment; filename="my file.bin"`) {
+		t.Fatalf("good link: %d %q, %d bytes", code, hdr.Get("Content-Disposition"), len(body))
+	}
+	parts := strings.Split(path, "/") // "", link, id, sig, name
+	sig := []byte(parts[3])
+	sig[len(sig)-1] ^= 1
+	other := []byte(tk.ID)
+	other[0] ^= 1
+	for _, p := range []string{
+		"/link/" + tk.ID + "/" + string(sig) + "/" + parts[4],
+		"/link/" + string(other) + "/" + parts[3] + "/" + parts[4],
+		"/link/" + tk.ID + "/" + parts[3],
+		"/link/" + tk.ID + "//" + parts[4],
+	} {
+		if code, _, _ := get(p); code != http.StatusNotFound {
+			t.Errorf("%s: %d, want 404", p, code)
+		}
+	}
+	// A second server on the same directory reads the same key.
+	srv2, err := drive.New(drive.Config{Tickets: e.st, Hub: e.hub, Dir: e.dir, Tokens: e.tokens})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if srv2.LinkPath(tk) != path {
+		t.Fatal("link key not kept")
+	}
+}
