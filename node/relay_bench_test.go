@@ -1,0 +1,150 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	msimclient "github.com/crosstalk-im/crosstalk/msim/client"
+	"github.com/crosstalk-im/crosstalk/msnp/client"
+	"github.com/crosstalk-im/crosstalk/msnp/filetransfer"
+)
+
+// relayFile is the file both relay benchmarks move.
+const relayFile = 8 << 20
+
+// BenchmarkRelay measures a file's whole way through the server: an MSN
+// client sends it over MSNFTP, the server stores it in the drive for a
+// MySpaceIM contact, and the contact downloads it over HTTP. Compare its
+// MB/s with BenchmarkLoopbackCopy, the same bytes over one plain loopback
+// connection.
+func BenchmarkRelay(b *testing.B) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	n, err := Start(ctx, Options{
+		DataDir: b.TempDir(), MSNPAddr: "127.0.0.1:0", SBAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
+		GGAddr: Off, IMIPAddr: Off,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer n.Shutdown(context.Background())
+	for _, a := range []struct {
+		num         uint32
+		email, name string
+	}{{1001, "msn@example.com", "Em"}, {1003, "my@example.com", "Emma"}} {
+		if _, err := n.Store.CreateAccount(ctx, accountOf(a.num, a.email, a.name), "pw"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	mc, err := client.Dial(ctx, n.MSNPAddr, client.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer mc.Close()
+	if err := mc.Login(ctx, "msn@example.com", "pw"); err != nil {
+		b.Fatal(err)
+	}
+	if err := mc.SetStatus(ctx, client.StatusOnline); err != nil {
+		b.Fatal(err)
+	}
+	go func() {
+		for range mc.Events() {
+		}
+	}()
+	sc, err := msimclient.Dial(ctx, n.MSIMAddr, msimclient.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sc.Close()
+	if _, err := sc.Login(ctx, "my@example.com", "pw"); err != nil {
+		b.Fatal(err)
+	}
+	links := make(chan string, 1)
+	go func() {
+		for ev := range sc.Events() {
+			if m, ok := ev.(msimclient.Message); ok {
+				if i := strings.Index(m.Text, "http://"); i >= 0 {
+					links <- m.Text[i:]
+				}
+			}
+		}
+	}()
+	sb, err := mc.StartChat(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sb.Close()
+	if _, err := sb.Call(ctx, "my@example.com"); err != nil {
+		b.Fatal(err)
+	}
+	if _, ok := waitFor[client.Joined](ctx, sb.Events()); !ok {
+		b.Fatal("no JOI")
+	}
+	data := bytes.Repeat([]byte("relay benchmark "), relayFile/16)
+	hc := &http.Client{}
+	defer hc.CloseIdleConnections()
+	b.SetBytes(relayFile)
+	b.ResetTimer()
+	for b.Loop() {
+		if err := filetransfer.Send(ctx, sb, "my@example.com", "bench.bin", relayFile, bytes.NewReader(data), filetransfer.Options{}); err != nil {
+			b.Fatal(err)
+		}
+		var link string
+		select {
+		case link = <-links:
+		case <-ctx.Done():
+			b.Fatal("no link")
+		}
+		resp, err := hc.Get(link)
+		if err != nil {
+			b.Fatal(err)
+		}
+		got, err := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err != nil || got != relayFile {
+			b.Fatalf("downloaded %d bytes: %v", got, err)
+		}
+	}
+}
+
+// BenchmarkLoopbackCopy is the baseline for BenchmarkRelay: the same bytes
+// over one loopback TCP connection.
+func BenchmarkLoopbackCopy(b *testing.B) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	data := bytes.Repeat([]byte("relay benchmark "), relayFile/16)
+	b.SetBytes(relayFile)
+	for b.Loop() {
+		done := make(chan int64, 1)
+		go func() {
+			nc, err := l.Accept()
+			if err != nil {
+				done <- -1
+				return
+			}
+			defer nc.Close()
+			k, _ := io.Copy(io.Discard, nc)
+			done <- k
+		}()
+		nc, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := nc.Write(data); err != nil {
+			b.Fatal(err)
+		}
+		nc.Close()
+		if k := <-done; k != relayFile {
+			b.Fatalf("copied %d bytes", k)
+		}
+	}
+}
