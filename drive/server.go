@@ -89,9 +89,10 @@ type Server struct {
 	log     *slog.Logger
 
 	mu        sync.Mutex
-	sessions  map[string]*session // by cookie value
-	byUIN     map[uint32][]string // cookie values, oldest first
-	uploading map[string]bool     // ticket ids with an upload running
+	sessions  map[string]*session        // by cookie value
+	byUIN     map[uint32][]string        // cookie values, oldest first
+	uploading map[string]bool            // ticket ids with an upload running
+	waiters   map[string][]chan struct{} // AwaitAnswer calls by ticket id
 
 	linkKeyBytes []byte // see linkKey
 }
@@ -131,6 +132,7 @@ func New(cfg Config) (*Server, error) {
 		sessions:  make(map[string]*session),
 		byUIN:     make(map[uint32][]string),
 		uploading: make(map[string]bool),
+		waiters:   make(map[string][]chan struct{}),
 	}, nil
 }
 
@@ -581,6 +583,7 @@ func (s *Server) ackTicket(w http.ResponseWriter, r *http.Request, me uint32, id
 	}
 	okTicket(w, t, true)
 	if changed {
+		s.answered(id)
 		s.notifyChange(t, t.Status, t.Sender, t.Recipient)
 	}
 }
@@ -638,21 +641,46 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, me uint32, ref s
 		fail(w, http.StatusBadRequest, errSize.Error())
 		return
 	}
-	if !s.claimUpload(id) {
-		fail(w, http.StatusConflict, "an upload of this file is already running")
+	t, err = s.complete(r.Context(), t, http.MaxBytesReader(w, r.Body, t.FileSize))
+	switch {
+	case errors.Is(err, errBusy):
+		fail(w, http.StatusConflict, err.Error())
 		return
-	}
-	defer s.releaseUpload(id)
-
-	sum, err := s.storeBlob(id, t.FileSize, http.MaxBytesReader(w, r.Body, t.FileSize))
-	if errors.Is(err, errSize) {
+	case errors.Is(err, errSize):
 		fail(w, http.StatusBadRequest, err.Error())
 		return
-	} else if err != nil {
+	case errors.Is(err, ErrNoTicket):
+		fail(w, http.StatusNotFound, "no such ticket")
+		return
+	case errors.Is(err, errConflict):
+		fail(w, http.StatusConflict, "ticket changed during the upload")
+		return
+	case err != nil:
 		s.internal(w, "store upload", err)
 		return
 	}
-	t, err = s.cfg.Tickets.UpdateTicket(r.Context(), id, func(t *Ticket) error {
+	okStatus(w)
+	s.notifyCompleted(t)
+}
+
+// errBusy: another upload of the same ticket is running.
+var errBusy = errors.New("an upload of this file is already running")
+
+// complete stores exactly t.FileSize bytes of body as the blob of an
+// allowed ticket and marks it completed; the caller notifies both sides
+// with notifyCompleted. On failure no file is left and the ticket stays
+// as it was.
+func (s *Server) complete(ctx context.Context, t Ticket, body io.Reader) (Ticket, error) {
+	id := t.ID
+	if !s.claimUpload(id) {
+		return t, errBusy
+	}
+	defer s.releaseUpload(id)
+	sum, err := s.storeBlob(id, t.FileSize, body)
+	if err != nil {
+		return t, err
+	}
+	t, err = s.cfg.Tickets.UpdateTicket(ctx, id, func(t *Ticket) error {
 		if t.Ack != AckAllowed || t.Status != StatusInProgress {
 			return errConflict
 		}
@@ -661,17 +689,13 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, me uint32, ref s
 	})
 	if err != nil {
 		os.Remove(s.blobPath(id))
-		switch {
-		case errors.Is(err, ErrNoTicket):
-			fail(w, http.StatusNotFound, "no such ticket")
-		case errors.Is(err, errConflict):
-			fail(w, http.StatusConflict, "ticket changed during the upload")
-		default:
-			s.internal(w, "complete ticket", err)
-		}
-		return
+		return t, err
 	}
-	okStatus(w)
+	return t, nil
+}
+
+// notifyCompleted tells both sides a ticket's file is in.
+func (s *Server) notifyCompleted(t Ticket) {
 	s.notifyChange(t, t.Status, t.Recipient, t.Sender)
 	s.notify(t.Recipient, KindScopeFilesChanged, scopeJSON{Scope: "inbox", ID: t.ID})
 	s.notify(t.Sender, KindScopeFilesChanged, scopeJSON{Scope: "outbox", ID: t.ID})

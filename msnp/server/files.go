@@ -20,6 +20,13 @@ import (
 type Files interface {
 	Deposit(ctx context.Context, sender, recipient uint32, name string, size int64, r io.Reader) (drive.Ticket, error)
 	LinkPath(t drive.Ticket) string
+	// Offer, AwaitAnswer, Fill and Withdraw serve contacts online only
+	// through GG: they get a drive ticket to answer, and the server fills
+	// it once they allow it.
+	Offer(ctx context.Context, sender, recipient uint32, name string, size int64) (drive.Ticket, error)
+	AwaitAnswer(ctx context.Context, id string) (drive.Ack, error)
+	Fill(ctx context.Context, id string, r io.Reader) error
+	Withdraw(ctx context.Context, id string) error
 }
 
 const (
@@ -38,6 +45,12 @@ type fileOffer struct {
 	name   string
 	size   int64
 	cancel context.CancelFunc // set once the transfer runs
+
+	// For a GG recipient: the drive ticket, the end of the wait for its
+	// answer, and whether the server has sent the ACCEPT yet.
+	ticket   string
+	stop     context.CancelFunc
+	accepted bool
 }
 
 // invitation answers a text/x-msmsgsinvite payload sent to a remote member.
@@ -48,12 +61,21 @@ func (r *remote) invitation(ctx context.Context, from hub.Account, payload []byt
 	}
 	switch inv.Command {
 	case invite.Invite:
-		if inv.AppGUID != invite.FileTransferGUID || !r.takesFiles(ctx) {
+		route := routeNone
+		if inv.AppGUID == invite.FileTransferGUID {
+			route = r.fileRoute(ctx)
+		}
+		if route == routeNone {
 			r.answer(ctx, from, invite.Invitation{Command: invite.Cancel, Cookie: inv.Cookie, CancelCode: invite.CancelRejectNotInstalled})
 			return
 		}
-		if inv.FileSize <= 0 || !r.addOffer(inv.Cookie, &fileOffer{sender: from.Number, name: inv.File, size: inv.FileSize}) {
+		o := &fileOffer{sender: from.Number, name: inv.File, size: inv.FileSize, accepted: route == routeLink}
+		if inv.FileSize <= 0 || !r.addOffer(inv.Cookie, o) {
 			r.answer(ctx, from, invite.Invitation{Command: invite.Cancel, Cookie: inv.Cookie, CancelCode: invite.CancelReject})
+			return
+		}
+		if route == routeDrive {
+			r.offerDrive(ctx, from, inv.Cookie, o)
 			return
 		}
 		r.answer(ctx, from, invite.Invitation{
@@ -65,6 +87,9 @@ func (r *remote) invitation(ctx context.Context, from hub.Account, payload []byt
 	case invite.Cancel:
 		r.mu.Lock()
 		if o := r.offers[inv.Cookie]; o != nil && o.sender == from.Number {
+			if o.stop != nil {
+				o.stop()
+			}
 			if o.cancel != nil {
 				o.cancel()
 			}
@@ -74,24 +99,105 @@ func (r *remote) invitation(ctx context.Context, from hub.Account, payload []byt
 	}
 }
 
-// takesFiles reports whether the server may receive files for this member:
-// a drive is configured and the member is online through a protocol other
-// than GG (which has a file flow of its own) and MSN.
-func (r *remote) takesFiles(ctx context.Context) bool {
+// offerDrive offers a file to a member online only through GG as a drive
+// ticket and, in the background, waits for their answer: allowed, the
+// server accepts the invitation for them; rejected or unanswered, the
+// sender gets CANCEL REJECT or TIMEOUT.
+func (r *remote) offerDrive(ctx context.Context, from hub.Account, cookie uint32, o *fileOffer) {
+	files := r.srv.cfg.Files
+	t, err := files.Offer(ctx, from.Number, r.acct.Number, o.name, o.size)
+	if err != nil {
+		r.srv.log.Info("file offer to GG", "from", from.Number, "to", r.acct.Number, "err", err)
+		r.dropOffer(cookie, o)
+		r.answer(ctx, from, invite.Invitation{Command: invite.Cancel, Cookie: cookie, CancelCode: invite.CancelFail})
+		return
+	}
+	wctx, stop := context.WithTimeout(ctx, r.srv.cfg.FileAnswerTimeout)
+	r.mu.Lock()
+	if r.offers[cookie] != o { // cancelled already
+		r.mu.Unlock()
+		stop()
+		r.withdraw(ctx, t.ID)
+		return
+	}
+	o.ticket, o.stop = t.ID, stop
+	r.mu.Unlock()
+	// The connection is tracked, so the count is above zero here.
+	r.srv.wg.Add(1)
+	go func() {
+		defer r.srv.wg.Done()
+		defer stop()
+		ack, err := files.AwaitAnswer(wctx, t.ID)
+		if err == nil && ack == drive.AckAllowed {
+			r.mu.Lock()
+			live := r.offers[cookie] == o
+			o.accepted = live
+			r.mu.Unlock()
+			if live {
+				r.answer(ctx, from, invite.Invitation{
+					Command: invite.Accept, Cookie: cookie,
+					LaunchApplication: "FALSE", RequestData: "IP-Address:",
+				})
+				return
+			}
+			err = context.Canceled
+		}
+		r.dropOffer(cookie, o)
+		switch {
+		case err == nil: // rejected
+			r.answer(ctx, from, invite.Invitation{Command: invite.Cancel, Cookie: cookie, CancelCode: invite.CancelReject})
+		case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+			r.withdraw(ctx, t.ID)
+			r.answer(ctx, from, invite.Invitation{Command: invite.Cancel, Cookie: cookie, CancelCode: invite.CancelTimeout})
+		default: // the sender cancelled or left, or the drive failed
+			r.withdraw(ctx, t.ID)
+		}
+	}()
+}
+
+// withdraw ends a drive ticket that will not be filled, even if ctx is done.
+func (r *remote) withdraw(ctx context.Context, id string) {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fileNoticeTimeout)
+	defer cancel()
+	if err := r.srv.cfg.Files.Withdraw(wctx, id); err != nil {
+		r.srv.log.Warn("file offer to GG: withdraw", "ticket", id, "err", err)
+	}
+}
+
+// How the server takes files for a member.
+const (
+	routeNone  = iota // it does not
+	routeLink         // receives them and sends a download link
+	routeDrive        // offers them as GG drive tickets
+)
+
+// fileRoute tells how the server may receive files for this member: none
+// without a drive; drive tickets when the member is online only through GG
+// (which has a file flow of its own); else download links, for members
+// online through another protocol than GG and MSN.
+func (r *remote) fileRoute(ctx context.Context) int {
 	if r.srv.cfg.Files == nil {
-		return false
+		return routeNone
 	}
 	sessions, err := r.srv.cfg.Hub.Sessions(ctx, r.acct.Number)
 	if err != nil {
 		r.srv.log.Warn("file offer: sessions", "to", r.acct.Number, "err", err)
-		return false
+		return routeNone
 	}
+	gg := false
 	for p := range sessions {
-		if p != drive.ProtocolGG && p != protocolName {
-			return true
+		switch p {
+		case drive.ProtocolGG:
+			gg = true
+		case protocolName:
+		default:
+			return routeLink
 		}
 	}
-	return false
+	if gg {
+		return routeDrive
+	}
+	return routeNone
 }
 
 func (r *remote) addOffer(cookie uint32, o *fileOffer) bool {
@@ -139,7 +245,7 @@ func (r *remote) startReceive(ctx context.Context, from hub.Account, inv invite.
 	c := r.sender(from.Number)
 	r.mu.Lock()
 	o := r.offers[inv.Cookie]
-	if o == nil || o.sender != from.Number || o.cancel != nil || c == nil {
+	if o == nil || o.sender != from.Number || !o.accepted || o.cancel != nil || c == nil {
 		r.mu.Unlock()
 		return
 	}
@@ -156,6 +262,9 @@ func (r *remote) startReceive(ctx context.Context, from hub.Account, inv invite.
 	if host == "" || inv.Port <= 0 || inv.Port > 65535 || inv.AuthCookie == 0 {
 		cancel()
 		r.dropOffer(inv.Cookie, o)
+		if o.ticket != "" {
+			r.withdraw(ctx, o.ticket)
+		}
 		r.answer(ctx, from, invite.Invitation{Command: invite.Cancel, Cookie: inv.Cookie, CancelCode: invite.CancelFail})
 		return
 	}
@@ -168,6 +277,9 @@ func (r *remote) startReceive(ctx context.Context, from hub.Account, inv invite.
 		defer cancel()
 		defer r.dropOffer(inv.Cookie, o)
 		code := r.receive(tctx, c, from, o, addr, inv.AuthCookie)
+		if code != "" && o.ticket != "" {
+			r.withdraw(tctx, o.ticket)
+		}
 		if code != "" {
 			r.answer(tctx, from, invite.Invitation{Command: invite.Cancel, Cookie: inv.Cookie, CancelCode: code})
 		}
@@ -185,24 +297,14 @@ func (r *remote) receive(ctx context.Context, c *sbConn, from hub.Account, o *fi
 		log.Info("file transfer: cannot reach the sender", "err", err)
 		return invite.CancelFTTimeout
 	}
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		_, err := msnftp.Receive(ctx, nc, msnftp.ReceiveOptions{
-			Passport: r.acct.Email, AuthCookie: auth, MaxSize: o.size,
-		}, pw)
-		if err == nil {
-			pw.Close()
-		} else {
-			pw.CloseWithError(err)
-		}
-		done <- err
-	}()
-	t, err := r.srv.cfg.Files.Deposit(ctx, from.Number, r.acct.Number, o.name, o.size, pr)
-	pr.CloseWithError(errors.New("deposit ended"))
-	if rerr := <-done; rerr != nil && err == nil {
-		err = rerr
+	if o.ticket != "" {
+		return r.fill(ctx, nc, o, auth)
 	}
+	var t drive.Ticket
+	err = r.pipe(ctx, nc, o, auth, func(pr io.Reader) (err error) {
+		t, err = r.srv.cfg.Files.Deposit(ctx, from.Number, r.acct.Number, o.name, o.size, pr)
+		return err
+	})
 	if err != nil {
 		log.Info("file transfer failed", "err", err)
 		return invite.CancelFail
@@ -226,4 +328,41 @@ func (r *remote) receive(ctx context.Context, c *sbConn, from hub.Account, o *fi
 	}
 	log.Info("file received for another protocol", "ticket", t.ID)
 	return ""
+}
+
+// fill receives a file for a GG member into their drive ticket; the drive
+// tells them it is in.
+func (r *remote) fill(ctx context.Context, nc net.Conn, o *fileOffer, auth uint32) string {
+	err := r.pipe(ctx, nc, o, auth, func(pr io.Reader) error {
+		return r.srv.cfg.Files.Fill(ctx, o.ticket, pr)
+	})
+	if err != nil {
+		r.srv.log.Info("file transfer to a drive ticket failed", "to", r.acct.Number, "ticket", o.ticket, "err", err)
+		return invite.CancelFail
+	}
+	r.srv.log.Info("file received into a drive ticket", "to", r.acct.Number, "ticket", o.ticket)
+	return ""
+}
+
+// pipe runs the MSNFTP receiver on nc and hands store the file as a stream.
+func (r *remote) pipe(ctx context.Context, nc net.Conn, o *fileOffer, auth uint32, store func(io.Reader) error) error {
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		_, err := msnftp.Receive(ctx, nc, msnftp.ReceiveOptions{
+			Passport: r.acct.Email, AuthCookie: auth, MaxSize: o.size,
+		}, pw)
+		if err == nil {
+			pw.Close()
+		} else {
+			pw.CloseWithError(err)
+		}
+		done <- err
+	}()
+	err := store(pr)
+	pr.CloseWithError(errors.New("store ended"))
+	if rerr := <-done; rerr != nil && err == nil {
+		err = rerr
+	}
+	return err
 }

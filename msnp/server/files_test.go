@@ -7,6 +7,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/crosstalk-im/crosstalk/drive"
 	"github.com/crosstalk-im/crosstalk/hub"
@@ -19,6 +20,46 @@ func (fakeFiles) Deposit(ctx context.Context, sender, recipient uint32, name str
 	return drive.Ticket{}, fmt.Errorf("not expected")
 }
 func (fakeFiles) LinkPath(drive.Ticket) string { return "/link/x" }
+func (fakeFiles) Offer(ctx context.Context, sender, recipient uint32, name string, size int64) (drive.Ticket, error) {
+	return drive.Ticket{}, fmt.Errorf("not expected")
+}
+func (fakeFiles) AwaitAnswer(ctx context.Context, id string) (drive.Ack, error) {
+	return drive.AckUnknown, fmt.Errorf("not expected")
+}
+func (fakeFiles) Fill(ctx context.Context, id string, r io.Reader) error {
+	return fmt.Errorf("not expected")
+}
+func (fakeFiles) Withdraw(ctx context.Context, id string) error { return nil }
+
+// ggFiles answers drive offers with what answers holds; an empty answer
+// waits until the context ends.
+type ggFiles struct {
+	fakeFiles
+	answers   chan drive.Ack
+	withdrawn chan string
+}
+
+func (f ggFiles) Offer(ctx context.Context, sender, recipient uint32, name string, size int64) (drive.Ticket, error) {
+	return drive.Ticket{ID: fmt.Sprintf("t-%s", name), Sender: sender, Recipient: recipient, FileName: name, FileSize: size}, nil
+}
+
+func (f ggFiles) AwaitAnswer(ctx context.Context, id string) (drive.Ack, error) {
+	select {
+	case a := <-f.answers:
+		if a != "" {
+			return a, nil
+		}
+	case <-ctx.Done():
+		return drive.AckUnknown, ctx.Err()
+	}
+	<-ctx.Done()
+	return drive.AckUnknown, ctx.Err()
+}
+
+func (f ggFiles) Withdraw(ctx context.Context, id string) error {
+	f.withdrawn <- id
+	return nil
+}
 
 // callOther opens a session of bob's and calls carol, who is online through
 // protocol, into it.
@@ -82,7 +123,7 @@ func TestFileOfferDeclined(t *testing.T) {
 		files          Files
 	}{
 		{"no drive", "other", nil},
-		{"gg", "gg", fakeFiles{}},
+		{"gg without a drive", "gg", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env := newTestEnv(t, func(c *Config) { c.Files = tc.files })
@@ -122,5 +163,44 @@ func TestFileOfferSenderUnreachable(t *testing.T) {
 	sendInvitation(sb, 8, fileOfferTo(79))
 	if inv := readInvitation(t, sb); inv.Command != invite.Accept || inv.Cookie != 79 {
 		t.Fatalf("answer %+v", inv)
+	}
+}
+
+// A member online only through GG gets a drive ticket; their answer, or
+// its absence, travels back to the sender.
+func TestFileOfferToGG(t *testing.T) {
+	f := ggFiles{answers: make(chan drive.Ack, 4), withdrawn: make(chan string, 4)}
+	env := newTestEnv(t, func(c *Config) { c.Files = f; c.FileAnswerTimeout = 300 * time.Millisecond })
+	sb := callOther(t, env, "gg")
+
+	f.answers <- drive.AckRejected
+	sendInvitation(sb, 3, fileOfferTo(77))
+	if inv := readInvitation(t, sb); inv.Command != invite.Cancel || inv.Cookie != 77 || inv.CancelCode != invite.CancelReject {
+		t.Fatalf("rejected: %+v", inv)
+	}
+
+	f.answers <- ""
+	sendInvitation(sb, 4, fileOfferTo(78))
+	if inv := readInvitation(t, sb); inv.Command != invite.Cancel || inv.Cookie != 78 || inv.CancelCode != invite.CancelTimeout {
+		t.Fatalf("unanswered: %+v", inv)
+	}
+	if id := <-f.withdrawn; id != "t-a.txt" {
+		t.Fatalf("withdrawn %q", id)
+	}
+
+	f.answers <- drive.AckAllowed
+	sendInvitation(sb, 5, fileOfferTo(79))
+	if inv := readInvitation(t, sb); inv.Command != invite.Accept || inv.Cookie != 79 || inv.LaunchApplication != "FALSE" || inv.RequestData != "IP-Address:" {
+		t.Fatalf("allowed: %+v", inv)
+	}
+	// The sender cancels an offer still waiting: the ticket is withdrawn
+	// and nothing goes back.
+	f.answers <- ""
+	sendInvitation(sb, 6, fileOfferTo(80))
+	sendInvitation(sb, 7, invite.Invitation{Command: invite.Cancel, Cookie: 80, CancelCode: invite.CancelUserCancel})
+	select {
+	case <-f.withdrawn:
+	case <-time.After(5 * time.Second):
+		t.Fatal("cancelled offer not withdrawn")
 	}
 }

@@ -75,9 +75,15 @@ type Config struct {
 	// through a protocol without file transfer (not GG): the server takes
 	// the MSNFTP receiver's part and sends the contact a download link,
 	// PublicURL (such as "http://host:8080") followed by Files.LinkPath.
+	// Contacts online only through GG are offered a drive ticket instead,
+	// which the server fills once they allow it.
 	// Without it such invitations are declined with REJECT_NOT_INSTALLED.
 	Files     Files
 	PublicURL string
+	// FileAnswerTimeout is how long a file offered to a contact online only
+	// through GG waits for their answer on the drive before the sender gets
+	// CANCEL TIMEOUT (default 2 minutes).
+	FileAnswerTimeout time.Duration
 }
 
 // LevelTrace is below Debug: the wire dump of one connection.
@@ -106,6 +112,7 @@ func (c *Config) defaults() {
 	setDefault(&c.ChallengeTimeout, 90*time.Second)
 	setDefault(&c.MaxPendingBytes, 1<<20)
 	setDefault(&c.WriteTimeout, 30*time.Second)
+	setDefault(&c.FileAnswerTimeout, 2*time.Minute)
 }
 
 func setDefault[T int | time.Duration](v *T, d T) {
