@@ -80,7 +80,32 @@ type Config struct {
 	QuotaBytes     int64
 	TicketLifetime time.Duration
 	Logger         *slog.Logger
+	// PublicURL is the HTTP service's address as users reach it, such as
+	// "https://files.example.net"; download links sent to recipients
+	// online through a protocol without file transfer start with it.
+	// Empty: such recipients cannot be sent files.
+	PublicURL string
+	// MSN, when set, offers files to recipients online through MSN (and
+	// not GG) once the sender has uploaded them.
+	MSN FileOfferer
 }
+
+// FileOfferer hands a completed ticket's file to a recipient online
+// through another protocol with a file transfer of its own (MSN);
+// (*msnp/server.Server).OfferFile implements it. It blocks until the
+// transfer ends; ErrDeclined says the recipient refused the file.
+type FileOfferer interface {
+	OfferFile(ctx context.Context, from hub.Account, to uint32, t Ticket, open func() (io.ReadCloser, error)) error
+}
+
+// ErrDeclined is what a FileOfferer returns when the recipient refused.
+var ErrDeclined = errors.New("drive: the recipient declined the file")
+
+// Routes of a ticket whose recipient is not online through GG.
+const (
+	routeLink = "link" // a download link in a hub message
+	routeMSN  = "msn"  // an offer through the MSN frontend
+)
 
 // Server serves the GG drive HTTP API.
 type Server struct {
@@ -93,6 +118,7 @@ type Server struct {
 	byUIN     map[uint32][]string        // cookie values, oldest first
 	uploading map[string]bool            // ticket ids with an upload running
 	waiters   map[string][]chan struct{} // AwaitAnswer calls by ticket id
+	bridged   map[string]string          // ticket id -> route, for recipients not on GG
 
 	linkKeyBytes []byte // see linkKey
 }
@@ -133,8 +159,12 @@ func New(cfg Config) (*Server, error) {
 		byUIN:     make(map[uint32][]string),
 		uploading: make(map[string]bool),
 		waiters:   make(map[string][]chan struct{}),
+		bridged:   make(map[string]string),
 	}, nil
 }
+
+// PublicURL is the configured public address of the HTTP service.
+func (s *Server) PublicURL() string { return s.cfg.PublicURL }
 
 // Handler serves the API at the root of its own host (drive.mpa.gg.pl):
 // /signin, /send_ticket, /send_ticket/<id>, /me/file/outbox/<id>%2C<name>
@@ -488,7 +518,8 @@ func (s *Server) createTicket(w http.ResponseWriter, r *http.Request, me uint32)
 		s.internal(w, "recipient sessions", err)
 		return
 	}
-	if st, ok := sessions[protocolGG]; !ok || st.Visible() == hub.StatusOffline {
+	route := s.route(sessions)
+	if route == "" && !online(sessions, protocolGG) {
 		failApp(w, http.StatusForbidden, appNotLoggedIn, "recipient is not logged in")
 		return
 	}
@@ -498,6 +529,11 @@ func (s *Server) createTicket(w http.ResponseWriter, r *http.Request, me uint32)
 		FileName: SanitizeName(string(st.FileName)), FileSize: size,
 		Ack: AckUnknown, Status: StatusInProgress,
 		Created: now, Expires: now.Add(s.cfg.TicketLifetime),
+	}
+	if route != "" {
+		// No decision step on the recipient's protocol: the ticket is
+		// allowed at once and the sender's client uploads right away.
+		t.Ack = AckAllowed
 	}
 	quota := s.cfg.QuotaBytes
 	if quota < 0 {
@@ -513,8 +549,116 @@ func (s *Server) createTicket(w http.ResponseWriter, r *http.Request, me uint32)
 		s.internal(w, "create ticket", err)
 		return
 	}
+	if route != "" {
+		s.mu.Lock()
+		s.bridged[t.ID] = route
+		s.mu.Unlock()
+		okTicket(w, t, false)
+		s.notifyChange(t, t.Status, me)
+		return
+	}
 	okTicket(w, t, false)
 	s.notifyChange(t, t.Status, recipient)
+}
+
+func online(sessions map[string]hub.Status, protocol string) bool {
+	st, ok := sessions[protocol]
+	return ok && st.Visible() != hub.StatusOffline
+}
+
+// route tells how a recipient not online through GG gets a file: through
+// MSN's own file transfer, or as a download link on protocols without
+// one; "" when neither serves (or the recipient is on GG).
+func (s *Server) route(sessions map[string]hub.Status) string {
+	if online(sessions, protocolGG) {
+		return ""
+	}
+	if s.cfg.MSN != nil && online(sessions, protocolMSNP) {
+		return routeMSN
+	}
+	if s.cfg.PublicURL != "" && (online(sessions, protocolMSIM) || online(sessions, protocolIMIP)) {
+		return routeLink
+	}
+	return ""
+}
+
+// Hub protocol names of the frontends a GG sender's file is bridged to.
+const (
+	protocolMSNP = "msnp"
+	protocolMSIM = "msim"
+	protocolIMIP = "imip"
+)
+
+// deliverBridged hands a completed ticket whose recipient is not on GG
+// to them, in the background: a download link, or an MSN offer.
+func (s *Server) deliverBridged(t Ticket) bool {
+	s.mu.Lock()
+	route, ok := s.bridged[t.ID]
+	delete(s.bridged, t.ID)
+	s.mu.Unlock()
+	if !ok {
+		return false
+	}
+	s.notifyChange(t, t.Status, t.Sender)
+	s.notify(t.Sender, KindScopeFilesChanged, scopeJSON{Scope: "outbox", ID: t.ID})
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), bridgeTimeout)
+		defer cancel()
+		from, err := s.cfg.Hub.Store().Account(ctx, t.Sender)
+		if err != nil {
+			s.log.Warn("drive: bridged file: sender", "ticket", t.ID, "err", err)
+			return
+		}
+		switch route {
+		case routeLink:
+			s.sendLink(ctx, from, t)
+		case routeMSN:
+			open := func() (io.ReadCloser, error) { return os.Open(s.blobPath(t.ID)) }
+			err := s.cfg.MSN.OfferFile(ctx, from, t.Recipient, t, open)
+			if errors.Is(err, ErrDeclined) {
+				s.decline(t.ID)
+			} else if err != nil {
+				s.log.Info("drive: file offer to MSN", "ticket", t.ID, "err", err)
+			}
+		}
+	}()
+	return true
+}
+
+// bridgeTimeout bounds handing one bridged file over.
+const bridgeTimeout = 30 * time.Minute
+
+// sendLink sends the recipient a hub message with a download link.
+func (s *Server) sendLink(ctx context.Context, from hub.Account, t Ticket) {
+	link := s.LinkPath(t)
+	if link == "" {
+		return
+	}
+	name := from.DisplayName
+	if name == "" {
+		name = from.Email
+	}
+	text := name + " sent you a file: " + t.FileName + " (" + strconv.FormatInt(t.FileSize, 10) + " bytes): " +
+		strings.TrimRight(s.cfg.PublicURL, "/") + link
+	if _, err := s.cfg.Hub.SendMessage(ctx, from, t.Recipient, hub.Message{Text: text}, ""); err != nil {
+		s.log.Warn("drive: link message", "ticket", t.ID, "err", err)
+	}
+}
+
+// decline marks a ticket the recipient refused as rejected, even when its
+// file is in, and tells the sender.
+func (s *Server) decline(id string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	t, err := s.cfg.Tickets.UpdateTicket(ctx, id, func(t *Ticket) error {
+		t.Ack = AckRejected
+		return nil
+	})
+	if err != nil {
+		s.log.Warn("drive: decline", "ticket", id, "err", err)
+		return
+	}
+	s.notifyChange(t, t.Status, t.Sender)
 }
 
 // ticketFor reads a ticket for a caller who must take part in it; others
@@ -660,7 +804,9 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, me uint32, ref s
 		return
 	}
 	okStatus(w)
-	s.notifyCompleted(t)
+	if !s.deliverBridged(t) {
+		s.notifyCompleted(t)
+	}
 }
 
 // errBusy: another upload of the same ticket is running.

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -214,6 +215,17 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		cfg := o.Drive
 		cfg.Tickets, cfg.Hub, cfg.Dir, cfg.Logger = n.Store, n.Hub, o.DataDir, o.Logger.With("service", "drive")
 		cfg.Tokens = noTokens{}
+		cfg.PublicURL = o.PublicHTTPURL
+		if cfg.PublicURL == "" {
+			scheme := "http://"
+			if o.TLSCert != "" && o.TLSKey != "" {
+				scheme = "https://"
+			}
+			cfg.PublicURL = scheme + n.HTTPAddr
+		}
+		if msnpCfg != nil {
+			cfg.MSN = msnOfferer{n}
+		}
 		if n.GG != nil {
 			cfg.Tokens = n.GG
 		}
@@ -233,14 +245,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	if msnpCfg != nil {
 		if n.Drive != nil {
 			msnpCfg.Files = n.Drive
-			msnpCfg.PublicURL = o.PublicHTTPURL
-			if msnpCfg.PublicURL == "" {
-				scheme := "http://"
-				if o.TLSCert != "" && o.TLSKey != "" {
-					scheme = "https://"
-				}
-				msnpCfg.PublicURL = scheme + n.HTTPAddr
-			}
+			msnpCfg.PublicURL = n.Drive.PublicURL()
 		}
 		n.MSNP = msnpserver.New(*msnpCfg)
 	}
@@ -307,6 +312,17 @@ func (n *Node) httpHandler() http.Handler {
 			driveHandler.ServeHTTP(w, r)
 		}
 	})
+}
+
+// msnOfferer hands the drive's files for MSN users to the MSNP server,
+// which is made after the drive.
+type msnOfferer struct{ n *Node }
+
+func (m msnOfferer) OfferFile(ctx context.Context, from hub.Account, to uint32, t drive.Ticket, open func() (io.ReadCloser, error)) error {
+	if m.n.MSNP == nil {
+		return errors.New("no MSNP service")
+	}
+	return m.n.MSNP.OfferFile(ctx, from, to, t, open)
 }
 
 // noTokens stands in for the GG service when it is off: no drive sign-in

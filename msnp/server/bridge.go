@@ -104,6 +104,12 @@ func (s *Server) clearBridge(sb *switchboard) {
 // goes into the pair's private session, which is opened and rung when
 // there is none yet; what arrives before the client answers waits there.
 func (s *Server) deliverToClient(n *nsConn, from hub.Account, msg hub.Message) {
+	s.deliverPendingToClient(n, pendingMessage{from: from, msg: msg})
+}
+
+// deliverPendingToClient is deliverToClient for any pending message.
+func (s *Server) deliverPendingToClient(n *nsConn, p pendingMessage) {
+	from := p.from
 	me := n.sess().Account()
 	key := bridgeKey{me.Number, from.Number}
 	s.mu.Lock()
@@ -118,13 +124,13 @@ func (s *Server) deliverToClient(n *nsConn, from hub.Account, msg hub.Message) {
 	client := sb.client(me.Number)
 	fresh := client == nil && len(sb.pending) == 0 && len(sb.members) == 1
 	if client == nil {
-		sb.pending = append(sb.pending, pendingMessage{from: from, msg: msg})
+		sb.pending = append(sb.pending, p)
 	}
 	sb.mu.Unlock()
 	s.mu.Unlock()
 
 	if client != nil {
-		s.deliverPending(context.Background(), client, []pendingMessage{{from: from, msg: msg}})
+		s.deliverPending(context.Background(), client, []pendingMessage{p})
 		return
 	}
 	if !fresh {
@@ -171,7 +177,7 @@ func (s *Server) expireBridge(sb *switchboard, client uint32) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, p := range pending {
-		if p.msg.Offline != 0 {
+		if p.msg.Offline != 0 || p.payload != nil {
 			continue
 		}
 		if err := s.cfg.Hub.Requeue(ctx, client, p.from, p.msg); err != nil {
@@ -185,6 +191,10 @@ func (s *Server) expireBridge(sb *switchboard, client uint32) {
 func (s *Server) deliverPending(ctx context.Context, c *sbConn, pending []pendingMessage) {
 	var delivered []int64
 	for _, p := range pending {
+		if p.payload != nil {
+			c.relay(ctx, p.from, p.payload)
+			continue
+		}
 		for _, payload := range textPayloads(p.msg, s.cfg.MaxMessageBytes) {
 			c.relay(ctx, p.from, payload)
 		}

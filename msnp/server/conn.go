@@ -97,6 +97,8 @@ type conn struct {
 	rate ratelimit.Bucket
 	// floods counts commands refused in a row for exceeding the rate.
 	floods int
+	// ns is the notification role's handler; nil on switchboards.
+	ns *nsConn
 }
 
 func (s *Server) handle(nc net.Conn, role role) {
@@ -122,7 +124,11 @@ func (s *Server) handle(nc net.Conn, role role) {
 	if role == roleSwitchboard {
 		h = &sbConn{conn: c}
 	} else {
-		h = &nsConn{conn: c}
+		n := &nsConn{conn: c}
+		h = n
+		s.mu.Lock()
+		c.ns = n
+		s.mu.Unlock()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -83,8 +83,20 @@ func (r *remote) invitation(ctx context.Context, from hub.Account, payload []byt
 			LaunchApplication: "FALSE", RequestData: "IP-Address:",
 		})
 	case invite.Accept:
+		if o := r.srv.takeOutgoing(inv.Cookie, r.acct.Number, from.Number); o != nil {
+			r.startSend(ctx, from, inv, o)
+			return
+		}
 		r.startReceive(ctx, from, inv)
 	case invite.Cancel:
+		if o := r.srv.takeOutgoing(inv.Cookie, r.acct.Number, from.Number); o != nil {
+			if inv.CancelCode == invite.CancelReject {
+				o.finish(drive.ErrDeclined)
+			} else {
+				o.finish(errors.New("msnp: the recipient cancelled: " + inv.CancelCode))
+			}
+			return
+		}
 		r.mu.Lock()
 		if o := r.offers[inv.Cookie]; o != nil && o.sender == from.Number {
 			if o.stop != nil {

@@ -42,6 +42,9 @@ type switchboard struct {
 type pendingMessage struct {
 	from hub.Account
 	msg  hub.Message
+	// payload, when set, is a MSG payload sent as is instead of msg (a
+	// file invitation); it is not requeued.
+	payload []byte
 }
 
 func (sb *switchboard) snapshot(except member) []member {

@@ -136,6 +136,7 @@ type Server struct {
 	cookies      cookieJar
 	switchboards map[string]*switchboard
 	bridges      map[bridgeKey]*switchboard
+	outgoing     map[uint32]*outgoingFile // files offered to MSN clients, by cookie
 }
 
 // New makes a server; nothing listens until a Serve method runs.
@@ -149,6 +150,7 @@ func New(cfg Config) *Server {
 		cookies:      cookieJar{entries: make(map[string]cookie)},
 		switchboards: make(map[string]*switchboard),
 		bridges:      make(map[bridgeKey]*switchboard),
+		outgoing:     make(map[uint32]*outgoingFile),
 	}
 }
 

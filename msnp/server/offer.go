@@ -1,0 +1,187 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+
+	"github.com/crosstalk-im/crosstalk/drive"
+	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/msnp/invite"
+	"github.com/crosstalk-im/crosstalk/msnp/msnftp"
+)
+
+// outgoingFile is a file the server offers an MSN client on behalf of a
+// contact of another protocol (a GG user's drive upload).
+type outgoingFile struct {
+	from   uint32 // the remote member it comes from
+	to     uint32 // the MSN client
+	ticket drive.Ticket
+	open   func() (io.ReadCloser, error)
+
+	once sync.Once
+	done chan error
+}
+
+func (o *outgoingFile) finish(err error) {
+	o.once.Do(func() { o.done <- err })
+}
+
+// ErrNotOnline: the recipient has no MSN session on this server.
+var ErrNotOnline = errors.New("msnp: the recipient is not online through MSN here")
+
+// OfferFile offers a completed drive ticket's file to an MSN client: it
+// rings the client into the private session with the sender as a remote
+// member, sends a file-transfer INVITE from the sender and, once the
+// client accepts, listens for its MSNFTP connection and sends the file.
+// It blocks until the transfer ends; a REJECT gives drive.ErrDeclined.
+func (s *Server) OfferFile(ctx context.Context, from hub.Account, to uint32, t drive.Ticket, open func() (io.ReadCloser, error)) error {
+	n := s.nsFor(to)
+	if n == nil {
+		return ErrNotOnline
+	}
+	o := &outgoingFile{from: from.Number, to: to, ticket: t, open: open, done: make(chan error, 1)}
+	var cookie uint32
+	s.mu.Lock()
+	for {
+		cookie = invite.NewCookie()
+		if _, taken := s.outgoing[cookie]; !taken && cookie != 0 {
+			break
+		}
+	}
+	s.outgoing[cookie] = o
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		if s.outgoing[cookie] == o {
+			delete(s.outgoing, cookie)
+		}
+		s.mu.Unlock()
+	}()
+	inv := invite.Invitation{
+		Command: invite.Invite, Cookie: cookie,
+		AppName: invite.FileTransferName, AppGUID: invite.FileTransferGUID,
+		File: t.FileName, FileSize: t.FileSize,
+	}
+	s.deliverPendingToClient(n, pendingMessage{from: from, payload: inv.Payload()})
+
+	// The answer must come within FileAnswerTimeout; the transfer, once
+	// accepted, within ctx.
+	wait, cancel := context.WithTimeout(ctx, s.cfg.FileAnswerTimeout)
+	defer cancel()
+	select {
+	case err := <-o.done:
+		return err
+	case <-wait.Done():
+	}
+	s.mu.Lock()
+	_, waiting := s.outgoing[cookie]
+	delete(s.outgoing, cookie)
+	s.mu.Unlock()
+	if waiting {
+		return errors.New("msnp: the recipient did not answer the file offer")
+	}
+	select { // accepted: the transfer runs
+	case err := <-o.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// nsFor returns a logged-in notification connection of an account.
+func (s *Server) nsFor(number uint32) *nsConn {
+	s.mu.Lock()
+	var all []*nsConn
+	for c := range s.conns {
+		if c.ns != nil {
+			all = append(all, c.ns)
+		}
+	}
+	s.mu.Unlock()
+	for _, n := range all {
+		if sess := n.sess(); sess != nil && sess.Account().Number == number {
+			return n
+		}
+	}
+	return nil
+}
+
+// takeOutgoing removes and returns the outgoing file of a cookie when it
+// goes from the remote member from to the MSN client to.
+func (s *Server) takeOutgoing(cookie, from, to uint32) *outgoingFile {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.outgoing[cookie]
+	if o == nil || o.from != from || o.to != to {
+		return nil
+	}
+	delete(s.outgoing, cookie)
+	return o
+}
+
+// startSend answers the MSN client's ACCEPT with where the server listens
+// for its MSNFTP connection, and sends the file over it.
+func (r *remote) startSend(ctx context.Context, to hub.Account, inv invite.Invitation, o *outgoingFile) {
+	c := r.sender(to.Number)
+	var ip net.IP
+	if c != nil {
+		if ta, ok := c.nc.LocalAddr().(*net.TCPAddr); ok {
+			ip = ta.IP
+		}
+	}
+	if ip == nil {
+		o.finish(errors.New("msnp: no switchboard connection to send the file over"))
+		return
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort(ip.String(), "0"))
+	if err != nil {
+		r.answer(ctx, to, invite.Invitation{Command: invite.Cancel, Cookie: inv.Cookie, CancelCode: invite.CancelFail})
+		o.finish(err)
+		return
+	}
+	auth := invite.NewCookie()
+	port := l.Addr().(*net.TCPAddr).Port
+	r.answer(ctx, to, invite.Invitation{
+		Command: invite.Accept, Cookie: inv.Cookie,
+		IPAddress: ip.String(), Port: port, AuthCookie: auth,
+		LaunchApplication: "FALSE", RequestData: "IP-Address:",
+	})
+	// The connection is tracked, so the count is above zero here.
+	r.srv.wg.Add(1)
+	go func() {
+		defer r.srv.wg.Done()
+		o.finish(r.send(ctx, l, to, o, auth))
+	}()
+}
+
+// send accepts one connection on l (closing l after it, or after a
+// timeout) and sends the file over MSNFTP.
+func (r *remote) send(ctx context.Context, l net.Listener, to hub.Account, o *outgoingFile, auth uint32) error {
+	actx, cancel := context.WithTimeout(ctx, fileDialTimeout)
+	stop := context.AfterFunc(actx, func() { l.Close() })
+	nc, err := l.Accept()
+	stop()
+	cancel()
+	l.Close()
+	if err != nil {
+		return errors.New("msnp: the recipient did not connect for the file: " + err.Error())
+	}
+	f, err := o.open()
+	if err != nil {
+		nc.Close()
+		return err
+	}
+	defer f.Close()
+	err = msnftp.Send(ctx, nc, msnftp.SendOptions{AuthCookie: auth, ExpectUser: to.Email, Size: o.ticket.FileSize}, f)
+	log := r.srv.log.With("from", o.from, "to", to.Number, "ticket", o.ticket.ID, "size", strconv.FormatInt(o.ticket.FileSize, 10))
+	if err != nil {
+		log.Info("file transfer to MSN failed", "err", err)
+		return err
+	}
+	log.Info("file sent to MSN")
+	return nil
+}
