@@ -46,7 +46,15 @@ type Options struct {
 	// NSRedirect makes the MSNP port a dispatch server that refers logins
 	// to this notification server address.
 	NSRedirect string
-	GGAddr     string
+	// FTPAddr is the MSNFTP relay's listener; empty or Off: no relay.
+	// FTPPublicAddr is its address as clients are told it (empty: the
+	// address the receiver reached the switchboard at, with FTPAddr's
+	// port). RelayAlways passes every file between two MSN clients
+	// through the relay.
+	FTPAddr       string
+	FTPPublicAddr string
+	RelayAlways   bool
+	GGAddr        string
 	// MSIMAddr is MySpaceIM's own listener; empty shares MSNPAddr, where
 	// a client that stays silent for MSIMSniff is greeted as MySpaceIM.
 	MSIMAddr  string
@@ -82,7 +90,7 @@ type Node struct {
 	Drive *drive.Server
 
 	// Bound addresses, for tests that listen on port 0.
-	MSNPAddr, SBAddr, GGAddr, MSIMAddr, IMIPAddr, HTTPAddr string
+	MSNPAddr, SBAddr, FTPAddr, GGAddr, MSIMAddr, IMIPAddr, HTTPAddr string
 
 	log    *slog.Logger
 	stop   context.CancelFunc // ends background work (the drive's sweeper)
@@ -159,6 +167,17 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		if cfg.SwitchboardAddr == "" {
 			_, port, _ := net.SplitHostPort(n.SBAddr)
 			cfg.SwitchboardAddr = ":" + port
+		}
+		if o.FTPAddr != "" && o.FTPAddr != Off {
+			ftpL, err := listen("msnftp relay", o.FTPAddr)
+			if err != nil {
+				return nil, err
+			}
+			n.FTPAddr = ftpL.Addr().String()
+			cfg.FTPListener = ftpL
+			cfg.FTPPublicAddr = o.FTPPublicAddr
+			cfg.RelayAlways = cfg.RelayAlways || o.RelayAlways
+			listeners = append(listeners, func() { n.serve("msnp-ftp", n.MSNP.ServeFTP) })
 		}
 		msnpCfg = &cfg // the server is made once the drive it uses exists
 		serveNS := func() error { return n.MSNP.ServeNotification(nsL) }

@@ -24,17 +24,20 @@ type serveCmd struct {
 	Nats string `help:"URL of an external NATS server or cluster; empty starts one inside the process."`
 	Demo bool   `help:"Create two demo accounts (if missing) and print their passwords."`
 
-	MsnpAddr     string `help:"MSNP dispatch/notification listener, or 'off'." default:"0.0.0.0:1863"`
-	SbAddr       string `help:"MSNP switchboard listener." default:"0.0.0.0:1864"`
-	SbPublicAddr string `help:"Switchboard address given to clients; empty: the address each client reached the server at."`
-	NsRedirect   string `help:"Make the MSNP port a dispatch server referring logins (XFR NS) to this notification server address."`
-	GgAddr       string `help:"Gadu-Gadu listener, or 'off'." default:"0.0.0.0:8074"`
-	MsimAddr     string `help:"MySpaceIM listener of its own, or 'off'; empty shares the MSNP port."`
-	ImipAddr     string `help:"IMUnified (IMIP) listener, or 'off'." default:"0.0.0.0:11319"`
-	HttpAddr     string `help:"HTTP listener (GG drive API, metrics, health), or 'off'." default:"0.0.0.0:8080"`
-	PublicUrl    string `help:"Base URL users reach the HTTP listener at (download links for MySpaceIM and IMIP users); empty: http(s)://<http-addr>."`
-	TlsCert      string `help:"Certificate file (PEM) for HTTPS on the HTTP listener." type:"existingfile"`
-	TlsKey       string `help:"Key file (PEM) for HTTPS on the HTTP listener." type:"existingfile"`
+	MsnpAddr      string `help:"MSNP dispatch/notification listener, or 'off'." default:"0.0.0.0:1863"`
+	SbAddr        string `help:"MSNP switchboard listener." default:"0.0.0.0:1864"`
+	SbPublicAddr  string `help:"Switchboard address given to clients; empty: the address each client reached the server at."`
+	FtpAddr       string `help:"MSNFTP relay listener (files between MSN clients that cannot connect directly), or 'off'." default:"0.0.0.0:6891"`
+	FtpPublicAddr string `help:"MSNFTP relay address given to clients; empty: the address each client reached the switchboard at, with the relay's port."`
+	RelayAlways   bool   `help:"Pass every file between two MSN clients through the MSNFTP relay."`
+	NsRedirect    string `help:"Make the MSNP port a dispatch server referring logins (XFR NS) to this notification server address."`
+	GgAddr        string `help:"Gadu-Gadu listener, or 'off'." default:"0.0.0.0:8074"`
+	MsimAddr      string `help:"MySpaceIM listener of its own, or 'off'; empty shares the MSNP port."`
+	ImipAddr      string `help:"IMUnified (IMIP) listener, or 'off'." default:"0.0.0.0:11319"`
+	HttpAddr      string `help:"HTTP listener (GG drive API, metrics, health), or 'off'." default:"0.0.0.0:8080"`
+	PublicUrl     string `help:"Base URL users reach the HTTP listener at (download links for MySpaceIM and IMIP users); empty: http(s)://<http-addr>."`
+	TlsCert       string `help:"Certificate file (PEM) for HTTPS on the HTTP listener." type:"existingfile"`
+	TlsKey        string `help:"Key file (PEM) for HTTPS on the HTTP listener." type:"existingfile"`
 
 	MsnpChallenge        bool          `help:"Send CHL challenges after MSNP login and require a correct QRY."`
 	MsnpTrace            bool          `help:"Log every MSNP line in and out (at log level trace)."`
@@ -74,6 +77,9 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 		SBAddr:        c.SbAddr,
 		SBPublicAddr:  c.SbPublicAddr,
 		NSRedirect:    c.NsRedirect,
+		FTPAddr:       c.FtpAddr,
+		FTPPublicAddr: c.FtpPublicAddr,
+		RelayAlways:   c.RelayAlways,
 		GGAddr:        c.GgAddr,
 		MSIMAddr:      c.MsimAddr,
 		MSIMSniff:     c.MsimSniff,
@@ -122,7 +128,7 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 	if err == nil && len(accounts) == 0 {
 		fmt.Fprintf(os.Stderr, "No accounts yet. Add one with:\n  crosstalk user add --data %s --email you@example.com --number 1001 --password SECRET --name \"Your Name\"\nor restart with --demo for two ready-made accounts.\n", c.Data)
 	}
-	log.Info("serving", "msnp", n.MSNPAddr, "switchboard", n.SBAddr, "gg", n.GGAddr, "msim", n.MSIMAddr, "imip", n.IMIPAddr, "http", n.HTTPAddr, "data", c.Data)
+	log.Info("serving", "msnp", n.MSNPAddr, "switchboard", n.SBAddr, "msnftp-relay", n.FTPAddr, "gg", n.GGAddr, "msim", n.MSIMAddr, "imip", n.IMIPAddr, "http", n.HTTPAddr, "data", c.Data)
 	<-ctx.Done()
 	log.Info("shutting down: telling clients")
 	sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)

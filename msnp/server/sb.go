@@ -253,8 +253,9 @@ func (c *sbConn) handleMSG(ctx context.Context, cmd wire.Command) error {
 	}
 	others := c.sb.snapshot(c)
 	failed := len(others) == 0
+	payload := c.relaying(others, cmd.Payload)
 	for _, o := range others {
-		if d := o.relay(ctx, c.acct, cmd.Payload); d == hub.Blocked || d == hub.MailboxFull {
+		if d := o.relay(ctx, c.acct, payload); d == hub.Blocked || d == hub.MailboxFull {
 			failed = true
 		}
 	}

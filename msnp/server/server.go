@@ -84,6 +84,16 @@ type Config struct {
 	// through GG waits for their answer on the drive before the sender gets
 	// CANCEL TIMEOUT (default 2 minutes).
 	FileAnswerTimeout time.Duration
+
+	// FTPListener, when set, is where the MSNFTP relay takes connections
+	// (served by ServeFTP): files between two MSN clients then pass through
+	// the server when RelayAlways is set. FTPPublicAddr is the relay's
+	// host:port as clients are told it; empty (or without a host) means the
+	// address the receiver reached the switchboard at, with the listener's
+	// port.
+	FTPListener   net.Listener
+	FTPPublicAddr string
+	RelayAlways   bool
 }
 
 // LevelTrace is below Debug: the wire dump of one connection.
@@ -137,12 +147,20 @@ type Server struct {
 	switchboards map[string]*switchboard
 	bridges      map[bridgeKey]*switchboard
 	outgoing     map[uint32]*outgoingFile // files offered to MSN clients, by cookie
+
+	relay       relayTable
+	relayCtx    context.Context // ends relayed transfers at Shutdown
+	relayCancel context.CancelFunc
 }
 
 // New makes a server; nothing listens until a Serve method runs.
 func New(cfg Config) *Server {
 	cfg.defaults()
+	relayCtx, relayCancel := context.WithCancel(context.Background())
 	return &Server{
+		relay:        relayTable{invites: make(map[uint32]relayInvite), tickets: make(map[uint32]relayTicket)},
+		relayCtx:     relayCtx,
+		relayCancel:  relayCancel,
 		cfg:          cfg,
 		log:          cfg.Logger,
 		listeners:    make(map[net.Listener]struct{}),
@@ -207,6 +225,7 @@ func (s *Server) serve(l net.Listener, role role) error {
 // Shutdown stops accepting, tells every connected client OUT SSD, and waits
 // until their connections have ended or ctx expires.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.relayCancel()
 	s.mu.Lock()
 	s.shutdown = true
 	for l := range s.listeners {
