@@ -228,3 +228,92 @@ func TestSendMessage(t *testing.T) {
 		t.Fatalf("oversize: %v %v", d, err)
 	}
 }
+
+// loginDuringQueue is a store that logs the recipient in, mailbox read and
+// all, while a message for them is being queued: just before the message
+// is stored or just after.
+type loginDuringQueue struct {
+	hub.Store
+	loginFirst bool
+	login      func()
+}
+
+func (s loginDuringQueue) QueueOffline(ctx context.Context, to, from uint32, msg hub.Message, max int) (int64, error) {
+	if s.loginFirst {
+		s.login()
+		return s.Store.QueueOffline(ctx, to, from, msg, max)
+	}
+	id, err := s.Store.QueueOffline(ctx, to, from, msg, max)
+	s.login()
+	return id, err
+}
+
+// TestMessageRacingLogin: a message that found its recipient offline but
+// was queued while they logged in reaches them exactly once: live if their
+// login read the mailbox before it was there, from the mailbox otherwise.
+func TestMessageRacingLogin(t *testing.T) {
+	for _, loginFirst := range []bool{true, false} {
+		ctx := context.Background()
+		dir := t.TempDir()
+		st, err := store.OpenSQLite(ctx, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := bus.Open(ctx, bus.Options{DataDir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		alice, bob := account(t, st, 1, "alice@example.com"), account(t, st, 2, "bob@example.com")
+		rec := newRecorder()
+		var (
+			h       *hub.Hub
+			mailbox []hub.OfflineMessage
+		)
+		racing := loginDuringQueue{Store: st, loginFirst: loginFirst, login: func() {
+			s, err := h.Attach(ctx, bob, "gg", rec)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if err := s.SetPresence(ctx, hub.StatusOnline, ""); err != nil {
+				t.Error(err)
+			}
+			if mailbox, err = s.OfflineMessages(ctx); err != nil {
+				t.Error(err)
+			}
+		}}
+		h, err = hub.New(ctx, hub.Config{Store: racing, Conn: b.Conn, JS: b.JS})
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		d, err := h.SendMessage(ctx, alice, bob.Number, hub.Message{Text: "just in time"}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if loginFirst {
+			if d != hub.Delivered || len(mailbox) != 0 {
+				t.Fatalf("login first: %v, mailbox %+v", d, mailbox)
+			}
+			if ev := rec.wait(t, hub.EventMessage); ev.Message.Text != "just in time" {
+				t.Fatalf("got %+v", ev)
+			}
+			if waiting, _ := st.OfflineMessages(ctx, bob.Number); len(waiting) != 0 {
+				t.Fatalf("also left in the mailbox: %+v", waiting)
+			}
+		} else {
+			if d != hub.Queued || len(mailbox) != 1 || mailbox[0].Text != "just in time" {
+				t.Fatalf("queued first: %v, mailbox %+v", d, mailbox)
+			}
+			time.Sleep(100 * time.Millisecond) // a live copy would be here by now
+			rec.mu.Lock()
+			if len(rec.events) != 0 {
+				t.Fatalf("also delivered live: %+v", rec.events)
+			}
+			rec.mu.Unlock()
+		}
+		h.Close()
+		b.Close()
+		st.Close()
+	}
+}

@@ -82,13 +82,26 @@ func (h *Hub) SendMessage(ctx context.Context, from Account, to uint32, msg Mess
 		h.publish(to, Event{Kind: EventMessage, From: from, Message: &msg, SkipProtocol: skipProtocol})
 		return Delivered, nil
 	}
-	if err := h.cfg.Store.QueueOffline(ctx, to, from.Number, msg, MaxOfflineMessages); err != nil {
-		if errors.Is(err, ErrListFull) {
-			return MailboxFull, nil
-		}
+	id, err := h.cfg.Store.QueueOffline(ctx, to, from.Number, msg, MaxOfflineMessages)
+	if errors.Is(err, ErrListFull) {
+		return MailboxFull, nil
+	}
+	if err != nil {
 		return 0, err
 	}
-	return Queued, nil
+	// A login attaches its session, sets its presence and then reads its
+	// mailbox. One that came between the presence check above and the
+	// queueing may have read the mailbox before the message was in it; then
+	// the message is still unclaimed, and goes to the new session live.
+	if st, _, err := h.Presence(ctx, to); err != nil || st == StatusOffline {
+		return Queued, err
+	}
+	taken, err := h.cfg.Store.TakeOffline(ctx, to, id)
+	if err != nil || !taken {
+		return Queued, err
+	}
+	h.publish(to, Event{Kind: EventMessage, From: from, Message: &msg, SkipProtocol: skipProtocol})
+	return Delivered, nil
 }
 
 // Mirror gives the recipient's sessions, except those of skipProtocol, a
@@ -128,7 +141,8 @@ func (s *Session) OfflineMessages(ctx context.Context) ([]OfflineMessage, error)
 // account's next login.
 func (h *Hub) Requeue(ctx context.Context, to uint32, from Account, msg Message) error {
 	msg.Offline = 0
-	return h.cfg.Store.QueueOffline(ctx, to, from.Number, msg, MaxOfflineMessages)
+	_, err := h.cfg.Store.QueueOffline(ctx, to, from.Number, msg, MaxOfflineMessages)
+	return err
 }
 
 // DeleteOffline forgets offline messages the client has received.

@@ -49,11 +49,15 @@ type Store interface {
 	SetPrivacy(ctx context.Context, owner uint32, p Privacy) (uint32, error)
 	SetPromptOnAdd(ctx context.Context, owner uint32, prompt bool) (uint32, error)
 
-	// QueueOffline keeps a message for an offline account; ErrListFull when
-	// max messages already wait.
-	QueueOffline(ctx context.Context, to, from uint32, msg Message, max int) error
+	// QueueOffline keeps a message for an offline account and returns its
+	// id; ErrListFull when max messages already wait.
+	QueueOffline(ctx context.Context, to, from uint32, msg Message, max int) (int64, error)
+	// TakeOffline removes one waiting message that no OfflineMessages call
+	// has returned yet, reporting whether it did.
+	TakeOffline(ctx context.Context, to uint32, id int64) (bool, error)
 	// OfflineMessages returns an account's waiting messages, oldest first,
-	// with Message.Offline set to each one's id.
+	// with Message.Offline set to each one's id, and claims them: they
+	// stay until deleted, but TakeOffline no longer takes them.
 	OfflineMessages(ctx context.Context, to uint32) ([]OfflineMessage, error)
 	// DeleteOffline removes delivered offline messages; unknown ids are
 	// ignored.

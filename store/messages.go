@@ -12,14 +12,15 @@ import (
 	"github.com/crosstalk-im/crosstalk/hub"
 )
 
-// QueueOffline keeps msg for recipient to; hub.ErrListFull when max are
-// already waiting.
-func (s *SQLite) QueueOffline(ctx context.Context, to, from uint32, msg hub.Message, max int) error {
+// QueueOffline keeps msg for recipient to and returns its id;
+// hub.ErrListFull when max are already waiting.
+func (s *SQLite) QueueOffline(ctx context.Context, to, from uint32, msg hub.Message, max int) (int64, error) {
 	body, err := json.Marshal(hub.Message{Text: msg.Text, Format: msg.Format})
 	if err != nil {
-		return err
+		return 0, err
 	}
-	return s.write(ctx, func(t txn) error {
+	var id int64
+	err = s.write(ctx, func(t txn) error {
 		if err := mustExist(t, to); err != nil {
 			return err
 		}
@@ -33,16 +34,20 @@ func (s *SQLite) QueueOffline(ctx context.Context, to, from uint32, msg hub.Mess
 		if max > 0 && waiting >= max {
 			return hub.ErrListFull
 		}
-		_, err := t.exec(`INSERT INTO offline_messages (recipient, sender, sent_at, body) VALUES (?, ?, ?, ?)`,
-			to, from, msg.Sent.UnixNano(), string(body))
-		return err
+		return t.scan(`INSERT INTO offline_messages (recipient, sender, sent_at, body) VALUES (?, ?, ?, ?) RETURNING id`,
+			[]any{to, from, msg.Sent.UnixNano(), string(body)}, &id)
 	})
+	return id, err
 }
 
-// OfflineMessages returns the waiting messages, oldest first.
+// OfflineMessages returns the waiting messages, oldest first, and marks
+// them claimed.
 func (s *SQLite) OfflineMessages(ctx context.Context, to uint32) ([]hub.OfflineMessage, error) {
 	var out []hub.OfflineMessage
-	err := s.read(ctx, func(t txn) error {
+	err := s.write(ctx, func(t txn) error {
+		if _, err := t.exec(`UPDATE offline_messages SET claimed = TRUE WHERE recipient = ? AND NOT claimed`, to); err != nil {
+			return err
+		}
 		var err error
 		out, err = all(t, scanOffline, `SELECT m.id, m.sent_at, m.body, `+accountCols+`
 			FROM offline_messages m JOIN accounts a ON a.number = m.sender
@@ -83,6 +88,18 @@ func (s *SQLite) DeleteOffline(ctx context.Context, to uint32, ids ...int64) err
 		_, err := t.exec(`DELETE FROM offline_messages WHERE recipient = ? AND id IN (`+marks+`)`, args...)
 		return err
 	})
+}
+
+// TakeOffline removes one waiting message no login has read yet and
+// reports whether it did.
+func (s *SQLite) TakeOffline(ctx context.Context, to uint32, id int64) (bool, error) {
+	var taken bool
+	err := s.write(ctx, func(t txn) error {
+		n, err := t.exec(`DELETE FROM offline_messages WHERE recipient = ? AND id = ? AND NOT claimed`, to, id)
+		taken = n == 1
+		return err
+	})
+	return taken, err
 }
 
 // maxContactFile bounds a stored contact-list file.

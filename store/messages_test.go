@@ -28,14 +28,14 @@ func TestOfflineMessages(t *testing.T) {
 		if i == 0 {
 			msg.Format = &hub.Format{Bold: true, Color: "FF0000"}
 		}
-		if err := s.QueueOffline(ctx, 2, 1, msg, 3); err != nil {
+		if _, err := s.QueueOffline(ctx, 2, 1, msg, 3); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := s.QueueOffline(ctx, 2, 1, hub.Message{Text: "one too many"}, 3); !errors.Is(err, hub.ErrListFull) {
+	if _, err := s.QueueOffline(ctx, 2, 1, hub.Message{Text: "one too many"}, 3); !errors.Is(err, hub.ErrListFull) {
 		t.Fatalf("fourth message with a limit of 3: %v", err)
 	}
-	if err := s.QueueOffline(ctx, 2, 99, hub.Message{Text: "x"}, 3); !errors.Is(err, hub.ErrNotFound) {
+	if _, err := s.QueueOffline(ctx, 2, 99, hub.Message{Text: "x"}, 3); !errors.Is(err, hub.ErrNotFound) {
 		t.Fatalf("unknown sender: %v", err)
 	}
 	got, err := s.OfflineMessages(ctx, 2)
@@ -62,6 +62,27 @@ func TestOfflineMessages(t *testing.T) {
 	left, _ := s.OfflineMessages(ctx, 2)
 	if len(left) != 1 || left[0].Text != "third" {
 		t.Fatalf("after delete: %+v (another recipient's delete must not touch them)", left)
+	}
+
+	// What a login has read is claimed: it stays, but cannot be taken back.
+	if taken, err := s.TakeOffline(ctx, 2, left[0].ID); err != nil || taken {
+		t.Fatalf("took a claimed message: %v %v", taken, err)
+	}
+	id, err := s.QueueOffline(ctx, 2, 1, hub.Message{Text: "fourth"}, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if taken, err := s.TakeOffline(ctx, 1, id); err != nil || taken {
+		t.Fatalf("another recipient took it: %v %v", taken, err)
+	}
+	if taken, err := s.TakeOffline(ctx, 2, id); err != nil || !taken {
+		t.Fatalf("first take: %v %v", taken, err)
+	}
+	if taken, err := s.TakeOffline(ctx, 2, id); err != nil || taken {
+		t.Fatalf("second take: %v %v", taken, err)
+	}
+	if left, _ := s.OfflineMessages(ctx, 2); len(left) != 1 || left[0].Text != "third" {
+		t.Fatalf("after the take: %+v", left)
 	}
 }
 

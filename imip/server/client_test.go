@@ -365,7 +365,7 @@ func TestOfflineMessages(t *testing.T) {
 	// A full mailbox refuses.
 	env.account(t, 1003, "Carol", "pc")
 	for range hub.MaxOfflineMessages {
-		if err := env.store.QueueOffline(ctx, 1003, 1001, hub.Message{Text: "x", Sent: sent}, hub.MaxOfflineMessages); err != nil {
+		if _, err := env.store.QueueOffline(ctx, 1003, 1001, hub.Message{Text: "x", Sent: sent}, hub.MaxOfflineMessages); err != nil {
 			t.Fatal(err)
 		}
 	}
