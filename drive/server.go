@@ -614,11 +614,13 @@ func (s *Server) deliverBridged(t Ticket) bool {
 			s.sendLink(ctx, from, t)
 		case routeMSN:
 			open := func() (io.ReadCloser, error) { return os.Open(s.blobPath(t.ID)) }
-			err := s.cfg.MSN.OfferFile(ctx, from, t.Recipient, t, open)
-			if errors.Is(err, ErrDeclined) {
+			// A ticket has no failed state: a file that did not reach the
+			// MSN user, refused or not, is rejected for the GG sender.
+			if err := s.cfg.MSN.OfferFile(ctx, from, t.Recipient, t, open); err != nil {
+				if !errors.Is(err, ErrDeclined) {
+					s.log.Info("drive: file offer to MSN failed", "ticket", t.ID, "err", err)
+				}
 				s.decline(t.ID)
-			} else if err != nil {
-				s.log.Info("drive: file offer to MSN", "ticket", t.ID, "err", err)
 			}
 		}
 	}()
@@ -645,8 +647,8 @@ func (s *Server) sendLink(ctx context.Context, from hub.Account, t Ticket) {
 	}
 }
 
-// decline marks a ticket the recipient refused as rejected, even when its
-// file is in, and tells the sender.
+// decline marks a ticket whose file the recipient refused or never got as
+// rejected, even when its file is in, and tells the sender.
 func (s *Server) decline(id string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -24,10 +24,14 @@ func TestMain(m *testing.M) {
 
 func startNode(t *testing.T, dir, natsURL string) *Node {
 	t.Helper()
-	n, err := Start(context.Background(), Options{
-		DataDir: dir, NatsURL: natsURL,
-		MSNPAddr: "127.0.0.1:0", SBAddr: "127.0.0.1:0", GGAddr: "127.0.0.1:0", IMIPAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-	})
+	return startNodeWith(t, Options{DataDir: dir, NatsURL: natsURL})
+}
+
+// startNodeWith starts a node with every listener on a loopback port 0.
+func startNodeWith(t *testing.T, o Options) *Node {
+	t.Helper()
+	o.MSNPAddr, o.SBAddr, o.GGAddr, o.IMIPAddr, o.HTTPAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	n, err := Start(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}

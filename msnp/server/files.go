@@ -70,7 +70,7 @@ func (r *remote) invitation(ctx context.Context, from hub.Account, payload []byt
 			return
 		}
 		o := &fileOffer{sender: from.Number, name: inv.File, size: inv.FileSize, accepted: route == routeLink}
-		if inv.FileSize <= 0 || !r.addOffer(inv.Cookie, o) {
+		if inv.FileSize < 0 || !r.addOffer(inv.Cookie, o) {
 			r.answer(ctx, from, invite.Invitation{Command: invite.Cancel, Cookie: inv.Cookie, CancelCode: invite.CancelReject})
 			return
 		}

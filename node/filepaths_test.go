@@ -1,0 +1,552 @@
+package node
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/crosstalk-im/crosstalk/drive"
+	driveclient "github.com/crosstalk-im/crosstalk/drive/client"
+	ggclient "github.com/crosstalk-im/crosstalk/gg/client"
+	"github.com/crosstalk-im/crosstalk/gg/wire"
+	imipclient "github.com/crosstalk-im/crosstalk/imip/client"
+	imipwire "github.com/crosstalk-im/crosstalk/imip/wire"
+	msimclient "github.com/crosstalk-im/crosstalk/msim/client"
+	msnclient "github.com/crosstalk-im/crosstalk/msnp/client"
+	"github.com/crosstalk-im/crosstalk/msnp/filetransfer"
+	"github.com/crosstalk-im/crosstalk/msnp/invite"
+	msnpserver "github.com/crosstalk-im/crosstalk/msnp/server"
+)
+
+// The sizes every file path is tried with: empty, one byte, one full
+// MSNFTP block, one byte more, and several MiB.
+var fileSizes = []int{0, 1, 2045, 2046, 3 << 20}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}
+
+// msnGG is a node with an MSN user (1001, msn@example.com) and a GG user
+// (2002, signed in to the drive) who have each other on their lists; sb
+// is the MSN user's chat with the GG user.
+type msnGG struct {
+	n   *Node
+	dir string
+	mc  *msnclient.Client
+	sb  *msnclient.Switchboard
+	gg  *ggclient.Client
+	dc  *driveclient.Client
+}
+
+func newMSNGG(t *testing.T, ctx context.Context, o Options) *msnGG {
+	t.Helper()
+	c := &msnGG{dir: t.TempDir()}
+	o.DataDir = c.dir
+	c.n = startNodeWith(t, o)
+	addAccount(t, c.n, 1001, "msn@example.com", "Em", "pw")
+	addAccount(t, c.n, 2002, "gosia@example.com", "Gosia", "ph")
+	c.mc = login(t, ctx, c.n.MSNPAddr, "msn@example.com", "pw")
+	if _, err := c.mc.Add(ctx, msnclient.ListForward, "gosia@example.com", "Gosia", 0); err != nil {
+		t.Fatal(err)
+	}
+	c.gg = loginGG(t, ctx, c.n.GGAddr, 2002, "ph", wire.StatusAvail, "", 1001)
+	token, err := c.gg.IMToken(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.dc, err = driveclient.SignIn(ctx, "http://"+c.n.HTTPAddr, 2002, token, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.dc.CloseIdleConnections)
+	return c
+}
+
+// chatWithGG opens the MSN user's chat with the GG user.
+func (c *msnGG) chatWithGG(t *testing.T, ctx context.Context) {
+	t.Helper()
+	go func() {
+		for range c.mc.Events() {
+		}
+	}()
+	sb, err := c.mc.StartChat(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sb.Close() })
+	if _, err := sb.Call(ctx, "gosia@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	next[msnclient.Joined](t, ctx, sb.Events())
+	c.sb = sb
+}
+
+// allowNext allows the next file offered to the GG user.
+func (c *msnGG) allowNext(t *testing.T, ctx context.Context) driveclient.Ticket {
+	t.Helper()
+	ev := nextTicketEvent(t, ctx, c.gg, "unknown", "in_progress")
+	tk, err := c.dc.Ticket(ctx, ev["id"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.dc.Answer(ctx, tk.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	return tk
+}
+
+// noFileLeft checks that the drive keeps neither a partial upload nor the
+// blob of ticket id (if given).
+func (c *msnGG) noFileLeft(t *testing.T, id string) {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Join(c.dir, "drive"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".part") || id != "" && strings.HasPrefix(e.Name(), id) {
+			t.Errorf("left in the drive: %s", e.Name())
+		}
+	}
+}
+
+// expectRejected waits until the GG side hears that ticket id failed, and
+// checks that its file cannot be downloaded.
+func (c *msnGG) expectRejected(t *testing.T, ctx context.Context, tk driveclient.Ticket, status string) {
+	t.Helper()
+	for ev := nextTicketEvent(t, ctx, c.gg, "rejected", status); ev["id"] != tk.ID; ev = nextTicketEvent(t, ctx, c.gg, "rejected", status) {
+	}
+	got, err := c.dc.Ticket(ctx, tk.ID)
+	if err != nil || got.Ack != "rejected" {
+		t.Fatalf("ticket after the failure: %+v %v", got, err)
+	}
+	if status == "in_progress" {
+		if _, err := c.dc.Download(ctx, tk, io.Discard); err == nil {
+			t.Fatal("a failed file can be downloaded")
+		}
+	}
+}
+
+// nextInvitation waits for an invitation message with the given cookie and
+// command in sb.
+func nextInvitation(t *testing.T, ctx context.Context, sb *msnclient.Switchboard, cookie uint32, cmd invite.Command) invite.Invitation {
+	t.Helper()
+	for {
+		m := next[msnclient.Message](t, ctx, sb.Events())
+		if m.Invitation != nil && m.Invitation.Cookie == cookie && m.Invitation.Command == cmd {
+			return *m.Invitation
+		}
+	}
+}
+
+func TestMSNFileToGGSizes(t *testing.T) {
+	for _, size := range fileSizes {
+		t.Run(fmt.Sprintf("%d bytes", size), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			c := newMSNGG(t, ctx, Options{})
+			c.chatWithGG(t, ctx)
+			data := randomBytes(size)
+			sent := make(chan error, 1)
+			go func() {
+				sent <- filetransfer.Send(ctx, c.sb, "gosia@example.com", "data.bin", int64(size), bytes.NewReader(data), filetransfer.Options{})
+			}()
+			tk := c.allowNext(t, ctx)
+			nextTicketEvent(t, ctx, c.gg, "allowed", "completed")
+			if err := <-sent; err != nil {
+				t.Fatalf("send: %v", err)
+			}
+			var got bytes.Buffer
+			if k, err := c.dc.Download(ctx, tk, &got); err != nil || k != int64(size) || sha256.Sum256(got.Bytes()) != sha256.Sum256(data) {
+				t.Fatalf("download: %d bytes, %v", k, err)
+			}
+		})
+	}
+}
+
+// rawMSNFTPSender offers the GG user a file of `invited` bytes and plays
+// the MSN sender's side by hand once the GG user allows it: it returns
+// the server's MSNFTP connection right after the server's USR.
+func (c *msnGG) rawMSNFTPSender(t *testing.T, ctx context.Context, invited int64) (uint32, driveclient.Ticket, net.Conn, *bufio.Reader) {
+	t.Helper()
+	cookie := invite.NewCookie()
+	if err := c.sb.SendInvitation(ctx, invite.Invitation{
+		Command: invite.Invite, Cookie: cookie, AppName: invite.FileTransferName, AppGUID: invite.FileTransferGUID,
+		File: "raw.bin", FileSize: invited,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	tk := c.allowNext(t, ctx)
+	nextInvitation(t, ctx, c.sb, cookie, invite.Accept)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := c.sb.SendInvitation(ctx, invite.Invitation{
+		Command: invite.Accept, Cookie: cookie, IPAddress: "127.0.0.1", Port: l.Addr().(*net.TCPAddr).Port,
+		AuthCookie: 777, LaunchApplication: "FALSE", RequestData: "IP-Address:",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	l.(*net.TCPListener).SetDeadline(time.Now().Add(10 * time.Second))
+	nc, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	nc.SetDeadline(time.Now().Add(20 * time.Second))
+	br := bufio.NewReader(nc)
+	expectLine(t, br, "VER MSNFTP")
+	io.WriteString(nc, "VER MSNFTP\r\n")
+	expectLine(t, br, "USR gosia@example.com 777")
+	return cookie, tk, nc, br
+}
+
+func expectLine(t *testing.T, br *bufio.Reader, want string) {
+	t.Helper()
+	line, err := br.ReadString('\n')
+	if err != nil || strings.TrimSpace(line) != want {
+		t.Fatalf("got %q (%v), want %q", line, err, want)
+	}
+}
+
+// block is one MSNFTP data block of n bytes.
+func block(n int) []byte {
+	return append([]byte{0, byte(n), byte(n >> 8)}, make([]byte, n)...)
+}
+
+// TestMSNFileToGGFailures: whatever goes wrong between the MSN sender and
+// the server, the GG recipient hears that the ticket failed, the sender
+// hears a CANCEL, and the drive keeps nothing of the file.
+func TestMSNFileToGGFailures(t *testing.T) {
+	t.Run("sender cancels mid-transfer", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		c := newMSNGG(t, ctx, Options{})
+		c.chatWithGG(t, ctx)
+		_, tk, nc, br := c.rawMSNFTPSender(t, ctx, 10000)
+		io.WriteString(nc, "FIL 10000\r\n")
+		expectLine(t, br, "TFR")
+		nc.Write(block(2045))
+		nc.Write([]byte{1, 0, 0}) // the sender's cancel block
+		c.expectRejected(t, ctx, tk, "in_progress")
+		c.noFileLeft(t, tk.ID)
+	})
+	t.Run("sender disappears mid-transfer", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		c := newMSNGG(t, ctx, Options{})
+		c.chatWithGG(t, ctx)
+		_, tk, nc, br := c.rawMSNFTPSender(t, ctx, 10000)
+		io.WriteString(nc, "FIL 10000\r\n")
+		expectLine(t, br, "TFR")
+		nc.Write(block(2045))
+		nc.Close()
+		c.sb.Close()
+		c.mc.Close()
+		c.expectRejected(t, ctx, tk, "in_progress")
+		c.noFileLeft(t, tk.ID)
+	})
+	t.Run("size lies", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		c := newMSNGG(t, ctx, Options{})
+		c.chatWithGG(t, ctx)
+		cookie, tk, nc, br := c.rawMSNFTPSender(t, ctx, 3000)
+		io.WriteString(nc, "FIL 5000\r\n")
+		expectLine(t, br, "CCL")
+		if inv := nextInvitation(t, ctx, c.sb, cookie, invite.Cancel); inv.CancelCode != invite.CancelFail {
+			t.Fatalf("sender told %q", inv.CancelCode)
+		}
+		c.expectRejected(t, ctx, tk, "in_progress")
+		c.noFileLeft(t, tk.ID)
+	})
+	t.Run("more blocks than announced", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		c := newMSNGG(t, ctx, Options{})
+		c.chatWithGG(t, ctx)
+		cookie, tk, nc, br := c.rawMSNFTPSender(t, ctx, 3000)
+		io.WriteString(nc, "FIL 3000\r\n")
+		expectLine(t, br, "TFR")
+		nc.Write(block(2045))
+		nc.Write(block(2045))
+		if inv := nextInvitation(t, ctx, c.sb, cookie, invite.Cancel); inv.CancelCode != invite.CancelFail {
+			t.Fatalf("sender told %q", inv.CancelCode)
+		}
+		c.expectRejected(t, ctx, tk, "in_progress")
+		c.noFileLeft(t, tk.ID)
+	})
+	t.Run("full quota", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		c := newMSNGG(t, ctx, Options{Drive: drive.Config{QuotaBytes: 4000}})
+		c.chatWithGG(t, ctx)
+		err := filetransfer.Send(ctx, c.sb, "gosia@example.com", "big.bin", 5000, bytes.NewReader(make([]byte, 5000)), filetransfer.Options{})
+		var rej *filetransfer.RejectedError
+		if !errors.As(err, &rej) || rej.Code != invite.CancelFail {
+			t.Fatalf("send over quota: %v", err)
+		}
+		c.noFileLeft(t, "")
+	})
+}
+
+// ggOffersMSN has the GG user send the MSN user a file through the drive.
+func ggOffersMSN(t *testing.T, ctx context.Context, c *msnGG, name string, data []byte) driveclient.Ticket {
+	t.Helper()
+	offer, err := c.dc.Offer(ctx, 1001, name, int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if offer.Ack != "allowed" {
+		t.Fatalf("ticket %+v, want it allowed", offer)
+	}
+	if err := c.dc.Upload(ctx, offer, bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	return offer
+}
+
+// answerRing answers the server's call for a GG user's file.
+func answerRing(t *testing.T, ctx context.Context, mc *msnclient.Client) *msnclient.Switchboard {
+	t.Helper()
+	ring := next[msnclient.Ring](t, ctx, mc.Events())
+	if ring.Caller != "gosia@example.com" {
+		t.Fatalf("ring from %q", ring.Caller)
+	}
+	sb, err := mc.Answer(ctx, ring)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sb.Close() })
+	return sb
+}
+
+func TestGGFileToMSNSizes(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	c := newMSNGG(t, ctx, Options{})
+	var sb *msnclient.Switchboard
+	for i, size := range fileSizes {
+		data := randomBytes(size)
+		name := fmt.Sprintf("file%d.bin", i)
+		ggOffersMSN(t, ctx, c, name, data)
+		if sb == nil {
+			sb = answerRing(t, ctx, c.mc)
+		}
+		from, inv, err := filetransfer.NextOffer(ctx, sb)
+		if err != nil || from != "gosia@example.com" || inv.File != name || inv.FileSize != int64(size) {
+			t.Fatalf("offer from %s: %+v %v", from, inv, err)
+		}
+		var got bytes.Buffer
+		k, err := filetransfer.Receive(ctx, sb, from, "msn@example.com", inv, &got, filetransfer.Options{})
+		if err != nil || k != int64(size) || sha256.Sum256(got.Bytes()) != sha256.Sum256(data) {
+			t.Fatalf("%d bytes: received %d, %v", size, k, err)
+		}
+	}
+}
+
+// failingWriter takes n bytes and then fails.
+type failingWriter struct{ n int }
+
+func (w *failingWriter) Write(p []byte) (int, error) {
+	if len(p) > w.n {
+		return 0, errors.New("disk full")
+	}
+	w.n -= len(p)
+	return len(p), nil
+}
+
+// TestGGFileToMSNFailures: a transfer the MSN user cancels, or never
+// answers, comes back to the GG sender as a rejected ticket; a GG upload
+// that breaks off leaves nothing and offers the MSN user nothing.
+func TestGGFileToMSNFailures(t *testing.T) {
+	t.Run("MSN receiver cancels mid-transfer", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		c := newMSNGG(t, ctx, Options{})
+		tk := ggOffersMSN(t, ctx, c, "big.bin", randomBytes(100_000))
+		nextTicketEvent(t, ctx, c.gg, "allowed", "completed")
+		sb := answerRing(t, ctx, c.mc)
+		from, inv, err := filetransfer.NextOffer(ctx, sb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := filetransfer.Receive(ctx, sb, from, "msn@example.com", inv, &failingWriter{n: 10_000}, filetransfer.Options{}); err == nil {
+			t.Fatal("receive into a failing writer succeeded")
+		}
+		c.expectRejected(t, ctx, tk, "completed")
+	})
+	t.Run("MSN receiver never answers", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		c := newMSNGG(t, ctx, Options{MSNP: msnpserver.Config{FileAnswerTimeout: time.Second}})
+		tk := ggOffersMSN(t, ctx, c, "ignored.bin", randomBytes(10))
+		nextTicketEvent(t, ctx, c.gg, "allowed", "completed")
+		sb := answerRing(t, ctx, c.mc)
+		if _, _, err := filetransfer.NextOffer(ctx, sb); err != nil {
+			t.Fatal(err)
+		}
+		c.expectRejected(t, ctx, tk, "completed")
+	})
+	t.Run("GG upload breaks off", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		c := newMSNGG(t, ctx, Options{})
+		offer, err := c.dc.Offer(ctx, 1001, "cut.bin", 100_000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := io.MultiReader(bytes.NewReader(make([]byte, 30_000)), iotestErrReader{})
+		if err := c.dc.Upload(ctx, offer, body); err == nil {
+			t.Fatal("a broken upload succeeded")
+		}
+		c.noFileLeft(t, offer.ID)
+		if tk, err := c.dc.Ticket(ctx, offer.ID); err != nil || tk.Status != "in_progress" {
+			t.Fatalf("ticket after a broken upload: %+v %v", tk, err)
+		}
+		quiet := time.After(300 * time.Millisecond)
+		for {
+			select {
+			case ev := <-c.mc.Events():
+				if _, ok := ev.(msnclient.Ring); ok {
+					t.Fatal("the MSN user was called for a file that never came")
+				}
+				continue
+			case <-quiet:
+			}
+			break
+		}
+	})
+}
+
+type iotestErrReader struct{}
+
+func (iotestErrReader) Read([]byte) (int, error) { return 0, errors.New("connection lost") }
+
+// TestFileLinks: files from MSN and GG users reach MySpaceIM and IMIP
+// users, whose protocols have no file transfer, as download links.
+func TestFileLinks(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	c := newMSNGG(t, ctx, Options{})
+	go func() {
+		for range c.mc.Events() {
+		}
+	}()
+
+	addAccount(t, c.n, 1003, "my@example.com", "Emma", "pw")
+	sc, err := msimclient.Dial(ctx, c.n.MSIMAddr, msimclient.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sc.Close() })
+	if _, err := sc.Login(ctx, "my@example.com", "pw"); err != nil {
+		t.Fatal(err)
+	}
+	my := &msimPeer{inbox: newInbox(), number: 1003, email: "my@example.com", c: sc}
+	go my.run()
+
+	addAccount(t, c.n, 1004, "imip@example.com", "Ima", "pw")
+	ic, err := imipclient.Dial(ctx, c.n.IMIPAddr, imipclient.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ic.Close() })
+	if _, err := ic.Login(ctx, "1004", "pw"); err != nil {
+		t.Fatal(err)
+	}
+	if err := ic.SetStatus(ctx, imipwire.StatusOnline, ""); err != nil {
+		t.Fatal(err)
+	}
+	im := &imipPeer{inbox: newInbox(), number: 1004, email: "imip@example.com", c: ic}
+	go im.run()
+
+	for _, rcpt := range []struct {
+		peer
+		in *inbox
+	}{{my, my.inbox}, {im, im.inbox}} {
+		number, email := rcpt.account()
+		if err := rcpt.follow(ctx, &msnPeer{number: 1001, email: "msn@example.com"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := rcpt.follow(ctx, &ggPeer{number: 2002, email: "gosia@example.com"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.mc.Add(ctx, msnclient.ListForward, email, "x", 0); err != nil {
+			t.Fatal(err)
+		}
+		sb, err := c.mc.StartChat(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { sb.Close() })
+		if _, err := sb.Call(ctx, email); err != nil {
+			t.Fatal(err)
+		}
+		next[msnclient.Joined](t, ctx, sb.Events())
+
+		for i, size := range fileSizes {
+			data := randomBytes(size)
+			name := fmt.Sprintf("msn%d.bin", i)
+			if err := filetransfer.Send(ctx, sb, email, name, int64(size), bytes.NewReader(data), filetransfer.Options{}); err != nil {
+				t.Fatalf("MSN to %s, %d bytes: %v", rcpt.protocol(), size, err)
+			}
+			fetchLink(t, ctx, rcpt.in, name, data)
+
+			name = fmt.Sprintf("gg%d.bin", i)
+			offer, err := c.dc.Offer(ctx, number, name, int64(size))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.dc.Upload(ctx, offer, bytes.NewReader(data)); err != nil {
+				t.Fatalf("GG to %s, %d bytes: %v", rcpt.protocol(), size, err)
+			}
+			fetchLink(t, ctx, rcpt.in, name, data)
+		}
+	}
+}
+
+// fetchLink waits for the message announcing file name and checks what
+// its link serves.
+func fetchLink(t *testing.T, ctx context.Context, in *inbox, name string, data []byte) {
+	t.Helper()
+	var link string
+	in.wait(t, ctx, "the link to "+name, func() bool {
+		for _, m := range in.messages {
+			want := fmt.Sprintf(" sent you a file: %s (%d bytes): ", name, len(data))
+			if i := strings.Index(m, want); i >= 0 {
+				link = m[i+len(want):]
+				return true
+			}
+		}
+		return false
+	})
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, link, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK || sha256.Sum256(body) != sha256.Sum256(data) {
+		t.Fatalf("%s: %d, %d bytes, %v", name, resp.StatusCode, len(body), err)
+	}
+}
