@@ -118,7 +118,6 @@ type Server struct {
 	byUIN     map[uint32][]string        // cookie values, oldest first
 	uploading map[string]bool            // ticket ids with an upload running
 	waiters   map[string][]chan struct{} // AwaitAnswer calls by ticket id
-	bridged   map[string]string          // ticket id -> route, for recipients not on GG
 
 	linkKeyBytes []byte // see linkKey
 }
@@ -159,7 +158,6 @@ func New(cfg Config) (*Server, error) {
 		byUIN:     make(map[uint32][]string),
 		uploading: make(map[string]bool),
 		waiters:   make(map[string][]chan struct{}),
-		bridged:   make(map[string]string),
 	}, nil
 }
 
@@ -550,9 +548,6 @@ func (s *Server) createTicket(w http.ResponseWriter, r *http.Request, me uint32)
 		return
 	}
 	if route != "" {
-		s.mu.Lock()
-		s.bridged[t.ID] = route
-		s.mu.Unlock()
 		okTicket(w, t, false)
 		s.notifyChange(t, t.Status, me)
 		return
@@ -589,14 +584,18 @@ const (
 	protocolIMIP = "imip"
 )
 
-// deliverBridged hands a completed ticket whose recipient is not on GG
-// to them, in the background: a download link, or an MSN offer.
-func (s *Server) deliverBridged(t Ticket) bool {
-	s.mu.Lock()
-	route, ok := s.bridged[t.ID]
-	delete(s.bridged, t.ID)
-	s.mu.Unlock()
-	if !ok {
+// deliverBridged hands a completed ticket whose recipient is online, but
+// not through GG, to them in the background: a download link, or an MSN
+// offer. The route follows where the recipient is when the file is in, so
+// nothing about it needs keeping between the offer and the upload.
+func (s *Server) deliverBridged(ctx context.Context, t Ticket) bool {
+	sessions, err := s.cfg.Hub.Sessions(ctx, t.Recipient)
+	if err != nil {
+		s.log.Warn("drive: bridged file: recipient sessions", "ticket", t.ID, "err", err)
+		return false
+	}
+	route := s.route(sessions)
+	if route == "" {
 		return false
 	}
 	s.notifyChange(t, t.Status, t.Sender)
@@ -806,7 +805,7 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, me uint32, ref s
 		return
 	}
 	okStatus(w)
-	if !s.deliverBridged(t) {
+	if !s.deliverBridged(r.Context(), t) {
 		s.notifyCompleted(t)
 	}
 }

@@ -550,3 +550,46 @@ func fetchLink(t *testing.T, ctx context.Context, in *inbox, name string, data [
 		t.Fatalf("%s: %d, %d bytes, %v", name, resp.StatusCode, len(body), err)
 	}
 }
+
+// TestGGFileToMSNAcrossRestart: a GG user's file offered before a restart
+// and uploaded after it still reaches the MSN user.
+func TestGGFileToMSNAcrossRestart(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := newMSNGG(t, ctx, Options{})
+	data := randomBytes(5000)
+	offer, err := c.dc.Offer(ctx, 1001, "later.bin", int64(len(data)))
+	if err != nil || offer.Ack != "allowed" {
+		t.Fatalf("offer %+v %v", offer, err)
+	}
+	sctx, scancel := context.WithTimeout(ctx, 5*time.Second)
+	defer scancel()
+	if err := c.n.Shutdown(sctx); err != nil {
+		t.Fatal(err)
+	}
+
+	n := startNodeWith(t, Options{DataDir: c.dir})
+	mc := login(t, ctx, n.MSNPAddr, "msn@example.com", "pw")
+	gg := loginGG(t, ctx, n.GGAddr, 2002, "ph", wire.StatusAvail, "", 1001)
+	token, err := gg.IMToken(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc, err := driveclient.SignIn(ctx, "http://"+n.HTTPAddr, 2002, token, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(dc.CloseIdleConnections)
+	if err := dc.Upload(ctx, offer, bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	sb := answerRing(t, ctx, mc)
+	from, inv, err := filetransfer.NextOffer(ctx, sb)
+	if err != nil || inv.File != "later.bin" {
+		t.Fatalf("offer from %s: %+v %v", from, inv, err)
+	}
+	var got bytes.Buffer
+	if k, err := filetransfer.Receive(ctx, sb, from, "msn@example.com", inv, &got, filetransfer.Options{}); err != nil || sha256.Sum256(got.Bytes()) != sha256.Sum256(data) {
+		t.Fatalf("receive: %d bytes, %v", k, err)
+	}
+}
