@@ -49,6 +49,10 @@ func (s *Server) Offer(ctx context.Context, sender, recipient uint32, name strin
 	return t, nil
 }
 
+// answerPoll is how often AwaitAnswer reads the ticket again: an answer
+// given through another node's HTTP service wakes no waiter here.
+const answerPoll = time.Second
+
 // AwaitAnswer waits until the recipient allows or rejects a ticket, or
 // ctx ends. A ticket removed meanwhile gives ErrNoTicket.
 func (s *Server) AwaitAnswer(ctx context.Context, id string) (Ack, error) {
@@ -72,6 +76,8 @@ func (s *Server) AwaitAnswer(ctx context.Context, id string) (Ack, error) {
 			s.waiters[id] = list
 		}
 	}()
+	poll := time.NewTicker(answerPoll)
+	defer poll.Stop()
 	for {
 		t, err := s.cfg.Tickets.Ticket(ctx, id)
 		if err != nil {
@@ -82,6 +88,7 @@ func (s *Server) AwaitAnswer(ctx context.Context, id string) (Ack, error) {
 		}
 		select {
 		case <-ch:
+		case <-poll.C:
 		case <-ctx.Done():
 			return AckUnknown, ctx.Err()
 		}

@@ -612,18 +612,44 @@ func (s *Server) deliverBridged(ctx context.Context, t Ticket) bool {
 		case routeLink:
 			s.sendLink(ctx, from, t)
 		case routeMSN:
-			open := func() (io.ReadCloser, error) { return os.Open(s.blobPath(t.ID)) }
-			// A ticket has no failed state: a file that did not reach the
-			// MSN user, refused or not, is rejected for the GG sender.
-			if err := s.cfg.MSN.OfferFile(ctx, from, t.Recipient, t, open); err != nil {
-				if !errors.Is(err, ErrDeclined) {
-					s.log.Info("drive: file offer to MSN failed", "ticket", t.ID, "err", err)
-				}
-				s.decline(t.ID)
+			err := s.HandOver(ctx, t.ID, func(t Ticket, open func() (io.ReadCloser, error)) error {
+				return s.cfg.MSN.OfferFile(ctx, from, t.Recipient, t, open)
+			})
+			if errors.Is(err, ErrElsewhere) {
+				s.cfg.Hub.OfferFile(from, t.Recipient, protocolMSNP, t.ID)
 			}
 		}
 	}()
 	return true
+}
+
+// ErrElsewhere is what a FileOfferer returns when the recipient's session
+// is on another node; that node is then asked, over the bus, to offer the
+// file (see HandOver).
+var ErrElsewhere = errors.New("drive: the recipient is online on another node")
+
+// HandOver gives offer a completed ticket's file to hand to its recipient
+// over another protocol. A ticket has no failed state, so a file that did
+// not reach the recipient, refused or not, is marked rejected for the
+// sender; except on ErrElsewhere, which HandOver returns as it is.
+func (s *Server) HandOver(ctx context.Context, id string, offer func(t Ticket, open func() (io.ReadCloser, error)) error) error {
+	t, err := s.cfg.Tickets.Ticket(ctx, id)
+	if err != nil {
+		return err
+	}
+	if t.Status != StatusCompleted || t.Ack != AckAllowed {
+		return errors.New("drive: the ticket's file is not ready to hand over")
+	}
+	open := func() (io.ReadCloser, error) { return os.Open(s.blobPath(t.ID)) }
+	err = offer(t, open)
+	if err == nil || errors.Is(err, ErrElsewhere) {
+		return err
+	}
+	if !errors.Is(err, ErrDeclined) {
+		s.log.Info("drive: file offer to MSN failed", "ticket", t.ID, "err", err)
+	}
+	s.decline(t.ID)
+	return err
 }
 
 // bridgeTimeout bounds handing one bridged file over.

@@ -25,6 +25,10 @@ const (
 	// EventTyping: From is typing to the recipient (Typing is the length
 	// typed so far, 0 when they stopped).
 	EventTyping EventKind = "typing"
+	// EventFile: From's file waits in the drive as ticket File, for the
+	// recipient's session of Protocol to offer through that protocol's own
+	// file transfer.
+	EventFile EventKind = "file"
 )
 
 // Event travels over the bus to every session of one account.
@@ -41,6 +45,7 @@ type Event struct {
 	Message      *Message      `json:"message,omitempty"`
 	Typing       int           `json:"typing,omitempty"`
 	Notification *Notification `json:"notification,omitempty"`
+	File         string        `json:"file,omitempty"`
 	// SkipProtocol: sessions of this protocol do not get the event (the
 	// sender's frontend already delivered it there).
 	SkipProtocol string `json:"skip,omitempty"`
@@ -80,4 +85,10 @@ type Notification struct {
 // Notify sends a service notification to every session of an account.
 func (h *Hub) Notify(to uint32, n Notification) {
 	h.publish(to, Event{Kind: EventNotify, Notification: &n})
+}
+
+// OfferFile asks the recipient's session of protocol, on whichever node it
+// is, to offer them the file from sent, kept as the drive ticket named.
+func (h *Hub) OfferFile(from Account, to uint32, protocol, ticket string) {
+	h.publish(to, Event{Kind: EventFile, From: from, Protocol: protocol, File: ticket})
 }

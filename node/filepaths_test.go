@@ -593,3 +593,74 @@ func TestGGFileToMSNAcrossRestart(t *testing.T) {
 		t.Fatalf("receive: %d bytes, %v", k, err)
 	}
 }
+
+// TestFilesAcrossNodes: an MSN user on one node and a GG user on another,
+// sharing a NATS cluster and a data directory, send each other files.
+func TestFilesAcrossNodes(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	natsURL := startNATS(t)
+	dir := t.TempDir()
+	n1 := startNodeWith(t, Options{DataDir: dir, NatsURL: natsURL})
+	n2 := startNodeWith(t, Options{DataDir: dir, NatsURL: natsURL})
+	addAccount(t, n1, 1001, "msn@example.com", "Em", "pw")
+	addAccount(t, n1, 2002, "gosia@example.com", "Gosia", "ph")
+	mc := login(t, ctx, n1.MSNPAddr, "msn@example.com", "pw")
+	if _, err := mc.Add(ctx, msnclient.ListForward, "gosia@example.com", "Gosia", 0); err != nil {
+		t.Fatal(err)
+	}
+	gg := loginGG(t, ctx, n2.GGAddr, 2002, "ph", wire.StatusAvail, "", 1001)
+	token, err := gg.IMToken(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc, err := driveclient.SignIn(ctx, "http://"+n2.HTTPAddr, 2002, token, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(dc.CloseIdleConnections)
+
+	// GG to MSN: the upload lands on the GG user's node, which hands the
+	// file to the node of the MSN session.
+	data := randomBytes(70_000)
+	offer, err := dc.Offer(ctx, 1001, "across.bin", int64(len(data)))
+	if err != nil || offer.Ack != "allowed" {
+		t.Fatalf("offer %+v %v", offer, err)
+	}
+	if err := dc.Upload(ctx, offer, bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	sb := answerRing(t, ctx, mc)
+	from, inv, err := filetransfer.NextOffer(ctx, sb)
+	if err != nil || from != "gosia@example.com" || inv.File != "across.bin" {
+		t.Fatalf("offer from %s: %+v %v", from, inv, err)
+	}
+	var got bytes.Buffer
+	if k, err := filetransfer.Receive(ctx, sb, from, "msn@example.com", inv, &got, filetransfer.Options{}); err != nil || sha256.Sum256(got.Bytes()) != sha256.Sum256(data) {
+		t.Fatalf("receive: %d bytes, %v", k, err)
+	}
+
+	// MSN to GG: the ticket is answered on the GG user's node and filled
+	// on the MSN user's.
+	data = randomBytes(50_000)
+	sent := make(chan error, 1)
+	go func() {
+		sent <- filetransfer.Send(ctx, sb, "gosia@example.com", "back.bin", int64(len(data)), bytes.NewReader(data), filetransfer.Options{})
+	}()
+	ev := nextTicketEvent(t, ctx, gg, "unknown", "in_progress")
+	tk, err := dc.Ticket(ctx, ev["id"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dc.Answer(ctx, tk.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	nextTicketEvent(t, ctx, gg, "allowed", "completed")
+	if err := <-sent; err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	got.Reset()
+	if k, err := dc.Download(ctx, tk, &got); err != nil || sha256.Sum256(got.Bytes()) != sha256.Sum256(data) {
+		t.Fatalf("download: %d bytes, %v", k, err)
+	}
+}

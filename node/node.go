@@ -341,7 +341,11 @@ func (m msnOfferer) OfferFile(ctx context.Context, from hub.Account, to uint32, 
 	if m.n.MSNP == nil {
 		return errors.New("no MSNP service")
 	}
-	return m.n.MSNP.OfferFile(ctx, from, to, t, open)
+	err := m.n.MSNP.OfferFile(ctx, from, to, t, open)
+	if errors.Is(err, msnpserver.ErrNotOnline) {
+		return drive.ErrElsewhere
+	}
+	return err
 }
 
 // noTokens stands in for the GG service when it is off: no drive sign-in

@@ -168,13 +168,10 @@ func TestChatOneNode(t *testing.T) {
 	chat(t, ctx, alice, bob)
 }
 
-// TestChatAcrossNodes runs two server processes' worth of nodes on one
-// NATS server with JetStream and one database: alice on the first, bob on
-// the second. Presence and the call cross the bus; the switchboard lives
-// on alice's node and bob is sent there.
-func TestChatAcrossNodes(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+// startNATS runs a NATS server with JetStream for nodes to share. Call it
+// before starting the nodes, so that it stops after they shut down.
+func startNATS(t *testing.T) string {
+	t.Helper()
 	ns, err := natsserver.NewServer(&natsserver.Options{
 		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true,
 	})
@@ -182,14 +179,24 @@ func TestChatAcrossNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	ns.Start()
-	// Registered before the nodes start, so it runs after they shut down.
 	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
 	if !ns.ReadyForConnections(5 * time.Second) {
 		t.Fatal("nats not ready")
 	}
+	return ns.ClientURL()
+}
+
+// TestChatAcrossNodes runs two server processes' worth of nodes on one
+// NATS server with JetStream and one database: alice on the first, bob on
+// the second. Presence and the call cross the bus; the switchboard lives
+// on alice's node and bob is sent there.
+func TestChatAcrossNodes(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	natsURL := startNATS(t)
 	dir := t.TempDir()
-	n1 := startNode(t, dir, ns.ClientURL())
-	n2 := startNode(t, dir, ns.ClientURL())
+	n1 := startNode(t, dir, natsURL)
+	n2 := startNode(t, dir, natsURL)
 	addAccount(t, n1, 1001, "alice@example.com", "Alice", "pa")
 	addAccount(t, n2, 1002, "bob@example.com", "Bob", "pb")
 	alice := login(t, ctx, n1.MSNPAddr, "alice@example.com", "pa")

@@ -27,6 +27,9 @@ type Files interface {
 	AwaitAnswer(ctx context.Context, id string) (drive.Ack, error)
 	Fill(ctx context.Context, id string, r io.Reader) error
 	Withdraw(ctx context.Context, id string) error
+	// HandOver serves a GG user's completed ticket to its MSN recipient
+	// through offer, and tells the sender if it fails.
+	HandOver(ctx context.Context, id string, offer func(t drive.Ticket, open func() (io.ReadCloser, error)) error) error
 }
 
 const (

@@ -30,6 +30,9 @@ func (fakeFiles) Fill(ctx context.Context, id string, r io.Reader) error {
 	return fmt.Errorf("not expected")
 }
 func (fakeFiles) Withdraw(ctx context.Context, id string) error { return nil }
+func (fakeFiles) HandOver(context.Context, string, func(drive.Ticket, func() (io.ReadCloser, error)) error) error {
+	return fmt.Errorf("not expected")
+}
 
 // ggFiles answers drive offers with what answers holds; an empty answer
 // waits until the context ends.

@@ -311,6 +311,10 @@ func (n *nsConn) deliver(ev hub.Event) {
 			return
 		}
 		n.send("RNG", inv.Conversation, n.switchboardAddr(inv.Addr), "CKI", inv.Cookie, ev.From.Email, wire.EncodeName(ev.From.DisplayName))
+	case hub.EventFile:
+		if ev.Protocol == protocolName && ev.File != "" {
+			n.srv.handOver(ev.From, n.sess().Account().Number, ev.File)
+		}
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/crosstalk-im/crosstalk/drive"
 	"github.com/crosstalk-im/crosstalk/hub"
@@ -90,6 +91,30 @@ func (s *Server) OfferFile(ctx context.Context, from hub.Account, to uint32, t d
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// handOverTimeout bounds offering one file handed over from another node.
+const handOverTimeout = 30 * time.Minute
+
+// handOver offers a GG user's file that another node's drive handed over
+// because the recipient's MSN session is here, in the background. It is
+// called for a tracked connection, so the wait group count is above zero.
+func (s *Server) handOver(from hub.Account, to uint32, ticket string) {
+	if s.cfg.Files == nil {
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		ctx, cancel := context.WithTimeout(s.relayCtx, handOverTimeout)
+		defer cancel()
+		err := s.cfg.Files.HandOver(ctx, ticket, func(t drive.Ticket, open func() (io.ReadCloser, error)) error {
+			return s.OfferFile(ctx, from, to, t, open)
+		})
+		if err != nil {
+			s.log.Info("file handed over from another node", "from", from.Number, "to", to, "ticket", ticket, "err", err)
+		}
+	}()
 }
 
 // nsFor returns a logged-in notification connection of an account.
