@@ -2,6 +2,7 @@ package hub_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -50,6 +51,12 @@ func (r *recorder) wait(t *testing.T, kind hub.EventKind) hub.Event {
 }
 
 func newHub(t *testing.T) (*hub.Hub, hub.Store) {
+	return newHubWith(t, func(st hub.Store) hub.Store { return st })
+}
+
+// newHubWith gives the hub the store that wrap makes of the real one, and
+// returns the real one.
+func newHubWith(t *testing.T, wrap func(hub.Store) hub.Store) (*hub.Hub, hub.Store) {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -61,7 +68,7 @@ func newHub(t *testing.T) (*hub.Hub, hub.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := hub.New(ctx, hub.Config{Store: st, Conn: b.Conn, JS: b.JS})
+	h, err := hub.New(ctx, hub.Config{Store: wrap(st), Conn: b.Conn, JS: b.JS})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +245,7 @@ type loginDuringQueue struct {
 	login      func()
 }
 
-func (s loginDuringQueue) QueueOffline(ctx context.Context, to, from uint32, msg hub.Message, max int) (int64, error) {
+func (s *loginDuringQueue) QueueOffline(ctx context.Context, to, from uint32, msg hub.Message, max int) (int64, error) {
 	if s.loginFirst {
 		s.login()
 		return s.Store.QueueOffline(ctx, to, from, msg, max)
@@ -253,67 +260,52 @@ func (s loginDuringQueue) QueueOffline(ctx context.Context, to, from uint32, msg
 // login read the mailbox before it was there, from the mailbox otherwise.
 func TestMessageRacingLogin(t *testing.T) {
 	for _, loginFirst := range []bool{true, false} {
-		ctx := context.Background()
-		dir := t.TempDir()
-		st, err := store.OpenSQLite(ctx, dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := bus.Open(ctx, bus.Options{DataDir: dir})
-		if err != nil {
-			t.Fatal(err)
-		}
-		alice, bob := account(t, st, 1, "alice@example.com"), account(t, st, 2, "bob@example.com")
-		rec := newRecorder()
-		var (
-			h       *hub.Hub
-			mailbox []hub.OfflineMessage
-		)
-		racing := loginDuringQueue{Store: st, loginFirst: loginFirst, login: func() {
-			s, err := h.Attach(ctx, bob, "gg", rec)
+		t.Run(fmt.Sprintf("login first %v", loginFirst), func(t *testing.T) {
+			ctx := context.Background()
+			racing := &loginDuringQueue{loginFirst: loginFirst}
+			h, st := newHubWith(t, func(st hub.Store) hub.Store { racing.Store = st; return racing })
+			alice, bob := account(t, st, 1, "alice@example.com"), account(t, st, 2, "bob@example.com")
+			rec := newRecorder()
+			var mailbox []hub.OfflineMessage
+			racing.login = func() {
+				s, err := h.Attach(ctx, bob, "gg", rec)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if err := s.SetPresence(ctx, hub.StatusOnline, ""); err != nil {
+					t.Error(err)
+				}
+				if mailbox, err = s.OfflineMessages(ctx); err != nil {
+					t.Error(err)
+				}
+			}
+
+			d, err := h.SendMessage(ctx, alice, bob.Number, hub.Message{Text: "just in time"}, "")
 			if err != nil {
-				t.Error(err)
+				t.Fatal(err)
+			}
+			if loginFirst {
+				if d != hub.Delivered || len(mailbox) != 0 {
+					t.Fatalf("login first: %v, mailbox %+v", d, mailbox)
+				}
+				if ev := rec.wait(t, hub.EventMessage); ev.Message.Text != "just in time" {
+					t.Fatalf("got %+v", ev)
+				}
+				if waiting, _ := st.OfflineMessages(ctx, bob.Number); len(waiting) != 0 {
+					t.Fatalf("also left in the mailbox: %+v", waiting)
+				}
 				return
 			}
-			if err := s.SetPresence(ctx, hub.StatusOnline, ""); err != nil {
-				t.Error(err)
-			}
-			if mailbox, err = s.OfflineMessages(ctx); err != nil {
-				t.Error(err)
-			}
-		}}
-		h, err = hub.New(ctx, hub.Config{Store: racing, Conn: b.Conn, JS: b.JS})
-		if err != nil {
-			t.Fatal(err)
-		}
-
-		d, err := h.SendMessage(ctx, alice, bob.Number, hub.Message{Text: "just in time"}, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if loginFirst {
-			if d != hub.Delivered || len(mailbox) != 0 {
-				t.Fatalf("login first: %v, mailbox %+v", d, mailbox)
-			}
-			if ev := rec.wait(t, hub.EventMessage); ev.Message.Text != "just in time" {
-				t.Fatalf("got %+v", ev)
-			}
-			if waiting, _ := st.OfflineMessages(ctx, bob.Number); len(waiting) != 0 {
-				t.Fatalf("also left in the mailbox: %+v", waiting)
-			}
-		} else {
 			if d != hub.Queued || len(mailbox) != 1 || mailbox[0].Text != "just in time" {
 				t.Fatalf("queued first: %v, mailbox %+v", d, mailbox)
 			}
 			time.Sleep(100 * time.Millisecond) // a live copy would be here by now
 			rec.mu.Lock()
+			defer rec.mu.Unlock()
 			if len(rec.events) != 0 {
 				t.Fatalf("also delivered live: %+v", rec.events)
 			}
-			rec.mu.Unlock()
-		}
-		h.Close()
-		b.Close()
-		st.Close()
+		})
 	}
 }

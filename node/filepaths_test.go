@@ -21,9 +21,6 @@ import (
 	driveclient "github.com/crosstalk-im/crosstalk/drive/client"
 	ggclient "github.com/crosstalk-im/crosstalk/gg/client"
 	"github.com/crosstalk-im/crosstalk/gg/wire"
-	imipclient "github.com/crosstalk-im/crosstalk/imip/client"
-	imipwire "github.com/crosstalk-im/crosstalk/imip/wire"
-	msimclient "github.com/crosstalk-im/crosstalk/msim/client"
 	msnclient "github.com/crosstalk-im/crosstalk/msnp/client"
 	"github.com/crosstalk-im/crosstalk/msnp/filetransfer"
 	"github.com/crosstalk-im/crosstalk/msnp/invite"
@@ -233,63 +230,62 @@ func block(n int) []byte {
 // the server, the GG recipient hears that the ticket failed, the sender
 // hears a CANCEL, and the drive keeps nothing of the file.
 func TestMSNFileToGGFailures(t *testing.T) {
-	t.Run("sender cancels mid-transfer", func(t *testing.T) {
+	// Each case plays the MSN sender from the server's TFR or CCL on.
+	for _, tc := range []struct {
+		name           string
+		invited, fil   int
+		reply          string // the server's answer to FIL
+		blocks         int    // full data blocks then sent
+		end            func(c *msnGG, nc net.Conn)
+		senderHearsCCL bool // the sender gets CANCEL FAIL in the chat
+	}{
+		{name: "sender cancels mid-transfer", invited: 10000, fil: 10000, reply: "TFR", blocks: 1,
+			end: func(c *msnGG, nc net.Conn) { nc.Write([]byte{1, 0, 0}) }}, // the cancel block
+		{name: "sender disappears mid-transfer", invited: 10000, fil: 10000, reply: "TFR", blocks: 1,
+			end: func(c *msnGG, nc net.Conn) { nc.Close(); c.sb.Close(); c.mc.Close() }},
+		{name: "size lies", invited: 3000, fil: 5000, reply: "CCL", senderHearsCCL: true},
+		{name: "more blocks than announced", invited: 3000, fil: 3000, reply: "TFR", blocks: 2, senderHearsCCL: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			c := newMSNGG(t, ctx, Options{})
+			c.chatWithGG(t, ctx)
+			cookie, tk, nc, br := c.rawMSNFTPSender(t, ctx, int64(tc.invited))
+			fmt.Fprintf(nc, "FIL %d\r\n", tc.fil)
+			expectLine(t, br, tc.reply)
+			for range tc.blocks {
+				nc.Write(block(2045))
+			}
+			if tc.end != nil {
+				tc.end(c, nc)
+			}
+			if tc.senderHearsCCL {
+				if inv := nextInvitation(t, ctx, c.sb, cookie, invite.Cancel); inv.CancelCode != invite.CancelFail {
+					t.Fatalf("sender told %q", inv.CancelCode)
+				}
+			}
+			c.expectRejected(t, ctx, tk, "in_progress")
+			c.noFileLeft(t, tk.ID)
+		})
+	}
+	t.Run("GG user rejects", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
 		c := newMSNGG(t, ctx, Options{})
 		c.chatWithGG(t, ctx)
-		_, tk, nc, br := c.rawMSNFTPSender(t, ctx, 10000)
-		io.WriteString(nc, "FIL 10000\r\n")
-		expectLine(t, br, "TFR")
-		nc.Write(block(2045))
-		nc.Write([]byte{1, 0, 0}) // the sender's cancel block
-		c.expectRejected(t, ctx, tk, "in_progress")
-		c.noFileLeft(t, tk.ID)
-	})
-	t.Run("sender disappears mid-transfer", func(t *testing.T) {
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		c := newMSNGG(t, ctx, Options{})
-		c.chatWithGG(t, ctx)
-		_, tk, nc, br := c.rawMSNFTPSender(t, ctx, 10000)
-		io.WriteString(nc, "FIL 10000\r\n")
-		expectLine(t, br, "TFR")
-		nc.Write(block(2045))
-		nc.Close()
-		c.sb.Close()
-		c.mc.Close()
-		c.expectRejected(t, ctx, tk, "in_progress")
-		c.noFileLeft(t, tk.ID)
-	})
-	t.Run("size lies", func(t *testing.T) {
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		c := newMSNGG(t, ctx, Options{})
-		c.chatWithGG(t, ctx)
-		cookie, tk, nc, br := c.rawMSNFTPSender(t, ctx, 3000)
-		io.WriteString(nc, "FIL 5000\r\n")
-		expectLine(t, br, "CCL")
-		if inv := nextInvitation(t, ctx, c.sb, cookie, invite.Cancel); inv.CancelCode != invite.CancelFail {
-			t.Fatalf("sender told %q", inv.CancelCode)
+		sent := make(chan error, 1)
+		go func() {
+			sent <- filetransfer.Send(ctx, c.sb, "gosia@example.com", "no.bin", 10, bytes.NewReader(make([]byte, 10)), filetransfer.Options{})
+		}()
+		ev := nextTicketEvent(t, ctx, c.gg, "unknown", "in_progress")
+		if err := c.dc.Answer(ctx, ev["id"].(string), false); err != nil {
+			t.Fatal(err)
 		}
-		c.expectRejected(t, ctx, tk, "in_progress")
-		c.noFileLeft(t, tk.ID)
-	})
-	t.Run("more blocks than announced", func(t *testing.T) {
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		c := newMSNGG(t, ctx, Options{})
-		c.chatWithGG(t, ctx)
-		cookie, tk, nc, br := c.rawMSNFTPSender(t, ctx, 3000)
-		io.WriteString(nc, "FIL 3000\r\n")
-		expectLine(t, br, "TFR")
-		nc.Write(block(2045))
-		nc.Write(block(2045))
-		if inv := nextInvitation(t, ctx, c.sb, cookie, invite.Cancel); inv.CancelCode != invite.CancelFail {
-			t.Fatalf("sender told %q", inv.CancelCode)
+		var rej *filetransfer.RejectedError
+		if err := <-sent; !errors.As(err, &rej) || rej.Code != invite.CancelReject {
+			t.Fatalf("rejected send: %v", err)
 		}
-		c.expectRejected(t, ctx, tk, "in_progress")
-		c.noFileLeft(t, tk.ID)
 	})
 	t.Run("full quota", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -391,6 +387,21 @@ func TestGGFileToMSNFailures(t *testing.T) {
 		}
 		c.expectRejected(t, ctx, tk, "completed")
 	})
+	t.Run("MSN receiver rejects", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		c := newMSNGG(t, ctx, Options{})
+		tk := ggOffersMSN(t, ctx, c, "no.txt", []byte("abc"))
+		sb := answerRing(t, ctx, c.mc)
+		_, inv, err := filetransfer.NextOffer(ctx, sb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := filetransfer.Reject(ctx, sb, inv); err != nil {
+			t.Fatal(err)
+		}
+		c.expectRejected(t, ctx, tk, "completed")
+	})
 	t.Run("MSN receiver never answers", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
@@ -449,32 +460,8 @@ func TestFileLinks(t *testing.T) {
 		}
 	}()
 
-	addAccount(t, c.n, 1003, "my@example.com", "Emma", "pw")
-	sc, err := msimclient.Dial(ctx, c.n.MSIMAddr, msimclient.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sc.Close() })
-	if _, err := sc.Login(ctx, "my@example.com", "pw"); err != nil {
-		t.Fatal(err)
-	}
-	my := &msimPeer{inbox: newInbox(), number: 1003, email: "my@example.com", c: sc}
-	go my.run()
-
-	addAccount(t, c.n, 1004, "imip@example.com", "Ima", "pw")
-	ic, err := imipclient.Dial(ctx, c.n.IMIPAddr, imipclient.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ic.Close() })
-	if _, err := ic.Login(ctx, "1004", "pw"); err != nil {
-		t.Fatal(err)
-	}
-	if err := ic.SetStatus(ctx, imipwire.StatusOnline, ""); err != nil {
-		t.Fatal(err)
-	}
-	im := &imipPeer{inbox: newInbox(), number: 1004, email: "imip@example.com", c: ic}
-	go im.run()
+	my := newMSIMPeer(t, ctx, c.n, 1003, "my@example.com")
+	im := newIMIPPeer(t, ctx, c.n, 1004, "imip@example.com")
 
 	for _, rcpt := range []struct {
 		peer

@@ -13,8 +13,6 @@ import (
 	driveclient "github.com/crosstalk-im/crosstalk/drive/client"
 	"github.com/crosstalk-im/crosstalk/gg/wire"
 	"github.com/crosstalk-im/crosstalk/msim/client"
-	msnclient "github.com/crosstalk-im/crosstalk/msnp/client"
-	"github.com/crosstalk-im/crosstalk/msnp/filetransfer"
 )
 
 // A GG user sends a file to a MySpaceIM user: the ticket is allowed at
@@ -93,89 +91,5 @@ func TestGGFileToMySpace(t *testing.T) {
 	resp.Body.Close()
 	if err != nil || resp.StatusCode != http.StatusOK || sha256.Sum256(body) != sha256.Sum256(data) {
 		t.Fatalf("download: %d, %d bytes, %v", resp.StatusCode, len(body), err)
-	}
-}
-
-// A GG user sends a file to an MSN user: the ticket is allowed at once,
-// and once uploaded the server offers it to the MSN client over MSNFTP;
-// a second file the MSN user rejects comes back to GG as rejected.
-func TestGGFileToMSN(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	n := startNode(t, t.TempDir(), "")
-	addAccount(t, n, 2001, "gary@example.com", "Gary", "pg")
-	addAccount(t, n, 1001, "msn@example.com", "Em", "pw")
-
-	mc := login(t, ctx, n.MSNPAddr, "msn@example.com", "pw")
-	if _, err := mc.Add(ctx, msnclient.ListForward, "gary@example.com", "Gary", 0); err != nil {
-		t.Fatal(err)
-	}
-	gg := loginGG(t, ctx, n.GGAddr, 2001, "pg", wire.StatusAvail, "", 1001)
-	token, err := gg.IMToken(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dc, err := driveclient.SignIn(ctx, "http://"+n.HTTPAddr, 2001, token, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(dc.CloseIdleConnections)
-
-	data := make([]byte, 7777)
-	for i := range data {
-		data[i] = byte(i*13 + i>>4)
-	}
-	offer, err := dc.Offer(ctx, 1001, "song.mp3", int64(len(data)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if offer.Ack != "allowed" {
-		t.Fatalf("ticket %+v, want it allowed", offer)
-	}
-	nextTicketEvent(t, ctx, gg, "allowed", "in_progress")
-	if err := dc.Upload(ctx, offer, bytes.NewReader(data)); err != nil {
-		t.Fatal(err)
-	}
-
-	ring := next[msnclient.Ring](t, ctx, mc.Events())
-	if ring.Caller != "gary@example.com" {
-		t.Fatalf("ring from %q", ring.Caller)
-	}
-	sb, err := mc.Answer(ctx, ring)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sb.Leave()
-	from, inv, err := filetransfer.NextOffer(ctx, sb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if from != "gary@example.com" || inv.File != "song.mp3" || inv.FileSize != int64(len(data)) {
-		t.Fatalf("offer from %s: %+v", from, inv)
-	}
-	var got bytes.Buffer
-	k, err := filetransfer.Receive(ctx, sb, from, "msn@example.com", inv, &got, filetransfer.Options{AnswerTimeout: 10 * time.Second})
-	if err != nil || k != int64(len(data)) || sha256.Sum256(got.Bytes()) != sha256.Sum256(data) {
-		t.Fatalf("receive: %d bytes, %v", k, err)
-	}
-
-	// A second file, rejected.
-	offer, err = dc.Offer(ctx, 1001, "no.txt", 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := dc.Upload(ctx, offer, bytes.NewReader([]byte("abc"))); err != nil {
-		t.Fatal(err)
-	}
-	_, inv, err = filetransfer.NextOffer(ctx, sb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := filetransfer.Reject(ctx, sb, inv); err != nil {
-		t.Fatal(err)
-	}
-	ev := nextTicketEvent(t, ctx, gg, "rejected", "completed")
-	if ev["id"] != offer.ID {
-		t.Fatalf("rejection of %v, want %s", ev["id"], offer.ID)
 	}
 }

@@ -279,34 +279,7 @@ func TestProtocolMatrix(t *testing.T) {
 	go gg.run()
 	peers = append(peers, gg)
 
-	addAccount(t, n, 1003, "my@example.com", "Emma", "pw")
-	sc, err := msimclient.Dial(ctx, n.MSIMAddr, msimclient.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sc.Close() })
-	if _, err := sc.Login(ctx, "my@example.com", "pw"); err != nil {
-		t.Fatal(err)
-	}
-	my := &msimPeer{inbox: newInbox(), number: 1003, email: "my@example.com", c: sc}
-	go my.run()
-	peers = append(peers, my)
-
-	addAccount(t, n, 1004, "imip@example.com", "Ima", "pw")
-	ic, err := imipclient.Dial(ctx, n.IMIPAddr, imipclient.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ic.Close() })
-	if _, err := ic.Login(ctx, "1004", "pw"); err != nil {
-		t.Fatal(err)
-	}
-	if err := ic.SetStatus(ctx, imipwire.StatusOnline, ""); err != nil {
-		t.Fatal(err)
-	}
-	im := &imipPeer{inbox: newInbox(), number: 1004, email: "imip@example.com", c: ic}
-	go im.run()
-	peers = append(peers, im)
+	peers = append(peers, newMSIMPeer(t, ctx, n, 1003, "my@example.com"), newIMIPPeer(t, ctx, n, 1004, "imip@example.com"))
 
 	for _, a := range peers {
 		for _, b := range peers {
@@ -334,6 +307,43 @@ func TestProtocolMatrix(t *testing.T) {
 			})
 		}
 	}
+}
+
+// newMSIMPeer makes an account and logs it in through MySpaceIM.
+func newMSIMPeer(t *testing.T, ctx context.Context, n *Node, number uint32, email string) *msimPeer {
+	t.Helper()
+	addAccount(t, n, number, email, "My "+email, "pw")
+	sc, err := msimclient.Dial(ctx, n.MSIMAddr, msimclient.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sc.Close() })
+	if _, err := sc.Login(ctx, email, "pw"); err != nil {
+		t.Fatal(err)
+	}
+	p := &msimPeer{inbox: newInbox(), number: number, email: email, c: sc}
+	go p.run()
+	return p
+}
+
+// newIMIPPeer makes an account and logs it in through IMIP, online.
+func newIMIPPeer(t *testing.T, ctx context.Context, n *Node, number uint32, email string) *imipPeer {
+	t.Helper()
+	addAccount(t, n, number, email, "Im "+email, "pw")
+	ic, err := imipclient.Dial(ctx, n.IMIPAddr, imipclient.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ic.Close() })
+	if _, err := ic.Login(ctx, fmt.Sprint(number), "pw"); err != nil {
+		t.Fatal(err)
+	}
+	if err := ic.SetStatus(ctx, imipwire.StatusOnline, ""); err != nil {
+		t.Fatal(err)
+	}
+	p := &imipPeer{inbox: newInbox(), number: number, email: email, c: ic}
+	go p.run()
+	return p
 }
 
 func inboxOf(p peer) *inbox {
