@@ -78,10 +78,14 @@ func (s *Server) dropTicket(id string) {
 	}
 }
 
-// linkKey returns the key of download links, created on first use.
+// linkKey returns Config.Key, or else the key kept in the blob directory,
+// created on first use.
 func (s *Server) linkKey() ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.cfg.Key != nil {
+		return s.cfg.Key, nil
+	}
 	if s.linkKeyBytes != nil {
 		return s.linkKeyBytes, nil
 	}

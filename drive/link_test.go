@@ -88,10 +88,6 @@ func TestLink(t *testing.T) {
 	if !strings.HasPrefix(path, "/link/"+tk.ID+"/") || !strings.HasSuffix(path, "/my%20file.bin") {
 		t.Fatalf("path %q", path)
 	}
-	fi, err := os.Stat(filepath.Join(e.dir, "drive", "link.key"))
-	if err != nil || fi.Mode().Perm() != 0o600 || fi.Size() != 32 {
-		t.Fatalf("key file: %v %v", fi, err)
-	}
 	get := func(p string) (int, http.Header, []byte) {
 		t.Helper()
 		resp, err := http.Get(e.ts.URL + p)
@@ -121,12 +117,29 @@ func TestLink(t *testing.T) {
 			t.Errorf("%s: %d, want 404", p, code)
 		}
 	}
-	// A second server on the same directory reads the same key.
-	srv2, err := drive.New(drive.Config{Tickets: e.st, Hub: e.hub, Dir: e.dir, Tokens: e.tokens})
+	// A second server with the same key makes the same links.
+	srv2, err := drive.New(drive.Config{Tickets: e.st, Hub: e.hub, Dir: e.dir, Tokens: e.tokens, Key: e.key})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if srv2.LinkPath(tk) != path {
-		t.Fatal("link key not kept")
+		t.Fatal("same key, other link")
+	}
+	// Without a key, servers on one directory share the one kept there.
+	dir := t.TempDir()
+	var paths [2]string
+	for i := range paths {
+		srv, err := drive.New(drive.Config{Tickets: e.st, Hub: e.hub, Dir: dir, Tokens: e.tokens})
+		if err != nil {
+			t.Fatal(err)
+		}
+		paths[i] = srv.LinkPath(tk)
+	}
+	if paths[0] == "" || paths[0] != paths[1] || paths[0] == path {
+		t.Fatalf("links from the kept key: %q", paths)
+	}
+	fi, err := os.Stat(filepath.Join(dir, "drive", "link.key"))
+	if err != nil || fi.Mode().Perm() != 0o600 || fi.Size() != 32 {
+		t.Fatalf("key file: %v %v", fi, err)
 	}
 }

@@ -2,9 +2,11 @@ package drive
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -53,16 +55,15 @@ const protocolGG = ProtocolGG
 const ProtocolGG = "gg"
 
 const (
-	maxJSONBody       = 16 << 10 // PUT /send_ticket bodies
-	maxSessionsPerUIN = 8        // signins kept per account; the oldest goes
-	expiredBatch      = 500
-	staleTemp         = time.Hour // a .part file this old with no upload running is debris
+	maxJSONBody  = 16 << 10 // PUT /send_ticket bodies
+	expiredBatch = 500
+	staleTemp    = time.Hour // a .part file this old with no upload running is debris
 )
 
 // TokenOwner maps a GG IMToken to the account whose live GG session holds
 // it; (*ggserver.Server).TokenOwner implements it.
 type TokenOwner interface {
-	TokenOwner(token string) (uin uint32, ok bool)
+	TokenOwner(ctx context.Context, token string) (uin uint32, ok bool)
 }
 
 // Config wires the drive to the rest of the node.
@@ -72,6 +73,10 @@ type Config struct {
 	// Dir is the node's data directory; blobs live in Dir/drive.
 	Dir    string
 	Tokens TokenOwner
+	// Key signs sign-in cookies and download links. Nodes that share it
+	// (and the data directory) serve each other's users; empty: a key kept
+	// in the blob directory, made on first use.
+	Key []byte
 	// MaxFileBytes caps one file (default 100 MiB). QuotaBytes caps the
 	// bytes an account has on offer as a sender in live tickets (default
 	// 1 GiB; negative means no quota). TicketLifetime is how long a ticket
@@ -114,19 +119,10 @@ type Server struct {
 	log     *slog.Logger
 
 	mu        sync.Mutex
-	sessions  map[string]*session        // by cookie value
-	byUIN     map[uint32][]string        // cookie values, oldest first
 	uploading map[string]bool            // ticket ids with an upload running
 	waiters   map[string][]chan struct{} // AwaitAnswer calls by ticket id
 
 	linkKeyBytes []byte // see linkKey
-}
-
-type session struct {
-	cookie   string
-	uin      uint32
-	imtoken  string
-	secToken string
 }
 
 // New checks cfg, fills in defaults and creates the blob directory.
@@ -154,8 +150,6 @@ func New(cfg Config) (*Server, error) {
 		cfg:       cfg,
 		blobDir:   dir,
 		log:       cfg.Logger,
-		sessions:  make(map[string]*session),
-		byUIN:     make(map[uint32][]string),
 		uploading: make(map[string]bool),
 		waiters:   make(map[string][]chan struct{}),
 	}, nil
@@ -348,7 +342,7 @@ func (s *Server) signin(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusUnauthorized, "missing IMToken")
 		return
 	}
-	owner, ok := s.cfg.Tokens.TokenOwner(token)
+	owner, ok := s.cfg.Tokens.TokenOwner(r.Context(), token)
 	if !ok {
 		w.Header().Set("WWW-Authenticate", "IMToken")
 		fail(w, http.StatusUnauthorized, "unknown or expired IMToken")
@@ -360,46 +354,52 @@ func (s *Server) signin(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusForbidden, "IMToken belongs to another user")
 		return
 	}
-	sess := &session{cookie: randomHex(24), uin: owner, imtoken: token, secToken: randomHex(24)}
-	s.mu.Lock()
-	list := append(s.byUIN[owner], sess.cookie)
-	for len(list) > maxSessionsPerUIN {
-		delete(s.sessions, list[0])
-		list = list[1:]
+	key, err := s.linkKey()
+	if err != nil {
+		s.internal(w, "signing key", err)
+		return
 	}
-	s.byUIN[owner] = list
-	s.sessions[sess.cookie] = sess
-	s.mu.Unlock()
+	cookie := signinCookie(key, token)
 	http.SetCookie(w, &http.Cookie{
-		Name: CookieName, Value: sess.cookie, Path: "/",
+		Name: CookieName, Value: cookie, Path: "/",
 		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode,
 	})
 	// Set verbatim: the spelling the client expects, not Go's canonical one.
-	w.Header()[headerSecurityToken] = []string{sess.secToken}
+	w.Header()[headerSecurityToken] = []string{securityToken(key, cookie)}
 	okStatus(w)
 }
 
-func (s *Server) dropSession(sess *session) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.sessions, sess.cookie)
-	list := s.byUIN[sess.uin]
-	for i, c := range list {
-		if c == sess.cookie {
-			list = append(list[:i:i], list[i+1:]...)
-			break
-		}
-	}
-	if len(list) == 0 {
-		delete(s.byUIN, sess.uin)
-	} else {
-		s.byUIN[sess.uin] = list
-	}
+// A drive session keeps no state: its cookie carries the IMToken it was
+// opened with, signed, and its security token is a signature of the
+// cookie. Any node with the same key checks both, and the session ends
+// with the GG session the IMToken names.
+
+func signinCookie(key []byte, imtoken string) string {
+	enc := base64.RawURLEncoding.EncodeToString([]byte(imtoken))
+	return enc + "." + sign(key, "cookie|"+enc)
 }
 
-// authenticate finds the caller's session: the cookie, the security token
-// (header, or the query for downloads) and a GG session still holding the
-// IMToken it signed in with.
+// cookieToken returns the IMToken of a cookie signinCookie made.
+func cookieToken(key []byte, cookie string) (string, bool) {
+	enc, sig, ok := strings.Cut(cookie, ".")
+	if !ok || subtle.ConstantTimeCompare([]byte(sig), []byte(sign(key, "cookie|"+enc))) != 1 {
+		return "", false
+	}
+	token, err := base64.RawURLEncoding.DecodeString(enc)
+	return string(token), err == nil
+}
+
+func securityToken(key []byte, cookie string) string { return sign(key, "security|"+cookie) }
+
+func sign(key []byte, what string) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(what))
+	return hex.EncodeToString(m.Sum(nil)[:24])
+}
+
+// authenticate finds the caller's account: a cookie from signin, its
+// security token (header, or the query for downloads), and a GG session
+// still holding the IMToken it signed in with.
 func (s *Server) authenticate(r *http.Request, queryToken bool) (uint32, bool) {
 	c, err := r.Cookie(CookieName)
 	if err != nil {
@@ -409,17 +409,15 @@ func (s *Server) authenticate(r *http.Request, queryToken bool) (uint32, bool) {
 	if tok == "" && queryToken {
 		tok = r.URL.Query().Get("security_token")
 	}
-	s.mu.Lock()
-	sess := s.sessions[c.Value]
-	s.mu.Unlock()
-	if sess == nil || tok == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(sess.secToken)) != 1 {
+	key, err := s.linkKey()
+	if err != nil || tok == "" {
 		return 0, false
 	}
-	if owner, ok := s.cfg.Tokens.TokenOwner(sess.imtoken); !ok || owner != sess.uin {
-		s.dropSession(sess)
+	imtoken, ok := cookieToken(key, c.Value)
+	if !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(securityToken(key, c.Value))) != 1 {
 		return 0, false
 	}
-	return sess.uin, true
+	return s.cfg.Tokens.TokenOwner(r.Context(), imtoken)
 }
 
 func (s *Server) withAuth(w http.ResponseWriter, r *http.Request, queryToken bool, h func(http.ResponseWriter, *http.Request, uint32)) {
@@ -995,7 +993,6 @@ func (s *Server) Sweep(ctx context.Context) (int, error) {
 		}
 	}
 	s.sweepFiles(ctx)
-	s.sweepSessions()
 	return removed, ctx.Err()
 }
 
@@ -1027,20 +1024,6 @@ func (s *Server) sweepFiles(ctx context.Context) {
 			if _, err := s.cfg.Tickets.Ticket(ctx, id); errors.Is(err, ErrNoTicket) {
 				os.Remove(filepath.Join(s.blobDir, name))
 			}
-		}
-	}
-}
-
-func (s *Server) sweepSessions() {
-	s.mu.Lock()
-	all := make([]*session, 0, len(s.sessions))
-	for _, sess := range s.sessions {
-		all = append(all, sess)
-	}
-	s.mu.Unlock()
-	for _, sess := range all {
-		if owner, ok := s.cfg.Tokens.TokenOwner(sess.imtoken); !ok || owner != sess.uin {
-			s.dropSession(sess)
 		}
 	}
 }

@@ -166,6 +166,17 @@ func (h *Hub) Sessions(ctx context.Context, number uint32) (map[string]Status, e
 	return out, nil
 }
 
+// HasSession reports whether the account's session id, of protocol, is
+// attached, on whichever node.
+func (h *Hub) HasSession(ctx context.Context, number uint32, id, protocol string) (bool, error) {
+	rec, _, err := h.loadPresence(ctx, number)
+	if err != nil {
+		return false, err
+	}
+	sp, ok := rec.Sessions[id]
+	return ok && sp.Protocol == protocol, nil
+}
+
 // CanReach reports whether from may start a conversation with to: to is
 // visibly online, allows from, and is not blocked by from (ErrUnreachable
 // otherwise).

@@ -210,6 +210,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		cfg := o.GG
 		cfg.Hub = n.Hub
 		cfg.Logger = o.Logger.With("protocol", "gg")
+		cfg.TokenKey = n.Store.DeriveKey("gg imtoken")
 		n.GG = ggserver.New(cfg)
 		listeners = append(listeners, func() { n.serve("gg", func() error { return n.GG.Serve(l) }) })
 	}
@@ -233,6 +234,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		n.HTTPAddr = l.Addr().String()
 		cfg := o.Drive
 		cfg.Tickets, cfg.Hub, cfg.Dir, cfg.Logger = n.Store, n.Hub, o.DataDir, o.Logger.With("service", "drive")
+		cfg.Key = n.Store.DeriveKey("drive")
 		cfg.Tokens = noTokens{}
 		cfg.PublicURL = o.PublicHTTPURL
 		if cfg.PublicURL == "" {
@@ -352,7 +354,7 @@ func (m msnOfferer) OfferFile(ctx context.Context, from hub.Account, to uint32, 
 // succeeds.
 type noTokens struct{}
 
-func (noTokens) TokenOwner(string) (uint32, bool) { return 0, false }
+func (noTokens) TokenOwner(context.Context, string) (uint32, bool) { return 0, false }
 
 // Shutdown tells connected clients the server is going down, waits for them
 // to leave (or ctx to expire), and closes everything. Later calls return the

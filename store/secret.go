@@ -3,7 +3,9 @@ package store
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -21,22 +23,32 @@ const (
 )
 
 // loadKey reads the password key, creating it if it does not exist yet.
-func loadKey(path string) (cipher.AEAD, error) {
+func loadKey(path string) ([]byte, cipher.AEAD, error) {
 	key, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		key, err = createKey(path)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("store: password key: %w", err)
+		return nil, nil, fmt.Errorf("store: password key: %w", err)
 	}
 	if len(key) != keySize {
-		return nil, fmt.Errorf("store: password key %s has %d bytes, want %d", path, len(key), keySize)
+		return nil, nil, fmt.Errorf("store: password key %s has %d bytes, want %d", path, len(key), keySize)
 	}
 	block, err := aes.NewCipher(key)
 	if err != nil {
-		return nil, fmt.Errorf("store: password key: %w", err)
+		return nil, nil, fmt.Errorf("store: password key: %w", err)
 	}
-	return cipher.NewGCMWithRandomNonce(block)
+	aead, err := cipher.NewGCMWithRandomNonce(block)
+	return key, aead, err
+}
+
+// DeriveKey returns a key for purpose made from the store's secret key, so
+// that every node sharing the data directory (or, later, the database and
+// its key) derives the same one, and no two purposes share a key.
+func (s *SQLite) DeriveKey(purpose string) []byte {
+	mac := hmac.New(sha256.New, s.secret)
+	mac.Write([]byte("crosstalk key: " + purpose))
+	return mac.Sum(nil)
 }
 
 // createKey writes a new key under a temporary name and links it into place,

@@ -41,9 +41,10 @@ type SQLite struct {
 	// w has a single connection, so writers in this process queue in
 	// database/sql (honouring their contexts) rather than in SQLite's busy
 	// handler; the busy handler only arbitrates between processes.
-	w    *sql.DB
-	r    *sql.DB
-	aead cipher.AEAD
+	w      *sql.DB
+	r      *sql.DB
+	aead   cipher.AEAD
+	secret []byte // the key behind aead, for DeriveKey
 
 	closeOnce sync.Once
 	closeErr  error
@@ -62,11 +63,11 @@ func OpenSQLite(ctx context.Context, dir string) (*SQLite, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	aead, err := loadKey(filepath.Join(dir, keyFile))
+	secret, aead, err := loadKey(filepath.Join(dir, keyFile))
 	if err != nil {
 		return nil, err
 	}
-	s := &SQLite{path: filepath.Join(dir, dbFile), aead: aead}
+	s := &SQLite{path: filepath.Join(dir, dbFile), aead: aead, secret: secret}
 	if s.w, err = openPool(s.path, writeParams, 1); err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -1003,5 +1004,33 @@ func BenchmarkRoster(b *testing.B) {
 		if err != nil || len(r.Entries) != 250 {
 			b.Fatalf("roster of %d entries, %v", len(r.Entries), err)
 		}
+	}
+}
+
+func TestDeriveKey(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	var keys [2][]byte
+	for i := range keys {
+		s, err := OpenSQLite(ctx, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys[i] = s.DeriveKey("drive")
+		if bytes.Equal(keys[i], s.DeriveKey("gg imtoken")) {
+			t.Fatal("two purposes, one key")
+		}
+		s.Close()
+	}
+	if len(keys[0]) != 32 || !bytes.Equal(keys[0], keys[1]) {
+		t.Fatalf("keys of one directory differ: %x %x", keys[0], keys[1])
+	}
+	other, err := OpenSQLite(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if bytes.Equal(other.DeriveKey("drive"), keys[0]) {
+		t.Fatal("another directory derives the same key")
 	}
 }

@@ -118,7 +118,7 @@ func TestLibgaduLogin(t *testing.T) {
 	token := gg.Expect(ctx, "EVENT IMTOKEN (.+)")[1]
 	gg.Expect(ctx, "OK notify")
 	t.Logf("libgadu logged in after %v", time.Since(start).Round(time.Millisecond))
-	if owner, ok := n.GG.TokenOwner(token); !ok || owner != alice.Number {
+	if owner, ok := n.GG.TokenOwner(ctx, token); !ok || owner != alice.Number {
 		t.Fatalf("IM token %q belongs to %d, %v", token, owner, ok)
 	}
 

@@ -234,7 +234,7 @@ func (c *conn) handleLogin(ctx context.Context, body []byte) error {
 	if err := session.SetPresence(ctx, st, descr); err != nil {
 		return err
 	}
-	c.token = c.srv.issueToken(uin)
+	c.token = c.srv.issueToken(uin, session.ID())
 	var hash [8]byte
 	_, _ = rand.Read(hash[:])
 	c.sendProto(wire.TypeLogin110OK, &ggpb.GG110LoginOK{
@@ -267,11 +267,10 @@ func (c *conn) refuse(reason string, uin uint32) error {
 	return errClose
 }
 
-// end leaves the hub and gives up the session's drive token.
+// end leaves the hub, which also ends the session's drive token.
 func (c *conn) end(ctx context.Context) {
 	if s := c.sess(); s != nil {
 		s.Detach(ctx)
-		c.srv.revokeToken(c.token)
 	}
 }
 

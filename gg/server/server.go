@@ -19,11 +19,16 @@ package server
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"net"
-	"sync"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/gg/wire"
@@ -55,6 +60,10 @@ type Config struct {
 	IdleTimeout     time.Duration
 	MaxPendingBytes int
 	WriteTimeout    time.Duration
+	// TokenKey signs the IMTokens sessions get for the GG drive. Nodes that
+	// share it accept each other's tokens; empty: a random key of this
+	// process.
+	TokenKey []byte
 }
 
 // LevelTrace is below Debug: the packet dump of one connection.
@@ -73,6 +82,10 @@ func (c *Config) defaults() {
 	setDefault(&c.IdleTimeout, 5*time.Minute)
 	setDefault(&c.MaxPendingBytes, 1<<20)
 	setDefault(&c.WriteTimeout, 30*time.Second)
+	if len(c.TokenKey) == 0 {
+		c.TokenKey = make([]byte, 32)
+		rand.Read(c.TokenKey)
+	}
 }
 
 func setDefault[T int | time.Duration](v *T, d T) {
@@ -86,15 +99,12 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	tracker service.Tracker
-
-	mu     sync.Mutex
-	tokens map[string]uint32
 }
 
 // New makes a server; nothing listens until Serve runs.
 func New(cfg Config) *Server {
 	cfg.defaults()
-	return &Server{cfg: cfg, log: cfg.Logger, tokens: make(map[string]uint32)}
+	return &Server{cfg: cfg, log: cfg.Logger}
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -111,27 +121,38 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return s.tracker.Shutdown(ctx)
 }
 
-// TokenOwner returns the account whose live GG session was given token in
-// GG_IMTOKEN; the GG drive accepts it for signing in.
-func (s *Server) TokenOwner(token string) (uint32, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	uin, ok := s.tokens[token]
-	return uin, ok
+// An IMToken names a GG session and is signed with Config.TokenKey:
+// "<uin>.<hub session id>.<signature>". It holds no state of its own, so
+// the drive of any node with the same key checks it, and it dies with the
+// session it names.
+
+// TokenOwner returns the account whose GG session, still attached on any
+// node, was given token in GG_IMTOKEN; the GG drive accepts it for signing
+// in.
+func (s *Server) TokenOwner(ctx context.Context, token string) (uint32, bool) {
+	uinText, rest, ok1 := strings.Cut(token, ".")
+	session, sig, ok2 := strings.Cut(rest, ".")
+	uin, err := strconv.ParseUint(uinText, 10, 32)
+	if !ok1 || !ok2 || err != nil || session == "" {
+		return 0, false
+	}
+	want := s.tokenSignature(uint32(uin), session)
+	if subtle.ConstantTimeCompare([]byte(sig), []byte(want)) != 1 {
+		return 0, false
+	}
+	alive, err := s.cfg.Hub.HasSession(ctx, uint32(uin), session, protocolName)
+	if err != nil {
+		s.log.Warn("IMToken check", "account", uin, "err", err)
+	}
+	return uint32(uin), alive && err == nil
 }
 
-func (s *Server) issueToken(uin uint32) string {
-	b := make([]byte, 20)
-	_, _ = rand.Read(b)
-	token := hex.EncodeToString(b)
-	s.mu.Lock()
-	s.tokens[token] = uin
-	s.mu.Unlock()
-	return token
+func (s *Server) issueToken(uin uint32, session string) string {
+	return strconv.FormatUint(uint64(uin), 10) + "." + session + "." + s.tokenSignature(uin, session)
 }
 
-func (s *Server) revokeToken(token string) {
-	s.mu.Lock()
-	delete(s.tokens, token)
-	s.mu.Unlock()
+func (s *Server) tokenSignature(uin uint32, session string) string {
+	mac := hmac.New(sha256.New, s.cfg.TokenKey)
+	fmt.Fprintf(mac, "imtoken|%d|%s", uin, session)
+	return hex.EncodeToString(mac.Sum(nil)[:20])
 }

@@ -203,7 +203,7 @@ func TestLoginAndToken(t *testing.T) {
 	if len(token) < 16 {
 		t.Fatalf("token %q", token)
 	}
-	if uin, ok := env.srv.TokenOwner(token); !ok || uin != 1001 {
+	if uin, ok := env.srv.TokenOwner(context.Background(), token); !ok || uin != 1001 {
 		t.Fatalf("token owner %d %v", uin, ok)
 	}
 	c.send(wire.TypePing, nil)
@@ -218,7 +218,7 @@ func TestLoginAndToken(t *testing.T) {
 	c.expectClosed()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		if _, ok := env.srv.TokenOwner(token); !ok {
+		if _, ok := env.srv.TokenOwner(context.Background(), token); !ok {
 			break
 		}
 		if time.Now().After(deadline) {
