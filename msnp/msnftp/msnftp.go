@@ -159,8 +159,16 @@ func newPeer(ctx context.Context, conn net.Conn, step time.Duration, bufSize int
 
 // close stops the watcher and closes the connection.
 func (p *peer) close() {
-	p.stop()
+	p.stopWatcher()
 	p.conn.Close()
+}
+
+// stopWatcher makes sure the watcher will not run; watchEnd is closed
+// whether it ran or not, so that any later wait on it returns.
+func (p *peer) stopWatcher() {
+	if p.stop() {
+		close(p.watchEnd)
+	}
 }
 
 // cancelled reports whether the context has ended; if so it waits for the
@@ -169,9 +177,8 @@ func (p *peer) cancelled() bool {
 	if p.ctx.Err() == nil {
 		return false
 	}
-	if !p.stop() {
-		<-p.watchEnd
-	}
+	p.stopWatcher()
+	<-p.watchEnd
 	return true
 }
 
@@ -506,6 +513,10 @@ type ReceiveOptions struct {
 	// MaxSize, if positive, is the largest file accepted; a larger FIL is
 	// answered with CCL and ErrTooLarge.
 	MaxSize int64
+	// ExactSize makes MaxSize, zero included, the only size accepted, as
+	// for a relay that promised its receiver the invitation's size: any
+	// other FIL is answered with CCL and ErrSizeMismatch.
+	ExactSize bool
 	// Progress, if set, is called after each block with the bytes received
 	// so far.
 	Progress func(received int64)
@@ -567,6 +578,9 @@ func Receive(ctx context.Context, conn net.Conn, opts ReceiveOptions, w io.Write
 	size, err := strconv.ParseInt(fields[1], 10, 64)
 	if err != nil || size < 0 {
 		return 0, abort(unexpected("bad FIL size", fields))
+	}
+	if opts.ExactSize && size != opts.MaxSize {
+		return 0, abort(fmt.Errorf("%w: FIL %d, invited %d", ErrSizeMismatch, size, opts.MaxSize))
 	}
 	if opts.MaxSize > 0 && size > opts.MaxSize {
 		return 0, abort(fmt.Errorf("%w: %d bytes, at most %d accepted", ErrTooLarge, size, opts.MaxSize))

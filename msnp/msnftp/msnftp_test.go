@@ -219,6 +219,29 @@ func TestMaxSize(t *testing.T) {
 	}
 }
 
+func TestExactSize(t *testing.T) {
+	for _, tc := range []struct{ sent, invited int64 }{{999, 1000}, {1, 0}, {1000, 999}} {
+		snd, rcv := conns(t, false)
+		serr, res := run(t, snd, rcv, t.Context(), t.Context(),
+			SendOptions{AuthCookie: cookie, Size: tc.sent},
+			ReceiveOptions{Passport: passport, AuthCookie: cookie, MaxSize: tc.invited, ExactSize: true},
+			bytes.NewReader(testData(int(tc.sent))), io.Discard)
+		if !errors.Is(serr, ErrCancelled) {
+			t.Errorf("%d for %d: Send: %v, want ErrCancelled", tc.sent, tc.invited, serr)
+		}
+		if !errors.Is(res.err, ErrSizeMismatch) || res.n != 0 {
+			t.Errorf("%d for %d: Receive: %d, %v; want ErrSizeMismatch", tc.sent, tc.invited, res.n, res.err)
+		}
+	}
+	snd, rcv := conns(t, false)
+	serr, res := run(t, snd, rcv, t.Context(), t.Context(),
+		SendOptions{AuthCookie: cookie, Size: 0}, ReceiveOptions{Passport: passport, AuthCookie: cookie, ExactSize: true},
+		bytes.NewReader(nil), io.Discard)
+	if serr != nil || res.err != nil || res.n != 0 {
+		t.Errorf("empty file: %v, %d %v", serr, res.n, res.err)
+	}
+}
+
 type failWriter struct{ left int }
 
 func (w *failWriter) Write(p []byte) (int, error) {
@@ -470,5 +493,33 @@ func BenchmarkTransfer(b *testing.B) {
 		if serr != nil || res.err != nil || res.n != size {
 			b.Fatal(serr, res)
 		}
+	}
+}
+
+// TestCancelledAfterStop: asking whether a transfer was cancelled never
+// blocks, whether the context watcher ran, was stopped before it could, or
+// the connection was closed first.
+func TestCancelledAfterStop(t *testing.T) {
+	for _, first := range []string{"close", "cancelled twice"} {
+		a, b := net.Pipe()
+		defer b.Close()
+		ctx, cancel := context.WithCancel(context.Background())
+		p := newPeer(ctx, a, time.Second, 64)
+		if first == "close" {
+			p.close()
+		}
+		cancel()
+		done := make(chan struct{})
+		go func() {
+			p.cancelled()
+			p.cancelled()
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: cancelled() blocks", first)
+		}
+		p.close()
 	}
 }
