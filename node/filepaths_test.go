@@ -24,12 +24,32 @@ import (
 	msnclient "github.com/crosstalk-im/crosstalk/msnp/client"
 	"github.com/crosstalk-im/crosstalk/msnp/filetransfer"
 	"github.com/crosstalk-im/crosstalk/msnp/invite"
+	"github.com/crosstalk-im/crosstalk/msnp/msnftp"
 	msnpserver "github.com/crosstalk-im/crosstalk/msnp/server"
 )
 
 // The sizes every file path is tried with: empty, one byte, one full
 // MSNFTP block, one byte more, and several MiB.
 var fileSizes = []int{0, 1, 2045, 2046, 3 << 20}
+
+// sizesAndNAT is every size with an MSN sender that can take connections
+// and one that cannot (Connectivity: N, so the server listens).
+func sizesAndNAT() (out []struct {
+	name string
+	size int
+	nat  bool
+}) {
+	for _, nat := range []bool{false, true} {
+		for _, size := range fileSizes {
+			out = append(out, struct {
+				name string
+				size int
+				nat  bool
+			}{fmt.Sprintf("%d bytes, sender behind NAT %v", size, nat), size, nat})
+		}
+	}
+	return out
+}
 
 func randomBytes(n int) []byte {
 	b := make([]byte, n)
@@ -150,8 +170,9 @@ func nextInvitation(t *testing.T, ctx context.Context, sb *msnclient.Switchboard
 }
 
 func TestMSNFileToGGSizes(t *testing.T) {
-	for _, size := range fileSizes {
-		t.Run(fmt.Sprintf("%d bytes", size), func(t *testing.T) {
+	for _, tc := range sizesAndNAT() {
+		size := tc.size
+		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			c := newMSNGG(t, ctx, Options{})
@@ -159,7 +180,7 @@ func TestMSNFileToGGSizes(t *testing.T) {
 			data := randomBytes(size)
 			sent := make(chan error, 1)
 			go func() {
-				sent <- filetransfer.Send(ctx, c.sb, "gosia@example.com", "data.bin", int64(size), bytes.NewReader(data), filetransfer.Options{})
+				sent <- filetransfer.Send(ctx, c.sb, "gosia@example.com", "data.bin", int64(size), bytes.NewReader(data), filetransfer.Options{NoIncoming: tc.nat})
 			}()
 			tk := c.allowNext(t, ctx)
 			nextTicketEvent(t, ctx, c.gg, "allowed", "completed")
@@ -243,7 +264,8 @@ func TestMSNFileToGGFailures(t *testing.T) {
 			end: func(c *msnGG, nc net.Conn) { nc.Write([]byte{1, 0, 0}) }}, // the cancel block
 		{name: "sender disappears mid-transfer", invited: 10000, fil: 10000, reply: "TFR", blocks: 1,
 			end: func(c *msnGG, nc net.Conn) { nc.Close(); c.sb.Close(); c.mc.Close() }},
-		{name: "size lies", invited: 3000, fil: 5000, reply: "CCL", senderHearsCCL: true},
+		{name: "FIL larger than invited", invited: 3000, fil: 5000, reply: "CCL", senderHearsCCL: true},
+		{name: "FIL smaller than invited", invited: 5000, fil: 3000, reply: "CCL", senderHearsCCL: true},
 		{name: "more blocks than announced", invited: 3000, fil: 3000, reply: "TFR", blocks: 2, senderHearsCCL: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -490,7 +512,7 @@ func TestFileLinks(t *testing.T) {
 		for i, size := range fileSizes {
 			data := randomBytes(size)
 			name := fmt.Sprintf("msn%d.bin", i)
-			if err := filetransfer.Send(ctx, sb, email, name, int64(size), bytes.NewReader(data), filetransfer.Options{}); err != nil {
+			if err := filetransfer.Send(ctx, sb, email, name, int64(size), bytes.NewReader(data), filetransfer.Options{NoIncoming: i%2 == 1}); err != nil {
 				t.Fatalf("MSN to %s, %d bytes: %v", rcpt.protocol(), size, err)
 			}
 			fetchLink(t, ctx, rcpt.in, name, data)
@@ -652,6 +674,41 @@ func TestFilesAcrossNodes(t *testing.T) {
 	}
 	got.Reset()
 	if k, err := dc[0].Download(ctx, tk, &got); err != nil || sha256.Sum256(got.Bytes()) != sha256.Sum256(data) {
+		t.Fatalf("download: %d bytes, %v", k, err)
+	}
+}
+
+// TestMSNSenderBehindNATToGG: an MSN sender that cannot take connections
+// (Connectivity: N) is told to connect to the server, which plays the
+// receiver on that connection.
+func TestMSNSenderBehindNATToGG(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := newMSNGG(t, ctx, Options{})
+	c.chatWithGG(t, ctx)
+	data := randomBytes(3000)
+	cookie := invite.NewCookie()
+	if err := c.sb.SendInvitation(ctx, invite.Invitation{
+		Command: invite.Invite, Cookie: cookie, AppName: invite.FileTransferName, AppGUID: invite.FileTransferGUID,
+		File: "nat.bin", FileSize: int64(len(data)), Connectivity: "N",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	tk := c.allowNext(t, ctx)
+	acc := nextInvitation(t, ctx, c.sb, cookie, invite.Accept)
+	if acc.SenderConnect != "TRUE" || acc.IPAddress == "" || acc.Port == 0 || acc.AuthCookie == 0 {
+		t.Fatalf("ACCEPT for a sender behind NAT: %+v", acc)
+	}
+	nc, err := net.Dial("tcp", net.JoinHostPort(acc.IPAddress, fmt.Sprint(acc.Port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := msnftp.Send(ctx, nc, msnftp.SendOptions{AuthCookie: acc.AuthCookie, ExpectUser: "gosia@example.com", Size: int64(len(data))}, bytes.NewReader(data)); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	nextTicketEvent(t, ctx, c.gg, "allowed", "completed")
+	var got bytes.Buffer
+	if k, err := c.dc.Download(ctx, tk, &got); err != nil || sha256.Sum256(got.Bytes()) != sha256.Sum256(data) {
 		t.Fatalf("download: %d bytes, %v", k, err)
 	}
 }

@@ -46,9 +46,10 @@ type Options struct {
 	// NSRedirect makes the MSNP port a dispatch server that refers logins
 	// to this notification server address.
 	NSRedirect string
-	// FTPAddr is the MSNFTP relay's listener; empty or Off: no relay.
-	// FTPPublicAddr is its address as clients are told it (empty: the
-	// address the receiver reached the switchboard at, with FTPAddr's
+	// FTPAddr is the MSNFTP relay's listener; empty or Off: no relay. It
+	// carries files between two MSN clients that cannot connect to each
+	// other. FTPPublicAddr is its address as clients are told it (empty:
+	// the address the receiver reached the switchboard at, with FTPAddr's
 	// port). RelayAlways passes every file between two MSN clients
 	// through the relay.
 	FTPAddr       string

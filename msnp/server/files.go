@@ -44,10 +44,11 @@ const (
 // fileOffer is a file an MSN client offered a remote member, which the
 // server accepted on their behalf and receives once the sender says where.
 type fileOffer struct {
-	sender uint32
-	name   string
-	size   int64
-	cancel context.CancelFunc // set once the transfer runs
+	sender     uint32
+	name       string
+	size       int64
+	noIncoming bool               // the sender said Connectivity: N: the server listens
+	cancel     context.CancelFunc // set once the transfer runs
 
 	// For a GG recipient: the drive ticket, the end of the wait for its
 	// answer, and whether the server has sent the ACCEPT yet.
@@ -72,7 +73,8 @@ func (r *remote) invitation(ctx context.Context, from hub.Account, payload []byt
 			r.answer(ctx, from, invite.Invitation{Command: invite.Cancel, Cookie: inv.Cookie, CancelCode: invite.CancelRejectNotInstalled})
 			return
 		}
-		o := &fileOffer{sender: from.Number, name: inv.File, size: inv.FileSize, accepted: route == routeLink}
+		o := &fileOffer{sender: from.Number, name: inv.File, size: inv.FileSize, accepted: route == routeLink,
+			noIncoming: strings.EqualFold(inv.Connectivity, "N")}
 		if inv.FileSize < 0 || !r.addOffer(inv.Cookie, o) {
 			r.answer(ctx, from, invite.Invitation{Command: invite.Cancel, Cookie: inv.Cookie, CancelCode: invite.CancelReject})
 			return
@@ -81,10 +83,7 @@ func (r *remote) invitation(ctx context.Context, from hub.Account, payload []byt
 			r.offerDrive(ctx, from, inv.Cookie, o)
 			return
 		}
-		r.answer(ctx, from, invite.Invitation{
-			Command: invite.Accept, Cookie: inv.Cookie,
-			LaunchApplication: "FALSE", RequestData: "IP-Address:",
-		})
+		r.accept(ctx, from, inv.Cookie, o)
 	case invite.Accept:
 		if o := r.srv.takeOutgoing(inv.Cookie, r.acct.Number, from.Number); o != nil {
 			r.startSend(ctx, from, inv, o)
@@ -149,10 +148,7 @@ func (r *remote) offerDrive(ctx context.Context, from hub.Account, cookie uint32
 			o.accepted = live
 			r.mu.Unlock()
 			if live {
-				r.answer(ctx, from, invite.Invitation{
-					Command: invite.Accept, Cookie: cookie,
-					LaunchApplication: "FALSE", RequestData: "IP-Address:",
-				})
+				r.accept(ctx, from, cookie, o)
 				return
 			}
 			err = context.Canceled
@@ -253,6 +249,77 @@ func (r *remote) answer(ctx context.Context, to hub.Account, inv invite.Invitati
 	}
 }
 
+// accept accepts a file offer for this member. Usually the sender then
+// says where it listens (see startReceive); a sender that cannot take
+// connections is told to connect to a port the server opens for the
+// transfer instead (Sender-Connect), where the server plays the receiver.
+func (r *remote) accept(ctx context.Context, from hub.Account, cookie uint32, o *fileOffer) {
+	if !o.noIncoming {
+		r.answer(ctx, from, invite.Invitation{
+			Command: invite.Accept, Cookie: cookie,
+			LaunchApplication: "FALSE", RequestData: "IP-Address:",
+		})
+		return
+	}
+	c := r.sender(from.Number)
+	tctx, cancel, ok := r.startTransfer(ctx, cookie, o, c)
+	if !ok {
+		return
+	}
+	l, host, err := r.srv.legPort(c)
+	if err != nil {
+		r.srv.log.Info("file transfer: no port for the sender", "err", err)
+		cancel()
+		r.failTransfer(ctx, from, cookie, o, invite.CancelFail)
+		return
+	}
+	auth := invite.NewCookie()
+	r.answer(ctx, from, invite.Invitation{
+		Command: invite.Accept, Cookie: cookie, SenderConnect: "TRUE",
+		IPAddress: host, Port: l.Addr().(*net.TCPAddr).Port, AuthCookie: auth,
+		LaunchApplication: "FALSE", RequestData: "IP-Address:",
+	})
+	// The connection is tracked, so the count is above zero here.
+	r.srv.wg.Add(1)
+	go func() {
+		defer r.srv.wg.Done()
+		defer cancel()
+		defer r.dropOffer(cookie, o)
+		code := invite.CancelTimeout
+		if nc, err := acceptLeg(tctx, l, r.srv.cfg.FileLegTimeout); err != nil {
+			r.srv.log.Info("file transfer: the sender did not connect", "from", from.Number, "err", err)
+		} else {
+			code = r.receive(tctx, from, o, nc, auth)
+		}
+		if code != "" {
+			r.failTransfer(tctx, from, cookie, o, code)
+		}
+	}()
+}
+
+// startTransfer marks an accepted offer as running, unless it is not
+// (or no longer) waiting for its transfer.
+func (r *remote) startTransfer(ctx context.Context, cookie uint32, o *fileOffer, c *sbConn) (context.Context, context.CancelFunc, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.offers[cookie] != o || !o.accepted || o.cancel != nil || c == nil {
+		return nil, nil, false
+	}
+	tctx, cancel := context.WithCancel(ctx)
+	o.cancel = cancel
+	return tctx, cancel, true
+}
+
+// failTransfer drops an offer, withdraws its drive ticket and sends the
+// sender CANCEL with code.
+func (r *remote) failTransfer(ctx context.Context, from hub.Account, cookie uint32, o *fileOffer, code string) {
+	r.dropOffer(cookie, o)
+	if o.ticket != "" {
+		r.withdraw(ctx, o.ticket)
+	}
+	r.answer(ctx, from, invite.Invitation{Command: invite.Cancel, Cookie: cookie, CancelCode: code})
+}
+
 // startReceive handles the sender's ACCEPT, which says where it listens:
 // the server dials it and receives the file into the drive. The transfer
 // lives no longer than the sender's switchboard connection.
@@ -260,13 +327,14 @@ func (r *remote) startReceive(ctx context.Context, from hub.Account, inv invite.
 	c := r.sender(from.Number)
 	r.mu.Lock()
 	o := r.offers[inv.Cookie]
-	if o == nil || o.sender != from.Number || !o.accepted || o.cancel != nil || c == nil {
-		r.mu.Unlock()
+	r.mu.Unlock()
+	if o == nil || o.sender != from.Number || o.noIncoming {
 		return
 	}
-	tctx, cancel := context.WithCancel(ctx)
-	o.cancel = cancel
-	r.mu.Unlock()
+	tctx, cancel, ok := r.startTransfer(ctx, inv.Cookie, o, c)
+	if !ok {
+		return
+	}
 
 	// Dial the address the sender's connection came from, not whatever
 	// IP-Address claims: the server must not be made to connect elsewhere.
@@ -276,11 +344,7 @@ func (r *remote) startReceive(ctx context.Context, from hub.Account, inv invite.
 	}
 	if host == "" || inv.Port <= 0 || inv.Port > 65535 || inv.AuthCookie == 0 {
 		cancel()
-		r.dropOffer(inv.Cookie, o)
-		if o.ticket != "" {
-			r.withdraw(ctx, o.ticket)
-		}
-		r.answer(ctx, from, invite.Invitation{Command: invite.Cancel, Cookie: inv.Cookie, CancelCode: invite.CancelFail})
+		r.failTransfer(ctx, from, inv.Cookie, o, invite.CancelFail)
 		return
 	}
 	addr := net.JoinHostPort(host, strconv.Itoa(inv.Port))
@@ -291,27 +355,27 @@ func (r *remote) startReceive(ctx context.Context, from hub.Account, inv invite.
 		defer r.srv.wg.Done()
 		defer cancel()
 		defer r.dropOffer(inv.Cookie, o)
-		code := r.receive(tctx, c, from, o, addr, inv.AuthCookie)
-		if code != "" && o.ticket != "" {
-			r.withdraw(tctx, o.ticket)
+		dctx, dcancel := context.WithTimeout(tctx, fileDialTimeout)
+		nc, err := (&net.Dialer{}).DialContext(dctx, "tcp", addr)
+		dcancel()
+		code := invite.CancelFTTimeout
+		if err != nil {
+			r.srv.log.Info("file transfer: cannot reach the sender", "from", from.Number, "err", err)
+		} else {
+			code = r.receive(tctx, from, o, nc, inv.AuthCookie)
 		}
 		if code != "" {
-			r.answer(tctx, from, invite.Invitation{Command: invite.Cancel, Cookie: inv.Cookie, CancelCode: code})
+			r.failTransfer(tctx, from, inv.Cookie, o, code)
 		}
 	}()
 }
 
-// receive runs one transfer into the drive and tells the recipient where
-// to fetch the file. It returns the Cancel-Code for the sender on failure.
-func (r *remote) receive(ctx context.Context, c *sbConn, from hub.Account, o *fileOffer, addr string, auth uint32) string {
+// receive runs one transfer on nc into the drive and tells the recipient
+// where to fetch the file. It returns the Cancel-Code for the sender on
+// failure.
+func (r *remote) receive(ctx context.Context, from hub.Account, o *fileOffer, nc net.Conn, auth uint32) string {
 	log := r.srv.log.With("from", from.Number, "to", r.acct.Number, "file", o.name, "size", o.size)
-	dctx, dcancel := context.WithTimeout(ctx, fileDialTimeout)
-	nc, err := (&net.Dialer{}).DialContext(dctx, "tcp", addr)
-	dcancel()
-	if err != nil {
-		log.Info("file transfer: cannot reach the sender", "err", err)
-		return invite.CancelFTTimeout
-	}
+	var err error
 	if o.ticket != "" {
 		return r.fill(ctx, nc, o, auth)
 	}
@@ -365,7 +429,7 @@ func (r *remote) pipe(ctx context.Context, nc net.Conn, o *fileOffer, auth uint3
 	done := make(chan error, 1)
 	go func() {
 		_, err := msnftp.Receive(ctx, nc, msnftp.ReceiveOptions{
-			Passport: r.acct.Email, AuthCookie: auth, MaxSize: o.size,
+			Passport: r.acct.Email, AuthCookie: auth, MaxSize: o.size, ExactSize: true,
 		}, pw)
 		if err == nil {
 			pw.Close()

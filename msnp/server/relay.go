@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"strconv"
 	"strings"
@@ -17,14 +19,31 @@ import (
 )
 
 // The MSNFTP relay carries a file between two MSN clients through the
-// server: the sender's ACCEPT, which says where it listens, is rewritten on
-// its way to the receiver to name the relay instead; the receiver connects
-// to the relay, which connects to the sender and passes the file through.
+// server. It needs Config.FTPListener, and applies to a chat between
+// exactly two MSN clients in three cases:
 //
-// It applies when Config.RelayAlways is set (and Config.FTPListener too),
-// for a chat between exactly two MSN clients. Not handled: a sender that
-// cannot listen (Connectivity: N) facing a receiver that cannot either; the
-// sender then gives up as it would without the relay.
+//   - The sender listens (only with Config.RelayAlways): its ACCEPT, which
+//     says where it listens, is rewritten on its way to the receiver to
+//     name the relay's port instead; the receiver connects there, and the
+//     relay connects to the sender and passes the file through.
+//   - Neither side can take a connection (always): the sender's INVITE
+//     says Connectivity: N and the receiver answers with a plain ACCEPT,
+//     without Sender-Connect (it cannot listen either, or is an MSN 4.x
+//     client that does not know Sender-Connect). That ACCEPT reaches the
+//     sender as one with Sender-Connect: TRUE naming a port the relay
+//     opened for this transfer, and the receiver gets, as if from the
+//     sender, an ACCEPT naming the relay's port. Both connect to the relay,
+//     which pairs the two connections.
+//   - The receiver listens, with Sender-Connect (only with RelayAlways):
+//     its ACCEPT reaches the sender naming a port the relay opened for this
+//     transfer, and the relay connects to the receiver's listener.
+//
+// Toward the sender the relay plays the receiver, toward the receiver the
+// sender. On MSNFTP the file's receiver speaks first, whoever dialled, so
+// the relay cannot tell a sender from a receiver on one shared port by
+// reading; a sender therefore connects to a port of its own that takes one
+// connection. That is a choice: operators must allow these ephemeral ports
+// through their firewall, as for files from GG users to MSN clients.
 
 // relayLifetime bounds how long a remembered invitation or a relay cookie
 // waits to be used.
@@ -32,17 +51,20 @@ const relayLifetime = 2 * time.Minute
 
 // relayInvite is a file INVITE seen passing between two MSN clients.
 type relayInvite struct {
-	sb      *switchboard
-	sender  uint32
-	size    int64
-	expires time.Time
+	sb         *switchboard
+	from       *sbConn // the sender's switchboard connection
+	size       int64
+	noIncoming bool // Connectivity: N
+	expires    time.Time
 }
 
-// relayTicket is a relay cookie handed to a receiver.
+// relayTicket is a relay cookie handed to a receiver. The relay reaches
+// the sender either by dialling addr or through leg.
 type relayTicket struct {
-	addr     string // where the real sender listens
-	auth     uint32 // the sender's AuthCookie
-	receiver string // the receiver's passport
+	addr     string     // where the real sender listens
+	leg      *senderLeg // where the sender's connection to the relay turns up
+	auth     uint32     // the AuthCookie the relay presents to the sender
+	receiver string     // the receiver's passport
 	size     int64
 	expires  time.Time
 }
@@ -51,7 +73,7 @@ type relayTable struct {
 	mu      sync.Mutex
 	invites map[uint32]relayInvite
 	tickets map[uint32]relayTicket
-	used    int64 // relay connections that presented a valid cookie
+	used    int64 // transfers taken on, see RelayedFiles
 }
 
 func (t *relayTable) sweepLocked(now time.Time) {
@@ -67,8 +89,36 @@ func (t *relayTable) sweepLocked(now time.Time) {
 	}
 }
 
-// RelayedFiles reports how many MSNFTP connections the relay has taken
-// with a valid cookie.
+// takeInvite removes and returns the INVITE that an ACCEPT in sb quotes,
+// if want says it is the one.
+func (t *relayTable) takeInvite(cookie uint32, sb *switchboard, want func(relayInvite) bool) (relayInvite, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ri, ok := t.invites[cookie]
+	if !ok || ri.sb != sb || time.Now().After(ri.expires) || !want(ri) {
+		return relayInvite{}, false
+	}
+	delete(t.invites, cookie)
+	return ri, true
+}
+
+// issue stores a ticket under a cookie no other ticket has, and returns
+// the cookie.
+func (t *relayTable) issue(tk relayTicket) uint32 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.sweepLocked(time.Now())
+	cookie := invite.NewCookie()
+	for _, taken := t.tickets[cookie]; taken; _, taken = t.tickets[cookie] {
+		cookie = invite.NewCookie()
+	}
+	t.tickets[cookie] = tk
+	return cookie
+}
+
+// RelayedFiles reports how many transfers the relay has taken on: a
+// receiver presented a valid cookie, or the relay reached a listening
+// receiver.
 func (s *Server) RelayedFiles() int64 {
 	s.relay.mu.Lock()
 	defer s.relay.mu.Unlock()
@@ -79,7 +129,7 @@ func (s *Server) RelayedFiles() int64 {
 // relay applies; otherwise it returns payload unchanged.
 func (c *sbConn) relaying(others []member, payload []byte) []byte {
 	cfg := &c.srv.cfg
-	if cfg.FTPListener == nil || !cfg.RelayAlways || len(others) != 1 {
+	if cfg.FTPListener == nil || len(others) != 1 {
 		return payload
 	}
 	to, ok := others[0].(*sbConn)
@@ -90,51 +140,146 @@ func (c *sbConn) relaying(others []member, payload []byte) []byte {
 	if err != nil {
 		return payload
 	}
-	t := &c.srv.relay
-	now := time.Now()
+	var out []byte
 	switch inv.Command {
 	case invite.Invite:
-		if !strings.EqualFold(inv.AppGUID, invite.FileTransferGUID) || inv.FileSize < 0 {
+		noIncoming := strings.EqualFold(inv.Connectivity, "N")
+		if !strings.EqualFold(inv.AppGUID, invite.FileTransferGUID) || inv.FileSize < 0 || !(cfg.RelayAlways || noIncoming) {
 			return payload
 		}
+		t := &c.srv.relay
+		now := time.Now()
 		t.mu.Lock()
 		t.sweepLocked(now)
-		t.invites[inv.Cookie] = relayInvite{sb: c.sb, sender: c.acct.Number, size: inv.FileSize, expires: now.Add(relayLifetime)}
+		t.invites[inv.Cookie] = relayInvite{sb: c.sb, from: c, size: inv.FileSize, noIncoming: noIncoming, expires: now.Add(relayLifetime)}
 		t.mu.Unlock()
-		return payload
 	case invite.Accept:
-		if inv.SenderConnect == "TRUE" || inv.Port <= 0 || inv.Port > 65535 || inv.AuthCookie == 0 {
-			return payload
+		listens := inv.Port > 0 && inv.Port <= 65535 && inv.AuthCookie != 0
+		switch {
+		case inv.SenderConnect == "TRUE":
+			if cfg.RelayAlways && listens {
+				out = c.relayToReceiver(to, inv)
+			}
+		case listens:
+			if cfg.RelayAlways {
+				out = c.relayFromSender(to, inv)
+			}
+		default:
+			out = c.relayBothWays(to, inv)
 		}
-	default:
+	}
+	if out == nil {
 		return payload
 	}
-	// The sender's ACCEPT with where it listens: dial the address its
-	// switchboard connection came from, not whatever IP-Address claims.
+	return out
+}
+
+// relayFromSender rewrites the ACCEPT of a sender on c that says where it
+// listens: the receiver on to connects to the relay, which dials the
+// sender. It returns nil when the relay does not apply.
+func (c *sbConn) relayFromSender(to *sbConn, inv invite.Invitation) []byte {
+	s := c.srv
+	// Dial the address the sender's switchboard connection came from, not
+	// whatever IP-Address claims.
 	ta, ok := c.nc.RemoteAddr().(*net.TCPAddr)
 	if !ok {
-		return payload
+		return nil
 	}
-	host, port := c.srv.relayAddr(to)
+	host, port := s.relayAddr(to)
 	if host == "" || port == 0 {
-		return payload
+		return nil
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	ri, ok := t.invites[inv.Cookie]
-	if !ok || ri.sb != c.sb || ri.sender != c.acct.Number || now.After(ri.expires) {
-		return payload
+	ri, ok := s.relay.takeInvite(inv.Cookie, c.sb, func(ri relayInvite) bool { return ri.from == c })
+	if !ok {
+		return nil
 	}
-	delete(t.invites, inv.Cookie)
-	cookie := invite.NewCookie()
-	for _, taken := t.tickets[cookie]; taken; _, taken = t.tickets[cookie] {
-		cookie = invite.NewCookie()
-	}
-	t.tickets[cookie] = relayTicket{
+	cookie := s.relay.issue(relayTicket{
 		addr: net.JoinHostPort(ta.IP.String(), strconv.Itoa(inv.Port)), auth: inv.AuthCookie,
-		receiver: to.acct.Email, size: ri.size, expires: now.Add(relayLifetime),
-	}
+		receiver: to.acct.Email, size: ri.size, expires: time.Now().Add(relayLifetime),
+	})
 	inv.IPAddress, inv.Port, inv.AuthCookie = host, port, cookie
+	inv.IPAddressInternal, inv.PortX, inv.PortXInternal = "", 0, 0
+	return inv.Payload()
+}
+
+// relayBothWays handles the plain ACCEPT of a receiver on c when the
+// sender on to cannot listen either: both connect to the relay, the
+// sender to a port of its own and the receiver to the shared one. It
+// returns the ACCEPT for the sender, or nil when the relay does not apply.
+func (c *sbConn) relayBothWays(to *sbConn, inv invite.Invitation) []byte {
+	s := c.srv
+	host, port := s.relayAddr(c)
+	if host == "" || port == 0 {
+		return nil
+	}
+	ri, ok := s.relay.takeInvite(inv.Cookie, c.sb, func(ri relayInvite) bool { return ri.from == to && ri.noIncoming })
+	if !ok {
+		return nil
+	}
+	l, lhost, err := s.legPort(to)
+	if err != nil {
+		s.log.Info("file relay: no port for the sender", "err", err)
+		return nil
+	}
+	leg := s.newSenderLeg()
+	auth := invite.NewCookie()
+	ticket := s.relay.issue(relayTicket{
+		leg: leg, auth: auth, receiver: c.acct.Email, size: ri.size, expires: time.Now().Add(relayLifetime),
+	})
+	// The switchboard connection is tracked, so the count is above zero.
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.awaitSender(l, leg)
+	}()
+	// The receiver hears, as from the sender, where to connect. Writing to
+	// a switchboard connection only queues, so no context is needed.
+	c.relay(context.Background(), to.acct, invite.Invitation{
+		Command: invite.Accept, Cookie: inv.Cookie,
+		IPAddress: host, Port: port, AuthCookie: ticket,
+		LaunchApplication: "FALSE", RequestData: "IP-Address:",
+	}.Payload())
+	return senderConnect(inv, l, lhost, auth)
+}
+
+// relayToReceiver rewrites the Sender-Connect ACCEPT of a receiver on c
+// that listens: the sender on to connects to a port of the relay, which
+// dials the receiver. It returns nil when the relay does not apply.
+func (c *sbConn) relayToReceiver(to *sbConn, inv invite.Invitation) []byte {
+	s := c.srv
+	// Dial the address the receiver's switchboard connection came from,
+	// not whatever IP-Address claims.
+	ra, ok := c.nc.RemoteAddr().(*net.TCPAddr)
+	if !ok {
+		return nil
+	}
+	ri, ok := s.relay.takeInvite(inv.Cookie, c.sb, func(ri relayInvite) bool { return ri.from == to })
+	if !ok {
+		return nil
+	}
+	l, host, err := s.legPort(to)
+	if err != nil {
+		s.log.Info("file relay: no port for the sender", "err", err)
+		return nil
+	}
+	auth := invite.NewCookie()
+	addr := net.JoinHostPort(ra.IP.String(), strconv.Itoa(inv.Port))
+	recv := msnftp.ReceiveOptions{Passport: c.acct.Email, AuthCookie: auth, MaxSize: ri.size}
+	send := msnftp.SendOptions{AuthCookie: inv.AuthCookie, ExpectUser: c.acct.Email, Size: ri.size}
+	// The switchboard connection is tracked, so the count is above zero.
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.relayToListener(l, addr, recv, send)
+	}()
+	return senderConnect(inv, l, host, auth)
+}
+
+// senderConnect is inv turned into an ACCEPT that has the sender connect
+// to the relay's port l, advertised as host, with the AuthCookie auth.
+func senderConnect(inv invite.Invitation, l net.Listener, host string, auth uint32) []byte {
+	inv.SenderConnect = "TRUE"
+	inv.IPAddress, inv.Port, inv.AuthCookie = host, l.Addr().(*net.TCPAddr).Port, auth
 	inv.IPAddressInternal, inv.PortX, inv.PortXInternal = "", 0, 0
 	return inv.Payload()
 }
@@ -161,6 +306,142 @@ func (s *Server) relayAddr(c *sbConn) (string, int) {
 		}
 	}
 	return host, port
+}
+
+// legPort opens a port for one transfer, where the sender on c connects to
+// the relay, and returns it with the host the sender is told: the host of
+// FTPPublicAddr, else the address the sender reached the switchboard at.
+func (s *Server) legPort(c *sbConn) (net.Listener, string, error) {
+	ta, ok := c.nc.LocalAddr().(*net.TCPAddr)
+	if !ok {
+		return nil, "", errors.New("the switchboard connection is not TCP")
+	}
+	host := ta.IP.String()
+	if s.cfg.FTPPublicAddr != "" {
+		h, _, err := net.SplitHostPort(s.cfg.FTPPublicAddr)
+		if err != nil {
+			return nil, "", err
+		}
+		if h != "" {
+			host = h
+		}
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort(ta.IP.String(), "0"))
+	if err != nil {
+		return nil, "", err
+	}
+	return l, host, nil
+}
+
+// acceptLeg takes one connection on l within timeout, and closes l.
+func acceptLeg(ctx context.Context, l net.Listener, timeout time.Duration) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { l.Close() })
+	nc, err := l.Accept()
+	stop()
+	l.Close()
+	if err != nil && ctx.Err() != nil {
+		return nil, fmt.Errorf("no connection: %w", ctx.Err())
+	}
+	return nc, err
+}
+
+// senderLeg is where the connection a sender makes to its per-transfer
+// port is handed to the relay connection of the receiver.
+type senderLeg struct {
+	conns chan net.Conn // unbuffered: exactly one side owns the connection
+	// ctx ends when either side gives up, and at shutdown.
+	ctx     context.Context
+	cancel  context.CancelFunc
+	timeout time.Duration // for each wait, see Config.FileLegTimeout
+}
+
+func (s *Server) newSenderLeg() *senderLeg {
+	ctx, cancel := context.WithCancel(s.relayCtx)
+	return &senderLeg{conns: make(chan net.Conn), ctx: ctx, cancel: cancel, timeout: s.cfg.FileLegTimeout}
+}
+
+// awaitSender takes the sender's connection on l and hands it over to the
+// receiver's side, waiting for it at most leg.timeout.
+func (s *Server) awaitSender(l net.Listener, leg *senderLeg) {
+	defer leg.cancel()
+	sc, err := acceptLeg(leg.ctx, l, leg.timeout)
+	if err != nil {
+		s.log.Info("file relay: the sender did not connect", "err", err)
+		return
+	}
+	t := time.NewTimer(leg.timeout)
+	defer t.Stop()
+	select {
+	case leg.conns <- sc:
+	case <-t.C:
+		s.log.Info("file relay: the receiver did not connect")
+		sc.Close()
+	case <-leg.ctx.Done():
+		sc.Close()
+	}
+}
+
+// meet waits for the sender's connection while the receiver on nc, read
+// through br, waits for FIL. The receiver has nothing to say meanwhile,
+// so its hanging up or speaking (CCL) ends the wait, as do
+// leg.timeout, the sender's port giving up, and shutdown.
+func (leg *senderLeg) meet(nc net.Conn, br *bufio.Reader) (net.Conn, error) {
+	spoke := make(chan struct{})
+	go func() {
+		defer close(spoke)
+		br.Peek(1)
+	}()
+	t := time.NewTimer(leg.timeout)
+	defer t.Stop()
+	var sc net.Conn
+	var err error
+	watching := true
+	select {
+	case sc = <-leg.conns:
+	case <-spoke:
+		watching = false
+		err = errors.New("the receiver hung up or cancelled")
+	case <-t.C:
+		err = errors.New("the sender did not connect in time")
+	case <-leg.ctx.Done():
+		err = errors.New("the sender's port gave up")
+	}
+	if watching {
+		// Stop the watcher; what it may have read stays in br.
+		nc.SetReadDeadline(time.Unix(1, 0))
+		<-spoke
+		nc.SetReadDeadline(time.Time{})
+	}
+	if err != nil {
+		leg.cancel()
+		return nil, err
+	}
+	return sc, nil
+}
+
+// relayToListener takes the sender's connection on l, dials the listening
+// receiver at addr and passes the file through.
+func (s *Server) relayToListener(l net.Listener, addr string, recv msnftp.ReceiveOptions, send msnftp.SendOptions) {
+	log := s.log.With("receiver", recv.Passport, "size", send.Size)
+	sc, err := acceptLeg(s.relayCtx, l, s.cfg.FileLegTimeout)
+	if err != nil {
+		log.Info("file relay: the sender did not connect", "err", err)
+		return
+	}
+	dctx, dcancel := context.WithTimeout(s.relayCtx, fileDialTimeout)
+	rc, err := (&net.Dialer{}).DialContext(dctx, "tcp", addr)
+	dcancel()
+	if err != nil {
+		log.Info("file relay: cannot reach the receiver", "err", err)
+		sc.Close()
+		return
+	}
+	s.relay.mu.Lock()
+	s.relay.used++
+	s.relay.mu.Unlock()
+	s.pipe(log, sc, rc, recv, send)
 }
 
 // ServeFTP accepts MSNFTP relay connections on Config.FTPListener until
@@ -215,22 +496,28 @@ func (s *Server) ServeFTP() error {
 // relayConn serves one receiver connected to the relay.
 func (s *Server) relayConn(nc net.Conn) {
 	ctx := s.relayCtx
+	// Until the file flows, shutting down just hangs up.
+	hangUp := context.AfterFunc(ctx, func() { nc.Close() })
+	drop := func() {
+		hangUp()
+		nc.Close()
+	}
 	nc.SetDeadline(time.Now().Add(fileDialTimeout))
 	br := bufio.NewReaderSize(nc, msnftp.MaxLine)
 	ver, err := readFTPLine(br)
 	if err != nil || !hasField(ver, "MSNFTP") || !strings.HasPrefix(string(ver), "VER") {
-		nc.Close()
+		drop()
 		return
 	}
 	const verReply = "VER MSNFTP\r\n"
 	if _, err := io.WriteString(nc, verReply); err != nil {
-		nc.Close()
+		drop()
 		return
 	}
 	usr, err := readFTPLine(br)
 	f := strings.Fields(string(usr))
 	if err != nil || len(f) != 3 || f[0] != "USR" {
-		nc.Close()
+		drop()
 		return
 	}
 	cookie, err := strconv.ParseUint(f[2], 10, 32)
@@ -245,35 +532,58 @@ func (s *Server) relayConn(nc net.Conn) {
 	}
 	t.mu.Unlock()
 	if !ok {
-		nc.Close()
+		drop()
 		return
 	}
 	nc.SetDeadline(time.Time{})
 	log := s.log.With("receiver", tk.receiver, "size", tk.size)
 
-	dctx, dcancel := context.WithTimeout(ctx, fileDialTimeout)
-	sc, err := (&net.Dialer{}).DialContext(dctx, "tcp", tk.addr)
-	dcancel()
+	var sc net.Conn
+	if tk.leg != nil {
+		sc, err = tk.leg.meet(nc, br)
+	} else {
+		dctx, dcancel := context.WithTimeout(ctx, fileDialTimeout)
+		sc, err = (&net.Dialer{}).DialContext(dctx, "tcp", tk.addr)
+		dcancel()
+	}
+	if err == nil && !hangUp() {
+		sc.Close()
+		err = ctx.Err()
+	}
 	if err != nil {
-		log.Info("file relay: cannot reach the sender", "err", err)
-		nc.Close()
+		log.Info("file relay: no connection to the sender", "err", err)
+		drop()
 		return
 	}
 	// msnftp.Send runs the handshake itself: it reads again the lines read
 	// here, and its VER answer, already sent, is swallowed.
 	rc := &replayConn{Conn: nc, r: io.MultiReader(bytes.NewReader(append(ver, usr...)), br), skip: len(verReply)}
+	s.pipe(log, sc, rc,
+		msnftp.ReceiveOptions{Passport: tk.receiver, AuthCookie: tk.auth, MaxSize: tk.size},
+		msnftp.SendOptions{AuthCookie: uint32(cookie), ExpectUser: tk.receiver, Size: tk.size})
+}
+
+// pipe receives the file from the sender on sc and sends it on to the
+// receiver on rc. A failure on one side reaches the other in MSNFTP's own
+// terms: through the pipe as a cancel block for the receiver, and as CCL
+// for the sender.
+func (s *Server) pipe(log *slog.Logger, sc, rc net.Conn, recv msnftp.ReceiveOptions, send msnftp.SendOptions) {
+	recv.ExactSize = true // the receiver was promised the invitation's size
 	pr, pw := io.Pipe()
+	verdict := make(chan error, 1)
 	done := make(chan error, 1)
+	rctx, stopReceive := context.WithCancel(s.relayCtx)
+	defer stopReceive()
 	go func() {
-		_, err := msnftp.Receive(ctx, sc, msnftp.ReceiveOptions{Passport: tk.receiver, AuthCookie: tk.auth, MaxSize: tk.size}, pw)
-		if err == nil {
-			pw.Close()
-		} else {
-			pw.CloseWithError(err)
-		}
+		_, err := msnftp.Receive(rctx, sc, recv, &heldAck{w: pw, left: send.Size, verdict: verdict})
+		pw.CloseWithError(err)
 		done <- err
 	}()
-	err = msnftp.Send(ctx, rc, msnftp.SendOptions{AuthCookie: uint32(cookie), ExpectUser: tk.receiver, Size: tk.size}, pr)
+	err := msnftp.Send(s.relayCtx, rc, send, pr)
+	verdict <- err
+	if err != nil {
+		stopReceive()
+	}
 	pr.CloseWithError(errors.New("relay: receiver side ended"))
 	rerr := <-done
 	if err != nil || rerr != nil {
@@ -281,6 +591,24 @@ func (s *Server) relayConn(nc net.Conn) {
 		return
 	}
 	log.Info("file relayed")
+}
+
+// heldAck holds back the write that completes the file until the real
+// receiver's verdict is in, so that the sender hears BYE success only once
+// the receiver has said it; a failure verdict fails the write.
+type heldAck struct {
+	w       io.Writer
+	left    int64
+	verdict <-chan error
+}
+
+func (h *heldAck) Write(p []byte) (int, error) {
+	n, err := h.w.Write(p)
+	h.left -= int64(n)
+	if err != nil || h.left > 0 {
+		return n, err
+	}
+	return n, <-h.verdict
 }
 
 // readFTPLine reads one non-blank line, with its line end.

@@ -84,10 +84,16 @@ type Config struct {
 	// through GG waits for their answer on the drive before the sender gets
 	// CANCEL TIMEOUT (default 2 minutes).
 	FileAnswerTimeout time.Duration
+	// FileLegTimeout bounds the wait for a client to connect to a port the
+	// server opened for one file transfer, and the relay's wait for one
+	// side once the other is there (default 30 seconds, as long as the
+	// original client tried to connect).
+	FileLegTimeout time.Duration
 
 	// FTPListener, when set, is where the MSNFTP relay takes connections
-	// (served by ServeFTP): files between two MSN clients then pass through
-	// the server when RelayAlways is set. FTPPublicAddr is the relay's
+	// (served by ServeFTP): a file between two MSN clients passes through
+	// the server when neither can take a connection, and every file does
+	// when RelayAlways is set (see relay.go). FTPPublicAddr is the relay's
 	// host:port as clients are told it; empty (or without a host) means the
 	// address the receiver reached the switchboard at, with the listener's
 	// port.
@@ -123,6 +129,7 @@ func (c *Config) defaults() {
 	setDefault(&c.MaxPendingBytes, 1<<20)
 	setDefault(&c.WriteTimeout, 30*time.Second)
 	setDefault(&c.FileAnswerTimeout, 2*time.Minute)
+	setDefault(&c.FileLegTimeout, fileDialTimeout)
 }
 
 func setDefault[T int | time.Duration](v *T, d T) {
