@@ -344,7 +344,7 @@ const (
 )
 
 func TestFullFlow(t *testing.T) {
-	for _, size := range []int{0, 1, 3<<20 + 7} {
+	for _, size := range []int{0, 1, 2045, 2046, 3<<20 + 7} {
 		t.Run(strconv.Itoa(size), func(t *testing.T) {
 			e := newEnv(t, nil)
 			aRec := e.account(t, alice, true)
