@@ -42,7 +42,8 @@ const (
 )
 
 // fileOffer is a file an MSN client offered a remote member, which the
-// server accepted on their behalf and receives once the sender says where.
+// server accepted on their behalf and receives once the sender says where
+// it listens, or once a sender behind NAT connects to the server.
 type fileOffer struct {
 	sender     uint32
 	name       string
