@@ -431,8 +431,12 @@ func TestGGFileToMSNFailures(t *testing.T) {
 		tk := ggOffersMSN(t, ctx, c, "ignored.bin", randomBytes(10))
 		nextTicketEvent(t, ctx, c.gg, "allowed", "completed")
 		sb := answerRing(t, ctx, c.mc)
-		if _, _, err := filetransfer.NextOffer(ctx, sb); err != nil {
+		_, offer, err := filetransfer.NextOffer(ctx, sb)
+		if err != nil {
 			t.Fatal(err)
+		}
+		if inv := nextInvitation(t, ctx, sb, offer.Cookie, invite.Cancel); inv.CancelCode != invite.CancelTimeout {
+			t.Fatalf("MSN user told %q", inv.CancelCode)
 		}
 		c.expectRejected(t, ctx, tk, "completed")
 	})

@@ -64,6 +64,7 @@ func Send(ctx context.Context, sb *client.Switchboard, to, name string, size int
 	}
 	answer, err := waitInvitation(ctx, sb, to, offer.Cookie, o.answerTimeout())
 	if err != nil {
+		giveUp(ctx, sb, offer.Cookie, err)
 		return err
 	}
 	auth := invite.NewCookie()
@@ -128,6 +129,7 @@ func Receive(ctx context.Context, sb *client.Switchboard, from, passport string,
 	}
 	where, err := waitInvitation(ctx, sb, from, offer.Cookie, o.answerTimeout())
 	if err != nil {
+		giveUp(ctx, sb, offer.Cookie, err)
 		return 0, err
 	}
 	opts.AuthCookie = where.AuthCookie
@@ -195,6 +197,23 @@ func waitInvitation(ctx context.Context, sb *client.Switchboard, from string, co
 			return invite.Invitation{}, fmt.Errorf("no answer from %s: %w", from, ctx.Err())
 		}
 	}
+}
+
+// giveUp tells the other side that this one stopped waiting for its
+// answer: CANCEL TIMEOUT when the answer timeout ran out, OUTBANDCANCEL
+// when the caller gave up (its context ended). After a CANCEL from the
+// other side, or when it left, there is no one to tell.
+func giveUp(ctx context.Context, sb *client.Switchboard, cookie uint32, err error) {
+	code := invite.CancelTimeout
+	switch {
+	case ctx.Err() != nil:
+		code = invite.CancelOutbandCancel
+	case !errors.Is(err, context.DeadlineExceeded):
+		return
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = cancelInvitation(wctx, sb, cookie, code) // the switchboard may be gone too
 }
 
 func cancelInvitation(ctx context.Context, sb *client.Switchboard, cookie uint32, code string) error {

@@ -131,3 +131,58 @@ func TestRejected(t *testing.T) {
 		t.Fatalf("sender got %v", err)
 	}
 }
+
+// TestAnswerTimeout: a sender that stops waiting for an answer tells the
+// receiver with CANCEL TIMEOUT, and one whose caller gives up with
+// OUTBANDCANCEL.
+func TestAnswerTimeout(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	asb, bsb := chat(t, ctx)
+	for _, tc := range []struct {
+		code    string
+		timeout time.Duration
+		abort   bool // the caller's context ends before the answer timeout
+	}{{invite.CancelTimeout, 300 * time.Millisecond, false}, {invite.CancelOutbandCancel, time.Minute, true}} {
+		sctx, scancel := context.WithCancel(ctx)
+		sent := make(chan error, 1)
+		go func() {
+			sent <- filetransfer.Send(sctx, asb, "bob@example.com", "slow.bin", 10, bytes.NewReader(make([]byte, 10)),
+				filetransfer.Options{AnswerTimeout: tc.timeout})
+		}()
+		_, offer, err := filetransfer.NextOffer(ctx, bsb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.abort {
+			scancel()
+		}
+		if err := <-sent; err == nil {
+			t.Fatal("an unanswered offer succeeded")
+		}
+		scancel()
+		for {
+			m := nextMessage(t, ctx, bsb)
+			if inv := m.Invitation; inv != nil && inv.Cookie == offer.Cookie {
+				if inv.Command != invite.Cancel || inv.CancelCode != tc.code {
+					t.Fatalf("receiver got %+v, want CANCEL %s", *inv, tc.code)
+				}
+				break
+			}
+		}
+	}
+}
+
+func nextMessage(t *testing.T, ctx context.Context, sb *client.Switchboard) client.Message {
+	t.Helper()
+	for {
+		select {
+		case ev := <-sb.Events():
+			if m, ok := ev.(client.Message); ok {
+				return m
+			}
+		case <-ctx.Done():
+			t.Fatal("no message")
+		}
+	}
+}

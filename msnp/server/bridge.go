@@ -1,7 +1,9 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -142,6 +144,28 @@ func (s *Server) deliverPendingToClient(n *nsConn, p pendingMessage) {
 	})
 	n.send("RNG", sb.id, n.switchboardAddr(s.cfg.SwitchboardAddr), "CKI", value, from.Email, wire.EncodeName(from.DisplayName))
 	time.AfterFunc(s.cfg.CookieLifetime, func() { s.expireBridge(sb, me.Number) })
+}
+
+// withdrawPending takes back an invitation deliverPendingToClient queued
+// for the MSN client on n: still waiting for the client to answer the
+// ring, it is dropped; already delivered, the client gets cancel instead.
+func (s *Server) withdrawPending(n *nsConn, from hub.Account, invitation, cancel []byte) {
+	me := n.sess().Account()
+	s.mu.Lock()
+	sb := s.bridges[bridgeKey{me.Number, from.Number}]
+	s.mu.Unlock()
+	if sb == nil {
+		return
+	}
+	sb.mu.Lock()
+	client := sb.client(me.Number)
+	if client == nil {
+		sb.pending = slices.DeleteFunc(sb.pending, func(p pendingMessage) bool { return bytes.Equal(p.payload, invitation) })
+	}
+	sb.mu.Unlock()
+	if client != nil {
+		s.deliverPending(context.Background(), client, []pendingMessage{{from: from, payload: cancel}})
+	}
 }
 
 // client returns the session's MSN connection of an account; sb.mu held.

@@ -67,7 +67,8 @@ func (s *Server) OfferFile(ctx context.Context, from hub.Account, to uint32, t d
 		AppName: invite.FileTransferName, AppGUID: invite.FileTransferGUID,
 		File: t.FileName, FileSize: t.FileSize,
 	}
-	s.deliverPendingToClient(n, pendingMessage{from: from, payload: inv.Payload()})
+	offer := inv.Payload()
+	s.deliverPendingToClient(n, pendingMessage{from: from, payload: offer})
 
 	// The answer must come within FileAnswerTimeout; the transfer, once
 	// accepted, within ctx.
@@ -83,6 +84,8 @@ func (s *Server) OfferFile(ctx context.Context, from hub.Account, to uint32, t d
 	delete(s.outgoing, cookie)
 	s.mu.Unlock()
 	if waiting {
+		timedOut := invite.Invitation{Command: invite.Cancel, Cookie: cookie, CancelCode: invite.CancelTimeout}
+		s.withdrawPending(n, from, offer, timedOut.Payload())
 		return errors.New("msnp: the recipient did not answer the file offer")
 	}
 	select { // accepted: the transfer runs
