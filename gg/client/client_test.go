@@ -26,7 +26,7 @@ func TestLogin(t *testing.T) {
 	f := newFake(t, func(p *peer) {
 		logins <- serverLogin(p)
 		p.expect(wire.TypeNotify105ListEmpty)
-		p.expectClose()
+		p.ExpectClose()
 	})
 	c := dial(t, f, Options{})
 	if err := c.Login(ctx(t), testUIN, testPassword, wire.StatusBusyDescr|wire.StatusDescrMask, polish); err != nil {
@@ -82,7 +82,7 @@ func TestLoginFailed(t *testing.T) {
 				p.send(wire.TypeWelcome, wire.AppendWelcome(nil, wire.Welcome{Seed: testSeed}))
 				p.expect(wire.TypeLogin105)
 				p.send(tt.typ, tt.body)
-				p.expectClose() // libgadu hangs up at once; so does the client
+				p.ExpectClose() // libgadu hangs up at once; so does the client
 			})
 			c := dial(t, f, Options{})
 			if err := c.Login(ctx(t), testUIN, "wrong", 0, ""); !errors.Is(err, ErrLoginFailed) {
@@ -106,7 +106,7 @@ func TestLoginLegacyOK(t *testing.T) {
 		p.send(wire.TypeWelcome, wire.AppendWelcome(nil, wire.Welcome{Seed: testSeed}))
 		p.expect(wire.TypeLogin105)
 		p.send(wire.TypeNeedEmail, nil)
-		p.expectClose()
+		p.ExpectClose()
 	})
 	c := dial(t, f, Options{})
 	if err := c.Login(ctx(t), testUIN, testPassword, 0, ""); err != nil {
@@ -129,12 +129,12 @@ func TestSendMessage(t *testing.T) {
 			want := &ggpb.GG110SendMessage{Recipient: []byte("\x01\x045678"), Dummy1: proto.Uint32(8), Seq: proto.Uint32(seq),
 				MsgPlain: proto.String(polish + " <&>\n2"), MsgXhtml: proto.String("<span>" + polish + " &lt;&amp;&gt;<br>2</span>")}
 			if !proto.Equal(&m, want) {
-				p.failf("fake: GG110SendMessage = %v\nwant %v", &m, want)
+				p.Failf("fake: GG110SendMessage = %v\nwant %v", &m, want)
 			}
 			p.sendProto(wire.TypeSendMsgAck110, &ggpb.GG110MessageAck{MsgType: proto.Uint32(1), Seq: proto.Uint32(seq),
 				Time: proto.Uint32(1700000000 + seq), MsgId: proto.Uint64(0xAB00 + uint64(seq)), ConvId: proto.Uint64(0xC0), Dummy1: proto.Uint32(0)})
 		}
-		p.expectClose()
+		p.ExpectClose()
 	})
 	c := loggedIn(t, f, Options{})
 	for seq := uint32(1); seq <= 2; seq++ {
@@ -156,7 +156,7 @@ func TestSendMessageTimeout(t *testing.T) {
 		p.sendProto(wire.TypeSendMsgAck110, &ggpb.GG110MessageAck{MsgType: proto.Uint32(1), Seq: proto.Uint32(1),
 			Time: proto.Uint32(1), Dummy1: proto.Uint32(0)})
 		p.send(wire.TypePong, nil)
-		p.expectClose()
+		p.ExpectClose()
 	})
 	c := loggedIn(t, f, Options{})
 	short, cancel := context.WithTimeout(ctx(t), 100*time.Millisecond)
@@ -188,7 +188,7 @@ func TestReceiveMessage(t *testing.T) {
 		p.sendProto(wire.TypeRecvOwnMsg110, &ggpb.GG110RecvMessage{Flags: proto.Uint32(0), Seq: proto.Uint32(103),
 			Time: proto.Uint32(now), MsgPlain: proto.String("x<y")})
 		p.expectAck(ggpb.GG110Ack_MSG, 103)
-		p.expectClose()
+		p.ExpectClose()
 	})
 	c := loggedIn(t, f, Options{})
 	m := next[Message](t, c)
@@ -219,7 +219,7 @@ func TestStatus(t *testing.T) {
 		p.send(wire.TypeStatus80, wire.AppendContactStatus(nil, wire.ContactStatus{UIN: 9, Status: wire.StatusNotAvail}))
 		p.expectBody(wire.TypeAddNotify105, []byte{0x00, 0x02, '4', '2', wire.UserBlocked})
 		p.expectBody(wire.TypeRemoveNotify105, []byte{0x00, 0x02, '4', '2', wire.UserBlocked})
-		p.expectClose()
+		p.ExpectClose()
 	})
 	c := loggedIn(t, f, Options{})
 	if err := c.NotifyList(ctx(t), []wire.Contact{{UIN: 5678, Type: wire.UserNormal}, {UIN: 9, Type: wire.UserOffline}}); err != nil {
@@ -257,20 +257,20 @@ func TestNotifyListChunks(t *testing.T) {
 			pk := p.read()
 			part, err := wire.ParseNotifyList(pk.Body)
 			if err != nil || len(pk.Body) > wire.MaxNotifyChunk {
-				p.failf("fake: chunk of %d bytes: %v", len(pk.Body), err)
+				p.Failf("fake: chunk of %d bytes: %v", len(pk.Body), err)
 			}
 			got = append(got, part...)
 			if pk.Type == wire.TypeNotify105Last {
 				break
 			}
 			if pk.Type != wire.TypeNotify105First {
-				p.failf("fake: got %v", pk)
+				p.Failf("fake: got %v", pk)
 			}
 		}
 		if !reflect.DeepEqual(got, list) {
-			p.failf("fake: %d contacts arrived", len(got))
+			p.Failf("fake: %d contacts arrived", len(got))
 		}
-		p.expectClose()
+		p.ExpectClose()
 	})
 	c := loggedIn(t, f, Options{})
 	if err := c.NotifyList(ctx(t), list); err != nil {
@@ -284,7 +284,7 @@ func TestTyping(t *testing.T) {
 		// Captured from libgadu: 15 characters typed to 5678.
 		p.expectBody(wire.TypeTypingNotify, []byte{0x0f, 0x00, 0x2e, 0x16, 0x00, 0x00})
 		p.send(wire.TypeTypingNotify, wire.AppendTyping(nil, wire.Typing{Length: 0, UIN: 5678}))
-		p.expectClose()
+		p.ExpectClose()
 	})
 	c := loggedIn(t, f, Options{})
 	if err := c.SendTyping(ctx(t), 5678, 15); err != nil {
@@ -302,7 +302,7 @@ func TestPing(t *testing.T) {
 		p.sendProto(wire.TypePong110, &ggpb.GG110Pong{ServerTime: proto.Uint32(1700000123)})
 		p.expectBody(wire.TypePing, nil)
 		p.send(wire.TypePong, nil)
-		p.expectClose()
+		p.ExpectClose()
 	})
 	c := loggedIn(t, f, Options{})
 	if server, err := c.Ping(ctx(t)); err != nil || server.Unix() != 1700000123 {
@@ -321,7 +321,7 @@ func TestMPANotify(t *testing.T) {
 			Data: proto.String(data), Subtype: proto.String("edisc/send_ticket_changed")})
 		// Captured from libgadu: 08 06 10 07 18 01 = type MPA, seq 7.
 		p.expectBody(wire.TypeAck110, []byte{0x08, 0x06, 0x10, 0x07, 0x18, 0x01})
-		p.expectClose()
+		p.ExpectClose()
 	})
 	c := loggedIn(t, f, Options{})
 	want := MPANotify{Type: ggpb.GG110Event_JSON, Seq: 7, Subtype: "edisc/send_ticket_changed", Data: data}
@@ -340,7 +340,7 @@ func TestManualAck(t *testing.T) {
 			Seq: proto.Uint32(5), Time: proto.Uint32(uint32(time.Now().Unix())), MsgPlain: proto.String("hi")})
 		p.expectAck(ggpb.GG110Ack_MSG, 5)
 		p.expectAck(ggpb.GG110Ack_MPA, 9)
-		p.expectClose()
+		p.ExpectClose()
 	})
 	c := loggedIn(t, f, Options{NoAutoAck: true})
 	mpa := next[MPANotify](t, c)
@@ -362,15 +362,15 @@ func TestUserlist(t *testing.T) {
 			Version: 3, Format: wire.UserlistFormatGG100, Data: wire.DeflateUserlist(stored)}))
 		req, err := wire.ParseUserlist100(p.expect(wire.TypeUserlist100Request))
 		if err != nil || req.Type != wire.UserlistPut || req.Version != 3 || req.Format != wire.UserlistFormatGG100 {
-			p.failf("fake: PUT = %+v, %v", req, err)
+			p.Failf("fake: PUT = %+v, %v", req, err)
 		}
 		if list, err := wire.InflateUserlist(req.Data, 1<<20); err != nil || !bytes.Equal(list, []byte("<new/>")) {
-			p.failf("fake: PUT list %q, %v", list, err)
+			p.Failf("fake: PUT list %q, %v", list, err)
 		}
 		p.send(wire.TypeUserlist100Reply, wire.AppendUserlist100(nil, wire.Userlist100{Type: wire.UserlistReplyAck,
 			Version: 4, Format: wire.UserlistFormatGG100}))
 		p.send(wire.TypeUserlist100Version, wire.AppendUserlistVersion(nil, wire.UserlistVersion{Version: 4}))
-		p.expectClose()
+		p.ExpectClose()
 	})
 	c := loggedIn(t, f, Options{})
 	got, err := c.UserlistGet(ctx(t), 0, wire.UserlistFormatGG100)
@@ -395,7 +395,7 @@ func TestLogout(t *testing.T) {
 		p.sendProto(wire.TypeRecvMsg110, &ggpb.GG110RecvMessage{Sender: []byte("\x00\x012"), Flags: proto.Uint32(0),
 			Seq: proto.Uint32(5), Time: proto.Uint32(1), MsgPlain: proto.String("late")})
 		p.send(wire.TypeDisconnectAck, nil)
-		p.expectClose() // no GG_ACK110 before the close
+		p.ExpectClose() // no GG_ACK110 before the close
 	})
 	c := loggedIn(t, f, Options{})
 	if err := c.SetStatus(ctx(t), wire.StatusNotAvailDescr, "bye"); err != nil {
@@ -414,7 +414,7 @@ func TestKicked(t *testing.T) {
 	f := newFake(t, func(p *peer) {
 		serverLogin(p)
 		p.send(wire.TypeDisconnecting, nil)
-		p.expectClose()
+		p.ExpectClose()
 	})
 	c := loggedIn(t, f, Options{})
 	d := next[Disconnected](t, c)
@@ -442,7 +442,7 @@ func TestProtocolErrors(t *testing.T) {
 			f := newFake(t, func(p *peer) {
 				serverLogin(p)
 				p.send(pk.Type, pk.Body)
-				p.expectClose()
+				p.ExpectClose()
 			})
 			c := loggedIn(t, f, Options{})
 			d := next[Disconnected](t, c)
@@ -461,10 +461,8 @@ func TestEventOverflow(t *testing.T) {
 		for range 10 {
 			burst = wire.AppendPacket(burst, wire.TypeTypingNotify, wire.AppendTyping(nil, wire.Typing{Length: 1, UIN: 2}))
 		}
-		if _, err := p.c.Write(burst); err != nil {
-			p.failf("fake: write: %v", err)
-		}
-		p.expectClose()
+		p.Send(string(burst))
+		p.ExpectClose()
 	})
 	c := dial(t, f, Options{EventBuffer: 4})
 	if err := c.Login(ctx(t), testUIN, testPassword, 0, ""); err != nil {
@@ -500,7 +498,7 @@ func TestStateErrors(t *testing.T) {
 		p.send(wire.TypeWelcome, wire.AppendWelcome(nil, wire.Welcome{Seed: 1}))
 		p.send(wire.TypeRecvMsg110, []byte("ignored before login"))
 		p.expectBody(wire.TypeNotify105ListEmpty, nil) // Send works in any state
-		p.expectClose()
+		p.ExpectClose()
 	})
 	c := dial(t, f, Options{})
 	if _, err := c.SendMessage(ctx(t), 1, "x"); !errors.Is(err, ErrState) {

@@ -4,171 +4,84 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
-	"errors"
-	"io"
-	"net"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/gg/ggpb"
 	"github.com/crosstalk-im/crosstalk/gg/wire"
+	"github.com/crosstalk-im/crosstalk/internal/fakeserver"
 	"google.golang.org/protobuf/proto"
 )
 
-// fakeServer is a scripted stand-in for a GG server on loopback TCP: each
-// accepted connection is handed to the next script, which expects exact
-// packets from the client and answers with given ones.
-type fakeServer struct {
-	t       *testing.T
-	ln      net.Listener
-	mu      sync.Mutex
-	scripts []func(*peer)
-	wg      sync.WaitGroup
-}
-
-// errAbort unwinds a script after a failed expectation.
-var errAbort = errors.New("script aborted")
-
-func newFake(t *testing.T, scripts ...func(*peer)) *fakeServer {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fakeServer{t: t, ln: ln, scripts: scripts}
-	f.wg.Add(1)
-	go f.serve()
-	t.Cleanup(f.stop)
-	return f
-}
-
-func (f *fakeServer) addr() string { return f.ln.Addr().String() }
-
-func (f *fakeServer) serve() {
-	defer f.wg.Done()
-	for {
-		c, err := f.ln.Accept()
-		if err != nil {
-			return
-		}
-		f.mu.Lock()
-		if len(f.scripts) == 0 {
-			f.mu.Unlock()
-			f.t.Errorf("fake: unexpected extra connection")
-			c.Close()
-			continue
-		}
-		script := f.scripts[0]
-		f.scripts = f.scripts[1:]
-		f.mu.Unlock()
-		f.wg.Add(1)
-		go func() {
-			defer f.wg.Done()
-			defer c.Close()
-			defer func() {
-				if r := recover(); r != nil && r != errAbort {
-					panic(r)
-				}
-			}()
-			script(&peer{t: f.t, c: c, rd: wire.NewReader(c)})
-		}()
-	}
-}
-
-// stop closes the listener and waits for the scripts to finish.
-func (f *fakeServer) stop() {
-	f.ln.Close()
-	f.wg.Wait()
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if n := len(f.scripts); n > 0 && !f.t.Failed() {
-		f.t.Errorf("fake: %d scripted connection(s) never made", n)
-	}
-}
-
-// peer is the server side of one connection.
+// peer is the server side of one connection to a scripted stand-in for
+// a GG server, which expects exact packets from the client and answers
+// with given ones.
 type peer struct {
-	t  *testing.T
-	c  net.Conn
+	*fakeserver.Peer
 	rd *wire.Reader
 }
 
-func (p *peer) failf(format string, args ...any) {
-	p.t.Helper()
-	p.t.Errorf(format, args...)
-	panic(errAbort)
+func newFake(t *testing.T, scripts ...func(*peer)) *fakeserver.Server {
+	t.Helper()
+	return fakeserver.New(t, func(p *fakeserver.Peer) *peer { return &peer{p, wire.NewReader(p.R)} }, scripts...)
 }
 
 // read reads the next packet from the client.
 func (p *peer) read() wire.Packet {
-	p.t.Helper()
-	p.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	p.T.Helper()
+	p.Arm()
 	pk, err := p.rd.ReadPacket()
 	if err != nil {
-		p.failf("fake: reading a packet: %v", err)
+		p.Failf("fake: reading a packet: %v", err)
 	}
 	return pk
 }
 
 // expect reads a packet of type typ and returns its body.
 func (p *peer) expect(typ uint32) []byte {
-	p.t.Helper()
+	p.T.Helper()
 	pk := p.read()
 	if pk.Type != typ {
-		p.failf("fake: got %v % x, want %s", pk, pk.Body, wire.TypeName(typ))
+		p.Failf("fake: got %v % x, want %s", pk, pk.Body, wire.TypeName(typ))
 	}
 	return pk.Body
 }
 
 // expectBody reads a packet and compares type and body bytes.
 func (p *peer) expectBody(typ uint32, want []byte) {
-	p.t.Helper()
+	p.T.Helper()
 	if got := p.expect(typ); !bytes.Equal(got, want) {
-		p.failf("fake: %s body % x, want % x", wire.TypeName(typ), got, want)
+		p.Failf("fake: %s body % x, want % x", wire.TypeName(typ), got, want)
 	}
 }
 
 // expectProto reads a packet of type typ into m.
 func (p *peer) expectProto(typ uint32, m proto.Message) {
-	p.t.Helper()
+	p.T.Helper()
 	if err := proto.Unmarshal(p.expect(typ), m); err != nil {
-		p.failf("fake: decoding %s: %v", wire.TypeName(typ), err)
+		p.Failf("fake: decoding %s: %v", wire.TypeName(typ), err)
 	}
 }
 
 // expectAck reads a GG_ACK110 and checks it against the captured form.
 func (p *peer) expectAck(typ ggpb.GG110Ack_Type, seq uint32) {
-	p.t.Helper()
+	p.T.Helper()
 	want, _ := proto.Marshal(newAck(typ, seq))
 	p.expectBody(wire.TypeAck110, want)
 }
 
 func (p *peer) send(typ uint32, body []byte) {
-	p.t.Helper()
-	if _, err := p.c.Write(wire.AppendPacket(nil, typ, body)); err != nil {
-		p.failf("fake: write: %v", err)
-	}
+	p.T.Helper()
+	p.Send(string(wire.AppendPacket(nil, typ, body)))
 }
 
 func (p *peer) sendProto(typ uint32, m proto.Message) {
-	p.t.Helper()
+	p.T.Helper()
 	body, err := proto.Marshal(m)
 	if err != nil {
-		p.failf("fake: encoding %s: %v", wire.TypeName(typ), err)
+		p.Failf("fake: encoding %s: %v", wire.TypeName(typ), err)
 	}
 	p.send(typ, body)
-}
-
-// expectClose waits for the client to close its side. A reset counts too:
-// a client closing with unread data in its buffer sends one.
-func (p *peer) expectClose() {
-	p.t.Helper()
-	p.c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if pk, err := p.rd.ReadPacket(); err != io.EOF && !errors.Is(err, syscall.ECONNRESET) {
-		p.failf("fake: want EOF, got %v, %v", pk, err)
-	}
 }
 
 // Login parameters. testHash is SHA-1("password" ‖ 78 56 34 12), computed
@@ -185,15 +98,15 @@ const (
 // serverLogin plays the server side of a good login: welcome, a checked
 // GG_LOGIN105, GG_LOGIN110_OK with the current time and GG_IMTOKEN.
 func serverLogin(p *peer) *ggpb.GG105Login {
-	p.t.Helper()
+	p.T.Helper()
 	p.send(wire.TypeWelcome, wire.AppendWelcome(nil, wire.Welcome{Seed: testSeed}))
 	var login ggpb.GG105Login
 	p.expectProto(wire.TypeLogin105, &login)
 	if got := hex.EncodeToString(login.GetHash()); got != testHash {
-		p.failf("fake: hash %s, want %s", got, testHash)
+		p.Failf("fake: hash %s, want %s", got, testHash)
 	}
 	if uin, magic, err := wire.ParseProtoUIN(login.GetUin()); err != nil || uin != testUIN || magic != wire.UINMagicClient {
-		p.failf("fake: login uin % x", login.GetUin())
+		p.Failf("fake: login uin % x", login.GetUin())
 	}
 	p.sendProto(wire.TypeLogin110OK, &ggpb.GG110LoginOK{Dummy1: proto.Int32(1), Dummyhash: proto.String("0123456789abcdef"),
 		Uin: proto.Uint32(testUIN), ServerTime: proto.Uint32(uint32(time.Now().Unix()))})
@@ -209,9 +122,9 @@ func ctx(t *testing.T) context.Context {
 }
 
 // dial connects to the fake; the client is closed at the end of the test.
-func dial(t *testing.T, f *fakeServer, opts Options) *Client {
+func dial(t *testing.T, f *fakeserver.Server, opts Options) *Client {
 	t.Helper()
-	c, err := Dial(ctx(t), f.addr(), opts)
+	c, err := Dial(ctx(t), f.Addr(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +134,7 @@ func dial(t *testing.T, f *fakeServer, opts Options) *Client {
 
 // loggedIn dials and logs in against serverLogin, consuming the LoggedIn
 // and IMToken events.
-func loggedIn(t *testing.T, f *fakeServer, opts Options) *Client {
+func loggedIn(t *testing.T, f *fakeserver.Server, opts Options) *Client {
 	t.Helper()
 	c := dial(t, f, opts)
 	if err := c.Login(ctx(t), testUIN, testPassword, wire.StatusAvail, ""); err != nil {

@@ -2,15 +2,12 @@ package client
 
 import (
 	"context"
-	"io"
-	"net"
-	"runtime"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/gg/ggpb"
 	"github.com/crosstalk-im/crosstalk/gg/wire"
+	"github.com/crosstalk-im/crosstalk/internal/fakeserver"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -39,33 +36,15 @@ func FuzzServerInput(f *testing.F) {
 	f.Add(s)
 	f.Add(wire.AppendPacket(wire.AppendPacket(nil, wire.TypeWelcome, []byte{1, 2, 3, 4}), wire.TypeLogin80Failed, []byte{1, 0, 0, 0}))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		// A hang is a bug: crash with all stacks so the input is kept.
-		finished := make(chan struct{})
-		defer close(finished)
-		go func() {
-			select {
-			case <-finished:
-			case <-time.After(10 * time.Second):
-				buf := make([]byte, 1<<20)
-				panic("iteration hangs:\n" + string(buf[:runtime.Stack(buf, true)]))
-			}
-		}()
+		defer fakeserver.Watchdog(10 * time.Second)()
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		a, b := net.Pipe()
+		a, fed := fakeserver.Feed(data)
 		c := newClient(a, Options{EventBuffer: 8, MaxBody: 4096, MaxUserlist: 4096})
 		go c.readLoop()
-		var wg sync.WaitGroup
-		wg.Add(3)
-		go func() { defer wg.Done(); io.Copy(io.Discard, b) }()
+		events := make(chan struct{})
 		go func() {
-			defer wg.Done()
-			b.Write(data)
-			time.Sleep(time.Millisecond) // let replies match before hanging up
-			b.Close()
-		}()
-		go func() {
-			defer wg.Done()
+			defer close(events)
 			for range c.Events() {
 			}
 		}()
@@ -76,7 +55,8 @@ func FuzzServerInput(f *testing.F) {
 			c.SetStatus(ctx, wire.StatusNotAvail, "")
 		}
 		c.Close()
-		wg.Wait()
+		<-events
+		fed()
 	})
 }
 

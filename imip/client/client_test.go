@@ -18,14 +18,14 @@ import (
 func TestSession1(t *testing.T) {
 	f := newFake(t, func(p *peer) {
 		serverLogin(p)
-		p.expect("STAT ONLINE\r\n12\r\nID: 1003\r\n\r\n")
-		p.send("ACK 600\r\n28\r\nID: 19195\r\nReference: 1003\r\n")
-		p.send("STAT ONLINE\r\n26\r\nFrom: 7654321\r\nID: 19196\r\n")
-		p.expect("PING\r\n12\r\nID: 1004\r\n\r\n")
-		p.send(ack(600, 19197, 1004))
-		p.expect("DISC\r\n12\r\nID: 1005\r\n\r\n")
-		p.send(ack(600, 19198, 1005))
-		p.expectClose()
+		p.Expect("STAT ONLINE\r\n12\r\nID: 1003\r\n\r\n")
+		p.Send("ACK 600\r\n28\r\nID: 19195\r\nReference: 1003\r\n")
+		p.Send("STAT ONLINE\r\n26\r\nFrom: 7654321\r\nID: 19196\r\n")
+		p.Expect("PING\r\n12\r\nID: 1004\r\n\r\n")
+		p.Send(ack(600, 19197, 1004))
+		p.Expect("DISC\r\n12\r\nID: 1005\r\n\r\n")
+		p.Send(ack(600, 19198, 1005))
+		p.ExpectClose()
 	})
 	c := dial(t, f, Options{})
 	h := c.Hello()
@@ -70,38 +70,38 @@ func TestSession1(t *testing.T) {
 // to an unknown user, LIST REJECT and LIST REMOVE.
 func TestSession2(t *testing.T) {
 	f := newFake(t, func(p *peer) {
-		p.expect(clientHELO)
-		p.send(serverHELO)
-		p.expect(clientLOGN)
-		p.send("LOGN 1234567\r\n55\r\nBuddy: 7654321 \"Matthias\"\r\nID: 19194\r\nReference: 1002\r\n")
-		p.expect("STAT ONLINE\r\n12\r\nID: 1003\r\n\r\n")
-		p.send(ack(600, 19195, 1003))
-		p.send(block("STAT ONLINE", []string{"From: 7654321", "ID: 19196"}, ""))
+		p.Expect(clientHELO)
+		p.Send(serverHELO)
+		p.Expect(clientLOGN)
+		p.Send("LOGN 1234567\r\n55\r\nBuddy: 7654321 \"Matthias\"\r\nID: 19194\r\nReference: 1002\r\n")
+		p.Expect("STAT ONLINE\r\n12\r\nID: 1003\r\n\r\n")
+		p.Send(ack(600, 19195, 1003))
+		p.Send(block("STAT ONLINE", []string{"From: 7654321", "ID: 19196"}, ""))
 
-		p.expect("LIST ADD 3456789\r\n40\r\nID: 1004\r\nList: Buddy\r\nFrom: 1234567\r\n\r\n")
-		p.send(ack(600, 19197, 1004))
-		p.send(block("STAT AWAY", []string{`From: 3456789 "Neu"`, "ID: 19198"}, "beim Essen"))
+		p.Expect("LIST ADD 3456789\r\n40\r\nID: 1004\r\nList: Buddy\r\nFrom: 1234567\r\n\r\n")
+		p.Send(ack(600, 19197, 1004))
+		p.Send(block("STAT AWAY", []string{`From: 3456789 "Neu"`, "ID: 19198"}, "beim Essen"))
 
-		p.send("LIST ADD\r\n73\r\nFrom: 2345678 \"Odigo Support\"\r\nID: 19199\r\nList: Buddy\r\n\r\nWant to add you!")
-		p.expect("LIST ACCEPT 2345678 \"Odigo Support\"\r\n27\r\nID: 1005\r\nFrom: 1234567\r\n\r\n")
-		p.send(ack(600, 19200, 1005))
+		p.Send("LIST ADD\r\n73\r\nFrom: 2345678 \"Odigo Support\"\r\nID: 19199\r\nList: Buddy\r\n\r\nWant to add you!")
+		p.Expect("LIST ACCEPT 2345678 \"Odigo Support\"\r\n27\r\nID: 1005\r\nFrom: 1234567\r\n\r\n")
+		p.Send(ack(600, 19200, 1005))
 
-		p.expect("MESG\r\n78\r\nID: 1006\r\nTo: 7654321\r\nACK-Type: errors-only\r\nFrom: 1234567\r\n\r\nHello Matthias!")
-		p.send("MESG\r\n131\r\nContent-Type: text/plain;charset=utf-8\r\nFrom: 7654321 \"Matthias\"\r\nID: 19201\r\n" +
+		p.Expect("MESG\r\n78\r\nID: 1006\r\nTo: 7654321\r\nACK-Type: errors-only\r\nFrom: 1234567\r\n\r\nHello Matthias!")
+		p.Send("MESG\r\n131\r\nContent-Type: text/plain;charset=utf-8\r\nFrom: 7654321 \"Matthias\"\r\nID: 19201\r\n" +
 			"Time: 2002-07-14T18:32:05Z\r\nTo: 1234567\r\n\r\nHallo Welt!")
 
-		p.expect(clientBlock("MESG", []string{"ID: 1007", "To: 9999999", "ACK-Type: errors-only", "From: 1234567"}, "hallo?"))
-		p.send(ack(811, 19202, 1007))
+		p.Expect(clientBlock("MESG", []string{"ID: 1007", "To: 9999999", "ACK-Type: errors-only", "From: 1234567"}, "hallo?"))
+		p.Send(ack(811, 19202, 1007))
 
-		p.expect("LIST REJECT 4567890\r\n27\r\nID: 1008\r\nFrom: 1234567\r\n\r\n")
-		p.send(ack(600, 19203, 1008))
-		p.expect("LIST REMOVE 7654321\r\n40\r\nID: 1009\r\nList: Buddy\r\nFrom: 1234567\r\n\r\n")
-		p.send(ack(600, 19204, 1009))
-		p.send(block("STAT OFFLINE", []string{"From: 7654321", "ID: 19205"}, ""))
+		p.Expect("LIST REJECT 4567890\r\n27\r\nID: 1008\r\nFrom: 1234567\r\n\r\n")
+		p.Send(ack(600, 19203, 1008))
+		p.Expect("LIST REMOVE 7654321\r\n40\r\nID: 1009\r\nList: Buddy\r\nFrom: 1234567\r\n\r\n")
+		p.Send(ack(600, 19204, 1009))
+		p.Send(block("STAT OFFLINE", []string{"From: 7654321", "ID: 19205"}, ""))
 
-		p.expect("DISC\r\n12\r\nID: 1010\r\n\r\n")
-		p.send(ack(600, 19206, 1010))
-		p.expectClose()
+		p.Expect("DISC\r\n12\r\nID: 1010\r\n\r\n")
+		p.Send(ack(600, 19206, 1010))
+		p.ExpectClose()
 	})
 	c := dial(t, f, Options{})
 	buddies, err := c.Login(ctx(t), us, password)
@@ -177,11 +177,11 @@ func TestLoginFailed(t *testing.T) {
 	} {
 		t.Run(wire.Code(tt.code).String(), func(t *testing.T) {
 			f := newFake(t, func(p *peer) {
-				p.expect(clientHELO)
-				p.send(serverHELO)
-				p.expect(clientLOGN)
-				p.send(ack(tt.code, 19194, 1002))
-				p.expectClose() // the client hangs up
+				p.Expect(clientHELO)
+				p.Send(serverHELO)
+				p.Expect(clientLOGN)
+				p.Send(ack(tt.code, 19194, 1002))
+				p.ExpectClose() // the client hangs up
 			})
 			c := dial(t, f, Options{})
 			_, err := c.Login(ctx(t), us, password)
@@ -206,13 +206,13 @@ func TestLoginFailed(t *testing.T) {
 func TestStatusErrors(t *testing.T) {
 	f := newFake(t, func(p *peer) {
 		serverLogin(p)
-		p.expect("STAT\r\n12\r\nID: 1003\r\n\r\n")
-		p.send(ack(800, 19195, 1003))
-		p.expect("STAT IDLE\r\n12\r\nID: 1004\r\n\r\n")
-		p.send(block("ACK 801", []string{"ID: 19196", "Reference: 1004"}, "unknown status"))
-		p.expect("STAT OFFLINE\r\n22\r\nID: 1005\r\n\r\nunsichtbar")
-		p.send(ack(600, 19197, 1005))
-		p.expectClose()
+		p.Expect("STAT\r\n12\r\nID: 1003\r\n\r\n")
+		p.Send(ack(800, 19195, 1003))
+		p.Expect("STAT IDLE\r\n12\r\nID: 1004\r\n\r\n")
+		p.Send(block("ACK 801", []string{"ID: 19196", "Reference: 1004"}, "unknown status"))
+		p.Expect("STAT OFFLINE\r\n22\r\nID: 1005\r\n\r\nunsichtbar")
+		p.Send(ack(600, 19197, 1005))
+		p.ExpectClose()
 	})
 	c := loggedIn(t, f, Options{})
 	var ae *AckError
@@ -232,10 +232,10 @@ func TestServerPing(t *testing.T) {
 	answered := make(chan struct{})
 	f := newFake(t, func(p *peer) {
 		serverLogin(p)
-		p.send(block("PING", []string{"ID: 19195"}, ""))
-		p.expect("ACK 600\r\n30\r\nID: 1003\r\nReference: 19195\r\n\r\n")
+		p.Send(block("PING", []string{"ID: 19195"}, ""))
+		p.Expect("ACK 600\r\n30\r\nID: 1003\r\nReference: 19195\r\n\r\n")
 		close(answered)
-		p.expectClose()
+		p.ExpectClose()
 	})
 	loggedIn(t, f, Options{})
 	select {
@@ -251,21 +251,21 @@ func TestKeepAlive(t *testing.T) {
 	helo := strings.Replace(serverHELO, "196\r\n", "195\r\n", 1)
 	helo = strings.Replace(helo, "Keep-Alive: 60", "Keep-Alive: 1", 1)
 	f := newFake(t, func(p *peer) {
-		p.expect(clientHELO)
-		p.send(helo)
-		p.expect(clientLOGN)
+		p.Expect(clientHELO)
+		p.Send(helo)
+		p.Expect(clientLOGN)
 		start := time.Now()
-		p.send(serverLOGN)
-		at := p.expectWithin(3*time.Second, "PING\r\n12\r\nID: 1003\r\n\r\n")
+		p.Send(serverLOGN)
+		at := p.ExpectWithin(3*time.Second, "PING\r\n12\r\nID: 1003\r\n\r\n")
 		if d := at.Sub(start); d < 900*time.Millisecond {
-			p.failf("first PING after %v", d)
+			p.Failf("first PING after %v", d)
 		}
-		p.send(ack(600, 19195, 1003))
-		p.expectWithin(3*time.Second, "PING\r\n12\r\nID: 1004\r\n\r\n")
-		p.send(ack(600, 19196, 1004))
-		p.expect("DISC\r\n12\r\nID: 1005\r\n\r\n")
-		p.send(ack(600, 19197, 1005))
-		p.expectClose()
+		p.Send(ack(600, 19195, 1003))
+		p.ExpectWithin(3*time.Second, "PING\r\n12\r\nID: 1004\r\n\r\n")
+		p.Send(ack(600, 19196, 1004))
+		p.Expect("DISC\r\n12\r\nID: 1005\r\n\r\n")
+		p.Send(ack(600, 19197, 1005))
+		p.ExpectClose()
 	})
 	c := dial(t, f, Options{})
 	if c.Hello().KeepAlive != time.Second {
@@ -286,10 +286,10 @@ func TestKeepAlive(t *testing.T) {
 func TestKeepAliveOption(t *testing.T) {
 	f := newFake(t, func(p *peer) {
 		serverLogin(p)
-		p.expectWithin(2*time.Second, "PING\r\n12\r\nID: 1003\r\n\r\n")
-		p.expectWithin(2*time.Second, "PING\r\n12\r\nID: 1004\r\n\r\n")
-		p.c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		io.Copy(io.Discard, p.br) // more PINGs until the client closes
+		p.ExpectWithin(2*time.Second, "PING\r\n12\r\nID: 1003\r\n\r\n")
+		p.ExpectWithin(2*time.Second, "PING\r\n12\r\nID: 1004\r\n\r\n")
+		p.Arm()
+		io.Copy(io.Discard, p.R) // more PINGs until the client closes
 	})
 	c := loggedIn(t, f, Options{KeepAlive: 20 * time.Millisecond})
 	time.Sleep(100 * time.Millisecond) // several ticks, unanswered
@@ -303,8 +303,8 @@ func TestKeepAliveOption(t *testing.T) {
 func TestServerDisc(t *testing.T) {
 	f := newFake(t, func(p *peer) {
 		serverLogin(p)
-		p.send(block("DISC", []string{"ID: 19195"}, "logged in elsewhere"))
-		p.expectClose()
+		p.Send(block("DISC", []string{"ID: 19195"}, "logged in elsewhere"))
+		p.ExpectClose()
 	})
 	c := loggedIn(t, f, Options{})
 	if d := closed(t, c); d.Reason != "logged in elsewhere" || !errors.Is(d.Err, ErrServerDisc) {
@@ -320,13 +320,13 @@ func TestServerDisc(t *testing.T) {
 func TestServerLists(t *testing.T) {
 	f := newFake(t, func(p *peer) {
 		serverLogin(p)
-		p.send(block(`LIST REJECT 3456789 "Neu"`, []string{"ID: 19195", "List: Buddy"}, ""))
-		p.send(block("LIST REMOVE", []string{"From: 7654321", "ID: 19196", "List: Buddy"}, ""))
-		p.send(block("MESG", []string{"From: 7654321", "ID: 19197", "Date: Sun, 14 Jul 2002 18:32:05 GMT"}, "offline"))
-		p.send(block("FOO BAR", []string{"ID: 19198"}, "x"))
-		p.send(ack(801, 19199, 4242))
-		p.send(ack(600, 19200, 4243))
-		p.expectClose()
+		p.Send(block(`LIST REJECT 3456789 "Neu"`, []string{"ID: 19195", "List: Buddy"}, ""))
+		p.Send(block("LIST REMOVE", []string{"From: 7654321", "ID: 19196", "List: Buddy"}, ""))
+		p.Send(block("MESG", []string{"From: 7654321", "ID: 19197", "Date: Sun, 14 Jul 2002 18:32:05 GMT"}, "offline"))
+		p.Send(block("FOO BAR", []string{"ID: 19198"}, "x"))
+		p.Send(ack(801, 19199, 4242))
+		p.Send(ack(600, 19200, 4243))
+		p.ExpectClose()
 	})
 	c := loggedIn(t, f, Options{})
 	if r := next[ListResult](t, c); r != (ListResult{Op: "REJECT", User: "3456789", Nick: "Neu", List: "Buddy"}) {
@@ -360,8 +360,8 @@ func TestProtocolErrors(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			f := newFake(t, func(p *peer) {
 				serverLogin(p)
-				p.send(raw)
-				p.expectClose()
+				p.Send(raw)
+				p.ExpectClose()
 			})
 			c := loggedIn(t, f, Options{})
 			var pe *ProtocolError
@@ -376,9 +376,9 @@ func TestProtocolErrors(t *testing.T) {
 func TestWrongReply(t *testing.T) {
 	f := newFake(t, func(p *peer) {
 		serverLogin(p)
-		p.expect("PING\r\n12\r\nID: 1003\r\n\r\n")
-		p.send(block("STAT ONLINE", []string{"From: 1", "ID: 19195", "Reference: 1003"}, ""))
-		p.expectClose()
+		p.Expect("PING\r\n12\r\nID: 1003\r\n\r\n")
+		p.Send(block("STAT ONLINE", []string{"From: 1", "ID: 19195", "Reference: 1003"}, ""))
+		p.ExpectClose()
 	})
 	c := loggedIn(t, f, Options{})
 	var pe *ProtocolError
@@ -397,10 +397,10 @@ func TestDialErrors(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			f := newFake(t, func(p *peer) {
-				p.expect(clientHELO)
-				p.send(raw)
+				p.Expect(clientHELO)
+				p.Send(raw)
 			})
-			if c, err := Dial(ctx(t), f.addr(), Options{}); err == nil {
+			if c, err := Dial(ctx(t), f.Addr(), Options{}); err == nil {
 				c.Close()
 				t.Fatal("Dial succeeded")
 			}
@@ -408,12 +408,12 @@ func TestDialErrors(t *testing.T) {
 	}
 	t.Run("timeout", func(t *testing.T) {
 		f := newFake(t, func(p *peer) {
-			p.expect(clientHELO)
-			p.expectClose()
+			p.Expect(clientHELO)
+			p.ExpectClose()
 		})
 		short, cancel := context.WithTimeout(ctx(t), 100*time.Millisecond)
 		defer cancel()
-		if _, err := Dial(short, f.addr(), Options{}); !errors.Is(err, context.DeadlineExceeded) {
+		if _, err := Dial(short, f.Addr(), Options{}); !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("Dial = %v", err)
 		}
 	})
@@ -421,9 +421,9 @@ func TestDialErrors(t *testing.T) {
 
 func TestAuthType(t *testing.T) {
 	f := newFake(t, func(p *peer) {
-		p.expect(clientHELO)
-		p.send(block("HELO", []string{"Auth-Type: imip-sha", "ID: 1"}, "42"))
-		p.expectClose()
+		p.Expect(clientHELO)
+		p.Send(block("HELO", []string{"Auth-Type: imip-sha", "ID: 1"}, "42"))
+		p.ExpectClose()
 	})
 	c := dial(t, f, Options{})
 	if _, err := c.Login(ctx(t), us, password); !errors.Is(err, ErrAuthType) {
@@ -434,7 +434,7 @@ func TestAuthType(t *testing.T) {
 func TestStateErrors(t *testing.T) {
 	f := newFake(t, func(p *peer) {
 		serverLogin(p)
-		p.expectClose()
+		p.ExpectClose()
 	})
 	c := dial(t, f, Options{})
 	if err := c.SetStatus(ctx(t), wire.StatusOnline, ""); !errors.Is(err, ErrState) {
@@ -462,11 +462,11 @@ func TestStateErrors(t *testing.T) {
 func TestTimeoutThenLateAck(t *testing.T) {
 	f := newFake(t, func(p *peer) {
 		serverLogin(p)
-		p.expect("PING\r\n12\r\nID: 1003\r\n\r\n")
-		p.expect("PING\r\n12\r\nID: 1004\r\n\r\n")
-		p.send(ack(600, 19195, 1003))
-		p.send(ack(600, 19196, 1004))
-		p.expectClose()
+		p.Expect("PING\r\n12\r\nID: 1003\r\n\r\n")
+		p.Expect("PING\r\n12\r\nID: 1004\r\n\r\n")
+		p.Send(ack(600, 19195, 1003))
+		p.Send(ack(600, 19196, 1004))
+		p.ExpectClose()
 	})
 	c := loggedIn(t, f, Options{})
 	short, cancel := context.WithTimeout(ctx(t), 50*time.Millisecond)
@@ -490,9 +490,9 @@ func TestEventOverflow(t *testing.T) {
 	f := newFake(t, func(p *peer) {
 		serverLogin(p)
 		for i := range 3 {
-			p.send(block("STAT ONLINE", []string{"From: 7654321", "ID: " + string(rune('1'+i))}, ""))
+			p.Send(block("STAT ONLINE", []string{"From: 7654321", "ID: " + string(rune('1'+i))}, ""))
 		}
-		p.expectClose()
+		p.ExpectClose()
 	})
 	c := loggedIn(t, f, Options{EventBuffer: 2})
 	select {
@@ -520,14 +520,14 @@ func TestConcurrent(t *testing.T) {
 			id, _ := b.ID()
 			switch b.Type {
 			case "PING":
-				p.send(ack(600, 20000+id, id))
+				p.Send(ack(600, 20000+id, id))
 			case "MESG":
-				p.send(ack(811, 20000+id, id))
+				p.Send(ack(811, 20000+id, id))
 			default:
-				p.failf("fake: %v", b)
+				p.Failf("fake: %v", b)
 			}
 		}
-		p.expectClose()
+		p.ExpectClose()
 	})
 	c := loggedIn(t, f, Options{})
 	var wg sync.WaitGroup
@@ -567,7 +567,7 @@ func TestConcurrent(t *testing.T) {
 func TestServerHangsUp(t *testing.T) {
 	f := newFake(t, func(p *peer) {
 		serverLogin(p)
-		p.expect("PING\r\n12\r\nID: 1003\r\n\r\n")
+		p.Expect("PING\r\n12\r\nID: 1003\r\n\r\n")
 	})
 	c := loggedIn(t, f, Options{})
 	if err := c.Ping(ctx(t)); !errors.Is(err, ErrClosed) || !errors.Is(err, io.EOF) {
@@ -581,10 +581,10 @@ func TestServerHangsUp(t *testing.T) {
 // TestLoginTimeout: a login without an answer ends the connection.
 func TestLoginTimeout(t *testing.T) {
 	f := newFake(t, func(p *peer) {
-		p.expect(clientHELO)
-		p.send(serverHELO)
-		p.expect(clientLOGN)
-		p.expectClose()
+		p.Expect(clientHELO)
+		p.Send(serverHELO)
+		p.Expect(clientLOGN)
+		p.ExpectClose()
 	})
 	c := dial(t, f, Options{})
 	short, cancel := context.WithTimeout(ctx(t), 50*time.Millisecond)
@@ -601,11 +601,11 @@ func TestLoginTimeout(t *testing.T) {
 func TestSendMessageAcked(t *testing.T) {
 	f := newFake(t, func(p *peer) {
 		serverLogin(p)
-		p.expect(clientBlock("MESG", []string{"ID: 1003", "To: 7654321", "From: 1234567"}, "Zażółć gęślą jaźń"))
-		p.send(ack(600, 19195, 1003))
-		p.expect(clientBlock("MESG", []string{"ID: 1004", "To: 9999999", "From: 1234567"}, "?"))
-		p.send(ack(811, 19196, 1004))
-		p.expectClose()
+		p.Expect(clientBlock("MESG", []string{"ID: 1003", "To: 7654321", "From: 1234567"}, "Zażółć gęślą jaźń"))
+		p.Send(ack(600, 19195, 1003))
+		p.Expect(clientBlock("MESG", []string{"ID: 1004", "To: 9999999", "From: 1234567"}, "?"))
+		p.Send(ack(811, 19196, 1004))
+		p.ExpectClose()
 	})
 	c := loggedIn(t, f, Options{})
 	if err := c.SendMessageAcked(ctx(t), "7654321", "Zażółć gęślą jaźń"); err != nil {

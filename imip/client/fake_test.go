@@ -1,188 +1,40 @@
 package client
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"net"
-	"os"
-	"runtime"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/imip/wire"
+	"github.com/crosstalk-im/crosstalk/internal/fakeserver"
 )
 
 // TestMain fails the run if a client goroutine outlives the tests.
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		if leak := leakedGoroutines(); leak != "" {
-			fmt.Fprintf(os.Stderr, "goroutines left behind:\n%s\n", leak)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	fakeserver.Main(m, "imip/client.(*Client)")
 }
 
-// leakedGoroutines returns the stacks of goroutines still inside this
-// package's non-test code, after giving them some time to end.
-func leakedGoroutines() string {
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		buf := make([]byte, 1<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		var leaked []string
-		for _, g := range strings.Split(string(buf), "\n\n") {
-			if strings.Contains(g, "imip/client.(*Client)") && !strings.Contains(g, "leakedGoroutines") {
-				leaked = append(leaked, g)
-			}
-		}
-		if len(leaked) == 0 || time.Now().After(deadline) {
-			return strings.Join(leaked, "\n\n")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+// peer is the server side of one connection to a scripted stand-in for
+// an IMIP server, which expects the client's exact bytes and answers with
+// given ones.
+type peer struct{ *fakeserver.Peer }
 
-// fakeServer is a scripted stand-in for an IMIP server on loopback TCP:
-// each accepted connection is handed to the next script, which expects the
-// client's exact bytes and answers with given ones.
-type fakeServer struct {
-	t       *testing.T
-	ln      net.Listener
-	mu      sync.Mutex
-	scripts []func(*peer)
-	wg      sync.WaitGroup
-}
-
-// errAbort unwinds a script after a failed expectation.
-var errAbort = errors.New("script aborted")
-
-func newFake(t *testing.T, scripts ...func(*peer)) *fakeServer {
+func newFake(t *testing.T, scripts ...func(*peer)) *fakeserver.Server {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fakeServer{t: t, ln: ln, scripts: scripts}
-	f.wg.Add(1)
-	go f.serve()
-	t.Cleanup(f.stop)
-	return f
-}
-
-func (f *fakeServer) addr() string { return f.ln.Addr().String() }
-
-func (f *fakeServer) serve() {
-	defer f.wg.Done()
-	for {
-		c, err := f.ln.Accept()
-		if err != nil {
-			return
-		}
-		f.mu.Lock()
-		if len(f.scripts) == 0 {
-			f.mu.Unlock()
-			f.t.Errorf("fake: unexpected extra connection")
-			c.Close()
-			continue
-		}
-		script := f.scripts[0]
-		f.scripts = f.scripts[1:]
-		f.mu.Unlock()
-		f.wg.Add(1)
-		go func() {
-			defer f.wg.Done()
-			defer c.Close()
-			defer func() {
-				if r := recover(); r != nil && r != errAbort {
-					panic(r)
-				}
-			}()
-			script(&peer{t: f.t, c: c, br: bufio.NewReader(c)})
-		}()
-	}
-}
-
-// stop closes the listener and waits for the scripts to finish.
-func (f *fakeServer) stop() {
-	f.ln.Close()
-	f.wg.Wait()
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if n := len(f.scripts); n > 0 && !f.t.Failed() {
-		f.t.Errorf("fake: %d scripted connection(s) never made", n)
-	}
-}
-
-// peer is the server side of one connection.
-type peer struct {
-	t  *testing.T
-	c  net.Conn
-	br *bufio.Reader
-}
-
-func (p *peer) failf(format string, args ...any) {
-	p.t.Helper()
-	p.t.Errorf(format, args...)
-	panic(errAbort)
-}
-
-// expect reads exactly the bytes of want and compares them.
-func (p *peer) expect(want string) {
-	p.t.Helper()
-	p.c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	got := make([]byte, len(want))
-	n, err := io.ReadFull(p.br, got)
-	if err != nil || string(got) != want {
-		p.failf("fake: got %q, %v\nwant    %q", got[:n], err, want)
-	}
-}
-
-// expectWithin is expect with a longer deadline, for keep-alives.
-func (p *peer) expectWithin(d time.Duration, want string) time.Time {
-	p.t.Helper()
-	p.c.SetReadDeadline(time.Now().Add(d))
-	got := make([]byte, len(want))
-	n, err := io.ReadFull(p.br, got)
-	if err != nil || string(got) != want {
-		p.failf("fake: got %q, %v\nwant    %q", got[:n], err, want)
-	}
-	return time.Now()
+	return fakeserver.New(t, func(p *fakeserver.Peer) *peer { return &peer{p} }, scripts...)
 }
 
 // readBlock reads whatever block comes next.
 func (p *peer) readBlock() *wire.Block {
-	p.t.Helper()
-	p.c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	b, err := wire.NewReader(p.br).ReadBlock()
+	p.T.Helper()
+	p.Arm()
+	b, err := wire.NewReader(p.R).ReadBlock()
 	if err != nil {
-		p.failf("fake: reading a block: %v", err)
+		p.Failf("fake: reading a block: %v", err)
 	}
 	return b
-}
-
-func (p *peer) send(raw string) {
-	p.t.Helper()
-	if _, err := p.c.Write([]byte(raw)); err != nil {
-		p.failf("fake: write: %v", err)
-	}
-}
-
-// expectClose waits for the client to close its side. A reset counts too:
-// a client closing with unread data in its buffer sends one.
-func (p *peer) expectClose() {
-	p.t.Helper()
-	p.c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if b, err := p.br.ReadByte(); err != io.EOF && !errors.Is(err, syscall.ECONNRESET) {
-		p.failf("fake: want EOF, got %q, %v", b, err)
-	}
 }
 
 // Wimmer's sessions: we are 1234567, the contacts 7654321 "Matthias" and
@@ -227,11 +79,11 @@ func clientBlock(typeLine string, headers []string, body string) string {
 
 // serverLogin plays HELO and a good login.
 func serverLogin(p *peer) {
-	p.t.Helper()
-	p.expect(clientHELO)
-	p.send(serverHELO)
-	p.expect(clientLOGN)
-	p.send(serverLOGN)
+	p.T.Helper()
+	p.Expect(clientHELO)
+	p.Send(serverHELO)
+	p.Expect(clientLOGN)
+	p.Send(serverLOGN)
 }
 
 // ctx is a test context bounded well below the test timeout.
@@ -242,9 +94,9 @@ func ctx(t *testing.T) context.Context {
 }
 
 // dial connects to the fake; the client is closed at the end of the test.
-func dial(t *testing.T, f *fakeServer, opts Options) *Client {
+func dial(t *testing.T, f *fakeserver.Server, opts Options) *Client {
 	t.Helper()
-	c, err := Dial(ctx(t), f.addr(), opts)
+	c, err := Dial(ctx(t), f.Addr(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +105,7 @@ func dial(t *testing.T, f *fakeServer, opts Options) *Client {
 }
 
 // loggedIn dials and logs in against serverLogin.
-func loggedIn(t *testing.T, f *fakeServer, opts Options) *Client {
+func loggedIn(t *testing.T, f *fakeserver.Server, opts Options) *Client {
 	t.Helper()
 	c := dial(t, f, opts)
 	if _, err := c.Login(ctx(t), us, password); err != nil {

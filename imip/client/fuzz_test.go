@@ -2,14 +2,12 @@ package client
 
 import (
 	"context"
-	"io"
-	"net"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/imip/wire"
+	"github.com/crosstalk-im/crosstalk/internal/fakeserver"
 )
 
 // FuzzServerInput feeds arbitrary server output to a client that logs in,
@@ -29,29 +27,11 @@ func FuzzServerInput(f *testing.F) {
 	f.Add(serverHELO + ack(810, 2, 1002))
 	f.Add("LOGN 1234567\r\n55\r\nBuddy: 7654321 \"Matthias\"\r\nID: 19194\r\nReference: 1002\r\n")
 	f.Fuzz(func(t *testing.T, data string) {
-		// A hang is a bug: crash with all stacks so the input is kept.
-		finished := make(chan struct{})
-		defer close(finished)
-		go func() {
-			select {
-			case <-finished:
-			case <-time.After(10 * time.Second):
-				buf := make([]byte, 1<<20)
-				panic("iteration hangs:\n" + string(buf[:runtime.Stack(buf, true)]))
-			}
-		}()
+		defer fakeserver.Watchdog(10 * time.Second)()
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		a, b := net.Pipe()
+		a, fed := fakeserver.Feed([]byte(data))
 		var wg sync.WaitGroup
-		wg.Add(2)
-		go func() { defer wg.Done(); io.Copy(io.Discard, b) }()
-		go func() {
-			defer wg.Done()
-			b.Write([]byte(data))
-			time.Sleep(time.Millisecond) // let replies match before hanging up
-			b.Close()
-		}()
 		c, err := New(ctx, a, Options{EventBuffer: 8, MaxBlock: 4096, KeepAlive: time.Millisecond})
 		if err == nil {
 			wg.Add(1)
@@ -76,5 +56,6 @@ func FuzzServerInput(f *testing.F) {
 		}
 		a.Close()
 		wg.Wait()
+		fed()
 	})
 }

@@ -23,8 +23,8 @@ func TestMain(m *testing.M) {
 func TestLoginSeed(t *testing.T) {
 	f := newFake(t, func(p *peer) {
 		signedOn(p)
-		p.send(`\bm\100\f\6221\msg\|s|1|ss|:-)|ls||ip|0|p|0\final\`, `\ka\\final\`, `\bm\4\f\6221\msg\\final\`)
-		p.expectClose()
+		p.Send(`\bm\100\f\6221\msg\|s|1|ss|:-)|ls||ip|0|p|0\final\`, `\ka\\final\`, `\bm\4\f\6221\msg\\final\`)
+		p.ExpectClose()
 	})
 	c := dial(t, f, Options{})
 	sess, err := c.Login(ctx(t), seedEmail, seedPassword)
@@ -84,18 +84,18 @@ func TestSeedRequests(t *testing.T) {
 		serverSignOn(p, seedSessKey, 1)
 
 		p.expect(`\persist\1\sesskey\267577152\cmd\1\dsn\5\uid\3656574\lid\7\rid\57\body\UserName=testuser\final\`)
-		p.send(persistr(257, 5, 7, 57, dict("UserID=15187323", "ImageURL=http:/1/1x.myspace.com/1images/1no_pic.gif",
+		p.Send(persistr(257, 5, 7, 57, dict("UserID=15187323", "ImageURL=http:/1/1x.myspace.com/1images/1no_pic.gif",
 			"DisplayName=testuserguy", "UserName=testuser", "BandName=", "SongName=")))
 
 		p.expect(`\persist\1\sesskey\267577152\cmd\1\dsn\1\uid\3656574\lid\17\rid\59\body\UserID=15187323\final\`)
-		p.send(persistr(257, 1, 17, 59, dict("UserID=0", "Sound=True", "PrivacyMode=0", "ShowOnlyToList=False",
+		p.Send(persistr(257, 1, 17, 59, dict("UserID=0", "Sound=True", "PrivacyMode=0", "ShowOnlyToList=False",
 			"OfflineMessageMode=0", "Headline=", "AvatarUrl=", "Alert=0", "ShowAvatar=True", "IMName=", "ClientVersion=0")))
 
 		p.expect(`\addbuddy\\sesskey\267577152\newprofileid\15187323\reason\\final\`)
 		p.expect(`\persist\1\sesskey\267577152\cmd\514\dsn\0\uid\3656574\lid\9\rid\60\body\ContactID=15187323` +
 			"\x1c" + `GroupName=` + "\x1c" + `Position=1000` + "\x1c" + `Visibility=1` + "\x1c" + `NickName=` + "\x1c" + `NameSelect=0\final\`)
 		p.expect(`\blocklist\\sesskey\267577152\idlist\a+|15187323|b-|15187323\final\`)
-		p.send(`\bm\4\f\15187323\msg\\final\`, `\bm\100\f\15187323\msg\|s|0|ss|Offline\final\`)
+		p.Send(`\bm\4\f\15187323\msg\\final\`, `\bm\100\f\15187323\msg\|s|0|ss|Offline\final\`)
 
 		p.expect(`\bm\121\sesskey\267577152\t\15187323\cv\673\msg\%typing%\final\`)
 		// Two lookups at once: they may be written in either order.
@@ -103,32 +103,32 @@ func TestSeedRequests(t *testing.T) {
 		sort.Strings(two)
 		if want := []string{`\persist\1\sesskey\267577152\cmd\1\dsn\4\uid\3656574\lid\3\rid\68\body\UserID=6221\final\`,
 			`\persist\1\sesskey\267577152\cmd\1\dsn\4\uid\3656574\lid\3\rid\69\body\UserID=15187323\final\`}; !reflect.DeepEqual(two, want) {
-			p.failf("fake: lookups %q", two)
+			p.Failf("fake: lookups %q", two)
 		}
-		p.send(persistr(257, 4, 3, 68, dict("UserID=6221", "ImageURL=http:/1/1myspace-502.vo.llnwd.net/100000/120/152/12502_m.jpg",
+		p.Send(persistr(257, 4, 3, 68, dict("UserID=6221", "ImageURL=http:/1/1myspace-502.vo.llnwd.net/100000/120/152/12502_m.jpg",
 			"DisplayName=Tom", "UserName=tom", "BandName=Sherwood", "SongName=The Only Song", "TotalFriends=1")))
-		p.send(persistr(257, 4, 3, 69, dict("UserID=15187323", "ImageURL=http:/1/1x.myspace.com/1images/1no_pic.gif",
+		p.Send(persistr(257, 4, 3, 69, dict("UserID=15187323", "ImageURL=http:/1/1x.myspace.com/1images/1no_pic.gif",
 			"DisplayName=testuserguy", "UserName=testuser", "BandName=", "SongName=", "TotalFriends=41")))
 
 		p.expect(`\persist\1\sesskey\267577152\cmd\1\dsn\2\uid\3656574\lid\6\rid\74\body\\final\`)
-		p.send(`\persistr\\cmd\1025\dsn\2\uid\3656574\lid\6\rid\74\body\ErrorMessage=Request timeout\final\`)
+		p.Send(`\persistr\\cmd\1025\dsn\2\uid\3656574\lid\6\rid\74\body\ErrorMessage=Request timeout\final\`)
 
 		p.expect(`\persist\1\sesskey\267577152\cmd\1\dsn\5\uid\3656574\lid\7\rid\79\body\UserName=testuser2222222222\final\`)
-		p.send(`\persistr\\cmd\257\dsn\5\uid\3656574\lid\7\rid\79\body\UserName=testuser2222222222\final\`)
+		p.Send(`\persistr\\cmd\257\dsn\5\uid\3656574\lid\7\rid\79\body\UserName=testuser2222222222\final\`)
 
 		p.expect(`\persist\1\sesskey\267577152\cmd\1\dsn\7\lid\18\uid\3656574\rid\82\body\\final\`)
-		p.send(`\persistr\\cmd\257\dsn\7\uid\3656574\lid\18\rid\82\body\EventInvitation=On` + "\x1c" + `Mail=On\final\`)
+		p.Send(`\persistr\\cmd\257\dsn\7\uid\3656574\lid\18\rid\82\body\EventInvitation=On` + "\x1c" + `Mail=On\final\`)
 
 		p.expect(`\persist\1\sesskey\267577152\cmd\1\dsn\2\uid\3656574\lid\6\rid\83\body\\final\`)
-		p.send(persistr(257, 2, 6, 83, dict("GroupID=25760886", "GroupName=IM Friends", "Position=1", "GroupFlag=131073",
+		p.Send(persistr(257, 2, 6, 83, dict("GroupID=25760886", "GroupName=IM Friends", "Position=1", "GroupFlag=131073",
 			"GroupID=25760887", "GroupName=MySpaceIM Rooms", "Position=2", "GroupFlag=196612")))
 
 		p.expect(`\persist\1\sesskey\267577152\cmd\1\dsn\0\uid\3656574\lid\2\rid\86\body\ContactID=6221\final\`)
-		p.send(persistr(257, 0, 2, 86, dict("ContactID=6221", "ContactID=6221", "Headline=:-)", "Position=1", "GroupName=IM Friends",
+		p.Send(persistr(257, 0, 2, 86, dict("ContactID=6221", "ContactID=6221", "Headline=:-)", "Position=1", "GroupName=IM Friends",
 			"Visibility=1", "AvatarUrl=", "ShowAvatar=False", "LastLogin=128182824000000000", "IMName=")))
 		p.expect(`\persist\1\sesskey\267577152\cmd\1\dsn\0\uid\3656574\lid\2\rid\87\body\ContactID=15187323\final\`)
-		p.send(`\persistr\\cmd\1025\dsn\0\uid\3656574\lid\2\rid\87\body\ContactID=15187323` + "\x1c" + `ErrorMessage=Request timeout\final\`)
-		p.expectClose()
+		p.Send(`\persistr\\cmd\1025\dsn\0\uid\3656574\lid\2\rid\87\body\ContactID=15187323` + "\x1c" + `ErrorMessage=Request timeout\final\`)
+		p.ExpectClose()
 	})
 	c := dial(t, f, Options{ClientVersion: 673})
 	if _, err := c.Login(ctx(t), seedEmail, seedPassword); err != nil {
@@ -227,15 +227,15 @@ func TestFirstSession(t *testing.T) {
 	f := newFake(t, func(p *peer) {
 		serverLogin(p, seedGreeting1, seedLC2First, wire.PidginClientVersion)
 		p.expect(`\persist\1\sesskey\263958216\cmd\1\dsn\5\uid\3656574\lid\7\rid\33\body\UserName=jeff\final\`)
-		p.send(persistr(257, 5, 7, 33, dict("UserID=149935864", "ImageURL=http:/1/1a816.ac-images.myspacecdn.com/1images01/116/1m_cf372e544a0a386ebe3b78924d37c947.jpg",
+		p.Send(persistr(257, 5, 7, 33, dict("UserID=149935864", "ImageURL=http:/1/1a816.ac-images.myspacecdn.com/1images01/116/1m_cf372e544a0a386ebe3b78924d37c947.jpg",
 			"DisplayName=Jeff", "UserName=jeff", "BandName=", "SongName=")))
 		p.expect(`\persist\1\sesskey\263958216\cmd\1\dsn\5\uid\3656574\lid\7\rid\37\body\UserName=shellreef\final\`)
-		p.send(`\persistr\\cmd\257\dsn\5\uid\3656574\lid\7\rid\37\body\UserName=shellreef\final\`)
+		p.Send(`\persistr\\cmd\257\dsn\5\uid\3656574\lid\7\rid\37\body\UserName=shellreef\final\`)
 		p.expect(`\persist\1\sesskey\263958216\cmd\2\dsn\9\uid\3656574\lid\14\rid\39\body\UserName=shellreef\final\`)
-		p.send(`\persistr\\cmd\258\dsn\9\uid\3656574\lid\14\rid\39\body\UserName=shellreef` + "\x1c" + `Code=0\final\`)
+		p.Send(`\persistr\\cmd\258\dsn\9\uid\3656574\lid\14\rid\39\body\UserName=shellreef` + "\x1c" + `Code=0\final\`)
 		serverSignOn(p, 263958216, 40)
 		p.expect(`\logout\\sesskey\263958216\final\`)
-		p.expectClose()
+		p.ExpectClose()
 	})
 	c := dial(t, f, Options{})
 	sess, err := c.Login(ctx(t), seedEmail, seedPassword)
@@ -281,14 +281,14 @@ func TestLoginErrors(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFake(t, func(p *peer) {
-				p.send(seedGreeting)
+				p.Send(seedGreeting)
 				p.expectMsg()
-				p.send(tt.reply)
+				p.Send(tt.reply)
 				if tt.fatal {
-					p.expectClose()
+					p.ExpectClose()
 				} else { // pidgin stays connected; a late \lc\2 means nothing now
-					p.send(seedLC2)
-					p.expectClose()
+					p.Send(seedLC2)
+					p.ExpectClose()
 				}
 			})
 			c := dial(t, f, Options{})
@@ -328,8 +328,8 @@ func TestBadGreeting(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			f := newFake(t, func(p *peer) {
-				p.send(greeting)
-				p.expectClose()
+				p.Send(greeting)
+				p.ExpectClose()
 			})
 			c := dial(t, f, Options{})
 			_, err := c.Login(ctx(t), seedEmail, seedPassword)
@@ -345,13 +345,13 @@ func wireBase64(b []byte) string { return wire.Base64("x", b).Value }
 
 func TestLoginState(t *testing.T) {
 	f := newFake(t, func(p *peer) {
-		p.send(seedGreeting)
-		p.expectClose()
+		p.Send(seedGreeting)
+		p.ExpectClose()
 	}, func(p *peer) {
-		p.send(`\persistr\\cmd\257\dsn\17\uid\0\lid\26\rid\5\body\Challenge=1\final\`, seedGreeting)
+		p.Send(`\persistr\\cmd\257\dsn\17\uid\0\lid\26\rid\5\body\Challenge=1\final\`, seedGreeting)
 		p.expectMsg()
-		p.send(`\lc\1\nc\x\final\`, seedLC2)
-		p.expectClose()
+		p.Send(`\lc\1\nc\x\final\`, seedLC2)
+		p.ExpectClose()
 	})
 	c := dial(t, f, Options{})
 	for name, call := range map[string]func() error{
@@ -398,7 +398,7 @@ func TestLoginState(t *testing.T) {
 func TestIncoming(t *testing.T) {
 	f := newFake(t, func(p *peer) {
 		signedOn(p)
-		p.send(
+		p.Send(
 			`\bm\1\f\6221\cv\697\date\1700000000\msg\<p><f f='Times' h='16'><c v='black'><b v='transparent'>hello world</1b></1c></1f></1p>\final\`,
 			`\bm\1\f\6221\msg\<f s='1'>bold</1f> and a/1slash /2 back <i n="happy"/1>\final\`,
 			`\bm\121\f\6221\msg\%typing%\final\`,
@@ -417,7 +417,7 @@ func TestIncoming(t *testing.T) {
 			`\persistr\\cmd\257\dsn\17\uid\0\lid\26\rid\20015794\body\Challenge=2437569020\final\`,
 			`\error\\err\6\errmsg\You have been logged out because you logged in elsewhere.\fatal\\final\`,
 		)
-		p.expectClose()
+		p.ExpectClose()
 	})
 	c := loggedIn(t, f, Options{})
 	m := next[Message](t, c)
@@ -497,19 +497,19 @@ func TestSend(t *testing.T) {
 		p.expect(`\persist\1` + sk + `\cmd\514\dsn\1\uid\3656574\lid\10\rid\8\body\Headline=hi` + "\x1c" + `ShowOnlyToList=True\final\`)
 		p.expect(`\blocklist\` + sk + `\idlist\w1|c1|a-|*|b-|*\final\`)
 		p.expect(`\persist\1` + sk + `\cmd\1\dsn\4\lid\5\rid\9\UserID\3656574\body\UserID=3656574\final\`)
-		p.send(persistr(257, 4, 5, 9, seedOwnProfile))
+		p.Send(persistr(257, 4, 5, 9, seedOwnProfile))
 		p.expect(`\persist\1` + sk + `\cmd\1\dsn\1\lid\4\rid\10\body\\final\`)
-		p.send(persistr(257, 1, 4, 10, seedSettings))
+		p.Send(persistr(257, 1, 4, 10, seedSettings))
 		p.expect(`\persist\1` + sk + `\cmd\1\dsn\0\lid\1\uid\3656574\rid\11\body\\final\`)
-		p.send(persistr(257, 0, 1, 11, ""))
+		p.Send(persistr(257, 0, 1, 11, ""))
 		p.expect(`\persist\1` + sk + `\cmd\1\dsn\5\uid\3656574\lid\7\rid\12\body\Email=tom@myspace.com\final\`)
-		p.send(persistr(257, 5, 7, 12, dict("UserID=6221", "UserName=tom")))
+		p.Send(persistr(257, 5, 7, 12, dict("UserID=6221", "UserName=tom")))
 		p.expect(`\persist\1` + sk + `\cmd\2\dsn\9\uid\3656574\lid\14\rid\13\body\UserName=taken\final\`)
-		p.send(persistr(258, 9, 14, 13, dict("UserName=taken", "Code=1")))
+		p.Send(persistr(258, 9, 14, 13, dict("UserName=taken", "Code=1")))
 		p.expect(`\persist\1` + sk + `\cmd\2\dsn\2\uid\3656574\lid\16\rid\14\body\GroupName=x\final\`)
-		p.send(persistr(258, 2, 16, 14, dict("GroupID=5", "GroupName=x")))
+		p.Send(persistr(258, 2, 16, 14, dict("GroupID=5", "GroupName=x")))
 		p.expect(`\hello\\final\`)
-		p.expectClose()
+		p.ExpectClose()
 	})
 	c := loggedIn(t, f, Options{})
 	ctx := ctx(t)
@@ -570,12 +570,12 @@ func TestSend(t *testing.T) {
 func TestLookupSenders(t *testing.T) {
 	f := newFake(t, func(p *peer) {
 		signedOn(p)
-		p.send(`\bm\1\f\777\msg\first\final\`, `\bm\121\f\777\msg\%typing%\final\`, `\bm\1\f\6221\msg\from a contact\final\`)
+		p.Send(`\bm\1\f\777\msg\first\final\`, `\bm\121\f\777\msg\%typing%\final\`, `\bm\1\f\6221\msg\from a contact\final\`)
 		p.expect(`\persist\1\sesskey\267577152\cmd\1\dsn\4\uid\3656574\lid\3\rid\4\body\UserID=777\final\`)
-		p.send(`\bm\1\f\777\msg\third\final\`)
-		p.send(persistr(257, 4, 3, 4, dict("UserID=777", "UserName=stranger")))
-		p.send(`\bm\1\f\777\msg\fourth\final\`)
-		p.expectClose()
+		p.Send(`\bm\1\f\777\msg\third\final\`)
+		p.Send(persistr(257, 4, 3, 4, dict("UserID=777", "UserName=stranger")))
+		p.Send(`\bm\1\f\777\msg\fourth\final\`)
+		p.ExpectClose()
 	})
 	c := loggedIn(t, f, Options{LookupSenders: true})
 	if m := next[Message](t, c); m.From != 6221 {
@@ -600,8 +600,8 @@ func TestPersistTimeout(t *testing.T) {
 		signedOn(p)
 		p.expect(`\persist\1\sesskey\267577152\cmd\1\dsn\4\uid\3656574\lid\3\rid\4\body\UserID=6221\final\`)
 		<-release
-		p.send(persistr(257, 4, 3, 4, dict("UserID=6221", "UserName=tom")))
-		p.expectClose()
+		p.Send(persistr(257, 4, 3, 4, dict("UserID=6221", "UserName=tom")))
+		p.ExpectClose()
 	})
 	c := loggedIn(t, f, Options{})
 	short, cancel := context.WithTimeout(ctx(t), 50*time.Millisecond)
@@ -617,12 +617,12 @@ func TestPersistTimeout(t *testing.T) {
 
 func TestIdleTimeout(t *testing.T) {
 	f := newFake(t, func(p *peer) {
-		p.send(seedGreeting)
+		p.Send(seedGreeting)
 		for range 6 {
 			time.Sleep(50 * time.Millisecond)
-			p.send(`\ka\\final\`)
+			p.Send(`\ka\\final\`)
 		}
-		p.expectClose()
+		p.ExpectClose()
 	})
 	start := time.Now()
 	c := dial(t, f, Options{IdleTimeout: 200 * time.Millisecond})
@@ -634,11 +634,11 @@ func TestIdleTimeout(t *testing.T) {
 
 func TestEventOverflow(t *testing.T) {
 	f := newFake(t, func(p *peer) {
-		p.send(seedGreeting)
+		p.Send(seedGreeting)
 		for i := range 4 {
-			p.send(fmt.Sprintf(`\bm\1\f\%d\msg\x\final\`, i+1))
+			p.Send(fmt.Sprintf(`\bm\1\f\%d\msg\x\final\`, i+1))
 		}
-		p.expectClose()
+		p.ExpectClose()
 	})
 	c := dial(t, f, Options{EventBuffer: 2})
 	select {
@@ -665,10 +665,10 @@ func TestProtocolErrors(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			f := newFake(t, func(p *peer) {
-				p.send(seedGreeting)
+				p.Send(seedGreeting)
 				p.expectMsg()
-				p.send(bad)
-				p.expectClose()
+				p.Send(bad)
+				p.ExpectClose()
 			})
 			c := dial(t, f, Options{})
 			_, err := c.Login(ctx(t), seedEmail, seedPassword)
@@ -680,8 +680,8 @@ func TestProtocolErrors(t *testing.T) {
 	}
 	// Framing errors end the connection too.
 	f := newFake(t, func(p *peer) {
-		p.send("\r\n")
-		p.expectClose()
+		p.Send("\r\n")
+		p.ExpectClose()
 	})
 	c := dial(t, f, Options{})
 	if d := next[Disconnected](t, c); !errors.Is(d.Err, wire.ErrMalformed) {

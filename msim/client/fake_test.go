@@ -2,148 +2,55 @@ package client
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"net"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/crosstalk-im/crosstalk/internal/fakeserver"
 	"github.com/crosstalk-im/crosstalk/msim/wire"
 )
 
-// fakeServer is a scripted stand-in for a MySpaceIM server on loopback
-// TCP: each accepted connection is handed to the next script, which
-// expects exact bytes from the client and answers with given ones.
-type fakeServer struct {
-	t       *testing.T
-	ln      net.Listener
-	mu      sync.Mutex
-	scripts []func(*peer)
-	wg      sync.WaitGroup
-}
-
-// errAbort unwinds a script after a failed expectation.
-var errAbort = errors.New("script aborted")
-
-func newFake(t *testing.T, scripts ...func(*peer)) *fakeServer {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fakeServer{t: t, ln: ln, scripts: scripts}
-	f.wg.Add(1)
-	go f.serve()
-	t.Cleanup(f.stop)
-	return f
-}
-
-func (f *fakeServer) addr() string { return f.ln.Addr().String() }
-
-func (f *fakeServer) serve() {
-	defer f.wg.Done()
-	for {
-		c, err := f.ln.Accept()
-		if err != nil {
-			return
-		}
-		f.mu.Lock()
-		if len(f.scripts) == 0 {
-			f.mu.Unlock()
-			f.t.Errorf("fake: unexpected extra connection")
-			c.Close()
-			continue
-		}
-		script := f.scripts[0]
-		f.scripts = f.scripts[1:]
-		f.mu.Unlock()
-		f.wg.Add(1)
-		go func() {
-			defer f.wg.Done()
-			defer c.Close()
-			defer func() {
-				if r := recover(); r != nil && r != errAbort {
-					panic(r)
-				}
-			}()
-			script(&peer{t: f.t, c: c, rd: wire.NewReader(c)})
-		}()
-	}
-}
-
-// stop closes the listener and waits for the scripts to finish.
-func (f *fakeServer) stop() {
-	f.ln.Close()
-	f.wg.Wait()
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if n := len(f.scripts); n > 0 && !f.t.Failed() {
-		f.t.Errorf("fake: %d scripted connection(s) never made", n)
-	}
-}
-
-// peer is the server side of one connection.
+// peer is the server side of one connection to a scripted stand-in for
+// a MySpaceIM server, which expects exact messages from the client and
+// answers with given bytes.
 type peer struct {
-	t  *testing.T
-	c  net.Conn
+	*fakeserver.Peer
 	rd *wire.Reader
 }
 
-func (p *peer) failf(format string, args ...any) {
-	p.t.Helper()
-	p.t.Errorf(format, args...)
-	panic(errAbort)
+func newFake(t *testing.T, scripts ...func(*peer)) *fakeserver.Server {
+	t.Helper()
+	return fakeserver.New(t, func(p *fakeserver.Peer) *peer { return &peer{p, wire.NewReader(p.R)} }, scripts...)
 }
 
 // read reads the bytes of the next message from the client.
 func (p *peer) read() string {
-	p.t.Helper()
-	p.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	p.T.Helper()
+	p.Arm()
 	b, err := p.rd.ReadRaw()
 	if err != nil {
-		p.failf("fake: reading a message: %v", err)
+		p.Failf("fake: reading a message: %v", err)
 	}
 	return string(b)
 }
 
 // expect reads a message and compares its bytes.
 func (p *peer) expect(want string) {
-	p.t.Helper()
+	p.T.Helper()
 	if got := p.read(); got != want {
-		p.failf("fake: got  %q\n      want %q", got, want)
+		p.Failf("fake: got  %q\n      want %q", got, want)
 	}
 }
 
 // expectMsg reads and parses a message.
 func (p *peer) expectMsg() wire.Message {
-	p.t.Helper()
+	p.T.Helper()
 	m, err := wire.Parse([]byte(p.read()))
 	if err != nil {
-		p.failf("fake: %v", err)
+		p.Failf("fake: %v", err)
 	}
 	return m
-}
-
-// send writes messages in one write, back to back.
-func (p *peer) send(msgs ...string) {
-	p.t.Helper()
-	if _, err := p.c.Write([]byte(strings.Join(msgs, ""))); err != nil {
-		p.failf("fake: write: %v", err)
-	}
-}
-
-// expectClose waits for the client to close its side. A reset counts too:
-// a client closing with unread data in its buffer sends one.
-func (p *peer) expectClose() {
-	p.t.Helper()
-	p.c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if b, err := p.rd.ReadRaw(); err != io.EOF && !errors.Is(err, syscall.ECONNRESET) {
-		p.failf("fake: want EOF, got %q, %v", b, err)
-	}
 }
 
 // The second login session of the 2007 capture (seed 002). The password is
@@ -197,8 +104,8 @@ func persistr(cmd, dsn, lid, rid int, body string) string {
 // serverLogin plays the capture's greeting and \lc\2 around a checked
 // login2 in pidgin's layout.
 func serverLogin(p *peer, greeting, lc2 string, clientver int) {
-	p.t.Helper()
-	p.send(greeting, seedServerSettings(16339203))
+	p.T.Helper()
+	p.Send(greeting, seedServerSettings(16339203))
 	m := p.expectMsg()
 	g, _ := wire.Parse([]byte(greeting))
 	nonce, _ := g.Bytes("nc")
@@ -206,25 +113,25 @@ func serverLogin(p *peer, greeting, lc2 string, clientver int) {
 	want := fmt.Sprintf(`\login2\196610\username\%s\response\%s\clientver\%d\langid\1033\imlang\ENGLISH\reconn\0\status\100\id\1\final\`,
 		seedEmail, resp, clientver)
 	if m.String() != want {
-		p.failf("fake: login2 %q\nwant %q", m, want)
+		p.Failf("fake: login2 %q\nwant %q", m, want)
 	}
 	if !wire.VerifyLogin2(nonce, resp, seedEmail, seedPassword) {
-		p.failf("fake: login2 response does not verify")
+		p.Failf("fake: login2 response does not verify")
 	}
-	p.send(lc2, seedServerSettings(16339206))
+	p.Send(lc2, seedServerSettings(16339206))
 }
 
 // serverSignOn expects pidgin's sign-on sequence from rid and answers it
 // with the capture's data.
 func serverSignOn(p *peer, sesskey, rid int) {
-	p.t.Helper()
+	p.T.Helper()
 	p.expect(fmt.Sprintf(`\persist\1\sesskey\%d\cmd\1\dsn\4\lid\5\rid\%d\UserID\3656574\body\UserID=3656574\final\`, sesskey, rid))
 	p.expect(fmt.Sprintf(`\persist\1\sesskey\%d\cmd\1\dsn\1\lid\4\rid\%d\body\\final\`, sesskey, rid+1))
 	p.expect(fmt.Sprintf(`\status\1\sesskey\%d\statstring\\locstring\\final\`, sesskey))
 	p.expect(fmt.Sprintf(`\persist\1\sesskey\%d\cmd\1\dsn\0\lid\1\uid\3656574\rid\%d\body\\final\`, sesskey, rid+2))
-	p.send(persistr(257, 4, 5, rid, seedOwnProfile), persistr(257, 1, 4, rid+1, seedSettings))
+	p.Send(persistr(257, 4, 5, rid, seedOwnProfile), persistr(257, 1, 4, rid+1, seedSettings))
 	p.expect(fmt.Sprintf(`\blocklist\\sesskey\%d\idlist\w0|c0\final\`, sesskey))
-	p.send(persistr(257, 0, 1, rid+2, seedContacts))
+	p.Send(persistr(257, 0, 1, rid+2, seedContacts))
 }
 
 // ctx is a test context bounded well below the test timeout.
@@ -235,9 +142,9 @@ func ctx(t *testing.T) context.Context {
 }
 
 // dial connects to the fake; the client is closed at the end of the test.
-func dial(t *testing.T, f *fakeServer, opts Options) *Client {
+func dial(t *testing.T, f *fakeserver.Server, opts Options) *Client {
 	t.Helper()
-	c, err := Dial(ctx(t), f.addr(), opts)
+	c, err := Dial(ctx(t), f.Addr(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +155,7 @@ func dial(t *testing.T, f *fakeServer, opts Options) *Client {
 // loggedIn dials, logs in and signs on against serverLogin and
 // serverSignOn (rids 1-3), consuming the two PersistPush events of the
 // server settings.
-func loggedIn(t *testing.T, f *fakeServer, opts Options) *Client {
+func loggedIn(t *testing.T, f *fakeserver.Server, opts Options) *Client {
 	t.Helper()
 	c := dial(t, f, opts)
 	if _, err := c.Login(ctx(t), seedEmail, seedPassword); err != nil {

@@ -2,14 +2,11 @@ package client
 
 import (
 	"context"
-	"io"
-	"net"
-	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/crosstalk-im/crosstalk/internal/fakeserver"
 	"github.com/crosstalk-im/crosstalk/msim/wire"
 )
 
@@ -26,34 +23,16 @@ func FuzzServerInput(f *testing.F) {
 	f.Add([]byte(seedGreeting1 + seedLC2First + `\bm\121\f\1\msg\%typing%\final\\ka\\final\`))
 	f.Add([]byte(`\lc\1\nc\AAAA\final\`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		// A hang is a bug: crash with all stacks so the input is kept.
-		finished := make(chan struct{})
-		defer close(finished)
-		go func() {
-			select {
-			case <-finished:
-			case <-time.After(10 * time.Second):
-				buf := make([]byte, 1<<20)
-				panic("iteration hangs:\n" + string(buf[:runtime.Stack(buf, true)]))
-			}
-		}()
+		defer fakeserver.Watchdog(10 * time.Second)()
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		a, b := net.Pipe()
+		a, fed := fakeserver.Feed(data)
 		lookup := strings.Contains(string(data), "777")
 		c := newClient(a, Options{EventBuffer: 8, MaxMessage: 4096, LookupSenders: lookup, MailCheck: lookup})
 		go c.readLoop()
-		var wg sync.WaitGroup
-		wg.Add(3)
-		go func() { defer wg.Done(); io.Copy(io.Discard, b) }()
+		events := make(chan struct{})
 		go func() {
-			defer wg.Done()
-			b.Write(data)
-			time.Sleep(time.Millisecond) // let replies match before hanging up
-			b.Close()
-		}()
-		go func() {
-			defer wg.Done()
+			defer close(events)
 			for range c.Events() {
 			}
 		}()
@@ -65,6 +44,7 @@ func FuzzServerInput(f *testing.F) {
 			c.SetStatus(ctx, wire.StatusAway, "z")
 		}
 		c.Close()
-		wg.Wait()
+		<-events
+		fed()
 	})
 }

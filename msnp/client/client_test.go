@@ -58,7 +58,7 @@ func TestLoginSeed003(t *testing.T) {
 		p.sendMsg("MSG Hotmail Hotmail", profile)
 		p.expect("CHG 7 NLN")
 		p.send("CHG 7 NLN")
-		p.raw("ILN 7 NLN btxxxe@hotmail.com nick\n") // bare LF is accepted
+		p.Send("ILN 7 NLN btxxxe@hotmail.com nick\n") // bare LF is accepted
 		p.send("ILN 7 AWY wmpyxxx@msn.com mike", "ILN 7 BSY tehpxxpxx@hotmail.com yea%20xxx")
 		// The reader answers the challenge before it delivers the next
 		// event, so the client's PNG below comes after the QRY.
@@ -69,7 +69,7 @@ func TestLoginSeed003(t *testing.T) {
 		p.expect("PNG")
 		p.send("QNG")
 		p.expect("OUT")
-		p.expectClose()
+		p.ExpectEOF()
 	})
 	ds := newFake(t, func(p *peer) {
 		p.expect("VER 0 MSNP7 MSNP6 MSNP5 MSNP4 CVR0")
@@ -77,12 +77,12 @@ func TestLoginSeed003(t *testing.T) {
 		p.expect("INF 1")
 		p.send("INF 1 MD5")
 		p.expect("USR 2 MD5 I venky_dude@hotmail.com")
-		p.send("XFR 2  NS " + ns.addr() + "  0") // spacing as in the seed
-		p.expectClose()
+		p.send("XFR 2  NS " + ns.Addr() + "  0") // spacing as in the seed
+		p.ExpectEOF()
 	})
 
 	ctx := testCtx(t)
-	c, err := Dial(ctx, ds.addr(), Options{Versions: []string{"MSNP7", "MSNP6", "MSNP5", "MSNP4"}, NoCVR: true})
+	c, err := Dial(ctx, ds.Addr(), Options{Versions: []string{"MSNP7", "MSNP6", "MSNP5", "MSNP4"}, NoCVR: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +169,7 @@ func TestLoginDialects(t *testing.T) {
 				p.send("USR " + strconv.Itoa(trid) + " MD5 S " + testSalt)
 				p.expect("USR " + strconv.Itoa(trid+1) + " MD5 S " + testHash)
 				p.send(tt.usrOK)
-				p.expectClose()
+				p.ExpectEOF()
 			})
 			c := dialLogin(t, f, "a@b.c", Options{})
 			if c.Dialect() != tt.dialect || c.Friendly() != tt.friendly || c.Verified() != tt.verified {
@@ -195,7 +195,7 @@ func TestLoginErrors(t *testing.T) {
 			p.send("911 4")
 		})
 		ctx := testCtx(t)
-		c, err := Dial(ctx, f.addr(), Options{})
+		c, err := Dial(ctx, f.Addr(), Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -221,10 +221,10 @@ func TestLoginErrors(t *testing.T) {
 		f := newFake(t, func(p *peer) {
 			p.expect("VER 0 MSNP3 CVR0")
 			p.send("VER 0 0 MSNP8 MSNP9")
-			p.expectClose()
+			p.ExpectEOF()
 		})
 		ctx := testCtx(t)
-		c, err := Dial(ctx, f.addr(), Options{Versions: []string{"MSNP3"}})
+		c, err := Dial(ctx, f.Addr(), Options{Versions: []string{"MSNP3"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -239,10 +239,10 @@ func TestLoginErrors(t *testing.T) {
 			p.send("VER 0 MSNP4 CVR0")
 			p.expect("INF 1")
 			p.send("INF 1 CTP,SHA")
-			p.expectClose()
+			p.ExpectEOF()
 		})
 		ctx := testCtx(t)
-		c, err := Dial(ctx, f.addr(), Options{Versions: []string{"MSNP4", "CVR0"}})
+		c, err := Dial(ctx, f.Addr(), Options{Versions: []string{"MSNP4", "CVR0"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -260,10 +260,10 @@ func TestLoginErrors(t *testing.T) {
 			p.send("INF 1 MD5")
 			p.expect("USR 2 MD5 I a@b.c")
 			p.send("XFR 2 NS " + dead)
-			p.expectClose()
+			p.ExpectEOF()
 		})
 		ctx := testCtx(t)
-		c, err := Dial(ctx, f.addr(), Options{Versions: []string{"MSNP2"}})
+		c, err := Dial(ctx, f.Addr(), Options{Versions: []string{"MSNP2"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -280,8 +280,8 @@ func TestLoginErrors(t *testing.T) {
 // newDeadAddr returns an address nobody listens on.
 func newDeadAddr(t *testing.T) string {
 	f := newFake(t)
-	f.stop()
-	return f.addr()
+	f.Stop()
+	return f.Addr()
 }
 
 func TestSync(t *testing.T) {
@@ -495,7 +495,7 @@ func TestSignedOutElsewhere(t *testing.T) {
 		login(p, "a@b.c", "A")
 		p.expect("PNG")
 		p.send("OUT OTH")
-		p.expectClose()
+		p.ExpectEOF()
 	})
 	c := dialLogin(t, f, "a@b.c", Options{})
 	err := c.Ping(testCtx(t))
@@ -560,9 +560,9 @@ func TestEventOverflow(t *testing.T) {
 		for i := range 5 {
 			lines += "NLN NLN c" + strconv.Itoa(i) + "@b.c C\r\n"
 		}
-		p.raw(lines)
-		p.c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		io.Copy(io.Discard, p.br) // until the client has gone
+		p.Send(lines)
+		p.Arm()
+		io.Copy(io.Discard, p.R) // until the client has gone
 	})
 	c := dialLogin(t, f, "a@b.c", Options{EventBuffer: 2})
 	deadline := time.Now().Add(5 * time.Second)
@@ -587,13 +587,13 @@ func TestCloseDoesNotLeak(t *testing.T) {
 		p.expect("USR 1 a@b.c 123.456")
 		p.send("USR 1 OK a@b.c A")
 		// never says anything else; the client closes abruptly
-		p.expectClose()
+		p.ExpectEOF()
 	})
 	ns := newFake(t, func(p *peer) {
 		login(p, "a@b.c", "A")
 		p.expect("XFR 5 SB")
-		p.send("XFR 5 SB " + sbFake.addr() + " CKI 123.456")
-		p.expectClose()
+		p.send("XFR 5 SB " + sbFake.Addr() + " CKI 123.456")
+		p.ExpectEOF()
 	})
 	c := dialLogin(t, ns, "a@b.c", Options{})
 	sb, err := c.StartChat(testCtx(t))
@@ -609,7 +609,7 @@ func TestCloseDoesNotLeak(t *testing.T) {
 	}
 	c.Close() // twice is fine
 	sb.Close()
-	ns.stop()
-	sbFake.stop()
+	ns.Stop()
+	sbFake.Stop()
 	settleGoroutines(t, base)
 }

@@ -2,13 +2,12 @@ package client
 
 import (
 	"context"
-	"io"
 	"net"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/crosstalk-im/crosstalk/internal/fakeserver"
 	"github.com/crosstalk-im/crosstalk/msnp/wire"
 )
 
@@ -26,19 +25,9 @@ func FuzzServerInput(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		// A hang is a bug: crash with all stacks so the input is kept.
-		finished := make(chan struct{})
-		defer close(finished)
-		go func() {
-			select {
-			case <-finished:
-			case <-time.After(10 * time.Second):
-				buf := make([]byte, 1<<20)
-				panic("iteration hangs:\n" + string(buf[:runtime.Stack(buf, true)]))
-			}
-		}()
+		defer fakeserver.Watchdog(10 * time.Second)()
 		c := newClient(Options{EventBuffer: 4})
-		cn, ns := serve(c.wrap, data)
+		cn, nsDone := serve(c.wrap, data)
 		c.conn = cn
 		cn.start()
 		sb, sbDone := serve(func(nc net.Conn, addr string, _ int) *conn {
@@ -58,24 +47,13 @@ func FuzzServerInput(f *testing.F) {
 		wg.Wait()
 		c.Close()
 		sb.close()
-		ns.Wait()
-		sbDone.Wait()
+		nsDone()
+		sbDone()
 	})
 }
 
-// serve connects a conn built by mk to a goroutine that writes data and
-// discards whatever the client sends.
-func serve(mk func(net.Conn, string, int) *conn, data []byte) (*conn, *sync.WaitGroup) {
-	a, b := net.Pipe()
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); io.Copy(io.Discard, b) }()
-	go func() {
-		defer wg.Done()
-		b.Write(data)
-		// Let the client read before hanging up, so replies can match.
-		time.Sleep(time.Millisecond)
-		b.Close()
-	}()
-	return mk(a, "pipe", 0), &wg
+// serve connects a conn built by mk to a fakeserver.Feed of data.
+func serve(mk func(net.Conn, string, int) *conn, data []byte) (*conn, func()) {
+	a, fed := fakeserver.Feed(data)
+	return mk(a, "pipe", 0), fed
 }

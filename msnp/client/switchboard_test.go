@@ -50,7 +50,7 @@ func TestStartChat(t *testing.T) {
 		// if from the peer.
 		line, payload := p.payloadCmd()
 		if line != "MSG 5 N 294" {
-			p.failf("invitation line %q", line)
+			p.Failf("invitation line %q", line)
 		}
 		p.send("NAK 5")
 		p.sendMsg("MSG deadxxx@hotmail.com Venkatesh", string(payload))
@@ -64,7 +64,7 @@ func TestStartChat(t *testing.T) {
 	ns := newFake(t, func(p *peer) {
 		login(p, "venky_dude@hotmail.com", "venkat")
 		p.expect("XFR 5 SB")
-		p.send("XFR 5 SB " + sbFake.addr() + " CKI 989487642.2070896604")
+		p.send("XFR 5 SB " + sbFake.Addr() + " CKI 989487642.2070896604")
 		p.expect("OUT")
 	})
 	c := dialLogin(t, ns, "venky_dude@hotmail.com", Options{})
@@ -146,13 +146,13 @@ func TestAnswer(t *testing.T) {
 		p.send("JOI dave@example.com Dave", "BYE carol@example.com 1")
 		p.sendMsg("MSG deaxxxx@hotmail.com Venkatesh", helloPayload)
 		p.expect("OUT")
-		p.expectClose()
+		p.ExpectEOF()
 	})
 	ns := newFake(t, func(p *peer) {
 		login(p, "venky_dude@hotmail.com", "venkat")
-		p.send("RNG 11742066 " + sbFake.addr() + " CKI 989495494.750408580 deaxxxx@hotmail.com Venkatesh")
+		p.send("RNG 11742066 " + sbFake.Addr() + " CKI 989495494.750408580 deaxxxx@hotmail.com Venkatesh")
 		p.expect("OUT")
-		p.expectClose()
+		p.ExpectEOF()
 	})
 	c := dialLogin(t, ns, "venky_dude@hotmail.com", Options{})
 	ctx := testCtx(t)
@@ -186,8 +186,8 @@ func TestAnswer(t *testing.T) {
 	}
 	sb.Leave()
 	c.Logout()
-	sbFake.stop()
-	ns.stop()
+	sbFake.Stop()
+	ns.Stop()
 	settleGoroutines(t, base)
 }
 
@@ -198,10 +198,10 @@ func TestAnswerRefused(t *testing.T) {
 	})
 	ns := newFake(t, func(p *peer) {
 		login(p, "a@b.c", "A")
-		p.expectClose()
+		p.ExpectEOF()
 	})
 	c := dialLogin(t, ns, "a@b.c", Options{})
-	_, err := c.Answer(testCtx(t), Ring{SessionID: "1", Addr: sbFake.addr(), Cookie: "bad"})
+	_, err := c.Answer(testCtx(t), Ring{SessionID: "1", Addr: sbFake.Addr(), Cookie: "bad"})
 	var se *ServerError
 	if !errors.As(err, &se) || se.Code != 911 || se.Command != "ANS" {
 		t.Fatalf("Answer = %v", err)
