@@ -21,10 +21,20 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// chat logs alice and bob in to a node and puts them in one switchboard.
+// chat logs alice and bob in to a node without an MSNFTP relay and puts
+// them in one switchboard.
 func chat(t *testing.T, ctx context.Context) (asb, bsb *client.Switchboard) {
 	t.Helper()
-	n, err := node.Start(ctx, node.Options{DataDir: t.TempDir(), MSNPAddr: "127.0.0.1:0", SBAddr: "127.0.0.1:0", HTTPAddr: node.Off})
+	_, asb, bsb = chatOn(t, ctx, node.Options{})
+	return asb, bsb
+}
+
+// chatOn starts a node with o (its listeners on loopback) and puts alice
+// and bob in one switchboard there.
+func chatOn(t *testing.T, ctx context.Context, o node.Options) (n *node.Node, asb, bsb *client.Switchboard) {
+	t.Helper()
+	o.DataDir, o.MSNPAddr, o.SBAddr, o.HTTPAddr = t.TempDir(), "127.0.0.1:0", "127.0.0.1:0", node.Off
+	n, err := node.Start(ctx, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +83,7 @@ func chat(t *testing.T, ctx context.Context) (asb, bsb *client.Switchboard) {
 			break
 		}
 	}
-	return asb, bsb
+	return n, asb, bsb
 }
 
 func TestTransfers(t *testing.T) {

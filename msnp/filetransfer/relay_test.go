@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/msnp/client"
 	"github.com/crosstalk-im/crosstalk/msnp/filetransfer"
 	"github.com/crosstalk-im/crosstalk/msnp/invite"
@@ -28,59 +27,7 @@ import (
 // that cannot take connections.
 func relayChat(t *testing.T, ctx context.Context, always bool) (n *node.Node, asb, bsb *client.Switchboard) {
 	t.Helper()
-	n, err := node.Start(ctx, node.Options{
-		DataDir: t.TempDir(), MSNPAddr: "127.0.0.1:0", SBAddr: "127.0.0.1:0", HTTPAddr: node.Off,
-		FTPAddr: "127.0.0.1:0", RelayAlways: always,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		n.Shutdown(sctx)
-	})
-	var cs [2]*client.Client
-	for i, email := range []string{"alice@example.com", "bob@example.com"} {
-		if _, err := n.Store.CreateAccount(ctx, hub.Account{Number: uint32(1001 + i), Email: email}, "pw"); err != nil {
-			t.Fatal(err)
-		}
-		c, err := client.Dial(ctx, n.MSNPAddr, client.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		if err := c.Login(ctx, email, "pw"); err != nil {
-			t.Fatal(err)
-		}
-		if err := c.SetStatus(ctx, client.StatusOnline); err != nil {
-			t.Fatal(err)
-		}
-		cs[i] = c
-	}
-	asb, err = cs[0].StartChat(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { asb.Close() })
-	if _, err := asb.Call(ctx, "bob@example.com"); err != nil {
-		t.Fatal(err)
-	}
-	for ev := range cs[1].Events() {
-		if r, ok := ev.(client.Ring); ok {
-			if bsb, err = cs[1].Answer(ctx, r); err != nil {
-				t.Fatal(err)
-			}
-			break
-		}
-	}
-	t.Cleanup(func() { bsb.Close() })
-	for ev := range asb.Events() {
-		if _, ok := ev.(client.Joined); ok {
-			break
-		}
-	}
-	return n, asb, bsb
+	return chatOn(t, ctx, node.Options{FTPAddr: "127.0.0.1:0", RelayAlways: always})
 }
 
 // transfer sends size random bytes from alice to bob on a node with a
