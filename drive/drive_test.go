@@ -21,9 +21,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/crosstalk-im/crosstalk/bus"
 	"github.com/crosstalk-im/crosstalk/drive"
 	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/internal/testenv"
 	"github.com/crosstalk-im/crosstalk/store"
 )
 
@@ -97,20 +97,8 @@ type env struct {
 
 func newEnv(tb testing.TB, tweak func(*drive.Config)) *env {
 	tb.Helper()
-	ctx := context.Background()
+	st, h := testenv.Hub(tb, hub.Config{})
 	dir := tb.TempDir()
-	st, err := store.OpenSQLite(ctx, dir)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	b, err := bus.Open(ctx, bus.Options{DataDir: dir})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	h, err := hub.New(ctx, hub.Config{Store: st, Conn: b.Conn, JS: b.JS})
-	if err != nil {
-		tb.Fatal(err)
-	}
 	tokens := &fakeTokens{m: map[string]uint32{}}
 	key := make([]byte, 32)
 	rand.Read(key)
@@ -123,12 +111,7 @@ func newEnv(tb testing.TB, tweak func(*drive.Config)) *env {
 		tb.Fatal(err)
 	}
 	ts := httptest.NewServer(srv.Handler())
-	tb.Cleanup(func() {
-		ts.Close()
-		h.Close()
-		b.Close()
-		st.Close()
-	})
+	tb.Cleanup(ts.Close)
 	return &env{st: st, hub: h, srv: srv, ts: ts, tokens: tokens, dir: dir, key: key}
 }
 

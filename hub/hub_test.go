@@ -7,9 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/crosstalk-im/crosstalk/bus"
 	"github.com/crosstalk-im/crosstalk/hub"
-	"github.com/crosstalk-im/crosstalk/store"
+	"github.com/crosstalk-im/crosstalk/internal/testenv"
 )
 
 // recorder is an Endpoint that keeps what it is given.
@@ -51,28 +50,14 @@ func (r *recorder) wait(t *testing.T, kind hub.EventKind) hub.Event {
 }
 
 func newHub(t *testing.T) (*hub.Hub, hub.Store) {
-	return newHubWith(t, func(st hub.Store) hub.Store { return st })
+	return newHubWith(t, nil)
 }
 
 // newHubWith gives the hub the store that wrap makes of the real one, and
 // returns the real one.
 func newHubWith(t *testing.T, wrap func(hub.Store) hub.Store) (*hub.Hub, hub.Store) {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := store.OpenSQLite(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := bus.Open(ctx, bus.Options{DataDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := hub.New(ctx, hub.Config{Store: wrap(st), Conn: b.Conn, JS: b.JS})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close(); b.Close(); st.Close() })
+	st, h := testenv.WrappedHub(t, hub.Config{}, wrap)
 	return h, st
 }
 

@@ -16,6 +16,13 @@ import (
 // it (servers' shutdowns) run before it closes them.
 func Hub(tb testing.TB, cfg hub.Config) (*store.SQLite, *hub.Hub) {
 	tb.Helper()
+	return WrappedHub(tb, cfg, nil)
+}
+
+// WrappedHub is Hub with the store the hub uses made by wrap from the
+// real one (which it returns), for tests that step into store calls.
+func WrappedHub(tb testing.TB, cfg hub.Config, wrap func(hub.Store) hub.Store) (*store.SQLite, *hub.Hub) {
+	tb.Helper()
 	ctx := context.Background()
 	dir := tb.TempDir()
 	st, err := store.OpenSQLite(ctx, dir)
@@ -28,6 +35,9 @@ func Hub(tb testing.TB, cfg hub.Config) (*store.SQLite, *hub.Hub) {
 		tb.Fatal(err)
 	}
 	cfg.Store, cfg.Conn, cfg.JS = st, b.Conn, b.JS
+	if wrap != nil {
+		cfg.Store = wrap(st)
+	}
 	h, err := hub.New(ctx, cfg)
 	if err != nil {
 		b.Close()

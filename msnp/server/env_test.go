@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/crosstalk-im/crosstalk/bus"
 	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/internal/testenv"
 	"github.com/crosstalk-im/crosstalk/store"
 )
 
@@ -28,21 +28,7 @@ func newTestEnv(tb testing.TB, tweak func(*Config)) *testEnv {
 // newTestEnvHub is newTestEnv with hub settings (limits) of the test's own.
 func newTestEnvHub(tb testing.TB, tweak func(*Config), hc hub.Config) *testEnv {
 	tb.Helper()
-	ctx := context.Background()
-	dir := tb.TempDir()
-	st, err := store.OpenSQLite(ctx, dir)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	b, err := bus.Open(ctx, bus.Options{DataDir: dir})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	hc.Store, hc.Conn, hc.JS = st, b.Conn, b.JS
-	h, err := hub.New(ctx, hc)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	st, h := testenv.Hub(tb, hc)
 	nsL := listen(tb)
 	sbL := listen(tb)
 	cfg := Config{Hub: h, SwitchboardAddr: sbL.Addr().String()}
@@ -58,9 +44,6 @@ func newTestEnvHub(tb testing.TB, tweak func(*Config), hc hub.Config) *testEnv {
 		if err := srv.Shutdown(ctx); err != nil {
 			tb.Errorf("shutdown: %v", err)
 		}
-		h.Close()
-		b.Close()
-		st.Close()
 	})
 	return &testEnv{store: st, hub: h, srv: srv, nsAddr: nsL.Addr().String(), sbAddr: sbL.Addr().String()}
 }
