@@ -78,9 +78,9 @@ func (s *Server) dropTicket(id string) {
 	}
 }
 
-// linkKey returns Config.Key, or else the key kept in the blob directory,
+// signingKey returns Config.Key, or else the key kept in the blob directory,
 // created on first use.
-func (s *Server) linkKey() ([]byte, error) {
+func (s *Server) signingKey() ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cfg.Key != nil {
@@ -135,7 +135,7 @@ func linkSig(key []byte, t Ticket) string {
 // ticket expires: /link/<id>/<sig>/<name>. It returns "" when the link
 // key cannot be read or created.
 func (s *Server) LinkPath(t Ticket) string {
-	key, err := s.linkKey()
+	key, err := s.signingKey()
 	if err != nil {
 		s.log.Error("drive: link key", "err", err)
 		return ""
@@ -152,7 +152,7 @@ func (s *Server) serveLink(w http.ResponseWriter, r *http.Request, rest string) 
 		return
 	}
 	id, sig := parts[0], parts[1]
-	key, err := s.linkKey()
+	key, err := s.signingKey()
 	if err != nil {
 		s.internal(w, "link key", err)
 		return

@@ -122,7 +122,7 @@ type Server struct {
 	uploading map[string]bool            // ticket ids with an upload running
 	waiters   map[string][]chan struct{} // AwaitAnswer calls by ticket id
 
-	linkKeyBytes []byte // see linkKey
+	linkKeyBytes []byte // see signingKey
 }
 
 // New checks cfg, fills in defaults and creates the blob directory.
@@ -354,7 +354,7 @@ func (s *Server) signin(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusForbidden, "IMToken belongs to another user")
 		return
 	}
-	key, err := s.linkKey()
+	key, err := s.signingKey()
 	if err != nil {
 		s.internal(w, "signing key", err)
 		return
@@ -409,7 +409,7 @@ func (s *Server) authenticate(r *http.Request, queryToken bool) (uint32, bool) {
 	if tok == "" && queryToken {
 		tok = r.URL.Query().Get("security_token")
 	}
-	key, err := s.linkKey()
+	key, err := s.signingKey()
 	if err != nil || tok == "" {
 		return 0, false
 	}
@@ -777,23 +777,31 @@ func (s *Server) releaseUpload(id string) {
 	s.mu.Unlock()
 }
 
+// fileTicket reads the ticket of a file path "<id>,<name>" for a caller
+// who takes part in it; a wrong name is as unknown as a wrong id.
+func (s *Server) fileTicket(w http.ResponseWriter, r *http.Request, me uint32, ref string) (Ticket, bool) {
+	id, name, err := ParseFileRef(ref)
+	if err != nil {
+		fail(w, http.StatusBadRequest, "bad file path")
+		return Ticket{}, false
+	}
+	t, ok := s.ticketFor(w, r, me, id)
+	if ok && t.FileName != name {
+		fail(w, http.StatusNotFound, "no such file")
+		return t, false
+	}
+	return t, ok
+}
+
 // errSize: the body was not as long as the ticket said.
 var errSize = errors.New("upload size does not match the ticket")
 
 func (s *Server) upload(w http.ResponseWriter, r *http.Request, me uint32, ref string) {
-	id, name, err := ParseFileRef(ref)
-	if err != nil {
-		fail(w, http.StatusBadRequest, "bad file path")
-		return
-	}
-	t, ok := s.ticketFor(w, r, me, id)
+	t, ok := s.fileTicket(w, r, me, ref)
 	if !ok {
 		return
 	}
 	switch {
-	case t.FileName != name:
-		fail(w, http.StatusNotFound, "no such file")
-		return
 	case t.Sender != me:
 		fail(w, http.StatusForbidden, "only the sender may upload")
 		return
@@ -810,7 +818,7 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, me uint32, ref s
 		fail(w, http.StatusBadRequest, errSize.Error())
 		return
 	}
-	t, err = s.complete(r.Context(), t, http.MaxBytesReader(w, r.Body, t.FileSize))
+	t, err := s.complete(r.Context(), t, http.MaxBytesReader(w, r.Body, t.FileSize))
 	switch {
 	case errors.Is(err, errBusy):
 		fail(w, http.StatusConflict, err.Error())
@@ -924,19 +932,12 @@ func syncDir(dir string) {
 }
 
 func (s *Server) download(w http.ResponseWriter, r *http.Request, me uint32, ref string) {
-	id, name, err := ParseFileRef(ref)
-	if err != nil {
-		fail(w, http.StatusBadRequest, "bad file path")
-		return
-	}
-	t, ok := s.ticketFor(w, r, me, id)
+	t, ok := s.fileTicket(w, r, me, ref)
 	if !ok {
 		return
 	}
+	id := t.ID
 	switch {
-	case t.FileName != name:
-		fail(w, http.StatusNotFound, "no such file")
-		return
 	case t.Recipient != me:
 		fail(w, http.StatusForbidden, "only the recipient may download")
 		return
