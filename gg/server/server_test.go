@@ -34,24 +34,12 @@ type testEnv struct {
 func newTestEnv(tb testing.TB, tweak func(*Config)) *testEnv {
 	tb.Helper()
 	st, h := testenv.Hub(tb, hub.Config{})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
 	cfg := Config{Hub: h}
 	if tweak != nil {
 		tweak(&cfg)
 	}
 	srv := New(cfg)
-	go srv.Serve(l)
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			tb.Errorf("shutdown: %v", err)
-		}
-	})
-	return &testEnv{store: st, hub: h, srv: srv, addr: l.Addr().String()}
+	return &testEnv{store: st, hub: h, srv: srv, addr: testenv.Serve(tb, srv, ErrServerClosed)}
 }
 
 func (e *testEnv) account(tb testing.TB, uin uint32, email, password string) hub.Account {

@@ -1,11 +1,14 @@
 // Package testenv builds what every protocol server's tests stand on: a
 // SQLite store in a temporary directory, the embedded NATS bus and a hub,
-// all closed when the test ends.
+// all closed when the test ends, and the server itself on a loopback port.
 package testenv
 
 import (
 	"context"
+	"errors"
+	"net"
 	"testing"
+	"time"
 
 	"github.com/crosstalk-im/crosstalk/bus"
 	"github.com/crosstalk-im/crosstalk/hub"
@@ -50,4 +53,33 @@ func WrappedHub(tb testing.TB, cfg hub.Config, wrap func(hub.Store) hub.Store) (
 		st.Close()
 	})
 	return st, h
+}
+
+// Server is what the protocol servers have in common for their tests.
+type Server interface {
+	Serve(net.Listener) error
+	Shutdown(context.Context) error
+}
+
+// Serve runs srv on a loopback port and returns its address. When the test
+// ends it shuts srv down and checks that Serve returned closed.
+func Serve(tb testing.TB, srv Server, closed error) string {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l) }()
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			tb.Errorf("shutdown: %v", err)
+		}
+		if err := <-served; !errors.Is(err, closed) {
+			tb.Errorf("Serve = %v, want %v", err, closed)
+		}
+	})
+	return l.Addr().String()
 }
