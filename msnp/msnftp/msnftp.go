@@ -382,8 +382,13 @@ func sendBlocks(p *peer, opts SendOptions, r io.Reader) error {
 		p.conn.Close() // unblocks the watcher goroutine, if still reading
 		wg.Wait()
 	}()
-	// early is called when the receiver spoke before the end of the file.
+	// early is called when the receiver spoke before the end of the file,
+	// or when the watcher's read failed because the context ended (it moves
+	// the deadline to the past): then the sender cancels.
 	early := func(res error) error {
+		if p.cancelled() {
+			return sendCancel(p, context.Cause(p.ctx))
+		}
 		if res == nil {
 			return fmt.Errorf("%w: BYE before the end of the file", ErrProtocol)
 		}
