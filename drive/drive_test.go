@@ -58,13 +58,14 @@ type recorder struct {
 	got []hub.Notification
 }
 
-func (r *recorder) Deliver(ev hub.Event) {
+func (r *recorder) Deliver(ev hub.Event) bool {
 	if ev.Kind != hub.EventNotify || ev.Notification == nil {
-		return
+		return true
 	}
 	r.mu.Lock()
 	r.got = append(r.got, *ev.Notification)
 	r.mu.Unlock()
+	return true
 }
 
 // wait returns the first n notifications, failing after a few seconds.

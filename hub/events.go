@@ -29,6 +29,11 @@ const (
 	// recipient's session of Protocol to offer through that protocol's own
 	// file transfer.
 	EventFile EventKind = "file"
+	// EventMailbox: the account's mailbox holds messages that none of its
+	// sessions has claimed (they came while it was logging in, or a session
+	// ended before its client acknowledged them); sessions that deliver
+	// offline messages read it again.
+	EventMailbox EventKind = "mailbox"
 )
 
 // Event travels over the bus to every session of one account.
@@ -62,9 +67,11 @@ type Invite struct {
 
 // Endpoint receives a session's events. Deliver is called from the hub's
 // dispatch goroutine and must not block: frontends queue the frames and write
-// them from their own goroutine.
+// them from their own goroutine. It reports whether the connection took the
+// event; false when it is closing or its output queue is full. A message
+// it took and then fails to write goes back through Session.Undelivered.
 type Endpoint interface {
-	Deliver(Event)
+	Deliver(Event) bool
 }
 
 // Presence is one contact's status as the asking account may see it.

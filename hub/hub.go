@@ -16,6 +16,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/crosstalk-im/crosstalk/internal/ratelimit"
+	"github.com/crosstalk-im/crosstalk/metrics"
 )
 
 // Config wires a hub to its store and bus.
@@ -28,6 +31,17 @@ type Config struct {
 	MaxListEntries int
 	// Node names this process in presence records.
 	Node string
+	// Mailbox bounds each account's offline messages: in all, and from any
+	// one sender.
+	Mailbox MailboxLimits
+	// EventQueue bounds the events waiting for this node's dispatcher; past
+	// it the bus refuses events (counted, and messages fall back to the
+	// mailbox).
+	EventQueue int
+	// DeliveryTimeout bounds how long a sender waits for the nodes holding
+	// the recipient's sessions to say whether they took a message, before
+	// it goes to the mailbox instead.
+	DeliveryTimeout time.Duration
 }
 
 // DefaultMaxListEntries is the cap on one contact list; the MSN service of
@@ -40,7 +54,17 @@ type Hub struct {
 	log      *slog.Logger
 	presence jetstream.KeyValue
 	inbox    chan *nats.Msg
+	resyncs  chan resync
 	done     chan struct{}
+	receipts receipts
+	// directory follows the presence bucket for cheap lookups.
+	directory directory
+	// background counts work that outlives the call that started it
+	// (returning messages to the mailbox, recounting dropped events).
+	background sync.WaitGroup
+
+	samplersMu sync.Mutex
+	samplers   map[string]*ratelimit.Sampler
 
 	mu    sync.Mutex
 	users map[uint32]*localUser
@@ -53,11 +77,15 @@ type Hub struct {
 type localUser struct {
 	sub      *nats.Subscription
 	sessions []*Session
+	dropped  int  // of sub's dropped events, how many were counted
+	checking bool // a recount of dropped events is under way
 }
 
-// inboxSize bounds events waiting for the dispatcher; past it NATS reports
-// a slow consumer rather than growing memory without end.
-const inboxSize = 8192
+// Defaults for Config.
+const (
+	DefaultEventQueue      = 8192
+	DefaultDeliveryTimeout = 5 * time.Second
+)
 
 // New creates the hub's presence bucket and starts its dispatcher.
 func New(ctx context.Context, cfg Config) (*Hub, error) {
@@ -70,6 +98,15 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 	if cfg.Node == "" {
 		cfg.Node = randomID(4)
 	}
+	if cfg.Mailbox == (MailboxLimits{}) {
+		cfg.Mailbox = DefaultMailbox
+	}
+	if cfg.EventQueue <= 0 {
+		cfg.EventQueue = DefaultEventQueue
+	}
+	if cfg.DeliveryTimeout <= 0 {
+		cfg.DeliveryTimeout = DefaultDeliveryTimeout
+	}
 	kv, err := presenceBucket(ctx, cfg.JS)
 	if err != nil {
 		return nil, fmt.Errorf("presence bucket: %w", err)
@@ -78,10 +115,20 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 		cfg:      cfg,
 		log:      cfg.Logger,
 		presence: kv,
-		inbox:    make(chan *nats.Msg, inboxSize),
+		inbox:    make(chan *nats.Msg, cfg.EventQueue),
+		resyncs:  make(chan resync, 64),
 		done:     make(chan struct{}),
 		users:    make(map[uint32]*localUser),
+		samplers: make(map[string]*ratelimit.Sampler),
 	}
+	if err := h.startReceipts(); err != nil {
+		return nil, err
+	}
+	if err := h.directory.start(ctx, kv); err != nil {
+		_ = h.receipts.sub.Unsubscribe()
+		return nil, fmt.Errorf("presence watch: %w", err)
+	}
+	cfg.Conn.SetErrorHandler(h.busError)
 	go h.dispatch()
 	return h, nil
 }
@@ -117,12 +164,14 @@ func presenceBucket(ctx context.Context, js jetstream.JetStream) (jetstream.KeyV
 
 // Close stops the dispatcher. Frontends detach their sessions first.
 func (h *Hub) Close() {
+	h.background.Wait()
 	h.mu.Lock()
 	for n, u := range h.users {
-		_ = u.sub.Unsubscribe()
-		delete(h.users, n)
+		h.unsubscribeLocked(n, u)
 	}
 	h.mu.Unlock()
+	_ = h.receipts.sub.Unsubscribe()
+	h.directory.stop()
 	close(h.inbox)
 	<-h.done
 }
@@ -138,41 +187,76 @@ func userSubject(number uint32) string {
 }
 
 func (h *Hub) publish(to uint32, ev Event) {
+	h.publishRequest(to, ev, "")
+}
+
+// publishRequest sends ev to every session of to; a non-empty reply asks
+// each node that holds some to say how many took it.
+func (h *Hub) publishRequest(to uint32, ev Event, reply string) {
 	data, err := json.Marshal(ev)
 	if err != nil {
 		h.log.Error("encode event", "err", err)
 		return
 	}
-	if err := h.cfg.Conn.Publish(userSubject(to), data); err != nil {
+	if err := h.cfg.Conn.PublishMsg(&nats.Msg{Subject: userSubject(to), Reply: reply, Data: data}); err != nil {
 		h.log.Warn("publish event", "to", to, "kind", ev.Kind, "err", err)
+		return
+	}
+	metrics.Events.WithLabelValues(string(ev.Kind), "published").Inc()
+}
+
+// dispatch hands events from the bus to this node's sessions, and the
+// snapshots of resyncs in between.
+func (h *Hub) dispatch() {
+	defer close(h.done)
+	for {
+		select {
+		case msg, ok := <-h.inbox:
+			if !ok {
+				return
+			}
+			h.dispatchEvent(msg)
+		case r := <-h.resyncs:
+			for _, ev := range r.events {
+				r.session.endpoint.Deliver(ev)
+			}
+		}
 	}
 }
 
-// dispatch hands events from the bus to this node's sessions.
-func (h *Hub) dispatch() {
-	defer close(h.done)
-	for msg := range h.inbox {
-		n, err := strconv.ParseUint(strings.TrimPrefix(msg.Subject, "ct.user."), 10, 32)
-		if err != nil {
+func (h *Hub) dispatchEvent(msg *nats.Msg) {
+	n, err := strconv.ParseUint(strings.TrimPrefix(msg.Subject, "ct.user."), 10, 32)
+	if err != nil {
+		return
+	}
+	var ev Event
+	if err := json.Unmarshal(msg.Data, &ev); err != nil {
+		h.log.Warn("bad event on bus", "subject", msg.Subject, "err", err)
+		return
+	}
+	h.mu.Lock()
+	var targets []*Session
+	if u := h.users[uint32(n)]; u != nil {
+		targets = append(targets, u.sessions...)
+	}
+	h.mu.Unlock()
+	took := 0
+	for _, s := range targets {
+		if ev.Kind == EventKick && !s.kickedBy(ev) || s.protocol == ev.SkipProtocol {
 			continue
 		}
-		var ev Event
-		if err := json.Unmarshal(msg.Data, &ev); err != nil {
-			h.log.Warn("bad event on bus", "subject", msg.Subject, "err", err)
-			continue
+		if s.endpoint.Deliver(ev) {
+			took++
+			metrics.Events.WithLabelValues(string(ev.Kind), "delivered").Inc()
+		} else {
+			h.refused(ev.Kind, "session_refused", uint32(n))
 		}
-		h.mu.Lock()
-		var targets []*Session
-		if u := h.users[uint32(n)]; u != nil {
-			targets = append(targets, u.sessions...)
-		}
-		h.mu.Unlock()
-		for _, s := range targets {
-			if ev.Kind == EventKick && !s.kickedBy(ev) || s.protocol == ev.SkipProtocol {
-				continue
-			}
-			s.endpoint.Deliver(ev)
-		}
+	}
+	if len(targets) == 0 {
+		h.refused(ev.Kind, "no_session", uint32(n))
+	}
+	if msg.Reply != "" {
+		_ = h.cfg.Conn.Publish(msg.Reply, strconv.AppendInt(nil, int64(took), 10))
 	}
 }
 
@@ -212,8 +296,7 @@ func (h *Hub) forget(s *Session) {
 		}
 	}
 	if len(u.sessions) == 0 {
-		_ = u.sub.Unsubscribe()
-		delete(h.users, s.account.Number)
+		h.unsubscribeLocked(s.account.Number, u)
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/crosstalk-im/crosstalk/metrics"
 )
 
 // Message is an instant message in the form every frontend understands:
@@ -50,16 +52,14 @@ const (
 // 20 kB, and no protocol here carries more in one message.
 const MaxMessageBytes = 20000
 
-// MaxOfflineMessages bounds one account's offline queue.
-const MaxOfflineMessages = 500
-
 // ErrTooLong: the message is larger than MaxMessageBytes.
 var ErrTooLong = errors.New("message too long")
 
 // SendMessage delivers msg from one account to another, to every session
 // of the recipient except those of skipProtocol (the sender's frontend
-// passes its own protocol when it delivered the message itself). An
-// offline recipient gets it at their next login.
+// passes its own protocol when it delivered the message itself). It says
+// Delivered only once a session of the recipient took the message into its
+// connection, and Queued only once it is committed to the mailbox.
 func (h *Hub) SendMessage(ctx context.Context, from Account, to uint32, msg Message, skipProtocol string) (Delivery, error) {
 	if len(msg.Text) > MaxMessageBytes {
 		return 0, ErrTooLong
@@ -72,46 +72,55 @@ func (h *Hub) SendMessage(ctx context.Context, from Account, to uint32, msg Mess
 		return 0, err
 	}
 	if !r.Allows() {
+		metrics.MessageOutcomes.WithLabelValues("blocked").Inc()
 		return Blocked, nil
 	}
-	st, _, err := h.Presence(ctx, to)
+	rec, _, err := h.loadPresence(ctx, to)
 	if err != nil {
 		return 0, err
 	}
-	if st != StatusOffline {
-		h.publish(to, Event{Kind: EventMessage, From: from, Message: &msg, SkipProtocol: skipProtocol})
-		return Delivered, nil
+	if st, _ := rec.effective(); st != StatusOffline {
+		ev := Event{Kind: EventMessage, From: from, Message: &msg, SkipProtocol: skipProtocol}
+		if nodes := rec.nodes(skipProtocol); nodes > 0 && h.deliverLive(ctx, to, ev, nodes) {
+			metrics.MessageOutcomes.WithLabelValues("delivered").Inc()
+			return Delivered, nil
+		}
+		// Online, but no session took it: it waits in the mailbox.
 	}
-	id, err := h.cfg.Store.QueueOffline(ctx, to, from.Number, msg, MaxOfflineMessages)
-	if errors.Is(err, ErrListFull) {
+	if _, err := h.cfg.Store.QueueOffline(ctx, to, from.Number, msg, h.cfg.Mailbox); errors.Is(err, ErrListFull) {
+		metrics.MessageOutcomes.WithLabelValues("mailbox_full").Inc()
 		return MailboxFull, nil
-	}
-	if err != nil {
+	} else if err != nil {
 		return 0, err
 	}
+	metrics.MessageOutcomes.WithLabelValues("stored").Inc()
 	// A login attaches its session, sets its presence and then reads its
 	// mailbox. One that came between the presence check above and the
-	// queueing may have read the mailbox before the message was in it; then
-	// the message is still unclaimed, and goes to the new session live.
-	if st, _, err := h.Presence(ctx, to); err != nil || st == StatusOffline {
-		return Queued, err
-	}
-	taken, err := h.cfg.Store.TakeOffline(ctx, to, id)
-	if err != nil || !taken {
-		return Queued, err
-	}
-	h.publish(to, Event{Kind: EventMessage, From: from, Message: &msg, SkipProtocol: skipProtocol})
-	return Delivered, nil
+	// queueing may have read the mailbox before the message was in it:
+	// sessions online now are told to look again.
+	h.nudgeMailbox(ctx, to)
+	return Queued, nil
 }
 
 // Mirror gives the recipient's sessions, except those of skipProtocol, a
 // message that reached them in a conversation of that protocol, without
 // the checks SendMessage makes: they already accepted the conversation.
-func (h *Hub) Mirror(ctx context.Context, from Account, to uint32, msg Message, skipProtocol string) {
+// It costs nothing when the recipient has no session of another protocol.
+func (h *Hub) Mirror(from Account, to uint32, msg Message, skipProtocol string) {
+	if !h.HasSessionBesides(to, skipProtocol) {
+		return
+	}
 	if msg.Sent.IsZero() {
 		msg.Sent = time.Now().UTC()
 	}
 	h.publish(to, Event{Kind: EventMessage, From: from, Message: &msg, SkipProtocol: skipProtocol})
+}
+
+// HasSessionBesides reports whether the account has a session of a
+// protocol other than protocol, on any node, as this node last heard: a
+// cheap check for work that only helps such sessions (Mirror).
+func (h *Hub) HasSessionBesides(number uint32, protocol string) bool {
+	return h.directory.hasSessionBesides(number, protocol)
 }
 
 // SendTyping tells an online recipient that from is typing; length is the
@@ -132,17 +141,22 @@ func (h *Hub) SendTyping(ctx context.Context, from Account, to uint32, length in
 	return nil
 }
 
-// OfflineMessages returns what was kept for the account while it was away.
+// OfflineMessages claims for this session what was kept for the account
+// while it was away and that no other live session holds. Each message
+// stays in the mailbox until DeleteOffline; when the session ends first,
+// the claim goes back to the mailbox for the account's other sessions or
+// next login.
 func (s *Session) OfflineMessages(ctx context.Context) ([]OfflineMessage, error) {
-	return s.hub.cfg.Store.OfflineMessages(ctx, s.Account().Number)
-}
-
-// Requeue keeps messages a frontend could not hand to its client, for the
-// account's next login.
-func (h *Hub) Requeue(ctx context.Context, to uint32, from Account, msg Message) error {
-	msg.Offline = 0
-	_, err := h.cfg.Store.QueueOffline(ctx, to, from.Number, msg, MaxOfflineMessages)
-	return err
+	number := s.Account().Number
+	rec, _, err := s.hub.loadPresence(ctx, number)
+	if err != nil {
+		return nil, err
+	}
+	live := []string{s.id}
+	for id := range rec.Sessions {
+		live = append(live, id)
+	}
+	return s.hub.cfg.Store.OfflineMessages(ctx, number, s.id, live)
 }
 
 // DeleteOffline forgets offline messages the client has received.

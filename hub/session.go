@@ -70,7 +70,9 @@ func (s *Session) SetPresence(ctx context.Context, st Status, text string) error
 }
 
 // Detach ends the session: its status leaves the account's presence and
-// watchers see the change. Safe to call more than once.
+// watchers see the change. Offline messages it claimed but whose delivery
+// its client never confirmed go back to the mailbox, for the account's
+// other sessions or its next login. Safe to call more than once.
 func (s *Session) Detach(ctx context.Context) {
 	s.mu.Lock()
 	if s.detached {
@@ -87,6 +89,11 @@ func (s *Session) Detach(ctx context.Context) {
 	if err != nil {
 		s.hub.log.Warn("presence on detach", "account", acct.Number, "err", err)
 		return
+	}
+	if released, err := s.hub.cfg.Store.ReleaseOffline(ctx, acct.Number, s.id); err != nil {
+		s.hub.log.Warn("release offline messages", "account", acct.Number, "err", err)
+	} else if released > 0 {
+		s.hub.nudgeMailbox(ctx, acct.Number)
 	}
 	if before.Visible() != after.Visible() {
 		if err := s.hub.announce(ctx, acct, after, text); err != nil {

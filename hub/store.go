@@ -50,15 +50,16 @@ type Store interface {
 	SetPromptOnAdd(ctx context.Context, owner uint32, prompt bool) (uint32, error)
 
 	// QueueOffline keeps a message for an offline account and returns its
-	// id; ErrListFull when max messages already wait.
-	QueueOffline(ctx context.Context, to, from uint32, msg Message, max int) (int64, error)
-	// TakeOffline removes one waiting message that no OfflineMessages call
-	// has returned yet, reporting whether it did.
-	TakeOffline(ctx context.Context, to uint32, id int64) (bool, error)
-	// OfflineMessages returns an account's waiting messages, oldest first,
-	// with Message.Offline set to each one's id, and claims them: they
-	// stay until deleted, but TakeOffline no longer takes them.
-	OfflineMessages(ctx context.Context, to uint32) ([]OfflineMessage, error)
+	// id; ErrListFull when the mailbox or the sender's share of it is full.
+	QueueOffline(ctx context.Context, to, from uint32, msg Message, limits MailboxLimits) (int64, error)
+	// OfflineMessages claims for session the waiting messages no live
+	// session holds (live names the account's sessions on every node) and
+	// returns those it claimed now, oldest first, with Message.Offline set
+	// to each one's id. They stay until deleted or released.
+	OfflineMessages(ctx context.Context, to uint32, session string, live []string) ([]OfflineMessage, error)
+	// ReleaseOffline returns session's unacknowledged claims to the
+	// mailbox and says how many there were.
+	ReleaseOffline(ctx context.Context, to uint32, session string) (int64, error)
 	// DeleteOffline removes delivered offline messages; unknown ids are
 	// ignored.
 	DeleteOffline(ctx context.Context, to uint32, ids ...int64) error

@@ -42,9 +42,34 @@ var (
 		Name: "crosstalk_messages_total",
 		Help: "Instant messages relayed.",
 	}, []string{"protocol"})
+
+	// Events counts hub events on this node by kind and stage: published
+	// on the bus, delivered to a session that took it.
+	Events = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "crosstalk_events_total",
+		Help: "Hub events published and delivered to sessions.",
+	}, []string{"kind", "stage"})
+
+	// EventsRefused counts events that did not reach a session, by kind
+	// (unknown when the bus dropped them unread) and cause: queue_full (the
+	// node's event queue was full), session_refused (the connection could
+	// not take it), no_session (the account left this node meanwhile).
+	EventsRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "crosstalk_events_refused_total",
+		Help: "Hub events that reached no session, by cause.",
+	}, []string{"kind", "cause"})
+
+	// MessageOutcomes counts what the hub told senders of instant messages
+	// (delivered, stored, mailbox_full, blocked) and what became of
+	// delivered messages a connection could not write after all (returned
+	// to the mailbox, or lost when even that failed).
+	MessageOutcomes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "crosstalk_message_outcomes_total",
+		Help: "Instant messages by what the sender was told or what became of them later.",
+	}, []string{"outcome"})
 )
 
 func init() {
-	Registry.MustRegister(Connections, Commands, Errors, Logins, Messages,
+	Registry.MustRegister(Connections, Commands, Errors, Logins, Messages, Events, EventsRefused, MessageOutcomes,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 }

@@ -13,8 +13,8 @@ import (
 )
 
 // QueueOffline keeps msg for recipient to and returns its id;
-// hub.ErrListFull when max are already waiting.
-func (s *SQLite) QueueOffline(ctx context.Context, to, from uint32, msg hub.Message, max int) (int64, error) {
+// hub.ErrListFull when the mailbox or the sender's share of it is full.
+func (s *SQLite) QueueOffline(ctx context.Context, to, from uint32, msg hub.Message, limits hub.MailboxLimits) (int64, error) {
 	body, err := json.Marshal(hub.Message{Text: msg.Text, Format: msg.Format})
 	if err != nil {
 		return 0, err
@@ -27,11 +27,12 @@ func (s *SQLite) QueueOffline(ctx context.Context, to, from uint32, msg hub.Mess
 		if err := mustExist(t, from); err != nil {
 			return err
 		}
-		var waiting int
-		if err := t.scan(`SELECT COUNT(*) FROM offline_messages WHERE recipient = ?`, []any{to}, &waiting); err != nil {
+		var waiting, fromSender int
+		if err := t.scan(`SELECT COUNT(*), COUNT(CASE WHEN sender = ? THEN 1 END) FROM offline_messages WHERE recipient = ?`,
+			[]any{from, to}, &waiting, &fromSender); err != nil {
 			return err
 		}
-		if max > 0 && waiting >= max {
+		if limits.Total > 0 && waiting >= limits.Total || limits.PerSender > 0 && fromSender >= limits.PerSender {
 			return hub.ErrListFull
 		}
 		return t.scan(`INSERT INTO offline_messages (recipient, sender, sent_at, body) VALUES (?, ?, ?, ?) RETURNING id`,
@@ -40,21 +41,47 @@ func (s *SQLite) QueueOffline(ctx context.Context, to, from uint32, msg hub.Mess
 	return id, err
 }
 
-// OfflineMessages returns the waiting messages, oldest first, and marks
-// them claimed.
-func (s *SQLite) OfflineMessages(ctx context.Context, to uint32) ([]hub.OfflineMessage, error) {
+// OfflineMessages claims for session the waiting messages that no live
+// session holds (live lists the account's sessions on every node) and
+// returns them, oldest first. What session claimed before is not returned
+// again: it has them already.
+func (s *SQLite) OfflineMessages(ctx context.Context, to uint32, session string, live []string) ([]hub.OfflineMessage, error) {
 	var out []hub.OfflineMessage
 	err := s.write(ctx, func(t txn) error {
-		if _, err := t.exec(`UPDATE offline_messages SET claimed = TRUE WHERE recipient = ? AND NOT claimed`, to); err != nil {
-			return err
+		claimable := `recipient = ? AND (claimed_by IS NULL`
+		args := []any{to}
+		if len(live) > 0 {
+			claimable += ` OR claimed_by NOT IN (` + marks(len(live)) + `)`
+			for _, id := range live {
+				args = append(args, id)
+			}
+		} else {
+			claimable += ` OR TRUE`
 		}
+		claimable += `)`
 		var err error
 		out, err = all(t, scanOffline, `SELECT m.id, m.sent_at, m.body, `+accountCols+`
 			FROM offline_messages m JOIN accounts a ON a.number = m.sender
-			WHERE m.recipient = ? ORDER BY m.id`, to)
+			WHERE m.`+strings.ReplaceAll(claimable, "claimed_by", "m.claimed_by")+` ORDER BY m.id`, args...)
+		if err != nil || len(out) == 0 {
+			return err
+		}
+		_, err = t.exec(`UPDATE offline_messages SET claimed_by = ? WHERE `+claimable, append([]any{session}, args...)...)
 		return err
 	})
 	return out, err
+}
+
+// ReleaseOffline gives up session's claims on messages its client never
+// acknowledged and reports how many there were.
+func (s *SQLite) ReleaseOffline(ctx context.Context, to uint32, session string) (int64, error) {
+	var n int64
+	err := s.write(ctx, func(t txn) error {
+		var err error
+		n, err = t.exec(`UPDATE offline_messages SET claimed_by = NULL WHERE recipient = ? AND claimed_by = ?`, to, session)
+		return err
+	})
+	return n, err
 }
 
 func scanOffline(rows *sql.Rows) (hub.OfflineMessage, error) {
@@ -83,24 +110,14 @@ func (s *SQLite) DeleteOffline(ctx context.Context, to uint32, ids ...int64) err
 	for _, id := range ids {
 		args = append(args, id)
 	}
-	marks := strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",")
 	return s.write(ctx, func(t txn) error {
-		_, err := t.exec(`DELETE FROM offline_messages WHERE recipient = ? AND id IN (`+marks+`)`, args...)
+		_, err := t.exec(`DELETE FROM offline_messages WHERE recipient = ? AND id IN (`+marks(len(ids))+`)`, args...)
 		return err
 	})
 }
 
-// TakeOffline removes one waiting message no login has read yet and
-// reports whether it did.
-func (s *SQLite) TakeOffline(ctx context.Context, to uint32, id int64) (bool, error) {
-	var taken bool
-	err := s.write(ctx, func(t txn) error {
-		n, err := t.exec(`DELETE FROM offline_messages WHERE recipient = ? AND id = ? AND NOT claimed`, to, id)
-		taken = n == 1
-		return err
-	})
-	return taken, err
-}
+// marks is n comma-separated placeholders.
+func marks(n int) string { return strings.TrimSuffix(strings.Repeat("?,", n), ",") }
 
 // maxContactFile bounds a stored contact-list file.
 const maxContactFile = 1 << 20
@@ -143,4 +160,14 @@ func (s *SQLite) ContactFile(ctx context.Context, owner uint32, format string) (
 		return err
 	})
 	return data, version, err
+}
+
+// CountOffline says how many messages wait in an account's mailbox,
+// claimed or not.
+func (s *SQLite) CountOffline(ctx context.Context, to uint32) (int, error) {
+	var n int
+	err := s.read(ctx, func(t txn) error {
+		return t.scan(`SELECT COUNT(*) FROM offline_messages WHERE recipient = ?`, []any{to}, &n)
+	})
+	return n, err
 }

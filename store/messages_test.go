@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -28,17 +29,17 @@ func TestOfflineMessages(t *testing.T) {
 		if i == 0 {
 			msg.Format = &hub.Format{Bold: true, Color: "FF0000"}
 		}
-		if _, err := s.QueueOffline(ctx, 2, 1, msg, 3); err != nil {
+		if _, err := s.QueueOffline(ctx, 2, 1, msg, hub.MailboxLimits{Total: 3}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := s.QueueOffline(ctx, 2, 1, hub.Message{Text: "one too many"}, 3); !errors.Is(err, hub.ErrListFull) {
+	if _, err := s.QueueOffline(ctx, 2, 1, hub.Message{Text: "one too many"}, hub.MailboxLimits{Total: 3}); !errors.Is(err, hub.ErrListFull) {
 		t.Fatalf("fourth message with a limit of 3: %v", err)
 	}
-	if _, err := s.QueueOffline(ctx, 2, 99, hub.Message{Text: "x"}, 3); !errors.Is(err, hub.ErrNotFound) {
+	if _, err := s.QueueOffline(ctx, 2, 99, hub.Message{Text: "x"}, hub.MailboxLimits{Total: 3}); !errors.Is(err, hub.ErrNotFound) {
 		t.Fatalf("unknown sender: %v", err)
 	}
-	got, err := s.OfflineMessages(ctx, 2)
+	got, err := s.OfflineMessages(ctx, 2, "first", []string{"first"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,30 +60,54 @@ func TestOfflineMessages(t *testing.T) {
 	if err := s.DeleteOffline(ctx, 2, got[0].ID, got[1].ID); err != nil {
 		t.Fatal(err)
 	}
-	left, _ := s.OfflineMessages(ctx, 2)
+	if again, _ := s.OfflineMessages(ctx, 2, "first", []string{"first"}); len(again) != 0 {
+		t.Fatalf("the same session read again what it holds: %+v", again)
+	}
+	// A second live session gets nothing the first holds; a session that
+	// no longer exists holds nothing.
+	if other, _ := s.OfflineMessages(ctx, 2, "second", []string{"first", "second"}); len(other) != 0 {
+		t.Fatalf("a second session took what the first holds: %+v", other)
+	}
+	left, _ := s.OfflineMessages(ctx, 2, "third", []string{"third"})
 	if len(left) != 1 || left[0].Text != "third" {
 		t.Fatalf("after delete: %+v (another recipient's delete must not touch them)", left)
 	}
-
-	// What a login has read is claimed: it stays, but cannot be taken back.
-	if taken, err := s.TakeOffline(ctx, 2, left[0].ID); err != nil || taken {
-		t.Fatalf("took a claimed message: %v %v", taken, err)
+	if n, err := s.ReleaseOffline(ctx, 2, "third"); err != nil || n != 1 {
+		t.Fatalf("release: %d %v", n, err)
 	}
-	id, err := s.QueueOffline(ctx, 2, 1, hub.Message{Text: "fourth"}, 3)
+	if again, _ := s.OfflineMessages(ctx, 2, "fourth", []string{"first", "fourth"}); len(again) != 1 || again[0].Text != "third" {
+		t.Fatalf("after release: %+v", again)
+	}
+}
+
+func TestMailboxShares(t *testing.T) {
+	ctx := context.Background()
+	s, err := OpenSQLite(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if taken, err := s.TakeOffline(ctx, 1, id); err != nil || taken {
-		t.Fatalf("another recipient took it: %v %v", taken, err)
+	defer s.Close()
+	for n := uint32(1); n <= 3; n++ {
+		if _, err := s.CreateAccount(ctx, hub.Account{Number: n, Email: fmt.Sprintf("u%d@example.com", n)}, "pw"); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if taken, err := s.TakeOffline(ctx, 2, id); err != nil || !taken {
-		t.Fatalf("first take: %v %v", taken, err)
+	limits := hub.MailboxLimits{Total: 5, PerSender: 3}
+	for i := range 3 {
+		if _, err := s.QueueOffline(ctx, 1, 2, hub.Message{Text: fmt.Sprint(i)}, limits); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if taken, err := s.TakeOffline(ctx, 2, id); err != nil || taken {
-		t.Fatalf("second take: %v %v", taken, err)
+	if _, err := s.QueueOffline(ctx, 1, 2, hub.Message{Text: "over the share"}, limits); !errors.Is(err, hub.ErrListFull) {
+		t.Fatalf("a sender past its share: %v", err)
 	}
-	if left, _ := s.OfflineMessages(ctx, 2); len(left) != 1 || left[0].Text != "third" {
-		t.Fatalf("after the take: %+v", left)
+	for i := range 2 {
+		if _, err := s.QueueOffline(ctx, 1, 3, hub.Message{Text: fmt.Sprint(i)}, limits); err != nil {
+			t.Fatalf("another sender within the total: %v", err)
+		}
+	}
+	if _, err := s.QueueOffline(ctx, 1, 3, hub.Message{Text: "over the total"}, limits); !errors.Is(err, hub.ErrListFull) {
+		t.Fatalf("past the total: %v", err)
 	}
 }
 

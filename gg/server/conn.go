@@ -45,10 +45,23 @@ type conn struct {
 	gate     eventgate.Gate
 	mu       sync.Mutex
 	session  *hub.Session
+	number   uint32          // the session's account
 	watching map[uint32]bool // the client's notify list: whose status it wants
 	seq      uint32          // last server-side message and event sequence number
-	offline  map[uint32]int64
+	// offline maps the sequence numbers of stored messages written to the
+	// client to their mailbox ids, until the client acknowledges them;
+	// backlog holds the claimed ones waiting for room in that window.
+	offline map[uint32]int64
+	backlog []hub.OfflineMessage
+	// rereads counts mailbox reads asked for by the hub while one runs.
+	rereads   int
+	rereading sync.WaitGroup
 }
+
+// offlineWindow bounds the stored messages written to a client and not yet
+// acknowledged by it. A crash or a dropped connection can deliver these
+// again (the mailbox still holds them); nothing else is repeated.
+const offlineWindow = 32
 
 // lenient decodes what clients send: a client build that leaves out a
 // field we do not use is still understood. What we send always carries
@@ -88,6 +101,7 @@ func (s *Server) handle(nc net.Conn) {
 	if err := c.loop(ctx); err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 		c.log.Info("dropping connection", "err", err)
 	}
+	c.rereading.Wait()
 	endCtx, endCancel := context.WithTimeout(ctx, s.cfg.WriteTimeout)
 	c.end(endCtx)
 	endCancel()
@@ -113,8 +127,13 @@ func (c *conn) loop(ctx context.Context) error {
 		metrics.Commands.WithLabelValues(protocolName, wire.TypeName(p.Type)).Inc()
 		// GG has no "slow down" reply, and a dropped packet would leave the
 		// client waiting for its ack: a fast sender is slowed to its
-		// allowance instead, and TCP pushes back on it.
-		time.Sleep(c.rate.Reserve(time.Now()))
+		// allowance instead, and TCP pushes back on it. The client's own
+		// receipts are never slowed: a stored message leaves the mailbox
+		// on its receipt, and one still waiting when the session ends is
+		// delivered again.
+		if p.Type != wire.TypeAck110 {
+			time.Sleep(c.rate.Reserve(time.Now()))
+		}
 		if err := c.dispatch(ctx, p); err != nil {
 			if errors.Is(err, errClose) {
 				return nil
@@ -136,21 +155,31 @@ func (c *conn) sess() *hub.Session {
 	return c.session
 }
 
-func (c *conn) send(typ uint32, body []byte) {
+func (c *conn) send(typ uint32, body []byte) bool {
+	return c.sendTracked(typ, body, nil)
+}
+
+// sendTracked queues a packet and reports whether the outbox took it;
+// receipt, if any, learns whether it was written (see outbox.WriteTracked).
+func (c *conn) sendTracked(typ uint32, body []byte, receipt outbox.Receipt) bool {
 	if c.srv.cfg.Trace {
 		c.log.Log(context.Background(), LevelTrace, ">>", "packet", wire.TypeName(typ), "body", hex.EncodeToString(body))
 	}
-	_ = c.out.Write(wire.AppendPacket(nil, typ, body))
+	return c.out.WriteTracked(wire.AppendPacket(nil, typ, body), receipt) == nil
 }
 
-func (c *conn) sendProto(typ uint32, m proto.Message) {
+func (c *conn) sendProto(typ uint32, m proto.Message) bool {
+	return c.sendProtoTracked(typ, m, nil)
+}
+
+func (c *conn) sendProtoTracked(typ uint32, m proto.Message, receipt outbox.Receipt) bool {
 	body, err := proto.Marshal(m)
 	if err != nil {
 		// Every message is built here with all required fields; this is a bug.
 		c.log.Error("encode packet", "packet", wire.TypeName(typ), "err", err)
-		return
+		return false
 	}
-	c.send(typ, body)
+	return c.sendTracked(typ, body, receipt)
 }
 
 func (c *conn) closeWith(typ uint32, body []byte) {
@@ -219,7 +248,7 @@ func (c *conn) handleLogin(ctx context.Context, body []byte) error {
 		return err
 	}
 	c.mu.Lock()
-	c.session = session
+	c.session, c.number = session, uin
 	c.mu.Unlock()
 	c.log = c.log.With("account", uin)
 	metrics.Logins.WithLabelValues(protocolName, "ok").Inc()
@@ -244,7 +273,7 @@ func (c *conn) handleLogin(ctx context.Context, body []byte) error {
 		ServerTime: proto.Uint32(uint32(time.Now().Unix())),
 	})
 	c.sendProto(wire.TypeIMToken, &ggpb.GG110Imtoken{Imtoken: proto.String(c.token)})
-	c.gate.Open(c.deliver)
+	c.gate.Open(c.deliver, c.undelivered)
 	return c.deliverOffline(ctx)
 }
 
@@ -270,8 +299,15 @@ func (c *conn) refuse(reason string, uin uint32) error {
 // end leaves the hub, which also ends the session's drive token.
 func (c *conn) end(ctx context.Context) {
 	if s := c.sess(); s != nil {
+		c.gate.Discard(c.undelivered)
 		s.Detach(ctx)
 	}
+}
+
+// undelivered puts a message event the connection could not take back in
+// the mailbox.
+func (c *conn) undelivered(ev hub.Event) {
+	c.sess().Undelivered(ev.From, *ev.Message)
 }
 
 func (c *conn) handleNewStatus(ctx context.Context, body []byte) error {
@@ -416,17 +452,24 @@ func (c *conn) handleSendMessage(ctx context.Context, body []byte) error {
 	s := c.sess()
 	msg.Sent = time.Now().UTC()
 	d, err := c.srv.cfg.Hub.SendMessage(ctx, s.Account(), to, msg, "")
-	if errors.Is(err, hub.ErrNotFound) {
-		d, err = hub.Blocked, nil
-	}
-	if err != nil {
+	failure := uint32(0)
+	switch {
+	case errors.Is(err, hub.ErrNotFound):
+		failure = wire.AckNotDelivered
+	case err != nil:
 		return err
+	case d == hub.Blocked:
+		failure = wire.AckBlocked
+	case d == hub.MailboxFull:
+		failure = wire.AckMailboxFull
 	}
-	if d == hub.Delivered || d == hub.Queued {
-		metrics.Messages.WithLabelValues(protocolName).Inc()
+	if failure != 0 {
+		// The GG11 receipt cannot say "not taken"; the older one can, and
+		// libgadu reports its status to the application.
+		c.send(wire.TypeSendMsgAck, wire.AppendSendMsgAck(nil, wire.SendMsgAck{Status: failure, Recipient: to, Seq: m.GetSeq()}))
+		return nil
 	}
-	// GG110 acks have no "not delivered": the client is told its message
-	// was taken, as the real service did for offline recipients too.
+	metrics.Messages.WithLabelValues(protocolName).Inc()
 	c.sendProto(wire.TypeSendMsgAck110, &ggpb.GG110MessageAck{
 		MsgType: proto.Uint32(1),
 		Seq:     proto.Uint32(m.GetSeq()),
@@ -464,9 +507,13 @@ func (c *conn) handleAck(ctx context.Context, body []byte) error {
 	id, ok := c.offline[a.GetSeq()]
 	delete(c.offline, a.GetSeq())
 	c.mu.Unlock()
-	if ok {
-		return c.sess().DeleteOffline(ctx, id)
+	if !ok {
+		return nil
 	}
+	if err := c.sess().DeleteOffline(ctx, id); err != nil {
+		return err
+	}
+	c.pumpOffline()
 	return nil
 }
 
@@ -526,17 +573,67 @@ func (c *conn) handleUserlist(ctx context.Context, body []byte) error {
 	return nil
 }
 
-// deliverOffline hands over what was queued while the account was away;
-// each message leaves the queue when the client acknowledges it.
+// deliverOffline claims what waits in the mailbox and hands it over,
+// offlineWindow messages at a time; each leaves the mailbox when the
+// client acknowledges it.
 func (c *conn) deliverOffline(ctx context.Context) error {
 	waiting, err := c.sess().OfflineMessages(ctx)
-	if err != nil {
+	if err != nil || len(waiting) == 0 {
 		return err
 	}
-	for _, m := range waiting {
-		c.deliverMessage(m.From, m.Message)
-	}
+	c.mu.Lock()
+	c.backlog = append(c.backlog, waiting...)
+	c.mu.Unlock()
+	c.pumpOffline()
 	return nil
+}
+
+// pumpOffline writes backlog messages while the window has room.
+func (c *conn) pumpOffline() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for len(c.offline) < offlineWindow && len(c.backlog) > 0 {
+		m := c.backlog[0]
+		c.backlog = c.backlog[1:]
+		c.seq++
+		c.offline[c.seq] = m.ID
+		// A stored message the connection drops stays claimed by this
+		// session, and goes back to the mailbox when it ends.
+		c.sendProto(wire.TypeRecvMsg110, c.recvMessage(c.seq, m.From, m.Message))
+	}
+}
+
+// rereadMailbox reads the mailbox again when the hub says it holds
+// messages no session has; one read at a time, repeated if asked meanwhile.
+func (c *conn) rereadMailbox() {
+	c.mu.Lock()
+	c.rereads++
+	if c.rereads > 1 {
+		c.mu.Unlock()
+		return
+	}
+	c.rereading.Add(1)
+	c.mu.Unlock()
+	go func() {
+		defer c.rereading.Done()
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.WriteTimeout)
+			if err := c.deliverOffline(ctx); err != nil {
+				c.log.Warn("read mailbox", "err", err)
+			}
+			cancel()
+			c.mu.Lock()
+			again := c.rereads > 1
+			c.rereads = 0
+			if again {
+				c.rereads = 1
+			}
+			c.mu.Unlock()
+			if !again {
+				return
+			}
+		}
+	}()
 }
 
 func (c *conn) nextSeq() uint32 {
@@ -546,14 +643,19 @@ func (c *conn) nextSeq() uint32 {
 	return c.seq
 }
 
-func (c *conn) deliverMessage(from hub.Account, msg hub.Message) {
-	seq := c.nextSeq()
-	if msg.Offline != 0 {
-		c.mu.Lock()
-		c.offline[seq] = msg.Offline
-		c.mu.Unlock()
-	}
-	c.sendProto(wire.TypeRecvMsg110, &ggpb.GG110RecvMessage{
+// deliverMessage writes a live message; one the connection drops after
+// taking it goes back to the mailbox.
+func (c *conn) deliverMessage(from hub.Account, msg hub.Message) bool {
+	s := c.sess() // not in the receipt: it may run under c.mu
+	return c.sendProtoTracked(wire.TypeRecvMsg110, c.recvMessage(c.nextSeq(), from, msg), func(written bool) {
+		if !written {
+			s.Undelivered(from, msg)
+		}
+	})
+}
+
+func (c *conn) recvMessage(seq uint32, from hub.Account, msg hub.Message) *ggpb.GG110RecvMessage {
+	return &ggpb.GG110RecvMessage{
 		Sender:   wire.AppendProtoUIN(nil, 0, from.Number),
 		Flags:    proto.Uint32(0),
 		Seq:      proto.Uint32(seq),
@@ -561,15 +663,15 @@ func (c *conn) deliverMessage(from hub.Account, msg hub.Message) {
 		MsgPlain: proto.String(msg.Text),
 		MsgXhtml: proto.String(toXHTML(msg)),
 		MsgId:    proto.Uint64(messageID()),
-		ConvId:   proto.Uint64(conversationID(from.Number, c.sess().Account().Number)),
-	})
+		ConvId:   proto.Uint64(conversationID(from.Number, c.number)),
+	}
 }
 
 // Deliver turns hub events into packets, once the client has its login
 // reply. It runs on the hub's dispatch goroutine and only queues output.
-func (c *conn) Deliver(ev hub.Event) { c.gate.Deliver(ev, c.deliver) }
+func (c *conn) Deliver(ev hub.Event) bool { return c.gate.Deliver(ev, c.deliver) }
 
-func (c *conn) deliver(ev hub.Event) {
+func (c *conn) deliver(ev hub.Event) bool {
 	switch ev.Kind {
 	case hub.EventKick:
 		c.closeWith(wire.TypeDisconnecting, nil)
@@ -578,17 +680,19 @@ func (c *conn) deliver(ev hub.Event) {
 		watched := c.watching[ev.From.Number]
 		c.mu.Unlock()
 		if watched {
-			c.send(wire.TypeStatus80, wire.AppendContactStatus(nil, contactStatus(ev.From.Number, ev.Status, ev.Text)))
+			return c.send(wire.TypeStatus80, wire.AppendContactStatus(nil, contactStatus(ev.From.Number, ev.Status, ev.Text)))
 		}
 	case hub.EventMessage:
 		if ev.Message != nil {
-			c.deliverMessage(ev.From, *ev.Message)
+			return c.deliverMessage(ev.From, *ev.Message)
 		}
+	case hub.EventMailbox:
+		c.rereadMailbox()
 	case hub.EventTyping:
-		c.send(wire.TypeTypingNotify, wire.AppendTyping(nil, wire.Typing{Length: uint16(min(ev.Typing, 0xffff)), UIN: ev.From.Number}))
+		return c.send(wire.TypeTypingNotify, wire.AppendTyping(nil, wire.Typing{Length: uint16(min(ev.Typing, 0xffff)), UIN: ev.From.Number}))
 	case hub.EventNotify:
 		if n := ev.Notification; n != nil {
-			c.sendProto(wire.TypeEvent110, &ggpb.GG110Event{
+			return c.sendProto(wire.TypeEvent110, &ggpb.GG110Event{
 				Type:    ggpb.GG110Event_JSON.Enum(),
 				Seq:     proto.Uint32(c.nextSeq()),
 				Data:    proto.String(n.Data),
@@ -596,6 +700,7 @@ func (c *conn) deliver(ev hub.Event) {
 			})
 		}
 	}
+	return true
 }
 
 // statusFromGG maps a GG status to the hub's; ok is false for "not

@@ -209,3 +209,17 @@ func FuzzUserlistVersion(f *testing.F) {
 		}
 	})
 }
+
+func FuzzSendMsgAck(f *testing.F) {
+	f.Add(AppendSendMsgAck(nil, SendMsgAck{Status: AckMailboxFull, Recipient: 1002, Seq: 7}))
+	f.Add([]byte{1, 2, 3})
+	f.Fuzz(func(t *testing.T, body []byte) {
+		a, err := ParseSendMsgAck(body)
+		if err != nil {
+			return
+		}
+		if got := AppendSendMsgAck(nil, a); string(got) != string(body) {
+			t.Fatalf("round trip: %x → %+v → %x", body, a, got)
+		}
+	})
+}

@@ -167,6 +167,38 @@ func ParseTyping(body []byte) (Typing, error) {
 	return Typing{Length: le.Uint16(body), UIN: le.Uint32(body[2:])}, nil
 }
 
+// SendMsgAck is the body of TypeSendMsgAck, the pre-GG11 receipt for a sent
+// message. libgadu still reports it (GG_EVENT_ACK with its status), and it is
+// the only way to tell a GG11 client that a message was not taken: the
+// GG11 receipt has no status.
+type SendMsgAck struct {
+	Status    uint32 // AckBlocked, AckMailboxFull, AckNotDelivered...
+	Recipient uint32
+	Seq       uint32
+}
+
+// SendMsgAck.Status values.
+const (
+	AckBlocked      uint32 = 0x0001 // the recipient does not accept the sender
+	AckDelivered    uint32 = 0x0002
+	AckQueued       uint32 = 0x0003 // kept for an offline recipient
+	AckMailboxFull  uint32 = 0x0004 // offline, and no room left to keep it
+	AckNotDelivered uint32 = 0x0006 // e.g. no such recipient
+)
+
+// AppendSendMsgAck appends a TypeSendMsgAck body.
+func AppendSendMsgAck(dst []byte, a SendMsgAck) []byte {
+	return le.AppendUint32(le.AppendUint32(le.AppendUint32(dst, a.Status), a.Recipient), a.Seq)
+}
+
+// ParseSendMsgAck decodes a TypeSendMsgAck body (12 bytes).
+func ParseSendMsgAck(body []byte) (SendMsgAck, error) {
+	if len(body) != 12 {
+		return SendMsgAck{}, malformed("send ack of %d bytes, want 12", len(body))
+	}
+	return SendMsgAck{Status: le.Uint32(body), Recipient: le.Uint32(body[4:]), Seq: le.Uint32(body[8:])}, nil
+}
+
 // Userlist100.Type values: requests, then replies.
 const (
 	UserlistPut uint8 = 0x00 // request: store Data as the new list

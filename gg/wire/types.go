@@ -22,6 +22,7 @@ const (
 	TypePong          uint32 = 0x0007 // S→C GG_PONG: empty, legacy
 	TypePing          uint32 = 0x0008 // C→S GG_PING: empty
 	TypeDisconnecting uint32 = 0x000B // S→C GG_DISCONNECTING: empty; kicked (e.g. by another login)
+	TypeSendMsgAck    uint32 = 0x0005 // S→C GG_SEND_MSG_ACK: SendMsgAck, the pre-GG11 receipt with a status
 	TypeDisconnectAck uint32 = 0x000D // S→C GG_DISCONNECT_ACK: empty; answers a NOT_AVAIL status
 	TypePong110       uint32 = 0x00A1 // S→C GG_PONG110: pb:GG110Pong
 	TypeOwnDisconnect uint32 = 0x0062 // C→S GG_OWN_DISCONNECT: end another session of the same account (multilogon)
@@ -84,6 +85,7 @@ var typeNames = map[uint32]string{
 	TypePong:               "GG_PONG",
 	TypePing:               "GG_PING",
 	TypeDisconnecting:      "GG_DISCONNECTING",
+	TypeSendMsgAck:         "GG_SEND_MSG_ACK",
 	TypeDisconnectAck:      "GG_DISCONNECT_ACK",
 	TypePong110:            "GG_PONG110",
 	TypeOwnDisconnect:      "GG_OWN_DISCONNECT",

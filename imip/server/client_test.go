@@ -342,8 +342,8 @@ func TestOfflineMessages(t *testing.T) {
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		left, err := env.store.OfflineMessages(ctx, 1002)
-		if err == nil && len(left) == 0 {
+		left, err := env.store.CountOffline(ctx, 1002)
+		if err == nil && left == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -358,14 +358,14 @@ func TestOfflineMessages(t *testing.T) {
 	if m := nextEvent[client.Message](t, b); m.Text != "live" {
 		t.Fatalf("live message %+v", m)
 	}
-	if left, _ := env.store.OfflineMessages(ctx, 1002); len(left) != 0 {
+	if left, _ := env.store.CountOffline(ctx, 1002); left != 0 {
 		t.Fatalf("live message was queued: %v", left)
 	}
 
 	// A full mailbox refuses.
 	env.account(t, 1003, "Carol", "pc")
-	for range hub.MaxOfflineMessages {
-		if _, err := env.store.QueueOffline(ctx, 1003, 1001, hub.Message{Text: "x", Sent: sent}, hub.MaxOfflineMessages); err != nil {
+	for range hub.DefaultMailbox.Total {
+		if _, err := env.store.QueueOffline(ctx, 1003, 1001, hub.Message{Text: "x", Sent: sent}, hub.MailboxLimits{}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -28,7 +28,6 @@ import (
 type conn struct {
 	srv  *Server
 	nc   net.Conn
-	cw   *countingConn // what the outbox writes through
 	logp atomic.Pointer[slog.Logger]
 	rd   *wire.Reader
 	out  *outbox.Outbox
@@ -39,8 +38,7 @@ type conn struct {
 	helloSent bool
 	statSeen  bool // the client sent its first STAT
 
-	wmu    sync.Mutex // orders ID allocation with queueing
-	queued int64      // bytes handed to the outbox, under wmu
+	wmu sync.Mutex // orders ID allocation with queueing
 
 	mu       sync.Mutex
 	number   uint32 // the account's, set before it is attached
@@ -48,6 +46,7 @@ type conn struct {
 	presence presenceMode
 	held     []hub.Event // presence events that came during the snapshot
 	ended    bool        // no more background work may start
+	rereads  int         // mailbox reads asked for while one runs
 	bg       sync.WaitGroup
 }
 
@@ -60,19 +59,6 @@ const (
 	presenceLive                     // send it
 )
 
-// countingConn counts the bytes the outbox got onto the socket, so that
-// offline messages leave the store only once they are written.
-type countingConn struct {
-	net.Conn
-	written atomic.Int64
-}
-
-func (c *countingConn) Write(p []byte) (int, error) {
-	n, err := c.Conn.Write(p)
-	c.written.Add(int64(n))
-	return n, err
-}
-
 // errClose ends the read loop after the handler queued its last block.
 var errClose = errors.New("close connection")
 
@@ -81,13 +67,11 @@ func (s *Server) handle(nc net.Conn) {
 	_, _ = rand.Read(id[:])
 	var salt [4]byte
 	_, _ = rand.Read(salt[:])
-	cw := &countingConn{Conn: nc}
 	c := &conn{
 		srv:  s,
 		nc:   nc,
-		cw:   cw,
 		rd:   wire.NewReader(nc),
-		out:  outbox.New(cw, s.cfg.MaxPendingBytes, s.cfg.WriteTimeout),
+		out:  outbox.New(nc, s.cfg.MaxPendingBytes, s.cfg.WriteTimeout),
 		rate: ratelimit.New(s.cfg.BlocksPerSecond, s.cfg.BlockBurst),
 		salt: strconv.FormatUint(uint64(binary.BigEndian.Uint32(salt[:])), 10),
 	}
@@ -185,15 +169,15 @@ func (c *conn) sess() *hub.Session {
 	return c.session
 }
 
-// end leaves the hub and waits for the background work of the session.
+// end waits for the background work of the session and leaves the hub.
 func (c *conn) end(ctx context.Context) {
-	if s := c.sess(); s != nil {
-		s.Detach(ctx)
-	}
 	c.mu.Lock()
 	c.ended = true
 	c.mu.Unlock()
 	c.bg.Wait()
+	if s := c.sess(); s != nil {
+		s.Detach(ctx)
+	}
 }
 
 // encode gives b the next server ID, sorts its headers by name as the
@@ -215,18 +199,21 @@ func (c *conn) encode(b *wire.Block) ([]byte, error) {
 }
 
 // send queues b. An error means it will not reach the client.
-func (c *conn) send(b *wire.Block) error {
+func (c *conn) send(b *wire.Block) error { return c.sendTracked(b, nil) }
+
+// sendTracked queues b; receipt, if any, learns whether it was written
+// (see outbox.WriteTracked).
+func (c *conn) sendTracked(b *wire.Block, receipt outbox.Receipt) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	enc, err := c.encode(b)
 	if err != nil {
+		if receipt != nil {
+			receipt(false)
+		}
 		return err
 	}
-	if err := c.out.Write(enc); err != nil {
-		return err
-	}
-	c.queued += int64(len(enc))
-	return nil
+	return c.out.WriteTracked(enc, receipt)
 }
 
 // closeWith queues b as the last block and closes the connection after it.
@@ -324,7 +311,7 @@ func requestBlock(from hub.Account, text string) *wire.Block {
 // Deliver turns hub events into blocks. It runs on the hub's dispatch
 // goroutine and only queues output (a list request's store lookup runs
 // on a goroutine of its own).
-func (c *conn) Deliver(ev hub.Event) {
+func (c *conn) Deliver(ev hub.Event) bool {
 	switch ev.Kind {
 	case hub.EventKick:
 		c.disconnect("logged in from another location")
@@ -332,25 +319,81 @@ func (c *conn) Deliver(ev hub.Event) {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		if ev.From.Number == c.number {
-			return
+			return true
 		}
 		switch c.presence {
 		case presenceHold:
-			if len(c.held) < 4*c.srv.cfg.Hub.MaxListEntries() {
-				c.held = append(c.held, ev)
+			if len(c.held) >= 4*c.srv.cfg.Hub.MaxListEntries() {
+				return false
 			}
+			c.held = append(c.held, ev)
 		case presenceLive:
-			_ = c.send(statBlock(ev.From, ev.Status, ev.Text))
+			return c.send(statBlock(ev.From, ev.Status, ev.Text)) == nil
 		}
 	case hub.EventMessage:
 		c.mu.Lock()
 		me := c.number
 		c.mu.Unlock()
 		if ev.Message != nil {
-			_ = c.send(messageBlock(ev.From, me, *ev.Message))
+			msg := *ev.Message
+			return c.sendTracked(messageBlock(ev.From, me, msg), func(written bool) {
+				if !written {
+					c.srv.cfg.Hub.Undelivered(me, ev.From, msg, protocolName)
+				}
+			}) == nil
+		}
+	case hub.EventMailbox:
+		// Before the session is set, the login's own read is still to come.
+		if c.sess() != nil {
+			c.background(c.rereadMailbox)
 		}
 	case hub.EventReverseAdded:
 		c.request(ev.From)
+	}
+	return true
+}
+
+// background runs work on a goroutine of its own unless the session is
+// ending; end waits for it.
+func (c *conn) background(work func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ended {
+		return
+	}
+	c.bg.Add(1)
+	go func() {
+		defer c.bg.Done()
+		work()
+	}()
+}
+
+// rereadMailbox reads the mailbox again when the hub says it holds
+// messages no session has; asked again meanwhile, it reads once more.
+func (c *conn) rereadMailbox() {
+	c.mu.Lock()
+	c.rereads++
+	first := c.rereads == 1
+	c.mu.Unlock()
+	if !first {
+		return
+	}
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.WriteTimeout)
+		if err := c.deliverOffline(ctx); err != nil {
+			c.log().Warn("read mailbox", "err", err)
+		}
+		cancel()
+		c.mu.Lock()
+		again := c.rereads > 1
+		c.rereads = 0
+		if again {
+			c.rereads = 1
+		}
+		c.mu.Unlock()
+		if !again {
+			return
+		}
 	}
 }
 
@@ -360,14 +403,8 @@ func (c *conn) Deliver(ev hub.Event) {
 func (c *conn) request(from hub.Account) {
 	c.mu.Lock()
 	me := c.number
-	if c.ended {
-		c.mu.Unlock()
-		return
-	}
-	c.bg.Add(1)
 	c.mu.Unlock()
-	go func() {
-		defer c.bg.Done()
+	c.background(func() {
 		text := c.srv.takeRequest(from.Number, me)
 		ctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.WriteTimeout)
 		defer cancel()
@@ -379,7 +416,7 @@ func (c *conn) request(from hub.Account) {
 		if !rel.OnAllow && !rel.OnBlock {
 			_ = c.send(requestBlock(from, text))
 		}
-	}()
+	})
 }
 
 // Goodbye sends a DISC saying the server is going away, then closes.

@@ -313,7 +313,7 @@ func nextStatus(t testing.TB, c *client.Client, number string, want wire.Status)
 // need statuses IMIP cannot set.
 type testEndpoint struct{}
 
-func (testEndpoint) Deliver(hub.Event) {}
+func (testEndpoint) Deliver(hub.Event) bool { return true }
 
 func (e *testEnv) attach(t testing.TB, number uint32) *hub.Session {
 	t.Helper()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -169,30 +170,54 @@ func (c *conn) refuse(b *wire.Block, code wire.Code, reason, user string) error 
 	return c.fail(b, code)
 }
 
-// deliverOffline sends what was kept while the account was away and
-// deletes it once it is on the wire.
+// offlineBatch bounds the stored messages written before the ones written
+// are deleted: IMIP clients do not acknowledge messages, so a message is
+// done once it is on the socket, and a crash can repeat at most one batch.
+const offlineBatch = 32
+
+// deliverOffline claims what was kept while the account was away, sends
+// it and deletes each message once it is written to the socket. What the
+// connection fails to write stays claimed by the session, and returns to
+// the mailbox when it ends.
 func (c *conn) deliverOffline(ctx context.Context) error {
 	s := c.sess()
 	waiting, err := s.OfflineMessages(ctx)
-	if err != nil || len(waiting) == 0 {
+	if err != nil {
 		return err
 	}
 	me := s.Account().Number
-	ids := make([]int64, 0, len(waiting))
-	for _, m := range waiting {
-		if err := c.send(messageBlock(m.From, me, m.Message)); err != nil {
-			return nil // the connection is going; they stay for the next login
+	for len(waiting) > 0 {
+		batch := waiting[:min(offlineBatch, len(waiting))]
+		waiting = waiting[len(batch):]
+		var (
+			mu      sync.Mutex
+			written []int64
+		)
+		for _, m := range batch {
+			id := m.ID
+			err := c.sendTracked(messageBlock(m.From, me, m.Message), func(ok bool) {
+				if ok {
+					mu.Lock()
+					written = append(written, id)
+					mu.Unlock()
+				}
+			})
+			if err != nil {
+				break // the connection is going
+			}
 		}
-		ids = append(ids, m.ID)
+		c.out.Wait()
+		mu.Lock()
+		done := written
+		mu.Unlock()
+		if err := s.DeleteOffline(ctx, done...); err != nil {
+			return err
+		}
+		if len(done) < len(batch) {
+			return nil
+		}
 	}
-	c.wmu.Lock()
-	mark := c.queued
-	c.wmu.Unlock()
-	c.out.Wait()
-	if c.cw.written.Load() < mark {
-		return nil
-	}
-	return s.DeleteOffline(ctx, ids...)
+	return nil
 }
 
 func (c *conn) handleStat(ctx context.Context, b *wire.Block) error {

@@ -17,24 +17,43 @@ type Gate struct {
 	held []hub.Event
 }
 
-// Deliver passes ev to deliver once the gate is open, in arrival order.
-// deliver must only queue output: it runs under the gate's lock.
-func (g *Gate) Deliver(ev hub.Event, deliver func(hub.Event)) {
+// MaxHeld bounds the events held for one connection: a login takes a few
+// round trips to the store, and a flood of events meanwhile is refused
+// rather than kept without end.
+const MaxHeld = 1024
+
+// Deliver passes ev to deliver once the gate is open, in arrival order,
+// and reports whether it was taken (held counts as taken). deliver must
+// only queue output: it runs under the gate's lock.
+func (g *Gate) Deliver(ev hub.Event, deliver func(hub.Event) bool) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if !g.open {
+		if len(g.held) >= MaxHeld {
+			return false
+		}
 		g.held = append(g.held, ev)
-		return
+		return true
 	}
-	deliver(ev)
+	return deliver(ev)
 }
 
 // Open hands over the events held so far and lets later ones through.
-func (g *Gate) Open(deliver func(hub.Event)) {
+// A held message that the connection cannot take after all goes to
+// undelivered.
+func (g *Gate) Open(deliver func(hub.Event) bool, undelivered func(hub.Event)) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for _, ev := range g.held {
-		deliver(ev)
+		if !deliver(ev) && ev.Kind == hub.EventMessage && ev.Message != nil {
+			undelivered(ev)
+		}
 	}
 	g.held, g.open = nil, true
+}
+
+// Discard gives the held messages of a connection that closes before it
+// opened to undelivered, so that none is lost with it.
+func (g *Gate) Discard(undelivered func(hub.Event)) {
+	g.Open(func(hub.Event) bool { return false }, undelivered)
 }

@@ -3,6 +3,12 @@
 // the hub and replies to the client's own commands go through the same queue,
 // so they reach the client in the order they were produced, and a slow
 // client never stalls the goroutine that produced them.
+//
+// A write may carry a receipt (WriteTracked): it learns exactly once whether
+// its bytes reached the kernel, or were dropped because the client stopped
+// reading or the connection closed first. That is what lets a server say a
+// chat message was delivered only when it was, and put it back in the
+// mailbox when it was not.
 package outbox
 
 import (
@@ -16,6 +22,16 @@ import (
 // were waiting for it, and the connection was closed.
 var ErrOverflow = errors.New("outbox: client is not reading")
 
+// Receipt learns the fate of a tracked write: written is true once all its
+// bytes were handed to the connection, false when they never will be.
+type Receipt func(written bool)
+
+// mark ends a tracked write at byte end of the pending buffer.
+type mark struct {
+	end     int
+	receipt Receipt
+}
+
 // Outbox is safe for concurrent use.
 type Outbox struct {
 	conn         net.Conn
@@ -24,6 +40,7 @@ type Outbox struct {
 
 	mu      sync.Mutex
 	pending []byte
+	marks   []mark // tracked writes in pending, in order
 	writing bool
 	closing bool // close once pending is written
 	closed  bool
@@ -41,43 +58,75 @@ func New(conn net.Conn, maxPending int, writeTimeout time.Duration) *Outbox {
 }
 
 // Write queues p. It never blocks on the network.
-func (o *Outbox) Write(p []byte) error {
+func (o *Outbox) Write(p []byte) error { return o.WriteTracked(p, nil) }
+
+// WriteTracked queues p like Write and calls receipt, once and never while
+// holding the outbox's lock, with the bytes' fate. A refused write (the
+// error is not nil) calls receipt(false) before it returns. Receipts run on
+// whichever goroutine settles them, so they must not block for long.
+func (o *Outbox) WriteTracked(p []byte, receipt Receipt) error {
 	o.mu.Lock()
-	defer o.mu.Unlock()
 	if o.closed || o.closing {
+		o.mu.Unlock()
+		settle(receipt, false)
 		return net.ErrClosed
 	}
 	if len(o.pending)+len(p) > o.maxPending {
-		o.failLocked(ErrOverflow)
+		dropped := o.closeLocked(ErrOverflow)
+		o.mu.Unlock()
+		settleAll(dropped, false)
+		settle(receipt, false)
 		return ErrOverflow
 	}
 	o.pending = append(o.pending, p...)
+	if receipt != nil {
+		o.marks = append(o.marks, mark{end: len(o.pending), receipt: receipt})
+	}
 	if !o.writing {
 		o.writing = true
 		go o.flush()
 	}
+	o.mu.Unlock()
 	return nil
 }
 
 func (o *Outbox) flush() {
 	o.mu.Lock()
 	for len(o.pending) > 0 && !o.closed {
-		buf := o.pending
-		o.pending = nil
+		buf, marks := o.pending, o.marks
+		o.pending, o.marks = nil, nil
 		o.mu.Unlock()
 		_ = o.conn.SetWriteDeadline(time.Now().Add(o.writeTimeout))
-		_, err := o.conn.Write(buf)
+		n, err := o.conn.Write(buf)
+		// What the kernel took is written, whatever came after it.
+		var written []Receipt
+		for len(marks) > 0 && marks[0].end <= n {
+			written = append(written, marks[0].receipt)
+			marks = marks[1:]
+		}
+		settleAll(written, true)
+		var dropped []Receipt
 		o.mu.Lock()
 		if err != nil {
-			o.failLocked(err)
+			dropped = o.closeLocked(err)
+		}
+		for _, m := range marks {
+			dropped = append(dropped, m.receipt)
+		}
+		if len(dropped) > 0 {
+			o.mu.Unlock()
+			settleAll(dropped, false)
+			o.mu.Lock()
 		}
 	}
 	o.writing = false
+	var dropped []Receipt
 	if o.closing && !o.closed {
-		o.closeLocked(nil)
+		dropped = o.closeLocked(nil)
 	}
 	o.idle.Broadcast()
 	o.mu.Unlock()
+	settleAll(dropped, false)
 }
 
 // CloseAfter queues p, then closes the connection once everything queued
@@ -99,10 +148,12 @@ func (o *Outbox) CloseAfter(p []byte) {
 // Close closes the connection at once, dropping anything still queued.
 func (o *Outbox) Close() {
 	o.mu.Lock()
-	defer o.mu.Unlock()
+	var dropped []Receipt
 	if !o.closed {
-		o.closeLocked(nil)
+		dropped = o.closeLocked(nil)
 	}
+	o.mu.Unlock()
+	settleAll(dropped, false)
 }
 
 // Wait blocks until no write goroutine is running.
@@ -121,15 +172,31 @@ func (o *Outbox) Err() error {
 	return o.err
 }
 
-func (o *Outbox) failLocked(err error) {
-	if !o.closed {
-		o.closeLocked(err)
+// closeLocked closes the connection and returns the receipts of the
+// tracked writes it dropped, for the caller to settle once unlocked.
+func (o *Outbox) closeLocked(err error) []Receipt {
+	if o.closed {
+		return nil
+	}
+	o.closed = true
+	o.err = err
+	dropped := make([]Receipt, 0, len(o.marks))
+	for _, m := range o.marks {
+		dropped = append(dropped, m.receipt)
+	}
+	o.pending, o.marks = nil, nil
+	_ = o.conn.Close()
+	return dropped
+}
+
+func settle(r Receipt, written bool) {
+	if r != nil {
+		r(written)
 	}
 }
 
-func (o *Outbox) closeLocked(err error) {
-	o.closed = true
-	o.err = err
-	o.pending = nil
-	_ = o.conn.Close()
+func settleAll(rs []Receipt, written bool) {
+	for _, r := range rs {
+		r(written)
+	}
 }

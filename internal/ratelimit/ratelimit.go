@@ -1,7 +1,10 @@
 // Package ratelimit bounds how fast one client may send commands.
 package ratelimit
 
-import "time"
+import (
+	"sync"
+	"time"
+)
 
 // Bucket is a token bucket refilled from the clock on each use, so an idle
 // connection costs no timer. It is not safe for concurrent use: each
@@ -43,4 +46,30 @@ func (b *Bucket) refill(now time.Time) {
 		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
 	}
 	b.last = now
+}
+
+// Sampler lets one occurrence through per interval and counts the rest, for
+// log lines that an overload or an attacker could otherwise repeat without
+// end. The zero value lets everything through; it is safe for concurrent
+// use.
+type Sampler struct {
+	Every time.Duration
+
+	mu         sync.Mutex
+	next       time.Time
+	suppressed int
+}
+
+// Allow reports whether this occurrence may be logged and, if so, how many
+// were held back since the last one that was.
+func (s *Sampler) Allow(now time.Time) (ok bool, suppressed int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if now.Before(s.next) {
+		s.suppressed++
+		return false, 0
+	}
+	s.next = now.Add(s.Every)
+	suppressed, s.suppressed = s.suppressed, 0
+	return true, suppressed
 }

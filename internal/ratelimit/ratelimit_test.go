@@ -45,3 +45,19 @@ func TestReserve(t *testing.T) {
 		t.Fatalf("after the debt is paid off: wait %s", got)
 	}
 }
+
+func TestSampler(t *testing.T) {
+	s := Sampler{Every: time.Second}
+	start := time.Unix(1000, 0)
+	if ok, n := s.Allow(start); !ok || n != 0 {
+		t.Fatalf("first occurrence: %v %d", ok, n)
+	}
+	for i := range 5 {
+		if ok, _ := s.Allow(start.Add(time.Duration(i) * 100 * time.Millisecond)); ok {
+			t.Fatalf("occurrence %d within the interval was let through", i)
+		}
+	}
+	if ok, n := s.Allow(start.Add(time.Second)); !ok || n != 5 {
+		t.Fatalf("after the interval: %v, %d suppressed; want true, 5", ok, n)
+	}
+}

@@ -40,6 +40,13 @@ type conn struct {
 	gate    eventgate.Gate
 	mu      sync.Mutex
 	session *hub.Session
+	// mailboxOpen: the client has its contact list and offline messages,
+	// so later mailbox reads may write to it; rereads counts reads asked
+	// for while one runs; ended stops new ones.
+	mailboxOpen bool
+	rereads     int
+	ended       bool
+	bg          sync.WaitGroup
 }
 
 // errClose ends the read loop after the handler queued its last message.
@@ -73,8 +80,13 @@ func (s *Server) handle(nc net.Conn) {
 	if err := c.loop(ctx); err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 		c.log.Info("dropping connection", "err", err)
 	}
+	c.mu.Lock()
+	c.ended = true
+	c.mu.Unlock()
+	c.bg.Wait()
 	endCtx, endCancel := context.WithTimeout(ctx, s.cfg.WriteTimeout)
 	if sess := c.sess(); sess != nil {
+		c.gate.Discard(c.undelivered)
 		sess.Detach(endCtx)
 	}
 	endCancel()
@@ -139,11 +151,15 @@ func (c *conn) sess() *hub.Session {
 	return c.session
 }
 
-func (c *conn) send(m wire.Message) {
+func (c *conn) send(m wire.Message) bool { return c.sendTracked(m, nil) }
+
+// sendTracked queues m and reports whether the outbox took it; receipt,
+// if any, learns whether it was written (see outbox.WriteTracked).
+func (c *conn) sendTracked(m wire.Message, receipt outbox.Receipt) bool {
 	if c.srv.cfg.Trace {
 		c.log.Log(context.Background(), LevelTrace, ">>", "message", m.String())
 	}
-	_ = c.out.Write(wire.Append(nil, m))
+	return c.out.WriteTracked(wire.Append(nil, m), receipt) == nil
 }
 
 // fatal sends an error that ends the session, then closes. Pidgin
@@ -237,8 +253,14 @@ func (c *conn) handleLogin(ctx context.Context, m wire.Message) error {
 		wire.Str("uniquenick", uniqueNick(acct)),
 		wire.Int("id", 1),
 	})
-	c.gate.Open(c.deliver)
+	c.gate.Open(c.deliver, c.undelivered)
 	return nil
+}
+
+// undelivered puts a message event the connection could not take back in
+// the mailbox.
+func (c *conn) undelivered(ev hub.Event) {
+	c.sess().Undelivered(ev.From, *ev.Message)
 }
 
 // refuse answers a failed login with error 260, also for unknown e-mail
@@ -461,38 +483,127 @@ func zapOf(text string) (int, bool) {
 
 // Deliver turns hub events into messages, once the client has its login
 // reply. It runs on the hub's dispatch goroutine and only queues output.
-func (c *conn) Deliver(ev hub.Event) { c.gate.Deliver(ev, c.deliver) }
+func (c *conn) Deliver(ev hub.Event) bool { return c.gate.Deliver(ev, c.deliver) }
 
-func (c *conn) deliver(ev hub.Event) {
+func (c *conn) deliver(ev hub.Event) bool {
 	switch ev.Kind {
 	case hub.EventKick:
 		c.fatal(wire.ErrCodeLoggedInElsewhere, "You have been logged out because you logged in at another location.")
 	case hub.EventPresence:
-		c.send(presenceMessage(ev.From.Number, ev.Status, ev.Text))
+		return c.send(presenceMessage(ev.From.Number, ev.Status, ev.Text))
 	case hub.EventMessage:
 		if ev.Message != nil {
-			c.deliverMessage(ev.From, *ev.Message)
+			s, msg := c.sess(), *ev.Message
+			return c.deliverMessage(ev.From, msg, func(written bool) {
+				if !written {
+					s.Undelivered(ev.From, msg)
+				}
+			})
 		}
+	case hub.EventMailbox:
+		c.rereadMailbox()
 	case hub.EventTyping:
 		action := wire.ActionStopTyping
 		if ev.Typing > 0 {
 			action = wire.ActionTyping
 		}
-		c.send(wire.Message{wire.Int(wire.TypeBM, wire.BMAction), wire.Uint("f", ev.From.Number), wire.Str("msg", action)})
+		return c.send(wire.Message{wire.Int(wire.TypeBM, wire.BMAction), wire.Uint("f", ev.From.Number), wire.Str("msg", action)})
 	}
+	return true
 }
 
-func (c *conn) deliverMessage(from hub.Account, msg hub.Message) {
+func (c *conn) deliverMessage(from hub.Account, msg hub.Message, receipt outbox.Receipt) bool {
 	m := wire.Message{wire.Int(wire.TypeBM, wire.BMIM), wire.Uint("f", from.Number)}
 	if n, ok := zapOf(msg.Text); ok {
 		m[0] = wire.Int(wire.TypeBM, wire.BMAction)
-		c.send(append(m, wire.Str("msg", wire.ZapMsg(n))))
-		return
+		return c.sendTracked(append(m, wire.Str("msg", wire.ZapMsg(n))), receipt)
 	}
 	if msg.Offline != 0 || time.Since(msg.Sent) > 2*time.Second {
 		m = append(m, wire.Int("date", msg.Sent.Unix()))
 	}
-	c.send(append(m, wire.Str("msg", toMarkup(msg))))
+	return c.sendTracked(append(m, wire.Str("msg", toMarkup(msg))), receipt)
+}
+
+// rereadMailbox reads the mailbox again, on a goroutine of its own, when
+// the hub says it holds messages no session has and the client already
+// had its first delivery; asked again meanwhile, it reads once more.
+func (c *conn) rereadMailbox() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.rereads++
+	if !c.mailboxOpen || c.ended || c.rereads > 1 {
+		return
+	}
+	c.bg.Add(1)
+	go func() {
+		defer c.bg.Done()
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.WriteTimeout)
+			if err := c.deliverOffline(ctx); err != nil {
+				c.log.Warn("read mailbox", "err", err)
+			}
+			cancel()
+			c.mu.Lock()
+			again := c.rereads > 1
+			c.rereads = 0
+			if again {
+				c.rereads = 1
+			}
+			c.mu.Unlock()
+			if !again {
+				return
+			}
+		}
+	}()
+}
+
+// offlineBatch bounds the stored messages written before the ones written
+// are deleted: MySpaceIM clients do not acknowledge messages, so a message
+// is done once it is on the socket, and a crash can repeat at most one
+// batch.
+const offlineBatch = 32
+
+// deliverOffline claims what waits in the mailbox, sends it and deletes
+// each message once it is written. What the connection fails to write
+// stays claimed by the session, and returns to the mailbox when it ends.
+func (c *conn) deliverOffline(ctx context.Context) error {
+	s := c.sess()
+	waiting, err := s.OfflineMessages(ctx)
+	if err != nil {
+		return err
+	}
+	for len(waiting) > 0 {
+		batch := waiting[:min(offlineBatch, len(waiting))]
+		waiting = waiting[len(batch):]
+		var (
+			mu      sync.Mutex
+			written []int64
+		)
+		for _, m := range batch {
+			id := m.ID
+			taken := c.deliverMessage(m.From, m.Message, func(ok bool) {
+				if ok {
+					mu.Lock()
+					written = append(written, id)
+					mu.Unlock()
+				}
+			})
+			if !taken {
+				break
+			}
+		}
+		c.out.Wait()
+		mu.Lock()
+		done := written
+		mu.Unlock()
+		if err := s.DeleteOffline(ctx, done...); err != nil {
+			return err
+		}
+		if len(done) < len(batch) {
+			return nil
+		}
+	}
+	return nil
 }
 
 // presenceMessage is a bm 100 with the status code MySpace clients know:

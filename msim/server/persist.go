@@ -248,16 +248,17 @@ func (c *conn) afterContactList(ctx context.Context) error {
 	for _, p := range online {
 		c.send(presenceMessage(p.Contact.Number, p.Status, p.Text))
 	}
-	waiting, err := s.OfflineMessages(ctx)
-	if err != nil {
+	if err := c.deliverOffline(ctx); err != nil {
 		return err
 	}
-	ids := make([]int64, 0, len(waiting))
-	for _, m := range waiting {
-		c.deliverMessage(m.From, m.Message)
-		ids = append(ids, m.ID)
+	c.mu.Lock()
+	again := c.rereads > 0
+	c.mailboxOpen, c.rereads = true, 0
+	c.mu.Unlock()
+	if again {
+		c.rereadMailbox()
 	}
-	return s.DeleteOffline(ctx, ids...)
+	return nil
 }
 
 // groupList is the 2/6 reply: one record per forward-list group.

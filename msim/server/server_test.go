@@ -274,12 +274,12 @@ func TestOfflineMessageAndTakeover(t *testing.T) {
 		t.Fatalf("offline message %+v", m)
 	}
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		left, _ := env.store.OfflineMessages(ctx, 1002)
-		if len(left) == 0 {
+		left, _ := env.store.CountOffline(ctx, 1002)
+		if left == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d offline messages left after delivery", len(left))
+			t.Fatalf("%d offline messages left after delivery", left)
 		}
 	}
 	// A second login ends the first with error 6.

@@ -105,12 +105,14 @@ func (s *Server) clearBridge(sb *switchboard) {
 // queue) to an MSN client. MSN clients only chat in switchboards, so it
 // goes into the pair's private session, which is opened and rung when
 // there is none yet; what arrives before the client answers waits there.
-func (s *Server) deliverToClient(n *nsConn, from hub.Account, msg hub.Message) {
-	s.deliverPendingToClient(n, pendingMessage{from: from, msg: msg})
+// It reports whether the message was taken: written to the switchboard,
+// waiting for the client to answer the ring, or the ring written.
+func (s *Server) deliverToClient(n *nsConn, from hub.Account, msg hub.Message) bool {
+	return s.deliverPendingToClient(n, pendingMessage{from: from, msg: msg})
 }
 
 // deliverPendingToClient is deliverToClient for any pending message.
-func (s *Server) deliverPendingToClient(n *nsConn, p pendingMessage) {
+func (s *Server) deliverPendingToClient(n *nsConn, p pendingMessage) bool {
 	from := p.from
 	me := n.sess().Account()
 	key := bridgeKey{me.Number, from.Number}
@@ -133,17 +135,18 @@ func (s *Server) deliverPendingToClient(n *nsConn, p pendingMessage) {
 
 	if client != nil {
 		s.deliverPending(context.Background(), client, []pendingMessage{p})
-		return
+		return true
 	}
 	if !fresh {
-		return // already ringing
+		return true // already ringing
 	}
 	value := s.cookies.issue(cookie{
 		account: me.Number, session: sb.id, caller: from.Number,
 		expires: time.Now().Add(s.cfg.CookieLifetime),
 	})
-	n.send("RNG", sb.id, n.switchboardAddr(s.cfg.SwitchboardAddr), "CKI", value, from.Email, wire.EncodeName(from.DisplayName))
+	// Unanswered, the ring expires and what waits goes back to the mailbox.
 	time.AfterFunc(s.cfg.CookieLifetime, func() { s.expireBridge(sb, me.Number) })
+	return n.send("RNG", sb.id, n.switchboardAddr(s.cfg.SwitchboardAddr), "CKI", value, from.Email, wire.EncodeName(from.DisplayName))
 }
 
 // withdrawPending takes back an invitation deliverPendingToClient queued
@@ -179,8 +182,8 @@ func (sb *switchboard) client(number uint32) *sbConn {
 }
 
 // expireBridge ends a session whose MSN client never answered the ring.
-// Its messages go back to the offline queue (those that came from it are
-// still there), so nothing is lost.
+// Its messages go back to the mailbox (those that came from it are still
+// claimed there), so nothing is lost.
 func (s *Server) expireBridge(sb *switchboard, client uint32) {
 	s.mu.Lock()
 	sb.mu.Lock()
@@ -198,34 +201,49 @@ func (s *Server) expireBridge(sb *switchboard, client uint32) {
 	sb.mu.Unlock()
 	s.mu.Unlock()
 
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	for _, p := range pending {
 		if p.msg.Offline != 0 || p.payload != nil {
 			continue
 		}
-		if err := s.cfg.Hub.Requeue(ctx, client, p.from, p.msg); err != nil {
-			s.log.Error("requeue unanswered message", "to", client, "err", err)
-		}
+		s.cfg.Hub.Undelivered(client, p.from, p.msg, protocolName)
 	}
 }
 
-// deliverPending writes messages to a client that has joined, and forgets
-// the offline ones it now has.
+// deliverPending writes messages to a client that has joined. Offline
+// ones leave the mailbox once written; a live one the connection drops
+// goes back to the mailbox.
 func (s *Server) deliverPending(ctx context.Context, c *sbConn, pending []pendingMessage) {
-	var delivered []int64
+	var (
+		mu        sync.Mutex
+		delivered []int64
+	)
 	for _, p := range pending {
 		if p.payload != nil {
 			c.relay(ctx, p.from, p.payload)
 			continue
 		}
-		for _, payload := range textPayloads(p.msg, s.cfg.MaxMessageBytes) {
-			c.relay(ctx, p.from, payload)
-		}
-		if p.msg.Offline != 0 {
-			delivered = append(delivered, p.msg.Offline)
+		payloads := textPayloads(p.msg, s.cfg.MaxMessageBytes)
+		for i, payload := range payloads {
+			if i < len(payloads)-1 {
+				c.write(wire.AppendPayloadCommand(nil, "MSG", payload, p.from.Email, wire.EncodeName(p.from.DisplayName)))
+				continue
+			}
+			// The message counts as written when its last part is.
+			c.writeTracked(wire.AppendPayloadCommand(nil, "MSG", payload, p.from.Email, wire.EncodeName(p.from.DisplayName)), func(written bool) {
+				switch {
+				case written && p.msg.Offline != 0:
+					mu.Lock()
+					delivered = append(delivered, p.msg.Offline)
+					mu.Unlock()
+				case !written && p.msg.Offline == 0:
+					s.cfg.Hub.Undelivered(c.acct.Number, p.from, p.msg, protocolName)
+				}
+			})
 		}
 	}
+	c.out.Wait()
+	mu.Lock()
+	defer mu.Unlock()
 	if len(delivered) > 0 {
 		if err := s.cfg.Hub.Store().DeleteOffline(ctx, c.acct.Number, delivered...); err != nil {
 			s.log.Error("forget delivered offline messages", "account", c.acct.Number, "err", err)

@@ -20,7 +20,7 @@ type otherProtocol struct {
 	more   chan struct{}
 }
 
-func (o *otherProtocol) Deliver(ev hub.Event) {
+func (o *otherProtocol) Deliver(ev hub.Event) bool {
 	o.mu.Lock()
 	o.events = append(o.events, ev)
 	o.mu.Unlock()
@@ -28,6 +28,7 @@ func (o *otherProtocol) Deliver(ev hub.Event) {
 	case o.more <- struct{}{}:
 	default:
 	}
+	return true
 }
 
 func (o *otherProtocol) next(t *testing.T, kind hub.EventKind) hub.Event {
@@ -211,8 +212,8 @@ func TestOfflineMessagesReachMSN(t *testing.T) {
 		t.Fatalf("expected RNG, got %q", line)
 	}
 	time.Sleep(600 * time.Millisecond)
-	if waiting, _ := env.store.OfflineMessages(ctx, bob.Number); len(waiting) != 1 {
-		t.Fatalf("%d offline messages after an unanswered ring", len(waiting))
+	if waiting, _ := env.store.CountOffline(ctx, bob.Number); waiting != 1 {
+		t.Fatalf("%d offline messages after an unanswered ring", waiting)
 	}
 	b.send("OUT\r\n")
 	b.expectClosed()
@@ -230,8 +231,8 @@ func TestOfflineMessagesReachMSN(t *testing.T) {
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		waiting, _ := env.store.OfflineMessages(ctx, bob.Number)
-		if len(waiting) == 0 {
+		waiting, _ := env.store.CountOffline(ctx, bob.Number)
+		if waiting == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -258,7 +259,7 @@ func TestUnansweredRingRequeues(t *testing.T) {
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		waiting, _ := env.store.OfflineMessages(ctx, bob.Number)
+		waiting, _ := env.store.OfflineMessages(ctx, bob.Number, "test", nil)
 		if len(waiting) == 1 && waiting[0].Text == "ring ring" {
 			return
 		}

@@ -228,19 +228,23 @@ func (c *conn) replyError(cmd wire.Command, code int) {
 	c.send(strconv.Itoa(code), trid)
 }
 
-func (c *conn) send(name string, args ...string) {
-	c.write(wire.AppendCommand(nil, name, args...))
+func (c *conn) send(name string, args ...string) bool {
+	return c.write(wire.AppendCommand(nil, name, args...))
 }
 
 func (c *conn) sendPayload(name string, payload []byte, args ...string) {
 	c.write(wire.AppendPayloadCommand(nil, name, payload, args...))
 }
 
-func (c *conn) write(b []byte) {
+func (c *conn) write(b []byte) bool { return c.writeTracked(b, nil) }
+
+// writeTracked queues b and reports whether the outbox took it; receipt,
+// if any, learns whether it was written (see outbox.WriteTracked).
+func (c *conn) writeTracked(b []byte, receipt outbox.Receipt) bool {
 	if c.srv.cfg.Trace {
 		c.log.Log(context.Background(), LevelTrace, ">>", "data", string(b))
 	}
-	_ = c.out.Write(b)
+	return c.out.WriteTracked(b, receipt) == nil
 }
 
 // closeWith sends one last command and closes once it is written.

@@ -37,6 +37,11 @@ type nsConn struct {
 	mu      sync.Mutex
 	session *hub.Session
 	status  hub.Status
+	// rereads counts mailbox reads asked for while one runs; ended stops
+	// new ones.
+	rereads int
+	ended   bool
+	bg      sync.WaitGroup
 }
 
 type nsCommand struct {
@@ -114,9 +119,20 @@ func (n *nsConn) dispatch(ctx context.Context, cmd wire.Command) error {
 
 // end leaves the hub: watchers see the account go offline.
 func (n *nsConn) end(ctx context.Context) {
+	n.mu.Lock()
+	n.ended = true
+	n.mu.Unlock()
+	n.bg.Wait()
 	if s := n.sess(); s != nil {
+		n.gate.Discard(n.undelivered)
 		s.Detach(ctx)
 	}
+}
+
+// undelivered puts a message event the connection could not take back in
+// the mailbox.
+func (n *nsConn) undelivered(ev hub.Event) {
+	n.sess().Undelivered(ev.From, *ev.Message)
 }
 
 // handleVER picks the highest dialect both sides speak and echoes CVR0
@@ -240,7 +256,7 @@ func (n *nsConn) finishLogin(ctx context.Context, trid, response string) error {
 	}
 	n.send("USR", reply...)
 	n.sendPayload("MSG", n.profile(acct), "Hotmail", "Hotmail")
-	n.gate.Open(n.deliver)
+	n.gate.Open(n.deliver, n.undelivered)
 	if n.srv.cfg.Challenge {
 		n.challenge = randomDigits(20)
 		n.chlBy = time.Now().Add(n.srv.cfg.ChallengeTimeout)
@@ -278,29 +294,30 @@ func (n *nsConn) handleOUT(context.Context, wire.Command) error {
 // Deliver turns hub events into notification-server commands, once the
 // client has its USR OK. It runs on the hub's dispatch goroutine and only
 // queues output.
-func (n *nsConn) Deliver(ev hub.Event) { n.gate.Deliver(ev, n.deliver) }
+func (n *nsConn) Deliver(ev hub.Event) bool { return n.gate.Deliver(ev, n.deliver) }
 
-func (n *nsConn) deliver(ev hub.Event) {
+func (n *nsConn) deliver(ev hub.Event) bool {
 	switch ev.Kind {
 	case hub.EventKick:
 		n.closeWith("OUT", "OTH")
 	case hub.EventPresence:
 		if !n.online() {
-			return // ILN at the first CHG will cover it
+			return true // ILN at the first CHG will cover it
 		}
 		if code, ok := statusCode(ev.Status); ok {
-			n.send("NLN", code, ev.From.Email, wire.EncodeName(ev.From.DisplayName))
-		} else {
-			n.send("FLN", ev.From.Email)
+			return n.send("NLN", code, ev.From.Email, wire.EncodeName(ev.From.DisplayName))
 		}
+		return n.send("FLN", ev.From.Email)
 	case hub.EventReverseAdded:
-		n.send("ADD", "0", "RL", serial(ev.Serial), ev.From.Email, wire.EncodeName(ev.From.DisplayName))
+		return n.send("ADD", "0", "RL", serial(ev.Serial), ev.From.Email, wire.EncodeName(ev.From.DisplayName))
 	case hub.EventReverseRemoved:
-		n.send("REM", "0", "RL", serial(ev.Serial), ev.From.Email)
+		return n.send("REM", "0", "RL", serial(ev.Serial), ev.From.Email)
 	case hub.EventMessage:
 		if ev.Message != nil {
-			n.srv.deliverToClient(n, ev.From, *ev.Message)
+			return n.srv.deliverToClient(n, ev.From, *ev.Message)
 		}
+	case hub.EventMailbox:
+		n.rereadMailbox()
 	case hub.EventTyping:
 		if ev.Typing > 0 {
 			n.srv.typingToClient(n.sess().Account().Number, ev.From)
@@ -308,14 +325,62 @@ func (n *nsConn) deliver(ev hub.Event) {
 	case hub.EventInvite:
 		inv := ev.Invite
 		if inv == nil || inv.Protocol != protocolName {
-			return
+			return true
 		}
-		n.send("RNG", inv.Conversation, n.switchboardAddr(inv.Addr), "CKI", inv.Cookie, ev.From.Email, wire.EncodeName(ev.From.DisplayName))
+		return n.send("RNG", inv.Conversation, n.switchboardAddr(inv.Addr), "CKI", inv.Cookie, ev.From.Email, wire.EncodeName(ev.From.DisplayName))
 	case hub.EventFile:
 		if ev.Protocol == protocolName && ev.File != "" {
 			n.srv.handOver(ev.From, n.sess().Account().Number, ev.File)
 		}
 	}
+	return true
+}
+
+// rereadMailbox reads the mailbox again, on a goroutine of its own, when
+// the hub says it holds messages no session has and the client has been
+// online (its first CHG read the mailbox); asked again meanwhile, it reads
+// once more.
+func (n *nsConn) rereadMailbox() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.rereads++
+	if n.ended || n.rereads > 1 || n.status == "" {
+		return
+	}
+	n.bg.Add(1)
+	go func() {
+		defer n.bg.Done()
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), n.srv.cfg.WriteTimeout)
+			if err := n.deliverOffline(ctx); err != nil {
+				n.log.Warn("read mailbox", "err", err)
+			}
+			cancel()
+			n.mu.Lock()
+			again := n.rereads > 1
+			n.rereads = 0
+			if again {
+				n.rereads = 1
+			}
+			n.mu.Unlock()
+			if !again {
+				return
+			}
+		}
+	}()
+}
+
+// deliverOffline claims what waits in the mailbox and brings it to the
+// client as chats.
+func (n *nsConn) deliverOffline(ctx context.Context) error {
+	waiting, err := n.sess().OfflineMessages(ctx)
+	if err != nil {
+		return err
+	}
+	for _, m := range waiting {
+		n.srv.deliverToClient(n, m.From, m.Message)
+	}
+	return nil
 }
 
 // switchboardAddr completes a switchboard address given without a host
@@ -384,14 +449,7 @@ func (n *nsConn) handleCHG(ctx context.Context, cmd wire.Command) error {
 		n.send("ILN", trid, code, p.Contact.Email, wire.EncodeName(p.Contact.DisplayName))
 	}
 	// MSNP had no offline messages; what others left arrives as chats.
-	waiting, err := n.sess().OfflineMessages(ctx)
-	if err != nil {
-		return err
-	}
-	for _, m := range waiting {
-		n.srv.deliverToClient(n, m.From, m.Message)
-	}
-	return nil
+	return n.deliverOffline(ctx)
 }
 
 func (n *nsConn) handleXFR(ctx context.Context, cmd wire.Command) error {

@@ -69,8 +69,21 @@ type sbConn struct {
 func (c *sbConn) account() hub.Account { return c.acct }
 func (c *sbConn) notify(line []byte)   { c.write(line) }
 
+// relay writes a message from another member. Text the connection drops
+// after taking it goes to the member's mailbox, so that the sender's ACK
+// stays true; text it cannot take at all is a failure (NAK).
 func (c *sbConn) relay(ctx context.Context, from hub.Account, payload []byte) hub.Delivery {
-	c.write(wire.AppendPayloadCommand(nil, "MSG", payload, from.Email, wire.EncodeName(from.DisplayName)))
+	taken := c.writeTracked(wire.AppendPayloadCommand(nil, "MSG", payload, from.Email, wire.EncodeName(from.DisplayName)), func(written bool) {
+		if written {
+			return
+		}
+		if p, ok := parsePayload(payload); ok && p.contentType == "text/plain" {
+			c.srv.cfg.Hub.Undelivered(c.acct.Number, from, p.toHubMessage(), protocolName)
+		}
+	})
+	if !taken {
+		return hub.MailboxFull
+	}
 	return hub.Delivered
 }
 
@@ -259,7 +272,7 @@ func (c *sbConn) handleMSG(ctx context.Context, cmd wire.Command) error {
 			failed = true
 		}
 	}
-	c.srv.mirror(ctx, c.acct, others, cmd.Payload)
+	c.srv.mirror(c.acct, others, cmd.Payload)
 	if len(others) > 0 {
 		metrics.Messages.WithLabelValues(protocolName).Inc()
 	}
@@ -275,10 +288,10 @@ func (c *sbConn) handleMSG(ctx context.Context, cmd wire.Command) error {
 // mirror gives the MSN participants' sessions of other protocols the text
 // they just got here, so an account logged in through several protocols
 // sees its conversations in each.
-func (s *Server) mirror(ctx context.Context, from hub.Account, to []member, payload []byte) {
+func (s *Server) mirror(from hub.Account, to []member, payload []byte) {
 	var msg *hub.Message
 	for _, m := range to {
-		if _, ok := m.(*sbConn); !ok {
+		if _, ok := m.(*sbConn); !ok || !s.cfg.Hub.HasSessionBesides(m.account().Number, protocolName) {
 			continue
 		}
 		if msg == nil {
@@ -289,7 +302,7 @@ func (s *Server) mirror(ctx context.Context, from hub.Account, to []member, payl
 			hm := p.toHubMessage()
 			msg = &hm
 		}
-		s.cfg.Hub.Mirror(ctx, from, m.account().Number, *msg, protocolName)
+		s.cfg.Hub.Mirror(from, m.account().Number, *msg, protocolName)
 	}
 }
 
