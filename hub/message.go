@@ -147,7 +147,14 @@ func (h *Hub) SendTyping(ctx context.Context, from Account, to uint32, length in
 // the claim goes back to the mailbox for the account's other sessions or
 // next login.
 func (s *Session) OfflineMessages(ctx context.Context) ([]OfflineMessage, error) {
-	number := s.Account().Number
+	s.mailbox.Lock()
+	defer s.mailbox.Unlock()
+	s.mu.Lock()
+	number, detached := s.account.Number, s.detached
+	s.mu.Unlock()
+	if detached {
+		return nil, ErrDetached
+	}
 	rec, _, err := s.hub.loadPresence(ctx, number)
 	if err != nil {
 		return nil, err

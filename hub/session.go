@@ -17,6 +17,9 @@ type Session struct {
 	mu       sync.Mutex
 	account  Account
 	detached bool
+	// mailbox orders this session's mailbox claims with their release at
+	// Detach, so that no claim outlives the session.
+	mailbox sync.Mutex
 }
 
 // ID is unique among all sessions on every node.
@@ -88,12 +91,18 @@ func (s *Session) Detach(ctx context.Context) {
 	})
 	if err != nil {
 		s.hub.log.Warn("presence on detach", "account", acct.Number, "err", err)
-		return
 	}
-	if released, err := s.hub.cfg.Store.ReleaseOffline(ctx, acct.Number, s.id); err != nil {
-		s.hub.log.Warn("release offline messages", "account", acct.Number, "err", err)
+	s.mailbox.Lock()
+	released, rerr := s.hub.cfg.Store.ReleaseOffline(ctx, acct.Number, s.id)
+	s.mailbox.Unlock()
+	if rerr != nil {
+		// A later login takes them over: this session is no longer live.
+		s.hub.log.Warn("release offline messages", "account", acct.Number, "err", rerr)
 	} else if released > 0 {
 		s.hub.nudgeMailbox(ctx, acct.Number)
+	}
+	if err != nil {
+		return
 	}
 	if before.Visible() != after.Visible() {
 		if err := s.hub.announce(ctx, acct, after, text); err != nil {

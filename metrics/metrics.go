@@ -5,6 +5,7 @@ package metrics
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // Registry is what the HTTP service exposes on /metrics.
@@ -59,6 +60,13 @@ var (
 		Help: "Hub events that reached no session, by cause.",
 	}, []string{"kind", "cause"})
 
+	// OutputOverflows counts connections closed because their client
+	// stopped reading and the output queue overflowed.
+	OutputOverflows = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "crosstalk_output_overflows_total",
+		Help: "Connections closed because the client stopped reading.",
+	}, []string{"protocol"})
+
 	// MessageOutcomes counts what the hub told senders of instant messages
 	// (delivered, stored, mailbox_full, blocked) and what became of
 	// delivered messages a connection could not write after all (returned
@@ -70,6 +78,19 @@ var (
 )
 
 func init() {
-	Registry.MustRegister(Connections, Commands, Errors, Logins, Messages, Events, EventsRefused, MessageOutcomes,
+	Registry.MustRegister(Connections, Commands, Errors, Logins, Messages, Events, EventsRefused, MessageOutcomes, OutputOverflows,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+}
+
+// Value reads a counter or gauge of this process, for tests and for the
+// load test's report.
+func Value(c prometheus.Metric) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		return 0
+	}
+	if m.Counter != nil {
+		return m.Counter.GetValue()
+	}
+	return m.Gauge.GetValue()
 }

@@ -9,9 +9,12 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// MessageAck is the server's GG_SEND_MSG_ACK110 for a sent message.
+// MessageAck is the server's receipt for a sent message: GG_SEND_MSG_ACK110
+// when it took the message, or GG_SEND_MSG_ACK with a Status when it did
+// not (SendMessage then also returns a *MessageRefused).
 type MessageAck struct {
 	Seq     uint32 // the message's sequence number
+	Status  uint32 // GG_SEND_MSG_ACK's status; 0 for GG_SEND_MSG_ACK110
 	MsgType uint32 // 1 for a normal message
 	Time    time.Time
 	MsgID   uint64 // 0 when absent
@@ -57,6 +60,9 @@ func (c *Client) SendMessage(ctx context.Context, to uint32, text string) (Messa
 		delete(c.sends, seq)
 		c.mu.Unlock()
 		return MessageAck{Seq: seq}, err
+	}
+	if ack.Status != 0 {
+		return ack, &MessageRefused{Status: ack.Status}
 	}
 	return ack, nil
 }

@@ -47,6 +47,13 @@ func (c *Client) handleSession(p wire.Packet) error {
 		return c.handleMessage(p)
 	case wire.TypeSendMsgAck110:
 		return c.handleSendAck(p)
+	case wire.TypeSendMsgAck:
+		a, err := wire.ParseSendMsgAck(p.Body)
+		if err != nil {
+			return &ProtocolError{Type: p.Type, Err: err}
+		}
+		c.settleSend(MessageAck{Seq: a.Seq, Status: a.Status})
+		return nil
 	case wire.TypeTypingNotify:
 		t, err := wire.ParseTyping(p.Body)
 		if err != nil {
@@ -146,23 +153,27 @@ func (c *Client) handleSendAck(p wire.Packet) error {
 	if err := proto.Unmarshal(p.Body, &m); err != nil {
 		return &ProtocolError{Type: p.Type, Err: err}
 	}
-	ack := MessageAck{
+	c.settleSend(MessageAck{
 		Seq:     m.GetSeq(),
 		MsgType: m.GetMsgType(),
 		Time:    time.Unix(int64(m.GetTime()), 0),
 		MsgID:   m.GetMsgId(),
 		ConvID:  m.GetConvId(),
-	}
+	})
+	return nil
+}
+
+// settleSend hands a receipt to the SendMessage waiting for it.
+func (c *Client) settleSend(ack MessageAck) {
 	c.mu.Lock()
 	ch := c.sends[ack.Seq]
 	delete(c.sends, ack.Seq)
 	c.mu.Unlock()
 	if ch == nil {
 		c.log.Warn("gg: ack for no waiting message", "seq", ack.Seq)
-		return nil
+		return
 	}
 	ch <- ack
-	return nil
 }
 
 func (c *Client) handleMPA(p wire.Packet) error {

@@ -105,8 +105,7 @@ func (s *Server) handle(nc net.Conn) {
 	endCtx, endCancel := context.WithTimeout(ctx, s.cfg.WriteTimeout)
 	c.end(endCtx)
 	endCancel()
-	c.out.CloseAfter(nil)
-	c.out.Wait()
+	c.out.Finish(c.log, protocolName)
 }
 
 func (c *conn) loop(ctx context.Context) error {
@@ -116,7 +115,7 @@ func (c *conn) loop(ctx context.Context) error {
 		if c.sess() != nil {
 			deadline = time.Now().Add(c.srv.cfg.IdleTimeout)
 		}
-		_ = c.nc.SetReadDeadline(deadline)
+		_ = c.out.SetReadDeadline(deadline)
 		p, err := c.rd.ReadPacket()
 		if err != nil {
 			return err
@@ -588,11 +587,13 @@ func (c *conn) deliverOffline(ctx context.Context) error {
 	return nil
 }
 
-// pumpOffline writes backlog messages while the window has room.
+// pumpOffline writes backlog messages while the window and the output
+// queue have room; with none awaiting a receipt, it writes one anyway, so
+// that a receipt comes to pump again.
 func (c *conn) pumpOffline() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for len(c.offline) < offlineWindow && len(c.backlog) > 0 {
+	for len(c.backlog) > 0 && (len(c.offline) == 0 || len(c.offline) < offlineWindow && !c.out.Crowded()) {
 		m := c.backlog[0]
 		c.backlog = c.backlog[1:]
 		c.seq++

@@ -107,8 +107,7 @@ func (s *Server) handle(nc net.Conn) {
 	endCtx, endCancel := context.WithTimeout(ctx, s.cfg.WriteTimeout)
 	c.end(endCtx)
 	endCancel()
-	c.out.CloseAfter(nil)
-	c.out.Wait()
+	c.out.Finish(c.log(), protocolName)
 }
 
 // log is the connection's logger; login adds the account to it.
@@ -132,7 +131,7 @@ func (c *conn) loop(ctx context.Context) error {
 		if c.sess() != nil {
 			deadline = time.Now().Add(c.srv.cfg.IdleTimeout)
 		}
-		_ = c.nc.SetReadDeadline(deadline)
+		_ = c.out.SetReadDeadline(deadline)
 		b, err := c.rd.ReadBlock()
 		if err != nil {
 			return err
@@ -208,9 +207,6 @@ func (c *conn) sendTracked(b *wire.Block, receipt outbox.Receipt) error {
 	defer c.wmu.Unlock()
 	enc, err := c.encode(b)
 	if err != nil {
-		if receipt != nil {
-			receipt(false)
-		}
 		return err
 	}
 	return c.out.WriteTracked(enc, receipt)

@@ -194,6 +194,9 @@ func (c *conn) deliverOffline(ctx context.Context) error {
 			written []int64
 		)
 		for _, m := range batch {
+			if c.out.Crowded() {
+				c.out.Wait()
+			}
 			id := m.ID
 			err := c.sendTracked(messageBlock(m.From, me, m.Message), func(ok bool) {
 				if ok {

@@ -13,9 +13,13 @@ package outbox
 
 import (
 	"errors"
+	"io"
+	"log/slog"
 	"net"
 	"sync"
 	"time"
+
+	"github.com/crosstalk-im/crosstalk/metrics"
 )
 
 // ErrOverflow means the client stopped reading: more than the allowed bytes
@@ -44,9 +48,20 @@ type Outbox struct {
 	writing bool
 	closing bool // close once pending is written
 	closed  bool
-	err     error
-	idle    *sync.Cond
+	// lingering: closed because the client stopped reading, with only the
+	// sending side shut, so that what the kernel holds still reaches the
+	// client (see Finish).
+	lingering bool
+	err       error
+	idle      *sync.Cond
 }
+
+// LingerAfterOverflow is how long Finish keeps reading, and discarding, what
+// a client that overflowed its queue still sends. Closing a socket with
+// unread input makes the kernel reset the connection and throw away what
+// it still had to send; those bytes were counted as written, so they must
+// get there.
+const LingerAfterOverflow = time.Minute
 
 // New wraps conn. maxPending bounds the bytes queued for a client that does
 // not read; writeTimeout bounds one write. Closing the connection is how the
@@ -60,22 +75,21 @@ func New(conn net.Conn, maxPending int, writeTimeout time.Duration) *Outbox {
 // Write queues p. It never blocks on the network.
 func (o *Outbox) Write(p []byte) error { return o.WriteTracked(p, nil) }
 
-// WriteTracked queues p like Write and calls receipt, once and never while
-// holding the outbox's lock, with the bytes' fate. A refused write (the
-// error is not nil) calls receipt(false) before it returns. Receipts run on
-// whichever goroutine settles them, so they must not block for long.
+// WriteTracked queues p like Write and, when it took p, calls receipt once,
+// never while holding the outbox's lock, with the bytes' fate. A refused
+// write (the error is not nil) never calls its receipt: the caller knows.
+// Receipts run on whichever goroutine settles them, so they must not block
+// for long.
 func (o *Outbox) WriteTracked(p []byte, receipt Receipt) error {
 	o.mu.Lock()
 	if o.closed || o.closing {
 		o.mu.Unlock()
-		settle(receipt, false)
 		return net.ErrClosed
 	}
 	if len(o.pending)+len(p) > o.maxPending {
 		dropped := o.closeLocked(ErrOverflow)
 		o.mu.Unlock()
 		settleAll(dropped, false)
-		settle(receipt, false)
 		return ErrOverflow
 	}
 	o.pending = append(o.pending, p...)
@@ -152,8 +166,54 @@ func (o *Outbox) Close() {
 	if !o.closed {
 		dropped = o.closeLocked(nil)
 	}
+	if o.lingering {
+		o.lingering = false
+		_ = o.conn.Close()
+	}
 	o.mu.Unlock()
 	settleAll(dropped, false)
+}
+
+// Finish ends the connection once its reader is done with it: everything
+// queued is written, and when the client had stopped reading (its queue
+// overflowed or a write timed out: logged to log and counted for protocol)
+// it gets what the kernel still holds for it while what it sends is
+// discarded, for up to LingerAfterOverflow.
+func (o *Outbox) Finish(log *slog.Logger, protocol string) {
+	o.CloseAfter(nil)
+	o.Wait()
+	o.mu.Lock()
+	linger := o.lingering
+	o.mu.Unlock()
+	if !linger {
+		return
+	}
+	metrics.OutputOverflows.WithLabelValues(protocol).Inc()
+	log.Warn("client stopped reading: its output queue overflowed, connection closed", "max_pending_bytes", o.maxPending)
+	_ = o.conn.SetReadDeadline(time.Now().Add(LingerAfterOverflow))
+	_, _ = io.Copy(io.Discard, o.conn)
+	o.Close()
+}
+
+// Crowded reports whether more than half of the queue's room is taken:
+// a writer with more to send at its own pace (stored messages) waits for
+// it to drain rather than push the client over the limit.
+func (o *Outbox) Crowded() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.pending) > o.maxPending/2
+}
+
+// SetReadDeadline sets the connection's read deadline for its reader, unless
+// the outbox closed it for overflow: then the reader is to stop now, and a
+// deadline it sets on its way round must not keep it waiting.
+func (o *Outbox) SetReadDeadline(t time.Time) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.lingering {
+		return o.conn.SetReadDeadline(time.Now())
+	}
+	return o.conn.SetReadDeadline(t)
 }
 
 // Wait blocks until no write goroutine is running.
@@ -185,14 +245,23 @@ func (o *Outbox) closeLocked(err error) []Receipt {
 		dropped = append(dropped, m.receipt)
 	}
 	o.pending, o.marks = nil, nil
+	if hc, ok := o.conn.(interface{ CloseWrite() error }); ok && notReading(err) {
+		// Shut only the sending side, after what the kernel holds, and
+		// wake the connection's reader: Finish lingers.
+		o.lingering = true
+		_ = hc.CloseWrite()
+		_ = o.conn.SetReadDeadline(time.Now())
+		return dropped
+	}
 	_ = o.conn.Close()
 	return dropped
 }
 
-func settle(r Receipt, written bool) {
-	if r != nil {
-		r(written)
-	}
+// notReading reports an error that means the client stopped reading: its
+// queue overflowed, or a write found no room before the write timeout.
+func notReading(err error) bool {
+	var ne net.Error
+	return errors.Is(err, ErrOverflow) || errors.As(err, &ne) && ne.Timeout()
 }
 
 func settleAll(rs []Receipt, written bool) {

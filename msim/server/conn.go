@@ -90,8 +90,7 @@ func (s *Server) handle(nc net.Conn) {
 		sess.Detach(endCtx)
 	}
 	endCancel()
-	c.out.CloseAfter(nil)
-	c.out.Wait()
+	c.out.Finish(c.log, protocolName)
 }
 
 // Goodbye tells the client the server is going down and closes.
@@ -109,7 +108,7 @@ func (c *conn) loop(ctx context.Context) error {
 		if c.sess() != nil {
 			deadline = time.Now().Add(c.srv.cfg.IdleTimeout)
 		}
-		_ = c.nc.SetReadDeadline(deadline)
+		_ = c.out.SetReadDeadline(deadline)
 		m, err := c.rd.ReadMessage()
 		if err != nil {
 			if errors.Is(err, wire.ErrMalformed) || errors.Is(err, wire.ErrInvalid) {
@@ -580,6 +579,9 @@ func (c *conn) deliverOffline(ctx context.Context) error {
 			written []int64
 		)
 		for _, m := range batch {
+			if c.out.Crowded() {
+				c.out.Wait()
+			}
 			id := m.ID
 			taken := c.deliverMessage(m.From, m.Message, func(ok bool) {
 				if ok {

@@ -143,8 +143,7 @@ func (s *Server) handle(nc net.Conn, role role) {
 	}
 	// Whatever was queued still goes out (the last errors a flooding client
 	// earned, say); the outbox's write timeout bounds the wait.
-	c.out.CloseAfter(nil)
-	c.out.Wait()
+	c.out.Finish(c.log, protocolName)
 }
 
 // loop reads and dispatches commands until the client leaves, breaks the
@@ -160,7 +159,7 @@ func (c *conn) loop(ctx context.Context, h handler) error {
 		if h.loggedIn() {
 			deadline = time.Now().Add(idle)
 		}
-		_ = c.nc.SetReadDeadline(deadline)
+		_ = c.out.SetReadDeadline(deadline)
 		cmd, err := c.rd.ReadCommand()
 		if errors.Is(err, wire.ErrEmptyLine) {
 			continue

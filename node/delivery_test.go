@@ -1,0 +1,202 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	ggclient "github.com/crosstalk-im/crosstalk/gg/client"
+	"github.com/crosstalk-im/crosstalk/gg/wire"
+	imipclient "github.com/crosstalk-im/crosstalk/imip/client"
+	imipwire "github.com/crosstalk-im/crosstalk/imip/wire"
+	"github.com/crosstalk-im/crosstalk/internal/testenv"
+	"github.com/crosstalk-im/crosstalk/metrics"
+	msimclient "github.com/crosstalk-im/crosstalk/msim/client"
+)
+
+// tally counts the messages one account's sessions received, by text.
+type tally struct {
+	mu   sync.Mutex
+	seen map[string]int
+}
+
+func (c *tally) add(text string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.seen == nil {
+		c.seen = make(map[string]int)
+	}
+	c.seen[text]++
+}
+
+// waitFor waits until every text was seen, then a moment more for
+// duplicates, and fails on a missing or repeated one.
+func (c *tally) check(t *testing.T, texts []string) {
+	t.Helper()
+	complete := func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for _, s := range texts {
+			if c.seen[s] == 0 {
+				return false
+			}
+		}
+		return true
+	}
+	for deadline := time.Now().Add(20 * time.Second); !complete(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			break
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	missing, twice := 0, 0
+	for _, s := range texts {
+		switch n := c.seen[s]; {
+		case n == 0:
+			missing++
+		case n > 1:
+			twice++
+		}
+	}
+	if missing > 0 || twice > 0 {
+		t.Fatalf("of %d acknowledged messages, %d never arrived and %d arrived more than once", len(texts), missing, twice)
+	}
+}
+
+// recipient logs an account in through one protocol at addr and feeds
+// what it receives to a tally; the returned channel closes when the
+// connection ends.
+type recipient struct {
+	protocol string
+	addr     func(n *Node) string
+	login    func(t *testing.T, ctx context.Context, addr string, number uint32, got *tally) <-chan struct{}
+}
+
+var recipients = []recipient{
+	{"gg", func(n *Node) string { return n.GGAddr }, func(t *testing.T, ctx context.Context, addr string, number uint32, got *tally) <-chan struct{} {
+		c := loginGG(t, ctx, addr, number, "pw", wire.StatusAvail, "")
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for ev := range c.Events() {
+				if m, ok := ev.(ggclient.Message); ok {
+					got.add(m.Text)
+				}
+			}
+		}()
+		return done
+	}},
+	{"imip", func(n *Node) string { return n.IMIPAddr }, func(t *testing.T, ctx context.Context, addr string, number uint32, got *tally) <-chan struct{} {
+		c, err := imipclient.Dial(ctx, addr, imipclient.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for ev := range c.Events() {
+				if m, ok := ev.(imipclient.Message); ok {
+					got.add(m.Text)
+				}
+			}
+		}()
+		if _, err := c.Login(ctx, fmt.Sprint(number), "pw"); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.SetStatus(ctx, imipwire.StatusOnline, ""); err != nil {
+			t.Fatal(err)
+		}
+		return done
+	}},
+	{"msim", func(n *Node) string { return n.MSIMAddr }, func(t *testing.T, ctx context.Context, addr string, number uint32, got *tally) <-chan struct{} {
+		c, err := msimclient.Dial(ctx, addr, msimclient.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for ev := range c.Events() {
+				if m, ok := ev.(msimclient.Message); ok {
+					got.add(m.Text)
+				}
+			}
+		}()
+		if _, err := c.Login(ctx, fmt.Sprintf("r%d@example.com", number), "pw"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.ContactList(ctx); err != nil { // offline messages follow it
+			t.Fatal(err)
+		}
+		return done
+	}},
+}
+
+// TestSlowReaderLosesNothing: a recipient that stops reading while a GG
+// user sends it messages. Its connection's output queue overflows on
+// purpose (a proxy stops reading, the queue is small); every message the
+// sender was told about reaches the recipient exactly once: before the
+// connection closed, or from the mailbox at its next login.
+func TestSlowReaderLosesNothing(t *testing.T) {
+	for _, r := range recipients {
+		t.Run(r.protocol, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+			defer cancel()
+			o := Options{DataDir: t.TempDir()}
+			o.GG.PacketsPerSecond, o.GG.PacketBurst = 1e6, 1e6
+			o.GG.MaxPendingBytes, o.IMIP.MaxPendingBytes, o.MSIM.MaxPendingBytes = 16<<10, 16<<10, 16<<10
+			n := startNodeWith(t, o)
+			addAccount(t, n, 1001, "sender@example.com", "Sender", "pw")
+			addAccount(t, n, 1002, "r1002@example.com", "Reader", "pw")
+			sender := loginGG(t, ctx, n.GGAddr, 1001, "pw", wire.StatusAvail, "")
+			go func() {
+				for range sender.Events() {
+				}
+			}()
+
+			var got tally
+			proxy := testenv.NewStallingProxy(t, r.addr(n))
+			firstEnded := r.login(t, ctx, proxy.Addr, 1002, &got)
+			proxy.Stall()
+
+			returned := metrics.MessageOutcomes.WithLabelValues("returned")
+			before := metrics.Value(returned)
+			filler := strings.Repeat("x", 8000)
+			var acked []string
+			for i := 0; i < 20000 && metrics.Value(returned) == before; i++ {
+				text := fmt.Sprintf("message %05d %s", i, filler)
+				if _, err := sender.SendMessage(ctx, 1002, text); err != nil {
+					t.Fatalf("message %d: %v", i, err)
+				}
+				acked = append(acked, text)
+			}
+			if metrics.Value(returned) == before {
+				t.Fatalf("%d messages sent and the recipient's queue never overflowed", len(acked))
+			}
+			// A few more while the overflowed session leaves.
+			for i := range 20 {
+				text := fmt.Sprintf("after %02d", i)
+				if _, err := sender.SendMessage(ctx, 1002, text); err != nil {
+					t.Fatalf("message after the overflow: %v", err)
+				}
+				acked = append(acked, text)
+			}
+			proxy.Resume()
+			select {
+			case <-firstEnded:
+			case <-ctx.Done():
+				t.Fatal("the overflowed connection was not closed")
+			}
+			r.login(t, ctx, r.addr(n), 1002, &got)
+			got.check(t, acked)
+			t.Logf("%d messages acknowledged; %.0f returned to the mailbox by the overflow", len(acked), metrics.Value(returned)-before)
+		})
+	}
+}
