@@ -663,7 +663,7 @@ func TestLyingSize(t *testing.T) {
 // An upload whose body breaks off or is malformed is the sender's fault:
 // 400, no file left, and no error in the log.
 func TestBrokenUploadBody(t *testing.T) {
-	var log lockedBuffer
+	var log testenv.LogBuffer
 	e := newEnv(t, func(c *drive.Config) { c.Logger = slog.New(slog.NewTextHandler(&log, nil)) })
 	e.account(t, alice, true)
 	e.account(t, bob, true)
@@ -703,24 +703,6 @@ func TestBrokenUploadBody(t *testing.T) {
 		t.Fatalf("the sender's broken upload was logged as a server error:\n%s", log.String())
 	}
 	wantCode(t, "honest upload", a.upload(id, "f.txt", []byte("hello")), http.StatusOK)
-}
-
-// lockedBuffer is a log destination safe for the handler's goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func TestMethods(t *testing.T) {
