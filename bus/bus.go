@@ -85,11 +85,12 @@ func Open(ctx context.Context, opts Options) (*Bus, error) {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
 	if opts.Logger != nil {
-		mode := "external"
+		// The embedded server's client URL names a port it never opens.
 		if b.embedded != nil {
-			mode = "embedded"
+			opts.Logger.Info("bus: embedded NATS, in-process, no network listener", "store", filepath.Join(opts.DataDir, "nats"))
+		} else {
+			opts.Logger.Info("bus: connected to NATS", "url", nc.ConnectedUrlRedacted())
 		}
-		opts.Logger.Info("bus connected", "mode", mode, "url", nc.ConnectedUrlRedacted())
 	}
 	return b, nil
 }

@@ -1,6 +1,7 @@
 package drive_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -9,6 +10,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -655,6 +658,51 @@ func TestLyingSize(t *testing.T) {
 	if r.code != http.StatusOK || !bytes.Equal(r.body, data[:size]) {
 		t.Fatalf("download %d, %d bytes", r.code, len(r.body))
 	}
+}
+
+// An upload whose body breaks off or is malformed is the sender's fault:
+// 400, no file left, and no error in the log.
+func TestBrokenUploadBody(t *testing.T) {
+	var log testenv.LogBuffer
+	e := newEnv(t, func(c *drive.Config) { c.Logger = slog.New(slog.NewTextHandler(&log, nil)) })
+	e.account(t, alice, true)
+	e.account(t, bob, true)
+	a, b := e.client(t, alice), e.client(t, bob)
+	a.signin()
+	b.signin()
+	id := a.mustOffer(bob, "f.txt", 5)["id"].(string)
+	wantCode(t, "accept", b.ack(id, "allow"), http.StatusOK)
+	u, _ := url.Parse(e.ts.URL)
+	session := a.hc.Jar.Cookies(u)[0]
+	for name, rest := range map[string]string{
+		"cut short":     "Content-Length: 5\r\n\r\nhel",
+		"chunk garbled": "Transfer-Encoding: chunked\r\n\r\n3\r\nhel\r\nZZ\r\n",
+	} {
+		nc, err := net.Dial("tcp", u.Host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(nc, "PUT %s HTTP/1.1\r\nHost: %s\r\nCookie: %s\r\nX-gged-security-token: %s\r\n%s",
+			outboxPath(id, "f.txt"), u.Host, session, a.sec, rest)
+		nc.(*net.TCPConn).CloseWrite()
+		nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+		res, err := http.ReadResponse(bufio.NewReader(nc), nil)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		res.Body.Close()
+		nc.Close()
+		if res.StatusCode != http.StatusBadRequest {
+			t.Fatalf("%s: HTTP %d, want 400", name, res.StatusCode)
+		}
+		if files := e.blobFiles(t); len(files) != 0 {
+			t.Fatalf("%s: files %v left", name, files)
+		}
+	}
+	if strings.Contains(log.String(), "level=ERROR") {
+		t.Fatalf("the sender's broken upload was logged as a server error:\n%s", log.String())
+	}
+	wantCode(t, "honest upload", a.upload(id, "f.txt", []byte("hello")), http.StatusOK)
 }
 
 func TestMethods(t *testing.T) {

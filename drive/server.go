@@ -823,7 +823,7 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, me uint32, ref s
 	case errors.Is(err, errBusy):
 		fail(w, http.StatusConflict, err.Error())
 		return
-	case errors.Is(err, errSize):
+	case errors.Is(err, errSize), errors.Is(err, errBody):
 		fail(w, http.StatusBadRequest, err.Error())
 		return
 	case errors.Is(err, ErrNoTicket):
@@ -897,12 +897,15 @@ func (s *Server) storeBlob(id string, size int64, body io.Reader) (sum string, e
 	}()
 	h := sha256.New()
 	buf := make([]byte, 256<<10)
-	n, err := io.CopyBuffer(io.MultiWriter(f, h), body, buf)
+	src := &failedRead{r: body}
+	n, err := io.CopyBuffer(io.MultiWriter(f, h), src, buf)
 	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) || err == nil && n != size {
+	switch {
+	case errors.As(err, &tooBig) || err == nil && n != size:
 		return "", errSize
-	}
-	if err != nil {
+	case err != nil && err == src.err:
+		return "", fmt.Errorf("%w: %w", errBody, err)
+	case err != nil:
 		return "", err
 	}
 	// A body exactly size bytes long may still have more behind it when no
@@ -921,6 +924,25 @@ func (s *Server) storeBlob(id string, size int64, body io.Reader) (sum string, e
 	}
 	syncDir(s.blobDir)
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// errBody: the body broke off before its end, or was malformed (a bad
+// chunk); the sender's fault, not the server's.
+var errBody = errors.New("upload body incomplete or malformed")
+
+// failedRead keeps the error a reader failed with, telling the body's
+// failures from the disk's.
+type failedRead struct {
+	r   io.Reader
+	err error
+}
+
+func (f *failedRead) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if err != nil && err != io.EOF {
+		f.err = err
+	}
+	return n, err
 }
 
 // syncDir makes a rename in dir durable; failures only cost durability.

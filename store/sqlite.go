@@ -52,6 +52,23 @@ type SQLite struct {
 
 var _ hub.Store = (*SQLite)(nil)
 
+// ErrNoDatabase is what OpenExistingSQLite returns for a directory that
+// holds no database.
+var ErrNoDatabase = errors.New("store: no database")
+
+// OpenExistingSQLite opens the store in dir like OpenSQLite, but only when
+// dir already holds a database: a mistyped directory fails with
+// ErrNoDatabase and nothing is created.
+func OpenExistingSQLite(ctx context.Context, dir string) (*SQLite, error) {
+	path := filepath.Join(dir, dbFile)
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w at %s", ErrNoDatabase, path)
+	} else if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	return OpenSQLite(ctx, dir)
+}
+
 // OpenSQLite opens the store in data directory dir, creating the directory,
 // the database dir/crosstalk.db and the password key dir/secret.key as
 // needed, and brings the schema up to date.

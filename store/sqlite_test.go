@@ -94,6 +94,27 @@ func TestOpenCreatesDirKeyAndDatabase(t *testing.T) {
 	}
 }
 
+// OpenExistingSQLite creates nothing where there is no database, and opens
+// one that is there.
+func TestOpenExisting(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "typo")
+	if s, err := OpenExistingSQLite(context.Background(), dir); !errors.Is(err, ErrNoDatabase) {
+		if err == nil {
+			s.Close()
+		}
+		t.Fatalf("no database: %v", err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the directory was created: %v", err)
+	}
+	openAt(t, dir).Close()
+	s, err := OpenExistingSQLite(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+}
+
 func TestOpenRejectsBadKey(t *testing.T) {
 	for _, n := range []int{0, 16, 33} {
 		dir := t.TempDir()

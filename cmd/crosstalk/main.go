@@ -8,11 +8,16 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"reflect"
+	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/alecthomas/kong"
 )
@@ -43,13 +48,15 @@ func (versionCmd) Run() error {
 
 func main() {
 	var c cli
-	ctx := kong.Parse(&c,
-		kong.Name("crosstalk"),
-		kong.Description("Crosstalk: one server for MSN Messenger and the other legacy messengers."),
-		kong.UsageOnError(),
-		kong.DefaultEnvars("CROSSTALK"),
-		kong.Configuration(jsonConfig),
-	)
+	parser, err := newParser(&c)
+	if err != nil {
+		panic(err)
+	}
+	ctx, err := parser.Parse(os.Args[1:])
+	if err != nil {
+		usageError(os.Stderr, err)
+		os.Exit(exitUsage)
+	}
 	logger := newLogger(c.LogLevel, c.LogFormat)
 	slog.SetDefault(logger)
 	if err := ctx.Run(logger); err != nil {
@@ -58,25 +65,122 @@ func main() {
 	}
 }
 
+// exitUsage is the exit status for a command line that does not parse.
+const exitUsage = 2
+
+// newParser builds the command line parser, with extra options for tests.
+func newParser(c *cli, extra ...kong.Option) (*kong.Kong, error) {
+	opts := []kong.Option{
+		kong.Name("crosstalk"),
+		kong.Description("Crosstalk: one server for MSN Messenger and the other legacy messengers."),
+		kong.DefaultEnvars("CROSSTALK"),
+		kong.Configuration(jsonConfig),
+		kong.NamedMapper("size", sizeMapper{}),
+		kong.TypeMapper(reflect.TypeFor[time.Duration](), durationMapper{}),
+		kong.ExplicitGroups(serveGroups),
+		kong.Vars{"min_password_length": strconv.Itoa(minPasswordLength)},
+	}
+	return kong.New(c, append(opts, extra...)...)
+}
+
+// usageError says what is wrong with the command line first, then where
+// the full usage is, rather than printing all of it before the error.
+func usageError(w io.Writer, err error) {
+	fmt.Fprintln(w, "crosstalk: error:", err)
+	help := "crosstalk --help"
+	var pe *kong.ParseError
+	if errors.As(err, &pe) && pe.Context != nil {
+		if cmd := pe.Context.Selected(); cmd != nil {
+			help = "crosstalk " + cmd.Path() + " --help"
+		}
+	}
+	fmt.Fprintf(w, "Run %q for usage.\n", help)
+}
+
 // jsonConfig reads a JSON object whose keys are flag names as they are
 // written on the command line ("msnp-addr"); snake case works too. The
-// environment overrides the file, as the command line overrides both.
+// environment overrides the file, as the command line overrides both. A
+// key that is no flag of any command is refused, so that a typo is not
+// silently ignored.
 func jsonConfig(r io.Reader) (kong.Resolver, error) {
 	values := map[string]any{}
 	if err := json.NewDecoder(r).Decode(&values); err != nil {
 		return nil, fmt.Errorf("config file: %w", err)
 	}
-	return kong.ResolverFunc(func(_ *kong.Context, _ *kong.Path, flag *kong.Flag) (any, error) {
-		for _, env := range flag.Envs {
-			if _, set := os.LookupEnv(env); set {
-				return nil, nil
+	return configResolver(values), nil
+}
+
+type configResolver map[string]any
+
+func (values configResolver) Resolve(_ *kong.Context, _ *kong.Path, flag *kong.Flag) (any, error) {
+	for _, env := range flag.Envs {
+		if _, set := os.LookupEnv(env); set {
+			return nil, nil
+		}
+	}
+	if v, ok := values[flag.Name]; ok {
+		return v, nil
+	}
+	return values[strings.ReplaceAll(flag.Name, "-", "_")], nil
+}
+
+// Validate refuses keys that name no flag, suggesting the closest one.
+func (values configResolver) Validate(app *kong.Application) error {
+	var names []string
+	var walk func(n *kong.Node)
+	walk = func(n *kong.Node) {
+		for _, f := range n.Flags {
+			names = append(names, f.Name)
+		}
+		for _, child := range n.Children {
+			walk(child)
+		}
+	}
+	walk(app.Node)
+	for key := range values {
+		name := strings.ReplaceAll(key, "_", "-")
+		if slices.Contains(names, name) {
+			continue
+		}
+		if near := closest(name, names); near != "" {
+			return fmt.Errorf("config file: unknown key %q (did you mean %q?)", key, near)
+		}
+		return fmt.Errorf("config file: unknown key %q: keys are the flag names, such as \"data\" or \"msnp-addr\"", key)
+	}
+	return nil
+}
+
+// closest is the name nearest to s in edit distance, if it is near enough
+// to be a typo of it; "" otherwise.
+func closest(s string, names []string) string {
+	best, bestDist := "", len(s)/3+1
+	for _, n := range names {
+		if d := editDistance(s, n); d < bestDist {
+			best, bestDist = n, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
 			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
 		}
-		if v, ok := values[flag.Name]; ok {
-			return v, nil
-		}
-		return values[strings.ReplaceAll(flag.Name, "-", "_")], nil
-	}), nil
+		prev = cur
+	}
+	return prev[len(b)]
 }
 
 // levelTrace is the wire dump level, below debug.

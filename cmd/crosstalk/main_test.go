@@ -1,27 +1,86 @@
 package main
 
 import (
+	"bytes"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/alecthomas/kong"
 )
 
-// Flags come from the command line, the environment and a JSON file, in
-// that order of precedence.
-func TestConfigSources(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "crosstalk.json")
-	if err := os.WriteFile(file, []byte(`{"msnp-addr": "127.0.0.1:1", "gg_addr": "127.0.0.1:2", "http-addr": "127.0.0.1:3"}`), 0o600); err != nil {
+// runMainEnv makes the test binary run main instead of the tests, so
+// that tests run the command as a user does (see crosstalk).
+const runMainEnv = "RUN_CROSSTALK_MAIN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(runMainEnv) == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// crosstalk runs the command with args in a process of its own and
+// returns what it wrote and its exit status.
+func crosstalk(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = mainEnv()
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
 		t.Fatal(err)
 	}
-	t.Setenv("CROSSTALK_HTTP_ADDR", "127.0.0.1:4")
+	return out.String(), errOut.String(), cmd.ProcessState.ExitCode()
+}
+
+// mainEnv is the environment for running main: this one, without
+// settings of the command's own.
+func mainEnv() []string {
+	env := []string{runMainEnv + "=1"}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "CROSSTALK_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// parse parses args as main does, with the help's exit turned off.
+func parse(t *testing.T, args ...string) (*cli, *kong.Context, error) {
+	t.Helper()
 	var c cli
-	parser, err := kong.New(&c, kong.DefaultEnvars("CROSSTALK"), kong.Configuration(jsonConfig))
+	parser, err := newParser(&c, kong.Exit(func(int) {}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := parser.Parse([]string{"--config", file, "serve", "--sb-addr", "127.0.0.1:5"}); err != nil {
+	ctx, err := parser.Parse(args)
+	return &c, ctx, err
+}
+
+func writeConfig(t *testing.T, json string) string {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "crosstalk.json")
+	if err := os.WriteFile(file, []byte(json), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
+// Flags come from the command line, the environment and a JSON file, in
+// that order of precedence.
+func TestConfigSources(t *testing.T) {
+	file := writeConfig(t, `{"msnp-addr": "127.0.0.1:1", "gg_addr": "127.0.0.1:2", "http-addr": "127.0.0.1:3"}`)
+	t.Setenv("CROSSTALK_HTTP_ADDR", "127.0.0.1:4")
+	c, _, err := parse(t, "--config", file, "serve", "--sb-addr", "127.0.0.1:5")
+	if err != nil {
 		t.Fatal(err)
 	}
 	s := c.Serve
@@ -33,5 +92,129 @@ func TestConfigSources(t *testing.T) {
 	}
 	if s.MsnpMaxMessage != 1664 {
 		t.Errorf("default not applied: %d", s.MsnpMaxMessage)
+	}
+}
+
+// A key of the config file that is no flag is refused by name, with the
+// flag it probably meant; keys of other commands' flags are fine.
+func TestConfigUnknownKey(t *testing.T) {
+	_, _, err := parse(t, "--config", writeConfig(t, `{"msnp-adr": "127.0.0.1:1"}`), "serve")
+	if err == nil || !strings.Contains(err.Error(), `"msnp-adr"`) || !strings.Contains(err.Error(), `did you mean "msnp-addr"`) {
+		t.Fatalf("typo: %v", err)
+	}
+	_, _, err = parse(t, "--config", writeConfig(t, `{"colour": "blue"}`), "serve")
+	if err == nil || !strings.Contains(err.Error(), `"colour"`) || strings.Contains(err.Error(), "did you mean") {
+		t.Fatalf("unknown key: %v", err)
+	}
+	c, _, err := parse(t, "--config", writeConfig(t, `{"data": "/srv/ct", "login": "bot@example.com", "gg_addr": "off"}`), "serve")
+	if err != nil || c.Serve.Data != "/srv/ct" || c.Serve.GgAddr != "off" {
+		t.Fatalf("known keys: %v %+v", err, c.Serve)
+	}
+}
+
+// Sizes take units, durations days, on the command line and in the config
+// file; the defaults are written the same way.
+func TestSizesAndDurations(t *testing.T) {
+	c, _, err := parse(t, "serve")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.Serve
+	if s.MsnpMaxLine != 1024 || s.GgMaxPacket != 64<<10 || s.DriveMaxFile != 100<<20 || s.DriveQuota != 1<<30 || s.DriveLifetime != 7*24*time.Hour {
+		t.Fatalf("defaults: %d %d %d %d %v", s.MsnpMaxLine, s.GgMaxPacket, s.DriveMaxFile, s.DriveQuota, s.DriveLifetime)
+	}
+	file := writeConfig(t, `{"msim-max-message": "1 MiB", "drive-max-file": 2048, "msim-idle-timeout": "1d"}`)
+	c, _, err = parse(t, "--config", file, "serve", "--gg-max-packet", "32kib", "--drive-quota=-1", "--drive-lifetime", "2d", "--msnp-idle-timeout", "90m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s = c.Serve
+	if s.MsimMaxMessage != 1<<20 || s.DriveMaxFile != 2048 || s.GgMaxPacket != 32<<10 || s.DriveQuota != -1 ||
+		s.DriveLifetime != 48*time.Hour || s.MsimIdleTimeout != 24*time.Hour || s.MsnpIdleTimeout != 90*time.Minute {
+		t.Fatalf("parsed %+v", s)
+	}
+	for _, bad := range []string{
+		"--gg-max-packet=64KB", "--gg-max-packet=1.5MiB", "--gg-max-packet=KiB", "--msnp-max-line=99999999999GiB",
+		"--drive-quota=9000000TiB", "--drive-lifetime=7days", "--gg-idle-timeout=-1d",
+	} {
+		if _, _, err := parse(t, "serve", bad); err == nil || !strings.Contains(err.Error(), "expected a") {
+			t.Errorf("%s: %v", bad, err)
+		}
+	}
+	if _, _, err := parse(t, "--config", writeConfig(t, `{"drive-lifetime": 3600}`), "serve"); err == nil {
+		t.Error("a duration without a unit accepted from the config file")
+	}
+}
+
+// serve --help groups its flags and shows sizes and durations in units.
+func TestServeHelp(t *testing.T) {
+	var out bytes.Buffer
+	var c cli
+	parser, err := newParser(&c, kong.Writers(&out, &out), kong.Exit(func(int) {}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	parser.Parse([]string{"serve", "--help"})
+	help := out.String()
+	last := -1
+	for _, want := range []string{
+		"--data=", "--shutdown-timeout=10s",
+		"\nAddresses\n", "--msnp-addr=", "--http-addr=",
+		"\nMSN\n", "--msnp-max-line=1KiB", "--msnp-idle-timeout=30m",
+		"\nGadu-Gadu\n", "--gg-max-packet=64KiB",
+		"\nMySpaceIM\n", "--msim-max-message=64KiB",
+		"\nFiles (the GG drive)\n", "--drive-max-file=100MiB", "--drive-quota=1GiB", "--drive-lifetime=7d",
+	} {
+		i := strings.Index(help, want)
+		if i < last {
+			t.Fatalf("%q missing or out of place in:\n%s", want, help)
+		}
+		last = i
+	}
+}
+
+// A usage error says what is wrong on its first line, then only where to
+// find the usage.
+func TestUsageErrorFirst(t *testing.T) {
+	_, stderr, code := crosstalk(t, "serve", "--msnp-adr", "127.0.0.1:1")
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	if code != exitUsage || len(lines) != 2 || lines[0] != "crosstalk: error: unknown flag --msnp-adr, did you mean \"--msnp-addr\"?" ||
+		!strings.Contains(lines[1], `"crosstalk serve --help"`) {
+		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+	}
+}
+
+// The README says how to get the command, with the module's real path,
+// and its account commands run as written.
+func TestReadme(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mod, err := os.ReadFile("../../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	module, _, _ := strings.Cut(strings.TrimPrefix(string(mod), "module "), "\n")
+	for _, want := range []string{"go install " + module + "/cmd/crosstalk@latest", "go build ./cmd/crosstalk"} {
+		if !bytes.Contains(readme, []byte(want)) {
+			t.Errorf("the README does not say %q", want)
+		}
+	}
+	data := filepath.Join(t.TempDir(), "data")
+	var ran int
+	for line := range strings.Lines(string(readme)) {
+		rest, ok := strings.CutPrefix(line, "crosstalk user ")
+		if !ok {
+			continue
+		}
+		args := append([]string{"user"}, shellWords(t, strings.ReplaceAll(rest, "DIR", data))...)
+		if stdout, stderr, code := crosstalk(t, args...); code != 0 {
+			t.Fatalf("%v: exit %d, %s%s", args, code, stdout, stderr)
+		}
+		ran++
+	}
+	if ran != 4 {
+		t.Fatalf("ran %d account commands from the README, want 4", ran)
 	}
 }

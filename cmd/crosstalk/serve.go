@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -13,7 +11,6 @@ import (
 
 	"github.com/crosstalk-im/crosstalk/drive"
 	ggserver "github.com/crosstalk-im/crosstalk/gg/server"
-	"github.com/crosstalk-im/crosstalk/hub"
 	msimserver "github.com/crosstalk-im/crosstalk/msim/server"
 	msnpserver "github.com/crosstalk-im/crosstalk/msnp/server"
 	"github.com/crosstalk-im/crosstalk/node"
@@ -24,44 +21,44 @@ type serveCmd struct {
 	Nats string `help:"URL of an external NATS server or cluster; empty starts one inside the process."`
 	Demo bool   `help:"Create two demo accounts (if missing) and print their passwords."`
 
-	MsnpAddr      string `help:"MSNP dispatch/notification listener, or 'off'." default:"0.0.0.0:1863"`
-	SbAddr        string `help:"MSNP switchboard listener." default:"0.0.0.0:1864"`
-	SbPublicAddr  string `help:"Switchboard address given to clients; empty: the address each client reached the server at."`
-	FtpAddr       string `help:"MSNFTP relay listener (files between MSN clients that cannot connect directly), or 'off'." default:"0.0.0.0:6891"`
-	FtpPublicAddr string `help:"MSNFTP relay address given to clients; empty: the address each client reached the switchboard at, with the relay's port."`
-	RelayAlways   bool   `help:"Pass every file between two MSN clients through the MSNFTP relay."`
-	NsRedirect    string `help:"Make the MSNP port a dispatch server referring logins (XFR NS) to this notification server address."`
-	GgAddr        string `help:"Gadu-Gadu listener, or 'off'." default:"0.0.0.0:8074"`
-	MsimAddr      string `help:"MySpaceIM listener of its own, or 'off'; empty shares the MSNP port."`
-	ImipAddr      string `help:"IMUnified (IMIP) listener, or 'off'." default:"0.0.0.0:11319"`
-	HttpAddr      string `help:"HTTP listener (GG drive API, metrics, health), or 'off'." default:"0.0.0.0:8080"`
-	PublicUrl     string `help:"Base URL users reach the HTTP listener at (download links for MySpaceIM and IMIP users); empty: http(s)://<http-addr>."`
-	TlsCert       string `help:"Certificate file (PEM) for HTTPS on the HTTP listener." type:"existingfile"`
-	TlsKey        string `help:"Key file (PEM) for HTTPS on the HTTP listener." type:"existingfile"`
+	MsnpAddr      string `help:"MSNP dispatch/notification listener, or 'off'." default:"0.0.0.0:1863" group:"addresses"`
+	SbAddr        string `help:"MSNP switchboard listener." default:"0.0.0.0:1864" group:"addresses"`
+	SbPublicAddr  string `help:"Switchboard address given to clients; empty: the address each client reached the server at." group:"addresses"`
+	FtpAddr       string `help:"MSNFTP relay listener (files between MSN clients that cannot connect directly), or 'off'." default:"0.0.0.0:6891" group:"addresses"`
+	FtpPublicAddr string `help:"MSNFTP relay address given to clients; empty: the address each client reached the switchboard at, with the relay's port." group:"addresses"`
+	RelayAlways   bool   `help:"Pass every file between two MSN clients through the MSNFTP relay." group:"msn"`
+	NsRedirect    string `help:"Make the MSNP port a dispatch server referring logins (XFR NS) to this notification server address." group:"addresses"`
+	GgAddr        string `help:"Gadu-Gadu listener, or 'off'." default:"0.0.0.0:8074" group:"addresses"`
+	MsimAddr      string `help:"MySpaceIM listener of its own, or 'off'; empty shares the MSNP port." group:"addresses"`
+	ImipAddr      string `help:"IMUnified (IMIP) listener, or 'off'." default:"0.0.0.0:11319" group:"addresses"`
+	HttpAddr      string `help:"HTTP listener (GG drive API, metrics, health), or 'off'." default:"0.0.0.0:8080" group:"addresses"`
+	PublicUrl     string `help:"Base URL users reach the HTTP listener at (download links for MySpaceIM and IMIP users); empty: http(s)://<http-addr>." group:"addresses"`
+	TlsCert       string `help:"Certificate file (PEM) for HTTPS on the HTTP listener." type:"existingfile" group:"addresses"`
+	TlsKey        string `help:"Key file (PEM) for HTTPS on the HTTP listener." type:"existingfile" group:"addresses"`
 
-	MsnpChallenge        bool          `help:"Send CHL challenges after MSNP login and require a correct QRY."`
-	MsnpTrace            bool          `help:"Log every MSNP line in and out (at log level trace)."`
-	MsnpMaxLine          int           `help:"Longest MSNP command line, in bytes." default:"1024"`
-	MsnpMaxMessage       int           `help:"Largest switchboard MSG payload, in bytes." default:"1664"`
-	MsnpCommandRate      float64       `help:"Commands per second a client may send (sustained)." default:"20"`
-	MsnpCommandBurst     int           `help:"Commands a client may send in a burst." default:"60"`
-	MsnpHandshakeTimeout time.Duration `help:"Time allowed from connecting to a finished login." default:"60s"`
-	MsnpIdleTimeout      time.Duration `help:"Close notification connections silent for this long." default:"30m"`
-	MsnpSbIdleTimeout    time.Duration `help:"Close switchboard connections silent for this long." default:"15m"`
-	GgTrace              bool          `help:"Log every GG packet in and out (at log level trace)."`
-	GgMaxPacket          int           `help:"Largest GG packet body, in bytes." default:"65536"`
-	GgPacketRate         float64       `help:"GG packets per second a client may send (sustained)." default:"20"`
-	GgPacketBurst        int           `help:"GG packets a client may send in a burst." default:"100"`
-	GgLoginTimeout       time.Duration `help:"Time allowed from connecting to a finished GG login." default:"30s"`
-	GgIdleTimeout        time.Duration `help:"Close GG connections silent for this long." default:"5m"`
-	MsimSniff            time.Duration `help:"On the shared MSNP port, how long a silent connection waits before it is greeted as MySpaceIM." default:"300ms"`
-	MsimTrace            bool          `help:"Log every MySpaceIM message in and out (at log level trace)."`
-	MsimMaxMessage       int           `help:"Largest MySpaceIM message, in bytes." default:"65536"`
-	MsimLoginTimeout     time.Duration `help:"Time allowed from connecting to a finished MySpaceIM login." default:"60s"`
-	MsimIdleTimeout      time.Duration `help:"Close MySpaceIM connections silent for this long (clients send no keep-alives)." default:"2h"`
-	DriveMaxFile         int64         `help:"Largest file the drive takes, in bytes." default:"104857600"`
-	DriveQuota           int64         `help:"Bytes of files one account may have in the drive (negative: no limit)." default:"1073741824"`
-	DriveLifetime        time.Duration `help:"How long a file ticket lives." default:"168h"`
+	MsnpChallenge        bool          `help:"Send CHL challenges after MSNP login and require a correct QRY." group:"msn"`
+	MsnpTrace            bool          `help:"Log every MSNP line in and out (at log level trace)." group:"msn"`
+	MsnpMaxLine          int           `help:"Longest MSNP command line." default:"1KiB" type:"size" group:"msn"`
+	MsnpMaxMessage       int           `help:"Largest switchboard MSG payload." default:"1664" type:"size" group:"msn"`
+	MsnpCommandRate      float64       `help:"Commands per second a client may send (sustained)." default:"20" group:"msn"`
+	MsnpCommandBurst     int           `help:"Commands a client may send in a burst." default:"60" group:"msn"`
+	MsnpHandshakeTimeout time.Duration `help:"Time allowed from connecting to a finished login." default:"60s" group:"msn"`
+	MsnpIdleTimeout      time.Duration `help:"Close notification connections silent for this long." default:"30m" group:"msn"`
+	MsnpSbIdleTimeout    time.Duration `help:"Close switchboard connections silent for this long." default:"15m" group:"msn"`
+	GgTrace              bool          `help:"Log every GG packet in and out (at log level trace)." group:"gg"`
+	GgMaxPacket          int           `help:"Largest GG packet body." default:"64KiB" type:"size" group:"gg"`
+	GgPacketRate         float64       `help:"GG packets per second a client may send (sustained)." default:"20" group:"gg"`
+	GgPacketBurst        int           `help:"GG packets a client may send in a burst." default:"100" group:"gg"`
+	GgLoginTimeout       time.Duration `help:"Time allowed from connecting to a finished GG login." default:"30s" group:"gg"`
+	GgIdleTimeout        time.Duration `help:"Close GG connections silent for this long." default:"5m" group:"gg"`
+	MsimSniff            time.Duration `help:"On the shared MSNP port, how long a silent connection waits before it is greeted as MySpaceIM." default:"300ms" group:"msim"`
+	MsimTrace            bool          `help:"Log every MySpaceIM message in and out (at log level trace)." group:"msim"`
+	MsimMaxMessage       int           `help:"Largest MySpaceIM message." default:"64KiB" type:"size" group:"msim"`
+	MsimLoginTimeout     time.Duration `help:"Time allowed from connecting to a finished MySpaceIM login." default:"60s" group:"msim"`
+	MsimIdleTimeout      time.Duration `help:"Close MySpaceIM connections silent for this long (clients send no keep-alives)." default:"2h" group:"msim"`
+	DriveMaxFile         int64         `help:"Largest file the drive takes." default:"100MiB" type:"size" group:"files"`
+	DriveQuota           int64         `help:"Bytes of files one account may have in the drive (negative: no limit)." default:"1GiB" type:"size" group:"files"`
+	DriveLifetime        time.Duration `help:"How long a file ticket lives." default:"7d" group:"files"`
 	MaxContacts          int           `help:"Most entries on one contact list." default:"600"`
 	ShutdownTimeout      time.Duration `help:"How long to wait for clients to leave on shutdown." default:"10s"`
 }
@@ -119,46 +116,23 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	var demos []demoAccount
 	if c.Demo {
-		if err := createDemoAccounts(ctx, n.Store); err != nil {
+		if demos, err = createDemoAccounts(ctx, n.Store); err != nil {
 			log.Error("demo accounts", "err", err)
 		}
 	}
 	accounts, err := n.Store.Accounts(ctx)
 	if err == nil && len(accounts) == 0 {
-		fmt.Fprintf(os.Stderr, "No accounts yet. Add one with:\n  crosstalk user add --data %s --email you@example.com --number 1001 --password SECRET --name \"Your Name\"\nor restart with --demo for two ready-made accounts.\n", c.Data)
+		fmt.Fprintf(os.Stderr, "No accounts yet. Add one with:\n  crosstalk user add --data %s --email you@example.com --password SECRET --name \"Your Name\"\nor restart with --demo for two ready-made accounts.\n", c.Data)
 	}
 	log.Info("serving", "msnp", n.MSNPAddr, "switchboard", n.SBAddr, "msnftp-relay", n.FTPAddr, "gg", n.GGAddr, "msim", n.MSIMAddr, "imip", n.IMIPAddr, "http", n.HTTPAddr, "data", c.Data)
+	if c.Demo {
+		printNextSteps(os.Stdout, n, demos)
+	}
 	<-ctx.Done()
 	log.Info("shutting down: telling clients")
 	sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
 	defer cancel()
 	return n.Shutdown(sctx)
-}
-
-// createDemoAccounts makes alice and bob for a first try with two clients.
-func createDemoAccounts(ctx context.Context, st hub.Store) error {
-	for _, d := range []struct {
-		number      uint32
-		email, name string
-	}{
-		{1001, "alice@crosstalk.test", "Alice"},
-		{1002, "bob@crosstalk.test", "Bob"},
-	} {
-		if _, err := st.AccountByEmail(ctx, d.email); err == nil {
-			fmt.Printf("demo account %s (number %d) exists; its password is unchanged\n", d.email, d.number)
-			continue
-		}
-		password := rand.Text()[:10]
-		_, err := st.CreateAccount(ctx, hub.Account{Number: d.number, Email: d.email, DisplayName: d.name}, password)
-		if errors.Is(err, hub.ErrAccountExists) {
-			fmt.Printf("demo account %s not created: number %d is taken\n", d.email, d.number)
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		fmt.Printf("demo account: %s  number %d  password %s\n", d.email, d.number, password)
-	}
-	return nil
 }

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
 	"text/tabwriter"
+	"unicode/utf8"
 
 	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/store"
@@ -22,32 +24,76 @@ type dataFlag struct {
 	Data string `help:"Data directory of the server." default:"data" type:"path"`
 }
 
+// open opens the database in the data directory, creating it if need be.
 func (d dataFlag) open(ctx context.Context) (*store.SQLite, error) {
 	return store.OpenSQLite(ctx, d.Data)
 }
 
+// openExisting opens the database for commands that only read or change
+// accounts: a mistyped --data must not leave an empty database behind.
+func (d dataFlag) openExisting(ctx context.Context) (*store.SQLite, error) {
+	st, err := store.OpenExistingSQLite(ctx, d.Data)
+	if errors.Is(err, store.ErrNoDatabase) {
+		return nil, fmt.Errorf("%w; --data names the server's data directory (user add and serve create one)", err)
+	}
+	return st, err
+}
+
+// minPasswordLength is the fewest characters a password set from the
+// command line may have.
+const minPasswordLength = 6
+
+func checkPassword(password string) error {
+	if utf8.RuneCountInString(password) < minPasswordLength {
+		return fmt.Errorf("the password is too short: it needs at least %d characters", minPasswordLength)
+	}
+	return nil
+}
+
+// firstNumber is the number user add gives the first account when none
+// is asked for; later ones get the next after the highest in use.
+const firstNumber = 1001
+
 type userAddCmd struct {
 	dataFlag
 	Email    string `help:"E-mail address (MSN and MySpaceIM login)." required:""`
-	Number   uint32 `help:"Account number (GG UIN, IMIP number, MySpaceIM id)." required:""`
-	Password string `help:"Password." required:""`
+	Number   uint32 `help:"Account number (GG UIN, IMIP number, MySpaceIM id); default: the next free one."`
+	Password string `help:"Password (at least ${min_password_length} characters)." required:""`
 	Name     string `help:"Display name (defaults to the e-mail address)."`
 	Nick     string `help:"Unique nick (MySpaceIM uniquenick)."`
 }
 
 func (c *userAddCmd) Run() error {
+	if err := checkPassword(c.Password); err != nil {
+		return err
+	}
 	ctx := context.Background()
 	st, err := c.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	a, err := st.CreateAccount(ctx, hub.Account{Number: c.Number, Email: c.Email, DisplayName: c.Name, Nick: c.Nick}, c.Password)
+	a, err := createAccount(ctx, st, hub.Account{Number: c.Number, Email: c.Email, DisplayName: c.Name, Nick: c.Nick}, c.Password)
 	if err != nil {
 		return err
 	}
 	fmt.Printf("created account %d <%s> %q\n", a.Number, a.Email, a.DisplayName)
 	return nil
+}
+
+// createAccount creates a, with the next free number when a has none.
+func createAccount(ctx context.Context, st *store.SQLite, a hub.Account, password string) (hub.Account, error) {
+	if a.Number == 0 {
+		accounts, err := st.Accounts(ctx)
+		if err != nil {
+			return hub.Account{}, err
+		}
+		a.Number = firstNumber
+		for _, other := range accounts {
+			a.Number = max(a.Number, other.Number+1)
+		}
+	}
+	return st.CreateAccount(ctx, a, password)
 }
 
 type userListCmd struct {
@@ -56,7 +102,7 @@ type userListCmd struct {
 
 func (c *userListCmd) Run() error {
 	ctx := context.Background()
-	st, err := c.open(ctx)
+	st, err := c.openExisting(ctx)
 	if err != nil {
 		return err
 	}
@@ -88,12 +134,15 @@ func (r accountRef) resolve(ctx context.Context, st hub.Store) (hub.Account, err
 type userPasswdCmd struct {
 	dataFlag
 	accountRef
-	Password string `help:"New password." required:""`
+	Password string `help:"New password (at least ${min_password_length} characters)." required:""`
 }
 
 func (c *userPasswdCmd) Run() error {
+	if err := checkPassword(c.Password); err != nil {
+		return err
+	}
 	ctx := context.Background()
-	st, err := c.open(ctx)
+	st, err := c.openExisting(ctx)
 	if err != nil {
 		return err
 	}
@@ -116,7 +165,7 @@ type userDelCmd struct {
 
 func (c *userDelCmd) Run() error {
 	ctx := context.Background()
-	st, err := c.open(ctx)
+	st, err := c.openExisting(ctx)
 	if err != nil {
 		return err
 	}

@@ -105,3 +105,86 @@ func FuzzAddress(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSplitArgs: arguments are never empty, never hold a space outside
+// quotes, appear in the line in order with only spaces between them, and
+// joined with single spaces split again into the same arguments (an
+// unclosed quote can only open the last one).
+func FuzzSplitArgs(f *testing.F) {
+	f.Add(` ACCEPT  1 "Nick  Name" `)
+	f.Add(`ACCEPT 1 "open ended `)
+	f.Add(`a"b c"d e`)
+	f.Add(`LIST ADD 1234567 "say "hi", bye"`)
+	f.Add("MESG\t1 \"\"")
+	f.Fuzz(func(t *testing.T, s string) {
+		args := SplitArgs(s)
+		if len(args) > (len(s)+1)/2 {
+			t.Fatalf("SplitArgs(%q): %d arguments", s, len(args))
+		}
+		rest := s
+		for i, a := range args {
+			if a == "" {
+				t.Fatalf("SplitArgs(%q): empty argument %d", s, i)
+			}
+			quoted := false
+			for j := 0; j < len(a); j++ {
+				switch a[j] {
+				case '"':
+					quoted = !quoted
+				case ' ':
+					if !quoted {
+						t.Fatalf("SplitArgs(%q): argument %q splits at a space", s, a)
+					}
+				}
+			}
+			if quoted && i != len(args)-1 {
+				t.Fatalf("SplitArgs(%q): argument %q leaves a quote open before the end", s, a)
+			}
+			gap := strings.TrimLeft(rest, " ")
+			if (i > 0 && len(gap) == len(rest)) || !strings.HasPrefix(gap, a) {
+				t.Fatalf("SplitArgs(%q): argument %q is not next in %q", s, a, rest)
+			}
+			rest = gap[len(a):]
+		}
+		if strings.Trim(rest, " ") != "" {
+			t.Fatalf("SplitArgs(%q) left %q", s, rest)
+		}
+		if again := SplitArgs(strings.Join(args, " ")); !reflect.DeepEqual(again, args) {
+			t.Fatalf("SplitArgs(%q) = %q, joined and split again %q", s, args, again)
+		}
+	})
+}
+
+// FuzzCheckLoginHash: a hash is 32 lower-case hex digits; CheckLoginHash
+// accepts exactly the hash of its salt and password, in either case, and
+// nothing else.
+func FuzzCheckLoginHash(f *testing.F) {
+	f.Add("1919833824", "Passwort", "3da461811be2c27177eeb8d3c81bb016")
+	f.Add("1919833824", "Passwort", "3DA461811BE2C27177EEB8D3C81BB016")
+	f.Add("1919833824", "Passwort", "3da461811be2c27177eeb8d3c81bb01")
+	f.Add("", "", "")
+	f.Add("salt", "zażółć", "\u212a3da461811be2c27177eeb8d3c81bb0")
+	f.Fuzz(func(t *testing.T, salt, password, response string) {
+		want := LoginHash(salt, password)
+		if len(want) != 32 || strings.Trim(want, "0123456789abcdef") != "" {
+			t.Fatalf("LoginHash(%q, %q) = %q", salt, password, want)
+		}
+		if !CheckLoginHash(salt, password, want) || !CheckLoginHash(salt, password, strings.ToUpper(want)) {
+			t.Fatalf("the hash of %q and %q is refused", salt, password)
+		}
+		if got := CheckLoginHash(salt, password, response); got != (asciiLower(response) == want) {
+			t.Fatalf("CheckLoginHash(%q, %q, %q) = %v, the hash is %q", salt, password, response, got, want)
+		}
+	})
+}
+
+// asciiLower lowers A-Z only, the case-insensitivity the response has.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}

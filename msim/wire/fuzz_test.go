@@ -141,3 +141,92 @@ func FuzzVerifyLogin2(f *testing.F) {
 		}
 	})
 }
+
+// FuzzReadRaw: ReadRaw frames exactly what ReadMessage parses: each raw
+// message starts with a backslash, ends at its first \final\, holds no
+// NUL, stays within MaxMessage, and the raw messages together are the
+// start of the input; a second reader's ReadMessage on the same bytes
+// gives Parse of each raw message.
+func FuzzReadRaw(f *testing.F) {
+	f.Add([]byte(strings.Join(seedMessages[:4], "")))
+	f.Add([]byte(`\ka\\final\\final\`))
+	f.Add([]byte(`\a\b\c\final\` + "\x00" + `\ka\\final\`))
+	f.Add([]byte(`\lc\1\nc\` + strings.Repeat(`\\`, 200) + `\final\`))
+	f.Add([]byte("\n" + `\ka\\final\`))
+	f.Add([]byte(`\bm\1\msg\\fin`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		raw := NewReader(bytes.NewReader(data))
+		parsed := NewReader(bytes.NewReader(data))
+		raw.MaxMessage, parsed.MaxMessage = 256, 256
+		var framed []byte
+		for {
+			b, err := raw.ReadRaw()
+			m, perr := parsed.ReadMessage()
+			if err != nil {
+				if b != nil {
+					t.Fatalf("bytes %q with error %v", b, err)
+				}
+				var te *TruncatedError
+				var tl *TooLargeError
+				if err != io.EOF && !errors.As(err, &te) && !errors.As(err, &tl) && !errors.Is(err, ErrMalformed) {
+					t.Fatalf("unexpected error type %T: %v", err, err)
+				}
+				if err == io.EOF && len(framed) != len(data) {
+					t.Fatalf("EOF after %d of %d bytes", len(framed), len(data))
+				}
+				if perr == nil || perr.Error() != err.Error() {
+					t.Fatalf("ReadRaw failed with %v, ReadMessage with %v", err, perr)
+				}
+				break
+			}
+			if len(b) > raw.MaxMessage || b[0] != '\\' || bytes.IndexByte(b, 0) >= 0 ||
+				bytes.Index(b, []byte(Terminator)) != len(b)-len(Terminator) {
+				t.Fatalf("raw message %q", b)
+			}
+			framed = append(framed, b...)
+			want, werr := Parse(b)
+			if !reflect.DeepEqual(m, want) || (perr == nil) != (werr == nil) {
+				t.Fatalf("ReadMessage gave %q, %v; Parse of the raw bytes %q, %v", m, perr, want, werr)
+			}
+		}
+		if !bytes.HasPrefix(data, framed) {
+			t.Fatalf("raw messages are not the start of the input")
+		}
+	})
+}
+
+// FuzzSplitList: SplitList and JoinList undo each other: the items of a
+// list hold no separator and join back to the list, and items joined and
+// split again come back without their separators. A list of n
+// separators has n+1 items.
+func FuzzSplitList(f *testing.F) {
+	f.Add("b-|6221|a+|6221", "x|y")
+	f.Add("", "")
+	f.Add("|", "a|b")
+	f.Add("||a||", "|")
+	f.Fuzz(func(t *testing.T, list, item string) {
+		items := SplitList(list)
+		if list == "" {
+			if items != nil {
+				t.Fatalf("SplitList(\"\") = %q", items)
+			}
+		} else if len(items) != strings.Count(list, ListSep)+1 {
+			t.Fatalf("SplitList(%q) = %d items", list, len(items))
+		}
+		for _, it := range items {
+			if strings.Contains(it, ListSep) {
+				t.Fatalf("item %q holds the separator", it)
+			}
+		}
+		if back := JoinList(items...); back != list {
+			t.Fatalf("JoinList(SplitList(%q)) = %q", list, back)
+		}
+		// Joining an extra item keeps the list's items and adds it,
+		// separators removed.
+		joined := JoinList(append(append([]string(nil), items...), item)...)
+		want := append(append([]string(nil), items...), strings.ReplaceAll(item, ListSep, ""))
+		if got := SplitList(joined); joined != "" && !reflect.DeepEqual(got, want) {
+			t.Fatalf("SplitList(%q) = %q, want %q", joined, got, want)
+		}
+	})
+}

@@ -265,8 +265,10 @@ func unexpected(doing string, fields []string) error {
 	return fmt.Errorf("%w: %s: got %q", ErrProtocol, doing, line)
 }
 
-func isVerMSNFTP(fields []string) bool {
-	if fields[0] != "VER" {
+// IsVerMSNFTP reports whether the fields of a line are a VER command
+// offering MSNFTP, the first line a receiver sends.
+func IsVerMSNFTP(fields []string) bool {
+	if len(fields) == 0 || fields[0] != "VER" {
 		return false
 	}
 	for _, f := range fields[1:] {
@@ -321,7 +323,7 @@ func Send(ctx context.Context, conn net.Conn, opts SendOptions, r io.Reader) err
 	if err != nil {
 		return fail("waiting for VER", err)
 	}
-	if !isVerMSNFTP(fields) {
+	if !IsVerMSNFTP(fields) {
 		return unexpected("waiting for VER MSNFTP", fields)
 	}
 	if err := p.writeLine("VER MSNFTP"); err != nil {
@@ -567,7 +569,7 @@ func Receive(ctx context.Context, conn net.Conn, opts ReceiveOptions, w io.Write
 	if err != nil {
 		return 0, fail("waiting for VER", err)
 	}
-	if !isVerMSNFTP(fields) {
+	if !IsVerMSNFTP(fields) {
 		return 0, unexpected("waiting for VER MSNFTP", fields)
 	}
 	if err := p.writeLine(fmt.Sprintf("USR %s %d", opts.Passport, opts.AuthCookie)); err != nil {

@@ -505,7 +505,8 @@ func (s *Server) relayConn(nc net.Conn) {
 	nc.SetDeadline(time.Now().Add(fileDialTimeout))
 	br := bufio.NewReaderSize(nc, msnftp.MaxLine)
 	ver, err := readFTPLine(br)
-	if err != nil || !hasField(ver, "MSNFTP") || !strings.HasPrefix(string(ver), "VER") {
+	// The ticket must go only to a handshake msnftp.Send will take.
+	if err != nil || !msnftp.IsVerMSNFTP(strings.Fields(string(ver))) {
 		drop()
 		return
 	}
@@ -623,15 +624,6 @@ func readFTPLine(br *bufio.Reader) ([]byte, error) {
 		}
 	}
 	return nil, errors.New("relay: too many blank lines")
-}
-
-func hasField(line []byte, f string) bool {
-	for _, x := range strings.Fields(string(line)) {
-		if x == f {
-			return true
-		}
-	}
-	return false
 }
 
 // replayConn hands msnftp.Send a connection whose first lines were already

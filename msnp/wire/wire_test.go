@@ -148,3 +148,33 @@ func BenchmarkReadCommand(b *testing.B) {
 		}
 	}
 }
+
+// FuzzDecodeName: DecodeName never grows its input, undoes EncodeName on
+// any string, and what it decodes encodes to a single parameter that
+// decodes back the same.
+func FuzzDecodeName(f *testing.F) {
+	for _, s := range []string{"Alice%20Smith", "100%25", "Za%C5%BC%C3%B3%C5%82%C4%87", "50%zz%2", "%", "%%41", "%4", "%c3%a9", "a\r\nb"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		dec := DecodeName(s)
+		if len(dec) > len(s) {
+			t.Fatalf("DecodeName(%q) = %q is longer", s, dec)
+		}
+		if !strings.Contains(s, "%") && dec != s {
+			t.Fatalf("DecodeName(%q) = %q changed a string without %%", s, dec)
+		}
+		for _, in := range []string{s, dec} {
+			enc := EncodeName(in)
+			if strings.IndexFunc(enc, func(r rune) bool { return r <= ' ' || r >= 0x7f }) >= 0 {
+				t.Fatalf("EncodeName(%q) = %q is not one printable parameter", in, enc)
+			}
+			if len(enc) > 3*len(in) {
+				t.Fatalf("EncodeName(%q) = %q is more than three times longer", in, enc)
+			}
+			if back := DecodeName(enc); back != in {
+				t.Fatalf("DecodeName(EncodeName(%q)) = %q", in, back)
+			}
+		}
+	})
+}
