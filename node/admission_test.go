@@ -9,11 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
-
 	"github.com/crosstalk-im/crosstalk/gg/wire"
 	"github.com/crosstalk-im/crosstalk/internal/service"
+	"github.com/crosstalk-im/crosstalk/internal/testenv"
 	"github.com/crosstalk-im/crosstalk/metrics"
 	"github.com/crosstalk-im/crosstalk/msnp/client"
 )
@@ -75,14 +73,6 @@ func (p probe) refuse(t *testing.T, n *Node) {
 	}
 }
 
-func counterValue(c prometheus.Counter) float64 {
-	var m dto.Metric
-	if err := c.Write(&m); err != nil {
-		panic(err)
-	}
-	return m.GetCounter().GetValue()
-}
-
 // TestAdmissionCaps fills each listener's pre-login places from one
 // address: the next client hears its protocol's busy answer while users
 // logged in through every protocol, who count as logged in and so hold
@@ -130,14 +120,14 @@ func TestAdmissionCaps(t *testing.T) {
 			reason = "per_addr"
 		}
 		refused := metrics.Refused.WithLabelValues(probes[group[0]].listener, reason)
-		before := counterValue(refused)
+		before := testenv.CounterValue(t, refused)
 		for _, name := range group {
 			probes[name].admit(t, n)
 		}
 		for _, name := range group {
 			probes[name].refuse(t, n)
 		}
-		if got := counterValue(refused) - before; got != float64(len(group)) {
+		if got := testenv.CounterValue(t, refused) - before; got != float64(len(group)) {
 			t.Errorf("%s: %v refusals counted, want %d", probes[group[0]].listener, got, len(group))
 		}
 	}

@@ -91,6 +91,9 @@ func boundTransfers(h http.Handler, stall time.Duration) http.Handler {
 			r.Body = &stallReader{ReadCloser: r.Body, rc: rc, stall: stall}
 		}
 		h.ServeHTTP(&stallWriter{ResponseWriter: w, rc: rc, stall: stall}, r)
+		// What the handler left buffered goes out after it returns, however
+		// long a body it read before.
+		_ = rc.SetWriteDeadline(time.Now().Add(stall))
 	})
 }
 

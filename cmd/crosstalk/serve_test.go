@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,11 +12,12 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/alecthomas/kong"
+
+	"github.com/crosstalk-im/crosstalk/internal/testenv"
 )
 
 // runMainEnv makes the test binary run the command instead of the tests,
@@ -88,7 +88,7 @@ func TestDescriptorExhaustion(t *testing.T) {
 		"--max-conns-per-addr=-1", "--max-prelogin-per-addr=-1", "--http-max-conns-per-addr=-1",
 		"--gg-login-timeout", "5m", "--msnp-handshake-timeout", "5m")
 	cmd.Env = append(os.Environ(), runMainEnv+"=1")
-	var stderr lockedBuffer
+	var stderr testenv.LogBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -230,21 +230,4 @@ func (c *healthConn) get(t *testing.T) (int, healthReport) {
 		t.Fatal(fmt.Errorf("healthz %d: %w", resp.StatusCode, err))
 	}
 	return resp.StatusCode, h
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -2,7 +2,6 @@ package service
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"io"
 	"log/slog"
@@ -15,9 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
-
+	"github.com/crosstalk-im/crosstalk/internal/testenv"
 	"github.com/crosstalk-im/crosstalk/metrics"
 )
 
@@ -135,14 +132,8 @@ func admitWhenFree(t *testing.T, from, addr string) *lineClient {
 	}
 }
 
-func refused(name, reason string) float64 { return value(metrics.Refused.WithLabelValues(name, reason)) }
-
-func value(c prometheus.Counter) float64 {
-	var m dto.Metric
-	if err := c.Write(&m); err != nil {
-		panic(err)
-	}
-	return m.GetCounter().GetValue()
+func refused(t *testing.T, name, reason string) float64 {
+	return testenv.CounterValue(t, metrics.Refused.WithLabelValues(name, reason))
 }
 
 func TestCapsPerAddressAndTotal(t *testing.T) {
@@ -153,12 +144,12 @@ func TestCapsPerAddressAndTotal(t *testing.T) {
 	first.expect(t, "hello")
 	dialFrom(t, "127.0.0.1", addr).expect(t, "hello")
 	dialFrom(t, "127.0.0.1", addr).expect(t, "busy")
-	if n := refused(name, "per_addr"); n != 1 {
+	if n := refused(t, name, "per_addr"); n != 1 {
 		t.Fatalf("per_addr refusals counted: %v", n)
 	}
 	dialFrom(t, "127.0.0.2", addr).expect(t, "hello")
 	dialFrom(t, "127.0.0.3", addr).expect(t, "busy")
-	if n := refused(name, "total"); n != 1 {
+	if n := refused(t, name, "total"); n != 1 {
 		t.Fatalf("total refusals counted: %v", n)
 	}
 	first.say(t, "ping", "pong")
@@ -180,12 +171,12 @@ func TestPreLoginCaps(t *testing.T) {
 	pending := dialFrom(t, "127.0.0.1", addr)
 	pending.expect(t, "hello")
 	dialFrom(t, "127.0.0.1", addr).expect(t, "busy")
-	if n := refused(name, "prelogin_per_addr"); n != 1 {
+	if n := refused(t, name, "prelogin_per_addr"); n != 1 {
 		t.Fatalf("prelogin_per_addr refusals counted: %v", n)
 	}
 	dialFrom(t, "127.0.0.2", addr).expect(t, "hello")
 	dialFrom(t, "127.0.0.3", addr).expect(t, "busy")
-	if n := refused(name, "prelogin"); n != 1 {
+	if n := refused(t, name, "prelogin"); n != 1 {
 		t.Fatalf("prelogin refusals counted: %v", n)
 	}
 	bystander.say(t, "ping", "pong")
@@ -255,7 +246,7 @@ func TestAcceptErrorsRetried(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs testenv.LogBuffer
 	f := &flakyListener{Listener: l, broken: true}
 	g := NewListener(f, ListenerOptions{Name: name, Logger: slog.New(slog.NewTextHandler(&logs, nil)), Limits: unlimited})
 	done := make(chan error, 1)
@@ -265,7 +256,9 @@ func TestAcceptErrorsRetried(t *testing.T) {
 			nc.Close()
 		})
 	}()
-	failures := func() float64 { return value(metrics.AcceptErrors.WithLabelValues(name, "descriptors")) }
+	failures := func() float64 {
+		return testenv.CounterValue(t, metrics.AcceptErrors.WithLabelValues(name, "descriptors"))
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for failures() < 3 {
 		if time.Now().After(deadline) {
@@ -291,23 +284,6 @@ func TestAcceptErrorsRetried(t *testing.T) {
 	if st := g.Status(); st.State != StateClosed {
 		t.Fatalf("status after close: %+v", st)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestAddrKey(t *testing.T) {
