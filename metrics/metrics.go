@@ -75,10 +75,26 @@ var (
 		Name: "crosstalk_message_outcomes_total",
 		Help: "Instant messages by what the sender was told or what became of them later.",
 	}, []string{"outcome"})
+
+	// AcceptErrors counts failed accepts, which the listener retries, by
+	// listener and cause (descriptors, aborted, memory, timeout, other).
+	AcceptErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "crosstalk_accept_errors_total",
+		Help: "Failed accepts on a listener (each retried after a pause).",
+	}, []string{"listener", "cause"})
+
+	// Refused counts connections turned away by admission control, by
+	// listener and the cap they met (per_addr, prelogin_per_addr, total,
+	// prelogin).
+	Refused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "crosstalk_connections_refused_total",
+		Help: "Connections refused for being over a cap.",
+	}, []string{"listener", "reason"})
 )
 
 func init() {
 	Registry.MustRegister(Connections, Commands, Errors, Logins, Messages, Events, EventsRefused, MessageOutcomes, OutputOverflows,
+		AcceptErrors, Refused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 }
 

@@ -97,6 +97,38 @@ func nextTicketEvent(t *testing.T, ctx context.Context, c *ggclient.Client, ack,
 	}
 }
 
+// driveUsers makes Gary (2001) and Gosia (2002), each the other's contact,
+// logs them in over GG and signs them in to the drive.
+func driveUsers(t *testing.T, ctx context.Context, n *Node) (gary, gosia *driveUser) {
+	t.Helper()
+	addAccount(t, n, 2001, "gary@example.com", "Gary", "pg")
+	addAccount(t, n, 2002, "gosia@example.com", "Gosia", "ph")
+	gary = signIn(t, ctx, n, loginGG(t, ctx, n.GGAddr, 2001, "pg", wire.StatusAvail, "", 2002), 2001)
+	gosia = signIn(t, ctx, n, loginGG(t, ctx, n.GGAddr, 2002, "ph", wire.StatusAvail, "", 2001), 2002)
+	return gary, gosia
+}
+
+// offerAccepted has sender offer recipient a file (offer is the JSON of
+// PUT /send_ticket) and recipient accept it, with the notifications
+// arriving over both GG sessions; it returns the ticket's id and file name.
+func offerAccepted(t *testing.T, ctx context.Context, sender, recipient *driveUser, offer string) (id, name string) {
+	t.Helper()
+	resp := sender.do(t, "PUT", "/send_ticket", []byte(offer), nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("send_ticket: %d", resp.StatusCode)
+	}
+	created := readJSON(t, resp)["result"].(map[string]any)["send_ticket"].(map[string]any)
+	id, name = created["id"].(string), created["file_name"].(string)
+	if ev := nextTicketEvent(t, ctx, recipient.gg, "unknown", "in_progress"); ev["id"] != id {
+		t.Fatalf("notification for %v, ticket %s", ev["id"], id)
+	}
+	if resp := recipient.do(t, "PUT", "/send_ticket/"+id, nil, map[string]string{"X-gged-ack-status": "allow"}); resp.StatusCode != http.StatusOK {
+		t.Fatalf("accept: %d", resp.StatusCode)
+	}
+	nextTicketEvent(t, ctx, sender.gg, "allowed", "in_progress")
+	return id, name
+}
+
 // TestDriveBetweenGGUsers walks the GG drive flow of seed 000 through a
 // node: sign in with the session's IMToken, offer, accept, upload,
 // download, with the MPA notifications arriving over the GG sessions.
@@ -104,33 +136,15 @@ func TestDriveBetweenGGUsers(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	n := startNode(t, t.TempDir(), "")
-	addAccount(t, n, 2001, "gary@example.com", "Gary", "pg")
-	addAccount(t, n, 2002, "gosia@example.com", "Gosia", "ph")
-	sender := signIn(t, ctx, n, loginGG(t, ctx, n.GGAddr, 2001, "pg", wire.StatusAvail, "", 2002), 2001)
-	recipient := signIn(t, ctx, n, loginGG(t, ctx, n.GGAddr, 2002, "ph", wire.StatusAvail, "", 2001), 2002)
+	sender, recipient := driveUsers(t, ctx, n)
 
 	data := make([]byte, 2<<20+3)
 	rand.Read(data)
-	offer := fmt.Sprintf(`{"send_ticket":{"recipient":"2002","file_name":"zdjęcie.jpg","file_size":"%d"}}`, len(data))
-	resp := sender.do(t, "PUT", "/send_ticket", []byte(offer), nil)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("send_ticket: %d", resp.StatusCode)
-	}
-	created := readJSON(t, resp)["result"].(map[string]any)["send_ticket"].(map[string]any)
-	id, name := created["id"].(string), created["file_name"].(string)
-
-	ev := nextTicketEvent(t, ctx, recipient.gg, "unknown", "in_progress")
-	if ev["id"] != id {
-		t.Fatalf("notification for %v, ticket %s", ev["id"], id)
-	}
+	id, name := offerAccepted(t, ctx, sender, recipient, fmt.Sprintf(`{"send_ticket":{"recipient":"2002","file_name":"zdjęcie.jpg","file_size":"%d"}}`, len(data)))
 	got := readJSON(t, recipient.do(t, "GET", "/send_ticket/"+id, nil, nil))
 	if tk := got["result"].(map[string]any)["send_ticket"].(map[string]any); tk["sender"] != "2001" || tk["file_size"] != fmt.Sprint(len(data)) {
 		t.Fatalf("ticket seen by the recipient: %v", tk)
 	}
-	if resp := recipient.do(t, "PUT", "/send_ticket/"+id, nil, map[string]string{"X-gged-ack-status": "allow"}); resp.StatusCode != http.StatusOK {
-		t.Fatalf("accept: %d", resp.StatusCode)
-	}
-	nextTicketEvent(t, ctx, sender.gg, "allowed", "in_progress")
 
 	ref := id + "%2C" + url.PathEscape(name)
 	if resp := sender.do(t, "PUT", "/me/file/outbox/"+ref, data, nil); resp.StatusCode != http.StatusOK {
@@ -139,7 +153,7 @@ func TestDriveBetweenGGUsers(t *testing.T) {
 	}
 	nextTicketEvent(t, ctx, recipient.gg, "allowed", "completed")
 
-	resp = recipient.do(t, "GET", "/me/file/inbox/"+id+","+url.PathEscape(name), nil, nil)
+	resp := recipient.do(t, "GET", "/me/file/inbox/"+id+","+url.PathEscape(name), nil, nil)
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK || sha256.Sum256(body) != sha256.Sum256(data) {
 		t.Fatalf("download: %d, %d bytes", resp.StatusCode, len(body))

@@ -33,3 +33,6 @@ type peekedConn struct {
 }
 
 func (c *peekedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// NetConn returns the connection underneath (see service.LoggedIn).
+func (c *peekedConn) NetConn() net.Conn { return c.Conn }

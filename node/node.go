@@ -6,7 +6,6 @@ package node
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -22,6 +21,7 @@ import (
 	ggserver "github.com/crosstalk-im/crosstalk/gg/server"
 	"github.com/crosstalk-im/crosstalk/hub"
 	imipserver "github.com/crosstalk-im/crosstalk/imip/server"
+	"github.com/crosstalk-im/crosstalk/internal/service"
 	"github.com/crosstalk-im/crosstalk/metrics"
 	msimserver "github.com/crosstalk-im/crosstalk/msim/server"
 	msnpserver "github.com/crosstalk-im/crosstalk/msnp/server"
@@ -77,6 +77,11 @@ type Options struct {
 	IMIP           imipserver.Config
 	Drive          drive.Config // limits; wiring is filled in
 	MaxListEntries int
+
+	// Admission caps the connections of each protocol listener, each
+	// counting its own; HTTP bounds the HTTP service.
+	Admission service.Limits
+	HTTP      HTTPLimits
 }
 
 // Node is a running server.
@@ -97,7 +102,9 @@ type Node struct {
 	stop   context.CancelFunc // ends background work (the drive's sweeper)
 	http   *http.Server
 	shared net.Listener // MSNP and MySpaceIM on one port
-	wg     sync.WaitGroup
+	// listeners are all the node's listeners, for /healthz.
+	listeners []*service.Listener
+	wg        sync.WaitGroup
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -111,18 +118,14 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	}
 	n = &Node{log: o.Logger}
 	started := n // the error returns below set n to nil
-	var opened []net.Listener
-	listen := func(what, addr string) (net.Listener, error) {
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
-			return nil, fmt.Errorf("%s listener: %w", what, err)
-		}
-		opened = append(opened, l)
-		return l, nil
+	// listen opens a protocol listener; busy, when set, is how its
+	// protocol says "server busy".
+	listen := func(name, addr string, busy func(net.Conn)) (*service.Listener, error) {
+		return n.listen(name, addr, service.ListenerOptions{Logger: o.Logger, Limits: o.Admission, Busy: busy})
 	}
 	defer func() {
 		if err != nil {
-			for _, l := range opened {
+			for _, l := range started.listeners {
 				_ = l.Close()
 			}
 			started.close()
@@ -151,11 +154,20 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		if o.SBAddr == Off {
 			return nil, errors.New("the MSNP service needs a switchboard address")
 		}
-		nsL, err := listen("msnp", o.MSNPAddr)
+		msnpBusy := func(nc net.Conn) { n.MSNP.Busy(nc) }
+		nsBusy := msnpBusy
+		sniff := o.MSIMSniff
+		if sniff <= 0 {
+			sniff = DefaultMSIMSniff
+		}
+		if n.MSIM != nil && o.MSIMAddr == "" {
+			nsBusy = func(nc net.Conn) { shareMSNPPort(nc, sniff, msnpBusy, n.MSIM.Busy) }
+		}
+		nsL, err := listen("msnp", o.MSNPAddr, nsBusy)
 		if err != nil {
 			return nil, err
 		}
-		sbL, err := listen("switchboard", o.SBAddr)
+		sbL, err := listen("msnp-sb", o.SBAddr, msnpBusy)
 		if err != nil {
 			return nil, err
 		}
@@ -170,7 +182,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 			cfg.SwitchboardAddr = ":" + port
 		}
 		if o.FTPAddr != "" && o.FTPAddr != Off {
-			ftpL, err := listen("msnftp relay", o.FTPAddr)
+			ftpL, err := listen("msnp-ftp", o.FTPAddr, nil)
 			if err != nil {
 				return nil, err
 			}
@@ -184,10 +196,6 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		serveNS := func() error { return n.MSNP.ServeNotification(nsL) }
 		if n.MSIM != nil && o.MSIMAddr == "" {
 			n.shared, n.MSIMAddr = nsL, n.MSNPAddr
-			sniff := o.MSIMSniff
-			if sniff <= 0 {
-				sniff = DefaultMSIMSniff
-			}
 			serveNS = func() error { return n.serveShared(nsL, sniff) }
 		}
 		listeners = append(listeners,
@@ -195,7 +203,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 			func() { n.serve("msnp-sb", func() error { return n.MSNP.ServeSwitchboard(sbL) }) })
 	}
 	if n.MSIM != nil && o.MSIMAddr != "" {
-		l, err := listen("msim", o.MSIMAddr)
+		l, err := listen("msim", o.MSIMAddr, n.MSIM.Busy)
 		if err != nil {
 			return nil, err
 		}
@@ -203,7 +211,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		listeners = append(listeners, func() { n.serve("msim", func() error { return n.MSIM.Serve(l) }) })
 	}
 	if o.GGAddr != Off && o.GGAddr != "" {
-		l, err := listen("gg", o.GGAddr)
+		l, err := listen("gg", o.GGAddr, nil) // GG has no "busy" packet
 		if err != nil {
 			return nil, err
 		}
@@ -216,7 +224,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		listeners = append(listeners, func() { n.serve("gg", func() error { return n.GG.Serve(l) }) })
 	}
 	if o.IMIPAddr != Off && o.IMIPAddr != "" {
-		l, err := listen("imip", o.IMIPAddr)
+		l, err := listen("imip", o.IMIPAddr, func(nc net.Conn) { n.IMIP.Busy(nc) })
 		if err != nil {
 			return nil, err
 		}
@@ -228,7 +236,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		listeners = append(listeners, func() { n.serve("imip", func() error { return n.IMIP.Serve(l) }) })
 	}
 	if o.HTTPAddr != Off && o.HTTPAddr != "" {
-		l, err := listen("http", o.HTTPAddr)
+		l, err := n.listen("http", o.HTTPAddr, o.HTTP.listenerOptions(o.Logger, o.Admission))
 		if err != nil {
 			return nil, err
 		}
@@ -257,7 +265,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		bg, stop := context.WithCancel(context.Background())
 		n.stop = stop
 		go n.Drive.RunSweeper(bg, time.Hour)
-		n.http = &http.Server{Handler: n.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
+		n.http = o.HTTP.server(n.httpHandler())
 		serveHTTP := func() error { return n.http.Serve(l) }
 		if o.TLSCert != "" && o.TLSKey != "" {
 			serveHTTP = func() error { return n.http.ServeTLS(l, o.TLSCert, o.TLSKey) }
@@ -276,6 +284,28 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	}
 	return n, nil
 }
+
+// listen opens one of the node's listeners, guarded by opt.
+func (n *Node) listen(name, addr string, opt service.ListenerOptions) (*service.Listener, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, &ListenError{Listener: name, Addr: addr, Err: err}
+	}
+	opt.Name = name
+	g := service.NewListener(l, opt)
+	n.listeners = append(n.listeners, g)
+	return g, nil
+}
+
+// ListenError says which listener could not open its address.
+type ListenError struct {
+	Listener string // msnp, msnp-sb, msnp-ftp, msim, gg, imip or http
+	Addr     string
+	Err      error
+}
+
+func (e *ListenError) Error() string { return e.Listener + " listener: " + e.Err.Error() }
+func (e *ListenError) Unwrap() error { return e.Err }
 
 func (n *Node) serve(name string, run func() error) {
 	n.wg.Add(1)
@@ -297,21 +327,11 @@ const DefaultMSIMSniff = 300 * time.Millisecond
 // serveShared accepts on the port MSNP and MySpaceIM share; each
 // connection is told apart in its own goroutine.
 func (n *Node) serveShared(l net.Listener, sniff time.Duration) error {
-	for {
-		nc, err := l.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return msnpserver.ErrServerClosed
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(10 * time.Millisecond)
-				continue
-			}
-			return err
-		}
-		go shareMSNPPort(nc, sniff, n.MSNP.ServeConn, n.MSIM.ServeConn)
+	err := service.Serve(l, func(nc net.Conn) { shareMSNPPort(nc, sniff, n.MSNP.ServeConn, n.MSIM.ServeConn) })
+	if errors.Is(err, net.ErrClosed) {
+		return msnpserver.ErrServerClosed
 	}
+	return err
 }
 
 // httpHandler serves metrics and health, and the GG drive API on every
@@ -325,11 +345,7 @@ func (n *Node) httpHandler() http.Handler {
 		case "/metrics":
 			metricsHandler.ServeHTTP(w, r)
 		case "/healthz":
-			if n.Bus.Conn.IsConnected() {
-				_, _ = w.Write([]byte("ok\n"))
-				return
-			}
-			http.Error(w, "bus disconnected", http.StatusServiceUnavailable)
+			n.healthz(w)
 		default:
 			driveHandler.ServeHTTP(w, r)
 		}

@@ -18,6 +18,7 @@ var serveGroups = []kong.Group{
 	{Key: "gg", Title: "Gadu-Gadu"},
 	{Key: "msim", Title: "MySpaceIM"},
 	{Key: "files", Title: "Files (the GG drive)"},
+	{Key: "exposure", Title: "Exposure", Description: "Caps on connections per listener and bounds of the HTTP service (README: Exposing the server)."},
 }
 
 // Help is the text below serve's usage line.

@@ -362,7 +362,7 @@ func spawnServer(ctx context.Context) (*childServer, error) {
 	addr := func(p int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(p)) }
 	cmd := exec.Command(exe, "--log-level", "warn", "serve", "--data", data,
 		"--msnp-addr", addr(ports[0]), "--sb-addr", addr(ports[1]), "--http-addr", addr(ports[2]), "--gg-addr", addr(ports[3]), "--imip-addr", addr(ports[4]),
-		"--msnp-command-rate", "100000", "--msnp-command-burst", "100000")
+		"--msnp-command-rate", "100000", "--msnp-command-burst", "100000", "--max-conns-per-addr=-1", "--max-prelogin-per-addr=-1")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/crosstalk-im/crosstalk/drive"
 	ggserver "github.com/crosstalk-im/crosstalk/gg/server"
+	"github.com/crosstalk-im/crosstalk/internal/service"
 	msimserver "github.com/crosstalk-im/crosstalk/msim/server"
 	msnpserver "github.com/crosstalk-im/crosstalk/msnp/server"
 	"github.com/crosstalk-im/crosstalk/node"
@@ -61,6 +63,19 @@ type serveCmd struct {
 	DriveLifetime        time.Duration `help:"How long a file ticket lives." default:"7d" group:"files"`
 	MaxContacts          int           `help:"Most entries on one contact list." default:"600"`
 	ShutdownTimeout      time.Duration `help:"How long to wait for clients to leave on shutdown." default:"10s"`
+
+	// Admission control, per listener, and the HTTP service's bounds
+	// (README: "Exposing the server").
+	MaxConns            int           `help:"Most connections one listener holds (negative: no cap)." default:"10000" group:"exposure"`
+	MaxConnsPerAddr     int           `help:"Most connections one listener holds from one address (IPv6: one /64; negative: no cap)." default:"100" group:"exposure"`
+	MaxPrelogin         int           `help:"Most connections one listener holds that have not logged in yet (negative: no cap)." default:"1000" group:"exposure"`
+	MaxPreloginPerAddr  int           `help:"Most connections one listener holds from one address that have not logged in yet (negative: no cap)." default:"10" group:"exposure"`
+	HttpMaxConnsPerAddr int           `help:"Most HTTP connections from one address (negative: no cap)." default:"20" group:"exposure"`
+	HttpIdleTimeout     time.Duration `help:"Close HTTP keep-alive connections idle for this long." default:"2m" group:"exposure"`
+	HttpHeaderTimeout   time.Duration `help:"Time allowed to send an HTTP request's headers." default:"10s" group:"exposure"`
+	HttpMaxHeader       int           `help:"Largest HTTP request header." default:"64KiB" type:"size" group:"exposure"`
+	HttpWriteTimeout    time.Duration `help:"Time allowed from an HTTP request's headers to its answer beginning." default:"1m" group:"exposure"`
+	HttpStallTimeout    time.Duration `help:"Cut an HTTP upload or download that makes no progress for this long." default:"30s" group:"exposure"`
 }
 
 func (c *serveCmd) Run(log *slog.Logger) error {
@@ -112,9 +127,23 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 			IdleTimeout:     c.MsimIdleTimeout,
 		},
 		MaxListEntries: c.MaxContacts,
+		Admission: service.Limits{
+			MaxConns:           c.MaxConns,
+			MaxConnsPerAddr:    c.MaxConnsPerAddr,
+			MaxPreLogin:        c.MaxPrelogin,
+			MaxPreLoginPerAddr: c.MaxPreloginPerAddr,
+		},
+		HTTP: node.HTTPLimits{
+			IdleTimeout:     c.HttpIdleTimeout,
+			HeaderTimeout:   c.HttpHeaderTimeout,
+			MaxHeaderBytes:  c.HttpMaxHeader,
+			WriteTimeout:    c.HttpWriteTimeout,
+			StallTimeout:    c.HttpStallTimeout,
+			MaxConnsPerAddr: c.HttpMaxConnsPerAddr,
+		},
 	})
 	if err != nil {
-		return err
+		return flagError(err)
 	}
 	var demos []demoAccount
 	if c.Demo {
@@ -135,4 +164,25 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 	sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
 	defer cancel()
 	return n.Shutdown(sctx)
+}
+
+// listenerFlags names the flag that sets each listener's address.
+var listenerFlags = map[string]string{
+	"msnp": "--msnp-addr", "msnp-sb": "--sb-addr", "msnp-ftp": "--ftp-addr", "msim": "--msim-addr",
+	"gg": "--gg-addr", "imip": "--imip-addr", "http": "--http-addr",
+}
+
+// flagError puts a listener that cannot open in the operator's terms:
+// "--gg-addr 0.0.0.0:8074: address already in use".
+func flagError(err error) error {
+	var le *node.ListenError
+	if !errors.As(err, &le) {
+		return err
+	}
+	cause := le.Err
+	var errno syscall.Errno
+	if errors.As(cause, &errno) {
+		cause = errno
+	}
+	return fmt.Errorf("%s %s: %w", listenerFlags[le.Listener], le.Addr, cause)
 }

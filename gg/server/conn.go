@@ -24,6 +24,7 @@ import (
 	"github.com/crosstalk-im/crosstalk/internal/eventgate"
 	"github.com/crosstalk-im/crosstalk/internal/outbox"
 	"github.com/crosstalk-im/crosstalk/internal/ratelimit"
+	"github.com/crosstalk-im/crosstalk/internal/service"
 	"github.com/crosstalk-im/crosstalk/metrics"
 )
 
@@ -114,6 +115,7 @@ func (c *conn) loop(ctx context.Context) error {
 		deadline := loginBy
 		if c.sess() != nil {
 			deadline = time.Now().Add(c.srv.cfg.IdleTimeout)
+			service.LoggedIn(c.nc)
 		}
 		_ = c.out.SetReadDeadline(deadline)
 		p, err := c.rd.ReadPacket()

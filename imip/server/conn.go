@@ -21,6 +21,7 @@ import (
 	"github.com/crosstalk-im/crosstalk/imip/wire"
 	"github.com/crosstalk-im/crosstalk/internal/outbox"
 	"github.com/crosstalk-im/crosstalk/internal/ratelimit"
+	"github.com/crosstalk-im/crosstalk/internal/service"
 	"github.com/crosstalk-im/crosstalk/metrics"
 )
 
@@ -130,6 +131,7 @@ func (c *conn) loop(ctx context.Context) error {
 		deadline := loginBy
 		if c.sess() != nil {
 			deadline = time.Now().Add(c.srv.cfg.IdleTimeout)
+			service.LoggedIn(c.nc)
 		}
 		_ = c.out.SetReadDeadline(deadline)
 		b, err := c.rd.ReadBlock()

@@ -146,6 +146,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -274,6 +275,16 @@ var ErrServerClosed = service.ErrClosed
 // Serve accepts IMIP connections on l.
 func (s *Server) Serve(l net.Listener) error {
 	return s.tracker.Serve(l, s.handle)
+}
+
+// Busy tells a client the service has no room for it: a DISC giving the
+// reason, as at shutdown (IMIP has no "busy" code).
+func (s *Server) Busy(nc net.Conn) {
+	b := wire.NewBlock(wire.TypeDISC).Add(wire.HeaderID, strconv.FormatUint(uint64(s.nextID()), 10))
+	b.Body = []byte("server busy")
+	if enc, err := b.Encode(); err == nil {
+		_, _ = nc.Write(enc)
+	}
 }
 
 // Shutdown stops accepting, sends every client a DISC saying the server

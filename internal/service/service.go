@@ -8,7 +8,6 @@ import (
 	"errors"
 	"net"
 	"sync"
-	"time"
 )
 
 // Conn is a live client connection as the tracker sees it.
@@ -33,7 +32,7 @@ type Tracker struct {
 }
 
 // Serve accepts on l and runs handle for each connection in its own
-// goroutine until Shutdown. Temporary accept errors back off.
+// goroutine until Shutdown. Accept errors back off (see Serve).
 func (t *Tracker) Serve(l net.Listener, handle func(net.Conn)) error {
 	t.mu.Lock()
 	if t.shutdown {
@@ -45,24 +44,11 @@ func (t *Tracker) Serve(l net.Listener, handle func(net.Conn)) error {
 	}
 	t.listeners[l] = struct{}{}
 	t.mu.Unlock()
-	var delay time.Duration
-	for {
-		nc, err := l.Accept()
-		if err != nil {
-			if t.closed() {
-				return ErrClosed
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				time.Sleep(delay)
-				continue
-			}
-			return err
-		}
-		delay = 0
-		go handle(nc)
+	err := Serve(l, handle)
+	if t.closed() {
+		return ErrClosed
 	}
+	return err
 }
 
 func (t *Tracker) closed() bool {

@@ -4,11 +4,9 @@
 package testenv
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"net"
-	"sync"
 	"testing"
 	"time"
 
@@ -84,23 +82,4 @@ func Serve(tb testing.TB, srv Server, closed error) string {
 		}
 	})
 	return l.Addr().String()
-}
-
-// LogBuffer collects log output that a server's goroutines write while a
-// test reads it.
-type LogBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *LogBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *LogBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/crosstalk-im/crosstalk/internal/eventgate"
 	"github.com/crosstalk-im/crosstalk/internal/outbox"
 	"github.com/crosstalk-im/crosstalk/internal/ratelimit"
+	"github.com/crosstalk-im/crosstalk/internal/service"
 	"github.com/crosstalk-im/crosstalk/metrics"
 	"github.com/crosstalk-im/crosstalk/msim/wire"
 )
@@ -107,6 +108,7 @@ func (c *conn) loop(ctx context.Context) error {
 		deadline := loginBy
 		if c.sess() != nil {
 			deadline = time.Now().Add(c.srv.cfg.IdleTimeout)
+			service.LoggedIn(c.nc)
 		}
 		_ = c.out.SetReadDeadline(deadline)
 		m, err := c.rd.ReadMessage()

@@ -105,6 +105,12 @@ func (s *Server) ServeConn(nc net.Conn) {
 	s.handle(nc)
 }
 
+// Busy tells a client the service has no room for it, in the fatal error
+// that ends a session.
+func (s *Server) Busy(nc net.Conn) {
+	_, _ = nc.Write(wire.Append(nil, errorMessage(wire.ErrCodeParse, "The server is busy. Try again later.", true)))
+}
+
 // Shutdown stops accepting, tells every client the server is going down and
 // waits for their connections to end or ctx.
 func (s *Server) Shutdown(ctx context.Context) error {

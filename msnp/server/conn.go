@@ -11,6 +11,7 @@ import (
 
 	"github.com/crosstalk-im/crosstalk/internal/outbox"
 	"github.com/crosstalk-im/crosstalk/internal/ratelimit"
+	"github.com/crosstalk-im/crosstalk/internal/service"
 	"github.com/crosstalk-im/crosstalk/metrics"
 	"github.com/crosstalk-im/crosstalk/msnp/wire"
 )
@@ -68,6 +69,7 @@ const (
 	errNotLoggedIn      = 302
 	errInternal         = 500
 	errDatabase         = 501
+	errServerBusy       = 600
 	errChallenge        = 540
 	errTooRapid         = 713
 	errNotExpected      = 715
@@ -158,6 +160,7 @@ func (c *conn) loop(ctx context.Context, h handler) error {
 		deadline := handshakeEnd
 		if h.loggedIn() {
 			deadline = time.Now().Add(idle)
+			service.LoggedIn(c.nc)
 		}
 		_ = c.out.SetReadDeadline(deadline)
 		cmd, err := c.rd.ReadCommand()

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/crosstalk-im/crosstalk/internal/service"
 	"github.com/crosstalk-im/crosstalk/msnp/invite"
 	"github.com/crosstalk-im/crosstalk/msnp/msnftp"
 )
@@ -451,46 +452,26 @@ func (s *Server) ServeFTP() error {
 	if l == nil {
 		return errors.New("msnp: no FTP listener configured")
 	}
-	s.mu.Lock()
-	if s.shutdown {
-		s.mu.Unlock()
+	if !s.addListener(l) {
 		l.Close()
 		return ErrServerClosed
 	}
-	s.listeners[l] = struct{}{}
-	s.mu.Unlock()
-	var delay time.Duration
-	for {
-		nc, err := l.Accept()
-		if err != nil {
-			s.mu.Lock()
-			closed := s.shutdown
-			s.mu.Unlock()
-			if closed {
-				return ErrServerClosed
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				time.Sleep(delay)
-				continue
-			}
-			return err
-		}
-		delay = 0
+	err := service.Serve(l, func(nc net.Conn) {
 		s.mu.Lock()
 		if s.shutdown {
 			s.mu.Unlock()
 			nc.Close()
-			return ErrServerClosed
+			return
 		}
 		s.wg.Add(1)
 		s.mu.Unlock()
-		go func() {
-			defer s.wg.Done()
-			s.relayConn(nc)
-		}()
+		defer s.wg.Done()
+		s.relayConn(nc)
+	})
+	if s.closed() {
+		return ErrServerClosed
 	}
+	return err
 }
 
 // relayConn serves one receiver connected to the relay.
@@ -536,6 +517,7 @@ func (s *Server) relayConn(nc net.Conn) {
 		drop()
 		return
 	}
+	service.LoggedIn(nc) // the cookie shows a real transfer
 	nc.SetDeadline(time.Time{})
 	log := s.log.With("receiver", tk.receiver, "size", tk.size)
 

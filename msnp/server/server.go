@@ -21,10 +21,13 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/internal/service"
+	"github.com/crosstalk-im/crosstalk/metrics"
 	"github.com/crosstalk-im/crosstalk/msnp/wire"
 )
 
@@ -199,34 +202,46 @@ func (s *Server) ServeConn(nc net.Conn) {
 }
 
 func (s *Server) serve(l net.Listener, role role) error {
-	s.mu.Lock()
-	if s.shutdown {
-		s.mu.Unlock()
+	if !s.addListener(l) {
 		return ErrServerClosed
 	}
-	s.listeners[l] = struct{}{}
-	s.mu.Unlock()
-	var delay time.Duration
-	for {
-		nc, err := l.Accept()
-		if err != nil {
-			s.mu.Lock()
-			closed := s.shutdown
-			s.mu.Unlock()
-			if closed {
-				return ErrServerClosed
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				time.Sleep(delay)
-				continue
-			}
-			return err
-		}
-		delay = 0
-		go s.handle(nc, role)
+	err := service.Serve(l, func(nc net.Conn) { s.handle(nc, role) })
+	if s.closed() {
+		return ErrServerClosed
 	}
+	return err
+}
+
+// addListener registers l for Shutdown to close; false once shutting down.
+func (s *Server) addListener(l net.Listener) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shutdown {
+		return false
+	}
+	s.listeners[l] = struct{}{}
+	return true
+}
+
+func (s *Server) closed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.shutdown
+}
+
+// Busy answers a client the service has no room for, on either role's
+// port: its first command gets 600, server busy.
+func (s *Server) Busy(nc net.Conn) {
+	cmd, err := wire.NewReader(nc, s.cfg.Limits).ReadCommand()
+	if err != nil {
+		return
+	}
+	trid, ok := cmd.TrID()
+	if !ok {
+		trid = "0"
+	}
+	metrics.Errors.WithLabelValues("msnp", strconv.Itoa(errServerBusy)).Inc()
+	_, _ = nc.Write(wire.AppendCommand(nil, strconv.Itoa(errServerBusy), trid))
 }
 
 // Shutdown stops accepting, tells every connected client OUT SSD, and waits

@@ -1,0 +1,163 @@
+package node
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/crosstalk-im/crosstalk/internal/service"
+)
+
+// HTTPLimits bound the HTTP service (drive API, metrics, health). Zero
+// fields take the defaults; negative ones mean no limit (MaxHeaderBytes:
+// net/http's own, 1 MB).
+type HTTPLimits struct {
+	// IdleTimeout closes a keep-alive connection that waits this long for
+	// its next request.
+	IdleTimeout time.Duration
+	// HeaderTimeout is the time allowed to read a request's headers;
+	// MaxHeaderBytes caps their size.
+	HeaderTimeout  time.Duration
+	MaxHeaderBytes int
+	// WriteTimeout is the time from a request's headers to its answer
+	// beginning.
+	WriteTimeout time.Duration
+	// StallTimeout cuts a request body or an answer that makes no progress
+	// for this long; one that keeps moving (a large upload) runs as long
+	// as it needs.
+	StallTimeout time.Duration
+	// MaxConnsPerAddr caps the connections from one address; the total
+	// is Options.Admission.MaxConns.
+	MaxConnsPerAddr int
+}
+
+// Defaults of the zero HTTPLimits fields.
+const (
+	DefaultHTTPIdleTimeout     = 2 * time.Minute
+	DefaultHTTPHeaderTimeout   = 10 * time.Second
+	DefaultHTTPMaxHeaderBytes  = 64 << 10
+	DefaultHTTPWriteTimeout    = time.Minute
+	DefaultHTTPStallTimeout    = 30 * time.Second
+	DefaultHTTPMaxConnsPerAddr = 20
+)
+
+func (h *HTTPLimits) defaults() {
+	orDefault(&h.IdleTimeout, DefaultHTTPIdleTimeout)
+	orDefault(&h.HeaderTimeout, DefaultHTTPHeaderTimeout)
+	orDefault(&h.MaxHeaderBytes, DefaultHTTPMaxHeaderBytes)
+	orDefault(&h.WriteTimeout, DefaultHTTPWriteTimeout)
+	orDefault(&h.StallTimeout, DefaultHTTPStallTimeout)
+	orDefault(&h.MaxConnsPerAddr, DefaultHTTPMaxConnsPerAddr)
+}
+
+func orDefault[T int | time.Duration](v *T, d T) {
+	if *v == 0 {
+		*v = d
+	}
+}
+
+// listenerOptions caps the HTTP listener's connections in total as the
+// protocols' are, and per address by its own setting.
+func (h HTTPLimits) listenerOptions(log *slog.Logger, admission service.Limits) service.ListenerOptions {
+	h.defaults()
+	return service.ListenerOptions{
+		Logger:  log,
+		Limits:  service.Limits{MaxConns: admission.MaxConns, MaxConnsPerAddr: h.MaxConnsPerAddr},
+		NoLogin: true,
+	}
+}
+
+func (h HTTPLimits) server(handler http.Handler) *http.Server {
+	h.defaults()
+	return &http.Server{
+		Handler:           boundTransfers(handler, h.StallTimeout),
+		IdleTimeout:       h.IdleTimeout,
+		ReadHeaderTimeout: h.HeaderTimeout,
+		MaxHeaderBytes:    h.MaxHeaderBytes,
+		WriteTimeout:      h.WriteTimeout,
+	}
+}
+
+// boundTransfers gives each read of a request body and each write of an
+// answer a deadline stall away: a transfer that keeps moving runs as long
+// as it needs, one that stalls is cut (and the drive removes a partial
+// upload when its read fails).
+func boundTransfers(h http.Handler, stall time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = &stallReader{ReadCloser: r.Body, rc: rc, stall: stall}
+		}
+		h.ServeHTTP(&stallWriter{ResponseWriter: w, rc: rc, stall: stall}, r)
+		// What the handler left buffered goes out after it returns, however
+		// long a body it read before.
+		_ = rc.SetWriteDeadline(time.Now().Add(stall))
+	})
+}
+
+type stallReader struct {
+	io.ReadCloser
+	rc    *http.ResponseController
+	stall time.Duration
+}
+
+func (r *stallReader) Read(p []byte) (int, error) {
+	_ = r.rc.SetReadDeadline(time.Now().Add(r.stall))
+	n, err := r.ReadCloser.Read(p)
+	if err == io.EOF {
+		// The body is in: the server's own watch on the connection takes
+		// over, and must not see this deadline pass while the handler works.
+		_ = r.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
+}
+
+type stallWriter struct {
+	http.ResponseWriter
+	rc    *http.ResponseController
+	stall time.Duration
+}
+
+func (w *stallWriter) WriteHeader(code int) {
+	_ = w.rc.SetWriteDeadline(time.Now().Add(w.stall))
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *stallWriter) Write(p []byte) (int, error) {
+	_ = w.rc.SetWriteDeadline(time.Now().Add(w.stall))
+	return w.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController reach the server's writer.
+func (w *stallWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// health is the /healthz answer.
+type health struct {
+	Status    string                            `json:"status"` // ok or failing
+	Bus       string                            `json:"bus"`    // connected or disconnected
+	Listeners map[string]service.ListenerStatus `json:"listeners"`
+}
+
+// healthz answers 200 while the bus is connected and every listener
+// accepts, 503 otherwise, with each listener's state.
+func (n *Node) healthz(w http.ResponseWriter) {
+	h := health{Status: "ok", Bus: "connected", Listeners: make(map[string]service.ListenerStatus, len(n.listeners))}
+	if !n.Bus.Conn.IsConnected() {
+		h.Status, h.Bus = "failing", "disconnected"
+	}
+	for _, l := range n.listeners {
+		st := l.Status()
+		h.Listeners[l.Name()] = st
+		if st.State != service.StateServing {
+			h.Status = "failing"
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	if h.Status != "ok" {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	_ = json.NewEncoder(w).Encode(h)
+}

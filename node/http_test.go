@@ -1,0 +1,171 @@
+package node
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// An idle keep-alive connection is closed after the idle timeout.
+func TestHTTPIdleConnectionClosed(t *testing.T) {
+	n := startNodeWith(t, Options{DataDir: t.TempDir(), HTTP: HTTPLimits{IdleTimeout: 200 * time.Millisecond}})
+	nc, err := net.DialTimeout("tcp", n.HTTPAddr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	br := bufio.NewReader(nc)
+	if _, err := io.WriteString(nc, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Close {
+		t.Fatalf("healthz: %d, close %v", resp.StatusCode, resp.Close)
+	}
+	_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("idle connection: %v, want the server to close it", err)
+	}
+}
+
+// uploadTo offers a file of size bytes from a GG user to another, has it
+// accepted, and returns a raw connection to the HTTP service with the
+// headers of its upload sent, ready for the body.
+func uploadTo(t *testing.T, ctx context.Context, n *Node, size int) net.Conn {
+	t.Helper()
+	sender, recipient := driveUsers(t, ctx, n)
+	id, name := offerAccepted(t, ctx, sender, recipient, fmt.Sprintf(`{"send_ticket":{"recipient":"2002","file_name":"big.bin","file_size":"%d"}}`, size))
+
+	base, _ := url.Parse(sender.base)
+	var cookies []string
+	for _, c := range sender.http.Jar.Cookies(base) {
+		cookies = append(cookies, c.String())
+	}
+	nc, err := net.DialTimeout("tcp", n.HTTPAddr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	_, err = fmt.Fprintf(nc, "PUT /me/file/outbox/%s%%2C%s HTTP/1.1\r\nHost: x\r\nX-gged-api-version: 6\r\nX-gged-security-token: %s\r\nCookie: %s\r\nContent-Length: %d\r\n\r\n",
+		id, url.PathEscape(name), sender.token, strings.Join(cookies, "; "), size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc
+}
+
+// partFiles lists the drive's partial uploads in a node's data directory.
+func partFiles(t *testing.T, dataDir string) []string {
+	t.Helper()
+	parts, err := filepath.Glob(filepath.Join(dataDir, "drive", "*.part"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return parts
+}
+
+// An upload that stops sending is cut after the stall timeout and its
+// partial file removed.
+func TestStalledUploadCut(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	dir := t.TempDir()
+	n := startNodeWith(t, Options{DataDir: dir, HTTP: HTTPLimits{StallTimeout: 300 * time.Millisecond}})
+	nc := uploadTo(t, ctx, n, 1<<20)
+	if _, err := nc.Write(make([]byte, 300<<10)); err != nil {
+		t.Fatal(err)
+	}
+	for len(partFiles(t, dir)) == 0 {
+		if ctx.Err() != nil {
+			t.Fatal("no partial file while uploading")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Now stall: the server answers and hangs up, or just hangs up.
+	_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, err := io.ReadAll(nc)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatal("the stalled upload was not cut")
+	}
+	if parts := partFiles(t, dir); len(parts) != 0 {
+		t.Fatalf("partial files left: %v", parts)
+	}
+}
+
+// An upload that keeps moving outlasts the stall timeout many times over.
+func TestSlowUploadCompletes(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const stall, chunks = 500 * time.Millisecond, 20
+	n := startNodeWith(t, Options{DataDir: t.TempDir(), HTTP: HTTPLimits{StallTimeout: stall}})
+	nc := uploadTo(t, ctx, n, chunks*1024)
+	for range chunks {
+		time.Sleep(stall / 5)
+		if _, err := nc.Write(bytes.Repeat([]byte{'x'}, 1024)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("slow upload: %d", resp.StatusCode)
+	}
+}
+
+// /healthz reports every listener, and fails while one is down.
+func TestHealthzReportsListeners(t *testing.T) {
+	n := startNode(t, t.TempDir(), "")
+	hc := &http.Client{Timeout: 5 * time.Second}
+	defer hc.CloseIdleConnections()
+	check := func(wantCode int, want map[string]string) {
+		t.Helper()
+		resp, err := hc.Get("http://" + n.HTTPAddr + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var h health
+		if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for name, st := range h.Listeners {
+			got[name] = st.State
+		}
+		if resp.StatusCode != wantCode || !maps.Equal(got, want) {
+			t.Fatalf("healthz: %d %+v, want %d %v", resp.StatusCode, h, wantCode, want)
+		}
+	}
+	states := map[string]string{"msnp": "serving", "msnp-sb": "serving", "gg": "serving", "imip": "serving", "http": "serving"}
+	check(http.StatusOK, states)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := n.GG.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	states["gg"] = "closed"
+	check(http.StatusServiceUnavailable, states)
+}
