@@ -100,23 +100,23 @@ func parseXHTMLTag(s string) (name string, closing bool, attrs string) {
 
 // attrValue finds a quoted attribute's value, entities decoded.
 func attrValue(attrs, name string) string {
-	for rest := attrs; ; {
-		i := strings.Index(strings.ToLower(rest), name+"=")
-		if i < 0 {
-			return ""
-		}
-		v := rest[i+len(name)+1:]
-		if i > 0 && !strings.ContainsRune(" \t\r\n", rune(rest[i-1])) || v == "" || v[0] != '"' && v[0] != '\'' {
-			rest = v
+	key := name + "="
+	for i := 0; i+len(key) < len(attrs); i++ {
+		if !strings.EqualFold(attrs[i:i+len(key)], key) || i > 0 && !isSpace(attrs[i-1]) {
 			continue
 		}
-		end := strings.IndexByte(v[1:], v[0])
-		if end < 0 {
-			return ""
+		v := attrs[i+len(key):]
+		if q := v[0]; q == '"' || q == '\'' {
+			if end := strings.IndexByte(v[1:], q); end >= 0 {
+				return html.UnescapeString(v[1 : 1+end])
+			}
 		}
-		return html.UnescapeString(v[1 : 1+end])
+		return ""
 	}
+	return ""
 }
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
 
 // applyStyle reads one of the CSS properties GG writes into f.
 func applyStyle(f *hub.Format, prop, value string) {
@@ -133,7 +133,7 @@ func applyStyle(f *hub.Format, prop, value string) {
 			f.Color = "" // black is what every client shows anyway
 		}
 	case "font-family":
-		if font := strings.Trim(value, `'" `); font != "" {
+		if font := cssFont(value); font != "" {
 			f.Font = font
 		}
 	case "font-weight":
@@ -145,6 +145,12 @@ func applyStyle(f *hub.Format, prop, value string) {
 		f.Underline = strings.Contains(lower, "underline")
 		f.Strike = strings.Contains(lower, "line-through")
 	}
+}
+
+// cssFont is a font name as a style can hold it: without quotes, which
+// would end it, or ";", which would end the property.
+func cssFont(name string) string {
+	return strings.TrimSpace(strings.NewReplacer("'", "", `"`, "", ";", "").Replace(name))
 }
 
 // toXHTML renders a hub message the way GG clients write their own: a
@@ -159,7 +165,7 @@ func toXHTML(msg hub.Message) string {
 		}
 		style := "color:#" + color + "; "
 		if f.Font != "" {
-			style += "font-family:'" + strings.ReplaceAll(f.Font, "'", "") + "'; "
+			style += "font-family:'" + cssFont(f.Font) + "'; "
 		}
 		text := strings.ReplaceAll(html.EscapeString(r.Text), "\n", "<br>")
 		for _, w := range []struct {

@@ -62,3 +62,19 @@ func TestToXHTML(t *testing.T) {
 		}
 	}
 }
+
+// FuzzXHTML: any XHTML reads without panicking, and what the server
+// writes of a message reads back as the same message.
+func FuzzXHTML(f *testing.F) {
+	f.Add(`<span style="color:#ff0000; font-family:'Arial'; "><b>a</b></span><br><span>b&amp;<img name="1"></span>`)
+	f.Add(`<font face="x" color="#00FF00"><i><u><s>y</s></u></i></font></b>`)
+	f.Add(`<font face="a'b;c&quot;d "><span style="font-family:a'b">z</span></font>`)
+	f.Fuzz(func(t *testing.T, xhtml string) {
+		m := fromGG("", xhtml)
+		again := fromGG(m.Text, toXHTML(m))
+		if again.Text != m.Text || !reflect.DeepEqual(again.Format, m.Format) || !reflect.DeepEqual(again.Runs, m.Runs) {
+			t.Fatalf("%q read as %q %+v %+v, written as %q, read back as %q %+v %+v",
+				xhtml, m.Text, m.Format, m.Runs, toXHTML(m), again.Text, again.Format, again.Runs)
+		}
+	})
+}

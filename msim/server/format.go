@@ -36,7 +36,7 @@ func fromMarkup(markup string) hub.Message {
 			f := b.Format()
 			switch p.Tag {
 			case "f":
-				if face := p.Attr("f"); face != "" {
+				if face := markupFont(p.Attr("f")); face != "" {
 					f.Font = face
 				}
 				bits, _ := strconv.Atoi(p.Attr("s"))
@@ -56,6 +56,12 @@ func fromMarkup(markup string) hub.Message {
 		}
 	})
 	return b.Message()
+}
+
+// markupFont is a font name as an attribute can hold it, without quotes
+// or angle brackets.
+func markupFont(name string) string {
+	return strings.NewReplacer("'", "", `"`, "", "<", "", ">", "").Replace(name)
 }
 
 func parseColor(v string) string {
@@ -118,10 +124,10 @@ func runMarkup(r hub.Run) string {
 			bits |= 1 << i
 		}
 	}
-	if bits != 0 || f.Font != "" {
+	if bits != 0 || markupFont(f.Font) != "" {
 		attrs := fmt.Sprintf(" s='%d'", bits)
-		if f.Font != "" {
-			attrs = fmt.Sprintf(" f='%s'%s", strings.NewReplacer("'", "", "<", "", ">", "").Replace(f.Font), attrs)
+		if face := markupFont(f.Font); face != "" {
+			attrs = " f='" + strings.ReplaceAll(face, "&", "&amp;") + "'" + attrs
 		}
 		body = "<f" + attrs + ">" + body + "</f>"
 	}
