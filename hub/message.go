@@ -19,6 +19,9 @@ type Message struct {
 	// Offline is the store's id when the message comes from the offline
 	// queue; the frontend deletes it once its client has it.
 	Offline int64 `json:"offline,omitempty"`
+	// Runs, when set, are Text in pieces of differing formatting (see
+	// RichMessage); Format then holds what they have in common.
+	Runs []Run `json:"runs,omitempty"`
 }
 
 // Format is whole-message formatting.

@@ -313,15 +313,7 @@ func TestProtocolMatrix(t *testing.T) {
 func newMSIMPeer(t *testing.T, ctx context.Context, n *Node, number uint32, email string) *msimPeer {
 	t.Helper()
 	addAccount(t, n, number, email, "My "+email, "pw")
-	sc, err := msimclient.Dial(ctx, n.MSIMAddr, msimclient.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sc.Close() })
-	if _, err := sc.Login(ctx, email, "pw"); err != nil {
-		t.Fatal(err)
-	}
-	p := &msimPeer{inbox: newInbox(), number: number, email: email, c: sc}
+	p := &msimPeer{inbox: newInbox(), number: number, email: email, c: loginMSIM(t, ctx, n.MSIMAddr, email, "pw")}
 	go p.run()
 	return p
 }

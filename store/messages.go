@@ -15,7 +15,7 @@ import (
 // QueueOffline keeps msg for recipient to and returns its id;
 // hub.ErrListFull when the mailbox or the sender's share of it is full.
 func (s *SQLite) QueueOffline(ctx context.Context, to, from uint32, msg hub.Message, limits hub.MailboxLimits) (int64, error) {
-	body, err := json.Marshal(hub.Message{Text: msg.Text, Format: msg.Format})
+	body, err := json.Marshal(hub.Message{Text: msg.Text, Format: msg.Format, Runs: msg.Runs})
 	if err != nil {
 		return 0, err
 	}

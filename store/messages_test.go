@@ -24,10 +24,14 @@ func TestOfflineMessages(t *testing.T) {
 	}
 	sent := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
 	texts := []string{"Zażółć gęślą jaźń", "second", "third"}
+	runs := []hub.Run{{Text: "sec"}, {Text: "ond", Format: hub.Format{Italic: true}}}
 	for i, text := range texts {
 		msg := hub.Message{Text: text, Sent: sent.Add(time.Duration(i) * time.Second)}
-		if i == 0 {
+		switch i {
+		case 0:
 			msg.Format = &hub.Format{Bold: true, Color: "FF0000"}
+		case 1:
+			msg.Runs = runs
 		}
 		if _, err := s.QueueOffline(ctx, 2, 1, msg, hub.MailboxLimits{Total: 3}); err != nil {
 			t.Fatal(err)
@@ -53,6 +57,9 @@ func TestOfflineMessages(t *testing.T) {
 	}
 	if got[0].Format == nil || !got[0].Format.Bold || got[0].Format.Color != "FF0000" {
 		t.Errorf("format lost: %+v", got[0].Format)
+	}
+	if len(got[1].Runs) != 2 || got[1].Runs[0] != runs[0] || got[1].Runs[1] != runs[1] {
+		t.Errorf("runs lost: %+v", got[1].Runs)
 	}
 	if err := s.DeleteOffline(ctx, 1, got[0].ID); err != nil {
 		t.Fatal(err)

@@ -2,75 +2,181 @@ package server
 
 import (
 	"html"
-	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/crosstalk-im/crosstalk/hub"
 )
 
-// GG11 messages carry the text twice: plain, and as XHTML spans. These
-// functions carry whole-message formatting between that XHTML and the hub.
+// GG11 messages carry the text twice: plain, and as XHTML. GG 11 and
+// Pidgin's plugin write the XHTML as a <span> per run of text, its colour
+// and font in the style and <b>, <i>, <u>, <s> inside. These functions
+// carry the runs between that XHTML and the hub. (GG 10.5 and older also
+// sent formatting as binary attributes; GG11 clients send none and read
+// the XHTML.)
 
-var (
-	xhtmlTag    = regexp.MustCompile(`<[^>]*>`)
-	xhtmlBreak  = regexp.MustCompile(`(?i)<br\s*/?>`)
-	xhtmlColor  = regexp.MustCompile(`(?i)color:\s*#([0-9a-f]{6})`)
-	xhtmlFont   = regexp.MustCompile(`(?i)font-family:\s*'?([^;'"]+)`)
-	xhtmlBold   = regexp.MustCompile(`(?i)<b>|font-weight:\s*bold`)
-	xhtmlItalic = regexp.MustCompile(`(?i)<i>|font-style:\s*italic`)
-	xhtmlUnder  = regexp.MustCompile(`(?i)<u>|text-decoration:\s*underline`)
-)
-
-// fromGG builds a hub message from the two forms; the plain text wins, and
-// libgadu's rule applies when it is empty: the text comes from the XHTML.
+// fromGG builds a hub message from the two forms. The XHTML gives the runs
+// when its text is the plain text, and the text too when the plain one is
+// empty (libgadu's rule); otherwise the plain text wins, in the
+// formatting common to all of the XHTML.
 func fromGG(plain, xhtml string) hub.Message {
-	msg := hub.Message{Text: plain}
-	if msg.Text == "" && xhtml != "" {
-		msg.Text = html.UnescapeString(xhtmlTag.ReplaceAllString(xhtmlBreak.ReplaceAllString(xhtml, "\n"), ""))
-	}
 	if xhtml == "" {
+		return hub.Message{Text: plain}
+	}
+	msg := xhtmlMessage(xhtml)
+	if plain == "" || plain == msg.Text {
 		return msg
 	}
-	f := hub.Format{
-		Bold:      xhtmlBold.MatchString(xhtml),
-		Italic:    xhtmlItalic.MatchString(xhtml),
-		Underline: xhtmlUnder.MatchString(xhtml),
-	}
-	if m := xhtmlColor.FindStringSubmatch(xhtml); m != nil && !strings.EqualFold(m[1], "000000") {
-		f.Color = strings.ToUpper(m[1])
-	}
-	if m := xhtmlFont.FindStringSubmatch(xhtml); m != nil {
-		f.Font = strings.TrimSpace(m[1])
-	}
-	if f != (hub.Format{}) {
-		msg.Format = &f
-	}
-	return msg
+	return hub.Message{Text: plain, Format: msg.Format}
 }
 
-// toXHTML renders a hub message the way GG clients write their own.
-func toXHTML(msg hub.Message) string {
-	var style strings.Builder
-	f := msg.Format
-	if f == nil {
-		f = &hub.Format{}
-	}
-	color := f.Color
-	if color == "" {
-		color = "000000"
-	}
-	style.WriteString("color:#" + color + "; ")
-	if f.Font != "" {
-		style.WriteString("font-family:'" + strings.ReplaceAll(f.Font, "'", "") + "'; ")
-	}
-	text := strings.ReplaceAll(html.EscapeString(msg.Text), "\n", "<br>")
-	for _, w := range []struct {
-		on  bool
-		tag string
-	}{{f.Underline, "u"}, {f.Italic, "i"}, {f.Bold, "b"}} {
-		if w.on {
-			text = "<" + w.tag + ">" + text + "</" + w.tag + ">"
+// xhtmlMessage reads GG's XHTML into runs of text. Its text is what libgadu
+// makes of it: tags dropped, <br> a new line, an image a no-break space,
+// entities decoded.
+func xhtmlMessage(xhtml string) hub.Message {
+	var b hub.RunBuilder
+	for rest := xhtml; rest != ""; {
+		lt := strings.IndexByte(rest, '<')
+		gt := strings.IndexByte(rest[max(lt, 0):], '>')
+		if lt < 0 || gt < 0 {
+			b.Text(html.UnescapeString(rest))
+			break
+		}
+		if lt > 0 {
+			b.Text(html.UnescapeString(rest[:lt]))
+		}
+		name, closing, attrs := parseXHTMLTag(rest[lt+1 : lt+gt])
+		rest = rest[lt+gt+1:]
+		switch {
+		case name == "br":
+			b.Text("\n")
+		case name == "img":
+			b.Text("\u00a0")
+		case closing:
+			b.Close(name)
+		case strings.HasSuffix(attrs, "/"):
+		default:
+			f := b.Format()
+			switch name {
+			case "b", "strong":
+				f.Bold = true
+			case "i", "em":
+				f.Italic = true
+			case "u":
+				f.Underline = true
+			case "s", "strike", "del":
+				f.Strike = true
+			case "font":
+				applyStyle(&f, "color", attrValue(attrs, "color"))
+				applyStyle(&f, "font-family", attrValue(attrs, "face"))
+				fallthrough
+			case "span", "div", "p":
+				for decl := range strings.SplitSeq(attrValue(attrs, "style"), ";") {
+					if prop, value, ok := strings.Cut(decl, ":"); ok {
+						applyStyle(&f, prop, value)
+					}
+				}
+			default:
+				continue // an element that does not format
+			}
+			b.Open(name, f)
 		}
 	}
-	return `<span style="` + html.EscapeString(style.String()) + `">` + text + "</span>"
+	return b.Message()
+}
+
+// parseXHTMLTag splits what is between "<" and ">" into the tag's name,
+// whether it closes, and its attributes as written.
+func parseXHTMLTag(s string) (name string, closing bool, attrs string) {
+	if closing = strings.HasPrefix(s, "/"); closing {
+		s = s[1:]
+	}
+	end := strings.IndexAny(s, " \t\r\n/")
+	if end < 0 {
+		end = len(s)
+	}
+	return strings.ToLower(s[:end]), closing, strings.TrimSpace(s[end:])
+}
+
+// attrValue finds a quoted attribute's value, entities decoded.
+func attrValue(attrs, name string) string {
+	key := name + "="
+	for i := 0; i+len(key) < len(attrs); i++ {
+		if !strings.EqualFold(attrs[i:i+len(key)], key) || i > 0 && !isSpace(attrs[i-1]) {
+			continue
+		}
+		v := attrs[i+len(key):]
+		if q := v[0]; q == '"' || q == '\'' {
+			if end := strings.IndexByte(v[1:], q); end >= 0 {
+				return html.UnescapeString(v[1 : 1+end])
+			}
+		}
+		return ""
+	}
+	return ""
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
+
+// applyStyle reads one of the CSS properties GG writes into f.
+func applyStyle(f *hub.Format, prop, value string) {
+	value = strings.TrimSpace(value)
+	lower := strings.ToLower(value)
+	switch strings.ToLower(strings.TrimSpace(prop)) {
+	case "color":
+		hex := strings.TrimPrefix(lower, "#")
+		if _, err := strconv.ParseUint(hex, 16, 32); err != nil || len(hex) != 6 {
+			return
+		}
+		f.Color = strings.ToUpper(hex)
+		if f.Color == "000000" {
+			f.Color = "" // black is what every client shows anyway
+		}
+	case "font-family":
+		if font := cssFont(value); font != "" {
+			f.Font = font
+		}
+	case "font-weight":
+		weight, _ := strconv.Atoi(lower)
+		f.Bold = lower == "bold" || lower == "bolder" || weight >= 600
+	case "font-style":
+		f.Italic = lower == "italic" || lower == "oblique"
+	case "text-decoration":
+		f.Underline = strings.Contains(lower, "underline")
+		f.Strike = strings.Contains(lower, "line-through")
+	}
+}
+
+// cssFont is a font name as a style can hold it: without quotes, which
+// would end it, or ";", which would end the property.
+func cssFont(name string) string {
+	return strings.TrimSpace(strings.NewReplacer("'", "", `"`, "", ";", "").Replace(name))
+}
+
+// toXHTML renders a hub message the way GG clients write their own: a
+// <span> per run, with colour and font in its style.
+func toXHTML(msg hub.Message) string {
+	var b strings.Builder
+	for _, r := range msg.TextRuns() {
+		f := r.Format
+		color := f.Color
+		if color == "" {
+			color = "000000"
+		}
+		style := "color:#" + color + "; "
+		if f.Font != "" {
+			style += "font-family:'" + cssFont(f.Font) + "'; "
+		}
+		text := strings.ReplaceAll(html.EscapeString(r.Text), "\n", "<br>")
+		for _, w := range []struct {
+			on  bool
+			tag string
+		}{{f.Strike, "s"}, {f.Underline, "u"}, {f.Italic, "i"}, {f.Bold, "b"}} {
+			if w.on {
+				text = "<" + w.tag + ">" + text + "</" + w.tag + ">"
+			}
+		}
+		b.WriteString(`<span style="` + html.EscapeString(style) + `">` + text + "</span>")
+	}
+	return b.String()
 }

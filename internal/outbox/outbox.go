@@ -48,20 +48,22 @@ type Outbox struct {
 	writing bool
 	closing bool // close once pending is written
 	closed  bool
-	// lingering: closed because the client stopped reading, with only the
-	// sending side shut, so that what the kernel holds still reaches the
-	// client (see Finish).
+	// lingering: closed with only the sending side shut, so that what the
+	// kernel holds still reaches the client (see Finish).
 	lingering bool
 	err       error
 	idle      *sync.Cond
 }
 
-// LingerAfterOverflow is how long Finish keeps reading, and discarding, what
-// a client that overflowed its queue still sends. Closing a socket with
-// unread input makes the kernel reset the connection and throw away what
-// it still had to send; those bytes were counted as written, so they must
-// get there.
-const LingerAfterOverflow = time.Minute
+// Linger is how long Finish keeps reading, and discarding, what a client
+// still sends after the server closed its side (up to maxLingerBytes).
+// Closing a socket with unread input makes the kernel reset the connection
+// and throw away what it still had to send: the server's last words, or
+// messages counted as written.
+const Linger = time.Minute
+
+// maxLingerBytes bounds what Finish discards while it lingers.
+const maxLingerBytes = 1 << 20
 
 // New wraps conn. maxPending bounds the bytes queued for a client that does
 // not read; writeTimeout bounds one write. Closing the connection is how the
@@ -136,7 +138,7 @@ func (o *Outbox) flush() {
 	o.writing = false
 	var dropped []Receipt
 	if o.closing && !o.closed {
-		dropped = o.closeLocked(nil)
+		dropped = o.closeLocked(errLastWords)
 	}
 	o.idle.Broadcast()
 	o.mu.Unlock()
@@ -175,23 +177,25 @@ func (o *Outbox) Close() {
 }
 
 // Finish ends the connection once its reader is done with it: everything
-// queued is written, and when the client had stopped reading (its queue
-// overflowed or a write timed out: logged to log and counted for protocol)
-// it gets what the kernel still holds for it while what it sends is
-// discarded, for up to LingerAfterOverflow.
+// queued is written, and the client gets what the kernel still holds for it
+// while what it sends is discarded, for up to Linger. A client that had
+// stopped reading (its queue overflowed or a write timed out) is logged to
+// log and counted for protocol.
 func (o *Outbox) Finish(log *slog.Logger, protocol string) {
 	o.CloseAfter(nil)
 	o.Wait()
 	o.mu.Lock()
-	linger := o.lingering
+	linger, err := o.lingering, o.err
 	o.mu.Unlock()
 	if !linger {
 		return
 	}
-	metrics.OutputOverflows.WithLabelValues(protocol).Inc()
-	log.Warn("client stopped reading: its output queue overflowed, connection closed", "max_pending_bytes", o.maxPending)
-	_ = o.conn.SetReadDeadline(time.Now().Add(LingerAfterOverflow))
-	_, _ = io.Copy(io.Discard, o.conn)
+	if err != nil {
+		metrics.OutputOverflows.WithLabelValues(protocol).Inc()
+		log.Warn("client stopped reading: its output queue overflowed, connection closed", "max_pending_bytes", o.maxPending, "err", err)
+	}
+	_ = o.conn.SetReadDeadline(time.Now().Add(Linger))
+	_, _ = io.Copy(io.Discard, io.LimitReader(o.conn, maxLingerBytes))
 	o.Close()
 }
 
@@ -239,13 +243,15 @@ func (o *Outbox) closeLocked(err error) []Receipt {
 		return nil
 	}
 	o.closed = true
-	o.err = err
+	if !errors.Is(err, errLastWords) {
+		o.err = err
+	}
 	dropped := make([]Receipt, 0, len(o.marks))
 	for _, m := range o.marks {
 		dropped = append(dropped, m.receipt)
 	}
 	o.pending, o.marks = nil, nil
-	if hc, ok := o.conn.(interface{ CloseWrite() error }); ok && notReading(err) {
+	if hc := closeWriter(o.conn); hc != nil && lingers(err) {
 		// Shut only the sending side, after what the kernel holds, and
 		// wake the connection's reader: Finish lingers.
 		o.lingering = true
@@ -257,11 +263,32 @@ func (o *Outbox) closeLocked(err error) []Receipt {
 	return dropped
 }
 
-// notReading reports an error that means the client stopped reading: its
-// queue overflowed, or a write found no room before the write timeout.
-func notReading(err error) bool {
+// errLastWords marks the close that follows CloseAfter's last words.
+var errLastWords = errors.New("outbox: closed after the last words")
+
+// lingers reports a close after which the client is still to read what the
+// kernel holds: the server's last words (CloseAfter), or everything before
+// the point where the client stopped reading (its queue overflowed, or a
+// write found no room before the write timeout).
+func lingers(err error) bool {
 	var ne net.Error
-	return errors.Is(err, ErrOverflow) || errors.As(err, &ne) && ne.Timeout()
+	return errors.Is(err, errLastWords) || errors.Is(err, ErrOverflow) || errors.As(err, &ne) && ne.Timeout()
+}
+
+// closeWriter finds what can shut only the sending side of c, looking
+// through wrappers that offer the connection underneath (NetConn, as
+// crypto/tls and the admission control's do).
+func closeWriter(c net.Conn) interface{ CloseWrite() error } {
+	for {
+		if cw, ok := c.(interface{ CloseWrite() error }); ok {
+			return cw
+		}
+		u, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			return nil
+		}
+		c = u.NetConn()
+	}
 }
 
 func settleAll(rs []Receipt, written bool) {

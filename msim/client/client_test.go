@@ -425,7 +425,7 @@ func TestIncoming(t *testing.T) {
 		m.Markup != `<p><f f='Times' h='16'><c v='black'><b v='transparent'>hello world</b></c></f></p>` {
 		t.Fatalf("official markup: %+v", m)
 	}
-	if m := next[Message](t, c); m.Text != `bold and a/slash \ back :happy:` || !m.Date.IsZero() {
+	if m := next[Message](t, c); m.Text != `bold and a/slash \ back :)` || !m.Date.IsZero() {
 		t.Fatalf("pidgin markup: %+v", m)
 	}
 	if ty := next[Typing](t, c); ty != (Typing{From: 6221, Typing: true}) {

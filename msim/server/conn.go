@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/hub"
@@ -38,6 +39,10 @@ type conn struct {
 	sesskey  uint32
 	listSent bool
 
+	// ending is set once the connection's last words are queued: the
+	// reader handles no more requests.
+	ending atomic.Bool
+
 	gate    eventgate.Gate
 	mu      sync.Mutex
 	session *hub.Session
@@ -61,10 +66,10 @@ func (s *Server) handle(nc net.Conn) {
 		nc:    nc,
 		log:   s.log.With("conn", hex.EncodeToString(id[:]), "remote", nc.RemoteAddr().String()),
 		rd:    wire.NewReader(nc),
-		out:   outbox.New(nc, s.cfg.MaxPendingBytes, s.cfg.WriteTimeout),
 		rate:  ratelimit.New(s.cfg.MessagesPerSecond, s.cfg.MessageBurst),
 		nonce: wire.NewNonce(),
 	}
+	c.out = outbox.New(nc, s.cfg.MaxPendingBytes, s.cfg.WriteTimeout)
 	c.rd.MaxMessage = s.cfg.MaxMessageBytes
 	if !s.tracker.Track(c) {
 		_ = nc.Close()
@@ -78,7 +83,7 @@ func (s *Server) handle(nc net.Conn) {
 	c.send(wire.Message{wire.Int(wire.TypeLoginChallenge, wire.LCChallenge), wire.Base64("nc", c.nonce), wire.Int("id", 1)})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if err := c.loop(ctx); err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+	if err := c.loop(ctx); err != nil && !c.ending.Load() && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 		c.log.Info("dropping connection", "err", err)
 	}
 	c.mu.Lock()
@@ -100,7 +105,10 @@ func (c *conn) Goodbye() {
 }
 
 // Close drops the connection.
-func (c *conn) Close() { c.out.Close() }
+func (c *conn) Close() {
+	c.ending.Store(true)
+	c.out.Close()
+}
 
 func (c *conn) loop(ctx context.Context) error {
 	loginBy := time.Now().Add(c.srv.cfg.LoginTimeout)
@@ -111,16 +119,20 @@ func (c *conn) loop(ctx context.Context) error {
 			service.LoggedIn(c.nc)
 		}
 		_ = c.out.SetReadDeadline(deadline)
+		if c.ending.Load() {
+			return nil
+		}
 		m, err := c.rd.ReadMessage()
+		if c.ending.Load() {
+			return nil
+		}
 		if err != nil {
 			if errors.Is(err, wire.ErrMalformed) || errors.Is(err, wire.ErrInvalid) {
 				c.fatal(wire.ErrCodeParse, "Unable to parse the request.")
 			}
 			return err
 		}
-		if c.srv.cfg.Trace {
-			c.log.Log(ctx, LevelTrace, "<<", "message", m.String())
-		}
+		c.trace("<<", m)
 		metrics.Commands.WithLabelValues(protocolName, commandLabel(m.Type())).Inc()
 		// MySpaceIM has no "slow down" reply: a fast client is slowed.
 		time.Sleep(c.rate.Reserve(time.Now()))
@@ -157,16 +169,36 @@ func (c *conn) send(m wire.Message) bool { return c.sendTracked(m, nil) }
 // sendTracked queues m and reports whether the outbox took it; receipt,
 // if any, learns whether it was written (see outbox.WriteTracked).
 func (c *conn) sendTracked(m wire.Message, receipt outbox.Receipt) bool {
-	if c.srv.cfg.Trace {
-		c.log.Log(context.Background(), LevelTrace, ">>", "message", m.String())
-	}
+	c.trace(">>", m)
 	return c.out.WriteTracked(wire.Append(nil, m), receipt) == nil
 }
 
-// fatal sends an error that ends the session, then closes. Pidgin
-// dispatches on lc, bm and rid before error, so an error carries none.
+// trace logs a message in or out when tracing is on. The login2 response
+// is made from the password, so the log shows only its length.
+func (c *conn) trace(direction string, m wire.Message) {
+	if !c.srv.cfg.Trace {
+		return
+	}
+	shown := make(wire.Message, len(m))
+	for i, f := range m {
+		if f.Key == "response" {
+			f.Value = fmt.Sprintf("(%d bytes)", len(f.Value))
+		}
+		shown[i] = f
+	}
+	c.log.Log(context.Background(), LevelTrace, direction, "message", shown.String())
+}
+
+// fatal sends an error that ends the session, then closes once it is
+// written; only the first one counts. Pidgin dispatches on lc, bm and rid
+// before error, so an error carries none.
 func (c *conn) fatal(code int, text string) {
-	c.out.CloseAfter(wire.Append(nil, errorMessage(code, text, true)))
+	if c.ending.Swap(true) {
+		return
+	}
+	m := errorMessage(code, text, true)
+	c.trace(">>", m)
+	c.out.CloseAfter(wire.Append(nil, m))
 }
 
 func errorMessage(code int, text string, fatal bool) wire.Message {

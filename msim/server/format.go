@@ -10,15 +10,10 @@ import (
 	"github.com/crosstalk-im/crosstalk/msim/wire"
 )
 
-// MySpace markup carries font, style and colour in <f> and <c> tags; the hub
-// keeps formatting for the whole message, so the first of each counts.
+// MySpace markup formats stretches of text with <f> (face and style bits)
+// and <c> (colour) tags; they become the hub's runs and back.
 
-var (
-	markupFont  = regexp.MustCompile(`<f\b[^>]*>`)
-	markupColor = regexp.MustCompile(`<c\s+v=['"]([^'"]*)['"]`)
-	markupAttr  = regexp.MustCompile(`\b([fs])=['"]([^'"]*)['"]`)
-	rgbColor    = regexp.MustCompile(`rgba?\(\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)`)
-)
+var rgbColor = regexp.MustCompile(`rgba?\(\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)`)
 
 // namedColors are the colour words MySpace clients wrote.
 var namedColors = map[string]string{
@@ -26,31 +21,47 @@ var namedColors = map[string]string{
 	"yellow": "FFFF00", "gray": "808080", "grey": "808080", "purple": "800080", "orange": "FFA500",
 }
 
-// fromMarkup reads an IM's markup into a hub message.
+// fromMarkup reads an IM's markup into a hub message, a run per stretch of
+// text in one formatting. An <f> inside another adds its style bits to the
+// outer ones: Pidgin writes bold italic text as <f s='1'><f s='2'>.
 func fromMarkup(markup string) hub.Message {
-	msg := hub.Message{Text: wire.MarkupToText(markup)}
-	var f hub.Format
-	if tag := markupFont.FindString(markup); tag != "" {
-		for _, a := range markupAttr.FindAllStringSubmatch(tag, -1) {
-			switch a[1] {
+	var b hub.RunBuilder
+	wire.WalkMarkup(markup, func(p wire.MarkupPiece) {
+		switch {
+		case p.Tag == "":
+			b.Text(p.Text)
+		case p.Closing:
+			b.Close(p.Tag)
+		default:
+			f := b.Format()
+			switch p.Tag {
 			case "f":
-				f.Font = a[2]
-			case "s":
-				bits, _ := strconv.Atoi(a[2])
-				f.Bold, f.Italic, f.Underline = bits&1 != 0, bits&2 != 0, bits&4 != 0
+				if face := markupFont(p.Attr("f")); face != "" {
+					f.Font = face
+				}
+				bits, _ := strconv.Atoi(p.Attr("s"))
+				f.Bold = f.Bold || bits&1 != 0
+				f.Italic = f.Italic || bits&2 != 0
+				f.Underline = f.Underline || bits&4 != 0
+			case "c":
+				switch c := parseColor(p.Attr("v")); c {
+				case "000000":
+					f.Color = "" // black is what every client shows anyway
+				case "":
+				default:
+					f.Color = c
+				}
 			}
+			b.Open(p.Tag, f)
 		}
-	}
-	if m := markupColor.FindStringSubmatch(markup); m != nil {
-		f.Color = parseColor(m[1])
-	}
-	if f.Color == "000000" {
-		f.Color = "" // black is what every client shows anyway
-	}
-	if f != (hub.Format{}) {
-		msg.Format = &f
-	}
-	return msg
+	})
+	return b.Message()
+}
+
+// markupFont is a font name as an attribute can hold it, without quotes
+// or angle brackets.
+func markupFont(name string) string {
+	return strings.NewReplacer("'", "", `"`, "", "<", "", ">", "").Replace(name)
 }
 
 func parseColor(v string) string {
@@ -65,18 +76,46 @@ func parseColor(v string) string {
 	return namedColors[strings.ToLower(strings.TrimSpace(v))]
 }
 
-// toMarkup renders a hub message as MySpace markup: plain text, wrapped in
-// <f> and <c> when it has formatting.
+// toMarkup renders a hub message as MySpace markup the way Pidgin writes
+// it: a run's text in <f> and <c> when it has formatting, smileys as
+// emoticons, and a <p> per line when there are several.
 func toMarkup(msg hub.Message) string {
-	body := wire.TextToMarkup(msg.Text)
-	f := msg.Format
-	if f == nil {
-		return body
+	lines := [][]hub.Run{nil}
+	for _, r := range msg.TextRuns() {
+		for i, part := range strings.Split(r.Text, "\n") {
+			if i > 0 {
+				lines = append(lines, nil)
+			}
+			if part != "" {
+				lines[len(lines)-1] = append(lines[len(lines)-1], hub.Run{Text: part, Format: r.Format})
+			}
+		}
 	}
-	if f.Color != "" {
-		var r, g, b int
-		if _, err := fmt.Sscanf(f.Color, "%02x%02x%02x", &r, &g, &b); err == nil {
-			body = fmt.Sprintf("<c v='rgb(%d, %d, %d)'>%s</c>", r, g, b, body)
+	var b strings.Builder
+	for _, line := range lines {
+		if len(lines) > 1 {
+			b.WriteString("<p>")
+		}
+		for _, r := range line {
+			b.WriteString(runMarkup(r))
+		}
+		if len(lines) > 1 {
+			b.WriteString("</p>")
+		}
+	}
+	if b.String() == "final" {
+		return "<p>final</p>" // a bare value "final" would end the message early
+	}
+	return b.String()
+}
+
+func runMarkup(r hub.Run) string {
+	body := wire.InlineMarkup(r.Text)
+	f := r.Format
+	if f.Color != "" && f.Color != "000000" {
+		var red, green, blue int
+		if _, err := fmt.Sscanf(f.Color, "%02x%02x%02x", &red, &green, &blue); err == nil {
+			body = fmt.Sprintf("<c v='rgb(%d, %d, %d)'>%s</c>", red, green, blue, body)
 		}
 	}
 	bits := 0
@@ -85,10 +124,10 @@ func toMarkup(msg hub.Message) string {
 			bits |= 1 << i
 		}
 	}
-	if bits != 0 || f.Font != "" {
+	if bits != 0 || markupFont(f.Font) != "" {
 		attrs := fmt.Sprintf(" s='%d'", bits)
-		if f.Font != "" {
-			attrs = fmt.Sprintf(" f='%s'%s", strings.NewReplacer("'", "", "<", "", ">", "").Replace(f.Font), attrs)
+		if face := markupFont(f.Font); face != "" {
+			attrs = " f='" + strings.ReplaceAll(face, "&", "&amp;") + "'" + attrs
 		}
 		body = "<f" + attrs + ">" + body + "</f>"
 	}

@@ -22,7 +22,9 @@ func (c *conn) handlePersist(ctx context.Context, m wire.Message) error {
 	reply := wire.Persist{Reply: true, Cmd: p.Cmd | wire.CmdReply, DataSet: p.DataSet, UID: me.Number, RID: p.RID}
 	switch p.DataSet {
 	case wire.DSOwnProfile:
-		reply.Body = profile(me)
+		if reply.Body, err = c.profile(ctx, me); err != nil {
+			return err
+		}
 	case wire.DSProfile, wire.DSContactInfo, wire.DSContactIMInfo, wire.DSIMInfoByID:
 		uid := p.Body.Get("UserID")
 		if uid == "" {
@@ -37,7 +39,9 @@ func (c *conn) handlePersist(ctx context.Context, m wire.Message) error {
 		if err != nil {
 			return err
 		}
-		reply.Body = profile(acct)
+		if reply.Body, err = c.profile(ctx, acct); err != nil {
+			return err
+		}
 	case wire.DSLookup:
 		reply.Body, err = c.lookup(ctx, p.Body)
 		if err != nil {
@@ -102,24 +106,38 @@ func ignoreNotFound(err error) error {
 	return err
 }
 
-// profile is the body of a profile reply (4/3, 4/5, 5/7).
-func profile(a hub.Account) wire.Dict {
-	uid := strconv.FormatUint(uint64(a.Number), 10)
+// profile is the body of a profile reply (4/3, 4/5, 5/7), in the fields
+// Pidgin 2.10.12 reads. It has no ImageURL, as there are no pictures:
+// Pidgin fetches any URL it is given, an empty one too. Headline is the
+// status text the session may see: Pidgin asks for the profile of every
+// contact whose bm 100 says it is online and keeps this Headline over the
+// one the bm 100 carried.
+func (c *conn) profile(ctx context.Context, a hub.Account) (wire.Dict, error) {
+	h, me := c.srv.cfg.Hub, c.sess().Account()
+	var (
+		headline string
+		err      error
+	)
+	if a.Number == me.Number {
+		_, headline, err = h.Presence(ctx, a.Number)
+	} else {
+		_, headline, err = h.VisiblePresence(ctx, me.Number, a.Number)
+	}
+	if err != nil {
+		return nil, err
+	}
 	return wire.Dict{
-		{Key: "UserID", Value: uid},
+		{Key: "UserID", Value: strconv.FormatUint(uint64(a.Number), 10)},
 		{Key: "UserName", Value: uniqueNick(a)},
 		{Key: "DisplayName", Value: a.DisplayName},
-		{Key: "RealName", Value: a.DisplayName},
-		{Key: "ImageURL", Value: ""},
-		{Key: "LastImageUpdated", Value: "0"},
 		{Key: "BandName", Value: ""},
 		{Key: "SongName", Value: ""},
 		{Key: "Age", Value: "0"},
 		{Key: "Gender", Value: ""},
 		{Key: "Location", Value: ""},
 		{Key: "TotalFriends", Value: "0"},
-		{Key: "Headline", Value: ""},
-	}
+		{Key: "Headline", Value: headline},
+	}, nil
 }
 
 // lookup finds a user by screen name or e-mail (5/7). Not found, the reply
@@ -144,7 +162,7 @@ func (c *conn) lookup(ctx context.Context, body wire.Dict) (wire.Dict, error) {
 	if err != nil {
 		return nil, err
 	}
-	return profile(acct), nil
+	return c.profile(ctx, acct)
 }
 
 // byDerivedNick finds an account without a nick by the screen name made

@@ -15,7 +15,13 @@
 //     MySpace users get the zap itself.
 //   - Offline messages are delivered after the contact-list reply, with
 //     their date, and then removed.
-//   - Shutting down sends a fatal error whose text says so.
+//   - Formatting travels per run of text; smileys typed elsewhere reach
+//     MySpace users as emoticons, and emoticons leave as smileys.
+//   - Profiles carry the status text as Headline and no picture.
+//   - Shutting down sends a fatal error whose text says so. After a fatal
+//     error the server ends its side of the stream and reads what the
+//     client still sends until it hangs up (at most WriteTimeout), so
+//     that the error is not lost to a reset.
 package server
 
 import (
@@ -51,7 +57,9 @@ type Config struct {
 	// keep-alives, so it is long.
 	IdleTimeout     time.Duration
 	MaxPendingBytes int
-	WriteTimeout    time.Duration
+	// WriteTimeout bounds one write, and the time a client has to hang up
+	// after a fatal error.
+	WriteTimeout time.Duration
 }
 
 // LevelTrace is below Debug: the message dump of one connection.

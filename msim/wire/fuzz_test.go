@@ -95,6 +95,7 @@ func FuzzMarkup(f *testing.F) {
 	f.Add(`<p><f f='Times' h='16'><c v='black'><b v='transparent'>hello world</b></c></f></p>`)
 	f.Add(`<f s='1'>bold</f> a/slash \ <i n="happy"/> <a h='u'/> &amp;&#x41;`)
 	f.Add("a\nb <3 &lt")
+	f.Add("hi :) :-)) ;) &amp; B)")
 	f.Fuzz(func(t *testing.T, s string) {
 		text := MarkupToText(s)
 		markup := TextToMarkup(s)
@@ -111,6 +112,11 @@ func FuzzMarkup(f *testing.F) {
 		// Markup always fits in a message as an escaped value.
 		if _, err := Encode(Message{Int("bm", 1), Str("msg", markup)}); err != nil {
 			t.Fatalf("markup %q does not encode: %v", markup, err)
+		}
+		// Smileys written as emoticons read back as the same emoticons.
+		inline := InlineMarkup(s)
+		if again := InlineMarkup(MarkupToText(inline)); again != inline {
+			t.Fatalf("InlineMarkup(%q) = %q, but its text gives %q", s, inline, again)
 		}
 	})
 }

@@ -22,15 +22,46 @@ import (
 // &gt; &amp;). The markup is one text value: on the wire its "/" and "\"
 // are escaped like any other (so </f> travels as </1f>).
 
-// MarkupToText renders markup as plain text. Tags are dropped, keeping
-// their content; each paragraph after the first starts a new line; a link
-// written as <a h='url'/> becomes its URL; an emoticon <i n='name'/>
-// becomes ":name:"; entities (&lt; &gt; &amp; &quot; &apos; &#N; &#xN;) are
-// decoded. A "<" or "&" that does not start a well-formed tag or a known
-// entity is kept as it is, so plain text comes through unchanged.
+// MarkupToText renders markup as plain text: the text pieces of
+// WalkMarkup.
 func MarkupToText(markup string) string {
 	var b strings.Builder
-	paragraphs := 0
+	WalkMarkup(markup, func(p MarkupPiece) { b.WriteString(p.Text) })
+	return b.String()
+}
+
+// MarkupPiece is a piece of markup as WalkMarkup reports it: text as it
+// shows, or a tag that formats the text up to its closing tag.
+type MarkupPiece struct {
+	Text    string // when Tag is ""
+	Tag     string // "f" (font), "c" (text colour) or "b" (background colour)
+	Closing bool
+	Attrs   []Pair // of an opening tag, values entity-decoded
+}
+
+// Attr returns the value of a tag's attribute, "" when it has none.
+func (p MarkupPiece) Attr(name string) string {
+	return tag{attrs: p.Attrs}.attr(name)
+}
+
+// WalkMarkup calls visit with the markup's text and its formatting tags,
+// in order. Other tags are dropped, keeping their content, and become
+// text: each paragraph after the first starts a new line, as does <br>; a
+// link written as <a h='url'/> is its URL; an emoticon <i n='name'/> is
+// its smiley (EmoticonSmiley), or ":name:" for a name no client knew.
+// Entities (&lt; &gt; &amp; &quot; &apos; &#N; &#xN;) are decoded. A "<"
+// or "&" that does not start a well-formed tag or a known entity is kept
+// as it is, so plain text comes through unchanged.
+func WalkMarkup(markup string, visit func(MarkupPiece)) {
+	var text strings.Builder
+	shown, paragraphs := false, 0
+	flush := func() {
+		if text.Len() > 0 {
+			visit(MarkupPiece{Text: text.String()})
+			text.Reset()
+			shown = true
+		}
+	}
 	for i := 0; i < len(markup); {
 		switch markup[i] {
 		case '<':
@@ -42,34 +73,43 @@ func MarkupToText(markup string) string {
 			switch t.name {
 			case "p":
 				if !t.closing {
-					if paragraphs > 0 || b.Len() > 0 {
-						b.WriteByte('\n')
+					if paragraphs > 0 || shown || text.Len() > 0 {
+						text.WriteByte('\n')
 					}
 					paragraphs++
 				}
 			case "br":
-				b.WriteByte('\n')
+				text.WriteByte('\n')
 			case "a":
 				if t.empty {
-					b.WriteString(t.attr("h"))
+					text.WriteString(t.attr("h"))
 				}
 			case "i":
 				if name := t.attr("n"); name != "" && !t.closing {
-					b.WriteString(":" + name + ":")
+					smiley, ok := EmoticonSmiley(name)
+					if !ok {
+						smiley = ":" + name + ":"
+					}
+					text.WriteString(smiley)
+				}
+			case "f", "c", "b":
+				if !t.empty {
+					flush()
+					visit(MarkupPiece{Tag: t.name, Closing: t.closing, Attrs: t.attrs})
 				}
 			}
 			continue
 		case '&':
 			if s, n, ok := parseEntity(markup[i:]); ok {
-				b.WriteString(s)
+				text.WriteString(s)
 				i += n
 				continue
 			}
 		}
-		b.WriteByte(markup[i])
+		text.WriteByte(markup[i])
 		i++
 	}
-	return b.String()
+	flush()
 }
 
 // TextToMarkup turns plain text into the least markup that renders as it:

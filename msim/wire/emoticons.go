@@ -1,0 +1,123 @@
+package wire
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+)
+
+// Emoticon is one of MySpaceIM's named emoticons, written <i n='name'/> in
+// markup, with the text smileys that stand for it, the usual one first.
+type Emoticon struct {
+	Name    string
+	Smileys []string
+}
+
+// Emoticons are the names the service knew: the official client's 25
+// (the same in Pidgin's plugin and Digsby) and the three spellings Pidgin
+// also reads (happi, tongy, winc). Pidgin turns a name into its first
+// smiley and writes every smiley it finds in a message as its name; the
+// smileys are case-sensitive (:X is heart, :x kiss).
+var Emoticons = []Emoticon{
+	{"bigsmile", []string{":D", ":-D"}},
+	{"devil", []string{"}:)"}},
+	{"frazzled", []string{":Z"}},
+	{"geek", []string{"B)"}},
+	{"googles", []string{"%)"}},
+	{"growl", []string{":E"}},
+	{"laugh", []string{":))"}},
+	{"happy", []string{":)", ":-)"}},
+	{"happi", []string{":)"}},
+	{"heart", []string{":X"}},
+	{"mohawk", []string{"-:"}},
+	{"mad", []string{"X("}},
+	{"messed", []string{"X)"}},
+	{"nerd", []string{"Q)"}},
+	{"oops", []string{":G"}},
+	{"pirate", []string{"P)"}},
+	{"scared", []string{":O"}},
+	{"sidefrown", []string{":{"}},
+	{"sinister", []string{":B"}},
+	{"smirk", []string{":,", ":'"}}, // Pidgin wrote :, and Digsby :'
+	{"straight", []string{":|"}},
+	{"tongue", []string{":P", ":p"}},
+	{"tongy", []string{":P"}},
+	{"upset", []string{"B|"}},
+	{"wink", []string{";-)", ";)"}},
+	{"winc", []string{";)"}},
+	{"worried", []string{":["}},
+	{"kiss", []string{":x"}},
+}
+
+// EmoticonSmiley returns the smiley an emoticon name shows as.
+func EmoticonSmiley(name string) (string, bool) {
+	for _, e := range Emoticons {
+		if e.Name == name {
+			return e.Smileys[0], true
+		}
+	}
+	return "", false
+}
+
+type smiley struct{ text, name string }
+
+// smileys are every smiley with the first name that has it, longest first
+// so that :)) is a laugh and not a smile and a bracket.
+var smileys = func() []smiley {
+	var out []smiley
+	seen := map[string]bool{}
+	for _, e := range Emoticons {
+		for _, s := range e.Smileys {
+			if !seen[s] {
+				seen[s] = true
+				out = append(out, smiley{s, e.Name})
+			}
+		}
+	}
+	slices.SortStableFunc(out, func(a, b smiley) int { return cmp.Compare(len(b.text), len(a.text)) })
+	return out
+}()
+
+// InlineMarkup writes one line of plain text as markup: "&", "<" and ">"
+// as entities, NUL bytes dropped, and each smiley that stands on its own
+// as its emoticon, <i n="name"/>, as Pidgin sends it. A smiley stands on
+// its own after the start of the line or a space and before the end, a
+// space or one of ".,!?", so that "a:)" or "http://x/:D" stay text
+// (Pidgin itself replaced smileys anywhere). MarkupToText gives the text
+// back, each smiley written the usual way for its name.
+func InlineMarkup(line string) string {
+	var b strings.Builder
+	esc := func(s string) {
+		for i := 0; i < len(s); i++ {
+			switch s[i] {
+			case '&':
+				b.WriteString("&amp;")
+			case '<':
+				b.WriteString("&lt;")
+			case '>':
+				b.WriteString("&gt;")
+			case 0: // clients read values as C strings
+			default:
+				b.WriteByte(s[i])
+			}
+		}
+	}
+	start := 0
+	for i := 0; i < len(line); i++ {
+		if i > 0 && !isSpace(line[i-1]) {
+			continue
+		}
+		for _, s := range smileys {
+			end := i + len(s.text)
+			if !strings.HasPrefix(line[i:], s.text) || end < len(line) && !isSpace(line[end]) && !strings.ContainsRune(".,!?", rune(line[end])) {
+				continue
+			}
+			esc(line[start:i])
+			b.WriteString(`<i n="` + s.name + `"/>`)
+			start, i = end, end-1
+			break
+		}
+	}
+	esc(line[start:])
+	return b.String()
+}
