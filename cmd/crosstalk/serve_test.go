@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/crosstalk-im/crosstalk/internal/testenv"
 )
 

@@ -55,12 +55,18 @@ type Outbox struct {
 	idle      *sync.Cond
 }
 
-// Linger is how long Finish keeps reading, and discarding, what a client
-// still sends after the server closed its side (up to maxLingerBytes).
-// Closing a socket with unread input makes the kernel reset the connection
-// and throw away what it still had to send: the server's last words, or
-// messages counted as written.
-const Linger = time.Minute
+// Finish keeps reading, and discarding, what a client still sends after the
+// server closed its side (up to maxLingerBytes), until the client hangs up
+// or for LingerAfterLastWords after a CloseAfter, LingerAfterStall after
+// the client stopped reading. Closing a socket with unread input makes the
+// kernel reset the connection and throw away what it still had to send:
+// the server's last words, or messages counted as written. A client that
+// read our last words hangs up at once; one that stopped reading may take
+// its time to catch up.
+const (
+	LingerAfterLastWords = 2 * time.Second
+	LingerAfterStall     = time.Minute
+)
 
 // maxLingerBytes bounds what Finish discards while it lingers.
 const maxLingerBytes = 1 << 20
@@ -178,23 +184,25 @@ func (o *Outbox) Close() {
 
 // Finish ends the connection once its reader is done with it: everything
 // queued is written, and the client gets what the kernel still holds for it
-// while what it sends is discarded, for up to Linger. A client that had
+// while what it sends is discarded (see LingerAfterLastWords). A client that had
 // stopped reading (its queue overflowed or a write timed out) is logged to
 // log and counted for protocol.
 func (o *Outbox) Finish(log *slog.Logger, protocol string) {
 	o.CloseAfter(nil)
 	o.Wait()
 	o.mu.Lock()
-	linger, err := o.lingering, o.err
+	lingering, err := o.lingering, o.err
 	o.mu.Unlock()
-	if !linger {
+	if !lingering {
 		return
 	}
+	linger := LingerAfterLastWords
 	if err != nil {
+		linger = LingerAfterStall
 		metrics.OutputOverflows.WithLabelValues(protocol).Inc()
 		log.Warn("client stopped reading: its output queue overflowed, connection closed", "max_pending_bytes", o.maxPending, "err", err)
 	}
-	_ = o.conn.SetReadDeadline(time.Now().Add(Linger))
+	_ = o.conn.SetReadDeadline(time.Now().Add(linger))
 	_, _ = io.Copy(io.Discard, io.LimitReader(o.conn, maxLingerBytes))
 	o.Close()
 }
