@@ -16,6 +16,18 @@ type MessageAck struct {
 	Time    time.Time
 	MsgID   uint64 // 0 when absent
 	ConvID  uint64 // 0 when absent
+	// Status is what became of the message as a GG_SEND_MSG_ACK said:
+	// wire.AckQueued (kept for an offline recipient) before the GG110 ack,
+	// or instead of it a refusal (wire.AckBlocked, wire.AckMailboxFull,
+	// wire.AckNotDelivered). 0 when the server sent none: the message was
+	// taken.
+	Status uint32
+}
+
+// sendWait is a message waiting for its acks.
+type sendWait struct {
+	ack    chan MessageAck
+	status uint32 // from GG_SEND_MSG_ACK, if one came
 }
 
 // UserlistReply is the server's GG_USERLIST100_REPLY, List inflated.
@@ -27,18 +39,20 @@ type UserlistReply struct {
 }
 
 // SendMessage sends text to a UIN with GG_SEND_MSG110 (plain and XHTML
-// forms, as libgadu does) and waits for the server's ack. The ack's Seq is
-// the message's sequence number, counted per session from 1; on error it
-// is still set if the message was sent.
+// forms, as libgadu does) and waits for the server's ack, whose Status
+// says when the message was only queued. A message the server refused
+// gives a *MessageRefused. The ack's Seq is the message's sequence number,
+// counted per session from 1; on error it is still set if the message was
+// sent.
 func (c *Client) SendMessage(ctx context.Context, to uint32, text string) (MessageAck, error) {
 	if err := c.requireState(stateConnected); err != nil {
 		return MessageAck{}, err
 	}
-	ch := make(chan MessageAck, 1)
+	w := &sendWait{ack: make(chan MessageAck, 1)}
 	c.mu.Lock()
 	c.seq++
 	seq := c.seq
-	c.sends[seq] = ch
+	c.sends[seq] = w
 	c.mu.Unlock()
 	msg := &ggpb.GG110SendMessage{
 		Recipient: wire.AppendProtoUIN(nil, wire.UINMagicClient, to),
@@ -50,13 +64,16 @@ func (c *Client) SendMessage(ctx context.Context, to uint32, text string) (Messa
 	err := c.sendProto(ctx, wire.TypeSendMsg110, msg)
 	var ack MessageAck
 	if err == nil {
-		ack, err = waitFor(ctx, c, ch)
+		ack, err = waitFor(ctx, c, w.ack)
 	}
 	if err != nil {
 		c.mu.Lock()
 		delete(c.sends, seq)
 		c.mu.Unlock()
 		return MessageAck{Seq: seq}, err
+	}
+	if !taken(ack.Status) && ack.Status != 0 {
+		return ack, &MessageRefused{Status: ack.Status}
 	}
 	return ack, nil
 }
