@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"log/slog"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/internal/testenv"
 	"github.com/crosstalk-im/crosstalk/node"
 )
 
@@ -49,6 +49,15 @@ func addAccount(t *testing.T, n *node.Node, number uint32, email, password strin
 	}
 }
 
+// msnAs and ggAs are the login flags of a command run as an account.
+func msnAs(n *node.Node, email, password string) msnLogin {
+	return msnLogin{Server: n.MSNPAddr, Login: email, Password: password, Timeout: 10 * time.Second}
+}
+
+func ggAs(n *node.Node, number uint32, password string) ggLogin {
+	return ggLogin{Server: n.GGAddr, Number: number, Password: password, Timeout: 10 * time.Second}
+}
+
 // testLogger logs to the test's output, shown when it fails.
 func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -57,33 +66,59 @@ func testLogger(t *testing.T) *slog.Logger {
 type testWriter struct{ t *testing.T }
 
 func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Helper()
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
 }
 
-// syncBuffer is a bytes.Buffer that several goroutines may write.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+// command is a client command's code: its run method.
+type command func(context.Context, *slog.Logger, *console) error
+
+// ran is what a command said, on its output and its error output, and
+// what it returned.
+type ran struct {
+	out, errOut *testenv.Buffer
+	err         error
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
+// run runs a command to its end, on a console that is not a terminal.
+func (cmd command) run(t *testing.T, ctx context.Context) ran {
+	t.Helper()
+	r := ran{out: &testenv.Buffer{}, errOut: &testenv.Buffer{}}
+	r.err = cmd(ctx, testLogger(t), &console{out: r.out, err: r.errOut})
+	return r
 }
 
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+// started is a command running in the background.
+type started struct {
+	ran
+	stop   context.CancelFunc
+	result func() error // waits for the command's end
 }
 
-// testConsole is a console that is not a terminal, and what it got.
-func testConsole() (con *console, out, errOut *syncBuffer) {
-	out, errOut = &syncBuffer{}, &syncBuffer{}
-	return &console{out: out, err: errOut}, out, errOut
+// start runs a command in the background and waits until it says ready
+// on its error output. It stops with the test.
+func (cmd command) start(t *testing.T, ctx context.Context, ready string) *started {
+	t.Helper()
+	ctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	s := &started{ran: ran{out: &testenv.Buffer{}, errOut: &testenv.Buffer{}}, stop: stop,
+		result: sync.OnceValue(func() error { return <-done })}
+	go func() { done <- cmd(ctx, testLogger(t), &console{out: s.out, err: s.errOut}) }()
+	t.Cleanup(func() { stop(); s.result() })
+	waitFor(t, ctx, ready, func() bool { return strings.Contains(s.errOut.String(), ready) })
+	return s
+}
+
+// wait waits for the command to end by itself and returns what it did.
+func (s *started) wait() ran {
+	s.err = s.result()
+	return s.ran
+}
+
+// interrupt stops the command as Ctrl-C does and returns what it did.
+func (s *started) interrupt() ran {
+	s.stop()
+	return s.wait()
 }
 
 // testFile writes size random bytes to a file named name.

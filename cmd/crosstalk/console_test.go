@@ -5,13 +5,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/crosstalk-im/crosstalk/internal/testenv"
 )
 
 // On a terminal the progress bar shows the rate and the time left, and is
 // redrawn at most every progressRedraw however often progress is made.
 func TestProgressOnTerminal(t *testing.T) {
-	var errOut syncBuffer
-	con := &console{out: &syncBuffer{}, err: &errOut, terminal: true}
+	var errOut testenv.Buffer
+	con := &console{out: &testenv.Buffer{}, err: &errOut, terminal: true}
 	const total, blocks = 4 << 20, 2048
 	start := time.Now()
 	p := con.progress("file.bin", total)
@@ -35,7 +37,8 @@ func TestProgressOnTerminal(t *testing.T) {
 
 // Elsewhere there is one plain line once the transfer ends.
 func TestProgressElsewhere(t *testing.T) {
-	con, _, errOut := testConsole()
+	var errOut testenv.Buffer
+	con := &console{out: &testenv.Buffer{}, err: &errOut}
 	p := con.progress("file.bin", 3<<20)
 	for i := int64(1); i <= 3<<20; i += 2045 {
 		p.set(i)

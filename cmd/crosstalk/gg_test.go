@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +8,11 @@ import (
 	ggserver "github.com/crosstalk-im/crosstalk/gg/server"
 	"github.com/crosstalk-im/crosstalk/node"
 )
+
+// ggSend is gg send from 1001 (password pw-a).
+func ggSend(t *testing.T, n *node.Node, to uint32, text string) ran {
+	return command((&ggSendCmd{ggLogin: ggAs(n, 1001, "pw-a"), To: to, Text: strings.Fields(text)}).run).run(t, testContext(t))
+}
 
 // gg send says what became of the message: delivered, stored for an
 // offline contact, or refused because nobody has the number.
@@ -18,32 +22,20 @@ func TestGGSendTellsWhatHappened(t *testing.T) {
 	addAccount(t, n, 1001, "a@example.com", "pw-a")
 	addAccount(t, n, 1002, "online@example.com", "pw-b")
 	addAccount(t, n, 1003, "offline@example.com", "pw-c")
-	listen := &ggListenCmd{ggLogin{Server: n.GGAddr, Number: 1002, Password: "pw-b", Timeout: 10 * time.Second}}
-	lctx, stop := context.WithCancel(ctx)
-	lcon, lout, lerr := testConsole()
-	listened := make(chan error, 1)
-	go func() { listened <- listen.run(lctx, testLogger(t), lcon) }()
-	waitFor(t, ctx, "the listener", func() bool { return strings.Contains(lerr.String(), "listening as 1002") })
+	listen := command((&ggListenCmd{ggAs(n, 1002, "pw-b")}).run).start(t, ctx, "listening as 1002")
 
-	send := func(to uint32, text string) (string, error) {
-		cmd := &ggSendCmd{ggLogin: ggLogin{Server: n.GGAddr, Number: 1001, Password: "pw-a", Timeout: 10 * time.Second}, To: to, Text: strings.Fields(text)}
-		con, out, _ := testConsole()
-		err := cmd.run(ctx, testLogger(t), con)
-		return out.String(), err
+	if r := ggSend(t, n, 1002, "hello there"); r.err != nil || r.out.String() != "delivered to 1002\n" {
+		t.Errorf("to an online contact: %q, %v", r.out, r.err)
 	}
-	if out, err := send(1002, "hello there"); err != nil || out != "delivered to 1002\n" {
-		t.Errorf("to an online contact: %q, %v", out, err)
+	waitFor(t, ctx, "the message", func() bool { return listen.out.String() == "1001: hello there\n" })
+	if r := ggSend(t, n, 1003, "call me"); r.err != nil || r.out.String() != "1003 is offline: stored for later\n" {
+		t.Errorf("to an offline contact: %q, %v", r.out, r.err)
 	}
-	waitFor(t, ctx, "the message", func() bool { return lout.String() == "1001: hello there\n" })
-	if out, err := send(1003, "call me"); err != nil || out != "1003 is offline: stored for later\n" {
-		t.Errorf("to an offline contact: %q, %v", out, err)
+	if r := ggSend(t, n, 9999, "anyone?"); r.err == nil || r.err.Error() != "9999: no such account" || r.out.String() != "" {
+		t.Errorf("to nobody: %q, %v", r.out, r.err)
 	}
-	if out, err := send(9999, "anyone?"); err == nil || err.Error() != "9999: no such account" || out != "" {
-		t.Errorf("to nobody: %q, %v", out, err)
-	}
-	stop()
-	if err := <-listened; err != nil {
-		t.Errorf("listen: %v", err)
+	if r := listen.interrupt(); r.err != nil {
+		t.Errorf("listen: %v", r.err)
 	}
 }
 
@@ -55,27 +47,19 @@ func TestGGListenOutlivesIdleTimeout(t *testing.T) {
 	n := startNode(t, func(o *node.Options) { o.GG = ggserver.Config{IdleTimeout: idle} })
 	addAccount(t, n, 1001, "a@example.com", "pw-a")
 	addAccount(t, n, 1002, "b@example.com", "pw-b")
-	listen := &ggListenCmd{ggLogin{Server: n.GGAddr, Number: 1002, Password: "pw-b", Timeout: 10 * time.Second, Ping: idle / 3}}
-	lctx, stop := context.WithCancel(ctx)
-	defer stop()
-	lcon, lout, lerr := testConsole()
-	listened := make(chan error, 1)
-	go func() { listened <- listen.run(lctx, testLogger(t), lcon) }()
-	waitFor(t, ctx, "the listener", func() bool { return strings.Contains(lerr.String(), "listening as 1002") })
+	login := ggAs(n, 1002, "pw-b")
+	login.Ping = idle / 3
+	listen := command((&ggListenCmd{login}).run).start(t, ctx, "listening as 1002")
 
 	select {
-	case err := <-listened:
-		t.Fatalf("listen ended: %v", err)
 	case <-time.After(10 * idle):
+	case <-ctx.Done():
 	}
-	send := &ggSendCmd{ggLogin: ggLogin{Server: n.GGAddr, Number: 1001, Password: "pw-a", Timeout: 10 * time.Second}, To: 1002, Text: []string{"still", "there?"}}
-	scon, sout, _ := testConsole()
-	if err := send.run(ctx, testLogger(t), scon); err != nil || sout.String() != "delivered to 1002\n" {
-		t.Fatalf("send after %v: %q, %v", 10*idle, sout, err)
+	if r := ggSend(t, n, 1002, "still there?"); r.err != nil || r.out.String() != "delivered to 1002\n" {
+		t.Fatalf("send after %v: %q, %v (listen: %v)", 10*idle, r.out, r.err, listen.errOut)
 	}
-	waitFor(t, ctx, "the message", func() bool { return lout.String() == "1001: still there?\n" })
-	stop()
-	if err := <-listened; err != nil {
-		t.Errorf("listen: %v", err)
+	waitFor(t, ctx, "the message", func() bool { return listen.out.String() == "1001: still there?\n" })
+	if r := listen.interrupt(); r.err != nil {
+		t.Errorf("listen: %v", r.err)
 	}
 }

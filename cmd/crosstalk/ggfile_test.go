@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // Without --drive the drive is looked for on the GG server's host, at the
@@ -39,14 +38,13 @@ func TestGGSendFile(t *testing.T) {
 	addAccount(t, n, 1002, "b@example.com", "pw-b")
 	drive := ggDrive{Drive: "http://" + n.HTTPAddr}
 	path, data := testFile(t, "photo.jpg", 1<<20+7)
-	sender := func(d ggDrive) *ggSendFileCmd {
-		return &ggSendFileCmd{ggLogin: ggLogin{Server: n.GGAddr, Number: 1001, Password: "pw-a", Timeout: 10 * time.Second}, ggDrive: d, To: 1002, File: path}
+	sendFile := func(d ggDrive) ran {
+		return command((&ggSendFileCmd{ggLogin: ggAs(n, 1001, "pw-a"), ggDrive: d, To: 1002, File: path}).run).run(t, ctx)
 	}
 
 	// Nobody to receive it yet.
-	con, out, _ := testConsole()
-	if err := sender(drive).run(ctx, testLogger(t), con); err == nil || err.Error() != "the GG drive refused: recipient is not logged in" || out.String() != "" {
-		t.Errorf("to an offline contact: %q, %v", out, err)
+	if r := sendFile(drive); r.err == nil || r.err.Error() != "the GG drive refused: recipient is not logged in" || r.out.String() != "" {
+		t.Errorf("to an offline contact: %q, %v", r.out, r.err)
 	}
 	// No drive where it is looked for.
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -55,30 +53,26 @@ func TestGGSendFile(t *testing.T) {
 	}
 	closed := "http://" + l.Addr().String()
 	l.Close()
-	con, _, _ = testConsole()
-	if err := sender(ggDrive{Drive: closed}).run(ctx, testLogger(t), con); err == nil || !strings.HasPrefix(err.Error(), "cannot reach the GG drive at "+closed+" (the server's --http-addr; say where with --drive): ") {
-		t.Errorf("no drive: %v", err)
+	if r := sendFile(ggDrive{Drive: closed}); r.err == nil ||
+		!strings.HasPrefix(r.err.Error(), "cannot reach the GG drive at "+closed+" (the server's --http-addr; say where with --drive): ") {
+		t.Errorf("no drive: %v", r.err)
 	}
 
 	dir := t.TempDir()
-	recv := &ggRecvFileCmd{ggLogin: ggLogin{Server: n.GGAddr, Number: 1002, Password: "pw-b", Timeout: 10 * time.Second}, ggDrive: drive, Dir: dir}
-	rcon, rout, rerr := testConsole()
-	received := make(chan error, 1)
-	go func() { received <- recv.run(ctx, testLogger(t), rcon) }()
-	waitFor(t, ctx, "the receiver", func() bool { return strings.Contains(rerr.String(), "waiting for a file as 1002") })
-
-	con, out, errOut := testConsole()
-	if err := sender(drive).run(ctx, testLogger(t), con); err != nil || out.String() != "sent photo.jpg (1048583 bytes) to 1002\n" {
-		t.Fatalf("send-file: %q, %v\n%s", out, err, errOut)
+	recv := command((&ggRecvFileCmd{ggLogin: ggAs(n, 1002, "pw-b"), ggDrive: drive, Dir: dir}).run).start(t, ctx, "waiting for a file as 1002")
+	sent := sendFile(drive)
+	if sent.err != nil || sent.out.String() != "sent photo.jpg (1048583 bytes) to 1002\n" {
+		t.Fatalf("send-file: %q, %v\n%s", sent.out, sent.err, sent.errOut)
 	}
-	if err := <-received; err != nil || rout.String() != "received photo.jpg (1048583 bytes) from 1001\n" {
-		t.Fatalf("recv-file: %q, %v\n%s", rout, err, rerr)
+	received := recv.wait()
+	if received.err != nil || received.out.String() != "received photo.jpg (1048583 bytes) from 1001\n" {
+		t.Fatalf("recv-file: %q, %v\n%s", received.out, received.err, received.errOut)
 	}
 	if got, err := os.ReadFile(filepath.Join(dir, "photo.jpg")); err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("saved file: %d bytes, %v", len(got), err)
 	}
-	for _, e := range []*syncBuffer{errOut, rerr} {
-		if !strings.Contains(e.String(), "1.0 MiB of 1.0 MiB in ") || strings.Contains(e.String(), "\r") {
+	for _, r := range []ran{sent, received} {
+		if e := r.errOut.String(); !strings.Contains(e, "1.0 MiB of 1.0 MiB in ") || strings.Contains(e, "\r") {
 			t.Errorf("progress on a console that is not a terminal: %q", e)
 		}
 	}

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"context"
 	"strings"
 	"testing"
-	"time"
 )
 
 // msn send tells an address nobody has from a contact who is offline, and
@@ -15,34 +13,25 @@ func TestMSNSendTellsWhatHappened(t *testing.T) {
 	addAccount(t, n, 1001, "alice@example.com", "pw-a")
 	addAccount(t, n, 1002, "bob@example.com", "pw-b")
 	addAccount(t, n, 1003, "carol@example.com", "pw-c")
-	listen := &msnListenCmd{msnLogin{Server: n.MSNPAddr, Login: "bob@example.com", Password: "pw-b", Timeout: 10 * time.Second}}
-	lctx, stop := context.WithCancel(ctx)
-	lcon, lout, lerr := testConsole()
-	listened := make(chan error, 1)
-	go func() { listened <- listen.run(lctx, testLogger(t), lcon) }()
-	waitFor(t, ctx, "the listener", func() bool { return strings.Contains(lerr.String(), "listening as bob@example.com") })
+	listen := command((&msnListenCmd{msnAs(n, "bob@example.com", "pw-b")}).run).start(t, ctx, "listening as bob@example.com")
 
-	send := func(to, text string) (string, error) {
-		cmd := &msnSendCmd{msnLogin: msnLogin{Server: n.MSNPAddr, Login: "alice@example.com", Password: "pw-a", Timeout: 10 * time.Second}, To: to, Text: strings.Fields(text)}
-		con, out, _ := testConsole()
-		err := cmd.run(ctx, testLogger(t), con)
-		return out.String(), err
+	send := func(to, text string) ran {
+		return command((&msnSendCmd{msnLogin: msnAs(n, "alice@example.com", "pw-a"), To: to, Text: strings.Fields(text)}).run).run(t, ctx)
 	}
-	if out, err := send("bob@example.com", "hello bob"); err != nil || out != "delivered to bob@example.com\n" {
-		t.Errorf("to a listening contact: %q, %v", out, err)
+	if r := send("bob@example.com", "hello bob"); r.err != nil || r.out.String() != "delivered to bob@example.com\n" {
+		t.Errorf("to a listening contact: %q, %v", r.out, r.err)
 	}
-	waitFor(t, ctx, "the message", func() bool { return lout.String() == "alice@example.com <alice@example.com>: hello bob\n" })
+	waitFor(t, ctx, "the message", func() bool { return listen.out.String() == "alice@example.com <alice@example.com>: hello bob\n" })
 	for to, want := range map[string]string{
 		"carol@example.com":  "carol@example.com is offline or not accepting messages",
 		"nobody@example.com": "nobody@example.com: no such account",
 		"not-an-address":     "not-an-address is not a valid address",
 	} {
-		if out, err := send(to, "hello"); err == nil || err.Error() != want || out != "" {
-			t.Errorf("to %s: %q, %v; want the error %q", to, out, err, want)
+		if r := send(to, "hello"); r.err == nil || r.err.Error() != want || r.out.String() != "" {
+			t.Errorf("to %s: %q, %v; want the error %q", to, r.out, r.err, want)
 		}
 	}
-	stop()
-	if err := <-listened; err != nil {
-		t.Errorf("listen: %v", err)
+	if r := listen.interrupt(); r.err != nil {
+		t.Errorf("listen: %v", r.err)
 	}
 }

@@ -142,7 +142,9 @@ func (c *msnRecvFileCmd) watch(ctx context.Context, cl *client.Client, r client.
 	sb, err := cl.Answer(actx, r)
 	cancel()
 	if err != nil {
-		con.notef("could not join %s's chat: %v\n", r.Caller, err)
+		if ctx.Err() == nil {
+			con.notef("could not join %s's chat: %v\n", r.Caller, err)
+		}
 		return
 	}
 	for {

@@ -11,12 +11,15 @@ import (
 	"testing"
 	"time"
 
-	driveclient "github.com/crosstalk-im/crosstalk/drive/client"
 	ggclient "github.com/crosstalk-im/crosstalk/gg/client"
-	"github.com/crosstalk-im/crosstalk/gg/wire"
 	"github.com/crosstalk-im/crosstalk/hub"
 	msnclient "github.com/crosstalk-im/crosstalk/msnp/client"
 )
+
+// msnSendFile is msn send-file from an account to another.
+func msnSendFile(login msnLogin, to, path string, noIncoming bool) command {
+	return (&msnSendFileCmd{msnLogin: login, To: to, NoIncoming: noIncoming, File: path}).run
+}
 
 // "Sent" from msn send-file to a GG user means the file is in the drive:
 // the moment the command returns, the GG user can download it.
@@ -27,22 +30,13 @@ func TestMSNSendFileToGG(t *testing.T) {
 			n := startNode(t, nil)
 			addAccount(t, n, 1001, "msn@example.com", "pw-msn")
 			addAccount(t, n, 2002, "gg@example.com", "pw-gg")
-			gg, err := ggclient.Dial(ctx, n.GGAddr, ggclient.Options{})
+			recipient := ggAs(n, 2002, "pw-gg")
+			gg, err := recipient.connect(ctx, testLogger(t), 1001)
 			if err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { gg.Close() })
-			if err := gg.Login(ctx, 2002, "pw-gg", wire.StatusAvail, ""); err != nil {
-				t.Fatal(err)
-			}
-			if err := gg.NotifyList(ctx, []wire.Contact{{UIN: 1001, Type: wire.UserNormal}}); err != nil {
-				t.Fatal(err)
-			}
-			token, err := gg.IMToken(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			dc, err := driveclient.SignIn(ctx, "http://"+n.HTTPAddr, 2002, token, nil)
+			dc, err := recipient.signIn(ctx, ggDrive{Drive: "http://" + n.HTTPAddr}, gg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -50,7 +44,6 @@ func TestMSNSendFileToGG(t *testing.T) {
 			// The GG user allows the first file offered.
 			offered := make(chan string, 1)
 			go func() {
-				defer close(offered)
 				for ev := range gg.Events() {
 					m, ok := ev.(ggclient.MPANotify)
 					var change struct {
@@ -69,21 +62,15 @@ func TestMSNSendFileToGG(t *testing.T) {
 			}()
 
 			path, data := testFile(t, "photo.jpg", 3<<20+5)
-			cmd := &msnSendFileCmd{
-				msnLogin:   msnLogin{Server: n.MSNPAddr, Login: "msn@example.com", Password: "pw-msn", Timeout: 10 * time.Second},
-				To:         "gg@example.com",
-				NoIncoming: noIncoming,
-				File:       path,
+			r := msnSendFile(msnAs(n, "msn@example.com", "pw-msn"), "gg@example.com", path, noIncoming).run(t, ctx)
+			if r.err != nil {
+				t.Fatalf("send-file: %v\n%s", r.err, r.errOut)
 			}
-			con, out, errOut := testConsole()
-			if err := cmd.run(ctx, testLogger(t), con); err != nil {
-				t.Fatalf("send-file: %v\n%s", err, errOut)
+			if want := "sent photo.jpg (3145733 bytes) to gg@example.com\n"; r.out.String() != want {
+				t.Errorf("output %q, want %q", r.out, want)
 			}
-			if want := "sent photo.jpg (3145733 bytes) to gg@example.com\n"; out.String() != want {
-				t.Errorf("output %q, want %q", out, want)
-			}
-			if strings.Contains(errOut.String(), "\r") {
-				t.Errorf("carriage return on a console that is not a terminal: %q", errOut)
+			if strings.Contains(r.errOut.String(), "\r") {
+				t.Errorf("carriage return on a console that is not a terminal: %q", r.errOut)
 			}
 			id := <-offered
 			tk, err := dc.Ticket(ctx, id)
@@ -114,7 +101,6 @@ func TestMSNFileBothBehindNAT(t *testing.T) {
 	}
 	for i := range 20 {
 		ctx := testContext(t)
-		dir := t.TempDir()
 		note := fmt.Sprintf("note %d", i)
 		if i%2 == 1 {
 			waitFor(t, ctx, "bob to be offline", func() bool {
@@ -125,38 +111,28 @@ func TestMSNFileBothBehindNAT(t *testing.T) {
 				t.Fatalf("offline message: %v, %v", d, err)
 			}
 		}
-		recv := &msnRecvFileCmd{
-			msnLogin:   msnLogin{Server: n.MSNPAddr, Login: "bob@example.com", Password: "pw-bob", Timeout: 10 * time.Second},
-			Dir:        dir,
-			NoIncoming: true,
+		dir := t.TempDir()
+		recv := command((&msnRecvFileCmd{msnLogin: msnAs(n, "bob@example.com", "pw-bob"), Dir: dir, NoIncoming: true}).run).
+			start(t, ctx, "waiting for a file")
+		if i%2 == 1 { // the server's chat comes first
+			waitFor(t, ctx, "the message kept for bob", func() bool {
+				return strings.Contains(recv.errOut.String(), "<alice@example.com>: "+note+"\n")
+			})
 		}
-		rcon, rout, rerrOut := testConsole()
-		received := make(chan error, 1)
-		go func() { received <- recv.run(ctx, testLogger(t), rcon) }()
-		waitFor(t, ctx, "the receiver to log in", func() bool { return strings.Contains(rerrOut.String(), "waiting for a file") })
-
 		path, data := testFile(t, "notes.txt", 100<<10+i)
-		send := &msnSendFileCmd{
-			msnLogin:   msnLogin{Server: n.MSNPAddr, Login: "alice@example.com", Password: "pw-alice", Timeout: 10 * time.Second},
-			To:         "bob@example.com",
-			NoIncoming: true,
-			File:       path,
+		sent := msnSendFile(msnAs(n, "alice@example.com", "pw-alice"), "bob@example.com", path, true).run(t, ctx)
+		if sent.err != nil {
+			t.Fatalf("run %d: send-file: %v\n%s", i, sent.err, sent.errOut)
 		}
-		scon, sout, serrOut := testConsole()
-		if err := send.run(ctx, testLogger(t), scon); err != nil {
-			t.Fatalf("run %d: send-file: %v\n%s", i, err, serrOut)
+		received := recv.wait()
+		if received.err != nil {
+			t.Fatalf("run %d: recv-file: %v\n%s", i, received.err, received.errOut)
 		}
-		if err := <-received; err != nil {
-			t.Fatalf("run %d: recv-file: %v\n%s", i, err, rerrOut)
-		}
-		if !strings.HasPrefix(sout.String(), "sent notes.txt") || !strings.HasPrefix(rout.String(), "received notes.txt") {
-			t.Fatalf("run %d: sender said %q, receiver %q", i, sout, rout)
+		if !strings.HasPrefix(sent.out.String(), "sent notes.txt") || !strings.HasPrefix(received.out.String(), "received notes.txt") {
+			t.Fatalf("run %d: sender said %q, receiver %q", i, sent.out, received.out)
 		}
 		if got, err := os.ReadFile(filepath.Join(dir, "notes.txt")); err != nil || !bytes.Equal(got, data) {
 			t.Fatalf("run %d: saved file: %d bytes, %v", i, len(got), err)
-		}
-		if i%2 == 1 && !strings.Contains(rerrOut.String(), "<alice@example.com>: "+note+"\n") {
-			t.Errorf("run %d: the receiver did not show the message kept for it: %q", i, rerrOut)
 		}
 	}
 }
@@ -177,8 +153,7 @@ func TestMSNSendFileTimeout(t *testing.T) {
 			n := startNode(t, nil)
 			addAccount(t, n, 1001, "alice@example.com", "pw-alice")
 			addAccount(t, n, 1002, "bob@example.com", "pw-bob")
-			bob := msnLogin{Server: n.MSNPAddr, Login: "bob@example.com", Password: "pw-bob", Timeout: 10 * time.Second}
-			cl, err := bob.connect(ctx, testLogger(t))
+			cl, err := msnAs(n, "bob@example.com", "pw-bob").connect(ctx, testLogger(t))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -201,19 +176,14 @@ func TestMSNSendFileTimeout(t *testing.T) {
 				}
 			}()
 			path, _ := testFile(t, "f.bin", 1000)
-			cmd := &msnSendFileCmd{
-				msnLogin:   msnLogin{Server: n.MSNPAddr, Login: "alice@example.com", Password: "pw-alice", Timeout: 500 * time.Millisecond},
-				To:         "bob@example.com",
-				NoIncoming: true,
-				File:       path,
-			}
-			con, out, _ := testConsole()
-			done := make(chan error, 1)
-			go func() { done <- cmd.run(context.Background(), testLogger(t), con) }()
+			login := msnAs(n, "alice@example.com", "pw-alice")
+			login.Timeout = 500 * time.Millisecond
+			done := make(chan ran, 1)
+			go func() { done <- msnSendFile(login, "bob@example.com", path, true).run(t, context.Background()) }()
 			select {
-			case err := <-done:
-				if err == nil || !strings.Contains(err.Error(), tc.want) || out.String() != "" {
-					t.Fatalf("send-file: %v (said %q), want an error saying %q", err, out, tc.want)
+			case r := <-done:
+				if r.err == nil || !strings.Contains(r.err.Error(), tc.want) || r.out.String() != "" {
+					t.Fatalf("send-file: %v (said %q), want an error saying %q", r.err, r.out, tc.want)
 				}
 			case <-ctx.Done():
 				t.Fatal("send-file still waits, long past its --timeout")
