@@ -82,22 +82,20 @@ func (c *ggSendCmd) run(ctx context.Context, log *slog.Logger, con *console) err
 	sctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
 	ack, err := cl.SendMessage(sctx, c.To, strings.Join(c.Text, " "))
-	if err != nil {
-		return err
-	}
-	switch ack.Status {
-	case wire.AckDelivered:
-		con.printf("delivered to %d\n", c.To)
-	case wire.AckQueued:
-		con.printf("%d is offline: stored for later\n", c.To)
-	case wire.AckNotDelivered:
+	var refused *ggclient.MessageRefused
+	switch {
+	case errors.As(err, &refused) && refused.Status == wire.AckNotDelivered:
 		return fmt.Errorf("%d: no such account", c.To)
-	case wire.AckBlocked:
+	case errors.As(err, &refused) && refused.Status == wire.AckBlocked:
 		return fmt.Errorf("%d does not accept your messages", c.To)
-	case wire.AckMboxFull:
-		return fmt.Errorf("%d is offline and cannot take more messages", c.To)
+	case errors.As(err, &refused) && refused.Status == wire.AckMailboxFull:
+		return fmt.Errorf("%d is offline and cannot be sent more messages now", c.To)
+	case err != nil:
+		return err
+	case ack.Status == wire.AckQueued:
+		con.printf("%d is offline: stored for later\n", c.To)
 	default:
-		con.printf("sent to %d (the server did not say whether it was delivered)\n", c.To)
+		con.printf("delivered to %d\n", c.To)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	ggserver "github.com/crosstalk-im/crosstalk/gg/server"
+	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/node"
 )
 
@@ -15,13 +16,18 @@ func ggSend(t *testing.T, n *node.Node, to uint32, text string) ran {
 }
 
 // gg send says what became of the message: delivered, stored for an
-// offline contact, or refused because nobody has the number.
+// offline contact, or refused because nobody has the number or the
+// contact blocks the sender.
 func TestGGSendTellsWhatHappened(t *testing.T) {
 	ctx := testContext(t)
 	n := startNode(t, nil)
 	addAccount(t, n, 1001, "a@example.com", "pw-a")
 	addAccount(t, n, 1002, "online@example.com", "pw-b")
 	addAccount(t, n, 1003, "offline@example.com", "pw-c")
+	addAccount(t, n, 1004, "blocker@example.com", "pw-d")
+	if _, err := n.Store.AddToList(ctx, 1004, 1001, hub.Block, 0, 100); err != nil {
+		t.Fatal(err)
+	}
 	listen := command((&ggListenCmd{ggAs(n, 1002, "pw-b")}).run).start(t, ctx, "listening as 1002")
 
 	if r := ggSend(t, n, 1002, "hello there"); r.err != nil || r.out.String() != "delivered to 1002\n" {
@@ -33,6 +39,9 @@ func TestGGSendTellsWhatHappened(t *testing.T) {
 	}
 	if r := ggSend(t, n, 9999, "anyone?"); r.err == nil || r.err.Error() != "9999: no such account" || r.out.String() != "" {
 		t.Errorf("to nobody: %q, %v", r.out, r.err)
+	}
+	if r := ggSend(t, n, 1004, "let me in"); r.err == nil || r.err.Error() != "1004 does not accept your messages" || r.out.String() != "" {
+		t.Errorf("to someone who blocks the sender: %q, %v", r.out, r.err)
 	}
 	if r := listen.interrupt(); r.err != nil {
 		t.Errorf("listen: %v", r.err)
