@@ -43,14 +43,14 @@ type progress struct {
 	con   *console
 	bar   *progressbar.ProgressBar // nil when not on a terminal
 	total int64
-	start time.Time
 
-	mu   sync.Mutex
-	done int64
+	mu    sync.Mutex
+	start time.Time // of the first bytes, not of the wait for an answer
+	done  int64
 }
 
 func (con *console) progress(name string, total int64) *progress {
-	p := &progress{con: con, total: total, start: time.Now()}
+	p := &progress{con: con, total: total}
 	if con.terminal {
 		p.bar = progressbar.NewOptions64(total,
 			progressbar.OptionSetWriter(con.err),
@@ -71,6 +71,9 @@ func (con *console) progress(name string, total int64) *progress {
 // set records the bytes moved so far; it is the transfers' Progress hook.
 func (p *progress) set(n int64) {
 	p.mu.Lock()
+	if p.start.IsZero() {
+		p.start = time.Now()
+	}
 	p.done = n
 	p.mu.Unlock()
 	if p.bar != nil {
@@ -82,14 +85,17 @@ func (p *progress) set(n int64) {
 // plain summary line.
 func (p *progress) finish() {
 	p.mu.Lock()
-	done := p.done
+	done, start := p.done, p.start
 	p.mu.Unlock()
 	if p.bar != nil {
 		_ = p.bar.Exit()
 		p.con.notef("\n")
 		return
 	}
-	elapsed := time.Since(p.start)
+	var elapsed time.Duration
+	if !start.IsZero() {
+		elapsed = time.Since(start)
+	}
 	rate := ""
 	if s := elapsed.Seconds(); s > 0 {
 		rate = fmt.Sprintf(", %s/s", humanBytes(int64(float64(done)/s)))

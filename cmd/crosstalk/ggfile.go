@@ -126,17 +126,24 @@ func (c *ggSendFileCmd) run(ctx context.Context, log *slog.Logger, con *console)
 	}
 	defer dc.CloseIdleConnections()
 	base, _ := driveURL(c.Drive, c.Server)
-	octx, cancel := context.WithTimeout(ctx, c.Timeout)
-	defer cancel()
-	t, err := dc.Offer(octx, c.To, filepath.Base(c.File), info.Size())
+	// Each step has --timeout of its own.
+	step, cancel := context.WithTimeout(ctx, c.Timeout)
+	t, err := dc.Offer(step, c.To, filepath.Base(c.File), info.Size())
+	cancel()
 	if err != nil {
 		return driveError(base, err)
 	}
 	con.notef("offered %s to %d; waiting for an answer\n", t.FileName, c.To)
-	if err := waitTicket(octx, gg, t.ID, func(ack, _ string) bool { return ack != "unknown" }); err != nil {
+	step, cancel = context.WithTimeout(ctx, c.Timeout)
+	err = waitTicket(step, gg, t.ID, func(ack, _ string) bool { return ack != "unknown" })
+	cancel()
+	if err != nil {
 		return fmt.Errorf("%d did not answer: %w", c.To, err)
 	}
-	if t, err = dc.Ticket(octx, t.ID); err != nil {
+	step, cancel = context.WithTimeout(ctx, c.Timeout)
+	t, err = dc.Ticket(step, t.ID)
+	cancel()
+	if err != nil {
 		return driveError(base, err)
 	}
 	if t.Ack != "allowed" {
