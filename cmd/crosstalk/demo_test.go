@@ -21,26 +21,6 @@ import (
 	"github.com/crosstalk-im/crosstalk/node"
 )
 
-// startNode runs a whole server with its listeners on loopback ports.
-func startNode(t *testing.T, dir string) *node.Node {
-	t.Helper()
-	const any = "127.0.0.1:0"
-	n, err := node.Start(context.Background(), node.Options{
-		DataDir: dir, MSNPAddr: any, SBAddr: any, GGAddr: any, IMIPAddr: any, HTTPAddr: any,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := n.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	return n
-}
-
 // After serve --demo, a new user is told each client's settings with the
 // server's real ports, and bot commands that work when pasted: the send
 // commands reach the demo account listening on the other protocol.
@@ -48,7 +28,7 @@ func TestDemoNextSteps(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	dir := t.TempDir()
-	n := startNode(t, dir)
+	n := startNode(t, func(o *node.Options) { o.DataDir = dir })
 	demos, err := createDemoAccounts(ctx, n.Store)
 	if err != nil || len(demos) != 2 {
 		t.Fatalf("demo accounts %+v: %v", demos, err)

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"os/signal"
 	"strings"
 	"time"
 
@@ -25,13 +23,17 @@ type ggLogin struct {
 	Server   string        `help:"Gadu-Gadu server host:port." default:"localhost:8074"`
 	Number   uint32        `help:"Account number (GG UIN)." required:""`
 	Password string        `help:"Password." required:"" env:"CROSSTALK_GG_PASSWORD"`
-	Timeout  time.Duration `help:"How long to wait for the server at each step." default:"30s"`
+	Timeout  time.Duration `help:"How long to wait at each step: the server, the contact's answer, each part of a file." default:"30s"`
+	Ping     time.Duration `help:"How often to ping the server while connected (servers drop silent clients)." default:"1m"`
 }
 
+// connect logs in and sends the contact list, within Timeout.
 func (l ggLogin) connect(ctx context.Context, log *slog.Logger, contacts ...uint32) (*ggclient.Client, error) {
-	c, err := ggclient.Dial(ctx, l.Server, ggclient.Options{Logger: log})
+	ctx, cancel := context.WithTimeout(ctx, l.Timeout)
+	defer cancel()
+	c, err := ggclient.Dial(ctx, l.Server, ggclient.Options{Logger: log, PingInterval: l.Ping})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("cannot reach the GG server at %s: %w", l.Server, err)
 	}
 	if err := c.Login(ctx, l.Number, l.Password, wire.StatusAvail, ""); err != nil {
 		c.Close()
@@ -66,18 +68,35 @@ type ggSendCmd struct {
 }
 
 func (c *ggSendCmd) Run(log *slog.Logger) error {
-	ctx, cancel := context.WithTimeout(context.Background(), c.Timeout)
-	defer cancel()
+	ctx, stop := untilInterrupted()
+	defer stop()
+	return c.run(ctx, log, stdio())
+}
+
+func (c *ggSendCmd) run(ctx context.Context, log *slog.Logger, con *console) error {
 	cl, err := c.connect(ctx, log)
 	if err != nil {
 		return err
 	}
 	defer logout(cl)
-	ack, err := cl.SendMessage(ctx, c.To, strings.Join(c.Text, " "))
-	if err != nil {
+	sctx, cancel := context.WithTimeout(ctx, c.Timeout)
+	defer cancel()
+	ack, err := cl.SendMessage(sctx, c.To, strings.Join(c.Text, " "))
+	var refused *ggclient.MessageRefused
+	switch {
+	case errors.As(err, &refused) && refused.Status == wire.AckNotDelivered:
+		return fmt.Errorf("%d: no such account", c.To)
+	case errors.As(err, &refused) && refused.Status == wire.AckBlocked:
+		return fmt.Errorf("%d does not accept your messages", c.To)
+	case errors.As(err, &refused) && refused.Status == wire.AckMailboxFull:
+		return fmt.Errorf("%d is offline and cannot be sent more messages now", c.To)
+	case err != nil:
 		return err
+	case ack.Status == wire.AckQueued:
+		con.printf("%d is offline: stored for later\n", c.To)
+	default:
+		con.printf("delivered to %d\n", c.To)
 	}
-	fmt.Printf("sent to %d (message %d)\n", c.To, ack.MsgID)
 	return nil
 }
 
@@ -86,26 +105,28 @@ type ggListenCmd struct {
 }
 
 func (c *ggListenCmd) Run(log *slog.Logger) error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := untilInterrupted()
 	defer stop()
-	lctx, cancel := context.WithTimeout(ctx, c.Timeout)
-	cl, err := c.connect(lctx, log)
-	cancel()
+	return c.run(ctx, log, stdio())
+}
+
+func (c *ggListenCmd) run(ctx context.Context, log *slog.Logger, con *console) error {
+	cl, err := c.connect(ctx, log)
 	if err != nil {
 		return err
 	}
 	defer logout(cl)
-	fmt.Fprintf(os.Stderr, "listening as %d; Ctrl-C to stop\n", c.Number)
+	con.notef("listening as %d; Ctrl-C to stop\n", c.Number)
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case ev, ok := <-cl.Events():
 			if !ok {
-				return cl.Err()
+				return fmt.Errorf("the server ended the session: %w", cl.Err())
 			}
 			if m, ok := ev.(ggclient.Message); ok {
-				fmt.Printf("%d: %s\n", m.From, m.Text)
+				con.printf("%d: %s\n", m.From, m.Text)
 			}
 		}
 	}

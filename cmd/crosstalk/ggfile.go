@@ -7,24 +7,89 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/url"
 	"os"
-	"os/signal"
 	"path/filepath"
+	"time"
 
 	driveclient "github.com/crosstalk-im/crosstalk/drive/client"
 	ggclient "github.com/crosstalk-im/crosstalk/gg/client"
 )
 
+// defaultHTTPPort is the port of serve's --http-addr by default.
+const defaultHTTPPort = "8080"
+
 type ggDrive struct {
-	Drive string `help:"The GG drive's URL (the server's --http-addr)." default:"http://localhost:8080"`
+	Drive string `help:"The GG drive's URL (the server's --http-addr); empty: http://<host of --server>:8080."`
 }
 
-func (d ggDrive) signIn(ctx context.Context, gg *ggclient.Client, uin uint32) (*driveclient.Client, error) {
-	token, err := gg.IMToken(ctx)
+// driveURL is --drive, or else the GG server's host with the HTTP
+// service's default port: GG11 clients reach the drive at a fixed address,
+// so the protocol has no way to tell where it is.
+func driveURL(drive, server string) (string, error) {
+	if drive != "" {
+		u, err := url.Parse(drive)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return "", fmt.Errorf("--drive %q is not an http:// or https:// URL", drive)
+		}
+		return drive, nil
+	}
+	host, _, err := net.SplitHostPort(server)
+	if err != nil {
+		return "", fmt.Errorf("--server %q is not host:port: %w", server, err)
+	}
+	if host == "" {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, defaultHTTPPort), nil
+}
+
+// signIn opens a drive session with the GG session's IMToken.
+func (c ggLogin) signIn(ctx context.Context, d ggDrive, gg *ggclient.Client) (*driveclient.Client, error) {
+	base, err := driveURL(d.Drive, c.Server)
 	if err != nil {
 		return nil, err
 	}
-	return driveclient.SignIn(ctx, d.Drive, uin, token, nil)
+	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
+	defer cancel()
+	token, err := gg.IMToken(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("the GG server sent no token for the drive: %w", err)
+	}
+	dc, err := driveclient.SignIn(ctx, base, c.Number, token, nil)
+	if err != nil {
+		return nil, driveError(base, err)
+	}
+	return dc, nil
+}
+
+// driveError says in words why a drive call failed.
+func driveError(base string, err error) error {
+	var refused *driveclient.Error
+	var unreachable *url.Error
+	switch {
+	case errors.As(err, &refused) && refused.Message != "":
+		return fmt.Errorf("the GG drive refused: %s", refused.Message)
+	case errors.As(err, &refused):
+		return fmt.Errorf("the GG drive refused with HTTP status %d", refused.HTTPStatus)
+	case errors.Is(err, errStalled):
+		return fmt.Errorf("the GG drive at %s stopped answering", base)
+	case errors.As(err, &unreachable) && !errors.Is(err, context.Canceled):
+		return fmt.Errorf("cannot reach the GG drive at %s (the server's --http-addr; say where with --drive): %w", base, unreachable.Err)
+	}
+	return err
+}
+
+// errStalled ends a transfer that made no progress for a step's time.
+var errStalled = errors.New("no progress")
+
+// stallGuard is a context that ends with errStalled once moved has not
+// been called for the given time.
+func stallGuard(ctx context.Context, step time.Duration) (gctx context.Context, moved func(), stop func()) {
+	gctx, cancel := context.WithCancelCause(ctx)
+	t := time.AfterFunc(step, func() { cancel(errStalled) })
+	return gctx, func() { t.Reset(step) }, func() { t.Stop(); cancel(nil) }
 }
 
 type ggSendFileCmd struct {
@@ -35,8 +100,12 @@ type ggSendFileCmd struct {
 }
 
 func (c *ggSendFileCmd) Run(log *slog.Logger) error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := untilInterrupted()
 	defer stop()
+	return c.run(ctx, log, stdio())
+}
+
+func (c *ggSendFileCmd) run(ctx context.Context, log *slog.Logger, con *console) error {
 	f, err := os.Open(c.File)
 	if err != nil {
 		return err
@@ -51,31 +120,44 @@ func (c *ggSendFileCmd) Run(log *slog.Logger) error {
 		return err
 	}
 	defer logout(gg)
-	dc, err := c.signIn(ctx, gg, c.Number)
+	dc, err := c.signIn(ctx, c.ggDrive, gg)
 	if err != nil {
 		return err
 	}
 	defer dc.CloseIdleConnections()
-	t, err := dc.Offer(ctx, c.To, filepath.Base(c.File), info.Size())
+	base, _ := driveURL(c.Drive, c.Server)
+	// Each step has --timeout of its own.
+	step, cancel := context.WithTimeout(ctx, c.Timeout)
+	t, err := dc.Offer(step, c.To, filepath.Base(c.File), info.Size())
+	cancel()
 	if err != nil {
-		return err
+		return driveError(base, err)
 	}
-	fmt.Fprintf(os.Stderr, "offered %s to %d; waiting for an answer\n", t.FileName, c.To)
-	if err := waitTicket(ctx, gg, t.ID, func(ack, _ string) bool { return ack != "unknown" }); err != nil {
-		return err
+	con.notef("offered %s to %d; waiting for an answer\n", t.FileName, c.To)
+	step, cancel = context.WithTimeout(ctx, c.Timeout)
+	err = waitTicket(step, gg, t.ID, func(ack, _ string) bool { return ack != "unknown" })
+	cancel()
+	if err != nil {
+		return fmt.Errorf("%d did not answer: %w", c.To, err)
 	}
-	if t, err = dc.Ticket(ctx, t.ID); err != nil {
-		return err
+	step, cancel = context.WithTimeout(ctx, c.Timeout)
+	t, err = dc.Ticket(step, t.ID)
+	cancel()
+	if err != nil {
+		return driveError(base, err)
 	}
 	if t.Ack != "allowed" {
 		return fmt.Errorf("%d declined the file", c.To)
 	}
-	bar := progressBar(info.Size())
-	if err := dc.Upload(ctx, t, &progressReader{r: f, progress: bar}); err != nil {
-		return err
+	bar := con.progress(t.FileName, info.Size())
+	uctx, moved, stop := stallGuard(ctx, c.Timeout)
+	defer stop()
+	err = dc.Upload(uctx, t, &progressReader{r: f, progress: func(n int64) { moved(); bar.set(n) }})
+	bar.finish()
+	if err != nil {
+		return driveError(base, errors.Join(err, context.Cause(uctx)))
 	}
-	fmt.Fprintln(os.Stderr)
-	fmt.Printf("sent %s (%d bytes) to %d\n", t.FileName, info.Size(), c.To)
+	con.printf("sent %s (%d bytes) to %d\n", t.FileName, info.Size(), c.To)
 	return nil
 }
 
@@ -86,31 +168,39 @@ type ggRecvFileCmd struct {
 }
 
 func (c *ggRecvFileCmd) Run(log *slog.Logger) error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := untilInterrupted()
 	defer stop()
+	return c.run(ctx, log, stdio())
+}
+
+func (c *ggRecvFileCmd) run(ctx context.Context, log *slog.Logger, con *console) error {
 	gg, err := c.connect(ctx, log)
 	if err != nil {
 		return err
 	}
 	defer logout(gg)
-	dc, err := c.signIn(ctx, gg, c.Number)
+	dc, err := c.signIn(ctx, c.ggDrive, gg)
 	if err != nil {
 		return err
 	}
 	defer dc.CloseIdleConnections()
-	fmt.Fprintf(os.Stderr, "waiting for a file as %d; Ctrl-C to stop\n", c.Number)
+	base, _ := driveURL(c.Drive, c.Server)
+	con.notef("waiting for a file as %d; Ctrl-C to stop\n", c.Number)
 	var id string
 	if err := waitTicket(ctx, gg, "", func(ack, _ string) bool { return ack == "unknown" }, &id); err != nil {
 		return err
 	}
-	t, err := dc.Ticket(ctx, id)
+	actx, cancel := context.WithTimeout(ctx, c.Timeout)
+	defer cancel()
+	t, err := dc.Ticket(actx, id)
 	if err != nil {
-		return err
+		return driveError(base, err)
 	}
-	fmt.Fprintf(os.Stderr, "%d sends %s (%d bytes)\n", t.Sender, t.FileName, t.FileSize)
-	if err := dc.Answer(ctx, t.ID, true); err != nil {
-		return err
+	con.notef("%d sends %s (%d bytes)\n", t.Sender, t.FileName, t.FileSize)
+	if err := dc.Answer(actx, t.ID, true); err != nil {
+		return driveError(base, err)
 	}
+	// The sender uploads now, which takes as long as the file needs.
 	if err := waitTicket(ctx, gg, t.ID, func(_, status string) bool { return status == "completed" }); err != nil {
 		return err
 	}
@@ -119,8 +209,14 @@ func (c *ggRecvFileCmd) Run(log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	n, err := dc.Download(ctx, t, &progressWriter{w: out, progress: progressBar(t.FileSize)})
-	fmt.Fprintln(os.Stderr)
+	bar := con.progress(name, t.FileSize)
+	dctx, moved, stop := stallGuard(ctx, c.Timeout)
+	defer stop()
+	n, err := dc.Download(dctx, t, &progressWriter{w: out, progress: func(n int64) { moved(); bar.set(n) }})
+	bar.finish()
+	if err != nil {
+		err = driveError(base, errors.Join(err, context.Cause(dctx)))
+	}
 	if cerr := out.Close(); err == nil {
 		err = cerr
 	}
@@ -134,7 +230,7 @@ func (c *ggRecvFileCmd) Run(log *slog.Logger) error {
 	if err := os.Rename(out.Name(), filepath.Join(c.Dir, name)); err != nil {
 		return err
 	}
-	fmt.Printf("received %s (%d bytes) from %d\n", name, n, t.Sender)
+	con.printf("received %s (%d bytes) from %d\n", name, n, t.Sender)
 	return nil
 }
 

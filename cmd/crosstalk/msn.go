@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"os/signal"
 	"strings"
 	"time"
 
@@ -25,13 +23,16 @@ type msnLogin struct {
 	Server   string        `help:"MSN server host:port." default:"localhost:1863"`
 	Login    string        `help:"Account e-mail address." required:""`
 	Password string        `help:"Password." required:"" env:"CROSSTALK_MSN_PASSWORD"`
-	Timeout  time.Duration `help:"How long to wait for the server at each step." default:"30s"`
+	Timeout  time.Duration `help:"How long to wait at each step: the server, the contact's answer, each block of a file." default:"30s"`
 }
 
+// connect logs in and goes online, within Timeout.
 func (l msnLogin) connect(ctx context.Context, log *slog.Logger) (*client.Client, error) {
+	ctx, cancel := context.WithTimeout(ctx, l.Timeout)
+	defer cancel()
 	c, err := client.Dial(ctx, l.Server, client.Options{Logger: log})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("cannot reach the MSN server at %s: %w", l.Server, err)
 	}
 	if err := c.Login(ctx, l.Login, l.Password); err != nil {
 		c.Close()
@@ -52,6 +53,42 @@ func (l msnLogin) connect(ctx context.Context, log *slog.Logger) (*client.Client
 	return c, nil
 }
 
+// chat opens a chat with a contact and waits until they have joined, each
+// step within Timeout.
+func (l msnLogin) chat(ctx context.Context, cl *client.Client, to string) (*client.Switchboard, error) {
+	ctx, cancel := context.WithTimeout(ctx, l.Timeout)
+	defer cancel()
+	sb, err := cl.StartChat(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := sb.Call(ctx, to); err != nil {
+		sb.Leave()
+		return nil, callError(to, err)
+	}
+	if err := waitJoined(ctx, sb, to); err != nil {
+		sb.Leave()
+		return nil, err
+	}
+	return sb, nil
+}
+
+// callError says in words why a contact could not be called.
+func callError(to string, err error) error {
+	var se *client.ServerError
+	if errors.As(err, &se) {
+		switch se.Code {
+		case 205:
+			return fmt.Errorf("%s: no such account", to)
+		case 208:
+			return fmt.Errorf("%s is not a valid address", to)
+		case 217:
+			return fmt.Errorf("%s is offline or not accepting messages", to)
+		}
+	}
+	return fmt.Errorf("calling %s: %w", to, err)
+}
+
 type msnSendCmd struct {
 	msnLogin
 	To   string   `help:"Recipient's e-mail address." required:""`
@@ -59,32 +96,28 @@ type msnSendCmd struct {
 }
 
 func (c *msnSendCmd) Run(log *slog.Logger) error {
-	ctx, cancel := context.WithTimeout(context.Background(), c.Timeout)
-	defer cancel()
+	ctx, stop := untilInterrupted()
+	defer stop()
+	return c.run(ctx, log, stdio())
+}
+
+func (c *msnSendCmd) run(ctx context.Context, log *slog.Logger, con *console) error {
 	cl, err := c.connect(ctx, log)
 	if err != nil {
 		return err
 	}
 	defer cl.Logout()
-	sb, err := cl.StartChat(ctx)
+	sb, err := c.chat(ctx, cl, c.To)
 	if err != nil {
 		return err
 	}
 	defer sb.Leave()
-	if _, err := sb.Call(ctx, c.To); err != nil {
-		var se *client.ServerError
-		if errors.As(err, &se) && se.Code == 217 {
-			return fmt.Errorf("%s is offline or not accepting messages", c.To)
-		}
+	sctx, cancel := context.WithTimeout(ctx, c.Timeout)
+	defer cancel()
+	if err := sb.SendText(sctx, strings.Join(c.Text, " ")); err != nil {
 		return err
 	}
-	if err := waitJoined(ctx, sb, c.To); err != nil {
-		return err
-	}
-	if err := sb.SendText(ctx, strings.Join(c.Text, " ")); err != nil {
-		return err
-	}
-	fmt.Printf("delivered to %s\n", c.To)
+	con.printf("delivered to %s\n", c.To)
 	return nil
 }
 
@@ -109,16 +142,18 @@ type msnListenCmd struct {
 }
 
 func (c *msnListenCmd) Run(log *slog.Logger) error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := untilInterrupted()
 	defer stop()
-	lctx, cancel := context.WithTimeout(ctx, c.Timeout)
-	cl, err := c.connect(lctx, log)
-	cancel()
+	return c.run(ctx, log, stdio())
+}
+
+func (c *msnListenCmd) run(ctx context.Context, log *slog.Logger, con *console) error {
+	cl, err := c.connect(ctx, log)
 	if err != nil {
 		return err
 	}
 	defer cl.Logout()
-	fmt.Fprintf(os.Stderr, "listening as %s; Ctrl-C to stop\n", c.Login)
+	con.notef("listening as %s; Ctrl-C to stop\n", c.Login)
 	for {
 		select {
 		case <-ctx.Done():
@@ -135,17 +170,17 @@ func (c *msnListenCmd) Run(log *slog.Logger) error {
 					log.Warn("answering", "from", r.Caller, "err", err)
 					continue
 				}
-				go printMessages(sb)
+				go printMessages(con, sb)
 			}
 		}
 	}
 }
 
-func printMessages(sb *client.Switchboard) {
+func printMessages(con *console, sb *client.Switchboard) {
 	defer sb.Close()
 	for ev := range sb.Events() {
 		if m, ok := ev.(client.Message); ok && m.ContentType == "text/plain" {
-			fmt.Printf("%s <%s>: %s\n", m.Friendly, m.From, m.Text)
+			con.printf("%s <%s>: %s\n", m.Friendly, m.From, m.Text)
 		}
 	}
 }

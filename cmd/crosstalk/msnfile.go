@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/crosstalk-im/crosstalk/msnp/client"
 	"github.com/crosstalk-im/crosstalk/msnp/filetransfer"
+	"github.com/crosstalk-im/crosstalk/msnp/invite"
+	"github.com/crosstalk-im/crosstalk/msnp/msnftp"
 )
 
 type msnSendFileCmd struct {
@@ -22,8 +24,17 @@ type msnSendFileCmd struct {
 }
 
 func (c *msnSendFileCmd) Run(log *slog.Logger) error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := untilInterrupted()
 	defer stop()
+	return c.run(ctx, log, stdio())
+}
+
+// transferOptions bound every wait of a transfer by Timeout.
+func (l msnLogin) transferOptions(noIncoming bool, p *progress) filetransfer.Options {
+	return filetransfer.Options{NoIncoming: noIncoming, AnswerTimeout: l.Timeout, StepTimeout: l.Timeout, Progress: p.set}
+}
+
+func (c *msnSendFileCmd) run(ctx context.Context, log *slog.Logger, con *console) error {
 	f, err := os.Open(c.File)
 	if err != nil {
 		return err
@@ -38,26 +49,37 @@ func (c *msnSendFileCmd) Run(log *slog.Logger) error {
 		return err
 	}
 	defer cl.Logout()
-	sb, err := cl.StartChat(ctx)
+	sb, err := c.chat(ctx, cl, c.To)
 	if err != nil {
 		return err
 	}
 	defer sb.Leave()
-	if _, err := sb.Call(ctx, c.To); err != nil {
-		return fmt.Errorf("calling %s: %w", c.To, err)
-	}
-	if err := waitJoined(ctx, sb, c.To); err != nil {
-		return err
-	}
-	bar := progressBar(info.Size())
-	err = filetransfer.Send(ctx, sb, c.To, filepath.Base(c.File), info.Size(), f,
-		filetransfer.Options{NoIncoming: c.NoIncoming, Progress: bar})
-	fmt.Fprintln(os.Stderr)
+	name := filepath.Base(c.File)
+	con.notef("offering %s to %s\n", name, c.To)
+	bar := con.progress(name, info.Size())
+	err = filetransfer.Send(ctx, sb, c.To, name, info.Size(), f, c.transferOptions(c.NoIncoming, bar))
+	bar.finish()
 	if err != nil {
-		return err
+		return transferError(c.To, err)
 	}
-	fmt.Printf("sent %s (%d bytes) to %s\n", filepath.Base(c.File), info.Size(), c.To)
+	con.printf("sent %s (%d bytes) to %s\n", name, info.Size(), c.To)
 	return nil
+}
+
+// transferError says in words why a transfer failed.
+func transferError(peer string, err error) error {
+	var rejected *filetransfer.RejectedError
+	switch {
+	case errors.As(err, &rejected) && rejected.Code == invite.CancelReject:
+		return fmt.Errorf("%s declined the file", peer)
+	case errors.As(err, &rejected):
+		return fmt.Errorf("%s cancelled the transfer (%s)", peer, rejected.Code)
+	case errors.Is(err, msnftp.ErrCancelled):
+		return fmt.Errorf("%s cancelled the transfer", peer)
+	case errors.As(err, new(*msnftp.ByeError)):
+		return fmt.Errorf("%s could not keep the file: %w", peer, err)
+	}
+	return err
 }
 
 type msnRecvFileCmd struct {
@@ -67,51 +89,112 @@ type msnRecvFileCmd struct {
 }
 
 func (c *msnRecvFileCmd) Run(log *slog.Logger) error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := untilInterrupted()
 	defer stop()
+	return c.run(ctx, log, stdio())
+}
+
+func (c *msnRecvFileCmd) run(ctx context.Context, log *slog.Logger, con *console) error {
 	cl, err := c.connect(ctx, log)
 	if err != nil {
 		return err
 	}
 	defer cl.Logout()
-	fmt.Fprintf(os.Stderr, "waiting for a file as %s; Ctrl-C to stop\n", c.Login)
-	for ev := range cl.Events() {
-		r, ok := ev.(client.Ring)
-		if !ok {
-			continue
+	con.notef("waiting for a file as %s; Ctrl-C to stop\n", c.Login)
+	// Every chat is answered, not only the first: the first may be another
+	// contact's, or the server's delivering messages kept while offline.
+	wctx, stopWatching := context.WithCancel(ctx)
+	var watchers sync.WaitGroup
+	defer watchers.Wait()
+	defer stopWatching()
+	offers := make(chan msnOffer)
+	for {
+		select {
+		case ev, ok := <-cl.Events():
+			if !ok {
+				return errors.New("disconnected before a file arrived")
+			}
+			if r, ok := ev.(client.Ring); ok {
+				watchers.Go(func() { c.watch(wctx, cl, r, con, offers) })
+			}
+		case o := <-offers:
+			stopWatching()
+			defer o.sb.Leave()
+			return c.receive(ctx, o, con)
+		case <-ctx.Done():
+			return errors.New("stopped before a file arrived")
 		}
-		sb, err := cl.Answer(ctx, r)
-		if err != nil {
-			return err
-		}
-		defer sb.Leave()
-		from, offer, err := filetransfer.NextOffer(ctx, sb)
-		if err != nil {
-			return err
-		}
-		name := safeName(offer.File)
-		out, err := os.CreateTemp(c.Dir, "."+name+".part-*")
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(os.Stderr, "%s sends %s (%d bytes)\n", from, name, offer.FileSize)
-		n, err := filetransfer.Receive(ctx, sb, from, c.Login, offer, out,
-			filetransfer.Options{NoIncoming: c.NoIncoming, Progress: progressBar(offer.FileSize)})
-		fmt.Fprintln(os.Stderr)
-		if cerr := out.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			os.Remove(out.Name()) // no partial file left behind
-			return err
-		}
-		if err := os.Rename(out.Name(), filepath.Join(c.Dir, name)); err != nil {
-			return err
-		}
-		fmt.Printf("received %s (%d bytes) from %s\n", name, n, from)
-		return nil
 	}
-	return errors.New("disconnected before a file arrived")
+}
+
+// msnOffer is a file offered in one of the chats recv-file answered.
+type msnOffer struct {
+	sb    *client.Switchboard
+	from  string
+	offer invite.Invitation
+}
+
+// watch answers a ring and waits in that chat for a file offer, which it
+// hands over with the chat, showing the text that arrives meanwhile. Until
+// then it leaves the chat when it ends or ctx does.
+func (c *msnRecvFileCmd) watch(ctx context.Context, cl *client.Client, r client.Ring, con *console, offers chan<- msnOffer) {
+	actx, cancel := context.WithTimeout(ctx, c.Timeout)
+	sb, err := cl.Answer(actx, r)
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil {
+			con.notef("could not join %s's chat: %v\n", r.Caller, err)
+		}
+		return
+	}
+	for {
+		select {
+		case ev, ok := <-sb.Events():
+			if !ok {
+				return
+			}
+			m, ok := ev.(client.Message)
+			switch {
+			case !ok:
+			case filetransfer.IsOffer(m):
+				select {
+				case offers <- msnOffer{sb: sb, from: m.From, offer: *m.Invitation}:
+					return
+				case <-ctx.Done():
+				}
+			case m.ContentType == "text/plain":
+				con.notef("%s <%s>: %s\n", m.Friendly, m.From, m.Text)
+			}
+		case <-ctx.Done():
+			sb.Leave()
+			return
+		}
+	}
+}
+
+// receive takes an offered file into Dir.
+func (c *msnRecvFileCmd) receive(ctx context.Context, o msnOffer, con *console) error {
+	name := safeName(o.offer.File)
+	out, err := os.CreateTemp(c.Dir, "."+name+".part-*")
+	if err != nil {
+		return err
+	}
+	con.notef("%s sends %s (%d bytes)\n", o.from, name, o.offer.FileSize)
+	bar := con.progress(name, o.offer.FileSize)
+	n, err := filetransfer.Receive(ctx, o.sb, o.from, c.Login, o.offer, out, c.transferOptions(c.NoIncoming, bar))
+	bar.finish()
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(out.Name()) // no partial file left behind
+		return transferError(o.from, err)
+	}
+	if err := os.Rename(out.Name(), filepath.Join(c.Dir, name)); err != nil {
+		return err
+	}
+	con.printf("received %s (%d bytes) from %s\n", name, n, o.from)
+	return nil
 }
 
 // safeName keeps the last path element of an offered name, so that a
@@ -122,18 +205,4 @@ func safeName(name string) string {
 		return "received-file"
 	}
 	return name
-}
-
-// progressBar draws transfer progress on standard error.
-func progressBar(total int64) func(int64) {
-	return func(done int64) {
-		const width = 30
-		filled := width
-		percent := 100
-		if total > 0 {
-			filled = int(done * width / total)
-			percent = int(done * 100 / total)
-		}
-		fmt.Fprintf(os.Stderr, "\r[%s%s] %3d%% %d/%d bytes", strings.Repeat("#", filled), strings.Repeat(".", width-filled), percent, done, total)
-	}
 }

@@ -9,16 +9,25 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// MessageAck is the server's receipt for a sent message: GG_SEND_MSG_ACK110
-// when it took the message, or GG_SEND_MSG_ACK with a Status when it did
-// not (SendMessage then also returns a *MessageRefused).
+// MessageAck is the server's GG_SEND_MSG_ACK110 for a sent message.
 type MessageAck struct {
 	Seq     uint32 // the message's sequence number
-	Status  uint32 // GG_SEND_MSG_ACK's status; 0 for GG_SEND_MSG_ACK110
 	MsgType uint32 // 1 for a normal message
 	Time    time.Time
 	MsgID   uint64 // 0 when absent
 	ConvID  uint64 // 0 when absent
+	// Status is what became of the message as a GG_SEND_MSG_ACK said:
+	// wire.AckQueued (kept for an offline recipient) before the GG110 ack,
+	// or instead of it a refusal (wire.AckBlocked, wire.AckMailboxFull,
+	// wire.AckNotDelivered). 0 when the server sent none: the message was
+	// taken.
+	Status uint32
+}
+
+// sendWait is a message waiting for its acks.
+type sendWait struct {
+	ack    chan MessageAck
+	status uint32 // from GG_SEND_MSG_ACK, if one came
 }
 
 // UserlistReply is the server's GG_USERLIST100_REPLY, List inflated.
@@ -30,18 +39,20 @@ type UserlistReply struct {
 }
 
 // SendMessage sends text to a UIN with GG_SEND_MSG110 (plain and XHTML
-// forms, as libgadu does) and waits for the server's ack. The ack's Seq is
-// the message's sequence number, counted per session from 1; on error it
-// is still set if the message was sent.
+// forms, as libgadu does) and waits for the server's ack, whose Status
+// says when the message was only queued. A message the server refused
+// gives a *MessageRefused. The ack's Seq is the message's sequence number,
+// counted per session from 1; on error it is still set if the message was
+// sent.
 func (c *Client) SendMessage(ctx context.Context, to uint32, text string) (MessageAck, error) {
 	if err := c.requireState(stateConnected); err != nil {
 		return MessageAck{}, err
 	}
-	ch := make(chan MessageAck, 1)
+	w := &sendWait{ack: make(chan MessageAck, 1)}
 	c.mu.Lock()
 	c.seq++
 	seq := c.seq
-	c.sends[seq] = ch
+	c.sends[seq] = w
 	c.mu.Unlock()
 	msg := &ggpb.GG110SendMessage{
 		Recipient: wire.AppendProtoUIN(nil, wire.UINMagicClient, to),
@@ -53,7 +64,7 @@ func (c *Client) SendMessage(ctx context.Context, to uint32, text string) (Messa
 	err := c.sendProto(ctx, wire.TypeSendMsg110, msg)
 	var ack MessageAck
 	if err == nil {
-		ack, err = waitFor(ctx, c, ch)
+		ack, err = waitFor(ctx, c, w.ack)
 	}
 	if err != nil {
 		c.mu.Lock()
@@ -61,7 +72,7 @@ func (c *Client) SendMessage(ctx context.Context, to uint32, text string) (Messa
 		c.mu.Unlock()
 		return MessageAck{Seq: seq}, err
 	}
-	if ack.Status != 0 {
+	if !taken(ack.Status) && ack.Status != 0 {
 		return ack, &MessageRefused{Status: ack.Status}
 	}
 	return ack, nil

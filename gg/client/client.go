@@ -55,6 +55,11 @@ const DefaultFeatures = "avatar,StatusComments,ggaccount,edisc,music_shared,bot,
 // defaultMaxUserlist bounds an inflated contact list, as libgadu does.
 const defaultMaxUserlist = 10 << 20
 
+// DefaultPingInterval is how often a logged-in client pings the server
+// when Options.PingInterval is zero: about as often as Pidgin's GG plugin,
+// well inside the few minutes of silence after which servers hang up.
+const DefaultPingInterval = time.Minute
+
 // defaultWriteTimeout bounds a write when the context has no deadline, and
 // the acks the reader writes itself.
 const defaultWriteTimeout = 30 * time.Second
@@ -80,6 +85,10 @@ type Options struct {
 	// notifications and transfer info; call Ack yourself (or don't, to
 	// test what a server does with unacknowledged messages).
 	NoAutoAck bool
+	// PingInterval is how often the client sends GG_PING once logged in,
+	// so that the server, which drops silent connections, keeps it.
+	// Default DefaultPingInterval; negative: never.
+	PingInterval time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -100,6 +109,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Features == "" {
 		o.Features = DefaultFeatures
+	}
+	if o.PingInterval == 0 {
+		o.PingInterval = DefaultPingInterval
 	}
 	return o
 }
@@ -122,6 +134,8 @@ type Client struct {
 	log  *slog.Logger
 	ev   *events
 	done chan struct{} // closed when the reader goroutine has finished
+	// pinger is the keep-alive goroutine, started at login.
+	pinger sync.WaitGroup
 
 	welcome    chan uint32 // the seed; written once by the reader
 	loginDone  chan error  // the login result; written once by the reader
@@ -138,7 +152,7 @@ type Client struct {
 	token      string
 	timeDiff   time.Duration // server clock minus ours
 	seq        uint32        // last GG_SEND_MSG110 seq
-	sends      map[uint32]chan MessageAck
+	sends      map[uint32]*sendWait
 	pings      []chan time.Time
 	userlists  []chan UserlistReply
 	closing    bool
@@ -173,7 +187,7 @@ func newClient(nc net.Conn, opts Options) *Client {
 		welcome:    make(chan uint32, 1),
 		loginDone:  make(chan error, 1),
 		tokenReady: make(chan struct{}),
-		sends:      make(map[uint32]chan MessageAck),
+		sends:      make(map[uint32]*sendWait),
 	}
 }
 
@@ -191,12 +205,34 @@ func (c *Client) Err() error {
 	return c.cause
 }
 
-// Close ends the connection at once and waits for the reader goroutine. It
-// always returns nil.
+// Close ends the connection at once and waits for the reader and
+// keep-alive goroutines. It always returns nil.
 func (c *Client) Close() error {
 	c.fail(ErrClosed)
 	<-c.done
+	c.pinger.Wait()
 	return nil
+}
+
+// keepAlive pings the server every interval until the connection ends. A
+// ping that goes unanswered for an interval is given up; the next one is
+// sent all the same.
+func (c *Client) keepAlive(every time.Duration) {
+	defer c.pinger.Done()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), every)
+		if _, err := c.Ping(ctx); err != nil {
+			c.log.Debug("gg: keep-alive ping", "err", err)
+		}
+		cancel()
+	}
 }
 
 func (c *Client) readLoop() {

@@ -131,18 +131,32 @@ func TestSendMessage(t *testing.T) {
 			if !proto.Equal(&m, want) {
 				p.Failf("fake: GG110SendMessage = %v\nwant %v", &m, want)
 			}
+			if seq == 2 { // the second one with what became of it
+				p.send(wire.TypeSendMsgAck, wire.AppendSendMsgAck(nil, wire.SendMsgAck{Status: wire.AckQueued, Recipient: 5678, Seq: seq}))
+			}
 			p.sendProto(wire.TypeSendMsgAck110, &ggpb.GG110MessageAck{MsgType: proto.Uint32(1), Seq: proto.Uint32(seq),
 				Time: proto.Uint32(1700000000 + seq), MsgId: proto.Uint64(0xAB00 + uint64(seq)), ConvId: proto.Uint64(0xC0), Dummy1: proto.Uint32(0)})
 		}
+		// The third is refused: its only receipt says why.
+		p.expect(wire.TypeSendMsg110)
+		p.send(wire.TypeSendMsgAck, wire.AppendSendMsgAck(nil, wire.SendMsgAck{Status: wire.AckNotDelivered, Recipient: 5678, Seq: 3}))
 		p.ExpectClose()
 	})
 	c := loggedIn(t, f, Options{})
 	for seq := uint32(1); seq <= 2; seq++ {
 		ack, err := c.SendMessage(ctx(t), 5678, polish+" <&>\n2")
 		want := MessageAck{Seq: seq, MsgType: 1, Time: time.Unix(int64(1700000000+seq), 0), MsgID: 0xAB00 + uint64(seq), ConvID: 0xC0}
+		if seq == 2 {
+			want.Status = wire.AckQueued
+		}
 		if err != nil || ack != want {
 			t.Fatalf("SendMessage = %+v, %v; want %+v", ack, err, want)
 		}
+	}
+	ack, err := c.SendMessage(ctx(t), 5678, "anyone?")
+	var refused *MessageRefused
+	if !errors.As(err, &refused) || refused.Status != wire.AckNotDelivered || ack != (MessageAck{Seq: 3, Status: wire.AckNotDelivered}) {
+		t.Fatalf("refused SendMessage = %+v, %v", ack, err)
 	}
 }
 

@@ -55,8 +55,8 @@ func closedError(cause error) error {
 	return fmt.Errorf("%w: %w", ErrClosed, cause)
 }
 
-// MessageRefused is the error of a message the server did not take, as it
-// says with GG_SEND_MSG_ACK: Status is wire.AckBlocked, wire.AckMailboxFull
+// MessageRefused is the error of a message the server did not take, as
+// its GG_SEND_MSG_ACK says: Status is wire.AckBlocked, wire.AckMailboxFull
 // or wire.AckNotDelivered (no such recipient).
 type MessageRefused struct {
 	Status uint32
@@ -69,7 +69,7 @@ func (e *MessageRefused) Error() string {
 	case wire.AckMailboxFull:
 		return "gg client: message refused: the recipient's mailbox is full"
 	case wire.AckNotDelivered:
-		return "gg client: message not delivered (no such recipient?)"
+		return "gg client: message not delivered: no such recipient"
 	}
 	return fmt.Sprintf("gg client: message refused with status %#x", e.Status)
 }

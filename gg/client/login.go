@@ -137,6 +137,10 @@ func (c *Client) loggedIn(uin uint32, server time.Time) error {
 	c.state = stateConnected
 	c.uin = uin
 	c.mu.Unlock()
+	if every := c.opts.PingInterval; every > 0 {
+		c.pinger.Add(1)
+		go c.keepAlive(every)
+	}
 	c.loginDone <- nil
 	return c.emit(LoggedIn{UIN: uin, ServerTime: server})
 }

@@ -48,12 +48,7 @@ func (c *Client) handleSession(p wire.Packet) error {
 	case wire.TypeSendMsgAck110:
 		return c.handleSendAck(p)
 	case wire.TypeSendMsgAck:
-		a, err := wire.ParseSendMsgAck(p.Body)
-		if err != nil {
-			return &ProtocolError{Type: p.Type, Err: err}
-		}
-		c.settleSend(MessageAck{Seq: a.Seq, Status: a.Status})
-		return nil
+		return c.handleSendStatus(p)
 	case wire.TypeTypingNotify:
 		t, err := wire.ParseTyping(p.Body)
 		if err != nil {
@@ -153,28 +148,54 @@ func (c *Client) handleSendAck(p wire.Packet) error {
 	if err := proto.Unmarshal(p.Body, &m); err != nil {
 		return &ProtocolError{Type: p.Type, Err: err}
 	}
-	c.settleSend(MessageAck{
+	ack := MessageAck{
 		Seq:     m.GetSeq(),
 		MsgType: m.GetMsgType(),
 		Time:    time.Unix(int64(m.GetTime()), 0),
 		MsgID:   m.GetMsgId(),
 		ConvID:  m.GetConvId(),
-	})
+	}
+	c.mu.Lock()
+	w := c.sends[ack.Seq]
+	delete(c.sends, ack.Seq)
+	c.mu.Unlock()
+	if w == nil {
+		c.log.Warn("gg: ack for no waiting message", "seq", ack.Seq)
+		return nil
+	}
+	ack.Status = w.status
+	w.ack <- ack
 	return nil
 }
 
-// settleSend hands a receipt to the SendMessage waiting for it.
-func (c *Client) settleSend(ack MessageAck) {
-	c.mu.Lock()
-	ch := c.sends[ack.Seq]
-	delete(c.sends, ack.Seq)
-	c.mu.Unlock()
-	if ch == nil {
-		c.log.Warn("gg: ack for no waiting message", "seq", ack.Seq)
-		return
+// handleSendStatus takes a GG_SEND_MSG_ACK. For a message the server took
+// (delivered, or queued for later) the GG110 ack follows and the status
+// waits for it; a refusal is the message's only receipt.
+func (c *Client) handleSendStatus(p wire.Packet) error {
+	a, err := wire.ParseSendMsgAck(p.Body)
+	if err != nil {
+		return &ProtocolError{Type: p.Type, Err: err}
 	}
-	ch <- ack
+	c.mu.Lock()
+	w := c.sends[a.Seq]
+	if w != nil {
+		w.status = a.Status
+		if !taken(a.Status) {
+			delete(c.sends, a.Seq)
+		}
+	}
+	c.mu.Unlock()
+	switch {
+	case w == nil:
+		c.log.Warn("gg: ack for no waiting message", "seq", a.Seq)
+	case !taken(a.Status):
+		w.ack <- MessageAck{Seq: a.Seq, Status: a.Status}
+	}
+	return nil
 }
+
+// taken tells the statuses of messages the server took.
+func taken(status uint32) bool { return status == wire.AckDelivered || status == wire.AckQueued }
 
 func (c *Client) handleMPA(p wire.Packet) error {
 	var m ggpb.GG110Event

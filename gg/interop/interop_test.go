@@ -2,7 +2,6 @@ package interop
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/internal/testenv"
 	"github.com/crosstalk-im/crosstalk/node"
 )
 
@@ -100,25 +100,6 @@ func addAccount(t *testing.T, n *node.Node, number uint32, email, name, password
 	return a
 }
 
-// lockedBuffer collects a child's stderr, written by exec's copying
-// goroutine and read by the test.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // proc is a client program the test talks to: commands on its stdin, one
 // line per event on its stdout.
 type proc struct {
@@ -126,7 +107,7 @@ type proc struct {
 	name   string
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
-	stderr lockedBuffer
+	stderr testenv.Buffer
 	exited chan struct{} // closed after the program ended and was waited for
 
 	mu      sync.Mutex

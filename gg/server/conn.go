@@ -471,6 +471,11 @@ func (c *conn) handleSendMessage(ctx context.Context, body []byte) error {
 		return nil
 	}
 	metrics.Messages.WithLabelValues(protocolName).Inc()
+	if d == hub.Queued {
+		// Taken, but only kept for later: the older receipt says so
+		// first, and the GG11 one follows as for any message taken.
+		c.send(wire.TypeSendMsgAck, wire.AppendSendMsgAck(nil, wire.SendMsgAck{Status: wire.AckQueued, Recipient: to, Seq: m.GetSeq()}))
+	}
 	c.sendProto(wire.TypeSendMsgAck110, &ggpb.GG110MessageAck{
 		MsgType: proto.Uint32(1),
 		Seq:     proto.Uint32(m.GetSeq()),

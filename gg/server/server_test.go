@@ -437,7 +437,8 @@ func TestMessageLimits(t *testing.T) {
 }
 
 // A client sending faster than its allowance is slowed down, not cut off
-// and not dropped: every message still gets its ack.
+// and not dropped: every message still gets its acks (kept for an offline
+// recipient: queued, then the GG11 receipt).
 func TestFastSenderIsThrottled(t *testing.T) {
 	env := newTestEnv(t, func(c *Config) { c.PacketsPerSecond = 100; c.PacketBurst = 5 })
 	env.account(t, 1001, "a@example.com", "pa")
@@ -449,10 +450,56 @@ func TestFastSenderIsThrottled(t *testing.T) {
 		c.sendMessage(1002, uint32(i+1), "spam", "")
 	}
 	for i := range n {
+		c.expect(wire.TypeSendMsgAck)
 		var ack ggpb.GG110MessageAck
 		c.expectProto(wire.TypeSendMsgAck110, &ack)
 		if ack.GetSeq() != uint32(i+1) {
 			t.Fatalf("ack %d has seq %d", i+1, ack.GetSeq())
+		}
+	}
+}
+
+// The sender hears what became of each message: taken for an online
+// recipient (the GG11 receipt), kept for an offline one (GG_SEND_MSG_ACK
+// queued, then the GG11 receipt), refused by one who blocks the sender or
+// sent to a number nobody has (GG_SEND_MSG_ACK alone).
+func TestMessageAckStatus(t *testing.T) {
+	env := newTestEnv(t, nil)
+	env.account(t, 1001, "a@example.com", "pa")
+	env.account(t, 1002, "online@example.com", "pb")
+	env.account(t, 1003, "offline@example.com", "pc")
+	env.account(t, 1004, "blocker@example.com", "pd")
+	if _, err := env.store.AddToList(context.Background(), 1004, 1001, hub.Block, 0, 100); err != nil {
+		t.Fatal(err)
+	}
+	b := dial(t, env.addr)
+	b.login(1002, "pb", wire.StatusAvail, "")
+	a := dial(t, env.addr)
+	a.login(1001, "pa", wire.StatusAvail, "")
+	for i, tc := range []struct {
+		to      uint32
+		status  uint32 // of GG_SEND_MSG_ACK; 0: none
+		receipt bool   // GG_SEND_MSG_ACK110 follows
+	}{
+		{1002, 0, true},
+		{1003, wire.AckQueued, true},
+		{1004, wire.AckBlocked, false},
+		{9999, wire.AckNotDelivered, false},
+	} {
+		seq := uint32(i + 1)
+		a.sendMessage(tc.to, seq, "hello", "")
+		if tc.status != 0 {
+			got, err := wire.ParseSendMsgAck(a.expect(wire.TypeSendMsgAck).Body)
+			if err != nil || got != (wire.SendMsgAck{Status: tc.status, Recipient: tc.to, Seq: seq}) {
+				t.Errorf("to %d: GG_SEND_MSG_ACK %+v, %v; want status %#x", tc.to, got, err, tc.status)
+			}
+		}
+		if tc.receipt {
+			var ack ggpb.GG110MessageAck
+			a.expectProto(wire.TypeSendMsgAck110, &ack)
+			if ack.GetSeq() != seq {
+				t.Errorf("to %d: receipt %v", tc.to, &ack)
+			}
 		}
 	}
 }

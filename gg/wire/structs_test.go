@@ -95,6 +95,23 @@ func TestTyping(t *testing.T) {
 	}
 }
 
+func TestSendMsgAck(t *testing.T) {
+	// Queued for 5678, sequence number 3: the layout libgadu reads.
+	body := []byte{0x03, 0, 0, 0, 0x2e, 0x16, 0, 0, 0x03, 0, 0, 0}
+	a, err := ParseSendMsgAck(body)
+	if err != nil || a != (SendMsgAck{Status: AckQueued, Recipient: 5678, Seq: 3}) {
+		t.Fatalf("ParseSendMsgAck = %+v, %v", a, err)
+	}
+	if got := AppendSendMsgAck(nil, a); !bytes.Equal(got, body) {
+		t.Fatalf("AppendSendMsgAck = % x", got)
+	}
+	for _, bad := range [][]byte{nil, body[:11], append(append([]byte{}, body...), 0)} {
+		if _, err := ParseSendMsgAck(bad); !errors.Is(err, ErrMalformed) {
+			t.Errorf("ParseSendMsgAck(% x) = %v", bad, err)
+		}
+	}
+}
+
 func TestUserlist100(t *testing.T) {
 	list := []byte("<ContactBook><Contacts><Contact><Guid>1</Guid><ShowName>" + polish + "</ShowName></Contact></Contacts></ContactBook>")
 	u := Userlist100{Type: UserlistPut, Version: 7, Format: UserlistFormatGG100, Data: DeflateUserlist(list)}

@@ -1,18 +1,17 @@
 package server
 
 import (
-	"bytes"
 	"io"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/imip/client"
 	"github.com/crosstalk-im/crosstalk/imip/wire"
+	"github.com/crosstalk-im/crosstalk/internal/testenv"
 )
 
 // TestBeforeLogin: only HELO, LOGN and DISC work before login; the rest
@@ -312,28 +311,10 @@ func TestEchoComesFirst(t *testing.T) {
 	}
 }
 
-// lockedBuffer collects log output from several goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestTrace: the block dump shows blocks both ways but neither login
 // hashes nor message texts.
 func TestTrace(t *testing.T) {
-	var logs lockedBuffer
+	var logs testenv.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: LevelTrace}))
 	env := newTestEnv(t, func(c *Config) { c.Trace = true; c.Logger = logger })
 	env.account(t, 1001, "Alice", "pa")

@@ -34,7 +34,10 @@ type Options struct {
 	// AnswerTimeout bounds the wait for the other side's reply and for its
 	// connection. Default 2 minutes.
 	AnswerTimeout time.Duration
-	Progress      func(done int64)
+	// StepTimeout bounds connecting to the other side and each MSNFTP step
+	// (a line, a block of the file). Default msnftp.DefaultStepTimeout.
+	StepTimeout time.Duration
+	Progress    func(done int64)
 }
 
 // RejectedError is the other side's CANCEL, with its Cancel-Code.
@@ -47,6 +50,13 @@ func (o Options) answerTimeout() time.Duration {
 		return o.AnswerTimeout
 	}
 	return 2 * time.Minute
+}
+
+func (o Options) stepTimeout() time.Duration {
+	if o.StepTimeout > 0 {
+		return o.StepTimeout
+	}
+	return msnftp.DefaultStepTimeout
 }
 
 // Send offers a file to `to` in sb and, if accepted, sends it.
@@ -68,11 +78,11 @@ func Send(ctx context.Context, sb *client.Switchboard, to, name string, size int
 		return err
 	}
 	auth := invite.NewCookie()
-	opts := msnftp.SendOptions{AuthCookie: auth, ExpectUser: to, Size: size, Progress: o.Progress}
+	opts := msnftp.SendOptions{AuthCookie: auth, ExpectUser: to, Size: size, Progress: o.Progress, StepTimeout: o.StepTimeout}
 	if answer.SenderConnect == "TRUE" {
 		// The receiver listens: dial it with the cookie it chose.
 		opts.AuthCookie = answer.AuthCookie
-		nc, err := dial(ctx, answer)
+		nc, err := dial(ctx, answer, o)
 		if err != nil {
 			cancelInvitation(ctx, sb, offer.Cookie, invite.CancelTimeout)
 			return err
@@ -99,7 +109,7 @@ func Send(ctx context.Context, sb *client.Switchboard, to, name string, size int
 // Receive accepts an INVITE that arrived from `from` in sb and writes the
 // file to w.
 func Receive(ctx context.Context, sb *client.Switchboard, from, passport string, offer invite.Invitation, w io.Writer, o Options) (int64, error) {
-	opts := msnftp.ReceiveOptions{Passport: passport, MaxSize: offer.FileSize, Progress: o.Progress}
+	opts := msnftp.ReceiveOptions{Passport: passport, MaxSize: offer.FileSize, Progress: o.Progress, StepTimeout: o.StepTimeout}
 	accept := invite.Invitation{
 		Command: invite.Accept, Cookie: offer.Cookie,
 		LaunchApplication: "FALSE", RequestData: "IP-Address:",
@@ -133,7 +143,7 @@ func Receive(ctx context.Context, sb *client.Switchboard, from, passport string,
 		return 0, err
 	}
 	opts.AuthCookie = where.AuthCookie
-	nc, err := dial(ctx, where)
+	nc, err := dial(ctx, where, o)
 	if err != nil {
 		cancelInvitation(ctx, sb, offer.Cookie, invite.CancelTimeout)
 		return 0, err
@@ -155,14 +165,18 @@ func NextOffer(ctx context.Context, sb *client.Switchboard) (from string, offer 
 			if !ok {
 				return "", offer, errors.New("switchboard closed")
 			}
-			m, ok := ev.(client.Message)
-			if ok && m.Invitation != nil && m.Invitation.Command == invite.Invite && m.Invitation.AppGUID == invite.FileTransferGUID {
+			if m, ok := ev.(client.Message); ok && IsOffer(m) {
 				return m.From, *m.Invitation, nil
 			}
 		case <-ctx.Done():
 			return "", offer, ctx.Err()
 		}
 	}
+}
+
+// IsOffer reports whether a switchboard message offers a file.
+func IsOffer(m client.Message) bool {
+	return m.Invitation != nil && m.Invitation.Command == invite.Invite && m.Invitation.AppGUID == invite.FileTransferGUID
 }
 
 // waitInvitation waits for from's ACCEPT (returned) or CANCEL (an error)
@@ -254,12 +268,12 @@ func acceptConn(ctx context.Context, l net.Listener, timeout time.Duration) (net
 	return nc, err
 }
 
-func dial(ctx context.Context, inv invite.Invitation) (net.Conn, error) {
+func dial(ctx context.Context, inv invite.Invitation, o Options) (net.Conn, error) {
 	if inv.IPAddress == "" || inv.Port == 0 {
 		return nil, errors.New("the answer names no address to connect to")
 	}
 	var d net.Dialer
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, o.stepTimeout())
 	defer cancel()
 	return d.DialContext(ctx, "tcp", net.JoinHostPort(inv.IPAddress, strconv.Itoa(inv.Port)))
 }

@@ -531,15 +531,20 @@ type ReceiveOptions struct {
 	// sender stays silent longer, the receiver gives up with BYE
 	// ByeTimeout.
 	StepTimeout time.Duration
+	// Commit, if set, is called once the whole file is written to w and
+	// before BYE, which tells the sender the file is in: it makes the file
+	// stay (stores it for good). An error is answered with BYE
+	// ByeOutOfDisk and returned.
+	Commit func() error
 }
 
 // Receive is the file receiver's side of MSNFTP on conn, whichever side
 // dialled. It writes the file to w and returns the number of bytes written,
 // never more than the size the sender announced. On success it sends BYE
-// ByeOK. When ctx ends mid-transfer it sends CCL and returns an error
-// wrapping ctx.Err(); when w fails it sends BYE ByeOutOfDisk and returns an
-// error wrapping w's error; when the sender aborts it returns
-// ErrSenderCancelled. Receive closes conn.
+// ByeOK, after opts.Commit if set. When ctx ends mid-transfer it sends CCL
+// and returns an error wrapping ctx.Err(); when w or opts.Commit fails it
+// sends BYE ByeOutOfDisk and returns an error wrapping that failure; when
+// the sender aborts it returns ErrSenderCancelled. Receive closes conn.
 func Receive(ctx context.Context, conn net.Conn, opts ReceiveOptions, w io.Writer) (int64, error) {
 	if opts.Passport == "" || strings.ContainsAny(opts.Passport, " \t\r\n") {
 		conn.Close()
@@ -643,6 +648,13 @@ func Receive(ctx context.Context, conn net.Conn, opts ReceiveOptions, w io.Write
 		}
 	}
 	// Everything arrived: even if ctx ended meanwhile, the file is complete.
+	if opts.Commit != nil {
+		if err := opts.Commit(); err != nil {
+			p.farewell([]byte("BYE " + strconv.FormatUint(uint64(ByeOutOfDisk), 10) + "\r\n"))
+			p.linger()
+			return got, fmt.Errorf("msnftp: keeping the file: %w", err)
+		}
+	}
 	p.farewell([]byte("BYE " + strconv.FormatUint(uint64(ByeOK), 10) + "\r\n"))
 	p.linger()
 	return got, nil

@@ -268,6 +268,43 @@ func TestDiskFull(t *testing.T) {
 	}
 }
 
+// The receiver's Commit runs once the whole file is written and before
+// BYE: the sender's success means the file was kept, and a failed commit
+// reaches the sender as BYE out of disk.
+func TestCommit(t *testing.T) {
+	for _, size := range []int{0, MaxBlock + 1} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			snd, rcv := conns(t, false)
+			var out bytes.Buffer
+			var committed []byte
+			serr, res := run(t, snd, rcv, t.Context(), t.Context(),
+				SendOptions{AuthCookie: cookie, Size: int64(size)},
+				ReceiveOptions{Passport: passport, AuthCookie: cookie, Commit: func() error {
+					committed = bytes.Clone(out.Bytes())
+					return nil
+				}},
+				bytes.NewReader(testData(size)), &out)
+			if serr != nil || res.err != nil || len(committed) != size {
+				t.Fatalf("Send: %v, Receive: %v, committed %d of %d bytes", serr, res.err, len(committed), size)
+			}
+
+			snd, rcv = conns(t, false)
+			failed := errors.New("cannot keep it")
+			serr, res = run(t, snd, rcv, t.Context(), t.Context(),
+				SendOptions{AuthCookie: cookie, Size: int64(size)},
+				ReceiveOptions{Passport: passport, AuthCookie: cookie, Commit: func() error { return failed }},
+				bytes.NewReader(testData(size)), io.Discard)
+			var be *ByeError
+			if !errors.As(serr, &be) || be.Code != ByeOutOfDisk {
+				t.Errorf("Send: %v, want BYE %d", serr, ByeOutOfDisk)
+			}
+			if !errors.Is(res.err, failed) || res.n != int64(size) {
+				t.Errorf("Receive: %d, %v", res.n, res.err)
+			}
+		})
+	}
+}
+
 // fake plays one side by hand: it runs script on the connection with a
 // line reader.
 func fake(t *testing.T, c net.Conn, script func(br *bufio.Reader, c net.Conn)) <-chan struct{} {

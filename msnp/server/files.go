@@ -7,6 +7,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/drive"
@@ -37,6 +38,10 @@ const (
 	fileDialTimeout = 30 * time.Second
 	// fileNoticeTimeout bounds sending the recipient the link.
 	fileNoticeTimeout = 10 * time.Second
+	// fileStoreTimeout bounds keeping a received file for good (syncing and
+	// recording it) once its last byte is in; the sender waits for BYE
+	// meanwhile, and MSN clients give up after about 30 seconds.
+	fileStoreTimeout = 20 * time.Second
 	// maxFileOffers bounds the offers one remote member keeps at once.
 	maxFileOffers = 8
 )
@@ -381,8 +386,8 @@ func (r *remote) receive(ctx context.Context, from hub.Account, o *fileOffer, nc
 		return r.fill(ctx, nc, o, auth)
 	}
 	var t drive.Ticket
-	err = r.pipe(ctx, nc, o, auth, func(pr io.Reader) (err error) {
-		t, err = r.srv.cfg.Files.Deposit(ctx, from.Number, r.acct.Number, o.name, o.size, pr)
+	err = r.pipe(ctx, nc, o, auth, func(sctx context.Context, pr io.Reader) (err error) {
+		t, err = r.srv.cfg.Files.Deposit(sctx, from.Number, r.acct.Number, o.name, o.size, pr)
 		return err
 	})
 	if err != nil {
@@ -413,8 +418,8 @@ func (r *remote) receive(ctx context.Context, from hub.Account, o *fileOffer, nc
 // fill receives a file for a GG member into their drive ticket; the drive
 // tells them it is in.
 func (r *remote) fill(ctx context.Context, nc net.Conn, o *fileOffer, auth uint32) string {
-	err := r.pipe(ctx, nc, o, auth, func(pr io.Reader) error {
-		return r.srv.cfg.Files.Fill(ctx, o.ticket, pr)
+	err := r.pipe(ctx, nc, o, auth, func(sctx context.Context, pr io.Reader) error {
+		return r.srv.cfg.Files.Fill(sctx, o.ticket, pr)
 	})
 	if err != nil {
 		r.srv.log.Info("file transfer to a drive ticket failed", "to", r.acct.Number, "ticket", o.ticket, "err", err)
@@ -424,25 +429,40 @@ func (r *remote) fill(ctx context.Context, nc net.Conn, o *fileOffer, auth uint3
 	return ""
 }
 
-// pipe runs the MSNFTP receiver on nc and hands store the file as a stream.
-func (r *remote) pipe(ctx context.Context, nc net.Conn, o *fileOffer, auth uint32, store func(io.Reader) error) error {
+// pipe runs the MSNFTP receiver on nc and hands store the file as a
+// stream. store works on a context of its own, not ctx: the sender's
+// session may end the moment it hears BYE, which it hears only once store
+// has returned, that is once the file is kept for good. From the last byte
+// on, store has fileStoreTimeout to finish.
+func (r *remote) pipe(ctx context.Context, nc net.Conn, o *fileOffer, auth uint32, store func(context.Context, io.Reader) error) error {
+	sctx, cancelStore := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelStore()
 	pr, pw := io.Pipe()
-	done := make(chan error, 1)
+	stored := make(chan error, 1)
 	go func() {
-		_, err := msnftp.Receive(ctx, nc, msnftp.ReceiveOptions{
-			Passport: r.acct.Email, AuthCookie: auth, MaxSize: o.size, ExactSize: true,
-		}, pw)
-		if err == nil {
-			pw.Close()
-		} else {
-			pw.CloseWithError(err)
-		}
-		done <- err
+		err := store(sctx, pr)
+		pr.CloseWithError(errStoreEnded)
+		stored <- err
 	}()
-	err := store(pr)
-	pr.CloseWithError(errors.New("store ended"))
-	if rerr := <-done; rerr != nil && err == nil {
-		err = rerr
+	storeResult := sync.OnceValue(func() error { return <-stored })
+	commit := func() error {
+		pw.Close()
+		t := time.AfterFunc(fileStoreTimeout, cancelStore)
+		defer t.Stop()
+		return storeResult()
+	}
+	_, err := msnftp.Receive(ctx, nc, msnftp.ReceiveOptions{
+		Passport: r.acct.Email, AuthCookie: auth, MaxSize: o.size, ExactSize: true, Commit: commit,
+	}, pw)
+	if err != nil {
+		pw.CloseWithError(err)
+		cancelStore()
+	}
+	if serr := storeResult(); serr != nil && err == nil {
+		err = serr
 	}
 	return err
 }
+
+// errStoreEnded fails the receiver's writes once store has returned.
+var errStoreEnded = errors.New("msnp: the file's store ended")

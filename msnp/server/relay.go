@@ -557,8 +557,11 @@ func (s *Server) pipe(log *slog.Logger, sc, rc net.Conn, recv msnftp.ReceiveOpti
 	done := make(chan error, 1)
 	rctx, stopReceive := context.WithCancel(s.relayCtx)
 	defer stopReceive()
+	// The sender hears BYE success only once the real receiver has said
+	// it; a failure verdict fails the commit.
+	recv.Commit = func() error { return <-verdict }
 	go func() {
-		_, err := msnftp.Receive(rctx, sc, recv, &heldAck{w: pw, left: send.Size, verdict: verdict})
+		_, err := msnftp.Receive(rctx, sc, recv, pw)
 		pw.CloseWithError(err)
 		done <- err
 	}()
@@ -574,24 +577,6 @@ func (s *Server) pipe(log *slog.Logger, sc, rc net.Conn, recv msnftp.ReceiveOpti
 		return
 	}
 	log.Info("file relayed")
-}
-
-// heldAck holds back the write that completes the file until the real
-// receiver's verdict is in, so that the sender hears BYE success only once
-// the receiver has said it; a failure verdict fails the write.
-type heldAck struct {
-	w       io.Writer
-	left    int64
-	verdict <-chan error
-}
-
-func (h *heldAck) Write(p []byte) (int, error) {
-	n, err := h.w.Write(p)
-	h.left -= int64(n)
-	if err != nil || h.left > 0 {
-		return n, err
-	}
-	return n, <-h.verdict
 }
 
 // readFTPLine reads one non-blank line, with its line end.

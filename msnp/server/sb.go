@@ -198,7 +198,7 @@ func (c *sbConn) handleCAL(ctx context.Context, cmd wire.Command) error {
 	h := c.srv.cfg.Hub
 	callee, err := h.Store().AccountByEmail(ctx, email)
 	if errors.Is(err, hub.ErrNotFound) {
-		return errCode(errNotOnline)
+		return errCode(errInvalidUser) // as ADD answers for an address nobody has
 	}
 	if err != nil {
 		return err
