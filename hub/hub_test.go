@@ -9,6 +9,7 @@ import (
 
 	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/internal/testenv"
+	"github.com/crosstalk-im/crosstalk/metrics"
 )
 
 // recorder is an Endpoint that keeps what it is given.
@@ -296,5 +297,118 @@ func TestMessageRacingLogin(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// stuckEndpoint takes its first event and then holds the dispatcher until
+// released, so that the node's event queue fills.
+type stuckEndpoint struct {
+	release chan struct{}
+	once    sync.Once
+}
+
+func (s *stuckEndpoint) Deliver(hub.Event) bool {
+	s.once.Do(func() { <-s.release })
+	return true
+}
+
+// TestEventQueueFull: events the bus cannot queue for the node are counted
+// as refused, and a message among them is kept in the mailbox, its sender
+// told it is stored rather than delivered.
+func TestEventQueueFull(t *testing.T) {
+	ctx := context.Background()
+	st, h := testenv.Hub(t, hub.Config{EventQueue: 1, DeliveryTimeout: 200 * time.Millisecond})
+	alice, bob := account(t, st, 1, "alice@example.com"), account(t, st, 2, "bob@example.com")
+	stuck := &stuckEndpoint{release: make(chan struct{})}
+	s, err := h.Attach(ctx, bob, "gg", stuck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetPresence(ctx, hub.StatusOnline, ""); err != nil {
+		t.Fatal(err)
+	}
+	refused := metrics.EventsRefused.WithLabelValues("unknown", "queue_full")
+	before := metrics.Value(refused)
+	for range 50 {
+		if err := h.SendTyping(ctx, alice, bob.Number, 1, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, err := h.SendMessage(ctx, alice, bob.Number, hub.Message{Text: "queued behind a stuck node"}, "")
+	close(stuck.release)
+	if err != nil || d != hub.Queued {
+		t.Fatalf("send while the node's queue is full: %v %v", d, err)
+	}
+	if n, _ := st.CountOffline(ctx, bob.Number); n != 1 {
+		t.Fatalf("%d messages in the mailbox", n)
+	}
+	for deadline := time.Now().Add(5 * time.Second); metrics.Value(refused) == before; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no refused event counted")
+		}
+	}
+}
+
+// refusing is a connection that cannot take anything (its queue is full).
+type refusing struct{}
+
+func (refusing) Deliver(hub.Event) bool { return false }
+
+// A message no session takes is stored, not said to be delivered.
+func TestRefusedMessageIsStored(t *testing.T) {
+	ctx := context.Background()
+	h, st := newHub(t)
+	alice, bob := account(t, st, 1, "alice@example.com"), account(t, st, 2, "bob@example.com")
+	s, err := h.Attach(ctx, bob, "gg", refusing{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetPresence(ctx, hub.StatusOnline, ""); err != nil {
+		t.Fatal(err)
+	}
+	refused := metrics.EventsRefused.WithLabelValues(string(hub.EventMessage), "session_refused")
+	before := metrics.Value(refused)
+	if d, err := h.SendMessage(ctx, alice, bob.Number, hub.Message{Text: "later"}, ""); err != nil || d != hub.Queued {
+		t.Fatalf("to a session that refuses: %v %v", d, err)
+	}
+	if metrics.Value(refused) != before+1 {
+		t.Fatal("the refusal was not counted")
+	}
+}
+
+// Mirror publishes only for an account with a session of another protocol.
+func TestMirrorOnlyWhenItHelps(t *testing.T) {
+	ctx := context.Background()
+	h, st := newHub(t)
+	alice, bob := account(t, st, 1, "alice@example.com"), account(t, st, 2, "bob@example.com")
+	s, err := h.Attach(ctx, bob, "msnp", newRecorder())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetPresence(ctx, hub.StatusOnline, ""); err != nil {
+		t.Fatal(err)
+	}
+	published := metrics.Events.WithLabelValues(string(hub.EventMessage), "published")
+	before := metrics.Value(published)
+	h.Mirror(alice, bob.Number, hub.Message{Text: "msn only"}, "msnp")
+	if metrics.Value(published) != before {
+		t.Fatal("mirrored to an account with no session of another protocol")
+	}
+	gg := newRecorder()
+	gs, err := h.Attach(ctx, bob, "gg", gg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gs.SetPresence(ctx, hub.StatusOnline, ""); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); !h.HasSessionBesides(bob.Number, "msnp"); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the directory never saw the GG session")
+		}
+	}
+	h.Mirror(alice, bob.Number, hub.Message{Text: "to both"}, "msnp")
+	if ev := gg.wait(t, hub.EventMessage); ev.Message.Text != "to both" {
+		t.Fatalf("gg got %+v", ev)
 	}
 }

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -10,6 +11,7 @@ import (
 
 	ggclient "github.com/crosstalk-im/crosstalk/gg/client"
 	"github.com/crosstalk-im/crosstalk/gg/wire"
+	"github.com/crosstalk-im/crosstalk/hub"
 	imipclient "github.com/crosstalk-im/crosstalk/imip/client"
 	imipwire "github.com/crosstalk-im/crosstalk/imip/wire"
 	"github.com/crosstalk-im/crosstalk/internal/testenv"
@@ -21,6 +23,12 @@ import (
 type tally struct {
 	mu   sync.Mutex
 	seen map[string]int
+}
+
+func (c *tally) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.seen)
 }
 
 func (c *tally) add(text string) {
@@ -74,11 +82,11 @@ func (c *tally) check(t *testing.T, texts []string) {
 type recipient struct {
 	protocol string
 	addr     func(n *Node) string
-	login    func(t *testing.T, ctx context.Context, addr string, number uint32, got *tally) <-chan struct{}
+	login    func(t *testing.T, ctx context.Context, addr string, number uint32, got *tally) (ended <-chan struct{}, logout func(context.Context) error)
 }
 
 var recipients = []recipient{
-	{"gg", func(n *Node) string { return n.GGAddr }, func(t *testing.T, ctx context.Context, addr string, number uint32, got *tally) <-chan struct{} {
+	{"gg", func(n *Node) string { return n.GGAddr }, func(t *testing.T, ctx context.Context, addr string, number uint32, got *tally) (<-chan struct{}, func(context.Context) error) {
 		c := loginGG(t, ctx, addr, number, "pw", wire.StatusAvail, "")
 		done := make(chan struct{})
 		go func() {
@@ -89,9 +97,9 @@ var recipients = []recipient{
 				}
 			}
 		}()
-		return done
+		return done, func(ctx context.Context) error { return c.SetStatus(ctx, wire.StatusNotAvail, "") }
 	}},
-	{"imip", func(n *Node) string { return n.IMIPAddr }, func(t *testing.T, ctx context.Context, addr string, number uint32, got *tally) <-chan struct{} {
+	{"imip", func(n *Node) string { return n.IMIPAddr }, func(t *testing.T, ctx context.Context, addr string, number uint32, got *tally) (<-chan struct{}, func(context.Context) error) {
 		c, err := imipclient.Dial(ctx, addr, imipclient.Options{})
 		if err != nil {
 			t.Fatal(err)
@@ -112,9 +120,9 @@ var recipients = []recipient{
 		if err := c.SetStatus(ctx, imipwire.StatusOnline, ""); err != nil {
 			t.Fatal(err)
 		}
-		return done
+		return done, c.Disconnect
 	}},
-	{"msim", func(n *Node) string { return n.MSIMAddr }, func(t *testing.T, ctx context.Context, addr string, number uint32, got *tally) <-chan struct{} {
+	{"msim", func(n *Node) string { return n.MSIMAddr }, func(t *testing.T, ctx context.Context, addr string, number uint32, got *tally) (<-chan struct{}, func(context.Context) error) {
 		c, err := msimclient.Dial(ctx, addr, msimclient.Options{})
 		if err != nil {
 			t.Fatal(err)
@@ -135,7 +143,7 @@ var recipients = []recipient{
 		if _, err := c.ContactList(ctx); err != nil { // offline messages follow it
 			t.Fatal(err)
 		}
-		return done
+		return done, c.Logout
 	}},
 }
 
@@ -163,7 +171,7 @@ func TestSlowReaderLosesNothing(t *testing.T) {
 
 			var got tally
 			proxy := testenv.NewStallingProxy(t, r.addr(n))
-			firstEnded := r.login(t, ctx, proxy.Addr, 1002, &got)
+			firstEnded, _ := r.login(t, ctx, proxy.Addr, 1002, &got)
 			proxy.Stall()
 
 			returned := metrics.MessageOutcomes.WithLabelValues("returned")
@@ -198,5 +206,86 @@ func TestSlowReaderLosesNothing(t *testing.T) {
 			got.check(t, acked)
 			t.Logf("%d messages acknowledged; %.0f returned to the mailbox by the overflow", len(acked), metrics.Value(returned)-before)
 		})
+	}
+}
+
+// TestQuickReloginNoDuplicates: 300 stored messages wait; the recipient
+// logs in, logs out cleanly while they are still arriving, and straight
+// back in. Every message arrives, and none twice.
+func TestQuickReloginNoDuplicates(t *testing.T) {
+	for _, r := range recipients {
+		t.Run(r.protocol, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			n := startNode(t, t.TempDir(), "")
+			addAccount(t, n, 1001, "sender@example.com", "Sender", "pw")
+			addAccount(t, n, 1002, "r1002@example.com", "Reader", "pw")
+			var texts []string
+			for i := range 300 {
+				text := fmt.Sprintf("stored %03d", i)
+				if _, err := n.Store.QueueOffline(ctx, 1002, 1001, hub.Message{Text: text, Sent: time.Now()}, hub.MailboxLimits{}); err != nil {
+					t.Fatal(err)
+				}
+				texts = append(texts, text)
+			}
+			var got tally
+			ended, logout := r.login(t, ctx, r.addr(n), 1002, &got)
+			for deadline := time.Now().Add(10 * time.Second); got.count() < 20 && time.Now().Before(deadline); {
+				time.Sleep(time.Millisecond)
+			}
+			if err := logout(ctx); err != nil {
+				t.Fatalf("logout: %v", err)
+			}
+			<-ended
+			first := got.count()
+			r.login(t, ctx, r.addr(n), 1002, &got)
+			got.check(t, texts)
+			t.Logf("%d of 300 arrived before the logout", first)
+		})
+	}
+}
+
+// TestMailboxShare: one sender fills its share of an offline account's
+// mailbox; its next message gets each protocol's mailbox-full answer, and
+// another sender's message is still kept.
+func TestMailboxShare(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	n := startNode(t, t.TempDir(), "")
+	addAccount(t, n, 1001, "gg@example.com", "Gie", "pw")
+	addAccount(t, n, 1002, "away@example.com", "Away", "pw")
+	addAccount(t, n, 1003, "imip@example.com", "Im", "pw")
+	addAccount(t, n, 1004, "other@example.com", "Other", "pw")
+	for _, from := range []uint32{1001, 1003} {
+		for i := range hub.DefaultMailbox.PerSender {
+			if _, err := n.Store.QueueOffline(ctx, 1002, from, hub.Message{Text: fmt.Sprint(i), Sent: time.Now()}, hub.DefaultMailbox); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+
+	gg := loginGG(t, ctx, n.GGAddr, 1001, "pw", wire.StatusAvail, "")
+	_, err := gg.SendMessage(ctx, 1002, "one more")
+	var refused *ggclient.MessageRefused
+	if !errors.As(err, &refused) || refused.Status != wire.AckMailboxFull {
+		t.Fatalf("GG sender past its share: %v", err)
+	}
+
+	ic, err := imipclient.Dial(ctx, n.IMIPAddr, imipclient.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ic.Close() })
+	if _, err := ic.Login(ctx, "1003", "pw"); err != nil {
+		t.Fatal(err)
+	}
+	var ackErr *imipclient.AckError
+	if err := ic.SendMessageAcked(ctx, "1002", "one more"); !errors.As(err, &ackErr) || ackErr.Code != 803 {
+		t.Fatalf("IMIP sender past its share: %v", err)
+	}
+
+	other := loginGG(t, ctx, n.GGAddr, 1004, "pw", wire.StatusAvail, "")
+	if ack, err := other.SendMessage(ctx, 1002, "mine is kept"); err != nil || ack.Status != wire.AckQueued {
+		t.Fatalf("another sender: %+v %v", ack, err)
 	}
 }

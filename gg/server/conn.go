@@ -42,6 +42,9 @@ type conn struct {
 	notify   []wire.Contact // notify list chunks still arriving
 	listDone bool
 	token    string
+	// leavingBy is set once the client said it is leaving: until it hangs
+	// up, or then, only its receipts are read.
+	leavingBy time.Time
 
 	gate     eventgate.Gate
 	mu       sync.Mutex
@@ -54,10 +57,15 @@ type conn struct {
 	// backlog holds the claimed ones waiting for room in that window.
 	offline map[uint32]int64
 	backlog []hub.OfflineMessage
+	leaving bool // no more stored messages are written
 	// rereads counts mailbox reads asked for by the hub while one runs.
 	rereads   int
 	rereading sync.WaitGroup
 }
+
+// leaveDrain bounds how long a client that said it is leaving may take to
+// send its last receipts and hang up.
+const leaveDrain = 5 * time.Second
 
 // offlineWindow bounds the stored messages written to a client and not yet
 // acknowledged by it. A crash or a dropped connection can deliver these
@@ -117,8 +125,14 @@ func (c *conn) loop(ctx context.Context) error {
 			deadline = time.Now().Add(c.srv.cfg.IdleTimeout)
 			service.LoggedIn(c.nc)
 		}
+		if !c.leavingBy.IsZero() {
+			deadline = c.leavingBy
+		}
 		_ = c.out.SetReadDeadline(deadline)
 		p, err := c.rd.ReadPacket()
+		if err != nil && !c.leavingBy.IsZero() {
+			return nil // gone, or out of time to send its last receipts
+		}
 		if err != nil {
 			return err
 		}
@@ -191,6 +205,12 @@ func (c *conn) closeWith(typ uint32, body []byte) {
 // understood; unknown packets after login are ignored, as GG servers did,
 // so newer clients keep working.
 func (c *conn) dispatch(ctx context.Context, p wire.Packet) error {
+	if !c.leavingBy.IsZero() {
+		if p.Type == wire.TypeAck110 {
+			return c.handleAck(ctx, p.Body)
+		}
+		return nil
+	}
 	if c.sess() == nil {
 		if p.Type != wire.TypeLogin105 {
 			return fmt.Errorf("%w before login", wire.ErrMalformed)
@@ -317,9 +337,15 @@ func (c *conn) handleNewStatus(ctx context.Context, body []byte) error {
 		return err
 	}
 	if wire.StatusOffline(ns.Status) {
-		// libgadu waits for this before it hangs up.
-		c.closeWith(wire.TypeDisconnectAck, nil)
-		return errClose
+		// libgadu waits for this before it hangs up, and acknowledges what
+		// reached it before: those receipts are still read, so that a
+		// stored message the client has is not delivered again.
+		c.mu.Lock()
+		c.leaving = true
+		c.mu.Unlock()
+		c.out.CloseWriteAfter(wire.AppendPacket(nil, wire.TypeDisconnectAck, nil))
+		c.leavingBy = time.Now().Add(leaveDrain)
+		return nil
 	}
 	st, descr, ok := statusFromGG(ns.Status, ns.Description)
 	if !ok {
@@ -600,7 +626,7 @@ func (c *conn) deliverOffline(ctx context.Context) error {
 func (c *conn) pumpOffline() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for len(c.backlog) > 0 && (len(c.offline) == 0 || len(c.offline) < offlineWindow && !c.out.Crowded()) {
+	for !c.leaving && len(c.backlog) > 0 && (len(c.offline) == 0 || len(c.offline) < offlineWindow && !c.out.Crowded()) {
 		m := c.backlog[0]
 		c.backlog = c.backlog[1:]
 		c.seq++

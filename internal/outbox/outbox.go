@@ -51,7 +51,10 @@ type Outbox struct {
 	// lingering: closed with only the sending side shut, so that what the
 	// kernel holds still reaches the client (see Finish).
 	lingering bool
-	err       error
+	// readOn: the reader goes on reading after the last words (see
+	// CloseWriteAfter) and is not woken.
+	readOn bool
+	err    error
 	idle      *sync.Cond
 }
 
@@ -167,6 +170,17 @@ func (o *Outbox) CloseAfter(p []byte) {
 	}
 }
 
+// CloseWriteAfter is CloseAfter for a protocol whose client still sends
+// something the server wants after the server's last words (GG's receipts
+// after its logout): only the sending side is shut, and the connection's
+// reader reads on until the client hangs up; then Finish.
+func (o *Outbox) CloseWriteAfter(p []byte) {
+	o.mu.Lock()
+	o.readOn = true
+	o.mu.Unlock()
+	o.CloseAfter(p)
+}
+
 // Close closes the connection at once, dropping anything still queued.
 func (o *Outbox) Close() {
 	o.mu.Lock()
@@ -222,7 +236,7 @@ func (o *Outbox) Crowded() bool {
 func (o *Outbox) SetReadDeadline(t time.Time) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.lingering {
+	if o.lingering && (!o.readOn || o.err != nil) {
 		return o.conn.SetReadDeadline(time.Now())
 	}
 	return o.conn.SetReadDeadline(t)
@@ -264,7 +278,9 @@ func (o *Outbox) closeLocked(err error) []Receipt {
 		// wake the connection's reader: Finish lingers.
 		o.lingering = true
 		_ = hc.CloseWrite()
-		_ = o.conn.SetReadDeadline(time.Now())
+		if !o.readOn || !errors.Is(err, errLastWords) {
+			_ = o.conn.SetReadDeadline(time.Now())
+		}
 		return dropped
 	}
 	_ = o.conn.Close()
