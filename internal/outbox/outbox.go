@@ -55,7 +55,7 @@ type Outbox struct {
 	// CloseWriteAfter) and is not woken.
 	readOn bool
 	err    error
-	idle      *sync.Cond
+	idle   *sync.Cond
 }
 
 // Finish keeps reading, and discarding, what a client still sends after the
