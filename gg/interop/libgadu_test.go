@@ -356,3 +356,33 @@ func TestLibgaduWithMSN(t *testing.T) {
 		t.Fatalf("carol got %+v", off)
 	}
 }
+
+// TestLibgaduMessageStatus: libgadu learns from GG_SEND_MSG_ACK that a
+// message to an offline account was stored (GG_ACK_QUEUED), and that one
+// past the sender's share of that account's mailbox was refused
+// (GG_ACK_MBOXFULL), as GG_EVENT_ACK with the status.
+func TestLibgaduMessageStatus(t *testing.T) {
+	requireTools(t, "libgadu")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n := startNode(t, "127.0.0.1:0")
+	alice := addAccount(t, n, 1001, "alice@example.com", "Alice", "pa")
+	addAccount(t, n, 1002, "bob@example.com", "Bob", "pb")
+	gg := startLibgadu(t, n, alice, "pa")
+	gg.Expect(ctx, "EVENT CONN_SUCCESS")
+
+	gg.Send("msg 1002 for later")
+	seq := gg.Expect(ctx, `SENT (\d+)`)[1]
+	gg.Expect(ctx, "OK msg")
+	gg.Expect(ctx, fmt.Sprintf("EVENT ACK 1002 %d %s", wire.AckQueued, seq))
+
+	for i := 1; i < hub.DefaultMailbox.PerSender; i++ {
+		if _, err := n.Store.QueueOffline(ctx, 1002, 1001, hub.Message{Text: "filler", Sent: time.Now()}, hub.DefaultMailbox); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gg.Send("msg 1002 one too many")
+	seq = gg.Expect(ctx, `SENT (\d+)`)[1]
+	gg.Expect(ctx, "OK msg")
+	gg.Expect(ctx, fmt.Sprintf("EVENT ACK 1002 %d %s", wire.AckMailboxFull, seq))
+}
