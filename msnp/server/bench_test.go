@@ -1,11 +1,15 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/crosstalk-im/crosstalk/hub"
 )
 
 // BenchmarkLogin measures complete MD5 logins on loopback: connect, VER,
@@ -37,11 +41,31 @@ func BenchmarkLogin(b *testing.B) {
 }
 
 // BenchmarkSwitchboardMessage measures one text message from alice to bob
-// through a switchboard, acknowledged (mode A) after delivery.
+// through a switchboard, acknowledged (mode A) after delivery: with bob on
+// MSN only, and with bob also logged in through another protocol, where
+// each message is mirrored to that session too.
 func BenchmarkSwitchboardMessage(b *testing.B) {
+	b.Run("msn-only", func(b *testing.B) { benchmarkSwitchboardMessage(b, false) })
+	b.Run("mirrored", func(b *testing.B) { benchmarkSwitchboardMessage(b, true) })
+}
+
+func benchmarkSwitchboardMessage(b *testing.B, mirrored bool) {
 	env := newTestEnv(b, func(c *Config) { c.CommandsPerSecond = 1e9; c.CommandBurst = 1 << 30 })
 	env.addAccount(b, 1001, "alice@example.com", "Alice", "pa")
-	env.addAccount(b, 1002, "bob@example.com", "Bob", "pb")
+	bobAcct := env.addAccount(b, 1002, "bob@example.com", "Bob", "pb")
+	if mirrored {
+		s, err := env.hub.Attach(context.Background(), bobAcct, "gg", discard{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := s.SetPresence(context.Background(), hub.StatusOnline, ""); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { s.Detach(context.Background()) })
+		for !env.hub.HasSessionBesides(bobAcct.Number, protocolName) {
+			time.Sleep(time.Millisecond)
+		}
+	}
 	alice, bob := dialRaw(b, env.nsAddr), dialRaw(b, env.nsAddr)
 	alice.login("alice@example.com", "pa")
 	bob.login("bob@example.com", "pb")
@@ -86,3 +110,8 @@ func BenchmarkSwitchboardMessage(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 }
+
+// discard is a session of another protocol that takes every event.
+type discard struct{}
+
+func (discard) Deliver(hub.Event) bool { return true }
