@@ -76,6 +76,14 @@ func (d *directory) hasSessionBesides(number uint32, protocol string) bool {
 	return false
 }
 
+// online reports whether the account has a session anywhere, as far as
+// this node has heard.
+func (d *directory) online(number uint32) bool {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return len(d.protocols[number]) > 0
+}
+
 func (d *directory) stop() {
 	_ = d.watcher.Stop()
 	<-d.done

@@ -203,6 +203,10 @@ func (h *Hub) publishRequest(to uint32, ev Event, reply string) {
 		return
 	}
 	metrics.Events.WithLabelValues(string(ev.Kind), "published").Inc()
+	if !h.directory.online(to) {
+		// Nobody to hear it (a watcher who is offline): no node takes it.
+		metrics.Events.WithLabelValues(string(ev.Kind), "unheard").Inc()
+	}
 }
 
 // dispatch hands events from the bus to this node's sessions, and the
@@ -252,7 +256,8 @@ func (h *Hub) dispatchEvent(msg *nats.Msg) {
 			h.refused(ev.Kind, "session_refused", uint32(n))
 		}
 	}
-	if len(targets) == 0 {
+	// A kick or a mailbox nudge that finds no session has nothing to do.
+	if len(targets) == 0 && ev.Kind != EventKick && ev.Kind != EventMailbox {
 		h.refused(ev.Kind, "no_session", uint32(n))
 	}
 	if msg.Reply != "" {

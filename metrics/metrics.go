@@ -45,7 +45,8 @@ var (
 	}, []string{"protocol"})
 
 	// Events counts hub events on this node by kind and stage: published
-	// on the bus, delivered to a session that took it.
+	// on the bus, unheard (published to an account with no session online,
+	// as this node last heard), delivered to a session that took it.
 	Events = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "crosstalk_events_total",
 		Help: "Hub events published and delivered to sessions.",

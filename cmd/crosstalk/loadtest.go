@@ -39,11 +39,20 @@ type loadtestMsnCmd struct {
 	Users    int           `help:"Accounts to use, and idle connections to hold." default:"500"`
 	Workers  int           `help:"Concurrent clients in the login and message phases." default:"8"`
 	Duration time.Duration `help:"Length of the login and message phases, each." default:"5s"`
+
+	GGServer   string `name:"gg-server" help:"GG server (host:port) for the cross-protocol phase (with --server)."`
+	IMIPServer string `name:"imip-server" help:"IMIP server (host:port) for the cross-protocol phase (with --server)."`
 }
 
 const loadtestNumberBase = 3_000_000_000
 
 func loadtestEmail(i int) string { return fmt.Sprintf("load%d@loadtest.invalid", i) }
+
+func loadtestNumber(i int) uint32 { return uint32(loadtestNumberBase + i) }
+
+func (c *loadtestMsnCmd) login(email string) msnLogin {
+	return msnLogin{Server: c.Server, Login: email, Password: "load", Timeout: stepTimeout}
+}
 
 func (c *loadtestMsnCmd) Run(log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -57,7 +66,7 @@ func (c *loadtestMsnCmd) Run(log *slog.Logger) error {
 			return err
 		}
 		defer srv.stop()
-		c.Server, c.Metrics, c.Data = srv.msnp, srv.metrics, srv.data
+		c.Server, c.Metrics, c.Data, c.GGServer, c.IMIPServer = srv.msnp, srv.metrics, srv.data, srv.gg, srv.imip
 	}
 	if c.Data == "" {
 		return errors.New("--data is needed with --server, to create the test accounts")
@@ -73,12 +82,34 @@ func (c *loadtestMsnCmd) Run(log *slog.Logger) error {
 	}
 	fmt.Printf("logins: %d in %s = %.0f logins/s\n", logins.n, logins.elapsed.Round(time.Millisecond), logins.rate())
 
+	before := c.serverCounts(ctx)
 	msgs, latencies, err := c.messagePhase(ctx)
 	if err != nil {
 		return fmt.Errorf("message phase: %w", err)
 	}
 	fmt.Printf("messages: %d in %s = %.0f msgs/s; delivery latency p50 %s p99 %s\n", msgs.n,
 		msgs.elapsed.Round(time.Millisecond), msgs.rate(), percentile(latencies, 50), percentile(latencies, 99))
+	if after := c.serverCounts(ctx); after != nil {
+		after.report(before, 0)
+	}
+
+	if c.GGServer != "" && c.IMIPServer != "" && c.Users >= 3*c.Workers {
+		if err := followEachOther(ctx, c.Data, c.Users, c.Workers); err != nil {
+			return err
+		}
+		before := c.serverCounts(ctx)
+		cross, err := c.crossPhase(ctx)
+		if err != nil {
+			return fmt.Errorf("cross-protocol phase: %w", err)
+		}
+		fmt.Printf("cross-protocol (MSN↔GG, MSN↔IMIP, GG status churn): %d messages in %s = %.0f msgs/s\n",
+			cross.n, cross.elapsed.Round(time.Millisecond), cross.rate())
+		if after := c.serverCounts(ctx); after != nil {
+			after.report(before, cross.n)
+		}
+	} else {
+		fmt.Println("cross-protocol: not run (needs --gg-server, --imip-server and 3 users per worker)")
+	}
 
 	if c.Metrics == "" {
 		fmt.Println("memory: not measured (no --metrics)")
@@ -105,7 +136,7 @@ func (c *loadtestMsnCmd) loginPhase(ctx context.Context) (phaseResult, error) {
 	start := time.Now()
 	err := c.workers(ctx, func(ctx context.Context, w int) error {
 		for i := w; ctx.Err() == nil; i += c.Workers {
-			cl, err := msnLogin{Server: c.Server, Login: loadtestEmail(i % c.Users), Password: "load"}.connectOnly(ctx)
+			cl, err := c.login(loadtestEmail(i % c.Users)).connectOnly(ctx)
 			if err != nil {
 				return err
 			}
@@ -187,7 +218,7 @@ func (c *loadtestMsnCmd) openChat(from, to string) (*client.Switchboard, *client
 	}
 	var ends [2]*client.Client
 	for i, who := range []string{from, to} {
-		cl, err := msnLogin{Server: c.Server, Login: who, Password: "load"}.connect(ctx, slog.New(slog.DiscardHandler))
+		cl, err := c.login(who).connect(ctx, slog.New(slog.DiscardHandler))
 		if err != nil {
 			return fail(err)
 		}
@@ -231,6 +262,20 @@ func waitRing(ctx context.Context, c *client.Client) (client.Ring, error) {
 	}
 }
 
+// serverCounts reads the server's event and message counters, or says why
+// it cannot and returns nil.
+func (c *loadtestMsnCmd) serverCounts(ctx context.Context) serverCounts {
+	if c.Metrics == "" {
+		return nil
+	}
+	counts, err := readServerCounts(ctx, c.Metrics)
+	if err != nil {
+		fmt.Printf("  server counters not read: %v\n", err)
+		return nil
+	}
+	return counts
+}
+
 // idlePhase logs every account in, online, and reads the server's resident
 // memory before and after.
 func (c *loadtestMsnCmd) idlePhase(ctx context.Context) (float64, error) {
@@ -248,7 +293,7 @@ func (c *loadtestMsnCmd) idlePhase(ctx context.Context) (float64, error) {
 	}()
 	for i := range c.Users {
 		lctx, cancel := context.WithTimeout(ctx, stepTimeout)
-		cl, err := msnLogin{Server: c.Server, Login: loadtestEmail(i), Password: "load"}.connect(lctx, slog.New(slog.DiscardHandler))
+		cl, err := c.login(loadtestEmail(i)).connect(lctx, slog.New(slog.DiscardHandler))
 		cancel()
 		if err != nil {
 			return 0, err
@@ -302,7 +347,7 @@ func createLoadAccounts(ctx context.Context, dir string, n int) error {
 	}
 	defer st.Close()
 	for i := range n {
-		_, err := st.CreateAccount(ctx, hub.Account{Number: uint32(loadtestNumberBase + i), Email: loadtestEmail(i)}, "load")
+		_, err := st.CreateAccount(ctx, hub.Account{Number: loadtestNumber(i), Email: loadtestEmail(i)}, "load")
 		if err != nil && !errors.Is(err, hub.ErrAccountExists) {
 			return err
 		}
@@ -340,8 +385,8 @@ func percentile(d []time.Duration, p int) time.Duration {
 }
 
 type childServer struct {
-	cmd                 *exec.Cmd
-	msnp, metrics, data string
+	cmd                           *exec.Cmd
+	msnp, gg, imip, metrics, data string
 }
 
 // spawnServer runs `crosstalk serve` from this binary on free loopback
@@ -362,12 +407,13 @@ func spawnServer(ctx context.Context) (*childServer, error) {
 	addr := func(p int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(p)) }
 	cmd := exec.Command(exe, "--log-level", "warn", "serve", "--data", data,
 		"--msnp-addr", addr(ports[0]), "--sb-addr", addr(ports[1]), "--http-addr", addr(ports[2]), "--gg-addr", addr(ports[3]), "--imip-addr", addr(ports[4]),
-		"--msnp-command-rate", "100000", "--msnp-command-burst", "100000", "--max-conns-per-addr=-1", "--max-prelogin-per-addr=-1")
+		"--msnp-command-rate", "100000", "--msnp-command-burst", "100000", "--gg-packet-rate", "100000", "--gg-packet-burst", "100000",
+		"--max-conns-per-addr=-1", "--max-prelogin-per-addr=-1")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	s := &childServer{cmd: cmd, msnp: addr(ports[0]), metrics: "http://" + addr(ports[2]) + "/metrics", data: data}
+	s := &childServer{cmd: cmd, msnp: addr(ports[0]), gg: addr(ports[3]), imip: addr(ports[4]), metrics: "http://" + addr(ports[2]) + "/metrics", data: data}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		if _, err := residentBytes(ctx, s.metrics); err == nil {
