@@ -2,6 +2,46 @@
 // privacy, presence and the delivery of events between sessions. Frontends
 // (msnp, gg, msim, imip) translate their wire protocols to and from the calls
 // and events defined here; they never talk to each other directly.
+//
+// # The delivery contract
+//
+// A sender is told "delivered" (MSN ACK, GG's GG_SEND_MSG_ACK110, IMIP's
+// silence under "ACK-Type: errors-only", MySpaceIM's silence) only once a
+// session of the recipient took the message into its connection, and
+// "stored" (GG_ACK_QUEUED and the GG11 receipt after it) only once the
+// message is committed to the recipient's mailbox. Otherwise it hears its
+// protocol's failure: MSN NAK, GG_SEND_MSG_ACK with GG_ACK_BLOCKED,
+// GG_ACK_MBOXFULL or GG_ACK_NOT_DELIVERED, IMIP's error ACK (802, 803).
+//
+//   - SendMessage asks the nodes that hold the recipient's sessions whether
+//     one took the message (Endpoint.Deliver's answer) and waits at most
+//     Config.DeliveryTimeout; a message no session took goes to the mailbox.
+//   - A session that took a message and then could not write it (its client
+//     stopped reading and the output queue overflowed, or the connection
+//     ended first) puts it back with Session.Undelivered. Only if the
+//     mailbox then fails is a message lost, and that is counted
+//     (crosstalk_message_outcomes_total{outcome="lost"}) and logged.
+//   - The bus may refuse an event when a node's event queue is full: it is
+//     counted (crosstalk_events_refused_total{cause="queue_full"}) and
+//     logged, a message among them goes to the mailbox when its sender's
+//     wait ends, and the account's sessions on that node get a fresh copy of
+//     their contacts' presence.
+//   - A mailbox holds Config.Mailbox.Total messages, at most PerSender of
+//     them from one sender; messages put back after being taken may use
+//     twice the total.
+//
+// Stored messages are claimed by the session that reads them and leave the
+// mailbox only when delivered: on the client's receipt (GG), or once
+// written to the socket (IMIP, MySpaceIM, MSN, which have no receipt). A
+// session that ends gives its unconfirmed claims back, and the account's
+// other sessions are told to read the mailbox again (EventMailbox); a login
+// takes over the claims of sessions that no longer exist (a node killed).
+// What a crash can deliver twice is what was in flight: for GG at most 32
+// messages per session (written, receipt not yet processed); for IMIP and
+// MySpaceIM at most one batch of 32 written before their deletion, for MSN
+// the stored messages of one chat, plus what the kernel held for the
+// socket. An account logged in through several protocols sees a message on
+// each of them.
 package hub
 
 import (

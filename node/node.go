@@ -77,6 +77,8 @@ type Options struct {
 	IMIP           imipserver.Config
 	Drive          drive.Config // limits; wiring is filled in
 	MaxListEntries int
+	// Mailbox bounds each account's offline messages (zero: hub.DefaultMailbox).
+	Mailbox hub.MailboxLimits
 
 	// Admission caps the connections of each protocol listener, each
 	// counting its own; HTTP bounds the HTTP service.
@@ -139,6 +141,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	}
 	if n.Hub, err = hub.New(ctx, hub.Config{
 		Store: n.Store, Conn: n.Bus.Conn, JS: n.Bus.JS, Logger: o.Logger, MaxListEntries: o.MaxListEntries,
+		Mailbox: o.Mailbox,
 	}); err != nil {
 		return nil, err
 	}

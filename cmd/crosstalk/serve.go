@@ -12,6 +12,7 @@ import (
 
 	"github.com/crosstalk-im/crosstalk/drive"
 	ggserver "github.com/crosstalk-im/crosstalk/gg/server"
+	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/internal/service"
 	msimserver "github.com/crosstalk-im/crosstalk/msim/server"
 	msnpserver "github.com/crosstalk-im/crosstalk/msnp/server"
@@ -62,6 +63,8 @@ type serveCmd struct {
 	DriveQuota           int64         `help:"Bytes of files one account may have in the drive (negative: no limit)." default:"1GiB" type:"size" group:"files"`
 	DriveLifetime        time.Duration `help:"How long a file ticket lives." default:"7d" group:"files"`
 	MaxContacts          int           `help:"Most entries on one contact list." default:"600"`
+	MailboxSize          int           `help:"Most offline messages kept for one account." default:"500"`
+	MailboxPerSender     int           `help:"Most of those from any one sender, so no one can fill another's mailbox." default:"100"`
 	ShutdownTimeout      time.Duration `help:"How long to wait for clients to leave on shutdown." default:"10s"`
 
 	// Admission control, per listener, and the HTTP service's bounds
@@ -127,6 +130,7 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 			IdleTimeout:     c.MsimIdleTimeout,
 		},
 		MaxListEntries: c.MaxContacts,
+		Mailbox:        hub.MailboxLimits{Total: c.MailboxSize, PerSender: c.MailboxPerSender},
 		Admission: service.Limits{
 			MaxConns:           c.MaxConns,
 			MaxConnsPerAddr:    c.MaxConnsPerAddr,
