@@ -301,27 +301,39 @@ func TestMessageRacingLogin(t *testing.T) {
 }
 
 // stuckEndpoint takes its first event and then holds the dispatcher until
-// released, so that the node's event queue fills.
+// released, so that the node's event queue fills; it records the rest.
 type stuckEndpoint struct {
+	*recorder
 	release chan struct{}
 	once    sync.Once
 }
 
-func (s *stuckEndpoint) Deliver(hub.Event) bool {
+func (s *stuckEndpoint) Deliver(ev hub.Event) bool {
 	s.once.Do(func() { <-s.release })
-	return true
+	return s.recorder.Deliver(ev)
 }
 
 // TestEventQueueFull: events the bus cannot queue for the node are counted
-// as refused, and a message among them is kept in the mailbox, its sender
-// told it is stored rather than delivered.
+// as refused, a message among them is kept in the mailbox, its sender told
+// it is stored rather than delivered, and the session whose events were
+// lost is given its contacts' presence again.
 func TestEventQueueFull(t *testing.T) {
 	ctx := context.Background()
 	st, h := testenv.Hub(t, hub.Config{EventQueue: 1, DeliveryTimeout: 200 * time.Millisecond})
 	alice, bob := account(t, st, 1, "alice@example.com"), account(t, st, 2, "bob@example.com")
-	stuck := &stuckEndpoint{release: make(chan struct{})}
+	as, err := h.Attach(ctx, alice, "msnp", newRecorder())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := as.SetPresence(ctx, hub.StatusBusy, "in a meeting"); err != nil {
+		t.Fatal(err)
+	}
+	stuck := &stuckEndpoint{recorder: newRecorder(), release: make(chan struct{})}
 	s, err := h.Attach(ctx, bob, "gg", stuck)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.AddContact(ctx, hub.Forward, alice.Number, 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.SetPresence(ctx, hub.StatusOnline, ""); err != nil {
@@ -346,6 +358,9 @@ func TestEventQueueFull(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("no refused event counted")
 		}
+	}
+	if ev := stuck.wait(t, hub.EventPresence); ev.From.Number != alice.Number || ev.Status != hub.StatusBusy || ev.Text != "in a meeting" {
+		t.Fatalf("resync gave %+v", ev)
 	}
 }
 
