@@ -64,8 +64,9 @@ type conn struct {
 }
 
 // leaveDrain bounds how long a client that said it is leaving may take to
-// send its last receipts and hang up.
-const leaveDrain = 5 * time.Second
+// send its last receipts and hang up (libgadu hangs up at once), while
+// its session still counts as online.
+const leaveDrain = 2 * time.Second
 
 // offlineWindow bounds the stored messages written to a client and not yet
 // acknowledged by it. A crash or a dropped connection can deliver these
