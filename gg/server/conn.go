@@ -22,6 +22,7 @@ import (
 	"github.com/crosstalk-im/crosstalk/gg/wire"
 	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/internal/eventgate"
+	"github.com/crosstalk-im/crosstalk/internal/mailbox"
 	"github.com/crosstalk-im/crosstalk/internal/outbox"
 	"github.com/crosstalk-im/crosstalk/internal/ratelimit"
 	"github.com/crosstalk-im/crosstalk/internal/service"
@@ -55,12 +56,10 @@ type conn struct {
 	// offline maps the sequence numbers of stored messages written to the
 	// client to their mailbox ids, until the client acknowledges them;
 	// backlog holds the claimed ones waiting for room in that window.
-	offline map[uint32]int64
-	backlog []hub.OfflineMessage
-	leaving bool // no more stored messages are written
-	// rereads counts mailbox reads asked for by the hub while one runs.
-	rereads   int
-	rereading sync.WaitGroup
+	offline  map[uint32]int64
+	backlog  []hub.OfflineMessage
+	leaving  bool // no more stored messages are written
+	rereader mailbox.Rereader
 }
 
 // leaveDrain bounds how long a client that said it is leaving may take to
@@ -111,7 +110,7 @@ func (s *Server) handle(nc net.Conn) {
 	if err := c.loop(ctx); err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 		c.log.Info("dropping connection", "err", err)
 	}
-	c.rereading.Wait()
+	c.rereader.Stop()
 	endCtx, endCancel := context.WithTimeout(ctx, s.cfg.WriteTimeout)
 	c.end(endCtx)
 	endCancel()
@@ -639,36 +638,13 @@ func (c *conn) pumpOffline() {
 }
 
 // rereadMailbox reads the mailbox again when the hub says it holds
-// messages no session has; one read at a time, repeated if asked meanwhile.
+// messages no session has.
 func (c *conn) rereadMailbox() {
-	c.mu.Lock()
-	c.rereads++
-	if c.rereads > 1 {
-		c.mu.Unlock()
-		return
+	ctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.WriteTimeout)
+	defer cancel()
+	if err := c.deliverOffline(ctx); err != nil {
+		c.log.Warn("read mailbox", "err", err)
 	}
-	c.rereading.Add(1)
-	c.mu.Unlock()
-	go func() {
-		defer c.rereading.Done()
-		for {
-			ctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.WriteTimeout)
-			if err := c.deliverOffline(ctx); err != nil {
-				c.log.Warn("read mailbox", "err", err)
-			}
-			cancel()
-			c.mu.Lock()
-			again := c.rereads > 1
-			c.rereads = 0
-			if again {
-				c.rereads = 1
-			}
-			c.mu.Unlock()
-			if !again {
-				return
-			}
-		}
-	}()
 }
 
 func (c *conn) nextSeq() uint32 {
@@ -722,7 +698,7 @@ func (c *conn) deliver(ev hub.Event) bool {
 			return c.deliverMessage(ev.From, *ev.Message)
 		}
 	case hub.EventMailbox:
-		c.rereadMailbox()
+		c.rereader.Reread(c.rereadMailbox)
 	case hub.EventTyping:
 		return c.send(wire.TypeTypingNotify, wire.AppendTyping(nil, wire.Typing{Length: uint16(min(ev.Typing, 0xffff)), UIN: ev.From.Number}))
 	case hub.EventNotify:

@@ -19,6 +19,7 @@ import (
 
 	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/imip/wire"
+	"github.com/crosstalk-im/crosstalk/internal/mailbox"
 	"github.com/crosstalk-im/crosstalk/internal/outbox"
 	"github.com/crosstalk-im/crosstalk/internal/ratelimit"
 	"github.com/crosstalk-im/crosstalk/internal/service"
@@ -47,8 +48,8 @@ type conn struct {
 	presence presenceMode
 	held     []hub.Event // presence events that came during the snapshot
 	ended    bool        // no more background work may start
-	rereads  int         // mailbox reads asked for while one runs
 	bg       sync.WaitGroup
+	rereader mailbox.Rereader
 }
 
 // presenceMode says what becomes of a contact's presence change.
@@ -176,6 +177,7 @@ func (c *conn) end(ctx context.Context) {
 	c.ended = true
 	c.mu.Unlock()
 	c.bg.Wait()
+	c.rereader.Stop()
 	if s := c.sess(); s != nil {
 		s.Detach(ctx)
 	}
@@ -343,7 +345,7 @@ func (c *conn) Deliver(ev hub.Event) bool {
 	case hub.EventMailbox:
 		// Before the session is set, the login's own read is still to come.
 		if c.sess() != nil {
-			c.background(c.rereadMailbox)
+			c.rereader.Reread(c.rereadMailbox)
 		}
 	case hub.EventReverseAdded:
 		c.request(ev.From)
@@ -367,31 +369,12 @@ func (c *conn) background(work func()) {
 }
 
 // rereadMailbox reads the mailbox again when the hub says it holds
-// messages no session has; asked again meanwhile, it reads once more.
+// messages no session has.
 func (c *conn) rereadMailbox() {
-	c.mu.Lock()
-	c.rereads++
-	first := c.rereads == 1
-	c.mu.Unlock()
-	if !first {
-		return
-	}
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.WriteTimeout)
-		if err := c.deliverOffline(ctx); err != nil {
-			c.log().Warn("read mailbox", "err", err)
-		}
-		cancel()
-		c.mu.Lock()
-		again := c.rereads > 1
-		c.rereads = 0
-		if again {
-			c.rereads = 1
-		}
-		c.mu.Unlock()
-		if !again {
-			return
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.WriteTimeout)
+	defer cancel()
+	if err := c.deliverOffline(ctx); err != nil {
+		c.log().Warn("read mailbox", "err", err)
 	}
 }
 

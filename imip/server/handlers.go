@@ -5,12 +5,13 @@ import (
 	"errors"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/imip/wire"
+	"github.com/crosstalk-im/crosstalk/internal/mailbox"
+	"github.com/crosstalk-im/crosstalk/internal/outbox"
 	"github.com/crosstalk-im/crosstalk/metrics"
 )
 
@@ -170,15 +171,9 @@ func (c *conn) refuse(b *wire.Block, code wire.Code, reason, user string) error 
 	return c.fail(b, code)
 }
 
-// offlineBatch bounds the stored messages written before the ones written
-// are deleted: IMIP clients do not acknowledge messages, so a message is
-// done once it is on the socket, and a crash can repeat at most one batch.
-const offlineBatch = 32
-
-// deliverOffline claims what was kept while the account was away, sends
-// it and deletes each message once it is written to the socket. What the
-// connection fails to write stays claimed by the session, and returns to
-// the mailbox when it ends.
+// deliverOffline claims what was kept while the account was away and
+// sends it; each message leaves the mailbox once written to the socket
+// (IMIP clients do not acknowledge messages).
 func (c *conn) deliverOffline(ctx context.Context) error {
 	s := c.sess()
 	waiting, err := s.OfflineMessages(ctx)
@@ -186,41 +181,9 @@ func (c *conn) deliverOffline(ctx context.Context) error {
 		return err
 	}
 	me := s.Account().Number
-	for len(waiting) > 0 {
-		batch := waiting[:min(offlineBatch, len(waiting))]
-		waiting = waiting[len(batch):]
-		var (
-			mu      sync.Mutex
-			written []int64
-		)
-		for _, m := range batch {
-			if c.out.Crowded() {
-				c.out.Wait()
-			}
-			id := m.ID
-			err := c.sendTracked(messageBlock(m.From, me, m.Message), func(ok bool) {
-				if ok {
-					mu.Lock()
-					written = append(written, id)
-					mu.Unlock()
-				}
-			})
-			if err != nil {
-				break // the connection is going
-			}
-		}
-		c.out.Wait()
-		mu.Lock()
-		done := written
-		mu.Unlock()
-		if err := s.DeleteOffline(ctx, done...); err != nil {
-			return err
-		}
-		if len(done) < len(batch) {
-			return nil
-		}
-	}
-	return nil
+	return mailbox.WriteUnacknowledged(ctx, s, c.out, waiting, func(m hub.OfflineMessage, receipt outbox.Receipt) bool {
+		return c.sendTracked(messageBlock(m.From, me, m.Message), receipt) == nil
+	})
 }
 
 func (c *conn) handleStat(ctx context.Context, b *wire.Block) error {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/internal/eventgate"
+	"github.com/crosstalk-im/crosstalk/internal/mailbox"
 	"github.com/crosstalk-im/crosstalk/internal/outbox"
 	"github.com/crosstalk-im/crosstalk/internal/ratelimit"
 	"github.com/crosstalk-im/crosstalk/internal/service"
@@ -47,12 +48,10 @@ type conn struct {
 	mu      sync.Mutex
 	session *hub.Session
 	// mailboxOpen: the client has its contact list and offline messages,
-	// so later mailbox reads may write to it; rereads counts reads asked
-	// for while one runs; ended stops new ones.
-	mailboxOpen bool
-	rereads     int
-	ended       bool
-	bg          sync.WaitGroup
+	// so later mailbox reads may write to it; mailboxAsked: the hub asked
+	// for one before.
+	mailboxOpen, mailboxAsked bool
+	rereader                  mailbox.Rereader
 }
 
 // errClose ends the read loop after the handler queued its last message.
@@ -86,10 +85,7 @@ func (s *Server) handle(nc net.Conn) {
 	if err := c.loop(ctx); err != nil && !c.ending.Load() && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 		c.log.Info("dropping connection", "err", err)
 	}
-	c.mu.Lock()
-	c.ended = true
-	c.mu.Unlock()
-	c.bg.Wait()
+	c.rereader.Stop()
 	endCtx, endCancel := context.WithTimeout(ctx, s.cfg.WriteTimeout)
 	if sess := c.sess(); sess != nil {
 		c.gate.Discard(c.undelivered)
@@ -557,89 +553,37 @@ func (c *conn) deliverMessage(from hub.Account, msg hub.Message, receipt outbox.
 	return c.sendTracked(append(m, wire.Str("msg", toMarkup(msg))), receipt)
 }
 
-// rereadMailbox reads the mailbox again, on a goroutine of its own, when
-// the hub says it holds messages no session has and the client already
-// had its first delivery; asked again meanwhile, it reads once more.
+// rereadMailbox reads the mailbox again when the hub says it holds
+// messages no session has, once the client has had its first delivery.
 func (c *conn) rereadMailbox() {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.rereads++
-	if !c.mailboxOpen || c.ended || c.rereads > 1 {
+	open := c.mailboxOpen
+	c.mailboxAsked = !open
+	c.mu.Unlock()
+	if !open {
 		return
 	}
-	c.bg.Add(1)
-	go func() {
-		defer c.bg.Done()
-		for {
-			ctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.WriteTimeout)
-			if err := c.deliverOffline(ctx); err != nil {
-				c.log.Warn("read mailbox", "err", err)
-			}
-			cancel()
-			c.mu.Lock()
-			again := c.rereads > 1
-			c.rereads = 0
-			if again {
-				c.rereads = 1
-			}
-			c.mu.Unlock()
-			if !again {
-				return
-			}
+	c.rereader.Reread(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.WriteTimeout)
+		defer cancel()
+		if err := c.deliverOffline(ctx); err != nil {
+			c.log.Warn("read mailbox", "err", err)
 		}
-	}()
+	})
 }
 
-// offlineBatch bounds the stored messages written before the ones written
-// are deleted: MySpaceIM clients do not acknowledge messages, so a message
-// is done once it is on the socket, and a crash can repeat at most one
-// batch.
-const offlineBatch = 32
-
-// deliverOffline claims what waits in the mailbox, sends it and deletes
-// each message once it is written. What the connection fails to write
-// stays claimed by the session, and returns to the mailbox when it ends.
+// deliverOffline claims what waits in the mailbox and sends it; each
+// message leaves the mailbox once written (MySpaceIM clients do not
+// acknowledge messages).
 func (c *conn) deliverOffline(ctx context.Context) error {
 	s := c.sess()
 	waiting, err := s.OfflineMessages(ctx)
 	if err != nil {
 		return err
 	}
-	for len(waiting) > 0 {
-		batch := waiting[:min(offlineBatch, len(waiting))]
-		waiting = waiting[len(batch):]
-		var (
-			mu      sync.Mutex
-			written []int64
-		)
-		for _, m := range batch {
-			if c.out.Crowded() {
-				c.out.Wait()
-			}
-			id := m.ID
-			taken := c.deliverMessage(m.From, m.Message, func(ok bool) {
-				if ok {
-					mu.Lock()
-					written = append(written, id)
-					mu.Unlock()
-				}
-			})
-			if !taken {
-				break
-			}
-		}
-		c.out.Wait()
-		mu.Lock()
-		done := written
-		mu.Unlock()
-		if err := s.DeleteOffline(ctx, done...); err != nil {
-			return err
-		}
-		if len(done) < len(batch) {
-			return nil
-		}
-	}
-	return nil
+	return mailbox.WriteUnacknowledged(ctx, s, c.out, waiting, func(m hub.OfflineMessage, receipt outbox.Receipt) bool {
+		return c.deliverMessage(m.From, m.Message, receipt)
+	})
 }
 
 // presenceMessage is a bm 100 with the status code MySpace clients know:

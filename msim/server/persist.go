@@ -270,8 +270,8 @@ func (c *conn) afterContactList(ctx context.Context) error {
 		return err
 	}
 	c.mu.Lock()
-	again := c.rereads > 0
-	c.mailboxOpen, c.rereads = true, 0
+	again := c.mailboxAsked
+	c.mailboxOpen = true
 	c.mu.Unlock()
 	if again {
 		c.rereadMailbox()

@@ -16,6 +16,7 @@ import (
 
 	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/internal/eventgate"
+	"github.com/crosstalk-im/crosstalk/internal/mailbox"
 	"github.com/crosstalk-im/crosstalk/metrics"
 	"github.com/crosstalk-im/crosstalk/msnp/wire"
 )
@@ -33,15 +34,11 @@ type nsConn struct {
 	chlBy     time.Time
 
 	// Shared with hub event delivery.
-	gate    eventgate.Gate
-	mu      sync.Mutex
-	session *hub.Session
-	status  hub.Status
-	// rereads counts mailbox reads asked for while one runs; ended stops
-	// new ones.
-	rereads int
-	ended   bool
-	bg      sync.WaitGroup
+	gate     eventgate.Gate
+	mu       sync.Mutex
+	session  *hub.Session
+	status   hub.Status
+	rereader mailbox.Rereader
 }
 
 type nsCommand struct {
@@ -119,10 +116,7 @@ func (n *nsConn) dispatch(ctx context.Context, cmd wire.Command) error {
 
 // end leaves the hub: watchers see the account go offline.
 func (n *nsConn) end(ctx context.Context) {
-	n.mu.Lock()
-	n.ended = true
-	n.mu.Unlock()
-	n.bg.Wait()
+	n.rereader.Stop()
 	if s := n.sess(); s != nil {
 		n.gate.Discard(n.undelivered)
 		s.Detach(ctx)
@@ -336,38 +330,23 @@ func (n *nsConn) deliver(ev hub.Event) bool {
 	return true
 }
 
-// rereadMailbox reads the mailbox again, on a goroutine of its own, when
-// the hub says it holds messages no session has and the client has been
-// online (its first CHG read the mailbox); asked again meanwhile, it reads
-// once more.
+// rereadMailbox reads the mailbox again when the hub says it holds
+// messages no session has, once the client has been online (its first CHG
+// read the mailbox).
 func (n *nsConn) rereadMailbox() {
 	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.rereads++
-	if n.ended || n.rereads > 1 || n.status == "" {
+	online := n.status != ""
+	n.mu.Unlock()
+	if !online {
 		return
 	}
-	n.bg.Add(1)
-	go func() {
-		defer n.bg.Done()
-		for {
-			ctx, cancel := context.WithTimeout(context.Background(), n.srv.cfg.WriteTimeout)
-			if err := n.deliverOffline(ctx); err != nil {
-				n.log.Warn("read mailbox", "err", err)
-			}
-			cancel()
-			n.mu.Lock()
-			again := n.rereads > 1
-			n.rereads = 0
-			if again {
-				n.rereads = 1
-			}
-			n.mu.Unlock()
-			if !again {
-				return
-			}
+	n.rereader.Reread(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), n.srv.cfg.WriteTimeout)
+		defer cancel()
+		if err := n.deliverOffline(ctx); err != nil {
+			n.log.Warn("read mailbox", "err", err)
 		}
-	}()
+	})
 }
 
 // deliverOffline claims what waits in the mailbox and brings it to the
