@@ -76,14 +76,14 @@ type command func(context.Context, *slog.Logger, *console) error
 // ran is what a command said, on its output and its error output, and
 // what it returned.
 type ran struct {
-	out, errOut *testenv.Buffer
+	out, errOut *testenv.LogBuffer
 	err         error
 }
 
 // run runs a command to its end, on a console that is not a terminal.
 func (cmd command) run(t *testing.T, ctx context.Context) ran {
 	t.Helper()
-	r := ran{out: &testenv.Buffer{}, errOut: &testenv.Buffer{}}
+	r := ran{out: &testenv.LogBuffer{}, errOut: &testenv.LogBuffer{}}
 	r.err = cmd(ctx, testLogger(t), &console{out: r.out, err: r.errOut})
 	return r
 }
@@ -101,7 +101,7 @@ func (cmd command) start(t *testing.T, ctx context.Context, ready string) *start
 	t.Helper()
 	ctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	s := &started{ran: ran{out: &testenv.Buffer{}, errOut: &testenv.Buffer{}}, stop: stop,
+	s := &started{ran: ran{out: &testenv.LogBuffer{}, errOut: &testenv.LogBuffer{}}, stop: stop,
 		result: sync.OnceValue(func() error { return <-done })}
 	go func() { done <- cmd(ctx, testLogger(t), &console{out: s.out, err: s.errOut}) }()
 	t.Cleanup(func() { stop(); s.result() })

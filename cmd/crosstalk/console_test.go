@@ -12,8 +12,8 @@ import (
 // On a terminal the progress bar shows the rate and the time left, and is
 // redrawn at most every progressRedraw however often progress is made.
 func TestProgressOnTerminal(t *testing.T) {
-	var errOut testenv.Buffer
-	con := &console{out: &testenv.Buffer{}, err: &errOut, terminal: true}
+	var errOut testenv.LogBuffer
+	con := &console{out: &testenv.LogBuffer{}, err: &errOut, terminal: true}
 	const total, blocks = 4 << 20, 2048
 	start := time.Now()
 	p := con.progress("file.bin", total)
@@ -37,8 +37,8 @@ func TestProgressOnTerminal(t *testing.T) {
 
 // Elsewhere there is one plain line once the transfer ends.
 func TestProgressElsewhere(t *testing.T) {
-	var errOut testenv.Buffer
-	con := &console{out: &testenv.Buffer{}, err: &errOut}
+	var errOut testenv.LogBuffer
+	con := &console{out: &testenv.LogBuffer{}, err: &errOut}
 	p := con.progress("file.bin", 3<<20)
 	for i := int64(1); i <= 3<<20; i += 2045 {
 		p.set(i)

@@ -107,7 +107,7 @@ type proc struct {
 	name   string
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
-	stderr testenv.Buffer
+	stderr testenv.LogBuffer
 	exited chan struct{} // closed after the program ended and was waited for
 
 	mu      sync.Mutex

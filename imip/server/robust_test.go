@@ -314,7 +314,7 @@ func TestEchoComesFirst(t *testing.T) {
 // TestTrace: the block dump shows blocks both ways but neither login
 // hashes nor message texts.
 func TestTrace(t *testing.T) {
-	var logs testenv.Buffer
+	var logs testenv.LogBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: LevelTrace}))
 	env := newTestEnv(t, func(c *Config) { c.Trace = true; c.Logger = logger })
 	env.account(t, 1001, "Alice", "pa")

@@ -5,7 +5,8 @@ import (
 	"sync"
 )
 
-// LogBuffer collects log output written from several goroutines.
+// LogBuffer collects what several goroutines write (logs, a child's
+// output, a command's console) for a test to read.
 type LogBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer

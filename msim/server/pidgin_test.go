@@ -7,11 +7,11 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/internal/testenv"
 	"github.com/crosstalk-im/crosstalk/msim/client"
 	"github.com/crosstalk-im/crosstalk/msim/wire"
 )
@@ -85,16 +85,7 @@ func TestProfileCarriesStatusText(t *testing.T) {
 }
 
 // traceLog collects a server's trace from several goroutines.
-type traceLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *traceLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
+type traceLog struct{ testenv.LogBuffer }
 
 func (l *traceLog) config(c *Config) {
 	c.Trace = true
@@ -103,10 +94,8 @@ func (l *traceLog) config(c *Config) {
 
 // messages returns the traced messages, in and out.
 func (l *traceLog) messages(t *testing.T) []wire.Message {
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	var out []wire.Message
-	for line := range strings.Lines(l.buf.String()) {
+	for line := range strings.Lines(l.String()) {
 		var rec struct{ Message string }
 		if err := json.Unmarshal([]byte(line), &rec); err != nil {
 			t.Fatalf("log line %q: %v", line, err)
