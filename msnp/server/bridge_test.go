@@ -269,3 +269,36 @@ func TestUnansweredRingRequeues(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// An MSN client's message to a member of another protocol who has left
+// and whose mailbox holds the sender's whole share is refused with NAK;
+// with room, it is kept, and the sender gets its ACK.
+func TestMailboxShareNAK(t *testing.T) {
+	ctx := context.Background()
+	env := newTestEnv(t, nil)
+	bob := env.addAccount(t, 1002, "bob@example.com", "Bob", "pb")
+	carol := env.addAccount(t, 1003, "carol@example.com", "Carol", "pc")
+	cs, _ := attachOther(t, env, carol)
+
+	b := dialRaw(t, env.nsAddr)
+	b.login("bob@example.com", "pb")
+	b.send("CHG 4 NLN\r\n")
+	b.expect("CHG 4 NLN")
+	env.hub.SendMessage(ctx, carol, bob.Number, hub.Message{Text: "hi"}, "")
+	sb := answerRing(t, b, "bob@example.com", "carol@example.com")
+	sb.expect("IRO 1 1 1 carol@example.com Carol")
+	sb.expect("ANS 1 OK")
+	sb.readMSG()
+	cs.Detach(ctx) // carol leaves; the chat keeps her as a member
+
+	text := "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\nfor later"
+	sb.send(fmt.Sprintf("MSG 2 A %d\r\n%s", len(text), text))
+	sb.expect("ACK 2")
+	for i := 1; i < hub.DefaultMailbox.PerSender; i++ {
+		if _, err := env.store.QueueOffline(ctx, carol.Number, bob.Number, hub.Message{Text: "filler", Sent: time.Now()}, hub.DefaultMailbox); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sb.send(fmt.Sprintf("MSG 3 A %d\r\n%s", len(text), text))
+	sb.expect("NAK 3")
+}
