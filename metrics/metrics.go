@@ -32,11 +32,19 @@ var (
 		Help: "Protocol error replies sent to clients.",
 	}, []string{"protocol", "code"})
 
-	// Logins counts login attempts by result (ok, bad_password, ...).
+	// Logins counts login attempts by result: ok, or the failure's reason
+	// (bad_password, unknown_account, locked, bad_request).
 	Logins = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "crosstalk_logins_total",
 		Help: "Login attempts.",
 	}, []string{"protocol", "result"})
+
+	// LoginLocks counts locks put on an address or an account after
+	// repeated failed logins (see internal/loginguard).
+	LoginLocks = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "crosstalk_login_locks_total",
+		Help: "Addresses or accounts locked after repeated failed logins.",
+	}, []string{"scope"})
 
 	// Messages counts instant messages relayed, by the sender's protocol.
 	Messages = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -94,7 +102,7 @@ var (
 )
 
 func init() {
-	Registry.MustRegister(Connections, Commands, Errors, Logins, Messages, Events, EventsRefused, MessageOutcomes, OutputOverflows,
+	Registry.MustRegister(Connections, Commands, Errors, Logins, LoginLocks, Messages, Events, EventsRefused, MessageOutcomes, OutputOverflows,
 		AcceptErrors, Refused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 }

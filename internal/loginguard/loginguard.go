@@ -1,0 +1,423 @@
+// Package loginguard slows password guessing to a crawl for every protocol
+// at once. A server asks it, before checking a password, whether the login
+// may be checked now (Guard.Begin), and tells it how the check went; it
+// also counts every login in the metrics and logs failures, at a rationed
+// rate, with their reason.
+//
+// Failures (wrong passwords and unknown accounts) are counted per remote
+// address, IPv6 addresses by their /64 (one host holds a whole /64), and
+// per account, by account number whatever protocol the login came through.
+// After Policy.Free failures each further one makes the next login wait,
+// Config.Delay at first, twice as long each time, at most Config.MaxDelay;
+// at Policy.LockAfter failures the count locks for Policy.LockFor, and
+// every failure after that locks again, until the count is forgotten
+// (Config.Forget after its last failure or the end of its wait). A login
+// that comes while its address or account waits is refused without its
+// password being checked, in the protocol's usual failure terms, and does
+// not count: hammering during a wait neither lengthens it nor costs a
+// check. Waits are moments on a clock, not sleeps: no goroutine or timer is
+// held for them, and one attacker's wait holds back nobody else.
+//
+// # The balance between attackers and the rightful user
+//
+// The address count is the strict one (by default 5 free failures, locked
+// at 20 for 15 minutes): it stops one address quickly, and the rightful
+// user elsewhere never notices it. The account count is looser and shorter
+// (30 free, locked at 60 for 5 minutes); an address's failures stop adding
+// to it once the address is locked, so no single address can make an
+// account wait; and it only holds back addresses that have not logged in
+// to the account successfully within Config.KnownFor (30 days). So an
+// attacker spread over many addresses can keep an account closed to new
+// places, 5 minutes at a time, but never to the places its owner logs in
+// from. The price: during a sustained attack from many addresses, the
+// owner's first login from a new place may wait until the attack stops;
+// and clients behind one address (a carrier NAT, a TCP proxy that hides
+// client addresses) share one address count. Successful logins clear no
+// count, so an attacker holding one account cannot launder an address by
+// logging in to it.
+//
+// With the defaults, one address gets 5 guesses at once, 15 more over
+// about 9 minutes, then one every 15 minutes (4 an hour); one account,
+// from any number of addresses, 30 at once, 30 more over about 24
+// minutes, then one every 5 minutes (12 an hour).
+//
+// Memory is bounded: each table (addresses, accounts, known places) holds
+// at most Config.MaxTracked entries of fixed size (keys are hashed); an
+// entry is dropped when met after it expired, and a full table makes room
+// by evicting, of a few entries met at random, the one due to expire first,
+// which is rarely a lock. Counts live in one process: with several nodes
+// each counts the logins it serves, so an attacker who spreads over n
+// nodes gets up to n times the guesses.
+package loginguard
+
+import (
+	"context"
+	"hash/maphash"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/crosstalk-im/crosstalk/internal/loglimit"
+	"github.com/crosstalk-im/crosstalk/metrics"
+)
+
+// Policy is how many failures one address, or one account, may have.
+type Policy struct {
+	// Free failures cost no wait.
+	Free int
+	// LockAfter failures lock for LockFor.
+	LockAfter int
+	LockFor   time.Duration
+}
+
+// Config is the guard's settings; zero fields take the defaults below.
+type Config struct {
+	Address Policy // default 5, 20, 15 minutes
+	Account Policy // default 30, 60, 5 minutes
+	// Delay is the first wait after the free failures; each failure
+	// doubles it, up to MaxDelay. Defaults 1 second and 1 minute.
+	Delay, MaxDelay time.Duration
+	// Forget drops a count this long after its last failure or the end of
+	// its wait, whichever is later. Default 1 hour.
+	Forget time.Duration
+	// KnownFor is how long a successful login from an address lets that
+	// address past the account's count. Default 30 days.
+	KnownFor time.Duration
+	// MaxTracked bounds each table's entries. Default 100,000 (a few
+	// megabytes per table).
+	MaxTracked int
+	// FailureLogsPerSecond and FailureLogBurst ration the "login failed"
+	// lines of all servers together. Defaults 1 and 20.
+	FailureLogsPerSecond float64
+	FailureLogBurst      int
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Defaults.
+var (
+	DefaultAddress = Policy{Free: 5, LockAfter: 20, LockFor: 15 * time.Minute}
+	DefaultAccount = Policy{Free: 30, LockAfter: 60, LockFor: 5 * time.Minute}
+)
+
+const (
+	DefaultDelay                = time.Second
+	DefaultMaxDelay             = time.Minute
+	DefaultForget               = time.Hour
+	DefaultKnownFor             = 30 * 24 * time.Hour
+	DefaultMaxTracked           = 100_000
+	DefaultFailureLogsPerSecond = 1
+	DefaultFailureLogBurst      = 20
+)
+
+func (c *Config) defaults() {
+	c.Address.defaults(DefaultAddress)
+	c.Account.defaults(DefaultAccount)
+	setDefault(&c.Delay, DefaultDelay)
+	setDefault(&c.MaxDelay, DefaultMaxDelay)
+	setDefault(&c.Forget, DefaultForget)
+	setDefault(&c.KnownFor, DefaultKnownFor)
+	setDefault(&c.MaxTracked, DefaultMaxTracked)
+	setDefault(&c.FailureLogsPerSecond, DefaultFailureLogsPerSecond)
+	setDefault(&c.FailureLogBurst, DefaultFailureLogBurst)
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+func (p *Policy) defaults(d Policy) {
+	setDefault(&p.Free, d.Free)
+	setDefault(&p.LockAfter, d.LockAfter)
+	setDefault(&p.LockFor, d.LockFor)
+}
+
+func setDefault[T int | float64 | time.Duration](v *T, d T) {
+	if *v <= 0 {
+		*v = d
+	}
+}
+
+// Reason is why a login failed; it is the result label of the login metric.
+type Reason string
+
+const (
+	BadPassword    Reason = "bad_password"
+	UnknownAccount Reason = "unknown_account"
+	// Locked: the address or the account waits after earlier failures;
+	// the password was not checked.
+	Locked Reason = "locked"
+	// BadRequest: the login was malformed or out of order.
+	BadRequest Reason = "bad_request"
+)
+
+// guess reports failures that count: someone tried a password.
+func (r Reason) guess() bool { return r == BadPassword || r == UnknownAccount }
+
+// Scope says which count holds a login back.
+type Scope string
+
+const (
+	ScopeAddress Scope = "address"
+	ScopeAccount Scope = "account"
+)
+
+// Guard keeps the counts. It is safe for concurrent use; every server of a
+// process shares one, so an address's failures add up over all protocols.
+type Guard struct {
+	cfg  Config
+	seed maphash.Seed
+	logs *loglimit.Limiter
+
+	mu        sync.Mutex
+	addresses table
+	accounts  table
+	known     table // (account, address) pairs that logged in
+}
+
+// New makes a guard.
+func New(cfg Config) *Guard {
+	cfg.defaults()
+	return &Guard{
+		cfg:       cfg,
+		seed:      maphash.MakeSeed(),
+		logs:      loglimit.New(cfg.FailureLogsPerSecond, cfg.FailureLogBurst),
+		addresses: newTable(cfg.MaxTracked),
+		accounts:  newTable(cfg.MaxTracked),
+		known:     newTable(cfg.MaxTracked),
+	}
+}
+
+// Account is the account key of an existing account: its number, which
+// every protocol's logins to it share.
+func Account(number uint32) string { return "#" + strconv.FormatUint(uint64(number), 10) }
+
+// Name is the account key of a login name that names no account.
+func Name(name string) string { return "@" + strings.ToLower(name) }
+
+// Status is what the guard holds about an address and an account.
+type Status struct {
+	AddressFailures, AccountFailures int
+	// Held is the count that holds a login back now ("" when none), for
+	// Wait more; Locked says whether that is a lock rather than a delay.
+	Held   Scope
+	Wait   time.Duration
+	Locked bool
+	// Known: the address logged in to the account lately, so the
+	// account's count does not hold it back.
+	Known bool
+}
+
+// Status reports on logins to account (see Account and Name) from remote.
+func (g *Guard) Status(remote net.Addr, account string) Status {
+	k := g.keys(remote, account)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.status(k, g.cfg.Now())
+}
+
+type keys struct{ address, account, pair uint64 }
+
+func (g *Guard) keys(remote net.Addr, account string) keys {
+	addr := addressKey(remote)
+	return keys{
+		address: maphash.String(g.seed, addr),
+		account: maphash.String(g.seed, account),
+		pair:    maphash.String(g.seed, account+"\x00"+addr),
+	}
+}
+
+// addressKey is the address as counted: the IP, an IPv6 one by its /64.
+func addressKey(remote net.Addr) string {
+	if remote == nil {
+		return ""
+	}
+	ap, err := netip.ParseAddrPort(remote.String())
+	if err != nil {
+		return remote.Network() + " " + remote.String()
+	}
+	ip := ap.Addr().Unmap().WithZone("")
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return p.String()
+	}
+	return ip.String()
+}
+
+func (g *Guard) status(k keys, now time.Time) Status {
+	addr, _ := g.addresses.get(k.address, now)
+	acct, _ := g.accounts.get(k.account, now)
+	_, known := g.known.get(k.pair, now)
+	s := Status{AddressFailures: addr.failures, AccountFailures: acct.failures, Known: known}
+	switch {
+	case now.Before(addr.waitUntil):
+		s.Held, s.Wait, s.Locked = ScopeAddress, addr.waitUntil.Sub(now), addr.failures >= g.cfg.Address.LockAfter
+	case !known && now.Before(acct.waitUntil):
+		s.Held, s.Wait, s.Locked = ScopeAccount, acct.waitUntil.Sub(now), acct.failures >= g.cfg.Account.LockAfter
+	}
+	return s
+}
+
+// Attempt is one login, from Begin to Fail or Succeed.
+type Attempt struct {
+	g        *Guard
+	protocol string
+	keys     keys
+	held     Status
+}
+
+// Begin starts a login to account (see Account and Name) from remote over
+// protocol (the metric's protocol label).
+func (g *Guard) Begin(protocol string, remote net.Addr, account string) Attempt {
+	a := Attempt{g: g, protocol: protocol, keys: g.keys(remote, account)}
+	g.mu.Lock()
+	a.held = g.status(a.keys, g.cfg.Now())
+	g.mu.Unlock()
+	return a
+}
+
+// Allowed reports whether the password may be checked. When it is not, the
+// server answers as for a wrong password and calls Fail with Locked.
+func (a Attempt) Allowed() bool { return a.held.Held == "" }
+
+// Fail counts a failed login against its address and account when it was
+// a guess, counts it in the login metric, and logs it with its reason
+// unless too many failures were logged lately; args say whose login it was.
+func (a Attempt) Fail(ctx context.Context, log *slog.Logger, reason Reason, args ...any) {
+	args = args[:len(args):len(args)]
+	if a.held.Held != "" {
+		args = append(args, "held_by", a.held.Held, "retry_in", a.held.Wait.Round(time.Second))
+	}
+	if reason.guess() && a.held.Held == "" {
+		g := a.g
+		now := g.cfg.Now()
+		g.mu.Lock()
+		failures, byAddress := g.addresses.fail(a.keys.address, g.cfg.Address, &g.cfg, now)
+		// Once its address is locked, an address's guesses are paced by
+		// that lock and no longer add to the account's count: no single
+		// address can push an account past Address.LockAfter.
+		byAccount := false
+		if failures <= g.cfg.Address.LockAfter {
+			_, byAccount = g.accounts.fail(a.keys.account, g.cfg.Account, &g.cfg, now)
+		}
+		g.mu.Unlock()
+		for _, l := range []struct {
+			scope  Scope
+			locked bool
+		}{{ScopeAddress, byAddress}, {ScopeAccount, byAccount}} {
+			if l.locked {
+				metrics.LoginLocks.WithLabelValues(string(l.scope)).Inc()
+				args = append(args, "locks", l.scope)
+			}
+		}
+	}
+	a.g.Report(ctx, log, a.protocol, reason, args...)
+}
+
+// Report counts a failed login in the metric and logs it with its reason,
+// rationed; servers call it for failures that come before there is an
+// account to name (bad requests).
+func (g *Guard) Report(ctx context.Context, log *slog.Logger, protocol string, reason Reason, args ...any) {
+	metrics.Logins.WithLabelValues(protocol, string(reason)).Inc()
+	g.logs.Log(ctx, log, slog.LevelInfo, "login failed", append(args[:len(args):len(args)], "reason", reason)...)
+}
+
+// Succeed counts a successful login and remembers its address as one the
+// account logs in from.
+func (a Attempt) Succeed() {
+	metrics.Logins.WithLabelValues(a.protocol, "ok").Inc()
+	g := a.g
+	now := g.cfg.Now()
+	g.mu.Lock()
+	g.known.put(a.keys.pair, record{expires: now.Add(g.cfg.KnownFor)}, now)
+	g.mu.Unlock()
+}
+
+// record is one address's, account's or known place's entry.
+type record struct {
+	failures  int
+	waitUntil time.Time // no check before
+	expires   time.Time // forgotten at
+}
+
+type table struct {
+	m   map[uint64]record
+	max int
+}
+
+func newTable(max int) table { return table{m: make(map[uint64]record), max: max} }
+
+// get returns a live entry, dropping an expired one.
+func (t *table) get(key uint64, now time.Time) (record, bool) {
+	r, ok := t.m[key]
+	if ok && !now.Before(r.expires) {
+		delete(t.m, key)
+		return record{}, false
+	}
+	return r, ok
+}
+
+// fail counts a failure and returns the count and whether it locked.
+func (t *table) fail(key uint64, p Policy, cfg *Config, now time.Time) (failures int, locked bool) {
+	r, _ := t.get(key, now)
+	r.failures++
+	switch {
+	case r.failures >= p.LockAfter:
+		r.waitUntil = now.Add(p.LockFor)
+		locked = true
+	case r.failures > p.Free:
+		d := cfg.Delay
+		for i := p.Free + 1; i < r.failures && d < cfg.MaxDelay; i++ {
+			d *= 2
+		}
+		r.waitUntil = now.Add(min(d, cfg.MaxDelay))
+	}
+	r.expires = now.Add(cfg.Forget)
+	if r.waitUntil.After(now) {
+		r.expires = r.waitUntil.Add(cfg.Forget)
+	}
+	t.put(key, r, now)
+	return r.failures, locked
+}
+
+// evictionSample is how many entries a full table looks at to make room.
+const evictionSample = 8
+
+func (t *table) put(key uint64, r record, now time.Time) {
+	if _, ok := t.m[key]; !ok && len(t.m) >= t.max {
+		t.evict(now)
+	}
+	t.m[key] = r
+}
+
+// evict drops an expired entry or, failing that, of a few entries met at
+// random (map order), the one due to expire first.
+func (t *table) evict(now time.Time) {
+	var victim uint64
+	var first time.Time
+	seen := 0
+	for k, r := range t.m {
+		if !now.Before(r.expires) {
+			delete(t.m, k)
+			return
+		}
+		if seen == 0 || r.expires.Before(first) {
+			victim, first = k, r.expires
+		}
+		if seen++; seen == evictionSample {
+			break
+		}
+	}
+	delete(t.m, victim)
+}
+
+// Tracked returns the number of entries in the address, account and
+// known-place tables.
+func (g *Guard) Tracked() (addresses, accounts, known int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.addresses.m), len(g.accounts.m), len(g.known.m)
+}
