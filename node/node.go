@@ -21,6 +21,7 @@ import (
 	ggserver "github.com/crosstalk-im/crosstalk/gg/server"
 	"github.com/crosstalk-im/crosstalk/hub"
 	imipserver "github.com/crosstalk-im/crosstalk/imip/server"
+	"github.com/crosstalk-im/crosstalk/internal/loginguard"
 	"github.com/crosstalk-im/crosstalk/internal/service"
 	"github.com/crosstalk-im/crosstalk/metrics"
 	msimserver "github.com/crosstalk-im/crosstalk/msim/server"
@@ -84,6 +85,9 @@ type Options struct {
 	// counting its own; HTTP bounds the HTTP service.
 	Admission service.Limits
 	HTTP      HTTPLimits
+	// LoginGuard slows password guessing on every protocol's logins, with
+	// one count per address and account for them all.
+	LoginGuard loginguard.Config
 }
 
 // Node is a running server.
@@ -96,6 +100,7 @@ type Node struct {
 	MSIM  *msimserver.Server
 	IMIP  *imipserver.Server
 	Drive *drive.Server
+	Guard *loginguard.Guard
 
 	// Bound addresses, for tests that listen on port 0.
 	MSNPAddr, SBAddr, FTPAddr, GGAddr, MSIMAddr, IMIPAddr, HTTPAddr string
@@ -118,7 +123,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	n = &Node{log: o.Logger}
+	n = &Node{log: o.Logger, Guard: loginguard.New(o.LoginGuard)}
 	started := n // the error returns below set n to nil
 	// listen opens a protocol listener; busy, when set, is how its
 	// protocol says "server busy".
@@ -151,6 +156,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		cfg := o.MSIM
 		cfg.Hub = n.Hub
 		cfg.Logger = o.Logger.With("protocol", "msim")
+		cfg.Guard = n.Guard
 		n.MSIM = msimserver.New(cfg)
 	}
 	if o.MSNPAddr != Off {
@@ -178,6 +184,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		cfg := o.MSNP
 		cfg.Hub = n.Hub
 		cfg.Logger = o.Logger.With("protocol", "msnp")
+		cfg.Guard = n.Guard
 		cfg.NotificationAddr = o.NSRedirect
 		cfg.SwitchboardAddr = o.SBPublicAddr
 		if cfg.SwitchboardAddr == "" {
@@ -222,6 +229,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		cfg := o.GG
 		cfg.Hub = n.Hub
 		cfg.Logger = o.Logger.With("protocol", "gg")
+		cfg.Guard = n.Guard
 		cfg.TokenKey = n.Store.DeriveKey("gg imtoken")
 		n.GG = ggserver.New(cfg)
 		listeners = append(listeners, func() { n.serve("gg", func() error { return n.GG.Serve(l) }) })
@@ -235,6 +243,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		cfg := o.IMIP
 		cfg.Hub = n.Hub
 		cfg.Logger = o.Logger.With("protocol", "imip")
+		cfg.Guard = n.Guard
 		n.IMIP = imipserver.New(cfg)
 		listeners = append(listeners, func() { n.serve("imip", func() error { return n.IMIP.Serve(l) }) })
 	}

@@ -17,8 +17,10 @@ var serveGroups = []kong.Group{
 	{Key: "msn", Title: "MSN"},
 	{Key: "gg", Title: "Gadu-Gadu"},
 	{Key: "msim", Title: "MySpaceIM"},
+	{Key: "imip", Title: "IMIP"},
 	{Key: "files", Title: "Files (the GG drive)"},
 	{Key: "exposure", Title: "Exposure", Description: "Caps on connections per listener and bounds of the HTTP service (README: Exposing the server)."},
+	{Key: "logins", Title: "Password guessing", Description: "Failed logins counted per address and per account, for every protocol at once (README: Password guessing)."},
 }
 
 // Help is the text below serve's usage line.

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/alecthomas/kong"
+
+	"github.com/crosstalk-im/crosstalk/internal/loginguard"
 )
 
 // runMainEnv makes the test binary run main instead of the tests, so
@@ -216,5 +218,29 @@ func TestReadme(t *testing.T) {
 	}
 	if ran != 4 {
 		t.Fatalf("ran %d account commands from the README, want 4", ran)
+	}
+}
+
+// The login guard's flags default to the guard's own defaults and reach it.
+func TestLoginGuardFlags(t *testing.T) {
+	c, _, err := parse(t, "serve")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := c.Serve.loginGuard()
+	if got.Address != loginguard.DefaultAddress || got.Account != loginguard.DefaultAccount ||
+		got.Delay != loginguard.DefaultDelay || got.MaxDelay != loginguard.DefaultMaxDelay ||
+		got.Forget != loginguard.DefaultForget || got.KnownFor != loginguard.DefaultKnownFor ||
+		got.MaxTracked != loginguard.DefaultMaxTracked ||
+		got.FailureLogsPerSecond != loginguard.DefaultFailureLogsPerSecond || got.FailureLogBurst != loginguard.DefaultFailureLogBurst {
+		t.Errorf("flag defaults %+v differ from the guard's", got)
+	}
+	t.Setenv("CROSSTALK_LOGIN_ACCOUNT_LOCK", "2m")
+	if c, _, err = parse(t, "serve", "--login-address-lock-at", "7", "--login-delay", "250ms"); err != nil {
+		t.Fatal(err)
+	}
+	got = c.Serve.loginGuard()
+	if got.Address.LockAfter != 7 || got.Delay != 250*time.Millisecond || got.Account.LockFor != 2*time.Minute {
+		t.Errorf("settings not passed on: %+v", got)
 	}
 }

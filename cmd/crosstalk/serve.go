@@ -13,6 +13,8 @@ import (
 	"github.com/crosstalk-im/crosstalk/drive"
 	ggserver "github.com/crosstalk-im/crosstalk/gg/server"
 	"github.com/crosstalk-im/crosstalk/hub"
+	imipserver "github.com/crosstalk-im/crosstalk/imip/server"
+	"github.com/crosstalk-im/crosstalk/internal/loginguard"
 	"github.com/crosstalk-im/crosstalk/internal/service"
 	msimserver "github.com/crosstalk-im/crosstalk/msim/server"
 	msnpserver "github.com/crosstalk-im/crosstalk/msnp/server"
@@ -59,6 +61,7 @@ type serveCmd struct {
 	MsimMaxMessage       int           `help:"Largest MySpaceIM message." default:"64KiB" type:"size" group:"msim"`
 	MsimLoginTimeout     time.Duration `help:"Time allowed from connecting to a finished MySpaceIM login." default:"60s" group:"msim"`
 	MsimIdleTimeout      time.Duration `help:"Close MySpaceIM connections silent for this long (clients send no keep-alives)." default:"2h" group:"msim"`
+	ImipTrace            bool          `help:"Log every IMIP block in and out (at log level trace)." group:"imip"`
 	DriveMaxFile         int64         `help:"Largest file the drive takes." default:"100MiB" type:"size" group:"files"`
 	DriveQuota           int64         `help:"Bytes of files one account may have in the drive (negative: no limit)." default:"1GiB" type:"size" group:"files"`
 	DriveLifetime        time.Duration `help:"How long a file ticket lives." default:"7d" group:"files"`
@@ -79,6 +82,21 @@ type serveCmd struct {
 	HttpMaxHeader       int           `help:"Largest HTTP request header." default:"64KiB" type:"size" group:"exposure"`
 	HttpWriteTimeout    time.Duration `help:"Time allowed from an HTTP request's headers to its answer beginning." default:"1m" group:"exposure"`
 	HttpStallTimeout    time.Duration `help:"Cut an HTTP upload or download that makes no progress for this long." default:"30s" group:"exposure"`
+
+	// The login guard (internal/loginguard).
+	LoginAddressFree   int           `help:"Failed logins from one address (IPv6: one /64) before each further one makes it wait." default:"5" group:"logins"`
+	LoginAddressLockAt int           `help:"Failed logins from one address that lock it." default:"20" group:"logins"`
+	LoginAddressLock   time.Duration `help:"How long a locked address may not log in." default:"15m" group:"logins"`
+	LoginAccountFree   int           `help:"Failed logins to one account before logins to it from places it never logged in from must wait." default:"30" group:"logins"`
+	LoginAccountLockAt int           `help:"Failed logins to one account that lock it for places it never logged in from." default:"60" group:"logins"`
+	LoginAccountLock   time.Duration `help:"How long a locked account refuses places it never logged in from." default:"5m" group:"logins"`
+	LoginDelay         time.Duration `help:"First wait after the free failed logins; each failure doubles it." default:"1s" group:"logins"`
+	LoginMaxDelay      time.Duration `help:"Longest wait between failed logins, before the lock." default:"1m" group:"logins"`
+	LoginForget        time.Duration `help:"Forget the failed logins of an address or account after this long without one." default:"1h" group:"logins"`
+	LoginKnownFor      time.Duration `help:"How long a successful login lets its address past the account's lock." default:"30d" group:"logins"`
+	LoginMaxTracked    int           `help:"Most addresses, accounts and known places the login guard tracks, each." default:"100000" group:"logins"`
+	LoginLogRate       float64       `help:"Failed-login log lines per second, all protocols together (the others are counted in the next line)." default:"1" group:"logins"`
+	LoginLogBurst      int           `help:"Failed-login log lines in a burst." default:"20" group:"logins"`
 }
 
 func (c *serveCmd) Run(log *slog.Logger) error {
@@ -129,8 +147,10 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 			LoginTimeout:    c.MsimLoginTimeout,
 			IdleTimeout:     c.MsimIdleTimeout,
 		},
+		IMIP:           imipserver.Config{Trace: c.ImipTrace},
 		MaxListEntries: c.MaxContacts,
 		Mailbox:        hub.MailboxLimits{Total: c.MailboxSize, PerSender: c.MailboxPerSender},
+		LoginGuard:     c.loginGuard(),
 		Admission: service.Limits{
 			MaxConns:           c.MaxConns,
 			MaxConnsPerAddr:    c.MaxConnsPerAddr,
@@ -174,6 +194,21 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 var listenerFlags = map[string]string{
 	"msnp": "--msnp-addr", "msnp-sb": "--sb-addr", "msnp-ftp": "--ftp-addr", "msim": "--msim-addr",
 	"gg": "--gg-addr", "imip": "--imip-addr", "http": "--http-addr",
+}
+
+// loginGuard is the login guard's part of the flags.
+func (c *serveCmd) loginGuard() loginguard.Config {
+	return loginguard.Config{
+		Address:              loginguard.Policy{Free: c.LoginAddressFree, LockAfter: c.LoginAddressLockAt, LockFor: c.LoginAddressLock},
+		Account:              loginguard.Policy{Free: c.LoginAccountFree, LockAfter: c.LoginAccountLockAt, LockFor: c.LoginAccountLock},
+		Delay:                c.LoginDelay,
+		MaxDelay:             c.LoginMaxDelay,
+		Forget:               c.LoginForget,
+		KnownFor:             c.LoginKnownFor,
+		MaxTracked:           c.LoginMaxTracked,
+		FailureLogsPerSecond: c.LoginLogRate,
+		FailureLogBurst:      c.LoginLogBurst,
+	}
 }
 
 // flagError puts a listener that cannot open in the operator's terms:

@@ -69,6 +69,9 @@ type Options struct {
 	// Logger receives every packet sent and received at Debug level.
 	// Default: discard.
 	Logger *slog.Logger
+	// Dialer connects to the server; set its LocalAddr to choose the
+	// source address. Default: a zero net.Dialer.
+	Dialer *net.Dialer
 	// MaxBody bounds the bodies the reader accepts. Default
 	// wire.DefaultMaxBody.
 	MaxBody int
@@ -92,6 +95,9 @@ type Options struct {
 }
 
 func (o Options) withDefaults() Options {
+	if o.Dialer == nil {
+		o.Dialer = &net.Dialer{}
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -163,8 +169,8 @@ type Client struct {
 // Dial connects to a GG server (host:port, normally port 8074) and starts
 // reading; the server's GG_WELCOME is kept for Login.
 func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", addr)
+	opts = opts.withDefaults()
+	nc, err := opts.Dialer.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/crosstalk-im/crosstalk/gg/wire"
 	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/internal/eventgate"
+	"github.com/crosstalk-im/crosstalk/internal/loginguard"
 	"github.com/crosstalk-im/crosstalk/internal/mailbox"
 	"github.com/crosstalk-im/crosstalk/internal/outbox"
 	"github.com/crosstalk-im/crosstalk/internal/ratelimit"
@@ -242,28 +243,36 @@ func (c *conn) dispatch(ctx context.Context, p wire.Packet) error {
 
 func (c *conn) handleLogin(ctx context.Context, body []byte) error {
 	var login ggpb.GG105Login
-	if err := lenient.Unmarshal(body, &login); err != nil {
-		return fmt.Errorf("%w: %v", wire.ErrMalformed, err)
+	err := lenient.Unmarshal(body, &login)
+	var uin uint32
+	if err == nil {
+		uin, _, err = wire.ParseProtoUIN(login.GetUin())
 	}
-	uin, _, err := wire.ParseProtoUIN(login.GetUin())
 	if err != nil {
-		return err
+		// Hung up on without an answer, as before, but logged rationed.
+		c.srv.cfg.Guard.Report(ctx, c.log, protocolName, loginguard.BadRequest, "err", err)
+		return errClose
 	}
 	h := c.srv.cfg.Hub
 	acct, err := h.Store().Account(ctx, uin)
-	if errors.Is(err, hub.ErrNotFound) {
-		return c.refuse("unknown_account", uin)
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, hub.ErrNotFound) {
 		return err
+	}
+	attempt := c.srv.cfg.Guard.Begin(protocolName, c.nc.RemoteAddr(), loginguard.Account(uin))
+	switch {
+	case !attempt.Allowed():
+		return c.refuse(ctx, attempt, loginguard.Locked, uin)
+	case err != nil:
+		return c.refuse(ctx, attempt, loginguard.UnknownAccount, uin)
 	}
 	password, err := h.Store().Password(ctx, uin)
 	if err != nil {
 		return err
 	}
 	if !passwordMatches(login.GetHash(), password, c.seed) {
-		return c.refuse("bad_password", uin)
+		return c.refuse(ctx, attempt, loginguard.BadPassword, uin)
 	}
+	attempt.Succeed()
 	session, err := h.Attach(ctx, acct, protocolName, c)
 	if err != nil {
 		return err
@@ -272,7 +281,6 @@ func (c *conn) handleLogin(ctx context.Context, body []byte) error {
 	c.session, c.number = session, uin
 	c.mu.Unlock()
 	c.log = c.log.With("account", uin)
-	metrics.Logins.WithLabelValues(protocolName, "ok").Inc()
 	c.log.Info("logged in", "client", login.GetClient())
 
 	// Online before the client hears it is in, so nothing sent to it from
@@ -309,10 +317,10 @@ func passwordMatches(hash []byte, password string, seed uint32) bool {
 	return subtle.ConstantTimeCompare(want, hash) == 1
 }
 
-// refuse answers a failed login with the packet libgadu reports at once.
-func (c *conn) refuse(reason string, uin uint32) error {
-	metrics.Logins.WithLabelValues(protocolName, reason).Inc()
-	c.log.Info("login failed", "account", uin, "reason", reason)
+// refuse answers a failed login with the packet libgadu reports at once,
+// whatever the reason.
+func (c *conn) refuse(ctx context.Context, attempt loginguard.Attempt, reason loginguard.Reason, uin uint32) error {
+	attempt.Fail(ctx, c.log, reason, "account", uin)
 	c.closeWith(wire.TypeLogin80Failed, wire.LoginFailed80Body())
 	return errClose
 }

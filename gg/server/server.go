@@ -6,7 +6,8 @@
 //
 // Choices where the original service is not documented:
 //   - Login failures are GG_LOGIN80_FAILED, which libgadu reports at once
-//     as a bad password (other failure packets make it wait for a timeout).
+//     as a bad password (other failure packets make it wait for a timeout);
+//     so are logins held back after many failures (Config.Guard).
 //   - The notify list a client sends is added to the account's forward list
 //     (blocked entries to its block list) and never removes anything: the
 //     account's lists are shared with its other protocols. GG_REMOVE_NOTIFY
@@ -33,6 +34,7 @@ import (
 
 	"github.com/crosstalk-im/crosstalk/gg/wire"
 	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/internal/loginguard"
 	"github.com/crosstalk-im/crosstalk/internal/service"
 )
 
@@ -60,6 +62,9 @@ type Config struct {
 	IdleTimeout     time.Duration
 	MaxPendingBytes int
 	WriteTimeout    time.Duration
+	// Guard slows password guessing; the servers of one process share one.
+	// Default: a guard of this server's own, with loginguard's defaults.
+	Guard *loginguard.Guard
 	// TokenKey signs the IMTokens sessions get for the GG drive. Nodes that
 	// share it accept each other's tokens; empty: a random key of this
 	// process.
@@ -72,6 +77,9 @@ const LevelTrace = slog.Level(-8)
 func (c *Config) defaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Guard == nil {
+		c.Guard = loginguard.New(loginguard.Config{})
 	}
 	setDefault(&c.MaxPacketBytes, wire.DefaultMaxBody)
 	if c.PacketsPerSecond <= 0 {

@@ -64,6 +64,9 @@ type Options struct {
 	// Logger receives every block sent and received at Debug level.
 	// Default: discard.
 	Logger *slog.Logger
+	// Dialer connects to the server; set its LocalAddr to choose the
+	// source address. Default: a zero net.Dialer.
+	Dialer *net.Dialer
 	// MaxBlock bounds the blocks the reader accepts. Default
 	// wire.DefaultMaxBlock.
 	MaxBlock int
@@ -80,6 +83,9 @@ type Options struct {
 }
 
 func (o Options) withDefaults() Options {
+	if o.Dialer == nil {
+		o.Dialer = &net.Dialer{}
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -152,8 +158,8 @@ type Client struct {
 // Dial connects to an IMIP server (host:port, normally port 11319) and
 // exchanges HELO blocks; see New.
 func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", addr)
+	opts = opts.withDefaults()
+	nc, err := opts.Dialer.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}

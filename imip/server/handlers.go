@@ -10,6 +10,7 @@ import (
 
 	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/imip/wire"
+	"github.com/crosstalk-im/crosstalk/internal/loginguard"
 	"github.com/crosstalk-im/crosstalk/internal/mailbox"
 	"github.com/crosstalk-im/crosstalk/internal/outbox"
 	"github.com/crosstalk-im/crosstalk/metrics"
@@ -97,32 +98,42 @@ func (c *conn) handleLogin(ctx context.Context, b *wire.Block) error {
 	user := b.Arg(0)
 	switch {
 	case !c.helloSent:
-		return c.refuse(b, wire.CodeNoStatus, "no_hello", user)
+		return c.badLogin(ctx, b, wire.CodeNoStatus, "LOGN before HELO", user)
 	case user == "":
-		return c.refuse(b, wire.CodeNoStatus, "no_user", user)
+		return c.badLogin(ctx, b, wire.CodeNoStatus, "no user", user)
 	}
 	if at, ok := b.Lookup(wire.HeaderAuthType); ok && !strings.EqualFold(strings.TrimSpace(at), wire.AuthIMIPMD5) {
-		return c.refuse(b, wire.CodeBadStatus, "auth_type", user)
-	}
-	number, ok := parseUser(user)
-	if !ok {
-		return c.refuse(b, wire.CodeUnknownUser, "unknown_account", user)
+		return c.badLogin(ctx, b, wire.CodeBadStatus, "Auth-Type "+at, user)
 	}
 	h := c.srv.cfg.Hub
-	acct, err := h.Store().Account(ctx, number)
-	if errors.Is(err, hub.ErrNotFound) {
-		return c.refuse(b, wire.CodeUnknownUser, "unknown_account", user)
+	number, ok := parseUser(user)
+	guardKey := loginguard.Name(user)
+	var acct hub.Account
+	err := hub.ErrNotFound
+	if ok {
+		guardKey = loginguard.Account(number)
+		acct, err = h.Store().Account(ctx, number)
+		if err != nil && !errors.Is(err, hub.ErrNotFound) {
+			return err
+		}
 	}
-	if err != nil {
-		return err
+	attempt := c.srv.cfg.Guard.Begin(protocolName, c.nc.RemoteAddr(), guardKey)
+	switch {
+	case err != nil && !attempt.Allowed():
+		return c.refuse(ctx, b, attempt, wire.CodeUnknownUser, loginguard.Locked, user)
+	case err != nil:
+		return c.refuse(ctx, b, attempt, wire.CodeUnknownUser, loginguard.UnknownAccount, user)
+	case !attempt.Allowed():
+		return c.refuse(ctx, b, attempt, wire.CodeBadPassword, loginguard.Locked, user)
 	}
 	password, err := h.Store().Password(ctx, number)
 	if err != nil {
 		return err
 	}
 	if !wire.CheckLoginHash(c.salt, password, strings.TrimSpace(string(b.Body))) {
-		return c.refuse(b, wire.CodeBadPassword, "bad_password", user)
+		return c.refuse(ctx, b, attempt, wire.CodeBadPassword, loginguard.BadPassword, user)
 	}
+	attempt.Succeed()
 	// The echo is queued before the session is attached, so that nothing
 	// the hub delivers can come before it.
 	roster, err := h.Store().Roster(ctx, number)
@@ -154,7 +165,6 @@ func (c *conn) handleLogin(ctx context.Context, b *wire.Block) error {
 	c.session = session
 	c.mu.Unlock()
 	c.logp.Store(c.log().With("account", number))
-	metrics.Logins.WithLabelValues(protocolName, "ok").Inc()
 	c.log().Info("logged in", "client", b.Get(wire.HeaderClient))
 
 	// There for messages, hidden from contacts until the first STAT.
@@ -164,10 +174,22 @@ func (c *conn) handleLogin(ctx context.Context, b *wire.Block) error {
 	return c.deliverOffline(ctx)
 }
 
-// refuse answers a failed login and hangs up.
-func (c *conn) refuse(b *wire.Block, code wire.Code, reason, user string) error {
-	metrics.Logins.WithLabelValues(protocolName, reason).Inc()
-	c.log().Info("login failed", "user", user, "reason", reason)
+// refuse answers a failed login and hangs up. A login held back after
+// many failures gets the code a wrong password (or an unknown user) would,
+// with a text saying why.
+func (c *conn) refuse(ctx context.Context, b *wire.Block, attempt loginguard.Attempt, code wire.Code, reason loginguard.Reason, user string) error {
+	attempt.Fail(ctx, c.log(), reason, "user", user)
+	ack := ackBlock(b, code)
+	if reason == loginguard.Locked {
+		ack.Body = []byte("too many failed logins, try again later")
+	}
+	c.closeWith(ack)
+	return errClose
+}
+
+// badLogin answers a LOGN that is malformed or out of order and hangs up.
+func (c *conn) badLogin(ctx context.Context, b *wire.Block, code wire.Code, problem, user string) error {
+	c.srv.cfg.Guard.Report(ctx, c.log(), protocolName, loginguard.BadRequest, "user", user, "problem", problem)
 	return c.fail(b, code)
 }
 

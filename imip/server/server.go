@@ -24,8 +24,10 @@
 //     Wimmer saw for a non-numeric id.
 //   - LOGN: a wrong password is ACK 810, an unknown user ACK 811, a
 //     missing user ACK 800, an Auth-Type other than imip-md5 ACK 801, a
-//     LOGN before HELO (there is no salt yet) ACK 800. Every failed login
-//     closes the connection after its ACK. Success is the LOGN echo with
+//     LOGN before HELO (there is no salt yet) ACK 800. A login held back
+//     after many failures (Config.Guard) gets the 810 or 811 a wrong
+//     password would, with "too many failed logins, try again later" as
+//     its body. Every failed login closes the connection after its ACK. Success is the LOGN echo with
 //     Reference and, when the forward list is not empty, a Buddy header
 //     listing it as `number "display name"`, separated by ", ".
 //   - A new IMIP login of the same account takes over: the older
@@ -153,6 +155,7 @@ import (
 
 	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/imip/wire"
+	"github.com/crosstalk-im/crosstalk/internal/loginguard"
 	"github.com/crosstalk-im/crosstalk/internal/service"
 )
 
@@ -194,6 +197,10 @@ type Config struct {
 	// by size: they hold login hashes and private messages).
 	Trace bool
 
+	// Guard slows password guessing; the servers of one process share one.
+	// Default: a guard of this server's own, with loginguard's defaults.
+	Guard *loginguard.Guard
+
 	// Service, ServiceDisplayName and RegistrationURL go into the HELO.
 	Service            string
 	ServiceDisplayName string
@@ -227,6 +234,9 @@ const LevelTrace = slog.Level(-8)
 func (c *Config) defaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Guard == nil {
+		c.Guard = loginguard.New(loginguard.Config{})
 	}
 	setDefault(&c.Service, DefaultService)
 	setDefault(&c.ServiceDisplayName, DefaultServiceDisplayName)

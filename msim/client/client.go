@@ -70,6 +70,9 @@ type Options struct {
 	// Logger receives every message sent and received at Debug level.
 	// Default: discard.
 	Logger *slog.Logger
+	// Dialer connects to the server; set its LocalAddr to choose the
+	// source address. Default: a zero net.Dialer.
+	Dialer *net.Dialer
 	// MaxMessage bounds the messages the reader accepts. Default
 	// DefaultMaxMessage.
 	MaxMessage int
@@ -105,6 +108,9 @@ type Options struct {
 }
 
 func (o Options) withDefaults() Options {
+	if o.Dialer == nil {
+		o.Dialer = &net.Dialer{}
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -178,8 +184,8 @@ type waiter struct {
 // Dial connects to a MySpaceIM server (host:port, normally port 1863) and
 // starts reading; the greeting is kept for Login.
 func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", addr)
+	opts = opts.withDefaults()
+	nc, err := opts.Dialer.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/internal/eventgate"
+	"github.com/crosstalk-im/crosstalk/internal/loginguard"
 	"github.com/crosstalk-im/crosstalk/internal/mailbox"
 	"github.com/crosstalk-im/crosstalk/internal/outbox"
 	"github.com/crosstalk-im/crosstalk/internal/ratelimit"
@@ -242,19 +243,28 @@ func (c *conn) handleLogin(ctx context.Context, m wire.Message) error {
 	email := m.Get("username")
 	store := c.srv.cfg.Hub.Store()
 	acct, err := store.AccountByEmail(ctx, email)
-	if errors.Is(err, hub.ErrNotFound) {
-		return c.refuse("unknown_account", email)
-	}
-	if err != nil {
+	guardKey := loginguard.Account(acct.Number)
+	switch {
+	case errors.Is(err, hub.ErrNotFound):
+		guardKey = loginguard.Name(email)
+	case err != nil:
 		return err
+	}
+	attempt := c.srv.cfg.Guard.Begin(protocolName, c.nc.RemoteAddr(), guardKey)
+	switch {
+	case !attempt.Allowed():
+		return c.refuse(ctx, attempt, loginguard.Locked, email)
+	case err != nil:
+		return c.refuse(ctx, attempt, loginguard.UnknownAccount, email)
 	}
 	password, err := store.Password(ctx, acct.Number)
 	if err != nil {
 		return err
 	}
 	if !wire.VerifyLogin2(c.nonce, m.Raw("response"), acct.Email, password) {
-		return c.refuse("bad_password", email)
+		return c.refuse(ctx, attempt, loginguard.BadPassword, email)
 	}
+	attempt.Succeed()
 	session, err := c.srv.cfg.Hub.Attach(ctx, acct, protocolName, c)
 	if err != nil {
 		return err
@@ -266,7 +276,6 @@ func (c *conn) handleLogin(ctx context.Context, m wire.Message) error {
 	c.session = session
 	c.mu.Unlock()
 	c.log = c.log.With("account", acct.Number)
-	metrics.Logins.WithLabelValues(protocolName, "ok").Inc()
 	c.log.Info("logged in", "client", m.Get("clientver"))
 	// Online before the client hears it is in, so nothing sent to it from
 	// then on is taken for an offline message.
@@ -293,11 +302,15 @@ func (c *conn) undelivered(ev hub.Event) {
 }
 
 // refuse answers a failed login with error 260, also for unknown e-mail
-// addresses, so that accounts cannot be found out by trying.
-func (c *conn) refuse(reason, email string) error {
-	metrics.Logins.WithLabelValues(protocolName, reason).Inc()
-	c.log.Info("login failed", "email", email, "reason", reason)
-	c.fatal(wire.ErrCodeBadPassword, "The password provided is incorrect.")
+// addresses, so that accounts cannot be found out by trying; a login held
+// back after many failures is told to try later.
+func (c *conn) refuse(ctx context.Context, attempt loginguard.Attempt, reason loginguard.Reason, email string) error {
+	attempt.Fail(ctx, c.log, reason, "email", email)
+	text := "The password provided is incorrect."
+	if reason == loginguard.Locked {
+		text = "Too many failed logins. Try again later."
+	}
+	c.fatal(wire.ErrCodeBadPassword, text)
 	return errClose
 }
 

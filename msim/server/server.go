@@ -22,6 +22,8 @@
 //     error the server ends its side of the stream and reads what the
 //     client still sends until it hangs up (at most WriteTimeout), so
 //     that the error is not lost to a reset.
+//   - A login held back after many failures (Config.Guard) gets error 260,
+//     as a wrong password does, with a text saying to try later.
 package server
 
 import (
@@ -31,6 +33,7 @@ import (
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/internal/loginguard"
 	"github.com/crosstalk-im/crosstalk/internal/service"
 	"github.com/crosstalk-im/crosstalk/msim/wire"
 )
@@ -44,6 +47,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Trace logs every message in and out at level LevelTrace.
 	Trace bool
+
+	// Guard slows password guessing; the servers of one process share one.
+	// Default: a guard of this server's own, with loginguard's defaults.
+	Guard *loginguard.Guard
 
 	// MaxMessageBytes bounds one message, \final\ included.
 	MaxMessageBytes int
@@ -68,6 +75,9 @@ const LevelTrace = slog.Level(-8)
 func (c *Config) defaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Guard == nil {
+		c.Guard = loginguard.New(loginguard.Config{})
 	}
 	setDefault(&c.MaxMessageBytes, wire.DefaultMaxMessage)
 	if c.MessagesPerSecond <= 0 {

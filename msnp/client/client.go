@@ -98,6 +98,9 @@ type Options struct {
 	// Logger receives every command sent and received at Debug level,
 	// and protocol oddities at Warn. Default: discard.
 	Logger *slog.Logger
+	// Dialer connects to the servers (notification and switchboard); set its LocalAddr to choose the
+	// source address. Default: a zero net.Dialer.
+	Dialer *net.Dialer
 	// Limits bound what the reader accepts. Default wire.DefaultLimits.
 	Limits wire.Limits
 	// EventBuffer is the capacity of the Events channel of the Client and
@@ -107,6 +110,9 @@ type Options struct {
 }
 
 func (o Options) withDefaults() Options {
+	if o.Dialer == nil {
+		o.Dialer = &net.Dialer{}
+	}
 	if len(o.Versions) == 0 {
 		o.Versions = DefaultVersions
 	}
@@ -176,8 +182,7 @@ func newClient(opts Options) *Client {
 }
 
 func (c *Client) dial(ctx context.Context, addr string, firstTrID int) (*conn, error) {
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", addr)
+	nc, err := c.opts.Dialer.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}

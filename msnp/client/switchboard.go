@@ -37,8 +37,7 @@ type Participant struct {
 var sbAsync = map[string]bool{"JOI": true, "BYE": true, "MSG": true, "OUT": true}
 
 func (c *Client) openSwitchboard(ctx context.Context, addr string) (*Switchboard, error) {
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", addr)
+	nc, err := c.opts.Dialer.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}

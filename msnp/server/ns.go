@@ -16,8 +16,8 @@ import (
 
 	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/internal/eventgate"
+	"github.com/crosstalk-im/crosstalk/internal/loginguard"
 	"github.com/crosstalk-im/crosstalk/internal/mailbox"
-	"github.com/crosstalk-im/crosstalk/metrics"
 	"github.com/crosstalk-im/crosstalk/msnp/wire"
 )
 
@@ -215,12 +215,19 @@ func (n *nsConn) finishLogin(ctx context.Context, trid, response string) error {
 	n.salt = ""
 	store := n.srv.cfg.Hub.Store()
 	acct, err := store.AccountByEmail(ctx, n.loginName)
-	if errors.Is(err, hub.ErrNotFound) {
-		metrics.Logins.WithLabelValues("msnp", "unknown_account").Inc()
-		return fatalCode(errAuthFailed)
-	}
-	if err != nil {
+	key := loginguard.Account(acct.Number)
+	switch {
+	case errors.Is(err, hub.ErrNotFound):
+		key = loginguard.Name(n.loginName)
+	case err != nil:
 		return fmt.Errorf("login lookup: %w", err)
+	}
+	attempt := n.srv.cfg.Guard.Begin(protocolName, n.nc.RemoteAddr(), key)
+	switch {
+	case !attempt.Allowed():
+		return n.refuse(ctx, attempt, loginguard.Locked)
+	case err != nil:
+		return n.refuse(ctx, attempt, loginguard.UnknownAccount)
 	}
 	password, err := store.Password(ctx, acct.Number)
 	if err != nil {
@@ -229,10 +236,9 @@ func (n *nsConn) finishLogin(ctx context.Context, trid, response string) error {
 	sum := md5.Sum([]byte(salt + password))
 	want := hex.EncodeToString(sum[:])
 	if subtle.ConstantTimeCompare([]byte(want), []byte(strings.ToLower(response))) != 1 {
-		metrics.Logins.WithLabelValues("msnp", "bad_password").Inc()
-		n.log.Info("login failed", "account", acct.Number)
-		return fatalCode(errAuthFailed)
+		return n.refuse(ctx, attempt, loginguard.BadPassword)
 	}
+	attempt.Succeed()
 	session, err := n.srv.cfg.Hub.Attach(ctx, acct, protocolName, n)
 	if err != nil {
 		return fmt.Errorf("attach: %w", err)
@@ -241,7 +247,6 @@ func (n *nsConn) finishLogin(ctx context.Context, trid, response string) error {
 	n.session = session
 	n.mu.Unlock()
 	n.log = n.log.With("account", acct.Number)
-	metrics.Logins.WithLabelValues("msnp", "ok").Inc()
 	n.log.Info("logged in", "dialect", n.dialect)
 
 	reply := []string{trid, "OK", acct.Email, wire.EncodeName(acct.DisplayName)}
@@ -257,6 +262,13 @@ func (n *nsConn) finishLogin(ctx context.Context, trid, response string) error {
 		n.send("CHL", "0", n.challenge)
 	}
 	return nil
+}
+
+// refuse answers a failed login with 911, the only failure MSN clients
+// know, whatever the reason.
+func (n *nsConn) refuse(ctx context.Context, attempt loginguard.Attempt, reason loginguard.Reason) error {
+	attempt.Fail(ctx, n.log, reason, "login", n.loginName)
+	return fatalCode(errAuthFailed)
 }
 
 // profile is the text/x-msmsgsprofile message sent after login. Clients

@@ -11,6 +11,8 @@
 //   - CHL/QRY is off by default (clients do not need it); when on, a wrong
 //     or missing answer gets 540 and a disconnect.
 //   - FND (member directory) always finds nobody: FND trid 0 0.
+//   - A login held back after many failures (Config.Guard) gets 911, as a
+//     wrong password does: clients know no other answer.
 package server
 
 import (
@@ -26,6 +28,7 @@ import (
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/internal/loginguard"
 	"github.com/crosstalk-im/crosstalk/internal/service"
 	"github.com/crosstalk-im/crosstalk/metrics"
 	"github.com/crosstalk-im/crosstalk/msnp/wire"
@@ -46,6 +49,9 @@ type Config struct {
 	// NotificationAddr, when set, turns the notification listener into a
 	// dispatch server that refers logins there with XFR NS.
 	NotificationAddr string
+	// Guard slows password guessing; the servers of one process share one.
+	// Default: a guard of this server's own, with loginguard's defaults.
+	Guard *loginguard.Guard
 	// Challenge sends CHL after login and requires a correct QRY.
 	Challenge bool
 	// MaxDialect is the highest MSNP version offered (2–7).
@@ -112,6 +118,9 @@ const LevelTrace = slog.Level(-8)
 func (c *Config) defaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Guard == nil {
+		c.Guard = loginguard.New(loginguard.Config{})
 	}
 	if c.MaxDialect < 2 || c.MaxDialect > 7 {
 		c.MaxDialect = 7

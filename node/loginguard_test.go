@@ -1,0 +1,177 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/crosstalk-im/crosstalk/internal/loginguard"
+	"github.com/crosstalk-im/crosstalk/internal/loginprobe"
+	"github.com/crosstalk-im/crosstalk/metrics"
+)
+
+// testClock is the login guard's clock in these tests: it moves when told,
+// so no test waits out a delay or a lock.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newTestClock() *testClock { return &testClock{t: time.Unix(1_700_000_000, 0)} }
+
+func (c *testClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// guardTarget is one protocol's login: where, and as whom.
+type guardTarget struct {
+	protocol, server, account string
+	number                    uint32
+}
+
+// guardTargets makes an account per protocol (so their counts stay apart)
+// with the password "right".
+func guardTargets(t *testing.T, n *Node) []guardTarget {
+	t.Helper()
+	var out []guardTarget
+	for i, protocol := range loginprobe.Protocols {
+		number := uint32(2001 + i)
+		email := fmt.Sprintf("%s-user@example.com", protocol)
+		addAccount(t, n, number, email, protocol+" user", "right")
+		g := guardTarget{protocol: protocol, account: email, number: number}
+		switch protocol {
+		case "msnp":
+			g.server = n.MSNPAddr
+		case "gg":
+			g.server, g.account = n.GGAddr, fmt.Sprint(number)
+		case "msim":
+			g.server = n.MSIMAddr
+		case "imip":
+			g.server, g.account = n.IMIPAddr, fmt.Sprint(number)
+		}
+		out = append(out, g)
+	}
+	return out
+}
+
+// try logs in from a loopback address and returns nil, or an error
+// wrapping loginprobe.ErrRefused; anything else ends the test.
+func (g guardTarget) try(t *testing.T, ctx context.Context, from, password string) error {
+	t.Helper()
+	err := loginprobe.Login(ctx, g.protocol, g.server, net.ParseIP(from), g.account, password)
+	if err != nil && !errors.Is(err, loginprobe.ErrRefused) {
+		t.Fatalf("%s login from %s: %v", g.protocol, from, err)
+	}
+	return err
+}
+
+func (g guardTarget) mustRefuse(t *testing.T, ctx context.Context, from, password string) {
+	t.Helper()
+	if err := g.try(t, ctx, from, password); err == nil {
+		t.Fatalf("%s: login from %s with password %q was taken", g.protocol, from, password)
+	}
+}
+
+func (g guardTarget) mustLogIn(t *testing.T, ctx context.Context, from string) {
+	t.Helper()
+	if err := g.try(t, ctx, from, "right"); err != nil {
+		t.Fatalf("%s: the right password from %s: %v", g.protocol, from, err)
+	}
+}
+
+func (g guardTarget) status(n *Node, from string) loginguard.Status {
+	return n.Guard.Status(&net.TCPAddr{IP: net.ParseIP(from)}, loginguard.Account(g.number))
+}
+
+// Wrong passwords from one address are slowed, then locked, in each
+// protocol's failure terms, while the right password from another address
+// still logs in.
+func TestGuessingFromOneAddressIsSlowedThenLocked(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	clk := newTestClock()
+	n := startNodeWith(t, Options{DataDir: t.TempDir(), LoginGuard: loginguard.Config{
+		Address: loginguard.Policy{Free: 2, LockAfter: 4, LockFor: time.Hour},
+		Account: loginguard.Policy{Free: 50, LockAfter: 100, LockFor: time.Hour},
+		Delay:   10 * time.Second, MaxDelay: 10 * time.Second,
+		Now: clk.now,
+	}})
+	for i, g := range guardTargets(t, n) {
+		t.Run(g.protocol, func(t *testing.T) {
+			attacker, owner := fmt.Sprintf("127.0.%d.1", i+1), fmt.Sprintf("127.0.%d.2", i+1)
+			locked := metrics.Logins.WithLabelValues(g.protocol, string(loginguard.Locked))
+			lockedBefore := testutil.ToFloat64(locked)
+
+			for range 3 {
+				g.mustRefuse(t, ctx, attacker, "wrong")
+			}
+			if s := g.status(n, attacker); s.Held != loginguard.ScopeAddress || s.Locked || s.Wait != 10*time.Second {
+				t.Fatalf("after 3 failures: %+v, want a 10 s wait", s)
+			}
+			// While it waits, even the right password is refused unchecked.
+			g.mustRefuse(t, ctx, attacker, "right")
+			if s := g.status(n, attacker); s.AddressFailures != 3 {
+				t.Fatalf("a login during the wait counted: %+v", s)
+			}
+
+			clk.advance(10 * time.Second)
+			g.mustRefuse(t, ctx, attacker, "wrong")
+			if s := g.status(n, attacker); s.Held != loginguard.ScopeAddress || !s.Locked {
+				t.Fatalf("after 4 failures: %+v, want locked", s)
+			}
+			g.mustRefuse(t, ctx, attacker, "right")
+			if got := testutil.ToFloat64(locked) - lockedBefore; got != 2 {
+				t.Errorf("%v logins counted as locked, want 2", got)
+			}
+
+			g.mustLogIn(t, ctx, owner)
+
+			clk.advance(time.Hour)
+			g.mustLogIn(t, ctx, attacker)
+		})
+	}
+}
+
+// Guessing spread over many addresses locks the account for places it
+// never logged in from, but not for the place its owner logs in from.
+func TestGuessingFromManyAddressesSparesTheOwnersAddress(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	clk := newTestClock()
+	n := startNodeWith(t, Options{DataDir: t.TempDir(), LoginGuard: loginguard.Config{
+		Address: loginguard.Policy{Free: 10, LockAfter: 20, LockFor: time.Hour},
+		Account: loginguard.Policy{Free: 2, LockAfter: 3, LockFor: 5 * time.Minute},
+		Now:     clk.now,
+	}})
+	for i, g := range guardTargets(t, n) {
+		t.Run(g.protocol, func(t *testing.T) {
+			home, newPlace := fmt.Sprintf("127.1.%d.1", i), fmt.Sprintf("127.1.%d.2", i)
+			g.mustLogIn(t, ctx, home)
+			for a := range 3 {
+				g.mustRefuse(t, ctx, fmt.Sprintf("127.2.%d.%d", i, a+1), "wrong")
+			}
+			if s := g.status(n, newPlace); s.Held != loginguard.ScopeAccount || !s.Locked {
+				t.Fatalf("a new place: %+v, want held by the account's lock", s)
+			}
+			g.mustRefuse(t, ctx, newPlace, "right")
+			g.mustLogIn(t, ctx, home)
+
+			clk.advance(5 * time.Minute)
+			g.mustLogIn(t, ctx, newPlace)
+		})
+	}
+}
