@@ -82,12 +82,15 @@ var lenient = proto.UnmarshalOptions{AllowPartial: true, DiscardUnknown: true}
 var errClose = errors.New("close connection")
 
 func (s *Server) handle(nc net.Conn) {
-	var seed [4]byte
+	// The connection's name in the log is not its seed: the seed and a
+	// login hash are enough to try passwords offline.
+	var seed, id [4]byte
 	_, _ = rand.Read(seed[:])
+	_, _ = rand.Read(id[:])
 	c := &conn{
 		srv:      s,
 		nc:       nc,
-		log:      s.log.With("conn", hex.EncodeToString(seed[:]), "remote", nc.RemoteAddr().String()),
+		log:      s.log.With("conn", hex.EncodeToString(id[:]), "remote", nc.RemoteAddr().String()),
 		rd:       wire.NewReader(nc),
 		out:      outbox.New(nc, s.cfg.MaxPendingBytes, s.cfg.WriteTimeout),
 		rate:     ratelimit.New(s.cfg.PacketsPerSecond, s.cfg.PacketBurst),
@@ -138,9 +141,9 @@ func (c *conn) loop(ctx context.Context) error {
 			return err
 		}
 		if c.srv.cfg.Trace {
-			c.log.Log(ctx, LevelTrace, "<<", "packet", p.String(), "body", hex.EncodeToString(p.Body))
+			c.trace(ctx, "<<", p.Type, p.Body)
 		}
-		metrics.Commands.WithLabelValues(protocolName, wire.TypeName(p.Type)).Inc()
+		metrics.Commands.WithLabelValues(protocolName, packetLabel(p.Type)).Inc()
 		// GG has no "slow down" reply, and a dropped packet would leave the
 		// client waiting for its ack: a fast sender is slowed to its
 		// allowance instead, and TCP pushes back on it. The client's own
@@ -179,7 +182,7 @@ func (c *conn) send(typ uint32, body []byte) bool {
 // receipt, if any, learns whether it was written (see outbox.WriteTracked).
 func (c *conn) sendTracked(typ uint32, body []byte, receipt outbox.Receipt) bool {
 	if c.srv.cfg.Trace {
-		c.log.Log(context.Background(), LevelTrace, ">>", "packet", wire.TypeName(typ), "body", hex.EncodeToString(body))
+		c.trace(context.Background(), ">>", typ, body)
 	}
 	return c.out.WriteTracked(wire.AppendPacket(nil, typ, body), receipt) == nil
 }

@@ -122,6 +122,12 @@ var typeNames = map[uint32]string{
 	TypeTransferInfo:       "GG_TRANSFER_INFO",
 }
 
+// KnownType reports whether t is a packet type libgadu names.
+func KnownType(t uint32) bool {
+	_, ok := typeNames[t]
+	return ok
+}
+
 // TypeName returns libgadu's name for a packet type, or its number in hex.
 func TypeName(t uint32) string {
 	if name, ok := typeNames[t]; ok {

@@ -170,20 +170,12 @@ func (c *conn) sendTracked(m wire.Message, receipt outbox.Receipt) bool {
 	return c.out.WriteTracked(wire.Append(nil, m), receipt) == nil
 }
 
-// trace logs a message in or out when tracing is on. The login2 response
-// is made from the password, so the log shows only its length.
+// trace logs a message in or out when tracing is on, with its secrets
+// shown by size only (see traceText).
 func (c *conn) trace(direction string, m wire.Message) {
-	if !c.srv.cfg.Trace {
-		return
+	if c.srv.cfg.Trace {
+		c.log.Log(context.Background(), LevelTrace, direction, "message", traceText(m))
 	}
-	shown := make(wire.Message, len(m))
-	for i, f := range m {
-		if f.Key == "response" {
-			f.Value = fmt.Sprintf("(%d bytes)", len(f.Value))
-		}
-		shown[i] = f
-	}
-	c.log.Log(context.Background(), LevelTrace, direction, "message", shown.String())
 }
 
 // fatal sends an error that ends the session, then closes once it is

@@ -175,7 +175,7 @@ func (c *conn) loop(ctx context.Context, h handler) error {
 			return err
 		}
 		if c.srv.cfg.Trace {
-			c.log.Log(ctx, LevelTrace, "<<", "line", cmd.String(), "payload", len(cmd.Payload))
+			c.traceIn(ctx, cmd.Name, cmd.Args, len(cmd.Payload))
 		}
 		metrics.Commands.WithLabelValues("msnp", commandLabel(cmd.Name)).Inc()
 		if !c.rate.Allow(time.Now()) {
@@ -244,7 +244,7 @@ func (c *conn) write(b []byte) bool { return c.writeTracked(b, nil) }
 // if any, learns whether it was written (see outbox.WriteTracked).
 func (c *conn) writeTracked(b []byte, receipt outbox.Receipt) bool {
 	if c.srv.cfg.Trace {
-		c.log.Log(context.Background(), LevelTrace, ">>", "data", string(b))
+		c.traceOut(b)
 	}
 	return c.out.WriteTracked(b, receipt) == nil
 }
