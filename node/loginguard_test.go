@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -173,5 +175,61 @@ func TestGuessingFromManyAddressesSparesTheOwnersAddress(t *testing.T) {
 			clk.advance(5 * time.Minute)
 			g.mustLogIn(t, ctx, newPlace)
 		})
+	}
+}
+
+// Failed logins are logged with their reason, on every protocol, and no
+// faster than the guard's log allowance; the next line says how many were
+// left out.
+func TestFailedLoginLinesAreRationedAndSayWhy(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	clk := newTestClock()
+	var logs logBuffer
+	n := startNodeWith(t, Options{
+		DataDir: t.TempDir(),
+		Logger:  slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		LoginGuard: loginguard.Config{
+			Address: loginguard.Policy{Free: 1, LockAfter: 50, LockFor: time.Hour},
+			Delay:   time.Hour, MaxDelay: time.Hour,
+			FailureLogsPerSecond: 1, FailureLogBurst: 5,
+			Now: clk.now,
+		},
+	})
+	targets := guardTargets(t, n)
+	for i, g := range targets {
+		g.mustRefuse(t, ctx, fmt.Sprintf("127.0.%d.1", 10+i), "wrong")
+	}
+	for i := range 3 {
+		nobody := guardTarget{protocol: "msnp", server: n.MSNPAddr, account: fmt.Sprintf("nobody%d@example.com", i)}
+		nobody.mustRefuse(t, ctx, "127.0.20.1", "wrong")
+	}
+	msn := targets[0]
+	msn.mustRefuse(t, ctx, "127.0.10.1", "wrong") // the address now waits
+	msn.mustRefuse(t, ctx, "127.0.10.1", "right") // held back
+	clk.advance(time.Second)
+	msn.mustRefuse(t, ctx, "127.0.10.1", "right")
+
+	var lines []string
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, `msg="login failed"`) {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) != 6 {
+		t.Fatalf("%d login failure lines, want 5 and then one after a second:\n%s", len(lines), strings.Join(lines, "\n"))
+	}
+	for i, g := range targets {
+		if !strings.Contains(lines[i], "protocol="+g.protocol) || !strings.Contains(lines[i], "reason=bad_password") {
+			t.Errorf("line %d: %s, want a bad password on %s", i, lines[i], g.protocol)
+		}
+	}
+	if !strings.Contains(lines[4], "reason=unknown_account") || !strings.Contains(lines[4], "login=nobody0@example.com") {
+		t.Errorf("line 4: %s, want an unknown account", lines[4])
+	}
+	for _, want := range []string{"protocol=msnp", "reason=locked", "held_by=address", "suppressed=4"} {
+		if !strings.Contains(lines[5], want) {
+			t.Errorf("the line after the pause: %s, want %s", lines[5], want)
+		}
 	}
 }

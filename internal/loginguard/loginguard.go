@@ -184,7 +184,7 @@ func New(cfg Config) *Guard {
 	return &Guard{
 		cfg:       cfg,
 		seed:      maphash.MakeSeed(),
-		logs:      loglimit.New(cfg.FailureLogsPerSecond, cfg.FailureLogBurst),
+		logs:      loglimit.New(cfg.FailureLogsPerSecond, cfg.FailureLogBurst, cfg.Now),
 		addresses: newTable(cfg.MaxTracked),
 		accounts:  newTable(cfg.MaxTracked),
 		known:     newTable(cfg.MaxTracked),

@@ -22,9 +22,13 @@ type Limiter struct {
 	now        func() time.Time
 }
 
-// New passes burst lines at once and perSecond lines a second on average.
-func New(perSecond float64, burst int) *Limiter {
-	return &Limiter{bucket: ratelimit.New(perSecond, burst), now: time.Now}
+// New passes burst lines at once and perSecond lines a second on average,
+// by the clock now (nil: time.Now).
+func New(perSecond float64, burst int, now func() time.Time) *Limiter {
+	if now == nil {
+		now = time.Now
+	}
+	return &Limiter{bucket: ratelimit.New(perSecond, burst), now: now}
 }
 
 // Log writes the line to log unless too many came lately. The first line

@@ -13,8 +13,7 @@ func TestLimiterPassesBurstThenCountsWhatItLeftOut(t *testing.T) {
 	var buf bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	now := time.Unix(1000, 0)
-	l := New(1, 3)
-	l.now = func() time.Time { return now }
+	l := New(1, 3, func() time.Time { return now })
 	ctx := context.Background()
 
 	for range 10 {
@@ -40,7 +39,7 @@ func TestLimiterPassesBurstThenCountsWhatItLeftOut(t *testing.T) {
 func TestLimiterSpendsNothingOnDisabledLevels(t *testing.T) {
 	var buf bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	l := New(1e-9, 1)
+	l := New(1e-9, 1, nil)
 	for range 5 {
 		l.Log(context.Background(), log, slog.LevelInfo, "hidden")
 	}
