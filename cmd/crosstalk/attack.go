@@ -45,6 +45,7 @@ type attackGuessCmd struct {
 	Duration    time.Duration `help:"Stop guessing after this long (at most 1h)." default:"1m"`
 	From        string        `help:"First source address; each further source adds one to its last byte." default:"127.0.0.1"`
 	Sources     int           `help:"Source addresses to spread the guesses over, to measure the per-account limit (at most 254, loopback only)." default:"1"`
+	Rate        float64       `help:"Attempts per second from each source address; 0: as fast as the server answers." default:"0"`
 	Metrics     string        `help:"The server's metrics URL (http://host:port/metrics), to count the guesses it checked and its locks."`
 	Password    string        `help:"The account's right password: after guessing, try it until it is taken, from the guessing address (one source) or a new one (several)." env:"CROSSTALK_ATTACK_PASSWORD"`
 	ProbeEvery  time.Duration `help:"How often to try the right password while waiting for the lock to end." default:"1s"`
@@ -114,6 +115,8 @@ func (c *attackGuessCmd) check(ctx context.Context) error {
 		return fmt.Errorf("--probe-for must be positive and at most %s, --probe-every positive", maxGuessDuration)
 	case c.Sources < 1 || c.Sources > maxGuessSources:
 		return fmt.Errorf("--sources must be 1 to %d", maxGuessSources)
+	case c.Rate < 0:
+		return errors.New("--rate must not be negative")
 	}
 	from := net.ParseIP(c.From).To4()
 	if from == nil || int(from[3])+c.Sources > 255 {
@@ -187,7 +190,16 @@ func (c *attackGuessCmd) guess(ctx context.Context, protocol string, sources []n
 	start := time.Now()
 	for _, from := range sources {
 		wg.Go(func() {
+			next := time.Now()
 			for left.Add(-1) >= 0 && ctx.Err() == nil {
+				if c.Rate > 0 {
+					select {
+					case <-time.After(time.Until(next)):
+					case <-ctx.Done():
+						return
+					}
+					next = next.Add(time.Duration(float64(time.Second) / c.Rate))
+				}
 				actx, acancel := context.WithTimeout(ctx, c.Timeout)
 				err := loginprobe.Login(actx, protocol, c.Server, from, c.Account, "wrong-"+rand.Text())
 				acancel()

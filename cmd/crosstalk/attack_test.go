@@ -82,4 +82,10 @@ func TestAttackGuessMeasuresALock(t *testing.T) {
 	if after.addressLocks-before.addressLocks != 1 || run.lockedAt == 0 || run.checkedBefore != 3 {
 		t.Fatalf("lock not seen: %+v, locks %d → %d", run, before.addressLocks, after.addressLocks)
 	}
+
+	// --rate paces each source: never more than one attempt per 1/rate.
+	c.Attempts, c.Duration, c.Rate = maxGuessAttempts, 300*time.Millisecond, 10
+	if run := c.guess(ctx, "imip", c.sourceAddresses(), after); run.attempts > 4 {
+		t.Fatalf("%d attempts in 300 ms at 10 a second", run.attempts)
+	}
 }
