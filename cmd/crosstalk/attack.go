@@ -206,9 +206,15 @@ func (c *attackGuessCmd) guess(ctx context.Context, protocol string, sources []n
 				if ctx.Err() != nil {
 					return // the attempt was cut short by the end of the run
 				}
-				now, _ := c.readMetrics(ctx, protocol)
 				mu.Lock()
 				run.count(err)
+				watching := run.lockedAt == 0 && c.Metrics != ""
+				mu.Unlock()
+				if !watching {
+					continue
+				}
+				now, _ := c.readMetrics(ctx, protocol)
+				mu.Lock()
 				if run.lockedAt == 0 && now.locks() > before.locks() {
 					run.lockedAt, run.checkedBefore = time.Since(start), now.checked-before.checked
 				}

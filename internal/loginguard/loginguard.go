@@ -36,10 +36,11 @@
 // count, so an attacker holding one account cannot launder an address by
 // logging in to it.
 //
-// With the defaults, one address gets 5 guesses at once, 15 more over
-// about 9 minutes, then one every 15 minutes (4 an hour); one account,
-// from any number of addresses, 30 at once, 30 more over about 24
-// minutes, then one every 5 minutes (12 an hour).
+// With the defaults, one address gets 6 guesses at once (5 free failures
+// and the one after them), 14 more over about 9 minutes, then one every 15
+// minutes (4 an hour); one account, from any number of addresses, 31 at
+// once, 29 more over about 24 minutes, then one every 5 minutes (12 an
+// hour).
 //
 // Memory is bounded: each table (addresses, accounts, known places) holds
 // at most Config.MaxTracked entries of fixed size (keys are hashed); an
