@@ -40,11 +40,12 @@ var (
 	}, []string{"protocol", "result"})
 
 	// LoginLocks counts locks put on an address or an account after
-	// repeated failed logins (see internal/loginguard).
+	// repeated failed logins (see internal/loginguard), by the protocol of
+	// the failure that locked and by scope (address or account).
 	LoginLocks = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "crosstalk_login_locks_total",
 		Help: "Addresses or accounts locked after repeated failed logins.",
-	}, []string{"scope"})
+	}, []string{"protocol", "scope"})
 
 	// Messages counts instant messages relayed, by the sender's protocol.
 	Messages = prometheus.NewCounterVec(prometheus.CounterOpts{

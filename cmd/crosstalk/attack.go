@@ -287,8 +287,7 @@ func (c *attackGuessCmd) probe(ctx context.Context, protocol string, from net.IP
 	}
 }
 
-// loginCounts are the server's login metrics for one protocol (the locks
-// are those of every protocol).
+// loginCounts are the server's login metrics for one protocol.
 type loginCounts struct {
 	checked, held              int64 // failed logins with their password checked, and held back
 	addressLocks, accountLocks int64
@@ -298,7 +297,7 @@ func (n loginCounts) locks() int64 { return n.addressLocks + n.accountLocks }
 
 var (
 	loginsLine = regexp.MustCompile(`^crosstalk_logins_total\{protocol="([^"]*)",result="([^"]*)"\} (\S+)$`)
-	locksLine  = regexp.MustCompile(`^crosstalk_login_locks_total\{scope="([^"]*)"\} (\S+)$`)
+	locksLine  = regexp.MustCompile(`^crosstalk_login_locks_total\{protocol="([^"]*)",scope="([^"]*)"\} (\S+)$`)
 )
 
 func (c *attackGuessCmd) readMetrics(ctx context.Context, protocol string) (loginCounts, error) {
@@ -327,9 +326,9 @@ func (c *attackGuessCmd) readMetrics(ctx context.Context, protocol string) (logi
 				n.held += int64(v)
 			}
 		}
-		if m := locksLine.FindStringSubmatch(line); m != nil {
-			v, _ := strconv.ParseFloat(m[2], 64)
-			if m[1] == "account" {
+		if m := locksLine.FindStringSubmatch(line); m != nil && m[1] == protocol {
+			v, _ := strconv.ParseFloat(m[3], 64)
+			if m[2] == "account" {
 				n.accountLocks += int64(v)
 			} else {
 				n.addressLocks += int64(v)

@@ -310,7 +310,7 @@ func (a Attempt) Fail(ctx context.Context, log *slog.Logger, reason Reason, args
 			locked bool
 		}{{ScopeAddress, byAddress}, {ScopeAccount, byAccount}} {
 			if l.locked {
-				metrics.LoginLocks.WithLabelValues(string(l.scope)).Inc()
+				metrics.LoginLocks.WithLabelValues(a.protocol, string(l.scope)).Inc()
 				args = append(args, "locks", l.scope)
 			}
 		}
