@@ -14,6 +14,7 @@ import (
 	ggwire "github.com/crosstalk-im/crosstalk/gg/wire"
 	imipclient "github.com/crosstalk-im/crosstalk/imip/client"
 	msimclient "github.com/crosstalk-im/crosstalk/msim/client"
+	msimwire "github.com/crosstalk-im/crosstalk/msim/wire"
 	msnpclient "github.com/crosstalk-im/crosstalk/msnp/client"
 )
 
@@ -21,7 +22,7 @@ import (
 var Protocols = []string{"msnp", "gg", "msim", "imip"}
 
 // ErrRefused: the server answered the login with its protocol's failure
-// (MSNP 911, GG_LOGIN80_FAILED, MySpaceIM error 260, an IMIP ACK to LOGN).
+// (MSNP 911, GG_LOGIN80_FAILED, MySpaceIM error 260, IMIP ACK 810 or 811).
 var ErrRefused = errors.New("login refused")
 
 // Login logs in to server over protocol as account (an e-mail address for
@@ -87,7 +88,8 @@ func loginMSIM(ctx context.Context, server string, d *net.Dialer, email, passwor
 	}
 	defer c.Close()
 	_, err = c.Login(ctx, email, password)
-	return refused(err, errors.Is(err, msimclient.ErrLoginFailed))
+	var se *msimclient.ServerError
+	return refused(err, errors.As(err, &se) && se.Code == msimwire.ErrCodeBadPassword)
 }
 
 func loginIMIP(ctx context.Context, server string, d *net.Dialer, user, password string) error {
@@ -97,5 +99,5 @@ func loginIMIP(ctx context.Context, server string, d *net.Dialer, user, password
 	}
 	defer c.Close()
 	_, err = c.Login(ctx, user, password)
-	return refused(err, errors.Is(err, imipclient.ErrLoginFailed))
+	return refused(err, errors.Is(err, imipclient.ErrBadPassword) || errors.Is(err, imipclient.ErrUnknownUser))
 }
