@@ -15,6 +15,7 @@ import (
 
 	"github.com/crosstalk-im/crosstalk/internal/loginguard"
 	"github.com/crosstalk-im/crosstalk/internal/loginprobe"
+	"github.com/crosstalk-im/crosstalk/internal/testenv"
 	"github.com/crosstalk-im/crosstalk/metrics"
 )
 
@@ -37,6 +38,15 @@ func (c *testClock) advance(d time.Duration) {
 	c.mu.Lock()
 	c.t = c.t.Add(d)
 	c.mu.Unlock()
+}
+
+// startGuarded starts a node whose login guard, set up by guard, runs on a
+// test clock.
+func startGuarded(t *testing.T, guard loginguard.Config, log *slog.Logger) (*Node, *testClock) {
+	t.Helper()
+	clk := newTestClock()
+	guard.Now = clk.now
+	return startNodeWith(t, Options{DataDir: t.TempDir(), Logger: log, LoginGuard: guard}), clk
 }
 
 // guardTarget is one protocol's login: where, and as whom.
@@ -105,13 +115,11 @@ func (g guardTarget) status(n *Node, from string) loginguard.Status {
 func TestGuessingFromOneAddressIsSlowedThenLocked(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	clk := newTestClock()
-	n := startNodeWith(t, Options{DataDir: t.TempDir(), LoginGuard: loginguard.Config{
+	n, clk := startGuarded(t, loginguard.Config{
 		Address: loginguard.Policy{Free: 2, LockAfter: 4, LockFor: time.Hour},
 		Account: loginguard.Policy{Free: 50, LockAfter: 100, LockFor: time.Hour},
 		Delay:   10 * time.Second, MaxDelay: 10 * time.Second,
-		Now: clk.now,
-	}})
+	}, nil)
 	for i, g := range guardTargets(t, n) {
 		t.Run(g.protocol, func(t *testing.T) {
 			attacker, owner := fmt.Sprintf("127.0.%d.1", i+1), fmt.Sprintf("127.0.%d.2", i+1)
@@ -160,12 +168,10 @@ func TestGuessingFromOneAddressIsSlowedThenLocked(t *testing.T) {
 func TestGuessingFromManyAddressesSparesTheOwnersAddress(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	clk := newTestClock()
-	n := startNodeWith(t, Options{DataDir: t.TempDir(), LoginGuard: loginguard.Config{
+	n, clk := startGuarded(t, loginguard.Config{
 		Address: loginguard.Policy{Free: 10, LockAfter: 20, LockFor: time.Hour},
 		Account: loginguard.Policy{Free: 2, LockAfter: 3, LockFor: 5 * time.Minute},
-		Now:     clk.now,
-	}})
+	}, nil)
 	for i, g := range guardTargets(t, n) {
 		t.Run(g.protocol, func(t *testing.T) {
 			home, newPlace := fmt.Sprintf("127.1.%d.1", i), fmt.Sprintf("127.1.%d.2", i)
@@ -191,18 +197,12 @@ func TestGuessingFromManyAddressesSparesTheOwnersAddress(t *testing.T) {
 func TestFailedLoginLinesAreRationedAndSayWhy(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	clk := newTestClock()
-	var logs logBuffer
-	n := startNodeWith(t, Options{
-		DataDir: t.TempDir(),
-		Logger:  slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
-		LoginGuard: loginguard.Config{
-			Address: loginguard.Policy{Free: 1, LockAfter: 50, LockFor: time.Hour},
-			Delay:   time.Hour, MaxDelay: time.Hour,
-			FailureLogsPerSecond: 1, FailureLogBurst: 5,
-			Now: clk.now,
-		},
-	})
+	var logs testenv.LogBuffer
+	n, clk := startGuarded(t, loginguard.Config{
+		Address: loginguard.Policy{Free: 1, LockAfter: 50, LockFor: time.Hour},
+		Delay:   time.Hour, MaxDelay: time.Hour,
+		FailureLogsPerSecond: 1, FailureLogBurst: 5,
+	}, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo})))
 	targets := guardTargets(t, n)
 	for i, g := range targets {
 		g.mustRefuse(t, ctx, fmt.Sprintf("127.0.%d.1", 10+i), "wrong")

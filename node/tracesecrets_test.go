@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"crypto/md5"
 	"crypto/rand"
@@ -14,7 +13,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,29 +24,12 @@ import (
 	ggwire "github.com/crosstalk-im/crosstalk/gg/wire"
 	imipserver "github.com/crosstalk-im/crosstalk/imip/server"
 	imipwire "github.com/crosstalk-im/crosstalk/imip/wire"
+	"github.com/crosstalk-im/crosstalk/internal/testenv"
 	msimserver "github.com/crosstalk-im/crosstalk/msim/server"
 	msimwire "github.com/crosstalk-im/crosstalk/msim/wire"
 	msnpserver "github.com/crosstalk-im/crosstalk/msnp/server"
 	msnpwire "github.com/crosstalk-im/crosstalk/msnp/wire"
 )
-
-// logBuffer collects the log lines of every goroutine of a node.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // secrets are values that must reach no log, by what they are.
 type secrets map[string]string
@@ -66,7 +47,7 @@ func (s secrets) add(what, value string) {
 func TestTraceLogsHoldNoSecrets(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var logs logBuffer
+	var logs testenv.LogBuffer
 	n := startNodeWith(t, Options{
 		DataDir: t.TempDir(),
 		Logger:  slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: msnpserver.LevelTrace})),
