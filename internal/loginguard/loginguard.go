@@ -92,7 +92,8 @@ type Config struct {
 	// megabytes per table).
 	MaxTracked int
 	// FailureLogsPerSecond and FailureLogBurst ration the "login failed"
-	// lines of all servers together. Defaults 1 and 20.
+	// lines of all servers together, and apart from them the "login
+	// locked" ones. Defaults 1 and 20.
 	FailureLogsPerSecond float64
 	FailureLogBurst      int
 	// Now is the clock; nil means time.Now.
@@ -169,9 +170,10 @@ const (
 // Guard keeps the counts. It is safe for concurrent use; every server of a
 // process shares one, so an address's failures add up over all protocols.
 type Guard struct {
-	cfg  Config
-	seed maphash.Seed
-	logs *loglimit.Limiter
+	cfg      Config
+	seed     maphash.Seed
+	logs     *loglimit.Limiter // failed logins
+	lockLogs *loglimit.Limiter // locks, which floods of failures must not hide
 
 	mu        sync.Mutex
 	addresses table
@@ -186,6 +188,7 @@ func New(cfg Config) *Guard {
 		cfg:       cfg,
 		seed:      maphash.MakeSeed(),
 		logs:      loglimit.New(cfg.FailureLogsPerSecond, cfg.FailureLogBurst, cfg.Now),
+		lockLogs:  loglimit.New(cfg.FailureLogsPerSecond, cfg.FailureLogBurst, cfg.Now),
 		addresses: newTable(cfg.MaxTracked),
 		accounts:  newTable(cfg.MaxTracked),
 		known:     newTable(cfg.MaxTracked),
@@ -287,35 +290,39 @@ func (a Attempt) Allowed() bool { return a.held.Held == "" }
 // Fail counts a failed login against its address and account when it was
 // a guess, counts it in the login metric, and logs it with its reason
 // unless too many failures were logged lately; args say whose login it was.
+// A failure that locks is logged again, as a warning with its own ration.
 func (a Attempt) Fail(ctx context.Context, log *slog.Logger, reason Reason, args ...any) {
-	args = args[:len(args):len(args)]
+	g := a.g
 	if a.held.Held != "" {
-		args = append(args, "held_by", a.held.Held, "retry_in", a.held.Wait.Round(time.Second))
+		g.Report(ctx, log, a.protocol, reason, append(args[:len(args):len(args)],
+			"held_by", a.held.Held, "retry_in", a.held.Wait.Round(time.Second))...)
+		return
 	}
-	if reason.guess() && a.held.Held == "" {
-		g := a.g
-		now := g.cfg.Now()
-		g.mu.Lock()
-		failures, byAddress := g.addresses.fail(a.keys.address, g.cfg.Address, &g.cfg, now)
-		// Once its address is locked, an address's guesses are paced by
-		// that lock and no longer add to the account's count: no single
-		// address can push an account past Address.LockAfter.
-		byAccount := false
-		if failures <= g.cfg.Address.LockAfter {
-			_, byAccount = g.accounts.fail(a.keys.account, g.cfg.Account, &g.cfg, now)
-		}
-		g.mu.Unlock()
-		for _, l := range []struct {
-			scope  Scope
-			locked bool
-		}{{ScopeAddress, byAddress}, {ScopeAccount, byAccount}} {
-			if l.locked {
-				metrics.LoginLocks.WithLabelValues(a.protocol, string(l.scope)).Inc()
-				args = append(args, "locks", l.scope)
-			}
+	g.Report(ctx, log, a.protocol, reason, args...)
+	if !reason.guess() {
+		return
+	}
+	now := g.cfg.Now()
+	g.mu.Lock()
+	failures, byAddress := g.addresses.fail(a.keys.address, g.cfg.Address, &g.cfg, now)
+	// Once its address is locked, an address's guesses are paced by that
+	// lock and no longer add to the account's count: no single address can
+	// push an account past Address.LockAfter.
+	byAccount := false
+	if failures <= g.cfg.Address.LockAfter {
+		_, byAccount = g.accounts.fail(a.keys.account, g.cfg.Account, &g.cfg, now)
+	}
+	g.mu.Unlock()
+	for _, l := range []struct {
+		scope  Scope
+		locked bool
+		lock   time.Duration
+	}{{ScopeAddress, byAddress, g.cfg.Address.LockFor}, {ScopeAccount, byAccount, g.cfg.Account.LockFor}} {
+		if l.locked {
+			metrics.LoginLocks.WithLabelValues(a.protocol, string(l.scope)).Inc()
+			g.lockLogs.Log(ctx, log, slog.LevelWarn, "login locked", append(args[:len(args):len(args)], "scope", l.scope, "for", l.lock)...)
 		}
 	}
-	a.g.Report(ctx, log, a.protocol, reason, args...)
 }
 
 // Report counts a failed login in the metric and logs it with its reason,
@@ -323,7 +330,7 @@ func (a Attempt) Fail(ctx context.Context, log *slog.Logger, reason Reason, args
 // account to name (bad requests).
 func (g *Guard) Report(ctx context.Context, log *slog.Logger, protocol string, reason Reason, args ...any) {
 	metrics.Logins.WithLabelValues(protocol, string(reason)).Inc()
-	g.logs.Log(ctx, log, slog.LevelInfo, "login failed", append(args[:len(args):len(args)], "reason", reason)...)
+	g.logs.Log(ctx, log, slog.LevelInfo, "login failed", append([]any{"reason", reason}, args...)...)
 }
 
 // Succeed counts a successful login and remembers its address as one the

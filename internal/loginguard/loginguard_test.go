@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"testing"
 	"time"
 )
@@ -198,5 +199,27 @@ func TestTablesStayBoundedAndKeepLocks(t *testing.T) {
 	}
 	if s := g.Status(ip("192.0.2.3"), target); !s.Locked {
 		t.Fatalf("churn evicted the target's lock: %+v", s)
+	}
+}
+
+// A lock is logged even when a flood of failures has spent the failure
+// lines' allowance.
+func TestLocksAreLoggedPastTheFailureFlood(t *testing.T) {
+	var buf strings.Builder
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	g, _ := newGuard(Config{
+		Address:              Policy{Free: 10, LockAfter: 5, LockFor: time.Hour},
+		FailureLogsPerSecond: 1e-9, FailureLogBurst: 1,
+	})
+	from := ip("192.0.2.9")
+	for range 5 {
+		g.Begin("test", from, Account(7)).Fail(context.Background(), log, BadPassword, "account", 7)
+	}
+	out := buf.String()
+	if n := strings.Count(out, `msg="login failed"`); n != 1 {
+		t.Fatalf("%d failure lines, want the one allowed:\n%s", n, out)
+	}
+	if !strings.Contains(out, `level=WARN msg="login locked" account=7 scope=address for=1h0m0s`) {
+		t.Fatalf("no lock line:\n%s", out)
 	}
 }
