@@ -72,13 +72,14 @@ func (c *attackGuessCmd) Run() error {
 		return err
 	}
 	run := c.guess(ctx, protocol, sources, before)
-	after, err := c.readMetrics(ctx, protocol)
+	// An interrupted run still reports what it saw.
+	after, err := c.readMetrics(context.WithoutCancel(ctx), protocol)
 	if err != nil {
 		return err
 	}
 	run.report(before, after, len(sources), c.Metrics != "")
 
-	if c.Password == "" {
+	if c.Password == "" || ctx.Err() != nil {
 		return nil
 	}
 	probeFrom := sources[0]
