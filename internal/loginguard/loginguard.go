@@ -43,12 +43,13 @@
 // hour).
 //
 // Memory is bounded: each table (addresses, accounts, known places) holds
-// at most Config.MaxTracked entries of fixed size (keys are hashed); an
-// entry is dropped when met after it expired, and a full table makes room
-// by evicting, of a few entries met at random, the one due to expire first,
-// which is rarely a lock. Counts live in one process: with several nodes
-// each counts the logins it serves, so an attacker who spreads over n
-// nodes gets up to n times the guesses.
+// at most Config.MaxTracked entries of fixed size (keys are hashed; about
+// 5 MB per table at the default 100,000); an entry is dropped when met
+// after it expired, and a full table makes room by evicting, of a few
+// entries met at random, the one due to expire first, which is rarely a
+// lock. Counts live in one process: with several nodes each counts the
+// logins it serves, so an attacker who spreads over n nodes gets up to n
+// times the guesses.
 package loginguard
 
 import (
@@ -88,8 +89,8 @@ type Config struct {
 	// KnownFor is how long a successful login from an address lets that
 	// address past the account's count. Default 30 days.
 	KnownFor time.Duration
-	// MaxTracked bounds each table's entries. Default 100,000 (a few
-	// megabytes per table).
+	// MaxTracked bounds each table's entries. Default 100,000 (about 5 MB
+	// per table when full).
 	MaxTracked int
 	// FailureLogsPerSecond and FailureLogBurst ration the "login failed"
 	// lines of all servers together, and apart from them the "login
@@ -220,7 +221,7 @@ func (g *Guard) Status(remote net.Addr, account string) Status {
 	k := g.keys(remote, account)
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.status(k, g.cfg.Now())
+	return g.status(k, g.cfg.Now().UnixNano())
 }
 
 type keys struct{ address, account, pair uint64 }
@@ -251,16 +252,16 @@ func addressKey(remote net.Addr) string {
 	return ip.String()
 }
 
-func (g *Guard) status(k keys, now time.Time) Status {
+func (g *Guard) status(k keys, now int64) Status {
 	addr, _ := g.addresses.get(k.address, now)
 	acct, _ := g.accounts.get(k.account, now)
 	_, known := g.known.get(k.pair, now)
-	s := Status{AddressFailures: addr.failures, AccountFailures: acct.failures, Known: known}
+	s := Status{AddressFailures: int(addr.failures), AccountFailures: int(acct.failures), Known: known}
 	switch {
-	case now.Before(addr.waitUntil):
-		s.Held, s.Wait, s.Locked = ScopeAddress, addr.waitUntil.Sub(now), addr.failures >= g.cfg.Address.LockAfter
-	case !known && now.Before(acct.waitUntil):
-		s.Held, s.Wait, s.Locked = ScopeAccount, acct.waitUntil.Sub(now), acct.failures >= g.cfg.Account.LockAfter
+	case now < addr.waitUntil:
+		s.Held, s.Wait, s.Locked = ScopeAddress, time.Duration(addr.waitUntil-now), int(addr.failures) >= g.cfg.Address.LockAfter
+	case !known && now < acct.waitUntil:
+		s.Held, s.Wait, s.Locked = ScopeAccount, time.Duration(acct.waitUntil-now), int(acct.failures) >= g.cfg.Account.LockAfter
 	}
 	return s
 }
@@ -278,7 +279,7 @@ type Attempt struct {
 func (g *Guard) Begin(protocol string, remote net.Addr, account string) Attempt {
 	a := Attempt{g: g, protocol: protocol, keys: g.keys(remote, account)}
 	g.mu.Lock()
-	a.held = g.status(a.keys, g.cfg.Now())
+	a.held = g.status(a.keys, g.cfg.Now().UnixNano())
 	g.mu.Unlock()
 	return a
 }
@@ -302,7 +303,7 @@ func (a Attempt) Fail(ctx context.Context, log *slog.Logger, reason Reason, args
 	if !reason.guess() {
 		return
 	}
-	now := g.cfg.Now()
+	now := g.cfg.Now().UnixNano()
 	g.mu.Lock()
 	failures, byAddress := g.addresses.fail(a.keys.address, g.cfg.Address, &g.cfg, now)
 	// Once its address is locked, an address's guesses are paced by that
@@ -338,17 +339,18 @@ func (g *Guard) Report(ctx context.Context, log *slog.Logger, protocol string, r
 func (a Attempt) Succeed() {
 	metrics.Logins.WithLabelValues(a.protocol, "ok").Inc()
 	g := a.g
-	now := g.cfg.Now()
+	now := g.cfg.Now().UnixNano()
 	g.mu.Lock()
-	g.known.put(a.keys.pair, record{expires: now.Add(g.cfg.KnownFor)}, now)
+	g.known.put(a.keys.pair, record{expires: now + int64(g.cfg.KnownFor)}, now)
 	g.mu.Unlock()
 }
 
-// record is one address's, account's or known place's entry.
+// record is one address's, account's or known place's entry: 24 bytes,
+// times in Unix nanoseconds.
 type record struct {
-	failures  int
-	waitUntil time.Time // no check before
-	expires   time.Time // forgotten at
+	failures  int32
+	waitUntil int64 // no check before
+	expires   int64 // forgotten at
 }
 
 type table struct {
@@ -359,9 +361,9 @@ type table struct {
 func newTable(max int) table { return table{m: make(map[uint64]record), max: max} }
 
 // get returns a live entry, dropping an expired one.
-func (t *table) get(key uint64, now time.Time) (record, bool) {
+func (t *table) get(key uint64, now int64) (record, bool) {
 	r, ok := t.m[key]
-	if ok && !now.Before(r.expires) {
+	if ok && now >= r.expires {
 		delete(t.m, key)
 		return record{}, false
 	}
@@ -369,32 +371,30 @@ func (t *table) get(key uint64, now time.Time) (record, bool) {
 }
 
 // fail counts a failure and returns the count and whether it locked.
-func (t *table) fail(key uint64, p Policy, cfg *Config, now time.Time) (failures int, locked bool) {
+func (t *table) fail(key uint64, p Policy, cfg *Config, now int64) (failures int, locked bool) {
 	r, _ := t.get(key, now)
 	r.failures++
+	failures = int(r.failures)
 	switch {
-	case r.failures >= p.LockAfter:
-		r.waitUntil = now.Add(p.LockFor)
+	case failures >= p.LockAfter:
+		r.waitUntil = now + int64(p.LockFor)
 		locked = true
-	case r.failures > p.Free:
+	case failures > p.Free:
 		d := cfg.Delay
-		for i := p.Free + 1; i < r.failures && d < cfg.MaxDelay; i++ {
+		for i := p.Free + 1; i < failures && d < cfg.MaxDelay; i++ {
 			d *= 2
 		}
-		r.waitUntil = now.Add(min(d, cfg.MaxDelay))
+		r.waitUntil = now + int64(min(d, cfg.MaxDelay))
 	}
-	r.expires = now.Add(cfg.Forget)
-	if r.waitUntil.After(now) {
-		r.expires = r.waitUntil.Add(cfg.Forget)
-	}
+	r.expires = max(r.waitUntil, now) + int64(cfg.Forget)
 	t.put(key, r, now)
-	return r.failures, locked
+	return failures, locked
 }
 
 // evictionSample is how many entries a full table looks at to make room.
 const evictionSample = 8
 
-func (t *table) put(key uint64, r record, now time.Time) {
+func (t *table) put(key uint64, r record, now int64) {
 	if _, ok := t.m[key]; !ok && len(t.m) >= t.max {
 		t.evict(now)
 	}
@@ -403,16 +403,16 @@ func (t *table) put(key uint64, r record, now time.Time) {
 
 // evict drops an expired entry or, failing that, of a few entries met at
 // random (map order), the one due to expire first.
-func (t *table) evict(now time.Time) {
+func (t *table) evict(now int64) {
 	var victim uint64
-	var first time.Time
+	var first int64
 	seen := 0
 	for k, r := range t.m {
-		if !now.Before(r.expires) {
+		if now >= r.expires {
 			delete(t.m, k)
 			return
 		}
-		if seen == 0 || r.expires.Before(first) {
+		if seen == 0 || r.expires < first {
 			victim, first = k, r.expires
 		}
 		if seen++; seen == evictionSample {
