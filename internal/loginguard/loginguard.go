@@ -15,8 +15,11 @@
 // that comes while its address or account waits is refused without its
 // password being checked, in the protocol's usual failure terms, and does
 // not count: hammering during a wait neither lengthens it nor costs a
-// check. Waits are moments on a clock, not sleeps: no goroutine or timer is
-// held for them, and one attacker's wait holds back nobody else.
+// check. A login that may go on counts as failed from the moment it begins
+// until its password proves right, so logins begun together cannot all
+// slip through before the first of them fails. Waits are moments on a
+// clock, not sleeps: no goroutine or timer is held for them, and one
+// attacker's wait holds back nobody else.
 //
 // # The balance between attackers and the rightful user
 //
@@ -272,15 +275,30 @@ type Attempt struct {
 	protocol string
 	keys     keys
 	held     Status
+	// What Begin counted, taken back if the password was right.
+	address, account change
 }
 
 // Begin starts a login to account (see Account and Name) from remote over
-// protocol (the metric's protocol label).
+// protocol (the metric's protocol label). A login that may go on is counted
+// as failed at once, and taken back by Succeed: logins begun together
+// cannot all slip through before the first of them fails. One that ends
+// with neither Fail nor Succeed (its server broke off) stays counted.
 func (g *Guard) Begin(protocol string, remote net.Addr, account string) Attempt {
 	a := Attempt{g: g, protocol: protocol, keys: g.keys(remote, account)}
+	now := g.cfg.Now().UnixNano()
 	g.mu.Lock()
-	a.held = g.status(a.keys, g.cfg.Now().UnixNano())
-	g.mu.Unlock()
+	defer g.mu.Unlock()
+	if a.held = g.status(a.keys, now); a.held.Held != "" {
+		return a
+	}
+	a.address = g.addresses.fail(a.keys.address, g.cfg.Address, &g.cfg, now)
+	// Once its address is locked, an address's guesses are paced by that
+	// lock and no longer add to the account's count: no single address can
+	// push an account past Address.LockAfter.
+	if a.address.failures <= g.cfg.Address.LockAfter {
+		a.account = g.accounts.fail(a.keys.account, g.cfg.Account, &g.cfg, now)
+	}
 	return a
 }
 
@@ -288,38 +306,31 @@ func (g *Guard) Begin(protocol string, remote net.Addr, account string) Attempt 
 // server answers as for a wrong password and calls Fail with Locked.
 func (a Attempt) Allowed() bool { return a.held.Held == "" }
 
-// Fail counts a failed login against its address and account when it was
-// a guess, counts it in the login metric, and logs it with its reason
-// unless too many failures were logged lately; args say whose login it was.
-// A failure that locks is logged again, as a warning with its own ration.
+// Fail ends a failed login: it stays counted against its address and
+// account when it was a guess (a wrong password or an unknown account), is
+// counted in the login metric, and is logged with its reason unless too
+// many failures were logged lately; args say whose login it was. A failure
+// that locked is logged again, as a warning with its own ration.
 func (a Attempt) Fail(ctx context.Context, log *slog.Logger, reason Reason, args ...any) {
 	g := a.g
-	if a.held.Held != "" {
+	switch {
+	case a.held.Held != "":
 		g.Report(ctx, log, a.protocol, reason, append(args[:len(args):len(args)],
 			"held_by", a.held.Held, "retry_in", a.held.Wait.Round(time.Second))...)
 		return
+	case !reason.guess():
+		a.takeBack()
 	}
 	g.Report(ctx, log, a.protocol, reason, args...)
 	if !reason.guess() {
 		return
 	}
-	now := g.cfg.Now().UnixNano()
-	g.mu.Lock()
-	failures, byAddress := g.addresses.fail(a.keys.address, g.cfg.Address, &g.cfg, now)
-	// Once its address is locked, an address's guesses are paced by that
-	// lock and no longer add to the account's count: no single address can
-	// push an account past Address.LockAfter.
-	byAccount := false
-	if failures <= g.cfg.Address.LockAfter {
-		_, byAccount = g.accounts.fail(a.keys.account, g.cfg.Account, &g.cfg, now)
-	}
-	g.mu.Unlock()
 	for _, l := range []struct {
-		scope  Scope
-		locked bool
-		lock   time.Duration
-	}{{ScopeAddress, byAddress, g.cfg.Address.LockFor}, {ScopeAccount, byAccount, g.cfg.Account.LockFor}} {
-		if l.locked {
+		scope Scope
+		c     change
+		lock  time.Duration
+	}{{ScopeAddress, a.address, g.cfg.Address.LockFor}, {ScopeAccount, a.account, g.cfg.Account.LockFor}} {
+		if l.c.locked {
 			metrics.LoginLocks.WithLabelValues(a.protocol, string(l.scope)).Inc()
 			g.lockLogs.Log(ctx, log, slog.LevelWarn, "login locked", append(args[:len(args):len(args)], "scope", l.scope, "for", l.lock)...)
 		}
@@ -334,14 +345,25 @@ func (g *Guard) Report(ctx context.Context, log *slog.Logger, protocol string, r
 	g.logs.Log(ctx, log, slog.LevelInfo, "login failed", append([]any{"reason", reason}, args...)...)
 }
 
-// Succeed counts a successful login and remembers its address as one the
-// account logs in from.
+// Succeed ends a successful login: it is counted in the metric, taken back
+// from the failures Begin counted it among, and its address is remembered
+// as one the account logs in from.
 func (a Attempt) Succeed() {
 	metrics.Logins.WithLabelValues(a.protocol, "ok").Inc()
+	a.takeBack()
 	g := a.g
 	now := g.cfg.Now().UnixNano()
 	g.mu.Lock()
 	g.known.put(a.keys.pair, record{expires: now + int64(g.cfg.KnownFor)}, now)
+	g.mu.Unlock()
+}
+
+// takeBack undoes what Begin counted.
+func (a Attempt) takeBack() {
+	g := a.g
+	g.mu.Lock()
+	g.addresses.undo(a.keys.address, a.address)
+	g.accounts.undo(a.keys.account, a.account)
 	g.mu.Unlock()
 }
 
@@ -370,25 +392,51 @@ func (t *table) get(key uint64, now int64) (record, bool) {
 	return r, ok
 }
 
-// fail counts a failure and returns the count and whether it locked.
-func (t *table) fail(key uint64, p Policy, cfg *Config, now int64) (failures int, locked bool) {
+// change is what one failure did to an entry, so that it can be undone.
+type change struct {
+	counted   bool
+	failures  int // the count after it
+	locked    bool
+	was, made record // the entry before and after (was is zero if new)
+}
+
+// fail counts a failure.
+func (t *table) fail(key uint64, p Policy, cfg *Config, now int64) change {
 	r, _ := t.get(key, now)
+	c := change{counted: true, was: r}
 	r.failures++
-	failures = int(r.failures)
+	c.failures = int(r.failures)
 	switch {
-	case failures >= p.LockAfter:
+	case c.failures >= p.LockAfter:
 		r.waitUntil = now + int64(p.LockFor)
-		locked = true
-	case failures > p.Free:
+		c.locked = true
+	case c.failures > p.Free:
 		d := cfg.Delay
-		for i := p.Free + 1; i < failures && d < cfg.MaxDelay; i++ {
+		for i := p.Free + 1; i < c.failures && d < cfg.MaxDelay; i++ {
 			d *= 2
 		}
 		r.waitUntil = now + int64(min(d, cfg.MaxDelay))
 	}
 	r.expires = max(r.waitUntil, now) + int64(cfg.Forget)
+	c.made = r
 	t.put(key, r, now)
-	return failures, locked
+	return c
+}
+
+// undo takes a counted failure back: the entry returns to what it was, or
+// when other failures came since, loses one from its count.
+func (t *table) undo(key uint64, c change) {
+	r, ok := t.m[key]
+	switch {
+	case !c.counted || !ok || r.failures == 0:
+	case r == c.made && c.was == record{}:
+		delete(t.m, key)
+	case r == c.made:
+		t.m[key] = c.was
+	default:
+		r.failures--
+		t.m[key] = r
+	}
 }
 
 // evictionSample is how many entries a full table looks at to make room.

@@ -8,6 +8,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/crosstalk-im/crosstalk/metrics"
 )
 
 // clock is a test clock that moves only when told.
@@ -221,5 +225,56 @@ func TestLocksAreLoggedPastTheFailureFlood(t *testing.T) {
 	}
 	if !strings.Contains(out, `level=WARN msg="login locked" account=7 scope=address for=1h0m0s`) {
 		t.Fatalf("no lock line:\n%s", out)
+	}
+}
+
+// Logins begun together count at once: no more of them get their password
+// checked than one address's free failures and the one after.
+func TestLoginsBegunTogetherCannotSlipThrough(t *testing.T) {
+	g, _ := newGuard(Config{Address: Policy{Free: 2, LockAfter: 10, LockFor: time.Hour}, Delay: time.Hour})
+	from := ip("192.0.2.40")
+	var begun []Attempt
+	allowed := 0
+	for range 10 {
+		a := g.Begin("test", from, Account(40))
+		begun = append(begun, a)
+		if a.Allowed() {
+			allowed++
+		}
+	}
+	if allowed != 3 {
+		t.Fatalf("%d of 10 logins begun together may be checked, want 3", allowed)
+	}
+	for _, a := range begun {
+		reason := BadPassword
+		if !a.Allowed() {
+			reason = Locked
+		}
+		a.Fail(context.Background(), quiet, reason)
+	}
+	if s := g.Status(from, Account(40)); s.AddressFailures != 3 || s.Held != ScopeAddress {
+		t.Fatalf("after them: %+v", s)
+	}
+}
+
+// A right password takes back what Begin counted, the lock it would have
+// set included.
+func TestSuccessTakesItsCountBack(t *testing.T) {
+	g, clk := newGuard(Config{Address: Policy{Free: 1, LockAfter: 3, LockFor: time.Hour}, Delay: time.Second})
+	from, acct := ip("192.0.2.41"), Account(41)
+	guess(g, from, acct)
+	guess(g, from, acct)
+	clk.advance(time.Second)
+	locks := testutil.ToFloat64(metrics.LoginLocks.WithLabelValues("test", string(ScopeAddress)))
+	a := g.Begin("test", from, acct)
+	if s := g.Status(from, acct); !a.Allowed() || !s.Locked {
+		t.Fatalf("the third login, begun: allowed %v, %+v; want allowed and counted to the lock", a.Allowed(), s)
+	}
+	a.Succeed()
+	if s := g.Status(from, acct); s.AddressFailures != 2 || s.AccountFailures != 2 || s.Held != "" {
+		t.Fatalf("after it succeeded: %+v, want the two failures before it and no wait", s)
+	}
+	if got := testutil.ToFloat64(metrics.LoginLocks.WithLabelValues("test", string(ScopeAddress))); got != locks {
+		t.Fatalf("a lock was counted for a login that succeeded")
 	}
 }
