@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/crosstalk-im/crosstalk/internal/loginguard"
 	"github.com/crosstalk-im/crosstalk/internal/loginprobe"
 	"github.com/crosstalk-im/crosstalk/internal/testenv"
@@ -124,7 +122,7 @@ func TestGuessingFromOneAddressIsSlowedThenLocked(t *testing.T) {
 		t.Run(g.protocol, func(t *testing.T) {
 			attacker, owner := fmt.Sprintf("127.0.%d.1", i+1), fmt.Sprintf("127.0.%d.2", i+1)
 			locked := metrics.Logins.WithLabelValues(g.protocol, string(loginguard.Locked))
-			lockedBefore := testutil.ToFloat64(locked)
+			lockedBefore := metrics.Value(locked)
 
 			for range 3 {
 				g.mustRefuse(t, ctx, attacker, "wrong")
@@ -151,7 +149,7 @@ func TestGuessingFromOneAddressIsSlowedThenLocked(t *testing.T) {
 				t.Fatalf("after 4 failures: %+v, want locked", s)
 			}
 			g.mustRefuse(t, ctx, attacker, "right")
-			if got := testutil.ToFloat64(locked) - lockedBefore; got != 2 {
+			if got := metrics.Value(locked) - lockedBefore; got != 2 {
 				t.Errorf("%v logins counted as locked, want 2", got)
 			}
 

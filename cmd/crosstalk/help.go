@@ -20,7 +20,7 @@ var serveGroups = []kong.Group{
 	{Key: "imip", Title: "IMIP"},
 	{Key: "files", Title: "Files (the GG drive)"},
 	{Key: "exposure", Title: "Exposure", Description: "Caps on connections per listener and bounds of the HTTP service (README: Exposing the server)."},
-	{Key: "logins", Title: "Password guessing", Description: "Failed logins counted per address and per account, for every protocol at once (README: Password guessing)."},
+	{Key: "logins", Title: "Password guessing", Description: "Failed logins counted per address and per account, for every protocol at once (README: Exposing the server)."},
 }
 
 // Help is the text below serve's usage line.

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/crosstalk-im/crosstalk/metrics"
 )
 
@@ -265,7 +263,7 @@ func TestSuccessTakesItsCountBack(t *testing.T) {
 	guess(g, from, acct)
 	guess(g, from, acct)
 	clk.advance(time.Second)
-	locks := testutil.ToFloat64(metrics.LoginLocks.WithLabelValues("test", string(ScopeAddress)))
+	locks := metrics.Value(metrics.LoginLocks.WithLabelValues("test", string(ScopeAddress)))
 	a := g.Begin("test", from, acct)
 	if s := g.Status(from, acct); !a.Allowed() || !s.Locked {
 		t.Fatalf("the third login, begun: allowed %v, %+v; want allowed and counted to the lock", a.Allowed(), s)
@@ -274,7 +272,7 @@ func TestSuccessTakesItsCountBack(t *testing.T) {
 	if s := g.Status(from, acct); s.AddressFailures != 2 || s.AccountFailures != 2 || s.Held != "" {
 		t.Fatalf("after it succeeded: %+v, want the two failures before it and no wait", s)
 	}
-	if got := testutil.ToFloat64(metrics.LoginLocks.WithLabelValues("test", string(ScopeAddress))); got != locks {
+	if got := metrics.Value(metrics.LoginLocks.WithLabelValues("test", string(ScopeAddress))); got != locks {
 		t.Fatalf("a lock was counted for a login that succeeded")
 	}
 }
