@@ -76,6 +76,21 @@ func (c *tally) check(t *testing.T, texts []string) {
 	}
 }
 
+// collect adds the text of every message of type M among events to got;
+// the returned channel closes when events does.
+func collect[E any, M any](events <-chan E, got *tally, text func(M) string) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ev := range events {
+			if m, ok := any(ev).(M); ok {
+				got.add(text(m))
+			}
+		}
+	}()
+	return done
+}
+
 // recipient logs an account in through one protocol at addr and feeds
 // what it receives to a tally; the returned channel closes when the
 // connection ends.
@@ -88,15 +103,7 @@ type recipient struct {
 var recipients = []recipient{
 	{"gg", func(n *Node) string { return n.GGAddr }, func(t *testing.T, ctx context.Context, addr string, number uint32, got *tally) (<-chan struct{}, func(context.Context) error) {
 		c := loginGG(t, ctx, addr, number, "pw", wire.StatusAvail, "")
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			for ev := range c.Events() {
-				if m, ok := ev.(ggclient.Message); ok {
-					got.add(m.Text)
-				}
-			}
-		}()
+		done := collect(c.Events(), got, func(m ggclient.Message) string { return m.Text })
 		return done, func(ctx context.Context) error { return c.SetStatus(ctx, wire.StatusNotAvail, "") }
 	}},
 	{"imip", func(n *Node) string { return n.IMIPAddr }, func(t *testing.T, ctx context.Context, addr string, number uint32, got *tally) (<-chan struct{}, func(context.Context) error) {
@@ -105,15 +112,7 @@ var recipients = []recipient{
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { c.Close() })
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			for ev := range c.Events() {
-				if m, ok := ev.(imipclient.Message); ok {
-					got.add(m.Text)
-				}
-			}
-		}()
+		done := collect(c.Events(), got, func(m imipclient.Message) string { return m.Text })
 		if _, err := c.Login(ctx, fmt.Sprint(number), "pw"); err != nil {
 			t.Fatal(err)
 		}
@@ -128,15 +127,7 @@ var recipients = []recipient{
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { c.Close() })
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			for ev := range c.Events() {
-				if m, ok := ev.(msimclient.Message); ok {
-					got.add(m.Text)
-				}
-			}
-		}()
+		done := collect(c.Events(), got, func(m msimclient.Message) string { return m.Text })
 		if _, err := c.Login(ctx, fmt.Sprintf("r%d@example.com", number), "pw"); err != nil {
 			t.Fatal(err)
 		}
