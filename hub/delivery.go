@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -72,33 +73,51 @@ func (h *Hub) startReceipts() error {
 	return nil
 }
 
-// deliverLive publishes a message event to the recipient's sessions and
-// waits until one of the nodes that hold them says a session took it
-// (true), or every node said none did, or DeliveryTimeout passed (false).
-func (h *Hub) deliverLive(ctx context.Context, to uint32, ev Event, nodes int) bool {
+// deliverLive sends a message event to the recipient's sessions on nodes
+// and waits until one of those nodes says a session took it (true), or
+// every node said none did, or DeliveryTimeout passed (false).
+func (h *Hub) deliverLive(ctx context.Context, to uint32, ev Event, nodes []string) bool {
+	local := h.hasLocal(to)
+	waiting := 0
+	for _, node := range nodes {
+		if node != h.cfg.Node {
+			waiting++
+		}
+	}
+	remote := waiting
+	if local {
+		waiting++
+	}
+	if waiting == 0 {
+		return false
+	}
 	r := &h.receipts
-	ch := make(chan int, nodes)
-	r.mu.Lock()
-	r.next++
-	id := r.next
-	r.waiting[id] = ch
-	r.mu.Unlock()
-	defer func() {
+	ch := make(chan int, waiting)
+	reply := ""
+	if remote > 0 {
 		r.mu.Lock()
-		delete(r.waiting, id)
+		r.next++
+		id := r.next
+		r.waiting[id] = ch
 		r.mu.Unlock()
-	}()
-	h.publishRequest(to, ev, r.prefix+strconv.FormatUint(id, 10))
+		defer func() {
+			r.mu.Lock()
+			delete(r.waiting, id)
+			r.mu.Unlock()
+		}()
+		reply = r.prefix + strconv.FormatUint(id, 10)
+	}
+	h.publishTo(to, ev, nodes, ch, reply)
 	timer := time.NewTimer(h.cfg.DeliveryTimeout)
 	defer timer.Stop()
-	for answered := 0; answered < nodes; answered++ {
+	for answered := 0; answered < waiting; answered++ {
 		select {
 		case took := <-ch:
 			if took > 0 {
 				return true
 			}
 		case <-timer.C:
-			h.warn("message delivery unanswered", "to", to, "nodes", nodes-answered)
+			h.warn("message delivery unanswered", "to", to, "nodes", waiting-answered)
 			return false
 		case <-ctx.Done():
 			return false
@@ -107,32 +126,12 @@ func (h *Hub) deliverLive(ctx context.Context, to uint32, ev Event, nodes int) b
 	return false
 }
 
-// nodes counts the nodes holding sessions that would get an event not
-// meant for skipProtocol.
-func (r presenceRecord) nodes(skipProtocol string) int {
-	var seen []string
-	for _, sp := range r.Sessions {
-		if sp.Protocol != skipProtocol && !contains(seen, sp.Node) {
-			seen = append(seen, sp.Node)
-		}
-	}
-	return len(seen)
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
 // nudgeMailbox tells the account's sessions, if it has any, that its
-// mailbox holds messages none of them has.
+// mailbox holds messages none of them has. It reads the bucket itself: a
+// login that wrote its presence just now, on any node, must hear it.
 func (h *Hub) nudgeMailbox(ctx context.Context, to uint32) {
-	if st, _, err := h.Presence(ctx, to); err == nil && st != StatusOffline {
-		h.publish(to, Event{Kind: EventMailbox})
+	if rec, _, err := h.loadPresence(ctx, to); err == nil && len(rec.Sessions) > 0 {
+		h.publishTo(to, Event{Kind: EventMailbox}, rec.nodes(""), nil, "")
 	}
 }
 
@@ -186,78 +185,55 @@ func (h *Hub) warn(msg string, args ...any) {
 	}
 }
 
-// busError learns from the bus that an account's subscription dropped
-// events because the node's event queue was full.
+// busError learns from the bus that this node's subscription dropped
+// events because the node could not take them as fast as they came.
 func (h *Hub) busError(_ *nats.Conn, sub *nats.Subscription, err error) {
-	if sub == nil || !errors.Is(err, nats.ErrSlowConsumer) {
+	if sub != h.nodeSub || !errors.Is(err, nats.ErrSlowConsumer) {
 		h.warn("bus error", "err", err)
 		return
 	}
-	n, perr := strconv.ParseUint(strings.TrimPrefix(sub.Subject, "ct.user."), 10, 32)
-	if perr != nil {
-		h.warn("bus subscription dropped events", "subject", sub.Subject)
-		return
-	}
-	h.recountDrops(uint32(n))
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.countNodeDropsLocked()
 }
 
-// recountDropsEvery spaces the checks for more dropped events after the
-// bus reported the first of a burst.
-const recountDropsEvery = 250 * time.Millisecond
+// countNodeDropsLocked adds the events the node's subscription dropped
+// since the last count to the metric. Their accounts are unknown: the
+// events were never read.
+func (h *Hub) countNodeDropsLocked() {
+	dropped, err := h.nodeSub.Dropped()
+	if err != nil || dropped <= h.nodeDropped {
+		return
+	}
+	delta := dropped - h.nodeDropped
+	h.nodeDropped = dropped
+	metrics.EventsRefused.WithLabelValues("unknown", "queue_full").Add(float64(delta))
+	h.warn("events refused: the node could not read them as fast as they came", "dropped", delta)
+}
 
-// recountDrops counts the events the bus dropped for an account, and
-// gives its sessions a fresh view of their contacts' presence, until no
-// more are dropped.
-func (h *Hub) recountDrops(number uint32) {
+// resyncAfter is how long a presence resync waits after a refused event,
+// so that one resync follows a burst of them.
+const resyncAfter = 250 * time.Millisecond
+
+// scheduleResync gives the account's sessions on this node their contacts'
+// presence afresh after resyncAfter, unless that is already planned.
+func (h *Hub) scheduleResync(number uint32) {
 	h.mu.Lock()
-	u := h.users[number]
-	if u == nil || u.checking {
+	if h.resyncing[number] || len(h.users[number]) == 0 {
 		h.mu.Unlock()
 		return
 	}
-	u.checking = true
+	h.resyncing[number] = true
 	h.background.Add(1)
 	h.mu.Unlock()
 	go func() {
 		defer h.background.Done()
-		for {
-			h.mu.Lock()
-			current := h.users[number]
-			if current != u {
-				h.mu.Unlock()
-				return
-			}
-			delta := h.countDropsLocked(number, u)
-			if delta == 0 {
-				u.checking = false
-				h.mu.Unlock()
-				return
-			}
-			h.mu.Unlock()
-			h.resyncPresence(number)
-			time.Sleep(recountDropsEvery)
-		}
+		time.Sleep(resyncAfter)
+		h.mu.Lock()
+		delete(h.resyncing, number)
+		h.mu.Unlock()
+		h.resyncPresence(number)
 	}()
-}
-
-// countDropsLocked adds the events u's subscription dropped since the last
-// count to the metric and returns how many that was.
-func (h *Hub) countDropsLocked(number uint32, u *localUser) int {
-	dropped, err := u.sub.Dropped()
-	if err != nil || dropped <= u.dropped {
-		return 0
-	}
-	delta := dropped - u.dropped
-	u.dropped = dropped
-	metrics.EventsRefused.WithLabelValues("unknown", "queue_full").Add(float64(delta))
-	h.warn("events refused: the node's event queue is full", "account", number, "dropped", delta)
-	return delta
-}
-
-func (h *Hub) unsubscribeLocked(number uint32, u *localUser) {
-	h.countDropsLocked(number, u)
-	_ = u.sub.Unsubscribe()
-	delete(h.users, number)
 }
 
 // resync is a snapshot of what a session's contacts look like now, handed
@@ -271,10 +247,7 @@ type resync struct {
 // contacts' presence as it is now, after events were lost on the way.
 func (h *Hub) resyncPresence(number uint32) {
 	h.mu.Lock()
-	var sessions []*Session
-	if u := h.users[number]; u != nil {
-		sessions = append(sessions, u.sessions...)
-	}
+	sessions := slices.Clone(h.users[number])
 	h.mu.Unlock()
 	if len(sessions) == 0 {
 		return

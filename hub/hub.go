@@ -4,13 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	mrand "math/rand/v2"
+	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -53,32 +52,49 @@ type Hub struct {
 	cfg      Config
 	log      *slog.Logger
 	presence jetstream.KeyValue
-	inbox    chan *nats.Msg
-	resyncs  chan resync
-	done     chan struct{}
+	// presenceLog is the bucket's stream, read for the one thing the
+	// bucket's own reads hide: the revision of a delete marker.
+	presenceLog jetstream.Stream
+	// nodeSub brings events for this node's sessions from other nodes.
+	nodeSub *nats.Subscription
+	queue   chan envelope
+	resyncs chan resync
+	stop    chan struct{}
+	done    chan struct{}
+	// targets is the dispatcher's reusable list of an event's sessions.
+	targets  []*Session
 	receipts receipts
-	// directory follows the presence bucket for cheap lookups.
+	// directory replicates the presence bucket (see its doc).
 	directory directory
 	// background counts work that outlives the call that started it
-	// (returning messages to the mailbox, recounting dropped events).
+	// (returning messages to the mailbox, presence resyncs).
 	background sync.WaitGroup
 
 	samplersMu sync.Mutex
 	samplers   map[string]*ratelimit.Sampler
 
 	mu    sync.Mutex
-	users map[uint32]*localUser
+	users map[uint32][]*Session
+	// resyncing holds the accounts whose refused events are followed by a
+	// presence resync already scheduled.
+	resyncing map[uint32]bool
+	// nodeDropped is how many of nodeSub's dropped events were counted.
+	nodeDropped int
 
 	presenceLocks [64]sync.Mutex
 }
 
-// localUser is one account's sessions on this node and the bus
-// subscription that feeds them.
-type localUser struct {
-	sub      *nats.Subscription
-	sessions []*Session
-	dropped  int  // of sub's dropped events, how many were counted
-	checking bool // a recount of dropped events is under way
+// envelope is one event on its way to the sessions of one account on this
+// node.
+type envelope struct {
+	to uint32
+	ev Event
+	// watermark is the presence revision the sender had seen; the replica
+	// catches up with it before the event is delivered, so that what the
+	// event's reader then looks up is at least as new as the event.
+	watermark uint64
+	took      chan<- int // a sender on this node waiting for the count
+	reply     string     // the subject a sender on another node waits on
 }
 
 // Defaults for Config.
@@ -107,19 +123,22 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 	if cfg.DeliveryTimeout <= 0 {
 		cfg.DeliveryTimeout = DefaultDeliveryTimeout
 	}
-	kv, err := presenceBucket(ctx, cfg.JS)
+	kv, stream, err := presenceBucket(ctx, cfg.JS)
 	if err != nil {
 		return nil, fmt.Errorf("presence bucket: %w", err)
 	}
 	h := &Hub{
-		cfg:      cfg,
-		log:      cfg.Logger,
-		presence: kv,
-		inbox:    make(chan *nats.Msg, cfg.EventQueue),
-		resyncs:  make(chan resync, 64),
-		done:     make(chan struct{}),
-		users:    make(map[uint32]*localUser),
-		samplers: make(map[string]*ratelimit.Sampler),
+		cfg:         cfg,
+		log:         cfg.Logger,
+		presence:    kv,
+		presenceLog: stream,
+		queue:       make(chan envelope, cfg.EventQueue),
+		resyncs:     make(chan resync, 64),
+		stop:        make(chan struct{}),
+		done:        make(chan struct{}),
+		users:       make(map[uint32][]*Session),
+		resyncing:   make(map[uint32]bool),
+		samplers:    make(map[string]*ratelimit.Sampler),
 	}
 	if err := h.startReceipts(); err != nil {
 		return nil, err
@@ -127,6 +146,11 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 	if err := h.directory.start(ctx, kv); err != nil {
 		_ = h.receipts.sub.Unsubscribe()
 		return nil, fmt.Errorf("presence watch: %w", err)
+	}
+	if h.nodeSub, err = cfg.Conn.Subscribe(nodeSubject(cfg.Node), h.fromBus); err != nil {
+		_ = h.receipts.sub.Unsubscribe()
+		h.directory.stop()
+		return nil, fmt.Errorf("subscribe: %w", err)
 	}
 	cfg.Conn.SetErrorHandler(h.busError)
 	go h.dispatch()
@@ -139,40 +163,40 @@ const presenceBucketName = "crosstalk_presence"
 // KV buckets answer reads with "direct gets", which may come from before
 // the latest write and make every compare-and-set retry fail the same way
 // under load; reads through the stream leader see every acknowledged write.
-func presenceBucket(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValue, error) {
+func presenceBucket(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValue, jetstream.Stream, error) {
 	if _, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      presenceBucketName,
 		Description: "who is online, per account and session",
 		Storage:     jetstream.MemoryStorage,
 		History:     1,
 	}); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	stream, err := js.Stream(ctx, "KV_"+presenceBucketName)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	sc := stream.CachedInfo().Config
 	if sc.AllowDirect {
 		sc.AllowDirect = false
-		if _, err := js.UpdateStream(ctx, sc); err != nil {
-			return nil, err
+		if stream, err = js.UpdateStream(ctx, sc); err != nil {
+			return nil, nil, err
 		}
 	}
-	return js.KeyValue(ctx, presenceBucketName)
+	kv, err := js.KeyValue(ctx, presenceBucketName)
+	return kv, stream, err
 }
 
 // Close stops the dispatcher. Frontends detach their sessions first.
 func (h *Hub) Close() {
+	_ = h.nodeSub.Unsubscribe()
 	h.background.Wait()
 	h.mu.Lock()
-	for n, u := range h.users {
-		h.unsubscribeLocked(n, u)
-	}
+	h.countNodeDropsLocked()
 	h.mu.Unlock()
 	_ = h.receipts.sub.Unsubscribe()
 	h.directory.stop()
-	close(h.inbox)
+	close(h.stop)
 	<-h.done
 }
 
@@ -182,67 +206,111 @@ func (h *Hub) Store() Store { return h.cfg.Store }
 // MaxListEntries is the configured cap on one list.
 func (h *Hub) MaxListEntries() int { return h.cfg.MaxListEntries }
 
-func userSubject(number uint32) string {
-	return "ct.user." + strconv.FormatUint(uint64(number), 10)
-}
+// nodeSubject is where a node hears events for its sessions: one
+// subscription per node, whatever its number of accounts.
+func nodeSubject(node string) string { return "ct.node." + node }
 
+// publish sends ev to every session of to, on whichever node.
 func (h *Hub) publish(to uint32, ev Event) {
-	h.publishRequest(to, ev, "")
+	h.publishTo(to, ev, h.directory.nodes(to, ev.SkipProtocol), nil, "")
 }
 
-// publishRequest sends ev to every session of to; a non-empty reply asks
-// each node that holds some to say how many took it.
-func (h *Hub) publishRequest(to uint32, ev Event, reply string) {
-	data, err := json.Marshal(ev)
-	if err != nil {
-		h.log.Error("encode event", "err", err)
-		return
+// publishTo sends ev to the sessions of to on this node, if it has any,
+// and to the listed nodes besides this one. A sender waiting for the
+// number of sessions that took a message gets each node's count on took
+// (this node's) or reply (the others').
+func (h *Hub) publishTo(to uint32, ev Event, nodes []string, took chan<- int, reply string) {
+	heard := false
+	if h.hasLocal(to) {
+		heard = true
+		h.enqueue(envelope{to: to, ev: ev, took: took})
 	}
-	if err := h.cfg.Conn.PublishMsg(&nats.Msg{Subject: userSubject(to), Reply: reply, Data: data}); err != nil {
-		h.log.Warn("publish event", "to", to, "kind", ev.Kind, "err", err)
-		return
+	var data []byte
+	for _, node := range nodes {
+		if node == h.cfg.Node {
+			continue
+		}
+		heard = true
+		if data == nil {
+			data = encodeEnvelope(to, h.directory.watermark(), &ev)
+		}
+		if err := h.cfg.Conn.PublishMsg(&nats.Msg{Subject: nodeSubject(node), Reply: reply, Data: data}); err != nil {
+			h.warn("publish event", "to", to, "kind", ev.Kind, "err", err)
+		}
 	}
 	metrics.Events.WithLabelValues(string(ev.Kind), "published").Inc()
-	if !h.directory.online(to) {
-		// Nobody to hear it (a watcher who is offline): no node takes it.
+	if !heard {
+		// Nobody to hear it (a watcher who is offline).
 		metrics.Events.WithLabelValues(string(ev.Kind), "unheard").Inc()
 	}
 }
 
-// dispatch hands events from the bus to this node's sessions, and the
-// snapshots of resyncs in between.
+// hasLocal reports whether the account has a session on this node.
+func (h *Hub) hasLocal(number uint32) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.users[number]) > 0
+}
+
+// fromBus takes an event another node sent to this node's sessions.
+func (h *Hub) fromBus(msg *nats.Msg) {
+	to, watermark, ev, err := decodeEnvelope(msg.Data)
+	if err != nil {
+		h.warn("bad event on bus", "err", err)
+		return
+	}
+	h.enqueue(envelope{to: to, ev: ev, watermark: watermark, reply: msg.Reply})
+}
+
+// enqueue hands an event to the dispatcher without waiting: when the
+// node's event queue is full the event is refused, counted, its sender
+// told no session took it, and the account's sessions here are given their
+// contacts' presence afresh once the burst is over.
+func (h *Hub) enqueue(e envelope) {
+	select {
+	case h.queue <- e:
+	default:
+		h.refused(e.ev.Kind, "queue_full", e.to)
+		h.answer(e, 0)
+		h.scheduleResync(e.to)
+	}
+}
+
+// answer tells the sender of e, if one waits, how many sessions took it.
+func (h *Hub) answer(e envelope, took int) {
+	if e.took != nil {
+		e.took <- took
+	}
+	if e.reply != "" {
+		_ = h.cfg.Conn.Publish(e.reply, strconv.AppendInt(nil, int64(took), 10))
+	}
+}
+
+// dispatch hands events to this node's sessions, and the snapshots of
+// resyncs in between.
 func (h *Hub) dispatch() {
 	defer close(h.done)
 	for {
 		select {
-		case msg, ok := <-h.inbox:
-			if !ok {
-				return
-			}
-			h.dispatchEvent(msg)
+		case e := <-h.queue:
+			h.dispatchEvent(e)
 		case r := <-h.resyncs:
 			for _, ev := range r.events {
 				r.session.endpoint.Deliver(ev)
 			}
+		case <-h.stop:
+			return
 		}
 	}
 }
 
-func (h *Hub) dispatchEvent(msg *nats.Msg) {
-	n, err := strconv.ParseUint(strings.TrimPrefix(msg.Subject, "ct.user."), 10, 32)
-	if err != nil {
-		return
+func (h *Hub) dispatchEvent(e envelope) {
+	if e.watermark > 0 && !h.directory.waitFor(e.watermark) {
+		h.warn("presence replica behind the bus", "revision", e.watermark)
 	}
-	var ev Event
-	if err := json.Unmarshal(msg.Data, &ev); err != nil {
-		h.log.Warn("bad event on bus", "subject", msg.Subject, "err", err)
-		return
-	}
+	ev := e.ev
 	h.mu.Lock()
-	var targets []*Session
-	if u := h.users[uint32(n)]; u != nil {
-		targets = append(targets, u.sessions...)
-	}
+	targets := append(h.targets[:0], h.users[e.to]...)
 	h.mu.Unlock()
 	took := 0
 	for _, s := range targets {
@@ -253,16 +321,16 @@ func (h *Hub) dispatchEvent(msg *nats.Msg) {
 			took++
 			metrics.Events.WithLabelValues(string(ev.Kind), "delivered").Inc()
 		} else {
-			h.refused(ev.Kind, "session_refused", uint32(n))
+			h.refused(ev.Kind, "session_refused", e.to)
 		}
 	}
 	// A kick or a mailbox nudge that finds no session has nothing to do.
 	if len(targets) == 0 && ev.Kind != EventKick && ev.Kind != EventMailbox {
-		h.refused(ev.Kind, "no_session", uint32(n))
+		h.refused(ev.Kind, "no_session", e.to)
 	}
-	if msg.Reply != "" {
-		_ = h.cfg.Conn.Publish(msg.Reply, strconv.AppendInt(nil, int64(took), 10))
-	}
+	clear(targets)
+	h.targets = targets[:0]
+	h.answer(e, took)
 }
 
 // Attach registers a logged-in connection. A newer login of the same
@@ -271,47 +339,53 @@ func (h *Hub) dispatchEvent(msg *nats.Msg) {
 func (h *Hub) Attach(ctx context.Context, acct Account, protocol string, ep Endpoint) (*Session, error) {
 	s := &Session{hub: h, id: randomID(8), protocol: protocol, endpoint: ep, account: acct, attached: time.Now().UnixNano()}
 	h.mu.Lock()
-	u := h.users[acct.Number]
-	if u == nil {
-		sub, err := h.cfg.Conn.ChanSubscribe(userSubject(acct.Number), h.inbox)
-		if err != nil {
-			h.mu.Unlock()
-			return nil, fmt.Errorf("subscribe: %w", err)
-		}
-		u = &localUser{sub: sub}
-		h.users[acct.Number] = u
-	}
-	u.sessions = append(u.sessions, s)
+	h.users[acct.Number] = append(h.users[acct.Number], s)
 	h.mu.Unlock()
-	h.publish(acct.Number, Event{Kind: EventKick, Protocol: protocol, Session: s.id, At: s.attached})
+	rec, _ := h.directory.record(acct.Number)
+	s.kickOthers(rec)
 	return s, nil
+}
+
+// kickOthers sends a kick to the nodes holding older sessions of the same
+// protocol: this node's, and those in rec.
+func (s *Session) kickOthers(rec presenceRecord) {
+	var nodes []string
+	for _, sp := range rec.Sessions {
+		if sp.Protocol == s.protocol && sp.ID != s.id && !slices.Contains(nodes, sp.Node) {
+			nodes = append(nodes, sp.Node)
+		}
+	}
+	s.hub.mu.Lock()
+	local := false
+	for _, other := range s.hub.users[s.account.Number] {
+		local = local || other != s && other.protocol == s.protocol
+	}
+	s.hub.mu.Unlock()
+	if local || len(nodes) > 0 {
+		s.hub.publishTo(s.account.Number, Event{Kind: EventKick, Protocol: s.protocol, Session: s.id, At: s.attached}, nodes, nil, "")
+	}
 }
 
 func (h *Hub) forget(s *Session) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	u := h.users[s.account.Number]
-	if u == nil {
-		return
+	sessions := h.users[s.account.Number]
+	if i := slices.Index(sessions, s); i >= 0 {
+		sessions = slices.Delete(sessions, i, i+1)
 	}
-	for i, other := range u.sessions {
-		if other == s {
-			u.sessions = append(u.sessions[:i], u.sessions[i+1:]...)
-			break
-		}
-	}
-	if len(u.sessions) == 0 {
-		h.unsubscribeLocked(s.account.Number, u)
+	if len(sessions) == 0 {
+		delete(h.users, s.account.Number)
+	} else {
+		h.users[s.account.Number] = sessions
 	}
 }
 
 // Presence returns an account's effective status (the most available of its
-// sessions) as stored on the bus, without privacy applied.
+// sessions), without privacy applied, as this node's replica has it (see
+// directory: at least as new as anything this node has written or been
+// told since).
 func (h *Hub) Presence(ctx context.Context, number uint32) (Status, string, error) {
-	rec, _, err := h.loadPresence(ctx, number)
-	if err != nil {
-		return StatusOffline, "", err
-	}
+	rec, _ := h.directory.record(number)
 	st, text := rec.effective()
 	return st, text, nil
 }
@@ -335,14 +409,15 @@ func (h *Hub) VisiblePresence(ctx context.Context, viewer, number uint32) (Statu
 
 // presenceRecord is the bus's view of one account: a status per session.
 type presenceRecord struct {
-	Sessions map[string]sessionPresence `json:"sessions"`
+	Sessions []sessionPresence
 }
 
 type sessionPresence struct {
-	Status   Status `json:"status"`
-	Text     string `json:"text,omitempty"`
-	Protocol string `json:"protocol"`
-	Node     string `json:"node"`
+	ID       string
+	Status   Status
+	Text     string
+	Protocol string
+	Node     string
 }
 
 func (r presenceRecord) effective() (Status, string) {
@@ -355,71 +430,112 @@ func (r presenceRecord) effective() (Status, string) {
 	return best, text
 }
 
+// nodes lists the nodes holding sessions that would get an event not meant
+// for skipProtocol.
+func (r presenceRecord) nodes(skipProtocol string) []string {
+	var nodes []string
+	for _, sp := range r.Sessions {
+		if sp.Protocol != skipProtocol && !slices.Contains(nodes, sp.Node) {
+			nodes = append(nodes, sp.Node)
+		}
+	}
+	return nodes
+}
+
+// with returns a copy of r in which session id has sp (or none, when sp is
+// nil); the replica's records are never changed in place.
+func (r presenceRecord) with(id string, sp *sessionPresence) presenceRecord {
+	out := presenceRecord{Sessions: make([]sessionPresence, 0, len(r.Sessions)+1)}
+	for _, other := range r.Sessions {
+		if other.ID != id {
+			out.Sessions = append(out.Sessions, other)
+		}
+	}
+	if sp != nil {
+		out.Sessions = append(out.Sessions, *sp)
+	}
+	return out
+}
+
 func presenceKey(number uint32) string { return strconv.FormatUint(uint64(number), 10) }
 
+func presenceSubject(number uint32) string {
+	return "$KV." + presenceBucketName + "." + presenceKey(number)
+}
+
+// loadPresence reads an account's record from the bucket itself, past the
+// replica, with the revision a compare-and-set of it must name.
 func (h *Hub) loadPresence(ctx context.Context, number uint32) (presenceRecord, uint64, error) {
-	e, err := h.presence.Get(ctx, presenceKey(number))
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
+	m, err := h.presenceLog.GetLastMsgForSubject(ctx, presenceSubject(number))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return presenceRecord{}, 0, nil
 	}
 	if err != nil {
 		return presenceRecord{}, 0, err
 	}
-	var rec presenceRecord
-	if err := json.Unmarshal(e.Value(), &rec); err != nil {
-		return presenceRecord{}, 0, err
+	if op := m.Header.Get("KV-Operation"); op != "" {
+		return presenceRecord{}, m.Sequence, nil // deleted or purged
 	}
-	return rec, e.Revision(), nil
+	rec, err := decodePresenceRecord(m.Data)
+	return rec, m.Sequence, err
 }
 
-// updatePresence applies change to an account's record with
-// compare-and-set, retrying when another session wrote in between, and
-// returns the effective status before and after.
-func (h *Hub) updatePresence(ctx context.Context, number uint32, change func(*presenceRecord)) (before, after Status, text string, err error) {
+// updatePresence sets (or, with sp nil, removes) one session's entry in
+// its account's record with compare-and-set, retrying when another node
+// wrote in between, and returns the record and the effective status
+// before and after. It returns once this node's replica has the write.
+func (h *Hub) updatePresence(ctx context.Context, number uint32, id string, sp *sessionPresence) (rec presenceRecord, before, after Status, text string, err error) {
 	// Writers on this node take turns, so compare-and-set only ever races
-	// with other nodes; those races back off with jitter.
+	// with other nodes; those races back off with jitter and read the
+	// bucket itself.
 	lock := &h.presenceLocks[number%uint32(len(h.presenceLocks))]
 	lock.Lock()
 	defer lock.Unlock()
-	key := presenceKey(number)
+	rec, rev := h.directory.record(number)
 	for attempt := 0; attempt < 32; attempt++ {
 		if attempt > 0 {
 			if err := sleepJitter(ctx, attempt); err != nil {
-				return "", "", "", err
+				return rec, "", "", "", err
+			}
+			if rec, rev, err = h.loadPresence(ctx, number); err != nil {
+				return rec, "", "", "", err
 			}
 		}
-		rec, rev, err := h.loadPresence(ctx, number)
-		if err != nil {
-			return "", "", "", err
-		}
 		before, _ = rec.effective()
-		if rec.Sessions == nil {
-			rec.Sessions = make(map[string]sessionPresence)
-		}
-		change(&rec)
-		after, text = rec.effective()
-		data, err := json.Marshal(rec)
-		if err != nil {
-			return "", "", "", err
-		}
+		next := rec.with(id, sp)
+		after, text = next.effective()
+		var written uint64
 		switch {
-		case len(rec.Sessions) == 0 && rev != 0:
-			err = h.presence.Delete(ctx, key, jetstream.LastRevision(rev))
-		case len(rec.Sessions) == 0:
-			return before, after, text, nil
-		case rev == 0:
-			_, err = h.presence.Create(ctx, key, data)
+		case len(next.Sessions) == 0 && len(rec.Sessions) == 0:
+			return next, before, after, text, nil
+		case len(next.Sessions) == 0:
+			written, err = h.deletePresence(ctx, number, rev)
 		default:
-			_, err = h.presence.Update(ctx, key, data, rev)
+			written, err = h.presence.Update(ctx, presenceKey(number), appendPresenceRecord(nil, next), rev)
 		}
 		if err == nil {
-			return before, after, text, nil
+			if !h.directory.waitFor(written) {
+				h.warn("presence replica behind the bus", "revision", written)
+			}
+			return next, before, after, text, nil
 		}
 		if !errors.Is(err, jetstream.ErrKeyExists) && !isWrongSequence(err) {
-			return "", "", "", err
+			return rec, "", "", "", err
 		}
 	}
-	return "", "", "", errors.New("presence: too much contention")
+	return rec, "", "", "", errors.New("presence: too much contention")
+}
+
+// deletePresence writes the bucket's delete marker for an account, as the
+// bucket's own Delete does, but learns the marker's revision, which the
+// replica must reach before this node reads on.
+func (h *Hub) deletePresence(ctx context.Context, number uint32, rev uint64) (uint64, error) {
+	m := &nats.Msg{Subject: presenceSubject(number), Header: nats.Header{"KV-Operation": []string{"DEL"}}}
+	ack, err := h.cfg.JS.PublishMsg(ctx, m, jetstream.WithExpectLastSequencePerSubject(rev))
+	if err != nil {
+		return 0, err
+	}
+	return ack.Sequence, nil
 }
 
 // sleepJitter waits a random time that grows with the attempt, up to about

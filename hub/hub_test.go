@@ -339,7 +339,7 @@ func TestEventQueueFull(t *testing.T) {
 	if err := s.SetPresence(ctx, hub.StatusOnline, ""); err != nil {
 		t.Fatal(err)
 	}
-	refused := metrics.EventsRefused.WithLabelValues("unknown", "queue_full")
+	refused := metrics.EventsRefused.WithLabelValues(string(hub.EventTyping), "queue_full")
 	before := metrics.Value(refused)
 	for range 50 {
 		if err := h.SendTyping(ctx, alice, bob.Number, 1, ""); err != nil {

@@ -78,13 +78,10 @@ func (h *Hub) SendMessage(ctx context.Context, from Account, to uint32, msg Mess
 		metrics.MessageOutcomes.WithLabelValues("blocked").Inc()
 		return Blocked, nil
 	}
-	rec, _, err := h.loadPresence(ctx, to)
-	if err != nil {
-		return 0, err
-	}
+	rec, _ := h.directory.record(to)
 	if st, _ := rec.effective(); st != StatusOffline {
 		ev := Event{Kind: EventMessage, From: from, Message: &msg, SkipProtocol: skipProtocol}
-		if nodes := rec.nodes(skipProtocol); nodes > 0 && h.deliverLive(ctx, to, ev, nodes) {
+		if h.deliverLive(ctx, to, ev, rec.nodes(skipProtocol)) {
 			metrics.MessageOutcomes.WithLabelValues("delivered").Inc()
 			return Delivered, nil
 		}
@@ -163,8 +160,8 @@ func (s *Session) OfflineMessages(ctx context.Context) ([]OfflineMessage, error)
 		return nil, err
 	}
 	live := []string{s.id}
-	for id := range rec.Sessions {
-		live = append(live, id)
+	for _, sp := range rec.Sessions {
+		live = append(live, sp.ID)
 	}
 	return s.hub.cfg.Store.OfflineMessages(ctx, number, s.id, live)
 }
@@ -177,10 +174,7 @@ func (s *Session) DeleteOffline(ctx context.Context, ids ...int64) error {
 // Sessions returns the protocols an account is logged in through right now
 // (on any node), with each one's status.
 func (h *Hub) Sessions(ctx context.Context, number uint32) (map[string]Status, error) {
-	rec, _, err := h.loadPresence(ctx, number)
-	if err != nil {
-		return nil, err
-	}
+	rec, _ := h.directory.record(number)
 	out := make(map[string]Status, len(rec.Sessions))
 	for _, sp := range rec.Sessions {
 		if sp.Status.availability() > out[sp.Protocol].availability() {
@@ -193,12 +187,13 @@ func (h *Hub) Sessions(ctx context.Context, number uint32) (map[string]Status, e
 // HasSession reports whether the account's session id, of protocol, is
 // attached, on whichever node.
 func (h *Hub) HasSession(ctx context.Context, number uint32, id, protocol string) (bool, error) {
-	rec, _, err := h.loadPresence(ctx, number)
-	if err != nil {
-		return false, err
+	rec, _ := h.directory.record(number)
+	for _, sp := range rec.Sessions {
+		if sp.ID == id {
+			return sp.Protocol == protocol, nil
+		}
 	}
-	sp, ok := rec.Sessions[id]
-	return ok && sp.Protocol == protocol, nil
+	return false, nil
 }
 
 // CanReach reports whether from may start a conversation with to: to is

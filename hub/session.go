@@ -60,12 +60,14 @@ func (s *Session) SetPresence(ctx context.Context, st Status, text string) error
 	}
 	acct := s.account
 	s.mu.Unlock()
-	before, after, newText, err := s.hub.updatePresence(ctx, acct.Number, func(r *presenceRecord) {
-		r.Sessions[s.id] = sessionPresence{Status: st, Text: text, Protocol: s.protocol, Node: s.hub.cfg.Node}
-	})
+	rec, before, after, newText, err := s.hub.updatePresence(ctx, acct.Number, s.id,
+		&sessionPresence{ID: s.id, Status: st, Text: text, Protocol: s.protocol, Node: s.hub.cfg.Node})
 	if err != nil {
 		return err
 	}
+	// A login of the same protocol on another node that the replica had
+	// not shown at Attach shows up in the record that was just written.
+	s.kickOthers(rec)
 	if before.Visible() != after.Visible() || after.Visible() != StatusOffline {
 		return s.hub.announce(ctx, acct, after, newText)
 	}
@@ -86,9 +88,7 @@ func (s *Session) Detach(ctx context.Context) {
 	acct := s.account
 	s.mu.Unlock()
 	s.hub.forget(s)
-	before, after, text, err := s.hub.updatePresence(ctx, acct.Number, func(r *presenceRecord) {
-		delete(r.Sessions, s.id)
-	})
+	_, before, after, text, err := s.hub.updatePresence(ctx, acct.Number, s.id, nil)
 	if err != nil {
 		s.hub.log.Warn("presence on detach", "account", acct.Number, "err", err)
 	}

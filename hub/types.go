@@ -21,14 +21,25 @@
 //     ended first) puts it back with Session.Undelivered. Only if the
 //     mailbox then fails is a message lost, and that is counted
 //     (crosstalk_message_outcomes_total{outcome="lost"}) and logged.
-//   - The bus may refuse an event when a node's event queue is full: it is
-//     counted (crosstalk_events_refused_total{cause="queue_full"}) and
-//     logged, a message among them goes to the mailbox when its sender's
-//     wait ends, and the account's sessions on that node get a fresh copy of
-//     their contacts' presence.
+//   - A node refuses an event when its event queue is full: it is counted
+//     (crosstalk_events_refused_total{cause="queue_full"}) and logged, the
+//     sender of a message among them is told at once that no session took
+//     it (so it goes to the mailbox), and the account's sessions on that
+//     node get a fresh copy of their contacts' presence.
 //   - A mailbox holds Config.Mailbox.Total messages, at most PerSender of
 //     them from one sender; messages put back after being taken may use
 //     twice the total.
+//
+// # Routing
+//
+// Each node keeps a replica of the presence bucket (who is online, through
+// which protocols, on which nodes) and subscribes to the bus once, on its
+// own subject. An event for an account goes straight to the account's
+// sessions on the sending node, without the bus, and to each other node
+// that holds some, encoded in protocol buffers' wire format. Reads of
+// presence come from the replica, made causal by watermarks (see
+// directory): what a session is told is never newer than what its node
+// then shows.
 //
 // Stored messages are claimed by the session that reads them and leave the
 // mailbox only when delivered: on the client's receipt (GG), or once

@@ -129,14 +129,26 @@ func (c *msnGG) allowNext(t *testing.T, ctx context.Context) driveclient.Ticket 
 // blob of ticket id (if given).
 func (c *msnGG) noFileLeft(t *testing.T, id string) {
 	t.Helper()
-	entries, err := os.ReadDir(filepath.Join(c.dir, "drive"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		if strings.HasSuffix(e.Name(), ".part") || id != "" && strings.HasPrefix(e.Name(), id) {
-			t.Errorf("left in the drive: %s", e.Name())
+	// The client may see its upload fail before the server notices the
+	// broken body and removes what it wrote: give the server a moment.
+	var left []string
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		entries, err := os.ReadDir(filepath.Join(c.dir, "drive"))
+		if err != nil {
+			t.Fatal(err)
 		}
+		left = left[:0]
+		for _, e := range entries {
+			if strings.HasSuffix(e.Name(), ".part") || id != "" && strings.HasPrefix(e.Name(), id) {
+				left = append(left, e.Name())
+			}
+		}
+		if len(left) == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if len(left) > 0 {
+		t.Errorf("left in the drive: %v", left)
 	}
 }
 
