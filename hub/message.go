@@ -163,7 +163,9 @@ func (s *Session) OfflineMessages(ctx context.Context) ([]OfflineMessage, error)
 	for _, sp := range rec.Sessions {
 		live = append(live, sp.ID)
 	}
-	return s.hub.cfg.Store.OfflineMessages(ctx, number, s.id, live)
+	msgs, err := s.hub.cfg.Store.OfflineMessages(ctx, number, s.id, live)
+	s.claimed = s.claimed || len(msgs) > 0
+	return msgs, err
 }
 
 // DeleteOffline forgets offline messages the client has received.

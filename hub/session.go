@@ -20,6 +20,7 @@ type Session struct {
 	// mailbox orders this session's mailbox claims with their release at
 	// Detach, so that no claim outlives the session.
 	mailbox sync.Mutex
+	claimed bool // the session claimed stored messages (under mailbox)
 }
 
 // ID is unique among all sessions on every node.
@@ -92,8 +93,12 @@ func (s *Session) Detach(ctx context.Context) {
 	if err != nil {
 		s.hub.log.Warn("presence on detach", "account", acct.Number, "err", err)
 	}
+	var released int64
+	var rerr error
 	s.mailbox.Lock()
-	released, rerr := s.hub.cfg.Store.ReleaseOffline(ctx, acct.Number, s.id)
+	if s.claimed { // most sessions never had a stored message: no write
+		released, rerr = s.hub.cfg.Store.ReleaseOffline(ctx, acct.Number, s.id)
+	}
 	s.mailbox.Unlock()
 	if rerr != nil {
 		// A later login takes them over: this session is no longer live.
