@@ -489,9 +489,9 @@ func (c *Client) handle(cn *conn, cmd wire.Command) {
 		c.mu.Unlock()
 		cn.fail(ErrSignedOut)
 	case "MSG": // MSG Hotmail Hotmail len
-		h, body := parseMIME(cmd.Payload)
-		fields, _ := parseMIME(body)
-		sm := SystemMessage{ContentType: mediaType(h), Header: h, Body: body, Fields: fields, Payload: cmd.Payload}
+		p := wire.ParsePayload(cmd.Payload)
+		h := p.Headers()
+		sm := SystemMessage{ContentType: p.ContentType(), Header: h, Body: p.Body, Fields: wire.ParsePayload(p.Body).Headers(), Payload: cmd.Payload}
 		if sm.ContentType == "text/x-msmsgsprofile" {
 			c.profileOnce.Do(func() {
 				c.mu.Lock()

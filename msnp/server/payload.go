@@ -1,42 +1,32 @@
 package server
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
-	"net/textproto"
 	"strings"
 
 	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/msnp/wire"
 )
 
-// parsedMessage is a switchboard MSG payload: MIME headers and a body.
+// parsedMessage is a switchboard MSG payload, with its media type read.
 type parsedMessage struct {
 	contentType string // lower case, without parameters
-	header      textproto.MIMEHeader
-	body        []byte
+	wire.Payload
 }
 
+// parsePayload reads a MSG payload whose header block ends in an empty
+// line.
 func parsePayload(payload []byte) (parsedMessage, bool) {
-	head, body, ok := bytes.Cut(payload, []byte("\r\n\r\n"))
-	if !ok {
-		head, body, ok = bytes.Cut(payload, []byte("\n\n"))
-	}
-	if !ok {
+	p := wire.ParsePayload(payload)
+	if !p.Complete {
 		return parsedMessage{}, false
 	}
-	hdr, err := textproto.NewReader(bufio.NewReader(bytes.NewReader(append(head, "\r\n\r\n"...)))).ReadMIMEHeader()
-	if err != nil && len(hdr) == 0 {
-		return parsedMessage{}, false
-	}
-	ct, _, _ := strings.Cut(hdr.Get("Content-Type"), ";")
-	return parsedMessage{contentType: strings.ToLower(strings.TrimSpace(ct)), header: hdr, body: body}, true
+	return parsedMessage{contentType: p.ContentType(), Payload: p}, true
 }
 
 // toHubMessage turns an MSN text message into the hub's form.
 func (p parsedMessage) toHubMessage() hub.Message {
-	return hub.Message{Text: string(p.body), Format: parseIMFormat(p.header.Get("X-MMS-IM-Format"))}
+	return hub.Message{Text: string(p.Body), Format: parseIMFormat(p.Header("X-MMS-IM-Format"))}
 }
 
 // parseIMFormat reads X-MMS-IM-Format: FN=font; EF=BIUS; CO=colour, where

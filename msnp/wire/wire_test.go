@@ -178,3 +178,49 @@ func FuzzDecodeName(f *testing.F) {
 		}
 	})
 }
+
+func TestParsePayload(t *testing.T) {
+	p := ParsePayload([]byte("MIME-Version: 1.0\r\ncontent-type: Text/Plain; charset=UTF-8\r\nbroken line\r\nX-MMS-IM-Format:  FN=Arial; EF=B \r\n\r\nhello\r\n\r\nworld"))
+	if !p.Complete || string(p.Body) != "hello\r\n\r\nworld" {
+		t.Fatalf("body %q complete %v", p.Body, p.Complete)
+	}
+	if ct := p.ContentType(); ct != "text/plain" {
+		t.Errorf("content type %q", ct)
+	}
+	if f := p.Header("x-mms-im-format"); f != "FN=Arial; EF=B" {
+		t.Errorf("format %q", f)
+	}
+	if h := p.Headers(); len(h) != 3 || h.Get("Mime-Version") != "1.0" {
+		t.Errorf("headers %v", h)
+	}
+	lf := ParsePayload([]byte("Content-Type: text/x-msmsgscontrol\nTypingUser: a@b.c\n\n"))
+	if !lf.Complete || len(lf.Body) != 0 || lf.Header("TypingUser") != "a@b.c" {
+		t.Errorf("LF payload: %+v", lf)
+	}
+	if open := ParsePayload([]byte("Content-Type: text/plain\r\n")); open.Complete || open.ContentType() != "text/plain" {
+		t.Errorf("payload without an empty line: %+v", open)
+	}
+}
+
+// FuzzParsePayload: every payload splits into a header block and a body
+// that make it up again, and every header read agrees with the full map
+// (for names made of letters, digits and hyphens, which it canonicalizes).
+func FuzzParsePayload(f *testing.F) {
+	f.Add([]byte("MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\nhi"))
+	f.Add([]byte("a:b\n\nc"))
+	f.Add([]byte(":\r\n\r"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p := ParsePayload(data)
+		if p.Complete && !bytes.HasSuffix(data, p.Body) || !p.Complete && len(p.Body) != 0 {
+			t.Fatalf("body %q of %q", p.Body, data)
+		}
+		for key, values := range p.Headers() {
+			if strings.Trim(strings.ToLower(key), "abcdefghijklmnopqrstuvwxyz0123456789-") != "" {
+				continue
+			}
+			if got := p.Header(key); got != values[0] {
+				t.Fatalf("Header(%q) = %q, map has %q", key, got, values[0])
+			}
+		}
+	})
+}

@@ -1,0 +1,109 @@
+package wire
+
+import (
+	"bytes"
+	"net/textproto"
+	"strings"
+)
+
+// Payload is the payload of a switchboard MSG: MIME-style header lines, an
+// empty line, then the body. Lines may end in CRLF or LF; header lines
+// without a colon are skipped, as the official clients do. Reading a
+// header allocates only its value, so that relaying a message costs no
+// parsing it does not need.
+type Payload struct {
+	head []byte
+	Body []byte
+	// Complete is false when no empty line ends the header block (the
+	// whole payload is then read as headers).
+	Complete bool
+}
+
+// ParsePayload splits a MSG payload into its header block and body.
+func ParsePayload(p []byte) Payload {
+	for i := 0; i < len(p); {
+		end := bytes.IndexByte(p[i:], '\n')
+		if end < 0 {
+			break
+		}
+		line := p[i : i+end]
+		if len(line) == 0 || len(line) == 1 && line[0] == '\r' {
+			return Payload{head: p[:i], Body: p[i+end+1:], Complete: true}
+		}
+		i += end + 1
+	}
+	return Payload{head: p}
+}
+
+// each calls fn with every header line's name and value, trimmed, until fn
+// returns false.
+func (p Payload) each(fn func(name, value []byte) bool) {
+	rest := p.head
+	for len(rest) > 0 {
+		line := rest
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			line, rest = rest[:i], rest[i+1:]
+		} else {
+			rest = nil
+		}
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		name = bytes.TrimSpace(name)
+		if !ok || len(name) == 0 {
+			continue
+		}
+		if !fn(name, bytes.TrimSpace(value)) {
+			return
+		}
+	}
+}
+
+// Header returns the first value of the named header (any letter case), or
+// "".
+func (p Payload) Header(name string) string {
+	var v string
+	p.each(func(n, value []byte) bool {
+		if asciiEqualFold(n, name) {
+			v = string(value)
+			return false
+		}
+		return true
+	})
+	return v
+}
+
+// ContentType is the Content-Type without parameters, in lower case.
+func (p Payload) ContentType() string {
+	t, _, _ := strings.Cut(p.Header("Content-Type"), ";")
+	return strings.ToLower(strings.TrimSpace(t))
+}
+
+// Headers returns every header, keyed in canonical form.
+func (p Payload) Headers() textproto.MIMEHeader {
+	h := make(textproto.MIMEHeader)
+	p.each(func(name, value []byte) bool {
+		key := textproto.CanonicalMIMEHeaderKey(string(name))
+		h[key] = append(h[key], string(value))
+		return true
+	})
+	return h
+}
+
+// asciiEqualFold compares header names, which are ASCII, ignoring case.
+func asciiEqualFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range b {
+		x, y := b[i], s[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
