@@ -29,7 +29,9 @@ type directory struct {
 	records map[uint32]revisioned
 	// gone keeps the revision of each account's delete marker, which the
 	// next compare-and-set of the account must name.
-	gone     map[uint32]uint64
+	gone map[uint32]uint64
+	// perNode counts the sessions the replica places on each node.
+	perNode  map[string]int
 	seen     uint64        // the bucket revision the replica reflects
 	advanced chan struct{} // closed and replaced whenever seen moves
 }
@@ -51,6 +53,7 @@ func (d *directory) start(ctx context.Context, kv jetstream.KeyValue) error {
 	}
 	d.watcher, d.done = w, make(chan struct{})
 	d.records, d.gone, d.advanced = make(map[uint32]revisioned), make(map[uint32]uint64), make(chan struct{})
+	d.perNode = make(map[string]int)
 	go d.follow()
 	return nil
 }
@@ -68,6 +71,8 @@ func (d *directory) follow() {
 		}
 		d.mu.Lock()
 		if err == nil {
+			d.count(d.records[uint32(n)].rec, -1)
+			d.count(rec, +1)
 			if e.Operation() == jetstream.KeyValuePut {
 				d.records[uint32(n)] = revisioned{rec: rec, rev: e.Revision()}
 				delete(d.gone, uint32(n))
@@ -82,6 +87,15 @@ func (d *directory) follow() {
 			d.advanced = make(chan struct{})
 		}
 		d.mu.Unlock()
+	}
+}
+
+// count adds delta to the session count of each of rec's nodes.
+func (d *directory) count(rec presenceRecord, delta int) {
+	for _, sp := range rec.Sessions {
+		if d.perNode[sp.Node] += delta; d.perNode[sp.Node] <= 0 {
+			delete(d.perNode, sp.Node)
+		}
 	}
 }
 

@@ -37,6 +37,9 @@ type Config struct {
 	// it the bus refuses events (counted, and messages fall back to the
 	// mailbox).
 	EventQueue int
+	// NodeTimeout is how long a node may go without renewing its liveness
+	// record before the others take its sessions out of presence.
+	NodeTimeout time.Duration
 	// DeliveryTimeout bounds how long a sender waits for the nodes holding
 	// the recipient's sessions to say whether they took a message, before
 	// it goes to the mailbox instead.
@@ -66,6 +69,7 @@ type Hub struct {
 	receipts receipts
 	// directory replicates the presence bucket (see its doc).
 	directory directory
+	liveness  liveness
 	// background counts work that outlives the call that started it
 	// (returning messages to the mailbox, presence resyncs).
 	background sync.WaitGroup
@@ -123,6 +127,9 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 	if cfg.DeliveryTimeout <= 0 {
 		cfg.DeliveryTimeout = DefaultDeliveryTimeout
 	}
+	if cfg.NodeTimeout <= 0 {
+		cfg.NodeTimeout = DefaultNodeTimeout
+	}
 	kv, stream, err := presenceBucket(ctx, cfg.JS)
 	if err != nil {
 		return nil, fmt.Errorf("presence bucket: %w", err)
@@ -151,6 +158,12 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 		_ = h.receipts.sub.Unsubscribe()
 		h.directory.stop()
 		return nil, fmt.Errorf("subscribe: %w", err)
+	}
+	if err := h.startLiveness(ctx); err != nil {
+		_ = h.nodeSub.Unsubscribe()
+		_ = h.receipts.sub.Unsubscribe()
+		h.directory.stop()
+		return nil, fmt.Errorf("node liveness: %w", err)
 	}
 	cfg.Conn.SetErrorHandler(h.busError)
 	go h.dispatch()
@@ -189,6 +202,7 @@ func presenceBucket(ctx context.Context, js jetstream.JetStream) (jetstream.KeyV
 
 // Close stops the dispatcher. Frontends detach their sessions first.
 func (h *Hub) Close() {
+	h.stopLiveness()
 	_ = h.nodeSub.Unsubscribe()
 	h.background.Wait()
 	h.mu.Lock()
@@ -199,6 +213,9 @@ func (h *Hub) Close() {
 	close(h.stop)
 	<-h.done
 }
+
+// Node is this node's name on the bus.
+func (h *Hub) Node() string { return h.cfg.Node }
 
 // Store gives frontends read access to accounts.
 func (h *Hub) Store() Store { return h.cfg.Store }

@@ -10,12 +10,19 @@ import (
 
 	"github.com/crosstalk-im/crosstalk/bus"
 	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/metrics"
 	"github.com/crosstalk-im/crosstalk/store"
 )
 
 // twoNodes returns two hubs on one NATS server and one store, as two
 // server processes would run them.
 func twoNodes(t *testing.T) (*hub.Hub, *hub.Hub, hub.Store) {
+	h1, h2, st, _ := twoNodesWith(t, hub.Config{})
+	return h1, h2, st
+}
+
+// twoNodesWith is twoNodes with cfg, and the first node's bus connection.
+func twoNodesWith(t *testing.T, cfg hub.Config) (*hub.Hub, *hub.Hub, hub.Store, *bus.Bus) {
 	t.Helper()
 	ctx := context.Background()
 	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true})
@@ -33,20 +40,25 @@ func twoNodes(t *testing.T) (*hub.Hub, *hub.Hub, hub.Store) {
 	}
 	t.Cleanup(func() { st.Close() })
 	var hubs [2]*hub.Hub
+	var first *bus.Bus
 	for i := range hubs {
 		b, err := bus.Open(ctx, bus.Options{URL: ns.ClientURL()})
 		if err != nil {
 			t.Fatal(err)
 		}
-		h, err := hub.New(ctx, hub.Config{Store: st, Conn: b.Conn, JS: b.JS})
+		cfg.Store, cfg.Conn, cfg.JS = st, b.Conn, b.JS
+		h, err := hub.New(ctx, cfg)
 		if err != nil {
 			b.Close()
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { h.Close(); b.Close() })
 		hubs[i] = h
+		if first == nil {
+			first = b
+		}
 	}
-	return hubs[0], hubs[1], st
+	return hubs[0], hubs[1], st, first
 }
 
 // causalWatcher checks, for each presence event it is given, that its own
@@ -134,5 +146,109 @@ func TestAcrossNodes(t *testing.T) {
 	// Offline now: the message waits in the mailbox.
 	if d, err := h2.SendMessage(ctx, bob, alice.Number, hub.Message{Text: "later"}, ""); err != nil || d != hub.Queued {
 		t.Fatalf("send to an offline account: %v %v", d, err)
+	}
+}
+
+// A node that stops renewing its liveness (killed: here its bus connection
+// simply closes) has its sessions taken out of presence by the other, and
+// their watchers are told.
+func TestDeadNodeSessionsLeave(t *testing.T) {
+	ctx := context.Background()
+	h1, h2, st, bus1 := twoNodesWith(t, hub.Config{NodeTimeout: time.Second})
+	alice, bob := account(t, st, 1, "alice@example.com"), account(t, st, 2, "bob@example.com")
+	watcher := newRecorder()
+	bs, err := h2.Attach(ctx, bob, "msnp", watcher)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := bs.AddContact(ctx, hub.Forward, alice.Number, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := bs.SetPresence(ctx, hub.StatusOnline, ""); err != nil {
+		t.Fatal(err)
+	}
+	as, err := h1.Attach(ctx, alice, "gg", newRecorder())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := as.SetPresence(ctx, hub.StatusAway, ""); err != nil {
+		t.Fatal(err)
+	}
+	if ev := watcher.wait(t, hub.EventPresence); ev.Status != hub.StatusAway {
+		t.Fatalf("bob sees %s", ev.Status)
+	}
+	reaped := metrics.Value(metrics.SessionsReaped)
+	killed := time.Now()
+	bus1.Conn.Close()
+	if ev := watcher.wait(t, hub.EventPresence); ev.From.Number != alice.Number || ev.Status != hub.StatusOffline {
+		t.Fatalf("after her node died bob sees %+v", ev)
+	}
+	t.Logf("alice seen offline %s after her node died (node timeout 1s)", time.Since(killed).Round(time.Millisecond))
+	if alive, _ := h2.HasSession(ctx, alice.Number, as.ID(), "gg"); alive {
+		t.Error("the dead node's session still counts as attached")
+	}
+	if got := metrics.Value(metrics.SessionsReaped) - reaped; got != 1 {
+		t.Errorf("%v sessions reaped, want 1", got)
+	}
+	// Messages to her are stored now, not offered to the dead node.
+	if d, err := h2.SendMessage(ctx, bob, alice.Number, hub.Message{Text: "later"}, ""); err != nil || d != hub.Queued {
+		t.Fatalf("send to the dead node's user: %v %v", d, err)
+	}
+}
+
+// A node taken for dead while it lived (cut off for a while) writes its
+// sessions' presence back when it sees the mark.
+func TestNodeTakenForDeadRevives(t *testing.T) {
+	ctx := context.Background()
+	h1, h2, st, bus1 := twoNodesWith(t, hub.Config{NodeTimeout: time.Second})
+	alice, bob := account(t, st, 1, "alice@example.com"), account(t, st, 2, "bob@example.com")
+	watcher := newRecorder()
+	bs, err := h2.Attach(ctx, bob, "msnp", watcher)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := bs.AddContact(ctx, hub.Forward, alice.Number, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := bs.SetPresence(ctx, hub.StatusOnline, ""); err != nil {
+		t.Fatal(err)
+	}
+	as, err := h1.Attach(ctx, alice, "gg", newRecorder())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := as.SetPresence(ctx, hub.StatusBusy, "here"); err != nil {
+		t.Fatal(err)
+	}
+	watcher.wait(t, hub.EventPresence)
+	// What a reaper writes: her session out of presence, her node marked
+	// dead.
+	presence, err := bus1.JS.KeyValue(ctx, "crosstalk_presence")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := presence.Delete(ctx, "1"); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if alive, _ := h2.HasSession(ctx, alice.Number, as.ID(), "gg"); !alive {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the session never left presence")
+		}
+	}
+	nodes, err := bus1.JS.KeyValue(ctx, "crosstalk_nodes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nodes.Put(ctx, h1.Node(), []byte("dead")); err != nil {
+		t.Fatal(err)
+	}
+	if ev := watcher.wait(t, hub.EventPresence); ev.Status != hub.StatusBusy || ev.Text != "here" {
+		t.Fatalf("bob sees %+v after her node revived", ev)
+	}
+	if alive, _ := h2.HasSession(ctx, alice.Number, as.ID(), "gg"); !alive {
+		t.Fatal("the revived node's session is not back in presence")
 	}
 }

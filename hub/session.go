@@ -17,6 +17,10 @@ type Session struct {
 	mu       sync.Mutex
 	account  Account
 	detached bool
+	// status and statusText are what the session last set, written back
+	// if its node was taken for dead.
+	status     Status
+	statusText string
 	// mailbox orders this session's mailbox claims with their release at
 	// Detach, so that no claim outlives the session.
 	mailbox sync.Mutex
@@ -33,6 +37,13 @@ func (s *Session) ID() string { return s.id }
 // twice.
 func (s *Session) kickedBy(ev Event) bool {
 	return s.protocol == ev.Protocol && s.id != ev.Session && s.attached < ev.At
+}
+
+// lastPresence is the status the session last set ("" before any).
+func (s *Session) lastPresence() (Status, string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.status, s.statusText
 }
 
 // Protocol names the frontend that owns the session.
@@ -60,6 +71,7 @@ func (s *Session) SetPresence(ctx context.Context, st Status, text string) error
 		return ErrDetached
 	}
 	acct := s.account
+	s.status, s.statusText = st, text
 	s.mu.Unlock()
 	rec, before, after, newText, err := s.hub.updatePresence(ctx, acct.Number, s.id,
 		&sessionPresence{ID: s.id, Status: st, Text: text, Protocol: s.protocol, Node: s.hub.cfg.Node})

@@ -39,7 +39,9 @@
 // that holds some, encoded in protocol buffers' wire format. Reads of
 // presence come from the replica, made causal by watermarks (see
 // directory): what a session is told is never newer than what its node
-// then shows.
+// then shows. Each node renews a liveness record; the sessions of a node
+// that stops (Config.NodeTimeout, 6 s by default) are taken out of
+// presence by the others and their watchers told.
 //
 // Stored messages are claimed by the session that reads them and leave the
 // mailbox only when delivered: on the client's receipt (GG), or once

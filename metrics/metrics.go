@@ -102,9 +102,22 @@ var (
 	}, []string{"listener", "reason"})
 )
 
+// Nodes found dead, and their sessions taken out of presence, by the node
+// that reaped them.
+var (
+	NodesReaped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "crosstalk_nodes_reaped_total",
+		Help: "Nodes that stopped renewing their liveness record and were marked dead by this node.",
+	})
+	SessionsReaped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "crosstalk_sessions_reaped_total",
+		Help: "Sessions of dead nodes this node took out of presence.",
+	})
+)
+
 func init() {
 	Registry.MustRegister(Connections, Commands, Errors, Logins, LoginLocks, Messages, Events, EventsRefused, MessageOutcomes, OutputOverflows,
-		AcceptErrors, Refused,
+		AcceptErrors, Refused, NodesReaped, SessionsReaped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 }
 

@@ -80,6 +80,9 @@ type Options struct {
 	MaxListEntries int
 	// Mailbox bounds each account's offline messages (zero: hub.DefaultMailbox).
 	Mailbox hub.MailboxLimits
+	// NodeTimeout is how long another node may go silent before this one
+	// may take its sessions out of presence (zero: hub.DefaultNodeTimeout).
+	NodeTimeout time.Duration
 
 	// Admission caps the connections of each protocol listener, each
 	// counting its own; HTTP bounds the HTTP service.
@@ -146,7 +149,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	}
 	if n.Hub, err = hub.New(ctx, hub.Config{
 		Store: n.Store, Conn: n.Bus.Conn, JS: n.Bus.JS, Logger: o.Logger, MaxListEntries: o.MaxListEntries,
-		Mailbox: o.Mailbox,
+		Mailbox: o.Mailbox, NodeTimeout: o.NodeTimeout,
 	}); err != nil {
 		return nil, err
 	}

@@ -68,6 +68,7 @@ type serveCmd struct {
 	MaxContacts          int           `help:"Most entries on one contact list." default:"600"`
 	MailboxSize          int           `help:"Most offline messages kept for one account." default:"500"`
 	MailboxPerSender     int           `help:"Most of those from any one sender, so no one can fill another's mailbox." default:"100"`
+	NodeTimeout          time.Duration `help:"With several nodes on one bus: how long a node may go silent before the others take its users offline." default:"6s"`
 	ShutdownTimeout      time.Duration `help:"How long to wait for clients to leave on shutdown." default:"10s"`
 
 	// Admission control, per listener, and the HTTP service's bounds
@@ -150,6 +151,7 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 		IMIP:           imipserver.Config{Trace: c.ImipTrace},
 		MaxListEntries: c.MaxContacts,
 		Mailbox:        hub.MailboxLimits{Total: c.MailboxSize, PerSender: c.MailboxPerSender},
+		NodeTimeout:    c.NodeTimeout,
 		LoginGuard:     c.loginGuard(),
 		Admission: service.Limits{
 			MaxConns:           c.MaxConns,
