@@ -77,24 +77,11 @@ func (h *Hub) startReceipts() error {
 // and waits until one of those nodes says a session took it (true), or
 // every node said none did, or DeliveryTimeout passed (false).
 func (h *Hub) deliverLive(ctx context.Context, to uint32, ev Event, nodes []string) bool {
-	local := h.hasLocal(to)
-	waiting := 0
-	for _, node := range nodes {
-		if node != h.cfg.Node {
-			waiting++
-		}
-	}
-	remote := waiting
-	if local {
-		waiting++
-	}
-	if waiting == 0 {
-		return false
-	}
-	r := &h.receipts
-	ch := make(chan int, waiting)
+	// Room for every answer, so that no node's answer ever waits.
+	ch := make(chan int, len(nodes)+1)
 	reply := ""
-	if remote > 0 {
+	if slices.ContainsFunc(nodes, func(node string) bool { return node != h.cfg.Node }) {
+		r := &h.receipts
 		r.mu.Lock()
 		r.next++
 		id := r.next
@@ -107,7 +94,7 @@ func (h *Hub) deliverLive(ctx context.Context, to uint32, ev Event, nodes []stri
 		}()
 		reply = r.prefix + strconv.FormatUint(id, 10)
 	}
-	h.publishTo(to, ev, nodes, ch, reply)
+	waiting := h.publishTo(to, ev, nodes, ch, reply)
 	timer := time.NewTimer(h.cfg.DeliveryTimeout)
 	defer timer.Stop()
 	for answered := 0; answered < waiting; answered++ {

@@ -235,11 +235,11 @@ func (h *Hub) publish(to uint32, ev Event) {
 // publishTo sends ev to the sessions of to on this node, if it has any,
 // and to the listed nodes besides this one. A sender waiting for the
 // number of sessions that took a message gets each node's count on took
-// (this node's) or reply (the others').
-func (h *Hub) publishTo(to uint32, ev Event, nodes []string, took chan<- int, reply string) {
-	heard := false
+// (this node's) or reply (the others'); publishTo returns how many counts
+// will come.
+func (h *Hub) publishTo(to uint32, ev Event, nodes []string, took chan<- int, reply string) (answers int) {
 	if h.hasLocal(to) {
-		heard = true
+		answers++
 		h.enqueue(envelope{to: to, ev: ev, took: took})
 	}
 	var data []byte
@@ -247,19 +247,21 @@ func (h *Hub) publishTo(to uint32, ev Event, nodes []string, took chan<- int, re
 		if node == h.cfg.Node {
 			continue
 		}
-		heard = true
 		if data == nil {
 			data = encodeEnvelope(to, h.directory.watermark(), &ev)
 		}
 		if err := h.cfg.Conn.PublishMsg(&nats.Msg{Subject: nodeSubject(node), Reply: reply, Data: data}); err != nil {
 			h.warn("publish event", "to", to, "kind", ev.Kind, "err", err)
+			continue
 		}
+		answers++
 	}
 	metrics.Events.WithLabelValues(string(ev.Kind), "published").Inc()
-	if !heard {
+	if answers == 0 {
 		// Nobody to hear it (a watcher who is offline).
 		metrics.Events.WithLabelValues(string(ev.Kind), "unheard").Inc()
 	}
+	return answers
 }
 
 // hasLocal reports whether the account has a session on this node.
