@@ -37,6 +37,9 @@ type Config struct {
 	// it the bus refuses events (counted, and messages fall back to the
 	// mailbox).
 	EventQueue int
+	// Replicas is how many NATS servers keep each of the hub's buckets: 1
+	// for one server, 3 for a cluster that must outlive one of them.
+	Replicas int
 	// NodeTimeout is how long a node may go without renewing its liveness
 	// record before the others take its sessions out of presence.
 	NodeTimeout time.Duration
@@ -130,7 +133,7 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 	if cfg.NodeTimeout <= 0 {
 		cfg.NodeTimeout = DefaultNodeTimeout
 	}
-	kv, stream, err := presenceBucket(ctx, cfg.JS)
+	kv, stream, err := presenceBucket(ctx, cfg.JS, cfg.Replicas)
 	if err != nil {
 		return nil, fmt.Errorf("presence bucket: %w", err)
 	}
@@ -176,12 +179,13 @@ const presenceBucketName = "crosstalk_presence"
 // KV buckets answer reads with "direct gets", which may come from before
 // the latest write and make every compare-and-set retry fail the same way
 // under load; reads through the stream leader see every acknowledged write.
-func presenceBucket(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValue, jetstream.Stream, error) {
+func presenceBucket(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.KeyValue, jetstream.Stream, error) {
 	if _, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      presenceBucketName,
 		Description: "who is online, per account and session",
 		Storage:     jetstream.MemoryStorage,
 		History:     1,
+		Replicas:    replicas,
 	}); err != nil {
 		return nil, nil, err
 	}

@@ -52,6 +52,7 @@ func (h *Hub) startLiveness(ctx context.Context) error {
 		Description: "which nodes are alive",
 		Storage:     jetstream.MemoryStorage,
 		History:     1,
+		Replicas:    h.cfg.Replicas,
 	}); err != nil {
 		return err
 	}

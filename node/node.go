@@ -83,6 +83,9 @@ type Options struct {
 	// NodeTimeout is how long another node may go silent before this one
 	// may take its sessions out of presence (zero: hub.DefaultNodeTimeout).
 	NodeTimeout time.Duration
+	// BusReplicas is how many NATS servers keep each shared bucket (zero:
+	// one).
+	BusReplicas int
 
 	// Admission caps the connections of each protocol listener, each
 	// counting its own; HTTP bounds the HTTP service.
@@ -149,7 +152,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	}
 	if n.Hub, err = hub.New(ctx, hub.Config{
 		Store: n.Store, Conn: n.Bus.Conn, JS: n.Bus.JS, Logger: o.Logger, MaxListEntries: o.MaxListEntries,
-		Mailbox: o.Mailbox, NodeTimeout: o.NodeTimeout,
+		Mailbox: o.Mailbox, NodeTimeout: o.NodeTimeout, Replicas: o.BusReplicas,
 	}); err != nil {
 		return nil, err
 	}

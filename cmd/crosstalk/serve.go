@@ -22,9 +22,10 @@ import (
 )
 
 type serveCmd struct {
-	Data string `help:"Data directory (database, keys, bus state)." default:"data" type:"path"`
-	Nats string `help:"URL of an external NATS server or cluster; empty starts one inside the process."`
-	Demo bool   `help:"Create two demo accounts (if missing) and print their passwords."`
+	Data        string `help:"Data directory (database, keys, bus state)." default:"data" type:"path"`
+	Nats        string `help:"URL of an external NATS server or cluster; empty starts one inside the process."`
+	BusReplicas int    `help:"With --nats: how many NATS servers keep each bucket of shared state (3 for a cluster that must outlive the loss of one)." default:"1"`
+	Demo        bool   `help:"Create two demo accounts (if missing) and print their passwords."`
 
 	MsnpAddr      string `help:"MSNP dispatch/notification listener, or 'off'." default:"0.0.0.0:1863" group:"addresses"`
 	SbAddr        string `help:"MSNP switchboard listener." default:"0.0.0.0:1864" group:"addresses"`
@@ -152,6 +153,7 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 		MaxListEntries: c.MaxContacts,
 		Mailbox:        hub.MailboxLimits{Total: c.MailboxSize, PerSender: c.MailboxPerSender},
 		NodeTimeout:    c.NodeTimeout,
+		BusReplicas:    c.BusReplicas,
 		LoginGuard:     c.loginGuard(),
 		Admission: service.Limits{
 			MaxConns:           c.MaxConns,
