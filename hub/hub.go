@@ -80,7 +80,7 @@ type Hub struct {
 	samplersMu sync.Mutex
 	samplers   map[string]*ratelimit.Sampler
 
-	mu    sync.Mutex
+	mu    sync.RWMutex
 	users map[uint32][]*Session
 	// resyncing holds the accounts whose refused events are followed by a
 	// presence resync already scheduled.
@@ -270,8 +270,8 @@ func (h *Hub) publishTo(to uint32, ev Event, nodes []string, took chan<- int, re
 
 // hasLocal reports whether the account has a session on this node.
 func (h *Hub) hasLocal(number uint32) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
+	h.mu.RLock()
+	defer h.mu.RUnlock()
 	return len(h.users[number]) > 0
 }
 
@@ -332,9 +332,9 @@ func (h *Hub) dispatchEvent(e envelope) {
 		h.warn("presence replica behind the bus", "revision", e.watermark)
 	}
 	ev := e.ev
-	h.mu.Lock()
+	h.mu.RLock()
 	targets := append(h.targets[:0], h.users[e.to]...)
-	h.mu.Unlock()
+	h.mu.RUnlock()
 	took := 0
 	for _, s := range targets {
 		if ev.Kind == EventKick && !s.kickedBy(ev) || s.protocol == ev.SkipProtocol {
@@ -378,12 +378,12 @@ func (s *Session) kickOthers(rec presenceRecord) {
 			nodes = append(nodes, sp.Node)
 		}
 	}
-	s.hub.mu.Lock()
+	s.hub.mu.RLock()
 	local := false
 	for _, other := range s.hub.users[s.account.Number] {
 		local = local || other != s && other.protocol == s.protocol
 	}
-	s.hub.mu.Unlock()
+	s.hub.mu.RUnlock()
 	if local || len(nodes) > 0 {
 		s.hub.publishTo(s.account.Number, Event{Kind: EventKick, Protocol: s.protocol, Session: s.id, At: s.attached}, nodes, nil, "")
 	}
