@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -111,10 +112,12 @@ type Node struct {
 	// Bound addresses, for tests that listen on port 0.
 	MSNPAddr, SBAddr, FTPAddr, GGAddr, MSIMAddr, IMIPAddr, HTTPAddr string
 
-	log    *slog.Logger
-	stop   context.CancelFunc // ends background work (the drive's sweeper)
-	http   *http.Server
-	shared net.Listener // MSNP and MySpaceIM on one port
+	log *slog.Logger
+	// dataLock holds the data directory while the embedded bus runs.
+	dataLock *os.File
+	stop     context.CancelFunc // ends background work (the drive's sweeper)
+	http     *http.Server
+	shared   net.Listener // MSNP and MySpaceIM on one port
 	// listeners are all the node's listeners, for /healthz.
 	listeners []*service.Listener
 	wg        sync.WaitGroup
@@ -144,6 +147,11 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 			started.close()
 		}
 	}()
+	if o.NatsURL == "" {
+		if n.dataLock, err = lockDataDir(o.DataDir); err != nil {
+			return nil, err
+		}
+	}
 	if n.Store, err = store.OpenSQLite(ctx, o.DataDir); err != nil {
 		return nil, err
 	}
@@ -436,6 +444,9 @@ func (n *Node) close() {
 	}
 	if n.Store != nil {
 		_ = n.Store.Close()
+	}
+	if n.dataLock != nil {
+		_ = n.dataLock.Close() // last: everything in the directory is closed
 	}
 }
 
