@@ -14,6 +14,8 @@ import (
 	"log/slog"
 	"os"
 	"reflect"
+	"runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -38,13 +40,48 @@ type cli struct {
 	Version  versionCmd  `cmd:"" help:"Print the version."`
 }
 
-var version = "dev"
-
 type versionCmd struct{}
 
 func (versionCmd) Run() error {
-	fmt.Println("crosstalk", version)
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return errors.New("this binary carries no build information")
+	}
+	fmt.Print(describeBuild(bi))
 	return nil
+}
+
+// describeBuild says what a binary was built from, as the go command
+// recorded it: the module version ("(devel)" for a build in a checkout),
+// the commit, whether the tree had uncommitted changes, and the Go version.
+func describeBuild(bi *debug.BuildInfo) string {
+	settings := map[string]string{}
+	for _, s := range bi.Settings {
+		settings[s.Key] = s.Value
+	}
+	version := bi.Main.Version
+	if version == "" {
+		version = "unknown"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "crosstalk %s\n", version)
+	if rev := settings["vcs.revision"]; rev != "" {
+		if settings["vcs.modified"] == "true" {
+			rev += " (with uncommitted changes)"
+		}
+		fmt.Fprintf(&b, "commit    %s\n", rev)
+		if at := settings["vcs.time"]; at != "" {
+			fmt.Fprintf(&b, "committed %s\n", at)
+		}
+	} else {
+		fmt.Fprintf(&b, "commit    unknown (built without version control information)\n")
+	}
+	platform := settings["GOOS"] + "/" + settings["GOARCH"]
+	if platform == "/" {
+		platform = runtime.GOOS + "/" + runtime.GOARCH
+	}
+	fmt.Fprintf(&b, "go        %s %s\n", bi.GoVersion, platform)
+	return b.String()
 }
 
 func main() {
