@@ -142,7 +142,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	dir := filepath.Join(cfg.Dir, "drive")
+	dir := BlobDir(cfg.Dir)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("drive: %w", err)
 	}
@@ -884,7 +884,7 @@ func (s *Server) notifyCompleted(t Ticket) {
 // into a temporary file first, synced, then renamed, so the final name
 // only ever holds a complete file. It returns the hex SHA-256.
 func (s *Server) storeBlob(id string, size int64, body io.Reader) (sum string, err error) {
-	f, err := os.CreateTemp(s.blobDir, id+".*.part")
+	f, err := os.CreateTemp(s.blobDir, id+".*"+partSuffix)
 	if err != nil {
 		return "", err
 	}

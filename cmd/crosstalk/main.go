@@ -31,6 +31,8 @@ type cli struct {
 
 	Serve    serveCmd    `cmd:"" help:"Run the server."`
 	User     userCmd     `cmd:"" help:"Manage accounts (works while the server runs)."`
+	Backup   backupCmd   `cmd:"" help:"Copy a data directory's database, keys and drive files into one archive (works while the server runs)."`
+	Restore  restoreCmd  `cmd:"" help:"Unpack an archive made by backup into a new data directory."`
 	Msn      msnCmd      `cmd:"" help:"Talk to an MSN server as a client (for bots and scripts)."`
 	Gg       ggCmd       `cmd:"" help:"Talk to a Gadu-Gadu server as a client (for bots and scripts)."`
 	Msim     msimCmd     `cmd:"" help:"Talk to a MySpaceIM server as a client (for bots and scripts)."`

@@ -1,0 +1,251 @@
+package main
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+
+	"github.com/crosstalk-im/crosstalk/drive"
+	"github.com/crosstalk-im/crosstalk/store"
+)
+
+// A backup is a gzipped tar of the files a data directory needs, under
+// their names in it: the database and the password key (store.BackupFiles),
+// then the drive's files under drive/. The embedded bus's state (presence)
+// and the lock file are left out: a node rebuilds the one and takes the
+// other.
+
+type backupCmd struct {
+	dataFlag
+	Out string `help:"Archive to write (.tar.gz), replaced if it exists. It holds the password key: keep it as safe as the data directory." required:"" type:"path"`
+}
+
+func (c *backupCmd) Run() error {
+	ctx, stop := untilInterrupted()
+	defer stop()
+	st, err := c.openExisting(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	files, size, err := writeBackup(ctx, st, c.Data, c.Out)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("backed up %s to %s: %d files, %d bytes before compression\n", c.Data, c.Out, files, size)
+	return nil
+}
+
+// writeBackup writes the backup of the data directory dir, whose store st
+// is, to the file out: into a temporary file beside it, synced, then
+// renamed, so that out is only ever a whole backup. The database is copied
+// before the drive's files, so that every file a ticket in it names is
+// there unless it expired meanwhile; a file without a ticket is removed by
+// the drive's sweeper.
+func writeBackup(ctx context.Context, st *store.SQLite, dir, out string) (files int, size int64, err error) {
+	staging, err := os.MkdirTemp(filepath.Dir(out), ".crosstalk-backup-*")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer os.RemoveAll(staging)
+	if err := st.Backup(ctx, staging); err != nil {
+		return 0, 0, err
+	}
+	f, err := os.CreateTemp(filepath.Dir(out), ".crosstalk-backup-*.tar.gz") // mode 0600
+	if err != nil {
+		return 0, 0, err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	zw := gzip.NewWriter(f)
+	tw := tar.NewWriter(zw)
+	add := func(name, path string) error {
+		n, err := addFile(tw, name, path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // a drive file that expired while we were at it
+		}
+		files, size = files+1, size+n
+		return err
+	}
+	for _, name := range store.BackupFiles() {
+		if err := add(name, filepath.Join(staging, name)); err != nil {
+			return 0, 0, err
+		}
+	}
+	blobDir := drive.BlobDir(dir)
+	blobs, err := os.ReadDir(blobDir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return 0, 0, err
+	}
+	for _, e := range blobs {
+		if !e.Type().IsRegular() || drive.Unfinished(e.Name()) {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return 0, 0, err
+		}
+		if err := add(path.Join(filepath.Base(blobDir), e.Name()), filepath.Join(blobDir, e.Name())); err != nil {
+			return 0, 0, err
+		}
+	}
+	if err := errors.Join(tw.Close(), zw.Close(), f.Sync(), f.Close()); err != nil {
+		return 0, 0, err
+	}
+	return files, size, os.Rename(f.Name(), out)
+}
+
+// addFile writes the file at path into tw as name, returning its size.
+func addFile(tw *tar.Writer, name, path string) (int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	hdr := &tar.Header{Typeflag: tar.TypeReg, Name: name, Size: info.Size(), Mode: 0o600, ModTime: info.ModTime()}
+	if err := tw.WriteHeader(hdr); err != nil {
+		return 0, err
+	}
+	n, err := io.Copy(tw, f)
+	if err == nil && n != info.Size() {
+		err = fmt.Errorf("%s changed while it was copied", path)
+	}
+	return n, err
+}
+
+type restoreCmd struct {
+	In   string `help:"Archive written by crosstalk backup." required:"" type:"existingfile"`
+	Data string `help:"Data directory to restore into; it must not exist yet or be empty." required:"" type:"path"`
+}
+
+func (c *restoreCmd) Run() error {
+	ctx, stop := untilInterrupted()
+	defer stop()
+	files, err := restoreBackup(ctx, c.In, c.Data)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("restored %s into %s: %d files\n", c.In, c.Data, files)
+	return nil
+}
+
+// restoreBackup unpacks the backup in into the data directory dir, which
+// must not exist or be empty, and checks that it holds a store that opens.
+// On failure it leaves dir as it found it.
+func restoreBackup(ctx context.Context, in, dir string) (files int, err error) {
+	entries, err := os.ReadDir(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return 0, err
+		}
+		defer func() {
+			if err != nil {
+				os.RemoveAll(dir)
+			}
+		}()
+	case err != nil:
+		return 0, fmt.Errorf("--data: %w", err)
+	case len(entries) > 0:
+		return 0, fmt.Errorf("--data %s is not empty: restore only into a new or empty directory", dir)
+	default:
+		defer func() {
+			if err != nil {
+				emptyDir(dir)
+			}
+		}()
+	}
+	f, err := os.Open(in)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	if files, err = unpack(ctx, f, dir); err != nil {
+		return 0, fmt.Errorf("%s: %w", in, err)
+	}
+	for _, name := range store.BackupFiles() {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			return 0, fmt.Errorf("%s is not a crosstalk backup: it has no %s", in, name)
+		}
+	}
+	// Opening brings an older backup's schema up to date, too.
+	st, err := store.OpenExistingSQLite(ctx, dir)
+	if err != nil {
+		return 0, err
+	}
+	return files, st.Close()
+}
+
+// unpack writes the regular files of a gzipped tar into dir, refusing any
+// entry that is not a file or directory or whose name leads out of dir.
+func unpack(ctx context.Context, r io.Reader, dir string) (files int, err error) {
+	zr, err := gzip.NewReader(r)
+	if err != nil {
+		return 0, err
+	}
+	tr := tar.NewReader(zr)
+	for {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return files, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+		name := filepath.FromSlash(hdr.Name)
+		if !filepath.IsLocal(name) {
+			return 0, fmt.Errorf("entry %q lies outside the data directory", hdr.Name)
+		}
+		target := filepath.Join(dir, name)
+		switch hdr.Typeflag {
+		case tar.TypeDir:
+			err = os.MkdirAll(target, 0o700)
+		case tar.TypeReg:
+			err = writeFile(target, tr)
+			files++
+		default:
+			err = fmt.Errorf("entry %q is neither a file nor a directory", hdr.Name)
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+}
+
+// writeFile creates the file at path, which must not exist, from r.
+func writeFile(path string, r io.Reader) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(f, r)
+	return errors.Join(err, f.Sync(), f.Close())
+}
+
+// emptyDir removes everything in dir, keeping dir.
+func emptyDir(dir string) {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		os.RemoveAll(filepath.Join(dir, e.Name()))
+	}
+}

@@ -1,0 +1,74 @@
+package store
+
+import (
+	"context"
+	"os"
+	"slices"
+	"testing"
+)
+
+// A backup taken while another connection keeps writing opens as a store
+// of its own, with every account committed before it began and their
+// passwords readable, and holds exactly BackupFiles.
+func TestBackupWhileWriting(t *testing.T) {
+	dir := t.TempDir()
+	s := openAt(t, dir)
+	withAccounts(t, s, 3)
+	writer := openAt(t, dir) // as another process would
+	ctx, stop := context.WithCancel(t.Context())
+	wrote := make(chan error, 1)
+	writing := make(chan struct{})
+	go func() {
+		for n := uint32(100); ; n++ {
+			if n == 101 {
+				close(writing)
+			}
+			if _, err := writer.CreateAccount(ctx, account(n), "pw"); err != nil {
+				if ctx.Err() != nil {
+					err = nil
+				}
+				wrote <- err
+				return
+			}
+		}
+	}()
+	select {
+	case <-writing:
+	case err := <-wrote:
+		t.Fatalf("writing beside the backup: %v", err)
+	}
+	copyDir := t.TempDir()
+	err := s.Backup(t.Context(), copyDir)
+	stop()
+	if werr := <-wrote; werr != nil {
+		t.Fatal(werr)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	entries, err := os.ReadDir(copyDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if want := BackupFiles(); !slices.Equal(names, want) {
+		t.Fatalf("backup holds %v, want %v", names, want)
+	}
+	restored, err := OpenExistingSQLite(t.Context(), copyDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer restored.Close()
+	for n := uint32(1); n <= 3; n++ {
+		if pw, err := restored.Password(t.Context(), n); err != nil || pw != "pw" {
+			t.Errorf("account %d in the backup: password %q, %v", n, pw, err)
+		}
+	}
+	if err := s.Backup(t.Context(), copyDir); err == nil {
+		t.Error("a second backup into the same directory overwrote the first")
+	}
+}
