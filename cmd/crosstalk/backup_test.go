@@ -136,3 +136,23 @@ func TestRestoreRefusesForeignArchives(t *testing.T) {
 		})
 	}
 }
+
+// backup's and restore's flags also come from the environment and the
+// config file, as serve's do.
+func TestBackupFlagSources(t *testing.T) {
+	archive := filepath.Join(t.TempDir(), "crosstalk.tar.gz")
+	if err := os.WriteFile(archive, nil, 0o600); err != nil { // restore's --in must exist
+		t.Fatal(err)
+	}
+	t.Setenv("CROSSTALK_OUT", "/srv/backups/crosstalk.tar.gz")
+	t.Setenv("CROSSTALK_IN", archive)
+	config := writeConfig(t, `{"data": "/srv/crosstalk"}`)
+	c, _, err := parse(t, "--config", config, "backup")
+	if err != nil || c.Backup.Data != "/srv/crosstalk" || c.Backup.Out != "/srv/backups/crosstalk.tar.gz" {
+		t.Fatalf("backup: %v %+v", err, c.Backup)
+	}
+	c, _, err = parse(t, "--config", config, "restore")
+	if err != nil || c.Restore.Data != "/srv/crosstalk" || c.Restore.In != archive {
+		t.Fatalf("restore: %v %+v", err, c.Restore)
+	}
+}
