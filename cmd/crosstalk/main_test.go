@@ -244,3 +244,24 @@ func TestLoginGuardFlags(t *testing.T) {
 		t.Errorf("settings not passed on: %+v", got)
 	}
 }
+
+// The MySpaceIM and IMIP rate flags default to the rates the README
+// states (20 a second, bursts of 100) and reach the servers' settings.
+func TestRateFlags(t *testing.T) {
+	c, _, err := parse(t, "serve")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msim, imip := c.Serve.msimConfig(), c.Serve.imipConfig()
+	if msim.MessagesPerSecond != 20 || msim.MessageBurst != 100 || imip.BlocksPerSecond != 20 || imip.BlockBurst != 100 {
+		t.Errorf("defaults: MySpaceIM %v/s burst %d, IMIP %v/s burst %d", msim.MessagesPerSecond, msim.MessageBurst, imip.BlocksPerSecond, imip.BlockBurst)
+	}
+	t.Setenv("CROSSTALK_IMIP_BLOCK_BURST", "7")
+	if c, _, err = parse(t, "serve", "--msim-message-rate", "2.5", "--msim-message-burst", "3", "--imip-block-rate", "500"); err != nil {
+		t.Fatal(err)
+	}
+	msim, imip = c.Serve.msimConfig(), c.Serve.imipConfig()
+	if msim.MessagesPerSecond != 2.5 || msim.MessageBurst != 3 || imip.BlocksPerSecond != 500 || imip.BlockBurst != 7 {
+		t.Errorf("settings not passed on: MySpaceIM %v/s burst %d, IMIP %v/s burst %d", msim.MessagesPerSecond, msim.MessageBurst, imip.BlocksPerSecond, imip.BlockBurst)
+	}
+}

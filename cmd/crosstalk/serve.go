@@ -62,7 +62,11 @@ type serveCmd struct {
 	MsimMaxMessage       int           `help:"Largest MySpaceIM message." default:"64KiB" type:"size" group:"msim"`
 	MsimLoginTimeout     time.Duration `help:"Time allowed from connecting to a finished MySpaceIM login." default:"60s" group:"msim"`
 	MsimIdleTimeout      time.Duration `help:"Close MySpaceIM connections silent for this long (clients send no keep-alives)." default:"2h" group:"msim"`
+	MsimMessageRate      float64       `help:"MySpaceIM messages per second a client may send (sustained); a faster client is slowed." default:"20" group:"msim"`
+	MsimMessageBurst     int           `help:"MySpaceIM messages a client may send in a burst." default:"100" group:"msim"`
 	ImipTrace            bool          `help:"Log every IMIP block in and out (at log level trace)." group:"imip"`
+	ImipBlockRate        float64       `help:"IMIP blocks per second a client may send (sustained); a faster client is slowed." default:"20" group:"imip"`
+	ImipBlockBurst       int           `help:"IMIP blocks a client may send in a burst." default:"100" group:"imip"`
 	DriveMaxFile         int64         `help:"Largest file the drive takes." default:"100MiB" type:"size" group:"files"`
 	DriveQuota           int64         `help:"Bytes of files one account may have in the drive (negative: no limit)." default:"1GiB" type:"size" group:"files"`
 	DriveLifetime        time.Duration `help:"How long a file ticket lives." default:"7d" group:"files"`
@@ -143,13 +147,8 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 			LoginTimeout:     c.GgLoginTimeout,
 			IdleTimeout:      c.GgIdleTimeout,
 		},
-		MSIM: msimserver.Config{
-			Trace:           c.MsimTrace,
-			MaxMessageBytes: c.MsimMaxMessage,
-			LoginTimeout:    c.MsimLoginTimeout,
-			IdleTimeout:     c.MsimIdleTimeout,
-		},
-		IMIP:           imipserver.Config{Trace: c.ImipTrace},
+		MSIM:           c.msimConfig(),
+		IMIP:           c.imipConfig(),
 		MaxListEntries: c.MaxContacts,
 		Mailbox:        hub.MailboxLimits{Total: c.MailboxSize, PerSender: c.MailboxPerSender},
 		NodeTimeout:    c.NodeTimeout,
@@ -198,6 +197,23 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 var listenerFlags = map[string]string{
 	"msnp": "--msnp-addr", "msnp-sb": "--sb-addr", "msnp-ftp": "--ftp-addr", "msim": "--msim-addr",
 	"gg": "--gg-addr", "imip": "--imip-addr", "http": "--http-addr",
+}
+
+// msimConfig is the MySpaceIM server's part of the flags.
+func (c *serveCmd) msimConfig() msimserver.Config {
+	return msimserver.Config{
+		Trace:             c.MsimTrace,
+		MaxMessageBytes:   c.MsimMaxMessage,
+		MessagesPerSecond: c.MsimMessageRate,
+		MessageBurst:      c.MsimMessageBurst,
+		LoginTimeout:      c.MsimLoginTimeout,
+		IdleTimeout:       c.MsimIdleTimeout,
+	}
+}
+
+// imipConfig is the IMIP server's part of the flags.
+func (c *serveCmd) imipConfig() imipserver.Config {
+	return imipserver.Config{Trace: c.ImipTrace, BlocksPerSecond: c.ImipBlockRate, BlockBurst: c.ImipBlockBurst}
 }
 
 // loginGuard is the login guard's part of the flags.
