@@ -4,292 +4,206 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"net/http"
-	"sort"
-	"strconv"
+	"io"
+	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
-	ggclient "github.com/crosstalk-im/crosstalk/gg/client"
 	ggwire "github.com/crosstalk-im/crosstalk/gg/wire"
 	"github.com/crosstalk-im/crosstalk/hub"
-	imipclient "github.com/crosstalk-im/crosstalk/imip/client"
-	imipwire "github.com/crosstalk-im/crosstalk/imip/wire"
-	"github.com/crosstalk-im/crosstalk/msnp/client"
 	"github.com/crosstalk-im/crosstalk/store"
 )
 
-// crossPhase: worker w is an MSN user who calls a GG user and an IMIP user
-// into switchboards of its own and trades acknowledged messages with each
-// in turn, while the GG user changes its status every churnEvery rounds
-// (the MSN user follows both, so each change is a presence event).
-func (c *loadtestMsnCmd) crossPhase(ctx context.Context) (phaseResult, error) {
-	var sent atomic.Int64
-	start := time.Now()
-	err := c.workers(ctx, func(ctx context.Context, w int) error {
-		msn, gg, im := 3*w%c.Users, (3*w+1)%c.Users, (3*w+2)%c.Users
-		chat, err := c.openCrossChat(ctx, msn, gg, im)
+// loadtestCrossCmd measures messages between users of two protocols, pair
+// by pair, with MSN→MSN first as the yardstick.
+type loadtestCrossCmd struct {
+	MsnServer  string `name:"msn-server" help:"MSN server (host:port); with none of the four servers named, a server of our own starts on loopback."`
+	GgServer   string `name:"gg-server" help:"GG server (host:port)."`
+	ImipServer string `name:"imip-server" help:"IMIP server (host:port)."`
+	MsimServer string `name:"msim-server" help:"MySpaceIM server (host:port): a port of its own (serve --msim-addr), else each login waits for the shared port's sniffing."`
+	loadtestOptions
+	Pairs []string `help:"Sender-recipient protocol pairs to measure, after MSN→MSN (msn, gg, imip, msim)." default:"msn-gg,gg-msn,msn-imip,imip-msn,msn-msim,msim-msn,gg-imip,imip-gg,gg-msim,msim-gg,imip-msim,msim-imip"`
+}
+
+// crossPair is a sender's protocol and a recipient's.
+type crossPair struct{ from, to loadProtocol }
+
+func (p crossPair) String() string { return p.from.name + "→" + p.to.name }
+
+// pairs are the pairs to measure, MSN→MSN first.
+func (c *loadtestCrossCmd) pairs() ([]crossPair, error) {
+	msn := loadProtocolNamed("msn")
+	pairs := []crossPair{{msn, msn}}
+	for _, s := range c.Pairs {
+		from, to, _ := strings.Cut(s, "-")
+		i := slices.IndexFunc(loadProtocols, func(p loadProtocol) bool { return p.key == from })
+		j := slices.IndexFunc(loadProtocols, func(p loadProtocol) bool { return p.key == to })
+		if i < 0 || j < 0 {
+			return nil, fmt.Errorf("--pairs: %q is not two of msn, gg, imip, msim joined by '-'", s)
+		}
+		p := crossPair{loadProtocols[i], loadProtocols[j]}
+		if !slices.ContainsFunc(pairs, func(q crossPair) bool { return q.String() == p.String() }) {
+			pairs = append(pairs, p)
+		}
+	}
+	return pairs, nil
+}
+
+func (c *loadtestCrossCmd) Validate() error {
+	_, err := c.pairs()
+	return err
+}
+
+func (c *loadtestCrossCmd) Run() error {
+	ctx, stop := interruptible()
+	defer stop()
+	return c.run(ctx, os.Stdout)
+}
+
+func (c *loadtestCrossCmd) run(ctx context.Context, out io.Writer) error {
+	pairs, err := c.pairs()
+	if err != nil {
+		return err
+	}
+	var addrs map[string]string
+	if given := map[string]string{"msn": c.MsnServer, "gg": c.GgServer, "imip": c.ImipServer, "msim": c.MsimServer}; c.MsnServer+c.GgServer+c.ImipServer+c.MsimServer != "" {
+		for _, p := range pairs {
+			for _, proto := range []loadProtocol{p.from, p.to} {
+				if given[proto.key] == "" {
+					return fmt.Errorf("%s needs --%s-server", p, proto.key)
+				}
+			}
+		}
+		addrs = given
+	}
+	lt, err := c.start(ctx, out, addrs, 0)
+	if err != nil {
+		return err
+	}
+	defer lt.srv.stop()
+	fmt.Fprintf(out, "cross-protocol pairs, %d accounts, %d conversations per pair, %s per pair\n", lt.accounts, c.conversations(), c.Duration)
+	var base messageResult
+	for i, p := range pairs {
+		res, err := lt.messagePhase(ctx, p.String(), p.from, p.to)
 		if err != nil {
 			return err
 		}
-		defer chat.close()
+		if i == 0 {
+			base = res
+			continue
+		}
+		switch {
+		case base.cpuPerMessage > 0 && res.cpuPerMessage >= 0:
+			fmt.Fprintf(out, "  cost per message: %.2f× MSN→MSN (server CPU)\n", float64(res.cpuPerMessage)/float64(base.cpuPerMessage))
+		case c.Rate == 0 && res.rate() > 0:
+			fmt.Fprintf(out, "  cost per message: %.2f× MSN→MSN (time per message at saturation; no server CPU reading)\n", base.rate()/res.rate())
+		}
+	}
+	return nil
+}
+
+// msnCrossPhase: worker w is an MSN user who calls a GG user and an IMIP
+// user into switchboards of its own and trades acknowledged messages with
+// each in turn, while the GG user changes its status every churnEvery
+// rounds (the MSN user follows both, so each change is a presence event).
+func (lt *loadtest) msnCrossPhase(ctx context.Context) error {
+	if lt.srv.addrs["gg"] == "" || lt.srv.addrs["imip"] == "" {
+		fmt.Fprintln(lt.out, "cross-protocol: not run (needs --gg-server and --imip-server)")
+		return nil
+	}
+	if err := followEachOther(ctx, lt.srv.data, lt.Workers); err != nil {
+		return err
+	}
+	before := lt.srv.read(ctx, lt.out)
+	var sent atomic.Int64
+	start := time.Now()
+	err := runFor(ctx, lt.Workers, lt.Duration, func(ctx context.Context, w int) error {
+		legs, gg, closeAll, err := lt.openCrossChat(ctx, 3*w)
+		defer closeAll()
+		if err != nil {
+			return err
+		}
 		for round := 0; ctx.Err() == nil; round++ {
 			if round%churnEvery == churnEvery-1 {
 				status := ggwire.StatusBusy
 				if round/churnEvery%2 == 1 {
 					status = ggwire.StatusAvail
 				}
-				if err := chat.gg.SetStatus(ctx, status, ""); err != nil {
+				if err := gg.c.SetStatus(ctx, status, ""); err != nil {
 					return err
 				}
 			}
-			n, err := chat.round(ctx)
-			sent.Add(int64(n))
-			if err != nil {
-				return err
+			for _, leg := range legs {
+				if _, err := roundTrip(ctx, leg[0], leg[1], &sent); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
 	})
-	return phaseResult{sent.Load(), time.Since(start)}, err
+	elapsed := time.Since(start)
+	if err != nil {
+		return fmt.Errorf("cross-protocol phase: %w", err)
+	}
+	n := sent.Load()
+	fmt.Fprintf(lt.out, "cross-protocol (MSN↔GG, MSN↔IMIP, GG status churn): %d messages in %s = %.0f msgs/s\n",
+		n, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds())
+	after := lt.srv.read(ctx, lt.out)
+	reportCPU(lt.out, before, after, n, "message")
+	reportCounts(lt.out, before, after, n)
+	return nil
 }
 
 // churnEvery is how many message rounds a GG user makes between status
 // changes in the cross-protocol phase.
 const churnEvery = 10
 
-type crossChat struct {
-	msn       *client.Client
-	toGG      *client.Switchboard
-	toIM      *client.Switchboard
-	gg        *ggclient.Client
-	im        *imipclient.Client
-	ggNumber  uint32
-	msnNumber uint32
-	msnEmail  string
-}
-
-func (c *loadtestMsnCmd) openCrossChat(ctx context.Context, msn, gg, im int) (*crossChat, error) {
+// openCrossChat logs in account msn through MSN, msn+1 through GG and
+// msn+2 through IMIP, and has the MSN user call the other two. Its legs
+// are MSN→GG, GG→MSN, MSN→IMIP and IMIP→MSN.
+func (lt *loadtest) openCrossChat(ctx context.Context, msn int) (legs [][2]loadEnd, gg ggSession, closeAll func(), err error) {
 	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
 	defer cancel()
-	ch := &crossChat{ggNumber: loadtestNumber(gg), msnNumber: loadtestNumber(msn), msnEmail: loadtestEmail(msn)}
-	var err error
-	if ch.gg, err = ggclient.Dial(ctx, c.GGServer, ggclient.Options{}); err != nil {
-		return nil, err
+	var sessions []loadSession
+	closeAll = func() {
+		for _, s := range sessions {
+			s.close()
+		}
 	}
-	if err := ch.gg.Login(ctx, ch.ggNumber, "load", ggwire.StatusAvail, ""); err != nil {
-		ch.close()
-		return nil, err
-	}
-	if ch.im, err = imipclient.Dial(ctx, c.IMIPServer, imipclient.Options{}); err != nil {
-		ch.close()
-		return nil, err
-	}
-	if _, err := ch.im.Login(ctx, strconv.FormatUint(uint64(loadtestNumber(im)), 10), "load"); err != nil {
-		ch.close()
-		return nil, err
-	}
-	if err := ch.im.SetStatus(ctx, imipwire.StatusOnline, ""); err != nil {
-		ch.close()
-		return nil, err
-	}
-	if ch.msn, err = c.login(ch.msnEmail).connect(ctx, slog.New(slog.DiscardHandler)); err != nil {
-		ch.close()
-		return nil, err
-	}
-	for _, who := range []struct {
-		sb    **client.Switchboard
-		email string
-	}{{&ch.toGG, loadtestEmail(gg)}, {&ch.toIM, loadtestEmail(im)}} {
-		sb, err := ch.msn.StartChat(ctx)
+	for i, key := range []string{"msn", "gg", "imip"} {
+		s, err := loadProtocolNamed(key).open(ctx, lt.srv.addrs[key], lt.sources.dialer(), msn+i, true)
 		if err != nil {
-			ch.close()
-			return nil, err
+			return nil, gg, closeAll, err
 		}
-		*who.sb = sb
-		if _, err := sb.Call(ctx, who.email); err != nil {
-			ch.close()
-			return nil, err
+		sessions = append(sessions, s)
+	}
+	for i := 1; i <= 2; i++ {
+		toPeer, fromPeer, err := openConversation(ctx, sessions[0], msn, sessions[i], msn+i)
+		if err != nil {
+			return nil, gg, closeAll, err
 		}
-		if err := waitJoined(ctx, sb, who.email); err != nil {
-			ch.close()
-			return nil, err
-		}
+		legs = append(legs, [2]loadEnd{toPeer, fromPeer}, [2]loadEnd{fromPeer, toPeer})
 	}
-	return ch, nil
-}
-
-// round sends four messages, MSN→GG, GG→MSN, MSN→IMIP and IMIP→MSN, each
-// waited for at the other end, and reports how many were sent.
-func (ch *crossChat) round(ctx context.Context) (int, error) {
-	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
-	defer cancel()
-	sent := 0
-	if err := ch.toGG.SendText(ctx, "load test to GG"); err != nil {
-		return sent, err
-	}
-	sent++
-	if err := waitForEvent[ggclient.Message](ctx, ch.gg.Events()); err != nil {
-		return sent, err
-	}
-	if _, err := ch.gg.SendMessage(ctx, ch.msnNumber, "load test from GG"); err != nil {
-		return sent, err
-	}
-	sent++
-	if err := waitForEvent[client.Message](ctx, ch.toGG.Events()); err != nil {
-		return sent, err
-	}
-	if err := ch.toIM.SendText(ctx, "load test to IMIP"); err != nil {
-		return sent, err
-	}
-	sent++
-	if err := waitForEvent[imipclient.Message](ctx, ch.im.Events()); err != nil {
-		return sent, err
-	}
-	if err := ch.im.SendMessageAcked(ctx, strconv.FormatUint(uint64(ch.msnNumber), 10), "load test from IMIP"); err != nil {
-		return sent, err
-	}
-	sent++
-	return sent, waitForEvent[client.Message](ctx, ch.toIM.Events())
-}
-
-func (ch *crossChat) close() {
-	for _, sb := range []*client.Switchboard{ch.toGG, ch.toIM} {
-		if sb != nil {
-			sb.Close()
-		}
-	}
-	if ch.msn != nil {
-		_ = ch.msn.Logout()
-	}
-	if ch.gg != nil {
-		ch.gg.Close()
-	}
-	if ch.im != nil {
-		ch.im.Close()
-	}
-}
-
-// waitForEvent takes events until one of type T comes.
-func waitForEvent[T any, E any](ctx context.Context, events <-chan E) error {
-	for {
-		select {
-		case ev, ok := <-events:
-			if !ok {
-				return errors.New("connection closed")
-			}
-			if _, ok := any(ev).(T); ok {
-				return nil
-			}
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+	return legs, sessions[1].(ggSession), closeAll, nil
 }
 
 // followEachOther puts each cross-phase worker's GG and IMIP users on its
 // MSN user's forward list, so that their status changes are events.
-func followEachOther(ctx context.Context, dir string, users, workers int) error {
+func followEachOther(ctx context.Context, dir string, workers int) error {
 	st, err := store.OpenSQLite(ctx, dir)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	for w := range workers {
-		msn := loadtestNumber(3 * w % users)
-		for _, other := range []int{(3*w + 1) % users, (3*w + 2) % users} {
-			_, err := st.AddToList(ctx, msn, loadtestNumber(other), hub.Forward, 0, 0)
+		for _, other := range []int{3*w + 1, 3*w + 2} {
+			_, err := st.AddToList(ctx, loadtestNumber(3*w), loadtestNumber(other), hub.Forward, 0, 0)
 			if err != nil && !errors.Is(err, hub.ErrAlreadyOnList) {
 				return err
 			}
 		}
 	}
 	return nil
-}
-
-// serverCounts is the server's own account of events and messages, read
-// from its metrics: what a phase added is the difference of two readings.
-type serverCounts map[string]float64
-
-// hubCounters are the metrics the load test reports.
-var hubCounters = []string{"crosstalk_events_total", "crosstalk_events_refused_total", "crosstalk_message_outcomes_total"}
-
-func readServerCounts(ctx context.Context, url string) (serverCounts, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	counts := serverCounts{}
-	for _, name := range hubCounters {
-		for _, m := range families[name].GetMetric() {
-			var labels []string
-			for _, l := range m.GetLabel() {
-				labels = append(labels, l.GetValue())
-			}
-			counts[name+"/"+strings.Join(labels, "/")] = m.GetCounter().GetValue()
-		}
-	}
-	return counts, nil
-}
-
-// report prints what the server counted between two readings: events by
-// kind and stage, refusals by cause, and what message senders were told,
-// checked against the messages the clients sent.
-func (after serverCounts) report(before serverCounts, clientsSent int64) {
-	delta := func(prefix string) map[string]float64 {
-		out := map[string]float64{}
-		for k, v := range after {
-			if rest, ok := strings.CutPrefix(k, prefix+"/"); ok && v-before[k] > 0 {
-				out[rest] = v - before[k]
-			}
-		}
-		return out
-	}
-	show := func(title string, m map[string]float64) float64 {
-		keys := make([]string, 0, len(m))
-		var sum float64
-		for k, v := range m {
-			keys = append(keys, fmt.Sprintf("%s %.0f", k, v))
-			sum += v
-		}
-		sort.Strings(keys)
-		if len(keys) == 0 {
-			keys = []string{"none"}
-		}
-		fmt.Printf("  %s: %s\n", title, strings.Join(keys, ", "))
-		return sum
-	}
-	events := delta("crosstalk_events_total")
-	refused := delta("crosstalk_events_refused_total")
-	show("hub events (kind/stage)", events)
-	show("refused (kind/cause)", refused)
-	var presenceRefused float64
-	for k, v := range refused {
-		if strings.HasPrefix(k, "presence/") {
-			presenceRefused += v
-		}
-	}
-	fmt.Printf("  presence events: published %.0f = delivered %.0f + refused %.0f + to no one online %.0f\n",
-		events["presence/published"], events["presence/delivered"], presenceRefused, events["presence/unheard"])
-	outcomes := delta("crosstalk_message_outcomes_total")
-	told := outcomes["delivered"] + outcomes["stored"] + outcomes["mailbox_full"] + outcomes["blocked"]
-	show("message outcomes", outcomes)
-	fmt.Printf("  message events: published %.0f = delivered %.0f + refused %.0f (+ %.0f dropped unread by a full queue, kind unknown); senders told %.0f of %d sent across protocols\n",
-		events["message/published"], events["message/delivered"], refused["message/session_refused"]+refused["message/no_session"],
-		refused["unknown/queue_full"], told, clientsSent)
 }

@@ -1,17 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"net"
-	"net/http"
+	"io"
 	"os"
-	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,304 +15,506 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/crosstalk-im/crosstalk/hub"
-	"github.com/crosstalk-im/crosstalk/msnp/client"
-	"github.com/crosstalk-im/crosstalk/store"
+	"github.com/alecthomas/kong"
 )
 
 type loadtestCmd struct {
-	Msn loadtestMsnCmd `cmd:"" help:"Measure the MSN service: logins/s, messages/s and memory per idle connection."`
+	Msn   loadtestMsnCmd   `cmd:"" help:"Measure the MSN service: logins/s, messages/s and memory per idle connection."`
+	Gg    loadtestProtoCmd `cmd:"" help:"Measure the Gadu-Gadu service: logins/s, messages/s and memory per idle session."`
+	Imip  loadtestProtoCmd `cmd:"" help:"Measure the IMIP service: logins/s, messages/s and memory per idle session."`
+	Msim  loadtestProtoCmd `cmd:"" help:"Measure the MySpaceIM service: logins/s, messages/s and memory per idle session."`
+	Cross loadtestCrossCmd `cmd:"" help:"Measure messages between protocols, pair by pair, each against MSN→MSN."`
 }
 
-// loadtestMsnCmd drives a server with real MSNP clients over TCP. Without
-// --server it starts its own server as a child process on loopback, so
-// the memory it reports is the server's alone.
-type loadtestMsnCmd struct {
-	Server   string        `help:"MSN server to load (host:port); empty starts a server of our own on loopback."`
-	Metrics  string        `help:"The server's metrics URL, for its memory (with --server)."`
-	Data     string        `help:"The server's data directory, to create the test accounts in (with --server)." type:"path"`
-	Users    int           `help:"Accounts to use, and idle connections to hold." default:"500"`
-	Workers  int           `help:"Concurrent clients in the login and message phases." default:"8"`
-	Duration time.Duration `help:"Length of the login and message phases, each." default:"5s"`
+// Help is the text below loadtest's usage line: the command for each
+// figure.
+func (loadtestCmd) Help() string {
+	return `Each command starts a server of its own on loopback (a child process, so that the memory and CPU it reports are the server's alone) unless told where one runs; README: Load testing.
 
-	GGServer   string `name:"gg-server" help:"GG server (host:port) for the cross-protocol phase (with --server)."`
-	IMIPServer string `name:"imip-server" help:"IMIP server (host:port) for the cross-protocol phase (with --server)."`
+  crosstalk loadtest msn                            logins/s, msgs/s at saturation with p50/p99, server CPU per login and message, events refused, memory per idle session
+  crosstalk loadtest gg|imip|msim                   the same for each other protocol
+  crosstalk loadtest cross                          msgs/s and p50/p99 per protocol pair, per-message cost against MSN→MSN
+  crosstalk loadtest msn --phases messages --rate 20000 --conversations 1000
+                                                    delivery latency at 20k msgs/s over 1,000 conversations, default per-connection limits
+  crosstalk loadtest msn --phases idle --users 19000 --sources 200 --server 127.0.0.1:1863 --data DIR --server-pid PID --metrics URL
+                                                    memory per idle session at 19,000 sessions, the server started on its own first`
 }
 
-const loadtestNumberBase = 3_000_000_000
-
-func loadtestEmail(i int) string { return fmt.Sprintf("load%d@loadtest.invalid", i) }
-
-func loadtestNumber(i int) uint32 { return uint32(loadtestNumberBase + i) }
-
-func (c *loadtestMsnCmd) login(email string) msnLogin {
-	return msnLogin{Server: c.Server, Login: email, Password: "load", Timeout: stepTimeout}
+// loadtestOptions are the flags every loadtest command shares.
+type loadtestOptions struct {
+	Metrics       string        `help:"The server's metrics URL: its event counters, and its memory and CPU without --server-pid (with a server of your own)."`
+	Data          string        `help:"The server's data directory, to create the test accounts in (with a server of your own)." type:"path"`
+	ServerPid     int           `name:"server-pid" help:"The server's process id, to read its memory and CPU from /proc (with a server of your own on this machine)."`
+	Users         int           `help:"Accounts to use, and idle sessions to hold." default:"500"`
+	Workers       int           `help:"Concurrent clients in the login phase; conversations in the message phase at saturation." default:"8"`
+	Duration      time.Duration `help:"Length of the login and message phases, each." default:"5s"`
+	Rate          float64       `help:"Messages per second to offer, spread evenly over --conversations and timed from when each was due (0: as fast as replies come, over --workers conversations)."`
+	Conversations int           `help:"Conversations that --rate is spread over." default:"1000"`
+	Sources       int           `help:"Bind client connections round-robin to 127.0.0.1 … 127.0.0.N, so that a server on loopback sees N addresses (0: the system chooses)."`
 }
 
-func (c *loadtestMsnCmd) Run(log *slog.Logger) error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if c.Users < 2 || c.Workers < 1 {
+func (o *loadtestOptions) Validate() error {
+	switch {
+	case o.Users < 2 || o.Workers < 1:
 		return errors.New("need at least 2 users and 1 worker")
+	case o.Rate < 0 || o.Rate > 0 && o.Conversations < 1:
+		return errors.New("--rate needs a positive rate and at least 1 conversation")
+	case o.Sources < 0 || o.Sources > maxSources:
+		return fmt.Errorf("--sources is between 0 and %d (127.0.0.1 … 127.0.0.%d)", maxSources, maxSources)
 	}
-	if c.Server == "" {
-		srv, err := spawnServer(ctx)
-		if err != nil {
-			return err
-		}
-		defer srv.stop()
-		c.Server, c.Metrics, c.Data, c.GGServer, c.IMIPServer = srv.msnp, srv.metrics, srv.data, srv.gg, srv.imip
-	}
-	if c.Data == "" {
-		return errors.New("--data is needed with --server, to create the test accounts")
-	}
-	if err := createLoadAccounts(ctx, c.Data, c.Users); err != nil {
-		return err
-	}
-	fmt.Printf("server %s, %d accounts, %d workers, %s per phase\n", c.Server, c.Users, c.Workers, c.Duration)
-
-	logins, err := c.loginPhase(ctx)
-	if err != nil {
-		return fmt.Errorf("login phase: %w", err)
-	}
-	fmt.Printf("logins: %d in %s = %.0f logins/s\n", logins.n, logins.elapsed.Round(time.Millisecond), logins.rate())
-
-	before := c.serverCounts(ctx)
-	msgs, latencies, err := c.messagePhase(ctx)
-	if err != nil {
-		return fmt.Errorf("message phase: %w", err)
-	}
-	fmt.Printf("messages: %d in %s = %.0f msgs/s; delivery latency p50 %s p99 %s\n", msgs.n,
-		msgs.elapsed.Round(time.Millisecond), msgs.rate(), percentile(latencies, 50), percentile(latencies, 99))
-	if after := c.serverCounts(ctx); after != nil {
-		after.report(before, 0)
-	}
-
-	if c.GGServer != "" && c.IMIPServer != "" && c.Users >= 3*c.Workers {
-		if err := followEachOther(ctx, c.Data, c.Users, c.Workers); err != nil {
-			return err
-		}
-		before := c.serverCounts(ctx)
-		cross, err := c.crossPhase(ctx)
-		if err != nil {
-			return fmt.Errorf("cross-protocol phase: %w", err)
-		}
-		fmt.Printf("cross-protocol (MSN↔GG, MSN↔IMIP, GG status churn): %d messages in %s = %.0f msgs/s\n",
-			cross.n, cross.elapsed.Round(time.Millisecond), cross.rate())
-		if after := c.serverCounts(ctx); after != nil {
-			after.report(before, cross.n)
-		}
-	} else {
-		fmt.Println("cross-protocol: not run (needs --gg-server, --imip-server and 3 users per worker)")
-	}
-
-	if c.Metrics == "" {
-		fmt.Println("memory: not measured (no --metrics)")
-		return nil
-	}
-	perConn, err := c.idlePhase(ctx)
-	if err != nil {
-		return fmt.Errorf("idle phase: %w", err)
-	}
-	fmt.Printf("memory: %.1f KiB resident per idle logged-in connection (%d connections)\n", perConn/1024, c.Users)
 	return nil
 }
 
-type phaseResult struct {
-	n       int64
-	elapsed time.Duration
+// conversations is how many conversations the message phase holds.
+func (o *loadtestOptions) conversations() int {
+	if o.Rate > 0 {
+		return o.Conversations
+	}
+	return o.Workers
 }
 
-func (r phaseResult) rate() float64 { return float64(r.n) / r.elapsed.Seconds() }
+// loadtest is one run of a loadtest command.
+type loadtest struct {
+	*loadtestOptions
+	srv      *loadServer
+	out      io.Writer
+	sources  *sourceAddrs
+	accounts int
+}
 
-// loginPhase: each worker logs in and out as fast as it can.
-func (c *loadtestMsnCmd) loginPhase(ctx context.Context) (phaseResult, error) {
-	var count atomic.Int64
-	start := time.Now()
-	err := c.workers(ctx, func(ctx context.Context, w int) error {
-		for i := w; ctx.Err() == nil; i += c.Workers {
-			cl, err := c.login(loadtestEmail(i % c.Users)).connectOnly(ctx)
-			if err != nil {
-				return err
+// start creates the accounts, brings a server of its own up when addrs is
+// nil (or takes the one addrs names) and prints what loads it from where.
+func (o *loadtestOptions) start(ctx context.Context, out io.Writer, addrs map[string]string, accounts int) (*loadtest, error) {
+	accounts = max(accounts, o.Users, 2*o.conversations())
+	srv, err := newLoadServer(ctx, o, addrs, accounts, o.Rate > 0)
+	if err != nil {
+		return nil, err
+	}
+	lt := &loadtest{loadtestOptions: o, srv: srv, out: out, sources: &sourceAddrs{n: o.Sources}, accounts: accounts}
+	from := "addresses the system chooses"
+	if o.Sources > 0 {
+		from = fmt.Sprintf("127.0.0.1 … 127.0.0.%d, round-robin", o.Sources)
+	}
+	fmt.Fprintf(out, "clients from %s; per-connection limits %s\n", from, srv.limits)
+	return lt, nil
+}
+
+// interruptible is a load test's context: it ends on Ctrl-C or SIGTERM.
+func interruptible() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+// loadtestMsnCmd drives a server with real MSNP clients over TCP.
+type loadtestMsnCmd struct {
+	Server string `help:"MSN server to load (host:port); empty starts a server of our own on loopback."`
+	loadtestOptions
+	GGServer   string   `name:"gg-server" help:"GG server (host:port) for the cross-protocol phase (with --server)."`
+	IMIPServer string   `name:"imip-server" help:"IMIP server (host:port) for the cross-protocol phase (with --server)."`
+	Phases     []string `help:"Phases to run, in this order." default:"logins,messages,cross,idle" enum:"logins,messages,cross,idle"`
+}
+
+func (c *loadtestMsnCmd) Run() error {
+	ctx, stop := interruptible()
+	defer stop()
+	return c.run(ctx, os.Stdout)
+}
+
+func (c *loadtestMsnCmd) run(ctx context.Context, out io.Writer) error {
+	msn := loadProtocolNamed("msn")
+	var addrs map[string]string
+	if c.Server != "" {
+		addrs = map[string]string{"msn": c.Server, "gg": c.GGServer, "imip": c.IMIPServer}
+	}
+	lt, err := c.start(ctx, out, addrs, 3*c.Workers)
+	if err != nil {
+		return err
+	}
+	defer lt.srv.stop()
+	fmt.Fprintf(out, "server %s, %d accounts, %d workers, %s per phase\n", lt.srv.addrs["msn"], lt.accounts, c.Workers, c.Duration)
+	for _, phase := range c.Phases {
+		switch phase {
+		case "cross":
+			err = lt.msnCrossPhase(ctx)
+		case "idle":
+			var per float64
+			var measured bool
+			if per, measured, err = lt.idlePhase(ctx, msn); measured {
+				fmt.Fprintf(out, "memory: %.1f KiB resident per idle logged-in connection (%d connections)\n", per/1024, c.Users)
 			}
-			_ = cl.Logout()
-			count.Add(1)
+		default:
+			err = lt.protocolPhase(ctx, phase, msn)
 		}
-		return nil
-	})
-	return phaseResult{count.Load(), time.Since(start)}, err
-}
-
-// messagePhase: each worker is a pair of users in one switchboard; the
-// first sends acknowledged messages and waits for the second to get each.
-func (c *loadtestMsnCmd) messagePhase(ctx context.Context) (phaseResult, []time.Duration, error) {
-	var count atomic.Int64
-	var mu sync.Mutex
-	var latencies []time.Duration
-	start := time.Now()
-	err := c.workers(ctx, func(ctx context.Context, w int) error {
-		a, b := (2*w)%c.Users, (2*w+1)%c.Users
-		asb, bsb, cleanup, err := c.openChat(loadtestEmail(a), loadtestEmail(b))
 		if err != nil {
 			return err
 		}
-		defer cleanup()
-		var mine []time.Duration
-		for ctx.Err() == nil {
-			t0 := time.Now()
-			if err := sendAndReceive(asb, bsb); err != nil {
+	}
+	return nil
+}
+
+// loadtestProtoCmd is loadtest gg, imip and msim: the protocol is the
+// command's name.
+type loadtestProtoCmd struct {
+	Server string `help:"The protocol's server to load (host:port); empty starts a server of our own on loopback."`
+	loadtestOptions
+	Phases []string `help:"Phases to run, in this order." default:"logins,messages,idle" enum:"logins,messages,idle"`
+}
+
+func (c *loadtestProtoCmd) Run(kctx *kong.Context) error {
+	ctx, stop := interruptible()
+	defer stop()
+	return c.run(ctx, os.Stdout, loadProtocolNamed(kctx.Selected().Name))
+}
+
+func (c *loadtestProtoCmd) run(ctx context.Context, out io.Writer, p loadProtocol) error {
+	var addrs map[string]string
+	if c.Server != "" {
+		addrs = map[string]string{p.key: c.Server}
+	}
+	lt, err := c.start(ctx, out, addrs, 0)
+	if err != nil {
+		return err
+	}
+	defer lt.srv.stop()
+	fmt.Fprintf(out, "%s server %s, %d accounts, %d workers, %s per phase\n", p.name, lt.srv.addrs[p.key], lt.accounts, c.Workers, c.Duration)
+	for _, phase := range c.Phases {
+		if phase == "idle" {
+			_, _, err = lt.idlePhase(ctx, p)
+		} else {
+			err = lt.protocolPhase(ctx, phase, p)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// protocolPhase runs the login or the message phase of one protocol.
+func (lt *loadtest) protocolPhase(ctx context.Context, phase string, p loadProtocol) error {
+	if phase == "logins" {
+		return lt.loginPhase(ctx, p)
+	}
+	_, err := lt.messagePhase(ctx, "messages", p, p)
+	return err
+}
+
+// loginPhase: each worker logs in and out as fast as it can.
+func (lt *loadtest) loginPhase(ctx context.Context, p loadProtocol) error {
+	addr := lt.srv.addrs[p.key]
+	before := lt.srv.read(ctx, lt.out)
+	var count atomic.Int64
+	start := time.Now()
+	err := runFor(ctx, lt.Workers, lt.Duration, func(ctx context.Context, w int) error {
+		for i := w; ctx.Err() == nil; i += lt.Workers {
+			s, err := p.open(ctx, addr, lt.sources.dialer(), i%lt.Users, false)
+			if err != nil {
 				return err
 			}
-			mine = append(mine, time.Since(t0))
+			s.close()
 			count.Add(1)
 		}
-		mu.Lock()
-		latencies = append(latencies, mine...)
-		mu.Unlock()
 		return nil
 	})
-	return phaseResult{count.Load(), time.Since(start)}, latencies, err
+	elapsed := time.Since(start)
+	if err != nil {
+		return fmt.Errorf("login phase: %w", err)
+	}
+	n := count.Load()
+	fmt.Fprintf(lt.out, "logins: %d in %s = %.0f logins/s\n", n, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds())
+	after := lt.srv.read(ctx, lt.out)
+	reportCPU(lt.out, before, after, n, "login")
+	return nil
+}
+
+// messageResult is what a message phase measured.
+type messageResult struct {
+	sent, delivered int64
+	elapsed         time.Duration
+	latencies       []time.Duration
+	// senderLag is how far the senders of an open loop fell behind their
+	// schedule at most.
+	senderLag time.Duration
+	// cpuPerMessage is the server's CPU time per delivered message, -1
+	// when it could not be read.
+	cpuPerMessage time.Duration
+}
+
+func (r messageResult) rate() float64 { return float64(r.delivered) / r.elapsed.Seconds() }
+
+// messagePhase measures messages from users of protocol from to users of
+// protocol to, and prints one line that begins with label: at saturation
+// (each of --workers conversations sends its next message when the last
+// one arrived) or, with --rate, open loop.
+func (lt *loadtest) messagePhase(ctx context.Context, label string, from, to loadProtocol) (messageResult, error) {
+	convs, closeAll, err := lt.openConversations(ctx, from, to, lt.conversations())
+	defer closeAll()
+	if err != nil {
+		return messageResult{}, fmt.Errorf("%s: opening conversations: %w", label, err)
+	}
+	before := lt.srv.read(ctx, lt.out)
+	var res messageResult
+	if lt.Rate > 0 {
+		res, err = openLoop(ctx, convs, lt.Rate, lt.Duration)
+	} else {
+		res, err = closedLoop(ctx, convs, lt.Duration)
+	}
+	if err != nil {
+		return res, fmt.Errorf("%s: %w", label, err)
+	}
+	time.Sleep(countSettle)
+	after := lt.srv.read(ctx, lt.out)
+	fmt.Fprintf(lt.out, "%s: %d in %s = %.0f msgs/s; delivery latency p50 %s p99 %s", label, res.delivered,
+		res.elapsed.Round(time.Millisecond), res.rate(), percentile(res.latencies, 50), percentile(res.latencies, 99))
+	if lt.Rate > 0 {
+		fmt.Fprintf(lt.out, " (open loop: %.0f msgs/s offered over %d conversations, %d sent, latency max %s, senders at most %s behind schedule)\n",
+			lt.Rate, len(convs), res.sent, percentile(res.latencies, 100), res.senderLag.Round(time.Microsecond))
+		if lost := res.sent - res.delivered; lost > 0 {
+			fmt.Fprintf(lt.out, "  %d messages not delivered within %s of the phase's end\n", lost, deliveryGrace)
+		}
+	} else {
+		fmt.Fprintln(lt.out)
+	}
+	res.cpuPerMessage = reportCPU(lt.out, before, after, res.delivered, "message")
+	var throughHub int64
+	if from.key != "msn" || to.key != "msn" {
+		throughHub = res.sent
+	}
+	reportCounts(lt.out, before, after, throughHub)
+	return res, nil
+}
+
+// countSettle lets the server count the messages that were on their way
+// when a phase ended, so that its counts match what the clients sent.
+const countSettle = 200 * time.Millisecond
+
+// conversation is two sessions that message each other.
+type conversation struct {
+	from, to loadEnd
+}
+
+// openConversations logs n pairs of accounts in, the first of each through
+// protocol from and the second through protocol to, and opens a
+// conversation between them. closeAll logs them all out again.
+func (lt *loadtest) openConversations(ctx context.Context, from, to loadProtocol, n int) ([]conversation, func(), error) {
+	convs := make([]conversation, n)
+	sessions := make([]loadSession, 2*n)
+	closeAll := func() { closeSessions(sessions, lt.Workers) }
+	err := forEach(ctx, n, lt.Workers, func(ctx context.Context, k int) error {
+		ctx, cancel := context.WithTimeout(ctx, stepTimeout)
+		defer cancel()
+		a, b := 2*k, 2*k+1
+		var err error
+		if sessions[a], err = from.open(ctx, lt.srv.addrs[from.key], lt.sources.dialer(), a, true); err != nil {
+			return err
+		}
+		if sessions[b], err = to.open(ctx, lt.srv.addrs[to.key], lt.sources.dialer(), b, true); err != nil {
+			return err
+		}
+		convs[k].from, convs[k].to, err = openConversation(ctx, sessions[a], a, sessions[b], b)
+		return err
+	})
+	return convs, closeAll, err
+}
+
+// closeSessions logs out the sessions that were opened, workers at once.
+func closeSessions(sessions []loadSession, workers int) {
+	_ = forEach(context.Background(), len(sessions), workers, func(_ context.Context, i int) error {
+		if sessions[i] != nil {
+			sessions[i].close()
+		}
+		return nil
+	})
 }
 
 // stepTimeout bounds every single exchange of the load test.
 const stepTimeout = 30 * time.Second
 
-func sendAndReceive(from, to *client.Switchboard) error {
-	ctx, cancel := context.WithTimeout(context.Background(), stepTimeout)
+// stamp is the text of a load test message: when it was due to be sent,
+// from which its receiver reckons its delivery time.
+func stamp(due time.Time) string { return "load " + strconv.FormatInt(due.UnixNano(), 10) }
+
+func parseStamp(text string) (time.Time, error) {
+	ns, err := strconv.ParseInt(strings.TrimPrefix(text, "load "), 10, 64)
+	if err != nil || !strings.HasPrefix(text, "load ") {
+		return time.Time{}, fmt.Errorf("a message arrived changed: %q", text)
+	}
+	return time.Unix(0, ns), nil
+}
+
+// roundTrip sends one message and waits until it arrives, and returns how
+// long that took. It counts the message in sent unless the sender was told
+// it failed: one cut off by the end of the phase while its sender waited
+// for the server's acknowledgement has reached the server.
+func roundTrip(ctx context.Context, from, to loadEnd, sent *atomic.Int64) (time.Duration, error) {
+	phase := ctx
+	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
 	defer cancel()
-	if err := from.SendText(ctx, "load test message"); err != nil {
+	start := time.Now()
+	text := stamp(start)
+	sent.Add(1)
+	if err := from.send(ctx, text); err != nil {
+		if phase.Err() == nil {
+			sent.Add(-1)
+		}
+		return 0, err
+	}
+	got, err := to.receive(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if got != text {
+		return 0, fmt.Errorf("sent %q, received %q", text, got)
+	}
+	return time.Since(start), nil
+}
+
+// closedLoop: in each conversation the first user sends a message, waits
+// for the second to get it, and sends the next.
+func closedLoop(ctx context.Context, convs []conversation, d time.Duration) (messageResult, error) {
+	var sent atomic.Int64
+	var mu sync.Mutex
+	var latencies []time.Duration
+	start := time.Now()
+	err := runFor(ctx, len(convs), d, func(ctx context.Context, w int) error {
+		var mine []time.Duration
+		defer func() {
+			mu.Lock()
+			latencies = append(latencies, mine...)
+			mu.Unlock()
+		}()
+		for ctx.Err() == nil {
+			l, err := roundTrip(ctx, convs[w].from, convs[w].to, &sent)
+			if err != nil {
+				return err
+			}
+			mine = append(mine, l)
+		}
+		return nil
+	})
+	return messageResult{sent: sent.Load(), delivered: int64(len(latencies)), elapsed: time.Since(start), latencies: latencies}, err
+}
+
+// deliveryGrace is how long an open loop waits after its last send for
+// the messages still on their way.
+const deliveryGrace = 5 * time.Second
+
+// openLoop: each conversation sends at rate/len(convs) messages a second,
+// staggered so that the rate is even, whether or not the last ones have
+// arrived; each message carries the time it was due, so that a server
+// (or a sender) that falls behind shows in the latency of every message
+// it delays.
+func openLoop(ctx context.Context, convs []conversation, rate float64, d time.Duration) (messageResult, error) {
+	interval := time.Duration(float64(time.Second) * float64(len(convs)) / rate)
+	start := time.Now().Add(10 * time.Millisecond)
+	end := start.Add(d)
+	recvCtx, stopReceiving := context.WithCancel(ctx)
+	defer stopReceiving()
+	var sent, delivered, lag atomic.Int64
+	var errOnce sync.Once
+	var firstErr error
+	fail := func(err error) { errOnce.Do(func() { firstErr = err }) }
+	latencies := make([][]time.Duration, len(convs))
+	var senders, receivers sync.WaitGroup
+	for i, c := range convs {
+		senders.Go(func() {
+			for due := start.Add(interval * time.Duration(i) / time.Duration(len(convs))); due.Before(end); due = due.Add(interval) {
+				select {
+				case <-time.After(time.Until(due)):
+				case <-ctx.Done():
+					return
+				}
+				if late := int64(time.Since(due)); late > lag.Load() {
+					lag.Store(late) // a race between senders only loses a smaller maximum
+				}
+				sctx, cancel := context.WithTimeout(ctx, stepTimeout)
+				err := c.from.send(sctx, stamp(due))
+				cancel()
+				if err != nil {
+					fail(err)
+					return
+				}
+				sent.Add(1)
+			}
+		})
+		receivers.Go(func() {
+			for {
+				text, err := c.to.receive(recvCtx)
+				if err != nil {
+					if recvCtx.Err() == nil {
+						fail(err)
+					}
+					return
+				}
+				due, err := parseStamp(text)
+				if err != nil {
+					fail(err)
+					return
+				}
+				latencies[i] = append(latencies[i], time.Since(due))
+				delivered.Add(1)
+			}
+		})
+	}
+	senders.Wait()
+	for deadline := time.Now().Add(deliveryGrace); delivered.Load() < sent.Load() && time.Now().Before(deadline) && ctx.Err() == nil; {
+		time.Sleep(10 * time.Millisecond)
+	}
+	stopReceiving()
+	receivers.Wait()
+	return messageResult{sent: sent.Load(), delivered: delivered.Load(), elapsed: d, latencies: slices.Concat(latencies...),
+		senderLag: time.Duration(lag.Load())}, firstErr
+}
+
+// settleTime lets the server finish what logins and logouts left it doing
+// before its memory is read.
+const settleTime = time.Second
+
+// idlePhase logs --users accounts in, online, reads the server's resident
+// memory before and after, prints the growth per session and returns it,
+// if it could read the memory.
+func (lt *loadtest) idlePhase(ctx context.Context, p loadProtocol) (perSession float64, measured bool, err error) {
+	time.Sleep(settleTime)
+	before, from, err := lt.srv.residentBytes(ctx)
+	if err != nil {
+		fmt.Fprintf(lt.out, "memory: not measured (%v)\n", err)
+		return 0, false, nil
+	}
+	sessions := make([]loadSession, lt.Users)
+	defer closeSessions(sessions, lt.Workers)
+	addr := lt.srv.addrs[p.key]
+	err = forEach(ctx, lt.Users, lt.Workers, func(ctx context.Context, i int) error {
+		ctx, cancel := context.WithTimeout(ctx, stepTimeout)
+		defer cancel()
+		var err error
+		sessions[i], err = p.open(ctx, addr, lt.sources.dialer(), i, true)
 		return err
+	})
+	if err != nil {
+		return 0, false, fmt.Errorf("idle phase: %w", err)
 	}
-	for {
-		select {
-		case ev, ok := <-to.Events():
-			if !ok {
-				return errors.New("switchboard closed")
-			}
-			if _, ok := ev.(client.Message); ok {
-				return nil
-			}
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	time.Sleep(settleTime)
+	after, _, err := lt.srv.residentBytes(ctx)
+	if err != nil {
+		return 0, false, fmt.Errorf("idle phase: %w", err)
 	}
+	perSession = float64(after-before) / float64(lt.Users)
+	fmt.Fprintf(lt.out, "memory: %.1f KiB resident per idle logged-in session (%d sessions); server resident %.1f → %.1f MiB, from %s\n",
+		perSession/1024, lt.Users, float64(before)/(1<<20), float64(after)/(1<<20), from)
+	return perSession, true, nil
 }
 
-func (c *loadtestMsnCmd) openChat(from, to string) (*client.Switchboard, *client.Switchboard, func(), error) {
-	ctx, cancel := context.WithTimeout(context.Background(), stepTimeout)
-	defer cancel()
-	var clients []*client.Client
-	cleanup := func() {
-		for _, cl := range clients {
-			_ = cl.Logout()
-		}
-	}
-	fail := func(err error) (*client.Switchboard, *client.Switchboard, func(), error) {
-		cleanup()
-		return nil, nil, nil, err
-	}
-	var ends [2]*client.Client
-	for i, who := range []string{from, to} {
-		cl, err := c.login(who).connect(ctx, slog.New(slog.DiscardHandler))
-		if err != nil {
-			return fail(err)
-		}
-		clients = append(clients, cl)
-		ends[i] = cl
-	}
-	asb, err := ends[0].StartChat(ctx)
-	if err != nil {
-		return fail(err)
-	}
-	if _, err := asb.Call(ctx, to); err != nil {
-		return fail(err)
-	}
-	ring, err := waitRing(ctx, ends[1])
-	if err != nil {
-		return fail(err)
-	}
-	bsb, err := ends[1].Answer(ctx, ring)
-	if err != nil {
-		return fail(err)
-	}
-	if err := waitJoined(ctx, asb, to); err != nil {
-		return fail(err)
-	}
-	return asb, bsb, func() { asb.Close(); bsb.Close(); cleanup() }, nil
-}
-
-func waitRing(ctx context.Context, c *client.Client) (client.Ring, error) {
-	for {
-		select {
-		case ev, ok := <-c.Events():
-			if !ok {
-				return client.Ring{}, errors.New("disconnected while waiting for RNG")
-			}
-			if r, ok := ev.(client.Ring); ok {
-				return r, nil
-			}
-		case <-ctx.Done():
-			return client.Ring{}, ctx.Err()
-		}
-	}
-}
-
-// serverCounts reads the server's event and message counters, or says why
-// it cannot and returns nil.
-func (c *loadtestMsnCmd) serverCounts(ctx context.Context) serverCounts {
-	if c.Metrics == "" {
-		return nil
-	}
-	counts, err := readServerCounts(ctx, c.Metrics)
-	if err != nil {
-		fmt.Printf("  server counters not read: %v\n", err)
-		return nil
-	}
-	return counts
-}
-
-// idlePhase logs every account in, online, and reads the server's resident
-// memory before and after.
-func (c *loadtestMsnCmd) idlePhase(ctx context.Context) (float64, error) {
-	settle := func() { time.Sleep(500 * time.Millisecond) }
-	settle()
-	before, err := residentBytes(ctx, c.Metrics)
-	if err != nil {
-		return 0, err
-	}
-	clients := make([]*client.Client, 0, c.Users)
-	defer func() {
-		for _, cl := range clients {
-			cl.Close()
-		}
-	}()
-	for i := range c.Users {
-		lctx, cancel := context.WithTimeout(ctx, stepTimeout)
-		cl, err := c.login(loadtestEmail(i)).connect(lctx, slog.New(slog.DiscardHandler))
-		cancel()
-		if err != nil {
-			return 0, err
-		}
-		clients = append(clients, cl)
-	}
-	settle()
-	after, err := residentBytes(ctx, c.Metrics)
-	if err != nil {
-		return 0, err
-	}
-	return float64(after-before) / float64(c.Users), nil
-}
-
-func (c *loadtestMsnCmd) workers(ctx context.Context, run func(context.Context, int) error) error {
-	deadline := time.Now().Add(c.Duration)
+// runFor runs n workers until d has passed (or ctx ends) and joins their
+// errors.
+func runFor(ctx context.Context, n int, d time.Duration, run func(context.Context, int) error) error {
+	deadline := time.Now().Add(d)
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	errs := make(chan error, c.Workers)
-	for w := range c.Workers {
+	errs := make(chan error, n)
+	for w := range n {
 		go func() { errs <- run(ctx, w) }()
 	}
 	var all []error
-	for range c.Workers {
+	for range n {
 		// A network deadline can fire a moment before ctx reports it:
 		// errors at the end of the phase are its end, not failures.
 		if err := <-errs; err != nil && time.Now().Before(deadline) {
@@ -327,52 +524,31 @@ func (c *loadtestMsnCmd) workers(ctx context.Context, run func(context.Context, 
 	return errors.Join(all...)
 }
 
-// connectOnly logs in without going online.
-func (l msnLogin) connectOnly(ctx context.Context) (*client.Client, error) {
-	c, err := client.Dial(ctx, l.Server, client.Options{})
-	if err != nil {
-		return nil, err
+// forEach calls f for 0 … n-1, at most workers at once, and stops at the
+// first error, which it returns.
+func forEach(ctx context.Context, n, workers int, f func(context.Context, int) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var next atomic.Int64
+	var once sync.Once
+	var first error
+	var wg sync.WaitGroup
+	for range min(workers, n) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < n && ctx.Err() == nil; i = int(next.Add(1) - 1) {
+				if err := f(ctx, i); err != nil {
+					once.Do(func() { first = err })
+					cancel()
+					return
+				}
+			}
+		})
 	}
-	if err := c.Login(ctx, l.Login, l.Password); err != nil {
-		c.Close()
-		return nil, err
+	wg.Wait()
+	if first == nil {
+		first = ctx.Err()
 	}
-	return c, nil
-}
-
-func createLoadAccounts(ctx context.Context, dir string, n int) error {
-	st, err := store.OpenSQLite(ctx, dir)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	for i := range n {
-		_, err := st.CreateAccount(ctx, hub.Account{Number: loadtestNumber(i), Email: loadtestEmail(i)}, "load")
-		if err != nil && !errors.Is(err, hub.ErrAccountExists) {
-			return err
-		}
-	}
-	return nil
-}
-
-func residentBytes(ctx context.Context, url string) (int64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return 0, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "process_resident_memory_bytes "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			return int64(f), err
-		}
-	}
-	return 0, errors.New("no process_resident_memory_bytes in metrics")
+	return first
 }
 
 func percentile(d []time.Duration, p int) time.Duration {
@@ -382,79 +558,4 @@ func percentile(d []time.Duration, p int) time.Duration {
 	s := slices.Clone(d)
 	slices.Sort(s)
 	return s[(len(s)-1)*p/100].Round(time.Microsecond)
-}
-
-type childServer struct {
-	cmd                           *exec.Cmd
-	msnp, gg, imip, metrics, data string
-}
-
-// spawnServer runs `crosstalk serve` from this binary on free loopback
-// ports with a temporary data directory.
-func spawnServer(ctx context.Context) (*childServer, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	data, err := os.MkdirTemp("", "crosstalk-loadtest-")
-	if err != nil {
-		return nil, err
-	}
-	ports, err := freePorts(5)
-	if err != nil {
-		return nil, err
-	}
-	addr := func(p int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(p)) }
-	cmd := exec.Command(exe, "--log-level", "warn", "serve", "--data", data,
-		"--msnp-addr", addr(ports[0]), "--sb-addr", addr(ports[1]), "--http-addr", addr(ports[2]), "--gg-addr", addr(ports[3]), "--imip-addr", addr(ports[4]),
-		"--msnp-command-rate", "100000", "--msnp-command-burst", "100000", "--gg-packet-rate", "100000", "--gg-packet-burst", "100000",
-		"--max-conns-per-addr=-1", "--max-prelogin-per-addr=-1")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	s := &childServer{cmd: cmd, msnp: addr(ports[0]), gg: addr(ports[3]), imip: addr(ports[4]), metrics: "http://" + addr(ports[2]) + "/metrics", data: data}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if _, err := residentBytes(ctx, s.metrics); err == nil {
-			return s, nil
-		}
-		if time.Now().After(deadline) {
-			s.stop()
-			return nil, errors.New("the spawned server did not come up")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-func (s *childServer) stop() {
-	_ = s.cmd.Process.Signal(os.Interrupt)
-	done := make(chan struct{})
-	go func() { _ = s.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(15 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-done
-	}
-	_ = os.RemoveAll(filepath.Clean(s.data))
-}
-
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }

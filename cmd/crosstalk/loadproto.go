@@ -1,0 +1,341 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	ggclient "github.com/crosstalk-im/crosstalk/gg/client"
+	ggwire "github.com/crosstalk-im/crosstalk/gg/wire"
+	"github.com/crosstalk-im/crosstalk/hub"
+	imipclient "github.com/crosstalk-im/crosstalk/imip/client"
+	imipwire "github.com/crosstalk-im/crosstalk/imip/wire"
+	msimclient "github.com/crosstalk-im/crosstalk/msim/client"
+	"github.com/crosstalk-im/crosstalk/msnp/client"
+	"github.com/crosstalk-im/crosstalk/store"
+)
+
+// The load test's accounts are numbered from loadtestNumberBase, each with
+// an e-mail address of its own and the same password, so that one account
+// logs in through any protocol.
+const (
+	loadtestNumberBase = 3_000_000_000
+	loadtestPassword   = "load"
+)
+
+func loadtestEmail(i int) string { return fmt.Sprintf("load%d@loadtest.invalid", i) }
+
+func loadtestNumber(i int) uint32 { return uint32(loadtestNumberBase + i) }
+
+func loadtestID(i int) string { return strconv.FormatUint(uint64(loadtestNumber(i)), 10) }
+
+func createLoadAccounts(ctx context.Context, dir string, n int) error {
+	st, err := store.OpenSQLite(ctx, dir)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	for i := range n {
+		_, err := st.CreateAccount(ctx, hub.Account{Number: loadtestNumber(i), Email: loadtestEmail(i)}, loadtestPassword)
+		if err != nil && !errors.Is(err, hub.ErrAccountExists) {
+			return err
+		}
+	}
+	return nil
+}
+
+// loadProtocol is how the load test logs an account in through one
+// protocol.
+type loadProtocol struct {
+	key  string // as on the command line: "msn"
+	name string // as printed: "MSN"
+	// open logs account in at addr, dialling with d, and with online
+	// also goes online (MSN: SYN and CHG; IMIP: STAT; MySpaceIM: the
+	// sign-on); the login phase logs in without.
+	open func(ctx context.Context, addr string, d *net.Dialer, account int, online bool) (loadSession, error)
+}
+
+var loadProtocols = []loadProtocol{
+	{"msn", "MSN", openMSN},
+	{"gg", "GG", openGG},
+	{"imip", "IMIP", openIMIP},
+	{"msim", "MySpaceIM", openMSIM},
+}
+
+func loadProtocolNamed(key string) loadProtocol {
+	for _, p := range loadProtocols {
+		if p.key == key {
+			return p
+		}
+	}
+	panic("no load protocol " + key)
+}
+
+// loadSession is one account logged in through one protocol.
+type loadSession interface {
+	close()
+}
+
+// directSession is a session whose protocol addresses a message to an
+// account (every protocol but MSN, whose messages go through a
+// switchboard).
+type directSession interface {
+	loadSession
+	endTo(account int) loadEnd
+}
+
+// loadEnd is one side of a conversation.
+type loadEnd interface {
+	send(ctx context.Context, text string) error
+	// receive returns the text of the next message from the other side.
+	receive(ctx context.Context) (string, error)
+}
+
+// nextEvent takes events until one of type T comes.
+func nextEvent[T any, E any](ctx context.Context, events <-chan E) (T, error) {
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				var zero T
+				return zero, errors.New("connection closed")
+			}
+			if t, ok := any(ev).(T); ok {
+				return t, nil
+			}
+		case <-ctx.Done():
+			var zero T
+			return zero, ctx.Err()
+		}
+	}
+}
+
+type msnSession struct {
+	c       *client.Client
+	account int
+
+	mu       sync.Mutex
+	switches []*client.Switchboard
+}
+
+func openMSN(ctx context.Context, addr string, d *net.Dialer, account int, online bool) (loadSession, error) {
+	c, err := client.Dial(ctx, addr, client.Options{Dialer: d})
+	if err != nil {
+		return nil, err
+	}
+	err = c.Login(ctx, loadtestEmail(account), loadtestPassword)
+	if err == nil && online {
+		if _, err = c.Sync(ctx, 0); err == nil {
+			err = c.SetStatus(ctx, client.StatusOnline)
+		}
+	}
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	return &msnSession{c: c, account: account}, nil
+}
+
+func (s *msnSession) keep(sb *client.Switchboard) {
+	s.mu.Lock()
+	s.switches = append(s.switches, sb)
+	s.mu.Unlock()
+}
+
+// call opens a switchboard and invites account into it; the caller waits
+// for them to join.
+func (s *msnSession) call(ctx context.Context, account int) (*client.Switchboard, error) {
+	sb, err := s.c.StartChat(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.keep(sb)
+	_, err = sb.Call(ctx, loadtestEmail(account))
+	return sb, err
+}
+
+// answer joins the switchboard the next invitation names.
+func (s *msnSession) answer(ctx context.Context) (*client.Switchboard, error) {
+	ring, err := nextEvent[client.Ring](ctx, s.c.Events())
+	if err != nil {
+		return nil, err
+	}
+	sb, err := s.c.Answer(ctx, ring)
+	if err != nil {
+		return nil, err
+	}
+	s.keep(sb)
+	return sb, nil
+}
+
+func (s *msnSession) close() {
+	s.mu.Lock()
+	for _, sb := range s.switches {
+		sb.Close()
+	}
+	s.mu.Unlock()
+	_ = s.c.Logout()
+}
+
+type switchboardEnd struct{ sb *client.Switchboard }
+
+func (e switchboardEnd) send(ctx context.Context, text string) error { return e.sb.SendText(ctx, text) }
+
+func (e switchboardEnd) receive(ctx context.Context) (string, error) {
+	m, err := nextEvent[client.Message](ctx, e.sb.Events())
+	return m.Text, err
+}
+
+type ggSession struct{ c *ggclient.Client }
+
+func openGG(ctx context.Context, addr string, d *net.Dialer, account int, _ bool) (loadSession, error) {
+	c, err := ggclient.Dial(ctx, addr, ggclient.Options{Dialer: d})
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Login(ctx, loadtestNumber(account), loadtestPassword, ggwire.StatusAvail, ""); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return ggSession{c}, nil
+}
+
+func (s ggSession) close() { s.c.Close() }
+
+func (s ggSession) endTo(account int) loadEnd { return ggEnd{s.c, loadtestNumber(account)} }
+
+type ggEnd struct {
+	c  *ggclient.Client
+	to uint32
+}
+
+func (e ggEnd) send(ctx context.Context, text string) error {
+	_, err := e.c.SendMessage(ctx, e.to, text)
+	return err
+}
+
+func (e ggEnd) receive(ctx context.Context) (string, error) {
+	m, err := nextEvent[ggclient.Message](ctx, e.c.Events())
+	return m.Text, err
+}
+
+type imipSession struct{ c *imipclient.Client }
+
+func openIMIP(ctx context.Context, addr string, d *net.Dialer, account int, online bool) (loadSession, error) {
+	c, err := imipclient.Dial(ctx, addr, imipclient.Options{Dialer: d})
+	if err != nil {
+		return nil, err
+	}
+	_, err = c.Login(ctx, loadtestID(account), loadtestPassword)
+	if err == nil && online {
+		err = c.SetStatus(ctx, imipwire.StatusOnline, "")
+	}
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	return imipSession{c}, nil
+}
+
+func (s imipSession) close() { s.c.Close() }
+
+func (s imipSession) endTo(account int) loadEnd { return imipEnd{s.c, loadtestID(account)} }
+
+type imipEnd struct {
+	c  *imipclient.Client
+	to string
+}
+
+func (e imipEnd) send(ctx context.Context, text string) error {
+	return e.c.SendMessageAcked(ctx, e.to, text)
+}
+
+func (e imipEnd) receive(ctx context.Context) (string, error) {
+	m, err := nextEvent[imipclient.Message](ctx, e.c.Events())
+	return m.Text, err
+}
+
+type msimSession struct{ c *msimclient.Client }
+
+func openMSIM(ctx context.Context, addr string, d *net.Dialer, account int, online bool) (loadSession, error) {
+	c, err := msimclient.Dial(ctx, addr, msimclient.Options{Dialer: d, NoSignOn: !online})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.Login(ctx, loadtestEmail(account), loadtestPassword); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return msimSession{c}, nil
+}
+
+func (s msimSession) close() { s.c.Close() }
+
+func (s msimSession) endTo(account int) loadEnd { return msimEnd{s.c, loadtestNumber(account)} }
+
+type msimEnd struct {
+	c  *msimclient.Client
+	to uint32
+}
+
+func (e msimEnd) send(ctx context.Context, text string) error { return e.c.SendIM(ctx, e.to, text) }
+
+func (e msimEnd) receive(ctx context.Context) (string, error) {
+	m, err := nextEvent[msimclient.Message](ctx, e.c.Events())
+	return m.Text, err
+}
+
+// openConversation makes a and b, logged-in sessions of accounts aAccount
+// and bAccount, able to message each other: an MSN user calls the other
+// into a switchboard (answering if it is MSN too); the others message
+// each other's number.
+func openConversation(ctx context.Context, a loadSession, aAccount int, b loadSession, bAccount int) (aEnd, bEnd loadEnd, err error) {
+	am, _ := a.(*msnSession)
+	bm, _ := b.(*msnSession)
+	switch {
+	case am != nil:
+		sb, err := am.call(ctx, bAccount)
+		if err != nil {
+			return nil, nil, err
+		}
+		if bm != nil {
+			bsb, err := bm.answer(ctx)
+			if err != nil {
+				return nil, nil, err
+			}
+			bEnd = switchboardEnd{bsb}
+		} else {
+			bEnd = b.(directSession).endTo(aAccount)
+		}
+		return switchboardEnd{sb}, bEnd, waitJoined(ctx, sb, loadtestEmail(bAccount))
+	case bm != nil:
+		bEnd, aEnd, err := openConversation(ctx, b, bAccount, a, aAccount)
+		return aEnd, bEnd, err
+	default:
+		return a.(directSession).endTo(bAccount), b.(directSession).endTo(aAccount), nil
+	}
+}
+
+// sourceAddrs hands out dialers bound round-robin to 127.0.0.1 …
+// 127.0.0.n, so that a server on loopback sees the clients come from n
+// addresses (every 127/8 address is local on Linux); with n 0 the system
+// chooses.
+type sourceAddrs struct {
+	n    int
+	next atomic.Uint64
+}
+
+// maxSources is how many addresses 127.0.0.x holds.
+const maxSources = 254
+
+func (s *sourceAddrs) dialer() *net.Dialer {
+	if s.n == 0 {
+		return &net.Dialer{}
+	}
+	k := (s.next.Add(1) - 1) % uint64(s.n)
+	return &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(1+k))}}
+}

@@ -1,0 +1,361 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// loadServer is the server under load: where each protocol listens, and
+// where its resources and counters are read.
+type loadServer struct {
+	addrs   map[string]string // protocol key ("msn") → host:port
+	metrics string            // metrics URL, "" when unknown
+	data    string            // data directory, for the test accounts
+	pid     int               // process id on this machine, 0 when unknown
+	limits  string            // its per-connection limits, as printed
+	child   *childServer      // the server the load test started, if it did
+}
+
+func (s *loadServer) stop() {
+	if s.child != nil {
+		s.child.stop()
+	}
+}
+
+// newLoadServer creates the test accounts, 0 to accounts-1, and starts a
+// server of the load test's own when addrs is nil, or describes the one
+// addrs names. A server of our own keeps its default per-connection
+// limits when they are what is measured (keepLimits) and lifts them
+// otherwise, to measure saturation.
+func newLoadServer(ctx context.Context, o *loadtestOptions, addrs map[string]string, accounts int, keepLimits bool) (*loadServer, error) {
+	if addrs != nil {
+		if o.Data == "" {
+			return nil, errors.New("--data is needed with a server of your own, to create the test accounts")
+		}
+		if err := createLoadAccounts(ctx, o.Data, accounts); err != nil {
+			return nil, err
+		}
+		return &loadServer{addrs: addrs, metrics: o.Metrics, data: o.Data, pid: o.ServerPid, limits: "as the server was started"}, nil
+	}
+	child, err := spawnServer(ctx, accounts, keepLimits)
+	if err != nil {
+		return nil, err
+	}
+	limits := "lifted (a server of the load test's own)"
+	if keepLimits {
+		limits = "the defaults (a server of the load test's own)"
+	}
+	return &loadServer{addrs: child.addrs, metrics: child.metrics, data: child.data, pid: child.cmd.Process.Pid, limits: limits, child: child}, nil
+}
+
+// serverReading is what the server had used and counted at one moment:
+// a phase's share is the difference of two readings.
+type serverReading struct {
+	cpu    time.Duration // -1 when it cannot be read
+	counts serverCounts  // nil when it cannot be read
+}
+
+func (s *loadServer) read(ctx context.Context, out io.Writer) serverReading {
+	r := serverReading{cpu: -1}
+	if cpu, err := s.cpuTime(ctx); err == nil {
+		r.cpu = cpu
+	}
+	if s.metrics == "" {
+		return r
+	}
+	families, err := scrape(ctx, s.metrics)
+	if err != nil {
+		fmt.Fprintf(out, "  server counters not read: %v\n", err)
+		return r
+	}
+	r.counts = countsOf(families)
+	return r
+}
+
+// reportCPU prints the server's CPU time per unit of work between two
+// readings and returns it (-1 when unknown).
+func reportCPU(out io.Writer, before, after serverReading, n int64, unit string) time.Duration {
+	if before.cpu < 0 || after.cpu < 0 || n == 0 {
+		return -1
+	}
+	per := (after.cpu - before.cpu) / time.Duration(n)
+	fmt.Fprintf(out, "  server CPU: %.1f µs per %s\n", float64(per)/float64(time.Microsecond), unit)
+	return per
+}
+
+// clockTicks is USER_HZ, the unit of /proc/<pid>/stat times: 100 on every
+// Linux architecture Go runs on.
+const clockTicks = 100
+
+// cpuTime is the server's user and system CPU time so far: from /proc
+// when its process id is known, else from its metrics.
+func (s *loadServer) cpuTime(ctx context.Context) (time.Duration, error) {
+	if s.pid > 0 {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.pid))
+		if err != nil {
+			return 0, err
+		}
+		// The fields after the command name in parentheses, from the
+		// third (state): utime and stime are the 14th and 15th.
+		_, rest, ok := strings.Cut(string(b), ") ")
+		fields := strings.Fields(rest)
+		if !ok || len(fields) < 13 {
+			return 0, errors.New("unexpected /proc stat line")
+		}
+		var ticks int64
+		for _, f := range fields[11:13] {
+			n, err := strconv.ParseInt(f, 10, 64)
+			if err != nil {
+				return 0, err
+			}
+			ticks += n
+		}
+		return time.Duration(ticks) * time.Second / clockTicks, nil
+	}
+	if s.metrics == "" {
+		return 0, errors.New("no --server-pid or --metrics")
+	}
+	v, err := s.metricValue(ctx, "process_cpu_seconds_total")
+	return time.Duration(v * float64(time.Second)), err
+}
+
+// residentBytes is the server's resident memory: VmRSS from /proc when its
+// process id is known, else process_resident_memory_bytes from its
+// metrics. It says which it read.
+func (s *loadServer) residentBytes(ctx context.Context) (int64, string, error) {
+	if s.pid > 0 {
+		path := fmt.Sprintf("/proc/%d/status", s.pid)
+		f, err := os.Open(path)
+		if err != nil {
+			return 0, "", err
+		}
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+				kib, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+				return kib << 10, path, err
+			}
+		}
+		return 0, "", fmt.Errorf("no VmRSS in %s", path)
+	}
+	if s.metrics == "" {
+		return 0, "", errors.New("no --server-pid or --metrics")
+	}
+	v, err := s.metricValue(ctx, "process_resident_memory_bytes")
+	return int64(v), s.metrics, err
+}
+
+func (s *loadServer) metricValue(ctx context.Context, name string) (float64, error) {
+	families, err := scrape(ctx, s.metrics)
+	if err != nil {
+		return 0, err
+	}
+	ms := families[name].GetMetric()
+	if len(ms) == 0 {
+		return 0, fmt.Errorf("no %s in %s", name, s.metrics)
+	}
+	if g := ms[0].GetGauge(); g != nil {
+		return g.GetValue(), nil
+	}
+	return ms[0].GetCounter().GetValue(), nil
+}
+
+func scrape(ctx context.Context, url string) (map[string]*dto.MetricFamily, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	return parser.TextToMetricFamilies(resp.Body)
+}
+
+// serverCounts is the server's own account of events and messages, read
+// from its metrics.
+type serverCounts map[string]float64
+
+// hubCounters are the metrics the load test reports.
+var hubCounters = []string{"crosstalk_events_total", "crosstalk_events_refused_total", "crosstalk_message_outcomes_total"}
+
+func countsOf(families map[string]*dto.MetricFamily) serverCounts {
+	counts := serverCounts{}
+	for _, name := range hubCounters {
+		for _, m := range families[name].GetMetric() {
+			var labels []string
+			for _, l := range m.GetLabel() {
+				labels = append(labels, l.GetValue())
+			}
+			counts[name+"/"+strings.Join(labels, "/")] = m.GetCounter().GetValue()
+		}
+	}
+	return counts
+}
+
+// reportCounts prints what the server counted between two readings, if it
+// could read both: events by kind and stage, refusals by cause, and what
+// message senders were told, checked against the messages the clients
+// sent through the hub.
+func reportCounts(out io.Writer, before, after serverReading, clientsSent int64) {
+	if before.counts == nil || after.counts == nil {
+		return
+	}
+	delta := func(prefix string) map[string]float64 {
+		d := map[string]float64{}
+		for k, v := range after.counts {
+			if rest, ok := strings.CutPrefix(k, prefix+"/"); ok && v-before.counts[k] > 0 {
+				d[rest] = v - before.counts[k]
+			}
+		}
+		return d
+	}
+	show := func(title string, m map[string]float64) {
+		keys := make([]string, 0, len(m))
+		for k, v := range m {
+			keys = append(keys, fmt.Sprintf("%s %.0f", k, v))
+		}
+		sort.Strings(keys)
+		if len(keys) == 0 {
+			keys = []string{"none"}
+		}
+		fmt.Fprintf(out, "  %s: %s\n", title, strings.Join(keys, ", "))
+	}
+	events := delta("crosstalk_events_total")
+	refused := delta("crosstalk_events_refused_total")
+	show("hub events (kind/stage)", events)
+	show("refused (kind/cause)", refused)
+	var presenceRefused float64
+	for k, v := range refused {
+		if strings.HasPrefix(k, "presence/") {
+			presenceRefused += v
+		}
+	}
+	fmt.Fprintf(out, "  presence events: published %.0f = delivered %.0f + refused %.0f + to no one online %.0f\n",
+		events["presence/published"], events["presence/delivered"], presenceRefused, events["presence/unheard"])
+	outcomes := delta("crosstalk_message_outcomes_total")
+	told := outcomes["delivered"] + outcomes["stored"] + outcomes["mailbox_full"] + outcomes["blocked"]
+	show("message outcomes", outcomes)
+	fmt.Fprintf(out, "  message events: published %.0f = delivered %.0f + refused %.0f (+ %.0f dropped unread by a full queue, kind unknown); senders told %.0f of %d sent across protocols\n",
+		events["message/published"], events["message/delivered"], refused["message/session_refused"]+refused["message/no_session"],
+		refused["unknown/queue_full"], told, clientsSent)
+}
+
+type childServer struct {
+	cmd     *exec.Cmd
+	addrs   map[string]string
+	metrics string
+	data    string
+}
+
+// spawnServer runs `crosstalk serve` from this binary on free loopback
+// ports with a temporary data directory: a process of its own, so that
+// its memory, CPU and descriptors are its alone. MySpaceIM gets a port of
+// its own, so that its logins do not wait for the shared port's sniffing.
+// Admission caps and the login guard's count of failures per address are
+// lifted: the load test is one crowd of clients from few addresses, whose
+// concurrent logins the guard counts as failures until they succeed, and
+// whose logins cut off at the end of a phase stay counted. Per-connection
+// limits are lifted too unless keepLimits.
+func spawnServer(ctx context.Context, accounts int, keepLimits bool) (*childServer, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	data, err := os.MkdirTemp("", "crosstalk-loadtest-")
+	if err != nil {
+		return nil, err
+	}
+	if err := createLoadAccounts(ctx, data, accounts); err != nil {
+		_ = os.RemoveAll(data)
+		return nil, err
+	}
+	ports, err := freePorts(7)
+	if err != nil {
+		return nil, err
+	}
+	addr := func(p int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(p)) }
+	args := []string{"--log-level", "warn", "serve", "--data", data,
+		"--msnp-addr", addr(ports[0]), "--sb-addr", addr(ports[1]), "--http-addr", addr(ports[2]), "--gg-addr", addr(ports[3]),
+		"--imip-addr", addr(ports[4]), "--msim-addr", addr(ports[5]), "--ftp-addr", addr(ports[6]),
+		"--max-conns=-1", "--max-conns-per-addr=-1", "--max-prelogin-per-addr=-1",
+		"--login-address-free", "1000000", "--login-address-lock-at", "1000000"}
+	if !keepLimits {
+		args = append(args, "--msnp-command-rate", "100000", "--msnp-command-burst", "100000", "--gg-packet-rate", "100000", "--gg-packet-burst", "100000",
+			"--msim-message-rate", "100000", "--msim-message-burst", "100000", "--imip-block-rate", "100000", "--imip-block-burst", "100000")
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		_ = os.RemoveAll(data)
+		return nil, err
+	}
+	s := &childServer{cmd: cmd, metrics: "http://" + addr(ports[2]) + "/metrics", data: data, addrs: map[string]string{
+		"msn": addr(ports[0]), "gg": addr(ports[3]), "imip": addr(ports[4]), "msim": addr(ports[5]),
+	}}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if _, err := scrape(ctx, s.metrics); err == nil {
+			return s, nil
+		}
+		if time.Now().After(deadline) {
+			s.stop()
+			return nil, errors.New("the spawned server did not come up")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (s *childServer) stop() {
+	_ = s.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { _ = s.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-done
+	}
+	_ = os.RemoveAll(filepath.Clean(s.data))
+}
+
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}

@@ -1,0 +1,294 @@
+package main
+
+import (
+	"bytes"
+	"log/slog"
+	"net"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	ggserver "github.com/crosstalk-im/crosstalk/gg/server"
+	imipserver "github.com/crosstalk-im/crosstalk/imip/server"
+	"github.com/crosstalk-im/crosstalk/internal/loginguard"
+	"github.com/crosstalk-im/crosstalk/internal/service"
+	msimserver "github.com/crosstalk-im/crosstalk/msim/server"
+	msnpserver "github.com/crosstalk-im/crosstalk/msnp/server"
+	"github.com/crosstalk-im/crosstalk/node"
+)
+
+// The load test's tests run each command briefly against a node of the
+// test's own and check that every figure it prints is there, parses, and
+// counts something; how fast anything went is for the commands to
+// measure, not for the tests to judge.
+
+// loadNode is a node with every listener on loopback, MySpaceIM on a port
+// of its own, per-connection limits, caps per address and the login
+// guard's count per address lifted as a load test's own server has them;
+// it returns the node and its data directory.
+func loadNode(t *testing.T) (*node.Node, string) {
+	var data string
+	n := startNode(t, func(o *node.Options) {
+		data = o.DataDir
+		o.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		o.MSIMAddr = "127.0.0.1:0"
+		o.MSNP = msnpserver.Config{CommandsPerSecond: 1e5, CommandBurst: 1e5}
+		o.GG = ggserver.Config{PacketsPerSecond: 1e5, PacketBurst: 1e5}
+		o.IMIP = imipserver.Config{BlocksPerSecond: 1e5, BlockBurst: 1e5}
+		o.MSIM = msimserver.Config{MessagesPerSecond: 1e5, MessageBurst: 1e5}
+		o.LoginGuard = loginguard.Config{Address: loginguard.Policy{Free: 1e6, LockAfter: 1e6}}
+		o.Admission = service.Limits{MaxConnsPerAddr: -1, MaxPreLoginPerAddr: -1}
+	})
+	return n, data
+}
+
+// loadOptions load n briefly from three source addresses, reading its
+// memory and CPU from this process (the node runs in it).
+func loadOptions(n *node.Node, data string) loadtestOptions {
+	return loadtestOptions{
+		Metrics: "http://" + n.HTTPAddr + "/metrics", Data: data, ServerPid: os.Getpid(),
+		Users: 6, Workers: 2, Duration: 300 * time.Millisecond, Conversations: 2, Sources: 3,
+	}
+}
+
+var (
+	loginsPrinted   = regexp.MustCompile(`(?m)^logins: (\d+) in \S+ = (\d+) logins/s\n  server CPU: ([\d.]+) µs per login$`)
+	messagesPrinted = regexp.MustCompile(`(?m)^(\S+): (\d+) in \S+ = (\d+) msgs/s; delivery latency p50 (\S+) p99 ([^ \n]+)(.*)\n(?:  .*\n)*?  server CPU: ([\d.]+) µs per message$`)
+	countsPrinted   = regexp.MustCompile(`(?m)^  refused \(kind/cause\): (.+)\n  presence events: .*\n  message outcomes: .*\n  message events: published (\d+) = .*; senders told (\d+) of (\d+) sent across protocols$`)
+	memoryPrinted   = regexp.MustCompile(`(?m)^memory: (-?[\d.]+) KiB resident per idle logged-in session \((\d+) sessions\); server resident [\d.]+ → [\d.]+ MiB, from /proc/(\d+)/status$`)
+)
+
+// messageFigures are what a message phase printed.
+type messageFigures struct {
+	label              string
+	delivered, rate    int
+	p50, p99           time.Duration
+	rest               string // what follows the percentiles on the line
+	told, throughHub   int
+	publishedMessages  int
+	refused, cpuPerMsg string
+}
+
+// messageFiguresOf finds every message phase in out, with the server
+// counters that follow it.
+func messageFiguresOf(t *testing.T, out string) []messageFigures {
+	t.Helper()
+	var all []messageFigures
+	for _, m := range messagesPrinted.FindAllStringSubmatchIndex(out, -1) {
+		s := func(i int) string { return out[m[2*i]:m[2*i+1]] }
+		f := messageFigures{label: s(1), delivered: atoi(t, s(2)), rate: atoi(t, s(3)), rest: s(6), cpuPerMsg: s(7)}
+		var err error
+		if f.p50, err = time.ParseDuration(s(4)); err != nil {
+			t.Errorf("%s: p50 %v", f.label, err)
+		}
+		if f.p99, err = time.ParseDuration(s(5)); err != nil {
+			t.Errorf("%s: p99 %v", f.label, err)
+		}
+		c := countsPrinted.FindStringSubmatch(out[m[1]:])
+		if c == nil {
+			t.Fatalf("%s: no server counters after it in:\n%s", f.label, out[m[1]:])
+		}
+		f.refused, f.publishedMessages, f.told, f.throughHub = c[1], atoi(t, c[2]), atoi(t, c[3]), atoi(t, c[4])
+		all = append(all, f)
+	}
+	return all
+}
+
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// checkProtocolRun checks the figures of one protocol's logins, messages
+// and idle sessions.
+func checkProtocolRun(t *testing.T, out string, users int) {
+	t.Helper()
+	if m := loginsPrinted.FindStringSubmatch(out); m == nil || atoi(t, m[1]) == 0 || atoi(t, m[2]) == 0 {
+		t.Errorf("no logins counted in:\n%s", out)
+	}
+	msgs := messageFiguresOf(t, out)
+	if len(msgs) != 1 || msgs[0].label != "messages" {
+		t.Fatalf("want one message phase in:\n%s", out)
+	}
+	if f := msgs[0]; f.delivered == 0 || f.rate == 0 || f.p50 <= 0 || f.p99 < f.p50 || f.refused != "none" {
+		t.Errorf("message figures %+v in:\n%s", f, out)
+	}
+	m := memoryPrinted.FindStringSubmatch(out)
+	if m == nil || atoi(t, m[2]) != users || atoi(t, m[3]) != os.Getpid() {
+		t.Errorf("no memory per session of %d sessions read from this process in:\n%s", users, out)
+	}
+}
+
+// loadtest gg, imip and msim log in, trade messages and hold idle
+// sessions through their protocols, and say what the server counted.
+func TestLoadtestProtocols(t *testing.T) {
+	n, data := loadNode(t)
+	for _, key := range []string{"gg", "imip", "msim"} {
+		t.Run(key, func(t *testing.T) {
+			var out bytes.Buffer
+			c := loadtestProtoCmd{Server: map[string]string{"gg": n.GGAddr, "imip": n.IMIPAddr, "msim": n.MSIMAddr}[key],
+				loadtestOptions: loadOptions(n, data), Phases: []string{"logins", "messages", "idle"}}
+			if err := c.run(testContext(t), &out, loadProtocolNamed(key)); err != nil {
+				t.Fatalf("%v after:\n%s", err, &out)
+			}
+			checkProtocolRun(t, out.String(), c.Users)
+			f := messageFiguresOf(t, out.String())[0]
+			if f.publishedMessages == 0 || f.told == 0 {
+				t.Errorf("the hub counted no messages: %+v", f)
+			}
+		})
+	}
+}
+
+// loadtest msn prints what it printed before (the memory line per
+// connection, the cross-protocol phase) besides the figures of the other
+// protocols; its switchboard messages do not pass through the hub.
+func TestLoadtestMSN(t *testing.T) {
+	n, data := loadNode(t)
+	var out bytes.Buffer
+	c := loadtestMsnCmd{Server: n.MSNPAddr, GGServer: n.GGAddr, IMIPServer: n.IMIPAddr,
+		loadtestOptions: loadOptions(n, data), Phases: []string{"logins", "messages", "cross", "idle"}}
+	if err := c.run(testContext(t), &out); err != nil {
+		t.Fatalf("%v after:\n%s", err, &out)
+	}
+	checkProtocolRun(t, out.String(), c.Users)
+	if f := messageFiguresOf(t, out.String())[0]; f.throughHub != 0 || f.publishedMessages != 0 {
+		t.Errorf("switchboard messages counted as the hub's: %+v", f)
+	}
+	cross := regexp.MustCompile(`(?m)^cross-protocol \(MSN↔GG, MSN↔IMIP, GG status churn\): (\d+) messages in \S+ = \d+ msgs/s$`).FindStringSubmatch(out.String())
+	if cross == nil || atoi(t, cross[1]) == 0 {
+		t.Errorf("no cross-protocol messages in:\n%s", &out)
+	}
+	if !regexp.MustCompile(`(?m)^memory: -?[\d.]+ KiB resident per idle logged-in connection \(6 connections\)$`).MatchString(out.String()) {
+		t.Errorf("no memory per connection in:\n%s", &out)
+	}
+}
+
+// loadtest cross measures every pair it is given after MSN→MSN, and puts
+// each pair's cost per message against it.
+func TestLoadtestCross(t *testing.T) {
+	n, data := loadNode(t)
+	var out bytes.Buffer
+	c := loadtestCrossCmd{MsnServer: n.MSNPAddr, GgServer: n.GGAddr, ImipServer: n.IMIPAddr, MsimServer: n.MSIMAddr,
+		loadtestOptions: loadOptions(n, data), Pairs: []string{"msn-gg", "gg-msn", "msim-imip", "imip-msn", "msn-msim", "gg-msim"}}
+	if err := c.run(testContext(t), &out); err != nil {
+		t.Fatalf("%v after:\n%s", err, &out)
+	}
+	var labels []string
+	for _, f := range messageFiguresOf(t, out.String()) {
+		labels = append(labels, f.label)
+		if f.delivered == 0 || f.refused != "none" {
+			t.Errorf("%s: %+v", f.label, f)
+		}
+	}
+	if got := strings.Join(labels, " "); got != "MSN→MSN MSN→GG GG→MSN MySpaceIM→IMIP IMIP→MSN MSN→MySpaceIM GG→MySpaceIM" {
+		t.Errorf("pairs measured: %s", got)
+	}
+	if ratios := regexp.MustCompile(`(?m)^  cost per message: [\d.]+× MSN→MSN \(server CPU\)$`).FindAllString(out.String(), -1); len(ratios) != 6 {
+		t.Errorf("%d cost ratios, want one per pair but MSN→MSN, in:\n%s", len(ratios), &out)
+	}
+}
+
+// A cross run against a server of your own needs the servers of the
+// protocols its pairs use.
+func TestLoadtestCrossNeedsServers(t *testing.T) {
+	c := loadtestCrossCmd{MsnServer: "127.0.0.1:1", Pairs: []string{"msn-gg"}, loadtestOptions: loadtestOptions{Users: 2, Workers: 1, Data: t.TempDir()}}
+	if err := c.run(testContext(t), &bytes.Buffer{}); err == nil || err.Error() != "MSN→GG needs --gg-server" {
+		t.Errorf("err = %v", err)
+	}
+	c.Pairs = []string{"msn-aim"}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), `"msn-aim"`) {
+		t.Errorf("unknown pair: %v", err)
+	}
+}
+
+// With --rate the senders keep to a schedule whatever the replies do,
+// and the line says what was offered and what came of it.
+func TestLoadtestRate(t *testing.T) {
+	n, data := loadNode(t)
+	var out bytes.Buffer
+	o := loadOptions(n, data)
+	o.Rate, o.Conversations = 40, 2
+	c := loadtestProtoCmd{Server: n.GGAddr, loadtestOptions: o, Phases: []string{"messages"}}
+	if err := c.run(testContext(t), &out, loadProtocolNamed("gg")); err != nil {
+		t.Fatalf("%v after:\n%s", err, &out)
+	}
+	msgs := messageFiguresOf(t, out.String())
+	if len(msgs) != 1 {
+		t.Fatalf("want one message phase in:\n%s", &out)
+	}
+	open := regexp.MustCompile(`^ \(open loop: 40 msgs/s offered over 2 conversations, (\d+) sent, latency max (\S+), senders at most (\S+) behind schedule\)$`).FindStringSubmatch(msgs[0].rest)
+	if open == nil {
+		t.Fatalf("no open-loop figures in %q", msgs[0].rest)
+	}
+	if sent := atoi(t, open[1]); msgs[0].delivered == 0 || sent < msgs[0].delivered || msgs[0].told != sent {
+		t.Errorf("%d delivered, %d sent, server told senders of %d", msgs[0].delivered, sent, msgs[0].told)
+	}
+	for _, d := range open[2:] {
+		if _, err := time.ParseDuration(d); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// Connections dialled through --sources come from 127.0.0.1 … 127.0.0.N
+// in turn.
+func TestSourceAddrs(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	s := &sourceAddrs{n: 3}
+	var got []string
+	for range 5 {
+		c, err := s.dialer().Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		sc, err := l.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sc.Close()
+		got = append(got, sc.RemoteAddr().(*net.TCPAddr).IP.String())
+	}
+	if strings.Join(got, " ") != "127.0.0.1 127.0.0.2 127.0.0.3 127.0.0.1 127.0.0.2" {
+		t.Errorf("sources: %v", got)
+	}
+}
+
+// Without a server named, loadtest starts one of its own in a process of
+// its own, with accounts made, and reads its memory from /proc.
+func TestLoadtestStartsItsServer(t *testing.T) {
+	stdout, stderr, code := crosstalk(t, "loadtest", "msn", "--users", "6", "--workers", "2", "--duration", "300ms")
+	if code != 0 {
+		t.Fatalf("exit %d: %s%s", code, stdout, stderr)
+	}
+	if !strings.HasPrefix(stdout, "clients from addresses the system chooses; per-connection limits lifted (a server of the load test's own)\nserver 127.0.0.1:") {
+		t.Errorf("header: %s", stdout)
+	}
+	m := memoryPrinted.FindStringSubmatch(stdout)
+	if m == nil || atoi(t, m[2]) != 6 || atoi(t, m[3]) == os.Getpid() {
+		t.Errorf("memory not read from the server's process: %s", stdout)
+	}
+	if len(messageFiguresOf(t, stdout)) != 1 || !strings.Contains(stdout, "\ncross-protocol (MSN↔GG, MSN↔IMIP, GG status churn): ") {
+		t.Errorf("phases missing: %s", stdout)
+	}
+	stdout, stderr, code = crosstalk(t, "loadtest", "msim", "--users", "4", "--workers", "2", "--duration", "300ms", "--rate", "20", "--conversations", "1", "--phases", "logins,messages")
+	if code != 0 {
+		t.Fatalf("exit %d: %s%s", code, stdout, stderr)
+	}
+	if !strings.HasPrefix(stdout, "clients from addresses the system chooses; per-connection limits the defaults (a server of the load test's own)\nMySpaceIM server 127.0.0.1:") ||
+		!loginsPrinted.MatchString(stdout) || len(messageFiguresOf(t, stdout)) != 1 {
+		t.Errorf("loadtest msim --rate: %s", stdout)
+	}
+}
