@@ -27,17 +27,29 @@ type loadtestCmd struct {
 }
 
 // Help is the text below loadtest's usage line: the command for each
-// figure.
+// figure (README: Load testing says more).
 func (loadtestCmd) Help() string {
-	return `Each command starts a server of its own on loopback (a child process, so that the memory and CPU it reports are the server's alone) unless told where one runs; README: Load testing.
+	return `Without --server each command starts crosstalk serve as a child process on loopback, so that the memory and CPU it reports are the server's alone, with per-connection limits lifted (kept at their defaults with --rate). One command per figure (README: Load testing):
 
-  crosstalk loadtest msn                            logins/s, msgs/s at saturation with p50/p99, server CPU per login and message, events refused, memory per idle session
-  crosstalk loadtest gg|imip|msim                   the same for each other protocol
-  crosstalk loadtest cross                          msgs/s and p50/p99 per protocol pair, per-message cost against MSN→MSN
-  crosstalk loadtest msn --phases messages --rate 20000 --conversations 1000
-                                                    delivery latency at 20k msgs/s over 1,000 conversations, default per-connection limits
-  crosstalk loadtest msn --phases idle --users 19000 --sources 200 --server 127.0.0.1:1863 --data DIR --server-pid PID --metrics URL
-                                                    memory per idle session at 19,000 sessions, the server started on its own first`
+logins/s, msgs/s at saturation with p50/p99, server CPU per login and per message, events refused, message outcomes, memory per idle session:
+
+    crosstalk loadtest msn
+    crosstalk loadtest gg
+    crosstalk loadtest imip
+    crosstalk loadtest msim
+
+msgs/s and p50/p99 of each protocol pair, and its server CPU per message against MSN→MSN:
+
+    crosstalk loadtest cross
+
+delivery latency at 20,000 msgs/s spread over 1,000 conversations, default per-connection limits:
+
+    crosstalk loadtest msn --phases messages --rate 20000 --conversations 1000
+
+memory per idle session at 19,000 sessions from 200 loopback addresses, the server started on its own (a process holds 20,000 descriptors here, and each session takes one at both ends):
+
+    crosstalk serve --data /tmp/crosstalk-load --ftp-addr off --max-conns 20000 &
+    crosstalk loadtest msn --phases idle --users 19000 --sources 200 --server 127.0.0.1:1863 --data /tmp/crosstalk-load --server-pid $! --metrics http://127.0.0.1:8080/metrics`
 }
 
 // loadtestOptions are the flags every loadtest command shares.

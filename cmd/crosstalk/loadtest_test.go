@@ -292,3 +292,32 @@ func TestLoadtestStartsItsServer(t *testing.T) {
 		t.Errorf("loadtest msim --rate: %s", stdout)
 	}
 }
+
+// The commands that loadtest --help and the README's Load testing section
+// give parse, as they are written.
+func TestLoadtestDocumentedCommands(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, _ := strings.Cut(string(readme), "\n## Load testing\n")
+	section, _, _ = strings.Cut(section, "\n## ")
+	var commands []string
+	for _, m := range regexp.MustCompile("`(crosstalk (?:loadtest |serve )[^`]+)`").FindAllStringSubmatch(section, -1) {
+		commands = append(commands, m[1])
+	}
+	for line := range strings.Lines(section + loadtestCmd{}.Help()) {
+		if line = strings.TrimSpace(line); strings.HasPrefix(line, "crosstalk ") {
+			commands = append(commands, line)
+		}
+	}
+	if len(commands) < 10 {
+		t.Fatalf("found only %d commands: %q", len(commands), commands)
+	}
+	for _, cmd := range commands {
+		line := strings.TrimSuffix(strings.ReplaceAll(cmd, "$!", "4242"), " &")
+		if _, _, err := parse(t, shellWords(t, strings.TrimPrefix(line, "crosstalk "))...); err != nil {
+			t.Errorf("%s: %v", cmd, err)
+		}
+	}
+}
