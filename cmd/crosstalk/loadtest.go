@@ -411,10 +411,10 @@ func closedLoop(ctx context.Context, convs []conversation, d time.Duration) (mes
 const deliveryGrace = 5 * time.Second
 
 // openLoop: each conversation sends at rate/len(convs) messages a second,
-// staggered so that the rate is even, whether or not the last ones have
-// arrived; each message carries the time it was due, so that a server
-// (or a sender) that falls behind shows in the latency of every message
-// it delays.
+// staggered so that the rate is even, each message when it is due whether
+// or not the earlier ones were acknowledged or have arrived (as people
+// type); each carries the time it was due, so that a server (or a sender)
+// that falls behind shows in the latency of every message it delays.
 func openLoop(ctx context.Context, convs []conversation, rate float64, d time.Duration) (messageResult, error) {
 	interval := time.Duration(float64(time.Second) * float64(len(convs)) / rate)
 	start := time.Now().Add(10 * time.Millisecond)
@@ -429,23 +429,31 @@ func openLoop(ctx context.Context, convs []conversation, rate float64, d time.Du
 	var senders, receivers sync.WaitGroup
 	for i, c := range convs {
 		senders.Go(func() {
-			for due := start.Add(interval * time.Duration(i) / time.Duration(len(convs))); due.Before(end); due = due.Add(interval) {
+			sendCtx, cancel := context.WithDeadline(ctx, end.Add(stepTimeout))
+			defer cancel()
+			var unanswered sync.WaitGroup
+			defer unanswered.Wait()
+			due := start.Add(interval * time.Duration(i) / time.Duration(len(convs)))
+			wait := time.NewTimer(time.Until(due))
+			defer wait.Stop()
+			for ; due.Before(end); due = due.Add(interval) {
+				wait.Reset(time.Until(due))
 				select {
-				case <-time.After(time.Until(due)):
+				case <-wait.C:
 				case <-ctx.Done():
 					return
 				}
 				if late := int64(time.Since(due)); late > lag.Load() {
 					lag.Store(late) // a race between senders only loses a smaller maximum
 				}
-				sctx, cancel := context.WithTimeout(ctx, stepTimeout)
-				err := c.from.send(sctx, stamp(due))
-				cancel()
-				if err != nil {
-					fail(err)
-					return
-				}
-				sent.Add(1)
+				text := stamp(due)
+				unanswered.Go(func() {
+					if err := c.from.send(sendCtx, text); err != nil {
+						fail(err)
+						return
+					}
+					sent.Add(1)
+				})
 			}
 		})
 		receivers.Go(func() {

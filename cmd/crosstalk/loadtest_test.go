@@ -231,6 +231,9 @@ func TestLoadtestRate(t *testing.T) {
 	if sent := atoi(t, open[1]); msgs[0].delivered == 0 || sent < msgs[0].delivered || msgs[0].told != sent {
 		t.Errorf("%d delivered, %d sent, server told senders of %d", msgs[0].delivered, sent, msgs[0].told)
 	}
+	if msgs[0].p50 <= 0 || msgs[0].p99 < msgs[0].p50 {
+		t.Errorf("latency p50 %s p99 %s", msgs[0].p50, msgs[0].p99)
+	}
 	for _, d := range open[2:] {
 		if _, err := time.ParseDuration(d); err != nil {
 			t.Error(err)
