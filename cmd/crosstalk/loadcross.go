@@ -52,6 +52,9 @@ func (c *loadtestCrossCmd) pairs() ([]crossPair, error) {
 }
 
 func (c *loadtestCrossCmd) Validate() error {
+	if err := c.loadtestOptions.Validate(); err != nil {
+		return err
+	}
 	_, err := c.pairs()
 	return err
 }

@@ -207,6 +207,9 @@ func TestLoadtestCrossNeedsServers(t *testing.T) {
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), `"msn-aim"`) {
 		t.Errorf("unknown pair: %v", err)
 	}
+	if _, _, err := parse(t, "loadtest", "cross", "--sources", "255"); err == nil || !strings.Contains(err.Error(), "--sources is between 0 and 254") {
+		t.Errorf("--sources 255: %v", err)
+	}
 }
 
 // With --rate the senders keep to a schedule whatever the replies do,
