@@ -246,6 +246,11 @@ type messageResult struct {
 	// senderLag is how far the senders of an open loop fell behind their
 	// schedule at most.
 	senderLag time.Duration
+	// refused counts the messages of an open loop that the server turned
+	// away (a rate limit, a closed connection); refusal says why the first
+	// one was.
+	refused int64
+	refusal error
 	// cpuPerMessage is the server's CPU time per delivered message, -1
 	// when it could not be read.
 	cpuPerMessage time.Duration
@@ -282,6 +287,9 @@ func (lt *loadtest) messagePhase(ctx context.Context, label string, from, to loa
 			lt.Rate, len(convs), res.sent, percentile(res.latencies, 100), res.senderLag.Round(time.Microsecond))
 		if lost := res.sent - res.delivered; lost > 0 {
 			fmt.Fprintf(lt.out, "  %d messages not delivered within %s of the phase's end\n", lost, deliveryGrace)
+		}
+		if res.refused > 0 {
+			fmt.Fprintf(lt.out, "  %d messages refused to their senders, the first: %v\n", res.refused, res.refusal)
 		}
 	} else {
 		fmt.Fprintln(lt.out)
@@ -421,9 +429,9 @@ func openLoop(ctx context.Context, convs []conversation, rate float64, d time.Du
 	end := start.Add(d)
 	recvCtx, stopReceiving := context.WithCancel(ctx)
 	defer stopReceiving()
-	var sent, delivered, lag atomic.Int64
-	var errOnce sync.Once
-	var firstErr error
+	var sent, delivered, refused, lag atomic.Int64
+	var errOnce, refusalOnce sync.Once
+	var firstErr, refusal error
 	fail := func(err error) { errOnce.Do(func() { firstErr = err }) }
 	latencies := make([][]time.Duration, len(convs))
 	var senders, receivers sync.WaitGroup
@@ -449,7 +457,8 @@ func openLoop(ctx context.Context, convs []conversation, rate float64, d time.Du
 				text := stamp(due)
 				unanswered.Go(func() {
 					if err := c.from.send(sendCtx, text); err != nil {
-						fail(err)
+						refused.Add(1)
+						refusalOnce.Do(func() { refusal = err })
 						return
 					}
 					sent.Add(1)
@@ -482,7 +491,7 @@ func openLoop(ctx context.Context, convs []conversation, rate float64, d time.Du
 	stopReceiving()
 	receivers.Wait()
 	return messageResult{sent: sent.Load(), delivered: delivered.Load(), elapsed: d, latencies: slices.Concat(latencies...),
-		senderLag: time.Duration(lag.Load())}, firstErr
+		senderLag: time.Duration(lag.Load()), refused: refused.Load(), refusal: refusal}, firstErr
 }
 
 // settleTime lets the server finish what logins and logouts left it doing

@@ -327,3 +327,28 @@ func TestLoadtestDocumentedCommands(t *testing.T) {
 		}
 	}
 }
+
+// An open loop faster than the server lets one client send counts what
+// the server refused, and says why, instead of stopping.
+func TestLoadtestRateRefusals(t *testing.T) {
+	var data string
+	n := startNode(t, func(o *node.Options) {
+		data = o.DataDir
+		o.Logger = slog.New(slog.DiscardHandler)
+		o.MSNP = msnpserver.Config{CommandsPerSecond: 5, CommandBurst: 20}
+	})
+	var out bytes.Buffer
+	o := loadOptions(n, data)
+	o.Rate, o.Conversations, o.Duration = 40, 1, time.Second
+	c := loadtestMsnCmd{Server: n.MSNPAddr, loadtestOptions: o, Phases: []string{"messages"}}
+	if err := c.run(testContext(t), &out); err != nil {
+		t.Fatalf("%v after:\n%s", err, &out)
+	}
+	m := regexp.MustCompile(`(?m)^  (\d+) messages refused to their senders, the first: .*error 713`).FindStringSubmatch(out.String())
+	if m == nil || atoi(t, m[1]) == 0 {
+		t.Errorf("no refusals counted in:\n%s", &out)
+	}
+	if f := messageFiguresOf(t, out.String()); len(f) != 1 || f[0].delivered == 0 {
+		t.Errorf("no messages delivered in:\n%s", &out)
+	}
+}
