@@ -429,7 +429,7 @@ func openLoop(ctx context.Context, convs []conversation, rate float64, d time.Du
 	end := start.Add(d)
 	recvCtx, stopReceiving := context.WithCancel(ctx)
 	defer stopReceiving()
-	var sent, delivered, refused, lag atomic.Int64
+	var sent, delivered, refused, lag, lastDelivery atomic.Int64
 	var errOnce, refusalOnce sync.Once
 	var firstErr, refusal error
 	fail := func(err error) { errOnce.Do(func() { firstErr = err }) }
@@ -451,9 +451,7 @@ func openLoop(ctx context.Context, convs []conversation, rate float64, d time.Du
 				case <-ctx.Done():
 					return
 				}
-				if late := int64(time.Since(due)); late > lag.Load() {
-					lag.Store(late) // a race between senders only loses a smaller maximum
-				}
+				raiseTo(&lag, int64(time.Since(due)))
 				text := stamp(due)
 				unanswered.Go(func() {
 					if err := c.from.send(sendCtx, text); err != nil {
@@ -479,8 +477,10 @@ func openLoop(ctx context.Context, convs []conversation, rate float64, d time.Du
 					fail(err)
 					return
 				}
-				latencies[i] = append(latencies[i], time.Since(due))
+				now := time.Now()
+				latencies[i] = append(latencies[i], now.Sub(due))
 				delivered.Add(1)
+				raiseTo(&lastDelivery, int64(now.Sub(start)))
 			}
 		})
 	}
@@ -490,8 +490,16 @@ func openLoop(ctx context.Context, convs []conversation, rate float64, d time.Du
 	}
 	stopReceiving()
 	receivers.Wait()
-	return messageResult{sent: sent.Load(), delivered: delivered.Load(), elapsed: d, latencies: slices.Concat(latencies...),
+	// The throughput is over the time the messages took to arrive, which
+	// is longer than the phase when the server fell behind.
+	return messageResult{sent: sent.Load(), delivered: delivered.Load(), elapsed: max(d, time.Duration(lastDelivery.Load())), latencies: slices.Concat(latencies...),
 		senderLag: time.Duration(lag.Load()), refused: refused.Load(), refusal: refusal}, firstErr
+}
+
+// raiseTo makes a at least v.
+func raiseTo(a *atomic.Int64, v int64) {
+	for old := a.Load(); v > old && !a.CompareAndSwap(old, v); old = a.Load() {
+	}
 }
 
 // settleTime lets the server finish what logins and logouts left it doing
