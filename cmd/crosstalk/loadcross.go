@@ -119,40 +119,44 @@ func (lt *loadtest) msnCrossPhase(ctx context.Context) error {
 	if err := followEachOther(ctx, lt.srv.data, lt.Workers); err != nil {
 		return err
 	}
+	chats := make([]crossChat, lt.Workers)
+	sessions := make([]loadSession, 3*lt.Workers)
+	defer closeSessions(sessions, lt.Workers)
+	err := forEach(ctx, lt.Workers, lt.Workers, func(ctx context.Context, w int) error {
+		var err error
+		chats[w], err = lt.openCrossChat(ctx, 3*w, sessions[3*w:3*w+3])
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("cross-protocol phase: %w", err)
+	}
 	before := lt.srv.read(ctx, lt.out)
 	var sent atomic.Int64
-	start := time.Now()
-	err := runFor(ctx, lt.Workers, lt.Duration, func(ctx context.Context, w int) error {
-		legs, gg, closeAll, err := lt.openCrossChat(ctx, 3*w)
-		defer closeAll()
-		if err != nil {
-			return err
+	elapsed, err := repeat(ctx, lt.Workers, lt.Duration, func(ctx context.Context, w, round int) error {
+		if round%churnEvery == churnEvery-1 {
+			status := ggwire.StatusBusy
+			if round/churnEvery%2 == 1 {
+				status = ggwire.StatusAvail
+			}
+			if err := chats[w].gg.c.SetStatus(ctx, status, ""); err != nil {
+				return err
+			}
 		}
-		for round := 0; ctx.Err() == nil; round++ {
-			if round%churnEvery == churnEvery-1 {
-				status := ggwire.StatusBusy
-				if round/churnEvery%2 == 1 {
-					status = ggwire.StatusAvail
-				}
-				if err := gg.c.SetStatus(ctx, status, ""); err != nil {
-					return err
-				}
+		for _, leg := range chats[w].legs {
+			if _, err := roundTrip(ctx, leg[0], leg[1]); err != nil {
+				return err
 			}
-			for _, leg := range legs {
-				if _, err := roundTrip(ctx, leg[0], leg[1], &sent); err != nil {
-					return err
-				}
-			}
+			sent.Add(1)
 		}
 		return nil
 	})
-	elapsed := time.Since(start)
 	if err != nil {
 		return fmt.Errorf("cross-protocol phase: %w", err)
 	}
 	n := sent.Load()
 	fmt.Fprintf(lt.out, "cross-protocol (MSN↔GG, MSN↔IMIP, GG status churn): %d messages in %s = %.0f msgs/s\n",
 		n, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds())
+	time.Sleep(countSettle)
 	after := lt.srv.read(ctx, lt.out)
 	reportCPU(lt.out, before, after, n, "message")
 	reportCounts(lt.out, before, after, n)
@@ -163,33 +167,36 @@ func (lt *loadtest) msnCrossPhase(ctx context.Context) error {
 // changes in the cross-protocol phase.
 const churnEvery = 10
 
+// crossChat is an MSN user in conversation with a GG and an IMIP user:
+// its legs are MSN→GG, GG→MSN, MSN→IMIP and IMIP→MSN.
+type crossChat struct {
+	legs [][2]loadEnd
+	gg   ggSession
+}
+
 // openCrossChat logs in account msn through MSN, msn+1 through GG and
-// msn+2 through IMIP, and has the MSN user call the other two. Its legs
-// are MSN→GG, GG→MSN, MSN→IMIP and IMIP→MSN.
-func (lt *loadtest) openCrossChat(ctx context.Context, msn int) (legs [][2]loadEnd, gg ggSession, closeAll func(), err error) {
+// msn+2 through IMIP, keeping their sessions in sessions, and has the MSN
+// user call the other two.
+func (lt *loadtest) openCrossChat(ctx context.Context, msn int, sessions []loadSession) (crossChat, error) {
 	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
 	defer cancel()
-	var sessions []loadSession
-	closeAll = func() {
-		for _, s := range sessions {
-			s.close()
-		}
-	}
+	var chat crossChat
 	for i, key := range []string{"msn", "gg", "imip"} {
 		s, err := loadProtocolNamed(key).open(ctx, lt.srv.addrs[key], lt.sources.dialer(), msn+i, true)
 		if err != nil {
-			return nil, gg, closeAll, err
+			return chat, err
 		}
-		sessions = append(sessions, s)
+		sessions[i] = s
 	}
 	for i := 1; i <= 2; i++ {
 		toPeer, fromPeer, err := openConversation(ctx, sessions[0], msn, sessions[i], msn+i)
 		if err != nil {
-			return nil, gg, closeAll, err
+			return chat, err
 		}
-		legs = append(legs, [2]loadEnd{toPeer, fromPeer}, [2]loadEnd{fromPeer, toPeer})
+		chat.legs = append(chat.legs, [2]loadEnd{toPeer, fromPeer}, [2]loadEnd{fromPeer, toPeer})
 	}
-	return legs, sessions[1].(ggSession), closeAll, nil
+	chat.gg = sessions[1].(ggSession)
+	return chat, nil
 }
 
 // followEachOther puts each cross-phase worker's GG and IMIP users on its

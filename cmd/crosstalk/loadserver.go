@@ -137,7 +137,8 @@ func (s *loadServer) cpuTime(ctx context.Context) (time.Duration, error) {
 
 // residentBytes is the server's resident memory: VmRSS from /proc when its
 // process id is known, else process_resident_memory_bytes from its
-// metrics. It says which it read.
+// metrics. It says which it read: the file and the process's name (a
+// shell's, when $! named the shell that started the server), or the URL.
 func (s *loadServer) residentBytes(ctx context.Context) (int64, string, error) {
 	if s.pid > 0 {
 		path := fmt.Sprintf("/proc/%d/status", s.pid)
@@ -146,11 +147,15 @@ func (s *loadServer) residentBytes(ctx context.Context) (int64, string, error) {
 			return 0, "", err
 		}
 		defer f.Close()
+		var name string
 		sc := bufio.NewScanner(f)
 		for sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), "Name:"); ok {
+				name = strings.TrimSpace(v)
+			}
 			if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
 				kib, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-				return kib << 10, path, err
+				return kib << 10, fmt.Sprintf("%s (%s)", path, name), err
 			}
 		}
 		return 0, "", fmt.Errorf("no VmRSS in %s", path)

@@ -215,19 +215,17 @@ func (lt *loadtest) loginPhase(ctx context.Context, p loadProtocol) error {
 	addr := lt.srv.addrs[p.key]
 	before := lt.srv.read(ctx, lt.out)
 	var count atomic.Int64
-	start := time.Now()
-	err := runFor(ctx, lt.Workers, lt.Duration, func(ctx context.Context, w int) error {
-		for i := w; ctx.Err() == nil; i += lt.Workers {
-			s, err := p.open(ctx, addr, lt.sources.dialer(), i%lt.Users, false)
-			if err != nil {
-				return err
-			}
-			s.close()
-			count.Add(1)
+	elapsed, err := repeat(ctx, lt.Workers, lt.Duration, func(ctx context.Context, w, round int) error {
+		ctx, cancel := context.WithTimeout(ctx, stepTimeout)
+		defer cancel()
+		s, err := p.open(ctx, addr, lt.sources.dialer(), (w+round*lt.Workers)%lt.Users, false)
+		if err != nil {
+			return err
 		}
+		s.close()
+		count.Add(1)
 		return nil
 	})
-	elapsed := time.Since(start)
 	if err != nil {
 		return fmt.Errorf("login phase: %w", err)
 	}
@@ -361,21 +359,14 @@ func parseStamp(text string) (time.Time, error) {
 	return time.Unix(0, ns), nil
 }
 
-// roundTrip sends one message and waits until it arrives, and returns how
-// long that took. It counts the message in sent unless the sender was told
-// it failed: one cut off by the end of the phase while its sender waited
-// for the server's acknowledgement has reached the server.
-func roundTrip(ctx context.Context, from, to loadEnd, sent *atomic.Int64) (time.Duration, error) {
-	phase := ctx
+// roundTrip sends one message and waits until it arrives; it returns how
+// long that took.
+func roundTrip(ctx context.Context, from, to loadEnd) (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
 	defer cancel()
 	start := time.Now()
 	text := stamp(start)
-	sent.Add(1)
 	if err := from.send(ctx, text); err != nil {
-		if phase.Err() == nil {
-			sent.Add(-1)
-		}
 		return 0, err
 	}
 	got, err := to.receive(ctx)
@@ -391,27 +382,17 @@ func roundTrip(ctx context.Context, from, to loadEnd, sent *atomic.Int64) (time.
 // closedLoop: in each conversation the first user sends a message, waits
 // for the second to get it, and sends the next.
 func closedLoop(ctx context.Context, convs []conversation, d time.Duration) (messageResult, error) {
-	var sent atomic.Int64
-	var mu sync.Mutex
-	var latencies []time.Duration
-	start := time.Now()
-	err := runFor(ctx, len(convs), d, func(ctx context.Context, w int) error {
-		var mine []time.Duration
-		defer func() {
-			mu.Lock()
-			latencies = append(latencies, mine...)
-			mu.Unlock()
-		}()
-		for ctx.Err() == nil {
-			l, err := roundTrip(ctx, convs[w].from, convs[w].to, &sent)
-			if err != nil {
-				return err
-			}
-			mine = append(mine, l)
+	latencies := make([][]time.Duration, len(convs))
+	elapsed, err := repeat(ctx, len(convs), d, func(ctx context.Context, w, _ int) error {
+		l, err := roundTrip(ctx, convs[w].from, convs[w].to)
+		if err == nil {
+			latencies[w] = append(latencies[w], l)
 		}
-		return nil
+		return err
 	})
-	return messageResult{sent: sent.Load(), delivered: int64(len(latencies)), elapsed: time.Since(start), latencies: latencies}, err
+	all := slices.Concat(latencies...)
+	n := int64(len(all))
+	return messageResult{sent: n, delivered: n, elapsed: elapsed, latencies: all}, err
 }
 
 // deliveryGrace is how long an open loop waits after its last send for
@@ -540,25 +521,23 @@ func (lt *loadtest) idlePhase(ctx context.Context, p loadProtocol) (perSession f
 	return perSession, true, nil
 }
 
-// runFor runs n workers until d has passed (or ctx ends) and joins their
-// errors.
-func runFor(ctx context.Context, n int, d time.Duration, run func(context.Context, int) error) error {
-	deadline := time.Now().Add(d)
-	ctx, cancel := context.WithDeadline(ctx, deadline)
-	defer cancel()
-	errs := make(chan error, n)
-	for w := range n {
-		go func() { errs <- run(ctx, w) }()
-	}
-	var all []error
-	for range n {
-		// A network deadline can fire a moment before ctx reports it:
-		// errors at the end of the phase are its end, not failures.
-		if err := <-errs; err != nil && time.Now().Before(deadline) {
-			all = append(all, err)
+// repeat has n workers do step again and again until d has passed; a step
+// begun in time is let finish, so that a phase leaves the server no login
+// or message half done (a login cut off by the client still logs in, and
+// kicks whoever logs in to the account next). It returns how long the
+// steps took and the first error.
+func repeat(ctx context.Context, n int, d time.Duration, step func(ctx context.Context, w, round int) error) (time.Duration, error) {
+	start := time.Now()
+	deadline := start.Add(d)
+	err := forEach(ctx, n, n, func(ctx context.Context, w int) error {
+		for round := 0; time.Now().Before(deadline); round++ {
+			if err := step(ctx, w, round); err != nil {
+				return err
+			}
 		}
-	}
-	return errors.Join(all...)
+		return nil
+	})
+	return time.Since(start), err
 }
 
 // forEach calls f for 0 … n-1, at most workers at once, and stops at the

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -58,7 +59,7 @@ var (
 	loginsPrinted   = regexp.MustCompile(`(?m)^logins: (\d+) in \S+ = (\d+) logins/s\n  server CPU: ([\d.]+) µs per login$`)
 	messagesPrinted = regexp.MustCompile(`(?m)^(\S+): (\d+) in \S+ = (\d+) msgs/s; delivery latency p50 (\S+) p99 ([^ \n]+)(.*)\n(?:  .*\n)*?  server CPU: ([\d.]+) µs per message$`)
 	countsPrinted   = regexp.MustCompile(`(?m)^  refused \(kind/cause\): (.+)\n  presence events: .*\n  message outcomes: .*\n  message events: published (\d+) = .*; senders told (\d+) of (\d+) sent across protocols$`)
-	memoryPrinted   = regexp.MustCompile(`(?m)^memory: (-?[\d.]+) KiB resident per idle logged-in session \((\d+) sessions\); server resident [\d.]+ → [\d.]+ MiB, from /proc/(\d+)/status$`)
+	memoryPrinted   = regexp.MustCompile(`(?m)^memory: (-?[\d.]+) KiB resident per idle logged-in session \((\d+) sessions\); server resident [\d.]+ → [\d.]+ MiB, from /proc/(\d+)/status \((.+)\)$`)
 )
 
 // messageFigures are what a message phase printed.
@@ -121,7 +122,7 @@ func checkProtocolRun(t *testing.T, out string, users int) {
 		t.Errorf("message figures %+v in:\n%s", f, out)
 	}
 	m := memoryPrinted.FindStringSubmatch(out)
-	if m == nil || atoi(t, m[2]) != users || atoi(t, m[3]) != os.Getpid() {
+	if m == nil || atoi(t, m[2]) != users || atoi(t, m[3]) != os.Getpid() || !strings.HasPrefix(filepath.Base(os.Args[0]), m[4]) {
 		t.Errorf("no memory per session of %d sessions read from this process in:\n%s", users, out)
 	}
 }
@@ -283,7 +284,7 @@ func TestLoadtestStartsItsServer(t *testing.T) {
 		t.Errorf("header: %s", stdout)
 	}
 	m := memoryPrinted.FindStringSubmatch(stdout)
-	if m == nil || atoi(t, m[2]) != 6 || atoi(t, m[3]) == os.Getpid() {
+	if m == nil || atoi(t, m[2]) != 6 || atoi(t, m[3]) == os.Getpid() || !strings.HasPrefix(filepath.Base(os.Args[0]), m[4]) {
 		t.Errorf("memory not read from the server's process: %s", stdout)
 	}
 	if len(messageFiguresOf(t, stdout)) != 1 || !strings.Contains(stdout, "\ncross-protocol (MSN↔GG, MSN↔IMIP, GG status churn): ") {
