@@ -14,6 +14,15 @@ import (
 // accountCols are the columns scanAccount reads, from accounts aliased a.
 const accountCols = "a.number, a.email, a.nick, a.display_name, a.created_at"
 
+const (
+	selectAccount         = "SELECT " + accountCols + " FROM accounts a WHERE "
+	selectAccountByNumber = selectAccount + "a.number = ?"
+	selectAccountByEmail  = selectAccount + "a.email = ?"
+	selectAccountByNick   = selectAccount + "a.nick_key = ?"
+	selectPassword        = `SELECT password_enc FROM accounts WHERE number = ?`
+	selectAccountExists   = `SELECT 1 FROM accounts WHERE number = ?`
+)
+
 type scanner interface{ Scan(dest ...any) error }
 
 // scanAccount reads accountCols followed by the columns for extra.
@@ -87,20 +96,20 @@ func checkTaken(t txn, a hub.Account) error {
 func nullable(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
 
 func (s *SQLite) Account(ctx context.Context, number uint32) (hub.Account, error) {
-	return s.accountWhere(ctx, "a.number = ?", number)
+	return s.accountWhere(ctx, selectAccountByNumber, number)
 }
 
 func (s *SQLite) AccountByEmail(ctx context.Context, email string) (hub.Account, error) {
-	return s.accountWhere(ctx, "a.email = ?", strings.ToLower(email))
+	return s.accountWhere(ctx, selectAccountByEmail, strings.ToLower(email))
 }
 
 func (s *SQLite) AccountByNick(ctx context.Context, nick string) (hub.Account, error) {
-	return s.accountWhere(ctx, "a.nick_key = ?", strings.ToLower(nick))
+	return s.accountWhere(ctx, selectAccountByNick, strings.ToLower(nick))
 }
 
-// accountWhere returns the account matching cond, or hub.ErrNotFound.
-func (s *SQLite) accountWhere(ctx context.Context, cond string, arg any) (hub.Account, error) {
-	a, err := scanAccount(s.r.QueryRowContext(ctx, "SELECT "+accountCols+" FROM accounts a WHERE "+cond, arg))
+// accountWhere returns the account query finds, or hub.ErrNotFound.
+func (s *SQLite) accountWhere(ctx context.Context, query string, arg any) (hub.Account, error) {
+	a, err := scanAccount(s.r.row(ctx, query, arg))
 	if errors.Is(err, sql.ErrNoRows) {
 		return hub.Account{}, hub.ErrNotFound
 	}
@@ -156,7 +165,7 @@ func (s *SQLite) SetPassword(ctx context.Context, number uint32, password string
 
 func (s *SQLite) Password(ctx context.Context, number uint32) (string, error) {
 	var sealed []byte
-	err := s.r.QueryRowContext(ctx, `SELECT password_enc FROM accounts WHERE number = ?`, number).Scan(&sealed)
+	err := s.r.row(ctx, selectPassword, number).Scan(&sealed)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", hub.ErrNotFound
 	}
@@ -195,7 +204,7 @@ func bump(t txn, number uint32) (uint32, error) {
 
 // mustExist returns hub.ErrNotFound unless account number exists.
 func mustExist(t txn, number uint32) error {
-	ok, err := t.exists(`SELECT 1 FROM accounts WHERE number = ?`, number)
+	ok, err := t.exists(selectAccountExists, number)
 	if err == nil && !ok {
 		return hub.ErrNotFound
 	}

@@ -12,6 +12,15 @@ import (
 	"github.com/crosstalk-im/crosstalk/hub"
 )
 
+// The statements of a message to an offline recipient and of a login's
+// look at its mailbox.
+const (
+	countMailboxShares = `SELECT COUNT(*), COUNT(CASE WHEN sender = ? THEN 1 END) FROM offline_messages WHERE recipient = ?`
+	insertOffline      = `INSERT INTO offline_messages (recipient, sender, sent_at, body) VALUES (?, ?, ?, ?) RETURNING id`
+	releaseClaims      = `UPDATE offline_messages SET claimed_by = NULL WHERE recipient = ? AND claimed_by = ?`
+	countOffline       = `SELECT COUNT(*) FROM offline_messages WHERE recipient = ?`
+)
+
 // QueueOffline keeps msg for recipient to and returns its id;
 // hub.ErrListFull when the mailbox or the sender's share of it is full.
 func (s *SQLite) QueueOffline(ctx context.Context, to, from uint32, msg hub.Message, limits hub.MailboxLimits) (int64, error) {
@@ -28,15 +37,13 @@ func (s *SQLite) QueueOffline(ctx context.Context, to, from uint32, msg hub.Mess
 			return err
 		}
 		var waiting, fromSender int
-		if err := t.scan(`SELECT COUNT(*), COUNT(CASE WHEN sender = ? THEN 1 END) FROM offline_messages WHERE recipient = ?`,
-			[]any{from, to}, &waiting, &fromSender); err != nil {
+		if err := t.scan(countMailboxShares, []any{from, to}, &waiting, &fromSender); err != nil {
 			return err
 		}
 		if limits.Total > 0 && waiting >= limits.Total || limits.PerSender > 0 && fromSender >= limits.PerSender {
 			return hub.ErrListFull
 		}
-		return t.scan(`INSERT INTO offline_messages (recipient, sender, sent_at, body) VALUES (?, ?, ?, ?) RETURNING id`,
-			[]any{to, from, msg.Sent.UnixNano(), string(body)}, &id)
+		return t.scan(insertOffline, []any{to, from, msg.Sent.UnixNano(), string(body)}, &id)
 	})
 	return id, err
 }
@@ -78,7 +85,7 @@ func (s *SQLite) ReleaseOffline(ctx context.Context, to uint32, session string) 
 	var n int64
 	err := s.write(ctx, func(t txn) error {
 		var err error
-		n, err = t.exec(`UPDATE offline_messages SET claimed_by = NULL WHERE recipient = ? AND claimed_by = ?`, to, session)
+		n, err = t.exec(releaseClaims, to, session)
 		return err
 	})
 	return n, err
@@ -166,8 +173,8 @@ func (s *SQLite) ContactFile(ctx context.Context, owner uint32, format string) (
 // claimed or not.
 func (s *SQLite) CountOffline(ctx context.Context, to uint32) (int, error) {
 	var n int
-	err := s.read(ctx, func(t txn) error {
-		return t.scan(`SELECT COUNT(*) FROM offline_messages WHERE recipient = ?`, []any{to}, &n)
-	})
-	return n, err
+	if err := s.r.row(ctx, countOffline, to).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: %w", err)
+	}
+	return n, nil
 }

@@ -4,8 +4,28 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 
 	"github.com/crosstalk-im/crosstalk/hub"
+)
+
+// The statements of Roster and Relation.
+const (
+	selectSettings   = `SELECT privacy, prompt_on_add, serial FROM accounts WHERE number = ?`
+	selectGroups     = `SELECT id, name FROM groups WHERE owner = ? ORDER BY id`
+	selectOwnEntries = `SELECT ` + accountCols + `, e.list
+		FROM list_entries e JOIN accounts a ON a.number = e.contact
+		WHERE e.owner = ?
+		ORDER BY CASE e.list WHEN 'FL' THEN 0 WHEN 'AL' THEN 1 ELSE 2 END, e.id`
+	selectReverseEntries = `SELECT ` + accountCols + `
+		FROM list_entries e JOIN accounts a ON a.number = e.owner
+		WHERE e.contact = ? AND e.list = 'FL' ORDER BY e.id`
+	selectMemberships = `SELECT contact, group_id FROM fl_groups WHERE owner = ? ORDER BY group_id`
+	selectRelation    = `SELECT a.privacy,
+		EXISTS (SELECT 1 FROM list_entries WHERE owner = a.number AND contact = ? AND list = 'FL'),
+		EXISTS (SELECT 1 FROM list_entries WHERE owner = a.number AND contact = ? AND list = 'AL'),
+		EXISTS (SELECT 1 FROM list_entries WHERE owner = a.number AND contact = ? AND list = 'BL')
+		FROM accounts a WHERE a.number = ?`
 )
 
 // Roster reads the owner's settings, groups and lists in one snapshot.
@@ -17,7 +37,7 @@ func (s *SQLite) Roster(ctx context.Context, owner uint32) (*hub.Roster, error) 
 		if r.Settings, err = readSettings(t, owner); err != nil {
 			return err
 		}
-		if r.Groups, err = all(t, scanGroup, `SELECT id, name FROM groups WHERE owner = ? ORDER BY id`, owner); err != nil {
+		if r.Groups, err = all(t, scanGroup, selectGroups, owner); err != nil {
 			return err
 		}
 		if r.Entries, err = ownEntries(t, owner); err != nil {
@@ -35,8 +55,7 @@ func (s *SQLite) Roster(ctx context.Context, owner uint32) (*hub.Roster, error) 
 
 func readSettings(t txn, owner uint32) (hub.Settings, error) {
 	var st hub.Settings
-	err := t.scan(`SELECT privacy, prompt_on_add, serial FROM accounts WHERE number = ?`,
-		[]any{owner}, &st.Privacy, &st.PromptOnAdd, &st.Serial)
+	err := t.scan(selectSettings, []any{owner}, &st.Privacy, &st.PromptOnAdd, &st.Serial)
 	if errors.Is(err, sql.ErrNoRows) {
 		return st, hub.ErrNotFound
 	}
@@ -51,10 +70,7 @@ func scanGroup(rows *sql.Rows) (hub.Group, error) {
 
 // ownEntries reads the owner's FL, AL and BL with each FL entry's groups.
 func ownEntries(t txn, owner uint32) ([]hub.Entry, error) {
-	entries, err := all(t, scanEntry(""), `SELECT `+accountCols+`, e.list
-		FROM list_entries e JOIN accounts a ON a.number = e.contact
-		WHERE e.owner = ?
-		ORDER BY CASE e.list WHEN 'FL' THEN 0 WHEN 'AL' THEN 1 ELSE 2 END, e.id`, owner)
+	entries, err := all(t, scanEntry(""), selectOwnEntries, owner)
 	if err != nil {
 		return nil, err
 	}
@@ -73,9 +89,7 @@ func ownEntries(t txn, owner uint32) ([]hub.Entry, error) {
 // reverseEntries derives the owner's RL: everyone with the owner on their FL,
 // in the order they added the owner.
 func reverseEntries(t txn, owner uint32) ([]hub.Entry, error) {
-	return all(t, scanEntry(hub.Reverse), `SELECT `+accountCols+`
-		FROM list_entries e JOIN accounts a ON a.number = e.owner
-		WHERE e.contact = ? AND e.list = 'FL' ORDER BY e.id`, owner)
+	return all(t, scanEntry(hub.Reverse), selectReverseEntries, owner)
 }
 
 // scanEntry reads an entry of list l, or of the list named in a column
@@ -103,7 +117,7 @@ func memberships(t txn, owner uint32) (map[uint32][]int, error) {
 		var m member
 		err := rows.Scan(&m.contact, &m.group)
 		return m, err
-	}, `SELECT contact, group_id FROM fl_groups WHERE owner = ? ORDER BY group_id`, owner)
+	}, selectMemberships, owner)
 	if err != nil {
 		return nil, err
 	}
@@ -152,17 +166,13 @@ func (s *SQLite) Relation(ctx context.Context, owner, contact uint32) (hub.Relat
 		privacy          string
 		onFL, onAL, onBL bool
 	)
-	err := s.read(ctx, func(t txn) error {
-		err := t.scan(`SELECT a.privacy,
-			EXISTS (SELECT 1 FROM list_entries WHERE owner = a.number AND contact = ? AND list = 'FL'),
-			EXISTS (SELECT 1 FROM list_entries WHERE owner = a.number AND contact = ? AND list = 'AL'),
-			EXISTS (SELECT 1 FROM list_entries WHERE owner = a.number AND contact = ? AND list = 'BL')
-			FROM accounts a WHERE a.number = ?`, []any{contact, contact, contact, owner}, &privacy, &onFL, &onAL, &onBL)
-		if errors.Is(err, sql.ErrNoRows) {
-			return hub.ErrNotFound
-		}
-		return err
-	})
+	err := s.r.row(ctx, selectRelation, contact, contact, contact, owner).Scan(&privacy, &onFL, &onAL, &onBL)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, hub.ErrNotFound
+	}
+	if err != nil {
+		return r, fmt.Errorf("store: %w", err)
+	}
 	r.Privacy, r.OnForward, r.OnAllow, r.OnBlock = hub.Privacy(privacy), onFL, onAL, onBL
-	return r, err
+	return r, nil
 }

@@ -41,8 +41,8 @@ type SQLite struct {
 	// w has a single connection, so writers in this process queue in
 	// database/sql (honouring their contexts) rather than in SQLite's busy
 	// handler; the busy handler only arbitrates between processes.
-	w      *sql.DB
-	r      *sql.DB
+	w      pool
+	r      pool
 	aead   cipher.AEAD
 	secret []byte // the key behind aead, for DeriveKey
 
@@ -85,16 +85,16 @@ func OpenSQLite(ctx context.Context, dir string) (*SQLite, error) {
 		return nil, err
 	}
 	s := &SQLite{path: filepath.Join(dir, dbFile), aead: aead, secret: secret}
-	if s.w, err = openPool(s.path, writeParams, 1); err != nil {
+	if s.w.db, err = openPool(s.path, writeParams, 1); err != nil {
 		return nil, err
 	}
-	if s.r, err = openPool(s.path, readParams, readConns); err != nil {
-		s.w.Close()
+	if s.r.db, err = openPool(s.path, readParams, readConns); err != nil {
+		s.w.db.Close()
 		return nil, err
 	}
 	// Setting up the database through the writer first means it exists, in
 	// WAL mode, before any read-only connection opens it.
-	if err := enableWAL(ctx, s.w); err != nil {
+	if err := enableWAL(ctx, s.w.db); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -102,7 +102,62 @@ func OpenSQLite(ctx context.Context, dir string) (*SQLite, error) {
 		s.Close()
 		return nil, err
 	}
+	if err := errors.Join(s.w.prepare(ctx, hotWrites), s.r.prepare(ctx, hotReads)); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
+}
+
+// hotReads and hotWrites are the statements of a login, a message and a
+// look at the mailbox. Each is compiled once per connection and kept;
+// any other statement is compiled on every call.
+var (
+	hotReads = []string{
+		selectAccountByNumber, selectAccountByEmail, selectAccountByNick, selectPassword,
+		selectRelation, selectSettings, selectGroups, selectOwnEntries, selectMemberships,
+		selectReverseEntries, countOffline,
+	}
+	hotWrites = []string{selectAccountExists, countMailboxShares, insertOffline, releaseClaims}
+)
+
+// pool is one side of the store's connections, with the statements
+// prepared on it when the store opened.
+type pool struct {
+	db *sql.DB
+	// prepared maps a hot statement's text to the statement; it does not
+	// change after open. Compiling the SQL on every call was a tenth of a
+	// login's CPU.
+	prepared map[string]*sql.Stmt
+}
+
+func (p *pool) prepare(ctx context.Context, queries []string) error {
+	p.prepared = make(map[string]*sql.Stmt, len(queries))
+	for _, q := range queries {
+		st, err := p.db.PrepareContext(ctx, q)
+		if err != nil {
+			return fmt.Errorf("store: prepare %q: %w", q, err)
+		}
+		p.prepared[q] = st
+	}
+	return nil
+}
+
+func (p *pool) close() error {
+	var errs []error
+	for _, st := range p.prepared {
+		errs = append(errs, st.Close())
+	}
+	return errors.Join(append(errs, p.db.Close())...)
+}
+
+// row runs a query of one statement, which reads one consistent snapshot
+// without a transaction.
+func (p *pool) row(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := p.prepared[query]; st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return p.db.QueryRowContext(ctx, query, args...)
 }
 
 func openPool(path, params string, conns int) (*sql.DB, error) {
@@ -153,24 +208,26 @@ func (s *SQLite) Path() string { return s.path }
 // Close closes the database. Later calls only return the first one's result.
 func (s *SQLite) Close() error {
 	s.closeOnce.Do(func() {
-		s.closeErr = errors.Join(s.r.Close(), s.w.Close())
+		s.closeErr = errors.Join(s.r.close(), s.w.close())
 	})
 	return s.closeErr
 }
 
-// txn is a transaction together with the context of the call it serves.
+// txn is a transaction together with the context of the call it serves
+// and the pool it runs on.
 type txn struct {
-	ctx context.Context
-	tx  *sql.Tx
+	ctx  context.Context
+	tx   *sql.Tx
+	pool *pool
 }
 
 // write runs fn in a write transaction, committing if fn returns nil.
 func (s *SQLite) write(ctx context.Context, fn func(txn) error) error {
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, err := s.w.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}
-	if err := fn(txn{ctx, tx}); err != nil {
+	if err := fn(txn{ctx, tx, &s.w}); err != nil {
 		tx.Rollback()
 		return err
 	}
@@ -183,17 +240,34 @@ func (s *SQLite) write(ctx context.Context, fn func(txn) error) error {
 // read runs fn in a read-only transaction, so that what fn reads in several
 // queries is one consistent snapshot.
 func (s *SQLite) read(ctx context.Context, fn func(txn) error) error {
-	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := s.r.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}
 	defer tx.Rollback()
-	return fn(txn{ctx, tx})
+	return fn(txn{ctx, tx, &s.r})
+}
+
+// stmt is query as a statement of the transaction: the pool's prepared
+// one when query is hot, compiled now otherwise. The transaction closes it.
+func (t txn) stmt(query string) (*sql.Stmt, error) {
+	if st := t.pool.prepared[query]; st != nil {
+		return t.tx.StmtContext(t.ctx, st), nil
+	}
+	st, err := t.tx.PrepareContext(t.ctx, query)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	return st, nil
 }
 
 // exec runs a statement and returns how many rows it changed.
 func (t txn) exec(query string, args ...any) (int64, error) {
-	res, err := t.tx.ExecContext(t.ctx, query, args...)
+	st, err := t.stmt(query)
+	if err != nil {
+		return 0, err
+	}
+	res, err := st.ExecContext(t.ctx, args...)
 	if err != nil {
 		return 0, fmt.Errorf("store: %w", err)
 	}
@@ -203,7 +277,11 @@ func (t txn) exec(query string, args ...any) (int64, error) {
 // scan reads one row into dest. It returns sql.ErrNoRows unwrapped, for the
 // caller to turn into the hub error that fits.
 func (t txn) scan(query string, args []any, dest ...any) error {
-	err := t.tx.QueryRowContext(t.ctx, query, args...).Scan(dest...)
+	st, err := t.stmt(query)
+	if err != nil {
+		return err
+	}
+	err = st.QueryRowContext(t.ctx, args...).Scan(dest...)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("store: %w", err)
 	}
@@ -222,7 +300,11 @@ func (t txn) exists(query string, args ...any) (bool, error) {
 
 // all runs query and converts each row with scan.
 func all[T any](t txn, scan func(*sql.Rows) (T, error), query string, args ...any) ([]T, error) {
-	rows, err := t.tx.QueryContext(t.ctx, query, args...)
+	st, err := t.stmt(query)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(t.ctx, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}

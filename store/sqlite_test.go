@@ -141,7 +141,7 @@ func TestReopenKeepsDataAndSchema(t *testing.T) {
 		t.Fatalf("Password after reopen = %q, %v", p, err)
 	}
 	var versions int
-	if err := s.w.QueryRowContext(t.Context(), `SELECT COUNT(*) FROM schema_version`).Scan(&versions); err != nil {
+	if err := s.w.db.QueryRowContext(t.Context(), `SELECT COUNT(*) FROM schema_version`).Scan(&versions); err != nil {
 		t.Fatal(err)
 	}
 	if ms, _ := loadMigrations(migrationFiles); versions != len(ms) {
@@ -149,7 +149,7 @@ func TestReopenKeepsDataAndSchema(t *testing.T) {
 	}
 
 	// A database migrated by a newer program must not be opened.
-	if _, err := s.w.ExecContext(t.Context(), `INSERT INTO schema_version VALUES (999, 0)`); err != nil {
+	if _, err := s.w.db.ExecContext(t.Context(), `INSERT INTO schema_version VALUES (999, 0)`); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -342,7 +342,7 @@ func TestPasswords(t *testing.T) {
 	}
 
 	// Another account's ciphertext does not decrypt as this account's.
-	if _, err := s.w.ExecContext(t.Context(),
+	if _, err := s.w.db.ExecContext(t.Context(),
 		`UPDATE accounts SET password_enc = (SELECT password_enc FROM accounts WHERE number = 1) WHERE number = 2`); err != nil {
 		t.Fatal(err)
 	}
@@ -879,7 +879,7 @@ func TestDeleteAccount(t *testing.T) {
 	for _, table := range []string{"groups WHERE owner = 1", "list_entries WHERE owner = 1 OR contact = 1",
 		"fl_groups WHERE owner = 1 OR contact = 1"} {
 		var n int
-		if err := s.r.QueryRowContext(t.Context(), "SELECT COUNT(*) FROM "+table).Scan(&n); err != nil || n != 0 {
+		if err := s.r.db.QueryRowContext(t.Context(), "SELECT COUNT(*) FROM "+table).Scan(&n); err != nil || n != 0 {
 			t.Errorf("%s: %d rows left, %v", table, n, err)
 		}
 	}
@@ -1053,5 +1053,64 @@ func TestDeriveKey(t *testing.T) {
 	defer other.Close()
 	if bytes.Equal(other.DeriveKey("drive"), keys[0]) {
 		t.Fatal("another directory derives the same key")
+	}
+}
+
+// The statements of a login and a message are prepared once, when the
+// store opens, and used from transactions and single queries alike: more
+// callers than the read pool has connections, each inside a read
+// transaction, must not wait for a connection to prepare on.
+func TestPreparedStatements(t *testing.T) {
+	s := newStore(t)
+	for _, p := range []struct {
+		name    string
+		pool    *pool
+		queries []string
+	}{{"read", &s.r, hotReads}, {"write", &s.w, hotWrites}} {
+		for _, q := range p.queries {
+			if p.pool.prepared[q] == nil {
+				t.Errorf("%s pool has not prepared %q", p.name, q)
+			}
+		}
+	}
+	withAccounts(t, s, 3)
+	if _, err := s.AddToList(t.Context(), 1, 2, hub.Forward, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for range 4 * readConns {
+		wg.Go(func() {
+			for range 50 {
+				var (
+					own []hub.Entry
+					a   hub.Account
+					rel hub.Relation
+				)
+				err := s.read(ctx, func(t txn) error {
+					var err error
+					own, err = ownEntries(t, 1)
+					return err
+				})
+				if err == nil {
+					a, err = s.AccountByEmail(ctx, "USER2@example.com")
+				}
+				if err == nil {
+					rel, err = s.Relation(ctx, 1, 2)
+				}
+				if err != nil || len(own) != 1 || a.Number != 2 || !rel.OnForward {
+					t.Errorf("entries %+v, account %+v, relation %+v: %v", own, a, rel, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AccountByEmail(t.Context(), "user1@example.com"); err == nil {
+		t.Fatal("a prepared statement answered after Close")
 	}
 }
