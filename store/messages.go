@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,6 +20,10 @@ const (
 	insertOffline      = `INSERT INTO offline_messages (recipient, sender, sent_at, body) VALUES (?, ?, ?, ?) RETURNING id`
 	releaseClaims      = `UPDATE offline_messages SET claimed_by = NULL WHERE recipient = ? AND claimed_by = ?`
 	countOffline       = `SELECT COUNT(*) FROM offline_messages WHERE recipient = ?`
+	selectAnyMessage   = `SELECT 1 FROM offline_messages WHERE recipient = ? LIMIT 1`
+	// selectUnheldMessage uses IS NOT, which is true of an unclaimed (NULL) message.
+	selectUnheldMessage = `SELECT 1 FROM offline_messages WHERE recipient = ? AND claimed_by IS NOT ? LIMIT 1`
+	selectHeldClaim     = `SELECT 1 FROM offline_messages WHERE recipient = ? AND claimed_by = ? LIMIT 1`
 )
 
 // QueueOffline keeps msg for recipient to and returns its id;
@@ -53,8 +58,21 @@ func (s *SQLite) QueueOffline(ctx context.Context, to, from uint32, msg hub.Mess
 // returns them, oldest first. What session claimed before is not returned
 // again: it has them already.
 func (s *SQLite) OfflineMessages(ctx context.Context, to uint32, session string, live []string) ([]hub.OfflineMessage, error) {
+	// Most mailboxes hold nothing this session could claim, and seeing that
+	// takes no write lock. Nothing a session has not claimed yet is
+	// claimable when it is live itself, as what it claimed is not.
+	var waiting bool
+	var err error
+	if slices.Contains(live, session) {
+		waiting, err = s.r.exists(ctx, selectUnheldMessage, to, session)
+	} else {
+		waiting, err = s.r.exists(ctx, selectAnyMessage, to)
+	}
+	if err != nil || !waiting {
+		return nil, err
+	}
 	var out []hub.OfflineMessage
-	err := s.write(ctx, func(t txn) error {
+	err = s.write(ctx, func(t txn) error {
 		claimable := `recipient = ? AND (claimed_by IS NULL`
 		args := []any{to}
 		if len(live) > 0 {
@@ -82,8 +100,14 @@ func (s *SQLite) OfflineMessages(ctx context.Context, to uint32, session string,
 // ReleaseOffline gives up session's claims on messages its client never
 // acknowledged and reports how many there were.
 func (s *SQLite) ReleaseOffline(ctx context.Context, to uint32, session string) (int64, error) {
+	// Most sessions end holding no claims, which takes no write lock to
+	// see: claims are only made by the session itself, before it ends.
+	held, err := s.r.exists(ctx, selectHeldClaim, to, session)
+	if err != nil || !held {
+		return 0, err
+	}
 	var n int64
-	err := s.write(ctx, func(t txn) error {
+	err = s.write(ctx, func(t txn) error {
 		var err error
 		n, err = t.exec(releaseClaims, to, session)
 		return err

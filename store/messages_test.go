@@ -185,3 +185,61 @@ func TestRelation(t *testing.T) {
 		t.Errorf("unknown owner: %v", err)
 	}
 }
+
+// A login's look at an empty mailbox, and the end of a session that holds
+// no claims, take no write lock: they go on while a writer holds it.
+func TestMailboxLookNeedsNoWriteLock(t *testing.T) {
+	s := newStore(t)
+	withAccounts(t, s, 2)
+	if _, err := s.QueueOffline(t.Context(), 2, 1, hub.Message{Text: "hi"}, hub.MailboxLimits{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.OfflineMessages(t.Context(), 2, "first", []string{"first"}); err != nil || len(got) != 1 {
+		t.Fatalf("claim: %+v, %v", got, err)
+	}
+	busy, err := s.w.db.BeginTx(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Rollback()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	for _, look := range []struct {
+		to      uint32
+		session string
+		live    []string
+	}{
+		{1, "other", []string{"other"}},
+		{1, "other", nil},
+		{2, "first", []string{"first"}}, // holds the only message
+	} {
+		if got, err := s.OfflineMessages(ctx, look.to, look.session, look.live); err != nil || len(got) != 0 {
+			t.Errorf("mailbox of %d for %s (live %v): %+v, %v", look.to, look.session, look.live, got, err)
+		}
+	}
+	for _, to := range []uint32{1, 2} {
+		if n, err := s.ReleaseOffline(ctx, to, "other"); err != nil || n != 0 {
+			t.Errorf("release by a session of %d without claims: %d, %v", to, n, err)
+		}
+	}
+	if n, err := s.CountOffline(ctx, 2); err != nil || n != 1 {
+		t.Errorf("count: %d, %v", n, err)
+	}
+}
+
+// A session that is not among the live ones gets back what it claimed.
+func TestClaimsOfASessionNotLive(t *testing.T) {
+	s := newStore(t)
+	withAccounts(t, s, 2)
+	if _, err := s.QueueOffline(t.Context(), 2, 1, hub.Message{Text: "hi"}, hub.MailboxLimits{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, live := range [][]string{{"first"}, {"other"}, nil} {
+		if got, err := s.OfflineMessages(t.Context(), 2, "first", live); err != nil || len(got) != 1 {
+			t.Fatalf("live %v: %+v, %v", live, got, err)
+		}
+		if got, _ := s.OfflineMessages(t.Context(), 2, "first", []string{"first"}); len(got) != 0 {
+			t.Fatalf("claimed again by a live session: %+v", got)
+		}
+	}
+}

@@ -116,7 +116,7 @@ var (
 	hotReads = []string{
 		selectAccountByNumber, selectAccountByEmail, selectAccountByNick, selectPassword,
 		selectRelation, selectSettings, selectGroups, selectOwnEntries, selectMemberships,
-		selectReverseEntries, countOffline,
+		selectReverseEntries, countOffline, selectAnyMessage, selectUnheldMessage, selectHeldClaim,
 	}
 	hotWrites = []string{selectAccountExists, countMailboxShares, insertOffline, releaseClaims}
 )
@@ -158,6 +158,12 @@ func (p *pool) row(ctx context.Context, query string, args ...any) *sql.Row {
 		return st.QueryRowContext(ctx, args...)
 	}
 	return p.db.QueryRowContext(ctx, query, args...)
+}
+
+// exists reports whether a query of one statement returns a row.
+func (p *pool) exists(ctx context.Context, query string, args ...any) (bool, error) {
+	var one int
+	return found(scanErr(p.row(ctx, query, args...).Scan(&one)))
 }
 
 func openPool(path, params string, conns int) (*sql.DB, error) {
@@ -281,7 +287,12 @@ func (t txn) scan(query string, args []any, dest ...any) error {
 	if err != nil {
 		return err
 	}
-	err = st.QueryRowContext(t.ctx, args...).Scan(dest...)
+	return scanErr(st.QueryRowContext(t.ctx, args...).Scan(dest...))
+}
+
+// scanErr wraps the error of a scan, except sql.ErrNoRows, which callers
+// turn into the hub error that fits.
+func scanErr(err error) error {
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("store: %w", err)
 	}
@@ -291,7 +302,11 @@ func (t txn) scan(query string, args []any, dest ...any) error {
 // exists reports whether query returns a row.
 func (t txn) exists(query string, args ...any) (bool, error) {
 	var one int
-	err := t.scan(query, args, &one)
+	return found(t.scan(query, args, &one))
+}
+
+// found turns the result of scanning for a row into whether there was one.
+func found(err error) (bool, error) {
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
