@@ -153,7 +153,11 @@ func (c *conn) loop(ctx context.Context) error {
 		if p.Type != wire.TypeAck110 {
 			time.Sleep(c.rate.Reserve(time.Now()))
 		}
-		if err := c.dispatch(ctx, p); err != nil {
+		// The replies to one command leave in one write.
+		c.out.Hold()
+		err = c.dispatch(ctx, p)
+		c.out.Release()
+		if err != nil {
 			if errors.Is(err, errClose) {
 				return nil
 			}

@@ -146,7 +146,11 @@ func (c *conn) loop(ctx context.Context) error {
 		// IMIP has no "slow down" reply: a fast sender is slowed to its
 		// allowance, and TCP pushes back on it.
 		time.Sleep(c.rate.Reserve(time.Now()))
-		if err := c.dispatch(ctx, b); err != nil {
+		// The replies to one command leave in one write.
+		c.out.Hold()
+		err = c.dispatch(ctx, b)
+		c.out.Release()
+		if err != nil {
 			if errors.Is(err, errClose) {
 				return nil
 			}

@@ -2,7 +2,9 @@
 // goroutine that exists only while there is something to write. Events from
 // the hub and replies to the client's own commands go through the same queue,
 // so they reach the client in the order they were produced, and a slow
-// client never stalls the goroutine that produced them.
+// client never stalls the goroutine that produced them. While a reader
+// handles a command it holds the queue (Hold), so that the command's
+// replies leave in one system call, not one per line.
 //
 // A write may carry a receipt (WriteTracked): it learns exactly once whether
 // its bytes reached the kernel, or were dropped because the client stopped
@@ -46,6 +48,7 @@ type Outbox struct {
 	pending []byte
 	marks   []mark // tracked writes in pending, in order
 	writing bool
+	held    bool // writes wait for Release to be written (see Hold)
 	closing bool // close once pending is written
 	closed  bool
 	// lingering: closed with only the sending side shut, so that what the
@@ -73,6 +76,10 @@ const (
 
 // maxLingerBytes bounds what Finish discards while it lingers.
 const maxLingerBytes = 1 << 20
+
+// maxHeldBytes ends a Hold early: a write this large gains nothing from
+// waiting for more.
+const maxHeldBytes = 64 << 10
 
 // New wraps conn. maxPending bounds the bytes queued for a client that does
 // not read; writeTimeout bounds one write. Closing the connection is how the
@@ -107,12 +114,41 @@ func (o *Outbox) WriteTracked(p []byte, receipt Receipt) error {
 	if receipt != nil {
 		o.marks = append(o.marks, mark{end: len(o.pending), receipt: receipt})
 	}
-	if !o.writing {
-		o.writing = true
-		go o.flush()
+	if !o.held || len(o.pending) >= maxHeldBytes {
+		o.startLocked()
 	}
 	o.mu.Unlock()
 	return nil
+}
+
+// Hold keeps what is queued from now on, from any goroutine, until
+// Release, so that it goes out in one system call instead of one per
+// write: a connection's reader holds while it handles a command, and its
+// replies, with any events that came meanwhile, leave together. Nothing
+// changes order. Wait, CloseAfter and maxHeldBytes queued end the wait
+// early.
+func (o *Outbox) Hold() {
+	o.mu.Lock()
+	o.held = true
+	o.mu.Unlock()
+}
+
+// Release ends a Hold and writes what it kept.
+func (o *Outbox) Release() {
+	o.mu.Lock()
+	o.held = false
+	o.startLocked()
+	o.mu.Unlock()
+}
+
+// startLocked starts the write goroutine, unless it runs already or has
+// nothing to do.
+func (o *Outbox) startLocked() {
+	if o.writing || o.closed || len(o.pending) == 0 && !o.closing {
+		return
+	}
+	o.writing = true
+	go o.flush()
 }
 
 func (o *Outbox) flush() {
@@ -164,10 +200,7 @@ func (o *Outbox) CloseAfter(p []byte) {
 	}
 	o.pending = append(o.pending, p...)
 	o.closing = true
-	if !o.writing {
-		o.writing = true
-		go o.flush()
-	}
+	o.startLocked()
 }
 
 // CloseWriteAfter is CloseAfter for a protocol whose client still sends
@@ -242,9 +275,11 @@ func (o *Outbox) SetReadDeadline(t time.Time) error {
 	return o.conn.SetReadDeadline(t)
 }
 
-// Wait blocks until no write goroutine is running.
+// Wait blocks until everything queued, held or not, has been written or
+// dropped.
 func (o *Outbox) Wait() {
 	o.mu.Lock()
+	o.startLocked()
 	for o.writing {
 		o.idle.Wait()
 	}

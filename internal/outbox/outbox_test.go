@@ -174,3 +174,144 @@ func TestReceiptsOnClose(t *testing.T) {
 		t.Fatalf("a refused write's receipt was called: %v", f)
 	}
 }
+
+// countingConn counts the writes that reach a connection. With failAt
+// set, a write hands on at most the bytes up to that offset of the stream
+// and then fails, as a connection does when the client goes.
+type countingConn struct {
+	net.Conn
+	mu     sync.Mutex
+	writes int
+	sent   int
+	failAt int
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.writes++
+	if c.failAt > 0 && c.sent+len(p) > c.failAt {
+		n, _ := c.Conn.Write(p[:c.failAt-c.sent])
+		c.sent += n
+		return n, errors.New("connection reset")
+	}
+	n, err := c.Conn.Write(p)
+	c.sent += n
+	return n, err
+}
+
+func (c *countingConn) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.writes
+}
+
+// What a command's handler queues while the outbox is held, and what
+// other goroutines queue meanwhile, leaves in one write, in order.
+func TestHoldWritesOnce(t *testing.T) {
+	server, client := pipe(t)
+	conn := &countingConn{Conn: server}
+	o := New(conn, 1<<20, time.Second)
+	var r receipts
+	o.Hold()
+	o.Write([]byte("USR 5 OK alice@example.com Alice\r\n"))
+	var wg sync.WaitGroup
+	wg.Go(func() { o.WriteTracked([]byte("NLN NLN bob@example.com Bob\r\n"), r.track(0)) })
+	wg.Wait()
+	o.WriteTracked([]byte("MSG Hotmail Hotmail 3\r\nhi!"), r.track(1))
+	o.mu.Lock()
+	writing := o.writing
+	o.mu.Unlock()
+	if writing || conn.count() != 0 {
+		t.Fatalf("writing while held (%d writes so far)", conn.count())
+	}
+	o.Release()
+	want := "USR 5 OK alice@example.com Alice\r\nNLN NLN bob@example.com Bob\r\nMSG Hotmail Hotmail 3\r\nhi!"
+	got := make([]byte, len(want))
+	if _, err := io.ReadFull(client, got); err != nil || string(got) != want {
+		t.Fatalf("client read %q, %v", got, err)
+	}
+	o.Wait()
+	if n := conn.count(); n != 1 {
+		t.Errorf("%d writes for three held ones, want 1", n)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := range 2 {
+		if f := r.fates[i]; len(f) != 1 || !f[0] {
+			t.Errorf("write %d settled as %v, want [true]", i, f)
+		}
+	}
+}
+
+// A write that fails part way through what a hold kept settles the
+// tracked writes it carried all through as written, and every other one
+// as dropped, each once.
+func TestHoldReceiptsOnFailedWrite(t *testing.T) {
+	server, _ := pipe(t)
+	frames := []string{"first\r\n", "second\r\n", "third\r\n"}
+	conn := &countingConn{Conn: server, failAt: len(frames[0]) + 3}
+	o := New(conn, 1<<20, time.Second)
+	var r receipts
+	o.Hold()
+	for i, f := range frames {
+		if err := o.WriteTracked([]byte(f), r.track(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o.Release()
+	o.Wait()
+	if o.Err() == nil {
+		t.Error("the failed write was not recorded")
+	}
+	if n := conn.count(); n != 1 {
+		t.Errorf("%d writes, want 1", n)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i, want := range []bool{true, false, false} {
+		if f := r.fates[i]; len(f) != 1 || f[0] != want {
+			t.Errorf("write %d settled as %v, want [%v]", i, f, want)
+		}
+	}
+}
+
+// Wait writes what is held (a writer waiting for its receipts must get
+// them), and so do CloseAfter and a hold that grew to maxHeldBytes.
+func TestHoldEndsEarly(t *testing.T) {
+	t.Run("Wait", func(t *testing.T) {
+		server, _ := pipe(t)
+		o := New(server, 1<<20, time.Second)
+		var r receipts
+		o.Hold()
+		o.WriteTracked([]byte("message\r\n"), r.track(0))
+		o.Wait()
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if f := r.fates[0]; len(f) != 1 || !f[0] {
+			t.Errorf("after Wait the write settled as %v, want [true]", f)
+		}
+	})
+	t.Run("CloseAfter", func(t *testing.T) {
+		server, client := pipe(t)
+		o := New(server, 1<<20, time.Second)
+		o.Hold()
+		o.Write([]byte("reply\r\n"))
+		o.CloseAfter([]byte("OUT\r\n"))
+		if got, err := io.ReadAll(client); err != nil || string(got) != "reply\r\nOUT\r\n" {
+			t.Errorf("client read %q, %v", got, err)
+		}
+	})
+	t.Run("maxHeldBytes", func(t *testing.T) {
+		server, client := pipe(t)
+		o := New(server, 1<<20, time.Second)
+		o.Hold()
+		defer o.Release()
+		o.Write(bytes.Repeat([]byte("x"), maxHeldBytes-1))
+		o.Write([]byte("y"))
+		_ = client.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.ReadFull(client, make([]byte, maxHeldBytes)); err != nil {
+			t.Errorf("a full hold was not written: %v", err)
+		}
+	})
+}

@@ -133,7 +133,11 @@ func (c *conn) loop(ctx context.Context) error {
 		metrics.Commands.WithLabelValues(protocolName, commandLabel(m.Type())).Inc()
 		// MySpaceIM has no "slow down" reply: a fast client is slowed.
 		time.Sleep(c.rate.Reserve(time.Now()))
-		if err := c.dispatch(ctx, m); err != nil {
+		// The replies to one command leave in one write.
+		c.out.Hold()
+		err = c.dispatch(ctx, m)
+		c.out.Release()
+		if err != nil {
 			if errors.Is(err, errClose) {
 				return nil
 			}

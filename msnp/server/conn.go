@@ -157,6 +157,9 @@ func (c *conn) loop(ctx context.Context, h handler) error {
 		idle = c.srv.cfg.SwitchboardIdleTimeout
 	}
 	for {
+		// The replies to the last command, and the events that came while
+		// it ran, leave in one write.
+		c.out.Release()
 		deadline := handshakeEnd
 		if h.loggedIn() {
 			deadline = time.Now().Add(idle)
@@ -187,6 +190,7 @@ func (c *conn) loop(ctx context.Context, h handler) error {
 			continue
 		}
 		c.floods = 0
+		c.out.Hold()
 		err = h.dispatch(ctx, cmd)
 		if err == nil {
 			continue

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -263,4 +264,59 @@ func TestListLimitAndIdleTimeout(t *testing.T) {
 	if d := time.Since(start); d < 300*time.Millisecond || d > 4*time.Second {
 		t.Fatalf("closed after %s with a 500ms idle timeout", d)
 	}
+}
+
+// writeLog records what each write to a connection carried.
+type writeLog struct {
+	net.Conn
+	mu     sync.Mutex
+	writes []string
+}
+
+func (w *writeLog) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	w.writes = append(w.writes, string(p))
+	w.mu.Unlock()
+	return w.Conn.Write(p)
+}
+
+func (w *writeLog) NetConn() net.Conn { return w.Conn }
+
+// The replies to one command leave in one write: after USR S, the USR OK
+// and the profile message (and the challenge, when configured) together.
+func TestRepliesOfACommandInOneWrite(t *testing.T) {
+	env := newTestEnv(t, func(c *Config) { c.Challenge = true })
+	env.addAccount(t, 1001, "alice@example.com", "Alice", "pa")
+	l := listen(t)
+	defer l.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		nc, err := l.Accept()
+		if err == nil {
+			accepted <- nc
+		}
+		close(accepted)
+	}()
+	c := dialRaw(t, l.Addr().String())
+	server := &writeLog{Conn: <-accepted}
+	done := make(chan struct{})
+	go func() { env.srv.ServeConn(server); close(done) }()
+	c.login("alice@example.com", "pa")
+	s, err := c.line()
+	if err != nil || !strings.HasPrefix(s, "CHL 0 ") {
+		t.Fatalf("after the profile: %q, %v", s, err)
+	}
+	c.nc.Close()
+	<-done
+	server.mu.Lock()
+	defer server.mu.Unlock()
+	for _, w := range server.writes {
+		if strings.HasPrefix(w, "USR 3 OK ") {
+			if !strings.Contains(w, "\r\nMSG Hotmail Hotmail ") || !strings.Contains(w, "\r\nCHL 0 ") {
+				t.Errorf("USR OK left alone in a write: %q", w)
+			}
+			return
+		}
+	}
+	t.Fatalf("no write starts with USR OK: %q", server.writes)
 }
