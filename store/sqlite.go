@@ -152,8 +152,13 @@ func (p *pool) close() error {
 }
 
 // row runs a query of one statement, which reads one consistent snapshot
-// without a transaction.
+// without a transaction. Once started it is not interrupted when ctx ends:
+// such a read takes microseconds, and a context that can end costs a
+// watching goroutine in database/sql and another in the driver per query.
 func (p *pool) row(ctx context.Context, query string, args ...any) *sql.Row {
+	if ctx.Err() == nil {
+		ctx = context.WithoutCancel(ctx)
+	}
 	if st := p.prepared[query]; st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}

@@ -1114,3 +1114,23 @@ func TestPreparedStatements(t *testing.T) {
 		t.Fatal("a prepared statement answered after Close")
 	}
 }
+
+// A read called with a context that has ended fails rather than runs.
+func TestReadsAfterContextEnds(t *testing.T) {
+	s := newStore(t)
+	withAccounts(t, s, 2)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := s.AccountByEmail(ctx, "user1@example.com"); !errors.Is(err, context.Canceled) {
+		t.Errorf("account: %v", err)
+	}
+	if _, err := s.Password(ctx, 1); !errors.Is(err, context.Canceled) {
+		t.Errorf("password: %v", err)
+	}
+	if _, err := s.Relation(ctx, 1, 2); !errors.Is(err, context.Canceled) {
+		t.Errorf("relation: %v", err)
+	}
+	if _, err := s.ReleaseOffline(ctx, 1, "session"); !errors.Is(err, context.Canceled) {
+		t.Errorf("release: %v", err)
+	}
+}
