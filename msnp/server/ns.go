@@ -279,17 +279,19 @@ func (n *nsConn) profile(acct hub.Account) []byte {
 	if host, p, err := net.SplitHostPort(n.nc.RemoteAddr().String()); err == nil {
 		ip, port = host, p
 	}
-	var b strings.Builder
-	b.WriteString("MIME-Version: 1.0\r\nContent-Type: text/x-msmsgsprofile; charset=UTF-8\r\n")
-	fmt.Fprintf(&b, "LoginTime: %d\r\n", time.Now().Unix())
-	b.WriteString("EmailEnabled: 0\r\nMemberIdHigh: 0\r\n")
-	fmt.Fprintf(&b, "MemberIdLow: %d\r\n", acct.Number)
-	b.WriteString("lang_preference: 1033\r\n")
-	fmt.Fprintf(&b, "preferredEmail: %s\r\n", acct.Email)
-	b.WriteString("country: \r\nPostalCode: \r\nGender: \r\nKid: 0\r\nAge: \r\nBDayPre: \r\nBirthday: \r\nWallet: \r\nFlags: 1027\r\n")
-	b.WriteString("sid: 507\r\nMSPAuth: 0\r\n")
-	fmt.Fprintf(&b, "ClientIP: %s\r\nClientPort: %s\r\n\r\n", ip, port)
-	return []byte(b.String())
+	b := make([]byte, 0, 512)
+	b = append(b, "MIME-Version: 1.0\r\nContent-Type: text/x-msmsgsprofile; charset=UTF-8\r\nLoginTime: "...)
+	b = strconv.AppendInt(b, time.Now().Unix(), 10)
+	b = append(b, "\r\nEmailEnabled: 0\r\nMemberIdHigh: 0\r\nMemberIdLow: "...)
+	b = strconv.AppendUint(b, uint64(acct.Number), 10)
+	b = append(b, "\r\nlang_preference: 1033\r\npreferredEmail: "...)
+	b = append(b, acct.Email...)
+	b = append(b, "\r\ncountry: \r\nPostalCode: \r\nGender: \r\nKid: 0\r\nAge: \r\nBDayPre: \r\nBirthday: \r\nWallet: \r\nFlags: 1027\r\n"...)
+	b = append(b, "sid: 507\r\nMSPAuth: 0\r\nClientIP: "...)
+	b = append(b, ip...)
+	b = append(b, "\r\nClientPort: "...)
+	b = append(b, port...)
+	return append(b, "\r\n\r\n"...)
 }
 
 func (n *nsConn) handleOUT(context.Context, wire.Command) error {

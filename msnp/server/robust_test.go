@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/textproto"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -77,7 +79,8 @@ func (c *rawClient) expectClosed() []string {
 }
 
 // login runs VER/USR MD5 and skips the profile message.
-func (c *rawClient) login(email, password string) {
+// login logs in with MSNP7 and returns the profile message's payload.
+func (c *rawClient) login(email, password string) string {
 	c.t.Helper()
 	c.send("VER 1 MSNP7 CVR0\r\n")
 	c.expect("VER 1 MSNP7 CVR0")
@@ -97,9 +100,11 @@ func (c *rawClient) login(email, password string) {
 	if _, err := fmt.Sscanf(s, "MSG Hotmail Hotmail %d", &n); err != nil {
 		c.t.Fatalf("profile: %q", s)
 	}
-	if _, err := io.ReadFull(c.br, make([]byte, n)); err != nil {
+	profile := make([]byte, n)
+	if _, err := io.ReadFull(c.br, profile); err != nil {
 		c.t.Fatal(err)
 	}
+	return string(profile)
 }
 
 // stillFine checks a bystander's session works after someone else misbehaved.
@@ -319,4 +324,58 @@ func TestRepliesOfACommandInOneWrite(t *testing.T) {
 		}
 	}
 	t.Fatalf("no write starts with USR OK: %q", server.writes)
+}
+
+// The profile message after login tells the client its account and the
+// address the server sees it at.
+func TestProfile(t *testing.T) {
+	env := newTestEnv(t, nil)
+	env.addAccount(t, 1001, "alice@example.com", "Alice", "pa")
+	c := dialRaw(t, env.nsAddr)
+	before := time.Now().Unix()
+	msg, err := textproto.NewReader(bufio.NewReader(strings.NewReader(c.login("alice@example.com", "pa")))).ReadMIMEHeader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, port, _ := net.SplitHostPort(c.nc.LocalAddr().String())
+	loginTime, _ := strconv.ParseInt(msg.Get("LoginTime"), 10, 64)
+	for key, want := range map[string]string{
+		"Content-Type": "text/x-msmsgsprofile; charset=UTF-8", "MemberIdLow": "1001", "MemberIdHigh": "0",
+		"preferredEmail": "alice@example.com", "lang_preference": "1033", "Flags": "1027",
+		"ClientIP": host, "ClientPort": port,
+	} {
+		if got := msg.Get(key); got != want {
+			t.Errorf("%s: %q, want %q", key, got, want)
+		}
+	}
+	if loginTime < before || loginTime > time.Now().Unix() {
+		t.Errorf("LoginTime %q, not the time of the login", msg.Get("LoginTime"))
+	}
+}
+
+// Salts, cookies and challenges are digits, the first never 0, each
+// digit after it as likely as any other.
+func TestRandomDigits(t *testing.T) {
+	var counts [10]int
+	const draws, length = 25000, 41
+	for range draws {
+		s := randomDigits(length)
+		if len(s) != length || s[0] == '0' {
+			t.Fatalf("randomDigits(%d) = %q", length, s)
+		}
+		for _, d := range s[1:] {
+			if d < '0' || d > '9' {
+				t.Fatalf("randomDigits(%d) = %q", length, s)
+			}
+			counts[d-'0']++
+		}
+	}
+	// Each digit is expected 100,000 times, give or take 300: a digit
+	// 4 % more likely than the others (256 byte values onto 10 digits)
+	// stands out.
+	for d, n := range counts {
+		if n < 98_500 || n > 101_500 {
+			t.Errorf("digit %d came %d times of %d", d, n, draws*(length-1))
+		}
+	}
 }

@@ -21,7 +21,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/big"
 	"net"
 	"strconv"
 	"sync"
@@ -345,11 +344,19 @@ func (j *cookieJar) take(value string) (cookie, bool) {
 	return c, time.Now().Before(c.expires)
 }
 
+// randomDigits returns n unpredictable decimal digits, the first not 0,
+// from one read of the system's randomness for up to 25 or so digits.
 func randomDigits(n int) string {
-	b := make([]byte, n)
-	for i := range b {
-		d, _ := rand.Int(rand.Reader, big.NewInt(10))
-		b[i] = byte('0' + d.Int64())
+	b := make([]byte, 0, n)
+	var random [32]byte
+	for len(b) < n {
+		rand.Read(random[:])
+		for _, r := range random {
+			// Below 250, every digit is as likely as the others.
+			if r < 250 && len(b) < n {
+				b = append(b, '0'+r%10)
+			}
+		}
 	}
 	if b[0] == '0' {
 		b[0] = '1'
