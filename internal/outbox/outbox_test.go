@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -89,6 +90,18 @@ func (r *receipts) track(i int) Receipt {
 	}
 }
 
+// expect checks that tracked write i settled once, as written[i] says.
+func (r *receipts) expect(t *testing.T, written ...bool) {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i, want := range written {
+		if f := r.fates[i]; len(f) != 1 || f[0] != want {
+			t.Errorf("write %d settled as %v, want [%v]", i, f, want)
+		}
+	}
+}
+
 func TestReceiptsWhenWritten(t *testing.T) {
 	server, client := pipe(t)
 	o := New(server, 1<<20, time.Second)
@@ -104,13 +117,7 @@ func TestReceiptsWhenWritten(t *testing.T) {
 		t.Fatalf("client read %d bytes, %v", len(got), err)
 	}
 	o.Wait()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for i := range 10 {
-		if f := r.fates[i]; len(f) != 1 || !f[0] {
-			t.Errorf("write %d settled as %v, want [true]", i, f)
-		}
-	}
+	r.expect(t, slices.Repeat([]bool{true}, 10)...)
 }
 
 // A client that stops reading: every tracked write is settled exactly once,
@@ -235,13 +242,7 @@ func TestHoldWritesOnce(t *testing.T) {
 	if n := conn.count(); n != 1 {
 		t.Errorf("%d writes for three held ones, want 1", n)
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for i := range 2 {
-		if f := r.fates[i]; len(f) != 1 || !f[0] {
-			t.Errorf("write %d settled as %v, want [true]", i, f)
-		}
-	}
+	r.expect(t, true, true)
 }
 
 // A write that fails part way through what a hold kept settles the
@@ -267,13 +268,7 @@ func TestHoldReceiptsOnFailedWrite(t *testing.T) {
 	if n := conn.count(); n != 1 {
 		t.Errorf("%d writes, want 1", n)
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for i, want := range []bool{true, false, false} {
-		if f := r.fates[i]; len(f) != 1 || f[0] != want {
-			t.Errorf("write %d settled as %v, want [%v]", i, f, want)
-		}
-	}
+	r.expect(t, true, false, false)
 }
 
 // Wait writes what is held (a writer waiting for its receipts must get
@@ -286,11 +281,7 @@ func TestHoldEndsEarly(t *testing.T) {
 		o.Hold()
 		o.WriteTracked([]byte("message\r\n"), r.track(0))
 		o.Wait()
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		if f := r.fates[0]; len(f) != 1 || !f[0] {
-			t.Errorf("after Wait the write settled as %v, want [true]", f)
-		}
+		r.expect(t, true)
 	})
 	t.Run("CloseAfter", func(t *testing.T) {
 		server, client := pipe(t)
