@@ -465,6 +465,16 @@ func (r presenceRecord) nodes(skipProtocol string) []string {
 	return nodes
 }
 
+// session finds session id in r.
+func (r presenceRecord) session(id string) (sessionPresence, bool) {
+	for _, sp := range r.Sessions {
+		if sp.ID == id {
+			return sp, true
+		}
+	}
+	return sessionPresence{}, false
+}
+
 // with returns a copy of r in which session id has sp (or none, when sp is
 // nil); the replica's records are never changed in place.
 func (r presenceRecord) with(id string, sp *sessionPresence) presenceRecord {
@@ -515,13 +525,18 @@ func (h *Hub) updatePresence(ctx context.Context, number uint32, id string, sp *
 	lock.Lock()
 	defer lock.Unlock()
 	rec, rev := h.directory.record(number)
-	for attempt := 0; attempt < 32; attempt++ {
+	conflicts := 0
+	busy := time.Time{} // when the bus first failed to answer, if it did
+	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			if err := sleepJitter(ctx, attempt); err != nil {
 				return rec, "", "", "", err
 			}
 			if rec, rev, err = h.loadPresence(ctx, number); err != nil {
-				return rec, "", "", "", err
+				if !h.busBusy(ctx, err, &busy) {
+					return rec, "", "", "", err
+				}
+				continue
 			}
 		}
 		before, _ = rec.effective()
@@ -536,17 +551,44 @@ func (h *Hub) updatePresence(ctx context.Context, number uint32, id string, sp *
 		default:
 			written, err = h.presence.Update(ctx, presenceKey(number), appendPresenceRecord(nil, next), rev)
 		}
-		if err == nil {
+		switch {
+		case err == nil:
 			if !h.directory.waitFor(written) {
 				h.warn("presence replica behind the bus", "revision", written)
 			}
 			return next, before, after, text, nil
-		}
-		if !errors.Is(err, jetstream.ErrKeyExists) && !isWrongSequence(err) {
+		case errors.Is(err, jetstream.ErrKeyExists) || isWrongSequence(err):
+			if conflicts++; conflicts >= 32 {
+				return rec, "", "", "", errors.New("presence: too much contention")
+			}
+		case !h.busBusy(ctx, err, &busy):
 			return rec, "", "", "", err
 		}
 	}
-	return rec, "", "", "", errors.New("presence: too much contention")
+}
+
+// busRetryFor is how long presence writes keep trying while the bus does
+// not answer: long enough for a NATS cluster to elect a new leader for a
+// bucket whose server died (its elections take 4 to 9 seconds).
+const busRetryFor = 20 * time.Second
+
+// busBusy reports whether err is the bus not answering for now (no stream
+// leader, a request timed out while ctx still runs) and the write has
+// tried for less than busRetryFor since *since, which it sets at the
+// first such error.
+func (h *Hub) busBusy(ctx context.Context, err error, since *time.Time) bool {
+	timedOut := errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil
+	if !timedOut && !errors.Is(err, jetstream.ErrNoStreamResponse) && !errors.Is(err, nats.ErrNoResponders) {
+		return false
+	}
+	if since.IsZero() {
+		*since = time.Now()
+	}
+	if time.Since(*since) >= busRetryFor {
+		return false
+	}
+	h.warn("bus not answering presence writes; trying again", "err", err)
+	return true
 }
 
 // deletePresence writes the bucket's delete marker for an account, as the
@@ -564,7 +606,7 @@ func (h *Hub) deletePresence(ctx context.Context, number uint32, rev uint64) (ui
 // sleepJitter waits a random time that grows with the attempt, up to about
 // 50 ms, so that racing writers stop colliding.
 func sleepJitter(ctx context.Context, attempt int) error {
-	limit := time.Duration(min(1<<attempt, 50)) * time.Millisecond
+	limit := time.Duration(min(1<<min(attempt, 6), 50)) * time.Millisecond
 	t := time.NewTimer(time.Duration(mrand.Int64N(int64(limit))))
 	defer t.Stop()
 	select {

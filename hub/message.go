@@ -187,15 +187,20 @@ func (h *Hub) Sessions(ctx context.Context, number uint32) (map[string]Status, e
 }
 
 // HasSession reports whether the account's session id, of protocol, is
-// attached, on whichever node.
+// attached, on whichever node. A session the replica does not show yet is
+// looked up in the bucket itself: a client that logged in on one node may
+// present its token to another at once.
 func (h *Hub) HasSession(ctx context.Context, number uint32, id, protocol string) (bool, error) {
 	rec, _ := h.directory.record(number)
-	for _, sp := range rec.Sessions {
-		if sp.ID == id {
-			return sp.Protocol == protocol, nil
-		}
+	if found, ok := rec.session(id); ok {
+		return found.Protocol == protocol, nil
 	}
-	return false, nil
+	rec, _, err := h.loadPresence(ctx, number)
+	if err != nil {
+		return false, err
+	}
+	found, ok := rec.session(id)
+	return ok && found.Protocol == protocol, nil
 }
 
 // CanReach reports whether from may start a conversation with to: to is
