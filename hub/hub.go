@@ -73,6 +73,7 @@ type Hub struct {
 	// directory replicates the presence bucket (see its doc).
 	directory directory
 	liveness  liveness
+	relations relations
 	// background counts work that outlives the call that started it
 	// (returning messages to the mailbox, presence resyncs).
 	background sync.WaitGroup
@@ -157,13 +158,20 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 		_ = h.receipts.sub.Unsubscribe()
 		return nil, fmt.Errorf("presence watch: %w", err)
 	}
+	if err := h.startRelations(); err != nil {
+		_ = h.receipts.sub.Unsubscribe()
+		h.directory.stop()
+		return nil, fmt.Errorf("subscribe: %w", err)
+	}
 	if h.nodeSub, err = cfg.Conn.Subscribe(nodeSubject(cfg.Node), h.fromBus); err != nil {
+		_ = h.relations.sub.Unsubscribe()
 		_ = h.receipts.sub.Unsubscribe()
 		h.directory.stop()
 		return nil, fmt.Errorf("subscribe: %w", err)
 	}
 	if err := h.startLiveness(ctx); err != nil {
 		_ = h.nodeSub.Unsubscribe()
+		_ = h.relations.sub.Unsubscribe()
 		_ = h.receipts.sub.Unsubscribe()
 		h.directory.stop()
 		return nil, fmt.Errorf("node liveness: %w", err)
@@ -213,6 +221,7 @@ func (h *Hub) Close() {
 	h.countNodeDropsLocked()
 	h.mu.Unlock()
 	_ = h.receipts.sub.Unsubscribe()
+	_ = h.relations.sub.Unsubscribe()
 	h.directory.stop()
 	close(h.stop)
 	<-h.done
@@ -420,7 +429,7 @@ func (h *Hub) VisiblePresence(ctx context.Context, viewer, number uint32) (Statu
 	if err != nil || st.Visible() == StatusOffline {
 		return StatusOffline, "", err
 	}
-	r, err := h.cfg.Store.Relation(ctx, number, viewer)
+	r, err := h.relation(ctx, number, viewer)
 	if err != nil {
 		return StatusOffline, "", err
 	}

@@ -70,7 +70,7 @@ func (h *Hub) SendMessage(ctx context.Context, from Account, to uint32, msg Mess
 	if msg.Sent.IsZero() {
 		msg.Sent = time.Now().UTC()
 	}
-	r, err := h.cfg.Store.Relation(ctx, to, from.Number)
+	r, err := h.relation(ctx, to, from.Number)
 	if err != nil {
 		return 0, err
 	}
@@ -133,7 +133,7 @@ func (h *Hub) SendTyping(ctx context.Context, from Account, to uint32, length in
 			return err
 		}
 	}
-	r, err := h.cfg.Store.Relation(ctx, to, from.Number)
+	r, err := h.relation(ctx, to, from.Number)
 	if err != nil || !r.Allows() {
 		return err
 	}
@@ -207,7 +207,7 @@ func (h *Hub) HasSession(ctx context.Context, number uint32, id, protocol string
 // visibly online, allows from, and is not blocked by from (ErrUnreachable
 // otherwise).
 func (h *Hub) CanReach(ctx context.Context, from Account, to uint32) error {
-	mine, err := h.cfg.Store.Relation(ctx, from.Number, to)
+	mine, err := h.relation(ctx, from.Number, to)
 	if err != nil {
 		return err
 	}

@@ -252,3 +252,42 @@ func TestNodeTakenForDeadRevives(t *testing.T) {
 		t.Fatal("the revived node's session is not back in presence")
 	}
 }
+
+// A block takes effect at once on the blocker's node, and on the other
+// nodes as soon as the bus brings the word, though they answered earlier
+// messages from what they had read before.
+func TestBlockReachesEveryNode(t *testing.T) {
+	ctx := context.Background()
+	h1, h2, st := twoNodes(t)
+	alice, bob := account(t, st, 1, "alice@example.com"), account(t, st, 2, "bob@example.com")
+	as, err := h1.Attach(ctx, alice, "gg", newRecorder())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := as.SetPresence(ctx, hub.StatusOnline, ""); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range []*hub.Hub{h1, h2} {
+		if d, err := h.SendMessage(ctx, bob, alice.Number, hub.Message{Text: "hi"}, ""); err != nil || d != hub.Delivered {
+			t.Fatalf("before the block: %v %v", d, err)
+		}
+	}
+	if _, _, err := as.AddContact(ctx, hub.Block, bob.Number, 0); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := h1.SendMessage(ctx, bob, alice.Number, hub.Message{Text: "let me in"}, ""); err != nil || d != hub.Blocked {
+		t.Fatalf("on the blocker's node: %v %v", d, err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		d, err := h2.SendMessage(ctx, bob, alice.Number, hub.Message{Text: "let me in"}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d == hub.Blocked {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the other node never heard of the block")
+		}
+	}
+}

@@ -192,6 +192,7 @@ func (s *Session) changeList(ctx context.Context, l List, contact uint32, apply 
 	if err != nil {
 		return change, err
 	}
+	s.hub.listsChanged(me.Number)
 	after, err := s.hub.cfg.Store.Roster(ctx, me.Number)
 	if err != nil {
 		return change, err
@@ -214,6 +215,7 @@ func (s *Session) SetPrivacy(ctx context.Context, p Privacy) (uint32, error) {
 	if err != nil {
 		return 0, err
 	}
+	s.hub.listsChanged(me.Number)
 	if after, err := s.hub.cfg.Store.Roster(ctx, me.Number); err == nil {
 		s.hub.refreshWatchers(ctx, me, before, after)
 	}
