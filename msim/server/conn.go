@@ -463,14 +463,22 @@ func (c *conn) handleBlockList(ctx context.Context, idlist string) error {
 }
 
 func (c *conn) handleBM(ctx context.Context, m wire.Message) error {
-	kind, _ := strconv.Atoi(m.Raw(wire.TypeBM))
-	to, err := c.lookupUID(ctx, m.Get("t"))
+	err := c.sendBM(ctx, m)
 	if errors.Is(err, hub.ErrNotFound) {
-		return nil
+		return nil // to no one: MySpace said nothing either
 	}
-	if err != nil {
-		return err
+	return err
+}
+
+// sendBM hands a BM on to the hub, which finds out whether its recipient
+// exists (hub.ErrNotFound) without a lookup per message here.
+func (c *conn) sendBM(ctx context.Context, m wire.Message) error {
+	kind, _ := strconv.Atoi(m.Raw(wire.TypeBM))
+	uid, err := strconv.ParseUint(strings.TrimSpace(m.Get("t")), 10, 32)
+	if err != nil || uid == 0 {
+		return hub.ErrNotFound
 	}
+	to := uint32(uid)
 	h, me := c.srv.cfg.Hub, c.sess().Account()
 	msg := m.Get("msg")
 	switch kind {
@@ -480,19 +488,19 @@ func (c *conn) handleBM(ctx context.Context, m wire.Message) error {
 			c.fatal(wire.ErrCodeParse, "Message too long.")
 			return errClose
 		}
-		if _, err := h.SendMessage(ctx, me, to.Number, im, ""); err != nil {
+		if _, err := h.SendMessage(ctx, me, to, im, ""); err != nil {
 			return err
 		}
 		metrics.Messages.WithLabelValues(protocolName).Inc()
 	case wire.BMAction:
 		switch msg {
 		case wire.ActionTyping:
-			return h.SendTyping(ctx, me, to.Number, 1, "")
+			return h.SendTyping(ctx, me, to, 1, "")
 		case wire.ActionStopTyping:
-			return h.SendTyping(ctx, me, to.Number, 0, "")
+			return h.SendTyping(ctx, me, to, 0, "")
 		}
 		if n, ok := wire.ParseZap(msg); ok {
-			_, err := h.SendMessage(ctx, me, to.Number, hub.Message{Text: zapText(n)}, "")
+			_, err := h.SendMessage(ctx, me, to, hub.Message{Text: zapText(n)}, "")
 			return err
 		}
 	}

@@ -257,6 +257,17 @@ func TestContactsPresenceAndMessages(t *testing.T) {
 	if d, _ := env.hub.SendMessage(ctx, hub.Account{Number: 1001}, 1002, hub.Message{Text: "let me in"}, ""); d != hub.Blocked {
 		t.Fatalf("message to a blocker: %v", d)
 	}
+
+	// An IM to an id no one has goes nowhere, and the session goes on.
+	if err := tom.SendIM(ctx, 4242, "anyone?"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tom.SendIM(ctx, 1002, "still here"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tom.ContactList(ctx); err != nil {
+		t.Fatalf("after an IM to no one: %v", err)
+	}
 }
 
 func TestOfflineMessageAndTakeover(t *testing.T) {
