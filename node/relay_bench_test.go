@@ -42,17 +42,7 @@ func BenchmarkRelay(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	mc, err := client.Dial(ctx, n.MSNPAddr, client.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer mc.Close()
-	if err := mc.Login(ctx, "msn@example.com", "pw"); err != nil {
-		b.Fatal(err)
-	}
-	if err := mc.SetStatus(ctx, client.StatusOnline); err != nil {
-		b.Fatal(err)
-	}
+	mc := msnOnline(ctx, b, n, "msn@example.com")
 	go func() {
 		for range mc.Events() {
 		}
@@ -111,6 +101,102 @@ func BenchmarkRelay(b *testing.B) {
 			b.Fatalf("downloaded %d bytes: %v", got, err)
 		}
 	}
+}
+
+// BenchmarkRelayMSN measures a file's way between two MSN clients that
+// cannot take connections, so that the server's MSNFTP relay carries it:
+// MSNFTP from the sender to the relay, and from the relay to the receiver.
+// Compare its MB/s with BenchmarkLoopbackCopy.
+func BenchmarkRelayMSN(b *testing.B) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	n, err := Start(ctx, Options{
+		DataDir: b.TempDir(), MSNPAddr: "127.0.0.1:0", SBAddr: "127.0.0.1:0", FTPAddr: "127.0.0.1:0",
+		GGAddr: Off, IMIPAddr: Off, MSIMAddr: Off, HTTPAddr: Off,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer n.Shutdown(context.Background())
+	for _, a := range []struct {
+		num         uint32
+		email, name string
+	}{{1001, "alice@example.com", "Alice"}, {1002, "bob@example.com", "Bob"}} {
+		if _, err := n.Store.CreateAccount(ctx, accountOf(a.num, a.email, a.name), "pw"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	alice := msnOnline(ctx, b, n, "alice@example.com")
+	go func() {
+		for range alice.Events() {
+		}
+	}()
+	bob := msnOnline(ctx, b, n, "bob@example.com")
+	asb, err := alice.StartChat(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer asb.Close()
+	if _, err := asb.Call(ctx, "bob@example.com"); err != nil {
+		b.Fatal(err)
+	}
+	ring, ok := waitFor[client.Ring](ctx, bob.Events())
+	if !ok {
+		b.Fatal("no ring")
+	}
+	go func() {
+		for range bob.Events() {
+		}
+	}()
+	bsb, err := bob.Answer(ctx, ring)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer bsb.Close()
+	if _, ok := waitFor[client.Joined](ctx, asb.Events()); !ok {
+		b.Fatal("no JOI")
+	}
+	data := bytes.Repeat([]byte("relay benchmark "), relayFile/16)
+	behindNAT := filetransfer.Options{NoIncoming: true}
+	b.SetBytes(relayFile)
+	b.ResetTimer()
+	for b.Loop() {
+		sent := make(chan error, 1)
+		go func() {
+			sent <- filetransfer.Send(ctx, asb, "bob@example.com", "bench.bin", relayFile, bytes.NewReader(data), behindNAT)
+		}()
+		from, offer, err := filetransfer.NextOffer(ctx, bsb)
+		if err != nil {
+			b.Fatal(err)
+		}
+		got, err := filetransfer.Receive(ctx, bsb, from, "bob@example.com", offer, io.Discard, behindNAT)
+		if err != nil || got != relayFile {
+			b.Fatalf("received %d bytes: %v", got, err)
+		}
+		if err := <-sent; err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if r := n.MSNP.RelayedFiles(); r != int64(b.N) {
+		b.Fatalf("the relay carried %d of %d files", r, b.N)
+	}
+}
+
+// msnOnline logs an MSN client in and sets it online.
+func msnOnline(ctx context.Context, b *testing.B, n *Node, email string) *client.Client {
+	c, err := client.Dial(ctx, n.MSNPAddr, client.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	if err := c.Login(ctx, email, "pw"); err != nil {
+		b.Fatal(err)
+	}
+	if err := c.SetStatus(ctx, client.StatusOnline); err != nil {
+		b.Fatal(err)
+	}
+	return c
 }
 
 // BenchmarkLoopbackCopy is the baseline for BenchmarkRelay: the same bytes
