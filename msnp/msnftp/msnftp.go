@@ -289,8 +289,8 @@ type SendOptions struct {
 	// Size is the file size announced in FIL; exactly this many bytes are
 	// read from the reader.
 	Size int64
-	// Progress, if set, is called after each block with the bytes sent so
-	// far.
+	// Progress, if set, is called after each write of blocks with the
+	// bytes sent so far.
 	Progress func(sent int64)
 	// StepTimeout bounds each step; zero means DefaultStepTimeout.
 	StepTimeout time.Duration
@@ -397,7 +397,8 @@ func sendBlocks(p *peer, opts SendOptions, r io.Reader) error {
 		return res
 	}
 
-	var block [3 + MaxBlock]byte
+	buf := sendBuffers.Get().(*sendBuffer)
+	defer sendBuffers.Put(buf)
 	src := io.LimitReader(r, opts.Size)
 	var sent int64
 	for sent < opts.Size {
@@ -406,8 +407,8 @@ func sendBlocks(p *peer, opts SendOptions, r io.Reader) error {
 			return early(res)
 		default:
 		}
-		n := int(min(opts.Size-sent, MaxBlock))
-		got, rerr := io.ReadFull(src, block[3:3+n])
+		n := int(min(opts.Size-sent, int64(len(buf.data))))
+		got, rerr := io.ReadFull(src, buf.data[:n])
 		if rerr != nil {
 			if p.ctx.Err() != nil {
 				return sendCancel(p, context.Cause(p.ctx))
@@ -419,11 +420,11 @@ func sendBlocks(p *peer, opts SendOptions, r io.Reader) error {
 			}
 			return sendCancel(p, rerr)
 		}
-		block[0], block[1], block[2] = 0, byte(n), byte(n>>8)
+		wire := buf.blocks(n)
 		if err := p.writeStep(); err != nil {
 			return sendCancel(p, context.Cause(p.ctx))
 		}
-		if _, err := p.conn.Write(block[:3+n]); err != nil {
+		if _, err := p.conn.Write(wire); err != nil {
 			if p.cancelled() {
 				return sendCancel(p, context.Cause(p.ctx))
 			}
@@ -450,6 +451,31 @@ func sendBlocks(p *peer, opts SendOptions, r io.Reader) error {
 		return fmt.Errorf("msnftp: waiting for BYE: %w", context.Cause(p.ctx))
 	}
 	return res
+}
+
+// sendBatch is how many blocks Send writes at once: one system call for
+// many blocks, with the same blocks on the wire.
+const sendBatch = 32
+
+// sendBuffer holds a batch of the file, and the same bytes cut into blocks.
+type sendBuffer struct {
+	data [sendBatch * MaxBlock]byte
+	wire [sendBatch * (3 + MaxBlock)]byte
+}
+
+// sendBuffers keeps sendBuffers between transfers.
+var sendBuffers = sync.Pool{New: func() any { return new(sendBuffer) }}
+
+// blocks cuts the first n bytes of data into blocks of at most MaxBlock
+// bytes and returns them as they go on the wire.
+func (b *sendBuffer) blocks(n int) []byte {
+	w := 0
+	for off := 0; off < n; off += MaxBlock {
+		k := min(n-off, MaxBlock)
+		b.wire[w], b.wire[w+1], b.wire[w+2] = 0, byte(k), byte(k>>8)
+		w += 3 + copy(b.wire[w+3:], b.data[off:off+k])
+	}
+	return b.wire[:w]
 }
 
 // sendCancel tells the receiver the sender gives up, and returns cause.
@@ -524,8 +550,8 @@ type ReceiveOptions struct {
 	// for a relay that promised its receiver the invitation's size: any
 	// other FIL is answered with CCL and ErrSizeMismatch.
 	ExactSize bool
-	// Progress, if set, is called after each block with the bytes received
-	// so far.
+	// Progress, if set, is called after each write to the file with the
+	// bytes received so far.
 	Progress func(received int64)
 	// StepTimeout bounds each step; zero means DefaultStepTimeout. When the
 	// sender stays silent longer, the receiver gives up with BYE
@@ -550,7 +576,7 @@ func Receive(ctx context.Context, conn net.Conn, opts ReceiveOptions, w io.Write
 		conn.Close()
 		return 0, fmt.Errorf("msnftp: invalid passport %q", opts.Passport)
 	}
-	p := newPeer(ctx, conn, opts.StepTimeout, 32<<10)
+	p := newPeer(ctx, conn, opts.StepTimeout, receiveBuffer)
 	defer p.close()
 
 	fail := func(doing string, err error) error {
@@ -601,51 +627,9 @@ func Receive(ctx context.Context, conn net.Conn, opts ReceiveOptions, w io.Write
 		return 0, fail("sending TFR", err)
 	}
 
-	var got int64
-	var hdr [3]byte
-	var data [MaxBlock]byte
-	empty := 0
-	for got < size {
-		err := p.readStep()
-		if err == nil {
-			_, err = io.ReadFull(p.br, hdr[:])
-		}
-		if err != nil {
-			return got, receiveFailed(p, err, got, size)
-		}
-		n := int(hdr[1]) | int(hdr[2])<<8
-		switch {
-		case hdr[0] == 1:
-			return got, ErrSenderCancelled
-		case hdr[0] != 0:
-			return got, abort(fmt.Errorf("%w: bad block header % x", ErrProtocol, hdr))
-		case n > MaxBlock:
-			return got, abort(fmt.Errorf("%w: block of %d bytes", ErrProtocol, n))
-		case int64(n) > size-got:
-			return got, abort(fmt.Errorf("%w: block of %d bytes after %d of %d", ErrSizeMismatch, n, got, size))
-		case n == 0:
-			if empty++; empty > maxEmpty {
-				return got, abort(fmt.Errorf("%w: too many empty blocks", ErrProtocol))
-			}
-			continue
-		}
-		empty = 0
-		if _, err := io.ReadFull(p.br, data[:n]); err != nil {
-			return got, receiveFailed(p, err, got, size)
-		}
-		wn, werr := w.Write(data[:n])
-		got += int64(wn)
-		if werr == nil && wn < n {
-			werr = io.ErrShortWrite
-		}
-		if werr != nil {
-			p.farewell([]byte("BYE " + strconv.FormatUint(uint64(ByeOutOfDisk), 10) + "\r\n"))
-			p.linger()
-			return got, fmt.Errorf("msnftp: writing the file: %w", werr)
-		}
-		if opts.Progress != nil {
-			opts.Progress(got)
-		}
+	got, err := receiveBlocks(p, opts, size, w, abort)
+	if err != nil {
+		return got, err
 	}
 	// Everything arrived: even if ctx ended meanwhile, the file is complete.
 	if opts.Commit != nil {
@@ -658,6 +642,120 @@ func Receive(ctx context.Context, conn net.Conn, opts ReceiveOptions, w io.Write
 	p.farewell([]byte("BYE " + strconv.FormatUint(uint64(ByeOK), 10) + "\r\n"))
 	p.linger()
 	return got, nil
+}
+
+// receiveBuffer is the size of the receiver's read buffer, and of the
+// largest write to the file: blocks are small, so the data of many goes
+// out in one write.
+const receiveBuffer = 64 << 10
+
+// receiveBuffers keeps the receiver's write buffers between transfers.
+var receiveBuffers = sync.Pool{New: func() any { return new([receiveBuffer]byte) }}
+
+// receiveBlocks reads size bytes of blocks and writes their data to w,
+// gathered: a write takes what has arrived, up to receiveBuffer bytes, so
+// that no data waits while the receiver waits for more from the network.
+// It returns the bytes written to w.
+func receiveBlocks(p *peer, opts ReceiveOptions, size int64, w io.Writer, abort func(error) error) (int64, error) {
+	buf := receiveBuffers.Get().(*[receiveBuffer]byte)
+	defer receiveBuffers.Put(buf)
+	var got int64 // written to w
+	pending := 0  // gathered in buf, not written yet
+	flush := func() error {
+		if pending == 0 {
+			return nil
+		}
+		wn, err := w.Write(buf[:pending])
+		got += int64(wn)
+		if err == nil && wn < pending {
+			err = io.ErrShortWrite
+		}
+		pending = 0
+		if err != nil {
+			p.farewell([]byte("BYE " + strconv.FormatUint(uint64(ByeOutOfDisk), 10) + "\r\n"))
+			p.linger()
+			return fmt.Errorf("msnftp: writing the file: %w", err)
+		}
+		if opts.Progress != nil {
+			opts.Progress(got)
+		}
+		return nil
+	}
+	// need makes sure n more bytes can be read: when fewer are buffered,
+	// what was gathered is written and the read deadline armed, since the
+	// read will wait on the network.
+	need := func(n int) error {
+		if p.br.Buffered() >= n {
+			return nil
+		}
+		if err := flush(); err != nil {
+			return err
+		}
+		if err := p.readStep(); err != nil {
+			return receiveFailed(p, err, got, size)
+		}
+		return nil
+	}
+	var hdr [3]byte
+	empty := 0
+	for got+int64(pending) < size {
+		if err := need(len(hdr)); err != nil {
+			return got, err
+		}
+		if _, err := io.ReadFull(p.br, hdr[:]); err != nil {
+			return got, receiveFailed(p, err, got, size)
+		}
+		n, err := blockSize(hdr, got+int64(pending), size)
+		if err == nil && n == 0 {
+			if empty++; empty > maxEmpty {
+				err = fmt.Errorf("%w: too many empty blocks", ErrProtocol)
+			}
+		}
+		if err != nil {
+			// The data before the end is written, as it came first.
+			if ferr := flush(); ferr != nil {
+				return got, ferr
+			}
+			if err == ErrSenderCancelled {
+				return got, err
+			}
+			return got, abort(err)
+		}
+		if n == 0 {
+			continue
+		}
+		empty = 0
+		if pending+n > len(buf) {
+			if err := flush(); err != nil {
+				return got, err
+			}
+		}
+		if err := need(n); err != nil {
+			return got, err
+		}
+		if _, err := io.ReadFull(p.br, buf[pending:pending+n]); err != nil {
+			return got, receiveFailed(p, err, got, size)
+		}
+		pending += n
+	}
+	return got, flush()
+}
+
+// blockSize checks a block header, which comes after taken of size bytes,
+// and returns its data's size.
+func blockSize(hdr [3]byte, taken, size int64) (int, error) {
+	n := int(hdr[1]) | int(hdr[2])<<8
+	switch {
+	case hdr[0] == 1:
+		return 0, ErrSenderCancelled
+	case hdr[0] != 0:
+		return 0, fmt.Errorf("%w: bad block header % x", ErrProtocol, hdr)
+	case n > MaxBlock:
+		return 0, fmt.Errorf("%w: block of %d bytes", ErrProtocol, n)
+	case int64(n) > size-taken:
+		return 0, fmt.Errorf("%w: block of %d bytes after %d of %d", ErrSizeMismatch, n, taken, size)
+	}
+	return n, nil
 }
 
 // receiveFailed handles a failed read mid-transfer.

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -460,6 +461,76 @@ func TestSilentSender(t *testing.T) {
 	n, err := Receive(t.Context(), rcv, ReceiveOptions{Passport: passport, AuthCookie: cookie, StepTimeout: 200 * time.Millisecond}, io.Discard)
 	if !isTimeout(err) || n != 5 {
 		t.Errorf("Receive: %d, %v", n, err)
+	}
+	<-done
+}
+
+// countConn counts the writes made on a connection.
+type countConn struct {
+	net.Conn
+	writes *atomic.Int64
+}
+
+func (c countConn) Write(b []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(b)
+}
+
+// writeLog counts the writes made to it and keeps what they carried.
+type writeLog struct {
+	bytes.Buffer
+	writes int
+}
+
+func (w *writeLog) Write(p []byte) (int, error) {
+	w.writes++
+	return w.Buffer.Write(p)
+}
+
+// Blocks are small: the sender writes many in one system call, and the
+// receiver gathers the data of many into one write to the file.
+func TestBlocksGathered(t *testing.T) {
+	const size = 1 << 20
+	data := testData(size)
+	snd, rcv := conns(t, false)
+	var sendWrites atomic.Int64
+	var out writeLog
+	serr, res := run(t, countConn{snd, &sendWrites}, rcv, t.Context(), t.Context(),
+		SendOptions{AuthCookie: cookie, Size: size}, ReceiveOptions{Passport: passport, AuthCookie: cookie},
+		bytes.NewReader(data), &out)
+	if serr != nil || res.err != nil || !bytes.Equal(out.Bytes(), data) {
+		t.Fatalf("Send: %v, Receive: %d, %v", serr, res.n, res.err)
+	}
+	blocks := (size + MaxBlock - 1) / MaxBlock
+	// VER and FIL, then the blocks.
+	if n := sendWrites.Load(); n > int64(2+(blocks+sendBatch-1)/sendBatch) {
+		t.Errorf("the sender wrote %d times for %d blocks", n, blocks)
+	}
+	// However the network cuts the stream, a write to the file takes all
+	// the blocks one read brought in; a read brings at most
+	// receiveBuffer bytes, and usually far more than one block.
+	if out.writes > blocks/4 {
+		t.Errorf("the receiver wrote %d times for %d blocks", out.writes, blocks)
+	}
+}
+
+// The sender cancels right behind some data: that data is written before
+// Receive returns.
+func TestDataBeforeCancelWritten(t *testing.T) {
+	snd, rcv := conns(t, false)
+	done := fake(t, snd, func(br *bufio.Reader, c net.Conn) {
+		io.WriteString(c, "VER MSNFTP\r\n")
+		expect(t, br, "VER MSNFTP")
+		expect(t, br, "USR bob@example.com 1234567890")
+		io.WriteString(c, "FIL 100\r\n")
+		expect(t, br, "TFR")
+		c.Write([]byte{0, 5, 0, 'h', 'e', 'l', 'l', 'o', 0, 1, 0, '!', 1, 0, 0})
+		io.Copy(io.Discard, br)
+	})
+	var out bytes.Buffer
+	n, err := Receive(t.Context(), rcv, ReceiveOptions{Passport: passport, AuthCookie: cookie}, &out)
+	if !errors.Is(err, ErrSenderCancelled) || n != 6 || out.String() != "hello!" {
+		t.Errorf("Receive: %d %q, %v; want 6 \"hello!\", ErrSenderCancelled", n, out.String(), err)
 	}
 	<-done
 }
