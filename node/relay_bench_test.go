@@ -13,10 +13,16 @@ import (
 	msimclient "github.com/crosstalk-im/crosstalk/msim/client"
 	"github.com/crosstalk-im/crosstalk/msnp/client"
 	"github.com/crosstalk-im/crosstalk/msnp/filetransfer"
+	msnpserver "github.com/crosstalk-im/crosstalk/msnp/server"
 )
 
 // relayFile is the file both relay benchmarks move.
 const relayFile = 8 << 20
+
+// unlimitedMSNP lifts the command rate limit: each file takes an
+// invitation, and the benchmarks offer files faster than a client may send
+// commands for long.
+var unlimitedMSNP = msnpserver.Config{CommandsPerSecond: 1e9, CommandBurst: 1 << 30}
 
 // BenchmarkRelay measures a file's whole way through the server: an MSN
 // client sends it over MSNFTP, the server stores it in the drive for a
@@ -28,7 +34,7 @@ func BenchmarkRelay(b *testing.B) {
 	defer cancel()
 	n, err := Start(ctx, Options{
 		DataDir: b.TempDir(), MSNPAddr: "127.0.0.1:0", SBAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		GGAddr: Off, IMIPAddr: Off,
+		GGAddr: Off, IMIPAddr: Off, MSNP: unlimitedMSNP,
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -112,7 +118,7 @@ func BenchmarkRelayMSN(b *testing.B) {
 	defer cancel()
 	n, err := Start(ctx, Options{
 		DataDir: b.TempDir(), MSNPAddr: "127.0.0.1:0", SBAddr: "127.0.0.1:0", FTPAddr: "127.0.0.1:0",
-		GGAddr: Off, IMIPAddr: Off, MSIMAddr: Off, HTTPAddr: Off,
+		GGAddr: Off, IMIPAddr: Off, MSIMAddr: Off, HTTPAddr: Off, MSNP: unlimitedMSNP,
 	})
 	if err != nil {
 		b.Fatal(err)
