@@ -3,6 +3,9 @@ package drive_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -17,16 +20,19 @@ import (
 
 func TestDeposit(t *testing.T) {
 	ctx := context.Background()
-	data := payload(5000)
+	// Larger than the buffer the drive writes through.
+	data := payload(600 << 10)
 	for _, tc := range []struct {
 		name string
 		body io.Reader
 		ok   bool
 	}{
 		{"exact", iotest.HalfReader(bytes.NewReader(data)), true},
-		{"short", bytes.NewReader(data[:4999]), false},
+		{"byte by byte", iotest.OneByteReader(bytes.NewReader(data)), true},
+		{"short", bytes.NewReader(data[:len(data)-1]), false},
 		{"long", io.MultiReader(bytes.NewReader(data), strings.NewReader("x")), false},
 		{"broken", iotest.TimeoutReader(bytes.NewReader(data)), false},
+		{"broken late", io.MultiReader(bytes.NewReader(data[:300<<10]), iotest.ErrReader(errors.New("cut"))), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, nil)
@@ -48,7 +54,9 @@ func TestDeposit(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if tk.Status != drive.StatusCompleted || tk.Ack != drive.AckAllowed || tk.FileSize != 5000 || tk.FileName != drive.SanitizeName("a/b.txt") {
+			sum := sha256.Sum256(data)
+			if tk.Status != drive.StatusCompleted || tk.Ack != drive.AckAllowed || tk.FileSize != int64(len(data)) ||
+				tk.FileName != drive.SanitizeName("a/b.txt") || tk.SHA256 != hex.EncodeToString(sum[:]) {
 				t.Fatalf("ticket %+v", tk)
 			}
 			got, err := os.ReadFile(filepath.Join(e.dir, "drive", tk.ID))

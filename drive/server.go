@@ -880,6 +880,9 @@ func (s *Server) notifyCompleted(t Ticket) {
 	s.notify(t.Sender, KindScopeFilesChanged, scopeJSON{Scope: "outbox", ID: t.ID})
 }
 
+// blobBuffer is how much of a file storeBlob gathers per write.
+const blobBuffer = 256 << 10
+
 // storeBlob writes exactly size bytes from body to the ticket's blob:
 // into a temporary file first, synced, then renamed, so the final name
 // only ever holds a complete file. It returns the hex SHA-256.
@@ -896,9 +899,28 @@ func (s *Server) storeBlob(id string, size int64, body io.Reader) (sum string, e
 		}
 	}()
 	h := sha256.New()
-	buf := make([]byte, 256<<10)
+	buf := make([]byte, blobBuffer)
 	src := &failedRead{r: body}
-	n, err := io.CopyBuffer(io.MultiWriter(f, h), src, buf)
+	var n int64
+	for {
+		// Whole buffers, however small the reads: few large writes, and the
+		// checksum taken in the same pass.
+		k, rerr := io.ReadFull(src, buf)
+		if k > 0 {
+			h.Write(buf[:k])
+			if _, err := f.Write(buf[:k]); err != nil {
+				return "", err
+			}
+			n += int64(k)
+		}
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			break
+		}
+		if rerr != nil {
+			err = rerr
+			break
+		}
+	}
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig) || err == nil && n != size:
