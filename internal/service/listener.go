@@ -333,6 +333,10 @@ type admittedConn struct {
 // NetConn returns the connection underneath, as crypto/tls's does.
 func (c *admittedConn) NetConn() net.Conn { return c.Conn }
 
+// ReadFrom passes io.Copy to the connection on to the one underneath, so
+// that a file goes out with sendfile when that is a TCP connection.
+func (c *admittedConn) ReadFrom(r io.Reader) (int64, error) { return io.Copy(c.Conn, r) }
+
 func (c *admittedConn) Close() error {
 	l := c.l
 	l.mu.Lock()

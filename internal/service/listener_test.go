@@ -8,8 +8,10 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -303,5 +305,70 @@ func TestAddrKey(t *testing.T) {
 		if got := addrKey(net.TCPAddrFromAddrPort(ap)).String(); got != want {
 			t.Errorf("%s: key %s, want %s", addr, got, want)
 		}
+	}
+}
+
+// copyCountingListener hands out connections that count the io.Copy calls
+// that reach their own ReadFrom.
+type copyCountingListener struct {
+	net.Listener
+	copies *atomic.Int64
+}
+
+func (l copyCountingListener) Accept() (net.Conn, error) {
+	nc, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return copyCountingConn{nc.(*net.TCPConn), l.copies}, nil
+}
+
+type copyCountingConn struct {
+	*net.TCPConn
+	copies *atomic.Int64
+}
+
+func (c copyCountingConn) ReadFrom(r io.Reader) (int64, error) {
+	c.copies.Add(1)
+	return c.TCPConn.ReadFrom(r)
+}
+
+// A file copied to an admitted connection reaches the TCP connection's
+// ReadFrom, which sends it with sendfile.
+func TestCopyReachesTheConnection(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var copies atomic.Int64
+	g := NewListener(copyCountingListener{l, &copies}, ListenerOptions{Name: "copy", Limits: Limits{}})
+	defer g.Close()
+	data := strings.Repeat("file ", 20000)
+	path := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := dialFrom(t, "127.0.0.1", l.Addr().String())
+	got := make(chan string, 1)
+	go func() {
+		b, _ := io.ReadAll(c)
+		got <- string(b)
+	}()
+	nc, err := g.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	n, err := io.Copy(nc, io.LimitReader(f, int64(len(data))))
+	nc.Close()
+	if err != nil || n != int64(len(data)) || <-got != data {
+		t.Fatalf("copied %d bytes: %v", n, err)
+	}
+	if copies.Load() != 1 {
+		t.Fatalf("%d copies reached the connection, want 1", copies.Load())
 	}
 }
