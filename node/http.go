@@ -130,6 +130,45 @@ func (w *stallWriter) Write(p []byte) (int, error) {
 	return w.ResponseWriter.Write(p)
 }
 
+// stallChunk is the most of an answer that ReadFrom sends under one write
+// deadline: io.Copy's own buffer size, as when every Write got a deadline,
+// so that the least progress that keeps a download going is unchanged.
+const stallChunk = 32 << 10
+
+// ReadFrom lets io.Copy to the answer (http.ServeContent does it) reach
+// the server's own ReadFrom, which sends a file with sendfile, stallChunk
+// bytes per write deadline.
+func (w *stallWriter) ReadFrom(src io.Reader) (int64, error) {
+	rf, ok := w.ResponseWriter.(io.ReaderFrom)
+	if !ok {
+		return io.Copy(struct{ io.Writer }{w}, src)
+	}
+	// sendfile looks through one io.LimitedReader to the file, not two:
+	// each chunk's limit replaces the caller's.
+	left := int64(-1)
+	if lr, ok := src.(*io.LimitedReader); ok {
+		src, left = lr.R, lr.N
+		defer func() { lr.N = left }()
+	}
+	var sent int64
+	for left != 0 {
+		chunk := int64(stallChunk)
+		if left > 0 {
+			chunk = min(chunk, left)
+		}
+		_ = w.rc.SetWriteDeadline(time.Now().Add(w.stall))
+		n, err := rf.ReadFrom(io.LimitReader(src, chunk))
+		sent += n
+		if left > 0 {
+			left -= n
+		}
+		if err != nil || n < chunk {
+			return sent, err
+		}
+	}
+	return sent, nil
+}
+
 // Unwrap lets http.ResponseController reach the server's writer.
 func (w *stallWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 

@@ -134,6 +134,83 @@ func TestSlowUploadCompletes(t *testing.T) {
 	}
 }
 
+// downloadSize is larger than the socket buffers between the server and a
+// client that reads nothing, so that the server has to wait for it.
+const downloadSize = 12 << 20
+
+// startDownload stores a file in the drive for a download link, requests
+// it over a connection with a small receive buffer and returns the answer
+// with its body unread.
+func startDownload(t *testing.T, ctx context.Context, n *Node) *http.Response {
+	t.Helper()
+	addAccount(t, n, 1001, "alice@example.com", "Alice", "pw")
+	addAccount(t, n, 1002, "bob@example.com", "Bob", "pw")
+	tk, err := n.Drive.Deposit(ctx, 1001, 1002, "big.bin", downloadSize, bytes.NewReader(make([]byte, downloadSize)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := net.DialTimeout("tcp", n.HTTPAddr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	if err := nc.(*net.TCPConn).SetReadBuffer(16 << 10); err != nil {
+		t.Fatal(err)
+	}
+	_ = nc.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := fmt.Fprintf(nc, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", n.Drive.LinkPath(tk)); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReaderSize(nc, 64<<10), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	if resp.StatusCode != http.StatusOK || resp.ContentLength != downloadSize {
+		t.Fatalf("download: %d, %d bytes", resp.StatusCode, resp.ContentLength)
+	}
+	return resp
+}
+
+// A download the client stops reading is cut after the stall timeout.
+func TestStalledDownloadCut(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const stall = 300 * time.Millisecond
+	n := startNodeWith(t, Options{DataDir: t.TempDir(), HTTP: HTTPLimits{StallTimeout: stall}})
+	resp := startDownload(t, ctx, n)
+	time.Sleep(4 * stall)
+	got, err := io.Copy(io.Discard, resp.Body)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() || got == downloadSize {
+		t.Fatalf("the stalled download was not cut: %d bytes, %v", got, err)
+	}
+}
+
+// A download that keeps moving outlasts the stall timeout many times over.
+func TestSlowDownloadCompletes(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const stall = 300 * time.Millisecond
+	n := startNodeWith(t, Options{DataDir: t.TempDir(), HTTP: HTTPLimits{StallTimeout: stall}})
+	resp := startDownload(t, ctx, n)
+	var got int64
+	for {
+		time.Sleep(stall / 5)
+		k, err := io.CopyN(io.Discard, resp.Body, 1<<20)
+		got += k
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("slow download cut after %d bytes: %v", got, err)
+		}
+	}
+	if got != downloadSize {
+		t.Fatalf("downloaded %d bytes, want %d", got, downloadSize)
+	}
+}
+
 // /healthz reports every listener, and fails while one is down.
 func TestHealthzReportsListeners(t *testing.T) {
 	n := startNode(t, t.TempDir(), "")
