@@ -20,8 +20,9 @@ import (
 
 func TestDeposit(t *testing.T) {
 	ctx := context.Background()
-	// Larger than the buffer the drive writes through.
-	data := payload(600 << 10)
+	// Several of the buffers the drive writes through, and more than it
+	// writes before it starts putting the file on disk.
+	data := payload(3 << 19)
 	for _, tc := range []struct {
 		name string
 		body io.Reader

@@ -883,6 +883,11 @@ func (s *Server) notifyCompleted(t Ticket) {
 // blobBuffer is how much of a file storeBlob gathers per write.
 const blobBuffer = 256 << 10
 
+// writebackEvery is how much storeBlob writes before it has the kernel
+// start putting it on disk, so that the sync at the end finds most of the
+// file there instead of all of it to write.
+const writebackEvery = 1 << 20
+
 // storeBlob writes exactly size bytes from body to the ticket's blob:
 // into a temporary file first, synced, then renamed, so the final name
 // only ever holds a complete file. It returns the hex SHA-256.
@@ -898,20 +903,26 @@ func (s *Server) storeBlob(id string, size int64, body io.Reader) (sum string, e
 			os.Remove(tmp)
 		}
 	}()
-	h := sha256.New()
-	buf := make([]byte, blobBuffer)
+	hashed := newBlobHasher()
+	defer hashed.finish()
 	src := &failedRead{r: body}
-	var n int64
+	var n, flushed int64
 	for {
-		// Whole buffers, however small the reads: few large writes, and the
-		// checksum taken in the same pass.
-		k, rerr := io.ReadFull(src, buf)
+		// Whole buffers, however small the reads: few large writes.
+		buf := hashed.buffer()
+		k, rerr := io.ReadFull(src, buf[:])
+		var werr error
 		if k > 0 {
-			h.Write(buf[:k])
-			if _, err := f.Write(buf[:k]); err != nil {
-				return "", err
-			}
+			_, werr = f.Write(buf[:k])
 			n += int64(k)
+		}
+		hashed.add(buf, k)
+		if werr != nil {
+			return "", werr
+		}
+		if n-flushed >= writebackEvery {
+			startWriteback(f, flushed, n-flushed)
+			flushed = n
 		}
 		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
 			break
@@ -932,7 +943,8 @@ func (s *Server) storeBlob(id string, size int64, body io.Reader) (sum string, e
 	}
 	// A body exactly size bytes long may still have more behind it when no
 	// MaxBytesReader guards it; one more read tells.
-	if extra, _ := body.Read(buf[:1]); extra > 0 {
+	var extra [1]byte
+	if k, _ := body.Read(extra[:]); k > 0 {
 		return "", errSize
 	}
 	if err = f.Sync(); err != nil {
@@ -945,7 +957,67 @@ func (s *Server) storeBlob(id string, size int64, body io.Reader) (sum string, e
 		return "", err
 	}
 	syncDir(s.blobDir)
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return hex.EncodeToString(hashed.finish()), nil
+}
+
+// blobBuffers keeps storeBlob's buffers between uploads.
+var blobBuffers = sync.Pool{New: func() any { return new([blobBuffer]byte) }}
+
+// blobHasher takes the SHA-256 of what storeBlob writes on a goroutine of
+// its own, from the buffers written, so that hashing one buffer runs
+// beside reading and writing the next: once, as the data streams by.
+type blobHasher struct {
+	free chan *[blobBuffer]byte
+	full chan hashChunk
+	sum  chan []byte
+	done []byte // set by finish
+}
+
+type hashChunk struct {
+	buf *[blobBuffer]byte
+	n   int
+}
+
+// hashBuffers: one being filled while the other is hashed.
+const hashBuffers = 2
+
+func newBlobHasher() *blobHasher {
+	bh := &blobHasher{
+		free: make(chan *[blobBuffer]byte, hashBuffers),
+		full: make(chan hashChunk, hashBuffers),
+		sum:  make(chan []byte, 1),
+	}
+	for range hashBuffers {
+		bh.free <- blobBuffers.Get().(*[blobBuffer]byte)
+	}
+	go func() {
+		h := sha256.New()
+		for c := range bh.full {
+			h.Write(c.buf[:c.n])
+			bh.free <- c.buf
+		}
+		bh.sum <- h.Sum(nil)
+	}()
+	return bh
+}
+
+// buffer waits for a buffer to fill; it goes back with add.
+func (bh *blobHasher) buffer() *[blobBuffer]byte { return <-bh.free }
+
+// add hashes the first n bytes of buf, then frees it.
+func (bh *blobHasher) add(buf *[blobBuffer]byte, n int) { bh.full <- hashChunk{buf, n} }
+
+// finish returns the sum of all that was added; called again, it returns
+// the same.
+func (bh *blobHasher) finish() []byte {
+	if bh.done == nil {
+		close(bh.full)
+		bh.done = <-bh.sum
+		for range hashBuffers {
+			blobBuffers.Put(<-bh.free)
+		}
+	}
+	return bh.done
 }
 
 // errBody: the body broke off before its end, or was malformed (a bad
