@@ -18,20 +18,9 @@ import (
 func BenchmarkGGToMSN(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	n, err := Start(ctx, Options{DataDir: b.TempDir(), MSNPAddr: "127.0.0.1:0", SBAddr: "127.0.0.1:0", GGAddr: "127.0.0.1:0", HTTPAddr: Off,
-		GG: ggserver.Config{PacketsPerSecond: 1e9, PacketBurst: 1 << 30}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer n.Shutdown(context.Background())
-	for _, a := range []struct {
-		num         uint32
-		email, name string
-	}{{1002, "bob@example.com", "Bob"}, {2001, "gary@example.com", "Gary"}} {
-		if _, err := n.Store.CreateAccount(ctx, accountOf(a.num, a.email, a.name), "pw"); err != nil {
-			b.Fatal(err)
-		}
-	}
+	n := benchNode(ctx, b, Options{MSNPAddr: "127.0.0.1:0", SBAddr: "127.0.0.1:0", GGAddr: "127.0.0.1:0", HTTPAddr: Off,
+		GG: ggserver.Config{PacketsPerSecond: 1e9, PacketBurst: 1 << 30}},
+		accountOf(1002, "bob@example.com", "Bob"), accountOf(2001, "gary@example.com", "Gary"))
 	bob, err := client.Dial(ctx, n.MSNPAddr, client.Options{})
 	if err != nil {
 		b.Fatal(err)
@@ -77,6 +66,29 @@ func BenchmarkGGToMSN(b *testing.B) {
 		waitText()
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N), "µs/delivery")
+}
+
+// benchNode starts a node in a temporary directory, with accounts whose
+// password is "pw"; it shuts down when the benchmark ends.
+func benchNode(ctx context.Context, b *testing.B, o Options, accounts ...hub.Account) *Node {
+	o.DataDir = b.TempDir()
+	n, err := Start(ctx, o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { n.Shutdown(context.Background()) })
+	for _, a := range accounts {
+		if _, err := n.Store.CreateAccount(ctx, a, "pw"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return n
+}
+
+// drain discards events nobody waits for.
+func drain[E any](events <-chan E) {
+	for range events {
+	}
 }
 
 func accountOf(number uint32, email, name string) hub.Account {

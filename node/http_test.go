@@ -138,11 +138,14 @@ func TestSlowUploadCompletes(t *testing.T) {
 // client that reads nothing, so that the server has to wait for it.
 const downloadSize = 12 << 20
 
-// startDownload stores a file in the drive for a download link, requests
-// it over a connection with a small receive buffer and returns the answer
-// with its body unread.
-func startDownload(t *testing.T, ctx context.Context, n *Node) *http.Response {
+// startDownload starts a node with the stall timeout given, stores a file
+// in its drive for a download link, requests it over a connection with a
+// small receive buffer and returns the answer with its body unread.
+func startDownload(t *testing.T, stall time.Duration) *http.Response {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n := startNodeWith(t, Options{DataDir: t.TempDir(), HTTP: HTTPLimits{StallTimeout: stall}})
 	addAccount(t, n, 1001, "alice@example.com", "Alice", "pw")
 	addAccount(t, n, 1002, "bob@example.com", "Bob", "pw")
 	tk, err := n.Drive.Deposit(ctx, 1001, 1002, "big.bin", downloadSize, bytes.NewReader(make([]byte, downloadSize)))
@@ -174,11 +177,8 @@ func startDownload(t *testing.T, ctx context.Context, n *Node) *http.Response {
 
 // A download the client stops reading is cut after the stall timeout.
 func TestStalledDownloadCut(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	const stall = 300 * time.Millisecond
-	n := startNodeWith(t, Options{DataDir: t.TempDir(), HTTP: HTTPLimits{StallTimeout: stall}})
-	resp := startDownload(t, ctx, n)
+	resp := startDownload(t, stall)
 	time.Sleep(4 * stall)
 	got, err := io.Copy(io.Discard, resp.Body)
 	var ne net.Error
@@ -189,11 +189,8 @@ func TestStalledDownloadCut(t *testing.T) {
 
 // A download that keeps moving outlasts the stall timeout many times over.
 func TestSlowDownloadCompletes(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	const stall = 300 * time.Millisecond
-	n := startNodeWith(t, Options{DataDir: t.TempDir(), HTTP: HTTPLimits{StallTimeout: stall}})
-	resp := startDownload(t, ctx, n)
+	resp := startDownload(t, stall)
 	var got int64
 	for {
 		time.Sleep(stall / 5)

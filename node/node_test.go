@@ -52,7 +52,7 @@ func addAccount(t *testing.T, n *Node, number uint32, email, name, password stri
 	}
 }
 
-func login(t *testing.T, ctx context.Context, addr, email, password string) *client.Client {
+func login(t testing.TB, ctx context.Context, addr, email, password string) *client.Client {
 	t.Helper()
 	c, err := client.Dial(ctx, addr, client.Options{})
 	if err != nil {

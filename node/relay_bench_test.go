@@ -32,27 +32,11 @@ var unlimitedMSNP = msnpserver.Config{CommandsPerSecond: 1e9, CommandBurst: 1 <<
 func BenchmarkRelay(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	n, err := Start(ctx, Options{
-		DataDir: b.TempDir(), MSNPAddr: "127.0.0.1:0", SBAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		GGAddr: Off, IMIPAddr: Off, MSNP: unlimitedMSNP,
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer n.Shutdown(context.Background())
-	for _, a := range []struct {
-		num         uint32
-		email, name string
-	}{{1001, "msn@example.com", "Em"}, {1003, "my@example.com", "Emma"}} {
-		if _, err := n.Store.CreateAccount(ctx, accountOf(a.num, a.email, a.name), "pw"); err != nil {
-			b.Fatal(err)
-		}
-	}
-	mc := msnOnline(ctx, b, n, "msn@example.com")
-	go func() {
-		for range mc.Events() {
-		}
-	}()
+	n := benchNode(ctx, b, Options{MSNPAddr: "127.0.0.1:0", SBAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
+		GGAddr: Off, IMIPAddr: Off, MSNP: unlimitedMSNP},
+		accountOf(1001, "msn@example.com", "Em"), accountOf(1003, "my@example.com", "Emma"))
+	mc := login(b, ctx, n.MSNPAddr, "msn@example.com", "pw")
+	go drain(mc.Events())
 	sc, err := msimclient.Dial(ctx, n.MSIMAddr, msimclient.Options{})
 	if err != nil {
 		b.Fatal(err)
@@ -71,14 +55,7 @@ func BenchmarkRelay(b *testing.B) {
 			}
 		}
 	}()
-	sb, err := mc.StartChat(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer sb.Close()
-	if _, err := sb.Call(ctx, "my@example.com"); err != nil {
-		b.Fatal(err)
-	}
+	sb := call(ctx, b, mc, "my@example.com")
 	if _, ok := waitFor[client.Joined](ctx, sb.Events()); !ok {
 		b.Fatal("no JOI")
 	}
@@ -116,44 +93,18 @@ func BenchmarkRelay(b *testing.B) {
 func BenchmarkRelayMSN(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	n, err := Start(ctx, Options{
-		DataDir: b.TempDir(), MSNPAddr: "127.0.0.1:0", SBAddr: "127.0.0.1:0", FTPAddr: "127.0.0.1:0",
-		GGAddr: Off, IMIPAddr: Off, MSIMAddr: Off, HTTPAddr: Off, MSNP: unlimitedMSNP,
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer n.Shutdown(context.Background())
-	for _, a := range []struct {
-		num         uint32
-		email, name string
-	}{{1001, "alice@example.com", "Alice"}, {1002, "bob@example.com", "Bob"}} {
-		if _, err := n.Store.CreateAccount(ctx, accountOf(a.num, a.email, a.name), "pw"); err != nil {
-			b.Fatal(err)
-		}
-	}
-	alice := msnOnline(ctx, b, n, "alice@example.com")
-	go func() {
-		for range alice.Events() {
-		}
-	}()
-	bob := msnOnline(ctx, b, n, "bob@example.com")
-	asb, err := alice.StartChat(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer asb.Close()
-	if _, err := asb.Call(ctx, "bob@example.com"); err != nil {
-		b.Fatal(err)
-	}
+	n := benchNode(ctx, b, Options{MSNPAddr: "127.0.0.1:0", SBAddr: "127.0.0.1:0", FTPAddr: "127.0.0.1:0",
+		GGAddr: Off, IMIPAddr: Off, MSIMAddr: Off, HTTPAddr: Off, MSNP: unlimitedMSNP},
+		accountOf(1001, "alice@example.com", "Alice"), accountOf(1002, "bob@example.com", "Bob"))
+	alice := login(b, ctx, n.MSNPAddr, "alice@example.com", "pw")
+	go drain(alice.Events())
+	bob := login(b, ctx, n.MSNPAddr, "bob@example.com", "pw")
+	asb := call(ctx, b, alice, "bob@example.com")
 	ring, ok := waitFor[client.Ring](ctx, bob.Events())
 	if !ok {
 		b.Fatal("no ring")
 	}
-	go func() {
-		for range bob.Events() {
-		}
-	}()
+	go drain(bob.Events())
 	bsb, err := bob.Answer(ctx, ring)
 	if err != nil {
 		b.Fatal(err)
@@ -189,20 +140,18 @@ func BenchmarkRelayMSN(b *testing.B) {
 	}
 }
 
-// msnOnline logs an MSN client in and sets it online.
-func msnOnline(ctx context.Context, b *testing.B, n *Node, email string) *client.Client {
-	c, err := client.Dial(ctx, n.MSNPAddr, client.Options{})
+// call opens a chat from c and invites email into it; it closes when the
+// benchmark ends.
+func call(ctx context.Context, b *testing.B, c *client.Client, email string) *client.Switchboard {
+	sb, err := c.StartChat(ctx)
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { c.Close() })
-	if err := c.Login(ctx, email, "pw"); err != nil {
+	b.Cleanup(func() { sb.Close() })
+	if _, err := sb.Call(ctx, email); err != nil {
 		b.Fatal(err)
 	}
-	if err := c.SetStatus(ctx, client.StatusOnline); err != nil {
-		b.Fatal(err)
-	}
-	return c
+	return sb
 }
 
 // BenchmarkLoopbackCopy is the baseline for BenchmarkRelay: the same bytes
