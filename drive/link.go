@@ -43,31 +43,69 @@ func (s *Server) Deposit(ctx context.Context, sender, recipient uint32, name str
 		Ack: AckAllowed, Status: StatusInProgress,
 		Created: now, Expires: now.Add(s.cfg.TicketLifetime),
 	}
-	quota := max(s.cfg.QuotaBytes, 0)
-	if err := s.cfg.Tickets.CreateTicket(ctx, t, quota); err != nil {
-		return Ticket{}, fmt.Errorf("drive: create ticket: %w", err)
-	}
 	if !s.claimUpload(t.ID) { // a fresh random id: cannot happen
-		s.dropTicket(t.ID)
 		return Ticket{}, errors.New("drive: ticket id in use")
 	}
 	defer s.releaseUpload(t.ID)
-	// One byte beyond size is enough to tell a longer stream.
-	sum, err := s.storeBlob(t.ID, size, io.LimitReader(r, size+1))
+	// The ticket is written while the file starts coming in, since its
+	// checks and commit take as long as the first megabytes; a refused
+	// ticket fails the upload's next read. One byte beyond size is enough
+	// to tell a longer stream.
+	body := &ticketGate{r: io.LimitReader(r, size+1), created: make(chan error, 1)}
+	go func() { body.created <- s.cfg.Tickets.CreateTicket(ctx, t, max(s.cfg.QuotaBytes, 0)) }()
+	sum, err := s.storeBlob(t.ID, size, body)
+	if terr := body.wait(); terr != nil {
+		if err == nil {
+			os.Remove(s.blobPath(t.ID))
+		}
+		return Ticket{}, fmt.Errorf("drive: create ticket: %w", terr)
+	}
 	if err != nil {
 		s.dropTicket(t.ID)
 		return Ticket{}, fmt.Errorf("drive: store file: %w", err)
 	}
-	t, err = s.cfg.Tickets.UpdateTicket(ctx, t.ID, func(t *Ticket) error {
+	id := t.ID
+	t, err = s.cfg.Tickets.UpdateTicket(ctx, id, func(t *Ticket) error {
 		t.Status, t.Progress, t.SHA256 = StatusCompleted, t.FileSize, sum
 		return nil
 	})
 	if err != nil {
-		os.Remove(s.blobPath(t.ID))
-		s.dropTicket(t.ID)
+		os.Remove(s.blobPath(id))
+		s.dropTicket(id)
 		return Ticket{}, fmt.Errorf("drive: complete ticket: %w", err)
 	}
 	return t, nil
+}
+
+// ticketGate passes reads on until the ticket created beside them is
+// refused; then it fails them.
+type ticketGate struct {
+	r       io.Reader
+	created chan error // the ticket's creation result
+	err     error
+	settled bool
+}
+
+func (g *ticketGate) Read(p []byte) (int, error) {
+	if !g.settled {
+		select {
+		case g.err = <-g.created:
+			g.settled = true
+		default:
+		}
+	}
+	if g.err != nil {
+		return 0, g.err
+	}
+	return g.r.Read(p)
+}
+
+// wait returns the ticket's creation result, waiting for it if need be.
+func (g *ticketGate) wait() error {
+	if !g.settled {
+		g.err, g.settled = <-g.created, true
+	}
+	return g.err
 }
 
 func (s *Server) dropTicket(id string) {

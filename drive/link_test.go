@@ -82,6 +82,41 @@ func TestDepositLimits(t *testing.T) {
 	if _, err := e.srv.Deposit(ctx, alice, bob, "two", 100, bytes.NewReader(payload(100))); err == nil {
 		t.Fatal("file over the quota taken")
 	}
+	if files := e.blobFiles(t); len(files) != 1 { // the blob of "one"
+		t.Fatalf("files: %v", files)
+	}
+}
+
+// slowReader yields a KiB of zeros per millisecond and counts them.
+type slowReader struct{ n int64 }
+
+func (r *slowReader) Read(p []byte) (int, error) {
+	time.Sleep(time.Millisecond)
+	k := min(len(p), 1024)
+	clear(p[:k])
+	r.n += int64(k)
+	return k, nil
+}
+
+// The ticket is written while the file comes in: a file over the quota is
+// refused without being read to its end, and leaves nothing behind.
+func TestDepositOverQuotaStops(t *testing.T) {
+	const size = 64 << 20
+	e := newEnv(t, func(c *drive.Config) { c.QuotaBytes = size - 1 })
+	e.account(t, alice, false)
+	e.account(t, bob, false)
+	ctx := context.Background()
+	var body slowReader
+	_, err := e.srv.Deposit(ctx, alice, bob, "big", size, &body)
+	if !errors.Is(err, drive.ErrQuota) || body.n >= size {
+		t.Fatalf("deposit read %d bytes: %v, want ErrQuota", body.n, err)
+	}
+	if files := e.blobFiles(t); len(files) != 0 {
+		t.Fatalf("files left: %v", files)
+	}
+	if n, err := e.st.ExpiredTickets(ctx, time.Now().AddDate(1, 0, 0), 10); err != nil || len(n) != 0 {
+		t.Fatalf("tickets left: %v %v", n, err)
+	}
 }
 
 func TestLink(t *testing.T) {
