@@ -144,11 +144,12 @@ type peer struct {
 	watchEnd chan struct{} // closed when the watcher has run
 }
 
-func newPeer(ctx context.Context, conn net.Conn, step time.Duration, bufSize int) *peer {
+// newPeer makes a peer of conn, read through br.
+func newPeer(ctx context.Context, conn net.Conn, step time.Duration, br *bufio.Reader) *peer {
 	if step <= 0 {
 		step = DefaultStepTimeout
 	}
-	p := &peer{ctx: ctx, conn: conn, br: bufio.NewReaderSize(conn, bufSize), step: step, watchEnd: make(chan struct{})}
+	p := &peer{ctx: ctx, conn: conn, br: br, step: step, watchEnd: make(chan struct{})}
 	// When the context ends, unblock whatever read or write is under way.
 	p.stop = context.AfterFunc(ctx, func() {
 		conn.SetDeadline(time.Unix(1, 0))
@@ -308,7 +309,7 @@ func Send(ctx context.Context, conn net.Conn, opts SendOptions, r io.Reader) err
 		conn.Close()
 		return fmt.Errorf("msnftp: negative size %d", opts.Size)
 	}
-	p := newPeer(ctx, conn, opts.StepTimeout, 1024)
+	p := newPeer(ctx, conn, opts.StepTimeout, bufio.NewReaderSize(conn, 1024))
 	defer p.close()
 
 	fail := func(doing string, err error) error {
@@ -401,26 +402,37 @@ func sendBlocks(p *peer, opts SendOptions, r io.Reader) error {
 	defer sendBuffers.Put(buf)
 	src := io.LimitReader(r, opts.Size)
 	var sent int64
+	have := 0 // bytes of the file in buf.data, the rest of a block from the last round first
 	for sent < opts.Size {
 		select {
 		case res := <-final:
 			return early(res)
 		default:
 		}
-		n := int(min(opts.Size-sent, int64(len(buf.data))))
-		got, rerr := io.ReadFull(src, buf.data[:n])
-		if rerr != nil {
-			if p.ctx.Err() != nil {
-				return sendCancel(p, context.Cause(p.ctx))
+		// Whatever the reader has, as long as it makes a whole block: blocks
+		// are full but for the last, and no data waits for a batch to fill.
+		want := int(min(opts.Size-sent, int64(len(buf.data))))
+		if need := min(want, MaxBlock); have < need {
+			got, rerr := io.ReadAtLeast(src, buf.data[have:want], need-have)
+			have += got
+			if rerr != nil {
+				if p.ctx.Err() != nil {
+					return sendCancel(p, context.Cause(p.ctx))
+				}
+				if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+					rerr = fmt.Errorf("%w: reader ended after %d of %d bytes", ErrSizeMismatch, sent+int64(have), opts.Size)
+				} else {
+					rerr = fmt.Errorf("msnftp: reading the file: %w", rerr)
+				}
+				return sendCancel(p, rerr)
 			}
-			if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
-				rerr = fmt.Errorf("%w: reader ended after %d of %d bytes", ErrSizeMismatch, sent+int64(got), opts.Size)
-			} else {
-				rerr = fmt.Errorf("msnftp: reading the file: %w", rerr)
-			}
-			return sendCancel(p, rerr)
+		}
+		n := have
+		if sent+int64(have) < opts.Size {
+			n -= have % MaxBlock
 		}
 		wire := buf.blocks(n)
+		have = copy(buf.data[:], buf.data[n:have])
 		if err := p.writeStep(); err != nil {
 			return sendCancel(p, context.Cause(p.ctx))
 		}
@@ -455,7 +467,7 @@ func sendBlocks(p *peer, opts SendOptions, r io.Reader) error {
 
 // sendBatch is how many blocks Send writes at once: one system call for
 // many blocks, with the same blocks on the wire.
-const sendBatch = 32
+const sendBatch = 128
 
 // sendBuffer holds a batch of the file, and the same bytes cut into blocks.
 type sendBuffer struct {
@@ -576,7 +588,13 @@ func Receive(ctx context.Context, conn net.Conn, opts ReceiveOptions, w io.Write
 		conn.Close()
 		return 0, fmt.Errorf("msnftp: invalid passport %q", opts.Passport)
 	}
-	p := newPeer(ctx, conn, opts.StepTimeout, receiveBuffer)
+	br := receiveReaders.Get().(*bufio.Reader)
+	br.Reset(conn)
+	defer func() {
+		br.Reset(nil)
+		receiveReaders.Put(br)
+	}()
+	p := newPeer(ctx, conn, opts.StepTimeout, br)
 	defer p.close()
 
 	fail := func(doing string, err error) error {
@@ -644,13 +662,17 @@ func Receive(ctx context.Context, conn net.Conn, opts ReceiveOptions, w io.Write
 	return got, nil
 }
 
-// receiveBuffer is the size of the receiver's read buffer, and of the
-// largest write to the file: blocks are small, so the data of many goes
-// out in one write.
-const receiveBuffer = 64 << 10
+// receiveBuffer is the size of the receiver's reads from the network,
+// and of its largest write to the file: blocks are small, so the data of
+// many goes out in one write.
+const receiveBuffer = 256 << 10
 
-// receiveBuffers keeps the receiver's write buffers between transfers.
-var receiveBuffers = sync.Pool{New: func() any { return new([receiveBuffer]byte) }}
+// receiveReaders and receiveBuffers keep the receiver's read and write
+// buffers between transfers.
+var (
+	receiveReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, receiveBuffer) }}
+	receiveBuffers = sync.Pool{New: func() any { return new([receiveBuffer]byte) }}
+)
 
 // receiveBlocks reads size bytes of blocks and writes their data to w,
 // gathered: a write takes what has arrived, up to receiveBuffer bytes, so

@@ -514,6 +514,42 @@ func TestBlocksGathered(t *testing.T) {
 	}
 }
 
+// heldReader reads from r once open is closed.
+type heldReader struct {
+	open <-chan struct{}
+	r    io.Reader
+}
+
+func (h heldReader) Read(p []byte) (int, error) {
+	<-h.open
+	return h.r.Read(p)
+}
+
+// A batch of blocks goes out with what the reader has, without waiting for
+// the reader to fill it: here the rest of the file comes only once the
+// receiver has the first blocks.
+func TestSendDoesNotWaitForABatch(t *testing.T) {
+	const first, size = 10*MaxBlock + 7, 200 << 10
+	data := testData(size)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	open := make(chan struct{})
+	var once sync.Once
+	snd, rcv := conns(t, false)
+	var out bytes.Buffer
+	serr, res := run(t, snd, rcv, ctx, ctx,
+		SendOptions{AuthCookie: cookie, Size: size},
+		ReceiveOptions{Passport: passport, AuthCookie: cookie, Progress: func(n int64) {
+			if n >= 10*MaxBlock {
+				once.Do(func() { close(open) })
+			}
+		}},
+		io.MultiReader(bytes.NewReader(data[:first]), heldReader{open, bytes.NewReader(data[first:])}), &out)
+	if serr != nil || res.err != nil || !bytes.Equal(out.Bytes(), data) {
+		t.Fatalf("Send: %v, Receive: %d, %v", serr, res.n, res.err)
+	}
+}
+
 // The sender cancels right behind some data: that data is written before
 // Receive returns.
 func TestDataBeforeCancelWritten(t *testing.T) {
@@ -612,7 +648,7 @@ func TestCancelledAfterStop(t *testing.T) {
 		a, b := net.Pipe()
 		defer b.Close()
 		ctx, cancel := context.WithCancel(context.Background())
-		p := newPeer(ctx, a, time.Second, 64)
+		p := newPeer(ctx, a, time.Second, bufio.NewReaderSize(a, 64))
 		if first == "close" {
 			p.close()
 		}
