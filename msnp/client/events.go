@@ -113,6 +113,14 @@ type Nak struct {
 	TrID int
 }
 
+// Refused reports a server error answering a message sent in mode U or N
+// (713: sent too fast; 282: malformed), which mode A reports as the error
+// of Send instead.
+type Refused struct {
+	TrID int
+	Code int
+}
+
 // Closed is the last event of a Switchboard; the channel is closed after it.
 type Closed struct {
 	// Err is ErrClosed after Close or Leave, ErrSignedOut after an OUT
@@ -121,6 +129,7 @@ type Closed struct {
 }
 
 func (Presence) isEvent()       {}
+func (Refused) isEvent()        {}
 func (Offline) isEvent()        {}
 func (ReverseAdded) isEvent()   {}
 func (ReverseRemoved) isEvent() {}

@@ -155,6 +155,13 @@ func (sb *Switchboard) handle(cn *conn, cmd wire.Command) {
 	case "OUT":
 		cn.fail(ErrSignedOut)
 	}
+	if code, isErr := errorCode(cmd.Name); isErr && ev == nil {
+		if trid, ok := cmd.TrID(); ok {
+			if n, err := strconv.Atoi(trid); err == nil {
+				ev = Refused{TrID: n, Code: code}
+			}
+		}
+	}
 	if ev == nil {
 		if _, isErr := errorCode(cmd.Name); !isErr {
 			cn.log.Debug("msnp: ignored", "cmd", cmd.String())

@@ -69,10 +69,11 @@ func Send(ctx context.Context, sb *client.Switchboard, to, name string, size int
 	if o.NoIncoming {
 		offer.Connectivity = "N"
 	}
-	if err := sb.SendInvitation(ctx, offer); err != nil {
+	trid, err := sb.Send(ctx, offer.Payload(), 'N')
+	if err != nil {
 		return err
 	}
-	answer, err := waitInvitation(ctx, sb, to, offer.Cookie, o.answerTimeout())
+	answer, err := waitInvitation(ctx, sb, to, offer.Cookie, trid, o.answerTimeout())
 	if err != nil {
 		giveUp(ctx, sb, offer.Cookie, err)
 		return err
@@ -137,7 +138,7 @@ func Receive(ctx context.Context, sb *client.Switchboard, from, passport string,
 	if err := sb.SendInvitation(ctx, accept); err != nil {
 		return 0, err
 	}
-	where, err := waitInvitation(ctx, sb, from, offer.Cookie, o.answerTimeout())
+	where, err := waitInvitation(ctx, sb, from, offer.Cookie, 0, o.answerTimeout())
 	if err != nil {
 		giveUp(ctx, sb, offer.Cookie, err)
 		return 0, err
@@ -180,8 +181,9 @@ func IsOffer(m client.Message) bool {
 }
 
 // waitInvitation waits for from's ACCEPT (returned) or CANCEL (an error)
-// quoting cookie.
-func waitInvitation(ctx context.Context, sb *client.Switchboard, from string, cookie uint32, timeout time.Duration) (invite.Invitation, error) {
+// quoting cookie; trid, when not 0, names our invitation's MSG, whose NAK
+// or refusal by the switchboard ends the wait too.
+func waitInvitation(ctx context.Context, sb *client.Switchboard, from string, cookie uint32, trid int, timeout time.Duration) (invite.Invitation, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	for {
@@ -205,6 +207,14 @@ func waitInvitation(ctx context.Context, sb *client.Switchboard, from string, co
 			case client.Left:
 				if ev.Email == from {
 					return invite.Invitation{}, fmt.Errorf("%s left the conversation", from)
+				}
+			case client.Nak:
+				if trid != 0 && ev.TrID == trid {
+					return invite.Invitation{}, fmt.Errorf("the invitation did not reach %s", from)
+				}
+			case client.Refused:
+				if trid != 0 && ev.TrID == trid {
+					return invite.Invitation{}, fmt.Errorf("the switchboard refused the invitation: %w", &client.ServerError{Code: ev.Code, Command: "MSG"})
 				}
 			}
 		case <-ctx.Done():

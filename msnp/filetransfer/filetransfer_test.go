@@ -16,6 +16,7 @@ import (
 	"github.com/crosstalk-im/crosstalk/msnp/client"
 	"github.com/crosstalk-im/crosstalk/msnp/filetransfer"
 	"github.com/crosstalk-im/crosstalk/msnp/invite"
+	msnpserver "github.com/crosstalk-im/crosstalk/msnp/server"
 	"github.com/crosstalk-im/crosstalk/node"
 )
 
@@ -194,5 +195,25 @@ func nextMessage(t *testing.T, ctx context.Context, sb *client.Switchboard) clie
 		case <-ctx.Done():
 			t.Fatal("no message")
 		}
+	}
+}
+
+// TestInvitationRefused: an invitation the switchboard refuses (713, sent
+// faster than its command rate) ends Send with that error instead of a
+// wait for an answer that cannot come.
+func TestInvitationRefused(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const burst = 8 // a login's commands fit; the switchboard's run out below
+	_, asb, _ := chatOn(t, ctx, node.Options{MSNP: msnpserver.Config{CommandsPerSecond: 0.001, CommandBurst: burst}})
+	for range burst - 2 { // USR and CAL went already
+		if _, err := asb.Send(ctx, client.TypingPayload("alice@example.com"), 'U'); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := filetransfer.Send(ctx, asb, "bob@example.com", "notes.bin", 10, bytes.NewReader(make([]byte, 10)), filetransfer.Options{AnswerTimeout: 20 * time.Second})
+	var se *client.ServerError
+	if !errors.As(err, &se) || se.Code != 713 {
+		t.Fatalf("Send = %v", err)
 	}
 }
