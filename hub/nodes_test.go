@@ -267,6 +267,14 @@ func TestBlockReachesEveryNode(t *testing.T) {
 	if err := as.SetPresence(ctx, hub.StatusOnline, ""); err != nil {
 		t.Fatal(err)
 	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if st, _, _ := h2.Presence(ctx, alice.Number); st == hub.StatusOnline {
+			break // the other node has heard she is online
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the other node never saw alice online")
+		}
+	}
 	for _, h := range []*hub.Hub{h1, h2} {
 		if d, err := h.SendMessage(ctx, bob, alice.Number, hub.Message{Text: "hi"}, ""); err != nil || d != hub.Delivered {
 			t.Fatalf("before the block: %v %v", d, err)
