@@ -53,12 +53,24 @@ func Require(t testing.TB, hint string, pkgs ...string) {
 // test's temporary directory and returns the program's path.
 func Build(t testing.TB, src string, pkgs ...string) string {
 	t.Helper()
+	return build(t, src, strings.TrimSuffix(filepath.Base(src), ".c"), nil, pkgs)
+}
+
+// BuildPreload compiles src into a shared library for LD_PRELOAD and
+// returns its path.
+func BuildPreload(t testing.TB, src string, pkgs ...string) string {
+	t.Helper()
+	return build(t, src, strings.TrimSuffix(filepath.Base(src), ".c")+".so", []string{"-shared", "-fPIC", "-ldl"}, pkgs)
+}
+
+func build(t testing.TB, src, name string, extra, pkgs []string) string {
+	t.Helper()
 	flags, err := exec.Command("pkg-config", append([]string{"--cflags", "--libs"}, pkgs...)...).Output()
 	if err != nil {
 		t.Fatalf("pkg-config %v: %v", pkgs, err)
 	}
-	bin := filepath.Join(t.TempDir(), strings.TrimSuffix(filepath.Base(src), ".c"))
-	args := append([]string{"-Wall", "-O1", "-o", bin, src}, strings.Fields(string(flags))...)
+	bin := filepath.Join(t.TempDir(), name)
+	args := append(append([]string{"-Wall", "-O1", "-o", bin, src}, strings.Fields(string(flags))...), extra...)
 	out, err := exec.Command("cc", args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("cc %s: %v\n%s", strings.Join(args, " "), err, out)

@@ -1,0 +1,158 @@
+package interop
+
+import (
+	"context"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	ggclient "github.com/crosstalk-im/crosstalk/gg/client"
+	"github.com/crosstalk-im/crosstalk/gg/wire"
+	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/internal/cprog"
+	"github.com/crosstalk-im/crosstalk/node"
+)
+
+const polish = "Zażółć gęślą jaźń"
+
+// sipePlugin is where Debian's pidgin-sipe puts libsipe.so; libpurple's
+// own plugins are in pkg-config's plugindir.
+const sipePlugin = "/usr/lib/purple-2"
+
+// requireSipe skips without the tools, libpurple and pidgin-sipe, except
+// in CI (see cprog.Require).
+func requireSipe(t *testing.T) {
+	t.Helper()
+	const hint = "Debian: apt-get install gcc pkg-config libpurple-dev pidgin-sipe"
+	cprog.Require(t, hint, "purple")
+	if _, err := exec.Command("sh", "-c", "ls "+sipePlugin+"/libsipe.so").Output(); err != nil {
+		cprog.Require(t, hint, "pidgin-sipe")
+	}
+}
+
+func startNode(t *testing.T) *node.Node {
+	t.Helper()
+	n, err := node.Start(context.Background(), node.Options{
+		DataDir:  t.TempDir(),
+		MSNPAddr: node.Off, HTTPAddr: node.Off,
+		GGAddr: "127.0.0.1:0", SIPAddr: "127.0.0.1:0",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := n.Shutdown(ctx); err != nil {
+			t.Errorf("node shutdown: %v", err)
+		}
+	})
+	return n
+}
+
+func addAccount(t *testing.T, n *node.Node, number uint32, email, name, password string) hub.Account {
+	t.Helper()
+	a := hub.Account{Number: number, Email: email, DisplayName: name}
+	if _, err := n.Store.CreateAccount(context.Background(), a, password); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func follow(t *testing.T, n *node.Node, owner, contact uint32) {
+	t.Helper()
+	if _, err := n.Store.AddToList(context.Background(), owner, contact, hub.Forward, 0, 100); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// startSipe builds testdata/sipe_harness.c and signs address in through
+// pidgin-sipe.
+func startSipe(t *testing.T, n *node.Node, address, password string) *cprog.Proc {
+	t.Helper()
+	requireSipe(t)
+	bin := cprog.Build(t, filepath.Join("testdata", "sipe_harness.c"), "purple")
+	shim := cprog.BuildPreload(t, filepath.Join("testdata", "sax1_shim.c"), "libxml-2.0")
+	plugins, err := exec.Command("pkg-config", "--variable=plugindir", "purple").Output()
+	if err != nil {
+		t.Fatalf("pkg-config --variable=plugindir purple: %v", err)
+	}
+	home := t.TempDir()
+	return cprog.Start(t, "pidgin-sipe "+address, bin, []string{
+		"SIPE_HARNESS_LIFETIME=60", "LD_PRELOAD=" + shim,
+		"HOME=" + home, "XDG_CACHE_HOME=" + home, "XDG_CONFIG_HOME=" + home,
+		"DBUS_SESSION_BUS_ADDRESS=disabled:", "DISPLAY=",
+	}, home, strings.TrimSpace(string(plugins))+":"+sipePlugin, n.SIPAddr, address, password)
+}
+
+func loginGG(t *testing.T, ctx context.Context, n *node.Node, acct hub.Account, password string, descr string, contacts ...uint32) *ggclient.Client {
+	t.Helper()
+	c, err := ggclient.Dial(ctx, n.GGAddr, ggclient.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.Login(ctx, acct.Number, password, wire.StatusAvailDescr, descr); err != nil {
+		t.Fatalf("gg login %d: %v", acct.Number, err)
+	}
+	var list []wire.Contact
+	for _, uin := range contacts {
+		list = append(list, wire.Contact{UIN: uin, Type: wire.UserNormal})
+	}
+	if err := c.NotifyList(ctx, list); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func nextGG[T ggclient.Event](t *testing.T, ctx context.Context, c *ggclient.Client) T {
+	t.Helper()
+	for {
+		select {
+		case ev, ok := <-c.Events():
+			if !ok {
+				t.Fatalf("gg/client events closed while waiting for %T", *new(T))
+			}
+			if v, ok := ev.(T); ok {
+				return v
+			}
+		case <-ctx.Done():
+			t.Fatalf("gg/client: no %T: %v", *new(T), ctx.Err())
+		}
+	}
+}
+
+// TestPidginSipe signs in with Debian's pidgin-sipe and talks with a
+// Gadu-Gadu user: presence both ways, IMs both ways in Polish.
+func TestPidginSipe(t *testing.T) {
+	requireSipe(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	defer cancel()
+	n := startNode(t)
+	alice := addAccount(t, n, 1001, "alice@example.com", "Alice", "pa")
+	bob := addAccount(t, n, 1002, "bob@example.com", "Bob", "pb")
+	follow(t, n, alice.Number, bob.Number)
+
+	b := loginGG(t, ctx, n, bob, "pb", polish, alice.Number)
+	sipe := startSipe(t, n, alice.Email, "pa")
+	sipe.Expect(ctx, "SIGNED_ON")
+	if m := sipe.Expect(ctx, `BUDDY sip:bob@example.com (\S+) (.*)`); m[1] != "available" || m[2] != polish {
+		t.Fatalf("pidgin-sipe sees bob as %q %q", m[1], m[2])
+	}
+	if s := nextGG[ggclient.Status](t, ctx, b); s.UIN != alice.Number || wire.StatusBase(s.Status) != wire.StatusAvail {
+		t.Fatalf("bob sees %+v", s)
+	}
+	sipe.Do(ctx, "msg sip:bob@example.com "+polish+" z Pidgina")
+	if msg := nextGG[ggclient.Message](t, ctx, b); msg.From != alice.Number || msg.Text != polish+" z Pidgina" {
+		t.Fatalf("bob got %+v", msg)
+	}
+	if _, err := b.SendMessage(ctx, alice.Number, polish); err != nil {
+		t.Fatal(err)
+	}
+	if m := sipe.Expect(ctx, `IM sip:bob@example.com \d+ (.*)`); m[1] != polish {
+		t.Fatalf("pidgin-sipe got %q", m[1])
+	}
+	sipe.Do(ctx, "quit")
+}
