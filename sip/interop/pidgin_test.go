@@ -2,6 +2,7 @@ package interop
 
 import (
 	"context"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/crosstalk-im/crosstalk/gg/wire"
 	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/internal/cprog"
+	msnclient "github.com/crosstalk-im/crosstalk/msnp/client"
 	"github.com/crosstalk-im/crosstalk/node"
 )
 
@@ -25,18 +27,19 @@ const sipePlugin = "/usr/lib/purple-2"
 // in CI (see cprog.Require).
 func requireSipe(t *testing.T) {
 	t.Helper()
-	const hint = "Debian: apt-get install gcc pkg-config libpurple-dev pidgin-sipe"
-	cprog.Require(t, hint, "purple")
-	if _, err := exec.Command("sh", "-c", "ls "+sipePlugin+"/libsipe.so").Output(); err != nil {
-		cprog.Require(t, hint, "pidgin-sipe")
+	const hint = "Debian: apt-get install gcc pkg-config libpurple-dev libxml2-dev pidgin-sipe"
+	pkgs := []string{"purple", "libxml-2.0"}
+	if _, err := os.Stat(filepath.Join(sipePlugin, "libsipe.so")); err != nil {
+		pkgs = append(pkgs, "pidgin-sipe") // no such pkg-config package: reported missing
 	}
+	cprog.Require(t, hint, pkgs...)
 }
 
 func startNode(t *testing.T) *node.Node {
 	t.Helper()
 	n, err := node.Start(context.Background(), node.Options{
 		DataDir:  t.TempDir(),
-		MSNPAddr: node.Off, HTTPAddr: node.Off,
+		MSNPAddr: "127.0.0.1:0", SBAddr: "127.0.0.1:0", HTTPAddr: node.Off,
 		GGAddr: "127.0.0.1:0", SIPAddr: "127.0.0.1:0",
 	})
 	if err != nil {
@@ -124,8 +127,45 @@ func nextGG[T ggclient.Event](t *testing.T, ctx context.Context, c *ggclient.Cli
 	}
 }
 
-// TestPidginSipe signs in with Debian's pidgin-sipe and talks with a
-// Gadu-Gadu user: presence both ways, IMs both ways in Polish.
+func nextMSN[T msnclient.Event](t *testing.T, ctx context.Context, events <-chan msnclient.Event) T {
+	t.Helper()
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				t.Fatalf("msnp/client events closed while waiting for %T", *new(T))
+			}
+			if v, ok := ev.(T); ok {
+				return v
+			}
+		case <-ctx.Done():
+			t.Fatalf("msnp/client: no %T: %v", *new(T), ctx.Err())
+		}
+	}
+}
+
+func loginMSN(t *testing.T, ctx context.Context, n *node.Node, acct hub.Account, password string) *msnclient.Client {
+	t.Helper()
+	c, err := msnclient.Dial(ctx, n.MSNPAddr, msnclient.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.Login(ctx, acct.Email, password); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Sync(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetStatus(ctx, msnclient.StatusOnline); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestPidginSipe signs in with Debian's pidgin-sipe (alice) and talks with
+// a Gadu-Gadu user (bob, gg/client) and an MSN Messenger user (carol,
+// msnp/client): presence and notes both ways, IMs both ways in Polish.
 func TestPidginSipe(t *testing.T) {
 	requireSipe(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
@@ -133,17 +173,55 @@ func TestPidginSipe(t *testing.T) {
 	n := startNode(t)
 	alice := addAccount(t, n, 1001, "alice@example.com", "Alice", "pa")
 	bob := addAccount(t, n, 1002, "bob@example.com", "Bob", "pb")
+	carol := addAccount(t, n, 1003, "carol@example.com", "Carol", "pc")
 	follow(t, n, alice.Number, bob.Number)
+	follow(t, n, alice.Number, carol.Number)
+	follow(t, n, carol.Number, alice.Number)
 
 	b := loginGG(t, ctx, n, bob, "pb", polish, alice.Number)
+	msn := loginMSN(t, ctx, n, carol, "pc")
 	sipe := startSipe(t, n, alice.Email, "pa")
 	sipe.Expect(ctx, "SIGNED_ON")
+
+	// Presence, contacts → pidgin-sipe: GG's description is the note.
 	if m := sipe.Expect(ctx, `BUDDY sip:bob@example.com (\S+) (.*)`); m[1] != "available" || m[2] != polish {
 		t.Fatalf("pidgin-sipe sees bob as %q %q", m[1], m[2])
 	}
+	sipe.Expect(ctx, `BUDDY sip:carol@example.com available .*`)
+	// GG's "do not disturb" is the hub's busy.
+	if err := b.SetStatus(ctx, wire.StatusDNDDescr, "zajęty"); err != nil {
+		t.Fatal(err)
+	}
+	// pidgin-sipe shows a busy contact's note after its activity.
+	if m := sipe.Expect(ctx, `BUDDY sip:bob@example.com (\S+) (.*)`); m[1] != "busy" || m[2] != "Busy - zajęty" {
+		t.Fatalf("pidgin-sipe sees bob as %q %q", m[1], m[2])
+	}
+	if err := msn.SetStatus(ctx, msnclient.StatusAway); err != nil {
+		t.Fatal(err)
+	}
+	sipe.Expect(ctx, `BUDDY sip:carol@example.com away .*`)
+
+	// Presence, pidgin-sipe → contacts: its state and note.
 	if s := nextGG[ggclient.Status](t, ctx, b); s.UIN != alice.Number || wire.StatusBase(s.Status) != wire.StatusAvail {
 		t.Fatalf("bob sees %+v", s)
 	}
+	if p := nextMSN[msnclient.Presence](t, ctx, msn.Events()); p.Email != alice.Email || p.Status != msnclient.StatusOnline {
+		t.Fatalf("carol sees %+v", p)
+	}
+	sipe.Do(ctx, "status away Na obiedzie, wracam o 15:00")
+	for {
+		s := nextGG[ggclient.Status](t, ctx, b)
+		if s.UIN == alice.Number && wire.StatusBase(s.Status) == wire.StatusBusy && s.Description == "Na obiedzie, wracam o 15:00" {
+			break // GG has no "away" apart from "busy" (zaraz wracam)
+		}
+	}
+	for {
+		if p := nextMSN[msnclient.Presence](t, ctx, msn.Events()); p.Email == alice.Email && p.Status == msnclient.StatusAway {
+			break
+		}
+	}
+
+	// IMs with the GG user, both ways.
 	sipe.Do(ctx, "msg sip:bob@example.com "+polish+" z Pidgina")
 	if msg := nextGG[ggclient.Message](t, ctx, b); msg.From != alice.Number || msg.Text != polish+" z Pidgina" {
 		t.Fatalf("bob got %+v", msg)
@@ -154,5 +232,57 @@ func TestPidginSipe(t *testing.T) {
 	if m := sipe.Expect(ctx, `IM sip:bob@example.com \d+ (.*)`); m[1] != polish {
 		t.Fatalf("pidgin-sipe got %q", m[1])
 	}
+
+	// IMs with the MSN user: pidgin-sipe's message rings carol into a
+	// switchboard; her answer comes back in pidgin-sipe's session.
+	sipe.Do(ctx, "msg sip:carol@example.com dzień dobry")
+	ring := nextMSN[msnclient.Ring](t, ctx, msn.Events())
+	if ring.Caller != alice.Email {
+		t.Fatalf("ring %+v", ring)
+	}
+	sb, err := msn.Answer(ctx, ring)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Leave()
+	if msg := nextMSN[msnclient.Message](t, ctx, sb.Events()); msg.From != alice.Email || msg.Text != "dzień dobry" {
+		t.Fatalf("carol got %+v", msg)
+	}
+	if err := sb.SendText(ctx, "odpowiedź z MSN: "+polish); err != nil {
+		t.Fatal(err)
+	}
+	if m := sipe.Expect(ctx, `IM sip:carol@example.com \d+ (.*)`); m[1] != "odpowiedź z MSN: "+polish {
+		t.Fatalf("pidgin-sipe got %q", m[1])
+	}
+
+	// Signing off, pidgin-sipe deregisters: its contacts see it go.
 	sipe.Do(ctx, "quit")
+	for {
+		if s := nextGG[ggclient.Status](t, ctx, b); s.UIN == alice.Number && wire.StatusBase(s.Status) == wire.StatusNotAvail {
+			break
+		}
+	}
+	nextMSN[msnclient.Offline](t, ctx, msn.Events())
+	if err := sipe.Wait(ctx); err != nil {
+		t.Fatalf("harness exit: %v", err)
+	}
+}
+
+// TestPidginSipeWrongPassword: pidgin-sipe is refused, and says it failed
+// to authenticate.
+func TestPidginSipeWrongPassword(t *testing.T) {
+	requireSipe(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n := startNode(t)
+	alice := addAccount(t, n, 1001, "alice@example.com", "Alice", "pa")
+	sipe := startSipe(t, n, alice.Email, "wrong")
+	m := sipe.Expect(ctx, `CONNECTION_ERROR (\d+) (.*)`)
+	// PURPLE_CONNECTION_ERROR_AUTHENTICATION_FAILED is 2.
+	if m[1] != "2" {
+		t.Fatalf("connection error %s %q, want authentication failed (2)", m[1], m[2])
+	}
+	if s, _ := n.Hub.Sessions(ctx, alice.Number); len(s) != 0 {
+		t.Fatalf("alice signed in: %v", s)
+	}
 }
