@@ -15,6 +15,7 @@ import (
 	"github.com/crosstalk-im/crosstalk/internal/cprog"
 	msnclient "github.com/crosstalk-im/crosstalk/msnp/client"
 	"github.com/crosstalk-im/crosstalk/node"
+	sipserver "github.com/crosstalk-im/crosstalk/sip/server"
 )
 
 const polish = "Zażółć gęślą jaźń"
@@ -284,5 +285,137 @@ func TestPidginSipeWrongPassword(t *testing.T) {
 	}
 	if s, _ := n.Hub.Sessions(ctx, alice.Number); len(s) != 0 {
 		t.Fatalf("alice signed in: %v", s)
+	}
+}
+
+// hubPeer is a user of another protocol, attached to the hub directly as
+// any frontend attaches its users.
+type hubPeer struct {
+	*hub.Session
+	events chan hub.Event
+}
+
+func (p *hubPeer) Deliver(ev hub.Event) bool {
+	select {
+	case p.events <- ev:
+		return true
+	default:
+		return false
+	}
+}
+
+func attach(t *testing.T, n *node.Node, a hub.Account) *hubPeer {
+	t.Helper()
+	p := &hubPeer{events: make(chan hub.Event, 256)}
+	var err error
+	if p.Session, err = n.Hub.Attach(context.Background(), a, "test", p); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Detach(context.Background()) })
+	return p
+}
+
+// wait waits for an event of kind from the account numbered from that
+// satisfies ok.
+func (p *hubPeer) wait(t *testing.T, ctx context.Context, kind hub.EventKind, from uint32, ok func(hub.Event) bool) {
+	t.Helper()
+	for {
+		select {
+		case ev := <-p.events:
+			if ev.Kind == kind && ev.From.Number == from && ok(ev) {
+				return
+			}
+		case <-ctx.Done():
+			t.Fatalf("no %s event from %d: %v", kind, from, ctx.Err())
+		}
+	}
+}
+
+// TestPidginSipeTranscript runs pidgin-sipe (alice) with a user attached
+// to the hub (bob) through sign-in, presence both ways, IMs both ways and
+// sign-off. With SIP_TRANSCRIPT_UPDATE=1 it writes the exchange to
+// sip/server/testdata/pidgin-sipe.txt, which TestTranscripts there
+// replays against the server.
+func TestPidginSipeTranscript(t *testing.T) {
+	requireSipe(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	defer cancel()
+	n, err := node.Start(context.Background(), node.Options{
+		DataDir: t.TempDir(), MSNPAddr: node.Off, HTTPAddr: node.Off, SIPAddr: "127.0.0.1:0",
+		SIP: sipserver.Config{TargetName: "sip.example.com"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = n.Shutdown(ctx)
+	})
+	header := []string{
+		"# pidgin-sipe 1.25 (alice) and a user attached to the hub (bob), recorded by",
+		"# sip/interop's TestPidginSipeTranscript: sign-in, the subscriptions after it,",
+		"# presence both ways, IMs both ways, sign-off.",
+		"account alice@example.com 1001 pa Alice",
+		"account bob@example.com 1002 pb Bob",
+		"follow 1001 1002",
+		"follow 1002 1001",
+	}
+	alice := addAccount(t, n, 1001, "alice@example.com", "Alice", "pa")
+	bob := addAccount(t, n, 1002, "bob@example.com", "Bob", "pb")
+	follow(t, n, alice.Number, bob.Number)
+	follow(t, n, bob.Number, alice.Number)
+	var rec recorder
+
+	rec.note("hub 1002 online %s", polish)
+	b := attach(t, n, bob)
+	if err := b.SetPresence(ctx, hub.StatusOnline, polish); err != nil {
+		t.Fatal(err)
+	}
+	sipe := startSipe(t, n, alice.Email, "pa")
+	sipe.Expect(ctx, "SIGNED_ON")
+	if m := sipe.Expect(ctx, `BUDDY sip:bob@example.com (\S+) (.*)`); m[1] != "available" || m[2] != polish {
+		t.Fatalf("pidgin-sipe sees bob as %q %q", m[1], m[2])
+	}
+	b.wait(t, ctx, hub.EventPresence, alice.Number, func(ev hub.Event) bool { return ev.Status == hub.StatusOnline })
+	rec.note("hub 1002 expect presence 1001 online")
+
+	sipe.Do(ctx, "status away Na obiedzie")
+	b.wait(t, ctx, hub.EventPresence, alice.Number, func(ev hub.Event) bool {
+		return ev.Status == hub.StatusAway && ev.Text == "Na obiedzie"
+	})
+	rec.note("hub 1002 expect presence 1001 away Na obiedzie")
+
+	rec.note("hub 1002 busy zajęty")
+	if err := b.SetPresence(ctx, hub.StatusBusy, "zajęty"); err != nil {
+		t.Fatal(err)
+	}
+	sipe.Expect(ctx, `BUDDY sip:bob@example.com busy .*zajęty`)
+
+	sipe.Do(ctx, "msg sip:bob@example.com "+polish+" z Pidgina")
+	b.wait(t, ctx, hub.EventMessage, alice.Number, func(ev hub.Event) bool { return ev.Message.Text == polish+" z Pidgina" })
+	rec.note("hub 1002 expect message 1001 %s z Pidgina", polish)
+
+	rec.note("hub 1002 message 1001 odpowiedź: %s", polish)
+	if d, err := n.Hub.SendMessage(ctx, bob, alice.Number, hub.Message{Text: "odpowiedź: " + polish}, ""); err != nil || d != hub.Delivered {
+		t.Fatalf("bob's message: %v %v", d, err)
+	}
+	if m := sipe.Expect(ctx, `IM sip:bob@example.com \d+ (.*)`); m[1] != "odpowiedź: "+polish {
+		t.Fatalf("pidgin-sipe got %q", m[1])
+	}
+
+	sipe.Do(ctx, "quit")
+	if err := sipe.Wait(ctx); err != nil {
+		t.Fatalf("harness exit: %v", err)
+	}
+	b.wait(t, ctx, hub.EventPresence, alice.Number, func(ev hub.Event) bool { return ev.Status == hub.StatusOffline })
+	rec.note("hub 1002 expect presence 1001 offline")
+
+	if os.Getenv("SIP_TRANSCRIPT_UPDATE") != "" {
+		path := filepath.Join("..", "server", "testdata", "pidgin-sipe.txt")
+		if err := rec.write(path, sipe.Stderr(), n.SIPAddr, header); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("wrote %s", path)
 	}
 }

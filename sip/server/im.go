@@ -82,22 +82,13 @@ func (c *conn) handleInvite(ctx context.Context, m *wire.Message) error {
 	} else if err != nil {
 		return err
 	}
-	delivered := false
-	if text, ok := firstMessage(m.Get(wire.HeaderTextFormat)); ok {
-		code, err := c.sendToHub(ctx, me, peer, text)
-		if err != nil {
-			return err
-		}
-		if code != 200 {
-			c.respond(m, 480, "the contact is offline")
-			return nil
-		}
-		delivered = true
-	}
+	// The session exists before the first message goes, so that an
+	// answer the contact sends at once finds it; what comes before our
+	// 200 waits for it.
 	d = &dialog{
 		callID: callID, peer: peer, peerURI: peerURI, localTag: randomHex(5),
 		remoteTag: wire.Tag(m.Get(wire.HeaderFrom)), target: wire.AddressURI(m.Get(wire.HeaderContact)),
-		clientURI: wire.AddressURI(m.Get(wire.HeaderFrom)), established: true, used: time.Now(),
+		clientURI: wire.AddressURI(m.Get(wire.HeaderFrom)), used: time.Now(),
 	}
 	c.mu.Lock()
 	if d.target == "" {
@@ -106,7 +97,36 @@ func (c *conn) handleInvite(ctx context.Context, m *wire.Message) error {
 	c.dialogs[callID] = d
 	c.byPeer[peer.Number] = d
 	c.mu.Unlock()
-	return c.send(c.inviteAnswer(m, d, delivered))
+	delivered := false
+	if text, ok := firstMessage(m.Get(wire.HeaderTextFormat)); ok {
+		code, err := c.sendToHub(ctx, me, peer, text)
+		if err != nil || code != 200 {
+			c.mu.Lock()
+			c.forgetLocked(d)
+			waiting := d.waiting
+			d.waiting = nil
+			c.mu.Unlock()
+			c.failWaiting(waiting)
+			if err != nil {
+				return err
+			}
+			c.respond(m, 480, "the contact is offline")
+			return nil
+		}
+		delivered = true
+	}
+	if err := c.send(c.inviteAnswer(m, d, delivered)); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	d.established = true
+	waiting := d.waiting
+	d.waiting = nil
+	c.mu.Unlock()
+	for _, o := range waiting {
+		_ = c.sendIM(d, o)
+	}
+	return nil
 }
 
 // inviteAnswer is the 200 to an INVITE: Supported: ms-text-format says we
