@@ -168,7 +168,7 @@ func (c *conn) loop(ctx context.Context) error {
 			continue
 		}
 		if c.srv.cfg.Trace {
-			c.log().Log(ctx, LevelTrace, "<<", "msg", m.LogString())
+			c.log().Log(ctx, LevelTrace, "<<", "sip", m.LogString())
 		}
 		if !m.IsRequest() {
 			c.handleResponse(m)
@@ -359,7 +359,7 @@ func (c *conn) encode(m *wire.Message) ([]byte, error) {
 		return nil, err
 	}
 	if c.srv.cfg.Trace {
-		c.log().Log(context.Background(), LevelTrace, ">>", "msg", m.LogString())
+		c.log().Log(context.Background(), LevelTrace, ">>", "sip", m.LogString())
 	}
 	return enc, nil
 }
