@@ -287,4 +287,3 @@ func TestWrongRequests(t *testing.T) {
 		t.Errorf("INVITE to nobody: %s", res.FirstLine())
 	}
 }
-
