@@ -64,4 +64,3 @@ func addAccount(t *testing.T, n *node.Node, number uint32, email, name, password
 	}
 	return a
 }
-

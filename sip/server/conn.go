@@ -170,13 +170,20 @@ func (c *conn) loop(ctx context.Context) error {
 		if c.srv.cfg.Trace {
 			c.log().Log(ctx, LevelTrace, "<<", "sip", m.LogString())
 		}
+		// What handling a message queues (and events meanwhile) leaves in
+		// one write.
 		if !m.IsRequest() {
+			c.out.Hold()
 			c.handleResponse(m)
+			c.out.Release()
 			continue
 		}
 		metrics.Commands.WithLabelValues(protocolName, commandName(m.Method)).Inc()
 		time.Sleep(c.rate.Reserve(time.Now()))
-		if err := c.dispatch(ctx, m); err != nil {
+		c.out.Hold()
+		err = c.dispatch(ctx, m)
+		c.out.Release()
+		if err != nil {
 			if errors.Is(err, errClose) {
 				return nil
 			}
