@@ -354,18 +354,7 @@ func (c *Client) contactHeader() string {
 
 // respond answers a server request.
 func (c *Client) respond(req *wire.Message, code int, tag string, body []byte, contentType string) error {
-	res := wire.NewResponse(code)
-	for _, v := range req.Values(wire.HeaderVia) {
-		res.Add(wire.HeaderVia, v)
-	}
-	to := req.Get(wire.HeaderTo)
-	if tag != "" && wire.Tag(to) == "" {
-		to += ";tag=" + tag
-	}
-	res.Add(wire.HeaderFrom, req.Get(wire.HeaderFrom)).
-		Add(wire.HeaderTo, to).
-		Add(wire.HeaderCallID, req.Get(wire.HeaderCallID)).
-		Add(wire.HeaderCSeq, req.Get(wire.HeaderCSeq))
+	res := wire.Response(req, code, tag)
 	if contentType != "" {
 		res.Add(wire.HeaderContact, c.contactHeader()).Add(wire.HeaderContentType, contentType)
 		res.Body = body

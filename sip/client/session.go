@@ -127,7 +127,7 @@ func (c *Client) document(m *wire.Message) error {
 		go c.acknowledge(users) // the reader must not wait for the answer
 		return c.emit(Subscribers{Users: users})
 	case "registration-notify":
-		reason := between(m.Get(wire.HeaderDiagnostics), `reason="`, `"`)
+		reason := wire.Between(m.Get(wire.HeaderDiagnostics), `reason="`, `"`)
 		return c.emit(Deregistered{Reason: reason})
 	}
 	return nil
@@ -412,7 +412,7 @@ func (c *Client) AddGroup(ctx context.Context, name string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	id, err := strconv.Atoi(between(string(res.Body), "groupID>", "<"))
+	id, err := strconv.Atoi(wire.Between(string(res.Body), "groupID>", "<"))
 	if err != nil {
 		return 0, fmt.Errorf("sip client: addGroup answer without a group id")
 	}

@@ -108,7 +108,7 @@ func (c *Client) register(seq uint32, authorization string) *wire.Message {
 
 // registered schedules keep-alives and the renewal the 200 asks for.
 func (c *Client) registered(res *wire.Message) {
-	if t := between(res.Get(wire.HeaderKeepAlive), "timeout=", ";"); t != "" {
+	if t := wire.Between(res.Get(wire.HeaderKeepAlive), "timeout=", ";"); t != "" {
 		if n, err := strconv.Atoi(strings.TrimSpace(t)); err == nil && n > 0 {
 			c.scheduleKeepAlive(time.Duration(n) * time.Second)
 		}
@@ -150,17 +150,6 @@ func (c *Client) scheduleKeepAlive(every time.Duration) {
 	c.after(&c.keepAlive, every, ping)
 }
 
-func between(v, before, after string) string {
-	i := strings.Index(v, before)
-	if i < 0 {
-		return ""
-	}
-	rest := v[i+len(before):]
-	if j := strings.Index(rest, after); j >= 0 {
-		return rest[:j]
-	}
-	return rest
-}
 
 // startSession subscribes after sign-in as pidgin-sipe does in OCS 2007
 // mode: the contact list, its own data, then its state and its contacts'

@@ -273,7 +273,7 @@ func (c *conn) badSignature(m *wire.Message) error {
 	c.badSignatures++
 	c.log().Info("bad signature", "method", m.Method, "count", c.badSignatures)
 	if c.badSignatures >= maxBadSignatures {
-		c.closeWith(response(m, 403, c.tag))
+		c.closeWith(wire.Response(m, 403, c.tag))
 		return errClose
 	}
 	if !strings.EqualFold(m.Method, wire.MethodAck) {
@@ -282,27 +282,9 @@ func (c *conn) badSignature(m *wire.Message) error {
 	return nil
 }
 
-// response answers req: Via, From, To (with tag when it had none),
-// Call-ID and CSeq copied.
-func response(req *wire.Message, code int, tag string) *wire.Message {
-	res := wire.NewResponse(code)
-	for _, v := range req.Values(wire.HeaderVia) {
-		res.Add(wire.HeaderVia, v)
-	}
-	to := req.Get(wire.HeaderTo)
-	if tag != "" && wire.Tag(to) == "" {
-		to += ";tag=" + tag
-	}
-	res.Add(wire.HeaderFrom, req.Get(wire.HeaderFrom)).
-		Add(wire.HeaderTo, to).
-		Add(wire.HeaderCallID, req.Get(wire.HeaderCallID)).
-		Add(wire.HeaderCSeq, req.Get(wire.HeaderCSeq))
-	return res
-}
-
 // respond sends a plain answer to req (tag: the connection's).
 func (c *conn) respond(req *wire.Message, code int, diagnostics string) {
-	res := response(req, code, c.tag)
+	res := wire.Response(req, code, c.tag)
 	if diagnostics != "" {
 		res.Add(wire.HeaderDiagnostics, diagnostic(diagnostics))
 	}

@@ -133,7 +133,7 @@ func (c *conn) handleInvite(ctx context.Context, m *wire.Message) error {
 // took the text of its ms-text-format, so the client does not send it
 // again.
 func (c *conn) inviteAnswer(m *wire.Message, d *dialog, delivered bool) *wire.Message {
-	res := response(m, 200, d.localTag).Add(wire.HeaderContact, "<"+d.peerURI+">")
+	res := wire.Response(m, 200, d.localTag).Add(wire.HeaderContact, "<"+d.peerURI+">")
 	if delivered {
 		res.Add(wire.HeaderSupported, "ms-text-format")
 	}

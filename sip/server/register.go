@@ -46,7 +46,7 @@ func (c *conn) handleRegister(ctx context.Context, m *wire.Message) error {
 		c.unauthorized(m, c.offer())
 	case strings.TrimSpace(m.Get(wire.HeaderExpires)) == "0":
 		c.log().Info("signed out")
-		res := response(m, 200, c.tag).Add(wire.HeaderExpires, "0")
+		res := wire.Response(m, 200, c.tag).Add(wire.HeaderExpires, "0")
 		c.closeWith(res)
 		return errClose
 	default:
@@ -66,7 +66,7 @@ func (c *conn) offer() string {
 }
 
 func (c *conn) unauthorized(m *wire.Message, authenticate string) {
-	res := response(m, 401, c.tag).Add(wire.HeaderWWWAuthenticate, authenticate)
+	res := wire.Response(m, 401, c.tag).Add(wire.HeaderWWWAuthenticate, authenticate)
 	_ = c.send(res)
 }
 
@@ -201,7 +201,7 @@ func (c *conn) signIn(ctx context.Context, m *wire.Message, acct hub.Account, se
 func (c *conn) registered(m *wire.Message) *wire.Message {
 	cfg := &c.srv.cfg
 	expires := strconv.Itoa(int(cfg.RegisterExpires / time.Second))
-	res := response(m, 200, c.tag).Add(wire.HeaderExpires, expires)
+	res := wire.Response(m, 200, c.tag).Add(wire.HeaderExpires, expires)
 	c.mu.Lock()
 	self := c.self
 	c.mu.Unlock()

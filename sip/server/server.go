@@ -157,7 +157,7 @@ func (s *Server) Busy(nc net.Conn) {
 		if m == nil || !m.IsRequest() {
 			continue
 		}
-		res := response(m, 503, "")
+		res := wire.Response(m, 503, "")
 		res.Add("Retry-After", "60")
 		if enc, err := res.Encode(); err == nil {
 			_, _ = nc.Write(enc)

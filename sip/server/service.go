@@ -146,7 +146,7 @@ func (c *conn) soap(ctx context.Context, m *wire.Message) error {
 		c.respond(m, code, "")
 		return nil
 	}
-	res := response(m, 200, c.tag)
+	res := wire.Response(m, 200, c.tag)
 	if body != "" {
 		res.Add(wire.HeaderContentType, "application/SOAP+xml")
 		res.Body = []byte(`<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><m:` + method +

@@ -43,7 +43,7 @@ func (c *conn) handleSubscribe(ctx context.Context, m *wire.Message) error {
 			c.mu.Lock()
 			delete(c.subs, event)
 			c.mu.Unlock()
-			_ = c.send(response(m, 200, c.tag).Add(wire.HeaderExpires, "0"))
+			_ = c.send(wire.Response(m, 200, c.tag).Add(wire.HeaderExpires, "0"))
 			return nil
 		}
 		var body []byte
@@ -64,7 +64,7 @@ func (c *conn) handleSubscribe(ctx context.Context, m *wire.Message) error {
 		}
 		c.subscribe(event, m)
 		// The first document rides on the 200 (ms-piggyback-first-notify).
-		res := response(m, 200, c.tag).
+		res := wire.Response(m, 200, c.tag).
 			Add(wire.HeaderExpires, seconds(roamingExpires)).
 			Add(wire.HeaderEvent, event).
 			Add(wire.HeaderPiggybackCSeq, "1").
@@ -73,7 +73,7 @@ func (c *conn) handleSubscribe(ctx context.Context, m *wire.Message) error {
 		return c.send(res)
 	case eventProvisioning:
 		// A one-off subscription; there is no provisioning to give.
-		_ = c.send(response(m, 200, c.tag).Add(wire.HeaderExpires, "0"))
+		_ = c.send(wire.Response(m, 200, c.tag).Add(wire.HeaderExpires, "0"))
 	case eventPresence:
 		return c.subscribePresence(ctx, m, unsubscribe)
 	default:
@@ -190,7 +190,7 @@ func (c *conn) subscribePresence(ctx context.Context, m *wire.Message, unsubscri
 			}
 		}
 		c.mu.Unlock()
-		_ = c.send(response(m, 200, c.tag).Add(wire.HeaderExpires, "0"))
+		_ = c.send(wire.Response(m, 200, c.tag).Add(wire.HeaderExpires, "0"))
 		return nil
 	}
 	uris := batchResources(m.Body)
@@ -211,7 +211,7 @@ func (c *conn) subscribePresence(ctx context.Context, m *wire.Message, unsubscri
 		contacts, names = append(contacts, a), append(names, uri)
 	}
 	c.subscribe(key, m)
-	if err := c.send(response(m, 200, c.tag).Add(wire.HeaderExpires, seconds(presenceExpires)).Add(wire.HeaderEvent, eventPresence)); err != nil {
+	if err := c.send(wire.Response(m, 200, c.tag).Add(wire.HeaderExpires, seconds(presenceExpires)).Add(wire.HeaderEvent, eventPresence)); err != nil {
 		return err
 	}
 	// Changes that come while the snapshot is taken are held and sent

@@ -22,14 +22,15 @@ func AddressURI(v string) string {
 // Tag returns the tag parameter of an address header, as pidgin-sipe
 // finds it: the text after ";tag=" up to the next ';'.
 func Tag(v string) string {
-	return between(v, ";tag=", ";")
+	return Between(v, ";tag=", ";")
 }
 
-// between returns the text after the first before up to the next after
+// Between returns the text after the first before up to the next after
 // (or the end), "" when before does not occur. It is how pidgin-sipe
-// picks parameters out of headers, and the MS-SIPAE signature must pick
-// them the same way.
-func between(v, before, after string) string {
+// picks parameters out of headers (the reason="…" of ms-diagnostics, the
+// timeout= of ms-keep-alive), and the MS-SIPAE signature must pick them
+// the same way.
+func Between(v, before, after string) string {
 	i := strings.Index(v, before)
 	if i < 0 {
 		return ""
@@ -95,7 +96,7 @@ func AuthParams(v string) (scheme string, params map[string]string) {
 // Param returns a header parameter such as the branch of a Via or the
 // expires of a Contact: the text after ";name=" up to the next ';' or ','.
 func Param(v, name string) string {
-	p := between(v, ";"+name+"=", ";")
+	p := Between(v, ";"+name+"=", ";")
 	if i := strings.IndexByte(p, ','); i >= 0 {
 		p = p[:i]
 	}

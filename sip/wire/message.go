@@ -107,6 +107,23 @@ func NewResponse(code int) *Message {
 	return &Message{StatusCode: code, Reason: ReasonPhrase(code)}
 }
 
+// Response starts the answer to req: Via, From, To (with tag added when
+// it has none and tag is not empty), Call-ID and CSeq copied.
+func Response(req *Message, code int, tag string) *Message {
+	res := NewResponse(code)
+	for _, v := range req.Values(HeaderVia) {
+		res.Add(HeaderVia, v)
+	}
+	to := req.Get(HeaderTo)
+	if tag != "" && Tag(to) == "" {
+		to += ";tag=" + tag
+	}
+	return res.Add(HeaderFrom, req.Get(HeaderFrom)).
+		Add(HeaderTo, to).
+		Add(HeaderCallID, req.Get(HeaderCallID)).
+		Add(HeaderCSeq, req.Get(HeaderCSeq))
+}
+
 // IsRequest reports whether m is a request.
 func (m *Message) IsRequest() bool { return m.Method != "" }
 

@@ -319,3 +319,19 @@ func FuzzReadMessage(f *testing.F) {
 		}
 	})
 }
+
+func TestResponse(t *testing.T) {
+	req := read(t, register, Limits{})[0]
+	res := Response(req, 401, "s1")
+	if res.Get(HeaderTo) != "<sip:alice@example.com>;tag=s1" || res.Get(HeaderFrom) != req.Get(HeaderFrom) ||
+		res.Get(HeaderCallID) != "r1" || res.Get(HeaderCSeq) != "1 REGISTER" || res.Values(HeaderVia)[0] != req.Get(HeaderVia) {
+		t.Fatalf("response %+v", res.Headers)
+	}
+	tagged := NewRequest(MethodBye, "sip:x").Add(HeaderTo, "<sip:b@x>;tag=old")
+	if got := Response(tagged, 200, "new").Get(HeaderTo); got != "<sip:b@x>;tag=old" {
+		t.Fatalf("To of an in-dialog answer: %q", got)
+	}
+	if got := Between(`1000;reason="gone away";source="x"`, `reason="`, `"`); got != "gone away" {
+		t.Fatalf("Between: %q", got)
+	}
+}
