@@ -7,6 +7,7 @@ package cprog
 import (
 	"bufio"
 	"context"
+	"embed"
 	"fmt"
 	"io"
 	"os"
@@ -49,6 +50,31 @@ func Require(t testing.TB, hint string, pkgs ...string) {
 	t.Skip(msg + "; set CI=true to make this a failure")
 }
 
+// purple is the libpurple harness core the clients built with BuildPurple
+// share (see purple/harness.h).
+//
+//go:embed purple/harness.c purple/harness.h
+var purple embed.FS
+
+// BuildPurple compiles a libpurple client: src with the shared harness
+// core (purple/harness.c, included as "harness.h") against libpurple and
+// pkgs.
+func BuildPurple(t testing.TB, src string, pkgs ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, name := range []string{"harness.c", "harness.h"} {
+		b, err := purple.ReadFile("purple/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return build(t, src, strings.TrimSuffix(filepath.Base(src), ".c"),
+		[]string{"-I" + dir, filepath.Join(dir, "harness.c")}, append([]string{"purple"}, pkgs...))
+}
+
 // Build compiles the C file src against pkg-config packages into the
 // test's temporary directory and returns the program's path.
 func Build(t testing.TB, src string, pkgs ...string) string {
@@ -70,7 +96,8 @@ func build(t testing.TB, src, name string, extra, pkgs []string) string {
 		t.Fatalf("pkg-config %v: %v", pkgs, err)
 	}
 	bin := filepath.Join(t.TempDir(), name)
-	args := append(append([]string{"-Wall", "-O1", "-o", bin, src}, strings.Fields(string(flags))...), extra...)
+	// Sources before the libraries, or the linker drops what they need.
+	args := append(append([]string{"-Wall", "-O1", "-o", bin, src}, extra...), strings.Fields(string(flags))...)
 	out, err := exec.Command("cc", args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("cc %s: %v\n%s", strings.Join(args, " "), err, out)

@@ -13,6 +13,7 @@ import (
 	"github.com/crosstalk-im/crosstalk/gg/wire"
 	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/internal/cprog"
+	"github.com/crosstalk-im/crosstalk/internal/testenv"
 	msnclient "github.com/crosstalk-im/crosstalk/msnp/client"
 	"github.com/crosstalk-im/crosstalk/node"
 	sipserver "github.com/crosstalk-im/crosstalk/sip/server"
@@ -77,7 +78,7 @@ func follow(t *testing.T, n *node.Node, owner, contact uint32) {
 func startSipe(t *testing.T, n *node.Node, address, password string) *cprog.Proc {
 	t.Helper()
 	requireSipe(t)
-	bin := cprog.Build(t, filepath.Join("testdata", "sipe_harness.c"), "purple")
+	bin := cprog.BuildPurple(t, filepath.Join("testdata", "sipe_harness.c"))
 	shim := cprog.BuildPreload(t, filepath.Join("testdata", "sax1_shim.c"), "libxml-2.0")
 	plugins, err := exec.Command("pkg-config", "--variable=plugindir", "purple").Output()
 	if err != nil {
@@ -109,40 +110,6 @@ func loginGG(t *testing.T, ctx context.Context, n *node.Node, acct hub.Account, 
 		t.Fatal(err)
 	}
 	return c
-}
-
-func nextGG[T ggclient.Event](t *testing.T, ctx context.Context, c *ggclient.Client) T {
-	t.Helper()
-	for {
-		select {
-		case ev, ok := <-c.Events():
-			if !ok {
-				t.Fatalf("gg/client events closed while waiting for %T", *new(T))
-			}
-			if v, ok := ev.(T); ok {
-				return v
-			}
-		case <-ctx.Done():
-			t.Fatalf("gg/client: no %T: %v", *new(T), ctx.Err())
-		}
-	}
-}
-
-func nextMSN[T msnclient.Event](t *testing.T, ctx context.Context, events <-chan msnclient.Event) T {
-	t.Helper()
-	for {
-		select {
-		case ev, ok := <-events:
-			if !ok {
-				t.Fatalf("msnp/client events closed while waiting for %T", *new(T))
-			}
-			if v, ok := ev.(T); ok {
-				return v
-			}
-		case <-ctx.Done():
-			t.Fatalf("msnp/client: no %T: %v", *new(T), ctx.Err())
-		}
-	}
 }
 
 func loginMSN(t *testing.T, ctx context.Context, n *node.Node, acct hub.Account, password string) *msnclient.Client {
@@ -203,28 +170,28 @@ func TestPidginSipe(t *testing.T) {
 	sipe.Expect(ctx, `BUDDY sip:carol@example.com away .*`)
 
 	// Presence, pidgin-sipe → contacts: its state and note.
-	if s := nextGG[ggclient.Status](t, ctx, b); s.UIN != alice.Number || wire.StatusBase(s.Status) != wire.StatusAvail {
+	if s := testenv.Next[ggclient.Status](t, ctx, b.Events()); s.UIN != alice.Number || wire.StatusBase(s.Status) != wire.StatusAvail {
 		t.Fatalf("bob sees %+v", s)
 	}
-	if p := nextMSN[msnclient.Presence](t, ctx, msn.Events()); p.Email != alice.Email || p.Status != msnclient.StatusOnline {
+	if p := testenv.Next[msnclient.Presence](t, ctx, msn.Events()); p.Email != alice.Email || p.Status != msnclient.StatusOnline {
 		t.Fatalf("carol sees %+v", p)
 	}
 	sipe.Do(ctx, "status away Na obiedzie, wracam o 15:00")
 	for {
-		s := nextGG[ggclient.Status](t, ctx, b)
+		s := testenv.Next[ggclient.Status](t, ctx, b.Events())
 		if s.UIN == alice.Number && wire.StatusBase(s.Status) == wire.StatusBusy && s.Description == "Na obiedzie, wracam o 15:00" {
 			break // GG has no "away" apart from "busy" (zaraz wracam)
 		}
 	}
 	for {
-		if p := nextMSN[msnclient.Presence](t, ctx, msn.Events()); p.Email == alice.Email && p.Status == msnclient.StatusAway {
+		if p := testenv.Next[msnclient.Presence](t, ctx, msn.Events()); p.Email == alice.Email && p.Status == msnclient.StatusAway {
 			break
 		}
 	}
 
 	// IMs with the GG user, both ways.
 	sipe.Do(ctx, "msg sip:bob@example.com "+polish+" z Pidgina")
-	if msg := nextGG[ggclient.Message](t, ctx, b); msg.From != alice.Number || msg.Text != polish+" z Pidgina" {
+	if msg := testenv.Next[ggclient.Message](t, ctx, b.Events()); msg.From != alice.Number || msg.Text != polish+" z Pidgina" {
 		t.Fatalf("bob got %+v", msg)
 	}
 	if _, err := b.SendMessage(ctx, alice.Number, polish); err != nil {
@@ -237,7 +204,7 @@ func TestPidginSipe(t *testing.T) {
 	// IMs with the MSN user: pidgin-sipe's message rings carol into a
 	// switchboard; her answer comes back in pidgin-sipe's session.
 	sipe.Do(ctx, "msg sip:carol@example.com dzień dobry")
-	ring := nextMSN[msnclient.Ring](t, ctx, msn.Events())
+	ring := testenv.Next[msnclient.Ring](t, ctx, msn.Events())
 	if ring.Caller != alice.Email {
 		t.Fatalf("ring %+v", ring)
 	}
@@ -246,7 +213,7 @@ func TestPidginSipe(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sb.Leave()
-	if msg := nextMSN[msnclient.Message](t, ctx, sb.Events()); msg.From != alice.Email || msg.Text != "dzień dobry" {
+	if msg := testenv.Next[msnclient.Message](t, ctx, sb.Events()); msg.From != alice.Email || msg.Text != "dzień dobry" {
 		t.Fatalf("carol got %+v", msg)
 	}
 	if err := sb.SendText(ctx, "odpowiedź z MSN: "+polish); err != nil {
@@ -259,11 +226,11 @@ func TestPidginSipe(t *testing.T) {
 	// Signing off, pidgin-sipe deregisters: its contacts see it go.
 	sipe.Do(ctx, "quit")
 	for {
-		if s := nextGG[ggclient.Status](t, ctx, b); s.UIN == alice.Number && wire.StatusBase(s.Status) == wire.StatusNotAvail {
+		if s := testenv.Next[ggclient.Status](t, ctx, b.Events()); s.UIN == alice.Number && wire.StatusBase(s.Status) == wire.StatusNotAvail {
 			break
 		}
 	}
-	nextMSN[msnclient.Offline](t, ctx, msn.Events())
+	testenv.Next[msnclient.Offline](t, ctx, msn.Events())
 	if err := sipe.Wait(ctx); err != nil {
 		t.Fatalf("harness exit: %v", err)
 	}
@@ -288,47 +255,9 @@ func TestPidginSipeWrongPassword(t *testing.T) {
 	}
 }
 
-// hubPeer is a user of another protocol, attached to the hub directly as
-// any frontend attaches its users.
-type hubPeer struct {
-	*hub.Session
-	events chan hub.Event
-}
-
-func (p *hubPeer) Deliver(ev hub.Event) bool {
-	select {
-	case p.events <- ev:
-		return true
-	default:
-		return false
-	}
-}
-
-func attach(t *testing.T, n *node.Node, a hub.Account) *hubPeer {
-	t.Helper()
-	p := &hubPeer{events: make(chan hub.Event, 256)}
-	var err error
-	if p.Session, err = n.Hub.Attach(context.Background(), a, "test", p); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Detach(context.Background()) })
-	return p
-}
-
-// wait waits for an event of kind from the account numbered from that
-// satisfies ok.
-func (p *hubPeer) wait(t *testing.T, ctx context.Context, kind hub.EventKind, from uint32, ok func(hub.Event) bool) {
-	t.Helper()
-	for {
-		select {
-		case ev := <-p.events:
-			if ev.Kind == kind && ev.From.Number == from && ok(ev) {
-				return
-			}
-		case <-ctx.Done():
-			t.Fatalf("no %s event from %d: %v", kind, from, ctx.Err())
-		}
-	}
+// from narrows a wait to the events of one account.
+func from(a hub.Account, ok func(hub.Event) bool) func(hub.Event) bool {
+	return func(ev hub.Event) bool { return ev.From.Number == a.Number && ok(ev) }
 }
 
 // TestPidginSipeTranscript runs pidgin-sipe (alice) with a user attached
@@ -368,7 +297,7 @@ func TestPidginSipeTranscript(t *testing.T) {
 	var rec recorder
 
 	rec.note("hub 1002 online %s", polish)
-	b := attach(t, n, bob)
+	b := testenv.Attach(t, n.Hub, bob)
 	if err := b.SetPresence(ctx, hub.StatusOnline, polish); err != nil {
 		t.Fatal(err)
 	}
@@ -377,13 +306,11 @@ func TestPidginSipeTranscript(t *testing.T) {
 	if m := sipe.Expect(ctx, `BUDDY sip:bob@example.com (\S+) (.*)`); m[1] != "available" || m[2] != polish {
 		t.Fatalf("pidgin-sipe sees bob as %q %q", m[1], m[2])
 	}
-	b.wait(t, ctx, hub.EventPresence, alice.Number, func(ev hub.Event) bool { return ev.Status == hub.StatusOnline })
+	b.Wait(t, ctx, hub.EventPresence, from(alice, func(ev hub.Event) bool { return ev.Status == hub.StatusOnline }))
 	rec.note("hub 1002 expect presence 1001 online")
 
 	sipe.Do(ctx, "status away Na obiedzie")
-	b.wait(t, ctx, hub.EventPresence, alice.Number, func(ev hub.Event) bool {
-		return ev.Status == hub.StatusAway && ev.Text == "Na obiedzie"
-	})
+	b.Wait(t, ctx, hub.EventPresence, from(alice, func(ev hub.Event) bool { return ev.Status == hub.StatusAway && ev.Text == "Na obiedzie" }))
 	rec.note("hub 1002 expect presence 1001 away Na obiedzie")
 
 	rec.note("hub 1002 busy zajęty")
@@ -393,7 +320,7 @@ func TestPidginSipeTranscript(t *testing.T) {
 	sipe.Expect(ctx, `BUDDY sip:bob@example.com busy .*zajęty`)
 
 	sipe.Do(ctx, "msg sip:bob@example.com "+polish+" z Pidgina")
-	b.wait(t, ctx, hub.EventMessage, alice.Number, func(ev hub.Event) bool { return ev.Message.Text == polish+" z Pidgina" })
+	b.Wait(t, ctx, hub.EventMessage, from(alice, func(ev hub.Event) bool { return ev.Message.Text == polish+" z Pidgina" }))
 	rec.note("hub 1002 expect message 1001 %s z Pidgina", polish)
 
 	rec.note("hub 1002 message 1001 odpowiedź: %s", polish)
@@ -408,7 +335,7 @@ func TestPidginSipeTranscript(t *testing.T) {
 	if err := sipe.Wait(ctx); err != nil {
 		t.Fatalf("harness exit: %v", err)
 	}
-	b.wait(t, ctx, hub.EventPresence, alice.Number, func(ev hub.Event) bool { return ev.Status == hub.StatusOffline })
+	b.Wait(t, ctx, hub.EventPresence, from(alice, func(ev hub.Event) bool { return ev.Status == hub.StatusOffline }))
 	rec.note("hub 1002 expect presence 1001 offline")
 
 	if os.Getenv("SIP_TRANSCRIPT_UPDATE") != "" {

@@ -117,48 +117,13 @@ func presenceOf(tb testing.TB, c *client.Client, uri string, ok func(client.Pres
 	}
 }
 
-// hubSession logs an account in directly through the hub, as another
-// protocol's frontend would, and collects its events.
-type hubSession struct {
-	*hub.Session
-	events chan hub.Event
-}
-
-func (s *hubSession) Deliver(ev hub.Event) bool {
-	select {
-	case s.events <- ev:
-		return true
-	default:
-		return false
-	}
-}
-
-func (e *testEnv) hubSession(tb testing.TB, a hub.Account, st hub.Status, text string) *hubSession {
+// hubSession attaches an account to the hub directly, as another
+// protocol's frontend would, with a status.
+func (e *testEnv) hubSession(tb testing.TB, a hub.Account, st hub.Status, text string) *testenv.Peer {
 	tb.Helper()
-	s := &hubSession{events: make(chan hub.Event, 256)}
-	var err error
-	if s.Session, err = e.hub.Attach(context.Background(), a, "test", s); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { s.Detach(context.Background()) })
+	s := testenv.Attach(tb, e.hub, a)
 	if err := s.SetPresence(context.Background(), st, text); err != nil {
 		tb.Fatal(err)
 	}
 	return s
-}
-
-// wait waits for an event of kind that satisfies ok.
-func (s *hubSession) wait(tb testing.TB, kind hub.EventKind, ok func(hub.Event) bool) hub.Event {
-	tb.Helper()
-	ctx := testCtx(tb)
-	for {
-		select {
-		case ev := <-s.events:
-			if ev.Kind == kind && ok(ev) {
-				return ev
-			}
-		case <-ctx.Done():
-			tb.Fatalf("no %s event: %v", kind, ctx.Err())
-		}
-	}
 }

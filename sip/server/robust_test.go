@@ -202,19 +202,19 @@ func TestBlock(t *testing.T) {
 	b := e.hubSession(t, bob, hub.StatusOnline, "")
 	ctx := testCtx(t)
 	a := e.signIn(t, alice, "pa")
-	b.wait(t, hub.EventPresence, func(ev hub.Event) bool { return ev.From.Number == alice.Number && ev.Status == hub.StatusOnline })
+	b.Wait(t, testCtx(t), hub.EventPresence, func(ev hub.Event) bool { return ev.From.Number == alice.Number && ev.Status == hub.StatusOnline })
 
 	if err := a.Block(ctx, bob.Email, true); err != nil {
 		t.Fatal(err)
 	}
-	b.wait(t, hub.EventPresence, func(ev hub.Event) bool { return ev.From.Number == alice.Number && ev.Status == hub.StatusOffline })
+	b.Wait(t, testCtx(t), hub.EventPresence, func(ev hub.Event) bool { return ev.From.Number == alice.Number && ev.Status == hub.StatusOffline })
 	if d, err := e.hub.SendMessage(ctx, bob, alice.Number, hub.Message{Text: "hej"}, ""); err != nil || d != hub.Blocked {
 		t.Fatalf("message from a blocked contact: %v %v", d, err)
 	}
 	if err := a.Block(ctx, bob.Email, false); err != nil {
 		t.Fatal(err)
 	}
-	b.wait(t, hub.EventPresence, func(ev hub.Event) bool { return ev.From.Number == alice.Number && ev.Status == hub.StatusOnline })
+	b.Wait(t, testCtx(t), hub.EventPresence, func(ev hub.Event) bool { return ev.From.Number == alice.Number && ev.Status == hub.StatusOnline })
 }
 
 // TestSubscribers: someone who adds the SIP user is shown to it (roaming

@@ -103,14 +103,14 @@ func TestCrossProtocol(t *testing.T) {
 	if p.Availability != 6500 || p.Note != polish {
 		t.Fatalf("alice sees %+v", p)
 	}
-	other.wait(t, hub.EventPresence, func(ev hub.Event) bool {
+	other.Wait(t, testCtx(t), hub.EventPresence, func(ev hub.Event) bool {
 		return ev.From.Number == alice.Number && ev.Status == hub.StatusOnline
 	})
 
 	if err := a.SendMessage(ctx, gg.Email, polish); err != nil {
 		t.Fatal(err)
 	}
-	ev := other.wait(t, hub.EventMessage, func(hub.Event) bool { return true })
+	ev := other.Wait(t, testCtx(t), hub.EventMessage, func(hub.Event) bool { return true })
 	if ev.From.Number != alice.Number || ev.Message.Text != polish {
 		t.Fatalf("the other protocol got %+v", ev)
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/internal/testenv"
 	"github.com/crosstalk-im/crosstalk/sip/ntlm"
 	"github.com/crosstalk-im/crosstalk/sip/wire"
 )
@@ -106,7 +107,7 @@ type replay struct {
 	vars     map[string]string
 	accounts map[string]hub.Account // by number
 	password map[string]string      // by e-mail
-	sessions map[string]*hubSession
+	sessions map[string]*testenv.Peer
 	keys     *ntlm.Session
 	cnum     int
 	done     map[int]bool // server steps matched ahead of their turn
@@ -115,7 +116,7 @@ type replay struct {
 func runTranscript(t *testing.T, path string) {
 	env := newTestEnv(t, nil)
 	r := &replay{t: t, env: env, vars: map[string]string{}, accounts: map[string]hub.Account{},
-		password: map[string]string{}, sessions: map[string]*hubSession{}, done: map[int]bool{}}
+		password: map[string]string{}, sessions: map[string]*testenv.Peer{}, done: map[int]bool{}}
 	steps := parseTranscript(t, path)
 	ctx := testCtx(t)
 	for i, s := range steps {
@@ -164,7 +165,7 @@ func (r *replay) hubStep(ctx context.Context, s scriptStep) {
 	case f[0] == "hub" && len(f) >= 5 && f[2] == "expect":
 		from := r.accounts[f[4]].Number
 		kind, want := hub.EventKind(f[3]), rest(5)
-		r.sessions[f[1]].wait(t, kind, func(ev hub.Event) bool {
+		r.sessions[f[1]].Wait(t, ctx, kind, func(ev hub.Event) bool {
 			if ev.From.Number != from {
 				return false
 			}
