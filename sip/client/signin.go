@@ -150,7 +150,6 @@ func (c *Client) scheduleKeepAlive(every time.Duration) {
 	c.after(&c.keepAlive, every, ping)
 }
 
-
 // startSession subscribes after sign-in as pidgin-sipe does in OCS 2007
 // mode: the contact list, its own data, then its state and its contacts'
 // presence.
