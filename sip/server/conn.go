@@ -42,6 +42,9 @@ type conn struct {
 	badSignatures int
 
 	wmu sync.Mutex // orders signing (snum) with queueing
+	// order keeps the messages we bring the client in the order they
+	// came, from their CSeq numbers to the queue (see establish).
+	order sync.Mutex
 
 	sa atomic.Pointer[association] // the signed-in security association
 
@@ -60,8 +63,8 @@ type conn struct {
 	held     []hub.Event
 	pending  map[string]*transaction // our requests waiting for answers
 	seq      uint32                  // numbers our out-of-dialog requests
-	ended    bool
-	bg       sync.WaitGroup
+	ended    bool // no more requests of ours may start
+	bg       service.Workers
 	rereader mailbox.Rereader
 }
 
@@ -470,25 +473,11 @@ func (c *conn) Deliver(ev hub.Event) bool {
 			c.rereader.Reread(c.rereadMailbox)
 		}
 	case hub.EventReverseAdded:
-		c.background(c.pushSubscribers)
+		c.bg.Go(c.pushSubscribers)
 	}
 	return true
 }
 
-// background runs work on a goroutine of its own unless the session is
-// ending; end waits for it.
-func (c *conn) background(work func()) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.ended {
-		return
-	}
-	c.bg.Add(1)
-	go func() {
-		defer c.bg.Done()
-		work()
-	}()
-}
 
 // deregister tells the client it is signed out (a takeover, a timeout,
 // shutdown) and closes the connection after it.
@@ -521,7 +510,7 @@ func (c *conn) end(ctx context.Context) {
 		t.timer.Stop()
 		t.done(nil)
 	}
-	c.bg.Wait()
+	c.bg.Stop()
 	c.rereader.Stop()
 	c.dropDialogs()
 	if s := c.sess(); s != nil {

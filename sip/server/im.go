@@ -118,14 +118,7 @@ func (c *conn) handleInvite(ctx context.Context, m *wire.Message) error {
 	if err := c.send(c.inviteAnswer(m, d, delivered)); err != nil {
 		return err
 	}
-	c.mu.Lock()
-	d.established = true
-	waiting := d.waiting
-	d.waiting = nil
-	c.mu.Unlock()
-	for _, o := range waiting {
-		_ = c.sendIM(d, o)
-	}
+	c.establish(d, nil)
 	return nil
 }
 
@@ -418,14 +411,8 @@ func (c *conn) invite(d *dialog) {
 			d.target = t
 		}
 		ack := c.inDialog(d, wire.MethodAck, d.cseq)
-		d.established = true
-		waiting := d.waiting
-		d.waiting = nil
 		c.mu.Unlock()
-		_ = c.send(ack)
-		for _, o := range waiting {
-			_ = c.sendIM(d, o)
-		}
+		c.establish(d, ack)
 	})
 	if err != nil {
 		c.mu.Lock()
@@ -437,8 +424,34 @@ func (c *conn) invite(d *dialog) {
 	}
 }
 
+// establish marks d accepted and sends, in order, first (when not nil)
+// and the messages that waited. A message that comes meanwhile waits for
+// them (c.order), so that none overtakes another.
+func (c *conn) establish(d *dialog, first *wire.Message) {
+	c.order.Lock()
+	defer c.order.Unlock()
+	c.mu.Lock()
+	d.established = true
+	waiting := d.waiting
+	d.waiting = nil
+	c.mu.Unlock()
+	if first != nil {
+		_ = c.send(first)
+	}
+	for _, o := range waiting {
+		_ = c.sendIMOrdered(d, o)
+	}
+}
+
 // sendIM sends one message in an established session.
 func (c *conn) sendIM(d *dialog, o outgoing) error {
+	c.order.Lock()
+	defer c.order.Unlock()
+	return c.sendIMOrdered(d, o)
+}
+
+// sendIMOrdered is sendIM for a caller holding c.order.
+func (c *conn) sendIMOrdered(d *dialog, o outgoing) error {
 	c.mu.Lock()
 	d.cseq++
 	m := c.inDialog(d, wire.MethodMessage, d.cseq).Add(wire.HeaderContentType, typeText)

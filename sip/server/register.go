@@ -192,7 +192,7 @@ func (c *conn) signIn(ctx context.Context, m *wire.Message, acct hub.Account, se
 	if err := session.SetPresence(ctx, hub.StatusInvisible, ""); err != nil {
 		return err
 	}
-	c.background(c.rereadMailbox)
+	c.bg.Go(c.rereadMailbox)
 	return nil
 }
 
