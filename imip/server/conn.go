@@ -353,7 +353,6 @@ func (c *conn) Deliver(ev hub.Event) bool {
 	return true
 }
 
-
 // rereadMailbox reads the mailbox again when the hub says it holds
 // messages no session has.
 func (c *conn) rereadMailbox() {

@@ -63,7 +63,7 @@ type conn struct {
 	held     []hub.Event
 	pending  map[string]*transaction // our requests waiting for answers
 	seq      uint32                  // numbers our out-of-dialog requests
-	ended    bool // no more requests of ours may start
+	ended    bool                    // no more requests of ours may start
 	bg       service.Workers
 	rereader mailbox.Rereader
 }
@@ -477,7 +477,6 @@ func (c *conn) Deliver(ev hub.Event) bool {
 	}
 	return true
 }
-
 
 // deregister tells the client it is signed out (a takeover, a timeout,
 // shutdown) and closes the connection after it.
