@@ -287,3 +287,28 @@ func TestWrongRequests(t *testing.T) {
 		t.Errorf("INVITE to nobody: %s", res.FirstLine())
 	}
 }
+
+// TestReauthentication: a new NTLM handshake on a signed-in connection
+// (pidgin-sipe makes one every 8 hours) replaces the keys; the session
+// goes on. Another account's handshake there is refused.
+func TestReauthentication(t *testing.T) {
+	e := newTestEnv(t, nil)
+	alice := e.account(t, 1001, "Alice", "pa")
+	e.account(t, 1002, "Bob", "pb")
+	c := dialRawSIP(t, e.addr)
+	c.signIn(alice.Email, "pa")
+	old := c.keys
+	c.signIn(alice.Email, "pa")
+	if c.keys == old {
+		t.Fatal("the keys were not replaced")
+	}
+	if res := c.roundTrip(c.request(wire.MethodOptions), true); res.StatusCode != 200 {
+		t.Fatalf("OPTIONS with the new keys: %s", res.FirstLine())
+	}
+	if s, err := e.hub.Sessions(testCtx(t), alice.Number); err != nil || len(s) != 1 {
+		t.Fatalf("sessions %v %v", s, err)
+	}
+	if res := c.handshake("user1002@example.com", "pb"); res.StatusCode != 403 {
+		t.Fatalf("another account's handshake: %s", res.FirstLine())
+	}
+}
