@@ -3,7 +3,7 @@
 #
 #   docker build -t crosstalk .
 #   docker run -d --name crosstalk -v crosstalk-data:/data \
-#     -p 1863:1863 -p 1864:1864 -p 6891:6891 -p 8074:8074 -p 11319:11319 -p 8080:8080 crosstalk
+#     -p 1863:1863 -p 1864:1864 -p 6891:6891 -p 8074:8074 -p 11319:11319 -p 5060:5060 -p 8080:8080 crosstalk
 #   docker exec crosstalk crosstalk user add --email you@example.com --password SECRET
 #
 # The build stamps the commit into `crosstalk version` when the context is a
@@ -28,6 +28,6 @@ ENV CROSSTALK_DATA=/data
 VOLUME /data
 # MSNP (and MySpaceIM on the same port), switchboard, MSNFTP relay,
 # Gadu-Gadu, IMIP, HTTP (GG drive, /metrics, /healthz).
-EXPOSE 1863 1864 6891 8074 11319 8080
+EXPOSE 1863 1864 6891 8074 11319 5060 8080
 ENTRYPOINT ["/usr/local/bin/crosstalk"]
 CMD ["serve"]

@@ -80,7 +80,8 @@ var (
 	// MessageOutcomes counts what the hub told senders of instant messages
 	// (delivered, stored, mailbox_full, blocked) and what became of
 	// delivered messages a connection could not write after all (returned
-	// to the mailbox, or lost when even that failed).
+	// to the mailbox, or lost when even that failed), or whose client
+	// refused them (refused: a SIP client's error answer).
 	MessageOutcomes = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "crosstalk_message_outcomes_total",
 		Help: "Instant messages by what the sender was told or what became of them later.",

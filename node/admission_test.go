@@ -31,6 +31,9 @@ var probes = map[string]probe{
 	"sb":   {"msnp-sb", func(n *Node) string { return n.SBAddr }, "CAL 1 someone@example.com\r\n", "302 1\r\n", "600 1\r\n"},
 	"gg":   {"gg", func(n *Node) string { return n.GGAddr }, "", "\x01\x00\x00\x00", ""},
 	"imip": {"imip", func(n *Node) string { return n.IMIPAddr }, "HELO\r\n32\r\nID: 1001\r\nProtocol: IMIP/1.0\r\n\r\n", "HELO\r\n", "DISC\r\n"},
+	"sip": {"sip", func(n *Node) string { return n.SIPAddr },
+		"OPTIONS sip:x@example.com SIP/2.0\r\nVia: SIP/2.0/tcp 192.0.2.1:5060\r\nFrom: <sip:x@example.com>;tag=1\r\nTo: <sip:x@example.com>\r\nCall-ID: probe\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+		"SIP/2.0 403 ", "SIP/2.0 503 Service Unavailable\r\n"},
 	"http": {"http", func(n *Node) string { return n.HTTPAddr }, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 200 ", ""},
 }
 
@@ -88,8 +91,9 @@ func TestAdmissionCaps(t *testing.T) {
 	gg := &ggPeer{inbox: newInbox(), number: 1002, email: "gg@example.com", c: loginGG(t, ctx, n.GGAddr, 1002, "pw", wire.StatusAvail, "")}
 	go gg.run()
 	msim, imip := newMSIMPeer(t, ctx, n, 1003, "my@example.com"), newIMIPPeer(t, ctx, n, 1004, "imip@example.com")
+	sip := newSIPPeer(t, ctx, n, 1005, "sip@example.com")
 	// MSN only sends, over a switchboard opened before the caps fill.
-	pairs := [][2]peer{{msn, gg}, {gg, msim}, {msim, imip}, {imip, gg}}
+	pairs := [][2]peer{{msn, gg}, {gg, msim}, {msim, imip}, {imip, sip}, {sip, gg}}
 	for _, p := range pairs {
 		if err := p[0].follow(ctx, p[1]); err != nil {
 			t.Fatal(err)
@@ -113,7 +117,7 @@ func TestAdmissionCaps(t *testing.T) {
 	}
 	talk("before")
 
-	for _, group := range [][]string{{"msn", "msim"}, {"sb", "sb"}, {"gg", "gg"}, {"imip", "imip"}, {"http", "http"}} {
+	for _, group := range [][]string{{"msn", "msim"}, {"sb", "sb"}, {"gg", "gg"}, {"imip", "imip"}, {"sip", "sip"}, {"http", "http"}} {
 		reason := "prelogin_per_addr"
 		if group[0] == "http" {
 			reason = "per_addr"

@@ -232,7 +232,7 @@ func TestHealthzReportsListeners(t *testing.T) {
 			t.Fatalf("healthz: %d %+v, want %d %v", resp.StatusCode, h, wantCode, want)
 		}
 	}
-	states := map[string]string{"msnp": "serving", "msnp-sb": "serving", "gg": "serving", "imip": "serving", "http": "serving"}
+	states := map[string]string{"msnp": "serving", "msnp-sb": "serving", "gg": "serving", "imip": "serving", "sip": "serving", "http": "serving"}
 	check(http.StatusOK, states)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

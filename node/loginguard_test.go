@@ -72,6 +72,8 @@ func guardTargets(t *testing.T, n *Node) []guardTarget {
 			g.server = n.MSIMAddr
 		case "imip":
 			g.server, g.account = n.IMIPAddr, fmt.Sprint(number)
+		case "sip":
+			g.server = n.SIPAddr
 		}
 		out = append(out, g)
 	}
@@ -136,7 +138,7 @@ func TestGuessingFromOneAddressIsSlowedThenLocked(t *testing.T) {
 			if err == nil {
 				t.Fatal("the right password was taken during the wait")
 			}
-			if (g.protocol == "msim" || g.protocol == "imip") && !strings.Contains(strings.ToLower(err.Error()), "try again later") {
+			if (g.protocol == "msim" || g.protocol == "imip" || g.protocol == "sip") && !strings.Contains(strings.ToLower(err.Error()), "try again later") {
 				t.Errorf("held-back login answered %v, want a text saying to try later", err)
 			}
 			if s := g.status(n, attacker); s.AddressFailures != 3 {
@@ -199,7 +201,8 @@ func TestFailedLoginLinesAreRationedAndSayWhy(t *testing.T) {
 	n, clk := startGuarded(t, loginguard.Config{
 		Address: loginguard.Policy{Free: 1, LockAfter: 50, LockFor: time.Hour},
 		Delay:   time.Hour, MaxDelay: time.Hour,
-		FailureLogsPerSecond: 1, FailureLogBurst: 5,
+		// A line for each protocol's failure and one for an unknown account.
+		FailureLogsPerSecond: 1, FailureLogBurst: len(loginprobe.Protocols) + 1,
 	}, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo})))
 	targets := guardTargets(t, n)
 	for i, g := range targets {
@@ -221,20 +224,21 @@ func TestFailedLoginLinesAreRationedAndSayWhy(t *testing.T) {
 			lines = append(lines, l)
 		}
 	}
-	if len(lines) != 6 {
-		t.Fatalf("%d login failure lines, want 5 and then one after a second:\n%s", len(lines), strings.Join(lines, "\n"))
+	burst := len(targets) + 1
+	if len(lines) != burst+1 {
+		t.Fatalf("%d login failure lines, want %d and then one after a second:\n%s", len(lines), burst, strings.Join(lines, "\n"))
 	}
 	for i, g := range targets {
 		if !strings.Contains(lines[i], "protocol="+g.protocol) || !strings.Contains(lines[i], "reason=bad_password") {
 			t.Errorf("line %d: %s, want a bad password on %s", i, lines[i], g.protocol)
 		}
 	}
-	if !strings.Contains(lines[4], "reason=unknown_account") || !strings.Contains(lines[4], "login=nobody0@example.com") {
-		t.Errorf("line 4: %s, want an unknown account", lines[4])
+	if unknown := lines[burst-1]; !strings.Contains(unknown, "reason=unknown_account") || !strings.Contains(unknown, "login=nobody0@example.com") {
+		t.Errorf("line %d: %s, want an unknown account", burst-1, unknown)
 	}
 	for _, want := range []string{"protocol=msnp", "reason=locked", "held_by=address", "suppressed=4"} {
-		if !strings.Contains(lines[5], want) {
-			t.Errorf("the line after the pause: %s, want %s", lines[5], want)
+		if !strings.Contains(lines[burst], want) {
+			t.Errorf("the line after the pause: %s, want %s", lines[burst], want)
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	msimclient "github.com/crosstalk-im/crosstalk/msim/client"
 	msimwire "github.com/crosstalk-im/crosstalk/msim/wire"
 	"github.com/crosstalk-im/crosstalk/msnp/client"
+	sipclient "github.com/crosstalk-im/crosstalk/sip/client"
 )
 
 // peer is one user of the matrix test, logged in through one protocol.
@@ -248,19 +249,70 @@ func (p *imipPeer) send(ctx context.Context, to peer, text string) error {
 	return err
 }
 
+// sipPeer signs in as Office Communicator does.
+type sipPeer struct {
+	*inbox
+	number uint32
+	email  string
+	c      *sipclient.Client
+}
+
+func (p *sipPeer) protocol() string          { return "sip" }
+func (p *sipPeer) account() (uint32, string) { return p.number, p.email }
+func (p *sipPeer) follow(ctx context.Context, other peer) error {
+	_, email := other.account()
+	return p.c.AddContact(ctx, email)
+}
+
+func (p *sipPeer) run() {
+	for ev := range p.c.Events() {
+		switch ev := ev.(type) {
+		case sipclient.Presence:
+			p.update(func() { p.online[ev.URI] = ev.Online() })
+		case sipclient.Message:
+			p.update(func() { p.messages = append(p.messages, ev.From+": "+ev.Text) })
+		}
+	}
+}
+
+func (p *sipPeer) send(ctx context.Context, to peer, text string) error {
+	_, email := to.account()
+	return p.c.SendMessage(ctx, email, text)
+}
+
+// newSIPPeer makes an account and signs it in through SIP.
+func newSIPPeer(t *testing.T, ctx context.Context, n *Node, number uint32, email string) *sipPeer {
+	t.Helper()
+	addAccount(t, n, number, email, "Sip "+email, "pw")
+	c, err := sipclient.Dial(ctx, n.SIPAddr, sipclient.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.SignIn(ctx, email, "pw"); err != nil {
+		t.Fatal(err)
+	}
+	p := &sipPeer{inbox: newInbox(), number: number, email: email, c: c}
+	go p.run()
+	return p
+}
+
 // name is how a peer's protocol names another peer in presence and
-// messages: MSN by e-mail, the others by number.
+// messages: MSN by e-mail, SIP by its sip: address, the others by number.
 func name(viewer, other peer) string {
 	n, email := other.account()
-	if viewer.protocol() == "msnp" {
+	switch viewer.protocol() {
+	case "msnp":
 		return email
+	case "sip":
+		return "sip:" + email
 	}
 	return fmt.Sprint(n)
 }
 
-// TestProtocolMatrix logs one user in through each protocol, has everyone
-// follow everyone, and checks for every ordered pair that presence is seen
-// and a message arrives.
+// TestProtocolMatrix logs one user in through each of the five protocols,
+// has everyone follow everyone, and checks for every ordered pair (20)
+// that presence is seen and a message arrives.
 func TestProtocolMatrix(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -279,7 +331,8 @@ func TestProtocolMatrix(t *testing.T) {
 	go gg.run()
 	peers = append(peers, gg)
 
-	peers = append(peers, newMSIMPeer(t, ctx, n, 1003, "my@example.com"), newIMIPPeer(t, ctx, n, 1004, "imip@example.com"))
+	peers = append(peers, newMSIMPeer(t, ctx, n, 1003, "my@example.com"), newIMIPPeer(t, ctx, n, 1004, "imip@example.com"),
+		newSIPPeer(t, ctx, n, 1005, "sip@example.com"))
 
 	for _, a := range peers {
 		for _, b := range peers {
@@ -347,6 +400,8 @@ func inboxOf(p peer) *inbox {
 	case *msimPeer:
 		return p.inbox
 	case *imipPeer:
+		return p.inbox
+	case *sipPeer:
 		return p.inbox
 	}
 	panic("unknown peer")

@@ -5,7 +5,9 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -27,6 +29,7 @@ import (
 	"github.com/crosstalk-im/crosstalk/metrics"
 	msimserver "github.com/crosstalk-im/crosstalk/msim/server"
 	msnpserver "github.com/crosstalk-im/crosstalk/msnp/server"
+	sipserver "github.com/crosstalk-im/crosstalk/sip/server"
 	"github.com/crosstalk-im/crosstalk/store"
 )
 
@@ -63,7 +66,12 @@ type Options struct {
 	MSIMAddr  string
 	MSIMSniff time.Duration
 	IMIPAddr  string
-	HTTPAddr  string
+	// SIPAddr is SIP over TCP (Office Communicator, pidgin-sipe);
+	// SIPTLSAddr SIP over TLS, opened only when SIPTLSCert and SIPTLSKey
+	// (PEM files) are both set.
+	SIPAddr, SIPTLSAddr   string
+	SIPTLSCert, SIPTLSKey string
+	HTTPAddr              string
 	// PublicHTTPURL is the HTTP service's address as users reach it, such
 	// as "https://files.example.net"; download links handed to users of
 	// protocols without file transfer start with it. Empty means
@@ -77,6 +85,7 @@ type Options struct {
 	GG             ggserver.Config   // likewise
 	MSIM           msimserver.Config
 	IMIP           imipserver.Config
+	SIP            sipserver.Config
 	Drive          drive.Config // limits; wiring is filled in
 	MaxListEntries int
 	// Mailbox bounds each account's offline messages (zero: hub.DefaultMailbox).
@@ -106,11 +115,12 @@ type Node struct {
 	GG    *ggserver.Server
 	MSIM  *msimserver.Server
 	IMIP  *imipserver.Server
+	SIP   *sipserver.Server
 	Drive *drive.Server
 	Guard *loginguard.Guard
 
 	// Bound addresses, for tests that listen on port 0.
-	MSNPAddr, SBAddr, FTPAddr, GGAddr, MSIMAddr, IMIPAddr, HTTPAddr string
+	MSNPAddr, SBAddr, FTPAddr, GGAddr, MSIMAddr, IMIPAddr, SIPAddr, SIPTLSAddr, HTTPAddr string
 
 	log *slog.Logger
 	// dataLock holds the data directory while the embedded bus runs.
@@ -261,6 +271,9 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		n.IMIP = imipserver.New(cfg)
 		listeners = append(listeners, func() { n.serve("imip", func() error { return n.IMIP.Serve(l) }) })
 	}
+	if err := n.startSIP(o, listen, &listeners); err != nil {
+		return nil, err
+	}
 	if o.HTTPAddr != Off && o.HTTPAddr != "" {
 		l, err := n.listen("http", o.HTTPAddr, o.HTTP.listenerOptions(o.Logger, o.Admission))
 		if err != nil {
@@ -311,6 +324,44 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	return n, nil
 }
 
+// startSIP opens the SIP listeners: TCP unless off, TLS when a
+// certificate and key are given.
+func (n *Node) startSIP(o Options, listen func(string, string, func(net.Conn)) (*service.Listener, error), listeners *[]func()) error {
+	useTLS := o.SIPTLSCert != "" && o.SIPTLSKey != "" && o.SIPTLSAddr != Off && o.SIPTLSAddr != ""
+	useTCP := o.SIPAddr != Off && o.SIPAddr != ""
+	if !useTCP && !useTLS {
+		return nil
+	}
+	cfg := o.SIP
+	cfg.Hub = n.Hub
+	cfg.Logger = o.Logger.With("protocol", "sip")
+	cfg.Guard = n.Guard
+	n.SIP = sipserver.New(cfg)
+	if useTCP {
+		l, err := listen("sip", o.SIPAddr, n.SIP.Busy)
+		if err != nil {
+			return err
+		}
+		n.SIPAddr = l.Addr().String()
+		*listeners = append(*listeners, func() { n.serve("sip", func() error { return n.SIP.Serve(l) }) })
+	}
+	if useTLS {
+		cert, err := tls.LoadX509KeyPair(o.SIPTLSCert, o.SIPTLSKey)
+		if err != nil {
+			return fmt.Errorf("SIP TLS certificate: %w", err)
+		}
+		tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		l, err := listen("sip-tls", o.SIPTLSAddr, func(nc net.Conn) { n.SIP.Busy(tls.Server(nc, tc)) })
+		if err != nil {
+			return err
+		}
+		n.SIPTLSAddr = l.Addr().String()
+		tl := tls.NewListener(l, tc)
+		*listeners = append(*listeners, func() { n.serve("sip-tls", func() error { return n.SIP.Serve(tl) }) })
+	}
+	return nil
+}
+
 // listen opens one of the node's listeners, guarded by opt.
 func (n *Node) listen(name, addr string, opt service.ListenerOptions) (*service.Listener, error) {
 	l, err := net.Listen("tcp", addr)
@@ -325,7 +376,7 @@ func (n *Node) listen(name, addr string, opt service.ListenerOptions) (*service.
 
 // ListenError says which listener could not open its address.
 type ListenError struct {
-	Listener string // msnp, msnp-sb, msnp-ftp, msim, gg, imip or http
+	Listener string // msnp, msnp-sb, msnp-ftp, msim, gg, imip, sip, sip-tls or http
 	Addr     string
 	Err      error
 }
@@ -340,7 +391,7 @@ func (n *Node) serve(name string, run func() error) {
 		err := run()
 		if err != nil && !errors.Is(err, msnpserver.ErrServerClosed) && !errors.Is(err, ggserver.ErrServerClosed) &&
 			!errors.Is(err, msimserver.ErrServerClosed) && !errors.Is(err, imipserver.ErrServerClosed) &&
-			!errors.Is(err, http.ErrServerClosed) {
+			!errors.Is(err, sipserver.ErrServerClosed) && !errors.Is(err, http.ErrServerClosed) {
 			n.log.Error("listener stopped", "listener", name, "err", err)
 		}
 	}()
@@ -423,6 +474,9 @@ func (n *Node) shutdown(ctx context.Context) error {
 	}
 	if n.IMIP != nil {
 		errs = append(errs, n.IMIP.Shutdown(ctx))
+	}
+	if n.SIP != nil {
+		errs = append(errs, n.SIP.Shutdown(ctx))
 	}
 	if n.http != nil {
 		errs = append(errs, n.http.Shutdown(ctx))

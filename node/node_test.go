@@ -31,6 +31,7 @@ func startNode(t *testing.T, dir, natsURL string) *Node {
 func startNodeWith(t *testing.T, o Options) *Node {
 	t.Helper()
 	o.MSNPAddr, o.SBAddr, o.GGAddr, o.IMIPAddr, o.HTTPAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	o.SIPAddr = "127.0.0.1:0"
 	n, err := Start(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)

@@ -29,6 +29,9 @@ import (
 	msimwire "github.com/crosstalk-im/crosstalk/msim/wire"
 	msnpserver "github.com/crosstalk-im/crosstalk/msnp/server"
 	msnpwire "github.com/crosstalk-im/crosstalk/msnp/wire"
+	"github.com/crosstalk-im/crosstalk/sip/ntlm"
+	sipserver "github.com/crosstalk-im/crosstalk/sip/server"
+	sipwire "github.com/crosstalk-im/crosstalk/sip/wire"
 )
 
 // secrets are values that must reach no log, by what they are.
@@ -55,6 +58,7 @@ func TestTraceLogsHoldNoSecrets(t *testing.T) {
 		GG:      ggserver.Config{Trace: true},
 		MSIM:    msimserver.Config{Trace: true},
 		IMIP:    imipserver.Config{Trace: true},
+		SIP:     sipserver.Config{Trace: true},
 	})
 	password := "pw-" + rand.Text()
 	addAccount(t, n, 3001, "trace@example.com", "Trace", password)
@@ -65,9 +69,10 @@ func TestTraceLogsHoldNoSecrets(t *testing.T) {
 	ggLoginSecrets(t, ctx, n, 3001, password, s)
 	msimLoginSecrets(t, n, "trace@example.com", password, s)
 	imipLoginSecrets(t, n, 3001, password, s)
+	sipLoginSecrets(t, n, "trace@example.com", password, s)
 
 	got := logs.String()
-	for _, protocol := range []string{"msnp", "gg", "msim", "imip"} {
+	for _, protocol := range []string{"msnp", "gg", "msim", "imip", "sip"} {
 		if !strings.Contains(got, "protocol="+protocol) || !strings.Contains(got, "msg=<<") {
 			t.Fatalf("no wire dump of %s in the log; the test would prove nothing:\n%s", protocol, got)
 		}
@@ -295,4 +300,72 @@ func imipLoginSecrets(t *testing.T, n *Node, number uint32, password string, s s
 	}
 	s.add("IMIP salt", salt)
 	s.add("IMIP login hash", hash)
+}
+
+// sipLoginSecrets signs in over SIP as pidgin-sipe does: the NTLM
+// challenge and AUTHENTICATE, the signatures of both sides.
+func sipLoginSecrets(t *testing.T, n *Node, email, password string, s secrets) {
+	t.Helper()
+	nc := dialRaw(t, n.SIPAddr)
+	rd := sipwire.NewReader(nc, sipwire.Limits{})
+	seq := 0
+	register := func(authorization string) *sipwire.Message {
+		seq++
+		m := sipwire.NewRequest(sipwire.MethodRegister, "sip:example.com").
+			Add(sipwire.HeaderVia, "SIP/2.0/tcp "+nc.LocalAddr().String()).
+			Add(sipwire.HeaderFrom, "<sip:"+email+">;tag=t").
+			Add(sipwire.HeaderTo, "<sip:"+email+">").
+			Add(sipwire.HeaderCallID, "trace").
+			Add(sipwire.HeaderCSeq, strconv.Itoa(seq)+" REGISTER")
+		if authorization != "" {
+			m.Add(sipwire.HeaderAuthorization, authorization)
+		}
+		return m
+	}
+	exchange := func(m *sipwire.Message) *sipwire.Message {
+		t.Helper()
+		enc, err := m.Encode()
+		if err == nil {
+			_, err = nc.Write(enc)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := rd.ReadMessage()
+		if err != nil || res == nil {
+			t.Fatalf("SIP answer: %v", err)
+		}
+		return res
+	}
+	exchange(register(""))
+	res := exchange(register(`NTLM qop="auth", realm="SIP Communications Service", targetname="x", gssapi-data="", version=4`))
+	_, p := sipwire.AuthParams(res.Get(sipwire.HeaderWWWAuthenticate))
+	raw, err := base64.StdEncoding.DecodeString(p["gssapi-data"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	challenge, err := ntlm.ParseChallenge(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, keys, err := ntlm.Respond(challenge, ntlm.Credentials{User: email, Password: password}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := register("")
+	auth := sipwire.SignatureAuth{Protocol: "NTLM", Rand: "c0ffee01", Num: "1", Realm: p["realm"], TargetName: p["targetname"]}
+	sig := keys.SignSIP(sipwire.SignatureBuffer(m, auth))
+	authenticate := base64.StdEncoding.EncodeToString(a.Marshal())
+	m.Add(sipwire.HeaderAuthorization, fmt.Sprintf(`NTLM qop="auth", opaque="%s", realm="%s", targetname="%s", gssapi-data="%s", version=4, crand="c0ffee01", cnum="1", response="%s"`,
+		p["opaque"], auth.Realm, auth.TargetName, authenticate, sig))
+	ok := exchange(m)
+	if ok.StatusCode != 200 {
+		t.Fatalf("SIP sign-in: %s", ok.FirstLine())
+	}
+	s.add("NTLM challenge", p["gssapi-data"])
+	s.add("NTLM server challenge", hex.EncodeToString(challenge.ServerChallenge[:]))
+	s.add("NTLM AUTHENTICATE", authenticate)
+	s.add("SIP client signature", sig)
+	_, info := sipwire.AuthParams(ok.Get(sipwire.HeaderAuthenticationInfo))
+	s.add("SIP server signature", info["rspauth"])
 }

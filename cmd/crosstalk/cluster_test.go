@@ -118,7 +118,7 @@ func startClusterNode(t *testing.T, data, natsURLs string) *clusterNode {
 	n.cmd = exec.Command(exe, "--log-level", "warn", "serve", "--data", data, "--nats", natsURLs, "--bus-replicas", "3",
 		"--node-timeout", clusterNodeTimeout.String(),
 		"--msnp-addr", n.msnp, "--sb-addr", addr(1), "--ftp-addr", addr(5), "--msim-addr", "off",
-		"--gg-addr", n.gg, "--imip-addr", n.imip, "--http-addr", n.http)
+		"--gg-addr", n.gg, "--imip-addr", n.imip, "--sip-addr", "off", "--http-addr", n.http)
 	n.cmd.Env = mainEnv()
 	n.cmd.Stderr = n.log
 	if err := n.cmd.Start(); err != nil {

@@ -56,7 +56,7 @@ func TestKillDuringStoredDelivery(t *testing.T) {
 			t.Fatal(err)
 		}
 		cmd := exec.Command(exe, "--log-level", "warn", "serve", "--data", dir,
-			"--msnp-addr", "off", "--msim-addr", "off", "--ftp-addr", "off", "--imip-addr", "off", "--http-addr", "off",
+			"--msnp-addr", "off", "--msim-addr", "off", "--ftp-addr", "off", "--imip-addr", "off", "--sip-addr", "off", "--http-addr", "off",
 			"--gg-addr", ggAddr)
 		cmd.Env = mainEnv()
 		cmd.Stderr = &testenv.LogBuffer{}

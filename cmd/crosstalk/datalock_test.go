@@ -23,7 +23,7 @@ type serveProcess struct {
 func serveCommand(ctx context.Context, data string) *exec.Cmd {
 	const any = "127.0.0.1:0"
 	cmd := exec.CommandContext(ctx, os.Args[0], "serve", "--data", data,
-		"--msnp-addr", any, "--sb-addr", any, "--ftp-addr", any, "--gg-addr", any, "--imip-addr", any, "--http-addr", any)
+		"--msnp-addr", any, "--sb-addr", any, "--ftp-addr", any, "--gg-addr", any, "--imip-addr", any, "--sip-addr", any, "--http-addr", any)
 	cmd.Env = mainEnv()
 	return cmd
 }

@@ -72,6 +72,7 @@ func printNextSteps(w io.Writer, n *node.Node, demos []demoAccount) {
 		{"Gadu-Gadu (Pidgin: GG server)", n.GGAddr, "number"},
 		{"MySpaceIM (Pidgin: server, port)", n.MSIMAddr, "e-mail address"},
 		{"IMIP", n.IMIPAddr, "number"},
+		{"Office Communicator (Pidgin: TCP)", n.SIPAddr, "e-mail address"},
 	} {
 		if c.addr == "" {
 			continue

@@ -203,7 +203,7 @@ func TestServeDemo(t *testing.T) {
 	defer cancel()
 	const any = "127.0.0.1:0"
 	cmd := exec.CommandContext(ctx, os.Args[0], "serve", "--demo", "--data", filepath.Join(t.TempDir(), "data"),
-		"--msnp-addr", any, "--sb-addr", any, "--ftp-addr", any, "--gg-addr", any, "--imip-addr", any, "--http-addr", any)
+		"--msnp-addr", any, "--sb-addr", any, "--ftp-addr", any, "--gg-addr", any, "--imip-addr", any, "--sip-addr", any, "--http-addr", any)
 	cmd.Env = mainEnv()
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

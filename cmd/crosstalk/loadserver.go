@@ -304,7 +304,7 @@ func spawnServer(ctx context.Context, accounts int, keepLimits bool) (*childServ
 	addr := func(p int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(p)) }
 	args := []string{"--log-level", "warn", "serve", "--data", data,
 		"--msnp-addr", addr(ports[0]), "--sb-addr", addr(ports[1]), "--http-addr", addr(ports[2]), "--gg-addr", addr(ports[3]),
-		"--imip-addr", addr(ports[4]), "--msim-addr", addr(ports[5]), "--ftp-addr", addr(ports[6]),
+		"--imip-addr", addr(ports[4]), "--msim-addr", addr(ports[5]), "--ftp-addr", addr(ports[6]), "--sip-addr", "off",
 		"--max-conns=-1", "--max-conns-per-addr=-1", "--max-prelogin-per-addr=-1",
 		"--login-address-free", "1000000", "--login-address-lock-at", "1000000"}
 	if !keepLimits {

@@ -13,6 +13,8 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/crosstalk-im/crosstalk/internal/loginguard"
+	sipserver "github.com/crosstalk-im/crosstalk/sip/server"
+	sipwire "github.com/crosstalk-im/crosstalk/sip/wire"
 )
 
 // runMainEnv makes the test binary run main instead of the tests, so
@@ -263,5 +265,34 @@ func TestRateFlags(t *testing.T) {
 	msim, imip = c.Serve.msimConfig(), c.Serve.imipConfig()
 	if msim.MessagesPerSecond != 2.5 || msim.MessageBurst != 3 || imip.BlocksPerSecond != 500 || imip.BlockBurst != 7 {
 		t.Errorf("settings not passed on: MySpaceIM %v/s burst %d, IMIP %v/s burst %d", msim.MessagesPerSecond, msim.MessageBurst, imip.BlocksPerSecond, imip.BlockBurst)
+	}
+}
+
+// The SIP service's flags default to the service's own defaults and reach
+// it, from the command line and the environment.
+func TestSIPFlags(t *testing.T) {
+	c, _, err := parse(t, "serve")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.Serve
+	if s.SipAddr != "0.0.0.0:5060" || s.SipTlsAddr != "0.0.0.0:5061" {
+		t.Errorf("addresses %q %q", s.SipAddr, s.SipTlsAddr)
+	}
+	got := s.sipConfig()
+	if got.KeepAlive != sipserver.DefaultKeepAlive || got.RegisterExpires != sipserver.DefaultRegisterExpires ||
+		got.LoginTimeout != sipserver.DefaultLoginTimeout || got.IdleTimeout != 3*sipserver.DefaultKeepAlive ||
+		got.TransactionTimeout != sipserver.DefaultTransactionTimeout || got.MaxDialogs != sipserver.DefaultMaxDialogs ||
+		got.MessagesPerSecond != sipserver.DefaultMessagesPerSecond || got.MessageBurst != sipserver.DefaultMessageBurst ||
+		got.Limits != (sipwire.Limits{MaxHeaders: sipwire.DefaultMaxHeaders, MaxHeaderBytes: sipwire.DefaultMaxHeaderBytes, MaxBodyBytes: sipwire.DefaultMaxBodyBytes}) {
+		t.Errorf("flag defaults %+v differ from the service's", got)
+	}
+	t.Setenv("CROSSTALK_SIP_KEEP_ALIVE", "2m")
+	if c, _, err = parse(t, "serve", "--sip-max-message", "1KiB", "--sip-idle-timeout", "1h", "--sip-target-name", "ocs.example.com"); err != nil {
+		t.Fatal(err)
+	}
+	got = c.Serve.sipConfig()
+	if got.KeepAlive != 2*time.Minute || got.Limits.MaxBodyBytes != 1024 || got.IdleTimeout != time.Hour || got.TargetName != "ocs.example.com" {
+		t.Errorf("settings not passed on: %+v", got)
 	}
 }

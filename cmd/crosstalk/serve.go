@@ -19,6 +19,8 @@ import (
 	msimserver "github.com/crosstalk-im/crosstalk/msim/server"
 	msnpserver "github.com/crosstalk-im/crosstalk/msnp/server"
 	"github.com/crosstalk-im/crosstalk/node"
+	sipserver "github.com/crosstalk-im/crosstalk/sip/server"
+	sipwire "github.com/crosstalk-im/crosstalk/sip/wire"
 )
 
 type serveCmd struct {
@@ -37,6 +39,10 @@ type serveCmd struct {
 	GgAddr        string `help:"Gadu-Gadu listener, or 'off'." default:"0.0.0.0:8074" group:"addresses"`
 	MsimAddr      string `help:"MySpaceIM listener of its own, or 'off'; empty shares the MSNP port." group:"addresses"`
 	ImipAddr      string `help:"IMUnified (IMIP) listener, or 'off'." default:"0.0.0.0:11319" group:"addresses"`
+	SipAddr       string `help:"SIP listener over TCP (Office Communicator, pidgin-sipe), or 'off'." default:"0.0.0.0:5060" group:"addresses"`
+	SipTlsAddr    string `help:"SIP listener over TLS, opened when --sip-tls-cert and --sip-tls-key are given, or 'off'." default:"0.0.0.0:5061" group:"addresses"`
+	SipTlsCert    string `help:"Certificate file (PEM) for SIP over TLS." type:"existingfile" group:"addresses"`
+	SipTlsKey     string `help:"Key file (PEM) for SIP over TLS." type:"existingfile" group:"addresses"`
 	HttpAddr      string `help:"HTTP listener (GG drive API, metrics, health), or 'off'." default:"0.0.0.0:8080" group:"addresses"`
 	PublicUrl     string `help:"Base URL users reach the HTTP listener at (download links for MySpaceIM and IMIP users); empty: http(s)://<http-addr>." group:"addresses"`
 	TlsCert       string `help:"Certificate file (PEM) for HTTPS on the HTTP listener." type:"existingfile" group:"addresses"`
@@ -67,6 +73,19 @@ type serveCmd struct {
 	ImipTrace            bool          `help:"Log every IMIP block in and out (at log level trace)." group:"imip"`
 	ImipBlockRate        float64       `help:"IMIP blocks per second a client may send (sustained); a faster client is slowed." default:"20" group:"imip"`
 	ImipBlockBurst       int           `help:"IMIP blocks a client may send in a burst." default:"100" group:"imip"`
+	SipTrace             bool          `help:"Log every SIP message in and out (at log level trace; no passwords, signatures or message text)." group:"sip"`
+	SipTargetName        string        `help:"The server's name in SIP sign-in (NTLM target name); empty: the host name." group:"sip"`
+	SipKeepAlive         time.Duration `help:"Keep-alive interval SIP clients are told to use when otherwise silent." default:"5m" group:"sip"`
+	SipRegisterExpires   time.Duration `help:"Lifetime of a SIP registration; clients renew it 30 seconds before." default:"2h" group:"sip"`
+	SipLoginTimeout      time.Duration `help:"Time allowed from connecting to a finished SIP sign-in." default:"60s" group:"sip"`
+	SipIdleTimeout       time.Duration `help:"Close signed-in SIP connections silent for this long." default:"15m" group:"sip"`
+	SipRequestTimeout    time.Duration `help:"How long a SIP client may take to answer the server's request (a message brought to it) before it is taken for gone." default:"30s" group:"sip"`
+	SipMaxMessage        int           `help:"Largest body of a SIP message from a client." default:"128KiB" type:"size" group:"sip"`
+	SipMaxHeader         int           `help:"Largest header section of a SIP message from a client." default:"16KiB" type:"size" group:"sip"`
+	SipMaxHeaders        int           `help:"Most header lines of a SIP message from a client." default:"64" group:"sip"`
+	SipMaxSessions       int           `help:"Most IM sessions one SIP connection holds; the longest idle one ends to make room." default:"64" group:"sip"`
+	SipMessageRate       float64       `help:"SIP requests per second a client may send (sustained)." default:"20" group:"sip"`
+	SipMessageBurst      int           `help:"SIP requests a client may send in a burst." default:"100" group:"sip"`
 	DriveMaxFile         int64         `help:"Largest file the drive takes." default:"100MiB" type:"size" group:"files"`
 	DriveQuota           int64         `help:"Bytes of files one account may have in the drive (negative: no limit)." default:"1GiB" type:"size" group:"files"`
 	DriveLifetime        time.Duration `help:"How long a file ticket lives." default:"7d" group:"files"`
@@ -149,6 +168,11 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 		},
 		MSIM:           c.msimConfig(),
 		IMIP:           c.imipConfig(),
+		SIPAddr:        c.SipAddr,
+		SIPTLSAddr:     c.SipTlsAddr,
+		SIPTLSCert:     c.SipTlsCert,
+		SIPTLSKey:      c.SipTlsKey,
+		SIP:            c.sipConfig(),
 		MaxListEntries: c.MaxContacts,
 		Mailbox:        hub.MailboxLimits{Total: c.MailboxSize, PerSender: c.MailboxPerSender},
 		NodeTimeout:    c.NodeTimeout,
@@ -182,7 +206,7 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 	if err == nil && len(accounts) == 0 {
 		fmt.Fprintf(os.Stderr, "No accounts yet. Add one with:\n  crosstalk user add --data %s --email you@example.com --password SECRET --name \"Your Name\"\nor restart with --demo for two ready-made accounts.\n", c.Data)
 	}
-	log.Info("serving", "msnp", n.MSNPAddr, "switchboard", n.SBAddr, "msnftp-relay", n.FTPAddr, "gg", n.GGAddr, "msim", n.MSIMAddr, "imip", n.IMIPAddr, "http", n.HTTPAddr, "data", c.Data)
+	log.Info("serving", "msnp", n.MSNPAddr, "switchboard", n.SBAddr, "msnftp-relay", n.FTPAddr, "gg", n.GGAddr, "msim", n.MSIMAddr, "imip", n.IMIPAddr, "sip", n.SIPAddr, "sip-tls", n.SIPTLSAddr, "http", n.HTTPAddr, "data", c.Data)
 	if c.Demo {
 		printNextSteps(os.Stdout, n, demos)
 	}
@@ -196,7 +220,24 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 // listenerFlags names the flag that sets each listener's address.
 var listenerFlags = map[string]string{
 	"msnp": "--msnp-addr", "msnp-sb": "--sb-addr", "msnp-ftp": "--ftp-addr", "msim": "--msim-addr",
-	"gg": "--gg-addr", "imip": "--imip-addr", "http": "--http-addr",
+	"gg": "--gg-addr", "imip": "--imip-addr", "sip": "--sip-addr", "sip-tls": "--sip-tls-addr", "http": "--http-addr",
+}
+
+// sipConfig is the SIP service's part of the flags.
+func (c *serveCmd) sipConfig() sipserver.Config {
+	return sipserver.Config{
+		Trace:              c.SipTrace,
+		TargetName:         c.SipTargetName,
+		KeepAlive:          c.SipKeepAlive,
+		RegisterExpires:    c.SipRegisterExpires,
+		LoginTimeout:       c.SipLoginTimeout,
+		IdleTimeout:        c.SipIdleTimeout,
+		TransactionTimeout: c.SipRequestTimeout,
+		MaxDialogs:         c.SipMaxSessions,
+		Limits:             sipwire.Limits{MaxHeaders: c.SipMaxHeaders, MaxHeaderBytes: c.SipMaxHeader, MaxBodyBytes: c.SipMaxMessage},
+		MessagesPerSecond:  c.SipMessageRate,
+		MessageBurst:       c.SipMessageBurst,
+	}
 }
 
 // msimConfig is the MySpaceIM server's part of the flags.

@@ -25,9 +25,9 @@ func TestListenErrorNamesFlag(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer taken.Close()
-	for _, flag := range []string{"--gg-addr", "--http-addr"} {
+	for _, flag := range []string{"--gg-addr", "--sip-addr", "--http-addr"} {
 		args := map[string]string{"--msnp-addr": "127.0.0.1:0", "--sb-addr": "127.0.0.1:0", "--ftp-addr": "off",
-			"--gg-addr": "127.0.0.1:0", "--imip-addr": "127.0.0.1:0", "--http-addr": "127.0.0.1:0"}
+			"--gg-addr": "127.0.0.1:0", "--imip-addr": "127.0.0.1:0", "--sip-addr": "127.0.0.1:0", "--http-addr": "127.0.0.1:0"}
 		args[flag] = taken.Addr().String()
 		cmdline := []string{"serve", "--data", t.TempDir()}
 		for f, v := range args {
@@ -69,7 +69,7 @@ func TestDescriptorExhaustion(t *testing.T) {
 	cmd := exec.Command("sh", "-c", `ulimit -n `+strconv.Itoa(fdLimit)+` && exec "$0" "$@"`, exe,
 		"--log-level", "warn", "serve", "--data", t.TempDir(),
 		"--msnp-addr", addr["msnp"], "--sb-addr", addr["msnp-sb"], "--ftp-addr", "off", "--gg-addr", addr["gg"],
-		"--imip-addr", addr["imip"], "--http-addr", addr["http"],
+		"--imip-addr", addr["imip"], "--sip-addr", "off", "--http-addr", addr["http"],
 		// Only the descriptor limit is to bite here, and no timeout.
 		"--max-conns-per-addr=-1", "--max-prelogin-per-addr=-1", "--http-max-conns-per-addr=-1",
 		"--gg-login-timeout", "5m", "--msnp-handshake-timeout", "5m")

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -15,6 +16,7 @@ import (
 
 	ggclient "github.com/crosstalk-im/crosstalk/gg/client"
 	"github.com/crosstalk-im/crosstalk/gg/wire"
+	"github.com/crosstalk-im/crosstalk/internal/cprog"
 	"github.com/crosstalk-im/crosstalk/node"
 )
 
@@ -64,7 +66,7 @@ func startNodeOn8074(t *testing.T) (*node.Node, string) {
 func startPurple(t *testing.T, server string, uin uint32, password string, buddies ...uint32) *proc {
 	t.Helper()
 	requireTools(t, "purple")
-	bin := buildC(t, "purple_harness.c", "purple")
+	bin := cprog.BuildPurple(t, filepath.Join("testdata", "purple_harness.c"))
 	plugins, err := exec.Command("pkg-config", "--variable=plugindir", "purple").Output()
 	if err != nil {
 		t.Fatalf("pkg-config --variable=plugindir purple: %v", err)

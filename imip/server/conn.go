@@ -47,8 +47,7 @@ type conn struct {
 	session  *hub.Session
 	presence presenceMode
 	held     []hub.Event // presence events that came during the snapshot
-	ended    bool        // no more background work may start
-	bg       sync.WaitGroup
+	bg       service.Workers
 	rereader mailbox.Rereader
 }
 
@@ -177,10 +176,7 @@ func (c *conn) sess() *hub.Session {
 
 // end waits for the background work of the session and leaves the hub.
 func (c *conn) end(ctx context.Context) {
-	c.mu.Lock()
-	c.ended = true
-	c.mu.Unlock()
-	c.bg.Wait()
+	c.bg.Stop()
 	c.rereader.Stop()
 	if s := c.sess(); s != nil {
 		s.Detach(ctx)
@@ -357,21 +353,6 @@ func (c *conn) Deliver(ev hub.Event) bool {
 	return true
 }
 
-// background runs work on a goroutine of its own unless the session is
-// ending; end waits for it.
-func (c *conn) background(work func()) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.ended {
-		return
-	}
-	c.bg.Add(1)
-	go func() {
-		defer c.bg.Done()
-		work()
-	}()
-}
-
 // rereadMailbox reads the mailbox again when the hub says it holds
 // messages no session has.
 func (c *conn) rereadMailbox() {
@@ -389,7 +370,7 @@ func (c *conn) request(from hub.Account) {
 	c.mu.Lock()
 	me := c.number
 	c.mu.Unlock()
-	c.background(func() {
+	c.bg.Go(func() {
 		text := c.srv.takeRequest(from.Number, me)
 		ctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.WriteTimeout)
 		defer cancel()

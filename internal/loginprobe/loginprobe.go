@@ -16,17 +16,19 @@ import (
 	msimclient "github.com/crosstalk-im/crosstalk/msim/client"
 	msimwire "github.com/crosstalk-im/crosstalk/msim/wire"
 	msnpclient "github.com/crosstalk-im/crosstalk/msnp/client"
+	sipclient "github.com/crosstalk-im/crosstalk/sip/client"
 )
 
 // Protocols are the protocols Login speaks, named as the metrics name them.
-var Protocols = []string{"msnp", "gg", "msim", "imip"}
+var Protocols = []string{"msnp", "gg", "msim", "imip", "sip"}
 
 // ErrRefused: the server answered the login with its protocol's failure
-// (MSNP 911, GG_LOGIN80_FAILED, MySpaceIM error 260, IMIP ACK 810 or 811).
+// (MSNP 911, GG_LOGIN80_FAILED, MySpaceIM error 260, IMIP ACK 810 or 811,
+// SIP 401, 403 or 404 to REGISTER).
 var ErrRefused = errors.New("login refused")
 
 // Login logs in to server over protocol as account (an e-mail address for
-// msnp and msim, a number for gg and imip) from the local address from (nil:
+// msnp, msim and sip, a number for gg and imip) from the local address from (nil:
 // any), and leaves at once. It returns nil when the server took the password,
 // an error wrapping ErrRefused when it refused it, and another error when
 // the exchange itself failed.
@@ -44,6 +46,8 @@ func Login(ctx context.Context, protocol, server string, from net.IP, account, p
 		return loginMSIM(ctx, server, d, account, password)
 	case "imip":
 		return loginIMIP(ctx, server, d, account, password)
+	case "sip":
+		return loginSIP(ctx, server, d, account, password)
 	}
 	return fmt.Errorf("loginprobe: unknown protocol %q", protocol)
 }
@@ -100,4 +104,14 @@ func loginIMIP(ctx context.Context, server string, d *net.Dialer, user, password
 	defer c.Close()
 	_, err = c.Login(ctx, user, password)
 	return refused(err, errors.Is(err, imipclient.ErrBadPassword) || errors.Is(err, imipclient.ErrUnknownUser))
+}
+
+func loginSIP(ctx context.Context, server string, d *net.Dialer, email, password string) error {
+	c, err := sipclient.Dial(ctx, server, sipclient.Options{Dialer: d})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	err = c.SignIn(ctx, email, password)
+	return refused(err, errors.Is(err, sipclient.ErrAuthentication))
 }

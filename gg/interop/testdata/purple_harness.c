@@ -8,249 +8,18 @@
  * PLUGINDIR, and signs in UIN with the account option gg_server=SERVER (an
  * IPv4 address; Pidgin 2's gg plugin then dials port 8074 of it). BUDDY
  * numbers are put on the buddy list first, so the plugin sends them as its
- * notify list. One line per event on stdout:
- *
- *   SIGNED_ON
- *   CONNECTION_ERROR <reason> <description>
- *   BUDDY <name> <status id> <status message>
- *   IM <sender> <flags> <message>
- *   TYPING <name>
- *   LIFETIME                     (gave up, see below)
- *
- * Free text is last on its line, with backslash and newlines escaped.
- * Commands on stdin, one per line, answered with "OK <verb>" or "ERR ...":
- *
- *   msg NAME TEXT      send an IM through a conversation, as a user would
- *   quit               sign off and exit 0
- *
- * libpurple's debug output goes to stderr. The program exits by itself
- * after PURPLE_HARNESS_LIFETIME seconds (default 60).
+ * notify list. Events and commands are those of internal/cprog/purple's
+ * harness. The program exits by itself after PURPLE_HARNESS_LIFETIME
+ * seconds (default 60).
  */
-#include <glib.h>
-#include <stdarg.h>
-#include <purple.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
-#define UI_ID "crosstalk-interop"
-
-static PurpleAccount *account;
-static GMainLoop *loop;
-
-static void out(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
-
-/* out prints one line and flushes: the test reads it through a pipe. */
-static void out(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-	fflush(stdout);
-}
-
-/* escaped returns a newly allocated copy of s fit for one output line. */
-static char *escaped(const char *s)
-{
-	GString *b = g_string_new(NULL);
-
-	for (; s != NULL && *s != '\0'; s++) {
-		if (*s == '\\')
-			g_string_append(b, "\\\\");
-		else if (*s == '\n')
-			g_string_append(b, "\\n");
-		else if (*s == '\r')
-			g_string_append(b, "\\r");
-		else
-			g_string_append_c(b, *s);
-	}
-	return g_string_free(b, FALSE);
-}
-
-/* --- The event loop: libpurple asks its UI for timers and fd watches;
- * GLib's main loop provides both. --- */
-
-struct watch {
-	PurpleInputFunction func;
-	gpointer data;
-};
-
-static gboolean watch_fired(GIOChannel *ch, GIOCondition cond, gpointer data)
-{
-	struct watch *w = data;
-	PurpleInputCondition pc = 0;
-
-	/* Errors and hang-ups are reported as readable/writable, so the
-	 * plugin's read or write sees them and fails properly. */
-	if (cond & (G_IO_IN | G_IO_HUP | G_IO_ERR))
-		pc |= PURPLE_INPUT_READ;
-	if (cond & (G_IO_OUT | G_IO_HUP | G_IO_ERR | G_IO_NVAL))
-		pc |= PURPLE_INPUT_WRITE;
-	w->func(w->data, g_io_channel_unix_get_fd(ch), pc);
-	return TRUE;
-}
-
-static guint input_add(gint fd, PurpleInputCondition cond, PurpleInputFunction func, gpointer data)
-{
-	struct watch *w = g_new0(struct watch, 1);
-	GIOCondition gc = 0;
-	GIOChannel *ch;
-	guint id;
-
-	w->func = func;
-	w->data = data;
-	if (cond & PURPLE_INPUT_READ)
-		gc |= G_IO_IN | G_IO_HUP | G_IO_ERR;
-	if (cond & PURPLE_INPUT_WRITE)
-		gc |= G_IO_OUT | G_IO_HUP | G_IO_ERR | G_IO_NVAL;
-	ch = g_io_channel_unix_new(fd);
-	id = g_io_add_watch_full(ch, G_PRIORITY_DEFAULT, gc, watch_fired, w, g_free);
-	g_io_channel_unref(ch);
-	return id;
-}
-
-static PurpleEventLoopUiOps loop_ops = {
-	.timeout_add = g_timeout_add,
-	.timeout_remove = g_source_remove,
-	.input_add = input_add,
-	.input_remove = g_source_remove,
-	.timeout_add_seconds = g_timeout_add_seconds,
-};
-
-/* Debug output to stderr, where the test keeps it for failure reports;
- * stdout is only for events. */
-static void debug_print(PurpleDebugLevel level, const char *category, const char *arg)
-{
-	fprintf(stderr, "[%d] %s: %s", (int)level, category ? category : "-", arg);
-}
-
-static gboolean debug_enabled(PurpleDebugLevel level, const char *category)
-{
-	return TRUE;
-}
-
-static PurpleDebugUiOps debug_ops = {
-	.print = debug_print,
-	.is_enabled = debug_enabled,
-};
-
-/* --- Signals --- */
-
-static void signed_on(PurpleConnection *gc, gpointer data)
-{
-	out("SIGNED_ON");
-}
-
-static void connection_error(PurpleConnection *gc, PurpleConnectionError reason, const char *desc, gpointer data)
-{
-	char *d = escaped(desc);
-
-	out("CONNECTION_ERROR %d %s", (int)reason, d);
-	g_free(d);
-}
-
-static void buddy_state(PurpleBuddy *buddy)
-{
-	PurpleStatus *st = purple_presence_get_active_status(purple_buddy_get_presence(buddy));
-	char *msg = escaped(purple_status_get_attr_string(st, "message"));
-
-	out("BUDDY %s %s %s", purple_buddy_get_name(buddy), purple_status_get_id(st), msg);
-	g_free(msg);
-}
-
-static void buddy_signed_on(PurpleBuddy *buddy, gpointer data)
-{
-	buddy_state(buddy);
-}
-
-static void buddy_signed_off(PurpleBuddy *buddy, gpointer data)
-{
-	buddy_state(buddy);
-}
-
-static void buddy_status_changed(PurpleBuddy *buddy, PurpleStatus *old, PurpleStatus *now, gpointer data)
-{
-	buddy_state(buddy);
-}
-
-static void received_im(PurpleAccount *acct, char *sender, char *message, PurpleConversation *conv,
-			PurpleMessageFlags flags, gpointer data)
-{
-	char *m = escaped(message);
-
-	out("IM %s %d %s", sender, (int)flags, m);
-	g_free(m);
-}
-
-static void buddy_typing(PurpleAccount *acct, const char *name, gpointer data)
-{
-	out("TYPING %s", name);
-}
-
-/* --- Commands --- */
-
-static void command(char *line)
-{
-	char *rest = strchr(line, ' ');
-
-	if (rest != NULL)
-		*rest++ = '\0';
-	if (strcmp(line, "quit") == 0) {
-		out("OK quit");
-		/* Disconnecting makes the plugin log off (gg_logoff). */
-		purple_account_set_enabled(account, UI_ID, FALSE);
-		exit(0);
-	} else if (strcmp(line, "msg") == 0 && rest != NULL && strchr(rest, ' ') != NULL) {
-		char *text = strchr(rest, ' ');
-		PurpleConversation *conv;
-
-		*text++ = '\0';
-		if (!purple_account_is_connected(account)) {
-			out("ERR msg not connected");
-			return;
-		}
-		conv = purple_find_conversation_with_account(PURPLE_CONV_TYPE_IM, rest, account);
-		if (conv == NULL)
-			conv = purple_conversation_new(PURPLE_CONV_TYPE_IM, account, rest);
-		/* The text goes in as the conversation window's HTML would. */
-		purple_conv_im_send(PURPLE_CONV_IM(conv), text);
-		out("OK msg");
-	} else {
-		out("ERR %s unknown command", line);
-	}
-}
-
-static gboolean stdin_ready(GIOChannel *ch, GIOCondition cond, gpointer data)
-{
-	char *line = NULL;
-	gsize len = 0, term = 0;
-	GIOStatus st = g_io_channel_read_line(ch, &line, &len, &term, NULL);
-
-	if (st == G_IO_STATUS_EOF || st == G_IO_STATUS_ERROR)
-		return FALSE;	/* the test closed our input: keep going */
-	if (line != NULL) {
-		line[term] = '\0';
-		command(line);
-		g_free(line);
-	}
-	return TRUE;
-}
-
-static gboolean lifetime_over(gpointer data)
-{
-	out("LIFETIME");
-	exit(1);
-	return FALSE;
-}
+#include "harness.h"
 
 int main(int argc, char **argv)
 {
-	PurpleSavedStatus *status;
-	GIOChannel *in;
+	PurpleAccount *account;
 	const char *env;
 	int i;
 
@@ -258,44 +27,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s USERDIR PLUGINDIR SERVER UIN PASSWORD [BUDDY...]\n", argv[0]);
 		return 2;
 	}
-	loop = g_main_loop_new(NULL, FALSE);
-	env = getenv("PURPLE_HARNESS_LIFETIME");
-	g_timeout_add_seconds(env ? atoi(env) : 60, lifetime_over, NULL);
-
-	/* Everything libpurple saves (accounts.xml, blist.xml…) stays in the
-	 * test's temporary directory. */
-	purple_util_set_user_dir(argv[1]);
-	purple_debug_set_enabled(FALSE);	/* else it also prints to stdout */
-	purple_debug_set_ui_ops(&debug_ops);
-	purple_eventloop_set_ui_ops(&loop_ops);
-	purple_plugins_add_search_path(argv[2]);
-	if (!purple_core_init(UI_ID)) {
-		fprintf(stderr, "purple_core_init failed\n");
-		return 1;
-	}
-	purple_set_blist(purple_blist_new());
-	purple_blist_load();
-	purple_prefs_load();
-	if (purple_find_prpl("prpl-gg") == NULL) {
-		fprintf(stderr, "no prpl-gg in %s\n", argv[2]);
-		return 1;
-	}
-
-	purple_signal_connect(purple_connections_get_handle(), "signed-on", &account,
-			      PURPLE_CALLBACK(signed_on), NULL);
-	purple_signal_connect(purple_connections_get_handle(), "connection-error", &account,
-			      PURPLE_CALLBACK(connection_error), NULL);
-	purple_signal_connect(purple_blist_get_handle(), "buddy-signed-on", &account,
-			      PURPLE_CALLBACK(buddy_signed_on), NULL);
-	purple_signal_connect(purple_blist_get_handle(), "buddy-signed-off", &account,
-			      PURPLE_CALLBACK(buddy_signed_off), NULL);
-	purple_signal_connect(purple_blist_get_handle(), "buddy-status-changed", &account,
-			      PURPLE_CALLBACK(buddy_status_changed), NULL);
-	purple_signal_connect(purple_conversations_get_handle(), "received-im-msg", &account,
-			      PURPLE_CALLBACK(received_im), NULL);
-	purple_signal_connect(purple_conversations_get_handle(), "buddy-typing", &account,
-			      PURPLE_CALLBACK(buddy_typing), NULL);
-
+	harness_init(argv[1], argv[2], "prpl-gg", FALSE);
 	account = purple_account_new(argv[4], "prpl-gg");
 	purple_account_set_password(account, argv[5]);
 	/* Without gg_server the plugin asks the GG hub (appmsg.gadu-gadu.pl)
@@ -305,14 +37,6 @@ int main(int argc, char **argv)
 	purple_accounts_add(account);
 	for (i = 6; i < argc; i++)
 		purple_blist_add_buddy(purple_buddy_new(account, argv[i], NULL), NULL, NULL, NULL);
-
-	purple_account_set_enabled(account, UI_ID, TRUE);
-	/* An available saved status is what makes enabled accounts sign in. */
-	status = purple_savedstatus_new(NULL, PURPLE_STATUS_AVAILABLE);
-	purple_savedstatus_activate(status);
-
-	in = g_io_channel_unix_new(0);
-	g_io_add_watch(in, G_IO_IN | G_IO_HUP | G_IO_ERR, stdin_ready, NULL);
-	g_main_loop_run(loop);
-	return 0;
+	env = getenv("PURPLE_HARNESS_LIFETIME");
+	harness_run(account, NULL, env ? atoi(env) : 60);
 }

@@ -1,0 +1,383 @@
+// Package client is an Office Communicator (OCS 2007 R2) SIP client
+// library for bots and for the server's tests. It signs in the way
+// pidgin-sipe 1.25 does — three REGISTERs with connectionless NTLMv2, then
+// every message signed ([MS-SIPAE]) — subscribes to its contact list, its
+// own data and its contacts' presence, publishes its state and exchanges
+// instant messages in IM sessions (INVITE, MESSAGE, BYE).
+//
+// A single reader goroutine reads what the server sends: answers to our
+// requests wake the call that waits for them, the rest become Events on a
+// bounded channel (a full channel drops the connection with
+// ErrEventOverflow). Server messages must carry a good signature once
+// signed in; a bad one drops the connection (ErrBadSignature), and an
+// unsigned request is ignored, as pidgin-sipe does. After sign-in the
+// client sends keep-alives and renews its registration as the server's
+// answer asks. Close ends the connection and waits for the reader.
+package client
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/crosstalk-im/crosstalk/internal/eventq"
+	"github.com/crosstalk-im/crosstalk/sip/ntlm"
+	"github.com/crosstalk-im/crosstalk/sip/wire"
+)
+
+// Options configure Dial. The zero value is usable.
+type Options struct {
+	// Logger receives every message in and out at Debug level, without
+	// authentication data or bodies.
+	Logger *slog.Logger
+	// Dialer connects; TLS, when set, makes the connection SIP over TLS.
+	Dialer *net.Dialer
+	TLS    *tls.Config
+	// Limits bound the server's messages.
+	Limits wire.Limits
+	// EventBuffer is the capacity of the Events channel (default 1024).
+	EventBuffer int
+	// UserAgent names the client (default pidgin-sipe's).
+	UserAgent string
+	// Login and Domain are the NTLM user and domain; Login defaults to
+	// the address without "sip:", Domain to empty (as pidgin-sipe sends
+	// an address without "DOMAIN\").
+	Login, Domain string
+	// RequestTimeout bounds the wait for an answer when the context has
+	// no deadline (default 60 s, pidgin-sipe's).
+	RequestTimeout time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Dialer == nil {
+		o.Dialer = &net.Dialer{}
+	}
+	if o.EventBuffer <= 0 {
+		o.EventBuffer = 1024
+	}
+	if o.UserAgent == "" {
+		o.UserAgent = "UCCAPI/3.5.6907.0 OC/3.5.6907.0 (crosstalk sip client)"
+	}
+	if o.RequestTimeout <= 0 {
+		o.RequestTimeout = 60 * time.Second
+	}
+	return o
+}
+
+// Client is one SIP connection.
+type Client struct {
+	opts  Options
+	nc    net.Conn
+	rd    *wire.Reader
+	log   *slog.Logger
+	ev    *events
+	done  chan struct{} // closed when the reader has finished
+	local string        // our address, for Via and Contact
+	tag   string        // our From tag outside IM sessions
+	epid  string
+
+	wmu sync.Mutex // serialises signing (cnum) and writes
+
+	mu   sync.Mutex
+	self string // sip:…
+	auth *auth  // set once signed in
+	// pendingAuth becomes auth when the answer to the REGISTER with key
+	// pendingKey proves it.
+	pendingAuth *auth
+	pendingKey  string
+	seq         uint32 // CSeq outside dialogs
+	regCall     string // the Call-ID of the registration
+	waiters     map[string]chan *wire.Message
+	dialogs     map[string]*dialog // IM sessions by peer URI (lower case)
+	byCall      map[string]*dialog
+	contacts    map[string]bool // URIs on the contact list, lower case
+	// keepAlive and renew are the timers of keep-alives and renewals.
+	keepAlive, renew *time.Timer
+	closing          bool
+	cause            error
+}
+
+// auth is the signed-in security association.
+type auth struct {
+	keys                      *ntlm.Session
+	opaque, realm, targetName string
+	cnum                      uint32
+}
+
+// dialog is an IM session with one contact.
+type dialog struct {
+	callID, peer, localTag, remoteTag, target string
+	cseq                                      uint32
+}
+
+// Dial connects to a SIP server (host:port).
+func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
+	opts = opts.withDefaults()
+	nc, err := opts.Dialer.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if opts.TLS != nil {
+		tc := tls.Client(nc, opts.TLS)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			nc.Close()
+			return nil, err
+		}
+		nc = tc
+	}
+	return New(nc, opts), nil
+}
+
+// New runs the client over an established connection and starts its
+// reader.
+func New(nc net.Conn, opts Options) *Client {
+	opts = opts.withDefaults()
+	c := &Client{
+		opts:     opts,
+		nc:       nc,
+		rd:       wire.NewReader(nc, opts.Limits),
+		log:      opts.Logger.With("conn", "sip", "addr", nc.RemoteAddr().String()),
+		ev:       eventq.New[Event](opts.EventBuffer),
+		done:     make(chan struct{}),
+		local:    nc.LocalAddr().String(),
+		tag:      randomHex(5),
+		epid:     randomHex(5),
+		waiters:  make(map[string]chan *wire.Message),
+		dialogs:  make(map[string]*dialog),
+		byCall:   make(map[string]*dialog),
+		contacts: make(map[string]bool),
+	}
+	go c.readLoop()
+	return c
+}
+
+// Events returns the channel of events; it is closed after Disconnected.
+func (c *Client) Events() <-chan Event { return c.ev.C() }
+
+// Self is the address the client signed in as ("" before).
+func (c *Client) Self() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.self
+}
+
+// Close ends the connection at once (see SignOut) and waits for the
+// reader. It always returns nil.
+func (c *Client) Close() error {
+	c.fail(ErrClosed)
+	<-c.done
+	return nil
+}
+
+func (c *Client) fail(cause error) {
+	c.mu.Lock()
+	if c.cause == nil {
+		c.cause = cause
+	}
+	c.closing = true
+	for _, t := range []*time.Timer{c.keepAlive, c.renew} {
+		if t != nil {
+			t.Stop()
+		}
+	}
+	c.mu.Unlock()
+	c.nc.Close()
+}
+
+func (c *Client) readLoop() {
+	var err error
+	for err == nil {
+		var m *wire.Message
+		if m, err = c.rd.ReadMessage(); err == nil && m != nil {
+			c.log.Debug("sip recv", "msg", m.LogString())
+			err = c.handle(m)
+		}
+	}
+	c.fail(err)
+	c.mu.Lock()
+	cause := c.cause
+	c.mu.Unlock()
+	c.ev.Finish(Disconnected{Err: cause})
+	close(c.done)
+}
+
+func (c *Client) emit(ev Event) error {
+	if !c.ev.Emit(ev) {
+		return ErrEventOverflow
+	}
+	return nil
+}
+
+// closedErr wraps why the connection ended.
+func (c *Client) closedErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cause == nil || errors.Is(c.cause, ErrClosed) {
+		return ErrClosed
+	}
+	return fmt.Errorf("%w: %w", ErrClosed, c.cause)
+}
+
+// send signs m when signed in and writes it.
+func (c *Client) send(m *wire.Message) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.mu.Lock()
+	a, closing := c.auth, c.closing
+	c.mu.Unlock()
+	if closing {
+		return c.closedErr()
+	}
+	if a != nil {
+		c.sign(m, a)
+	}
+	enc, err := m.Encode()
+	if err != nil {
+		return err
+	}
+	c.log.Debug("sip send", "msg", m.LogString())
+	_ = c.nc.SetWriteDeadline(time.Now().Add(c.opts.RequestTimeout))
+	if _, err := c.nc.Write(enc); err != nil {
+		c.fail(err)
+		return c.closedErr()
+	}
+	return nil
+}
+
+// sign adds the Authorization of an MS-SIPAE signed message.
+func (c *Client) sign(m *wire.Message, a *auth) {
+	a.cnum++ // under wmu
+	sa := wire.SignatureAuth{Protocol: "NTLM", Rand: randomHex(4), Num: strconv.FormatUint(uint64(a.cnum), 10), Realm: a.realm, TargetName: a.targetName}
+	sig := a.keys.SignSIP(wire.SignatureBuffer(m, sa))
+	m.Set(wire.HeaderAuthorization, fmt.Sprintf(`NTLM qop="auth", opaque="%s", realm="%s", targetname="%s", crand="%s", cnum="%s", response="%s"`,
+		a.opaque, a.realm, a.targetName, sa.Rand, sa.Num, sig))
+}
+
+// verify checks a server message's signature (Authentication-Info).
+func (c *Client) verify(m *wire.Message, a *auth) bool {
+	scheme, p := wire.AuthParams(m.Get(wire.HeaderAuthenticationInfo))
+	buf := wire.SignatureBuffer(m, wire.SignatureAuth{Protocol: scheme, Rand: p["srand"], Num: p["snum"], Realm: p["realm"], TargetName: p["targetname"]})
+	return a.keys.VerifySIP(buf, p["rspauth"])
+}
+
+func key(m *wire.Message) string {
+	n, method, _ := m.CSeq()
+	return m.Get(wire.HeaderCallID) + " " + strconv.FormatUint(uint64(n), 10) + " " + strings.ToUpper(method)
+}
+
+// request sends m and waits for its final answer.
+func (c *Client) request(ctx context.Context, m *wire.Message) (*wire.Message, error) {
+	k := key(m)
+	ch := make(chan *wire.Message, 1)
+	c.mu.Lock()
+	c.waiters[k] = ch
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.waiters, k)
+		c.mu.Unlock()
+	}()
+	if err := c.send(m); err != nil {
+		return nil, err
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.opts.RequestTimeout)
+		defer cancel()
+	}
+	select {
+	case res := <-ch:
+		return res, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-c.done:
+		return nil, c.closedErr()
+	}
+}
+
+// requestOK is request where only 2xx is success.
+func (c *Client) requestOK(ctx context.Context, m *wire.Message) (*wire.Message, error) {
+	res, err := c.request(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	if res.StatusCode >= 300 {
+		return res, statusError(m.Method, res)
+	}
+	return res, nil
+}
+
+func statusError(method string, res *wire.Message) *StatusError {
+	return &StatusError{Method: method, Code: res.StatusCode, Reason: res.Reason, Diagnostics: res.Get(wire.HeaderDiagnostics)}
+}
+
+// newRequest starts a request outside dialogs, from and to our address
+// unless to is given.
+func (c *Client) newRequest(method, uri, to string) *wire.Message {
+	c.mu.Lock()
+	c.seq++
+	seq, self := c.seq, c.self
+	c.mu.Unlock()
+	if to == "" {
+		to = "<" + self + ">"
+	}
+	return c.base(method, uri, "<"+self+">;tag="+c.tag+";epid="+c.epid, to, randomHex(10), seq)
+}
+
+func (c *Client) base(method, uri, from, to, callID string, seq uint32) *wire.Message {
+	return wire.NewRequest(method, uri).
+		Add(wire.HeaderVia, "SIP/2.0/tcp "+c.local+";branch=z9hG4bK"+randomHex(8)).
+		Add(wire.HeaderFrom, from).
+		Add(wire.HeaderTo, to).
+		Add(wire.HeaderMaxForwards, "70").
+		Add(wire.HeaderCSeq, fmt.Sprintf("%d %s", seq, method)).
+		Add(wire.HeaderUserAgent, c.opts.UserAgent).
+		Add(wire.HeaderCallID, callID)
+}
+
+// contactHeader is our Contact.
+func (c *Client) contactHeader() string {
+	return "<sip:" + c.local + ";transport=tcp;ms-opaque=" + c.epid + ">"
+}
+
+// respond answers a server request.
+func (c *Client) respond(req *wire.Message, code int, tag string, body []byte, contentType string) error {
+	res := wire.Response(req, code, tag)
+	if contentType != "" {
+		res.Add(wire.HeaderContact, c.contactHeader()).Add(wire.HeaderContentType, contentType)
+		res.Body = body
+	}
+	return c.send(res)
+}
+
+// after runs f after d in timer slot t (replacing what it held) unless
+// the connection ends first.
+func (c *Client) after(t **time.Timer, d time.Duration, f func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return
+	}
+	if *t != nil {
+		(*t).Stop()
+	}
+	*t = time.AfterFunc(d, f)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

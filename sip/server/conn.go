@@ -1,0 +1,541 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/internal/mailbox"
+	"github.com/crosstalk-im/crosstalk/internal/outbox"
+	"github.com/crosstalk-im/crosstalk/internal/ratelimit"
+	"github.com/crosstalk-im/crosstalk/internal/service"
+	"github.com/crosstalk-im/crosstalk/metrics"
+	"github.com/crosstalk-im/crosstalk/sip/ntlm"
+	"github.com/crosstalk-im/crosstalk/sip/wire"
+)
+
+// conn is one client connection: its registration, security association,
+// subscriptions and IM dialogs.
+type conn struct {
+	srv   *Server
+	nc    net.Conn
+	logp  atomic.Pointer[slog.Logger]
+	rd    *wire.Reader
+	out   *outbox.Outbox
+	rate  ratelimit.Bucket
+	local string // our address, for Via
+	tag   string // our tag on this connection's registration and subscriptions
+
+	// Owned by the reader goroutine.
+	handshake     *handshake // an NTLM exchange under way
+	badSignatures int
+
+	wmu sync.Mutex // orders signing (snum) with queueing
+	// order keeps the messages we bring the client in the order they
+	// came, from their CSeq numbers to the queue (see establish).
+	order sync.Mutex
+
+	sa atomic.Pointer[association] // the signed-in security association
+
+	mu       sync.Mutex
+	account  hub.Account
+	self     string // the client's address of record (sip:…)
+	contact  string // the URI the client is reached at
+	session  *hub.Session
+	until    time.Time // end of the registration
+	own      ownState
+	dialogs  map[string]*dialog // IM sessions by Call-ID
+	byPeer   map[uint32]*dialog // the newest IM session with each contact
+	subs     map[string]*subscription
+	watching map[uint32]watch // contacts whose presence the client asked for
+	presence presenceMode
+	held     []hub.Event
+	pending  map[string]*transaction // our requests waiting for answers
+	seq      uint32                  // numbers our out-of-dialog requests
+	ended    bool                    // no more requests of ours may start
+	bg       service.Workers
+	rereader mailbox.Rereader
+}
+
+// presenceMode says what becomes of a contact's presence change.
+type presenceMode int
+
+const (
+	presenceDrop presenceMode = iota // no presence subscription yet: its snapshot will cover it
+	presenceHold                     // the snapshot is being taken: send it after
+	presenceLive                     // send it
+)
+
+// association is what signing needs after sign-in: the NTLM keys, the
+// opaque value naming the association, and our message counter.
+type association struct {
+	opaque string
+	keys   *ntlm.Session
+	snum   uint32
+}
+
+// errClose ends the read loop after the handler queued its last message.
+var errClose = errors.New("close connection")
+
+func (s *Server) handle(nc net.Conn) {
+	c := &conn{
+		srv:      s,
+		nc:       nc,
+		rd:       wire.NewReader(nc, s.cfg.Limits),
+		out:      outbox.New(nc, s.cfg.MaxPendingBytes, s.cfg.WriteTimeout),
+		rate:     ratelimit.New(s.cfg.MessagesPerSecond, s.cfg.MessageBurst),
+		local:    nc.LocalAddr().String(),
+		tag:      randomHex(5),
+		dialogs:  make(map[string]*dialog),
+		byPeer:   make(map[uint32]*dialog),
+		subs:     make(map[string]*subscription),
+		watching: make(map[uint32]watch),
+		pending:  make(map[string]*transaction),
+	}
+	c.logp.Store(s.log.With("conn", randomHex(4), "remote", nc.RemoteAddr().String()))
+	if !s.tracker.Track(c) {
+		_ = nc.Close()
+		return
+	}
+	defer s.tracker.Untrack(c)
+	gauge := metrics.Connections.WithLabelValues(protocolName, "client")
+	gauge.Inc()
+	defer gauge.Dec()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	err := c.loop(ctx)
+	var tl *wire.TooLargeError
+	switch {
+	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+	case isTimeout(err):
+		c.log().Info("dropping silent connection", "err", err)
+		c.deregister(4141, "connection timed out")
+	case errors.Is(err, wire.ErrMalformed), errors.As(err, &tl):
+		// The stream cannot be trusted any more: hang up.
+		c.log().Info("dropping connection", "err", err)
+		metrics.Errors.WithLabelValues(protocolName, "400").Inc()
+		c.out.CloseAfter(nil)
+	default:
+		c.log().Info("dropping connection", "err", err)
+	}
+	endCtx, endCancel := context.WithTimeout(ctx, s.cfg.WriteTimeout)
+	c.end(endCtx)
+	endCancel()
+	c.out.Finish(c.log(), protocolName)
+}
+
+// log is the connection's logger; sign-in adds the account to it.
+func (c *conn) log() *slog.Logger { return c.logp.Load() }
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func (c *conn) loop(ctx context.Context) error {
+	loginBy := time.Now().Add(c.srv.cfg.LoginTimeout)
+	for {
+		deadline := loginBy
+		if c.sess() != nil {
+			service.LoggedIn(c.nc)
+			c.mu.Lock()
+			deadline = time.Now().Add(c.srv.cfg.IdleTimeout)
+			if c.until.Before(deadline) {
+				deadline = c.until
+			}
+			c.mu.Unlock()
+		}
+		_ = c.out.SetReadDeadline(deadline)
+		m, err := c.rd.ReadMessage()
+		if err != nil {
+			return err
+		}
+		if m == nil {
+			// A keep-alive: the deadline moves on, and the client gets
+			// the pong of RFC 5626 (pidgin-sipe skips it).
+			if c.sess() != nil {
+				_ = c.out.Write([]byte("\r\n"))
+			}
+			continue
+		}
+		if c.srv.cfg.Trace {
+			c.log().Log(ctx, LevelTrace, "<<", "sip", m.LogString())
+		}
+		// What handling a message queues (and events meanwhile) leaves in
+		// one write.
+		if !m.IsRequest() {
+			c.out.Hold()
+			c.handleResponse(m)
+			c.out.Release()
+			continue
+		}
+		metrics.Commands.WithLabelValues(protocolName, commandName(m.Method)).Inc()
+		time.Sleep(c.rate.Reserve(time.Now()))
+		c.out.Hold()
+		err = c.dispatch(ctx, m)
+		c.out.Release()
+		if err != nil {
+			if errors.Is(err, errClose) {
+				return nil
+			}
+			return fmt.Errorf("%s: %w", m.Method, err)
+		}
+	}
+}
+
+// commandName is the metrics label of a method.
+func commandName(method string) string {
+	switch m := strings.ToUpper(method); m {
+	case wire.MethodRegister, wire.MethodSubscribe, wire.MethodService, wire.MethodInvite, wire.MethodAck,
+		wire.MethodMessage, wire.MethodInfo, wire.MethodBye, wire.MethodCancel, wire.MethodOptions, wire.MethodNotify:
+		return m
+	}
+	return "unknown"
+}
+
+func (c *conn) sess() *hub.Session {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.session
+}
+
+// dispatch runs one client request: REGISTER first, then one handler per
+// method, each signature checked.
+func (c *conn) dispatch(ctx context.Context, m *wire.Message) error {
+	if !validRequest(m) {
+		c.respond(m, 400, "")
+		return nil
+	}
+	method := strings.ToUpper(m.Method)
+	if method == wire.MethodRegister {
+		return c.handleRegister(ctx, m)
+	}
+	if c.sess() == nil {
+		if method != wire.MethodAck {
+			c.respond(m, 403, "")
+		}
+		return nil
+	}
+	if !c.verify(m) {
+		return c.badSignature(m)
+	}
+	switch method {
+	case wire.MethodAck:
+		return nil
+	case wire.MethodSubscribe:
+		return c.handleSubscribe(ctx, m)
+	case wire.MethodService:
+		return c.handleService(ctx, m)
+	case wire.MethodInvite:
+		return c.handleInvite(ctx, m)
+	case wire.MethodMessage:
+		return c.handleMessage(ctx, m)
+	case wire.MethodInfo:
+		return c.handleInfo(ctx, m)
+	case wire.MethodBye:
+		return c.handleBye(m)
+	case wire.MethodCancel, wire.MethodOptions:
+		c.respond(m, 200, "")
+	case wire.MethodNotify, wire.MethodBENotify:
+		// pidgin-sipe does not notify us; accept and ignore.
+		if method == wire.MethodNotify {
+			c.respond(m, 200, "")
+		}
+	default:
+		c.respond(m, 501, "")
+	}
+	return nil
+}
+
+// validRequest checks the headers every request must have ([RFC 3261]
+// 8.1.1): without them there is nothing to answer to.
+func validRequest(m *wire.Message) bool {
+	_, method, err := m.CSeq()
+	return err == nil && strings.EqualFold(method, m.Method) &&
+		m.Get(wire.HeaderCallID) != "" && m.Get(wire.HeaderFrom) != "" && m.Get(wire.HeaderTo) != ""
+}
+
+// maxBadSignatures is how many badly signed requests a signed-in client
+// may send before it is dropped: each gets a 401, which pidgin-sipe
+// answers by signing and sending the request again.
+const maxBadSignatures = 5
+
+func (c *conn) badSignature(m *wire.Message) error {
+	c.badSignatures++
+	c.log().Info("bad signature", "method", m.Method, "count", c.badSignatures)
+	if c.badSignatures >= maxBadSignatures {
+		c.closeWith(wire.Response(m, 403, c.tag))
+		return errClose
+	}
+	if !strings.EqualFold(m.Method, wire.MethodAck) {
+		c.respond(m, 401, "")
+	}
+	return nil
+}
+
+// respond sends a plain answer to req (tag: the connection's).
+func (c *conn) respond(req *wire.Message, code int, diagnostics string) {
+	res := wire.Response(req, code, c.tag)
+	if diagnostics != "" {
+		res.Add(wire.HeaderDiagnostics, diagnostic(diagnostics))
+	}
+	if code >= 300 {
+		metrics.Errors.WithLabelValues(protocolName, strconv.Itoa(code)).Inc()
+	}
+	_ = c.send(res)
+}
+
+// diagnostic is an ms-diagnostics value, whose reason pidgin-sipe shows.
+func diagnostic(reason string) string {
+	return `1000;reason="` + strings.ReplaceAll(reason, `"`, "'") + `";source="crosstalk"`
+}
+
+// verify checks the signature of a request or response from the signed-in
+// client ([MS-SIPAE] 3.2.5.2 from the server's side).
+func (c *conn) verify(m *wire.Message) bool {
+	sa := c.sa.Load()
+	if sa == nil {
+		return false
+	}
+	scheme, p := wire.AuthParams(m.Get(wire.HeaderAuthorization))
+	if !strings.EqualFold(scheme, "NTLM") || p["opaque"] != sa.opaque || p["response"] == "" {
+		return false
+	}
+	buf := wire.SignatureBuffer(m, wire.SignatureAuth{Protocol: scheme, Rand: p["crand"], Num: p["cnum"], Realm: p["realm"], TargetName: p["targetname"]})
+	return sa.keys.VerifySIP(buf, p["response"])
+}
+
+// send signs m (once signed in) and queues it. An error means it will
+// not reach the client. It does not take c.mu, so it may be called under
+// it.
+func (c *conn) send(m *wire.Message) error { return c.sendTracked(m, nil) }
+
+func (c *conn) sendTracked(m *wire.Message, receipt outbox.Receipt) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	enc, err := c.encode(m)
+	if err != nil {
+		return err
+	}
+	return c.out.WriteTracked(enc, receipt)
+}
+
+// encode signs m with the association, if there is one, and encodes it.
+// The caller holds wmu, so message numbers rise in the order of the wire.
+func (c *conn) encode(m *wire.Message) ([]byte, error) {
+	if sa := c.sa.Load(); sa != nil {
+		sa.snum++ // under wmu
+		cfg := &c.srv.cfg
+		a := wire.SignatureAuth{Protocol: "NTLM", Rand: randomHex(4), Num: strconv.FormatUint(uint64(sa.snum), 10),
+			Realm: cfg.Realm, TargetName: cfg.TargetName}
+		sig := sa.keys.SignSIP(wire.SignatureBuffer(m, a))
+		m.Set(wire.HeaderAuthenticationInfo, fmt.Sprintf(`NTLM rspauth="%s", srand="%s", snum="%s", opaque="%s", qop="auth", targetname="%s", realm="%s"`,
+			sig, a.Rand, a.Num, sa.opaque, cfg.TargetName, cfg.Realm))
+	}
+	enc, err := m.Encode()
+	if err != nil {
+		// Every value sent is built here from checked data; this is a bug.
+		c.log().Error("encode message", "msg", m.LogString(), "err", err)
+		return nil, err
+	}
+	if c.srv.cfg.Trace {
+		c.log().Log(context.Background(), LevelTrace, ">>", "sip", m.LogString())
+	}
+	return enc, nil
+}
+
+// closeWith queues m as the last message and closes the connection after
+// it.
+func (c *conn) closeWith(m *wire.Message) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	enc, err := c.encode(m)
+	if err != nil {
+		enc = nil
+	}
+	c.out.CloseAfter(enc)
+}
+
+// transaction is a request of ours waiting for the client's final answer.
+type transaction struct {
+	done  func(res *wire.Message) // nil res: no answer in time, or the connection ended
+	timer *time.Timer
+}
+
+// request sends a request of ours; done runs once with the final answer,
+// or nil when none came within TransactionTimeout or the connection ended.
+// done runs on the reader goroutine or a timer's, never under c.mu.
+func (c *conn) request(m *wire.Message, done func(res *wire.Message)) error {
+	key := transactionKey(m)
+	t := &transaction{done: done}
+	c.mu.Lock()
+	if c.ended {
+		c.mu.Unlock()
+		return net.ErrClosed
+	}
+	c.pending[key] = t
+	t.timer = time.AfterFunc(c.srv.cfg.TransactionTimeout, func() {
+		if c.takeTransaction(key) != nil {
+			c.log().Info("no answer to our request: dropping the client", "request", m.FirstLine())
+			c.out.Close()
+			done(nil)
+		}
+	})
+	c.mu.Unlock()
+	if err := c.send(m); err != nil {
+		if c.takeTransaction(key) != nil {
+			t.timer.Stop()
+		}
+		return err
+	}
+	return nil
+}
+
+func transactionKey(m *wire.Message) string {
+	n, method, _ := m.CSeq()
+	return m.Get(wire.HeaderCallID) + " " + strconv.FormatUint(uint64(n), 10) + " " + strings.ToUpper(method)
+}
+
+func (c *conn) takeTransaction(key string) *transaction {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := c.pending[key]
+	delete(c.pending, key)
+	return t
+}
+
+// handleResponse settles one of our transactions with the client's
+// answer; provisional answers and answers that are not signed are
+// ignored.
+func (c *conn) handleResponse(m *wire.Message) {
+	if m.StatusCode < 200 {
+		return
+	}
+	if !c.verify(m) {
+		c.log().Info("ignoring a response without a good signature", "response", m.FirstLine())
+		return
+	}
+	if t := c.takeTransaction(transactionKey(m)); t != nil {
+		t.timer.Stop()
+		t.done(m)
+	}
+}
+
+// nextSeq numbers a request of ours outside any dialog.
+func (c *conn) nextSeq() uint32 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.seq++
+	return c.seq
+}
+
+// newRequest starts a request of ours to the client.
+func (c *conn) newRequest(method, target, from, to, callID string, cseq uint32) *wire.Message {
+	return wire.NewRequest(method, target).
+		Add(wire.HeaderVia, "SIP/2.0/TCP "+c.local+";branch=z9hG4bK"+randomHex(8)).
+		Add(wire.HeaderMaxForwards, "70").
+		Add(wire.HeaderFrom, from).
+		Add(wire.HeaderTo, to).
+		Add(wire.HeaderCallID, callID).
+		Add(wire.HeaderCSeq, fmt.Sprintf("%d %s", cseq, method))
+}
+
+// Deliver turns hub events into requests to the client. It runs on the
+// hub's dispatch goroutine and only queues output; store lookups run on a
+// goroutine of their own.
+func (c *conn) Deliver(ev hub.Event) bool {
+	switch ev.Kind {
+	case hub.EventKick:
+		c.deregister(4142, "you signed in at another location")
+	case hub.EventPresence:
+		return c.presenceChanged(ev)
+	case hub.EventMessage:
+		if ev.Message == nil {
+			return true
+		}
+		return c.deliverMessage(outgoing{from: ev.From, msg: *ev.Message})
+	case hub.EventTyping:
+		c.typing(ev.From, ev.Typing > 0)
+	case hub.EventMailbox:
+		if c.sess() != nil {
+			c.rereader.Reread(c.rereadMailbox)
+		}
+	case hub.EventReverseAdded:
+		c.bg.Go(c.pushSubscribers)
+	}
+	return true
+}
+
+// deregister tells the client it is signed out (a takeover, a timeout,
+// shutdown) and closes the connection after it.
+func (c *conn) deregister(code int, reason string) {
+	c.mu.Lock()
+	self, contact := c.self, c.contact
+	c.mu.Unlock()
+	if self == "" {
+		c.out.CloseAfter(nil)
+		return
+	}
+	m := c.newRequest(wire.MethodBENotify, contact, "<"+self+">;tag="+c.tag, "<"+self+">", randomHex(8), c.nextSeq()).
+		Add(wire.HeaderEvent, "registration-notify").
+		Add(wire.HeaderContentType, typeRegistration).
+		Add(wire.HeaderDiagnostics, fmt.Sprintf(`%d;reason="%s";source="crosstalk"`, code, reason))
+	m.Body = []byte("deregistered;event=rejected")
+	c.closeWith(m)
+}
+
+// end waits for the background work of the session, settles what waits
+// for the client, and leaves the hub.
+func (c *conn) end(ctx context.Context) {
+	c.mu.Lock()
+	c.ended = true
+	pending := c.pending
+	c.pending = map[string]*transaction{}
+	c.mu.Unlock()
+	// Whoever takes a transaction out of pending settles it.
+	for _, t := range pending {
+		t.timer.Stop()
+		t.done(nil)
+	}
+	c.bg.Stop()
+	c.rereader.Stop()
+	c.dropDialogs()
+	if s := c.sess(); s != nil {
+		s.Detach(ctx)
+	}
+}
+
+// Goodbye deregisters the client: the server is going away.
+func (c *conn) Goodbye() { c.deregister(4143, "the server is shutting down") }
+
+// Close drops the connection.
+func (c *conn) Close() { c.out.Close() }
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func uitoa(n uint32) string { return strconv.FormatUint(uint64(n), 10) }
+
+// parseNumber reads an account number in canonical decimal.
+func parseNumber(s string) (uint32, bool) {
+	n, err := strconv.ParseUint(s, 10, 32)
+	if err != nil || n == 0 || strconv.FormatUint(n, 10) != s {
+		return 0, false
+	}
+	return uint32(n), true
+}

@@ -1,0 +1,101 @@
+// Package server is Crosstalk's Office Communications Server 2007 R2
+// front end: SIP over TCP or TLS as Office Communicator and pidgin-sipe
+// 1.25 speak it, over the protocol-neutral hub. An account signs in as
+// sip:<its e-mail>; contacts are named by their e-mail addresses too.
+// Framing is package wire's, NTLM and the message signatures package
+// ntlm's. The facts pidgin-sipe expects are gathered in the project's
+// spec/sip.md; where the specifications leave a choice, this is ours:
+//
+// Sign-in:
+//   - Three REGISTERs on one Call-ID: the first, without Authorization,
+//     gets 401 offering only NTLM (realm "SIP Communications Service",
+//     Config.TargetName, version 4), since pidgin-sipe takes the first
+//     scheme it knows; the one with an empty gssapi-data gets 401 with a
+//     connectionless NTLMv2 CHALLENGE and a fresh opaque value; the one
+//     with the AUTHENTICATE is checked against the stored password and
+//     must itself be signed. Success is 200 with Expires
+//     (Config.RegisterExpires), the client's Contact with a gruu, one
+//     Supported line each for adhoclist and msrtc-event-categories (OCS
+//     2007 mode), Allow-Events without blanks, ms-keep-alive with
+//     timeout=Config.KeepAlive and Server: RTC/3.5 (a major version of 6
+//     or more would put pidgin-sipe in Skype for Business mode).
+//   - The account is found by the From address of the REGISTER; the NTLM
+//     user and domain only enter the hash, as Windows clients send
+//     "DOMAIN\user" and pidgin-sipe the address itself.
+//   - A wrong password is 401 (pidgin-sipe does not retry NTLM and says
+//     authentication failed), an unknown account 404, a sign-in held back
+//     by the login guard 401 with an ms-diagnostics reason saying to try
+//     later, a client that cannot sign (no key exchange, NTLMv1) 403.
+//   - Once signed in, every message we send is signed (Authentication-
+//     Info with rspauth, srand, snum, opaque, targetname, realm), and every
+//     request and response from the client must be: a request without a
+//     good signature gets 401 (pidgin-sipe signs it again), and after
+//     maxBadSignatures of them the client is dropped; an unsigned response
+//     is ignored.
+//   - A signed REGISTER renews the registration; with Expires: 0 it signs
+//     out (200, then the connection closes). A new NTLM handshake on a
+//     signed-in connection replaces the keys, for the same account only.
+//   - Keep-alives (CRLF CRLF) get a CRLF back. A signed-in connection
+//     silent for Config.IdleTimeout, or whose registration lapsed, and
+//     one not signed in after Config.LoginTimeout, is closed; a signed-in
+//     one is first told it is deregistered (a registration-notify
+//     BENOTIFY with an ms-diagnostics reason), as it is when a newer SIP
+//     sign-in of the account takes over and at shutdown.
+//
+// After sign-in:
+//   - The session is attached to the hub invisible, and shows as the
+//     client publishes: the state the user chose (userState), else the
+//     machine's, mapped with pidgin-sipe's availability thresholds
+//     (3000–4499 online, 4500–5999 idle, busy, "on-the-phone" activity →
+//     phone, be right back, away, "out-to-lunch" → lunch, 18000 and up →
+//     invisible), with the note as status text (at most MaxNoteBytes).
+//   - vnd-microsoft-roaming-contacts is answered with the forward list and
+//     its groups (group 0 is "~", Other Contacts; hub group n is id n+1)
+//     piggy-backed on the 200; vnd-microsoft-roaming-self with no
+//     categories, no containers and the people who added the account and
+//     got no answer (pidgin-sipe asks the user about them, and its
+//     setSubscribers acknowledgement puts them on the allow list);
+//     vnd-microsoft-provisioning-v2 with an empty 200. After a contact
+//     list change the whole list is sent again, and after someone adds
+//     the account, roaming-self again.
+//   - Presence subscriptions (a batchSub to the client's own URI) get 200,
+//     then one BENOTIFY per contact with its categories (state with an
+//     aggregate availability, note, contact card), and one per change.
+//     BENOTIFY, which pidgin-sipe does not answer, carries everything we
+//     push.
+//   - Contact list SOAP (setContact, deleteContact, addGroup, modifyGroup,
+//     deleteGroup) changes the hub's forward list and groups; a member
+//     added to the blocked container (32000) is blocked, one added to any
+//     other container or removed from the blocked one unblocked.
+//
+// Messages:
+//   - The client's INVITE to a contact who cannot be reached (offline,
+//     invisible, blocking or blocked) is 480, as OCS answers: there are no
+//     offline messages from OCS clients, and pidgin-sipe then says the
+//     contact is offline. Otherwise the session starts, the text of the
+//     INVITE's ms-text-format goes at once, and the 200 says so
+//     (Supported: ms-text-format) so it is not sent again. A MESSAGE in a
+//     session whose contact went offline is 480 too (the client drops the
+//     session, INVITEs again and hears 480); one the contact does not
+//     accept is 403, one for a full mailbox 503. HTML is reduced to text;
+//     file transfer invitations (text/x-msmsgsinvite) are 415 for now.
+//   - A contact's message goes in the newest IM session with that contact,
+//     or in a new one we INVITE the client to; messages wait for its 200.
+//     A message counts as delivered once queued; if the client never
+//     answers (Config.TransactionTimeout, after which the connection is
+//     dropped) or the connection ends first, it goes back to the mailbox;
+//     a client that refuses it (an error answer) is counted (message
+//     outcome "refused"), since bringing it again would only be refused
+//     again. Stored messages are brought at sign-in the same way and leave
+//     the mailbox when the client answers 200.
+//   - At most Config.MaxDialogs IM sessions per connection; past it the
+//     one idle longest ends (BYE) to make room, and a client INVITE is 503.
+//   - Typing comes and goes as INFO with KeyboardActivity (and
+//     im-iscomposing MESSAGEs from the client).
+//
+// Bad input: a message the framing cannot take (syntax, over a limit of
+// Config.Limits) closes the connection; a request without Call-ID, From,
+// To or a CSeq matching its method is 400; a request before sign-in 403;
+// unknown methods 501, unknown events 489, in-dialog requests outside a
+// dialog 481.
+package server

@@ -1,0 +1,376 @@
+// Package wire is the framing of SIP over a byte stream (RFC 3261 §7 and
+// §18.3) as Office Communicator clients and pidgin-sipe speak it: one
+// start line, header lines, a blank line and exactly Content-Length bytes
+// of body. It holds no state; the server and the client libraries build on
+// it.
+//
+// Choices, for the clients we serve:
+//   - Header names are matched without regard to case, and the compact
+//     forms of RFC 3261 §7.3.3 (i, f, t, l, …) are read as their full
+//     names: pidgin-sipe understands only full names, so whatever is read
+//     is written back in full.
+//   - Content-Length is framing, not a header: the reader takes it out of
+//     Headers (the body's length says it), and Encode always writes it,
+//     0 included, as the last header — a message with a Content-Type but
+//     no Content-Length makes pidgin-sipe drop the connection.
+//   - CR and LF bytes between messages are keep-alives (pidgin-sipe sends
+//     CRLF CRLF when it has been silent for the keep-alive interval):
+//     ReadMessage reports them as a nil message, so a server can count them
+//     as activity.
+//   - Lines may end in LF alone; continuation lines (leading space or tab)
+//     are folded into one value with a single space.
+//   - Every size is bounded (Limits); a message over a bound is an error
+//     after which the stream cannot be trusted.
+package wire
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Version is the only protocol version spoken.
+const Version = "SIP/2.0"
+
+// Methods used by Office Communicator and pidgin-sipe.
+const (
+	MethodRegister  = "REGISTER"
+	MethodSubscribe = "SUBSCRIBE"
+	MethodNotify    = "NOTIFY"
+	MethodBENotify  = "BENOTIFY"
+	MethodService   = "SERVICE"
+	MethodInvite    = "INVITE"
+	MethodAck       = "ACK"
+	MethodMessage   = "MESSAGE"
+	MethodInfo      = "INFO"
+	MethodBye       = "BYE"
+	MethodCancel    = "CANCEL"
+	MethodOptions   = "OPTIONS"
+)
+
+// Header names, in the spelling written.
+const (
+	HeaderVia                = "Via"
+	HeaderFrom               = "From"
+	HeaderTo                 = "To"
+	HeaderCallID             = "Call-ID"
+	HeaderCSeq               = "CSeq"
+	HeaderContact            = "Contact"
+	HeaderContentType        = "Content-Type"
+	HeaderContentLength      = "Content-Length"
+	HeaderExpires            = "Expires"
+	HeaderMaxForwards        = "Max-Forwards"
+	HeaderEvent              = "Event"
+	HeaderAllowEvents        = "Allow-Events"
+	HeaderSupported          = "Supported"
+	HeaderRequire            = "Require"
+	HeaderAccept             = "Accept"
+	HeaderUserAgent          = "User-Agent"
+	HeaderServer             = "Server"
+	HeaderAuthorization      = "Authorization"
+	HeaderWWWAuthenticate    = "WWW-Authenticate"
+	HeaderAuthenticationInfo = "Authentication-Info"
+	HeaderSubscriptionState  = "Subscription-State"
+	HeaderKeepAlive          = "ms-keep-alive"
+	HeaderPiggybackCSeq      = "ms-piggyback-cseq"
+	HeaderTextFormat         = "ms-text-format"
+	HeaderDiagnostics        = "ms-diagnostics"
+	HeaderWarning            = "Warning"
+	HeaderRecordRoute        = "Record-Route"
+)
+
+// Header is one header line, its value as sent (folded lines joined).
+type Header struct {
+	Name  string
+	Value string
+}
+
+// Message is a SIP request (Method set) or response (StatusCode set).
+type Message struct {
+	Method     string
+	RequestURI string
+	StatusCode int
+	Reason     string
+	Headers    []Header // in order; never Content-Length (see the package doc)
+	Body       []byte
+}
+
+// NewRequest starts a request.
+func NewRequest(method, uri string) *Message {
+	return &Message{Method: method, RequestURI: uri}
+}
+
+// NewResponse starts a response with the usual reason phrase.
+func NewResponse(code int) *Message {
+	return &Message{StatusCode: code, Reason: ReasonPhrase(code)}
+}
+
+// Response starts the answer to req: Via, From, To (with tag added when
+// it has none and tag is not empty), Call-ID and CSeq copied.
+func Response(req *Message, code int, tag string) *Message {
+	res := NewResponse(code)
+	for _, v := range req.Values(HeaderVia) {
+		res.Add(HeaderVia, v)
+	}
+	to := req.Get(HeaderTo)
+	if tag != "" && Tag(to) == "" {
+		to += ";tag=" + tag
+	}
+	return res.Add(HeaderFrom, req.Get(HeaderFrom)).
+		Add(HeaderTo, to).
+		Add(HeaderCallID, req.Get(HeaderCallID)).
+		Add(HeaderCSeq, req.Get(HeaderCSeq))
+}
+
+// IsRequest reports whether m is a request.
+func (m *Message) IsRequest() bool { return m.Method != "" }
+
+// Lookup returns the first value of a header, matched without regard to
+// case.
+func (m *Message) Lookup(name string) (string, bool) {
+	for _, h := range m.Headers {
+		if strings.EqualFold(h.Name, name) {
+			return h.Value, true
+		}
+	}
+	return "", false
+}
+
+// Get returns the first value of a header, or "".
+func (m *Message) Get(name string) string {
+	v, _ := m.Lookup(name)
+	return v
+}
+
+// Values returns every value of a header, in order.
+func (m *Message) Values(name string) []string {
+	var out []string
+	for _, h := range m.Headers {
+		if strings.EqualFold(h.Name, name) {
+			out = append(out, h.Value)
+		}
+	}
+	return out
+}
+
+// Add appends a header line and returns m.
+func (m *Message) Add(name, value string) *Message {
+	m.Headers = append(m.Headers, Header{Name: name, Value: value})
+	return m
+}
+
+// Set replaces every line of a header with one, where the first stood (or
+// at the end).
+func (m *Message) Set(name, value string) *Message {
+	for i, h := range m.Headers {
+		if strings.EqualFold(h.Name, name) {
+			m.Headers[i] = Header{Name: name, Value: value}
+			m.Headers = append(m.Headers[:i+1], deleteHeader(m.Headers[i+1:], name)...)
+			return m
+		}
+	}
+	return m.Add(name, value)
+}
+
+// Del removes every line of a header.
+func (m *Message) Del(name string) *Message {
+	m.Headers = deleteHeader(m.Headers, name)
+	return m
+}
+
+func deleteHeader(hs []Header, name string) []Header {
+	out := hs[:0]
+	for _, h := range hs {
+		if !strings.EqualFold(h.Name, name) {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// HasValue reports whether one of a header's lines holds value as a
+// comma-separated item (compared without regard to case).
+func (m *Message) HasValue(name, value string) bool {
+	for _, v := range m.Values(name) {
+		for item := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(item), value) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// CSeq returns the CSeq number and method.
+func (m *Message) CSeq() (uint32, string, error) {
+	return ParseCSeq(m.Get(HeaderCSeq))
+}
+
+// ParseCSeq reads "<number> <method>".
+func ParseCSeq(v string) (uint32, string, error) {
+	num, method, ok := strings.Cut(strings.TrimSpace(v), " ")
+	n, err := strconv.ParseUint(num, 10, 32)
+	method = strings.TrimSpace(method)
+	if !ok || err != nil || !isToken(method) {
+		return 0, "", fmt.Errorf("%w: CSeq %q", ErrMalformed, v)
+	}
+	return uint32(n), method, nil
+}
+
+// ErrEncode reports a message that cannot be written: a field holds a line
+// break or a character its syntax forbids.
+var ErrEncode = errors.New("sip: message cannot be encoded")
+
+// Encode writes m in wire form, Content-Length last.
+func (m *Message) Encode() ([]byte, error) {
+	var b bytes.Buffer
+	if err := m.startLine(&b); err != nil {
+		return nil, err
+	}
+	for _, h := range m.Headers {
+		if !isToken(h.Name) || strings.EqualFold(h.Name, HeaderContentLength) || strings.ContainsAny(h.Value, "\r\n") {
+			return nil, fmt.Errorf("%w: header %q", ErrEncode, h.Name)
+		}
+		b.WriteString(h.Name)
+		b.WriteString(": ")
+		b.WriteString(h.Value)
+		b.WriteString("\r\n")
+	}
+	b.WriteString("Content-Length: ")
+	b.WriteString(strconv.Itoa(len(m.Body)))
+	b.WriteString("\r\n\r\n")
+	b.Write(m.Body)
+	return b.Bytes(), nil
+}
+
+func (m *Message) startLine(b *bytes.Buffer) error {
+	if m.IsRequest() {
+		if !isToken(m.Method) || m.RequestURI == "" || strings.ContainsAny(m.RequestURI, " \t\r\n") {
+			return fmt.Errorf("%w: request line %q %q", ErrEncode, m.Method, m.RequestURI)
+		}
+		fmt.Fprintf(b, "%s %s %s\r\n", m.Method, m.RequestURI, Version)
+		return nil
+	}
+	// pidgin-sipe splits the status line in three: the reason may not be
+	// empty.
+	if m.StatusCode < 100 || m.StatusCode > 699 || m.Reason == "" || strings.ContainsAny(m.Reason, "\r\n") {
+		return fmt.Errorf("%w: status line %d %q", ErrEncode, m.StatusCode, m.Reason)
+	}
+	fmt.Fprintf(b, "%s %d %s\r\n", Version, m.StatusCode, m.Reason)
+	return nil
+}
+
+// FirstLine is the start line, for logs.
+func (m *Message) FirstLine() string {
+	if m.IsRequest() {
+		return m.Method + " " + m.RequestURI
+	}
+	return strconv.Itoa(m.StatusCode) + " " + m.Reason
+}
+
+// redacted are the headers that carry authentication data: NTLM messages,
+// signatures and the values a password guess could be checked against.
+var redacted = []string{HeaderAuthorization, HeaderWWWAuthenticate, HeaderAuthenticationInfo,
+	"Proxy-Authorization", "Proxy-Authenticate", "Proxy-Authentication-Info"}
+
+// LogString renders m for a trace log: authentication headers without
+// their values and the body only by its size, since it holds private
+// messages.
+func (m *Message) LogString() string {
+	var b strings.Builder
+	b.WriteString(m.FirstLine())
+	for _, h := range m.Headers {
+		v := h.Value
+		for _, r := range redacted {
+			if strings.EqualFold(h.Name, r) {
+				scheme, _, _ := strings.Cut(v, " ")
+				v = scheme + " [redacted]"
+			}
+		}
+		fmt.Fprintf(&b, " | %s: %s", h.Name, v)
+	}
+	fmt.Fprintf(&b, " | [%d bytes of body]", len(m.Body))
+	return b.String()
+}
+
+// ReasonPhrase is the usual phrase for a status code.
+func ReasonPhrase(code int) string {
+	switch code {
+	case 100:
+		return "Trying"
+	case 200:
+		return "OK"
+	case 202:
+		return "Accepted"
+	case 400:
+		return "Bad Request"
+	case 401:
+		return "Unauthorized"
+	case 403:
+		return "Forbidden"
+	case 404:
+		return "Not Found"
+	case 405:
+		return "Method Not Allowed"
+	case 408:
+		return "Request Timeout"
+	case 413:
+		return "Request Entity Too Large"
+	case 415:
+		return "Unsupported Media Type"
+	case 480:
+		return "Temporarily Unavailable"
+	case 481:
+		return "Call Leg/Transaction Does Not Exist"
+	case 486:
+		return "Busy Here"
+	case 487:
+		return "Request Terminated"
+	case 488:
+		return "Not Acceptable Here"
+	case 489:
+		return "Bad Event"
+	case 500:
+		return "Server Internal Error"
+	case 501:
+		return "Not Implemented"
+	case 503:
+		return "Service Unavailable"
+	case 504:
+		return "Server Time-out"
+	case 603:
+		return "Decline"
+	}
+	switch {
+	case code < 200:
+		return "Provisional"
+	case code < 300:
+		return "OK"
+	case code < 400:
+		return "Redirect"
+	case code < 500:
+		return "Client Error"
+	case code < 600:
+		return "Server Error"
+	}
+	return "Global Failure"
+}
+
+// isToken reports whether s is an RFC 3261 token.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("-.!%*_+`'~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,254 @@
+package wire
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// Limits bound what a Reader accepts of one message. A zero field takes
+// its default.
+type Limits struct {
+	// MaxHeaders bounds the header lines (continuations not counted).
+	MaxHeaders int
+	// MaxHeaderBytes bounds the start line and the header section, line
+	// ends included.
+	MaxHeaderBytes int
+	// MaxBodyBytes bounds Content-Length.
+	MaxBodyBytes int
+}
+
+// Defaults. pidgin-sipe's largest requests are its REGISTER (about 15
+// headers, 2 KiB with an NTLM AUTHENTICATE) and a presence subscription
+// naming every contact (about 50 bytes each, 30 KiB for 600 contacts); a
+// server's contact list for 600 contacts is about 60 KiB.
+const (
+	DefaultMaxHeaders     = 64
+	DefaultMaxHeaderBytes = 16 << 10
+	DefaultMaxBodyBytes   = 128 << 10
+)
+
+func (l *Limits) defaults() {
+	if l.MaxHeaders <= 0 {
+		l.MaxHeaders = DefaultMaxHeaders
+	}
+	if l.MaxHeaderBytes <= 0 {
+		l.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	if l.MaxBodyBytes <= 0 {
+		l.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+}
+
+// ErrMalformed is wrapped by every *SyntaxError.
+var ErrMalformed = errors.New("sip: malformed message")
+
+// SyntaxError reports a start line, header line or Content-Length that
+// does not parse; the stream cannot be trusted after it.
+type SyntaxError struct {
+	Line   string // the offending line, cut to 80 bytes
+	Reason string
+}
+
+func (e *SyntaxError) Error() string {
+	return fmt.Sprintf("sip: %s: %q", e.Reason, e.Line)
+}
+
+func (e *SyntaxError) Unwrap() error { return ErrMalformed }
+
+func syntaxError(line, reason string) error {
+	if len(line) > 80 {
+		line = line[:80]
+	}
+	return &SyntaxError{Line: line, Reason: reason}
+}
+
+// TooLargeError reports a message over one of the Limits; nothing after it
+// is read.
+type TooLargeError struct {
+	What string // "header section", "headers" or "body"
+	Max  int
+}
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("sip: %s over the limit of %d", e.What, e.Max)
+}
+
+// ErrTruncated: the stream ended inside a message. It unwraps to
+// io.ErrUnexpectedEOF.
+var ErrTruncated = fmt.Errorf("sip: stream ended inside a message: %w", io.ErrUnexpectedEOF)
+
+// Reader reads messages from a stream.
+type Reader struct {
+	br  *bufio.Reader
+	lim Limits
+}
+
+// NewReader reads from r within lim.
+func NewReader(r io.Reader, lim Limits) *Reader {
+	lim.defaults()
+	return &Reader{br: bufio.NewReaderSize(r, 4096), lim: lim}
+}
+
+// Buffered is how many bytes were read from the stream and not yet taken.
+func (r *Reader) Buffered() int { return r.br.Buffered() }
+
+// ReadMessage returns the next message. A keep-alive (CR and LF bytes
+// where a message would start) is returned as a nil message and a nil
+// error; it takes the line ends that have arrived, so that one keep-alive
+// is reported once. At the end of the stream between messages it returns
+// io.EOF; other errors are *SyntaxError, *TooLargeError or ErrTruncated
+// (or the stream's own).
+func (r *Reader) ReadMessage() (*Message, error) {
+	c, err := r.br.ReadByte()
+	if err != nil {
+		return nil, err
+	}
+	if c == '\r' || c == '\n' {
+		for r.br.Buffered() > 0 {
+			if next, _ := r.br.Peek(1); next[0] != '\r' && next[0] != '\n' {
+				break
+			}
+			_, _ = r.br.ReadByte()
+		}
+		return nil, nil
+	}
+	_ = r.br.UnreadByte()
+	budget := r.lim.MaxHeaderBytes
+	first, err := r.readLine(&budget)
+	if err != nil {
+		return nil, err
+	}
+	m, err := parseStartLine(first)
+	if err != nil {
+		return nil, err
+	}
+	length := -1
+	lastWasLength := false // a continuation cannot fold into Content-Length
+	for {
+		line, err := r.readLine(&budget)
+		if err != nil {
+			return nil, err
+		}
+		if line == "" {
+			break
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			if len(m.Headers) == 0 || lastWasLength {
+				return nil, syntaxError(line, "continuation line without a header")
+			}
+			h := &m.Headers[len(m.Headers)-1]
+			h.Value = strings.TrimSpace(h.Value + " " + strings.TrimSpace(line))
+			continue
+		}
+		name, value, ok := strings.Cut(line, ":")
+		name = strings.TrimRight(name, " \t")
+		if !ok || !isToken(name) {
+			return nil, syntaxError(line, "bad header line")
+		}
+		name = fullName(name)
+		value = strings.Trim(value, " \t")
+		lastWasLength = strings.EqualFold(name, HeaderContentLength)
+		if lastWasLength {
+			n, err := strconv.ParseUint(value, 10, 31)
+			if err != nil || length >= 0 && int(n) != length {
+				return nil, syntaxError(line, "bad Content-Length")
+			}
+			if int(n) > r.lim.MaxBodyBytes {
+				return nil, &TooLargeError{What: "body", Max: r.lim.MaxBodyBytes}
+			}
+			length = int(n)
+			continue
+		}
+		if len(m.Headers) >= r.lim.MaxHeaders {
+			return nil, &TooLargeError{What: "headers", Max: r.lim.MaxHeaders}
+		}
+		m.Headers = append(m.Headers, Header{Name: name, Value: value})
+	}
+	if length > 0 {
+		m.Body = make([]byte, length)
+		if _, err := io.ReadFull(r.br, m.Body); err != nil {
+			return nil, truncated(err)
+		}
+	}
+	return m, nil
+}
+
+// readLine reads one line without its line end, taking its bytes from
+// budget.
+func (r *Reader) readLine(budget *int) (string, error) {
+	var line []byte
+	for {
+		chunk, err := r.br.ReadSlice('\n')
+		if len(line)+len(chunk) > *budget {
+			return "", &TooLargeError{What: "header section", Max: r.lim.MaxHeaderBytes}
+		}
+		line = append(line, chunk...)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return "", truncated(err)
+		}
+	}
+	*budget -= len(line)
+	line = line[:len(line)-1]
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	if bytes.IndexByte(line, '\r') >= 0 {
+		return "", syntaxError(string(line), "carriage return inside a line")
+	}
+	return string(line), nil
+}
+
+func truncated(err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return ErrTruncated
+	}
+	return err
+}
+
+func parseStartLine(line string) (*Message, error) {
+	first, rest, ok := strings.Cut(line, " ")
+	if !ok {
+		return nil, syntaxError(line, "bad start line")
+	}
+	if strings.EqualFold(first, Version) {
+		code, reason, _ := strings.Cut(rest, " ")
+		n, err := strconv.Atoi(code)
+		if err != nil || len(code) != 3 || n < 100 || n > 699 {
+			return nil, syntaxError(line, "bad status line")
+		}
+		if reason == "" {
+			reason = ReasonPhrase(n)
+		}
+		return &Message{StatusCode: n, Reason: reason}, nil
+	}
+	uri, version, ok := strings.Cut(rest, " ")
+	if !ok || !isToken(first) || uri == "" || strings.ContainsAny(uri, " \t") || !strings.EqualFold(version, Version) {
+		return nil, syntaxError(line, "bad request line")
+	}
+	return &Message{Method: first, RequestURI: uri}, nil
+}
+
+// compact maps the compact header forms (RFC 3261 §7.3.3, RFC 3265) to
+// their full names.
+var compact = map[string]string{
+	"i": HeaderCallID, "m": HeaderContact, "e": "Content-Encoding", "l": HeaderContentLength,
+	"c": HeaderContentType, "f": HeaderFrom, "s": "Subject", "k": HeaderSupported,
+	"t": HeaderTo, "v": HeaderVia, "o": HeaderEvent, "u": HeaderAllowEvents,
+}
+
+func fullName(name string) string {
+	if len(name) == 1 {
+		if full, ok := compact[strings.ToLower(name)]; ok {
+			return full
+		}
+	}
+	return name
+}
