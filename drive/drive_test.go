@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -24,6 +25,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/crosstalk-im/crosstalk/bus"
 	"github.com/crosstalk-im/crosstalk/drive"
 	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/internal/testenv"
@@ -90,16 +94,27 @@ func (r *recorder) wait(tb testing.TB, n int) []hub.Notification {
 }
 
 type env struct {
-	st     *store.SQLite
-	hub    *hub.Hub
-	srv    *drive.Server
-	ts     *httptest.Server
-	tokens *fakeTokens
-	dir    string
-	key    []byte
+	// objects holds the files when the drive keeps them in a JetStream
+	// object store; nil: in dir.
+	objects jetstream.ObjectStore
+	st      *store.SQLite
+	hub     *hub.Hub
+	srv     *drive.Server
+	ts      *httptest.Server
+	tokens  *fakeTokens
+	dir     string
+	key     []byte
 }
 
 func newEnv(tb testing.TB, tweak func(*drive.Config)) *env {
+	return newEnvIn(tb, "dir", tweak)
+}
+
+// storages are where the drive may keep its files: its directory (one
+// node), or a JetStream object store (nodes sharing a bus).
+var storages = []string{"dir", "objects"}
+
+func newEnvIn(tb testing.TB, storage string, tweak func(*drive.Config)) *env {
 	tb.Helper()
 	st, h := testenv.Hub(tb, hub.Config{})
 	dir := tb.TempDir()
@@ -107,6 +122,16 @@ func newEnv(tb testing.TB, tweak func(*drive.Config)) *env {
 	key := make([]byte, 32)
 	rand.Read(key)
 	cfg := drive.Config{Tickets: st, Hub: h, Dir: dir, Tokens: tokens, Key: key}
+	if storage == "objects" {
+		b, err := bus.Open(context.Background(), bus.Options{DataDir: tb.TempDir()})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(b.Close)
+		if cfg.Objects, err = drive.OpenObjects(context.Background(), b.JS, 1); err != nil {
+			tb.Fatal(err)
+		}
+	}
 	if tweak != nil {
 		tweak(&cfg)
 	}
@@ -116,7 +141,7 @@ func newEnv(tb testing.TB, tweak func(*drive.Config)) *env {
 	}
 	ts := httptest.NewServer(srv.Handler())
 	tb.Cleanup(ts.Close)
-	return &env{st: st, hub: h, srv: srv, ts: ts, tokens: tokens, dir: dir, key: key}
+	return &env{objects: cfg.Objects, st: st, hub: h, srv: srv, ts: ts, tokens: tokens, dir: dir, key: key}
 }
 
 // account creates an account that is online through GG and records its
@@ -271,8 +296,18 @@ func (c *client) upload(id, name string, data []byte) resp {
 // download fetches a file the way the client does: token in the query, no
 // header.
 func (c *client) download(id, name string) resp {
+	return c.downloadRange(id, name, "")
+}
+
+// downloadRange asks for part of a file (an HTTP Range such as
+// "bytes=10-19"), or all of it when rng is empty.
+func (c *client) downloadRange(id, name, rng string) resp {
 	path := "/me/file/inbox/" + id + "," + url.PathEscape(name) + "?api_version=6&security_token=" + url.QueryEscape(c.sec)
-	return c.do(http.MethodGet, path, nil, map[string]string{"X-gged-security-token": ""})
+	hdr := map[string]string{"X-gged-security-token": ""}
+	if rng != "" {
+		hdr["Range"] = rng
+	}
+	return c.do(http.MethodGet, path, nil, hdr)
 }
 
 func wantCode(tb testing.TB, what string, r resp, code int) {
@@ -305,6 +340,20 @@ func wantChange(tb testing.TB, n hub.Notification, id, ack, status string) {
 // blobFiles lists what is in the drive directory.
 func (e *env) blobFiles(tb testing.TB) []string {
 	tb.Helper()
+	if e.objects != nil {
+		list, err := e.objects.List(context.Background())
+		if errors.Is(err, jetstream.ErrNoObjectsFound) {
+			return nil
+		}
+		if err != nil {
+			tb.Fatal(err)
+		}
+		var names []string
+		for _, o := range list {
+			names = append(names, o.Name)
+		}
+		return names
+	}
 	entries, err := os.ReadDir(filepath.Join(e.dir, "drive"))
 	if err != nil {
 		tb.Fatal(err)
@@ -331,9 +380,15 @@ const (
 )
 
 func TestFullFlow(t *testing.T) {
+	for _, storage := range storages {
+		t.Run(storage, func(t *testing.T) { testFullFlow(t, storage) })
+	}
+}
+
+func testFullFlow(t *testing.T, storage string) {
 	for _, size := range []int{0, 1, 2045, 2046, 3<<20 + 7} {
 		t.Run(strconv.Itoa(size), func(t *testing.T) {
-			e := newEnv(t, nil)
+			e := newEnvIn(t, storage, nil)
 			aRec := e.account(t, alice, true)
 			bRec := e.account(t, bob, true)
 			a, b := e.client(t, alice), e.client(t, bob)
@@ -407,6 +462,34 @@ func TestFullFlow(t *testing.T) {
 			}
 			// A second upload of a completed ticket is refused.
 			wantCode(t, "second upload", a.upload(id, name, data), http.StatusConflict)
+		})
+	}
+}
+
+// A download may ask for parts of the file, wherever the drive keeps it.
+func TestRangedDownload(t *testing.T) {
+	for _, storage := range storages {
+		t.Run(storage, func(t *testing.T) {
+			e := newEnvIn(t, storage, nil)
+			e.account(t, alice, true)
+			e.account(t, bob, true)
+			a, b := e.client(t, alice), e.client(t, bob)
+			a.signin()
+			b.signin()
+			data := payload(300 << 10)
+			id := a.mustOffer(bob, "big.bin", int64(len(data)))["id"].(string)
+			wantCode(t, "accept", b.ack(id, "allow"), http.StatusOK)
+			wantCode(t, "upload", a.upload(id, "big.bin", data), http.StatusOK)
+			for _, tc := range []struct {
+				rng        string
+				start, end int
+			}{{"bytes=200000-200099", 200000, 200100}, {"bytes=10-19", 10, 20}, {"bytes=-7", len(data) - 7, len(data)}} {
+				r := b.downloadRange(id, "big.bin", tc.rng)
+				wantCode(t, tc.rng, r, http.StatusPartialContent)
+				if !bytes.Equal(r.body, data[tc.start:tc.end]) {
+					t.Fatalf("%s: got %d bytes, not the file's", tc.rng, len(r.body))
+				}
+			}
 		})
 	}
 }
@@ -624,7 +707,13 @@ func TestLimits(t *testing.T) {
 }
 
 func TestLyingSize(t *testing.T) {
-	e := newEnv(t, nil)
+	for _, storage := range storages {
+		t.Run(storage, func(t *testing.T) { testLyingSize(t, storage) })
+	}
+}
+
+func testLyingSize(t *testing.T, storage string) {
+	e := newEnvIn(t, storage, nil)
 	e.account(t, alice, true)
 	e.account(t, bob, true)
 	a, b := e.client(t, alice), e.client(t, bob)
@@ -663,8 +752,14 @@ func TestLyingSize(t *testing.T) {
 // An upload whose body breaks off or is malformed is the sender's fault:
 // 400, no file left, and no error in the log.
 func TestBrokenUploadBody(t *testing.T) {
+	for _, storage := range storages {
+		t.Run(storage, func(t *testing.T) { testBrokenUploadBody(t, storage) })
+	}
+}
+
+func testBrokenUploadBody(t *testing.T, storage string) {
 	var log testenv.LogBuffer
-	e := newEnv(t, func(c *drive.Config) { c.Logger = slog.New(slog.NewTextHandler(&log, nil)) })
+	e := newEnvIn(t, storage, func(c *drive.Config) { c.Logger = slog.New(slog.NewTextHandler(&log, nil)) })
 	e.account(t, alice, true)
 	e.account(t, bob, true)
 	a, b := e.client(t, alice), e.client(t, bob)
@@ -725,7 +820,13 @@ func TestMethods(t *testing.T) {
 }
 
 func TestSweep(t *testing.T) {
-	e := newEnv(t, func(c *drive.Config) { c.TicketLifetime = 200 * time.Millisecond })
+	for _, storage := range storages {
+		t.Run(storage, func(t *testing.T) { testSweep(t, storage) })
+	}
+}
+
+func testSweep(t *testing.T, storage string) {
+	e := newEnvIn(t, storage, func(c *drive.Config) { c.TicketLifetime = 200 * time.Millisecond })
 	aRec := e.account(t, alice, true)
 	bRec := e.account(t, bob, true)
 	a, b := e.client(t, alice), e.client(t, bob)
@@ -741,8 +842,12 @@ func TestSweep(t *testing.T) {
 		t.Fatalf("early sweep: %d, %v", n, err)
 	}
 	// Debris: an orphaned blob (its ticket gone with a deleted account).
-	orphan := filepath.Join(e.dir, "drive", "0123456789abcdef")
-	if err := os.WriteFile(orphan, []byte("x"), 0o600); err != nil {
+	const orphan = "0123456789abcdef"
+	if e.objects != nil {
+		if _, err := e.objects.PutBytes(ctx, orphan, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	} else if err := os.WriteFile(filepath.Join(e.dir, "drive", orphan), []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(250 * time.Millisecond)

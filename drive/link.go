@@ -53,10 +53,10 @@ func (s *Server) Deposit(ctx context.Context, sender, recipient uint32, name str
 	// to tell a longer stream.
 	body := &ticketGate{r: io.LimitReader(r, size+1), created: make(chan error, 1)}
 	go func() { body.created <- s.cfg.Tickets.CreateTicket(ctx, t, max(s.cfg.QuotaBytes, 0)) }()
-	sum, err := s.storeBlob(t.ID, size, body)
+	sum, err := s.putBlob(ctx, t.ID, size, body)
 	if terr := body.wait(); terr != nil {
 		if err == nil {
-			os.Remove(s.blobPath(t.ID))
+			s.removeBlob(t.ID)
 		}
 		return Ticket{}, fmt.Errorf("drive: create ticket: %w", terr)
 	}
@@ -70,7 +70,7 @@ func (s *Server) Deposit(ctx context.Context, sender, recipient uint32, name str
 		return nil
 	})
 	if err != nil {
-		os.Remove(s.blobPath(id))
+		s.removeBlob(id)
 		s.dropTicket(id)
 		return Ticket{}, fmt.Errorf("drive: complete ticket: %w", err)
 	}
@@ -207,13 +207,13 @@ func (s *Server) serveLink(w http.ResponseWriter, r *http.Request, rest string) 
 		notFound()
 		return
 	}
-	f, err := os.Open(s.blobPath(id))
+	f, err := s.openBlob(r.Context(), id)
 	if err != nil {
 		notFound()
 		return
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err != nil || fi.Size() != t.FileSize {
+	if f.Size() != t.FileSize {
 		notFound()
 		return
 	}

@@ -21,6 +21,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/crosstalk-im/crosstalk/hub"
 )
 
@@ -70,9 +72,13 @@ type TokenOwner interface {
 type Config struct {
 	Tickets Tickets
 	Hub     *hub.Hub
-	// Dir is the node's data directory; blobs live in Dir/drive.
-	Dir    string
-	Tokens TokenOwner
+	// Dir is the node's data directory; blobs live in Dir/drive, unless
+	// Objects is set.
+	Dir string
+	// Objects keeps the files instead when nodes share a bus (see
+	// OpenObjects), so that any node serves any file.
+	Objects jetstream.ObjectStore
+	Tokens  TokenOwner
 	// Key signs sign-in cookies and download links. Nodes that share it
 	// (and the data directory) serve each other's users; empty: a key kept
 	// in the blob directory, made on first use.
@@ -116,6 +122,7 @@ const (
 type Server struct {
 	cfg     Config
 	blobDir string
+	objects jetstream.ObjectStore // nil: files in blobDir
 	log     *slog.Logger
 
 	mu        sync.Mutex
@@ -149,6 +156,7 @@ func New(cfg Config) (*Server, error) {
 	return &Server{
 		cfg:       cfg,
 		blobDir:   dir,
+		objects:   cfg.Objects,
 		log:       cfg.Logger,
 		uploading: make(map[string]bool),
 		waiters:   make(map[string][]chan struct{}),
@@ -638,7 +646,7 @@ func (s *Server) HandOver(ctx context.Context, id string, offer func(t Ticket, o
 	if t.Status != StatusCompleted || t.Ack != AckAllowed {
 		return errors.New("drive: the ticket's file is not ready to hand over")
 	}
-	open := func() (io.ReadCloser, error) { return os.Open(s.blobPath(t.ID)) }
+	open := func() (io.ReadCloser, error) { return s.openBlob(ctx, t.ID) }
 	err = offer(t, open)
 	if err == nil || errors.Is(err, ErrElsewhere) {
 		return err
@@ -771,6 +779,12 @@ func (s *Server) claimUpload(id string) bool {
 	return true
 }
 
+func (s *Server) isUploading(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.uploading[id]
+}
+
 func (s *Server) releaseUpload(id string) {
 	s.mu.Lock()
 	delete(s.uploading, id)
@@ -855,7 +869,7 @@ func (s *Server) complete(ctx context.Context, t Ticket, body io.Reader) (Ticket
 		return t, errBusy
 	}
 	defer s.releaseUpload(id)
-	sum, err := s.storeBlob(id, t.FileSize, body)
+	sum, err := s.putBlob(ctx, id, t.FileSize, body)
 	if err != nil {
 		return t, err
 	}
@@ -867,7 +881,7 @@ func (s *Server) complete(ctx context.Context, t Ticket, body io.Reader) (Ticket
 		return nil
 	})
 	if err != nil {
-		os.Remove(s.blobPath(id))
+		s.removeBlob(id)
 		return t, err
 	}
 	return t, nil
@@ -1061,14 +1075,14 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request, me uint32, ref
 		fail(w, http.StatusConflict, "file not uploaded yet")
 		return
 	}
-	f, err := os.Open(s.blobPath(id))
+	f, err := s.openBlob(r.Context(), id)
 	if err != nil {
 		s.internal(w, "open blob", err)
 		return
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err != nil || fi.Size() != t.FileSize {
-		s.internal(w, "blob size", fmt.Errorf("ticket %s: blob does not match the ticket (%v)", id, err))
+	if f.Size() != t.FileSize {
+		s.internal(w, "blob size", fmt.Errorf("ticket %s: blob of %d bytes, ticket says %d", id, f.Size(), t.FileSize))
 		return
 	}
 	hd := w.Header()
@@ -1094,9 +1108,7 @@ func (s *Server) Sweep(ctx context.Context) (int, error) {
 			return removed, err
 		}
 		for _, t := range ts {
-			if err := os.Remove(s.blobPath(t.ID)); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return removed, err
-			}
+			s.removeBlob(t.ID)
 			if err := s.cfg.Tickets.DeleteTicket(ctx, t.ID); err != nil {
 				return removed, err
 			}
@@ -1116,6 +1128,10 @@ func (s *Server) Sweep(ctx context.Context) (int, error) {
 // sweepFiles removes temporary files no upload is writing and blobs whose
 // ticket is gone (an account deletion cascades to its tickets).
 func (s *Server) sweepFiles(ctx context.Context) {
+	if s.objects != nil {
+		s.sweepObjects(ctx)
+		return
+	}
 	entries, err := os.ReadDir(s.blobDir)
 	if err != nil {
 		s.log.Warn("drive: sweep", "err", err)
@@ -1127,9 +1143,7 @@ func (s *Server) sweepFiles(ctx context.Context) {
 			continue
 		}
 		id, _, isTemp := strings.Cut(name, ".")
-		s.mu.Lock()
-		busy := s.uploading[id]
-		s.mu.Unlock()
+		busy := s.isUploading(id)
 		info, err := e.Info()
 		if busy || err != nil || !info.Mode().IsRegular() {
 			continue

@@ -298,6 +298,12 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		if n.GG != nil {
 			cfg.Tokens = n.GG
 		}
+		if o.NatsURL != "" {
+			// Nodes sharing a bus share the drive's files through it.
+			if cfg.Objects, err = drive.OpenObjects(ctx, n.Bus.JS, max(o.BusReplicas, 1)); err != nil {
+				return nil, fmt.Errorf("drive: object store: %w", err)
+			}
+		}
 		if n.Drive, err = drive.New(cfg); err != nil {
 			return nil, err
 		}
