@@ -139,6 +139,7 @@ func (s *Server) Fill(ctx context.Context, id string, r io.Reader) error {
 func (s *Server) Withdraw(ctx context.Context, id string) error {
 	changed := false
 	t, err := s.cfg.Tickets.UpdateTicket(ctx, id, func(t *Ticket) error {
+		changed = false // change may run again
 		if t.Status == StatusInProgress && t.Ack != AckRejected {
 			t.Ack, changed = AckRejected, true
 		}

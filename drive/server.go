@@ -738,6 +738,7 @@ func (s *Server) ackTicket(w http.ResponseWriter, r *http.Request, me uint32, id
 	}
 	changed := false
 	t, err := s.cfg.Tickets.UpdateTicket(r.Context(), id, func(t *Ticket) error {
+		changed = false // change may run again
 		switch t.Ack {
 		case want:
 			return nil

@@ -61,7 +61,7 @@ var (
 	ErrQuota    = fmt.Errorf("drive quota exceeded: %w", hub.ErrListFull)
 )
 
-// Tickets keeps tickets. store.SQLite implements it. Every method is safe
+// Tickets keeps tickets. The store package implements it. Every method is safe
 // for concurrent use.
 type Tickets interface {
 	// CreateTicket stores a new ticket. Sender and recipient must be
@@ -75,7 +75,9 @@ type Tickets interface {
 	// UpdateTicket runs change on the current ticket inside a write
 	// transaction and stores its Ack, Status, Progress and SHA256 unless
 	// change returns an error, which UpdateTicket then returns. Other
-	// fields are never changed.
+	// fields are never changed. change may run more than once (PostgreSQL
+	// runs a transaction again when it loses a conflict), each time on the
+	// ticket as it then is, so it sets what it reports afresh each time.
 	UpdateTicket(ctx context.Context, id string, change func(*Ticket) error) (Ticket, error)
 	// DeleteTicket removes a ticket; removing a missing one is no error.
 	DeleteTicket(ctx context.Context, id string) error
