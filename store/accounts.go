@@ -23,8 +23,6 @@ const (
 	selectAccountExists   = `SELECT 1 FROM accounts WHERE number = ?`
 )
 
-type scanner interface{ Scan(dest ...any) error }
-
 // scanAccount reads accountCols followed by the columns for extra.
 func scanAccount(row scanner, extra ...any) (hub.Account, error) {
 	var (
@@ -41,16 +39,16 @@ func scanAccount(row scanner, extra ...any) (hub.Account, error) {
 	return a, nil
 }
 
-func scanAccountRow(rows *sql.Rows) (hub.Account, error) { return scanAccount(rows) }
+func scanAccountRow(rows scanner) (hub.Account, error) { return scanAccount(rows) }
 
 // CreateAccount adds an account with serial 0, privacy AL, prompting on add
 // and the default group.
-func (s *SQLite) CreateAccount(ctx context.Context, a hub.Account, password string) (hub.Account, error) {
+func (c *core) CreateAccount(ctx context.Context, a hub.Account, password string) (hub.Account, error) {
 	a, err := newAccount(a, password)
 	if err != nil {
 		return hub.Account{}, err
 	}
-	err = s.write(ctx, func(t txn) error {
+	err = c.db.write(ctx, func(t tx) error {
 		if err := checkTaken(t, a); err != nil {
 			return err
 		}
@@ -58,7 +56,7 @@ func (s *SQLite) CreateAccount(ctx context.Context, a hub.Account, password stri
 			(number, email, nick, nick_key, display_name, password_enc, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?)`,
 			a.Number, a.Email, nullable(a.Nick), nullable(strings.ToLower(a.Nick)),
-			a.DisplayName, s.seal(a.Number, password), a.CreatedAt.Unix()); err != nil {
+			a.DisplayName, c.keys.seal(a.Number, password), a.CreatedAt.Unix()); err != nil {
 			return err
 		}
 		_, err := t.exec(`INSERT INTO groups (owner, id, name) VALUES (?, 0, ?)`, a.Number, hub.DefaultGroupName)
@@ -72,7 +70,7 @@ func (s *SQLite) CreateAccount(ctx context.Context, a hub.Account, password stri
 
 // checkTaken says which of the new account's keys is in use. Inside the
 // write transaction nobody can take one between the check and the insert.
-func checkTaken(t txn, a hub.Account) error {
+func checkTaken(t tx, a hub.Account) error {
 	var (
 		number uint32
 		email  string
@@ -95,21 +93,21 @@ func checkTaken(t txn, a hub.Account) error {
 // nullable stores an empty string as NULL, which UNIQUE lets repeat.
 func nullable(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
 
-func (s *SQLite) Account(ctx context.Context, number uint32) (hub.Account, error) {
-	return s.accountWhere(ctx, selectAccountByNumber, number)
+func (c *core) Account(ctx context.Context, number uint32) (hub.Account, error) {
+	return c.accountWhere(ctx, selectAccountByNumber, number)
 }
 
-func (s *SQLite) AccountByEmail(ctx context.Context, email string) (hub.Account, error) {
-	return s.accountWhere(ctx, selectAccountByEmail, strings.ToLower(email))
+func (c *core) AccountByEmail(ctx context.Context, email string) (hub.Account, error) {
+	return c.accountWhere(ctx, selectAccountByEmail, strings.ToLower(email))
 }
 
-func (s *SQLite) AccountByNick(ctx context.Context, nick string) (hub.Account, error) {
-	return s.accountWhere(ctx, selectAccountByNick, strings.ToLower(nick))
+func (c *core) AccountByNick(ctx context.Context, nick string) (hub.Account, error) {
+	return c.accountWhere(ctx, selectAccountByNick, strings.ToLower(nick))
 }
 
 // accountWhere returns the account query finds, or hub.ErrNotFound.
-func (s *SQLite) accountWhere(ctx context.Context, query string, arg any) (hub.Account, error) {
-	a, err := scanAccount(s.r.row(ctx, query, arg))
+func (c *core) accountWhere(ctx context.Context, query string, arg any) (hub.Account, error) {
+	a, err := scanAccount(c.db.row(ctx, query, arg))
 	if errors.Is(err, sql.ErrNoRows) {
 		return hub.Account{}, hub.ErrNotFound
 	}
@@ -119,9 +117,9 @@ func (s *SQLite) accountWhere(ctx context.Context, query string, arg any) (hub.A
 	return a, nil
 }
 
-func (s *SQLite) Accounts(ctx context.Context) ([]hub.Account, error) {
+func (c *core) Accounts(ctx context.Context) ([]hub.Account, error) {
 	var as []hub.Account
-	err := s.read(ctx, func(t txn) error {
+	err := c.db.read(ctx, func(t tx) error {
 		var err error
 		as, err = all(t, scanAccountRow, "SELECT "+accountCols+" FROM accounts a ORDER BY a.number")
 		return err
@@ -132,8 +130,8 @@ func (s *SQLite) Accounts(ctx context.Context) ([]hub.Account, error) {
 // DeleteAccount removes the account, its lists and groups, and its entries
 // on other people's lists. Whoever had it on a list, and whoever had it on
 // their reverse list, gets a new serial.
-func (s *SQLite) DeleteAccount(ctx context.Context, number uint32) error {
-	return s.write(ctx, func(t txn) error {
+func (c *core) DeleteAccount(ctx context.Context, number uint32) error {
+	return c.db.write(ctx, func(t tx) error {
 		if err := mustExist(t, number); err != nil {
 			return err
 		}
@@ -150,12 +148,12 @@ func (s *SQLite) DeleteAccount(ctx context.Context, number uint32) error {
 	})
 }
 
-func (s *SQLite) SetPassword(ctx context.Context, number uint32, password string) error {
+func (c *core) SetPassword(ctx context.Context, number uint32, password string) error {
 	if err := checkPassword(password); err != nil {
 		return err
 	}
-	return s.write(ctx, func(t txn) error {
-		n, err := t.exec(`UPDATE accounts SET password_enc = ? WHERE number = ?`, s.seal(number, password), number)
+	return c.db.write(ctx, func(t tx) error {
+		n, err := t.exec(`UPDATE accounts SET password_enc = ? WHERE number = ?`, c.keys.seal(number, password), number)
 		if err == nil && n == 0 {
 			return hub.ErrNotFound
 		}
@@ -163,24 +161,24 @@ func (s *SQLite) SetPassword(ctx context.Context, number uint32, password string
 	})
 }
 
-func (s *SQLite) Password(ctx context.Context, number uint32) (string, error) {
+func (c *core) Password(ctx context.Context, number uint32) (string, error) {
 	var sealed []byte
-	err := s.r.row(ctx, selectPassword, number).Scan(&sealed)
+	err := c.db.row(ctx, selectPassword, number).Scan(&sealed)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", hub.ErrNotFound
 	}
 	if err != nil {
 		return "", fmt.Errorf("store: %w", err)
 	}
-	return s.unseal(number, sealed)
+	return c.keys.unseal(number, sealed)
 }
 
-func (s *SQLite) SetDisplayName(ctx context.Context, number uint32, name string) (uint32, error) {
+func (c *core) SetDisplayName(ctx context.Context, number uint32, name string) (uint32, error) {
 	if err := checkDisplayName(name); err != nil {
 		return 0, err
 	}
 	var serial uint32
-	err := s.write(ctx, func(t txn) error {
+	err := c.db.write(ctx, func(t tx) error {
 		if _, err := t.exec(`UPDATE accounts SET display_name = ? WHERE number = ?`, name, number); err != nil {
 			return err
 		}
@@ -192,7 +190,7 @@ func (s *SQLite) SetDisplayName(ctx context.Context, number uint32, name string)
 }
 
 // bump advances an account's list serial and returns the new value.
-func bump(t txn, number uint32) (uint32, error) {
+func bump(t tx, number uint32) (uint32, error) {
 	var serial uint32
 	err := t.scan(`UPDATE accounts SET serial = (serial + 1) % 4294967296 WHERE number = ? RETURNING serial`,
 		[]any{number}, &serial)
@@ -203,8 +201,8 @@ func bump(t txn, number uint32) (uint32, error) {
 }
 
 // mustExist returns hub.ErrNotFound unless account number exists.
-func mustExist(t txn, number uint32) error {
-	ok, err := t.exists(selectAccountExists, number)
+func mustExist(t tx, number uint32) error {
+	ok, err := exists(t, selectAccountExists, number)
 	if err == nil && !ok {
 		return hub.ErrNotFound
 	}

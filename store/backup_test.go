@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"slices"
@@ -13,7 +14,7 @@ import (
 func TestBackupWhileWriting(t *testing.T) {
 	dir := t.TempDir()
 	s := openAt(t, dir)
-	withAccounts(t, s, 3)
+	withAccounts(t, &s.core, 3)
 	writer := openAt(t, dir) // as another process would
 	ctx, stop := context.WithCancel(t.Context())
 	wrote := make(chan error, 1)
@@ -38,7 +39,7 @@ func TestBackupWhileWriting(t *testing.T) {
 		t.Fatalf("writing beside the backup: %v", err)
 	}
 	copyDir := t.TempDir()
-	err := s.Backup(t.Context(), copyDir)
+	written, err := s.Backup(t.Context(), copyDir)
 	stop()
 	if werr := <-wrote; werr != nil {
 		t.Fatal(werr)
@@ -55,7 +56,7 @@ func TestBackupWhileWriting(t *testing.T) {
 	for _, e := range entries {
 		names = append(names, e.Name())
 	}
-	if want := BackupFiles(); !slices.Equal(names, want) {
+	if want := []string{DatabaseFile, KeyFile}; !slices.Equal(names, want) || !slices.Equal(written, want) {
 		t.Fatalf("backup holds %v, want %v", names, want)
 	}
 	restored, err := OpenExistingSQLite(t.Context(), copyDir)
@@ -68,7 +69,41 @@ func TestBackupWhileWriting(t *testing.T) {
 			t.Errorf("account %d in the backup: password %q, %v", n, pw, err)
 		}
 	}
-	if err := s.Backup(t.Context(), copyDir); err == nil {
+	if _, err := s.Backup(t.Context(), copyDir); err == nil {
 		t.Error("a second backup into the same directory overwrote the first")
+	}
+}
+
+// A PostgreSQL store's backup is its keys, with which a store on a copy of
+// the database (pg_dump's job) reads the passwords.
+func TestPostgresBackupHoldsKeys(t *testing.T) {
+	at := engines[1].place(t)
+	previous := NewKey()
+	kc := KeyConfig{Current: NewKey(), Previous: [][]byte{previous}, Signing: NewKey()}
+	s, err := at.tryOpen(t.Context(), kc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	withAccounts(t, s, 1)
+	dir := t.TempDir()
+	names, err := s.db.(*Postgres).Backup(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := KeyID(previous)
+	if want := []string{KeyFile, "secret.previous-" + id + ".key", "signing.key"}; !slices.Equal(names, want) {
+		t.Fatalf("backup wrote %v, want %v", names, want)
+	}
+	restored, err := Open(t.Context(), Config{DataDir: dir, Database: at.url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer restored.Close()
+	if pw, err := restored.Password(t.Context(), 1); err != nil || pw != "pw" {
+		t.Errorf("password with the backed-up keys: %q, %v", pw, err)
+	}
+	if !bytes.Equal(restored.DeriveKey("drive"), s.DeriveKey("drive")) {
+		t.Error("the backed-up signing key derives other keys")
 	}
 }

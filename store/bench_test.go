@@ -9,8 +9,8 @@ import (
 
 // benchStore holds 200 accounts; 1 has 2..51 on its forward and allow
 // lists.
-func benchStore(b *testing.B) *SQLite {
-	s := newStore(b)
+func benchStore(b *testing.B, e testEngine) *core {
+	s := e.newStore(b)
 	withAccounts(b, s, 200)
 	for n := uint32(2); n <= 51; n++ {
 		if _, err := s.AddToList(b.Context(), 1, n, hub.Forward, 0, 0); err != nil {
@@ -25,59 +25,67 @@ func benchStore(b *testing.B) *SQLite {
 }
 
 func BenchmarkAccountByEmail(b *testing.B) {
-	s := benchStore(b)
-	i := 0
-	for b.Loop() {
-		i = i%200 + 1
-		if a, err := s.AccountByEmail(b.Context(), fmt.Sprintf("USER%d@example.com", i)); err != nil || a.Number != uint32(i) {
-			b.Fatalf("account %d: %+v, %v", i, a, err)
+	benchEachEngine(b, func(b *testing.B, e testEngine) {
+		s := benchStore(b, e)
+		i := 0
+		for b.Loop() {
+			i = i%200 + 1
+			if a, err := s.AccountByEmail(b.Context(), fmt.Sprintf("USER%d@example.com", i)); err != nil || a.Number != uint32(i) {
+				b.Fatalf("account %d: %+v, %v", i, a, err)
+			}
 		}
-	}
+	})
 }
 
 // BenchmarkLoginQueries is what an MD5 login and its logout ask of the
 // store: the account, its password, and giving back unacknowledged
 // mailbox messages (none).
 func BenchmarkLoginQueries(b *testing.B) {
-	s := benchStore(b)
-	i := 0
-	for b.Loop() {
-		i = i%200 + 1
-		a, err := s.AccountByEmail(b.Context(), fmt.Sprintf("user%d@example.com", i))
-		if err != nil {
-			b.Fatal(err)
+	benchEachEngine(b, func(b *testing.B, e testEngine) {
+		s := benchStore(b, e)
+		i := 0
+		for b.Loop() {
+			i = i%200 + 1
+			a, err := s.AccountByEmail(b.Context(), fmt.Sprintf("user%d@example.com", i))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if pw, err := s.Password(b.Context(), a.Number); err != nil || pw != "pw" {
+				b.Fatalf("password %q, %v", pw, err)
+			}
+			if n, err := s.ReleaseOffline(b.Context(), a.Number, "session"); err != nil || n != 0 {
+				b.Fatalf("released %d, %v", n, err)
+			}
 		}
-		if pw, err := s.Password(b.Context(), a.Number); err != nil || pw != "pw" {
-			b.Fatalf("password %q, %v", pw, err)
-		}
-		if n, err := s.ReleaseOffline(b.Context(), a.Number, "session"); err != nil || n != 0 {
-			b.Fatalf("released %d, %v", n, err)
-		}
-	}
+	})
 }
 
 // BenchmarkRelation is the privacy check of every message.
 func BenchmarkRelation(b *testing.B) {
-	s := benchStore(b)
-	i := 0
-	for b.Loop() {
-		i = i%50 + 2
-		if r, err := s.Relation(b.Context(), 1, uint32(i)); err != nil || !r.OnAllow {
-			b.Fatalf("relation to %d: %+v, %v", i, r, err)
+	benchEachEngine(b, func(b *testing.B, e testEngine) {
+		s := benchStore(b, e)
+		i := 0
+		for b.Loop() {
+			i = i%50 + 2
+			if r, err := s.Relation(b.Context(), 1, uint32(i)); err != nil || !r.OnAllow {
+				b.Fatalf("relation to %d: %+v, %v", i, r, err)
+			}
 		}
-	}
+	})
 }
 
 // BenchmarkEmptyMailbox is a login's first look at a mailbox that holds
 // nothing: claim what waits, count what waits.
 func BenchmarkEmptyMailbox(b *testing.B) {
-	s := benchStore(b)
-	for b.Loop() {
-		if ms, err := s.OfflineMessages(b.Context(), 1, "session", []string{"session"}); err != nil || len(ms) != 0 {
-			b.Fatalf("%d messages, %v", len(ms), err)
+	benchEachEngine(b, func(b *testing.B, e testEngine) {
+		s := benchStore(b, e)
+		for b.Loop() {
+			if ms, err := s.OfflineMessages(b.Context(), 1, "session", []string{"session"}); err != nil || len(ms) != 0 {
+				b.Fatalf("%d messages, %v", len(ms), err)
+			}
+			if n, err := s.CountOffline(b.Context(), 1); err != nil || n != 0 {
+				b.Fatalf("%d waiting, %v", n, err)
+			}
 		}
-		if n, err := s.CountOffline(b.Context(), 1); err != nil || n != 0 {
-			b.Fatalf("%d waiting, %v", n, err)
-		}
-	}
+	})
 }

@@ -8,13 +8,13 @@ import (
 
 // AddGroup creates a forward-list group with the smallest unused positive
 // id. Group 0 counts towards hub.MaxGroups.
-func (s *SQLite) AddGroup(ctx context.Context, owner uint32, name string) (hub.Group, uint32, error) {
+func (c *core) AddGroup(ctx context.Context, owner uint32, name string) (hub.Group, uint32, error) {
 	if err := checkGroupName(name); err != nil {
 		return hub.Group{}, 0, err
 	}
 	g := hub.Group{Name: name}
 	var serial uint32
-	err := s.write(ctx, func(t txn) error {
+	err := c.db.write(ctx, func(t tx) error {
 		if err := mustExist(t, owner); err != nil {
 			return err
 		}
@@ -40,7 +40,7 @@ func (s *SQLite) AddGroup(ctx context.Context, owner uint32, name string) (hub.G
 // freeGroupID returns the smallest positive id not in use, or
 // hub.ErrTooManyGroups. Group 0 always exists, so the smallest free id is
 // one more than some existing id.
-func freeGroupID(t txn, owner uint32) (int, error) {
+func freeGroupID(t tx, owner uint32) (int, error) {
 	var count, id int
 	if err := t.scan(`SELECT
 		(SELECT COUNT(*) FROM groups WHERE owner = ?),
@@ -57,12 +57,12 @@ func freeGroupID(t txn, owner uint32) (int, error) {
 
 // RemoveGroup deletes a group. Contacts that were only in it stay on the
 // forward list, in group 0.
-func (s *SQLite) RemoveGroup(ctx context.Context, owner uint32, id int) (uint32, error) {
+func (c *core) RemoveGroup(ctx context.Context, owner uint32, id int) (uint32, error) {
 	if id == 0 {
 		return 0, hub.ErrDefaultGroup
 	}
 	var serial uint32
-	err := s.write(ctx, func(t txn) error {
+	err := c.db.write(ctx, func(t tx) error {
 		if err := mustExist(t, owner); err != nil {
 			return err
 		}
@@ -87,12 +87,12 @@ func (s *SQLite) RemoveGroup(ctx context.Context, owner uint32, id int) (uint32,
 }
 
 // RenameGroup renames any group, group 0 included.
-func (s *SQLite) RenameGroup(ctx context.Context, owner uint32, id int, name string) (uint32, error) {
+func (c *core) RenameGroup(ctx context.Context, owner uint32, id int, name string) (uint32, error) {
 	if err := checkGroupName(name); err != nil {
 		return 0, err
 	}
 	var serial uint32
-	err := s.write(ctx, func(t txn) error {
+	err := c.db.write(ctx, func(t tx) error {
 		if err := mustExist(t, owner); err != nil {
 			return err
 		}
@@ -114,16 +114,16 @@ func (s *SQLite) RenameGroup(ctx context.Context, owner uint32, id int, name str
 
 // checkGroupNameFree returns hub.ErrGroupExists if a group other than
 // except has the name.
-func checkGroupNameFree(t txn, owner uint32, except int, name string) error {
-	taken, err := t.exists(`SELECT 1 FROM groups WHERE owner = ? AND name = ? AND id <> ?`, owner, name, except)
+func checkGroupNameFree(t tx, owner uint32, except int, name string) error {
+	taken, err := exists(t, `SELECT 1 FROM groups WHERE owner = ? AND name = ? AND id <> ?`, owner, name, except)
 	if err == nil && taken {
 		return hub.ErrGroupExists
 	}
 	return err
 }
 
-func mustHaveGroup(t txn, owner uint32, id int) error {
-	ok, err := t.exists(`SELECT 1 FROM groups WHERE owner = ? AND id = ?`, owner, id)
+func mustHaveGroup(t tx, owner uint32, id int) error {
+	ok, err := exists(t, `SELECT 1 FROM groups WHERE owner = ? AND id = ?`, owner, id)
 	if err == nil && !ok {
 		return hub.ErrNoSuchGroup
 	}

@@ -20,12 +20,12 @@ func opposite(l hub.List) hub.List {
 }
 
 // AddToList puts contact on owner's FL, AL or BL; see hub.Store.
-func (s *SQLite) AddToList(ctx context.Context, owner, contact uint32, l hub.List, group int, maxEntries int) (hub.ListChange, error) {
+func (c *core) AddToList(ctx context.Context, owner, contact uint32, l hub.List, group int, maxEntries int) (hub.ListChange, error) {
 	if !storedList(l) {
 		return hub.ListChange{}, invalid("cannot add to list %q", l)
 	}
 	var ch hub.ListChange
-	err := s.write(ctx, func(t txn) error {
+	err := c.db.write(ctx, func(t tx) error {
 		if err := mustExist(t, owner); err != nil {
 			return err
 		}
@@ -43,7 +43,7 @@ func (s *SQLite) AddToList(ctx context.Context, owner, contact uint32, l hub.Lis
 	return ch, err
 }
 
-func addToForward(t txn, owner, contact uint32, group, maxEntries int) (hub.ListChange, error) {
+func addToForward(t tx, owner, contact uint32, group, maxEntries int) (hub.ListChange, error) {
 	if err := mustHaveGroup(t, owner, group); err != nil {
 		return hub.ListChange{}, err
 	}
@@ -66,8 +66,8 @@ func addToForward(t txn, owner, contact uint32, group, maxEntries int) (hub.List
 
 // addToGroup adds a further group to a contact already on FL. The contact's
 // reverse list does not change.
-func addToGroup(t txn, owner, contact uint32, group int) (hub.ListChange, error) {
-	in, err := t.exists(`SELECT 1 FROM fl_groups WHERE owner = ? AND contact = ? AND group_id = ?`,
+func addToGroup(t tx, owner, contact uint32, group int) (hub.ListChange, error) {
+	in, err := exists(t, `SELECT 1 FROM fl_groups WHERE owner = ? AND contact = ? AND group_id = ?`,
 		owner, contact, group)
 	if err != nil {
 		return hub.ListChange{}, err
@@ -83,7 +83,7 @@ func addToGroup(t txn, owner, contact uint32, group int) (hub.ListChange, error)
 	return hub.ListChange{OwnerSerial: serial}, err
 }
 
-func addToPrivacy(t txn, owner, contact uint32, l hub.List, maxEntries int) (hub.ListChange, error) {
+func addToPrivacy(t tx, owner, contact uint32, l hub.List, maxEntries int) (hub.ListChange, error) {
 	if on, err := onList(t, owner, contact, l); err != nil || on {
 		return hub.ListChange{}, orErr(err, hub.ErrAlreadyOnList)
 	}
@@ -107,7 +107,7 @@ func orErr(err, fallback error) error {
 
 // insertEntry appends contact to list l unless it already has maxEntries
 // entries (no limit when maxEntries <= 0).
-func insertEntry(t txn, owner, contact uint32, l hub.List, maxEntries int) error {
+func insertEntry(t tx, owner, contact uint32, l hub.List, maxEntries int) error {
 	if maxEntries > 0 {
 		var n int
 		if err := t.scan(`SELECT COUNT(*) FROM list_entries WHERE owner = ? AND list = ?`,
@@ -122,14 +122,14 @@ func insertEntry(t txn, owner, contact uint32, l hub.List, maxEntries int) error
 	return err
 }
 
-func onList(t txn, owner, contact uint32, l hub.List) (bool, error) {
-	return t.exists(`SELECT 1 FROM list_entries WHERE owner = ? AND list = ? AND contact = ?`, owner, l, contact)
+func onList(t tx, owner, contact uint32, l hub.List) (bool, error) {
+	return exists(t, `SELECT 1 FROM list_entries WHERE owner = ? AND list = ? AND contact = ?`, owner, l, contact)
 }
 
 // bumpBoth moves the serials of an owner whose FL changed and of the contact
 // whose RL changed with it. Listing oneself is one change to one account,
 // so its serial moves once.
-func bumpBoth(t txn, owner, contact uint32) (hub.ListChange, error) {
+func bumpBoth(t tx, owner, contact uint32) (hub.ListChange, error) {
 	own, err := bump(t, owner)
 	if err != nil || contact == owner {
 		return hub.ListChange{OwnerSerial: own, ContactSerial: own}, err
@@ -139,12 +139,12 @@ func bumpBoth(t txn, owner, contact uint32) (hub.ListChange, error) {
 }
 
 // RemoveFromList takes contact off owner's FL, AL or BL; see hub.Store.
-func (s *SQLite) RemoveFromList(ctx context.Context, owner, contact uint32, l hub.List, group int) (hub.ListChange, error) {
+func (c *core) RemoveFromList(ctx context.Context, owner, contact uint32, l hub.List, group int) (hub.ListChange, error) {
 	if !storedList(l) {
 		return hub.ListChange{}, invalid("cannot remove from list %q", l)
 	}
 	var ch hub.ListChange
-	err := s.write(ctx, func(t txn) error {
+	err := c.db.write(ctx, func(t tx) error {
 		if err := mustExist(t, owner); err != nil {
 			return err
 		}
@@ -164,7 +164,7 @@ func (s *SQLite) RemoveFromList(ctx context.Context, owner, contact uint32, l hu
 
 // removeFromGroup drops one group membership; the contact leaves FL with
 // its last group.
-func removeFromGroup(t txn, owner, contact uint32, group int) (hub.ListChange, error) {
+func removeFromGroup(t tx, owner, contact uint32, group int) (hub.ListChange, error) {
 	if err := mustHaveGroup(t, owner, group); err != nil {
 		return hub.ListChange{}, err
 	}
@@ -172,7 +172,7 @@ func removeFromGroup(t txn, owner, contact uint32, group int) (hub.ListChange, e
 	if err != nil || n == 0 {
 		return hub.ListChange{}, orErr(err, hub.ErrNotOnList)
 	}
-	left, err := t.exists(`SELECT 1 FROM fl_groups WHERE owner = ? AND contact = ?`, owner, contact)
+	left, err := exists(t, `SELECT 1 FROM fl_groups WHERE owner = ? AND contact = ?`, owner, contact)
 	if err != nil {
 		return hub.ListChange{}, err
 	}
@@ -183,7 +183,7 @@ func removeFromGroup(t txn, owner, contact uint32, group int) (hub.ListChange, e
 	return removeFromForward(t, owner, contact)
 }
 
-func removeFromForward(t txn, owner, contact uint32) (hub.ListChange, error) {
+func removeFromForward(t tx, owner, contact uint32) (hub.ListChange, error) {
 	if err := deleteEntry(t, owner, contact, hub.Forward); err != nil {
 		return hub.ListChange{}, err
 	}
@@ -193,7 +193,7 @@ func removeFromForward(t txn, owner, contact uint32) (hub.ListChange, error) {
 	return bumpBoth(t, owner, contact)
 }
 
-func removeFromPrivacy(t txn, owner, contact uint32, l hub.List) (hub.ListChange, error) {
+func removeFromPrivacy(t tx, owner, contact uint32, l hub.List) (hub.ListChange, error) {
 	if err := deleteEntry(t, owner, contact, l); err != nil {
 		return hub.ListChange{}, err
 	}
@@ -201,7 +201,7 @@ func removeFromPrivacy(t txn, owner, contact uint32, l hub.List) (hub.ListChange
 	return hub.ListChange{OwnerSerial: serial}, err
 }
 
-func deleteEntry(t txn, owner, contact uint32, l hub.List) error {
+func deleteEntry(t tx, owner, contact uint32, l hub.List) error {
 	n, err := t.exec(`DELETE FROM list_entries WHERE owner = ? AND list = ? AND contact = ?`, owner, l, contact)
 	if err == nil && n == 0 {
 		return hub.ErrNotOnList

@@ -21,20 +21,21 @@ const (
 	releaseClaims      = `UPDATE offline_messages SET claimed_by = NULL WHERE recipient = ? AND claimed_by = ?`
 	countOffline       = `SELECT COUNT(*) FROM offline_messages WHERE recipient = ?`
 	selectAnyMessage   = `SELECT 1 FROM offline_messages WHERE recipient = ? LIMIT 1`
-	// selectUnheldMessage uses IS NOT, which is true of an unclaimed (NULL) message.
-	selectUnheldMessage = `SELECT 1 FROM offline_messages WHERE recipient = ? AND claimed_by IS NOT ? LIMIT 1`
+	// selectUnheldMessage uses IS DISTINCT FROM, which is true of an unclaimed
+	// (NULL) message.
+	selectUnheldMessage = `SELECT 1 FROM offline_messages WHERE recipient = ? AND claimed_by IS DISTINCT FROM ? LIMIT 1`
 	selectHeldClaim     = `SELECT 1 FROM offline_messages WHERE recipient = ? AND claimed_by = ? LIMIT 1`
 )
 
 // QueueOffline keeps msg for recipient to and returns its id;
 // hub.ErrListFull when the mailbox or the sender's share of it is full.
-func (s *SQLite) QueueOffline(ctx context.Context, to, from uint32, msg hub.Message, limits hub.MailboxLimits) (int64, error) {
+func (c *core) QueueOffline(ctx context.Context, to, from uint32, msg hub.Message, limits hub.MailboxLimits) (int64, error) {
 	body, err := json.Marshal(hub.Message{Text: msg.Text, Format: msg.Format, Runs: msg.Runs})
 	if err != nil {
 		return 0, err
 	}
 	var id int64
-	err = s.write(ctx, func(t txn) error {
+	err = c.db.write(ctx, func(t tx) error {
 		if err := mustExist(t, to); err != nil {
 			return err
 		}
@@ -57,22 +58,22 @@ func (s *SQLite) QueueOffline(ctx context.Context, to, from uint32, msg hub.Mess
 // session holds (live lists the account's sessions on every node) and
 // returns them, oldest first. What session claimed before is not returned
 // again: it has them already.
-func (s *SQLite) OfflineMessages(ctx context.Context, to uint32, session string, live []string) ([]hub.OfflineMessage, error) {
+func (c *core) OfflineMessages(ctx context.Context, to uint32, session string, live []string) ([]hub.OfflineMessage, error) {
 	// Most mailboxes hold nothing this session could claim, and seeing that
 	// takes no write lock. Nothing a session has not claimed yet is
 	// claimable when it is live itself, as what it claimed is not.
 	var waiting bool
 	var err error
 	if slices.Contains(live, session) {
-		waiting, err = s.r.exists(ctx, selectUnheldMessage, to, session)
+		waiting, err = c.exists(ctx, selectUnheldMessage, to, session)
 	} else {
-		waiting, err = s.r.exists(ctx, selectAnyMessage, to)
+		waiting, err = c.exists(ctx, selectAnyMessage, to)
 	}
 	if err != nil || !waiting {
 		return nil, err
 	}
 	var out []hub.OfflineMessage
-	err = s.write(ctx, func(t txn) error {
+	err = c.db.write(ctx, func(t tx) error {
 		claimable := `recipient = ? AND (claimed_by IS NULL`
 		args := []any{to}
 		if len(live) > 0 {
@@ -99,15 +100,15 @@ func (s *SQLite) OfflineMessages(ctx context.Context, to uint32, session string,
 
 // ReleaseOffline gives up session's claims on messages its client never
 // acknowledged and reports how many there were.
-func (s *SQLite) ReleaseOffline(ctx context.Context, to uint32, session string) (int64, error) {
+func (c *core) ReleaseOffline(ctx context.Context, to uint32, session string) (int64, error) {
 	// Most sessions end holding no claims, which takes no write lock to
 	// see: claims are only made by the session itself, before it ends.
-	held, err := s.r.exists(ctx, selectHeldClaim, to, session)
+	held, err := c.exists(ctx, selectHeldClaim, to, session)
 	if err != nil || !held {
 		return 0, err
 	}
 	var n int64
-	err = s.write(ctx, func(t txn) error {
+	err = c.db.write(ctx, func(t tx) error {
 		var err error
 		n, err = t.exec(releaseClaims, to, session)
 		return err
@@ -115,7 +116,7 @@ func (s *SQLite) ReleaseOffline(ctx context.Context, to uint32, session string) 
 	return n, err
 }
 
-func scanOffline(rows *sql.Rows) (hub.OfflineMessage, error) {
+func scanOffline(rows scanner) (hub.OfflineMessage, error) {
 	var (
 		m    hub.OfflineMessage
 		sent int64
@@ -133,7 +134,7 @@ func scanOffline(rows *sql.Rows) (hub.OfflineMessage, error) {
 }
 
 // DeleteOffline removes delivered messages of one recipient.
-func (s *SQLite) DeleteOffline(ctx context.Context, to uint32, ids ...int64) error {
+func (c *core) DeleteOffline(ctx context.Context, to uint32, ids ...int64) error {
 	if len(ids) == 0 {
 		return nil
 	}
@@ -141,7 +142,7 @@ func (s *SQLite) DeleteOffline(ctx context.Context, to uint32, ids ...int64) err
 	for _, id := range ids {
 		args = append(args, id)
 	}
-	return s.write(ctx, func(t txn) error {
+	return c.db.write(ctx, func(t tx) error {
 		_, err := t.exec(`DELETE FROM offline_messages WHERE recipient = ? AND id IN (`+marks(len(ids))+`)`, args...)
 		return err
 	})
@@ -155,12 +156,12 @@ const maxContactFile = 1 << 20
 
 // SaveContactFile replaces the owner's file of that format and bumps its
 // version.
-func (s *SQLite) SaveContactFile(ctx context.Context, owner uint32, format string, data []byte) (uint32, error) {
+func (c *core) SaveContactFile(ctx context.Context, owner uint32, format string, data []byte) (uint32, error) {
 	if len(data) > maxContactFile {
 		return 0, invalid("contact file larger than %d bytes", maxContactFile)
 	}
 	var version uint32
-	err := s.write(ctx, func(t txn) error {
+	err := c.db.write(ctx, func(t tx) error {
 		if err := mustExist(t, owner); err != nil {
 			return err
 		}
@@ -178,12 +179,12 @@ func (s *SQLite) SaveContactFile(ctx context.Context, owner uint32, format strin
 }
 
 // ContactFile reads the owner's file back; no file is empty data, version 0.
-func (s *SQLite) ContactFile(ctx context.Context, owner uint32, format string) ([]byte, uint32, error) {
+func (c *core) ContactFile(ctx context.Context, owner uint32, format string) ([]byte, uint32, error) {
 	var (
 		data    []byte
 		version uint32
 	)
-	err := s.read(ctx, func(t txn) error {
+	err := c.db.read(ctx, func(t tx) error {
 		err := t.scan(`SELECT data, version FROM contact_files WHERE owner = ? AND format = ?`, []any{owner, format}, &data, &version)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
@@ -195,9 +196,9 @@ func (s *SQLite) ContactFile(ctx context.Context, owner uint32, format string) (
 
 // CountOffline says how many messages wait in an account's mailbox,
 // claimed or not.
-func (s *SQLite) CountOffline(ctx context.Context, to uint32) (int, error) {
+func (c *core) CountOffline(ctx context.Context, to uint32) (int, error) {
 	var n int
-	if err := s.r.row(ctx, countOffline, to).Scan(&n); err != nil {
+	if err := c.db.row(ctx, countOffline, to).Scan(&n); err != nil {
 		return 0, fmt.Errorf("store: %w", err)
 	}
 	return n, nil

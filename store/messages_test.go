@@ -4,192 +4,191 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/crosstalk-im/crosstalk/hub"
 )
 
 func TestOfflineMessages(t *testing.T) {
-	ctx := context.Background()
-	s, err := OpenSQLite(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	for _, a := range []hub.Account{{Number: 1, Email: "a@example.com"}, {Number: 2, Email: "b@example.com"}} {
-		if _, err := s.CreateAccount(ctx, a, "pw"); err != nil {
+	forEachEngine(t, func(t *testing.T, e testEngine) {
+		ctx := context.Background()
+		s := e.newStore(t)
+		for _, a := range []hub.Account{{Number: 1, Email: "a@example.com"}, {Number: 2, Email: "b@example.com"}} {
+			if _, err := s.CreateAccount(ctx, a, "pw"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sent := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+		texts := []string{"Zażółć gęślą jaźń", "second", "third"}
+		runs := []hub.Run{{Text: "sec"}, {Text: "ond", Format: hub.Format{Italic: true}}}
+		for i, text := range texts {
+			msg := hub.Message{Text: text, Sent: sent.Add(time.Duration(i) * time.Second)}
+			switch i {
+			case 0:
+				msg.Format = &hub.Format{Bold: true, Color: "FF0000"}
+			case 1:
+				msg.Runs = runs
+			}
+			if _, err := s.QueueOffline(ctx, 2, 1, msg, hub.MailboxLimits{Total: 3}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := s.QueueOffline(ctx, 2, 1, hub.Message{Text: "one too many"}, hub.MailboxLimits{Total: 3}); !errors.Is(err, hub.ErrListFull) {
+			t.Fatalf("fourth message with a limit of 3: %v", err)
+		}
+		if _, err := s.QueueOffline(ctx, 2, 99, hub.Message{Text: "x"}, hub.MailboxLimits{Total: 3}); !errors.Is(err, hub.ErrNotFound) {
+			t.Fatalf("unknown sender: %v", err)
+		}
+		got, err := s.OfflineMessages(ctx, 2, "first", []string{"first"})
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	sent := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
-	texts := []string{"Zażółć gęślą jaźń", "second", "third"}
-	runs := []hub.Run{{Text: "sec"}, {Text: "ond", Format: hub.Format{Italic: true}}}
-	for i, text := range texts {
-		msg := hub.Message{Text: text, Sent: sent.Add(time.Duration(i) * time.Second)}
-		switch i {
-		case 0:
-			msg.Format = &hub.Format{Bold: true, Color: "FF0000"}
-		case 1:
-			msg.Runs = runs
+		if len(got) != 3 {
+			t.Fatalf("%d messages", len(got))
 		}
-		if _, err := s.QueueOffline(ctx, 2, 1, msg, hub.MailboxLimits{Total: 3}); err != nil {
+		for i, m := range got {
+			if m.Text != texts[i] || m.From.Email != "a@example.com" || !m.Sent.Equal(sent.Add(time.Duration(i)*time.Second)) || m.Offline != m.ID {
+				t.Errorf("message %d = %+v", i, m)
+			}
+		}
+		if got[0].Format == nil || !got[0].Format.Bold || got[0].Format.Color != "FF0000" {
+			t.Errorf("format lost: %+v", got[0].Format)
+		}
+		if len(got[1].Runs) != 2 || got[1].Runs[0] != runs[0] || got[1].Runs[1] != runs[1] {
+			t.Errorf("runs lost: %+v", got[1].Runs)
+		}
+		if err := s.DeleteOffline(ctx, 1, got[0].ID); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if _, err := s.QueueOffline(ctx, 2, 1, hub.Message{Text: "one too many"}, hub.MailboxLimits{Total: 3}); !errors.Is(err, hub.ErrListFull) {
-		t.Fatalf("fourth message with a limit of 3: %v", err)
-	}
-	if _, err := s.QueueOffline(ctx, 2, 99, hub.Message{Text: "x"}, hub.MailboxLimits{Total: 3}); !errors.Is(err, hub.ErrNotFound) {
-		t.Fatalf("unknown sender: %v", err)
-	}
-	got, err := s.OfflineMessages(ctx, 2, "first", []string{"first"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 3 {
-		t.Fatalf("%d messages", len(got))
-	}
-	for i, m := range got {
-		if m.Text != texts[i] || m.From.Email != "a@example.com" || !m.Sent.Equal(sent.Add(time.Duration(i)*time.Second)) || m.Offline != m.ID {
-			t.Errorf("message %d = %+v", i, m)
+		if err := s.DeleteOffline(ctx, 2, got[0].ID, got[1].ID); err != nil {
+			t.Fatal(err)
 		}
-	}
-	if got[0].Format == nil || !got[0].Format.Bold || got[0].Format.Color != "FF0000" {
-		t.Errorf("format lost: %+v", got[0].Format)
-	}
-	if len(got[1].Runs) != 2 || got[1].Runs[0] != runs[0] || got[1].Runs[1] != runs[1] {
-		t.Errorf("runs lost: %+v", got[1].Runs)
-	}
-	if err := s.DeleteOffline(ctx, 1, got[0].ID); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.DeleteOffline(ctx, 2, got[0].ID, got[1].ID); err != nil {
-		t.Fatal(err)
-	}
-	if again, _ := s.OfflineMessages(ctx, 2, "first", []string{"first"}); len(again) != 0 {
-		t.Fatalf("the same session read again what it holds: %+v", again)
-	}
-	// A second live session gets nothing the first holds; a session that
-	// no longer exists holds nothing.
-	if other, _ := s.OfflineMessages(ctx, 2, "second", []string{"first", "second"}); len(other) != 0 {
-		t.Fatalf("a second session took what the first holds: %+v", other)
-	}
-	left, _ := s.OfflineMessages(ctx, 2, "third", []string{"third"})
-	if len(left) != 1 || left[0].Text != "third" {
-		t.Fatalf("after delete: %+v (another recipient's delete must not touch them)", left)
-	}
-	if n, err := s.ReleaseOffline(ctx, 2, "third"); err != nil || n != 1 {
-		t.Fatalf("release: %d %v", n, err)
-	}
-	if again, _ := s.OfflineMessages(ctx, 2, "fourth", []string{"first", "fourth"}); len(again) != 1 || again[0].Text != "third" {
-		t.Fatalf("after release: %+v", again)
-	}
+		if again, _ := s.OfflineMessages(ctx, 2, "first", []string{"first"}); len(again) != 0 {
+			t.Fatalf("the same session read again what it holds: %+v", again)
+		}
+		// A second live session gets nothing the first holds; a session that
+		// no longer exists holds nothing.
+		if other, _ := s.OfflineMessages(ctx, 2, "second", []string{"first", "second"}); len(other) != 0 {
+			t.Fatalf("a second session took what the first holds: %+v", other)
+		}
+		left, _ := s.OfflineMessages(ctx, 2, "third", []string{"third"})
+		if len(left) != 1 || left[0].Text != "third" {
+			t.Fatalf("after delete: %+v (another recipient's delete must not touch them)", left)
+		}
+		if n, err := s.ReleaseOffline(ctx, 2, "third"); err != nil || n != 1 {
+			t.Fatalf("release: %d %v", n, err)
+		}
+		if again, _ := s.OfflineMessages(ctx, 2, "fourth", []string{"first", "fourth"}); len(again) != 1 || again[0].Text != "third" {
+			t.Fatalf("after release: %+v", again)
+		}
+	})
 }
 
 func TestMailboxShares(t *testing.T) {
-	ctx := context.Background()
-	s, err := OpenSQLite(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	for n := uint32(1); n <= 3; n++ {
-		if _, err := s.CreateAccount(ctx, hub.Account{Number: n, Email: fmt.Sprintf("u%d@example.com", n)}, "pw"); err != nil {
-			t.Fatal(err)
+	forEachEngine(t, func(t *testing.T, e testEngine) {
+		ctx := context.Background()
+		s := e.newStore(t)
+		for n := uint32(1); n <= 3; n++ {
+			if _, err := s.CreateAccount(ctx, hub.Account{Number: n, Email: fmt.Sprintf("u%d@example.com", n)}, "pw"); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	limits := hub.MailboxLimits{Total: 5, PerSender: 3}
-	for i := range 3 {
-		if _, err := s.QueueOffline(ctx, 1, 2, hub.Message{Text: fmt.Sprint(i)}, limits); err != nil {
-			t.Fatal(err)
+		limits := hub.MailboxLimits{Total: 5, PerSender: 3}
+		for i := range 3 {
+			if _, err := s.QueueOffline(ctx, 1, 2, hub.Message{Text: fmt.Sprint(i)}, limits); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	if _, err := s.QueueOffline(ctx, 1, 2, hub.Message{Text: "over the share"}, limits); !errors.Is(err, hub.ErrListFull) {
-		t.Fatalf("a sender past its share: %v", err)
-	}
-	for i := range 2 {
-		if _, err := s.QueueOffline(ctx, 1, 3, hub.Message{Text: fmt.Sprint(i)}, limits); err != nil {
-			t.Fatalf("another sender within the total: %v", err)
+		if _, err := s.QueueOffline(ctx, 1, 2, hub.Message{Text: "over the share"}, limits); !errors.Is(err, hub.ErrListFull) {
+			t.Fatalf("a sender past its share: %v", err)
 		}
-	}
-	if _, err := s.QueueOffline(ctx, 1, 3, hub.Message{Text: "over the total"}, limits); !errors.Is(err, hub.ErrListFull) {
-		t.Fatalf("past the total: %v", err)
-	}
+		for i := range 2 {
+			if _, err := s.QueueOffline(ctx, 1, 3, hub.Message{Text: fmt.Sprint(i)}, limits); err != nil {
+				t.Fatalf("another sender within the total: %v", err)
+			}
+		}
+		if _, err := s.QueueOffline(ctx, 1, 3, hub.Message{Text: "over the total"}, limits); !errors.Is(err, hub.ErrListFull) {
+			t.Fatalf("past the total: %v", err)
+		}
+	})
 }
 
 func TestContactFile(t *testing.T) {
-	ctx := context.Background()
-	s, err := OpenSQLite(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if _, err := s.CreateAccount(ctx, hub.Account{Number: 1, Email: "a@example.com"}, "pw"); err != nil {
-		t.Fatal(err)
-	}
-	data, v, err := s.ContactFile(ctx, 1, "gg100")
-	if err != nil || v != 0 || len(data) != 0 {
-		t.Fatalf("empty: %q %d %v", data, v, err)
-	}
-	for want := uint32(1); want <= 2; want++ {
-		v, err := s.SaveContactFile(ctx, 1, "gg100", []byte{byte(want), 0, 0xff})
-		if err != nil || v != want {
-			t.Fatalf("save: %d %v", v, err)
+	forEachEngine(t, func(t *testing.T, e testEngine) {
+		ctx := context.Background()
+		s := e.newStore(t)
+		if _, err := s.CreateAccount(ctx, hub.Account{Number: 1, Email: "a@example.com"}, "pw"); err != nil {
+			t.Fatal(err)
 		}
-	}
-	data, v, err = s.ContactFile(ctx, 1, "gg100")
-	if err != nil || v != 2 || string(data) != "\x02\x00\xff" {
-		t.Fatalf("read back: %q %d %v", data, v, err)
-	}
-	if _, err := s.SaveContactFile(ctx, 1, "gg100", make([]byte, maxContactFile+1)); !errors.Is(err, hub.ErrInvalid) {
-		t.Fatalf("oversize: %v", err)
-	}
+		data, v, err := s.ContactFile(ctx, 1, "gg100")
+		if err != nil || v != 0 || len(data) != 0 {
+			t.Fatalf("empty: %q %d %v", data, v, err)
+		}
+		for want := uint32(1); want <= 2; want++ {
+			v, err := s.SaveContactFile(ctx, 1, "gg100", []byte{byte(want), 0, 0xff})
+			if err != nil || v != want {
+				t.Fatalf("save: %d %v", v, err)
+			}
+		}
+		data, v, err = s.ContactFile(ctx, 1, "gg100")
+		if err != nil || v != 2 || string(data) != "\x02\x00\xff" {
+			t.Fatalf("read back: %q %d %v", data, v, err)
+		}
+		if _, err := s.SaveContactFile(ctx, 1, "gg100", make([]byte, maxContactFile+1)); !errors.Is(err, hub.ErrInvalid) {
+			t.Fatalf("oversize: %v", err)
+		}
+	})
 }
 
 func TestRelation(t *testing.T) {
-	ctx := context.Background()
-	s, err := OpenSQLite(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	for _, a := range []hub.Account{{Number: 1, Email: "a@example.com"}, {Number: 2, Email: "b@example.com"}, {Number: 3, Email: "c@example.com"}} {
-		if _, err := s.CreateAccount(ctx, a, "pw"); err != nil {
-			t.Fatal(err)
+	forEachEngine(t, func(t *testing.T, e testEngine) {
+		ctx := context.Background()
+		s := e.newStore(t)
+		for _, a := range []hub.Account{{Number: 1, Email: "a@example.com"}, {Number: 2, Email: "b@example.com"}, {Number: 3, Email: "c@example.com"}} {
+			if _, err := s.CreateAccount(ctx, a, "pw"); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	s.AddToList(ctx, 1, 2, hub.Forward, 0, 0)
-	s.AddToList(ctx, 1, 2, hub.Allow, -1, 0)
-	s.AddToList(ctx, 1, 3, hub.Block, -1, 0)
-	s.SetPrivacy(ctx, 1, hub.BlockUnlisted)
-	for _, tc := range []struct {
-		contact uint32
-		want    hub.Relation
-		allows  bool
-	}{
-		{2, hub.Relation{Privacy: hub.BlockUnlisted, OnForward: true, OnAllow: true}, true},
-		{3, hub.Relation{Privacy: hub.BlockUnlisted, OnBlock: true}, false},
-		{99, hub.Relation{Privacy: hub.BlockUnlisted}, false},
-	} {
-		r, err := s.Relation(ctx, 1, tc.contact)
-		if err != nil || r != tc.want || r.Allows() != tc.allows {
-			t.Errorf("relation to %d = %+v (allows %v), %v", tc.contact, r, r.Allows(), err)
+		s.AddToList(ctx, 1, 2, hub.Forward, 0, 0)
+		s.AddToList(ctx, 1, 2, hub.Allow, -1, 0)
+		s.AddToList(ctx, 1, 3, hub.Block, -1, 0)
+		s.SetPrivacy(ctx, 1, hub.BlockUnlisted)
+		for _, tc := range []struct {
+			contact uint32
+			want    hub.Relation
+			allows  bool
+		}{
+			{2, hub.Relation{Privacy: hub.BlockUnlisted, OnForward: true, OnAllow: true}, true},
+			{3, hub.Relation{Privacy: hub.BlockUnlisted, OnBlock: true}, false},
+			{99, hub.Relation{Privacy: hub.BlockUnlisted}, false},
+		} {
+			r, err := s.Relation(ctx, 1, tc.contact)
+			if err != nil || r != tc.want || r.Allows() != tc.allows {
+				t.Errorf("relation to %d = %+v (allows %v), %v", tc.contact, r, r.Allows(), err)
+			}
+			roster, _ := s.Roster(ctx, 1)
+			if roster.Allows(tc.contact) != r.Allows() {
+				t.Errorf("Relation and Roster disagree about %d", tc.contact)
+			}
 		}
-		roster, _ := s.Roster(ctx, 1)
-		if roster.Allows(tc.contact) != r.Allows() {
-			t.Errorf("Relation and Roster disagree about %d", tc.contact)
+		if _, err := s.Relation(ctx, 42, 1); !errors.Is(err, hub.ErrNotFound) {
+			t.Errorf("unknown owner: %v", err)
 		}
-	}
-	if _, err := s.Relation(ctx, 42, 1); !errors.Is(err, hub.ErrNotFound) {
-		t.Errorf("unknown owner: %v", err)
-	}
+	})
 }
 
 // A login's look at an empty mailbox, and the end of a session that holds
 // no claims, take no write lock: they go on while a writer holds it.
 func TestMailboxLookNeedsNoWriteLock(t *testing.T) {
-	s := newStore(t)
+	forEachEngine(t, testMailboxLookNeedsNoWriteLock)
+}
+
+func testMailboxLookNeedsNoWriteLock(t *testing.T, e testEngine) {
+	s := e.newStore(t)
 	withAccounts(t, s, 2)
 	if _, err := s.QueueOffline(t.Context(), 2, 1, hub.Message{Text: "hi"}, hub.MailboxLimits{}); err != nil {
 		t.Fatal(err)
@@ -197,11 +196,7 @@ func TestMailboxLookNeedsNoWriteLock(t *testing.T) {
 	if got, err := s.OfflineMessages(t.Context(), 2, "first", []string{"first"}); err != nil || len(got) != 1 {
 		t.Fatalf("claim: %+v, %v", got, err)
 	}
-	busy, err := s.w.db.BeginTx(t.Context(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer busy.Rollback()
+	defer holdWrites(t, s)()
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 	defer cancel()
 	for _, look := range []struct {
@@ -227,19 +222,103 @@ func TestMailboxLookNeedsNoWriteLock(t *testing.T) {
 	}
 }
 
+// holdWrites keeps the mailbox from being written until the function it
+// returns is called: SQLite's write lock, or a PostgreSQL lock that lets
+// plain reads through.
+func holdWrites(t *testing.T, s *core) (release func()) {
+	t.Helper()
+	switch db := s.db.(type) {
+	case *SQLite:
+		busy, err := db.w.db.BeginTx(t.Context(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return func() { busy.Rollback() }
+	case *Postgres:
+		// Connections prepare the hot statements, writes among them, as
+		// they connect, which waits for the lock; have them connected.
+		var conns []*pgxpool.Conn
+		for range 3 {
+			c, err := db.pool.Acquire(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			conns = append(conns, c)
+		}
+		for _, c := range conns {
+			c.Release()
+		}
+		busy, err := db.pool.Begin(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := busy.Exec(t.Context(), `LOCK TABLE offline_messages IN EXCLUSIVE MODE`); err != nil {
+			t.Fatal(err)
+		}
+		return func() { busy.Rollback(context.Background()) }
+	}
+	panic("unknown engine")
+}
+
+// Sessions of one account looking at its mailbox at once claim each
+// message once between them.
+func TestConcurrentClaims(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e testEngine) {
+		s := e.newStore(t)
+		withAccounts(t, s, 2)
+		const messages, sessions = 30, 6
+		for i := range messages {
+			if _, err := s.QueueOffline(t.Context(), 2, 1, hub.Message{Text: fmt.Sprint(i)}, hub.MailboxLimits{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var live []string
+		for i := range sessions {
+			live = append(live, fmt.Sprint("session ", i))
+		}
+		claimed := make([][]hub.OfflineMessage, sessions)
+		var wg sync.WaitGroup
+		for i := range sessions {
+			wg.Go(func() {
+				var err error
+				if claimed[i], err = s.OfflineMessages(t.Context(), 2, live[i], live); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		seen := map[int64]int{}
+		for _, ms := range claimed {
+			for _, m := range ms {
+				seen[m.ID]++
+			}
+		}
+		for id, n := range seen {
+			if n != 1 {
+				t.Errorf("message %d claimed %d times", id, n)
+			}
+		}
+		if len(seen) != messages {
+			t.Errorf("%d of %d messages claimed", len(seen), messages)
+		}
+	})
+}
+
 // A session that is not among the live ones gets back what it claimed.
 func TestClaimsOfASessionNotLive(t *testing.T) {
-	s := newStore(t)
-	withAccounts(t, s, 2)
-	if _, err := s.QueueOffline(t.Context(), 2, 1, hub.Message{Text: "hi"}, hub.MailboxLimits{}); err != nil {
-		t.Fatal(err)
-	}
-	for _, live := range [][]string{{"first"}, {"other"}, nil} {
-		if got, err := s.OfflineMessages(t.Context(), 2, "first", live); err != nil || len(got) != 1 {
-			t.Fatalf("live %v: %+v, %v", live, got, err)
+	forEachEngine(t, func(t *testing.T, e testEngine) {
+		s := e.newStore(t)
+		withAccounts(t, s, 2)
+		if _, err := s.QueueOffline(t.Context(), 2, 1, hub.Message{Text: "hi"}, hub.MailboxLimits{}); err != nil {
+			t.Fatal(err)
 		}
-		if got, _ := s.OfflineMessages(t.Context(), 2, "first", []string{"first"}); len(got) != 0 {
-			t.Fatalf("claimed again by a live session: %+v", got)
+		for _, live := range [][]string{{"first"}, {"other"}, nil} {
+			if got, err := s.OfflineMessages(t.Context(), 2, "first", live); err != nil || len(got) != 1 {
+				t.Fatalf("live %v: %+v, %v", live, got, err)
+			}
+			if got, _ := s.OfflineMessages(t.Context(), 2, "first", []string{"first"}); len(got) != 0 {
+				t.Fatalf("claimed again by a live session: %+v", got)
+			}
 		}
-	}
+	})
 }

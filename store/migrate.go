@@ -9,12 +9,20 @@ import (
 	"time"
 )
 
-// Migrations are numbered from 1 without gaps: migrations/0001_name.sql,
-// migrations/0002_name.sql, and so on. Never edit one that has shipped; add
+// Migrations are numbered from 1 without gaps, in a directory per engine:
+// migrations/sqlite/0001_name.sql, migrations/postgres/0001_name.sql, and
+// so on. A number means the same change on both engines, in each one's
+// dialect, and both have every number. Never edit one that has shipped; add
 // the next instead.
 //
-//go:embed migrations/*.sql
+//go:embed migrations/sqlite/*.sql migrations/postgres/*.sql
 var migrationFiles embed.FS
+
+// The engines' migration directories.
+const (
+	sqliteMigrations   = "sqlite"
+	postgresMigrations = "postgres"
+)
 
 type migration struct {
 	version int
@@ -22,11 +30,12 @@ type migration struct {
 	sql     string
 }
 
-// migrate brings the schema up to date. It runs in a write transaction, so
-// processes opening a new database at the same moment migrate it once, one
-// after the other.
-func migrate(t txn) error {
-	ms, err := loadMigrations(migrationFiles)
+// migrate brings the schema up to date with the engine's migrations. It
+// runs in a write transaction that excludes any other migration (SQLite's
+// write lock, an advisory lock on PostgreSQL), so processes opening a new
+// database at the same moment migrate it once, one after the other.
+func migrate(t tx, engine string) error {
+	ms, err := loadMigrations(migrationFiles, engine)
 	if err != nil {
 		return err
 	}
@@ -55,18 +64,20 @@ func migrate(t txn) error {
 	return nil
 }
 
-// loadMigrations reads the migrations in order and checks their numbering.
-func loadMigrations(fsys fs.FS) ([]migration, error) {
-	names, err := fs.Glob(fsys, "migrations/*.sql")
+// loadMigrations reads an engine's migrations in order and checks their
+// numbering.
+func loadMigrations(fsys fs.FS, engine string) ([]migration, error) {
+	dir := "migrations/" + engine + "/"
+	names, err := fs.Glob(fsys, dir+"*.sql")
 	if err != nil {
 		return nil, err
 	}
 	ms := make([]migration, 0, len(names)) // Glob sorts, and numbers are zero-padded
 	for i, name := range names {
-		base := strings.TrimPrefix(name, "migrations/")
+		base := strings.TrimPrefix(name, dir)
 		prefix, _, _ := strings.Cut(base, "_")
 		if v, err := strconv.Atoi(prefix); err != nil || v != i+1 {
-			return nil, fmt.Errorf("store: migration %s: want number %04d", base, i+1)
+			return nil, fmt.Errorf("store: %s migration %s: want number %04d", engine, base, i+1)
 		}
 		body, err := fs.ReadFile(fsys, name)
 		if err != nil {

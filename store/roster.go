@@ -30,9 +30,9 @@ const (
 
 // Roster reads the owner's settings, groups and lists in one snapshot.
 // Entries come FL, AL, BL, then RL, each in the order they were added.
-func (s *SQLite) Roster(ctx context.Context, owner uint32) (*hub.Roster, error) {
+func (c *core) Roster(ctx context.Context, owner uint32) (*hub.Roster, error) {
 	r := &hub.Roster{}
-	err := s.read(ctx, func(t txn) error {
+	err := c.db.read(ctx, func(t tx) error {
 		var err error
 		if r.Settings, err = readSettings(t, owner); err != nil {
 			return err
@@ -53,7 +53,7 @@ func (s *SQLite) Roster(ctx context.Context, owner uint32) (*hub.Roster, error) 
 	return r, nil
 }
 
-func readSettings(t txn, owner uint32) (hub.Settings, error) {
+func readSettings(t tx, owner uint32) (hub.Settings, error) {
 	var st hub.Settings
 	err := t.scan(selectSettings, []any{owner}, &st.Privacy, &st.PromptOnAdd, &st.Serial)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -62,14 +62,14 @@ func readSettings(t txn, owner uint32) (hub.Settings, error) {
 	return st, err
 }
 
-func scanGroup(rows *sql.Rows) (hub.Group, error) {
+func scanGroup(rows scanner) (hub.Group, error) {
 	var g hub.Group
 	err := rows.Scan(&g.ID, &g.Name)
 	return g, err
 }
 
 // ownEntries reads the owner's FL, AL and BL with each FL entry's groups.
-func ownEntries(t txn, owner uint32) ([]hub.Entry, error) {
+func ownEntries(t tx, owner uint32) ([]hub.Entry, error) {
 	entries, err := all(t, scanEntry(""), selectOwnEntries, owner)
 	if err != nil {
 		return nil, err
@@ -88,14 +88,14 @@ func ownEntries(t txn, owner uint32) ([]hub.Entry, error) {
 
 // reverseEntries derives the owner's RL: everyone with the owner on their FL,
 // in the order they added the owner.
-func reverseEntries(t txn, owner uint32) ([]hub.Entry, error) {
+func reverseEntries(t tx, owner uint32) ([]hub.Entry, error) {
 	return all(t, scanEntry(hub.Reverse), selectReverseEntries, owner)
 }
 
 // scanEntry reads an entry of list l, or of the list named in a column
 // after the account's when l is empty.
-func scanEntry(l hub.List) func(*sql.Rows) (hub.Entry, error) {
-	return func(rows *sql.Rows) (hub.Entry, error) {
+func scanEntry(l hub.List) func(scanner) (hub.Entry, error) {
+	return func(rows scanner) (hub.Entry, error) {
 		e := hub.Entry{List: l}
 		var err error
 		if l == "" {
@@ -108,12 +108,12 @@ func scanEntry(l hub.List) func(*sql.Rows) (hub.Entry, error) {
 }
 
 // memberships maps each contact on the owner's FL to its groups, in order.
-func memberships(t txn, owner uint32) (map[uint32][]int, error) {
+func memberships(t tx, owner uint32) (map[uint32][]int, error) {
 	type member struct {
 		contact uint32
 		group   int
 	}
-	ms, err := all(t, func(rows *sql.Rows) (member, error) {
+	ms, err := all(t, func(rows scanner) (member, error) {
 		var m member
 		err := rows.Scan(&m.contact, &m.group)
 		return m, err
@@ -129,23 +129,23 @@ func memberships(t txn, owner uint32) (map[uint32][]int, error) {
 }
 
 // SetPrivacy sets what people on neither AL nor BL may do.
-func (s *SQLite) SetPrivacy(ctx context.Context, owner uint32, p hub.Privacy) (uint32, error) {
+func (c *core) SetPrivacy(ctx context.Context, owner uint32, p hub.Privacy) (uint32, error) {
 	if p != hub.AllowUnlisted && p != hub.BlockUnlisted {
 		return 0, invalid("privacy %q", p)
 	}
-	return s.setOption(ctx, owner, "privacy", string(p))
+	return c.setOption(ctx, owner, "privacy", string(p))
 }
 
 // SetPromptOnAdd sets whether the owner is asked when someone adds them.
-func (s *SQLite) SetPromptOnAdd(ctx context.Context, owner uint32, prompt bool) (uint32, error) {
-	return s.setOption(ctx, owner, "prompt_on_add", prompt)
+func (c *core) SetPromptOnAdd(ctx context.Context, owner uint32, prompt bool) (uint32, error) {
+	return c.setOption(ctx, owner, "prompt_on_add", prompt)
 }
 
 // setOption sets one of the owner's list options and bumps the serial, or
 // returns hub.ErrUnchanged if the option already has that value.
-func (s *SQLite) setOption(ctx context.Context, owner uint32, column string, value any) (uint32, error) {
+func (c *core) setOption(ctx context.Context, owner uint32, column string, value any) (uint32, error) {
 	var serial uint32
-	err := s.write(ctx, func(t txn) error {
+	err := c.db.write(ctx, func(t tx) error {
 		err := t.scan(`UPDATE accounts SET `+column+` = ?, serial = (serial + 1) % 4294967296
 			WHERE number = ? AND `+column+` <> ? RETURNING serial`, []any{value, owner, value}, &serial)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -160,13 +160,13 @@ func (s *SQLite) setOption(ctx context.Context, owner uint32, column string, val
 
 // Relation reads the owner's privacy mode and which of its lists hold
 // contact, in one query.
-func (s *SQLite) Relation(ctx context.Context, owner, contact uint32) (hub.Relation, error) {
+func (c *core) Relation(ctx context.Context, owner, contact uint32) (hub.Relation, error) {
 	var (
 		r                hub.Relation
 		privacy          string
 		onFL, onAL, onBL bool
 	)
-	err := s.r.row(ctx, selectRelation, contact, contact, contact, owner).Scan(&privacy, &onFL, &onAL, &onBL)
+	err := c.db.row(ctx, selectRelation, contact, contact, contact, owner).Scan(&privacy, &onFL, &onAL, &onBL)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, hub.ErrNotFound
 	}

@@ -1,23 +1,17 @@
-// Package store keeps Crosstalk's accounts, passwords and contact lists in
-// SQLite. SQLite implements hub.Store.
 package store
 
 import (
 	"context"
-	"crypto/cipher"
 	"database/sql"
 	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"modernc.org/sqlite" // also registers the "sqlite" driver
 	sqlite3 "modernc.org/sqlite/lib"
-
-	"github.com/crosstalk-im/crosstalk/hub"
 )
 
 const (
@@ -34,57 +28,58 @@ const (
 	readParams  = "&_pragma=query_only(1)"
 )
 
-// SQLite is a hub.Store in a SQLite database. It is safe for concurrent use,
+// SQLite is a Store in a SQLite database. It is safe for concurrent use,
 // and several processes may open the same directory.
 type SQLite struct {
+	core
 	path string
 	// w has a single connection, so writers in this process queue in
 	// database/sql (honouring their contexts) rather than in SQLite's busy
 	// handler; the busy handler only arbitrates between processes.
-	w      pool
-	r      pool
-	aead   cipher.AEAD
-	secret []byte // the key behind aead, for DeriveKey
-
-	closeOnce sync.Once
-	closeErr  error
+	w pool
+	r pool
 }
 
-var _ hub.Store = (*SQLite)(nil)
-
-// ErrNoDatabase is what OpenExistingSQLite returns for a directory that
-// holds no database.
-var ErrNoDatabase = errors.New("store: no database")
+var _ Store = (*SQLite)(nil)
 
 // OpenExistingSQLite opens the store in dir like OpenSQLite, but only when
 // dir already holds a database: a mistyped directory fails with
 // ErrNoDatabase and nothing is created.
 func OpenExistingSQLite(ctx context.Context, dir string) (*SQLite, error) {
-	path := filepath.Join(dir, dbFile)
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("%w at %s", ErrNoDatabase, path)
-	} else if err != nil {
-		return nil, fmt.Errorf("store: %w", err)
-	}
-	return OpenSQLite(ctx, dir)
+	return openSQLite(ctx, dir, KeyConfig{}, true)
 }
 
 // OpenSQLite opens the store in data directory dir, creating the directory,
 // the database dir/crosstalk.db and the password key dir/secret.key as
 // needed, and brings the schema up to date.
 func OpenSQLite(ctx context.Context, dir string) (*SQLite, error) {
+	return openSQLite(ctx, dir, KeyConfig{}, false)
+}
+
+// openSQLite opens the store in dir with the keys kc gives (the
+// directory's when it gives none); existing: only a database that is there.
+func openSQLite(ctx context.Context, dir string, kc KeyConfig, existing bool) (*SQLite, error) {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
+	path := filepath.Join(dir, dbFile)
+	if existing {
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%w at %s", ErrNoDatabase, path)
+		} else if err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	secret, aead, err := loadKey(filepath.Join(dir, keyFile))
+	keys, err := LoadKeys(dir, kc)
 	if err != nil {
 		return nil, err
 	}
-	s := &SQLite{path: filepath.Join(dir, dbFile), aead: aead, secret: secret}
+	s := &SQLite{path: path}
+	s.core.db, s.core.keys = s, keys
 	if s.w.db, err = openPool(s.path, writeParams, 1); err != nil {
 		return nil, err
 	}
@@ -98,7 +93,7 @@ func OpenSQLite(ctx context.Context, dir string) (*SQLite, error) {
 		s.Close()
 		return nil, err
 	}
-	if err := s.write(ctx, migrate); err != nil {
+	if err := s.write(ctx, func(t tx) error { return migrate(t, sqliteMigrations) }); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -165,12 +160,6 @@ func (p *pool) row(ctx context.Context, query string, args ...any) *sql.Row {
 	return p.db.QueryRowContext(ctx, query, args...)
 }
 
-// exists reports whether a query of one statement returns a row.
-func (p *pool) exists(ctx context.Context, query string, args ...any) (bool, error) {
-	var one int
-	return found(scanErr(p.row(ctx, query, args...).Scan(&one)))
-}
-
 func openPool(path, params string, conns int) (*sql.DB, error) {
 	dsn := fmt.Sprintf("file:%s?_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)%s",
 		(&url.URL{Path: path}).EscapedPath(), busyTimeout.Milliseconds(), params)
@@ -216,12 +205,11 @@ func isBusy(err error) bool {
 // Path returns the database file's path.
 func (s *SQLite) Path() string { return s.path }
 
-// Close closes the database. Later calls only return the first one's result.
-func (s *SQLite) Close() error {
-	s.closeOnce.Do(func() {
-		s.closeErr = errors.Join(s.r.close(), s.w.close())
-	})
-	return s.closeErr
+func (s *SQLite) close() error { return errors.Join(s.r.close(), s.w.close()) }
+
+// row runs a single-statement read on the read pool.
+func (s *SQLite) row(ctx context.Context, query string, args ...any) scanner {
+	return s.r.row(ctx, query, args...)
 }
 
 // txn is a transaction together with the context of the call it serves
@@ -233,16 +221,16 @@ type txn struct {
 }
 
 // write runs fn in a write transaction, committing if fn returns nil.
-func (s *SQLite) write(ctx context.Context, fn func(txn) error) error {
-	tx, err := s.w.db.BeginTx(ctx, nil)
+func (s *SQLite) write(ctx context.Context, fn func(tx) error) error {
+	sqlTx, err := s.w.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}
-	if err := fn(txn{ctx, tx, &s.w}); err != nil {
-		tx.Rollback()
+	if err := fn(txn{ctx, sqlTx, &s.w}); err != nil {
+		sqlTx.Rollback()
 		return err
 	}
-	if err := tx.Commit(); err != nil {
+	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("store: commit: %w", err)
 	}
 	return nil
@@ -250,13 +238,13 @@ func (s *SQLite) write(ctx context.Context, fn func(txn) error) error {
 
 // read runs fn in a read-only transaction, so that what fn reads in several
 // queries is one consistent snapshot.
-func (s *SQLite) read(ctx context.Context, fn func(txn) error) error {
-	tx, err := s.r.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+func (s *SQLite) read(ctx context.Context, fn func(tx) error) error {
+	sqlTx, err := s.r.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}
-	defer tx.Rollback()
-	return fn(txn{ctx, tx, &s.r})
+	defer sqlTx.Rollback()
+	return fn(txn{ctx, sqlTx, &s.r})
 }
 
 // stmt is query as a statement of the transaction: the pool's prepared
@@ -295,50 +283,24 @@ func (t txn) scan(query string, args []any, dest ...any) error {
 	return scanErr(st.QueryRowContext(t.ctx, args...).Scan(dest...))
 }
 
-// scanErr wraps the error of a scan, except sql.ErrNoRows, which callers
-// turn into the hub error that fits.
-func scanErr(err error) error {
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("store: %w", err)
-	}
-	return err
-}
-
-// exists reports whether query returns a row.
-func (t txn) exists(query string, args ...any) (bool, error) {
-	var one int
-	return found(t.scan(query, args, &one))
-}
-
-// found turns the result of scanning for a row into whether there was one.
-func found(err error) (bool, error) {
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
-	return err == nil, err
-}
-
-// all runs query and converts each row with scan.
-func all[T any](t txn, scan func(*sql.Rows) (T, error), query string, args ...any) ([]T, error) {
+// each runs query and calls fn for every row.
+func (t txn) each(fn func(scanner) error, query string, args ...any) error {
 	st, err := t.stmt(query)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	rows, err := st.QueryContext(t.ctx, args...)
 	if err != nil {
-		return nil, fmt.Errorf("store: %w", err)
+		return fmt.Errorf("store: %w", err)
 	}
 	defer rows.Close()
-	var out []T
 	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: %w", err)
+		if err := fn(rows); err != nil {
+			return err
 		}
-		out = append(out, v)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: %w", err)
+		return fmt.Errorf("store: %w", err)
 	}
-	return out, nil
+	return nil
 }

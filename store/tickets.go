@@ -9,8 +9,6 @@ import (
 	"github.com/crosstalk-im/crosstalk/drive"
 )
 
-var _ drive.Tickets = (*SQLite)(nil)
-
 // Limits on stored ticket fields.
 const (
 	maxTicketIDBytes   = 64
@@ -38,7 +36,7 @@ func checkTicket(tk drive.Ticket) error {
 
 // CreateTicket stores a new drive ticket, checking the sender's quota in the
 // same transaction.
-func (s *SQLite) CreateTicket(ctx context.Context, tk drive.Ticket, quota int64) error {
+func (c *core) CreateTicket(ctx context.Context, tk drive.Ticket, quota int64) error {
 	if tk.Ack == "" {
 		tk.Ack = drive.AckUnknown
 	}
@@ -48,21 +46,21 @@ func (s *SQLite) CreateTicket(ctx context.Context, tk drive.Ticket, quota int64)
 	if err := checkTicket(tk); err != nil {
 		return err
 	}
-	return s.write(ctx, func(t txn) error {
+	return c.db.write(ctx, func(t tx) error {
 		if err := mustExist(t, tk.Sender); err != nil {
 			return err
 		}
 		if err := mustExist(t, tk.Recipient); err != nil {
 			return err
 		}
-		if taken, err := t.exists(`SELECT 1 FROM drive_tickets WHERE id = ?`, tk.ID); err != nil {
+		if taken, err := exists(t, `SELECT 1 FROM drive_tickets WHERE id = ?`, tk.ID); err != nil {
 			return err
 		} else if taken {
 			return invalid("ticket id %q taken", tk.ID)
 		}
 		if quota > 0 {
 			var used int64
-			if err := t.scan(`SELECT COALESCE(SUM(file_size), 0) FROM drive_tickets
+			if err := t.scan(`SELECT CAST(COALESCE(SUM(file_size), 0) AS BIGINT) FROM drive_tickets
 				WHERE sender = ? AND ack_status <> 'rejected'`, []any{tk.Sender}, &used); err != nil {
 				return err
 			}
@@ -78,9 +76,9 @@ func (s *SQLite) CreateTicket(ctx context.Context, tk drive.Ticket, quota int64)
 }
 
 // Ticket reads one drive ticket.
-func (s *SQLite) Ticket(ctx context.Context, id string) (drive.Ticket, error) {
+func (c *core) Ticket(ctx context.Context, id string) (drive.Ticket, error) {
 	var tk drive.Ticket
-	err := s.read(ctx, func(t txn) error {
+	err := c.db.read(ctx, func(t tx) error {
 		var err error
 		tk, err = getTicket(t, id)
 		return err
@@ -88,7 +86,7 @@ func (s *SQLite) Ticket(ctx context.Context, id string) (drive.Ticket, error) {
 	return tk, err
 }
 
-func getTicket(t txn, id string) (drive.Ticket, error) {
+func getTicket(t tx, id string) (drive.Ticket, error) {
 	var (
 		tk               drive.Ticket
 		ack, status      string
@@ -105,7 +103,7 @@ func getTicket(t txn, id string) (drive.Ticket, error) {
 	return tk, err
 }
 
-func scanTicket(rows *sql.Rows) (drive.Ticket, error) {
+func scanTicket(rows scanner) (drive.Ticket, error) {
 	var (
 		tk               drive.Ticket
 		ack, status      string
@@ -120,9 +118,9 @@ func scanTicket(rows *sql.Rows) (drive.Ticket, error) {
 
 // UpdateTicket changes a ticket's ack, status, progress and digest through
 // change, atomically.
-func (s *SQLite) UpdateTicket(ctx context.Context, id string, change func(*drive.Ticket) error) (drive.Ticket, error) {
+func (c *core) UpdateTicket(ctx context.Context, id string, change func(*drive.Ticket) error) (drive.Ticket, error) {
 	var out drive.Ticket
-	err := s.write(ctx, func(t txn) error {
+	err := c.db.write(ctx, func(t tx) error {
 		tk, err := getTicket(t, id)
 		if err != nil {
 			return err
@@ -147,20 +145,20 @@ func (s *SQLite) UpdateTicket(ctx context.Context, id string, change func(*drive
 }
 
 // DeleteTicket removes a ticket if it exists.
-func (s *SQLite) DeleteTicket(ctx context.Context, id string) error {
-	return s.write(ctx, func(t txn) error {
+func (c *core) DeleteTicket(ctx context.Context, id string) error {
+	return c.db.write(ctx, func(t tx) error {
 		_, err := t.exec(`DELETE FROM drive_tickets WHERE id = ?`, id)
 		return err
 	})
 }
 
 // ExpiredTickets lists up to limit tickets that expired at or before now.
-func (s *SQLite) ExpiredTickets(ctx context.Context, now time.Time, limit int) ([]drive.Ticket, error) {
+func (c *core) ExpiredTickets(ctx context.Context, now time.Time, limit int) ([]drive.Ticket, error) {
 	if limit <= 0 {
 		limit = 1000
 	}
 	var out []drive.Ticket
-	err := s.read(ctx, func(t txn) error {
+	err := c.db.read(ctx, func(t tx) error {
 		var err error
 		out, err = all(t, scanTicket, `SELECT `+ticketCols+` FROM drive_tickets
 			WHERE expires_at <= ? ORDER BY expires_at, id LIMIT ?`, now.UnixNano(), limit)

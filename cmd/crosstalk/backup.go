@@ -49,13 +49,14 @@ func (c *backupCmd) Run() error {
 // before the drive's files, so that every file a ticket in it names is
 // there unless it expired meanwhile; a file without a ticket is removed by
 // the drive's sweeper.
-func writeBackup(ctx context.Context, st *store.SQLite, dir, out string) (files int, size int64, err error) {
+func writeBackup(ctx context.Context, st store.Store, dir, out string) (files int, size int64, err error) {
 	staging, err := os.MkdirTemp(filepath.Dir(out), ".crosstalk-backup-*")
 	if err != nil {
 		return 0, 0, err
 	}
 	defer os.RemoveAll(staging)
-	if err := st.Backup(ctx, staging); err != nil {
+	names, err := st.Backup(ctx, staging)
+	if err != nil {
 		return 0, 0, err
 	}
 	f, err := os.CreateTemp(filepath.Dir(out), ".crosstalk-backup-*.tar.gz") // mode 0600
@@ -78,7 +79,7 @@ func writeBackup(ctx context.Context, st *store.SQLite, dir, out string) (files 
 		files, size = files+1, size+n
 		return err
 	}
-	for _, name := range store.BackupFiles() {
+	for _, name := range names {
 		if err := add(name, filepath.Join(staging, name)); err != nil {
 			return 0, 0, err
 		}
@@ -177,7 +178,7 @@ func restoreBackup(ctx context.Context, in, dir string) (files int, err error) {
 	if files, err = unpack(ctx, f, dir); err != nil {
 		return 0, fmt.Errorf("%s: %w", in, err)
 	}
-	for _, name := range store.BackupFiles() {
+	for _, name := range []string{store.DatabaseFile, store.KeyFile} {
 		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
 			return 0, fmt.Errorf("%s is not a crosstalk backup: it has no %s", in, name)
 		}
