@@ -39,6 +39,12 @@ const Off = "off"
 // Options configure a node. Addresses are host:port, or Off.
 type Options struct {
 	DataDir string
+	// Database is empty for SQLite in DataDir, or the postgres:// URL of
+	// a database that several nodes may share.
+	Database string
+	// Keys are the password and signing keys; what they leave out comes
+	// from DataDir.
+	Keys    store.KeyConfig
 	NatsURL string // empty: embedded NATS
 	Logger  *slog.Logger
 
@@ -108,7 +114,7 @@ type Options struct {
 
 // Node is a running server.
 type Node struct {
-	Store *store.SQLite
+	Store store.Store
 	Bus   *bus.Bus
 	Hub   *hub.Hub
 	MSNP  *msnpserver.Server
@@ -162,7 +168,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 			return nil, err
 		}
 	}
-	if n.Store, err = store.OpenSQLite(ctx, o.DataDir); err != nil {
+	if n.Store, err = store.Open(ctx, store.Config{DataDir: o.DataDir, Database: o.Database, Keys: o.Keys}); err != nil {
 		return nil, err
 	}
 	if n.Bus, err = bus.Open(ctx, bus.Options{URL: o.NatsURL, DataDir: o.DataDir, Logger: o.Logger}); err != nil {

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Passwords must be recoverable (challenge logins hash them with a nonce),
@@ -341,4 +342,39 @@ func writeNewFile(path string, data []byte) error {
 	}
 	_, err = f.Write(data)
 	return errors.Join(err, f.Close())
+}
+
+// ErrForeignKeys says that a node's password keys are not the ones the
+// database's passwords were sealed with.
+var ErrForeignKeys = errors.New("store: this node's password keys are not the database's")
+
+// admitKeys checks the node's keys against those the database knows and
+// records the current one: a database with no keys takes the node's; one
+// that knows the current key, or a previous one (a rotation under way),
+// takes it; any other is refused, before it seals a password no other node
+// could open.
+func admitKeys(t tx, ks *Keys) error {
+	known, err := all(t, func(row scanner) (string, error) {
+		var id string
+		err := row.Scan(&id)
+		return id, err
+	}, `SELECT id FROM password_keys ORDER BY added_at, id`)
+	if err != nil {
+		return err
+	}
+	current := ks.current.name()
+	if slices.Contains(known, current) {
+		return nil
+	}
+	if len(known) > 0 && !slices.ContainsFunc(ks.previous, func(k *passwordKey) bool { return slices.Contains(known, k.name()) }) {
+		var mine []string
+		for _, k := range ks.all() {
+			mine = append(mine, k.name())
+		}
+		return fmt.Errorf("%w: its passwords were sealed with keys %s, this node has %s; give every node the same "+
+			"password key (--secret-key-file or CROSSTALK_SECRET_KEY), and while rotating, the old one as a previous key",
+			ErrForeignKeys, strings.Join(known, ", "), strings.Join(mine, ", "))
+	}
+	_, err = t.exec(`INSERT INTO password_keys (id, added_at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING`, current, time.Now().Unix())
+	return err
 }

@@ -216,3 +216,36 @@ func TestLoadKeysFromDirectory(t *testing.T) {
 		}
 	}
 }
+
+// A node whose keys the database has never seen is refused before it seals
+// a password no other node could open; one that brings the database's key
+// as a previous key is a rotation, and its current key is admitted.
+func TestForeignKeysRefused(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e testEngine) {
+		at := e.place(t)
+		first, second := NewKey(), NewKey()
+		s, err := at.tryOpen(t.Context(), KeyConfig{Current: first})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		s, err = at.tryOpen(t.Context(), KeyConfig{Current: second, Previous: [][]byte{}})
+		if !errors.Is(err, ErrForeignKeys) {
+			if err == nil {
+				s.Close()
+			}
+			t.Fatalf("a node with another key: %v", err)
+		}
+		firstID, _ := KeyID(first)
+		if !strings.Contains(err.Error(), firstID) {
+			t.Errorf("the refusal does not name the database's key %s: %v", firstID, err)
+		}
+		for _, kc := range []KeyConfig{{Current: second, Previous: [][]byte{first}}, {Current: second, Previous: [][]byte{}}, {Current: first}} {
+			s, err := at.tryOpen(t.Context(), kc)
+			if err != nil {
+				t.Fatalf("after a rotation began: %v", err)
+			}
+			s.Close()
+		}
+	})
+}

@@ -63,7 +63,7 @@ func openPostgres(ctx context.Context, url, dir string, kc KeyConfig, existing b
 		// pgx's parse errors can quote the URL, password and all.
 		return nil, errors.New("store: --database is not a valid PostgreSQL URL")
 	}
-	if err := migratePostgres(ctx, cfg.ConnConfig, existing); err != nil {
+	if err := migratePostgres(ctx, cfg.ConnConfig, keys, existing); err != nil {
 		return nil, err
 	}
 	cfg.AfterConnect = prepareHot
@@ -76,9 +76,10 @@ func openPostgres(ctx context.Context, url, dir string, kc KeyConfig, existing b
 	return s, nil
 }
 
-// migratePostgres brings the schema up to date on a connection of its own,
-// before the pool's connections prepare statements on it.
-func migratePostgres(ctx context.Context, cfg *pgx.ConnConfig, existing bool) error {
+// migratePostgres brings the schema up to date and admits the node's keys,
+// on a connection of its own, before the pool's connections prepare
+// statements on the schema.
+func migratePostgres(ctx context.Context, cfg *pgx.ConnConfig, keys *Keys, existing bool) error {
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
@@ -99,7 +100,10 @@ func migratePostgres(ctx context.Context, cfg *pgx.ConnConfig, existing bool) er
 		if _, err := t.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLock); err != nil {
 			return fmt.Errorf("store: migration lock: %w", err)
 		}
-		return migrate(pgTx{ctx, t}, postgresMigrations)
+		if err := migrate(pgTx{ctx, t}, postgresMigrations); err != nil {
+			return err
+		}
+		return admitKeys(pgTx{ctx, t}, keys)
 	})
 }
 

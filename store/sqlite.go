@@ -93,7 +93,12 @@ func openSQLite(ctx context.Context, dir string, kc KeyConfig, existing bool) (*
 		s.Close()
 		return nil, err
 	}
-	if err := s.write(ctx, func(t tx) error { return migrate(t, sqliteMigrations) }); err != nil {
+	if err := s.write(ctx, func(t tx) error {
+		if err := migrate(t, sqliteMigrations); err != nil {
+			return err
+		}
+		return admitKeys(t, keys)
+	}); err != nil {
 		s.Close()
 		return nil, err
 	}

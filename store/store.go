@@ -54,13 +54,22 @@ var ErrNoDatabase = errors.New("store: no database")
 
 // Open opens the store cfg names and brings its schema up to date.
 func Open(ctx context.Context, cfg Config) (Store, error) {
+	// Each engine's error return is a nil interface, not a nil pointer in one.
 	if cfg.Database == "" {
-		return openSQLite(ctx, cfg.DataDir, cfg.Keys, cfg.Existing)
+		s, err := openSQLite(ctx, cfg.DataDir, cfg.Keys, cfg.Existing)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
 	}
 	if !IsPostgresURL(cfg.Database) {
 		return nil, fmt.Errorf("store: --database must be a postgres:// URL, or empty for SQLite in the data directory")
 	}
-	return openPostgres(ctx, cfg.Database, cfg.DataDir, cfg.Keys, cfg.Existing)
+	s, err := openPostgres(ctx, cfg.Database, cfg.DataDir, cfg.Keys, cfg.Existing)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // IsPostgresURL reports whether database names a PostgreSQL database.
