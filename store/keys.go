@@ -101,9 +101,6 @@ func KeyID(key []byte) (string, error) {
 
 func (k *passwordKey) name() string { return hex.EncodeToString(k.id) }
 
-// CurrentKeyID names the key that seals passwords now.
-func (ks *Keys) CurrentKeyID() string { return ks.current.name() }
-
 // LoadKeys loads the keys kc gives, taking what it leaves out from the data
 // directory dir.
 func LoadKeys(dir string, kc KeyConfig) (*Keys, error) {

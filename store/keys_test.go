@@ -201,8 +201,8 @@ func TestLoadKeysFromDirectory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cid, _ := KeyID(current); ks.CurrentKeyID() != cid || len(ks.previous) != 1 || ks.previous[0].name() != pid {
-		t.Fatalf("loaded current %s and %d previous keys", ks.CurrentKeyID(), len(ks.previous))
+	if cid, _ := KeyID(current); ks.current.name() != cid || len(ks.previous) != 1 || ks.previous[0].name() != pid {
+		t.Fatalf("loaded current %s and %d previous keys", ks.current.name(), len(ks.previous))
 	}
 	sealed := ks.seal(1, "pw")
 	if !ks.sealedWithCurrent(sealed) || !bytes.HasPrefix(sealed, []byte(sealMagic)) {

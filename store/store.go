@@ -29,6 +29,8 @@ type Store interface {
 	DeriveKey(purpose string) []byte
 	// RotatePasswords seals every password with the current key.
 	RotatePasswords(ctx context.Context, batch int) (Rotation, error)
+	// CurrentKeyID names the key that seals passwords, without revealing it.
+	CurrentKeyID() string
 	// Backup writes into dir, which must exist, what a restore needs from
 	// the store and returns the names of the files it wrote: the keys, and
 	// for SQLite the database. PostgreSQL's database is pg_dump's job.
@@ -125,6 +127,9 @@ func (c *core) Close() error {
 // every node given the same keys derives the same one, and no two purposes
 // share a key.
 func (c *core) DeriveKey(purpose string) []byte { return c.keys.derive(purpose) }
+
+// CurrentKeyID names the key that seals passwords.
+func (c *core) CurrentKeyID() string { return c.keys.current.name() }
 
 // exists reports whether a query of one statement returns a row.
 func (c *core) exists(ctx context.Context, query string, args ...any) (bool, error) {

@@ -17,13 +17,14 @@ import (
 )
 
 // A backup is a gzipped tar of the files a data directory needs, under
-// their names in it: the database and the password key (store.BackupFiles),
-// then the drive's files under drive/. The embedded bus's state (presence)
-// and the lock file are left out: a node rebuilds the one and takes the
-// other.
+// their names in it: the SQLite database and the keys (what the store's
+// Backup writes), then the drive's files under drive/. The embedded bus's
+// state (presence) and the lock file are left out: a node rebuilds the one
+// and takes the other. A PostgreSQL database is pg_dump's to back up: the
+// archive then holds the keys and the drive's files.
 
 type backupCmd struct {
-	dataFlag
+	storeFlags
 	Out string `help:"Archive to write (.tar.gz), replaced if it exists. It holds the password key: keep it as safe as the data directory." required:"" type:"path"`
 }
 
@@ -40,6 +41,9 @@ func (c *backupCmd) Run() error {
 		return err
 	}
 	fmt.Printf("backed up %s to %s: %d files, %d bytes before compression\n", c.Data, c.Out, files, size)
+	if c.Database != "" {
+		fmt.Println(pgDumpNote)
+	}
 	return nil
 }
 
@@ -128,6 +132,10 @@ func addFile(tw *tar.Writer, name, path string) (int64, error) {
 	return n, err
 }
 
+// pgDumpNote tells the operator of a PostgreSQL store where its database's
+// backup comes from.
+const pgDumpNote = "the database is in PostgreSQL and not in the archive: back it up with pg_dump and restore it with pg_restore"
+
 type restoreCmd struct {
 	In   string `help:"Archive written by crosstalk backup." required:"" type:"existingfile"`
 	Data string `help:"Data directory to restore into; it must not exist yet or be empty." required:"" type:"path"`
@@ -141,12 +149,16 @@ func (c *restoreCmd) Run() error {
 		return err
 	}
 	fmt.Printf("restored %s into %s: %d files\n", c.In, c.Data, files)
+	if _, err := os.Stat(filepath.Join(c.Data, store.DatabaseFile)); errors.Is(err, fs.ErrNotExist) {
+		fmt.Println(pgDumpNote + "; start serve with --database and --data " + c.Data)
+	}
 	return nil
 }
 
 // restoreBackup unpacks the backup in into the data directory dir, which
-// must not exist or be empty, and checks that it holds a store that opens.
-// On failure it leaves dir as it found it.
+// must not exist or be empty, and checks that it holds keys that load and a
+// SQLite store that opens, unless it is the backup of a PostgreSQL store,
+// which has no database. On failure it leaves dir as it found it.
 func restoreBackup(ctx context.Context, in, dir string) (files int, err error) {
 	entries, err := os.ReadDir(dir)
 	switch {
@@ -178,10 +190,12 @@ func restoreBackup(ctx context.Context, in, dir string) (files int, err error) {
 	if files, err = unpack(ctx, f, dir); err != nil {
 		return 0, fmt.Errorf("%s: %w", in, err)
 	}
-	for _, name := range []string{store.DatabaseFile, store.KeyFile} {
-		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
-			return 0, fmt.Errorf("%s is not a crosstalk backup: it has no %s", in, name)
-		}
+	if _, err := os.Stat(filepath.Join(dir, store.KeyFile)); err != nil {
+		return 0, fmt.Errorf("%s is not a crosstalk backup: it has no %s", in, store.KeyFile)
+	}
+	if _, err := os.Stat(filepath.Join(dir, store.DatabaseFile)); errors.Is(err, fs.ErrNotExist) {
+		_, err := store.LoadKeys(dir, store.KeyConfig{})
+		return files, err
 	}
 	// Opening brings an older backup's schema up to date, too.
 	st, err := store.OpenExistingSQLite(ctx, dir)

@@ -33,6 +33,7 @@ type cli struct {
 	User     userCmd     `cmd:"" help:"Manage accounts (works while the server runs)."`
 	Backup   backupCmd   `cmd:"" help:"Copy a data directory's database, keys and drive files into one archive (works while the server runs)."`
 	Restore  restoreCmd  `cmd:"" help:"Unpack an archive made by backup into a new data directory."`
+	Keys     keysCmd     `cmd:"" help:"Make keys and rotate the password key."`
 	Msn      msnCmd      `cmd:"" help:"Talk to an MSN server as a client (for bots and scripts)."`
 	Gg       ggCmd       `cmd:"" help:"Talk to a Gadu-Gadu server as a client (for bots and scripts)."`
 	Msim     msimCmd     `cmd:"" help:"Talk to a MySpaceIM server as a client (for bots and scripts)."`
@@ -119,6 +120,7 @@ func newParser(c *cli, extra ...kong.Option) (*kong.Kong, error) {
 		kong.TypeMapper(reflect.TypeFor[time.Duration](), durationMapper{}),
 		kong.ExplicitGroups(serveGroups),
 		kong.Vars{"min_password_length": strconv.Itoa(minPasswordLength)},
+		kong.Vars(keyVars()),
 	}
 	return kong.New(c, append(opts, extra...)...)
 }

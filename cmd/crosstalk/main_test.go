@@ -13,6 +13,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/crosstalk-im/crosstalk/internal/loginguard"
+	"github.com/crosstalk-im/crosstalk/internal/pgtest"
 	sipserver "github.com/crosstalk-im/crosstalk/sip/server"
 	sipwire "github.com/crosstalk-im/crosstalk/sip/wire"
 )
@@ -26,7 +27,7 @@ func TestMain(m *testing.M) {
 		main()
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	os.Exit(pgtest.Main(m).Run())
 }
 
 // crosstalk runs the command with args in a process of its own and

@@ -24,7 +24,7 @@ import (
 )
 
 type serveCmd struct {
-	Data        string `help:"Data directory (database, keys, bus state)." default:"data" type:"path"`
+	storeFlags
 	Nats        string `help:"URL of an external NATS server or cluster; empty starts one inside the process."`
 	BusReplicas int    `help:"With --nats: how many NATS servers keep each bucket of shared state (3 for a cluster that must outlive the loss of one)." default:"1"`
 	Demo        bool   `help:"Create two demo accounts (if missing) and print their passwords."`
@@ -127,8 +127,14 @@ type serveCmd struct {
 func (c *serveCmd) Run(log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	keys, err := c.keys()
+	if err != nil {
+		return err
+	}
 	n, err := node.Start(ctx, node.Options{
 		DataDir:       c.Data,
+		Database:      c.Database,
+		Keys:          keys,
 		NatsURL:       c.Nats,
 		Logger:        log,
 		MSNPAddr:      c.MsnpAddr,
@@ -204,9 +210,17 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 	}
 	accounts, err := n.Store.Accounts(ctx)
 	if err == nil && len(accounts) == 0 {
-		fmt.Fprintf(os.Stderr, "No accounts yet. Add one with:\n  crosstalk user add --data %s --email you@example.com --password SECRET --name \"Your Name\"\nor restart with --demo for two ready-made accounts.\n", c.Data)
+		where := "--data " + c.Data
+		if c.Database != "" {
+			where = "--database URL (with this node's keys)"
+		}
+		fmt.Fprintf(os.Stderr, "No accounts yet. Add one with:\n  crosstalk user add %s --email you@example.com --password SECRET --name \"Your Name\"\nor restart with --demo for two ready-made accounts.\n", where)
 	}
-	log.Info("serving", "msnp", n.MSNPAddr, "switchboard", n.SBAddr, "msnftp-relay", n.FTPAddr, "gg", n.GGAddr, "msim", n.MSIMAddr, "imip", n.IMIPAddr, "sip", n.SIPAddr, "sip-tls", n.SIPTLSAddr, "http", n.HTTPAddr, "data", c.Data)
+	database := "sqlite" // the URL may hold a password: it is never logged
+	if c.Database != "" {
+		database = "postgresql"
+	}
+	log.Info("serving", "msnp", n.MSNPAddr, "switchboard", n.SBAddr, "msnftp-relay", n.FTPAddr, "gg", n.GGAddr, "msim", n.MSIMAddr, "imip", n.IMIPAddr, "sip", n.SIPAddr, "sip-tls", n.SIPTLSAddr, "http", n.HTTPAddr, "data", c.Data, "database", database)
 	if c.Demo {
 		printNextSteps(os.Stdout, n, demos)
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -10,7 +9,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/crosstalk-im/crosstalk/hub"
-	"github.com/crosstalk-im/crosstalk/store"
 )
 
 type userCmd struct {
@@ -18,25 +16,6 @@ type userCmd struct {
 	List   userListCmd   `cmd:"" help:"List accounts."`
 	Passwd userPasswdCmd `cmd:"" help:"Set an account's password."`
 	Del    userDelCmd    `cmd:"" help:"Delete an account."`
-}
-
-type dataFlag struct {
-	Data string `help:"Data directory of the server." default:"data" type:"path"`
-}
-
-// open opens the database in the data directory, creating it if need be.
-func (d dataFlag) open(ctx context.Context) (*store.SQLite, error) {
-	return store.OpenSQLite(ctx, d.Data)
-}
-
-// openExisting opens the database for commands that only read or change
-// accounts: a mistyped --data must not leave an empty database behind.
-func (d dataFlag) openExisting(ctx context.Context) (*store.SQLite, error) {
-	st, err := store.OpenExistingSQLite(ctx, d.Data)
-	if errors.Is(err, store.ErrNoDatabase) {
-		return nil, fmt.Errorf("%w; --data names the server's data directory (user add and serve create one)", err)
-	}
-	return st, err
 }
 
 // minPasswordLength is the fewest characters a password set from the
@@ -55,7 +34,7 @@ func checkPassword(password string) error {
 const firstNumber = 1001
 
 type userAddCmd struct {
-	dataFlag
+	storeFlags
 	Email    string `help:"E-mail address (MSN and MySpaceIM login)." required:""`
 	Number   uint32 `help:"Account number (GG UIN, IMIP number, MySpaceIM id); default: the next free one."`
 	Password string `help:"Password (at least ${min_password_length} characters)." required:""`
@@ -82,7 +61,7 @@ func (c *userAddCmd) Run() error {
 }
 
 // createAccount creates a, with the next free number when a has none.
-func createAccount(ctx context.Context, st *store.SQLite, a hub.Account, password string) (hub.Account, error) {
+func createAccount(ctx context.Context, st hub.Store, a hub.Account, password string) (hub.Account, error) {
 	if a.Number == 0 {
 		accounts, err := st.Accounts(ctx)
 		if err != nil {
@@ -97,7 +76,7 @@ func createAccount(ctx context.Context, st *store.SQLite, a hub.Account, passwor
 }
 
 type userListCmd struct {
-	dataFlag
+	storeFlags
 }
 
 func (c *userListCmd) Run() error {
@@ -132,7 +111,7 @@ func (r accountRef) resolve(ctx context.Context, st hub.Store) (hub.Account, err
 }
 
 type userPasswdCmd struct {
-	dataFlag
+	storeFlags
 	accountRef
 	Password string `help:"New password (at least ${min_password_length} characters)." required:""`
 }
@@ -159,7 +138,7 @@ func (c *userPasswdCmd) Run() error {
 }
 
 type userDelCmd struct {
-	dataFlag
+	storeFlags
 	accountRef
 }
 
