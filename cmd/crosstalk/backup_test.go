@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/drive"
+	"github.com/crosstalk-im/crosstalk/internal/pgtest"
 	"github.com/crosstalk-im/crosstalk/node"
+	"github.com/crosstalk-im/crosstalk/store"
 )
 
 // A backup taken by its own process while the server runs restores into a
@@ -154,5 +156,49 @@ func TestBackupFlagSources(t *testing.T) {
 	c, _, err = parse(t, "--config", config, "restore")
 	if err != nil || c.Restore.Data != "/srv/crosstalk" || c.Restore.In != archive {
 		t.Fatalf("restore: %v %+v", err, c.Restore)
+	}
+}
+
+// With PostgreSQL, backup carries the keys and the drive's files and says
+// that the database is pg_dump's; restored next to the same database, a
+// node with no key flags reads the passwords with the restored keys.
+func TestBackupRestorePostgres(t *testing.T) {
+	ctx := testContext(t)
+	database, data := pgtest.URL(t), t.TempDir()
+	signing := store.NewKey()
+	n := startNode(t, func(o *node.Options) {
+		o.DataDir, o.Database = data, database
+		o.Keys = store.KeyConfig{Signing: signing} // the password key is the data directory's
+	})
+	addAccount(t, n, 1001, "a@example.com", "pw-a")
+	if err := os.MkdirAll(drive.BlobDir(data), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(drive.BlobDir(data), "0123456789abcdef0123456789abcdef"), []byte("file"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	signingFile := filepath.Join(t.TempDir(), "signing.key")
+	if err := os.WriteFile(signingFile, signing, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	archive := filepath.Join(t.TempDir(), "crosstalk.tar.gz")
+	stdout, stderr, code := crosstalk(t, "backup", "--data", data, "--database", database, "--signing-key-file", signingFile, "--out", archive)
+	if code != 0 || !strings.Contains(stdout, ": 3 files, ") || !strings.Contains(stdout, "pg_dump") {
+		t.Fatalf("backup: exit %d, %q\n%s", code, stdout, stderr)
+	}
+	restored := filepath.Join(t.TempDir(), "restored")
+	stdout, stderr, code = crosstalk(t, "restore", "--in", archive, "--data", restored)
+	if code != 0 || !strings.Contains(stdout, ": 3 files\n") || !strings.Contains(stdout, "pg_restore") {
+		t.Fatalf("restore: exit %d, %q\n%s", code, stdout, stderr)
+	}
+	n2 := startNode(t, func(o *node.Options) { o.DataDir, o.Database = restored, database })
+	if pw, err := n2.Store.Password(ctx, 1001); err != nil || pw != "pw-a" {
+		t.Fatalf("password on the restored node: %q, %v", pw, err)
+	}
+	if !bytes.Equal(n2.Store.DeriveKey("drive"), n.Store.DeriveKey("drive")) {
+		t.Error("the restored node signs with other keys")
+	}
+	if _, err := os.Stat(filepath.Join(drive.BlobDir(restored), "0123456789abcdef0123456789abcdef")); err != nil {
+		t.Errorf("the drive's file: %v", err)
 	}
 }

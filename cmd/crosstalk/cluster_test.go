@@ -22,6 +22,7 @@ import (
 	"github.com/crosstalk-im/crosstalk/hub"
 	imipclient "github.com/crosstalk-im/crosstalk/imip/client"
 	imipwire "github.com/crosstalk-im/crosstalk/imip/wire"
+	"github.com/crosstalk-im/crosstalk/internal/pgtest"
 	"github.com/crosstalk-im/crosstalk/internal/testenv"
 	msnclient "github.com/crosstalk-im/crosstalk/msnp/client"
 	"github.com/crosstalk-im/crosstalk/store"
@@ -103,7 +104,9 @@ type clusterNode struct {
 	log                  *testenv.LogBuffer
 }
 
-func startClusterNode(t *testing.T, data, natsURLs string) *clusterNode {
+// startClusterNode starts a node with a data directory of its own on the
+// shared database, with the shared password key.
+func startClusterNode(t *testing.T, database, keyFile, natsURLs string) *clusterNode {
 	t.Helper()
 	ports, err := freePorts(6)
 	if err != nil {
@@ -115,7 +118,8 @@ func startClusterNode(t *testing.T, data, natsURLs string) *clusterNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n.cmd = exec.Command(exe, "--log-level", "warn", "serve", "--data", data, "--nats", natsURLs, "--bus-replicas", "3",
+	n.cmd = exec.Command(exe, "--log-level", "warn", "serve", "--data", t.TempDir(), "--database", database,
+		"--secret-key-file", keyFile, "--nats", natsURLs, "--bus-replicas", "3",
 		"--node-timeout", clusterNodeTimeout.String(),
 		"--msnp-addr", n.msnp, "--sb-addr", addr(1), "--ftp-addr", addr(5), "--msim-addr", "off",
 		"--gg-addr", n.gg, "--imip-addr", n.imip, "--sip-addr", "off", "--http-addr", n.http)
@@ -275,8 +279,9 @@ func nextMSN[T any](t *testing.T, ctx context.Context, events <-chan msnclient.E
 }
 
 // TestThreeNodes runs the service as an operator grows it: a three-server
-// NATS cluster, three `crosstalk serve` processes on one database, clients
-// of each protocol spread over them. Then one node is killed (SIGKILL)
+// NATS cluster, three `crosstalk serve` processes on one PostgreSQL
+// database, each with a data directory of its own and the same password
+// key, clients of each protocol spread over them. Then one node is killed (SIGKILL)
 // while messages flow, and then one NATS server.
 func TestThreeNodes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
@@ -286,8 +291,9 @@ func TestThreeNodes(t *testing.T) {
 	for _, s := range natsServers {
 		urls = append(urls, s.client)
 	}
-	data := t.TempDir()
-	st, err := store.OpenSQLite(ctx, data)
+	database := pgtest.URL(t)
+	keyFile, key := newKeyFile(t)
+	st, err := store.Open(ctx, store.Config{Database: database, Keys: store.KeyConfig{Current: key}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +312,7 @@ func TestThreeNodes(t *testing.T) {
 	st.Close()
 	nodes := make([]*clusterNode, 3)
 	for i := range nodes {
-		nodes[i] = startClusterNode(t, data, strings.Join(urls, ","))
+		nodes[i] = startClusterNode(t, database, keyFile, strings.Join(urls, ","))
 	}
 
 	// An MSN switchboard on another node: Alice (node 1) calls Dave
