@@ -14,12 +14,14 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/internal/pgtest"
 	"github.com/crosstalk-im/crosstalk/msnp/client"
 	"github.com/crosstalk-im/crosstalk/msnp/invite"
+	"github.com/crosstalk-im/crosstalk/store"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(pgtest.Main(m))
 }
 
 func startNode(t *testing.T, dir, natsURL string) *Node {
@@ -190,14 +192,28 @@ func startNATS(t *testing.T) string {
 // TestChatAcrossNodes runs two server processes' worth of nodes on one
 // NATS server with JetStream and one database: alice on the first, bob on
 // the second. Presence and the call cross the bus; the switchboard lives
-// on alice's node and bob is sent there.
+// on alice's node and bob is sent there. The database is SQLite in a
+// shared data directory, or PostgreSQL with a data directory per node and
+// the password key given to both.
 func TestChatAcrossNodes(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) {
+		dir := t.TempDir()
+		testChatAcrossNodes(t, Options{DataDir: dir}, Options{DataDir: dir})
+	})
+	t.Run("postgres", func(t *testing.T) {
+		url, keys := pgtest.URL(t), store.KeyConfig{Current: store.NewKey()}
+		testChatAcrossNodes(t, Options{DataDir: t.TempDir(), Database: url, Keys: keys},
+			Options{DataDir: t.TempDir(), Database: url, Keys: keys})
+	})
+}
+
+func testChatAcrossNodes(t *testing.T, o1, o2 Options) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	natsURL := startNATS(t)
-	dir := t.TempDir()
-	n1 := startNode(t, dir, natsURL)
-	n2 := startNode(t, dir, natsURL)
+	o1.NatsURL = startNATS(t)
+	o2.NatsURL = o1.NatsURL
+	n1 := startNodeWith(t, o1)
+	n2 := startNodeWith(t, o2)
 	addAccount(t, n1, 1001, "alice@example.com", "Alice", "pa")
 	addAccount(t, n2, 1002, "bob@example.com", "Bob", "pb")
 	alice := login(t, ctx, n1.MSNPAddr, "alice@example.com", "pa")
