@@ -215,15 +215,7 @@ func (t pgTx) each(fn func(scanner) error, query string, args ...any) error {
 		return fmt.Errorf("store: %w", err)
 	}
 	defer rows.Close()
-	for rows.Next() {
-		if err := fn(rows); err != nil {
-			return err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("store: %w", err)
-	}
-	return nil
+	return eachRow(rows, fn)
 }
 
 // rebound caches rebind's work: the store's queries are a bounded set

@@ -299,13 +299,5 @@ func (t txn) each(fn func(scanner) error, query string, args ...any) error {
 		return fmt.Errorf("store: %w", err)
 	}
 	defer rows.Close()
-	for rows.Next() {
-		if err := fn(rows); err != nil {
-			return err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("store: %w", err)
-	}
-	return nil
+	return eachRow(rows, fn)
 }

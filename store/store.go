@@ -108,6 +108,26 @@ type tx interface {
 
 type scanner interface{ Scan(dest ...any) error }
 
+// rowIter is what database/sql's rows and pgx's have in common.
+type rowIter interface {
+	scanner
+	Next() bool
+	Err() error
+}
+
+// eachRow calls fn for every row of rows.
+func eachRow(rows rowIter, fn func(scanner) error) error {
+	for rows.Next() {
+		if err := fn(rows); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	return nil
+}
+
 // core is the store's logic over an engine, shared by SQLite and Postgres.
 type core struct {
 	db   engine

@@ -29,22 +29,17 @@ type backupCmd struct {
 }
 
 func (c *backupCmd) Run() error {
-	ctx, stop := untilInterrupted()
-	defer stop()
-	st, err := c.openExisting(ctx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	files, size, err := writeBackup(ctx, st, c.Data, c.Out)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("backed up %s to %s: %d files, %d bytes before compression\n", c.Data, c.Out, files, size)
-	if c.Database != "" {
-		fmt.Println(pgDumpNote)
-	}
-	return nil
+	return c.withExisting(func(ctx context.Context, st store.Store) error {
+		files, size, err := writeBackup(ctx, st, c.Data, c.Out)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("backed up %s to %s: %d files, %d bytes before compression\n", c.Data, c.Out, files, size)
+		if c.Database != "" {
+			fmt.Println(pgDumpNote)
+		}
+		return nil
+	})
 }
 
 // writeBackup writes the backup of the data directory dir, whose store st

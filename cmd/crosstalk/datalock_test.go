@@ -32,7 +32,13 @@ func serveCommand(ctx context.Context, data string) *exec.Cmd {
 // the test, if not before.
 func startServe(t *testing.T, ctx context.Context, data string) *serveProcess {
 	t.Helper()
-	p := &serveProcess{cmd: serveCommand(ctx, data)}
+	return startServeCmd(t, ctx, serveCommand(ctx, data))
+}
+
+// startServeCmd is startServe with a serve command of the test's making.
+func startServeCmd(t *testing.T, ctx context.Context, cmd *exec.Cmd) *serveProcess {
+	t.Helper()
+	p := &serveProcess{cmd: cmd}
 	p.cmd.Stderr = &p.log
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

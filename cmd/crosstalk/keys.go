@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -40,17 +41,12 @@ type keysRotateCmd struct {
 }
 
 func (c *keysRotateCmd) Run() error {
-	ctx, stop := untilInterrupted()
-	defer stop()
-	st, err := c.openExisting(ctx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	r, err := st.RotatePasswords(ctx, c.Batch)
-	if err != nil {
-		return fmt.Errorf("%w (%d passwords were sealed with key %s before it stopped; run it again once it has the missing key)", err, r.Resealed, st.CurrentKeyID())
-	}
-	fmt.Printf("sealed %d passwords with key %s; %d were sealed with it already\n", r.Resealed, st.CurrentKeyID(), r.Current)
-	return nil
+	return c.withExisting(func(ctx context.Context, st store.Store) error {
+		r, err := st.RotatePasswords(ctx, c.Batch)
+		if err != nil {
+			return fmt.Errorf("%w (%d passwords were sealed with key %s before it stopped; run it again once it has the missing key)", err, r.Resealed, st.CurrentKeyID())
+		}
+		fmt.Printf("sealed %d passwords with key %s; %d were sealed with it already\n", r.Resealed, st.CurrentKeyID(), r.Current)
+		return nil
+	})
 }

@@ -278,22 +278,11 @@ func TestServeLogsNoSecrets(t *testing.T) {
 	defer cancel()
 	url := strings.Replace(pgtest.URL(t), "postgres@", "postgres:db-password-7781@", 1) // the test server trusts loopback
 	key, signing := store.NewKey(), store.NewKey()
-	p := &serveProcess{cmd: serveCommand(ctx, t.TempDir())}
-	p.cmd.Args = append(p.cmd.Args, "--database", url)
-	p.cmd.Args = append(p.cmd.Args[:1], append([]string{"--log-level", "trace"}, p.cmd.Args[1:]...)...)
-	p.cmd.Env = append(p.cmd.Env, secretKeyEnv+"="+base64.StdEncoding.EncodeToString(key), signingKeyEnv+"="+base64.StdEncoding.EncodeToString(signing))
-	p.cmd.Stderr = &p.log
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.stop(t) })
-	for !strings.Contains(p.log.String(), "msg=serving") {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("serve did not start:\n%s", p.log.String())
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
+	cmd := serveCommand(ctx, t.TempDir())
+	cmd.Args = append(cmd.Args, "--database", url)
+	cmd.Args = append(cmd.Args[:1], append([]string{"--log-level", "trace"}, cmd.Args[1:]...)...)
+	cmd.Env = append(cmd.Env, secretKeyEnv+"="+base64.StdEncoding.EncodeToString(key), signingKeyEnv+"="+base64.StdEncoding.EncodeToString(signing))
+	p := startServeCmd(t, ctx, cmd)
 	p.stop(t)
 	out := p.log.String()
 	if !strings.Contains(out, "database=postgresql") {

@@ -104,6 +104,19 @@ func (f storeFlags) open(ctx context.Context) (store.Store, error) {
 	return store.Open(ctx, cfg)
 }
 
+// withExisting runs fn on the existing store until it returns or the
+// command is interrupted.
+func (f storeFlags) withExisting(fn func(ctx context.Context, st store.Store) error) error {
+	ctx, stop := untilInterrupted()
+	defer stop()
+	st, err := f.openExisting(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return fn(ctx, st)
+}
+
 // openExisting opens the store for commands that only read or change
 // accounts: a mistyped --data or --database must not leave an empty store
 // behind.
