@@ -11,7 +11,6 @@ package pgtest
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -33,8 +32,14 @@ import (
 // starts, so that one left by a test process that died is found and removed.
 const dirPrefix = "crosstalk-pgtest-"
 
-// startTimeout bounds how long the server may take to accept connections.
-const startTimeout = 60 * time.Second
+const (
+	// startTimeout bounds how long the server may take to accept
+	// connections.
+	startTimeout = 60 * time.Second
+	// abandonedAge is how old a server directory must be before another
+	// process takes it for abandoned when its lock is free.
+	abandonedAge = time.Minute
+)
 
 var (
 	once     sync.Once
@@ -252,14 +257,15 @@ func (s *server) stop() {
 
 // removeAbandoned removes the directories of servers whose test process
 // is gone (a kill, a timeout): their lock is free. Their postgres went
-// with the process.
+// with the process. A directory younger than abandonedAge may be one whose
+// process has not locked it yet.
 func removeAbandoned() {
 	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), dirPrefix+"*"))
 	for _, d := range dirs {
-		f, err := os.Open(filepath.Join(d, "owner.lock"))
-		if errors.Is(err, os.ErrNotExist) {
-			continue // being set up by another process
+		if fi, err := os.Stat(d); err != nil || time.Since(fi.ModTime()) < abandonedAge {
+			continue
 		}
+		f, err := os.Open(filepath.Join(d, "owner.lock"))
 		if err != nil {
 			continue
 		}
