@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
 	"fmt"
 	"net"
 	"net/http"
@@ -17,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	driveclient "github.com/crosstalk-im/crosstalk/drive/client"
 	ggclient "github.com/crosstalk-im/crosstalk/gg/client"
 	ggwire "github.com/crosstalk-im/crosstalk/gg/wire"
 	"github.com/crosstalk-im/crosstalk/hub"
@@ -358,6 +362,43 @@ func TestThreeNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	bobIn.wait(t, "bob gets carol's message", 10*time.Second, func() bool { return bobIn.texts["from IMIP on node 3"] == 1 })
+
+	// A GG drive file uploaded through node 2 and downloaded through node
+	// 1: the nodes share no directory, the file lives on the bus.
+	drives := map[uint32]*driveclient.Client{}
+	for uin, at := range map[uint32]struct {
+		c    *ggclient.Client
+		node *clusterNode
+	}{bob: {bobGG, nodes[1]}, gary: {garyGG, nodes[0]}} {
+		token, err := at.c.IMToken(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if drives[uin], err = driveclient.SignIn(ctx, "http://"+at.node.http, uin, token, nil); err != nil {
+			t.Fatalf("drive sign-in of %d: %v", uin, err)
+		}
+		t.Cleanup(drives[uin].CloseIdleConnections)
+	}
+	file := make([]byte, 300_000)
+	rand.Read(file)
+	offer, err := drives[bob].Offer(ctx, gary, "across.bin", int64(len(file)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := drives[gary].Answer(ctx, offer.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := drives[bob].Upload(ctx, offer, bytes.NewReader(file)); err != nil {
+		t.Fatal(err)
+	}
+	ticket, err := drives[gary].Ticket(ctx, offer.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var downloaded bytes.Buffer
+	if _, err := drives[gary].Download(ctx, ticket, &downloaded); err != nil || sha256.Sum256(downloaded.Bytes()) != sha256.Sum256(file) {
+		t.Fatalf("download through another node: %d bytes, %v", downloaded.Len(), err)
+	}
 
 	// Gary keeps writing to Bob while Carol's node is killed.
 	var (
