@@ -321,6 +321,18 @@ func (c *boundedConn) SetWriteDeadline(t time.Time) error {
 	return c.Conn.SetWriteDeadline(c.bound(t))
 }
 
+// SyscallConn offers the socket underneath, as admittedConn does.
+func (c *boundedConn) SyscallConn() (syscall.RawConn, error) { return rawConn(c.Conn) }
+
+// rawConn is nc's socket, for wrappers that buffer nothing themselves.
+func rawConn(nc net.Conn) (syscall.RawConn, error) {
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return nil, errors.ErrUnsupported
+	}
+	return sc.SyscallConn()
+}
+
 // admittedConn is counted by its listener until it is closed.
 type admittedConn struct {
 	net.Conn
@@ -336,6 +348,10 @@ func (c *admittedConn) NetConn() net.Conn { return c.Conn }
 // ReadFrom passes io.Copy to the connection on to the one underneath, so
 // that a file goes out with sendfile when that is a TCP connection.
 func (c *admittedConn) ReadFrom(r io.Reader) (int64, error) { return io.Copy(c.Conn, r) }
+
+// SyscallConn offers the socket underneath: the wrapper buffers nothing, so
+// a reader may wait on the socket for input (see idleread.WaitReadable).
+func (c *admittedConn) SyscallConn() (syscall.RawConn, error) { return rawConn(c.Conn) }
 
 func (c *admittedConn) Close() error {
 	l := c.l

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crosstalk-im/crosstalk/internal/idleread"
 	"github.com/crosstalk-im/crosstalk/internal/testenv"
 	"github.com/crosstalk-im/crosstalk/metrics"
 )
@@ -214,6 +215,40 @@ func TestBusyAnswerBounded(t *testing.T) {
 		t.Fatalf("the busy answer held on: %v", err)
 	}
 	first.Close()
+	g.Close()
+	<-done
+}
+
+// Admitted and busy connections both offer their socket, so that a reader
+// can wait for input without a buffer (idleread.WaitReadable), and the wait
+// leaves the bytes in place.
+func TestConnsOfferTheirSocket(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitAndEcho := func(nc net.Conn) {
+		if err := idleread.WaitReadable(nc); err != nil {
+			_, _ = io.WriteString(nc, "wait: "+err.Error()+"\n")
+			return
+		}
+		line, _ := bufio.NewReader(nc).ReadString('\n')
+		_, _ = io.WriteString(nc, "got "+line)
+	}
+	g := NewListener(l, ListenerOptions{Name: "test-socket", Limits: Limits{MaxPreLoginPerAddr: 1}, Busy: waitAndEcho})
+	done := make(chan error, 1)
+	go func() {
+		done <- Serve(g, func(nc net.Conn) {
+			defer nc.Close()
+			waitAndEcho(nc)
+		})
+	}()
+	admitted := dialFrom(t, "127.0.0.1", l.Addr().String())
+	busy := dialFrom(t, "127.0.0.1", l.Addr().String())
+	admitted.say(t, "hi", "got hi")
+	busy.say(t, "hey", "got hey")
+	admitted.Close()
+	busy.Close()
 	g.Close()
 	<-done
 }

@@ -1,0 +1,164 @@
+// Package idleread buffers a connection's input without holding a buffer
+// while the connection is idle. An idle client may stay connected for hours;
+// a bufio.Reader would keep its buffer, kilobytes per connection, all that
+// time. Reader waits until the connection is readable with no buffer, takes
+// one from a shared pool for as long as it holds unread bytes, and gives it
+// back once they are all read.
+package idleread
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"sync"
+)
+
+// BufferSize is the size of the pooled buffers: the most a Reader holds.
+const BufferSize = 4096
+
+var buffers = sync.Pool{New: func() any { return new([BufferSize]byte) }}
+
+// maxEmptyReads bounds reads that return neither bytes nor an error.
+const maxEmptyReads = 100
+
+// Reader is a buffered reader with bufio.Reader's ReadSlice, Peek and Read.
+// Between reads it holds a buffer only while bytes it read wait to be
+// consumed, so a connection idle between frames holds none.
+type Reader struct {
+	src  io.Reader
+	buf  *[BufferSize]byte // nil while nothing is buffered
+	r, w int               // unread bytes are buf[r:w]
+	err  error             // from src, returned once buf is consumed
+}
+
+// NewReader reads from src; see WaitReadable for the sources it waits on
+// without a buffer. A src that is a Reader already is handed back, as
+// bufio.NewReader does, so that nothing is buffered twice.
+func NewReader(src io.Reader) *Reader {
+	if r, ok := src.(*Reader); ok {
+		return r
+	}
+	return &Reader{src: src}
+}
+
+// Buffered returns the number of bytes that can be read without reading src.
+func (b *Reader) Buffered() int { return b.w - b.r }
+
+func (b *Reader) unread() []byte {
+	if b.buf == nil {
+		return nil
+	}
+	return b.buf[b.r:b.w]
+}
+
+func (b *Reader) readErr() error {
+	err := b.err
+	b.err = nil
+	return err
+}
+
+// fill reads once more from src. When nothing is buffered it first gives
+// the buffer back and waits for src to be readable; slices handed out
+// earlier are no longer valid from here, as with bufio.
+func (b *Reader) fill() {
+	if b.r == b.w {
+		b.release()
+		// A failed wait (deadline, closed connection) is reported by the
+		// read that follows, as if there had been no wait.
+		_ = WaitReadable(b.src)
+		b.buf = buffers.Get().(*[BufferSize]byte)
+	} else if b.r > 0 {
+		copy(b.buf[:], b.buf[b.r:b.w])
+		b.w -= b.r
+		b.r = 0
+	}
+	for range maxEmptyReads {
+		n, err := b.src.Read(b.buf[b.w:])
+		b.w += n
+		if err != nil {
+			b.err = err
+			return
+		}
+		if n > 0 {
+			return
+		}
+	}
+	b.err = io.ErrNoProgress
+}
+
+func (b *Reader) release() {
+	if b.buf != nil {
+		buffers.Put(b.buf)
+		b.buf = nil
+	}
+	b.r, b.w = 0, 0
+}
+
+// ReadSlice reads until the first occurrence of delim, as
+// bufio.Reader.ReadSlice does: the bytes stop being valid at the next read,
+// and a line longer than BufferSize returns a full buffer with
+// bufio.ErrBufferFull.
+func (b *Reader) ReadSlice(delim byte) ([]byte, error) {
+	searched := 0
+	for {
+		if i := bytes.IndexByte(b.unread()[searched:], delim); i >= 0 {
+			line := b.buf[b.r : b.r+searched+i+1]
+			b.r += searched + i + 1
+			return line, nil
+		}
+		if b.err != nil {
+			line := b.unread()
+			b.r = b.w
+			return line, b.readErr()
+		}
+		if b.Buffered() == BufferSize {
+			line := b.unread()
+			b.r = b.w
+			return line, bufio.ErrBufferFull
+		}
+		searched = b.Buffered()
+		b.fill()
+	}
+}
+
+// Peek returns the next n bytes without consuming them, as
+// bufio.Reader.Peek does.
+func (b *Reader) Peek(n int) ([]byte, error) {
+	for b.Buffered() < min(n, BufferSize) && b.err == nil {
+		b.fill()
+	}
+	if n > BufferSize {
+		return b.unread(), bufio.ErrBufferFull
+	}
+	if b.Buffered() < n {
+		return b.unread(), b.readErr()
+	}
+	return b.unread()[:n], nil
+}
+
+// Read reads into p. Once the buffer is empty, reads of at least
+// BufferSize go straight from src into p.
+func (b *Reader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		if b.Buffered() > 0 {
+			return 0, nil
+		}
+		return 0, b.readErr()
+	}
+	if b.r == b.w {
+		if b.err != nil {
+			return 0, b.readErr()
+		}
+		if len(p) >= BufferSize {
+			b.release()
+			return b.src.Read(p)
+		}
+		b.fill()
+		if b.r == b.w {
+			return 0, b.readErr()
+		}
+	}
+	n := copy(p, b.buf[b.r:b.w])
+	b.r += n
+	return n, nil
+}

@@ -1,0 +1,213 @@
+package idleread
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"testing/iotest"
+	"time"
+)
+
+// loopback returns the two ends of a TCP connection on 127.0.0.1.
+func loopback(t *testing.T) (client, server *net.TCPConn) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(); s.Close() })
+	return c.(*net.TCPConn), s.(*net.TCPConn)
+}
+
+func TestWaitReadableLeavesTheBytes(t *testing.T) {
+	client, server := loopback(t)
+	if _, err := client.Write([]byte("VER 1 MSNP7\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := WaitReadable(server); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 64)
+	n, err := server.Read(got)
+	if err != nil || string(got[:n]) != "VER 1 MSNP7\r\n" {
+		t.Fatalf("read after the wait: %q, %v", got[:n], err)
+	}
+}
+
+func TestWaitReadableKeepsTheDeadline(t *testing.T) {
+	_, server := loopback(t)
+	_ = server.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	err := WaitReadable(server)
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("wait on a silent connection: %v, want the deadline", err)
+	}
+}
+
+func TestWaitReadableReturnsAtTheEnd(t *testing.T) {
+	client, server := loopback(t)
+	client.Close()
+	if err := WaitReadable(server); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := server.Read(make([]byte, 8)); err != io.EOF {
+		t.Fatalf("read after the wait: %v, want EOF", err)
+	}
+}
+
+func TestWaitReadableWakesWhenClosed(t *testing.T) {
+	_, server := loopback(t)
+	done := make(chan error)
+	go func() { done <- WaitReadable(server) }()
+	server.Close()
+	if err := <-done; !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("wait on a closed connection: %v", err)
+	}
+}
+
+func TestWaitReadableNeedsASocket(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	if err := WaitReadable(a); !errors.Is(err, errors.ErrUnsupported) {
+		t.Fatalf("wait on a pipe: %v", err)
+	}
+}
+
+// probe is a socket that lets a test look at its Reader when the Reader
+// waits on it (SyscallConn is called on the reading goroutine).
+type probe struct {
+	*net.TCPConn
+	onWait func()
+}
+
+func (p *probe) SyscallConn() (syscall.RawConn, error) {
+	p.onWait()
+	return p.TCPConn.SyscallConn()
+}
+
+func TestIdleReaderHoldsNoBuffer(t *testing.T) {
+	client, server := loopback(t)
+	p := &probe{TCPConn: server}
+	r := NewReader(p)
+	var waits, heldWhileWaiting int
+	p.onWait = func() {
+		waits++
+		if r.buf != nil {
+			heldWhileWaiting++
+		}
+	}
+	go func() {
+		// The second line comes in two writes: the reader holds its
+		// buffer (and the line's start) until the line is whole.
+		_, _ = client.Write([]byte("CHG 5 NLN\r\nPNG"))
+		time.Sleep(10 * time.Millisecond)
+		_, _ = client.Write([]byte("\r\n"))
+		time.Sleep(10 * time.Millisecond)
+		_, _ = client.Write([]byte("OUT\r\n"))
+		client.Close()
+	}()
+	var lines []string
+	for {
+		line, err := r.ReadSlice('\n')
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, string(line))
+	}
+	if got := strings.Join(lines, ""); got != "CHG 5 NLN\r\nPNG\r\nOUT\r\n" {
+		t.Fatalf("read %q", got)
+	}
+	if waits < 3 || heldWhileWaiting != 0 {
+		t.Fatalf("%d waits, %d of them holding a buffer; want at least 3, none holding one", waits, heldWhileWaiting)
+	}
+}
+
+func TestNewReaderKeepsAReader(t *testing.T) {
+	r := NewReader(strings.NewReader("x"))
+	if NewReader(r) != r {
+		t.Fatal("a Reader wrapped in another: bytes buffered twice")
+	}
+}
+
+func TestReaderLongLine(t *testing.T) {
+	long := strings.Repeat("x", BufferSize+10) + "\n"
+	r := NewReader(iotest.HalfReader(strings.NewReader(long)))
+	first, err := r.ReadSlice('\n')
+	if !errors.Is(err, bufio.ErrBufferFull) || len(first) != BufferSize {
+		t.Fatalf("first slice: %d bytes, %v", len(first), err)
+	}
+	rest, err := r.ReadSlice('\n')
+	if err != nil || len(rest) != 11 {
+		t.Fatalf("rest: %d bytes, %v", len(rest), err)
+	}
+}
+
+// FuzzMatchesBufio runs the same reads on a Reader and on a bufio.Reader
+// of the same size over the same input and wants the same results.
+func FuzzMatchesBufio(f *testing.F) {
+	f.Add([]byte("VER 1 MSNP7 CVR0\r\nMSG 2 N 5\r\nhello"), []byte{0, 1, 2, 3, 4})
+	f.Add(bytes.Repeat([]byte("ab\\"), 3000), []byte{2, 5, 8, 200, 17, 0})
+	f.Add([]byte{}, []byte{1})
+	f.Fuzz(func(t *testing.T, data, ops []byte) {
+		if len(ops) == 0 || len(data) > 3*BufferSize {
+			return
+		}
+		source := func() io.Reader {
+			if ops[0]&1 == 0 {
+				return iotest.OneByteReader(bytes.NewReader(data))
+			}
+			return iotest.HalfReader(bytes.NewReader(data))
+		}
+		ours, theirs := NewReader(source()), bufio.NewReaderSize(source(), BufferSize)
+		for i := range 200 {
+			op := ops[i%len(ops)]
+			size := int(op) * 41 % (BufferSize + 200)
+			var a, b []byte
+			var errA, errB error
+			switch op % 3 {
+			case 0:
+				delim := byte('\n')
+				if op&4 != 0 {
+					delim = '\\'
+				}
+				a, errA = ours.ReadSlice(delim)
+				b, errB = theirs.ReadSlice(delim)
+			case 1:
+				a, errA = ours.Peek(size)
+				b, errB = theirs.Peek(size)
+			case 2:
+				pa, pb := make([]byte, size), make([]byte, size)
+				na, ea := ours.Read(pa)
+				nb, eb := theirs.Read(pb)
+				a, errA, b, errB = pa[:na], ea, pb[:nb], eb
+			}
+			if !bytes.Equal(a, b) || errA != errB {
+				t.Fatalf("op %d (%d, size %d): got %q, %v; bufio %q, %v", i, op, size, a, errA, b, errB)
+			}
+			if ours.Buffered() != theirs.Buffered() {
+				t.Fatalf("op %d: %d bytes buffered, bufio %d", i, ours.Buffered(), theirs.Buffered())
+			}
+			if errA == io.EOF && ours.Buffered() == 0 {
+				return
+			}
+		}
+	})
+}

@@ -1,0 +1,12 @@
+//go:build !unix
+
+package idleread
+
+import (
+	"errors"
+	"io"
+)
+
+// WaitReadable cannot wait without reading on this system: it returns
+// errors.ErrUnsupported, and Reader holds its buffer while it waits.
+func WaitReadable(src io.Reader) error { return errors.ErrUnsupported }
