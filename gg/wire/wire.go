@@ -10,11 +10,12 @@
 package wire
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/crosstalk-im/crosstalk/internal/idleread"
 )
 
 // HeaderSize is the size of a packet header: type and body length.
@@ -79,13 +80,14 @@ type Reader struct {
 	// MaxBody is the largest body accepted; NewReader sets DefaultMaxBody.
 	MaxBody int
 
-	br  *bufio.Reader
+	br  *idleread.Reader
 	hdr [HeaderSize]byte
 }
 
-// NewReader reads packets from r, buffered.
+// NewReader reads packets from r, buffered; between packets it holds no
+// buffer (see idleread).
 func NewReader(r io.Reader) *Reader {
-	return &Reader{MaxBody: DefaultMaxBody, br: bufio.NewReader(r)}
+	return &Reader{MaxBody: DefaultMaxBody, br: idleread.NewReader(r)}
 }
 
 // ReadPacket reads the next packet. It returns io.EOF only when the stream

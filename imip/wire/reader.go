@@ -9,6 +9,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/crosstalk-im/crosstalk/internal/idleread"
 )
 
 // DefaultMaxBlock bounds the length line (the bytes after it) by default.
@@ -111,12 +113,13 @@ type Reader struct {
 	// NewReader sets DefaultMaxLine.
 	MaxLine int
 
-	br *bufio.Reader
+	br *idleread.Reader
 }
 
-// NewReader reads blocks from r, buffered.
+// NewReader reads blocks from r, buffered; between blocks it holds no
+// buffer (see idleread).
 func NewReader(r io.Reader) *Reader {
-	return &Reader{MaxBlock: DefaultMaxBlock, MaxLine: DefaultMaxLine, br: bufio.NewReader(r)}
+	return &Reader{MaxBlock: DefaultMaxBlock, MaxLine: DefaultMaxLine, br: idleread.NewReader(r)}
 }
 
 // ReadBlock reads the next block. It returns io.EOF only when the stream

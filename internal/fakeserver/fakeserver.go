@@ -6,7 +6,6 @@
 package fakeserver
 
 import (
-	"bufio"
 	"errors"
 	"io"
 	"net"
@@ -14,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/crosstalk-im/crosstalk/internal/idleread"
 )
 
 // Timeout bounds every read a script makes, so that a client that never
@@ -82,7 +83,7 @@ func (s *Server) serve() {
 					panic(r)
 				}
 			}()
-			script(&Peer{T: s.tb, Conn: c, R: bufio.NewReader(c)})
+			script(&Peer{T: s.tb, Conn: c, R: idleread.NewReader(c)})
 		}()
 	}
 }
@@ -103,12 +104,12 @@ func (s *Server) Stop() {
 }
 
 // Peer is the server side of one connection. Reads go through R, which a
-// protocol's reader may wrap: bufio.NewReader hands back R itself, so
+// protocol's reader may wrap: idleread.NewReader hands back R itself, so
 // nothing is buffered twice.
 type Peer struct {
 	T    testing.TB
 	Conn net.Conn
-	R    *bufio.Reader
+	R    *idleread.Reader
 }
 
 // Failf reports a failed expectation and ends the script; the server
@@ -160,7 +161,7 @@ func (p *Peer) Send(chunks ...string) {
 func (p *Peer) ExpectClose() {
 	p.T.Helper()
 	p.Arm()
-	if b, err := p.R.ReadByte(); err != io.EOF && !errors.Is(err, syscall.ECONNRESET) {
+	if b, err := p.R.Peek(1); err != io.EOF && !errors.Is(err, syscall.ECONNRESET) {
 		p.Failf("fake: want EOF, got %q, %v", b, err)
 	}
 }
@@ -170,7 +171,7 @@ func (p *Peer) ExpectClose() {
 func (p *Peer) ExpectEOF() {
 	p.T.Helper()
 	p.Arm()
-	if b, err := p.R.ReadByte(); err != io.EOF {
+	if b, err := p.R.Peek(1); err != io.EOF {
 		p.Failf("fake: want EOF, got %q, %v", b, err)
 	}
 }

@@ -30,6 +30,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/crosstalk-im/crosstalk/internal/idleread"
 )
 
 // Terminator ends every message: the key "final" with an empty value.
@@ -240,13 +242,13 @@ type Reader struct {
 	// DefaultMaxMessage, and values below 1 mean the default too.
 	MaxMessage int
 
-	br  *bufio.Reader
-	buf []byte
+	br *idleread.Reader
 }
 
-// NewReader reads messages from r, buffered.
+// NewReader reads messages from r, buffered; between messages it holds no
+// buffer (see idleread).
 func NewReader(r io.Reader) *Reader {
-	return &Reader{MaxMessage: DefaultMaxMessage, br: bufio.NewReader(r)}
+	return &Reader{MaxMessage: DefaultMaxMessage, br: idleread.NewReader(r)}
 }
 
 // ReadRaw reads the bytes of the next message, up to and including the
@@ -256,57 +258,56 @@ func NewReader(r io.Reader) *Reader {
 // real server answered a stray newline straight away), so does a message
 // holding a NUL byte; the bytes are otherwise checked by Parse.
 func (r *Reader) ReadRaw() ([]byte, error) {
-	if err := r.read(); err != nil {
-		return nil, err
-	}
-	return bytes.Clone(r.buf), nil
+	return r.read()
 }
 
 // ReadMessage reads and parses the next message.
 func (r *Reader) ReadMessage() (Message, error) {
-	if err := r.read(); err != nil {
+	msg, err := r.read()
+	if err != nil {
 		return nil, err
 	}
-	return Parse(r.buf)
+	return Parse(msg)
 }
 
-// read leaves the next message in r.buf. It never holds more than
-// MaxMessage bytes plus one bufio chunk.
-func (r *Reader) read() error {
+// read returns the next message in a slice of its own, which the reader
+// does not keep: an idle connection holds no message buffer. It never
+// holds more than MaxMessage bytes plus one buffered chunk.
+func (r *Reader) read() ([]byte, error) {
 	max := r.MaxMessage
 	if max < 1 {
 		max = DefaultMaxMessage
 	}
-	r.buf = r.buf[:0]
 	first, err := r.br.Peek(1)
 	if err != nil {
-		return err // io.EOF between messages
+		return nil, err // io.EOF between messages
 	}
 	if first[0] != '\\' {
-		return malformed("message starts with %q, not a backslash", first[0])
+		return nil, malformed("message starts with %q, not a backslash", first[0])
 	}
+	var msg []byte
 	for {
 		chunk, err := r.br.ReadSlice('\\')
 		if bytes.IndexByte(chunk, 0) >= 0 {
-			return malformed("NUL byte")
+			return nil, malformed("NUL byte")
 		}
-		if len(r.buf)+len(chunk) > max {
-			return &TooLargeError{Max: max}
+		if len(msg)+len(chunk) > max {
+			return nil, &TooLargeError{Max: max}
 		}
-		r.buf = append(r.buf, chunk...)
+		msg = append(msg, chunk...)
 		switch {
 		case err == nil:
-			if bytes.HasSuffix(r.buf, []byte(Terminator)) {
-				return nil
+			if bytes.HasSuffix(msg, []byte(Terminator)) {
+				return msg, nil
 			}
 		case errors.Is(err, bufio.ErrBufferFull):
 		case err == io.EOF:
-			if len(r.buf) == 0 {
-				return io.EOF
+			if len(msg) == 0 {
+				return nil, io.EOF
 			}
-			return &TruncatedError{Got: len(r.buf)}
+			return nil, &TruncatedError{Got: len(msg)}
 		default:
-			return err
+			return nil, err
 		}
 	}
 }

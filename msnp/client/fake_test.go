@@ -27,7 +27,8 @@ func newFake(t *testing.T, scripts ...func(*peer)) *fakeserver.Server {
 func (p *peer) line() string {
 	p.T.Helper()
 	p.Arm()
-	s, err := p.R.ReadString('\n')
+	b, err := p.R.ReadSlice('\n')
+	s := string(b)
 	if err != nil {
 		p.Failf("fake: reading line (have %q): %v", s, err)
 	}

@@ -9,8 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/crosstalk-im/crosstalk/internal/idleread"
 )
 
 // Command is one MSNP command as it travels on the wire: a name (three
@@ -72,26 +75,19 @@ type Limits struct {
 // profile message may be larger, so payloads get some room.
 var DefaultLimits = Limits{MaxLine: 1024, MaxPayload: 8192}
 
-// Reader decodes commands from a stream.
+// Reader decodes commands from a stream. Between commands it holds no
+// buffer (see idleread): an idle connection costs its reader a few words.
 type Reader struct {
-	br       *bufio.Reader
+	br       *idleread.Reader
 	limits   Limits
-	payloads map[string]bool
+	payloads []string
 }
 
 // NewReader reads commands from r. payloadCommands names the commands whose
 // last parameter counts payload bytes (MSG and QRY from clients, MSG from
 // servers).
 func NewReader(r io.Reader, limits Limits, payloadCommands ...string) *Reader {
-	p := make(map[string]bool, len(payloadCommands))
-	for _, name := range payloadCommands {
-		p[name] = true
-	}
-	size := limits.MaxLine
-	if size < 512 {
-		size = 512
-	}
-	return &Reader{br: bufio.NewReaderSize(r, size), limits: limits, payloads: p}
+	return &Reader{br: idleread.NewReader(r), limits: limits, payloads: payloadCommands}
 }
 
 // ReadCommand reads the next command. Lines may end in CRLF or a bare LF;
@@ -108,7 +104,7 @@ func (r *Reader) ReadCommand() (Command, error) {
 		return Command{}, ErrEmptyLine
 	}
 	cmd := Command{Name: fields[0], Args: fields[1:]}
-	if r.payloads[cmd.Name] && len(cmd.Args) > 0 {
+	if slices.Contains(r.payloads, cmd.Name) && len(cmd.Args) > 0 {
 		n, err := strconv.Atoi(cmd.Args[len(cmd.Args)-1])
 		if err != nil || n < 0 {
 			return cmd, ErrBadLength
