@@ -57,12 +57,23 @@ func (b *Reader) readErr() error {
 	return err
 }
 
+// Wait blocks until the reader has bytes to give: at once when some are
+// buffered, else once src is readable (see WaitReadable), holding no buffer
+// meanwhile. A failed wait is reported by the next read, so Wait returns
+// nothing: a caller waits, then reads.
+func (b *Reader) Wait() {
+	if b.r == b.w && b.err == nil {
+		b.Release()
+		_ = WaitReadable(b.src)
+	}
+}
+
 // fill reads once more from src. When nothing is buffered it first gives
 // the buffer back and waits for src to be readable; slices handed out
 // earlier are no longer valid from here, as with bufio.
 func (b *Reader) fill() {
 	if b.r == b.w {
-		b.release()
+		b.Release()
 		// A failed wait (deadline, closed connection) is reported by the
 		// read that follows, as if there had been no wait.
 		_ = WaitReadable(b.src)
@@ -86,7 +97,9 @@ func (b *Reader) fill() {
 	b.err = io.ErrNoProgress
 }
 
-func (b *Reader) release() {
+// Release gives the buffer back to the pool, dropping what it holds, for a
+// reader that is done: the next read starts afresh.
+func (b *Reader) Release() {
 	if b.buf != nil {
 		buffers.Put(b.buf)
 		b.buf = nil
@@ -150,7 +163,7 @@ func (b *Reader) Read(p []byte) (int, error) {
 			return 0, b.readErr()
 		}
 		if len(p) >= BufferSize {
-			b.release()
+			b.Release()
 			return b.src.Read(p)
 		}
 		b.fill()

@@ -147,6 +147,20 @@ func TestNewReaderKeepsAReader(t *testing.T) {
 	}
 }
 
+func TestRelease(t *testing.T) {
+	r := NewReader(strings.NewReader("USR 1 MD5 I a@b\r\nOUT\r\n"))
+	if _, err := r.ReadSlice('\n'); err != nil {
+		t.Fatal(err)
+	}
+	r.Release()
+	if r.buf != nil || r.Buffered() != 0 {
+		t.Fatalf("released reader holds a buffer (%d bytes buffered)", r.Buffered())
+	}
+	if line, err := r.ReadSlice('\n'); err != io.EOF || len(line) != 0 {
+		t.Fatalf("after Release: %q, %v; the buffered line should be gone", line, err)
+	}
+}
+
 func TestReaderLongLine(t *testing.T) {
 	long := strings.Repeat("x", BufferSize+10) + "\n"
 	r := NewReader(iotest.HalfReader(strings.NewReader(long)))
