@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/internal/offstack"
 	"github.com/crosstalk-im/crosstalk/internal/pgtest"
 	"github.com/crosstalk-im/crosstalk/msnp/client"
 	"github.com/crosstalk-im/crosstalk/msnp/invite"
@@ -21,7 +22,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(pgtest.Main(m))
+	goleak.VerifyTestMain(pgtest.Main(m), goleak.IgnoreAnyFunction(offstack.WorkerFunction))
 }
 
 func startNode(t *testing.T, dir, natsURL string) *Node {

@@ -11,12 +11,13 @@ import (
 
 	"github.com/crosstalk-im/crosstalk/gg/ggpb"
 	"github.com/crosstalk-im/crosstalk/gg/wire"
+	"github.com/crosstalk-im/crosstalk/internal/offstack"
 	"go.uber.org/goleak"
 	"google.golang.org/protobuf/proto"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction(offstack.WorkerFunction))
 }
 
 func TestLogin(t *testing.T) {

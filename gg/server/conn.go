@@ -24,6 +24,7 @@ import (
 	"github.com/crosstalk-im/crosstalk/internal/eventgate"
 	"github.com/crosstalk-im/crosstalk/internal/loginguard"
 	"github.com/crosstalk-im/crosstalk/internal/mailbox"
+	"github.com/crosstalk-im/crosstalk/internal/offstack"
 	"github.com/crosstalk-im/crosstalk/internal/outbox"
 	"github.com/crosstalk-im/crosstalk/internal/ratelimit"
 	"github.com/crosstalk-im/crosstalk/internal/service"
@@ -47,6 +48,10 @@ type conn struct {
 	// leavingBy is set once the client said it is leaving: until it hangs
 	// up, or then, only its receipts are read.
 	leavingBy time.Time
+
+	// ctx ends when the connection does.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	gate     eventgate.Gate
 	mu       sync.Mutex
@@ -81,7 +86,21 @@ var lenient = proto.UnmarshalOptions{AllowPartial: true, DiscardUnknown: true}
 // errClose ends the read loop after the handler queued its last packet.
 var errClose = errors.New("close connection")
 
+// handle runs a connection. Its goroutine waits for the client for as long
+// as the connection lasts, and does nothing else: setting up, reading and
+// handling each packet run off its stack (see offstack), so that an idle
+// connection keeps the small stack its goroutine started with.
 func (s *Server) handle(nc net.Conn) {
+	var c *conn
+	offstack.Run(func() { c = s.open(nc) })
+	if c != nil {
+		c.close(c.loop())
+	}
+}
+
+// open sets a connection up and greets the client, or closes it and
+// returns nil when the server is shutting down.
+func (s *Server) open(nc net.Conn) *conn {
 	// The connection's name in the log is not its seed: the seed and a
 	// login hash are enough to try passwords offline.
 	var seed, id [4]byte
@@ -101,69 +120,90 @@ func (s *Server) handle(nc net.Conn) {
 	c.rd.MaxBody = s.cfg.MaxPacketBytes
 	if !s.tracker.Track(c) {
 		_ = nc.Close()
-		return
+		return nil
 	}
-	defer s.tracker.Untrack(c)
-	gauge := metrics.Connections.WithLabelValues(protocolName, "client")
-	gauge.Inc()
-	defer gauge.Dec()
-
+	metrics.Connections.WithLabelValues(protocolName, "client").Inc()
 	c.send(wire.TypeWelcome, wire.AppendWelcome(nil, wire.Welcome{Seed: c.seed}))
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if err := c.loop(ctx); err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	return c
+}
+
+// close ends the session, then the connection; err is why the loop ended.
+func (c *conn) close(err error) {
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 		c.log.Info("dropping connection", "err", err)
 	}
 	c.rereader.Stop()
-	endCtx, endCancel := context.WithTimeout(ctx, s.cfg.WriteTimeout)
+	endCtx, endCancel := context.WithTimeout(c.ctx, c.srv.cfg.WriteTimeout)
 	c.end(endCtx)
 	endCancel()
 	c.out.Finish(c.log, protocolName)
+	c.cancel()
+	metrics.Connections.WithLabelValues(protocolName, "client").Dec()
+	c.srv.tracker.Untrack(c)
 }
 
-func (c *conn) loop(ctx context.Context) error {
+// loop reads and handles packets until the client leaves or breaks the
+// protocol, or a handler ends the session (a nil result). Only the waits
+// for the client run on the connection's goroutine (see handle).
+func (c *conn) loop() error {
 	loginBy := time.Now().Add(c.srv.cfg.LoginTimeout)
-	for {
-		deadline := loginBy
-		if c.sess() != nil {
-			deadline = time.Now().Add(c.srv.cfg.IdleTimeout)
-			service.LoggedIn(c.nc)
-		}
-		if !c.leavingBy.IsZero() {
-			deadline = c.leavingBy
-		}
-		_ = c.out.SetReadDeadline(deadline)
-		p, err := c.rd.ReadPacket()
-		if err != nil && !c.leavingBy.IsZero() {
-			return nil // gone, or out of time to send its last receipts
-		}
-		if err != nil {
-			return err
-		}
-		if c.srv.cfg.Trace {
-			c.trace(ctx, "<<", p.Type, p.Body)
-		}
-		metrics.Commands.WithLabelValues(protocolName, packetLabel(p.Type)).Inc()
-		// GG has no "slow down" reply, and a dropped packet would leave the
-		// client waiting for its ack: a fast sender is slowed to its
-		// allowance instead, and TCP pushes back on it. The client's own
-		// receipts are never slowed: a stored message leaves the mailbox
-		// on its receipt, and one still waiting when the session ends is
-		// delivered again.
-		if p.Type != wire.TypeAck110 {
-			time.Sleep(c.rate.Reserve(time.Now()))
-		}
-		// The replies to one command leave in one write.
-		c.out.Hold()
-		err = c.dispatch(ctx, p)
-		c.out.Release()
-		if err != nil {
-			if errors.Is(err, errClose) {
-				return nil
-			}
-			return fmt.Errorf("%s: %w", wire.TypeName(p.Type), err)
-		}
+	var err error
+	offstack.ReadLoop(c.rd, func() (done bool) {
+		done, err = c.next()
+		return done
+	}, func() { c.armDeadline(loginBy) })
+	return err
+}
+
+// armDeadline gives the client until loginBy to log in, then the idle
+// timeout for each packet, and one that said it is leaving until
+// leavingBy.
+func (c *conn) armDeadline(loginBy time.Time) {
+	deadline := loginBy
+	if c.sess() != nil {
+		deadline = time.Now().Add(c.srv.cfg.IdleTimeout)
+		service.LoggedIn(c.nc)
 	}
+	if !c.leavingBy.IsZero() {
+		deadline = c.leavingBy
+	}
+	_ = c.out.SetReadDeadline(deadline)
+}
+
+// next reads and handles one packet; done says the loop is over.
+func (c *conn) next() (done bool, err error) {
+	p, err := c.rd.ReadPacket()
+	if err != nil && !c.leavingBy.IsZero() {
+		return true, nil // gone, or out of time to send its last receipts
+	}
+	if err != nil {
+		return true, err
+	}
+	if c.srv.cfg.Trace {
+		c.trace(c.ctx, "<<", p.Type, p.Body)
+	}
+	metrics.Commands.WithLabelValues(protocolName, packetLabel(p.Type)).Inc()
+	// GG has no "slow down" reply, and a dropped packet would leave the
+	// client waiting for its ack: a fast sender is slowed to its
+	// allowance instead, and TCP pushes back on it. The client's own
+	// receipts are never slowed: a stored message leaves the mailbox
+	// on its receipt, and one still waiting when the session ends is
+	// delivered again.
+	if p.Type != wire.TypeAck110 {
+		time.Sleep(c.rate.Reserve(time.Now()))
+	}
+	// The replies to one command leave in one write.
+	c.out.Hold()
+	err = c.dispatch(c.ctx, p)
+	c.out.Release()
+	if err != nil {
+		if errors.Is(err, errClose) {
+			return true, nil
+		}
+		return true, fmt.Errorf("%s: %w", wire.TypeName(p.Type), err)
+	}
+	return false, nil
 }
 
 // Goodbye tells the client the server is going away and closes.

@@ -16,12 +16,13 @@ import (
 	"github.com/crosstalk-im/crosstalk/gg/ggpb"
 	"github.com/crosstalk-im/crosstalk/gg/wire"
 	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/internal/offstack"
 	"github.com/crosstalk-im/crosstalk/internal/testenv"
 	"github.com/crosstalk-im/crosstalk/store"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction(offstack.WorkerFunction))
 }
 
 type testEnv struct {

@@ -90,6 +90,18 @@ func NewReader(r io.Reader) *Reader {
 	return &Reader{MaxBody: DefaultMaxBody, br: idleread.NewReader(r)}
 }
 
+// Wait blocks until a packet may be read, holding no buffer meanwhile
+// (see idleread.Reader.Wait).
+func (r *Reader) Wait() { r.br.Wait() }
+
+// Buffered returns the number of bytes read from the stream and not yet
+// returned in a packet.
+func (r *Reader) Buffered() int { return r.br.Buffered() }
+
+// Release gives the reader's buffer back, for a reader that is done (see
+// idleread.Reader.Release).
+func (r *Reader) Release() { r.br.Release() }
+
 // ReadPacket reads the next packet. It returns io.EOF only when the stream
 // ends cleanly between packets. The body is freshly allocated and belongs
 // to the caller.

@@ -20,6 +20,7 @@ import (
 	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/imip/wire"
 	"github.com/crosstalk-im/crosstalk/internal/mailbox"
+	"github.com/crosstalk-im/crosstalk/internal/offstack"
 	"github.com/crosstalk-im/crosstalk/internal/outbox"
 	"github.com/crosstalk-im/crosstalk/internal/ratelimit"
 	"github.com/crosstalk-im/crosstalk/internal/service"
@@ -49,6 +50,10 @@ type conn struct {
 	held     []hub.Event // presence events that came during the snapshot
 	bg       service.Workers
 	rereader mailbox.Rereader
+
+	// ctx ends when the connection does.
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 // presenceMode says what becomes of a contact's presence change.
@@ -63,7 +68,21 @@ const (
 // errClose ends the read loop after the handler queued its last block.
 var errClose = errors.New("close connection")
 
+// handle runs a connection. Its goroutine waits for the client for as long
+// as the connection lasts, and does nothing else: setting up, reading and
+// handling each block run off its stack (see offstack), so that an idle
+// connection keeps the small stack its goroutine started with.
 func (s *Server) handle(nc net.Conn) {
+	var c *conn
+	offstack.Run(func() { c = s.open(nc) })
+	if c != nil {
+		c.close(c.loop())
+	}
+}
+
+// open sets a connection up, or closes it and returns nil when the server
+// is shutting down.
+func (s *Server) open(nc net.Conn) *conn {
 	var id [4]byte
 	_, _ = rand.Read(id[:])
 	var salt [4]byte
@@ -80,16 +99,16 @@ func (s *Server) handle(nc net.Conn) {
 	c.rd.MaxBlock = s.cfg.MaxBlockBytes
 	if !s.tracker.Track(c) {
 		_ = nc.Close()
-		return
+		return nil
 	}
-	defer s.tracker.Untrack(c)
-	gauge := metrics.Connections.WithLabelValues(protocolName, "client")
-	gauge.Inc()
-	defer gauge.Dec()
+	metrics.Connections.WithLabelValues(protocolName, "client").Inc()
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	return c
+}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	err := c.loop(ctx)
+// close tells the client why the loop ended where it can, ends the
+// session, then the connection.
+func (c *conn) close(err error) {
 	switch {
 	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
 	case errors.As(err, new(*wire.TruncatedError)):
@@ -105,10 +124,13 @@ func (s *Server) handle(nc net.Conn) {
 	default:
 		c.log().Info("dropping connection", "err", err)
 	}
-	endCtx, endCancel := context.WithTimeout(ctx, s.cfg.WriteTimeout)
+	endCtx, endCancel := context.WithTimeout(c.ctx, c.srv.cfg.WriteTimeout)
 	c.end(endCtx)
 	endCancel()
 	c.out.Finish(c.log(), protocolName)
+	c.cancel()
+	metrics.Connections.WithLabelValues(protocolName, "client").Dec()
+	c.srv.tracker.Untrack(c)
 }
 
 // log is the connection's logger; login adds the account to it.
@@ -125,37 +147,54 @@ func isFraming(err error) bool {
 	return errors.Is(err, wire.ErrMalformed) || errors.As(err, &tl)
 }
 
-func (c *conn) loop(ctx context.Context) error {
+// loop reads and handles blocks until the client leaves or breaks the
+// protocol, or a handler ends the session (a nil result). Only the waits
+// for the client run on the connection's goroutine (see handle).
+func (c *conn) loop() error {
 	loginBy := time.Now().Add(c.srv.cfg.LoginTimeout)
-	for {
-		deadline := loginBy
-		if c.sess() != nil {
-			deadline = time.Now().Add(c.srv.cfg.IdleTimeout)
-			service.LoggedIn(c.nc)
-		}
-		_ = c.out.SetReadDeadline(deadline)
-		b, err := c.rd.ReadBlock()
-		if err != nil {
-			return err
-		}
-		if c.srv.cfg.Trace {
-			c.log().Log(ctx, LevelTrace, "<<", "block", b.String())
-		}
-		metrics.Commands.WithLabelValues(protocolName, commandName(b.Type)).Inc()
-		// IMIP has no "slow down" reply: a fast sender is slowed to its
-		// allowance, and TCP pushes back on it.
-		time.Sleep(c.rate.Reserve(time.Now()))
-		// The replies to one command leave in one write.
-		c.out.Hold()
-		err = c.dispatch(ctx, b)
-		c.out.Release()
-		if err != nil {
-			if errors.Is(err, errClose) {
-				return nil
-			}
-			return fmt.Errorf("%s: %w", b.Type, err)
-		}
+	var err error
+	offstack.ReadLoop(c.rd, func() (done bool) {
+		done, err = c.next()
+		return done
+	}, func() { c.armDeadline(loginBy) })
+	return err
+}
+
+// armDeadline gives the client until loginBy to log in, then the idle
+// timeout for each block.
+func (c *conn) armDeadline(loginBy time.Time) {
+	deadline := loginBy
+	if c.sess() != nil {
+		deadline = time.Now().Add(c.srv.cfg.IdleTimeout)
+		service.LoggedIn(c.nc)
 	}
+	_ = c.out.SetReadDeadline(deadline)
+}
+
+// next reads and handles one block; done says the loop is over.
+func (c *conn) next() (done bool, err error) {
+	b, err := c.rd.ReadBlock()
+	if err != nil {
+		return true, err
+	}
+	if c.srv.cfg.Trace {
+		c.log().Log(c.ctx, LevelTrace, "<<", "block", b.String())
+	}
+	metrics.Commands.WithLabelValues(protocolName, commandName(b.Type)).Inc()
+	// IMIP has no "slow down" reply: a fast sender is slowed to its
+	// allowance, and TCP pushes back on it.
+	time.Sleep(c.rate.Reserve(time.Now()))
+	// The replies to one command leave in one write.
+	c.out.Hold()
+	err = c.dispatch(c.ctx, b)
+	c.out.Release()
+	if err != nil {
+		if errors.Is(err, errClose) {
+			return true, nil
+		}
+		return true, fmt.Errorf("%s: %w", b.Type, err)
+	}
+	return false, nil
 }
 
 // commandName is the metrics label of a block type.

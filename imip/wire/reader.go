@@ -122,6 +122,18 @@ func NewReader(r io.Reader) *Reader {
 	return &Reader{MaxBlock: DefaultMaxBlock, MaxLine: DefaultMaxLine, br: idleread.NewReader(r)}
 }
 
+// Wait blocks until a block may be read, holding no buffer meanwhile
+// (see idleread.Reader.Wait).
+func (r *Reader) Wait() { r.br.Wait() }
+
+// Buffered returns the number of bytes read from the stream and not yet
+// returned in a block.
+func (r *Reader) Buffered() int { return r.br.Buffered() }
+
+// Release gives the reader's buffer back, for a reader that is done (see
+// idleread.Reader.Release).
+func (r *Reader) Release() { r.br.Release() }
+
 // ReadBlock reads the next block. It returns io.EOF only when the stream
 // ends cleanly between blocks; other errors are a *TruncatedError, a
 // *TooLargeError, a *LengthError, a *SyntaxError or the underlying

@@ -20,6 +20,7 @@ import (
 	"github.com/crosstalk-im/crosstalk/internal/eventgate"
 	"github.com/crosstalk-im/crosstalk/internal/loginguard"
 	"github.com/crosstalk-im/crosstalk/internal/mailbox"
+	"github.com/crosstalk-im/crosstalk/internal/offstack"
 	"github.com/crosstalk-im/crosstalk/internal/outbox"
 	"github.com/crosstalk-im/crosstalk/internal/ratelimit"
 	"github.com/crosstalk-im/crosstalk/internal/service"
@@ -53,12 +54,30 @@ type conn struct {
 	// for one before.
 	mailboxOpen, mailboxAsked bool
 	rereader                  mailbox.Rereader
+
+	// ctx ends when the connection does.
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 // errClose ends the read loop after the handler queued its last message.
 var errClose = errors.New("close connection")
 
+// handle runs a connection. Its goroutine waits for the client for as long
+// as the connection lasts, and does nothing else: setting up, reading and
+// handling each message run off its stack (see offstack), so that an idle
+// connection keeps the small stack its goroutine started with.
 func (s *Server) handle(nc net.Conn) {
+	var c *conn
+	offstack.Run(func() { c = s.open(nc) })
+	if c != nil {
+		c.close(c.loop())
+	}
+}
+
+// open sets a connection up and sends the login challenge, or closes it
+// and returns nil when the server is shutting down.
+func (s *Server) open(nc net.Conn) *conn {
 	var id [4]byte
 	_, _ = rand.Read(id[:])
 	c := &conn{
@@ -73,27 +92,30 @@ func (s *Server) handle(nc net.Conn) {
 	c.rd.MaxMessage = s.cfg.MaxMessageBytes
 	if !s.tracker.Track(c) {
 		_ = nc.Close()
-		return
+		return nil
 	}
-	defer s.tracker.Untrack(c)
-	gauge := metrics.Connections.WithLabelValues(protocolName, "client")
-	gauge.Inc()
-	defer gauge.Dec()
-
+	metrics.Connections.WithLabelValues(protocolName, "client").Inc()
 	c.send(wire.Message{wire.Int(wire.TypeLoginChallenge, wire.LCChallenge), wire.Base64("nc", c.nonce), wire.Int("id", 1)})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if err := c.loop(ctx); err != nil && !c.ending.Load() && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	return c
+}
+
+// close ends the session, then the connection; err is why the loop ended.
+func (c *conn) close(err error) {
+	if err != nil && !c.ending.Load() && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 		c.log.Info("dropping connection", "err", err)
 	}
 	c.rereader.Stop()
-	endCtx, endCancel := context.WithTimeout(ctx, s.cfg.WriteTimeout)
+	endCtx, endCancel := context.WithTimeout(c.ctx, c.srv.cfg.WriteTimeout)
 	if sess := c.sess(); sess != nil {
 		c.gate.Discard(c.undelivered)
 		sess.Detach(endCtx)
 	}
 	endCancel()
 	c.out.Finish(c.log, protocolName)
+	c.cancel()
+	metrics.Connections.WithLabelValues(protocolName, "client").Dec()
+	c.srv.tracker.Untrack(c)
 }
 
 // Goodbye tells the client the server is going down and closes.
@@ -107,43 +129,61 @@ func (c *conn) Close() {
 	c.out.Close()
 }
 
-func (c *conn) loop(ctx context.Context) error {
+// loop reads and handles messages until the client leaves or breaks the
+// protocol, or the session ends (a nil result). Only the waits for the
+// client run on the connection's goroutine (see handle).
+func (c *conn) loop() error {
 	loginBy := time.Now().Add(c.srv.cfg.LoginTimeout)
-	for {
-		deadline := loginBy
-		if c.sess() != nil {
-			deadline = time.Now().Add(c.srv.cfg.IdleTimeout)
-			service.LoggedIn(c.nc)
-		}
-		_ = c.out.SetReadDeadline(deadline)
-		if c.ending.Load() {
-			return nil
-		}
-		m, err := c.rd.ReadMessage()
-		if c.ending.Load() {
-			return nil
-		}
-		if err != nil {
-			if errors.Is(err, wire.ErrMalformed) || errors.Is(err, wire.ErrInvalid) {
-				c.fatal(wire.ErrCodeParse, "Unable to parse the request.")
-			}
-			return err
-		}
-		c.trace("<<", m)
-		metrics.Commands.WithLabelValues(protocolName, commandLabel(m.Type())).Inc()
-		// MySpaceIM has no "slow down" reply: a fast client is slowed.
-		time.Sleep(c.rate.Reserve(time.Now()))
-		// The replies to one command leave in one write.
-		c.out.Hold()
-		err = c.dispatch(ctx, m)
-		c.out.Release()
-		if err != nil {
-			if errors.Is(err, errClose) {
-				return nil
-			}
-			return fmt.Errorf("%s: %w", m.Type(), err)
-		}
+	var err error
+	offstack.ReadLoop(c.rd, func() (done bool) {
+		done, err = c.next()
+		return done
+	}, func() { c.armDeadline(loginBy) })
+	return err
+}
+
+// armDeadline gives the client until loginBy to log in, then the idle
+// timeout for each message.
+func (c *conn) armDeadline(loginBy time.Time) {
+	deadline := loginBy
+	if c.sess() != nil {
+		deadline = time.Now().Add(c.srv.cfg.IdleTimeout)
+		service.LoggedIn(c.nc)
 	}
+	_ = c.out.SetReadDeadline(deadline)
+}
+
+// next reads and handles one message; done says the loop is over, as it
+// is once the session is ending.
+func (c *conn) next() (done bool, err error) {
+	if c.ending.Load() {
+		return true, nil
+	}
+	m, err := c.rd.ReadMessage()
+	if c.ending.Load() {
+		return true, nil
+	}
+	if err != nil {
+		if errors.Is(err, wire.ErrMalformed) || errors.Is(err, wire.ErrInvalid) {
+			c.fatal(wire.ErrCodeParse, "Unable to parse the request.")
+		}
+		return true, err
+	}
+	c.trace("<<", m)
+	metrics.Commands.WithLabelValues(protocolName, commandLabel(m.Type())).Inc()
+	// MySpaceIM has no "slow down" reply: a fast client is slowed.
+	time.Sleep(c.rate.Reserve(time.Now()))
+	// The replies to one command leave in one write.
+	c.out.Hold()
+	err = c.dispatch(c.ctx, m)
+	c.out.Release()
+	if err != nil {
+		if errors.Is(err, errClose) {
+			return true, nil
+		}
+		return true, fmt.Errorf("%s: %w", m.Type(), err)
+	}
+	return c.ending.Load(), nil
 }
 
 // knownTypes keeps the command metric's label set bounded.

@@ -251,6 +251,18 @@ func NewReader(r io.Reader) *Reader {
 	return &Reader{MaxMessage: DefaultMaxMessage, br: idleread.NewReader(r)}
 }
 
+// Wait blocks until a message may be read, holding no buffer meanwhile
+// (see idleread.Reader.Wait).
+func (r *Reader) Wait() { r.br.Wait() }
+
+// Buffered returns the number of bytes read from the stream and not yet
+// returned in a message.
+func (r *Reader) Buffered() int { return r.br.Buffered() }
+
+// Release gives the reader's buffer back, for a reader that is done (see
+// idleread.Reader.Release).
+func (r *Reader) Release() { r.br.Release() }
+
 // ReadRaw reads the bytes of the next message, up to and including the
 // first \final\, without parsing them. The slice belongs to the caller. It
 // returns io.EOF only when the stream ends cleanly between messages. A

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/internal/offstack"
 	"github.com/crosstalk-im/crosstalk/msnp/client"
 	"github.com/crosstalk-im/crosstalk/msnp/filetransfer"
 	"github.com/crosstalk-im/crosstalk/msnp/invite"
@@ -20,7 +21,9 @@ import (
 	"github.com/crosstalk-im/crosstalk/node"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction(offstack.WorkerFunction))
+}
 
 // chat logs alice and bob in to a node without an MSNFTP relay and puts
 // them in one switchboard.

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/crosstalk-im/crosstalk/internal/offstack"
 	"github.com/crosstalk-im/crosstalk/internal/outbox"
 	"github.com/crosstalk-im/crosstalk/internal/ratelimit"
 	"github.com/crosstalk-im/crosstalk/internal/service"
@@ -99,11 +100,30 @@ type conn struct {
 	rate ratelimit.Bucket
 	// floods counts commands refused in a row for exceeding the rate.
 	floods int
-	// ns is the notification role's handler; nil on switchboards.
+	// h is the role's state machine; ns the same for the notification
+	// role, nil on switchboards.
+	h  handler
 	ns *nsConn
+	// ctx ends when the connection does.
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
+// handle runs a connection. Its goroutine waits for the client for as long
+// as the connection lasts, and does nothing else: setting up, reading and
+// handling each command run off its stack (see offstack), so that an idle
+// connection keeps the small stack its goroutine started with.
 func (s *Server) handle(nc net.Conn, role role) {
+	var c *conn
+	offstack.Run(func() { c = s.open(nc, role) })
+	if c != nil {
+		c.close(c.loop())
+	}
+}
+
+// open sets a connection up, or closes it and returns nil when the server
+// is shutting down.
+func (s *Server) open(nc net.Conn, role role) *conn {
 	c := &conn{
 		srv:  s,
 		nc:   nc,
@@ -115,30 +135,28 @@ func (s *Server) handle(nc net.Conn, role role) {
 	}
 	if !s.track(c) {
 		_ = nc.Close()
-		return
+		return nil
 	}
-	defer s.untrack(c)
-	gauge := metrics.Connections.WithLabelValues("msnp", role.String())
-	gauge.Inc()
-	defer gauge.Dec()
-
-	var h handler
+	metrics.Connections.WithLabelValues("msnp", role.String()).Inc()
 	if role == roleSwitchboard {
-		h = &sbConn{conn: c}
+		c.h = &sbConn{conn: c}
 	} else {
 		n := &nsConn{conn: c}
-		h = n
+		c.h = n
 		s.mu.Lock()
 		c.ns = n
 		s.mu.Unlock()
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.log.Debug("connected")
-	err := c.loop(ctx, h)
+	return c
+}
+
+// close ends the session, then the connection; err is why the loop ended.
+func (c *conn) close(err error) {
 	// Leaving must not hang on a bus that is down.
-	endCtx, endCancel := context.WithTimeout(ctx, c.srv.cfg.WriteTimeout)
-	h.end(endCtx)
+	endCtx, endCancel := context.WithTimeout(c.ctx, c.srv.cfg.WriteTimeout)
+	c.h.end(endCtx)
 	endCancel()
 	if err != nil {
 		c.log.Debug("disconnected", "reason", err)
@@ -146,68 +164,82 @@ func (s *Server) handle(nc net.Conn, role role) {
 	// Whatever was queued still goes out (the last errors a flooding client
 	// earned, say); the outbox's write timeout bounds the wait.
 	c.out.Finish(c.log, protocolName)
+	c.cancel()
+	metrics.Connections.WithLabelValues("msnp", c.role.String()).Dec()
+	c.srv.untrack(c)
 }
 
 // loop reads and dispatches commands until the client leaves, breaks the
-// protocol, or a handler ends the session (a nil result).
-func (c *conn) loop(ctx context.Context, h handler) error {
+// protocol, or a handler ends the session (a nil result). Only the waits
+// for the client run on the connection's goroutine (see handle).
+func (c *conn) loop() error {
 	handshakeEnd := time.Now().Add(c.srv.cfg.HandshakeTimeout)
-	idle := c.srv.cfg.IdleTimeout
-	if c.role == roleSwitchboard {
-		idle = c.srv.cfg.SwitchboardIdleTimeout
+	var err error
+	offstack.ReadLoop(c.rd, func() (done bool) {
+		done, err = c.next()
+		return done
+	}, func() { c.armDeadline(handshakeEnd) })
+	return err
+}
+
+// armDeadline gives the client until the end of the handshake to log in,
+// and then the idle timeout for each command.
+func (c *conn) armDeadline(handshakeEnd time.Time) {
+	// The replies to the last command, and the events that came while it
+	// ran, leave in one write.
+	c.out.Release()
+	deadline := handshakeEnd
+	if c.h.loggedIn() {
+		idle := c.srv.cfg.IdleTimeout
+		if c.role == roleSwitchboard {
+			idle = c.srv.cfg.SwitchboardIdleTimeout
+		}
+		deadline = time.Now().Add(idle)
+		service.LoggedIn(c.nc)
 	}
-	for {
-		// The replies to the last command, and the events that came while
-		// it ran, leave in one write.
-		c.out.Release()
-		deadline := handshakeEnd
-		if h.loggedIn() {
-			deadline = time.Now().Add(idle)
-			service.LoggedIn(c.nc)
-		}
-		_ = c.out.SetReadDeadline(deadline)
-		cmd, err := c.rd.ReadCommand()
-		if errors.Is(err, wire.ErrEmptyLine) {
-			continue
-		}
-		if err != nil {
-			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
-				return err
-			}
+	_ = c.out.SetReadDeadline(deadline)
+}
+
+// next reads and dispatches one command; done says the loop is over.
+func (c *conn) next() (done bool, err error) {
+	cmd, err := c.rd.ReadCommand()
+	if errors.Is(err, wire.ErrEmptyLine) {
+		return false, nil
+	}
+	if err != nil {
+		if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 			c.log.Info("dropping connection", "err", err)
-			return err
 		}
-		if c.srv.cfg.Trace {
-			c.traceIn(ctx, cmd.Name, cmd.Args, len(cmd.Payload))
-		}
-		metrics.Commands.WithLabelValues("msnp", commandLabel(cmd.Name)).Inc()
-		if !c.rate.Allow(time.Now()) {
-			c.floods++
-			if c.floods > c.srv.cfg.CommandBurst {
-				return errors.New("command flood")
-			}
-			c.replyError(cmd, errTooRapid)
-			continue
-		}
-		c.floods = 0
-		c.out.Hold()
-		err = h.dispatch(ctx, cmd)
-		if err == nil {
-			continue
-		}
-		if errors.Is(err, errClose) {
-			return nil
-		}
-		var pe *Error
-		if !errors.As(err, &pe) {
-			c.log.Error("command failed", "command", cmd.Name, "err", err)
-			pe = &Error{Code: errInternal}
-		}
-		c.replyError(cmd, pe.Code)
-		if pe.Fatal {
-			return nil
-		}
+		return true, err
 	}
+	if c.srv.cfg.Trace {
+		c.traceIn(c.ctx, cmd.Name, cmd.Args, len(cmd.Payload))
+	}
+	metrics.Commands.WithLabelValues("msnp", commandLabel(cmd.Name)).Inc()
+	if !c.rate.Allow(time.Now()) {
+		c.floods++
+		if c.floods > c.srv.cfg.CommandBurst {
+			return true, errors.New("command flood")
+		}
+		c.replyError(cmd, errTooRapid)
+		return false, nil
+	}
+	c.floods = 0
+	c.out.Hold()
+	err = c.h.dispatch(c.ctx, cmd)
+	if err == nil {
+		return false, nil
+	}
+	if errors.Is(err, errClose) {
+		return true, nil
+	}
+	var pe *Error
+	if !errors.As(err, &pe) {
+		c.log.Error("command failed", "command", cmd.Name, "err", err)
+		pe = &Error{Code: errInternal}
+	}
+	c.replyError(cmd, pe.Code)
+	return pe.Fatal, nil
 }
 
 // knownCommands keeps the command metric's label set bounded.

@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/crosstalk-im/crosstalk/internal/offstack"
 	"github.com/crosstalk-im/crosstalk/msnp/msnftp"
 )
 
@@ -78,7 +79,7 @@ func FuzzRelayConn(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, mode uint8, data []byte) {
 		// Checked last: the relay's goroutines for this connection end.
-		defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+		defer goleak.VerifyNone(t, goleak.IgnoreCurrent(), goleak.IgnoreAnyFunction(offstack.WorkerFunction))
 		sender := startRelaySender(t, s, mode%relayModes)
 		nc, err := net.Dial("tcp", l.Addr().String())
 		if err != nil {

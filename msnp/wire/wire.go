@@ -90,6 +90,18 @@ func NewReader(r io.Reader, limits Limits, payloadCommands ...string) *Reader {
 	return &Reader{br: idleread.NewReader(r), limits: limits, payloads: payloadCommands}
 }
 
+// Wait blocks until a command may be read, holding no buffer meanwhile
+// (see idleread.Reader.Wait).
+func (r *Reader) Wait() { r.br.Wait() }
+
+// Buffered returns the number of bytes read from the stream and not yet
+// returned in a command.
+func (r *Reader) Buffered() int { return r.br.Buffered() }
+
+// Release gives the reader's buffer back, for a reader that is done (see
+// idleread.Reader.Release).
+func (r *Reader) Release() { r.br.Release() }
+
 // ReadCommand reads the next command. Lines may end in CRLF or a bare LF;
 // runs of spaces count as one separator, as tolerant servers have always
 // done for clients that send empty fields or trailing spaces. Blank lines
