@@ -58,7 +58,9 @@ type Outbox struct {
 	// CloseWriteAfter) and is not woken.
 	readOn bool
 	err    error
-	idle   *sync.Cond
+	// idle wakes Wait once no write goroutine runs; made by the first
+	// Wait, so an outbox no one waits on costs no more than its fields.
+	idle *sync.Cond
 }
 
 // Finish keeps reading, and discarding, what a client still sends after the
@@ -85,9 +87,7 @@ const maxHeldBytes = 64 << 10
 // not read; writeTimeout bounds one write. Closing the connection is how the
 // outbox tells the connection's reader that the client is gone.
 func New(conn net.Conn, maxPending int, writeTimeout time.Duration) *Outbox {
-	o := &Outbox{conn: conn, maxPending: maxPending, writeTimeout: writeTimeout}
-	o.idle = sync.NewCond(&o.mu)
-	return o
+	return &Outbox{conn: conn, maxPending: maxPending, writeTimeout: writeTimeout}
 }
 
 // Write queues p. It never blocks on the network.
@@ -185,7 +185,9 @@ func (o *Outbox) flush() {
 	if o.closing && !o.closed {
 		dropped = o.closeLocked(errLastWords)
 	}
-	o.idle.Broadcast()
+	if o.idle != nil {
+		o.idle.Broadcast()
+	}
 	o.mu.Unlock()
 	settleAll(dropped, false)
 }
@@ -281,6 +283,9 @@ func (o *Outbox) Wait() {
 	o.mu.Lock()
 	o.startLocked()
 	for o.writing {
+		if o.idle == nil {
+			o.idle = sync.NewCond(&o.mu)
+		}
 		o.idle.Wait()
 	}
 	o.mu.Unlock()
