@@ -49,10 +49,6 @@ type conn struct {
 	// up, or then, only its receipts are read.
 	leavingBy time.Time
 
-	// ctx ends when the connection does.
-	ctx    context.Context
-	cancel context.CancelFunc
-
 	gate     eventgate.Gate
 	mu       sync.Mutex
 	session  *hub.Session
@@ -124,7 +120,6 @@ func (s *Server) open(nc net.Conn) *conn {
 	}
 	metrics.Connections.WithLabelValues(protocolName, "client").Inc()
 	c.send(wire.TypeWelcome, wire.AppendWelcome(nil, wire.Welcome{Seed: c.seed}))
-	c.ctx, c.cancel = context.WithCancel(context.Background())
 	return c
 }
 
@@ -134,11 +129,10 @@ func (c *conn) close(err error) {
 		c.log.Info("dropping connection", "err", err)
 	}
 	c.rereader.Stop()
-	endCtx, endCancel := context.WithTimeout(c.ctx, c.srv.cfg.WriteTimeout)
+	endCtx, endCancel := context.WithTimeout(context.Background(), c.srv.cfg.WriteTimeout)
 	c.end(endCtx)
 	endCancel()
 	c.out.Finish(c.log, protocolName)
-	c.cancel()
 	metrics.Connections.WithLabelValues(protocolName, "client").Dec()
 	c.srv.tracker.Untrack(c)
 }
@@ -181,7 +175,7 @@ func (c *conn) next() (done bool, err error) {
 		return true, err
 	}
 	if c.srv.cfg.Trace {
-		c.trace(c.ctx, "<<", p.Type, p.Body)
+		c.trace(context.Background(), "<<", p.Type, p.Body)
 	}
 	metrics.Commands.WithLabelValues(protocolName, packetLabel(p.Type)).Inc()
 	// GG has no "slow down" reply, and a dropped packet would leave the
@@ -193,9 +187,13 @@ func (c *conn) next() (done bool, err error) {
 	if p.Type != wire.TypeAck110 {
 		time.Sleep(c.rate.Reserve(time.Now()))
 	}
-	// The replies to one command leave in one write.
+	// A packet is handled to the end whatever becomes of the connection
+	// meanwhile, so its calls get a context that never ends: one that
+	// could would keep what they derive from it (a Done channel, a map of
+	// children) for as long as the connection lasts. Its replies leave
+	// in one write.
 	c.out.Hold()
-	err = c.dispatch(c.ctx, p)
+	err = c.dispatch(context.Background(), p)
 	c.out.Release()
 	if err != nil {
 		if errors.Is(err, errClose) {

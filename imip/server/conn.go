@@ -50,10 +50,6 @@ type conn struct {
 	held     []hub.Event // presence events that came during the snapshot
 	bg       service.Workers
 	rereader mailbox.Rereader
-
-	// ctx ends when the connection does.
-	ctx    context.Context
-	cancel context.CancelFunc
 }
 
 // presenceMode says what becomes of a contact's presence change.
@@ -102,7 +98,6 @@ func (s *Server) open(nc net.Conn) *conn {
 		return nil
 	}
 	metrics.Connections.WithLabelValues(protocolName, "client").Inc()
-	c.ctx, c.cancel = context.WithCancel(context.Background())
 	return c
 }
 
@@ -124,11 +119,10 @@ func (c *conn) close(err error) {
 	default:
 		c.log().Info("dropping connection", "err", err)
 	}
-	endCtx, endCancel := context.WithTimeout(c.ctx, c.srv.cfg.WriteTimeout)
+	endCtx, endCancel := context.WithTimeout(context.Background(), c.srv.cfg.WriteTimeout)
 	c.end(endCtx)
 	endCancel()
 	c.out.Finish(c.log(), protocolName)
-	c.cancel()
 	metrics.Connections.WithLabelValues(protocolName, "client").Dec()
 	c.srv.tracker.Untrack(c)
 }
@@ -178,15 +172,19 @@ func (c *conn) next() (done bool, err error) {
 		return true, err
 	}
 	if c.srv.cfg.Trace {
-		c.log().Log(c.ctx, LevelTrace, "<<", "block", b.String())
+		c.log().Log(context.Background(), LevelTrace, "<<", "block", b.String())
 	}
 	metrics.Commands.WithLabelValues(protocolName, commandName(b.Type)).Inc()
 	// IMIP has no "slow down" reply: a fast sender is slowed to its
 	// allowance, and TCP pushes back on it.
 	time.Sleep(c.rate.Reserve(time.Now()))
-	// The replies to one command leave in one write.
+	// A block is handled to the end whatever becomes of the connection
+	// meanwhile, so its calls get a context that never ends: one that
+	// could would keep what they derive from it (a Done channel, a map of
+	// children) for as long as the connection lasts. Its replies leave
+	// in one write.
 	c.out.Hold()
-	err = c.dispatch(c.ctx, b)
+	err = c.dispatch(context.Background(), b)
 	c.out.Release()
 	if err != nil {
 		if errors.Is(err, errClose) {

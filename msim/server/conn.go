@@ -54,10 +54,6 @@ type conn struct {
 	// for one before.
 	mailboxOpen, mailboxAsked bool
 	rereader                  mailbox.Rereader
-
-	// ctx ends when the connection does.
-	ctx    context.Context
-	cancel context.CancelFunc
 }
 
 // errClose ends the read loop after the handler queued its last message.
@@ -96,7 +92,6 @@ func (s *Server) open(nc net.Conn) *conn {
 	}
 	metrics.Connections.WithLabelValues(protocolName, "client").Inc()
 	c.send(wire.Message{wire.Int(wire.TypeLoginChallenge, wire.LCChallenge), wire.Base64("nc", c.nonce), wire.Int("id", 1)})
-	c.ctx, c.cancel = context.WithCancel(context.Background())
 	return c
 }
 
@@ -106,14 +101,13 @@ func (c *conn) close(err error) {
 		c.log.Info("dropping connection", "err", err)
 	}
 	c.rereader.Stop()
-	endCtx, endCancel := context.WithTimeout(c.ctx, c.srv.cfg.WriteTimeout)
+	endCtx, endCancel := context.WithTimeout(context.Background(), c.srv.cfg.WriteTimeout)
 	if sess := c.sess(); sess != nil {
 		c.gate.Discard(c.undelivered)
 		sess.Detach(endCtx)
 	}
 	endCancel()
 	c.out.Finish(c.log, protocolName)
-	c.cancel()
 	metrics.Connections.WithLabelValues(protocolName, "client").Dec()
 	c.srv.tracker.Untrack(c)
 }
@@ -173,9 +167,13 @@ func (c *conn) next() (done bool, err error) {
 	metrics.Commands.WithLabelValues(protocolName, commandLabel(m.Type())).Inc()
 	// MySpaceIM has no "slow down" reply: a fast client is slowed.
 	time.Sleep(c.rate.Reserve(time.Now()))
-	// The replies to one command leave in one write.
+	// A message is handled to the end whatever becomes of the connection
+	// meanwhile, so its calls get a context that never ends: one that
+	// could would keep what they derive from it (a Done channel, a map of
+	// children) for as long as the connection lasts. Its replies leave
+	// in one write.
 	c.out.Hold()
-	err = c.dispatch(c.ctx, m)
+	err = c.dispatch(context.Background(), m)
 	c.out.Release()
 	if err != nil {
 		if errors.Is(err, errClose) {

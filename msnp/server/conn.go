@@ -104,7 +104,12 @@ type conn struct {
 	// role, nil on switchboards.
 	h  handler
 	ns *nsConn
-	// ctx ends when the connection does.
+	// ctx is the context of the commands' calls. On a switchboard it ends
+	// when the connection does, and so do the file transfers started
+	// there. A notification connection starts no work that outlives a
+	// command, and its ctx never ends: one that could would keep what
+	// the calls derive from it (a Done channel, a map of children) for as
+	// long as the connection lasts.
 	ctx    context.Context
 	cancel context.CancelFunc
 }
@@ -147,7 +152,10 @@ func (s *Server) open(nc net.Conn, role role) *conn {
 		c.ns = n
 		s.mu.Unlock()
 	}
-	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.ctx, c.cancel = context.Background(), func() {}
+	if role == roleSwitchboard {
+		c.ctx, c.cancel = context.WithCancel(c.ctx)
+	}
 	c.log.Debug("connected")
 	return c
 }
