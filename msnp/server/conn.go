@@ -130,13 +130,18 @@ func (s *Server) handle(nc net.Conn, role role) {
 // is shutting down.
 func (s *Server) open(nc net.Conn, role role) *conn {
 	c := &conn{
-		srv:  s,
-		nc:   nc,
-		role: role,
-		log:  s.log.With("conn", randomDigits(8), "role", role.String(), "remote", nc.RemoteAddr().String()),
-		rd:   wire.NewReader(nc, s.cfg.Limits, "MSG", "QRY"),
-		out:  outbox.New(nc, s.cfg.MaxPendingBytes, s.cfg.WriteTimeout),
-		rate: ratelimit.New(s.cfg.CommandsPerSecond, s.cfg.CommandBurst),
+		srv:    s,
+		nc:     nc,
+		role:   role,
+		log:    s.log.With("conn", randomDigits(8), "role", role.String(), "remote", nc.RemoteAddr().String()),
+		rd:     wire.NewReader(nc, s.cfg.Limits, "MSG", "QRY"),
+		out:    outbox.New(nc, s.cfg.MaxPendingBytes, s.cfg.WriteTimeout),
+		rate:   ratelimit.New(s.cfg.CommandsPerSecond, s.cfg.CommandBurst),
+		ctx:    context.Background(),
+		cancel: func() {},
+	}
+	if role == roleSwitchboard {
+		c.ctx, c.cancel = context.WithCancel(c.ctx)
 	}
 	if !s.track(c) {
 		_ = nc.Close()
@@ -151,10 +156,6 @@ func (s *Server) open(nc net.Conn, role role) *conn {
 		s.mu.Lock()
 		c.ns = n
 		s.mu.Unlock()
-	}
-	c.ctx, c.cancel = context.Background(), func() {}
-	if role == roleSwitchboard {
-		c.ctx, c.cancel = context.WithCancel(c.ctx)
 	}
 	c.log.Debug("connected")
 	return c

@@ -1,0 +1,58 @@
+package server
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+// connsOf returns the server's connections of one role.
+func (s *Server) connsOf(r role) []*conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var cs []*conn
+	for c := range s.conns {
+		if c.role == r {
+			cs = append(cs, c)
+		}
+	}
+	return cs
+}
+
+// A notification connection's commands run under a context that never
+// ends, so that nothing their calls derive from it stays with the idle
+// session; a switchboard's ends with the connection, and with it the file
+// transfers started there.
+func TestCommandContexts(t *testing.T) {
+	env := newTestEnv(t, nil)
+	env.addAccount(t, 1001, "alice@example.com", "Alice", "pa")
+	alice := dialRaw(t, env.nsAddr)
+	alice.login("alice@example.com", "pa")
+	alice.send("CHG 4 NLN\r\n")
+	alice.expect("CHG 4 NLN")
+	alice.send("XFR 5 SB\r\n")
+	s, _ := alice.line()
+	var addr, cookie string
+	fmt.Sscanf(s, "XFR 5 SB %s CKI %s", &addr, &cookie)
+	sb := dialRaw(t, addr)
+	sb.send("USR 1 alice@example.com " + cookie + "\r\n")
+	sb.expect("USR 1 OK alice@example.com Alice")
+
+	ns, sbs := env.srv.connsOf(roleNotification), env.srv.connsOf(roleSwitchboard)
+	if len(ns) != 1 || len(sbs) != 1 {
+		t.Fatalf("%d notification and %d switchboard connections, want one each", len(ns), len(sbs))
+	}
+	if ns[0].ctx.Done() != nil {
+		t.Fatal("the notification connection's context can end")
+	}
+	sbCtx := sbs[0].ctx
+	if sbCtx.Done() == nil || sbCtx.Err() != nil {
+		t.Fatalf("the switchboard's context cannot end, or has ended already: %v", sbCtx.Err())
+	}
+	sb.nc.Close()
+	select {
+	case <-sbCtx.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the switchboard's context outlived its connection")
+	}
+}
