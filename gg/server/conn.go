@@ -44,7 +44,6 @@ type conn struct {
 	// Owned by the reader goroutine.
 	notify   []wire.Contact // notify list chunks still arriving
 	listDone bool
-	token    string
 	// leavingBy is set once the client said it is leaving: until it hangs
 	// up, or then, only its receipts are read.
 	leavingBy time.Time
@@ -53,11 +52,12 @@ type conn struct {
 	mu       sync.Mutex
 	session  *hub.Session
 	number   uint32          // the session's account
-	watching map[uint32]bool // the client's notify list: whose status it wants
+	watching map[uint32]bool // the client's notify list: whose status it wants; nil while empty
 	seq      uint32          // last server-side message and event sequence number
 	// offline maps the sequence numbers of stored messages written to the
 	// client to their mailbox ids, until the client acknowledges them;
 	// backlog holds the claimed ones waiting for room in that window.
+	// Both are nil while empty: an idle session keeps no tables.
 	offline  map[uint32]int64
 	backlog  []hub.OfflineMessage
 	leaving  bool // no more stored messages are written
@@ -103,15 +103,13 @@ func (s *Server) open(nc net.Conn) *conn {
 	_, _ = rand.Read(seed[:])
 	_, _ = rand.Read(id[:])
 	c := &conn{
-		srv:      s,
-		nc:       nc,
-		log:      s.log.With("conn", hex.EncodeToString(id[:]), "remote", nc.RemoteAddr().String()),
-		rd:       wire.NewReader(nc),
-		out:      outbox.New(nc, s.cfg.MaxPendingBytes, s.cfg.WriteTimeout),
-		rate:     ratelimit.New(s.cfg.PacketsPerSecond, s.cfg.PacketBurst),
-		seed:     binary.LittleEndian.Uint32(seed[:]),
-		watching: make(map[uint32]bool),
-		offline:  make(map[uint32]int64),
+		srv:  s,
+		nc:   nc,
+		log:  s.log.With("conn", hex.EncodeToString(id[:]), "remote", nc.RemoteAddr().String()),
+		rd:   wire.NewReader(nc),
+		out:  outbox.New(nc, s.cfg.MaxPendingBytes, s.cfg.WriteTimeout),
+		rate: ratelimit.New(s.cfg.PacketsPerSecond, s.cfg.PacketBurst),
+		seed: binary.LittleEndian.Uint32(seed[:]),
 	}
 	c.rd.MaxBody = s.cfg.MaxPacketBytes
 	if !s.tracker.Track(c) {
@@ -337,7 +335,7 @@ func (c *conn) handleLogin(ctx context.Context, body []byte) error {
 	if err := session.SetPresence(ctx, st, descr); err != nil {
 		return err
 	}
-	c.token = c.srv.issueToken(uin, session.ID())
+	token := c.srv.issueToken(uin, session.ID())
 	var hash [8]byte
 	_, _ = rand.Read(hash[:])
 	c.sendProto(wire.TypeLogin110OK, &ggpb.GG110LoginOK{
@@ -346,7 +344,7 @@ func (c *conn) handleLogin(ctx context.Context, body []byte) error {
 		Uin:        proto.Uint32(uin),
 		ServerTime: proto.Uint32(uint32(time.Now().Unix())),
 	})
-	c.sendProto(wire.TypeIMToken, &ggpb.GG110Imtoken{Imtoken: proto.String(c.token)})
+	c.sendProto(wire.TypeIMToken, &ggpb.GG110Imtoken{Imtoken: proto.String(token)})
 	c.gate.Open(c.deliver, c.undelivered)
 	return c.deliverOffline(ctx)
 }
@@ -477,6 +475,9 @@ func (c *conn) follow(ctx context.Context, e wire.Contact) (wire.ContactStatus, 
 		return wire.ContactStatus{}, false, nil
 	}
 	c.mu.Lock()
+	if c.watching == nil {
+		c.watching = make(map[uint32]bool)
+	}
 	c.watching[e.UIN] = true
 	c.mu.Unlock()
 	if seen.Status.Visible() == hub.StatusOffline {
@@ -591,6 +592,9 @@ func (c *conn) handleAck(ctx context.Context, body []byte) error {
 	c.mu.Lock()
 	id, ok := c.offline[a.GetSeq()]
 	delete(c.offline, a.GetSeq())
+	if len(c.offline) == 0 {
+		c.offline = nil // a map keeps the room it grew to
+	}
 	c.mu.Unlock()
 	if !ok {
 		return nil
@@ -682,7 +686,13 @@ func (c *conn) pumpOffline() {
 	for !c.leaving && len(c.backlog) > 0 && (len(c.offline) == 0 || len(c.offline) < offlineWindow && !c.out.Crowded()) {
 		m := c.backlog[0]
 		c.backlog = c.backlog[1:]
+		if len(c.backlog) == 0 {
+			c.backlog = nil // let the messages' bodies go
+		}
 		c.seq++
+		if c.offline == nil {
+			c.offline = make(map[uint32]int64)
+		}
 		c.offline[c.seq] = m.ID
 		// A stored message the connection drops stays claimed by this
 		// session, and goes back to the mailbox when it ends.

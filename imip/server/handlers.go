@@ -164,6 +164,7 @@ func (c *conn) handleLogin(ctx context.Context, b *wire.Block) error {
 	c.mu.Lock()
 	c.session = session
 	c.mu.Unlock()
+	c.salt = "" // its work is done; the session keeps no more than it needs
 	c.logp.Store(c.log().With("account", number))
 	c.log().Info("logged in", "client", b.Get(wire.HeaderClient))
 

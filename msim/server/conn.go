@@ -309,6 +309,7 @@ func (c *conn) handleLogin(ctx context.Context, m wire.Message) error {
 	c.mu.Lock()
 	c.session = session
 	c.mu.Unlock()
+	c.nonce = nil // its work is done; the session keeps no more than it needs
 	c.log = c.log.With("account", acct.Number)
 	c.log.Info("logged in", "client", m.Get("clientver"))
 	// Online before the client hears it is in, so nothing sent to it from

@@ -27,7 +27,7 @@ type nsConn struct {
 
 	// Written by the reader goroutine only.
 	dialect   int
-	loginName string // from USR MD5 I
+	loginName string // from USR MD5 I, until the login ends
 	salt      string
 	sentILN   bool
 	challenge string
@@ -246,6 +246,7 @@ func (n *nsConn) finishLogin(ctx context.Context, trid, response string) error {
 	n.mu.Lock()
 	n.session = session
 	n.mu.Unlock()
+	n.loginName = "" // it holds on to the whole USR line
 	n.log = n.log.With("account", acct.Number)
 	n.log.Info("logged in", "dialect", n.dialect)
 
