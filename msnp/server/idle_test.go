@@ -56,3 +56,22 @@ func TestCommandContexts(t *testing.T) {
 		t.Fatal("the switchboard's context outlived its connection")
 	}
 }
+
+// A logged-in session keeps nothing of its login: the login name was a
+// piece of the whole USR line, which it would have kept.
+func TestSessionKeepsNoLoginName(t *testing.T) {
+	env := newTestEnv(t, nil)
+	env.addAccount(t, 1001, "alice@example.com", "Alice", "pa")
+	dialRaw(t, env.nsAddr).login("alice@example.com", "pa")
+	ns := env.srv.connsOf(roleNotification)
+	if len(ns) != 1 {
+		t.Fatalf("%d notification connections, want one", len(ns))
+	}
+	n := ns[0].ns
+	n.mu.Lock()
+	name, salt := n.loginName, n.salt
+	n.mu.Unlock()
+	if name != "" || salt != "" {
+		t.Fatalf("the session keeps login name %q and salt %q", name, salt)
+	}
+}

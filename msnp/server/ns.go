@@ -245,8 +245,8 @@ func (n *nsConn) finishLogin(ctx context.Context, trid, response string) error {
 	}
 	n.mu.Lock()
 	n.session = session
-	n.mu.Unlock()
 	n.loginName = "" // it holds on to the whole USR line
+	n.mu.Unlock()
 	n.log = n.log.With("account", acct.Number)
 	n.log.Info("logged in", "dialect", n.dialect)
 
