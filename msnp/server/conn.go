@@ -134,7 +134,7 @@ func (s *Server) open(nc net.Conn, role role) *conn {
 		nc:     nc,
 		role:   role,
 		log:    s.log.With("conn", randomDigits(8), "role", role.String(), "remote", nc.RemoteAddr().String()),
-		rd:     wire.NewReader(nc, s.cfg.Limits, "MSG", "QRY"),
+		rd:     wire.NewReader(nc, s.cfg.Limits, clientPayloadCommands...),
 		out:    outbox.New(nc, s.cfg.MaxPendingBytes, s.cfg.WriteTimeout),
 		rate:   ratelimit.New(s.cfg.CommandsPerSecond, s.cfg.CommandBurst),
 		ctx:    context.Background(),
@@ -250,6 +250,10 @@ func (c *conn) next() (done bool, err error) {
 	c.replyError(cmd, pe.Code)
 	return pe.Fatal, nil
 }
+
+// clientPayloadCommands are the commands from clients that carry a
+// payload; one slice shared by every connection's reader.
+var clientPayloadCommands = []string{"MSG", "QRY"}
 
 // knownCommands keeps the command metric's label set bounded.
 var knownCommands = map[string]bool{
