@@ -140,23 +140,14 @@ func (c *conn) close(err error) {
 // for the client run on the connection's goroutine (see handle).
 func (c *conn) loop() error {
 	loginBy := time.Now().Add(c.srv.cfg.LoginTimeout)
-	var err error
-	offstack.ReadLoop(c.rd, func() (done bool) {
-		done, err = c.next()
-		return done
-	}, func() { c.armDeadline(loginBy) })
-	return err
+	return offstack.ReadLoop(c.rd, c.next, func() { c.armDeadline(loginBy) })
 }
 
 // armDeadline gives the client until loginBy to log in, then the idle
 // timeout for each packet, and one that said it is leaving until
 // leavingBy.
 func (c *conn) armDeadline(loginBy time.Time) {
-	deadline := loginBy
-	if c.sess() != nil {
-		deadline = time.Now().Add(c.srv.cfg.IdleTimeout)
-		service.LoggedIn(c.nc)
-	}
+	deadline := service.ReadDeadline(c.nc, c.sess() != nil, loginBy, c.srv.cfg.IdleTimeout)
 	if !c.leavingBy.IsZero() {
 		deadline = c.leavingBy
 	}

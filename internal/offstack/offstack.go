@@ -93,12 +93,14 @@ type Reader interface {
 // small stack: only r.Wait runs on it. Everything else runs on workers:
 // arm (which sets the read deadline for what comes next) first and after
 // every frame, and next, which reads and handles one frame, for as long as
-// r has bytes buffered, until next reports the end; then r is released.
-func ReadLoop(r Reader, next func() (done bool), arm func()) {
-	done := false
+// r has bytes buffered, until next reports the end; then r is released and
+// next's error returned.
+func ReadLoop(r Reader, next func() (done bool, err error), arm func()) error {
+	var done bool
+	var err error
 	frames := func() {
 		for !done {
-			if done = next(); !done {
+			if done, err = next(); !done {
 				arm()
 				if r.Buffered() == 0 {
 					return
@@ -112,4 +114,5 @@ func ReadLoop(r Reader, next func() (done bool), arm func()) {
 		Run(frames)
 	}
 	r.Release()
+	return err
 }

@@ -2,6 +2,7 @@ package offstack
 
 import (
 	"bytes"
+	"errors"
 	"reflect"
 	"runtime"
 	"strconv"
@@ -133,12 +134,18 @@ func (b *batches) onWorker(what string) {
 
 func TestReadLoop(t *testing.T) {
 	b := &batches{sizes: []int{2, 1, 3}, caller: goroutineID()}
-	next := func() bool {
+	ended := errors.New("the client left")
+	next := func() (bool, error) {
 		b.onWorker("next")
 		b.buffered--
-		return b.buffered == 0 && len(b.sizes) == 0
+		if b.buffered == 0 && len(b.sizes) == 0 {
+			return true, ended
+		}
+		return false, nil
 	}
-	ReadLoop(b, next, func() { b.onWorker("arm") })
+	if err := ReadLoop(b, next, func() { b.onWorker("arm") }); err != ended {
+		t.Fatalf("ReadLoop returned %v, want next's last error", err)
+	}
 	want := "arm wait next arm next arm wait next arm wait next arm next arm next release"
 	if got := strings.Join(b.log, " "); got != want {
 		t.Fatalf("calls:\n%s\nwant\n%s", got, want)

@@ -407,6 +407,17 @@ func LoggedIn(nc net.Conn) {
 	}
 }
 
+// ReadDeadline is when a connection's next read is to give up: loginBy
+// while its client has not logged in, then idle from now. It tells the
+// listener of a logged-in client so (see LoggedIn).
+func ReadDeadline(nc net.Conn, loggedIn bool, loginBy time.Time, idle time.Duration) time.Time {
+	if !loggedIn {
+		return loginBy
+	}
+	LoggedIn(nc)
+	return time.Now().Add(idle)
+}
+
 // Listener states in Status.
 const (
 	StateServing = "serving"

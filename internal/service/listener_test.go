@@ -407,3 +407,35 @@ func TestCopyReachesTheConnection(t *testing.T) {
 		t.Fatalf("%d copies reached the connection, want 1", copies.Load())
 	}
 }
+
+// A read waits for the login until loginBy, and once logged in for idle;
+// the listener then stops counting the client as not logged in.
+func TestReadDeadline(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := NewListener(l, ListenerOptions{Name: "test-deadline"})
+	defer g.Close()
+	client := dialFrom(t, "127.0.0.1", l.Addr().String())
+	defer client.Close()
+	nc, err := g.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	preLogin := func() int {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return g.preLogin
+	}
+	loginBy := time.Now().Add(time.Hour)
+	if d := ReadDeadline(nc, false, loginBy, time.Minute); !d.Equal(loginBy) || preLogin() != 1 {
+		t.Fatalf("before login: deadline %v, want %v; %d not logged in, want 1", d, loginBy, preLogin())
+	}
+	from := time.Now().Add(time.Minute)
+	d := ReadDeadline(nc, true, loginBy, time.Minute)
+	if d.Before(from) || d.After(time.Now().Add(time.Minute)) || preLogin() != 0 {
+		t.Fatalf("logged in: deadline %v, want a minute from now; %d not logged in, want 0", d, preLogin())
+	}
+}

@@ -128,23 +128,9 @@ func (c *conn) Close() {
 // client run on the connection's goroutine (see handle).
 func (c *conn) loop() error {
 	loginBy := time.Now().Add(c.srv.cfg.LoginTimeout)
-	var err error
-	offstack.ReadLoop(c.rd, func() (done bool) {
-		done, err = c.next()
-		return done
-	}, func() { c.armDeadline(loginBy) })
-	return err
-}
-
-// armDeadline gives the client until loginBy to log in, then the idle
-// timeout for each message.
-func (c *conn) armDeadline(loginBy time.Time) {
-	deadline := loginBy
-	if c.sess() != nil {
-		deadline = time.Now().Add(c.srv.cfg.IdleTimeout)
-		service.LoggedIn(c.nc)
-	}
-	_ = c.out.SetReadDeadline(deadline)
+	return offstack.ReadLoop(c.rd, c.next, func() {
+		_ = c.out.SetReadDeadline(service.ReadDeadline(c.nc, c.sess() != nil, loginBy, c.srv.cfg.IdleTimeout))
+	})
 }
 
 // next reads and handles one message; done says the loop is over, as it

@@ -159,15 +159,9 @@ func TestCallContactOfAnotherProtocol(t *testing.T) {
 
 	b := dialRaw(t, env.nsAddr)
 	b.login("bob@example.com", "pb")
-	b.send("CHG 4 NLN\r\nXFR 5 SB\r\n")
-	b.expect("CHG 4 NLN")
-	line, _ := b.line()
-	var addr, cookie string
-	fmt.Sscanf(line, "XFR 5 SB %s CKI %s", &addr, &cookie)
-	sb := dialRaw(t, addr)
-	sb.send("USR 1 bob@example.com " + cookie + "\r\nCAL 2 carol@example.com\r\n")
-	sb.expect("USR 1 OK bob@example.com Bob")
-	line, _ = sb.line()
+	sb := b.switchboard("bob@example.com", "Bob")
+	sb.send("CAL 2 carol@example.com\r\n")
+	line, _ := sb.line()
 	if !strings.HasPrefix(line, "CAL 2 RINGING ") {
 		t.Fatalf("CAL: %q", line)
 	}

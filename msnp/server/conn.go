@@ -183,30 +183,18 @@ func (c *conn) close(err error) {
 // for the client run on the connection's goroutine (see handle).
 func (c *conn) loop() error {
 	handshakeEnd := time.Now().Add(c.srv.cfg.HandshakeTimeout)
-	var err error
-	offstack.ReadLoop(c.rd, func() (done bool) {
-		done, err = c.next()
-		return done
-	}, func() { c.armDeadline(handshakeEnd) })
-	return err
-}
-
-// armDeadline gives the client until the end of the handshake to log in,
-// and then the idle timeout for each command.
-func (c *conn) armDeadline(handshakeEnd time.Time) {
-	// The replies to the last command, and the events that came while it
-	// ran, leave in one write.
-	c.out.Release()
-	deadline := handshakeEnd
-	if c.h.loggedIn() {
-		idle := c.srv.cfg.IdleTimeout
-		if c.role == roleSwitchboard {
-			idle = c.srv.cfg.SwitchboardIdleTimeout
-		}
-		deadline = time.Now().Add(idle)
-		service.LoggedIn(c.nc)
+	idle := c.srv.cfg.IdleTimeout
+	if c.role == roleSwitchboard {
+		idle = c.srv.cfg.SwitchboardIdleTimeout
 	}
-	_ = c.out.SetReadDeadline(deadline)
+	return offstack.ReadLoop(c.rd, c.next, func() {
+		// The replies to the last command, and the events that came while
+		// it ran, leave in one write.
+		c.out.Release()
+		// The client has until the end of the handshake to log in, then
+		// the idle timeout for each command.
+		_ = c.out.SetReadDeadline(service.ReadDeadline(c.nc, c.h.loggedIn(), handshakeEnd, idle))
+	})
 }
 
 // next reads and dispatches one command; done says the loop is over.

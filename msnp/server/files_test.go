@@ -80,15 +80,9 @@ func callOther(t *testing.T, env *testEnv, protocol string) *rawClient {
 	t.Cleanup(func() { s.Detach(context.Background()) })
 	b := dialRaw(t, env.nsAddr)
 	b.login("bob@example.com", "pb")
-	b.send("CHG 4 NLN\r\nXFR 5 SB\r\n")
-	b.expect("CHG 4 NLN")
-	line, _ := b.line()
-	var addr, cookie string
-	fmt.Sscanf(line, "XFR 5 SB %s CKI %s", &addr, &cookie)
-	sb := dialRaw(t, addr)
-	sb.send("USR 1 bob@example.com " + cookie + "\r\nCAL 2 carol@example.com\r\n")
-	sb.expect("USR 1 OK bob@example.com Bob")
-	if line, _ = sb.line(); !strings.HasPrefix(line, "CAL 2 RINGING ") {
+	sb := b.switchboard("bob@example.com", "Bob")
+	sb.send("CAL 2 carol@example.com\r\n")
+	if line, _ := sb.line(); !strings.HasPrefix(line, "CAL 2 RINGING ") {
 		t.Fatalf("CAL: %q", line)
 	}
 	sb.expect("JOI carol@example.com Carol")

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"fmt"
 	"testing"
 	"time"
 )
@@ -28,15 +27,7 @@ func TestCommandContexts(t *testing.T) {
 	env.addAccount(t, 1001, "alice@example.com", "Alice", "pa")
 	alice := dialRaw(t, env.nsAddr)
 	alice.login("alice@example.com", "pa")
-	alice.send("CHG 4 NLN\r\n")
-	alice.expect("CHG 4 NLN")
-	alice.send("XFR 5 SB\r\n")
-	s, _ := alice.line()
-	var addr, cookie string
-	fmt.Sscanf(s, "XFR 5 SB %s CKI %s", &addr, &cookie)
-	sb := dialRaw(t, addr)
-	sb.send("USR 1 alice@example.com " + cookie + "\r\n")
-	sb.expect("USR 1 OK alice@example.com Alice")
+	sb := alice.switchboard("alice@example.com", "Alice")
 
 	ns, sbs := env.srv.connsOf(roleNotification), env.srv.connsOf(roleSwitchboard)
 	if len(ns) != 1 || len(sbs) != 1 {

@@ -79,6 +79,22 @@ func (c *rawClient) expectClosed() []string {
 	}
 }
 
+// switchboard goes online and opens a switchboard session for the account
+// logged in on c, whose address and friendly name are email and name, and
+// returns the switchboard connection.
+func (c *rawClient) switchboard(email, name string) *rawClient {
+	c.t.Helper()
+	c.send("CHG 4 NLN\r\nXFR 5 SB\r\n")
+	c.expect("CHG 4 NLN")
+	line, _ := c.line()
+	var addr, cookie string
+	fmt.Sscanf(line, "XFR 5 SB %s CKI %s", &addr, &cookie)
+	sb := dialRaw(c.t, addr)
+	sb.send("USR 1 " + email + " " + cookie + "\r\n")
+	sb.expect("USR 1 OK " + email + " " + name)
+	return sb
+}
+
 // login runs VER/USR MD5 and skips the profile message.
 // login logs in with MSNP7 and returns the profile message's payload.
 func (c *rawClient) login(email, password string) string {
