@@ -154,3 +154,11 @@ func TestReadLoop(t *testing.T) {
 		t.Fatal("a wait ran on a worker, or a frame or arm on the caller")
 	}
 }
+
+// BenchmarkRun measures the hand-over to a worker and back, the cost a
+// connection pays per batch of frames.
+func BenchmarkRun(b *testing.B) {
+	for b.Loop() {
+		Run(func() {})
+	}
+}
