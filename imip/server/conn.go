@@ -164,13 +164,9 @@ func (c *conn) next() (done bool, err error) {
 	// IMIP has no "slow down" reply: a fast sender is slowed to its
 	// allowance, and TCP pushes back on it.
 	time.Sleep(c.rate.Reserve(time.Now()))
-	// A block is handled to the end whatever becomes of the connection
-	// meanwhile, so its calls get a context that never ends: one that
-	// could would keep what they derive from it (a Done channel, a map of
-	// children) for as long as the connection lasts. Its replies leave
-	// in one write.
+	// The replies to one command leave in one write.
 	c.out.Hold()
-	err = c.dispatch(context.Background(), b)
+	err = c.dispatch(service.CommandContext, b)
 	c.out.Release()
 	if err != nil {
 		if errors.Is(err, errClose) {

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -406,6 +407,13 @@ func LoggedIn(nc net.Conn) {
 		nc = w.NetConn()
 	}
 }
+
+// CommandContext is the context a connection's commands run under, one
+// that never ends: a command is handled to the end whatever becomes of its
+// connection meanwhile, and a context that could end would keep what the
+// command's calls derive from it (a Done channel, a map of children) for
+// as long as the connection lasts, some 450 bytes per idle session.
+var CommandContext = context.Background()
 
 // ReadDeadline is when a connection's next read is to give up: loginBy
 // while its client has not logged in, then idle from now. It tells the

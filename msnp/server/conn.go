@@ -107,9 +107,7 @@ type conn struct {
 	// ctx is the context of the commands' calls. On a switchboard it ends
 	// when the connection does, and so do the file transfers started
 	// there. A notification connection starts no work that outlives a
-	// command, and its ctx never ends: one that could would keep what
-	// the calls derive from it (a Done channel, a map of children) for as
-	// long as the connection lasts.
+	// command, and its ctx never ends (see service.CommandContext).
 	ctx    context.Context
 	cancel context.CancelFunc
 }
@@ -137,7 +135,7 @@ func (s *Server) open(nc net.Conn, role role) *conn {
 		rd:     wire.NewReader(nc, s.cfg.Limits, clientPayloadCommands...),
 		out:    outbox.New(nc, s.cfg.MaxPendingBytes, s.cfg.WriteTimeout),
 		rate:   ratelimit.New(s.cfg.CommandsPerSecond, s.cfg.CommandBurst),
-		ctx:    context.Background(),
+		ctx:    service.CommandContext,
 		cancel: func() {},
 	}
 	if role == roleSwitchboard {
