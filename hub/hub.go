@@ -134,7 +134,14 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 	if cfg.NodeTimeout <= 0 {
 		cfg.NodeTimeout = DefaultNodeTimeout
 	}
-	kv, stream, err := presenceBucket(ctx, cfg.JS, cfg.Replicas)
+	var (
+		kv     jetstream.KeyValue
+		stream jetstream.Stream
+	)
+	err := whileBusBusy(ctx, func() (err error) {
+		kv, stream, err = presenceBucket(ctx, cfg.JS, cfg.Replicas)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("presence bucket: %w", err)
 	}
@@ -576,6 +583,36 @@ func (h *Hub) updatePresence(ctx context.Context, number uint32, id string, sp *
 	}
 }
 
+// whileBusBusy runs f until it succeeds, fails for another reason than
+// the bus not answering yet (a cluster just started, still electing its
+// leaders), or busRetryFor passes.
+func whileBusBusy(ctx context.Context, f func() error) error {
+	var since time.Time
+	for attempt := 0; ; attempt++ {
+		err := f()
+		if err == nil || !busNotAnswering(ctx, err) {
+			return err
+		}
+		if since.IsZero() {
+			since = time.Now()
+		}
+		if time.Since(since) >= busRetryFor {
+			return err
+		}
+		if err := sleepJitter(ctx, attempt+4); err != nil {
+			return err
+		}
+	}
+}
+
+// busNotAnswering reports whether err is the bus not answering for now:
+// no stream leader or JetStream API responder yet, or a request that timed
+// out while ctx still runs.
+func busNotAnswering(ctx context.Context, err error) bool {
+	timedOut := errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil
+	return timedOut || errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders)
+}
+
 // busRetryFor is how long presence writes keep trying while the bus does
 // not answer: long enough for a NATS cluster to elect a new leader for a
 // bucket whose server died (its elections take 4 to 9 seconds).
@@ -586,8 +623,7 @@ const busRetryFor = 20 * time.Second
 // tried for less than busRetryFor since *since, which it sets at the
 // first such error.
 func (h *Hub) busBusy(ctx context.Context, err error, since *time.Time) bool {
-	timedOut := errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil
-	if !timedOut && !errors.Is(err, jetstream.ErrNoStreamResponse) && !errors.Is(err, nats.ErrNoResponders) {
+	if !busNotAnswering(ctx, err) {
 		return false
 	}
 	if since.IsZero() {

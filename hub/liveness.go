@@ -46,17 +46,20 @@ type liveness struct {
 
 func (h *Hub) startLiveness(ctx context.Context) error {
 	l := &h.liveness
-	var err error
-	if l.bucket, err = h.cfg.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      nodesBucketName,
-		Description: "which nodes are alive",
-		Storage:     jetstream.MemoryStorage,
-		History:     1,
-		Replicas:    h.cfg.Replicas,
-	}); err != nil {
+	err := whileBusBusy(ctx, func() (err error) {
+		l.bucket, err = h.cfg.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:      nodesBucketName,
+			Description: "which nodes are alive",
+			Storage:     jetstream.MemoryStorage,
+			History:     1,
+			Replicas:    h.cfg.Replicas,
+		})
+		if err == nil {
+			_, err = l.bucket.Put(ctx, h.cfg.Node, nodeAlive)
+		}
 		return err
-	}
-	if _, err := l.bucket.Put(ctx, h.cfg.Node, nodeAlive); err != nil {
+	})
+	if err != nil {
 		return err
 	}
 	if l.watcher, err = l.bucket.WatchAll(ctx); err != nil {
