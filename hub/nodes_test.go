@@ -149,13 +149,23 @@ func TestAcrossNodes(t *testing.T) {
 	}
 }
 
-// A node that stops renewing its liveness (killed: here its bus connection
-// simply closes) has its sessions taken out of presence by the other, and
-// their watchers are told.
-func TestDeadNodeSessionsLeave(t *testing.T) {
+// acrossNodes is alice on the first of two nodes (1 s node timeout),
+// watched by bob on the second.
+type acrossNodes struct {
+	h1, h2  *hub.Hub
+	bus1    *bus.Bus
+	alice   *hub.Session
+	bob     hub.Account
+	watcher *recorder
+}
+
+// watchAcrossNodes sets acrossNodes up, alice in status st with text, and
+// returns once bob has seen it.
+func watchAcrossNodes(t *testing.T, st hub.Status, text string) acrossNodes {
+	t.Helper()
 	ctx := context.Background()
-	h1, h2, st, bus1 := twoNodesWith(t, hub.Config{NodeTimeout: time.Second})
-	alice, bob := account(t, st, 1, "alice@example.com"), account(t, st, 2, "bob@example.com")
+	h1, h2, store, bus1 := twoNodesWith(t, hub.Config{NodeTimeout: time.Second})
+	alice, bob := account(t, store, 1, "alice@example.com"), account(t, store, 2, "bob@example.com")
 	watcher := newRecorder()
 	bs, err := h2.Attach(ctx, bob, "msnp", watcher)
 	if err != nil {
@@ -171,12 +181,23 @@ func TestDeadNodeSessionsLeave(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := as.SetPresence(ctx, hub.StatusAway, ""); err != nil {
+	if err := as.SetPresence(ctx, st, text); err != nil {
 		t.Fatal(err)
 	}
-	if ev := watcher.wait(t, hub.EventPresence); ev.Status != hub.StatusAway {
+	if ev := watcher.wait(t, hub.EventPresence); ev.Status != st {
 		t.Fatalf("bob sees %s", ev.Status)
 	}
+	return acrossNodes{h1: h1, h2: h2, bus1: bus1, alice: as, bob: bob, watcher: watcher}
+}
+
+// A node that stops renewing its liveness (killed: here its bus connection
+// simply closes) has its sessions taken out of presence by the other, and
+// their watchers are told.
+func TestDeadNodeSessionsLeave(t *testing.T) {
+	ctx := context.Background()
+	w := watchAcrossNodes(t, hub.StatusAway, "")
+	h2, bus1, as, watcher := w.h2, w.bus1, w.alice, w.watcher
+	alice, bob := as.Account(), w.bob
 	reaped := metrics.Value(metrics.SessionsReaped)
 	killed := time.Now()
 	bus1.Conn.Close()
@@ -200,27 +221,9 @@ func TestDeadNodeSessionsLeave(t *testing.T) {
 // sessions' presence back when it sees the mark.
 func TestNodeTakenForDeadRevives(t *testing.T) {
 	ctx := context.Background()
-	h1, h2, st, bus1 := twoNodesWith(t, hub.Config{NodeTimeout: time.Second})
-	alice, bob := account(t, st, 1, "alice@example.com"), account(t, st, 2, "bob@example.com")
-	watcher := newRecorder()
-	bs, err := h2.Attach(ctx, bob, "msnp", watcher)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := bs.AddContact(ctx, hub.Forward, alice.Number, 0); err != nil {
-		t.Fatal(err)
-	}
-	if err := bs.SetPresence(ctx, hub.StatusOnline, ""); err != nil {
-		t.Fatal(err)
-	}
-	as, err := h1.Attach(ctx, alice, "gg", newRecorder())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := as.SetPresence(ctx, hub.StatusBusy, "here"); err != nil {
-		t.Fatal(err)
-	}
-	watcher.wait(t, hub.EventPresence)
+	w := watchAcrossNodes(t, hub.StatusBusy, "here")
+	h1, h2, bus1, as, watcher := w.h1, w.h2, w.bus1, w.alice, w.watcher
+	alice := as.Account()
 	// What a reaper writes: her session out of presence, her node marked
 	// dead.
 	presence, err := bus1.JS.KeyValue(ctx, "crosstalk_presence")
