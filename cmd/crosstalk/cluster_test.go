@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -28,7 +29,9 @@ import (
 	imipwire "github.com/crosstalk-im/crosstalk/imip/wire"
 	"github.com/crosstalk-im/crosstalk/internal/pgtest"
 	"github.com/crosstalk-im/crosstalk/internal/testenv"
+	msimclient "github.com/crosstalk-im/crosstalk/msim/client"
 	msnclient "github.com/crosstalk-im/crosstalk/msnp/client"
+	sipclient "github.com/crosstalk-im/crosstalk/sip/client"
 	"github.com/crosstalk-im/crosstalk/store"
 )
 
@@ -105,6 +108,7 @@ func jetStreamReady(url string) bool {
 type clusterNode struct {
 	cmd                  *exec.Cmd
 	msnp, gg, imip, http string
+	msim, sip            string
 	log                  *testenv.LogBuffer
 }
 
@@ -112,12 +116,12 @@ type clusterNode struct {
 // shared database, with the shared password key.
 func startClusterNode(t *testing.T, database, keyFile, natsURLs string) *clusterNode {
 	t.Helper()
-	ports, err := freePorts(6)
+	ports, err := freePorts(8)
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := func(i int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[i])) }
-	n := &clusterNode{msnp: addr(0), gg: addr(2), imip: addr(3), http: addr(4), log: &testenv.LogBuffer{}}
+	n := &clusterNode{msnp: addr(0), gg: addr(2), imip: addr(3), http: addr(4), msim: addr(6), sip: addr(7), log: &testenv.LogBuffer{}}
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -125,8 +129,8 @@ func startClusterNode(t *testing.T, database, keyFile, natsURLs string) *cluster
 	n.cmd = exec.Command(exe, "--log-level", "warn", "serve", "--data", t.TempDir(), "--database", database,
 		"--secret-key-file", keyFile, "--nats", natsURLs, "--bus-replicas", "3",
 		"--node-timeout", clusterNodeTimeout.String(),
-		"--msnp-addr", n.msnp, "--sb-addr", addr(1), "--ftp-addr", addr(5), "--msim-addr", "off",
-		"--gg-addr", n.gg, "--imip-addr", n.imip, "--sip-addr", "off", "--http-addr", n.http)
+		"--msnp-addr", n.msnp, "--sb-addr", addr(1), "--ftp-addr", addr(5), "--msim-addr", n.msim,
+		"--gg-addr", n.gg, "--imip-addr", n.imip, "--sip-addr", n.sip, "--http-addr", n.http)
 	n.cmd.Env = mainEnv()
 	n.cmd.Stderr = n.log
 	if err := n.cmd.Start(); err != nil {
@@ -150,6 +154,34 @@ func startClusterNode(t *testing.T, database, keyFile, natsURLs string) *cluster
 			t.Fatalf("node %s never became healthy:\n%s", n.msnp, n.log)
 		}
 	}
+}
+
+// metric sums the node's samples of a counter whose labels contain
+// labels ("" for all of them).
+func (n *clusterNode) metric(t *testing.T, name, labels string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + n.http + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, line := range strings.Split(string(body), "\n") {
+		if !strings.HasPrefix(line, name+"{") || !strings.Contains(line, labels) {
+			continue
+		}
+		fields := strings.Fields(line)
+		v, err := strconv.ParseFloat(fields[len(fields)-1], 64)
+		if err != nil {
+			t.Fatalf("metrics line %q: %v", line, err)
+		}
+		sum += v
+	}
+	return sum
 }
 
 // kill ends the process as a power cut would: no goodbye to anyone.
@@ -265,6 +297,23 @@ func loginMSNAt(t *testing.T, ctx context.Context, addr, email string) *msnclien
 	return c
 }
 
+func nextMSIM[T any](t *testing.T, ctx context.Context, c *msimclient.Client) T {
+	t.Helper()
+	for {
+		select {
+		case ev, ok := <-c.Events():
+			if !ok {
+				t.Fatalf("msim events closed while waiting for %T", *new(T))
+			}
+			if v, ok := ev.(T); ok {
+				return v
+			}
+		case <-ctx.Done():
+			t.Fatalf("no %T: %v", *new(T), ctx.Err())
+		}
+	}
+}
+
 func nextMSN[T any](t *testing.T, ctx context.Context, events <-chan msnclient.Event) T {
 	t.Helper()
 	for {
@@ -285,8 +334,8 @@ func nextMSN[T any](t *testing.T, ctx context.Context, events <-chan msnclient.E
 // TestThreeNodes runs the service as an operator grows it: a three-server
 // NATS cluster, three `crosstalk serve` processes on one PostgreSQL
 // database, each with a data directory of its own and the same password
-// key, clients of each protocol spread over them. Then one node is killed (SIGKILL)
-// while messages flow, and then one NATS server.
+// key, clients of all five protocols spread over them. Then one node is
+// killed (SIGKILL) while messages flow, and then one NATS server.
 func TestThreeNodes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
@@ -301,13 +350,15 @@ func TestThreeNodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const alice, bob, gary, carol, dave = 1001, 1002, 1003, 1004, 1005
+	const alice, bob, gary, carol, dave, mia, sam = 1001, 1002, 1003, 1004, 1005, 1006, 1007
 	for _, a := range []hub.Account{
 		{Number: alice, Email: "alice@example.com", DisplayName: "Alice"},
 		{Number: bob, Email: "bob@example.com", DisplayName: "Bob"},
 		{Number: gary, Email: "gary@example.com", DisplayName: "Gary"},
 		{Number: carol, Email: "carol@example.com", DisplayName: "Carol"},
 		{Number: dave, Email: "dave@example.com", DisplayName: "Dave"},
+		{Number: mia, Email: "mia@example.com", DisplayName: "Mia"},
+		{Number: sam, Email: "sam@example.com", DisplayName: "Sam"},
 	} {
 		if _, err := st.CreateAccount(ctx, a, "pw"); err != nil {
 			t.Fatal(err)
@@ -362,6 +413,40 @@ func TestThreeNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	bobIn.wait(t, "bob gets carol's message", 10*time.Second, func() bool { return bobIn.texts["from IMIP on node 3"] == 1 })
+
+	// MySpaceIM on node 1 and Office Communicator (SIP) on node 2: Sam
+	// writes to Mia, Mia to Bob.
+	miaMSIM, err := msimclient.Dial(ctx, nodes[0].msim, msimclient.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { miaMSIM.Close() })
+	if _, err := miaMSIM.Login(ctx, "mia@example.com", "pw"); err != nil {
+		t.Fatalf("msim login: %v", err)
+	}
+	samSIP, err := sipclient.Dial(ctx, nodes[1].sip, sipclient.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { samSIP.Close() })
+	if err := samSIP.SignIn(ctx, "sam@example.com", "pw"); err != nil {
+		t.Fatalf("sip sign-in: %v", err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		// Mia's presence reaches Sam's node a moment after her login.
+		if err := samSIP.SendMessage(ctx, "sip:mia@example.com", "from SIP on node 2"); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("sip message to mia: %v", err)
+		}
+	}
+	if m := nextMSIM[msimclient.Message](t, ctx, miaMSIM); m.From != sam || m.Text != "from SIP on node 2" {
+		t.Fatalf("mia got %+v", m)
+	}
+	if err := miaMSIM.SendIM(ctx, bob, "from MySpaceIM on node 1"); err != nil {
+		t.Fatal(err)
+	}
+	bobIn.wait(t, "bob gets mia's message", 10*time.Second, func() bool { return bobIn.texts["from MySpaceIM on node 1"] == 1 })
 
 	// A GG drive file uploaded through node 2 and downloaded through node
 	// 1: the nodes share no directory, the file lives on the bus.
@@ -454,6 +539,20 @@ func TestThreeNodes(t *testing.T) {
 		return true
 	})
 	t.Logf("%d messages acknowledged as delivered across the kill, all received", len(delivered))
+	// The surviving nodes dropped nothing for want of room, and lost no
+	// message (crosstalk_message_outcomes_total counts every one).
+	for i, n := range nodes[:2] {
+		full := n.metric(t, "crosstalk_events_refused_total", `cause="queue_full"`)
+		lost := n.metric(t, "crosstalk_message_outcomes_total", `outcome="lost"`)
+		refused := n.metric(t, "crosstalk_events_refused_total", "")
+		t.Logf("node %d: %v events refused in all (none for a full queue: %v), %v messages lost", i+1, refused, full, lost)
+		if full != 0 || lost != 0 {
+			t.Errorf("node %d: %v events refused for a full queue, %v messages lost", i+1, full, lost)
+		}
+		if n.metric(t, "crosstalk_message_outcomes_total", `outcome="delivered"`) == 0 {
+			t.Errorf("node %d counted no delivered message: its metrics were not read", i+1)
+		}
+	}
 
 	// One NATS server dies: the service goes on.
 	_ = natsServers[1].cmd.Process.Kill()
