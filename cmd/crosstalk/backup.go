@@ -12,6 +12,9 @@ import (
 	"path"
 	"path/filepath"
 
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/crosstalk-im/crosstalk/bus"
 	"github.com/crosstalk-im/crosstalk/drive"
 	"github.com/crosstalk-im/crosstalk/store"
 )
@@ -21,16 +24,32 @@ import (
 // Backup writes), then the drive's files under drive/. The embedded bus's
 // state (presence) and the lock file are left out: a node rebuilds the one
 // and takes the other. A PostgreSQL database is pg_dump's to back up: the
-// archive then holds the keys and the drive's files.
+// archive then holds the keys and the drive's files. Nodes on a shared bus
+// keep the drive's files in its object store: with --nats, backup reads
+// them from there and restore puts them back.
 
 type backupCmd struct {
 	storeFlags
-	Out string `help:"Archive to write (.tar.gz), replaced if it exists. It holds the password key: keep it as safe as the data directory." required:"" type:"path"`
+	Out  string `help:"Archive to write (.tar.gz), replaced if it exists. It holds the password key: keep it as safe as the data directory." required:"" type:"path"`
+	Nats string `help:"NATS URL of a service whose nodes share a bus: the drive's files are taken from its object store."`
 }
 
 func (c *backupCmd) Run() error {
 	return c.withExisting(func(ctx context.Context, st store.Store) error {
-		files, size, err := writeBackup(ctx, st, c.Data, c.Out)
+		var objects jetstream.ObjectStore
+		if c.Nats != "" {
+			b, err := bus.Open(ctx, bus.Options{URL: c.Nats})
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			if objects, err = b.JS.ObjectStore(ctx, drive.ObjectBucket); errors.Is(err, jetstream.ErrBucketNotFound) {
+				objects = nil // no file was ever stored
+			} else if err != nil {
+				return fmt.Errorf("the drive's object store: %w", err)
+			}
+		}
+		files, size, err := writeBackup(ctx, st, c.Data, objects, c.Out)
 		if err != nil {
 			return err
 		}
@@ -48,7 +67,9 @@ func (c *backupCmd) Run() error {
 // before the drive's files, so that every file a ticket in it names is
 // there unless it expired meanwhile; a file without a ticket is removed by
 // the drive's sweeper.
-func writeBackup(ctx context.Context, st store.Store, dir, out string) (files int, size int64, err error) {
+// With objects, the drive's files come from that object store instead of
+// the data directory.
+func writeBackup(ctx context.Context, st store.Store, dir string, objects jetstream.ObjectStore, out string) (files int, size int64, err error) {
 	staging, err := os.MkdirTemp(filepath.Dir(out), ".crosstalk-backup-*")
 	if err != nil {
 		return 0, 0, err
@@ -84,6 +105,13 @@ func writeBackup(ctx context.Context, st store.Store, dir, out string) (files in
 		}
 	}
 	blobDir := drive.BlobDir(dir)
+	if objects != nil {
+		n, bytes, err := addObjects(ctx, tw, objects, filepath.Base(blobDir))
+		files, size = files+n, size+bytes
+		if err != nil {
+			return 0, 0, err
+		}
+	}
 	blobs, err := os.ReadDir(blobDir)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return 0, 0, err
@@ -127,13 +155,47 @@ func addFile(tw *tar.Writer, name, path string) (int64, error) {
 	return n, err
 }
 
+// addObjects writes every file of the drive's object store into tw, under
+// dir, skipping those that expire while it runs.
+func addObjects(ctx context.Context, tw *tar.Writer, objects jetstream.ObjectStore, dir string) (files int, size int64, err error) {
+	list, err := objects.List(ctx)
+	if errors.Is(err, jetstream.ErrNoObjectsFound) {
+		return 0, 0, nil
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, info := range list {
+		r, err := objects.Get(ctx, info.Name)
+		if errors.Is(err, jetstream.ErrObjectNotFound) {
+			continue
+		}
+		if err != nil {
+			return files, size, err
+		}
+		err = tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: path.Join(dir, info.Name), Size: int64(info.Size), Mode: 0o600, ModTime: info.ModTime})
+		var n int64
+		if err == nil {
+			n, err = io.Copy(tw, r)
+		}
+		r.Close()
+		if err != nil {
+			return files, size, fmt.Errorf("drive file %s: %w", info.Name, err)
+		}
+		files, size = files+1, size+n
+	}
+	return files, size, nil
+}
+
 // pgDumpNote tells the operator of a PostgreSQL store where its database's
 // backup comes from.
 const pgDumpNote = "the database is in PostgreSQL and not in the archive: back it up with pg_dump and restore it with pg_restore"
 
 type restoreCmd struct {
-	In   string `help:"Archive written by crosstalk backup." required:"" type:"existingfile"`
-	Data string `help:"Data directory to restore into; it must not exist yet or be empty." required:"" type:"path"`
+	In          string `help:"Archive written by crosstalk backup." required:"" type:"existingfile"`
+	Data        string `help:"Data directory to restore into; it must not exist yet or be empty." required:"" type:"path"`
+	Nats        string `help:"NATS URL of a service whose nodes share a bus: the drive's files go into its object store."`
+	BusReplicas int    `help:"With --nats: how many NATS servers keep the object store, if restore creates it." default:"1"`
 }
 
 func (c *restoreCmd) Run() error {
@@ -144,10 +206,62 @@ func (c *restoreCmd) Run() error {
 		return err
 	}
 	fmt.Printf("restored %s into %s: %d files\n", c.In, c.Data, files)
+	if c.Nats != "" {
+		n, err := restoreObjects(ctx, c.Nats, c.BusReplicas, drive.BlobDir(c.Data))
+		if err != nil {
+			return err
+		}
+		fmt.Printf("put %d drive files into the bus's object store\n", n)
+	}
 	if _, err := os.Stat(filepath.Join(c.Data, store.DatabaseFile)); errors.Is(err, fs.ErrNotExist) {
 		fmt.Println(pgDumpNote + "; start serve with --database and --data " + c.Data)
 	}
 	return nil
+}
+
+// restoreObjects puts the drive files of the restored blobDir into the
+// object store of the bus at url (created with replicas if missing), and
+// removes them from blobDir: nodes on that bus read them from there.
+func restoreObjects(ctx context.Context, url string, replicas int, blobDir string) (files int, err error) {
+	b, err := bus.Open(ctx, bus.Options{URL: url})
+	if err != nil {
+		return 0, err
+	}
+	defer b.Close()
+	objects, err := b.JS.ObjectStore(ctx, drive.ObjectBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		objects, err = drive.OpenObjects(ctx, b.JS, replicas)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("the drive's object store: %w", err)
+	}
+	entries, err := os.ReadDir(blobDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		p := filepath.Join(blobDir, e.Name())
+		f, err := os.Open(p)
+		if err != nil {
+			return files, err
+		}
+		_, err = objects.Put(ctx, jetstream.ObjectMeta{Name: e.Name()}, f)
+		f.Close()
+		if err != nil {
+			return files, fmt.Errorf("drive file %s: %w", e.Name(), err)
+		}
+		if err := os.Remove(p); err != nil {
+			return files, err
+		}
+		files++
+	}
+	return files, nil
 }
 
 // restoreBackup unpacks the backup in into the data directory dir, which

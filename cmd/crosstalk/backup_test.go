@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	natsserver "github.com/nats-io/nats-server/v2/server"
+
+	"github.com/crosstalk-im/crosstalk/bus"
 	"github.com/crosstalk-im/crosstalk/drive"
 	"github.com/crosstalk-im/crosstalk/internal/pgtest"
 	"github.com/crosstalk-im/crosstalk/node"
@@ -200,5 +203,72 @@ func TestBackupRestorePostgres(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(drive.BlobDir(restored), "0123456789abcdef0123456789abcdef")); err != nil {
 		t.Errorf("the drive's file: %v", err)
+	}
+}
+
+// startJetStream runs a NATS server with JetStream on loopback for one
+// test and returns its URL.
+func startJetStream(t *testing.T) string {
+	t.Helper()
+	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	if !ns.ReadyForConnections(5 * time.Second) {
+		t.Fatal("nats not ready")
+	}
+	return ns.ClientURL()
+}
+
+// With --nats, backup takes the drive's files from the bus's object store,
+// and restore puts them into another bus's.
+func TestBackupRestoreObjects(t *testing.T) {
+	ctx := testContext(t)
+	from, to := startJetStream(t), startJetStream(t)
+	data := t.TempDir()
+	st, err := store.OpenSQLite(ctx, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	b, err := bus.Open(ctx, bus.Options{URL: from})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	objects, err := drive.OpenObjects(ctx, b.JS, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const id = "0123456789abcdef0123456789abcdef"
+	content := bytes.Repeat([]byte("drive file "), 30_000)
+	if _, err := objects.PutBytes(ctx, id, content); err != nil {
+		t.Fatal(err)
+	}
+	archive := filepath.Join(t.TempDir(), "backup.tar.gz")
+	if out, errOut, code := crosstalk(t, "backup", "--data", data, "--out", archive, "--nats", from); code != 0 {
+		t.Fatalf("backup: %s %s", out, errOut)
+	}
+	restored := filepath.Join(t.TempDir(), "restored")
+	out, errOut, code := crosstalk(t, "restore", "--in", archive, "--data", restored, "--nats", to)
+	if code != 0 || !strings.Contains(out, "put 1 drive files into the bus's object store") {
+		t.Fatalf("restore: %q %s", out, errOut)
+	}
+	b2, err := bus.Open(ctx, bus.Options{URL: to})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b2.Close()
+	there, err := b2.JS.ObjectStore(ctx, drive.ObjectBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := there.GetBytes(ctx, id); err != nil || !bytes.Equal(got, content) {
+		t.Fatalf("restored object: %d bytes, %v", len(got), err)
+	}
+	if left, _ := os.ReadDir(drive.BlobDir(restored)); len(left) != 0 {
+		t.Fatalf("files left in the restored directory: %v", left)
 	}
 }
