@@ -297,40 +297,6 @@ func loginMSNAt(t *testing.T, ctx context.Context, addr, email string) *msnclien
 	return c
 }
 
-func nextMSIM[T any](t *testing.T, ctx context.Context, c *msimclient.Client) T {
-	t.Helper()
-	for {
-		select {
-		case ev, ok := <-c.Events():
-			if !ok {
-				t.Fatalf("msim events closed while waiting for %T", *new(T))
-			}
-			if v, ok := ev.(T); ok {
-				return v
-			}
-		case <-ctx.Done():
-			t.Fatalf("no %T: %v", *new(T), ctx.Err())
-		}
-	}
-}
-
-func nextMSN[T any](t *testing.T, ctx context.Context, events <-chan msnclient.Event) T {
-	t.Helper()
-	for {
-		select {
-		case ev, ok := <-events:
-			if !ok {
-				t.Fatalf("events closed while waiting for %T", *new(T))
-			}
-			if v, ok := ev.(T); ok {
-				return v
-			}
-		case <-ctx.Done():
-			t.Fatalf("no %T: %v", *new(T), ctx.Err())
-		}
-	}
-}
-
 // TestThreeNodes runs the service as an operator grows it: a three-server
 // NATS cluster, three `crosstalk serve` processes on one PostgreSQL
 // database, each with a data directory of its own and the same password
@@ -377,7 +343,7 @@ func TestThreeNodes(t *testing.T) {
 	if _, err := aliceMSN.Add(ctx, msnclient.ListForward, "dave@example.com", "Dave", 0); err != nil {
 		t.Fatal(err)
 	}
-	for p := nextMSN[msnclient.Presence](t, ctx, aliceMSN.Events()); p.Email != "dave@example.com"; p = nextMSN[msnclient.Presence](t, ctx, aliceMSN.Events()) {
+	for p := testenv.Next[msnclient.Presence](t, ctx, aliceMSN.Events()); p.Email != "dave@example.com"; p = testenv.Next[msnclient.Presence](t, ctx, aliceMSN.Events()) {
 	}
 	asb, err := aliceMSN.StartChat(ctx)
 	if err != nil {
@@ -387,16 +353,16 @@ func TestThreeNodes(t *testing.T) {
 	if _, err := asb.Call(ctx, "dave@example.com"); err != nil {
 		t.Fatal(err)
 	}
-	dsb, err := daveMSN.Answer(ctx, nextMSN[msnclient.Ring](t, ctx, daveMSN.Events()))
+	dsb, err := daveMSN.Answer(ctx, testenv.Next[msnclient.Ring](t, ctx, daveMSN.Events()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer dsb.Leave()
-	nextMSN[msnclient.Joined](t, ctx, asb.Events())
+	testenv.Next[msnclient.Joined](t, ctx, asb.Events())
 	if err := asb.SendText(ctx, "across nodes"); err != nil {
 		t.Fatal(err)
 	}
-	if m := nextMSN[msnclient.Message](t, ctx, dsb.Events()); m.Text != "across nodes" {
+	if m := testenv.Next[msnclient.Message](t, ctx, dsb.Events()); m.Text != "across nodes" {
 		t.Fatalf("dave got %+v", m)
 	}
 
@@ -440,7 +406,7 @@ func TestThreeNodes(t *testing.T) {
 			t.Fatalf("sip message to mia: %v", err)
 		}
 	}
-	if m := nextMSIM[msimclient.Message](t, ctx, miaMSIM); m.From != sam || m.Text != "from SIP on node 2" {
+	if m := testenv.Next[msimclient.Message](t, ctx, miaMSIM.Events()); m.From != sam || m.Text != "from SIP on node 2" {
 		t.Fatalf("mia got %+v", m)
 	}
 	if err := miaMSIM.SendIM(ctx, bob, "from MySpaceIM on node 1"); err != nil {
@@ -576,7 +542,7 @@ func TestThreeNodes(t *testing.T) {
 	if err := asb.SendText(ctx, "still here"); err != nil {
 		t.Fatal(err)
 	}
-	if m := nextMSN[msnclient.Message](t, ctx, dsb.Events()); m.Text != "still here" {
+	if m := testenv.Next[msnclient.Message](t, ctx, dsb.Events()); m.Text != "still here" {
 		t.Fatalf("dave got %+v", m)
 	}
 }
