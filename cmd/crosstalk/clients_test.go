@@ -20,11 +20,12 @@ import (
 // on loopback ports, as a user runs them against `crosstalk serve`.
 
 // startNode starts a node with every listener, the MSNFTP relay included,
-// on a loopback port.
+// on a loopback port (MySpaceIM on one of its own).
 func startNode(t *testing.T, tweak func(*node.Options)) *node.Node {
 	t.Helper()
 	o := node.Options{DataDir: t.TempDir(), Logger: testLogger(t)}
 	o.MSNPAddr, o.SBAddr, o.FTPAddr, o.GGAddr, o.IMIPAddr, o.HTTPAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	o.MSIMAddr, o.SIPAddr = "127.0.0.1:0", "127.0.0.1:0"
 	if tweak != nil {
 		tweak(&o)
 	}
@@ -49,13 +50,25 @@ func addAccount(t *testing.T, n *node.Node, number uint32, email, password strin
 	}
 }
 
-// msnAs and ggAs are the login flags of a command run as an account.
+// msnAs, ggAs, sipAs, msimAs and imipAs are the login flags of a command run as an account.
 func msnAs(n *node.Node, email, password string) msnLogin {
 	return msnLogin{Server: n.MSNPAddr, Login: email, Password: password, Timeout: 10 * time.Second}
 }
 
 func ggAs(n *node.Node, number uint32, password string) ggLogin {
 	return ggLogin{Server: n.GGAddr, Number: number, Password: password, Timeout: 10 * time.Second}
+}
+
+func sipAs(n *node.Node, email, password string) sipLogin {
+	return sipLogin{Server: n.SIPAddr, Login: email, Password: password, Timeout: 10 * time.Second}
+}
+
+func msimAs(n *node.Node, email, password string) msimLogin {
+	return msimLogin{Server: n.MSIMAddr, Login: email, Password: password, Timeout: 10 * time.Second}
+}
+
+func imipAs(n *node.Node, number uint32, password string) imipLogin {
+	return imipLogin{Server: n.IMIPAddr, Number: number, Password: password, Timeout: 10 * time.Second}
 }
 
 // testLogger logs to the test's output, shown when it fails.

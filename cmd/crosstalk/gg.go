@@ -10,6 +10,7 @@ import (
 
 	ggclient "github.com/crosstalk-im/crosstalk/gg/client"
 	"github.com/crosstalk-im/crosstalk/gg/wire"
+	"github.com/crosstalk-im/crosstalk/hub"
 )
 
 type ggCmd struct {
@@ -102,6 +103,7 @@ func (c *ggSendCmd) run(ctx context.Context, log *slog.Logger, con *console) err
 
 type ggListenCmd struct {
 	ggLogin
+	listenOutput
 }
 
 func (c *ggListenCmd) Run(log *slog.Logger) error {
@@ -125,9 +127,29 @@ func (c *ggListenCmd) run(ctx context.Context, log *slog.Logger, con *console) e
 			if !ok {
 				return fmt.Errorf("the server ended the session: %w", cl.Err())
 			}
-			if m, ok := ev.(ggclient.Message); ok {
-				con.printf("%d: %s\n", m.From, m.Text)
+			switch ev := ev.(type) {
+			case ggclient.Message:
+				c.show(con, "gg", listenEvent{Event: eventMessage, From: fmt.Sprint(ev.From), Text: ev.Text})
+			case ggclient.Status:
+				c.show(con, "gg", listenEvent{Event: eventPresence, From: fmt.Sprint(ev.UIN), Status: ggStatus(ev.Status), Text: ev.Description})
+			case ggclient.Typing:
+				c.show(con, "gg", typingEvent(fmt.Sprint(ev.From), ev.Length > 0))
 			}
 		}
+	}
+}
+
+// ggStatus reads a GG status as the GG front end maps it onto the hub:
+// "zaraz wracam" (busy) is away, "nie przeszkadzać" busy.
+func ggStatus(status uint32) hub.Status {
+	switch wire.StatusBase(status) {
+	case wire.StatusAvail, wire.StatusFFC:
+		return hub.StatusOnline
+	case wire.StatusBusy:
+		return hub.StatusAway
+	case wire.StatusDND:
+		return hub.StatusBusy
+	default:
+		return hub.StatusOffline
 	}
 }

@@ -28,7 +28,7 @@ func TestGGSendTellsWhatHappened(t *testing.T) {
 	if _, err := n.Store.AddToList(ctx, 1004, 1001, hub.Block, 0, 100); err != nil {
 		t.Fatal(err)
 	}
-	listen := command((&ggListenCmd{ggAs(n, 1002, "pw-b")}).run).start(t, ctx, "listening as 1002")
+	listen := command((&ggListenCmd{ggLogin: ggAs(n, 1002, "pw-b")}).run).start(t, ctx, "listening as 1002")
 
 	if r := ggSend(t, n, 1002, "hello there"); r.err != nil || r.out.String() != "delivered to 1002\n" {
 		t.Errorf("to an online contact: %q, %v", r.out, r.err)
@@ -60,7 +60,7 @@ func TestGGListenOutlivesIdleTimeout(t *testing.T) {
 	addAccount(t, n, 1002, "b@example.com", "pw-b")
 	login := ggAs(n, 1002, "pw-b")
 	login.Ping = idle / 3
-	listen := command((&ggListenCmd{login}).run).start(t, ctx, "listening as 1002")
+	listen := command((&ggListenCmd{ggLogin: login}).run).start(t, ctx, "listening as 1002")
 
 	select {
 	case <-time.After(5 * idle):

@@ -38,6 +38,7 @@ type cli struct {
 	Gg       ggCmd       `cmd:"" help:"Talk to a Gadu-Gadu server as a client (for bots and scripts)."`
 	Msim     msimCmd     `cmd:"" help:"Talk to a MySpaceIM server as a client (for bots and scripts)."`
 	Imip     imipCmd     `cmd:"" help:"Talk to an IMIP server as a client (for bots and scripts)."`
+	Sip      sipCmd      `cmd:"" help:"Talk to an Office Communications Server (SIP) as a client (for bots and scripts)."`
 	Loadtest loadtestCmd `cmd:"" help:"Measure a server under load (starts its own unless told otherwise)."`
 	Attack   attackCmd   `cmd:"" help:"Measure what an attacker gets from a server of your own (loopback only by default)."`
 	Version  versionCmd  `cmd:"" help:"Print the version."`

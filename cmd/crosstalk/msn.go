@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/msnp/client"
 	"github.com/crosstalk-im/crosstalk/msnp/wire"
 )
@@ -139,6 +140,7 @@ func waitJoined(ctx context.Context, sb *client.Switchboard, email string) error
 
 type msnListenCmd struct {
 	msnLogin
+	listenOutput
 }
 
 func (c *msnListenCmd) Run(log *slog.Logger) error {
@@ -162,27 +164,48 @@ func (c *msnListenCmd) run(ctx context.Context, log *slog.Logger, con *console) 
 			if !ok {
 				return cl.Err()
 			}
-			if r, ok := ev.(client.Ring); ok {
+			switch ev := ev.(type) {
+			case client.Ring:
 				actx, cancel := context.WithTimeout(ctx, c.Timeout)
-				sb, err := cl.Answer(actx, r)
+				sb, err := cl.Answer(actx, ev)
 				cancel()
 				if err != nil {
-					log.Warn("answering", "from", r.Caller, "err", err)
+					log.Warn("answering", "from", ev.Caller, "err", err)
 					continue
 				}
-				go printMessages(con, sb)
+				go c.printMessages(con, sb)
+			case client.Presence:
+				c.show(con, "msn", listenEvent{Event: eventPresence, From: ev.Email, Name: ev.Friendly, Status: msnStatuses[ev.Status]})
+			case client.Offline:
+				c.show(con, "msn", listenEvent{Event: eventPresence, From: ev.Email, Status: hub.StatusOffline})
 			}
 		}
 	}
 }
 
-func printMessages(con *console, sb *client.Switchboard) {
+func (c *msnListenCmd) printMessages(con *console, sb *client.Switchboard) {
 	defer sb.Close()
 	for ev := range sb.Events() {
-		if m, ok := ev.(client.Message); ok && m.ContentType == "text/plain" {
-			con.printf("%s <%s>: %s\n", m.Friendly, m.From, m.Text)
+		m, ok := ev.(client.Message)
+		switch {
+		case !ok:
+		case m.ContentType == "text/plain":
+			c.show(con, "msn", listenEvent{Event: eventMessage, From: m.From, Name: m.Friendly, Text: m.Text})
+		case m.TypingUser != "":
+			c.show(con, "msn", typingEvent(m.TypingUser, true))
 		}
 	}
+}
+
+// msnStatuses are the hub's words for MSN's status codes.
+var msnStatuses = map[string]hub.Status{
+	client.StatusOnline:  hub.StatusOnline,
+	client.StatusBusy:    hub.StatusBusy,
+	client.StatusIdle:    hub.StatusIdle,
+	client.StatusBeRight: hub.StatusBeRightBack,
+	client.StatusAway:    hub.StatusAway,
+	client.StatusPhone:   hub.StatusOnThePhone,
+	client.StatusLunch:   hub.StatusOutToLunch,
 }
 
 func wireLimits(maxLine int) wire.Limits {

@@ -13,7 +13,7 @@ func TestMSNSendTellsWhatHappened(t *testing.T) {
 	addAccount(t, n, 1001, "alice@example.com", "pw-a")
 	addAccount(t, n, 1002, "bob@example.com", "pw-b")
 	addAccount(t, n, 1003, "carol@example.com", "pw-c")
-	listen := command((&msnListenCmd{msnAs(n, "bob@example.com", "pw-b")}).run).start(t, ctx, "listening as bob@example.com")
+	listen := command((&msnListenCmd{msnLogin: msnAs(n, "bob@example.com", "pw-b")}).run).start(t, ctx, "listening as bob@example.com")
 
 	send := func(to, text string) ran {
 		return command((&msnSendCmd{msnLogin: msnAs(n, "alice@example.com", "pw-a"), To: to, Text: strings.Fields(text)}).run).run(t, ctx)

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/crosstalk-im/crosstalk/hub"
+	sipclient "github.com/crosstalk-im/crosstalk/sip/client"
+	sipwire "github.com/crosstalk-im/crosstalk/sip/wire"
+)
+
+type sipCmd struct {
+	Send   sipSendCmd   `cmd:"" help:"Sign in as Office Communicator does, send one message, sign out."`
+	Listen sipListenCmd `cmd:"" help:"Sign in and print the messages that arrive."`
+}
+
+type sipLogin struct {
+	Server   string        `help:"SIP server host:port (SIP over TCP)." default:"localhost:5060"`
+	Login    string        `help:"Account e-mail address (the SIP address without sip:)." required:""`
+	Password string        `help:"Password." required:"" env:"CROSSTALK_SIP_PASSWORD"`
+	Timeout  time.Duration `help:"How long to wait at each step: the server, the contact's answer." default:"30s"`
+}
+
+// connect signs in (NTLM, then every message signed), within Timeout.
+func (l sipLogin) connect(ctx context.Context, log *slog.Logger) (*sipclient.Client, error) {
+	ctx, cancel := context.WithTimeout(ctx, l.Timeout)
+	defer cancel()
+	c, err := sipclient.Dial(ctx, l.Server, sipclient.Options{Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach the SIP server at %s: %w", l.Server, err)
+	}
+	if err := c.SignIn(ctx, l.Login, l.Password); err != nil {
+		c.Close()
+		if errors.Is(err, sipclient.ErrAuthentication) {
+			return nil, errors.New("login refused: wrong e-mail address or password")
+		}
+		return nil, err
+	}
+	return c, nil
+}
+
+// signOut ends the registration the way Communicator leaves.
+func signOut(c *sipclient.Client) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = c.SignOut(ctx)
+}
+
+type sipSendCmd struct {
+	sipLogin
+	To   string   `help:"Recipient's e-mail address." required:""`
+	Text []string `arg:"" help:"Message text."`
+}
+
+func (c *sipSendCmd) Run(log *slog.Logger) error {
+	ctx, stop := untilInterrupted()
+	defer stop()
+	return c.run(ctx, log, stdio())
+}
+
+func (c *sipSendCmd) run(ctx context.Context, log *slog.Logger, con *console) error {
+	cl, err := c.connect(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer signOut(cl)
+	sctx, cancel := context.WithTimeout(ctx, c.Timeout)
+	defer cancel()
+	err = cl.SendMessage(sctx, c.To, strings.Join(c.Text, " "))
+	var refused *sipclient.StatusError
+	switch {
+	case errors.As(err, &refused) && refused.Code == 404:
+		return fmt.Errorf("%s: no such account", c.To)
+	case errors.As(err, &refused) && refused.Code == 480:
+		// OCS keeps no offline messages, and says 480 for a contact who is
+		// offline, invisible or blocking alike.
+		return fmt.Errorf("%s is offline or not accepting messages", c.To)
+	case errors.As(err, &refused) && refused.Code == 403:
+		return fmt.Errorf("%s does not accept your messages", c.To)
+	case err != nil:
+		return err
+	}
+	_ = cl.EndChat(sctx, c.To)
+	con.printf("delivered to %s\n", c.To)
+	return nil
+}
+
+type sipListenCmd struct {
+	sipLogin
+	listenOutput
+}
+
+func (c *sipListenCmd) Run(log *slog.Logger) error {
+	ctx, stop := untilInterrupted()
+	defer stop()
+	return c.run(ctx, log, stdio())
+}
+
+func (c *sipListenCmd) run(ctx context.Context, log *slog.Logger, con *console) error {
+	cl, err := c.connect(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer signOut(cl)
+	con.notef("listening as %s; Ctrl-C to stop\n", c.Login)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-cl.Events():
+			if !ok {
+				return errors.New("the server ended the session")
+			}
+			switch ev := ev.(type) {
+			case sipclient.Message:
+				c.show(con, "sip", listenEvent{Event: eventMessage, From: sipwire.URIUser(ev.From), Text: ev.Text})
+			case sipclient.Presence:
+				c.show(con, "sip", listenEvent{Event: eventPresence, From: sipwire.URIUser(ev.URI), Name: ev.DisplayName, Status: sipStatus(ev), Text: ev.Note})
+			case sipclient.Typing:
+				c.show(con, "sip", typingEvent(sipwire.URIUser(ev.From), ev.Active))
+			case sipclient.Disconnected:
+				return fmt.Errorf("the server ended the session: %w", ev.Err)
+			}
+		}
+	}
+}
+
+// sipStatus reads an availability as [MS-PRES] ranges it.
+func sipStatus(p sipclient.Presence) hub.Status {
+	a := p.Availability
+	switch {
+	case a >= 18000 || a < 3000:
+		return hub.StatusOffline
+	case p.Activity == "on-the-phone":
+		return hub.StatusOnThePhone
+	case a < 4500:
+		return hub.StatusOnline
+	case a < 6000:
+		return hub.StatusIdle
+	case a < 12000:
+		return hub.StatusBusy
+	case a < 15000:
+		return hub.StatusBeRightBack
+	default:
+		return hub.StatusAway
+	}
+}

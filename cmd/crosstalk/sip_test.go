@@ -1,0 +1,54 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/crosstalk-im/crosstalk/hub"
+)
+
+// sip send says what became of the message: delivered to a listening
+// contact, or refused because the contact is offline or blocks the
+// sender (OCS says the same for both), or nobody has the address; a wrong
+// password is refused at sign-in.
+func TestSIPSendTellsWhatHappened(t *testing.T) {
+	ctx := testContext(t)
+	n := startNode(t, nil)
+	addAccount(t, n, 1001, "alice@example.com", "pw-a")
+	addAccount(t, n, 1002, "bob@example.com", "pw-b")
+	addAccount(t, n, 1003, "carol@example.com", "pw-c")
+	addAccount(t, n, 1004, "blocker@example.com", "pw-d")
+	if _, err := n.Store.AddToList(ctx, 1004, 1001, hub.Block, 0, 100); err != nil {
+		t.Fatal(err)
+	}
+	listen := command((&sipListenCmd{sipLogin: sipAs(n, "bob@example.com", "pw-b")}).run).start(t, ctx, "listening as bob@example.com")
+	blocker := command((&sipListenCmd{sipLogin: sipAs(n, "blocker@example.com", "pw-d")}).run).start(t, ctx, "listening as blocker@example.com")
+
+	send := func(login sipLogin, to, text string) ran {
+		return command((&sipSendCmd{sipLogin: login, To: to, Text: strings.Fields(text)}).run).run(t, ctx)
+	}
+	alice := sipAs(n, "alice@example.com", "pw-a")
+	if r := send(alice, "bob@example.com", "hello bob"); r.err != nil || r.out.String() != "delivered to bob@example.com\n" {
+		t.Errorf("to a listening contact: %q, %v", r.out, r.err)
+	}
+	waitFor(t, ctx, "the message", func() bool { return listen.out.String() == "alice@example.com: hello bob\n" })
+	for to, want := range map[string]string{
+		"carol@example.com":   "carol@example.com is offline or not accepting messages",
+		"blocker@example.com": "blocker@example.com is offline or not accepting messages",
+		"nobody@example.com":  "nobody@example.com: no such account",
+	} {
+		if r := send(alice, to, "hello"); r.err == nil || r.err.Error() != want || r.out.String() != "" {
+			t.Errorf("to %s: %q, %v; want the error %q", to, r.out, r.err, want)
+		}
+	}
+	wrong := sipAs(n, "alice@example.com", "wrong")
+	if r := send(wrong, "bob@example.com", "hi"); r.err == nil || r.err.Error() != "login refused: wrong e-mail address or password" {
+		t.Errorf("with a wrong password: %q, %v", r.out, r.err)
+	}
+	if r := listen.interrupt(); r.err != nil {
+		t.Errorf("listen: %v", r.err)
+	}
+	if r := blocker.interrupt(); r.err != nil || r.out.String() != "" {
+		t.Errorf("the blocker's listen: %q, %v", r.out, r.err)
+	}
+}
