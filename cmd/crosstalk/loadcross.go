@@ -19,12 +19,13 @@ import (
 // loadtestCrossCmd measures messages between users of two protocols, pair
 // by pair, with MSN→MSN first as the yardstick.
 type loadtestCrossCmd struct {
-	MsnServer  string `name:"msn-server" help:"MSN server (host:port); with none of the four servers named, a server of our own starts on loopback."`
+	MsnServer  string `name:"msn-server" help:"MSN server (host:port); with none of the five servers named, a server of our own starts on loopback."`
 	GgServer   string `name:"gg-server" help:"GG server (host:port)."`
 	ImipServer string `name:"imip-server" help:"IMIP server (host:port)."`
 	MsimServer string `name:"msim-server" help:"MySpaceIM server (host:port): a port of its own (serve --msim-addr), else each login waits for the shared port's sniffing."`
+	SipServer  string `name:"sip-server" help:"SIP server (host:port, SIP over TCP)."`
 	loadtestOptions
-	Pairs []string `help:"Sender-recipient protocol pairs to measure, after MSN→MSN (msn, gg, imip, msim)." default:"msn-gg,gg-msn,msn-imip,imip-msn,msn-msim,msim-msn,gg-imip,imip-gg,gg-msim,msim-gg,imip-msim,msim-imip"`
+	Pairs []string `help:"Sender-recipient protocol pairs to measure, after MSN→MSN (msn, gg, imip, msim, sip)." default:"msn-gg,gg-msn,msn-imip,imip-msn,msn-msim,msim-msn,msn-sip,sip-msn,gg-imip,imip-gg,gg-msim,msim-gg,gg-sip,sip-gg,imip-msim,msim-imip,imip-sip,sip-imip,msim-sip,sip-msim"`
 }
 
 // crossPair is a sender's protocol and a recipient's.
@@ -41,7 +42,7 @@ func (c *loadtestCrossCmd) pairs() ([]crossPair, error) {
 		i := slices.IndexFunc(loadProtocols, func(p loadProtocol) bool { return p.key == from })
 		j := slices.IndexFunc(loadProtocols, func(p loadProtocol) bool { return p.key == to })
 		if i < 0 || j < 0 {
-			return nil, fmt.Errorf("--pairs: %q is not two of msn, gg, imip, msim joined by '-'", s)
+			return nil, fmt.Errorf("--pairs: %q is not two of msn, gg, imip, msim, sip joined by '-'", s)
 		}
 		p := crossPair{loadProtocols[i], loadProtocols[j]}
 		if !slices.ContainsFunc(pairs, func(q crossPair) bool { return q.String() == p.String() }) {
@@ -71,7 +72,7 @@ func (c *loadtestCrossCmd) run(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	var addrs map[string]string
-	if given := map[string]string{"msn": c.MsnServer, "gg": c.GgServer, "imip": c.ImipServer, "msim": c.MsimServer}; c.MsnServer+c.GgServer+c.ImipServer+c.MsimServer != "" {
+	if given := map[string]string{"msn": c.MsnServer, "gg": c.GgServer, "imip": c.ImipServer, "msim": c.MsimServer, "sip": c.SipServer}; c.MsnServer+c.GgServer+c.ImipServer+c.MsimServer+c.SipServer != "" {
 		for _, p := range pairs {
 			for _, proto := range []loadProtocol{p.from, p.to} {
 				if given[proto.key] == "" {

@@ -16,6 +16,7 @@ import (
 	imipwire "github.com/crosstalk-im/crosstalk/imip/wire"
 	msimclient "github.com/crosstalk-im/crosstalk/msim/client"
 	"github.com/crosstalk-im/crosstalk/msnp/client"
+	sipclient "github.com/crosstalk-im/crosstalk/sip/client"
 	"github.com/crosstalk-im/crosstalk/store"
 )
 
@@ -64,6 +65,7 @@ var loadProtocols = []loadProtocol{
 	{"gg", "GG", openGG},
 	{"imip", "IMIP", openIMIP},
 	{"msim", "MySpaceIM", openMSIM},
+	{"sip", "SIP", openSIP},
 }
 
 func loadProtocolNamed(key string) loadProtocol {
@@ -286,6 +288,43 @@ func (e msimEnd) send(ctx context.Context, text string) error { return e.c.SendI
 
 func (e msimEnd) receive(ctx context.Context) (string, error) {
 	m, err := nextEvent[msimclient.Message](ctx, e.c.Events())
+	return m.Text, err
+}
+
+type sipSession struct{ c *sipclient.Client }
+
+// openSIP signs in as pidgin-sipe does, online or not: the three
+// REGISTERs with NTLM, then the subscriptions and the state it publishes.
+func openSIP(ctx context.Context, addr string, d *net.Dialer, account int, _ bool) (loadSession, error) {
+	c, err := sipclient.Dial(ctx, addr, sipclient.Options{Dialer: d})
+	if err != nil {
+		return nil, err
+	}
+	if err := c.SignIn(ctx, loadtestEmail(account), loadtestPassword); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return sipSession{c}, nil
+}
+
+// close signs out (REGISTER with Expires: 0), as pidgin-sipe does.
+func (s sipSession) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), stepTimeout)
+	defer cancel()
+	_ = s.c.SignOut(ctx)
+}
+
+func (s sipSession) endTo(account int) loadEnd { return sipEnd{s.c, loadtestEmail(account)} }
+
+type sipEnd struct {
+	c  *sipclient.Client
+	to string
+}
+
+func (e sipEnd) send(ctx context.Context, text string) error { return e.c.SendMessage(ctx, e.to, text) }
+
+func (e sipEnd) receive(ctx context.Context) (string, error) {
+	m, err := nextEvent[sipclient.Message](ctx, e.c.Events())
 	return m.Text, err
 }
 

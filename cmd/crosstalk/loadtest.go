@@ -23,6 +23,7 @@ type loadtestCmd struct {
 	Gg    loadtestProtoCmd `cmd:"" help:"Measure the Gadu-Gadu service: logins/s, messages/s and memory per idle session."`
 	Imip  loadtestProtoCmd `cmd:"" help:"Measure the IMIP service: logins/s, messages/s and memory per idle session."`
 	Msim  loadtestProtoCmd `cmd:"" help:"Measure the MySpaceIM service: logins/s, messages/s and memory per idle session."`
+	Sip   loadtestProtoCmd `cmd:"" help:"Measure the SIP (Office Communicator) service: sign-ins/s with NTLM, messages/s and memory per idle session."`
 	Cross loadtestCrossCmd `cmd:"" help:"Measure messages between protocols, pair by pair, each against MSN→MSN."`
 }
 
@@ -37,6 +38,7 @@ logins/s, msgs/s at saturation with p50/p99, server CPU per login and per messag
     crosstalk loadtest gg
     crosstalk loadtest imip
     crosstalk loadtest msim
+    crosstalk loadtest sip
 
 msgs/s and p50/p99 of each protocol pair, and its server CPU per message against MSN→MSN:
 
@@ -163,7 +165,7 @@ func (c *loadtestMsnCmd) run(ctx context.Context, out io.Writer) error {
 	return nil
 }
 
-// loadtestProtoCmd is loadtest gg, imip and msim: the protocol is the
+// loadtestProtoCmd is loadtest gg, imip, msim and sip: the protocol is the
 // command's name.
 type loadtestProtoCmd struct {
 	Server string `help:"The protocol's server to load (host:port); empty starts a server of our own on loopback."`

@@ -19,6 +19,7 @@ import (
 	msimserver "github.com/crosstalk-im/crosstalk/msim/server"
 	msnpserver "github.com/crosstalk-im/crosstalk/msnp/server"
 	"github.com/crosstalk-im/crosstalk/node"
+	sipserver "github.com/crosstalk-im/crosstalk/sip/server"
 )
 
 // The load test's tests run each command briefly against a node of the
@@ -40,6 +41,7 @@ func loadNode(t *testing.T) (*node.Node, string) {
 		o.GG = ggserver.Config{PacketsPerSecond: 1e5, PacketBurst: 1e5}
 		o.IMIP = imipserver.Config{BlocksPerSecond: 1e5, BlockBurst: 1e5}
 		o.MSIM = msimserver.Config{MessagesPerSecond: 1e5, MessageBurst: 1e5}
+		o.SIP = sipserver.Config{MessagesPerSecond: 1e5, MessageBurst: 1e5}
 		o.LoginGuard = loginguard.Config{Address: loginguard.Policy{Free: 1e6, LockAfter: 1e6}}
 		o.Admission = service.Limits{MaxConnsPerAddr: -1, MaxPreLoginPerAddr: -1}
 	})
@@ -127,14 +129,14 @@ func checkProtocolRun(t *testing.T, out string, users int) {
 	}
 }
 
-// loadtest gg, imip and msim log in, trade messages and hold idle
+// loadtest gg, imip, msim and sip log in, trade messages and hold idle
 // sessions through their protocols, and say what the server counted.
 func TestLoadtestProtocols(t *testing.T) {
 	n, data := loadNode(t)
-	for _, key := range []string{"gg", "imip", "msim"} {
+	for _, key := range []string{"gg", "imip", "msim", "sip"} {
 		t.Run(key, func(t *testing.T) {
 			var out bytes.Buffer
-			c := loadtestProtoCmd{Server: map[string]string{"gg": n.GGAddr, "imip": n.IMIPAddr, "msim": n.MSIMAddr}[key],
+			c := loadtestProtoCmd{Server: map[string]string{"gg": n.GGAddr, "imip": n.IMIPAddr, "msim": n.MSIMAddr, "sip": n.SIPAddr}[key],
 				loadtestOptions: loadOptions(n, data), Phases: []string{"logins", "messages", "idle"}}
 			if err := c.run(testContext(t), &out, loadProtocolNamed(key)); err != nil {
 				t.Fatalf("%v after:\n%s", err, &out)
@@ -177,8 +179,8 @@ func TestLoadtestMSN(t *testing.T) {
 func TestLoadtestCross(t *testing.T) {
 	n, data := loadNode(t)
 	var out bytes.Buffer
-	c := loadtestCrossCmd{MsnServer: n.MSNPAddr, GgServer: n.GGAddr, ImipServer: n.IMIPAddr, MsimServer: n.MSIMAddr,
-		loadtestOptions: loadOptions(n, data), Pairs: []string{"msn-gg", "gg-msn", "msim-imip", "imip-msn", "msn-msim", "gg-msim"}}
+	c := loadtestCrossCmd{MsnServer: n.MSNPAddr, GgServer: n.GGAddr, ImipServer: n.IMIPAddr, MsimServer: n.MSIMAddr, SipServer: n.SIPAddr,
+		loadtestOptions: loadOptions(n, data), Pairs: []string{"msn-gg", "gg-msn", "msim-imip", "imip-msn", "msn-msim", "gg-msim", "sip-msn", "gg-sip", "sip-msim"}}
 	if err := c.run(testContext(t), &out); err != nil {
 		t.Fatalf("%v after:\n%s", err, &out)
 	}
@@ -189,10 +191,10 @@ func TestLoadtestCross(t *testing.T) {
 			t.Errorf("%s: %+v", f.label, f)
 		}
 	}
-	if got := strings.Join(labels, " "); got != "MSN→MSN MSN→GG GG→MSN MySpaceIM→IMIP IMIP→MSN MSN→MySpaceIM GG→MySpaceIM" {
+	if got := strings.Join(labels, " "); got != "MSN→MSN MSN→GG GG→MSN MySpaceIM→IMIP IMIP→MSN MSN→MySpaceIM GG→MySpaceIM SIP→MSN GG→SIP SIP→MySpaceIM" {
 		t.Errorf("pairs measured: %s", got)
 	}
-	if ratios := regexp.MustCompile(`(?m)^  cost per message: [\d.]+× MSN→MSN \(server CPU\)$`).FindAllString(out.String(), -1); len(ratios) != 6 {
+	if ratios := regexp.MustCompile(`(?m)^  cost per message: [\d.]+× MSN→MSN \(server CPU\)$`).FindAllString(out.String(), -1); len(ratios) != 9 {
 		t.Errorf("%d cost ratios, want one per pair but MSN→MSN, in:\n%s", len(ratios), &out)
 	}
 }
@@ -297,6 +299,13 @@ func TestLoadtestStartsItsServer(t *testing.T) {
 	if !strings.HasPrefix(stdout, "clients from addresses the system chooses; per-connection limits the defaults (a server of the load test's own)\nMySpaceIM server 127.0.0.1:") ||
 		!loginsPrinted.MatchString(stdout) || len(messageFiguresOf(t, stdout)) != 1 {
 		t.Errorf("loadtest msim --rate: %s", stdout)
+	}
+	stdout, stderr, code = crosstalk(t, "loadtest", "sip", "--users", "4", "--workers", "2", "--duration", "300ms", "--phases", "logins,messages")
+	if code != 0 {
+		t.Fatalf("exit %d: %s%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "\nSIP server 127.0.0.1:") || !loginsPrinted.MatchString(stdout) || len(messageFiguresOf(t, stdout)) != 1 {
+		t.Errorf("loadtest sip: %s", stdout)
 	}
 }
 
