@@ -100,14 +100,13 @@ const logoutWait = 5 * time.Second
 // came; when ctx ends first, or after libgadu's 5 s, the connection is
 // closed anyway and the error says why.
 func (c *Client) SetStatus(ctx context.Context, status uint32, description string) error {
+	if c.conn.Err() != nil {
+		return c.conn.ClosedErr()
+	}
 	c.mu.Lock()
-	if c.state != stateConnected || c.closing {
-		err := closedError(c.cause)
-		if !c.closing {
-			err = ErrState
-		}
+	if c.state != stateConnected {
 		c.mu.Unlock()
-		return err
+		return ErrState
 	}
 	offline := wire.StatusOffline(status)
 	if offline {
@@ -121,7 +120,7 @@ func (c *Client) SetStatus(ctx context.Context, status uint32, description strin
 	t := time.NewTimer(logoutWait)
 	defer t.Stop()
 	select {
-	case <-c.done:
+	case <-c.conn.Done():
 	case <-ctx.Done():
 		c.Close()
 		return ctx.Err()
@@ -134,7 +133,7 @@ func (c *Client) SetStatus(ctx context.Context, status uint32, description strin
 	if c.reason == wire.TypeName(wire.TypeDisconnectAck) {
 		return nil
 	}
-	return closedError(c.cause)
+	return c.conn.ClosedErr()
 }
 
 // NotifyList sends the contact list whose presence the client wants:
@@ -158,7 +157,7 @@ func (c *Client) NotifyList(ctx context.Context, contacts []wire.Contact) error 
 		b = wire.AppendPacket(b, typ, chunk)
 	}
 	c.log.Debug("gg send", "notify chunks", len(chunks))
-	return c.write(ctx, b)
+	return c.conn.Write(ctx, b)
 }
 
 // AddNotify adds one contact to the notify list (GG_ADD_NOTIFY105).

@@ -43,6 +43,7 @@ import (
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/gg/wire"
+	"github.com/crosstalk-im/crosstalk/internal/clientconn"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -135,11 +136,9 @@ const (
 // Client is one GG11 connection.
 type Client struct {
 	opts Options
-	nc   net.Conn
+	conn *clientconn.Conn[Event]
 	rd   *wire.Reader
 	log  *slog.Logger
-	ev   *events
-	done chan struct{} // closed when the reader goroutine has finished
 	// pinger is the keep-alive goroutine, started at login.
 	pinger sync.WaitGroup
 
@@ -148,8 +147,6 @@ type Client struct {
 	tokenReady chan struct{}
 	gotWelcome bool // reader goroutine only
 	gotToken   bool // reader goroutine only
-
-	wmu sync.Mutex // serialises writes
 
 	mu         sync.Mutex
 	state      state
@@ -161,8 +158,6 @@ type Client struct {
 	sends      map[uint32]*sendWait
 	pings      []chan time.Time
 	userlists  []chan UserlistReply
-	closing    bool
-	cause      error  // why the connection ends; the first one wins
 	reason     string // packet that ended the session
 }
 
@@ -185,11 +180,9 @@ func newClient(nc net.Conn, opts Options) *Client {
 	rd.MaxBody = opts.MaxBody
 	return &Client{
 		opts:       opts,
-		nc:         nc,
+		conn:       clientconn.New[Event](nc, opts.EventBuffer, ErrClosed, defaultWriteTimeout),
 		rd:         rd,
 		log:        opts.Logger.With("conn", "gg", "addr", nc.RemoteAddr().String()),
-		ev:         newEvents(opts.EventBuffer),
-		done:       make(chan struct{}),
 		welcome:    make(chan uint32, 1),
 		loginDone:  make(chan error, 1),
 		tokenReady: make(chan struct{}),
@@ -199,23 +192,15 @@ func newClient(nc net.Conn, opts Options) *Client {
 
 // Events returns the channel of asynchronous events. It is closed after the
 // final Disconnected event.
-func (c *Client) Events() <-chan Event { return c.ev.C() }
+func (c *Client) Events() <-chan Event { return c.conn.Events() }
 
 // Err returns why the connection ended, or nil while it is up.
-func (c *Client) Err() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.closing {
-		return nil
-	}
-	return c.cause
-}
+func (c *Client) Err() error { return c.conn.Err() }
 
 // Close ends the connection at once and waits for the reader and
 // keep-alive goroutines. It always returns nil.
 func (c *Client) Close() error {
-	c.fail(ErrClosed)
-	<-c.done
+	c.conn.Close()
 	c.pinger.Wait()
 	return nil
 }
@@ -229,7 +214,7 @@ func (c *Client) keepAlive(every time.Duration) {
 	defer t.Stop()
 	for {
 		select {
-		case <-c.done:
+		case <-c.conn.Done():
 			return
 		case <-t.C:
 		}
@@ -242,77 +227,24 @@ func (c *Client) keepAlive(every time.Duration) {
 }
 
 func (c *Client) readLoop() {
-	var err error
-	for err == nil {
-		var p wire.Packet
-		if p, err = c.rd.ReadPacket(); err == nil {
-			c.log.Debug("gg recv", "packet", p)
-			err = c.handle(p)
+	c.conn.Run(func() error {
+		p, err := c.rd.ReadPacket()
+		if err != nil {
+			return err
 		}
-	}
-	c.shutdown(err)
-}
-
-// shutdown runs at the end of the reader goroutine. The final event is
-// queued before done closes, so it is there when Close returns.
-func (c *Client) shutdown(readErr error) {
-	c.mu.Lock()
-	if c.cause == nil {
-		c.cause = readErr
-	}
-	c.closing = true
-	cause, reason := c.cause, c.reason
-	c.mu.Unlock()
-	c.nc.Close()
-	c.ev.Finish(Disconnected{Reason: reason, Err: cause})
-	close(c.done)
-}
-
-// fail records why the connection ends (the first reason wins) and closes
-// the socket; the reader goroutine then shuts everything down.
-func (c *Client) fail(cause error) {
-	c.mu.Lock()
-	if c.cause == nil {
-		c.cause = cause
-	}
-	c.closing = true
-	c.mu.Unlock()
-	c.nc.Close()
-}
-
-func (c *Client) closedErr() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return closedError(c.cause)
+		c.log.Debug("gg recv", "packet", p)
+		return c.handle(p)
+	}, func(cause error) Event {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return Disconnected{Reason: c.reason, Err: cause}
+	})
 }
 
 // emit queues an event; a full buffer ends the connection.
 func (c *Client) emit(ev Event) error {
-	if !c.ev.Emit(ev) {
+	if !c.conn.Emit(ev) {
 		return ErrEventOverflow
-	}
-	return nil
-}
-
-// write sends whole packets. A failed or timed-out write may have left
-// half a packet on the wire, so it ends the connection.
-func (c *Client) write(ctx context.Context, b []byte) error {
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = time.Now().Add(defaultWriteTimeout)
-	}
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	c.mu.Lock()
-	closing, cause := c.closing, c.cause
-	c.mu.Unlock()
-	if closing {
-		return closedError(cause)
-	}
-	c.nc.SetWriteDeadline(deadline)
-	if _, err := c.nc.Write(b); err != nil {
-		c.fail(err)
-		return closedError(err)
 	}
 	return nil
 }
@@ -320,7 +252,7 @@ func (c *Client) write(ctx context.Context, b []byte) error {
 // send writes one packet.
 func (c *Client) send(ctx context.Context, typ uint32, body []byte) error {
 	c.log.Debug("gg send", "packet", wire.Packet{Type: typ, Body: body})
-	return c.write(ctx, wire.AppendPacket(nil, typ, body))
+	return c.conn.Write(ctx, wire.AppendPacket(nil, typ, body))
 }
 
 // sendProto marshals m, which fails if a required field is missing, and
@@ -336,29 +268,16 @@ func (c *Client) sendProto(ctx context.Context, typ uint32, m proto.Message) err
 // waitFor waits for a value on ch. When the connection ends, a value that
 // was already delivered still wins.
 func waitFor[T any](ctx context.Context, c *Client, ch <-chan T) (T, error) {
-	var zero T
-	select {
-	case v := <-ch:
-		return v, nil
-	case <-ctx.Done():
-		return zero, ctx.Err()
-	case <-c.done:
-		select {
-		case v := <-ch:
-			return v, nil
-		default:
-			return zero, c.closedErr()
-		}
-	}
+	return clientconn.Await(ctx, c.conn, ch)
 }
 
 // requireState fails unless the session is in st (and still up).
 func (c *Client) requireState(st state) error {
+	if c.conn.Err() != nil {
+		return c.conn.ClosedErr()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closing {
-		return closedError(c.cause)
-	}
 	if c.state != st {
 		return ErrState
 	}

@@ -483,7 +483,7 @@ func TestEventOverflow(t *testing.T) {
 	if err := c.Login(ctx(t), testUIN, testPassword, 0, ""); err != nil {
 		t.Fatal(err)
 	}
-	<-c.done // nobody reads events
+	<-c.conn.Done() // nobody reads events
 	if !errors.Is(c.Err(), ErrEventOverflow) {
 		t.Fatalf("Err = %v", c.Err())
 	}

@@ -47,14 +47,6 @@ func (e *ProtocolError) Error() string {
 
 func (e *ProtocolError) Unwrap() error { return e.Err }
 
-// closedError is what calls fail with once the connection is gone.
-func closedError(cause error) error {
-	if cause == nil || errors.Is(cause, ErrClosed) {
-		return ErrClosed
-	}
-	return fmt.Errorf("%w: %w", ErrClosed, cause)
-}
-
 // MessageRefused is the error of a message the server did not take, as
 // its GG_SEND_MSG_ACK says: Status is wire.AckBlocked, wire.AckMailboxFull
 // or wire.AckNotDelivered (no such recipient).

@@ -5,7 +5,6 @@ import (
 
 	"github.com/crosstalk-im/crosstalk/gg/ggpb"
 	"github.com/crosstalk-im/crosstalk/gg/wire"
-	"github.com/crosstalk-im/crosstalk/internal/eventq"
 )
 
 // Event is something the server sent on its own. The concrete types are
@@ -105,8 +104,3 @@ func (MPANotify) isEvent()       {}
 func (UserlistVersion) isEvent() {}
 func (Other) isEvent()           {}
 func (Disconnected) isEvent()    {}
-
-// events is the client's bounded event queue (see internal/eventq).
-type events = eventq.Queue[Event]
-
-func newEvents(size int) *events { return eventq.New[Event](size) }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/crosstalk-im/crosstalk/gg/ggpb"
 	"github.com/crosstalk-im/crosstalk/gg/wire"
+	"github.com/crosstalk-im/crosstalk/internal/clientconn"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -79,16 +80,8 @@ func (c *Client) UIN() uint32 {
 // after confirming the login, waiting for it if it has not arrived yet.
 // Bound the wait with ctx: a server may never send one.
 func (c *Client) IMToken(ctx context.Context) (string, error) {
-	select {
-	case <-c.tokenReady:
-	case <-ctx.Done():
-		return "", ctx.Err()
-	case <-c.done:
-		select {
-		case <-c.tokenReady:
-		default:
-			return "", c.closedErr()
-		}
+	if _, err := clientconn.Await(ctx, c.conn, c.tokenReady); err != nil {
+		return "", err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

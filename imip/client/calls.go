@@ -26,14 +26,13 @@ func (c *Client) Login(ctx context.Context, user, password string) ([]wire.Conta
 	if at := c.hello.AuthType; at != "" && !strings.EqualFold(at, wire.AuthIMIPMD5) {
 		return nil, fmt.Errorf("%w: %q", ErrAuthType, at)
 	}
+	if c.conn.Err() != nil {
+		return nil, c.conn.ClosedErr()
+	}
 	c.mu.Lock()
-	if c.closing || c.state != stateReady {
-		err := closedError(c.cause)
-		if !c.closing {
-			err = fmt.Errorf("%w: Login called twice", ErrState)
-		}
+	if c.state != stateReady {
 		c.mu.Unlock()
-		return nil, err
+		return nil, fmt.Errorf("%w: Login called twice", ErrState)
 	}
 	c.state = stateLogin
 	c.user = user
@@ -45,7 +44,7 @@ func (c *Client) Login(ctx context.Context, user, password string) ([]wire.Conta
 	logn.Body = []byte(wire.LoginHash(c.hello.Salt, password))
 	reply, err := c.request(ctx, logn)
 	if err != nil {
-		c.fail(err) // half logged in: the session cannot go on
+		c.conn.Fail(err) // half logged in: the session cannot go on
 		return nil, err
 	}
 	switch reply.Type {
@@ -55,19 +54,19 @@ func (c *Client) Login(ctx context.Context, user, password string) ([]wire.Conta
 			c.mu.Lock()
 			c.state = stateDisc
 			c.mu.Unlock()
-			c.fail(err)
+			c.conn.Fail(err)
 			return nil, err
 		}
 	default:
 		err := protocolErrorf(reply, "want LOGN or ACK answering LOGN")
-		c.fail(err)
+		c.conn.Fail(err)
 		return nil, err
 	}
 	var buddies []wire.Contact
 	if v, ok := reply.Lookup(wire.HeaderBuddy); ok {
 		if buddies, err = wire.ParseBuddyList(v); err != nil {
 			err = &ProtocolError{Block: reply, Err: err}
-			c.fail(err)
+			c.conn.Fail(err)
 			return nil, err
 		}
 	}
@@ -223,14 +222,13 @@ func (c *Client) Ping(ctx context.Context) error {
 // when the ACK was 600. Whatever happens, the connection is closed when it
 // returns; Disconnected.Reason is "DISC" after a good ACK.
 func (c *Client) Disconnect(ctx context.Context) error {
+	if c.conn.Err() != nil {
+		return c.conn.ClosedErr()
+	}
 	c.mu.Lock()
-	if c.closing || (c.state != stateReady && c.state != stateOnline) {
-		err := closedError(c.cause)
-		if !c.closing {
-			err = ErrState
-		}
+	if c.state != stateReady && c.state != stateOnline {
 		c.mu.Unlock()
-		return err
+		return ErrState
 	}
 	c.state = stateDisc
 	if c.keepAlive != nil {

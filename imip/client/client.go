@@ -49,6 +49,7 @@ import (
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/imip/wire"
+	"github.com/crosstalk-im/crosstalk/internal/clientconn"
 )
 
 // defaultWriteTimeout bounds a write when the context has no deadline, and
@@ -130,15 +131,12 @@ const (
 // Client is one IMIP connection.
 type Client struct {
 	opts  Options
-	nc    net.Conn
+	conn  *clientconn.Conn[Event]
 	rd    *wire.Reader
 	log   *slog.Logger
-	ev    *events
-	done  chan struct{} // closed when the reader goroutine has finished
 	hello ServerHello
 
-	wmu    sync.Mutex // serialises writes and ID allocation
-	nextID uint32     // under wmu
+	nextID uint32 // under the connection's write lock (clientconn.Conn.Send)
 
 	mu        sync.Mutex
 	state     state
@@ -150,8 +148,6 @@ type Client struct {
 	sentOrder []uint32
 	adding    map[string]bool // users added with ListAdd, not yet seen online
 	keepAlive *time.Timer
-	closing   bool
-	cause     error  // why the connection ends; the first one wins
 	reason    string // Disconnected.Reason
 }
 
@@ -176,11 +172,9 @@ func New(ctx context.Context, nc net.Conn, opts Options) (*Client, error) {
 	rd.MaxBlock = opts.MaxBlock
 	c := &Client{
 		opts:    opts,
-		nc:      nc,
+		conn:    clientconn.New[Event](nc, opts.EventBuffer, ErrClosed, defaultWriteTimeout),
 		rd:      rd,
 		log:     opts.Logger.With("conn", "imip", "addr", nc.RemoteAddr().String()),
-		ev:      newEvents(opts.EventBuffer),
-		done:    make(chan struct{}),
 		nextID:  opts.FirstID,
 		waiters: make(map[uint32]waiter),
 		pings:   make(map[uint32]bool),
@@ -197,7 +191,8 @@ func New(ctx context.Context, nc net.Conn, opts Options) (*Client, error) {
 
 // handshake sends our HELO and reads the server's, before the reader runs.
 func (c *Client) handshake(ctx context.Context) error {
-	stop := context.AfterFunc(ctx, func() { c.nc.SetDeadline(time.Now()) })
+	nc := c.conn.NetConn()
+	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Now()) })
 	defer stop()
 	hello := wire.NewBlock(wire.TypeHELO).Add(wire.HeaderProtocol, wire.Protocol10)
 	if _, err := c.send(ctx, hello, nil); err != nil {
@@ -217,7 +212,7 @@ func (c *Client) handshake(ctx context.Context) error {
 	if !stop() {
 		return ctx.Err() // the deadline may have been set to now
 	}
-	c.nc.SetReadDeadline(time.Time{})
+	nc.SetReadDeadline(time.Time{})
 	h, err := parseHello(b)
 	if err != nil {
 		return err
@@ -273,38 +268,37 @@ func (c *Client) User() string {
 
 // Events returns the channel of asynchronous events. It is closed after the
 // final Disconnected event.
-func (c *Client) Events() <-chan Event { return c.ev.C() }
+func (c *Client) Events() <-chan Event { return c.conn.Events() }
 
 // Err returns why the connection ended, or nil while it is up.
-func (c *Client) Err() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.closing {
-		return nil
-	}
-	return c.cause
-}
+func (c *Client) Err() error { return c.conn.Err() }
 
 // Close ends the connection at once (without DISC; see Disconnect) and
 // waits for the reader goroutine. It always returns nil.
 func (c *Client) Close() error {
-	c.fail(ErrClosed)
-	<-c.done
+	c.conn.Close()
 	return nil
 }
 
 func (c *Client) readLoop() {
-	var err error
-	for err == nil {
-		var b *wire.Block
-		if b, err = c.rd.ReadBlock(); err == nil {
-			c.log.Debug("imip recv", "block", b)
-			err = c.handle(b)
-		} else if isFraming(err) {
-			err = &ProtocolError{Err: err}
+	c.conn.Run(func() error {
+		b, err := c.rd.ReadBlock()
+		if isFraming(err) {
+			return &ProtocolError{Err: err}
 		}
-	}
-	c.shutdown(err)
+		if err != nil {
+			return err
+		}
+		c.log.Debug("imip recv", "block", b)
+		return c.handle(b)
+	}, func(cause error) Event {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.keepAlive != nil {
+			c.keepAlive.Stop()
+		}
+		return Disconnected{Reason: c.reason, Err: cause}
+	})
 }
 
 func isFraming(err error) bool {
@@ -313,45 +307,9 @@ func isFraming(err error) bool {
 	return errors.Is(err, wire.ErrMalformed) || errors.As(err, &tl) || errors.As(err, &te)
 }
 
-// shutdown runs at the end of the reader goroutine. The final event is
-// queued before done closes, so it is there when Close returns.
-func (c *Client) shutdown(readErr error) {
-	c.mu.Lock()
-	if c.cause == nil {
-		c.cause = readErr
-	}
-	c.closing = true
-	if c.keepAlive != nil {
-		c.keepAlive.Stop()
-	}
-	cause, reason := c.cause, c.reason
-	c.mu.Unlock()
-	c.nc.Close()
-	c.ev.Finish(Disconnected{Reason: reason, Err: cause})
-	close(c.done)
-}
-
-// fail records why the connection ends (the first reason wins) and closes
-// the socket; the reader goroutine then shuts everything down.
-func (c *Client) fail(cause error) {
-	c.mu.Lock()
-	if c.cause == nil {
-		c.cause = cause
-	}
-	c.closing = true
-	c.mu.Unlock()
-	c.nc.Close()
-}
-
-func (c *Client) closedErr() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return closedError(c.cause)
-}
-
 // emit queues an event; a full buffer ends the connection.
 func (c *Client) emit(ev Event) error {
-	if !c.ev.Emit(ev) {
+	if !c.conn.Emit(ev) {
 		return ErrEventOverflow
 	}
 	return nil
@@ -363,37 +321,25 @@ func (c *Client) emit(ev Event) error {
 // timed-out write may have left half a block on the wire, so it ends the
 // connection.
 func (c *Client) send(ctx context.Context, b *wire.Block, reg func(id uint32)) (uint32, error) {
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = time.Now().Add(defaultWriteTimeout)
-	}
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	id := c.nextID
-	b.Headers = append([]wire.Header{{Name: wire.HeaderID, Value: strconv.FormatUint(uint64(id), 10)}}, b.Headers...)
-	b.Blank = true // as the Yahoo! client does
-	enc, err := b.Encode()
-	if err != nil {
-		return 0, err
-	}
-	c.mu.Lock()
-	if c.closing {
-		err := closedError(c.cause)
-		c.mu.Unlock()
-		return 0, err
-	}
-	if reg != nil {
-		reg(id)
-	}
-	c.mu.Unlock()
-	c.nextID++
-	c.log.Debug("imip send", "block", b)
-	c.nc.SetWriteDeadline(deadline)
-	if _, err := c.nc.Write(enc); err != nil {
-		c.fail(err)
-		return id, closedError(err)
-	}
-	return id, nil
+	var id uint32
+	err := c.conn.Send(ctx, func() ([]byte, error) {
+		id = c.nextID
+		b.Headers = append([]wire.Header{{Name: wire.HeaderID, Value: strconv.FormatUint(uint64(id), 10)}}, b.Headers...)
+		b.Blank = true // as the Yahoo! client does
+		enc, err := b.Encode()
+		if err != nil {
+			return nil, err
+		}
+		if reg != nil {
+			c.mu.Lock()
+			reg(id)
+			c.mu.Unlock()
+		}
+		c.nextID++
+		c.log.Debug("imip send", "block", b)
+		return enc, nil
+	})
+	return id, err
 }
 
 // waiter is a request waiting for the block that references it.
@@ -432,12 +378,12 @@ func (c *Client) requestAck(ctx context.Context, b *wire.Block) error {
 func (c *Client) ackResult(req, reply *wire.Block) error {
 	if reply.Type != wire.TypeACK {
 		err := protocolErrorf(reply, "want ACK for %s", req.TypeLine())
-		c.fail(err)
+		c.conn.Fail(err)
 		return err
 	}
 	code, err := ackCode(reply)
 	if err != nil {
-		c.fail(err)
+		c.conn.Fail(err)
 		return err
 	}
 	if code == wire.CodeOK {
@@ -457,29 +403,16 @@ func ackCode(b *wire.Block) (wire.Code, error) {
 // waitFor waits for a value on ch. When the connection ends, a value that
 // was already delivered still wins.
 func waitFor[T any](ctx context.Context, c *Client, ch <-chan T) (T, error) {
-	var zero T
-	select {
-	case v := <-ch:
-		return v, nil
-	case <-ctx.Done():
-		return zero, ctx.Err()
-	case <-c.done:
-		select {
-		case v := <-ch:
-			return v, nil
-		default:
-			return zero, c.closedErr()
-		}
-	}
+	return clientconn.Await(ctx, c.conn, ch)
 }
 
 // requireState fails unless the session is in one of sts (and still up).
 func (c *Client) requireState(sts ...state) error {
+	if c.conn.Err() != nil {
+		return c.conn.ClosedErr()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closing {
-		return closedError(c.cause)
-	}
 	for _, st := range sts {
 		if c.state == st {
 			return nil

@@ -496,7 +496,7 @@ func TestEventOverflow(t *testing.T) {
 	})
 	c := loggedIn(t, f, Options{EventBuffer: 2})
 	select {
-	case <-c.done: // the reader has ended, having queued what it could
+	case <-c.conn.Done(): // the reader has ended, having queued what it could
 	case <-time.After(5 * time.Second):
 		t.Fatal("no overflow")
 	}

@@ -84,11 +84,3 @@ func (e *ProtocolError) Unwrap() error { return e.Err }
 func protocolErrorf(b *wire.Block, format string, args ...any) error {
 	return &ProtocolError{Block: b, Err: fmt.Errorf(format, args...)}
 }
-
-// closedError is what calls fail with once the connection is gone.
-func closedError(cause error) error {
-	if cause == nil || errors.Is(cause, ErrClosed) {
-		return ErrClosed
-	}
-	return fmt.Errorf("%w: %w", ErrClosed, cause)
-}

@@ -4,7 +4,6 @@ import (
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/imip/wire"
-	"github.com/crosstalk-im/crosstalk/internal/eventq"
 )
 
 // Event is something the server sent on its own. The concrete types are
@@ -93,8 +92,3 @@ func (ListResult) isEvent()    {}
 func (MessageFailed) isEvent() {}
 func (Other) isEvent()         {}
 func (Disconnected) isEvent()  {}
-
-// events is the client's bounded event queue (see internal/eventq).
-type events = eventq.Queue[Event]
-
-func newEvents(size int) *events { return eventq.New[Event](size) }

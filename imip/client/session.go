@@ -81,13 +81,7 @@ func (c *Client) answered(req, reply *wire.Block) error {
 		c.state = stateDisc
 		cause = &AckError{Code: code, Text: string(reply.Body), Request: req.TypeLine()}
 	}
-	if cause == nil {
-		return nil
-	}
-	if c.cause == nil {
-		c.cause = cause
-	}
-	return c.cause
+	return cause
 }
 
 // handleAck takes an ACK nobody waits for: a failed errors-only MESG
@@ -223,7 +217,7 @@ func (c *Client) startKeepAlive() {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closing || c.keepAlive != nil {
+	if c.conn.Err() != nil || c.keepAlive != nil {
 		return
 	}
 	var tick func()
@@ -239,7 +233,7 @@ func (c *Client) startKeepAlive() {
 		_ = err // a failed write has ended the connection already
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		if !c.closing && c.state == stateOnline {
+		if c.conn.Err() == nil && c.state == stateOnline {
 			c.keepAlive.Reset(every)
 		}
 	}

@@ -54,6 +54,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/crosstalk-im/crosstalk/internal/clientconn"
 	"github.com/crosstalk-im/crosstalk/msim/wire"
 )
 
@@ -144,19 +145,15 @@ const (
 // Client is one MySpaceIM connection.
 type Client struct {
 	opts Options
-	nc   net.Conn
+	conn *clientconn.Conn[Event]
 	rd   *wire.Reader
 	log  *slog.Logger
-	ev   *events
-	done chan struct{} // closed when the reader goroutine has finished
 
 	greeting    chan []byte        // the nonce; written once by the reader
 	loginDone   chan loginResult   // written once by the reader
 	gotGreeting bool               // reader goroutine only
 	held        map[uint32][]Event // reader goroutine only: bm events waiting for a 4/3 reply
 	heldCount   int                // reader goroutine only
-
-	wmu sync.Mutex // serialises writes
 
 	mu         sync.Mutex
 	state      state
@@ -165,8 +162,6 @@ type Client struct {
 	rid        int
 	waiters    map[int]*waiter
 	known      map[uint32]bool // uids whose profile or contact record pidgin would have
-	closing    bool
-	cause      error // why the connection ends; the first one wins
 }
 
 type loginResult struct {
@@ -200,11 +195,9 @@ func newClient(nc net.Conn, opts Options) *Client {
 	rd.MaxMessage = opts.MaxMessage
 	return &Client{
 		opts:      opts,
-		nc:        nc,
+		conn:      clientconn.New[Event](nc, opts.EventBuffer, ErrClosed, defaultWriteTimeout),
 		rd:        rd,
 		log:       opts.Logger.With("conn", "msim", "addr", nc.RemoteAddr().String()),
-		ev:        newEvents(opts.EventBuffer),
-		done:      make(chan struct{}),
 		greeting:  make(chan []byte, 1),
 		loginDone: make(chan loginResult, 1),
 		held:      make(map[uint32][]Event),
@@ -215,23 +208,15 @@ func newClient(nc net.Conn, opts Options) *Client {
 
 // Events returns the channel of asynchronous events. It is closed after the
 // final Disconnected event.
-func (c *Client) Events() <-chan Event { return c.ev.C() }
+func (c *Client) Events() <-chan Event { return c.conn.Events() }
 
 // Err returns why the connection ended, or nil while it is up.
-func (c *Client) Err() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.closing {
-		return nil
-	}
-	return c.cause
-}
+func (c *Client) Err() error { return c.conn.Err() }
 
 // Close ends the connection at once, as pidgin does on sign-off, and waits
 // for the reader goroutine. It always returns nil.
 func (c *Client) Close() error {
-	c.fail(ErrClosed)
-	<-c.done
+	c.conn.Close()
 	return nil
 }
 
@@ -247,58 +232,26 @@ func (c *Client) Logout(ctx context.Context) error {
 }
 
 func (c *Client) readLoop() {
-	var err error
-	for err == nil {
+	nc := c.conn.NetConn()
+	c.conn.Run(func() error {
 		if c.opts.IdleTimeout > 0 {
-			c.nc.SetReadDeadline(time.Now().Add(c.opts.IdleTimeout))
+			nc.SetReadDeadline(time.Now().Add(c.opts.IdleTimeout))
 		}
-		var m wire.Message
-		if m, err = c.rd.ReadMessage(); err == nil {
-			c.log.Debug("msim recv", "msg", m)
-			err = c.handle(m)
-		} else if c.opts.IdleTimeout > 0 && errors.Is(err, os.ErrDeadlineExceeded) {
-			err = ErrIdleTimeout
+		m, err := c.rd.ReadMessage()
+		if c.opts.IdleTimeout > 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+			return ErrIdleTimeout
 		}
-	}
-	c.shutdown(err)
-}
-
-// shutdown runs at the end of the reader goroutine. The final event is
-// queued before done closes, so it is there when Close returns.
-func (c *Client) shutdown(readErr error) {
-	c.mu.Lock()
-	if c.cause == nil {
-		c.cause = readErr
-	}
-	c.closing = true
-	cause := c.cause
-	c.mu.Unlock()
-	c.nc.Close()
-	c.ev.Finish(Disconnected{Err: cause})
-	close(c.done)
-}
-
-// fail records why the connection ends (the first reason wins) and closes
-// the socket; the reader goroutine then shuts everything down.
-func (c *Client) fail(cause error) {
-	c.mu.Lock()
-	if c.cause == nil {
-		c.cause = cause
-	}
-	c.closing = true
-	c.mu.Unlock()
-	c.nc.Close()
-}
-
-func (c *Client) closedErr() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return closedError(c.cause)
+		if err != nil {
+			return err
+		}
+		c.log.Debug("msim recv", "msg", m)
+		return c.handle(m)
+	}, func(cause error) Event { return Disconnected{Err: cause} })
 }
 
 // emit queues an event; a full buffer ends the connection.
 func (c *Client) emit(ev Event) error {
-	if !c.ev.Emit(ev) {
+	if !c.conn.Emit(ev) {
 		return ErrEventOverflow
 	}
 	return nil
@@ -312,53 +265,23 @@ func (c *Client) send(ctx context.Context, m wire.Message) error {
 	if err != nil {
 		return err
 	}
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = time.Now().Add(defaultWriteTimeout)
-	}
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	c.mu.Lock()
-	closing, cause := c.closing, c.cause
-	c.mu.Unlock()
-	if closing {
-		return closedError(cause)
-	}
 	c.log.Debug("msim send", "msg", m)
-	c.nc.SetWriteDeadline(deadline)
-	if _, err := c.nc.Write(b); err != nil {
-		c.fail(err)
-		return closedError(err)
-	}
-	return nil
+	return c.conn.Write(ctx, b)
 }
 
 // waitFor waits for a value on ch. When the connection ends, a value that
 // was already delivered still wins.
 func waitFor[T any](ctx context.Context, c *Client, ch <-chan T) (T, error) {
-	var zero T
-	select {
-	case v := <-ch:
-		return v, nil
-	case <-ctx.Done():
-		return zero, ctx.Err()
-	case <-c.done:
-		select {
-		case v := <-ch:
-			return v, nil
-		default:
-			return zero, c.closedErr()
-		}
-	}
+	return clientconn.Await(ctx, c.conn, ch)
 }
 
 // requireOnline fails unless \lc\2 has arrived and the connection is up.
 func (c *Client) requireOnline() error {
+	if c.conn.Err() != nil {
+		return c.conn.ClosedErr()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closing {
-		return closedError(c.cause)
-	}
 	if c.state != stateOnline {
 		return ErrState
 	}

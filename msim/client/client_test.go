@@ -643,7 +643,7 @@ func TestEventOverflow(t *testing.T) {
 	})
 	c := dial(t, f, Options{EventBuffer: 2})
 	select {
-	case <-c.done:
+	case <-c.conn.Done():
 	case <-time.After(5 * time.Second):
 		t.Fatal("no disconnect")
 	}

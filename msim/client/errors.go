@@ -96,11 +96,3 @@ func (e *ProtocolError) Error() string {
 }
 
 func (e *ProtocolError) Unwrap() error { return e.Err }
-
-// closedError is what calls fail with once the connection is gone.
-func closedError(cause error) error {
-	if cause == nil || errors.Is(cause, ErrClosed) {
-		return ErrClosed
-	}
-	return fmt.Errorf("%w: %w", ErrClosed, cause)
-}

@@ -3,7 +3,6 @@ package client
 import (
 	"time"
 
-	"github.com/crosstalk-im/crosstalk/internal/eventq"
 	"github.com/crosstalk-im/crosstalk/msim/wire"
 )
 
@@ -102,8 +101,3 @@ func (NewItems) isEvent()     {}
 func (PersistPush) isEvent()  {}
 func (Other) isEvent()        {}
 func (Disconnected) isEvent() {}
-
-// events is the client's bounded event queue (see internal/eventq).
-type events = eventq.Queue[Event]
-
-func newEvents(size int) *events { return eventq.New[Event](size) }

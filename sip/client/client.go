@@ -20,7 +20,6 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -29,7 +28,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/crosstalk-im/crosstalk/internal/eventq"
+	"github.com/crosstalk-im/crosstalk/internal/clientconn"
 	"github.com/crosstalk-im/crosstalk/sip/ntlm"
 	"github.com/crosstalk-im/crosstalk/sip/wire"
 )
@@ -79,16 +78,12 @@ func (o Options) withDefaults() Options {
 // Client is one SIP connection.
 type Client struct {
 	opts  Options
-	nc    net.Conn
+	conn  *clientconn.Conn[Event]
 	rd    *wire.Reader
 	log   *slog.Logger
-	ev    *events
-	done  chan struct{} // closed when the reader has finished
-	local string        // our address, for Via and Contact
-	tag   string        // our From tag outside IM sessions
+	local string // our address, for Via and Contact
+	tag   string // our From tag outside IM sessions
 	epid  string
-
-	wmu sync.Mutex // serialises signing (cnum) and writes
 
 	mu   sync.Mutex
 	self string // sip:…
@@ -105,15 +100,13 @@ type Client struct {
 	contacts    map[string]bool // URIs on the contact list, lower case
 	// keepAlive and renew are the timers of keep-alives and renewals.
 	keepAlive, renew *time.Timer
-	closing          bool
-	cause            error
 }
 
 // auth is the signed-in security association.
 type auth struct {
 	keys                      *ntlm.Session
 	opaque, realm, targetName string
-	cnum                      uint32
+	cnum                      uint32 // under the connection's write lock (clientconn.Conn.Send)
 }
 
 // dialog is an IM session with one contact.
@@ -146,11 +139,9 @@ func New(nc net.Conn, opts Options) *Client {
 	opts = opts.withDefaults()
 	c := &Client{
 		opts:     opts,
-		nc:       nc,
+		conn:     clientconn.New[Event](nc, opts.EventBuffer, ErrClosed, opts.RequestTimeout),
 		rd:       wire.NewReader(nc, opts.Limits),
 		log:      opts.Logger.With("conn", "sip", "addr", nc.RemoteAddr().String()),
-		ev:       eventq.New[Event](opts.EventBuffer),
-		done:     make(chan struct{}),
 		local:    nc.LocalAddr().String(),
 		tag:      randomHex(5),
 		epid:     randomHex(5),
@@ -164,7 +155,7 @@ func New(nc net.Conn, opts Options) *Client {
 }
 
 // Events returns the channel of events; it is closed after Disconnected.
-func (c *Client) Events() <-chan Event { return c.ev.C() }
+func (c *Client) Events() <-chan Event { return c.conn.Events() }
 
 // Self is the address the client signed in as ("" before).
 func (c *Client) Self() string {
@@ -176,89 +167,67 @@ func (c *Client) Self() string {
 // Close ends the connection at once (see SignOut) and waits for the
 // reader. It always returns nil.
 func (c *Client) Close() error {
-	c.fail(ErrClosed)
-	<-c.done
+	c.conn.Close()
 	return nil
 }
 
-func (c *Client) fail(cause error) {
+// stopTimers stops keep-alives and renewals when the reader has ended;
+// after refuses new ones once the connection is ending.
+func (c *Client) stopTimers() {
 	c.mu.Lock()
-	if c.cause == nil {
-		c.cause = cause
-	}
-	c.closing = true
+	defer c.mu.Unlock()
 	for _, t := range []*time.Timer{c.keepAlive, c.renew} {
 		if t != nil {
 			t.Stop()
 		}
 	}
-	c.mu.Unlock()
-	c.nc.Close()
 }
 
 func (c *Client) readLoop() {
-	var err error
-	for err == nil {
-		var m *wire.Message
-		if m, err = c.rd.ReadMessage(); err == nil && m != nil {
-			c.log.Debug("sip recv", "msg", m.LogString())
-			err = c.handle(m)
+	c.conn.Run(func() error {
+		m, err := c.rd.ReadMessage()
+		if err != nil || m == nil {
+			return err
 		}
-	}
-	c.fail(err)
-	c.mu.Lock()
-	cause := c.cause
-	c.mu.Unlock()
-	c.ev.Finish(Disconnected{Err: cause})
-	close(c.done)
+		c.log.Debug("sip recv", "msg", m.LogString())
+		return c.handle(m)
+	}, func(cause error) Event {
+		c.stopTimers()
+		return Disconnected{Err: cause}
+	})
 }
 
 func (c *Client) emit(ev Event) error {
-	if !c.ev.Emit(ev) {
+	if !c.conn.Emit(ev) {
 		return ErrEventOverflow
 	}
 	return nil
 }
 
 // closedErr wraps why the connection ended.
-func (c *Client) closedErr() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.cause == nil || errors.Is(c.cause, ErrClosed) {
-		return ErrClosed
-	}
-	return fmt.Errorf("%w: %w", ErrClosed, c.cause)
-}
+func (c *Client) closedErr() error { return c.conn.ClosedErr() }
 
 // send signs m when signed in and writes it.
 func (c *Client) send(m *wire.Message) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	c.mu.Lock()
-	a, closing := c.auth, c.closing
-	c.mu.Unlock()
-	if closing {
-		return c.closedErr()
-	}
-	if a != nil {
-		c.sign(m, a)
-	}
-	enc, err := m.Encode()
-	if err != nil {
-		return err
-	}
-	c.log.Debug("sip send", "msg", m.LogString())
-	_ = c.nc.SetWriteDeadline(time.Now().Add(c.opts.RequestTimeout))
-	if _, err := c.nc.Write(enc); err != nil {
-		c.fail(err)
-		return c.closedErr()
-	}
-	return nil
+	return c.conn.Send(context.Background(), func() ([]byte, error) {
+		c.mu.Lock()
+		a := c.auth
+		c.mu.Unlock()
+		if a != nil {
+			c.sign(m, a)
+		}
+		enc, err := m.Encode()
+		if err != nil {
+			return nil, err
+		}
+		c.log.Debug("sip send", "msg", m.LogString())
+		return enc, nil
+	})
 }
 
 // sign adds the Authorization of an MS-SIPAE signed message.
 func (c *Client) sign(m *wire.Message, a *auth) {
-	a.cnum++ // under wmu
+	a.cnum++
 	sa := wire.SignatureAuth{Protocol: "NTLM", Rand: randomHex(4), Num: strconv.FormatUint(uint64(a.cnum), 10), Realm: a.realm, TargetName: a.targetName}
 	sig := a.keys.SignSIP(wire.SignatureBuffer(m, sa))
 	m.Set(wire.HeaderAuthorization, fmt.Sprintf(`NTLM qop="auth", opaque="%s", realm="%s", targetname="%s", crand="%s", cnum="%s", response="%s"`,
@@ -302,7 +271,7 @@ func (c *Client) request(ctx context.Context, m *wire.Message) (*wire.Message, e
 		return res, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
-	case <-c.done:
+	case <-c.conn.Done():
 		return nil, c.closedErr()
 	}
 }
@@ -367,7 +336,7 @@ func (c *Client) respond(req *wire.Message, code int, tag string, body []byte, c
 func (c *Client) after(t **time.Timer, d time.Duration, f func()) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closing {
+	if c.conn.Err() != nil {
 		return
 	}
 	if *t != nil {

@@ -3,8 +3,6 @@ package client
 import (
 	"errors"
 	"fmt"
-
-	"github.com/crosstalk-im/crosstalk/internal/eventq"
 )
 
 // Event is something the server sent on its own. The concrete types are
@@ -75,8 +73,6 @@ func (ContactList) isEvent()  {}
 func (Subscribers) isEvent()  {}
 func (Deregistered) isEvent() {}
 func (Disconnected) isEvent() {}
-
-type events = eventq.Queue[Event]
 
 // Errors.
 var (

@@ -124,7 +124,7 @@ func (c *Client) registered(res *wire.Message) {
 			ctx, cancel := context.WithTimeout(context.Background(), c.opts.RequestTimeout)
 			defer cancel()
 			if _, err := c.requestOK(ctx, c.register(seq+3, "")); err != nil {
-				c.fail(fmt.Errorf("sip client: renewing the registration: %w", err))
+				c.conn.Fail(fmt.Errorf("sip client: renewing the registration: %w", err))
 				return
 			}
 			c.after(&c.renew, every, renew)
@@ -138,12 +138,8 @@ func (c *Client) registered(res *wire.Message) {
 func (c *Client) scheduleKeepAlive(every time.Duration) {
 	var ping func()
 	ping = func() {
-		c.wmu.Lock()
-		_, err := c.nc.Write([]byte("\r\n\r\n"))
-		c.wmu.Unlock()
-		if err != nil {
-			c.fail(err)
-			return
+		if err := c.conn.Write(context.Background(), []byte("\r\n\r\n")); err != nil {
+			return // the failed write has ended the connection
 		}
 		c.after(&c.keepAlive, every, ping)
 	}
