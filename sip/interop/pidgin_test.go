@@ -37,13 +37,17 @@ func requireSipe(t *testing.T) {
 	cprog.Require(t, hint, pkgs...)
 }
 
-func startNode(t *testing.T) *node.Node {
+func startNode(t *testing.T, tweaks ...func(*node.Options)) *node.Node {
 	t.Helper()
-	n, err := node.Start(context.Background(), node.Options{
+	o := node.Options{
 		DataDir:  t.TempDir(),
 		MSNPAddr: "127.0.0.1:0", SBAddr: "127.0.0.1:0", HTTPAddr: node.Off,
 		GGAddr: "127.0.0.1:0", SIPAddr: "127.0.0.1:0",
-	})
+	}
+	for _, tweak := range tweaks {
+		tweak(&o)
+	}
+	n, err := node.Start(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,8 +78,14 @@ func follow(t *testing.T, n *node.Node, owner, contact uint32) {
 }
 
 // startSipe builds testdata/sipe_harness.c and signs address in through
-// pidgin-sipe.
+// pidgin-sipe over TCP.
 func startSipe(t *testing.T, n *node.Node, address, password string) *cprog.Proc {
+	return runSipe(t, n.SIPAddr, address, password)
+}
+
+// runSipe signs address in through pidgin-sipe at server, and with a
+// directory of trusted authorities after them, over TLS.
+func runSipe(t *testing.T, server, address, password string, caDir ...string) *cprog.Proc {
 	t.Helper()
 	requireSipe(t)
 	bin := cprog.BuildPurple(t, filepath.Join("testdata", "sipe_harness.c"))
@@ -89,7 +99,7 @@ func startSipe(t *testing.T, n *node.Node, address, password string) *cprog.Proc
 		"SIPE_HARNESS_LIFETIME=60", "LD_PRELOAD=" + shim,
 		"HOME=" + home, "XDG_CACHE_HOME=" + home, "XDG_CONFIG_HOME=" + home,
 		"DBUS_SESSION_BUS_ADDRESS=disabled:", "DISPLAY=",
-	}, home, strings.TrimSpace(string(plugins))+":"+sipePlugin, n.SIPAddr, address, password)
+	}, append([]string{home, strings.TrimSpace(string(plugins)) + ":" + sipePlugin, server, address, password}, caDir...)...)
 }
 
 func loginGG(t *testing.T, ctx context.Context, n *node.Node, acct hub.Account, password string, descr string, contacts ...uint32) *ggclient.Client {
@@ -231,6 +241,54 @@ func TestPidginSipe(t *testing.T) {
 		}
 	}
 	testenv.Next[msnclient.Offline](t, ctx, msn.Events())
+	if err := sipe.Wait(ctx); err != nil {
+		t.Fatalf("harness exit: %v", err)
+	}
+}
+
+// TestPidginSipeTLS signs pidgin-sipe in over TLS (transport=tls) to the
+// node's SIP over TLS listener, whose certificate an authority of the
+// test's own signed; the harness adds the authority's directory to
+// libpurple's search path of trusted authorities. It exchanges IMs with a
+// Gadu-Gadu user both ways and signs off.
+func TestPidginSipeTLS(t *testing.T) {
+	requireSipe(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	defer cancel()
+	certs := testenv.TLSCertificates(t)
+	n := startNode(t, func(o *node.Options) {
+		o.SIPTLSAddr, o.SIPTLSCert, o.SIPTLSKey = "127.0.0.1:0", certs.Cert, certs.Key
+	})
+	alice := addAccount(t, n, 1001, "alice@example.com", "Alice", "pa")
+	bob := addAccount(t, n, 1002, "bob@example.com", "Bob", "pb")
+	follow(t, n, alice.Number, bob.Number)
+	b := loginGG(t, ctx, n, bob, "pb", polish, alice.Number)
+
+	sipe := runSipe(t, n.SIPTLSAddr, alice.Email, "pa", certs.CADir)
+	sipe.Expect(ctx, "SIGNED_ON")
+	// libpurple checked the certificate against the authority it was
+	// given (its debug output says so), and pidgin-sipe names the
+	// transport in its Via.
+	for _, want := range []string{"certificate/x509/ca: Loaded Crosstalk test CA from " + certs.CA,
+		"certificate: Successfully verified certificate for 127.0.0.1", "Via: SIP/2.0/tls "} {
+		if !strings.Contains(sipe.Stderr(), want) {
+			t.Errorf("no %q in pidgin-sipe's output:\n%s", want, sipe.Stderr())
+		}
+	}
+	if m := sipe.Expect(ctx, `BUDDY sip:bob@example.com (\S+) (.*)`); m[1] != "available" || m[2] != polish {
+		t.Fatalf("pidgin-sipe sees bob as %q %q", m[1], m[2])
+	}
+	sipe.Do(ctx, "msg sip:bob@example.com "+polish+" przez TLS")
+	if msg := testenv.Next[ggclient.Message](t, ctx, b.Events()); msg.From != alice.Number || msg.Text != polish+" przez TLS" {
+		t.Fatalf("bob got %+v", msg)
+	}
+	if _, err := b.SendMessage(ctx, alice.Number, "odpowiedź"); err != nil {
+		t.Fatal(err)
+	}
+	if m := sipe.Expect(ctx, `IM sip:bob@example.com \d+ (.*)`); m[1] != "odpowiedź" {
+		t.Fatalf("pidgin-sipe got %q", m[1])
+	}
+	sipe.Do(ctx, "quit")
 	if err := sipe.Wait(ctx); err != nil {
 		t.Fatalf("harness exit: %v", err)
 	}

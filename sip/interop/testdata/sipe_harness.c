@@ -3,12 +3,16 @@
  * (prpl-sipe, Office Communicator / OCS 2007) for Crosstalk's interop
  * tests.
  *
- *   sipe_harness USERDIR PLUGINDIRS SERVER ADDRESS PASSWORD
+ *   sipe_harness USERDIR PLUGINDIRS SERVER ADDRESS PASSWORD [CADIR]
  *
  * It keeps its libpurple state in USERDIR, loads protocol plugins from
  * PLUGINDIRS (colon-separated), and signs in ADDRESS (user@domain) with
  * the account options server=SERVER (host:port), transport=tcp and
- * authentication=ntlm. Buddies come from the server's contact list.
+ * authentication=ntlm. With CADIR it signs in over TLS (transport=tls)
+ * and libpurple trusts the authorities whose certificates (PEM) are in
+ * CADIR besides the system's: the directory joins the search path of its
+ * certificate authority pool, which it reads when it first checks a
+ * server's certificate. Buddies come from the server's contact list.
  * Events and commands are those of internal/cprog/purple's harness, and:
  *
  *   status ID [TEXT]    set the account's status (available, away, busy…)
@@ -48,15 +52,17 @@ int main(int argc, char **argv)
 	PurpleAccount *account;
 	const char *env;
 
-	if (argc != 6) {
-		fprintf(stderr, "usage: %s USERDIR PLUGINDIRS SERVER ADDRESS PASSWORD\n", argv[0]);
+	if (argc != 6 && argc != 7) {
+		fprintf(stderr, "usage: %s USERDIR PLUGINDIRS SERVER ADDRESS PASSWORD [CADIR]\n", argv[0]);
 		return 2;
 	}
 	harness_init(argv[1], argv[2], "prpl-sipe", TRUE);
+	if (argc == 7)
+		purple_certificate_add_ca_search_path(argv[6]);
 	account = purple_account_new(argv[4], "prpl-sipe");
 	purple_account_set_password(account, argv[5]);
 	purple_account_set_string(account, "server", argv[3]);
-	purple_account_set_string(account, "transport", "tcp");
+	purple_account_set_string(account, "transport", argc == 7 ? "tls" : "tcp");
 	purple_account_set_string(account, "authentication", "ntlm");
 	/* No calendar: no Exchange autodiscovery over HTTP. */
 	purple_account_set_bool(account, "dont-publish", TRUE);
