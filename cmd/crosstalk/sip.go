@@ -2,9 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"os"
 	"strings"
 	"time"
 
@@ -19,17 +23,46 @@ type sipCmd struct {
 }
 
 type sipLogin struct {
-	Server   string        `help:"SIP server host:port (SIP over TCP)." default:"localhost:5060"`
+	Server   string        `help:"SIP server host:port (SIP over TCP, or over TLS with --tls: port 5061)." default:"localhost:5060"`
+	TLS      bool          `name:"tls" help:"Connect over TLS, checking the server's certificate against the system's authorities or --tls-ca."`
+	TLSCA    string        `name:"tls-ca" help:"Certificate file (PEM) of the authorities to trust instead of the system's, with --tls." type:"existingfile"`
 	Login    string        `help:"Account e-mail address (the SIP address without sip:)." required:""`
 	Password string        `help:"Password." required:"" env:"CROSSTALK_SIP_PASSWORD"`
 	Timeout  time.Duration `help:"How long to wait at each step: the server, the contact's answer." default:"30s"`
 }
 
+// tlsConfig is the TLS of --tls, nil without it.
+func (l sipLogin) tlsConfig() (*tls.Config, error) {
+	if !l.TLS {
+		return nil, nil
+	}
+	host, _, err := net.SplitHostPort(l.Server)
+	if err != nil {
+		return nil, err
+	}
+	c := &tls.Config{ServerName: host}
+	if l.TLSCA != "" {
+		pem, err := os.ReadFile(l.TLSCA)
+		if err != nil {
+			return nil, err
+		}
+		c.RootCAs = x509.NewCertPool()
+		if !c.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%s: no PEM certificate", l.TLSCA)
+		}
+	}
+	return c, nil
+}
+
 // connect signs in (NTLM, then every message signed), within Timeout.
 func (l sipLogin) connect(ctx context.Context, log *slog.Logger) (*sipclient.Client, error) {
+	tc, err := l.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, l.Timeout)
 	defer cancel()
-	c, err := sipclient.Dial(ctx, l.Server, sipclient.Options{Logger: log})
+	c, err := sipclient.Dial(ctx, l.Server, sipclient.Options{Logger: log, TLS: tc})
 	if err != nil {
 		return nil, fmt.Errorf("cannot reach the SIP server at %s: %w", l.Server, err)
 	}

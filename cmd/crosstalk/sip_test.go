@@ -1,10 +1,14 @@
 package main
 
 import (
+	"crypto/x509"
+	"errors"
 	"strings"
 	"testing"
 
 	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/internal/testenv"
+	"github.com/crosstalk-im/crosstalk/node"
 )
 
 // sip send says what became of the message: delivered to a listening
@@ -50,5 +54,35 @@ func TestSIPSendTellsWhatHappened(t *testing.T) {
 	}
 	if r := blocker.interrupt(); r.err != nil || r.out.String() != "" {
 		t.Errorf("the blocker's listen: %q, %v", r.out, r.err)
+	}
+}
+
+// With --tls, sip send signs in over TLS, trusting the authority of
+// --tls-ca; a server whose certificate no trusted authority signed is
+// refused before anything is sent.
+func TestSIPSendOverTLS(t *testing.T) {
+	ctx := testContext(t)
+	certs := testenv.TLSCertificates(t)
+	n := startNode(t, func(o *node.Options) { o.SIPTLSAddr, o.SIPTLSCert, o.SIPTLSKey = "127.0.0.1:0", certs.Cert, certs.Key })
+	addAccount(t, n, 1001, "alice@example.com", "pw-a")
+	addAccount(t, n, 1002, "bob@example.com", "pw-b")
+	listen := command((&sipListenCmd{sipLogin: sipAs(n, "bob@example.com", "pw-b")}).run).start(t, ctx, "listening as bob@example.com")
+
+	alice := sipAs(n, "alice@example.com", "pw-a")
+	alice.Server, alice.TLS, alice.TLSCA = n.SIPTLSAddr, true, certs.CA
+	send := command((&sipSendCmd{sipLogin: alice, To: "bob@example.com", Text: []string{"over", "TLS"}}).run)
+	if r := send.run(t, ctx); r.err != nil || r.out.String() != "delivered to bob@example.com\n" {
+		t.Errorf("over TLS: %q, %v", r.out, r.err)
+	}
+	waitFor(t, ctx, "the message", func() bool { return listen.out.String() == "alice@example.com: over TLS\n" })
+
+	alice.TLSCA = ""
+	untrusted := command((&sipSendCmd{sipLogin: alice, To: "bob@example.com", Text: []string{"hi"}}).run)
+	var unknown x509.UnknownAuthorityError
+	if r := untrusted.run(t, ctx); !errors.As(r.err, &unknown) || r.out.String() != "" {
+		t.Errorf("without the authority: %q, %v", r.out, r.err)
+	}
+	if r := listen.interrupt(); r.err != nil || r.out.String() != "alice@example.com: over TLS\n" {
+		t.Errorf("listen: %q, %v", r.out, r.err)
 	}
 }
