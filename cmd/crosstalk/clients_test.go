@@ -83,9 +83,6 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// command is a client command's code: its run method.
-type command func(context.Context, *slog.Logger, *console) error
-
 // ran is what a command said, on its output and its error output, and
 // what it returned.
 type ran struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"sync"
@@ -28,6 +29,18 @@ func stdio() *console {
 // untilInterrupted is the context of a client command: it ends on Ctrl-C.
 func untilInterrupted() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), os.Interrupt)
+}
+
+// command is a client command's code: its run method, which the tests
+// call with a console of their own.
+type command func(context.Context, *slog.Logger, *console) error
+
+// runUntilInterrupted runs a client command on the terminal until it ends
+// or Ctrl-C.
+func runUntilInterrupted(log *slog.Logger, run command) error {
+	ctx, stop := untilInterrupted()
+	defer stop()
+	return run(ctx, log, stdio())
 }
 
 func (con *console) printf(format string, args ...any) { fmt.Fprintf(con.out, format, args...) }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	ggclient "github.com/crosstalk-im/crosstalk/gg/client"
+	ggserver "github.com/crosstalk-im/crosstalk/gg/server"
 	"github.com/crosstalk-im/crosstalk/gg/wire"
 	"github.com/crosstalk-im/crosstalk/hub"
 )
@@ -68,11 +69,7 @@ type ggSendCmd struct {
 	Text []string `arg:"" help:"Message text."`
 }
 
-func (c *ggSendCmd) Run(log *slog.Logger) error {
-	ctx, stop := untilInterrupted()
-	defer stop()
-	return c.run(ctx, log, stdio())
-}
+func (c *ggSendCmd) Run(log *slog.Logger) error { return runUntilInterrupted(log, c.run) }
 
 func (c *ggSendCmd) run(ctx context.Context, log *slog.Logger, con *console) error {
 	cl, err := c.connect(ctx, log)
@@ -106,11 +103,7 @@ type ggListenCmd struct {
 	listenOutput
 }
 
-func (c *ggListenCmd) Run(log *slog.Logger) error {
-	ctx, stop := untilInterrupted()
-	defer stop()
-	return c.run(ctx, log, stdio())
-}
+func (c *ggListenCmd) Run(log *slog.Logger) error { return runUntilInterrupted(log, c.run) }
 
 func (c *ggListenCmd) run(ctx context.Context, log *slog.Logger, con *console) error {
 	cl, err := c.connect(ctx, log)
@@ -118,38 +111,23 @@ func (c *ggListenCmd) run(ctx context.Context, log *slog.Logger, con *console) e
 		return err
 	}
 	defer logout(cl)
-	con.notef("listening as %d; Ctrl-C to stop\n", c.Number)
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case ev, ok := <-cl.Events():
-			if !ok {
-				return fmt.Errorf("the server ended the session: %w", cl.Err())
-			}
-			switch ev := ev.(type) {
-			case ggclient.Message:
-				c.show(con, "gg", listenEvent{Event: eventMessage, From: fmt.Sprint(ev.From), Text: ev.Text})
-			case ggclient.Status:
-				c.show(con, "gg", listenEvent{Event: eventPresence, From: fmt.Sprint(ev.UIN), Status: ggStatus(ev.Status), Text: ev.Description})
-			case ggclient.Typing:
-				c.show(con, "gg", typingEvent(fmt.Sprint(ev.From), ev.Length > 0))
-			}
+	return listen(ctx, con, fmt.Sprint(c.Number), cl.Events(), cl.Err, func(ev ggclient.Event) {
+		switch ev := ev.(type) {
+		case ggclient.Message:
+			c.show(con, "gg", listenEvent{Event: eventMessage, From: fmt.Sprint(ev.From), Text: ev.Text})
+		case ggclient.Status:
+			c.show(con, "gg", listenEvent{Event: eventPresence, From: fmt.Sprint(ev.UIN), Status: ggStatus(ev.Status), Text: ev.Description})
+		case ggclient.Typing:
+			c.show(con, "gg", typingEvent(fmt.Sprint(ev.From), ev.Length > 0))
 		}
-	}
+	})
 }
 
-// ggStatus reads a GG status as the GG front end maps it onto the hub:
-// "zaraz wracam" (busy) is away, "nie przeszkadzać" busy.
-func ggStatus(status uint32) hub.Status {
-	switch wire.StatusBase(status) {
-	case wire.StatusAvail, wire.StatusFFC:
-		return hub.StatusOnline
-	case wire.StatusBusy:
-		return hub.StatusAway
-	case wire.StatusDND:
-		return hub.StatusBusy
-	default:
-		return hub.StatusOffline
+// ggStatus is a contact's GG status in the hub's words, as the GG front
+// end reads it.
+func ggStatus(code uint32) hub.Status {
+	if st, _, ok := ggserver.StatusFromGG(code, ""); ok {
+		return st.Visible()
 	}
+	return hub.StatusOffline
 }

@@ -99,11 +99,7 @@ type ggSendFileCmd struct {
 	File string `arg:"" help:"File to send." type:"existingfile"`
 }
 
-func (c *ggSendFileCmd) Run(log *slog.Logger) error {
-	ctx, stop := untilInterrupted()
-	defer stop()
-	return c.run(ctx, log, stdio())
-}
+func (c *ggSendFileCmd) Run(log *slog.Logger) error { return runUntilInterrupted(log, c.run) }
 
 func (c *ggSendFileCmd) run(ctx context.Context, log *slog.Logger, con *console) error {
 	f, err := os.Open(c.File)
@@ -167,11 +163,7 @@ type ggRecvFileCmd struct {
 	Dir string `help:"Directory to save into." default:"." type:"existingdir"`
 }
 
-func (c *ggRecvFileCmd) Run(log *slog.Logger) error {
-	ctx, stop := untilInterrupted()
-	defer stop()
-	return c.run(ctx, log, stdio())
-}
+func (c *ggRecvFileCmd) Run(log *slog.Logger) error { return runUntilInterrupted(log, c.run) }
 
 func (c *ggRecvFileCmd) run(ctx context.Context, log *slog.Logger, con *console) error {
 	gg, err := c.connect(ctx, log)

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/hub"
@@ -57,6 +59,24 @@ func (o listenOutput) show(con *console, protocol string, ev listenEvent) {
 		return
 	}
 	con.printf("%s: %s\n", ev.From, ev.Text)
+}
+
+// listen says it is listening as who and shows each event that arrives
+// until ctx ends (Ctrl-C) or the server ends the session, whose cause err
+// then says.
+func listen[E any](ctx context.Context, con *console, who string, events <-chan E, err func() error, show func(E)) error {
+	con.notef("listening as %s; Ctrl-C to stop\n", who)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-events:
+			if !ok {
+				return fmt.Errorf("the server ended the session: %w", err())
+			}
+			show(ev)
+		}
+	}
 }
 
 // typingEvent is a typing event from a contact.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/crosstalk-im/crosstalk/hub"
 	imipclient "github.com/crosstalk-im/crosstalk/imip/client"
+	imipserver "github.com/crosstalk-im/crosstalk/imip/server"
 	imipwire "github.com/crosstalk-im/crosstalk/imip/wire"
 	msimclient "github.com/crosstalk-im/crosstalk/msim/client"
 	msimwire "github.com/crosstalk-im/crosstalk/msim/wire"
@@ -58,11 +59,7 @@ type msimSendCmd struct {
 	Text []string `arg:"" help:"Message text."`
 }
 
-func (c *msimSendCmd) Run(log *slog.Logger) error {
-	ctx, stop := untilInterrupted()
-	defer stop()
-	return c.run(ctx, log, stdio())
-}
+func (c *msimSendCmd) Run(log *slog.Logger) error { return runUntilInterrupted(log, c.run) }
 
 func (c *msimSendCmd) run(ctx context.Context, log *slog.Logger, con *console) error {
 	cl, err := c.connect(ctx, log)
@@ -84,11 +81,7 @@ type msimListenCmd struct {
 	listenOutput
 }
 
-func (c *msimListenCmd) Run(log *slog.Logger) error {
-	ctx, stop := untilInterrupted()
-	defer stop()
-	return c.run(ctx, log, stdio())
-}
+func (c *msimListenCmd) Run(log *slog.Logger) error { return runUntilInterrupted(log, c.run) }
 
 func (c *msimListenCmd) run(ctx context.Context, log *slog.Logger, con *console) error {
 	cl, err := c.connect(ctx, log)
@@ -96,25 +89,16 @@ func (c *msimListenCmd) run(ctx context.Context, log *slog.Logger, con *console)
 		return err
 	}
 	defer msimLogout(cl)
-	con.notef("listening as %s; Ctrl-C to stop\n", c.Login)
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case ev, ok := <-cl.Events():
-			if !ok {
-				return fmt.Errorf("the server ended the session: %w", cl.Err())
-			}
-			switch ev := ev.(type) {
-			case msimclient.Message:
-				c.show(con, "msim", listenEvent{Event: eventMessage, From: fmt.Sprint(ev.From), Text: ev.Text})
-			case msimclient.Status:
-				c.show(con, "msim", listenEvent{Event: eventPresence, From: fmt.Sprint(ev.UserID), Status: msimStatus(ev.Status), Text: ev.Text})
-			case msimclient.Typing:
-				c.show(con, "msim", typingEvent(fmt.Sprint(ev.From), ev.Typing))
-			}
+	return listen(ctx, con, c.Login, cl.Events(), cl.Err, func(ev msimclient.Event) {
+		switch ev := ev.(type) {
+		case msimclient.Message:
+			c.show(con, "msim", listenEvent{Event: eventMessage, From: fmt.Sprint(ev.From), Text: ev.Text})
+		case msimclient.Status:
+			c.show(con, "msim", listenEvent{Event: eventPresence, From: fmt.Sprint(ev.UserID), Status: msimStatus(ev.Status), Text: ev.Text})
+		case msimclient.Typing:
+			c.show(con, "msim", typingEvent(fmt.Sprint(ev.From), ev.Typing))
 		}
-	}
+	})
 }
 
 // msimStatus reads a MySpaceIM presence code; codes it does not know
@@ -180,11 +164,7 @@ type imipSendCmd struct {
 	Text []string `arg:"" help:"Message text."`
 }
 
-func (c *imipSendCmd) Run(log *slog.Logger) error {
-	ctx, stop := untilInterrupted()
-	defer stop()
-	return c.run(ctx, log, stdio())
-}
+func (c *imipSendCmd) Run(log *slog.Logger) error { return runUntilInterrupted(log, c.run) }
 
 func (c *imipSendCmd) run(ctx context.Context, log *slog.Logger, con *console) error {
 	cl, err := c.connect(ctx, log)
@@ -207,11 +187,7 @@ type imipListenCmd struct {
 	listenOutput
 }
 
-func (c *imipListenCmd) Run(log *slog.Logger) error {
-	ctx, stop := untilInterrupted()
-	defer stop()
-	return c.run(ctx, log, stdio())
-}
+func (c *imipListenCmd) Run(log *slog.Logger) error { return runUntilInterrupted(log, c.run) }
 
 func (c *imipListenCmd) run(ctx context.Context, log *slog.Logger, con *console) error {
 	cl, err := c.connect(ctx, log)
@@ -219,29 +195,12 @@ func (c *imipListenCmd) run(ctx context.Context, log *slog.Logger, con *console)
 		return err
 	}
 	defer imipDisconnect(cl)
-	con.notef("listening as %d; Ctrl-C to stop\n", c.Number)
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case ev, ok := <-cl.Events():
-			if !ok {
-				return fmt.Errorf("the server ended the session: %w", cl.Err())
-			}
-			switch ev := ev.(type) {
-			case imipclient.Message:
-				c.show(con, "imip", listenEvent{Event: eventMessage, From: ev.From, Name: ev.Nick, Text: ev.Text})
-			case imipclient.Status:
-				c.show(con, "imip", listenEvent{Event: eventPresence, From: ev.Number, Name: ev.Nick, Status: imipStatuses[ev.Status], Text: ev.Text})
-			}
+	return listen(ctx, con, fmt.Sprint(c.Number), cl.Events(), cl.Err, func(ev imipclient.Event) {
+		switch ev := ev.(type) {
+		case imipclient.Message:
+			c.show(con, "imip", listenEvent{Event: eventMessage, From: ev.From, Name: ev.Nick, Text: ev.Text})
+		case imipclient.Status:
+			c.show(con, "imip", listenEvent{Event: eventPresence, From: ev.Number, Name: ev.Nick, Status: imipserver.StatusFromIMIP(ev.Status).Visible(), Text: ev.Text})
 		}
-	}
-}
-
-// imipStatuses are the hub's words for IMIP's states.
-var imipStatuses = map[imipwire.Status]hub.Status{
-	imipwire.StatusOnline:  hub.StatusOnline,
-	imipwire.StatusAway:    hub.StatusAway,
-	imipwire.StatusBusy:    hub.StatusBusy,
-	imipwire.StatusOffline: hub.StatusOffline,
+	})
 }

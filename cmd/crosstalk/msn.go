@@ -96,11 +96,7 @@ type msnSendCmd struct {
 	Text []string `arg:"" help:"Message text."`
 }
 
-func (c *msnSendCmd) Run(log *slog.Logger) error {
-	ctx, stop := untilInterrupted()
-	defer stop()
-	return c.run(ctx, log, stdio())
-}
+func (c *msnSendCmd) Run(log *slog.Logger) error { return runUntilInterrupted(log, c.run) }
 
 func (c *msnSendCmd) run(ctx context.Context, log *slog.Logger, con *console) error {
 	cl, err := c.connect(ctx, log)
@@ -143,11 +139,7 @@ type msnListenCmd struct {
 	listenOutput
 }
 
-func (c *msnListenCmd) Run(log *slog.Logger) error {
-	ctx, stop := untilInterrupted()
-	defer stop()
-	return c.run(ctx, log, stdio())
-}
+func (c *msnListenCmd) Run(log *slog.Logger) error { return runUntilInterrupted(log, c.run) }
 
 func (c *msnListenCmd) run(ctx context.Context, log *slog.Logger, con *console) error {
 	cl, err := c.connect(ctx, log)
@@ -155,32 +147,23 @@ func (c *msnListenCmd) run(ctx context.Context, log *slog.Logger, con *console) 
 		return err
 	}
 	defer cl.Logout()
-	con.notef("listening as %s; Ctrl-C to stop\n", c.Login)
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case ev, ok := <-cl.Events():
-			if !ok {
-				return cl.Err()
+	return listen(ctx, con, c.Login, cl.Events(), cl.Err, func(ev client.Event) {
+		switch ev := ev.(type) {
+		case client.Ring:
+			actx, cancel := context.WithTimeout(ctx, c.Timeout)
+			sb, err := cl.Answer(actx, ev)
+			cancel()
+			if err != nil {
+				log.Warn("answering", "from", ev.Caller, "err", err)
+				return
 			}
-			switch ev := ev.(type) {
-			case client.Ring:
-				actx, cancel := context.WithTimeout(ctx, c.Timeout)
-				sb, err := cl.Answer(actx, ev)
-				cancel()
-				if err != nil {
-					log.Warn("answering", "from", ev.Caller, "err", err)
-					continue
-				}
-				go c.printMessages(con, sb)
-			case client.Presence:
-				c.show(con, "msn", listenEvent{Event: eventPresence, From: ev.Email, Name: ev.Friendly, Status: msnStatuses[ev.Status]})
-			case client.Offline:
-				c.show(con, "msn", listenEvent{Event: eventPresence, From: ev.Email, Status: hub.StatusOffline})
-			}
+			go c.printMessages(con, sb)
+		case client.Presence:
+			c.show(con, "msn", listenEvent{Event: eventPresence, From: ev.Email, Name: ev.Friendly, Status: msnStatuses[ev.Status]})
+		case client.Offline:
+			c.show(con, "msn", listenEvent{Event: eventPresence, From: ev.Email, Status: hub.StatusOffline})
 		}
-	}
+	})
 }
 
 func (c *msnListenCmd) printMessages(con *console, sb *client.Switchboard) {

@@ -23,11 +23,7 @@ type msnSendFileCmd struct {
 	File       string `arg:"" help:"File to send." type:"existingfile"`
 }
 
-func (c *msnSendFileCmd) Run(log *slog.Logger) error {
-	ctx, stop := untilInterrupted()
-	defer stop()
-	return c.run(ctx, log, stdio())
-}
+func (c *msnSendFileCmd) Run(log *slog.Logger) error { return runUntilInterrupted(log, c.run) }
 
 // transferOptions bound every wait of a transfer by Timeout.
 func (l msnLogin) transferOptions(noIncoming bool, p *progress) filetransfer.Options {
@@ -88,11 +84,7 @@ type msnRecvFileCmd struct {
 	NoIncoming bool   `help:"This machine cannot accept connections (behind NAT)."`
 }
 
-func (c *msnRecvFileCmd) Run(log *slog.Logger) error {
-	ctx, stop := untilInterrupted()
-	defer stop()
-	return c.run(ctx, log, stdio())
-}
+func (c *msnRecvFileCmd) Run(log *slog.Logger) error { return runUntilInterrupted(log, c.run) }
 
 func (c *msnRecvFileCmd) run(ctx context.Context, log *slog.Logger, con *console) error {
 	cl, err := c.connect(ctx, log)

@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/crosstalk-im/crosstalk/hub"
 	sipclient "github.com/crosstalk-im/crosstalk/sip/client"
+	sipserver "github.com/crosstalk-im/crosstalk/sip/server"
 	sipwire "github.com/crosstalk-im/crosstalk/sip/wire"
 )
 
@@ -89,11 +89,7 @@ type sipSendCmd struct {
 	Text []string `arg:"" help:"Message text."`
 }
 
-func (c *sipSendCmd) Run(log *slog.Logger) error {
-	ctx, stop := untilInterrupted()
-	defer stop()
-	return c.run(ctx, log, stdio())
-}
+func (c *sipSendCmd) Run(log *slog.Logger) error { return runUntilInterrupted(log, c.run) }
 
 func (c *sipSendCmd) run(ctx context.Context, log *slog.Logger, con *console) error {
 	cl, err := c.connect(ctx, log)
@@ -127,11 +123,7 @@ type sipListenCmd struct {
 	listenOutput
 }
 
-func (c *sipListenCmd) Run(log *slog.Logger) error {
-	ctx, stop := untilInterrupted()
-	defer stop()
-	return c.run(ctx, log, stdio())
-}
+func (c *sipListenCmd) Run(log *slog.Logger) error { return runUntilInterrupted(log, c.run) }
 
 func (c *sipListenCmd) run(ctx context.Context, log *slog.Logger, con *console) error {
 	cl, err := c.connect(ctx, log)
@@ -139,46 +131,15 @@ func (c *sipListenCmd) run(ctx context.Context, log *slog.Logger, con *console) 
 		return err
 	}
 	defer signOut(cl)
-	con.notef("listening as %s; Ctrl-C to stop\n", c.Login)
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case ev, ok := <-cl.Events():
-			if !ok {
-				return errors.New("the server ended the session")
-			}
-			switch ev := ev.(type) {
-			case sipclient.Message:
-				c.show(con, "sip", listenEvent{Event: eventMessage, From: sipwire.URIUser(ev.From), Text: ev.Text})
-			case sipclient.Presence:
-				c.show(con, "sip", listenEvent{Event: eventPresence, From: sipwire.URIUser(ev.URI), Name: ev.DisplayName, Status: sipStatus(ev), Text: ev.Note})
-			case sipclient.Typing:
-				c.show(con, "sip", typingEvent(sipwire.URIUser(ev.From), ev.Active))
-			case sipclient.Disconnected:
-				return fmt.Errorf("the server ended the session: %w", ev.Err)
-			}
+	return listen(ctx, con, c.Login, cl.Events(), cl.Err, func(ev sipclient.Event) {
+		switch ev := ev.(type) {
+		case sipclient.Message:
+			c.show(con, "sip", listenEvent{Event: eventMessage, From: sipwire.URIUser(ev.From), Text: ev.Text})
+		case sipclient.Presence:
+			c.show(con, "sip", listenEvent{Event: eventPresence, From: sipwire.URIUser(ev.URI), Name: ev.DisplayName,
+				Status: sipserver.StatusFromAvailability(ev.Availability, ev.Activity).Visible(), Text: ev.Note})
+		case sipclient.Typing:
+			c.show(con, "sip", typingEvent(sipwire.URIUser(ev.From), ev.Active))
 		}
-	}
-}
-
-// sipStatus reads an availability as [MS-PRES] ranges it.
-func sipStatus(p sipclient.Presence) hub.Status {
-	a := p.Availability
-	switch {
-	case a >= 18000 || a < 3000:
-		return hub.StatusOffline
-	case p.Activity == "on-the-phone":
-		return hub.StatusOnThePhone
-	case a < 4500:
-		return hub.StatusOnline
-	case a < 6000:
-		return hub.StatusIdle
-	case a < 12000:
-		return hub.StatusBusy
-	case a < 15000:
-		return hub.StatusBeRightBack
-	default:
-		return hub.StatusAway
-	}
+	})
 }

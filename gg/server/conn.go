@@ -315,7 +315,7 @@ func (c *conn) handleLogin(ctx context.Context, body []byte) error {
 
 	// Online before the client hears it is in, so nothing sent to it from
 	// then on is taken for an offline message.
-	st, descr, ok := statusFromGG(login.GetInitialStatus(), login.GetInitialDescr())
+	st, descr, ok := StatusFromGG(login.GetInitialStatus(), login.GetInitialDescr())
 	if !ok {
 		st = hub.StatusOnline // a client logging in is there, whatever it asked for
 	}
@@ -385,7 +385,7 @@ func (c *conn) handleNewStatus(ctx context.Context, body []byte) error {
 		c.leavingBy = time.Now().Add(leaveDrain)
 		return nil
 	}
-	st, descr, ok := statusFromGG(ns.Status, ns.Description)
+	st, descr, ok := StatusFromGG(ns.Status, ns.Description)
 	if !ok {
 		return nil
 	}
@@ -764,9 +764,9 @@ func (c *conn) deliver(ev hub.Event) bool {
 	return true
 }
 
-// statusFromGG maps a GG status to the hub's; ok is false for "not
+// StatusFromGG maps a GG status to the hub's; ok is false for "not
 // available", which is not a status one sets while connected.
-func statusFromGG(code uint32, descr string) (hub.Status, string, bool) {
+func StatusFromGG(code uint32, descr string) (hub.Status, string, bool) {
 	var st hub.Status
 	switch wire.StatusBase(code) {
 	case wire.StatusAvail, wire.StatusFFC:

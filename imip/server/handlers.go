@@ -219,7 +219,7 @@ func (c *conn) handleStat(ctx context.Context, b *wire.Block) error {
 		c.ack(b, wire.CodeBadStatus)
 		return nil
 	}
-	st := statusFromIMIP(code)
+	st := StatusFromIMIP(code)
 	text := clientText(b.Body, MaxTextBytes)
 	if st == hub.StatusInvisible {
 		text = ""
@@ -443,9 +443,9 @@ func (c *conn) listRemove(ctx context.Context, s *hub.Session, number uint32) (w
 	return listCode(err)
 }
 
-// statusFromIMIP maps a client's STAT; OFFLINE from a client is
+// StatusFromIMIP maps a client's STAT; OFFLINE from a client is
 // invisible.
-func statusFromIMIP(s wire.Status) hub.Status {
+func StatusFromIMIP(s wire.Status) hub.Status {
 	switch s {
 	case wire.StatusAway:
 		return hub.StatusAway

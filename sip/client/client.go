@@ -157,6 +157,9 @@ func New(nc net.Conn, opts Options) *Client {
 // Events returns the channel of events; it is closed after Disconnected.
 func (c *Client) Events() <-chan Event { return c.conn.Events() }
 
+// Err returns why the connection ended, or nil while it is up.
+func (c *Client) Err() error { return c.conn.Err() }
+
 // Self is the address the client signed in as ("" before).
 func (c *Client) Self() string {
 	c.mu.Lock()

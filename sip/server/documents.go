@@ -36,10 +36,10 @@ const (
 	availOffline = 18500
 )
 
-// statusFromAvailability maps a published availability to the hub's
+// StatusFromAvailability maps a published availability to the hub's
 // statuses with pidgin-sipe's thresholds; the activity token tells a phone
 // call from other busy states.
-func statusFromAvailability(avail int, activity string) hub.Status {
+func StatusFromAvailability(avail int, activity string) hub.Status {
 	switch {
 	case avail < 3000:
 		return hub.StatusInvisible

@@ -30,7 +30,7 @@ func (o ownState) status() hub.Status {
 	if avail == 0 {
 		return hub.StatusInvisible
 	}
-	return statusFromAvailability(avail, o.activity)
+	return StatusFromAvailability(avail, o.activity)
 }
 
 // containerBlocked is the [MS-PRES] container of blocked people.
