@@ -20,12 +20,12 @@ import (
 // on loopback ports, as a user runs them against `crosstalk serve`.
 
 // startNode starts a node with every listener, the MSNFTP relay included,
-// on a loopback port (MySpaceIM on one of its own).
+// on a loopback port (MySpaceIM shares MSN's).
 func startNode(t *testing.T, tweak func(*node.Options)) *node.Node {
 	t.Helper()
 	o := node.Options{DataDir: t.TempDir(), Logger: testLogger(t)}
 	o.MSNPAddr, o.SBAddr, o.FTPAddr, o.GGAddr, o.IMIPAddr, o.HTTPAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
-	o.MSIMAddr, o.SIPAddr = "127.0.0.1:0", "127.0.0.1:0"
+	o.SIPAddr = "127.0.0.1:0"
 	if tweak != nil {
 		tweak(&o)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/internal/testenv"
+	"github.com/crosstalk-im/crosstalk/node"
 )
 
 // Every listen command's --json prints each event as one JSON object a
@@ -16,7 +17,7 @@ import (
 // message, from a user of another protocol (alice, attached to the hub).
 func TestListenJSON(t *testing.T) {
 	ctx := testContext(t)
-	n := startNode(t, nil)
+	n := startNode(t, func(o *node.Options) { o.MSIMAddr = "127.0.0.1:0" }) // no sniffing wait
 	addAccount(t, n, 1001, "alice@example.com", "pw-a")
 	alice, err := n.Store.Account(ctx, 1001)
 	if err != nil {
