@@ -294,6 +294,31 @@ func TestPidginSipeTLS(t *testing.T) {
 	}
 }
 
+// TestPidginSipeTLSUntrusted: a certificate no authority pidgin-sipe's
+// libpurple trusts signed is put to its user, who refuses it, and
+// pidgin-sipe does not sign in.
+func TestPidginSipeTLSUntrusted(t *testing.T) {
+	requireSipe(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	certs := testenv.TLSCertificates(t)
+	n := startNode(t, func(o *node.Options) {
+		o.SIPTLSAddr, o.SIPTLSCert, o.SIPTLSKey = "127.0.0.1:0", certs.Cert, certs.Key
+	})
+	alice := addAccount(t, n, 1001, "alice@example.com", "Alice", "pa")
+	sipe := runSipe(t, n.SIPTLSAddr, alice.Email, "pa", t.TempDir()) // no authority there
+	if m := sipe.Expect(ctx, `(REFUSED|SIGNED_ON).*`); m[1] != "REFUSED" || !strings.Contains(m[0], "127.0.0.1") {
+		t.Fatalf("pidgin-sipe: %q", m[0])
+	}
+	// libpurple's words for PURPLE_SSL_CERTIFICATE_INVALID.
+	if m := sipe.Expect(ctx, `(CONNECTION_ERROR|SIGNED_ON).*`); m[0] != "CONNECTION_ERROR 0 SSL peer presented an invalid certificate" {
+		t.Fatalf("pidgin-sipe, the certificate refused: %q", m[0])
+	}
+	if s, _ := n.Hub.Sessions(ctx, alice.Number); len(s) != 0 {
+		t.Fatalf("alice signed in: %v", s)
+	}
+}
+
 // TestPidginSipeWrongPassword: pidgin-sipe is refused, and says it failed
 // to authenticate.
 func TestPidginSipeWrongPassword(t *testing.T) {

@@ -12,7 +12,15 @@
  * and libpurple trusts the authorities whose certificates (PEM) are in
  * CADIR besides the system's: the directory joins the search path of its
  * certificate authority pool, which it reads when it first checks a
- * server's certificate. Buddies come from the server's contact list.
+ * server's certificate.
+ *
+ * A question libpurple asks its user with a choice of actions (accept a
+ * certificate no trusted authority signed?) is answered with its Reject
+ * or Cancel action, as a careful user answers it; it prints
+ *
+ *   REFUSED <primary text>
+ *
+ * or, when no action refuses, UNANSWERED <primary text>. Buddies come from the server's contact list.
  * Events and commands are those of internal/cprog/purple's harness, and:
  *
  *   status ID [TEXT]    set the account's status (available, away, busy…)
@@ -28,6 +36,59 @@
 #include <string.h>
 
 #include "harness.h"
+
+/* refusal is the refusing action of a question, chosen once libpurple
+ * has finished asking. */
+struct refusal {
+	PurpleRequestActionCb cb;
+	void *user_data;
+	int index;
+};
+
+static gboolean refuse(gpointer data)
+{
+	struct refusal *r = data;
+
+	r->cb(r->user_data, r->index);
+	g_free(r);
+	return FALSE;
+}
+
+static void *request_action(const char *title, const char *primary, const char *secondary,
+			    int default_action, PurpleAccount *acct, const char *who,
+			    PurpleConversation *conv, void *user_data, size_t action_count,
+			    va_list actions)
+{
+	struct refusal *r = g_new0(struct refusal, 1);
+	char *line = g_strdup(primary ? primary : "");
+	size_t i;
+
+	for (i = 0; i < action_count; i++) {
+		const char *label = va_arg(actions, const char *);
+		PurpleRequestActionCb cb = va_arg(actions, PurpleRequestActionCb);
+
+		/* Labels carry mnemonics: "_Reject". */
+		if (label != NULL && (strcmp(label + (*label == '_'), "Reject") == 0 ||
+				      strcmp(label + (*label == '_'), "Cancel") == 0)) {
+			r->cb = cb;
+			r->index = (int)i;
+		}
+	}
+	r->user_data = user_data;
+	g_strdelimit(line, "\r\n", ' ');
+	harness_out("%s %s", r->cb != NULL ? "REFUSED" : "UNANSWERED", line);
+	g_free(line);
+	if (r->cb == NULL) {
+		g_free(r);
+		return NULL;
+	}
+	g_idle_add(refuse, r);
+	return r;
+}
+
+static PurpleRequestUiOps request_ops = {
+	.request_action = request_action,
+};
 
 static gboolean sipe_command(PurpleAccount *account, const char *verb, char *rest)
 {
@@ -57,6 +118,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	harness_init(argv[1], argv[2], "prpl-sipe", TRUE);
+	purple_request_set_ui_ops(&request_ops);
 	if (argc == 7)
 		purple_certificate_add_ca_search_path(argv[6]);
 	account = purple_account_new(argv[4], "prpl-sipe");
