@@ -246,6 +246,15 @@ func TestPidginSipe(t *testing.T) {
 	}
 }
 
+// startTLSNode starts a node that also listens for SIP over TLS, with a
+// certificate an authority of the test's own signed.
+func startTLSNode(t *testing.T) (*node.Node, testenv.TLSFiles) {
+	certs := testenv.TLSCertificates(t)
+	return startNode(t, func(o *node.Options) {
+		o.SIPTLSAddr, o.SIPTLSCert, o.SIPTLSKey = "127.0.0.1:0", certs.Cert, certs.Key
+	}), certs
+}
+
 // TestPidginSipeTLS signs pidgin-sipe in over TLS (transport=tls) to the
 // node's SIP over TLS listener, whose certificate an authority of the
 // test's own signed; the harness adds the authority's directory to
@@ -255,10 +264,7 @@ func TestPidginSipeTLS(t *testing.T) {
 	requireSipe(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	defer cancel()
-	certs := testenv.TLSCertificates(t)
-	n := startNode(t, func(o *node.Options) {
-		o.SIPTLSAddr, o.SIPTLSCert, o.SIPTLSKey = "127.0.0.1:0", certs.Cert, certs.Key
-	})
+	n, certs := startTLSNode(t)
 	alice := addAccount(t, n, 1001, "alice@example.com", "Alice", "pa")
 	bob := addAccount(t, n, 1002, "bob@example.com", "Bob", "pb")
 	follow(t, n, alice.Number, bob.Number)
@@ -301,10 +307,7 @@ func TestPidginSipeTLSUntrusted(t *testing.T) {
 	requireSipe(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	certs := testenv.TLSCertificates(t)
-	n := startNode(t, func(o *node.Options) {
-		o.SIPTLSAddr, o.SIPTLSCert, o.SIPTLSKey = "127.0.0.1:0", certs.Cert, certs.Key
-	})
+	n, _ := startTLSNode(t)
 	alice := addAccount(t, n, 1001, "alice@example.com", "Alice", "pa")
 	sipe := runSipe(t, n.SIPTLSAddr, alice.Email, "pa", t.TempDir()) // no authority there
 	if m := sipe.Expect(ctx, `(REFUSED|SIGNED_ON).*`); m[1] != "REFUSED" || !strings.Contains(m[0], "127.0.0.1") {
