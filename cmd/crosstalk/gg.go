@@ -101,12 +101,13 @@ func (c *ggSendCmd) run(ctx context.Context, log *slog.Logger, con *console) err
 type ggListenCmd struct {
 	ggLogin
 	listenOutput
+	Contacts []uint32 `name:"contact" help:"Number of a contact whose presence to hear of (repeatable; GG servers tell only of those a client names)."`
 }
 
 func (c *ggListenCmd) Run(log *slog.Logger) error { return runUntilInterrupted(log, c.run) }
 
 func (c *ggListenCmd) run(ctx context.Context, log *slog.Logger, con *console) error {
-	cl, err := c.connect(ctx, log)
+	cl, err := c.connect(ctx, log, c.Contacts...)
 	if err != nil {
 		return err
 	}

@@ -30,30 +30,27 @@ func TestListenJSON(t *testing.T) {
 	for i, tc := range []struct {
 		protocol string
 		listen   func(number uint32, email string) command
-		// alice is how the protocol names her; presence says whether
-		// the listener hears of her state without naming its contacts
-		// (GG clients send the list they want to hear of), note what it
-		// shows of her status text (MSN has none).
-		alice    string
-		presence bool
-		note     string
-		typing   bool // IMIP has no typing notifications
+		// alice is how the protocol names her, note what it shows of
+		// her status text (MSN has none).
+		alice  string
+		note   string
+		typing bool // IMIP has no typing notifications
 	}{
 		{"msn", func(number uint32, email string) command {
 			return (&msnListenCmd{msnLogin: msnAs(n, email, "pw"), listenOutput: listenOutput{JSON: true}}).run
-		}, "alice@example.com", true, "", true},
+		}, "alice@example.com", "", true},
 		{"gg", func(number uint32, email string) command {
-			return (&ggListenCmd{ggLogin: ggAs(n, number, "pw"), listenOutput: listenOutput{JSON: true}}).run
-		}, "1001", false, "", true},
+			return (&ggListenCmd{ggLogin: ggAs(n, number, "pw"), listenOutput: listenOutput{JSON: true}, Contacts: []uint32{1001}}).run
+		}, "1001", "na obiedzie", true},
 		{"msim", func(number uint32, email string) command {
 			return (&msimListenCmd{msimLogin: msimAs(n, email, "pw"), listenOutput: listenOutput{JSON: true}}).run
-		}, "1001", true, "na obiedzie", true},
+		}, "1001", "na obiedzie", true},
 		{"imip", func(number uint32, email string) command {
 			return (&imipListenCmd{imipLogin: imipAs(n, number, "pw"), listenOutput: listenOutput{JSON: true}}).run
-		}, "1001", true, "na obiedzie", false},
+		}, "1001", "na obiedzie", false},
 		{"sip", func(number uint32, email string) command {
 			return (&sipListenCmd{sipLogin: sipAs(n, email, "pw"), listenOutput: listenOutput{JSON: true}}).run
-		}, "alice@example.com", true, "na obiedzie", true},
+		}, "alice@example.com", "na obiedzie", true},
 	} {
 		t.Run(tc.protocol, func(t *testing.T) {
 			number := uint32(2001 + i)
@@ -67,11 +64,8 @@ func TestListenJSON(t *testing.T) {
 				ready = fmt.Sprintf("listening as %d", number)
 			}
 			listen := tc.listen(number, email).start(t, ctx, ready)
-			if tc.presence {
-				ev := nextLine(t, listen, eventPresence)
-				if ev.Protocol != tc.protocol || ev.From != tc.alice || ev.Status != hub.StatusAway || ev.Text != tc.note {
-					t.Errorf("presence %+v", ev)
-				}
+			if ev := nextLine(t, listen, eventPresence); ev.Protocol != tc.protocol || ev.From != tc.alice || ev.Status != hub.StatusAway || ev.Text != tc.note {
+				t.Errorf("presence %+v", ev)
 			}
 			if d, err := n.Hub.SendMessage(ctx, alice, number, hub.Message{Text: "cześć " + tc.protocol}, ""); err != nil || d != hub.Delivered {
 				t.Fatalf("alice's message: %v, %v", d, err)
