@@ -18,6 +18,7 @@ var serveGroups = []kong.Group{
 	{Key: "gg", Title: "Gadu-Gadu"},
 	{Key: "msim", Title: "MySpaceIM"},
 	{Key: "imip", Title: "IMIP"},
+	{Key: "sip", Title: "SIP (Office Communicator, pidgin-sipe)"},
 	{Key: "files", Title: "Files (the GG drive)"},
 	{Key: "exposure", Title: "Exposure", Description: "Caps on connections per listener and bounds of the HTTP service (README: Exposing the server)."},
 	{Key: "logins", Title: "Password guessing", Description: "Failed logins counted per address and per account, for every protocol at once (README: Exposing the server)."},

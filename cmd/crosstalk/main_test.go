@@ -168,6 +168,7 @@ func TestServeHelp(t *testing.T) {
 		"\nMSN\n", "--msnp-max-line=1KiB", "--msnp-idle-timeout=30m",
 		"\nGadu-Gadu\n", "--gg-max-packet=64KiB",
 		"\nMySpaceIM\n", "--msim-max-message=64KiB",
+		"\nIMIP\n", "\nSIP (Office Communicator, pidgin-sipe)\n", "--sip-keep-alive=5m",
 		"\nFiles (the GG drive)\n", "--drive-max-file=100MiB", "--drive-quota=1GiB", "--drive-lifetime=7d",
 	} {
 		i := strings.Index(help, want)
