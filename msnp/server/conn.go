@@ -69,6 +69,7 @@ const (
 	errSwitchboardFail  = 280
 	errNotLoggedIn      = 302
 	errInternal         = 500
+	errDisabled         = 502
 	errDatabase         = 501
 	errServerBusy       = 600
 	errChallenge        = 540
@@ -239,14 +240,15 @@ func (c *conn) next() (done bool, err error) {
 
 // clientPayloadCommands are the commands from clients that carry a
 // payload; one slice shared by every connection's reader.
-var clientPayloadCommands = []string{"MSG", "QRY"}
+var clientPayloadCommands = []string{"MSG", "QRY", "UUX"}
 
 // knownCommands keeps the command metric's label set bounded.
 var knownCommands = map[string]bool{
 	"VER": true, "INF": true, "CVR": true, "USR": true, "SYN": true, "LST": true, "CHG": true,
 	"ADD": true, "REM": true, "ADG": true, "RMG": true, "REG": true, "GTC": true, "BLP": true,
 	"REA": true, "URL": true, "SND": true, "FND": true, "XFR": true, "QRY": true, "PNG": true,
-	"OUT": true, "ANS": true, "CAL": true, "MSG": true,
+	"OUT": true, "ANS": true, "CAL": true, "MSG": true, "ADC": true, "SBP": true, "PRP": true,
+	"UUX": true, "GCF": true,
 }
 
 func commandLabel(name string) string {

@@ -32,6 +32,8 @@ type nsConn struct {
 	sentILN   bool
 	challenge string
 	chlBy     time.Time
+	mspAuth   string // the Passport token of an MSNP8+ login
+	serial    uint32 // list serial after the last rename
 
 	// Shared with hub event delivery.
 	gate     eventgate.Gate
@@ -39,6 +41,10 @@ type nsConn struct {
 	session  *hub.Session
 	status   hub.Status
 	rereader mailbox.Rereader
+	// statusText is the text contacts see (MSNP11+ personal message),
+	// kept for the next CHG.
+	statusText string
+	extras     msnExtras
 }
 
 type nsCommand struct {
@@ -71,6 +77,11 @@ func init() {
 		"FND": {run: (*nsConn).handleFND, needAuth: true},
 		"XFR": {run: (*nsConn).handleXFR, needAuth: true},
 		"QRY": {run: (*nsConn).handleQRY, needAuth: true},
+		"UUX": {run: (*nsConn).handleUUX, needAuth: true},
+		"ADC": {run: (*nsConn).handleADC, needAuth: true},
+		"SBP": {run: (*nsConn).handleSBP, needAuth: true},
+		"PRP": {run: (*nsConn).handlePRP, needAuth: true},
+		"GCF": {run: (*nsConn).handleGCF, needAuth: true},
 	}
 }
 
@@ -92,7 +103,11 @@ func (n *nsConn) online() bool {
 
 func (n *nsConn) dispatch(ctx context.Context, cmd wire.Command) error {
 	if cmd.Name == "PNG" {
-		n.send("QNG")
+		if msnObjects(n.dialect) {
+			n.send("QNG", pingInterval)
+		} else {
+			n.send("QNG")
+		}
 		return nil
 	}
 	c, ok := nsCommands[cmd.Name]
@@ -118,6 +133,7 @@ func (n *nsConn) dispatch(ctx context.Context, cmd wire.Command) error {
 func (n *nsConn) end(ctx context.Context) {
 	n.rereader.Stop()
 	if s := n.sess(); s != nil {
+		n.srv.removeClient(s.Account().Number, n)
 		n.gate.Discard(n.undelivered)
 		s.Detach(ctx)
 	}
@@ -161,6 +177,9 @@ func (n *nsConn) handleVER(_ context.Context, cmd wire.Command) error {
 }
 
 func (n *nsConn) handleINF(_ context.Context, cmd wire.Command) error {
+	if passportLogin(n.dialect) {
+		return errCode(errDisabled)
+	}
 	n.send("INF", cmd.Args[0], "MD5")
 	return nil
 }
@@ -182,37 +201,72 @@ func (n *nsConn) handleUSR(ctx context.Context, cmd wire.Command) error {
 		return errCode(errAlreadyLoggedIn)
 	}
 	trid := cmd.Args[0]
-	if len(cmd.Args) != 4 || cmd.Args[1] != "MD5" {
+	want := "MD5"
+	if passportLogin(n.dialect) {
+		want = "TWN"
+	}
+	if len(cmd.Args) != 4 || cmd.Args[1] != want {
 		return errCode(errInvalidParameter)
 	}
 	switch cmd.Args[2] {
 	case "I":
 		if addr := n.srv.cfg.NotificationAddr; addr != "" {
-			// MSNP2 referrals are bare; later ones add "0", as in the
-			// MSNP7 capture of seed 003.
-			if n.dialect == 2 {
-				n.closeWith("XFR", trid, "NS", addr)
-			} else {
-				n.closeWith("XFR", trid, "NS", addr, "0")
-			}
+			n.referTo(trid, addr)
 			return errClose
 		}
 		n.loginName = strings.ToLower(cmd.Args[3])
-		n.salt = fmt.Sprintf("%d.%s", time.Now().Unix(), randomDigits(9))
-		n.send("USR", trid, "MD5", "S", n.salt)
+		if want == "TWN" {
+			n.salt = passportPolicy()
+		} else {
+			n.salt = fmt.Sprintf("%d.%s", time.Now().Unix(), randomDigits(9))
+		}
+		n.send("USR", trid, want, "S", n.salt)
 		return nil
 	case "S":
 		if n.salt == "" {
 			return errCode(errNotExpected)
 		}
-		return n.finishLogin(ctx, trid, cmd.Args[3])
+		salt := n.salt
+		n.salt = ""
+		if want == "TWN" {
+			return n.finishPassportLogin(ctx, trid, cmd.Args[3])
+		}
+		return n.finishLogin(ctx, trid, salt, cmd.Args[3])
 	}
 	return errCode(errInvalidParameter)
 }
 
-func (n *nsConn) finishLogin(ctx context.Context, trid, response string) error {
-	salt := n.salt
-	n.salt = ""
+// referTo sends a dispatch server's XFR NS. MSNP2 referrals are bare;
+// later ones add "0", as in the MSNP7 capture of seed 003, and MSNP8+ the
+// address of the server the client is on.
+func (n *nsConn) referTo(trid, addr string) {
+	switch {
+	case n.dialect == 2:
+		n.closeWith("XFR", trid, "NS", addr)
+	case passportLogin(n.dialect):
+		n.closeWith("XFR", trid, "NS", addr, "0", n.nc.LocalAddr().String())
+	default:
+		n.closeWith("XFR", trid, "NS", addr, "0")
+	}
+}
+
+// finishLogin checks an MD5 login's response against the password.
+func (n *nsConn) finishLogin(ctx context.Context, trid, salt, response string) error {
+	return n.authenticate(ctx, trid, func(acct hub.Account) (bool, error) {
+		password, err := n.srv.cfg.Hub.Store().Password(ctx, acct.Number)
+		if err != nil {
+			return false, fmt.Errorf("login password: %w", err)
+		}
+		sum := md5.Sum([]byte(salt + password))
+		want := hex.EncodeToString(sum[:])
+		return subtle.ConstantTimeCompare([]byte(want), []byte(strings.ToLower(response))) == 1, nil
+	})
+}
+
+// authenticate runs a login's second step: the account named in USR … I,
+// the login guard, then check, which says whether the client proved it is
+// the account's owner.
+func (n *nsConn) authenticate(ctx context.Context, trid string, check func(hub.Account) (bool, error)) error {
 	store := n.srv.cfg.Hub.Store()
 	acct, err := store.AccountByEmail(ctx, n.loginName)
 	key := loginguard.Account(acct.Number)
@@ -229,13 +283,11 @@ func (n *nsConn) finishLogin(ctx context.Context, trid, response string) error {
 	case err != nil:
 		return n.refuse(ctx, attempt, loginguard.UnknownAccount)
 	}
-	password, err := store.Password(ctx, acct.Number)
+	ok, err := check(acct)
 	if err != nil {
-		return fmt.Errorf("login password: %w", err)
+		return err
 	}
-	sum := md5.Sum([]byte(salt + password))
-	want := hex.EncodeToString(sum[:])
-	if subtle.ConstantTimeCompare([]byte(want), []byte(strings.ToLower(response))) != 1 {
+	if !ok {
 		return n.refuse(ctx, attempt, loginguard.BadPassword)
 	}
 	attempt.Succeed()
@@ -247,14 +299,24 @@ func (n *nsConn) finishLogin(ctx context.Context, trid, response string) error {
 	n.session = session
 	n.loginName = "" // it holds on to the whole USR line
 	n.mu.Unlock()
+	n.srv.addClient(acct.Number, n)
 	n.log = n.log.With("account", acct.Number)
 	n.log.Info("logged in", "dialect", n.dialect)
 
-	reply := []string{trid, "OK", acct.Email, wire.EncodeName(acct.DisplayName)}
+	reply := []string{trid, "OK", acct.Email}
+	if !guidLists(n.dialect) {
+		reply = append(reply, wire.EncodeName(acct.DisplayName))
+	}
 	if n.dialect >= 6 {
 		reply = append(reply, "1")
 	}
+	if passportLogin(n.dialect) {
+		reply = append(reply, "0")
+	}
 	n.send("USR", reply...)
+	if personalStatus(n.dialect) {
+		n.send("SBS", "0", "null")
+	}
 	n.sendPayload("MSG", n.profile(acct), "Hotmail", "Hotmail")
 	n.gate.Open(n.deliver, n.undelivered)
 	if n.srv.cfg.Challenge {
@@ -288,7 +350,13 @@ func (n *nsConn) profile(acct hub.Account) []byte {
 	b = append(b, "\r\nlang_preference: 1033\r\npreferredEmail: "...)
 	b = append(b, acct.Email...)
 	b = append(b, "\r\ncountry: \r\nPostalCode: \r\nGender: \r\nKid: 0\r\nAge: \r\nBDayPre: \r\nBirthday: \r\nWallet: \r\nFlags: 1027\r\n"...)
-	b = append(b, "sid: 507\r\nMSPAuth: 0\r\nClientIP: "...)
+	b = append(b, "sid: 507\r\nMSPAuth: "...)
+	if n.mspAuth != "" {
+		b = append(b, n.mspAuth...)
+	} else {
+		b = append(b, '0')
+	}
+	b = append(b, "\r\nClientIP: "...)
 	b = append(b, ip...)
 	b = append(b, "\r\nClientPort: "...)
 	b = append(b, port...)
@@ -313,13 +381,16 @@ func (n *nsConn) deliver(ev hub.Event) bool {
 		if !n.online() {
 			return true // ILN at the first CHG will cover it
 		}
-		if code, ok := statusCode(ev.Status); ok {
-			return n.send("NLN", code, ev.From.Email, wire.EncodeName(ev.From.DisplayName))
-		}
-		return n.send("FLN", ev.From.Email)
+		return n.sendPresence("", hub.Presence{Contact: ev.From, Status: ev.Status, Text: ev.Text})
 	case hub.EventReverseAdded:
+		if guidLists(n.dialect) {
+			return n.send("ADC", "0", "RL", "N="+ev.From.Email, "F="+wire.EncodeName(ev.From.DisplayName))
+		}
 		return n.send("ADD", "0", "RL", serial(ev.Serial), ev.From.Email, wire.EncodeName(ev.From.DisplayName))
 	case hub.EventReverseRemoved:
+		if guidLists(n.dialect) {
+			return n.send("REM", "0", "RL", "N="+ev.From.Email)
+		}
 		return n.send("REM", "0", "RL", serial(ev.Serial), ev.From.Email)
 	case hub.EventMessage:
 		if ev.Message != nil {
@@ -415,37 +486,6 @@ var statusCodes = map[string]hub.Status{
 	"HDN": hub.StatusInvisible,
 }
 
-func (n *nsConn) handleCHG(ctx context.Context, cmd wire.Command) error {
-	st, ok := statusCodes[cmd.Arg(1)]
-	if !ok {
-		return errCode(errInvalidParameter)
-	}
-	trid := cmd.Args[0]
-	n.mu.Lock()
-	n.status = st
-	n.mu.Unlock()
-	// Contacts are told before the echo, so a client that sees its CHG
-	// answered knows they were.
-	if err := n.sess().SetPresence(ctx, st, ""); err != nil {
-		return err
-	}
-	n.send("CHG", trid, cmd.Args[1])
-	if n.sentILN {
-		return nil
-	}
-	n.sentILN = true
-	online, err := n.sess().OnlineContacts(ctx)
-	if err != nil {
-		return err
-	}
-	for _, p := range online {
-		code, _ := statusCode(p.Status)
-		n.send("ILN", trid, code, p.Contact.Email, wire.EncodeName(p.Contact.DisplayName))
-	}
-	// MSNP had no offline messages; what others left arrives as chats.
-	return n.deliverOffline(ctx)
-}
-
 func (n *nsConn) handleXFR(ctx context.Context, cmd wire.Command) error {
 	if cmd.Arg(1) != "SB" {
 		return errCode(errInvalidParameter)
@@ -462,30 +502,6 @@ func (n *nsConn) handleXFR(ctx context.Context, cmd wire.Command) error {
 	})
 	n.send("XFR", cmd.Args[0], "SB", n.switchboardAddr(n.srv.cfg.SwitchboardAddr), "CKI", cookie)
 	return nil
-}
-
-func (n *nsConn) handleQRY(_ context.Context, cmd wire.Command) error {
-	if n.challenge == "" {
-		return errCode(errNotExpected)
-	}
-	key, known := productKeys[cmd.Arg(1)]
-	sum := md5.Sum([]byte(n.challenge + key))
-	n.challenge = ""
-	if !known || subtle.ConstantTimeCompare([]byte(hex.EncodeToString(sum[:])), cmd.Payload) != 1 {
-		return fatalCode(errChallenge)
-	}
-	n.send("QRY", cmd.Args[0])
-	return nil
-}
-
-// productKeys are the client ids and keys of the MD5 challenge era.
-var productKeys = map[string]string{
-	"msmsgs@msnmsgr.com": "Q1P7W2E4J9R8U3S5",
-	"PROD0038W!61ZTF9":   "VT6PX?UQTM4WM%YR",
-	"PROD0061VRRZH@4F":   "JXQ6J@TUOGYV@N0M",
-	"PROD0058#7IL2{QD":   "QHDCY@7R1TB6W?5B",
-	"PROD00504RLUG%WL":   "I2EBK%PYNLZL5_J4",
-	"PROD0076ENE8*@AW":   "CEQJ8}OE0!WTSWII",
 }
 
 func (n *nsConn) handleURL(_ context.Context, cmd wire.Command) error {
@@ -562,19 +578,29 @@ func (n *nsConn) handleREA(ctx context.Context, cmd wire.Command) error {
 	if !strings.EqualFold(cmd.Args[1], me.Email) {
 		return errCode(errInvalidParameter)
 	}
-	name := wire.DecodeName(cmd.Args[2])
-	if len(cmd.Args[2]) > maxEncodedName || strings.TrimSpace(name) == "" {
-		return errCode(errInvalidName)
+	name, err := n.rename(ctx, cmd.Args[2])
+	if err != nil {
+		return err
+	}
+	n.send("REA", cmd.Args[0], serial(n.serial), me.Email, wire.EncodeName(name))
+	return nil
+}
+
+// rename sets the friendly name from its %-encoded form (REA, PRP MFN).
+func (n *nsConn) rename(ctx context.Context, encoded string) (string, error) {
+	name := wire.DecodeName(encoded)
+	if len(encoded) > maxEncodedName || strings.TrimSpace(name) == "" {
+		return "", errCode(errInvalidName)
 	}
 	ser, err := n.sess().Rename(ctx, name)
 	if errors.Is(err, hub.ErrInvalid) {
-		return errCode(errInvalidName)
+		return "", errCode(errInvalidName)
 	}
 	if err != nil {
-		return listError(err)
+		return "", listError(err)
 	}
-	n.send("REA", cmd.Args[0], serial(ser), me.Email, wire.EncodeName(name))
-	return nil
+	n.serial = ser
+	return name, nil
 }
 
 // listError maps hub and store errors to MSNP codes.
@@ -611,6 +637,19 @@ func (n *nsConn) groupsSupported() bool { return n.dialect >= 7 }
 
 var errNoGroup = errCode(errInvalidParameter)
 
+// parseGroup reads a group named in RMG or REG: a GUID from MSNP10, a
+// number before.
+func (n *nsConn) parseGroup(s string) (int, error) {
+	if guidLists(n.dialect) {
+		id, ok := parseGroupGUID(s)
+		if !ok {
+			return 0, errCode(errInvalidGroup)
+		}
+		return id, nil
+	}
+	return parseGroup(s)
+}
+
 func parseGroup(s string) (int, error) {
 	id, err := strconv.Atoi(s)
 	if err != nil || id < 0 {
@@ -631,6 +670,10 @@ func (n *nsConn) handleADG(ctx context.Context, cmd wire.Command) error {
 	if err != nil {
 		return listError(err)
 	}
+	if guidLists(n.dialect) {
+		n.send("ADG", cmd.Args[0], wire.EncodeName(g.Name), groupGUID(g.ID), "0")
+		return nil
+	}
 	n.send("ADG", cmd.Args[0], serial(ser), wire.EncodeName(g.Name), strconv.Itoa(g.ID), "0")
 	return nil
 }
@@ -639,13 +682,17 @@ func (n *nsConn) handleRMG(ctx context.Context, cmd wire.Command) error {
 	if !n.groupsSupported() {
 		return errCode(errSyntax)
 	}
-	id, err := parseGroup(cmd.Arg(1))
+	id, err := n.parseGroup(cmd.Arg(1))
 	if err != nil {
 		return err
 	}
 	ser, err := n.sess().RemoveGroup(ctx, id)
 	if err != nil {
 		return listError(err)
+	}
+	if guidLists(n.dialect) {
+		n.send("RMG", cmd.Args[0], "1", groupGUID(id))
+		return nil
 	}
 	n.send("RMG", cmd.Args[0], serial(ser), strconv.Itoa(id))
 	return nil
@@ -655,7 +702,7 @@ func (n *nsConn) handleREG(ctx context.Context, cmd wire.Command) error {
 	if !n.groupsSupported() {
 		return errCode(errSyntax)
 	}
-	id, err := parseGroup(cmd.Arg(1))
+	id, err := n.parseGroup(cmd.Arg(1))
 	if err != nil {
 		return err
 	}
@@ -666,6 +713,10 @@ func (n *nsConn) handleREG(ctx context.Context, cmd wire.Command) error {
 	ser, err := n.sess().RenameGroup(ctx, id, name)
 	if err != nil {
 		return listError(err)
+	}
+	if guidLists(n.dialect) {
+		n.send("REG", cmd.Args[0], "1", wire.EncodeName(name), groupGUID(id), "0")
+		return nil
 	}
 	n.send("REG", cmd.Args[0], serial(ser), strconv.Itoa(id), wire.EncodeName(name), "0")
 	return nil
@@ -725,8 +776,8 @@ func (n *nsConn) handleADD(ctx context.Context, cmd wire.Command) error {
 		reply = append(reply, strconv.Itoa(group))
 	}
 	n.send("ADD", reply...)
-	if code, ok := statusCode(seen.Status); ok && n.online() {
-		n.send("NLN", code, contact.Email, wire.EncodeName(contact.DisplayName))
+	if seen.Status != hub.StatusOffline && seen.Status != "" && n.online() {
+		n.sendPresence("", seen)
 	}
 	return nil
 }
@@ -738,6 +789,9 @@ func (n *nsConn) handleREM(ctx context.Context, cmd wire.Command) error {
 	l, ok := parseList(cmd.Args[1])
 	if !ok {
 		return errCode(errInvalidParameter)
+	}
+	if guidLists(n.dialect) {
+		return n.remGUID(ctx, cmd, l)
 	}
 	group := -1
 	if l == hub.Forward && len(cmd.Args) > 3 && n.groupsSupported() {
@@ -772,6 +826,13 @@ func (n *nsConn) handleREM(ctx context.Context, cmd wire.Command) error {
 func (n *nsConn) handleSYN(ctx context.Context, cmd wire.Command) error {
 	trid := cmd.Args[0]
 	have, err := strconv.ParseUint(cmd.Arg(1), 10, 32)
+	if guidLists(n.dialect) {
+		// SYN trid <stamp> <stamp>: always everything (see guidSyncStamp).
+		if cmd.Arg(1) == "" || cmd.Arg(2) == "" {
+			return errCode(errInvalidParameter)
+		}
+		err = nil
+	}
 	if err != nil {
 		return errCode(errInvalidParameter)
 	}
@@ -780,10 +841,18 @@ func (n *nsConn) handleSYN(ctx context.Context, cmd wire.Command) error {
 		return listError(err)
 	}
 	ver := serial(r.Settings.Serial)
-	n.send("SYN", trid, ver)
-	if uint32(have) == r.Settings.Serial {
+	switch {
+	case guidLists(n.dialect):
+		n.syncAll(trid, r, []string{guidSyncStamp, guidSyncStamp})
+		return nil
+	case uint32(have) == r.Settings.Serial:
+		n.send("SYN", trid, ver)
+		return nil
+	case passportLogin(n.dialect):
+		n.syncAll(trid, r, []string{ver})
 		return nil
 	}
+	n.send("SYN", trid, ver)
 	gtc := "N"
 	if r.Settings.PromptOnAdd {
 		gtc = "A"

@@ -1,5 +1,5 @@
-// Package server is Crosstalk's MSN Messenger service for MSNP2–MSNP7
-// clients: the dispatch and notification server on one port and the
+// Package server is Crosstalk's MSN Messenger service for MSNP2–MSNP12
+// clients (MSN Messenger 1.0 to 7.5): the dispatch and notification server on one port and the
 // switchboard on another. Each connection is one goroutine reading commands;
 // replies and hub events leave through an outbox (see internal/outbox).
 //
@@ -11,6 +11,13 @@
 //   - CHL/QRY is off by default (clients do not need it); when on, a wrong
 //     or missing answer gets 540 and a disconnect.
 //   - FND (member directory) always finds nobody: FND trid 0 0.
+//   - MSNP10+ lists always go out whole (SYN with fixed timestamps), as
+//     Escargot does; contact and group GUIDs are derived from account
+//     numbers and group ids, so nothing new is stored.
+//   - Display-picture objects, client capabilities and current media of
+//     MSNP8+ clients live with their connection on this node; contacts on
+//     other nodes see presence and personal messages (through the hub) but
+//     no pictures.
 //   - A login held back after many failures (Config.Guard) gets 911, as a
 //     wrong password does: clients know no other answer.
 package server
@@ -30,6 +37,7 @@ import (
 	"github.com/crosstalk-im/crosstalk/internal/loginguard"
 	"github.com/crosstalk-im/crosstalk/internal/service"
 	"github.com/crosstalk-im/crosstalk/metrics"
+	"github.com/crosstalk-im/crosstalk/msnp/passport"
 	"github.com/crosstalk-im/crosstalk/msnp/wire"
 )
 
@@ -53,8 +61,12 @@ type Config struct {
 	Guard *loginguard.Guard
 	// Challenge sends CHL after login and requires a correct QRY.
 	Challenge bool
-	// MaxDialect is the highest MSNP version offered (2–7).
+	// MaxDialect is the highest MSNP version offered (2–12).
 	MaxDialect int
+	// Passport signs and verifies the tickets of MSNP8+ logins (Passport
+	// 1.4, served by PassportHandler). Nodes that share clients share its
+	// Key; without one, New makes a random key of this server's own.
+	Passport passport.Tickets
 
 	Limits wire.Limits
 	// MaxMessageBytes caps a switchboard MSG payload; the MSNP7-era service
@@ -121,8 +133,12 @@ func (c *Config) defaults() {
 	if c.Guard == nil {
 		c.Guard = loginguard.New(loginguard.Config{})
 	}
-	if c.MaxDialect < 2 || c.MaxDialect > 7 {
-		c.MaxDialect = 7
+	if c.MaxDialect < 2 || c.MaxDialect > maxDialect {
+		c.MaxDialect = maxDialect
+	}
+	if len(c.Passport.Key) == 0 {
+		c.Passport.Key = make([]byte, 32)
+		rand.Read(c.Passport.Key)
 	}
 	if c.Limits.MaxLine == 0 {
 		c.Limits = wire.DefaultLimits
@@ -165,6 +181,7 @@ type Server struct {
 	switchboards map[string]*switchboard
 	bridges      map[bridgeKey]*switchboard
 	outgoing     map[uint32]*outgoingFile // files offered to MSN clients, by cookie
+	clients      map[uint32]*nsConn       // logged-in notification connections, by account
 
 	relay       relayTable
 	relayCtx    context.Context // ends relayed transfers at Shutdown
@@ -187,6 +204,7 @@ func New(cfg Config) *Server {
 		switchboards: make(map[string]*switchboard),
 		bridges:      make(map[bridgeKey]*switchboard),
 		outgoing:     make(map[uint32]*outgoingFile),
+		clients:      make(map[uint32]*nsConn),
 	}
 }
 

@@ -29,14 +29,14 @@ func (c *conn) traceOut(b []byte) {
 }
 
 // traceLine is a command line with its secret argument redacted: the MD5
-// salt or response of USR … S, the cookie of XFR SB and RNG (after CKI),
+// salt or response of USR MD5 S (the Passport ticket of USR TWN S), the cookie of XFR SB and RNG (after CKI),
 // and the cookie a client presents to a switchboard in USR and ANS.
 func traceLine(name string, args []string) string {
 	secret := -1
 	switch name {
 	case "USR":
 		switch {
-		case len(args) == 4 && args[1] == "MD5" && args[2] == "S":
+		case len(args) == 4 && (args[1] == "MD5" || args[1] == "TWN") && args[2] == "S":
 			secret = 3
 		case len(args) == 3: // USR trid email cookie, on a switchboard
 			secret = 2
