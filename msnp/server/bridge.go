@@ -70,10 +70,7 @@ func (s *Server) addRemote(sb *switchboard, caller, callee hub.Account) {
 	} else {
 		s.clearBridge(sb)
 	}
-	join := wire.AppendCommand(nil, "JOI", callee.Email, wire.EncodeName(callee.DisplayName))
-	for _, m := range sb.snapshot(nil) {
-		m.notify(join)
-	}
+	s.announceJoin(sb.snapshot(nil), callee)
 }
 
 func (s *Server) setBridge(sb *switchboard, key bridgeKey) {

@@ -62,7 +62,8 @@ func (sb *switchboard) snapshot(except member) []member {
 // sbConn is one participant's switchboard connection.
 type sbConn struct {
 	*conn
-	acct hub.Account
+	acct    hub.Account
+	dialect int // of the client's notification connection (SB has no VER)
 	sb   *switchboard // set once joined; read only by the reader goroutine
 }
 
@@ -127,6 +128,7 @@ func (c *sbConn) admit(ctx context.Context, email, value, session string) (hub.A
 		return hub.Account{}, fatalCode(errAuthFailed)
 	}
 	c.acct = acct
+	c.dialect = c.srv.dialectOf(acct.Number)
 	c.log = c.log.With("account", acct.Number)
 	return acct, nil
 }
@@ -176,13 +178,14 @@ func (c *sbConn) handleANS(ctx context.Context, cmd wire.Command) error {
 	total := strconv.Itoa(len(others))
 	for i, o := range others {
 		a := o.account()
-		c.send("IRO", trid, strconv.Itoa(i+1), total, a.Email, wire.EncodeName(a.DisplayName))
+		iro := []string{trid, strconv.Itoa(i + 1), total, a.Email, wire.EncodeName(a.DisplayName)}
+		if switchboardCaps(c.dialect) {
+			iro = append(iro, c.srv.capsOf(a.Number))
+		}
+		c.send("IRO", iro...)
 	}
 	c.send("ANS", trid, "OK")
-	join := wire.AppendCommand(nil, "JOI", acct.Email, wire.EncodeName(acct.DisplayName))
-	for _, o := range others {
-		o.notify(join)
-	}
+	c.srv.announceJoin(others, acct)
 	if len(others) > 1 {
 		c.srv.clearBridge(sb)
 	}
@@ -245,6 +248,22 @@ func (c *sbConn) handleCAL(ctx context.Context, cmd wire.Command) error {
 	}
 	c.send("CAL", cmd.Args[0], "RINGING", c.sb.id)
 	return nil
+}
+
+// announceJoin tells the MSN clients among to that a joined, with its
+// capabilities for MSNP12+ clients.
+func (s *Server) announceJoin(to []member, a hub.Account) {
+	for _, m := range to {
+		c, ok := m.(*sbConn)
+		if !ok {
+			continue
+		}
+		args := []string{a.Email, wire.EncodeName(a.DisplayName)}
+		if switchboardCaps(c.dialect) {
+			args = append(args, s.capsOf(a.Number))
+		}
+		c.send("JOI", args...)
+	}
 }
 
 // handleMSG relays a message byte for byte to the other MSN participants,

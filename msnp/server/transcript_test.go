@@ -1,12 +1,15 @@
 package server
 
 import (
+	"context"
 	"crypto/md5"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crosstalk-im/crosstalk/msnp/passport"
 	"github.com/crosstalk-im/crosstalk/msnp/wire"
 )
 
@@ -22,6 +26,11 @@ import (
 // against a live server over loopback. The format:
 //
 //	account EMAIL NUMBER PASSWORD NAME     create an account before the run
+//	passport EMAIL PASSWORD POLICY TICKET  sign in at the Passport 1.4 login
+//	                                       server over loopback HTTP with the
+//	                                       policy in variable POLICY; the
+//	                                       ticket goes into variable TICKET;
+//	                                       TICKET "-" expects a refusal
 //	set NAME VALUE                         define a variable
 //	CONN connect ns|sb|{var}               open a connection
 //	CONN> LINE                             send a command line
@@ -34,7 +43,9 @@ import (
 // In expected lines `*` matches any one token and `{name}` captures a token
 // into a variable, or must equal it when already set. In sent lines
 // `{name}` substitutes a variable (other braces stay as they are) and `{md5 VAR TEXT}` is the lowercase hex
-// MD5 of the variable's value followed by TEXT (the MSNP login response).
+// MD5 of the variable's value followed by TEXT (the MSNP login response);
+// `{qry11 VAR PRODUCT-ID}` is the MSNP11 challenge answer to the
+// challenge in VAR.
 func TestTranscripts(t *testing.T) {
 	files, err := filepath.Glob("testdata/*.txt")
 	if err != nil || len(files) == 0 {
@@ -50,6 +61,7 @@ func TestTranscripts(t *testing.T) {
 type transcript struct {
 	t     *testing.T
 	env   *testEnv
+	login *httptest.Server // the Passport login server, once needed
 	vars  map[string]string
 	conns map[string]*scriptConn
 }
@@ -111,6 +123,21 @@ func (tr *transcript) step(line string) error {
 		}
 		tr.env.addAccount(tr.t, uint32(n), f[0], f[3], f[2])
 		return nil
+	}
+	if rest, ok := strings.CutPrefix(line, "passport "); ok {
+		f := strings.Fields(rest)
+		if len(f) != 4 {
+			return errors.New("passport needs EMAIL PASSWORD POLICY TICKET")
+		}
+		ticket, err := tr.signIn(f[0], f[1], tr.vars[f[2]])
+		if f[3] == "-" {
+			if !errors.Is(err, passport.ErrRefused) {
+				return fmt.Errorf("sign-in not refused: %v", err)
+			}
+			return nil
+		}
+		tr.vars[f[3]] = ticket
+		return err
 	}
 	if rest, ok := strings.CutPrefix(line, "set "); ok {
 		name, value, _ := strings.Cut(rest, " ")
@@ -181,7 +208,7 @@ func (tr *transcript) connect(name, target string) error {
 	if err != nil {
 		return err
 	}
-	tr.conns[name] = &scriptConn{nc: nc, rd: wire.NewReader(nc, wire.Limits{MaxLine: 4096, MaxPayload: 65536}, "MSG")}
+	tr.conns[name] = &scriptConn{nc: nc, rd: wire.NewReader(nc, wire.Limits{MaxLine: 4096, MaxPayload: 65536}, "MSG", "UBX", "GCF")}
 	return nil
 }
 
@@ -212,6 +239,9 @@ func (tr *transcript) substitute(s string) string {
 		if len(f) == 3 && f[0] == "md5" {
 			sum := md5.Sum([]byte(tr.vars[f[1]] + f[2]))
 			return hex.EncodeToString(sum[:])
+		}
+		if len(f) == 3 && f[0] == "qry11" {
+			return ChallengeAnswer(11, tr.vars[f[1]], f[2], productKeys[f[2]])
 		}
 		if v, ok := tr.vars[f[0]]; ok && len(f) == 1 {
 			return v
@@ -260,4 +290,28 @@ func (tr *transcript) expect(c *scriptConn, pattern string) error {
 		tr.vars[k] = v
 	}
 	return nil
+}
+
+// signIn runs the client side of Passport 1.4 against the server's
+// PassportHandler on a loopback HTTP server, which stands for both
+// nexus.passport.com and login.passport.com here.
+func (tr *transcript) signIn(email, password, policy string) (string, error) {
+	if tr.login == nil {
+		tr.login = httptest.NewServer(tr.env.srv.PassportHandler())
+		tr.t.Cleanup(tr.login.Close)
+	}
+	hc := &http.Client{Transport: toServer{tr.login.Listener.Addr().String()}}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return passport.SignIn(ctx, hc, "http://nexus.passport.com"+passport.NexusPath, email, password, policy)
+}
+
+// toServer sends every request to one address over plain HTTP, as a
+// hosts file pointing the Passport names at it would.
+type toServer struct{ addr string }
+
+func (t toServer) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = req.Clone(req.Context())
+	req.URL.Scheme, req.URL.Host = "http", t.addr
+	return http.DefaultTransport.RoundTrip(req)
 }
