@@ -20,7 +20,8 @@ type member interface {
 	account() hub.Account
 	// relay hands this member a MSG payload another member sent.
 	relay(ctx context.Context, from hub.Account, payload []byte) hub.Delivery
-	// notify sends a roster change line (JOI, BYE) to MSN clients.
+	// notify sends a roster change line (BYE) to MSN clients; JOI goes
+	// through announceJoin, which writes each dialect its own form.
 	notify(line []byte)
 }
 
@@ -63,8 +64,8 @@ func (sb *switchboard) snapshot(except member) []member {
 type sbConn struct {
 	*conn
 	acct    hub.Account
-	dialect int // of the client's notification connection (SB has no VER)
-	sb   *switchboard // set once joined; read only by the reader goroutine
+	dialect int          // of the client's notification connection (SB has no VER)
+	sb      *switchboard // set once joined; read only by the reader goroutine
 }
 
 func (c *sbConn) account() hub.Account { return c.acct }
