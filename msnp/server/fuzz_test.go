@@ -23,6 +23,8 @@ var sessionStates = []string{
 	"login",     // logged in
 	"login+chg", // logged in and online
 	"sb",        // in a switchboard
+	"login11",   // logged in with MSNP11 (TWN), online
+	"VER 1 MSNP9 CVR0\r\nCVR 2 0x0409 winnt 5.1 i386 MSNMSGR 6.0.0602 MSMSGS fuzz@example.com\r\nUSR 3 TWN I fuzz@example.com\r\n", // policy sent
 }
 
 // FuzzSession drives notification and switchboard connections with random
@@ -36,6 +38,10 @@ func FuzzSession(f *testing.F) {
 			"XFR 10 SB\r\nBLP 11 BL\r\nGTC 12 N\r\nREA 13 fuzz@example.com New\r\n",
 			"CAL 2 other@example.com\r\nMSG 3 A 5\r\nhello",
 			"MSG 3 N 99999\r\n", "QRY 4 msmsgs@msnmsgr.com 32\r\n0123", "\x00\xff\r\n\r\nOUT\r\n",
+			"USR 4 TWN S t=AAAA&p=\r\nUSR 5 TWN S t=%zz\r\n",
+			"ADC 5 FL N=other@example.com F=Other\r\nADC 6 FL C=00000000-0000-0000-0000-000000000002 00000000-0000-0000-0001-000000000001\r\nREM 7 FL 00000000-0000-0000-0000-000000000002\r\n",
+			"UUX 8 40\r\n<Data><PSM>hi</PSM><CurrentMedia/></Data>SBP 9 x MFN y\r\nPRP 10 MFN z\r\nGCF 11 Shields.xml\r\n",
+			"CHG 12 NLN 268435492 %3Cmsnobj%20Creator%3D%22a%22%20Size%3D%221%22%20Type%3D%223%22%2F%3E\r\nSYN 13 0 0\r\nPNG\r\n",
 		} {
 			f.Add(uint8(i), []byte(seed))
 		}
@@ -92,6 +98,26 @@ func openInState(t testing.TB, env *testEnv, script string) net.Conn {
 			c.send("CHG 4 NLN\r\n")
 			c.expect("CHG 4 NLN")
 		}
+		return c.nc
+	case "login11":
+		c := dialRaw(t, env.nsAddr)
+		c.send("VER 1 MSNP11 CVR0\r\nUSR 2 TWN I fuzz@example.com\r\n")
+		c.expect("VER 1 MSNP11 CVR0")
+		if s, _ := c.line(); !strings.HasPrefix(s, "USR 2 TWN S ") {
+			t.Fatalf("USR TWN I: %q", s)
+		}
+		c.send("USR 3 TWN S " + env.srv.cfg.Passport.Issue(1, time.Now()) + "\r\n")
+		for {
+			s, err := c.line()
+			if err != nil {
+				t.Fatalf("MSNP11 login: %v", err)
+			}
+			if strings.HasPrefix(s, "CHL 0 ") {
+				break
+			}
+		}
+		c.send("CHG 4 NLN 1073741860 0\r\n")
+		c.expect("CHG 4 NLN 1073741860 0")
 		return c.nc
 	case "sb":
 		c := dialRaw(t, env.nsAddr)
