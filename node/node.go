@@ -26,8 +26,10 @@ import (
 	imipserver "github.com/crosstalk-im/crosstalk/imip/server"
 	"github.com/crosstalk-im/crosstalk/internal/loginguard"
 	"github.com/crosstalk-im/crosstalk/internal/service"
+	"github.com/crosstalk-im/crosstalk/internal/tlsca"
 	"github.com/crosstalk-im/crosstalk/metrics"
 	msimserver "github.com/crosstalk-im/crosstalk/msim/server"
+	"github.com/crosstalk-im/crosstalk/msnp/passport"
 	msnpserver "github.com/crosstalk-im/crosstalk/msnp/server"
 	sipserver "github.com/crosstalk-im/crosstalk/sip/server"
 	"github.com/crosstalk-im/crosstalk/store"
@@ -86,6 +88,13 @@ type Options struct {
 	// TLSCert and TLSKey, when both set, make the HTTP service HTTPS (GG
 	// clients reach the drive only over HTTPS).
 	TLSCert, TLSKey string
+	// HTTPSAddr, when set, is one more listener of the HTTP service, over
+	// TLS with TLSCert and TLSKey: the address (port 443) that the host
+	// names MSN clients reach over HTTPS point at (Passport's nexus and
+	// login server; see `crosstalk tls ca`). HTTPSLegacy lets Windows XP's
+	// TLS 1.0 and its cipher suites in, which MSN Messenger 5–7.5 need.
+	HTTPSAddr   string
+	HTTPSLegacy bool
 
 	MSNP           msnpserver.Config // limits and switches; wiring is filled in
 	GG             ggserver.Config   // likewise
@@ -126,7 +135,7 @@ type Node struct {
 	Guard *loginguard.Guard
 
 	// Bound addresses, for tests that listen on port 0.
-	MSNPAddr, SBAddr, FTPAddr, GGAddr, MSIMAddr, IMIPAddr, SIPAddr, SIPTLSAddr, HTTPAddr string
+	MSNPAddr, SBAddr, FTPAddr, GGAddr, MSIMAddr, IMIPAddr, SIPAddr, SIPTLSAddr, HTTPAddr, HTTPSAddr string
 
 	log *slog.Logger
 	// dataLock holds the data directory while the embedded bus runs.
@@ -217,6 +226,8 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		cfg.Guard = n.Guard
 		cfg.NotificationAddr = o.NSRedirect
 		cfg.SwitchboardAddr = o.SBPublicAddr
+		// Every node verifies the Passport tickets any node issued.
+		cfg.Passport.Key = n.Store.DeriveKey("msn passport")
 		if cfg.SwitchboardAddr == "" {
 			_, port, _ := net.SplitHostPort(n.SBAddr)
 			cfg.SwitchboardAddr = ":" + port
@@ -322,6 +333,15 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 			serveHTTP = func() error { return n.http.ServeTLS(l, o.TLSCert, o.TLSKey) }
 		}
 		listeners = append(listeners, func() { n.serve("http", serveHTTP) })
+		if o.HTTPSAddr != "" && o.HTTPSAddr != Off {
+			tl, err := n.listenHTTPS(o)
+			if err != nil {
+				return nil, err
+			}
+			listeners = append(listeners, func() { n.serve("https", func() error { return n.http.Serve(tl) }) })
+		}
+	} else if o.HTTPSAddr != "" && o.HTTPSAddr != Off {
+		return nil, errors.New("the HTTPS listener is part of the HTTP service, which is off")
 	}
 	if msnpCfg != nil {
 		if n.Drive != nil {
@@ -334,6 +354,23 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		start()
 	}
 	return n, nil
+}
+
+// listenHTTPS opens the HTTP service's TLS listener.
+func (n *Node) listenHTTPS(o Options) (net.Listener, error) {
+	if o.TLSCert == "" || o.TLSKey == "" {
+		return nil, errors.New("the HTTPS listener needs a certificate and key (crosstalk tls ca makes them)")
+	}
+	cert, err := tls.LoadX509KeyPair(o.TLSCert, o.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("HTTPS certificate: %w", err)
+	}
+	l, err := n.listen("https", o.HTTPSAddr, o.HTTP.listenerOptions(o.Logger, o.Admission))
+	if err != nil {
+		return nil, err
+	}
+	n.HTTPSAddr = l.Addr().String()
+	return tls.NewListener(l, tlsca.ServerConfig(cert, o.HTTPSLegacy)), nil
 }
 
 // startSIP opens the SIP listeners: TCP unless off, TLS when a
@@ -388,7 +425,7 @@ func (n *Node) listen(name, addr string, opt service.ListenerOptions) (*service.
 
 // ListenError says which listener could not open its address.
 type ListenError struct {
-	Listener string // msnp, msnp-sb, msnp-ftp, msim, gg, imip, sip, sip-tls or http
+	Listener string // msnp, msnp-sb, msnp-ftp, msim, gg, imip, sip, sip-tls, http or https
 	Addr     string
 	Err      error
 }
@@ -431,6 +468,12 @@ func (n *Node) httpHandler() http.Handler {
 	driveHandler := n.Drive.Handler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.EscapedPath() {
+		case passport.NexusPath, passport.LoginPath:
+			if n.MSNP == nil {
+				http.NotFound(w, r)
+				return
+			}
+			n.MSNP.PassportHandler().ServeHTTP(w, r)
 		case "/metrics":
 			metricsHandler.ServeHTTP(w, r)
 		case "/healthz":

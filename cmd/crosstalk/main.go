@@ -34,6 +34,7 @@ type cli struct {
 	Backup   backupCmd   `cmd:"" help:"Copy a data directory's database, keys and drive files into one archive (works while the server runs)."`
 	Restore  restoreCmd  `cmd:"" help:"Unpack an archive made by backup into a new data directory."`
 	Keys     keysCmd     `cmd:"" help:"Make keys and rotate the password key."`
+	TLS      tlsCmd      `cmd:"" name:"tls" help:"Make certificates for the HTTPS services (MSN's Passport and SOAP host names)."`
 	Msn      msnCmd      `cmd:"" help:"Talk to an MSN server as a client (for bots and scripts)."`
 	Gg       ggCmd       `cmd:"" help:"Talk to a Gadu-Gadu server as a client (for bots and scripts)."`
 	Msim     msimCmd     `cmd:"" help:"Talk to a MySpaceIM server as a client (for bots and scripts)."`

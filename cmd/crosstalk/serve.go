@@ -17,6 +17,7 @@ import (
 	"github.com/crosstalk-im/crosstalk/internal/loginguard"
 	"github.com/crosstalk-im/crosstalk/internal/service"
 	msimserver "github.com/crosstalk-im/crosstalk/msim/server"
+	"github.com/crosstalk-im/crosstalk/msnp/passport"
 	msnpserver "github.com/crosstalk-im/crosstalk/msnp/server"
 	"github.com/crosstalk-im/crosstalk/node"
 	sipserver "github.com/crosstalk-im/crosstalk/sip/server"
@@ -47,8 +48,11 @@ type serveCmd struct {
 	PublicUrl     string `help:"Base URL users reach the HTTP listener at (download links for MySpaceIM and IMIP users); empty: http(s)://<http-addr>." group:"addresses"`
 	TlsCert       string `help:"Certificate file (PEM) for HTTPS on the HTTP listener." type:"existingfile" group:"addresses"`
 	TlsKey        string `help:"Key file (PEM) for HTTPS on the HTTP listener." type:"existingfile" group:"addresses"`
+	HttpsAddr     string `help:"HTTPS listener of the HTTP service with --tls-cert/--tls-key (port 443, where MSN's Passport host names point; see 'crosstalk tls ca'), or 'off'." default:"off" group:"addresses"`
+	HttpsLegacy   bool   `help:"Let TLS 1.0 and Windows XP's cipher suites in on the HTTPS listener (MSN Messenger 5 to 7.5 need them)." default:"true" negatable:"" group:"addresses"`
 
 	MsnpChallenge        bool          `help:"Send CHL challenges after MSNP login and require a correct QRY." group:"msn"`
+	MsnpTicketLifetime   time.Duration `help:"How long a Passport ticket (MSNP8+ sign-in) stays valid." default:"24h" group:"msn"`
 	MsnpTrace            bool          `help:"Log every MSNP line in and out (at log level trace)." group:"msn"`
 	MsnpMaxLine          int           `help:"Longest MSNP command line." default:"1KiB" type:"size" group:"msn"`
 	MsnpMaxMessage       int           `help:"Largest switchboard MSG payload." default:"1664" type:"size" group:"msn"`
@@ -152,10 +156,13 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 		PublicHTTPURL: c.PublicUrl,
 		TLSCert:       c.TlsCert,
 		TLSKey:        c.TlsKey,
+		HTTPSAddr:     c.HttpsAddr,
+		HTTPSLegacy:   c.HttpsLegacy,
 		Drive:         drive.Config{MaxFileBytes: c.DriveMaxFile, QuotaBytes: c.DriveQuota, TicketLifetime: c.DriveLifetime},
 		MSNP: msnpserver.Config{
 			Trace:                  c.MsnpTrace,
 			Challenge:              c.MsnpChallenge,
+			Passport:               passport.Tickets{Lifetime: c.MsnpTicketLifetime},
 			Limits:                 wireLimits(c.MsnpMaxLine),
 			MaxMessageBytes:        c.MsnpMaxMessage,
 			CommandsPerSecond:      c.MsnpCommandRate,
@@ -234,7 +241,7 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 // listenerFlags names the flag that sets each listener's address.
 var listenerFlags = map[string]string{
 	"msnp": "--msnp-addr", "msnp-sb": "--sb-addr", "msnp-ftp": "--ftp-addr", "msim": "--msim-addr",
-	"gg": "--gg-addr", "imip": "--imip-addr", "sip": "--sip-addr", "sip-tls": "--sip-tls-addr", "http": "--http-addr",
+	"gg": "--gg-addr", "imip": "--imip-addr", "sip": "--sip-addr", "sip-tls": "--sip-tls-addr", "http": "--http-addr", "https": "--https-addr",
 }
 
 // sipConfig is the SIP service's part of the flags.

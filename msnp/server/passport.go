@@ -41,7 +41,9 @@ func (n *nsConn) finishPassportLogin(ctx context.Context, trid, ticket string) e
 // clients sign in at over HTTPS before USR TWN S (paths passport.NexusPath
 // and passport.LoginPath). Wrong passwords count with the login guard as
 // the protocols' own logins do.
-func (s *Server) PassportHandler() http.Handler {
+func (s *Server) PassportHandler() http.Handler { return s.passport }
+
+func (s *Server) newPassportService() *passport.Service {
 	return &passport.Service{
 		Tickets:      s.cfg.Passport,
 		Logger:       s.log.With("service", "passport"),

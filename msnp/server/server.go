@@ -182,6 +182,7 @@ type Server struct {
 	bridges      map[bridgeKey]*switchboard
 	outgoing     map[uint32]*outgoingFile // files offered to MSN clients, by cookie
 	clients      map[uint32]*nsConn       // logged-in notification connections, by account
+	passport     *passport.Service
 
 	relay       relayTable
 	relayCtx    context.Context // ends relayed transfers at Shutdown
@@ -192,7 +193,7 @@ type Server struct {
 func New(cfg Config) *Server {
 	cfg.defaults()
 	relayCtx, relayCancel := context.WithCancel(context.Background())
-	return &Server{
+	s := &Server{
 		relay:        relayTable{invites: make(map[uint32]relayInvite), tickets: make(map[uint32]relayTicket)},
 		relayCtx:     relayCtx,
 		relayCancel:  relayCancel,
@@ -206,6 +207,8 @@ func New(cfg Config) *Server {
 		outgoing:     make(map[uint32]*outgoingFile),
 		clients:      make(map[uint32]*nsConn),
 	}
+	s.passport = s.newPassportService()
+	return s
 }
 
 // ErrServerClosed is returned by the Serve methods after Shutdown.

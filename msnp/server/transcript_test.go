@@ -242,9 +242,9 @@ func (tr *transcript) substitute(s string) string {
 			return hex.EncodeToString(sum[:])
 		}
 		if len(f) == 3 && f[0] == "qry11" {
-			for id, key := range productKeys {
+			for id, key := range wire.ProductKeys {
 				if strings.HasPrefix(id, f[2]) {
-					return ChallengeAnswer(11, tr.vars[f[1]], id, key)
+					return wire.ChallengeAnswer(11, tr.vars[f[1]], id, key)
 				}
 			}
 		}

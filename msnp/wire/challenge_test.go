@@ -1,4 +1,4 @@
-package server
+package wire
 
 import (
 	"crypto/md5"
@@ -19,7 +19,7 @@ func TestChallengeAnswer(t *testing.T) {
 		{15, "11533365622852247127", "PROD0113H11T8$X_", "f086d1ded067186deca8dba2231602cf"},
 		{8, "15570131571988941333", "msmsgs@msnmsgr.com", md5hexOf("15570131571988941333Q1P7W2E4J9R8U3S5")},
 	} {
-		if got := ChallengeAnswer(c.dialect, c.challenge, c.id, productKeys[c.id]); got != c.want {
+		if got := ChallengeAnswer(c.dialect, c.challenge, c.id, ProductKeys[c.id]); got != c.want {
 			t.Errorf("MSNP%d %s %s: %s, want %s", c.dialect, c.challenge, c.id, got, c.want)
 		}
 	}
