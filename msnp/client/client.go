@@ -1,6 +1,6 @@
 // Package client is an MSN Messenger client library for protocol dialects
-// MSNP2 to MSNP7 (MD5 login), written for bots and for the server's test
-// suite. It talks to a notification server through a Client and to
+// MSNP2 to MSNP12 (MD5 login up to MSNP7, Passport 1.4 over HTTPS from
+// MSNP8), written for bots and for the server's test suite. It talks to a notification server through a Client and to
 // switchboard sessions (chats) through a Switchboard.
 //
 // # Requests and replies
@@ -26,8 +26,9 @@
 // last event is Disconnected (Client) or Closed (Switchboard), after which
 // the channel is closed.
 //
-// CHL challenges are answered automatically (QRY with the MSNP6–7 product id
-// msmsgs@msnmsgr.com) and never appear as events.
+// CHL challenges are answered automatically (QRY with the product id of the
+// dialect's era: msmsgs@msnmsgr.com up to MSNP7, MSN 6's for MSNP8–10, MSN
+// 7's and 7.5's for MSNP11–12) and never appear as events.
 //
 // # Lifetime
 //
@@ -42,13 +43,16 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"fmt"
+	"errors"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/textproto"
 	"strconv"
 	"strings"
 	"sync"
 
+	"github.com/crosstalk-im/crosstalk/msnp/passport"
 	"github.com/crosstalk-im/crosstalk/msnp/wire"
 )
 
@@ -103,6 +107,16 @@ type Options struct {
 	Dialer *net.Dialer
 	// Limits bound what the reader accepts. Default wire.DefaultLimits.
 	Limits wire.Limits
+	// Passport is the HTTP client of the Passport 1.4 sign-in that MSNP8+
+	// logins make; its transport decides which CAs are trusted and where
+	// the Passport host names lead. Default: http.DefaultClient.
+	Passport *http.Client
+	// Nexus is the URL that sign-in starts at. Default
+	// passport.DefaultNexus.
+	Nexus string
+	// Capabilities is the client-capabilities number that CHG carries
+	// from MSNP8 (the MSN client version in the top byte).
+	Capabilities uint32
 	// EventBuffer is the capacity of the Events channel of the Client and
 	// of its Switchboards. Default 1024. See the package documentation
 	// for what happens when it fills up.
@@ -125,17 +139,31 @@ func (o Options) withDefaults() Options {
 	if o.EventBuffer <= 0 {
 		o.EventBuffer = 1024
 	}
+	if o.Passport == nil {
+		o.Passport = http.DefaultClient
+	}
+	if o.Nexus == "" {
+		o.Nexus = passport.DefaultNexus
+	}
 	return o
 }
 
 // maxRedirects bounds XFR NS hops during Login.
 const maxRedirects = 3
 
-// Challenge answer parameters for MSNP6–7 (QRY).
-const (
-	qryProductID  = "msmsgs@msnmsgr.com"
-	qryProductKey = "Q1P7W2E4J9R8U3S5"
-)
+// productID is the id a client of dialect names in QRY: the one its era's
+// official client (or third-party clients, before MSNP8) used.
+func productID(dialect int) string {
+	switch {
+	case dialect >= 12:
+		return "PROD0101{0RM?UBW"
+	case dialect == 11:
+		return "PROD0090YUAUV{2B"
+	case dialect >= 8:
+		return "PROD0038W!61ZTF9"
+	}
+	return "msmsgs@msnmsgr.com"
+}
 
 // Client is a connection to a notification server (after Dial, possibly to
 // a dispatch server that Login follows to a notification server).
@@ -195,7 +223,8 @@ func (c *Client) wrap(nc net.Conn, addr string, firstTrID int) *conn {
 	return newConn(nc, c.opts.Limits, log, firstTrID, hooks{
 		async:       c.handle,
 		alwaysAsync: nsAsync,
-		routeByName: map[string]string{"PRP": "SYN", "BPR": "SYN"},
+		// MSNP8+ send the lines of a SYN reply without TrID.
+		routeByName: map[string]string{"PRP": "SYN", "BPR": "SYN", "GTC": "SYN", "BLP": "SYN", "LSG": "SYN", "LST": "SYN"},
 		closed:      c.connClosed,
 	})
 }
@@ -203,7 +232,7 @@ func (c *Client) wrap(nc net.Conn, addr string, firstTrID int) *conn {
 // nsAsync are notification-server commands that never answer a request.
 var nsAsync = map[string]bool{
 	"ILN": true, "NLN": true, "FLN": true, "RNG": true, "CHL": true,
-	"OUT": true, "MSG": true, "QNG": true,
+	"OUT": true, "MSG": true, "QNG": true, "UBX": true, "SBS": true,
 }
 
 func (c *Client) current() *conn {
@@ -234,19 +263,27 @@ func (c *Client) end(reason string, err error) {
 	})
 }
 
-// Login authenticates with MD5: VER, INF, CVR (MSNP5 and later, unless
-// Options.NoCVR), USR MD5 I. A dispatch server's XFR NS is followed: the
-// connection is replaced by one to the named server and the exchange
-// repeats there, TrIDs continuing. Then USR MD5 S with the lowercase hex
-// MD5 of salt+password, and USR OK. A wrong password is a *ServerError with
-// Code 911 (after which the server closes the connection).
+// Login authenticates: VER, then INF and MD5 up to MSNP7, CVR (MSNP5 and
+// later, unless Options.NoCVR; always from MSNP8), USR … I. A dispatch
+// server's XFR NS is followed: the connection is replaced by one to the
+// named server and the exchange repeats there, TrIDs continuing. Then, up
+// to MSNP7, USR MD5 S with the lowercase hex MD5 of salt+password; from
+// MSNP8 the Passport 1.4 sign-in over HTTPS (Options.Passport, Nexus) and
+// USR TWN S with its ticket; and USR OK. A wrong password is a
+// *ServerError with Code 911 (the server then closes the connection; a
+// refusal by the Passport login server gets the same error).
 func (c *Client) Login(ctx context.Context, email, password string) error {
 	for hops := 0; ; hops++ {
 		cn := c.current()
 		if err := c.negotiate(ctx, cn, email); err != nil {
 			return err
 		}
-		reply, err := cn.request(ctx, nil, "USR", "MD5", "I", email)
+		dialect := c.Dialect()
+		mech := "MD5"
+		if dialect >= 8 {
+			mech = "TWN"
+		}
+		reply, err := cn.request(ctx, nil, "USR", mech, "I", email)
 		if err != nil {
 			return err
 		}
@@ -259,8 +296,18 @@ func (c *Client) Login(ctx context.Context, email, password string) error {
 			}
 			continue
 		}
-		if reply.Name == "USR" && reply.Arg(1) == "MD5" && reply.Arg(2) == "S" {
-			reply, err = cn.request(ctx, nil, "USR", "MD5", "S", md5hex(reply.Arg(3)+password))
+		if reply.Name == "USR" && reply.Arg(1) == mech && reply.Arg(2) == "S" {
+			answer := md5hex(reply.Arg(3) + password)
+			if mech == "TWN" {
+				answer, err = passport.SignIn(ctx, c.opts.Passport, c.opts.Nexus, email, password, reply.Arg(3))
+				if errors.Is(err, passport.ErrRefused) {
+					return &ServerError{Code: 911, Command: "USR"}
+				}
+				if err != nil {
+					return err
+				}
+			}
+			reply, err = cn.request(ctx, nil, "USR", mech, "S", answer)
 			if err != nil {
 				return err
 			}
@@ -270,8 +317,13 @@ func (c *Client) Login(ctx context.Context, email, password string) error {
 		}
 		c.mu.Lock()
 		c.email = reply.Arg(2)
-		c.friendly = wire.DecodeName(reply.Arg(3))
-		c.verified = reply.Arg(4) == "1"
+		if dialect >= 10 {
+			// The name comes with SYN (PRP MFN) from MSNP10.
+			c.verified = reply.Arg(3) == "1"
+		} else {
+			c.friendly = wire.DecodeName(reply.Arg(3))
+			c.verified = reply.Arg(4) == "1"
+		}
 		c.mu.Unlock()
 		return nil
 	}
@@ -310,6 +362,10 @@ func (c *Client) negotiate(ctx context.Context, cn *conn, email string) error {
 	c.mu.Lock()
 	c.dialect = dialect
 	c.mu.Unlock()
+	if dialect >= 8 {
+		// INF is gone and CVR required from MSNP8.
+		return c.sendCVR(ctx, cn, email)
+	}
 
 	reply, err = cn.request(ctx, nil, "INF")
 	if err != nil {
@@ -329,13 +385,18 @@ func (c *Client) negotiate(ctx context.Context, cn *conn, email string) error {
 	}
 
 	if dialect >= 5 && !c.opts.NoCVR {
-		reply, err = cn.request(ctx, nil, "CVR", append(append([]string(nil), CVRInfo...), email)...)
-		if err != nil {
-			return err
-		}
-		if reply.Name != "CVR" {
-			return unexpected("CVR", reply)
-		}
+		return c.sendCVR(ctx, cn, email)
+	}
+	return nil
+}
+
+func (c *Client) sendCVR(ctx context.Context, cn *conn, email string) error {
+	reply, err := cn.request(ctx, nil, "CVR", append(append([]string(nil), CVRInfo...), email)...)
+	if err != nil {
+		return err
+	}
+	if reply.Name != "CVR" {
+		return unexpected("CVR", reply)
 	}
 	return nil
 }
@@ -458,10 +519,18 @@ func (c *Client) Profile(ctx context.Context) (textproto.MIMEHeader, error) {
 func (c *Client) handle(cn *conn, cmd wire.Command) {
 	var ev Event
 	switch cmd.Name {
-	case "ILN": // ILN trid status email friendly
-		ev = Presence{Status: cmd.Arg(1), Email: cmd.Arg(2), Friendly: wire.DecodeName(cmd.Arg(3)), Initial: true}
-	case "NLN": // NLN status email friendly
-		ev = Presence{Status: cmd.Arg(0), Email: cmd.Arg(1), Friendly: wire.DecodeName(cmd.Arg(2))}
+	case "ILN": // ILN trid status email friendly [caps [msnobj]]
+		ev = presence(cmd.Args[1:], true)
+	case "NLN": // NLN status email friendly [caps [msnobj]]
+		ev = presence(cmd.Args, false)
+	case "UBX": // UBX email len, payload <Data><PSM>…
+		if _, ps, err := wire.ParseUUX(cmd.Payload); err == nil {
+			ev = PersonalStatus{Email: cmd.Arg(0), PSM: ps.PSM, CurrentMedia: ps.CurrentMedia}
+		}
+	case "ADC": // ADC 0 RL N=email F=friendly (MSNP10+)
+		if cmd.Arg(1) == ListReverse {
+			ev = ReverseAdded{Email: strings.TrimPrefix(cmd.Arg(2), "N="), Friendly: wire.DecodeName(strings.TrimPrefix(cmd.Arg(3), "F="))}
+		}
 	case "FLN": // FLN email
 		ev = Offline{Email: cmd.Arg(0)}
 	case "ADD": // ADD 0 RL serial email friendly
@@ -470,8 +539,12 @@ func (c *Client) handle(cn *conn, cmd wire.Command) {
 		}
 		serial, _ := strconv.Atoi(cmd.Arg(2))
 		ev = ReverseAdded{Email: cmd.Arg(3), Friendly: wire.DecodeName(cmd.Arg(4)), Serial: serial}
-	case "REM": // REM 0 RL serial email
+	case "REM": // REM 0 RL serial email; MSNP10+ REM 0 RL N=email
 		if cmd.Arg(1) != ListReverse {
+			break
+		}
+		if email, ok := strings.CutPrefix(cmd.Arg(2), "N="); ok {
+			ev = ReverseRemoved{Email: email}
 			break
 		}
 		serial, _ := strconv.Atoi(cmd.Arg(2))
@@ -513,16 +586,35 @@ func (c *Client) handle(cn *conn, cmd wire.Command) {
 	}
 }
 
+// presence reads the fields of ILN (after its TrID) and NLN: status,
+// e-mail, name, then from MSNP8 the capabilities and from MSNP9 the MSN
+// object.
+func presence(args []string, initial bool) Presence {
+	at := func(i int) string {
+		if i < len(args) {
+			return args[i]
+		}
+		return ""
+	}
+	p := Presence{Status: at(0), Email: at(1), Friendly: wire.DecodeName(at(2)), Initial: initial, Capabilities: at(3)}
+	if obj := at(4); obj != "" && obj != "0" {
+		p.MSNObject = obj
+	}
+	return p
+}
+
 // answerChallenge sends QRY for a CHL, without waiting: the QRY reply (or a
 // 540 error) is consumed by the reader.
 func (c *Client) answerChallenge(cn *conn, challenge string) {
-	answer := md5hex(challenge + qryProductKey)
+	dialect := c.Dialect()
+	id := productID(dialect)
+	answer := wire.ChallengeAnswer(dialect, challenge, id, wire.ProductKeys[id])
 	cl := &call{name: "QRY", done: make(chan struct{}), onDone: func(_ wire.Command, err error) {
 		if err != nil {
 			cn.log.Warn("msnp: challenge answer refused", "err", err)
 		}
 	}}
-	if _, err := cn.send(context.Background(), cl, "QRY", []byte(answer), true, qryProductID); err != nil {
+	if _, err := cn.send(context.Background(), cl, "QRY", []byte(answer), true, id); err != nil {
 		cn.log.Warn("msnp: cannot answer challenge", "err", err)
 	}
 }

@@ -327,7 +327,7 @@ func TestSync(t *testing.T) {
 	want := &List{
 		Serial: 12, Prompt: "A", Privacy: "AL",
 		Phones: map[string]string{"PHH": "555 123"},
-		Groups: []Group{{0, "Other Contacts"}, {1, "Co workers"}},
+		Groups: []Group{{ID: 0, Name: "Other Contacts"}, {ID: 1, Name: "Co workers"}},
 		Forward: []Contact{
 			{Email: "bob@example.com", Friendly: "Bob", Groups: []int{0}, Phones: map[string]string{"PHM": "555-1"}},
 			{Email: "carol@example.com", Friendly: "Carol C", Groups: []int{0, 1}},

@@ -90,7 +90,7 @@ type conn struct {
 func newConn(nc net.Conn, limits wire.Limits, log *slog.Logger, firstTrID int, h hooks) *conn {
 	c := &conn{
 		nc:      nc,
-		rd:      wire.NewReader(nc, limits, "MSG"),
+		rd:      wire.NewReader(nc, limits, "MSG", "UBX", "GCF"),
 		log:     log,
 		hooks:   h,
 		next:    firstTrID,
@@ -165,6 +165,13 @@ func (c *conn) dispatch(cmd wire.Command) {
 		}
 		c.log.Warn("msnp: unmatched server error", "cmd", cmd.String())
 		c.hooks.async(c, cmd)
+		return
+	}
+	if cl := c.lookup(cmd); cl != nil && cl.name == cmd.Name && !c.hooks.alwaysAsync[cmd.Name] {
+		// The reply to a request of its own name, though the name may
+		// also travel without a TrID as part of another reply.
+		trid, _ := strconv.Atoi(cmd.Args[0])
+		c.feed(cmd, cl, trid)
 		return
 	}
 	if req, ok := c.hooks.routeByName[cmd.Name]; ok {
@@ -274,6 +281,16 @@ func (c *conn) send(ctx context.Context, cl *call, name string, payload []byte, 
 		return trid, err
 	}
 	return trid, nil
+}
+
+// requestPayload sends a command with a payload and waits for its reply.
+func (c *conn) requestPayload(ctx context.Context, name string, payload []byte, args ...string) (wire.Command, error) {
+	cl := &call{name: name, done: make(chan struct{})}
+	trid, err := c.send(ctx, cl, name, payload, true, args...)
+	if err != nil {
+		return wire.Command{}, err
+	}
+	return c.wait(ctx, trid, cl)
 }
 
 // request sends a command and waits for its complete reply.

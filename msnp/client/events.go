@@ -10,7 +10,7 @@ import (
 // invitations, switchboard messages. The concrete types are listed below;
 // a type switch over them is the usual way to consume Events.
 //
-// Notification server (Client.Events): Presence, Offline, ReverseAdded,
+// Notification server (Client.Events): Presence, PersonalStatus, Offline, ReverseAdded,
 // ReverseRemoved, Ring, SystemMessage, Disconnected.
 // Switchboard (Switchboard.Events): Joined, Left, Message, Nak, Closed.
 type Event interface{ isEvent() }
@@ -22,6 +22,19 @@ type Presence struct {
 	Friendly string // decoded
 	Status   string // NLN, BSY, IDL, BRB, AWY, PHN, LUN
 	Initial  bool   // from ILN
+	// Capabilities is the contact's client-capabilities number (MSNP8+).
+	Capabilities string
+	// MSNObject is the contact's display picture object as sent,
+	// %-encoded (MSNP9+; wire.ParseMSNObject reads it); "" for none.
+	MSNObject string
+}
+
+// PersonalStatus reports UBX (MSNP11+): a contact's personal message and
+// what they are playing, sent after their Presence.
+type PersonalStatus struct {
+	Email        string
+	PSM          string
+	CurrentMedia string // wire.MediaText renders it
 }
 
 // Offline reports FLN: a contact went offline (or hidden).
@@ -129,6 +142,7 @@ type Closed struct {
 }
 
 func (Presence) isEvent()       {}
+func (PersonalStatus) isEvent() {}
 func (Refused) isEvent()        {}
 func (Offline) isEvent()        {}
 func (ReverseAdded) isEvent()   {}

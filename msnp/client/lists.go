@@ -18,17 +18,22 @@ type List struct {
 	// PHH, PHW, PHM, MOB, MBE; values decoded.
 	Phones map[string]string
 	Groups []Group // MSNP7 LSG, in the order received
+	// Friendly is the account's own name from PRP MFN (MSNP10+).
+	Friendly string
 
 	Forward []Contact // FL
 	Allow   []Contact // AL
 	Block   []Contact // BL
 	Reverse []Contact // RL
+
+	contacts int // MSNP8+ LST lines read
 }
 
 // Group is a contact group (MSNP7). Group 0 always exists.
 type Group struct {
 	ID   int
 	Name string // decoded
+	GUID string // MSNP10+, where groups have no number
 }
 
 // Contact is one entry of a list.
@@ -36,6 +41,10 @@ type Contact struct {
 	Email    string
 	Friendly string // decoded
 	Groups   []int  // FL only, MSNP7: the groups the contact is in
+	// GUID names an FL contact from MSNP10 (Remove takes it), and
+	// GroupGUIDs its groups.
+	GUID       string
+	GroupGUIDs []string
 	// Phones holds the contact's phone data from BPR lines (MSNP5+).
 	Phones map[string]string
 }
@@ -46,7 +55,15 @@ type Contact struct {
 // BLP, PRP, LSG, LST and BPR line of the reply is collected until each of
 // the four lists (FL, AL, BL, RL) is complete as counted by the LST totals
 // (an empty list arrives as "LST trid XX ver 0 0"). Use 0 on first login.
+//
+// From MSNP8 the reply names how many contacts and groups follow, each
+// contact once with the bits of its lists; from MSNP10 SYN carries two
+// time stamps instead of the version (serial is then ignored and the
+// server sends everything).
 func (c *Client) Sync(ctx context.Context, serial int) (*List, error) {
+	if c.Dialect() >= 8 {
+		return c.syncLines(ctx, serial)
+	}
 	l := &List{}
 	complete := map[string]bool{}
 	var last *Contact // for BPR lines
@@ -197,18 +214,58 @@ func (c *Client) serialReply(ctx context.Context, at int, name string, args ...s
 
 // SetStatus sends CHG and waits for its echo. After the first CHG following
 // login the server lists the online contacts as ILN lines; they arrive after
-// the echo and are delivered as Presence events with Initial set.
+// the echo and are delivered as Presence events with Initial set. From
+// MSNP8 CHG carries Options.Capabilities, from MSNP9 no MSN object.
 func (c *Client) SetStatus(ctx context.Context, status string) error {
-	_, err := c.single(ctx, "CHG", status)
+	return c.SetStatusObject(ctx, status, "")
+}
+
+// SetStatusObject is SetStatus with a display picture (MSNP9+): msnobj is
+// the MSN object, %-encoded as it travels; "" for none.
+func (c *Client) SetStatusObject(ctx context.Context, status, msnobj string) error {
+	args := []string{status}
+	if d := c.Dialect(); d >= 8 {
+		args = append(args, strconv.FormatUint(uint64(c.opts.Capabilities), 10))
+		if d >= 9 {
+			if msnobj == "" {
+				msnobj = "0"
+			}
+			args = append(args, msnobj)
+		}
+	}
+	_, err := c.single(ctx, "CHG", args...)
+	return err
+}
+
+// SetPersonalMessage sets the personal message and what is playing with
+// UUX (MSNP11+); media is a CurrentMedia value (`\0Music\01\0{0} - {1}\0…`)
+// or "".
+func (c *Client) SetPersonalMessage(ctx context.Context, psm, media string) error {
+	payload := wire.AppendUBX(nil, wire.PersonalStatus{PSM: psm, CurrentMedia: media})
+	reply, err := c.current().requestPayload(ctx, "UUX", payload)
+	if err == nil && reply.Name != "UUX" {
+		err = unexpected("UUX", reply)
+	}
 	return err
 }
 
 // Add adds email to list (FL, AL or BL) with ADD and returns the new list
 // version. friendly is the contact's name (the e-mail address when empty);
 // group is an MSNP7 group id for FL, or -1 for none.
+//
+// From MSNP10 it sends ADC, whose reply has no version (serial is 0); group
+// is then ignored.
 func (c *Client) Add(ctx context.Context, list, email, friendly string, group int) (serial int, err error) {
 	if friendly == "" {
 		friendly = email
+	}
+	if c.Dialect() >= 10 {
+		args := []string{list, "N=" + email}
+		if list == ListForward {
+			args = append(args, "F="+wire.EncodeName(friendly))
+		}
+		_, err := c.single(ctx, "ADC", args...)
+		return 0, err
 	}
 	args := []string{list, email, wire.EncodeName(friendly)}
 	if group >= 0 {
@@ -221,7 +278,15 @@ func (c *Client) Add(ctx context.Context, list, email, friendly string, group in
 // Remove removes email from list with REM and returns the new list version.
 // group (MSNP7, FL only) removes the contact from that group only; -1 for
 // none.
+//
+// From MSNP10 a forward-list contact is named by its GUID (Contact.GUID)
+// instead of email, the reply has no version (serial is 0) and group is
+// ignored.
 func (c *Client) Remove(ctx context.Context, list, email string, group int) (serial int, err error) {
+	if c.Dialect() >= 10 {
+		_, err := c.single(ctx, "REM", list, email)
+		return 0, err
+	}
 	args := []string{list, email}
 	if group >= 0 {
 		args = append(args, strconv.Itoa(group))
@@ -272,7 +337,19 @@ func (c *Client) SetPrompt(ctx context.Context, mode string) (serial int, err er
 
 // Rename changes the friendly name with REA and returns the new list
 // version. Friendly reports the name the server confirmed.
+//
+// From MSNP10 it sends PRP MFN, whose reply has no version (serial is 0).
 func (c *Client) Rename(ctx context.Context, friendly string) (serial int, err error) {
+	if c.Dialect() >= 10 {
+		reply, err := c.single(ctx, "PRP", "MFN", wire.EncodeName(friendly))
+		if err != nil {
+			return 0, err
+		}
+		c.mu.Lock()
+		c.friendly = wire.DecodeName(reply.Arg(2))
+		c.mu.Unlock()
+		return 0, nil
+	}
 	serial, reply, err := c.serialReply(ctx, 1, "REA", c.Email(), wire.EncodeName(friendly)) // REA trid ver email name
 	if err != nil {
 		return 0, err
@@ -302,4 +379,126 @@ func (c *Client) URL(ctx context.Context, kind string) (URLInfo, error) {
 		return URLInfo{}, unexpected("URL", reply)
 	}
 	return URLInfo{RRU: reply.Arg(1), URL: reply.Arg(2), ID: reply.Arg(3)}, nil
+}
+
+// syncLines collects the MSNP8+ SYN reply: SYN with the counts of contacts
+// and groups, then GTC, BLP, (MSNP10+) PRP MFN, LSG and LST without TrID.
+// It is complete when every counted group and contact and the BLP line
+// (and MSNP10's PRP MFN) have arrived.
+func (c *Client) syncLines(ctx context.Context, serial int) (*List, error) {
+	l := &List{}
+	guids := c.Dialect() >= 10
+	contacts, groups := -1, -1
+	sawBLP, sawName := false, !guids
+	done := func() bool {
+		return sawBLP && sawName && len(l.Groups) >= groups && l.contacts >= contacts
+	}
+	accept := func(cmd wire.Command) (bool, error) {
+		switch cmd.Name {
+		case "SYN": // SYN trid ver [nC nG]; MSNP10+ SYN trid stamp stamp nC nG
+			n := len(cmd.Args)
+			if n == 2 {
+				// The client's version is current: nothing follows.
+				l.Serial, _ = strconv.Atoi(cmd.Arg(1))
+				return true, nil
+			}
+			var err1, err2 error
+			contacts, err1 = strconv.Atoi(cmd.Args[n-2])
+			groups, err2 = strconv.Atoi(cmd.Args[n-1])
+			if err1 != nil || err2 != nil || n < 4 {
+				return true, unexpected("SYN", cmd)
+			}
+			if !guids {
+				l.Serial, _ = strconv.Atoi(cmd.Arg(1))
+			}
+		case "GTC": // GTC A|N
+			l.Prompt = cmd.Arg(0)
+		case "BLP": // BLP AL|BL
+			l.Privacy, sawBLP = cmd.Arg(0), true
+		case "PRP": // PRP MFN name, or phone data
+			if cmd.Arg(0) == "MFN" {
+				l.Friendly, sawName = wire.DecodeName(cmd.Arg(1)), true
+				c.mu.Lock()
+				c.friendly = l.Friendly
+				c.mu.Unlock()
+			} else if key, value, _, ok := phoneLine(cmd); ok {
+				if l.Phones == nil {
+					l.Phones = map[string]string{}
+				}
+				l.Phones[key] = value
+			}
+		case "BPR":
+		case "LSG": // MSNP8–9 LSG gid name 0; MSNP10+ LSG name guid
+			if guids {
+				l.Groups = append(l.Groups, Group{Name: wire.DecodeName(cmd.Arg(0)), GUID: cmd.Arg(1)})
+				break
+			}
+			id, err := strconv.Atoi(cmd.Arg(0))
+			if err != nil {
+				return true, unexpected("SYN", cmd)
+			}
+			l.Groups = append(l.Groups, Group{ID: id, Name: wire.DecodeName(cmd.Arg(1))})
+		case "LST":
+			if err := l.addLine(cmd, guids); err != nil {
+				return true, err
+			}
+		default:
+			return true, unexpected("SYN", cmd)
+		}
+		return done(), nil
+	}
+	args := []string{strconv.Itoa(serial)}
+	if guids {
+		args = []string{"0", "0"}
+	}
+	if _, err := c.current().request(ctx, accept, "SYN", args...); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// addLine files one MSNP8+ LST line under every list its bits name:
+// MSNP8–9 LST email name bits [gids]; MSNP10+ LST N=email F=name [C=guid]
+// bits [1] [group-guids].
+func (l *List) addLine(cmd wire.Command, guids bool) error {
+	var ct Contact
+	bits := -1
+	for i, a := range cmd.Args {
+		switch {
+		case guids && strings.HasPrefix(a, "N="):
+			ct.Email = a[2:]
+		case guids && strings.HasPrefix(a, "F="):
+			ct.Friendly = wire.DecodeName(a[2:])
+		case guids && strings.HasPrefix(a, "C="):
+			ct.GUID = a[2:]
+		case !guids && i == 0:
+			ct.Email = a
+		case !guids && i == 1:
+			ct.Friendly = wire.DecodeName(a)
+		case bits < 0:
+			n, err := strconv.Atoi(a)
+			if err != nil {
+				return unexpected("SYN", cmd)
+			}
+			bits = n
+		case guids && strings.Contains(a, "-"):
+			ct.GroupGUIDs = strings.Split(a, ",")
+		case !guids:
+			for _, g := range strings.Split(a, ",") {
+				if id, err := strconv.Atoi(g); err == nil {
+					ct.Groups = append(ct.Groups, id)
+				}
+			}
+		}
+	}
+	if ct.Email == "" || bits < 0 {
+		return unexpected("SYN", cmd)
+	}
+	for bit, name := range map[int]string{1: ListForward, 2: ListAllow, 4: ListBlock, 8: ListReverse} {
+		if bits&bit != 0 {
+			*l.list(name) = append(*l.list(name), ct)
+		}
+	}
+	l.contacts++
+	return nil
 }

@@ -1,0 +1,330 @@
+package node
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	ggclient "github.com/crosstalk-im/crosstalk/gg/client"
+	"github.com/crosstalk-im/crosstalk/gg/wire"
+	"github.com/crosstalk-im/crosstalk/internal/tlsca"
+	"github.com/crosstalk-im/crosstalk/msnp/client"
+)
+
+// startHTTPSNode starts a node whose HTTPS listener serves a certificate
+// for MSN's host names, made by `crosstalk tls ca`'s code, and returns the
+// CA's certificate file.
+func startHTTPSNode(t *testing.T) (*Node, string) {
+	t.Helper()
+	dir := t.TempDir()
+	p := tlsca.DefaultPaths(filepath.Join(dir, "tls"))
+	if _, err := tlsca.Make(p, tlsca.MSNHostNames, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	n := startNodeWith(t, Options{DataDir: dir, HTTPSAddr: "127.0.0.1:0", TLSCert: p.Cert, TLSKey: p.Key, HTTPSLegacy: true})
+	return n, p.CACert
+}
+
+// passportClient trusts only the CA in caFile and reaches every host name
+// at the node's HTTPS listener, as a hosts file pointing MSN's names there
+// would make a real client do.
+func passportClient(t *testing.T, n *Node, caFile string) *http.Client {
+	t.Helper()
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		t.Fatal("no CA in " + caFile)
+	}
+	tr := &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool},
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, n.HTTPSAddr)
+		},
+	}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
+}
+
+// loginDialect logs in with one MSNP dialect, signing in at Passport
+// through hc from MSNP8, then syncs and goes online.
+func loginDialect(t *testing.T, ctx context.Context, n *Node, hc *http.Client, dialect int, email, password string) *client.Client {
+	t.Helper()
+	c, err := client.Dial(ctx, n.MSNPAddr, client.Options{
+		Versions: []string{fmt.Sprintf("MSNP%d", dialect)}, Passport: hc,
+		Capabilities: uint32(dialect) << 24,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.Login(ctx, email, password); err != nil {
+		t.Fatalf("MSNP%d login %s: %v", dialect, email, err)
+	}
+	if c.Dialect() != dialect {
+		t.Fatalf("negotiated MSNP%d, not MSNP%d", c.Dialect(), dialect)
+	}
+	if _, err := c.Sync(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetStatus(ctx, client.StatusOnline); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestMSNPDialectsOverHTTPS runs each of MSNP8–12 with the client library
+// against the server over loopback: Passport 1.4 over HTTPS with a CA made
+// by the tls ca command's code, lists, presence and a chat between two
+// clients of the dialect.
+func TestMSNPDialectsOverHTTPS(t *testing.T) {
+	n, ca := startHTTPSNode(t)
+	hc := passportClient(t, n, ca)
+	for d := 8; d <= 12; d++ {
+		t.Run(fmt.Sprintf("MSNP%d", d), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			a, b := uint32(1000+10*d), uint32(1001+10*d)
+			addAccount(t, n, a, fmt.Sprintf("alice%d@example.org", d), "Alice", "pa")
+			addAccount(t, n, b, fmt.Sprintf("bob%d@example.org", d), "Bob", "pb")
+			alice := loginDialect(t, ctx, n, hc, d, fmt.Sprintf("alice%d@example.org", d), "pa")
+			bob := loginDialect(t, ctx, n, hc, d, fmt.Sprintf("bob%d@example.org", d), "pb")
+			chatDialect(t, ctx, alice, bob, fmt.Sprintf("bob%d@example.org", d))
+
+			l, err := alice.Sync(ctx, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(l.Forward) != 1 || l.Forward[0].Email != fmt.Sprintf("bob%d@example.org", d) || l.Forward[0].Friendly != "Bob" {
+				t.Fatalf("alice's FL: %+v", l.Forward)
+			}
+			if (d >= 10) != (l.Forward[0].GUID != "") {
+				t.Errorf("contact GUID %q in MSNP%d", l.Forward[0].GUID, d)
+			}
+			if d >= 10 && alice.Friendly() != "Alice" {
+				t.Errorf("PRP MFN gave %q", alice.Friendly())
+			}
+			if d >= 10 {
+				if _, err := alice.Remove(ctx, client.ListForward, l.Forward[0].GUID, -1); err != nil {
+					t.Fatalf("REM by GUID: %v", err)
+				}
+				if rl := next[client.ReverseRemoved](t, ctx, bob.Events()); rl.Email != fmt.Sprintf("alice%d@example.org", d) {
+					t.Fatalf("bob's RL: %+v", rl)
+				}
+			}
+		})
+	}
+}
+
+// chatDialect: alice adds bob, both see each other's presence, and a
+// message goes each way through a switchboard.
+func chatDialect(t *testing.T, ctx context.Context, alice, bob *client.Client, bobEmail string) {
+	t.Helper()
+	if _, err := alice.Add(ctx, client.ListForward, bobEmail, "Bob", 0); err != nil {
+		t.Fatal(err)
+	}
+	p := next[client.Presence](t, ctx, alice.Events())
+	if p.Email != bobEmail || p.Status != client.StatusOnline {
+		t.Fatalf("alice sees %+v", p)
+	}
+	if d := bob.Dialect(); p.Capabilities != fmt.Sprint(d<<24) {
+		t.Errorf("bob's capabilities %q", p.Capabilities)
+	}
+	if rl := next[client.ReverseAdded](t, ctx, bob.Events()); rl.Email != alice.Email() {
+		t.Fatalf("bob's RL: %+v", rl)
+	}
+	asb, err := alice.StartChat(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer asb.Leave()
+	if _, err := asb.Call(ctx, bobEmail); err != nil {
+		t.Fatal(err)
+	}
+	bsb, err := bob.Answer(ctx, next[client.Ring](t, ctx, bob.Events()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bsb.Leave()
+	next[client.Joined](t, ctx, asb.Events())
+	if err := asb.SendText(ctx, "Zażółć gęślą jaźń"); err != nil {
+		t.Fatal(err)
+	}
+	if m := next[client.Message](t, ctx, bsb.Events()); m.Text != "Zażółć gęślą jaźń" || m.From != alice.Email() {
+		t.Fatalf("bob got %+v", m)
+	}
+	if err := bsb.SendText(ctx, "hi alice"); err != nil {
+		t.Fatal(err)
+	}
+	if m := next[client.Message](t, ctx, asb.Events()); m.Text != "hi alice" {
+		t.Fatalf("alice got %+v", m)
+	}
+}
+
+// TestPassportSignInRefusals: a wrong password is the login server's 401,
+// which the client reports as MSN's 911; a client that does not trust the
+// CA cannot sign in at all.
+func TestPassportSignInRefusals(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	n, ca := startHTTPSNode(t)
+	addAccount(t, n, 1001, "alice@example.com", "Alice", "pa")
+	c, err := client.Dial(ctx, n.MSNPAddr, client.Options{Versions: []string{"MSNP11"}, Passport: passportClient(t, n, ca)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var se *client.ServerError
+	if err := c.Login(ctx, "alice@example.com", "wrong"); !errors.As(err, &se) || se.Code != 911 {
+		t.Fatalf("wrong password: %v", err)
+	}
+
+	other := filepath.Join(t.TempDir(), "other")
+	if _, err := tlsca.Make(tlsca.DefaultPaths(other), []string{"unused.example"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	c2, err := client.Dial(ctx, n.MSNPAddr, client.Options{Versions: []string{"MSNP8"}, Passport: passportClient(t, n, tlsca.DefaultPaths(other).CACert)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	var unknownCA x509.UnknownAuthorityError
+	if err := c2.Login(ctx, "alice@example.com", "pa"); !errors.As(err, &unknownCA) {
+		t.Fatalf("untrusted certificate: %v", err)
+	}
+}
+
+// TestMSNP11AndGG: an MSNP11 user's personal message is a GG user's
+// status description and the other way round; messages and presence pass
+// both ways.
+func TestMSNP11AndGG(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n, ca := startHTTPSNode(t)
+	addAccount(t, n, 1001, "alice@example.com", "Alice", "pa")
+	addAccount(t, n, 2001, "gary@example.com", "Gary", "pg")
+	alice := loginDialect(t, ctx, n, passportClient(t, n, ca), 11, "alice@example.com", "pa")
+	if _, err := alice.Add(ctx, client.ListForward, "gary@example.com", "Gary", 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.SetPersonalMessage(ctx, "na rybach", ""); err != nil {
+		t.Fatal(err)
+	}
+	gary := loginGG(t, ctx, n.GGAddr, 2001, "pg", wire.StatusAvailDescr, "w pracy", 1001)
+	st := nextGGStatus(t, ctx, gary, 1001, wire.StatusAvailDescr)
+	if st.Description != "na rybach" {
+		t.Errorf("gary sees alice's description %q", st.Description)
+	}
+	nextPresence(t, ctx, alice, "gary@example.com", client.StatusOnline)
+	if ps := next[client.PersonalStatus](t, ctx, alice.Events()); ps.Email != "gary@example.com" || ps.PSM != "w pracy" {
+		t.Fatalf("alice sees gary's personal status %+v", ps)
+	}
+	// What alice plays is gary's description when she has no message.
+	if err := alice.SetPersonalMessage(ctx, "", `\0Music\01\0{0} - {1}\0Song\0Band\0\0`); err != nil {
+		t.Fatal(err)
+	}
+	for st := nextGG[ggclient.Status](t, ctx, gary); st.Description != "Song - Band"; st = nextGG[ggclient.Status](t, ctx, gary) {
+		if st.UIN != 1001 {
+			t.Fatalf("gary got %+v", st)
+		}
+	}
+
+	asb, err := alice.StartChat(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer asb.Leave()
+	if _, err := asb.Call(ctx, "gary@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if j := next[client.Joined](t, ctx, asb.Events()); j.Email != "gary@example.com" {
+		t.Fatalf("joined %+v", j)
+	}
+	if err := asb.SendText(ctx, "cześć Gary"); err != nil {
+		t.Fatal(err)
+	}
+	if m := nextGG[ggclient.Message](t, ctx, gary); m.From != 1001 || m.Text != "cześć Gary" {
+		t.Fatalf("gary got %+v", m)
+	}
+	if _, err := gary.SendMessage(ctx, 1001, "cześć Alice"); err != nil {
+		t.Fatal(err)
+	}
+	if m := next[client.Message](t, ctx, asb.Events()); m.From != "gary@example.com" || m.Text != "cześć Alice" {
+		t.Fatalf("alice got %+v", m)
+	}
+	if err := gary.SetStatus(ctx, wire.StatusBusyDescr, "zajęty"); err != nil {
+		t.Fatal(err)
+	}
+	nextPresence(t, ctx, alice, "gary@example.com", client.StatusAway)
+	if ps := next[client.PersonalStatus](t, ctx, alice.Events()); ps.PSM != "zajęty" {
+		t.Fatalf("alice sees %+v", ps)
+	}
+}
+
+// TestMSNP11AndMSNP5: an MSN 7 client and an MSN 3 client see each other
+// and chat, each in its own dialect's forms.
+func TestMSNP11AndMSNP5(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n, ca := startHTTPSNode(t)
+	addAccount(t, n, 1001, "alice@example.com", "Alice", "pa")
+	addAccount(t, n, 1003, "carol@example.com", "Carol", "pc")
+	alice := loginDialect(t, ctx, n, passportClient(t, n, ca), 11, "alice@example.com", "pa")
+	carol := loginDialect(t, ctx, n, nil, 5, "carol@example.com", "pc")
+	if _, err := carol.Add(ctx, client.ListForward, "alice@example.com", "Alice", -1); err != nil {
+		t.Fatal(err)
+	}
+	if p := next[client.Presence](t, ctx, carol.Events()); p.Email != "alice@example.com" || p.Status != client.StatusOnline || p.Capabilities != "" {
+		t.Fatalf("carol sees %+v", p)
+	}
+	if rl := next[client.ReverseAdded](t, ctx, alice.Events()); rl.Email != "carol@example.com" {
+		t.Fatalf("alice's RL: %+v", rl)
+	}
+	if _, err := alice.Add(ctx, client.ListForward, "carol@example.com", "Carol", 0); err != nil {
+		t.Fatal(err)
+	}
+	if p := next[client.Presence](t, ctx, alice.Events()); p.Email != "carol@example.com" || p.Capabilities != "0" {
+		t.Fatalf("alice sees %+v", p)
+	}
+	if err := alice.SetStatus(ctx, client.StatusAway); err != nil {
+		t.Fatal(err)
+	}
+	nextPresence(t, ctx, carol, "alice@example.com", client.StatusAway)
+
+	csb, err := carol.StartChat(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer csb.Leave()
+	if _, err := csb.Call(ctx, "alice@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	asb, err := alice.Answer(ctx, next[client.Ring](t, ctx, alice.Events()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer asb.Leave()
+	next[client.Joined](t, ctx, csb.Events())
+	if err := csb.SendText(ctx, "hello from MSN 3"); err != nil {
+		t.Fatal(err)
+	}
+	if m := next[client.Message](t, ctx, asb.Events()); m.Text != "hello from MSN 3" || m.From != "carol@example.com" {
+		t.Fatalf("alice got %+v", m)
+	}
+	if err := asb.SendText(ctx, "hello from MSN 7"); err != nil {
+		t.Fatal(err)
+	}
+	if m := next[client.Message](t, ctx, csb.Events()); m.Text != "hello from MSN 7" {
+		t.Fatalf("carol got %+v", m)
+	}
+}
