@@ -24,4 +24,3 @@ func (n *nsConn) handleQRY(_ context.Context, cmd wire.Command) error {
 	n.send("QRY", cmd.Args[0])
 	return nil
 }
-
