@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/alecthomas/kong"
+
+	"github.com/crosstalk-im/crosstalk/msnp/passport"
 )
 
 type cli struct {
@@ -121,7 +123,7 @@ func newParser(c *cli, extra ...kong.Option) (*kong.Kong, error) {
 		kong.NamedMapper("size", sizeMapper{}),
 		kong.TypeMapper(reflect.TypeFor[time.Duration](), durationMapper{}),
 		kong.ExplicitGroups(serveGroups),
-		kong.Vars{"min_password_length": strconv.Itoa(minPasswordLength)},
+		kong.Vars{"min_password_length": strconv.Itoa(minPasswordLength), "passport_nexus": passport.DefaultNexus},
 		kong.Vars(keyVars()),
 	}
 	return kong.New(c, append(opts, extra...)...)

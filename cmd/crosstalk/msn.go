@@ -2,9 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -25,13 +30,51 @@ type msnLogin struct {
 	Login    string        `help:"Account e-mail address." required:""`
 	Password string        `help:"Password." required:"" env:"CROSSTALK_MSN_PASSWORD"`
 	Timeout  time.Duration `help:"How long to wait at each step: the server, the contact's answer, each block of a file." default:"30s"`
+	Protocol string        `help:"The one MSNP dialect to speak (MSNP2 to MSNP12); empty: MSNP7 down to MSNP2. MSNP8 and later sign in at Passport over HTTPS."`
+	Nexus    string        `help:"Where the Passport sign-in of MSNP8+ starts." default:"${passport_nexus}"`
+	CaCert   string        `help:"CA certificate (PEM) the Passport sign-in trusts besides the system's, such as the one 'crosstalk tls ca' made." type:"existingfile"`
+	HttpsAt  string        `help:"host:port to reach every Passport host name at, instead of looking the names up (what a hosts file line does)."`
+}
+
+// options are the client library's options for these flags.
+func (l msnLogin) options(log *slog.Logger) (client.Options, error) {
+	o := client.Options{Logger: log, Nexus: l.Nexus}
+	if l.Protocol != "" {
+		o.Versions = []string{strings.ToUpper(l.Protocol)}
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if l.CaCert != "" {
+		pem, err := os.ReadFile(l.CaCert)
+		if err != nil {
+			return o, err
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return o, fmt.Errorf("%s holds no PEM certificate", l.CaCert)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool}
+	}
+	if l.HttpsAt != "" {
+		tr.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, l.HttpsAt)
+		}
+	}
+	o.Passport = &http.Client{Transport: tr, Timeout: l.Timeout}
+	return o, nil
 }
 
 // connect logs in and goes online, within Timeout.
 func (l msnLogin) connect(ctx context.Context, log *slog.Logger) (*client.Client, error) {
 	ctx, cancel := context.WithTimeout(ctx, l.Timeout)
 	defer cancel()
-	c, err := client.Dial(ctx, l.Server, client.Options{Logger: log})
+	opts, err := l.options(log)
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.Dial(ctx, l.Server, opts)
 	if err != nil {
 		return nil, fmt.Errorf("cannot reach the MSN server at %s: %w", l.Server, err)
 	}

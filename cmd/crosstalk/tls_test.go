@@ -1,0 +1,49 @@
+package main
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/crosstalk-im/crosstalk/node"
+)
+
+// TestTLSCAAndMSNP11Send makes the CA and certificate with `crosstalk tls
+// ca`, serves HTTPS with them, and sends a message with `crosstalk msn
+// send --protocol MSNP11`, whose Passport sign-in trusts that CA; the
+// listener speaks MSNP7.
+func TestTLSCAAndMSNP11Send(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	data := t.TempDir()
+	if err := (&tlsCaCmd{Data: data}).Run(); err != nil {
+		t.Fatal(err)
+	}
+	tlsDir := filepath.Join(data, "tls")
+	n := startNode(t, func(o *node.Options) {
+		o.HTTPSAddr = "127.0.0.1:0"
+		o.TLSCert, o.TLSKey = filepath.Join(tlsDir, "cert.pem"), filepath.Join(tlsDir, "key.pem")
+	})
+	addAccount(t, n, 1001, "alice@example.com", "pw-a")
+	addAccount(t, n, 1002, "bob@example.com", "pw-b")
+	listen := command((&msnListenCmd{msnAs(n, "bob@example.com", "pw-b")}).run).start(t, ctx, "listening as bob@example.com")
+
+	login := msnAs(n, "alice@example.com", "pw-a")
+	login.Protocol, login.CaCert, login.HttpsAt = "MSNP11", filepath.Join(tlsDir, "ca.pem"), n.HTTPSAddr
+	r := command((&msnSendCmd{msnLogin: login, To: "bob@example.com", Text: strings.Fields("hello from seven")}).run).run(t, ctx)
+	if r.err != nil || r.out.String() != "delivered to bob@example.com\n" {
+		t.Fatalf("send: %q, %v", r.out, r.err)
+	}
+	waitFor(t, ctx, "the message", func() bool {
+		return listen.out.String() == "alice@example.com <alice@example.com>: hello from seven\n"
+	})
+
+	// Without the CA the sign-in cannot trust the server.
+	login.CaCert = ""
+	r = command((&msnSendCmd{msnLogin: login, To: "bob@example.com", Text: []string{"x"}}).run).run(t, ctx)
+	if r.err == nil || !strings.Contains(r.err.Error(), "certificate") {
+		t.Fatalf("without the CA: %v", r.err)
+	}
+}
