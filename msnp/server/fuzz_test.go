@@ -102,7 +102,7 @@ func openInState(t testing.TB, env *testEnv, script string) net.Conn {
 	case "login11":
 		c := dialRaw(t, env.nsAddr)
 		c.send("VER 1 MSNP11 CVR0\r\nUSR 2 TWN I fuzz@example.com\r\n")
-		c.expect("VER 1 MSNP11 CVR0")
+		c.expect("VER 1 MSNP11")
 		if s, _ := c.line(); !strings.HasPrefix(s, "USR 2 TWN S ") {
 			t.Fatalf("USR TWN I: %q", s)
 		}

@@ -145,8 +145,8 @@ func (n *nsConn) undelivered(ev hub.Event) {
 	n.sess().Undelivered(ev.From, *ev.Message)
 }
 
-// handleVER picks the highest dialect both sides speak and echoes CVR0
-// when offered (aMSN gives up on a reply without it).
+// handleVER picks the highest dialect both sides speak and, up to MSNP7,
+// echoes CVR0 when offered (aMSN gives up on a reply without it).
 func (n *nsConn) handleVER(_ context.Context, cmd wire.Command) error {
 	if n.dialect != 0 {
 		return errCode(errNotExpected)
@@ -169,7 +169,9 @@ func (n *nsConn) handleVER(_ context.Context, cmd wire.Command) error {
 	}
 	n.dialect = best
 	reply := []string{trid, "MSNP" + strconv.Itoa(best)}
-	if cvr0 {
+	// From MSNP8 the service answered with the dialect alone (the
+	// captures on yellows111's version pages; Escargot does the same).
+	if cvr0 && !passportLogin(best) {
 		reply = append(reply, "CVR0")
 	}
 	n.send("VER", reply...)
