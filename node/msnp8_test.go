@@ -1,22 +1,30 @@
 package node
 
 import (
+	"bufio"
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	ggclient "github.com/crosstalk-im/crosstalk/gg/client"
 	"github.com/crosstalk-im/crosstalk/gg/wire"
+	"github.com/crosstalk-im/crosstalk/internal/testenv"
 	"github.com/crosstalk-im/crosstalk/internal/tlsca"
 	"github.com/crosstalk-im/crosstalk/msnp/client"
+	"github.com/crosstalk-im/crosstalk/msnp/passport"
+	msnpserver "github.com/crosstalk-im/crosstalk/msnp/server"
 )
 
 // startHTTPSNode starts a node whose HTTPS listener serves a certificate
@@ -326,5 +334,89 @@ func TestMSNP11AndMSNP5(t *testing.T) {
 	}
 	if m := next[client.Message](t, ctx, csb.Events()); m.Text != "hello from MSN 7" {
 		t.Fatalf("carol got %+v", m)
+	}
+}
+
+// TestPassportLogsHoldNoSecrets: with the MSN wire dump on and the client
+// library logging at debug level, neither the password nor the Passport
+// ticket of an MSNP11 login reaches a log.
+func TestPassportLogsHoldNoSecrets(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var logs testenv.LogBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: msnpserver.LevelTrace}))
+	dir := t.TempDir()
+	p := tlsca.DefaultPaths(filepath.Join(dir, "tls"))
+	if _, err := tlsca.Make(p, tlsca.MSNHostNames, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	n := startNodeWith(t, Options{DataDir: dir, Logger: logger, MSNP: msnpserver.Config{Trace: true},
+		HTTPSAddr: "127.0.0.1:0", TLSCert: p.Cert, TLSKey: p.Key})
+	password := "pw-" + rand.Text()
+	addAccount(t, n, 1001, "alice@example.com", "Alice", password)
+	hc := passportClient(t, n, p.CACert)
+
+	// A sign-in of our own, to know a ticket to look for.
+	ticket, err := passport.SignIn(ctx, hc, passport.DefaultNexus, "alice@example.com", password, "lc=1033,id=507")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.Dial(ctx, n.MSNPAddr, client.Options{Versions: []string{"MSNP11"}, Passport: hc, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Login(ctx, "alice@example.com", "wrong-"+password); err == nil {
+		t.Fatal("wrong password accepted")
+	}
+	c.Close()
+	c = loginDialect(t, ctx, n, hc, 11, "alice@example.com", password)
+	raw := dialLines(t, n.MSNPAddr)
+	raw.send("VER 1 MSNP11 CVR0\r\nUSR 2 TWN I alice@example.com\r\n")
+	raw.expectPrefix("VER 1 MSNP11")
+	raw.expectPrefix("USR 2 TWN S ")
+	raw.send("USR 3 TWN S " + ticket + "\r\n")
+	raw.expectPrefix("USR 3 OK alice@example.com")
+
+	got := logs.String()
+	if !strings.Contains(got, "TWN S [redacted]") || !strings.Contains(got, "msnp send") {
+		t.Fatalf("no wire dump of the login in the log; the test would prove nothing:\n%s", got)
+	}
+	for what, secret := range map[string]string{"password": password, "ticket": passport.Token(ticket)} {
+		if strings.Contains(got, secret) {
+			t.Errorf("the %s is in the log", what)
+		}
+	}
+}
+
+// lineConn reads an MSNP server's lines for tests that script a session.
+type lineConn struct {
+	t  *testing.T
+	nc net.Conn
+	br *bufio.Reader
+}
+
+func dialLines(t *testing.T, addr string) *lineConn {
+	t.Helper()
+	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	return &lineConn{t: t, nc: nc, br: bufio.NewReader(nc)}
+}
+
+func (c *lineConn) send(s string) {
+	if _, err := io.WriteString(c.nc, s); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *lineConn) expectPrefix(prefix string) {
+	c.t.Helper()
+	_ = c.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	line, err := c.br.ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, prefix) {
+		c.t.Fatalf("got %q (%v), want %s…", line, err, prefix)
 	}
 }

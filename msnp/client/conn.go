@@ -115,7 +115,7 @@ func (c *conn) readLoop() {
 		if err != nil {
 			break
 		}
-		c.log.Debug("msnp recv", "cmd", cmd.String(), "payload", len(cmd.Payload))
+		c.log.Debug("msnp recv", "cmd", wire.Redacted(cmd.Name, cmd.Args), "payload", len(cmd.Payload))
 		c.dispatch(cmd)
 	}
 	c.shutdown(err)
@@ -325,6 +325,10 @@ func (c *conn) write(ctx context.Context, b []byte) error {
 	c.nc.SetWriteDeadline(deadline)
 	if c.log.Enabled(ctx, slog.LevelDebug) {
 		line, _, _ := strings.Cut(string(b), "\r\n")
+		f := strings.Fields(line)
+		if len(f) > 0 {
+			line = wire.Redacted(f[0], f[1:])
+		}
 		c.log.Debug("msnp send", "cmd", line, "bytes", len(b))
 	}
 	if _, err := c.nc.Write(b); err != nil {
