@@ -98,14 +98,7 @@ func TestGGAndMSN(t *testing.T) {
 	nextPresence(t, ctx, alice, "gary@example.com", client.StatusAway)
 
 	// MSN calls first: Gary joins the switchboard at once.
-	asb, err := alice.StartChat(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer asb.Leave()
-	if _, err := asb.Call(ctx, "gary@example.com"); err != nil {
-		t.Fatal(err)
-	}
+	asb := call(ctx, t, alice, "gary@example.com")
 	next[client.Joined](t, ctx, asb.Events())
 	if err := asb.SendTyping(ctx); err != nil {
 		t.Fatal(err)

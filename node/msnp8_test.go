@@ -201,14 +201,7 @@ func TestMSNP11AndGG(t *testing.T) {
 		}
 	}
 
-	asb, err := alice.StartChat(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer asb.Leave()
-	if _, err := asb.Call(ctx, "gary@example.com"); err != nil {
-		t.Fatal(err)
-	}
+	asb := call(ctx, t, alice, "gary@example.com")
 	if j := next[client.Joined](t, ctx, asb.Events()); j.Email != "gary@example.com" {
 		t.Fatalf("joined %+v", j)
 	}
@@ -263,14 +256,7 @@ func TestMSNP11AndMSNP5(t *testing.T) {
 	}
 	nextPresence(t, ctx, carol, "alice@example.com", client.StatusAway)
 
-	csb, err := carol.StartChat(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer csb.Leave()
-	if _, err := csb.Call(ctx, "alice@example.com"); err != nil {
-		t.Fatal(err)
-	}
+	csb := call(ctx, t, carol, "alice@example.com")
 	asb, err := alice.Answer(ctx, next[client.Ring](t, ctx, alice.Events()))
 	if err != nil {
 		t.Fatal(err)

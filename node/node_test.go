@@ -114,14 +114,7 @@ func chat(t *testing.T, ctx context.Context, alice, bob *client.Client) {
 		}
 	}
 
-	asb, err := alice.StartChat(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer asb.Leave()
-	if _, err := asb.Call(ctx, "bob@example.com"); err != nil {
-		t.Fatal(err)
-	}
+	asb := call(ctx, t, alice, "bob@example.com")
 	ring := next[client.Ring](t, ctx, bob.Events())
 	bsb, err := bob.Answer(ctx, ring)
 	if err != nil {

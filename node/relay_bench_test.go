@@ -141,15 +141,16 @@ func BenchmarkRelayMSN(b *testing.B) {
 }
 
 // call opens a chat from c and invites email into it; it closes when the
-// benchmark ends.
-func call(ctx context.Context, b *testing.B, c *client.Client, email string) *client.Switchboard {
+// test or benchmark ends.
+func call(ctx context.Context, tb testing.TB, c *client.Client, email string) *client.Switchboard {
+	tb.Helper()
 	sb, err := c.StartChat(ctx)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	b.Cleanup(func() { sb.Close() })
+	tb.Cleanup(func() { sb.Close() })
 	if _, err := sb.Call(ctx, email); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	return sb
 }
