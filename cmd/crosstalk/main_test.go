@@ -98,6 +98,13 @@ func TestConfigSources(t *testing.T) {
 	if s.MsnpMaxMessage != 1664 {
 		t.Errorf("default not applied: %d", s.MsnpMaxMessage)
 	}
+	if s.HttpsAddr != "off" || !s.HttpsLegacy || s.MsnpTicketLifetime != 24*time.Hour || s.MsnpMaxPersonal != 1024 {
+		t.Errorf("MSNP8+ defaults: https %q legacy %v ticket %v personal %d", s.HttpsAddr, s.HttpsLegacy, s.MsnpTicketLifetime, s.MsnpMaxPersonal)
+	}
+	c, _, err = parse(t, "serve", "--no-https-legacy", "--msnp-max-personal", "2KiB")
+	if err != nil || c.Serve.HttpsLegacy || c.Serve.MsnpMaxPersonal != 2048 {
+		t.Errorf("--no-https-legacy --msnp-max-personal 2KiB: %v %v %d", err, c.Serve.HttpsLegacy, c.Serve.MsnpMaxPersonal)
+	}
 }
 
 // A key of the config file that is no flag is refused by name, with the

@@ -53,6 +53,7 @@ type serveCmd struct {
 
 	MsnpChallenge        bool          `help:"Send CHL challenges after MSNP login and require a correct QRY." group:"msn"`
 	MsnpTicketLifetime   time.Duration `help:"How long a Passport ticket (MSNP8+ sign-in) stays valid." default:"24h" group:"msn"`
+	MsnpMaxPersonal      int           `help:"Largest MSNP11+ personal message and current media together." default:"1KiB" type:"size" group:"msn"`
 	MsnpTrace            bool          `help:"Log every MSNP line in and out (at log level trace)." group:"msn"`
 	MsnpMaxLine          int           `help:"Longest MSNP command line." default:"1KiB" type:"size" group:"msn"`
 	MsnpMaxMessage       int           `help:"Largest switchboard MSG payload." default:"1664" type:"size" group:"msn"`
@@ -163,6 +164,7 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 			Trace:                  c.MsnpTrace,
 			Challenge:              c.MsnpChallenge,
 			Passport:               passport.Tickets{Lifetime: c.MsnpTicketLifetime},
+			MaxPersonalStatus:      c.MsnpMaxPersonal,
 			Limits:                 wireLimits(c.MsnpMaxLine),
 			MaxMessageBytes:        c.MsnpMaxMessage,
 			CommandsPerSecond:      c.MsnpCommandRate,

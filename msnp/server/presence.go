@@ -168,7 +168,7 @@ func (n *nsConn) handleUUX(ctx context.Context, cmd wire.Command) error {
 		return errCode(errSyntax)
 	}
 	root, ps, err := wire.ParseUUX(cmd.Payload)
-	if err != nil {
+	if err != nil || len(ps.PSM)+len(ps.CurrentMedia) > n.srv.cfg.MaxPersonalStatus {
 		return errCode(errInvalidParameter)
 	}
 	if root != "Data" {

@@ -72,6 +72,10 @@ type Config struct {
 	// MaxMessageBytes caps a switchboard MSG payload; the MSNP7-era service
 	// dropped clients that sent more than 1664 bytes.
 	MaxMessageBytes int
+	// MaxPersonalStatus caps the bytes of an MSNP11+ personal message and
+	// current media together (UUX); clients allowed 129 characters, and
+	// other protocols show the message as their status text.
+	MaxPersonalStatus int
 	// CommandsPerSecond and CommandBurst bound a client's command rate;
 	// commands beyond it get error 713, and a client that keeps flooding is
 	// disconnected.
@@ -144,6 +148,7 @@ func (c *Config) defaults() {
 		c.Limits = wire.DefaultLimits
 	}
 	setDefault(&c.MaxMessageBytes, 1664)
+	setDefault(&c.MaxPersonalStatus, 1024)
 	if c.CommandsPerSecond <= 0 {
 		c.CommandsPerSecond = 20
 	}
