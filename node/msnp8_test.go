@@ -133,6 +133,34 @@ func TestMSNPDialectsOverHTTPS(t *testing.T) {
 	}
 }
 
+// TestMSNP12TokenService: an MSNP12 login takes its ticket from RST.srf
+// over HTTPS, as MSN Messenger 7.5.0160 and later do; a wrong password is
+// refused there.
+func TestMSNP12TokenService(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	n, ca := startHTTPSNode(t)
+	addAccount(t, n, 1001, "alice@example.com", "Alice", "pa")
+	// A nexus the certificate does not name: only the token service works.
+	opts := client.Options{Versions: []string{"MSNP12"}, Passport: passportClient(t, n, ca), TokenService: passport.DefaultRST,
+		Nexus: "https://nexus.invalid/rdr/pprdr.asp"}
+	for _, c := range []struct {
+		password string
+		ok       bool
+	}{{"wrong", false}, {"pa", true}} {
+		cl, err := client.Dial(ctx, n.MSNPAddr, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		err = cl.Login(ctx, "alice@example.com", c.password)
+		var se *client.ServerError
+		if c.ok && err != nil || !c.ok && (!errors.As(err, &se) || se.Code != 911) {
+			t.Errorf("password %q: %v", c.password, err)
+		}
+	}
+}
+
 // TestPassportSignInRefusals: a wrong password is the login server's 401,
 // which the client reports as MSN's 911; a client that does not trust the
 // CA cannot sign in at all.

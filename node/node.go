@@ -460,23 +460,24 @@ func (n *Node) serveShared(l net.Listener, sniff time.Duration) error {
 	return err
 }
 
-// httpHandler serves metrics and health, and the GG drive API on every
+// httpHandler serves MSN's Passport paths, metrics and health, and the GG drive API on every
 // other path. The drive reads escaped paths itself (its file references
 // contain %2C), so no ServeMux, which would clean them, stands before it.
 func (n *Node) httpHandler() http.Handler {
 	metricsHandler := promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{})
 	driveHandler := n.Drive.Handler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.EscapedPath() {
-		case passport.NexusPath, passport.LoginPath:
+		path := r.URL.EscapedPath()
+		switch {
+		case passport.Handles(path):
 			if n.MSNP == nil {
 				http.NotFound(w, r)
 				return
 			}
 			n.MSNP.PassportHandler().ServeHTTP(w, r)
-		case "/metrics":
+		case path == "/metrics":
 			metricsHandler.ServeHTTP(w, r)
-		case "/healthz":
+		case path == "/healthz":
 			n.healthz(w)
 		default:
 			driveHandler.ServeHTTP(w, r)

@@ -114,6 +114,10 @@ type Options struct {
 	// Nexus is the URL that sign-in starts at. Default
 	// passport.DefaultNexus.
 	Nexus string
+	// TokenService, when set (passport.DefaultRST), makes MSNP12 logins
+	// take their ticket from that security token service, as MSN
+	// Messenger 7.5.0160 and later do, instead of from the nexus.
+	TokenService string
 	// Capabilities is the client-capabilities number that CHG carries
 	// from MSNP8 (the MSN client version in the top byte).
 	Capabilities uint32
@@ -299,7 +303,7 @@ func (c *Client) Login(ctx context.Context, email, password string) error {
 		if reply.Name == "USR" && reply.Arg(1) == mech && reply.Arg(2) == "S" {
 			answer := md5hex(reply.Arg(3) + password)
 			if mech == "TWN" {
-				answer, err = passport.SignIn(ctx, c.opts.Passport, c.opts.Nexus, email, password, reply.Arg(3))
+				answer, err = c.passportTicket(ctx, dialect, email, password, reply.Arg(3))
 				if errors.Is(err, passport.ErrRefused) {
 					return &ServerError{Code: 911, Command: "USR"}
 				}
@@ -327,6 +331,26 @@ func (c *Client) Login(ctx context.Context, email, password string) error {
 		c.mu.Unlock()
 		return nil
 	}
+}
+
+// passportTicket signs in at Passport for USR TWN S: at the nexus and
+// login server, or for MSNP12 with Options.TokenService at the security
+// token service, asking for the messenger.msn.com ticket with the policy.
+func (c *Client) passportTicket(ctx context.Context, dialect int, email, password, policy string) (string, error) {
+	if dialect < 12 || c.opts.TokenService == "" {
+		return passport.SignIn(ctx, c.opts.Passport, c.opts.Nexus, email, password, policy)
+	}
+	const service = "messenger.msn.com"
+	resp, err := passport.RequestTokens(ctx, c.opts.Passport, c.opts.TokenService, email, password,
+		[]passport.RequestedToken{{Address: service, Policy: "?" + policy}})
+	if err != nil {
+		return "", err
+	}
+	ticket, ok := resp.Tickets[service]
+	if !ok {
+		return "", fmt.Errorf("msnp client: no %s ticket from %s", service, c.opts.TokenService)
+	}
+	return ticket, nil
 }
 
 // negotiate runs VER, INF and CVR on one connection.

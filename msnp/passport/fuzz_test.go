@@ -29,3 +29,18 @@ func FuzzHeaders(f *testing.F) {
 		}
 	})
 }
+
+func FuzzTokenRequest(f *testing.F) {
+	f.Add([]byte(`<Envelope><Header><Security><UsernameToken><Username>a@b.c</Username><Password>x</Password></UsernameToken></Security></Header>` +
+		`<Body><RequestMultipleSecurityTokens><RequestSecurityToken Id="RST0"><AppliesTo><EndpointReference><Address>http://Passport.NET/tb</Address></EndpointReference></AppliesTo></RequestSecurityToken>` +
+		`<RequestSecurityToken Id="RST1"><AppliesTo><EndpointReference><Address>messengerclear.live.com</Address></EndpointReference></AppliesTo><PolicyReference URI="MBI_KEY_OLD"/></RequestSecurityToken></RequestMultipleSecurityTokens></Body></Envelope>`))
+	f.Add([]byte(`<S:Envelope xmlns:S="x"><S:Body><S:Fault><faultcode>wsse:FailedAuthentication</faultcode></S:Fault></S:Body></S:Envelope>`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if r, err := ParseTokenRequest(body); err == nil && (r.Username == "" || r.Password == "" || len(r.Tokens) == 0 || len(r.Tokens) > maxTokens) {
+			t.Fatalf("accepted %+v", r)
+		}
+		if r, err := ParseTokenResponse(body); err == nil && (r.Tickets == nil || r.Proofs == nil) {
+			t.Fatalf("response without maps: %+v", r)
+		}
+	})
+}

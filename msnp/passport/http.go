@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -79,16 +80,24 @@ type Service struct {
 	Logger       *slog.Logger
 }
 
-// ServeHTTP answers the nexus and the login server's paths, 404 elsewhere.
+// ServeHTTP answers the nexus, the login server and the security token
+// service's paths, 404 elsewhere.
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	switch r.URL.Path {
-	case NexusPath:
+	switch path := r.URL.EscapedPath(); {
+	case path == NexusPath:
 		s.nexus(w)
-	case LoginPath:
+	case path == LoginPath:
 		s.login(w, r)
+	case slices.Contains(RSTPaths, path):
+		s.rst(w, r)
 	default:
 		http.NotFound(w, r)
 	}
+}
+
+// Handles reports whether path is one of the Service's.
+func Handles(path string) bool {
+	return path == NexusPath || path == LoginPath || slices.Contains(RSTPaths, path)
 }
 
 // nexus names the login server. Clients read only DALogin; the other

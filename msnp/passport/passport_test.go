@@ -1,6 +1,7 @@
 package passport
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -110,4 +111,68 @@ func (r rewriteHost) RoundTrip(req *http.Request) (*http.Response, error) {
 	req = req.Clone(req.Context())
 	req.URL.Scheme, req.URL.Host = "http", r.addr
 	return http.DefaultTransport.RoundTrip(req)
+}
+
+// TestRequestTokens posts token requests the way MSN Messenger 7.5 and
+// Pidgin do (the latter to //RST.srf) and reads the answers.
+func TestRequestTokens(t *testing.T) {
+	svc := &Service{Tickets: Tickets{Key: []byte("key")}, Authenticate: func(_ context.Context, _, signIn, password string) (uint32, error) {
+		if signIn == "bob@example.com" && password == "p<&>w" {
+			return 7, nil
+		}
+		return 0, ErrRefused
+	}}
+	var lastBody string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := httptest.NewRecorder()
+		svc.ServeHTTP(rec, r)
+		lastBody = rec.Body.String()
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		w.Write(rec.Body.Bytes())
+	}))
+	defer srv.Close()
+	ctx := context.Background()
+	want := []RequestedToken{{Address: "messengerclear.live.com", Policy: "MBI_KEY_OLD"}, {Address: "messenger.msn.com", Policy: "?id=507"}}
+	for _, path := range []string{"/RST.srf", "//RST.srf", "/RST2.srf"} {
+		resp, err := RequestTokens(ctx, srv.Client(), srv.URL+path, "bob@example.com", "p<&>w", want)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		for _, tok := range want {
+			ticket := resp.Tickets[tok.Address]
+			if n, err := svc.Tickets.Verify(ticket, time.Now()); err != nil || n != 7 {
+				t.Errorf("%s: %s ticket %q: %d %v", path, tok.Address, ticket, n, err)
+			}
+			if !bytes.Equal(resp.Proofs[tok.Address], svc.Tickets.ProofKey(ticket, tok.Address)) || len(resp.Proofs[tok.Address]) != 24 {
+				t.Errorf("%s: proof key of %s", path, tok.Address)
+			}
+		}
+		// Clients map tokens back by the number after "Compact".
+		if i, j := strings.Index(lastBody, `<wsa:Address>messengerclear.live.com</wsa:Address>`), strings.Index(lastBody, `Id="Compact1"`); i < 0 || j < i ||
+			strings.Index(lastBody, `Id="Compact2"`) < strings.Index(lastBody, `<wsa:Address>messenger.msn.com</wsa:Address>`) {
+			t.Errorf("%s: tokens not numbered in request order:\n%s", path, lastBody)
+		}
+	}
+	if _, err := RequestTokens(ctx, srv.Client(), srv.URL+"/RST.srf", "bob@example.com", "wrong", want); !errors.Is(err, ErrRefused) {
+		t.Errorf("wrong password: %v", err)
+	}
+	resp, err := http.Post(srv.URL+"/RST.srf", "text/xml", strings.NewReader("<Envelope><Body/></Envelope>"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("empty request: %s", resp.Status)
+	}
+	resp, err = http.Get(srv.URL + "/RST.srf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("GET: %s", resp.Status)
+	}
 }

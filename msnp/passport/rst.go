@@ -1,0 +1,210 @@
+package passport
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Paths of the WS-Trust security token service (login.live.com) that MSN
+// Messenger 7.5 (MSNP12, for its TWN ticket) and later clients post their
+// RequestMultipleSecurityTokens to. Pidgin posts to "//RST.srf".
+var RSTPaths = []string{"/RST.srf", "//RST.srf", "/RST2.srf"}
+
+// maxRSTBody bounds a token request; real ones are about 4 KB.
+const maxRSTBody = 64 << 10
+
+// TokenRequest is what a RequestMultipleSecurityTokens asks for.
+type TokenRequest struct {
+	Username, Password string
+	// Tokens are the requested services in request order, RST0 (the
+	// Passport.NET/tb ticket) included.
+	Tokens []RequestedToken
+}
+
+// RequestedToken is one wst:RequestSecurityToken.
+type RequestedToken struct {
+	Address string // the service, such as messengerclear.live.com
+	Policy  string // PolicyReference URI, such as MBI_KEY_OLD
+}
+
+type rstEnvelope struct {
+	Username string `xml:"Header>Security>UsernameToken>Username"`
+	Password string `xml:"Header>Security>UsernameToken>Password"`
+	Tokens   []struct {
+		Address string `xml:"AppliesTo>EndpointReference>Address"`
+		Policy  struct {
+			URI string `xml:"URI,attr"`
+		} `xml:"PolicyReference"`
+	} `xml:"Body>RequestMultipleSecurityTokens>RequestSecurityToken"`
+}
+
+// ErrBadTokenRequest is returned for a body that is not a token request
+// with a user name, a password and at least one token.
+var ErrBadTokenRequest = errors.New("passport: malformed security token request")
+
+// maxTokens bounds the tokens of one request; clients ask for up to nine.
+const maxTokens = 16
+
+// ParseTokenRequest decodes a RequestMultipleSecurityTokens envelope.
+func ParseTokenRequest(body []byte) (TokenRequest, error) {
+	var env rstEnvelope
+	if err := xml.Unmarshal(body, &env); err != nil {
+		return TokenRequest{}, ErrBadTokenRequest
+	}
+	if env.Username == "" || env.Password == "" || len(env.Tokens) == 0 || len(env.Tokens) > maxTokens {
+		return TokenRequest{}, ErrBadTokenRequest
+	}
+	r := TokenRequest{Username: strings.TrimSpace(env.Username), Password: env.Password}
+	for _, t := range env.Tokens {
+		r.Tokens = append(r.Tokens, RequestedToken{Address: strings.TrimSpace(t.Address), Policy: t.Policy.URI})
+	}
+	return r, nil
+}
+
+// ProofKey is the 24-byte key (BinarySecret) issued with ticket for one
+// service. It is derived rather than stored, so that the notification
+// server can check an MSNP15 single sign-on proof made with it (spec
+// msnp8-18 §2b) on any node holding the key.
+func (t Tickets) ProofKey(ticket, service string) []byte {
+	m := hmac.New(sha256.New, t.Key)
+	m.Write([]byte("msn passport proof\x00" + service + "\x00"))
+	m.Write([]byte(Token(ticket)))
+	return m.Sum(nil)[:24]
+}
+
+// rst answers a token request: one compact ticket per service, numbered
+// Compact1… in request order after RST0, as clients map them back by
+// that number (Pidgin reads the digits after "Compact").
+func (s *Service) rst(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		http.Error(w, "POST a token request", http.StatusMethodNotAllowed)
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxRSTBody+1))
+	if err != nil {
+		return
+	}
+	req, err := ParseTokenRequest(body)
+	if len(body) > maxRSTBody || err != nil {
+		soapFault(w, http.StatusBadRequest, "wsse:InvalidSecurity", "0x80048820")
+		return
+	}
+	number, err := s.Authenticate(r.Context(), r.RemoteAddr, req.Username, req.Password)
+	switch {
+	case errors.Is(err, ErrRefused):
+		soapFault(w, http.StatusForbidden, "wsse:FailedAuthentication", "0x80048823")
+		return
+	case err != nil:
+		if s.Logger != nil {
+			s.Logger.Error("passport token request", "err", err)
+		}
+		soapFault(w, http.StatusInternalServerError, "psf:ServiceUnavailable", "0x80048801")
+		return
+	}
+	now := time.Now().UTC()
+	ticket := s.Tickets.Issue(number, now)
+	life := s.Tickets.Lifetime
+	if life <= 0 {
+		life = DefaultTicketLifetime
+	}
+	created, expires := now.Format(time.RFC3339), now.Add(life).Format(time.RFC3339)
+	var b bytes.Buffer
+	b.WriteString(`<?xml version="1.0" encoding="utf-8" ?><S:Envelope xmlns:S="http://schemas.xmlsoap.org/soap/envelope/">` +
+		`<S:Header><psf:pp xmlns:psf="http://schemas.microsoft.com/Passport/SoapServices/SOAPFault"><psf:serverVersion>1</psf:serverVersion>` +
+		`<psf:authstate>0x48803</psf:authstate><psf:reqstatus>0x0</psf:reqstatus></psf:pp></S:Header><S:Body>` +
+		`<wst:RequestSecurityTokenResponseCollection xmlns:wst="http://schemas.xmlsoap.org/ws/2004/04/trust" ` +
+		`xmlns:wsse="http://schemas.xmlsoap.org/ws/2003/06/secext" xmlns:wsu="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd" ` +
+		`xmlns:wsp="http://schemas.xmlsoap.org/ws/2002/12/policy" xmlns:wsa="http://schemas.xmlsoap.org/ws/2004/03/addressing">`)
+	n := 0
+	for _, t := range req.Tokens {
+		b.WriteString(`<wst:RequestSecurityTokenResponse>`)
+		if t.Address == "http://Passport.NET/tb" {
+			// The ticket-granting ticket, kept by clients only to renew
+			// the others, which last a day here.
+			fmt.Fprintf(&b, `<wst:TokenType>urn:passport:legacy</wst:TokenType>%s<wst:LifeTime><wsu:Created>%s</wsu:Created><wsu:Expires>%s</wsu:Expires></wst:LifeTime>`+
+				`<wst:RequestedSecurityToken><EncryptedData xmlns="http://www.w3.org/2001/04/xmlenc#" Id="BinaryDAToken0" Type="http://www.w3.org/2001/04/xmlenc#Element">`+
+				`<EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#tripledes-cbc"></EncryptionMethod><CipherData><CipherValue>%s</CipherValue></CipherData></EncryptedData></wst:RequestedSecurityToken>`+
+				`<wst:RequestedTokenReference><wsse:KeyIdentifier ValueType="urn:passport"></wsse:KeyIdentifier><wsse:Reference URI="#BinaryDAToken0"></wsse:Reference></wst:RequestedTokenReference>`+
+				`<wst:RequestedProofToken><wst:BinarySecret>%s</wst:BinarySecret></wst:RequestedProofToken>`,
+				appliesTo(t.Address), created, expires, base64.StdEncoding.EncodeToString([]byte(Token(ticket))),
+				base64.StdEncoding.EncodeToString(s.Tickets.ProofKey(ticket, t.Address)))
+		} else {
+			n++
+			var esc bytes.Buffer
+			_ = xml.EscapeText(&esc, []byte(ticket))
+			fmt.Fprintf(&b, `<wst:TokenType>urn:passport:compact</wst:TokenType>%s<wst:LifeTime><wsu:Created>%s</wsu:Created><wsu:Expires>%s</wsu:Expires></wst:LifeTime>`+
+				`<wst:RequestedSecurityToken><wsse:BinarySecurityToken Id="Compact%d">%s</wsse:BinarySecurityToken></wst:RequestedSecurityToken>`+
+				`<wst:RequestedTokenReference><wsse:KeyIdentifier ValueType="urn:passport:compact"></wsse:KeyIdentifier><wsse:Reference URI="#Compact%d"></wsse:Reference></wst:RequestedTokenReference>`+
+				`<wst:RequestedProofToken><wst:BinarySecret>%s</wst:BinarySecret></wst:RequestedProofToken>`,
+				appliesTo(t.Address), created, expires, n, esc.String(), n,
+				base64.StdEncoding.EncodeToString(s.Tickets.ProofKey(ticket, t.Address)))
+		}
+		b.WriteString(`</wst:RequestSecurityTokenResponse>`)
+	}
+	b.WriteString(`</wst:RequestSecurityTokenResponseCollection></S:Body></S:Envelope>`)
+	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	_, _ = w.Write(b.Bytes())
+}
+
+func appliesTo(address string) string {
+	var esc bytes.Buffer
+	_ = xml.EscapeText(&esc, []byte(address))
+	return `<wsp:AppliesTo><wsa:EndpointReference><wsa:Address>` + esc.String() + `</wsa:Address></wsa:EndpointReference></wsp:AppliesTo>`
+}
+
+// soapFault answers a token request that fails, in the form clients read:
+// a SOAP fault with the Passport status in the psf:pp header.
+func soapFault(w http.ResponseWriter, status int, code, reqstatus string) {
+	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, `<?xml version="1.0" encoding="utf-8" ?><S:Envelope xmlns:S="http://schemas.xmlsoap.org/soap/envelope/" `+
+		`xmlns:wsse="http://schemas.xmlsoap.org/ws/2003/06/secext" xmlns:psf="http://schemas.microsoft.com/Passport/SoapServices/SOAPFault">`+
+		`<S:Header><psf:pp><psf:serverVersion>1</psf:serverVersion><psf:authstate>0x80048800</psf:authstate><psf:reqstatus>%s</psf:reqstatus></psf:pp></S:Header>`+
+		`<S:Body><S:Fault><faultcode>%s</faultcode><faultstring>Authentication Failure</faultstring></S:Fault></S:Body></S:Envelope>`, reqstatus, code)
+}
+
+// TokenResponse is what a client reads from an answer to a token request:
+// the compact ticket and proof key of each service, by address.
+type TokenResponse struct {
+	Tickets map[string]string
+	Proofs  map[string][]byte
+}
+
+type rstrCollection struct {
+	Responses []struct {
+		Address string `xml:"AppliesTo>EndpointReference>Address"`
+		Token   string `xml:"RequestedSecurityToken>BinarySecurityToken"`
+		Secret  string `xml:"RequestedProofToken>BinarySecret"`
+	} `xml:"Body>RequestSecurityTokenResponseCollection>RequestSecurityTokenResponse"`
+	Fault string `xml:"Body>Fault>faultcode"`
+}
+
+// ParseTokenResponse decodes a security token service's answer.
+func ParseTokenResponse(body []byte) (TokenResponse, error) {
+	var c rstrCollection
+	if err := xml.Unmarshal(body, &c); err != nil {
+		return TokenResponse{}, ErrBadTokenRequest
+	}
+	if c.Fault != "" {
+		return TokenResponse{}, ErrRefused
+	}
+	r := TokenResponse{Tickets: map[string]string{}, Proofs: map[string][]byte{}}
+	for _, t := range c.Responses {
+		if t.Token != "" {
+			r.Tickets[t.Address] = t.Token
+		}
+		if p, err := base64.StdEncoding.DecodeString(t.Secret); err == nil {
+			r.Proofs[t.Address] = p
+		}
+	}
+	return r, nil
+}
