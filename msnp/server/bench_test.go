@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -115,3 +116,52 @@ func benchmarkSwitchboardMessage(b *testing.B, mirrored bool) {
 type discard struct{}
 
 func (discard) Deliver(hub.Event) bool { return true }
+
+// BenchmarkPassportLogin measures an MSNP11 login with everything it
+// costs: the Passport 1.4 sign-in at the nexus and login server (plain
+// HTTP on loopback: TLS is the HTTP service's, not measured here), then
+// VER, USR TWN I, USR TWN S with the ticket, and OUT.
+func BenchmarkPassportLogin(b *testing.B) {
+	env := newTestEnv(b, func(c *Config) { c.CommandsPerSecond = 1e9 })
+	const accounts = 64
+	for i := range accounts {
+		env.addAccount(b, uint32(1000+i), fmt.Sprintf("user%d@example.com", i), fmt.Sprintf("User %d", i), "pw")
+	}
+	login := httptest.NewServer(env.srv.PassportHandler())
+	b.Cleanup(login.Close)
+	b.ReportAllocs()
+	b.ResetTimer()
+	var mu sync.Mutex
+	next := 0
+	b.RunParallel(func(pb *testing.PB) {
+		mu.Lock()
+		i := next
+		next++
+		mu.Unlock()
+		email := fmt.Sprintf("user%d@example.com", i%accounts)
+		for pb.Next() {
+			c := dialRaw(b, env.nsAddr)
+			c.send("VER 1 MSNP11 CVR0\r\nUSR 2 TWN I " + email + "\r\n")
+			c.expect("VER 1 MSNP11")
+			policy, _ := c.line()
+			ticket, err := passportSignIn(login, email, "pw", strings.TrimPrefix(policy, "USR 2 TWN S "))
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			c.send("USR 3 TWN S " + ticket + "\r\nOUT\r\n")
+			if s, _ := c.line(); !strings.HasPrefix(s, "USR 3 OK ") {
+				b.Errorf("USR TWN S: %q", s)
+				return
+			}
+			for s, err := c.line(); s != "OUT"; s, err = c.line() {
+				if err != nil {
+					b.Error(err)
+					return
+				}
+			}
+			c.nc.Close()
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "logins/s")
+}

@@ -27,8 +27,8 @@ type nsConn struct {
 
 	// Written by the reader goroutine only.
 	dialect   int
-	loginName string // from USR MD5 I, until the login ends
-	salt      string
+	loginName string // from USR … I, until the login ends
+	salt      string // what USR … S sent: the MD5 salt, or the Passport policy
 	sentILN   bool
 	challenge string
 	chlBy     time.Time

@@ -298,14 +298,19 @@ func (tr *transcript) expect(c *scriptConn, pattern string) error {
 }
 
 // signIn runs the client side of Passport 1.4 against the server's
-// PassportHandler on a loopback HTTP server, which stands for both
-// nexus.passport.com and login.passport.com here.
+// PassportHandler on a loopback HTTP server, started at the first use.
 func (tr *transcript) signIn(email, password, policy string) (string, error) {
 	if tr.login == nil {
 		tr.login = httptest.NewServer(tr.env.srv.PassportHandler())
 		tr.t.Cleanup(tr.login.Close)
 	}
-	hc := &http.Client{Transport: toServer{tr.login.Listener.Addr().String()}}
+	return passportSignIn(tr.login, email, password, policy)
+}
+
+// passportSignIn signs in at login, which stands for both
+// nexus.passport.com and login.passport.com.
+func passportSignIn(login *httptest.Server, email, password, policy string) (string, error) {
+	hc := &http.Client{Transport: toServer{login.Listener.Addr().String()}}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return passport.SignIn(ctx, hc, "http://nexus.passport.com"+passport.NexusPath, email, password, policy)
