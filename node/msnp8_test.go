@@ -108,9 +108,15 @@ func TestMSNPDialectsOverHTTPS(t *testing.T) {
 			bob := loginDialect(t, ctx, n, hc, d, "bob@example.com", "pb")
 			chat(t, ctx, alice, bob)
 
+			if _, err := alice.SetPrivacy(ctx, client.PrivacyBlockAll); err != nil {
+				t.Fatalf("BLP: %v", err)
+			}
 			l, err := alice.Sync(ctx, 0)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if l.Privacy != client.PrivacyBlockAll {
+				t.Errorf("privacy %q after BLP BL", l.Privacy)
 			}
 			if len(l.Forward) != 1 || l.Forward[0].Email != "bob@example.com" || l.Forward[0].Friendly != "Bob" {
 				t.Fatalf("alice's FL: %+v", l.Forward)

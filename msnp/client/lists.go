@@ -322,16 +322,25 @@ func (c *Client) RenameGroup(ctx context.Context, id int, name string) (serial i
 }
 
 // SetPrivacy sets the privacy mode with BLP: PrivacyAllowAll ("AL") or
-// PrivacyBlockAll ("BL"). It returns the new list version.
+// PrivacyBlockAll ("BL"). It returns the new list version (0 from MSNP10).
 func (c *Client) SetPrivacy(ctx context.Context, mode string) (serial int, err error) {
-	serial, _, err = c.serialReply(ctx, 1, "BLP", mode) // BLP trid ver mode
-	return serial, err
+	return c.setting(ctx, "BLP", mode)
 }
 
 // SetPrompt sets with GTC whether the user wants to be asked when someone
 // adds them ("A") or not ("N"). It returns the new list version.
 func (c *Client) SetPrompt(ctx context.Context, mode string) (serial int, err error) {
-	serial, _, err = c.serialReply(ctx, 1, "GTC", mode) // GTC trid ver mode
+	return c.setting(ctx, "GTC", mode)
+}
+
+// setting sends GTC or BLP; the reply carries the list version up to
+// MSNP9 (GTC trid ver mode) and none from MSNP10 (serial is then 0).
+func (c *Client) setting(ctx context.Context, name, mode string) (int, error) {
+	if c.Dialect() >= 10 {
+		_, err := c.single(ctx, name, mode)
+		return 0, err
+	}
+	serial, _, err := c.serialReply(ctx, 1, name, mode)
 	return serial, err
 }
 

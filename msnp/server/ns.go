@@ -552,7 +552,7 @@ func (n *nsConn) handleGTC(ctx context.Context, cmd wire.Command) error {
 	if err != nil {
 		return listError(err)
 	}
-	n.send("GTC", cmd.Args[0], serial(ser), v)
+	n.sendSetting("GTC", cmd.Args[0], ser, v)
 	return nil
 }
 
@@ -565,8 +565,18 @@ func (n *nsConn) handleBLP(ctx context.Context, cmd wire.Command) error {
 	if err != nil {
 		return listError(err)
 	}
-	n.send("BLP", cmd.Args[0], serial(ser), string(v))
+	n.sendSetting("BLP", cmd.Args[0], ser, string(v))
 	return nil
+}
+
+// sendSetting answers GTC or BLP: with the new list version up to MSNP9,
+// without from MSNP10, where versions gave way to time stamps.
+func (n *nsConn) sendSetting(name, trid string, ser uint32, value string) {
+	if guidLists(n.dialect) {
+		n.send(name, trid, value)
+		return
+	}
+	n.send(name, trid, serial(ser), value)
 }
 
 // maxEncodedName is the longest %-encoded friendly name the service took.
