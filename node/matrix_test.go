@@ -79,14 +79,20 @@ func (b *inbox) has(msg string) func() bool {
 // msnPeer answers every ring and reads every switchboard it is in.
 type msnPeer struct {
 	*inbox
-	number uint32
-	email  string
-	c      *client.Client
-	mu     sync.Mutex
-	chats  map[string]*client.Switchboard
+	number  uint32
+	email   string
+	c       *client.Client
+	mu      sync.Mutex
+	chats   map[string]*client.Switchboard
+	dialect string // "" for MSNP7, "msnp11" for a Passport login
 }
 
-func (p *msnPeer) protocol() string          { return "msnp" }
+func (p *msnPeer) protocol() string {
+	if p.dialect == "" {
+		return "msnp"
+	}
+	return p.dialect
+}
 func (p *msnPeer) account() (uint32, string) { return p.number, p.email }
 func (p *msnPeer) follow(ctx context.Context, other peer) error {
 	_, email := other.account()
@@ -302,7 +308,7 @@ func newSIPPeer(t *testing.T, ctx context.Context, n *Node, number uint32, email
 func name(viewer, other peer) string {
 	n, email := other.account()
 	switch viewer.protocol() {
-	case "msnp":
+	case "msnp", "msnp11":
 		return email
 	case "sip":
 		return "sip:" + email
@@ -311,19 +317,24 @@ func name(viewer, other peer) string {
 }
 
 // TestProtocolMatrix logs one user in through each of the five protocols,
-// has everyone follow everyone, and checks for every ordered pair (20)
-// that presence is seen and a message arrives.
+// MSN twice (MSNP7, and MSNP11 with Passport over HTTPS), has everyone
+// follow everyone, and checks for every ordered pair (30) that presence is
+// seen and a message arrives.
 func TestProtocolMatrix(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	n := startNode(t, t.TempDir(), "")
+	n, ca := startHTTPSNode(t)
 	var peers []peer
 
 	addAccount(t, n, 1001, "msn@example.com", "Em", "pw")
 	mc := login(t, ctx, n.MSNPAddr, "msn@example.com", "pw")
 	msn := &msnPeer{inbox: newInbox(), number: 1001, email: "msn@example.com", c: mc, chats: map[string]*client.Switchboard{}}
 	go msn.run(ctx)
-	peers = append(peers, msn)
+	addAccount(t, n, 1011, "msn11@example.com", "Elf", "pw")
+	mc11 := loginDialect(t, ctx, n, passportClient(t, n, ca), 11, "msn11@example.com", "pw")
+	msn11 := &msnPeer{inbox: newInbox(), number: 1011, email: "msn11@example.com", c: mc11, chats: map[string]*client.Switchboard{}, dialect: "msnp11"}
+	go msn11.run(ctx)
+	peers = append(peers, msn, msn11)
 
 	addAccount(t, n, 1002, "gg@example.com", "Gie", "pw")
 	gc := loginGG(t, ctx, n.GGAddr, 1002, "pw", wire.StatusAvail, "")
