@@ -17,6 +17,18 @@ import (
 // USR I, USR S, profile message, OUT.
 func BenchmarkLogin(b *testing.B) {
 	env := newTestEnv(b, func(c *Config) { c.CommandsPerSecond = 1e9 })
+	benchmarkLogins(b, env, func(email string) error {
+		c := dialRaw(b, env.nsAddr)
+		c.login(email, "pw")
+		c.send("OUT\r\n")
+		c.expect("OUT")
+		return c.nc.Close()
+	})
+}
+
+// benchmarkLogins runs login in parallel, each goroutine as one of 64
+// accounts (password "pw"), and reports logins/s.
+func benchmarkLogins(b *testing.B, env *testEnv, login func(email string) error) {
 	const accounts = 64
 	for i := range accounts {
 		env.addAccount(b, uint32(1000+i), fmt.Sprintf("user%d@example.com", i), fmt.Sprintf("User %d", i), "pw")
@@ -27,15 +39,14 @@ func BenchmarkLogin(b *testing.B) {
 	next := 0
 	b.RunParallel(func(pb *testing.PB) {
 		mu.Lock()
-		i := next
+		email := fmt.Sprintf("user%d@example.com", next%accounts)
 		next++
 		mu.Unlock()
 		for pb.Next() {
-			c := dialRaw(b, env.nsAddr)
-			c.login(fmt.Sprintf("user%d@example.com", i%accounts), "pw")
-			c.send("OUT\r\n")
-			c.expect("OUT")
-			c.nc.Close()
+			if err := login(email); err != nil {
+				b.Error(err)
+				return
+			}
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "logins/s")
@@ -123,45 +134,27 @@ func (discard) Deliver(hub.Event) bool { return true }
 // VER, USR TWN I, USR TWN S with the ticket, and OUT.
 func BenchmarkPassportLogin(b *testing.B) {
 	env := newTestEnv(b, func(c *Config) { c.CommandsPerSecond = 1e9 })
-	const accounts = 64
-	for i := range accounts {
-		env.addAccount(b, uint32(1000+i), fmt.Sprintf("user%d@example.com", i), fmt.Sprintf("User %d", i), "pw")
-	}
 	login := httptest.NewServer(env.srv.PassportHandler())
 	b.Cleanup(login.Close)
-	b.ReportAllocs()
-	b.ResetTimer()
-	var mu sync.Mutex
-	next := 0
-	b.RunParallel(func(pb *testing.PB) {
-		mu.Lock()
-		i := next
-		next++
-		mu.Unlock()
-		email := fmt.Sprintf("user%d@example.com", i%accounts)
-		for pb.Next() {
-			c := dialRaw(b, env.nsAddr)
-			c.send("VER 1 MSNP11 CVR0\r\nUSR 2 TWN I " + email + "\r\n")
-			c.expect("VER 1 MSNP11")
-			policy, _ := c.line()
-			ticket, err := passportSignIn(login, email, "pw", strings.TrimPrefix(policy, "USR 2 TWN S "))
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			c.send("USR 3 TWN S " + ticket + "\r\nOUT\r\n")
-			if s, _ := c.line(); !strings.HasPrefix(s, "USR 3 OK ") {
-				b.Errorf("USR TWN S: %q", s)
-				return
-			}
-			for s, err := c.line(); s != "OUT"; s, err = c.line() {
-				if err != nil {
-					b.Error(err)
-					return
-				}
-			}
-			c.nc.Close()
+	benchmarkLogins(b, env, func(email string) error {
+		c := dialRaw(b, env.nsAddr)
+		defer c.nc.Close()
+		c.send("VER 1 MSNP11 CVR0\r\nUSR 2 TWN I " + email + "\r\n")
+		c.expect("VER 1 MSNP11")
+		policy, _ := c.line()
+		ticket, err := passportSignIn(login, email, "pw", strings.TrimPrefix(policy, "USR 2 TWN S "))
+		if err != nil {
+			return err
 		}
+		c.send("USR 3 TWN S " + ticket + "\r\nOUT\r\n")
+		if s, _ := c.line(); !strings.HasPrefix(s, "USR 3 OK ") {
+			return fmt.Errorf("USR TWN S: %q", s)
+		}
+		for s, err := c.line(); s != "OUT"; s, err = c.line() {
+			if err != nil {
+				return err
+			}
+		}
+		return nil
 	})
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "logins/s")
 }
