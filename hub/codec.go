@@ -277,6 +277,7 @@ func appendPresenceRecord(b []byte, r presenceRecord) []byte {
 		e = appendString(e, 3, sp.Text)
 		e = appendString(e, 4, sp.Protocol)
 		e = appendString(e, 5, sp.Node)
+		e = appendString(e, 6, sp.Details)
 		b = appendMessage(b, 1, e)
 	}
 	return b
@@ -308,6 +309,8 @@ func decodePresenceRecord(data []byte) (presenceRecord, error) {
 				sp.Protocol = intern(v.b)
 			case 5:
 				sp.Node = intern(v.b)
+			case 6:
+				sp.Details = string(v.b)
 			}
 			return nil
 		})

@@ -457,6 +457,7 @@ type sessionPresence struct {
 	Text     string
 	Protocol string
 	Node     string
+	Details  string // see Session.SetDetails
 }
 
 func (r presenceRecord) effective() (Status, string) {
@@ -467,6 +468,26 @@ func (r presenceRecord) effective() (Status, string) {
 		}
 	}
 	return best, text
+}
+
+// Details returns what the account's most available session of protocol
+// said about itself (Session.SetDetails), as this node's replica of the
+// presence records has it; "" when there is none. Events reach a node only
+// once its replica has the presence their sender had seen, so a frontend
+// that reads this while delivering a presence event sees what came with
+// that presence.
+func (h *Hub) Details(number uint32, protocol string) string {
+	rec, _ := h.directory.record(number)
+	var best *sessionPresence
+	for i, sp := range rec.Sessions {
+		if sp.Protocol == protocol && (best == nil || sp.Status.availability() > best.Status.availability()) {
+			best = &rec.Sessions[i]
+		}
+	}
+	if best == nil {
+		return ""
+	}
+	return best.Details
 }
 
 // nodes lists the nodes holding sessions that would get an event not meant

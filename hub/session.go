@@ -21,6 +21,9 @@ type Session struct {
 	// if its node was taken for dead.
 	status     Status
 	statusText string
+	// details is what the client says about itself in its protocol's
+	// terms (see SetDetails).
+	details string
 	// mailbox orders this session's mailbox claims with their release at
 	// Detach, so that no claim outlives the session.
 	mailbox sync.Mutex
@@ -72,9 +75,10 @@ func (s *Session) SetPresence(ctx context.Context, st Status, text string) error
 	}
 	acct := s.account
 	s.status, s.statusText = st, text
+	details := s.details
 	s.mu.Unlock()
 	rec, before, after, newText, err := s.hub.updatePresence(ctx, acct.Number, s.id,
-		&sessionPresence{ID: s.id, Status: st, Text: text, Protocol: s.protocol, Node: s.hub.cfg.Node})
+		&sessionPresence{ID: s.id, Status: st, Text: text, Protocol: s.protocol, Node: s.hub.cfg.Node, Details: details})
 	if err != nil {
 		return err
 	}
@@ -85,6 +89,16 @@ func (s *Session) SetPresence(ctx context.Context, st Status, text string) error
 		return s.hub.announce(ctx, acct, after, newText)
 	}
 	return nil
+}
+
+// SetDetails records what the client says about itself in its protocol's
+// terms, opaque to the hub (MSN: dialect, capabilities, display picture);
+// it goes out with the next SetPresence, and frontends of the same
+// protocol on every node read it with Hub.Details.
+func (s *Session) SetDetails(details string) {
+	s.mu.Lock()
+	s.details = details
+	s.mu.Unlock()
 }
 
 // Detach ends the session: its status leaves the account's presence and

@@ -394,3 +394,52 @@ func (c *lineConn) expectPrefix(prefix string) {
 		c.t.Fatalf("got %q (%v), want %s…", line, err, prefix)
 	}
 }
+
+// TestMSNPExtrasAcrossNodes: two nodes on one bus. Bob signs in at the
+// first node's Passport and logs in to the second with that ticket; what
+// alice's MSN 7 client says about itself on the first node (capabilities,
+// display picture, personal message) reaches him there with her presence.
+func TestMSNPExtrasAcrossNodes(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	dir := t.TempDir()
+	p := tlsca.DefaultPaths(filepath.Join(dir, "tls"))
+	if _, err := tlsca.Make(p, tlsca.MSNHostNames, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	nats := startNATS(t)
+	n1 := startNodeWith(t, Options{DataDir: dir, NatsURL: nats, HTTPSAddr: "127.0.0.1:0", TLSCert: p.Cert, TLSKey: p.Key})
+	n2 := startNodeWith(t, Options{DataDir: dir, NatsURL: nats})
+	addAccount(t, n1, 1001, "alice@example.com", "Alice", "pa")
+	addAccount(t, n1, 1002, "bob@example.com", "Bob", "pb")
+	hc := passportClient(t, n1, p.CACert)
+	alice := loginDialect(t, ctx, n1, hc, 11, "alice@example.com", "pa")
+	bob := loginDialect(t, ctx, n2, hc, 12, "bob@example.com", "pb")
+
+	const obj = "%3Cmsnobj%20Creator%3D%22alice%40example.com%22%20Size%3D%2222731%22%20Type%3D%223%22%20Location%3D%22TFR2C.tmp%22%20Friendly%3D%22AAA%3D%22%2F%3E"
+	if err := alice.SetPersonalMessage(ctx, "gone fishing", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.SetStatusObject(ctx, client.StatusBusy, obj); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.Add(ctx, client.ListForward, "alice@example.com", "Alice", 0); err != nil {
+		t.Fatal(err)
+	}
+	pr := next[client.Presence](t, ctx, bob.Events())
+	if pr.Email != "alice@example.com" || pr.Status != client.StatusBusy || pr.MSNObject != obj || pr.Capabilities != fmt.Sprint(11<<24) {
+		t.Fatalf("bob sees %+v", pr)
+	}
+	if ps := next[client.PersonalStatus](t, ctx, bob.Events()); ps.Email != "alice@example.com" || ps.PSM != "gone fishing" {
+		t.Fatalf("bob sees alice's personal status %+v", ps)
+	}
+	if err := alice.SetStatusObject(ctx, client.StatusOnline, ""); err != nil {
+		t.Fatal(err)
+	}
+	for pr.Status != client.StatusOnline {
+		pr = next[client.Presence](t, ctx, bob.Events())
+	}
+	if pr.MSNObject != "" {
+		t.Errorf("the picture stayed after alice took it away: %+v", pr)
+	}
+}

@@ -133,7 +133,6 @@ func (n *nsConn) dispatch(ctx context.Context, cmd wire.Command) error {
 func (n *nsConn) end(ctx context.Context) {
 	n.rereader.Stop()
 	if s := n.sess(); s != nil {
-		n.srv.removeClient(s.Account().Number, n)
 		n.gate.Discard(n.undelivered)
 		s.Detach(ctx)
 	}
@@ -301,7 +300,6 @@ func (n *nsConn) authenticate(ctx context.Context, trid string, check func(hub.A
 	n.session = session
 	n.loginName = "" // it holds on to the whole USR line
 	n.mu.Unlock()
-	n.srv.addClient(acct.Number, n)
 	n.log = n.log.With("account", acct.Number)
 	n.log.Info("logged in", "dialect", n.dialect)
 

@@ -3,70 +3,64 @@ package server
 import (
 	"context"
 	"strconv"
+	"strings"
 
 	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/msnp/wire"
 )
 
 // What an MSNP8+ client says about itself beyond the hub's status and
-// text: capabilities, display picture, personal status. Other MSN clients
-// on this node read it from the connection (see Server.clients).
+// text: capabilities, display picture, personal status. It travels with
+// the session's presence (hub.Session.SetDetails), so MSN clients on every
+// node read it.
 type msnExtras struct {
+	dialect  int
 	caps     string // client-capabilities number, as sent
 	msnobj   string // %-encoded MSN object as sent, "" for none
 	personal wire.PersonalStatus
 }
 
-func (s *Server) addClient(number uint32, n *nsConn) {
-	s.mu.Lock()
-	s.clients[number] = n
-	s.mu.Unlock()
+// encode writes the extras as space-separated %-encoded fields.
+func (x msnExtras) encode() string {
+	return strings.Join([]string{strconv.Itoa(x.dialect), wire.EncodeName(x.caps), wire.EncodeName(x.msnobj),
+		wire.EncodeName(x.personal.PSM), wire.EncodeName(x.personal.CurrentMedia)}, " ")
 }
 
-func (s *Server) removeClient(number uint32, n *nsConn) {
-	s.mu.Lock()
-	if s.clients[number] == n {
-		delete(s.clients, number)
+func decodeExtras(s string) msnExtras {
+	f := strings.Split(s, " ")
+	if len(f) != 5 {
+		return msnExtras{}
 	}
-	s.mu.Unlock()
+	d, _ := strconv.Atoi(f[0])
+	return msnExtras{dialect: d, caps: wire.DecodeName(f[1]), msnobj: wire.DecodeName(f[2]),
+		personal: wire.PersonalStatus{PSM: wire.DecodeName(f[3]), CurrentMedia: wire.DecodeName(f[4])}}
 }
 
-// client returns the account's notification connection on this node.
-func (s *Server) client(number uint32) *nsConn {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.clients[number]
-}
-
-// extrasOf returns what the account's MSN client said about itself; ok is
-// false when it is not signed in through MSN here.
-func (s *Server) extrasOf(number uint32) (x msnExtras, ok bool) {
-	n := s.client(number)
-	if n == nil {
-		return msnExtras{}, false
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.extras, true
-}
-
-// dialectOf is the dialect of the account's MSN client on this node, 0 when
-// there is none. A connection's dialect is fixed before it is registered.
-func (s *Server) dialectOf(number uint32) int {
-	if n := s.client(number); n != nil {
-		return n.dialect
-	}
-	return 0
+// extrasOf returns what the account's MSN client said about itself; the
+// zero value when it is not signed in through MSN or said nothing.
+func (s *Server) extrasOf(number uint32) msnExtras {
+	return decodeExtras(s.cfg.Hub.Details(number, protocolName))
 }
 
 // capsOf is the capabilities number shown for an account: its MSN client's,
 // or 0 for someone on another protocol (no MSNSLP, so clients fall back to
 // the invitations the server translates).
 func (s *Server) capsOf(number uint32) string {
-	if x, ok := s.extrasOf(number); ok && x.caps != "" {
+	if x := s.extrasOf(number); x.caps != "" {
 		return x.caps
 	}
 	return "0"
+}
+
+// setExtras records a change of what the client says about itself; it
+// goes out with the next SetPresence.
+func (n *nsConn) setExtras(change func(*msnExtras)) {
+	n.mu.Lock()
+	change(&n.extras)
+	n.extras.dialect = n.dialect
+	x := n.extras
+	n.mu.Unlock()
+	n.sess().SetDetails(x.encode())
 }
 
 // sendPresence tells the client a contact's status in its dialect's form:
@@ -83,7 +77,7 @@ func (n *nsConn) sendPresence(iln string, p hub.Presence) bool {
 		args = append(args, iln)
 	}
 	args = append(args, code, email, wire.EncodeName(p.Contact.DisplayName))
-	x, _ := n.srv.extrasOf(p.Contact.Number)
+	x := n.srv.extrasOf(p.Contact.Number)
 	if clientCaps(n.dialect) {
 		args = append(args, n.srv.capsOf(p.Contact.Number))
 	}
@@ -131,9 +125,7 @@ func (n *nsConn) handleCHG(ctx context.Context, cmd wire.Command) error {
 			}
 		}
 		echo = cmd.Args[:min(len(cmd.Args), 4)]
-		n.mu.Lock()
-		n.extras.caps, n.extras.msnobj = caps, obj
-		n.mu.Unlock()
+		n.setExtras(func(x *msnExtras) { x.caps, x.msnobj = caps, obj })
 	}
 	n.mu.Lock()
 	n.status = st
@@ -180,8 +172,8 @@ func (n *nsConn) handleUUX(ctx context.Context, cmd wire.Command) error {
 	if text == "" {
 		text = wire.MediaText(ps.CurrentMedia)
 	}
+	n.setExtras(func(x *msnExtras) { x.personal = ps })
 	n.mu.Lock()
-	n.extras.personal = ps
 	n.statusText = text
 	st := n.status
 	n.mu.Unlock()

@@ -129,7 +129,7 @@ func (c *sbConn) admit(ctx context.Context, email, value, session string) (hub.A
 		return hub.Account{}, fatalCode(errAuthFailed)
 	}
 	c.acct = acct
-	c.dialect = c.srv.dialectOf(acct.Number)
+	c.dialect = c.srv.extrasOf(acct.Number).dialect
 	c.log = c.log.With("account", acct.Number)
 	return acct, nil
 }

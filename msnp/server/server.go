@@ -14,10 +14,9 @@
 //   - MSNP10+ lists always go out whole (SYN with fixed timestamps), as
 //     Escargot does; contact and group GUIDs are derived from account
 //     numbers and group ids, so nothing new is stored.
-//   - Display-picture objects, client capabilities and current media of
-//     MSNP8+ clients live with their connection on this node; contacts on
-//     other nodes see presence and personal messages (through the hub) but
-//     no pictures.
+//   - What MSNP8+ clients say about themselves beyond status and text
+//     (dialect, capabilities, display-picture object, personal message and
+//     media) travels with their presence as the hub session's details.
 //   - A login held back after many failures (Config.Guard) gets 911, as a
 //     wrong password does: clients know no other answer.
 package server
@@ -186,7 +185,6 @@ type Server struct {
 	switchboards map[string]*switchboard
 	bridges      map[bridgeKey]*switchboard
 	outgoing     map[uint32]*outgoingFile // files offered to MSN clients, by cookie
-	clients      map[uint32]*nsConn       // logged-in notification connections, by account
 	passport     *passport.Service
 
 	relay       relayTable
@@ -210,7 +208,6 @@ func New(cfg Config) *Server {
 		switchboards: make(map[string]*switchboard),
 		bridges:      make(map[bridgeKey]*switchboard),
 		outgoing:     make(map[uint32]*outgoingFile),
-		clients:      make(map[uint32]*nsConn),
 	}
 	s.passport = s.newPassportService()
 	return s
