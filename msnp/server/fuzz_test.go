@@ -150,3 +150,16 @@ func openInState(t testing.TB, env *testEnv, script string) net.Conn {
 	}
 	return nc
 }
+
+// FuzzExtras decodes the MSN details that other nodes write into presence
+// records: anything decodes to something, and what is encoded reads back.
+func FuzzExtras(f *testing.F) {
+	f.Add("11 1073741860 %3Cmsnobj%2F%3E gone%20fishing \\0Music\\01\\0{0}\\0x\\0\\0")
+	f.Add("x  ")
+	f.Fuzz(func(t *testing.T, s string) {
+		x := decodeExtras(s)
+		if again := decodeExtras(x.encode()); again != x {
+			t.Fatalf("%q: %+v, then %+v", s, x, again)
+		}
+	})
+}
