@@ -28,7 +28,7 @@ func TestTLSCAAndMSNP11Send(t *testing.T) {
 	})
 	addAccount(t, n, 1001, "alice@example.com", "pw-a")
 	addAccount(t, n, 1002, "bob@example.com", "pw-b")
-	listen := command((&msnListenCmd{msnAs(n, "bob@example.com", "pw-b")}).run).start(t, ctx, "listening as bob@example.com")
+	listen := command((&msnListenCmd{msnLogin: msnAs(n, "bob@example.com", "pw-b")}).run).start(t, ctx, "listening as bob@example.com")
 
 	login := msnAs(n, "alice@example.com", "pw-a")
 	login.Protocol, login.CaCert, login.HttpsAt = "MSNP11", filepath.Join(tlsDir, "ca.pem"), n.HTTPSAddr
