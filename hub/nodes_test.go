@@ -303,61 +303,24 @@ func TestBlockReachesEveryNode(t *testing.T) {
 	}
 }
 
-// detailsWatcher reports, for each presence event from one account, what
-// its node shows of that account's MSN session details at that moment.
-type detailsWatcher struct {
-	node *hub.Hub
-	from uint32
-	seen chan string
-}
-
-func (d detailsWatcher) Deliver(ev hub.Event) bool {
-	if ev.Kind == hub.EventPresence && ev.From.Number == d.from {
-		select {
-		case d.seen <- d.node.Details(d.from, "msnp"):
-		default:
-		}
-	}
-	return true
-}
-
 // What a session says about itself in its protocol's terms reaches the
-// other node with its presence: a frontend delivering the presence event
-// there reads the details that came with it.
+// other node with its presence: once bob has the presence event there, that
+// node shows the details that came with it.
 func TestDetailsAcrossNodes(t *testing.T) {
 	ctx := context.Background()
-	h1, h2, st := twoNodes(t)
-	alice, bob := account(t, st, 1, "alice@example.com"), account(t, st, 2, "bob@example.com")
-	w := detailsWatcher{node: h2, from: alice.Number, seen: make(chan string, 16)}
-	bs, err := h2.Attach(ctx, bob, "msnp", w)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := bs.AddContact(ctx, hub.Forward, alice.Number, 0); err != nil {
-		t.Fatal(err)
-	}
-	if err := bs.SetPresence(ctx, hub.StatusOnline, ""); err != nil {
-		t.Fatal(err)
-	}
-	as, err := h1.Attach(ctx, alice, "msnp", newRecorder())
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := watchAcrossNodes(t, hub.StatusOnline, "")
+	alice := n.alice.Account().Number
 	for _, want := range []string{"11 1073741860 %3Cmsnobj%2F%3E", "11 1073741860 0", ""} {
-		as.SetDetails(want)
-		if err := as.SetPresence(ctx, hub.StatusOnline, ""); err != nil {
+		n.alice.SetDetails(want)
+		if err := n.alice.SetPresence(ctx, hub.StatusOnline, ""); err != nil {
 			t.Fatal(err)
 		}
-		select {
-		case got := <-w.seen:
-			if got != want {
-				t.Fatalf("the other node shows %q with the presence, want %q", got, want)
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatal("no presence event")
+		n.watcher.wait(t, hub.EventPresence)
+		if got := n.h2.Details(alice, "gg"); got != want {
+			t.Fatalf("the other node shows %q with the presence, want %q", got, want)
 		}
 	}
-	if got := h2.Details(alice.Number, "gg"); got != "" {
+	if got := n.h2.Details(alice, "msnp"); got != "" {
 		t.Errorf("details of a protocol alice has no session of: %q", got)
 	}
 }
