@@ -569,7 +569,8 @@ func online(sessions map[string]hub.Status, protocol string) bool {
 
 // route tells how a recipient not online through GG gets a file: through
 // MSN's own file transfer, or as a download link on protocols without
-// one; "" when neither serves (or the recipient is on GG).
+// one (the web chat shows it as a file); "" when neither serves (or the
+// recipient is on GG).
 func (s *Server) route(sessions map[string]hub.Status) string {
 	if online(sessions, protocolGG) {
 		return ""
@@ -577,7 +578,7 @@ func (s *Server) route(sessions map[string]hub.Status) string {
 	if s.cfg.MSN != nil && online(sessions, protocolMSNP) {
 		return routeMSN
 	}
-	if s.cfg.PublicURL != "" && (online(sessions, protocolMSIM) || online(sessions, protocolIMIP)) {
+	if s.cfg.PublicURL != "" && (online(sessions, protocolMSIM) || online(sessions, protocolIMIP) || online(sessions, ProtocolWebchat)) {
 		return routeLink
 	}
 	return ""
@@ -590,11 +591,15 @@ const (
 	protocolIMIP = "imip"
 )
 
-// deliverBridged hands a completed ticket whose recipient is online, but
+// ProtocolWebchat is the hub protocol name of the web chat frontend, which
+// is told of files for its users by a hub file event (see Announce).
+const ProtocolWebchat = "webchat"
+
+// Bridge hands a completed ticket whose recipient is online, but
 // not through GG, to them in the background: a download link, or an MSN
 // offer. The route follows where the recipient is when the file is in, so
 // nothing about it needs keeping between the offer and the upload.
-func (s *Server) deliverBridged(ctx context.Context, t Ticket) bool {
+func (s *Server) Bridge(ctx context.Context, t Ticket) bool {
 	sessions, err := s.cfg.Hub.Sessions(ctx, t.Recipient)
 	if err != nil {
 		s.log.Warn("drive: bridged file: recipient sessions", "ticket", t.ID, "err", err)
@@ -616,7 +621,9 @@ func (s *Server) deliverBridged(ctx context.Context, t Ticket) bool {
 		}
 		switch route {
 		case routeLink:
-			s.sendLink(ctx, from, t)
+			if err := s.Announce(ctx, from, t); err != nil {
+				s.log.Warn("drive: bridged file: announce", "ticket", t.ID, "err", err)
+			}
 		case routeMSN:
 			err := s.HandOver(ctx, t.ID, func(t Ticket, open func() (io.ReadCloser, error)) error {
 				return s.cfg.MSN.OfferFile(ctx, from, t.Recipient, t, open)
@@ -661,11 +668,26 @@ func (s *Server) HandOver(ctx context.Context, id string, offer func(t Ticket, o
 // bridgeTimeout bounds handing one bridged file over.
 const bridgeTimeout = 30 * time.Minute
 
-// sendLink sends the recipient a hub message with a download link.
-func (s *Server) sendLink(ctx context.Context, from hub.Account, t Ticket) {
+// Announce tells a completed ticket's recipient where to fetch its file:
+// their web chat sessions get a file event (which they turn into a
+// download link through Link), their sessions of other protocols a
+// message with the link.
+func (s *Server) Announce(ctx context.Context, from hub.Account, t Ticket) error {
 	link := s.LinkPath(t)
 	if link == "" {
-		return
+		return errors.New("drive: no link key")
+	}
+	sessions, err := s.cfg.Hub.Sessions(ctx, t.Recipient)
+	if err != nil {
+		return err
+	}
+	skip := ""
+	if _, ok := sessions[ProtocolWebchat]; ok {
+		s.cfg.Hub.OfferFile(from, t.Recipient, ProtocolWebchat, t.ID)
+		if !s.cfg.Hub.HasSessionBesides(t.Recipient, ProtocolWebchat) {
+			return nil
+		}
+		skip = ProtocolWebchat
 	}
 	name := from.DisplayName
 	if name == "" {
@@ -673,10 +695,29 @@ func (s *Server) sendLink(ctx context.Context, from hub.Account, t Ticket) {
 	}
 	text := name + " sent you a file: " + t.FileName + " (" + strconv.FormatInt(t.FileSize, 10) + " bytes): " +
 		strings.TrimRight(s.cfg.PublicURL, "/") + link
-	if _, err := s.cfg.Hub.SendMessage(ctx, from, t.Recipient, hub.Message{Text: text}, ""); err != nil {
-		s.log.Warn("drive: link message", "ticket", t.ID, "err", err)
-	}
+	_, err = s.cfg.Hub.SendMessage(ctx, from, t.Recipient, hub.Message{Text: text}, skip)
+	return err
 }
+
+// Link returns a completed ticket of recipient's and the address at which
+// it can be downloaded: the public URL followed by LinkPath.
+func (s *Server) Link(ctx context.Context, id string, recipient uint32) (Ticket, string, error) {
+	t, err := s.cfg.Tickets.Ticket(ctx, id)
+	if err != nil {
+		return Ticket{}, "", err
+	}
+	if t.Recipient != recipient || t.Status != StatusCompleted {
+		return Ticket{}, "", ErrNoTicket
+	}
+	link := s.LinkPath(t)
+	if link == "" {
+		return Ticket{}, "", errors.New("drive: no link key")
+	}
+	return t, strings.TrimRight(s.cfg.PublicURL, "/") + link, nil
+}
+
+// MaxFileBytes is the largest file the drive takes.
+func (s *Server) MaxFileBytes() int64 { return s.cfg.MaxFileBytes }
 
 // decline marks a ticket whose file the recipient refused or never got as
 // rejected, even when its file is in, and tells the sender.
@@ -852,7 +893,7 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, me uint32, ref s
 		return
 	}
 	okStatus(w)
-	if !s.deliverBridged(r.Context(), t) {
+	if !s.Bridge(r.Context(), t) {
 		s.notifyCompleted(t)
 	}
 }

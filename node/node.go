@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -33,6 +34,8 @@ import (
 	msnpserver "github.com/crosstalk-im/crosstalk/msnp/server"
 	sipserver "github.com/crosstalk-im/crosstalk/sip/server"
 	"github.com/crosstalk-im/crosstalk/store"
+	"github.com/crosstalk-im/crosstalk/webchat"
+	webchatserver "github.com/crosstalk-im/crosstalk/webchat/server"
 )
 
 // Off disables a listener when given as its address.
@@ -96,11 +99,14 @@ type Options struct {
 	HTTPSAddr   string
 	HTTPSLegacy bool
 
-	MSNP           msnpserver.Config // limits and switches; wiring is filled in
-	GG             ggserver.Config   // likewise
-	MSIM           msimserver.Config
-	IMIP           imipserver.Config
-	SIP            sipserver.Config
+	MSNP msnpserver.Config // limits and switches; wiring is filled in
+	GG   ggserver.Config   // likewise
+	MSIM msimserver.Config
+	IMIP imipserver.Config
+	SIP  sipserver.Config
+	// Webchat is the browser chat's WebSocket service on the HTTP
+	// listener (limits; wiring is filled in).
+	Webchat        webchatserver.Config
 	Drive          drive.Config // limits; wiring is filled in
 	MaxListEntries int
 	// Mailbox bounds each account's offline messages (zero: hub.DefaultMailbox).
@@ -131,8 +137,10 @@ type Node struct {
 	MSIM  *msimserver.Server
 	IMIP  *imipserver.Server
 	SIP   *sipserver.Server
-	Drive *drive.Server
-	Guard *loginguard.Guard
+	// Webchat serves the browser chat under /chat/ of the HTTP service.
+	Webchat *webchatserver.Server
+	Drive   *drive.Server
+	Guard   *loginguard.Guard
 
 	// Bound addresses, for tests that listen on port 0.
 	MSNPAddr, SBAddr, FTPAddr, GGAddr, MSIMAddr, IMIPAddr, SIPAddr, SIPTLSAddr, HTTPAddr, HTTPSAddr string
@@ -324,6 +332,15 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		if n.Drive, err = drive.New(cfg); err != nil {
 			return nil, err
 		}
+		wcfg := o.Webchat
+		wcfg.Hub, wcfg.Guard, wcfg.Files = n.Hub, n.Guard, n.Drive
+		wcfg.Logger = o.Logger.With("protocol", "webchat")
+		if u, err := url.Parse(cfg.PublicURL); err == nil && u.Host != "" {
+			// Pages served under the public address may open the socket
+			// when a proxy in front gives the node another Host.
+			wcfg.OriginPatterns = append(wcfg.OriginPatterns, u.Host)
+		}
+		n.Webchat = webchatserver.New(wcfg)
 		bg, stop := context.WithCancel(context.Background())
 		n.stop = stop
 		go n.Drive.RunSweeper(bg, time.Hour)
@@ -346,7 +363,6 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	if msnpCfg != nil {
 		if n.Drive != nil {
 			msnpCfg.Files = n.Drive
-			msnpCfg.PublicURL = n.Drive.PublicURL()
 		}
 		n.MSNP = msnpserver.New(*msnpCfg)
 	}
@@ -460,12 +476,15 @@ func (n *Node) serveShared(l net.Listener, sniff time.Duration) error {
 	return err
 }
 
-// httpHandler serves MSN's Passport paths, metrics and health, and the GG drive API on every
-// other path. The drive reads escaped paths itself (its file references
-// contain %2C), so no ServeMux, which would clean them, stands before it.
+// httpHandler serves MSN's Passport paths, metrics and health, the
+// browser chat below /chat/ (its page, WebSocket and uploads), and the GG
+// drive API on every other path. The drive reads escaped paths itself (its
+// file references contain %2C), so no ServeMux, which would clean them,
+// stands before it.
 func (n *Node) httpHandler() http.Handler {
 	metricsHandler := promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{})
 	driveHandler := n.Drive.Handler()
+	chatHandler := http.StripPrefix(chatPrefix, webchat.Handler(n.Webchat.Handler()))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		path := r.URL.EscapedPath()
 		switch {
@@ -479,11 +498,16 @@ func (n *Node) httpHandler() http.Handler {
 			metricsHandler.ServeHTTP(w, r)
 		case path == "/healthz":
 			n.healthz(w)
+		case path == chatPrefix || strings.HasPrefix(path, chatPrefix+"/"):
+			chatHandler.ServeHTTP(w, r)
 		default:
 			driveHandler.ServeHTTP(w, r)
 		}
 	})
 }
+
+// chatPrefix is where the browser chat lives on the HTTP service.
+const chatPrefix = "/chat"
 
 // msnOfferer hands the drive's files for MSN users to the MSNP server,
 // which is made after the drive.
@@ -533,6 +557,11 @@ func (n *Node) shutdown(ctx context.Context) error {
 	}
 	if n.SIP != nil {
 		errs = append(errs, n.SIP.Shutdown(ctx))
+	}
+	if n.Webchat != nil {
+		// Its sockets are hijacked: the HTTP server's shutdown does not
+		// see them.
+		errs = append(errs, n.Webchat.Shutdown(ctx))
 	}
 	if n.http != nil {
 		errs = append(errs, n.http.Shutdown(ctx))

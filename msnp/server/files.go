@@ -20,7 +20,8 @@ import (
 // transfer; (*drive.Server) implements it.
 type Files interface {
 	Deposit(ctx context.Context, sender, recipient uint32, name string, size int64, r io.Reader) (drive.Ticket, error)
-	LinkPath(t drive.Ticket) string
+	// Announce tells the recipient of a deposited file where to fetch it.
+	Announce(ctx context.Context, from hub.Account, t drive.Ticket) error
 	// Offer, AwaitAnswer, Fill and Withdraw serve contacts online only
 	// through GG: they get a drive ticket to answer, and the server fills
 	// it once they allow it.
@@ -394,20 +395,10 @@ func (r *remote) receive(ctx context.Context, from hub.Account, o *fileOffer, nc
 		log.Info("file transfer failed", "err", err)
 		return invite.CancelFail
 	}
-	link := r.srv.cfg.Files.LinkPath(t)
-	if link == "" {
-		return invite.CancelFail
-	}
-	name := from.DisplayName
-	if name == "" {
-		name = from.Email
-	}
-	text := name + " sent you a file: " + t.FileName + " (" + strconv.FormatInt(t.FileSize, 10) + " bytes): " +
-		strings.TrimRight(r.srv.cfg.PublicURL, "/") + link
 	// The file is in; the notice goes out even if the sender just left.
 	nctx, ncancel := context.WithTimeout(context.WithoutCancel(ctx), fileNoticeTimeout)
 	defer ncancel()
-	if _, err := r.srv.cfg.Hub.SendMessage(nctx, from, r.acct.Number, hub.Message{Text: text}, ""); err != nil {
+	if err := r.srv.cfg.Files.Announce(nctx, from, t); err != nil {
 		log.Warn("file transfer: link message", "err", err)
 		return invite.CancelFail
 	}

@@ -19,7 +19,9 @@ type fakeFiles struct{}
 func (fakeFiles) Deposit(ctx context.Context, sender, recipient uint32, name string, size int64, r io.Reader) (drive.Ticket, error) {
 	return drive.Ticket{}, fmt.Errorf("not expected")
 }
-func (fakeFiles) LinkPath(drive.Ticket) string { return "/link/x" }
+func (fakeFiles) Announce(context.Context, hub.Account, drive.Ticket) error {
+	return fmt.Errorf("not expected")
+}
 func (fakeFiles) Offer(ctx context.Context, sender, recipient uint32, name string, size int64) (drive.Ticket, error) {
 	return drive.Ticket{}, fmt.Errorf("not expected")
 }

@@ -96,13 +96,12 @@ type Config struct {
 
 	// Files, when set, receives files MSN clients send to contacts online
 	// through a protocol without file transfer (not GG): the server takes
-	// the MSNFTP receiver's part and sends the contact a download link,
-	// PublicURL (such as "http://host:8080") followed by Files.LinkPath.
+	// the MSNFTP receiver's part and has Files.Announce tell the contact
+	// where to download it.
 	// Contacts online only through GG are offered a drive ticket instead,
 	// which the server fills once they allow it.
 	// Without it such invitations are declined with REJECT_NOT_INSTALLED.
-	Files     Files
-	PublicURL string
+	Files Files
 	// FileAnswerTimeout is how long a file offered to a contact online only
 	// through GG waits for their answer on the drive before the sender gets
 	// CANCEL TIMEOUT (default 2 minutes).

@@ -492,3 +492,52 @@ func truncate(s string, n int) string {
 	}
 	return s
 }
+
+// DecodeServer reads one server message (for clients) and returns it as
+// *Welcome, *Contacts, *ContactChanged, *Presence, *Message,
+// *TypingNotice, *Request, *File, *FileUpload, *FileStatus, *Ack, *Error
+// or *Bye. Unknown types give ErrUnknownType: a client should ignore
+// them, since later servers may send more.
+func DecodeServer(data []byte) (any, error) {
+	var env struct {
+		Type string `json:"type"`
+	}
+	if err := json.Unmarshal(data, &env); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	var v any
+	switch env.Type {
+	case TypeWelcome:
+		v = new(Welcome)
+	case TypeContacts:
+		v = new(Contacts)
+	case TypeContact:
+		v = new(ContactChanged)
+	case TypePresence:
+		v = new(Presence)
+	case TypeMessage:
+		v = new(Message)
+	case TypeTyping:
+		v = new(TypingNotice)
+	case TypeRequest:
+		v = new(Request)
+	case TypeFile:
+		v = new(File)
+	case TypeFileUpload:
+		v = new(FileUpload)
+	case TypeFileStatus:
+		v = new(FileStatus)
+	case TypeAck:
+		v = new(Ack)
+	case TypeError:
+		v = new(Error)
+	case TypeBye:
+		v = new(Bye)
+	default:
+		return nil, fmt.Errorf("%w: %q", ErrUnknownType, truncate(env.Type, 32))
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrMalformed, env.Type, err)
+	}
+	return v, nil
+}
