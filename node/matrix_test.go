@@ -316,10 +316,10 @@ func name(viewer, other peer) string {
 	return fmt.Sprint(n)
 }
 
-// TestProtocolMatrix logs one user in through each of the five protocols,
-// MSN twice (MSNP7, and MSNP11 with Passport over HTTPS), has everyone
-// follow everyone, and checks for every ordered pair (30) that presence is
-// seen and a message arrives.
+// TestProtocolMatrix logs one user in through each of the six protocols
+// (the web chat among them), MSN twice (MSNP7, and MSNP11 with Passport
+// over HTTPS), has everyone follow everyone, and checks for every ordered
+// pair (42) that presence is seen and a message arrives.
 func TestProtocolMatrix(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -343,7 +343,7 @@ func TestProtocolMatrix(t *testing.T) {
 	peers = append(peers, gg)
 
 	peers = append(peers, newMSIMPeer(t, ctx, n, 1003, "my@example.com"), newIMIPPeer(t, ctx, n, 1004, "imip@example.com"),
-		newSIPPeer(t, ctx, n, 1005, "sip@example.com"))
+		newSIPPeer(t, ctx, n, 1005, "sip@example.com"), newWebPeer(t, ctx, n, 1006, "web@example.com"))
 
 	for _, a := range peers {
 		for _, b := range peers {
@@ -413,6 +413,8 @@ func inboxOf(p peer) *inbox {
 	case *imipPeer:
 		return p.inbox
 	case *sipPeer:
+		return p.inbox
+	case *webPeer:
 		return p.inbox
 	}
 	panic("unknown peer")
