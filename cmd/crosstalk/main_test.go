@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,8 @@ import (
 	"github.com/crosstalk-im/crosstalk/internal/pgtest"
 	sipserver "github.com/crosstalk-im/crosstalk/sip/server"
 	sipwire "github.com/crosstalk-im/crosstalk/sip/wire"
+	webchatserver "github.com/crosstalk-im/crosstalk/webchat/server"
+	webchatwire "github.com/crosstalk-im/crosstalk/webchat/wire"
 )
 
 // runMainEnv makes the test binary run main instead of the tests, so
@@ -302,6 +305,33 @@ func TestSIPFlags(t *testing.T) {
 	}
 	got = c.Serve.sipConfig()
 	if got.KeepAlive != 2*time.Minute || got.Limits.MaxBodyBytes != 1024 || got.IdleTimeout != time.Hour || got.TargetName != "ocs.example.com" {
+		t.Errorf("settings not passed on: %+v", got)
+	}
+}
+
+// The web chat's flags default to the service's own defaults and reach
+// it, from the command line and the environment.
+func TestWebchatFlags(t *testing.T) {
+	c, _, err := parse(t, "serve")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := c.Serve.webchatConfig()
+	want := webchatserver.Config{
+		MaxFrameBytes: webchatwire.DefaultMaxFrame, FramesPerSecond: webchatserver.DefaultFramesPerSecond,
+		FrameBurst: webchatserver.DefaultFrameBurst, MaxPendingBytes: webchatserver.DefaultMaxPendingBytes,
+		LoginTimeout: webchatserver.DefaultLoginTimeout, IdleTimeout: webchatserver.DefaultIdleTimeout,
+		FileAnswerTimeout: webchatserver.DefaultFileAnswerTimeout,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("flag defaults %+v differ from the service's %+v", got, want)
+	}
+	t.Setenv("CROSSTALK_WEBCHAT_IDLE_TIMEOUT", "10m")
+	if c, _, err = parse(t, "serve", "--webchat-max-message", "4KiB", "--webchat-message-rate", "5", "--webchat-max-pending", "64KiB"); err != nil {
+		t.Fatal(err)
+	}
+	got = c.Serve.webchatConfig()
+	if got.MaxFrameBytes != 4096 || got.FramesPerSecond != 5 || got.MaxPendingBytes != 64<<10 || got.IdleTimeout != 10*time.Minute {
 		t.Errorf("settings not passed on: %+v", got)
 	}
 }

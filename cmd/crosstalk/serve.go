@@ -22,6 +22,7 @@ import (
 	"github.com/crosstalk-im/crosstalk/node"
 	sipserver "github.com/crosstalk-im/crosstalk/sip/server"
 	sipwire "github.com/crosstalk-im/crosstalk/sip/wire"
+	webchatserver "github.com/crosstalk-im/crosstalk/webchat/server"
 )
 
 type serveCmd struct {
@@ -44,7 +45,7 @@ type serveCmd struct {
 	SipTlsAddr    string `help:"SIP listener over TLS, opened when --sip-tls-cert and --sip-tls-key are given, or 'off'." default:"0.0.0.0:5061" group:"addresses"`
 	SipTlsCert    string `help:"Certificate file (PEM) for SIP over TLS." type:"existingfile" group:"addresses"`
 	SipTlsKey     string `help:"Key file (PEM) for SIP over TLS." type:"existingfile" group:"addresses"`
-	HttpAddr      string `help:"HTTP listener (GG drive API, metrics, health), or 'off'." default:"0.0.0.0:8080" group:"addresses"`
+	HttpAddr      string `help:"HTTP listener (GG drive API, chat in the browser at /chat/, metrics, health), or 'off'." default:"0.0.0.0:8080" group:"addresses"`
 	PublicUrl     string `help:"Base URL users reach the HTTP listener at (download links for MySpaceIM and IMIP users); empty: http(s)://<http-addr>." group:"addresses"`
 	TlsCert       string `help:"Certificate file (PEM) for HTTPS on the HTTP listener." type:"existingfile" group:"addresses"`
 	TlsKey        string `help:"Key file (PEM) for HTTPS on the HTTP listener." type:"existingfile" group:"addresses"`
@@ -91,6 +92,13 @@ type serveCmd struct {
 	SipMaxSessions       int           `help:"Most IM sessions one SIP connection holds; the longest idle one ends to make room." default:"64" group:"sip"`
 	SipMessageRate       float64       `help:"SIP requests per second a client may send (sustained)." default:"20" group:"sip"`
 	SipMessageBurst      int           `help:"SIP requests a client may send in a burst." default:"100" group:"sip"`
+	WebchatMaxMessage    int           `help:"Largest web chat message (one JSON object) from a browser or bot." default:"128KiB" type:"size" group:"webchat"`
+	WebchatMessageRate   float64       `help:"Web chat messages per second a client may send (sustained); a faster client is slowed." default:"20" group:"webchat"`
+	WebchatMessageBurst  int           `help:"Web chat messages a client may send in a burst." default:"100" group:"webchat"`
+	WebchatMaxPending    int           `help:"Output that may wait for a web chat client that stopped reading before it is dropped." default:"1MiB" type:"size" group:"webchat"`
+	WebchatLoginTimeout  time.Duration `help:"Time allowed from opening the web chat socket to a finished login." default:"30s" group:"webchat"`
+	WebchatIdleTimeout   time.Duration `help:"Close web chat sessions silent for this long (the page pings every minute)." default:"3m" group:"webchat"`
+	WebchatFileAnswer    time.Duration `help:"How long a web chat file offer waits for a GG recipient's answer, and then for its upload." default:"2m" group:"webchat"`
 	DriveMaxFile         int64         `help:"Largest file the drive takes." default:"100MiB" type:"size" group:"files"`
 	DriveQuota           int64         `help:"Bytes of files one account may have in the drive (negative: no limit)." default:"1GiB" type:"size" group:"files"`
 	DriveLifetime        time.Duration `help:"How long a file ticket lives." default:"7d" group:"files"`
@@ -183,6 +191,7 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 		},
 		MSIM:           c.msimConfig(),
 		IMIP:           c.imipConfig(),
+		Webchat:        c.webchatConfig(),
 		SIPAddr:        c.SipAddr,
 		SIPTLSAddr:     c.SipTlsAddr,
 		SIPTLSCert:     c.SipTlsCert,
@@ -272,6 +281,15 @@ func (c *serveCmd) msimConfig() msimserver.Config {
 		MessageBurst:      c.MsimMessageBurst,
 		LoginTimeout:      c.MsimLoginTimeout,
 		IdleTimeout:       c.MsimIdleTimeout,
+	}
+}
+
+// webchatConfig is the web chat server's part of the flags.
+func (c *serveCmd) webchatConfig() webchatserver.Config {
+	return webchatserver.Config{
+		MaxFrameBytes: c.WebchatMaxMessage, FramesPerSecond: c.WebchatMessageRate, FrameBurst: c.WebchatMessageBurst,
+		MaxPendingBytes: c.WebchatMaxPending, LoginTimeout: c.WebchatLoginTimeout, IdleTimeout: c.WebchatIdleTimeout,
+		FileAnswerTimeout: c.WebchatFileAnswer,
 	}
 }
 

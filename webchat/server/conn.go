@@ -290,11 +290,11 @@ func (f *frames) Close() error {
 
 // The rest of net.Conn: the outbox only reads to linger after a
 // half-close, which a WebSocket does not have.
-func (f *frames) Read([]byte) (int, error)         { return 0, io.EOF }
-func (f *frames) LocalAddr() net.Addr              { return f.remote }
-func (f *frames) RemoteAddr() net.Addr             { return f.remote }
-func (f *frames) SetDeadline(t time.Time) error    { return f.SetWriteDeadline(t) }
-func (f *frames) SetReadDeadline(time.Time) error  { return nil }
+func (f *frames) Read([]byte) (int, error)        { return 0, io.EOF }
+func (f *frames) LocalAddr() net.Addr             { return f.remote }
+func (f *frames) RemoteAddr() net.Addr            { return f.remote }
+func (f *frames) SetDeadline(t time.Time) error   { return f.SetWriteDeadline(t) }
+func (f *frames) SetReadDeadline(time.Time) error { return nil }
 
 // addr is a remote address as the HTTP server gave it.
 type addr string
@@ -413,4 +413,3 @@ func (c *conn) deliverOffline(ctx context.Context) error {
 		return c.sendTracked(messageOf(m.From, m.Message), receipt) == nil
 	})
 }
-
