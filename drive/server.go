@@ -584,6 +584,11 @@ func (s *Server) route(sessions map[string]hub.Status) string {
 	return ""
 }
 
+// Bridges reports whether a recipient online through the sessions given
+// (as hub.Sessions reports them) and not through GG can be handed a file
+// with Bridge.
+func (s *Server) Bridges(sessions map[string]hub.Status) bool { return s.route(sessions) != "" }
+
 // Hub protocol names of the frontends a GG sender's file is bridged to.
 const (
 	protocolMSNP = "msnp"

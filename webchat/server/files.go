@@ -56,12 +56,11 @@ func (c *conn) handleFileOffer(ctx context.Context, m *wire.FileOffer, id string
 	if err != nil {
 		return err
 	}
-	online := false
-	for _, st := range sessions {
-		online = online || st.Visible() != hub.StatusOffline
-	}
-	if !online {
-		c.fail(id, wire.CodeOffline, "the recipient is not online")
+	gg := false
+	if st, ok := sessions[drive.ProtocolGG]; ok && st.Visible() != hub.StatusOffline {
+		gg = true
+	} else if !files.Bridges(sessions) {
+		c.fail(id, wire.CodeOffline, "the recipient is not online through a protocol that takes files")
 		return nil
 	}
 	if !c.takeOffer(id) {
@@ -69,7 +68,7 @@ func (c *conn) handleFileOffer(ctx context.Context, m *wire.FileOffer, id string
 		return nil
 	}
 	u := &upload{conn: c, offer: id, from: me, recipient: to.Number, name: m.Name, size: m.Size}
-	if st, ok := sessions[drive.ProtocolGG]; !ok || st.Visible() == hub.StatusOffline {
+	if !gg {
 		c.srv.await(u)
 		return nil
 	}

@@ -95,6 +95,7 @@ type Files interface {
 	// other protocol.
 	Deposit(ctx context.Context, sender, recipient uint32, name string, size int64, r io.Reader) (drive.Ticket, error)
 	Bridge(ctx context.Context, t drive.Ticket) bool
+	Bridges(sessions map[string]hub.Status) bool
 	// Link names the download address of a file for this account.
 	Link(ctx context.Context, id string, recipient uint32) (drive.Ticket, string, error)
 	MaxFileBytes() int64

@@ -47,3 +47,26 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeServer: what clients read from a server never panics and
+// fails only with the package's errors.
+func FuzzDecodeServer(f *testing.F) {
+	for _, s := range []string{
+		`{"type":"welcome","id":"1","account":{"number":1},"max_frame":10}`,
+		`{"type":"contacts","contacts":[{"number":2,"status":"online","lists":["FL"]}]}`,
+		`{"type":"message","from":{"number":2},"text":"x","sent":"2026-12-07T10:00:00Z","offline":true}`,
+		`{"type":"file","from":{"number":2},"ticket":"t","name":"n","size":1,"url":"http://h/link/t"}`,
+		`{"type":"error","code":"x"}`, `{"type":"bye","reason":"r"}`, `{"type":"message","sent":"never"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		msg, err := DecodeServer(data)
+		if err != nil && (msg != nil || !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrUnknownType)) {
+			t.Fatalf("%#v, %v", msg, err)
+		}
+		if err == nil && msg == nil {
+			t.Fatal("no message and no error")
+		}
+	})
+}
