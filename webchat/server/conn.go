@@ -384,12 +384,7 @@ func (c *conn) rereadMailbox() {
 // unless the account answered them before (they are on its allow or
 // block list), which takes a store lookup Deliver may not wait for.
 func (c *conn) request(from hub.Account) {
-	c.mu.Lock()
-	me := c.number
-	c.mu.Unlock()
-	c.bg.Go(func() {
-		ctx, cancel := context.WithTimeout(c.ctx, c.srv.cfg.WriteTimeout)
-		defer cancel()
+	c.background(func(ctx context.Context, me uint32) {
 		rel, err := c.srv.cfg.Hub.Store().Relation(ctx, me, from.Number)
 		if err != nil {
 			c.log().Warn("contact request", "from", from.Number, "err", err)
@@ -398,6 +393,19 @@ func (c *conn) request(from hub.Account) {
 		if !rel.OnAllow && !rel.OnBlock {
 			_ = c.send(wire.Request{Type: wire.TypeRequest, From: accountOf(from)})
 		}
+	})
+}
+
+// background runs work for the account off the hub's dispatcher, bounded
+// by WriteTimeout and by the connection's end.
+func (c *conn) background(work func(ctx context.Context, me uint32)) {
+	c.mu.Lock()
+	me := c.number
+	c.mu.Unlock()
+	c.bg.Go(func() {
+		ctx, cancel := context.WithTimeout(c.ctx, c.srv.cfg.WriteTimeout)
+		defer cancel()
+		work(ctx, me)
 	})
 }
 

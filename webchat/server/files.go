@@ -227,12 +227,7 @@ func (c *conn) fileArrived(from hub.Account, ticket string) {
 	if files == nil {
 		return
 	}
-	c.mu.Lock()
-	me := c.number
-	c.mu.Unlock()
-	c.bg.Go(func() {
-		ctx, cancel := context.WithTimeout(c.ctx, c.srv.cfg.WriteTimeout)
-		defer cancel()
+	c.background(func(ctx context.Context, me uint32) {
 		t, url, err := files.Link(ctx, ticket, me)
 		if err != nil {
 			c.log().Warn("file for the client", "ticket", ticket, "err", err)

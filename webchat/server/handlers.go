@@ -13,13 +13,12 @@ import (
 )
 
 // dispatch runs one client request: one handler per type.
-func (c *conn) dispatch(ctx context.Context, msg any, id string) error {
+func (c *conn) dispatch(ctx context.Context, msg wire.ClientMessage, id string) error {
+	metrics.Commands.WithLabelValues(protocolName, msg.RequestType()).Inc()
 	switch m := msg.(type) {
 	case *wire.Login:
-		metrics.Commands.WithLabelValues(protocolName, wire.TypeLogin).Inc()
 		return c.handleLogin(ctx, m, id)
 	case *wire.Logout:
-		metrics.Commands.WithLabelValues(protocolName, wire.TypeLogout).Inc()
 		c.bye("logged out")
 		return errClose
 	}
@@ -29,22 +28,16 @@ func (c *conn) dispatch(ctx context.Context, msg any, id string) error {
 	}
 	switch m := msg.(type) {
 	case *wire.Ping:
-		metrics.Commands.WithLabelValues(protocolName, m.Type).Inc()
 		c.ack(id, "")
 	case *wire.SetPresence:
-		metrics.Commands.WithLabelValues(protocolName, m.Type).Inc()
 		return c.handlePresence(ctx, m, id)
 	case *wire.Send:
-		metrics.Commands.WithLabelValues(protocolName, m.Type).Inc()
 		return c.handleSend(ctx, m, id)
 	case *wire.Typing:
-		metrics.Commands.WithLabelValues(protocolName, m.Type).Inc()
 		return c.handleTyping(ctx, m)
 	case *wire.ListOp:
-		metrics.Commands.WithLabelValues(protocolName, m.Type).Inc()
 		return c.handleList(ctx, m, id)
 	case *wire.FileOffer:
-		metrics.Commands.WithLabelValues(protocolName, m.Type).Inc()
 		return c.handleFileOffer(ctx, m, id)
 	}
 	return nil

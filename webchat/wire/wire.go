@@ -342,13 +342,20 @@ type Bye struct {
 	Reason string `json:"reason"`
 }
 
+// ClientMessage is a client message as Decode returns it: *Login,
+// *SetPresence, *Send, *Typing, *ListOp, *FileOffer, *Ping or *Logout.
+type ClientMessage interface {
+	// RequestType is the message's "type".
+	RequestType() string
+	check() error
+}
+
 // Decode reads one client message of at most maxFrame bytes (<= 0:
-// DefaultMaxFrame) and returns it as *Login, *SetPresence, *Send,
-// *Typing, *ListOp, *FileOffer, *Ping or *Logout. Errors wrap
+// DefaultMaxFrame). Errors wrap
 // ErrTooLarge, ErrMalformed (a *FieldError for a bad field) or
 // ErrUnknownType; the message's id, when it could be read, comes back
 // with them so that the error can answer it.
-func Decode(data []byte, maxFrame int) (msg any, id string, err error) {
+func Decode(data []byte, maxFrame int) (msg ClientMessage, id string, err error) {
 	if maxFrame <= 0 {
 		maxFrame = DefaultMaxFrame
 	}
@@ -367,7 +374,7 @@ func Decode(data []byte, maxFrame int) (msg any, id string, err error) {
 			return nil, "", &FieldError{Type: env.Type, Field: "id", Problem: "must be a string of at most 64 bytes"}
 		}
 	}
-	var v checker
+	var v ClientMessage
 	switch env.Type {
 	case TypeLogin:
 		v = new(Login)
@@ -386,7 +393,7 @@ func Decode(data []byte, maxFrame int) (msg any, id string, err error) {
 	case TypeLogout:
 		v = new(Logout)
 	default:
-		return nil, id, fmt.Errorf("%w: %q", ErrUnknownType, truncate(env.Type, 32))
+		return nil, id, fmt.Errorf("%w: %.32q", ErrUnknownType, env.Type)
 	}
 	if err := json.Unmarshal(data, v); err != nil {
 		return nil, id, fmt.Errorf("%w: %s: %v", ErrMalformed, env.Type, err)
@@ -397,8 +404,14 @@ func Decode(data []byte, maxFrame int) (msg any, id string, err error) {
 	return v, id, nil
 }
 
-// checker is a decoded request that checks its own fields.
-type checker interface{ check() error }
+func (l *Login) RequestType() string       { return l.Type }
+func (p *SetPresence) RequestType() string { return p.Type }
+func (s *Send) RequestType() string        { return s.Type }
+func (t *Typing) RequestType() string      { return t.Type }
+func (o *ListOp) RequestType() string      { return o.Type }
+func (f *FileOffer) RequestType() string   { return f.Type }
+func (p *Ping) RequestType() string        { return p.Type }
+func (l *Logout) RequestType() string      { return l.Type }
 
 func (l *Login) check() error {
 	switch {
@@ -482,17 +495,6 @@ func checkContact(typ, field string, c Contact) error {
 // encodes; an error means a value JSON cannot hold (a bug).
 func Encode(v any) ([]byte, error) { return json.Marshal(v) }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	s = s[:n]
-	for len(s) > 0 && !utf8.ValidString(s) {
-		s = s[:len(s)-1]
-	}
-	return s
-}
-
 // DecodeServer reads one server message (for clients) and returns it as
 // *Welcome, *Contacts, *ContactChanged, *Presence, *Message,
 // *TypingNotice, *Request, *File, *FileUpload, *FileStatus, *Ack, *Error
@@ -534,7 +536,7 @@ func DecodeServer(data []byte) (any, error) {
 	case TypeBye:
 		v = new(Bye)
 	default:
-		return nil, fmt.Errorf("%w: %q", ErrUnknownType, truncate(env.Type, 32))
+		return nil, fmt.Errorf("%w: %.32q", ErrUnknownType, env.Type)
 	}
 	if err := json.Unmarshal(data, v); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrMalformed, env.Type, err)
