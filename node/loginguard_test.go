@@ -74,6 +74,8 @@ func guardTargets(t *testing.T, n *Node) []guardTarget {
 			g.server, g.account = n.IMIPAddr, fmt.Sprint(number)
 		case "sip":
 			g.server = n.SIPAddr
+		case "webchat":
+			g.server = n.HTTPAddr
 		}
 		out = append(out, g)
 	}

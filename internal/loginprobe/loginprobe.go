@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"strconv"
 
 	ggclient "github.com/crosstalk-im/crosstalk/gg/client"
@@ -17,18 +18,22 @@ import (
 	msimwire "github.com/crosstalk-im/crosstalk/msim/wire"
 	msnpclient "github.com/crosstalk-im/crosstalk/msnp/client"
 	sipclient "github.com/crosstalk-im/crosstalk/sip/client"
+	webchatclient "github.com/crosstalk-im/crosstalk/webchat/client"
+	webchatwire "github.com/crosstalk-im/crosstalk/webchat/wire"
 )
 
 // Protocols are the protocols Login speaks, named as the metrics name them.
-var Protocols = []string{"msnp", "gg", "msim", "imip", "sip"}
+var Protocols = []string{"msnp", "gg", "msim", "imip", "sip", "webchat"}
 
 // ErrRefused: the server answered the login with its protocol's failure
 // (MSNP 911, GG_LOGIN80_FAILED, MySpaceIM error 260, IMIP ACK 810 or 811,
-// SIP 401, 403 or 404 to REGISTER).
+// SIP 401, 403 or 404 to REGISTER, the web chat's login_failed or
+// login_locked).
 var ErrRefused = errors.New("login refused")
 
 // Login logs in to server over protocol as account (an e-mail address for
-// msnp, msim and sip, a number for gg and imip) from the local address from (nil:
+// msnp, msim, sip and webchat, a number for gg and imip; the web chat's
+// server is the HTTP service's host:port) from the local address from (nil:
 // any), and leaves at once. It returns nil when the server took the password,
 // an error wrapping ErrRefused when it refused it, and another error when
 // the exchange itself failed.
@@ -48,6 +53,8 @@ func Login(ctx context.Context, protocol, server string, from net.IP, account, p
 		return loginIMIP(ctx, server, d, account, password)
 	case "sip":
 		return loginSIP(ctx, server, d, account, password)
+	case "webchat":
+		return loginWebchat(ctx, server, d, account, password)
 	}
 	return fmt.Errorf("loginprobe: unknown protocol %q", protocol)
 }
@@ -114,4 +121,17 @@ func loginSIP(ctx context.Context, server string, d *net.Dialer, email, password
 	defer c.Close()
 	err = c.SignIn(ctx, email, password)
 	return refused(err, errors.Is(err, sipclient.ErrAuthentication))
+}
+
+func loginWebchat(ctx context.Context, server string, d *net.Dialer, email, password string) error {
+	hc := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+	defer hc.CloseIdleConnections()
+	c, err := webchatclient.Dial(ctx, "ws://"+server+"/chat/ws", webchatclient.Options{HTTPClient: hc})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_, err = c.Login(ctx, email, password)
+	var se *webchatclient.Error
+	return refused(err, errors.As(err, &se) && (se.Code == webchatwire.CodeLoginFailed || se.Code == webchatwire.CodeLoginLocked))
 }
