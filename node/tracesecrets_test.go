@@ -32,6 +32,9 @@ import (
 	"github.com/crosstalk-im/crosstalk/sip/ntlm"
 	sipserver "github.com/crosstalk-im/crosstalk/sip/server"
 	sipwire "github.com/crosstalk-im/crosstalk/sip/wire"
+	webchatclient "github.com/crosstalk-im/crosstalk/webchat/client"
+	webchatserver "github.com/crosstalk-im/crosstalk/webchat/server"
+	webchatwire "github.com/crosstalk-im/crosstalk/webchat/wire"
 )
 
 // secrets are values that must reach no log, by what they are.
@@ -59,6 +62,7 @@ func TestTraceLogsHoldNoSecrets(t *testing.T) {
 		MSIM:    msimserver.Config{Trace: true},
 		IMIP:    imipserver.Config{Trace: true},
 		SIP:     sipserver.Config{Trace: true},
+		Webchat: webchatserver.Config{Trace: true},
 	})
 	password := "pw-" + rand.Text()
 	addAccount(t, n, 3001, "trace@example.com", "Trace", password)
@@ -70,9 +74,10 @@ func TestTraceLogsHoldNoSecrets(t *testing.T) {
 	msimLoginSecrets(t, n, "trace@example.com", password, s)
 	imipLoginSecrets(t, n, 3001, password, s)
 	sipLoginSecrets(t, n, "trace@example.com", password, s)
+	webchatLoginSecrets(t, ctx, n, "trace@example.com", password)
 
 	got := logs.String()
-	for _, protocol := range []string{"msnp", "gg", "msim", "imip", "sip"} {
+	for _, protocol := range []string{"msnp", "gg", "msim", "imip", "sip", "webchat"} {
 		if !strings.Contains(got, "protocol="+protocol) || !strings.Contains(got, "msg=<<") {
 			t.Fatalf("no wire dump of %s in the log; the test would prove nothing:\n%s", protocol, got)
 		}
@@ -368,4 +373,22 @@ func sipLoginSecrets(t *testing.T, n *Node, email, password string, s secrets) {
 	s.add("SIP client signature", sig)
 	_, info := sipwire.AuthParams(ok.Get(sipwire.HeaderAuthenticationInfo))
 	s.add("SIP server signature", info["rspauth"])
+}
+
+// webchatLoginSecrets logs in over the web chat with the password (which
+// the caller checks for) and sends a message whose text must not be
+// dumped either.
+func webchatLoginSecrets(t *testing.T, ctx context.Context, n *Node, email, password string) {
+	t.Helper()
+	c, err := webchatclient.Dial(ctx, "ws://"+n.HTTPAddr+"/chat/ws", webchatclient.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Login(ctx, email, password); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Send(ctx, webchatwire.Contact{Email: email + ".nobody"}, "private text "+password); err == nil {
+		t.Fatal("a message to nobody was taken")
+	}
 }

@@ -92,6 +92,7 @@ type serveCmd struct {
 	SipMaxSessions       int           `help:"Most IM sessions one SIP connection holds; the longest idle one ends to make room." default:"64" group:"sip"`
 	SipMessageRate       float64       `help:"SIP requests per second a client may send (sustained)." default:"20" group:"sip"`
 	SipMessageBurst      int           `help:"SIP requests a client may send in a burst." default:"100" group:"sip"`
+	WebchatTrace         bool          `help:"Log every web chat message in and out, by type and size (at log level trace)." group:"webchat"`
 	WebchatMaxMessage    int           `help:"Largest web chat message (one JSON object) from a browser or bot." default:"128KiB" type:"size" group:"webchat"`
 	WebchatMessageRate   float64       `help:"Web chat messages per second a client may send (sustained); a faster client is slowed." default:"20" group:"webchat"`
 	WebchatMessageBurst  int           `help:"Web chat messages a client may send in a burst." default:"100" group:"webchat"`
@@ -287,6 +288,7 @@ func (c *serveCmd) msimConfig() msimserver.Config {
 // webchatConfig is the web chat server's part of the flags.
 func (c *serveCmd) webchatConfig() webchatserver.Config {
 	return webchatserver.Config{
+		Trace:         c.WebchatTrace,
 		MaxFrameBytes: c.WebchatMaxMessage, FramesPerSecond: c.WebchatMessageRate, FrameBurst: c.WebchatMessageBurst,
 		MaxPendingBytes: c.WebchatMaxPending, LoginTimeout: c.WebchatLoginTimeout, IdleTimeout: c.WebchatIdleTimeout,
 		FileAnswerTimeout: c.WebchatFileAnswer,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -127,6 +128,13 @@ func (c *conn) loop() error {
 // with an error.
 func (c *conn) handle(ctx context.Context, data []byte) error {
 	msg, id, err := wire.Decode(data, c.srv.cfg.MaxFrameBytes)
+	if c.srv.cfg.Trace {
+		typ := "malformed"
+		if msg != nil {
+			typ = msg.RequestType()
+		}
+		c.log().Log(ctx, LevelTrace, "<<", "type", typ, "id", id, "bytes", len(data))
+	}
 	if err != nil {
 		code := wire.CodeBadRequest
 		if errors.Is(err, wire.ErrUnknownType) {
@@ -173,6 +181,9 @@ func (c *conn) sendTracked(v any, receipt outbox.Receipt) error {
 	if err != nil {
 		c.log().Error("encode", "err", err) // every value is built here: a bug
 		return err
+	}
+	if c.srv.cfg.Trace {
+		c.log().Log(context.Background(), LevelTrace, ">>", "message", fmt.Sprintf("%T", v), "bytes", len(enc))
 	}
 	return c.out.WriteTracked(append(enc, '\n'), receipt)
 }

@@ -105,6 +105,10 @@ type Files interface {
 type Config struct {
 	Hub    *hub.Hub
 	Logger *slog.Logger
+	// Trace logs every message in and out at level LevelTrace, by type,
+	// request id and size only: they hold passwords, tokens and private
+	// messages.
+	Trace bool
 	// Guard slows password guessing; the servers of one process share one.
 	Guard *loginguard.Guard
 	// Tokens signs in with web session tokens; nil: token logins fail.
@@ -135,6 +139,9 @@ type Config struct {
 	// file and, after it, for the upload to begin (2 minutes).
 	FileAnswerTimeout time.Duration
 }
+
+// LevelTrace is below Debug: the message dump of one connection.
+const LevelTrace = slog.Level(-8)
 
 // Defaults of Config.
 const (
