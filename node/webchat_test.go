@@ -16,6 +16,7 @@ import (
 	msnclient "github.com/crosstalk-im/crosstalk/msnp/client"
 	"github.com/crosstalk-im/crosstalk/msnp/filetransfer"
 	webclient "github.com/crosstalk-im/crosstalk/webchat/client"
+	webchatserver "github.com/crosstalk-im/crosstalk/webchat/server"
 	webwire "github.com/crosstalk-im/crosstalk/webchat/wire"
 )
 
@@ -314,5 +315,22 @@ func TestWebchatPage(t *testing.T) {
 	}
 	if resp, _ := get("/chat/secret.txt"); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("unknown asset: %d", resp.StatusCode)
+	}
+}
+
+// TestWebchatOutlivesHTTPTimeouts: a web chat session is not an HTTP
+// request: the HTTP service's write, stall and idle timeouts do not cut
+// it, only the web chat's own idle timeout does.
+func TestWebchatOutlivesHTTPTimeouts(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	short := 200 * time.Millisecond
+	n := startNodeWith(t, Options{DataDir: t.TempDir(),
+		HTTP:    HTTPLimits{WriteTimeout: short, StallTimeout: short, IdleTimeout: short, HeaderTimeout: short},
+		Webchat: webchatserver.Config{IdleTimeout: time.Minute}})
+	web := newWebPeer(t, ctx, n, 1006, "web@example.com")
+	time.Sleep(5 * short)
+	if err := web.c.Ping(ctx); err != nil {
+		t.Fatalf("after the HTTP timeouts: %v", err)
 	}
 }

@@ -119,6 +119,9 @@ func (c *conn) loop() error {
 			return nil
 		}
 		if err != nil {
+			// The store or the bus failed: say so, and end the session.
+			c.fail("", wire.CodeInternal, "the server failed; try again")
+			c.out.CloseAfter(nil)
 			return err
 		}
 	}
