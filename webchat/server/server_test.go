@@ -449,3 +449,29 @@ func TestSlowReaderDropped(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestShutdownSaysBye: on shutdown every session hears why and closes
+// with "going away"; new sockets are turned away.
+func TestShutdownSaysBye(t *testing.T) {
+	ctx := testCtx(t)
+	e := newTestEnv(t, nil)
+	alice := e.account(t, 1001, "Alice", "pa")
+	c := e.login(t, ctx, alice, "pa")
+	if err := e.srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if b := next[*wire.Bye](t, ctx, c); b.Reason != "server shutting down" {
+		t.Fatalf("bye %+v", b)
+	}
+	if d := next[client.Disconnected](t, ctx, c); websocket.CloseStatus(d.Err) != websocket.StatusGoingAway {
+		t.Fatalf("closed with %v", d.Err)
+	}
+	late, _, err := websocket.Dial(ctx, e.socketURL(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer late.CloseNow()
+	if _, _, err := late.Read(ctx); websocket.CloseStatus(err) != websocket.StatusGoingAway {
+		t.Fatalf("a socket after shutdown: %v", err)
+	}
+}

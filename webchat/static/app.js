@@ -8,7 +8,7 @@ const state = {
   ws: null, me: null, nextId: 1, pending: new Map(),
   contacts: new Map(), // number -> contact entry
   conversations: new Map(), // number -> [{mine, text, sent, offline, file, failed}]
-  current: 0, typingTimer: 0, typingSent: false, pingTimer: 0,
+  current: 0, typingTimer: 0, typingSent: false, typingShown: 0, pingTimer: 0,
 };
 
 function el(tag, cls, text) {
@@ -78,10 +78,11 @@ function handle(m) {
       break;
     }
     case "message":
+      if (m.from.number === state.current) showTyping("");
       addLine(m.from.number, { mine: false, text: m.text, sent: m.sent, offline: m.offline }, m.from);
       break;
     case "typing":
-      if (m.from.number === state.current) $("typing").textContent = m.typing ? nameOf(m.from) + " is typing…" : "";
+      if (m.from.number === state.current) showTyping(m.typing ? nameOf(m.from) + " is typing…" : "");
       break;
     case "request":
       addRequest(m.from);
@@ -102,6 +103,14 @@ function handle(m) {
 }
 
 function notice(text) { $("notice").textContent = text; }
+
+// showTyping shows who types; some protocols never say they stopped, so
+// it fades by itself unless said again.
+function showTyping(text) {
+  $("typing").textContent = text;
+  clearTimeout(state.typingShown);
+  if (text) state.typingShown = setTimeout(() => { $("typing").textContent = ""; }, 8000);
+}
 
 function ensureContact(a) {
   if (!state.contacts.has(a.number)) {
@@ -156,7 +165,7 @@ function openConversation(number) {
   const c = state.contacts.get(number);
   c.unread = false;
   $("peer").textContent = nameOf(c);
-  $("typing").textContent = "";
+  showTyping("");
   $("send-form").hidden = false;
   $("block").hidden = false;
   $("remove").hidden = false;
@@ -191,7 +200,7 @@ function renderMessages() {
 }
 
 function sendTyping(typing) {
-  if (!state.current || state.typingSent === typing) return;
+  if (!state.current || state.typingSent === typing || state.ws.readyState !== WebSocket.OPEN) return;
   state.typingSent = typing;
   state.ws.send(JSON.stringify({ type: "typing", to: { number: state.current }, typing }));
 }
