@@ -17,6 +17,7 @@ import (
 
 	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/internal/mailbox"
+	"github.com/crosstalk-im/crosstalk/internal/offstack"
 	"github.com/crosstalk-im/crosstalk/internal/outbox"
 	"github.com/crosstalk-im/crosstalk/internal/ratelimit"
 	"github.com/crosstalk-im/crosstalk/internal/service"
@@ -113,7 +114,9 @@ func (c *conn) loop() error {
 		// A fast sender is slowed to its allowance; TCP pushes back on it.
 		time.Sleep(c.rate.Reserve(time.Now()))
 		c.out.Hold()
-		err = c.handle(service.CommandContext, data)
+		// Handling runs off the connection's stack (see offstack), so that
+		// an idle session keeps a small one.
+		offstack.Run(func() { err = c.handle(service.CommandContext, data) })
 		c.out.Release()
 		if errors.Is(err, errClose) {
 			return nil
