@@ -96,16 +96,24 @@ func (c *conn) sess() *hub.Session {
 // ends the session.
 func (c *conn) loop() error {
 	loginBy := time.Now().Add(c.srv.cfg.LoginTimeout)
-	for {
-		deadline := loginBy
-		if c.sess() != nil {
-			deadline = time.Now().Add(c.srv.cfg.IdleTimeout)
+	// One timer for the connection's silences: it says "bye" when the
+	// client took too long to log in, or to send anything after.
+	timeout := time.AfterFunc(c.srv.cfg.LoginTimeout, func() {
+		reason := "idle timeout"
+		if c.sess() == nil {
+			reason = "login timeout"
 		}
-		rctx, cancel := context.WithDeadline(context.Background(), deadline)
-		typ, data, err := c.ws.Read(rctx)
-		cancel()
+		c.log().Info("dropping silent connection", "reason", reason)
+		c.bye(reason)
+	})
+	defer timeout.Stop()
+	for {
+		typ, data, err := c.ws.Read(context.Background())
 		if err != nil {
 			return err
+		}
+		if !timeout.Stop() {
+			return errClose // it fired while the message came in: the bye is on its way
 		}
 		if typ != websocket.MessageText {
 			c.frames.closeWith(websocket.StatusUnsupportedData, "text messages only")
@@ -126,6 +134,12 @@ func (c *conn) loop() error {
 			c.fail("", wire.CodeInternal, "the server failed; try again")
 			c.out.CloseAfter(nil)
 			return err
+		}
+		if c.sess() != nil {
+			timeout.Reset(c.srv.cfg.IdleTimeout)
+		} else {
+			// Only what is left of the login's time.
+			timeout.Reset(time.Until(loginBy))
 		}
 	}
 }

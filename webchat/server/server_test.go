@@ -336,9 +336,10 @@ func TestLoginTimeout(t *testing.T) {
 	ctx := testCtx(t)
 	e := newTestEnv(t, func(c *Config) { c.LoginTimeout = 200 * time.Millisecond })
 	c := e.dial(t, ctx, client.Options{})
-	if d := next[client.Disconnected](t, ctx, c); d.Err == nil {
-		t.Fatal("no error")
+	if b := next[*wire.Bye](t, ctx, c); b.Reason != "login timeout" {
+		t.Fatalf("bye %+v", b)
 	}
+	next[client.Disconnected](t, ctx, c)
 }
 
 // TestIdleTimeout: a logged-in connection that stays silent is closed;
@@ -361,6 +362,9 @@ func TestIdleTimeout(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}()
+	if b := next[*wire.Bye](t, ctx, silent); b.Reason != "idle timeout" {
+		t.Fatalf("bye %+v", b)
+	}
 	next[client.Disconnected](t, ctx, silent)
 	<-done
 	if err := talker.Ping(ctx); err != nil {
