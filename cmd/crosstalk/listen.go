@@ -19,11 +19,11 @@ type listenOutput struct {
 // not apply to an event is left out.
 type listenEvent struct {
 	Time     time.Time `json:"time"`     // when the command received it, UTC
-	Protocol string    `json:"protocol"` // msn, gg, msim, imip, sip
+	Protocol string    `json:"protocol"` // msn, gg, msim, imip, sip, webchat
 	// Event is message, presence or typing.
 	Event string `json:"event"`
 	// From is the contact as the protocol names them: an e-mail address
-	// (msn, sip: without "sip:"), a number (gg, imip, msim).
+	// (msn, sip: without "sip:", webchat), a number (gg, imip, msim).
 	From string `json:"from"`
 	Name string `json:"name,omitempty"` // display name, where the protocol sends one
 	// Text is a message's text or a presence's status text.

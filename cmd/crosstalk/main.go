@@ -42,6 +42,7 @@ type cli struct {
 	Msim     msimCmd     `cmd:"" help:"Talk to a MySpaceIM server as a client (for bots and scripts)."`
 	Imip     imipCmd     `cmd:"" help:"Talk to an IMIP server as a client (for bots and scripts)."`
 	Sip      sipCmd      `cmd:"" help:"Talk to an Office Communications Server (SIP) as a client (for bots and scripts)."`
+	Web      webCmd      `cmd:"" help:"Talk to the chat in the browser's service as a client (for bots and scripts)."`
 	Loadtest loadtestCmd `cmd:"" help:"Measure a server under load (starts its own unless told otherwise)."`
 	Attack   attackCmd   `cmd:"" help:"Measure what an attacker gets from a server of your own (loopback only by default)."`
 	Version  versionCmd  `cmd:"" help:"Print the version."`
