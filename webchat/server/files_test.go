@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -19,7 +20,8 @@ import (
 )
 
 // fakeFiles is a drive that keeps deposits in memory, bridges to
-// whoever bridges says, and answers GG offers with answer.
+// whoever bridges says, and answers GG offers with answer (none: it
+// waits until the offer ends).
 type fakeFiles struct {
 	bridges bool
 	answer  drive.Ack
@@ -34,7 +36,7 @@ func (f *fakeFiles) Offer(_ context.Context, sender, recipient uint32, name stri
 }
 
 func (f *fakeFiles) AwaitAnswer(ctx context.Context, id string) (drive.Ack, error) {
-	if f.answer == drive.AckUnknown {
+	if f.answer == "" || f.answer == drive.AckUnknown {
 		<-ctx.Done()
 		return drive.AckUnknown, ctx.Err()
 	}
@@ -280,5 +282,66 @@ func TestFileArrives(t *testing.T) {
 	case ev := <-ac.Events():
 		t.Fatalf("a second event: %#v", ev)
 	default:
+	}
+}
+
+// TestFileAnswerTimeout: a GG recipient who never answers leaves the
+// sender with "cancelled"; an upload URL not used in time expires.
+func TestFileAnswerTimeout(t *testing.T) {
+	ctx := testCtx(t)
+	files := &fakeFiles{bridges: true} // answer unknown: AwaitAnswer waits
+	e := newTestEnv(t, func(c *Config) { c.Files = files; c.FileAnswerTimeout = 300 * time.Millisecond })
+	alice := e.account(t, 1001, "Alice", "pa")
+	bob := e.account(t, 1002, "Bob", "pb")
+	s, err := e.hub.Attach(ctx, bob, drive.ProtocolGG, &ggEndpoint{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetPresence(ctx, hub.StatusOnline, ""); err != nil {
+		t.Fatal(err)
+	}
+	ac := e.login(t, ctx, alice, "pa")
+	st, err := ac.SendFile(ctx, to(1002), "late.txt", 1, strings.NewReader("x"))
+	if err != nil || st.Status != wire.FileCancelled {
+		t.Fatalf("unanswered: %+v, %v", st, err)
+	}
+	s.Detach(ctx)
+
+	// Bob on another protocol: the URL comes at once, and is left unused.
+	online(t, e.hub, bob)
+	raw, _, err := websocket.Dial(ctx, e.socketURL(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.CloseNow()
+	for _, msg := range []string{
+		`{"type":"login","email":"` + alice.Email + `","password":"pa"}`,
+		`{"type":"file_offer","id":"f","to":{"number":1002},"name":"a.txt","size":1}`,
+	} {
+		if err := raw.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var up *wire.FileUpload
+	for up == nil {
+		_, data, err := raw.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, _ := wire.DecodeServer(data)
+		up, _ = m.(*wire.FileUpload)
+	}
+	time.Sleep(500 * time.Millisecond)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, e.base+up.URL, strings.NewReader("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("an expired upload URL: %d", resp.StatusCode)
 	}
 }
