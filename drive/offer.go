@@ -20,6 +20,21 @@ var (
 // caller has checked that the recipient is online through GG. The
 // recipient answers through the HTTP API; see AwaitAnswer and Fill.
 func (s *Server) Offer(ctx context.Context, sender, recipient uint32, name string, size int64) (Ticket, error) {
+	t, err := s.newTicket(ctx, sender, recipient, name, size, AckUnknown)
+	if err == nil {
+		s.notifyChange(t, t.Status, recipient)
+	}
+	return t, err
+}
+
+// Reserve creates a ticket under the checks of Offer for a recipient who
+// is not asked (their protocol has no decision step): it is allowed at
+// once, Fill stores its file and Bridge then hands it to them.
+func (s *Server) Reserve(ctx context.Context, sender, recipient uint32, name string, size int64) (Ticket, error) {
+	return s.newTicket(ctx, sender, recipient, name, size, AckAllowed)
+}
+
+func (s *Server) newTicket(ctx context.Context, sender, recipient uint32, name string, size int64, ack Ack) (Ticket, error) {
 	switch {
 	case size < 0:
 		return Ticket{}, errSize
@@ -39,14 +54,18 @@ func (s *Server) Offer(ctx context.Context, sender, recipient uint32, name strin
 	t := Ticket{
 		ID: randomHex(16), Sender: sender, Recipient: recipient,
 		FileName: SanitizeName(name), FileSize: size,
-		Ack: AckUnknown, Status: StatusInProgress,
+		Ack: ack, Status: StatusInProgress,
 		Created: now, Expires: now.Add(s.cfg.TicketLifetime),
 	}
 	if err := s.cfg.Tickets.CreateTicket(ctx, t, max(s.cfg.QuotaBytes, 0)); err != nil {
 		return Ticket{}, fmt.Errorf("drive: create ticket: %w", err)
 	}
-	s.notifyChange(t, t.Status, recipient)
 	return t, nil
+}
+
+// Ticket reads a ticket.
+func (s *Server) Ticket(ctx context.Context, id string) (Ticket, error) {
+	return s.cfg.Tickets.Ticket(ctx, id)
 }
 
 // answerPoll is how often AwaitAnswer reads the ticket again: an answer

@@ -160,3 +160,34 @@ func TestAnnounce(t *testing.T) {
 	default:
 	}
 }
+
+// TestReserve: a reserved ticket is allowed at once under Offer's checks,
+// and Fill takes its file once.
+func TestReserve(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, func(c *drive.Config) { c.QuotaBytes = 10 })
+	e.account(t, alice, false)
+	e.account(t, bob, false)
+	tk, err := e.srv.Reserve(ctx, alice, bob, "r.txt", 4)
+	if err != nil || tk.Ack != drive.AckAllowed || tk.Status != drive.StatusInProgress {
+		t.Fatalf("reserve: %+v, %v", tk, err)
+	}
+	if _, err := e.srv.Reserve(ctx, alice, bob, "big.txt", 7); !errors.Is(err, drive.ErrQuota) {
+		t.Errorf("over the quota: %v", err)
+	}
+	if err := e.srv.Fill(ctx, tk.ID, strings.NewReader("abcd")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := e.srv.Ticket(ctx, tk.ID); err != nil || got.Status != drive.StatusCompleted {
+		t.Fatalf("after Fill: %+v, %v", got, err)
+	}
+	if err := e.srv.Fill(ctx, tk.ID, strings.NewReader("abcd")); err == nil {
+		t.Error("a second Fill was taken")
+	}
+	if _, err := e.st.AddToList(ctx, bob, alice, hub.Block, -1, 100); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.srv.Reserve(ctx, alice, bob, "no.txt", 1); !errors.Is(err, drive.ErrNotAllowed) {
+		t.Errorf("to a blocker: %v", err)
+	}
+}

@@ -334,6 +334,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		}
 		wcfg := o.Webchat
 		wcfg.Hub, wcfg.Guard, wcfg.Files = n.Hub, n.Guard, n.Drive
+		wcfg.UploadKey = n.Store.DeriveKey("webchat upload")
 		wcfg.Logger = o.Logger.With("protocol", "webchat")
 		if u, err := url.Parse(cfg.PublicURL); err == nil && u.Host != "" {
 			// Pages served under the public address may open the socket

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -333,4 +334,54 @@ func TestWebchatOutlivesHTTPTimeouts(t *testing.T) {
 	if err := web.c.Ping(ctx); err != nil {
 		t.Fatalf("after the HTTP timeouts: %v", err)
 	}
+}
+
+// TestWebchatUploadAcrossNodes: the upload URL a web user's node hands
+// out works on another node of the cluster (a load balancer need not be
+// sticky), and the file reaches a web user on that node; a URL signed
+// with another key does not.
+func TestWebchatUploadAcrossNodes(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	natsURL := startNATS(t)
+	dir := t.TempDir()
+	n1 := startNodeWith(t, Options{DataDir: dir, NatsURL: natsURL})
+	n2 := startNodeWith(t, Options{DataDir: dir, NatsURL: natsURL})
+	sender := newWebPeer(t, ctx, n1, 1006, "web@example.com")
+	receiver := newWebPeer(t, ctx, n2, 1007, "other@example.com")
+	if err := receiver.follow(ctx, sender); err != nil {
+		t.Fatal(err)
+	}
+	answer, err := sender.c.OfferFile(ctx, webwire.Contact{Number: 1007}, "across.bin", 40_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, ok := answer.(*webwire.FileUpload)
+	if !ok {
+		t.Fatalf("offer answered %+v", answer)
+	}
+	put := func(url string, body []byte) (int, webwire.FileStatus) {
+		t.Helper()
+		req, err := http.NewRequestWithContext(ctx, http.MethodPut, url, bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var st webwire.FileStatus
+		_ = json.NewDecoder(resp.Body).Decode(&st)
+		return resp.StatusCode, st
+	}
+	data := randomBytes(40_000)
+	other := startNode(t, t.TempDir(), "") // a service of its own: another key
+	if code, _ := put("http://"+other.HTTPAddr+"/chat/"+up.URL, data); code != http.StatusNotFound {
+		t.Fatalf("on a node of another service: %d", code)
+	}
+	if code, st := put("http://"+n2.HTTPAddr+"/chat/"+up.URL, data); code != http.StatusOK || st.Status != webwire.FileSent {
+		t.Fatalf("on the other node: %d %+v", code, st)
+	}
+	webFile(t, ctx, receiver, 1006, "across.bin", data)
 }

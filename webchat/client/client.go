@@ -15,6 +15,7 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -317,7 +318,21 @@ func (c *Client) Ping(ctx context.Context) error {
 // server says where, and returns what became of it (wire.FileSent with
 // its drive ticket, wire.FileDeclined, ...).
 func (c *Client) SendFile(ctx context.Context, to wire.Contact, name string, size int64, r io.Reader) (*wire.FileStatus, error) {
-	id, ch := c.register(2)
+	answer, err := c.OfferFile(ctx, to, name, size)
+	if err != nil {
+		return nil, err
+	}
+	if up, ok := answer.(*wire.FileUpload); ok {
+		return c.Upload(ctx, up.URL, size, r)
+	}
+	return answer.(*wire.FileStatus), nil
+}
+
+// OfferFile offers a file and returns the server's answer: where to
+// upload it (a *wire.FileUpload, for Upload), or what became of the offer
+// before any upload (a *wire.FileStatus: declined, cancelled).
+func (c *Client) OfferFile(ctx context.Context, to wire.Contact, name string, size int64) (any, error) {
+	id, ch := c.register(1)
 	defer c.unregister(id)
 	if err := c.write(ctx, wire.FileOffer{Type: wire.TypeFileOffer, ID: id, To: to, Name: name, Size: size}); err != nil {
 		return nil, err
@@ -326,35 +341,23 @@ func (c *Client) SendFile(ctx context.Context, to wire.Contact, name string, siz
 	if err != nil {
 		return nil, err
 	}
-	switch m := msg.(type) {
-	case *wire.FileStatus:
-		return m, nil // declined or cancelled before any upload
-	case *wire.FileUpload:
-		if err := c.upload(ctx, m.URL, size, r); err != nil {
-			return nil, err
-		}
-	default:
-		return nil, fmt.Errorf("webchat client: file offer answered with %T", msg)
+	switch msg.(type) {
+	case *wire.FileStatus, *wire.FileUpload:
+		return msg, nil
 	}
-	msg, err = c.next(ctx, ch)
+	return nil, fmt.Errorf("webchat client: file offer answered with %T", msg)
+}
+
+// Upload PUTs size bytes from r to an offer's upload URL (relative to the
+// socket's address) and returns the offer's status from the answer.
+func (c *Client) Upload(ctx context.Context, ref string, size int64, r io.Reader) (*wire.FileStatus, error) {
+	u, err := c.base.Parse(ref)
 	if err != nil {
 		return nil, err
 	}
-	st, ok := msg.(*wire.FileStatus)
-	if !ok {
-		return nil, fmt.Errorf("webchat client: upload answered with %T", msg)
-	}
-	return st, nil
-}
-
-func (c *Client) upload(ctx context.Context, ref string, size int64, r io.Reader) error {
-	u, err := c.base.Parse(ref)
-	if err != nil {
-		return err
-	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPut, u.String(), io.LimitReader(r, size))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.ContentLength = size
 	if size == 0 {
@@ -362,14 +365,14 @@ func (c *Client) upload(ctx context.Context, ref string, size int64, r io.Reader
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
-	if resp.StatusCode != http.StatusNoContent {
-		return fmt.Errorf("webchat client: upload: %s", resp.Status)
+	var st wire.FileStatus
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&st); err != nil || st.Type != wire.TypeFileStatus {
+		return nil, fmt.Errorf("webchat client: upload: %s", resp.Status)
 	}
-	return nil
+	return &st, nil
 }
 
 // Download fetches a file's bytes from its link (wire.File.URL).

@@ -44,7 +44,7 @@ type conn struct {
 	session  *hub.Session
 	presence presenceMode
 	held     []hub.Event // presence events that came during the snapshot
-	offers   map[string]bool
+	offers   map[string]*offer
 	bg       service.Workers
 	rereader mailbox.Rereader
 }
@@ -180,7 +180,7 @@ func (c *conn) close(err error) {
 	endCtx, endCancel := context.WithTimeout(context.Background(), c.srv.cfg.WriteTimeout)
 	c.bg.Stop()
 	c.rereader.Stop()
-	c.srv.dropUploads(c)
+	c.withdrawAll()
 	if s := c.sess(); s != nil {
 		s.Detach(endCtx)
 	}

@@ -2,9 +2,14 @@ package server
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/drive"
@@ -15,20 +20,16 @@ import (
 // maxFileOffers bounds the file offers one session keeps open at once.
 const maxFileOffers = 8
 
-// upload is a file offer waiting for its bytes at a one-time URL.
-type upload struct {
-	conn      *conn
-	offer     string // the client's id of the offer
-	from      hub.Account
-	recipient uint32
-	name      string
-	size      int64
-	ticket    string // a GG recipient's allowed ticket, to fill; "" to deposit
-	expires   time.Time
+// offer is a file offer of this session waiting for its upload.
+type offer struct {
+	ticket string
+	expiry *time.Timer // withdraws the ticket when the upload did not come
 }
 
-// handleFileOffer checks an offer and, depending on how the recipient is
-// online, hands out the upload URL now or once a GG recipient allowed it.
+// handleFileOffer checks an offer and makes its drive ticket: one the
+// recipient answers first when they are online through GG, one allowed at
+// once when the drive can bridge the file to them. The upload URL comes
+// once the ticket is allowed.
 func (c *conn) handleFileOffer(ctx context.Context, m *wire.FileOffer, id string) error {
 	files := c.srv.cfg.Files
 	if files == nil {
@@ -43,15 +44,6 @@ func (c *conn) handleFileOffer(ctx context.Context, m *wire.FileOffer, id string
 	if err != nil || to.Number == 0 {
 		return err
 	}
-	me := c.sess().Account()
-	rel, err := c.srv.cfg.Hub.Store().Relation(ctx, to.Number, me.Number)
-	if err != nil {
-		return err
-	}
-	if !rel.Allows() {
-		c.fail(id, wire.CodeRefused, "the recipient does not accept your files")
-		return nil
-	}
 	sessions, err := c.srv.cfg.Hub.Sessions(ctx, to.Number)
 	if err != nil {
 		return err
@@ -64,160 +56,237 @@ func (c *conn) handleFileOffer(ctx context.Context, m *wire.FileOffer, id string
 		return nil
 	}
 	if !c.takeOffer(id) {
-		c.fail(id, wire.CodeBadRequest, "an offer with this id is open, or too many are")
-		return nil
+		c.pruneOffers(ctx)
+		if !c.takeOffer(id) {
+			c.fail(id, wire.CodeBadRequest, "an offer with this id is open, or too many are")
+			return nil
+		}
 	}
-	u := &upload{conn: c, offer: id, from: me, recipient: to.Number, name: m.Name, size: m.Size}
-	if !gg {
-		c.srv.await(u)
-		return nil
+	me := c.sess().Account().Number
+	create := files.Reserve
+	if gg {
+		create = files.Offer // GG clients answer a drive ticket first
 	}
-	// GG clients answer a drive ticket first.
-	t, err := files.Offer(ctx, me.Number, to.Number, m.Name, m.Size)
+	t, err := create(ctx, me, to.Number, m.Name, m.Size)
 	if err != nil {
 		c.dropOffer(id)
-		c.log().Info("file offer to GG", "to", to.Number, "err", err)
-		c.fail(id, wire.CodeRefused, "the drive refused the file")
+		switch {
+		case errors.Is(err, drive.ErrNotAllowed):
+			c.fail(id, wire.CodeRefused, "the recipient does not accept your files")
+		case errors.Is(err, drive.ErrQuota):
+			c.fail(id, wire.CodeQuota, "your files in the drive take all your room")
+		default:
+			return err
+		}
 		return nil
 	}
-	c.bg.Go(func() { c.awaitAnswer(u, t.ID) })
+	c.setOfferTicket(id, t.ID)
+	if gg {
+		c.bg.Go(func() { c.awaitAnswer(id, t.ID) })
+		return nil
+	}
+	c.sendUpload(id, t.ID, true)
 	return nil
 }
 
 // awaitAnswer waits for a GG recipient's answer to a ticket: allowed, the
 // sender gets its upload URL; refused, "declined"; unanswered (or the
-// session ended), the ticket is withdrawn.
-func (c *conn) awaitAnswer(u *upload, ticket string) {
+// session ended), the ticket is withdrawn and the offer "cancelled".
+func (c *conn) awaitAnswer(id, ticket string) {
 	ctx, cancel := context.WithTimeout(c.ctx, c.srv.cfg.FileAnswerTimeout)
 	defer cancel()
 	ack, err := c.srv.cfg.Files.AwaitAnswer(ctx, ticket)
-	if err == nil && ack == drive.AckAllowed {
-		u.ticket = ticket
-		c.srv.await(u)
-		return
+	switch {
+	case err == nil && ack == drive.AckAllowed:
+		c.sendUpload(id, ticket, false)
+	case err == nil:
+		c.dropOffer(id)
+		_ = c.send(wire.FileStatus{Type: wire.TypeFileStatus, ID: id, Status: wire.FileDeclined, Ticket: ticket})
+	default:
+		c.withdraw(id)
+		_ = c.send(wire.FileStatus{Type: wire.TypeFileStatus, ID: id, Status: wire.FileCancelled, Ticket: ticket})
 	}
-	c.dropOffer(u.offer)
-	if err == nil {
-		_ = c.send(wire.FileStatus{Type: wire.TypeFileStatus, ID: u.offer, Status: wire.FileDeclined, Ticket: ticket})
-		return
+}
+
+// sendUpload hands out an offer's upload URL, good for FileAnswerTimeout;
+// then an offer whose file did not come is withdrawn. bridge says the
+// file goes on to the recipient through Bridge once uploaded.
+func (c *conn) sendUpload(id, ticket string, bridge bool) {
+	expires := time.Now().Add(c.srv.cfg.FileAnswerTimeout)
+	token := c.srv.signUpload(uploadClaim{Offer: id, Ticket: ticket, Sender: c.sess().Account().Number, Bridge: bridge, Expires: expires.Unix()})
+	c.mu.Lock()
+	if o := c.offers[id]; o != nil {
+		o.expiry = time.AfterFunc(c.srv.cfg.FileAnswerTimeout, func() { c.withdraw(id) })
 	}
-	wctx, wcancel := context.WithTimeout(context.Background(), c.srv.cfg.WriteTimeout)
-	defer wcancel()
-	if err := c.srv.cfg.Files.Withdraw(wctx, ticket); err != nil {
-		c.log().Warn("file offer: withdraw", "ticket", ticket, "err", err)
-	}
-	_ = c.send(wire.FileStatus{Type: wire.TypeFileStatus, ID: u.offer, Status: wire.FileCancelled, Ticket: ticket})
+	c.mu.Unlock()
+	_ = c.send(wire.FileUpload{Type: wire.TypeFileUpload, ID: id, URL: "upload/" + token})
 }
 
 func (c *conn) takeOffer(id string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.offers == nil {
-		c.offers = make(map[string]bool)
+		c.offers = make(map[string]*offer)
 	}
-	if c.offers[id] || len(c.offers) >= maxFileOffers {
+	if c.offers[id] != nil || len(c.offers) >= maxFileOffers {
 		return false
 	}
-	c.offers[id] = true
+	c.offers[id] = &offer{}
 	return true
 }
 
-func (c *conn) dropOffer(id string) {
+// pruneOffers forgets the offers whose upload is over: the upload may
+// have gone to another node, which cannot tell this one.
+func (c *conn) pruneOffers(ctx context.Context) {
 	c.mu.Lock()
-	delete(c.offers, id)
+	open := make(map[string]string, len(c.offers))
+	for id, o := range c.offers {
+		if o.ticket != "" {
+			open[id] = o.ticket
+		}
+	}
+	c.mu.Unlock()
+	for id, ticket := range open {
+		t, err := c.srv.cfg.Files.Ticket(ctx, ticket)
+		if errors.Is(err, drive.ErrNoTicket) || err == nil && (t.Status != drive.StatusInProgress || t.Ack == drive.AckRejected) {
+			c.dropOffer(id)
+		}
+	}
+}
+
+func (c *conn) setOfferTicket(id, ticket string) {
+	c.mu.Lock()
+	if o := c.offers[id]; o != nil {
+		o.ticket = ticket
+	}
 	c.mu.Unlock()
 }
 
-// await gives an offer its upload URL and tells the sender.
-func (s *Server) await(u *upload) {
-	secret := randomID(16)
-	u.expires = time.Now().Add(s.cfg.FileAnswerTimeout)
-	s.mu.Lock()
-	for k, old := range s.uploads { // few: at most maxFileOffers a session
-		if time.Now().After(old.expires) {
-			delete(s.uploads, k)
-			old.conn.dropOffer(old.offer)
-		}
+func (c *conn) dropOffer(id string) *offer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	o := c.offers[id]
+	delete(c.offers, id)
+	if o != nil && o.expiry != nil {
+		o.expiry.Stop()
 	}
-	s.uploads[secret] = u
-	s.mu.Unlock()
-	_ = u.conn.send(wire.FileUpload{Type: wire.TypeFileUpload, ID: u.offer, URL: "upload/" + secret})
+	return o
 }
 
-// takeUpload returns and forgets the offer of a secret.
-func (s *Server) takeUpload(secret string) *upload {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	u := s.uploads[secret]
-	delete(s.uploads, secret)
-	if u == nil || time.Now().After(u.expires) {
-		return nil
+// withdraw ends an offer: its ticket, unless its file came meanwhile, is
+// marked rejected (which frees the sender's drive quota).
+func (c *conn) withdraw(id string) {
+	o := c.dropOffer(id)
+	if o == nil || o.ticket == "" {
+		return
 	}
-	return u
+	ctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.WriteTimeout)
+	defer cancel()
+	if err := c.srv.cfg.Files.Withdraw(ctx, o.ticket); err != nil {
+		c.log().Warn("file offer: withdraw", "ticket", o.ticket, "err", err)
+	}
 }
 
-// dropUploads forgets a closing session's offers.
-func (s *Server) dropUploads(c *conn) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for k, u := range s.uploads {
-		if u.conn == c {
-			delete(s.uploads, k)
-		}
+// withdrawAll ends the session's open offers.
+func (c *conn) withdrawAll() {
+	c.mu.Lock()
+	ids := make([]string, 0, len(c.offers))
+	for id := range c.offers {
+		ids = append(ids, id)
 	}
+	c.mu.Unlock()
+	for _, id := range ids {
+		c.withdraw(id)
+	}
+}
+
+// uploadClaim is what an upload URL stands for. The URL carries it
+// signed, so that the node that takes the upload (behind a load balancer,
+// any node sharing the drive and the key) needs nothing else.
+type uploadClaim struct {
+	Offer   string `json:"o"`
+	Ticket  string `json:"t"`
+	Sender  uint32 `json:"s"`
+	Bridge  bool   `json:"b,omitempty"`
+	Expires int64  `json:"e"` // Unix seconds
+}
+
+func (s *Server) signUpload(cl uploadClaim) string {
+	payload, _ := json.Marshal(cl) // fields of plain types
+	mac := hmac.New(sha256.New, s.uploadKey)
+	mac.Write(payload)
+	return base64.RawURLEncoding.EncodeToString(payload) + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// verifyUpload returns the claim of a token that this service signed and
+// that has not expired.
+func (s *Server) verifyUpload(token string) (uploadClaim, bool) {
+	p, sig, ok := strings.Cut(token, ".")
+	payload, err1 := base64.RawURLEncoding.DecodeString(p)
+	got, err2 := base64.RawURLEncoding.DecodeString(sig)
+	if !ok || err1 != nil || err2 != nil {
+		return uploadClaim{}, false
+	}
+	mac := hmac.New(sha256.New, s.uploadKey)
+	mac.Write(payload)
+	var cl uploadClaim
+	if !hmac.Equal(got, mac.Sum(nil)) || json.Unmarshal(payload, &cl) != nil || time.Now().Unix() > cl.Expires {
+		return uploadClaim{}, false
+	}
+	return cl, true
 }
 
 // serveUpload takes the bytes of an offer: PUT with exactly the offered
-// size. The secret in the URL is the authority, handed out over the
-// session's own WebSocket and good for one upload.
-func (s *Server) serveUpload(w http.ResponseWriter, r *http.Request, secret string) {
+// size, answered with the offer's "file_status" as JSON. The signed token
+// in the URL is the authority, handed out over the sender's own
+// WebSocket; the ticket, which only an upload in progress can fill, makes
+// it good for one file. A failed upload may be tried again while the
+// token lasts.
+func (s *Server) serveUpload(w http.ResponseWriter, r *http.Request, token string) {
 	if r.Method != http.MethodPut {
 		w.Header().Set("Allow", http.MethodPut)
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	u := s.takeUpload(secret)
-	if u == nil {
+	cl, ok := s.verifyUpload(token)
+	if !ok || s.cfg.Files == nil {
 		http.Error(w, "no such upload", http.StatusNotFound)
 		return
 	}
-	c := u.conn
-	defer c.dropOffer(u.offer)
-	if r.ContentLength >= 0 && r.ContentLength != u.size {
-		c.fileStatus(u, wire.FileFailed, "")
-		http.Error(w, "the body must be exactly the offered size", http.StatusBadRequest)
+	answer := func(code int, status string) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(code)
+		_ = json.NewEncoder(w).Encode(wire.FileStatus{Type: wire.TypeFileStatus, ID: cl.Offer, Status: status, Ticket: cl.Ticket})
+	}
+	files, ctx := s.cfg.Files, r.Context()
+	t, err := files.Ticket(ctx, cl.Ticket)
+	switch {
+	case errors.Is(err, drive.ErrNoTicket) || err == nil && (t.Sender != cl.Sender || t.Status != drive.StatusInProgress || t.Ack != drive.AckAllowed):
+		http.Error(w, "no such upload", http.StatusNotFound)
+		return
+	case err != nil:
+		s.log.Warn("file upload: ticket", "ticket", cl.Ticket, "err", err)
+		answer(http.StatusInternalServerError, wire.FileFailed)
+		return
+	case r.ContentLength >= 0 && r.ContentLength != t.FileSize:
+		answer(http.StatusBadRequest, wire.FileFailed)
 		return
 	}
-	files := s.cfg.Files
-	ctx := r.Context()
-	var (
-		ticket string
-		err    error
-	)
-	if u.ticket != "" {
-		ticket, err = u.ticket, files.Fill(ctx, u.ticket, r.Body)
-	} else {
-		var t drive.Ticket
-		if t, err = files.Deposit(ctx, u.from.Number, u.recipient, u.name, u.size, r.Body); err == nil {
-			ticket = t.ID
-			if !files.Bridge(context.WithoutCancel(ctx), t) {
-				err = errors.New("the recipient went offline")
-			}
+	if err := files.Fill(ctx, t.ID, r.Body); err != nil {
+		s.log.Info("file upload failed", "from", t.Sender, "to", t.Recipient, "ticket", t.ID, "err", err)
+		answer(http.StatusBadRequest, wire.FileFailed)
+		return
+	}
+	if cl.Bridge {
+		if t, err = files.Ticket(ctx, t.ID); err != nil || !files.Bridge(context.WithoutCancel(ctx), t) {
+			s.log.Info("file upload: the recipient is no longer reachable", "to", t.Recipient, "ticket", t.ID, "err", err)
+			answer(http.StatusConflict, wire.FileFailed)
+			return
 		}
 	}
-	if err != nil {
-		c.log().Info("file upload failed", "to", u.recipient, "err", err)
-		c.fileStatus(u, wire.FileFailed, ticket)
-		http.Error(w, "upload failed", http.StatusBadRequest)
-		return
-	}
-	c.log().Info("file sent", "to", u.recipient, "ticket", ticket, "size", u.size)
-	c.fileStatus(u, wire.FileSent, ticket)
-	w.WriteHeader(http.StatusNoContent)
-}
-
-func (c *conn) fileStatus(u *upload, status, ticket string) {
-	_ = c.send(wire.FileStatus{Type: wire.TypeFileStatus, ID: u.offer, Status: status, Ticket: ticket})
+	s.log.Info("file sent", "from", t.Sender, "to", t.Recipient, "ticket", t.ID, "size", t.FileSize)
+	answer(http.StatusOK, wire.FileSent)
 }
 
 // fileArrived tells the client of a file in the drive for it, with its

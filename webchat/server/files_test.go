@@ -3,7 +3,9 @@ package server
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -19,60 +21,100 @@ import (
 	"github.com/crosstalk-im/crosstalk/webchat/wire"
 )
 
-// fakeFiles is a drive that keeps deposits in memory, bridges to
-// whoever bridges says, and answers GG offers with answer (none: it
+// fakeFiles is a drive that keeps tickets and files in memory, bridges
+// to whoever bridges says, and answers GG offers with answer (none: it
 // waits until the offer ends).
 type fakeFiles struct {
 	bridges bool
 	answer  drive.Ack
+	refuse  error // what Offer and Reserve fail with, if anything
 
 	mu        sync.Mutex
-	deposited map[string][]byte // by file name
-	bridged   []string          // ticket ids
+	tickets   map[string]*drive.Ticket
+	data      map[string][]byte // by ticket id
+	bridged   []string
+	withdrawn []string
+}
+
+func (f *fakeFiles) create(sender, recipient uint32, name string, size int64, ack drive.Ack) (drive.Ticket, error) {
+	if f.refuse != nil {
+		return drive.Ticket{}, f.refuse
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.tickets == nil {
+		f.tickets, f.data = map[string]*drive.Ticket{}, map[string][]byte{}
+	}
+	t := &drive.Ticket{ID: fmt.Sprintf("t%d-%s", len(f.tickets), name), Sender: sender, Recipient: recipient,
+		FileName: name, FileSize: size, Ack: ack, Status: drive.StatusInProgress}
+	f.tickets[t.ID] = t
+	return *t, nil
 }
 
 func (f *fakeFiles) Offer(_ context.Context, sender, recipient uint32, name string, size int64) (drive.Ticket, error) {
-	return drive.Ticket{ID: "gg-" + name, Sender: sender, Recipient: recipient, FileName: name, FileSize: size}, nil
+	return f.create(sender, recipient, name, size, drive.AckUnknown)
+}
+
+func (f *fakeFiles) Reserve(_ context.Context, sender, recipient uint32, name string, size int64) (drive.Ticket, error) {
+	return f.create(sender, recipient, name, size, drive.AckAllowed)
 }
 
 func (f *fakeFiles) AwaitAnswer(ctx context.Context, id string) (drive.Ack, error) {
-	if f.answer == "" || f.answer == drive.AckUnknown {
+	f.mu.Lock()
+	answer := f.answer
+	if answer != "" && answer != drive.AckUnknown {
+		f.tickets[id].Ack = answer
+	}
+	f.mu.Unlock()
+	if answer == "" || answer == drive.AckUnknown {
 		<-ctx.Done()
 		return drive.AckUnknown, ctx.Err()
 	}
-	return f.answer, nil
+	return answer, nil
 }
 
 func (f *fakeFiles) Fill(_ context.Context, id string, r io.Reader) error {
-	return f.keep(id, r)
-}
-
-func (f *fakeFiles) Withdraw(context.Context, string) error { return nil }
-
-func (f *fakeFiles) Deposit(_ context.Context, sender, recipient uint32, name string, size int64, r io.Reader) (drive.Ticket, error) {
-	data, err := io.ReadAll(io.LimitReader(r, size+1))
-	if err != nil || int64(len(data)) != size {
-		return drive.Ticket{}, errors.New("wrong size")
+	f.mu.Lock()
+	t := *f.tickets[id]
+	f.mu.Unlock()
+	if t.Ack != drive.AckAllowed || t.Status != drive.StatusInProgress {
+		return errors.New("not fillable")
 	}
-	return drive.Ticket{ID: "t-" + name, FileName: name, FileSize: size}, f.keep(name, bytes.NewReader(data))
-}
-
-func (f *fakeFiles) keep(name string, r io.Reader) error {
-	data, err := io.ReadAll(r)
+	data, err := io.ReadAll(io.LimitReader(r, t.FileSize+1))
+	if err != nil || int64(len(data)) != t.FileSize {
+		return errors.New("wrong size")
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.deposited == nil {
-		f.deposited = map[string][]byte{}
+	f.tickets[id].Status = drive.StatusCompleted
+	f.data[id] = data
+	return nil
+}
+
+func (f *fakeFiles) Withdraw(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if t := f.tickets[id]; t != nil && t.Status == drive.StatusInProgress && t.Ack != drive.AckRejected {
+		t.Ack = drive.AckRejected
+		f.withdrawn = append(f.withdrawn, id)
 	}
-	f.deposited[name] = data
-	return err
+	return nil
+}
+
+func (f *fakeFiles) Ticket(_ context.Context, id string) (drive.Ticket, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if t := f.tickets[id]; t != nil {
+		return *t, nil
+	}
+	return drive.Ticket{}, drive.ErrNoTicket
 }
 
 func (f *fakeFiles) Bridge(_ context.Context, t drive.Ticket) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.bridged = append(f.bridged, t.ID)
-	return true
+	return t.Status == drive.StatusCompleted
 }
 
 func (f *fakeFiles) Bridges(map[string]hub.Status) bool { return f.bridges }
@@ -85,6 +127,13 @@ func (f *fakeFiles) Link(_ context.Context, id string, recipient uint32) (drive.
 }
 
 func (f *fakeFiles) MaxFileBytes() int64 { return 1000 }
+
+// state reads what the fake holds, under its lock.
+func (f *fakeFiles) state(read func()) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	read()
+}
 
 // online attaches a user of another protocol, visibly online.
 func online(t *testing.T, h *hub.Hub, a hub.Account) *testenv.Peer {
@@ -121,11 +170,13 @@ func TestFileOfferRefused(t *testing.T) {
 	if got := send(1001); got != wire.CodeTooLarge {
 		t.Errorf("too large: %q", got)
 	}
-	if _, err := e.store.AddToList(ctx, 1002, 1001, hub.Block, -1, 100); err != nil {
-		t.Fatal(err)
-	}
+	files.refuse = drive.ErrNotAllowed
 	if got := send(1); got != wire.CodeRefused {
 		t.Errorf("to a blocker: %q", got)
+	}
+	files.refuse = fmt.Errorf("create: %w", drive.ErrQuota)
+	if got := send(1); got != wire.CodeQuota {
+		t.Errorf("over the quota: %q", got)
 	}
 
 	plain := newTestEnv(t, nil)
@@ -136,10 +187,10 @@ func TestFileOfferRefused(t *testing.T) {
 	}
 }
 
-// TestFileUpload: an offer to a recipient the drive bridges to gets a
-// one-time upload URL; the bytes are deposited and bridged, and the
-// sender hears "sent". The URL does not work twice, and a body of the
-// wrong size fails.
+// TestFileUpload: an offer to a recipient the drive bridges to gets an
+// upload URL at once; the bytes fill the ticket, which is bridged, and the
+// PUT answers "sent". A body of the wrong size fails and may be tried
+// again; a used URL, a forged one and a GET do not work.
 func TestFileUpload(t *testing.T) {
 	ctx := testCtx(t)
 	files := &fakeFiles{bridges: true}
@@ -148,35 +199,28 @@ func TestFileUpload(t *testing.T) {
 	online(t, e.hub, e.account(t, 1002, "Bob", "pb"))
 	ac := e.login(t, ctx, alice, "pa")
 	st, err := ac.SendFile(ctx, to(1002), "notes.txt", 5, strings.NewReader("hello"))
-	if err != nil || st.Status != wire.FileSent || st.Ticket != "t-notes.txt" {
+	if err != nil || st.Status != wire.FileSent || st.Ticket != "t0-notes.txt" || st.ID == "" {
 		t.Fatalf("send: %+v, %v", st, err)
 	}
-	files.mu.Lock()
-	got, bridged := string(files.deposited["notes.txt"]), strings.Join(files.bridged, ",")
-	files.mu.Unlock()
-	if got != "hello" || bridged != "t-notes.txt" {
-		t.Fatalf("deposited %q, bridged %q", got, bridged)
+	files.state(func() {
+		if string(files.data["t0-notes.txt"]) != "hello" || strings.Join(files.bridged, ",") != "t0-notes.txt" {
+			t.Fatalf("filled %q, bridged %v", files.data, files.bridged)
+		}
+	})
+
+	// Sending many files one after another: finished offers make room.
+	for i := range maxFileOffers + 2 {
+		if st, err := ac.SendFile(ctx, to(1002), fmt.Sprintf("f%d", i), 1, strings.NewReader("x")); err != nil || st.Status != wire.FileSent {
+			t.Fatalf("file %d: %+v, %v", i, st, err)
+		}
 	}
 
-	// By hand: a body of the wrong size fails, and no URL works twice.
+	// By hand (this login takes over from ac).
 	raw, _, err := websocket.Dial(ctx, e.socketURL(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer raw.CloseNow()
-	// read returns the next message of type T.
-	read := func(typ string) any {
-		t.Helper()
-		for {
-			_, data, err := raw.Read(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if m, err := wire.DecodeServer(data); err == nil && strings.Contains(string(data), `"type":"`+typ+`"`) {
-				return m
-			}
-		}
-	}
 	write := func(msg string) {
 		t.Helper()
 		if err := raw.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
@@ -184,10 +228,19 @@ func TestFileUpload(t *testing.T) {
 		}
 	}
 	write(`{"type":"login","email":"` + alice.Email + `","password":"pa"}`)
-	read(wire.TypeWelcome)
-	put := func(url, body string) int {
+	write(`{"type":"file_offer","id":"a","to":{"number":1002},"name":"retry.txt","size":10}`)
+	var up *wire.FileUpload
+	for up == nil {
+		_, data, err := raw.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, _ := wire.DecodeServer(data)
+		up, _ = m.(*wire.FileUpload)
+	}
+	put := func(method, url, body string) (int, string) {
 		t.Helper()
-		req, err := http.NewRequestWithContext(ctx, http.MethodPut, e.base+url, strings.NewReader(body))
+		req, err := http.NewRequestWithContext(ctx, method, e.base+url, strings.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -195,31 +248,28 @@ func TestFileUpload(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
-		return resp.StatusCode
+		defer resp.Body.Close()
+		var st wire.FileStatus
+		_ = json.NewDecoder(resp.Body).Decode(&st)
+		return resp.StatusCode, st.ID + " " + st.Status
 	}
-	write(`{"type":"file_offer","id":"a","to":{"number":1002},"name":"short.txt","size":10}`)
-	url := read(wire.TypeFileUpload).(*wire.FileUpload).URL
-	if code := put(url, "short"); code != http.StatusBadRequest {
-		t.Errorf("a short body: %d", code)
+	if code, st := put(http.MethodPut, up.URL, "short"); code != http.StatusBadRequest || st != "a "+wire.FileFailed {
+		t.Errorf("a short body: %d %q", code, st)
 	}
-	if st := read(wire.TypeFileStatus).(*wire.FileStatus); st.ID != "a" || st.Status != wire.FileFailed {
-		t.Errorf("after a short body: %+v", st)
+	if code, st := put(http.MethodPut, up.URL, "0123456789"); code != http.StatusOK || st != "a "+wire.FileSent {
+		t.Errorf("tried again: %d %q", code, st)
 	}
-	if code := put(url, "0123456789"); code != http.StatusNotFound {
+	if code, _ := put(http.MethodPut, up.URL, "0123456789"); code != http.StatusNotFound {
 		t.Errorf("the URL again: %d", code)
 	}
-	write(`{"type":"file_offer","id":"b","to":{"number":1002},"name":"ok.txt","size":2}`)
-	url = read(wire.TypeFileUpload).(*wire.FileUpload).URL
-	if code := put(url, "ok"); code != http.StatusNoContent {
-		t.Errorf("upload: %d", code)
+	forged := strings.Replace(up.URL, "upload/", "upload/x", 1)
+	if code, _ := put(http.MethodPut, forged, "0123456789"); code != http.StatusNotFound {
+		t.Errorf("a forged URL: %d", code)
 	}
-	if code := put(url, "ok"); code != http.StatusNotFound {
-		t.Errorf("the URL again: %d", code)
+	if code, _ := put(http.MethodGet, up.URL, ""); code != http.StatusMethodNotAllowed {
+		t.Errorf("GET: %d", code)
 	}
-	if code := put("upload/0123456789abcdef0123456789abcdef", "x"); code != http.StatusNotFound {
-		t.Errorf("an unknown upload: %d", code)
-	}
+
 }
 
 // TestFileDeclinedByGG: a recipient online through GG answers the drive
@@ -241,19 +291,19 @@ func TestFileDeclinedByGG(t *testing.T) {
 	}
 	ac := e.login(t, ctx, alice, "pa")
 	st, err := ac.SendFile(ctx, to(1002), "no.txt", 2, strings.NewReader("no"))
-	if err != nil || st.Status != wire.FileDeclined || st.Ticket != "gg-no.txt" {
+	if err != nil || st.Status != wire.FileDeclined || st.Ticket != "t0-no.txt" {
 		t.Fatalf("declined: %+v, %v", st, err)
 	}
 	files.answer = drive.AckAllowed
 	st, err = ac.SendFile(ctx, to(1002), "yes.txt", 3, strings.NewReader("yes"))
-	if err != nil || st.Status != wire.FileSent || st.Ticket != "gg-yes.txt" {
+	if err != nil || st.Status != wire.FileSent || st.Ticket != "t1-yes.txt" {
 		t.Fatalf("allowed: %+v, %v", st, err)
 	}
-	files.mu.Lock()
-	defer files.mu.Unlock()
-	if string(files.deposited["gg-yes.txt"]) != "yes" || len(files.bridged) != 0 {
-		t.Fatalf("filled %q, bridged %v", files.deposited["gg-yes.txt"], files.bridged)
-	}
+	files.state(func() {
+		if string(files.data["t1-yes.txt"]) != "yes" || len(files.bridged) != 0 {
+			t.Fatalf("filled %q, bridged %v", files.data, files.bridged)
+		}
+	})
 }
 
 // ggEndpoint stands for a GG session that takes every event.
@@ -305,6 +355,11 @@ func TestFileAnswerTimeout(t *testing.T) {
 	if err != nil || st.Status != wire.FileCancelled {
 		t.Fatalf("unanswered: %+v, %v", st, err)
 	}
+	files.state(func() {
+		if strings.Join(files.withdrawn, ",") != "t0-late.txt" {
+			t.Fatalf("withdrawn %v", files.withdrawn)
+		}
+	})
 	s.Detach(ctx)
 
 	// Bob on another protocol: the URL comes at once, and is left unused.
@@ -344,4 +399,9 @@ func TestFileAnswerTimeout(t *testing.T) {
 	if resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("an expired upload URL: %d", resp.StatusCode)
 	}
+	files.state(func() {
+		if strings.Join(files.withdrawn, ",") != "t0-late.txt,t1-a.txt" {
+			t.Fatalf("withdrawn %v", files.withdrawn)
+		}
+	})
 }

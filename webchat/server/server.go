@@ -31,13 +31,16 @@
 //     their mailbox; otherwise "error" (refused, mailbox_full,
 //     unknown_contact). A message this connection took and could not
 //     write goes back to the mailbox.
-//   - Files: "file_offer" is answered with "file_upload" naming a one-time
-//     URL on this service to PUT the bytes to — at once when the
-//     recipient is online through a protocol the drive bridges (MSN,
-//     MySpaceIM, IMIP, web chat), after the recipient allowed the drive
-//     ticket when they are online through GG. Then "file_status" says what
-//     became of it. Files for this account arrive as "file" with a
-//     download link of the drive.
+//   - Files: "file_offer" makes a drive ticket and is answered with
+//     "file_upload" naming a URL on this service to PUT the bytes to — at
+//     once when the recipient is online through a protocol the drive
+//     bridges (MSN, MySpaceIM, IMIP, web chat), after the recipient allowed
+//     the ticket when they are online through GG ("file_status" declined or
+//     cancelled otherwise). The URL is signed (Config.UploadKey), so any
+//     node sharing the drive takes the upload, and the PUT is answered with
+//     the offer's "file_status". A ticket whose file did not come within
+//     Config.FileAnswerTimeout is withdrawn. Files for this account arrive
+//     as "file" with a download link of the drive.
 //   - Limits: one message is at most Config.MaxFrameBytes (a larger one
 //     closes the connection with status 1009); a client sending faster
 //     than Config.FramesPerSecond is slowed to its allowance; one that
@@ -56,7 +59,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/coder/websocket"
@@ -91,11 +93,12 @@ type Files interface {
 	AwaitAnswer(ctx context.Context, id string) (drive.Ack, error)
 	Fill(ctx context.Context, id string, r io.Reader) error
 	Withdraw(ctx context.Context, id string) error
-	// Deposit and Bridge send a file to a recipient online through any
-	// other protocol.
-	Deposit(ctx context.Context, sender, recipient uint32, name string, size int64, r io.Reader) (drive.Ticket, error)
+	// Reserve, Fill and Bridge send a file to a recipient online through
+	// another protocol the drive bridges to (Bridges).
+	Reserve(ctx context.Context, sender, recipient uint32, name string, size int64) (drive.Ticket, error)
 	Bridge(ctx context.Context, t drive.Ticket) bool
 	Bridges(sessions map[string]hub.Status) bool
+	Ticket(ctx context.Context, id string) (drive.Ticket, error)
 	// Link names the download address of a file for this account.
 	Link(ctx context.Context, id string, recipient uint32) (drive.Ticket, string, error)
 	MaxFileBytes() int64
@@ -115,6 +118,9 @@ type Config struct {
 	Tokens TokenOwner
 	// Files is the drive; nil: no file transfer.
 	Files Files
+	// UploadKey signs upload URLs; nodes that share it and the drive take
+	// each other's uploads. Default: a random key of this server's own.
+	UploadKey []byte
 	// OriginPatterns are the hosts, besides the request's own, whose pages
 	// may open the WebSocket (path.Match patterns, as "chat.example.net").
 	OriginPatterns []string
@@ -181,18 +187,21 @@ func setDefault[T int | time.Duration](v *T, d T) {
 
 // Server runs the web chat service.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	tracker service.Tracker
-
-	mu      sync.Mutex
-	uploads map[string]*upload // by the secret in their URL
+	cfg       Config
+	log       *slog.Logger
+	tracker   service.Tracker
+	uploadKey []byte
 }
 
 // New makes a server; its handlers serve once mounted on an HTTP service.
 func New(cfg Config) *Server {
 	cfg.defaults()
-	return &Server{cfg: cfg, log: cfg.Logger, uploads: make(map[string]*upload)}
+	s := &Server{cfg: cfg, log: cfg.Logger, uploadKey: cfg.UploadKey}
+	if len(s.uploadKey) == 0 {
+		s.uploadKey = make([]byte, 32)
+		_, _ = rand.Read(s.uploadKey)
+	}
+	return s
 }
 
 // Paths of the handlers below Handler's mount point.

@@ -220,8 +220,9 @@ function sendFile(file) {
     notice("Uploading " + file.name + "…");
     const url = new URL(up.url, location.href.replace(/[^/]*$/, ""));
     return fetch(url, { method: "PUT", body: file, credentials: "same-origin" });
-  }).then((resp) => {
-    if (!resp.ok) throw { text: "upload failed: " + resp.status };
+  }).then((resp) => resp.json().catch(() => ({ status: "failed" }))).then((st) => {
+    if (st.status !== "sent") throw { text: st.status || "failed" };
+    notice("File sent.");
     addLine(to, { mine: true, text: "Sent the file " + file.name, sent: new Date().toISOString() });
   }).catch((e) => notice("File not sent: " + (e.text || e.code || e)));
 }

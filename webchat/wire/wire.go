@@ -100,7 +100,7 @@ const (
 const (
 	FileDeclined  = "declined"  // the recipient refused the file
 	FileSent      = "sent"      // the file is in the drive and on its way
-	FileFailed    = "failed"    // the upload or the hand-over failed
+	FileFailed    = "failed"    // the upload or the hand-over failed (an upload may be tried again)
 	FileCancelled = "cancelled" // the offer ran out of time
 )
 
@@ -118,6 +118,7 @@ const (
 	CodeListFull       = "list_full"       // the contact list is full
 	CodeOffline        = "offline"         // the recipient is not online (files)
 	CodeTooLarge       = "too_large"       // a file larger than the drive takes
+	CodeQuota          = "quota_exceeded"  // the sender's files in the drive take all their room
 	CodeUnavailable    = "unavailable"     // the service lacks what this needs (no drive)
 	CodeInternal       = "internal"        // the server failed; try again
 )
@@ -305,7 +306,8 @@ type File struct {
 
 // FileUpload tells the sender of a file offer where to PUT its bytes:
 // URL, relative to the WebSocket's own http(s) address, takes exactly
-// the offered size as the request body, once.
+// the offered size as the request body, and answers with the offer's
+// FileStatus as JSON.
 type FileUpload struct {
 	Type string `json:"type"`
 	ID   string `json:"id"`
