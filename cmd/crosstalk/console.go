@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -46,35 +45,6 @@ func runUntilInterrupted(log *slog.Logger, run command) error {
 
 func (con *console) printf(format string, args ...any) { fmt.Fprintf(con.out, format, args...) }
 func (con *console) notef(format string, args ...any)  { fmt.Fprintf(con.err, format, args...) }
-
-// messageLine is a message as the listen commands print it with --json:
-// one JSON object per line, whatever the protocol.
-type messageLine struct {
-	Protocol string    `json:"protocol"`
-	From     string    `json:"from"`             // as the protocol names the sender
-	Number   uint32    `json:"number,omitempty"` // the sender's account number, when the protocol says it
-	Name     string    `json:"name,omitempty"`   // display name
-	Text     string    `json:"text"`
-	Sent     time.Time `json:"sent"` // when it was sent, or else received
-	Offline  bool      `json:"offline,omitempty"`
-}
-
-// message prints a received message: as a JSON line, or as plain.
-func (con *console) message(asJSON bool, m messageLine, plain string) {
-	if !asJSON {
-		con.printf("%s\n", plain)
-		return
-	}
-	if m.Sent.IsZero() {
-		m.Sent = time.Now().UTC()
-	}
-	line, err := json.Marshal(m)
-	if err != nil { // every field is a string, number, bool or time
-		con.notef("%v\n", err)
-		return
-	}
-	con.printf("%s\n", line)
-}
 
 // progressRedraw is how often at most the progress bar is redrawn.
 const progressRedraw = 150 * time.Millisecond
