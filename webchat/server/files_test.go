@@ -216,42 +216,11 @@ func TestFileUpload(t *testing.T) {
 	}
 
 	// By hand (this login takes over from ac).
-	raw, _, err := websocket.Dial(ctx, e.socketURL(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.CloseNow()
-	write := func(msg string) {
-		t.Helper()
-		if err := raw.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write(`{"type":"login","email":"` + alice.Email + `","password":"pa"}`)
-	write(`{"type":"file_offer","id":"a","to":{"number":1002},"name":"retry.txt","size":10}`)
-	var up *wire.FileUpload
-	for up == nil {
-		_, data, err := raw.Read(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, _ := wire.DecodeServer(data)
-		up, _ = m.(*wire.FileUpload)
-	}
+	up := e.offerByHand(t, ctx, alice, "pa", `{"type":"file_offer","id":"a","to":{"number":1002},"name":"retry.txt","size":10}`)
 	put := func(method, url, body string) (int, string) {
 		t.Helper()
-		req, err := http.NewRequestWithContext(ctx, method, e.base+url, strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var st wire.FileStatus
-		_ = json.NewDecoder(resp.Body).Decode(&st)
-		return resp.StatusCode, st.ID + " " + st.Status
+		code, st := e.upload(t, ctx, method, url, body)
+		return code, st.ID + " " + st.Status
 	}
 	if code, st := put(http.MethodPut, up.URL, "short"); code != http.StatusBadRequest || st != "a "+wire.FileFailed {
 		t.Errorf("a short body: %d %q", code, st)
@@ -364,30 +333,50 @@ func TestFileAnswerTimeout(t *testing.T) {
 
 	// Bob on another protocol: the URL comes at once, and is left unused.
 	online(t, e.hub, bob)
+	up := e.offerByHand(t, ctx, alice, "pa", `{"type":"file_offer","id":"f","to":{"number":1002},"name":"a.txt","size":1}`)
+	time.Sleep(500 * time.Millisecond)
+	if code, _ := e.upload(t, ctx, http.MethodPut, up.URL, "x"); code != http.StatusNotFound {
+		t.Fatalf("an expired upload URL: %d", code)
+	}
+	files.state(func() {
+		if strings.Join(files.withdrawn, ",") != "t0-late.txt,t1-a.txt" {
+			t.Fatalf("withdrawn %v", files.withdrawn)
+		}
+	})
+}
+
+// offerByHand logs a socket of its own in as a and sends offer (a
+// file_offer's JSON); it returns the upload URL the server hands out.
+func (e *testEnv) offerByHand(t *testing.T, ctx context.Context, a hub.Account, password, offer string) *wire.FileUpload {
+	t.Helper()
 	raw, _, err := websocket.Dial(ctx, e.socketURL(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer raw.CloseNow()
-	for _, msg := range []string{
-		`{"type":"login","email":"` + alice.Email + `","password":"pa"}`,
-		`{"type":"file_offer","id":"f","to":{"number":1002},"name":"a.txt","size":1}`,
-	} {
+	t.Cleanup(func() { raw.CloseNow() })
+	for _, msg := range []string{`{"type":"login","email":"` + a.Email + `","password":"` + password + `"}`, offer} {
 		if err := raw.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	var up *wire.FileUpload
-	for up == nil {
+	for {
 		_, data, err := raw.Read(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		m, _ := wire.DecodeServer(data)
-		up, _ = m.(*wire.FileUpload)
+		if m, _ := wire.DecodeServer(data); m != nil {
+			if up, ok := m.(*wire.FileUpload); ok {
+				return up
+			}
+		}
 	}
-	time.Sleep(500 * time.Millisecond)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, e.base+up.URL, strings.NewReader("x"))
+}
+
+// upload sends body to an upload URL (relative to the service) and
+// returns the HTTP status and the offer's status from the answer.
+func (e *testEnv) upload(t *testing.T, ctx context.Context, method, url, body string) (int, wire.FileStatus) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, method, e.base+url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -395,13 +384,8 @@ func TestFileAnswerTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNotFound {
-		t.Fatalf("an expired upload URL: %d", resp.StatusCode)
-	}
-	files.state(func() {
-		if strings.Join(files.withdrawn, ",") != "t0-late.txt,t1-a.txt" {
-			t.Fatalf("withdrawn %v", files.withdrawn)
-		}
-	})
+	defer resp.Body.Close()
+	var st wire.FileStatus
+	_ = json.NewDecoder(resp.Body).Decode(&st)
+	return resp.StatusCode, st
 }
