@@ -343,7 +343,10 @@ func TestProtocolMatrix(t *testing.T) {
 	peers = append(peers, gg)
 
 	peers = append(peers, newMSIMPeer(t, ctx, n, 1003, "my@example.com"), newIMIPPeer(t, ctx, n, 1004, "imip@example.com"),
-		newSIPPeer(t, ctx, n, 1005, "sip@example.com"), newWebPeer(t, ctx, n, 1006, "web@example.com"))
+		newSIPPeer(t, ctx, n, 1005, "sip@example.com"))
+	// The node's HTTP service is HTTPS here: the web chat over wss://.
+	addAccount(t, n, 1006, "web@example.com", "Web", "pw")
+	peers = append(peers, loginWebAt(t, ctx, "wss://messenger.msn.com/chat/ws", passportClient(t, n, ca), 1006, "web@example.com"))
 
 	for _, a := range peers {
 		for _, b := range peers {

@@ -79,7 +79,14 @@ func newWebPeer(t *testing.T, ctx context.Context, n *Node, number uint32, email
 // loginWeb logs an existing account in through the web chat.
 func loginWeb(t *testing.T, ctx context.Context, n *Node, number uint32, email string) *webPeer {
 	t.Helper()
-	c, err := webclient.Dial(ctx, "ws://"+n.HTTPAddr+"/chat/ws", webclient.Options{})
+	return loginWebAt(t, ctx, "ws://"+n.HTTPAddr+"/chat/ws", nil, number, email)
+}
+
+// loginWebAt logs an existing account in through the web chat at url,
+// through hc (nil: the default client).
+func loginWebAt(t *testing.T, ctx context.Context, url string, hc *http.Client, number uint32, email string) *webPeer {
+	t.Helper()
+	c, err := webclient.Dial(ctx, url, webclient.Options{HTTPClient: hc})
 	if err != nil {
 		t.Fatal(err)
 	}
