@@ -11,6 +11,7 @@ type Session struct {
 	hub      *Hub
 	id       string
 	protocol string
+	addr     string // the client's, when its Endpoint is Addressed
 	endpoint Endpoint
 	attached int64 // Unix nanoseconds
 
@@ -39,6 +40,9 @@ func (s *Session) ID() string { return s.id }
 // trusts clocks to agree to well within the time a person takes to log in
 // twice.
 func (s *Session) kickedBy(ev Event) bool {
+	if ev.At == 0 { // an operator's kick names its session (Hub.Kick)
+		return s.id == ev.Session
+	}
 	return s.protocol == ev.Protocol && s.id != ev.Session && s.attached < ev.At
 }
 
@@ -78,7 +82,7 @@ func (s *Session) SetPresence(ctx context.Context, st Status, text string) error
 	details := s.details
 	s.mu.Unlock()
 	rec, before, after, newText, err := s.hub.updatePresence(ctx, acct.Number, s.id,
-		&sessionPresence{ID: s.id, Status: st, Text: text, Protocol: s.protocol, Node: s.hub.cfg.Node, Details: details})
+		&sessionPresence{ID: s.id, Status: st, Text: text, Protocol: s.protocol, Node: s.hub.cfg.Node, Details: details, Addr: s.addr})
 	if err != nil {
 		return err
 	}

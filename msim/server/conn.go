@@ -56,6 +56,9 @@ type conn struct {
 	rereader                  mailbox.Rereader
 }
 
+// RemoteAddr is the client's address, shown with its hub session.
+func (c *conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+
 // errClose ends the read loop after the handler queued its last message.
 var errClose = errors.New("close connection")
 
