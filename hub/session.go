@@ -257,10 +257,30 @@ func (s *Session) Rename(ctx context.Context, name string) (uint32, error) {
 	s.account.DisplayName = name
 	me = s.account
 	s.mu.Unlock()
-	if st, text, err := s.hub.Presence(ctx, me.Number); err == nil && st.Visible() != StatusOffline {
-		_ = s.hub.announce(ctx, me, st, text)
-	}
+	s.hub.announceName(ctx, me)
 	return serial, nil
+}
+
+// Rename changes an account's display name from outside any of its
+// sessions (the web account page); watchers see it with the current
+// status, its sessions at their next login.
+func (h *Hub) Rename(ctx context.Context, number uint32, name string) error {
+	if _, err := h.cfg.Store.SetDisplayName(ctx, number, name); err != nil {
+		return err
+	}
+	a, err := h.cfg.Store.Account(ctx, number)
+	if err != nil {
+		return err
+	}
+	h.announceName(ctx, a)
+	return nil
+}
+
+// announceName tells watchers of a renamed account, if it is online.
+func (h *Hub) announceName(ctx context.Context, a Account) {
+	if st, text, err := h.Presence(ctx, a.Number); err == nil && st.Visible() != StatusOffline {
+		_ = h.announce(ctx, a, st, text)
+	}
 }
 
 // AddGroup, RemoveGroup and RenameGroup edit forward-list groups.

@@ -33,6 +33,7 @@ import (
 	msnpserver "github.com/crosstalk-im/crosstalk/msnp/server"
 	sipserver "github.com/crosstalk-im/crosstalk/sip/server"
 	"github.com/crosstalk-im/crosstalk/store"
+	"github.com/crosstalk-im/crosstalk/web"
 )
 
 // Off disables a listener when given as its address.
@@ -102,6 +103,7 @@ type Options struct {
 	IMIP           imipserver.Config
 	SIP            sipserver.Config
 	Drive          drive.Config // limits; wiring is filled in
+	Web            web.Config   // sign-up and sessions; wiring is filled in
 	MaxListEntries int
 	// Mailbox bounds each account's offline messages (zero: hub.DefaultMailbox).
 	Mailbox hub.MailboxLimits
@@ -132,6 +134,7 @@ type Node struct {
 	IMIP  *imipserver.Server
 	SIP   *sipserver.Server
 	Drive *drive.Server
+	Web   *web.Server
 	Guard *loginguard.Guard
 
 	// Bound addresses, for tests that listen on port 0.
@@ -327,6 +330,9 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		bg, stop := context.WithCancel(context.Background())
 		n.stop = stop
 		go n.Drive.RunSweeper(bg, time.Hour)
+		if n.Web, err = n.startWeb(o); err != nil {
+			return nil, err
+		}
 		n.http = o.HTTP.server(n.httpHandler())
 		serveHTTP := func() error { return n.http.Serve(l) }
 		if o.TLSCert != "" && o.TLSKey != "" {
@@ -460,12 +466,14 @@ func (n *Node) serveShared(l net.Listener, sniff time.Duration) error {
 	return err
 }
 
-// httpHandler serves MSN's Passport paths, metrics and health, and the GG drive API on every
-// other path. The drive reads escaped paths itself (its file references
+// httpHandler serves MSN's Passport paths, metrics and health, the web
+// pages and API under /web/ and /api/, and the GG drive API on every other
+// path. The drive reads escaped paths itself (its file references
 // contain %2C), so no ServeMux, which would clean them, stands before it.
 func (n *Node) httpHandler() http.Handler {
 	metricsHandler := promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{})
 	driveHandler := n.Drive.Handler()
+	webHandler := n.Web.Handler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		path := r.URL.EscapedPath()
 		switch {
@@ -479,6 +487,8 @@ func (n *Node) httpHandler() http.Handler {
 			metricsHandler.ServeHTTP(w, r)
 		case path == "/healthz":
 			n.healthz(w)
+		case path == "/" || strings.HasPrefix(path, "/web/") || strings.HasPrefix(path, "/api/"):
+			webHandler.ServeHTTP(w, r)
 		default:
 			driveHandler.ServeHTTP(w, r)
 		}

@@ -22,6 +22,7 @@ import (
 	"github.com/crosstalk-im/crosstalk/node"
 	sipserver "github.com/crosstalk-im/crosstalk/sip/server"
 	sipwire "github.com/crosstalk-im/crosstalk/sip/wire"
+	"github.com/crosstalk-im/crosstalk/web"
 )
 
 type serveCmd struct {
@@ -94,6 +95,11 @@ type serveCmd struct {
 	DriveMaxFile         int64         `help:"Largest file the drive takes." default:"100MiB" type:"size" group:"files"`
 	DriveQuota           int64         `help:"Bytes of files one account may have in the drive (negative: no limit)." default:"1GiB" type:"size" group:"files"`
 	DriveLifetime        time.Duration `help:"How long a file ticket lives." default:"7d" group:"files"`
+	WebRegistration      string        `help:"Who may sign up on the web page: open, invite (with a code from 'crosstalk invite new' or the admin API) or closed." default:"closed" enum:"open,invite,closed" group:"web"`
+	WebSignupsPerAddr    int           `help:"Most web sign-ups from one address (IPv6: one /64) within --web-signup-window (negative: no limit)." default:"3" group:"web"`
+	WebSignupWindow      time.Duration `help:"The period --web-signups-per-addr counts over." default:"24h" group:"web"`
+	WebMinPassword       int           `help:"Fewest characters of a password chosen on the web." default:"${min_password_length}" group:"web"`
+	WebSessionLifetime   time.Duration `help:"How long a web sign-in (or admin API token) lasts." default:"7d" group:"web"`
 	MaxContacts          int           `help:"Most entries on one contact list." default:"600"`
 	MailboxSize          int           `help:"Most offline messages kept for one account." default:"500"`
 	MailboxPerSender     int           `help:"Most of those from any one sender, so no one can fill another's mailbox." default:"100"`
@@ -160,6 +166,13 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 		HTTPSAddr:     c.HttpsAddr,
 		HTTPSLegacy:   c.HttpsLegacy,
 		Drive:         drive.Config{MaxFileBytes: c.DriveMaxFile, QuotaBytes: c.DriveQuota, TicketLifetime: c.DriveLifetime},
+		Web: web.Config{
+			Registration:      web.Registration(c.WebRegistration),
+			MaxSignUpsPerAddr: c.WebSignupsPerAddr,
+			SignUpWindow:      c.WebSignupWindow,
+			MinPasswordLength: c.WebMinPassword,
+			SessionLifetime:   c.WebSessionLifetime,
+		},
 		MSNP: msnpserver.Config{
 			Trace:                  c.MsnpTrace,
 			Challenge:              c.MsnpChallenge,

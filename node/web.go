@@ -1,0 +1,33 @@
+package node
+
+import "github.com/crosstalk-im/crosstalk/web"
+
+// ClientSettings lists the clients this node serves, with their
+// listeners; those whose listener is off are left out.
+func (n *Node) ClientSettings() []web.ClientSetting {
+	var out []web.ClientSetting
+	for _, c := range []web.ClientSetting{
+		{Client: "MSN Messenger, aMSN, Pidgin (MSN)", Addr: n.MSNPAddr, Login: web.LoginEmail, HostsName: "messenger.hotmail.com"},
+		{Client: "Gadu-Gadu (Pidgin: GG server)", Addr: n.GGAddr, Login: web.LoginNumber},
+		{Client: "MySpaceIM (Pidgin: server, port)", Addr: n.MSIMAddr, Login: web.LoginEmail},
+		{Client: "IMIP", Addr: n.IMIPAddr, Login: web.LoginNumber},
+		{Client: "Office Communicator (Pidgin: TCP)", Addr: n.SIPAddr, Login: web.LoginEmail},
+	} {
+		if c.Addr != "" {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// startWeb makes the web pages and API of the HTTP service.
+func (n *Node) startWeb(o Options) (*web.Server, error) {
+	cfg := o.Web
+	cfg.Store, cfg.Hub, cfg.Guard = n.Store, n.Hub, n.Guard
+	cfg.Logger = o.Logger.With("service", "web")
+	cfg.Key = n.Store.DeriveKey("web")
+	cfg.Secure = cfg.Secure || o.TLSCert != "" && o.TLSKey != ""
+	cfg.Health = func() any { return n.health() }
+	cfg.Clients = n.ClientSettings()
+	return web.New(cfg)
+}
