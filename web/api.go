@@ -29,9 +29,9 @@ const maxList = 1000
 type access int
 
 const (
-	anyone   access = iota // signing in
-	user                   // any signed-in account, for its own data
-	adminOnly              // accounts with admin rights
+	anyone    access = iota // signing in
+	user                    // any signed-in account, for its own data
+	adminOnly               // accounts with admin rights
 )
 
 // apiRoute is one route of the JSON API. The OpenAPI document lists the
