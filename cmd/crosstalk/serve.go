@@ -166,13 +166,7 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 		HTTPSAddr:     c.HttpsAddr,
 		HTTPSLegacy:   c.HttpsLegacy,
 		Drive:         drive.Config{MaxFileBytes: c.DriveMaxFile, QuotaBytes: c.DriveQuota, TicketLifetime: c.DriveLifetime},
-		Web: web.Config{
-			Registration:      web.Registration(c.WebRegistration),
-			MaxSignUpsPerAddr: c.WebSignupsPerAddr,
-			SignUpWindow:      c.WebSignupWindow,
-			MinPasswordLength: c.WebMinPassword,
-			SessionLifetime:   c.WebSessionLifetime,
-		},
+		Web:           c.webConfig(),
 		MSNP: msnpserver.Config{
 			Trace:                  c.MsnpTrace,
 			Challenge:              c.MsnpChallenge,
@@ -273,6 +267,17 @@ func (c *serveCmd) sipConfig() sipserver.Config {
 		Limits:             sipwire.Limits{MaxHeaders: c.SipMaxHeaders, MaxHeaderBytes: c.SipMaxHeader, MaxBodyBytes: c.SipMaxMessage},
 		MessagesPerSecond:  c.SipMessageRate,
 		MessageBurst:       c.SipMessageBurst,
+	}
+}
+
+// webConfig is the web service's part of the flags.
+func (c *serveCmd) webConfig() web.Config {
+	return web.Config{
+		Registration:      web.Registration(c.WebRegistration),
+		MaxSignUpsPerAddr: c.WebSignupsPerAddr,
+		SignUpWindow:      c.WebSignupWindow,
+		MinPasswordLength: c.WebMinPassword,
+		SessionLifetime:   c.WebSessionLifetime,
 	}
 }
 
