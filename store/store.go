@@ -46,7 +46,8 @@ type Store interface {
 	SearchAccounts(ctx context.Context, query string, limit int) ([]AccountInfo, error)
 	Mailboxes(ctx context.Context, limit int) ([]AccountInfo, error)
 	Tickets(ctx context.Context, limit int) ([]drive.Ticket, error)
-	CreateWebSession(ctx context.Context, number uint32, tokenHash []byte, expires time.Time) error
+	AccountInfo(ctx context.Context, number uint32) (AccountInfo, error)
+	CreateWebSession(ctx context.Context, number uint32, tokenHash []byte, expires time.Time, keep int) error
 	WebSession(ctx context.Context, tokenHash []byte) (AccountInfo, error)
 	DeleteWebSession(ctx context.Context, tokenHash []byte) error
 	DeleteWebSessions(ctx context.Context, number uint32, keep []byte) error

@@ -165,6 +165,22 @@ type AccountInfo struct {
 	Mailbox int
 }
 
+// AccountInfo reads one account as the admin API shows it.
+func (c *core) AccountInfo(ctx context.Context, number uint32) (AccountInfo, error) {
+	var ai AccountInfo
+	var err error
+	ai.Account, err = scanAccount(c.db.row(ctx, `SELECT `+accountCols+`, a.admin,
+			(SELECT COUNT(*) FROM offline_messages m WHERE m.recipient = a.number)
+		FROM accounts a WHERE a.number = ?`, number), &ai.Admin, &ai.Mailbox)
+	if errors.Is(err, sql.ErrNoRows) {
+		return AccountInfo{}, hub.ErrNotFound
+	}
+	if err != nil {
+		return AccountInfo{}, fmt.Errorf("store: %w", err)
+	}
+	return ai, nil
+}
+
 // SearchAccounts lists up to limit accounts, ordered by number, whose
 // number is query or whose e-mail, nick or display name contains it
 // (case-insensitive); all of them for an empty query.
@@ -213,16 +229,22 @@ func (c *core) Mailboxes(ctx context.Context, limit int) ([]AccountInfo, error) 
 	return out, err
 }
 
-// CreateWebSession records a sign-in whose token hashes to tokenHash.
-// Expired sessions are removed on the way.
-func (c *core) CreateWebSession(ctx context.Context, number uint32, tokenHash []byte, expires time.Time) error {
+// CreateWebSession records a sign-in whose token hashes to tokenHash,
+// ending the account's oldest ones beyond keep (keep > 0). Expired
+// sessions are removed on the way.
+func (c *core) CreateWebSession(ctx context.Context, number uint32, tokenHash []byte, expires time.Time, keep int) error {
 	now := time.Now().Unix()
 	return c.db.write(ctx, func(t tx) error {
 		if _, err := t.exec(`DELETE FROM web_sessions WHERE expires_at <= ?`, now); err != nil {
 			return err
 		}
-		_, err := t.exec(`INSERT INTO web_sessions (token_hash, account, created_at, expires_at) VALUES (?, ?, ?, ?)`,
-			tokenHash, number, now, expires.Unix())
+		if _, err := t.exec(`INSERT INTO web_sessions (token_hash, account, created_at, expires_at) VALUES (?, ?, ?, ?)`,
+			tokenHash, number, now, expires.Unix()); err != nil {
+			return err
+		}
+		_, err := t.exec(`DELETE FROM web_sessions WHERE account = ? AND token_hash NOT IN (
+			SELECT token_hash FROM web_sessions WHERE account = ? ORDER BY created_at DESC, expires_at DESC LIMIT ?)`,
+			number, number, max(keep, 1))
 		return err
 	})
 }

@@ -102,13 +102,13 @@ func TestWebSessionsAdminAndDisabled(t *testing.T) {
 		s := e.newStore(t)
 		ctx := t.Context()
 		withAccounts(t, s, 2)
-		if err := s.CreateWebSession(ctx, 1, hashOf("t1"), time.Now().Add(time.Hour)); err != nil {
+		if err := s.CreateWebSession(ctx, 1, hashOf("t1"), time.Now().Add(time.Hour), 10); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.CreateWebSession(ctx, 1, hashOf("t2"), time.Now().Add(time.Hour)); err != nil {
+		if err := s.CreateWebSession(ctx, 1, hashOf("t2"), time.Now().Add(time.Hour), 10); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.CreateWebSession(ctx, 2, hashOf("gone"), time.Now().Add(-time.Second)); err != nil {
+		if err := s.CreateWebSession(ctx, 2, hashOf("gone"), time.Now().Add(-time.Second), 10); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.WebSession(ctx, hashOf("gone")); !errors.Is(err, hub.ErrNotFound) {
@@ -154,7 +154,7 @@ func TestWebSessionsAdminAndDisabled(t *testing.T) {
 		if a, _ := s.Account(ctx, 1); a.Disabled {
 			t.Fatal("account still disabled")
 		}
-		if err := s.CreateWebSession(ctx, 2, hashOf("t3"), time.Now().Add(time.Hour)); err != nil {
+		if err := s.CreateWebSession(ctx, 2, hashOf("t3"), time.Now().Add(time.Hour), 10); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.DeleteWebSession(ctx, hashOf("t3")); err != nil {
@@ -162,6 +162,29 @@ func TestWebSessionsAdminAndDisabled(t *testing.T) {
 		}
 		if _, err := s.WebSession(ctx, hashOf("t3")); !errors.Is(err, hub.ErrNotFound) {
 			t.Fatalf("signed-out session: %v", err)
+		}
+	})
+}
+
+// An account keeps its newest sign-ins up to the cap.
+func TestWebSessionsCapped(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e testEngine) {
+		s := e.newStore(t)
+		ctx := t.Context()
+		withAccounts(t, s, 2)
+		if err := s.CreateWebSession(ctx, 2, hashOf("other"), time.Now().Add(time.Hour), 1); err != nil {
+			t.Fatal(err)
+		}
+		// Sessions made within one second are told apart by expiry.
+		for i, name := range []string{"s1", "s2", "s3"} {
+			if err := s.CreateWebSession(ctx, 1, hashOf(name), time.Now().Add(time.Duration(i+1)*time.Hour), 2); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for name, live := range map[string]bool{"s1": false, "s2": true, "s3": true, "other": true} {
+			if _, err := s.WebSession(ctx, hashOf(name)); (err == nil) != live {
+				t.Errorf("session %s: %v, want live %v", name, err, live)
+			}
 		}
 	})
 }
@@ -216,6 +239,12 @@ func TestSearchAccountsAndMailboxes(t *testing.T) {
 		got, _ := s.SearchAccounts(ctx, "bob", 10)
 		if len(got) != 1 || got[0].Mailbox != 3 {
 			t.Fatalf("search shows mailbox %+v", got)
+		}
+		if ai, err := s.AccountInfo(ctx, 11); err != nil || ai.Mailbox != 3 || ai.Nick != "Bobby" || ai.Admin {
+			t.Fatalf("AccountInfo: %+v, %v", ai, err)
+		}
+		if _, err := s.AccountInfo(ctx, 99); !errors.Is(err, hub.ErrNotFound) {
+			t.Fatalf("AccountInfo of no account: %v", err)
 		}
 	})
 }

@@ -274,18 +274,12 @@ func (s *Server) target(w http.ResponseWriter, r *http.Request) (store.AccountIn
 		apiError(w, http.StatusBadRequest, "the account number is not a number")
 		return store.AccountInfo{}, false
 	}
-	found, err := s.cfg.Store.SearchAccounts(r.Context(), strconv.FormatUint(uint64(n), 10), maxList)
+	ai, err := s.cfg.Store.AccountInfo(r.Context(), n)
 	if err != nil {
 		s.fail(w, "read account", err)
 		return store.AccountInfo{}, false
 	}
-	for _, ai := range found {
-		if ai.Number == n {
-			return ai, true
-		}
-	}
-	apiError(w, http.StatusNotFound, hub.ErrNotFound.Error())
-	return store.AccountInfo{}, false
+	return ai, true
 }
 
 func (s *Server) apiAccount(w http.ResponseWriter, r *http.Request, _ caller) {

@@ -371,3 +371,36 @@ func TestAdminPageNeedsRights(t *testing.T) {
 		t.Fatalf("admin.js: %d %s", js.status, js.header.Get("Content-Type"))
 	}
 }
+
+// Another handler of the service (the browser chat) finds the signed-in
+// account and its CSRF token, behind the pages' headers.
+func TestHandleForOtherPages(t *testing.T) {
+	e := start(t, node.Options{})
+	e.account(1001, "alice@example.com", "Alice", "alice-secret", false)
+	w := e.n.Web
+	w.Handle("POST /web/probe", http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		a, ok := w.Authenticate(r)
+		if !ok {
+			http.Error(rw, "signed out", http.StatusUnauthorized)
+			return
+		}
+		if !w.CheckCSRF(r) {
+			http.Error(rw, "csrf", http.StatusForbidden)
+			return
+		}
+		rw.Write([]byte(strconv.FormatUint(uint64(a.Number), 10) + " " + w.CSRFToken(r)))
+	}))
+	b := e.browser()
+	if p := b.post("/web/probe", url.Values{}); p.status != http.StatusUnauthorized {
+		t.Fatalf("signed out: %d", p.status)
+	}
+	b.signIn("alice@example.com", "alice-secret")
+	if p := b.post("/web/probe", url.Values{}); p.status != http.StatusForbidden {
+		t.Fatalf("without a CSRF token: %d", p.status)
+	}
+	csrf := b.csrfToken()
+	p := b.post("/web/probe", url.Values{"csrf": {csrf}})
+	if p.status != http.StatusOK || p.body != "1001 "+csrf || p.header.Get("Content-Security-Policy") == "" {
+		t.Fatalf("probe: %d %q", p.status, p.body)
+	}
+}

@@ -51,6 +51,7 @@ const (
 	DefaultSignUpWindow      = 24 * time.Hour
 	DefaultMinPasswordLength = store.DefaultMinPasswordLength
 	DefaultSessionLifetime   = 7 * 24 * time.Hour
+	DefaultMaxSessions       = 20
 	DefaultMaxFormBytes      = 16 << 10
 )
 
@@ -71,8 +72,10 @@ type Config struct {
 	// MinPasswordLength is the password policy's least length for
 	// passwords chosen on the web.
 	MinPasswordLength int
-	// SessionLifetime is how long a sign-in lasts.
-	SessionLifetime time.Duration
+	// SessionLifetime is how long a sign-in lasts; an account keeps at
+	// most MaxSessionsPerAccount of them, the oldest ending first.
+	SessionLifetime       time.Duration
+	MaxSessionsPerAccount int
 	// MaxFormBytes caps a form or JSON request body.
 	MaxFormBytes int64
 	// Secure marks cookies Secure: the service is reached over TLS.
@@ -132,6 +135,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.SessionLifetime <= 0 {
 		cfg.SessionLifetime = DefaultSessionLifetime
+	}
+	if cfg.MaxSessionsPerAccount <= 0 {
+		cfg.MaxSessionsPerAccount = DefaultMaxSessions
 	}
 	if cfg.MaxFormBytes <= 0 {
 		cfg.MaxFormBytes = DefaultMaxFormBytes
@@ -260,6 +266,21 @@ func (s *Server) Authenticate(r *http.Request) (store.AccountInfo, bool) {
 	return c.AccountInfo, ok
 }
 
+// CSRFToken is the CSRF token of the session r is signed in with, for
+// the forms and scripts of other handlers' pages; "" when none is.
+func (s *Server) CSRFToken(r *http.Request) string {
+	c, ok := s.signedIn(r)
+	if !ok || c.bearer {
+		return ""
+	}
+	return s.csrfToken(c.token)
+}
+
+// Handle serves pattern (a ServeMux pattern under /web/ or /api/) with h
+// behind the same headers and cross-origin refusal as the pages: for the
+// browser chat. h checks the session itself (Authenticate, CheckCSRF).
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
 // CheckCSRF reports whether r, from a signed-in browser, carries its
 // session's CSRF token (header X-CSRF-Token or form field csrf); requests
 // signed in with a bearer token need none.
@@ -282,7 +303,7 @@ func (s *Server) csrfOK(r *http.Request, c caller) bool {
 // startSession signs number in and returns the session token.
 func (s *Server) startSession(ctx context.Context, number uint32) (string, error) {
 	token := newToken()
-	if err := s.cfg.Store.CreateWebSession(ctx, number, hashToken(token), time.Now().Add(s.cfg.SessionLifetime)); err != nil {
+	if err := s.cfg.Store.CreateWebSession(ctx, number, hashToken(token), time.Now().Add(s.cfg.SessionLifetime), s.cfg.MaxSessionsPerAccount); err != nil {
 		return "", err
 	}
 	return token, nil

@@ -100,6 +100,7 @@ type serveCmd struct {
 	WebSignupWindow      time.Duration `help:"The period --web-signups-per-addr counts over." default:"24h" group:"web"`
 	WebMinPassword       int           `help:"Fewest characters of a password chosen on the web." default:"${min_password_length}" group:"web"`
 	WebSessionLifetime   time.Duration `help:"How long a web sign-in (or admin API token) lasts." default:"7d" group:"web"`
+	WebMaxSessions       int           `help:"Most web sign-ins (and API tokens) one account keeps; a new one ends the oldest." default:"20" group:"web"`
 	MaxContacts          int           `help:"Most entries on one contact list." default:"600"`
 	MailboxSize          int           `help:"Most offline messages kept for one account." default:"500"`
 	MailboxPerSender     int           `help:"Most of those from any one sender, so no one can fill another's mailbox." default:"100"`
@@ -273,11 +274,12 @@ func (c *serveCmd) sipConfig() sipserver.Config {
 // webConfig is the web service's part of the flags.
 func (c *serveCmd) webConfig() web.Config {
 	return web.Config{
-		Registration:      web.Registration(c.WebRegistration),
-		MaxSignUpsPerAddr: c.WebSignupsPerAddr,
-		SignUpWindow:      c.WebSignupWindow,
-		MinPasswordLength: c.WebMinPassword,
-		SessionLifetime:   c.WebSessionLifetime,
+		Registration:          web.Registration(c.WebRegistration),
+		MaxSignUpsPerAddr:     c.WebSignupsPerAddr,
+		SignUpWindow:          c.WebSignupWindow,
+		MinPasswordLength:     c.WebMinPassword,
+		SessionLifetime:       c.WebSessionLifetime,
+		MaxSessionsPerAccount: c.WebMaxSessions,
 	}
 }
 
