@@ -57,8 +57,10 @@ func (h *Hub) Kick(ctx context.Context, number uint32, id string) error {
 	return nil
 }
 
-// KickAll ends every session of an account (a disabled one), on every
-// node, including those that have not set their presence yet.
+// KickAll ends every session of an account (a disabled one): those the
+// directory shows, on every node, and this node's that have not set their
+// presence yet. A login that attaches after it is refused by Attach once
+// the store has the account disabled.
 func (h *Hub) KickAll(ctx context.Context, number uint32) {
 	rec, _ := h.directory.record(number)
 	h.mu.RLock()

@@ -165,13 +165,22 @@ type AccountInfo struct {
 	Mailbox int
 }
 
-// AccountInfo reads one account as the admin API shows it.
-func (c *core) AccountInfo(ctx context.Context, number uint32) (AccountInfo, error) {
+// selectAccountInfo reads what scanAccountInfo scans.
+const selectAccountInfo = `SELECT ` + accountCols + `, a.admin,
+	(SELECT COUNT(*) FROM offline_messages m WHERE m.recipient = a.number)
+	FROM accounts a`
+
+// scanAccountInfo reads accountCols, the admin right and the mailbox size.
+func scanAccountInfo(row scanner) (AccountInfo, error) {
 	var ai AccountInfo
 	var err error
-	ai.Account, err = scanAccount(c.db.row(ctx, `SELECT `+accountCols+`, a.admin,
-			(SELECT COUNT(*) FROM offline_messages m WHERE m.recipient = a.number)
-		FROM accounts a WHERE a.number = ?`, number), &ai.Admin, &ai.Mailbox)
+	ai.Account, err = scanAccount(row, &ai.Admin, &ai.Mailbox)
+	return ai, err
+}
+
+// AccountInfo reads one account as the admin API shows it.
+func (c *core) AccountInfo(ctx context.Context, number uint32) (AccountInfo, error) {
+	ai, err := scanAccountInfo(c.db.row(ctx, selectAccountInfo+` WHERE a.number = ?`, number))
 	if errors.Is(err, sql.ErrNoRows) {
 		return AccountInfo{}, hub.ErrNotFound
 	}
@@ -193,14 +202,7 @@ func (c *core) SearchAccounts(ctx context.Context, query string, limit int) ([]A
 	var out []AccountInfo
 	err := c.db.read(ctx, func(t tx) error {
 		var err error
-		out, err = all(t, func(row scanner) (AccountInfo, error) {
-			var ai AccountInfo
-			var err error
-			ai.Account, err = scanAccount(row, &ai.Admin, &ai.Mailbox)
-			return ai, err
-		}, `SELECT `+accountCols+`, a.admin,
-				(SELECT COUNT(*) FROM offline_messages m WHERE m.recipient = a.number)
-			FROM accounts a
+		out, err = all(t, scanAccountInfo, selectAccountInfo+`
 			WHERE ? = '' OR a.number = ? OR a.email LIKE ? ESCAPE '\' OR a.nick_key LIKE ? ESCAPE '\'
 				OR LOWER(a.display_name) LIKE ? ESCAPE '\'
 			ORDER BY a.number LIMIT ?`, query, number, pattern, pattern, pattern, limit)
@@ -215,12 +217,7 @@ func (c *core) Mailboxes(ctx context.Context, limit int) ([]AccountInfo, error) 
 	var out []AccountInfo
 	err := c.db.read(ctx, func(t tx) error {
 		var err error
-		out, err = all(t, func(row scanner) (AccountInfo, error) {
-			var ai AccountInfo
-			var err error
-			ai.Account, err = scanAccount(row, &ai.Admin, &ai.Mailbox)
-			return ai, err
-		}, `SELECT `+accountCols+`, a.admin, m.n
+		out, err = all(t, scanAccountInfo, `SELECT `+accountCols+`, a.admin, m.n
 			FROM accounts a JOIN (SELECT recipient, COUNT(*) AS n FROM offline_messages GROUP BY recipient) m
 				ON m.recipient = a.number
 			ORDER BY m.n DESC, a.number LIMIT ?`, limit)

@@ -95,92 +95,78 @@ func (c *userListCmd) Run() error {
 	return w.Flush()
 }
 
-// accountRef names an account by number or e-mail.
+// accountRef names an account by number or e-mail, in a store.
 type accountRef struct {
+	storeFlags
 	Account string `arg:"" help:"Account number or e-mail address."`
 }
 
-func (r accountRef) resolve(ctx context.Context, st hub.Store) (hub.Account, error) {
-	if n, err := strconv.ParseUint(r.Account, 10, 32); err == nil {
-		return st.Account(ctx, uint32(n))
-	}
-	return st.AccountByEmail(ctx, r.Account)
+// withAccount runs fn on the existing store and the account r names.
+func (r accountRef) withAccount(fn func(ctx context.Context, st store.Store, a hub.Account) error) error {
+	return r.withExisting(func(ctx context.Context, st store.Store) error {
+		var (
+			a   hub.Account
+			err error
+		)
+		if n, perr := strconv.ParseUint(r.Account, 10, 32); perr == nil {
+			a, err = st.Account(ctx, uint32(n))
+		} else {
+			a, err = st.AccountByEmail(ctx, r.Account)
+		}
+		if err != nil {
+			return err
+		}
+		return fn(ctx, st, a)
+	})
 }
 
 type userPasswdCmd struct {
-	storeFlags
 	accountRef
 	Password string `help:"New password (at least ${min_password_length} characters)." required:""`
 }
 
 func (c *userPasswdCmd) Run() error {
-	ctx := context.Background()
-	st, err := c.openExisting(ctx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	a, err := c.resolve(ctx, st)
-	if err != nil {
-		return err
-	}
-	if err := checkPassword(c.Password, a); err != nil {
-		return err
-	}
-	if err := st.SetPassword(ctx, a.Number, c.Password); err != nil {
-		return err
-	}
-	fmt.Printf("password of %d <%s> changed\n", a.Number, a.Email)
-	return nil
+	return c.withAccount(func(ctx context.Context, st store.Store, a hub.Account) error {
+		if err := checkPassword(c.Password, a); err != nil {
+			return err
+		}
+		if err := st.SetPassword(ctx, a.Number, c.Password); err != nil {
+			return err
+		}
+		fmt.Printf("password of %d <%s> changed\n", a.Number, a.Email)
+		return nil
+	})
 }
 
 type userDelCmd struct {
-	storeFlags
 	accountRef
 }
 
 func (c *userDelCmd) Run() error {
-	ctx := context.Background()
-	st, err := c.openExisting(ctx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	a, err := c.resolve(ctx, st)
-	if err != nil {
-		return err
-	}
-	if err := st.DeleteAccount(ctx, a.Number); err != nil {
-		return err
-	}
-	fmt.Printf("deleted account %d <%s>\n", a.Number, a.Email)
-	return nil
+	return c.withAccount(func(ctx context.Context, st store.Store, a hub.Account) error {
+		if err := st.DeleteAccount(ctx, a.Number); err != nil {
+			return err
+		}
+		fmt.Printf("deleted account %d <%s>\n", a.Number, a.Email)
+		return nil
+	})
 }
 
 type userAdminCmd struct {
-	storeFlags
 	accountRef
 	Revoke bool `help:"Take the rights away instead."`
 }
 
 func (c *userAdminCmd) Run() error {
-	ctx := context.Background()
-	st, err := c.openExisting(ctx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	a, err := c.resolve(ctx, st)
-	if err != nil {
-		return err
-	}
-	if err := st.SetAdmin(ctx, a.Number, !c.Revoke); err != nil {
-		return err
-	}
-	if c.Revoke {
-		fmt.Printf("%d <%s> no longer has admin rights\n", a.Number, a.Email)
-	} else {
-		fmt.Printf("%d <%s> has admin rights\n", a.Number, a.Email)
-	}
-	return nil
+	return c.withAccount(func(ctx context.Context, st store.Store, a hub.Account) error {
+		if err := st.SetAdmin(ctx, a.Number, !c.Revoke); err != nil {
+			return err
+		}
+		if c.Revoke {
+			fmt.Printf("%d <%s> no longer has admin rights\n", a.Number, a.Email)
+		} else {
+			fmt.Printf("%d <%s> has admin rights\n", a.Number, a.Email)
+		}
+		return nil
+	})
 }
