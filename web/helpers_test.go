@@ -26,9 +26,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction(offstack.WorkerFunction),
-		// Chromium's CDP connection may still be closing as a test ends.
-		goleak.IgnoreTopFunction("github.com/chromedp/chromedp.(*Browser).run"))
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction(offstack.WorkerFunction))
 }
 
 // logBuffer keeps what the node logs, to look for secrets in.

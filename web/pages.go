@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/store"
@@ -286,7 +288,8 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) {
 // without the "invalid value: " of hub.ErrInvalid.
 func userError(err error) string {
 	msg := strings.TrimPrefix(err.Error(), hub.ErrInvalid.Error()+": ")
-	return strings.ToUpper(msg[:1]) + msg[1:] + "."
+	r, size := utf8.DecodeRuneInString(msg)
+	return string(unicode.ToUpper(r)) + msg[size:] + "."
 }
 
 // connectView is how this account connects each client.
