@@ -56,11 +56,14 @@ type env struct {
 }
 
 // start runs a node with GG, MSNP and HTTP on loopback ports, logging at
-// the trace level into a buffer.
+// the trace level into a buffer; in a data directory of its own unless o
+// names one.
 func start(t *testing.T, o node.Options) *env {
 	t.Helper()
 	logs := &logBuffer{}
-	o.DataDir = t.TempDir()
+	if o.DataDir == "" {
+		o.DataDir = t.TempDir()
+	}
 	o.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.Level(-8)}))
 	o.MSNPAddr, o.SBAddr, o.GGAddr, o.HTTPAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	o.FTPAddr, o.IMIPAddr, o.SIPAddr, o.SIPTLSAddr = node.Off, node.Off, node.Off, node.Off
