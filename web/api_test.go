@@ -108,6 +108,14 @@ type accountJSON struct {
 	Online   []string `json:"online"`
 }
 
+type metricJSON struct {
+	Name   string `json:"name"`
+	Series []struct {
+		Labels map[string]string `json:"labels"`
+		Value  float64           `json:"value"`
+	} `json:"series"`
+}
+
 type sessionJSON struct {
 	ID       string `json:"id"`
 	Account  uint32 `json:"account"`
@@ -226,13 +234,7 @@ func TestAdminAPI(t *testing.T) {
 	if health["status"] != "ok" || listeners["gg"] == nil || listeners["http"] == nil {
 		t.Fatalf("health: %v", health)
 	}
-	ms := apiJSON[[]struct {
-		Name   string `json:"name"`
-		Series []struct {
-			Labels map[string]string `json:"labels"`
-			Value  float64           `json:"value"`
-		} `json:"series"`
-	}](t, b, "GET", "/api/admin/v1/metrics", token, nil, http.StatusOK)
+	ms := apiJSON[[]metricJSON](t, b, "GET", "/api/admin/v1/metrics", token, nil, http.StatusOK)
 	logins := 0.0
 	for _, m := range ms {
 		if m.Name == "crosstalk_logins_total" {

@@ -55,7 +55,8 @@ type env struct {
 	logs *logBuffer
 }
 
-// start runs a node with GG, MSNP and HTTP on loopback ports, logging at
+// start runs a node with GG, MSNP (and MySpaceIM on its port) and HTTP
+// on loopback ports, IMIP and SIP where o gives them addresses, logging at
 // the trace level into a buffer; in a data directory of its own unless o
 // names one.
 func start(t *testing.T, o node.Options) *env {
@@ -66,7 +67,12 @@ func start(t *testing.T, o node.Options) *env {
 	}
 	o.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.Level(-8)}))
 	o.MSNPAddr, o.SBAddr, o.GGAddr, o.HTTPAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
-	o.FTPAddr, o.IMIPAddr, o.SIPAddr, o.SIPTLSAddr = node.Off, node.Off, node.Off, node.Off
+	o.FTPAddr, o.SIPTLSAddr = node.Off, node.Off
+	for _, addr := range []*string{&o.IMIPAddr, &o.SIPAddr} {
+		if *addr == "" {
+			*addr = node.Off
+		}
+	}
 	n, err := node.Start(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)

@@ -305,6 +305,9 @@ func (c *conn) handleLogin(ctx context.Context, body []byte) error {
 	if !passwordMatches(login.GetHash(), password, c.seed) {
 		return c.refuse(ctx, attempt, loginguard.BadPassword, uin)
 	}
+	if acct.Disabled {
+		return c.refuse(ctx, attempt, loginguard.Disabled, uin)
+	}
 	attempt.Succeed()
 	session, err := h.Attach(ctx, acct, protocolName, c)
 	if err != nil {

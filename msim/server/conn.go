@@ -283,6 +283,9 @@ func (c *conn) handleLogin(ctx context.Context, m wire.Message) error {
 	if !wire.VerifyLogin2(c.nonce, m.Raw("response"), acct.Email, password) {
 		return c.refuse(ctx, attempt, loginguard.BadPassword, email)
 	}
+	if acct.Disabled {
+		return c.refuse(ctx, attempt, loginguard.Disabled, email)
+	}
 	attempt.Succeed()
 	session, err := c.srv.cfg.Hub.Attach(ctx, acct, protocolName, c)
 	if err != nil {
