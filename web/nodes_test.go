@@ -4,10 +4,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
-	natsserver "github.com/nats-io/nats-server/v2/server"
-
+	"github.com/crosstalk-im/crosstalk/internal/testenv"
 	"github.com/crosstalk-im/crosstalk/node"
 )
 
@@ -15,18 +13,9 @@ import (
 // works on the other, and an admin on the first sees and kicks a GG
 // session held by the second.
 func TestAdminAcrossNodes(t *testing.T) {
-	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	if !ns.ReadyForConnections(5 * time.Second) {
-		t.Fatal("nats not ready")
-	}
-	dir := t.TempDir()
-	n1 := start(t, node.Options{DataDir: dir, NatsURL: ns.ClientURL()})
-	n2 := start(t, node.Options{DataDir: dir, NatsURL: ns.ClientURL()})
+	nats, dir := testenv.NATS(t), t.TempDir()
+	n1 := start(t, node.Options{DataDir: dir, NatsURL: nats})
+	n2 := start(t, node.Options{DataDir: dir, NatsURL: nats})
 	n1.account(1001, "admin@example.com", "Admin", "admin-secret", true)
 	n1.account(1002, "carol@example.com", "Carol", "carol-secret", false)
 	token := n1.apiToken("admin@example.com", "admin-secret")
