@@ -12,7 +12,6 @@ import (
 	"os"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 	"github.com/crosstalk-im/crosstalk/gg/wire"
 	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/internal/offstack"
+	"github.com/crosstalk-im/crosstalk/internal/testenv"
 	"github.com/crosstalk-im/crosstalk/node"
 )
 
@@ -29,30 +29,12 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction(offstack.WorkerFunction))
 }
 
-// logBuffer keeps what the node logs, to look for secrets in.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // env is a node with its web service, and what its tests need.
 type env struct {
 	t    *testing.T
 	n    *node.Node
 	base string // http://127.0.0.1:port
-	logs *logBuffer
+	logs *testenv.LogBuffer
 }
 
 // start runs a node with GG, MSNP (and MySpaceIM on its port) and HTTP
@@ -61,7 +43,7 @@ type env struct {
 // names one.
 func start(t *testing.T, o node.Options) *env {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &testenv.LogBuffer{}
 	if o.DataDir == "" {
 		o.DataDir = t.TempDir()
 	}
