@@ -170,4 +170,5 @@ func TestBrowser(t *testing.T) {
 	if alert != "" {
 		t.Fatalf("the admin page shows an error: %q", alert)
 	}
+	e.noSecrets("alice-secret", "carol-secret")
 }
