@@ -5,7 +5,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -110,6 +113,7 @@ func TestBrowser(t *testing.T) {
 	e.account(2001, "carol@example.com", "Carol <GG>", "carol-secret", false)
 	ctx := newBrowser(t)
 	shots := artifactDir(t)
+	console := watchConsole(ctx)
 
 	run(t, ctx, "sign up",
 		chromedp.Navigate(e.base+"/web/signup"),
@@ -171,4 +175,39 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("the admin page shows an error: %q", alert)
 	}
 	e.noSecrets("alice-secret", "carol-secret")
+	for _, m := range console.messages() {
+		if m.IsException() || strings.Contains(m.Text, "Content Security Policy") {
+			t.Errorf("browser console: %s", m)
+		}
+	}
+}
+
+// consoleLog keeps what the pages write to the browser's console:
+// exceptions of their scripts and the browser's reports of what the
+// Content-Security-Policy blocked.
+type consoleLog struct {
+	mu   sync.Mutex
+	seen []chromedp.ConsoleMessage
+}
+
+func watchConsole(ctx context.Context) *consoleLog {
+	l := &consoleLog{}
+	msgs := chromedp.Console(ctx)
+	go func() {
+		for m, err := range msgs {
+			if err != nil {
+				return
+			}
+			l.mu.Lock()
+			l.seen = append(l.seen, m)
+			l.mu.Unlock()
+		}
+	}()
+	return l
+}
+
+func (l *consoleLog) messages() []chromedp.ConsoleMessage {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.seen)
 }
