@@ -1,6 +1,10 @@
 package node
 
-import "github.com/crosstalk-im/crosstalk/web"
+import (
+	"strings"
+
+	"github.com/crosstalk-im/crosstalk/web"
+)
 
 // ClientSettings lists the clients this node serves, with their
 // listeners; those whose listener is off are left out.
@@ -26,7 +30,9 @@ func (n *Node) startWeb(o Options) (*web.Server, error) {
 	cfg.Store, cfg.Hub, cfg.Guard = n.Store, n.Hub, n.Guard
 	cfg.Logger = o.Logger.With("service", "web")
 	cfg.Key = n.Store.DeriveKey("web")
-	cfg.Secure = cfg.Secure || o.TLSCert != "" && o.TLSKey != ""
+	// Behind a proxy that ends TLS, the public URL says the browser's
+	// side is HTTPS.
+	cfg.Secure = cfg.Secure || o.TLSCert != "" && o.TLSKey != "" || strings.HasPrefix(o.PublicHTTPURL, "https://")
 	cfg.Health = func() any { return n.health() }
 	cfg.Clients = n.ClientSettings()
 	return web.New(cfg)

@@ -58,27 +58,54 @@ func TestSignUpOpen(t *testing.T) {
 	e.noSecrets("new-secret", cookies[0].Value)
 }
 
-// The session cookie as the server sets it: HttpOnly, SameSite=Strict,
-// and Secure only over TLS (TestSecureCookieOverTLS).
-func TestSessionCookieAttributes(t *testing.T) {
-	e := start(t, node.Options{})
-	e.account(1001, "alice@example.com", "Alice", "alice-secret", false)
-	b := e.browser()
+// signInCookies signs in on the sign-in form and returns the cookies the
+// answer sets.
+func signInCookies(t *testing.T, b *browser, login, password string) []*http.Cookie {
+	t.Helper()
 	form := b.get("/web/signin")
 	b.c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	resp, err := b.c.PostForm(e.base+"/web/signin", url.Values{"csrf": {form.csrf(t)}, "login": {"alice@example.com"}, "password": {"alice-secret"}})
+	defer func() { b.c.CheckRedirect = nil }()
+	resp, err := b.c.PostForm(b.base+"/web/signin", url.Values{"csrf": {form.csrf(t)}, "login": {login}, "password": {password}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	var session *http.Cookie
-	for _, c := range resp.Cookies() {
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-in: %d", resp.StatusCode)
+	}
+	return resp.Cookies()
+}
+
+// sessionCookie is the session cookie among cookies.
+func sessionCookie(t *testing.T, cookies []*http.Cookie) *http.Cookie {
+	t.Helper()
+	for _, c := range cookies {
 		if c.Name == "ct_session" {
-			session = c
+			return c
 		}
 	}
-	if resp.StatusCode != http.StatusSeeOther || session == nil || !session.HttpOnly || session.SameSite != http.SameSiteStrictMode || session.Secure {
-		t.Fatalf("sign-in answer %d, cookie %+v", resp.StatusCode, session)
+	t.Fatalf("no session cookie in %v", cookies)
+	return nil
+}
+
+// The session cookie as the server sets it: HttpOnly, SameSite=Strict,
+// and Secure only over TLS or behind a TLS proxy (the next two tests).
+func TestSessionCookieAttributes(t *testing.T) {
+	e := start(t, node.Options{})
+	e.account(1001, "alice@example.com", "Alice", "alice-secret", false)
+	c := sessionCookie(t, signInCookies(t, e.browser(), "alice@example.com", "alice-secret"))
+	if !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Secure {
+		t.Fatalf("cookie %+v", c)
+	}
+}
+
+// Behind a proxy that ends TLS, an https:// --public-url makes the
+// cookies Secure though the node itself speaks plain HTTP.
+func TestSecureCookieBehindTLSProxy(t *testing.T) {
+	e := start(t, node.Options{PublicHTTPURL: "https://chat.example.net"})
+	e.account(1001, "alice@example.com", "Alice", "alice-secret", false)
+	if c := sessionCookie(t, signInCookies(t, e.browser(), "alice@example.com", "alice-secret")); !c.Secure || !c.HttpOnly {
+		t.Fatalf("cookie %+v", c)
 	}
 }
 
@@ -95,28 +122,12 @@ func TestSecureCookieOverTLS(t *testing.T) {
 	c := srv.Client()
 	c.Jar = jar
 	b := &browser{t: t, base: srv.URL, c: c}
-	b.signIn("alice@example.com", "alice-secret")
-	u, _ := url.Parse(srv.URL)
-	cookies := jar.Cookies(u)
-	if len(cookies) != 1 {
-		t.Fatalf("cookies %v", cookies)
+	if ck := sessionCookie(t, signInCookies(t, b, "alice@example.com", "alice-secret")); !ck.Secure || !ck.HttpOnly {
+		t.Fatalf("session cookie over TLS: %+v", ck)
 	}
-	// The jar only hands a Secure cookie back over https; ask the server
-	// what it set instead.
-	form := b.get("/web/account")
-	if form.status != http.StatusOK {
-		t.Fatalf("account page over TLS: %d", form.status)
-	}
-	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	resp, err := c.PostForm(srv.URL+"/web/signin", url.Values{"csrf": {b.get("/web/signin").csrf(t)}, "login": {"alice@example.com"}, "password": {"alice-secret"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	for _, ck := range resp.Cookies() {
-		if ck.Name == "ct_session" && !ck.Secure {
-			t.Fatalf("session cookie over TLS without Secure: %+v", ck)
-		}
+	// And the browser, holding it, is signed in over TLS.
+	if p := b.get("/web/account"); p.status != http.StatusOK || p.url != "/web/account" {
+		t.Fatalf("account page over TLS: %d at %s", p.status, p.url)
 	}
 }
 
