@@ -330,6 +330,13 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		bg, stop := context.WithCancel(context.Background())
 		n.stop = stop
 		go n.Drive.RunSweeper(bg, time.Hour)
+		var tl net.Listener
+		if o.HTTPSAddr != "" && o.HTTPSAddr != Off {
+			if tl, err = n.listenHTTPS(o); err != nil {
+				return nil, err
+			}
+		}
+		// The web pages tell clients about the listeners, HTTPS's included.
 		if n.Web, err = n.startWeb(o); err != nil {
 			return nil, err
 		}
@@ -339,11 +346,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 			serveHTTP = func() error { return n.http.ServeTLS(l, o.TLSCert, o.TLSKey) }
 		}
 		listeners = append(listeners, func() { n.serve("http", serveHTTP) })
-		if o.HTTPSAddr != "" && o.HTTPSAddr != Off {
-			tl, err := n.listenHTTPS(o)
-			if err != nil {
-				return nil, err
-			}
+		if tl != nil {
 			listeners = append(listeners, func() { n.serve("https", func() error { return n.http.Serve(tl) }) })
 		}
 	} else if o.HTTPSAddr != "" && o.HTTPSAddr != Off {

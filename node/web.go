@@ -3,6 +3,7 @@ package node
 import (
 	"strings"
 
+	"github.com/crosstalk-im/crosstalk/msnp/passport"
 	"github.com/crosstalk-im/crosstalk/web"
 )
 
@@ -11,7 +12,7 @@ import (
 func (n *Node) ClientSettings() []web.ClientSetting {
 	var out []web.ClientSetting
 	for _, c := range []web.ClientSetting{
-		{Client: "MSN Messenger, aMSN, Pidgin (MSN)", Addr: n.MSNPAddr, Login: web.LoginEmail, HostsName: "messenger.hotmail.com"},
+		{Client: "MSN Messenger, aMSN, Pidgin (MSN)", Addr: n.MSNPAddr, Login: web.LoginEmail, HostsNames: n.msnHostsNames()},
 		{Client: "Gadu-Gadu (Pidgin: GG server)", Addr: n.GGAddr, Login: web.LoginNumber},
 		{Client: "MySpaceIM (Pidgin: server, port)", Addr: n.MSIMAddr, Login: web.LoginEmail},
 		{Client: "IMIP", Addr: n.IMIPAddr, Login: web.LoginNumber},
@@ -22,6 +23,17 @@ func (n *Node) ClientSettings() []web.ClientSetting {
 		}
 	}
 	return out
+}
+
+// msnHostsNames are the names MSN clients find by themselves: the
+// dispatch server, and with the HTTPS listener Passport's sign-in servers
+// (MSN Messenger 5 to 7.5; README: Passport over HTTPS).
+func (n *Node) msnHostsNames() []string {
+	names := []string{"messenger.hotmail.com"}
+	if n.HTTPSAddr != "" {
+		names = append(names, "nexus.passport.com", passport.LoginHost, "login.live.com")
+	}
+	return names
 }
 
 // startWeb makes the web pages and API of the HTTP service.

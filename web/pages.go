@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/msnp/passport"
 	"github.com/crosstalk-im/crosstalk/store"
 )
 
@@ -294,10 +295,13 @@ func userError(err error) string {
 
 // connectView is how this account connects each client.
 type connectView struct {
-	Host     string
-	Clients  []clientView
-	Hosts    []string // hosts-file lines
-	HostIP   bool     // Host is an address, not a name that resolves
+	Host    string
+	Clients []clientView
+	Hosts   string // the hosts-file line, "" when no client needs one
+	// Passport: MSN Messenger 5 to 7.5 sign in over HTTPS here, and must
+	// trust the server's certificate authority.
+	Passport bool
+	HostIP   bool // Host is an address, not a name that resolves
 	Account  store.AccountInfo
 	MSNLogin string
 }
@@ -323,6 +327,7 @@ func (s *Server) connectInfo(ctx context.Context, r *http.Request, a store.Accou
 		cancel()
 	}
 	v.HostIP = net.ParseIP(ip) != nil
+	var names []string
 	for _, c := range s.cfg.Clients {
 		login := strconv.FormatUint(uint64(a.Number), 10)
 		if c.Login == LoginEmail {
@@ -330,10 +335,16 @@ func (s *Server) connectInfo(ctx context.Context, r *http.Request, a store.Accou
 		}
 		_, port, _ := net.SplitHostPort(c.Addr)
 		v.Clients = append(v.Clients, clientView{Client: c.Client, Server: host, Port: port, Login: login})
-		if c.HostsName != "" && !slices.Contains(v.Hosts, ip+" "+c.HostsName) {
-			v.Hosts = append(v.Hosts, ip+" "+c.HostsName)
+		for _, name := range c.HostsNames {
+			if !slices.Contains(names, name) {
+				names = append(names, name)
+			}
 		}
 	}
+	if len(names) > 0 {
+		v.Hosts = ip + " " + strings.Join(names, " ")
+	}
+	v.Passport = slices.Contains(names, passport.LoginHost)
 	return v
 }
 

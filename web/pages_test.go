@@ -415,3 +415,36 @@ func TestHandleForOtherPages(t *testing.T) {
 		t.Fatalf("probe: %d %q", p.status, p.body)
 	}
 }
+
+// With Passport's names among the hosts-file names, the client settings
+// put them on one line with the others and say MSN 5 to 7.5 need the CA.
+func TestClientSettingsWithPassport(t *testing.T) {
+	e := start(t, node.Options{})
+	e.account(1001, "alice@example.com", "Alice", "alice-secret", false)
+	w, err := web.New(web.Config{Store: e.n.Store, Hub: e.n.Hub, Guard: e.n.Guard, Key: []byte("test key"), Clients: []web.ClientSetting{
+		{Client: "MSN", Addr: "0.0.0.0:1863", Login: web.LoginEmail, HostsNames: []string{"messenger.hotmail.com", "nexus.passport.com", "login.passport.com"}},
+		{Client: "GG", Addr: "0.0.0.0:8074", Login: web.LoginNumber},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(w.Handler())
+	defer srv.Close()
+	jar, _ := cookiejar.New(nil)
+	b := &browser{t: t, base: srv.URL, c: &http.Client{Jar: jar}}
+	b.signIn("alice@example.com", "alice-secret")
+	p := b.get("/web/welcome")
+	for _, want := range []string{
+		`<pre id="hosts">127.0.0.1 messenger.hotmail.com nexus.passport.com login.passport.com</pre>`,
+		`<p id="passport">`, "<code>1863</code></td><td><code>alice@example.com</code>", "<code>8074</code></td><td><code>1001</code>",
+	} {
+		if !strings.Contains(p.body, want) {
+			t.Errorf("welcome page lacks %q", want)
+		}
+	}
+	plain := e.browser() // the node, which has no HTTPS listener
+	plain.signIn("alice@example.com", "alice-secret")
+	if strings.Contains(plain.get("/web/welcome").body, `id="passport"`) {
+		t.Error("the Passport note shows without an HTTPS listener")
+	}
+}

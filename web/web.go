@@ -92,10 +92,10 @@ type ClientSetting struct {
 	Client string // who uses it: "MSN Messenger, aMSN, Pidgin (MSN)"
 	Addr   string // the listener's bound address
 	Login  string // LoginEmail or LoginNumber
-	// HostsName is a host name the client dials by itself, which a line
-	// in the hosts file must point at this server; empty when the server
+	// HostsNames are host names the client dials by itself, which a line
+	// in the hosts file must point at this server; none when the server
 	// can be typed into the client.
-	HostsName string
+	HostsNames []string
 }
 
 // What a client logs in with.
