@@ -278,6 +278,7 @@ func appendPresenceRecord(b []byte, r presenceRecord) []byte {
 		e = appendString(e, 4, sp.Protocol)
 		e = appendString(e, 5, sp.Node)
 		e = appendString(e, 6, sp.Details)
+		e = appendString(e, 7, sp.Addr)
 		b = appendMessage(b, 1, e)
 	}
 	return b
@@ -311,6 +312,8 @@ func decodePresenceRecord(data []byte) (presenceRecord, error) {
 				sp.Node = intern(v.b)
 			case 6:
 				sp.Details = string(v.b)
+			case 7:
+				sp.Addr = string(v.b)
 			}
 			return nil
 		})

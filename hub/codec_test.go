@@ -36,7 +36,7 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 
 func TestPresenceRecordRoundTrip(t *testing.T) {
 	rec := presenceRecord{Sessions: []sessionPresence{
-		{ID: "a1", Status: StatusAway, Text: "lunch", Protocol: "gg", Node: "n1"},
+		{ID: "a1", Status: StatusAway, Text: "lunch", Protocol: "gg", Node: "n1", Addr: "192.0.2.7:50000"},
 		{ID: "b2", Status: StatusOnline, Protocol: "msnp", Node: "n2", Details: "11 1073741860 %3Cmsnobj%2F%3E"},
 	}}
 	got, err := decodePresenceRecord(appendPresenceRecord(nil, rec))

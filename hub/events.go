@@ -13,7 +13,8 @@ const (
 	// EventReverseRemoved: From took the recipient off their forward list.
 	EventReverseRemoved EventKind = "rl-remove"
 	// EventKick: a newer login of the same protocol took over; every session
-	// of Protocol that attached before At must close.
+	// of Protocol that attached before At must close. With At zero it is
+	// an operator's kick (Hub.Kick) of the one session named in Session.
 	EventKick EventKind = "kick"
 	// EventInvite: From asks the recipient to join a conversation.
 	EventInvite EventKind = "invite"

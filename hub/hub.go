@@ -374,9 +374,16 @@ func (h *Hub) dispatchEvent(e envelope) {
 
 // Attach registers a logged-in connection. A newer login of the same
 // protocol takes over: older sessions of that protocol, on any node, get an
-// EventKick. Sessions of other protocols stay.
+// EventKick. Sessions of other protocols stay. A disabled account is
+// refused (ErrDisabled).
 func (h *Hub) Attach(ctx context.Context, acct Account, protocol string, ep Endpoint) (*Session, error) {
+	if acct.Disabled {
+		return nil, ErrDisabled
+	}
 	s := &Session{hub: h, id: randomID(8), protocol: protocol, endpoint: ep, account: acct, attached: time.Now().UnixNano()}
+	if a, ok := ep.(Addressed); ok {
+		s.addr = a.RemoteAddr().String()
+	}
 	h.mu.Lock()
 	h.users[acct.Number] = append(h.users[acct.Number], s)
 	h.mu.Unlock()
@@ -458,6 +465,7 @@ type sessionPresence struct {
 	Protocol string
 	Node     string
 	Details  string // see Session.SetDetails
+	Addr     string // the client's address, when its frontend has one
 }
 
 func (r presenceRecord) effective() (Status, string) {

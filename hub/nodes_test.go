@@ -6,10 +6,9 @@ import (
 	"testing"
 	"time"
 
-	natsserver "github.com/nats-io/nats-server/v2/server"
-
 	"github.com/crosstalk-im/crosstalk/bus"
 	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/internal/testenv"
 	"github.com/crosstalk-im/crosstalk/metrics"
 	"github.com/crosstalk-im/crosstalk/store"
 )
@@ -25,15 +24,7 @@ func twoNodes(t *testing.T) (*hub.Hub, *hub.Hub, hub.Store) {
 func twoNodesWith(t *testing.T, cfg hub.Config) (*hub.Hub, *hub.Hub, hub.Store, *bus.Bus) {
 	t.Helper()
 	ctx := context.Background()
-	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	if !ns.ReadyForConnections(5 * time.Second) {
-		t.Fatal("nats not ready")
-	}
+	natsURL := testenv.NATS(t)
 	st, err := store.OpenSQLite(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +33,7 @@ func twoNodesWith(t *testing.T, cfg hub.Config) (*hub.Hub, *hub.Hub, hub.Store, 
 	var hubs [2]*hub.Hub
 	var first *bus.Bus
 	for i := range hubs {
-		b, err := bus.Open(ctx, bus.Options{URL: ns.ClientURL()})
+		b, err := bus.Open(ctx, bus.Options{URL: natsURL})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,6 +11,7 @@ type Session struct {
 	hub      *Hub
 	id       string
 	protocol string
+	addr     string // the client's, when its Endpoint is Addressed
 	endpoint Endpoint
 	attached int64 // Unix nanoseconds
 
@@ -39,6 +40,9 @@ func (s *Session) ID() string { return s.id }
 // trusts clocks to agree to well within the time a person takes to log in
 // twice.
 func (s *Session) kickedBy(ev Event) bool {
+	if ev.At == 0 { // an operator's kick names its session (Hub.Kick)
+		return s.id == ev.Session
+	}
 	return s.protocol == ev.Protocol && s.id != ev.Session && s.attached < ev.At
 }
 
@@ -78,7 +82,7 @@ func (s *Session) SetPresence(ctx context.Context, st Status, text string) error
 	details := s.details
 	s.mu.Unlock()
 	rec, before, after, newText, err := s.hub.updatePresence(ctx, acct.Number, s.id,
-		&sessionPresence{ID: s.id, Status: st, Text: text, Protocol: s.protocol, Node: s.hub.cfg.Node, Details: details})
+		&sessionPresence{ID: s.id, Status: st, Text: text, Protocol: s.protocol, Node: s.hub.cfg.Node, Details: details, Addr: s.addr})
 	if err != nil {
 		return err
 	}
@@ -253,10 +257,30 @@ func (s *Session) Rename(ctx context.Context, name string) (uint32, error) {
 	s.account.DisplayName = name
 	me = s.account
 	s.mu.Unlock()
-	if st, text, err := s.hub.Presence(ctx, me.Number); err == nil && st.Visible() != StatusOffline {
-		_ = s.hub.announce(ctx, me, st, text)
-	}
+	s.hub.announceName(ctx, me)
 	return serial, nil
+}
+
+// Rename changes an account's display name from outside any of its
+// sessions (the web account page); watchers see it with the current
+// status, its sessions at their next login.
+func (h *Hub) Rename(ctx context.Context, number uint32, name string) error {
+	if _, err := h.cfg.Store.SetDisplayName(ctx, number, name); err != nil {
+		return err
+	}
+	a, err := h.cfg.Store.Account(ctx, number)
+	if err != nil {
+		return err
+	}
+	h.announceName(ctx, a)
+	return nil
+}
+
+// announceName tells watchers of a renamed account, if it is online.
+func (h *Hub) announceName(ctx context.Context, a Account) {
+	if st, text, err := h.Presence(ctx, a.Number); err == nil && st.Visible() != StatusOffline {
+		_ = h.announce(ctx, a, st, text)
+	}
 }
 
 // AddGroup, RemoveGroup and RenameGroup edit forward-list groups.

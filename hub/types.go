@@ -69,6 +69,9 @@ type Account struct {
 	Nick        string // optional unique nick (MySpaceIM uniquenick)
 	DisplayName string // MSN friendly name, MySpaceIM display name
 	CreatedAt   time.Time
+	// Disabled accounts cannot log in (an operator's decision, kept by the
+	// store); Attach refuses them. Events do not carry it.
+	Disabled bool
 }
 
 // Status is a canonical presence state. Each frontend maps its own codes to
@@ -245,6 +248,7 @@ var (
 	ErrUnchanged        = errors.New("already set to that value")
 	ErrBadPassword      = errors.New("wrong password")
 	ErrInvalid          = errors.New("invalid value")
+	ErrDisabled         = errors.New("account disabled")
 )
 
 // Limits on lists; the store enforces them.

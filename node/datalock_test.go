@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/crosstalk-im/crosstalk/internal/testenv"
 )
 
 // A second node on the data directory of a running one with the embedded
@@ -59,7 +61,7 @@ func TestDataDirOneNode(t *testing.T) {
 // Nodes on an external bus may share a data directory (README: several
 // processes make one service): they take no lock.
 func TestDataDirSharedWithExternalBus(t *testing.T) {
-	url := startNATS(t)
+	url := testenv.NATS(t)
 	dir := t.TempDir()
 	startNode(t, dir, url)
 	startNode(t, dir, url)

@@ -21,6 +21,7 @@ import (
 	driveclient "github.com/crosstalk-im/crosstalk/drive/client"
 	ggclient "github.com/crosstalk-im/crosstalk/gg/client"
 	"github.com/crosstalk-im/crosstalk/gg/wire"
+	"github.com/crosstalk-im/crosstalk/internal/testenv"
 	msnclient "github.com/crosstalk-im/crosstalk/msnp/client"
 	"github.com/crosstalk-im/crosstalk/msnp/filetransfer"
 	"github.com/crosstalk-im/crosstalk/msnp/invite"
@@ -625,7 +626,7 @@ func TestGGFileToMSNAcrossRestart(t *testing.T) {
 func TestFilesAcrossNodes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	natsURL := startNATS(t)
+	natsURL := testenv.NATS(t)
 	dir := t.TempDir()
 	n1 := startNodeWith(t, Options{DataDir: dir, NatsURL: natsURL})
 	n2 := startNodeWith(t, Options{DataDir: dir, NatsURL: natsURL})

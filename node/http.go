@@ -182,6 +182,17 @@ type health struct {
 // healthz answers 200 while the bus is connected and every listener
 // accepts, 503 otherwise, with each listener's state.
 func (n *Node) healthz(w http.ResponseWriter) {
+	h := n.health()
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	if h.Status != "ok" {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	_ = json.NewEncoder(w).Encode(h)
+}
+
+// health is the state of the node's bus connection and listeners.
+func (n *Node) health() health {
 	h := health{Status: "ok", Bus: "connected", Listeners: make(map[string]service.ListenerStatus, len(n.listeners))}
 	if !n.Bus.Conn.IsConnected() {
 		h.Status, h.Bus = "failing", "disconnected"
@@ -193,10 +204,5 @@ func (n *Node) healthz(w http.ResponseWriter) {
 			h.Status = "failing"
 		}
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	if h.Status != "ok" {
-		w.WriteHeader(http.StatusServiceUnavailable)
-	}
-	_ = json.NewEncoder(w).Encode(h)
+	return h
 }

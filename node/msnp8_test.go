@@ -407,7 +407,7 @@ func TestMSNPExtrasAcrossNodes(t *testing.T) {
 	if _, err := tlsca.Make(p, tlsca.MSNHostNames, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	nats := startNATS(t)
+	nats := testenv.NATS(t)
 	n1 := startNodeWith(t, Options{DataDir: dir, NatsURL: nats, HTTPSAddr: "127.0.0.1:0", TLSCert: p.Cert, TLSKey: p.Key})
 	n2 := startNodeWith(t, Options{DataDir: dir, NatsURL: nats})
 	addAccount(t, n1, 1001, "alice@example.com", "Alice", "pa")

@@ -34,6 +34,7 @@ import (
 	msnpserver "github.com/crosstalk-im/crosstalk/msnp/server"
 	sipserver "github.com/crosstalk-im/crosstalk/sip/server"
 	"github.com/crosstalk-im/crosstalk/store"
+	"github.com/crosstalk-im/crosstalk/web"
 	"github.com/crosstalk-im/crosstalk/webchat"
 	webchatserver "github.com/crosstalk-im/crosstalk/webchat/server"
 )
@@ -108,6 +109,7 @@ type Options struct {
 	// listener (limits; wiring is filled in).
 	Webchat        webchatserver.Config
 	Drive          drive.Config // limits; wiring is filled in
+	Web            web.Config   // sign-up and sessions; wiring is filled in
 	MaxListEntries int
 	// Mailbox bounds each account's offline messages (zero: hub.DefaultMailbox).
 	Mailbox hub.MailboxLimits
@@ -140,6 +142,7 @@ type Node struct {
 	// Webchat serves the browser chat under /chat/ of the HTTP service.
 	Webchat *webchatserver.Server
 	Drive   *drive.Server
+	Web     *web.Server
 	Guard   *loginguard.Guard
 
 	// Bound addresses, for tests that listen on port 0.
@@ -345,17 +348,23 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		bg, stop := context.WithCancel(context.Background())
 		n.stop = stop
 		go n.Drive.RunSweeper(bg, time.Hour)
+		var tl net.Listener
+		if o.HTTPSAddr != "" && o.HTTPSAddr != Off {
+			if tl, err = n.listenHTTPS(o); err != nil {
+				return nil, err
+			}
+		}
+		// The web pages tell clients about the listeners, HTTPS's included.
+		if n.Web, err = n.startWeb(o); err != nil {
+			return nil, err
+		}
 		n.http = o.HTTP.server(n.httpHandler())
 		serveHTTP := func() error { return n.http.Serve(l) }
 		if o.TLSCert != "" && o.TLSKey != "" {
 			serveHTTP = func() error { return n.http.ServeTLS(l, o.TLSCert, o.TLSKey) }
 		}
 		listeners = append(listeners, func() { n.serve("http", serveHTTP) })
-		if o.HTTPSAddr != "" && o.HTTPSAddr != Off {
-			tl, err := n.listenHTTPS(o)
-			if err != nil {
-				return nil, err
-			}
+		if tl != nil {
 			listeners = append(listeners, func() { n.serve("https", func() error { return n.http.Serve(tl) }) })
 		}
 	} else if o.HTTPSAddr != "" && o.HTTPSAddr != Off {
@@ -478,14 +487,15 @@ func (n *Node) serveShared(l net.Listener, sniff time.Duration) error {
 }
 
 // httpHandler serves MSN's Passport paths, metrics and health, the
-// browser chat below /chat/ (its page, WebSocket and uploads), and the GG
-// drive API on every other path. The drive reads escaped paths itself (its
-// file references contain %2C), so no ServeMux, which would clean them,
-// stands before it.
+// browser chat below /chat/ (its page, WebSocket and uploads), the web
+// pages and API under /web/ and /api/, and the GG drive API on every other
+// path. The drive reads escaped paths itself (its file references contain
+// %2C), so no ServeMux, which would clean them, stands before it.
 func (n *Node) httpHandler() http.Handler {
 	metricsHandler := promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{})
 	driveHandler := n.Drive.Handler()
 	chatHandler := http.StripPrefix(chatPrefix, webchat.Handler(n.Webchat.Handler()))
+	webHandler := n.Web.Handler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		path := r.URL.EscapedPath()
 		switch {
@@ -501,6 +511,8 @@ func (n *Node) httpHandler() http.Handler {
 			n.healthz(w)
 		case path == chatPrefix || strings.HasPrefix(path, chatPrefix+"/"):
 			chatHandler.ServeHTTP(w, r)
+		case path == "/" || strings.HasPrefix(path, "/web/") || strings.HasPrefix(path, "/api/"):
+			webHandler.ServeHTTP(w, r)
 		default:
 			driveHandler.ServeHTTP(w, r)
 		}

@@ -10,12 +10,12 @@ import (
 	"testing"
 	"time"
 
-	natsserver "github.com/nats-io/nats-server/v2/server"
 	"go.uber.org/goleak"
 
 	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/internal/offstack"
 	"github.com/crosstalk-im/crosstalk/internal/pgtest"
+	"github.com/crosstalk-im/crosstalk/internal/testenv"
 	"github.com/crosstalk-im/crosstalk/msnp/client"
 	"github.com/crosstalk-im/crosstalk/msnp/invite"
 	"github.com/crosstalk-im/crosstalk/store"
@@ -171,24 +171,6 @@ func TestChatOneNode(t *testing.T) {
 	chat(t, ctx, alice, bob)
 }
 
-// startNATS runs a NATS server with JetStream for nodes to share. Call it
-// before starting the nodes, so that it stops after they shut down.
-func startNATS(t *testing.T) string {
-	t.Helper()
-	ns, err := natsserver.NewServer(&natsserver.Options{
-		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	if !ns.ReadyForConnections(5 * time.Second) {
-		t.Fatal("nats not ready")
-	}
-	return ns.ClientURL()
-}
-
 // TestChatAcrossNodes runs two server processes' worth of nodes on one
 // NATS server with JetStream and one database: alice on the first, bob on
 // the second. Presence and the call cross the bus; the switchboard lives
@@ -210,7 +192,7 @@ func TestChatAcrossNodes(t *testing.T) {
 func testChatAcrossNodes(t *testing.T, o1, o2 Options) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	o1.NatsURL = startNATS(t)
+	o1.NatsURL = testenv.NATS(t)
 	o2.NatsURL = o1.NatsURL
 	n1 := startNodeWith(t, o1)
 	n2 := startNodeWith(t, o2)

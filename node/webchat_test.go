@@ -14,6 +14,7 @@ import (
 
 	ggclient "github.com/crosstalk-im/crosstalk/gg/client"
 	"github.com/crosstalk-im/crosstalk/gg/wire"
+	"github.com/crosstalk-im/crosstalk/internal/testenv"
 	msnclient "github.com/crosstalk-im/crosstalk/msnp/client"
 	"github.com/crosstalk-im/crosstalk/msnp/filetransfer"
 	webclient "github.com/crosstalk-im/crosstalk/webchat/client"
@@ -350,7 +351,7 @@ func TestWebchatOutlivesHTTPTimeouts(t *testing.T) {
 func TestWebchatUploadAcrossNodes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	natsURL := startNATS(t)
+	natsURL := testenv.NATS(t)
 	dir := t.TempDir()
 	n1 := startNodeWith(t, Options{DataDir: dir, NatsURL: natsURL})
 	n2 := startNodeWith(t, Options{DataDir: dir, NatsURL: natsURL})

@@ -12,7 +12,7 @@ import (
 )
 
 // accountCols are the columns scanAccount reads, from accounts aliased a.
-const accountCols = "a.number, a.email, a.nick, a.display_name, a.created_at"
+const accountCols = "a.number, a.email, a.nick, a.display_name, a.created_at, a.disabled"
 
 const (
 	selectAccount         = "SELECT " + accountCols + " FROM accounts a WHERE "
@@ -30,7 +30,7 @@ func scanAccount(row scanner, extra ...any) (hub.Account, error) {
 		nick    sql.NullString
 		created int64
 	)
-	dest := append([]any{&a.Number, &a.Email, &nick, &a.DisplayName, &created}, extra...)
+	dest := append([]any{&a.Number, &a.Email, &nick, &a.DisplayName, &created, &a.Disabled}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return hub.Account{}, err
 	}
@@ -48,24 +48,27 @@ func (c *core) CreateAccount(ctx context.Context, a hub.Account, password string
 	if err != nil {
 		return hub.Account{}, err
 	}
-	err = c.db.write(ctx, func(t tx) error {
-		if err := checkTaken(t, a); err != nil {
-			return err
-		}
-		if _, err := t.exec(`INSERT INTO accounts
-			(number, email, nick, nick_key, display_name, password_enc, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			a.Number, a.Email, nullable(a.Nick), nullable(strings.ToLower(a.Nick)),
-			a.DisplayName, c.keys.seal(a.Number, password), a.CreatedAt.Unix()); err != nil {
-			return err
-		}
-		_, err := t.exec(`INSERT INTO groups (owner, id, name) VALUES (?, 0, ?)`, a.Number, hub.DefaultGroupName)
-		return err
-	})
+	err = c.db.write(ctx, func(t tx) error { return c.insertAccount(t, a, password) })
 	if err != nil {
 		return hub.Account{}, err
 	}
 	return a, nil
+}
+
+// insertAccount adds a checked account and its default group.
+func (c *core) insertAccount(t tx, a hub.Account, password string) error {
+	if err := checkTaken(t, a); err != nil {
+		return err
+	}
+	if _, err := t.exec(`INSERT INTO accounts
+		(number, email, nick, nick_key, display_name, password_enc, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		a.Number, a.Email, nullable(a.Nick), nullable(strings.ToLower(a.Nick)),
+		a.DisplayName, c.keys.seal(a.Number, password), a.CreatedAt.Unix()); err != nil {
+		return err
+	}
+	_, err := t.exec(`INSERT INTO groups (owner, id, name) VALUES (?, 0, ?)`, a.Number, hub.DefaultGroupName)
+	return err
 }
 
 // checkTaken says which of the new account's keys is in use. Inside the

@@ -122,7 +122,7 @@ func scanOffline(rows scanner) (hub.OfflineMessage, error) {
 		sent int64
 		body string
 	)
-	if err := rows.Scan(&m.ID, &sent, &body, &m.From.Number, &m.From.Email, new(sql.NullString), &m.From.DisplayName, new(int64)); err != nil {
+	if err := rows.Scan(&m.ID, &sent, &body, &m.From.Number, &m.From.Email, new(sql.NullString), &m.From.DisplayName, new(int64), new(bool)); err != nil {
 		return m, err
 	}
 	if err := json.Unmarshal([]byte(body), &m.Message); err != nil {

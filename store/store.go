@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/crosstalk-im/crosstalk/drive"
 	"github.com/crosstalk-im/crosstalk/hub"
@@ -35,6 +36,22 @@ type Store interface {
 	// the store and returns the names of the files it wrote: the keys, and
 	// for SQLite the database. PostgreSQL's database is pg_dump's job.
 	Backup(ctx context.Context, dir string) ([]string, error)
+
+	// The web service's part (web.go): sign-ups, admin rights, disabled
+	// accounts, web sign-in sessions and invites.
+	SignUp(ctx context.Context, a hub.Account, password string, rules SignUpRules) (hub.Account, error)
+	SetAdmin(ctx context.Context, number uint32, admin bool) error
+	IsAdmin(ctx context.Context, number uint32) (bool, error)
+	SetDisabled(ctx context.Context, number uint32, disabled bool) error
+	SearchAccounts(ctx context.Context, query string, limit int) ([]AccountInfo, error)
+	Mailboxes(ctx context.Context, limit int) ([]AccountInfo, error)
+	Tickets(ctx context.Context, limit int) ([]drive.Ticket, error)
+	AccountInfo(ctx context.Context, number uint32) (AccountInfo, error)
+	CreateWebSession(ctx context.Context, number uint32, tokenHash []byte, expires time.Time, keep int) error
+	WebSession(ctx context.Context, tokenHash []byte) (AccountInfo, error)
+	DeleteWebSession(ctx context.Context, tokenHash []byte) error
+	DeleteWebSessions(ctx context.Context, number uint32, keep []byte) error
+	CreateInvite(ctx context.Context, codeHash []byte, uses int, expires time.Time) error
 }
 
 // Config chooses the database and the keys of Open.

@@ -166,3 +166,15 @@ func (c *core) ExpiredTickets(ctx context.Context, now time.Time, limit int) ([]
 	})
 	return out, err
 }
+
+// Tickets lists up to limit live tickets, newest first.
+func (c *core) Tickets(ctx context.Context, limit int) ([]drive.Ticket, error) {
+	var out []drive.Ticket
+	err := c.db.read(ctx, func(t tx) error {
+		var err error
+		out, err = all(t, scanTicket, `SELECT `+ticketCols+` FROM drive_tickets
+			WHERE expires_at > ? ORDER BY created_at DESC, id LIMIT ?`, time.Now().UnixNano(), limit)
+		return err
+	})
+	return out, err
+}

@@ -10,11 +10,10 @@ import (
 	"testing"
 	"time"
 
-	natsserver "github.com/nats-io/nats-server/v2/server"
-
 	"github.com/crosstalk-im/crosstalk/bus"
 	"github.com/crosstalk-im/crosstalk/drive"
 	"github.com/crosstalk-im/crosstalk/internal/pgtest"
+	"github.com/crosstalk-im/crosstalk/internal/testenv"
 	"github.com/crosstalk-im/crosstalk/node"
 	"github.com/crosstalk-im/crosstalk/store"
 )
@@ -206,27 +205,11 @@ func TestBackupRestorePostgres(t *testing.T) {
 	}
 }
 
-// startJetStream runs a NATS server with JetStream on loopback for one
-// test and returns its URL.
-func startJetStream(t *testing.T) string {
-	t.Helper()
-	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	if !ns.ReadyForConnections(5 * time.Second) {
-		t.Fatal("nats not ready")
-	}
-	return ns.ClientURL()
-}
-
 // With --nats, backup takes the drive's files from the bus's object store,
 // and restore puts them into another bus's.
 func TestBackupRestoreObjects(t *testing.T) {
 	ctx := testContext(t)
-	from, to := startJetStream(t), startJetStream(t)
+	from, to := testenv.NATS(t), testenv.NATS(t)
 	data := t.TempDir()
 	st, err := store.OpenSQLite(ctx, data)
 	if err != nil {

@@ -67,18 +67,9 @@ func printNextSteps(w io.Writer, n *node.Node, demos []demoAccount) {
 	tw.Flush()
 
 	fmt.Fprintln(w, "\nClient settings (127.0.0.1 on this machine; from another, this machine's address):")
-	for _, c := range []struct{ client, addr, login string }{
-		{"MSN Messenger, aMSN, Pidgin (MSN)", n.MSNPAddr, "e-mail address"},
-		{"Gadu-Gadu (Pidgin: GG server)", n.GGAddr, "number"},
-		{"MySpaceIM (Pidgin: server, port)", n.MSIMAddr, "e-mail address"},
-		{"IMIP", n.IMIPAddr, "number"},
-		{"Office Communicator (Pidgin: TCP)", n.SIPAddr, "e-mail address"},
-	} {
-		if c.addr == "" {
-			continue
-		}
-		host, port := dialAddr(c.addr)
-		fmt.Fprintf(tw, "  %s:\tserver %s, port %s; log in with the %s\n", c.client, host, port, c.login)
+	for _, c := range n.ClientSettings() {
+		host, port := dialAddr(c.Addr)
+		fmt.Fprintf(tw, "  %s:\tserver %s, port %s; log in with the %s\n", c.Client, host, port, c.Login)
 	}
 	tw.Flush()
 

@@ -20,6 +20,7 @@ var serveGroups = []kong.Group{
 	{Key: "imip", Title: "IMIP"},
 	{Key: "sip", Title: "SIP (Office Communicator, pidgin-sipe)"},
 	{Key: "files", Title: "Files (the GG drive)"},
+	{Key: "web", Title: "Web", Description: "Sign-up, account and admin pages and the admin API on the HTTP listener (README: The web pages and the admin API)."},
 	{Key: "exposure", Title: "Exposure", Description: "Caps on connections per listener and bounds of the HTTP service (README: Exposing the server)."},
 	{Key: "logins", Title: "Password guessing", Description: "Failed logins counted per address and per account, for every protocol at once (README: Exposing the server)."},
 }

@@ -33,6 +33,8 @@ type cli struct {
 
 	Serve    serveCmd    `cmd:"" help:"Run the server."`
 	User     userCmd     `cmd:"" help:"Manage accounts (works while the server runs)."`
+	Invite   inviteCmd   `cmd:"" help:"Make invite codes for the web sign-up (works while the server runs)."`
+	Admin    adminCmd    `cmd:"" help:"Manage a running server through its admin API (accounts, sessions, transfers), from anywhere."`
 	Backup   backupCmd   `cmd:"" help:"Copy a data directory's database, keys and drive files into one archive (works while the server runs)."`
 	Restore  restoreCmd  `cmd:"" help:"Unpack an archive made by backup into a new data directory."`
 	Keys     keysCmd     `cmd:"" help:"Make keys and rotate the password key."`

@@ -230,8 +230,8 @@ func TestReadme(t *testing.T) {
 		}
 		ran++
 	}
-	if ran != 4 {
-		t.Fatalf("ran %d account commands from the README, want 4", ran)
+	if ran != 5 {
+		t.Fatalf("ran %d account commands from the README, want 5", ran)
 	}
 }
 

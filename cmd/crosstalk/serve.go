@@ -22,6 +22,7 @@ import (
 	"github.com/crosstalk-im/crosstalk/node"
 	sipserver "github.com/crosstalk-im/crosstalk/sip/server"
 	sipwire "github.com/crosstalk-im/crosstalk/sip/wire"
+	"github.com/crosstalk-im/crosstalk/web"
 	webchatserver "github.com/crosstalk-im/crosstalk/webchat/server"
 )
 
@@ -103,6 +104,12 @@ type serveCmd struct {
 	DriveMaxFile         int64         `help:"Largest file the drive takes." default:"100MiB" type:"size" group:"files"`
 	DriveQuota           int64         `help:"Bytes of files one account may have in the drive (negative: no limit)." default:"1GiB" type:"size" group:"files"`
 	DriveLifetime        time.Duration `help:"How long a file ticket lives." default:"7d" group:"files"`
+	WebRegistration      string        `help:"Who may sign up on the web page: open, invite (with a code from 'crosstalk invite new' or the admin API) or closed." default:"closed" enum:"open,invite,closed" group:"web"`
+	WebSignupsPerAddr    int           `help:"Most web sign-ups from one address (IPv6: one /64) within --web-signup-window (negative: no limit)." default:"3" group:"web"`
+	WebSignupWindow      time.Duration `help:"The period --web-signups-per-addr counts over." default:"24h" group:"web"`
+	WebMinPassword       int           `help:"Fewest characters of a password chosen on the web." default:"${min_password_length}" group:"web"`
+	WebSessionLifetime   time.Duration `help:"How long a web sign-in (or admin API token) lasts." default:"7d" group:"web"`
+	WebMaxSessions       int           `help:"Most web sign-ins (and API tokens) one account keeps; a new one ends the oldest." default:"20" group:"web"`
 	MaxContacts          int           `help:"Most entries on one contact list." default:"600"`
 	MailboxSize          int           `help:"Most offline messages kept for one account." default:"500"`
 	MailboxPerSender     int           `help:"Most of those from any one sender, so no one can fill another's mailbox." default:"100"`
@@ -169,6 +176,7 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 		HTTPSAddr:     c.HttpsAddr,
 		HTTPSLegacy:   c.HttpsLegacy,
 		Drive:         drive.Config{MaxFileBytes: c.DriveMaxFile, QuotaBytes: c.DriveQuota, TicketLifetime: c.DriveLifetime},
+		Web:           c.webConfig(),
 		MSNP: msnpserver.Config{
 			Trace:                  c.MsnpTrace,
 			Challenge:              c.MsnpChallenge,
@@ -270,6 +278,18 @@ func (c *serveCmd) sipConfig() sipserver.Config {
 		Limits:             sipwire.Limits{MaxHeaders: c.SipMaxHeaders, MaxHeaderBytes: c.SipMaxHeader, MaxBodyBytes: c.SipMaxMessage},
 		MessagesPerSecond:  c.SipMessageRate,
 		MessageBurst:       c.SipMessageBurst,
+	}
+}
+
+// webConfig is the web service's part of the flags.
+func (c *serveCmd) webConfig() web.Config {
+	return web.Config{
+		Registration:          web.Registration(c.WebRegistration),
+		MaxSignUpsPerAddr:     c.WebSignupsPerAddr,
+		SignUpWindow:          c.WebSignupWindow,
+		MinPasswordLength:     c.WebMinPassword,
+		SessionLifetime:       c.WebSessionLifetime,
+		MaxSessionsPerAccount: c.WebMaxSessions,
 	}
 }
 

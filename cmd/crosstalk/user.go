@@ -2,13 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"text/tabwriter"
-	"unicode/utf8"
 
 	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/store"
 )
 
 type userCmd struct {
@@ -16,22 +18,22 @@ type userCmd struct {
 	List   userListCmd   `cmd:"" help:"List accounts."`
 	Passwd userPasswdCmd `cmd:"" help:"Set an account's password."`
 	Del    userDelCmd    `cmd:"" help:"Delete an account."`
+	Admin  userAdminCmd  `cmd:"" help:"Give an account admin rights (the admin pages and API), or take them with --revoke."`
 }
 
 // minPasswordLength is the fewest characters a password set from the
-// command line may have.
-const minPasswordLength = 6
+// command line may have: the store's policy, which the web's sign-up
+// shares.
+const minPasswordLength = store.DefaultMinPasswordLength
 
-func checkPassword(password string) error {
-	if utf8.RuneCountInString(password) < minPasswordLength {
-		return fmt.Errorf("the password is too short: it needs at least %d characters", minPasswordLength)
+// checkPassword applies the password policy to a's new password.
+func checkPassword(password string, a hub.Account) error {
+	err := store.CheckPasswordPolicy(password, minPasswordLength, a)
+	if errors.Is(err, hub.ErrInvalid) {
+		return errors.New(strings.TrimPrefix(err.Error(), hub.ErrInvalid.Error()+": "))
 	}
-	return nil
+	return err
 }
-
-// firstNumber is the number user add gives the first account when none
-// is asked for; later ones get the next after the highest in use.
-const firstNumber = 1001
 
 type userAddCmd struct {
 	storeFlags
@@ -40,10 +42,12 @@ type userAddCmd struct {
 	Password string `help:"Password (at least ${min_password_length} characters)." required:""`
 	Name     string `help:"Display name (defaults to the e-mail address)."`
 	Nick     string `help:"Unique nick (MySpaceIM uniquenick)."`
+	Admin    bool   `help:"Give the account admin rights (the admin pages and API)."`
 }
 
 func (c *userAddCmd) Run() error {
-	if err := checkPassword(c.Password); err != nil {
+	a := hub.Account{Number: c.Number, Email: c.Email, DisplayName: c.Name, Nick: c.Nick}
+	if err := checkPassword(c.Password, a); err != nil {
 		return err
 	}
 	ctx := context.Background()
@@ -52,27 +56,20 @@ func (c *userAddCmd) Run() error {
 		return err
 	}
 	defer st.Close()
-	a, err := createAccount(ctx, st, hub.Account{Number: c.Number, Email: c.Email, DisplayName: c.Name, Nick: c.Nick}, c.Password)
+	// The web's sign-up creates accounts the same way, with its limits.
+	a, err = st.SignUp(ctx, a, c.Password, store.SignUpRules{})
 	if err != nil {
 		return err
 	}
-	fmt.Printf("created account %d <%s> %q\n", a.Number, a.Email, a.DisplayName)
-	return nil
-}
-
-// createAccount creates a, with the next free number when a has none.
-func createAccount(ctx context.Context, st hub.Store, a hub.Account, password string) (hub.Account, error) {
-	if a.Number == 0 {
-		accounts, err := st.Accounts(ctx)
-		if err != nil {
-			return hub.Account{}, err
+	rights := ""
+	if c.Admin {
+		if err := st.SetAdmin(ctx, a.Number, true); err != nil {
+			return err
 		}
-		a.Number = firstNumber
-		for _, other := range accounts {
-			a.Number = max(a.Number, other.Number+1)
-		}
+		rights = " with admin rights"
 	}
-	return st.CreateAccount(ctx, a, password)
+	fmt.Printf("created account %d <%s> %q%s\n", a.Number, a.Email, a.DisplayName, rights)
+	return nil
 }
 
 type userListCmd struct {
@@ -98,64 +95,78 @@ func (c *userListCmd) Run() error {
 	return w.Flush()
 }
 
-// accountRef names an account by number or e-mail.
+// accountRef names an account by number or e-mail, in a store.
 type accountRef struct {
+	storeFlags
 	Account string `arg:"" help:"Account number or e-mail address."`
 }
 
-func (r accountRef) resolve(ctx context.Context, st hub.Store) (hub.Account, error) {
-	if n, err := strconv.ParseUint(r.Account, 10, 32); err == nil {
-		return st.Account(ctx, uint32(n))
-	}
-	return st.AccountByEmail(ctx, r.Account)
+// withAccount runs fn on the existing store and the account r names.
+func (r accountRef) withAccount(fn func(ctx context.Context, st store.Store, a hub.Account) error) error {
+	return r.withExisting(func(ctx context.Context, st store.Store) error {
+		var (
+			a   hub.Account
+			err error
+		)
+		if n, perr := strconv.ParseUint(r.Account, 10, 32); perr == nil {
+			a, err = st.Account(ctx, uint32(n))
+		} else {
+			a, err = st.AccountByEmail(ctx, r.Account)
+		}
+		if err != nil {
+			return err
+		}
+		return fn(ctx, st, a)
+	})
 }
 
 type userPasswdCmd struct {
-	storeFlags
 	accountRef
 	Password string `help:"New password (at least ${min_password_length} characters)." required:""`
 }
 
 func (c *userPasswdCmd) Run() error {
-	if err := checkPassword(c.Password); err != nil {
-		return err
-	}
-	ctx := context.Background()
-	st, err := c.openExisting(ctx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	a, err := c.resolve(ctx, st)
-	if err != nil {
-		return err
-	}
-	if err := st.SetPassword(ctx, a.Number, c.Password); err != nil {
-		return err
-	}
-	fmt.Printf("password of %d <%s> changed\n", a.Number, a.Email)
-	return nil
+	return c.withAccount(func(ctx context.Context, st store.Store, a hub.Account) error {
+		if err := checkPassword(c.Password, a); err != nil {
+			return err
+		}
+		if err := st.SetPassword(ctx, a.Number, c.Password); err != nil {
+			return err
+		}
+		fmt.Printf("password of %d <%s> changed\n", a.Number, a.Email)
+		return nil
+	})
 }
 
 type userDelCmd struct {
-	storeFlags
 	accountRef
 }
 
 func (c *userDelCmd) Run() error {
-	ctx := context.Background()
-	st, err := c.openExisting(ctx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	a, err := c.resolve(ctx, st)
-	if err != nil {
-		return err
-	}
-	if err := st.DeleteAccount(ctx, a.Number); err != nil {
-		return err
-	}
-	fmt.Printf("deleted account %d <%s>\n", a.Number, a.Email)
-	return nil
+	return c.withAccount(func(ctx context.Context, st store.Store, a hub.Account) error {
+		if err := st.DeleteAccount(ctx, a.Number); err != nil {
+			return err
+		}
+		fmt.Printf("deleted account %d <%s>\n", a.Number, a.Email)
+		return nil
+	})
+}
+
+type userAdminCmd struct {
+	accountRef
+	Revoke bool `help:"Take the rights away instead."`
+}
+
+func (c *userAdminCmd) Run() error {
+	return c.withAccount(func(ctx context.Context, st store.Store, a hub.Account) error {
+		if err := st.SetAdmin(ctx, a.Number, !c.Revoke); err != nil {
+			return err
+		}
+		if c.Revoke {
+			fmt.Printf("%d <%s> no longer has admin rights\n", a.Number, a.Email)
+		} else {
+			fmt.Printf("%d <%s> has admin rights\n", a.Number, a.Email)
+		}
+		return nil
+	})
 }

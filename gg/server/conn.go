@@ -64,6 +64,9 @@ type conn struct {
 	rereader mailbox.Rereader
 }
 
+// RemoteAddr is the client's address, shown with its hub session.
+func (c *conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+
 // leaveDrain bounds how long a client that said it is leaving may take to
 // send its last receipts and hang up (libgadu hangs up at once), while
 // its session still counts as online.
@@ -301,6 +304,9 @@ func (c *conn) handleLogin(ctx context.Context, body []byte) error {
 	}
 	if !passwordMatches(login.GetHash(), password, c.seed) {
 		return c.refuse(ctx, attempt, loginguard.BadPassword, uin)
+	}
+	if acct.Disabled {
+		return c.refuse(ctx, attempt, loginguard.Disabled, uin)
 	}
 	attempt.Succeed()
 	session, err := h.Attach(ctx, acct, protocolName, c)

@@ -133,6 +133,9 @@ func (c *conn) handleLogin(ctx context.Context, b *wire.Block) error {
 	if !wire.CheckLoginHash(c.salt, password, strings.TrimSpace(string(b.Body))) {
 		return c.refuse(ctx, b, attempt, wire.CodeBadPassword, loginguard.BadPassword, user)
 	}
+	if acct.Disabled {
+		return c.refuse(ctx, b, attempt, wire.CodeBadPassword, loginguard.Disabled, user)
+	}
 	attempt.Succeed()
 	// The echo is queued before the session is attached, so that nothing
 	// the hub delivers can come before it.

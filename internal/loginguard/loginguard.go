@@ -158,6 +158,9 @@ const (
 	Locked Reason = "locked"
 	// BadRequest: the login was malformed or out of order.
 	BadRequest Reason = "bad_request"
+	// Disabled: the password was right, but an operator disabled the
+	// account; refused like a wrong password, and not counted as a guess.
+	Disabled Reason = "disabled"
 )
 
 // guess reports failures that count: someone tried a password.

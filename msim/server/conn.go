@@ -56,6 +56,9 @@ type conn struct {
 	rereader                  mailbox.Rereader
 }
 
+// RemoteAddr is the client's address, shown with its hub session.
+func (c *conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+
 // errClose ends the read loop after the handler queued its last message.
 var errClose = errors.New("close connection")
 
@@ -279,6 +282,9 @@ func (c *conn) handleLogin(ctx context.Context, m wire.Message) error {
 	}
 	if !wire.VerifyLogin2(c.nonce, m.Raw("response"), acct.Email, password) {
 		return c.refuse(ctx, attempt, loginguard.BadPassword, email)
+	}
+	if acct.Disabled {
+		return c.refuse(ctx, attempt, loginguard.Disabled, email)
 	}
 	attempt.Succeed()
 	session, err := c.srv.cfg.Hub.Attach(ctx, acct, protocolName, c)

@@ -113,6 +113,9 @@ type conn struct {
 	cancel context.CancelFunc
 }
 
+// RemoteAddr is the client's address, shown with its hub session.
+func (c *conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+
 // handle runs a connection. Its goroutine waits for the client for as long
 // as the connection lasts, and does nothing else: setting up, reading and
 // handling each command run off its stack (see offstack), so that an idle

@@ -291,6 +291,9 @@ func (n *nsConn) authenticate(ctx context.Context, trid string, check func(hub.A
 	if !ok {
 		return n.refuse(ctx, attempt, loginguard.BadPassword)
 	}
+	if acct.Disabled {
+		return n.refuse(ctx, attempt, loginguard.Disabled)
+	}
 	attempt.Succeed()
 	session, err := n.srv.cfg.Hub.Attach(ctx, acct, protocolName, n)
 	if err != nil {

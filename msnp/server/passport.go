@@ -80,6 +80,9 @@ func (s *Server) passportAuthenticate(ctx context.Context, remote, signIn, passw
 	if !equalSecret(want, password) {
 		return fail(loginguard.BadPassword)
 	}
+	if acct.Disabled {
+		return fail(loginguard.Disabled)
+	}
 	attempt.Succeed()
 	return acct.Number, nil
 }

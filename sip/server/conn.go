@@ -68,6 +68,9 @@ type conn struct {
 	rereader mailbox.Rereader
 }
 
+// RemoteAddr is the client's address, shown with its hub session.
+func (c *conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+
 // presenceMode says what becomes of a contact's presence change.
 type presenceMode int
 

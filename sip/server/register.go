@@ -150,6 +150,11 @@ func (c *conn) authenticate(ctx context.Context, m *wire.Message, p map[string]s
 		c.respond(m, 403, "the REGISTER is not signed")
 		return nil
 	}
+	if acct.Disabled {
+		attempt.Fail(ctx, c.log(), loginguard.Disabled, "user", self)
+		c.respond(m, 403, "this account is disabled")
+		return nil
+	}
 	attempt.Succeed()
 	return c.signIn(ctx, m, acct, self, &association{opaque: hs.opaque, keys: keys})
 }

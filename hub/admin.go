@@ -1,0 +1,77 @@
+package hub
+
+import (
+	"cmp"
+	"context"
+	"net"
+	"slices"
+)
+
+// Addressed is what an Endpoint implements to have its client's address
+// shown with its session (OnlineSessions); frontends over a connection do.
+type Addressed interface {
+	RemoteAddr() net.Addr
+}
+
+// OnlineSession is one session as the presence directory shows it, on
+// whichever node holds it.
+type OnlineSession struct {
+	Account  uint32
+	ID       string
+	Protocol string
+	Node     string
+	// Addr is the client's address as its node saw it; empty when the
+	// frontend has none.
+	Addr   string
+	Status Status
+}
+
+// OnlineSessions lists every session of every node that has set its presence,
+// as this node's replica shows them, ordered by account and protocol.
+func (h *Hub) OnlineSessions() []OnlineSession {
+	d := &h.directory
+	d.mu.RLock()
+	var out []OnlineSession
+	for number, r := range d.records {
+		for _, sp := range r.rec.Sessions {
+			out = append(out, OnlineSession{Account: number, ID: sp.ID, Protocol: sp.Protocol, Node: sp.Node, Addr: sp.Addr, Status: sp.Status})
+		}
+	}
+	d.mu.RUnlock()
+	slices.SortFunc(out, func(a, b OnlineSession) int {
+		return cmp.Or(cmp.Compare(a.Account, b.Account), cmp.Compare(a.Protocol, b.Protocol), cmp.Compare(a.ID, b.ID))
+	})
+	return out
+}
+
+// Kick ends one session of an account, on whichever node holds it (an
+// operator's kick; its client is told as for a newer login elsewhere).
+// ErrNotFound when the directory knows no such session.
+func (h *Hub) Kick(ctx context.Context, number uint32, id string) error {
+	rec, _ := h.directory.record(number)
+	sp, ok := rec.session(id)
+	if !ok {
+		return ErrNotFound
+	}
+	h.publishTo(number, Event{Kind: EventKick, Protocol: sp.Protocol, Session: id}, []string{sp.Node}, nil, "")
+	return nil
+}
+
+// KickAll ends every session of an account (a disabled one): those the
+// directory shows, on every node, and this node's that have not set their
+// presence yet. A login that attaches after it is refused by Attach once
+// the store has the account disabled.
+func (h *Hub) KickAll(ctx context.Context, number uint32) {
+	rec, _ := h.directory.record(number)
+	h.mu.RLock()
+	local := slices.Clone(h.users[number])
+	h.mu.RUnlock()
+	for _, s := range local {
+		h.enqueue(envelope{to: number, ev: Event{Kind: EventKick, Protocol: s.protocol, Session: s.id}})
+	}
+	for _, sp := range rec.Sessions {
+		if sp.Node != h.cfg.Node {
+			h.publishTo(number, Event{Kind: EventKick, Protocol: sp.Protocol, Session: sp.ID}, []string{sp.Node}, nil, "")
+		}
+	}
+}
