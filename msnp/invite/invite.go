@@ -96,6 +96,14 @@ type Invitation struct {
 
 	CancelCode string // Cancel-Code, one of the Cancel* constants or anything else
 
+	// The encrypted variant of Office Communicator (MSN_SECURE_FTP):
+	// Encryption in the INVITE ("R" from pidgin-sipe, "S" from
+	// Communicator) asks for it; the receiver's ACCEPT carries the keys,
+	// each 24 bytes in base64.
+	Encryption    string // Encryption
+	EncryptionKey string // Encryption-Key
+	HashKey       string // Hash-Key
+
 	// Extra holds the body fields not listed above, in the order received,
 	// and is written after them by Payload.
 	Extra []Field
@@ -173,6 +181,9 @@ var fields = []fieldSpec{
 	{name: "Sender-Connect", str: func(v *Invitation) *string { return &v.SenderConnect }},
 	{name: "Launch-Application", str: func(v *Invitation) *string { return &v.LaunchApplication }},
 	{name: "Request-Data", str: func(v *Invitation) *string { return &v.RequestData }},
+	{name: "Encryption", str: func(v *Invitation) *string { return &v.Encryption }},
+	{name: "Encryption-Key", str: func(v *Invitation) *string { return &v.EncryptionKey }},
+	{name: "Hash-Key", str: func(v *Invitation) *string { return &v.HashKey }},
 }
 
 var byName = func() map[string]*fieldSpec {
@@ -217,11 +228,22 @@ func Parse(payload []byte) (Invitation, error) {
 	if !strings.EqualFold(strings.TrimSpace(mediaType), ContentType) {
 		return Invitation{}, ErrContentType
 	}
+	return parseFields(lines[i:])
+}
 
+// ParseBody decodes the fields alone, as SIP carries them: the message's
+// Content-Type says text/x-msmsgsinvite, and the body holds only the
+// "Name: value" lines. It fails as Parse does, but for the header.
+func ParseBody(body []byte) (Invitation, error) {
+	return parseFields(splitLines(string(body)))
+}
+
+// parseFields reads the invitation fields of lines.
+func parseFields(lines []string) (Invitation, error) {
 	var inv Invitation
 	haveCookie := false
-	for ; i < len(lines); i++ {
-		name, value, ok := splitField(lines[i])
+	for _, l := range lines {
+		name, value, ok := splitField(l)
 		if !ok {
 			continue
 		}
@@ -309,8 +331,17 @@ const header = "MIME-Version: 1.0\r\nContent-Type: text/x-msmsgsinvite; charset=
 // send. CR and LF inside names or values, which would break the framing,
 // are replaced by spaces; Extra fields with an empty name are skipped.
 func (inv Invitation) Payload() []byte {
-	b := make([]byte, 0, 256)
-	b = append(b, header...)
+	return inv.appendFields(append(make([]byte, 0, 256), header...))
+}
+
+// Body encodes the fields alone, as a SIP MESSAGE of Content-Type
+// text/x-msmsgsinvite carries them (see ParseBody).
+func (inv Invitation) Body() []byte {
+	return inv.appendFields(make([]byte, 0, 256))
+}
+
+// appendFields appends the field lines and the final empty line to b.
+func (inv Invitation) appendFields(b []byte) []byte {
 	line := func(name, value string) {
 		b = append(b, clean(name)...)
 		b = append(b, ": "...)

@@ -189,7 +189,7 @@ var seedExamples = []struct {
 		want:  Invitation{Command: Cancel, Cookie: 3863032, CancelCode: CancelRejectNotInstalled},
 	},
 	{
-		name: "OCS INVITE with unknown Encryption field",
+		name: "OCS INVITE asking for encryption",
 		body: crlf(`
 			Application-Name: File Transfer
 			Application-GUID: {5D3E02AB-6190-11d3-BBBB-00C04F795683}
@@ -202,7 +202,7 @@ var seedExamples = []struct {
 			`),
 		exact: true,
 		want: Invitation{Command: Invite, Cookie: 4711, AppName: "File Transfer", AppGUID: FileTransferGUID,
-			File: "report.doc", FileSize: 0, Connectivity: "N", Extra: []Field{{"Encryption", "S"}}},
+			File: "report.doc", FileSize: 0, Connectivity: "N", Encryption: "S"},
 	},
 }
 
@@ -326,7 +326,8 @@ func TestRoundTrip(t *testing.T) {
 		AuthCookie: NewCookie(), SenderConnect: "TRUE",
 		SessionID: "{00000000-0000-0000-0000-000000000001}", SessionProtocol: "SM1",
 		ContextData: "Requested:SIP_A,;", CancelCode: CancelUserCancel,
-		Extra: []Field{{"Encryption", "S"}, {"X-Thing", "a: b"}},
+		Encryption: "S", EncryptionKey: "AAECAwQFBgcICQoLDA0ODxAREhMUFRYX", HashKey: "GBkaGxwdHh8gISIjJCUmJygpKissLS4v",
+		Extra: []Field{{"X-Thing", "a: b"}},
 	}
 	for _, inv := range []Invitation{
 		full,
@@ -344,6 +345,23 @@ func TestRoundTrip(t *testing.T) {
 		if !reflect.DeepEqual(got, inv) {
 			t.Fatalf("round trip =\n%+v\nwant\n%+v", got, inv)
 		}
+		// SIP carries the fields alone.
+		body := inv.Body()
+		if !bytes.Equal(p, append([]byte(hdr), body...)) {
+			t.Fatalf("Body is not Payload without its header: %q", body)
+		}
+		if got, err := ParseBody(body); err != nil || !reflect.DeepEqual(got, inv) {
+			t.Fatalf("ParseBody(Body()) = %+v, %v", got, err)
+		}
+	}
+	// pidgin-sipe's ACCEPT, as it writes it.
+	got, err := ParseBody([]byte("Invitation-Command: ACCEPT\r\nRequest-Data: IP-Address:\r\nInvitation-Cookie: 123\r\n" +
+		"Encryption-Key: AAECAwQFBgcICQoLDA0ODxAREhMUFRYX\r\nHash-Key: GBkaGxwdHh8gISIjJCUmJygpKissLS4v\r\n"))
+	if err != nil || got.Command != Accept || got.Cookie != 123 || got.EncryptionKey == "" || got.HashKey == "" || got.RequestData != "IP-Address:" {
+		t.Fatalf("pidgin-sipe ACCEPT: %+v %v", got, err)
+	}
+	if _, err := ParseBody([]byte("Invitation-Command: ACCEPT\r\n")); !errors.Is(err, ErrNoCookie) {
+		t.Fatalf("no cookie: %v", err)
 	}
 	// An empty file still carries its size.
 	p := Invitation{Command: Invite, Cookie: 1, File: "empty"}.Payload()

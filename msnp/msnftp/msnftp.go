@@ -36,6 +36,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/crosstalk-im/crosstalk/msnp/secureftp"
 )
 
 // BYE codes, sent by the receiver at the end of a transfer.
@@ -268,12 +270,16 @@ func unexpected(doing string, fields []string) error {
 
 // IsVerMSNFTP reports whether the fields of a line are a VER command
 // offering MSNFTP, the first line a receiver sends.
-func IsVerMSNFTP(fields []string) bool {
+func IsVerMSNFTP(fields []string) bool { return isVer(fields, "MSNFTP") }
+
+// isVer reports whether the fields of a line are a VER command offering
+// version.
+func isVer(fields []string, version string) bool {
 	if len(fields) == 0 || fields[0] != "VER" {
 		return false
 	}
 	for _, f := range fields[1:] {
-		if f == "MSNFTP" {
+		if f == version {
 			return true
 		}
 	}
@@ -295,6 +301,10 @@ type SendOptions struct {
 	Progress func(sent int64)
 	// StepTimeout bounds each step; zero means DefaultStepTimeout.
 	StepTimeout time.Duration
+	// Secure, when set, makes the transfer MSN_SECURE_FTP with the
+	// receiver's keys: the receiver must say VER MSN_SECURE_FTP, the data
+	// goes encrypted, and the file's MAC follows the receiver's BYE.
+	Secure *secureftp.Keys
 }
 
 // Send is the file sender's side of MSNFTP on conn, whichever side dialled.
@@ -320,14 +330,15 @@ func Send(ctx context.Context, conn net.Conn, opts SendOptions, r io.Reader) err
 	}
 
 	// VER MSNFTP
+	version := versionOf(opts.Secure)
 	fields, err := p.readLine()
 	if err != nil {
 		return fail("waiting for VER", err)
 	}
-	if !IsVerMSNFTP(fields) {
-		return unexpected("waiting for VER MSNFTP", fields)
+	if !isVer(fields, version) {
+		return unexpected("waiting for VER "+version, fields)
 	}
-	if err := p.writeLine("VER MSNFTP"); err != nil {
+	if err := p.writeLine("VER " + version); err != nil {
 		return fail("sending VER", err)
 	}
 
@@ -365,12 +376,25 @@ func Send(ctx context.Context, conn net.Conn, opts SendOptions, r io.Reader) err
 		return unexpected("waiting for TFR", fields)
 	}
 
-	return sendBlocks(p, opts, r)
+	if opts.Secure == nil {
+		return sendBlocks(p, opts, r, nil)
+	}
+	sealer := opts.Secure.Seal(r)
+	return sendBlocks(p, opts, sealer, func() []byte { return secureftp.MACLine(sealer.Sum()) })
+}
+
+// versionOf is the protocol the VER lines name.
+func versionOf(secure *secureftp.Keys) string {
+	if secure != nil {
+		return secureftp.Version
+	}
+	return "MSNFTP"
 }
 
 // sendBlocks streams the file while a goroutine watches for the receiver's
-// CCL or BYE.
-func sendBlocks(p *peer, opts SendOptions, r io.Reader) error {
+// CCL or BYE. After a successful BYE it sends the line trailer makes, if
+// any (the MAC of MSN_SECURE_FTP).
+func sendBlocks(p *peer, opts SendOptions, r io.Reader, trailer func() []byte) error {
 	// Until the last block is out, only the context bounds the reader's
 	// wait; afterwards, the step timeout does.
 	cd, _ := p.ctx.Deadline()
@@ -461,6 +485,15 @@ func sendBlocks(p *peer, opts SendOptions, r io.Reader) error {
 	res := <-final
 	if res != nil && p.cancelled() {
 		return fmt.Errorf("msnftp: waiting for BYE: %w", context.Cause(p.ctx))
+	}
+	if res == nil && trailer != nil {
+		if err := p.writeStep(); err != nil {
+			return fmt.Errorf("msnftp: sending the MAC: %w", context.Cause(p.ctx))
+		}
+		if _, err := p.conn.Write(trailer()); err != nil {
+			return ioErr("sending the MAC", err)
+		}
+		p.linger()
 	}
 	return res
 }
@@ -572,8 +605,14 @@ type ReceiveOptions struct {
 	// Commit, if set, is called once the whole file is written to w and
 	// before BYE, which tells the sender the file is in: it makes the file
 	// stay (stores it for good). An error is answered with BYE
-	// ByeOutOfDisk and returned.
+	// ByeOutOfDisk and returned. With Secure, Commit runs after BYE, once
+	// the sender's MAC has matched; an error is only returned.
 	Commit func() error
+	// Secure, when set, makes the transfer MSN_SECURE_FTP with these keys
+	// (the ones the ACCEPT sent): VER MSN_SECURE_FTP, the data decrypted
+	// before it reaches w, and after BYE the sender's MAC checked; a
+	// mismatch gives secureftp.ErrBadMAC.
+	Secure *secureftp.Keys
 }
 
 // Receive is the file receiver's side of MSNFTP on conn, whichever side
@@ -611,15 +650,16 @@ func Receive(ctx context.Context, conn net.Conn, opts ReceiveOptions, w io.Write
 		return err
 	}
 
-	if err := p.writeLine("VER MSNFTP"); err != nil {
+	version := versionOf(opts.Secure)
+	if err := p.writeLine("VER " + version); err != nil {
 		return 0, fail("sending VER", err)
 	}
 	fields, err := p.readLine()
 	if err != nil {
 		return 0, fail("waiting for VER", err)
 	}
-	if !IsVerMSNFTP(fields) {
-		return 0, unexpected("waiting for VER MSNFTP", fields)
+	if !isVer(fields, version) {
+		return 0, unexpected("waiting for VER "+version, fields)
 	}
 	if err := p.writeLine(fmt.Sprintf("USR %s %d", opts.Passport, opts.AuthCookie)); err != nil {
 		return 0, fail("sending USR", err)
@@ -645,6 +685,9 @@ func Receive(ctx context.Context, conn net.Conn, opts ReceiveOptions, w io.Write
 		return 0, fail("sending TFR", err)
 	}
 
+	if opts.Secure != nil {
+		return receiveSecure(p, opts, size, w, abort)
+	}
 	got, err := receiveBlocks(p, opts, size, w, abort)
 	if err != nil {
 		return got, err
@@ -658,6 +701,42 @@ func Receive(ctx context.Context, conn net.Conn, opts ReceiveOptions, w io.Write
 		}
 	}
 	p.farewell([]byte("BYE " + strconv.FormatUint(uint64(ByeOK), 10) + "\r\n"))
+	p.linger()
+	return got, nil
+}
+
+// receiveSecure receives an MSN_SECURE_FTP file: the blocks decrypted,
+// BYE, then the sender's MAC, which must match before Commit.
+func receiveSecure(p *peer, opts ReceiveOptions, size int64, w io.Writer, abort func(error) error) (int64, error) {
+	opener := opts.Secure.Open(w)
+	got, err := receiveBlocks(p, opts, size, opener, abort)
+	if err != nil {
+		return got, err
+	}
+	if err := p.writeLine("BYE " + strconv.FormatUint(uint64(ByeOK), 10)); err != nil {
+		return got, ioErr("sending BYE", err)
+	}
+	if err := p.readStep(); err != nil {
+		return got, fmt.Errorf("msnftp: waiting for the MAC: %w", context.Cause(p.ctx))
+	}
+	line, err := p.br.ReadSlice('\n')
+	if err == nil && len(line) > MaxLine {
+		err = ErrLineTooLong
+	}
+	if err != nil {
+		if errors.Is(err, bufio.ErrBufferFull) {
+			err = ErrLineTooLong
+		}
+		return got, ioErr("waiting for the MAC", err)
+	}
+	if err := opener.Check(line); err != nil {
+		return got, err
+	}
+	if opts.Commit != nil {
+		if err := opts.Commit(); err != nil {
+			return got, fmt.Errorf("msnftp: keeping the file: %w", err)
+		}
+	}
 	p.linger()
 	return got, nil
 }
