@@ -116,6 +116,7 @@ var ErrDeclined = errors.New("drive: the recipient declined the file")
 const (
 	routeLink = "link" // a download link in a hub message
 	routeMSN  = "msn"  // an offer through the MSN frontend
+	routeSIP  = "sip"  // an offer through the SIP frontend, over the hub
 )
 
 // Server serves the GG drive HTTP API.
@@ -162,9 +163,6 @@ func New(cfg Config) (*Server, error) {
 		waiters:   make(map[string][]chan struct{}),
 	}, nil
 }
-
-// PublicURL is the configured public address of the HTTP service.
-func (s *Server) PublicURL() string { return s.cfg.PublicURL }
 
 // Handler serves the API at the root of its own host (drive.mpa.gg.pl):
 // /signin, /send_ticket, /send_ticket/<id>, /me/file/outbox/<id>%2C<name>
@@ -568,15 +566,18 @@ func online(sessions map[string]hub.Status, protocol string) bool {
 }
 
 // route tells how a recipient not online through GG gets a file: through
-// MSN's own file transfer, or as a download link on protocols without
-// one (the web chat shows it as a file); "" when neither serves (or the
-// recipient is on GG).
+// MSN's or SIP's own file transfer, or as a download link on protocols
+// without one (the web chat shows it as a file); "" when none serves (or
+// the recipient is on GG).
 func (s *Server) route(sessions map[string]hub.Status) string {
 	if online(sessions, protocolGG) {
 		return ""
 	}
 	if s.cfg.MSN != nil && online(sessions, protocolMSNP) {
 		return routeMSN
+	}
+	if online(sessions, protocolSIP) {
+		return routeSIP
 	}
 	if s.cfg.PublicURL != "" && (online(sessions, protocolMSIM) || online(sessions, protocolIMIP) || online(sessions, ProtocolWebchat)) {
 		return routeLink
@@ -594,6 +595,7 @@ const (
 	protocolMSNP = "msnp"
 	protocolMSIM = "msim"
 	protocolIMIP = "imip"
+	protocolSIP  = "sip"
 )
 
 // ProtocolWebchat is the hub protocol name of the web chat frontend, which
@@ -602,43 +604,67 @@ const ProtocolWebchat = "webchat"
 
 // Bridge hands a completed ticket whose recipient is online, but
 // not through GG, to them in the background: a download link, or an MSN
-// offer. The route follows where the recipient is when the file is in, so
-// nothing about it needs keeping between the offer and the upload.
+// or SIP offer. The route follows where the recipient is when the file is
+// in, so nothing about it needs keeping between the offer and the upload.
 func (s *Server) Bridge(ctx context.Context, t Ticket) bool {
-	sessions, err := s.cfg.Hub.Sessions(ctx, t.Recipient)
-	if err != nil {
-		s.log.Warn("drive: bridged file: recipient sessions", "ticket", t.ID, "err", err)
-		return false
-	}
-	route := s.route(sessions)
+	route := s.routeFor(ctx, t)
 	if route == "" {
 		return false
 	}
 	s.notifyChange(t, t.Status, t.Sender)
 	s.notify(t.Sender, KindScopeFilesChanged, scopeJSON{Scope: "outbox", ID: t.ID})
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), bridgeTimeout)
-		defer cancel()
-		from, err := s.cfg.Hub.Store().Account(ctx, t.Sender)
-		if err != nil {
-			s.log.Warn("drive: bridged file: sender", "ticket", t.ID, "err", err)
-			return
-		}
-		switch route {
-		case routeLink:
-			if err := s.Announce(ctx, from, t); err != nil {
-				s.log.Warn("drive: bridged file: announce", "ticket", t.ID, "err", err)
-			}
-		case routeMSN:
-			err := s.HandOver(ctx, t.ID, func(t Ticket, open func() (io.ReadCloser, error)) error {
-				return s.cfg.MSN.OfferFile(ctx, from, t.Recipient, t, open)
-			})
-			if errors.Is(err, ErrElsewhere) {
-				s.cfg.Hub.OfferFile(from, t.Recipient, protocolMSNP, t.ID)
-			}
-		}
-	}()
+	go s.handTo(route, t)
 	return true
+}
+
+// Deliver hands a completed ticket a protocol bridge deposited (see
+// Deposit) to its recipient in the background, as Bridge does a GG
+// user's: an MSN or SIP offer, or a download link. It reports false
+// when the recipient is online through none of those.
+func (s *Server) Deliver(ctx context.Context, t Ticket) bool {
+	route := s.routeFor(ctx, t)
+	if route == "" {
+		return false
+	}
+	go s.handTo(route, t)
+	return true
+}
+
+// routeFor is the route of a ticket's recipient as they are online now.
+func (s *Server) routeFor(ctx context.Context, t Ticket) string {
+	sessions, err := s.cfg.Hub.Sessions(ctx, t.Recipient)
+	if err != nil {
+		s.log.Warn("drive: bridged file: recipient sessions", "ticket", t.ID, "err", err)
+		return ""
+	}
+	return s.route(sessions)
+}
+
+// handTo delivers a ticket's file by route.
+func (s *Server) handTo(route string, t Ticket) {
+	ctx, cancel := context.WithTimeout(context.Background(), bridgeTimeout)
+	defer cancel()
+	from, err := s.cfg.Hub.Store().Account(ctx, t.Sender)
+	if err != nil {
+		s.log.Warn("drive: bridged file: sender", "ticket", t.ID, "err", err)
+		return
+	}
+	switch route {
+	case routeLink:
+		if err := s.Announce(ctx, from, t); err != nil {
+			s.log.Warn("drive: bridged file: announce", "ticket", t.ID, "err", err)
+		}
+	case routeSIP:
+		// The SIP session, on whichever node, offers it (see HandOver).
+		s.cfg.Hub.OfferFile(from, t.Recipient, protocolSIP, t.ID)
+	case routeMSN:
+		err := s.HandOver(ctx, t.ID, func(t Ticket, open func() (io.ReadCloser, error)) error {
+			return s.cfg.MSN.OfferFile(ctx, from, t.Recipient, t, open)
+		})
+		if errors.Is(err, ErrElsewhere) {
+			s.cfg.Hub.OfferFile(from, t.Recipient, protocolMSNP, t.ID)
+		}
+	}
 }
 
 // ErrElsewhere is what a FileOfferer returns when the recipient's session

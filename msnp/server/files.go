@@ -20,8 +20,9 @@ import (
 // transfer; (*drive.Server) implements it.
 type Files interface {
 	Deposit(ctx context.Context, sender, recipient uint32, name string, size int64, r io.Reader) (drive.Ticket, error)
-	// Announce tells the recipient of a deposited file where to fetch it.
-	Announce(ctx context.Context, from hub.Account, t drive.Ticket) error
+	// Deliver hands a deposited file on to its recipient: an offer
+	// through their protocol's file transfer, or a download link.
+	Deliver(ctx context.Context, t drive.Ticket) bool
 	// Offer, AwaitAnswer, Fill and Withdraw serve contacts online only
 	// through GG: they get a drive ticket to answer, and the server fills
 	// it once they allow it.
@@ -377,17 +378,16 @@ func (r *remote) startReceive(ctx context.Context, from hub.Account, inv invite.
 	}()
 }
 
-// receive runs one transfer on nc into the drive and tells the recipient
-// where to fetch the file. It returns the Cancel-Code for the sender on
-// failure.
+// receive runs one transfer on nc into the drive, which hands the file on
+// to the recipient (an offer over SIP, a download link). It returns the
+// Cancel-Code for the sender on failure.
 func (r *remote) receive(ctx context.Context, from hub.Account, o *fileOffer, nc net.Conn, auth uint32) string {
 	log := r.srv.log.With("from", from.Number, "to", r.acct.Number, "file", o.name, "size", o.size)
-	var err error
 	if o.ticket != "" {
 		return r.fill(ctx, nc, o, auth)
 	}
 	var t drive.Ticket
-	err = r.pipe(ctx, nc, o, auth, func(sctx context.Context, pr io.Reader) (err error) {
+	err := r.pipe(ctx, nc, o, auth, func(sctx context.Context, pr io.Reader) (err error) {
 		t, err = r.srv.cfg.Files.Deposit(sctx, from.Number, r.acct.Number, o.name, o.size, pr)
 		return err
 	})
@@ -395,11 +395,9 @@ func (r *remote) receive(ctx context.Context, from hub.Account, o *fileOffer, nc
 		log.Info("file transfer failed", "err", err)
 		return invite.CancelFail
 	}
-	// The file is in; the notice goes out even if the sender just left.
-	nctx, ncancel := context.WithTimeout(context.WithoutCancel(ctx), fileNoticeTimeout)
-	defer ncancel()
-	if err := r.srv.cfg.Files.Announce(nctx, from, t); err != nil {
-		log.Warn("file transfer: link message", "err", err)
+	// The file is in; it goes on even if the sender just left.
+	if !r.srv.cfg.Files.Deliver(context.WithoutCancel(ctx), t) {
+		log.Info("file transfer: the recipient went away", "ticket", t.ID)
 		return invite.CancelFail
 	}
 	log.Info("file received for another protocol", "ticket", t.ID)

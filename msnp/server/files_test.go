@@ -19,9 +19,7 @@ type fakeFiles struct{}
 func (fakeFiles) Deposit(ctx context.Context, sender, recipient uint32, name string, size int64, r io.Reader) (drive.Ticket, error) {
 	return drive.Ticket{}, fmt.Errorf("not expected")
 }
-func (fakeFiles) Announce(context.Context, hub.Account, drive.Ticket) error {
-	return fmt.Errorf("not expected")
-}
+func (fakeFiles) Deliver(context.Context, drive.Ticket) bool { return false }
 func (fakeFiles) Offer(ctx context.Context, sender, recipient uint32, name string, size int64) (drive.Ticket, error) {
 	return drive.Ticket{}, fmt.Errorf("not expected")
 }

@@ -95,12 +95,12 @@ type Config struct {
 	WriteTimeout    time.Duration
 
 	// Files, when set, receives files MSN clients send to contacts online
-	// through a protocol without file transfer (not GG): the server takes
-	// the MSNFTP receiver's part and has Files.Announce tell the contact
-	// where to download it.
-	// Contacts online only through GG are offered a drive ticket instead,
-	// which the server fills once they allow it.
-	// Without it such invitations are declined with REJECT_NOT_INSTALLED.
+	// through another protocol (not GG): the server takes the MSNFTP
+	// receiver's part and the drive hands the file on (an offer over SIP,
+	// a download link elsewhere). Contacts online only through GG are
+	// offered a drive ticket instead, which the server fills once they
+	// allow it. Without it such invitations are declined with
+	// REJECT_NOT_INSTALLED.
 	Files Files
 	// FileAnswerTimeout is how long a file offered to a contact online only
 	// through GG waits for their answer on the drive before the sender gets
