@@ -7,7 +7,6 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/drive"
@@ -294,7 +293,7 @@ func (r *remote) accept(ctx context.Context, from hub.Account, cookie uint32, o 
 		defer cancel()
 		defer r.dropOffer(cookie, o)
 		code := invite.CancelTimeout
-		if nc, err := acceptLeg(tctx, l, r.srv.cfg.FileLegTimeout); err != nil {
+		if nc, err := msnftp.AcceptOne(tctx, l, r.srv.cfg.FileLegTimeout); err != nil {
 			r.srv.log.Info("file transfer: the sender did not connect", "from", from.Number, "err", err)
 		} else {
 			code = r.receive(tctx, from, o, nc, auth)
@@ -387,7 +386,7 @@ func (r *remote) receive(ctx context.Context, from hub.Account, o *fileOffer, nc
 		return r.fill(ctx, nc, o, auth)
 	}
 	var t drive.Ticket
-	err := r.pipe(ctx, nc, o, auth, func(sctx context.Context, pr io.Reader) (err error) {
+	err := r.receiveStored(ctx, nc, o, auth, func(sctx context.Context, pr io.Reader) (err error) {
 		t, err = r.srv.cfg.Files.Deposit(sctx, from.Number, r.acct.Number, o.name, o.size, pr)
 		return err
 	})
@@ -407,7 +406,7 @@ func (r *remote) receive(ctx context.Context, from hub.Account, o *fileOffer, nc
 // fill receives a file for a GG member into their drive ticket; the drive
 // tells them it is in.
 func (r *remote) fill(ctx context.Context, nc net.Conn, o *fileOffer, auth uint32) string {
-	err := r.pipe(ctx, nc, o, auth, func(sctx context.Context, pr io.Reader) error {
+	err := r.receiveStored(ctx, nc, o, auth, func(sctx context.Context, pr io.Reader) error {
 		return r.srv.cfg.Files.Fill(sctx, o.ticket, pr)
 	})
 	if err != nil {
@@ -418,40 +417,10 @@ func (r *remote) fill(ctx context.Context, nc net.Conn, o *fileOffer, auth uint3
 	return ""
 }
 
-// pipe runs the MSNFTP receiver on nc and hands store the file as a
-// stream. store works on a context of its own, not ctx: the sender's
-// session may end the moment it hears BYE, which it hears only once store
-// has returned, that is once the file is kept for good. From the last byte
-// on, store has fileStoreTimeout to finish.
-func (r *remote) pipe(ctx context.Context, nc net.Conn, o *fileOffer, auth uint32, store func(context.Context, io.Reader) error) error {
-	sctx, cancelStore := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelStore()
-	pr, pw := io.Pipe()
-	stored := make(chan error, 1)
-	go func() {
-		err := store(sctx, pr)
-		pr.CloseWithError(errStoreEnded)
-		stored <- err
-	}()
-	storeResult := sync.OnceValue(func() error { return <-stored })
-	commit := func() error {
-		pw.Close()
-		t := time.AfterFunc(fileStoreTimeout, cancelStore)
-		defer t.Stop()
-		return storeResult()
-	}
-	_, err := msnftp.Receive(ctx, nc, msnftp.ReceiveOptions{
-		Passport: r.acct.Email, AuthCookie: auth, MaxSize: o.size, ExactSize: true, Commit: commit,
-	}, pw)
-	if err != nil {
-		pw.CloseWithError(err)
-		cancelStore()
-	}
-	if serr := storeResult(); serr != nil && err == nil {
-		err = serr
-	}
-	return err
+// receiveStored runs the MSNFTP receiver on nc for the file of o, which
+// store keeps.
+func (r *remote) receiveStored(ctx context.Context, nc net.Conn, o *fileOffer, auth uint32, store func(context.Context, io.Reader) error) error {
+	return msnftp.ReceiveStored(ctx, nc, msnftp.ReceiveOptions{
+		Passport: r.acct.Email, AuthCookie: auth, MaxSize: o.size, ExactSize: true,
+	}, fileStoreTimeout, store)
 }
-
-// errStoreEnded fails the receiver's writes once store has returned.
-var errStoreEnded = errors.New("msnp: the file's store ended")

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -334,20 +333,6 @@ func (s *Server) legPort(c *sbConn) (net.Listener, string, error) {
 	return l, host, nil
 }
 
-// acceptLeg takes one connection on l within timeout, and closes l.
-func acceptLeg(ctx context.Context, l net.Listener, timeout time.Duration) (net.Conn, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	stop := context.AfterFunc(ctx, func() { l.Close() })
-	nc, err := l.Accept()
-	stop()
-	l.Close()
-	if err != nil && ctx.Err() != nil {
-		return nil, fmt.Errorf("no connection: %w", ctx.Err())
-	}
-	return nc, err
-}
-
 // senderLeg is where the connection a sender makes to its per-transfer
 // port is handed to the relay connection of the receiver.
 type senderLeg struct {
@@ -367,7 +352,7 @@ func (s *Server) newSenderLeg() *senderLeg {
 // receiver's side, waiting for it at most leg.timeout.
 func (s *Server) awaitSender(l net.Listener, leg *senderLeg) {
 	defer leg.cancel()
-	sc, err := acceptLeg(leg.ctx, l, leg.timeout)
+	sc, err := msnftp.AcceptOne(leg.ctx, l, leg.timeout)
 	if err != nil {
 		s.log.Info("file relay: the sender did not connect", "err", err)
 		return
@@ -426,7 +411,7 @@ func (leg *senderLeg) meet(nc net.Conn, br *bufio.Reader) (net.Conn, error) {
 // receiver at addr and passes the file through.
 func (s *Server) relayToListener(l net.Listener, addr string, recv msnftp.ReceiveOptions, send msnftp.SendOptions) {
 	log := s.log.With("receiver", recv.Passport, "size", send.Size)
-	sc, err := acceptLeg(s.relayCtx, l, s.cfg.FileLegTimeout)
+	sc, err := msnftp.AcceptOne(s.relayCtx, l, s.cfg.FileLegTimeout)
 	if err != nil {
 		log.Info("file relay: the sender did not connect", "err", err)
 		return
