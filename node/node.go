@@ -299,9 +299,6 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		n.IMIP = imipserver.New(cfg)
 		listeners = append(listeners, func() { n.serve("imip", func() error { return n.IMIP.Serve(l) }) })
 	}
-	if err := n.startSIP(o, listen, &listeners); err != nil {
-		return nil, err
-	}
 	if o.HTTPAddr != Off && o.HTTPAddr != "" {
 		l, err := n.listen("http", o.HTTPAddr, o.HTTP.listenerOptions(o.Logger, o.Admission))
 		if err != nil {
@@ -370,6 +367,10 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	} else if o.HTTPSAddr != "" && o.HTTPSAddr != Off {
 		return nil, errors.New("the HTTPS listener is part of the HTTP service, which is off")
 	}
+	// SIP comes after the drive, which carries its files.
+	if err := n.startSIP(o, listen, &listeners); err != nil {
+		return nil, err
+	}
 	if msnpCfg != nil {
 		if n.Drive != nil {
 			msnpCfg.Files = n.Drive
@@ -411,6 +412,9 @@ func (n *Node) startSIP(o Options, listen func(string, string, func(net.Conn)) (
 	cfg.Hub = n.Hub
 	cfg.Logger = o.Logger.With("protocol", "sip")
 	cfg.Guard = n.Guard
+	if n.Drive != nil {
+		cfg.Files = n.Drive
+	}
 	n.SIP = sipserver.New(cfg)
 	if useTCP {
 		l, err := listen("sip", o.SIPAddr, n.SIP.Busy)

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/internal/clientconn"
+	"github.com/crosstalk-im/crosstalk/msnp/invite"
 	"github.com/crosstalk-im/crosstalk/sip/ntlm"
 	"github.com/crosstalk-im/crosstalk/sip/wire"
 )
@@ -97,7 +98,8 @@ type Client struct {
 	waiters     map[string]chan *wire.Message
 	dialogs     map[string]*dialog // IM sessions by peer URI (lower case)
 	byCall      map[string]*dialog
-	contacts    map[string]bool // URIs on the contact list, lower case
+	contacts    map[string]bool                   // URIs on the contact list, lower case
+	answers     map[uint32]chan invite.Invitation // file invitations we wait on, by cookie
 	// keepAlive and renew are the timers of keep-alives and renewals.
 	keepAlive, renew *time.Timer
 }
@@ -149,6 +151,7 @@ func New(nc net.Conn, opts Options) *Client {
 		dialogs:  make(map[string]*dialog),
 		byCall:   make(map[string]*dialog),
 		contacts: make(map[string]bool),
+		answers:  make(map[uint32]chan invite.Invitation),
 	}
 	go c.readLoop()
 	return c

@@ -6,8 +6,8 @@ import (
 )
 
 // Event is something the server sent on its own. The concrete types are
-// Presence, Message, Typing, ContactList, Subscribers, Deregistered and,
-// last, Disconnected.
+// Presence, Message, Typing, ContactList, Subscribers, FileOffer,
+// FileCancelled, Deregistered and, last, Disconnected.
 type Event interface{ isEvent() }
 
 // Presence is a contact's state ([MS-PRES] categories): its availability

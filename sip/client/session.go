@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/crosstalk-im/crosstalk/msnp/invite"
 	"github.com/crosstalk-im/crosstalk/sip/wire"
 )
 
@@ -173,7 +174,7 @@ func (c *Client) answerInvite(m *wire.Message) error {
 func (c *Client) sdp() []byte {
 	host, port, _ := net.SplitHostPort(c.local)
 	return []byte("v=0\r\no=- 0 0 IN IP4 " + host + "\r\ns=session\r\nc=IN IP4 " + host + "\r\nt=0 0\r\nm=message " + port +
-		" sip null\r\na=accept-types:text/plain text/html application/im-iscomposing+xml\r\n")
+		" sip null\r\na=accept-types:text/plain text/html application/im-iscomposing+xml text/x-msmsgsinvite\r\n")
 }
 
 func (c *Client) incomingMessage(m *wire.Message) error {
@@ -190,6 +191,8 @@ func (c *Client) incomingMessage(m *wire.Message) error {
 			return err
 		}
 		return c.emit(Typing{From: from, Active: bytes.Contains(m.Body, []byte("active"))})
+	case strings.HasPrefix(ct, invite.ContentType):
+		return c.incomingInvitation(m, from)
 	}
 	return c.respond(m, 415, "", nil, "")
 }
@@ -200,15 +203,21 @@ func (c *Client) incomingMessage(m *wire.Message) error {
 // took the message; a refusal is a *StatusError (480: the contact is
 // offline).
 func (c *Client) SendMessage(ctx context.Context, to, text string) error {
+	return c.sendInSession(ctx, to, typeText, []byte(text))
+}
+
+// sendInSession sends a MESSAGE of contentType to a contact in the IM
+// session with them, starting one when there is none.
+func (c *Client) sendInSession(ctx context.Context, to, contentType string, body []byte) error {
 	to = Address(to)
 	c.mu.Lock()
 	d := c.dialogs[strings.ToLower(to)]
 	c.mu.Unlock()
 	if d == nil {
-		return c.invite(ctx, to, text)
+		return c.invite(ctx, to, contentType, body)
 	}
-	m := c.inDialog(d, wire.MethodMessage).Add(wire.HeaderContentType, "text/plain; charset=UTF-8").Add(wire.HeaderContact, c.contactHeader())
-	m.Body = []byte(text)
+	m := c.inDialog(d, wire.MethodMessage).Add(wire.HeaderContentType, contentType).Add(wire.HeaderContact, c.contactHeader())
+	m.Body = body
 	res, err := c.request(ctx, m)
 	if err != nil {
 		return err
@@ -217,12 +226,15 @@ func (c *Client) SendMessage(ctx context.Context, to, text string) error {
 	case res.StatusCode == 481 || res.StatusCode == 408 || res.StatusCode == 480:
 		// The session is gone: pidgin-sipe starts another.
 		c.forget(d)
-		return c.invite(ctx, to, text)
+		return c.invite(ctx, to, contentType, body)
 	case res.StatusCode >= 300:
 		return statusError(wire.MethodMessage, res)
 	}
 	return nil
 }
+
+// typeText is the content type of our messages.
+const typeText = "text/plain; charset=UTF-8"
 
 // inDialog starts a request of ours in d; the caller sets the body.
 func (c *Client) inDialog(d *dialog, method string) *wire.Message {
@@ -242,13 +254,13 @@ func (c *Client) forget(d *dialog) {
 	c.mu.Unlock()
 }
 
-// invite starts an IM session with its first message.
-func (c *Client) invite(ctx context.Context, to, text string) error {
+// invite starts an IM session with its first message, of contentType.
+func (c *Client) invite(ctx context.Context, to, contentType string, body []byte) error {
 	d := &dialog{callID: randomHex(12), peer: to, localTag: randomHex(5), target: to, cseq: 1}
 	m := c.base(wire.MethodInvite, to, "<"+c.Self()+">;tag="+d.localTag+";epid="+c.epid, "<"+to+">", d.callID, 1).
 		Add(wire.HeaderContact, c.contactHeader()).
 		Add(wire.HeaderSupported, "ms-sender").
-		Add(wire.HeaderTextFormat, "text/plain; charset=UTF-8;ms-body="+base64.StdEncoding.EncodeToString([]byte(text))).
+		Add(wire.HeaderTextFormat, contentType+";ms-body="+base64.StdEncoding.EncodeToString(body)).
 		Add(wire.HeaderContentType, "application/sdp")
 	m.Body = c.sdp()
 	res, err := c.requestOK(ctx, m)
@@ -270,8 +282,8 @@ func (c *Client) invite(ctx context.Context, to, text string) error {
 	if res.HasValue(wire.HeaderSupported, "ms-text-format") {
 		return nil
 	}
-	msg := c.inDialog(d, wire.MethodMessage).Add(wire.HeaderContentType, "text/plain; charset=UTF-8")
-	msg.Body = []byte(text)
+	msg := c.inDialog(d, wire.MethodMessage).Add(wire.HeaderContentType, contentType)
+	msg.Body = body
 	_, err = c.requestOK(ctx, msg)
 	return err
 }

@@ -66,6 +66,10 @@ type conn struct {
 	ended    bool                    // no more requests of ours may start
 	bg       service.Workers
 	rereader mailbox.Rereader
+	files    map[uint32]*transfer // file invitations by cookie
+	// filesCtx bounds the file transfers, which end with the connection.
+	filesCtx  context.Context
+	stopFiles context.CancelFunc
 }
 
 // RemoteAddr is the client's address, shown with its hub session.
@@ -105,7 +109,9 @@ func (s *Server) handle(nc net.Conn) {
 		subs:     make(map[string]*subscription),
 		watching: make(map[uint32]watch),
 		pending:  make(map[string]*transaction),
+		files:    make(map[uint32]*transfer),
 	}
+	c.filesCtx, c.stopFiles = context.WithCancel(context.Background())
 	c.logp.Store(s.log.With("conn", randomHex(4), "remote", nc.RemoteAddr().String()))
 	if !s.tracker.Track(c) {
 		_ = nc.Close()
@@ -477,6 +483,10 @@ func (c *conn) Deliver(ev hub.Event) bool {
 		}
 	case hub.EventReverseAdded:
 		c.bg.Go(c.pushSubscribers)
+	case hub.EventFile:
+		if ev.Protocol == protocolName && ev.File != "" && c.sess() != nil {
+			c.handOver(ev.From, ev.File)
+		}
 	}
 	return true
 }
@@ -507,6 +517,7 @@ func (c *conn) end(ctx context.Context) {
 	pending := c.pending
 	c.pending = map[string]*transaction{}
 	c.mu.Unlock()
+	c.stopFiles()
 	// Whoever takes a transaction out of pending settles it.
 	for _, t := range pending {
 		t.timer.Stop()

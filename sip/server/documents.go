@@ -21,6 +21,7 @@ const (
 	typeSOAP            = "application/soap+xml"
 	typeSDP             = "application/sdp"
 	typeText            = "text/plain; charset=UTF-8"
+	typeInvitation      = "text/x-msmsgsinvite; charset=UTF-8"
 	typeKeyboard        = "application/xml"
 	typeRegistration    = "text/registration-event"
 )

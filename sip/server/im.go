@@ -13,6 +13,7 @@ import (
 
 	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/metrics"
+	"github.com/crosstalk-im/crosstalk/msnp/invite"
 	"github.com/crosstalk-im/crosstalk/sip/wire"
 )
 
@@ -36,12 +37,16 @@ type dialog struct {
 }
 
 // outgoing is a message on its way to the client; offline is its mailbox
-// id when it comes from there.
+// id when it comes from there. A file transfer invitation has its body
+// in invitation instead of msg, and failed, if set, runs when the client
+// does not take it.
 type outgoing struct {
-	from    hub.Account
-	msg     hub.Message
-	offline int64
-	retried bool
+	from       hub.Account
+	msg        hub.Message
+	offline    int64
+	retried    bool
+	invitation []byte
+	failed     func()
 }
 
 // handleInvite answers the client's INVITE to a contact: the dialog
@@ -214,8 +219,9 @@ func (c *conn) handleMessage(ctx context.Context, m *wire.Message) error {
 		active := strings.Contains(string(m.Body), "active")
 		c.respond(m, 200, "")
 		return c.typingToHub(ctx, d, active)
+	case strings.HasPrefix(ct, invite.ContentType):
+		return c.handleInvitation(ctx, d, m)
 	default:
-		// text/x-msmsgsinvite (file transfer) among others.
 		c.respond(m, 415, "")
 		return nil
 	}
@@ -452,11 +458,15 @@ func (c *conn) sendIM(d *dialog, o outgoing) error {
 
 // sendIMOrdered is sendIM for a caller holding c.order.
 func (c *conn) sendIMOrdered(d *dialog, o outgoing) error {
+	contentType, body := typeText, []byte(o.msg.Text)
+	if o.invitation != nil {
+		contentType, body = typeInvitation, o.invitation
+	}
 	c.mu.Lock()
 	d.cseq++
-	m := c.inDialog(d, wire.MethodMessage, d.cseq).Add(wire.HeaderContentType, typeText)
+	m := c.inDialog(d, wire.MethodMessage, d.cseq).Add(wire.HeaderContentType, contentType)
 	c.mu.Unlock()
-	m.Body = []byte(o.msg.Text)
+	m.Body = body
 	err := c.request(m, func(res *wire.Message) {
 		switch {
 		case res == nil:
@@ -494,6 +504,10 @@ func (c *conn) sendIMOrdered(d *dialog, o outgoing) error {
 func (c *conn) failWaiting(os []outgoing) {
 	s := c.sess()
 	for _, o := range os {
+		if o.invitation != nil {
+			o.fail()
+			continue
+		}
 		if o.offline == 0 && s != nil {
 			s.Undelivered(o.from, o.msg)
 		}
@@ -504,9 +518,20 @@ func (c *conn) failWaiting(os []outgoing) {
 // them back would only bring them to it again.
 func (c *conn) refused(os []outgoing) {
 	for _, o := range os {
+		if o.invitation != nil {
+			o.fail()
+			continue
+		}
 		if o.offline == 0 {
 			metrics.MessageOutcomes.WithLabelValues("refused").Inc()
 		}
+	}
+}
+
+// fail tells an invitation's sender the client did not take it.
+func (o outgoing) fail() {
+	if o.failed != nil {
+		o.failed()
 	}
 }
 

@@ -30,6 +30,9 @@ const (
 	DefaultMessageBurst       = 100
 	DefaultMaxPendingBytes    = 1 << 20
 	DefaultWriteTimeout       = 30 * time.Second
+	DefaultFileAnswerTimeout  = 2 * time.Minute
+	DefaultFileLegTimeout     = 30 * time.Second
+	DefaultMaxFileTransfers   = 8
 )
 
 // Expiry of subscriptions, as OCS gives them: pidgin-sipe renews two
@@ -79,6 +82,21 @@ type Config struct {
 	// read; WriteTimeout bounds one write.
 	MaxPendingBytes int
 	WriteTimeout    time.Duration
+
+	// Files, when set, carries files between SIP clients and contacts of
+	// every protocol (see files.go); without it file invitations are
+	// cancelled with REJECT_NOT_INSTALLED.
+	Files Files
+	// FileAnswerTimeout is how long a file offer waits for its answer:
+	// the client's to a file brought to it, a GG contact's on the drive to
+	// the client's file.
+	FileAnswerTimeout time.Duration
+	// FileLegTimeout bounds the wait for a client to connect to a port
+	// opened for one transfer, and each step of a transfer.
+	FileLegTimeout time.Duration
+	// MaxFileTransfers bounds the file invitations, both ways, one
+	// connection has under way.
+	MaxFileTransfers int
 }
 
 // LevelTrace is below Debug: the message dump of one connection.
@@ -113,6 +131,9 @@ func (c *Config) defaults() {
 	setDefault(&c.MessageBurst, DefaultMessageBurst)
 	setDefault(&c.MaxPendingBytes, DefaultMaxPendingBytes)
 	setDefault(&c.WriteTimeout, DefaultWriteTimeout)
+	setDefault(&c.FileAnswerTimeout, DefaultFileAnswerTimeout)
+	setDefault(&c.FileLegTimeout, DefaultFileLegTimeout)
+	setDefault(&c.MaxFileTransfers, DefaultMaxFileTransfers)
 }
 
 // setDefault replaces a zero (or negative) setting.
