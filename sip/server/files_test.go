@@ -92,7 +92,11 @@ func fileData(n int) []byte {
 // fileEnv is alice on SIP and bob as a session of another protocol.
 func fileEnv(t *testing.T) (*testEnv, *memFiles, *client.Client, hub.Account, *testenv.Peer) {
 	files := newMemFiles()
-	e := newTestEnv(t, func(c *Config) { c.Files = files; c.FileAnswerTimeout = 5 * time.Second; c.FileLegTimeout = 5 * time.Second })
+	e := newTestEnv(t, func(c *Config) {
+		c.Files = files
+		c.FileAnswerTimeout = 5 * time.Second
+		c.FileLegTimeout = 5 * time.Second
+	})
 	alice := e.account(t, 1001, "Alice", "pa")
 	bob := e.account(t, 1002, "Bob", "pb")
 	e.follow(t, alice.Number, bob.Number)
