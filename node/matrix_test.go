@@ -261,6 +261,7 @@ type sipPeer struct {
 	number uint32
 	email  string
 	c      *sipclient.Client
+	offers chan sipclient.FileOffer // files offered to it
 }
 
 func (p *sipPeer) protocol() string          { return "sip" }
@@ -277,6 +278,8 @@ func (p *sipPeer) run() {
 			p.update(func() { p.online[ev.URI] = ev.Online() })
 		case sipclient.Message:
 			p.update(func() { p.messages = append(p.messages, ev.From+": "+ev.Text) })
+		case sipclient.FileOffer:
+			p.offers <- ev
 		}
 	}
 }
@@ -298,7 +301,7 @@ func newSIPPeer(t *testing.T, ctx context.Context, n *Node, number uint32, email
 	if err := c.SignIn(ctx, email, "pw"); err != nil {
 		t.Fatal(err)
 	}
-	p := &sipPeer{inbox: newInbox(), number: number, email: email, c: c}
+	p := &sipPeer{inbox: newInbox(), number: number, email: email, c: c, offers: make(chan sipclient.FileOffer, 16)}
 	go p.run()
 	return p
 }

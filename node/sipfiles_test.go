@@ -1,0 +1,269 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	driveclient "github.com/crosstalk-im/crosstalk/drive/client"
+	"github.com/crosstalk-im/crosstalk/gg/wire"
+	msnclient "github.com/crosstalk-im/crosstalk/msnp/client"
+	"github.com/crosstalk-im/crosstalk/msnp/filetransfer"
+	sipclient "github.com/crosstalk-im/crosstalk/sip/client"
+)
+
+// The SIP client's ways of taking part: pidgin-sipe's (encrypted, able
+// to take connections), Communicator allowed unencrypted transfers, and a
+// client behind NAT.
+var sipFileOptions = []sipclient.FileOptions{{}, {Plain: true}, {NoIncoming: true, Listen: true}}
+
+// nextSIPOffer waits for the next file offered to a SIP peer.
+func nextSIPOffer(t *testing.T, ctx context.Context, p *sipPeer) sipclient.FileOffer {
+	t.Helper()
+	select {
+	case o := <-p.offers:
+		return o
+	case <-ctx.Done():
+		t.Fatal("no file offer for the SIP user")
+		return sipclient.FileOffer{}
+	}
+}
+
+// acceptSIP receives an offer for a SIP peer and checks it is data.
+func acceptSIP(t *testing.T, ctx context.Context, p *sipPeer, from, name string, data []byte, opts sipclient.FileOptions) {
+	t.Helper()
+	offer := nextSIPOffer(t, ctx, p)
+	if offer.From != "sip:"+from || offer.Name != name || offer.Size != int64(len(data)) {
+		t.Fatalf("offer %+v, want %s from %s", offer, name, from)
+	}
+	var got bytes.Buffer
+	if n, err := p.c.AcceptFile(ctx, offer, &got, opts); err != nil || n != int64(len(data)) || sha256.Sum256(got.Bytes()) != sha256.Sum256(data) {
+		t.Fatalf("%s: received %d bytes: %v", name, n, err)
+	}
+}
+
+// TestSIPFilesWithMSN: files both ways between a SIP and an MSN user,
+// through the drive, every size, plain and encrypted on the SIP side.
+func TestSIPFilesWithMSN(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 180*time.Second)
+	defer cancel()
+	n := startNode(t, t.TempDir(), "")
+	addAccount(t, n, 1001, "msn@example.com", "Em", "pw")
+	mc := login(t, ctx, n.MSNPAddr, "msn@example.com", "pw")
+	sp := newSIPPeer(t, ctx, n, 1005, "sip@example.com")
+	if _, err := mc.Add(ctx, msnclient.ListForward, "sip@example.com", "Sip", 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.c.AddContact(ctx, "msn@example.com"); err != nil {
+		t.Fatal(err)
+	}
+
+	// MSN to SIP: the MSN user's chat with the SIP user as a remote member.
+	sb, err := mc.StartChat(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sb.Close() })
+	if _, err := sb.Call(ctx, "sip@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	next[msnclient.Joined](t, ctx, sb.Events())
+	for i, size := range fileSizes {
+		opts := sipFileOptions[i%len(sipFileOptions)]
+		data := randomBytes(size)
+		name := fmt.Sprintf("msn%d.bin", i)
+		if err := filetransfer.Send(ctx, sb, "sip@example.com", name, int64(size), bytes.NewReader(data), filetransfer.Options{NoIncoming: i%2 == 1}); err != nil {
+			t.Fatalf("MSN to SIP, %d bytes: %v", size, err)
+		}
+		acceptSIP(t, ctx, sp, "msn@example.com", name, data, opts)
+	}
+
+	// SIP to MSN: the server offers the SIP user's file in the MSN user's
+	// chat with them.
+	for i, size := range fileSizes {
+		opts := sipFileOptions[i%len(sipFileOptions)]
+		data := randomBytes(size)
+		name := fmt.Sprintf("sip%d.bin", i)
+		if err := sp.c.SendFile(ctx, "msn@example.com", name, int64(size), bytes.NewReader(data), opts); err != nil {
+			t.Fatalf("SIP to MSN, %d bytes, %+v: %v", size, opts, err)
+		}
+		from, inv, err := filetransfer.NextOffer(ctx, sb)
+		if err != nil || from != "sip@example.com" || inv.File != name || inv.FileSize != int64(size) {
+			t.Fatalf("offer from %s: %+v %v", from, inv, err)
+		}
+		var got bytes.Buffer
+		k, err := filetransfer.Receive(ctx, sb, from, "msn@example.com", inv, &got, filetransfer.Options{})
+		if err != nil || k != int64(size) || sha256.Sum256(got.Bytes()) != sha256.Sum256(data) {
+			t.Fatalf("%d bytes: received %d, %v", size, k, err)
+		}
+	}
+}
+
+// sipGG is a node with a SIP user (1005) and a GG user (2002, signed in
+// to the drive) on each other's lists.
+type sipGG struct {
+	n  *Node
+	sp *sipPeer
+	gg *ggPeer
+	dc *driveclient.Client
+}
+
+func newSIPGG(t *testing.T, ctx context.Context) *sipGG {
+	t.Helper()
+	c := &sipGG{n: startNode(t, t.TempDir(), "")}
+	c.sp = newSIPPeer(t, ctx, c.n, 1005, "sip@example.com")
+	addAccount(t, c.n, 2002, "gosia@example.com", "Gosia", "ph")
+	gc := loginGG(t, ctx, c.n.GGAddr, 2002, "ph", wire.StatusAvail, "", 1005)
+	c.gg = &ggPeer{inbox: newInbox(), number: 2002, email: "gosia@example.com", c: gc}
+	if err := c.sp.c.AddContact(ctx, "gosia@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	token, err := gc.IMToken(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.dc, err = driveclient.SignIn(ctx, "http://"+c.n.HTTPAddr, 2002, token, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.dc.CloseIdleConnections)
+	return c
+}
+
+// answerNext answers the next file offered to the GG user.
+func (c *sipGG) answerNext(t *testing.T, ctx context.Context, allow bool) driveclient.Ticket {
+	t.Helper()
+	ev := nextTicketEvent(t, ctx, c.gg.c, "unknown", "in_progress")
+	tk, err := c.dc.Ticket(ctx, ev["id"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.dc.Answer(ctx, tk.ID, allow); err != nil {
+		t.Fatal(err)
+	}
+	return tk
+}
+
+// TestSIPFilesWithGG: files both ways between a SIP and a GG user: the
+// SIP user's file as a drive ticket the GG user answers, the GG user's
+// upload offered to the SIP user.
+func TestSIPFilesWithGG(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 180*time.Second)
+	defer cancel()
+	c := newSIPGG(t, ctx)
+	for i, size := range fileSizes {
+		opts := sipFileOptions[i%len(sipFileOptions)]
+		data := randomBytes(size)
+		name := fmt.Sprintf("sip%d.bin", i)
+		sent := make(chan error, 1)
+		go func() {
+			sent <- c.sp.c.SendFile(ctx, "gosia@example.com", name, int64(size), bytes.NewReader(data), opts)
+		}()
+		tk := c.answerNext(t, ctx, true)
+		if tk.FileName != name || tk.FileSize != int64(size) {
+			t.Fatalf("ticket %+v", tk)
+		}
+		if err := <-sent; err != nil {
+			t.Fatalf("SIP to GG, %d bytes, %+v: %v", size, opts, err)
+		}
+		nextTicketEvent(t, ctx, c.gg.c, "allowed", "completed")
+		var got bytes.Buffer
+		if _, err := c.dc.Download(ctx, tk, &got); err != nil || sha256.Sum256(got.Bytes()) != sha256.Sum256(data) {
+			t.Fatalf("download of %d bytes: %d, %v", size, got.Len(), err)
+		}
+
+		name = fmt.Sprintf("gg%d.bin", i)
+		offer, err := c.dc.Offer(ctx, 1005, name, int64(size))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.dc.Upload(ctx, offer, bytes.NewReader(data)); err != nil {
+			t.Fatal(err)
+		}
+		acceptSIP(t, ctx, c.sp, "gosia@example.com", name, data, opts)
+	}
+}
+
+// TestSIPFileRefusals: a refusal reaches the other side in its terms: the
+// GG user's rejected ticket is CANCEL REJECT for the SIP sender, and the
+// SIP user's decline a rejected ticket for the GG sender.
+func TestSIPFileRefusals(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := newSIPGG(t, ctx)
+	sent := make(chan error, 1)
+	go func() {
+		sent <- c.sp.c.SendFile(ctx, "gosia@example.com", "no.txt", 5, bytes.NewReader([]byte("hello")), sipclient.FileOptions{})
+	}()
+	c.answerNext(t, ctx, false)
+	if err := <-sent; !errors.Is(err, sipclient.ErrDeclined) {
+		t.Fatalf("declined by GG: %v", err)
+	}
+
+	offer, err := c.dc.Offer(ctx, 1005, "unwanted.bin", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.dc.Upload(ctx, offer, bytes.NewReader([]byte("abc"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.sp.c.DeclineFile(ctx, nextSIPOffer(t, ctx, c.sp)); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		tk, err := c.dc.Ticket(ctx, offer.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tk.Ack == "rejected" {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("ticket still %+v", tk)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// TestSIPFilesBetweenSIPAndOthers: a SIP user's file reaches another SIP
+// user as an offer, and MySpaceIM and IMIP users as download links.
+func TestSIPFilesBetweenSIPAndOthers(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	n := startNode(t, t.TempDir(), "")
+	sp := newSIPPeer(t, ctx, n, 1005, "sip@example.com")
+	other := newSIPPeer(t, ctx, n, 1006, "ocs@example.com")
+	my := newMSIMPeer(t, ctx, n, 1003, "my@example.com")
+	im := newIMIPPeer(t, ctx, n, 1004, "imip@example.com")
+	for _, p := range []peer{other, my, im} {
+		if err := sp.follow(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.follow(ctx, sp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, size := range fileSizes {
+		opts := sipFileOptions[i%len(sipFileOptions)]
+		data := randomBytes(size)
+		name := fmt.Sprintf("ocs%d.bin", i)
+		if err := sp.c.SendFile(ctx, "ocs@example.com", name, int64(size), bytes.NewReader(data), opts); err != nil {
+			t.Fatalf("SIP to SIP, %d bytes: %v", size, err)
+		}
+		acceptSIP(t, ctx, other, "sip@example.com", name, data, sipFileOptions[(i+1)%len(sipFileOptions)])
+		for _, rcpt := range []struct {
+			email, protocol string
+			in              *inbox
+		}{{"my@example.com", "msim", my.inbox}, {"imip@example.com", "imip", im.inbox}} {
+			name := fmt.Sprintf("%s%d.bin", rcpt.protocol, i)
+			if err := sp.c.SendFile(ctx, rcpt.email, name, int64(size), bytes.NewReader(data), opts); err != nil {
+				t.Fatalf("SIP to %s, %d bytes: %v", rcpt.email, size, err)
+			}
+			fetchLink(t, ctx, rcpt.in, name, data)
+		}
+	}
+}
