@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -62,14 +61,11 @@ type transfer struct {
 	name       string
 	size       int64
 
-	// The client's INVITE: it asked for encryption (Encryption: R or S),
-	// and it cannot take connections (Connectivity: N), so it connects.
-	secure, clientConnects bool
-	keys                   *secureftp.Keys // the ACCEPT's keys: the transfer is MSN_SECURE_FTP
-	ticket                 string          // the GG recipient's drive ticket
-	accepted               bool            // the server accepted for the contact
-	running                bool            // the transfer has started
-	stop                   context.CancelFunc
+	secure   bool            // the client's INVITE asked for encryption (Encryption: R or S)
+	keys     *secureftp.Keys // the ACCEPT's keys: the transfer is MSN_SECURE_FTP
+	ticket   string          // the GG recipient's drive ticket
+	running  bool            // the transfer has started
+	stop     context.CancelFunc
 	cancelled              bool // the client cancelled: no CANCEL back
 
 	// For a file to the client: its answer.
@@ -125,7 +121,7 @@ func (c *conn) fileOffered(ctx context.Context, d *dialog, inv invite.Invitation
 	}
 	t := &transfer{
 		cookie: inv.Cookie, peer: d.peer, fromClient: true, name: inv.File, size: inv.FileSize,
-		secure: inv.Encryption != "", clientConnects: strings.EqualFold(inv.Connectivity, "N"),
+		secure: inv.Encryption != "",
 	}
 	if !c.addTransfer(t) {
 		cancel(invite.CancelReject)
@@ -197,30 +193,20 @@ func (c *conn) offerDrive(t *transfer) {
 }
 
 // acceptFile accepts the client's file for the contact, with keys when
-// the client asked for encryption. A client that can take connections
-// then says where it listens (fileAnswered); one that cannot is given a
-// port of ours to connect to (Sender-Connect).
+// the client asked for encryption, and gives it a port of ours to connect
+// to (Sender-Connect), whether or not it said it cannot take connections:
+// pidgin-sipe's sending socket is blocking when it listens itself, and it
+// then waits, before every block, for the receiver to say something.
 func (c *conn) acceptFile(t *transfer) {
-	inv := invite.Invitation{Command: invite.Accept, Cookie: t.cookie, RequestData: "IP-Address:"}
-	c.mu.Lock()
-	if c.files[t.cookie] != t {
-		c.mu.Unlock()
+	ctx, ok := c.startTransfer(t)
+	if !ok {
 		return
 	}
-	t.accepted = true
+	inv := invite.Invitation{Command: invite.Accept, Cookie: t.cookie, RequestData: "IP-Address:", SenderConnect: "TRUE"}
 	if t.secure {
 		keys := secureftp.NewKeys()
 		t.keys = &keys
 		inv.EncryptionKey, inv.HashKey = keys.Fields()
-	}
-	c.mu.Unlock()
-	if !t.clientConnects {
-		c.sendInvitation(t.peer, inv)
-		return
-	}
-	ctx, ok := c.startTransfer(t)
-	if !ok {
-		return
 	}
 	l, host, err := c.filePort()
 	if err != nil {
@@ -228,7 +214,7 @@ func (c *conn) acceptFile(t *transfer) {
 		c.endTransfer(t, invite.CancelFail)
 		return
 	}
-	inv.IPAddress, inv.Port, inv.AuthCookie, inv.SenderConnect = host, l.Addr().(*net.TCPAddr).Port, invite.NewCookie(), "TRUE"
+	inv.IPAddress, inv.Port, inv.AuthCookie = host, l.Addr().(*net.TCPAddr).Port, invite.NewCookie()
 	c.sendInvitation(t.peer, inv)
 	c.bg.Go(func() {
 		code := invite.CancelTimeout
@@ -242,7 +228,8 @@ func (c *conn) acceptFile(t *transfer) {
 }
 
 // fileAnswered takes the client's ACCEPT or CANCEL of an invitation with
-// a contact.
+// a contact. The client's ACCEPT of its own file (its address, when it
+// listens) is not needed: the server's ACCEPT gave it a port.
 func (c *conn) fileAnswered(peer hub.Account, inv invite.Invitation) {
 	c.mu.Lock()
 	t := c.files[inv.Cookie]
@@ -266,45 +253,9 @@ func (c *conn) fileAnswered(peer hub.Account, inv invite.Invitation) {
 		case t.answers <- inv:
 		default: // an answer is waiting already
 		}
-	case inv.Command == invite.Cancel:
-		if t.ticket != "" {
-			c.withdraw(t.ticket)
-		}
-	case t.accepted && !t.clientConnects:
-		c.dialClient(t, inv)
+	case inv.Command == invite.Cancel && t.ticket != "":
+		c.withdraw(t.ticket)
 	}
-}
-
-// dialClient connects to where a sending client listens and receives the
-// file. It dials the address the client's SIP connection comes from, not
-// whatever IP-Address claims: the server must not be made to connect
-// elsewhere.
-func (c *conn) dialClient(t *transfer, inv invite.Invitation) {
-	ctx, ok := c.startTransfer(t)
-	if !ok {
-		return
-	}
-	host := ""
-	if ta, ok := c.nc.RemoteAddr().(*net.TCPAddr); ok {
-		host = ta.IP.String()
-	}
-	if host == "" || inv.Port <= 0 || inv.AuthCookie == 0 {
-		c.endTransfer(t, invite.CancelFail)
-		return
-	}
-	addr := net.JoinHostPort(host, strconv.Itoa(inv.Port))
-	c.bg.Go(func() {
-		dctx, cancel := context.WithTimeout(ctx, fileDialTimeout)
-		nc, err := (&net.Dialer{}).DialContext(dctx, "tcp", addr)
-		cancel()
-		code := invite.CancelFTTimeout
-		if err != nil {
-			c.log().Info("file transfer: cannot reach the client", "err", err)
-		} else {
-			code = c.receiveFile(ctx, t, nc, inv.AuthCookie)
-		}
-		c.endTransfer(t, code)
-	})
 }
 
 // receiveFile runs the receiver's side on nc, into the GG contact's drive

@@ -20,11 +20,21 @@
  *
  *   REFUSED <primary text>
  *
- * or, when no action refuses, UNANSWERED <primary text>. Buddies come from the server's contact list.
- * Events and commands are those of internal/cprog/purple's harness, and:
+ * or, when no action refuses, UNANSWERED <primary text>; a file offered
+ * while recvfiles says to decline is refused so. Buddies come from the
+ * server's contact list. Events and commands are those of internal/cprog/purple's harness, and:
  *
  *   status ID [TEXT]    set the account's status (available, away, busy…)
  *                       with TEXT as its note
+ *   sendfile NAME PATH  offer NAME the file at PATH
+ *   recvfiles DIR       accept files offered from now on into DIR (under
+ *                       the offered name); "recvfiles -" declines them
+ *
+ * File transfers print:
+ *
+ *   XFER_OFFER <who> <size> <name>           (a file offered to us)
+ *   XFER_DONE send|recv <who> <local path>
+ *   XFER_CANCEL send|recv <who> local|remote
  *
  * libpurple's debug output goes to stderr with every SIP message
  * pidgin-sipe sends and receives (it logs only when libpurple's debugging
@@ -36,6 +46,41 @@
 #include <string.h>
 
 #include "harness.h"
+
+/* Where files offered to us go; NULL declines them. */
+static char *recv_dir;
+
+static const char *xfer_direction(PurpleXfer *xfer)
+{
+	return purple_xfer_get_type(xfer) == PURPLE_XFER_SEND ? "send" : "recv";
+}
+
+/* An offer to us: accepted into recv_dir at once, before libpurple would
+ * ask the user; otherwise the user's refusal declines it. */
+static void xfer_offered(PurpleXfer *xfer, gpointer data)
+{
+	char *path;
+
+	harness_out("XFER_OFFER %s %lu %s", purple_xfer_get_remote_user(xfer),
+		    (unsigned long)purple_xfer_get_size(xfer), purple_xfer_get_filename(xfer));
+	if (recv_dir == NULL)
+		return;
+	path = g_build_filename(recv_dir, purple_xfer_get_filename(xfer), NULL);
+	purple_xfer_request_accepted(xfer, path);
+	g_free(path);
+}
+
+static void xfer_done(PurpleXfer *xfer, gpointer data)
+{
+	harness_out("XFER_DONE %s %s %s", xfer_direction(xfer), purple_xfer_get_remote_user(xfer),
+		    purple_xfer_get_local_filename(xfer));
+}
+
+static void xfer_cancelled(PurpleXfer *xfer, gpointer data)
+{
+	harness_out("XFER_CANCEL %s %s %s", xfer_direction(xfer), purple_xfer_get_remote_user(xfer),
+		    purple_xfer_get_status(xfer) == PURPLE_XFER_STATUS_CANCEL_LOCAL ? "local" : "remote");
+}
 
 /* refusal is the refusing action of a question, chosen once libpurple
  * has finished asking. */
@@ -94,6 +139,20 @@ static gboolean sipe_command(PurpleAccount *account, const char *verb, char *res
 {
 	char *text;
 
+	if (strcmp(verb, "sendfile") == 0 && rest != NULL && strchr(rest, ' ') != NULL) {
+		char *path = strchr(rest, ' ');
+
+		*path++ = '\0';
+		serv_send_file(purple_account_get_connection(account), rest, path);
+		harness_out("OK sendfile");
+		return TRUE;
+	}
+	if (strcmp(verb, "recvfiles") == 0 && rest != NULL) {
+		g_free(recv_dir);
+		recv_dir = strcmp(rest, "-") == 0 ? NULL : g_strdup(rest);
+		harness_out("OK recvfiles");
+		return TRUE;
+	}
 	if (strcmp(verb, "status") != 0 || rest == NULL)
 		return FALSE;
 	text = strchr(rest, ' ');
@@ -121,6 +180,16 @@ int main(int argc, char **argv)
 	purple_request_set_ui_ops(&request_ops);
 	if (argc == 7)
 		purple_certificate_add_ca_search_path(argv[6]);
+	purple_signal_connect(purple_xfers_get_handle(), "file-recv-request", &recv_dir,
+			      PURPLE_CALLBACK(xfer_offered), NULL);
+	purple_signal_connect(purple_xfers_get_handle(), "file-send-complete", &recv_dir,
+			      PURPLE_CALLBACK(xfer_done), NULL);
+	purple_signal_connect(purple_xfers_get_handle(), "file-recv-complete", &recv_dir,
+			      PURPLE_CALLBACK(xfer_done), NULL);
+	purple_signal_connect(purple_xfers_get_handle(), "file-send-cancel", &recv_dir,
+			      PURPLE_CALLBACK(xfer_cancelled), NULL);
+	purple_signal_connect(purple_xfers_get_handle(), "file-recv-cancel", &recv_dir,
+			      PURPLE_CALLBACK(xfer_cancelled), NULL);
 	account = purple_account_new(argv[4], "prpl-sipe");
 	purple_account_set_password(account, argv[5]);
 	purple_account_set_string(account, "server", argv[3]);
