@@ -61,12 +61,12 @@ type transfer struct {
 	name       string
 	size       int64
 
-	secure   bool            // the client's INVITE asked for encryption (Encryption: R or S)
-	keys     *secureftp.Keys // the ACCEPT's keys: the transfer is MSN_SECURE_FTP
-	ticket   string          // the GG recipient's drive ticket
-	running  bool            // the transfer has started
-	stop     context.CancelFunc
-	cancelled              bool // the client cancelled: no CANCEL back
+	secure    bool            // the client's INVITE asked for encryption (Encryption: R or S)
+	keys      *secureftp.Keys // the ACCEPT's keys: the transfer is MSN_SECURE_FTP
+	ticket    string          // the GG recipient's drive ticket
+	running   bool            // the transfer has started
+	stop      context.CancelFunc
+	cancelled bool // the client cancelled: no CANCEL back
 
 	// For a file to the client: its answer.
 	answers chan invite.Invitation
