@@ -18,8 +18,10 @@ import (
 )
 
 type sipCmd struct {
-	Send   sipSendCmd   `cmd:"" help:"Sign in as Office Communicator does, send one message, sign out."`
-	Listen sipListenCmd `cmd:"" help:"Sign in and print the messages that arrive."`
+	Send     sipSendCmd     `cmd:"" help:"Sign in as Office Communicator does, send one message, sign out."`
+	Listen   sipListenCmd   `cmd:"" help:"Sign in and print the messages that arrive."`
+	SendFile sipSendFileCmd `cmd:"" help:"Send a file to a contact (invitation in SIP, then MSNFTP or its encrypted variant), with a progress bar."`
+	RecvFile sipRecvFileCmd `cmd:"" help:"Wait for one file offer, accept it and save the file."`
 }
 
 type sipLogin struct {
@@ -28,7 +30,7 @@ type sipLogin struct {
 	TLSCA    string        `name:"tls-ca" help:"Certificate file (PEM) of the authorities to trust instead of the system's, with --tls." type:"existingfile"`
 	Login    string        `help:"Account e-mail address (the SIP address without sip:)." required:""`
 	Password string        `help:"Password." required:"" env:"CROSSTALK_SIP_PASSWORD"`
-	Timeout  time.Duration `help:"How long to wait at each step: the server, the contact's answer." default:"30s"`
+	Timeout  time.Duration `help:"How long to wait at each step: the server, the contact's answer, each block of a file." default:"30s"`
 }
 
 // tlsConfig is the TLS of --tls, nil without it.
