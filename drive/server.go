@@ -164,9 +164,6 @@ func New(cfg Config) (*Server, error) {
 	}, nil
 }
 
-// MaxFileBytes is the largest file the drive takes.
-func (s *Server) MaxFileBytes() int64 { return s.cfg.MaxFileBytes }
-
 // Handler serves the API at the root of its own host (drive.mpa.gg.pl):
 // /signin, /send_ticket, /send_ticket/<id>, /me/file/outbox/<id>%2C<name>
 // and /me/file/inbox/<id>,<name>.

@@ -296,15 +296,20 @@ func TestSIPFlags(t *testing.T) {
 		got.LoginTimeout != sipserver.DefaultLoginTimeout || got.IdleTimeout != 3*sipserver.DefaultKeepAlive ||
 		got.TransactionTimeout != sipserver.DefaultTransactionTimeout || got.MaxDialogs != sipserver.DefaultMaxDialogs ||
 		got.MessagesPerSecond != sipserver.DefaultMessagesPerSecond || got.MessageBurst != sipserver.DefaultMessageBurst ||
+		got.MaxFileTransfers != sipserver.DefaultMaxFileTransfers || got.FileAnswerTimeout != sipserver.DefaultFileAnswerTimeout ||
+		got.FileLegTimeout != sipserver.DefaultFileLegTimeout ||
 		got.Limits != (sipwire.Limits{MaxHeaders: sipwire.DefaultMaxHeaders, MaxHeaderBytes: sipwire.DefaultMaxHeaderBytes, MaxBodyBytes: sipwire.DefaultMaxBodyBytes}) {
 		t.Errorf("flag defaults %+v differ from the service's", got)
 	}
 	t.Setenv("CROSSTALK_SIP_KEEP_ALIVE", "2m")
-	if c, _, err = parse(t, "serve", "--sip-max-message", "1KiB", "--sip-idle-timeout", "1h", "--sip-target-name", "ocs.example.com"); err != nil {
+	t.Setenv("CROSSTALK_SIP_FILE_TIMEOUT", "7s")
+	if c, _, err = parse(t, "serve", "--sip-max-message", "1KiB", "--sip-idle-timeout", "1h", "--sip-target-name", "ocs.example.com",
+		"--sip-max-file-transfers", "2", "--sip-file-answer-timeout", "10s"); err != nil {
 		t.Fatal(err)
 	}
 	got = c.Serve.sipConfig()
-	if got.KeepAlive != 2*time.Minute || got.Limits.MaxBodyBytes != 1024 || got.IdleTimeout != time.Hour || got.TargetName != "ocs.example.com" {
+	if got.KeepAlive != 2*time.Minute || got.Limits.MaxBodyBytes != 1024 || got.IdleTimeout != time.Hour || got.TargetName != "ocs.example.com" ||
+		got.MaxFileTransfers != 2 || got.FileAnswerTimeout != 10*time.Second || got.FileLegTimeout != 7*time.Second {
 		t.Errorf("settings not passed on: %+v", got)
 	}
 }

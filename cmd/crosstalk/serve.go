@@ -93,6 +93,9 @@ type serveCmd struct {
 	SipMaxSessions       int           `help:"Most IM sessions one SIP connection holds; the longest idle one ends to make room." default:"64" group:"sip"`
 	SipMessageRate       float64       `help:"SIP requests per second a client may send (sustained)." default:"20" group:"sip"`
 	SipMessageBurst      int           `help:"SIP requests a client may send in a burst." default:"100" group:"sip"`
+	SipMaxFileTransfers  int           `help:"Most file invitations, both ways, one SIP connection has under way." default:"8" group:"sip"`
+	SipFileAnswerTimeout time.Duration `help:"How long a file offer to or from a SIP user waits for its answer." default:"2m" group:"sip"`
+	SipFileTimeout       time.Duration `help:"How long a SIP client may take to connect for a file, and for each step of the transfer." default:"30s" group:"sip"`
 	WebchatTrace         bool          `help:"Log every web chat message in and out, by type and size (at log level trace)." group:"webchat"`
 	WebchatMaxMessage    int           `help:"Largest web chat message (one JSON object) from a browser or bot." default:"128KiB" type:"size" group:"webchat"`
 	WebchatMessageRate   float64       `help:"Web chat messages per second a client may send (sustained); a faster client is slowed." default:"20" group:"webchat"`
@@ -278,6 +281,9 @@ func (c *serveCmd) sipConfig() sipserver.Config {
 		Limits:             sipwire.Limits{MaxHeaders: c.SipMaxHeaders, MaxHeaderBytes: c.SipMaxHeader, MaxBodyBytes: c.SipMaxMessage},
 		MessagesPerSecond:  c.SipMessageRate,
 		MessageBurst:       c.SipMessageBurst,
+		MaxFileTransfers:   c.SipMaxFileTransfers,
+		FileAnswerTimeout:  c.SipFileAnswerTimeout,
+		FileLegTimeout:     c.SipFileTimeout,
 	}
 }
 

@@ -78,7 +78,8 @@
 //     session whose contact went offline is 480 too (the client drops the
 //     session, INVITEs again and hears 480); one the contact does not
 //     accept is 403, one for a full mailbox 503. HTML is reduced to text;
-//     file transfer invitations (text/x-msmsgsinvite) are 415 for now.
+//     file transfer invitations (text/x-msmsgsinvite) are taken as Files
+//     below, other content types are 415.
 //   - A contact's message goes in the newest IM session with that contact,
 //     or in a new one we INVITE the client to; messages wait for its 200.
 //     A message counts as delivered once queued; if the client never
@@ -92,6 +93,53 @@
 //     one idle longest ends (BYE) to make room, and a client INVITE is 503.
 //   - Typing comes and goes as INFO with KeyboardActivity (and
 //     im-iscomposing MESSAGEs from the client).
+//
+// Files (files.go), as OCS 2007 carried them (spec/sip.md section 5; the
+// invitation is package msnp/invite's, the transfer msnp/msnftp's, its
+// encryption msnp/secureftp's):
+//   - Invitations travel as in-session MESSAGEs of text/x-msmsgsinvite
+//     with the bare "Name: value" body (200 to each; a body without
+//     command or cookie is 400). A client's INVITE whose ms-text-format is
+//     an invitation starts the session without taking it (no Supported:
+//     ms-text-format), so the client sends it again as a MESSAGE.
+//   - The server always stands in for the contact; nothing goes from
+//     client to client. A client's file for a contact online only through
+//     GG becomes a drive ticket, accepted once the contact allows it
+//     (rejected: CANCEL REJECT; unanswered in Config.FileAnswerTimeout:
+//     TIMEOUT); for a contact online elsewhere it is accepted at once,
+//     kept in the drive, and handed on by the drive (an offer over MSN or
+//     SIP, a download link over MySpaceIM and IMIP); for an offline
+//     contact, without Config.Files, or with another Application-GUID it
+//     is CANCEL REJECT_NOT_INSTALLED; larger than the drive takes, or
+//     failing, CANCEL FAIL; past Config.MaxFileTransfers invitations on
+//     the connection, CANCEL REJECT. A client asking for encryption
+//     (Encryption: R or S) gets fresh 24-byte keys in the ACCEPT and
+//     speaks MSN_SECURE_FTP; without it, plain MSNFTP (Communicator with
+//     AllowUnencryptedFileTransfer).
+//   - The server's ACCEPT always names a port it opens on the address the
+//     client reached it at (IP-Address, Port, AuthCookie, Sender-Connect:
+//     TRUE), whether or not the client said Connectivity: N: pidgin-sipe,
+//     when it listens itself, accepts a blocking socket and then waits,
+//     before every block, for the receiver to speak. USR must name the
+//     contact's address, as pidgin-sipe checks it against its session.
+//   - A file for the client (the drive's hub event, from any node) is
+//     offered from its sender in their IM session, with Encryption: R and
+//     without Connectivity; the client's ACCEPT with keys (pidgin-sipe's
+//     always have them) makes it MSN_SECURE_FTP, one without plain
+//     MSNFTP. The server connects to the port the ACCEPT names, on the
+//     address the client's SIP connection comes from (never IP-Address),
+//     or, when it names none, opens one and says so in its own ACCEPT.
+//     CANCEL REJECT is a decline for the drive (the ticket is rejected);
+//     no answer in Config.FileAnswerTimeout is CANCEL TIMEOUT to the
+//     client.
+//   - Config.FileLegTimeout bounds the wait for a connection and every
+//     step of a transfer. pidgin-sipe 1.25 on libpurple 2.14 never sends
+//     BYE for a file it received (libpurple leaves ending the transfer to
+//     it, and it does not), though the whole file is on its disk: such a
+//     transfer fails after FileLegTimeout. A client's CANCEL stops a
+//     waiting or running transfer without a CANCEL back; a failure the
+//     client cannot know of otherwise is a CANCEL with FAIL, FTTIMEOUT or
+//     TIMEOUT.
 //
 // Bad input: a message the framing cannot take (syntax, over a limit of
 // Config.Limits) closes the connection; a request without Call-ID, From,

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -266,4 +267,40 @@ func (w *cancelWriter) Write(p []byte) (int, error) {
 		w.cancel()
 	}
 	return len(p), nil
+}
+
+// TestMaxFileTransfers: past Config.MaxFileTransfers invitations under
+// way on a connection, another file is not offered.
+func TestMaxFileTransfers(t *testing.T) {
+	files := newMemFiles()
+	e := newTestEnv(t, func(c *Config) { c.Files = files; c.MaxFileTransfers = 1 })
+	alice := e.account(t, 1001, "Alice", "pa")
+	bob := e.account(t, 1002, "Bob", "pb")
+	e.follow(t, alice.Number, bob.Number)
+	e.follow(t, bob.Number, alice.Number)
+	e.hubSession(t, bob, hub.StatusOnline, "")
+	a := e.signIn(t, alice, "pa")
+	ctx := testCtx(t)
+
+	offerTo(e, files, alice.Number, bob, "first", fileData(10))
+	first := next[client.FileOffer](t, a)
+	offerTo(e, files, alice.Number, bob, "second", fileData(10))
+	if err := handed(t, files); err == nil || !strings.Contains(err.Error(), "too many file transfers") {
+		t.Fatalf("second offer: %v", err)
+	}
+	if err := a.DeclineFile(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	if err := handed(t, files); !errors.Is(err, drive.ErrDeclined) {
+		t.Fatalf("first offer: %v", err)
+	}
+	// The invitation is over: there is room again.
+	offerTo(e, files, alice.Number, bob, "third", fileData(10))
+	var got bytes.Buffer
+	if _, err := a.AcceptFile(ctx, next[client.FileOffer](t, a), &got, client.FileOptions{}); err != nil || got.Len() != 10 {
+		t.Fatalf("third: %d bytes, %v", got.Len(), err)
+	}
+	if err := handed(t, files); err != nil {
+		t.Fatal(err)
+	}
 }
