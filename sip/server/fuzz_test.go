@@ -39,11 +39,22 @@ func FuzzSession(f *testing.F) {
 		"SIP/2.0 200 OK\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\n\r\n",
 		"REGISTER sip:x SIP/2.0\r\nAuthorization: NTLM gssapi-data=\"\"\r\n\r\n",
 		"\x00\xff\r\n\r\n",
+		// A file offer in a session, then its cancellation.
+		"INVITE sip:user2@example.com SIP/2.0\r\nVia: x\r\nFrom: <sip:user1@example.com>;tag=1\r\nTo: <sip:user2@example.com>\r\nCall-ID: f\r\nCSeq: 1 INVITE\r\nms-text-format: text/x-msmsgsinvite; charset=UTF-8;ms-body=eA==\r\n\r\n" +
+			"MESSAGE sip:x SIP/2.0\r\nFrom: <sip:user1@example.com>;tag=1\r\nTo: <sip:user2@example.com>\r\nCall-ID: f\r\nCSeq: 2 MESSAGE\r\nContent-Type: text/x-msmsgsinvite; charset=UTF-8\r\nContent-Length: 206\r\n\r\n" +
+			"Application-Name: File Transfer\r\nApplication-GUID: {5D3E02AB-6190-11d3-BBBB-00C04F795683}\r\nInvitation-Command: INVITE\r\nInvitation-Cookie: 7\r\nApplication-File: a.txt\r\nApplication-FileSize: 3\r\nEncryption: R\r\n" +
+			"MESSAGE sip:x SIP/2.0\r\nFrom: <sip:user1@example.com>;tag=1\r\nTo: <sip:user2@example.com>\r\nCall-ID: f\r\nCSeq: 3 MESSAGE\r\nContent-Type: text/x-msmsgsinvite; charset=UTF-8\r\nContent-Length: 71\r\n\r\n" +
+			"Invitation-Command: CANCEL\r\nInvitation-Cookie: 7\r\nCancel-Code: REJECT\r\n",
 	} {
 		f.Add(false, []byte(s))
 		f.Add(true, []byte(s))
 	}
-	env := newTestEnv(f, func(c *Config) { c.LoginTimeout = time.Second; c.MessagesPerSecond = 1e6 })
+	env := newTestEnv(f, func(c *Config) {
+		c.LoginTimeout = time.Second
+		c.MessagesPerSecond = 1e6
+		c.Files = newMemFiles()
+		c.FileLegTimeout = time.Second
+	})
 	env.account(f, 1, "Fuzz", "pw")
 	env.account(f, 2, "Other", "pw")
 	env.follow(f, 1, 2)
