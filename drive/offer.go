@@ -8,6 +8,29 @@ import (
 	"time"
 )
 
+// Bridge is what a frontend that stands in for its users' files uses of
+// the drive (MSN and SIP, whose clients send files themselves);
+// (*Server) implements it.
+type Bridge interface {
+	// MaxFileBytes is the largest file kept.
+	MaxFileBytes() int64
+	// Deposit keeps a file for a recipient online through another protocol
+	// than GG, and Deliver hands it on to them (an offer through their
+	// protocol's file transfer, or a download link).
+	Deposit(ctx context.Context, sender, recipient uint32, name string, size int64, r io.Reader) (Ticket, error)
+	Deliver(ctx context.Context, t Ticket) bool
+	// Offer, AwaitAnswer, Fill and Withdraw serve recipients online only
+	// through GG: they get a drive ticket to answer, and the bridge fills
+	// it once they allow it.
+	Offer(ctx context.Context, sender, recipient uint32, name string, size int64) (Ticket, error)
+	AwaitAnswer(ctx context.Context, id string) (Ack, error)
+	Fill(ctx context.Context, id string, r io.Reader) error
+	Withdraw(ctx context.Context, id string) error
+	// HandOver gives offer a completed ticket's file to hand to its
+	// recipient, and tells the sender if it fails.
+	HandOver(ctx context.Context, id string, offer func(t Ticket, open func() (io.ReadCloser, error)) error) error
+}
+
 // Errors of Offer.
 var (
 	ErrTooLarge   = errors.New("drive: file too large")

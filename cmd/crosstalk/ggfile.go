@@ -197,29 +197,21 @@ func (c *ggRecvFileCmd) run(ctx context.Context, log *slog.Logger, con *console)
 		return err
 	}
 	name := safeName(t.FileName)
-	out, err := os.CreateTemp(c.Dir, "."+name+".part-*")
-	if err != nil {
-		return err
-	}
 	bar := con.progress(name, t.FileSize)
 	dctx, moved, stop := stallGuard(ctx, c.Timeout)
 	defer stop()
-	n, err := dc.Download(dctx, t, &progressWriter{w: out, progress: func(n int64) { moved(); bar.set(n) }})
-	bar.finish()
+	n, err := saveFile(c.Dir, name, func(w io.Writer) (int64, error) {
+		n, err := dc.Download(dctx, t, &progressWriter{w: w, progress: func(n int64) { moved(); bar.set(n) }})
+		bar.finish()
+		switch {
+		case err != nil:
+			err = driveError(base, errors.Join(err, context.Cause(dctx)))
+		case n != t.FileSize:
+			err = fmt.Errorf("got %d of %d bytes", n, t.FileSize)
+		}
+		return n, err
+	})
 	if err != nil {
-		err = driveError(base, errors.Join(err, context.Cause(dctx)))
-	}
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil && n != t.FileSize {
-		err = fmt.Errorf("got %d of %d bytes", n, t.FileSize)
-	}
-	if err != nil {
-		os.Remove(out.Name())
-		return err
-	}
-	if err := os.Rename(out.Name(), filepath.Join(c.Dir, name)); err != nil {
 		return err
 	}
 	con.printf("received %s (%d bytes) from %d\n", name, n, t.Sender)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -167,26 +168,42 @@ func (c *msnRecvFileCmd) watch(ctx context.Context, cl *client.Client, r client.
 // receive takes an offered file into Dir.
 func (c *msnRecvFileCmd) receive(ctx context.Context, o msnOffer, con *console) error {
 	name := safeName(o.offer.File)
-	out, err := os.CreateTemp(c.Dir, "."+name+".part-*")
-	if err != nil {
-		return err
-	}
 	con.notef("%s sends %s (%d bytes)\n", o.from, name, o.offer.FileSize)
 	bar := con.progress(name, o.offer.FileSize)
-	n, err := filetransfer.Receive(ctx, o.sb, o.from, c.Login, o.offer, out, c.transferOptions(c.NoIncoming, bar))
-	bar.finish()
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
+	n, err := saveFile(c.Dir, name, func(w io.Writer) (int64, error) {
+		n, err := filetransfer.Receive(ctx, o.sb, o.from, c.Login, o.offer, w, c.transferOptions(c.NoIncoming, bar))
+		bar.finish()
+		if err != nil {
+			err = transferError(o.from, err)
+		}
+		return n, err
+	})
 	if err != nil {
-		os.Remove(out.Name()) // no partial file left behind
-		return transferError(o.from, err)
-	}
-	if err := os.Rename(out.Name(), filepath.Join(c.Dir, name)); err != nil {
 		return err
 	}
 	con.printf("received %s (%d bytes) from %s\n", name, n, o.from)
 	return nil
+}
+
+// saveFile has receive write a file that goes into dir as name: first into
+// a hidden temporary file, renamed once receive succeeded and removed
+// otherwise, so that no partial file is left behind.
+func saveFile(dir, name string, receive func(w io.Writer) (int64, error)) (int64, error) {
+	out, err := os.CreateTemp(dir, "."+name+".part-*")
+	if err != nil {
+		return 0, err
+	}
+	n, err := receive(out)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(out.Name(), filepath.Join(dir, name))
+	}
+	if err != nil {
+		os.Remove(out.Name())
+	}
+	return n, err
 }
 
 // safeName keeps the last path element of an offered name, so that a

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	driveclient "github.com/crosstalk-im/crosstalk/drive/client"
 	ggclient "github.com/crosstalk-im/crosstalk/gg/client"
 	"github.com/crosstalk-im/crosstalk/hub"
 	msnclient "github.com/crosstalk-im/crosstalk/msnp/client"
@@ -19,6 +20,30 @@ import (
 // msnSendFile is msn send-file from an account to another.
 func msnSendFile(login msnLogin, to, path string, noIncoming bool) command {
 	return (&msnSendFileCmd{msnLogin: login, To: to, NoIncoming: noIncoming, File: path}).run
+}
+
+// answerFirstTicket has a GG user allow or reject the first file offered
+// to them through the drive, and hands on its ticket's id.
+func answerFirstTicket(t *testing.T, ctx context.Context, gg *ggclient.Client, dc *driveclient.Client, allow bool) <-chan string {
+	offered := make(chan string, 1)
+	go func() {
+		for ev := range gg.Events() {
+			m, ok := ev.(ggclient.MPANotify)
+			var change struct {
+				ID  string `json:"id"`
+				Ack string `json:"ack_status"`
+			}
+			if !ok || json.Unmarshal([]byte(m.Data), &change) != nil || change.Ack != "unknown" {
+				continue
+			}
+			if err := dc.Answer(ctx, change.ID, allow); err != nil {
+				t.Errorf("answer: %v", err)
+			}
+			offered <- change.ID
+			return
+		}
+	}()
+	return offered
 }
 
 // "Sent" from msn send-file to a GG user means the file is in the drive:
@@ -41,25 +66,7 @@ func TestMSNSendFileToGG(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(dc.CloseIdleConnections)
-			// The GG user allows the first file offered.
-			offered := make(chan string, 1)
-			go func() {
-				for ev := range gg.Events() {
-					m, ok := ev.(ggclient.MPANotify)
-					var change struct {
-						ID  string `json:"id"`
-						Ack string `json:"ack_status"`
-					}
-					if !ok || json.Unmarshal([]byte(m.Data), &change) != nil || change.Ack != "unknown" {
-						continue
-					}
-					if err := dc.Answer(ctx, change.ID, true); err != nil {
-						t.Errorf("allow: %v", err)
-					}
-					offered <- change.ID
-					return
-				}
-			}()
+			offered := answerFirstTicket(t, ctx, gg, dc, true)
 
 			path, data := testFile(t, "photo.jpg", 3<<20+5)
 			r := msnSendFile(msnAs(n, "msn@example.com", "pw-msn"), "gg@example.com", path, noIncoming).run(t, ctx)

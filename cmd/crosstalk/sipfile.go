@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -107,22 +108,17 @@ func (c *sipRecvFileCmd) run(ctx context.Context, log *slog.Logger, con *console
 // receive takes an offered file into Dir.
 func (c *sipRecvFileCmd) receive(ctx context.Context, cl *sipclient.Client, offer sipclient.FileOffer, con *console) error {
 	name := safeName(offer.Name)
-	out, err := os.CreateTemp(c.Dir, "."+name+".part-*")
-	if err != nil {
-		return err
-	}
 	con.notef("%s sends %s (%d bytes)\n", offer.From, name, offer.Size)
 	bar := con.progress(name, offer.Size)
-	n, err := cl.AcceptFile(ctx, offer, out, c.fileOptions(c.Plain, false, bar))
-	bar.finish()
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
+	n, err := saveFile(c.Dir, name, func(w io.Writer) (int64, error) {
+		n, err := cl.AcceptFile(ctx, offer, w, c.fileOptions(c.Plain, false, bar))
+		bar.finish()
+		if err != nil {
+			err = sipTransferError(offer.From, err)
+		}
+		return n, err
+	})
 	if err != nil {
-		os.Remove(out.Name()) // no partial file left behind
-		return sipTransferError(offer.From, err)
-	}
-	if err := os.Rename(out.Name(), filepath.Join(c.Dir, name)); err != nil {
 		return err
 	}
 	con.printf("received %s (%d bytes) from %s\n", name, n, offer.From)

@@ -3,13 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	ggclient "github.com/crosstalk-im/crosstalk/gg/client"
 	"github.com/crosstalk-im/crosstalk/hub"
 )
 
@@ -76,21 +74,7 @@ func TestSIPSendFileDeclined(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(dc.CloseIdleConnections)
-	go func() {
-		for ev := range gg.Events() {
-			m, ok := ev.(ggclient.MPANotify)
-			var change struct {
-				ID  string `json:"id"`
-				Ack string `json:"ack_status"`
-			}
-			if ok && json.Unmarshal([]byte(m.Data), &change) == nil && change.Ack == "unknown" {
-				if err := dc.Answer(ctx, change.ID, false); err != nil {
-					t.Errorf("reject: %v", err)
-				}
-				return
-			}
-		}
-	}()
+	answerFirstTicket(t, ctx, gg, dc, false)
 	path, _ := testFile(t, "spam.exe", 1000)
 	r := command((&sipSendFileCmd{sipLogin: sipAs(n, "sip@example.com", "pw-sip"), To: "gg@example.com", File: path}).run).run(t, ctx)
 	if r.err == nil || r.err.Error() != "gg@example.com declined the file" {

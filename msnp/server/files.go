@@ -15,25 +15,6 @@ import (
 	"github.com/crosstalk-im/crosstalk/msnp/msnftp"
 )
 
-// Files keeps files MSN clients send to contacts whose protocol has no file
-// transfer; (*drive.Server) implements it.
-type Files interface {
-	Deposit(ctx context.Context, sender, recipient uint32, name string, size int64, r io.Reader) (drive.Ticket, error)
-	// Deliver hands a deposited file on to its recipient: an offer
-	// through their protocol's file transfer, or a download link.
-	Deliver(ctx context.Context, t drive.Ticket) bool
-	// Offer, AwaitAnswer, Fill and Withdraw serve contacts online only
-	// through GG: they get a drive ticket to answer, and the server fills
-	// it once they allow it.
-	Offer(ctx context.Context, sender, recipient uint32, name string, size int64) (drive.Ticket, error)
-	AwaitAnswer(ctx context.Context, id string) (drive.Ack, error)
-	Fill(ctx context.Context, id string, r io.Reader) error
-	Withdraw(ctx context.Context, id string) error
-	// HandOver serves a GG user's completed ticket to its MSN recipient
-	// through offer, and tells the sender if it fails.
-	HandOver(ctx context.Context, id string, offer func(t drive.Ticket, open func() (io.ReadCloser, error)) error) error
-}
-
 const (
 	// fileDialTimeout bounds the connection to the sender's MSNFTP port.
 	fileDialTimeout = 30 * time.Second

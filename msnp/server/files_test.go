@@ -20,6 +20,7 @@ func (fakeFiles) Deposit(ctx context.Context, sender, recipient uint32, name str
 	return drive.Ticket{}, fmt.Errorf("not expected")
 }
 func (fakeFiles) Deliver(context.Context, drive.Ticket) bool { return false }
+func (fakeFiles) MaxFileBytes() int64                        { return 1 << 20 }
 func (fakeFiles) Offer(ctx context.Context, sender, recipient uint32, name string, size int64) (drive.Ticket, error) {
 	return drive.Ticket{}, fmt.Errorf("not expected")
 }
@@ -117,7 +118,7 @@ func fileOfferTo(cookie uint32) invite.Invitation {
 func TestFileOfferDeclined(t *testing.T) {
 	for _, tc := range []struct {
 		name, protocol string
-		files          Files
+		files          drive.Bridge
 	}{
 		{"no drive", "other", nil},
 		{"gg without a drive", "gg", nil},

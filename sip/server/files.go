@@ -17,28 +17,6 @@ import (
 	"github.com/crosstalk-im/crosstalk/sip/wire"
 )
 
-// Files keeps the files SIP clients send and brings them the files sent
-// to them; (*drive.Server) implements it.
-type Files interface {
-	// MaxFileBytes is the largest file kept.
-	MaxFileBytes() int64
-	// Deposit keeps a file for a recipient online through another
-	// protocol than GG, and Deliver hands it on to them (an offer through
-	// their protocol's file transfer, or a download link).
-	Deposit(ctx context.Context, sender, recipient uint32, name string, size int64, r io.Reader) (drive.Ticket, error)
-	Deliver(ctx context.Context, t drive.Ticket) bool
-	// Offer, AwaitAnswer, Fill and Withdraw serve recipients online only
-	// through GG: they get a drive ticket to answer, and the server fills
-	// it once they allow it.
-	Offer(ctx context.Context, sender, recipient uint32, name string, size int64) (drive.Ticket, error)
-	AwaitAnswer(ctx context.Context, id string) (drive.Ack, error)
-	Fill(ctx context.Context, id string, r io.Reader) error
-	Withdraw(ctx context.Context, id string) error
-	// HandOver gives a file sent to a SIP user to offer, and tells the
-	// sender if it fails.
-	HandOver(ctx context.Context, id string, offer func(t drive.Ticket, open func() (io.ReadCloser, error)) error) error
-}
-
 const (
 	// fileDialTimeout bounds the connection to a client's file port.
 	fileDialTimeout = 30 * time.Second
