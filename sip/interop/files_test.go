@@ -31,15 +31,24 @@ func randomFile(t *testing.T, dir, name string, n int) (string, []byte) {
 	return path, data
 }
 
-// sameFile checks that the file at path holds data, by SHA-256.
-func sameFile(t *testing.T, path string, data []byte) {
+// sameFile checks that the file at path holds data, by SHA-256. libpurple
+// says a transfer ended before it closes the file: sameFile waits for the
+// file to reach the size of data first.
+func sameFile(t *testing.T, ctx context.Context, path string, data []byte) {
 	t.Helper()
-	got, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sha256.Sum256(got) != sha256.Sum256(data) {
-		t.Fatalf("%s: %d bytes, SHA-256 differs from the %d sent", path, len(got), len(data))
+	for {
+		got, err := os.ReadFile(path)
+		if err == nil && len(got) >= len(data) {
+			if sha256.Sum256(got) != sha256.Sum256(data) {
+				t.Fatalf("%s: %d bytes, SHA-256 differs from the %d sent", path, len(got), len(data))
+			}
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s: %d of %d bytes, %v", path, len(got), len(data), err)
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 }
 
@@ -113,7 +122,7 @@ func TestPidginSipeFiles(t *testing.T) {
 		t.Fatalf("offered %s bytes", m[1])
 	}
 	sipe.Expect(ctx, `XFER_(DONE|CANCEL) recv sip:carol@example.com .*`)
-	sameFile(t, filepath.Join(dir, "od-carol.bin"), data)
+	sameFile(t, ctx, filepath.Join(dir, "od-carol.bin"), data)
 
 	// pidgin-sipe to and from our SIP client.
 	path, data = randomFile(t, t.TempDir(), "do-dave.bin", 100000)
@@ -133,7 +142,7 @@ func TestPidginSipeFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	sipe.Expect(ctx, `XFER_(DONE|CANCEL) recv sip:dave@example.com .*`)
-	sameFile(t, filepath.Join(dir, "od-dave.bin"), data)
+	sameFile(t, ctx, filepath.Join(dir, "od-dave.bin"), data)
 
 	// A GG user's upload that pidgin-sipe declines is rejected on the
 	// drive.
