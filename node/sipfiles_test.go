@@ -267,3 +267,49 @@ func TestSIPFilesBetweenSIPAndOthers(t *testing.T) {
 		}
 	}
 }
+
+// TestSIPFilesAcrossNodes: a SIP user on one node and an MSN user on
+// another, sharing a bus: each one's file, kept in the shared drive, is
+// offered by the node that holds the recipient's session.
+func TestSIPFilesAcrossNodes(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	natsURL := startNATS(t)
+	dir := t.TempDir()
+	n1 := startNodeWith(t, Options{DataDir: dir, NatsURL: natsURL})
+	n2 := startNodeWith(t, Options{DataDir: dir, NatsURL: natsURL})
+	addAccount(t, n2, 1001, "msn@example.com", "Em", "pw")
+	sp := newSIPPeer(t, ctx, n1, 1005, "sip@example.com")
+	mc := login(t, ctx, n2.MSNPAddr, "msn@example.com", "pw")
+	if _, err := mc.Add(ctx, msnclient.ListForward, "sip@example.com", "Sip", 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.c.AddContact(ctx, "msn@example.com"); err != nil {
+		t.Fatal(err)
+	}
+
+	data := randomBytes(70_000)
+	if err := sp.c.SendFile(ctx, "msn@example.com", "across.bin", int64(len(data)), bytes.NewReader(data), sipclient.FileOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ring := next[msnclient.Ring](t, ctx, mc.Events())
+	sb, err := mc.Answer(ctx, ring)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sb.Close() })
+	from, inv, err := filetransfer.NextOffer(ctx, sb)
+	if err != nil || from != "sip@example.com" || inv.File != "across.bin" {
+		t.Fatalf("offer from %s: %+v %v", from, inv, err)
+	}
+	var got bytes.Buffer
+	if k, err := filetransfer.Receive(ctx, sb, from, "msn@example.com", inv, &got, filetransfer.Options{}); err != nil || sha256.Sum256(got.Bytes()) != sha256.Sum256(data) {
+		t.Fatalf("MSN received %d bytes: %v", k, err)
+	}
+
+	data = randomBytes(50_000)
+	if err := filetransfer.Send(ctx, sb, "sip@example.com", "back.bin", int64(len(data)), bytes.NewReader(data), filetransfer.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	acceptSIP(t, ctx, sp, "msn@example.com", "back.bin", data, sipclient.FileOptions{})
+}
