@@ -215,6 +215,7 @@ func (c *conn) fileAnswered(peer hub.Account, inv invite.Invitation) {
 		c.mu.Unlock()
 		return
 	}
+	ticket := t.ticket
 	if inv.Command == invite.Cancel {
 		t.cancelled = true
 		if t.stop != nil {
@@ -231,8 +232,8 @@ func (c *conn) fileAnswered(peer hub.Account, inv invite.Invitation) {
 		case t.answers <- inv:
 		default: // an answer is waiting already
 		}
-	case inv.Command == invite.Cancel && t.ticket != "":
-		c.withdraw(t.ticket)
+	case inv.Command == invite.Cancel && ticket != "":
+		c.withdraw(ticket)
 	}
 }
 
@@ -314,13 +315,13 @@ func (c *conn) endTransfer(t *transfer, code string) {
 	if t.stop != nil {
 		t.stop()
 	}
-	cancelled := t.cancelled
+	cancelled, ticket := t.cancelled, t.ticket
 	c.mu.Unlock()
 	if code == "" {
 		return
 	}
-	if t.ticket != "" {
-		c.withdraw(t.ticket)
+	if ticket != "" {
+		c.withdraw(ticket)
 	}
 	if !cancelled {
 		c.sendInvitation(t.peer, invite.Invitation{Command: invite.Cancel, Cookie: t.cookie, CancelCode: code})
