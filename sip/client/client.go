@@ -2,8 +2,11 @@
 // library for bots and for the server's tests. It signs in the way
 // pidgin-sipe 1.25 does — three REGISTERs with connectionless NTLMv2, then
 // every message signed ([MS-SIPAE]) — subscribes to its contact list, its
-// own data and its contacts' presence, publishes its state and exchanges
-// instant messages in IM sessions (INVITE, MESSAGE, BYE).
+// own data and its contacts' presence, publishes its state, exchanges
+// instant messages in IM sessions (INVITE, MESSAGE, BYE) and sends and
+// receives files (files.go: text/x-msmsgsinvite invitations in the IM
+// session, then MSNFTP or, by default, its encrypted variant
+// MSN_SECURE_FTP).
 //
 // A single reader goroutine reads what the server sends: answers to our
 // requests wake the call that waits for them, the rest become Events on a
