@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"testing"
 	"time"
 
@@ -213,13 +214,36 @@ func TestSIPFileRefusals(t *testing.T) {
 	if err := c.sp.c.DeclineFile(ctx, nextSIPOffer(t, ctx, c.sp)); err != nil {
 		t.Fatal(err)
 	}
+	c.waitRejected(t, ctx, offer.ID)
+
+	// The SIP user gives up in the middle of an allowed file: the GG
+	// user's ticket is rejected and no file is left to download.
+	sctx, stop := context.WithCancel(ctx)
+	sent = make(chan error, 1)
+	go func() {
+		r := &cancelAfter{r: bytes.NewReader(randomBytes(1 << 20)), n: 100_000, cancel: stop}
+		sent <- c.sp.c.SendFile(sctx, "gosia@example.com", "half.bin", 1<<20, r, sipclient.FileOptions{})
+	}()
+	tk := c.answerNext(t, ctx, true)
+	if err := <-sent; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled send: %v", err)
+	}
+	c.waitRejected(t, ctx, tk.ID)
+	if _, err := c.dc.Download(ctx, tk, io.Discard); err == nil {
+		t.Fatal("a cancelled file can be downloaded")
+	}
+}
+
+// waitRejected waits until the drive says a ticket was rejected.
+func (c *sipGG) waitRejected(t *testing.T, ctx context.Context, id string) {
+	t.Helper()
 	for {
-		tk, err := c.dc.Ticket(ctx, offer.ID)
+		tk, err := c.dc.Ticket(ctx, id)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if tk.Ack == "rejected" {
-			break
+			return
 		}
 		select {
 		case <-ctx.Done():
@@ -227,6 +251,23 @@ func TestSIPFileRefusals(t *testing.T) {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// cancelAfter reads n bytes of r, then cancels and fails.
+type cancelAfter struct {
+	r      io.Reader
+	n      int
+	cancel context.CancelFunc
+}
+
+func (c *cancelAfter) Read(p []byte) (int, error) {
+	if c.n <= 0 {
+		c.cancel()
+		return 0, context.Canceled
+	}
+	n, err := c.r.Read(p[:min(len(p), c.n)])
+	c.n -= n
+	return n, err
 }
 
 // TestSIPFilesBetweenSIPAndOthers: a SIP user's file reaches another SIP
