@@ -13,16 +13,32 @@ import (
 // AcceptOne takes one connection on l, a port opened for one transfer,
 // within timeout (or until ctx ends), and closes l.
 func AcceptOne(ctx context.Context, l net.Listener, timeout time.Duration) (net.Conn, error) {
+	return AcceptFrom(ctx, l, timeout, nil)
+}
+
+// AcceptFrom is AcceptOne for a peer known by its address: a connection
+// from another host is closed and the wait goes on, so that no one else
+// can take the peer's place in the transfer (a receiver cannot tell a
+// sender by anything else). A nil host accepts any.
+func AcceptFrom(ctx context.Context, l net.Listener, timeout time.Duration, host net.IP) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { l.Close() })
-	nc, err := l.Accept()
-	stop()
-	l.Close()
-	if err != nil && ctx.Err() != nil {
-		return nil, fmt.Errorf("no connection: %w", ctx.Err())
+	defer l.Close()
+	defer stop()
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("no connection: %w", ctx.Err())
+			}
+			return nil, err
+		}
+		if ta, ok := nc.RemoteAddr().(*net.TCPAddr); host == nil || ok && ta.IP.Equal(host) {
+			return nc, nil
+		}
+		nc.Close()
 	}
-	return nc, err
 }
 
 // ReceiveStored runs Receive on conn for a server that keeps the file

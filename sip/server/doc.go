@@ -122,6 +122,9 @@
 //     when it listens itself, accepts a blocking socket and then waits,
 //     before every block, for the receiver to speak. USR must name the
 //     contact's address, as pidgin-sipe checks it against its session.
+//     The port takes connections only from the address of the client's
+//     SIP connection (others are closed): a receiver has no other way to
+//     tell its sender, and plain MSNFTP no MAC.
 //   - A file for the client (the drive's hub event, from any node) is
 //     offered from its sender in their IM session, with Encryption: R and
 //     without Connectivity; the client's ACCEPT with keys (pidgin-sipe's

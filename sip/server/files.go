@@ -196,7 +196,7 @@ func (c *conn) acceptFile(t *transfer) {
 	c.sendInvitation(t.peer, inv)
 	c.bg.Go(func() {
 		code := invite.CancelTimeout
-		if nc, err := msnftp.AcceptOne(ctx, l, c.srv.cfg.FileLegTimeout); err != nil {
+		if nc, err := msnftp.AcceptFrom(ctx, l, c.srv.cfg.FileLegTimeout, c.clientIP()); err != nil {
 			c.log().Info("file transfer: the client did not connect", "err", err)
 		} else {
 			code = c.receiveFile(ctx, t, nc, inv.AuthCookie)
@@ -343,6 +343,15 @@ func (c *conn) sendInvitation(from hub.Account, inv invite.Invitation) bool {
 	return c.deliverMessage(outgoing{from: from, invitation: inv.Body()})
 }
 
+// clientIP is the address the client's SIP connection comes from: the
+// only one its file connections may come from, or go to.
+func (c *conn) clientIP() net.IP {
+	if ta, ok := c.nc.RemoteAddr().(*net.TCPAddr); ok {
+		return ta.IP
+	}
+	return nil
+}
+
 // filePort opens a port for one transfer on the address the client
 // reached the server at, and returns it with that host.
 func (c *conn) filePort() (net.Listener, string, error) {
@@ -470,13 +479,13 @@ func (c *conn) offerFile(ctx context.Context, from hub.Account, tk drive.Ticket,
 // returns the AuthCookie the client's USR must carry.
 func (c *conn) fileLeg(ctx context.Context, from hub.Account, answer invite.Invitation) (net.Conn, uint32, error) {
 	if answer.Port != 0 {
-		ta, ok := c.nc.RemoteAddr().(*net.TCPAddr)
-		if !ok {
+		ip := c.clientIP()
+		if ip == nil {
 			return nil, 0, errors.New("the SIP connection is not TCP")
 		}
 		dctx, cancel := context.WithTimeout(ctx, fileDialTimeout)
 		defer cancel()
-		nc, err := (&net.Dialer{}).DialContext(dctx, "tcp", net.JoinHostPort(ta.IP.String(), strconv.Itoa(answer.Port)))
+		nc, err := (&net.Dialer{}).DialContext(dctx, "tcp", net.JoinHostPort(ip.String(), strconv.Itoa(answer.Port)))
 		return nc, answer.AuthCookie, err
 	}
 	l, host, err := c.filePort()
@@ -488,7 +497,7 @@ func (c *conn) fileLeg(ctx context.Context, from hub.Account, answer invite.Invi
 		Command: invite.Accept, Cookie: answer.Cookie,
 		IPAddress: host, Port: l.Addr().(*net.TCPAddr).Port, AuthCookie: auth,
 	})
-	nc, err := msnftp.AcceptOne(ctx, l, c.srv.cfg.FileLegTimeout)
+	nc, err := msnftp.AcceptFrom(ctx, l, c.srv.cfg.FileLegTimeout, c.clientIP())
 	return nc, auth, err
 }
 
