@@ -74,7 +74,9 @@ func TestReceiveStored(t *testing.T) {
 			data := testData(10_000)
 			var kept bytes.Buffer
 			done := make(chan error, 1)
-			go func() { done <- Send(context.Background(), snd, SendOptions{AuthCookie: cookie, Size: int64(len(data))}, bytes.NewReader(data)) }()
+			go func() {
+				done <- Send(context.Background(), snd, SendOptions{AuthCookie: cookie, Size: int64(len(data))}, bytes.NewReader(data))
+			}()
 			err := ReceiveStored(context.Background(), rcv, ReceiveOptions{Passport: passport, AuthCookie: cookie, MaxSize: int64(len(data)), ExactSize: true},
 				time.Second, func(ctx context.Context, r io.Reader) error {
 					if _, err := io.Copy(&kept, r); err != nil {
