@@ -206,3 +206,19 @@ func (w *cancelAfter) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+func BenchmarkSecureTransfer(b *testing.B) {
+	const size = 8 << 20
+	data := testData(size)
+	keys := secureftp.NewKeys()
+	b.SetBytes(size)
+	for b.Loop() {
+		snd, rcv := conns(b, false)
+		serr, res := run(b, snd, rcv, b.Context(), b.Context(),
+			SendOptions{AuthCookie: cookie, Size: size, Secure: &keys}, ReceiveOptions{Passport: passport, AuthCookie: cookie, Secure: &keys},
+			bytes.NewReader(data), io.Discard)
+		if serr != nil || res.err != nil || res.n != size {
+			b.Fatal(serr, res)
+		}
+	}
+}
