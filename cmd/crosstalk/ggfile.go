@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -102,15 +101,11 @@ type ggSendFileCmd struct {
 func (c *ggSendFileCmd) Run(log *slog.Logger) error { return runUntilInterrupted(log, c.run) }
 
 func (c *ggSendFileCmd) run(ctx context.Context, log *slog.Logger, con *console) error {
-	f, err := os.Open(c.File)
+	f, size, err := openFile(c.File)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return err
-	}
 	gg, err := c.connect(ctx, log, c.To)
 	if err != nil {
 		return err
@@ -124,7 +119,7 @@ func (c *ggSendFileCmd) run(ctx context.Context, log *slog.Logger, con *console)
 	base, _ := driveURL(c.Drive, c.Server)
 	// Each step has --timeout of its own.
 	step, cancel := context.WithTimeout(ctx, c.Timeout)
-	t, err := dc.Offer(step, c.To, filepath.Base(c.File), info.Size())
+	t, err := dc.Offer(step, c.To, filepath.Base(c.File), size)
 	cancel()
 	if err != nil {
 		return driveError(base, err)
@@ -145,7 +140,7 @@ func (c *ggSendFileCmd) run(ctx context.Context, log *slog.Logger, con *console)
 	if t.Ack != "allowed" {
 		return fmt.Errorf("%d declined the file", c.To)
 	}
-	bar := con.progress(t.FileName, info.Size())
+	bar := con.progress(t.FileName, size)
 	uctx, moved, stop := stallGuard(ctx, c.Timeout)
 	defer stop()
 	err = dc.Upload(uctx, t, &progressReader{r: f, progress: func(n int64) { moved(); bar.set(n) }})
@@ -153,7 +148,7 @@ func (c *ggSendFileCmd) run(ctx context.Context, log *slog.Logger, con *console)
 	if err != nil {
 		return driveError(base, errors.Join(err, context.Cause(uctx)))
 	}
-	con.printf("sent %s (%d bytes) to %d\n", t.FileName, info.Size(), c.To)
+	con.printf("sent %s (%d bytes) to %d\n", t.FileName, size, c.To)
 	return nil
 }
 

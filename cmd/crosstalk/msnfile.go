@@ -32,15 +32,11 @@ func (l msnLogin) transferOptions(noIncoming bool, p *progress) filetransfer.Opt
 }
 
 func (c *msnSendFileCmd) run(ctx context.Context, log *slog.Logger, con *console) error {
-	f, err := os.Open(c.File)
+	f, size, err := openFile(c.File)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return err
-	}
 	cl, err := c.connect(ctx, log)
 	if err != nil {
 		return err
@@ -53,13 +49,13 @@ func (c *msnSendFileCmd) run(ctx context.Context, log *slog.Logger, con *console
 	defer sb.Leave()
 	name := filepath.Base(c.File)
 	con.notef("offering %s to %s\n", name, c.To)
-	bar := con.progress(name, info.Size())
-	err = filetransfer.Send(ctx, sb, c.To, name, info.Size(), f, c.transferOptions(c.NoIncoming, bar))
+	bar := con.progress(name, size)
+	err = filetransfer.Send(ctx, sb, c.To, name, size, f, c.transferOptions(c.NoIncoming, bar))
 	bar.finish()
 	if err != nil {
 		return transferError(c.To, err)
 	}
-	con.printf("sent %s (%d bytes) to %s\n", name, info.Size(), c.To)
+	con.printf("sent %s (%d bytes) to %s\n", name, size, c.To)
 	return nil
 }
 
@@ -183,6 +179,20 @@ func (c *msnRecvFileCmd) receive(ctx context.Context, o msnOffer, con *console) 
 	}
 	con.printf("received %s (%d bytes) from %s\n", name, n, o.from)
 	return nil
+}
+
+// openFile opens a file to send and says its size.
+func openFile(path string) (*os.File, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	info, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	return f, info.Size(), nil
 }
 
 // saveFile has receive write a file that goes into dir as name: first into

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 
 	sipclient "github.com/crosstalk-im/crosstalk/sip/client"
@@ -29,15 +28,11 @@ func (l sipLogin) fileOptions(plain, noIncoming bool, p *progress) sipclient.Fil
 }
 
 func (c *sipSendFileCmd) run(ctx context.Context, log *slog.Logger, con *console) error {
-	f, err := os.Open(c.File)
+	f, size, err := openFile(c.File)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return err
-	}
 	cl, err := c.connect(ctx, log)
 	if err != nil {
 		return err
@@ -45,13 +40,13 @@ func (c *sipSendFileCmd) run(ctx context.Context, log *slog.Logger, con *console
 	defer signOut(cl)
 	name := filepath.Base(c.File)
 	con.notef("offering %s to %s\n", name, c.To)
-	bar := con.progress(name, info.Size())
-	err = cl.SendFile(ctx, c.To, name, info.Size(), f, c.fileOptions(c.Plain, c.NoIncoming, bar))
+	bar := con.progress(name, size)
+	err = cl.SendFile(ctx, c.To, name, size, f, c.fileOptions(c.Plain, c.NoIncoming, bar))
 	bar.finish()
 	if err != nil {
 		return sipTransferError(c.To, err)
 	}
-	con.printf("sent %s (%d bytes) to %s\n", name, info.Size(), c.To)
+	con.printf("sent %s (%d bytes) to %s\n", name, size, c.To)
 	return nil
 }
 
