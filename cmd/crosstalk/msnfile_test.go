@@ -15,6 +15,7 @@ import (
 	ggclient "github.com/crosstalk-im/crosstalk/gg/client"
 	"github.com/crosstalk-im/crosstalk/hub"
 	msnclient "github.com/crosstalk-im/crosstalk/msnp/client"
+	"github.com/crosstalk-im/crosstalk/node"
 )
 
 // msnSendFile is msn send-file from an account to another.
@@ -22,9 +23,22 @@ func msnSendFile(login msnLogin, to, path string, noIncoming bool) command {
 	return (&msnSendFileCmd{msnLogin: login, To: to, NoIncoming: noIncoming, File: path}).run
 }
 
-// answerFirstTicket has a GG user allow or reject the first file offered
-// to them through the drive, and hands on its ticket's id.
-func answerFirstTicket(t *testing.T, ctx context.Context, gg *ggclient.Client, dc *driveclient.Client, allow bool) <-chan string {
+// answerFirstTicket signs a GG user in to the drive, with sender on
+// their list, and has them allow or reject the first file offered to
+// them; it hands on the ticket's id.
+func answerFirstTicket(t *testing.T, ctx context.Context, n *node.Node, number uint32, password string, sender uint32, allow bool) (*driveclient.Client, <-chan string) {
+	t.Helper()
+	login := ggAs(n, number, password)
+	gg, err := login.connect(ctx, testLogger(t), sender)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { gg.Close() })
+	dc, err := login.signIn(ctx, ggDrive{Drive: "http://" + n.HTTPAddr}, gg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(dc.CloseIdleConnections)
 	offered := make(chan string, 1)
 	go func() {
 		for ev := range gg.Events() {
@@ -43,7 +57,7 @@ func answerFirstTicket(t *testing.T, ctx context.Context, gg *ggclient.Client, d
 			return
 		}
 	}()
-	return offered
+	return dc, offered
 }
 
 // "Sent" from msn send-file to a GG user means the file is in the drive:
@@ -55,18 +69,7 @@ func TestMSNSendFileToGG(t *testing.T) {
 			n := startNode(t, nil)
 			addAccount(t, n, 1001, "msn@example.com", "pw-msn")
 			addAccount(t, n, 2002, "gg@example.com", "pw-gg")
-			recipient := ggAs(n, 2002, "pw-gg")
-			gg, err := recipient.connect(ctx, testLogger(t), 1001)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { gg.Close() })
-			dc, err := recipient.signIn(ctx, ggDrive{Drive: "http://" + n.HTTPAddr}, gg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(dc.CloseIdleConnections)
-			offered := answerFirstTicket(t, ctx, gg, dc, true)
+			dc, offered := answerFirstTicket(t, ctx, n, 2002, "pw-gg", 1001, true)
 
 			path, data := testFile(t, "photo.jpg", 3<<20+5)
 			r := msnSendFile(msnAs(n, "msn@example.com", "pw-msn"), "gg@example.com", path, noIncoming).run(t, ctx)

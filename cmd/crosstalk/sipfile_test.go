@@ -63,18 +63,7 @@ func TestSIPSendFileDeclined(t *testing.T) {
 	if _, err := n.Store.AddToList(context.Background(), 1001, 2002, hub.Forward, 0, 100); err != nil {
 		t.Fatal(err)
 	}
-	recipient := ggAs(n, 2002, "pw-gg")
-	gg, err := recipient.connect(ctx, testLogger(t), 1001)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { gg.Close() })
-	dc, err := recipient.signIn(ctx, ggDrive{Drive: "http://" + n.HTTPAddr}, gg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(dc.CloseIdleConnections)
-	answerFirstTicket(t, ctx, gg, dc, false)
+	answerFirstTicket(t, ctx, n, 2002, "pw-gg", 1001, false)
 	path, _ := testFile(t, "spam.exe", 1000)
 	r := command((&sipSendFileCmd{sipLogin: sipAs(n, "sip@example.com", "pw-sip"), To: "gg@example.com", File: path}).run).run(t, ctx)
 	if r.err == nil || r.err.Error() != "gg@example.com declined the file" {
