@@ -131,6 +131,12 @@ type Server struct {
 	waiters   map[string][]chan struct{} // AwaitAnswer calls by ticket id
 
 	linkKeyBytes []byte // see signingKey
+
+	// handing are the hand-overs of bridged files under way, which Close
+	// ends (handCtx) and waits for.
+	handing   sync.WaitGroup
+	handCtx   context.Context
+	stopHands context.CancelFunc
 }
 
 // New checks cfg, fills in defaults and creates the blob directory.
@@ -154,6 +160,7 @@ func New(cfg Config) (*Server, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("drive: %w", err)
 	}
+	handCtx, stopHands := context.WithCancel(context.Background())
 	return &Server{
 		cfg:       cfg,
 		blobDir:   dir,
@@ -161,7 +168,17 @@ func New(cfg Config) (*Server, error) {
 		log:       cfg.Logger,
 		uploading: make(map[string]bool),
 		waiters:   make(map[string][]chan struct{}),
+		handCtx:   handCtx,
+		stopHands: stopHands,
 	}, nil
+}
+
+// Close ends the hand-overs of bridged files under way (their recipients
+// do not get the files) and waits for them. Call it once the front ends
+// have stopped.
+func (s *Server) Close() {
+	s.stopHands()
+	s.handing.Wait()
 }
 
 // Handler serves the API at the root of its own host (drive.mpa.gg.pl):
@@ -613,7 +630,7 @@ func (s *Server) Bridge(ctx context.Context, t Ticket) bool {
 	}
 	s.notifyChange(t, t.Status, t.Sender)
 	s.notify(t.Sender, KindScopeFilesChanged, scopeJSON{Scope: "outbox", ID: t.ID})
-	go s.handTo(route, t)
+	s.handing.Go(func() { s.handTo(route, t) })
 	return true
 }
 
@@ -626,7 +643,7 @@ func (s *Server) Deliver(ctx context.Context, t Ticket) bool {
 	if route == "" {
 		return false
 	}
-	go s.handTo(route, t)
+	s.handing.Go(func() { s.handTo(route, t) })
 	return true
 }
 
@@ -642,7 +659,7 @@ func (s *Server) routeFor(ctx context.Context, t Ticket) string {
 
 // handTo delivers a ticket's file by route.
 func (s *Server) handTo(route string, t Ticket) {
-	ctx, cancel := context.WithTimeout(context.Background(), bridgeTimeout)
+	ctx, cancel := context.WithTimeout(s.handCtx, bridgeTimeout)
 	defer cancel()
 	from, err := s.cfg.Hub.Store().Account(ctx, t.Sender)
 	if err != nil {

@@ -258,10 +258,11 @@ func (p *imipPeer) send(ctx context.Context, to peer, text string) error {
 // sipPeer signs in as Office Communicator does.
 type sipPeer struct {
 	*inbox
-	number uint32
-	email  string
-	c      *sipclient.Client
-	offers chan sipclient.FileOffer // files offered to it
+	number  uint32
+	email   string
+	c       *sipclient.Client
+	offers  chan sipclient.FileOffer     // files offered to it
+	cancels chan sipclient.FileCancelled // invitations cancelled after their answer
 }
 
 func (p *sipPeer) protocol() string          { return "sip" }
@@ -280,6 +281,8 @@ func (p *sipPeer) run() {
 			p.update(func() { p.messages = append(p.messages, ev.From+": "+ev.Text) })
 		case sipclient.FileOffer:
 			p.offers <- ev
+		case sipclient.FileCancelled:
+			p.cancels <- ev
 		}
 	}
 }
@@ -301,7 +304,8 @@ func newSIPPeer(t *testing.T, ctx context.Context, n *Node, number uint32, email
 	if err := c.SignIn(ctx, email, "pw"); err != nil {
 		t.Fatal(err)
 	}
-	p := &sipPeer{inbox: newInbox(), number: number, email: email, c: c, offers: make(chan sipclient.FileOffer, 16)}
+	p := &sipPeer{inbox: newInbox(), number: number, email: email, c: c,
+		offers: make(chan sipclient.FileOffer, 16), cancels: make(chan sipclient.FileCancelled, 16)}
 	go p.run()
 	return p
 }

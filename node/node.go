@@ -583,6 +583,9 @@ func (n *Node) shutdown(ctx context.Context) error {
 	if n.http != nil {
 		errs = append(errs, n.http.Shutdown(ctx))
 	}
+	if n.Drive != nil {
+		n.Drive.Close()
+	}
 	n.wg.Wait()
 	n.close()
 	return errors.Join(errs...)

@@ -102,6 +102,27 @@ func TestSIPFilesWithMSN(t *testing.T) {
 			t.Fatalf("%d bytes: received %d, %v", size, k, err)
 		}
 	}
+
+	// The MSN user declines a file the drive already keeps: the SIP user
+	// hears CANCEL REJECT afterwards.
+	if err := sp.c.SendFile(ctx, "msn@example.com", "unwanted.bin", 10, bytes.NewReader(randomBytes(10)), sipclient.FileOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_, inv, err := filetransfer.NextOffer(ctx, sb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := filetransfer.Reject(ctx, sb, inv); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case c := <-sp.cancels:
+		if c.From != "sip:msn@example.com" || c.Code != "REJECT" {
+			t.Fatalf("cancelled %+v", c)
+		}
+	case <-ctx.Done():
+		t.Fatal("the SIP sender was not told of the decline")
+	}
 }
 
 // sipGG is a node with a SIP user (1005) and a GG user (2002, signed in

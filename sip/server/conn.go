@@ -67,6 +67,7 @@ type conn struct {
 	bg       service.Workers
 	rereader mailbox.Rereader
 	files    map[uint32]*transfer // file invitations by cookie
+	handed   []handedFile         // the last files handed to the drive
 	// filesCtx bounds the file transfers, which end with the connection.
 	filesCtx  context.Context
 	stopFiles context.CancelFunc
@@ -486,6 +487,10 @@ func (c *conn) Deliver(ev hub.Event) bool {
 	case hub.EventFile:
 		if ev.Protocol == protocolName && ev.File != "" && c.sess() != nil {
 			c.handOver(ev.From, ev.File)
+		}
+	case hub.EventNotify:
+		if ev.Notification != nil {
+			c.ticketChanged(ev.Notification)
 		}
 	}
 	return true

@@ -135,6 +135,11 @@
 //     CANCEL REJECT is a decline for the drive (the ticket is rejected);
 //     no answer in Config.FileAnswerTimeout is CANCEL TIMEOUT to the
 //     client.
+//   - An MSN or SIP recipient answers a client's file only once the drive
+//     keeps it, after the client's transfer ended: when they refuse it
+//     (the drive's ticket-changed notice), the client gets CANCEL REJECT
+//     for it then, for the last rememberedFiles files of the connection.
+//     pidgin-sipe ignores it, its transfer being over.
 //   - Config.FileLegTimeout bounds the wait for a connection and every
 //     step of a transfer. pidgin-sipe 1.25 on libpurple 2.14 never sends
 //     BYE for a file it received (libpurple leaves ending the transfer to

@@ -2,9 +2,11 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -27,7 +29,18 @@ const (
 	fileNoticeTimeout = 10 * time.Second
 	// handOverTimeout bounds offering one file to the client.
 	handOverTimeout = 30 * time.Minute
+	// rememberedFiles is how many of the files it handed to the drive a
+	// connection remembers, to tell the client when a recipient refuses
+	// one later.
+	rememberedFiles = 16
 )
+
+// handedFile is a client's file the drive keeps for a contact.
+type handedFile struct {
+	ticket string
+	cookie uint32
+	peer   hub.Account
+}
 
 // transfer is one file invitation between the client and a contact: a
 // file the client sends (fromClient), which the server receives for the
@@ -272,8 +285,42 @@ func (c *conn) receiveFile(ctx context.Context, t *transfer, nc net.Conn, auth u
 		log.Info("file transfer: the contact went away", "ticket", tk.ID)
 		return invite.CancelFail
 	}
+	c.mu.Lock()
+	if len(c.handed) == rememberedFiles {
+		c.handed = slices.Delete(c.handed, 0, 1)
+	}
+	c.handed = append(c.handed, handedFile{ticket: tk.ID, cookie: t.cookie, peer: t.peer})
+	c.mu.Unlock()
 	log.Info("file received for another protocol", "ticket", tk.ID)
 	return ""
+}
+
+// ticketChanged tells the client, with CANCEL REJECT, that the contact
+// refused a file of its the drive kept for them (an MSN or SIP recipient
+// declines only once the file is in). The client's transfer is long over;
+// pidgin-sipe ignores the CANCEL then.
+func (c *conn) ticketChanged(n *hub.Notification) {
+	if n.Kind != drive.KindTicketChanged {
+		return
+	}
+	var change struct {
+		ID  string    `json:"id"`
+		Ack drive.Ack `json:"ack_status"`
+	}
+	if json.Unmarshal([]byte(n.Data), &change) != nil || change.Ack != drive.AckRejected {
+		return
+	}
+	c.mu.Lock()
+	i := slices.IndexFunc(c.handed, func(f handedFile) bool { return f.ticket == change.ID })
+	var f handedFile
+	if i >= 0 {
+		f = c.handed[i]
+		c.handed = slices.Delete(c.handed, i, i+1)
+	}
+	c.mu.Unlock()
+	if i >= 0 {
+		c.sendInvitation(f.peer, invite.Invitation{Command: invite.Cancel, Cookie: f.cookie, CancelCode: invite.CancelReject})
+	}
 }
 
 // addTransfer records an invitation, unless its cookie is taken or the

@@ -304,3 +304,42 @@ func TestMaxFileTransfers(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestFileRefusedAfterwards: a recipient refuses a file the drive already
+// keeps (the drive marks its ticket rejected): the client hears CANCEL
+// REJECT from them, once.
+func TestFileRefusedAfterwards(t *testing.T) {
+	e, files, a, bob, _ := fileEnv(t)
+	ctx := testCtx(t)
+	if err := a.SendFile(ctx, "user1002@example.com", "late.txt", 4, bytes.NewReader([]byte("late")), client.FileOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	<-files.deposited
+	rejected := hub.Notification{Kind: drive.KindTicketChanged, Data: `{"id":"kept-late.txt","ack_status":"rejected","send_status":"completed"}`}
+	e.hub.Notify(1001, hub.Notification{Kind: drive.KindTicketChanged, Data: `{"id":"someone-else","ack_status":"rejected"}`})
+	e.hub.Notify(1001, rejected)
+	e.hub.Notify(1001, rejected)
+	if c := next[client.FileCancelled](t, a); c.From != "sip:"+bob.Email || c.Code != "REJECT" {
+		t.Fatalf("cancelled %+v", c)
+	}
+	// The second notice finds nothing to tell: a message sent after it
+	// arrives with no CANCEL before it.
+	if _, err := e.hub.SendMessage(ctx, bob, 1001, hub.Message{Text: "after"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		select {
+		case ev := <-a.Events():
+			switch ev := ev.(type) {
+			case client.FileCancelled:
+				t.Fatalf("told twice: %+v", ev)
+			case client.Message:
+				if ev.Text == "after" {
+					return
+				}
+			}
+		case <-ctx.Done():
+			t.Fatal("no message after the notices")
+		}
+	}
+}
