@@ -1,0 +1,112 @@
+package drive_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/crosstalk-im/crosstalk/drive"
+	"github.com/crosstalk-im/crosstalk/hub"
+)
+
+// stuckOfferer is an MSN front end whose recipient never answers.
+type stuckOfferer struct{ offered chan string }
+
+func (o stuckOfferer) OfferFile(ctx context.Context, from hub.Account, to uint32, t drive.Ticket, open func() (io.ReadCloser, error)) error {
+	o.offered <- t.ID
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestDeliver: a deposited file goes to its recipient by where they are
+// online: an offer over SIP (a hub event for the SIP session), an offer
+// through the MSN front end, nothing when they are offline. Close ends a
+// hand-over under way, and the file counts as not delivered.
+func TestDeliver(t *testing.T) {
+	ctx := context.Background()
+	offerer := stuckOfferer{offered: make(chan string, 1)}
+	e := newEnv(t, func(c *drive.Config) { c.MSN = offerer })
+	e.account(t, alice, false)
+	e.account(t, bob, false)
+	bobAcct, err := e.st.Account(ctx, bob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deposit := func(name string) drive.Ticket {
+		tk, err := e.srv.Deposit(ctx, alice, bob, name, 3, bytes.NewReader([]byte("abc")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tk
+	}
+
+	if e.srv.Deliver(ctx, deposit("nobody.txt")) {
+		t.Fatal("delivered to an offline recipient")
+	}
+
+	sipEvents, sipSession := attachAs(t, e, bobAcct, "sip")
+	tk := deposit("sip.txt")
+	if !e.srv.Deliver(ctx, tk) {
+		t.Fatal("no route to a SIP recipient")
+	}
+	for done := false; !done; {
+		select {
+		case ev := <-sipEvents:
+			if done = ev.Kind == hub.EventFile; done && (ev.Protocol != "sip" || ev.File != tk.ID || ev.From.Number != alice) {
+				t.Fatalf("event %+v", ev)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("no file event for the SIP session")
+		}
+	}
+	sipSession.Detach(ctx)
+
+	attachAs(t, e, bobAcct, "msnp")
+	tk = deposit("msn.txt")
+	if !e.srv.Deliver(ctx, tk) {
+		t.Fatal("no route to an MSN recipient")
+	}
+	select {
+	case id := <-offerer.offered:
+		if id != tk.ID {
+			t.Fatalf("offered %s, want %s", id, tk.ID)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("not offered through MSN")
+	}
+	e.srv.Close()
+	got, err := e.st.Ticket(ctx, tk.ID)
+	if err != nil || got.Ack != drive.AckRejected {
+		t.Fatalf("after Close: %+v %v", got, err)
+	}
+}
+
+// events keeps a session's hub events.
+type events chan hub.Event
+
+func (e events) Deliver(ev hub.Event) bool {
+	select {
+	case e <- ev:
+		return true
+	case <-time.After(5 * time.Second):
+		return false
+	}
+}
+
+// attachAs attaches an account to the hub as an online session of
+// protocol, whose events come on the channel returned.
+func attachAs(t *testing.T, e *env, a hub.Account, protocol string) (<-chan hub.Event, *hub.Session) {
+	t.Helper()
+	ch := make(events, 64)
+	s, err := e.hub.Attach(context.Background(), a, protocol, ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetPresence(context.Background(), hub.StatusOnline, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Detach(context.Background()) })
+	return ch, s
+}
