@@ -30,10 +30,6 @@ func TestDeliver(t *testing.T) {
 	e := newEnv(t, func(c *drive.Config) { c.MSN = offerer })
 	e.account(t, alice, false)
 	e.account(t, bob, false)
-	bobAcct, err := e.st.Account(ctx, bob)
-	if err != nil {
-		t.Fatal(err)
-	}
 	deposit := func(name string) drive.Ticket {
 		tk, err := e.srv.Deposit(ctx, alice, bob, name, 3, bytes.NewReader([]byte("abc")))
 		if err != nil {
@@ -46,24 +42,17 @@ func TestDeliver(t *testing.T) {
 		t.Fatal("delivered to an offline recipient")
 	}
 
-	sipEvents, sipSession := attachAs(t, e, bobAcct, "sip")
+	sipEvents := e.attach(t, bob, "sip")
 	tk := deposit("sip.txt")
 	if !e.srv.Deliver(ctx, tk) {
 		t.Fatal("no route to a SIP recipient")
 	}
-	for done := false; !done; {
-		select {
-		case ev := <-sipEvents:
-			if done = ev.Kind == hub.EventFile; done && (ev.Protocol != "sip" || ev.File != tk.ID || ev.From.Number != alice) {
-				t.Fatalf("event %+v", ev)
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatal("no file event for the SIP session")
-		}
+	if ev := waitKind(t, sipEvents, hub.EventFile); ev.Protocol != "sip" || ev.File != tk.ID || ev.From.Number != alice {
+		t.Fatalf("event %+v", ev)
 	}
-	sipSession.Detach(ctx)
 
-	attachAs(t, e, bobAcct, "msnp")
+	// MSN comes first for a recipient online through both.
+	e.attach(t, bob, "msnp")
 	tk = deposit("msn.txt")
 	if !e.srv.Deliver(ctx, tk) {
 		t.Fatal("no route to an MSN recipient")
@@ -81,32 +70,4 @@ func TestDeliver(t *testing.T) {
 	if err != nil || got.Ack != drive.AckRejected {
 		t.Fatalf("after Close: %+v %v", got, err)
 	}
-}
-
-// events keeps a session's hub events.
-type events chan hub.Event
-
-func (e events) Deliver(ev hub.Event) bool {
-	select {
-	case e <- ev:
-		return true
-	case <-time.After(5 * time.Second):
-		return false
-	}
-}
-
-// attachAs attaches an account to the hub as an online session of
-// protocol, whose events come on the channel returned.
-func attachAs(t *testing.T, e *env, a hub.Account, protocol string) (<-chan hub.Event, *hub.Session) {
-	t.Helper()
-	ch := make(events, 64)
-	s, err := e.hub.Attach(context.Background(), a, protocol, ch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.SetPresence(context.Background(), hub.StatusOnline, ""); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Detach(context.Background()) })
-	return ch, s
 }

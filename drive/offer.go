@@ -8,10 +8,10 @@ import (
 	"time"
 )
 
-// Bridge is what a frontend that stands in for its users' files uses of
+// FileBridge is what a frontend that stands in for its users' files uses of
 // the drive (MSN and SIP, whose clients send files themselves);
 // (*Server) implements it.
-type Bridge interface {
+type FileBridge interface {
 	// MaxFileBytes is the largest file kept.
 	MaxFileBytes() int64
 	// Deposit keeps a file for a recipient online through another protocol

@@ -12,6 +12,7 @@ import (
 
 	driveclient "github.com/crosstalk-im/crosstalk/drive/client"
 	"github.com/crosstalk-im/crosstalk/gg/wire"
+	"github.com/crosstalk-im/crosstalk/internal/testenv"
 	msnclient "github.com/crosstalk-im/crosstalk/msnp/client"
 	"github.com/crosstalk-im/crosstalk/msnp/filetransfer"
 	sipclient "github.com/crosstalk-im/crosstalk/sip/client"
@@ -336,7 +337,7 @@ func TestSIPFilesBetweenSIPAndOthers(t *testing.T) {
 func TestSIPFilesAcrossNodes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	natsURL := startNATS(t)
+	natsURL := testenv.NATS(t)
 	dir := t.TempDir()
 	n1 := startNodeWith(t, Options{DataDir: dir, NatsURL: natsURL})
 	n2 := startNodeWith(t, Options{DataDir: dir, NatsURL: natsURL})

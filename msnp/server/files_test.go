@@ -118,7 +118,7 @@ func fileOfferTo(cookie uint32) invite.Invitation {
 func TestFileOfferDeclined(t *testing.T) {
 	for _, tc := range []struct {
 		name, protocol string
-		files          drive.Bridge
+		files          drive.FileBridge
 	}{
 		{"no drive", "other", nil},
 		{"gg without a drive", "gg", nil},

@@ -102,7 +102,7 @@ type Config struct {
 	// offered a drive ticket instead, which the server fills once they
 	// allow it. Without it such invitations are declined with
 	// REJECT_NOT_INSTALLED.
-	Files drive.Bridge
+	Files drive.FileBridge
 	// FileAnswerTimeout is how long a file offered to a contact online only
 	// through GG waits for their answer on the drive before the sender gets
 	// CANCEL TIMEOUT (default 2 minutes).

@@ -87,7 +87,7 @@ type Config struct {
 	// Files, when set, carries files between SIP clients and contacts of
 	// every protocol (see files.go); without it file invitations are
 	// cancelled with REJECT_NOT_INSTALLED.
-	Files drive.Bridge
+	Files drive.FileBridge
 	// FileAnswerTimeout is how long a file offer waits for its answer:
 	// the client's to a file brought to it, a GG contact's on the drive to
 	// the client's file.
