@@ -88,7 +88,8 @@ func TestLinkForRecipient(t *testing.T) {
 }
 
 // TestBridges: web chat users are handed files as links, unless they are
-// on GG too (GG's own flow) or the drive has no public address.
+// on GG too (GG's own flow) or the drive has no public address; SIP users
+// get them through SIP's own file transfer.
 func TestBridges(t *testing.T) {
 	on := hub.StatusOnline
 	e := newEnv(t, func(c *drive.Config) { c.PublicURL = "http://files.example" })
@@ -99,7 +100,7 @@ func TestBridges(t *testing.T) {
 		{map[string]hub.Status{drive.ProtocolWebchat: on}, true},
 		{map[string]hub.Status{"imip": on}, true},
 		{map[string]hub.Status{drive.ProtocolWebchat: on, drive.ProtocolGG: on}, false},
-		{map[string]hub.Status{"sip": on}, false},
+		{map[string]hub.Status{"sip": on}, true},
 		{map[string]hub.Status{drive.ProtocolWebchat: hub.StatusInvisible}, false},
 		{nil, false},
 	} {
