@@ -9,6 +9,7 @@ package idleread
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
 	"sync"
 )
@@ -59,12 +60,17 @@ func (b *Reader) readErr() error {
 
 // Wait blocks until the reader has bytes to give: at once when some are
 // buffered, else once src is readable (see WaitReadable), holding no buffer
-// meanwhile. A failed wait is reported by the next read, so Wait returns
-// nothing: a caller waits, then reads.
+// meanwhile. A src that cannot be waited on without reading (a TLS
+// connection, whose own buffers may hold what comes next; a pipe) is read
+// here instead, holding a buffer: the wait stays on the caller's goroutine
+// either way. A failed wait or read is reported by the next read, so Wait
+// returns nothing: a caller waits, then reads.
 func (b *Reader) Wait() {
 	if b.r == b.w && b.err == nil {
 		b.Release()
-		_ = WaitReadable(b.src)
+		if errors.Is(WaitReadable(b.src), errors.ErrUnsupported) {
+			b.fill()
+		}
 	}
 }
 

@@ -88,6 +88,29 @@ func TestWaitReadableNeedsASocket(t *testing.T) {
 	}
 }
 
+// TestWaitReadsWhatItCannotWaitOn: on a source WaitReadable cannot wait
+// on (a pipe, a TLS connection), Wait reads on its caller's goroutine, so
+// that a read loop does not hand the wait to a goroutine of its workers.
+func TestWaitReadsWhatItCannotWaitOn(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	go func() { _, _ = b.Write([]byte("PNG\r\n")) }()
+	r := NewReader(a)
+	r.Wait()
+	if r.Buffered() != 5 {
+		t.Fatalf("%d bytes buffered after the wait, want the 5 written", r.Buffered())
+	}
+	if line, err := r.ReadSlice('\n'); err != nil || string(line) != "PNG\r\n" {
+		t.Fatalf("read %q, %v", line, err)
+	}
+	b.Close()
+	r.Wait()
+	if _, err := r.ReadSlice('\n'); err != io.EOF {
+		t.Fatalf("after the close: %v, want io.EOF", err)
+	}
+}
+
 // probe is a socket that lets a test look at its Reader when the Reader
 // waits on it (SyscallConn is called on the reading goroutine).
 type probe struct {

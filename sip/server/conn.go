@@ -17,6 +17,7 @@ import (
 
 	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/internal/mailbox"
+	"github.com/crosstalk-im/crosstalk/internal/offstack"
 	"github.com/crosstalk-im/crosstalk/internal/outbox"
 	"github.com/crosstalk-im/crosstalk/internal/ratelimit"
 	"github.com/crosstalk-im/crosstalk/internal/service"
@@ -96,7 +97,22 @@ type association struct {
 // errClose ends the read loop after the handler queued its last message.
 var errClose = errors.New("close connection")
 
+// handle runs a connection. Its goroutine waits for the client for as long
+// as the connection lasts, and does nothing else: setting up, reading and
+// handling each message (sign-in with its NTLM and database work among
+// them) run off its stack (see offstack), so that an idle connection keeps
+// the small stack its goroutine started with.
 func (s *Server) handle(nc net.Conn) {
+	var c *conn
+	offstack.Run(func() { c = s.open(nc) })
+	if c != nil {
+		c.close(c.loop())
+	}
+}
+
+// open sets a connection up, or closes it and returns nil when the server
+// is shutting down.
+func (s *Server) open(nc net.Conn) *conn {
 	c := &conn{
 		srv:      s,
 		nc:       nc,
@@ -116,16 +132,15 @@ func (s *Server) handle(nc net.Conn) {
 	c.logp.Store(s.log.With("conn", randomHex(4), "remote", nc.RemoteAddr().String()))
 	if !s.tracker.Track(c) {
 		_ = nc.Close()
-		return
+		return nil
 	}
-	defer s.tracker.Untrack(c)
-	gauge := metrics.Connections.WithLabelValues(protocolName, "client")
-	gauge.Inc()
-	defer gauge.Dec()
+	metrics.Connections.WithLabelValues(protocolName, "client").Inc()
+	return c
+}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	err := c.loop(ctx)
+// close tells the client why the loop ended where it can, ends the
+// session, then the connection.
+func (c *conn) close(err error) {
 	var tl *wire.TooLargeError
 	switch {
 	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
@@ -140,10 +155,12 @@ func (s *Server) handle(nc net.Conn) {
 	default:
 		c.log().Info("dropping connection", "err", err)
 	}
-	endCtx, endCancel := context.WithTimeout(ctx, s.cfg.WriteTimeout)
+	endCtx, endCancel := context.WithTimeout(context.Background(), c.srv.cfg.WriteTimeout)
 	c.end(endCtx)
 	endCancel()
 	c.out.Finish(c.log(), protocolName)
+	metrics.Connections.WithLabelValues(protocolName, "client").Dec()
+	c.srv.tracker.Untrack(c)
 }
 
 // log is the connection's logger; sign-in adds the account to it.
@@ -154,55 +171,67 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-func (c *conn) loop(ctx context.Context) error {
+// loop reads and handles messages until the client leaves or breaks the
+// protocol, or a handler ends the session (a nil result). Only the waits
+// for the client run on the connection's goroutine (see handle).
+func (c *conn) loop() error {
 	loginBy := time.Now().Add(c.srv.cfg.LoginTimeout)
-	for {
-		deadline := loginBy
-		if c.sess() != nil {
-			service.LoggedIn(c.nc)
-			c.mu.Lock()
-			deadline = time.Now().Add(c.srv.cfg.IdleTimeout)
-			if c.until.Before(deadline) {
-				deadline = c.until
-			}
-			c.mu.Unlock()
-		}
-		_ = c.out.SetReadDeadline(deadline)
-		m, err := c.rd.ReadMessage()
-		if err != nil {
-			return err
-		}
-		if m == nil {
-			// A keep-alive: the deadline moves on, and the client gets
-			// the pong of RFC 5626 (pidgin-sipe skips it).
-			if c.sess() != nil {
-				_ = c.out.Write([]byte("\r\n"))
-			}
-			continue
-		}
-		if c.srv.cfg.Trace {
-			c.log().Log(ctx, LevelTrace, "<<", "sip", m.LogString())
-		}
-		// What handling a message queues (and events meanwhile) leaves in
-		// one write.
-		if !m.IsRequest() {
-			c.out.Hold()
-			c.handleResponse(m)
-			c.out.Release()
-			continue
-		}
-		metrics.Commands.WithLabelValues(protocolName, commandName(m.Method)).Inc()
-		time.Sleep(c.rate.Reserve(time.Now()))
-		c.out.Hold()
-		err = c.dispatch(ctx, m)
-		c.out.Release()
-		if err != nil {
-			if errors.Is(err, errClose) {
-				return nil
-			}
-			return fmt.Errorf("%s: %w", m.Method, err)
-		}
+	return offstack.ReadLoop(c.rd, c.next, func() { _ = c.out.SetReadDeadline(c.readDeadline(loginBy)) })
+}
+
+// readDeadline is when the next read gives up: at loginBy before sign-in;
+// after it, once the client has been silent for IdleTimeout (its
+// keep-alives move that on) or its registration ends unrenewed, whichever
+// comes first.
+func (c *conn) readDeadline(loginBy time.Time) time.Time {
+	c.mu.Lock()
+	signedIn, until := c.session != nil, c.until
+	c.mu.Unlock()
+	deadline := service.ReadDeadline(c.nc, signedIn, loginBy, c.srv.cfg.IdleTimeout)
+	if signedIn && until.Before(deadline) {
+		return until
 	}
+	return deadline
+}
+
+// next reads and handles one message; done says the loop is over.
+func (c *conn) next() (done bool, err error) {
+	m, err := c.rd.ReadMessage()
+	if err != nil {
+		return true, err
+	}
+	if m == nil {
+		// A keep-alive: the deadline moves on, and the client gets the
+		// pong of RFC 5626 (pidgin-sipe skips it).
+		if c.sess() != nil {
+			_ = c.out.Write([]byte("\r\n"))
+		}
+		return false, nil
+	}
+	ctx := service.CommandContext
+	if c.srv.cfg.Trace {
+		c.log().Log(ctx, LevelTrace, "<<", "sip", m.LogString())
+	}
+	// What handling a message queues (and events meanwhile) leaves in one
+	// write.
+	if !m.IsRequest() {
+		c.out.Hold()
+		c.handleResponse(m)
+		c.out.Release()
+		return false, nil
+	}
+	metrics.Commands.WithLabelValues(protocolName, commandName(m.Method)).Inc()
+	time.Sleep(c.rate.Reserve(time.Now()))
+	c.out.Hold()
+	err = c.dispatch(ctx, m)
+	c.out.Release()
+	if err != nil {
+		if errors.Is(err, errClose) {
+			return true, nil
+		}
+		return true, fmt.Errorf("%s: %w", m.Method, err)
+	}
+	return false, nil
 }
 
 // commandName is the metrics label of a method.

@@ -8,6 +8,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/crosstalk-im/crosstalk/internal/idleread"
 )
 
 // Limits bound what a Reader accepts of one message. A zero field takes
@@ -82,20 +84,29 @@ func (e *TooLargeError) Error() string {
 // io.ErrUnexpectedEOF.
 var ErrTruncated = fmt.Errorf("sip: stream ended inside a message: %w", io.ErrUnexpectedEOF)
 
-// Reader reads messages from a stream.
+// Reader reads messages from a stream. Between messages it holds no
+// buffer (see idleread): an idle connection costs its reader a few words.
 type Reader struct {
-	br  *bufio.Reader
+	br  *idleread.Reader
 	lim Limits
 }
 
 // NewReader reads from r within lim.
 func NewReader(r io.Reader, lim Limits) *Reader {
 	lim.defaults()
-	return &Reader{br: bufio.NewReaderSize(r, 4096), lim: lim}
+	return &Reader{br: idleread.NewReader(r), lim: lim}
 }
+
+// Wait blocks until a message may be read, holding no buffer meanwhile
+// where the stream allows (see idleread.Reader.Wait).
+func (r *Reader) Wait() { r.br.Wait() }
 
 // Buffered is how many bytes were read from the stream and not yet taken.
 func (r *Reader) Buffered() int { return r.br.Buffered() }
+
+// Release gives the reader's buffer back, for a reader that is done (see
+// idleread.Reader.Release).
+func (r *Reader) Release() { r.br.Release() }
 
 // ReadMessage returns the next message. A keep-alive (CR and LF bytes
 // where a message would start) is returned as a nil message and a nil
@@ -104,20 +115,20 @@ func (r *Reader) Buffered() int { return r.br.Buffered() }
 // io.EOF; other errors are *SyntaxError, *TooLargeError or ErrTruncated
 // (or the stream's own).
 func (r *Reader) ReadMessage() (*Message, error) {
-	c, err := r.br.ReadByte()
+	ahead, err := r.br.Peek(1)
 	if err != nil {
 		return nil, err
 	}
-	if c == '\r' || c == '\n' {
+	if isLineEnd(ahead[0]) {
+		var end [1]byte
 		for r.br.Buffered() > 0 {
-			if next, _ := r.br.Peek(1); next[0] != '\r' && next[0] != '\n' {
+			if next, _ := r.br.Peek(1); !isLineEnd(next[0]) {
 				break
 			}
-			_, _ = r.br.ReadByte()
+			_, _ = r.br.Read(end[:])
 		}
 		return nil, nil
 	}
-	_ = r.br.UnreadByte()
 	budget := r.lim.MaxHeaderBytes
 	first, err := r.readLine(&budget)
 	if err != nil {
@@ -177,6 +188,8 @@ func (r *Reader) ReadMessage() (*Message, error) {
 	}
 	return m, nil
 }
+
+func isLineEnd(c byte) bool { return c == '\r' || c == '\n' }
 
 // readLine reads one line without its line end, taking its bytes from
 // budget.
