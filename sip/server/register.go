@@ -171,9 +171,10 @@ func (c *conn) signIn(ctx context.Context, m *wire.Message, acct hub.Account, se
 	}
 	first := c.session == nil
 	c.sa.Store(sa)
-	c.account, c.self = acct, self
+	// Clones: the session keeps them, not the header lines they came in.
+	c.account, c.self = acct, strings.Clone(self)
 	if contact != "" {
-		c.contact = contact
+		c.contact = strings.Clone(contact)
 	}
 	c.until = time.Now().Add(c.srv.cfg.RegisterExpires)
 	c.mu.Unlock()

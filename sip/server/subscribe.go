@@ -101,10 +101,16 @@ func (c *conn) subscribe(key string, m *wire.Message) *subscription {
 	sub := c.subs[key]
 	callID := m.Get(wire.HeaderCallID)
 	if sub == nil || sub.callID != callID {
-		sub = &subscription{callID: callID, cseq: 1}
-		c.subs[key] = sub
+		sub = &subscription{callID: strings.Clone(callID), cseq: 1}
+		c.subs[strings.Clone(key)] = sub
 	}
-	sub.remoteTag, sub.target = wire.Tag(m.Get(wire.HeaderFrom)), target
+	// Clones: what a subscription keeps for hours must not keep the
+	// whole header lines it was cut from.
+	sub.remoteTag = strings.Clone(wire.Tag(m.Get(wire.HeaderFrom)))
+	if target != c.contact {
+		target = strings.Clone(target)
+	}
+	sub.target = target
 	return sub
 }
 
@@ -196,7 +202,7 @@ func (c *conn) subscribePresence(ctx context.Context, m *wire.Message, unsubscri
 	uris := batchResources(m.Body)
 	if len(uris) == 0 {
 		if to := wire.AddressURI(m.Get(wire.HeaderTo)); !strings.EqualFold(wire.URIUser(to), wire.URIUser(c.selfURI())) {
-			uris = []string{to} // a subscription to one contact's URI
+			uris = []string{strings.Clone(to)} // a subscription to one contact's URI
 		}
 	}
 	s := c.sess()
@@ -210,7 +216,7 @@ func (c *conn) subscribePresence(ctx context.Context, m *wire.Message, unsubscri
 		}
 		contacts, names = append(contacts, a), append(names, uri)
 	}
-	c.subscribe(key, m)
+	callID = c.subscribe(key, m).callID
 	if err := c.send(wire.Response(m, 200, c.tag).Add(wire.HeaderExpires, seconds(presenceExpires)).Add(wire.HeaderEvent, eventPresence)); err != nil {
 		return err
 	}
