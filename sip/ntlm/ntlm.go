@@ -433,11 +433,12 @@ func rc4Apply(key, data []byte) []byte {
 	return out
 }
 
-// Session holds the keys of one side of an authenticated session.
+// Session holds the keys of one side of an authenticated session, in one
+// allocation: a server keeps one per signed-in client for hours.
 type Session struct {
 	flags              uint32
-	sendSign, sendSeal []byte
-	recvSign, recvSeal []byte
+	sendSign, sendSeal [md5.Size]byte
+	recvSign, recvSeal [md5.Size]byte
 }
 
 // newSession derives the signing and sealing keys ([MS-NLMP] 3.4.5.2,
@@ -457,9 +458,8 @@ func newSession(flags uint32, keyExchangeKey, encryptedKey []byte, client bool) 
 	default:
 		sealKey = exported[:5]
 	}
-	derive := func(k []byte, purpose string) []byte {
-		sum := md5.Sum(append(bytes.Clone(k), "session key to "+purpose+" key magic constant\x00"...))
-		return sum[:]
+	derive := func(k []byte, purpose string) [md5.Size]byte {
+		return md5.Sum(append(bytes.Clone(k), "session key to "+purpose+" key magic constant\x00"...))
 	}
 	s := &Session{
 		flags:    flags,
@@ -480,14 +480,14 @@ const SignatureSize = 16
 // this side's keys. In datagram mode every message has an RC4 key of its
 // own, MD5(sealing key ‖ seq) ([MS-NLMP] 3.4.4.2, 3.4.3).
 func (s *Session) Sign(seq uint32, msg []byte) [SignatureSize]byte {
-	return mac(s.flags, s.handle(s.sendSeal, seq), s.sendSign, seq, msg)
+	return mac(s.flags, s.handle(s.sendSeal[:], seq), s.sendSign[:], seq, msg)
 }
 
 // Verify checks the peer's signature of msg, with the sequence number the
 // signature carries.
 func (s *Session) Verify(msg []byte, sig [SignatureSize]byte) bool {
 	seq := binary.LittleEndian.Uint32(sig[12:])
-	want := mac(s.flags, s.handle(s.recvSeal, seq), s.recvSign, seq, msg)
+	want := mac(s.flags, s.handle(s.recvSeal[:], seq), s.recvSign[:], seq, msg)
 	return hmac.Equal(want[:], sig[:])
 }
 

@@ -94,20 +94,20 @@ func TestSpecAuthenticate(t *testing.T) {
 	for _, s := range []struct {
 		name       string
 		sign, seal []byte
-	}{{"server's receive keys", server.recvSign, server.recvSeal}, {"client's send keys", client.sendSign, client.sendSeal}} {
+	}{{"server's receive keys", server.recvSign[:], server.recvSeal[:]}, {"client's send keys", client.sendSign[:], client.sendSeal[:]}} {
 		if hex.EncodeToString(s.sign) != specClientSignKey || hex.EncodeToString(s.seal) != specClientSealKey {
 			t.Errorf("%s: sign %x seal %x", s.name, s.sign, s.seal)
 		}
 	}
 
-	handle, _ := rc4.NewCipher(server.recvSeal)
+	handle, _ := rc4.NewCipher(server.recvSeal[:])
 	plain := unhex(t, specPlaintext)
 	sealed := make([]byte, len(plain))
 	handle.XORKeyStream(sealed, plain)
 	if hex.EncodeToString(sealed) != specCiphertext {
 		t.Fatalf("sealed %x", sealed)
 	}
-	if sig := mac(parsed.Flags, handle, server.recvSign, 0, plain); hex.EncodeToString(sig[:]) != specSignature {
+	if sig := mac(parsed.Flags, handle, server.recvSign[:], 0, plain); hex.EncodeToString(sig[:]) != specSignature {
 		t.Fatalf("signature %x, want %s", sig, specSignature)
 	}
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -29,14 +30,16 @@ import (
 // conn is one client connection: its registration, security association,
 // subscriptions and IM dialogs.
 type conn struct {
-	srv   *Server
-	nc    net.Conn
-	logp  atomic.Pointer[slog.Logger]
-	rd    *wire.Reader
-	out   *outbox.Outbox
-	rate  ratelimit.Bucket
-	local string // our address, for Via
-	tag   string // our tag on this connection's registration and subscriptions
+	srv *Server
+	nc  net.Conn
+	id  uint32 // names the connection in the log
+	// signedIn is the account number once signed in, for the log.
+	signedIn atomic.Uint32
+	rd       *wire.Reader
+	out      *outbox.Outbox
+	rate     ratelimit.Bucket
+	local    string // our address, for Via
+	tag      string // our tag on this connection's registration and subscriptions
 
 	// Owned by the reader goroutine.
 	handshake     *handshake // an NTLM exchange under way
@@ -49,22 +52,24 @@ type conn struct {
 
 	sa atomic.Pointer[association] // the signed-in security association
 
-	mu       sync.Mutex
-	account  hub.Account
-	self     string // the client's address of record (sip:…)
-	contact  string // the URI the client is reached at
-	session  *hub.Session
-	until    time.Time // end of the registration
-	own      ownState
-	dialogs  map[string]*dialog // IM sessions by Call-ID
-	byPeer   map[uint32]*dialog // the newest IM session with each contact
-	subs     map[string]*subscription
-	watching map[uint32]watch // contacts whose presence the client asked for
-	presence presenceMode
-	held     []hub.Event
+	mu      sync.Mutex
+	self    string // the client's address of record (sip:…)
+	contact string // the URI the client is reached at
+	session *hub.Session
+	until   time.Time // end of the registration
+	own     ownState
+	dialogs map[string]*dialog // IM sessions by Call-ID
+	byPeer  map[uint32]*dialog // the newest IM session with each contact
+	// The subscriptions are few (roaming contacts and self, one or a few
+	// for presence): a slice costs less than a map.
+	subs []*subscription
+	// Made with their first entry, as an idle session often has none.
+	watching map[uint32]watch        // contacts whose presence the client asked for
 	pending  map[string]*transaction // our requests waiting for answers
-	seq      uint32                  // numbers our out-of-dialog requests
-	ended    bool                    // no more requests of ours may start
+	held     []hub.Event
+	seq      uint32 // numbers our out-of-dialog requests
+	presence presenceMode
+	ended    bool // no more requests of ours may start
 	bg       service.Workers
 	rereader mailbox.Rereader
 	files    map[uint32]*transfer // file invitations by cookie
@@ -78,7 +83,7 @@ type conn struct {
 func (c *conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
 
 // presenceMode says what becomes of a contact's presence change.
-type presenceMode int
+type presenceMode uint8
 
 const (
 	presenceDrop presenceMode = iota // no presence subscription yet: its snapshot will cover it
@@ -114,22 +119,19 @@ func (s *Server) handle(nc net.Conn) {
 // is shutting down.
 func (s *Server) open(nc net.Conn) *conn {
 	c := &conn{
-		srv:      s,
-		nc:       nc,
-		rd:       wire.NewReader(nc, s.cfg.Limits),
-		out:      outbox.New(nc, s.cfg.MaxPendingBytes, s.cfg.WriteTimeout),
-		rate:     ratelimit.New(s.cfg.MessagesPerSecond, s.cfg.MessageBurst),
-		local:    nc.LocalAddr().String(),
-		tag:      randomHex(5),
-		dialogs:  make(map[string]*dialog),
-		byPeer:   make(map[uint32]*dialog),
-		subs:     make(map[string]*subscription),
-		watching: make(map[uint32]watch),
-		pending:  make(map[string]*transaction),
-		files:    make(map[uint32]*transfer),
+		srv:     s,
+		nc:      nc,
+		id:      randomID(),
+		rd:      wire.NewReader(nc, s.cfg.Limits),
+		out:     outbox.New(nc, s.cfg.MaxPendingBytes, s.cfg.WriteTimeout),
+		rate:    ratelimit.New(s.cfg.MessagesPerSecond, s.cfg.MessageBurst),
+		local:   nc.LocalAddr().String(),
+		tag:     randomHex(5),
+		dialogs: make(map[string]*dialog),
+		byPeer:  make(map[uint32]*dialog),
+		files:   make(map[uint32]*transfer),
 	}
 	c.filesCtx, c.stopFiles = context.WithCancel(context.Background())
-	c.logp.Store(s.log.With("conn", randomHex(4), "remote", nc.RemoteAddr().String()))
 	if !s.tracker.Track(c) {
 		_ = nc.Close()
 		return nil
@@ -163,8 +165,16 @@ func (c *conn) close(err error) {
 	c.srv.tracker.Untrack(c)
 }
 
-// log is the connection's logger; sign-in adds the account to it.
-func (c *conn) log() *slog.Logger { return c.logp.Load() }
+// log is the connection's logger, with the account once signed in. It is
+// made for each use, not kept: a session idle for hours logs nothing, and
+// a kept logger would hold its formatted attributes all that time.
+func (c *conn) log() *slog.Logger {
+	l := c.srv.log.With("conn", fmt.Sprintf("%08x", c.id), "remote", c.nc.RemoteAddr().String())
+	if n := c.signedIn.Load(); n != 0 {
+		l = l.With("account", n)
+	}
+	return l
+}
 
 func isTimeout(err error) bool {
 	var ne net.Error
@@ -424,6 +434,9 @@ func (c *conn) request(m *wire.Message, done func(res *wire.Message)) error {
 		c.mu.Unlock()
 		return net.ErrClosed
 	}
+	if c.pending == nil {
+		c.pending = make(map[string]*transaction)
+	}
 	c.pending[key] = t
 	t.timer = time.AfterFunc(c.srv.cfg.TransactionTimeout, func() {
 		if c.takeTransaction(key) != nil {
@@ -549,7 +562,7 @@ func (c *conn) end(ctx context.Context) {
 	c.mu.Lock()
 	c.ended = true
 	pending := c.pending
-	c.pending = map[string]*transaction{}
+	c.pending = nil
 	c.mu.Unlock()
 	c.stopFiles()
 	// Whoever takes a transaction out of pending settles it.
@@ -570,6 +583,12 @@ func (c *conn) Goodbye() { c.deregister(4143, "the server is shutting down") }
 
 // Close drops the connection.
 func (c *conn) Close() { c.out.Close() }
+
+func randomID() uint32 {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return binary.BigEndian.Uint32(b[:])
+}
 
 func randomHex(n int) string {
 	b := make([]byte, n)

@@ -164,7 +164,7 @@ func (c *conn) authenticate(ctx context.Context, m *wire.Message, p map[string]s
 func (c *conn) signIn(ctx context.Context, m *wire.Message, acct hub.Account, self string, sa *association) error {
 	contact := wire.AddressURI(m.Get(wire.HeaderContact))
 	c.mu.Lock()
-	if c.session != nil && c.account.Number != acct.Number {
+	if c.session != nil && c.session.Account().Number != acct.Number {
 		c.mu.Unlock()
 		c.respond(m, 403, "this connection is signed in as someone else")
 		return nil
@@ -172,7 +172,7 @@ func (c *conn) signIn(ctx context.Context, m *wire.Message, acct hub.Account, se
 	first := c.session == nil
 	c.sa.Store(sa)
 	// Clones: the session keeps them, not the header lines they came in.
-	c.account, c.self = acct, strings.Clone(self)
+	c.self = strings.Clone(self)
 	if contact != "" {
 		c.contact = strings.Clone(contact)
 	}
@@ -191,7 +191,7 @@ func (c *conn) signIn(ctx context.Context, m *wire.Message, acct hub.Account, se
 	c.mu.Lock()
 	c.session = session
 	c.mu.Unlock()
-	c.logp.Store(c.log().With("account", acct.Number))
+	c.signedIn.Store(acct.Number)
 	c.log().Info("signed in", "client", m.Get(wire.HeaderUserAgent))
 	// There for messages, hidden from contacts until the client publishes
 	// its state.

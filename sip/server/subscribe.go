@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/xml"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -21,6 +22,7 @@ const (
 
 // subscription is the dialog a SUBSCRIBE made, for the NOTIFYs that follow.
 type subscription struct {
+	key       string // the event, and for presence the Call-ID
 	callID    string
 	remoteTag string // the client's
 	target    string // where the client is reached
@@ -41,7 +43,7 @@ func (c *conn) handleSubscribe(ctx context.Context, m *wire.Message) error {
 	case eventContacts, eventSelf:
 		if unsubscribe {
 			c.mu.Lock()
-			delete(c.subs, event)
+			c.unsubscribeLocked(event)
 			c.mu.Unlock()
 			_ = c.send(wire.Response(m, 200, c.tag).Add(wire.HeaderExpires, "0"))
 			return nil
@@ -98,27 +100,46 @@ func (c *conn) subscribe(key string, m *wire.Message) *subscription {
 	if target == "" {
 		target = c.contact
 	}
-	sub := c.subs[key]
-	callID := m.Get(wire.HeaderCallID)
-	if sub == nil || sub.callID != callID {
-		sub = &subscription{callID: strings.Clone(callID), cseq: 1}
-		c.subs[strings.Clone(key)] = sub
-	}
 	// Clones: what a subscription keeps for hours must not keep the
 	// whole header lines it was cut from.
-	sub.remoteTag = strings.Clone(wire.Tag(m.Get(wire.HeaderFrom)))
-	if target != c.contact {
-		target = strings.Clone(target)
+	callID := m.Get(wire.HeaderCallID)
+	sub := c.subscriptionLocked(key)
+	if sub == nil || sub.callID != callID {
+		c.unsubscribeLocked(key)
+		sub = &subscription{key: strings.Clone(key), callID: strings.Clone(callID), cseq: 1}
+		c.subs = append(c.subs, sub)
 	}
-	sub.target = target
+	sub.remoteTag = strings.Clone(wire.Tag(m.Get(wire.HeaderFrom)))
+	if target == c.contact {
+		sub.target = c.contact
+	} else {
+		sub.target = strings.Clone(target)
+	}
 	return sub
+}
+
+// subscriptionLocked is the subscription under key, or nil. The caller
+// holds c.mu.
+func (c *conn) subscriptionLocked(key string) *subscription {
+	for _, sub := range c.subs {
+		if sub.key == key {
+			return sub
+		}
+	}
+	return nil
+}
+
+// unsubscribeLocked ends the subscription under key, if there is one.
+// The caller holds c.mu.
+func (c *conn) unsubscribeLocked(key string) {
+	c.subs = slices.DeleteFunc(c.subs, func(sub *subscription) bool { return sub.key == key })
 }
 
 // notifyLocked sends a document in the subscription under key, if the
 // client has one: a BENOTIFY, which the client does not answer. The
 // caller holds c.mu.
 func (c *conn) notifyLocked(key, event, contentType string, body []byte, expires time.Duration) {
-	sub := c.subs[key]
+	sub := c.subscriptionLocked(key)
 	if sub == nil {
 		return
 	}
@@ -189,7 +210,7 @@ func (c *conn) subscribePresence(ctx context.Context, m *wire.Message, unsubscri
 	key := eventPresence + " " + callID
 	if unsubscribe {
 		c.mu.Lock()
-		delete(c.subs, key)
+		c.unsubscribeLocked(key)
 		for n, w := range c.watching {
 			if w.callID == callID {
 				delete(c.watching, n)
@@ -223,6 +244,9 @@ func (c *conn) subscribePresence(ctx context.Context, m *wire.Message, unsubscri
 	// Changes that come while the snapshot is taken are held and sent
 	// after it, so the last word on each contact is the newest.
 	c.mu.Lock()
+	if c.watching == nil && len(contacts) > 0 {
+		c.watching = make(map[uint32]watch, len(contacts))
+	}
 	for i, a := range contacts {
 		c.watching[a.Number] = watch{callID: callID, uri: names[i]}
 	}
