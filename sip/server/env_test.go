@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"testing"
 	"time"
@@ -24,6 +25,8 @@ type testEnv struct {
 	hub   *hub.Hub
 	srv   *Server
 	addr  string
+	// tlsClient trusts the certificate of serveTLS.
+	tlsClient *tls.Config
 }
 
 func newTestEnv(tb testing.TB, tweak func(*Config)) *testEnv {

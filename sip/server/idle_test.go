@@ -1,0 +1,126 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/crosstalk-im/crosstalk/internal/testenv"
+	"github.com/crosstalk-im/crosstalk/sip/client"
+)
+
+// TestIdleSessionsWait: a signed-in client with nothing to send leaves
+// its connection's goroutine waiting, and nothing else: over TCP in the
+// readiness wait that holds no read buffer, over TLS (whose own buffers
+// may hold what comes next, so it cannot be waited on without reading) in
+// a read on that same goroutine, never on one of the workers that handle
+// messages. Both sessions still work after the wait.
+func TestIdleSessionsWait(t *testing.T) {
+	e := newTestEnv(t, nil)
+	alice := e.account(t, 1001, "Alice", "pa")
+	bob := e.account(t, 1002, "Bob", "pb")
+	tlsAddr := e.serveTLS(t)
+
+	a := e.signIn(t, alice, "pa")
+	b, err := client.Dial(testCtx(t), tlsAddr, client.Options{TLS: e.tlsClient})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	if err := b.SignIn(testCtx(t), bob.Email, "pb"); err != nil {
+		t.Fatal(err)
+	}
+
+	const (
+		waitsBufferless = "idleread.(*Reader).Wait"
+		fills           = "idleread.(*Reader).fill"
+		readsTLS        = "crypto/tls.(*Conn).Read"
+	)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var tcpWaits, tlsReads int
+		for _, g := range serverConnGoroutines() {
+			switch {
+			case strings.Contains(g, "offstack.work") && (strings.Contains(g, readsTLS) || strings.Contains(g, "net.(*conn).Read")):
+				t.Fatalf("a worker waits for a client:\n%s", g)
+			case strings.Contains(g, "(*conn).loop") && strings.Contains(g, readsTLS):
+				tlsReads++
+			case strings.Contains(g, "(*conn).loop") && strings.Contains(g, waitsBufferless) && !strings.Contains(g, fills):
+				tcpWaits++
+			}
+		}
+		if tcpWaits == 1 && tlsReads == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections waiting without a buffer (want 1, TCP), %d reading TLS on their own goroutine (want 1)", tcpWaits, tlsReads)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	ctx := testCtx(t)
+	if err := a.SendMessage(ctx, bob.Email, "after the wait"); err != nil {
+		t.Fatal(err)
+	}
+	if m := next[client.Message](t, b); m.Text != "after the wait" {
+		t.Fatalf("bob got %+v", m)
+	}
+	if err := b.SendMessage(ctx, alice.Email, "over TLS"); err != nil {
+		t.Fatal(err)
+	}
+	if m := next[client.Message](t, a); m.Text != "over TLS" {
+		t.Fatalf("alice got %+v", m)
+	}
+}
+
+// serverConnGoroutines returns the stacks of the goroutines that run this
+// package's connections.
+func serverConnGoroutines() []string {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	var found []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "sip/server.(*") {
+			found = append(found, g)
+		}
+	}
+	return found
+}
+
+// serveTLS serves e's server on a TLS listener too, with a certificate
+// that e.tlsClient trusts, and returns its address.
+func (e *testEnv) serveTLS(tb testing.TB) string {
+	tb.Helper()
+	certs := testenv.TLSCertificates(tb)
+	cert, err := tls.LoadX509KeyPair(certs.Cert, certs.Key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() {
+		served <- e.srv.Serve(tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}))
+	}()
+	// This runs before testenv.Serve's clean-up, registered earlier: it
+	// shuts the server down itself (again later, which does nothing).
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := e.srv.Shutdown(ctx); err != nil {
+			tb.Errorf("shutdown: %v", err)
+		}
+		if err := <-served; !errors.Is(err, ErrServerClosed) {
+			tb.Errorf("serving TLS: %v", err)
+		}
+	})
+	e.tlsClient = &tls.Config{RootCAs: certs.Pool, ServerName: testenv.ServerName}
+	return l.Addr().String()
+}
