@@ -17,6 +17,7 @@ func (n *Node) ClientSettings() []web.ClientSetting {
 		{Client: "MySpaceIM (Pidgin: server, port)", Addr: n.MSIMAddr, Login: web.LoginEmail},
 		{Client: "IMIP", Addr: n.IMIPAddr, Login: web.LoginNumber},
 		{Client: "Office Communicator (Pidgin: TCP)", Addr: n.SIPAddr, Login: web.LoginEmail},
+		{Client: "Office Communicator (Pidgin: TLS)", Addr: n.SIPTLSAddr, Login: web.LoginEmail},
 	} {
 		if c.Addr != "" {
 			out = append(out, c)

@@ -17,6 +17,7 @@ import (
 
 	ggclient "github.com/crosstalk-im/crosstalk/gg/client"
 	ggwire "github.com/crosstalk-im/crosstalk/gg/wire"
+	"github.com/crosstalk-im/crosstalk/internal/testenv"
 	"github.com/crosstalk-im/crosstalk/msnp/client"
 	"github.com/crosstalk-im/crosstalk/node"
 )
@@ -28,7 +29,11 @@ func TestDemoNextSteps(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	dir := t.TempDir()
-	n := startNode(t, func(o *node.Options) { o.DataDir = dir })
+	certs := testenv.TLSCertificates(t)
+	n := startNode(t, func(o *node.Options) {
+		o.DataDir = dir
+		o.SIPTLSAddr, o.SIPTLSCert, o.SIPTLSKey = "127.0.0.1:0", certs.Cert, certs.Key
+	})
 	demos, err := createDemoAccounts(ctx, n.Store)
 	if err != nil || len(demos) != 2 {
 		t.Fatalf("demo accounts %+v: %v", demos, err)
@@ -44,6 +49,8 @@ func TestDemoNextSteps(t *testing.T) {
 		"Gadu-Gadu (Pidgin: GG server):      server 127.0.0.1, port " + port(n.GGAddr),
 		"MySpaceIM (Pidgin: server, port):   server 127.0.0.1, port " + port(n.MSNPAddr),
 		"IMIP:                               server 127.0.0.1, port " + port(n.IMIPAddr),
+		"Office Communicator (Pidgin: TCP):  server 127.0.0.1, port " + port(n.SIPAddr) + "; log in with the e-mail address",
+		"Office Communicator (Pidgin: TLS):  server 127.0.0.1, port " + port(n.SIPTLSAddr) + "; log in with the e-mail address",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("no %q in:\n%s", want, text)
@@ -228,7 +235,7 @@ func TestServeDemo(t *testing.T) {
 		t.Fatalf("serve: %v\n%s", err, stderr.String())
 	}
 	out, log := printed.String(), stderr.String()
-	if !strings.Contains(out, "server 127.0.0.1, port ") || !strings.Contains(out, "  crosstalk msn send --server 127.0.0.1:") ||
+	if !strings.Contains(out, "Office Communicator (Pidgin: TCP):  server 127.0.0.1, port ") || !strings.Contains(out, "  crosstalk msn send --server 127.0.0.1:") ||
 		strings.Contains(out, "port 0;") || strings.Contains(out, ":0 ") {
 		t.Errorf("printed:\n%s", out)
 	}
