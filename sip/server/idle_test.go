@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/internal/testenv"
 	"github.com/crosstalk-im/crosstalk/sip/client"
 )
@@ -123,4 +124,31 @@ func (e *testEnv) serveTLS(tb testing.TB) string {
 	})
 	e.tlsClient = &tls.Config{RootCAs: certs.Pool, ServerName: testenv.ServerName}
 	return l.Addr().String()
+}
+
+// TestReadDeadline: a connection waits for its client until the login
+// deadline before sign-in; after it, for the idle timeout from now (every
+// message and keep-alive moves it on), cut short by the end of the
+// registration when that comes first, so that an unrenewed registration
+// ends the session (a registration lasts a minute at least, too long to
+// wait for over a socket here).
+func TestReadDeadline(t *testing.T) {
+	nc, peer := net.Pipe()
+	defer nc.Close()
+	defer peer.Close()
+	c := &conn{srv: New(Config{IdleTimeout: time.Hour}), nc: nc}
+	loginBy := time.Now().Add(time.Minute)
+	if d := c.readDeadline(loginBy); !d.Equal(loginBy) {
+		t.Fatalf("before sign-in: %v, want the login deadline %v", d, loginBy)
+	}
+	c.session = &hub.Session{}
+	c.until = time.Now().Add(2 * time.Hour)
+	earliest := time.Now().Add(time.Hour)
+	if d := c.readDeadline(loginBy); d.Before(earliest) || d.After(time.Now().Add(time.Hour)) {
+		t.Fatalf("signed in, registered for two hours: %v, want an hour from now", d)
+	}
+	c.until = time.Now().Add(10 * time.Minute)
+	if d := c.readDeadline(loginBy); !d.Equal(c.until) {
+		t.Fatalf("registration ending first: %v, want its end %v", d, c.until)
+	}
 }
