@@ -154,4 +154,12 @@
 // To or a CSeq matching its method is 400; a request before sign-in 403;
 // unknown methods 501, unknown events 489, in-dialog requests outside a
 // dialog 481.
+//
+// An idle session costs its socket, the session's record and
+// subscriptions, and one goroutine with a small stack that waits for the
+// socket to be readable holding no read buffer (internal/idleread; over
+// TLS, whose buffers may already hold what comes next, it waits in a read
+// instead). Reading, sign-in with its NTLM and database work, and every
+// handler run on shared workers (internal/offstack), so that no deep call
+// leaves its stack behind on the connection's goroutine.
 package server
