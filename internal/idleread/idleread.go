@@ -62,16 +62,34 @@ func (b *Reader) readErr() error {
 // buffered, else once src is readable (see WaitReadable), holding no buffer
 // meanwhile. A src that cannot be waited on without reading (a TLS
 // connection, whose own buffers may hold what comes next; a pipe) is read
-// here instead, holding a buffer: the wait stays on the caller's goroutine
-// either way. A failed wait or read is reported by the next read, so Wait
-// returns nothing: a caller waits, then reads.
+// here instead, one byte, so that the wait stays on the caller's goroutine
+// and holds no buffer either. A failed wait or read is reported by the
+// next read, so Wait returns nothing: a caller waits, then reads.
 func (b *Reader) Wait() {
 	if b.r == b.w && b.err == nil {
 		b.Release()
 		if errors.Is(WaitReadable(b.src), errors.ErrUnsupported) {
-			b.fill()
+			b.readFirst()
 		}
 	}
+}
+
+// readFirst reads one byte from src and buffers it.
+func (b *Reader) readFirst() {
+	var first [1]byte
+	for range maxEmptyReads {
+		n, err := b.src.Read(first[:])
+		if n > 0 {
+			b.buf = buffers.Get().(*[BufferSize]byte)
+			b.buf[0] = first[0]
+			b.r, b.w = 0, 1
+		}
+		if n > 0 || err != nil {
+			b.err = err
+			return
+		}
+	}
+	b.err = io.ErrNoProgress
 }
 
 // fill reads once more from src. When nothing is buffered it first gives

@@ -90,25 +90,49 @@ func TestWaitReadableNeedsASocket(t *testing.T) {
 
 // TestWaitReadsWhatItCannotWaitOn: on a source WaitReadable cannot wait
 // on (a pipe, a TLS connection), Wait reads on its caller's goroutine, so
-// that a read loop does not hand the wait to a goroutine of its workers.
+// that a read loop does not hand the wait to one of its workers; it reads
+// one byte, holding no buffer while it waits.
 func TestWaitReadsWhatItCannotWaitOn(t *testing.T) {
 	a, b := net.Pipe()
 	defer a.Close()
-	defer b.Close()
-	go func() { _, _ = b.Write([]byte("PNG\r\n")) }()
-	r := NewReader(a)
+	p := &readProbe{Conn: a}
+	r := NewReader(p)
+	heldWhileWaiting := 0
+	p.onRead = func() {
+		if r.Buffered() == 0 && r.buf != nil {
+			heldWhileWaiting++
+		}
+	}
+	go func() {
+		_, _ = b.Write([]byte("PNG\r\n"))
+		b.Close()
+	}()
 	r.Wait()
-	if r.Buffered() != 5 {
-		t.Fatalf("%d bytes buffered after the wait, want the 5 written", r.Buffered())
+	if r.Buffered() == 0 {
+		t.Fatal("nothing buffered after the wait")
 	}
 	if line, err := r.ReadSlice('\n'); err != nil || string(line) != "PNG\r\n" {
 		t.Fatalf("read %q, %v", line, err)
 	}
-	b.Close()
 	r.Wait()
 	if _, err := r.ReadSlice('\n'); err != io.EOF {
 		t.Fatalf("after the close: %v, want io.EOF", err)
 	}
+	if heldWhileWaiting != 0 {
+		t.Fatalf("%d reads with nothing buffered held a buffer", heldWhileWaiting)
+	}
+}
+
+// readProbe is a connection WaitReadable cannot wait on that lets a test
+// look at its Reader before each read (on the reading goroutine).
+type readProbe struct {
+	net.Conn
+	onRead func()
+}
+
+func (p *readProbe) Read(b []byte) (int, error) {
+	p.onRead()
+	return p.Conn.Read(b)
 }
 
 // probe is a socket that lets a test look at its Reader when the Reader
