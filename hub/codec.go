@@ -38,6 +38,7 @@ const (
 	evNotification
 	evFile
 	evSkipProtocol
+	evInstance
 )
 
 // encodeEnvelope frames ev for the node holding to's sessions; watermark is
@@ -89,10 +90,11 @@ func appendEvent(b []byte, ev *Event) []byte {
 	}
 	b = appendVarint(b, evTyping, protowire.EncodeZigZag(int64(ev.Typing)))
 	if n := ev.Notification; n != nil {
-		b = appendMessage(b, evNotification, appendString(appendString(nil, 1, n.Kind), 2, n.Data))
+		b = appendMessage(b, evNotification, appendString(appendString(appendString(nil, 1, n.Kind), 2, n.Data), 3, n.Protocol))
 	}
 	b = appendString(b, evFile, ev.File)
-	return appendString(b, evSkipProtocol, ev.SkipProtocol)
+	b = appendString(b, evSkipProtocol, ev.SkipProtocol)
+	return appendString(b, evInstance, ev.Instance)
 }
 
 func decodeEvent(data []byte, ev *Event) error {
@@ -114,6 +116,8 @@ func decodeEvent(data []byte, ev *Event) error {
 			ev.Session = string(v.b)
 		case evAt:
 			ev.At = protowire.DecodeZigZag(v.n)
+		case evInstance:
+			ev.Instance = string(v.b)
 		case evInvite:
 			ev.Invite = &Invite{}
 			return eachField(v.b, func(num protowire.Number, v field) error {
@@ -142,6 +146,8 @@ func decodeEvent(data []byte, ev *Event) error {
 					ev.Notification.Kind = string(v.b)
 				case 2:
 					ev.Notification.Data = string(v.b)
+				case 3:
+					ev.Notification.Protocol = string(v.b)
 				}
 				return nil
 			})

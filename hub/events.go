@@ -55,6 +55,9 @@ type Event struct {
 	// SkipProtocol: sessions of this protocol do not get the event (the
 	// sender's frontend already delivered it there).
 	SkipProtocol string `json:"skip,omitempty"`
+	// Instance: for a kick, the instance of the login that sent it (see
+	// Hub.AttachInstance).
+	Instance string `json:"instance,omitempty"`
 }
 
 // Invite names a conversation to join. Protocol is the frontend that hosts
@@ -88,9 +91,19 @@ type Presence struct {
 type Notification struct {
 	Kind string `json:"kind"`
 	Data string `json:"data"`
+	// Protocol, when set, limits the notification to the sessions of one
+	// frontend (one that notifies its own clients on other nodes).
+	Protocol string `json:"protocol,omitempty"`
 }
 
-// Notify sends a service notification to every session of an account.
+// For reports whether a session of protocol gets the notification; a
+// nil one (an event without) is for everyone.
+func (n *Notification) For(protocol string) bool {
+	return n == nil || n.Protocol == "" || n.Protocol == protocol
+}
+
+// Notify sends a service notification to every session of an account, or
+// of n.Protocol.
 func (h *Hub) Notify(to uint32, n Notification) {
 	h.publish(to, Event{Kind: EventNotify, Notification: &n})
 }

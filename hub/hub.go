@@ -353,7 +353,7 @@ func (h *Hub) dispatchEvent(e envelope) {
 	h.mu.RUnlock()
 	took := 0
 	for _, s := range targets {
-		if ev.Kind == EventKick && !s.kickedBy(ev) || s.protocol == ev.SkipProtocol {
+		if ev.Kind == EventKick && !s.kickedBy(ev) || s.protocol == ev.SkipProtocol || !ev.Notification.For(s.protocol) {
 			continue
 		}
 		if s.endpoint.Deliver(ev) {
@@ -377,10 +377,18 @@ func (h *Hub) dispatchEvent(e envelope) {
 // EventKick. Sessions of other protocols stay. A disabled account is
 // refused (ErrDisabled).
 func (h *Hub) Attach(ctx context.Context, acct Account, protocol string, ep Endpoint) (*Session, error) {
+	return h.AttachInstance(ctx, acct, protocol, "", ep)
+}
+
+// AttachInstance is Attach for a protocol whose clients may be signed in
+// from several places at once (MSNP16+ points of presence): a new login
+// takes over only from older sessions of the same instance (or of none),
+// and one without an instance from every session of the protocol.
+func (h *Hub) AttachInstance(ctx context.Context, acct Account, protocol, instance string, ep Endpoint) (*Session, error) {
 	if acct.Disabled {
 		return nil, ErrDisabled
 	}
-	s := &Session{hub: h, id: randomID(8), protocol: protocol, endpoint: ep, account: acct, attached: time.Now().UnixNano()}
+	s := &Session{hub: h, id: randomID(8), protocol: protocol, instance: instance, endpoint: ep, account: acct, attached: time.Now().UnixNano()}
 	if a, ok := ep.(Addressed); ok {
 		s.addr = a.RemoteAddr().String()
 	}
@@ -408,7 +416,7 @@ func (s *Session) kickOthers(rec presenceRecord) {
 	}
 	s.hub.mu.RUnlock()
 	if local || len(nodes) > 0 {
-		s.hub.publishTo(s.account.Number, Event{Kind: EventKick, Protocol: s.protocol, Session: s.id, At: s.attached}, nodes, nil, "")
+		s.hub.publishTo(s.account.Number, Event{Kind: EventKick, Protocol: s.protocol, Session: s.id, At: s.attached, Instance: s.instance}, nodes, nil, "")
 	}
 }
 
@@ -496,6 +504,19 @@ func (h *Hub) Details(number uint32, protocol string) string {
 		return ""
 	}
 	return best.Details
+}
+
+// AllDetails returns the details (Session.SetDetails) of each of an
+// account's sessions of protocol, as this node's replica has them.
+func (h *Hub) AllDetails(number uint32, protocol string) []string {
+	rec, _ := h.directory.record(number)
+	var out []string
+	for _, sp := range rec.Sessions {
+		if sp.Protocol == protocol {
+			out = append(out, sp.Details)
+		}
+	}
+	return out
 }
 
 // nodes lists the nodes holding sessions that would get an event not meant

@@ -173,6 +173,80 @@ func TestKickOnlySameProtocol(t *testing.T) {
 	}
 }
 
+// TestKickByInstance: logins naming different instances (MSNP16+ machine
+// GUIDs) stay side by side; the same instance again, or a login naming
+// none, takes over.
+func TestKickByInstance(t *testing.T) {
+	ctx := context.Background()
+	h, st := newHub(t)
+	alice := account(t, st, 1, "alice@example.com")
+	home, work := newRecorder(), newRecorder()
+	if _, err := h.AttachInstance(ctx, alice, "msnp", "{home}", home); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.AttachInstance(ctx, alice, "msnp", "{work}", work); err != nil {
+		t.Fatal(err)
+	}
+	homeAgain := newRecorder()
+	s3, err := h.AttachInstance(ctx, alice, "msnp", "{home}", homeAgain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev := home.wait(t, hub.EventKick); ev.Session != s3.ID() {
+		t.Fatalf("kick names %s, want %s", ev.Session, s3.ID())
+	}
+	// The bus keeps order: a later event reaching work proves it was not
+	// kicked by the second home login.
+	probe := account(t, st, 2, "probe@example.com")
+	ps, err := h.Attach(ctx, probe, "gg", newRecorder())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ps.AddContact(ctx, hub.Forward, alice.Number, 0); err != nil {
+		t.Fatal(err)
+	}
+	work.wait(t, hub.EventReverseAdded)
+	work.mu.Lock()
+	for _, ev := range work.events {
+		if ev.Kind == hub.EventKick {
+			t.Errorf("another instance's login kicked work")
+		}
+	}
+	work.mu.Unlock()
+	// A login without an instance takes over from every one.
+	s4, err := h.Attach(ctx, alice, "msnp", newRecorder())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []*recorder{work, homeAgain} {
+		if ev := r.wait(t, hub.EventKick); ev.Session != s4.ID() {
+			t.Fatalf("kick names %s, want %s", ev.Session, s4.ID())
+		}
+	}
+}
+
+// TestNotifyProtocol: a notification for one protocol's sessions passes
+// the others by.
+func TestNotifyProtocol(t *testing.T) {
+	ctx := context.Background()
+	h, st := newHub(t)
+	alice := account(t, st, 1, "alice@example.com")
+	msn, gg := newRecorder(), newRecorder()
+	for p, r := range map[string]*recorder{"msnp": msn, "gg": gg} {
+		if _, err := h.Attach(ctx, alice, p, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.Notify(alice.Number, hub.Notification{Kind: "msnp/x", Protocol: "msnp"})
+	h.Notify(alice.Number, hub.Notification{Kind: "all"})
+	if ev := msn.wait(t, hub.EventNotify); ev.Notification.Kind != "msnp/x" {
+		t.Fatalf("msnp got %+v first", ev.Notification)
+	}
+	if ev := gg.wait(t, hub.EventNotify); ev.Notification.Kind != "all" {
+		t.Fatalf("gg got %+v", ev.Notification)
+	}
+}
+
 func TestSendMessage(t *testing.T) {
 	ctx := context.Background()
 	h, st := newHub(t)

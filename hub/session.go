@@ -12,6 +12,7 @@ type Session struct {
 	id       string
 	protocol string
 	addr     string // the client's, when its Endpoint is Addressed
+	instance string // see Hub.AttachInstance
 	endpoint Endpoint
 	attached int64 // Unix nanoseconds
 
@@ -38,12 +39,14 @@ func (s *Session) ID() string { return s.id }
 // and sent by a login newer than ours. A kick still in flight from an
 // older login must not end a session that came after it. Across nodes this
 // trusts clocks to agree to well within the time a person takes to log in
-// twice.
+// twice. Logins naming different instances leave each other be; one
+// without an instance takes over from all.
 func (s *Session) kickedBy(ev Event) bool {
 	if ev.At == 0 { // an operator's kick names its session (Hub.Kick)
 		return s.id == ev.Session
 	}
-	return s.protocol == ev.Protocol && s.id != ev.Session && s.attached < ev.At
+	sameInstance := s.instance == "" || ev.Instance == "" || s.instance == ev.Instance
+	return s.protocol == ev.Protocol && s.id != ev.Session && s.attached < ev.At && sameInstance
 }
 
 // lastPresence is the status the session last set ("" before any).
@@ -144,6 +147,14 @@ func (s *Session) Detach(ctx context.Context) {
 			s.hub.log.Warn("announce on detach", "account", acct.Number, "err", err)
 		}
 	}
+}
+
+// ListEditor returns a session that is not attached, for a service that
+// edits an account's lists outside a connection (MSN's address book over
+// SOAP): its list, group and name changes have the side effects a
+// session's have; it has no presence and receives no events.
+func (h *Hub) ListEditor(acct Account) *Session {
+	return &Session{hub: h, id: "lists-" + randomID(8), account: acct, detached: true}
 }
 
 // Roster reads the account's lists.

@@ -548,7 +548,7 @@ func (c *Client) handle(cn *conn, cmd wire.Command) {
 	case "NLN": // NLN status email friendly [caps [msnobj]]
 		ev = presence(cmd.Args, false)
 	case "UBX": // UBX email len, payload <Data><PSM>…
-		if _, ps, err := wire.ParseUUX(cmd.Payload); err == nil {
+		if _, ps, _, err := wire.ParseUUX(cmd.Payload); err == nil {
 			ev = PersonalStatus{Email: cmd.Arg(0), PSM: ps.PSM, CurrentMedia: ps.CurrentMedia}
 		}
 	case "ADC": // ADC 0 RL N=email F=friendly (MSNP10+)

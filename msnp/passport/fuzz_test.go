@@ -1,6 +1,9 @@
 package passport
 
 import (
+	"bytes"
+	"encoding/base64"
+	"strings"
 	"testing"
 	"time"
 )
@@ -41,6 +44,26 @@ func FuzzTokenRequest(f *testing.F) {
 		}
 		if r, err := ParseTokenResponse(body); err == nil && (r.Tickets == nil || r.Proofs == nil) {
 			t.Fatalf("response without maps: %+v", r)
+		}
+	})
+}
+
+// FuzzMBIResponse feeds arbitrary USR SSO S proofs to the verifier: no
+// panic, and whatever it accepts is a 128-byte blob with the fixed header.
+func FuzzMBIResponse(f *testing.F) {
+	key := []byte("0123456789abcdefghijklmn")
+	nonce := strings.Repeat("x", NonceLength)
+	good, _ := MBIResponse(key, nonce)
+	f.Add(good)
+	f.Add("")
+	f.Add("AAAA")
+	f.Fuzz(func(t *testing.T, resp string) {
+		if VerifyMBIResponse(key, nonce, resp) != nil {
+			return
+		}
+		blob, err := base64.StdEncoding.DecodeString(resp)
+		if err != nil || len(blob) != mbiBlobSize || !bytes.Equal(blob[:mbiHeaderSize], mbiHeader) {
+			t.Fatalf("accepted %q", resp)
 		}
 	})
 }

@@ -61,8 +61,9 @@ func (r *remote) relay(ctx context.Context, from hub.Account, payload []byte) hu
 
 // addRemote joins a contact of another protocol to a session on a CAL.
 func (s *Server) addRemote(sb *switchboard, caller, callee hub.Account) {
+	r := &remote{srv: s, acct: callee, sb: sb}
 	sb.mu.Lock()
-	sb.members = append(sb.members, &remote{srv: s, acct: callee, sb: sb})
+	sb.members = append(sb.members, r)
 	private := len(sb.members) == 2
 	sb.mu.Unlock()
 	if private {
@@ -70,7 +71,7 @@ func (s *Server) addRemote(sb *switchboard, caller, callee hub.Account) {
 	} else {
 		s.clearBridge(sb)
 	}
-	s.announceJoin(sb.snapshot(nil), callee)
+	s.announceJoin(sb.snapshot(nil), r)
 }
 
 func (s *Server) setBridge(sb *switchboard, key bridgeKey) {

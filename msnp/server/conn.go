@@ -243,7 +243,7 @@ func (c *conn) next() (done bool, err error) {
 
 // clientPayloadCommands are the commands from clients that carry a
 // payload; one slice shared by every connection's reader.
-var clientPayloadCommands = []string{"MSG", "QRY", "UUX"}
+var clientPayloadCommands = []string{"MSG", "QRY", "UUX", "ADL", "RML", "FQY", "UUN"}
 
 // knownCommands keeps the command metric's label set bounded.
 var knownCommands = map[string]bool{
@@ -251,7 +251,7 @@ var knownCommands = map[string]bool{
 	"ADD": true, "REM": true, "ADG": true, "RMG": true, "REG": true, "GTC": true, "BLP": true,
 	"REA": true, "URL": true, "SND": true, "FND": true, "XFR": true, "QRY": true, "PNG": true,
 	"OUT": true, "ANS": true, "CAL": true, "MSG": true, "ADC": true, "SBP": true, "PRP": true,
-	"UUX": true, "GCF": true,
+	"UUX": true, "GCF": true, "ADL": true, "RML": true, "FQY": true, "UUN": true,
 }
 
 func commandLabel(name string) string {

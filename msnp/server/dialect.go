@@ -7,7 +7,7 @@ import (
 )
 
 // maxDialect is the newest MSNP version served.
-const maxDialect = 12
+const maxDialect = 18
 
 // What changes from one dialect to the next (spec msnp8-18 §1). Each
 // predicate names a feature, so the handlers read as the table does.
@@ -30,6 +30,26 @@ func personalStatus(d int) bool { return d >= 11 }
 
 // switchboardCaps: from MSNP12 IRO and JOI carry the capabilities.
 func switchboardCaps(d int) bool { return d >= 12 }
+
+// addressBook: MSNP13 moved the lists to the ABCH SOAP services; ADL/RML
+// replace SYN, ADC and REM, GTC is gone, the server pushes GCF policies,
+// and XFR SB/RNG name the authentication domain ("U messenger.msn.com").
+func addressBook(d int) bool { return d >= 13 }
+
+// networkIDs: MSNP14 added the network id (1 = Windows Live) after the
+// address in ILN/NLN/FLN/UBX, FQY, and a "1" at the end of XFR SB and RNG.
+func networkIDs(d int) bool { return d >= 14 }
+
+// singleSignOn: MSNP15 signs in with USR SSO and the MBI_KEY_OLD proof.
+func singleSignOn(d int) bool { return d >= 15 }
+
+// endpoints: MSNP16 added multiple points of presence, named by machine
+// GUID, and extended capabilities (caps:ext).
+func endpoints(d int) bool { return d >= 16 }
+
+// handles: MSNP18 writes contacts as network:email (1:bob@example.com) in
+// NLN/FLN/UBX and sends NLN, not ILN, for the initial presence.
+func handles(d int) bool { return d >= 18 }
 
 // pingInterval is what MSNP9+ clients are told in QNG: ping again in this
 // many seconds.

@@ -33,6 +33,9 @@ type nsConn struct {
 	challenge string
 	chlBy     time.Time
 	mspAuth   string // the Passport token of an MSNP8+ login
+	// machineGUID names this endpoint of an MSNP16+ login ("{…}"); its
+	// other endpoints stay signed in.
+	machineGUID string
 	serial    uint32 // list serial after the last rename
 
 	// Shared with hub event delivery.
@@ -82,6 +85,10 @@ func init() {
 		"SBP": {run: (*nsConn).handleSBP, needAuth: true},
 		"PRP": {run: (*nsConn).handlePRP, needAuth: true},
 		"GCF": {run: (*nsConn).handleGCF, needAuth: true},
+		"ADL": {run: (*nsConn).handleADL, needAuth: true},
+		"RML": {run: (*nsConn).handleRML, needAuth: true},
+		"FQY": {run: (*nsConn).handleFQY, needAuth: true},
+		"UUN": {run: (*nsConn).handleUUN, needAuth: true},
 	}
 }
 
@@ -135,6 +142,7 @@ func (n *nsConn) end(ctx context.Context) {
 	if s := n.sess(); s != nil {
 		n.gate.Discard(n.undelivered)
 		s.Detach(ctx)
+		n.announceEndpoints(s.Account().Number)
 	}
 }
 
@@ -203,10 +211,13 @@ func (n *nsConn) handleUSR(ctx context.Context, cmd wire.Command) error {
 	}
 	trid := cmd.Args[0]
 	want := "MD5"
-	if passportLogin(n.dialect) {
+	switch {
+	case singleSignOn(n.dialect):
+		want = "SSO"
+	case passportLogin(n.dialect):
 		want = "TWN"
 	}
-	if len(cmd.Args) != 4 || cmd.Args[1] != want {
+	if len(cmd.Args) < 4 || cmd.Args[1] != want || len(cmd.Args) > 4 && (want != "SSO" || cmd.Args[2] != "S") {
 		return errCode(errInvalidParameter)
 	}
 	switch cmd.Args[2] {
@@ -216,9 +227,17 @@ func (n *nsConn) handleUSR(ctx context.Context, cmd wire.Command) error {
 			return errClose
 		}
 		n.loginName = strings.ToLower(cmd.Args[3])
-		if want == "TWN" {
+		if addressBook(n.dialect) {
+			n.sendPolicies()
+		}
+		switch want {
+		case "SSO":
+			n.salt = ssoNonce()
+			n.send("USR", trid, want, "S", ssoPolicy, n.salt)
+			return nil
+		case "TWN":
 			n.salt = passportPolicy()
-		} else {
+		default:
 			n.salt = fmt.Sprintf("%d.%s", time.Now().Unix(), randomDigits(9))
 		}
 		n.send("USR", trid, want, "S", n.salt)
@@ -229,7 +248,10 @@ func (n *nsConn) handleUSR(ctx context.Context, cmd wire.Command) error {
 		}
 		salt := n.salt
 		n.salt = ""
-		if want == "TWN" {
+		switch want {
+		case "SSO":
+			return n.finishSSOLogin(ctx, trid, salt, cmd.Args[3:])
+		case "TWN":
 			return n.finishPassportLogin(ctx, trid, cmd.Args[3])
 		}
 		return n.finishLogin(ctx, trid, salt, cmd.Args[3])
@@ -295,7 +317,7 @@ func (n *nsConn) authenticate(ctx context.Context, trid string, check func(hub.A
 		return n.refuse(ctx, attempt, loginguard.Disabled)
 	}
 	attempt.Succeed()
-	session, err := n.srv.cfg.Hub.Attach(ctx, acct, protocolName, n)
+	session, err := n.srv.cfg.Hub.AttachInstance(ctx, acct, protocolName, n.machineGUID, n)
 	if err != nil {
 		return fmt.Errorf("attach: %w", err)
 	}
@@ -321,6 +343,11 @@ func (n *nsConn) authenticate(ctx context.Context, trid string, check func(hub.A
 		n.send("SBS", "0", "null")
 	}
 	n.sendPayload("MSG", n.profile(acct), "Hotmail", "Hotmail")
+	if endpoints(n.dialect) {
+		// The own status, empty until the client sets it: MPOP clients
+		// wait for it.
+		n.sendPayload("UBX", nil, n.handleArgs(acct.Email)...)
+	}
 	n.gate.Open(n.deliver, n.undelivered)
 	if n.srv.cfg.Challenge {
 		n.challenge = randomDigits(20)
@@ -363,6 +390,12 @@ func (n *nsConn) profile(acct hub.Account) []byte {
 	b = append(b, ip...)
 	b = append(b, "\r\nClientPort: "...)
 	b = append(b, port...)
+	if addressBook(n.dialect) {
+		b = append(b, "\r\nABCHMigrated: 1"...)
+	}
+	if endpoints(n.dialect) {
+		b = append(b, "\r\nMPOPEnabled: 1"...)
+	}
 	return append(b, "\r\n\r\n"...)
 }
 
@@ -380,6 +413,8 @@ func (n *nsConn) deliver(ev hub.Event) bool {
 	switch ev.Kind {
 	case hub.EventKick:
 		n.closeWith("OUT", "OTH")
+	case hub.EventNotify:
+		return n.deliverNotification(ev.Notification)
 	case hub.EventPresence:
 		if !n.online() {
 			return true // ILN at the first CHG will cover it
@@ -410,7 +445,8 @@ func (n *nsConn) deliver(ev hub.Event) bool {
 		if inv == nil || inv.Protocol != protocolName {
 			return true
 		}
-		return n.send("RNG", inv.Conversation, n.switchboardAddr(inv.Addr), "CKI", inv.Cookie, ev.From.Email, wire.EncodeName(ev.From.DisplayName))
+		rng := []string{inv.Conversation, n.switchboardAddr(inv.Addr), "CKI", inv.Cookie, ev.From.Email, wire.EncodeName(ev.From.DisplayName)}
+		return n.send("RNG", append(rng, authDomain(n.dialect, "messenger.hotmail.com")...)...)
 	case hub.EventFile:
 		if ev.Protocol == protocolName && ev.File != "" {
 			n.srv.handOver(ev.From, n.sess().Account().Number, ev.File)
@@ -503,7 +539,20 @@ func (n *nsConn) handleXFR(ctx context.Context, cmd wire.Command) error {
 		account: n.sess().Account().Number,
 		expires: time.Now().Add(n.srv.cfg.CookieLifetime),
 	})
-	n.send("XFR", cmd.Args[0], "SB", n.switchboardAddr(n.srv.cfg.SwitchboardAddr), "CKI", cookie)
+	xfr := []string{cmd.Args[0], "SB", n.switchboardAddr(n.srv.cfg.SwitchboardAddr), "CKI", cookie}
+	n.send("XFR", append(xfr, authDomain(n.dialect, "messenger.msn.com")...)...)
+	return nil
+}
+
+// authDomain is what MSNP13+ add to XFR SB and RNG: "U" and the domain
+// the cookie is for, and from MSNP14 a "1".
+func authDomain(d int, domain string) []string {
+	switch {
+	case networkIDs(d):
+		return []string{"U", domain, "1"}
+	case addressBook(d):
+		return []string{"U", domain}
+	}
 	return nil
 }
 
@@ -545,6 +594,9 @@ func (n *nsConn) handleFND(_ context.Context, cmd wire.Command) error {
 }
 
 func (n *nsConn) handleGTC(ctx context.Context, cmd wire.Command) error {
+	if addressBook(n.dialect) {
+		return errCode(errSyntax)
+	}
 	v := cmd.Arg(1)
 	if v != "A" && v != "N" {
 		return errCode(errInvalidParameter)
@@ -837,6 +889,9 @@ func (n *nsConn) handleREM(ctx context.Context, cmd wire.Command) error {
 
 // handleSYN sends the lists when the client's cached version is stale.
 func (n *nsConn) handleSYN(ctx context.Context, cmd wire.Command) error {
+	if addressBook(n.dialect) {
+		return errCode(errSyntax) // the address book replaced it
+	}
 	trid := cmd.Args[0]
 	have, err := strconv.ParseUint(cmd.Arg(1), 10, 32)
 	if guidLists(n.dialect) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -33,6 +34,49 @@ func (n *nsConn) finishPassportLogin(ctx context.Context, trid, ticket string) e
 			return false, nil
 		}
 		n.mspAuth = passport.Token(ticket)
+		return true, nil
+	})
+}
+
+// ssoPolicy is the policy USR SSO S names: the one clients ask the token
+// service for their messengerclear.live.com ticket with.
+const ssoPolicy = "MBI_KEY_OLD"
+
+// ssoNonce is the nonce of USR SSO S: base64 of 48 random bytes, the 64
+// characters the clients' proof has room for.
+func ssoNonce() string {
+	b := make([]byte, passport.NonceLength*3/4)
+	rand.Read(b)
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+// finishSSOLogin checks USR SSO S <ticket> <proof> [{machine-guid}]: the
+// messengerclear.live.com ticket the token service issued to the account,
+// and the proof that the client holds the key issued with it. MSNP16+
+// clients name their endpoint by its machine GUID.
+func (n *nsConn) finishSSOLogin(ctx context.Context, trid, nonce string, args []string) error {
+	if len(args) < 2 || endpoints(n.dialect) != (len(args) == 3) {
+		return errCode(errInvalidParameter)
+	}
+	ticket, proof := args[0], args[1]
+	var guid string
+	if endpoints(n.dialect) {
+		var ok bool
+		if guid, ok = parseMachineGUID(args[2]); !ok {
+			return errCode(errInvalidParameter)
+		}
+	}
+	return n.authenticate(ctx, trid, func(acct hub.Account) (bool, error) {
+		number, err := n.srv.cfg.Passport.Verify(ticket, time.Now())
+		if err != nil || number != acct.Number {
+			return false, nil
+		}
+		key := n.srv.cfg.Passport.ProofKey(ticket, passport.MessengerClear)
+		if passport.VerifyMBIResponse(key, nonce, proof) != nil {
+			return false, nil
+		}
+		n.mspAuth = passport.Token(ticket)
+		n.machineGUID = guid
 		return true, nil
 	})
 }

@@ -15,25 +15,30 @@ import (
 // node read it.
 type msnExtras struct {
 	dialect  int
-	caps     string // client-capabilities number, as sent
+	caps     string // client-capabilities number (MSNP16+ caps:extcaps), as sent
 	msnobj   string // %-encoded MSN object as sent, "" for none
 	personal wire.PersonalStatus
+	// guid names an MSNP16+ endpoint (its machine GUID), epName is the
+	// name it gave itself in PrivateEndpointData.
+	guid, epName string
 }
 
 // encode writes the extras as space-separated %-encoded fields.
 func (x msnExtras) encode() string {
 	return strings.Join([]string{strconv.Itoa(x.dialect), wire.EncodeName(x.caps), wire.EncodeName(x.msnobj),
-		wire.EncodeName(x.personal.PSM), wire.EncodeName(x.personal.CurrentMedia)}, " ")
+		wire.EncodeName(x.personal.PSM), wire.EncodeName(x.personal.CurrentMedia),
+		wire.EncodeName(x.guid), wire.EncodeName(x.epName)}, " ")
 }
 
 func decodeExtras(s string) msnExtras {
 	f := strings.Split(s, " ")
-	if len(f) != 5 {
+	if len(f) != 7 {
 		return msnExtras{}
 	}
 	d, _ := strconv.Atoi(f[0])
 	return msnExtras{dialect: d, caps: wire.DecodeName(f[1]), msnobj: wire.DecodeName(f[2]),
-		personal: wire.PersonalStatus{PSM: wire.DecodeName(f[3]), CurrentMedia: wire.DecodeName(f[4])}}
+		personal: wire.PersonalStatus{PSM: wire.DecodeName(f[3]), CurrentMedia: wire.DecodeName(f[4])},
+		guid: wire.DecodeName(f[5]), epName: wire.DecodeName(f[6])}
 }
 
 // extrasOf returns what the account's MSN client said about itself; the
@@ -58,6 +63,7 @@ func (n *nsConn) setExtras(change func(*msnExtras)) {
 	n.mu.Lock()
 	change(&n.extras)
 	n.extras.dialect = n.dialect
+	n.extras.guid = n.machineGUID
 	x := n.extras
 	n.mu.Unlock()
 	n.sess().SetDetails(x.encode())
@@ -70,19 +76,33 @@ func (n *nsConn) sendPresence(iln string, p hub.Presence) bool {
 	email := p.Contact.Email
 	code, online := statusCode(p.Status)
 	if !online {
-		return n.send("FLN", email)
+		args := n.handleArgs(email)
+		switch {
+		case endpoints(n.dialect):
+			args = append(args, "0:0")
+		case networkIDs(n.dialect):
+			args = append(args, "0")
+		}
+		return n.send("FLN", args...)
 	}
-	args := make([]string, 0, 6)
+	if handles(n.dialect) {
+		iln = "" // MSNP18 clients read the initial presence from NLN only
+	}
+	args := make([]string, 0, 7)
 	if iln != "" {
 		args = append(args, iln)
 	}
-	args = append(args, code, email, wire.EncodeName(p.Contact.DisplayName))
+	args = append(append(args, code), n.handleArgs(email)...)
+	args = append(args, wire.EncodeName(p.Contact.DisplayName))
 	x := n.srv.extrasOf(p.Contact.Number)
 	if clientCaps(n.dialect) {
-		args = append(args, n.srv.capsOf(p.Contact.Number))
+		args = append(args, capsFor(n.dialect, n.srv.capsOf(p.Contact.Number)))
 	}
-	if msnObjects(n.dialect) && x.msnobj != "" {
+	switch {
+	case msnObjects(n.dialect) && x.msnobj != "":
 		args = append(args, x.msnobj)
+	case addressBook(n.dialect):
+		args = append(args, "0")
 	}
 	name := "NLN"
 	if iln != "" {
@@ -95,7 +115,11 @@ func (n *nsConn) sendPresence(iln string, p hub.Presence) bool {
 			ps.PSM = p.Text // a status text from another protocol
 		}
 		ps.MachineGUID = ""
-		n.sendPayload("UBX", wire.AppendUBX(nil, ps), email)
+		payload := wire.AppendUBX(nil, ps)
+		if endpoints(n.dialect) {
+			payload = append(n.appendEndpoints(payload[:len(payload)-len("</Data>")], p.Contact.Number, false), "</Data>"...)
+		}
+		n.sendPayload("UBX", payload, n.handleArgs(email)...)
 	}
 	return ok
 }
@@ -112,7 +136,7 @@ func (n *nsConn) handleCHG(ctx context.Context, cmd wire.Command) error {
 	echo := cmd.Args[:2]
 	if clientCaps(n.dialect) {
 		caps := cmd.Arg(2)
-		if _, err := strconv.ParseUint(caps, 10, 32); err != nil && caps != "" {
+		if caps != "" && !validCaps(n.dialect, caps) {
 			return errCode(errInvalidParameter)
 		}
 		obj := cmd.Arg(3)
@@ -137,6 +161,7 @@ func (n *nsConn) handleCHG(ctx context.Context, cmd wire.Command) error {
 		return err
 	}
 	n.send("CHG", echo...)
+	n.announceEndpoints(n.sess().Account().Number)
 	if n.sentILN {
 		return nil
 	}
@@ -148,7 +173,13 @@ func (n *nsConn) handleCHG(ctx context.Context, cmd wire.Command) error {
 	for _, p := range online {
 		n.sendPresence(trid, p)
 	}
-	// MSNP had no offline messages; what others left arrives as chats.
+	if addressBook(n.dialect) {
+		if err := n.sendInitialMailData(ctx); err != nil {
+			return err
+		}
+	}
+	// What others left arrives as chats (MSNP had no offline messages
+	// before MSNP13's offline-IM service).
 	return n.deliverOffline(ctx)
 }
 
@@ -159,12 +190,28 @@ func (n *nsConn) handleUUX(ctx context.Context, cmd wire.Command) error {
 	if !personalStatus(n.dialect) {
 		return errCode(errSyntax)
 	}
-	root, ps, err := wire.ParseUUX(cmd.Payload)
-	if err != nil || len(ps.PSM)+len(ps.CurrentMedia) > n.srv.cfg.MaxPersonalStatus {
+	root, ps, ep, err := wire.ParseUUX(cmd.Payload)
+	if err != nil || len(ps.PSM)+len(ps.CurrentMedia) > n.srv.cfg.MaxPersonalStatus || len(ep.Name) > n.srv.cfg.MaxPersonalStatus {
 		return errCode(errInvalidParameter)
 	}
-	if root != "Data" {
-		// MSNP16+ endpoint data: nothing to keep before MPOP exists.
+	switch {
+	case root == "Data":
+	case !endpoints(n.dialect):
+		// Endpoint data before MSNP16 (WLM betas): nothing to show.
+		n.send("UUX", cmd.Args[0], "0")
+		return nil
+	case root == "EndpointData":
+		if ep.Capabilities != "" && !validCaps(n.dialect, ep.Capabilities) {
+			return errCode(errInvalidParameter)
+		}
+		if ep.Capabilities != "" {
+			n.setExtras(func(x *msnExtras) { x.caps = ep.Capabilities })
+		}
+		return n.endpointChanged(ctx, cmd.Args[0])
+	case root == "PrivateEndpointData":
+		n.setExtras(func(x *msnExtras) { x.epName = ep.Name })
+		return n.endpointChanged(ctx, cmd.Args[0])
+	default:
 		n.send("UUX", cmd.Args[0], "0")
 		return nil
 	}
@@ -183,6 +230,24 @@ func (n *nsConn) handleUUX(ctx context.Context, cmd wire.Command) error {
 		}
 	}
 	n.send("UUX", cmd.Args[0], "0")
+	n.announceEndpoints(n.sess().Account().Number)
+	return nil
+}
+
+// endpointChanged answers an MSNP16+ UUX of endpoint data: once the client
+// is online the change goes out with its presence, and its other endpoints
+// hear of it.
+func (n *nsConn) endpointChanged(ctx context.Context, trid string) error {
+	n.mu.Lock()
+	st, text := n.status, n.statusText
+	n.mu.Unlock()
+	if st != "" {
+		if err := n.sess().SetPresence(ctx, st, text); err != nil {
+			return err
+		}
+	}
+	n.send("UUX", trid, "0")
+	n.announceEndpoints(n.sess().Account().Number)
 	return nil
 }
 

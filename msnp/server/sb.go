@@ -66,6 +66,9 @@ type sbConn struct {
 	acct    hub.Account
 	dialect int          // of the client's notification connection (SB has no VER)
 	sb      *switchboard // set once joined; read only by the reader goroutine
+	// endpoint is the machine GUID an MSNP16+ client joined with
+	// (USR/ANS email;{guid}), "" before.
+	endpoint string
 }
 
 func (c *sbConn) account() hub.Account { return c.acct }
@@ -124,12 +127,21 @@ func (c *sbConn) admit(ctx context.Context, email, value, session string) (hub.A
 	if !ok || ck.session != session {
 		return hub.Account{}, fatalCode(errAuthFailed)
 	}
+	email, guid, named := strings.Cut(email, ";")
 	acct, err := c.srv.cfg.Hub.Store().Account(ctx, ck.account)
 	if err != nil || !strings.EqualFold(acct.Email, email) {
 		return hub.Account{}, fatalCode(errAuthFailed)
 	}
 	c.acct = acct
 	c.dialect = c.srv.extrasOf(acct.Number).dialect
+	if named {
+		// The dialect of that endpoint's notification connection.
+		x, ok := c.srv.endpointExtras(acct.Number, guid)
+		if !ok {
+			return hub.Account{}, fatalCode(errAuthFailed)
+		}
+		c.endpoint, c.dialect = guid, x.dialect
+	}
 	c.log = c.log.With("account", acct.Number)
 	return acct, nil
 }
@@ -146,7 +158,7 @@ func (c *sbConn) handleUSR(ctx context.Context, cmd wire.Command) error {
 	sb := c.srv.newSwitchboard()
 	sb.members = []member{c}
 	c.sb = sb
-	c.send("USR", cmd.Args[0], "OK", acct.Email, wire.EncodeName(acct.DisplayName))
+	c.send("USR", cmd.Args[0], "OK", c.selfName(), wire.EncodeName(acct.DisplayName))
 	return nil
 }
 
@@ -157,8 +169,7 @@ func (c *sbConn) handleANS(ctx context.Context, cmd wire.Command) error {
 		return errCode(errInvalidParameter)
 	}
 	trid, sid := cmd.Args[0], cmd.Args[3]
-	acct, err := c.admit(ctx, cmd.Args[1], cmd.Args[2], sid)
-	if err != nil {
+	if _, err := c.admit(ctx, cmd.Args[1], cmd.Args[2], sid); err != nil {
 		return err
 	}
 	sb := c.srv.switchboard(sid)
@@ -176,17 +187,24 @@ func (c *sbConn) handleANS(ctx context.Context, cmd wire.Command) error {
 	sb.pending = nil
 	sb.mu.Unlock()
 	c.sb = sb
-	total := strconv.Itoa(len(others))
-	for i, o := range others {
-		a := o.account()
-		iro := []string{trid, strconv.Itoa(i + 1), total, a.Email, wire.EncodeName(a.DisplayName)}
-		if switchboardCaps(c.dialect) {
-			iro = append(iro, c.srv.capsOf(a.Number))
+	// MSNP16+ list each endpoint of a participant, then the participant.
+	var roster [][]string
+	for _, o := range others {
+		for _, name := range c.srv.participantNames(c.dialect, o) {
+			a := o.account()
+			args := []string{name, wire.EncodeName(a.DisplayName)}
+			if switchboardCaps(c.dialect) {
+				args = append(args, capsFor(c.dialect, c.srv.capsOf(a.Number)))
+			}
+			roster = append(roster, args)
 		}
-		c.send("IRO", iro...)
+	}
+	total := strconv.Itoa(len(roster))
+	for i, args := range roster {
+		c.send("IRO", append([]string{trid, strconv.Itoa(i + 1), total}, args...)...)
 	}
 	c.send("ANS", trid, "OK")
-	c.srv.announceJoin(others, acct)
+	c.srv.announceJoin(others, c)
 	if len(others) > 1 {
 		c.srv.clearBridge(sb)
 	}
@@ -251,20 +269,52 @@ func (c *sbConn) handleCAL(ctx context.Context, cmd wire.Command) error {
 	return nil
 }
 
-// announceJoin tells the MSN clients among to that a joined, with its
-// capabilities for MSNP12+ clients.
-func (s *Server) announceJoin(to []member, a hub.Account) {
+// announceJoin tells the MSN clients among to that joined came, with its
+// capabilities for MSNP12+ clients, and for MSNP16+ its endpoint first.
+func (s *Server) announceJoin(to []member, joined member) {
+	a := joined.account()
 	for _, m := range to {
 		c, ok := m.(*sbConn)
 		if !ok {
 			continue
 		}
-		args := []string{a.Email, wire.EncodeName(a.DisplayName)}
-		if switchboardCaps(c.dialect) {
-			args = append(args, s.capsOf(a.Number))
+		for _, name := range s.participantNames(c.dialect, joined) {
+			args := []string{name, wire.EncodeName(a.DisplayName)}
+			if switchboardCaps(c.dialect) {
+				args = append(args, capsFor(c.dialect, s.capsOf(a.Number)))
+			}
+			c.send("JOI", args...)
 		}
-		c.send("JOI", args...)
 	}
+}
+
+// participantNames is how a switchboard member is named to a client of
+// dialect d: by e-mail, and to MSNP16+ clients also as email;{guid} first
+// when it joined from an endpoint.
+func (s *Server) participantNames(d int, m member) []string {
+	email := m.account().Email
+	if c, ok := m.(*sbConn); ok && c.endpoint != "" && endpoints(d) {
+		return []string{email + ";" + c.endpoint, email}
+	}
+	return []string{email}
+}
+
+// selfName is how the client is named back to itself in USR OK.
+func (c *sbConn) selfName() string {
+	if c.endpoint != "" {
+		return c.acct.Email + ";" + c.endpoint
+	}
+	return c.acct.Email
+}
+
+// endpointExtras finds what the account's endpoint guid says about itself.
+func (s *Server) endpointExtras(number uint32, guid string) (msnExtras, bool) {
+	for _, d := range s.cfg.Hub.AllDetails(number, protocolName) {
+		if x := decodeExtras(d); x.guid != "" && strings.EqualFold(x.guid, guid) {
+			return x, true
+		}
+	}
+	return msnExtras{}, false
 }
 
 // handleMSG relays a message byte for byte to the other MSN participants,

@@ -61,12 +61,19 @@ type Config struct {
 	Guard *loginguard.Guard
 	// Challenge sends CHL after login and requires a correct QRY.
 	Challenge bool
-	// MaxDialect is the highest MSNP version offered (2–12).
+	// MaxDialect is the highest MSNP version offered (2–18).
 	MaxDialect int
 	// Passport signs and verifies the tickets of MSNP8+ logins (Passport
 	// 1.4, served by PassportHandler). Nodes that share clients share its
 	// Key; without one, New makes a random key of this server's own.
 	Passport passport.Tickets
+
+	// InitialMailData, when set, gives the Mail-Data (<MD>…</MD>) of the
+	// initial-mail-data notification MSNP13+ clients get after their
+	// first CHG: the offline messages waiting for the session's account
+	// (the offline-IM service's hook). Without it the notification lists
+	// none.
+	InitialMailData func(ctx context.Context, s *hub.Session) (string, error)
 
 	Limits wire.Limits
 	// MaxMessageBytes caps a switchboard MSG payload; the MSNP7-era service

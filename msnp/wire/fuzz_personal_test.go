@@ -16,7 +16,7 @@ func FuzzUUX(f *testing.F) {
 	f.Add([]byte(`<Data><PSM>hi</PSM><CurrentMedia>\0Music\01\0{0} - {1}\0a\0b\0\0</CurrentMedia></Data>`))
 	f.Add([]byte(`<PrivateEndpointData><EpName>x</EpName></PrivateEndpointData>`))
 	f.Fuzz(func(t *testing.T, p []byte) {
-		root, st, err := ParseUUX(p)
+		root, st, _, err := ParseUUX(p)
 		if err != nil {
 			return
 		}
@@ -25,7 +25,7 @@ func FuzzUUX(f *testing.F) {
 			return
 		}
 		// What the server passes on must read back the same.
-		_, again, err := ParseUUX(AppendUBX(nil, st))
+		_, again, _, err := ParseUUX(AppendUBX(nil, st))
 		if err != nil || again != st {
 			t.Fatalf("round trip of %+v: %+v %v", st, again, err)
 		}

@@ -26,24 +26,53 @@ type personalXML struct {
 	PSM          string `xml:"PSM"`
 	CurrentMedia string `xml:"CurrentMedia"`
 	MachineGUID  string `xml:"MachineGuid"`
+	Capabilities string `xml:"Capabilities"`
+	EpName       string `xml:"EpName"`
+}
+
+// Endpoint is one place an MSNP16+ account is signed in at, as UUX sets
+// and UBX shows it.
+type Endpoint struct {
+	GUID         string // machine GUID, braces included
+	Capabilities string // caps:extcaps
+	Name         string // EpName, the computer's name (owner only)
 }
 
 // ParseUUX decodes a UUX payload. root is the element's name: "Data" for
-// the personal status; MSNP16+ also send EndpointData and
-// PrivateEndpointData, returned with an empty status.
-func ParseUUX(payload []byte) (root string, st PersonalStatus, err error) {
+// the personal status; MSNP16+ also send EndpointData (Capabilities) and
+// PrivateEndpointData (EpName), returned in ep with an empty status.
+func ParseUUX(payload []byte) (root string, st PersonalStatus, ep Endpoint, err error) {
 	if len(bytes.TrimSpace(payload)) == 0 {
 		// WLM sends an empty UUX to clear everything.
-		return "Data", PersonalStatus{}, nil
+		return "Data", PersonalStatus{}, Endpoint{}, nil
 	}
 	var x personalXML
 	if err := xml.Unmarshal(payload, &x); err != nil {
-		return "", PersonalStatus{}, ErrBadPersonalStatus
+		return "", PersonalStatus{}, Endpoint{}, ErrBadPersonalStatus
 	}
 	if x.XMLName.Local != "Data" {
-		return x.XMLName.Local, PersonalStatus{}, nil
+		return x.XMLName.Local, PersonalStatus{}, Endpoint{Capabilities: x.Capabilities, Name: x.EpName}, nil
 	}
-	return "Data", PersonalStatus{PSM: x.PSM, CurrentMedia: x.CurrentMedia, MachineGUID: x.MachineGUID}, nil
+	return "Data", PersonalStatus{PSM: x.PSM, CurrentMedia: x.CurrentMedia, MachineGUID: x.MachineGUID}, Endpoint{}, nil
+}
+
+// AppendEndpoint appends the UBX elements of an MSNP16+ endpoint: its
+// EndpointData, and with private (the owner's own UBX) its
+// PrivateEndpointData.
+func AppendEndpoint(dst []byte, ep Endpoint, private bool) []byte {
+	dst = append(dst, `<EndpointData id="`...)
+	dst = appendEscaped(dst, ep.GUID)
+	dst = append(dst, `"><Capabilities>`...)
+	dst = appendEscaped(dst, ep.Capabilities)
+	dst = append(dst, "</Capabilities></EndpointData>"...)
+	if private {
+		dst = append(dst, `<PrivateEndpointData id="`...)
+		dst = appendEscaped(dst, ep.GUID)
+		dst = append(dst, `"><EpName>`...)
+		dst = appendEscaped(dst, ep.Name)
+		dst = append(dst, "</EpName><Idle>false</Idle><ClientType>1</ClientType><State>NLN</State></PrivateEndpointData>"...)
+	}
+	return dst
 }
 
 // AppendUBX appends the UBX payload for st.

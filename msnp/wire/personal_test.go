@@ -22,7 +22,7 @@ func TestParseMSNObject(t *testing.T) {
 }
 
 func TestUUX(t *testing.T) {
-	root, st, err := ParseUUX([]byte(`<Data><PSM>Fish &amp; chips</PSM><CurrentMedia>\0Music\01\0{0} - {1}\0Song\0Band\0Album\0\0</CurrentMedia><MachineGuid>{F26D1F07-95E2-403C-BC18-D4BFED493428}</MachineGuid></Data>`))
+	root, st, _, err := ParseUUX([]byte(`<Data><PSM>Fish &amp; chips</PSM><CurrentMedia>\0Music\01\0{0} - {1}\0Song\0Band\0Album\0\0</CurrentMedia><MachineGuid>{F26D1F07-95E2-403C-BC18-D4BFED493428}</MachineGuid></Data>`))
 	if err != nil || root != "Data" {
 		t.Fatal(root, err)
 	}
@@ -35,10 +35,17 @@ func TestUUX(t *testing.T) {
 	if got := string(AppendUBX(nil, st)); got != `<Data><PSM>Fish &amp; chips</PSM><CurrentMedia>\0Music\01\0{0} - {1}\0Song\0Band\0Album\0\0</CurrentMedia><MachineGuid>{F26D1F07-95E2-403C-BC18-D4BFED493428}</MachineGuid></Data>` {
 		t.Errorf("UBX %s", got)
 	}
-	if root, _, err := ParseUUX([]byte(`<EndpointData><Capabilities>1:2</Capabilities></EndpointData>`)); err != nil || root != "EndpointData" {
+	if root, _, ep, err := ParseUUX([]byte(`<EndpointData><Capabilities>1:2</Capabilities></EndpointData>`)); err != nil || root != "EndpointData" || ep.Capabilities != "1:2" {
 		t.Errorf("endpoint data: %q %v", root, err)
 	}
-	if _, _, err := ParseUUX([]byte(`<Data><PSM>x</Data>`)); !errors.Is(err, ErrBadPersonalStatus) {
+	if _, _, ep, err := ParseUUX([]byte(`<PrivateEndpointData><EpName>den &amp; co</EpName><Idle>false</Idle></PrivateEndpointData>`)); err != nil || ep.Name != "den & co" {
+		t.Fatalf("private endpoint: %+v %v", ep, err)
+	}
+	ubx := AppendEndpoint(nil, Endpoint{GUID: "{A}", Capabilities: "1:2", Name: "den"}, true)
+	if want := `<EndpointData id="{A}"><Capabilities>1:2</Capabilities></EndpointData><PrivateEndpointData id="{A}"><EpName>den</EpName><Idle>false</Idle><ClientType>1</ClientType><State>NLN</State></PrivateEndpointData>`; string(ubx) != want {
+		t.Fatalf("AppendEndpoint: %s", ubx)
+	}
+	if _, _, _, err := ParseUUX([]byte(`<Data><PSM>x</Data>`)); !errors.Is(err, ErrBadPersonalStatus) {
 		t.Errorf("broken XML: %v", err)
 	}
 	if MediaText(`\0Music\00\0{0}\0x\0\0`) != "" || MediaText("junk") != "" {

@@ -116,7 +116,8 @@ func (r *Reader) ReadCommand() (Command, error) {
 		return Command{}, ErrEmptyLine
 	}
 	cmd := Command{Name: fields[0], Args: fields[1:]}
-	if slices.Contains(r.payloads, cmd.Name) && len(cmd.Args) > 0 {
+	// "ADL trid OK" (MSNP13+) answers a payload command without one.
+	if slices.Contains(r.payloads, cmd.Name) && len(cmd.Args) > 0 && cmd.Args[len(cmd.Args)-1] != "OK" {
 		n, err := strconv.Atoi(cmd.Args[len(cmd.Args)-1])
 		if err != nil || n < 0 {
 			return cmd, ErrBadLength
