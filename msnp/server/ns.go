@@ -36,7 +36,7 @@ type nsConn struct {
 	// machineGUID names this endpoint of an MSNP16+ login ("{…}"); its
 	// other endpoints stay signed in.
 	machineGUID string
-	serial    uint32 // list serial after the last rename
+	serial      uint32 // list serial after the last rename
 
 	// Shared with hub event delivery.
 	gate     eventgate.Gate

@@ -38,7 +38,7 @@ func decodeExtras(s string) msnExtras {
 	d, _ := strconv.Atoi(f[0])
 	return msnExtras{dialect: d, caps: wire.DecodeName(f[1]), msnobj: wire.DecodeName(f[2]),
 		personal: wire.PersonalStatus{PSM: wire.DecodeName(f[3]), CurrentMedia: wire.DecodeName(f[4])},
-		guid: wire.DecodeName(f[5]), epName: wire.DecodeName(f[6])}
+		guid:     wire.DecodeName(f[5]), epName: wire.DecodeName(f[6])}
 }
 
 // extrasOf returns what the account's MSN client said about itself; the
