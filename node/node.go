@@ -30,6 +30,7 @@ import (
 	"github.com/crosstalk-im/crosstalk/internal/tlsca"
 	"github.com/crosstalk-im/crosstalk/metrics"
 	msimserver "github.com/crosstalk-im/crosstalk/msim/server"
+	"github.com/crosstalk-im/crosstalk/msnp/abch"
 	"github.com/crosstalk-im/crosstalk/msnp/passport"
 	msnpserver "github.com/crosstalk-im/crosstalk/msnp/server"
 	sipserver "github.com/crosstalk-im/crosstalk/sip/server"
@@ -490,11 +491,12 @@ func (n *Node) serveShared(l net.Listener, sniff time.Duration) error {
 	return err
 }
 
-// httpHandler serves MSN's Passport paths, metrics and health, the
-// browser chat below /chat/ (its page, WebSocket and uploads), the web
-// pages and API under /web/ and /api/, and the GG drive API on every other
-// path. The drive reads escaped paths itself (its file references contain
-// %2C), so no ServeMux, which would clean them, stands before it.
+// httpHandler serves MSN's Passport and address book paths, metrics and
+// health, the browser chat below /chat/ (its page, WebSocket and uploads),
+// the web pages and API under /web/ and /api/, and the GG drive API on
+// every other path. The drive reads escaped paths itself (its file
+// references contain %2C), so no ServeMux, which would clean them, stands
+// before it.
 func (n *Node) httpHandler() http.Handler {
 	metricsHandler := promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{})
 	driveHandler := n.Drive.Handler()
@@ -509,6 +511,12 @@ func (n *Node) httpHandler() http.Handler {
 				return
 			}
 			n.MSNP.PassportHandler().ServeHTTP(w, r)
+		case abch.Handles(path):
+			if n.MSNP == nil {
+				http.NotFound(w, r)
+				return
+			}
+			n.MSNP.AddressBookHandler().ServeHTTP(w, r)
 		case path == "/metrics":
 			metricsHandler.ServeHTTP(w, r)
 		case path == "/healthz":

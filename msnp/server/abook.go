@@ -307,3 +307,11 @@ func (n *nsConn) appendEndpoints(dst []byte, number uint32, private bool) []byte
 	}
 	return dst
 }
+
+// sendReverse tells an MSNP13+ client that someone added it (ADL 0, with
+// their name) or removed it (RML 0) from their list: its reverse list.
+func (n *nsConn) sendReverse(name string, from hub.Account, friendly string) bool {
+	ml := wire.ML{Contacts: []wire.MLContact{{Email: from.Email, Lists: wire.ListReverse, Network: wire.NetworkMSN, Friendly: friendly}}}
+	n.sendPayload(name, wire.AppendML(nil, ml), "0")
+	return true
+}

@@ -421,11 +421,17 @@ func (n *nsConn) deliver(ev hub.Event) bool {
 		}
 		return n.sendPresence("", hub.Presence{Contact: ev.From, Status: ev.Status, Text: ev.Text})
 	case hub.EventReverseAdded:
+		if addressBook(n.dialect) {
+			return n.sendReverse("ADL", ev.From, wire.EncodeName(ev.From.DisplayName))
+		}
 		if guidLists(n.dialect) {
 			return n.send("ADC", "0", "RL", "N="+ev.From.Email, "F="+wire.EncodeName(ev.From.DisplayName))
 		}
 		return n.send("ADD", "0", "RL", serial(ev.Serial), ev.From.Email, wire.EncodeName(ev.From.DisplayName))
 	case hub.EventReverseRemoved:
+		if addressBook(n.dialect) {
+			return n.sendReverse("RML", ev.From, "")
+		}
 		if guidLists(n.dialect) {
 			return n.send("REM", "0", "RL", "N="+ev.From.Email)
 		}

@@ -1,0 +1,88 @@
+package abch
+
+import (
+	"errors"
+	"net/http/httptest"
+	"reflect"
+	"testing"
+	"time"
+)
+
+func TestRequestRoundTrip(t *testing.T) {
+	for _, c := range []struct {
+		op   string
+		args []string
+		want Request
+	}{
+		{"FindMembership", []string{FullViewArg}, Request{}},
+		{"ABFindAll", []string{`<deltasOnly>true</deltasOnly>`}, Request{DeltasOnly: true}},
+		{"ABContactAdd", []string{ContactArg("", "bob@example.com")}, Request{Contacts: []Contact{{Email: "bob@example.com", Type: "LivePending", IsMessenger: true}}}},
+		{"ABContactDelete", []string{ContactArg("00000000-0000-0000-0000-0000000003ea", "")}, Request{Contacts: []Contact{{ID: "00000000-0000-0000-0000-0000000003ea", IsMessenger: true}}}},
+		{"ABContactUpdate", []string{MeDisplayNameArg("Alice & co")}, Request{Contacts: []Contact{{Type: "Me", DisplayName: "Alice & co", IsMessenger: true}}}},
+		{"ABGroupAdd", []string{NewGroupArg("Friends")}, Request{Groups: []Group{{Name: "Friends"}}}},
+		{"ABGroupUpdate", []string{GroupUpdateArg("g1", "Pals")}, Request{Groups: []Group{{ID: "g1", Name: "Pals"}}}},
+		{"ABGroupContactAdd", []string{GroupFilterArg("g1"), ContactArg("c1", "")}, Request{GroupIDs: []string{"g1"}, Contacts: []Contact{{ID: "c1", IsMessenger: true}}}},
+		{"AddMember", []string{MemberArg("Block", "carol@example.com")}, Request{Memberships: []Membership{{Role: "Block", Members: []Member{{Email: "carol@example.com"}}}}}},
+	} {
+		got, err := ParseRequest(NewRequest(c.op, "t=abc&p=", c.args...))
+		c.want.Operation, c.want.Ticket = c.op, "t=abc&p="
+		if err != nil || !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s: %+v %v, want %+v", c.op, got, err, c.want)
+		}
+	}
+	for _, bad := range []string{``, `<x/>`, `<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body></soap:Body></soap:Envelope>`, `<Envelope><Body><ABAdd>`} {
+		if _, err := ParseRequest([]byte(bad)); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestResponses(t *testing.T) {
+	changed := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	book := Book{
+		Me:       Contact{ID: "me", Email: "alice@example.com", DisplayName: "Alice", Type: "Me", CID: "1001", IsMessenger: true},
+		ABID:     "ab",
+		Groups:   []Group{{ID: "g1", Name: "Friends & family"}},
+		Contacts: []Contact{{ID: "c1", Email: "bob@example.com", DisplayName: "Bob", Type: "Regular", CID: "1002", GroupIDs: []string{"g1"}, IsMessenger: true}},
+		Memberships: []Membership{
+			{Role: "Allow", Members: []Member{{Email: "bob@example.com", CID: "1002", Name: "Bob"}}},
+			{Role: "Reverse"},
+		},
+		Changed: changed,
+	}
+	for _, op := range []string{"ABFindAll", "ABFindContactsPaged"} {
+		rec := httptest.NewRecorder()
+		WriteAddressBook(rec, "k", op, book)
+		var got Book
+		if _, err := ParseResponse(rec.Body.Bytes(), &got); err != nil {
+			t.Fatal(err)
+		}
+		want := book
+		want.Memberships, want.Changed = nil, time.Time{}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: %+v", op, got)
+		}
+	}
+	rec := httptest.NewRecorder()
+	WriteFindMembership(rec, "k", book)
+	var got Book
+	if _, err := ParseResponse(rec.Body.Bytes(), &got); err != nil || len(got.Memberships) != 2 {
+		t.Fatalf("FindMembership: %+v %v", got.Memberships, err)
+	}
+	if !reflect.DeepEqual(got.Memberships[0], book.Memberships[0]) || got.Memberships[1].Role != "Reverse" {
+		t.Fatalf("FindMembership: %+v", got.Memberships)
+	}
+	for op, want := range map[string]string{"ABContactAdd": "c9", "ABAdd": "ab9", "ABContactDelete": ""} {
+		rec := httptest.NewRecorder()
+		WriteResult(rec, "k", op, want)
+		if guid, err := ParseResponse(rec.Body.Bytes(), &Book{}); err != nil || guid != want {
+			t.Errorf("%s: %q %v", op, guid, err)
+		}
+	}
+	rec = httptest.NewRecorder()
+	WriteFault(rec, "ABContactAdd", FaultContactAlreadyExists, "already <there>")
+	var f *Fault
+	if _, err := ParseResponse(rec.Body.Bytes(), &Book{}); !errors.As(err, &f) || f.Code != FaultContactAlreadyExists || f.Message != "already <there>" || rec.Code != 500 {
+		t.Fatalf("fault: %v (HTTP %d)", err, rec.Code)
+	}
+}

@@ -1,0 +1,383 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/msnp/abch"
+)
+
+// The address book and sharing services (ABCH) MSNP13+ clients load and
+// edit their lists with, over HTTPS at contacts.msn.com (spec msnp8-18
+// §3c). They read and change the same lists as every other protocol, by
+// the same hub calls a session makes: the address book's contacts are the
+// forward list, the sharing service's Allow, Block and Reverse roles the
+// other lists, and Pending those who added the account and are on neither
+// its allow nor its block list.
+
+// AddressBookHandler serves abch.SharingPath and abch.AddressBookPath.
+// Calls are authenticated by the ticket in their ABAuthHeader, which the
+// token service issued (any node's, as with USR).
+func (s *Server) AddressBookHandler() http.Handler { return http.HandlerFunc(s.serveAddressBook) }
+
+// abCacheKey is the CacheKey every answer carries; the lists always go out
+// whole, so there is no cache to key.
+const abCacheKey = "crosstalk"
+
+// abID names every account's one address book.
+const abID = "00000000-0000-0000-0000-000000000000"
+
+func (s *Server) serveAddressBook(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		http.Error(w, "POST a SOAP request", http.StatusMethodNotAllowed)
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, abch.MaxBody+1))
+	if err != nil {
+		return
+	}
+	req, err := abch.ParseRequest(body)
+	if err != nil || len(body) > abch.MaxBody {
+		abch.WriteFault(w, "", abch.FaultBadArgument, "malformed request")
+		return
+	}
+	if !abch.Serves(r.URL.Path, req.Operation) {
+		abch.WriteFault(w, req.Operation, abch.FaultBadArgument, "no such operation here")
+		return
+	}
+	acct, err := s.abAccount(r.Context(), req.Ticket)
+	if err != nil {
+		abch.WriteFault(w, req.Operation, abch.FaultAuth, "bad ticket")
+		return
+	}
+	if req.DeltasOnly {
+		// Nothing is kept to send deltas from: the client fetches all.
+		abch.WriteFault(w, req.Operation, abch.FaultFullSyncRequired, "full sync required")
+		return
+	}
+	editor := s.cfg.Hub.ListEditor(acct)
+	switch req.Operation {
+	case "FindMembership", "ABFindAll", "ABFindContactsPaged":
+		book, err := s.book(r.Context(), editor)
+		if err != nil {
+			s.abFault(w, req.Operation, err)
+			return
+		}
+		if req.Operation == "FindMembership" {
+			abch.WriteFindMembership(w, abCacheKey, book)
+		} else {
+			abch.WriteAddressBook(w, abCacheKey, req.Operation, book)
+		}
+		return
+	case "ABAdd":
+		abch.WriteResult(w, abCacheKey, req.Operation, abID)
+		return
+	}
+	guid, err := s.abChange(r.Context(), editor, req)
+	if err != nil {
+		s.abFault(w, req.Operation, err)
+		return
+	}
+	abch.WriteResult(w, abCacheKey, req.Operation, guid)
+}
+
+// abAccount is the account a ticket was issued to.
+func (s *Server) abAccount(ctx context.Context, ticket string) (hub.Account, error) {
+	number, err := s.cfg.Passport.Verify(ticket, time.Now())
+	if err != nil {
+		return hub.Account{}, err
+	}
+	return s.cfg.Hub.Store().Account(ctx, number)
+}
+
+// abFault answers an error of the hub or of the request as the fault
+// clients know for it.
+func (s *Server) abFault(w http.ResponseWriter, op string, err error) {
+	var f *abch.Fault
+	switch {
+	case errors.As(err, &f):
+	case errors.Is(err, hub.ErrNotFound):
+		f = &abch.Fault{Code: abch.FaultInvalidPassportUser, Message: "no such account"}
+	case errors.Is(err, hub.ErrAlreadyOnList):
+		f = &abch.Fault{Code: abch.FaultContactAlreadyExists, Message: "already there"}
+	case errors.Is(err, hub.ErrNotOnList):
+		f = &abch.Fault{Code: abch.FaultContactDoesNotExist, Message: "not there"}
+	case errors.Is(err, hub.ErrNoSuchGroup), errors.Is(err, hub.ErrDefaultGroup):
+		f = &abch.Fault{Code: abch.FaultGroupDoesNotExist, Message: "no such group"}
+	case errors.Is(err, hub.ErrGroupExists):
+		f = &abch.Fault{Code: abch.FaultGroupAlreadyExists, Message: "group exists"}
+	case errors.Is(err, hub.ErrInvalid), errors.Is(err, hub.ErrGroupNameTooLong), errors.Is(err, hub.ErrListFull),
+		errors.Is(err, hub.ErrTooManyGroups), errors.Is(err, hub.ErrInOppositeList), errors.Is(err, hub.ErrUnchanged):
+		f = &abch.Fault{Code: abch.FaultBadArgument, Message: err.Error()}
+	default:
+		s.log.Error("address book", "op", op, "err", err)
+		f = &abch.Fault{Code: abch.FaultInternal, Message: "internal error"}
+	}
+	abch.WriteFault(w, op, f.Code, f.Message)
+}
+
+func badArgument(msg string) error { return &abch.Fault{Code: abch.FaultBadArgument, Message: msg} }
+
+// cid is how the services name an account: its number.
+func cid(number uint32) string { return strconv.FormatUint(uint64(number), 10) }
+
+// book reads the account's lists as the services show them.
+func (s *Server) book(ctx context.Context, editor *hub.Session) (abch.Book, error) {
+	r, err := editor.Roster(ctx)
+	if err != nil {
+		return abch.Book{}, err
+	}
+	me := editor.Account()
+	b := abch.Book{
+		Me:   abch.Contact{ID: contactGUID(me.Number), Email: me.Email, DisplayName: me.DisplayName, Type: "Me", CID: cid(me.Number), IsMessenger: true},
+		ABID: abID, Changed: me.CreatedAt,
+	}
+	for _, g := range r.Groups {
+		if g.ID != 0 { // group 0 is "no group" from MSNP10 on
+			b.Groups = append(b.Groups, abch.Group{ID: groupGUID(g.ID), Name: g.Name})
+		}
+	}
+	for _, e := range r.Of(hub.Forward) {
+		var groups []string
+		for _, g := range e.Groups {
+			if g != 0 {
+				groups = append(groups, groupGUID(g))
+			}
+		}
+		b.Contacts = append(b.Contacts, abch.Contact{ID: contactGUID(e.Contact.Number), Email: e.Contact.Email,
+			DisplayName: e.Contact.DisplayName, Type: "Regular", CID: cid(e.Contact.Number), GroupIDs: groups, IsMessenger: true})
+	}
+	members := func(entries []hub.Entry) []abch.Member {
+		var out []abch.Member
+		for _, e := range entries {
+			out = append(out, abch.Member{Email: e.Contact.Email, CID: cid(e.Contact.Number), Name: e.Contact.DisplayName})
+		}
+		return out
+	}
+	var pending []hub.Entry
+	for _, e := range r.Of(hub.Reverse) {
+		if !r.On(hub.Allow, e.Contact.Number) && !r.On(hub.Block, e.Contact.Number) {
+			pending = append(pending, e)
+		}
+	}
+	b.Memberships = []abch.Membership{
+		{Role: "Allow", Members: members(r.Of(hub.Allow))},
+		{Role: "Block", Members: members(r.Of(hub.Block))},
+		{Role: "Reverse", Members: members(r.Of(hub.Reverse))},
+		{Role: "Pending", Members: members(pending)},
+	}
+	return b, nil
+}
+
+// abChange applies a change and returns the guid its result names, if any.
+func (s *Server) abChange(ctx context.Context, editor *hub.Session, req abch.Request) (string, error) {
+	switch req.Operation {
+	case "ABContactAdd":
+		number, err := s.abContact(ctx, editor, req.Contacts, false)
+		if err != nil {
+			return "", err
+		}
+		if _, _, err := editor.AddContact(ctx, hub.Forward, number, 0); err != nil && !errors.Is(err, hub.ErrAlreadyOnList) {
+			return "", err
+		}
+		return contactGUID(number), nil
+	case "ABContactDelete":
+		for _, c := range req.Contacts {
+			number, err := s.abContact(ctx, editor, []abch.Contact{c}, true)
+			if err != nil {
+				return "", err
+			}
+			if _, err := editor.RemoveContact(ctx, hub.Forward, number, -1); err != nil {
+				return "", err
+			}
+		}
+		return "", nil
+	case "ABContactUpdate":
+		return "", s.abContactUpdate(ctx, editor, req.Contacts)
+	case "ABGroupAdd":
+		if len(req.Groups) != 1 {
+			return "", badArgument("one group")
+		}
+		g, _, err := editor.AddGroup(ctx, req.Groups[0].Name)
+		if err != nil {
+			return "", err
+		}
+		return groupGUID(g.ID), nil
+	case "ABGroupDelete":
+		for _, id := range req.GroupIDs {
+			group, err := abGroup(id)
+			if err != nil {
+				return "", err
+			}
+			if _, err := editor.RemoveGroup(ctx, group); err != nil {
+				return "", err
+			}
+		}
+		return "", nil
+	case "ABGroupUpdate":
+		for _, g := range req.Groups {
+			group, err := abGroup(g.ID)
+			if err != nil {
+				return "", err
+			}
+			if _, err := editor.RenameGroup(ctx, group, g.Name); err != nil {
+				return "", err
+			}
+		}
+		return "", nil
+	case "ABGroupContactAdd", "ABGroupContactDelete":
+		if len(req.GroupIDs) != 1 {
+			return "", badArgument("one group")
+		}
+		group, err := abGroup(req.GroupIDs[0])
+		if err != nil {
+			return "", err
+		}
+		number, err := s.abContact(ctx, editor, req.Contacts, false)
+		if err != nil {
+			return "", err
+		}
+		if req.Operation == "ABGroupContactDelete" {
+			_, err = editor.RemoveContact(ctx, hub.Forward, number, group)
+			return "", err
+		}
+		if _, _, err := editor.AddContact(ctx, hub.Forward, number, group); err != nil {
+			return "", err
+		}
+		return contactGUID(number), nil
+	case "AddMember", "DeleteMember":
+		return "", s.abMembers(ctx, editor, req)
+	}
+	return "", badArgument("unknown operation")
+}
+
+// abContact resolves the one contact a request names: by contactId, or
+// by passportName. onList requires a contact named by e-mail to be on the
+// forward list.
+func (s *Server) abContact(ctx context.Context, editor *hub.Session, contacts []abch.Contact, onList bool) (uint32, error) {
+	if len(contacts) != 1 {
+		return 0, badArgument("one contact")
+	}
+	c := contacts[0]
+	if c.ID != "" {
+		number, ok := parseContactGUID(c.ID)
+		if !ok {
+			return 0, &abch.Fault{Code: abch.FaultContactDoesNotExist, Message: "no such contact"}
+		}
+		return number, nil
+	}
+	if !validPassport(c.Email) {
+		return 0, &abch.Fault{Code: abch.FaultInvalidPassportUser, Message: "not an address"}
+	}
+	acct, err := s.cfg.Hub.Store().AccountByEmail(ctx, strings.ToLower(c.Email))
+	if err != nil {
+		return 0, err
+	}
+	if onList {
+		r, err := editor.Roster(ctx)
+		if err != nil {
+			return 0, err
+		}
+		if !r.On(hub.Forward, acct.Number) {
+			return 0, hub.ErrNotOnList
+		}
+	}
+	return acct.Number, nil
+}
+
+// abContactUpdate renames the owner when the Me contact's display name
+// changes; the hub shows every contact by the name they chose, so other
+// contacts' changes are only checked.
+func (s *Server) abContactUpdate(ctx context.Context, editor *hub.Session, contacts []abch.Contact) error {
+	for _, c := range contacts {
+		if c.Type == "Me" || c.ID == contactGUID(editor.Account().Number) {
+			if c.DisplayName == "" {
+				continue
+			}
+			if _, err := editor.Rename(ctx, c.DisplayName); err != nil {
+				return err
+			}
+			continue
+		}
+		if _, err := s.abContact(ctx, editor, []abch.Contact{c}, true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// memberLists maps the roles a client may change to lists; Reverse and
+// Pending follow what others do, and changes to them are accepted as
+// no-ops (clients drop a pending member after answering it).
+var memberLists = map[string]hub.List{"Allow": hub.Allow, "Block": hub.Block}
+
+func (s *Server) abMembers(ctx context.Context, editor *hub.Session, req abch.Request) error {
+	if len(req.Memberships) == 0 {
+		return badArgument("no membership")
+	}
+	for _, m := range req.Memberships {
+		l, editable := memberLists[m.Role]
+		if !editable && m.Role != "Reverse" && m.Role != "Pending" {
+			return badArgument("unknown role")
+		}
+		for _, x := range m.Members {
+			number, err := s.abMember(ctx, x)
+			if err != nil {
+				return err
+			}
+			if !editable {
+				continue
+			}
+			if req.Operation == "AddMember" {
+				_, _, err = editor.AddContact(ctx, l, number, -1)
+				if errors.Is(err, hub.ErrAlreadyOnList) {
+					err = &abch.Fault{Code: abch.FaultMemberAlreadyExists, Message: "already a member"}
+				}
+			} else {
+				_, err = editor.RemoveContact(ctx, l, number, -1)
+				if errors.Is(err, hub.ErrNotOnList) {
+					err = &abch.Fault{Code: abch.FaultMemberDoesNotExist, Message: "not a member"}
+				}
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// abMember resolves a member named by PassportName or by MembershipId
+// (Role/cid, or the cid alone).
+func (s *Server) abMember(ctx context.Context, m abch.Member) (uint32, error) {
+	if m.Email != "" {
+		if !validPassport(m.Email) {
+			return 0, &abch.Fault{Code: abch.FaultInvalidPassportUser, Message: "not an address"}
+		}
+		acct, err := s.cfg.Hub.Store().AccountByEmail(ctx, strings.ToLower(m.Email))
+		return acct.Number, err
+	}
+	id := m.MembershipID
+	if _, rest, ok := strings.Cut(id, "/"); ok {
+		id = rest
+	}
+	n, err := strconv.ParseUint(id, 10, 32)
+	if err != nil {
+		return 0, &abch.Fault{Code: abch.FaultMemberDoesNotExist, Message: "no such member"}
+	}
+	return uint32(n), nil
+}
+
+func abGroup(id string) (int, error) {
+	group, ok := parseGroupGUID(id)
+	if !ok || group == 0 {
+		return 0, &abch.Fault{Code: abch.FaultGroupDoesNotExist, Message: "no such group"}
+	}
+	return group, nil
+}

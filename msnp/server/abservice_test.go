@@ -1,0 +1,156 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/msnp/abch"
+)
+
+// abClient calls the address book services of a test server.
+type abClient struct {
+	t      *testing.T
+	srv    *httptest.Server
+	ticket string
+}
+
+func (c abClient) call(op string, args ...string) (abch.Book, string, error) {
+	c.t.Helper()
+	path := abch.AddressBookPath
+	if op == "FindMembership" || op == "AddMember" || op == "DeleteMember" {
+		path = abch.SharingPath
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var b abch.Book
+	guid, err := abch.Call(ctx, c.srv.Client(), c.srv.URL+path, op, abch.NewRequest(op, c.ticket, args...), &b)
+	return b, guid, err
+}
+
+func (c abClient) must(op string, args ...string) (abch.Book, string) {
+	c.t.Helper()
+	b, guid, err := c.call(op, args...)
+	if err != nil {
+		c.t.Fatalf("%s: %v", op, err)
+	}
+	return b, guid
+}
+
+func (c abClient) fault(code, op string, args ...string) {
+	c.t.Helper()
+	_, _, err := c.call(op, args...)
+	var f *abch.Fault
+	if !errors.As(err, &f) || f.Code != code {
+		c.t.Errorf("%s: %v, want fault %s", op, err, code)
+	}
+}
+
+func members(b abch.Book, role string) []string {
+	var out []string
+	for _, m := range b.Memberships {
+		if m.Role == role {
+			for _, x := range m.Members {
+				out = append(out, x.Email)
+			}
+		}
+	}
+	return out
+}
+
+// TestAddressBookService edits Alice's lists through every ABCH operation
+// and reads them back through the services and the store.
+func TestAddressBookService(t *testing.T) {
+	env := newTestEnv(t, nil)
+	alice := env.addAccount(t, 1001, "alice@example.com", "Alice", "pa")
+	bob := env.addAccount(t, 1002, "bob@example.com", "Bob", "pb")
+	env.addAccount(t, 1003, "carol@example.com", "Carol", "pc")
+	srv := httptest.NewServer(env.srv.AddressBookHandler())
+	t.Cleanup(srv.Close)
+	c := abClient{t: t, srv: srv, ticket: env.srv.cfg.Passport.Issue(alice.Number, time.Now())}
+
+	book, _ := c.must("ABFindContactsPaged", abch.FullViewArg)
+	if book.Me.Email != "alice@example.com" || book.Me.DisplayName != "Alice" || len(book.Contacts) != 0 {
+		t.Fatalf("empty book: %+v", book)
+	}
+	_, bobID := c.must("ABContactAdd", abch.ContactArg("", "Bob@example.com"))
+	if bobID != contactGUID(bob.Number) {
+		t.Fatalf("ABContactAdd guid %q", bobID)
+	}
+	_, friends := c.must("ABGroupAdd", abch.NewGroupArg("Friends"))
+	if _, guid := c.must("ABGroupContactAdd", abch.GroupFilterArg(friends), abch.ContactArg(bobID, "")); guid != bobID {
+		t.Fatalf("ABGroupContactAdd guid %q", guid)
+	}
+	c.must("ABGroupUpdate", abch.GroupUpdateArg(friends, "Pals"))
+	book, _ = c.must("ABFindAll", abch.FullViewArg)
+	if len(book.Groups) != 1 || book.Groups[0].Name != "Pals" || len(book.Contacts) != 1 ||
+		book.Contacts[0].Email != "bob@example.com" || !slices.Equal(book.Contacts[0].GroupIDs, []string{friends}) {
+		t.Fatalf("after adds: %+v", book)
+	}
+	c.must("AddMember", abch.MemberArg("Allow", "bob@example.com"))
+	c.must("AddMember", abch.MemberArg("Block", "carol@example.com"))
+	// Reverse and Pending follow others; changes to them are no-ops.
+	c.must("DeleteMember", abch.MemberArg("Pending", "carol@example.com"))
+	book, _ = c.must("FindMembership", abch.FullViewArg)
+	if !slices.Equal(members(book, "Allow"), []string{"bob@example.com"}) || !slices.Equal(members(book, "Block"), []string{"carol@example.com"}) {
+		t.Fatalf("memberships: %+v", book.Memberships)
+	}
+	// Bob sees Alice on his reverse list: she is pending for him until he
+	// allows or blocks her.
+	bc := abClient{t: t, srv: srv, ticket: env.srv.cfg.Passport.Issue(bob.Number, time.Now())}
+	bobs, _ := bc.must("FindMembership", abch.FullViewArg)
+	if !slices.Equal(members(bobs, "Reverse"), []string{"alice@example.com"}) || !slices.Equal(members(bobs, "Pending"), []string{"alice@example.com"}) {
+		t.Fatalf("bob's memberships: %+v", bobs.Memberships)
+	}
+	c.must("ABContactUpdate", abch.MeDisplayNameArg("Alice W"))
+	if a, err := env.store.Account(context.Background(), alice.Number); err != nil || a.DisplayName != "Alice W" {
+		t.Fatalf("renamed: %+v %v", a, err)
+	}
+	c.must("ABGroupContactDelete", abch.GroupFilterArg(friends), abch.ContactArg(bobID, ""))
+	c.must("ABGroupDelete", abch.GroupFilterArg(friends))
+	c.must("DeleteMember", abch.MemberArg("Block", "carol@example.com"))
+	c.must("ABContactDelete", abch.ContactArg(bobID, ""))
+	r, err := env.store.Roster(context.Background(), alice.Number)
+	if err != nil || r.On(hub.Forward, bob.Number) || r.On(hub.Block, 1003) || !r.On(hub.Allow, bob.Number) || len(r.Groups) > 1 {
+		t.Fatalf("roster at the end: %+v %v", r, err)
+	}
+	if _, guid := c.must("ABAdd"); guid != abID {
+		t.Fatalf("ABAdd: %q", guid)
+	}
+
+	// Faults.
+	c.fault(abch.FaultInvalidPassportUser, "ABContactAdd", abch.ContactArg("", "nobody@example.com"))
+	c.fault(abch.FaultInvalidPassportUser, "ABContactAdd", abch.ContactArg("", "not-an-address"))
+	c.fault(abch.FaultContactDoesNotExist, "ABContactDelete", abch.ContactArg(bobID, ""))
+	c.fault(abch.FaultContactDoesNotExist, "ABContactDelete", abch.ContactArg("junk", ""))
+	c.fault(abch.FaultGroupDoesNotExist, "ABGroupDelete", abch.GroupFilterArg(friends))
+	c.fault(abch.FaultGroupDoesNotExist, "ABGroupUpdate", abch.GroupUpdateArg("junk", "x"))
+	c.fault(abch.FaultMemberDoesNotExist, "DeleteMember", abch.MemberArg("Block", "carol@example.com"))
+	c.fault(abch.FaultMemberAlreadyExists, "AddMember", abch.MemberArg("Allow", "bob@example.com"))
+	c.fault(abch.FaultBadArgument, "AddMember", abch.MemberArg("Owner", "bob@example.com"))
+	c.fault(abch.FaultBadArgument, "ABGroupAdd")
+	c.fault(abch.FaultFullSyncRequired, "ABFindAll", `<deltasOnly>true</deltasOnly>`)
+	bad := abClient{t: t, srv: srv, ticket: "t=forged&p="}
+	bad.fault(abch.FaultAuth, "FindMembership", abch.FullViewArg)
+	// An operation of the other service is not found at this one.
+	ctx := context.Background()
+	_, err = abch.Call(ctx, srv.Client(), srv.URL+abch.AddressBookPath, "FindMembership", abch.NewRequest("FindMembership", c.ticket), &abch.Book{})
+	if f := (*abch.Fault)(nil); !errors.As(err, &f) || f.Code != abch.FaultBadArgument {
+		t.Errorf("FindMembership at the address book: %v", err)
+	}
+	resp, err := srv.Client().Post(srv.URL+abch.AddressBookPath, "text/xml", nil)
+	if err != nil || resp.StatusCode != http.StatusInternalServerError {
+		t.Errorf("empty body: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	resp, err = srv.Client().Get(srv.URL + abch.AddressBookPath)
+	if err != nil || resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("GET: %v %v", resp, err)
+	}
+	resp.Body.Close()
+}
