@@ -127,6 +127,7 @@ func (n *nsConn) handleADL(ctx context.Context, cmd wire.Command) error {
 		}
 		return err
 	}
+	var show []hub.Account // forward-list contacts, whose presence follows
 	for _, c := range ml.Contacts {
 		if c.Network > wire.NetworkMSN {
 			continue // Yahoo! and other networks have no accounts here
@@ -146,19 +147,36 @@ func (n *nsConn) handleADL(ctx context.Context, cmd wire.Command) error {
 			if e.list == hub.Forward {
 				group = 0
 			}
-			_, seen, err := n.sess().AddContact(ctx, e.list, contact.Number, group)
-			if errors.Is(err, hub.ErrAlreadyOnList) {
-				continue
-			}
-			if err != nil {
+			_, _, err := n.sess().AddContact(ctx, e.list, contact.Number, group)
+			if err != nil && !errors.Is(err, hub.ErrAlreadyOnList) {
 				return listError(err)
 			}
-			if seen.Status != hub.StatusOffline && seen.Status != "" && n.online() {
-				n.sendPresence("", seen)
+			if e.list == hub.Forward {
+				show = append(show, contact)
 			}
 		}
 	}
 	n.send("ADL", cmd.Args[0], "OK")
+	if !n.online() {
+		return nil // the first CHG brings it
+	}
+	// Also for a contact the address book added just before: the client
+	// learns its presence from this ADL.
+	for _, contact := range show {
+		if err := n.showContact(ctx, contact); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// showContact sends a contact's presence if it is visible.
+func (n *nsConn) showContact(ctx context.Context, contact hub.Account) error {
+	st, text, err := n.srv.cfg.Hub.VisiblePresence(ctx, n.sess().Account().Number, contact.Number)
+	if err != nil || st == hub.StatusOffline {
+		return err
+	}
+	n.sendPresence("", hub.Presence{Contact: contact, Status: st, Text: text})
 	return nil
 }
 
@@ -266,7 +284,7 @@ func (n *nsConn) deliverNotification(note *hub.Notification) bool {
 			n.sendPayload("UBN", []byte(payload), append(n.handleArgs(from), kind)...)
 		}
 	case notifyEndpoints:
-		if endpoints(n.dialect) && n.online() {
+		if endpoints(n.dialect) && n.online() && note.Data != n.sess().ID() {
 			n.sendOwnEndpoints()
 		}
 	}
@@ -274,11 +292,16 @@ func (n *nsConn) deliverNotification(note *hub.Notification) bool {
 }
 
 // announceEndpoints tells the account's other MSNP16+ clients that this
-// endpoint came, changed or left.
-func (n *nsConn) announceEndpoints(number uint32) {
-	if endpoints(n.dialect) {
-		n.srv.cfg.Hub.Notify(number, hub.Notification{Kind: notifyEndpoints, Protocol: protocolName})
+// endpoint came, changed or left; this one, when online, is sent its own
+// UBX at once.
+func (n *nsConn) announceEndpoints(s *hub.Session, online bool) {
+	if !endpoints(n.dialect) {
+		return
 	}
+	if online {
+		n.sendOwnEndpoints()
+	}
+	n.srv.cfg.Hub.Notify(s.Account().Number, hub.Notification{Kind: notifyEndpoints, Protocol: protocolName, Data: s.ID()})
 }
 
 // sendOwnEndpoints sends the client its own UBX: its personal status and

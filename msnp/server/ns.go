@@ -142,7 +142,7 @@ func (n *nsConn) end(ctx context.Context) {
 	if s := n.sess(); s != nil {
 		n.gate.Discard(n.undelivered)
 		s.Detach(ctx)
-		n.announceEndpoints(s.Account().Number)
+		n.announceEndpoints(s, false)
 	}
 }
 

@@ -161,7 +161,7 @@ func (n *nsConn) handleCHG(ctx context.Context, cmd wire.Command) error {
 		return err
 	}
 	n.send("CHG", echo...)
-	n.announceEndpoints(n.sess().Account().Number)
+	n.announceEndpoints(n.sess(), true)
 	if n.sentILN {
 		return nil
 	}
@@ -230,7 +230,7 @@ func (n *nsConn) handleUUX(ctx context.Context, cmd wire.Command) error {
 		}
 	}
 	n.send("UUX", cmd.Args[0], "0")
-	n.announceEndpoints(n.sess().Account().Number)
+	n.announceEndpoints(n.sess(), st != "")
 	return nil
 }
 
@@ -247,7 +247,7 @@ func (n *nsConn) endpointChanged(ctx context.Context, trid string) error {
 		}
 	}
 	n.send("UUX", trid, "0")
-	n.announceEndpoints(n.sess().Account().Number)
+	n.announceEndpoints(n.sess(), st != "")
 	return nil
 }
 

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crosstalk-im/crosstalk/msnp/abch"
 	"github.com/crosstalk-im/crosstalk/msnp/passport"
 	"github.com/crosstalk-im/crosstalk/msnp/wire"
 )
@@ -31,6 +32,16 @@ import (
 //	                                       policy in variable POLICY; the
 //	                                       ticket goes into variable TICKET;
 //	                                       TICKET "-" expects a refusal
+//	rst EMAIL PASSWORD TICKET              ask the token service (RST.srf)
+//	                                       over loopback HTTP for the
+//	                                       messengerclear.live.com and
+//	                                       contacts.msn.com tickets; the
+//	                                       first goes into TICKET, its proof
+//	                                       key into TICKET.key; TICKET "-"
+//	                                       expects a refusal
+//	soap TICKET OP ARG…                    call the address book services
+//	                                       with the ticket: ABContactAdd
+//	                                       EMAIL, AddMember ROLE EMAIL
 //	set NAME VALUE                         define a variable
 //	CONN connect ns|sb|{var}               open a connection
 //	CONN> LINE                             send a command line
@@ -46,7 +57,9 @@ import (
 // `{name}` substitutes a variable (other braces stay as they are) and `{md5 VAR TEXT}` is the lowercase hex
 // MD5 of the variable's value followed by TEXT (the MSNP login response);
 // `{qry11 VAR PRODUCT}` is the MSNP11 challenge answer to the challenge in
-// VAR with the product id that starts with PRODUCT (ids contain braces).
+// VAR with the product id that starts with PRODUCT (ids contain braces);
+// `{mbi TICKET NONCE}` is the MSNP15 SSO proof of the nonce in variable
+// NONCE made with TICKET's proof key.
 func TestTranscripts(t *testing.T) {
 	files, err := filepath.Glob("testdata/*.txt")
 	if err != nil || len(files) == 0 {
@@ -63,6 +76,7 @@ type transcript struct {
 	t     *testing.T
 	env   *testEnv
 	login *httptest.Server // the Passport login server, once needed
+	abch  *httptest.Server // the address book services, once needed
 	vars  map[string]string
 	conns map[string]*scriptConn
 }
@@ -140,6 +154,28 @@ func (tr *transcript) step(line string) error {
 		tr.vars[f[3]] = ticket
 		return err
 	}
+	if rest, ok := strings.CutPrefix(line, "rst "); ok {
+		f := strings.Fields(rest)
+		if len(f) != 3 {
+			return errors.New("rst needs EMAIL PASSWORD TICKET")
+		}
+		tokens, err := tr.requestTokens(f[0], f[1])
+		if f[2] == "-" {
+			if !errors.Is(err, passport.ErrRefused) {
+				return fmt.Errorf("token request not refused: %v", err)
+			}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		tr.vars[f[2]] = tokens.Tickets[passport.MessengerClear]
+		tr.vars[f[2]+".key"] = string(tokens.Proofs[passport.MessengerClear])
+		return nil
+	}
+	if rest, ok := strings.CutPrefix(line, "soap "); ok {
+		return tr.soap(strings.Fields(rest))
+	}
 	if rest, ok := strings.CutPrefix(line, "set "); ok {
 		name, value, _ := strings.Cut(rest, " ")
 		tr.vars[name] = value
@@ -209,7 +245,7 @@ func (tr *transcript) connect(name, target string) error {
 	if err != nil {
 		return err
 	}
-	tr.conns[name] = &scriptConn{nc: nc, rd: wire.NewReader(nc, wire.Limits{MaxLine: 4096, MaxPayload: 65536}, "MSG", "UBX", "GCF")}
+	tr.conns[name] = &scriptConn{nc: nc, rd: wire.NewReader(nc, wire.Limits{MaxLine: 4096, MaxPayload: 65536}, "MSG", "UBX", "GCF", "ADL", "RML", "FQY", "UBN")}
 	return nil
 }
 
@@ -247,6 +283,13 @@ func (tr *transcript) substitute(s string) string {
 					return wire.ChallengeAnswer(11, tr.vars[f[1]], id, key)
 				}
 			}
+		}
+		if len(f) == 3 && f[0] == "mbi" {
+			proof, err := passport.MBIResponse([]byte(tr.vars[f[1]+".key"]), tr.vars[f[2]])
+			if err != nil {
+				tr.t.Fatal(err)
+			}
+			return proof
 		}
 		if v, ok := tr.vars[f[0]]; ok && len(f) == 1 {
 			return v
@@ -305,6 +348,43 @@ func (tr *transcript) signIn(email, password, policy string) (string, error) {
 		tr.t.Cleanup(tr.login.Close)
 	}
 	return passportSignIn(tr.login, email, password, policy)
+}
+
+// requestTokens asks the server's token service, on the loopback HTTP
+// server of signIn, for the tickets an MSNP15 client asks for first.
+func (tr *transcript) requestTokens(email, password string) (passport.TokenResponse, error) {
+	if tr.login == nil {
+		tr.login = httptest.NewServer(tr.env.srv.PassportHandler())
+		tr.t.Cleanup(tr.login.Close)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return passport.RequestTokens(ctx, tr.login.Client(), tr.login.URL+passport.RSTPaths[0], email, password, []passport.RequestedToken{
+		{Address: passport.MessengerClear, Policy: ssoPolicy}, {Address: "contacts.msn.com", Policy: "MBI"},
+	})
+}
+
+// soap runs a transcript's call of the address book services.
+func (tr *transcript) soap(f []string) error {
+	if len(f) < 2 {
+		return errors.New("soap needs TICKET OP")
+	}
+	if tr.abch == nil {
+		tr.abch = httptest.NewServer(tr.env.srv.AddressBookHandler())
+		tr.t.Cleanup(tr.abch.Close)
+	}
+	c := abClient{t: tr.t, srv: tr.abch, ticket: tr.vars[f[0]]}
+	var args []string
+	switch {
+	case f[1] == "ABContactAdd" && len(f) == 3:
+		args = []string{abch.ContactArg("", f[2])}
+	case f[1] == "AddMember" && len(f) == 4:
+		args = []string{abch.MemberArg(f[2], f[3])}
+	default:
+		return errors.New("soap: unknown call")
+	}
+	_, _, err := c.call(f[1], args...)
+	return err
 }
 
 // passportSignIn signs in at login, which stands for both
