@@ -116,8 +116,18 @@ type Options struct {
 	Nexus string
 	// TokenService, when set (passport.DefaultRST), makes MSNP12 logins
 	// take their ticket from that security token service, as MSN
-	// Messenger 7.5.0160 and later do, instead of from the nexus.
+	// Messenger 7.5.0160 and later do, instead of from the nexus. MSNP13+
+	// logins always use one: this, or passport.DefaultRST.
 	TokenService string
+	// AddressBook is the base URL of the address book services MSNP13+
+	// load their lists from. Default DefaultAddressBook.
+	AddressBook string
+	// MachineGUID names this endpoint in MSNP16+ logins ("{…}"). Default:
+	// a random one per Client.
+	MachineGUID string
+	// ExtendedCapabilities is the second half of MSNP16+ capabilities
+	// (caps:extcaps).
+	ExtendedCapabilities uint32
 	// Capabilities is the client-capabilities number that CHG carries
 	// from MSNP8 (the MSN client version in the top byte).
 	Capabilities uint32
@@ -149,6 +159,9 @@ func (o Options) withDefaults() Options {
 	if o.Nexus == "" {
 		o.Nexus = passport.DefaultNexus
 	}
+	if o.MachineGUID == "" {
+		o.MachineGUID = newMachineGUID()
+	}
 	return o
 }
 
@@ -159,6 +172,12 @@ const maxRedirects = 3
 // official client (or third-party clients, before MSNP8) used.
 func productID(dialect int) string {
 	switch {
+	case dialect >= 18:
+		return "PROD0120PW!CCV9@"
+	case dialect >= 15:
+		return "PROD0119GSJUC$18"
+	case dialect >= 13:
+		return "PROD01065C%ZFN6F"
 	case dialect >= 12:
 		return "PROD0101{0RM?UBW"
 	case dialect == 11:
@@ -191,6 +210,8 @@ type Client struct {
 	friendly    string
 	verified    bool
 	profile     textproto.MIMEHeader
+	abTicket    string // the address book's ticket (MSNP13+)
+	machineGUID string // fixed at newClient
 }
 
 // Dial connects to a dispatch or notification server (host:port, normally
@@ -209,6 +230,7 @@ func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 
 func newClient(opts Options) *Client {
 	c := &Client{opts: opts.withDefaults(), ended: make(chan struct{}), profileReady: make(chan struct{})}
+	c.machineGUID = c.opts.MachineGUID
 	c.ev = newEvents(c.opts.EventBuffer)
 	return c
 }
@@ -236,7 +258,7 @@ func (c *Client) wrap(nc net.Conn, addr string, firstTrID int) *conn {
 // nsAsync are notification-server commands that never answer a request.
 var nsAsync = map[string]bool{
 	"ILN": true, "NLN": true, "FLN": true, "RNG": true, "CHL": true,
-	"OUT": true, "MSG": true, "QNG": true, "UBX": true, "SBS": true,
+	"OUT": true, "MSG": true, "QNG": true, "UBX": true, "SBS": true, "UBN": true,
 }
 
 func (c *Client) current() *conn {
@@ -284,7 +306,10 @@ func (c *Client) Login(ctx context.Context, email, password string) error {
 		}
 		dialect := c.Dialect()
 		mech := "MD5"
-		if dialect >= 8 {
+		switch {
+		case dialect >= 15:
+			mech = "SSO"
+		case dialect >= 8:
 			mech = "TWN"
 		}
 		reply, err := cn.request(ctx, nil, "USR", mech, "I", email)
@@ -301,17 +326,20 @@ func (c *Client) Login(ctx context.Context, email, password string) error {
 			continue
 		}
 		if reply.Name == "USR" && reply.Arg(1) == mech && reply.Arg(2) == "S" {
-			answer := md5hex(reply.Arg(3) + password)
-			if mech == "TWN" {
-				answer, err = c.passportTicket(ctx, dialect, email, password, reply.Arg(3))
-				if errors.Is(err, passport.ErrRefused) {
-					return &ServerError{Code: 911, Command: "USR"}
-				}
-				if err != nil {
-					return err
-				}
+			args := []string{mech, "S", md5hex(reply.Arg(3) + password)}
+			switch mech {
+			case "TWN":
+				args[2], err = c.passportTicket(ctx, dialect, email, password, reply.Arg(3))
+			case "SSO": // USR trid SSO S MBI_KEY_OLD nonce
+				args, err = c.ssoAnswer(ctx, email, password, reply.Arg(3), reply.Arg(4))
 			}
-			reply, err = cn.request(ctx, nil, "USR", mech, "S", answer)
+			if errors.Is(err, passport.ErrRefused) {
+				return &ServerError{Code: 911, Command: "USR"}
+			}
+			if err != nil {
+				return err
+			}
+			reply, err = cn.request(ctx, nil, "USR", args...)
 			if err != nil {
 				return err
 			}
@@ -337,20 +365,14 @@ func (c *Client) Login(ctx context.Context, email, password string) error {
 // login server, or for MSNP12 with Options.TokenService at the security
 // token service, asking for the messenger.msn.com ticket with the policy.
 func (c *Client) passportTicket(ctx context.Context, dialect int, email, password, policy string) (string, error) {
-	if dialect < 12 || c.opts.TokenService == "" {
+	if dialect < 12 || dialect == 12 && c.opts.TokenService == "" {
 		return passport.SignIn(ctx, c.opts.Passport, c.opts.Nexus, email, password, policy)
 	}
-	const service = "messenger.msn.com"
-	resp, err := passport.RequestTokens(ctx, c.opts.Passport, c.opts.TokenService, email, password,
-		[]passport.RequestedToken{{Address: service, Policy: "?" + policy}})
+	resp, err := c.requestTickets(ctx, email, password, messengerService, "?"+policy)
 	if err != nil {
 		return "", err
 	}
-	ticket, ok := resp.Tickets[service]
-	if !ok {
-		return "", fmt.Errorf("msnp client: no %s ticket from %s", service, c.opts.TokenService)
-	}
-	return ticket, nil
+	return resp.Tickets[messengerService], nil
 }
 
 // negotiate runs VER, INF and CVR on one connection.
@@ -543,20 +565,24 @@ func (c *Client) Profile(ctx context.Context) (textproto.MIMEHeader, error) {
 func (c *Client) handle(cn *conn, cmd wire.Command) {
 	var ev Event
 	switch cmd.Name {
-	case "ILN": // ILN trid status email friendly [caps [msnobj]]
-		ev = presence(cmd.Args[1:], true)
+	case "ILN": // ILN trid status email [network] friendly [caps [msnobj]]
+		ev = presence(c.Dialect(), cmd.Args[1:], true)
 	case "NLN": // NLN status email friendly [caps [msnobj]]
-		ev = presence(cmd.Args, false)
-	case "UBX": // UBX email len, payload <Data><PSM>…
+		ev = presence(c.Dialect(), cmd.Args, false)
+	case "UBX": // UBX email [network] len, payload <Data><PSM>…
 		if _, ps, _, err := wire.ParseUUX(cmd.Payload); err == nil {
-			ev = PersonalStatus{Email: cmd.Arg(0), PSM: ps.PSM, CurrentMedia: ps.CurrentMedia}
+			email, _ := contactArgs(c.Dialect(), cmd.Args)
+			ev = PersonalStatus{Email: email, PSM: ps.PSM, CurrentMedia: ps.CurrentMedia}
 		}
+	case "ADL", "RML": // ADL 0 len, <ml><d n=…><c n=… l="8" …/></d></ml> (MSNP13+)
+		ev = reverseChange(cmd)
 	case "ADC": // ADC 0 RL N=email F=friendly (MSNP10+)
 		if cmd.Arg(1) == ListReverse {
 			ev = ReverseAdded{Email: strings.TrimPrefix(cmd.Arg(2), "N="), Friendly: wire.DecodeName(strings.TrimPrefix(cmd.Arg(3), "F="))}
 		}
-	case "FLN": // FLN email
-		ev = Offline{Email: cmd.Arg(0)}
+	case "FLN": // FLN email [network caps]
+		email, _ := contactArgs(c.Dialect(), cmd.Args)
+		ev = Offline{Email: email}
 	case "ADD": // ADD 0 RL serial email friendly
 		if cmd.Arg(1) != ListReverse {
 			break
@@ -613,18 +639,36 @@ func (c *Client) handle(cn *conn, cmd wire.Command) {
 // presence reads the fields of ILN (after its TrID) and NLN: status,
 // e-mail, name, then from MSNP8 the capabilities and from MSNP9 the MSN
 // object.
-func presence(args []string, initial bool) Presence {
+func presence(dialect int, args []string, initial bool) Presence {
+	if len(args) == 0 {
+		return Presence{Initial: initial}
+	}
+	email, rest := contactArgs(dialect, args[1:])
 	at := func(i int) string {
-		if i < len(args) {
-			return args[i]
+		if i < len(rest) {
+			return rest[i]
 		}
 		return ""
 	}
-	p := Presence{Status: at(0), Email: at(1), Friendly: wire.DecodeName(at(2)), Initial: initial, Capabilities: at(3)}
-	if obj := at(4); obj != "" && obj != "0" {
+	p := Presence{Status: args[0], Email: email, Friendly: wire.DecodeName(at(0)), Initial: initial, Capabilities: at(1)}
+	if obj := at(2); obj != "" && obj != "0" {
 		p.MSNObject = obj
 	}
 	return p
+}
+
+// reverseChange reads a server's ADL 0 or RML 0 (MSNP13+): someone added
+// or removed the account; nil for anything else.
+func reverseChange(cmd wire.Command) Event {
+	ml, err := wire.ParseML(cmd.Payload)
+	if err != nil || len(ml.Contacts) != 1 || ml.Contacts[0].Lists&wire.ListReverse == 0 {
+		return nil
+	}
+	ct := ml.Contacts[0]
+	if cmd.Name == "RML" {
+		return ReverseRemoved{Email: ct.Email}
+	}
+	return ReverseAdded{Email: ct.Email, Friendly: wire.DecodeName(ct.Friendly)}
 }
 
 // answerChallenge sends QRY for a CHL, without waiting: the QRY reply (or a

@@ -25,6 +25,9 @@ type List struct {
 	Allow   []Contact // AL
 	Block   []Contact // BL
 	Reverse []Contact // RL
+	// Pending are those who added the account and are on neither its AL
+	// nor its BL (MSNP13+, from the sharing service).
+	Pending []Contact
 
 	contacts int // MSNP8+ LST lines read
 }
@@ -60,7 +63,14 @@ type Contact struct {
 // contact once with the bits of its lists; from MSNP10 SYN carries two
 // time stamps instead of the version (serial is then ignored and the
 // server sends everything).
+//
+// From MSNP13 the lists come from the address book services over SOAP
+// (Options.AddressBook), and Sync then sends the initial ADL naming the
+// contacts this client shows; serial is ignored.
 func (c *Client) Sync(ctx context.Context, serial int) (*List, error) {
+	if c.Dialect() >= 13 {
+		return c.syncAddressBook(ctx)
+	}
 	if c.Dialect() >= 8 {
 		return c.syncLines(ctx, serial)
 	}
@@ -225,7 +235,11 @@ func (c *Client) SetStatus(ctx context.Context, status string) error {
 func (c *Client) SetStatusObject(ctx context.Context, status, msnobj string) error {
 	args := []string{status}
 	if d := c.Dialect(); d >= 8 {
-		args = append(args, strconv.FormatUint(uint64(c.opts.Capabilities), 10))
+		caps := strconv.FormatUint(uint64(c.opts.Capabilities), 10)
+		if d >= 16 {
+			caps += ":" + strconv.FormatUint(uint64(c.opts.ExtendedCapabilities), 10)
+		}
+		args = append(args, caps)
 		if d >= 9 {
 			if msnobj == "" {
 				msnobj = "0"
@@ -254,8 +268,12 @@ func (c *Client) SetPersonalMessage(ctx context.Context, psm, media string) erro
 // group is an MSNP7 group id for FL, or -1 for none.
 //
 // From MSNP10 it sends ADC, whose reply has no version (serial is 0); group
-// is then ignored.
+// is then ignored. From MSNP13 it adds through the address book services
+// and then sends ADL.
 func (c *Client) Add(ctx context.Context, list, email, friendly string, group int) (serial int, err error) {
+	if c.Dialect() >= 13 {
+		return 0, c.addAddressBook(ctx, list, email)
+	}
 	if friendly == "" {
 		friendly = email
 	}
@@ -281,8 +299,12 @@ func (c *Client) Add(ctx context.Context, list, email, friendly string, group in
 //
 // From MSNP10 a forward-list contact is named by its GUID (Contact.GUID)
 // instead of email, the reply has no version (serial is 0) and group is
-// ignored.
+// ignored. From MSNP13 the contact is named by email again, taken off
+// through the address book services, and RML follows.
 func (c *Client) Remove(ctx context.Context, list, email string, group int) (serial int, err error) {
+	if c.Dialect() >= 13 {
+		return 0, c.removeAddressBook(ctx, list, email)
+	}
 	if c.Dialect() >= 10 {
 		_, err := c.single(ctx, "REM", list, email)
 		return 0, err

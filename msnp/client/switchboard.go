@@ -19,6 +19,9 @@ type Switchboard struct {
 	conn  *conn
 	ev    *events
 	email string // own account
+	// joinAs names us in USR and ANS: the account, and from MSNP16 the
+	// endpoint (email;{guid}).
+	joinAs string
 
 	mu        sync.Mutex
 	friendly  string
@@ -48,7 +51,10 @@ func (c *Client) openSwitchboard(ctx context.Context, addr string) (*Switchboard
 
 // newSwitchboard wraps nc; the caller starts the conn.
 func (c *Client) newSwitchboard(nc net.Conn, addr string) *Switchboard {
-	sb := &Switchboard{ev: newEvents(c.opts.EventBuffer), email: c.Email()}
+	sb := &Switchboard{ev: newEvents(c.opts.EventBuffer), email: c.Email(), joinAs: c.Email()}
+	if c.Dialect() >= 16 {
+		sb.joinAs += ";" + c.machineGUID // MSNP16+ join as this endpoint
+	}
 	log := c.opts.Logger.With("conn", "sb", "addr", addr)
 	sb.conn = newConn(nc, c.opts.Limits, log, 1, hooks{
 		async:       sb.handle,
@@ -73,7 +79,7 @@ func (c *Client) StartChat(ctx context.Context) (*Switchboard, error) {
 	if err != nil {
 		return nil, fmt.Errorf("msnp client: connecting to switchboard %s: %w", reply.Arg(2), err)
 	}
-	reply, err = sb.conn.request(ctx, nil, "USR", sb.email, reply.Arg(4)) // USR trid OK email friendly
+	reply, err = sb.conn.request(ctx, nil, "USR", sb.joinAs, reply.Arg(4)) // USR trid OK email friendly
 	if err == nil && (reply.Name != "USR" || reply.Arg(1) != "OK") {
 		err = unexpected("USR", reply)
 	}
@@ -100,14 +106,16 @@ func (c *Client) Answer(ctx context.Context, ring Ring) (*Switchboard, error) {
 	accept := func(cmd wire.Command) (bool, error) {
 		switch {
 		case cmd.Name == "IRO": // IRO trid i n email friendly
-			sb.join(cmd.Arg(3), wire.DecodeName(cmd.Arg(4)))
+			if !isEndpoint(cmd.Arg(3)) {
+				sb.join(cmd.Arg(3), wire.DecodeName(cmd.Arg(4)))
+			}
 			return false, nil
 		case cmd.Name == "ANS" && cmd.Arg(1) == "OK":
 			return true, nil
 		}
 		return true, unexpected("ANS", cmd)
 	}
-	if _, err := sb.conn.request(ctx, accept, "ANS", sb.email, ring.Cookie, ring.SessionID); err != nil {
+	if _, err := sb.conn.request(ctx, accept, "ANS", sb.joinAs, ring.Cookie, ring.SessionID); err != nil {
 		sb.Close()
 		return nil, err
 	}
@@ -126,6 +134,10 @@ func (sb *Switchboard) join(email, friendly string) {
 	sb.roster = append(sb.roster, Participant{Email: email, Friendly: friendly})
 }
 
+// isEndpoint reports whether a switchboard participant is named as one of
+// its endpoints (email;{guid}, MSNP16+).
+func isEndpoint(name string) bool { return strings.Contains(name, ";") }
+
 func (sb *Switchboard) leave(email string) {
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
@@ -141,9 +153,15 @@ func (sb *Switchboard) handle(cn *conn, cmd wire.Command) {
 	var ev Event
 	switch cmd.Name {
 	case "JOI": // JOI email friendly
+		if isEndpoint(cmd.Arg(0)) {
+			break // MSNP16+ name each endpoint, then the participant
+		}
 		ev = Joined{Email: cmd.Arg(0), Friendly: wire.DecodeName(cmd.Arg(1))}
 		sb.join(cmd.Arg(0), wire.DecodeName(cmd.Arg(1)))
 	case "BYE": // BYE email [1]
+		if isEndpoint(cmd.Arg(0)) {
+			break
+		}
 		ev = Left{Email: cmd.Arg(0), Idle: cmd.Arg(1) == "1"}
 		sb.leave(cmd.Arg(0))
 	case "MSG": // MSG email friendly len

@@ -1,0 +1,236 @@
+package client
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"strings"
+
+	"github.com/crosstalk-im/crosstalk/msnp/abch"
+	"github.com/crosstalk-im/crosstalk/msnp/passport"
+	"github.com/crosstalk-im/crosstalk/msnp/wire"
+)
+
+// MSNP13 and later: tickets from the security token service, single
+// sign-on from MSNP15, the lists from the address book services over SOAP
+// and ADL/RML on the notification server, contacts written 1:email from
+// MSNP18, and the machine GUID that names this endpoint from MSNP16.
+
+// Services the token request asks tickets for: the notification server's
+// (messengerclear.live.com for SSO, messenger.msn.com for TWN) and the
+// address book's.
+const (
+	messengerService = "messenger.msn.com"
+	contactsService  = "contacts.msn.com"
+)
+
+// DefaultAddressBook is where MSNP13+ clients load their lists from.
+const DefaultAddressBook = "https://local-bay.contacts.msn.com"
+
+// newMachineGUID makes a machine GUID for MSNP16+ logins.
+func newMachineGUID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return fmt.Sprintf("{%X-%X-%X-%X-%X}", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+// requestTickets asks the token service for the notification server's
+// ticket (service, with policy) and the address book's, and keeps the
+// latter for the SOAP calls.
+func (c *Client) requestTickets(ctx context.Context, email, password, service, policy string) (passport.TokenResponse, error) {
+	rst := c.opts.TokenService
+	if rst == "" {
+		rst = passport.DefaultRST
+	}
+	resp, err := passport.RequestTokens(ctx, c.opts.Passport, rst, email, password, []passport.RequestedToken{
+		{Address: service, Policy: policy}, {Address: contactsService, Policy: "MBI"},
+	})
+	if err != nil {
+		return resp, err
+	}
+	if resp.Tickets[service] == "" {
+		return resp, fmt.Errorf("msnp client: no %s ticket from %s", service, rst)
+	}
+	c.mu.Lock()
+	c.abTicket = resp.Tickets[contactsService]
+	c.mu.Unlock()
+	return resp, nil
+}
+
+// ssoAnswer is what USR SSO S sends after the server's USR SSO S
+// MBI_KEY_OLD nonce: the ticket, the proof made with its key, and from
+// MSNP16 the machine GUID.
+func (c *Client) ssoAnswer(ctx context.Context, email, password, policy, nonce string) ([]string, error) {
+	resp, err := c.requestTickets(ctx, email, password, passport.MessengerClear, policy)
+	if err != nil {
+		return nil, err
+	}
+	proof, err := passport.MBIResponse(resp.Proofs[passport.MessengerClear], nonce)
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"SSO", "S", resp.Tickets[passport.MessengerClear], proof}
+	if c.Dialect() >= 16 {
+		args = append(args, c.machineGUID)
+	}
+	return args, nil
+}
+
+// MachineGUID returns the GUID naming this endpoint (MSNP16+).
+func (c *Client) MachineGUID() string { return c.machineGUID }
+
+// abCall calls an address book service.
+func (c *Client) abCall(ctx context.Context, op string, book *abch.Book, args ...string) (string, error) {
+	path := abch.AddressBookPath
+	if abch.Serves(abch.SharingPath, op) {
+		path = abch.SharingPath
+	}
+	c.mu.Lock()
+	ticket := c.abTicket
+	c.mu.Unlock()
+	if book == nil {
+		book = &abch.Book{}
+	}
+	base := c.opts.AddressBook
+	if base == "" {
+		base = DefaultAddressBook
+	}
+	return abch.Call(ctx, c.opts.Passport, strings.TrimSuffix(base, "/")+path, op, abch.NewRequest(op, ticket, args...), book)
+}
+
+// syncAddressBook is Sync from MSNP13: the lists from FindMembership and
+// the address book (ABFindContactsPaged from MSNP18, ABFindAll before),
+// then the initial ADL that tells the server which contacts this client
+// shows.
+func (c *Client) syncAddressBook(ctx context.Context) (*List, error) {
+	var book abch.Book
+	if _, err := c.abCall(ctx, "FindMembership", &book, abch.FullViewArg); err != nil {
+		return nil, err
+	}
+	find := "ABFindAll"
+	if c.Dialect() >= 18 {
+		find = "ABFindContactsPaged"
+	}
+	if _, err := c.abCall(ctx, find, &book, abch.FullViewArg); err != nil {
+		return nil, err
+	}
+	l := &List{Friendly: book.Me.DisplayName}
+	for _, g := range book.Groups {
+		l.Groups = append(l.Groups, Group{Name: g.Name, GUID: g.ID})
+	}
+	bits := map[string]int{}
+	var order []string
+	note := func(email string, bit int) {
+		if _, seen := bits[email]; !seen {
+			order = append(order, email)
+		}
+		bits[email] |= bit
+	}
+	for _, ct := range book.Contacts {
+		if !ct.IsMessenger {
+			continue
+		}
+		l.Forward = append(l.Forward, Contact{Email: ct.Email, Friendly: ct.DisplayName, GUID: ct.ID, GroupGUIDs: ct.GroupIDs})
+		note(ct.Email, wire.ListForward)
+	}
+	for _, m := range book.Memberships {
+		var list *[]Contact
+		bit := 0
+		switch m.Role {
+		case "Allow":
+			list, bit = &l.Allow, wire.ListAllow
+		case "Block":
+			list, bit = &l.Block, wire.ListBlock
+		case "Reverse":
+			list = &l.Reverse
+		case "Pending":
+			list = &l.Pending
+		default:
+			continue
+		}
+		for _, x := range m.Members {
+			*list = append(*list, Contact{Email: x.Email, Friendly: x.Name})
+			if bit != 0 {
+				note(x.Email, bit)
+			}
+		}
+	}
+	ml := wire.ML{Initial: true}
+	for _, email := range order {
+		ml.Contacts = append(ml.Contacts, wire.MLContact{Email: email, Lists: bits[email], Network: wire.NetworkMSN})
+	}
+	if err := c.sendML(ctx, "ADL", ml); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// sendML sends ADL or RML and waits for its OK.
+func (c *Client) sendML(ctx context.Context, name string, ml wire.ML) error {
+	reply, err := c.current().requestPayload(ctx, name, wire.AppendML(nil, ml))
+	if err == nil && (reply.Name != name || reply.Arg(1) != "OK") {
+		err = unexpected(name, reply)
+	}
+	return err
+}
+
+// memberRoles are the sharing service's roles of the lists a client edits.
+var memberRoles = map[string]string{ListAllow: "Allow", ListBlock: "Block"}
+
+var listBits = map[string]int{ListForward: wire.ListForward, ListAllow: wire.ListAllow, ListBlock: wire.ListBlock}
+
+// addAddressBook is Add from MSNP13: the address book (FL) or the sharing
+// service (AL, BL) first, then ADL.
+func (c *Client) addAddressBook(ctx context.Context, list, email string) error {
+	bit, ok := listBits[list]
+	if !ok {
+		return fmt.Errorf("msnp client: cannot add to %s", list)
+	}
+	var err error
+	if list == ListForward {
+		_, err = c.abCall(ctx, "ABContactAdd", nil, abch.ContactArg("", email))
+	} else {
+		_, err = c.abCall(ctx, "AddMember", nil, abch.MemberArg(memberRoles[list], email))
+	}
+	if err != nil {
+		return err
+	}
+	return c.sendML(ctx, "ADL", wire.ML{Contacts: []wire.MLContact{{Email: email, Lists: bit, Network: wire.NetworkMSN}}})
+}
+
+// removeAddressBook is Remove from MSNP13.
+func (c *Client) removeAddressBook(ctx context.Context, list, email string) error {
+	bit, ok := listBits[list]
+	if !ok {
+		return fmt.Errorf("msnp client: cannot remove from %s", list)
+	}
+	var err error
+	if list == ListForward {
+		_, err = c.abCall(ctx, "ABContactDelete", nil, abch.ContactArg("", email))
+	} else {
+		_, err = c.abCall(ctx, "DeleteMember", nil, abch.MemberArg(memberRoles[list], email))
+	}
+	if err != nil {
+		return err
+	}
+	return c.sendML(ctx, "RML", wire.ML{Contacts: []wire.MLContact{{Email: email, Lists: bit, Network: wire.NetworkMSN}}})
+}
+
+// contactArgs reads a contact as presence commands write it: email (to
+// MSNP13), email and network (MSNP14–17), network:email (MSNP18). It
+// returns the e-mail and the arguments after it.
+func contactArgs(dialect int, args []string) (string, []string) {
+	if len(args) == 0 {
+		return "", nil
+	}
+	switch {
+	case dialect >= 18:
+		if _, email, ok := strings.Cut(args[0], ":"); ok {
+			return email, args[1:]
+		}
+		return args[0], args[1:]
+	case dialect >= 14 && len(args) > 1:
+		return args[0], args[2:]
+	}
+	return args[0], args[1:]
+}
