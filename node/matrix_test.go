@@ -84,7 +84,7 @@ type msnPeer struct {
 	c       *client.Client
 	mu      sync.Mutex
 	chats   map[string]*client.Switchboard
-	dialect string // "" for MSNP7, "msnp11" for a Passport login
+	dialect string // "" for MSNP7, "msnp11" or "msnp18" for a Passport or SSO login
 }
 
 func (p *msnPeer) protocol() string {
@@ -315,7 +315,7 @@ func newSIPPeer(t *testing.T, ctx context.Context, n *Node, number uint32, email
 func name(viewer, other peer) string {
 	n, email := other.account()
 	switch viewer.protocol() {
-	case "msnp", "msnp11":
+	case "msnp", "msnp11", "msnp18":
 		return email
 	case "sip":
 		return "sip:" + email
@@ -324,9 +324,10 @@ func name(viewer, other peer) string {
 }
 
 // TestProtocolMatrix logs one user in through each of the six protocols
-// (the web chat among them), MSN twice (MSNP7, and MSNP11 with Passport
-// over HTTPS), has everyone follow everyone, and checks for every ordered
-// pair (42) that presence is seen and a message arrives.
+// (the web chat among them), MSN three times (MSNP7, MSNP11 with Passport
+// over HTTPS, MSNP18 with single sign-on and the address book over HTTPS),
+// has everyone follow everyone, and checks for every ordered pair (56)
+// that presence is seen and a message arrives.
 func TestProtocolMatrix(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -341,7 +342,11 @@ func TestProtocolMatrix(t *testing.T) {
 	mc11 := loginDialect(t, ctx, n, passportClient(t, n, ca), 11, "msn11@example.com", "pw")
 	msn11 := &msnPeer{inbox: newInbox(), number: 1011, email: "msn11@example.com", c: mc11, chats: map[string]*client.Switchboard{}, dialect: "msnp11"}
 	go msn11.run(ctx)
-	peers = append(peers, msn, msn11)
+	addAccount(t, n, 1018, "msn18@example.com", "Eve", "pw")
+	mc18 := loginDialect(t, ctx, n, passportClient(t, n, ca), 18, "msn18@example.com", "pw")
+	msn18 := &msnPeer{inbox: newInbox(), number: 1018, email: "msn18@example.com", c: mc18, chats: map[string]*client.Switchboard{}, dialect: "msnp18"}
+	go msn18.run(ctx)
+	peers = append(peers, msn, msn11, msn18)
 
 	addAccount(t, n, 1002, "gg@example.com", "Gie", "pw")
 	gc := loginGG(t, ctx, n.GGAddr, 1002, "pw", wire.StatusAvail, "")

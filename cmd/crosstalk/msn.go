@@ -30,10 +30,10 @@ type msnLogin struct {
 	Login    string        `help:"Account e-mail address." required:""`
 	Password string        `help:"Password." required:"" env:"CROSSTALK_MSN_PASSWORD"`
 	Timeout  time.Duration `help:"How long to wait at each step: the server, the contact's answer, each block of a file." default:"30s"`
-	Protocol string        `help:"The one MSNP dialect to speak (MSNP2 to MSNP12); empty: MSNP7 down to MSNP2. MSNP8 and later sign in at Passport over HTTPS."`
+	Protocol string        `help:"The one MSNP dialect to speak (MSNP2 to MSNP18); empty: MSNP7 down to MSNP2. MSNP8 and later sign in at Passport over HTTPS (MSNP15 and later with single sign-on), MSNP13 and later load their lists from the address book over HTTPS."`
 	Nexus    string        `help:"Where the Passport sign-in of MSNP8+ starts." default:"${passport_nexus}"`
 	CaCert   string        `help:"CA certificate (PEM) the Passport sign-in trusts besides the system's, such as the one 'crosstalk tls ca' made." type:"existingfile"`
-	HttpsAt  string        `help:"host:port to reach every Passport host name at, instead of looking the names up (what a hosts file line does)."`
+	HttpsAt  string        `help:"host:port to reach every Passport and address book host name at, instead of looking the names up (what a hosts file line does)."`
 }
 
 // options are the client library's options for these flags.
