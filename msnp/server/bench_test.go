@@ -4,13 +4,19 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/msnp/abch"
+	"github.com/crosstalk-im/crosstalk/msnp/passport"
+	"github.com/crosstalk-im/crosstalk/msnp/wire"
 )
 
 // BenchmarkLogin measures complete MD5 logins on loopback: connect, VER,
@@ -156,5 +162,80 @@ func BenchmarkPassportLogin(b *testing.B) {
 			}
 		}
 		return nil
+	})
+}
+
+// BenchmarkSSOLogin measures an MSNP18 login with everything it costs:
+// the token request at RST.srf (plain HTTP on loopback: TLS is the HTTP
+// service's, not measured here), VER, CVR, USR SSO I (with the GCF push),
+// USR SSO S with the MBI_KEY_OLD proof and the machine GUID, the lists
+// from FindMembership and ABFindContactsPaged over SOAP, the initial ADL,
+// and OUT.
+func BenchmarkSSOLogin(b *testing.B) {
+	env := newTestEnv(b, func(c *Config) { c.CommandsPerSecond = 1e9 })
+	httpSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if abch.Handles(r.URL.Path) {
+			env.srv.AddressBookHandler().ServeHTTP(w, r)
+			return
+		}
+		env.srv.PassportHandler().ServeHTTP(w, r)
+	}))
+	b.Cleanup(httpSrv.Close)
+	benchmarkLogins(b, env, func(email string) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		nc, err := net.Dial("tcp", env.nsAddr)
+		if err != nil {
+			return err
+		}
+		defer nc.Close()
+		rd := wire.NewReader(nc, wire.Limits{MaxLine: 4096, MaxPayload: 65536}, "MSG", "GCF", "UBX", "ADL")
+		read := func(name string) (wire.Command, error) {
+			for {
+				cmd, err := rd.ReadCommand()
+				if err != nil || cmd.Name == name {
+					return cmd, err
+				}
+				if _, isErr := strconv.Atoi(cmd.Name); isErr == nil {
+					return cmd, fmt.Errorf("error %s", cmd)
+				}
+			}
+		}
+		io.WriteString(nc, "VER 1 MSNP18 CVR0\r\nCVR 2 0x0409 winnt 5.1 i386 MSNMSGR 8.5.1302 BC01 "+email+"\r\nUSR 3 SSO I "+email+"\r\n")
+		usr, err := read("USR")
+		if err != nil {
+			return err
+		}
+		tokens, err := passport.RequestTokens(ctx, httpSrv.Client(), httpSrv.URL+passport.RSTPaths[1], email, "pw", []passport.RequestedToken{
+			{Address: passport.MessengerClear, Policy: usr.Arg(3)}, {Address: "contacts.msn.com", Policy: "MBI"},
+		})
+		if err != nil {
+			return err
+		}
+		proof, err := passport.MBIResponse(tokens.Proofs[passport.MessengerClear], usr.Arg(4))
+		if err != nil {
+			return err
+		}
+		io.WriteString(nc, "USR 4 SSO S "+tokens.Tickets[passport.MessengerClear]+" "+proof+" {F26D1F07-95E2-403C-BC18-D4BFED493428}\r\n")
+		if usr, err = read("USR"); err != nil || usr.Arg(1) != "OK" {
+			return fmt.Errorf("USR SSO S: %v %v", usr, err)
+		}
+		abTicket := tokens.Tickets["contacts.msn.com"]
+		for _, op := range []string{"FindMembership", "ABFindContactsPaged"} {
+			path := abch.AddressBookPath
+			if op == "FindMembership" {
+				path = abch.SharingPath
+			}
+			if _, err := abch.Call(ctx, httpSrv.Client(), httpSrv.URL+path, op, abch.NewRequest(op, abTicket, abch.FullViewArg), &abch.Book{}); err != nil {
+				return err
+			}
+		}
+		ml := `<ml l="1"></ml>`
+		io.WriteString(nc, fmt.Sprintf("ADL 5 %d\r\n%sOUT\r\n", len(ml), ml))
+		if _, err := read("ADL"); err != nil {
+			return err
+		}
+		_, err = read("OUT")
+		return err
 	})
 }
