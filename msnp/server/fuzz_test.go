@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crosstalk-im/crosstalk/msnp/passport"
 	"github.com/crosstalk-im/crosstalk/msnp/wire"
 )
 
@@ -25,6 +26,8 @@ var sessionStates = []string{
 	"sb",        // in a switchboard
 	"login11",   // logged in with MSNP11 (TWN), online
 	"VER 1 MSNP9 CVR0\r\nCVR 2 0x0409 winnt 5.1 i386 MSNMSGR 6.0.0602 MSMSGS fuzz@example.com\r\nUSR 3 TWN I fuzz@example.com\r\n", // policy sent
+	"login18", // logged in with MSNP18 (SSO, an endpoint), online
+	"VER 1 MSNP15 CVR0\r\nUSR 2 SSO I fuzz@example.com\r\n", // nonce sent
 }
 
 // FuzzSession drives notification and switchboard connections with random
@@ -42,6 +45,10 @@ func FuzzSession(f *testing.F) {
 			"ADC 5 FL N=other@example.com F=Other\r\nADC 6 FL C=00000000-0000-0000-0000-000000000002 00000000-0000-0000-0001-000000000001\r\nREM 7 FL 00000000-0000-0000-0000-000000000002\r\n",
 			"UUX 8 40\r\n<Data><PSM>hi</PSM><CurrentMedia/></Data>SBP 9 x MFN y\r\nPRP 10 MFN z\r\nGCF 11 Shields.xml\r\n",
 			"CHG 12 NLN 268435492 %3Cmsnobj%20Creator%3D%22a%22%20Size%3D%221%22%20Type%3D%223%22%2F%3E\r\nSYN 13 0 0\r\nPNG\r\n",
+			"ADL 14 62\r\n<ml><d n=\"example.com\"><c n=\"other\" l=\"3\" t=\"1\"/></d></ml>RML 15 15\r\n<ml><d n=\"x\"/>",
+			"FQY 16 45\r\n<ml><d n=\"example.com\"><c n=\"other\"/></d></ml>UUN 17 1:other@example.com 3 5\r\n<a/>\r\n",
+			"UUX 18 66\r\n<EndpointData><Capabilities>2788999228:48</Capabilities></EndpointData>CHG 19 NLN 1:2 0\r\n",
+			"USR 3 SSO S t=AAAA&p= AAAA {F26D1F07-95E2-403C-BC18-D4BFED493428}\r\nUSR 4 SSO S x\r\n",
 		} {
 			f.Add(uint8(i), []byte(seed))
 		}
@@ -119,6 +126,33 @@ func openInState(t testing.TB, env *testEnv, script string) net.Conn {
 		c.send("CHG 4 NLN 1073741860 0\r\n")
 		c.expect("CHG 4 NLN 1073741860 0")
 		return c.nc
+	case "login18":
+		c := dialRaw(t, env.nsAddr)
+		rd := wire.NewReader(c.nc, wire.Limits{MaxLine: 4096, MaxPayload: 65536}, "MSG", "GCF", "UBX")
+		c.send("VER 1 MSNP18 CVR0\r\nUSR 2 SSO I fuzz@example.com\r\n")
+		var nonce string
+		for nonce == "" {
+			cmd, err := rd.ReadCommand()
+			if err != nil {
+				t.Fatalf("USR SSO I: %v", err)
+			}
+			if cmd.Name == "USR" {
+				nonce = cmd.Arg(4)
+			}
+		}
+		ticket := env.srv.cfg.Passport.Issue(1, time.Now())
+		proof, _ := passport.MBIResponse(env.srv.cfg.Passport.ProofKey(ticket, passport.MessengerClear), nonce)
+		c.send("USR 3 SSO S " + ticket + " " + proof + " {F26D1F07-95E2-403C-BC18-D4BFED493428}\r\nCHG 4 NLN 2788999228:48 0\r\n")
+		for {
+			cmd, err := rd.ReadCommand()
+			if err != nil {
+				t.Fatalf("MSNP18 login: %v", err)
+			}
+			if cmd.Name == "CHG" {
+				break
+			}
+		}
+		return c.nc
 	case "sb":
 		c := dialRaw(t, env.nsAddr)
 		c.login("fuzz@example.com", "pw")
@@ -154,7 +188,8 @@ func openInState(t testing.TB, env *testEnv, script string) net.Conn {
 // FuzzExtras decodes the MSN details that other nodes write into presence
 // records: anything decodes to something, and what is encoded reads back.
 func FuzzExtras(f *testing.F) {
-	f.Add("11 1073741860 %3Cmsnobj%2F%3E gone%20fishing \\0Music\\01\\0{0}\\0x\\0\\0")
+	f.Add("11 1073741860 %3Cmsnobj%2F%3E gone%20fishing \\0Music\\01\\0{0}\\0x\\0\\0  ")
+	f.Add("18 2788999228:48 0 hi  {F26D1F07-95E2-403C-BC18-D4BFED493428} bobs-pc")
 	f.Add("x  ")
 	f.Fuzz(func(t *testing.T, s string) {
 		x := decodeExtras(s)
