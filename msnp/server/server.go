@@ -1,6 +1,8 @@
-// Package server is Crosstalk's MSN Messenger service for MSNP2–MSNP12
-// clients (MSN Messenger 1.0 to 7.5): the dispatch and notification server on one port and the
-// switchboard on another. Each connection is one goroutine reading commands;
+// Package server is Crosstalk's MSN Messenger service for MSNP2–MSNP18
+// clients (MSN Messenger 1.0 to Windows Live Messenger 2009): the dispatch
+// and notification server on one port, the switchboard on another, and
+// the HTTPS services of Passport and the address book (ABCH) on the HTTP
+// service. Each connection is one goroutine reading commands;
 // replies and hub events leave through an outbox (see internal/outbox).
 //
 // Choices where the old service is not documented, made for what real
@@ -19,6 +21,16 @@
 //     media) travels with their presence as the hub session's details.
 //   - A login held back after many failures (Config.Guard) gets 911, as a
 //     wrong password does: clients know no other answer.
+//   - MSNP13+ address books always go out whole: a delta request gets the
+//     FullSyncRequired fault. The initial ADL is only acknowledged (the
+//     server has the lists); later ADLs and RMLs change them.
+//   - MSNP16+ endpoints are named by machine GUID; each login of another
+//     GUID is a session of its own (hub.AttachInstance), one of the same
+//     GUID takes over. What each endpoint says about itself travels in its
+//     session's details, so endpoints on other nodes are shown too.
+//   - Offline messages still arrive as chats at the first CHG; MSNP13+
+//     clients are sent an initial-mail-data notification listing none
+//     unless Config.InitialMailData (the offline-IM service) says more.
 package server
 
 import (
