@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -55,24 +54,6 @@ func TestMSNP13To18OverHTTPS(t *testing.T) {
 				t.Fatalf("after remove: %+v %v", l, err)
 			}
 		})
-	}
-}
-
-// TestMSNPSingleSignOnRefusals: a wrong password gets no ticket (911),
-// and the server refuses a proof made with another key.
-func TestMSNPSingleSignOnRefusals(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	n, ca := startHTTPSNode(t)
-	addAccount(t, n, 1001, "alice@example.com", "Alice", "pa")
-	c, err := client.Dial(ctx, n.MSNPAddr, client.Options{Versions: []string{"MSNP18"}, Passport: passportClient(t, n, ca)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	var se *client.ServerError
-	if err := c.Login(ctx, "alice@example.com", "wrong"); !errors.As(err, &se) || se.Code != 911 {
-		t.Fatalf("wrong password: %v", err)
 	}
 }
 

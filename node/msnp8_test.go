@@ -167,22 +167,26 @@ func TestMSNP12TokenService(t *testing.T) {
 	}
 }
 
-// TestPassportSignInRefusals: a wrong password is the login server's 401,
-// which the client reports as MSN's 911; a client that does not trust the
+// TestPassportSignInRefusals: a wrong password is the login server's 401
+// (the token service's fault for MSNP18), which the client reports as
+// MSN's 911; a client that does not trust the
 // CA cannot sign in at all.
 func TestPassportSignInRefusals(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	n, ca := startHTTPSNode(t)
 	addAccount(t, n, 1001, "alice@example.com", "Alice", "pa")
-	c, err := client.Dial(ctx, n.MSNPAddr, client.Options{Versions: []string{"MSNP11"}, Passport: passportClient(t, n, ca)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	var se *client.ServerError
-	if err := c.Login(ctx, "alice@example.com", "wrong"); !errors.As(err, &se) || se.Code != 911 {
-		t.Fatalf("wrong password: %v", err)
+	// MSNP18's token service refuses it as the MSNP11 login server does.
+	for _, v := range []string{"MSNP11", "MSNP18"} {
+		c, err := client.Dial(ctx, n.MSNPAddr, client.Options{Versions: []string{v}, Passport: passportClient(t, n, ca)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		var se *client.ServerError
+		if err := c.Login(ctx, "alice@example.com", "wrong"); !errors.As(err, &se) || se.Code != 911 {
+			t.Fatalf("%s, wrong password: %v", v, err)
+		}
 	}
 
 	other := filepath.Join(t.TempDir(), "other")

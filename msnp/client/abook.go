@@ -179,41 +179,26 @@ var memberRoles = map[string]string{ListAllow: "Allow", ListBlock: "Block"}
 
 var listBits = map[string]int{ListForward: wire.ListForward, ListAllow: wire.ListAllow, ListBlock: wire.ListBlock}
 
-// addAddressBook is Add from MSNP13: the address book (FL) or the sharing
-// service (AL, BL) first, then ADL.
-func (c *Client) addAddressBook(ctx context.Context, list, email string) error {
+// changeAddressBook is Add and Remove from MSNP13: the address book (FL)
+// or the sharing service (AL, BL) first, then ADL or RML.
+func (c *Client) changeAddressBook(ctx context.Context, add bool, list, email string) error {
 	bit, ok := listBits[list]
 	if !ok {
-		return fmt.Errorf("msnp client: cannot add to %s", list)
+		return fmt.Errorf("msnp client: cannot change %s", list)
 	}
-	var err error
-	if list == ListForward {
-		_, err = c.abCall(ctx, "ABContactAdd", nil, abch.ContactArg("", email))
-	} else {
-		_, err = c.abCall(ctx, "AddMember", nil, abch.MemberArg(memberRoles[list], email))
+	op, arg, ml := "AddMember", abch.MemberArg(memberRoles[list], email), "ADL"
+	switch {
+	case !add && list == ListForward:
+		op, arg, ml = "ABContactDelete", abch.ContactArg("", email), "RML"
+	case !add:
+		op, ml = "DeleteMember", "RML"
+	case list == ListForward:
+		op, arg = "ABContactAdd", abch.ContactArg("", email)
 	}
-	if err != nil {
+	if _, err := c.abCall(ctx, op, nil, arg); err != nil {
 		return err
 	}
-	return c.sendML(ctx, "ADL", wire.ML{Contacts: []wire.MLContact{{Email: email, Lists: bit, Network: wire.NetworkMSN}}})
-}
-
-// removeAddressBook is Remove from MSNP13.
-func (c *Client) removeAddressBook(ctx context.Context, list, email string) error {
-	bit, ok := listBits[list]
-	if !ok {
-		return fmt.Errorf("msnp client: cannot remove from %s", list)
-	}
-	var err error
-	if list == ListForward {
-		_, err = c.abCall(ctx, "ABContactDelete", nil, abch.ContactArg("", email))
-	} else {
-		_, err = c.abCall(ctx, "DeleteMember", nil, abch.MemberArg(memberRoles[list], email))
-	}
-	if err != nil {
-		return err
-	}
-	return c.sendML(ctx, "RML", wire.ML{Contacts: []wire.MLContact{{Email: email, Lists: bit, Network: wire.NetworkMSN}}})
+	return c.sendML(ctx, ml, wire.ML{Contacts: []wire.MLContact{{Email: email, Lists: bit, Network: wire.NetworkMSN}}})
 }
 
 // contactArgs reads a contact as presence commands write it: email (to

@@ -272,7 +272,7 @@ func (c *Client) SetPersonalMessage(ctx context.Context, psm, media string) erro
 // and then sends ADL.
 func (c *Client) Add(ctx context.Context, list, email, friendly string, group int) (serial int, err error) {
 	if c.Dialect() >= 13 {
-		return 0, c.addAddressBook(ctx, list, email)
+		return 0, c.changeAddressBook(ctx, true, list, email)
 	}
 	if friendly == "" {
 		friendly = email
@@ -303,7 +303,7 @@ func (c *Client) Add(ctx context.Context, list, email, friendly string, group in
 // through the address book services, and RML follows.
 func (c *Client) Remove(ctx context.Context, list, email string, group int) (serial int, err error) {
 	if c.Dialect() >= 13 {
-		return 0, c.removeAddressBook(ctx, list, email)
+		return 0, c.changeAddressBook(ctx, false, list, email)
 	}
 	if c.Dialect() >= 10 {
 		_, err := c.single(ctx, "REM", list, email)

@@ -1,7 +1,6 @@
 package wire
 
 import (
-	"bytes"
 	"encoding/xml"
 	"errors"
 	"strconv"
@@ -110,12 +109,12 @@ func AppendML(dst []byte, ml ML) []byte {
 				dst = append(dst, "</d>"...)
 			}
 			dst = append(dst, `<d n="`...)
-			dst = appendAttr(dst, dom)
+			dst = appendEscaped(dst, dom)
 			dst = append(dst, `">`...)
 			domain = dom
 		}
 		dst = append(dst, `<c n="`...)
-		dst = appendAttr(dst, local)
+		dst = appendEscaped(dst, local)
 		dst = append(dst, '"')
 		if c.Lists != 0 {
 			dst = append(append(append(dst, ` l="`...), strconv.Itoa(c.Lists)...), '"')
@@ -125,7 +124,7 @@ func AppendML(dst []byte, ml ML) []byte {
 		}
 		if c.Friendly != "" {
 			dst = append(dst, ` f="`...)
-			dst = appendAttr(dst, c.Friendly)
+			dst = appendEscaped(dst, c.Friendly)
 			dst = append(dst, '"')
 		}
 		dst = append(dst, "/>"...)
@@ -134,10 +133,4 @@ func AppendML(dst []byte, ml ML) []byte {
 		dst = append(dst, "</d>"...)
 	}
 	return append(dst, "</ml>"...)
-}
-
-func appendAttr(dst []byte, s string) []byte {
-	var b bytes.Buffer
-	_ = xml.EscapeText(&b, []byte(s))
-	return append(dst, b.Bytes()...)
 }
