@@ -20,13 +20,7 @@ func TestMSNP13To18OverHTTPS(t *testing.T) {
 		t.Run(fmt.Sprintf("MSNP%d", d), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			n, ca := startHTTPSNode(t)
-			hc := passportClient(t, n, ca)
-			addAccount(t, n, 1001, "alice@example.com", "Alice", "pa")
-			addAccount(t, n, 1002, "bob@example.com", "Bob", "pb")
-			alice := loginDialect(t, ctx, n, hc, d, "alice@example.com", "pa")
-			bob := loginDialect(t, ctx, n, hc, d, "bob@example.com", "pb")
-			chat(t, ctx, alice, bob)
+			alice, bob := dialectPair(t, ctx, d)
 
 			if _, err := alice.Add(ctx, client.ListBlock, "bob@example.com", "", -1); err != nil {
 				t.Fatalf("block: %v", err)
@@ -69,22 +63,8 @@ func TestMSNPMultiplePointsOfPresence(t *testing.T) {
 	addAccount(t, n, 1001, "alice@example.com", "Alice", "pa")
 	addAccount(t, n, 1002, "bob@example.com", "Bob", "pb")
 	login := func(email, password, guid string) *client.Client {
-		c, err := client.Dial(ctx, n.MSNPAddr, client.Options{Versions: []string{"MSNP18"}, Passport: hc, MachineGUID: guid,
-			Capabilities: 0x90000000})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		if err := c.Login(ctx, email, password); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := c.Sync(ctx, 0); err != nil {
-			t.Fatal(err)
-		}
-		if err := c.SetStatus(ctx, client.StatusOnline); err != nil {
-			t.Fatal(err)
-		}
-		return c
+		return loginWith(t, ctx, n, client.Options{Versions: []string{"MSNP18"}, Passport: hc, MachineGUID: guid, Capabilities: 0x90000000},
+			email, password)
 	}
 	bob := login("bob@example.com", "pb", "{B0B00000-0000-0000-0000-000000000001}")
 	if _, err := bob.Add(ctx, client.ListForward, "alice@example.com", "", -1); err != nil {

@@ -68,19 +68,27 @@ func passportClient(t *testing.T, n *Node, caFile string) *http.Client {
 // through hc from MSNP8, then syncs and goes online.
 func loginDialect(t *testing.T, ctx context.Context, n *Node, hc *http.Client, dialect int, email, password string) *client.Client {
 	t.Helper()
-	c, err := client.Dial(ctx, n.MSNPAddr, client.Options{
+	c := loginWith(t, ctx, n, client.Options{
 		Versions: []string{fmt.Sprintf("MSNP%d", dialect)}, Passport: hc,
 		Capabilities: uint32(dialect) << 24,
-	})
+	}, email, password)
+	if c.Dialect() != dialect {
+		t.Fatalf("negotiated MSNP%d, not MSNP%d", c.Dialect(), dialect)
+	}
+	return c
+}
+
+// loginWith logs in with the client library's options, syncs and goes
+// online.
+func loginWith(t *testing.T, ctx context.Context, n *Node, opts client.Options, email, password string) *client.Client {
+	t.Helper()
+	c, err := client.Dial(ctx, n.MSNPAddr, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
 	if err := c.Login(ctx, email, password); err != nil {
-		t.Fatalf("MSNP%d login %s: %v", dialect, email, err)
-	}
-	if c.Dialect() != dialect {
-		t.Fatalf("negotiated MSNP%d, not MSNP%d", c.Dialect(), dialect)
+		t.Fatalf("%v login %s: %v", opts.Versions, email, err)
 	}
 	if _, err := c.Sync(ctx, 0); err != nil {
 		t.Fatal(err)
@@ -89,6 +97,20 @@ func loginDialect(t *testing.T, ctx context.Context, n *Node, hc *http.Client, d
 		t.Fatal(err)
 	}
 	return c
+}
+
+// dialectPair starts a node with HTTPS, signs alice and bob in with one
+// dialect and has them chat (see chat).
+func dialectPair(t *testing.T, ctx context.Context, dialect int) (alice, bob *client.Client) {
+	t.Helper()
+	n, ca := startHTTPSNode(t)
+	hc := passportClient(t, n, ca)
+	addAccount(t, n, 1001, "alice@example.com", "Alice", "pa")
+	addAccount(t, n, 1002, "bob@example.com", "Bob", "pb")
+	alice = loginDialect(t, ctx, n, hc, dialect, "alice@example.com", "pa")
+	bob = loginDialect(t, ctx, n, hc, dialect, "bob@example.com", "pb")
+	chat(t, ctx, alice, bob)
+	return alice, bob
 }
 
 // TestMSNPDialectsOverHTTPS runs each of MSNP8–12 with the client library
@@ -100,13 +122,7 @@ func TestMSNPDialectsOverHTTPS(t *testing.T) {
 		t.Run(fmt.Sprintf("MSNP%d", d), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			n, ca := startHTTPSNode(t)
-			hc := passportClient(t, n, ca)
-			addAccount(t, n, 1001, "alice@example.com", "Alice", "pa")
-			addAccount(t, n, 1002, "bob@example.com", "Bob", "pb")
-			alice := loginDialect(t, ctx, n, hc, d, "alice@example.com", "pa")
-			bob := loginDialect(t, ctx, n, hc, d, "bob@example.com", "pb")
-			chat(t, ctx, alice, bob)
+			alice, bob := dialectPair(t, ctx, d)
 
 			if _, err := alice.SetPrivacy(ctx, client.PrivacyBlockAll); err != nil {
 				t.Fatalf("BLP: %v", err)
