@@ -2,6 +2,9 @@ package abch
 
 import (
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"reflect"
 	"testing"
@@ -84,5 +87,27 @@ func TestResponses(t *testing.T) {
 	var f *Fault
 	if _, err := ParseResponse(rec.Body.Bytes(), &Book{}); !errors.As(err, &f) || f.Code != FaultContactAlreadyExists || f.Message != "already <there>" || rec.Code != 500 {
 		t.Fatalf("fault: %v (HTTP %d)", err, rec.Code)
+	}
+}
+
+// TestContentLength: long answers carry their length, not the chunked
+// encoding Pidgin's HTTP reader cannot read.
+func TestContentLength(t *testing.T) {
+	var book Book
+	for i := range 100 {
+		book.Contacts = append(book.Contacts, Contact{ID: fmt.Sprint(i), Email: fmt.Sprintf("c%d@example.com", i), Type: "Regular"})
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		WriteAddressBook(w, "k", "ABFindContactsPaged", book)
+	}))
+	defer srv.Close()
+	resp, err := srv.Client().Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if len(resp.TransferEncoding) != 0 || resp.ContentLength != int64(len(body)) || len(body) < 4096 {
+		t.Fatalf("transfer encoding %v, length %d for %d bytes", resp.TransferEncoding, resp.ContentLength, len(body))
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -62,8 +63,11 @@ func (w *writer) open(cacheKey string) {
 
 func (w *writer) close() { w.WriteString(`</soap:Body></soap:Envelope>`) }
 
+// send writes an answer with its length: Pidgin's HTTP reader knows no
+// chunked encoding, which Go uses for long answers without one.
 func send(rw http.ResponseWriter, status int, w *writer) {
 	rw.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	rw.Header().Set("Content-Length", strconv.Itoa(w.Len()))
 	rw.WriteHeader(status)
 	_, _ = rw.Write(w.Bytes())
 }

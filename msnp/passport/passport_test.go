@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -174,5 +175,33 @@ func TestRequestTokens(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("GET: %s", resp.Status)
+	}
+}
+
+// TestRSTContentLength: a long token answer carries its length, not the
+// chunked encoding Pidgin's HTTP reader cannot read ("Malformed SOAP
+// response" when it got one).
+func TestRSTContentLength(t *testing.T) {
+	svc := &Service{Tickets: Tickets{Key: []byte("key")}, Authenticate: func(context.Context, string, string, string) (uint32, error) { return 7, nil }}
+	srv := httptest.NewServer(svc)
+	defer srv.Close()
+	var tokens []RequestedToken
+	for _, a := range []string{"messengerclear.live.com", "messenger.msn.com", "contacts.msn.com", "messengersecure.live.com", "storage.live.com", "sup.live.com"} {
+		tokens = append(tokens, RequestedToken{Address: a, Policy: "MBI"})
+	}
+	var body bytes.Buffer
+	body.WriteString(`<Envelope><Header><Security><UsernameToken><Username>a@b</Username><Password>p</Password></UsernameToken></Security></Header><Body><RequestMultipleSecurityTokens>`)
+	for _, tok := range tokens {
+		body.WriteString(`<RequestSecurityToken><AppliesTo><EndpointReference><Address>` + tok.Address + `</Address></EndpointReference></AppliesTo></RequestSecurityToken>`)
+	}
+	body.WriteString(`</RequestMultipleSecurityTokens></Body></Envelope>`)
+	resp, err := srv.Client().Post(srv.URL+"//RST.srf", "text/xml", &body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	got, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || len(resp.TransferEncoding) != 0 || resp.ContentLength != int64(len(got)) || len(got) < 4096 {
+		t.Fatalf("HTTP %d, transfer encoding %v, length %d for %d bytes", resp.StatusCode, resp.TransferEncoding, resp.ContentLength, len(got))
 	}
 }

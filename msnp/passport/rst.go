@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -152,6 +153,9 @@ func (s *Service) rst(w http.ResponseWriter, r *http.Request) {
 	}
 	b.WriteString(`</wst:RequestSecurityTokenResponseCollection></S:Body></S:Envelope>`)
 	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	// With its length: Pidgin's HTTP reader knows no chunked encoding,
+	// which Go uses for long answers without one.
+	w.Header().Set("Content-Length", strconv.Itoa(b.Len()))
 	_, _ = w.Write(b.Bytes())
 }
 
