@@ -29,12 +29,17 @@ func (n *nsConn) handleArgs(email string) []string {
 	return []string{email}
 }
 
-var machineGUIDPattern = regexp.MustCompile(`^\{[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\}$`)
+var machineGUIDPattern = regexp.MustCompile(`^\{?([0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})\}?$`)
 
-// parseMachineGUID checks an endpoint's machine GUID as MSNP16+ clients
-// write it, braces included; it is kept as sent.
+// parseMachineGUID reads an endpoint's machine GUID from USR SSO S: WLM
+// 2009 writes it in braces, Pidgin without. It is kept in braces, as UBX
+// and the switchboard write it (email;{guid}).
 func parseMachineGUID(s string) (string, bool) {
-	return s, machineGUIDPattern.MatchString(s)
+	m := machineGUIDPattern.FindStringSubmatch(s)
+	if m == nil || strings.HasPrefix(s, "{") != strings.HasSuffix(s, "}") {
+		return "", false
+	}
+	return "{" + m[1] + "}", true
 }
 
 // capsFor writes a capabilities value for dialect d: MSNP16+ want
