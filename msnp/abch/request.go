@@ -39,8 +39,10 @@ func Serves(path, op string) bool {
 	return false
 }
 
+// operationsAt lists the operations of the service at path. Pidgin asks
+// for "//abservice/…": leading slashes count as one.
 func operationsAt(path string) []string {
-	switch strings.ToLower(path) {
+	switch strings.ToLower("/" + strings.TrimLeft(path, "/")) {
 	case strings.ToLower(SharingPath):
 		return sharingOperations
 	case strings.ToLower(AddressBookPath):

@@ -75,6 +75,11 @@ func TestAddressBookService(t *testing.T) {
 	c := abClient{t: t, srv: srv, ticket: env.srv.cfg.Passport.Issue(alice.Number, time.Now())}
 
 	book, _ := c.must("ABFindContactsPaged", abch.FullViewArg)
+	// Pidgin's paths start with two slashes.
+	if _, err := abch.Call(context.Background(), srv.Client(), srv.URL+"/"+abch.SharingPath, "FindMembership",
+		abch.NewRequest("FindMembership", c.ticket, abch.FullViewArg), &abch.Book{}); err != nil {
+		t.Fatalf("FindMembership at //: %v", err)
+	}
 	if book.Me.Email != "alice@example.com" || book.Me.DisplayName != "Alice" || len(book.Contacts) != 0 {
 		t.Fatalf("empty book: %+v", book)
 	}
