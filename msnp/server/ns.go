@@ -621,6 +621,11 @@ func (n *nsConn) handleBLP(ctx context.Context, cmd wire.Command) error {
 		return errCode(errInvalidParameter)
 	}
 	ser, err := n.sess().SetPrivacy(ctx, v)
+	if errors.Is(err, hub.ErrUnchanged) && addressBook(n.dialect) {
+		// MSNP13+ clients send BLP at every login, Pidgin twice: the
+		// mode they ask for is the mode they have.
+		err = nil
+	}
 	if err != nil {
 		return listError(err)
 	}
