@@ -213,7 +213,6 @@ const (
 	FaultGroupDoesNotExist    = "GroupDoesNotExist"
 	FaultGroupAlreadyExists   = "GroupAlreadyExists"
 	FaultMemberDoesNotExist   = "MemberDoesNotExist"
-	FaultMemberAlreadyExists  = "MemberAlreadyExists"
 	FaultInternal             = "InternalError"
 )
 

@@ -189,11 +189,13 @@ func (s *Server) abChange(ctx context.Context, editor *hub.Session, req abch.Req
 		return contactGUID(number), nil
 	case "ABContactDelete":
 		for _, c := range req.Contacts {
-			number, err := s.abContact(ctx, editor, []abch.Contact{c}, true)
+			number, err := s.abContact(ctx, editor, []abch.Contact{c}, false)
 			if err != nil {
 				return "", err
 			}
-			if _, err := editor.RemoveContact(ctx, hub.Forward, number, -1); err != nil {
+			// Pidgin sends RML before ABContactDelete: a contact already
+			// gone is no error.
+			if _, err := editor.RemoveContact(ctx, hub.Forward, number, -1); err != nil && !errors.Is(err, hub.ErrNotOnList) {
 				return "", err
 			}
 		}
@@ -334,18 +336,14 @@ func (s *Server) abMembers(ctx context.Context, editor *hub.Session, req abch.Re
 			if !editable {
 				continue
 			}
+			// ADL and RML change the same lists, before or after this call:
+			// a member already there, or already gone, is no error.
 			if req.Operation == "AddMember" {
 				_, _, err = editor.AddContact(ctx, l, number, -1)
-				if errors.Is(err, hub.ErrAlreadyOnList) {
-					err = &abch.Fault{Code: abch.FaultMemberAlreadyExists, Message: "already a member"}
-				}
 			} else {
 				_, err = editor.RemoveContact(ctx, l, number, -1)
-				if errors.Is(err, hub.ErrNotOnList) {
-					err = &abch.Fault{Code: abch.FaultMemberDoesNotExist, Message: "not a member"}
-				}
 			}
-			if err != nil {
+			if err != nil && !errors.Is(err, hub.ErrAlreadyOnList) && !errors.Is(err, hub.ErrNotOnList) {
 				return err
 			}
 		}
