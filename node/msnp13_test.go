@@ -53,8 +53,8 @@ func TestMSNP13To18OverHTTPS(t *testing.T) {
 
 // TestMSNPMultiplePointsOfPresence: one account signed in from two
 // machines with MSNP18 stays signed in at both; both are rung for a chat
-// and either can answer; the same machine signing in again takes over
-// from its older connection only.
+// and each can answer; the same machine signing in again takes over from
+// its older connection only.
 func TestMSNPMultiplePointsOfPresence(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -88,11 +88,19 @@ func TestMSNPMultiplePointsOfPresence(t *testing.T) {
 	if j := next[client.Joined](t, ctx, bsb.Events()); j.Email != "alice@example.com" {
 		t.Fatalf("bob sees %+v join", j)
 	}
+	// Home answers the same ring: both endpoints hear Bob.
+	hsb, err := home.Answer(ctx, homeRing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hsb.Leave()
 	if err := bsb.SendText(ctx, "which one are you?"); err != nil {
 		t.Fatal(err)
 	}
-	if m := next[client.Message](t, ctx, wsb.Events()); m.Text != "which one are you?" {
-		t.Fatalf("work got %+v", m)
+	for name, sb := range map[string]*client.Switchboard{"work": wsb, "home": hsb} {
+		if m := next[client.Message](t, ctx, sb.Events()); m.Text != "which one are you?" {
+			t.Fatalf("%s got %+v", name, m)
+		}
 	}
 
 	again := login("alice@example.com", "pa", "{A11CE000-0000-0000-0000-00000000001A}")

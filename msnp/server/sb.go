@@ -123,11 +123,17 @@ func (c *sbConn) admit(ctx context.Context, email, value, session string) (hub.A
 	if c.sb != nil {
 		return hub.Account{}, errCode(errAlreadyLoggedIn)
 	}
-	ck, ok := c.srv.cookies.take(value)
+	email, guid, named := strings.Cut(email, ";")
+	var ck cookie
+	var ok bool
+	if named {
+		ck, ok = c.srv.cookies.takeFor(value, strings.ToUpper(guid))
+	} else {
+		ck, ok = c.srv.cookies.take(value)
+	}
 	if !ok || ck.session != session {
 		return hub.Account{}, fatalCode(errAuthFailed)
 	}
-	email, guid, named := strings.Cut(email, ";")
 	acct, err := c.srv.cfg.Hub.Store().Account(ctx, ck.account)
 	if err != nil || !strings.EqualFold(acct.Email, email) {
 		return hub.Account{}, fatalCode(errAuthFailed)
@@ -392,12 +398,24 @@ func (c *sbConn) end(context.Context) {
 	}
 	others := append([]member(nil), sb.members...)
 	sb.mu.Unlock()
+	// MSNP16+ see the endpoint leave, and everyone the participant once
+	// its last endpoint has.
+	stays := false
+	for _, o := range others {
+		stays = stays || o.account().Number == c.acct.Number
+	}
 	bye := wire.AppendCommand(nil, "BYE", c.acct.Email)
 	clients := 0
 	for _, o := range others {
-		o.notify(bye)
-		if _, ok := o.(*sbConn); ok {
+		oc, ok := o.(*sbConn)
+		if ok {
 			clients++
+			if names := c.srv.participantNames(oc.dialect, c); len(names) > 1 {
+				oc.send("BYE", names[0])
+			}
+		}
+		if !stays {
+			o.notify(bye)
 		}
 	}
 	if clients == 0 {

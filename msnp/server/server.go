@@ -40,6 +40,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -345,12 +346,14 @@ func (s *Server) untrack(c *conn) {
 }
 
 // cookie is a one-time ticket into a switchboard: from XFR SB (a new
-// session) or from RNG (an existing one).
+// session) or from RNG (an existing one). An RNG reaches every MSNP16+
+// endpoint of the callee, and each may answer once.
 type cookie struct {
-	account uint32
-	session string // empty for XFR SB
-	caller  uint32 // who rang, for RNG cookies
-	expires time.Time
+	account  uint32
+	session  string // empty for XFR SB
+	caller   uint32 // who rang, for RNG cookies
+	expires  time.Time
+	answered []string // endpoints that answered with it
 }
 
 type cookieJar struct {
@@ -383,6 +386,24 @@ func (j *cookieJar) take(value string) (cookie, bool) {
 		return cookie{}, false
 	}
 	delete(j.entries, value)
+	return c, time.Now().Before(c.expires)
+}
+
+// takeFor takes a cookie for an MSNP16+ endpoint: an RNG cookie stays
+// for the callee's other endpoints until it expires, each answering once.
+func (j *cookieJar) takeFor(value, endpoint string) (cookie, bool) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	c, ok := j.entries[value]
+	if !ok || slices.Contains(c.answered, endpoint) {
+		return cookie{}, false
+	}
+	if c.session == "" {
+		delete(j.entries, value)
+	} else {
+		c.answered = append(c.answered, endpoint)
+		j.entries[value] = c
+	}
 	return c, time.Now().Before(c.expires)
 }
 
