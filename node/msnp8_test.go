@@ -333,7 +333,8 @@ func TestMSNP11AndMSNP5(t *testing.T) {
 
 // TestPassportLogsHoldNoSecrets: with the MSN wire dump on and the client
 // library logging at debug level, neither the password nor the Passport
-// ticket of an MSNP11 login reaches a log.
+// ticket of an MSNP11 login reaches a log, nor the nonce, ticket and proof
+// of an MSNP18 single sign-on.
 func TestPassportLogsHoldNoSecrets(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -372,11 +373,17 @@ func TestPassportLogsHoldNoSecrets(t *testing.T) {
 	raw.send("USR 3 TWN S " + ticket + "\r\n")
 	raw.expectPrefix("USR 3 OK alice@example.com")
 
+	// MSNP18: the nonce, the ticket and the proof of single sign-on.
+	loginWith(t, ctx, n, client.Options{Versions: []string{"MSNP18"}, Passport: hc, Logger: logger}, "alice@example.com", password)
+
 	got := logs.String()
-	if !strings.Contains(got, "TWN S [redacted]") || !strings.Contains(got, "msnp send") {
-		t.Fatalf("no wire dump of the login in the log; the test would prove nothing:\n%s", got)
+	for _, dump := range []string{"TWN S [redacted]", "msnp send", "SSO S MBI_KEY_OLD [redacted]", "SSO S [redacted] [redacted]"} {
+		if !strings.Contains(got, dump) {
+			t.Fatalf("no %q in the log; the test would prove nothing:\n%s", dump, got)
+		}
 	}
-	for what, secret := range map[string]string{"password": password, "ticket": passport.Token(ticket)} {
+	// Every MBI proof starts with the same header, base64 "HAAAAAEAAAADZgAA".
+	for what, secret := range map[string]string{"password": password, "ticket": passport.Token(ticket), "proof": "HAAAAAEAAAADZgAA", "SSO ticket": "SSO S t="} {
 		if strings.Contains(got, secret) {
 			t.Errorf("the %s is in the log", what)
 		}

@@ -2,9 +2,10 @@ package wire
 
 import "strings"
 
-// Redacted is a command line for logs with its secret argument replaced:
+// Redacted is a command line for logs with its secret arguments replaced:
 // the MD5 salt or response of USR MD5 S, the Passport ticket of USR TWN S,
-// the cookie of XFR SB and RNG (after CKI), and the cookie a client
+// the nonce of USR SSO S MBI_KEY_OLD and the ticket and proof answering
+// it, the cookie of XFR SB and RNG (after CKI), and the cookie a client
 // presents to a switchboard in USR and ANS.
 func Redacted(name string, args []string) string {
 	secret := -1
@@ -13,6 +14,14 @@ func Redacted(name string, args []string) string {
 		switch {
 		case len(args) == 4 && (args[1] == "MD5" || args[1] == "TWN") && args[2] == "S":
 			secret = 3
+		case len(args) >= 5 && args[1] == "SSO" && args[2] == "S":
+			// USR trid SSO S policy nonce, or ticket proof [guid].
+			out := append([]string{name}, args...)
+			if args[3] != "MBI_KEY_OLD" {
+				out[4] = "[redacted]"
+			}
+			out[5] = "[redacted]"
+			return strings.Join(out, " ")
 		case len(args) == 3: // USR trid email cookie, on a switchboard
 			secret = 2
 		}
