@@ -61,16 +61,23 @@ func (h *Hub) Kick(ctx context.Context, number uint32, id string) error {
 // directory shows, on every node, and this node's that have not set their
 // presence yet. A login that attaches after it is refused by Attach once
 // the store has the account disabled.
-func (h *Hub) KickAll(ctx context.Context, number uint32) {
+func (h *Hub) KickAll(ctx context.Context, number uint32) { h.KickProtocol(ctx, number, "") }
+
+// KickProtocol ends an account's sessions of one protocol, as KickAll
+// ends all of them ("" is every protocol): the web's sign-out ends the
+// web chat's.
+func (h *Hub) KickProtocol(ctx context.Context, number uint32, protocol string) {
 	rec, _ := h.directory.record(number)
 	h.mu.RLock()
 	local := slices.Clone(h.users[number])
 	h.mu.RUnlock()
 	for _, s := range local {
-		h.enqueue(envelope{to: number, ev: Event{Kind: EventKick, Protocol: s.protocol, Session: s.id}})
+		if protocol == "" || s.protocol == protocol {
+			h.enqueue(envelope{to: number, ev: Event{Kind: EventKick, Protocol: s.protocol, Session: s.id}})
+		}
 	}
 	for _, sp := range rec.Sessions {
-		if sp.Node != h.cfg.Node {
+		if sp.Node != h.cfg.Node && (protocol == "" || sp.Protocol == protocol) {
 			h.publishTo(number, Event{Kind: EventKick, Protocol: sp.Protocol, Session: sp.ID}, []string{sp.Node}, nil, "")
 		}
 	}

@@ -105,3 +105,38 @@ func TestKickAllLocalBeforePresence(t *testing.T) {
 	h.KickAll(ctx, 1)
 	r.wait(t, hub.EventKick)
 }
+
+// KickProtocol ends an account's sessions of one protocol, on another
+// node too, and leaves its others.
+func TestKickProtocolAcrossNodes(t *testing.T) {
+	ctx := context.Background()
+	h1, h2, st := twoNodes(t)
+	alice := account(t, st, 1, "alice@example.com")
+	sessions := map[string]*recorder{"gg": newRecorder(), "webchat": newRecorder(), "msnp": newRecorder()}
+	for protocol, r := range sessions {
+		sess, err := h2.Attach(ctx, alice, protocol, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sess.SetPresence(ctx, hub.StatusOnline, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := sessionsOf(t, h1, 3)
+	h1.KickProtocol(ctx, 1, "webchat")
+	sessions["webchat"].wait(t, hub.EventKick)
+	// A kick sent after it on the same path arrives after it: by then the
+	// GG session would have had one too.
+	if err := h1.Kick(ctx, 1, got[1].ID); err != nil { // msnp, in the directory's order
+		t.Fatal(err)
+	}
+	sessions["msnp"].wait(t, hub.EventKick)
+	gg := sessions["gg"]
+	gg.mu.Lock()
+	defer gg.mu.Unlock()
+	for _, ev := range gg.events {
+		if ev.Kind == hub.EventKick {
+			t.Fatal("the GG session was kicked too")
+		}
+	}
+}

@@ -342,7 +342,6 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 			// when a proxy in front gives the node another Host.
 			wcfg.OriginPatterns = append(wcfg.OriginPatterns, u.Host)
 		}
-		n.Webchat = webchatserver.New(wcfg)
 		bg, stop := context.WithCancel(context.Background())
 		n.stop = stop
 		go n.Drive.RunSweeper(bg, time.Hour)
@@ -356,6 +355,10 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		if n.Web, err = n.startWeb(o); err != nil {
 			return nil, err
 		}
+		// A browser signed in to the pages opens the chat with a chat token
+		// of its web session (web.Server.ChatToken).
+		wcfg.Tokens = webchatserver.TokenFunc(n.Web.ChatTokenOwner)
+		n.Webchat = webchatserver.New(wcfg)
 		n.http = o.HTTP.server(n.httpHandler())
 		serveHTTP := func() error { return n.http.Serve(l) }
 		if o.TLSCert != "" && o.TLSKey != "" {
@@ -500,7 +503,7 @@ func (n *Node) serveShared(l net.Listener, sniff time.Duration) error {
 func (n *Node) httpHandler() http.Handler {
 	metricsHandler := promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{})
 	driveHandler := n.Drive.Handler()
-	chatHandler := http.StripPrefix(chatPrefix, webchat.Handler(n.Webchat.Handler()))
+	chatHandler := http.StripPrefix(chatPrefix, webchat.Handler(n.Webchat.Handler(), n.Web.ChatToken))
 	webHandler := n.Web.Handler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		path := r.URL.EscapedPath()

@@ -38,7 +38,7 @@ type Store interface {
 	Backup(ctx context.Context, dir string) ([]string, error)
 
 	// The web service's part (web.go): sign-ups, admin rights, disabled
-	// accounts, web sign-in sessions and invites.
+	// accounts, web sign-in sessions, their chat tokens and invites.
 	SignUp(ctx context.Context, a hub.Account, password string, rules SignUpRules) (hub.Account, error)
 	SetAdmin(ctx context.Context, number uint32, admin bool) error
 	IsAdmin(ctx context.Context, number uint32) (bool, error)
@@ -51,6 +51,8 @@ type Store interface {
 	WebSession(ctx context.Context, tokenHash []byte) (AccountInfo, error)
 	DeleteWebSession(ctx context.Context, tokenHash []byte) error
 	DeleteWebSessions(ctx context.Context, number uint32, keep []byte) error
+	CreateChatToken(ctx context.Context, tokenHash, sessionHash []byte, expires time.Time) error
+	TakeChatToken(ctx context.Context, tokenHash []byte) (AccountInfo, error)
 	CreateInvite(ctx context.Context, codeHash []byte, uses int, expires time.Time) error
 }
 

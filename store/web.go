@@ -281,6 +281,42 @@ func (c *core) DeleteWebSessions(ctx context.Context, number uint32, keep []byte
 	})
 }
 
+// CreateChatToken records a chat token, by its SHA-256, minted by the web
+// session whose token hashes to sessionHash; it ends with that session.
+// Expired chat tokens are removed on the way.
+func (c *core) CreateChatToken(ctx context.Context, tokenHash, sessionHash []byte, expires time.Time) error {
+	return c.db.write(ctx, func(t tx) error {
+		if _, err := t.exec(`DELETE FROM chat_tokens WHERE expires_at <= ?`, time.Now().Unix()); err != nil {
+			return err
+		}
+		_, err := t.exec(`INSERT INTO chat_tokens (token_hash, session_hash, expires_at) VALUES (?, ?, ?)`,
+			tokenHash, sessionHash, expires.Unix())
+		return err
+	})
+}
+
+// TakeChatToken spends a chat token: it is deleted whatever the outcome,
+// and the account of its web session returned when the token had not
+// expired and the session is live and its account enabled (hub.ErrNotFound
+// otherwise).
+func (c *core) TakeChatToken(ctx context.Context, tokenHash []byte) (AccountInfo, error) {
+	var (
+		session []byte
+		expires int64
+	)
+	err := c.db.write(ctx, func(t tx) error {
+		return t.scan(`DELETE FROM chat_tokens WHERE token_hash = ? RETURNING session_hash, expires_at`,
+			[]any{tokenHash}, &session, &expires)
+	})
+	if errors.Is(err, sql.ErrNoRows) || err == nil && expires <= time.Now().Unix() {
+		return AccountInfo{}, hub.ErrNotFound
+	}
+	if err != nil {
+		return AccountInfo{}, fmt.Errorf("store: %w", err)
+	}
+	return c.WebSession(ctx, session)
+}
+
 // CreateInvite records an invite code, by its SHA-256, good for uses
 // sign-ups until expires.
 func (c *core) CreateInvite(ctx context.Context, codeHash []byte, uses int, expires time.Time) error {

@@ -269,3 +269,53 @@ func TestLiveTickets(t *testing.T) {
 		}
 	})
 }
+
+// A chat token signs in once, before it expires, while its web session
+// lives and its account is enabled; signing out ends the session's tokens.
+func TestChatTokens(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e testEngine) {
+		s := e.newStore(t)
+		ctx := t.Context()
+		withAccounts(t, s, 2)
+		hour := time.Now().Add(time.Hour)
+		for _, session := range []string{"s1", "s2"} {
+			if err := s.CreateWebSession(ctx, 1, hashOf(session), hour, 10); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mint := func(token, session string, expires time.Time) {
+			t.Helper()
+			if err := s.CreateChatToken(ctx, hashOf(token), hashOf(session), expires); err != nil {
+				t.Fatal(err)
+			}
+		}
+		take := func(token string, want uint32) {
+			t.Helper()
+			ai, err := s.TakeChatToken(ctx, hashOf(token))
+			if want == 0 && !errors.Is(err, hub.ErrNotFound) || want != 0 && (err != nil || ai.Number != want) {
+				t.Fatalf("chat token %s: %+v, %v; want account %d", token, ai.Number, err, want)
+			}
+		}
+		mint("c1", "s1", hour)
+		mint("c2", "s1", hour)
+		mint("old", "s1", time.Now().Add(-time.Second))
+		mint("c3", "s2", hour)
+		mint("c4", "s2", hour)
+		if err := s.CreateChatToken(ctx, hashOf("orphan"), hashOf("no session"), hour); err == nil {
+			t.Fatal("a chat token of no web session was taken")
+		}
+		take("c1", 1)
+		take("c1", 0) // single use
+		take("old", 0)
+		take("unknown", 0)
+		if err := s.DeleteWebSession(ctx, hashOf("s1")); err != nil {
+			t.Fatal(err)
+		}
+		take("c2", 0)
+		take("c3", 1)
+		if err := s.SetDisabled(ctx, 1, true); err != nil {
+			t.Fatal(err)
+		}
+		take("c4", 0)
+	})
+}

@@ -11,6 +11,7 @@ import (
 	msnpclient "github.com/crosstalk-im/crosstalk/msnp/client"
 	"github.com/crosstalk-im/crosstalk/node"
 	sipclient "github.com/crosstalk-im/crosstalk/sip/client"
+	webchatclient "github.com/crosstalk-im/crosstalk/webchat/client"
 )
 
 // loginAs logs carol in over one protocol with her right password and
@@ -43,6 +44,15 @@ var protocolLogins = map[string]loginAs{
 		}
 		defer c.Close()
 		_, err = c.Login(ctx, "1002", "carol-secret")
+		return err
+	},
+	"webchat": func(ctx context.Context, e *env) error {
+		c, err := webchatclient.Dial(ctx, e.chatSocket(), webchatclient.Options{})
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_, err = c.Login(ctx, "carol@example.com", "carol-secret")
 		return err
 	},
 	"sip": func(ctx context.Context, e *env) error {

@@ -15,6 +15,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/crosstalk-im/crosstalk/drive"
 	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/msnp/passport"
 	"github.com/crosstalk-im/crosstalk/store"
@@ -206,6 +207,9 @@ func (s *Server) signout(w http.ResponseWriter, r *http.Request) {
 		if err := s.cfg.Store.DeleteWebSession(r.Context(), hashToken(c.token)); err != nil {
 			s.log.Error("web sign-out", "err", err)
 		}
+		// Signing out of the pages signs out of the browser chat (the
+		// account's one web chat session, on whichever node).
+		s.cfg.Hub.KickProtocol(r.Context(), c.Number, drive.ProtocolWebchat)
 		s.setCookie(w, r, sessionCookie, "", -1)
 		http.Redirect(w, r, "/web/signin", http.StatusSeeOther)
 	})(w, r)

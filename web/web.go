@@ -53,6 +53,7 @@ const (
 	DefaultSessionLifetime   = 7 * 24 * time.Hour
 	DefaultMaxSessions       = 20
 	DefaultMaxFormBytes      = 16 << 10
+	DefaultChatTokenLifetime = time.Minute
 )
 
 // Config wires the web service to the node.
@@ -78,6 +79,10 @@ type Config struct {
 	MaxSessionsPerAccount int
 	// MaxFormBytes caps a form or JSON request body.
 	MaxFormBytes int64
+	// ChatTokenLifetime is how long the chat token in a browser chat page
+	// served to a signed-in browser stays good (it is spent by the page's
+	// login at once; a page left unopened longer asks for the password).
+	ChatTokenLifetime time.Duration
 	// Secure marks cookies Secure: the service is reached over TLS.
 	Secure bool
 	// Clients says how each client reaches this server, for the page
@@ -141,6 +146,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxFormBytes <= 0 {
 		cfg.MaxFormBytes = DefaultMaxFormBytes
+	}
+	if cfg.ChatTokenLifetime <= 0 {
+		cfg.ChatTokenLifetime = DefaultChatTokenLifetime
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -274,6 +282,44 @@ func (s *Server) CSRFToken(r *http.Request) string {
 		return ""
 	}
 	return s.csrfToken(c.token)
+}
+
+// ChatToken mints a chat token for the browser chat page that r, from a
+// browser signed in with the session cookie, asks for; "" when r is not
+// (or through a bearer token, whose scripts log in themselves).
+//
+// The page gets a token of its own rather than the session cookie's
+// value, which stays HttpOnly and out of every page: the chat token is
+// random, stored by its SHA-256, good for one login within
+// Config.ChatTokenLifetime, and ends with the web session that minted it
+// (sign-out). Another site cannot read it: the page is same-origin only,
+// and the WebSocket refuses foreign Origins besides.
+func (s *Server) ChatToken(r *http.Request) string {
+	c, ok := s.signedIn(r)
+	if !ok || c.bearer {
+		return ""
+	}
+	token := newToken()
+	if err := s.cfg.Store.CreateChatToken(r.Context(), hashToken(token), hashToken(c.token), time.Now().Add(s.cfg.ChatTokenLifetime)); err != nil {
+		s.log.Error("chat token", "err", err)
+		return ""
+	}
+	return token
+}
+
+// ChatTokenOwner spends a chat token from ChatToken and returns the
+// account it signs in: the web chat's Config.Tokens. ok is false for an
+// unknown, spent or expired token, one whose web session ended, and one of
+// a disabled account.
+func (s *Server) ChatTokenOwner(ctx context.Context, token string) (number uint32, ok bool) {
+	ai, err := s.cfg.Store.TakeChatToken(ctx, hashToken(token))
+	if err != nil {
+		if !errors.Is(err, hub.ErrNotFound) {
+			s.log.Warn("chat token lookup", "err", err)
+		}
+		return 0, false
+	}
+	return ai.Number, true
 }
 
 // Handle serves pattern (a ServeMux pattern under /web/ or /api/) with h

@@ -5,7 +5,9 @@
 package webchat
 
 import (
+	"bytes"
 	"embed"
+	"html"
 	"io/fs"
 	"net/http"
 	"path"
@@ -15,15 +17,27 @@ import (
 //go:embed static
 var static embed.FS
 
+// tokenMeta is the page's place for a chat token, empty in the file.
+const tokenMeta = `<meta name="crosstalk-chat-token" content="">`
+
 // Handler serves the page at "/" and its assets, and passes the
 // WebSocket ("/ws") and uploads ("/upload/...") to socket; the caller
 // strips its mount point (the node mounts it at /chat). Every answer
 // carries a strict Content Security Policy: scripts and styles only from
 // the page's own files, connections only to its own host.
-func Handler(socket http.Handler) http.Handler {
+//
+// chatToken, when not nil, mints a chat token for a request from a
+// browser signed in to the web pages ("" for others): the page is then
+// served with it in its crosstalk-chat-token meta element, and logs in
+// with it at once. Such a page is never stored by caches.
+func Handler(socket http.Handler, chatToken func(*http.Request) string) http.Handler {
 	files, err := fs.Sub(static, "static")
 	if err != nil {
 		panic(err) // the embedded tree is part of the build
+	}
+	index, err := fs.ReadFile(files, "index.html")
+	if err != nil || !bytes.Contains(index, []byte(tokenMeta)) {
+		panic("webchat: index.html lacks " + tokenMeta) // the embedded tree is part of the build
 	}
 	assets := http.FileServerFS(files)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -51,6 +65,16 @@ func Handler(socket http.Handler) http.Handler {
 				return
 			}
 			h.Set("Cache-Control", "no-cache")
+			if p == "/" && r.Method == http.MethodGet && chatToken != nil {
+				if token := chatToken(r); token != "" {
+					h.Set("Cache-Control", "no-store")
+					h.Set("Content-Type", "text/html; charset=utf-8")
+					page := bytes.Replace(index, []byte(tokenMeta),
+						[]byte(`<meta name="crosstalk-chat-token" content="`+html.EscapeString(token)+`">`), 1)
+					_, _ = w.Write(page)
+					return
+				}
+			}
 			assets.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)

@@ -143,15 +143,18 @@ func TestWebFlags(t *testing.T) {
 	got := c.Serve.webConfig()
 	if got.Registration != web.RegistrationClosed || got.MaxSignUpsPerAddr != web.DefaultMaxSignUpsPerAddr ||
 		got.SignUpWindow != web.DefaultSignUpWindow || got.MinPasswordLength != web.DefaultMinPasswordLength ||
-		got.SessionLifetime != web.DefaultSessionLifetime || got.MaxSessionsPerAccount != web.DefaultMaxSessions {
+		got.SessionLifetime != web.DefaultSessionLifetime || got.MaxSessionsPerAccount != web.DefaultMaxSessions ||
+		got.ChatTokenLifetime != web.DefaultChatTokenLifetime {
 		t.Errorf("flag defaults %+v differ from the service's", got)
 	}
 	t.Setenv("CROSSTALK_WEB_REGISTRATION", "invite")
-	if c, _, err = parse(t, "serve", "--web-signups-per-addr=-1", "--web-min-password", "12", "--web-session-lifetime", "1h", "--web-max-sessions", "3"); err != nil {
+	if c, _, err = parse(t, "serve", "--web-signups-per-addr=-1", "--web-min-password", "12", "--web-session-lifetime", "1h", "--web-max-sessions", "3",
+		"--web-chat-token-lifetime", "20s"); err != nil {
 		t.Fatal(err)
 	}
 	got = c.Serve.webConfig()
-	if got.Registration != web.RegistrationInvite || got.MaxSignUpsPerAddr != -1 || got.MinPasswordLength != 12 || got.SessionLifetime != time.Hour || got.MaxSessionsPerAccount != 3 {
+	if got.Registration != web.RegistrationInvite || got.MaxSignUpsPerAddr != -1 || got.MinPasswordLength != 12 || got.SessionLifetime != time.Hour || got.MaxSessionsPerAccount != 3 ||
+		got.ChatTokenLifetime != 20*time.Second {
 		t.Errorf("settings not passed on: %+v", got)
 	}
 	if _, _, err := parse(t, "serve", "--web-registration", "sometimes"); err == nil {

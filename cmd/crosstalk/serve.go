@@ -113,6 +113,7 @@ type serveCmd struct {
 	WebMinPassword       int           `help:"Fewest characters of a password chosen on the web." default:"${min_password_length}" group:"web"`
 	WebSessionLifetime   time.Duration `help:"How long a web sign-in (or admin API token) lasts." default:"7d" group:"web"`
 	WebMaxSessions       int           `help:"Most web sign-ins (and API tokens) one account keeps; a new one ends the oldest." default:"20" group:"web"`
+	WebChatTokenLifetime time.Duration `help:"How long the single-use token in a browser chat page served to a signed-in browser stays good." default:"1m" group:"web"`
 	MaxContacts          int           `help:"Most entries on one contact list." default:"600"`
 	MailboxSize          int           `help:"Most offline messages kept for one account." default:"500"`
 	MailboxPerSender     int           `help:"Most of those from any one sender, so no one can fill another's mailbox." default:"100"`
@@ -296,6 +297,7 @@ func (c *serveCmd) webConfig() web.Config {
 		MinPasswordLength:     c.WebMinPassword,
 		SessionLifetime:       c.WebSessionLifetime,
 		MaxSessionsPerAccount: c.WebMaxSessions,
+		ChatTokenLifetime:     c.WebChatTokenLifetime,
 	}
 }
 

@@ -251,7 +251,7 @@ func (c *Client) Login(ctx context.Context, email, password string) (*wire.Welco
 	return c.login(ctx, wire.Login{Type: wire.TypeLogin, Email: email, Password: password})
 }
 
-// LoginToken signs in with a web session token.
+// LoginToken signs in with a chat token (PROTOCOL.md).
 func (c *Client) LoginToken(ctx context.Context, token string) (*wire.Welcome, error) {
 	return c.login(ctx, wire.Login{Type: wire.TypeLogin, Token: token})
 }

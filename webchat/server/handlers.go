@@ -43,7 +43,7 @@ func (c *conn) dispatch(ctx context.Context, msg wire.ClientMessage, id string) 
 	return nil
 }
 
-// handleLogin checks e-mail and password, or a web session token, and
+// handleLogin checks e-mail and password, or a chat token, and
 // starts the session: welcome, the contact list, then stored messages.
 func (c *conn) handleLogin(ctx context.Context, m *wire.Login, id string) error {
 	if c.sess() != nil {
@@ -94,7 +94,8 @@ func (c *conn) handleLogin(ctx context.Context, m *wire.Login, id string) error 
 
 // authenticate returns the account a login names, or the zero account
 // after queueing its refusal. Password logins go through the login guard
-// as every protocol's do; token logins too, counted by address.
+// as every protocol's do; token logins too, counted by address. A
+// disabled account is refused either way, after the credentials.
 func (c *conn) authenticate(ctx context.Context, m *wire.Login) (hub.Account, error) {
 	store := c.srv.cfg.Hub.Store()
 	guard := c.srv.cfg.Guard
@@ -124,6 +125,9 @@ func (c *conn) authenticate(ctx context.Context, m *wire.Login) (hub.Account, er
 		if err != nil {
 			return hub.Account{}, err
 		}
+		if acct.Disabled { // disabled since the token was handed out
+			return c.refuse(ctx, m.ID, attempt, loginguard.Disabled, "token")
+		}
 		attempt.Succeed()
 		return acct, nil
 	}
@@ -148,6 +152,9 @@ func (c *conn) authenticate(ctx context.Context, m *wire.Login) (hub.Account, er
 	}
 	if subtle.ConstantTimeCompare([]byte(password), []byte(m.Password)) != 1 {
 		return c.refuse(ctx, m.ID, attempt, loginguard.BadPassword, m.Email)
+	}
+	if acct.Disabled {
+		return c.refuse(ctx, m.ID, attempt, loginguard.Disabled, m.Email)
 	}
 	attempt.Succeed()
 	return acct, nil

@@ -1,8 +1,8 @@
 // Package server is Crosstalk's web chat service: a sixth front end on the
 // hub, spoken by the browser page of package webchat and by bots over one
 // WebSocket per session (the messages are package wire's; PROTOCOL.md
-// describes them). The account's e-mail address or a web session token
-// logs in; contacts, presence, messages, typing, contact requests and
+// describes them). The account's e-mail address or a chat token minted
+// from a web session (package web's ChatToken) logs in; contacts, presence, messages, typing, contact requests and
 // files reach every other protocol through the hub and the drive.
 //
 // # Choices
@@ -16,9 +16,12 @@
 //   - The first message must be "login", within Config.LoginTimeout:
 //     e-mail and password, checked against the store and throttled by the
 //     login guard shared with every protocol, or an opaque token that
-//     Config.Tokens maps to an account (the web pages' sessions). A failed
-//     login is answered with an error (login_failed, or login_locked when
-//     the guard holds it back) and the connection is closed.
+//     Config.Tokens maps to an account (the node gives package web's
+//     single-use chat tokens, minted per page load from a web session,
+//     so the session cookie never reaches a page). A disabled account is
+//     refused either way. A failed login is answered with an error
+//     (login_failed, or login_locked when the guard holds it back) and
+//     the connection is closed.
 //   - A new web chat login of the same account takes over: the older
 //     connection gets "bye" and is closed. Sessions of other protocols stay.
 //   - After "welcome" come the contact list with every contact's presence
@@ -74,8 +77,8 @@ import (
 // frontend.
 const protocolName = drive.ProtocolWebchat
 
-// TokenOwner maps an opaque web session token to the account it signs in;
-// the web pages' session store implements it.
+// TokenOwner maps an opaque chat token to the account it signs in; the
+// node gives package web's (*Server).ChatTokenOwner.
 type TokenOwner interface {
 	TokenOwner(ctx context.Context, token string) (number uint32, ok bool)
 }
@@ -114,7 +117,7 @@ type Config struct {
 	Trace bool
 	// Guard slows password guessing; the servers of one process share one.
 	Guard *loginguard.Guard
-	// Tokens signs in with web session tokens; nil: token logins fail.
+	// Tokens signs in with chat tokens; nil: token logins fail.
 	Tokens TokenOwner
 	// Files is the drive; nil: no file transfer.
 	Files Files

@@ -169,7 +169,7 @@ func TestLoginRefused(t *testing.T) {
 	}
 }
 
-// TestTokenLogin: a web session token the hook knows logs in as its
+// TestTokenLogin: a chat token the hook knows logs in as its
 // account; others are refused.
 func TestTokenLogin(t *testing.T) {
 	ctx := testCtx(t)
@@ -192,6 +192,33 @@ func TestTokenLogin(t *testing.T) {
 	}
 	if strings.Join(asked, ",") != "good-token,forged" {
 		t.Errorf("tokens asked: %v", asked)
+	}
+}
+
+// TestDisabledRefused: a disabled account is refused with the right
+// password and with a token its hook still knows, and logs in again once
+// enabled.
+func TestDisabledRefused(t *testing.T) {
+	ctx := testCtx(t)
+	e := newTestEnv(t, func(c *Config) {
+		c.Tokens = TokenFunc(func(context.Context, string) (uint32, bool) { return 1001, true })
+	})
+	e.account(t, 1001, "Alice", "pa")
+	for _, disabled := range []bool{true, false} {
+		if err := e.store.SetDisabled(ctx, 1001, disabled); err != nil {
+			t.Fatal(err)
+		}
+		refused := func(err error) bool { return errorCode(err) == wire.CodeLoginFailed }
+		c := e.dial(t, ctx, client.Options{})
+		if _, err := c.Login(ctx, "u1001@example.com", "pa"); refused(err) != disabled || !disabled && err != nil {
+			t.Fatalf("password login, disabled %v: %v", disabled, err)
+		}
+		c.Close()
+		c = e.dial(t, ctx, client.Options{})
+		if _, err := c.LoginToken(ctx, "token"); refused(err) != disabled || !disabled && err != nil {
+			t.Fatalf("token login, disabled %v: %v", disabled, err)
+		}
+		c.Close()
 	}
 }
 

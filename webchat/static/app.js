@@ -228,8 +228,13 @@ function sendFile(file) {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  const meta = document.querySelector('meta[name="crosstalk-session-token"]');
-  if (meta && meta.content) connect({ token: meta.content });
+  // A page served to a browser signed in to the web pages carries a
+  // single-use chat token: log in with it at once, and forget it.
+  const meta = document.querySelector('meta[name="crosstalk-chat-token"]');
+  if (meta && meta.content) {
+    connect({ token: meta.content });
+    meta.content = "";
+  }
   $("login-form").addEventListener("submit", (e) => {
     e.preventDefault();
     $("login-error").textContent = "";

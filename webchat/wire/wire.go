@@ -154,7 +154,7 @@ type Contact struct {
 func (c Contact) IsZero() bool { return c.Number == 0 && c.Email == "" && c.Nick == "" }
 
 // Login authenticates the connection: with Email and Password, or with
-// Token, an opaque web session token handed out by the web pages.
+// Token, an opaque single-use chat token handed out by the web pages.
 type Login struct {
 	Type     string `json:"type"`
 	ID       string `json:"id,omitempty"`
