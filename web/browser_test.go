@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -175,11 +174,7 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("the admin page shows an error: %q", alert)
 	}
 	e.noSecrets("alice-secret", "carol-secret")
-	for _, m := range console.messages() {
-		if m.IsException() || strings.Contains(m.Text, "Content Security Policy") {
-			t.Errorf("browser console: %s", m)
-		}
-	}
+	console.check(t)
 }
 
 // consoleLog keeps what the pages write to the browser's console:
@@ -206,8 +201,15 @@ func watchConsole(ctx context.Context) *consoleLog {
 	return l
 }
 
-func (l *consoleLog) messages() []chromedp.ConsoleMessage {
+// check fails the test for every script exception and every report of
+// something the Content-Security-Policy blocked.
+func (l *consoleLog) check(t *testing.T) {
+	t.Helper()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return slices.Clone(l.seen)
+	for _, m := range l.seen {
+		if m.IsException() || strings.Contains(m.Text, "Content Security Policy") {
+			t.Errorf("browser console: %s", m)
+		}
+	}
 }

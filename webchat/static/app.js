@@ -9,6 +9,7 @@ const state = {
   contacts: new Map(), // number -> contact entry
   conversations: new Map(), // number -> [{mine, text, sent, offline, file, failed}]
   current: 0, typingTimer: 0, typingSent: false, typingShown: 0, pingTimer: 0,
+  bye: "", // the reason the server gave for ending the session
 };
 
 function el(tag, cls, text) {
@@ -51,7 +52,9 @@ function connect(login) {
     clearInterval(state.pingTimer);
     for (const p of state.pending.values()) p.reject({ code: "closed", text: "connection closed" });
     state.pending.clear();
-    if (!$("chat").hidden) notice("Disconnected. Reload the page to sign in again.");
+    if (!$("chat").hidden) {
+      notice((state.bye ? "Signed out: " + state.bye + ". " : "Disconnected. ") + "Reload the page to sign in again.");
+    }
   };
 }
 
@@ -97,7 +100,8 @@ function handle(m) {
       notice("Error: " + (m.text || m.code));
       break;
     case "bye":
-      notice("Signed out: " + m.reason);
+      state.bye = m.reason || "the server ended the session";
+      notice("Signed out: " + state.bye + ".");
       break;
   }
 }
@@ -126,6 +130,7 @@ function renderContacts() {
   sorted.sort((a, b) => (a.status === "offline") - (b.status === "offline") || nameOf(a).localeCompare(nameOf(b)));
   for (const c of sorted) {
     const li = el("li");
+    li.dataset.number = c.number;
     if (c.number === state.current) li.classList.add("active");
     if (c.unread) li.classList.add("unread");
     li.append(el("span", "dot " + c.status), el("span", "name", nameOf(c)));
@@ -140,6 +145,7 @@ function renderContacts() {
 
 function addRequest(from) {
   const li = el("li");
+  li.dataset.number = from.number;
   li.append(el("span", "", nameOf(from) + " wants to add you. "));
   const accept = el("button", "", "Accept");
   const block = el("button", "", "Block");
