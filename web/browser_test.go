@@ -95,6 +95,18 @@ func value[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
 	return v
 }
 
+// fillSignUp opens the sign-up page and fills its form in.
+func fillSignUp(base, email, name, password string) []chromedp.Action[chromedp.Void] {
+	return []chromedp.Action[chromedp.Void]{
+		chromedp.Navigate(base + "/web/signup"),
+		chromedp.WaitVisible(chromedp.CSS("#signup-form")),
+		chromedp.SendKeys(chromedp.CSS("#email"), email),
+		chromedp.SendKeys(chromedp.CSS("#name"), name),
+		chromedp.SendKeys(chromedp.CSS("#password"), password),
+		chromedp.SendKeys(chromedp.CSS("#password2"), password),
+	}
+}
+
 // until reloads the page until the script's answer is true.
 func until(t *testing.T, ctx context.Context, what, script string) {
 	t.Helper()
@@ -114,18 +126,12 @@ func TestBrowser(t *testing.T) {
 	shots := artifactDir(t)
 	console := watchConsole(ctx)
 
-	run(t, ctx, "sign up",
-		chromedp.Navigate(e.base+"/web/signup"),
-		chromedp.WaitVisible(chromedp.CSS("#signup-form")),
-		chromedp.SendKeys(chromedp.CSS("#email"), "alice@example.com"),
-		chromedp.SendKeys(chromedp.CSS("#name"), "Alice"),
-		chromedp.SendKeys(chromedp.CSS("#password"), "alice-secret"),
-		chromedp.SendKeys(chromedp.CSS("#password2"), "alice-secret"),
+	run(t, ctx, "sign up", append(fillSignUp(e.base, "alice@example.com", "Alice", "alice-secret"),
 		screenshot(t, shots, "1-signup.png"),
 		chromedp.Click(chromedp.CSS("#signup-submit")),
 		chromedp.WaitVisible(chromedp.CSS("#number")),
 		screenshot(t, shots, "2-welcome.png"),
-	)
+	)...)
 	number := value(t, ctx, chromedp.Text(chromedp.CSS("#number")))
 	login := value(t, ctx, chromedp.Text(chromedp.CSS("#msn-login")))
 	if number != "2002" || login != "alice@example.com" {

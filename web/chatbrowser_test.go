@@ -20,6 +20,7 @@ import (
 	driveclient "github.com/crosstalk-im/crosstalk/drive/client"
 	ggclient "github.com/crosstalk-im/crosstalk/gg/client"
 	"github.com/crosstalk-im/crosstalk/gg/wire"
+	"github.com/crosstalk-im/crosstalk/internal/testenv"
 	msnpclient "github.com/crosstalk-im/crosstalk/msnp/client"
 	"github.com/crosstalk-im/crosstalk/node"
 	"github.com/crosstalk-im/crosstalk/web"
@@ -46,16 +47,10 @@ func TestBrowserChat(t *testing.T) {
 	cctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
-	run(t, ctx, "sign up",
-		chromedp.Navigate(e.base+"/web/signup"),
-		chromedp.WaitVisible(chromedp.CSS("#signup-form")),
-		chromedp.SendKeys(chromedp.CSS("#email"), "web@example.com"),
-		chromedp.SendKeys(chromedp.CSS("#name"), "Wera"),
-		chromedp.SendKeys(chromedp.CSS("#password"), "wera-secret"),
-		chromedp.SendKeys(chromedp.CSS("#password2"), "wera-secret"),
+	run(t, ctx, "sign up", append(fillSignUp(e.base, "web@example.com", "Wera", "wera-secret"),
 		chromedp.Click(chromedp.CSS("#signup-submit")),
 		chromedp.WaitVisible(chromedp.CSS("#number")),
-	)
+	)...)
 	n, err := strconv.ParseUint(value(t, ctx, chromedp.Text(chromedp.CSS("#number"))), 10, 32)
 	if err != nil {
 		t.Fatal(err)
@@ -97,11 +92,11 @@ func TestBrowserChat(t *testing.T) {
 
 	// Messages and typing with the GG user.
 	run(t, ctx, "type to the GG user", chromedp.Click(chromedp.CSS(gosia)), chromedp.SendKeys(chromedp.CSS("#text"), "hello Gosia"))
-	if ty := nextEvent[ggclient.Typing](t, cctx, gg.Events()); ty.From != me || ty.Length == 0 {
+	if ty := testenv.Next[ggclient.Typing](t, cctx, gg.Events()); ty.From != me || ty.Length == 0 {
 		t.Fatalf("GG typing: %+v", ty)
 	}
 	run(t, ctx, "send to the GG user", chromedp.Click(chromedp.CSS(`#send-form button[type="submit"]`)))
-	if m := nextEvent[ggclient.Message](t, cctx, gg.Events()); m.From != me || m.Text != "hello Gosia" {
+	if m := testenv.Next[ggclient.Message](t, cctx, gg.Events()); m.From != me || m.Text != "hello Gosia" {
 		t.Fatalf("GG got %+v", m)
 	}
 	waitPage(t, ctx, "the message delivered", `document.querySelector("#messages li.mine:last-child .meta").textContent.includes("delivered")`)
@@ -174,7 +169,7 @@ func TestBrowserChat(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS("#text"), "hello Em"),
 		chromedp.Click(chromedp.CSS(`#send-form button[type="submit"]`)),
 	)
-	ring := nextEvent[msnpclient.Ring](t, cctx, mc.Events())
+	ring := testenv.Next[msnpclient.Ring](t, cctx, mc.Events())
 	sb, err := mc.Answer(cctx, ring)
 	if err != nil {
 		t.Fatal(err)
@@ -255,29 +250,11 @@ func dot(number uint32, status string) string {
 	return fmt.Sprintf(`document.querySelector('#contacts li[data-number="%d"] .dot.%s') !== null`, number, status)
 }
 
-// nextEvent returns the next event of type T from a client's events.
-func nextEvent[T any, E any](t *testing.T, ctx context.Context, events <-chan E) T {
-	t.Helper()
-	for {
-		select {
-		case ev, ok := <-events:
-			if !ok {
-				t.Fatalf("events ended while waiting for %T", *new(T))
-			}
-			if v, ok := any(ev).(T); ok {
-				return v
-			}
-		case <-ctx.Done():
-			t.Fatalf("no %T: %v", *new(T), ctx.Err())
-		}
-	}
-}
-
 // nextText returns the next text message of a switchboard.
 func nextText(t *testing.T, ctx context.Context, sb *msnpclient.Switchboard) msnpclient.Message {
 	t.Helper()
 	for {
-		if m := nextEvent[msnpclient.Message](t, ctx, sb.Events()); m.ContentType == "text/plain" {
+		if m := testenv.Next[msnpclient.Message](t, ctx, sb.Events()); m.ContentType == "text/plain" {
 			return m
 		}
 	}
@@ -323,7 +300,7 @@ func (e *env) ggDrive(ctx context.Context, gg *ggclient.Client, uin uint32) *dri
 func allowNextTicket(t *testing.T, ctx context.Context, gg *ggclient.Client, dc *driveclient.Client) driveclient.Ticket {
 	t.Helper()
 	for {
-		ev := nextEvent[ggclient.MPANotify](t, ctx, gg.Events())
+		ev := testenv.Next[ggclient.MPANotify](t, ctx, gg.Events())
 		var v struct {
 			ID   string `json:"id"`
 			Ack  string `json:"ack_status"`
