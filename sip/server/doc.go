@@ -116,10 +116,11 @@
 //     (Encryption: R or S) gets fresh 24-byte keys in the ACCEPT and
 //     speaks MSN_SECURE_FTP; without it, plain MSNFTP (Communicator with
 //     AllowUnencryptedFileTransfer).
-//   - The server's ACCEPT always names a port it opens on the address the
-//     client reached it at (IP-Address, Port, AuthCookie, Sender-Connect:
-//     TRUE), whether or not the client said Connectivity: N: pidgin-sipe,
-//     when it listens itself, accepts a blocking socket and then waits,
+//   - The server's ACCEPT always names a port it opens (IP-Address, Port,
+//     AuthCookie, Sender-Connect: TRUE) on the address the client reached
+//     it at, or, behind NAT, at Config.FileHost (the port then listens on
+//     every address), whether or not the client said Connectivity: N:
+//     pidgin-sipe, when it listens itself, accepts a blocking socket and then waits,
 //     before every block, for the receiver to speak. USR must name the
 //     contact's address, as pidgin-sipe checks it against its session.
 //     The port takes connections only from the address of the client's

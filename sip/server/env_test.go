@@ -67,7 +67,13 @@ func testCtx(tb testing.TB) context.Context {
 // dial connects a client library client; it is closed when the test ends.
 func (e *testEnv) dial(tb testing.TB) *client.Client {
 	tb.Helper()
-	c, err := client.Dial(testCtx(tb), e.addr, client.Options{})
+	return e.dialWith(tb, client.Options{})
+}
+
+// dialWith connects a client library client with opts.
+func (e *testEnv) dialWith(tb testing.TB, opts client.Options) *client.Client {
+	tb.Helper()
+	c, err := client.Dial(testCtx(tb), e.addr, opts)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -78,7 +84,13 @@ func (e *testEnv) dial(tb testing.TB) *client.Client {
 // signIn connects and signs a in.
 func (e *testEnv) signIn(tb testing.TB, a hub.Account, password string) *client.Client {
 	tb.Helper()
-	c := e.dial(tb)
+	return e.signInWith(tb, a, password, client.Options{})
+}
+
+// signInWith connects with opts and signs a in.
+func (e *testEnv) signInWith(tb testing.TB, a hub.Account, password string, opts client.Options) *client.Client {
+	tb.Helper()
+	c := e.dialWith(tb, opts)
 	if err := c.SignIn(testCtx(tb), a.Email, password); err != nil {
 		tb.Fatalf("sign-in of %s: %v", a.Email, err)
 	}

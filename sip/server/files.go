@@ -399,18 +399,24 @@ func (c *conn) clientIP() net.IP {
 	return nil
 }
 
-// filePort opens a port for one transfer on the address the client
-// reached the server at, and returns it with that host.
+// filePort opens a port for one transfer and returns it with the host
+// the client is told: Config.FileHost, with the port listening on every
+// address, else the address the client reached the server at, where it
+// listens.
 func (c *conn) filePort() (net.Listener, string, error) {
 	ta, ok := c.nc.LocalAddr().(*net.TCPAddr)
 	if !ok {
 		return nil, "", errors.New("the SIP connection is not TCP")
 	}
-	l, err := net.Listen("tcp", net.JoinHostPort(ta.IP.String(), "0"))
+	bind, host := ta.IP.String(), ta.IP.String()
+	if h := c.srv.cfg.FileHost; h != "" {
+		bind, host = "", h
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort(bind, "0"))
 	if err != nil {
 		return nil, "", err
 	}
-	return l, ta.IP.String(), nil
+	return l, host, nil
 }
 
 // handOver offers the client a file the drive keeps for it, in the

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -92,18 +94,25 @@ func fileData(n int) []byte {
 
 // fileEnv is alice on SIP and bob as a session of another protocol.
 func fileEnv(t *testing.T) (*testEnv, *memFiles, *client.Client, hub.Account, *testenv.Peer) {
+	return fileEnvWith(t, func(*Config) {}, client.Options{})
+}
+
+// fileEnvWith is fileEnv with the server's settings tweaked and alice's
+// client options.
+func fileEnvWith(t *testing.T, tweak func(*Config), opts client.Options) (*testEnv, *memFiles, *client.Client, hub.Account, *testenv.Peer) {
 	files := newMemFiles()
 	e := newTestEnv(t, func(c *Config) {
 		c.Files = files
 		c.FileAnswerTimeout = 5 * time.Second
 		c.FileLegTimeout = 5 * time.Second
+		tweak(c)
 	})
 	alice := e.account(t, 1001, "Alice", "pa")
 	bob := e.account(t, 1002, "Bob", "pb")
 	e.follow(t, alice.Number, bob.Number)
 	e.follow(t, bob.Number, alice.Number)
 	peer := e.hubSession(t, bob, hub.StatusOnline, "")
-	a := e.signIn(t, alice, "pa")
+	a := e.signInWith(t, alice, "pa", opts)
 	presenceOf(t, a, "sip:user1002@example.com", client.Presence.Online)
 	return e, files, a, bob, peer
 }
@@ -340,6 +349,52 @@ func TestFileRefusedAfterwards(t *testing.T) {
 			}
 		case <-ctx.Done():
 			t.Fatal("no message after the notices")
+		}
+	}
+}
+
+// TestFileHost: behind NAT, the server's ACCEPTs name Config.FileHost (a
+// loopback alias here) for its file ports, both ways, and the transfers
+// go through ports reached at that address.
+func TestFileHost(t *testing.T) {
+	const host = "127.0.0.2"
+	var mu sync.Mutex
+	var dialed []string
+	record := &net.Dialer{ControlContext: func(_ context.Context, _, address string, _ syscall.RawConn) error {
+		mu.Lock()
+		dialed = append(dialed, address)
+		mu.Unlock()
+		return nil
+	}}
+	e, files, a, bob, _ := fileEnvWith(t, func(c *Config) { c.FileHost = host }, client.Options{Dialer: record})
+	ctx := testCtx(t)
+	lastDial := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return dialed[len(dialed)-1]
+	}
+	for _, opts := range []client.FileOptions{{}, {Plain: true}} {
+		data := fileData(5000)
+		if err := a.SendFile(ctx, "user1002@example.com", "up", int64(len(data)), bytes.NewReader(data), opts); err != nil {
+			t.Fatalf("%+v: %v", opts, err)
+		}
+		if got := <-files.deposited; got != "up" || !bytes.Equal(files.file("up"), data) {
+			t.Fatalf("%+v: deposited %s, %d bytes", opts, got, len(files.file("up")))
+		}
+		if h, _, _ := net.SplitHostPort(lastDial()); h != host {
+			t.Fatalf("%+v: the client was sent to %s", opts, lastDial())
+		}
+
+		offerTo(e, files, 1001, bob, "down", data)
+		var got bytes.Buffer
+		if _, err := a.AcceptFile(ctx, next[client.FileOffer](t, a), &got, opts); err != nil || !bytes.Equal(got.Bytes(), data) {
+			t.Fatalf("%+v: received %d bytes, %v", opts, got.Len(), err)
+		}
+		if err := handed(t, files); err != nil {
+			t.Fatal(err)
+		}
+		if h, _, _ := net.SplitHostPort(lastDial()); h != host {
+			t.Fatalf("%+v: the client was sent to %s", opts, lastDial())
 		}
 	}
 }

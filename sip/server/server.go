@@ -98,6 +98,13 @@ type Config struct {
 	// MaxFileTransfers bounds the file invitations, both ways, one
 	// connection has under way.
 	MaxFileTransfers int
+	// FileHost is the address clients reach this node's file ports at
+	// (behind NAT or port forwarding, the public one), named in the
+	// IP-Address of the server's file invitations; the ports then listen
+	// on every address, as forwarded connections need not arrive where
+	// the SIP connection did. Empty: the address each client reached the
+	// server at, where the ports then listen.
+	FileHost string
 }
 
 // LevelTrace is below Debug: the message dump of one connection.
