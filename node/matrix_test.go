@@ -295,8 +295,14 @@ func (p *sipPeer) send(ctx context.Context, to peer, text string) error {
 // newSIPPeer makes an account and signs it in through SIP.
 func newSIPPeer(t *testing.T, ctx context.Context, n *Node, number uint32, email string) *sipPeer {
 	t.Helper()
+	return newSIPPeerWith(t, ctx, n, number, email, sipclient.Options{})
+}
+
+// newSIPPeerWith is newSIPPeer with the client's options.
+func newSIPPeerWith(t *testing.T, ctx context.Context, n *Node, number uint32, email string, opts sipclient.Options) *sipPeer {
+	t.Helper()
 	addAccount(t, n, number, email, "Sip "+email, "pw")
-	c, err := sipclient.Dial(ctx, n.SIPAddr, sipclient.Options{})
+	c, err := sipclient.Dial(ctx, n.SIPAddr, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -68,7 +68,9 @@ type Options struct {
 	// carries files between two MSN clients that cannot connect to each
 	// other. FTPPublicAddr is its address as clients are told it (empty:
 	// the address the receiver reached the switchboard at, with FTPAddr's
-	// port). RelayAlways passes every file between two MSN clients
+	// port); its host is also where clients are told to reach the ports
+	// opened for single SIP transfers, and MSN ones with the relay on
+	// (behind NAT, the node's public address). RelayAlways passes every file between two MSN clients
 	// through the relay.
 	FTPAddr       string
 	FTPPublicAddr string
@@ -418,6 +420,13 @@ func (n *Node) startSIP(o Options, listen func(string, string, func(net.Conn)) (
 	cfg.Guard = n.Guard
 	if n.Drive != nil {
 		cfg.Files = n.Drive
+	}
+	if o.FTPPublicAddr != "" && cfg.FileHost == "" {
+		host, _, err := net.SplitHostPort(o.FTPPublicAddr)
+		if err != nil {
+			return fmt.Errorf("public file address: %w", err)
+		}
+		cfg.FileHost = host
 	}
 	n.SIP = sipserver.New(cfg)
 	if useTCP {

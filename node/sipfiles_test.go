@@ -7,6 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -375,4 +378,55 @@ func TestSIPFilesAcrossNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	acceptSIP(t, ctx, sp, "msn@example.com", "back.bin", data, sipclient.FileOptions{})
+}
+
+// TestSIPFilePublicAddr: --ftp-public-addr's host is where SIP clients
+// are sent for the server's file ports (a loopback alias here, which
+// reaches them), and files still go through; one without a port is
+// refused at start.
+func TestSIPFilePublicAddr(t *testing.T) {
+	if _, err := Start(context.Background(), Options{DataDir: t.TempDir(), FTPPublicAddr: "127.0.0.2", SIPAddr: "127.0.0.1:0"}); err == nil {
+		t.Fatal("a public file address without a port was taken")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	n := startNodeWith(t, Options{DataDir: t.TempDir(), FTPPublicAddr: "127.0.0.2:6891"})
+	addAccount(t, n, 1001, "msn@example.com", "Em", "pw")
+	mc := login(t, ctx, n.MSNPAddr, "msn@example.com", "pw")
+	var dialed atomic.Value
+	record := &net.Dialer{ControlContext: func(_ context.Context, _, address string, _ syscall.RawConn) error {
+		dialed.Store(address)
+		return nil
+	}}
+	sp := newSIPPeerWith(t, ctx, n, 1005, "sip@example.com", sipclient.Options{Dialer: record})
+	if _, err := mc.Add(ctx, msnclient.ListForward, "sip@example.com", "Sip", 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.c.AddContact(ctx, "msn@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	sb, err := mc.StartChat(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sb.Close() })
+	if _, err := sb.Call(ctx, "sip@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	next[msnclient.Joined](t, ctx, sb.Events())
+	data := randomBytes(3000)
+	if err := sp.c.SendFile(ctx, "msn@example.com", "nat.bin", int64(len(data)), bytes.NewReader(data), sipclient.FileOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if h, _, _ := net.SplitHostPort(dialed.Load().(string)); h != "127.0.0.2" {
+		t.Fatalf("the SIP client was sent to %s", dialed.Load())
+	}
+	from, inv, err := filetransfer.NextOffer(ctx, sb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got bytes.Buffer
+	if k, err := filetransfer.Receive(ctx, sb, from, "msn@example.com", inv, &got, filetransfer.Options{}); err != nil || !bytes.Equal(got.Bytes(), data) {
+		t.Fatalf("received %d bytes: %v", k, err)
+	}
 }

@@ -36,7 +36,7 @@ type serveCmd struct {
 	SbAddr        string `help:"MSNP switchboard listener." default:"0.0.0.0:1864" group:"addresses"`
 	SbPublicAddr  string `help:"Switchboard address given to clients; empty: the address each client reached the server at." group:"addresses"`
 	FtpAddr       string `help:"MSNFTP relay listener (files between MSN clients that cannot connect directly), or 'off'." default:"0.0.0.0:6891" group:"addresses"`
-	FtpPublicAddr string `help:"MSNFTP relay address given to clients; empty: the address each client reached the switchboard at, with the relay's port." group:"addresses"`
+	FtpPublicAddr string `help:"Address clients reach this node's file ports at (behind NAT, the public one): the MSNFTP relay's and, by its host, the ports opened for single SIP file transfers (and MSN ones, with the relay on); empty: the address each client reached the server at, with the relay's port." group:"addresses"`
 	RelayAlways   bool   `help:"Pass every file between two MSN clients through the MSNFTP relay." group:"msn"`
 	NsRedirect    string `help:"Make the MSNP port a dispatch server referring logins (XFR NS) to this notification server address." group:"addresses"`
 	GgAddr        string `help:"Gadu-Gadu listener, or 'off'." default:"0.0.0.0:8074" group:"addresses"`
