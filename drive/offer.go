@@ -29,6 +29,8 @@ type FileBridge interface {
 	// HandOver gives offer a completed ticket's file to hand to its
 	// recipient, and tells the sender if it fails.
 	HandOver(ctx context.Context, id string, offer func(t Ticket, open func() (io.ReadCloser, error)) error) error
+	// Ticket reads a ticket (a sender's, to tell them it was rejected).
+	Ticket(ctx context.Context, id string) (Ticket, error)
 }
 
 // Errors of Offer.

@@ -277,6 +277,21 @@ func ticketView(t Ticket) ticketJSON {
 }
 
 // changeJSON is the body of edisc/send_ticket_changed.
+// RejectedAfterUpload tells whether a hub notification says a ticket
+// whose file the drive kept was rejected: its recipient declined it, or
+// handing it to them failed (a ticket has no failed state); id is the
+// ticket's. Its sender's frontend then tells them in its own terms.
+func RejectedAfterUpload(n *hub.Notification) (id string, ok bool) {
+	if n == nil || n.Kind != KindTicketChanged {
+		return "", false
+	}
+	var change changeJSON
+	if json.Unmarshal([]byte(n.Data), &change) != nil || change.AckStatus != AckRejected || change.SendStatus != StatusCompleted {
+		return "", false
+	}
+	return change.ID, true
+}
+
 type changeJSON struct {
 	ID         string `json:"id"`
 	AckStatus  Ack    `json:"ack_status"`

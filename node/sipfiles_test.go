@@ -19,6 +19,7 @@ import (
 	msnclient "github.com/crosstalk-im/crosstalk/msnp/client"
 	"github.com/crosstalk-im/crosstalk/msnp/filetransfer"
 	sipclient "github.com/crosstalk-im/crosstalk/sip/client"
+	webwire "github.com/crosstalk-im/crosstalk/webchat/wire"
 )
 
 // The SIP client's ways of taking part: pidgin-sipe's (encrypted, able
@@ -428,5 +429,93 @@ func TestSIPFilePublicAddr(t *testing.T) {
 	var got bytes.Buffer
 	if k, err := filetransfer.Receive(ctx, sb, from, "msn@example.com", inv, &got, filetransfer.Options{}); err != nil || !bytes.Equal(got.Bytes(), data) {
 		t.Fatalf("received %d bytes: %v", k, err)
+	}
+}
+
+// TestRefusedAfterUploadTold: a SIP recipient declines files the drive
+// already kept: an MSN sender hears it in a message from them, a web chat
+// sender in a "declined" file status for its ticket.
+func TestRefusedAfterUploadTold(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	n := startNode(t, t.TempDir(), "")
+	addAccount(t, n, 1001, "msn@example.com", "Em", "pw")
+	mc := login(t, ctx, n.MSNPAddr, "msn@example.com", "pw")
+	sp := newSIPPeer(t, ctx, n, 1005, "sip@example.com")
+	web := newWebPeer(t, ctx, n, 3003, "web@example.com")
+	if _, err := mc.Add(ctx, msnclient.ListForward, "sip@example.com", "Sip", 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := web.c.List(ctx, webwire.TypeAdd, webwire.Contact{Number: 1005}); err != nil {
+		t.Fatal(err)
+	}
+	for _, who := range []string{"msn@example.com", "web@example.com"} {
+		if err := sp.c.AddContact(ctx, who); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	sb, err := mc.StartChat(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sb.Close() })
+	if _, err := sb.Call(ctx, "sip@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	next[msnclient.Joined](t, ctx, sb.Events())
+	if err := filetransfer.Send(ctx, sb, "sip@example.com", "unwanted.bin", 10, bytes.NewReader(randomBytes(10)), filetransfer.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.c.DeclineFile(ctx, nextSIPOffer(t, ctx, sp)); err != nil {
+		t.Fatal(err)
+	}
+	want := "Your file unwanted.bin (10 bytes) was not delivered to Sip sip@example.com."
+	if m := msnMessageFrom(t, ctx, mc, sb, "sip@example.com"); m.Text != want {
+		t.Fatalf("MSN sender told %q, want %q", m.Text, want)
+	}
+
+	st, err := web.c.SendFile(ctx, webwire.Contact{Number: 1005}, "web.bin", 5, bytes.NewReader(randomBytes(5)))
+	if err != nil || st.Status != webwire.FileSent {
+		t.Fatalf("web to SIP: %+v, %v", st, err)
+	}
+	if err := sp.c.DeclineFile(ctx, nextSIPOffer(t, ctx, sp)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-web.statuses:
+		if got.Status != webwire.FileDeclined || got.Ticket != st.Ticket {
+			t.Fatalf("web sender told %+v, want declined for %s", got, st.Ticket)
+		}
+	case <-ctx.Done():
+		t.Fatal("the web sender was not told")
+	}
+}
+
+// msnMessageFrom waits for a text message from a contact to an MSN
+// client, in the open chat sb or in one they ring it for.
+func msnMessageFrom(t *testing.T, ctx context.Context, mc *msnclient.Client, sb *msnclient.Switchboard, from string) msnclient.Message {
+	t.Helper()
+	var rung <-chan msnclient.Event // nil until a ring
+	for {
+		var ev msnclient.Event
+		select {
+		case ev = <-mc.Events():
+			if r, ok := ev.(msnclient.Ring); ok && r.Caller == from {
+				chat, err := mc.Answer(ctx, r)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { chat.Close() })
+				rung = chat.Events()
+			}
+		case ev = <-sb.Events():
+		case ev = <-rung:
+		case <-ctx.Done():
+			t.Fatalf("no message from %s", from)
+		}
+		if m, ok := ev.(msnclient.Message); ok && m.From == from && m.ContentType == "text/plain" {
+			return m
+		}
 	}
 }

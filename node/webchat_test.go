@@ -30,6 +30,8 @@ type webPeer struct {
 	email  string
 	c      *webclient.Client
 	files  chan *webwire.File
+	// statuses are file statuses no request waited for.
+	statuses chan *webwire.FileStatus
 }
 
 func (p *webPeer) protocol() string          { return "webchat" }
@@ -66,6 +68,11 @@ func (p *webPeer) run() {
 			p.update(func() { p.messages = append(p.messages, fmt.Sprint(ev.From.Number)+": "+text) })
 		case *webwire.File:
 			p.files <- ev
+		case *webwire.FileStatus:
+			select {
+			case p.statuses <- ev:
+			default: // a test that does not look for them
+			}
 		}
 	}
 }
@@ -95,7 +102,8 @@ func loginWebAt(t *testing.T, ctx context.Context, url string, hc *http.Client, 
 	if _, err := c.Login(ctx, email, "pw"); err != nil {
 		t.Fatalf("web login %s: %v", email, err)
 	}
-	p := &webPeer{inbox: newInbox(), number: number, email: email, c: c, files: make(chan *webwire.File, 16)}
+	p := &webPeer{inbox: newInbox(), number: number, email: email, c: c, files: make(chan *webwire.File, 16),
+		statuses: make(chan *webwire.FileStatus, 16)}
 	go p.run()
 	return p
 }

@@ -34,6 +34,9 @@ func (fakeFiles) Withdraw(ctx context.Context, id string) error { return nil }
 func (fakeFiles) HandOver(context.Context, string, func(drive.Ticket, func() (io.ReadCloser, error)) error) error {
 	return fmt.Errorf("not expected")
 }
+func (fakeFiles) Ticket(context.Context, string) (drive.Ticket, error) {
+	return drive.Ticket{}, drive.ErrNoTicket
+}
 
 // ggFiles answers drive offers with what answers holds; an empty answer
 // waits until the context ends.

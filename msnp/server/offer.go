@@ -120,6 +120,39 @@ func (s *Server) handOver(from hub.Account, to uint32, ticket string) {
 	}()
 }
 
+// fileNotDelivered tells the client on n that a file of its user's the
+// drive kept was not delivered (declined, or its hand-over failed): in
+// a message from the recipient, as their transfer is long over and MSN
+// clients ignore a CANCEL for a finished invitation. It reads the ticket
+// so only its sender hears of it.
+func (s *Server) fileNotDelivered(n *nsConn, id string) {
+	if s.cfg.Files == nil {
+		return
+	}
+	me := n.sess().Account().Number
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		ctx, cancel := context.WithTimeout(s.relayCtx, s.cfg.WriteTimeout)
+		defer cancel()
+		t, err := s.cfg.Files.Ticket(ctx, id)
+		if err != nil || t.Sender != me {
+			return
+		}
+		to, err := s.cfg.Hub.Store().Account(ctx, t.Recipient)
+		if err != nil {
+			s.log.Warn("file not delivered: recipient", "ticket", id, "err", err)
+			return
+		}
+		name := to.DisplayName
+		if name == "" {
+			name = to.Email
+		}
+		text := "Your file " + t.FileName + " (" + strconv.FormatInt(t.FileSize, 10) + " bytes) was not delivered to " + name + "."
+		s.deliverToClient(n, to, hub.Message{Text: text, Sent: time.Now()})
+	}()
+}
+
 // nsFor returns a logged-in notification connection of an account.
 func (s *Server) nsFor(number uint32) *nsConn {
 	s.mu.Lock()

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -300,18 +299,12 @@ func (c *conn) receiveFile(ctx context.Context, t *transfer, nc net.Conn, auth u
 // declines only once the file is in). The client's transfer is long over;
 // pidgin-sipe ignores the CANCEL then.
 func (c *conn) ticketChanged(n *hub.Notification) {
-	if n.Kind != drive.KindTicketChanged {
-		return
-	}
-	var change struct {
-		ID  string    `json:"id"`
-		Ack drive.Ack `json:"ack_status"`
-	}
-	if json.Unmarshal([]byte(n.Data), &change) != nil || change.Ack != drive.AckRejected {
+	id, ok := drive.RejectedAfterUpload(n)
+	if !ok {
 		return
 	}
 	c.mu.Lock()
-	i := slices.IndexFunc(c.handed, func(f handedFile) bool { return f.ticket == change.ID })
+	i := slices.IndexFunc(c.handed, func(f handedFile) bool { return f.ticket == id })
 	var f handedFile
 	if i >= 0 {
 		f = c.handed[i]

@@ -65,6 +65,9 @@ func (f *memFiles) AwaitAnswer(context.Context, string) (drive.Ack, error) {
 }
 func (f *memFiles) Fill(context.Context, string, io.Reader) error { return errors.New("not expected") }
 func (f *memFiles) Withdraw(context.Context, string) error        { return nil }
+func (f *memFiles) Ticket(context.Context, string) (drive.Ticket, error) {
+	return drive.Ticket{}, errors.New("not expected")
+}
 
 func (f *memFiles) HandOver(ctx context.Context, id string, offer func(drive.Ticket, func() (io.ReadCloser, error)) error) error {
 	f.mu.Lock()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/crosstalk-im/crosstalk/drive"
 	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/internal/mailbox"
 	"github.com/crosstalk-im/crosstalk/internal/offstack"
@@ -379,6 +380,10 @@ func (c *conn) Deliver(ev hub.Event) bool {
 	case hub.EventFile:
 		if ev.Protocol == protocolName {
 			c.fileArrived(ev.From, ev.File)
+		}
+	case hub.EventNotify:
+		if id, ok := drive.RejectedAfterUpload(ev.Notification); ok {
+			c.fileNotDelivered(id)
 		}
 	}
 	return true

@@ -305,3 +305,20 @@ func (c *conn) fileArrived(from hub.Account, ticket string) {
 		_ = c.send(wire.File{Type: wire.TypeFile, From: accountOf(from), Ticket: t.ID, Name: t.FileName, Size: t.FileSize, URL: url})
 	})
 }
+
+// fileNotDelivered tells the client that a file of its user's the drive
+// kept was refused afterwards (or handing it over failed, which the
+// drive does not tell apart): a file status "declined" with no offer id,
+// as the upload that answered the offer is over. It reads the ticket so
+// only its sender hears of it.
+func (c *conn) fileNotDelivered(id string) {
+	files := c.srv.cfg.Files
+	if files == nil {
+		return
+	}
+	c.background(func(ctx context.Context, me uint32) {
+		if t, err := files.Ticket(ctx, id); err == nil && t.Sender == me {
+			_ = c.send(wire.FileStatus{Type: wire.TypeFileStatus, Status: wire.FileDeclined, Ticket: id})
+		}
+	})
+}

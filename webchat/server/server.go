@@ -42,8 +42,10 @@
 //     cancelled otherwise). The URL is signed (Config.UploadKey), so any
 //     node sharing the drive takes the upload, and the PUT is answered with
 //     the offer's "file_status". A ticket whose file did not come within
-//     Config.FileAnswerTimeout is withdrawn. Files for this account arrive
-//     as "file" with a download link of the drive.
+//     Config.FileAnswerTimeout is withdrawn. A bridged file its MSN or SIP
+//     recipient refuses only later, or that could not be handed to them,
+//     is a "file_status" declined with its ticket and no id. Files for
+//     this account arrive as "file" with a download link of the drive.
 //   - Limits: one message is at most Config.MaxFrameBytes (a larger one
 //     closes the connection with status 1009); a client sending faster
 //     than Config.FramesPerSecond is slowed to its allowance; one that
