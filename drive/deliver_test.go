@@ -71,3 +71,26 @@ func TestDeliver(t *testing.T) {
 		t.Fatalf("after Close: %+v %v", got, err)
 	}
 }
+
+// TestRejectedAfterUpload: only a ticket-changed notice of a kept file
+// turned rejected names a ticket for its sender's frontend to tell of.
+func TestRejectedAfterUpload(t *testing.T) {
+	for data, want := range map[string]bool{
+		`{"id":"t1","ack_status":"rejected","send_status":"completed"}`:   true,
+		`{"id":"t1","ack_status":"rejected","send_status":"in_progress"}`: false, // declined before the upload
+		`{"id":"t1","ack_status":"allowed","send_status":"completed"}`:    false,
+		`not json`: false,
+	} {
+		id, ok := drive.RejectedAfterUpload(&hub.Notification{Kind: drive.KindTicketChanged, Data: data})
+		if ok != want || ok && id != "t1" {
+			t.Errorf("%s: %q, %v", data, id, ok)
+		}
+	}
+	kept := `{"id":"t1","ack_status":"rejected","send_status":"completed"}`
+	if _, ok := drive.RejectedAfterUpload(&hub.Notification{Kind: drive.KindScopeFilesChanged, Data: kept}); ok {
+		t.Error("another kind of notice taken")
+	}
+	if _, ok := drive.RejectedAfterUpload(nil); ok {
+		t.Error("no notice taken")
+	}
+}
