@@ -52,23 +52,20 @@ func acceptSIP(t *testing.T, ctx context.Context, p *sipPeer, from, name string,
 	}
 }
 
-// TestSIPFilesWithMSN: files both ways between a SIP and an MSN user,
-// through the drive, every size, plain and encrypted on the SIP side.
-func TestSIPFilesWithMSN(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 180*time.Second)
-	defer cancel()
-	n := startNode(t, t.TempDir(), "")
+// msnSIPChat signs in an MSN user (1001) and a SIP user (1005, with
+// opts) on n, on each other's lists, and opens the MSN user's chat with
+// the SIP user as a remote member.
+func msnSIPChat(t *testing.T, ctx context.Context, n *Node, opts sipclient.Options) (*msnclient.Client, *sipPeer, *msnclient.Switchboard) {
+	t.Helper()
 	addAccount(t, n, 1001, "msn@example.com", "Em", "pw")
 	mc := login(t, ctx, n.MSNPAddr, "msn@example.com", "pw")
-	sp := newSIPPeer(t, ctx, n, 1005, "sip@example.com")
+	sp := newSIPPeerWith(t, ctx, n, 1005, "sip@example.com", opts)
 	if _, err := mc.Add(ctx, msnclient.ListForward, "sip@example.com", "Sip", 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := sp.c.AddContact(ctx, "msn@example.com"); err != nil {
 		t.Fatal(err)
 	}
-
-	// MSN to SIP: the MSN user's chat with the SIP user as a remote member.
 	sb, err := mc.StartChat(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -78,6 +75,17 @@ func TestSIPFilesWithMSN(t *testing.T) {
 		t.Fatal(err)
 	}
 	next[msnclient.Joined](t, ctx, sb.Events())
+	return mc, sp, sb
+}
+
+// TestSIPFilesWithMSN: files both ways between a SIP and an MSN user,
+// through the drive, every size, plain and encrypted on the SIP side.
+func TestSIPFilesWithMSN(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 180*time.Second)
+	defer cancel()
+	n := startNode(t, t.TempDir(), "")
+	// MSN to SIP: the MSN user's chat with the SIP user as a remote member.
+	_, sp, sb := msnSIPChat(t, ctx, n, sipclient.Options{})
 	for i, size := range fileSizes {
 		opts := sipFileOptions[i%len(sipFileOptions)]
 		data := randomBytes(size)
@@ -392,29 +400,12 @@ func TestSIPFilePublicAddr(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	n := startNodeWith(t, Options{DataDir: t.TempDir(), FTPPublicAddr: "127.0.0.2:6891"})
-	addAccount(t, n, 1001, "msn@example.com", "Em", "pw")
-	mc := login(t, ctx, n.MSNPAddr, "msn@example.com", "pw")
 	var dialed atomic.Value
 	record := &net.Dialer{ControlContext: func(_ context.Context, _, address string, _ syscall.RawConn) error {
 		dialed.Store(address)
 		return nil
 	}}
-	sp := newSIPPeerWith(t, ctx, n, 1005, "sip@example.com", sipclient.Options{Dialer: record})
-	if _, err := mc.Add(ctx, msnclient.ListForward, "sip@example.com", "Sip", 0); err != nil {
-		t.Fatal(err)
-	}
-	if err := sp.c.AddContact(ctx, "msn@example.com"); err != nil {
-		t.Fatal(err)
-	}
-	sb, err := mc.StartChat(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sb.Close() })
-	if _, err := sb.Call(ctx, "sip@example.com"); err != nil {
-		t.Fatal(err)
-	}
-	next[msnclient.Joined](t, ctx, sb.Events())
+	_, sp, sb := msnSIPChat(t, ctx, n, sipclient.Options{Dialer: record})
 	data := randomBytes(3000)
 	if err := sp.c.SendFile(ctx, "msn@example.com", "nat.bin", int64(len(data)), bytes.NewReader(data), sipclient.FileOptions{}); err != nil {
 		t.Fatal(err)
@@ -439,31 +430,14 @@ func TestRefusedAfterUploadTold(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	n := startNode(t, t.TempDir(), "")
-	addAccount(t, n, 1001, "msn@example.com", "Em", "pw")
-	mc := login(t, ctx, n.MSNPAddr, "msn@example.com", "pw")
-	sp := newSIPPeer(t, ctx, n, 1005, "sip@example.com")
+	mc, sp, sb := msnSIPChat(t, ctx, n, sipclient.Options{})
 	web := newWebPeer(t, ctx, n, 3003, "web@example.com")
-	if _, err := mc.Add(ctx, msnclient.ListForward, "sip@example.com", "Sip", 0); err != nil {
-		t.Fatal(err)
-	}
 	if err := web.c.List(ctx, webwire.TypeAdd, webwire.Contact{Number: 1005}); err != nil {
 		t.Fatal(err)
 	}
-	for _, who := range []string{"msn@example.com", "web@example.com"} {
-		if err := sp.c.AddContact(ctx, who); err != nil {
-			t.Fatal(err)
-		}
-	}
-
-	sb, err := mc.StartChat(ctx)
-	if err != nil {
+	if err := sp.c.AddContact(ctx, "web@example.com"); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { sb.Close() })
-	if _, err := sb.Call(ctx, "sip@example.com"); err != nil {
-		t.Fatal(err)
-	}
-	next[msnclient.Joined](t, ctx, sb.Events())
 	if err := filetransfer.Send(ctx, sb, "sip@example.com", "unwanted.bin", 10, bytes.NewReader(randomBytes(10)), filetransfer.Options{}); err != nil {
 		t.Fatal(err)
 	}
