@@ -119,9 +119,9 @@ type Config struct {
 	// through another protocol (not GG): the server takes the MSNFTP
 	// receiver's part and the drive hands the file on (an offer over SIP,
 	// a download link elsewhere; a refusal after that is told to the
-	// sender in a message from the recipient). Contacts online only through GG are
-	// offered a drive ticket instead, which the server fills once they
-	// allow it. Without it such invitations are declined with
+	// sender in a message from the recipient). Contacts online only
+	// through GG are offered a drive ticket instead, which the server
+	// fills once they allow it. Without it such invitations are declined with
 	// REJECT_NOT_INSTALLED.
 	Files drive.FileBridge
 	// FileAnswerTimeout is how long a file offered to a contact online only
