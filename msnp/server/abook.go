@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/crosstalk-im/crosstalk/drive"
 	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/msnp/wire"
 )
@@ -291,6 +292,10 @@ func (n *nsConn) deliverNotification(note *hub.Notification) bool {
 	case notifyEndpoints:
 		if endpoints(n.dialect) && n.online() && note.Data != n.sess().ID() {
 			n.sendOwnEndpoints()
+		}
+	case drive.KindTicketChanged:
+		if id, ok := drive.RejectedAfterUpload(note); ok {
+			n.srv.fileNotDelivered(n, id)
 		}
 	}
 	return true

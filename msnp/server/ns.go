@@ -14,7 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/crosstalk-im/crosstalk/drive"
 	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/internal/eventgate"
 	"github.com/crosstalk-im/crosstalk/internal/loginguard"
@@ -457,10 +456,6 @@ func (n *nsConn) deliver(ev hub.Event) bool {
 	case hub.EventFile:
 		if ev.Protocol == protocolName && ev.File != "" {
 			n.srv.handOver(ev.From, n.sess().Account().Number, ev.File)
-		}
-	case hub.EventNotify:
-		if id, ok := drive.RejectedAfterUpload(ev.Notification); ok {
-			n.srv.fileNotDelivered(n, id)
 		}
 	}
 	return true
