@@ -20,6 +20,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base32"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -199,12 +200,16 @@ const (
 	csrfField  = "csrf"
 )
 
-// newToken is 32 random bytes, base64url.
+// newToken is 32 random bytes in lower-case base32: people paste tokens
+// and invite codes after command-line flags, where base64url's leading
+// '-' (one token in 64) read as a flag.
 func newToken() string {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
+	return strings.ToLower(tokenEncoding.EncodeToString(b))
 }
+
+var tokenEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
 
 func hashToken(token string) []byte {
 	h := sha256.Sum256([]byte(token))
