@@ -168,10 +168,24 @@ func ParseSLP(b []byte) (SLP, error) {
 			s.Body = append(s.Body, Field{strings.TrimSpace(name), strings.TrimSpace(value)})
 		}
 	}
-	if s.CallID == "" || s.To == "" || s.From == "" {
+	if !token(s.CallID) || !token(s.To) || !token(s.From) || s.Branch != "" && !token(s.Branch) {
 		return SLP{}, ErrBadSLP
 	}
 	return s, nil
+}
+
+// token tells whether v is non-empty and free of spaces and control
+// characters, as addresses and GUIDs are.
+func token(v string) bool {
+	if v == "" {
+		return false
+	}
+	for _, r := range v {
+		if r <= ' ' || r == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // address reads <msnmsgr:email>, dropping an MSNP16+ ;{guid} endpoint.
