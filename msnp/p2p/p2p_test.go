@@ -195,3 +195,48 @@ func TestFileContext(t *testing.T) {
 		}
 	}
 }
+
+func TestPeerSLP(t *testing.T) {
+	a, b := NewPeer("alice@example.com", "bob@example.com"), NewPeer("bob@example.com", "alice@example.com")
+	inv := SLP{Method: Invite, To: "bob@example.com", From: "alice@example.com", Branch: NewGUID(), CallID: NewGUID(),
+		ContentType: SessionRequest, Body: Fields{{"EUF-GUID", EUFFileTransfer}, {"SessionID", "5"}, {"AppID", "2"},
+			{"Context", FileContext{Name: "a.txt", Size: 1}.Encode()}, {"X-Padding", strings.Repeat("p", 600)}}}
+	payloads := a.SLPPayloads(inv)
+	if len(payloads) < 2 {
+		t.Fatalf("a long INVITE takes %d chunks", len(payloads))
+	}
+	for i, pl := range payloads {
+		dest, m, err := ParsePayload(pl)
+		if err != nil || dest != "bob@example.com" || m.SessionID != 0 || m.AppID != AppSLP {
+			t.Fatalf("%q %+v %v", dest, m.Header, err)
+		}
+		text, complete, err := b.ReceiveSLP(m)
+		if err != nil || complete != (i == len(payloads)-1) {
+			t.Fatalf("chunk %d: %v %v", i, complete, err)
+		}
+		if complete {
+			got, err := ParseSLP(text)
+			if err != nil || got.CallID != inv.CallID || got.Body.Get("Context") != inv.Body.Get("Context") {
+				t.Fatalf("%+v %v", got, err)
+			}
+			_, ack, _ := ParsePayload(b.AckPayload(m.Header))
+			if !ack.IsAck() || ack.AckSessionID != m.ID || ack.AckDataSize != m.TotalSize {
+				t.Fatalf("ack %+v", ack.Header)
+			}
+		}
+	}
+	// Out of order, and too many at once.
+	_, second, _ := ParsePayload(payloads[1])
+	if _, _, err := b.ReceiveSLP(second); err != ErrOutOfOrder {
+		t.Fatal(err)
+	}
+	for i := range maxPartial + 1 {
+		_, first, _ := ParsePayload(a.SLPPayloads(inv)[0])
+		if _, _, err := b.ReceiveSLP(first); (err == ErrTooMany) != (i == maxPartial) {
+			t.Fatalf("message %d: %v", i, err)
+		}
+	}
+	if _, _, err := b.ReceiveSLP(Message{Header: Header{TotalSize: MaxSLP + 1}}); err != ErrBadSLP {
+		t.Fatal(err)
+	}
+}
