@@ -61,6 +61,8 @@ type serveCmd struct {
 	MsnpMaxMessage       int           `help:"Largest switchboard MSG payload." default:"1664" type:"size" group:"msn"`
 	MsnpCommandRate      float64       `help:"Commands per second a client may send (sustained)." default:"20" group:"msn"`
 	MsnpCommandBurst     int           `help:"Commands a client may send in a burst." default:"60" group:"msn"`
+	MsnpP2pRate          float64       `help:"P2P messages (file and display picture chunks) per second read from a switchboard client; more are read more slowly." default:"500" group:"msn"`
+	MsnpP2pBurst         int           `help:"P2P messages a switchboard client may send in a burst." default:"200" group:"msn"`
 	MsnpHandshakeTimeout time.Duration `help:"Time allowed from connecting to a finished login." default:"60s" group:"msn"`
 	MsnpIdleTimeout      time.Duration `help:"Close notification connections silent for this long." default:"30m" group:"msn"`
 	MsnpSbIdleTimeout    time.Duration `help:"Close switchboard connections silent for this long." default:"15m" group:"msn"`
@@ -190,6 +192,8 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 			MaxMessageBytes:        c.MsnpMaxMessage,
 			CommandsPerSecond:      c.MsnpCommandRate,
 			CommandBurst:           c.MsnpCommandBurst,
+			P2PChunksPerSecond:     c.MsnpP2pRate,
+			P2PChunkBurst:          c.MsnpP2pBurst,
 			HandshakeTimeout:       c.MsnpHandshakeTimeout,
 			IdleTimeout:            c.MsnpIdleTimeout,
 			SwitchboardIdleTimeout: c.MsnpSbIdleTimeout,

@@ -198,6 +198,9 @@ func (sb *Switchboard) connClosed(_ *conn, err error) {
 	sb.ev.Finish(Closed{Err: err})
 }
 
+// Email is the account this switchboard connection is signed in as.
+func (sb *Switchboard) Email() string { return sb.email }
+
 // LocalAddr is this end of the switchboard connection: the address the
 // server (and so, usually, the other participants) can reach us at.
 func (sb *Switchboard) LocalAddr() net.Addr { return sb.conn.nc.LocalAddr() }
@@ -262,6 +265,7 @@ func (sb *Switchboard) Call(ctx context.Context, email string) (sessionID string
 //   - 'N': the server answers only on failure; Send returns at once and a
 //     later NAK arrives as a Nak event with this TrID.
 //   - 'A': Send waits for ACK (nil) or NAK (ErrNotDelivered).
+//   - 'D': as 'A'; the mode MSNP9+ clients use for P2P messages.
 //
 // The payload is sent as is; the official switchboard refused payloads
 // over 1664 bytes.
@@ -269,7 +273,7 @@ func (sb *Switchboard) Send(ctx context.Context, payload []byte, mode byte) (tri
 	switch mode {
 	case 'U', 'N':
 		return sb.conn.send(ctx, nil, "MSG", payload, true, string(mode))
-	case 'A':
+	case 'A', 'D':
 	default:
 		return 0, fmt.Errorf("msnp client: invalid MSG mode %q", mode)
 	}
@@ -282,7 +286,7 @@ func (sb *Switchboard) Send(ctx context.Context, payload []byte, mode byte) (tri
 		}
 		return true, unexpected("MSG", cmd)
 	}}
-	trid, err = sb.conn.send(ctx, cl, "MSG", payload, true, "A")
+	trid, err = sb.conn.send(ctx, cl, "MSG", payload, true, string(mode))
 	if err != nil {
 		return trid, err
 	}

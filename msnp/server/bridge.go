@@ -9,6 +9,7 @@ import (
 
 	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/msnp/invite"
+	"github.com/crosstalk-im/crosstalk/msnp/p2p"
 	"github.com/crosstalk-im/crosstalk/msnp/wire"
 )
 
@@ -28,6 +29,7 @@ type remote struct {
 
 	mu     sync.Mutex
 	offers map[uint32]*fileOffer // file offers by invitation cookie
+	p2p    map[uint32]*slpPeer   // P2P toward each MSN client, by account
 }
 
 func (r *remote) account() hub.Account { return r.acct }
@@ -49,6 +51,9 @@ func (r *remote) relay(ctx context.Context, from hub.Account, payload []byte) hu
 		return d
 	case invite.ContentType:
 		r.invitation(ctx, from, payload)
+		return hub.Delivered
+	case p2p.ContentType:
+		r.p2pMessage(ctx, from, payload)
 		return hub.Delivered
 	case "text/x-msmsgscontrol":
 		if err := h.SendTyping(ctx, from, r.acct.Number, 1, ""); err != nil {
@@ -147,10 +152,11 @@ func (s *Server) deliverPendingToClient(n *nsConn, p pendingMessage) bool {
 	return n.send("RNG", sb.id, n.switchboardAddr(s.cfg.SwitchboardAddr), "CKI", value, from.Email, wire.EncodeName(from.DisplayName))
 }
 
-// withdrawPending takes back an invitation deliverPendingToClient queued
+// withdrawPending takes back an invitation (the payloads of one)
+// deliverPendingToClient queued
 // for the MSN client on n: still waiting for the client to answer the
 // ring, it is dropped; already delivered, the client gets cancel instead.
-func (s *Server) withdrawPending(n *nsConn, from hub.Account, invitation, cancel []byte) {
+func (s *Server) withdrawPending(n *nsConn, from hub.Account, invitation [][]byte, cancel []byte) {
 	me := n.sess().Account()
 	s.mu.Lock()
 	sb := s.bridges[bridgeKey{me.Number, from.Number}]
@@ -161,7 +167,9 @@ func (s *Server) withdrawPending(n *nsConn, from hub.Account, invitation, cancel
 	sb.mu.Lock()
 	client := sb.client(me.Number)
 	if client == nil {
-		sb.pending = slices.DeleteFunc(sb.pending, func(p pendingMessage) bool { return bytes.Equal(p.payload, invitation) })
+		sb.pending = slices.DeleteFunc(sb.pending, func(p pendingMessage) bool {
+			return slices.ContainsFunc(invitation, func(b []byte) bool { return bytes.Equal(p.payload, b) })
+		})
 	}
 	sb.mu.Unlock()
 	if client != nil {

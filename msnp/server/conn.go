@@ -151,7 +151,7 @@ func (s *Server) open(nc net.Conn, role role) *conn {
 	}
 	metrics.Connections.WithLabelValues("msnp", role.String()).Inc()
 	if role == roleSwitchboard {
-		c.h = &sbConn{conn: c}
+		c.h = &sbConn{conn: c, p2pRate: ratelimit.New(s.cfg.P2PChunksPerSecond, s.cfg.P2PChunkBurst)}
 	} else {
 		n := &nsConn{conn: c}
 		c.h = n
@@ -215,7 +215,10 @@ func (c *conn) next() (done bool, err error) {
 		c.traceIn(c.ctx, cmd.Name, cmd.Args, len(cmd.Payload))
 	}
 	metrics.Commands.WithLabelValues("msnp", commandLabel(cmd.Name)).Inc()
-	if !c.rate.Allow(time.Now()) {
+	if sc, ok := c.h.(*sbConn); ok && cmd.Name == "MSG" && isP2P(cmd.Payload) {
+		// A file moves in many P2P chunks: they are slowed, not refused.
+		time.Sleep(sc.p2pRate.Reserve(time.Now()))
+	} else if !c.rate.Allow(time.Now()) {
 		c.floods++
 		if c.floods > c.srv.cfg.CommandBurst {
 			return true, errors.New("command flood")

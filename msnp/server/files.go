@@ -384,6 +384,16 @@ func (r *remote) receive(ctx context.Context, from hub.Account, o *fileOffer, nc
 	return ""
 }
 
+// deliver hands the file t, kept in the drive, on to this member (a
+// download link, or an offer through their protocol's file transfer); it
+// goes on even if the sender just left.
+func (r *remote) deliver(ctx context.Context, t drive.Ticket) error {
+	if !r.srv.cfg.Files.Deliver(context.WithoutCancel(ctx), t) {
+		return errors.New("msnp: the recipient went away")
+	}
+	return nil
+}
+
 // fill receives a file for a GG member into their drive ticket; the drive
 // tells them it is in.
 func (r *remote) fill(ctx context.Context, nc net.Conn, o *fileOffer, auth uint32) string {

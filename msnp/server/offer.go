@@ -13,6 +13,7 @@ import (
 	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/msnp/invite"
 	"github.com/crosstalk-im/crosstalk/msnp/msnftp"
+	"github.com/crosstalk-im/crosstalk/msnp/p2p"
 )
 
 // outgoingFile is a file the server offers an MSN client on behalf of a
@@ -22,6 +23,9 @@ type outgoingFile struct {
 	to     uint32 // the MSN client
 	ticket drive.Ticket
 	open   func() (io.ReadCloser, error)
+	// invite is the MSNSLP INVITE of a file offered over P2P; nil for an
+	// MSNFTP invitation.
+	invite *p2p.SLP
 
 	once sync.Once
 	done chan error
@@ -38,7 +42,9 @@ var ErrNotOnline = errors.New("msnp: the recipient is not online through MSN her
 // rings the client into the private session with the sender as a remote
 // member, sends a file-transfer INVITE from the sender and, once the
 // client accepts, listens for its MSNFTP connection and sends the file.
-// It blocks until the transfer ends; a REJECT gives drive.ErrDeclined.
+// A client that speaks MSNSLP (MSN 6+) gets an MSNSLP INVITE instead and
+// the file in P2P chunks in the session. It blocks until the transfer
+// ends; a REJECT or 603 Decline gives drive.ErrDeclined.
 func (s *Server) OfferFile(ctx context.Context, from hub.Account, to uint32, t drive.Ticket, open func() (io.ReadCloser, error)) error {
 	n := s.nsFor(to)
 	if n == nil {
@@ -67,8 +73,16 @@ func (s *Server) OfferFile(ctx context.Context, from hub.Account, to uint32, t d
 		AppName: invite.FileTransferName, AppGUID: invite.FileTransferGUID,
 		File: t.FileName, FileSize: t.FileSize,
 	}
-	offer := inv.Payload()
-	s.deliverPendingToClient(n, pendingMessage{from: from, payload: offer})
+	offer := [][]byte{inv.Payload()}
+	withdrawal := invite.Invitation{Command: invite.Cancel, Cookie: cookie, CancelCode: invite.CancelTimeout}.Payload()
+	if s.speaksP2P(to) {
+		s.mu.Lock()
+		offer, withdrawal = s.offerP2P(from, n.sess().Account(), o)
+		s.mu.Unlock()
+	}
+	for _, p := range offer {
+		s.deliverPendingToClient(n, pendingMessage{from: from, payload: p})
+	}
 
 	// The answer must come within FileAnswerTimeout; the transfer, once
 	// accepted, within ctx.
@@ -84,8 +98,7 @@ func (s *Server) OfferFile(ctx context.Context, from hub.Account, to uint32, t d
 	delete(s.outgoing, cookie)
 	s.mu.Unlock()
 	if waiting {
-		timedOut := invite.Invitation{Command: invite.Cancel, Cookie: cookie, CancelCode: invite.CancelTimeout}
-		s.withdrawPending(n, from, offer, timedOut.Payload())
+		s.withdrawPending(n, from, offer, withdrawal)
 		return errors.New("msnp: the recipient did not answer the file offer")
 	}
 	select { // accepted: the transfer runs
@@ -177,7 +190,7 @@ func (s *Server) takeOutgoing(cookie, from, to uint32) *outgoingFile {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	o := s.outgoing[cookie]
-	if o == nil || o.from != from || o.to != to {
+	if o == nil || o.invite != nil || o.from != from || o.to != to {
 		return nil
 	}
 	delete(s.outgoing, cookie)

@@ -47,12 +47,18 @@ func (s *Server) extrasOf(number uint32) msnExtras {
 	return decodeExtras(s.cfg.Hub.Details(number, protocolName))
 }
 
-// capsOf is the capabilities number shown for an account: its MSN client's,
-// or 0 for someone on another protocol (no MSNSLP, so clients fall back to
-// the invitations the server translates).
+// capsOf is the capabilities number shown for an account: its MSN client's
+// ("0" for MSNP2–7 clients, which say none); for someone online only
+// through another protocol remoteCaps when the server takes files for them
+// over MSNSLP, else 0 (clients fall back to the invitations the server
+// translates).
 func (s *Server) capsOf(number uint32) string {
 	if x := s.extrasOf(number); x.caps != "" {
 		return x.caps
+	}
+	sessions, _ := s.cfg.Hub.Sessions(context.Background(), number)
+	if _, onMSN := sessions[protocolName]; !onMSN && len(sessions) > 0 && s.cfg.Files != nil {
+		return remoteCaps
 	}
 	return "0"
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/internal/ratelimit"
 	"github.com/crosstalk-im/crosstalk/metrics"
 	"github.com/crosstalk-im/crosstalk/msnp/wire"
 )
@@ -69,6 +70,7 @@ type sbConn struct {
 	// endpoint is the machine GUID an MSNP16+ client joined with
 	// (USR/ANS email;{guid}), "" before.
 	endpoint string
+	p2pRate  ratelimit.Bucket
 }
 
 func (c *sbConn) account() hub.Account { return c.acct }

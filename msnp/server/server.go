@@ -101,6 +101,13 @@ type Config struct {
 	// disconnected.
 	CommandsPerSecond float64
 	CommandBurst      int
+	// P2PChunksPerSecond and P2PChunkBurst bound the P2P messages
+	// (application/x-msnmsgrp2p) a switchboard client sends, apart from
+	// its other commands: MSN 6+ clients move files and display pictures
+	// through the switchboard in chunks of at most 1202 bytes. Beyond the
+	// rate the server reads them more slowly rather than refusing them.
+	P2PChunksPerSecond float64
+	P2PChunkBurst      int
 	// HandshakeTimeout bounds the time from connect to a finished login.
 	HandshakeTimeout time.Duration
 	// IdleTimeout closes a connection that sends nothing for that long.
@@ -173,6 +180,10 @@ func (c *Config) defaults() {
 		c.CommandsPerSecond = 20
 	}
 	setDefault(&c.CommandBurst, 60)
+	if c.P2PChunksPerSecond <= 0 {
+		c.P2PChunksPerSecond = 500
+	}
+	setDefault(&c.P2PChunkBurst, 200)
 	setDefault(&c.HandshakeTimeout, 60*time.Second)
 	setDefault(&c.IdleTimeout, 30*time.Minute)
 	setDefault(&c.SwitchboardIdleTimeout, 15*time.Minute)

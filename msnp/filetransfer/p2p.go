@@ -1,0 +1,333 @@
+package filetransfer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/crosstalk-im/crosstalk/msnp/client"
+	"github.com/crosstalk-im/crosstalk/msnp/invite"
+	"github.com/crosstalk-im/crosstalk/msnp/p2p"
+)
+
+// MSN Messenger 6 and later send files over MSNSLP instead (SendP2P,
+// NextP2POffer, ReceiveP2P, DeclineP2P): an INVITE in P2P messages inside
+// the switchboard, answered 200 OK or 603 Decline, then the file in chunks
+// of the same session, acknowledged once complete, and BYE. These keep
+// the data in the switchboard; they never negotiate a direct connection.
+
+// P2POffer is a file offered over MSNSLP.
+type P2POffer struct {
+	From string
+	Name string
+	Size int64
+
+	invite p2p.SLP
+	peer   *p2p.Peer
+}
+
+// Errors that end a P2P transfer from the other side: RejectedError with
+// these codes.
+const (
+	CodeDeclined = invite.CancelReject // 603 Decline
+	CodeBye      = "BYE"               // the other side closed the session
+)
+
+// SendP2P offers a file to `to` in sb over MSNSLP and, if accepted, sends
+// it. It returns once the receiver has acknowledged the whole file.
+func SendP2P(ctx context.Context, sb *client.Switchboard, to, name string, size int64, r io.Reader, o Options) error {
+	if size < 0 {
+		return errors.New("filetransfer: negative size")
+	}
+	peer := p2p.NewPeer(sb.Email(), to)
+	session := p2p.NewSessionID()
+	inv := p2p.SLP{
+		Method: p2p.Invite, To: to, From: sb.Email(), Branch: p2p.NewGUID(), CallID: p2p.NewGUID(),
+		ContentType: p2p.SessionRequest,
+		Body: p2p.Fields{
+			{Name: "EUF-GUID", Value: p2p.EUFFileTransfer},
+			{Name: "SessionID", Value: strconv.FormatUint(uint64(session), 10)},
+			{Name: "AppID", Value: strconv.Itoa(p2p.AppFile)},
+			{Name: "Context", Value: p2p.FileContext{Name: name, Size: uint64(size)}.Encode()},
+		},
+	}
+	if err := sendAll(ctx, sb, peer.SLPPayloads(inv)); err != nil {
+		return err
+	}
+	answer, err := awaitP2P(ctx, sb, peer, o.answerTimeout(), func(in p2pIn) bool {
+		return in.slp != nil && in.slp.CallID == inv.CallID
+	})
+	if err != nil {
+		bye(ctx, sb, peer, inv, session)
+		return err
+	}
+	if err := answerError(*answer.slp); err != nil {
+		return err
+	}
+
+	// The data: one message of size bytes, in chunks.
+	id := peer.NextID()
+	buf := make([]byte, p2p.MaxChunk)
+	var sent int64
+	acked := false
+	for first := true; first || sent < size; first = false {
+		n, err := io.ReadFull(r, buf[:min(int64(len(buf)), size-sent)])
+		if err != nil && n == 0 && size > 0 {
+			bye(ctx, sb, peer, inv, session)
+			return fmt.Errorf("filetransfer: reading the file: %w", err)
+		}
+		m := p2p.Message{Header: p2p.Header{SessionID: session, ID: id, Offset: uint64(sent), TotalSize: uint64(size),
+			Flags: p2p.FlagFileData, AckSessionID: id}, Data: buf[:n], AppID: p2p.AppFile}
+		if _, err := sb.Send(ctx, p2p.Payload(to, m), 'D'); err != nil {
+			return err
+		}
+		sent += int64(n)
+		if o.Progress != nil {
+			o.Progress(sent)
+		}
+		// The receiver may have cancelled meanwhile.
+		if acked, err = drainP2P(sb, peer, inv.CallID, id); err != nil {
+			return err
+		}
+	}
+	if !acked {
+		in, err := awaitP2P(ctx, sb, peer, o.stepTimeout(), func(in p2pIn) bool {
+			return in.msg.IsAck() && in.msg.AckSessionID == id || in.slp != nil && in.slp.CallID == inv.CallID
+		})
+		if err != nil {
+			bye(ctx, sb, peer, inv, session)
+			return err
+		}
+		if in.slp != nil {
+			return answerError(*in.slp)
+		}
+	}
+	bye(ctx, sb, peer, inv, session)
+	return nil
+}
+
+// answerError reads the answer to an INVITE: nil for 200 OK.
+func answerError(s p2p.SLP) error {
+	switch {
+	case s.Status == p2p.StatusOK:
+		return nil
+	case s.Status == p2p.StatusDecline:
+		return &RejectedError{Code: CodeDeclined}
+	case s.Method == p2p.Bye:
+		return &RejectedError{Code: CodeBye}
+	}
+	return &RejectedError{Code: strconv.Itoa(s.Status)}
+}
+
+// NextP2POffer waits for a file INVITE over MSNSLP in sb. It acknowledges
+// the P2P messages it reads meanwhile and declines invitations to other
+// kinds of session (display pictures, webcam).
+func NextP2POffer(ctx context.Context, sb *client.Switchboard) (P2POffer, error) {
+	peers := map[string]*p2p.Peer{}
+	for {
+		m, err := nextMessage(ctx, sb)
+		if err != nil {
+			return P2POffer{}, err
+		}
+		peer := peers[m.From]
+		if peer == nil {
+			peer = p2p.NewPeer(sb.Email(), m.From)
+			peers[m.From] = peer
+		}
+		in, ok := readP2P(ctx, sb, peer, m)
+		if !ok || in.slp == nil || in.slp.Method != p2p.Invite || in.slp.ContentType != p2p.SessionRequest {
+			continue
+		}
+		if !strings.EqualFold(in.slp.Body.Get("EUF-GUID"), p2p.EUFFileTransfer) {
+			sendAll(ctx, sb, peer.SLPPayloads(in.slp.Reply(p2p.StatusDecline, "Decline", p2p.SessionRequest,
+				p2p.Fields{{Name: "SessionID", Value: in.slp.Body.Get("SessionID")}})))
+			continue
+		}
+		fc, err := p2p.ParseFileContext(in.slp.Body.Get("Context"))
+		if err != nil || fc.Size > 1<<62 {
+			continue
+		}
+		return P2POffer{From: m.From, Name: fc.Name, Size: int64(fc.Size), invite: *in.slp, peer: peer}, nil
+	}
+}
+
+// ReceiveP2P accepts an offer and writes the file to w. A file larger
+// than offered, or a write that fails, ends the transfer with BYE.
+func ReceiveP2P(ctx context.Context, sb *client.Switchboard, offer P2POffer, w io.Writer, o Options) (int64, error) {
+	peer, inv := offer.peer, offer.invite
+	session := inv.SessionID()
+	ok := inv.Reply(p2p.StatusOK, "OK", p2p.SessionRequest, p2p.Fields{{Name: "SessionID", Value: strconv.FormatUint(uint64(session), 10)}})
+	if err := sendAll(ctx, sb, peer.SLPPayloads(ok)); err != nil {
+		return 0, err
+	}
+	var got int64
+	wait := o.answerTimeout()
+	for {
+		in, err := awaitP2P(ctx, sb, peer, wait, func(in p2pIn) bool {
+			return in.slp != nil && in.slp.CallID == inv.CallID || in.slp == nil && in.msg.SessionID == session && !in.msg.IsAck()
+		})
+		if err != nil {
+			bye(ctx, sb, peer, inv, session)
+			return got, err
+		}
+		if in.slp != nil {
+			return got, &RejectedError{Code: CodeBye}
+		}
+		wait = o.stepTimeout()
+		m := in.msg
+		if m.Offset != uint64(got) || m.TotalSize != uint64(offer.Size) {
+			bye(ctx, sb, peer, inv, session)
+			return got, errors.New("filetransfer: the sender's data does not match its offer")
+		}
+		if _, err := w.Write(m.Data); err != nil {
+			bye(ctx, sb, peer, inv, session)
+			return got, err
+		}
+		got += int64(len(m.Data))
+		if o.Progress != nil {
+			o.Progress(got)
+		}
+		if m.Complete() {
+			_, err := sb.Send(ctx, peer.AckPayload(m.Header), 'D')
+			return got, err
+		}
+	}
+}
+
+// DeclineP2P answers an offer with 603 Decline.
+func DeclineP2P(ctx context.Context, sb *client.Switchboard, offer P2POffer) error {
+	inv := offer.invite
+	return sendAll(ctx, sb, offer.peer.SLPPayloads(inv.Reply(p2p.StatusDecline, "Decline", p2p.SessionRequest,
+		p2p.Fields{{Name: "SessionID", Value: inv.Body.Get("SessionID")}})))
+}
+
+// bye closes the session of inv (ours or the other side's).
+func bye(ctx context.Context, sb *client.Switchboard, peer *p2p.Peer, inv p2p.SLP, session uint32) {
+	to, from := inv.To, inv.From
+	if inv.From != sb.Email() {
+		to, from = from, to
+	}
+	b := p2p.SLP{Method: p2p.Bye, To: to, From: from, Branch: p2p.NewGUID(), CallID: inv.CallID, ContentType: p2p.SessionClose,
+		Body: p2p.Fields{{Name: "SessionID", Value: strconv.FormatUint(uint64(session), 10)}}}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	sendAll(sctx, sb, peer.SLPPayloads(b))
+}
+
+func sendAll(ctx context.Context, sb *client.Switchboard, payloads [][]byte) error {
+	for _, p := range payloads {
+		if _, err := sb.Send(ctx, p, 'D'); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// p2pIn is one P2P message read: a whole MSNSLP message, or else a chunk
+// of data or an acknowledgement.
+type p2pIn struct {
+	slp *p2p.SLP
+	msg p2p.Message
+}
+
+// readP2P reads a switchboard message from the peer's remote side as
+// P2P; complete messages other than acknowledgements are acknowledged,
+// except data, which the receiver acknowledges once it has it all.
+func readP2P(ctx context.Context, sb *client.Switchboard, peer *p2p.Peer, m client.Message) (p2pIn, bool) {
+	if m.From != peer.Remote || m.ContentType != p2p.ContentType {
+		return p2pIn{}, false
+	}
+	_, pm, err := p2p.ParsePayload(m.Payload)
+	if err != nil {
+		return p2pIn{}, false
+	}
+	if pm.SessionID != 0 || pm.IsAck() {
+		return p2pIn{msg: pm}, true
+	}
+	text, complete, err := peer.ReceiveSLP(pm)
+	if err != nil || !complete {
+		return p2pIn{}, false
+	}
+	sb.Send(ctx, peer.AckPayload(pm.Header), 'D')
+	s, err := p2p.ParseSLP(text)
+	if err != nil {
+		return p2pIn{}, false
+	}
+	return p2pIn{slp: &s, msg: pm}, true
+}
+
+// awaitP2P reads sb until a P2P message from the peer's remote side
+// satisfies want, the remote side leaves, or timeout passes.
+func awaitP2P(ctx context.Context, sb *client.Switchboard, peer *p2p.Peer, timeout time.Duration, want func(p2pIn) bool) (p2pIn, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		m, err := nextMessage(ctx, sb)
+		if err != nil {
+			if errors.Is(err, errLeft) || ctx.Err() != nil {
+				return p2pIn{}, fmt.Errorf("no answer from %s: %w", peer.Remote, err)
+			}
+			return p2pIn{}, err
+		}
+		if in, ok := readP2P(ctx, sb, peer, m); ok && want(in) {
+			return in, nil
+		}
+	}
+}
+
+// drainP2P reads what sb already holds, without waiting, for a BYE of
+// the call or the acknowledgement of message id.
+func drainP2P(sb *client.Switchboard, peer *p2p.Peer, callID string, id uint32) (acked bool, err error) {
+	for {
+		select {
+		case ev, ok := <-sb.Events():
+			if !ok {
+				return false, errors.New("switchboard closed")
+			}
+			m, isMsg := ev.(client.Message)
+			if !isMsg {
+				continue
+			}
+			in, ok := readP2P(context.Background(), sb, peer, m)
+			switch {
+			case !ok:
+			case in.slp != nil && in.slp.CallID == callID:
+				if err := answerError(*in.slp); err != nil {
+					return false, err
+				}
+			case in.msg.IsAck() && in.msg.AckSessionID == id:
+				acked = true
+			}
+		default:
+			return acked, nil
+		}
+	}
+}
+
+var errLeft = errors.New("left the conversation")
+
+// nextMessage returns the next switchboard message.
+func nextMessage(ctx context.Context, sb *client.Switchboard) (client.Message, error) {
+	for {
+		select {
+		case ev, ok := <-sb.Events():
+			if !ok {
+				return client.Message{}, errors.New("switchboard closed")
+			}
+			switch ev := ev.(type) {
+			case client.Message:
+				return ev, nil
+			case client.Left:
+				if len(sb.Roster()) == 0 {
+					return client.Message{}, fmt.Errorf("%s %w", ev.Email, errLeft)
+				}
+			}
+		case <-ctx.Done():
+			return client.Message{}, ctx.Err()
+		}
+	}
+}
