@@ -72,12 +72,23 @@ type msnGG struct {
 
 func newMSNGG(t *testing.T, ctx context.Context, o Options) *msnGG {
 	t.Helper()
+	return newMSNGGWith(t, ctx, o, func(n *Node) (*msnclient.Client, string, *http.Client) {
+		return login(t, ctx, n.MSNPAddr, "msn@example.com", "pw"), "http://" + n.HTTPAddr, nil
+	})
+}
+
+// newMSNGGWith is newMSNGG with the MSN user logged in by login, which
+// also says where and how the GG user reaches the drive.
+func newMSNGGWith(t *testing.T, ctx context.Context, o Options, login func(n *Node) (*msnclient.Client, string, *http.Client)) *msnGG {
+	t.Helper()
 	c := &msnGG{dir: t.TempDir()}
 	o.DataDir = c.dir
 	c.n = startNodeWith(t, o)
 	addAccount(t, c.n, 1001, "msn@example.com", "Em", "pw")
 	addAccount(t, c.n, 2002, "gosia@example.com", "Gosia", "ph")
-	c.mc = login(t, ctx, c.n.MSNPAddr, "msn@example.com", "pw")
+	var driveURL string
+	var hc *http.Client
+	c.mc, driveURL, hc = login(c.n)
 	if _, err := c.mc.Add(ctx, msnclient.ListForward, "gosia@example.com", "Gosia", 0); err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +97,7 @@ func newMSNGG(t *testing.T, ctx context.Context, o Options) *msnGG {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.dc, err = driveclient.SignIn(ctx, "http://"+c.n.HTTPAddr, 2002, token, nil); err != nil {
+	if c.dc, err = driveclient.SignIn(ctx, driveURL, 2002, token, hc); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.dc.CloseIdleConnections)

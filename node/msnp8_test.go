@@ -32,13 +32,20 @@ import (
 // CA's certificate file.
 func startHTTPSNode(t *testing.T) (*Node, string) {
 	t.Helper()
-	dir := t.TempDir()
-	p := tlsca.DefaultPaths(filepath.Join(dir, "tls"))
+	o, ca := httpsOptions(t)
+	o.DataDir = t.TempDir()
+	return startNodeWith(t, o), ca
+}
+
+// httpsOptions are node options with an HTTPS listener whose certificate
+// names MSN's hosts, and the file of the CA that signed it.
+func httpsOptions(t *testing.T) (Options, string) {
+	t.Helper()
+	p := tlsca.DefaultPaths(filepath.Join(t.TempDir(), "tls"))
 	if _, err := tlsca.Make(p, tlsca.MSNHostNames, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	n := startNodeWith(t, Options{DataDir: dir, HTTPSAddr: "127.0.0.1:0", TLSCert: p.Cert, TLSKey: p.Key, HTTPSLegacy: true})
-	return n, p.CACert
+	return Options{HTTPSAddr: "127.0.0.1:0", TLSCert: p.Cert, TLSKey: p.Key, HTTPSLegacy: true}, p.CACert
 }
 
 // passportClient trusts only the CA in caFile and reaches every host name

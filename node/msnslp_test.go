@@ -5,13 +5,17 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"testing"
 	"time"
 
+	"github.com/crosstalk-im/crosstalk/internal/tlsca"
 	"github.com/crosstalk-im/crosstalk/msnp/client"
 	"github.com/crosstalk-im/crosstalk/msnp/filetransfer"
 	"github.com/crosstalk-im/crosstalk/msnp/p2p"
+	msnpserver "github.com/crosstalk-im/crosstalk/msnp/server"
 )
 
 // msn7Caps is what MSN Messenger 7.0 says in CHG: MSNC4 in the top
@@ -106,4 +110,176 @@ func TestP2PFileBetweenMSNClients(t *testing.T) {
 	if err := <-sent; !errors.As(err, &rej) || rej.Code != filetransfer.CodeDeclined {
 		t.Fatalf("declined send: %v", err)
 	}
+}
+
+// newMSN7GG is newMSNGG with the MSN user on MSNP11 with MSNSLP.
+func newMSN7GG(t *testing.T, ctx context.Context, o Options) *msnGG {
+	t.Helper()
+	h, ca := httpsOptions(t)
+	o.HTTPSAddr, o.TLSCert, o.TLSKey, o.HTTPSLegacy = h.HTTPSAddr, h.TLSCert, h.TLSKey, h.HTTPSLegacy
+	return newMSNGGWith(t, ctx, o, func(n *Node) (*client.Client, string, *http.Client) {
+		// The HTTP service is HTTPS here; its client reaches it at any
+		// name the certificate holds.
+		hc := passportClient(t, n, ca)
+		return loginMSN7(t, ctx, n, hc, "msn@example.com", "pw"), "https://" + tlsca.MSNHostNames[0], hc
+	})
+}
+
+// TestP2PFileMSNToGG: an MSN 7 client sends a GG user files over MSNSLP;
+// the server answers as the GG user once they allow the drive ticket,
+// keeps the chunks in the drive, and acknowledges the file once it is in.
+func TestP2PFileMSNToGG(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	c := newMSN7GG(t, ctx, Options{})
+	c.chatWithGG(t, ctx)
+	for _, size := range p2pSizes {
+		data := randomBytes(size)
+		sent := make(chan error, 1)
+		go func() {
+			sent <- filetransfer.SendP2P(ctx, c.sb, "gosia@example.com", "data.bin", int64(size), bytes.NewReader(data), filetransfer.Options{})
+		}()
+		tk := c.allowNext(t, ctx)
+		if tk.FileName != "data.bin" || tk.FileSize != int64(size) {
+			t.Fatalf("ticket %+v", tk)
+		}
+		nextTicketEvent(t, ctx, c.gg, "allowed", "completed")
+		if err := <-sent; err != nil {
+			t.Fatalf("%d bytes: send: %v", size, err)
+		}
+		var got bytes.Buffer
+		if k, err := c.dc.Download(ctx, tk, &got); err != nil || k != int64(size) || sha256.Sum256(got.Bytes()) != sha256.Sum256(data) {
+			t.Fatalf("%d bytes: download %d, %v", size, k, err)
+		}
+	}
+}
+
+// TestP2PFileGGToMSN: a GG user's drive files reach an MSN 7 client as
+// MSNSLP INVITEs from the GG user, and the data in P2P chunks.
+func TestP2PFileGGToMSN(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	c := newMSN7GG(t, ctx, Options{})
+	var sb *client.Switchboard
+	for i, size := range p2pSizes {
+		data := randomBytes(size)
+		name := fmt.Sprintf("file%d.bin", i)
+		tk := ggOffersMSN(t, ctx, c, name, data)
+		if sb == nil {
+			sb = answerRing(t, ctx, c.mc)
+		}
+		offer, err := filetransfer.NextP2POffer(ctx, sb)
+		if err != nil || offer.From != "gosia@example.com" || offer.Name != name || offer.Size != int64(size) {
+			t.Fatalf("offer %+v %v", offer, err)
+		}
+		var got bytes.Buffer
+		k, err := filetransfer.ReceiveP2P(ctx, sb, offer, &got, filetransfer.Options{})
+		if err != nil || k != int64(size) || sha256.Sum256(got.Bytes()) != sha256.Sum256(data) {
+			t.Fatalf("%d bytes: received %d, %v", size, k, err)
+		}
+		if got, err := c.dc.Ticket(ctx, tk.ID); err != nil || got.Ack != "allowed" {
+			t.Fatalf("ticket after the transfer: %+v %v", got, err)
+		}
+	}
+}
+
+// cutReader gives n bytes of zeros, then fails.
+type cutReader struct{ n int }
+
+func (r *cutReader) Read(p []byte) (int, error) {
+	if r.n == 0 {
+		return 0, errors.New("disk gone")
+	}
+	k := min(len(p), r.n)
+	clear(p[:k])
+	r.n -= k
+	return k, nil
+}
+
+// TestP2PFileCancels: declines and cancellations on either side reach the
+// other: the MSN side hears 603 or BYE, the GG side sees its ticket
+// rejected, and the drive keeps nothing of an unfinished file.
+func TestP2PFileCancels(t *testing.T) {
+	t.Run("GG user declines", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		c := newMSN7GG(t, ctx, Options{})
+		c.chatWithGG(t, ctx)
+		sent := make(chan error, 1)
+		go func() {
+			sent <- filetransfer.SendP2P(ctx, c.sb, "gosia@example.com", "no.bin", 10, bytes.NewReader(make([]byte, 10)), filetransfer.Options{})
+		}()
+		ev := nextTicketEvent(t, ctx, c.gg, "unknown", "in_progress")
+		if err := c.dc.Answer(ctx, ev["id"].(string), false); err != nil {
+			t.Fatal(err)
+		}
+		var rej *filetransfer.RejectedError
+		if err := <-sent; !errors.As(err, &rej) || rej.Code != filetransfer.CodeDeclined {
+			t.Fatalf("declined send: %v", err)
+		}
+	})
+	t.Run("MSN sender cancels mid-transfer", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		c := newMSN7GG(t, ctx, Options{})
+		c.chatWithGG(t, ctx)
+		sent := make(chan error, 1)
+		go func() {
+			sent <- filetransfer.SendP2P(ctx, c.sb, "gosia@example.com", "cut.bin", 100_000, &cutReader{n: 30_000}, filetransfer.Options{})
+		}()
+		tk := c.allowNext(t, ctx)
+		if err := <-sent; err == nil {
+			t.Fatal("a send whose file broke off succeeded")
+		}
+		c.expectRejected(t, ctx, tk, "in_progress")
+		c.noFileLeft(t, tk.ID)
+	})
+	t.Run("MSN receiver declines", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		c := newMSN7GG(t, ctx, Options{})
+		tk := ggOffersMSN(t, ctx, c, "no.txt", []byte("abc"))
+		sb := answerRing(t, ctx, c.mc)
+		offer, err := filetransfer.NextP2POffer(ctx, sb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := filetransfer.DeclineP2P(ctx, sb, offer); err != nil {
+			t.Fatal(err)
+		}
+		c.expectRejected(t, ctx, tk, "completed")
+	})
+	t.Run("MSN receiver cancels mid-transfer", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		c := newMSN7GG(t, ctx, Options{})
+		tk := ggOffersMSN(t, ctx, c, "big.bin", randomBytes(100_000))
+		sb := answerRing(t, ctx, c.mc)
+		offer, err := filetransfer.NextP2POffer(ctx, sb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := filetransfer.ReceiveP2P(ctx, sb, offer, &failingWriter{n: 10_000}, filetransfer.Options{}); err == nil {
+			t.Fatal("receive into a failing writer succeeded")
+		}
+		c.expectRejected(t, ctx, tk, "completed")
+	})
+	t.Run("MSN receiver never answers", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		c := newMSN7GG(t, ctx, Options{MSNP: msnpserver.Config{FileAnswerTimeout: time.Second}})
+		tk := ggOffersMSN(t, ctx, c, "ignored.bin", randomBytes(10))
+		sb := answerRing(t, ctx, c.mc)
+		offer, err := filetransfer.NextP2POffer(ctx, sb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Once the GG user hears it failed, the offer is withdrawn with
+		// BYE: accepting it now gets nothing.
+		c.expectRejected(t, ctx, tk, "completed")
+		var rej *filetransfer.RejectedError
+		if _, err := filetransfer.ReceiveP2P(ctx, sb, offer, io.Discard, filetransfer.Options{}); !errors.As(err, &rej) || rej.Code != filetransfer.CodeBye {
+			t.Fatalf("late accept: %v", err)
+		}
+	})
 }

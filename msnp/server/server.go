@@ -105,7 +105,8 @@ type Config struct {
 	// (application/x-msnmsgrp2p) a switchboard client sends, apart from
 	// its other commands: MSN 6+ clients move files and display pictures
 	// through the switchboard in chunks of at most 1202 bytes. Beyond the
-	// rate the server reads them more slowly rather than refusing them.
+	// rate the server reads them more slowly rather than refusing them;
+	// it sends the chunks of files from other protocols at the same rate.
 	P2PChunksPerSecond float64
 	P2PChunkBurst      int
 	// HandshakeTimeout bounds the time from connect to a finished login.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/crosstalk-im/crosstalk/drive"
 	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/internal/ratelimit"
 	"github.com/crosstalk-im/crosstalk/msnp/p2p"
 	"github.com/crosstalk-im/crosstalk/msnp/wire"
 )
@@ -469,8 +470,9 @@ func (s *Server) takeOutgoingCall(callID string, from, to uint32) *outgoingFile 
 }
 
 // startP2PSend sends an accepted file to the MSN client to in chunks of
-// one data message, at most p2pWindow of them waiting in its outbox; the
-// client's acknowledgement of the whole (p2pAck) completes it.
+// one data message, no faster than clients may send them and at most
+// p2pWindow of them waiting in its outbox; the client's acknowledgement of
+// the whole (p2pAck) completes it.
 func (r *remote) startP2PSend(ctx context.Context, to hub.Account, o *outgoingFile) {
 	c := r.sender(to.Number)
 	if c == nil {
@@ -508,7 +510,9 @@ func (r *remote) startP2PSend(ctx context.Context, to hub.Account, o *outgoingFi
 			slots <- true
 		}
 		buf := make([]byte, p2p.MaxChunk)
+		rate := ratelimit.New(r.srv.cfg.P2PChunksPerSecond, r.srv.cfg.P2PChunkBurst)
 		for off, first := uint64(0), true; first || off < size; first = false {
+			time.Sleep(rate.Reserve(time.Now()))
 			n, err := io.ReadFull(f, buf[:min(uint64(len(buf)), size-off)])
 			if err != nil && !(n == 0 && size == 0) {
 				fail(err)
