@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,7 +22,7 @@ import (
 type msnCmd struct {
 	Send     msnSendCmd     `cmd:"" help:"Log in, send one message to a contact, log out."`
 	Listen   msnListenCmd   `cmd:"" help:"Log in, answer every chat and print the messages that arrive."`
-	SendFile msnSendFileCmd `cmd:"" help:"Send a file to a contact (invitation and MSNFTP), with a progress bar."`
+	SendFile msnSendFileCmd `cmd:"" help:"Send a file to a contact (invitation and MSNFTP; MSNSLP in the switchboard from MSNP9), with a progress bar."`
 	RecvFile msnRecvFileCmd `cmd:"" help:"Wait for one file offer, accept it and save the file."`
 }
 
@@ -36,11 +37,25 @@ type msnLogin struct {
 	HttpsAt  string        `help:"host:port to reach every Passport and address book host name at, instead of looking the names up (what a hosts file line does)."`
 }
 
+// msnc4Caps is the capabilities number of MSN 7.0 (MSNC4 in the top
+// nibble), which MSNP9+ logins send: the server then offers files over
+// MSNSLP, as MSN 6 and later take them.
+const msnc4Caps = 0x40000000
+
+// p2p tells whether files go over MSNSLP: for MSNP9 and later.
+func (l msnLogin) p2p() bool {
+	d, err := strconv.Atoi(strings.TrimPrefix(strings.ToUpper(l.Protocol), "MSNP"))
+	return err == nil && d >= 9
+}
+
 // options are the client library's options for these flags.
 func (l msnLogin) options(log *slog.Logger) (client.Options, error) {
 	o := client.Options{Logger: log, Nexus: l.Nexus}
 	if l.Protocol != "" {
 		o.Versions = []string{strings.ToUpper(l.Protocol)}
+	}
+	if l.p2p() {
+		o.Capabilities = msnc4Caps
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	if l.CaCert != "" {

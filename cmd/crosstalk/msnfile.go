@@ -50,7 +50,11 @@ func (c *msnSendFileCmd) run(ctx context.Context, log *slog.Logger, con *console
 	name := filepath.Base(c.File)
 	con.notef("offering %s to %s\n", name, c.To)
 	bar := con.progress(name, size)
-	err = filetransfer.Send(ctx, sb, c.To, name, size, f, c.transferOptions(c.NoIncoming, bar))
+	if c.p2p() {
+		err = filetransfer.SendP2P(ctx, sb, c.To, name, size, f, c.transferOptions(c.NoIncoming, bar))
+	} else {
+		err = filetransfer.Send(ctx, sb, c.To, name, size, f, c.transferOptions(c.NoIncoming, bar))
+	}
 	bar.finish()
 	if err != nil {
 		return transferError(c.To, err)
@@ -63,7 +67,7 @@ func (c *msnSendFileCmd) run(ctx context.Context, log *slog.Logger, con *console
 func transferError(peer string, err error) error {
 	var rejected *filetransfer.RejectedError
 	switch {
-	case errors.As(err, &rejected) && rejected.Code == invite.CancelReject:
+	case errors.As(err, &rejected) && rejected.Code == invite.CancelReject: // also MSNSLP's 603 Decline
 		return fmt.Errorf("%s declined the file", peer)
 	case errors.As(err, &rejected):
 		return fmt.Errorf("%s cancelled the transfer (%s)", peer, rejected.Code)
@@ -116,11 +120,13 @@ func (c *msnRecvFileCmd) run(ctx context.Context, log *slog.Logger, con *console
 	}
 }
 
-// msnOffer is a file offered in one of the chats recv-file answered.
+// msnOffer is a file offered in one of the chats recv-file answered: an
+// invitation (MSNFTP), or an MSNSLP INVITE (p2p set).
 type msnOffer struct {
 	sb    *client.Switchboard
 	from  string
 	offer invite.Invitation
+	p2p   *filetransfer.P2POffer
 }
 
 // watch answers a ring and waits in that chat for a file offer, which it
@@ -136,6 +142,7 @@ func (c *msnRecvFileCmd) watch(ctx context.Context, cl *client.Client, r client.
 		}
 		return
 	}
+	p2p := filetransfer.NewP2PWatcher(sb)
 	for {
 		select {
 		case ev, ok := <-sb.Events():
@@ -143,16 +150,24 @@ func (c *msnRecvFileCmd) watch(ctx context.Context, cl *client.Client, r client.
 				return
 			}
 			m, ok := ev.(client.Message)
+			var o *msnOffer
 			switch {
 			case !ok:
 			case filetransfer.IsOffer(m):
+				o = &msnOffer{sb: sb, from: m.From, offer: *m.Invitation}
+			case m.ContentType == "text/plain":
+				con.notef("%s <%s>: %s\n", m.Friendly, m.From, m.Text)
+			default:
+				if offer, ok := p2p.Offer(ctx, m); ok {
+					o = &msnOffer{sb: sb, from: m.From, offer: invite.Invitation{File: offer.Name, FileSize: offer.Size}, p2p: &offer}
+				}
+			}
+			if o != nil {
 				select {
-				case offers <- msnOffer{sb: sb, from: m.From, offer: *m.Invitation}:
+				case offers <- *o:
 					return
 				case <-ctx.Done():
 				}
-			case m.ContentType == "text/plain":
-				con.notef("%s <%s>: %s\n", m.Friendly, m.From, m.Text)
 			}
 		case <-ctx.Done():
 			sb.Leave()
@@ -166,8 +181,12 @@ func (c *msnRecvFileCmd) receive(ctx context.Context, o msnOffer, con *console) 
 	name := safeName(o.offer.File)
 	con.notef("%s sends %s (%d bytes)\n", o.from, name, o.offer.FileSize)
 	bar := con.progress(name, o.offer.FileSize)
-	n, err := saveFile(c.Dir, name, func(w io.Writer) (int64, error) {
-		n, err := filetransfer.Receive(ctx, o.sb, o.from, c.Login, o.offer, w, c.transferOptions(c.NoIncoming, bar))
+	n, err := saveFile(c.Dir, name, func(w io.Writer) (n int64, err error) {
+		if o.p2p != nil {
+			n, err = filetransfer.ReceiveP2P(ctx, o.sb, *o.p2p, w, c.transferOptions(c.NoIncoming, bar))
+		} else {
+			n, err = filetransfer.Receive(ctx, o.sb, o.from, c.Login, o.offer, w, c.transferOptions(c.NoIncoming, bar))
+		}
 		bar.finish()
 		if err != nil {
 			err = transferError(o.from, err)

@@ -123,36 +123,59 @@ func answerError(s p2p.SLP) error {
 	return &RejectedError{Code: strconv.Itoa(s.Status)}
 }
 
-// NextP2POffer waits for a file INVITE over MSNSLP in sb. It acknowledges
-// the P2P messages it reads meanwhile and declines invitations to other
-// kinds of session (display pictures, webcam).
+// NextP2POffer waits for a file INVITE over MSNSLP in sb (see
+// P2PWatcher).
 func NextP2POffer(ctx context.Context, sb *client.Switchboard) (P2POffer, error) {
-	peers := map[string]*p2p.Peer{}
+	w := NewP2PWatcher(sb)
 	for {
 		m, err := nextMessage(ctx, sb)
 		if err != nil {
 			return P2POffer{}, err
 		}
-		peer := peers[m.From]
-		if peer == nil {
-			peer = p2p.NewPeer(sb.Email(), m.From)
-			peers[m.From] = peer
+		if offer, ok := w.Offer(ctx, m); ok {
+			return offer, nil
 		}
-		in, ok := readP2P(ctx, sb, peer, m)
-		if !ok || in.slp == nil || in.slp.Method != p2p.Invite || in.slp.ContentType != p2p.SessionRequest {
-			continue
-		}
-		if !strings.EqualFold(in.slp.Body.Get("EUF-GUID"), p2p.EUFFileTransfer) {
-			sendAll(ctx, sb, peer.SLPPayloads(in.slp.Reply(p2p.StatusDecline, "Decline", p2p.SessionRequest,
-				p2p.Fields{{Name: "SessionID", Value: in.slp.Body.Get("SessionID")}})))
-			continue
-		}
-		fc, err := p2p.ParseFileContext(in.slp.Body.Get("Context"))
-		if err != nil || fc.Size > 1<<62 {
-			continue
-		}
-		return P2POffer{From: m.From, Name: fc.Name, Size: int64(fc.Size), invite: *in.slp, peer: peer}, nil
 	}
+}
+
+// P2PWatcher finds file offers among the messages of a switchboard whose
+// events the caller reads itself.
+type P2PWatcher struct {
+	sb    *client.Switchboard
+	peers map[string]*p2p.Peer
+}
+
+// NewP2PWatcher watches sb.
+func NewP2PWatcher(sb *client.Switchboard) *P2PWatcher {
+	return &P2PWatcher{sb: sb, peers: map[string]*p2p.Peer{}}
+}
+
+// Offer reads one message of the switchboard: it acknowledges the P2P
+// messages, declines invitations to other kinds of session (display
+// pictures, webcam) and returns a file INVITE as an offer.
+func (w *P2PWatcher) Offer(ctx context.Context, m client.Message) (P2POffer, bool) {
+	if m.ContentType != p2p.ContentType {
+		return P2POffer{}, false
+	}
+	peer := w.peers[m.From]
+	if peer == nil {
+		peer = p2p.NewPeer(w.sb.Email(), m.From)
+		w.peers[m.From] = peer
+	}
+	in, ok := readP2P(ctx, w.sb, peer, m)
+	if !ok || in.slp == nil || in.slp.Method != p2p.Invite || in.slp.ContentType != p2p.SessionRequest {
+		return P2POffer{}, false
+	}
+	if !strings.EqualFold(in.slp.Body.Get("EUF-GUID"), p2p.EUFFileTransfer) {
+		sendAll(ctx, w.sb, peer.SLPPayloads(in.slp.Reply(p2p.StatusDecline, "Decline", p2p.SessionRequest,
+			p2p.Fields{{Name: "SessionID", Value: in.slp.Body.Get("SessionID")}})))
+		return P2POffer{}, false
+	}
+	fc, err := p2p.ParseFileContext(in.slp.Body.Get("Context"))
+	if err != nil || fc.Size > 1<<62 {
+		return P2POffer{}, false
+	}
+	return P2POffer{From: m.From, Name: fc.Name, Size: int64(fc.Size), invite: *in.slp, peer: peer}, true
 }
 
 // ReceiveP2P accepts an offer and writes the file to w. A file larger
