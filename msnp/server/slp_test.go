@@ -1,0 +1,208 @@
+package server
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/crosstalk-im/crosstalk/drive"
+	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/msnp/p2p"
+)
+
+// sinkFiles keeps every deposited file by reading it to the end.
+type sinkFiles struct{ fakeFiles }
+
+func (sinkFiles) Deposit(ctx context.Context, sender, recipient uint32, name string, size int64, r io.Reader) (drive.Ticket, error) {
+	n, err := io.Copy(io.Discard, r)
+	if err == nil && n != size {
+		err = fmt.Errorf("%d bytes, not %d", n, size)
+	}
+	return drive.Ticket{ID: "t", FileName: name, FileSize: n}, err
+}
+
+// quietSession takes every hub event and keeps none.
+type quietSession struct{}
+
+func (quietSession) Deliver(hub.Event) bool { return true }
+
+// p2pMSG is a switchboard MSG in mode D carrying body as a P2P message.
+func p2pMSG(trid int, body []byte) string {
+	p := "MIME-Version: 1.0\r\nContent-Type: application/x-msnmsgrp2p\r\nP2P-Dest: carol@example.com\r\n\r\n" + string(body)
+	return fmt.Sprintf("MSG %d D %d\r\n%s", trid, len(p), p)
+}
+
+// untilACK reads what the switchboard sends until ACK trid, skipping
+// messages; it returns the P2P messages among them.
+func untilACK(t testing.TB, sb *rawClient, trid int) []p2p.Message {
+	t.Helper()
+	var got []p2p.Message
+	for {
+		line, err := sb.line()
+		if err != nil {
+			t.Fatalf("waiting for ACK %d: %v", trid, err)
+		}
+		if line == "ACK "+strconv.Itoa(trid) {
+			return got
+		}
+		f := strings.Fields(line)
+		if len(f) == 4 && f[0] == "MSG" {
+			n, _ := strconv.Atoi(f[3])
+			payload := make([]byte, n)
+			if _, err := io.ReadFull(sb.br, payload); err != nil {
+				t.Fatal(err)
+			}
+			if _, m, err := p2p.ParsePayload(payload); err == nil {
+				got = append(got, m)
+			}
+		}
+	}
+}
+
+// slpSeed is an MSNSLP message from bob to carol in one P2P chunk.
+func slpSeed(s p2p.SLP) []byte {
+	return p2p.Message{Header: p2p.Header{ID: 10, TotalSize: uint64(len(s.Marshal()))}, Data: s.Marshal()}.Append(nil)
+}
+
+// fileInvite is bob's INVITE to carol for a file of size bytes in session.
+func fileInvite(euf string, session uint32, size uint64) p2p.SLP {
+	return p2p.SLP{Method: p2p.Invite, To: "carol@example.com", From: "bob@example.com", Branch: "{B}", CallID: "{C}",
+		ContentType: p2p.SessionRequest, Body: p2p.Fields{{Name: "EUF-GUID", Value: euf},
+			{Name: "SessionID", Value: strconv.FormatUint(uint64(session), 10)}, {Name: "AppID", Value: "2"},
+			{Name: "Context", Value: p2p.FileContext{Name: "a.txt", Size: size}.Encode()}}}
+}
+
+// framed joins P2P messages as the fuzz target reads them: each after its
+// length in two bytes.
+func framed(msgs ...[]byte) []byte {
+	var out []byte
+	for _, m := range msgs {
+		out = binary.LittleEndian.AppendUint16(out, uint16(len(m)))
+		out = append(out, m...)
+	}
+	return out
+}
+
+// FuzzP2PToRemote sends whatever P2P messages to a member of another
+// protocol, whom the server stands in for: it must answer what it answers,
+// keep the switchboard working (a text message after them is
+// acknowledged) and never crash.
+func FuzzP2PToRemote(f *testing.F) {
+	data := p2p.Message{Header: p2p.Header{SessionID: 7, ID: 11, TotalSize: 5}, Data: []byte("hello"), AppID: p2p.AppFile}.Append(nil)
+	bye := p2p.SLP{Method: p2p.Bye, To: "carol@example.com", From: "bob@example.com", Branch: "{B}", CallID: "{C}",
+		ContentType: p2p.SessionClose, Body: p2p.Fields{{Name: "SessionID", Value: "7"}}}
+	trans := fileInvite(p2p.EUFFileTransfer, 7, 5)
+	trans.ContentType = p2p.TransRequest
+	for _, seed := range [][]byte{
+		framed(slpSeed(fileInvite(p2p.EUFFileTransfer, 7, 5)), data),
+		framed(slpSeed(fileInvite(p2p.EUFFileTransfer, 7, 5)), slpSeed(trans), data[:HeaderSizeForTest+2]),
+		framed(slpSeed(fileInvite(p2p.EUFFileTransfer, 7, 5)), slpSeed(bye), data),
+		framed(slpSeed(fileInvite(p2p.EUFMSNObject, 7, 5))),
+		framed(data, slpSeed(bye)),
+		framed([]byte("garbage")),
+	} {
+		f.Add(seed)
+	}
+	env := newTestEnv(f, func(c *Config) {
+		c.Files = sinkFiles{}
+		// bob's notification connection opens a switchboard per run.
+		c.CommandsPerSecond, c.CommandBurst = 1e9, 1e9
+	})
+	env.addAccount(f, 1002, "bob@example.com", "Bob", "pb")
+	carol := env.addAccount(f, 1003, "carol@example.com", "Carol", "pc")
+	s, err := env.hub.Attach(context.Background(), carol, "other", quietSession{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	if err := s.SetPresence(context.Background(), hub.StatusOnline, ""); err != nil {
+		f.Fatal(err)
+	}
+	ns := dialRaw(f, env.nsAddr)
+	ns.login("bob@example.com", "pb")
+
+	f.Fuzz(func(t *testing.T, in []byte) {
+		ns.t = t // its helpers report to this run
+		sb := ns.switchboard("bob@example.com", "Bob")
+		defer sb.nc.Close()
+		sb.send("CAL 2 carol@example.com\r\n")
+		if line, _ := sb.line(); !strings.HasPrefix(line, "CAL 2 RINGING ") {
+			t.Fatalf("CAL: %q", line)
+		}
+		sb.expect("JOI carol@example.com Carol")
+		trid := 3
+		for len(in) >= 2 {
+			n := min(int(binary.LittleEndian.Uint16(in)), len(in)-2, 1400)
+			sb.send(p2pMSG(trid, in[2:2+n]))
+			untilACK(t, sb, trid)
+			in = in[2+n:]
+			trid++
+		}
+		text := "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\nstill there?"
+		sb.send(fmt.Sprintf("MSG %d A %d\r\n%s", trid, len(text), text))
+		untilACK(t, sb, trid)
+	})
+}
+
+// HeaderSizeForTest cuts a seed's data chunk inside its header.
+const HeaderSizeForTest = p2p.HeaderSize
+
+// TestP2PToRemoteAnswers: the server, standing in for a member of another
+// protocol, acknowledges an INVITE and accepts a file, answers a
+// direct-connection INVITE that it does not listen, acknowledges the
+// whole file once it is kept, and declines a display picture request.
+func TestP2PToRemoteAnswers(t *testing.T) {
+	env := newTestEnv(t, func(c *Config) { c.Files = sinkFiles{} })
+	sb := callOther(t, env, "other")
+	readSLP := func(msgs []p2p.Message) []p2p.SLP {
+		var out []p2p.SLP
+		for _, m := range msgs {
+			if m.SessionID == 0 && !m.IsAck() {
+				s, err := p2p.ParseSLP(m.Data)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	sb.send(p2pMSG(3, slpSeed(fileInvite(p2p.EUFFileTransfer, 7, 5))))
+	got := untilACK(t, sb, 3)
+	if len(got) != 2 || !got[0].IsAck() || got[0].AckSessionID != 10 {
+		t.Fatalf("answer to the INVITE: %+v", got)
+	}
+	if s := readSLP(got); len(s) != 1 || s[0].Status != p2p.StatusOK || s[0].CallID != "{C}" || s[0].SessionID() != 7 ||
+		s[0].From != "carol@example.com" || s[0].To != "bob@example.com" {
+		t.Fatalf("answer: %+v", s)
+	}
+	trans := fileInvite(p2p.EUFFileTransfer, 7, 5)
+	trans.ContentType, trans.CallID = p2p.TransRequest, "{D}"
+	sb.send(p2pMSG(4, slpSeed(trans)))
+	if s := readSLP(untilACK(t, sb, 4)); len(s) != 1 || s[0].Status != p2p.StatusOK || s[0].ContentType != p2p.TransResponse ||
+		s[0].Body.Get("Listening") != "false" {
+		t.Fatalf("answer to the direct connection: %+v", s)
+	}
+	sb.send(p2pMSG(5, p2p.Message{Header: p2p.Header{SessionID: 7, ID: 11, TotalSize: 5}, Data: []byte("hello"), AppID: p2p.AppFile}.Append(nil)))
+	got = untilACK(t, sb, 5)
+	for len(got) == 0 { // the acknowledgement follows once the file is kept
+		_, payload := sb.readMSG()
+		_, m, err := p2p.ParsePayload([]byte(payload))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, m)
+	}
+	if !got[0].IsAck() || got[0].SessionID != 7 || got[0].AckSessionID != 11 || got[0].AckDataSize != 5 {
+		t.Fatalf("acknowledgement of the file: %+v", got[0].Header)
+	}
+	dp := fileInvite(p2p.EUFMSNObject, 8, 0)
+	dp.CallID = "{E}"
+	sb.send(p2pMSG(6, slpSeed(dp)))
+	if s := readSLP(untilACK(t, sb, 6)); len(s) != 1 || s[0].Status != p2p.StatusDecline || s[0].CallID != "{E}" {
+		t.Fatalf("answer to the display picture request: %+v", s)
+	}
+}
