@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"testing"
 	"time"
 
@@ -42,14 +43,15 @@ func loginMSN7(t *testing.T, ctx context.Context, n *Node, hc *http.Client, emai
 	return c
 }
 
-// msn7Chat puts two MSNP11 clients that speak MSNSLP in one switchboard.
-func msn7Chat(t *testing.T, ctx context.Context) (n *Node, asb, bsb *client.Switchboard) {
+// msn7Chat puts two MSNP11 clients that speak MSNSLP, alice and bob, in
+// one switchboard.
+func msn7Chat(t *testing.T, ctx context.Context) (alice *client.Client, asb, bsb *client.Switchboard) {
 	t.Helper()
 	n, ca := startHTTPSNode(t)
 	hc := passportClient(t, n, ca)
 	addAccount(t, n, 1001, "alice@example.com", "Alice", "pa")
 	addAccount(t, n, 1002, "bob@example.com", "Bob", "pb")
-	alice := loginMSN7(t, ctx, n, hc, "alice@example.com", "pa")
+	alice = loginMSN7(t, ctx, n, hc, "alice@example.com", "pa")
 	bob := loginMSN7(t, ctx, n, hc, "bob@example.com", "pb")
 	if _, err := alice.Add(ctx, client.ListForward, "bob@example.com", "Bob", 0); err != nil {
 		t.Fatal(err)
@@ -62,7 +64,7 @@ func msn7Chat(t *testing.T, ctx context.Context) (n *Node, asb, bsb *client.Swit
 	}
 	t.Cleanup(func() { bsb.Close() })
 	next[client.Joined](t, ctx, asb.Events())
-	return n, asb, bsb
+	return alice, asb, bsb
 }
 
 // p2pSizes: empty, one byte, one chunk, one byte more, several MiB.
@@ -282,4 +284,48 @@ func TestP2PFileCancels(t *testing.T) {
 			t.Fatalf("late accept: %v", err)
 		}
 	})
+}
+
+// TestP2PDisplayPicture: an MSN 7 client asks another for the display
+// picture its CHG announced; the request and the picture travel between
+// them through the server untouched.
+func TestP2PDisplayPicture(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	alice, asb, bsb := msn7Chat(t, ctx)
+	picture := randomBytes(5000)
+	obj := `<msnobj Creator="alice@example.com" Size="5000" Type="3" Location="TFR2C2.tmp" Friendly="AAA=" SHA1D="x" SHA1C="y"/>`
+	if err := alice.SetStatusObject(ctx, client.StatusOnline, url.PathEscape(obj)); err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan string, 1)
+	go func() {
+		w := filetransfer.NewP2PWatcher(asb)
+		w.Picture = func(asked string) ([]byte, bool) {
+			served <- asked
+			return picture, asked == obj
+		}
+		for {
+			select {
+			case ev := <-asb.Events():
+				if m, ok := ev.(client.Message); ok {
+					w.Offer(ctx, m)
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	got, err := filetransfer.RequestPicture(ctx, bsb, "alice@example.com", obj, filetransfer.Options{})
+	if err != nil || !bytes.Equal(got, picture) {
+		t.Fatalf("picture: %d bytes, %v", len(got), err)
+	}
+	if asked := <-served; asked != obj {
+		t.Fatalf("alice was asked for %q", asked)
+	}
+	// A picture alice does not have is declined.
+	var rej *filetransfer.RejectedError
+	if _, err := filetransfer.RequestPicture(ctx, bsb, "alice@example.com", "<msnobj/>", filetransfer.Options{}); !errors.As(err, &rej) || rej.Code != filetransfer.CodeDeclined {
+		t.Fatalf("unknown picture: %v", err)
+	}
 }

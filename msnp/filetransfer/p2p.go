@@ -2,6 +2,7 @@ package filetransfer
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -143,6 +144,10 @@ func NextP2POffer(ctx context.Context, sb *client.Switchboard) (P2POffer, error)
 type P2PWatcher struct {
 	sb    *client.Switchboard
 	peers map[string]*p2p.Peer
+	// Picture, when set, serves requests for display pictures: it returns
+	// the data of the MSN object asked for (its XML as the requester sent
+	// it), or false to decline.
+	Picture func(msnobj string) ([]byte, bool)
 }
 
 // NewP2PWatcher watches sb.
@@ -166,7 +171,12 @@ func (w *P2PWatcher) Offer(ctx context.Context, m client.Message) (P2POffer, boo
 	if !ok || in.slp == nil || in.slp.Method != p2p.Invite || in.slp.ContentType != p2p.SessionRequest {
 		return P2POffer{}, false
 	}
-	if !strings.EqualFold(in.slp.Body.Get("EUF-GUID"), p2p.EUFFileTransfer) {
+	euf := in.slp.Body.Get("EUF-GUID")
+	if strings.EqualFold(euf, p2p.EUFMSNObject) && w.Picture != nil {
+		w.servePicture(ctx, peer, *in.slp)
+		return P2POffer{}, false
+	}
+	if !strings.EqualFold(euf, p2p.EUFFileTransfer) {
 		sendAll(ctx, w.sb, peer.SLPPayloads(in.slp.Reply(p2p.StatusDecline, "Decline", p2p.SessionRequest,
 			p2p.Fields{{Name: "SessionID", Value: in.slp.Body.Get("SessionID")}})))
 		return P2POffer{}, false
@@ -354,3 +364,89 @@ func nextMessage(ctx context.Context, sb *client.Switchboard) (client.Message, e
 		}
 	}
 }
+
+// servePicture answers a display picture request: 200 OK, the 4-byte
+// data preparation message, then the picture in chunks flagged as MSN
+// object data.
+func (w *P2PWatcher) servePicture(ctx context.Context, peer *p2p.Peer, inv p2p.SLP) {
+	ctxt, _ := base64.StdEncoding.DecodeString(inv.Body.Get("Context"))
+	data, ok := w.Picture(strings.TrimRight(string(ctxt), "\x00"))
+	session := inv.SessionID()
+	if !ok || session == 0 {
+		sendAll(ctx, w.sb, peer.SLPPayloads(inv.Reply(p2p.StatusDecline, "Decline", p2p.SessionRequest,
+			p2p.Fields{{Name: "SessionID", Value: inv.Body.Get("SessionID")}})))
+		return
+	}
+	ok200 := inv.Reply(p2p.StatusOK, "OK", p2p.SessionRequest, p2p.Fields{{Name: "SessionID", Value: inv.Body.Get("SessionID")}})
+	if sendAll(ctx, w.sb, peer.SLPPayloads(ok200)) != nil {
+		return
+	}
+	prep := p2p.Message{Header: p2p.Header{SessionID: session, ID: peer.NextID(), TotalSize: 4}, Data: make([]byte, 4), AppID: p2p.AppMSNObject}
+	if sendAll(ctx, w.sb, [][]byte{p2p.Payload(peer.Remote, prep)}) != nil {
+		return
+	}
+	p2p.Chunks(session, peer.NextID(), p2p.FlagMSNObjectData, p2p.AppMSNObject, data, func(m p2p.Message) error {
+		_, err := w.sb.Send(ctx, p2p.Payload(peer.Remote, m), 'D')
+		return err
+	})
+}
+
+// RequestPicture asks owner in sb for the display picture described by
+// msnobj (the object's XML, as ParseMSNObject's input decoded) and returns
+// its data once it is all in.
+func RequestPicture(ctx context.Context, sb *client.Switchboard, owner, msnobj string, o Options) ([]byte, error) {
+	peer := p2p.NewPeer(sb.Email(), owner)
+	session := p2p.NewSessionID()
+	inv := p2p.SLP{
+		Method: p2p.Invite, To: owner, From: sb.Email(), Branch: p2p.NewGUID(), CallID: p2p.NewGUID(),
+		ContentType: p2p.SessionRequest,
+		Body: p2p.Fields{
+			{Name: "EUF-GUID", Value: p2p.EUFMSNObject},
+			{Name: "SessionID", Value: strconv.FormatUint(uint64(session), 10)},
+			{Name: "AppID", Value: strconv.Itoa(p2p.AppMSNObject)},
+			{Name: "Context", Value: base64.StdEncoding.EncodeToString(append([]byte(msnobj), 0))},
+		},
+	}
+	if err := sendAll(ctx, sb, peer.SLPPayloads(inv)); err != nil {
+		return nil, err
+	}
+	answer, err := awaitP2P(ctx, sb, peer, o.answerTimeout(), func(in p2pIn) bool {
+		return in.slp != nil && in.slp.CallID == inv.CallID
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := answerError(*answer.slp); err != nil {
+		return nil, err
+	}
+	var data []byte
+	for {
+		in, err := awaitP2P(ctx, sb, peer, o.stepTimeout(), func(in p2pIn) bool {
+			return in.slp != nil && in.slp.CallID == inv.CallID || in.slp == nil && in.msg.SessionID == session && !in.msg.IsAck()
+		})
+		if err != nil {
+			bye(ctx, sb, peer, inv, session)
+			return nil, err
+		}
+		if in.slp != nil {
+			return nil, &RejectedError{Code: CodeBye}
+		}
+		m := in.msg
+		if m.Flags&p2p.FlagMSNObjectData == 0 {
+			continue // the data preparation message
+		}
+		if m.Offset != uint64(len(data)) || m.TotalSize > maxPicture {
+			bye(ctx, sb, peer, inv, session)
+			return nil, errors.New("filetransfer: the picture's chunks are out of order")
+		}
+		data = append(data, m.Data...)
+		if m.Complete() {
+			sb.Send(ctx, peer.AckPayload(m.Header), 'D')
+			bye(ctx, sb, peer, inv, session)
+			return data, nil
+		}
+	}
+}
+
+// maxPicture bounds a display picture RequestPicture takes.
+const maxPicture = 1 << 20
