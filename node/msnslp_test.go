@@ -9,10 +9,12 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/internal/tlsca"
+	msimclient "github.com/crosstalk-im/crosstalk/msim/client"
 	"github.com/crosstalk-im/crosstalk/msnp/client"
 	"github.com/crosstalk-im/crosstalk/msnp/filetransfer"
 	"github.com/crosstalk-im/crosstalk/msnp/p2p"
@@ -134,6 +136,11 @@ func TestP2PFileMSNToGG(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	c := newMSN7GG(t, ctx, Options{})
+	// The GG user shows MSN 7's capabilities, so MSN 6+ clients offer
+	// files over MSNSLP.
+	if p := next[client.Presence](t, ctx, c.mc.Events()); p.Email != "gosia@example.com" || p.Capabilities != "1073741824" {
+		t.Fatalf("presence %+v", p)
+	}
 	c.chatWithGG(t, ctx)
 	for _, size := range p2pSizes {
 		data := randomBytes(size)
@@ -327,5 +334,73 @@ func TestP2PDisplayPicture(t *testing.T) {
 	var rej *filetransfer.RejectedError
 	if _, err := filetransfer.RequestPicture(ctx, bsb, "alice@example.com", "<msnobj/>", filetransfer.Options{}); !errors.As(err, &rej) || rej.Code != filetransfer.CodeDeclined {
 		t.Fatalf("unknown picture: %v", err)
+	}
+}
+
+// TestP2PFileMSNToMySpace: a file an MSN 7 client sends a MySpaceIM user
+// over MSNSLP is kept in the drive, and the MySpaceIM user gets a link to
+// it.
+func TestP2PFileMSNToMySpace(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	o, ca := httpsOptions(t)
+	o.DataDir = t.TempDir()
+	n := startNodeWith(t, o)
+	hc := passportClient(t, n, ca)
+	addAccount(t, n, 1001, "msn@example.com", "Em", "pw")
+	addAccount(t, n, 1003, "my@example.com", "Emma", "pw")
+	mc := loginMSN7(t, ctx, n, hc, "msn@example.com", "pw")
+	go func() {
+		for range mc.Events() {
+		}
+	}()
+	sc, err := msimclient.Dial(ctx, n.MSIMAddr, msimclient.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sc.Close() })
+	if _, err := sc.Login(ctx, "my@example.com", "pw"); err != nil {
+		t.Fatal(err)
+	}
+	links := make(chan string, 4)
+	go func() {
+		for ev := range sc.Events() {
+			if m, ok := ev.(msimclient.Message); ok && m.From == 1001 {
+				links <- m.Text
+			}
+		}
+	}()
+	if _, err := mc.Add(ctx, client.ListForward, "my@example.com", "x", 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.AddBuddy(ctx, 1001, ""); err != nil {
+		t.Fatal(err)
+	}
+	sb := call(ctx, t, mc, "my@example.com")
+	next[client.Joined](t, ctx, sb.Events())
+
+	data := randomBytes(5000)
+	if err := filetransfer.SendP2P(ctx, sb, "my@example.com", "notes.txt", int64(len(data)), bytes.NewReader(data), filetransfer.Options{}); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	var text string
+	select {
+	case text = <-links:
+	case <-ctx.Done():
+		t.Fatal("no link message")
+	}
+	_, path, ok := strings.Cut(text, "/link/")
+	if !strings.HasPrefix(text, "Em sent you a file: notes.txt (5000 bytes): ") || !ok {
+		t.Fatalf("message %q", text)
+	}
+	// The HTTP service is HTTPS here, at any name the certificate holds.
+	resp, err := hc.Get("https://" + tlsca.MSNHostNames[0] + "/link/" + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK || sha256.Sum256(body) != sha256.Sum256(data) {
+		t.Fatalf("download: %d, %d bytes, %v", resp.StatusCode, len(body), err)
 	}
 }
