@@ -206,3 +206,36 @@ func TestP2PToRemoteAnswers(t *testing.T) {
 		t.Fatalf("answer to the display picture request: %+v", s)
 	}
 }
+
+// TestP2PRateOfItsOwn: P2P messages count against P2PChunksPerSecond, not
+// the command rate: a file's chunks beyond the command burst are read,
+// relayed and acknowledged, while as many text messages are refused
+// with 713.
+func TestP2PRateOfItsOwn(t *testing.T) {
+	env := newTestEnv(t, func(c *Config) {
+		c.Files = sinkFiles{}
+		c.CommandsPerSecond, c.CommandBurst = 0.001, 20
+		c.P2PChunksPerSecond, c.P2PChunkBurst = 1e6, 100
+	})
+	sb := callOther(t, env, "other")
+	chunk := p2p.Message{Header: p2p.Header{SessionID: 99, ID: 1, TotalSize: p2p.MaxChunk}, Data: make([]byte, p2p.MaxChunk)}.Append(nil)
+	for trid := 3; trid < 53; trid++ {
+		sb.send(p2pMSG(trid, chunk))
+		untilACK(t, sb, trid)
+	}
+	text := "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\nhi"
+	refused := 0
+	for trid := 53; trid < 83; trid++ {
+		sb.send(fmt.Sprintf("MSG %d A %d\r\n%s", trid, len(text), text))
+		line, err := sb.line()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if line == "713 "+strconv.Itoa(trid) {
+			refused++
+		}
+	}
+	if refused == 0 {
+		t.Fatal("text beyond the command burst was not refused")
+	}
+}
