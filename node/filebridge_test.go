@@ -17,6 +17,33 @@ import (
 
 // An MSN user sends a file to a MySpaceIM user: the server receives it
 // over MSNFTP into the drive and sends the MySpace user a download link.
+// mySpaceMessages logs my@example.com (1003, password pw) in over
+// MySpaceIM with from as a buddy, and returns the texts it gets from
+// them.
+func mySpaceMessages(t *testing.T, ctx context.Context, n *Node, from uint32) <-chan string {
+	t.Helper()
+	sc, err := client.Dial(ctx, n.MSIMAddr, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sc.Close() })
+	if _, err := sc.Login(ctx, "my@example.com", "pw"); err != nil {
+		t.Fatal(err)
+	}
+	texts := make(chan string, 4)
+	go func() {
+		for ev := range sc.Events() {
+			if m, ok := ev.(client.Message); ok && m.From == from {
+				texts <- m.Text
+			}
+		}
+	}()
+	if err := sc.AddBuddy(ctx, from, ""); err != nil {
+		t.Fatal(err)
+	}
+	return texts
+}
+
 func TestMSNFileToMySpace(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -29,26 +56,8 @@ func TestMSNFileToMySpace(t *testing.T) {
 		for range mc.Events() {
 		}
 	}()
-	sc, err := client.Dial(ctx, n.MSIMAddr, client.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sc.Close() })
-	if _, err := sc.Login(ctx, "my@example.com", "pw"); err != nil {
-		t.Fatal(err)
-	}
-	links := make(chan string, 4)
-	go func() {
-		for ev := range sc.Events() {
-			if m, ok := ev.(client.Message); ok && m.From == 1001 {
-				links <- m.Text
-			}
-		}
-	}()
+	links := mySpaceMessages(t, ctx, n, 1001)
 	if _, err := mc.Add(ctx, msnclient.ListForward, "my@example.com", "x", 0); err != nil {
-		t.Fatal(err)
-	}
-	if err := sc.AddBuddy(ctx, 1001, ""); err != nil {
 		t.Fatal(err)
 	}
 

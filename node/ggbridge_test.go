@@ -12,7 +12,6 @@ import (
 
 	driveclient "github.com/crosstalk-im/crosstalk/drive/client"
 	"github.com/crosstalk-im/crosstalk/gg/wire"
-	"github.com/crosstalk-im/crosstalk/msim/client"
 )
 
 // A GG user sends a file to a MySpaceIM user: the ticket is allowed at
@@ -24,25 +23,7 @@ func TestGGFileToMySpace(t *testing.T) {
 	addAccount(t, n, 2001, "gary@example.com", "Gary", "pg")
 	addAccount(t, n, 1003, "my@example.com", "Emma", "pw")
 
-	sc, err := client.Dial(ctx, n.MSIMAddr, client.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sc.Close() })
-	if _, err := sc.Login(ctx, "my@example.com", "pw"); err != nil {
-		t.Fatal(err)
-	}
-	links := make(chan string, 4)
-	go func() {
-		for ev := range sc.Events() {
-			if m, ok := ev.(client.Message); ok && m.From == 2001 {
-				links <- m.Text
-			}
-		}
-	}()
-	if err := sc.AddBuddy(ctx, 2001, ""); err != nil {
-		t.Fatal(err)
-	}
+	links := mySpaceMessages(t, ctx, n, 2001)
 
 	gg := loginGG(t, ctx, n.GGAddr, 2001, "pg", wire.StatusAvail, "", 1003)
 	token, err := gg.IMToken(ctx)

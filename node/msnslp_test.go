@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/internal/tlsca"
-	msimclient "github.com/crosstalk-im/crosstalk/msim/client"
 	"github.com/crosstalk-im/crosstalk/msnp/client"
 	"github.com/crosstalk-im/crosstalk/msnp/filetransfer"
 	"github.com/crosstalk-im/crosstalk/msnp/p2p"
@@ -28,21 +27,7 @@ const msn7Caps = 0x40000000
 // loginMSN7 logs in as an MSNP11 client that speaks MSNSLP.
 func loginMSN7(t *testing.T, ctx context.Context, n *Node, hc *http.Client, email, password string) *client.Client {
 	t.Helper()
-	c, err := client.Dial(ctx, n.MSNPAddr, client.Options{Versions: []string{"MSNP11"}, Passport: hc, Capabilities: msn7Caps})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	if err := c.Login(ctx, email, password); err != nil {
-		t.Fatalf("login %s: %v", email, err)
-	}
-	if _, err := c.Sync(ctx, 0); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.SetStatus(ctx, client.StatusOnline); err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return loginWith(t, ctx, n.MSNPAddr, email, password, client.Options{Versions: []string{"MSNP11"}, Passport: hc, Capabilities: msn7Caps})
 }
 
 // msn7Chat puts two MSNP11 clients that speak MSNSLP, alice and bob, in
@@ -354,26 +339,8 @@ func TestP2PFileMSNToMySpace(t *testing.T) {
 		for range mc.Events() {
 		}
 	}()
-	sc, err := msimclient.Dial(ctx, n.MSIMAddr, msimclient.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sc.Close() })
-	if _, err := sc.Login(ctx, "my@example.com", "pw"); err != nil {
-		t.Fatal(err)
-	}
-	links := make(chan string, 4)
-	go func() {
-		for ev := range sc.Events() {
-			if m, ok := ev.(msimclient.Message); ok && m.From == 1001 {
-				links <- m.Text
-			}
-		}
-	}()
+	links := mySpaceMessages(t, ctx, n, 1001)
 	if _, err := mc.Add(ctx, client.ListForward, "my@example.com", "x", 0); err != nil {
-		t.Fatal(err)
-	}
-	if err := sc.AddBuddy(ctx, 1001, ""); err != nil {
 		t.Fatal(err)
 	}
 	sb := call(ctx, t, mc, "my@example.com")

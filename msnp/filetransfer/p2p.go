@@ -46,16 +46,7 @@ func SendP2P(ctx context.Context, sb *client.Switchboard, to, name string, size 
 	}
 	peer := p2p.NewPeer(sb.Email(), to)
 	session := p2p.NewSessionID()
-	inv := p2p.SLP{
-		Method: p2p.Invite, To: to, From: sb.Email(), Branch: p2p.NewGUID(), CallID: p2p.NewGUID(),
-		ContentType: p2p.SessionRequest,
-		Body: p2p.Fields{
-			{Name: "EUF-GUID", Value: p2p.EUFFileTransfer},
-			{Name: "SessionID", Value: strconv.FormatUint(uint64(session), 10)},
-			{Name: "AppID", Value: strconv.Itoa(p2p.AppFile)},
-			{Name: "Context", Value: p2p.FileContext{Name: name, Size: uint64(size)}.Encode()},
-		},
-	}
+	inv := p2p.NewInvite(sb.Email(), to, p2p.EUFFileTransfer, session, p2p.AppFile, p2p.FileContext{Name: name, Size: uint64(size)}.Encode())
 	if err := sendAll(ctx, sb, peer.SLPPayloads(inv)); err != nil {
 		return err
 	}
@@ -63,7 +54,7 @@ func SendP2P(ctx context.Context, sb *client.Switchboard, to, name string, size 
 		return in.slp != nil && in.slp.CallID == inv.CallID
 	})
 	if err != nil {
-		bye(ctx, sb, peer, inv, session)
+		bye(ctx, sb, peer, inv)
 		return err
 	}
 	if err := answerError(*answer.slp); err != nil {
@@ -78,7 +69,7 @@ func SendP2P(ctx context.Context, sb *client.Switchboard, to, name string, size 
 	for first := true; first || sent < size; first = false {
 		n, err := io.ReadFull(r, buf[:min(int64(len(buf)), size-sent)])
 		if err != nil && n == 0 && size > 0 {
-			bye(ctx, sb, peer, inv, session)
+			bye(ctx, sb, peer, inv)
 			return fmt.Errorf("filetransfer: reading the file: %w", err)
 		}
 		m := p2p.Message{Header: p2p.Header{SessionID: session, ID: id, Offset: uint64(sent), TotalSize: uint64(size),
@@ -100,14 +91,14 @@ func SendP2P(ctx context.Context, sb *client.Switchboard, to, name string, size 
 			return in.msg.IsAck() && in.msg.AckSessionID == id || in.slp != nil && in.slp.CallID == inv.CallID
 		})
 		if err != nil {
-			bye(ctx, sb, peer, inv, session)
+			bye(ctx, sb, peer, inv)
 			return err
 		}
 		if in.slp != nil {
 			return answerError(*in.slp)
 		}
 	}
-	bye(ctx, sb, peer, inv, session)
+	bye(ctx, sb, peer, inv)
 	return nil
 }
 
@@ -177,8 +168,7 @@ func (w *P2PWatcher) Offer(ctx context.Context, m client.Message) (P2POffer, boo
 		return P2POffer{}, false
 	}
 	if !strings.EqualFold(euf, p2p.EUFFileTransfer) {
-		sendAll(ctx, w.sb, peer.SLPPayloads(in.slp.Reply(p2p.StatusDecline, "Decline", p2p.SessionRequest,
-			p2p.Fields{{Name: "SessionID", Value: in.slp.Body.Get("SessionID")}})))
+		sendAll(ctx, w.sb, peer.SLPPayloads(in.slp.Answer(p2p.StatusDecline)))
 		return P2POffer{}, false
 	}
 	fc, err := p2p.ParseFileContext(in.slp.Body.Get("Context"))
@@ -193,8 +183,7 @@ func (w *P2PWatcher) Offer(ctx context.Context, m client.Message) (P2POffer, boo
 func ReceiveP2P(ctx context.Context, sb *client.Switchboard, offer P2POffer, w io.Writer, o Options) (int64, error) {
 	peer, inv := offer.peer, offer.invite
 	session := inv.SessionID()
-	ok := inv.Reply(p2p.StatusOK, "OK", p2p.SessionRequest, p2p.Fields{{Name: "SessionID", Value: strconv.FormatUint(uint64(session), 10)}})
-	if err := sendAll(ctx, sb, peer.SLPPayloads(ok)); err != nil {
+	if err := sendAll(ctx, sb, peer.SLPPayloads(inv.Answer(p2p.StatusOK))); err != nil {
 		return 0, err
 	}
 	var got int64
@@ -204,7 +193,7 @@ func ReceiveP2P(ctx context.Context, sb *client.Switchboard, offer P2POffer, w i
 			return in.slp != nil && in.slp.CallID == inv.CallID || in.slp == nil && in.msg.SessionID == session && !in.msg.IsAck()
 		})
 		if err != nil {
-			bye(ctx, sb, peer, inv, session)
+			bye(ctx, sb, peer, inv)
 			return got, err
 		}
 		if in.slp != nil {
@@ -213,11 +202,11 @@ func ReceiveP2P(ctx context.Context, sb *client.Switchboard, offer P2POffer, w i
 		wait = o.stepTimeout()
 		m := in.msg
 		if m.Offset != uint64(got) || m.TotalSize != uint64(offer.Size) {
-			bye(ctx, sb, peer, inv, session)
+			bye(ctx, sb, peer, inv)
 			return got, errors.New("filetransfer: the sender's data does not match its offer")
 		}
 		if _, err := w.Write(m.Data); err != nil {
-			bye(ctx, sb, peer, inv, session)
+			bye(ctx, sb, peer, inv)
 			return got, err
 		}
 		got += int64(len(m.Data))
@@ -234,21 +223,14 @@ func ReceiveP2P(ctx context.Context, sb *client.Switchboard, offer P2POffer, w i
 // DeclineP2P answers an offer with 603 Decline.
 func DeclineP2P(ctx context.Context, sb *client.Switchboard, offer P2POffer) error {
 	inv := offer.invite
-	return sendAll(ctx, sb, offer.peer.SLPPayloads(inv.Reply(p2p.StatusDecline, "Decline", p2p.SessionRequest,
-		p2p.Fields{{Name: "SessionID", Value: inv.Body.Get("SessionID")}})))
+	return sendAll(ctx, sb, offer.peer.SLPPayloads(inv.Answer(p2p.StatusDecline)))
 }
 
 // bye closes the session of inv (ours or the other side's).
-func bye(ctx context.Context, sb *client.Switchboard, peer *p2p.Peer, inv p2p.SLP, session uint32) {
-	to, from := inv.To, inv.From
-	if inv.From != sb.Email() {
-		to, from = from, to
-	}
-	b := p2p.SLP{Method: p2p.Bye, To: to, From: from, Branch: p2p.NewGUID(), CallID: inv.CallID, ContentType: p2p.SessionClose,
-		Body: p2p.Fields{{Name: "SessionID", Value: strconv.FormatUint(uint64(session), 10)}}}
+func bye(ctx context.Context, sb *client.Switchboard, peer *p2p.Peer, inv p2p.SLP) {
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	sendAll(sctx, sb, peer.SLPPayloads(b))
+	sendAll(sctx, sb, peer.SLPPayloads(inv.Bye(sb.Email())))
 }
 
 func sendAll(ctx context.Context, sb *client.Switchboard, payloads [][]byte) error {
@@ -373,12 +355,10 @@ func (w *P2PWatcher) servePicture(ctx context.Context, peer *p2p.Peer, inv p2p.S
 	data, ok := w.Picture(strings.TrimRight(string(ctxt), "\x00"))
 	session := inv.SessionID()
 	if !ok || session == 0 {
-		sendAll(ctx, w.sb, peer.SLPPayloads(inv.Reply(p2p.StatusDecline, "Decline", p2p.SessionRequest,
-			p2p.Fields{{Name: "SessionID", Value: inv.Body.Get("SessionID")}})))
+		sendAll(ctx, w.sb, peer.SLPPayloads(inv.Answer(p2p.StatusDecline)))
 		return
 	}
-	ok200 := inv.Reply(p2p.StatusOK, "OK", p2p.SessionRequest, p2p.Fields{{Name: "SessionID", Value: inv.Body.Get("SessionID")}})
-	if sendAll(ctx, w.sb, peer.SLPPayloads(ok200)) != nil {
+	if sendAll(ctx, w.sb, peer.SLPPayloads(inv.Answer(p2p.StatusOK))) != nil {
 		return
 	}
 	prep := p2p.Message{Header: p2p.Header{SessionID: session, ID: peer.NextID(), TotalSize: 4}, Data: make([]byte, 4), AppID: p2p.AppMSNObject}
@@ -397,16 +377,7 @@ func (w *P2PWatcher) servePicture(ctx context.Context, peer *p2p.Peer, inv p2p.S
 func RequestPicture(ctx context.Context, sb *client.Switchboard, owner, msnobj string, o Options) ([]byte, error) {
 	peer := p2p.NewPeer(sb.Email(), owner)
 	session := p2p.NewSessionID()
-	inv := p2p.SLP{
-		Method: p2p.Invite, To: owner, From: sb.Email(), Branch: p2p.NewGUID(), CallID: p2p.NewGUID(),
-		ContentType: p2p.SessionRequest,
-		Body: p2p.Fields{
-			{Name: "EUF-GUID", Value: p2p.EUFMSNObject},
-			{Name: "SessionID", Value: strconv.FormatUint(uint64(session), 10)},
-			{Name: "AppID", Value: strconv.Itoa(p2p.AppMSNObject)},
-			{Name: "Context", Value: base64.StdEncoding.EncodeToString(append([]byte(msnobj), 0))},
-		},
-	}
+	inv := p2p.NewInvite(sb.Email(), owner, p2p.EUFMSNObject, session, p2p.AppMSNObject, base64.StdEncoding.EncodeToString(append([]byte(msnobj), 0)))
 	if err := sendAll(ctx, sb, peer.SLPPayloads(inv)); err != nil {
 		return nil, err
 	}
@@ -425,7 +396,7 @@ func RequestPicture(ctx context.Context, sb *client.Switchboard, owner, msnobj s
 			return in.slp != nil && in.slp.CallID == inv.CallID || in.slp == nil && in.msg.SessionID == session && !in.msg.IsAck()
 		})
 		if err != nil {
-			bye(ctx, sb, peer, inv, session)
+			bye(ctx, sb, peer, inv)
 			return nil, err
 		}
 		if in.slp != nil {
@@ -436,13 +407,13 @@ func RequestPicture(ctx context.Context, sb *client.Switchboard, owner, msnobj s
 			continue // the data preparation message
 		}
 		if m.Offset != uint64(len(data)) || m.TotalSize > maxPicture {
-			bye(ctx, sb, peer, inv, session)
+			bye(ctx, sb, peer, inv)
 			return nil, errors.New("filetransfer: the picture's chunks are out of order")
 		}
 		data = append(data, m.Data...)
 		if m.Complete() {
 			sb.Send(ctx, peer.AckPayload(m.Header), 'D')
-			bye(ctx, sb, peer, inv, session)
+			bye(ctx, sb, peer, inv)
 			return data, nil
 		}
 	}

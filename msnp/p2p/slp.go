@@ -217,3 +217,39 @@ func NewSessionID() uint32 {
 		}
 	}
 }
+
+// NewInvite is from's INVITE to to for a new session of the kind euf
+// (EUFFileTransfer, EUFMSNObject) with application appID and its Context,
+// under a new Call-ID and branch.
+func NewInvite(from, to, euf string, session, appID uint32, context string) SLP {
+	return SLP{
+		Method: Invite, To: to, From: from, Branch: NewGUID(), CallID: NewGUID(), ContentType: SessionRequest,
+		Body: Fields{
+			{Name: "EUF-GUID", Value: euf},
+			{Name: "SessionID", Value: strconv.FormatUint(uint64(session), 10)},
+			{Name: "AppID", Value: strconv.FormatUint(uint64(appID), 10)},
+			{Name: "Context", Value: context},
+		},
+	}
+}
+
+// Answer is the response to a session INVITE: StatusOK accepts it,
+// StatusDecline refuses it. The body names the session.
+func (s SLP) Answer(status int) SLP {
+	reason := "OK"
+	if status == StatusDecline {
+		reason = "Decline"
+	}
+	return s.Reply(status, reason, SessionRequest, Fields{{Name: "SessionID", Value: s.Body.Get("SessionID")}})
+}
+
+// Bye is the BYE with which me closes the session that inv opened,
+// whichever side sent inv.
+func (s SLP) Bye(me string) SLP {
+	to := s.From
+	if strings.EqualFold(to, me) {
+		to = s.To
+	}
+	return SLP{Method: Bye, To: to, From: me, Branch: NewGUID(), CallID: s.CallID, ContentType: SessionClose,
+		Body: Fields{{Name: "SessionID", Value: s.Body.Get("SessionID")}}}
+}

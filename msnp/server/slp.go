@@ -172,8 +172,7 @@ func (r *remote) slpMessage(ctx context.Context, from hub.Account, s p2p.SLP) {
 
 // decline answers an INVITE with 603 Decline.
 func (r *remote) decline(ctx context.Context, from hub.Account, s p2p.SLP) {
-	r.sendSLP(ctx, from, s.Reply(p2p.StatusDecline, "Decline", p2p.SessionRequest,
-		p2p.Fields{{Name: "SessionID", Value: s.Body.Get("SessionID")}}))
+	r.sendSLP(ctx, from, s.Answer(p2p.StatusDecline))
 }
 
 // slpBye sends BYE for the session of inv to the MSN client from.
@@ -316,17 +315,7 @@ func (r *remote) failIncoming(ctx context.Context, in *slpIncoming, err error, t
 }
 
 // byeFor is the BYE that closes the session of inv, sent by this member.
-func (r *remote) byeFor(inv p2p.SLP) p2p.SLP { return byeFrom(r.acct.Email, inv) }
-
-// byeFrom is the BYE that closes the session of inv, sent by me.
-func byeFrom(me string, inv p2p.SLP) p2p.SLP {
-	to := inv.From
-	if strings.EqualFold(to, me) {
-		to = inv.To
-	}
-	return p2p.SLP{Method: p2p.Bye, To: to, From: me, Branch: p2p.NewGUID(), CallID: inv.CallID,
-		ContentType: p2p.SessionClose, Body: p2p.Fields{{Name: "SessionID", Value: inv.Body.Get("SessionID")}}}
-}
+func (r *remote) byeFor(inv p2p.SLP) p2p.SLP { return inv.Bye(r.acct.Email) }
 
 // acceptIncoming says 200 OK to a file offer and starts keeping what
 // comes: into the GG recipient's ticket, or as a new drive file whose link
@@ -362,8 +351,7 @@ func (r *remote) acceptIncoming(ctx context.Context, in *slpIncoming) {
 		pr.CloseWithError(errStoreEnded)
 		in.stored <- err
 	}()
-	r.sendSLP(ctx, in.from, in.invite.Reply(p2p.StatusOK, "OK", p2p.SessionRequest,
-		p2p.Fields{{Name: "SessionID", Value: in.invite.Body.Get("SessionID")}}))
+	r.sendSLP(ctx, in.from, in.invite.Answer(p2p.StatusOK))
 }
 
 // errStoreEnded fails the writes of P2P chunks once their store has
@@ -439,20 +427,11 @@ func (r *remote) p2pAck(ctx context.Context, from hub.Account, m p2p.Message) {
 // startP2PSend). It returns the INVITE's payloads and the BYE that
 // withdraws it.
 func (s *Server) offerP2P(from hub.Account, to hub.Account, o *outgoingFile) (invite [][]byte, bye []byte) {
-	session := p2p.NewSessionID()
-	inv := p2p.SLP{
-		Method: p2p.Invite, To: to.Email, From: from.Email, Branch: p2p.NewGUID(), CallID: p2p.NewGUID(),
-		ContentType: p2p.SessionRequest,
-		Body: p2p.Fields{
-			{Name: "EUF-GUID", Value: p2p.EUFFileTransfer},
-			{Name: "SessionID", Value: strconv.FormatUint(uint64(session), 10)},
-			{Name: "AppID", Value: strconv.Itoa(p2p.AppFile)},
-			{Name: "Context", Value: p2p.FileContext{Name: o.ticket.FileName, Size: uint64(o.ticket.FileSize)}.Encode()},
-		},
-	}
+	inv := p2p.NewInvite(from.Email, to.Email, p2p.EUFFileTransfer, p2p.NewSessionID(), p2p.AppFile,
+		p2p.FileContext{Name: o.ticket.FileName, Size: uint64(o.ticket.FileSize)}.Encode())
 	o.invite = &inv
 	peer := p2p.NewPeer(from.Email, to.Email)
-	return peer.SLPPayloads(inv), peer.SLPPayloads(byeFrom(from.Email, inv))[0]
+	return peer.SLPPayloads(inv), peer.SLPPayloads(inv.Bye(from.Email))[0]
 }
 
 // takeOutgoingCall removes and returns the outgoing P2P file of a Call-ID
