@@ -124,12 +124,7 @@ func (r *remote) offerDrive(ctx context.Context, from hub.Account, cookie uint32
 	}
 	o.ticket, o.stop = t.ID, stop
 	r.mu.Unlock()
-	// The connection is tracked, so the count is above zero here.
-	r.srv.wg.Add(1)
-	go func() {
-		defer r.srv.wg.Done()
-		defer stop()
-		ack, err := files.AwaitAnswer(wctx, t.ID)
+	r.awaitGG(wctx, stop, t.ID, func(ack drive.Ack, err error) {
 		if err == nil && ack == drive.AckAllowed {
 			r.mu.Lock()
 			live := r.offers[cookie] == o
@@ -151,6 +146,19 @@ func (r *remote) offerDrive(ctx context.Context, from hub.Account, cookie uint32
 		default: // the sender cancelled or left, or the drive failed
 			r.withdraw(ctx, t.ID)
 		}
+	})
+}
+
+// awaitGG waits in the background, until wctx ends, for a GG member's
+// answer to the drive ticket id, and hands it to decide; then it calls
+// stop. It is called for a tracked connection, so the wait group count is
+// above zero.
+func (r *remote) awaitGG(wctx context.Context, stop context.CancelFunc, id string, decide func(drive.Ack, error)) {
+	r.srv.wg.Add(1)
+	go func() {
+		defer r.srv.wg.Done()
+		defer stop()
+		decide(r.srv.cfg.Files.AwaitAnswer(wctx, id))
 	}()
 }
 

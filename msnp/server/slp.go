@@ -243,23 +243,17 @@ func (r *remote) slpInvite(ctx context.Context, from hub.Account, s p2p.SLP) {
 		r.withdraw(ctx, t.ID)
 		return
 	}
-	// The connection is tracked, so the count is above zero here.
-	r.srv.wg.Add(1)
-	go func() {
-		defer r.srv.wg.Done()
-		defer stop()
-		ack, err := files.AwaitAnswer(wctx, t.ID)
-		if err == nil && ack == drive.AckAllowed {
+	r.awaitGG(wctx, stop, t.ID, func(ack drive.Ack, err error) {
+		switch {
+		case err == nil && ack == drive.AckAllowed:
 			r.acceptIncoming(ctx, in)
-			return
-		}
-		if err == nil { // rejected
+		case err == nil: // rejected
 			r.dropIncoming(in)
 			r.decline(ctx, from, s)
-			return
+		default:
+			r.failIncoming(ctx, in, err, ctx.Err() == nil)
 		}
-		r.failIncoming(ctx, in, err, ctx.Err() == nil)
-	}()
+	})
 }
 
 func (r *remote) addIncoming(in *slpIncoming) bool {
