@@ -190,6 +190,29 @@ func (r *cutReader) Read(p []byte) (int, error) {
 	return k, nil
 }
 
+// closing closes a switchboard when read: the sender leaves.
+type closing struct{ sb *client.Switchboard }
+
+func (c closing) Read([]byte) (int, error) {
+	c.sb.Close()
+	return 0, errors.New("left")
+}
+
+// closingWriter closes a switchboard when a write to w fails: the
+// receiver leaves.
+type closingWriter struct {
+	w  io.Writer
+	sb *client.Switchboard
+}
+
+func (c closingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	if err != nil {
+		c.sb.Close()
+	}
+	return n, err
+}
+
 // TestP2PFileCancels: declines and cancellations on either side reach the
 // other: the MSN side hears 603 or BYE, the GG side sees its ticket
 // rejected, and the drive keeps nothing of an unfinished file.
@@ -227,6 +250,38 @@ func TestP2PFileCancels(t *testing.T) {
 		}
 		c.expectRejected(t, ctx, tk, "in_progress")
 		c.noFileLeft(t, tk.ID)
+	})
+	t.Run("MSN sender leaves mid-transfer", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		c := newMSN7GG(t, ctx, Options{})
+		c.chatWithGG(t, ctx)
+		sent := make(chan error, 1)
+		go func() {
+			r := io.MultiReader(&cutReader{n: 30_000}, closing{c.sb})
+			sent <- filetransfer.SendP2P(ctx, c.sb, "gosia@example.com", "gone.bin", 100_000, r, filetransfer.Options{})
+		}()
+		tk := c.allowNext(t, ctx)
+		if err := <-sent; err == nil {
+			t.Fatal("a send whose switchboard closed succeeded")
+		}
+		c.expectRejected(t, ctx, tk, "in_progress")
+		c.noFileLeft(t, tk.ID)
+	})
+	t.Run("MSN receiver leaves mid-transfer", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		c := newMSN7GG(t, ctx, Options{})
+		tk := ggOffersMSN(t, ctx, c, "big.bin", randomBytes(100_000))
+		sb := answerRing(t, ctx, c.mc)
+		offer, err := filetransfer.NextP2POffer(ctx, sb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := filetransfer.ReceiveP2P(ctx, sb, offer, closingWriter{&failingWriter{n: 10_000}, sb}, filetransfer.Options{}); err == nil {
+			t.Fatal("receive into a closed switchboard succeeded")
+		}
+		c.expectRejected(t, ctx, tk, "completed")
 	})
 	t.Run("MSN receiver declines", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
