@@ -25,6 +25,8 @@ func (sinkFiles) Deposit(ctx context.Context, sender, recipient uint32, name str
 	return drive.Ticket{ID: "t", FileName: name, FileSize: n}, err
 }
 
+func (sinkFiles) Announce(context.Context, hub.Account, drive.Ticket) error { return nil }
+
 // quietSession takes every hub event and keeps none.
 type quietSession struct{}
 
