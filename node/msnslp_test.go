@@ -426,3 +426,78 @@ func TestP2PFileMSNToMySpace(t *testing.T) {
 		t.Fatalf("download: %d, %d bytes, %v", resp.StatusCode, len(body), err)
 	}
 }
+
+// TestP2PFileToOlderMSNClient: an MSN 7 client sends a file over MSNSLP to
+// an MSN client that does not speak it (MSNP7): the server stands in as
+// its P2P peer and offers the file to it as an invitation from the
+// sender, served over MSNFTP from the chunks as they come; a refusal and
+// a cancellation reach the other side.
+func TestP2PFileToOlderMSNClient(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	n, ca := startHTTPSNode(t)
+	addAccount(t, n, 1001, "alice@example.com", "Alice", "pa")
+	addAccount(t, n, 1002, "bob@example.com", "Bob", "pb")
+	alice := loginMSN7(t, ctx, n, passportClient(t, n, ca), "alice@example.com", "pa")
+	bob := login(t, ctx, n.MSNPAddr, "bob@example.com", "pb")
+	if _, err := alice.Add(ctx, client.ListForward, "bob@example.com", "Bob", 0); err != nil {
+		t.Fatal(err)
+	}
+	asb := call(ctx, t, alice, "bob@example.com")
+	t.Cleanup(func() { asb.Close() })
+	bsb, err := bob.Answer(ctx, next[client.Ring](t, ctx, bob.Events()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bsb.Close() })
+	next[client.Joined](t, ctx, asb.Events())
+
+	send := func(name string, size int64, r io.Reader) <-chan error {
+		sent := make(chan error, 1)
+		go func() {
+			sent <- filetransfer.SendP2P(ctx, asb, "bob@example.com", name, size, r, filetransfer.Options{})
+		}()
+		return sent
+	}
+	for _, size := range []int{0, 2046, 100_000} {
+		data := randomBytes(size)
+		sent := send("old.bin", int64(size), bytes.NewReader(data))
+		from, offer, err := filetransfer.NextOffer(ctx, bsb)
+		if err != nil || from != "alice@example.com" || offer.File != "old.bin" || offer.FileSize != int64(size) {
+			t.Fatalf("offer from %q: %+v %v", from, offer, err)
+		}
+		var got bytes.Buffer
+		k, err := filetransfer.Receive(ctx, bsb, from, "bob@example.com", offer, &got, filetransfer.Options{})
+		if err != nil || k != int64(size) || sha256.Sum256(got.Bytes()) != sha256.Sum256(data) {
+			t.Fatalf("%d bytes: received %d, %v", size, k, err)
+		}
+		if err := <-sent; err != nil {
+			t.Fatalf("%d bytes: send: %v", size, err)
+		}
+	}
+
+	sent := send("no.bin", 3, bytes.NewReader([]byte("abc")))
+	_, offer, err := filetransfer.NextOffer(ctx, bsb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := filetransfer.Reject(ctx, bsb, offer); err != nil {
+		t.Fatal(err)
+	}
+	var rej *filetransfer.RejectedError
+	if err := <-sent; !errors.As(err, &rej) || rej.Code != filetransfer.CodeDeclined {
+		t.Fatalf("refused send: %v", err)
+	}
+
+	sent = send("cut.bin", 100_000, &cutReader{n: 30_000})
+	from, offer, err := filetransfer.NextOffer(ctx, bsb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := filetransfer.Receive(ctx, bsb, from, "bob@example.com", offer, io.Discard, filetransfer.Options{}); err == nil {
+		t.Fatal("a file the sender cancelled was received")
+	}
+	if err := <-sent; err == nil {
+		t.Fatal("a send whose file broke off succeeded")
+	}
+}

@@ -27,6 +27,10 @@ type remote struct {
 	acct hub.Account
 	sb   *switchboard // the session it is a member of
 
+	// oldClient, when set, is the MSN client without MSNSLP this member
+	// stands in for toward the P2P of the other client (see standIn).
+	oldClient *sbConn
+
 	mu     sync.Mutex
 	offers map[uint32]*fileOffer // file offers by invitation cookie
 	p2p    map[uint32]*slpPeer   // P2P toward each MSN client, by account

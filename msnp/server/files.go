@@ -173,9 +173,10 @@ func (r *remote) withdraw(ctx context.Context, id string) {
 
 // How the server takes files for a member.
 const (
-	routeNone  = iota // it does not
-	routeLink         // receives them and sends a download link
-	routeDrive        // offers them as GG drive tickets
+	routeNone   = iota // it does not
+	routeLink          // receives them and sends a download link
+	routeDrive         // offers them as GG drive tickets
+	routeMSNFTP        // offers them to an MSN client without MSNSLP over MSNFTP
 )
 
 // fileRoute tells how the server may receive files for this member: none
@@ -183,6 +184,9 @@ const (
 // (which has a file flow of its own); else download links, for members
 // online through another protocol than GG and MSN.
 func (r *remote) fileRoute(ctx context.Context) int {
+	if r.oldClient != nil {
+		return routeMSNFTP
+	}
 	if r.srv.cfg.Files == nil {
 		return routeNone
 	}

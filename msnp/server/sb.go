@@ -39,6 +39,9 @@ type switchboard struct {
 	// pending holds messages for an MSN client that was rung into the
 	// session and has not answered yet.
 	pending []pendingMessage
+	// standIns are the server's P2P sides for MSN clients without MSNSLP,
+	// by account (see standIn).
+	standIns map[uint32]*remote
 }
 
 type pendingMessage struct {
@@ -342,7 +345,16 @@ func (c *sbConn) handleMSG(ctx context.Context, cmd wire.Command) error {
 	default:
 		return errCode(errInvalidParameter)
 	}
+	if c.answersStandIn(ctx, cmd.Payload) {
+		if mode == "A" || mode == "D" {
+			c.send("ACK", trid)
+		}
+		return nil
+	}
 	others := c.sb.snapshot(c)
+	if st := c.standIn(others, cmd.Payload); st != nil {
+		others = []member{st}
+	}
 	failed := len(others) == 0
 	payload := c.relaying(others, cmd.Payload)
 	for _, o := range others {

@@ -68,6 +68,10 @@ type slpIncoming struct {
 	got    uint64
 	stored chan error
 	done   bool
+	// For an MSN client without MSNSLP: the invitation's cookie, and the
+	// MSNFTP send that takes the chunks once it accepts.
+	cookie uint32
+	store  func(context.Context, io.Reader) error
 }
 
 // slpSending is a file the server sends an MSN client on the member's
@@ -221,8 +225,12 @@ func (r *remote) slpInvite(ctx context.Context, from hub.Account, s p2p.SLP) {
 	}
 	// The transfer lives no longer than the sender's connection.
 	context.AfterFunc(ctx, func() { r.failIncoming(context.Background(), in, context.Canceled, false) })
-	if route == routeLink {
+	switch route {
+	case routeLink:
 		r.acceptIncoming(ctx, in)
+		return
+	case routeMSNFTP:
+		r.offerOldClient(ctx, in)
 		return
 	}
 	files := r.srv.cfg.Files
@@ -313,30 +321,36 @@ func (r *remote) byeFor(inv p2p.SLP) p2p.SLP { return inv.Bye(r.acct.Email) }
 
 // acceptIncoming says 200 OK to a file offer and starts keeping what
 // comes: into the GG recipient's ticket, or as a new drive file whose link
-// the recipient gets once it is in.
-func (r *remote) acceptIncoming(ctx context.Context, in *slpIncoming) {
+// the recipient gets once it is in, or through in.store. It reports false
+// when the offer ended meanwhile.
+func (r *remote) acceptIncoming(ctx context.Context, in *slpIncoming) bool {
 	pr, pw := io.Pipe()
 	r.mu.Lock()
 	live := !in.done
 	if live {
 		in.w = pw
 	}
+	store := in.store
 	r.mu.Unlock()
 	if !live {
-		return
+		return false
 	}
 	files := r.srv.cfg.Files
 	// The store works on a context of its own: the file must be kept for
-	// good before the sender hears the acknowledgement.
+	// good (or the receiver have it) before the sender hears the
+	// acknowledgement.
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	r.srv.wg.Add(1)
 	go func() {
 		defer r.srv.wg.Done()
 		defer cancel()
 		var err error
-		if in.ticket != "" {
+		switch {
+		case store != nil:
+			err = store(sctx, pr)
+		case in.ticket != "":
 			err = files.Fill(sctx, in.ticket, pr)
-		} else {
+		default:
 			var t drive.Ticket
 			if t, err = files.Deposit(sctx, in.from.Number, r.acct.Number, in.name, int64(in.size), pr); err == nil {
 				err = r.deliver(sctx, t)
@@ -346,6 +360,7 @@ func (r *remote) acceptIncoming(ctx context.Context, in *slpIncoming) {
 		in.stored <- err
 	}()
 	r.sendSLP(ctx, in.from, in.invite.Answer(p2p.StatusOK))
+	return true
 }
 
 // errStoreEnded fails the writes of P2P chunks once their store has
@@ -370,7 +385,8 @@ func (r *remote) p2pData(ctx context.Context, from hub.Account, m p2p.Message) {
 		r.failIncoming(ctx, in, errors.New("msnp: P2P data does not match the offer"), true)
 		return
 	}
-	if _, err := w.Write(m.Data); err != nil {
+	// An empty file's store may be done before its one empty chunk.
+	if _, err := w.Write(m.Data); err != nil && len(m.Data) > 0 {
 		r.failIncoming(ctx, in, err, true)
 		return
 	}
