@@ -179,7 +179,7 @@ func (r *remote) decline(ctx context.Context, from hub.Account, s p2p.SLP) {
 	r.sendSLP(ctx, from, s.Answer(p2p.StatusDecline))
 }
 
-// slpBye sends BYE for the session of inv to the MSN client from.
+// slpBye ends the session that a BYE from the MSN client from closes.
 func (r *remote) slpBye(ctx context.Context, from hub.Account, callID string) {
 	r.mu.Lock()
 	sp := r.slpPeerLocked(from)
