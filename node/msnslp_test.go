@@ -16,6 +16,7 @@ import (
 	"github.com/crosstalk-im/crosstalk/internal/tlsca"
 	"github.com/crosstalk-im/crosstalk/msnp/client"
 	"github.com/crosstalk-im/crosstalk/msnp/filetransfer"
+	"github.com/crosstalk-im/crosstalk/msnp/invite"
 	"github.com/crosstalk-im/crosstalk/msnp/p2p"
 	msnpserver "github.com/crosstalk-im/crosstalk/msnp/server"
 )
@@ -435,7 +436,10 @@ func TestP2PFileMSNToMySpace(t *testing.T) {
 func TestP2PFileToOlderMSNClient(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	n, ca := startHTTPSNode(t)
+	o, ca := httpsOptions(t)
+	o.DataDir = t.TempDir()
+	o.MSNP.FileAnswerTimeout = 2 * time.Second
+	n := startNodeWith(t, o)
 	addAccount(t, n, 1001, "alice@example.com", "Alice", "pa")
 	addAccount(t, n, 1002, "bob@example.com", "Bob", "pb")
 	alice := loginMSN7(t, ctx, n, passportClient(t, n, ca), "alice@example.com", "pa")
@@ -499,5 +503,18 @@ func TestP2PFileToOlderMSNClient(t *testing.T) {
 	}
 	if err := <-sent; err == nil {
 		t.Fatal("a send whose file broke off succeeded")
+	}
+
+	// Unanswered, the offer times out on both sides.
+	sent = send("ignored.bin", 3, bytes.NewReader([]byte("abc")))
+	_, offer, err = filetransfer.NextOffer(ctx, bsb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inv := nextInvitation(t, ctx, bsb, offer.Cookie, invite.Cancel); inv.CancelCode != invite.CancelTimeout {
+		t.Fatalf("bob told %q", inv.CancelCode)
+	}
+	if err := <-sent; !errors.As(err, &rej) || rej.Code != filetransfer.CodeBye {
+		t.Fatalf("unanswered send: %v", err)
 	}
 }

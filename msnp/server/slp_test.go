@@ -89,9 +89,10 @@ func framed(msgs ...[]byte) []byte {
 	return out
 }
 
-// FuzzP2PToRemote sends whatever P2P messages to a member of another
-// protocol, whom the server stands in for: it must answer what it answers,
-// keep the switchboard working (a text message after them is
+// FuzzP2PToRemote sends whatever P2P messages to a peer the server stands
+// in for: a member of another protocol (old false), or an MSN client that
+// does not speak MSNSLP (old true). The server must answer what it
+// answers, keep the switchboard working (a text message after them is
 // acknowledged) and never crash.
 func FuzzP2PToRemote(f *testing.F) {
 	data := p2p.Message{Header: p2p.Header{SessionID: 7, ID: 11, TotalSize: 5}, Data: []byte("hello"), AppID: p2p.AppFile}.Append(nil)
@@ -99,15 +100,17 @@ func FuzzP2PToRemote(f *testing.F) {
 		ContentType: p2p.SessionClose, Body: p2p.Fields{{Name: "SessionID", Value: "7"}}}
 	trans := fileInvite(p2p.EUFFileTransfer, 7, 5)
 	trans.ContentType = p2p.TransRequest
-	for _, seed := range [][]byte{
-		framed(slpSeed(fileInvite(p2p.EUFFileTransfer, 7, 5)), data),
-		framed(slpSeed(fileInvite(p2p.EUFFileTransfer, 7, 5)), slpSeed(trans), data[:HeaderSizeForTest+2]),
-		framed(slpSeed(fileInvite(p2p.EUFFileTransfer, 7, 5)), slpSeed(bye), data),
-		framed(slpSeed(fileInvite(p2p.EUFMSNObject, 7, 5))),
-		framed(data, slpSeed(bye)),
-		framed([]byte("garbage")),
-	} {
-		f.Add(seed)
+	for _, old := range []bool{false, true} {
+		for _, seed := range [][]byte{
+			framed(slpSeed(fileInvite(p2p.EUFFileTransfer, 7, 5)), data),
+			framed(slpSeed(fileInvite(p2p.EUFFileTransfer, 7, 5)), slpSeed(trans), data[:HeaderSizeForTest+2]),
+			framed(slpSeed(fileInvite(p2p.EUFFileTransfer, 7, 5)), slpSeed(bye), data),
+			framed(slpSeed(fileInvite(p2p.EUFMSNObject, 7, 5))),
+			framed(data, slpSeed(bye)),
+			framed([]byte("garbage")),
+		} {
+			f.Add(old, seed)
+		}
 	}
 	env := newTestEnv(f, func(c *Config) {
 		c.Files = sinkFiles{}
@@ -116,6 +119,7 @@ func FuzzP2PToRemote(f *testing.F) {
 	})
 	env.addAccount(f, 1002, "bob@example.com", "Bob", "pb")
 	carol := env.addAccount(f, 1003, "carol@example.com", "Carol", "pc")
+	env.addAccount(f, 1004, "dave@example.com", "Dave", "pd")
 	s, err := env.hub.Attach(context.Background(), carol, "other", quietSession{})
 	if err != nil {
 		f.Fatal(err)
@@ -125,16 +129,30 @@ func FuzzP2PToRemote(f *testing.F) {
 	}
 	ns := dialRaw(f, env.nsAddr)
 	ns.login("bob@example.com", "pb")
+	dave := dialRaw(f, env.nsAddr) // an MSNP7 client: no MSNSLP
+	dave.login("dave@example.com", "pd")
+	dave.send("CHG 4 NLN\r\n")
+	dave.expect("CHG 4 NLN")
 
-	f.Fuzz(func(t *testing.T, in []byte) {
-		ns.t = t // its helpers report to this run
+	f.Fuzz(func(t *testing.T, old bool, in []byte) {
+		ns.t, dave.t = t, t // their helpers report to this run
 		sb := ns.switchboard("bob@example.com", "Bob")
 		defer sb.nc.Close()
-		sb.send("CAL 2 carol@example.com\r\n")
+		callee, name := "carol@example.com", "Carol"
+		if old {
+			callee, name = "dave@example.com", "Dave"
+		}
+		sb.send("CAL 2 " + callee + "\r\n")
 		if line, _ := sb.line(); !strings.HasPrefix(line, "CAL 2 RINGING ") {
 			t.Fatalf("CAL: %q", line)
 		}
-		sb.expect("JOI carol@example.com Carol")
+		if old {
+			dsb := answerRing(t, dave, "dave@example.com", "bob@example.com")
+			defer dsb.nc.Close()
+			dsb.expect("IRO 1 1 1 bob@example.com Bob")
+			dsb.expect("ANS 1 OK")
+		}
+		sb.expect("JOI " + callee + " " + name)
 		trid := 3
 		for len(in) >= 2 {
 			n := min(int(binary.LittleEndian.Uint16(in)), len(in)-2, 1400)

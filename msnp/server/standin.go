@@ -92,22 +92,32 @@ func (r *remote) incomingByCookie(cookie uint32) *slpIncoming {
 }
 
 // offerOldClient offers a P2P sender's file to the client without MSNSLP
-// as an invitation from the sender.
+// as an invitation from the sender. Unanswered within FileAnswerTimeout,
+// the offer ends: the client gets CANCEL TIMEOUT and the sender BYE.
 func (r *remote) offerOldClient(ctx context.Context, in *slpIncoming) {
 	cookie := invite.NewCookie()
+	wctx, stop := context.WithTimeout(ctx, r.srv.cfg.FileAnswerTimeout)
 	r.mu.Lock()
-	in.cookie = cookie
+	in.cookie, in.stop = cookie, stop
 	r.mu.Unlock()
 	r.oldClient.relay(ctx, in.from, invite.Invitation{
 		Command: invite.Invite, Cookie: cookie, AppName: invite.FileTransferName, AppGUID: invite.FileTransferGUID,
 		File: in.name, FileSize: int64(in.size),
 	}.Payload())
+	context.AfterFunc(wctx, func() {
+		if !errors.Is(wctx.Err(), context.DeadlineExceeded) {
+			return // answered, or the sender left
+		}
+		r.failIncoming(ctx, in, wctx.Err(), true)
+		r.oldClient.relay(ctx, in.from, invite.Invitation{Command: invite.Cancel, Cookie: cookie, CancelCode: invite.CancelTimeout}.Payload())
+	})
 }
 
 // sendOldClient answers the old client's ACCEPT, as the sender, with a
 // port the server listens on, accepts the P2P offer and serves the chunks
 // over MSNFTP there.
 func (r *remote) sendOldClient(ctx context.Context, in *slpIncoming) {
+	in.stop() // answered in time
 	old := r.oldClient
 	l, host, err := r.srv.legPort(old)
 	if err != nil {
