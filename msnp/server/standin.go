@@ -132,7 +132,11 @@ func (r *remote) sendOldClient(ctx context.Context, in *slpIncoming) {
 	}.Payload())
 	r.mu.Lock()
 	in.store = func(sctx context.Context, pr io.Reader) error {
-		nc, err := acceptLeg(sctx, l, r.srv.cfg.FileLegTimeout)
+		var host net.IP // only the receiver may take its place
+		if ta, ok := old.nc.RemoteAddr().(*net.TCPAddr); ok {
+			host = ta.IP
+		}
+		nc, err := msnftp.AcceptFrom(sctx, l, r.srv.cfg.FileLegTimeout, host)
 		if err != nil {
 			return errors.New("msnp: the receiver did not connect for the file: " + err.Error())
 		}
