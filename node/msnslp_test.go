@@ -518,3 +518,47 @@ func TestP2PFileToOlderMSNClient(t *testing.T) {
 		t.Fatalf("unanswered send: %v", err)
 	}
 }
+
+// TestP2PFilesWithSIP: an MSN 7 client and a SIP user exchange files
+// through the drive, MSNSLP on the MSN side both ways.
+func TestP2PFilesWithSIP(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	n, ca := startHTTPSNode(t)
+	addAccount(t, n, 1001, "msn@example.com", "Em", "pw")
+	mc := loginMSN7(t, ctx, n, passportClient(t, n, ca), "msn@example.com", "pw")
+	go func() {
+		for range mc.Events() {
+		}
+	}()
+	sp := newSIPPeer(t, ctx, n, 1005, "sip@example.com")
+	if _, err := mc.Add(ctx, client.ListForward, "sip@example.com", "Sip", 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.c.AddContact(ctx, "msn@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	sb := call(ctx, t, mc, "sip@example.com")
+	t.Cleanup(func() { sb.Close() })
+	next[client.Joined](t, ctx, sb.Events())
+	for _, size := range []int{0, p2p.MaxChunk + 1, 200_000} {
+		data := randomBytes(size)
+		if err := filetransfer.SendP2P(ctx, sb, "sip@example.com", "to-sip.bin", int64(size), bytes.NewReader(data), filetransfer.Options{}); err != nil {
+			t.Fatalf("MSN to SIP, %d bytes: %v", size, err)
+		}
+		acceptSIP(t, ctx, sp, "msn@example.com", "to-sip.bin", data, sipFileOptions[0])
+
+		data = randomBytes(size)
+		if err := sp.c.SendFile(ctx, "msn@example.com", "to-msn.bin", int64(size), bytes.NewReader(data), sipFileOptions[0]); err != nil {
+			t.Fatalf("SIP to MSN, %d bytes: %v", size, err)
+		}
+		offer, err := filetransfer.NextP2POffer(ctx, sb)
+		if err != nil || offer.From != "sip@example.com" || offer.Name != "to-msn.bin" || offer.Size != int64(size) {
+			t.Fatalf("offer %+v %v", offer, err)
+		}
+		var got bytes.Buffer
+		if k, err := filetransfer.ReceiveP2P(ctx, sb, offer, &got, filetransfer.Options{}); err != nil || k != int64(size) || sha256.Sum256(got.Bytes()) != sha256.Sum256(data) {
+			t.Fatalf("SIP to MSN, %d bytes: received %d, %v", size, k, err)
+		}
+	}
+}
