@@ -218,6 +218,9 @@ func (r *remote) slpInvite(ctx context.Context, from hub.Account, s p2p.SLP) {
 	if err == nil && fc.Size <= 1<<62 && s.SessionID() != 0 {
 		route = r.fileRoute(ctx)
 	}
+	if (route == routeLink || route == routeDrive) && fc.Size > uint64(r.srv.cfg.Files.MaxFileBytes()) {
+		route = routeNone // the drive would not keep it
+	}
 	in := &slpIncoming{from: from, invite: s, name: fc.Name, size: fc.Size, stored: make(chan error, 1)}
 	if route == routeNone || !r.addIncoming(in) {
 		r.decline(ctx, from, s)

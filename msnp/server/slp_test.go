@@ -173,7 +173,8 @@ const HeaderSizeForTest = p2p.HeaderSize
 // TestP2PToRemoteAnswers: the server, standing in for a member of another
 // protocol, acknowledges an INVITE and accepts a file, answers a
 // direct-connection INVITE that it does not listen, acknowledges the
-// whole file once it is kept, and declines a display picture request.
+// whole file once it is kept, and declines a file larger than the drive
+// keeps and a display picture request.
 func TestP2PToRemoteAnswers(t *testing.T) {
 	env := newTestEnv(t, func(c *Config) { c.Files = sinkFiles{} })
 	sb := callOther(t, env, "other")
@@ -218,6 +219,12 @@ func TestP2PToRemoteAnswers(t *testing.T) {
 	}
 	if !got[0].IsAck() || got[0].SessionID != 7 || got[0].AckSessionID != 11 || got[0].AckDataSize != 5 {
 		t.Fatalf("acknowledgement of the file: %+v", got[0].Header)
+	}
+	big := fileInvite(p2p.EUFFileTransfer, 9, 1<<20+1)
+	big.CallID = "{F}"
+	sb.send(p2pMSG(7, slpSeed(big)))
+	if s := readSLP(untilACK(t, sb, 7)); len(s) != 1 || s[0].Status != p2p.StatusDecline || s[0].CallID != "{F}" {
+		t.Fatalf("answer to a file larger than the drive keeps: %+v", s)
 	}
 	dp := fileInvite(p2p.EUFMSNObject, 8, 0)
 	dp.CallID = "{E}"
