@@ -28,7 +28,7 @@ const msn7Caps = 0x40000000
 // loginMSN7 logs in as an MSNP11 client that speaks MSNSLP.
 func loginMSN7(t *testing.T, ctx context.Context, n *Node, hc *http.Client, email, password string) *client.Client {
 	t.Helper()
-	return loginWith(t, ctx, n.MSNPAddr, email, password, client.Options{Versions: []string{"MSNP11"}, Passport: hc, Capabilities: msn7Caps})
+	return loginWith(t, ctx, n, client.Options{Versions: []string{"MSNP11"}, Passport: hc, Capabilities: msn7Caps}, email, password)
 }
 
 // msn7Chat puts two MSNP11 clients that speak MSNSLP, alice and bob, in
@@ -105,14 +105,55 @@ func TestP2PFileBetweenMSNClients(t *testing.T) {
 // newMSN7GG is newMSNGG with the MSN user on MSNP11 with MSNSLP.
 func newMSN7GG(t *testing.T, ctx context.Context, o Options) *msnGG {
 	t.Helper()
+	return newMSNSLPGG(t, ctx, o, client.Options{Versions: []string{"MSNP11"}, Capabilities: msn7Caps})
+}
+
+// newMSNSLPGG is newMSNGG with the MSN user logging in with opts, over
+// Passport or SSO at the node's HTTPS listener.
+func newMSNSLPGG(t *testing.T, ctx context.Context, o Options, opts client.Options) *msnGG {
+	t.Helper()
 	h, ca := httpsOptions(t)
 	o.HTTPSAddr, o.TLSCert, o.TLSKey, o.HTTPSLegacy = h.HTTPSAddr, h.TLSCert, h.TLSKey, h.HTTPSLegacy
 	return newMSNGGWith(t, ctx, o, func(n *Node) (*client.Client, string, *http.Client) {
 		// The HTTP service is HTTPS here; its client reaches it at any
 		// name the certificate holds.
-		hc := passportClient(t, n, ca)
-		return loginMSN7(t, ctx, n, hc, "msn@example.com", "pw"), "https://" + tlsca.MSNHostNames[0], hc
+		opts.Passport = passportClient(t, n, ca)
+		return loginWith(t, ctx, n, opts, "msn@example.com", "pw"), "https://" + tlsca.MSNHostNames[0], opts.Passport
 	})
+}
+
+// TestP2PFileMSNP18AndGG: a WLM 2009 client (MSNP18, caps:extcaps) and a
+// GG user exchange files over MSNSLP through the drive.
+func TestP2PFileMSNP18AndGG(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := newMSNSLPGG(t, ctx, Options{}, client.Options{Versions: []string{"MSNP18"}, MachineGUID: "{A11CE000-0000-0000-0000-00000000001A}",
+		Capabilities: 0x90000000})
+	c.chatWithGG(t, ctx)
+	data := randomBytes(p2p.MaxChunk * 3)
+	sent := make(chan error, 1)
+	go func() {
+		sent <- filetransfer.SendP2P(ctx, c.sb, "gosia@example.com", "wlm.bin", int64(len(data)), bytes.NewReader(data), filetransfer.Options{})
+	}()
+	tk := c.allowNext(t, ctx)
+	nextTicketEvent(t, ctx, c.gg, "allowed", "completed")
+	if err := <-sent; err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	var got bytes.Buffer
+	if k, err := c.dc.Download(ctx, tk, &got); err != nil || sha256.Sum256(got.Bytes()) != sha256.Sum256(data) {
+		t.Fatalf("download %d, %v", k, err)
+	}
+
+	ggOffersMSN(t, ctx, c, "back.bin", data)
+	offer, err := filetransfer.NextP2POffer(ctx, c.sb)
+	if err != nil || offer.From != "gosia@example.com" || offer.Size != int64(len(data)) {
+		t.Fatalf("offer %+v %v", offer, err)
+	}
+	got.Reset()
+	if k, err := filetransfer.ReceiveP2P(ctx, c.sb, offer, &got, filetransfer.Options{}); err != nil || sha256.Sum256(got.Bytes()) != sha256.Sum256(data) {
+		t.Fatalf("received %d, %v", k, err)
+	}
 }
 
 // TestP2PFileMSNToGG: an MSN 7 client sends a GG user files over MSNSLP;

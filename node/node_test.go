@@ -64,13 +64,7 @@ func addAccount(t *testing.T, n *Node, number uint32, email, name, password stri
 
 func login(t testing.TB, ctx context.Context, addr, email, password string) *client.Client {
 	t.Helper()
-	return loginWith(t, ctx, addr, email, password, client.Options{})
-}
-
-// loginWith logs in with the client options o, syncs and goes online.
-func loginWith(t testing.TB, ctx context.Context, addr, email, password string, o client.Options) *client.Client {
-	t.Helper()
-	c, err := client.Dial(ctx, addr, o)
+	c, err := client.Dial(ctx, addr, client.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,10 +40,12 @@ func isP2P(payload []byte) bool {
 }
 
 // speaksP2P tells whether an account's MSN client takes files over
-// MSNSLP: MSNP9+ with an MSNC version in its capabilities.
+// MSNSLP: MSNP9+ with an MSNC version in its capabilities (the part before
+// MSNP16+'s :extcaps).
 func (s *Server) speaksP2P(number uint32) bool {
 	x := s.extrasOf(number)
-	caps, err := strconv.ParseUint(x.caps, 10, 32)
+	base, _, _ := strings.Cut(x.caps, ":")
+	caps, err := strconv.ParseUint(base, 10, 32)
 	return err == nil && msnObjects(x.dialect) && caps>>28 >= 1
 }
 
