@@ -57,6 +57,11 @@ type Store interface {
 	// returns those it claimed now, oldest first, with Message.Offline set
 	// to each one's id. They stay until deleted or released.
 	OfflineMessages(ctx context.Context, to uint32, session string, live []string) ([]OfflineMessage, error)
+	// ReadOffline reads the named messages of the account's mailbox, or
+	// with none named all of them, oldest first, claimed or not, without
+	// claiming them: services that fetch by id (MSN's offline-IM service)
+	// read through it. Unknown ids are left out.
+	ReadOffline(ctx context.Context, to uint32, ids ...int64) ([]OfflineMessage, error)
 	// ReleaseOffline returns session's unacknowledged claims to the
 	// mailbox and says how many there were.
 	ReleaseOffline(ctx context.Context, to uint32, session string) (int64, error)

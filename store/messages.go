@@ -116,6 +116,26 @@ func (c *core) ReleaseOffline(ctx context.Context, to uint32, session string) (i
 	return n, err
 }
 
+// ReadOffline reads messages of one recipient without claiming them.
+func (c *core) ReadOffline(ctx context.Context, to uint32, ids ...int64) ([]hub.OfflineMessage, error) {
+	query := `SELECT m.id, m.sent_at, m.body, ` + accountCols + `
+		FROM offline_messages m JOIN accounts a ON a.number = m.sender WHERE m.recipient = ?`
+	args := []any{to}
+	if len(ids) > 0 {
+		query += ` AND m.id IN (` + marks(len(ids)) + `)`
+		for _, id := range ids {
+			args = append(args, id)
+		}
+	}
+	var out []hub.OfflineMessage
+	err := c.db.read(ctx, func(t tx) error {
+		var err error
+		out, err = all(t, scanOffline, query+` ORDER BY m.id`, args...)
+		return err
+	})
+	return out, err
+}
+
 func scanOffline(rows scanner) (hub.OfflineMessage, error) {
 	var (
 		m    hub.OfflineMessage

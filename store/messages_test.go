@@ -88,6 +88,46 @@ func TestOfflineMessages(t *testing.T) {
 	})
 }
 
+// TestReadOffline: messages read by id, or all of them, whoever holds
+// them, without claiming them; another recipient's ids read nothing.
+func TestReadOffline(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e testEngine) {
+		ctx := context.Background()
+		s := e.newStore(t)
+		for _, a := range []hub.Account{{Number: 1, Email: "a@example.com", DisplayName: "A"}, {Number: 2, Email: "b@example.com"}} {
+			if _, err := s.CreateAccount(ctx, a, "pw"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var ids []int64
+		for _, text := range []string{"one", "two", "three"} {
+			id, err := s.QueueOffline(ctx, 2, 1, hub.Message{Text: text, Sent: time.Now()}, hub.MailboxLimits{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, id)
+		}
+		held, err := s.OfflineMessages(ctx, 2, "s1", []string{"s1"})
+		if err != nil || len(held) != 3 {
+			t.Fatalf("claim: %d %v", len(held), err)
+		}
+		every, err := s.ReadOffline(ctx, 2)
+		if err != nil || len(every) != 3 || every[0].Text != "one" || every[2].Text != "three" || every[0].From.Email != "a@example.com" || every[0].From.DisplayName != "A" {
+			t.Fatalf("read all: %+v %v", every, err)
+		}
+		two, err := s.ReadOffline(ctx, 2, ids[2], ids[1], 12345)
+		if err != nil || len(two) != 2 || two[0].ID != ids[1] || two[1].Text != "three" {
+			t.Fatalf("read by id: %+v %v", two, err)
+		}
+		if other, err := s.ReadOffline(ctx, 1, ids...); err != nil || len(other) != 0 {
+			t.Fatalf("another recipient read %+v %v", other, err)
+		}
+		if n, err := s.ReleaseOffline(ctx, 2, "s1"); err != nil || n != 3 {
+			t.Fatalf("reading claimed something: released %d %v", n, err)
+		}
+	})
+}
+
 func TestMailboxShares(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e testEngine) {
 		ctx := context.Background()
