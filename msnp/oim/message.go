@@ -1,8 +1,11 @@
 package oim
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"net/mail"
 	"strconv"
 	"strings"
@@ -129,4 +132,16 @@ func ParseMessage(s string) (Message, error) {
 	}
 	m.Text = string(text)
 	return m, nil
+}
+
+// RunID names the run of messages from one account to another, for
+// messages whose sender named none (those of other protocols): the same
+// for every message of the pair, so that the mailbox's ids, used as
+// sequence numbers, order them.
+func RunID(from, to uint32) string {
+	var in [8]byte
+	binary.BigEndian.PutUint32(in[:], from)
+	binary.BigEndian.PutUint32(in[4:], to)
+	h := sha256.Sum256(append([]byte("msn oim run\x00"), in[:]...))
+	return fmt.Sprintf("{%X-%X-%X-%X-%X}", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])
 }

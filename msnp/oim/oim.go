@@ -50,7 +50,9 @@ const MaxBody = 256 << 10
 const messageIDPrefix = "00000000-0000-0000-0000-"
 
 // MessageID names the mailbox's message id in the GUID form clients know.
-func MessageID(id int64) string { return fmt.Sprintf("%s%012X", messageIDPrefix, uint64(id)&0xFFFFFFFFFFFF) }
+func MessageID(id int64) string {
+	return fmt.Sprintf("%s%012X", messageIDPrefix, uint64(id)&0xFFFFFFFFFFFF)
+}
 
 // ParseMessageID reads a MessageID back.
 func ParseMessageID(s string) (int64, bool) {

@@ -325,7 +325,7 @@ type responseEnvelope struct {
 	Ack     struct {
 		Upper string `xml:"Upper,attr"`
 	} `xml:"Header>SequenceAcknowledgment>AcknowledgmentRange"`
-	Fault   *struct {
+	Fault *struct {
 		Code      string `xml:"faultcode"`
 		String    string `xml:"faultstring"`
 		Challenge string `xml:"detail>LockKeyChallenge"`

@@ -51,6 +51,7 @@ import (
 	"github.com/crosstalk-im/crosstalk/internal/service"
 	"github.com/crosstalk-im/crosstalk/metrics"
 	"github.com/crosstalk-im/crosstalk/msnp/passport"
+	"github.com/crosstalk-im/crosstalk/msnp/oim"
 	"github.com/crosstalk-im/crosstalk/msnp/wire"
 )
 
@@ -152,6 +153,14 @@ type Config struct {
 	FTPListener   net.Listener
 	FTPPublicAddr string
 	RelayAlways   bool
+
+	// MaxMailData is how many offline messages the Mail-Data of an
+	// MSNP13+ notification lists before it says too-large and the client
+	// asks the offline-IM service (default oim.DefaultMaxMailData).
+	MaxMailData int
+	// LockKeyLifetime is how long a lock-key challenge of the offline-IM
+	// storing service stays current (default oim.DefaultLockKeyLifetime).
+	LockKeyLifetime time.Duration
 }
 
 // LevelTrace is below Debug: the wire dump of one connection.
@@ -194,6 +203,8 @@ func (c *Config) defaults() {
 	setDefault(&c.WriteTimeout, 30*time.Second)
 	setDefault(&c.FileAnswerTimeout, 2*time.Minute)
 	setDefault(&c.FileLegTimeout, fileDialTimeout)
+	setDefault(&c.MaxMailData, oim.DefaultMaxMailData)
+	setDefault(&c.LockKeyLifetime, oim.DefaultLockKeyLifetime)
 }
 
 func setDefault[T int | time.Duration](v *T, d T) {

@@ -1,0 +1,208 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/msnp/oim"
+	"github.com/crosstalk-im/crosstalk/msnp/wire"
+)
+
+// The offline-IM services MSNP13+ clients read and send offline messages
+// through, over HTTPS at rsi.hotmail.com and ows.messenger.msn.com (spec
+// msnp8-18 §7). They work on the one mailbox every protocol shares: what
+// a GG or SIP user left for an offline MSN user is read here, and what
+// an MSN client stores here waits for the recipient's next login, on
+// whatever protocol.
+
+// OfflineMessageHandler serves oim.RSIPath and oim.StorePath. Calls are
+// authenticated by the tickets the token service issued (any node's, as
+// with USR).
+func (s *Server) OfflineMessageHandler() http.Handler { return http.HandlerFunc(s.serveOIM) }
+
+func (s *Server) serveOIM(w http.ResponseWriter, r *http.Request) {
+	ns := oim.NSRSI
+	if r.URL.EscapedPath() == oim.StorePath {
+		ns = oim.NSStore
+	}
+	if r.Method != http.MethodPost {
+		http.Error(w, "POST a SOAP request", http.StatusMethodNotAllowed)
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, oim.MaxBody+1))
+	if err != nil {
+		return
+	}
+	if len(body) > oim.MaxBody {
+		oim.WriteFault(w, ns, &oim.Fault{Code: oim.FaultClient, Message: "request too large"})
+		return
+	}
+	var f *oim.Fault
+	switch r.URL.EscapedPath() {
+	case oim.RSIPath:
+		f = s.retrieve(r.Context(), w, body)
+	case oim.StorePath:
+		f = s.store(r.Context(), w, body)
+	default:
+		http.NotFound(w, r)
+		return
+	}
+	if f != nil {
+		oim.WriteFault(w, ns, f)
+	}
+}
+
+// Faults the service answers for requests it cannot take.
+var (
+	errOIMRequest = &oim.Fault{Code: oim.FaultClient, Message: "malformed request"}
+	errOIMFailed  = &oim.Fault{Code: oim.FaultServer, Message: "service unavailable"}
+)
+
+// ticketAccount is the enabled account a ticket was issued to.
+func (s *Server) ticketAccount(ctx context.Context, ticket, policy string) (hub.Account, *oim.Fault) {
+	refused := &oim.Fault{Code: oim.FaultAuthenticationFailed, Message: "bad ticket", RequiredAuthPolicy: policy}
+	number, err := s.cfg.Passport.Verify(ticket, time.Now())
+	if err != nil {
+		return hub.Account{}, refused
+	}
+	acct, err := s.cfg.Hub.Store().Account(ctx, number)
+	switch {
+	case errors.Is(err, hub.ErrNotFound) || err == nil && acct.Disabled:
+		return hub.Account{}, refused
+	case err != nil:
+		s.log.Error("offline messages: account", "err", err)
+		return hub.Account{}, errOIMFailed
+	}
+	return acct, nil
+}
+
+// retrieve answers the retrieval service: the list of waiting messages,
+// one message, or their deletion once the client has them.
+func (s *Server) retrieve(ctx context.Context, w http.ResponseWriter, body []byte) *oim.Fault {
+	req, err := oim.ParseRSIRequest(body)
+	if err != nil {
+		return errOIMRequest
+	}
+	acct, f := s.ticketAccount(ctx, req.Ticket, "MBI")
+	if f != nil {
+		return f
+	}
+	store := s.cfg.Hub.Store()
+	switch req.Operation {
+	case oim.OpGetMetadata:
+		waiting, err := store.ReadOffline(ctx, acct.Number)
+		if err != nil {
+			s.log.Error("offline messages: read", "err", err)
+			return errOIMFailed
+		}
+		oim.WriteMetadata(w, mailEntries(acct, waiting))
+	case oim.OpGetMessage:
+		id, ok := oim.ParseMessageID(req.MessageID)
+		if !ok {
+			return &oim.Fault{Code: oim.FaultClient, Message: "no such message"}
+		}
+		found, err := store.ReadOffline(ctx, acct.Number, id)
+		if err != nil {
+			s.log.Error("offline messages: read", "err", err)
+			return errOIMFailed
+		}
+		if len(found) == 0 {
+			return &oim.Fault{Code: oim.FaultClient, Message: "no such message"}
+		}
+		oim.WriteMessage(w, oim.AppendMessage(nil, offlineIM(acct, found[0])))
+	case oim.OpDeleteMessages:
+		ids := make([]int64, 0, len(req.MessageIDs))
+		for _, m := range req.MessageIDs {
+			id, ok := oim.ParseMessageID(m)
+			if !ok {
+				return &oim.Fault{Code: oim.FaultClient, Message: "no such message"}
+			}
+			ids = append(ids, id)
+		}
+		if err := store.DeleteOffline(ctx, acct.Number, ids...); err != nil {
+			s.log.Error("offline messages: delete", "err", err)
+			return errOIMFailed
+		}
+		oim.WriteDeleted(w)
+	}
+	return nil
+}
+
+// offlineIM is a mailbox message as the retrieval service gives it to
+// the account.
+func offlineIM(acct hub.Account, m hub.OfflineMessage) oim.Message {
+	return oim.Message{From: m.From.Email, FromName: m.From.DisplayName, To: acct.Email, Sent: m.Sent,
+		RunID: oim.RunID(m.From.Number, acct.Number), Sequence: m.ID, Text: m.Text}
+}
+
+// mailEntries lists mailbox messages as Mail-Data does.
+func mailEntries(acct hub.Account, waiting []hub.OfflineMessage) []oim.Entry {
+	entries := make([]oim.Entry, 0, len(waiting))
+	for _, m := range waiting {
+		entries = append(entries, oim.Entry{ID: oim.MessageID(m.ID), From: m.From.Email, FromName: m.From.DisplayName,
+			Sent: m.Sent, Size: len(oim.AppendMessage(nil, offlineIM(acct, m)))})
+	}
+	return entries
+}
+
+// store takes a Store2: a message for a contact the client saw offline.
+// It answers success only once the hub delivered the message or committed
+// it to the mailbox. A client without the lock key gets a challenge first.
+func (s *Server) store(ctx context.Context, w http.ResponseWriter, body []byte) *oim.Fault {
+	req, err := oim.ParseStoreRequest(body)
+	if err != nil {
+		return errOIMRequest
+	}
+	acct, f := s.ticketAccount(ctx, req.Ticket, "MBI_SSL")
+	if f != nil {
+		return f
+	}
+	if !strings.EqualFold(req.From, acct.Email) {
+		return &oim.Fault{Code: oim.FaultClient, Message: "the sender is not the ticket's account"}
+	}
+	if _, known := wire.ProductKeys[req.AppID]; !known {
+		return &oim.Fault{Code: oim.FaultClient, Message: "unknown application id"}
+	}
+	now := time.Now()
+	if !s.lockKeys().Check(acct.Number, req.AppID, req.LockKey, now) {
+		return &oim.Fault{Code: oim.FaultAuthenticationFailed, Message: "lock key required",
+			LockKeyChallenge: s.lockKeys().Challenge(acct.Number, now)}
+	}
+	msg, err := oim.ParseMessage(req.Content)
+	if err != nil || req.MessageType != "text" || msg.Text == "" {
+		return &oim.Fault{Code: oim.FaultInvalidContent, Message: "not a text message"}
+	}
+	to, err := s.cfg.Hub.Store().AccountByEmail(ctx, strings.ToLower(req.To))
+	switch {
+	case errors.Is(err, hub.ErrNotFound):
+		return &oim.Fault{Code: oim.FaultSystemUnavailable, Message: "no such recipient"}
+	case err != nil:
+		s.log.Error("offline messages: recipient", "err", err)
+		return errOIMFailed
+	}
+	d, err := s.cfg.Hub.SendMessage(ctx, acct, to.Number, hub.Message{Text: msg.Text}, "")
+	switch {
+	case errors.Is(err, hub.ErrTooLong):
+		return &oim.Fault{Code: oim.FaultInvalidContent, Message: "message too long"}
+	case err != nil:
+		s.log.Error("offline messages: store", "err", err)
+		return errOIMFailed
+	case d == hub.Blocked:
+		return &oim.Fault{Code: oim.FaultSystemUnavailable, Message: "the recipient does not take messages from you"}
+	case d == hub.MailboxFull:
+		return &oim.Fault{Code: oim.FaultThrottled, Message: "the recipient's mailbox is full"}
+	}
+	oim.WriteStored(w, req)
+	return nil
+}
+
+// lockKeys checks Store2's lock keys with the Passport key, so that every
+// node that verifies the tickets checks the lock keys too.
+func (s *Server) lockKeys() oim.LockKeys {
+	return oim.LockKeys{Key: s.cfg.Passport.Key, Lifetime: s.cfg.LockKeyLifetime}
+}
