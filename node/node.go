@@ -31,6 +31,7 @@ import (
 	"github.com/crosstalk-im/crosstalk/metrics"
 	msimserver "github.com/crosstalk-im/crosstalk/msim/server"
 	"github.com/crosstalk-im/crosstalk/msnp/abch"
+	"github.com/crosstalk-im/crosstalk/msnp/oim"
 	"github.com/crosstalk-im/crosstalk/msnp/passport"
 	msnpserver "github.com/crosstalk-im/crosstalk/msnp/server"
 	sipserver "github.com/crosstalk-im/crosstalk/sip/server"
@@ -503,12 +504,12 @@ func (n *Node) serveShared(l net.Listener, sniff time.Duration) error {
 	return err
 }
 
-// httpHandler serves MSN's Passport and address book paths, metrics and
-// health, the browser chat below /chat/ (its page, WebSocket and uploads),
-// the web pages and API under /web/ and /api/, and the GG drive API on
-// every other path. The drive reads escaped paths itself (its file
-// references contain %2C), so no ServeMux, which would clean them, stands
-// before it.
+// httpHandler serves MSN's Passport, address book and offline-IM paths,
+// metrics and health, the browser chat below /chat/ (its page, WebSocket
+// and uploads), the web pages and API under /web/ and /api/, and the GG
+// drive API on every other path. The drive reads escaped paths itself (its
+// file references contain %2C), so no ServeMux, which would clean them,
+// stands before it.
 func (n *Node) httpHandler() http.Handler {
 	metricsHandler := promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{})
 	driveHandler := n.Drive.Handler()
@@ -517,18 +518,12 @@ func (n *Node) httpHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		path := r.URL.EscapedPath()
 		switch {
-		case passport.Handles(path):
+		case passport.Handles(path) || abch.Handles(path) || oim.Handles(path):
 			if n.MSNP == nil {
 				http.NotFound(w, r)
 				return
 			}
-			n.MSNP.PassportHandler().ServeHTTP(w, r)
-		case abch.Handles(path):
-			if n.MSNP == nil {
-				http.NotFound(w, r)
-				return
-			}
-			n.MSNP.AddressBookHandler().ServeHTTP(w, r)
+			n.msnHandler(path).ServeHTTP(w, r)
 		case path == "/metrics":
 			metricsHandler.ServeHTTP(w, r)
 		case path == "/healthz":
@@ -545,6 +540,18 @@ func (n *Node) httpHandler() http.Handler {
 
 // chatPrefix is where the browser chat lives on the HTTP service.
 const chatPrefix = "/chat"
+
+// msnHandler is the MSN service answering path: Passport, the address
+// book or the offline-IM services.
+func (n *Node) msnHandler(path string) http.Handler {
+	switch {
+	case abch.Handles(path):
+		return n.MSNP.AddressBookHandler()
+	case oim.Handles(path):
+		return n.MSNP.OfflineMessageHandler()
+	}
+	return n.MSNP.PassportHandler()
+}
 
 // msnOfferer hands the drive's files for MSN users to the MSNP server,
 // which is made after the drive.

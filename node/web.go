@@ -3,6 +3,7 @@ package node
 import (
 	"strings"
 
+	"github.com/crosstalk-im/crosstalk/msnp/oim"
 	"github.com/crosstalk-im/crosstalk/msnp/passport"
 	"github.com/crosstalk-im/crosstalk/web"
 )
@@ -28,11 +29,12 @@ func (n *Node) ClientSettings() []web.ClientSetting {
 
 // msnHostsNames are the names MSN clients find by themselves: the
 // dispatch server, and with the HTTPS listener Passport's sign-in servers
-// (MSN Messenger 5 to 7.5; README: Passport over HTTPS).
+// (MSN Messenger 5 to 7.5; README: Passport over HTTPS) and the offline-IM
+// services (Windows Live Messenger).
 func (n *Node) msnHostsNames() []string {
 	names := []string{"messenger.hotmail.com"}
 	if n.HTTPSAddr != "" {
-		names = append(names, "nexus.passport.com", passport.LoginHost, "login.live.com")
+		names = append(names, "nexus.passport.com", passport.LoginHost, "login.live.com", oim.RSIHost, oim.StoreHost)
 	}
 	return names
 }

@@ -20,7 +20,8 @@ func TestClientSettings(t *testing.T) {
 		t.Fatalf("hosts names without HTTPS: %v, %v", got[0].HostsNames, got[1].HostsNames)
 	}
 	n.HTTPSAddr = "0.0.0.0:443"
-	if names := n.ClientSettings()[0].HostsNames; !slices.Contains(names, "nexus.passport.com") || !slices.Contains(names, "login.passport.com") {
+	if names := n.ClientSettings()[0].HostsNames; !slices.Contains(names, "nexus.passport.com") || !slices.Contains(names, "login.passport.com") ||
+		!slices.Contains(names, "rsi.hotmail.com") || !slices.Contains(names, "ows.messenger.msn.com") {
 		t.Fatalf("hosts names with HTTPS: %v", names)
 	}
 }

@@ -45,7 +45,7 @@ func AppendMailData(b []byte, entries []Entry) []byte {
 		b = append(b, "</E><I>"...)
 		b = appendEscaped(b, e.ID)
 		b = append(b, "</I><F>00000000-0000-0000-0000-000000000009</F><N>"...)
-		b = append(b, encodeWord(e.FromName)...)
+		b = append(b, EncodeWord(e.FromName)...)
 		b = append(b, "</N></M>"...)
 	}
 	return append(b, "</MD>"...)
@@ -60,9 +60,9 @@ func MailData(entries []Entry, max int) string {
 	return string(AppendMailData(nil, entries))
 }
 
-// encodeWord writes s as one RFC 2047 encoded word, always, as the real
+// EncodeWord writes s as one RFC 2047 encoded word, always, as the real
 // service did; clients decode it.
-func encodeWord(s string) string {
+func EncodeWord(s string) string {
 	return "=?utf-8?B?" + base64.StdEncoding.EncodeToString([]byte(s)) + "?="
 }
 

@@ -1,6 +1,7 @@
 package oim
 
 import (
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
@@ -39,7 +40,7 @@ const lineLength = 76
 // becomes in XML text anyway.
 func AppendMessage(b []byte, m Message) []byte {
 	if m.From != "" {
-		b = append(b, "From: "+encodeWord(m.FromName)+" <"+m.From+">\n"...)
+		b = append(b, "From: "+EncodeWord(m.FromName)+" <"+m.From+">\n"...)
 	}
 	if m.To != "" {
 		b = append(b, "To: "+m.To+"\n"...)
@@ -143,5 +144,17 @@ func RunID(from, to uint32) string {
 	binary.BigEndian.PutUint32(in[:], from)
 	binary.BigEndian.PutUint32(in[4:], to)
 	h := sha256.Sum256(append([]byte("msn oim run\x00"), in[:]...))
-	return fmt.Sprintf("{%X-%X-%X-%X-%X}", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])
+	return formatGUID(h[:16])
+}
+
+// NewRunID names a client's run of messages, as clients do once per
+// sign-in.
+func NewRunID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return formatGUID(b[:])
+}
+
+func formatGUID(b []byte) string {
+	return fmt.Sprintf("{%X-%X-%X-%X-%X}", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }

@@ -79,25 +79,6 @@ const policies = `<Policies><Policy type="SHIELDS">` + shieldsConfig + `</Policy
 
 func (n *nsConn) sendPolicies() { n.sendPayload("GCF", []byte(policies), "0") }
 
-// emptyMailData is the Mail-Data of an account without offline messages:
-// no mail, and the offline-message quota.
-const emptyMailData = `<MD><E><I>0</I><IU>0</IU><O>0</O><OU>0</OU></E><Q><QTM>409600</QTM><QNM>204800</QNM></Q></MD>`
-
-// sendInitialMailData sends MSNP13+ clients, after their first CHG, the
-// text/x-msmsgsinitialmdatanotification listing their offline messages:
-// Config.InitialMailData's, or none.
-func (n *nsConn) sendInitialMailData(ctx context.Context) error {
-	md := emptyMailData
-	if f := n.srv.cfg.InitialMailData; f != nil {
-		var err error
-		if md, err = f(ctx, n.sess()); err != nil {
-			return err
-		}
-	}
-	n.sendPayload("MSG", []byte("MIME-Version: 1.0\r\nContent-Type: text/x-msmsgsinitialmdatanotification; charset=UTF-8\r\n\r\nMail-Data: "+md), "Hotmail", "Hotmail")
-	return nil
-}
-
 // errUnknownContact (241) answers an ADL naming an address without an
 // account.
 const errUnknownContact = 241

@@ -51,6 +51,10 @@ func endpoints(d int) bool { return d >= 16 }
 // NLN/FLN/UBX and sends NLN, not ILN, for the initial presence.
 func handles(d int) bool { return d >= 18 }
 
+// offlineIMs: from MSNP13 offline messages wait for the client at the
+// offline-IM service, which the notification server lists (Mail-Data).
+func offlineIMs(d int) bool { return d >= 13 }
+
 // pingInterval is what MSNP9+ clients are told in QNG: ping again in this
 // many seconds.
 const pingInterval = "60"

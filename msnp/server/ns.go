@@ -474,18 +474,24 @@ func (n *nsConn) rereadMailbox() {
 	n.rereader.Reread(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), n.srv.cfg.WriteTimeout)
 		defer cancel()
-		if err := n.deliverOffline(ctx); err != nil {
+		if err := n.deliverOffline(ctx, false); err != nil {
 			n.log.Warn("read mailbox", "err", err)
 		}
 	})
 }
 
 // deliverOffline claims what waits in the mailbox and brings it to the
-// client as chats.
-func (n *nsConn) deliverOffline(ctx context.Context) error {
+// client: up to MSNP12, which had no offline messages, as chats; from
+// MSNP13 as the Mail-Data notification the client fetches them by from
+// the offline-IM service. initial says it is the login's first look.
+func (n *nsConn) deliverOffline(ctx context.Context, initial bool) error {
 	waiting, err := n.sess().OfflineMessages(ctx)
 	if err != nil {
 		return err
+	}
+	if offlineIMs(n.dialect) {
+		n.notifyOfflineIMs(waiting, initial)
+		return nil
 	}
 	for _, m := range waiting {
 		n.srv.deliverToClient(n, m.From, m.Message)

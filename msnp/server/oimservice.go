@@ -206,3 +206,20 @@ func (s *Server) store(ctx context.Context, w http.ResponseWriter, body []byte) 
 func (s *Server) lockKeys() oim.LockKeys {
 	return oim.LockKeys{Key: s.cfg.Passport.Key, Lifetime: s.cfg.LockKeyLifetime}
 }
+
+// notifyOfflineIMs tells an MSNP13+ client which offline messages its
+// session claimed: at login (initial) always, the list empty or not, as
+// the client waits for it; later only when there are new ones. The
+// messages stay in the mailbox until the client deletes them at the
+// retrieval service; when the session ends first they return to it.
+func (n *nsConn) notifyOfflineIMs(waiting []hub.OfflineMessage, initial bool) {
+	if len(waiting) == 0 && !initial {
+		return
+	}
+	kind := "text/x-msmsgsoimnotification"
+	if initial {
+		kind = "text/x-msmsgsinitialmdatanotification"
+	}
+	md := oim.MailData(mailEntries(n.sess().Account(), waiting), n.srv.cfg.MaxMailData)
+	n.sendPayload("MSG", []byte("MIME-Version: 1.0\r\nContent-Type: "+kind+"; charset=UTF-8\r\n\r\nMail-Data: "+md), "Hotmail", "Hotmail")
+}

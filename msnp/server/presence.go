@@ -179,14 +179,7 @@ func (n *nsConn) handleCHG(ctx context.Context, cmd wire.Command) error {
 	for _, p := range online {
 		n.sendPresence(trid, p)
 	}
-	if addressBook(n.dialect) {
-		if err := n.sendInitialMailData(ctx); err != nil {
-			return err
-		}
-	}
-	// What others left arrives as chats (MSNP had no offline messages
-	// before MSNP13's offline-IM service).
-	return n.deliverOffline(ctx)
+	return n.deliverOffline(ctx, true)
 }
 
 // handleUUX sets the personal message and current media (MSNP11+). Other

@@ -28,9 +28,10 @@
 //     GUID is a session of its own (hub.AttachInstance), one of the same
 //     GUID takes over. What each endpoint says about itself travels in its
 //     session's details, so endpoints on other nodes are shown too.
-//   - Offline messages still arrive as chats at the first CHG; MSNP13+
-//     clients are sent an initial-mail-data notification listing none
-//     unless Config.InitialMailData (the offline-IM service) says more.
+//   - Offline messages arrive as chats at the first CHG up to MSNP12;
+//     MSNP13+ clients get the Mail-Data notification listing them and
+//     fetch them from the offline-IM services (OfflineMessageHandler),
+//     which read the same mailbox.
 package server
 
 import (
@@ -50,8 +51,8 @@ import (
 	"github.com/crosstalk-im/crosstalk/internal/loginguard"
 	"github.com/crosstalk-im/crosstalk/internal/service"
 	"github.com/crosstalk-im/crosstalk/metrics"
-	"github.com/crosstalk-im/crosstalk/msnp/passport"
 	"github.com/crosstalk-im/crosstalk/msnp/oim"
+	"github.com/crosstalk-im/crosstalk/msnp/passport"
 	"github.com/crosstalk-im/crosstalk/msnp/wire"
 )
 
@@ -81,13 +82,6 @@ type Config struct {
 	// 1.4, served by PassportHandler). Nodes that share clients share its
 	// Key; without one, New makes a random key of this server's own.
 	Passport passport.Tickets
-
-	// InitialMailData, when set, gives the Mail-Data (<MD>…</MD>) of the
-	// initial-mail-data notification MSNP13+ clients get after their
-	// first CHG: the offline messages waiting for the session's account
-	// (the offline-IM service's hook). Without it the notification lists
-	// none.
-	InitialMailData func(ctx context.Context, s *hub.Session) (string, error)
 
 	Limits wire.Limits
 	// MaxMessageBytes caps a switchboard MSG payload; the MSNP7-era service
