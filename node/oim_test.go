@@ -2,13 +2,17 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	ggclient "github.com/crosstalk-im/crosstalk/gg/client"
 	"github.com/crosstalk-im/crosstalk/gg/wire"
+	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/msnp/client"
+	"github.com/crosstalk-im/crosstalk/msnp/oim"
 	"github.com/crosstalk-im/crosstalk/msnp/passport"
+	msnpserver "github.com/crosstalk-im/crosstalk/msnp/server"
 )
 
 // oimService signs in at the token service over HTTPS, as WLM does, and
@@ -83,5 +87,121 @@ func TestOfflineIMsAcrossProtocols(t *testing.T) {
 	defer sb.Close()
 	if got := next[client.Message](t, ctx, sb.Events()); got.From != "alice@example.com" || got.Text != "for MSN 5" {
 		t.Fatalf("bob got %+v", got)
+	}
+}
+
+// signOut closes c and waits until the hub has no session of the
+// account left, so that a new login may claim what the old one held.
+func signOut(t *testing.T, ctx context.Context, n *Node, c *client.Client, number uint32) {
+	t.Helper()
+	c.Close()
+	for {
+		if s, err := n.Hub.Sessions(ctx, number); err == nil && len(s) == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("account %d still signed in: %v", number, ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// nextMailData waits for a Mail-Data notification of kind and returns
+// what it lists.
+func nextMailData(t *testing.T, ctx context.Context, c *client.Client, kind string) ([]oim.Entry, bool) {
+	t.Helper()
+	for {
+		sm := next[client.SystemMessage](t, ctx, c.Events())
+		if sm.ContentType != kind {
+			continue
+		}
+		entries, tooLarge, err := sm.OfflineMessages()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", kind, err, sm.Payload)
+		}
+		return entries, tooLarge
+	}
+}
+
+// TestOfflineIMNotifications: an MSNP13+ login is told what waits in the
+// mailbox (Mail-Data) instead of being rung with it as chats, fetches it
+// from the offline-IM service and deletes it there; what it does not
+// delete is listed again at the next login; a message that reaches the
+// mailbox while the client is online is announced on its own; a list
+// longer than the server's MaxMailData says too-large, and the service
+// lists them all.
+func TestOfflineIMNotifications(t *testing.T) {
+	for _, d := range []int{13, 15, 18} {
+		t.Run(fmt.Sprintf("MSNP%d", d), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			o, ca := httpsOptions(t)
+			o.DataDir, o.MSNP = t.TempDir(), msnpserver.Config{MaxMailData: 2}
+			n := startNodeWith(t, o)
+			hc := passportClient(t, n, ca)
+			addAccount(t, n, 1001, "alice@example.com", "Alice", "pa")
+			addAccount(t, n, 2001, "gary@example.com", "Gary", "pg")
+			gary := loginGG(t, ctx, n.GGAddr, 2001, "pg", wire.StatusAvail, "")
+			for _, text := range []string{"pierwsza", "druga"} {
+				if _, err := gary.SendMessage(ctx, 1001, text); err != nil {
+					t.Fatal(err)
+				}
+			}
+
+			alice := loginDialect(t, ctx, n, hc, d, "alice@example.com", "pa")
+			listed, tooLarge := nextMailData(t, ctx, alice, client.ContentInitialMailData)
+			if tooLarge || len(listed) != 2 || listed[0].From != "gary@example.com" || listed[0].FromName != "Gary" {
+				t.Fatalf("initial Mail-Data: %+v %v", listed, tooLarge)
+			}
+			service := oimService(t, ctx, n, ca, "alice@example.com", "pa")
+			first, err := service.Get(ctx, listed[0].ID)
+			if err != nil || first.Text != "pierwsza" {
+				t.Fatalf("GetMessage: %+v %v", first, err)
+			}
+			if err := service.Delete(ctx, listed[0].ID); err != nil {
+				t.Fatal(err)
+			}
+			signOut(t, ctx, n, alice, 1001)
+
+			// The second message, read but not deleted, is listed again.
+			alice = loginDialect(t, ctx, n, hc, d, "alice@example.com", "pa")
+			if again, _ := nextMailData(t, ctx, alice, client.ContentInitialMailData); len(again) != 1 || again[0].ID != listed[1].ID {
+				t.Fatalf("after deleting one, Mail-Data lists %+v", again)
+			}
+			// A message that reaches the mailbox while alice is online (a
+			// connection that dropped it gives it back) is announced alone.
+			n.Hub.Undelivered(1001, hub.Account{Number: 2001, Email: "gary@example.com", DisplayName: "Gary"}, hub.Message{Text: "trzecia"}, "gg")
+			fresh, _ := nextMailData(t, ctx, alice, client.ContentOIMNotification)
+			if len(fresh) != 1 || fresh[0].ID == listed[1].ID {
+				t.Fatalf("new message notification: %+v", fresh)
+			}
+			if m, err := service.Get(ctx, fresh[0].ID); err != nil || m.Text != "trzecia" {
+				t.Fatalf("the new message: %+v %v", m, err)
+			}
+			signOut(t, ctx, n, alice, 1001)
+
+			if _, err := gary.SendMessage(ctx, 1001, "czwarta"); err != nil {
+				t.Fatal(err)
+			}
+			alice = loginDialect(t, ctx, n, hc, d, "alice@example.com", "pa")
+			if _, tooLarge := nextMailData(t, ctx, alice, client.ContentInitialMailData); !tooLarge {
+				t.Fatal("three messages over a maximum of two were listed")
+			}
+			all, err := service.List(ctx)
+			if err != nil || len(all) != 3 {
+				t.Fatalf("GetMetadata after too-large: %+v %v", all, err)
+			}
+			ids := make([]string, len(all))
+			for i, e := range all {
+				ids[i] = e.ID
+			}
+			if err := service.Delete(ctx, ids...); err != nil {
+				t.Fatal(err)
+			}
+			if left, err := n.Store.CountOffline(ctx, 1001); err != nil || left != 0 {
+				t.Fatalf("the mailbox keeps %d (%v)", left, err)
+			}
+		})
 	}
 }
