@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/metrics"
 	"github.com/crosstalk-im/crosstalk/msnp/oim"
 	"github.com/crosstalk-im/crosstalk/msnp/wire"
 )
@@ -53,6 +54,7 @@ func (s *Server) serveOIM(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if f != nil {
+		metrics.Errors.WithLabelValues(protocolName, f.Code).Inc()
 		oim.WriteFault(w, ns, f)
 	}
 }
@@ -88,6 +90,7 @@ func (s *Server) retrieve(ctx context.Context, w http.ResponseWriter, body []byt
 	if err != nil {
 		return errOIMRequest
 	}
+	metrics.Commands.WithLabelValues(protocolName, req.Operation).Inc()
 	acct, f := s.ticketAccount(ctx, req.Ticket, "MBI")
 	if f != nil {
 		return f
@@ -158,6 +161,7 @@ func (s *Server) store(ctx context.Context, w http.ResponseWriter, body []byte) 
 	if err != nil {
 		return errOIMRequest
 	}
+	metrics.Commands.WithLabelValues(protocolName, "Store2").Inc()
 	acct, f := s.ticketAccount(ctx, req.Ticket, "MBI_SSL")
 	if f != nil {
 		return f
@@ -197,6 +201,7 @@ func (s *Server) store(ctx context.Context, w http.ResponseWriter, body []byte) 
 	case d == hub.MailboxFull:
 		return &oim.Fault{Code: oim.FaultThrottled, Message: "the recipient's mailbox is full"}
 	}
+	metrics.Messages.WithLabelValues(protocolName).Inc()
 	oim.WriteStored(w, req)
 	return nil
 }

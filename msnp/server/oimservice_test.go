@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/metrics"
 	"github.com/crosstalk-im/crosstalk/msnp/oim"
 	"github.com/crosstalk-im/crosstalk/msnp/wire"
 )
@@ -22,7 +23,7 @@ type oimEnv struct {
 	http *httptest.Server
 }
 
-func newOIMEnv(t *testing.T, tweak func(*Config), hc hub.Config) *oimEnv {
+func newOIMEnv(t testing.TB, tweak func(*Config), hc hub.Config) *oimEnv {
 	t.Helper()
 	e := newTestEnvHub(t, tweak, hc)
 	web := httptest.NewServer(e.srv.OfflineMessageHandler())
@@ -183,12 +184,16 @@ func TestOIMStore(t *testing.T) {
 	}
 
 	key := answerLockKey(f.LockKeyChallenge)
+	stored := metrics.Value(metrics.Messages.WithLabelValues(protocolName))
 	r, err := e.post(t, oim.StorePath, oim.StoreRequestBody(storeRequest(ticket, "Bob@Example.com", key, 1, "Zażółć gęślą jaźń")))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if r.Acknowledged != 1 {
 		t.Errorf("acknowledged %d", r.Acknowledged)
+	}
+	if metrics.Value(metrics.Messages.WithLabelValues(protocolName)) <= stored {
+		t.Error("the stored message was not counted")
 	}
 	waiting, err := e.store.ReadOffline(ctx, bob.Number)
 	if err != nil || len(waiting) != 1 || waiting[0].Text != "Zażółć gęślą jaźń" || waiting[0].From.Number != alice.Number {
@@ -209,6 +214,7 @@ func TestOIMStore(t *testing.T) {
 	otherSender := storeRequest(e.ticket(carol.Number), "bob@example.com", key, 3, "x")
 	unknownApp := storeRequest(ticket, "bob@example.com", key, 3, "x")
 	unknownApp.AppID = "PRODNOTAPRODUCT!"
+	throttled := metrics.Value(metrics.Errors.WithLabelValues(protocolName, oim.FaultThrottled))
 	for _, c := range []struct {
 		what string
 		req  oim.StoreRequest
@@ -227,6 +233,9 @@ func TestOIMStore(t *testing.T) {
 	} {
 		_, err := e.post(t, oim.StorePath, oim.StoreRequestBody(c.req))
 		wantFault(t, c.what, err, c.code)
+	}
+	if got := metrics.Value(metrics.Errors.WithLabelValues(protocolName, oim.FaultThrottled)) - throttled; got != 1 {
+		t.Errorf("%v throttling faults counted, want 1", got)
 	}
 	_, err = e.post(t, oim.StorePath, []byte(`<Envelope><Header/></Envelope>`))
 	wantFault(t, "malformed", err, oim.FaultClient)
@@ -248,4 +257,32 @@ func TestOIMLockKeyLifetime(t *testing.T) {
 	f := wantFault(t, "no lock key", err, oim.FaultAuthenticationFailed)
 	_, err = e.post(t, oim.StorePath, oim.StoreRequestBody(storeRequest(e.ticket(alice.Number), "bob@example.com", answerLockKey(f.LockKeyChallenge), 1, "x")))
 	wantFault(t, "an expired lock key", err, oim.FaultAuthenticationFailed)
+}
+
+// FuzzOIMService posts random bodies, valid tickets and lock keys
+// included, to both services: every answer is a SOAP envelope the clients
+// read (a fault or a result), never a panic.
+func FuzzOIMService(f *testing.F) {
+	e := newOIMEnv(f, nil, hub.Config{})
+	alice := e.addAccount(f, 1001, "alice@example.com", "Alice", "pa")
+	e.addAccount(f, 1002, "bob@example.com", "Bob", "pb")
+	ticket := e.ticket(alice.Number)
+	key := answerLockKey(e.srv.lockKeys().Challenge(alice.Number, time.Now()))
+	f.Add(true, oim.RSIRequestBody(oim.OpGetMetadata, ticket))
+	f.Add(true, oim.RSIRequestBody(oim.OpGetMessage, ticket, oim.MessageID(1)))
+	f.Add(true, oim.RSIRequestBody(oim.OpDeleteMessages, ticket, oim.MessageID(1), oim.MessageID(2)))
+	f.Add(false, oim.StoreRequestBody(storeRequest(ticket, "bob@example.com", key, 1, "hi")))
+	f.Add(false, oim.StoreRequestBody(storeRequest(ticket, "bob@example.com", "", 1, "hi")))
+	handler := e.srv.OfflineMessageHandler()
+	f.Fuzz(func(t *testing.T, retrieval bool, body []byte) {
+		path := oim.StorePath
+		if retrieval {
+			path = oim.RSIPath
+		}
+		rec := httptest.NewRecorder()
+		handler.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body)))
+		if _, err := oim.ParseResponse(rec.Body.Bytes()); err != nil && !errors.As(err, new(*oim.Fault)) {
+			t.Fatalf("answer %d is not an envelope: %v\n%s", rec.Code, err, rec.Body)
+		}
+	})
 }
