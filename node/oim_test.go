@@ -25,8 +25,9 @@ func oimService(t *testing.T, ctx context.Context, n *Node, ca, email, password 
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The URLs as Pidgin writes them, with a doubled slash.
 	return &client.OIMService{HTTP: hc, Ticket: tokens.Tickets["messenger.msn.com"], StoreTicket: tokens.Tickets["messengersecure.live.com"],
-		From: email}
+		From: email, Retrieval: "https://rsi.hotmail.com//rsi/rsi.asmx", Store: "https://ows.messenger.msn.com//OimWS/oim.asmx"}
 }
 
 // TestOfflineIMsAcrossProtocols: the offline-IM services over HTTPS, at

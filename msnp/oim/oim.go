@@ -23,8 +23,21 @@ const (
 	StoreHost = "ows.messenger.msn.com"
 )
 
+// Service names the service at path, RSIPath or StorePath, or is ""
+// elsewhere. Pidgin posts to "//rsi/rsi.asmx": leading slashes count as
+// one, and case does not count, as on the real service.
+func Service(path string) string {
+	p := "/" + strings.TrimLeft(path, "/")
+	for _, s := range []string{RSIPath, StorePath} {
+		if strings.EqualFold(p, s) {
+			return s
+		}
+	}
+	return ""
+}
+
 // Handles reports whether path is one of the services'.
-func Handles(path string) bool { return path == RSIPath || path == StorePath }
+func Handles(path string) bool { return Service(path) != "" }
 
 // Namespaces and SOAP actions the clients use.
 const (

@@ -3,12 +3,25 @@ package oim
 import (
 	"errors"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/msnp/wire"
 )
+
+func TestService(t *testing.T) {
+	for path, want := range map[string]string{
+		"/rsi/rsi.asmx": RSIPath, "//rsi/rsi.asmx": RSIPath, "/RSI/rsi.asmx": RSIPath,
+		"/OimWS/oim.asmx": StorePath, "//oimws/oim.asmx": StorePath,
+		"/rsi/rsi.asmx/x": "", "/rsi": "", "/": "", "": "",
+	} {
+		if got := Service(path); got != want || Handles(path) != (want != "") {
+			t.Errorf("%q: %q", path, got)
+		}
+	}
+}
 
 func TestMessageID(t *testing.T) {
 	for _, id := range []int64{1, 42, 1 << 40} {
@@ -183,11 +196,14 @@ func TestAnswers(t *testing.T) {
 		t.Errorf("metadata: %+v %v (%s)", e, err, r.MailData)
 	}
 
-	text := AppendMessage(nil, Message{From: "bob@example.com", RunID: "{R}", Text: "a < b & c"})
+	text := AppendMessage(nil, Message{From: "bob@example.com", RunID: "{R}", Text: "a < b & c" + strings.Repeat(".", 4000)})
 	rec = httptest.NewRecorder()
 	WriteMessage(rec, text)
 	if r, err := ParseResponse(rec.Body.Bytes()); err != nil || r.Message != string(text) {
 		t.Errorf("message: %q %v", r.Message, err)
+	}
+	if got := rec.Header().Get("Content-Length"); got != strconv.Itoa(rec.Body.Len()) {
+		t.Errorf("Content-Length %q for %d bytes", got, rec.Body.Len())
 	}
 
 	rec = httptest.NewRecorder()

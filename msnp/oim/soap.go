@@ -201,8 +201,11 @@ func WriteFault(w http.ResponseWriter, ns string, f *Fault) {
 	write(w, faultStatus, b)
 }
 
+// write answers with b. Pidgin reads as much body as Content-Length says
+// and knows no chunked encoding, which Go would use past 2 KB.
 func write(w http.ResponseWriter, status int, b []byte) {
 	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
 }

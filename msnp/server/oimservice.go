@@ -27,8 +27,9 @@ import (
 func (s *Server) OfflineMessageHandler() http.Handler { return http.HandlerFunc(s.serveOIM) }
 
 func (s *Server) serveOIM(w http.ResponseWriter, r *http.Request) {
+	service := oim.Service(r.URL.EscapedPath())
 	ns := oim.NSRSI
-	if r.URL.EscapedPath() == oim.StorePath {
+	if service == oim.StorePath {
 		ns = oim.NSStore
 	}
 	if r.Method != http.MethodPost {
@@ -44,7 +45,7 @@ func (s *Server) serveOIM(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var f *oim.Fault
-	switch r.URL.EscapedPath() {
+	switch service {
 	case oim.RSIPath:
 		f = s.retrieve(r.Context(), w, body)
 	case oim.StorePath:

@@ -133,7 +133,30 @@ func TestOIMRetrieval(t *testing.T) {
 		t.Errorf("GET: %v %v", resp, err)
 	}
 
-	if _, err := e.post(t, oim.RSIPath, oim.RSIRequestBody(oim.OpDeleteMessages, e.ticket(alice.Number), id)); err != nil {
+	// A long answer goes out with its length, not chunked (Pidgin reads
+	// Content-Length), also to "//rsi/rsi.asmx", where Pidgin posts.
+	long := strings.Repeat("długa wiadomość ", 500)
+	if d, err := e.hub.SendMessage(ctx, bob, alice.Number, hub.Message{Text: long}, "gg"); err != nil || d != hub.Queued {
+		t.Fatalf("queue: %v %v", d, err)
+	}
+	all, _ := e.store.ReadOffline(ctx, alice.Number)
+	resp, err := e.http.Client().Post(e.http.URL+"/"+oim.RSIPath, "text/xml",
+		bytes.NewReader(oim.RSIRequestBody(oim.OpGetMessage, e.ticket(alice.Number), oim.MessageID(all[1].ID))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.TransferEncoding != nil || resp.ContentLength != int64(len(answer)) || len(answer) < 4096 {
+		t.Fatalf("long answer: %s, %v, length %d of %d", resp.Status, resp.TransferEncoding, resp.ContentLength, len(answer))
+	}
+	if r, err := oim.ParseResponse(answer); err != nil {
+		t.Fatal(err)
+	} else if m, err := oim.ParseMessage(r.Message); err != nil || m.Text != long {
+		t.Fatalf("long message: %v", err)
+	}
+
+	if _, err := e.post(t, oim.RSIPath, oim.RSIRequestBody(oim.OpDeleteMessages, e.ticket(alice.Number), id, oim.MessageID(all[1].ID))); err != nil {
 		t.Fatal(err)
 	}
 	if left, err := e.store.ReadOffline(ctx, alice.Number); err != nil || len(left) != 0 {
