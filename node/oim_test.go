@@ -127,7 +127,8 @@ func nextMailData(t *testing.T, ctx context.Context, c *client.Client, kind stri
 
 // TestOfflineIMNotifications: an MSNP13+ login is told what waits in the
 // mailbox (Mail-Data) instead of being rung with it as chats, fetches it
-// from the offline-IM service and deletes it there; what it does not
+// from the offline-IM service and deletes it there, which its clients are
+// told (active-mail notification); what it does not
 // delete is listed again at the next login; a message that reaches the
 // mailbox while the client is online is announced on its own; a list
 // longer than the server's MaxMailData says too-large, and the service
@@ -162,6 +163,16 @@ func TestOfflineIMNotifications(t *testing.T) {
 			}
 			if err := service.Delete(ctx, listed[0].ID); err != nil {
 				t.Fatal(err)
+			}
+			// The client hears that one moved to the trash.
+			for {
+				sm := next[client.SystemMessage](t, ctx, alice.Events())
+				if sm.ContentType == "text/x-msmsgsactivemailnotification" {
+					if sm.Fields.Get("Src-Folder") != ".!!OIM" || sm.Fields.Get("Dest-Folder") != ".!!trAsH" || sm.Fields.Get("Message-Delta") != "1" {
+						t.Fatalf("after DeleteMessages: %q", sm.Payload)
+					}
+					break
+				}
 			}
 			signOut(t, ctx, n, alice, 1001)
 

@@ -224,6 +224,9 @@ const (
 	// notifyEndpoints tells an account's MSNP16+ clients that its set of
 	// endpoints changed, so they show the others.
 	notifyEndpoints = "msnp/endpoints"
+	// notifyOIMsDeleted tells an account's MSNP13+ clients how many of its
+	// offline messages one of them deleted at the offline-IM service.
+	notifyOIMsDeleted = "msnp/oims-deleted"
 )
 
 // handleUUN passes a notification to a contact's clients (MSNP13+: P2P
@@ -277,6 +280,10 @@ func (n *nsConn) deliverNotification(note *hub.Notification) bool {
 	case drive.KindTicketChanged:
 		if id, ok := drive.RejectedAfterUpload(note); ok {
 			n.srv.fileNotDelivered(n, id)
+		}
+	case notifyOIMsDeleted:
+		if offlineIMs(n.dialect) {
+			n.sendOIMsDeleted(note.Data)
 		}
 	}
 	return true

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -132,6 +133,7 @@ func (s *Server) retrieve(ctx context.Context, w http.ResponseWriter, body []byt
 			s.log.Error("offline messages: delete", "err", err)
 			return errOIMFailed
 		}
+		s.cfg.Hub.Notify(acct.Number, hub.Notification{Kind: notifyOIMsDeleted, Protocol: protocolName, Data: strconv.Itoa(len(ids))})
 		oim.WriteDeleted(w)
 	}
 	return nil
@@ -228,4 +230,12 @@ func (n *nsConn) notifyOfflineIMs(waiting []hub.OfflineMessage, initial bool) {
 	}
 	md := oim.MailData(mailEntries(n.sess().Account(), waiting), n.srv.cfg.MaxMailData)
 	n.sendPayload("MSG", []byte("MIME-Version: 1.0\r\nContent-Type: "+kind+"; charset=UTF-8\r\n\r\nMail-Data: "+md), "Hotmail", "Hotmail")
+}
+
+// sendOIMsDeleted tells an MSNP13+ client that delta offline messages
+// moved from the offline-IM folder to the trash, as the real service did
+// after DeleteMessages, so that it counts them no more.
+func (n *nsConn) sendOIMsDeleted(delta string) {
+	n.sendPayload("MSG", []byte("MIME-Version: 1.0\r\nContent-Type: text/x-msmsgsactivemailnotification; charset=UTF-8\r\n\r\n"+
+		"Src-Folder: .!!OIM\r\nDest-Folder: .!!trAsH\r\nMessage-Delta: "+delta+"\r\n"), "Hotmail", "Hotmail")
 }
