@@ -51,7 +51,7 @@ func (s *Server) serveAddressBook(w http.ResponseWriter, r *http.Request) {
 		abch.WriteFault(w, req.Operation, abch.FaultBadArgument, "no such operation here")
 		return
 	}
-	acct, err := s.abAccount(r.Context(), req.Ticket)
+	acct, err := s.ticketOwner(r.Context(), req.Ticket)
 	if err != nil {
 		abch.WriteFault(w, req.Operation, abch.FaultAuth, "bad ticket")
 		return
@@ -87,8 +87,9 @@ func (s *Server) serveAddressBook(w http.ResponseWriter, r *http.Request) {
 	abch.WriteResult(w, abCacheKey, req.Operation, guid)
 }
 
-// abAccount is the account a ticket was issued to.
-func (s *Server) abAccount(ctx context.Context, ticket string) (hub.Account, error) {
+// ticketOwner is the account a ticket was issued to (the address book's
+// and the offline-IM services' calls).
+func (s *Server) ticketOwner(ctx context.Context, ticket string) (hub.Account, error) {
 	number, err := s.cfg.Passport.Verify(ticket, time.Now())
 	if err != nil {
 		return hub.Account{}, err

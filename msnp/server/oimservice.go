@@ -12,6 +12,7 @@ import (
 	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/metrics"
 	"github.com/crosstalk-im/crosstalk/msnp/oim"
+	"github.com/crosstalk-im/crosstalk/msnp/passport"
 	"github.com/crosstalk-im/crosstalk/msnp/wire"
 )
 
@@ -70,13 +71,9 @@ var (
 // ticketAccount is the enabled account a ticket was issued to.
 func (s *Server) ticketAccount(ctx context.Context, ticket, policy string) (hub.Account, *oim.Fault) {
 	refused := &oim.Fault{Code: oim.FaultAuthenticationFailed, Message: "bad ticket", RequiredAuthPolicy: policy}
-	number, err := s.cfg.Passport.Verify(ticket, time.Now())
-	if err != nil {
-		return hub.Account{}, refused
-	}
-	acct, err := s.cfg.Hub.Store().Account(ctx, number)
+	acct, err := s.ticketOwner(ctx, ticket)
 	switch {
-	case errors.Is(err, hub.ErrNotFound) || err == nil && acct.Disabled:
+	case errors.Is(err, passport.ErrBadTicket) || errors.Is(err, hub.ErrNotFound) || err == nil && acct.Disabled:
 		return hub.Account{}, refused
 	case err != nil:
 		s.log.Error("offline messages: account", "err", err)
