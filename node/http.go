@@ -69,9 +69,13 @@ func (h HTTPLimits) listenerOptions(log *slog.Logger, admission service.Limits) 
 	}
 }
 
-func (h HTTPLimits) server(handler http.Handler) *http.Server {
+// server's own complaints (failed TLS handshakes, accept errors, a
+// handler's panic) go to the node's structured log rather than to the
+// standard logger's stderr; strangers cause most of them, so at Info.
+func (h HTTPLimits) server(handler http.Handler, log *slog.Logger) *http.Server {
 	h.defaults()
 	return &http.Server{
+		ErrorLog:          slog.NewLogLogger(log.With("listener", "http").Handler(), slog.LevelInfo),
 		Handler:           boundTransfers(handler, h.StallTimeout),
 		IdleTimeout:       h.IdleTimeout,
 		ReadHeaderTimeout: h.HeaderTimeout,

@@ -477,3 +477,29 @@ func TestMSNPExtrasAcrossNodes(t *testing.T) {
 		t.Errorf("the picture stayed after alice took it away: %+v", pr)
 	}
 }
+
+// TestHTTPErrorsInNodeLog: the HTTP service's own complaints, such as a
+// stranger's failed TLS handshake, reach the node's structured log.
+func TestHTTPErrorsInNodeLog(t *testing.T) {
+	var logs testenv.LogBuffer
+	o, _ := httpsOptions(t)
+	o.DataDir = t.TempDir()
+	o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	n := startNodeWith(t, o)
+	c, err := net.Dial("tcp", n.HTTPSAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte{0, 0, 0, 0, 0, 0, 0, 0}); err != nil {
+		t.Fatal(err)
+	}
+	// The server logs before it closes the connection.
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.Copy(io.Discard, c); err != nil {
+		t.Fatal(err)
+	}
+	if got := logs.String(); !strings.Contains(got, "TLS handshake error") || !strings.Contains(got, "listener=http") {
+		t.Fatalf("node log:\n%s", got)
+	}
+}

@@ -362,7 +362,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		// of its web session (web.Server.ChatToken).
 		wcfg.Tokens = webchatserver.TokenFunc(n.Web.ChatTokenOwner)
 		n.Webchat = webchatserver.New(wcfg)
-		n.http = o.HTTP.server(n.httpHandler())
+		n.http = o.HTTP.server(n.httpHandler(), n.log)
 		serveHTTP := func() error { return n.http.Serve(l) }
 		if o.TLSCert != "" && o.TLSKey != "" {
 			serveHTTP = func() error { return n.http.ServeTLS(l, o.TLSCert, o.TLSKey) }
