@@ -36,6 +36,7 @@ import (
 	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/internal/loginguard"
 	"github.com/crosstalk-im/crosstalk/internal/service"
+	"github.com/crosstalk-im/crosstalk/internal/setting"
 )
 
 // protocolName is how the hub knows this frontend's sessions.
@@ -81,24 +82,18 @@ func (c *Config) defaults() {
 	if c.Guard == nil {
 		c.Guard = loginguard.New(loginguard.Config{})
 	}
-	setDefault(&c.MaxPacketBytes, wire.DefaultMaxBody)
+	setting.Default(&c.MaxPacketBytes, wire.DefaultMaxBody)
 	if c.PacketsPerSecond <= 0 {
 		c.PacketsPerSecond = 20
 	}
-	setDefault(&c.PacketBurst, 100)
-	setDefault(&c.LoginTimeout, 30*time.Second)
-	setDefault(&c.IdleTimeout, 5*time.Minute)
-	setDefault(&c.MaxPendingBytes, 1<<20)
-	setDefault(&c.WriteTimeout, 30*time.Second)
+	setting.Default(&c.PacketBurst, 100)
+	setting.Default(&c.LoginTimeout, 30*time.Second)
+	setting.Default(&c.IdleTimeout, 5*time.Minute)
+	setting.Default(&c.MaxPendingBytes, 1<<20)
+	setting.Default(&c.WriteTimeout, 30*time.Second)
 	if len(c.TokenKey) == 0 {
 		c.TokenKey = make([]byte, 32)
 		rand.Read(c.TokenKey)
-	}
-}
-
-func setDefault[T int | time.Duration](v *T, d T) {
-	if *v <= 0 {
-		*v = d
 	}
 }
 

@@ -157,6 +157,7 @@ import (
 	"github.com/crosstalk-im/crosstalk/imip/wire"
 	"github.com/crosstalk-im/crosstalk/internal/loginguard"
 	"github.com/crosstalk-im/crosstalk/internal/service"
+	"github.com/crosstalk-im/crosstalk/internal/setting"
 )
 
 // protocolName is how the hub and the metrics know this frontend.
@@ -238,30 +239,23 @@ func (c *Config) defaults() {
 	if c.Guard == nil {
 		c.Guard = loginguard.New(loginguard.Config{})
 	}
-	setDefault(&c.Service, DefaultService)
-	setDefault(&c.ServiceDisplayName, DefaultServiceDisplayName)
-	setDefault(&c.RegistrationURL, DefaultRegistrationURL)
-	setDefault(&c.KeepAlive, wire.DefaultKeepAlive)
+	setting.Default(&c.Service, DefaultService)
+	setting.Default(&c.ServiceDisplayName, DefaultServiceDisplayName)
+	setting.Default(&c.RegistrationURL, DefaultRegistrationURL)
+	setting.Default(&c.KeepAlive, wire.DefaultKeepAlive)
 	c.KeepAlive = max(c.KeepAlive.Truncate(time.Second), time.Second)
-	setDefault(&c.IdleTimeout, 3*c.KeepAlive)
-	setDefault(&c.LoginTimeout, 30*time.Second)
-	setDefault(&c.MaxBlockBytes, wire.DefaultMaxBlock)
+	setting.Default(&c.IdleTimeout, 3*c.KeepAlive)
+	setting.Default(&c.LoginTimeout, 30*time.Second)
+	setting.Default(&c.MaxBlockBytes, wire.DefaultMaxBlock)
 	if c.BlocksPerSecond <= 0 {
 		c.BlocksPerSecond = 20
 	}
-	setDefault(&c.BlockBurst, 100)
-	setDefault(&c.MaxPendingBytes, 1<<20)
-	setDefault(&c.WriteTimeout, 30*time.Second)
+	setting.Default(&c.BlockBurst, 100)
+	setting.Default(&c.MaxPendingBytes, 1<<20)
+	setting.Default(&c.WriteTimeout, 30*time.Second)
 }
 
 // setDefault replaces a zero (or negative) setting.
-func setDefault[T int | time.Duration | string](v *T, d T) {
-	var zero T
-	if *v <= zero {
-		*v = d
-	}
-}
-
 // Server runs the IMIP service.
 type Server struct {
 	cfg     Config

@@ -67,6 +67,7 @@ import (
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/internal/loglimit"
+	"github.com/crosstalk-im/crosstalk/internal/setting"
 	"github.com/crosstalk-im/crosstalk/metrics"
 )
 
@@ -123,28 +124,22 @@ const (
 func (c *Config) defaults() {
 	c.Address.defaults(DefaultAddress)
 	c.Account.defaults(DefaultAccount)
-	setDefault(&c.Delay, DefaultDelay)
-	setDefault(&c.MaxDelay, DefaultMaxDelay)
-	setDefault(&c.Forget, DefaultForget)
-	setDefault(&c.KnownFor, DefaultKnownFor)
-	setDefault(&c.MaxTracked, DefaultMaxTracked)
-	setDefault(&c.FailureLogsPerSecond, DefaultFailureLogsPerSecond)
-	setDefault(&c.FailureLogBurst, DefaultFailureLogBurst)
+	setting.Default(&c.Delay, DefaultDelay)
+	setting.Default(&c.MaxDelay, DefaultMaxDelay)
+	setting.Default(&c.Forget, DefaultForget)
+	setting.Default(&c.KnownFor, DefaultKnownFor)
+	setting.Default(&c.MaxTracked, DefaultMaxTracked)
+	setting.Default(&c.FailureLogsPerSecond, DefaultFailureLogsPerSecond)
+	setting.Default(&c.FailureLogBurst, DefaultFailureLogBurst)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
 }
 
 func (p *Policy) defaults(d Policy) {
-	setDefault(&p.Free, d.Free)
-	setDefault(&p.LockAfter, d.LockAfter)
-	setDefault(&p.LockFor, d.LockFor)
-}
-
-func setDefault[T int | float64 | time.Duration](v *T, d T) {
-	if *v <= 0 {
-		*v = d
-	}
+	setting.Default(&p.Free, d.Free)
+	setting.Default(&p.LockAfter, d.LockAfter)
+	setting.Default(&p.LockFor, d.LockFor)
 }
 
 // Reason is why a login failed; it is the result label of the login metric.

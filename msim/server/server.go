@@ -35,6 +35,7 @@ import (
 	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/internal/loginguard"
 	"github.com/crosstalk-im/crosstalk/internal/service"
+	"github.com/crosstalk-im/crosstalk/internal/setting"
 	"github.com/crosstalk-im/crosstalk/msim/wire"
 )
 
@@ -79,21 +80,15 @@ func (c *Config) defaults() {
 	if c.Guard == nil {
 		c.Guard = loginguard.New(loginguard.Config{})
 	}
-	setDefault(&c.MaxMessageBytes, wire.DefaultMaxMessage)
+	setting.Default(&c.MaxMessageBytes, wire.DefaultMaxMessage)
 	if c.MessagesPerSecond <= 0 {
 		c.MessagesPerSecond = 20
 	}
-	setDefault(&c.MessageBurst, 100)
-	setDefault(&c.LoginTimeout, 60*time.Second)
-	setDefault(&c.IdleTimeout, 2*time.Hour)
-	setDefault(&c.MaxPendingBytes, 1<<20)
-	setDefault(&c.WriteTimeout, 30*time.Second)
-}
-
-func setDefault[T int | time.Duration](v *T, d T) {
-	if *v <= 0 {
-		*v = d
-	}
+	setting.Default(&c.MessageBurst, 100)
+	setting.Default(&c.LoginTimeout, 60*time.Second)
+	setting.Default(&c.IdleTimeout, 2*time.Hour)
+	setting.Default(&c.MaxPendingBytes, 1<<20)
+	setting.Default(&c.WriteTimeout, 30*time.Second)
 }
 
 // Server runs the MySpaceIM service.

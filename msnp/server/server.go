@@ -50,6 +50,7 @@ import (
 	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/internal/loginguard"
 	"github.com/crosstalk-im/crosstalk/internal/service"
+	"github.com/crosstalk-im/crosstalk/internal/setting"
 	"github.com/crosstalk-im/crosstalk/metrics"
 	"github.com/crosstalk-im/crosstalk/msnp/oim"
 	"github.com/crosstalk-im/crosstalk/msnp/passport"
@@ -178,33 +179,27 @@ func (c *Config) defaults() {
 	if c.Limits.MaxLine == 0 {
 		c.Limits = wire.DefaultLimits
 	}
-	setDefault(&c.MaxMessageBytes, 1664)
-	setDefault(&c.MaxPersonalStatus, 1024)
+	setting.Default(&c.MaxMessageBytes, 1664)
+	setting.Default(&c.MaxPersonalStatus, 1024)
 	if c.CommandsPerSecond <= 0 {
 		c.CommandsPerSecond = 20
 	}
-	setDefault(&c.CommandBurst, 60)
+	setting.Default(&c.CommandBurst, 60)
 	if c.P2PChunksPerSecond <= 0 {
 		c.P2PChunksPerSecond = 500
 	}
-	setDefault(&c.P2PChunkBurst, 200)
-	setDefault(&c.HandshakeTimeout, 60*time.Second)
-	setDefault(&c.IdleTimeout, 30*time.Minute)
-	setDefault(&c.SwitchboardIdleTimeout, 15*time.Minute)
-	setDefault(&c.CookieLifetime, 2*time.Minute)
-	setDefault(&c.ChallengeTimeout, 90*time.Second)
-	setDefault(&c.MaxPendingBytes, 1<<20)
-	setDefault(&c.WriteTimeout, 30*time.Second)
-	setDefault(&c.FileAnswerTimeout, 2*time.Minute)
-	setDefault(&c.FileLegTimeout, fileDialTimeout)
-	setDefault(&c.MaxMailData, oim.DefaultMaxMailData)
-	setDefault(&c.LockKeyLifetime, oim.DefaultLockKeyLifetime)
-}
-
-func setDefault[T int | time.Duration](v *T, d T) {
-	if *v <= 0 {
-		*v = d
-	}
+	setting.Default(&c.P2PChunkBurst, 200)
+	setting.Default(&c.HandshakeTimeout, 60*time.Second)
+	setting.Default(&c.IdleTimeout, 30*time.Minute)
+	setting.Default(&c.SwitchboardIdleTimeout, 15*time.Minute)
+	setting.Default(&c.CookieLifetime, 2*time.Minute)
+	setting.Default(&c.ChallengeTimeout, 90*time.Second)
+	setting.Default(&c.MaxPendingBytes, 1<<20)
+	setting.Default(&c.WriteTimeout, 30*time.Second)
+	setting.Default(&c.FileAnswerTimeout, 2*time.Minute)
+	setting.Default(&c.FileLegTimeout, fileDialTimeout)
+	setting.Default(&c.MaxMailData, oim.DefaultMaxMailData)
+	setting.Default(&c.LockKeyLifetime, oim.DefaultLockKeyLifetime)
 }
 
 // Server runs the MSNP service. Create it with New and start listeners

@@ -12,6 +12,7 @@ import (
 	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/internal/loginguard"
 	"github.com/crosstalk-im/crosstalk/internal/service"
+	"github.com/crosstalk-im/crosstalk/internal/setting"
 	"github.com/crosstalk-im/crosstalk/sip/wire"
 )
 
@@ -123,35 +124,28 @@ func (c *Config) defaults() {
 			c.TargetName = DefaultTargetName
 		}
 	}
-	setDefault(&c.Realm, DefaultRealm)
-	setDefault(&c.KeepAlive, DefaultKeepAlive)
+	setting.Default(&c.Realm, DefaultRealm)
+	setting.Default(&c.KeepAlive, DefaultKeepAlive)
 	c.KeepAlive = max(c.KeepAlive.Truncate(time.Second), time.Second)
-	setDefault(&c.RegisterExpires, DefaultRegisterExpires)
+	setting.Default(&c.RegisterExpires, DefaultRegisterExpires)
 	// The client renews 30 s before expiry: less would renew at once.
 	c.RegisterExpires = max(c.RegisterExpires.Truncate(time.Second), time.Minute)
-	setDefault(&c.IdleTimeout, 3*c.KeepAlive)
-	setDefault(&c.LoginTimeout, DefaultLoginTimeout)
-	setDefault(&c.TransactionTimeout, DefaultTransactionTimeout)
-	setDefault(&c.MaxDialogs, DefaultMaxDialogs)
+	setting.Default(&c.IdleTimeout, 3*c.KeepAlive)
+	setting.Default(&c.LoginTimeout, DefaultLoginTimeout)
+	setting.Default(&c.TransactionTimeout, DefaultTransactionTimeout)
+	setting.Default(&c.MaxDialogs, DefaultMaxDialogs)
 	if c.MessagesPerSecond <= 0 {
 		c.MessagesPerSecond = DefaultMessagesPerSecond
 	}
-	setDefault(&c.MessageBurst, DefaultMessageBurst)
-	setDefault(&c.MaxPendingBytes, DefaultMaxPendingBytes)
-	setDefault(&c.WriteTimeout, DefaultWriteTimeout)
-	setDefault(&c.FileAnswerTimeout, DefaultFileAnswerTimeout)
-	setDefault(&c.FileLegTimeout, DefaultFileLegTimeout)
-	setDefault(&c.MaxFileTransfers, DefaultMaxFileTransfers)
+	setting.Default(&c.MessageBurst, DefaultMessageBurst)
+	setting.Default(&c.MaxPendingBytes, DefaultMaxPendingBytes)
+	setting.Default(&c.WriteTimeout, DefaultWriteTimeout)
+	setting.Default(&c.FileAnswerTimeout, DefaultFileAnswerTimeout)
+	setting.Default(&c.FileLegTimeout, DefaultFileLegTimeout)
+	setting.Default(&c.MaxFileTransfers, DefaultMaxFileTransfers)
 }
 
 // setDefault replaces a zero (or negative) setting.
-func setDefault[T int | time.Duration | string](v *T, d T) {
-	var zero T
-	if *v <= zero {
-		*v = d
-	}
-}
-
 // Server runs the SIP service.
 type Server struct {
 	cfg     Config

@@ -72,6 +72,7 @@ import (
 	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/internal/loginguard"
 	"github.com/crosstalk-im/crosstalk/internal/service"
+	"github.com/crosstalk-im/crosstalk/internal/setting"
 	"github.com/crosstalk-im/crosstalk/webchat/wire"
 )
 
@@ -172,22 +173,16 @@ func (c *Config) defaults() {
 	if c.Guard == nil {
 		c.Guard = loginguard.New(loginguard.Config{})
 	}
-	setDefault(&c.MaxFrameBytes, wire.DefaultMaxFrame)
+	setting.Default(&c.MaxFrameBytes, wire.DefaultMaxFrame)
 	if c.FramesPerSecond <= 0 {
 		c.FramesPerSecond = DefaultFramesPerSecond
 	}
-	setDefault(&c.FrameBurst, DefaultFrameBurst)
-	setDefault(&c.MaxPendingBytes, DefaultMaxPendingBytes)
-	setDefault(&c.WriteTimeout, DefaultWriteTimeout)
-	setDefault(&c.LoginTimeout, DefaultLoginTimeout)
-	setDefault(&c.IdleTimeout, DefaultIdleTimeout)
-	setDefault(&c.FileAnswerTimeout, DefaultFileAnswerTimeout)
-}
-
-func setDefault[T int | time.Duration](v *T, d T) {
-	if *v <= 0 {
-		*v = d
-	}
+	setting.Default(&c.FrameBurst, DefaultFrameBurst)
+	setting.Default(&c.MaxPendingBytes, DefaultMaxPendingBytes)
+	setting.Default(&c.WriteTimeout, DefaultWriteTimeout)
+	setting.Default(&c.LoginTimeout, DefaultLoginTimeout)
+	setting.Default(&c.IdleTimeout, DefaultIdleTimeout)
+	setting.Default(&c.FileAnswerTimeout, DefaultFileAnswerTimeout)
 }
 
 // Server runs the web chat service.
