@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -826,7 +827,12 @@ func TestSweep(t *testing.T) {
 }
 
 func testSweep(t *testing.T, storage string) {
-	e := newEnvIn(t, storage, func(c *drive.Config) { c.TicketLifetime = 200 * time.Millisecond })
+	var clock atomic.Int64 // nanoseconds the drive's clock is ahead of the real one
+	const lifetime = time.Hour
+	e := newEnvIn(t, storage, func(c *drive.Config) {
+		c.TicketLifetime = lifetime
+		c.Now = func() time.Time { return time.Now().Add(time.Duration(clock.Load())) }
+	})
 	aRec := e.account(t, alice, true)
 	bRec := e.account(t, bob, true)
 	a, b := e.client(t, alice), e.client(t, bob)
@@ -850,7 +856,7 @@ func testSweep(t *testing.T, storage string) {
 	} else if err := os.WriteFile(filepath.Join(e.dir, "drive", orphan), []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(250 * time.Millisecond)
+	clock.Store(int64(lifetime + time.Minute))
 	if n, err := e.srv.Sweep(ctx); err != nil || n != 2 {
 		t.Fatalf("sweep: %d, %v", n, err)
 	}

@@ -36,7 +36,7 @@ func (s *Server) Deposit(ctx context.Context, sender, recipient uint32, name str
 	if sender == recipient {
 		return Ticket{}, errors.New("drive: cannot send a file to yourself")
 	}
-	now := time.Now().UTC()
+	now := s.cfg.Now().UTC()
 	t := Ticket{
 		ID: randomHex(16), Sender: sender, Recipient: recipient,
 		FileName: SanitizeName(name), FileSize: size,
@@ -203,7 +203,7 @@ func (s *Server) serveLink(w http.ResponseWriter, r *http.Request, rest string) 
 		notFound()
 		return
 	}
-	if !hmac.Equal([]byte(sig), []byte(linkSig(key, t))) || !time.Now().Before(t.Expires) || t.Status != StatusCompleted {
+	if !hmac.Equal([]byte(sig), []byte(linkSig(key, t))) || !s.cfg.Now().Before(t.Expires) || t.Status != StatusCompleted {
 		notFound()
 		return
 	}

@@ -75,7 +75,7 @@ func (s *Server) newTicket(ctx context.Context, sender, recipient uint32, name s
 	if !rel.Allows() {
 		return Ticket{}, ErrNotAllowed
 	}
-	now := time.Now().UTC()
+	now := s.cfg.Now().UTC()
 	t := Ticket{
 		ID: randomHex(16), Sender: sender, Recipient: recipient,
 		FileName: SanitizeName(name), FileSize: size,

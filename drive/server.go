@@ -99,6 +99,9 @@ type Config struct {
 	// MSN, when set, offers files to recipients online through MSN (and
 	// not GG) once the sender has uploaded them.
 	MSN FileOfferer
+	// Now tells the time tickets are made, expire and are swept by
+	// (default time.Now); tests move it instead of sleeping past lifetimes.
+	Now func() time.Time
 }
 
 // FileOfferer hands a completed ticket's file to a recipient online
@@ -155,6 +158,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	dir := BlobDir(cfg.Dir)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -557,7 +563,7 @@ func (s *Server) createTicket(w http.ResponseWriter, r *http.Request, me uint32)
 		failApp(w, http.StatusForbidden, appNotLoggedIn, "recipient is not logged in")
 		return
 	}
-	now := time.Now().UTC()
+	now := s.cfg.Now().UTC()
 	t := Ticket{
 		ID: randomHex(16), Sender: me, Recipient: recipient,
 		FileName: SanitizeName(string(st.FileName)), FileSize: size,
@@ -1208,7 +1214,7 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request, me uint32, ref
 func (s *Server) Sweep(ctx context.Context) (int, error) {
 	removed := 0
 	for {
-		ts, err := s.cfg.Tickets.ExpiredTickets(ctx, time.Now(), expiredBatch)
+		ts, err := s.cfg.Tickets.ExpiredTickets(ctx, s.cfg.Now(), expiredBatch)
 		if err != nil {
 			return removed, err
 		}
@@ -1254,7 +1260,7 @@ func (s *Server) sweepFiles(ctx context.Context) {
 			continue
 		}
 		switch {
-		case isTemp && time.Since(info.ModTime()) > staleTemp:
+		case isTemp && s.cfg.Now().Sub(info.ModTime()) > staleTemp:
 			os.Remove(filepath.Join(s.blobDir, name))
 		case !isTemp && validID(id):
 			if _, err := s.cfg.Tickets.Ticket(ctx, id); errors.Is(err, ErrNoTicket) {
