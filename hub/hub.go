@@ -656,12 +656,20 @@ func whileBusBusy(ctx context.Context, f func() error) error {
 }
 
 // busNotAnswering reports whether err is the bus not answering for now:
-// no stream leader or JetStream API responder yet, or a request that timed
-// out while ctx still runs.
+// no stream leader or JetStream API responder yet, the cluster electing
+// its meta leader, or a request that timed out while ctx still runs.
 func busNotAnswering(ctx context.Context, err error) bool {
 	timedOut := errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil
-	return timedOut || errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders)
+	var apiErr *jetstream.APIError
+	electing := errors.As(err, &apiErr) && apiErr.ErrorCode == jsClusterNotAvailable
+	return timedOut || electing || errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders)
 }
+
+// jsClusterNotAvailable is the NATS server's error code for "JetStream
+// system temporarily unavailable": a cluster without a meta leader, as
+// for a few seconds after a server dies or while a loaded machine misses
+// the cluster's heartbeats. nats.go has no constant for it.
+const jsClusterNotAvailable jetstream.ErrorCode = 10008
 
 // busRetryFor is how long presence writes keep trying while the bus does
 // not answer: long enough for a NATS cluster to elect a new leader for a
