@@ -53,7 +53,7 @@ func TestGGSendTellsWhatHappened(t *testing.T) {
 func TestGGListenOutlivesIdleTimeout(t *testing.T) {
 	// Long enough that a loaded machine's scheduling delays do not
 	// outlast the gap between pings (a third of it).
-	const idle = time.Second
+	const idle = 2 * time.Second
 	ctx := testContext(t)
 	n := startNode(t, func(o *node.Options) { o.GG = ggserver.Config{IdleTimeout: idle} })
 	addAccount(t, n, 1001, "a@example.com", "pw-a")
@@ -63,11 +63,11 @@ func TestGGListenOutlivesIdleTimeout(t *testing.T) {
 	listen := command((&ggListenCmd{ggLogin: login}).run).start(t, ctx, "listening as 1002")
 
 	select {
-	case <-time.After(5 * idle):
+	case <-time.After(3 * idle):
 	case <-ctx.Done():
 	}
 	if r := ggSend(t, n, 1002, "still there?"); r.err != nil || r.out.String() != "delivered to 1002\n" {
-		t.Fatalf("send after %v: %q, %v (listen: %v)", 5*idle, r.out, r.err, listen.errOut)
+		t.Fatalf("send after %v: %q, %v (listen: %v)", 3*idle, r.out, r.err, listen.errOut)
 	}
 	waitFor(t, ctx, "the message", func() bool { return listen.out.String() == "1001: still there?\n" })
 	if r := listen.interrupt(); r.err != nil {
