@@ -45,40 +45,42 @@ func (h *Hub) OnlineSessions() []OnlineSession {
 }
 
 // Kick ends one session of an account, on whichever node holds it (an
-// operator's kick; its client is told as for a newer login elsewhere).
-// ErrNotFound when the directory knows no such session.
+// operator's kick, KickOperator). ErrNotFound when the directory knows no
+// such session.
 func (h *Hub) Kick(ctx context.Context, number uint32, id string) error {
 	rec, _ := h.directory.record(number)
 	sp, ok := rec.session(id)
 	if !ok {
 		return ErrNotFound
 	}
-	h.publishTo(number, Event{Kind: EventKick, Protocol: sp.Protocol, Session: id}, []string{sp.Node}, nil, "")
+	h.publishTo(number, Event{Kind: EventKick, Protocol: sp.Protocol, Session: id, Reason: KickOperator}, []string{sp.Node}, nil, "")
 	return nil
 }
 
-// KickAll ends every session of an account (a disabled one): those the
-// directory shows, on every node, and this node's that have not set their
-// presence yet. A login that attaches after it is refused by Attach once
-// the store has the account disabled.
-func (h *Hub) KickAll(ctx context.Context, number uint32) { h.KickProtocol(ctx, number, "") }
+// KickAll ends every session of an account (a disabled one, say): those
+// the directory shows, on every node, and this node's that have not set
+// their presence yet. A login that attaches after it is refused by Attach
+// once the store has the account disabled.
+func (h *Hub) KickAll(ctx context.Context, number uint32, reason KickReason) {
+	h.KickProtocol(ctx, number, "", reason)
+}
 
 // KickProtocol ends an account's sessions of one protocol, as KickAll
 // ends all of them ("" is every protocol): the web's sign-out ends the
 // web chat's.
-func (h *Hub) KickProtocol(ctx context.Context, number uint32, protocol string) {
+func (h *Hub) KickProtocol(ctx context.Context, number uint32, protocol string, reason KickReason) {
 	rec, _ := h.directory.record(number)
 	h.mu.RLock()
 	local := slices.Clone(h.users[number])
 	h.mu.RUnlock()
 	for _, s := range local {
 		if protocol == "" || s.protocol == protocol {
-			h.enqueue(envelope{to: number, ev: Event{Kind: EventKick, Protocol: s.protocol, Session: s.id}})
+			h.enqueue(envelope{to: number, ev: Event{Kind: EventKick, Protocol: s.protocol, Session: s.id, Reason: reason}})
 		}
 	}
 	for _, sp := range rec.Sessions {
 		if sp.Node != h.cfg.Node && (protocol == "" || sp.Protocol == protocol) {
-			h.publishTo(number, Event{Kind: EventKick, Protocol: sp.Protocol, Session: sp.ID}, []string{sp.Node}, nil, "")
+			h.publishTo(number, Event{Kind: EventKick, Protocol: sp.Protocol, Session: sp.ID, Reason: reason}, []string{sp.Node}, nil, "")
 		}
 	}
 }

@@ -69,13 +69,15 @@ func TestOperatorKickAcrossNodes(t *testing.T) {
 	if err := h1.Kick(ctx, 1, msn.ID); err != nil {
 		t.Fatal(err)
 	}
-	if ev := aliceMSN.wait(t, hub.EventKick); ev.Session != msn.ID {
-		t.Fatalf("kick names %q", ev.Session)
+	if ev := aliceMSN.wait(t, hub.EventKick); ev.Session != msn.ID || ev.Reason != hub.KickOperator {
+		t.Fatalf("kick names %q for %v", ev.Session, ev.Reason)
 	}
 	// Bob's kicks, sent after Alice's on the same path, arrive after it:
 	// by then her GG session would have had one too.
-	h1.KickAll(ctx, 2)
-	bobGG.wait(t, hub.EventKick)
+	h1.KickAll(ctx, 2, hub.KickAccountClosed)
+	if ev := bobGG.wait(t, hub.EventKick); ev.Reason != hub.KickAccountClosed {
+		t.Fatalf("bob kicked for %v", ev.Reason)
+	}
 	aliceGG.mu.Lock()
 	defer aliceGG.mu.Unlock()
 	for _, ev := range aliceGG.events {
@@ -102,8 +104,10 @@ func TestKickAllLocalBeforePresence(t *testing.T) {
 	if _, err := h.Attach(ctx, a, "gg", r); err != nil {
 		t.Fatal(err)
 	}
-	h.KickAll(ctx, 1)
-	r.wait(t, hub.EventKick)
+	h.KickAll(ctx, 1, hub.KickAccountClosed)
+	if ev := r.wait(t, hub.EventKick); ev.Reason != hub.KickAccountClosed {
+		t.Fatalf("kicked for %v", ev.Reason)
+	}
 }
 
 // KickProtocol ends an account's sessions of one protocol, on another
@@ -123,8 +127,10 @@ func TestKickProtocolAcrossNodes(t *testing.T) {
 		}
 	}
 	got := sessionsOf(t, h1, 3)
-	h1.KickProtocol(ctx, 1, "webchat")
-	sessions["webchat"].wait(t, hub.EventKick)
+	h1.KickProtocol(ctx, 1, "webchat", hub.KickSignedOut)
+	if ev := sessions["webchat"].wait(t, hub.EventKick); ev.Reason != hub.KickSignedOut {
+		t.Fatalf("web chat kicked for %v", ev.Reason)
+	}
 	// A kick sent after it on the same path arrives after it: by then the
 	// GG session would have had one too.
 	if err := h1.Kick(ctx, 1, got[1].ID); err != nil { // msnp, in the directory's order

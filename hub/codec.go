@@ -39,6 +39,7 @@ const (
 	evFile
 	evSkipProtocol
 	evInstance
+	evReason
 )
 
 // encodeEnvelope frames ev for the node holding to's sessions; watermark is
@@ -94,7 +95,8 @@ func appendEvent(b []byte, ev *Event) []byte {
 	}
 	b = appendString(b, evFile, ev.File)
 	b = appendString(b, evSkipProtocol, ev.SkipProtocol)
-	return appendString(b, evInstance, ev.Instance)
+	b = appendString(b, evInstance, ev.Instance)
+	return appendVarint(b, evReason, uint64(ev.Reason))
 }
 
 func decodeEvent(data []byte, ev *Event) error {
@@ -118,6 +120,8 @@ func decodeEvent(data []byte, ev *Event) error {
 			ev.At = protowire.DecodeZigZag(v.n)
 		case evInstance:
 			ev.Instance = string(v.b)
+		case evReason:
+			ev.Reason = KickReason(v.n)
 		case evInvite:
 			ev.Invite = &Invite{}
 			return eachField(v.b, func(num protowire.Number, v field) error {

@@ -12,6 +12,7 @@ func sampleEvents() []Event {
 		{Kind: EventPresence, From: Account{Number: 1001, Email: "alice@example.com", DisplayName: "Alice", CreatedAt: sent}, Status: StatusBusy, Text: "in a meeting"},
 		{Kind: EventKick, Protocol: "msnp", Session: "0123456789abcdef", At: sent.UnixNano()},
 		{Kind: EventKick, Protocol: "msnp", Session: "0123456789abcdef", At: sent.UnixNano(), Instance: "{F26D1F07-95E2-403C-BC18-D4BFED493428}"},
+		{Kind: EventKick, Protocol: "webchat", Session: "0123456789abcdef", Reason: KickSignedOut},
 		{Kind: EventInvite, From: Account{Number: 7}, Invite: &Invite{Protocol: "msnp", Conversation: "c1", Addr: "127.0.0.1:1865", Cookie: "17.42"}},
 		{Kind: EventMessage, From: Account{Number: 7, Nick: "bob"}, SkipProtocol: "gg", Message: &Message{
 			Text: "bold and red", Sent: sent, Offline: 12,

@@ -13,8 +13,9 @@ const (
 	// EventReverseRemoved: From took the recipient off their forward list.
 	EventReverseRemoved EventKind = "rl-remove"
 	// EventKick: a newer login of the same protocol took over; every session
-	// of Protocol that attached before At must close. With At zero it is
-	// an operator's kick (Hub.Kick) of the one session named in Session.
+	// of Protocol that attached before At must close. With At zero it ends
+	// the one session named in Session, for the Reason given (Hub.Kick,
+	// Hub.KickProtocol).
 	EventKick EventKind = "kick"
 	// EventInvite: From asks the recipient to join a conversation.
 	EventInvite EventKind = "invite"
@@ -58,6 +59,40 @@ type Event struct {
 	// Instance: for a kick, the instance of the login that sent it (see
 	// Hub.AttachInstance).
 	Instance string `json:"instance,omitempty"`
+	// Reason: for a kick, why the session ends.
+	Reason KickReason `json:"reason,omitempty"`
+}
+
+// KickReason says why a kick ends a session. Each protocol tells its
+// client in its own terms; where a protocol has words only for "signed in
+// elsewhere" (which also keeps its clients from reconnecting at once),
+// that is what its clients hear whatever the reason.
+type KickReason uint8
+
+const (
+	// KickNewerLogin: a newer login of the same protocol took over.
+	KickNewerLogin KickReason = iota
+	// KickOperator: an operator ended the session, or reset the password.
+	KickOperator
+	// KickAccountClosed: an operator disabled or deleted the account.
+	KickAccountClosed
+	// KickSignedOut: the user signed out of the web pages, which ends
+	// their web chat too.
+	KickSignedOut
+)
+
+// String is the reason in words, as clients that show a server's text
+// are told it.
+func (r KickReason) String() string {
+	switch r {
+	case KickOperator:
+		return "ended by an administrator"
+	case KickAccountClosed:
+		return "account closed by an administrator"
+	case KickSignedOut:
+		return "you signed out of the web pages"
+	}
+	return "logged in from another location"
 }
 
 // Invite names a conversation to join. Protocol is the frontend that hosts

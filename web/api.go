@@ -306,7 +306,7 @@ func (s *Server) apiDeleteAccount(w http.ResponseWriter, r *http.Request, c call
 		s.fail(w, "delete account", err)
 		return
 	}
-	s.cfg.Hub.KickAll(r.Context(), ai.Number)
+	s.cfg.Hub.KickAll(r.Context(), ai.Number, hub.KickAccountClosed)
 	s.log.Info("account deleted by an admin", "account", ai.Number, "admin", c.Number)
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -320,7 +320,7 @@ func (s *Server) apiDisable(w http.ResponseWriter, r *http.Request, c caller) {
 		s.fail(w, "disable account", err)
 		return
 	}
-	s.cfg.Hub.KickAll(r.Context(), ai.Number)
+	s.cfg.Hub.KickAll(r.Context(), ai.Number, hub.KickAccountClosed)
 	s.log.Info("account disabled by an admin", "account", ai.Number, "admin", c.Number)
 	ai.Disabled = true
 	writeJSON(w, http.StatusOK, s.accountJSON(r, ai))
@@ -387,7 +387,7 @@ func (s *Server) apiResetPassword(w http.ResponseWriter, r *http.Request, c call
 		s.fail(w, "reset password", err)
 		return
 	}
-	s.cfg.Hub.KickAll(ctx, ai.Number)
+	s.cfg.Hub.KickAll(ctx, ai.Number, hub.KickOperator)
 	s.log.Info("password reset by an admin", "account", ai.Number, "admin", c.Number)
 	writeJSON(w, http.StatusOK, req)
 }

@@ -203,7 +203,7 @@ func TestBrowserChat(t *testing.T) {
 	if status, data := b.api("DELETE", "/api/admin/v1/sessions/"+chat, admin, "", nil); status != http.StatusNoContent {
 		t.Fatalf("kick: %d %s", status, data)
 	}
-	waitPage(t, ctx, "the kick said", signedOut)
+	waitPage(t, ctx, "the kick said", signedOut("ended by an administrator"))
 	run(t, ctx, "kicked", screenshot(t, shots, "chat-9-kicked.png"))
 
 	// Still signed in to the web pages, a reload opens the chat again;
@@ -217,7 +217,7 @@ func TestBrowserChat(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#signout")),
 		chromedp.WaitVisible(chromedp.CSS("#signin-form")),
 	)
-	waitPage(t, ctx, "the sign-out said", signedOut)
+	waitPage(t, ctx, "the sign-out said", signedOut("you signed out of the web pages"))
 	run(t, ctx, "signed out", screenshot(t, shots, "chat-10-signed-out.png"))
 	run(t, ctx, "the chat page after signing out", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#login-form")))
 	if token := value(t, ctx, chromedp.Evaluate[string](`document.querySelector('meta[name="crosstalk-chat-token"]').content`)); token != "" {
@@ -228,8 +228,11 @@ func TestBrowserChat(t *testing.T) {
 	console.check(t)
 }
 
-// signedOut is true once the chat page says the server ended its session.
-const signedOut = `document.querySelector("#notice").textContent.startsWith("Signed out: ")`
+// signedOut is true once the chat page says the server ended its session
+// for the reason given.
+func signedOut(reason string) string {
+	return fmt.Sprintf(`document.querySelector("#notice").textContent.startsWith(%q)`, "Signed out: "+reason+".")
+}
 
 // waitPage waits until the page's script expression is true.
 func waitPage(t *testing.T, ctx context.Context, what, expr string) {

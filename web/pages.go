@@ -209,7 +209,7 @@ func (s *Server) signout(w http.ResponseWriter, r *http.Request) {
 		}
 		// Signing out of the pages signs out of the browser chat (the
 		// account's one web chat session, on whichever node).
-		s.cfg.Hub.KickProtocol(r.Context(), c.Number, drive.ProtocolWebchat)
+		s.cfg.Hub.KickProtocol(r.Context(), c.Number, drive.ProtocolWebchat, hub.KickSignedOut)
 		s.setCookie(w, r, sessionCookie, "", -1)
 		http.Redirect(w, r, "/web/signin", http.StatusSeeOther)
 	})(w, r)

@@ -336,7 +336,7 @@ func requestBlock(from hub.Account, text string) *wire.Block {
 func (c *conn) Deliver(ev hub.Event) bool {
 	switch ev.Kind {
 	case hub.EventKick:
-		c.disconnect("logged in from another location")
+		c.disconnect(ev.Reason.String())
 	case hub.EventPresence:
 		c.mu.Lock()
 		defer c.mu.Unlock()

@@ -561,7 +561,12 @@ func (c *conn) Deliver(ev hub.Event) bool { return c.gate.Deliver(ev, c.deliver)
 func (c *conn) deliver(ev hub.Event) bool {
 	switch ev.Kind {
 	case hub.EventKick:
-		c.fatal(wire.ErrCodeLoggedInElsewhere, "You have been logged out because you logged in at another location.")
+		// Error 6 for every kick: Pidgin does not sign in again after it.
+		text := "You have been logged out because you logged in at another location."
+		if ev.Reason != hub.KickNewerLogin {
+			text = "You have been logged out: " + ev.Reason.String() + "."
+		}
+		c.fatal(wire.ErrCodeLoggedInElsewhere, text)
 	case hub.EventPresence:
 		return c.send(presenceMessage(ev.From.Number, ev.Status, ev.Text))
 	case hub.EventMessage:

@@ -412,7 +412,14 @@ func (n *nsConn) Deliver(ev hub.Event) bool { return n.gate.Deliver(ev, n.delive
 func (n *nsConn) deliver(ev hub.Event) bool {
 	switch ev.Kind {
 	case hub.EventKick:
-		n.closeWith("OUT", "OTH")
+		// OTH is "signed in at another location" to every client; any
+		// other end is a plain OUT, as the service sent for a disconnection
+		// it gave no reason for.
+		if ev.Reason == hub.KickNewerLogin {
+			n.closeWith("OUT", "OTH")
+		} else {
+			n.closeWith("OUT")
+		}
 	case hub.EventNotify:
 		return n.deliverNotification(ev.Notification)
 	case hub.EventPresence:

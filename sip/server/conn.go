@@ -510,7 +510,13 @@ func (c *conn) newRequest(method, target, from, to, callID string, cseq uint32) 
 func (c *conn) Deliver(ev hub.Event) bool {
 	switch ev.Kind {
 	case hub.EventKick:
-		c.deregister(4142, "you signed in at another location")
+		reason := "you signed in at another location"
+		if ev.Reason != hub.KickNewerLogin {
+			reason = ev.Reason.String()
+		}
+		// One code for every kick: the client is not to sign in again by
+		// itself.
+		c.deregister(4142, reason)
 	case hub.EventPresence:
 		return c.presenceChanged(ev)
 	case hub.EventMessage:

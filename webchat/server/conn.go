@@ -340,7 +340,7 @@ func (a addr) String() string  { return string(a) }
 func (c *conn) Deliver(ev hub.Event) bool {
 	switch ev.Kind {
 	case hub.EventKick:
-		c.bye("logged in from another location")
+		c.bye(ev.Reason.String())
 	case hub.EventPresence:
 		c.mu.Lock()
 		defer c.mu.Unlock()
