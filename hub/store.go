@@ -75,6 +75,15 @@ type Store interface {
 	SaveContactFile(ctx context.Context, owner uint32, format string, data []byte) (uint32, error)
 	ContactFile(ctx context.Context, owner uint32, format string) ([]byte, uint32, error)
 
+	// Profile reads the account's roaming profile (the zero Profile when
+	// nothing was kept); ErrNotFound for an unknown account.
+	Profile(ctx context.Context, owner uint32) (Profile, error)
+	// SetPersonalMessage keeps the profile's personal message.
+	SetPersonalMessage(ctx context.Context, owner uint32, text string) error
+	// SetPicture keeps the profile's display picture, of media type
+	// mediaType, and returns its new version; empty data removes it.
+	SetPicture(ctx context.Context, owner uint32, mediaType string, data []byte) (uint32, error)
+
 	Close() error
 }
 

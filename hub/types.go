@@ -74,6 +74,19 @@ type Account struct {
 	Disabled bool
 }
 
+// Profile is what an account keeps for its clients besides its display
+// name: MSN's roaming profile (the storage service of WLM 8.5 / 2009).
+type Profile struct {
+	PersonalMessage string
+	// Picture is the display picture the client uploaded, PictureType its
+	// media type (image/png); PictureVersion grows with each upload and is
+	// 0 while there is none.
+	Picture        []byte
+	PictureType    string
+	PictureVersion uint32
+	Changed        time.Time // zero when nothing was kept
+}
+
 // Status is a canonical presence state. Each frontend maps its own codes to
 // and from these.
 type Status string

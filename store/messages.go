@@ -223,3 +223,83 @@ func (c *core) CountOffline(ctx context.Context, to uint32) (int, error) {
 	}
 	return n, nil
 }
+
+// Profile reads the owner's roaming profile; none kept is the zero Profile.
+func (c *core) Profile(ctx context.Context, owner uint32) (hub.Profile, error) {
+	var (
+		p       hub.Profile
+		changed int64
+	)
+	err := c.db.read(ctx, func(t tx) error {
+		if err := mustExist(t, owner); err != nil {
+			return err
+		}
+		err := t.scan(`SELECT personal_message, picture_type, picture, picture_version, changed_at FROM profiles WHERE owner = ?`,
+			[]any{owner}, &p.PersonalMessage, &p.PictureType, &p.Picture, &p.PictureVersion, &changed)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		p.Changed = time.Unix(changed, 0)
+		return err
+	})
+	if len(p.Picture) == 0 {
+		p.Picture = nil
+	}
+	return p, err
+}
+
+// Bounds of what a profile keeps. The services above bound the picture
+// tighter by their own settings; these keep the store sane on their own.
+const (
+	maxPersonalMessage = 4 << 10
+	maxPicture         = 8 << 20
+	maxPictureType     = 100
+)
+
+// SetPersonalMessage keeps the profile's personal message.
+func (c *core) SetPersonalMessage(ctx context.Context, owner uint32, text string) error {
+	if len(text) > maxPersonalMessage {
+		return invalid("personal message longer than %d bytes", maxPersonalMessage)
+	}
+	return c.db.write(ctx, func(t tx) error {
+		if err := mustExist(t, owner); err != nil {
+			return err
+		}
+		_, err := t.exec(`INSERT INTO profiles (owner, personal_message, changed_at) VALUES (?, ?, ?)
+			ON CONFLICT (owner) DO UPDATE SET personal_message = excluded.personal_message, changed_at = excluded.changed_at`,
+			owner, text, time.Now().Unix())
+		return err
+	})
+}
+
+// SetPicture keeps the profile's display picture and bumps its version;
+// empty data removes the picture (the version still grows, so that no
+// earlier URL finds a later picture).
+func (c *core) SetPicture(ctx context.Context, owner uint32, mediaType string, data []byte) (uint32, error) {
+	switch {
+	case len(data) > maxPicture:
+		return 0, invalid("picture larger than %d bytes", maxPicture)
+	case len(mediaType) > maxPictureType:
+		return 0, invalid("picture type longer than %d bytes", maxPictureType)
+	}
+	if len(data) == 0 {
+		mediaType, data = "", []byte{}
+	}
+	var version uint32
+	err := c.db.write(ctx, func(t tx) error {
+		if err := mustExist(t, owner); err != nil {
+			return err
+		}
+		err := t.scan(`SELECT picture_version FROM profiles WHERE owner = ?`, []any{owner}, &version)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		version++
+		_, err = t.exec(`INSERT INTO profiles (owner, picture_type, picture, picture_version, changed_at) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (owner) DO UPDATE SET picture_type = excluded.picture_type, picture = excluded.picture,
+				picture_version = excluded.picture_version, changed_at = excluded.changed_at`,
+			owner, mediaType, data, version, time.Now().Unix())
+		return err
+	})
+	return version, err
+}

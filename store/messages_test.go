@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -359,6 +360,64 @@ func TestClaimsOfASessionNotLive(t *testing.T) {
 			if got, _ := s.OfflineMessages(t.Context(), 2, "first", []string{"first"}); len(got) != 0 {
 				t.Fatalf("claimed again by a live session: %+v", got)
 			}
+		}
+	})
+}
+
+func TestProfile(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e testEngine) {
+		ctx := context.Background()
+		s := e.newStore(t)
+		if _, err := s.CreateAccount(ctx, hub.Account{Number: 1, Email: "a@example.com"}, "pw"); err != nil {
+			t.Fatal(err)
+		}
+		if p, err := s.Profile(ctx, 1); err != nil || p.PictureVersion != 0 || p.Picture != nil || !p.Changed.IsZero() {
+			t.Fatalf("none kept: %+v %v", p, err)
+		}
+		if _, err := s.Profile(ctx, 2); !errors.Is(err, hub.ErrNotFound) {
+			t.Fatalf("unknown account: %v", err)
+		}
+		if err := s.SetPersonalMessage(ctx, 1, "at lunch ☕"); err != nil {
+			t.Fatal(err)
+		}
+		picture := []byte("\x89PNG\r\n\x1a\n\x00\xff")
+		for want := uint32(1); want <= 2; want++ {
+			if v, err := s.SetPicture(ctx, 1, "image/png", picture); err != nil || v != want {
+				t.Fatalf("picture: %d %v", v, err)
+			}
+		}
+		p, err := s.Profile(ctx, 1)
+		if err != nil || p.PersonalMessage != "at lunch ☕" || string(p.Picture) != string(picture) ||
+			p.PictureType != "image/png" || p.PictureVersion != 2 || p.Changed.IsZero() {
+			t.Fatalf("read back: %+v %v", p, err)
+		}
+		// The message survives a new picture and the picture a new message.
+		if err := s.SetPersonalMessage(ctx, 1, ""); err != nil {
+			t.Fatal(err)
+		}
+		if p, _ := s.Profile(ctx, 1); p.PersonalMessage != "" || p.PictureVersion != 2 {
+			t.Fatalf("message cleared: %+v", p)
+		}
+		if v, err := s.SetPicture(ctx, 1, "image/png", nil); err != nil || v != 3 {
+			t.Fatalf("remove picture: %d %v", v, err)
+		}
+		if p, _ := s.Profile(ctx, 1); p.Picture != nil || p.PictureType != "" || p.PictureVersion != 3 {
+			t.Fatalf("removed: %+v", p)
+		}
+		if _, err := s.SetPicture(ctx, 1, "image/png", make([]byte, maxPicture+1)); !errors.Is(err, hub.ErrInvalid) {
+			t.Fatalf("oversize picture: %v", err)
+		}
+		if err := s.SetPersonalMessage(ctx, 1, strings.Repeat("x", maxPersonalMessage+1)); !errors.Is(err, hub.ErrInvalid) {
+			t.Fatalf("oversize message: %v", err)
+		}
+		if err := s.SetPersonalMessage(ctx, 2, "x"); !errors.Is(err, hub.ErrNotFound) {
+			t.Fatalf("unknown account: %v", err)
+		}
+		if err := s.DeleteAccount(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+		if n := sqlInt(t, s, `SELECT COUNT(*) FROM profiles`); n != 0 {
+			t.Fatalf("%d profiles outlive their account", n)
 		}
 	})
 }
