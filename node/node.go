@@ -33,6 +33,7 @@ import (
 	"github.com/crosstalk-im/crosstalk/msnp/abch"
 	"github.com/crosstalk-im/crosstalk/msnp/oim"
 	"github.com/crosstalk-im/crosstalk/msnp/passport"
+	"github.com/crosstalk-im/crosstalk/msnp/storage"
 	msnpserver "github.com/crosstalk-im/crosstalk/msnp/server"
 	sipserver "github.com/crosstalk-im/crosstalk/sip/server"
 	"github.com/crosstalk-im/crosstalk/store"
@@ -504,7 +505,7 @@ func (n *Node) serveShared(l net.Listener, sniff time.Duration) error {
 	return err
 }
 
-// httpHandler serves MSN's Passport, address book and offline-IM paths,
+// httpHandler serves MSN's Passport, address book, offline-IM and storage paths,
 // metrics and health, the browser chat below /chat/ (its page, WebSocket
 // and uploads), the web pages and API under /web/ and /api/, and the GG
 // drive API on every other path. The drive reads escaped paths itself (its
@@ -518,7 +519,7 @@ func (n *Node) httpHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		path := r.URL.EscapedPath()
 		switch {
-		case passport.Handles(path) || abch.Handles(path) || oim.Handles(path):
+		case passport.Handles(path) || abch.Handles(path) || oim.Handles(path) || storage.Handles(path):
 			if n.MSNP == nil {
 				http.NotFound(w, r)
 				return
@@ -542,13 +543,15 @@ func (n *Node) httpHandler() http.Handler {
 const chatPrefix = "/chat"
 
 // msnHandler is the MSN service answering path: Passport, the address
-// book or the offline-IM services.
+// book, the offline-IM services or the storage service and its pictures.
 func (n *Node) msnHandler(path string) http.Handler {
 	switch {
 	case abch.Handles(path):
 		return n.MSNP.AddressBookHandler()
 	case oim.Handles(path):
 		return n.MSNP.OfflineMessageHandler()
+	case storage.Handles(path):
+		return n.MSNP.StorageHandler()
 	}
 	return n.MSNP.PassportHandler()
 }

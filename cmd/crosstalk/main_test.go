@@ -15,6 +15,7 @@ import (
 
 	"github.com/crosstalk-im/crosstalk/internal/loginguard"
 	"github.com/crosstalk-im/crosstalk/internal/pgtest"
+	"github.com/crosstalk-im/crosstalk/msnp/storage"
 	sipserver "github.com/crosstalk-im/crosstalk/sip/server"
 	sipwire "github.com/crosstalk-im/crosstalk/sip/wire"
 	webchatserver "github.com/crosstalk-im/crosstalk/webchat/server"
@@ -101,8 +102,13 @@ func TestConfigSources(t *testing.T) {
 	if s.MsnpMaxMessage != 1664 {
 		t.Errorf("default not applied: %d", s.MsnpMaxMessage)
 	}
-	if s.HttpsAddr != "off" || !s.HttpsLegacy || s.MsnpTicketLifetime != 24*time.Hour || s.MsnpMaxPersonal != 1024 {
-		t.Errorf("MSNP8+ defaults: https %q legacy %v ticket %v personal %d", s.HttpsAddr, s.HttpsLegacy, s.MsnpTicketLifetime, s.MsnpMaxPersonal)
+	if s.HttpsAddr != "off" || !s.HttpsLegacy || s.MsnpTicketLifetime != 24*time.Hour || s.MsnpMaxPersonal != 1024 ||
+		s.MsnpMaxPicture != storage.DefaultMaxPicture {
+		t.Errorf("MSNP8+ defaults: https %q legacy %v ticket %v personal %d picture %d", s.HttpsAddr, s.HttpsLegacy,
+			s.MsnpTicketLifetime, s.MsnpMaxPersonal, s.MsnpMaxPicture)
+	}
+	if c, _, err := parse(t, "serve", "--msnp-max-picture", "64KiB"); err != nil || c.Serve.MsnpMaxPicture != 64<<10 {
+		t.Errorf("--msnp-max-picture 64KiB: %v %d", err, c.Serve.MsnpMaxPicture)
 	}
 	c, _, err = parse(t, "serve", "--no-https-legacy", "--msnp-max-personal", "2KiB")
 	if err != nil || c.Serve.HttpsLegacy || c.Serve.MsnpMaxPersonal != 2048 {

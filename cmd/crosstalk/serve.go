@@ -56,6 +56,7 @@ type serveCmd struct {
 	MsnpChallenge        bool          `help:"Send CHL challenges after MSNP login and require a correct QRY." group:"msn"`
 	MsnpTicketLifetime   time.Duration `help:"How long a Passport ticket (MSNP8+ sign-in) stays valid." default:"24h" group:"msn"`
 	MsnpMaxPersonal      int           `help:"Largest MSNP11+ personal message and current media together." default:"1KiB" type:"size" group:"msn"`
+	MsnpMaxPicture       int           `help:"Largest display picture the storage service (WLM 8.5/2009 roaming profile) keeps per account." default:"256KiB" type:"size" group:"msn"`
 	MsnpTrace            bool          `help:"Log every MSNP line in and out (at log level trace)." group:"msn"`
 	MsnpMaxLine          int           `help:"Longest MSNP command line." default:"1KiB" type:"size" group:"msn"`
 	MsnpMaxMessage       int           `help:"Largest switchboard MSG payload." default:"1664" type:"size" group:"msn"`
@@ -188,6 +189,7 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 			Challenge:              c.MsnpChallenge,
 			Passport:               passport.Tickets{Lifetime: c.MsnpTicketLifetime},
 			MaxPersonalStatus:      c.MsnpMaxPersonal,
+			MaxProfilePicture:      c.MsnpMaxPicture,
 			Limits:                 wireLimits(c.MsnpMaxLine),
 			MaxMessageBytes:        c.MsnpMaxMessage,
 			CommandsPerSecond:      c.MsnpCommandRate,

@@ -53,6 +53,7 @@ import (
 	"github.com/crosstalk-im/crosstalk/internal/setting"
 	"github.com/crosstalk-im/crosstalk/metrics"
 	"github.com/crosstalk-im/crosstalk/msnp/oim"
+	"github.com/crosstalk-im/crosstalk/msnp/storage"
 	"github.com/crosstalk-im/crosstalk/msnp/passport"
 	"github.com/crosstalk-im/crosstalk/msnp/wire"
 )
@@ -156,6 +157,9 @@ type Config struct {
 	// LockKeyLifetime is how long a lock-key challenge of the offline-IM
 	// storing service stays current (default oim.DefaultLockKeyLifetime).
 	LockKeyLifetime time.Duration
+	// MaxProfilePicture bounds the display picture the storage service
+	// keeps for an account (default storage.DefaultMaxPicture).
+	MaxProfilePicture int
 }
 
 // LevelTrace is below Debug: the wire dump of one connection.
@@ -200,6 +204,7 @@ func (c *Config) defaults() {
 	setting.Default(&c.FileLegTimeout, fileDialTimeout)
 	setting.Default(&c.MaxMailData, oim.DefaultMaxMailData)
 	setting.Default(&c.LockKeyLifetime, oim.DefaultLockKeyLifetime)
+	setting.Default(&c.MaxProfilePicture, storage.DefaultMaxPicture)
 }
 
 // Server runs the MSNP service. Create it with New and start listeners

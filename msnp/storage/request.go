@@ -24,8 +24,8 @@ type Request struct {
 	// Alias is the cid the call's handle names (GetProfile's profile,
 	// FindDocuments' and CreateDocument's parent); "" when it names none.
 	Alias string
-	// ResourceID is the item UpdateProfile, ShareItem or GetItemVersion
-	// names, or UpdateDocument's document.
+	// ResourceID is the item UpdateProfile or ShareItem names, or
+	// UpdateDocument's document.
 	ResourceID string
 	// DisplayName and PersonalStatus are UpdateProfile's changes; nil
 	// leaves the field as it is.
@@ -63,13 +63,12 @@ type envelope struct {
 	Ticket  string `xml:"Header>StorageUserHeader>TicketToken"`
 	Body    struct {
 		Ops []struct {
-			XMLName        xml.Name
-			ProfileHandle  handle `xml:"profileHandle"`
-			ObjectHandle   handle `xml:"objectHandle"`
-			ParentHandle   handle `xml:"parentHandle"`
-			ResourceIDLow  string `xml:"resourceID"`
-			ItemResourceID string `xml:"ResourceID"`
-			Profile        struct {
+			XMLName       xml.Name
+			ProfileHandle handle `xml:"profileHandle"`
+			ObjectHandle  handle `xml:"objectHandle"`
+			ParentHandle  handle `xml:"parentHandle"`
+			ResourceIDLow string `xml:"resourceID"`
+			Profile       struct {
 				ResourceID string `xml:"ResourceID"`
 				Expression *struct {
 					DisplayName    *string `xml:"DisplayName"`
@@ -113,8 +112,6 @@ func ParseRequest(body []byte) (Request, error) {
 		}
 	case OpShareItem:
 		r.ResourceID = strings.TrimSpace(op.ResourceIDLow)
-	case OpGetItemVersion:
-		r.ResourceID = strings.TrimSpace(op.ItemResourceID)
 	case OpCreateDocument, OpUpdateDocument:
 		d := op.Document
 		if d == nil || len(d.Streams) == 0 || len(d.Streams) > maxStreams {

@@ -36,15 +36,22 @@ const (
 	OpUpdateDocument      = "UpdateDocument"
 	OpCreateRelationships = "CreateRelationships"
 	OpDeleteRelationships = "DeleteRelationships"
-	OpGetItemVersion      = "GetItemVersion"
 )
 
 var operations = []string{OpGetProfile, OpUpdateProfile, OpCreateProfile, OpShareItem, OpFindDocuments,
-	OpCreateDocument, OpUpdateDocument, OpCreateRelationships, OpDeleteRelationships, OpGetItemVersion}
+	OpCreateDocument, OpUpdateDocument, OpCreateRelationships, OpDeleteRelationships}
 
 // TilePrefix starts the paths the display pictures are fetched at:
 // TilePrefix + <cid>/<key>/static, as GetProfile names them.
 const TilePrefix = "/storage/usertile/"
+
+// DefaultMaxPicture bounds a display picture the service keeps: WLM's
+// tiles are 96×96 images of a few tens of kilobytes.
+const DefaultMaxPicture = 256 << 10
+
+// MaxBody bounds a call carrying a picture of up to maxPicture bytes: its
+// base64 and the envelope around it.
+func MaxBody(maxPicture int) int { return maxPicture/3*4 + 4 + 64<<10 }
 
 // IsService reports whether path is the SOAP service's. Leading slashes
 // count as one and case does not count, as on the real service.
