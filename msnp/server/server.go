@@ -53,8 +53,8 @@ import (
 	"github.com/crosstalk-im/crosstalk/internal/setting"
 	"github.com/crosstalk-im/crosstalk/metrics"
 	"github.com/crosstalk-im/crosstalk/msnp/oim"
-	"github.com/crosstalk-im/crosstalk/msnp/storage"
 	"github.com/crosstalk-im/crosstalk/msnp/passport"
+	"github.com/crosstalk-im/crosstalk/msnp/storage"
 	"github.com/crosstalk-im/crosstalk/msnp/wire"
 )
 
