@@ -3,8 +3,10 @@ package node
 import (
 	"strings"
 
+	"github.com/crosstalk-im/crosstalk/msnp/abch"
 	"github.com/crosstalk-im/crosstalk/msnp/oim"
 	"github.com/crosstalk-im/crosstalk/msnp/passport"
+	"github.com/crosstalk-im/crosstalk/msnp/storage"
 	"github.com/crosstalk-im/crosstalk/web"
 )
 
@@ -29,12 +31,14 @@ func (n *Node) ClientSettings() []web.ClientSetting {
 
 // msnHostsNames are the names MSN clients find by themselves: the
 // dispatch server, and with the HTTPS listener Passport's sign-in servers
-// (MSN Messenger 5 to 7.5; README: Passport over HTTPS) and the offline-IM
-// services (Windows Live Messenger).
+// (MSN Messenger 5 to 7.5; README: Passport over HTTPS), and the token,
+// address book, offline-IM and storage services (Windows Live Messenger).
 func (n *Node) msnHostsNames() []string {
 	names := []string{"messenger.hotmail.com"}
 	if n.HTTPSAddr != "" {
-		names = append(names, "nexus.passport.com", passport.LoginHost, "login.live.com", oim.RSIHost, oim.StoreHost)
+		names = append(names, "nexus.passport.com", passport.LoginHost, passport.TokenHost)
+		names = append(names, abch.Hosts...)
+		names = append(names, oim.RSIHost, oim.StoreHost, storage.Host)
 	}
 	return names
 }

@@ -12,12 +12,12 @@ import (
 
 // DefaultStorage is where Windows Live Messenger 8.5 and 2009 keep the
 // roaming profile.
-const DefaultStorage = "https://" + StorageService + storage.Path
+const DefaultStorage = "https://" + storage.Host + storage.Path
 
 // StorageService is the ticket service name and policy WLM asks the
 // token service for to reach the storage service.
 const (
-	StorageService = "storage.msn.com"
+	StorageService = storage.Host
 	StoragePolicy  = "MBI_SSL"
 )
 

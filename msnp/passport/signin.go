@@ -72,8 +72,12 @@ func get(ctx context.Context, hc *http.Client, target, auth string) (*http.Respo
 // login server decodes, not '+', which it keeps.
 func escape(s string) string { return strings.ReplaceAll(url.QueryEscape(s), "+", "%20") }
 
-// DefaultRST is where clients from MSN Messenger 7.5 on ask for tokens.
-const DefaultRST = "https://login.live.com/RST.srf"
+// TokenHost is the security token service's host name; DefaultRST is
+// where clients from MSN Messenger 7.5 on ask it for tokens.
+const (
+	TokenHost  = "login.live.com"
+	DefaultRST = "https://" + TokenHost + "/RST.srf"
+)
 
 // RequestTokens asks a security token service (RST.srf) for tokens, as
 // MSN Messenger 7.5 and later do; RST0, the Passport.NET/tb ticket, goes

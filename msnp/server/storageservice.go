@@ -222,7 +222,7 @@ func tileURL(r *http.Request, cid, key string) string {
 	}
 	host := r.Host
 	if host == "" {
-		host = storage.Hosts[0]
+		host = storage.Host
 	}
 	return scheme + "://" + host + storage.TilePath(cid, key)
 }

@@ -11,12 +11,13 @@ import (
 )
 
 // Path of the service, on whatever host name the client used; a hosts
-// file or DNS points Hosts at this service.
-const Path = "/storageservice/SchematizedStore.asmx"
-
-// Hosts clients reach the service at: WLM 8.5 and 2009 post to the first;
-// their token requests also name the second.
-var Hosts = []string{"storage.msn.com", "storage.live.com"}
+// file or DNS points Host, where WLM 8.5 and 2009 post, at this service.
+// (Their token requests name storage.live.com too, but nothing is posted
+// there.)
+const (
+	Path = "/storageservice/SchematizedStore.asmx"
+	Host = "storage.msn.com"
+)
 
 // Namespaces of the request and answer elements: WLM 2009 uses 2008, WLM
 // 8.x and aMSN w10. An answer is written in its request's.
