@@ -88,7 +88,7 @@ func (s *Server) storageCall(r *http.Request, w http.ResponseWriter, req storage
 		return errStorageFailed
 	}
 	me := cid(acct.Number)
-	if req.Alias != "" && req.Alias != me {
+	if req.Alias != "" && !ownAlias(req.Alias, acct.Number) {
 		return &storage.Fault{Code: storage.FaultAccessDenied, Message: "not your profile"}
 	}
 	store := s.cfg.Hub.Store()
@@ -146,6 +146,17 @@ func (s *Server) storageCall(r *http.Request, w http.ResponseWriter, req storage
 		storage.WriteResult(w, req.Namespace, me, req.Operation, "")
 	}
 	return nil
+}
+
+// ownAlias reports whether a handle's alias names the account: its cid
+// as the address book writes it (decimal), or in the 16 hexadecimal
+// digits the real storage service wrote cids in.
+func ownAlias(alias string, number uint32) bool {
+	if alias == cid(number) {
+		return true
+	}
+	n, err := strconv.ParseUint(alias, 16, 64)
+	return len(alias) == 16 && err == nil && n == uint64(number)
 }
 
 // updateProfile renames the account (as PRP MFN does, so every protocol

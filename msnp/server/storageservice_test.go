@@ -64,6 +64,12 @@ func TestStorageServiceRefusesBadInput(t *testing.T) {
 		Document: &storage.Document{Streams: []storage.Stream{{Type: "UserTileSmall", Data: []byte("\x89PNG\r\n\x1a\n")}}}}))
 	fault("no user tile stream", code, err, storage.FaultBadArgument)
 
+	if code, err := post(storage.RequestBody(storage.Request{Operation: storage.OpGetProfile, Ticket: ticket, Alias: "00000000000003E9"})); err != nil || code != http.StatusOK {
+		t.Errorf("own cid in hexadecimal: %d %v", code, err)
+	}
+	code, err = post(storage.RequestBody(storage.Request{Operation: storage.OpGetProfile, Ticket: ticket, Alias: "00000000000003EA"}))
+	fault("another cid in hexadecimal", code, err, storage.FaultAccessDenied)
+
 	if err := env.store.SetDisabled(context.Background(), alice.Number, true); err != nil {
 		t.Fatal(err)
 	}
