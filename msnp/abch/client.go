@@ -21,7 +21,7 @@ func NewRequest(op, ticket string, args ...string) []byte {
 		`xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soap:Header><ABApplicationHeader xmlns="` + Namespace + `">` +
 		`<ApplicationId>CFE80F9D-180F-4399-82AB-413F33A1FA11</ApplicationId><IsMigration>false</IsMigration><PartnerScenario>Initial</PartnerScenario>` +
 		`</ABApplicationHeader><ABAuthHeader xmlns="` + Namespace + `"><ManagedGroupRequest>false</ManagedGroupRequest>`)
-	w.elem("TicketToken", ticket)
+	w.Elem("TicketToken", ticket)
 	w.WriteString(`</ABAuthHeader></soap:Header><soap:Body><` + op + ` xmlns="` + Namespace + `">`)
 	for _, a := range args {
 		w.WriteString(a)
@@ -32,7 +32,7 @@ func NewRequest(op, ticket string, args ...string) []byte {
 
 func escaped(s string) string {
 	var w writer
-	w.text(s)
+	w.Text(s)
 	return w.String()
 }
 

@@ -1,12 +1,11 @@
 package abch
 
 import (
-	"bytes"
-	"encoding/xml"
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
+
+	"github.com/crosstalk-im/crosstalk/msnp/internal/soap"
 )
 
 // Book is what an address book holds for the answers to FindMembership,
@@ -30,17 +29,7 @@ const GroupType = "c8529ce2-6ead-434d-881f-341e17db3ff8"
 
 const timeFormat = "2006-01-02T15:04:05.0000000-07:00"
 
-type writer struct{ bytes.Buffer }
-
-// text writes s XML-escaped.
-func (w *writer) text(s string) { _ = xml.EscapeText(w, []byte(s)) }
-
-// elem writes <name>s</name>, escaped.
-func (w *writer) elem(name, s string) {
-	w.WriteString("<" + name + ">")
-	w.text(s)
-	w.WriteString("</" + name + ">")
-}
+type writer struct{ soap.Writer }
 
 func boolText(b bool) string {
 	if b {
@@ -54,23 +43,16 @@ func (w *writer) open(cacheKey string) {
 	w.WriteString(`<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" ` +
 		`xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:xsd="http://www.w3.org/2001/XMLSchema">` +
 		`<soap:Header><ServiceHeader xmlns="` + Namespace + `"><Version>15.01.1408.0000</Version><CacheKey>`)
-	w.text(cacheKey)
+	w.Text(cacheKey)
 	w.WriteString(`</CacheKey><CacheKeyChanged>true</CacheKeyChanged><PreferredHostName>local-bay.contacts.msn.com</PreferredHostName>` +
 		`<SessionId>`)
-	w.text(cacheKey)
+	w.Text(cacheKey)
 	w.WriteString(`</SessionId></ServiceHeader></soap:Header><soap:Body>`)
 }
 
 func (w *writer) close() { w.WriteString(`</soap:Body></soap:Envelope>`) }
 
-// send writes an answer with its length: Pidgin's HTTP reader knows no
-// chunked encoding, which Go uses for long answers without one.
-func send(rw http.ResponseWriter, status int, w *writer) {
-	rw.Header().Set("Content-Type", "text/xml; charset=utf-8")
-	rw.Header().Set("Content-Length", strconv.Itoa(w.Len()))
-	rw.WriteHeader(status)
-	_, _ = rw.Write(w.Bytes())
-}
+func send(rw http.ResponseWriter, status int, w *writer) { soap.Send(rw, status, w.Bytes()) }
 
 // WriteFindMembership answers FindMembership with the Messenger service's
 // roles. Every member carries xsi:type="PassportMember" (Pidgin reads it
@@ -82,29 +64,29 @@ func WriteFindMembership(rw http.ResponseWriter, cacheKey string, b Book) {
 	w.WriteString(`<FindMembershipResponse xmlns="` + Namespace + `"><FindMembershipResult><Services><Service><Memberships>`)
 	for _, m := range b.Memberships {
 		w.WriteString(`<Membership>`)
-		w.elem("MemberRole", m.Role)
+		w.Elem("MemberRole", m.Role)
 		w.WriteString(`<Members>`)
 		for _, x := range m.Members {
 			w.WriteString(`<Member xsi:type="PassportMember">`)
-			w.elem("MembershipId", m.Role+"/"+x.CID)
+			w.Elem("MembershipId", m.Role+"/"+x.CID)
 			w.WriteString(`<Type>Passport</Type>`)
 			if x.Name != "" {
-				w.elem("DisplayName", x.Name)
+				w.Elem("DisplayName", x.Name)
 			}
 			w.WriteString(`<State>Accepted</State><Deleted>false</Deleted>`)
-			w.elem("LastChanged", changed)
-			w.elem("JoinedDate", changed)
+			w.Elem("LastChanged", changed)
+			w.Elem("JoinedDate", changed)
 			w.WriteString(`<ExpirationDate>0001-01-01T00:00:00</ExpirationDate><Changes />`)
-			w.elem("PassportName", x.Email)
+			w.Elem("PassportName", x.Email)
 			w.WriteString(`<IsPassportNameHidden>false</IsPassportNameHidden><PassportId>0</PassportId>`)
-			w.elem("CID", x.CID)
+			w.Elem("CID", x.CID)
 			w.WriteString(`<PassportChanges /></Member>`)
 		}
 		w.WriteString(`</Members><MembershipIsComplete>true</MembershipIsComplete></Membership>`)
 	}
 	w.WriteString(`</Memberships><Info><Handle><Id>1</Id><Type>Messenger</Type><ForeignId /></Handle><InverseRequired>false</InverseRequired>` +
 		`<AuthorizationCriteria>Everyone</AuthorizationCriteria><IsBot>false</IsBot></Info><Changes />`)
-	w.elem("LastChange", changed)
+	w.Elem("LastChange", changed)
 	w.WriteString(`<Deleted>false</Deleted></Service></Services></FindMembershipResult></FindMembershipResponse>`)
 	w.close()
 	send(rw, http.StatusOK, &w)
@@ -123,11 +105,11 @@ func WriteAddressBook(rw http.ResponseWriter, cacheKey, op string, b Book) {
 	w.WriteString("<" + op + `Response xmlns="` + Namespace + `"><` + op + "Result><" + groups + ">")
 	for _, g := range b.Groups {
 		w.WriteString(`<Group>`)
-		w.elem("groupId", g.ID)
+		w.Elem("groupId", g.ID)
 		w.WriteString(`<groupInfo><groupType>` + GroupType + `</groupType>`)
-		w.elem("name", g.Name)
+		w.Elem("name", g.Name)
 		w.WriteString(`<IsNotMobileVisible>false</IsNotMobileVisible><IsPrivate>false</IsPrivate><IsFavorite>false</IsFavorite></groupInfo><propertiesChanged /><fDeleted>false</fDeleted>`)
-		w.elem("lastChange", changed)
+		w.Elem("lastChange", changed)
 		w.WriteString(`</Group>`)
 	}
 	w.WriteString("</" + groups + "><" + contacts + ">")
@@ -136,15 +118,15 @@ func WriteAddressBook(rw http.ResponseWriter, cacheKey, op string, b Book) {
 		w.contact(c, changed)
 	}
 	w.WriteString("</" + contacts + "><" + ab + ">")
-	w.elem("abId", b.ABID)
+	w.Elem("abId", b.ABID)
 	w.WriteString(`<abInfo><ownerPuid>0</ownerPuid>`)
-	w.elem("OwnerCID", b.Me.CID)
-	w.elem("ownerEmail", b.Me.Email)
+	w.Elem("OwnerCID", b.Me.CID)
+	w.Elem("ownerEmail", b.Me.Email)
 	w.WriteString(`<fDefault>true</fDefault><joinedNamespace>false</joinedNamespace><IsBot>false</IsBot><IsParentManaged>false</IsParentManaged>` +
 		`<SubscribeExternalPartner>false</SubscribeExternalPartner><NotifyExternalPartner>false</NotifyExternalPartner><AddressBookType>Individual</AddressBookType></abInfo>`)
-	w.elem("lastChange", changed)
-	w.elem("DynamicItemLastChanged", changed)
-	w.elem("createDate", changed)
+	w.Elem("lastChange", changed)
+	w.Elem("DynamicItemLastChanged", changed)
+	w.Elem("createDate", changed)
 	w.WriteString("<propertiesChanged /></" + ab + "></" + op + "Result></" + op + "Response>")
 	w.close()
 	send(rw, http.StatusOK, &w)
@@ -152,7 +134,7 @@ func WriteAddressBook(rw http.ResponseWriter, cacheKey, op string, b Book) {
 
 func (w *writer) contact(c Contact, changed string) {
 	w.WriteString(`<Contact>`)
-	w.elem("contactId", c.ID)
+	w.Elem("contactId", c.ID)
 	w.WriteString(`<contactInfo>`)
 	if c.Type == "Me" {
 		// Clients read from the Me contact that the account may be
@@ -162,23 +144,23 @@ func (w *writer) contact(c Contact, changed string) {
 	if len(c.GroupIDs) > 0 {
 		w.WriteString(`<groupIds>`)
 		for _, g := range c.GroupIDs {
-			w.elem("guid", g)
+			w.Elem("guid", g)
 		}
 		w.WriteString(`</groupIds>`)
 	}
-	w.elem("contactType", c.Type)
-	w.elem("quickName", c.DisplayName)
-	w.elem("passportName", c.Email)
+	w.Elem("contactType", c.Type)
+	w.Elem("quickName", c.DisplayName)
+	w.Elem("passportName", c.Email)
 	w.WriteString(`<IsPassportNameHidden>false</IsPassportNameHidden>`)
-	w.elem("displayName", c.DisplayName)
+	w.Elem("displayName", c.DisplayName)
 	w.WriteString(`<puid>0</puid>`)
-	w.elem("CID", c.CID)
+	w.Elem("CID", c.CID)
 	w.WriteString(`<IsNotMobileVisible>false</IsNotMobileVisible><isMobileIMEnabled>false</isMobileIMEnabled>`)
-	w.elem("isMessengerUser", boolText(c.IsMessenger))
+	w.Elem("isMessengerUser", boolText(c.IsMessenger))
 	w.WriteString(`<isFavorite>false</isFavorite><isSmtp>false</isSmtp><hasSpace>false</hasSpace><spotWatchState>NoDevice</spotWatchState>` +
 		`<birthdate>0001-01-01T00:00:00</birthdate><primaryEmailType>ContactEmailPersonal</primaryEmailType><PrimaryLocation>ContactLocationPersonal</PrimaryLocation>` +
 		`<PrimaryPhone>ContactPhonePersonal</PrimaryPhone><IsPrivate>false</IsPrivate><Gender>Unspecified</Gender><TimeZone>None</TimeZone></contactInfo><propertiesChanged /><fDeleted>false</fDeleted>`)
-	w.elem("lastChange", changed)
+	w.Elem("lastChange", changed)
 	w.WriteString(`</Contact>`)
 }
 
@@ -191,10 +173,10 @@ func WriteResult(rw http.ResponseWriter, cacheKey, op, guid string) {
 	w.WriteString("<" + op + `Response xmlns="` + Namespace + `">`)
 	switch {
 	case op == "ABAdd":
-		w.elem("ABAddResult", guid)
+		w.Elem("ABAddResult", guid)
 	case guid != "":
 		w.WriteString("<" + op + "Result>")
-		w.elem("guid", guid)
+		w.Elem("guid", guid)
 		w.WriteString("</" + op + "Result>")
 	}
 	w.WriteString("</" + op + "Response>")
@@ -225,13 +207,13 @@ func WriteFault(rw http.ResponseWriter, op, code, message string) {
 	}
 	var w writer
 	w.WriteString(`<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><soap:Fault>`)
-	w.elem("faultcode", faultcode)
-	w.elem("faultstring", message)
-	w.elem("faultactor", "http://www.msn.com/webservices/AddressBook/"+op)
+	w.Elem("faultcode", faultcode)
+	w.Elem("faultstring", message)
+	w.Elem("faultactor", "http://www.msn.com/webservices/AddressBook/"+op)
 	w.WriteString(`<detail><errorcode xmlns="` + Namespace + `">`)
-	w.text(code)
+	w.Text(code)
 	w.WriteString(`</errorcode><errorstring xmlns="` + Namespace + `">`)
-	w.text(message)
+	w.Text(message)
 	w.WriteString(`</errorstring></detail></soap:Fault></soap:Body></soap:Envelope>`)
 	send(rw, http.StatusInternalServerError, &w)
 }

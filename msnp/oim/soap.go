@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/crosstalk-im/crosstalk/msnp/internal/soap"
 )
 
 // The retrieval service's operations.
@@ -198,22 +200,13 @@ func WriteFault(w http.ResponseWriter, ns string, f *Fault) {
 		b = append(b, `</RequiredAuthPolicy>`...)
 	}
 	b = append(b, `</detail></soap:Fault></soap:Body></soap:Envelope>`...)
-	write(w, faultStatus, b)
-}
-
-// write answers with b. Pidgin reads as much body as Content-Length says
-// and knows no chunked encoding, which Go would use past 2 KB.
-func write(w http.ResponseWriter, status int, b []byte) {
-	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
+	soap.Send(w, faultStatus, b)
 }
 
 // writeBody answers with one body element of the retrieval service.
 func writeBody(w http.ResponseWriter, inner []byte) {
 	b := append([]byte(envelopeStart+`<soap:Body>`), inner...)
-	write(w, http.StatusOK, append(b, `</soap:Body></soap:Envelope>`...))
+	soap.Send(w, http.StatusOK, append(b, `</soap:Body></soap:Envelope>`...))
 }
 
 // WriteMetadata answers GetMetadata with every waiting message.
@@ -244,7 +237,7 @@ func WriteStored(w http.ResponseWriter, r StoreRequest) {
 		`" /></SequenceAcknowledgment></soap:Header><soap:Body><StoreResponse xmlns="`)
 	b = appendEscaped(b, r.Namespace)
 	b = append(b, `"><PointsConsumed>0</PointsConsumed></StoreResponse></soap:Body></soap:Envelope>`...)
-	write(w, http.StatusOK, b)
+	soap.Send(w, http.StatusOK, b)
 }
 
 // RSIRequestBody is a retrieval request as clients send it, for ticket

@@ -70,16 +70,29 @@ var (
 
 // ticketAccount is the enabled account a ticket was issued to.
 func (s *Server) ticketAccount(ctx context.Context, ticket, policy string) (hub.Account, *oim.Fault) {
-	refused := &oim.Fault{Code: oim.FaultAuthenticationFailed, Message: "bad ticket", RequiredAuthPolicy: policy}
-	acct, err := s.ticketOwner(ctx, ticket)
+	acct, err := s.enabledTicketOwner(ctx, ticket)
 	switch {
-	case errors.Is(err, passport.ErrBadTicket) || errors.Is(err, hub.ErrNotFound) || err == nil && acct.Disabled:
-		return hub.Account{}, refused
+	case errors.Is(err, errRefusedTicket):
+		return hub.Account{}, &oim.Fault{Code: oim.FaultAuthenticationFailed, Message: "bad ticket", RequiredAuthPolicy: policy}
 	case err != nil:
 		s.log.Error("offline messages: account", "err", err)
 		return hub.Account{}, errOIMFailed
 	}
 	return acct, nil
+}
+
+// errRefusedTicket: the ticket is malformed, forged or expired, or its
+// account is gone or disabled.
+var errRefusedTicket = errors.New("msnp: ticket refused")
+
+// enabledTicketOwner is the enabled account a ticket was issued to, or
+// errRefusedTicket, or the store's error.
+func (s *Server) enabledTicketOwner(ctx context.Context, ticket string) (hub.Account, error) {
+	acct, err := s.ticketOwner(ctx, ticket)
+	if errors.Is(err, passport.ErrBadTicket) || errors.Is(err, hub.ErrNotFound) || err == nil && acct.Disabled {
+		return hub.Account{}, errRefusedTicket
+	}
+	return acct, err
 }
 
 // retrieve answers the retrieval service: the list of waiting messages,

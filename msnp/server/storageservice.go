@@ -14,7 +14,6 @@ import (
 
 	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/metrics"
-	"github.com/crosstalk-im/crosstalk/msnp/passport"
 	"github.com/crosstalk-im/crosstalk/msnp/storage"
 	"github.com/crosstalk-im/crosstalk/msnp/wire"
 )
@@ -79,9 +78,9 @@ var errStorageFailed = &storage.Fault{Code: storage.FaultInternal, Message: "ser
 // storageCall does one operation for the ticket's account.
 func (s *Server) storageCall(r *http.Request, w http.ResponseWriter, req storage.Request) *storage.Fault {
 	ctx := r.Context()
-	acct, err := s.ticketOwner(ctx, req.Ticket)
+	acct, err := s.enabledTicketOwner(ctx, req.Ticket)
 	switch {
-	case errors.Is(err, passport.ErrBadTicket) || errors.Is(err, hub.ErrNotFound) || err == nil && acct.Disabled:
+	case errors.Is(err, errRefusedTicket):
 		return &storage.Fault{Code: storage.FaultAuth, Message: "bad ticket"}
 	case err != nil:
 		s.log.Error("storage: account", "err", err)

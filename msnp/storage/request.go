@@ -154,15 +154,15 @@ func RequestBody(r Request) []byte {
 	var w writer
 	w.WriteString(envelopeStart + `<soap:Header><StorageApplicationHeader xmlns="` + ns + `"><ApplicationID>Messenger Client 9.0</ApplicationID>` +
 		`<Scenario>Initial</Scenario></StorageApplicationHeader><StorageUserHeader xmlns="` + ns + `"><Puid>0</Puid>`)
-	w.elem("TicketToken", r.Ticket)
+	w.Elem("TicketToken", r.Ticket)
 	w.WriteString(`</StorageUserHeader></soap:Header><soap:Body><` + r.Operation + ` xmlns="` + ns + `">`)
 	alias := func(tag, relationship string) {
 		w.WriteString("<" + tag + ">")
 		if relationship != "" {
-			w.elem("RelationshipName", relationship)
+			w.Elem("RelationshipName", relationship)
 		}
 		w.WriteString(`<Alias>`)
-		w.elem("Name", r.Alias)
+		w.Elem("Name", r.Alias)
 		w.WriteString(`<NameSpace>MyCidStuff</NameSpace></Alias></` + tag + ">")
 	}
 	switch r.Operation {
@@ -174,13 +174,13 @@ func RequestBody(r Request) []byte {
 			`<Photo>true</Photo><Flags>true</Flags></ExpressionProfileAttributes></profileAttributes>`)
 	case OpUpdateProfile:
 		w.WriteString(`<profile>`)
-		w.elem("ResourceID", r.ResourceID)
+		w.Elem("ResourceID", r.ResourceID)
 		w.WriteString(`<ExpressionProfile><FreeText>Update</FreeText>`)
 		if r.DisplayName != nil {
-			w.elem("DisplayName", *r.DisplayName)
+			w.Elem("DisplayName", *r.DisplayName)
 		}
 		if r.PersonalStatus != nil {
-			w.elem("PersonalStatus", *r.PersonalStatus)
+			w.Elem("PersonalStatus", *r.PersonalStatus)
 		}
 		w.WriteString(`<Flags>0</Flags></ExpressionProfile></profile>`)
 	case OpFindDocuments:
@@ -194,16 +194,16 @@ func RequestBody(r Request) []byte {
 		}
 		w.WriteString(`<document xsi:type="Photo">`)
 		if r.ResourceID != "" {
-			w.elem("ResourceID", r.ResourceID)
+			w.Elem("ResourceID", r.ResourceID)
 		}
 		if r.Document != nil {
-			w.elem("Name", r.Document.Name)
+			w.Elem("Name", r.Document.Name)
 			w.WriteString(`<DocumentStreams>`)
 			for _, s := range r.Document.Streams {
 				w.WriteString(`<DocumentStream xsi:type="PhotoStream">`)
-				w.elem("DocumentStreamType", s.Type)
-				w.elem("MimeType", s.MimeType)
-				w.elem("Data", base64.StdEncoding.EncodeToString(s.Data))
+				w.Elem("DocumentStreamType", s.Type)
+				w.Elem("MimeType", s.MimeType)
+				w.Elem("Data", base64.StdEncoding.EncodeToString(s.Data))
 				w.WriteString(`<DataSize>0</DataSize></DocumentStream>`)
 			}
 			w.WriteString(`</DocumentStreams>`)
@@ -213,7 +213,7 @@ func RequestBody(r Request) []byte {
 			w.WriteString(`<relationshipName>Messenger User Tile</relationshipName>`)
 		}
 	case OpShareItem:
-		w.elem("resourceID", r.ResourceID)
+		w.Elem("resourceID", r.ResourceID)
 		w.WriteString(`<displayName>Messenger Roaming Identity</displayName>`)
 	case OpCreateProfile:
 		w.WriteString(`<profile><ExpressionProfile><PersonalStatus/><RoleDefinitionName>ExpressionProfileDefault</RoleDefinitionName></ExpressionProfile></profile>`)

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/crosstalk-im/crosstalk/msnp/internal/soap"
 )
 
 const envelopeStart = `<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" ` +
@@ -19,35 +21,19 @@ const envelopeStart = `<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmln
 // it, and nothing here depends on it.
 const cacheKey = "crosstalk"
 
-type writer struct{ bytes.Buffer }
-
-func (w *writer) text(s string) { _ = xml.EscapeText(w, []byte(s)) }
-
-// elem writes <name>s</name>, s escaped.
-func (w *writer) elem(name, s string) {
-	w.WriteString("<" + name + ">")
-	w.text(s)
-	w.WriteString("</" + name + ">")
-}
+type writer struct{ soap.Writer }
 
 // open starts an answer in namespace ns: the header and the body.
 func open(ns, cid string) *writer {
 	w := &writer{}
 	w.WriteString(envelopeStart + `<soap:Header><AffinityCacheHeader xmlns="` + ns + `"><CacheKey>` + cacheKey +
 		`</CacheKey></AffinityCacheHeader><StorageUserHeader xmlns="` + ns + `"><Puid>0</Puid>`)
-	w.elem("Cid", cid)
+	w.Elem("Cid", cid)
 	w.WriteString(`</StorageUserHeader></soap:Header><soap:Body>`)
 	return w
 }
 
-// send answers with w. Old clients read as much body as Content-Length
-// says and know no chunked encoding, which Go would use past 2 KB.
-func send(rw http.ResponseWriter, status int, w *writer) {
-	rw.Header().Set("Content-Type", "text/xml; charset=utf-8")
-	rw.Header().Set("Content-Length", strconv.Itoa(w.Len()))
-	rw.WriteHeader(status)
-	_, _ = rw.Write(w.Bytes())
-}
+func send(rw http.ResponseWriter, status int, w *writer) { soap.Send(rw, status, w.Bytes()) }
 
 // dateTime is how the service writes times.
 func dateTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }
@@ -70,30 +56,30 @@ func WriteProfile(rw http.ResponseWriter, ns string, p Profile) {
 	w := open(ns, p.CID)
 	changed := dateTime(p.Changed)
 	w.WriteString(`<GetProfileResponse xmlns="` + ns + `"><GetProfileResult>`)
-	w.elem("ResourceID", ProfileID(p.CID))
-	w.elem("DateModified", changed)
+	w.Elem("ResourceID", ProfileID(p.CID))
+	w.Elem("DateModified", changed)
 	w.WriteString(`<ExpressionProfile>`)
-	w.elem("ResourceID", ExpressionID(p.CID))
+	w.Elem("ResourceID", ExpressionID(p.CID))
 	w.WriteString(`<Version>1</Version>`)
-	w.elem("DateModified", changed)
+	w.Elem("DateModified", changed)
 	if p.PictureURL != "" {
 		w.WriteString(`<Photo>`)
-		w.elem("ResourceID", PhotoID(p.CID))
-		w.elem("Name", PhotoName)
+		w.Elem("ResourceID", PhotoID(p.CID))
+		w.Elem("Name", PhotoName)
 		w.WriteString(`<DocumentStreams><DocumentStream>`)
-		w.elem("DocumentStreamName", StreamUserTile)
-		w.elem("MimeType", p.PictureType)
-		w.elem("DataSize", strconv.Itoa(p.PictureSize))
-		w.elem("PreAuthURL", p.PictureURL)
+		w.Elem("DocumentStreamName", StreamUserTile)
+		w.Elem("MimeType", p.PictureType)
+		w.Elem("DataSize", strconv.Itoa(p.PictureSize))
+		w.Elem("PreAuthURL", p.PictureURL)
 		w.WriteString(`<WriteMode>Overwrite</WriteMode><StreamVersion>1</StreamVersion><DocumentStreamType>` + StreamUserTile +
 			`</DocumentStreamType><IsAliasForDefault>false</IsAliasForDefault></DocumentStream></DocumentStreams></Photo>`)
 	}
-	w.elem("PersonalStatus", p.PersonalStatus)
-	w.elem("PersonalStatusLastModified", changed)
-	w.elem("DisplayName", p.DisplayName)
-	w.elem("DisplayNameLastModified", changed)
+	w.Elem("PersonalStatus", p.PersonalStatus)
+	w.Elem("PersonalStatusLastModified", changed)
+	w.Elem("DisplayName", p.DisplayName)
+	w.Elem("DisplayNameLastModified", changed)
 	if p.PictureURL != "" {
-		w.elem("StaticUserTilePublicURL", p.PictureURL)
+		w.Elem("StaticUserTilePublicURL", p.PictureURL)
 	}
 	w.WriteString(`</ExpressionProfile></GetProfileResult></GetProfileResponse></soap:Body></soap:Envelope>`)
 	send(rw, http.StatusOK, w)
@@ -105,7 +91,7 @@ func WriteResult(rw http.ResponseWriter, ns, cid, op, result string) {
 	w := open(ns, cid)
 	w.WriteString(`<` + op + `Response xmlns="` + ns + `">`)
 	if result != "" {
-		w.elem(op+"Result", result)
+		w.Elem(op+"Result", result)
 	}
 	w.WriteString(`</` + op + `Response></soap:Body></soap:Envelope>`)
 	send(rw, http.StatusOK, w)
@@ -120,8 +106,8 @@ func WriteDocuments(rw http.ResponseWriter, ns, cid string, docs []DocumentInfo)
 	w.WriteString(`<FindDocumentsResponse xmlns="` + ns + `"><FindDocumentsResult>`)
 	for _, d := range docs {
 		w.WriteString(`<Document xsi:type="Photo">`)
-		w.elem("ResourceID", d.ResourceID)
-		w.elem("Name", d.Name)
+		w.Elem("ResourceID", d.ResourceID)
+		w.Elem("Name", d.Name)
 		w.WriteString(`</Document>`)
 	}
 	w.WriteString(`</FindDocumentsResult></FindDocumentsResponse></soap:Body></soap:Envelope>`)
@@ -159,11 +145,11 @@ func WriteFault(rw http.ResponseWriter, ns, op string, f *Fault) {
 	}
 	w := &writer{}
 	w.WriteString(envelopeStart + `<soap:Body><soap:Fault>`)
-	w.elem("faultcode", code)
-	w.elem("faultstring", f.Message)
-	w.elem("faultactor", ns+"/"+op)
+	w.Elem("faultcode", code)
+	w.Elem("faultstring", f.Message)
+	w.Elem("faultactor", ns+"/"+op)
 	w.WriteString(`<detail><errorcode xmlns="` + ns + `">`)
-	w.text(f.Code)
+	w.Text(f.Code)
 	w.WriteString(`</errorcode></detail></soap:Fault></soap:Body></soap:Envelope>`)
 	send(rw, http.StatusInternalServerError, w)
 }
