@@ -352,7 +352,13 @@ func (h *Hub) dispatchEvent(e envelope) {
 	targets := append(h.targets[:0], h.users[e.to]...)
 	h.mu.RUnlock()
 	took := 0
+	name, renamed := ev.renamedTo()
 	for _, s := range targets {
+		if renamed {
+			s.takeName(name)
+			took++
+			continue
+		}
 		if ev.Kind == EventKick && !s.kickedBy(ev) || s.protocol == ev.SkipProtocol || !ev.Notification.For(s.protocol) {
 			continue
 		}
@@ -363,8 +369,9 @@ func (h *Hub) dispatchEvent(e envelope) {
 			h.refused(ev.Kind, "session_refused", e.to)
 		}
 	}
-	// A kick or a mailbox nudge that finds no session has nothing to do.
-	if len(targets) == 0 && ev.Kind != EventKick && ev.Kind != EventMailbox {
+	// A kick, a mailbox nudge or a new name that finds no session has
+	// nothing to do.
+	if len(targets) == 0 && ev.Kind != EventKick && ev.Kind != EventMailbox && !renamed {
 		h.refused(ev.Kind, "no_session", e.to)
 	}
 	clear(targets)

@@ -273,12 +273,14 @@ func (s *Session) Rename(ctx context.Context, name string) (uint32, error) {
 }
 
 // Rename changes an account's display name from outside any of its
-// sessions (the web account page); watchers see it with the current
-// status, its sessions at their next login.
+// sessions (the web account page, MSN's storage service); watchers see it
+// with the current status, and its sessions on every node take it for
+// the presence they announce later.
 func (h *Hub) Rename(ctx context.Context, number uint32, name string) error {
 	if _, err := h.cfg.Store.SetDisplayName(ctx, number, name); err != nil {
 		return err
 	}
+	h.publish(number, Event{Kind: EventNotify, Notification: &Notification{Kind: notifyRenamed, Data: name}})
 	a, err := h.cfg.Store.Account(ctx, number)
 	if err != nil {
 		return err
@@ -292,6 +294,26 @@ func (h *Hub) announceName(ctx context.Context, a Account) {
 	if st, text, err := h.Presence(ctx, a.Number); err == nil && st.Visible() != StatusOffline {
 		_ = h.announce(ctx, a, st, text)
 	}
+}
+
+// notifyRenamed carries a display name set by Hub.Rename to the account's
+// own sessions; the hub takes it itself and hands it to no frontend.
+const notifyRenamed = "hub/renamed"
+
+// renamedTo is the name ev carries to the account's sessions, if it is a
+// notifyRenamed.
+func (ev Event) renamedTo() (string, bool) {
+	if ev.Kind != EventNotify || ev.Notification == nil || ev.Notification.Kind != notifyRenamed {
+		return "", false
+	}
+	return ev.Notification.Data, true
+}
+
+// takeName records a display name set outside the session.
+func (s *Session) takeName(name string) {
+	s.mu.Lock()
+	s.account.DisplayName = name
+	s.mu.Unlock()
 }
 
 // AddGroup, RemoveGroup and RenameGroup edit forward-list groups.

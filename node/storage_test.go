@@ -94,7 +94,7 @@ func TestStorageProfileOverHTTPS(t *testing.T) {
 	if _, err := bob.Add(ctx, client.ListForward, "alice@example.com", "", -1); err != nil {
 		t.Fatal(err)
 	}
-	loginDialect(t, ctx, n, hc, 18, "alice@example.com", "pa")
+	aliceMSN := loginDialect(t, ctx, n, hc, 18, "alice@example.com", "pa")
 	nextPresence(t, ctx, bob, "alice@example.com", client.StatusOnline)
 
 	alice := profileService(t, ctx, hc, "alice@example.com", "pa", "1001")
@@ -116,6 +116,21 @@ func TestStorageProfileOverHTTPS(t *testing.T) {
 		if pr := next[client.Presence](t, ctx, bob.Events()); pr.Email == "alice@example.com" && pr.Friendly == name {
 			break
 		}
+	}
+	// Alice's signed-in session took the name too: her next status
+	// carries it, not the one she signed in with.
+	if err := aliceMSN.SetStatus(ctx, client.StatusAway); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		pr := next[client.Presence](t, ctx, bob.Events())
+		if pr.Email != "alice@example.com" || pr.Status != client.StatusAway {
+			continue
+		}
+		if pr.Friendly != name {
+			t.Fatalf("alice's session announces %q after the rename", pr.Friendly)
+		}
+		break
 	}
 	// A change of the message alone leaves the name.
 	other := "back"
