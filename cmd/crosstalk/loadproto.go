@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -18,6 +19,8 @@ import (
 	"github.com/crosstalk-im/crosstalk/msnp/client"
 	sipclient "github.com/crosstalk-im/crosstalk/sip/client"
 	"github.com/crosstalk-im/crosstalk/store"
+	webchatclient "github.com/crosstalk-im/crosstalk/webchat/client"
+	webchatwire "github.com/crosstalk-im/crosstalk/webchat/wire"
 )
 
 // The load test's accounts are numbered from loadtestNumberBase, each with
@@ -66,6 +69,7 @@ var loadProtocols = []loadProtocol{
 	{"imip", "IMIP", openIMIP},
 	{"msim", "MySpaceIM", openMSIM},
 	{"sip", "SIP", openSIP},
+	{"webchat", "Web chat", openWebchat},
 }
 
 func loadProtocolNamed(key string) loadProtocol {
@@ -325,6 +329,54 @@ func (e sipEnd) send(ctx context.Context, text string) error { return e.c.SendMe
 
 func (e sipEnd) receive(ctx context.Context) (string, error) {
 	m, err := nextEvent[sipclient.Message](ctx, e.c.Events())
+	return m.Text, err
+}
+
+type webchatSession struct{ c *webchatclient.Client }
+
+// openWebchat opens the WebSocket of the HTTP service at addr (host:port)
+// and logs in by e-mail address and password, as a bot does; a web chat
+// login is online at once.
+func openWebchat(ctx context.Context, addr string, d *net.Dialer, account int, _ bool) (loadSession, error) {
+	hc := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+	c, err := webchatclient.Dial(ctx, "ws://"+addr+"/chat/ws", webchatclient.Options{HTTPClient: hc})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.Login(ctx, loadtestEmail(account), loadtestPassword); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return webchatSession{c}, nil
+}
+
+// close logs out and waits for the server to close the socket, so that
+// the session is over on the server too.
+func (s webchatSession) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), stepTimeout)
+	defer cancel()
+	if s.c.Logout(ctx) == nil {
+		_, _ = nextEvent[webchatclient.Disconnected](ctx, s.c.Events())
+	}
+	s.c.Close()
+}
+
+func (s webchatSession) endTo(account int) loadEnd {
+	return webchatEnd{s.c, webchatwire.Contact{Number: loadtestNumber(account)}}
+}
+
+type webchatEnd struct {
+	c  *webchatclient.Client
+	to webchatwire.Contact
+}
+
+func (e webchatEnd) send(ctx context.Context, text string) error {
+	_, err := e.c.Send(ctx, e.to, text)
+	return err
+}
+
+func (e webchatEnd) receive(ctx context.Context) (string, error) {
+	m, err := nextEvent[*webchatwire.Message](ctx, e.c.Events())
 	return m.Text, err
 }
 

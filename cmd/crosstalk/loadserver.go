@@ -305,12 +305,12 @@ func spawnServer(ctx context.Context, accounts int, keepLimits bool) (*childServ
 	args := []string{"--log-level", "warn", "serve", "--data", data,
 		"--msnp-addr", addr(ports[0]), "--sb-addr", addr(ports[1]), "--http-addr", addr(ports[2]), "--gg-addr", addr(ports[3]),
 		"--imip-addr", addr(ports[4]), "--msim-addr", addr(ports[5]), "--ftp-addr", addr(ports[6]), "--sip-addr", addr(ports[7]),
-		"--max-conns=-1", "--max-conns-per-addr=-1", "--max-prelogin-per-addr=-1",
+		"--max-conns=-1", "--max-conns-per-addr=-1", "--max-prelogin-per-addr=-1", "--http-max-conns-per-addr=-1",
 		"--login-address-free", "1000000", "--login-address-lock-at", "1000000"}
 	if !keepLimits {
 		args = append(args, "--msnp-command-rate", "100000", "--msnp-command-burst", "100000", "--gg-packet-rate", "100000", "--gg-packet-burst", "100000",
 			"--msim-message-rate", "100000", "--msim-message-burst", "100000", "--imip-block-rate", "100000", "--imip-block-burst", "100000",
-			"--sip-message-rate", "100000", "--sip-message-burst", "100000")
+			"--sip-message-rate", "100000", "--sip-message-burst", "100000", "--webchat-message-rate", "100000", "--webchat-message-burst", "100000")
 	}
 	cmd := exec.Command(exe, args...)
 	cmd.Stderr = os.Stderr
@@ -320,6 +320,7 @@ func spawnServer(ctx context.Context, accounts int, keepLimits bool) (*childServ
 	}
 	s := &childServer{cmd: cmd, metrics: "http://" + addr(ports[2]) + "/metrics", data: data, addrs: map[string]string{
 		"msn": addr(ports[0]), "gg": addr(ports[3]), "imip": addr(ports[4]), "msim": addr(ports[5]), "sip": addr(ports[7]),
+		"webchat": addr(ports[2]),
 	}}
 	deadline := time.Now().Add(15 * time.Second)
 	for {

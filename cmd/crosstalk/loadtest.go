@@ -19,12 +19,13 @@ import (
 )
 
 type loadtestCmd struct {
-	Msn   loadtestMsnCmd   `cmd:"" help:"Measure the MSN service: logins/s, messages/s and memory per idle connection."`
-	Gg    loadtestProtoCmd `cmd:"" help:"Measure the Gadu-Gadu service: logins/s, messages/s and memory per idle session."`
-	Imip  loadtestProtoCmd `cmd:"" help:"Measure the IMIP service: logins/s, messages/s and memory per idle session."`
-	Msim  loadtestProtoCmd `cmd:"" help:"Measure the MySpaceIM service: logins/s, messages/s and memory per idle session."`
-	Sip   loadtestProtoCmd `cmd:"" help:"Measure the SIP (Office Communicator) service: sign-ins/s with NTLM, messages/s and memory per idle session."`
-	Cross loadtestCrossCmd `cmd:"" help:"Measure messages between protocols, pair by pair, each against MSN→MSN."`
+	Msn     loadtestMsnCmd   `cmd:"" help:"Measure the MSN service: logins/s, messages/s and memory per idle connection."`
+	Gg      loadtestProtoCmd `cmd:"" help:"Measure the Gadu-Gadu service: logins/s, messages/s and memory per idle session."`
+	Imip    loadtestProtoCmd `cmd:"" help:"Measure the IMIP service: logins/s, messages/s and memory per idle session."`
+	Msim    loadtestProtoCmd `cmd:"" help:"Measure the MySpaceIM service: logins/s, messages/s and memory per idle session."`
+	Sip     loadtestProtoCmd `cmd:"" help:"Measure the SIP (Office Communicator) service: sign-ins/s with NTLM, messages/s and memory per idle session."`
+	Webchat loadtestProtoCmd `cmd:"" help:"Measure the web chat service (the browser chat's WebSocket at /chat/ws): logins/s, messages/s and memory per idle session."`
+	Cross   loadtestCrossCmd `cmd:"" help:"Measure messages between protocols, pair by pair, each against MSN→MSN."`
 }
 
 // Help is the text below loadtest's usage line: the command for each
@@ -39,6 +40,7 @@ logins/s, msgs/s at saturation with p50/p99, server CPU per login and per messag
     crosstalk loadtest imip
     crosstalk loadtest msim
     crosstalk loadtest sip
+    crosstalk loadtest webchat
 
 msgs/s and p50/p99 of each protocol pair, and its server CPU per message against MSN→MSN:
 
@@ -165,8 +167,8 @@ func (c *loadtestMsnCmd) run(ctx context.Context, out io.Writer) error {
 	return nil
 }
 
-// loadtestProtoCmd is loadtest gg, imip, msim and sip: the protocol is the
-// command's name.
+// loadtestProtoCmd is loadtest gg, imip, msim, sip and webchat: the
+// protocol is the command's name.
 type loadtestProtoCmd struct {
 	Server string `help:"The protocol's server to load (host:port); empty starts a server of our own on loopback."`
 	loadtestOptions

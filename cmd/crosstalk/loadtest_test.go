@@ -20,6 +20,7 @@ import (
 	msnpserver "github.com/crosstalk-im/crosstalk/msnp/server"
 	"github.com/crosstalk-im/crosstalk/node"
 	sipserver "github.com/crosstalk-im/crosstalk/sip/server"
+	webchatserver "github.com/crosstalk-im/crosstalk/webchat/server"
 )
 
 // The load test's tests run each command briefly against a node of the
@@ -42,8 +43,10 @@ func loadNode(t *testing.T) (*node.Node, string) {
 		o.IMIP = imipserver.Config{BlocksPerSecond: 1e5, BlockBurst: 1e5}
 		o.MSIM = msimserver.Config{MessagesPerSecond: 1e5, MessageBurst: 1e5}
 		o.SIP = sipserver.Config{MessagesPerSecond: 1e5, MessageBurst: 1e5}
+		o.Webchat = webchatserver.Config{FramesPerSecond: 1e5, FrameBurst: 1e5}
 		o.LoginGuard = loginguard.Config{Address: loginguard.Policy{Free: 1e6, LockAfter: 1e6}}
 		o.Admission = service.Limits{MaxConnsPerAddr: -1, MaxPreLoginPerAddr: -1}
+		o.HTTP.MaxConnsPerAddr = -1
 	})
 	return n, data
 }
@@ -129,14 +132,15 @@ func checkProtocolRun(t *testing.T, out string, users int) {
 	}
 }
 
-// loadtest gg, imip, msim and sip log in, trade messages and hold idle
-// sessions through their protocols, and say what the server counted.
+// loadtest gg, imip, msim, sip and webchat log in, trade messages and
+// hold idle sessions through their protocols, and say what the server
+// counted.
 func TestLoadtestProtocols(t *testing.T) {
 	n, data := loadNode(t)
-	for _, key := range []string{"gg", "imip", "msim", "sip"} {
+	for _, key := range []string{"gg", "imip", "msim", "sip", "webchat"} {
 		t.Run(key, func(t *testing.T) {
 			var out bytes.Buffer
-			c := loadtestProtoCmd{Server: map[string]string{"gg": n.GGAddr, "imip": n.IMIPAddr, "msim": n.MSIMAddr, "sip": n.SIPAddr}[key],
+			c := loadtestProtoCmd{Server: map[string]string{"gg": n.GGAddr, "imip": n.IMIPAddr, "msim": n.MSIMAddr, "sip": n.SIPAddr, "webchat": n.HTTPAddr}[key],
 				loadtestOptions: loadOptions(n, data), Phases: []string{"logins", "messages", "idle"}}
 			if err := c.run(testContext(t), &out, loadProtocolNamed(key)); err != nil {
 				t.Fatalf("%v after:\n%s", err, &out)
