@@ -1,9 +1,11 @@
 package node
 
 import (
+	"bufio"
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
@@ -94,10 +96,14 @@ func boundTransfers(h http.Handler, stall time.Duration) http.Handler {
 		if r.Body != nil && r.Body != http.NoBody {
 			r.Body = &stallReader{ReadCloser: r.Body, rc: rc, stall: stall}
 		}
-		h.ServeHTTP(&stallWriter{ResponseWriter: w, rc: rc, stall: stall}, r)
+		sw := &stallWriter{ResponseWriter: w, rc: rc, stall: stall}
+		h.ServeHTTP(sw, r)
 		// What the handler left buffered goes out after it returns, however
-		// long a body it read before.
-		_ = rc.SetWriteDeadline(time.Now().Add(stall))
+		// long a body it read before. A connection the handler took over
+		// (the web chat's WebSocket, which outlives the handler) is its own.
+		if !sw.hijacked {
+			_ = rc.SetWriteDeadline(time.Now().Add(stall))
+		}
 	})
 }
 
@@ -120,8 +126,16 @@ func (r *stallReader) Read(p []byte) (int, error) {
 
 type stallWriter struct {
 	http.ResponseWriter
-	rc    *http.ResponseController
-	stall time.Duration
+	rc       *http.ResponseController
+	stall    time.Duration
+	hijacked bool
+}
+
+// Hijack hands the connection over, with no deadline left on it.
+func (w *stallWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := w.rc.Hijack()
+	w.hijacked = err == nil
+	return conn, brw, err
 }
 
 func (w *stallWriter) WriteHeader(code int) {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"net"
 	"net/http"
@@ -244,4 +245,50 @@ func TestHealthzReportsListeners(t *testing.T) {
 	}
 	states["gg"] = "closed"
 	check(http.StatusServiceUnavailable, states)
+}
+
+// A connection a handler hijacked and keeps after returning (the web
+// chat's WebSocket) is left with no write deadline: the stall timeout is
+// for answers, not for what the handler does with the connection later.
+func TestHijackedConnectionKeepsNoDeadline(t *testing.T) {
+	const stall = 100 * time.Millisecond
+	taken := make(chan net.Conn, 1)
+	srv := HTTPLimits{StallTimeout: stall}.server(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusSwitchingProtocols)
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		taken <- conn
+	}), slog.New(slog.DiscardHandler))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(l) }()
+	defer srv.Close()
+	nc, err := net.DialTimeout("tcp", l.Addr().String(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if _, err := io.WriteString(nc, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	conn := <-taken
+	defer conn.Close()
+	time.Sleep(3 * stall) // the handler has returned, the stall timeout passed
+	if _, err := io.WriteString(conn, "still here\n"); err != nil {
+		t.Fatalf("write after the handler returned: %v", err)
+	}
+	_ = nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(nc)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("answer %v, %v", resp, err)
+	}
+	if line, err := br.ReadString('\n'); line != "still here\n" {
+		t.Fatalf("read %q, %v", line, err)
+	}
 }
