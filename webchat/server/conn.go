@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -63,9 +62,9 @@ var errClose = errors.New("close connection")
 
 // open sets a connection up, or closes it and returns nil when the server
 // is shutting down.
-func (s *Server) open(ws *websocket.Conn, r *http.Request) *conn {
-	remote := addr(r.RemoteAddr)
-	f := &frames{ws: ws, remote: remote, closed: make(chan struct{})}
+func (s *Server) open(ws *websocket.Conn, out *batchWriter, remoteAddr string) *conn {
+	remote := addr(remoteAddr)
+	f := &frames{ws: ws, out: out, remote: remote, closed: make(chan struct{})}
 	c := &conn{
 		srv:    s,
 		ws:     ws,
@@ -75,7 +74,7 @@ func (s *Server) open(ws *websocket.Conn, r *http.Request) *conn {
 		remote: remote,
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	c.logp.Store(s.log.With("conn", randomID(4), "remote", r.RemoteAddr))
+	c.logp.Store(s.log.With("conn", randomID(4), "remote", remoteAddr))
 	if !s.tracker.Track(c) {
 		f.closeWith(websocket.StatusGoingAway, "server shutting down")
 		<-f.closed
@@ -238,9 +237,11 @@ func (c *conn) Close() { c.out.Close() }
 // frames lets the outbox write to a WebSocket: each line it is given (a
 // JSON message and its newline) goes out as one text message. The outbox
 // coalesces what is queued while a command runs into one Write; the lines
-// stay one message each. Reads are the session loop's own (ws.Read).
+// stay one message each, and leave in one write to the socket (out).
+// Reads are the session loop's own (ws.Read).
 type frames struct {
 	ws     *websocket.Conn
+	out    *batchWriter
 	remote net.Addr
 
 	mu       sync.Mutex
@@ -261,6 +262,7 @@ func (f *frames) Write(p []byte) (int, error) {
 		ctx, cancel = context.WithDeadline(ctx, deadline)
 		defer cancel()
 	}
+	f.out.begin()
 	n := 0
 	for len(p) > n {
 		line := p[n:]
@@ -270,6 +272,10 @@ func (f *frames) Write(p []byte) (int, error) {
 		}
 		if len(line) > 0 {
 			if err := f.ws.Write(ctx, websocket.MessageText, line); err != nil {
+				// The lines before went out if what was gathered did.
+				if f.out.end(deadline) != nil {
+					n = 0
+				}
 				return n, err
 			}
 		}
@@ -277,6 +283,10 @@ func (f *frames) Write(p []byte) (int, error) {
 		if end >= 0 {
 			n++
 		}
+	}
+	if err := f.out.end(deadline); err != nil {
+		// Whatever part of the batch reached the client, none is sure to.
+		return 0, err
 	}
 	return n, nil
 }

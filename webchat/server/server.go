@@ -227,21 +227,23 @@ func (s *Server) Handler() http.Handler {
 	})
 }
 
-// serveSocket upgrades the request and runs the session on the request's
-// goroutine until it ends.
+// serveSocket upgrades the request onto small buffers (see slim.go) and
+// runs the session on a goroutine of its own, so that net/http lets go
+// of the request and its connection's buffers.
 func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request) {
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.cfg.OriginPatterns})
+	h := &slimHijacker{ResponseWriter: w}
+	ws, err := websocket.Accept(h, r, &websocket.AcceptOptions{OriginPatterns: s.cfg.OriginPatterns})
 	if err != nil {
 		// Accept answered (403 for a foreign Origin, 426 for a plain GET).
 		s.log.Debug("websocket refused", "remote", r.RemoteAddr, "origin", r.Header.Get("Origin"), "err", err)
 		return
 	}
 	ws.SetReadLimit(int64(s.cfg.MaxFrameBytes))
-	c := s.open(ws, r)
+	c := s.open(ws, h.out, r.RemoteAddr)
 	if c == nil {
 		return
 	}
-	c.close(c.loop())
+	go func() { c.close(c.loop()) }()
 }
 
 // Shutdown says "bye" to every client and waits for their connections to

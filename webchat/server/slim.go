@@ -1,0 +1,136 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/crosstalk-im/crosstalk/internal/idleread"
+)
+
+// An idle web chat session should cost little more than its socket, as
+// the other protocols' sessions do. Left to itself, a WebSocket accepted
+// from net/http keeps the HTTP connection's 4 KiB read and write buffers
+// for its life (the handler's goroutine, which holds them, runs the
+// session), and the WebSocket buffers both ways through them. Instead the
+// upgrade hijacks the connection into slimHijacker's buffers: a 16-byte
+// bufio pair that the WebSocket frames go through, input read through an
+// idleread.Reader (a pooled buffer only while bytes wait) and output
+// gathered per batch by a batchWriter (a pooled buffer only while a batch
+// is written). The session then runs on a goroutine of its own, so that
+// net/http's handler returns and lets its connection state go.
+
+// slimBufferSize is the bufio size the WebSocket is given, bufio's least:
+// frame headers pass through it; payloads mostly go around it.
+const slimBufferSize = 16
+
+// slimHijacker is the ResponseWriter the WebSocket is accepted on: its
+// Hijack hands out the connection with small buffers.
+type slimHijacker struct {
+	http.ResponseWriter
+	out *batchWriter // set by Hijack
+}
+
+func (h *slimHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	// What the client sent after its handshake, already in net/http's
+	// buffer, is handed over in a reader just large enough (the
+	// WebSocket takes the buffered bytes, then reads conn).
+	left, _ := brw.Reader.Peek(brw.Reader.Buffered())
+	in := bufio.NewReaderSize(bytes.NewReader(bytes.Clone(left)), max(slimBufferSize, len(left)))
+	_, _ = in.Peek(len(left))
+	sc := &slimConn{Conn: conn, in: idleread.NewReader(conn)}
+	h.out = &batchWriter{conn: conn}
+	return sc, bufio.NewReadWriter(in, bufio.NewWriterSize(h.out, slimBufferSize)), nil
+}
+
+// Unwrap lets http.ResponseController reach the server's writer.
+func (h *slimHijacker) Unwrap() http.ResponseWriter { return h.ResponseWriter }
+
+// slimConn reads the hijacked connection through an idleread.Reader: it
+// waits for input holding no buffer.
+type slimConn struct {
+	net.Conn
+	in *idleread.Reader
+}
+
+func (c *slimConn) Read(p []byte) (int, error) {
+	c.in.Wait()
+	return c.in.Read(p)
+}
+
+// batchWriter is where the WebSocket's frames go. Between begin and end
+// (the outbox writing its queue) they gather in a pooled buffer and leave
+// in one write; otherwise (the WebSocket answering a ping, closing) they
+// go straight out.
+type batchWriter struct {
+	conn net.Conn
+
+	mu       sync.Mutex
+	batching bool
+	buf      *[]byte // from batchBuffers while batching
+}
+
+// maxBatch is the most a batch gathers before it is written out: the
+// pooled buffers stay small.
+const maxBatch = 64 << 10
+
+var batchBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+func (w *batchWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.batching {
+		return w.conn.Write(p)
+	}
+	if len(*w.buf)+len(p) > maxBatch {
+		if err := w.flush(); err != nil {
+			return 0, err
+		}
+		if len(p) > maxBatch {
+			return w.conn.Write(p)
+		}
+	}
+	*w.buf = append(*w.buf, p...)
+	return len(p), nil
+}
+
+// begin starts gathering frames.
+func (w *batchWriter) begin() {
+	w.mu.Lock()
+	w.batching = true
+	w.buf = batchBuffers.Get().(*[]byte)
+	w.mu.Unlock()
+}
+
+// end writes what was gathered, by deadline unless it is zero, and gives
+// the buffer back.
+func (w *batchWriter) end(deadline time.Time) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_ = w.conn.SetWriteDeadline(deadline)
+	err := w.flush()
+	_ = w.conn.SetWriteDeadline(time.Time{})
+	w.batching = false
+	if cap(*w.buf) <= maxBatch {
+		batchBuffers.Put(w.buf)
+	}
+	w.buf = nil
+	return err
+}
+
+// flush writes what was gathered.
+func (w *batchWriter) flush() error {
+	if len(*w.buf) == 0 {
+		return nil
+	}
+	_, err := w.conn.Write(*w.buf)
+	*w.buf = (*w.buf)[:0]
+	return err
+}
