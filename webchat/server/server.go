@@ -54,6 +54,10 @@
 //     page pings). Binary messages close the connection with status 1003.
 //     Malformed messages are answered with an error and the session
 //     goes on.
+//   - An idle session costs little more than its socket: the upgrade
+//     leaves net/http's connection buffers and goroutine behind, and the
+//     session's own buffers are pooled and held only while bytes pass
+//     (slim.go). The WebSocket framing stays coder/websocket's.
 package server
 
 import (
