@@ -489,3 +489,58 @@ func TestMirrorOnlyWhenItHelps(t *testing.T) {
 		t.Fatalf("gg got %+v", ev)
 	}
 }
+
+// TestSharedOffline: the shared view of a mailbox holds what no live
+// session claimed and what sessions of the sharing kind claimed, not what
+// another protocol's session is delivering until that session ends.
+func TestSharedOffline(t *testing.T) {
+	ctx := context.Background()
+	h, st := newHub(t)
+	alice, bob := account(t, st, 1, "alice@example.com"), account(t, st, 2, "bob@example.com")
+	for _, text := range []string{"one", "two"} {
+		if d, err := h.SendMessage(ctx, alice, bob.Number, hub.Message{Text: text}, ""); err != nil || d != hub.Queued {
+			t.Fatalf("to offline bob: %v %v", d, err)
+		}
+	}
+	sharing := func(protocol, details string) bool { return protocol == "msnp" && details == "oim" }
+	texts := func() []string {
+		t.Helper()
+		view, err := h.SharedOffline(ctx, bob.Number, sharing)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, m := range view {
+			out = append(out, m.Text)
+		}
+		return out
+	}
+	if got := texts(); len(got) != 2 {
+		t.Fatalf("unclaimed: %v", got)
+	}
+	gs, _ := h.Attach(ctx, bob, "gg", newRecorder())
+	if err := gs.SetPresence(ctx, hub.StatusOnline, ""); err != nil {
+		t.Fatal(err)
+	}
+	if claimed, err := gs.OfflineMessages(ctx); err != nil || len(claimed) != 2 || claimed[0].HeldBy == "" {
+		t.Fatalf("gg claimed %+v %v", claimed, err)
+	}
+	if got := texts(); len(got) != 0 {
+		t.Fatalf("what gg delivers is shown: %v", got)
+	}
+	gs.Detach(ctx)
+	ms, _ := h.Attach(ctx, bob, "msnp", newRecorder())
+	ms.SetDetails("oim")
+	if err := ms.SetPresence(ctx, hub.StatusOnline, ""); err != nil {
+		t.Fatal(err)
+	}
+	if claimed, err := ms.OfflineMessages(ctx); err != nil || len(claimed) != 2 {
+		t.Fatalf("msnp claimed %+v %v", claimed, err)
+	}
+	if got := texts(); len(got) != 2 {
+		t.Fatalf("what the sharing kind holds: %v", got)
+	}
+	if got, err := h.SharedOffline(ctx, bob.Number, sharing, 424242); err != nil || len(got) != 0 {
+		t.Fatalf("an unknown id: %+v %v", got, err)
+	}
+}

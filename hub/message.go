@@ -39,6 +39,9 @@ type OfflineMessage struct {
 	ID   int64
 	From Account
 	Message
+	// HeldBy names the session that claimed it, as it was read; "" when
+	// none has.
+	HeldBy string
 }
 
 // Delivery says what became of a message.
@@ -222,4 +225,42 @@ func (h *Hub) CanReach(ctx context.Context, from Account, to uint32) error {
 		return ErrUnreachable
 	}
 	return nil
+}
+
+// SharedOffline reads the account's mailbox, or the named messages of
+// it, as a service that lets all of an account's sessions of one kind
+// see the same messages (MSN's offline-IM service, which every endpoint
+// of the account reads): what no live session holds, and what live
+// sessions hold that shares says are of that kind. What the account's
+// other sessions hold they are delivering, and is left out. A session of
+// another node that claimed before it first set its presence is taken
+// for gone until it has.
+func (h *Hub) SharedOffline(ctx context.Context, number uint32, shares func(protocol, details string) bool, ids ...int64) ([]OfflineMessage, error) {
+	// The mailbox is read before the sessions: one that ended since gave
+	// its claims back.
+	msgs, err := h.cfg.Store.ReadOffline(ctx, number, ids...)
+	if err != nil || len(msgs) == 0 {
+		return msgs, err
+	}
+	rec, _, err := h.loadPresence(ctx, number)
+	if err != nil {
+		return nil, err
+	}
+	h.mu.RLock()
+	for _, s := range h.users[number] {
+		if _, known := rec.session(s.id); !known {
+			s.mu.Lock()
+			rec.Sessions = append(rec.Sessions, sessionPresence{ID: s.id, Protocol: s.protocol, Details: s.details})
+			s.mu.Unlock()
+		}
+	}
+	h.mu.RUnlock()
+	out := msgs[:0]
+	for _, m := range msgs {
+		holder, live := rec.session(m.HeldBy)
+		if m.HeldBy == "" || !live || shares(holder.Protocol, holder.Details) {
+			out = append(out, m)
+		}
+	}
+	return out, nil
 }

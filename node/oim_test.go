@@ -3,12 +3,14 @@ package node
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
 	ggclient "github.com/crosstalk-im/crosstalk/gg/client"
 	"github.com/crosstalk-im/crosstalk/gg/wire"
 	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/internal/testenv"
 	"github.com/crosstalk-im/crosstalk/msnp/client"
 	"github.com/crosstalk-im/crosstalk/msnp/oim"
 	"github.com/crosstalk-im/crosstalk/msnp/passport"
@@ -108,21 +110,26 @@ func signOut(t *testing.T, ctx context.Context, n *Node, c *client.Client, numbe
 	}
 }
 
+// nextSystem waits for a system message of kind.
+func nextSystem(t *testing.T, ctx context.Context, c *client.Client, kind string) client.SystemMessage {
+	t.Helper()
+	for {
+		if sm := next[client.SystemMessage](t, ctx, c.Events()); sm.ContentType == kind {
+			return sm
+		}
+	}
+}
+
 // nextMailData waits for a Mail-Data notification of kind and returns
 // what it lists.
 func nextMailData(t *testing.T, ctx context.Context, c *client.Client, kind string) ([]oim.Entry, bool) {
 	t.Helper()
-	for {
-		sm := next[client.SystemMessage](t, ctx, c.Events())
-		if sm.ContentType != kind {
-			continue
-		}
-		entries, tooLarge, err := sm.OfflineMessages()
-		if err != nil {
-			t.Fatalf("%s: %v\n%s", kind, err, sm.Payload)
-		}
-		return entries, tooLarge
+	sm := nextSystem(t, ctx, c, kind)
+	entries, tooLarge, err := sm.OfflineMessages()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", kind, err, sm.Payload)
 	}
+	return entries, tooLarge
 }
 
 // TestOfflineIMNotifications: an MSNP13+ login is told what waits in the
@@ -165,14 +172,9 @@ func TestOfflineIMNotifications(t *testing.T) {
 				t.Fatal(err)
 			}
 			// The client hears that one moved to the trash.
-			for {
-				sm := next[client.SystemMessage](t, ctx, alice.Events())
-				if sm.ContentType == "text/x-msmsgsactivemailnotification" {
-					if sm.Fields.Get("Src-Folder") != ".!!OIM" || sm.Fields.Get("Dest-Folder") != ".!!trAsH" || sm.Fields.Get("Message-Delta") != "1" {
-						t.Fatalf("after DeleteMessages: %q", sm.Payload)
-					}
-					break
-				}
+			sm := nextSystem(t, ctx, alice, "text/x-msmsgsactivemailnotification")
+			if sm.Fields.Get("Src-Folder") != ".!!OIM" || sm.Fields.Get("Dest-Folder") != ".!!trAsH" || sm.Fields.Get("Message-Delta") != "1" {
+				t.Fatalf("after DeleteMessages: %q", sm.Payload)
 			}
 			signOut(t, ctx, n, alice, 1001)
 
@@ -215,5 +217,107 @@ func TestOfflineIMNotifications(t *testing.T) {
 				t.Fatalf("the mailbox keeps %d (%v)", left, err)
 			}
 		})
+	}
+}
+
+// TestOfflineIMsEveryEndpoint: two MSNP16 endpoints of one account, on
+// one node or on two, are each listed every waiting offline message at
+// login, as GetMetadata lists them, whichever endpoint claimed them; a
+// message is announced to an endpoint once, even when the claims of an
+// endpoint that signed out move to the other; what one endpoint deletes
+// is gone for both, and deleting it again changes nothing.
+func TestOfflineIMsEveryEndpoint(t *testing.T) {
+	t.Run("one node", func(t *testing.T) {
+		o, ca := httpsOptions(t)
+		o.DataDir = t.TempDir()
+		n := startNodeWith(t, o)
+		testOfflineIMsEveryEndpoint(t, n, n, ca)
+	})
+	t.Run("two nodes", func(t *testing.T) {
+		o, ca := httpsOptions(t)
+		o.DataDir, o.NatsURL = t.TempDir(), testenv.NATS(t)
+		testOfflineIMsEveryEndpoint(t, startNodeWith(t, o), startNodeWith(t, o), ca)
+	})
+}
+
+func testOfflineIMsEveryEndpoint(t *testing.T, n1, n2 *Node, ca string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	addAccount(t, n1, 1001, "alice@example.com", "Alice", "pa")
+	addAccount(t, n1, 2001, "gary@example.com", "Gary", "pg")
+	gary := loginGG(t, ctx, n1.GGAddr, 2001, "pg", wire.StatusAvail, "")
+	for _, text := range []string{"pierwsza", "druga"} {
+		if _, err := gary.SendMessage(ctx, 1001, text); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids := func(entries []oim.Entry) []string {
+		out := make([]string, len(entries))
+		for i, e := range entries {
+			out[i] = e.ID
+		}
+		return out
+	}
+
+	home := loginDialect(t, ctx, n1, passportClient(t, n1, ca), 16, "alice@example.com", "pa")
+	atHome, _ := nextMailData(t, ctx, home, client.ContentInitialMailData)
+	if len(atHome) != 2 {
+		t.Fatalf("the first endpoint is listed %+v", atHome)
+	}
+	held, err := n1.Store.ReadOffline(ctx, 1001)
+	if err != nil || len(held) != 2 || held[0].HeldBy == "" {
+		t.Fatalf("the first endpoint claimed %+v (%v)", held, err)
+	}
+	work := loginDialect(t, ctx, n2, passportClient(t, n2, ca), 16, "alice@example.com", "pa")
+	if home.MachineGUID() == work.MachineGUID() {
+		t.Fatal("both endpoints have one machine GUID")
+	}
+	atWork, _ := nextMailData(t, ctx, work, client.ContentInitialMailData)
+	if !slices.Equal(ids(atWork), ids(atHome)) {
+		t.Fatalf("the second endpoint is listed %v, the first %v", ids(atWork), ids(atHome))
+	}
+	service := oimService(t, ctx, n2, ca, "alice@example.com", "pa")
+	if listed, err := service.List(ctx); err != nil || !slices.Equal(ids(listed), ids(atHome)) {
+		t.Fatalf("GetMetadata lists %v (%v), the notifications %v", ids(listed), err, ids(atHome))
+	}
+
+	// The first endpoint leaves without deleting: the second takes its
+	// claims over and is not told of those messages again.
+	homeHolder := held[0].HeldBy
+	home.Close()
+	for {
+		held, err = n1.Store.ReadOffline(ctx, 1001)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(held) == 2 && held[0].HeldBy != "" && held[0].HeldBy != homeHolder && held[1].HeldBy == held[0].HeldBy {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the second endpoint never took the claims over: %+v", held)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	n1.Hub.Undelivered(1001, hub.Account{Number: 2001, Email: "gary@example.com", DisplayName: "Gary"}, hub.Message{Text: "trzecia"}, "gg")
+	fresh, _ := nextMailData(t, ctx, work, client.ContentOIMNotification)
+	if len(fresh) != 1 || slices.Contains(ids(atHome), fresh[0].ID) {
+		t.Fatalf("after the first endpoint left, the second is told %+v", fresh)
+	}
+
+	if err := service.Delete(ctx, atHome[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if sm := nextSystem(t, ctx, work, "text/x-msmsgsactivemailnotification"); sm.Fields.Get("Message-Delta") != "1" {
+		t.Fatalf("after DeleteMessages: %q", sm.Payload)
+	}
+	if err := service.Delete(ctx, atHome[0].ID, atHome[1].ID); err != nil {
+		t.Fatal(err)
+	}
+	if sm := nextSystem(t, ctx, work, "text/x-msmsgsactivemailnotification"); sm.Fields.Get("Message-Delta") != "1" {
+		t.Fatalf("deleting one deleted message and one waiting: %q", sm.Payload)
+	}
+	if listed, err := service.List(ctx); err != nil || !slices.Equal(ids(listed), ids(fresh)) {
+		t.Fatalf("GetMetadata lists %v (%v), want the one left %v", ids(listed), err, ids(fresh))
 	}
 }

@@ -86,11 +86,14 @@ func (c *core) OfflineMessages(ctx context.Context, to uint32, session string, l
 		}
 		claimable += `)`
 		var err error
-		out, err = all(t, scanOffline, `SELECT m.id, m.sent_at, m.body, `+accountCols+`
+		out, err = all(t, scanOffline, `SELECT m.id, m.sent_at, m.body, m.claimed_by, `+accountCols+`
 			FROM offline_messages m JOIN accounts a ON a.number = m.sender
 			WHERE m.`+strings.ReplaceAll(claimable, "claimed_by", "m.claimed_by")+` ORDER BY m.id`, args...)
 		if err != nil || len(out) == 0 {
 			return err
+		}
+		for i := range out {
+			out[i].HeldBy = session
 		}
 		_, err = t.exec(`UPDATE offline_messages SET claimed_by = ? WHERE `+claimable, append([]any{session}, args...)...)
 		return err
@@ -118,7 +121,7 @@ func (c *core) ReleaseOffline(ctx context.Context, to uint32, session string) (i
 
 // ReadOffline reads messages of one recipient without claiming them.
 func (c *core) ReadOffline(ctx context.Context, to uint32, ids ...int64) ([]hub.OfflineMessage, error) {
-	query := `SELECT m.id, m.sent_at, m.body, ` + accountCols + `
+	query := `SELECT m.id, m.sent_at, m.body, m.claimed_by, ` + accountCols + `
 		FROM offline_messages m JOIN accounts a ON a.number = m.sender WHERE m.recipient = ?`
 	args := []any{to}
 	if len(ids) > 0 {
@@ -138,11 +141,12 @@ func (c *core) ReadOffline(ctx context.Context, to uint32, ids ...int64) ([]hub.
 
 func scanOffline(rows scanner) (hub.OfflineMessage, error) {
 	var (
-		m    hub.OfflineMessage
-		sent int64
-		body string
+		m      hub.OfflineMessage
+		sent   int64
+		body   string
+		heldBy sql.NullString
 	)
-	if err := rows.Scan(&m.ID, &sent, &body, &m.From.Number, &m.From.Email, new(sql.NullString), &m.From.DisplayName, new(int64), new(bool)); err != nil {
+	if err := rows.Scan(&m.ID, &sent, &body, &heldBy, &m.From.Number, &m.From.Email, new(sql.NullString), &m.From.DisplayName, new(int64), new(bool)); err != nil {
 		return m, err
 	}
 	if err := json.Unmarshal([]byte(body), &m.Message); err != nil {
@@ -150,6 +154,7 @@ func scanOffline(rows scanner) (hub.OfflineMessage, error) {
 	}
 	m.Sent = time.Unix(0, sent).UTC()
 	m.Message.Offline = m.ID
+	m.HeldBy = heldBy.String
 	return m, nil
 }
 

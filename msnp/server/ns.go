@@ -48,6 +48,8 @@ type nsConn struct {
 	// kept for the next CHG.
 	statusText string
 	extras     msnExtras
+	// oim is what an MSNP13+ client was told of the offline-IM service.
+	oim oimNotices
 }
 
 type nsCommand struct {
@@ -492,13 +494,12 @@ func (n *nsConn) rereadMailbox() {
 // MSNP13 as the Mail-Data notification the client fetches them by from
 // the offline-IM service. initial says it is the login's first look.
 func (n *nsConn) deliverOffline(ctx context.Context, initial bool) error {
+	if offlineIMs(n.dialect) {
+		return n.notifyOfflineIMs(ctx, initial)
+	}
 	waiting, err := n.sess().OfflineMessages(ctx)
 	if err != nil {
 		return err
-	}
-	if offlineIMs(n.dialect) {
-		n.notifyOfflineIMs(waiting, initial)
-		return nil
 	}
 	for _, m := range waiting {
 		n.srv.deliverToClient(n, m.From, m.Message)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/hub"
@@ -107,10 +108,9 @@ func (s *Server) retrieve(ctx context.Context, w http.ResponseWriter, body []byt
 	if f != nil {
 		return f
 	}
-	store := s.cfg.Hub.Store()
 	switch req.Operation {
 	case oim.OpGetMetadata:
-		waiting, err := store.ReadOffline(ctx, acct.Number)
+		waiting, err := s.sharedOIMs(ctx, acct.Number)
 		if err != nil {
 			s.log.Error("offline messages: read", "err", err)
 			return errOIMFailed
@@ -121,7 +121,7 @@ func (s *Server) retrieve(ctx context.Context, w http.ResponseWriter, body []byt
 		if !ok {
 			return &oim.Fault{Code: oim.FaultClient, Message: "no such message"}
 		}
-		found, err := store.ReadOffline(ctx, acct.Number, id)
+		found, err := s.sharedOIMs(ctx, acct.Number, id)
 		if err != nil {
 			s.log.Error("offline messages: read", "err", err)
 			return errOIMFailed
@@ -139,11 +139,27 @@ func (s *Server) retrieve(ctx context.Context, w http.ResponseWriter, body []byt
 			}
 			ids = append(ids, id)
 		}
-		if err := store.DeleteOffline(ctx, acct.Number, ids...); err != nil {
+		// Only what the service shows goes: the rest another login is
+		// delivering, and what another endpoint deleted first is gone.
+		var shown []hub.OfflineMessage
+		var err error
+		if len(ids) > 0 { // none named is not all
+			shown, err = s.sharedOIMs(ctx, acct.Number, ids...)
+		}
+		if err == nil {
+			ids = ids[:0]
+			for _, m := range shown {
+				ids = append(ids, m.ID)
+			}
+			err = s.cfg.Hub.Store().DeleteOffline(ctx, acct.Number, ids...)
+		}
+		if err != nil {
 			s.log.Error("offline messages: delete", "err", err)
 			return errOIMFailed
 		}
-		s.cfg.Hub.Notify(acct.Number, hub.Notification{Kind: notifyOIMsDeleted, Protocol: protocolName, Data: strconv.Itoa(len(ids))})
+		if len(ids) > 0 {
+			s.cfg.Hub.Notify(acct.Number, hub.Notification{Kind: notifyOIMsDeleted, Protocol: protocolName, Data: strconv.Itoa(len(ids))})
+		}
 		oim.WriteDeleted(w)
 	}
 	return nil
@@ -225,21 +241,72 @@ func (s *Server) lockKeys() oim.LockKeys {
 	return oim.LockKeys{Key: s.cfg.Passport.Key, Lifetime: s.cfg.LockKeyLifetime}
 }
 
-// notifyOfflineIMs tells an MSNP13+ client which offline messages its
-// session claimed: at login (initial) always, the list empty or not, as
-// the client waits for it; later only when there are new ones. The
-// messages stay in the mailbox until the client deletes them at the
-// retrieval service; when the session ends first they return to it.
-func (n *nsConn) notifyOfflineIMs(waiting []hub.OfflineMessage, initial bool) {
-	if len(waiting) == 0 && !initial {
-		return
+// oimNotices is what a connection told its MSNP13+ client of the
+// offline-IM service: the messages it listed, so that a message is
+// announced to it once however often the claims on it move between the
+// account's endpoints.
+type oimNotices struct {
+	mu     sync.Mutex
+	listed map[oimKey]bool
+}
+
+// oimKey names a mailbox message for good: ids of deleted messages may
+// come back.
+type oimKey struct {
+	id   int64
+	sent int64
+}
+
+// notifyOfflineIMs tells an MSNP13+ client the offline messages waiting
+// for it at the offline-IM service: at login (initial) all of them,
+// always, as the client waits for the list; later those it was not told
+// of yet, when there are any. It first claims what no live session
+// holds, so that the account's logins on other protocols leave those to
+// the service; the list is what GetMetadata answers, the claims of the
+// account's other endpoints included. The messages stay in the mailbox
+// until a client deletes them at the service; claims whose session ends
+// first return to it.
+func (n *nsConn) notifyOfflineIMs(ctx context.Context, initial bool) error {
+	n.oim.mu.Lock()
+	defer n.oim.mu.Unlock()
+	if _, err := n.sess().OfflineMessages(ctx); err != nil {
+		return err
+	}
+	acct := n.sess().Account()
+	waiting, err := n.srv.sharedOIMs(ctx, acct.Number)
+	if err != nil {
+		return err
+	}
+	listed := make(map[oimKey]bool, len(waiting))
+	var fresh []hub.OfflineMessage
+	for _, m := range waiting {
+		k := oimKey{m.ID, m.Sent.UnixNano()}
+		listed[k] = true
+		if initial || !n.oim.listed[k] {
+			fresh = append(fresh, m)
+		}
+	}
+	n.oim.listed = listed
+	if len(fresh) == 0 && !initial {
+		return nil
 	}
 	kind := "text/x-msmsgsoimnotification"
 	if initial {
 		kind = "text/x-msmsgsinitialmdatanotification"
 	}
-	md := oim.MailData(mailEntries(n.sess().Account(), waiting), n.srv.cfg.MaxMailData)
+	md := oim.MailData(mailEntries(acct, fresh), n.srv.cfg.MaxMailData)
 	n.sendPayload("MSG", []byte("MIME-Version: 1.0\r\nContent-Type: "+kind+"; charset=UTF-8\r\n\r\nMail-Data: "+md), "Hotmail", "Hotmail")
+	return nil
+}
+
+// sharedOIMs reads the account's offline messages, or the named ones, as
+// the offline-IM service shows them to every MSNP13+ endpoint of the
+// account alike: all but those the account's other logins (other
+// protocols, older dialects) are delivering.
+func (s *Server) sharedOIMs(ctx context.Context, number uint32, ids ...int64) ([]hub.OfflineMessage, error) {
+	return s.cfg.Hub.SharedOffline(ctx, number, func(protocol, details string) bool {
+		return protocol == protocolName && offlineIMs(decodeExtras(details).dialect)
+	}, ids...)
 }
 
 // sendOIMsDeleted tells an MSNP13+ client that delta offline messages
