@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -319,5 +320,75 @@ func testOfflineIMsEveryEndpoint(t *testing.T, n1, n2 *Node, ca string) {
 	}
 	if listed, err := service.List(ctx); err != nil || !slices.Equal(ids(listed), ids(fresh)) {
 		t.Fatalf("GetMetadata lists %v (%v), want the one left %v", ids(listed), err, ids(fresh))
+	}
+}
+
+// TestOfflineIMTicketRenewal: with tickets that last a second, the
+// offline-IM service refuses an expired one (AuthenticationFailed), and
+// the client gets a new one with the renewal token of its sign-in, no
+// password, as Pidgin does, and reads on.
+func TestOfflineIMTicketRenewal(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	o, ca := httpsOptions(t)
+	o.DataDir, o.MSNP = t.TempDir(), msnpserver.Config{Passport: passport.Tickets{Lifetime: time.Second}}
+	n := startNodeWith(t, o)
+	addAccount(t, n, 1001, "alice@example.com", "Alice", "pa")
+	addAccount(t, n, 2001, "gary@example.com", "Gary", "pg")
+	gary := loginGG(t, ctx, n.GGAddr, 2001, "pg", wire.StatusAvail, "")
+	if _, err := gary.SendMessage(ctx, 1001, "na później"); err != nil {
+		t.Fatal(err)
+	}
+	hc := passportClient(t, n, ca)
+	readTicket := passport.RequestedToken{Address: "messenger.msn.com", Policy: "?id=507"}
+	tokens, err := passport.RequestTokens(ctx, hc, passport.DefaultRST, "alice@example.com", "pa", []passport.RequestedToken{readTicket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	service := &client.OIMService{HTTP: hc, Ticket: tokens.Tickets[readTicket.Address]}
+	refused := func(err error) bool {
+		var f *oim.Fault
+		return errors.As(err, &f) && f.Code == oim.FaultAuthenticationFailed
+	}
+	// Wait for the ticket to expire.
+	for {
+		_, err := service.List(ctx)
+		if refused(err) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the ticket never expired")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	// Renew on every refusal, as Pidgin does, until a renewed ticket reads.
+	for renewals := 1; ; renewals++ {
+		ticket, _, err := passport.RenewToken(ctx, hc, "https://login.live.com//RST.srf", tokens.Renewal, readTicket)
+		if err != nil {
+			t.Fatalf("renewal %d: %v", renewals, err)
+		}
+		if ticket == service.Ticket {
+			t.Fatal("the renewal gave the expired ticket back")
+		}
+		service.Ticket = ticket
+		listed, err := service.List(ctx)
+		if refused(err) && ctx.Err() == nil {
+			continue // expired again before it was used
+		}
+		if err != nil || len(listed) != 1 || listed[0].From != "gary@example.com" {
+			t.Fatalf("with the renewed ticket: %+v %v", listed, err)
+		}
+		break
+	}
+	// The password is not needed, and the account must still be allowed.
+	if err := n.Store.SetDisabled(ctx, 1001, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := passport.RenewToken(ctx, hc, passport.DefaultRST, tokens.Renewal, readTicket); !errors.Is(err, passport.ErrRefused) {
+		t.Fatalf("renewal for a disabled account: %v", err)
 	}
 }

@@ -102,10 +102,10 @@ func TestConfigSources(t *testing.T) {
 	if s.MsnpMaxMessage != 1664 {
 		t.Errorf("default not applied: %d", s.MsnpMaxMessage)
 	}
-	if s.HttpsAddr != "off" || !s.HttpsLegacy || s.MsnpTicketLifetime != 24*time.Hour || s.MsnpMaxPersonal != 1024 ||
-		s.MsnpMaxPicture != storage.DefaultMaxPicture {
-		t.Errorf("MSNP8+ defaults: https %q legacy %v ticket %v personal %d picture %d", s.HttpsAddr, s.HttpsLegacy,
-			s.MsnpTicketLifetime, s.MsnpMaxPersonal, s.MsnpMaxPicture)
+	if s.HttpsAddr != "off" || !s.HttpsLegacy || s.MsnpTicketLifetime != 24*time.Hour || s.MsnpRenewalLifetime != 7*24*time.Hour ||
+		s.MsnpMaxPersonal != 1024 || s.MsnpMaxPicture != storage.DefaultMaxPicture {
+		t.Errorf("MSNP8+ defaults: https %q legacy %v ticket %v renewal %v personal %d picture %d", s.HttpsAddr, s.HttpsLegacy,
+			s.MsnpTicketLifetime, s.MsnpRenewalLifetime, s.MsnpMaxPersonal, s.MsnpMaxPicture)
 	}
 	if c, _, err := parse(t, "serve", "--msnp-max-picture", "64KiB"); err != nil || c.Serve.MsnpMaxPicture != 64<<10 {
 		t.Errorf("--msnp-max-picture 64KiB: %v %d", err, c.Serve.MsnpMaxPicture)

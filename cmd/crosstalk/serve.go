@@ -55,6 +55,7 @@ type serveCmd struct {
 
 	MsnpChallenge        bool          `help:"Send CHL challenges after MSNP login and require a correct QRY." group:"msn"`
 	MsnpTicketLifetime   time.Duration `help:"How long a Passport ticket (MSNP8+ sign-in) stays valid." default:"24h" group:"msn"`
+	MsnpRenewalLifetime  time.Duration `help:"How long the token of an MSNP12+ sign-in renews its expired Passport tickets without the password (Pidgin renews them)." default:"168h" group:"msn"`
 	MsnpMaxPersonal      int           `help:"Largest MSNP11+ personal message and current media together." default:"1KiB" type:"size" group:"msn"`
 	MsnpMaxPicture       int           `help:"Largest display picture the storage service (WLM 8.5/2009 roaming profile) keeps per account." default:"256KiB" type:"size" group:"msn"`
 	MsnpTrace            bool          `help:"Log every MSNP line in and out (at log level trace)." group:"msn"`
@@ -187,7 +188,7 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 		MSNP: msnpserver.Config{
 			Trace:                  c.MsnpTrace,
 			Challenge:              c.MsnpChallenge,
-			Passport:               passport.Tickets{Lifetime: c.MsnpTicketLifetime},
+			Passport:               passport.Tickets{Lifetime: c.MsnpTicketLifetime, RenewalLifetime: c.MsnpRenewalLifetime},
 			MaxPersonalStatus:      c.MsnpMaxPersonal,
 			MaxProfilePicture:      c.MsnpMaxPicture,
 			Limits:                 wireLimits(c.MsnpMaxLine),

@@ -77,6 +77,10 @@ type Service struct {
 	// Authenticate checks a password and returns the account number; any
 	// error other than ErrRefused is the service failing (500).
 	Authenticate func(ctx context.Context, remote, signIn, password string) (uint32, error)
+	// CheckAccount, when set, tells whether a renewal token's account may
+	// still have tickets: ErrRefused when it is gone or disabled, another
+	// error when the service fails.
+	CheckAccount func(ctx context.Context, number uint32) error
 	Logger       *slog.Logger
 }
 

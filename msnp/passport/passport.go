@@ -17,6 +17,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/crosstalk-im/crosstalk/internal/setting"
 )
 
 // Tickets issues and verifies sign-in tickets.
@@ -26,31 +28,74 @@ type Tickets struct {
 	// Lifetime is how long a ticket stays valid. MSNP13+ clients present
 	// it again in SOAP calls, so it spans a session rather than a login.
 	Lifetime time.Duration
+	// RenewalLifetime is how long the Passport.NET/tb token of a token
+	// request stays good for renewing the other tickets (RenewPath).
+	RenewalLifetime time.Duration
 }
 
-// DefaultTicketLifetime is a day: clients renew nothing shorter-lived
-// without a path this service does not have (spec §2b).
+// DefaultTicketLifetime is a day: most clients renew nothing, and Pidgin
+// renews a ticket only once a service refuses it.
 const DefaultTicketLifetime = 24 * time.Hour
+
+// DefaultRenewalLifetime is a week: a client signed in that long signs
+// in again.
+const DefaultRenewalLifetime = 7 * 24 * time.Hour
+
+// Labels of the two kinds of signed token: a ticket is good for the
+// services, a renewal token only for getting new tickets.
+const (
+	ticketLabel  = "msn passport ticket"
+	renewalLabel = "msn passport renewal"
+)
 
 const macSize = 16
 
 // Issue returns a ticket for account number in the form clients pass on
 // verbatim: "t=<token>&p=<profile>".
 func (t Tickets) Issue(number uint32, now time.Time) string {
-	life := t.Lifetime
-	if life <= 0 {
-		life = DefaultTicketLifetime
-	}
-	var raw [4 + 8 + macSize]byte
-	binary.BigEndian.PutUint32(raw[0:], number)
-	binary.BigEndian.PutUint64(raw[4:], uint64(now.Add(life).Unix()))
-	copy(raw[12:], t.mac(raw[:12]))
-	return "t=" + base64.RawURLEncoding.EncodeToString(raw[:]) + "&p="
+	setting.Default(&t.Lifetime, DefaultTicketLifetime)
+	return "t=" + t.sign(ticketLabel, number, now.Add(t.Lifetime)) + "&p="
 }
 
-func (t Tickets) mac(b []byte) []byte {
+// IssueRenewal returns the Passport.NET/tb token of account number, which
+// renews its tickets until RenewalLifetime has passed.
+func (t Tickets) IssueRenewal(number uint32, now time.Time) string {
+	setting.Default(&t.RenewalLifetime, DefaultRenewalLifetime)
+	return t.sign(renewalLabel, number, now.Add(t.RenewalLifetime))
+}
+
+// VerifyRenewal returns the account a renewal token was issued to.
+func (t Tickets) VerifyRenewal(token string, now time.Time) (uint32, error) {
+	return t.check(renewalLabel, token, now)
+}
+
+// sign writes number and expiry with their MAC under label.
+func (t Tickets) sign(label string, number uint32, expiry time.Time) string {
+	var raw [4 + 8 + macSize]byte
+	binary.BigEndian.PutUint32(raw[0:], number)
+	binary.BigEndian.PutUint64(raw[4:], uint64(expiry.Unix()))
+	copy(raw[12:], t.mac(label, raw[:12]))
+	return base64.RawURLEncoding.EncodeToString(raw[:])
+}
+
+// check reads what sign wrote, if it is good under label at now.
+func (t Tickets) check(label, token string, now time.Time) (uint32, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil || len(raw) != 4+8+macSize || len(t.Key) == 0 {
+		return 0, ErrBadTicket
+	}
+	if !hmac.Equal(raw[12:], t.mac(label, raw[:12])) {
+		return 0, ErrBadTicket
+	}
+	if now.Unix() > int64(binary.BigEndian.Uint64(raw[4:])) {
+		return 0, ErrBadTicket
+	}
+	return binary.BigEndian.Uint32(raw), nil
+}
+
+func (t Tickets) mac(label string, b []byte) []byte {
 	m := hmac.New(sha256.New, t.Key)
-	m.Write([]byte("msn passport ticket"))
+	m.Write([]byte(label))
 	m.Write(b)
 	return m.Sum(nil)[:macSize]
 }
@@ -69,17 +114,7 @@ func (t Tickets) Verify(ticket string, now time.Time) (uint32, error) {
 		}
 		token = q.Get("t")
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(token)
-	if err != nil || len(raw) != 4+8+macSize || len(t.Key) == 0 {
-		return 0, ErrBadTicket
-	}
-	if !hmac.Equal(raw[12:], t.mac(raw[:12])) {
-		return 0, ErrBadTicket
-	}
-	if now.Unix() > int64(binary.BigEndian.Uint64(raw[4:])) {
-		return 0, ErrBadTicket
-	}
-	return binary.BigEndian.Uint32(raw), nil
+	return t.check(ticketLabel, token, now)
 }
 
 // Token returns the t value of a "t=…&p=…" ticket (MSPAuth in the profile

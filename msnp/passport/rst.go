@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/crosstalk-im/crosstalk/internal/setting"
 )
 
 // Paths of the WS-Trust security token service (login.live.com) that MSN
@@ -94,69 +96,101 @@ func (s *Service) rst(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	req, err := ParseTokenRequest(body)
-	if len(body) > maxRSTBody || err != nil {
+	if len(body) > maxRSTBody {
 		soapFault(w, http.StatusBadRequest, "wsse:InvalidSecurity", "0x80048820")
 		return
 	}
+	req, err := ParseTokenRequest(body)
+	if err != nil {
+		s.renew(w, r, body)
+		return
+	}
 	number, err := s.Authenticate(r.Context(), r.RemoteAddr, req.Username, req.Password)
+	if !s.authenticated(w, err) {
+		return
+	}
+	now := time.Now().UTC()
+	ticket := s.Tickets.Issue(number, now)
+	var b bytes.Buffer
+	b.WriteString(`<?xml version="1.0" encoding="utf-8" ?><S:Envelope xmlns:S="http://schemas.xmlsoap.org/soap/envelope/">` +
+		`<S:Header>` + passportHeader + `</S:Header><S:Body><wst:RequestSecurityTokenResponseCollection ` + tokenNamespaces + `>`)
+	n := 0
+	for _, t := range req.Tokens {
+		if t.Address != RenewalAddress {
+			n++
+		}
+		s.writeToken(&b, `<wst:RequestSecurityTokenResponse>`, t, n, number, ticket, now)
+	}
+	b.WriteString(`</wst:RequestSecurityTokenResponseCollection></S:Body></S:Envelope>`)
+	writeXML(w, b.Bytes())
+}
+
+// RenewalAddress is the service whose token (RST0) renews the others.
+const RenewalAddress = "http://Passport.NET/tb"
+
+// The namespaces of a token response, and the Passport header of answers.
+const (
+	tokenNamespaces = `xmlns:wst="http://schemas.xmlsoap.org/ws/2004/04/trust" ` +
+		`xmlns:wsse="http://schemas.xmlsoap.org/ws/2003/06/secext" xmlns:wsu="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd" ` +
+		`xmlns:wsp="http://schemas.xmlsoap.org/ws/2002/12/policy" xmlns:wsa="http://schemas.xmlsoap.org/ws/2004/03/addressing"`
+	passportHeader = `<psf:pp xmlns:psf="http://schemas.microsoft.com/Passport/SoapServices/SOAPFault"><psf:serverVersion>1</psf:serverVersion>` +
+		`<psf:authstate>0x48803</psf:authstate><psf:reqstatus>0x0</psf:reqstatus></psf:pp>`
+)
+
+// authenticated answers the fault for a sign-in that failed, and reports
+// whether it succeeded.
+func (s *Service) authenticated(w http.ResponseWriter, err error) bool {
 	switch {
 	case errors.Is(err, ErrRefused):
 		soapFault(w, http.StatusForbidden, "wsse:FailedAuthentication", "0x80048823")
-		return
+		return false
 	case err != nil:
 		if s.Logger != nil {
 			s.Logger.Error("passport token request", "err", err)
 		}
 		soapFault(w, http.StatusInternalServerError, "psf:ServiceUnavailable", "0x80048801")
-		return
+		return false
 	}
-	now := time.Now().UTC()
-	ticket := s.Tickets.Issue(number, now)
-	life := s.Tickets.Lifetime
-	if life <= 0 {
-		life = DefaultTicketLifetime
+	return true
+}
+
+// writeToken writes the response for one requested token, opened with
+// open: for RenewalAddress the renewal token (kept by clients only to
+// renew the others), else the compact ticket numbered Compact<n>.
+func (s *Service) writeToken(b *bytes.Buffer, open string, t RequestedToken, n int, number uint32, ticket string, now time.Time) {
+	tickets := s.Tickets
+	setting.Default(&tickets.Lifetime, DefaultTicketLifetime)
+	setting.Default(&tickets.RenewalLifetime, DefaultRenewalLifetime)
+	created := now.Format(time.RFC3339)
+	b.WriteString(open)
+	if t.Address == RenewalAddress {
+		token := tickets.IssueRenewal(number, now)
+		fmt.Fprintf(b, `<wst:TokenType>urn:passport:legacy</wst:TokenType>%s<wst:LifeTime><wsu:Created>%s</wsu:Created><wsu:Expires>%s</wsu:Expires></wst:LifeTime>`+
+			`<wst:RequestedSecurityToken><EncryptedData xmlns="http://www.w3.org/2001/04/xmlenc#" Id="BinaryDAToken0" Type="http://www.w3.org/2001/04/xmlenc#Element">`+
+			`<EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#tripledes-cbc"></EncryptionMethod><CipherData><CipherValue>%s</CipherValue></CipherData></EncryptedData></wst:RequestedSecurityToken>`+
+			`<wst:RequestedTokenReference><wsse:KeyIdentifier ValueType="urn:passport"></wsse:KeyIdentifier><wsse:Reference URI="#BinaryDAToken0"></wsse:Reference></wst:RequestedTokenReference>`+
+			`<wst:RequestedProofToken><wst:BinarySecret>%s</wst:BinarySecret></wst:RequestedProofToken>`,
+			appliesTo(t.Address), created, now.Add(tickets.RenewalLifetime).Format(time.RFC3339),
+			base64.StdEncoding.EncodeToString([]byte(token)), base64.StdEncoding.EncodeToString(tickets.RenewalKey(token)))
+	} else {
+		var esc bytes.Buffer
+		_ = xml.EscapeText(&esc, []byte(ticket))
+		fmt.Fprintf(b, `<wst:TokenType>urn:passport:compact</wst:TokenType>%s<wst:LifeTime><wsu:Created>%s</wsu:Created><wsu:Expires>%s</wsu:Expires></wst:LifeTime>`+
+			`<wst:RequestedSecurityToken><wsse:BinarySecurityToken Id="Compact%d">%s</wsse:BinarySecurityToken></wst:RequestedSecurityToken>`+
+			`<wst:RequestedTokenReference><wsse:KeyIdentifier ValueType="urn:passport:compact"></wsse:KeyIdentifier><wsse:Reference URI="#Compact%d"></wsse:Reference></wst:RequestedTokenReference>`+
+			`<wst:RequestedProofToken><wst:BinarySecret>%s</wst:BinarySecret></wst:RequestedProofToken>`,
+			appliesTo(t.Address), created, now.Add(tickets.Lifetime).Format(time.RFC3339), n, esc.String(), n,
+			base64.StdEncoding.EncodeToString(tickets.ProofKey(ticket, t.Address)))
 	}
-	created, expires := now.Format(time.RFC3339), now.Add(life).Format(time.RFC3339)
-	var b bytes.Buffer
-	b.WriteString(`<?xml version="1.0" encoding="utf-8" ?><S:Envelope xmlns:S="http://schemas.xmlsoap.org/soap/envelope/">` +
-		`<S:Header><psf:pp xmlns:psf="http://schemas.microsoft.com/Passport/SoapServices/SOAPFault"><psf:serverVersion>1</psf:serverVersion>` +
-		`<psf:authstate>0x48803</psf:authstate><psf:reqstatus>0x0</psf:reqstatus></psf:pp></S:Header><S:Body>` +
-		`<wst:RequestSecurityTokenResponseCollection xmlns:wst="http://schemas.xmlsoap.org/ws/2004/04/trust" ` +
-		`xmlns:wsse="http://schemas.xmlsoap.org/ws/2003/06/secext" xmlns:wsu="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd" ` +
-		`xmlns:wsp="http://schemas.xmlsoap.org/ws/2002/12/policy" xmlns:wsa="http://schemas.xmlsoap.org/ws/2004/03/addressing">`)
-	n := 0
-	for _, t := range req.Tokens {
-		b.WriteString(`<wst:RequestSecurityTokenResponse>`)
-		if t.Address == "http://Passport.NET/tb" {
-			// The ticket-granting ticket, kept by clients only to renew
-			// the others, which last a day here.
-			fmt.Fprintf(&b, `<wst:TokenType>urn:passport:legacy</wst:TokenType>%s<wst:LifeTime><wsu:Created>%s</wsu:Created><wsu:Expires>%s</wsu:Expires></wst:LifeTime>`+
-				`<wst:RequestedSecurityToken><EncryptedData xmlns="http://www.w3.org/2001/04/xmlenc#" Id="BinaryDAToken0" Type="http://www.w3.org/2001/04/xmlenc#Element">`+
-				`<EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#tripledes-cbc"></EncryptionMethod><CipherData><CipherValue>%s</CipherValue></CipherData></EncryptedData></wst:RequestedSecurityToken>`+
-				`<wst:RequestedTokenReference><wsse:KeyIdentifier ValueType="urn:passport"></wsse:KeyIdentifier><wsse:Reference URI="#BinaryDAToken0"></wsse:Reference></wst:RequestedTokenReference>`+
-				`<wst:RequestedProofToken><wst:BinarySecret>%s</wst:BinarySecret></wst:RequestedProofToken>`,
-				appliesTo(t.Address), created, expires, base64.StdEncoding.EncodeToString([]byte(Token(ticket))),
-				base64.StdEncoding.EncodeToString(s.Tickets.ProofKey(ticket, t.Address)))
-		} else {
-			n++
-			var esc bytes.Buffer
-			_ = xml.EscapeText(&esc, []byte(ticket))
-			fmt.Fprintf(&b, `<wst:TokenType>urn:passport:compact</wst:TokenType>%s<wst:LifeTime><wsu:Created>%s</wsu:Created><wsu:Expires>%s</wsu:Expires></wst:LifeTime>`+
-				`<wst:RequestedSecurityToken><wsse:BinarySecurityToken Id="Compact%d">%s</wsse:BinarySecurityToken></wst:RequestedSecurityToken>`+
-				`<wst:RequestedTokenReference><wsse:KeyIdentifier ValueType="urn:passport:compact"></wsse:KeyIdentifier><wsse:Reference URI="#Compact%d"></wsse:Reference></wst:RequestedTokenReference>`+
-				`<wst:RequestedProofToken><wst:BinarySecret>%s</wst:BinarySecret></wst:RequestedProofToken>`,
-				appliesTo(t.Address), created, expires, n, esc.String(), n,
-				base64.StdEncoding.EncodeToString(s.Tickets.ProofKey(ticket, t.Address)))
-		}
-		b.WriteString(`</wst:RequestSecurityTokenResponse>`)
-	}
-	b.WriteString(`</wst:RequestSecurityTokenResponseCollection></S:Body></S:Envelope>`)
+	b.WriteString(`</wst:RequestSecurityTokenResponse>`)
+}
+
+// writeXML writes a SOAP answer with its length: Pidgin's HTTP reader
+// knows no chunked encoding, which Go uses for long answers without one.
+func writeXML(w http.ResponseWriter, body []byte) {
 	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
-	// With its length: Pidgin's HTTP reader knows no chunked encoding,
-	// which Go uses for long answers without one.
-	w.Header().Set("Content-Length", strconv.Itoa(b.Len()))
-	_, _ = w.Write(b.Bytes())
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	_, _ = w.Write(body)
 }
 
 func appliesTo(address string) string {
@@ -181,12 +215,16 @@ func soapFault(w http.ResponseWriter, status int, code, reqstatus string) {
 type TokenResponse struct {
 	Tickets map[string]string
 	Proofs  map[string][]byte
+	// Renewal renews the tickets later (RenewToken), when the
+	// Passport.NET/tb token was asked for.
+	Renewal Renewable
 }
 
 type rstrCollection struct {
 	Responses []struct {
 		Address string `xml:"AppliesTo>EndpointReference>Address"`
 		Token   string `xml:"RequestedSecurityToken>BinarySecurityToken"`
+		Cipher  string `xml:"RequestedSecurityToken>EncryptedData>CipherData>CipherValue"`
 		Secret  string `xml:"RequestedProofToken>BinarySecret"`
 	} `xml:"Body>RequestSecurityTokenResponseCollection>RequestSecurityTokenResponse"`
 	Fault string `xml:"Body>Fault>faultcode"`
@@ -206,8 +244,12 @@ func ParseTokenResponse(body []byte) (TokenResponse, error) {
 		if t.Token != "" {
 			r.Tickets[t.Address] = t.Token
 		}
-		if p, err := base64.StdEncoding.DecodeString(t.Secret); err == nil {
+		p, err := base64.StdEncoding.DecodeString(t.Secret)
+		if err == nil {
 			r.Proofs[t.Address] = p
+		}
+		if t.Address == RenewalAddress && t.Cipher != "" {
+			r.Renewal = Renewable{Cipher: t.Cipher, Key: p}
 		}
 	}
 	return r, nil

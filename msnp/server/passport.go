@@ -92,7 +92,21 @@ func (s *Server) newPassportService() *passport.Service {
 		Tickets:      s.cfg.Passport,
 		Logger:       s.log.With("service", "passport"),
 		Authenticate: s.passportAuthenticate,
+		CheckAccount: s.passportAccount,
 	}
+}
+
+// passportAccount refuses renewing the tickets of an account that is gone
+// or disabled.
+func (s *Server) passportAccount(ctx context.Context, number uint32) error {
+	acct, err := s.cfg.Hub.Store().Account(ctx, number)
+	switch {
+	case errors.Is(err, hub.ErrNotFound) || err == nil && acct.Disabled:
+		return passport.ErrRefused
+	case err != nil:
+		return fmt.Errorf("passport renewal: %w", err)
+	}
+	return nil
 }
 
 func (s *Server) passportAuthenticate(ctx context.Context, remote, signIn, password string) (uint32, error) {
