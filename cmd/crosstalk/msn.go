@@ -24,6 +24,7 @@ type msnCmd struct {
 	Listen   msnListenCmd   `cmd:"" help:"Log in, answer every chat and print the messages that arrive."`
 	SendFile msnSendFileCmd `cmd:"" help:"Send a file to a contact (invitation and MSNFTP; MSNSLP in the switchboard from MSNP9), with a progress bar."`
 	RecvFile msnRecvFileCmd `cmd:"" help:"Wait for one file offer, accept it and save the file."`
+	Oim      msnOIMCmd      `cmd:"" help:"Offline messages at the offline-IM service (MSNP11+ read them, MSNP13+ also send them): list, get, delete, send."`
 }
 
 type msnLogin struct {
@@ -57,28 +58,36 @@ func (l msnLogin) options(log *slog.Logger) (client.Options, error) {
 	if l.p2p() {
 		o.Capabilities = msnc4Caps
 	}
+	hc, err := httpsClient(l.CaCert, l.HttpsAt, l.Timeout)
+	o.Passport = hc
+	return o, err
+}
+
+// httpsClient is the HTTP client of the MSN commands' sign-in and SOAP
+// calls: trusting caCert besides the system's CAs, reaching every host
+// name at httpsAt when it is set.
+func httpsClient(caCert, httpsAt string, timeout time.Duration) (*http.Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	if l.CaCert != "" {
-		pem, err := os.ReadFile(l.CaCert)
+	if caCert != "" {
+		pem, err := os.ReadFile(caCert)
 		if err != nil {
-			return o, err
+			return nil, err
 		}
 		pool, err := x509.SystemCertPool()
 		if err != nil {
 			pool = x509.NewCertPool()
 		}
 		if !pool.AppendCertsFromPEM(pem) {
-			return o, fmt.Errorf("%s holds no PEM certificate", l.CaCert)
+			return nil, fmt.Errorf("%s holds no PEM certificate", caCert)
 		}
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool}
 	}
-	if l.HttpsAt != "" {
+	if httpsAt != "" {
 		tr.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, network, l.HttpsAt)
+			return (&net.Dialer{}).DialContext(ctx, network, httpsAt)
 		}
 	}
-	o.Passport = &http.Client{Transport: tr, Timeout: l.Timeout}
-	return o, nil
+	return &http.Client{Transport: tr, Timeout: timeout}, nil
 }
 
 // connect logs in and goes online, within Timeout.
