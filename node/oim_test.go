@@ -392,3 +392,57 @@ func TestOfflineIMTicketRenewal(t *testing.T) {
 		t.Fatalf("renewal for a disabled account: %v", err)
 	}
 }
+
+// TestOfflineIMsMSN7: MSN Messenger 7.0 and 7.5 (MSNP11, MSNP12) are told
+// at login what waits (Mail-Data) and read it at the offline-IM service
+// with their Passport 1.4 ticket, as they did from the real service;
+// MSN 6.2 (MSNP10) still gets it as a chat at login.
+func TestOfflineIMsMSN7(t *testing.T) {
+	for _, d := range []int{10, 11, 12} {
+		t.Run(fmt.Sprintf("MSNP%d", d), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			n, ca := startHTTPSNode(t)
+			hc := passportClient(t, n, ca)
+			addAccount(t, n, 1001, "alice@example.com", "Alice", "pa")
+			addAccount(t, n, 2001, "gary@example.com", "Gary", "pg")
+			gary := loginGG(t, ctx, n.GGAddr, 2001, "pg", wire.StatusAvail, "")
+			if _, err := gary.SendMessage(ctx, 1001, "jutro"); err != nil {
+				t.Fatal(err)
+			}
+			alice := loginDialect(t, ctx, n, hc, d, "alice@example.com", "pa")
+			if d < 11 {
+				sb, err := alice.Answer(ctx, next[client.Ring](t, ctx, alice.Events()))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer sb.Close()
+				if m := next[client.Message](t, ctx, sb.Events()); m.From != "gary@example.com" || m.Text != "jutro" {
+					t.Fatalf("MSNP%d got %+v", d, m)
+				}
+				return
+			}
+			listed, _ := nextMailData(t, ctx, alice, client.ContentInitialMailData)
+			if len(listed) != 1 || listed[0].From != "gary@example.com" {
+				t.Fatalf("initial Mail-Data: %+v", listed)
+			}
+			ticket, err := passport.SignIn(ctx, hc, passport.DefaultNexus, "alice@example.com", "pa", "lc=1033,id=507")
+			if err != nil {
+				t.Fatal(err)
+			}
+			service := &client.OIMService{HTTP: hc, Ticket: ticket}
+			if m, err := service.Get(ctx, listed[0].ID); err != nil || m.Text != "jutro" {
+				t.Fatalf("GetMessage: %+v %v", m, err)
+			}
+			if err := service.Delete(ctx, listed[0].ID); err != nil {
+				t.Fatal(err)
+			}
+			if sm := nextSystem(t, ctx, alice, "text/x-msmsgsactivemailnotification"); sm.Fields.Get("Message-Delta") != "1" {
+				t.Fatalf("after DeleteMessages: %q", sm.Payload)
+			}
+			if left, err := n.Store.CountOffline(ctx, 1001); err != nil || left != 0 {
+				t.Fatalf("the mailbox keeps %d (%v)", left, err)
+			}
+		})
+	}
+}

@@ -224,7 +224,7 @@ const (
 	// notifyEndpoints tells an account's MSNP16+ clients that its set of
 	// endpoints changed, so they show the others.
 	notifyEndpoints = "msnp/endpoints"
-	// notifyOIMsDeleted tells an account's MSNP13+ clients how many of its
+	// notifyOIMsDeleted tells an account's MSNP11+ clients how many of its
 	// offline messages one of them deleted at the offline-IM service.
 	notifyOIMsDeleted = "msnp/oims-deleted"
 )

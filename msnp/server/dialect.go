@@ -51,9 +51,13 @@ func endpoints(d int) bool { return d >= 16 }
 // NLN/FLN/UBX and sends NLN, not ILN, for the initial presence.
 func handles(d int) bool { return d >= 18 }
 
-// offlineIMs: from MSNP13 offline messages wait for the client at the
-// offline-IM service, which the notification server lists (Mail-Data).
-func offlineIMs(d int) bool { return d >= 13 }
+// offlineIMs: from MSNP11 offline messages wait for the client at the
+// offline-IM service, which the notification server lists (Mail-Data):
+// MSN Messenger 7.0 and 7.5 read them there (they cannot send any; WLM 8,
+// MSNP13, can), as the real service and Escargot notified them from
+// MSNP11 (spec msnp8-18 §7; NINA wiki MSNP13 Offline IM). Older clients
+// get them as chats at login.
+func offlineIMs(d int) bool { return d >= 11 }
 
 // pingInterval is what MSNP9+ clients are told in QNG: ping again in this
 // many seconds.

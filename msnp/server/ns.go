@@ -48,7 +48,7 @@ type nsConn struct {
 	// kept for the next CHG.
 	statusText string
 	extras     msnExtras
-	// oim is what an MSNP13+ client was told of the offline-IM service.
+	// oim is what an MSNP11+ client was told of the offline-IM service.
 	oim oimNotices
 }
 
@@ -490,8 +490,8 @@ func (n *nsConn) rereadMailbox() {
 }
 
 // deliverOffline claims what waits in the mailbox and brings it to the
-// client: up to MSNP12, which had no offline messages, as chats; from
-// MSNP13 as the Mail-Data notification the client fetches them by from
+// client: up to MSNP10, which had no offline messages, as chats; from
+// MSNP11 as the Mail-Data notification the client fetches them by from
 // the offline-IM service. initial says it is the login's first look.
 func (n *nsConn) deliverOffline(ctx context.Context, initial bool) error {
 	if offlineIMs(n.dialect) {

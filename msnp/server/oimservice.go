@@ -17,7 +17,7 @@ import (
 	"github.com/crosstalk-im/crosstalk/msnp/wire"
 )
 
-// The offline-IM services MSNP13+ clients read and send offline messages
+// The offline-IM services MSNP11+ clients read (and MSNP13+ send) offline messages
 // through, over HTTPS at rsi.hotmail.com and ows.messenger.msn.com (spec
 // msnp8-18 §7). They work on the one mailbox every protocol shares: what
 // a GG or SIP user left for an offline MSN user is read here, and what
@@ -241,7 +241,7 @@ func (s *Server) lockKeys() oim.LockKeys {
 	return oim.LockKeys{Key: s.cfg.Passport.Key, Lifetime: s.cfg.LockKeyLifetime}
 }
 
-// oimNotices is what a connection told its MSNP13+ client of the
+// oimNotices is what a connection told its MSNP11+ client of the
 // offline-IM service: the messages it listed, so that a message is
 // announced to it once however often the claims on it move between the
 // account's endpoints.
@@ -257,7 +257,7 @@ type oimKey struct {
 	sent int64
 }
 
-// notifyOfflineIMs tells an MSNP13+ client the offline messages waiting
+// notifyOfflineIMs tells an MSNP11+ client the offline messages waiting
 // for it at the offline-IM service: at login (initial) all of them,
 // always, as the client waits for the list; later those it was not told
 // of yet, when there are any. It first claims what no live session
@@ -300,7 +300,7 @@ func (n *nsConn) notifyOfflineIMs(ctx context.Context, initial bool) error {
 }
 
 // sharedOIMs reads the account's offline messages, or the named ones, as
-// the offline-IM service shows them to every MSNP13+ endpoint of the
+// the offline-IM service shows them to every MSNP11+ session of the
 // account alike: all but those the account's other logins (other
 // protocols, older dialects) are delivering.
 func (s *Server) sharedOIMs(ctx context.Context, number uint32, ids ...int64) ([]hub.OfflineMessage, error) {
@@ -309,7 +309,7 @@ func (s *Server) sharedOIMs(ctx context.Context, number uint32, ids ...int64) ([
 	}, ids...)
 }
 
-// sendOIMsDeleted tells an MSNP13+ client that delta offline messages
+// sendOIMsDeleted tells an MSNP11+ client that delta offline messages
 // moved from the offline-IM folder to the trash, as the real service did
 // after DeleteMessages, so that it counts them no more.
 func (n *nsConn) sendOIMsDeleted(delta string) {
