@@ -248,6 +248,9 @@ func (s *Server) lockKeys() oim.LockKeys {
 type oimNotices struct {
 	mu     sync.Mutex
 	listed map[oimKey]bool
+	// initial says the login's list went out: a reread that comes
+	// first leaves its messages to that list.
+	initial bool
 }
 
 // oimKey names a mailbox message for good: ids of deleted messages may
@@ -269,6 +272,10 @@ type oimKey struct {
 func (n *nsConn) notifyOfflineIMs(ctx context.Context, initial bool) error {
 	n.oim.mu.Lock()
 	defer n.oim.mu.Unlock()
+	if !initial && !n.oim.initial {
+		return nil
+	}
+	n.oim.initial = true
 	if _, err := n.sess().OfflineMessages(ctx); err != nil {
 		return err
 	}
