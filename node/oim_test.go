@@ -111,6 +111,21 @@ func signOut(t *testing.T, ctx context.Context, n *Node, c *client.Client, numbe
 	}
 }
 
+// leaveForAlice makes alice (1001) and gary (2001, GG) and has gary leave
+// texts for the offline alice; it returns gary's client.
+func leaveForAlice(t *testing.T, ctx context.Context, n *Node, texts ...string) *ggclient.Client {
+	t.Helper()
+	addAccount(t, n, 1001, "alice@example.com", "Alice", "pa")
+	addAccount(t, n, 2001, "gary@example.com", "Gary", "pg")
+	gary := loginGG(t, ctx, n.GGAddr, 2001, "pg", wire.StatusAvail, "")
+	for _, text := range texts {
+		if _, err := gary.SendMessage(ctx, 1001, text); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return gary
+}
+
 // nextSystem waits for a system message of kind.
 func nextSystem(t *testing.T, ctx context.Context, c *client.Client, kind string) client.SystemMessage {
 	t.Helper()
@@ -150,14 +165,7 @@ func TestOfflineIMNotifications(t *testing.T) {
 			o.DataDir, o.MSNP = t.TempDir(), msnpserver.Config{MaxMailData: 2}
 			n := startNodeWith(t, o)
 			hc := passportClient(t, n, ca)
-			addAccount(t, n, 1001, "alice@example.com", "Alice", "pa")
-			addAccount(t, n, 2001, "gary@example.com", "Gary", "pg")
-			gary := loginGG(t, ctx, n.GGAddr, 2001, "pg", wire.StatusAvail, "")
-			for _, text := range []string{"pierwsza", "druga"} {
-				if _, err := gary.SendMessage(ctx, 1001, text); err != nil {
-					t.Fatal(err)
-				}
-			}
+			gary := leaveForAlice(t, ctx, n, "pierwsza", "druga")
 
 			alice := loginDialect(t, ctx, n, hc, d, "alice@example.com", "pa")
 			listed, tooLarge := nextMailData(t, ctx, alice, client.ContentInitialMailData)
@@ -244,14 +252,7 @@ func TestOfflineIMsEveryEndpoint(t *testing.T) {
 func testOfflineIMsEveryEndpoint(t *testing.T, n1, n2 *Node, ca string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	addAccount(t, n1, 1001, "alice@example.com", "Alice", "pa")
-	addAccount(t, n1, 2001, "gary@example.com", "Gary", "pg")
-	gary := loginGG(t, ctx, n1.GGAddr, 2001, "pg", wire.StatusAvail, "")
-	for _, text := range []string{"pierwsza", "druga"} {
-		if _, err := gary.SendMessage(ctx, 1001, text); err != nil {
-			t.Fatal(err)
-		}
-	}
+	leaveForAlice(t, ctx, n1, "pierwsza", "druga")
 	ids := func(entries []oim.Entry) []string {
 		out := make([]string, len(entries))
 		for i, e := range entries {
@@ -333,12 +334,7 @@ func TestOfflineIMTicketRenewal(t *testing.T) {
 	o, ca := httpsOptions(t)
 	o.DataDir, o.MSNP = t.TempDir(), msnpserver.Config{Passport: passport.Tickets{Lifetime: time.Second}}
 	n := startNodeWith(t, o)
-	addAccount(t, n, 1001, "alice@example.com", "Alice", "pa")
-	addAccount(t, n, 2001, "gary@example.com", "Gary", "pg")
-	gary := loginGG(t, ctx, n.GGAddr, 2001, "pg", wire.StatusAvail, "")
-	if _, err := gary.SendMessage(ctx, 1001, "na później"); err != nil {
-		t.Fatal(err)
-	}
+	leaveForAlice(t, ctx, n, "na później")
 	hc := passportClient(t, n, ca)
 	readTicket := passport.RequestedToken{Address: "messenger.msn.com", Policy: "?id=507"}
 	tokens, err := passport.RequestTokens(ctx, hc, passport.DefaultRST, "alice@example.com", "pa", []passport.RequestedToken{readTicket})
@@ -404,12 +400,7 @@ func TestOfflineIMsMSN7(t *testing.T) {
 			defer cancel()
 			n, ca := startHTTPSNode(t)
 			hc := passportClient(t, n, ca)
-			addAccount(t, n, 1001, "alice@example.com", "Alice", "pa")
-			addAccount(t, n, 2001, "gary@example.com", "Gary", "pg")
-			gary := loginGG(t, ctx, n.GGAddr, 2001, "pg", wire.StatusAvail, "")
-			if _, err := gary.SendMessage(ctx, 1001, "jutro"); err != nil {
-				t.Fatal(err)
-			}
+			leaveForAlice(t, ctx, n, "jutro")
 			alice := loginDialect(t, ctx, n, hc, d, "alice@example.com", "pa")
 			if d < 11 {
 				sb, err := alice.Answer(ctx, next[client.Ring](t, ctx, alice.Events()))

@@ -43,6 +43,25 @@ func startNode(t *testing.T, tweak func(*node.Options)) *node.Node {
 	return n
 }
 
+// startTLSNode makes a CA and certificate with `crosstalk tls ca` and
+// starts a node serving HTTPS with them; it returns the CA's file.
+func startTLSNode(t *testing.T, tweak func(*node.Options)) (*node.Node, string) {
+	t.Helper()
+	data := t.TempDir()
+	if err := (&tlsCaCmd{Data: data}).Run(); err != nil {
+		t.Fatal(err)
+	}
+	tlsDir := filepath.Join(data, "tls")
+	n := startNode(t, func(o *node.Options) {
+		o.HTTPSAddr = "127.0.0.1:0"
+		o.TLSCert, o.TLSKey = filepath.Join(tlsDir, "cert.pem"), filepath.Join(tlsDir, "key.pem")
+		if tweak != nil {
+			tweak(o)
+		}
+	})
+	return n, filepath.Join(tlsDir, "ca.pem")
+}
+
 func addAccount(t *testing.T, n *node.Node, number uint32, email, password string) {
 	t.Helper()
 	if _, err := n.Store.CreateAccount(context.Background(), hub.Account{Number: number, Email: email, DisplayName: email}, password); err != nil {

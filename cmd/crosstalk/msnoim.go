@@ -26,7 +26,7 @@ type msnOIMCmd struct {
 type msnOIMLogin struct {
 	Login    string        `help:"Account e-mail address." required:""`
 	Password string        `help:"Password." required:"" env:"CROSSTALK_MSN_PASSWORD"`
-	Timeout  time.Duration `help:"How long to wait for each call." default:"30s"`
+	Timeout  time.Duration `help:"How long the sign-in may take, and then the calls to the service." default:"30s"`
 	Protocol string        `help:"The dialect whose client to act as: MSNP11 (MSN 7.0) signs in at the Passport 1.4 nexus and only reads, MSNP12 and later ask the token service (RST.srf) for their tickets, MSNP13 and later also send." default:"MSNP15"`
 	Nexus    string        `help:"Where the Passport 1.4 sign-in of MSNP11 starts." default:"${passport_nexus}"`
 	CaCert   string        `help:"CA certificate (PEM) the HTTPS calls trust besides the system's, such as the one 'crosstalk tls ca' made." type:"existingfile"`
@@ -86,6 +86,18 @@ func signInError(err error) error {
 	return err
 }
 
+// with signs in and runs do with the services, within Timeout.
+func (l msnOIMLogin) with(ctx context.Context, send bool, do func(context.Context, *client.OIMService) error) error {
+	s, err := l.service(ctx, send)
+	if err != nil {
+		return err
+	}
+	defer s.HTTP.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(ctx, l.Timeout)
+	defer cancel()
+	return do(ctx, s)
+}
+
 type msnOIMListCmd struct {
 	msnOIMLogin
 }
@@ -93,22 +105,17 @@ type msnOIMListCmd struct {
 func (c *msnOIMListCmd) Run(log *slog.Logger) error { return runUntilInterrupted(log, c.run) }
 
 func (c *msnOIMListCmd) run(ctx context.Context, _ *slog.Logger, con *console) error {
-	s, err := c.service(ctx, false)
-	if err != nil {
-		return err
-	}
-	defer s.HTTP.CloseIdleConnections()
-	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
-	defer cancel()
-	waiting, err := s.List(ctx)
-	if err != nil {
-		return err
-	}
-	for _, e := range waiting {
-		con.printf("%s %s %s <%s>\n", e.ID, e.Sent.UTC().Format(time.RFC3339), e.FromName, e.From)
-	}
-	con.notef("%d offline messages\n", len(waiting))
-	return nil
+	return c.with(ctx, false, func(ctx context.Context, s *client.OIMService) error {
+		waiting, err := s.List(ctx)
+		if err != nil {
+			return err
+		}
+		for _, e := range waiting {
+			con.printf("%s %s %s <%s>\n", e.ID, e.Sent.UTC().Format(time.RFC3339), e.FromName, e.From)
+		}
+		con.notef("%d offline messages\n", len(waiting))
+		return nil
+	})
 }
 
 type msnOIMGetCmd struct {
@@ -120,37 +127,32 @@ type msnOIMGetCmd struct {
 func (c *msnOIMGetCmd) Run(log *slog.Logger) error { return runUntilInterrupted(log, c.run) }
 
 func (c *msnOIMGetCmd) run(ctx context.Context, _ *slog.Logger, con *console) error {
-	s, err := c.service(ctx, false)
-	if err != nil {
-		return err
-	}
-	defer s.HTTP.CloseIdleConnections()
-	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
-	defer cancel()
-	ids := c.IDs
-	if len(ids) == 0 {
-		waiting, err := s.List(ctx)
-		if err != nil {
-			return err
-		}
-		for _, e := range waiting {
-			ids = append(ids, e.ID)
-		}
-	}
-	for _, id := range ids {
-		m, err := s.Get(ctx, id)
-		if err != nil {
-			return fmt.Errorf("%s: %w", id, err)
-		}
-		con.printf("%s <%s> at %s: %s\n", m.FromName, m.From, m.Sent.UTC().Format(time.RFC3339), m.Text)
-		// One at a time: a message is deleted only once it was printed.
-		if c.Delete {
-			if err := s.Delete(ctx, id); err != nil {
-				return fmt.Errorf("deleting %s: %w", id, err)
+	return c.with(ctx, false, func(ctx context.Context, s *client.OIMService) error {
+		ids := c.IDs
+		if len(ids) == 0 {
+			waiting, err := s.List(ctx)
+			if err != nil {
+				return err
+			}
+			for _, e := range waiting {
+				ids = append(ids, e.ID)
 			}
 		}
-	}
-	return nil
+		for _, id := range ids {
+			m, err := s.Get(ctx, id)
+			if err != nil {
+				return fmt.Errorf("%s: %w", id, err)
+			}
+			con.printf("%s <%s> at %s: %s\n", m.FromName, m.From, m.Sent.UTC().Format(time.RFC3339), m.Text)
+			// One at a time: a message is deleted only once it was printed.
+			if c.Delete {
+				if err := s.Delete(ctx, id); err != nil {
+					return fmt.Errorf("deleting %s: %w", id, err)
+				}
+			}
+		}
+		return nil
+	})
 }
 
 type msnOIMDeleteCmd struct {
@@ -161,18 +163,13 @@ type msnOIMDeleteCmd struct {
 func (c *msnOIMDeleteCmd) Run(log *slog.Logger) error { return runUntilInterrupted(log, c.run) }
 
 func (c *msnOIMDeleteCmd) run(ctx context.Context, _ *slog.Logger, con *console) error {
-	s, err := c.service(ctx, false)
-	if err != nil {
-		return err
-	}
-	defer s.HTTP.CloseIdleConnections()
-	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
-	defer cancel()
-	if err := s.Delete(ctx, c.IDs...); err != nil {
-		return err
-	}
-	con.printf("deleted %d\n", len(c.IDs))
-	return nil
+	return c.with(ctx, false, func(ctx context.Context, s *client.OIMService) error {
+		if err := s.Delete(ctx, c.IDs...); err != nil {
+			return err
+		}
+		con.printf("deleted %d\n", len(c.IDs))
+		return nil
+	})
 }
 
 type msnOIMSendCmd struct {
@@ -184,21 +181,16 @@ type msnOIMSendCmd struct {
 func (c *msnOIMSendCmd) Run(log *slog.Logger) error { return runUntilInterrupted(log, c.run) }
 
 func (c *msnOIMSendCmd) run(ctx context.Context, _ *slog.Logger, con *console) error {
-	s, err := c.service(ctx, true)
-	if err != nil {
-		return err
-	}
-	defer s.HTTP.CloseIdleConnections()
-	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
-	defer cancel()
-	err = s.Send(ctx, c.To, strings.Join(c.Text, " "))
-	var f *oim.Fault
-	if errors.As(err, &f) {
-		return fmt.Errorf("not stored for %s: %s (%s)", c.To, f.Message, f.Code)
-	}
-	if err != nil {
-		return err
-	}
-	con.printf("stored for %s\n", c.To)
-	return nil
+	return c.with(ctx, true, func(ctx context.Context, s *client.OIMService) error {
+		err := s.Send(ctx, c.To, strings.Join(c.Text, " "))
+		var f *oim.Fault
+		if errors.As(err, &f) {
+			return fmt.Errorf("not stored for %s: %s (%s)", c.To, f.Message, f.Code)
+		}
+		if err != nil {
+			return err
+		}
+		con.printf("stored for %s\n", c.To)
+		return nil
+	})
 }

@@ -1,13 +1,10 @@
 package main
 
 import (
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/crosstalk-im/crosstalk/node"
 )
 
 // msn oim send leaves an offline message as WLM does; the recipient lists
@@ -15,20 +12,12 @@ import (
 // or WLM would, and it is gone; dialects that cannot do a thing say so.
 func TestMSNOfflineMessages(t *testing.T) {
 	ctx := testContext(t)
-	data := t.TempDir()
-	if err := (&tlsCaCmd{Data: data}).Run(); err != nil {
-		t.Fatal(err)
-	}
-	tlsDir := filepath.Join(data, "tls")
-	n := startNode(t, func(o *node.Options) {
-		o.HTTPSAddr = "127.0.0.1:0"
-		o.TLSCert, o.TLSKey = filepath.Join(tlsDir, "cert.pem"), filepath.Join(tlsDir, "key.pem")
-	})
+	n, ca := startTLSNode(t, nil)
 	addAccount(t, n, 1001, "alice@example.com", "pw-a")
 	addAccount(t, n, 1002, "bob@example.com", "pw-b")
 	as := func(email, password, protocol string) msnOIMLogin {
 		return msnOIMLogin{Login: email, Password: password, Timeout: 10 * time.Second, Protocol: protocol, Nexus: "https://nexus.passport.com/rdr/pprdr.asp",
-			CaCert: filepath.Join(tlsDir, "ca.pem"), HttpsAt: n.HTTPSAddr}
+			CaCert: ca, HttpsAt: n.HTTPSAddr}
 	}
 
 	send := func(l msnOIMLogin, text string) ran {

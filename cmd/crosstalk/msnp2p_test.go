@@ -14,21 +14,14 @@ import (
 // switchboard's, so neither side needs to take one.
 func TestMSNSendFileP2P(t *testing.T) {
 	ctx := testContext(t)
-	data := t.TempDir()
-	if err := (&tlsCaCmd{Data: data}).Run(); err != nil {
-		t.Fatal(err)
-	}
-	tlsDir := filepath.Join(data, "tls")
-	n := startNode(t, func(o *node.Options) {
+	n, ca := startTLSNode(t, func(o *node.Options) {
 		o.FTPAddr = "" // no MSNFTP relay to fall back on
-		o.HTTPSAddr = "127.0.0.1:0"
-		o.TLSCert, o.TLSKey = filepath.Join(tlsDir, "cert.pem"), filepath.Join(tlsDir, "key.pem")
 	})
 	addAccount(t, n, 1001, "alice@example.com", "pw-a")
 	addAccount(t, n, 1002, "bob@example.com", "pw-b")
 	as := func(email, password string) msnLogin {
 		l := msnAs(n, email, password)
-		l.Protocol, l.CaCert, l.HttpsAt = "MSNP11", filepath.Join(tlsDir, "ca.pem"), n.HTTPSAddr
+		l.Protocol, l.CaCert, l.HttpsAt = "MSNP11", ca, n.HTTPSAddr
 		return l
 	}
 	dir := t.TempDir()

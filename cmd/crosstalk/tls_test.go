@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/crosstalk-im/crosstalk/node"
 )
 
 // TestTLSCAAndMSNP11Send makes the CA and certificate with `crosstalk tls
@@ -18,21 +15,13 @@ import (
 func TestTLSCAAndMSNP11Send(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	data := t.TempDir()
-	if err := (&tlsCaCmd{Data: data}).Run(); err != nil {
-		t.Fatal(err)
-	}
-	tlsDir := filepath.Join(data, "tls")
-	n := startNode(t, func(o *node.Options) {
-		o.HTTPSAddr = "127.0.0.1:0"
-		o.TLSCert, o.TLSKey = filepath.Join(tlsDir, "cert.pem"), filepath.Join(tlsDir, "key.pem")
-	})
+	n, ca := startTLSNode(t, nil)
 	addAccount(t, n, 1001, "alice@example.com", "pw-a")
 	addAccount(t, n, 1002, "bob@example.com", "pw-b")
 	listen := command((&msnListenCmd{msnLogin: msnAs(n, "bob@example.com", "pw-b")}).run).start(t, ctx, "listening as bob@example.com")
 
 	login := msnAs(n, "alice@example.com", "pw-a")
-	login.CaCert, login.HttpsAt = filepath.Join(tlsDir, "ca.pem"), n.HTTPSAddr
+	login.CaCert, login.HttpsAt = ca, n.HTTPSAddr
 	heard := ""
 	for _, p := range []string{"MSNP11", "MSNP18"} {
 		login.Protocol = p
