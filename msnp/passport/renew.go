@@ -197,11 +197,16 @@ func (r Renewal) Check(proofKey []byte, now time.Time) error {
 			return ErrBadRenewal
 		}
 	}
-	if now.After(r.Expires) {
+	if now.After(r.Expires.Add(ClockSkew)) {
 		return ErrBadRenewal
 	}
 	return nil
 }
+
+// ClockSkew is how far behind a client's clock may be: its Timestamp
+// expires five minutes after it was made (Pidgin's), so a clock that is
+// that much behind would otherwise never renew.
+const ClockSkew = 5 * time.Minute
 
 // authInfoID names the ps:AuthInfo header, which Pidgin signs with a fixed
 // digest of a form of its own; it carries nothing the renewal relies on,

@@ -96,6 +96,10 @@ func TestRenewToken(t *testing.T) {
 	if code, _ := post(t, srv, pidginRenewal(signedIn.Renewal, 1, oimToken, time.Now().Add(-time.Hour))); code != http.StatusForbidden {
 		t.Errorf("an expired timestamp: HTTP %d", code)
 	}
+	// A client clock a few minutes behind still renews.
+	if code, answer := post(t, srv, pidginRenewal(signedIn.Renewal, 1, oimToken, time.Now().Add(-ClockSkew))); code != http.StatusOK {
+		t.Errorf("a timestamp %v old: HTTP %d\n%s", ClockSkew, code, answer)
+	}
 	*disabled = true
 	if _, _, err := RenewToken(ctx, srv.Client(), srv.URL+"/RST.srf", signedIn.Renewal, oimToken); !errors.Is(err, ErrRefused) {
 		t.Errorf("a disabled account: %v", err)
