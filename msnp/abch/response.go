@@ -198,16 +198,27 @@ const (
 	FaultInternal             = "InternalError"
 )
 
+// BadContextToken is the faultcode of a refused ticket, as clients match
+// it: Pidgin and KMess renew their contacts ticket and try again on
+// exactly "q0:BadContextToken" (an expired ticket, in their terms), and
+// treat any other fault as the operation's failure. The prefix's
+// namespace, WS-SecureConversation's, where the BadContextToken fault is
+// defined, is our choice: clients compare the text.
+const BadContextToken = "q0:BadContextToken"
+
 // WriteFault answers a call that failed with a SOAP fault (HTTP 500), its
 // ABCH error code in detail/errorcode.
 func WriteFault(rw http.ResponseWriter, op, code, message string) {
-	faultcode := "soap:Client"
-	if code == FaultInternal {
-		faultcode = "soap:Server"
-	}
 	var w writer
 	w.WriteString(`<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><soap:Fault>`)
-	w.Elem("faultcode", faultcode)
+	switch code {
+	case FaultAuth:
+		w.WriteString(`<faultcode xmlns:q0="http://schemas.xmlsoap.org/ws/2005/02/sc">` + BadContextToken + `</faultcode>`)
+	case FaultInternal:
+		w.Elem("faultcode", "soap:Server")
+	default:
+		w.Elem("faultcode", "soap:Client")
+	}
 	w.Elem("faultstring", message)
 	w.Elem("faultactor", "http://www.msn.com/webservices/AddressBook/"+op)
 	w.WriteString(`<detail><errorcode xmlns="` + Namespace + `">`)

@@ -1,11 +1,14 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -147,13 +150,23 @@ func TestAddressBookService(t *testing.T) {
 	c.fault(abch.FaultFullSyncRequired, "ABFindAll", `<deltasOnly>true</deltasOnly>`)
 	bad := abClient{t: t, srv: srv, ticket: "t=forged&p="}
 	bad.fault(abch.FaultAuth, "FindMembership", abch.FullViewArg)
+	// Pidgin renews its ticket on this faultcode and on no other.
+	resp, err := srv.Client().Post(srv.URL+abch.SharingPath, "text/xml", bytes.NewReader(abch.NewRequest("FindMembership", "t=forged&p=")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	refusal, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(refusal), ">q0:BadContextToken</faultcode>") {
+		t.Errorf("a refused ticket's fault: %s", refusal)
+	}
 	// An operation of the other service is not found at this one.
 	ctx := context.Background()
 	_, err = abch.Call(ctx, srv.Client(), srv.URL+abch.AddressBookPath, "FindMembership", abch.NewRequest("FindMembership", c.ticket), &abch.Book{})
 	if f := (*abch.Fault)(nil); !errors.As(err, &f) || f.Code != abch.FaultBadArgument {
 		t.Errorf("FindMembership at the address book: %v", err)
 	}
-	resp, err := srv.Client().Post(srv.URL+abch.AddressBookPath, "text/xml", nil)
+	resp, err = srv.Client().Post(srv.URL+abch.AddressBookPath, "text/xml", nil)
 	if err != nil || resp.StatusCode != http.StatusInternalServerError {
 		t.Errorf("empty body: %v %v", resp, err)
 	}
