@@ -45,20 +45,29 @@ var doneChans = sync.Pool{New: func() any { return make(chan struct{}, 1) }}
 // would.
 func Run(f func()) {
 	t := task{f: f, done: doneChans.Get().(chan struct{})}
+	start(t)
+	<-t.done
+	doneChans.Put(t.done)
+}
+
+// Go calls f on a worker goroutine and returns at once.
+func Go(f func()) { start(task{f: f}) }
+
+func start(t task) {
 	select {
 	case tasks <- t:
 	default:
 		go work(t)
 	}
-	<-t.done
-	doneChans.Put(t.done)
 }
 
 func work(t task) {
 	var timer *time.Timer
 	for {
 		t.f()
-		t.done <- struct{}{}
+		if t.done != nil {
+			t.done <- struct{}{}
+		}
 		if idle.Add(1) > maxIdle {
 			idle.Add(-1)
 			return

@@ -58,6 +58,9 @@ type Outbox struct {
 	// CloseWriteAfter) and is not woken.
 	readOn bool
 	err    error
+	// wakeReader is called when the reader is to stop waiting (see
+	// WakeReader).
+	wakeReader func()
 	// idle wakes Wait once no write goroutine runs; made by the first
 	// Wait, so an outbox no one waits on costs no more than its fields.
 	idle *sync.Cond
@@ -225,7 +228,7 @@ func (o *Outbox) Close() {
 	}
 	if o.lingering {
 		o.lingering = false
-		_ = o.conn.Close()
+		o.closeConn()
 	}
 	o.mu.Unlock()
 	settleAll(dropped, false)
@@ -277,6 +280,28 @@ func (o *Outbox) SetReadDeadline(t time.Time) error {
 	return o.conn.SetReadDeadline(t)
 }
 
+// WakeReader has wake called, with the outbox's lock held, whenever the
+// outbox closes the connection or ends its reads (closing only the sending
+// side): a reader that waits without a goroutine (offstack.Serve) is not
+// woken by the socket. wake must not block, nor use the outbox.
+func (o *Outbox) WakeReader(wake func()) {
+	o.mu.Lock()
+	o.wakeReader = wake
+	o.mu.Unlock()
+}
+
+// closeConn closes the connection and wakes its reader.
+func (o *Outbox) closeConn() {
+	_ = o.conn.Close()
+	o.wake()
+}
+
+func (o *Outbox) wake() {
+	if o.wakeReader != nil {
+		o.wakeReader()
+	}
+}
+
 // Wait blocks until everything queued, held or not, has been written or
 // dropped.
 func (o *Outbox) Wait() {
@@ -320,10 +345,11 @@ func (o *Outbox) closeLocked(err error) []Receipt {
 		_ = hc.CloseWrite()
 		if !o.readOn || !errors.Is(err, errLastWords) {
 			_ = o.conn.SetReadDeadline(time.Now())
+			o.wake()
 		}
 		return dropped
 	}
-	_ = o.conn.Close()
+	o.closeConn()
 	return dropped
 }
 

@@ -306,3 +306,39 @@ func TestHoldEndsEarly(t *testing.T) {
 		}
 	})
 }
+
+// A reader that waits without a goroutine learns when the outbox closes
+// the connection or ends its reads: Close, CloseAfter's last words and an
+// overflow each wake it; CloseWriteAfter, whose reader reads on, does not.
+func TestWakeReader(t *testing.T) {
+	cases := []struct {
+		name  string
+		close func(o *Outbox)
+		wakes bool
+	}{
+		{"Close", func(o *Outbox) { o.Close() }, true},
+		{"CloseAfter", func(o *Outbox) { o.CloseAfter([]byte("bye")); o.Wait() }, true},
+		{"overflow", func(o *Outbox) { _ = o.Write(make([]byte, 2<<10)) }, true},
+		{"CloseWriteAfter", func(o *Outbox) { o.CloseWriteAfter([]byte("bye")); o.Wait() }, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			server, _ := pipe(t)
+			o := New(server, 1<<10, time.Second)
+			var wakes int
+			o.WakeReader(func() { wakes++ })
+			tc.close(o)
+			if got := wakes > 0; got != tc.wakes {
+				t.Fatalf("woken %d times, want woken: %v", wakes, tc.wakes)
+			}
+			if tc.wakes {
+				return
+			}
+			// Its reader reads on until Finish closes for good.
+			o.Close()
+			if wakes == 0 {
+				t.Fatal("the close that ended the lingering did not wake the reader")
+			}
+		})
+	}
+}
