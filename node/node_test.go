@@ -22,7 +22,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(pgtest.Main(m), goleak.IgnoreAnyFunction(offstack.WorkerFunction),
+	goleak.VerifyTestMain(pgtest.Main(m), goleak.IgnoreAnyFunction(offstack.WorkerFunction), goleak.IgnoreAnyFunction(offstack.PollerFunction),
 		// nats.go's object store Put starts this goroutine on a JetStream
 		// context of its own and clears the channel it waits on when it
 		// returns; a quick Put clears it first, and the goroutine then

@@ -40,8 +40,10 @@ type conn struct {
 	out  *outbox.Outbox
 	rate ratelimit.Bucket
 	seed uint32
+	// loginBy is when a client that has not logged in is dropped.
+	loginBy time.Time
 
-	// Owned by the reader goroutine.
+	// Owned by the reader (see Next).
 	notify   []wire.Contact // notify list chunks still arriving
 	listDone bool
 	// leavingBy is set once the client said it is leaving: until it hangs
@@ -93,7 +95,7 @@ func (s *Server) handle(nc net.Conn) {
 	var c *conn
 	offstack.Run(func() { c = s.open(nc) })
 	if c != nil {
-		c.close(c.loop())
+		offstack.Serve(c.rd, c.nc, c.out, c)
 	}
 }
 
@@ -106,13 +108,14 @@ func (s *Server) open(nc net.Conn) *conn {
 	_, _ = rand.Read(seed[:])
 	_, _ = rand.Read(id[:])
 	c := &conn{
-		srv:  s,
-		nc:   nc,
-		log:  s.log.With("conn", hex.EncodeToString(id[:]), "remote", nc.RemoteAddr().String()),
-		rd:   wire.NewReader(nc),
-		out:  outbox.New(nc, s.cfg.MaxPendingBytes, s.cfg.WriteTimeout),
-		rate: ratelimit.New(s.cfg.PacketsPerSecond, s.cfg.PacketBurst),
-		seed: binary.LittleEndian.Uint32(seed[:]),
+		srv:     s,
+		nc:      nc,
+		log:     s.log.With("conn", hex.EncodeToString(id[:]), "remote", nc.RemoteAddr().String()),
+		rd:      wire.NewReader(nc),
+		out:     outbox.New(nc, s.cfg.MaxPendingBytes, s.cfg.WriteTimeout),
+		rate:    ratelimit.New(s.cfg.PacketsPerSecond, s.cfg.PacketBurst),
+		seed:    binary.LittleEndian.Uint32(seed[:]),
+		loginBy: time.Now().Add(s.cfg.LoginTimeout),
 	}
 	c.rd.MaxBody = s.cfg.MaxPacketBytes
 	if !s.tracker.Track(c) {
@@ -124,8 +127,8 @@ func (s *Server) open(nc net.Conn) *conn {
 	return c
 }
 
-// close ends the session, then the connection; err is why the loop ended.
-func (c *conn) close(err error) {
+// End ends the session, then the connection; err is why the loop ended.
+func (c *conn) End(err error) {
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 		c.log.Info("dropping connection", "err", err)
 	}
@@ -138,27 +141,20 @@ func (c *conn) close(err error) {
 	c.srv.tracker.Untrack(c)
 }
 
-// loop reads and handles packets until the client leaves or breaks the
-// protocol, or a handler ends the session (a nil result). Only the waits
-// for the client run on the connection's goroutine (see handle).
-func (c *conn) loop() error {
-	loginBy := time.Now().Add(c.srv.cfg.LoginTimeout)
-	return offstack.ReadLoop(c.rd, c.next, func() { c.armDeadline(loginBy) })
-}
-
-// armDeadline gives the client until loginBy to log in, then the idle
-// timeout for each packet, and one that said it is leaving until
-// leavingBy.
-func (c *conn) armDeadline(loginBy time.Time) {
-	deadline := service.ReadDeadline(c.nc, c.sess() != nil, loginBy, c.srv.cfg.IdleTimeout)
+// Arm gives the client until loginBy to log in, then the idle timeout for
+// each packet, and one that said it is leaving until leavingBy.
+func (c *conn) Arm() time.Time {
+	deadline := service.ReadDeadline(c.nc, c.sess() != nil, c.loginBy, c.srv.cfg.IdleTimeout)
 	if !c.leavingBy.IsZero() {
 		deadline = c.leavingBy
 	}
-	_ = c.out.SetReadDeadline(deadline)
+	return deadline
 }
 
-// next reads and handles one packet; done says the loop is over.
-func (c *conn) next() (done bool, err error) {
+// Next reads and handles one packet until the client leaves or breaks the
+// protocol, or a handler ends the session (a nil result); done says the
+// loop is over.
+func (c *conn) Next() (done bool, err error) {
 	p, err := c.rd.ReadPacket()
 	if err != nil && !c.leavingBy.IsZero() {
 		return true, nil // gone, or out of time to send its last receipts

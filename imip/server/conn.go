@@ -36,8 +36,10 @@ type conn struct {
 	out  *outbox.Outbox
 	rate ratelimit.Bucket
 	salt string
+	// loginBy is when a client that has not logged in is dropped.
+	loginBy time.Time
 
-	// Owned by the reader goroutine.
+	// Owned by the reader (see Next).
 	helloSent bool
 	statSeen  bool // the client sent its first STAT
 
@@ -75,7 +77,7 @@ func (s *Server) handle(nc net.Conn) {
 	var c *conn
 	offstack.Run(func() { c = s.open(nc) })
 	if c != nil {
-		c.close(c.loop())
+		offstack.Serve(c.rd, c.nc, c.out, c)
 	}
 }
 
@@ -87,12 +89,13 @@ func (s *Server) open(nc net.Conn) *conn {
 	var salt [4]byte
 	_, _ = rand.Read(salt[:])
 	c := &conn{
-		srv:  s,
-		nc:   nc,
-		rd:   wire.NewReader(nc),
-		out:  outbox.New(nc, s.cfg.MaxPendingBytes, s.cfg.WriteTimeout),
-		rate: ratelimit.New(s.cfg.BlocksPerSecond, s.cfg.BlockBurst),
-		salt: strconv.FormatUint(uint64(binary.BigEndian.Uint32(salt[:])), 10),
+		srv:     s,
+		nc:      nc,
+		rd:      wire.NewReader(nc),
+		out:     outbox.New(nc, s.cfg.MaxPendingBytes, s.cfg.WriteTimeout),
+		rate:    ratelimit.New(s.cfg.BlocksPerSecond, s.cfg.BlockBurst),
+		salt:    strconv.FormatUint(uint64(binary.BigEndian.Uint32(salt[:])), 10),
+		loginBy: time.Now().Add(s.cfg.LoginTimeout),
 	}
 	c.logp.Store(s.log.With("conn", hex.EncodeToString(id[:]), "remote", nc.RemoteAddr().String()))
 	c.rd.MaxBlock = s.cfg.MaxBlockBytes
@@ -104,9 +107,9 @@ func (s *Server) open(nc net.Conn) *conn {
 	return c
 }
 
-// close tells the client why the loop ended where it can, ends the
+// End tells the client why the loop ended where it can, ends the
 // session, then the connection.
-func (c *conn) close(err error) {
+func (c *conn) End(err error) {
 	switch {
 	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
 	case errors.As(err, new(*wire.TruncatedError)):
@@ -144,18 +147,16 @@ func isFraming(err error) bool {
 	return errors.Is(err, wire.ErrMalformed) || errors.As(err, &tl)
 }
 
-// loop reads and handles blocks until the client leaves or breaks the
-// protocol, or a handler ends the session (a nil result). Only the waits
-// for the client run on the connection's goroutine (see handle).
-func (c *conn) loop() error {
-	loginBy := time.Now().Add(c.srv.cfg.LoginTimeout)
-	return offstack.ReadLoop(c.rd, c.next, func() {
-		_ = c.out.SetReadDeadline(service.ReadDeadline(c.nc, c.sess() != nil, loginBy, c.srv.cfg.IdleTimeout))
-	})
+// Arm gives the client until loginBy to log in, then the idle timeout for
+// each block.
+func (c *conn) Arm() time.Time {
+	return service.ReadDeadline(c.nc, c.sess() != nil, c.loginBy, c.srv.cfg.IdleTimeout)
 }
 
-// next reads and handles one block; done says the loop is over.
-func (c *conn) next() (done bool, err error) {
+// Next reads and handles one block until the client leaves or breaks the
+// protocol, or a handler ends the session (a nil result); done says the
+// loop is over.
+func (c *conn) Next() (done bool, err error) {
 	b, err := c.rd.ReadBlock()
 	if err != nil {
 		return true, err

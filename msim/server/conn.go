@@ -37,8 +37,10 @@ type conn struct {
 	out   *outbox.Outbox
 	rate  ratelimit.Bucket
 	nonce []byte
+	// loginBy is when a client that has not logged in is dropped.
+	loginBy time.Time
 
-	// Owned by the reader goroutine.
+	// Owned by the reader (see Next).
 	sesskey  uint32
 	listSent bool
 
@@ -70,7 +72,7 @@ func (s *Server) handle(nc net.Conn) {
 	var c *conn
 	offstack.Run(func() { c = s.open(nc) })
 	if c != nil {
-		c.close(c.loop())
+		offstack.Serve(c.rd, c.nc, c.out, c)
 	}
 }
 
@@ -80,12 +82,13 @@ func (s *Server) open(nc net.Conn) *conn {
 	var id [4]byte
 	_, _ = rand.Read(id[:])
 	c := &conn{
-		srv:   s,
-		nc:    nc,
-		log:   s.log.With("conn", hex.EncodeToString(id[:]), "remote", nc.RemoteAddr().String()),
-		rd:    wire.NewReader(nc),
-		rate:  ratelimit.New(s.cfg.MessagesPerSecond, s.cfg.MessageBurst),
-		nonce: wire.NewNonce(),
+		srv:     s,
+		nc:      nc,
+		log:     s.log.With("conn", hex.EncodeToString(id[:]), "remote", nc.RemoteAddr().String()),
+		rd:      wire.NewReader(nc),
+		rate:    ratelimit.New(s.cfg.MessagesPerSecond, s.cfg.MessageBurst),
+		nonce:   wire.NewNonce(),
+		loginBy: time.Now().Add(s.cfg.LoginTimeout),
 	}
 	c.out = outbox.New(nc, s.cfg.MaxPendingBytes, s.cfg.WriteTimeout)
 	c.rd.MaxMessage = s.cfg.MaxMessageBytes
@@ -98,8 +101,8 @@ func (s *Server) open(nc net.Conn) *conn {
 	return c
 }
 
-// close ends the session, then the connection; err is why the loop ended.
-func (c *conn) close(err error) {
+// End ends the session, then the connection; err is why the loop ended.
+func (c *conn) End(err error) {
 	if err != nil && !c.ending.Load() && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 		c.log.Info("dropping connection", "err", err)
 	}
@@ -126,19 +129,16 @@ func (c *conn) Close() {
 	c.out.Close()
 }
 
-// loop reads and handles messages until the client leaves or breaks the
-// protocol, or the session ends (a nil result). Only the waits for the
-// client run on the connection's goroutine (see handle).
-func (c *conn) loop() error {
-	loginBy := time.Now().Add(c.srv.cfg.LoginTimeout)
-	return offstack.ReadLoop(c.rd, c.next, func() {
-		_ = c.out.SetReadDeadline(service.ReadDeadline(c.nc, c.sess() != nil, loginBy, c.srv.cfg.IdleTimeout))
-	})
+// Arm gives the client until loginBy to log in, then the idle timeout for
+// each message.
+func (c *conn) Arm() time.Time {
+	return service.ReadDeadline(c.nc, c.sess() != nil, c.loginBy, c.srv.cfg.IdleTimeout)
 }
 
-// next reads and handles one message; done says the loop is over, as it
-// is once the session is ending.
-func (c *conn) next() (done bool, err error) {
+// Next reads and handles one message until the client leaves or breaks
+// the protocol, or the session ends (a nil result); done says the loop is
+// over, as it is once the session is ending.
+func (c *conn) Next() (done bool, err error) {
 	if c.ending.Load() {
 		return true, nil
 	}

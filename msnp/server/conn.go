@@ -111,20 +111,21 @@ type conn struct {
 	// command, and its ctx never ends (see service.CommandContext).
 	ctx    context.Context
 	cancel context.CancelFunc
+	// loginBy ends the handshake: the client must have logged in by then.
+	loginBy time.Time
 }
 
 // RemoteAddr is the client's address, shown with its hub session.
 func (c *conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
 
-// handle runs a connection. Its goroutine waits for the client for as long
-// as the connection lasts, and does nothing else: setting up, reading and
-// handling each command run off its stack (see offstack), so that an idle
-// connection keeps the small stack its goroutine started with.
+// handle runs a connection: set up off the accepting goroutine's stack,
+// then served by offstack, which holds no goroutine for it while its
+// client is idle.
 func (s *Server) handle(nc net.Conn, role role) {
 	var c *conn
 	offstack.Run(func() { c = s.open(nc, role) })
 	if c != nil {
-		c.close(c.loop())
+		offstack.Serve(c.rd, c.nc, c.out, c)
 	}
 }
 
@@ -132,15 +133,16 @@ func (s *Server) handle(nc net.Conn, role role) {
 // is shutting down.
 func (s *Server) open(nc net.Conn, role role) *conn {
 	c := &conn{
-		srv:    s,
-		nc:     nc,
-		role:   role,
-		log:    s.log.With("conn", randomDigits(8), "role", role.String(), "remote", nc.RemoteAddr().String()),
-		rd:     wire.NewReader(nc, s.cfg.Limits, clientPayloadCommands...),
-		out:    outbox.New(nc, s.cfg.MaxPendingBytes, s.cfg.WriteTimeout),
-		rate:   ratelimit.New(s.cfg.CommandsPerSecond, s.cfg.CommandBurst),
-		ctx:    service.CommandContext,
-		cancel: func() {},
+		srv:     s,
+		nc:      nc,
+		role:    role,
+		log:     s.log.With("conn", randomDigits(8), "role", role.String(), "remote", nc.RemoteAddr().String()),
+		rd:      wire.NewReader(nc, s.cfg.Limits, clientPayloadCommands...),
+		out:     outbox.New(nc, s.cfg.MaxPendingBytes, s.cfg.WriteTimeout),
+		rate:    ratelimit.New(s.cfg.CommandsPerSecond, s.cfg.CommandBurst),
+		ctx:     service.CommandContext,
+		cancel:  func() {},
+		loginBy: time.Now().Add(s.cfg.HandshakeTimeout),
 	}
 	if role == roleSwitchboard {
 		c.ctx, c.cancel = context.WithCancel(c.ctx)
@@ -163,8 +165,8 @@ func (s *Server) open(nc net.Conn, role role) *conn {
 	return c
 }
 
-// close ends the session, then the connection; err is why the loop ended.
-func (c *conn) close(err error) {
+// End ends the session, then the connection; err is why the loop ended.
+func (c *conn) End(err error) {
 	// Leaving must not hang on a bus that is down.
 	endCtx, endCancel := context.WithTimeout(c.ctx, c.srv.cfg.WriteTimeout)
 	c.h.end(endCtx)
@@ -180,27 +182,23 @@ func (c *conn) close(err error) {
 	c.srv.untrack(c)
 }
 
-// loop reads and dispatches commands until the client leaves, breaks the
-// protocol, or a handler ends the session (a nil result). Only the waits
-// for the client run on the connection's goroutine (see handle).
-func (c *conn) loop() error {
-	handshakeEnd := time.Now().Add(c.srv.cfg.HandshakeTimeout)
+// Arm runs before the first command and after each: the replies to the
+// last command, and the events that came while it ran, leave in one
+// write, and the client has until the end of the handshake to log in,
+// then the idle timeout for each command.
+func (c *conn) Arm() time.Time {
+	c.out.Release()
 	idle := c.srv.cfg.IdleTimeout
 	if c.role == roleSwitchboard {
 		idle = c.srv.cfg.SwitchboardIdleTimeout
 	}
-	return offstack.ReadLoop(c.rd, c.next, func() {
-		// The replies to the last command, and the events that came while
-		// it ran, leave in one write.
-		c.out.Release()
-		// The client has until the end of the handshake to log in, then
-		// the idle timeout for each command.
-		_ = c.out.SetReadDeadline(service.ReadDeadline(c.nc, c.h.loggedIn(), handshakeEnd, idle))
-	})
+	return service.ReadDeadline(c.nc, c.h.loggedIn(), c.loginBy, idle)
 }
 
-// next reads and dispatches one command; done says the loop is over.
-func (c *conn) next() (done bool, err error) {
+// Next reads and dispatches one command until the client leaves, breaks
+// the protocol, or a handler ends the session (a nil result); done says
+// the loop is over.
+func (c *conn) Next() (done bool, err error) {
 	cmd, err := c.rd.ReadCommand()
 	if errors.Is(err, wire.ErrEmptyLine) {
 		return false, nil

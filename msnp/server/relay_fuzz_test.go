@@ -79,7 +79,7 @@ func FuzzRelayConn(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, mode uint8, data []byte) {
 		// Checked last: the relay's goroutines for this connection end.
-		defer goleak.VerifyNone(t, goleak.IgnoreCurrent(), goleak.IgnoreAnyFunction(offstack.WorkerFunction))
+		defer goleak.VerifyNone(t, goleak.IgnoreCurrent(), goleak.IgnoreAnyFunction(offstack.WorkerFunction), goleak.IgnoreAnyFunction(offstack.PollerFunction))
 		sender := startRelaySender(t, s, mode%relayModes)
 		nc, err := net.Dial("tcp", l.Addr().String())
 		if err != nil {

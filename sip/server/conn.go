@@ -40,6 +40,8 @@ type conn struct {
 	rate     ratelimit.Bucket
 	local    string // our address, for Via
 	tag      string // our tag on this connection's registration and subscriptions
+	// loginBy is when a client that has not signed in is dropped.
+	loginBy time.Time
 
 	// Owned by the reader goroutine.
 	handshake     *handshake // an NTLM exchange under way
@@ -111,7 +113,7 @@ func (s *Server) handle(nc net.Conn) {
 	var c *conn
 	offstack.Run(func() { c = s.open(nc) })
 	if c != nil {
-		c.close(c.loop())
+		offstack.Serve(c.rd, c.nc, c.out, c)
 	}
 }
 
@@ -130,6 +132,7 @@ func (s *Server) open(nc net.Conn) *conn {
 		dialogs: make(map[string]*dialog),
 		byPeer:  make(map[uint32]*dialog),
 		files:   make(map[uint32]*transfer),
+		loginBy: time.Now().Add(s.cfg.LoginTimeout),
 	}
 	c.filesCtx, c.stopFiles = context.WithCancel(context.Background())
 	if !s.tracker.Track(c) {
@@ -140,9 +143,9 @@ func (s *Server) open(nc net.Conn) *conn {
 	return c
 }
 
-// close tells the client why the loop ended where it can, ends the
+// End tells the client why the loop ended where it can, ends the
 // session, then the connection.
-func (c *conn) close(err error) {
+func (c *conn) End(err error) {
 	var tl *wire.TooLargeError
 	switch {
 	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
@@ -181,31 +184,24 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// loop reads and handles messages until the client leaves or breaks the
-// protocol, or a handler ends the session (a nil result). Only the waits
-// for the client run on the connection's goroutine (see handle).
-func (c *conn) loop() error {
-	loginBy := time.Now().Add(c.srv.cfg.LoginTimeout)
-	return offstack.ReadLoop(c.rd, c.next, func() { _ = c.out.SetReadDeadline(c.readDeadline(loginBy)) })
-}
-
-// readDeadline is when the next read gives up: at loginBy before sign-in;
-// after it, once the client has been silent for IdleTimeout (its
-// keep-alives move that on) or its registration ends unrenewed, whichever
-// comes first.
-func (c *conn) readDeadline(loginBy time.Time) time.Time {
+// Arm says when the next read gives up: at loginBy before sign-in; after
+// it, once the client has been silent for IdleTimeout (its keep-alives
+// move that on) or its registration ends unrenewed, whichever comes first.
+func (c *conn) Arm() time.Time {
 	c.mu.Lock()
 	signedIn, until := c.session != nil, c.until
 	c.mu.Unlock()
-	deadline := service.ReadDeadline(c.nc, signedIn, loginBy, c.srv.cfg.IdleTimeout)
+	deadline := service.ReadDeadline(c.nc, signedIn, c.loginBy, c.srv.cfg.IdleTimeout)
 	if signedIn && until.Before(deadline) {
 		return until
 	}
 	return deadline
 }
 
-// next reads and handles one message; done says the loop is over.
-func (c *conn) next() (done bool, err error) {
+// Next reads and handles one message until the client leaves or breaks
+// the protocol, or a handler ends the session (a nil result); done says
+// the loop is over.
+func (c *conn) Next() (done bool, err error) {
 	m, err := c.rd.ReadMessage()
 	if err != nil {
 		return true, err
