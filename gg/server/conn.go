@@ -21,6 +21,7 @@ import (
 	"github.com/crosstalk-im/crosstalk/gg/ggpb"
 	"github.com/crosstalk-im/crosstalk/gg/wire"
 	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/internal/connlog"
 	"github.com/crosstalk-im/crosstalk/internal/eventgate"
 	"github.com/crosstalk-im/crosstalk/internal/loginguard"
 	"github.com/crosstalk-im/crosstalk/internal/mailbox"
@@ -33,13 +34,15 @@ import (
 
 // conn is one GG client connection.
 type conn struct {
-	srv  *Server
-	nc   net.Conn
-	log  *slog.Logger
-	rd   *wire.Reader
-	out  *outbox.Outbox
-	rate ratelimit.Bucket
-	seed uint32
+	srv *Server
+	nc  net.Conn
+	log *slog.Logger
+	// logAs is what log says about the connection.
+	logAs connlog.Conn
+	rd    *wire.Reader
+	out   *outbox.Outbox
+	rate  ratelimit.Bucket
+	seed  uint32
 	// loginBy is when a client that has not logged in is dropped.
 	loginBy time.Time
 
@@ -110,13 +113,14 @@ func (s *Server) open(nc net.Conn) *conn {
 	c := &conn{
 		srv:     s,
 		nc:      nc,
-		log:     s.log.With("conn", hex.EncodeToString(id[:]), "remote", nc.RemoteAddr().String()),
+		logAs:   connlog.Conn{Name: hex.EncodeToString(id[:]), Remote: nc.RemoteAddr()},
 		rd:      wire.NewReader(nc),
 		out:     outbox.New(nc, s.cfg.MaxPendingBytes, s.cfg.WriteTimeout),
 		rate:    ratelimit.New(s.cfg.PacketsPerSecond, s.cfg.PacketBurst),
 		seed:    binary.LittleEndian.Uint32(seed[:]),
 		loginBy: time.Now().Add(s.cfg.LoginTimeout),
 	}
+	c.log = connlog.New(s.log, &c.logAs)
 	c.rd.MaxBody = s.cfg.MaxPacketBytes
 	if !s.tracker.Track(c) {
 		_ = nc.Close()
@@ -312,7 +316,7 @@ func (c *conn) handleLogin(ctx context.Context, body []byte) error {
 	c.mu.Lock()
 	c.session, c.number = session, uin
 	c.mu.Unlock()
-	c.log = c.log.With("account", uin)
+	c.logAs.Account.Store(uin)
 	c.log.Info("logged in", "client", login.GetClient())
 
 	// Online before the client hears it is in, so nothing sent to it from

@@ -14,11 +14,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/imip/wire"
+	"github.com/crosstalk-im/crosstalk/internal/connlog"
 	"github.com/crosstalk-im/crosstalk/internal/mailbox"
 	"github.com/crosstalk-im/crosstalk/internal/offstack"
 	"github.com/crosstalk-im/crosstalk/internal/outbox"
@@ -29,13 +29,15 @@ import (
 
 // conn is one IMIP client connection.
 type conn struct {
-	srv  *Server
-	nc   net.Conn
-	logp atomic.Pointer[slog.Logger]
-	rd   *wire.Reader
-	out  *outbox.Outbox
-	rate ratelimit.Bucket
-	salt string
+	srv    *Server
+	nc     net.Conn
+	logger *slog.Logger
+	// logAs is what the logger says about the connection.
+	logAs connlog.Conn
+	rd    *wire.Reader
+	out   *outbox.Outbox
+	rate  ratelimit.Bucket
+	salt  string
 	// loginBy is when a client that has not logged in is dropped.
 	loginBy time.Time
 
@@ -97,7 +99,8 @@ func (s *Server) open(nc net.Conn) *conn {
 		salt:    strconv.FormatUint(uint64(binary.BigEndian.Uint32(salt[:])), 10),
 		loginBy: time.Now().Add(s.cfg.LoginTimeout),
 	}
-	c.logp.Store(s.log.With("conn", hex.EncodeToString(id[:]), "remote", nc.RemoteAddr().String()))
+	c.logAs = connlog.Conn{Name: hex.EncodeToString(id[:]), Remote: nc.RemoteAddr()}
+	c.logger = connlog.New(s.log, &c.logAs)
 	c.rd.MaxBlock = s.cfg.MaxBlockBytes
 	if !s.tracker.Track(c) {
 		_ = nc.Close()
@@ -133,8 +136,8 @@ func (c *conn) End(err error) {
 	c.srv.tracker.Untrack(c)
 }
 
-// log is the connection's logger; login adds the account to it.
-func (c *conn) log() *slog.Logger { return c.logp.Load() }
+// log is the connection's logger; its lines name the account once logged in.
+func (c *conn) log() *slog.Logger { return c.logger }
 
 func isTimeout(err error) bool {
 	var ne net.Error

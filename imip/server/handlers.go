@@ -168,7 +168,7 @@ func (c *conn) handleLogin(ctx context.Context, b *wire.Block) error {
 	c.session = session
 	c.mu.Unlock()
 	c.salt = "" // its work is done; the session keeps no more than it needs
-	c.logp.Store(c.log().With("account", number))
+	c.logAs.Account.Store(number)
 	c.log().Info("logged in", "client", b.Get(wire.HeaderClient))
 
 	// There for messages, hidden from contacts until the first STAT.

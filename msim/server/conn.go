@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/internal/connlog"
 	"github.com/crosstalk-im/crosstalk/internal/eventgate"
 	"github.com/crosstalk-im/crosstalk/internal/loginguard"
 	"github.com/crosstalk-im/crosstalk/internal/mailbox"
@@ -30,9 +31,11 @@ import (
 
 // conn is one MySpaceIM client connection.
 type conn struct {
-	srv   *Server
-	nc    net.Conn
-	log   *slog.Logger
+	srv *Server
+	nc  net.Conn
+	log *slog.Logger
+	// logAs is what log says about the connection.
+	logAs connlog.Conn
 	rd    *wire.Reader
 	out   *outbox.Outbox
 	rate  ratelimit.Bucket
@@ -84,12 +87,13 @@ func (s *Server) open(nc net.Conn) *conn {
 	c := &conn{
 		srv:     s,
 		nc:      nc,
-		log:     s.log.With("conn", hex.EncodeToString(id[:]), "remote", nc.RemoteAddr().String()),
+		logAs:   connlog.Conn{Name: hex.EncodeToString(id[:]), Remote: nc.RemoteAddr()},
 		rd:      wire.NewReader(nc),
 		rate:    ratelimit.New(s.cfg.MessagesPerSecond, s.cfg.MessageBurst),
 		nonce:   wire.NewNonce(),
 		loginBy: time.Now().Add(s.cfg.LoginTimeout),
 	}
+	c.log = connlog.New(s.log, &c.logAs)
 	c.out = outbox.New(nc, s.cfg.MaxPendingBytes, s.cfg.WriteTimeout)
 	c.rd.MaxMessage = s.cfg.MaxMessageBytes
 	if !s.tracker.Track(c) {
@@ -298,7 +302,7 @@ func (c *conn) handleLogin(ctx context.Context, m wire.Message) error {
 	c.session = session
 	c.mu.Unlock()
 	c.nonce = nil // its work is done; the session keeps no more than it needs
-	c.log = c.log.With("account", acct.Number)
+	c.logAs.Account.Store(acct.Number)
 	c.log.Info("logged in", "client", m.Get("clientver"))
 	// Online before the client hears it is in, so nothing sent to it from
 	// then on is taken for an offline message.

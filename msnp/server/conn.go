@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/crosstalk-im/crosstalk/internal/connlog"
 	"github.com/crosstalk-im/crosstalk/internal/offstack"
 	"github.com/crosstalk-im/crosstalk/internal/outbox"
 	"github.com/crosstalk-im/crosstalk/internal/ratelimit"
@@ -96,9 +97,11 @@ type conn struct {
 	nc   net.Conn
 	role role
 	log  *slog.Logger
-	rd   *wire.Reader
-	out  *outbox.Outbox
-	rate ratelimit.Bucket
+	// logAs is what log says about the connection.
+	logAs connlog.Conn
+	rd    *wire.Reader
+	out   *outbox.Outbox
+	rate  ratelimit.Bucket
 	// floods counts commands refused in a row for exceeding the rate.
 	floods int
 	// h is the role's state machine; ns the same for the notification
@@ -136,7 +139,6 @@ func (s *Server) open(nc net.Conn, role role) *conn {
 		srv:     s,
 		nc:      nc,
 		role:    role,
-		log:     s.log.With("conn", randomDigits(8), "role", role.String(), "remote", nc.RemoteAddr().String()),
 		rd:      wire.NewReader(nc, s.cfg.Limits, clientPayloadCommands...),
 		out:     outbox.New(nc, s.cfg.MaxPendingBytes, s.cfg.WriteTimeout),
 		rate:    ratelimit.New(s.cfg.CommandsPerSecond, s.cfg.CommandBurst),
@@ -144,6 +146,8 @@ func (s *Server) open(nc net.Conn, role role) *conn {
 		cancel:  func() {},
 		loginBy: time.Now().Add(s.cfg.HandshakeTimeout),
 	}
+	c.logAs = connlog.Conn{Name: randomDigits(8), Role: role.String(), Remote: nc.RemoteAddr()}
+	c.log = connlog.New(s.log, &c.logAs)
 	if role == roleSwitchboard {
 		c.ctx, c.cancel = context.WithCancel(c.ctx)
 	}

@@ -327,7 +327,7 @@ func (n *nsConn) authenticate(ctx context.Context, trid string, check func(hub.A
 	n.session = session
 	n.loginName = "" // it holds on to the whole USR line
 	n.mu.Unlock()
-	n.log = n.log.With("account", acct.Number)
+	n.logAs.Account.Store(acct.Number)
 	n.log.Info("logged in", "dialect", n.dialect)
 
 	reply := []string{trid, "OK", acct.Email}

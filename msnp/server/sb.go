@@ -153,7 +153,7 @@ func (c *sbConn) admit(ctx context.Context, email, value, session string) (hub.A
 		}
 		c.endpoint, c.dialect = guid, x.dialect
 	}
-	c.log = c.log.With("account", acct.Number)
+	c.logAs.Account.Store(acct.Number)
 	return acct, nil
 }
 

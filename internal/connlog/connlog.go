@@ -1,0 +1,86 @@
+// Package connlog gives a connection a logger that works out its
+// attributes (the connection's name, the client's address, the account)
+// only when a line is logged. slog's Logger.With formats them into a copy
+// of the handler at once: a few hundred bytes that an idle connection
+// would keep for as long as it lasts, for lines it may never log.
+package connlog
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"sync/atomic"
+)
+
+// Source adds a connection's attributes to each line it logs.
+type Source interface {
+	LogAttrs(r *slog.Record)
+}
+
+// Conn is what a connection's lines say about it: conn=Name, role=Role
+// (when set), remote=Remote and, once Account is set, account=Account.
+type Conn struct {
+	Name    string
+	Role    string
+	Remote  net.Addr
+	Account atomic.Uint32
+}
+
+// LogAttrs adds the connection's attributes to r.
+func (c *Conn) LogAttrs(r *slog.Record) {
+	r.AddAttrs(slog.String("conn", c.Name))
+	if c.Role != "" {
+		r.AddAttrs(slog.String("role", c.Role))
+	}
+	r.AddAttrs(slog.String("remote", c.Remote.String()))
+	if n := c.Account.Load(); n != 0 {
+		r.AddAttrs(slog.Any("account", n))
+	}
+}
+
+// New returns a logger that logs to parent what parent.With(attrs...)
+// would, where attrs are what src adds when the line is logged.
+func New(parent *slog.Logger, src Source) *slog.Logger {
+	return slog.New(&handler{parent: parent.Handler(), src: src})
+}
+
+type handler struct {
+	parent slog.Handler
+	src    Source
+}
+
+func (h *handler) Enabled(ctx context.Context, level slog.Level) bool {
+	return h.parent.Enabled(ctx, level)
+}
+
+func (h *handler) Handle(ctx context.Context, r slog.Record) error {
+	out := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
+	h.src.LogAttrs(&out)
+	r.Attrs(func(a slog.Attr) bool {
+		out.AddAttrs(a)
+		return true
+	})
+	return h.parent.Handle(ctx, out)
+}
+
+// attrs are the source's attributes as of now.
+func (h *handler) attrs() []slog.Attr {
+	var r slog.Record
+	h.src.LogAttrs(&r)
+	as := make([]slog.Attr, 0, r.NumAttrs())
+	r.Attrs(func(a slog.Attr) bool {
+		as = append(as, a)
+		return true
+	})
+	return as
+}
+
+// WithAttrs and WithGroup fix the source's attributes as they are now, as
+// With would have.
+func (h *handler) WithAttrs(as []slog.Attr) slog.Handler {
+	return h.parent.WithAttrs(append(h.attrs(), as...))
+}
+
+func (h *handler) WithGroup(name string) slog.Handler {
+	return h.parent.WithAttrs(h.attrs()).WithGroup(name)
+}
