@@ -129,9 +129,6 @@ func (s *Server) open(nc net.Conn) *conn {
 		rate:    ratelimit.New(s.cfg.MessagesPerSecond, s.cfg.MessageBurst),
 		local:   nc.LocalAddr().String(),
 		tag:     randomHex(5),
-		dialogs: make(map[string]*dialog),
-		byPeer:  make(map[uint32]*dialog),
-		files:   make(map[uint32]*transfer),
 		loginBy: time.Now().Add(s.cfg.LoginTimeout),
 	}
 	c.filesCtx, c.stopFiles = context.WithCancel(context.Background())

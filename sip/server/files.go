@@ -324,6 +324,9 @@ func (c *conn) addTransfer(t *transfer) bool {
 	if _, taken := c.files[t.cookie]; taken || t.cookie == 0 || len(c.files) >= c.srv.cfg.MaxFileTransfers {
 		return false
 	}
+	if c.files == nil {
+		c.files = make(map[uint32]*transfer) // made by the first: an idle session keeps none
+	}
 	c.files[t.cookie] = t
 	return true
 }

@@ -99,8 +99,7 @@ func (c *conn) handleInvite(ctx context.Context, m *wire.Message) error {
 	if d.target == "" {
 		d.target = c.contact
 	}
-	c.dialogs[callID] = d
-	c.byPeer[peer.Number] = d
+	c.addDialogLocked(d)
 	c.mu.Unlock()
 	delivered := false
 	if text, ok := firstMessage(m.Get(wire.HeaderTextFormat)); ok {
@@ -340,8 +339,7 @@ func (c *conn) deliverMessage(o outgoing) bool {
 			callID: randomHex(12), peer: o.from, peerURI: c.srv.address(o.from), localTag: randomHex(5),
 			target: c.contact, clientURI: c.self, ours: true, used: time.Now(),
 		}
-		c.dialogs[d.callID] = d
-		c.byPeer[o.from.Number] = d
+		c.addDialogLocked(d)
 		invite = true
 	}
 	d.used = time.Now()
@@ -589,4 +587,15 @@ func (c *conn) rereadMailbox() {
 			return
 		}
 	}
+}
+
+// addDialogLocked records d as the newest IM session with its peer; c.mu
+// is held. The tables are made by the first: an idle session keeps none.
+func (c *conn) addDialogLocked(d *dialog) {
+	if c.dialogs == nil {
+		c.dialogs = make(map[string]*dialog)
+		c.byPeer = make(map[uint32]*dialog)
+	}
+	c.dialogs[d.callID] = d
+	c.byPeer[d.peer.Number] = d
 }
