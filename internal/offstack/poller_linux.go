@@ -2,9 +2,10 @@ package offstack
 
 import (
 	"container/heap"
+	"errors"
 	"fmt"
-	"math"
 	"net"
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -38,20 +39,22 @@ type loop struct {
 // poller waits on the sockets of every loop in one epoll set, edge by edge:
 // EPOLLONESHOT hands a readable socket over once, and the worker that ran
 // its frames arms it again. The sockets stay in Go's own poller as well,
-// which a worker's read uses when a frame arrives in pieces.
+// which a worker's read uses when a frame arrives in pieces. The epoll set
+// is itself waited on in Go's poller (it is readable while it has events),
+// with the earliest deadline as its read deadline: the poller goroutine
+// parks as any reader does, holding no thread, and one runtime timer
+// stands for every loop's deadline.
 type poller struct {
-	epfd   int
-	wakefd int // an eventfd in the set, written to cut a wait short
+	epfd  int
+	epoll *os.File // epfd, for Go's poller
+	rc    syscall.RawConn
 
 	mu         sync.Mutex
 	loops      map[uint64]*loop
 	lastID     uint64
 	deadlines  deadlineHeap
-	sleepUntil time.Time // when the current wait ends; zero: no deadline
+	sleepUntil time.Time // the epoll set's read deadline; zero: none
 }
-
-// wakeID is the wake eventfd's epoll data; loops count from 1.
-const wakeID = 0
 
 var (
 	pollerOnce sync.Once
@@ -75,18 +78,18 @@ func newPoller() (*poller, error) {
 	if err != nil {
 		return nil, err
 	}
-	wakefd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		_ = unix.Close(epfd)
+		return nil, err
+	}
+	// A non-blocking descriptor goes into Go's poller.
+	epoll := os.NewFile(uintptr(epfd), "offstack-epoll")
+	rc, err := epoll.SyscallConn()
 	if err != nil {
-		_ = unix.Close(epfd)
+		_ = epoll.Close()
 		return nil, err
 	}
-	ev := unix.EpollEvent{Events: unix.EPOLLIN}
-	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &ev); err != nil {
-		_ = unix.Close(epfd)
-		_ = unix.Close(wakefd)
-		return nil, err
-	}
-	return &poller{epfd: epfd, wakefd: wakefd, loops: make(map[uint64]*loop)}, nil
+	return &poller{epfd: epfd, epoll: epoll, rc: rc, loops: make(map[uint64]*loop)}, nil
 }
 
 // watch starts serving c on the poller, if sock is a socket and the poller
@@ -175,19 +178,19 @@ func (p *poller) arm(l *loop) {
 		return
 	}
 	l.armed = true
-	var cutShort bool
 	if !l.deadline.IsZero() {
 		heap.Push(&p.deadlines, l)
-		cutShort = l.heapAt == 0 && (p.sleepUntil.IsZero() || l.deadline.Before(p.sleepUntil))
-		if cutShort {
-			p.sleepUntil = l.deadline
+		if l.heapAt == 0 && (p.sleepUntil.IsZero() || l.deadline.Before(p.sleepUntil)) {
+			p.setDeadline(l.deadline)
 		}
 	}
 	p.mu.Unlock()
-	if cutShort {
-		one := [8]byte{1}
-		_, _ = unix.Write(p.wakefd, one[:])
-	}
+}
+
+// setDeadline makes the poller's wait end at t; p.mu is held.
+func (p *poller) setDeadline(t time.Time) {
+	p.sleepUntil = t
+	_ = p.epoll.SetReadDeadline(t)
 }
 
 // ctl adds fd to the epoll set, or re-arms it there.
@@ -234,29 +237,47 @@ func (p *poller) forget(l *loop) {
 func (p *poller) wait() {
 	events := make([]unix.EpollEvent, 256)
 	var ready []*loop
+	// collect takes what the epoll set holds, without waiting; false when
+	// it holds nothing, to wait in Go's poller.
+	collect := func(fd uintptr) bool {
+		for {
+			n, err := unix.EpollWait(int(fd), events, 0)
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil {
+				panic(fmt.Sprintf("offstack: epoll_wait: %v", err))
+			}
+			p.mu.Lock()
+			for _, ev := range events[:n] {
+				id := uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
+				if l := p.loops[id]; l != nil && p.claim(l) {
+					ready = append(ready, l)
+				}
+			}
+			p.mu.Unlock()
+			if n < len(events) {
+				return len(ready) > 0
+			}
+		}
+	}
 	for {
-		n, err := unix.EpollWait(p.epfd, events, p.sleepTime())
-		if err != nil && err != unix.EINTR {
-			panic(fmt.Sprintf("offstack: epoll_wait: %v", err))
+		err := p.rc.Read(collect)
+		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			panic(fmt.Sprintf("offstack: waiting on epoll: %v", err))
 		}
 		now := time.Now()
 		p.mu.Lock()
-		for _, ev := range events[:max(n, 0)] {
-			id := uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
-			if id == wakeID {
-				var count [8]byte
-				_, _ = unix.Read(p.wakefd, count[:])
-				continue
-			}
-			if l := p.loops[id]; l != nil && p.claim(l) {
-				ready = append(ready, l)
-			}
-		}
 		for len(p.deadlines) > 0 && !p.deadlines[0].deadline.After(now) {
 			l := p.deadlines[0]
 			p.claim(l)
 			ready = append(ready, l)
 		}
+		var next time.Time
+		if len(p.deadlines) > 0 {
+			next = p.deadlines[0].deadline
+		}
+		p.setDeadline(next)
 		p.mu.Unlock()
 		for i, l := range ready {
 			Go(l.run)
@@ -264,23 +285,6 @@ func (p *poller) wait() {
 		}
 		ready = ready[:0]
 	}
-}
-
-// sleepTime is how long the next wait may last, in epoll's milliseconds,
-// rounded up: -1 while no loop has a deadline.
-func (p *poller) sleepTime() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if len(p.deadlines) == 0 {
-		p.sleepUntil = time.Time{}
-		return -1
-	}
-	p.sleepUntil = p.deadlines[0].deadline
-	wait := time.Until(p.sleepUntil)
-	if wait <= 0 {
-		return 0
-	}
-	return int(min((wait+time.Millisecond-1)/time.Millisecond, math.MaxInt32))
 }
 
 // deadlineHeap orders waiting loops by deadline (container/heap).
