@@ -283,10 +283,15 @@ func (o *Outbox) SetReadDeadline(t time.Time) error {
 // WakeReader has wake called, with the outbox's lock held, whenever the
 // outbox closes the connection or ends its reads (closing only the sending
 // side): a reader that waits without a goroutine (offstack.Serve) is not
-// woken by the socket. wake must not block, nor use the outbox.
+// woken by the socket. An outbox that closed already (the server shut down
+// as the connection was being set up) calls it at once. wake must not
+// block, nor use the outbox.
 func (o *Outbox) WakeReader(wake func()) {
 	o.mu.Lock()
 	o.wakeReader = wake
+	if o.closed {
+		wake()
+	}
 	o.mu.Unlock()
 }
 

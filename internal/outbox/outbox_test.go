@@ -328,6 +328,14 @@ func TestWakeReader(t *testing.T) {
 			var wakes int
 			o.WakeReader(func() { wakes++ })
 			tc.close(o)
+			// A reader that comes after the close is woken at once.
+			late := New(server, 1<<10, time.Second)
+			tc.close(late)
+			lateWakes := 0
+			late.WakeReader(func() { lateWakes++ })
+			if lateWakes != 1 {
+				t.Fatalf("a reader after the close was woken %d times, want once", lateWakes)
+			}
 			if got := wakes > 0; got != tc.wakes {
 				t.Fatalf("woken %d times, want woken: %v", wakes, tc.wakes)
 			}
