@@ -43,7 +43,10 @@ type loop struct {
 // is itself waited on in Go's poller (it is readable while it has events),
 // with the earliest deadline as its read deadline: the poller goroutine
 // parks as any reader does, holding no thread, and one runtime timer
-// stands for every loop's deadline.
+// stands for every loop's deadline. An event-loop library (nbio, gnet,
+// netpoll) would own the sockets and their reads and writes, and replace
+// the outbox, the frame readers and the TLS path that this leaves as they
+// are.
 type poller struct {
 	epfd  int
 	epoll *os.File // epfd, for Go's poller
