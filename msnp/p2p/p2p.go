@@ -4,11 +4,13 @@
 // 4-byte footer naming the application, and the MSNSLP signalling text
 // (INVITE, 200 OK, 603 Decline, BYE) that such messages carry in session 0.
 //
-// Only the version 1 header is spoken. WLM 2009 (MSNP16+) switches to the
-// version 2 header only with a peer that advertises the P2Pv2 extended
-// capability (0x20); the server never advertises it for the peers it
-// stands in for, and between two MSN clients it relays P2P untouched, so
-// version 1 is all the server itself reads (spec msnp8-18 §6).
+// The server itself speaks the version 1 header. WLM 2009 (MSNP16+)
+// switches to the version 2 header (v2.go) only toward an endpoint that
+// advertises ExtCapP2Pv2 in its extended capabilities; Pidgin, which
+// never advertises it, exchanged files with WLM 2009 over version 1. The
+// server never advertises it for the peers it stands in for, and between
+// two MSN clients it relays P2P of either version untouched (spec
+// msnp8-18 §6).
 package p2p
 
 import (
