@@ -598,3 +598,109 @@ func TestP2PFilesWithSIP(t *testing.T) {
 		}
 	}
 }
+
+// mpopChat logs alice and bob in with MSNP18, bob from two machines, and
+// puts all three endpoints in one switchboard: alice calls, both of bob's
+// endpoints answer.
+func mpopChat(t *testing.T, ctx context.Context) (asb, home, work *client.Switchboard) {
+	t.Helper()
+	n, ca := startHTTPSNode(t)
+	hc := passportClient(t, n, ca)
+	addAccount(t, n, 1001, "alice@example.com", "Alice", "pa")
+	addAccount(t, n, 1002, "bob@example.com", "Bob", "pb")
+	login := func(email, password, guid string) *client.Client {
+		return loginWith(t, ctx, n, client.Options{Versions: []string{"MSNP18"}, Passport: hc, MachineGUID: guid,
+			Capabilities: 0x90000000}, email, password)
+	}
+	alice := login("alice@example.com", "pa", aliceGUID)
+	bobHome := login("bob@example.com", "pb", bobHomeGUID)
+	bobWork := login("bob@example.com", "pb", bobWorkGUID)
+	if _, err := alice.Add(ctx, client.ListForward, "bob@example.com", "Bob", -1); err != nil {
+		t.Fatal(err)
+	}
+	asb = call(ctx, t, alice, "bob@example.com")
+	for _, c := range []*client.Client{bobHome, bobWork} {
+		sb, err := c.Answer(ctx, next[client.Ring](t, ctx, c.Events()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { sb.Close() })
+		if c == bobHome {
+			home = sb
+		} else {
+			work = sb
+		}
+	}
+	next[client.Joined](t, ctx, asb.Events())
+	return asb, home, work
+}
+
+const (
+	aliceGUID   = "{A11CE000-0000-0000-0000-00000000001A}"
+	bobHomeGUID = "{B0B00000-0000-0000-0000-000000000001}"
+	bobWorkGUID = "{B0B00000-0000-0000-0000-000000000002}"
+)
+
+// nextMessage is the next message of a switchboard, whatever it carries.
+func nextMessage(t *testing.T, ctx context.Context, sb *client.Switchboard) client.Message {
+	t.Helper()
+	return next[client.Message](t, ctx, sb.Events())
+}
+
+// TestP2Pv2BetweenEndpoints: WLM 2009 clients exchange P2P version 2
+// messages addressed email;{guid}: the switchboard passes them byte for
+// byte, to the endpoint named in P2P-Dest only; version 1 addressed to
+// the bare account still reaches each of its endpoints.
+func TestP2Pv2BetweenEndpoints(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	asb, home, work := mpopChat(t, ctx)
+
+	syn, err := p2p.MessageV2{Op: p2p.OpSYN | p2p.OpRAK, Seq: 1000,
+		TLVs:    []p2p.TLV{{Type: p2p.TLVPeerInfo, Value: []byte{2, 0, 0, 0, 0x0e, 0, 0, 0, 0, 0, 1, 0x0f}}},
+		Payload: &p2p.DataV2{TF: p2p.TFFirst, Data: []byte("INVITE MSNMSGR:bob@example.com;" + bobWorkGUID + " MSNSLP/1.0\r\n")},
+	}.AppendV2(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	toWork := p2p.PayloadFrom("alice@example.com;"+aliceGUID, "bob@example.com;"+bobWorkGUID, syn)
+	if _, err := asb.Send(ctx, toWork, 'D'); err != nil {
+		t.Fatal(err)
+	}
+	if m := nextMessage(t, ctx, work); m.From != "alice@example.com" || !bytes.Equal(m.Payload, toWork) {
+		t.Fatalf("work got %q from %s", m.Payload, m.From)
+	}
+	ackBody, err := p2p.AckV2(mustParseV2(t, syn), 500).AppendV2(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	toAlice := p2p.PayloadFrom("bob@example.com;"+bobWorkGUID, "alice@example.com;"+aliceGUID, ackBody)
+	if _, err := work.Send(ctx, toAlice, 'D'); err != nil {
+		t.Fatal(err)
+	}
+	if m := nextMessage(t, ctx, asb); m.From != "bob@example.com" || !bytes.Equal(m.Payload, toAlice) {
+		t.Fatalf("alice got %q", m.Payload)
+	}
+
+	// Version 1 to the account: both endpoints; then text. Home's first
+	// message is the version 1 one: the version 2 message for work never
+	// reached it, nor did work's answer to alice.
+	v1 := p2p.Payload("bob@example.com", p2p.Message{Header: p2p.Header{ID: 7, TotalSize: 2}, Data: []byte("hi")})
+	if _, err := asb.Send(ctx, v1, 'D'); err != nil {
+		t.Fatal(err)
+	}
+	for name, sb := range map[string]*client.Switchboard{"home": home, "work": work} {
+		if m := nextMessage(t, ctx, sb); !bytes.Equal(m.Payload, v1) {
+			t.Fatalf("%s got %q, want the version 1 message", name, m.Payload)
+		}
+	}
+}
+
+func mustParseV2(t *testing.T, b []byte) p2p.MessageV2 {
+	t.Helper()
+	m, err := p2p.ParseV2(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}

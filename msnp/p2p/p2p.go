@@ -140,8 +140,24 @@ func AckFor(received Header, id uint32) Message {
 
 // Payload wraps m in the switchboard MSG payload addressed to dest.
 func Payload(dest string, m Message) []byte {
-	head := "MIME-Version: 1.0\r\nContent-Type: " + ContentType + "\r\nP2P-Dest: " + dest + "\r\n\r\n"
+	head := payloadHead("", dest)
 	return m.Append(append(make([]byte, 0, len(head)+HeaderSize+len(m.Data)+FooterSize), head...))
+}
+
+// PayloadFrom wraps a binary P2P message of either version in the
+// switchboard MSG payload addressed to dest, with a P2P-Src header when
+// src is set: MSNP16+ clients name both ends email;{guid} when they speak
+// version 2.
+func PayloadFrom(src, dest string, body []byte) []byte {
+	return append([]byte(payloadHead(src, dest)), body...)
+}
+
+func payloadHead(src, dest string) string {
+	head := "MIME-Version: 1.0\r\nContent-Type: " + ContentType + "\r\n"
+	if src != "" {
+		head += "P2P-Src: " + src + "\r\n"
+	}
+	return head + "P2P-Dest: " + dest + "\r\n\r\n"
 }
 
 // ErrNotP2P is returned by ParsePayload for a MSG payload of another type.
@@ -155,9 +171,29 @@ func ParsePayload(payload []byte) (dest string, m Message, err error) {
 	if !p.Complete || p.ContentType() != ContentType {
 		return "", Message{}, ErrNotP2P
 	}
-	dest, _, _ = strings.Cut(p.Header("P2P-Dest"), ";")
+	dest, _ = SplitAddress(p.Header("P2P-Dest"))
 	m, err = Parse(p.Body)
 	return dest, m, err
+}
+
+// Destination returns the P2P-Dest of a switchboard MSG payload of type
+// ContentType: the e-mail address and, from MSNP16 (where it goes with
+// the version 2 header), the endpoint's {guid}; ok is false for other
+// payloads.
+func Destination(payload []byte) (email, endpoint string, ok bool) {
+	p := wire.ParsePayload(payload)
+	if !p.Complete || p.ContentType() != ContentType {
+		return "", "", false
+	}
+	email, endpoint = SplitAddress(p.Header("P2P-Dest"))
+	return email, endpoint, true
+}
+
+// SplitAddress splits an MSNP16+ address email;{guid} into its parts; a
+// bare e-mail address has no endpoint.
+func SplitAddress(a string) (email, endpoint string) {
+	email, endpoint, _ = strings.Cut(strings.TrimSpace(a), ";")
+	return email, endpoint
 }
 
 // Chunks splits a message of data into chunks of at most MaxChunk bytes,

@@ -194,7 +194,7 @@ func address(v string) string {
 	if i := strings.IndexByte(v, ':'); i >= 0 && strings.EqualFold(v[:i], "msnmsgr") {
 		v = v[i+1:]
 	}
-	v, _, _ = strings.Cut(v, ";")
+	v, _ = SplitAddress(v)
 	return v
 }
 

@@ -109,3 +109,26 @@ func TestAppendV2Limits(t *testing.T) {
 		t.Fatalf("header of 288 bytes: %v", err)
 	}
 }
+
+func TestDestinationEndpoints(t *testing.T) {
+	body, err := AckV2(MessageV2{Seq: 1}, 2).AppendV2(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := PayloadFrom("alice@example.com;{A}", "bob@example.com;{B}", body)
+	if !strings.Contains(string(p), "\r\nP2P-Src: alice@example.com;{A}\r\nP2P-Dest: bob@example.com;{B}\r\n\r\n") {
+		t.Fatalf("%q", p)
+	}
+	if email, ep, ok := Destination(p); !ok || email != "bob@example.com" || ep != "{B}" {
+		t.Fatalf("%q %q %v", email, ep, ok)
+	}
+	if !bytes.HasSuffix(p, body) {
+		t.Fatal("body changed")
+	}
+	if email, ep, ok := Destination(Payload("carol@example.com", Message{})); !ok || email != "carol@example.com" || ep != "" {
+		t.Fatalf("v1: %q %q %v", email, ep, ok)
+	}
+	if _, _, ok := Destination([]byte("MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nhi")); ok {
+		t.Fatal("text taken for P2P")
+	}
+}

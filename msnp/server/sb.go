@@ -11,6 +11,7 @@ import (
 	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/internal/ratelimit"
 	"github.com/crosstalk-im/crosstalk/metrics"
+	"github.com/crosstalk-im/crosstalk/msnp/p2p"
 	"github.com/crosstalk-im/crosstalk/msnp/wire"
 )
 
@@ -351,7 +352,7 @@ func (c *sbConn) handleMSG(ctx context.Context, cmd wire.Command) error {
 		}
 		return nil
 	}
-	others := c.sb.snapshot(c)
+	others := p2pRecipients(c.sb.snapshot(c), cmd.Payload)
 	if st := c.standIn(others, cmd.Payload); st != nil {
 		others = []member{st}
 	}
@@ -373,6 +374,35 @@ func (c *sbConn) handleMSG(ctx context.Context, cmd wire.Command) error {
 		c.send("ACK", trid)
 	}
 	return nil
+}
+
+// p2pRecipients narrows the members a P2P message goes to by its
+// P2P-Dest: the members of that account, and of those only the endpoint
+// it names when one of them is that endpoint (MSNP16+, where several
+// endpoints of one account may share a session). Other payloads, and P2P
+// addressed to nobody in the session, go to all of others.
+func p2pRecipients(others []member, payload []byte) []member {
+	email, endpoint, ok := p2p.Destination(payload)
+	if !ok || email == "" {
+		return others
+	}
+	var account, exact []member
+	for _, m := range others {
+		if !strings.EqualFold(m.account().Email, email) {
+			continue
+		}
+		account = append(account, m)
+		if c, isClient := m.(*sbConn); isClient && endpoint != "" && strings.EqualFold(c.endpoint, endpoint) {
+			exact = append(exact, m)
+		}
+	}
+	switch {
+	case len(exact) > 0:
+		return exact
+	case len(account) > 0:
+		return account
+	}
+	return others
 }
 
 // mirror gives the MSN participants' sessions of other protocols the text
