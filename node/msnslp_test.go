@@ -704,3 +704,65 @@ func mustParseV2(t *testing.T, b []byte) p2p.MessageV2 {
 	}
 	return m
 }
+
+// TestP2PFileFromEndpointToOlderClient: bob is signed in at two machines
+// with MSNP18 and both are in a chat with carol, whose MSN client does not
+// speak MSNSLP. A file bob sends from his second machine is offered to
+// carol by the server, standing in as her P2P peer; its answers reach
+// that machine only, and the other one sees none of the exchange.
+func TestP2PFileFromEndpointToOlderClient(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	n, ca := startHTTPSNode(t)
+	hc := passportClient(t, n, ca)
+	addAccount(t, n, 1002, "bob@example.com", "Bob", "pb")
+	addAccount(t, n, 1003, "carol@example.com", "Carol", "pc")
+	endpoint := func(guid string) *client.Client {
+		return loginWith(t, ctx, n, client.Options{Versions: []string{"MSNP18"}, Passport: hc, MachineGUID: guid,
+			Capabilities: 0x90000000}, "bob@example.com", "pb")
+	}
+	bobHome, bobWork := endpoint(bobHomeGUID), endpoint(bobWorkGUID)
+	carol := login(t, ctx, n.MSNPAddr, "carol@example.com", "pc")
+	if _, err := carol.Add(ctx, client.ListForward, "bob@example.com", "Bob", 0); err != nil {
+		t.Fatal(err)
+	}
+	csb := call(ctx, t, carol, "bob@example.com")
+	var home, work *client.Switchboard
+	for _, c := range []*client.Client{bobHome, bobWork} {
+		sb, err := c.Answer(ctx, next[client.Ring](t, ctx, c.Events()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { sb.Close() })
+		if c == bobHome {
+			home = sb
+		} else {
+			work = sb
+		}
+	}
+	next[client.Joined](t, ctx, csb.Events())
+
+	data := randomBytes(3 * p2p.MaxChunk)
+	sent := make(chan error, 1)
+	go func() {
+		sent <- filetransfer.SendP2P(ctx, work, "carol@example.com", "work.bin", int64(len(data)), bytes.NewReader(data), filetransfer.Options{})
+	}()
+	from, offer, err := filetransfer.NextOffer(ctx, csb)
+	if err != nil || from != "bob@example.com" || offer.File != "work.bin" || offer.FileSize != int64(len(data)) {
+		t.Fatalf("offer from %q: %+v %v", from, offer, err)
+	}
+	var got bytes.Buffer
+	if k, err := filetransfer.Receive(ctx, csb, from, "carol@example.com", offer, &got, filetransfer.Options{}); err != nil ||
+		sha256.Sum256(got.Bytes()) != sha256.Sum256(data) {
+		t.Fatalf("received %d, %v", k, err)
+	}
+	if err := <-sent; err != nil {
+		t.Fatalf("send from the second machine: %v", err)
+	}
+	if err := csb.SendText(ctx, "got it"); err != nil {
+		t.Fatal(err)
+	}
+	if m := nextMessage(t, ctx, home); m.Text != "got it" {
+		t.Fatalf("the first machine got %q before carol's text", m.Payload)
+	}
+}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/msnp/invite"
-	"github.com/crosstalk-im/crosstalk/msnp/p2p"
 	"github.com/crosstalk-im/crosstalk/msnp/wire"
 )
 
@@ -33,7 +32,7 @@ type remote struct {
 
 	mu     sync.Mutex
 	offers map[uint32]*fileOffer // file offers by invitation cookie
-	p2p    map[uint32]*slpPeer   // P2P toward each MSN client, by account
+	p2p    map[*sbConn]*slpPeer  // P2P toward each MSN client, by connection
 }
 
 func (r *remote) account() hub.Account { return r.acct }
@@ -55,9 +54,6 @@ func (r *remote) relay(ctx context.Context, from hub.Account, payload []byte) hu
 		return d
 	case invite.ContentType:
 		r.invitation(ctx, from, payload)
-		return hub.Delivered
-	case p2p.ContentType:
-		r.p2pMessage(ctx, from, payload)
 		return hub.Delivered
 	case "text/x-msmsgscontrol":
 		if err := h.SendTyping(ctx, from, r.acct.Number, 1, ""); err != nil {

@@ -359,6 +359,11 @@ func (c *sbConn) handleMSG(ctx context.Context, cmd wire.Command) error {
 	failed := len(others) == 0
 	payload := c.relaying(others, cmd.Payload)
 	for _, o := range others {
+		if r, ok := o.(*remote); ok && isP2P(payload) {
+			// The server is the P2P peer, and answers this connection.
+			r.p2pMessage(ctx, c, payload)
+			continue
+		}
 		if d := o.relay(ctx, c.acct, payload); d == hub.Blocked || d == hub.MailboxFull {
 			failed = true
 		}
@@ -441,7 +446,19 @@ func (c *sbConn) end(context.Context) {
 		}
 	}
 	others := append([]member(nil), sb.members...)
+	peers := make([]*remote, 0, len(sb.standIns))
+	for _, st := range sb.standIns {
+		peers = append(peers, st)
+	}
 	sb.mu.Unlock()
+	for _, o := range others {
+		if r, ok := o.(*remote); ok {
+			peers = append(peers, r)
+		}
+	}
+	for _, r := range peers {
+		r.forgetPeer(c)
+	}
 	// MSNP16+ see the endpoint leave, and everyone the participant once
 	// its last endpoint has.
 	stays := false

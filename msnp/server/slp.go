@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -60,7 +61,7 @@ type slpPeer struct {
 // slpIncoming is a file an MSN client offered the remote member over
 // MSNSLP.
 type slpIncoming struct {
-	from   hub.Account
+	from   *sbConn // the sender's connection
 	invite p2p.SLP
 	name   string
 	size   uint64
@@ -84,40 +85,61 @@ type slpSending struct {
 	cancel context.CancelFunc
 }
 
-func (r *remote) slpPeerLocked(from hub.Account) *slpPeer {
-	if r.p2p == nil {
-		r.p2p = make(map[uint32]*slpPeer)
+// inSession tells whether the MSN client's connection c is still a member
+// of the session.
+func (r *remote) inSession(c *sbConn) bool {
+	if r.sb == nil {
+		return false
 	}
-	sp := r.p2p[from.Number]
+	r.sb.mu.Lock()
+	defer r.sb.mu.Unlock()
+	return slices.Contains(r.sb.members, member(c))
+}
+
+// slpPeerLocked is the P2P side toward one MSN client's connection: an
+// account signed in at several endpoints (MSNP16+) may have more than one
+// in the session, each its own P2P peer.
+func (r *remote) slpPeerLocked(from *sbConn) *slpPeer {
+	if r.p2p == nil {
+		r.p2p = make(map[*sbConn]*slpPeer)
+	}
+	sp := r.p2p[from]
 	if sp == nil {
-		sp = &slpPeer{peer: p2p.NewPeer(r.acct.Email, from.Email),
+		sp = &slpPeer{peer: p2p.NewPeer(r.acct.Email, from.acct.Email),
 			incoming: make(map[uint32]*slpIncoming), sending: make(map[uint32]*slpSending)}
-		r.p2p[from.Number] = sp
+		r.p2p[from] = sp
 	}
 	return sp
 }
 
+// forgetPeer drops the P2P side toward a connection that left the
+// session; its transfers end with its connection's context.
+func (r *remote) forgetPeer(c *sbConn) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.p2p, c)
+}
+
 // sendP2P writes P2P payloads, made under r.mu by build, to the MSN
-// client from.
-func (r *remote) sendP2P(ctx context.Context, to hub.Account, build func(*slpPeer) [][]byte) {
+// client's connection to, while it is in the session.
+func (r *remote) sendP2P(ctx context.Context, to *sbConn, build func(*slpPeer) [][]byte) {
 	r.mu.Lock()
 	payloads := build(r.slpPeerLocked(to))
 	r.mu.Unlock()
-	c := r.sender(to.Number)
-	if c == nil {
+	if !r.inSession(to) {
 		return
 	}
 	for _, p := range payloads {
-		c.relay(ctx, r.acct, p)
+		to.relay(ctx, r.acct, p)
 	}
 }
 
-func (r *remote) sendSLP(ctx context.Context, to hub.Account, s p2p.SLP) {
+func (r *remote) sendSLP(ctx context.Context, to *sbConn, s p2p.SLP) {
 	r.sendP2P(ctx, to, func(sp *slpPeer) [][]byte { return sp.peer.SLPPayloads(s) })
 }
 
 // p2pMessage handles a P2P message an MSN client sent this member.
-func (r *remote) p2pMessage(ctx context.Context, from hub.Account, payload []byte) {
+func (r *remote) p2pMessage(ctx context.Context, from *sbConn, payload []byte) {
 	_, m, err := p2p.ParsePayload(payload)
 	if err != nil {
 		return
@@ -149,7 +171,7 @@ func (r *remote) p2pMessage(ctx context.Context, from hub.Account, payload []byt
 }
 
 // slpMessage handles a whole MSNSLP message from an MSN client.
-func (r *remote) slpMessage(ctx context.Context, from hub.Account, s p2p.SLP) {
+func (r *remote) slpMessage(ctx context.Context, from *sbConn, s p2p.SLP) {
 	switch {
 	case s.Method == p2p.Invite && s.ContentType == p2p.SessionRequest:
 		r.slpInvite(ctx, from, s)
@@ -162,11 +184,11 @@ func (r *remote) slpMessage(ctx context.Context, from hub.Account, s p2p.SLP) {
 	case s.Method == p2p.Bye:
 		r.slpBye(ctx, from, s.CallID)
 	case s.Method == "" && s.Status == p2p.StatusOK:
-		if o := r.srv.takeOutgoingCall(s.CallID, r.acct.Number, from.Number); o != nil {
+		if o := r.srv.takeOutgoingCall(s.CallID, r.acct.Number, from.acct.Number); o != nil {
 			r.startP2PSend(ctx, from, o)
 		}
 	case s.Method == "":
-		if o := r.srv.takeOutgoingCall(s.CallID, r.acct.Number, from.Number); o != nil {
+		if o := r.srv.takeOutgoingCall(s.CallID, r.acct.Number, from.acct.Number); o != nil {
 			if s.Status == p2p.StatusDecline {
 				o.finish(drive.ErrDeclined)
 			} else {
@@ -177,12 +199,12 @@ func (r *remote) slpMessage(ctx context.Context, from hub.Account, s p2p.SLP) {
 }
 
 // decline answers an INVITE with 603 Decline.
-func (r *remote) decline(ctx context.Context, from hub.Account, s p2p.SLP) {
+func (r *remote) decline(ctx context.Context, from *sbConn, s p2p.SLP) {
 	r.sendSLP(ctx, from, s.Answer(p2p.StatusDecline))
 }
 
 // slpBye ends the session that a BYE from the MSN client from closes.
-func (r *remote) slpBye(ctx context.Context, from hub.Account, callID string) {
+func (r *remote) slpBye(ctx context.Context, from *sbConn, callID string) {
 	r.mu.Lock()
 	sp := r.slpPeerLocked(from)
 	var in *slpIncoming
@@ -210,7 +232,7 @@ func (r *remote) slpBye(ctx context.Context, from hub.Account, callID string) {
 
 // slpInvite answers a file INVITE: files go where fileRoute says, anything
 // else (display pictures of a contact who has none, webcam) is declined.
-func (r *remote) slpInvite(ctx context.Context, from hub.Account, s p2p.SLP) {
+func (r *remote) slpInvite(ctx context.Context, from *sbConn, s p2p.SLP) {
 	if !strings.EqualFold(s.Body.Get("EUF-GUID"), p2p.EUFFileTransfer) {
 		r.decline(ctx, from, s)
 		return
@@ -239,9 +261,9 @@ func (r *remote) slpInvite(ctx context.Context, from hub.Account, s p2p.SLP) {
 		return
 	}
 	files := r.srv.cfg.Files
-	t, err := files.Offer(ctx, from.Number, r.acct.Number, in.name, int64(in.size))
+	t, err := files.Offer(ctx, from.acct.Number, r.acct.Number, in.name, int64(in.size))
 	if err != nil {
-		r.srv.log.Info("file offer to GG", "from", from.Number, "to", r.acct.Number, "err", err)
+		r.srv.log.Info("file offer to GG", "from", from.acct.Number, "to", r.acct.Number, "err", err)
 		r.dropIncoming(in)
 		r.decline(ctx, from, s)
 		return
@@ -290,8 +312,7 @@ func (r *remote) dropIncoming(in *slpIncoming) bool {
 		return false
 	}
 	in.done = true
-	sp := r.slpPeerLocked(in.from)
-	if sp.incoming[in.invite.SessionID()] == in {
+	if sp := r.p2p[in.from]; sp != nil && sp.incoming[in.invite.SessionID()] == in {
 		delete(sp.incoming, in.invite.SessionID())
 	}
 	if in.stop != nil {
@@ -357,7 +378,7 @@ func (r *remote) acceptIncoming(ctx context.Context, in *slpIncoming) bool {
 			err = files.Fill(sctx, in.ticket, pr)
 		default:
 			var t drive.Ticket
-			if t, err = files.Deposit(sctx, in.from.Number, r.acct.Number, in.name, int64(in.size), pr); err == nil {
+			if t, err = files.Deposit(sctx, in.from.acct.Number, r.acct.Number, in.name, int64(in.size), pr); err == nil {
 				err = r.deliver(sctx, t)
 			}
 		}
@@ -375,7 +396,7 @@ var errStoreEnded = errors.New("msnp: the file's store ended")
 // p2pData takes a data chunk of a file offer the server accepted. The
 // chunks must come in order and match the offered size; the last one is
 // acknowledged once the file is kept.
-func (r *remote) p2pData(ctx context.Context, from hub.Account, m p2p.Message) {
+func (r *remote) p2pData(ctx context.Context, from *sbConn, m p2p.Message) {
 	r.mu.Lock()
 	in := r.slpPeerLocked(from).incoming[m.SessionID]
 	var w *io.PipeWriter
@@ -411,19 +432,19 @@ func (r *remote) p2pData(ctx context.Context, from hub.Account, m p2p.Message) {
 			err = errors.New("msnp: keeping the file took too long")
 		}
 		if err != nil {
-			r.srv.log.Info("P2P file for another protocol failed", "from", from.Number, "to", r.acct.Number, "err", err)
+			r.srv.log.Info("P2P file for another protocol failed", "from", from.acct.Number, "to", r.acct.Number, "err", err)
 			r.failIncoming(ctx, in, err, true)
 			return
 		}
 		r.dropIncoming(in)
 		r.sendP2P(ctx, from, func(sp *slpPeer) [][]byte { return [][]byte{sp.peer.AckPayload(m.Header)} })
-		r.srv.log.Info("P2P file received for another protocol", "from", from.Number, "to", r.acct.Number, "size", in.size)
+		r.srv.log.Info("P2P file received for another protocol", "from", from.acct.Number, "to", r.acct.Number, "size", in.size)
 	}()
 }
 
 // p2pAck takes an MSN client's acknowledgement: the one of a file the
 // server sent completes it, and the server closes the session.
-func (r *remote) p2pAck(ctx context.Context, from hub.Account, m p2p.Message) {
+func (r *remote) p2pAck(ctx context.Context, from *sbConn, m p2p.Message) {
 	r.mu.Lock()
 	sp := r.slpPeerLocked(from)
 	out := sp.sending[m.AckSessionID]
@@ -467,9 +488,8 @@ func (s *Server) takeOutgoingCall(callID string, from, to uint32) *outgoingFile 
 // one data message, no faster than clients may send them and at most
 // p2pWindow of them waiting in its outbox; the client's acknowledgement of
 // the whole (p2pAck) completes it.
-func (r *remote) startP2PSend(ctx context.Context, to hub.Account, o *outgoingFile) {
-	c := r.sender(to.Number)
-	if c == nil {
+func (r *remote) startP2PSend(ctx context.Context, to *sbConn, o *outgoingFile) {
+	if !r.inSession(to) { // the connection that accepted takes the file
 		o.finish(errors.New("msnp: no switchboard connection to send the file over"))
 		return
 	}
@@ -524,8 +544,8 @@ func (r *remote) startP2PSend(ctx context.Context, to hub.Account, o *outgoingFi
 			}
 			m := p2p.Message{Header: p2p.Header{SessionID: session, ID: id, Offset: off, TotalSize: size,
 				Flags: p2p.FlagFileData, AckSessionID: id}, Data: buf[:n], AppID: p2p.AppFile}
-			line := wire.AppendPayloadCommand(nil, "MSG", p2p.Payload(to.Email, m), r.acct.Email, wire.EncodeName(r.acct.DisplayName))
-			if !c.writeTracked(line, func(written bool) { slots <- written }) {
+			line := wire.AppendPayloadCommand(nil, "MSG", p2p.Payload(to.acct.Email, m), r.acct.Email, wire.EncodeName(r.acct.DisplayName))
+			if !to.writeTracked(line, func(written bool) { slots <- written }) {
 				fail(errors.New("msnp: the recipient's connection is full"))
 				return
 			}

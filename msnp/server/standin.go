@@ -100,7 +100,7 @@ func (r *remote) offerOldClient(ctx context.Context, in *slpIncoming) {
 	r.mu.Lock()
 	in.cookie, in.stop = cookie, stop
 	r.mu.Unlock()
-	r.oldClient.relay(ctx, in.from, invite.Invitation{
+	r.oldClient.relay(ctx, in.from.acct, invite.Invitation{
 		Command: invite.Invite, Cookie: cookie, AppName: invite.FileTransferName, AppGUID: invite.FileTransferGUID,
 		File: in.name, FileSize: int64(in.size),
 	}.Payload())
@@ -109,7 +109,7 @@ func (r *remote) offerOldClient(ctx context.Context, in *slpIncoming) {
 			return // answered, or the sender left
 		}
 		r.failIncoming(ctx, in, wctx.Err(), true)
-		r.oldClient.relay(ctx, in.from, invite.Invitation{Command: invite.Cancel, Cookie: cookie, CancelCode: invite.CancelTimeout}.Payload())
+		r.oldClient.relay(ctx, in.from.acct, invite.Invitation{Command: invite.Cancel, Cookie: cookie, CancelCode: invite.CancelTimeout}.Payload())
 	})
 }
 
@@ -126,7 +126,7 @@ func (r *remote) sendOldClient(ctx context.Context, in *slpIncoming) {
 		return
 	}
 	auth := invite.NewCookie()
-	old.relay(ctx, in.from, invite.Invitation{
+	old.relay(ctx, in.from.acct, invite.Invitation{
 		Command: invite.Accept, Cookie: in.cookie, IPAddress: host, Port: l.Addr().(*net.TCPAddr).Port, AuthCookie: auth,
 		LaunchApplication: "FALSE", RequestData: "IP-Address:",
 	}.Payload())
