@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -238,5 +239,49 @@ func TestPeerSLP(t *testing.T) {
 	}
 	if _, _, err := b.ReceiveSLP(Message{Header: Header{TotalSize: MaxSLP + 1}}); err != ErrBadSLP {
 		t.Fatal(err)
+	}
+}
+
+// wlm2009TransReq is a direct-connection INVITE as WLM 2009 writes it
+// (fields from spec msnp8-18 §6; addresses with endpoints).
+var wlm2009TransReq = func() string {
+	body := "Bridges: TRUDPv1 TCPv1 SBBridge TURNv1\r\nNetID: 0\r\nConn-Type: Direct-Connect\r\nTCP-Conn-Type: Direct-Connect\r\n" +
+		"UPnPNat: false\r\nICF: false\r\nHashed-Nonce: {44444444-4444-4444-4444-444444444444}\r\nSessionID: 7\r\n" +
+		"SChannelState: 0\r\nCapabilities-Flags: 1\r\n\r\n"
+	return "INVITE MSNMSGR:carol@example.com;{C0000000-0000-0000-0000-00000000000C} MSNSLP/1.0\r\n" +
+		"To: <msnmsgr:carol@example.com;{C0000000-0000-0000-0000-00000000000C}>\r\n" +
+		"From: <msnmsgr:bob@example.com;{B0B00000-0000-0000-0000-000000000002}>\r\n" +
+		"Via: MSNSLP/1.0/TLP ;branch={33333333-3333-3333-3333-333333333333}\r\nCSeq: 0 \r\n" +
+		"Call-ID: {22222222-2222-2222-2222-222222222222}\r\nMax-Forwards: 0\r\n" +
+		"Content-Type: application/x-msnmsgr-transreqbody\r\nContent-Length: " + strconv.Itoa(len(body)+1) + "\r\n\r\n" + body + "\x00"
+}()
+
+func TestRefuseDirect(t *testing.T) {
+	inv, err := ParseSLP([]byte(wlm2009TransReq))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inv.To != "carol@example.com" || inv.From != "bob@example.com" {
+		t.Fatalf("endpoint addresses read as %q, %q", inv.To, inv.From)
+	}
+	for name, tc := range map[string]struct {
+		inv   SLP
+		nonce string
+	}{
+		"WLM 2009, Hashed-Nonce": {inv, "Hashed-Nonce"},
+		"MSN 7, Nonce": {SLP{Method: Invite, To: "carol@example.com", From: "bob@example.com", Branch: "{B}", CSeq: 0,
+			CallID: "{C}", ContentType: TransRequest, Body: Fields{{Name: "Bridges", Value: "TCPv1"}, {Name: "Nonce", Value: "{9}"}}}, "Nonce"},
+	} {
+		a := tc.inv.RefuseDirect()
+		text := string(a.Marshal())
+		want := "MSNSLP/1.0 200 OK\r\nTo: <msnmsgr:bob@example.com>\r\nFrom: <msnmsgr:carol@example.com>\r\n" +
+			"Via: MSNSLP/1.0/TLP ;branch=" + tc.inv.Branch + "\r\nCSeq: 1 \r\nCall-ID: " + tc.inv.CallID + "\r\n"
+		if !strings.HasPrefix(text, want) {
+			t.Errorf("%s: head\n%q\nwant prefix\n%q", name, text, want)
+		}
+		if !strings.Contains(text, "Content-Type: application/x-msnmsgr-transrespbody\r\n") ||
+			!strings.HasSuffix(text, "\r\n\r\nBridge: TCPv1\r\nListening: false\r\n"+tc.nonce+": {00000000-0000-0000-0000-000000000000}\r\n\r\n\x00") {
+			t.Errorf("%s: %q", name, text)
+		}
 	}
 }

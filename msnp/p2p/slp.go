@@ -253,3 +253,21 @@ func (s SLP) Bye(me string) SLP {
 	return SLP{Method: Bye, To: to, From: me, Branch: NewGUID(), CallID: s.CallID, ContentType: SessionClose,
 		Body: Fields{{Name: "SessionID", Value: s.Body.Get("SessionID")}}}
 }
+
+// zeroGUID is the nonce of a peer that does not listen.
+const zeroGUID = "{00000000-0000-0000-0000-000000000000}"
+
+// RefuseDirect is the answer of a peer that takes no direct connection to
+// a direct-connection INVITE (TransRequest): 200 OK, "Bridge: TCPv1",
+// "Listening: false" and a zero nonce, in the field the INVITE used
+// (Hashed-Nonce from WLM 2009, Nonce before). It is what Pidgin answers
+// when it cannot listen; the inviter, unable to reach it either, then
+// keeps the data in the switchboard.
+func (s SLP) RefuseDirect() SLP {
+	nonce := "Nonce"
+	if s.Body.Get("Hashed-Nonce") != "" {
+		nonce = "Hashed-Nonce"
+	}
+	return s.Reply(StatusOK, "OK", TransResponse, Fields{
+		{Name: "Bridge", Value: "TCPv1"}, {Name: "Listening", Value: "false"}, {Name: nonce, Value: zeroGUID}})
+}

@@ -178,9 +178,7 @@ func (r *remote) slpMessage(ctx context.Context, from *sbConn, s p2p.SLP) {
 	case s.Method == p2p.Invite && s.ContentType == p2p.TransRequest:
 		// A direct connection: the server never listens, so the data
 		// stays in the switchboard.
-		r.sendSLP(ctx, from, s.Reply(p2p.StatusOK, "OK", p2p.TransResponse, p2p.Fields{
-			{Name: "Bridges", Value: "TCPv1"}, {Name: "Listening", Value: "false"},
-			{Name: "Nonce", Value: "{00000000-0000-0000-0000-000000000000}"}}))
+		r.sendSLP(ctx, from, s.RefuseDirect())
 	case s.Method == p2p.Bye:
 		r.slpBye(ctx, from, s.CallID)
 	case s.Method == "" && s.Status == p2p.StatusOK:

@@ -200,11 +200,16 @@ func TestP2PToRemoteAnswers(t *testing.T) {
 		s[0].From != "carol@example.com" || s[0].To != "bob@example.com" {
 		t.Fatalf("answer: %+v", s)
 	}
-	trans := fileInvite(p2p.EUFFileTransfer, 7, 5)
-	trans.ContentType, trans.CallID = p2p.TransRequest, "{D}"
+	// WLM 2009's direct-connection INVITE, with its endpoint addresses.
+	trans := p2p.SLP{Method: p2p.Invite, To: "carol@example.com;{C}", From: "bob@example.com;{B}", Branch: "{T}", CallID: "{C}",
+		ContentType: p2p.TransRequest, Body: p2p.Fields{{Name: "Bridges", Value: "TRUDPv1 TCPv1 SBBridge TURNv1"},
+			{Name: "Conn-Type", Value: "Direct-Connect"}, {Name: "Hashed-Nonce", Value: "{44444444-4444-4444-4444-444444444444}"},
+			{Name: "SessionID", Value: "7"}}}
 	sb.send(p2pMSG(4, slpSeed(trans)))
 	if s := readSLP(untilACK(t, sb, 4)); len(s) != 1 || s[0].Status != p2p.StatusOK || s[0].ContentType != p2p.TransResponse ||
-		s[0].Body.Get("Listening") != "false" {
+		s[0].CallID != "{C}" || s[0].Branch != "{T}" || s[0].To != "bob@example.com" ||
+		s[0].Body.Get("Bridge") != "TCPv1" || s[0].Body.Get("Listening") != "false" ||
+		s[0].Body.Get("Hashed-Nonce") != "{00000000-0000-0000-0000-000000000000}" {
 		t.Fatalf("answer to the direct connection: %+v", s)
 	}
 	sb.send(p2pMSG(5, p2p.Message{Header: p2p.Header{SessionID: 7, ID: 11, TotalSize: 5}, Data: []byte("hello"), AppID: p2p.AppFile}.Append(nil)))
