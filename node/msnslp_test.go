@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -129,6 +130,15 @@ func TestP2PFileMSNP18AndGG(t *testing.T) {
 	defer cancel()
 	c := newMSNSLPGG(t, ctx, Options{}, client.Options{Versions: []string{"MSNP18"}, MachineGUID: "{A11CE000-0000-0000-0000-00000000001A}",
 		Capabilities: 0x90000000})
+	// MSNC4 and no P2Pv2 extended capability: WLM 2009 speaks version 1
+	// to the server that stands in for the GG user.
+	p := next[client.Presence](t, ctx, c.mc.Events())
+	base, ext, _ := strings.Cut(p.Capabilities, ":")
+	caps, err1 := strconv.ParseUint(base, 10, 32)
+	extCaps, err2 := strconv.ParseUint(ext, 10, 32)
+	if p.Email != "gosia@example.com" || err1 != nil || err2 != nil || caps>>28 != 4 || extCaps&p2p.ExtCapP2Pv2 != 0 {
+		t.Fatalf("presence %+v", p)
+	}
 	c.chatWithGG(t, ctx)
 	data := randomBytes(p2p.MaxChunk * 3)
 	sent := make(chan error, 1)
