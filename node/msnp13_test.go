@@ -58,13 +58,9 @@ func TestMSNP13To18OverHTTPS(t *testing.T) {
 func TestMSNPMultiplePointsOfPresence(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	n, ca := startHTTPSNode(t)
-	hc := passportClient(t, n, ca)
-	addAccount(t, n, 1001, "alice@example.com", "Alice", "pa")
-	addAccount(t, n, 1002, "bob@example.com", "Bob", "pb")
+	n, hc := aliceBobNode(t)
 	login := func(email, password, guid string) *client.Client {
-		return loginWith(t, ctx, n, client.Options{Versions: []string{"MSNP18"}, Passport: hc, MachineGUID: guid, Capabilities: 0x90000000},
-			email, password)
+		return loginMSNP18(t, ctx, n, hc, email, password, guid)
 	}
 	bob := login("bob@example.com", "pb", "{B0B00000-0000-0000-0000-000000000001}")
 	if _, err := bob.Add(ctx, client.ListForward, "alice@example.com", "", -1); err != nil {

@@ -609,40 +609,54 @@ func TestP2PFilesWithSIP(t *testing.T) {
 	}
 }
 
-// mpopChat logs alice and bob in with MSNP18, bob from two machines, and
-// puts all three endpoints in one switchboard: alice calls, both of bob's
-// endpoints answer.
-func mpopChat(t *testing.T, ctx context.Context) (asb, home, work *client.Switchboard) {
+// aliceBobNode starts a node with HTTPS for SSO and the accounts of alice
+// and bob; the HTTP client signs in there.
+func aliceBobNode(t *testing.T) (*Node, *http.Client) {
 	t.Helper()
 	n, ca := startHTTPSNode(t)
-	hc := passportClient(t, n, ca)
 	addAccount(t, n, 1001, "alice@example.com", "Alice", "pa")
 	addAccount(t, n, 1002, "bob@example.com", "Bob", "pb")
-	login := func(email, password, guid string) *client.Client {
-		return loginWith(t, ctx, n, client.Options{Versions: []string{"MSNP18"}, Passport: hc, MachineGUID: guid,
-			Capabilities: 0x90000000}, email, password)
-	}
-	alice := login("alice@example.com", "pa", aliceGUID)
-	bobHome := login("bob@example.com", "pb", bobHomeGUID)
-	bobWork := login("bob@example.com", "pb", bobWorkGUID)
-	if _, err := alice.Add(ctx, client.ListForward, "bob@example.com", "Bob", -1); err != nil {
-		t.Fatal(err)
-	}
-	asb = call(ctx, t, alice, "bob@example.com")
-	for _, c := range []*client.Client{bobHome, bobWork} {
+	return n, passportClient(t, n, ca)
+}
+
+// loginMSNP18 signs in as WLM 2009 (MSNP18 over SSO) from the machine
+// guid.
+func loginMSNP18(t *testing.T, ctx context.Context, n *Node, hc *http.Client, email, password, guid string) *client.Client {
+	t.Helper()
+	return loginWith(t, ctx, n, client.Options{Versions: []string{"MSNP18"}, Passport: hc, MachineGUID: guid,
+		Capabilities: 0x90000000}, email, password)
+}
+
+// callBothMachines has caller call bob, signed in at home and at work, and
+// both of his machines answer.
+func callBothMachines(t *testing.T, ctx context.Context, caller, bobHome, bobWork *client.Client) (csb, home, work *client.Switchboard) {
+	t.Helper()
+	csb = call(ctx, t, caller, "bob@example.com")
+	answer := func(c *client.Client) *client.Switchboard {
 		sb, err := c.Answer(ctx, next[client.Ring](t, ctx, c.Events()))
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { sb.Close() })
-		if c == bobHome {
-			home = sb
-		} else {
-			work = sb
-		}
+		return sb
 	}
-	next[client.Joined](t, ctx, asb.Events())
-	return asb, home, work
+	home, work = answer(bobHome), answer(bobWork)
+	next[client.Joined](t, ctx, csb.Events())
+	return csb, home, work
+}
+
+// mpopChat logs alice and bob in with MSNP18, bob from two machines, and
+// puts all three endpoints in one switchboard.
+func mpopChat(t *testing.T, ctx context.Context) (asb, home, work *client.Switchboard) {
+	t.Helper()
+	n, hc := aliceBobNode(t)
+	alice := loginMSNP18(t, ctx, n, hc, "alice@example.com", "pa", aliceGUID)
+	bobHome := loginMSNP18(t, ctx, n, hc, "bob@example.com", "pb", bobHomeGUID)
+	bobWork := loginMSNP18(t, ctx, n, hc, "bob@example.com", "pb", bobWorkGUID)
+	if _, err := alice.Add(ctx, client.ListForward, "bob@example.com", "Bob", -1); err != nil {
+		t.Fatal(err)
+	}
+	return callBothMachines(t, ctx, alice, bobHome, bobWork)
 }
 
 const (
@@ -673,24 +687,12 @@ func TestP2Pv2BetweenEndpoints(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	toWork := p2p.PayloadFrom("alice@example.com;"+aliceGUID, "bob@example.com;"+bobWorkGUID, syn)
-	if _, err := asb.Send(ctx, toWork, 'D'); err != nil {
-		t.Fatal(err)
-	}
-	if m := nextMessage(t, ctx, work); m.From != "alice@example.com" || !bytes.Equal(m.Payload, toWork) {
-		t.Fatalf("work got %q from %s", m.Payload, m.From)
-	}
+	passesAsIs(t, ctx, asb, work, p2p.PayloadFrom("alice@example.com;"+aliceGUID, "bob@example.com;"+bobWorkGUID, syn))
 	ackBody, err := p2p.AckV2(mustParseV2(t, syn), 500).AppendV2(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	toAlice := p2p.PayloadFrom("bob@example.com;"+bobWorkGUID, "alice@example.com;"+aliceGUID, ackBody)
-	if _, err := work.Send(ctx, toAlice, 'D'); err != nil {
-		t.Fatal(err)
-	}
-	if m := nextMessage(t, ctx, asb); m.From != "bob@example.com" || !bytes.Equal(m.Payload, toAlice) {
-		t.Fatalf("alice got %q", m.Payload)
-	}
+	passesAsIs(t, ctx, work, asb, p2p.PayloadFrom("bob@example.com;"+bobWorkGUID, "alice@example.com;"+aliceGUID, ackBody))
 
 	// Version 1 to the account: both endpoints; then text. Home's first
 	// message is the version 1 one: the version 2 message for work never
@@ -703,6 +705,18 @@ func TestP2Pv2BetweenEndpoints(t *testing.T) {
 		if m := nextMessage(t, ctx, sb); !bytes.Equal(m.Payload, v1) {
 			t.Fatalf("%s got %q, want the version 1 message", name, m.Payload)
 		}
+	}
+}
+
+// passesAsIs sends payload in from, in mode D as clients send P2P, and
+// checks that to gets it byte for byte from the sender.
+func passesAsIs(t *testing.T, ctx context.Context, from, to *client.Switchboard, payload []byte) {
+	t.Helper()
+	if _, err := from.Send(ctx, payload, 'D'); err != nil {
+		t.Fatal(err)
+	}
+	if m := nextMessage(t, ctx, to); m.From != from.Email() || !bytes.Equal(m.Payload, payload) {
+		t.Fatalf("got %q from %s, want %q from %s", m.Payload, m.From, payload, from.Email())
 	}
 }
 
@@ -723,34 +737,15 @@ func mustParseV2(t *testing.T, b []byte) p2p.MessageV2 {
 func TestP2PFileFromEndpointToOlderClient(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	n, ca := startHTTPSNode(t)
-	hc := passportClient(t, n, ca)
-	addAccount(t, n, 1002, "bob@example.com", "Bob", "pb")
+	n, hc := aliceBobNode(t)
 	addAccount(t, n, 1003, "carol@example.com", "Carol", "pc")
-	endpoint := func(guid string) *client.Client {
-		return loginWith(t, ctx, n, client.Options{Versions: []string{"MSNP18"}, Passport: hc, MachineGUID: guid,
-			Capabilities: 0x90000000}, "bob@example.com", "pb")
-	}
-	bobHome, bobWork := endpoint(bobHomeGUID), endpoint(bobWorkGUID)
+	bobHome := loginMSNP18(t, ctx, n, hc, "bob@example.com", "pb", bobHomeGUID)
+	bobWork := loginMSNP18(t, ctx, n, hc, "bob@example.com", "pb", bobWorkGUID)
 	carol := login(t, ctx, n.MSNPAddr, "carol@example.com", "pc")
 	if _, err := carol.Add(ctx, client.ListForward, "bob@example.com", "Bob", 0); err != nil {
 		t.Fatal(err)
 	}
-	csb := call(ctx, t, carol, "bob@example.com")
-	var home, work *client.Switchboard
-	for _, c := range []*client.Client{bobHome, bobWork} {
-		sb, err := c.Answer(ctx, next[client.Ring](t, ctx, c.Events()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { sb.Close() })
-		if c == bobHome {
-			home = sb
-		} else {
-			work = sb
-		}
-	}
-	next[client.Joined](t, ctx, csb.Events())
+	csb, home, work := callBothMachines(t, ctx, carol, bobHome, bobWork)
 
 	data := randomBytes(3 * p2p.MaxChunk)
 	sent := make(chan error, 1)
