@@ -11,8 +11,12 @@ import (
 // MSNSLP messages it receives. It is not safe for concurrent use.
 type Peer struct {
 	Local, Remote string // e-mail addresses
-	next          uint32
-	parts         map[uint32][]byte // SLP messages being reassembled, by identifier
+	// Source, when set, is written as the P2P-Src header of what the peer
+	// sends: WLM 2009 (MSNP16+) names the sender there, as a bare e-mail
+	// address in version 1; earlier clients had no such header.
+	Source string
+	next   uint32
+	parts  map[uint32][]byte // SLP messages being reassembled, by identifier
 }
 
 // maxPartial bounds the SLP messages reassembled at once.
@@ -32,11 +36,19 @@ func (p *Peer) NextID() uint32 {
 	return p.next
 }
 
+// Wrap returns the MSG payload that carries m to the remote peer.
+func (p *Peer) Wrap(m Message) []byte {
+	if p.Source == "" {
+		return Payload(p.Remote, m)
+	}
+	return PayloadFrom(p.Source, p.Remote, m.Append(nil))
+}
+
 // SLPPayloads returns the MSG payloads that carry s to the remote peer.
 func (p *Peer) SLPPayloads(s SLP) [][]byte {
 	var out [][]byte
 	Chunks(0, p.NextID(), 0, AppSLP, s.Marshal(), func(m Message) error {
-		out = append(out, Payload(p.Remote, m))
+		out = append(out, p.Wrap(m))
 		return nil
 	})
 	return out
@@ -44,7 +56,7 @@ func (p *Peer) SLPPayloads(s SLP) [][]byte {
 
 // AckPayload returns the MSG payload that acknowledges the complete
 // message whose last chunk had header h.
-func (p *Peer) AckPayload(h Header) []byte { return Payload(p.Remote, AckFor(h, p.NextID())) }
+func (p *Peer) AckPayload(h Header) []byte { return p.Wrap(AckFor(h, p.NextID())) }
 
 // Errors of Receive.
 var (

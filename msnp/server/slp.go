@@ -105,7 +105,7 @@ func (r *remote) slpPeerLocked(from *sbConn) *slpPeer {
 	}
 	sp := r.p2p[from]
 	if sp == nil {
-		sp = &slpPeer{peer: p2p.NewPeer(r.acct.Email, from.acct.Email),
+		sp = &slpPeer{peer: r.srv.p2pPeer(r.acct.Email, from.acct.Email, from.dialect),
 			incoming: make(map[uint32]*slpIncoming), sending: make(map[uint32]*slpSending)}
 		r.p2p[from] = sp
 	}
@@ -464,8 +464,19 @@ func (s *Server) offerP2P(from hub.Account, to hub.Account, o *outgoingFile) (in
 	inv := p2p.NewInvite(from.Email, to.Email, p2p.EUFFileTransfer, p2p.NewSessionID(), p2p.AppFile,
 		p2p.FileContext{Name: o.ticket.FileName, Size: uint64(o.ticket.FileSize)}.Encode())
 	o.invite = &inv
-	peer := p2p.NewPeer(from.Email, to.Email)
+	peer := s.p2pPeer(from.Email, to.Email, s.extrasOf(to.Number).dialect)
 	return peer.SLPPayloads(inv), peer.SLPPayloads(inv.Bye(from.Email))[0]
+}
+
+// p2pPeer is the server's P2P side, as local, toward the MSN client
+// remote of dialect d: WLM 2009 and its MSNP16+ peers also name the
+// sender in P2P-Src.
+func (s *Server) p2pPeer(local, remote string, d int) *p2p.Peer {
+	peer := p2p.NewPeer(local, remote)
+	if endpoints(d) {
+		peer.Source = local
+	}
+	return peer
 }
 
 // takeOutgoingCall removes and returns the outgoing P2P file of a Call-ID
@@ -542,7 +553,7 @@ func (r *remote) startP2PSend(ctx context.Context, to *sbConn, o *outgoingFile) 
 			}
 			m := p2p.Message{Header: p2p.Header{SessionID: session, ID: id, Offset: off, TotalSize: size,
 				Flags: p2p.FlagFileData, AckSessionID: id}, Data: buf[:n], AppID: p2p.AppFile}
-			line := wire.AppendPayloadCommand(nil, "MSG", p2p.Payload(to.acct.Email, m), r.acct.Email, wire.EncodeName(r.acct.DisplayName))
+			line := wire.AppendPayloadCommand(nil, "MSG", sp.peer.Wrap(m), r.acct.Email, wire.EncodeName(r.acct.DisplayName))
 			if !to.writeTracked(line, func(written bool) { slots <- written }) {
 				fail(errors.New("msnp: the recipient's connection is full"))
 				return
