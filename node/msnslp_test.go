@@ -794,3 +794,29 @@ func TestP2PFileFromEndpointToOlderClient(t *testing.T) {
 		t.Fatalf("the first machine got %q before carol's text", m.Payload)
 	}
 }
+
+// TestP2PFileBetweenMSNP18Clients: the client library, joined as an
+// MSNP16+ endpoint, sends a file over MSNSLP version 1 as WLM 2009 does,
+// naming itself bare in P2P-Src; the switchboard relays it to bob's
+// machine that takes it.
+func TestP2PFileBetweenMSNP18Clients(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	asb, _, work := mpopChat(t, ctx)
+	if asb.Endpoint() != aliceGUID || work.Endpoint() != bobWorkGUID {
+		t.Fatalf("endpoints %q, %q", asb.Endpoint(), work.Endpoint())
+	}
+	data := randomBytes(2*p2p.MaxChunk + 5)
+	sent := make(chan error, 1)
+	go func() {
+		sent <- filetransfer.SendP2P(ctx, asb, "bob@example.com", "wlm.bin", int64(len(data)), bytes.NewReader(data), filetransfer.Options{})
+	}()
+	offer := nextP2POfferFrom(t, ctx, work, "alice@example.com")
+	var got bytes.Buffer
+	if k, err := filetransfer.ReceiveP2P(ctx, work, offer, &got, filetransfer.Options{}); err != nil || sha256.Sum256(got.Bytes()) != sha256.Sum256(data) {
+		t.Fatalf("received %d, %v", k, err)
+	}
+	if err := <-sent; err != nil {
+		t.Fatalf("send: %v", err)
+	}
+}

@@ -201,6 +201,13 @@ func (sb *Switchboard) connClosed(_ *conn, err error) {
 // Email is the account this switchboard connection is signed in as.
 func (sb *Switchboard) Email() string { return sb.email }
 
+// Endpoint is the machine GUID this connection joined the session as
+// (MSNP16+, email;{guid}), "" for earlier dialects.
+func (sb *Switchboard) Endpoint() string {
+	_, guid, _ := strings.Cut(sb.joinAs, ";")
+	return guid
+}
+
 // LocalAddr is this end of the switchboard connection: the address the
 // server (and so, usually, the other participants) can reach us at.
 func (sb *Switchboard) LocalAddr() net.Addr { return sb.conn.nc.LocalAddr() }

@@ -21,6 +21,16 @@ import (
 // of the same session, acknowledged once complete, and BYE. These keep
 // the data in the switchboard; they never negotiate a direct connection.
 
+// newPeer is our P2P side toward remote in sb: joined as an MSNP16+
+// endpoint, it names us in P2P-Src as WLM 2009 does in version 1.
+func newPeer(sb *client.Switchboard, remote string) *p2p.Peer {
+	peer := p2p.NewPeer(sb.Email(), remote)
+	if sb.Endpoint() != "" {
+		peer.Source = sb.Email()
+	}
+	return peer
+}
+
 // P2POffer is a file offered over MSNSLP.
 type P2POffer struct {
 	From string
@@ -44,7 +54,7 @@ func SendP2P(ctx context.Context, sb *client.Switchboard, to, name string, size 
 	if size < 0 {
 		return errors.New("filetransfer: negative size")
 	}
-	peer := p2p.NewPeer(sb.Email(), to)
+	peer := newPeer(sb, to)
 	session := p2p.NewSessionID()
 	inv := p2p.NewInvite(sb.Email(), to, p2p.EUFFileTransfer, session, p2p.AppFile, p2p.FileContext{Name: name, Size: uint64(size)}.Encode())
 	if err := sendAll(ctx, sb, peer.SLPPayloads(inv)); err != nil {
@@ -74,7 +84,7 @@ func SendP2P(ctx context.Context, sb *client.Switchboard, to, name string, size 
 		}
 		m := p2p.Message{Header: p2p.Header{SessionID: session, ID: id, Offset: uint64(sent), TotalSize: uint64(size),
 			Flags: p2p.FlagFileData, AckSessionID: id}, Data: buf[:n], AppID: p2p.AppFile}
-		if _, err := sb.Send(ctx, p2p.Payload(to, m), 'D'); err != nil {
+		if _, err := sb.Send(ctx, peer.Wrap(m), 'D'); err != nil {
 			return err
 		}
 		sent += int64(n)
@@ -155,7 +165,7 @@ func (w *P2PWatcher) Offer(ctx context.Context, m client.Message) (P2POffer, boo
 	}
 	peer := w.peers[m.From]
 	if peer == nil {
-		peer = p2p.NewPeer(w.sb.Email(), m.From)
+		peer = newPeer(w.sb, m.From)
 		w.peers[m.From] = peer
 	}
 	in, ok := readP2P(ctx, w.sb, peer, m)
@@ -362,11 +372,11 @@ func (w *P2PWatcher) servePicture(ctx context.Context, peer *p2p.Peer, inv p2p.S
 		return
 	}
 	prep := p2p.Message{Header: p2p.Header{SessionID: session, ID: peer.NextID(), TotalSize: 4}, Data: make([]byte, 4), AppID: p2p.AppMSNObject}
-	if sendAll(ctx, w.sb, [][]byte{p2p.Payload(peer.Remote, prep)}) != nil {
+	if sendAll(ctx, w.sb, [][]byte{peer.Wrap(prep)}) != nil {
 		return
 	}
 	p2p.Chunks(session, peer.NextID(), p2p.FlagMSNObjectData, p2p.AppMSNObject, data, func(m p2p.Message) error {
-		_, err := w.sb.Send(ctx, p2p.Payload(peer.Remote, m), 'D')
+		_, err := w.sb.Send(ctx, peer.Wrap(m), 'D')
 		return err
 	})
 }
@@ -375,7 +385,7 @@ func (w *P2PWatcher) servePicture(ctx context.Context, peer *p2p.Peer, inv p2p.S
 // msnobj (the object's XML, as ParseMSNObject's input decoded) and returns
 // its data once it is all in.
 func RequestPicture(ctx context.Context, sb *client.Switchboard, owner, msnobj string, o Options) ([]byte, error) {
-	peer := p2p.NewPeer(sb.Email(), owner)
+	peer := newPeer(sb, owner)
 	session := p2p.NewSessionID()
 	inv := p2p.NewInvite(sb.Email(), owner, p2p.EUFMSNObject, session, p2p.AppMSNObject, base64.StdEncoding.EncodeToString(append([]byte(msnobj), 0)))
 	if err := sendAll(ctx, sb, peer.SLPPayloads(inv)); err != nil {
