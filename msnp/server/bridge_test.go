@@ -90,10 +90,16 @@ func (c *rawClient) readMSG() (head string, payload string) {
 func answerRing(t *testing.T, ns *rawClient, email, from string) *rawClient {
 	t.Helper()
 	line, err := ns.line()
-	var sid, addr, cookie, caller, name string
 	if err != nil {
 		t.Fatal(err)
 	}
+	return answerRingLine(t, line, email, from)
+}
+
+// answerRingLine answers the RNG line read.
+func answerRingLine(t *testing.T, line, email, from string) *rawClient {
+	t.Helper()
+	var sid, addr, cookie, caller, name string
 	if _, err := fmt.Sscanf(line, "RNG %s %s CKI %s %s %s", &sid, &addr, &cookie, &caller, &name); err != nil || caller != from {
 		t.Fatalf("expected RNG from %s, got %q", from, line)
 	}
