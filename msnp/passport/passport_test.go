@@ -3,7 +3,10 @@ package passport
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -203,5 +206,123 @@ func TestRSTContentLength(t *testing.T) {
 	got, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK || len(resp.TransferEncoding) != 0 || resp.ContentLength != int64(len(got)) || len(got) < 4096 {
 		t.Fatalf("HTTP %d, transfer encoding %v, length %d for %d bytes", resp.StatusCode, resp.TransferEncoding, resp.ContentLength, len(got))
+	}
+}
+
+// soap12TokenRequest is a token request in the form of RST2.srf: a SOAP
+// 1.2 envelope with the 2005 WS-Trust, WS-Policy and WS-Addressing
+// namespaces, as MSNPSharp (MSNP18) posts it with "application/soap+xml".
+func soap12TokenRequest(user, password string, addresses ...string) string {
+	var b strings.Builder
+	b.WriteString(`<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="http://www.w3.org/2003/05/soap-envelope" ` +
+		`xmlns:wsse="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd" ` +
+		`xmlns:wst="http://schemas.xmlsoap.org/ws/2005/02/trust" xmlns:wsp="http://schemas.xmlsoap.org/ws/2004/09/policy" ` +
+		`xmlns:wsa="http://www.w3.org/2005/08/addressing"><soap:Header>` +
+		`<wsa:Action soap:mustUnderstand="1">http://schemas.xmlsoap.org/ws/2005/02/trust/RST/Issue</wsa:Action>` +
+		`<wsse:Security><wsse:UsernameToken><wsse:Username>` + user + `</wsse:Username><wsse:Password>` + password +
+		`</wsse:Password></wsse:UsernameToken></wsse:Security></soap:Header><soap:Body>` +
+		`<RequestMultipleSecurityTokens Id="RSTS" xmlns="http://schemas.microsoft.com/Passport/SoapServices/PPCRL">`)
+	for i, a := range append([]string{"http://Passport.NET/tb"}, addresses...) {
+		fmt.Fprintf(&b, `<wst:RequestSecurityToken Id="RST%d"><wst:RequestType>http://schemas.xmlsoap.org/ws/2005/02/trust/Issue</wst:RequestType>`+
+			`<wsp:AppliesTo><wsa:EndpointReference><wsa:Address>%s</wsa:Address></wsa:EndpointReference></wsp:AppliesTo>`+
+			`<wsp:PolicyReference URI="MBI" /></wst:RequestSecurityToken>`, i, a)
+	}
+	b.WriteString(`</RequestMultipleSecurityTokens></soap:Body></soap:Envelope>`)
+	return b.String()
+}
+
+// soap12TokenResponse reads an answer with every element in the namespace
+// a client generated from RST2.srf's WSDL expects it in; an element in
+// another namespace is left empty.
+type soap12TokenResponse struct {
+	XMLName xml.Name `xml:"http://www.w3.org/2003/05/soap-envelope Envelope"`
+	Body    struct {
+		Collection struct {
+			Responses []struct {
+				TokenType string `xml:"http://schemas.xmlsoap.org/ws/2005/02/trust TokenType"`
+				AppliesTo struct {
+					Reference struct {
+						Address string `xml:"http://www.w3.org/2005/08/addressing Address"`
+					} `xml:"http://www.w3.org/2005/08/addressing EndpointReference"`
+				} `xml:"http://schemas.xmlsoap.org/ws/2004/09/policy AppliesTo"`
+				Lifetime struct {
+					Created string `xml:"http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd Created"`
+					Expires string `xml:"http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd Expires"`
+				} `xml:"http://schemas.xmlsoap.org/ws/2005/02/trust Lifetime"`
+				Token struct {
+					Binary string `xml:"http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd BinarySecurityToken"`
+				} `xml:"http://schemas.xmlsoap.org/ws/2005/02/trust RequestedSecurityToken"`
+				Proof struct {
+					Secret string `xml:"http://schemas.xmlsoap.org/ws/2005/02/trust BinarySecret"`
+				} `xml:"http://schemas.xmlsoap.org/ws/2005/02/trust RequestedProofToken"`
+			} `xml:"http://schemas.xmlsoap.org/ws/2005/02/trust RequestSecurityTokenResponse"`
+		} `xml:"http://schemas.xmlsoap.org/ws/2005/02/trust RequestSecurityTokenResponseCollection"`
+		Fault struct {
+			Code struct {
+				Subcode struct {
+					Value string `xml:"http://www.w3.org/2003/05/soap-envelope Value"`
+				} `xml:"http://www.w3.org/2003/05/soap-envelope Subcode"`
+			} `xml:"http://www.w3.org/2003/05/soap-envelope Code"`
+		} `xml:"http://www.w3.org/2003/05/soap-envelope Fault"`
+	} `xml:"http://www.w3.org/2003/05/soap-envelope Body"`
+}
+
+// TestRST2SOAP12: a SOAP 1.2 token request (RST2.srf, MSNPSharp's MSNP18
+// sign-in) is answered in SOAP 1.2 with the 2005 namespaces; MSNPSharp
+// found no AppliesTo in the 2004 ones and failed with a null reference.
+// Its failures are SOAP 1.2 faults.
+func TestRST2SOAP12(t *testing.T) {
+	svc := &Service{Tickets: Tickets{Key: []byte("key")}, Authenticate: func(_ context.Context, _, signIn, password string) (uint32, error) {
+		if signIn == "bob@example.com" && password == "pw" {
+			return 7, nil
+		}
+		return 0, ErrRefused
+	}}
+	srv := httptest.NewServer(svc)
+	defer srv.Close()
+	services := []string{"messengerclear.live.com", "contacts.msn.com", "storage.msn.com"}
+	post := func(password string) (*http.Response, soap12TokenResponse) {
+		t.Helper()
+		resp, err := srv.Client().Post(srv.URL+"/RST2.srf", `application/soap+xml; charset=utf-8; action=""`,
+			strings.NewReader(soap12TokenRequest("bob@example.com", password, services...)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		var r soap12TokenResponse
+		if err := xml.Unmarshal(body, &r); err != nil {
+			t.Fatalf("answer is not a SOAP 1.2 envelope: %v\n%s", err, body)
+		}
+		return resp, r
+	}
+	resp, r := post("pw")
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/soap+xml") {
+		t.Fatalf("HTTP %d, Content-Type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	if len(r.Body.Collection.Responses) != 1+len(services) || r.Body.Collection.Responses[0].AppliesTo.Reference.Address != "http://Passport.NET/tb" || r.Body.Collection.Responses[0].TokenType != "urn:passport:legacy" {
+		t.Fatalf("responses: %+v", r.Body.Collection.Responses)
+	}
+	for i, a := range services {
+		got := r.Body.Collection.Responses[i+1]
+		if got.AppliesTo.Reference.Address != a || got.TokenType != "urn:passport:compact" {
+			t.Errorf("response %d: %+v, want %s", i+1, got, a)
+		}
+		if _, err := time.Parse(time.RFC3339, got.Lifetime.Created); err != nil {
+			t.Errorf("%s: Lifetime/Created %q", a, got.Lifetime.Created)
+		}
+		if _, err := time.Parse(time.RFC3339, got.Lifetime.Expires); err != nil {
+			t.Errorf("%s: Lifetime/Expires %q", a, got.Lifetime.Expires)
+		}
+		if n, err := svc.Tickets.Verify(got.Token.Binary, time.Now()); err != nil || n != 7 {
+			t.Errorf("%s: ticket %q: %d %v", a, got.Token.Binary, n, err)
+		}
+		if key, err := base64.StdEncoding.DecodeString(got.Proof.Secret); err != nil || !bytes.Equal(key, svc.Tickets.ProofKey(got.Token.Binary, a)) {
+			t.Errorf("%s: proof key %q", a, got.Proof.Secret)
+		}
+	}
+	resp, r = post("wrong")
+	if resp.StatusCode != http.StatusForbidden || r.Body.Fault.Code.Subcode.Value != "wsse:FailedAuthentication" || len(r.Body.Collection.Responses) != 0 {
+		t.Errorf("wrong password: HTTP %d, fault %q", resp.StatusCode, r.Body.Fault.Code.Subcode.Value)
 	}
 }

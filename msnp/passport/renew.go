@@ -218,7 +218,7 @@ const authInfoID = "PPAuthInfo"
 func (s *Service) renew(w http.ResponseWriter, r *http.Request, body []byte) {
 	req, err := ParseRenewal(body)
 	if err != nil {
-		soapFault(w, http.StatusBadRequest, "wsse:InvalidSecurity", "0x80048820")
+		soapFault(w, soap11Tokens, http.StatusBadRequest, "wsse:InvalidSecurity", "0x80048820")
 		return
 	}
 	now := time.Now().UTC()
@@ -227,24 +227,24 @@ func (s *Service) renew(w http.ResponseWriter, r *http.Request, body []byte) {
 		err = req.Check(s.Tickets.RenewalKey(req.Token), now)
 	}
 	if err != nil || req.Requested.Address == RenewalAddress {
-		soapFault(w, http.StatusForbidden, "wsse:FailedAuthentication", "0x80048823")
+		soapFault(w, soap11Tokens, http.StatusForbidden, "wsse:FailedAuthentication", "0x80048823")
 		return
 	}
 	if s.CheckAccount != nil {
-		if !s.authenticated(w, s.CheckAccount(r.Context(), number)) {
+		if !s.authenticated(w, soap11Tokens, s.CheckAccount(r.Context(), number)) {
 			return
 		}
 	}
 	var plain bytes.Buffer
-	s.writeToken(&plain, `<wst:RequestSecurityTokenResponse `+tokenNamespaces+`>`, req.Requested, 1, number, s.Tickets.Issue(number, now), now)
+	s.writeToken(&plain, soap11Tokens, `<wst:RequestSecurityTokenResponse `+tokenNamespaces+`>`, req.Requested, 1, number, s.Tickets.Issue(number, now), now)
 	nonce := make([]byte, 24)
 	rand.Read(nonce)
 	sealed, err := seal(deriveKey(s.Tickets.RenewalKey(req.Token), string(nonce)), plain.Bytes())
 	if err != nil {
-		soapFault(w, http.StatusInternalServerError, "psf:ServiceUnavailable", "0x80048801")
+		soapFault(w, soap11Tokens, http.StatusInternalServerError, "psf:ServiceUnavailable", "0x80048801")
 		return
 	}
-	writeXML(w, fmt.Appendf(nil, `<?xml version="1.0" encoding="utf-8" ?><S:Envelope xmlns:S="http://schemas.xmlsoap.org/soap/envelope/">`+
+	writeXML(w, soap11Tokens.contentType, fmt.Appendf(nil, `<?xml version="1.0" encoding="utf-8" ?><S:Envelope xmlns:S="http://schemas.xmlsoap.org/soap/envelope/">`+
 		`<S:Header>%s<wsse:Security xmlns:wsse="http://schemas.xmlsoap.org/ws/2003/06/secext">`+
 		`<wssc:DerivedKeyToken xmlns:wssc="http://schemas.xmlsoap.org/ws/2004/04/sc" Id="EncKey"><wssc:Nonce>%s</wssc:Nonce></wssc:DerivedKeyToken>`+
 		`</wsse:Security></S:Header><S:Body><EncryptedData xmlns="http://www.w3.org/2001/04/xmlenc#" Id="BinaryDAToken0" Type="http://www.w3.org/2001/04/xmlenc#Element">`+

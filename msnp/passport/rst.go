@@ -31,6 +31,9 @@ type TokenRequest struct {
 	// Tokens are the requested services in request order, RST0 (the
 	// Passport.NET/tb ticket) included.
 	Tokens []RequestedToken
+	// SOAP12 is set for a SOAP 1.2 envelope, the form of RST2.srf
+	// (MSNPSharp's MSNP18 sign-in), which is answered in kind.
+	SOAP12 bool
 }
 
 // RequestedToken is one wst:RequestSecurityToken.
@@ -40,6 +43,7 @@ type RequestedToken struct {
 }
 
 type rstEnvelope struct {
+	XMLName  xml.Name
 	Username string `xml:"Header>Security>UsernameToken>Username"`
 	Password string `xml:"Header>Security>UsernameToken>Password"`
 	Tokens   []struct {
@@ -66,7 +70,7 @@ func ParseTokenRequest(body []byte) (TokenRequest, error) {
 	if env.Username == "" || env.Password == "" || len(env.Tokens) == 0 || len(env.Tokens) > maxTokens {
 		return TokenRequest{}, ErrBadTokenRequest
 	}
-	r := TokenRequest{Username: strings.TrimSpace(env.Username), Password: env.Password}
+	r := TokenRequest{Username: strings.TrimSpace(env.Username), Password: env.Password, SOAP12: env.XMLName.Space == soap12Envelope}
 	for _, t := range env.Tokens {
 		r.Tokens = append(r.Tokens, RequestedToken{Address: strings.TrimSpace(t.Address), Policy: t.Policy.URI})
 	}
@@ -97,7 +101,7 @@ func (s *Service) rst(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(body) > maxRSTBody {
-		soapFault(w, http.StatusBadRequest, "wsse:InvalidSecurity", "0x80048820")
+		soapFault(w, soap11Tokens, http.StatusBadRequest, "wsse:InvalidSecurity", "0x80048820")
 		return
 	}
 	req, err := ParseTokenRequest(body)
@@ -105,24 +109,28 @@ func (s *Service) rst(w http.ResponseWriter, r *http.Request) {
 		s.renew(w, r, body)
 		return
 	}
+	d := soap11Tokens
+	if req.SOAP12 {
+		d = soap12Tokens
+	}
 	number, err := s.Authenticate(r.Context(), r.RemoteAddr, req.Username, req.Password)
-	if !s.authenticated(w, err) {
+	if !s.authenticated(w, d, err) {
 		return
 	}
 	now := time.Now().UTC()
 	ticket := s.Tickets.Issue(number, now)
 	var b bytes.Buffer
-	b.WriteString(`<?xml version="1.0" encoding="utf-8" ?><S:Envelope xmlns:S="http://schemas.xmlsoap.org/soap/envelope/">` +
-		`<S:Header>` + passportHeader + `</S:Header><S:Body><wst:RequestSecurityTokenResponseCollection ` + tokenNamespaces + `>`)
+	b.WriteString(`<?xml version="1.0" encoding="utf-8" ?><S:Envelope xmlns:S="` + d.envelope + `">` +
+		`<S:Header>` + passportHeader + `</S:Header><S:Body><wst:RequestSecurityTokenResponseCollection ` + d.namespaces + `>`)
 	n := 0
 	for _, t := range req.Tokens {
 		if t.Address != RenewalAddress {
 			n++
 		}
-		s.writeToken(&b, `<wst:RequestSecurityTokenResponse>`, t, n, number, ticket, now)
+		s.writeToken(&b, d, `<wst:RequestSecurityTokenResponse>`, t, n, number, ticket, now)
 	}
 	b.WriteString(`</wst:RequestSecurityTokenResponseCollection></S:Body></S:Envelope>`)
-	writeXML(w, b.Bytes())
+	writeXML(w, d.contentType, b.Bytes())
 }
 
 // RenewalAddress is the service whose token (RST0) renews the others.
@@ -137,18 +145,39 @@ const (
 		`<psf:authstate>0x48803</psf:authstate><psf:reqstatus>0x0</psf:reqstatus></psf:pp>`
 )
 
-// authenticated answers the fault for a sign-in that failed, and reports
-// whether it succeeded.
-func (s *Service) authenticated(w http.ResponseWriter, err error) bool {
+// soap12Envelope is the SOAP 1.2 envelope namespace.
+const soap12Envelope = "http://www.w3.org/2003/05/soap-envelope"
+
+// tokenDialect is one of the two forms of token answers: SOAP 1.1 with the
+// 2004 WS-Trust namespaces (RST.srf, which Pidgin and Messenger read), or
+// SOAP 1.2 with the 2005 ones (RST2.srf), which clients generated from its
+// WSDL, such as MSNPSharp, only read in those namespaces.
+type tokenDialect struct {
+	envelope, namespaces, lifetime, contentType string
+	soap12                                      bool
+}
+
+var (
+	soap11Tokens = tokenDialect{envelope: "http://schemas.xmlsoap.org/soap/envelope/", namespaces: tokenNamespaces,
+		lifetime: "LifeTime", contentType: "text/xml; charset=utf-8"}
+	soap12Tokens = tokenDialect{envelope: soap12Envelope, namespaces: `xmlns:wst="http://schemas.xmlsoap.org/ws/2005/02/trust" ` +
+		`xmlns:wsse="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd" xmlns:wsu="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd" ` +
+		`xmlns:wsp="http://schemas.xmlsoap.org/ws/2004/09/policy" xmlns:wsa="http://www.w3.org/2005/08/addressing"`,
+		lifetime: "Lifetime", contentType: "application/soap+xml; charset=utf-8", soap12: true}
+)
+
+// authenticated answers the fault for a sign-in that failed, in dialect
+// d, and reports whether it succeeded.
+func (s *Service) authenticated(w http.ResponseWriter, d tokenDialect, err error) bool {
 	switch {
 	case errors.Is(err, ErrRefused):
-		soapFault(w, http.StatusForbidden, "wsse:FailedAuthentication", "0x80048823")
+		soapFault(w, d, http.StatusForbidden, "wsse:FailedAuthentication", "0x80048823")
 		return false
 	case err != nil:
 		if s.Logger != nil {
 			s.Logger.Error("passport token request", "err", err)
 		}
-		soapFault(w, http.StatusInternalServerError, "psf:ServiceUnavailable", "0x80048801")
+		soapFault(w, d, http.StatusInternalServerError, "psf:ServiceUnavailable", "0x80048801")
 		return false
 	}
 	return true
@@ -157,29 +186,32 @@ func (s *Service) authenticated(w http.ResponseWriter, err error) bool {
 // writeToken writes the response for one requested token, opened with
 // open: for RenewalAddress the renewal token (kept by clients only to
 // renew the others), else the compact ticket numbered Compact<n>.
-func (s *Service) writeToken(b *bytes.Buffer, open string, t RequestedToken, n int, number uint32, ticket string, now time.Time) {
+func (s *Service) writeToken(b *bytes.Buffer, d tokenDialect, open string, t RequestedToken, n int, number uint32, ticket string, now time.Time) {
 	tickets := s.Tickets
 	setting.Default(&tickets.Lifetime, DefaultTicketLifetime)
 	setting.Default(&tickets.RenewalLifetime, DefaultRenewalLifetime)
 	created := now.Format(time.RFC3339)
+	lifetime := func(expires time.Time) string {
+		return fmt.Sprintf(`<wst:%[1]s><wsu:Created>%[2]s</wsu:Created><wsu:Expires>%[3]s</wsu:Expires></wst:%[1]s>`, d.lifetime, created, expires.Format(time.RFC3339))
+	}
 	b.WriteString(open)
 	if t.Address == RenewalAddress {
 		token := tickets.IssueRenewal(number, now)
-		fmt.Fprintf(b, `<wst:TokenType>urn:passport:legacy</wst:TokenType>%s<wst:LifeTime><wsu:Created>%s</wsu:Created><wsu:Expires>%s</wsu:Expires></wst:LifeTime>`+
+		fmt.Fprintf(b, `<wst:TokenType>urn:passport:legacy</wst:TokenType>%s%s`+
 			`<wst:RequestedSecurityToken><EncryptedData xmlns="http://www.w3.org/2001/04/xmlenc#" Id="BinaryDAToken0" Type="http://www.w3.org/2001/04/xmlenc#Element">`+
 			`<EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#tripledes-cbc"></EncryptionMethod><CipherData><CipherValue>%s</CipherValue></CipherData></EncryptedData></wst:RequestedSecurityToken>`+
 			`<wst:RequestedTokenReference><wsse:KeyIdentifier ValueType="urn:passport"></wsse:KeyIdentifier><wsse:Reference URI="#BinaryDAToken0"></wsse:Reference></wst:RequestedTokenReference>`+
 			`<wst:RequestedProofToken><wst:BinarySecret>%s</wst:BinarySecret></wst:RequestedProofToken>`,
-			appliesTo(t.Address), created, now.Add(tickets.RenewalLifetime).Format(time.RFC3339),
+			appliesTo(t.Address), lifetime(now.Add(tickets.RenewalLifetime)),
 			base64.StdEncoding.EncodeToString([]byte(token)), base64.StdEncoding.EncodeToString(tickets.RenewalKey(token)))
 	} else {
 		var esc bytes.Buffer
 		_ = xml.EscapeText(&esc, []byte(ticket))
-		fmt.Fprintf(b, `<wst:TokenType>urn:passport:compact</wst:TokenType>%s<wst:LifeTime><wsu:Created>%s</wsu:Created><wsu:Expires>%s</wsu:Expires></wst:LifeTime>`+
+		fmt.Fprintf(b, `<wst:TokenType>urn:passport:compact</wst:TokenType>%s%s`+
 			`<wst:RequestedSecurityToken><wsse:BinarySecurityToken Id="Compact%d">%s</wsse:BinarySecurityToken></wst:RequestedSecurityToken>`+
 			`<wst:RequestedTokenReference><wsse:KeyIdentifier ValueType="urn:passport:compact"></wsse:KeyIdentifier><wsse:Reference URI="#Compact%d"></wsse:Reference></wst:RequestedTokenReference>`+
 			`<wst:RequestedProofToken><wst:BinarySecret>%s</wst:BinarySecret></wst:RequestedProofToken>`,
-			appliesTo(t.Address), created, now.Add(tickets.Lifetime).Format(time.RFC3339), n, esc.String(), n,
+			appliesTo(t.Address), lifetime(now.Add(tickets.Lifetime)), n, esc.String(), n,
 			base64.StdEncoding.EncodeToString(tickets.ProofKey(ticket, t.Address)))
 	}
 	b.WriteString(`</wst:RequestSecurityTokenResponse>`)
@@ -187,8 +219,8 @@ func (s *Service) writeToken(b *bytes.Buffer, open string, t RequestedToken, n i
 
 // writeXML writes a SOAP answer with its length: Pidgin's HTTP reader
 // knows no chunked encoding, which Go uses for long answers without one.
-func writeXML(w http.ResponseWriter, body []byte) {
-	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+func writeXML(w http.ResponseWriter, contentType string, body []byte) {
+	w.Header().Set("Content-Type", contentType)
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	_, _ = w.Write(body)
 }
@@ -200,14 +232,22 @@ func appliesTo(address string) string {
 }
 
 // soapFault answers a token request that fails, in the form clients read:
-// a SOAP fault with the Passport status in the psf:pp header.
-func soapFault(w http.ResponseWriter, status int, code, reqstatus string) {
-	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+// a SOAP fault (1.2 in dialect soap12Tokens) with the Passport status in
+// the psf:pp header.
+func soapFault(w http.ResponseWriter, d tokenDialect, status int, code, reqstatus string) {
+	fault := `<S:Fault><faultcode>` + code + `</faultcode><faultstring>Authentication Failure</faultstring></S:Fault>`
+	secext := "http://schemas.xmlsoap.org/ws/2003/06/secext"
+	if d.soap12 {
+		fault = `<S:Fault><S:Code><S:Value>S:Sender</S:Value><S:Subcode><S:Value>` + code + `</S:Value></S:Subcode></S:Code>` +
+			`<S:Reason><S:Text xml:lang="en-US">Authentication Failure</S:Text></S:Reason></S:Fault>`
+		secext = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
+	}
+	w.Header().Set("Content-Type", d.contentType)
 	w.WriteHeader(status)
-	fmt.Fprintf(w, `<?xml version="1.0" encoding="utf-8" ?><S:Envelope xmlns:S="http://schemas.xmlsoap.org/soap/envelope/" `+
-		`xmlns:wsse="http://schemas.xmlsoap.org/ws/2003/06/secext" xmlns:psf="http://schemas.microsoft.com/Passport/SoapServices/SOAPFault">`+
+	fmt.Fprintf(w, `<?xml version="1.0" encoding="utf-8" ?><S:Envelope xmlns:S="%s" `+
+		`xmlns:wsse="%s" xmlns:psf="http://schemas.microsoft.com/Passport/SoapServices/SOAPFault">`+
 		`<S:Header><psf:pp><psf:serverVersion>1</psf:serverVersion><psf:authstate>0x80048800</psf:authstate><psf:reqstatus>%s</psf:reqstatus></psf:pp></S:Header>`+
-		`<S:Body><S:Fault><faultcode>%s</faultcode><faultstring>Authentication Failure</faultstring></S:Fault></S:Body></S:Envelope>`, reqstatus, code)
+		`<S:Body>%s</S:Body></S:Envelope>`, d.envelope, secext, reqstatus, fault)
 }
 
 // TokenResponse is what a client reads from an answer to a token request:
@@ -227,7 +267,8 @@ type rstrCollection struct {
 		Cipher  string `xml:"RequestedSecurityToken>EncryptedData>CipherData>CipherValue"`
 		Secret  string `xml:"RequestedProofToken>BinarySecret"`
 	} `xml:"Body>RequestSecurityTokenResponseCollection>RequestSecurityTokenResponse"`
-	Fault string `xml:"Body>Fault>faultcode"`
+	Fault   string `xml:"Body>Fault>faultcode"`
+	Fault12 string `xml:"Body>Fault>Code>Value"`
 }
 
 // ParseTokenResponse decodes a security token service's answer.
@@ -236,7 +277,7 @@ func ParseTokenResponse(body []byte) (TokenResponse, error) {
 	if err := xml.Unmarshal(body, &c); err != nil {
 		return TokenResponse{}, ErrBadTokenRequest
 	}
-	if c.Fault != "" {
+	if c.Fault != "" || c.Fault12 != "" {
 		return TokenResponse{}, ErrRefused
 	}
 	r := TokenResponse{Tickets: map[string]string{}, Proofs: map[string][]byte{}}
