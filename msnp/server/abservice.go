@@ -58,7 +58,8 @@ func (s *Server) serveAddressBook(w http.ResponseWriter, r *http.Request) {
 	}
 	if req.DeltasOnly {
 		// Nothing is kept to send deltas from: the client fetches all.
-		abch.WriteFault(w, req.Operation, abch.FaultFullSyncRequired, "full sync required")
+		// MSNPSharp knows this fault only by its text, capital F.
+		abch.WriteFault(w, req.Operation, abch.FaultFullSyncRequired, "Full sync required")
 		return
 	}
 	editor := s.cfg.Hub.ListEditor(acct)

@@ -148,6 +148,14 @@ func TestAddressBookService(t *testing.T) {
 	c.fault(abch.FaultBadArgument, "AddMember", abch.MemberArg("Owner", "bob@example.com"))
 	c.fault(abch.FaultBadArgument, "ABGroupAdd")
 	c.fault(abch.FaultFullSyncRequired, "ABFindAll", `<deltasOnly>true</deltasOnly>`)
+	// MSNPSharp (MSNP18) asks FindMembership for deltas after each change
+	// and fetches everything again only on a fault whose text contains
+	// "Full sync required"; on any other it leaves a new contact half
+	// added, unable to chat.
+	_, _, err = c.call("FindMembership", `<View>Full</View><deltasOnly>true</deltasOnly><lastChange>2026-01-01T00:00:00.0000000+00:00</lastChange>`)
+	if f := (*abch.Fault)(nil); !errors.As(err, &f) || f.Code != abch.FaultFullSyncRequired || !strings.Contains(f.Message, "Full sync required") {
+		t.Errorf("FindMembership deltas: %v", err)
+	}
 	bad := abClient{t: t, srv: srv, ticket: "t=forged&p="}
 	bad.fault(abch.FaultAuth, "FindMembership", abch.FullViewArg)
 	// Pidgin renews its ticket on this faultcode and on no other.
