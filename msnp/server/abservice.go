@@ -138,7 +138,12 @@ func (s *Server) book(ctx context.Context, editor *hub.Session) (abch.Book, erro
 	me := editor.Account()
 	b := abch.Book{
 		Me:   abch.Contact{ID: contactGUID(me.Number), Email: me.Email, DisplayName: me.DisplayName, Type: "Me", CID: cid(me.Number), IsMessenger: true},
-		ABID: abID, Changed: me.CreatedAt,
+		ABID: abID,
+		// Clients apply an answer only when its lastChange is later than
+		// the one they have (MSNPSharp skips it otherwise): it moves on a
+		// millisecond with every change to the lists (their serial) from
+		// the account's creation, the same on every node.
+		Changed: me.CreatedAt.Add(time.Duration(r.Settings.Serial) * time.Millisecond),
 	}
 	for _, g := range r.Groups {
 		if g.ID != 0 { // group 0 is "no group" from MSNP10 on

@@ -185,3 +185,54 @@ func TestAddressBookService(t *testing.T) {
 	}
 	resp.Body.Close()
 }
+
+// TestAddressBookLastChangeMoves: the address book's and the memberships'
+// lastChange move on with each change to the lists. MSNPSharp (MSNP18)
+// refetches the address book after adding a contact and applies the answer
+// only when its lastChange is later than the one it has; while it stayed
+// at the account's creation, a contact added during a session never
+// became one it could chat with.
+func TestAddressBookLastChangeMoves(t *testing.T) {
+	env := newTestEnv(t, nil)
+	alice := env.addAccount(t, 1001, "alice@example.com", "Alice", "pa")
+	bob := env.addAccount(t, 1002, "bob@example.com", "Bob", "pb")
+	srv := httptest.NewServer(env.srv.AddressBookHandler())
+	t.Cleanup(srv.Close)
+	aliceAB := abClient{t: t, srv: srv, ticket: env.srv.cfg.Passport.Issue(alice.Number, time.Now())}
+	bobAB := abClient{t: t, srv: srv, ticket: env.srv.cfg.Passport.Issue(bob.Number, time.Now())}
+	// lastChange reads the one an answer of alice's carries: the first
+	// element named so after the marker.
+	lastChange := func(op, path, marker, element string) time.Time {
+		t.Helper()
+		resp, err := srv.Client().Post(srv.URL+path, "text/xml", bytes.NewReader(abch.NewRequest(op, aliceAB.ticket, abch.FullViewArg)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		_, rest, ok := strings.Cut(string(body), marker)
+		_, rest, ok2 := strings.Cut(rest, "<"+element+">")
+		value, _, _ := strings.Cut(rest, "<")
+		when, err := time.Parse("2006-01-02T15:04:05.0000000-07:00", value)
+		if !ok || !ok2 || err != nil {
+			t.Fatalf("%s: no %s in %s", op, element, body)
+		}
+		return when
+	}
+	ab0 := lastChange("ABFindContactsPaged", abch.AddressBookPath, "<Ab>", "lastChange")
+	ms0 := lastChange("FindMembership", abch.SharingPath, "</Info>", "LastChange")
+	if again := lastChange("ABFindContactsPaged", abch.AddressBookPath, "<Ab>", "lastChange"); !again.Equal(ab0) {
+		t.Errorf("lastChange moved without a change: %v, then %v", ab0, again)
+	}
+	aliceAB.must("ABContactAdd", abch.ContactArg("", "bob@example.com"))
+	ab1 := lastChange("ABFindContactsPaged", abch.AddressBookPath, "<Ab>", "lastChange")
+	if !ab1.After(ab0) {
+		t.Errorf("address book lastChange %v after adding a contact, was %v", ab1, ab0)
+	}
+	// Bob adding Alice puts him on her reverse list.
+	ms1 := lastChange("FindMembership", abch.SharingPath, "</Info>", "LastChange")
+	bobAB.must("ABContactAdd", abch.ContactArg("", "alice@example.com"))
+	if ms2 := lastChange("FindMembership", abch.SharingPath, "</Info>", "LastChange"); !ms2.After(ms1) || !ms1.After(ms0) {
+		t.Errorf("memberships lastChange %v, %v, then %v after Bob added Alice", ms0, ms1, ms2)
+	}
+}
