@@ -74,7 +74,9 @@ func validCaps(d int, caps string) bool {
 
 // policies is the GCF configuration MSNP13+ clients are sent before USR …
 // S: the Shields policy MSN 7 asked for, and an address book that pushes.
-const policies = `<Policies><Policy type="SHIELDS">` + shieldsConfig + `</Policy>` +
+// One document, so without the Shields file's XML declaration inside it,
+// which XML parsers such as .NET's (MSNPSharp) refuse.
+const policies = `<Policies><Policy type="SHIELDS">` + shieldsPolicy + `</Policy>` +
 	`<Policy type="ABCH"><policy><set id="push">on</set><set id="delaysup">off</set><set id="hotmail">off</set><set id="gtc">off</set><set id="loadonstartup">on</set></policy></Policy></Policies>`
 
 func (n *nsConn) sendPolicies() { n.sendPayload("GCF", []byte(policies), "0") }
@@ -195,7 +197,10 @@ func (n *nsConn) handleRML(ctx context.Context, cmd wire.Command) error {
 }
 
 // handleFQY (MSNP14+) asks which network addresses are on: the answer
-// names those with an account here as Windows Live.
+// names those with an account here, without a network, which both clients
+// that use it read as Windows Live: Pidgin takes a missing t as Passport,
+// and MSNPSharp adds an address whose answer has any t other than 0 anew
+// as a contact of that network, with another FQY, without end.
 func (n *nsConn) handleFQY(ctx context.Context, cmd wire.Command) error {
 	if !networkIDs(n.dialect) {
 		return errCode(errSyntax)
@@ -207,7 +212,7 @@ func (n *nsConn) handleFQY(ctx context.Context, cmd wire.Command) error {
 	var found wire.ML
 	for _, c := range ml.Contacts {
 		if _, err := n.lookupContact(ctx, c.Email); err == nil {
-			found.Contacts = append(found.Contacts, wire.MLContact{Email: strings.ToLower(c.Email), Network: wire.NetworkMSN})
+			found.Contacts = append(found.Contacts, wire.MLContact{Email: strings.ToLower(c.Email)})
 		} else if !isCode(err, errInvalidUser) && !isCode(err, errInvalidParameter) {
 			return err
 		}

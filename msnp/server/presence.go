@@ -250,9 +250,12 @@ func (n *nsConn) endpointChanged(ctx context.Context, trid string) error {
 	return nil
 }
 
-// shieldsConfig is the GCF Shields.xml MSN 7 asks for: an empty policy
-// that denies no client version.
-const shieldsConfig = `<?xml version="1.0" encoding="utf-8" ?><config><shield><cli maj="7" min="0" minbld="0" maxbld="9999" deny=" " /></shield><block></block></config>`
+// shieldsPolicy denies no client version; shieldsConfig is it as the GCF
+// Shields.xml file MSN 7 asks for.
+const (
+	shieldsPolicy = `<config><shield><cli maj="7" min="0" minbld="0" maxbld="9999" deny=" " /></shield><block></block></config>`
+	shieldsConfig = `<?xml version="1.0" encoding="utf-8" ?>` + shieldsPolicy
+)
 
 // handleGCF answers MSN 7's request for its configuration file.
 func (n *nsConn) handleGCF(_ context.Context, cmd wire.Command) error {

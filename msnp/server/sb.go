@@ -237,6 +237,13 @@ func (c *sbConn) handleCAL(ctx context.Context, cmd wire.Command) error {
 	if err != nil {
 		return err
 	}
+	if callee.Number == c.acct.Number && endpoints(c.dialect) {
+		// MSNP16+ clients call themselves first, for their other
+		// endpoints, and MSNPSharp calls nobody else until that CAL
+		// rings. The other endpoints are not rung (yet).
+		c.send("CAL", cmd.Args[0], "RINGING", c.sb.id)
+		return nil
+	}
 	for _, m := range c.sb.snapshot(nil) {
 		if m.account().Number == callee.Number {
 			return errCode(errAlreadyThere)

@@ -1,9 +1,11 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -49,6 +51,9 @@ import (
 //	                                       above; its length is appended
 //	CONN< LINE                             expect the next line from CONN
 //	CONN<+ TEXT                            the last payload received contains TEXT
+//	CONN<xml                               the last payload received is one
+//	                                       well-formed XML document, as .NET's
+//	                                       XmlDocument loads it (MSNPSharp)
 //	CONN closed                            expect the server to close CONN
 //
 // In expected lines `*` matches any one token and `{name}` captures a token
@@ -124,7 +129,7 @@ func runTranscript(t *testing.T, path string) {
 	}
 }
 
-var stepPattern = regexp.MustCompile(`^(\w+)(>|\||<\+|<| connect| closed)\s?(.*)$`)
+var stepPattern = regexp.MustCompile(`^(\w+)(>|\||<\+|<xml|<| connect| closed)\s?(.*)$`)
 
 func (tr *transcript) step(line string) error {
 	if rest, ok := strings.CutPrefix(line, "account "); ok {
@@ -214,6 +219,8 @@ func (tr *transcript) step(line string) error {
 		if !strings.Contains(string(c.lastPayload), arg) {
 			return fmt.Errorf("last payload %q does not contain %q", c.lastPayload, arg)
 		}
+	case "<xml":
+		return wellFormedXML(c.lastPayload)
 	case " closed":
 		_ = c.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
 		for {
@@ -228,6 +235,41 @@ func (tr *transcript) step(line string) error {
 				return fmt.Errorf("expected close, got %q", cmd)
 			}
 		}
+	}
+	return nil
+}
+
+// wellFormedXML checks what encoding/xml lets pass but .NET's XmlDocument
+// refuses: exactly one root element, and an XML declaration only at the
+// very start.
+func wellFormedXML(doc []byte) error {
+	d := xml.NewDecoder(bytes.NewReader(doc))
+	depth, roots := 0, 0
+	for {
+		offset := d.InputOffset()
+		tok, err := d.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("payload %q: %v", doc, err)
+		}
+		switch tok := tok.(type) {
+		case xml.ProcInst:
+			if tok.Target == "xml" && offset != 0 {
+				return fmt.Errorf("payload %q: XML declaration at byte %d", doc, offset)
+			}
+		case xml.StartElement:
+			if depth == 0 {
+				roots++
+			}
+			depth++
+		case xml.EndElement:
+			depth--
+		}
+	}
+	if roots != 1 {
+		return fmt.Errorf("payload %q: %d root elements", doc, roots)
 	}
 	return nil
 }
