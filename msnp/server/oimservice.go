@@ -302,7 +302,9 @@ func (n *nsConn) notifyOfflineIMs(ctx context.Context, initial bool) error {
 		kind = "text/x-msmsgsinitialmdatanotification"
 	}
 	md := oim.MailData(mailEntries(acct, fresh), n.srv.cfg.MaxMailData)
-	n.sendPayload("MSG", []byte("MIME-Version: 1.0\r\nContent-Type: "+kind+"; charset=UTF-8\r\n\r\nMail-Data: "+md), "Hotmail", "Hotmail")
+	// The field ends its line: MSNPSharp reads a field only up to a CR,
+	// and without one found no Mail-Data at all.
+	n.sendPayload("MSG", []byte("MIME-Version: 1.0\r\nContent-Type: "+kind+"; charset=UTF-8\r\n\r\nMail-Data: "+md+"\r\n"), "Hotmail", "Hotmail")
 	return nil
 }
 

@@ -50,7 +50,8 @@ import (
 //	CONN| TEXT                             add a payload line to the command
 //	                                       above; its length is appended
 //	CONN< LINE                             expect the next line from CONN
-//	CONN<+ TEXT                            the last payload received contains TEXT
+//	CONN<+ TEXT                            the last payload received contains
+//	                                       TEXT (in which \r\n is a line end)
 //	CONN<xml                               the last payload received is one
 //	                                       well-formed XML document, as .NET's
 //	                                       XmlDocument loads it (MSNPSharp)
@@ -216,7 +217,7 @@ func (tr *transcript) step(line string) error {
 	case "<":
 		return tr.expect(c, arg)
 	case "<+":
-		if !strings.Contains(string(c.lastPayload), arg) {
+		if !strings.Contains(string(c.lastPayload), strings.ReplaceAll(arg, `\r\n`, "\r\n")) {
 			return fmt.Errorf("last payload %q does not contain %q", c.lastPayload, arg)
 		}
 	case "<xml":
