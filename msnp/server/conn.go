@@ -248,7 +248,7 @@ func (c *conn) Next() (done bool, err error) {
 
 // clientPayloadCommands are the commands from clients that carry a
 // payload; one slice shared by every connection's reader.
-var clientPayloadCommands = []string{"MSG", "QRY", "UUX", "ADL", "RML", "FQY", "UUN"}
+var clientPayloadCommands = []string{"MSG", "QRY", "UUX", "ADL", "RML", "FQY", "UUN", "UUM"}
 
 // knownCommands keeps the command metric's label set bounded.
 var knownCommands = map[string]bool{
@@ -256,7 +256,7 @@ var knownCommands = map[string]bool{
 	"ADD": true, "REM": true, "ADG": true, "RMG": true, "REG": true, "GTC": true, "BLP": true,
 	"REA": true, "URL": true, "SND": true, "FND": true, "XFR": true, "QRY": true, "PNG": true,
 	"OUT": true, "ANS": true, "CAL": true, "MSG": true, "ADC": true, "SBP": true, "PRP": true,
-	"UUX": true, "GCF": true, "ADL": true, "RML": true, "FQY": true, "UUN": true,
+	"UUX": true, "GCF": true, "ADL": true, "RML": true, "FQY": true, "UUN": true, "UUM": true,
 }
 
 func commandLabel(name string) string {

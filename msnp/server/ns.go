@@ -91,6 +91,7 @@ func init() {
 		"RML": {run: (*nsConn).handleRML, needAuth: true},
 		"FQY": {run: (*nsConn).handleFQY, needAuth: true},
 		"UUN": {run: (*nsConn).handleUUN, needAuth: true},
+		"UUM": {run: (*nsConn).handleUUM, needAuth: true},
 	}
 }
 

@@ -235,6 +235,44 @@ func (s *Server) store(ctx context.Context, w http.ResponseWriter, body []byte) 
 	return nil
 }
 
+// handleUUM (MSNP14+) takes a message sent over the notification server,
+// UUM trid email network type with a MIME payload: the clients of the time
+// wrote to Yahoo! contacts so, and MSNPSharp sends its offline messages
+// so. A text (type 1) goes over the hub as a Store2 does, delivered or
+// kept in the recipient's mailbox; a failure is answered with an error,
+// success with nothing. Typing (2) and nudges (3) are dropped.
+func (n *nsConn) handleUUM(ctx context.Context, cmd wire.Command) error {
+	if !networkIDs(n.dialect) || len(cmd.Args) < 4 {
+		return errCode(errSyntax)
+	}
+	if cmd.Args[3] != "1" {
+		return nil
+	}
+	p, ok := parsePayload(cmd.Payload)
+	if !ok || p.contentType != "text/plain" || len(p.Body) == 0 {
+		return errCode(errInvalidParameter)
+	}
+	email := cmd.Args[1]
+	if _, rest, ok := strings.Cut(email, ":"); ok {
+		email = rest // MSNP18 handle
+	}
+	contact, err := n.lookupContact(ctx, email)
+	if err != nil {
+		return err
+	}
+	d, err := n.srv.cfg.Hub.SendMessage(ctx, n.sess().Account(), contact.Number, p.toHubMessage(), "")
+	switch {
+	case errors.Is(err, hub.ErrTooLong):
+		return errCode(errInvalidParameter)
+	case err != nil:
+		return err
+	case d == hub.Blocked || d == hub.MailboxFull:
+		return errCode(errNotOnline)
+	}
+	metrics.Messages.WithLabelValues(protocolName).Inc()
+	return nil
+}
+
 // lockKeys checks Store2's lock keys with the Passport key, so that every
 // node that verifies the tickets checks the lock keys too.
 func (s *Server) lockKeys() oim.LockKeys {
