@@ -149,7 +149,8 @@ func (s *Server) deliverPendingToClient(n *nsConn, p pendingMessage) bool {
 	})
 	// Unanswered, the ring expires and what waits goes back to the mailbox.
 	time.AfterFunc(s.cfg.CookieLifetime, func() { s.expireBridge(sb, me.Number) })
-	return n.send("RNG", sb.id, n.switchboardAddr(s.cfg.SwitchboardAddr), "CKI", value, from.Email, wire.EncodeName(from.DisplayName))
+	rng := []string{sb.id, n.switchboardAddr(s.cfg.SwitchboardAddr), "CKI", value, from.Email, wire.EncodeName(from.DisplayName)}
+	return n.send("RNG", append(rng, authDomain(n.dialect, "messenger.hotmail.com")...)...)
 }
 
 // withdrawPending takes back an invitation (the payloads of one)

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/msnp/abch"
 	"github.com/crosstalk-im/crosstalk/msnp/passport"
 	"github.com/crosstalk-im/crosstalk/msnp/wire"
@@ -44,6 +45,9 @@ import (
 //	soap TICKET OP ARG…                    call the address book services
 //	                                       with the ticket: ABContactAdd
 //	                                       EMAIL, AddMember ROLE EMAIL
+//	other EMAIL TO TEXT                    EMAIL, online through another
+//	                                       protocol (attached at its first
+//	                                       use), sends TEXT to TO
 //	set NAME VALUE                         define a variable
 //	CONN connect ns|sb|{var}               open a connection
 //	CONN> LINE                             send a command line
@@ -84,7 +88,9 @@ type transcript struct {
 	login *httptest.Server // the Passport login server, once needed
 	abch  *httptest.Server // the address book services, once needed
 	vars  map[string]string
-	conns map[string]*scriptConn
+	// others are the accounts attached through another protocol.
+	others map[uint32]bool
+	conns  map[string]*scriptConn
 }
 
 type scriptConn struct {
@@ -181,6 +187,9 @@ func (tr *transcript) step(line string) error {
 	}
 	if rest, ok := strings.CutPrefix(line, "soap "); ok {
 		return tr.soap(strings.Fields(rest))
+	}
+	if rest, ok := strings.CutPrefix(line, "other "); ok {
+		return tr.other(strings.SplitN(rest, " ", 3))
 	}
 	if rest, ok := strings.CutPrefix(line, "set "); ok {
 		name, value, _ := strings.Cut(rest, " ")
@@ -408,6 +417,31 @@ func (tr *transcript) requestTokens(email, password string) (passport.TokenRespo
 }
 
 // soap runs a transcript's call of the address book services.
+// other sends a message from an account online through another protocol.
+func (tr *transcript) other(f []string) error {
+	if len(f) < 3 {
+		return errors.New("other needs EMAIL TO TEXT")
+	}
+	ctx := context.Background()
+	from, err := tr.env.hub.Store().AccountByEmail(ctx, f[0])
+	if err != nil {
+		return err
+	}
+	to, err := tr.env.hub.Store().AccountByEmail(ctx, f[1])
+	if err != nil {
+		return err
+	}
+	if tr.others == nil {
+		tr.others = map[uint32]bool{}
+	}
+	if !tr.others[from.Number] {
+		attachOther(tr.t, tr.env, from)
+		tr.others[from.Number] = true
+	}
+	_, err = tr.env.hub.SendMessage(ctx, from, to.Number, hub.Message{Text: f[2]}, "")
+	return err
+}
+
 func (tr *transcript) soap(f []string) error {
 	if len(f) < 2 {
 		return errors.New("soap needs TICKET OP")
