@@ -49,6 +49,7 @@ func FuzzSession(f *testing.F) {
 			"FQY 16 45\r\n<ml><d n=\"example.com\"><c n=\"other\"/></d></ml>UUN 17 1:other@example.com 3 5\r\n<a/>\r\n",
 			"UUX 18 66\r\n<EndpointData><Capabilities>2788999228:48</Capabilities></EndpointData>CHG 19 NLN 1:2 0\r\n",
 			"USR 3 SSO S t=AAAA&p= AAAA {F26D1F07-95E2-403C-BC18-D4BFED493428}\r\nUSR 4 SSO S x\r\n",
+			"UUM 20 other@example.com 1 1 49\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nhiUUM 21 x 32 2 0\r\n",
 		} {
 			f.Add(uint8(i), []byte(seed))
 		}
