@@ -87,6 +87,7 @@ func (s *Server) storageCall(r *http.Request, w http.ResponseWriter, req storage
 		return errStorageFailed
 	}
 	me := cid(acct.Number)
+	user := storage.User{CID: me, Ticket: req.Ticket}
 	if req.Alias != "" && !ownAlias(req.Alias, acct.Number) {
 		return &storage.Fault{Code: storage.FaultAccessDenied, Message: "not your profile"}
 	}
@@ -103,10 +104,10 @@ func (s *Server) storageCall(r *http.Request, w http.ResponseWriter, req storage
 			if p.Picture != nil {
 				docs = append(docs, storage.DocumentInfo{ResourceID: storage.PhotoID(me), Name: storage.PhotoName})
 			}
-			storage.WriteDocuments(w, req.Namespace, me, docs)
+			storage.WriteDocuments(w, req.Namespace, user, docs)
 			return nil
 		}
-		answer := storage.Profile{CID: me, DisplayName: acct.DisplayName, PersonalStatus: p.PersonalMessage, Changed: p.Changed}
+		answer := storage.Profile{DisplayName: acct.DisplayName, PersonalStatus: p.PersonalMessage, Changed: p.Changed}
 		if answer.Changed.IsZero() {
 			answer.Changed = acct.CreatedAt
 		}
@@ -114,7 +115,7 @@ func (s *Server) storageCall(r *http.Request, w http.ResponseWriter, req storage
 			answer.PictureURL = tileURL(r, me, s.tileKey(acct.Number, p.PictureVersion))
 			answer.PictureType, answer.PictureSize = p.PictureType, len(p.Picture)
 		}
-		storage.WriteProfile(w, req.Namespace, answer)
+		storage.WriteProfile(w, req.Namespace, user, answer)
 	case storage.OpUpdateProfile:
 		if req.ResourceID != "" && req.ResourceID != storage.ProfileID(me) {
 			return &storage.Fault{Code: storage.FaultItemNotFound, Message: "no such profile"}
@@ -122,10 +123,10 @@ func (s *Server) storageCall(r *http.Request, w http.ResponseWriter, req storage
 		if f := s.updateProfile(ctx, acct, req); f != nil {
 			return f
 		}
-		storage.WriteResult(w, req.Namespace, me, req.Operation, "")
+		storage.WriteResult(w, req.Namespace, user, req.Operation, "")
 	case storage.OpCreateProfile:
 		// Every account has its profile already: this names it.
-		storage.WriteResult(w, req.Namespace, me, req.Operation, storage.ProfileID(me))
+		storage.WriteResult(w, req.Namespace, user, req.Operation, storage.ProfileID(me))
 	case storage.OpCreateDocument, storage.OpUpdateDocument:
 		if req.Operation == storage.OpUpdateDocument && req.ResourceID != storage.PhotoID(me) {
 			return &storage.Fault{Code: storage.FaultItemNotFound, Message: "no such document"}
@@ -137,12 +138,12 @@ func (s *Server) storageCall(r *http.Request, w http.ResponseWriter, req storage
 		if req.Operation == storage.OpCreateDocument {
 			result = storage.PhotoID(me)
 		}
-		storage.WriteResult(w, req.Namespace, me, req.Operation, result)
+		storage.WriteResult(w, req.Namespace, user, req.Operation, result)
 	default:
 		// ShareItem, CreateRelationships, DeleteRelationships: the picture
 		// is the profile's and the profile everyone's who holds its URL
 		// already; there is nothing to link or share.
-		storage.WriteResult(w, req.Namespace, me, req.Operation, "")
+		storage.WriteResult(w, req.Namespace, user, req.Operation, "")
 	}
 	return nil
 }

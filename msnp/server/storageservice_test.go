@@ -85,3 +85,42 @@ func TestStorageServiceRefusesBadInput(t *testing.T) {
 		t.Errorf("GET of the service: %s", resp.Status)
 	}
 }
+
+// TestStorageAnswerCarriesTicket: an answer's StorageUserHeader carries
+// the ticket the request came with. MSNPSharp (MSNP18) keeps the header as
+// InOut: it sends each answer's header back with its next call, which with
+// no ticket in it failed with PassportAuthFail from the second call on.
+func TestStorageAnswerCarriesTicket(t *testing.T) {
+	env := newTestEnv(t, nil)
+	alice := env.addAccount(t, 1001, "alice@example.com", "Alice", "pa")
+	srv := httptest.NewServer(env.srv.StorageHandler())
+	t.Cleanup(srv.Close)
+	// call posts body and returns the answer's StorageUserHeader.
+	call := func(body []byte) string {
+		t.Helper()
+		resp, err := srv.Client().Post(srv.URL+storage.Path, "text/xml", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var b bytes.Buffer
+		_, _ = b.ReadFrom(resp.Body)
+		if _, err := storage.ParseResponse(b.Bytes()); err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("HTTP %d: %v", resp.StatusCode, err)
+		}
+		_, header, _ := strings.Cut(b.String(), "<StorageUserHeader")
+		header, _, _ = strings.Cut(header, "</StorageUserHeader>")
+		return header
+	}
+	ticket := env.srv.cfg.Passport.Issue(alice.Number, time.Now())
+	header := call(storage.RequestBody(storage.Request{Operation: storage.OpGetProfile, Ticket: ticket}))
+	_, echoed, _ := strings.Cut(header, "<TicketToken>")
+	echoed, _, _ = strings.Cut(echoed, "</TicketToken>")
+	echoed = strings.ReplaceAll(echoed, "&amp;", "&")
+	if echoed != ticket || !strings.Contains(header, "<Cid>1001</Cid>") {
+		t.Fatalf("answer's StorageUserHeader%s, want the cid and ticket %s", header, ticket)
+	}
+	// The next call made with that header, as MSNPSharp makes it.
+	name := "Alice B"
+	call(storage.RequestBody(storage.Request{Operation: storage.OpUpdateProfile, Ticket: echoed, DisplayName: &name}))
+}

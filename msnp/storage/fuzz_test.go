@@ -27,10 +27,10 @@ func FuzzRequest(f *testing.F) {
 // FuzzResponse decodes arbitrary answers as the client library does.
 func FuzzResponse(f *testing.F) {
 	rec := httptest.NewRecorder()
-	WriteProfile(rec, Namespace2008, Profile{CID: "1", DisplayName: "n", PictureURL: "u"})
+	WriteProfile(rec, Namespace2008, User{CID: "1"}, Profile{DisplayName: "n", PictureURL: "u"})
 	f.Add(rec.Body.Bytes())
 	rec = httptest.NewRecorder()
-	WriteDocuments(rec, Namespace2008, "1", []DocumentInfo{{ResourceID: "1!205", Name: "n"}})
+	WriteDocuments(rec, Namespace2008, User{CID: "1"}, []DocumentInfo{{ResourceID: "1!205", Name: "n"}})
 	f.Add(rec.Body.Bytes())
 	rec = httptest.NewRecorder()
 	WriteFault(rec, Namespace2008, OpGetProfile, &Fault{Code: FaultAuth, Message: "no"})

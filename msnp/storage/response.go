@@ -23,12 +23,19 @@ const cacheKey = "crosstalk"
 
 type writer struct{ soap.Writer }
 
+// User is who an answer's StorageUserHeader names: the account's cid and
+// the ticket the request carried. Clients whose header is InOut (MSNPSharp)
+// send the answer's header with their next request, so without the ticket
+// in it they would call on with none.
+type User struct{ CID, Ticket string }
+
 // open starts an answer in namespace ns: the header and the body.
-func open(ns, cid string) *writer {
+func open(ns string, u User) *writer {
 	w := &writer{}
 	w.WriteString(envelopeStart + `<soap:Header><AffinityCacheHeader xmlns="` + ns + `"><CacheKey>` + cacheKey +
 		`</CacheKey></AffinityCacheHeader><StorageUserHeader xmlns="` + ns + `"><Puid>0</Puid>`)
-	w.Elem("Cid", cid)
+	w.Elem("Cid", u.CID)
+	w.Elem("TicketToken", u.Ticket)
 	w.WriteString(`</StorageUserHeader></soap:Header><soap:Body>`)
 	return w
 }
@@ -40,7 +47,6 @@ func dateTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z"
 
 // Profile is what GetProfile answers.
 type Profile struct {
-	CID            string
 	DisplayName    string
 	PersonalStatus string
 	Changed        time.Time
@@ -52,19 +58,19 @@ type Profile struct {
 }
 
 // WriteProfile answers GetProfile in namespace ns.
-func WriteProfile(rw http.ResponseWriter, ns string, p Profile) {
-	w := open(ns, p.CID)
+func WriteProfile(rw http.ResponseWriter, ns string, u User, p Profile) {
+	w := open(ns, u)
 	changed := dateTime(p.Changed)
 	w.WriteString(`<GetProfileResponse xmlns="` + ns + `"><GetProfileResult>`)
-	w.Elem("ResourceID", ProfileID(p.CID))
+	w.Elem("ResourceID", ProfileID(u.CID))
 	w.Elem("DateModified", changed)
 	w.WriteString(`<ExpressionProfile>`)
-	w.Elem("ResourceID", ExpressionID(p.CID))
+	w.Elem("ResourceID", ExpressionID(u.CID))
 	w.WriteString(`<Version>1</Version>`)
 	w.Elem("DateModified", changed)
 	if p.PictureURL != "" {
 		w.WriteString(`<Photo>`)
-		w.Elem("ResourceID", PhotoID(p.CID))
+		w.Elem("ResourceID", PhotoID(u.CID))
 		w.Elem("Name", PhotoName)
 		w.WriteString(`<DocumentStreams><DocumentStream>`)
 		w.Elem("DocumentStreamName", StreamUserTile)
@@ -87,8 +93,8 @@ func WriteProfile(rw http.ResponseWriter, ns string, p Profile) {
 
 // WriteResult answers op in namespace ns with <opResult>result</opResult>,
 // or with an empty <opResponse> when result is "".
-func WriteResult(rw http.ResponseWriter, ns, cid, op, result string) {
-	w := open(ns, cid)
+func WriteResult(rw http.ResponseWriter, ns string, u User, op, result string) {
+	w := open(ns, u)
 	w.WriteString(`<` + op + `Response xmlns="` + ns + `">`)
 	if result != "" {
 		w.Elem(op+"Result", result)
@@ -101,8 +107,8 @@ func WriteResult(rw http.ResponseWriter, ns, cid, op, result string) {
 type DocumentInfo struct{ ResourceID, Name string }
 
 // WriteDocuments answers FindDocuments.
-func WriteDocuments(rw http.ResponseWriter, ns, cid string, docs []DocumentInfo) {
-	w := open(ns, cid)
+func WriteDocuments(rw http.ResponseWriter, ns string, u User, docs []DocumentInfo) {
+	w := open(ns, u)
 	w.WriteString(`<FindDocumentsResponse xmlns="` + ns + `"><FindDocumentsResult>`)
 	for _, d := range docs {
 		w.WriteString(`<Document xsi:type="Photo">`)

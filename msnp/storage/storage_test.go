@@ -71,7 +71,7 @@ func TestBadRequests(t *testing.T) {
 func TestAnswers(t *testing.T) {
 	changed := time.Date(2026, 12, 7, 6, 0, 0, 0, time.UTC)
 	rec := httptest.NewRecorder()
-	WriteProfile(rec, NamespaceW10, Profile{CID: "17", DisplayName: "Al & ice", PersonalStatus: "hi <there>", Changed: changed,
+	WriteProfile(rec, NamespaceW10, User{CID: "17"}, Profile{DisplayName: "Al & ice", PersonalStatus: "hi <there>", Changed: changed,
 		PictureURL: "https://storage.msn.com/x", PictureType: "image/png", PictureSize: 12})
 	if !strings.Contains(rec.Body.String(), `<GetProfileResponse xmlns="`+NamespaceW10+`">`) ||
 		rec.Header().Get("Content-Length") != strconv.Itoa(rec.Body.Len()) {
@@ -84,17 +84,17 @@ func TestAnswers(t *testing.T) {
 		t.Fatalf("profile: %+v %v", r, err)
 	}
 	rec = httptest.NewRecorder()
-	WriteProfile(rec, Namespace2008, Profile{CID: "17", DisplayName: "A"})
+	WriteProfile(rec, Namespace2008, User{CID: "17"}, Profile{DisplayName: "A"})
 	if r, err := ParseResponse(rec.Body.Bytes()); err != nil || r.Profile.PictureURL != "" || strings.Contains(rec.Body.String(), "<Photo>") {
 		t.Fatalf("no picture: %+v %v %s", r, err, rec.Body)
 	}
 	rec = httptest.NewRecorder()
-	WriteResult(rec, Namespace2008, "17", OpCreateDocument, PhotoID("17"))
+	WriteResult(rec, Namespace2008, User{CID: "17"}, OpCreateDocument, PhotoID("17"))
 	if r, err := ParseResponse(rec.Body.Bytes()); err != nil || r.Result != PhotoID("17") {
 		t.Fatalf("result: %+v %v", r, err)
 	}
 	rec = httptest.NewRecorder()
-	WriteDocuments(rec, Namespace2008, "17", []DocumentInfo{{ResourceID: PhotoID("17"), Name: "tile"}})
+	WriteDocuments(rec, Namespace2008, User{CID: "17"}, []DocumentInfo{{ResourceID: PhotoID("17"), Name: "tile"}})
 	if r, err := ParseResponse(rec.Body.Bytes()); err != nil || len(r.Documents) != 1 || r.Documents[0].Name != "tile" {
 		t.Fatalf("documents: %+v %v", r, err)
 	}
