@@ -20,6 +20,9 @@ type Store interface {
 	// Password returns the plaintext password: challenge logins (MSN MD5,
 	// IMIP, MySpaceIM) need it. It is encrypted at rest.
 	Password(ctx context.Context, number uint32) (string, error)
+	// AccountWithPassword is AccountByEmail and Password in one query, for
+	// the logins that check a password.
+	AccountWithPassword(ctx context.Context, email string) (Account, string, error)
 	// SetDisplayName renames the account and returns its new list serial.
 	SetDisplayName(ctx context.Context, number uint32, name string) (uint32, error)
 

@@ -21,6 +21,8 @@ const (
 	selectAccountByNick   = selectAccount + "a.nick_key = ?"
 	selectPassword        = `SELECT password_enc FROM accounts WHERE number = ?`
 	selectAccountExists   = `SELECT 1 FROM accounts WHERE number = ?`
+	// selectLoginByEmail is selectAccountByEmail with the sealed password.
+	selectLoginByEmail = "SELECT " + accountCols + ", a.password_enc FROM accounts a WHERE a.email = ?"
 )
 
 // scanAccount reads accountCols followed by the columns for extra.
@@ -162,6 +164,24 @@ func (c *core) SetPassword(ctx context.Context, number uint32, password string) 
 		}
 		return err
 	})
+}
+
+// AccountWithPassword reads the account and its sealed password in one
+// query: half the database work of AccountByEmail and then Password.
+func (c *core) AccountWithPassword(ctx context.Context, email string) (hub.Account, string, error) {
+	var sealed []byte
+	a, err := scanAccount(c.db.row(ctx, selectLoginByEmail, strings.ToLower(email)), &sealed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return hub.Account{}, "", hub.ErrNotFound
+	}
+	if err != nil {
+		return hub.Account{}, "", fmt.Errorf("store: %w", err)
+	}
+	password, err := c.keys.unseal(a.Number, sealed)
+	if err != nil {
+		return hub.Account{}, "", err
+	}
+	return a, password, nil
 }
 
 func (c *core) Password(ctx context.Context, number uint32) (string, error) {

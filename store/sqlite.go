@@ -115,7 +115,7 @@ func openSQLite(ctx context.Context, dir string, kc KeyConfig, existing bool) (*
 var (
 	hotReads = []string{
 		selectAccountByNumber, selectAccountByEmail, selectAccountByNick, selectPassword,
-		selectRelation, selectSettings, selectGroups, selectOwnEntries, selectMemberships,
+		selectLoginByEmail, selectRelation, selectSettings, selectGroups, selectOwnEntries, selectMemberships,
 		selectReverseEntries, countOffline, selectAnyMessage, selectUnheldMessage, selectHeldClaim,
 	}
 	hotWrites = []string{selectAccountExists, countMailboxShares, insertOffline, releaseClaims}

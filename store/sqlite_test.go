@@ -386,11 +386,25 @@ func testPasswords(t *testing.T, e testEngine) {
 	if _, err := s.Password(t.Context(), 99); !errors.Is(err, hub.ErrNotFound) {
 		t.Errorf("Password(99): %v", err)
 	}
+	// A login's one query: the account as AccountByEmail reads it, with
+	// its password.
+	for n, want := range map[uint32]string{1: secret, 2: "pw"} {
+		a, p, err := s.AccountWithPassword(t.Context(), strings.ToUpper(account(n).Email))
+		if byEmail, _ := s.AccountByEmail(t.Context(), account(n).Email); err != nil || p != want || a != byEmail || a.Number != n {
+			t.Errorf("AccountWithPassword(%d) = %+v, %q, %v; want %+v, %q", n, a, p, err, byEmail, want)
+		}
+	}
+	if _, _, err := s.AccountWithPassword(t.Context(), "nobody@example.com"); !errors.Is(err, hub.ErrNotFound) {
+		t.Errorf("AccountWithPassword(nobody): %v", err)
+	}
 
 	// Another account's ciphertext does not decrypt as this account's.
 	sqlExec(t, s, `UPDATE accounts SET password_enc = (SELECT password_enc FROM accounts WHERE number = 1) WHERE number = 2`)
 	if _, err := s.Password(t.Context(), 2); err == nil {
 		t.Error("copied ciphertext decrypted")
+	}
+	if _, p, err := s.AccountWithPassword(t.Context(), account(2).Email); err == nil {
+		t.Errorf("copied ciphertext decrypted by AccountWithPassword: %q", p)
 	}
 
 	var stored []byte

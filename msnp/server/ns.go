@@ -278,23 +278,28 @@ func (n *nsConn) referTo(trid, addr string) {
 
 // finishLogin checks an MD5 login's response against the password.
 func (n *nsConn) finishLogin(ctx context.Context, trid, salt, response string) error {
-	return n.authenticate(ctx, trid, func(acct hub.Account) (bool, error) {
-		password, err := n.srv.cfg.Hub.Store().Password(ctx, acct.Number)
-		if err != nil {
-			return false, fmt.Errorf("login password: %w", err)
-		}
+	return n.authenticate(ctx, trid, true, func(_ hub.Account, password string) bool {
 		sum := md5.Sum([]byte(salt + password))
 		want := hex.EncodeToString(sum[:])
-		return subtle.ConstantTimeCompare([]byte(want), []byte(strings.ToLower(response))) == 1, nil
+		return subtle.ConstantTimeCompare([]byte(want), []byte(strings.ToLower(response))) == 1
 	})
 }
 
 // authenticate runs a login's second step: the account named in USR … I,
 // the login guard, then check, which says whether the client proved it is
-// the account's owner.
-func (n *nsConn) authenticate(ctx context.Context, trid string, check func(hub.Account) (bool, error)) error {
-	store := n.srv.cfg.Hub.Store()
-	acct, err := store.AccountByEmail(ctx, n.loginName)
+// the account's owner. withPassword reads the account's password for check
+// in the same query; check gets "" without it.
+func (n *nsConn) authenticate(ctx context.Context, trid string, withPassword bool, check func(acct hub.Account, password string) bool) error {
+	var (
+		acct     hub.Account
+		password string
+		err      error
+	)
+	if store := n.srv.cfg.Hub.Store(); withPassword {
+		acct, password, err = store.AccountWithPassword(ctx, n.loginName)
+	} else {
+		acct, err = store.AccountByEmail(ctx, n.loginName)
+	}
 	key := loginguard.Account(acct.Number)
 	switch {
 	case errors.Is(err, hub.ErrNotFound):
@@ -309,11 +314,7 @@ func (n *nsConn) authenticate(ctx context.Context, trid string, check func(hub.A
 	case err != nil:
 		return n.refuse(ctx, attempt, loginguard.UnknownAccount)
 	}
-	ok, err := check(acct)
-	if err != nil {
-		return err
-	}
-	if !ok {
+	if !check(acct, password) {
 		return n.refuse(ctx, attempt, loginguard.BadPassword)
 	}
 	if acct.Disabled {

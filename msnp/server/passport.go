@@ -28,13 +28,13 @@ func passportPolicy() string {
 // finishPassportLogin checks the ticket of USR TWN S: issued by the login
 // server (PassportHandler) to the account named in USR TWN I.
 func (n *nsConn) finishPassportLogin(ctx context.Context, trid, ticket string) error {
-	return n.authenticate(ctx, trid, func(acct hub.Account) (bool, error) {
+	return n.authenticate(ctx, trid, false, func(acct hub.Account, _ string) bool {
 		number, err := n.srv.cfg.Passport.Verify(ticket, time.Now())
 		if err != nil || number != acct.Number {
-			return false, nil
+			return false
 		}
 		n.mspAuth = passport.Token(ticket)
-		return true, nil
+		return true
 	})
 }
 
@@ -66,18 +66,18 @@ func (n *nsConn) finishSSOLogin(ctx context.Context, trid, nonce string, args []
 			return errCode(errInvalidParameter)
 		}
 	}
-	return n.authenticate(ctx, trid, func(acct hub.Account) (bool, error) {
+	return n.authenticate(ctx, trid, false, func(acct hub.Account, _ string) bool {
 		number, err := n.srv.cfg.Passport.Verify(ticket, time.Now())
 		if err != nil || number != acct.Number {
-			return false, nil
+			return false
 		}
 		key := n.srv.cfg.Passport.ProofKey(ticket, passport.MessengerClear)
 		if passport.VerifyMBIResponse(key, nonce, proof) != nil {
-			return false, nil
+			return false
 		}
 		n.mspAuth = passport.Token(ticket)
 		n.machineGUID = guid
-		return true, nil
+		return true
 	})
 }
 
@@ -111,8 +111,7 @@ func (s *Server) passportAccount(ctx context.Context, number uint32) error {
 
 func (s *Server) passportAuthenticate(ctx context.Context, remote, signIn, password string) (uint32, error) {
 	signIn = strings.ToLower(signIn)
-	store := s.cfg.Hub.Store()
-	acct, err := store.AccountByEmail(ctx, signIn)
+	acct, want, err := s.cfg.Hub.Store().AccountWithPassword(ctx, signIn)
 	key := loginguard.Account(acct.Number)
 	switch {
 	case errors.Is(err, hub.ErrNotFound):
@@ -130,10 +129,6 @@ func (s *Server) passportAuthenticate(ctx context.Context, remote, signIn, passw
 		return fail(loginguard.Locked)
 	case err != nil:
 		return fail(loginguard.UnknownAccount)
-	}
-	want, err := store.Password(ctx, acct.Number)
-	if err != nil {
-		return 0, fmt.Errorf("passport password: %w", err)
 	}
 	if !equalSecret(want, password) {
 		return fail(loginguard.BadPassword)
