@@ -2,9 +2,11 @@
 // goroutine that exists only while there is something to write. Events from
 // the hub and replies to the client's own commands go through the same queue,
 // so they reach the client in the order they were produced, and a slow
-// client never stalls the goroutine that produced them. While a reader
-// handles a command it holds the queue (Hold), so that the command's
-// replies leave in one system call, not one per line.
+// client never stalls the goroutine that produced them: what the socket
+// takes at once is written by that goroutine, and only the rest waits for
+// the write goroutine. While a reader handles a command it holds the queue
+// (Hold), so that the command's replies leave in one system call, not one
+// per line.
 //
 // A write may carry a receipt (WriteTracked): it learns exactly once whether
 // its bytes reached the kernel, or were dropped because the client stopped
@@ -19,6 +21,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/metrics"
@@ -40,7 +43,13 @@ type mark struct {
 
 // Outbox is safe for concurrent use.
 type Outbox struct {
-	conn         net.Conn
+	conn net.Conn
+	// raw is conn's socket when conn offers it (syscall.Conn: a TCP
+	// connection or a wrapper that adds nothing to what is written, never
+	// TLS), for writes that do not wait; nil otherwise.
+	raw          syscall.RawConn
+	writeNow     func(fd uintptr) bool // made once: a closure per write is an allocation
+	wroteNow     int                   // what writeNow wrote, under mu
 	maxPending   int
 	writeTimeout time.Duration
 
@@ -90,7 +99,17 @@ const maxHeldBytes = 64 << 10
 // not read; writeTimeout bounds one write. Closing the connection is how the
 // outbox tells the connection's reader that the client is gone.
 func New(conn net.Conn, maxPending int, writeTimeout time.Duration) *Outbox {
-	return &Outbox{conn: conn, maxPending: maxPending, writeTimeout: writeTimeout}
+	o := &Outbox{conn: conn, maxPending: maxPending, writeTimeout: writeTimeout}
+	if sc, ok := conn.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			o.raw = raw
+			o.writeNow = func(fd uintptr) bool {
+				o.wroteNow = writeNonblocking(fd, o.pending)
+				return true // never wait for room: the write goroutine does
+			}
+		}
+	}
+	return o
 }
 
 // Write queues p. It never blocks on the network.
@@ -117,10 +136,12 @@ func (o *Outbox) WriteTracked(p []byte, receipt Receipt) error {
 	if receipt != nil {
 		o.marks = append(o.marks, mark{end: len(o.pending), receipt: receipt})
 	}
+	var written []mark
 	if !o.held || len(o.pending) >= maxHeldBytes {
-		o.startLocked()
+		written = o.startLocked()
 	}
 	o.mu.Unlock()
+	settleMarks(written)
 	return nil
 }
 
@@ -140,18 +161,58 @@ func (o *Outbox) Hold() {
 func (o *Outbox) Release() {
 	o.mu.Lock()
 	o.held = false
-	o.startLocked()
+	written := o.startLocked()
 	o.mu.Unlock()
+	settleMarks(written)
 }
 
-// startLocked starts the write goroutine, unless it runs already or has
-// nothing to do.
-func (o *Outbox) startLocked() {
+// startLocked writes what is pending, unless the write goroutine runs
+// already: as much as the socket takes at once on the calling goroutine
+// (a goroutine and two switches between goroutines fewer for every reply
+// and message), then starts the write goroutine for the rest, which waits
+// for the socket, and for a close. It returns the receipts of what it
+// wrote, for the caller to settle once unlocked (settleMarks).
+func (o *Outbox) startLocked() []mark {
 	if o.writing || o.closed || len(o.pending) == 0 && !o.closing {
-		return
+		return nil
+	}
+	written := o.writeNowLocked()
+	if len(o.pending) == 0 && !o.closing {
+		return written
 	}
 	o.writing = true
 	go o.flush()
+	return written
+}
+
+// writeNowLocked writes from pending what the socket takes without
+// waiting, and returns the tracked writes it completed. Any failure, a
+// full socket or a write deadline already past leaves the rest to the
+// write goroutine, which sees the failure again and handles it.
+func (o *Outbox) writeNowLocked() []mark {
+	if o.raw == nil || len(o.pending) == 0 {
+		return nil
+	}
+	o.wroteNow = 0
+	if err := o.raw.Write(o.writeNow); err != nil || o.wroteNow <= 0 {
+		return nil
+	}
+	n, k := o.wroteNow, 0
+	for k < len(o.marks) && o.marks[k].end <= n {
+		k++
+	}
+	// Later writes append after the marks kept, never over the ones
+	// returned.
+	written := o.marks[:k:k]
+	o.marks = o.marks[k:]
+	for i := range o.marks {
+		o.marks[i].end -= n
+	}
+	o.pending = o.pending[n:]
+	if len(o.pending) == 0 {
+		o.pending, o.marks = nil, nil // an idle connection keeps no buffer
+	}
+	return written
 }
 
 func (o *Outbox) flush() {
@@ -199,13 +260,15 @@ func (o *Outbox) flush() {
 // has been written (or the write timeout passed).
 func (o *Outbox) CloseAfter(p []byte) {
 	o.mu.Lock()
-	defer o.mu.Unlock()
 	if o.closed || o.closing {
+		o.mu.Unlock()
 		return
 	}
 	o.pending = append(o.pending, p...)
 	o.closing = true
-	o.startLocked()
+	written := o.startLocked()
+	o.mu.Unlock()
+	settleMarks(written)
 }
 
 // CloseWriteAfter is CloseAfter for a protocol whose client still sends
@@ -311,7 +374,11 @@ func (o *Outbox) wake() {
 // dropped.
 func (o *Outbox) Wait() {
 	o.mu.Lock()
-	o.startLocked()
+	if written := o.startLocked(); len(written) > 0 {
+		o.mu.Unlock()
+		settleMarks(written)
+		o.mu.Lock()
+	}
 	for o.writing {
 		if o.idle == nil {
 			o.idle = sync.NewCond(&o.mu)
@@ -383,6 +450,13 @@ func closeWriter(c net.Conn) interface{ CloseWrite() error } {
 			return nil
 		}
 		c = u.NetConn()
+	}
+}
+
+// settleMarks tells the tracked writes in ms that they were written.
+func settleMarks(ms []mark) {
+	for _, m := range ms {
+		m.receipt(true)
 	}
 }
 

@@ -350,3 +350,35 @@ func TestWakeReader(t *testing.T) {
 		})
 	}
 }
+
+// A write the socket has room for leaves on the writer's goroutine: its
+// receipt is settled before WriteTracked returns, and no write goroutine
+// starts. A write the socket refuses at once (here: a write deadline
+// already past) goes to the write goroutine, which writes it.
+func TestWriteWithoutWaiting(t *testing.T) {
+	server, client := pipe(t)
+	o := New(server, 1<<20, time.Second)
+	var r receipts
+	if err := o.WriteTracked([]byte("first\r\n"), r.track(0)); err != nil {
+		t.Fatal(err)
+	}
+	r.expect(t, true)
+	o.mu.Lock()
+	writing := o.writing
+	o.mu.Unlock()
+	if writing {
+		t.Error("a write goroutine started for a write the socket had room for")
+	}
+	_ = server.SetWriteDeadline(time.Now().Add(-time.Second))
+	if err := o.WriteTracked([]byte("second\r\n"), r.track(1)); err != nil {
+		t.Fatal(err)
+	}
+	o.Wait()
+	r.expect(t, true, true)
+	want := "first\r\nsecond\r\n"
+	got := make([]byte, len(want))
+	_ = client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(client, got); err != nil || string(got) != want {
+		t.Fatalf("client read %q, %v", got, err)
+	}
+}
