@@ -458,7 +458,7 @@ func (n *Node) startSIP(o Options, listen func(string, string, func(net.Conn)) (
 
 // listen opens one of the node's listeners, guarded by opt.
 func (n *Node) listen(name, addr string, opt service.ListenerOptions) (*service.Listener, error) {
-	l, err := net.Listen("tcp", addr)
+	l, err := service.ListenTCP(context.Background(), addr)
 	if err != nil {
 		return nil, &ListenError{Listener: name, Addr: addr, Err: err}
 	}
