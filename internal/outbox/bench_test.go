@@ -24,21 +24,7 @@ func BenchmarkTrackedWrite(b *testing.B) {
 type opaque struct{ net.Conn }
 
 func benchmarkTrackedWrite(b *testing.B, hideSocket bool) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close()
-	client, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer client.Close()
-	var server net.Conn
-	if server, err = l.Accept(); err != nil {
-		b.Fatal(err)
-	}
-	defer server.Close()
+	server, client := pipe(b)
 	go io.Copy(io.Discard, client)
 	if hideSocket {
 		server = opaque{server}

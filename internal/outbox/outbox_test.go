@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-func pipe(t *testing.T) (server, client net.Conn) {
+func pipe(t testing.TB) (server, client net.Conn) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
