@@ -38,3 +38,20 @@ func FuzzResponse(f *testing.F) {
 		_, _ = ParseResponse(body, &b)
 	})
 }
+
+// FuzzNotification reads arbitrary NOT payloads: what reads as an address
+// book notification is written again and reads back the same.
+func FuzzNotification(f *testing.F) {
+	f.Add(AppendNotification(nil, Notification{Email: "a@b.c", CID: "7", Service: ServiceInternal}))
+	f.Add([]byte(`<NOTIFICATION siteid="45705"><TO name="x"><VIA agent="messenger"/></TO><MSG><BODY>&lt;NotificationData/&gt;</BODY></MSG></NOTIFICATION>`))
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		n, err := ParseNotification(payload)
+		if err != nil {
+			return
+		}
+		again, err := ParseNotification(AppendNotification(nil, n))
+		if err != nil || again.Email != n.Email || again.CID != n.CID || again.HasNewItem != n.HasNewItem || !again.Changed.Equal(n.Changed) {
+			t.Fatalf("%q: %+v, again %+v %v", payload, n, again, err)
+		}
+	})
+}
