@@ -62,10 +62,14 @@ func AppendNotification(dst []byte, n Notification) []byte {
 	w.WriteString(fmt.Sprintf(`<TO pid="0x%08x:0x%08x" name="`, uint32(number), uint32(number>>32)))
 	_ = xml.EscapeText(&w, []byte(n.Email))
 	w.WriteString(`"><VIA agent="messenger"/></TO><MSG id="0"><SUBSCR url="s.htm"/><ACTION url="a.htm"/><BODY>`)
-	w.Text(data.String())
+	// The service escaped only what text must; the quotes of the
+	// document's attributes stayed as they were.
+	w.WriteString(bodyEscaper.Replace(data.String()))
 	w.WriteString(`</BODY></MSG></NOTIFICATION>`)
 	return append(dst, w.Bytes()...)
 }
+
+var bodyEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 
 // ErrNotAddressBook is returned for a NOT payload that is not an address
 // book change notification (an alert, a circle's, or malformed).

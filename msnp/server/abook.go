@@ -6,9 +6,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/crosstalk-im/crosstalk/drive"
 	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/msnp/abch"
 	"github.com/crosstalk-im/crosstalk/msnp/wire"
 )
 
@@ -232,6 +234,10 @@ const (
 	// notifyOIMsDeleted tells an account's MSNP11+ clients how many of its
 	// offline messages one of them deleted at the offline-IM service.
 	notifyOIMsDeleted = "msnp/oims-deleted"
+	// notifyAddressBookChanged tells an account's MSNP13+ clients that its
+	// address book or memberships changed at the services, so they fetch
+	// them again; Data is when, in RFC 3339.
+	notifyAddressBookChanged = "msnp/ab-changed"
 )
 
 // handleUUN passes a notification to a contact's clients (MSNP13+: P2P
@@ -290,6 +296,10 @@ func (n *nsConn) deliverNotification(note *hub.Notification) bool {
 		if offlineIMs(n.dialect) {
 			n.sendOIMsDeleted(note.Data)
 		}
+	case notifyAddressBookChanged:
+		if changed, err := time.Parse(time.RFC3339Nano, note.Data); err == nil && addressBook(n.dialect) {
+			n.sendAddressBookChanged(changed)
+		}
 	}
 	return true
 }
@@ -335,9 +345,27 @@ func (n *nsConn) appendEndpoints(dst []byte, number uint32, private bool) []byte
 }
 
 // sendReverse tells an MSNP13+ client that someone added it (ADL 0, with
-// their name) or removed it (RML 0) from their list: its reverse list.
+// their name) or removed it (RML 0) from their list: its reverse list,
+// and with it the pending members of its sharing service, changed, which
+// the address book's notification follows.
 func (n *nsConn) sendReverse(name string, from hub.Account, friendly string) bool {
 	ml := wire.ML{Contacts: []wire.MLContact{{Email: from.Email, Lists: wire.ListReverse, Network: wire.NetworkMSN, Friendly: friendly}}}
 	n.sendPayload(name, wire.AppendML(nil, ml), "0")
+	n.sendAddressBookChanged(time.Now())
 	return true
+}
+
+// sendAddressBookChanged sends the address book's change notification
+// (NOT), on which WLM fetches its lists again.
+func (n *nsConn) sendAddressBookChanged(changed time.Time) {
+	me := n.sess().Account()
+	n.sendPayload("NOT", abch.AppendNotification(nil, abch.Notification{Email: me.Email, CID: cid(me.Number), Service: abch.ServiceInternal, Changed: changed}))
+}
+
+// addressBookChanged has the account's MSNP13+ clients, on every node,
+// told that its lists changed at the services. The client that made the
+// change is told too: the call carries no endpoint to leave out, and its
+// fetching again changes nothing.
+func (s *Server) addressBookChanged(number uint32) {
+	s.cfg.Hub.Notify(number, hub.Notification{Kind: notifyAddressBookChanged, Protocol: protocolName, Data: time.Now().UTC().Format(time.RFC3339Nano)})
 }

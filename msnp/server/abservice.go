@@ -85,6 +85,7 @@ func (s *Server) serveAddressBook(w http.ResponseWriter, r *http.Request) {
 		s.abFault(w, req.Operation, err)
 		return
 	}
+	s.addressBookChanged(acct.Number)
 	abch.WriteResult(w, abCacheKey, req.Operation, guid)
 }
 

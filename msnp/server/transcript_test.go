@@ -297,7 +297,7 @@ func (tr *transcript) connect(name, target string) error {
 	if err != nil {
 		return err
 	}
-	tr.conns[name] = &scriptConn{nc: nc, rd: wire.NewReader(nc, wire.Limits{MaxLine: 4096, MaxPayload: 65536}, "MSG", "UBX", "GCF", "ADL", "RML", "FQY", "UBN")}
+	tr.conns[name] = &scriptConn{nc: nc, rd: wire.NewReader(nc, wire.Limits{MaxLine: 4096, MaxPayload: 65536}, "MSG", "UBX", "GCF", "ADL", "RML", "FQY", "UBN", "NOT")}
 	return nil
 }
 
