@@ -52,6 +52,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/crosstalk-im/crosstalk/msnp/abch"
 	"github.com/crosstalk-im/crosstalk/msnp/passport"
 	"github.com/crosstalk-im/crosstalk/msnp/wire"
 )
@@ -259,6 +260,7 @@ func (c *Client) wrap(nc net.Conn, addr string, firstTrID int) *conn {
 var nsAsync = map[string]bool{
 	"ILN": true, "NLN": true, "FLN": true, "RNG": true, "CHL": true,
 	"OUT": true, "MSG": true, "QNG": true, "UBX": true, "SBS": true, "UBN": true,
+	"NOT": true,
 }
 
 func (c *Client) current() *conn {
@@ -599,6 +601,10 @@ func (c *Client) handle(cn *conn, cmd wire.Command) {
 		}
 		serial, _ := strconv.Atoi(cmd.Arg(2))
 		ev = ReverseRemoved{Email: cmd.Arg(3), Serial: serial}
+	case "NOT": // NOT len, payload <NOTIFICATION …> (MSNP13+: the address book's)
+		if n, err := abch.ParseNotification(cmd.Payload); err == nil {
+			ev = AddressBookChanged{Changed: n.Changed, HasNewItem: n.HasNewItem}
+		}
 	case "RNG": // RNG sid addr CKI cookie caller caller-name
 		ev = Ring{SessionID: cmd.Arg(0), Addr: cmd.Arg(1), Cookie: cmd.Arg(3), Caller: cmd.Arg(4),
 			CallerName: wire.DecodeName(cmd.Arg(5))}

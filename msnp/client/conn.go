@@ -90,7 +90,7 @@ type conn struct {
 func newConn(nc net.Conn, limits wire.Limits, log *slog.Logger, firstTrID int, h hooks) *conn {
 	c := &conn{
 		nc:      nc,
-		rd:      wire.NewReader(nc, limits, "MSG", "UBX", "GCF", "ADL", "RML", "FQY", "UBN"),
+		rd:      wire.NewReader(nc, limits, "MSG", "UBX", "GCF", "ADL", "RML", "FQY", "UBN", "NOT"),
 		log:     log,
 		hooks:   h,
 		next:    firstTrID,

@@ -2,6 +2,7 @@ package client
 
 import (
 	"net/textproto"
+	"time"
 
 	"github.com/crosstalk-im/crosstalk/msnp/invite"
 )
@@ -11,7 +12,7 @@ import (
 // a type switch over them is the usual way to consume Events.
 //
 // Notification server (Client.Events): Presence, PersonalStatus, Offline, ReverseAdded,
-// ReverseRemoved, Ring, SystemMessage, Disconnected.
+// ReverseRemoved, AddressBookChanged, Ring, SystemMessage, Disconnected.
 // Switchboard (Switchboard.Events): Joined, Left, Message, Nak, Closed.
 type Event interface{ isEvent() }
 
@@ -54,6 +55,14 @@ type ReverseAdded struct {
 type ReverseRemoved struct {
 	Email  string
 	Serial int
+}
+
+// AddressBookChanged reports the address book's NOT (MSNP13+): the
+// account's lists changed at the address book services, by another of its
+// clients or because someone added or removed it; Sync reads them again.
+type AddressBookChanged struct {
+	Changed    time.Time // LastModifiedDate
+	HasNewItem bool
 }
 
 // Ring reports RNG: someone invites you to a switchboard session. Pass it to
@@ -141,17 +150,18 @@ type Closed struct {
 	Err error
 }
 
-func (Presence) isEvent()       {}
-func (PersonalStatus) isEvent() {}
-func (Refused) isEvent()        {}
-func (Offline) isEvent()        {}
-func (ReverseAdded) isEvent()   {}
-func (ReverseRemoved) isEvent() {}
-func (Ring) isEvent()           {}
-func (SystemMessage) isEvent()  {}
-func (Disconnected) isEvent()   {}
-func (Joined) isEvent()         {}
-func (Left) isEvent()           {}
-func (Message) isEvent()        {}
-func (Nak) isEvent()            {}
-func (Closed) isEvent()         {}
+func (Presence) isEvent()           {}
+func (PersonalStatus) isEvent()     {}
+func (Refused) isEvent()            {}
+func (Offline) isEvent()            {}
+func (ReverseAdded) isEvent()       {}
+func (ReverseRemoved) isEvent()     {}
+func (AddressBookChanged) isEvent() {}
+func (Ring) isEvent()               {}
+func (SystemMessage) isEvent()      {}
+func (Disconnected) isEvent()       {}
+func (Joined) isEvent()             {}
+func (Left) isEvent()               {}
+func (Message) isEvent()            {}
+func (Nak) isEvent()                {}
+func (Closed) isEvent()             {}

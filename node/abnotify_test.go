@@ -1,0 +1,198 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/crosstalk-im/crosstalk/internal/testenv"
+	"github.com/crosstalk-im/crosstalk/internal/tlsca"
+	"github.com/crosstalk-im/crosstalk/msnp/abch"
+	"github.com/crosstalk-im/crosstalk/msnp/client"
+)
+
+// groupNames lists a synced list's groups, and the GUIDs of the groups
+// email's contact is in.
+func groupNames(l *client.List, email string) (names, of []string) {
+	for _, g := range l.Groups {
+		names = append(names, g.Name)
+	}
+	for _, c := range l.Forward {
+		if c.Email == email {
+			of = c.GroupGUIDs
+		}
+	}
+	return names, of
+}
+
+// TestMSNPAddressBookAcrossNodes: Alice signs in with WLM 2009's dialect
+// at two machines on two nodes of one bus. What one endpoint changes at
+// the address book services (groups, a contact in a group) reaches the
+// other as the address book's NOT, after which its Sync shows the change;
+// Bob adding Alice reaches both as ADL 0 with the reverse list and NOT,
+// and Alice's lists then show him pending.
+func TestMSNPAddressBookAcrossNodes(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	dir := t.TempDir()
+	p := tlsca.DefaultPaths(filepath.Join(dir, "tls"))
+	if _, err := tlsca.Make(p, tlsca.MSNHostNames, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	nats := testenv.NATS(t)
+	n1 := startNodeWith(t, Options{DataDir: dir, NatsURL: nats, HTTPSAddr: "127.0.0.1:0", TLSCert: p.Cert, TLSKey: p.Key})
+	n2 := startNodeWith(t, Options{DataDir: dir, NatsURL: nats})
+	addAccount(t, n1, 1001, "alice@example.com", "Alice", "pa")
+	addAccount(t, n1, 1002, "bob@example.com", "Bob", "pb")
+	addAccount(t, n1, 1003, "carol@example.com", "Carol", "pc")
+	hc := passportClient(t, n1, p.CACert)
+	login := func(n *Node, email, password, guid string) *client.Client {
+		return loginWith(t, ctx, n, client.Options{Versions: []string{"MSNP18"}, Passport: hc, MachineGUID: guid, Capabilities: 0x90000000},
+			email, password)
+	}
+	home := login(n1, "alice@example.com", "pa", "{A11CE000-0000-0000-0000-00000000001A}")
+	work := login(n2, "alice@example.com", "pa", "{A11CE000-0000-0000-0000-00000000002B}")
+	// changed waits for work's notification, then reads its lists again.
+	changed := func() *client.List {
+		t.Helper()
+		next[client.AddressBookChanged](t, ctx, work.Events())
+		l, err := work.Sync(ctx, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+
+	friends, err := home.AddGroupGUID(ctx, "Friends")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if names, _ := groupNames(changed(), ""); !slices.Equal(names, []string{"Friends"}) {
+		t.Fatalf("work sees groups %q", names)
+	}
+	if _, err := home.Add(ctx, client.ListForward, "carol@example.com", "", -1); err != nil {
+		t.Fatal(err)
+	}
+	l := changed()
+	if len(l.Forward) != 1 || l.Forward[0].Email != "carol@example.com" || l.Forward[0].GUID == "" {
+		t.Fatalf("work's FL %+v", l.Forward)
+	}
+	carol := l.Forward[0].GUID
+	if err := home.AddToGroup(ctx, carol, friends); err != nil {
+		t.Fatal(err)
+	}
+	if _, of := groupNames(changed(), "carol@example.com"); !slices.Equal(of, []string{friends}) {
+		t.Fatalf("carol is in %q", of)
+	}
+	if err := home.RenameGroupGUID(ctx, friends, "Pals"); err != nil {
+		t.Fatal(err)
+	}
+	if names, _ := groupNames(changed(), ""); !slices.Equal(names, []string{"Pals"}) {
+		t.Fatalf("after rename, work sees groups %q", names)
+	}
+	if err := home.RemoveFromGroup(ctx, carol, friends); err != nil {
+		t.Fatal(err)
+	}
+	if names, of := groupNames(changed(), "carol@example.com"); len(of) != 0 || len(names) != 1 {
+		t.Fatalf("after taking carol out: groups %q, hers %q", names, of)
+	}
+	if err := home.RemoveGroupGUID(ctx, friends); err != nil {
+		t.Fatal(err)
+	}
+	if names, _ := groupNames(changed(), ""); len(names) != 0 {
+		t.Fatalf("after delete, work sees groups %q", names)
+	}
+	// A group the book does not have is the service's GroupDoesNotExist.
+	var f *abch.Fault
+	if err := home.RemoveGroupGUID(ctx, friends); !errors.As(err, &f) || f.Code != abch.FaultGroupDoesNotExist {
+		t.Errorf("deleting a deleted group: %v", err)
+	}
+	if err := home.RenameGroupGUID(ctx, "not-a-guid", "x"); !errors.As(err, &f) || f.Code != abch.FaultGroupDoesNotExist {
+		t.Errorf("renaming an unknown group: %v", err)
+	}
+
+	// Bob, on the first node, adds Alice: both her endpoints hear it.
+	bob := login(n1, "bob@example.com", "pb", "{B0B00000-0000-0000-0000-000000000001}")
+	if _, err := bob.Add(ctx, client.ListForward, "alice@example.com", "", -1); err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]*client.Client{"home": home, "work": work} {
+		if ra := next[client.ReverseAdded](t, ctx, c.Events()); ra.Email != "bob@example.com" || ra.Friendly != "Bob" {
+			t.Fatalf("%s: %+v", name, ra)
+		}
+		next[client.AddressBookChanged](t, ctx, c.Events())
+		l, err := c.Sync(ctx, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(l.Pending) != 1 || l.Pending[0].Email != "bob@example.com" || len(l.Reverse) != 1 {
+			t.Fatalf("%s: pending %+v, reverse %+v", name, l.Pending, l.Reverse)
+		}
+	}
+}
+
+// TestMSNPGroupsByGUID: the same group operations from MSNP10 to MSNP18,
+// over ADG, RMG, REG, ADC and REM up to MSNP12 and the address book
+// services from MSNP13; the groups persist for the account's next login.
+func TestMSNPGroupsByGUID(t *testing.T) {
+	for _, d := range []int{10, 12, 13, 15, 18} {
+		t.Run(fmt.Sprintf("MSNP%d", d), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			n, ca := startHTTPSNode(t)
+			hc := passportClient(t, n, ca)
+			addAccount(t, n, 1001, "alice@example.com", "Alice", "pa")
+			addAccount(t, n, 1002, "bob@example.com", "Bob", "pb")
+			alice := loginDialect(t, ctx, n, hc, d, "alice@example.com", "pa")
+			if _, err := alice.Add(ctx, client.ListForward, "bob@example.com", "Bob", -1); err != nil {
+				t.Fatal(err)
+			}
+			l, err := alice.Sync(ctx, 0)
+			if err != nil || len(l.Forward) != 1 {
+				t.Fatalf("%+v %v", l, err)
+			}
+			bob := l.Forward[0].GUID
+			work, err := alice.AddGroupGUID(ctx, "Work")
+			if err != nil {
+				t.Fatal(err)
+			}
+			gone, err := alice.AddGroupGUID(ctx, "Gone")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := alice.AddToGroup(ctx, bob, work); err != nil {
+				t.Fatal(err)
+			}
+			if err := alice.AddToGroup(ctx, bob, gone); err != nil {
+				t.Fatal(err)
+			}
+			if err := alice.RenameGroupGUID(ctx, work, "Work mates"); err != nil {
+				t.Fatal(err)
+			}
+			if err := alice.RemoveFromGroup(ctx, bob, gone); err != nil {
+				t.Fatal(err)
+			}
+			if err := alice.RemoveGroupGUID(ctx, gone); err != nil {
+				t.Fatal(err)
+			}
+			alice.Close()
+
+			again := loginDialect(t, ctx, n, hc, d, "alice@example.com", "pa")
+			l, err = again.Sync(ctx, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			names, of := groupNames(l, "bob@example.com")
+			if !slices.Equal(names, []string{"Work mates"}) || !slices.Equal(of, []string{work}) || l.Groups[0].GUID != work {
+				t.Fatalf("groups %+v, bob's %q", l.Groups, of)
+			}
+			if err := again.RemoveGroupGUID(ctx, gone); err == nil {
+				t.Error("deleted a group twice")
+			}
+		})
+	}
+}
