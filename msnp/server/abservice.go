@@ -249,7 +249,11 @@ func (s *Server) abChange(ctx context.Context, editor *hub.Session, req abch.Req
 		if err != nil {
 			return "", err
 		}
-		number, err := s.abContact(ctx, editor, req.Contacts, false)
+		// A contact named by its contactId must be in the address book;
+		// Pidgin adds a new contact straight into a group by its
+		// passportName.
+		byEmail := len(req.Contacts) == 1 && req.Contacts[0].ID == ""
+		number, err := s.abContact(ctx, editor, req.Contacts, req.Operation == "ABGroupContactDelete" || !byEmail)
 		if err != nil {
 			return "", err
 		}
@@ -268,13 +272,27 @@ func (s *Server) abChange(ctx context.Context, editor *hub.Session, req abch.Req
 }
 
 // abContact resolves the one contact a request names: by contactId, or
-// by passportName. onList requires a contact named by e-mail to be on the
-// forward list.
+// by passportName. onList requires the contact to be in the address book
+// (on the forward list).
 func (s *Server) abContact(ctx context.Context, editor *hub.Session, contacts []abch.Contact, onList bool) (uint32, error) {
 	if len(contacts) != 1 {
 		return 0, badArgument("one contact")
 	}
-	c := contacts[0]
+	number, err := s.abContactNumber(ctx, contacts[0])
+	if err != nil || !onList {
+		return number, err
+	}
+	r, err := editor.Roster(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if !r.On(hub.Forward, number) {
+		return 0, hub.ErrNotOnList
+	}
+	return number, nil
+}
+
+func (s *Server) abContactNumber(ctx context.Context, c abch.Contact) (uint32, error) {
 	if c.ID != "" {
 		number, ok := parseContactGUID(c.ID)
 		if !ok {
@@ -286,19 +304,7 @@ func (s *Server) abContact(ctx context.Context, editor *hub.Session, contacts []
 		return 0, &abch.Fault{Code: abch.FaultInvalidPassportUser, Message: "not an address"}
 	}
 	acct, err := s.cfg.Hub.Store().AccountByEmail(ctx, strings.ToLower(c.Email))
-	if err != nil {
-		return 0, err
-	}
-	if onList {
-		r, err := editor.Roster(ctx)
-		if err != nil {
-			return 0, err
-		}
-		if !r.On(hub.Forward, acct.Number) {
-			return 0, hub.ErrNotOnList
-		}
-	}
-	return acct.Number, nil
+	return acct.Number, err
 }
 
 // abContactUpdate renames the owner when the Me contact's display name

@@ -147,6 +147,36 @@ func TestAddressBookService(t *testing.T) {
 	c.must("AddMember", abch.MemberArg("Allow", "bob@example.com"))
 	c.fault(abch.FaultBadArgument, "AddMember", abch.MemberArg("Owner", "bob@example.com"))
 	c.fault(abch.FaultBadArgument, "ABGroupAdd")
+	// Group names are the hub's: unique and at most hub.MaxGroupNameBytes.
+	_, work := c.must("ABGroupAdd", abch.NewGroupArg("Work"))
+	c.must("ABGroupAdd", abch.NewGroupArg(strings.Repeat("n", hub.MaxGroupNameBytes)))
+	c.fault(abch.FaultBadArgument, "ABGroupAdd", abch.NewGroupArg(strings.Repeat("n", hub.MaxGroupNameBytes+1)))
+	c.fault(abch.FaultGroupAlreadyExists, "ABGroupAdd", abch.NewGroupArg("Work"))
+	c.fault(abch.FaultGroupAlreadyExists, "ABGroupUpdate", abch.GroupUpdateArg(work, strings.Repeat("n", hub.MaxGroupNameBytes)))
+	c.fault(abch.FaultBadArgument, "ABGroupUpdate", abch.GroupUpdateArg(work, ""))
+	// Only a contact of the address book goes into a group, and only into
+	// a group it has.
+	c.fault(abch.FaultContactDoesNotExist, "ABGroupContactAdd", abch.GroupFilterArg(work), abch.ContactArg(bobID, ""))
+	c.must("ABContactAdd", abch.ContactArg("", "bob@example.com"))
+	c.fault(abch.FaultGroupDoesNotExist, "ABGroupContactAdd", abch.GroupFilterArg(groupGUID(99)), abch.ContactArg(bobID, ""))
+	c.fault(abch.FaultGroupDoesNotExist, "ABGroupContactAdd", abch.GroupFilterArg("junk"), abch.ContactArg(bobID, ""))
+	c.fault(abch.FaultContactDoesNotExist, "ABGroupContactDelete", abch.GroupFilterArg(work), abch.ContactArg(bobID, ""))
+	c.must("ABGroupContactAdd", abch.GroupFilterArg(work), abch.ContactArg(bobID, ""))
+	c.must("ABGroupContactDelete", abch.GroupFilterArg(work), abch.ContactArg(bobID, ""))
+	// Pidgin adds a new contact straight into a group, by e-mail.
+	if _, guid := c.must("ABGroupContactAdd", abch.GroupFilterArg(work), abch.ContactArg("", "carol@example.com")); guid != contactGUID(1003) {
+		t.Errorf("carol added as %q", guid)
+	}
+	c.fault(abch.FaultContactDoesNotExist, "ABGroupContactDelete", abch.GroupFilterArg(work), abch.ContactArg("", "bob@example.com"))
+	r, err = env.store.Roster(context.Background(), alice.Number)
+	workID, _ := parseGroupGUID(work)
+	inWork := false
+	for _, e := range r.Of(hub.Forward) {
+		inWork = inWork || e.Contact.Number == 1003 && slices.Contains(e.Groups, workID)
+	}
+	if err != nil || !inWork {
+		t.Errorf("carol in alice's book: %+v %v", r.Of(hub.Forward), err)
+	}
 	c.fault(abch.FaultFullSyncRequired, "ABFindAll", `<deltasOnly>true</deltasOnly>`)
 	// MSNPSharp (MSNP18) asks FindMembership for deltas after each change
 	// and fetches everything again only on a fault whose text contains
