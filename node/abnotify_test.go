@@ -4,13 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
-	"github.com/crosstalk-im/crosstalk/internal/testenv"
-	"github.com/crosstalk-im/crosstalk/internal/tlsca"
 	"github.com/crosstalk-im/crosstalk/msnp/abch"
 	"github.com/crosstalk-im/crosstalk/msnp/client"
 )
@@ -38,21 +35,10 @@ func groupNames(l *client.List, email string) (names, of []string) {
 func TestMSNPAddressBookAcrossNodes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
-	dir := t.TempDir()
-	p := tlsca.DefaultPaths(filepath.Join(dir, "tls"))
-	if _, err := tlsca.Make(p, tlsca.MSNHostNames, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	nats := testenv.NATS(t)
-	n1 := startNodeWith(t, Options{DataDir: dir, NatsURL: nats, HTTPSAddr: "127.0.0.1:0", TLSCert: p.Cert, TLSKey: p.Key})
-	n2 := startNodeWith(t, Options{DataDir: dir, NatsURL: nats})
-	addAccount(t, n1, 1001, "alice@example.com", "Alice", "pa")
-	addAccount(t, n1, 1002, "bob@example.com", "Bob", "pb")
+	n1, n2, hc := httpsNodePair(t)
 	addAccount(t, n1, 1003, "carol@example.com", "Carol", "pc")
-	hc := passportClient(t, n1, p.CACert)
 	login := func(n *Node, email, password, guid string) *client.Client {
-		return loginWith(t, ctx, n, client.Options{Versions: []string{"MSNP18"}, Passport: hc, MachineGUID: guid, Capabilities: 0x90000000},
-			email, password)
+		return loginMSNP18(t, ctx, n, hc, email, password, guid)
 	}
 	home := login(n1, "alice@example.com", "pa", "{A11CE000-0000-0000-0000-00000000001A}")
 	work := login(n2, "alice@example.com", "pa", "{A11CE000-0000-0000-0000-00000000002B}")
@@ -143,10 +129,7 @@ func TestMSNPGroupsByGUID(t *testing.T) {
 		t.Run(fmt.Sprintf("MSNP%d", d), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			n, ca := startHTTPSNode(t)
-			hc := passportClient(t, n, ca)
-			addAccount(t, n, 1001, "alice@example.com", "Alice", "pa")
-			addAccount(t, n, 1002, "bob@example.com", "Bob", "pb")
+			n, hc := aliceBobNode(t)
 			alice := loginDialect(t, ctx, n, hc, d, "alice@example.com", "pa")
 			if _, err := alice.Add(ctx, client.ListForward, "bob@example.com", "Bob", -1); err != nil {
 				t.Fatal(err)

@@ -110,10 +110,7 @@ func loginWith(t *testing.T, ctx context.Context, n *Node, opts client.Options, 
 // dialect and has them chat (see chat).
 func dialectPair(t *testing.T, ctx context.Context, dialect int) (alice, bob *client.Client) {
 	t.Helper()
-	n, ca := startHTTPSNode(t)
-	hc := passportClient(t, n, ca)
-	addAccount(t, n, 1001, "alice@example.com", "Alice", "pa")
-	addAccount(t, n, 1002, "bob@example.com", "Bob", "pb")
+	n, hc := aliceBobNode(t)
 	alice = loginDialect(t, ctx, n, hc, dialect, "alice@example.com", "pa")
 	bob = loginDialect(t, ctx, n, hc, dialect, "bob@example.com", "pb")
 	chat(t, ctx, alice, bob)
@@ -429,6 +426,24 @@ func (c *lineConn) expectPrefix(prefix string) {
 	}
 }
 
+// httpsNodePair starts two nodes on one bus, the first with HTTPS (a CA
+// made by the tls ca command's code), with the accounts alice (pa) and
+// bob (pb); hc reaches the first node's HTTPS service.
+func httpsNodePair(t *testing.T) (n1, n2 *Node, hc *http.Client) {
+	t.Helper()
+	dir := t.TempDir()
+	p := tlsca.DefaultPaths(filepath.Join(dir, "tls"))
+	if _, err := tlsca.Make(p, tlsca.MSNHostNames, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	nats := testenv.NATS(t)
+	n1 = startNodeWith(t, Options{DataDir: dir, NatsURL: nats, HTTPSAddr: "127.0.0.1:0", TLSCert: p.Cert, TLSKey: p.Key})
+	n2 = startNodeWith(t, Options{DataDir: dir, NatsURL: nats})
+	addAccount(t, n1, 1001, "alice@example.com", "Alice", "pa")
+	addAccount(t, n1, 1002, "bob@example.com", "Bob", "pb")
+	return n1, n2, passportClient(t, n1, p.CACert)
+}
+
 // TestMSNPExtrasAcrossNodes: two nodes on one bus. Bob signs in at the
 // first node's Passport and logs in to the second with that ticket; what
 // alice's MSN 7 client says about itself on the first node (capabilities,
@@ -436,17 +451,7 @@ func (c *lineConn) expectPrefix(prefix string) {
 func TestMSNPExtrasAcrossNodes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	dir := t.TempDir()
-	p := tlsca.DefaultPaths(filepath.Join(dir, "tls"))
-	if _, err := tlsca.Make(p, tlsca.MSNHostNames, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	nats := testenv.NATS(t)
-	n1 := startNodeWith(t, Options{DataDir: dir, NatsURL: nats, HTTPSAddr: "127.0.0.1:0", TLSCert: p.Cert, TLSKey: p.Key})
-	n2 := startNodeWith(t, Options{DataDir: dir, NatsURL: nats})
-	addAccount(t, n1, 1001, "alice@example.com", "Alice", "pa")
-	addAccount(t, n1, 1002, "bob@example.com", "Bob", "pb")
-	hc := passportClient(t, n1, p.CACert)
+	n1, n2, hc := httpsNodePair(t)
 	alice := loginDialect(t, ctx, n1, hc, 11, "alice@example.com", "pa")
 	bob := loginDialect(t, ctx, n2, hc, 12, "bob@example.com", "pb")
 

@@ -72,27 +72,29 @@ func (c *Client) RenameGroupGUID(ctx context.Context, guid, name string) error {
 // AddToGroup puts a forward-list contact, named by its GUID
 // (Contact.GUID), into a group.
 func (c *Client) AddToGroup(ctx context.Context, contactGUID, groupGUID string) error {
-	if err := c.guidGroups(); err != nil {
-		return err
-	}
-	if c.Dialect() >= 13 {
-		_, err := c.abCall(ctx, "ABGroupContactAdd", nil, abch.GroupFilterArg(groupGUID), abch.ContactArg(contactGUID, ""))
-		return err
-	}
-	_, err := c.single(ctx, "ADC", ListForward, "C="+contactGUID, groupGUID) // echoed
-	return err
+	return c.groupMember(ctx, true, contactGUID, groupGUID)
 }
 
 // RemoveFromGroup takes a forward-list contact out of a group; it stays
 // on the forward list.
 func (c *Client) RemoveFromGroup(ctx context.Context, contactGUID, groupGUID string) error {
+	return c.groupMember(ctx, false, contactGUID, groupGUID)
+}
+
+// groupMember is ABGroupContactAdd or ABGroupContactDelete from MSNP13,
+// ADC FL C=contact group or REM FL contact group (both echoed) before.
+func (c *Client) groupMember(ctx context.Context, add bool, contactGUID, groupGUID string) error {
 	if err := c.guidGroups(); err != nil {
 		return err
 	}
+	op, cmd, contact := "ABGroupContactAdd", "ADC", "C="+contactGUID
+	if !add {
+		op, cmd, contact = "ABGroupContactDelete", "REM", contactGUID
+	}
 	if c.Dialect() >= 13 {
-		_, err := c.abCall(ctx, "ABGroupContactDelete", nil, abch.GroupFilterArg(groupGUID), abch.ContactArg(contactGUID, ""))
+		_, err := c.abCall(ctx, op, nil, abch.GroupFilterArg(groupGUID), abch.ContactArg(contactGUID, ""))
 		return err
 	}
-	_, err := c.single(ctx, "REM", ListForward, contactGUID, groupGUID) // echoed
+	_, err := c.single(ctx, cmd, ListForward, contact, groupGUID)
 	return err
 }
