@@ -95,16 +95,9 @@ type notificationDataXML struct {
 	HasNewItem string   `xml:"HasNewItem"`
 }
 
-// maxNotification bounds a NOT payload; the service's were well under
-// a kilobyte.
-const maxNotification = 8 << 10
-
 // ParseNotification reads a NOT payload as clients did: only the address
 // book's site, for the messenger agent, with Service ABCHInternal.
 func ParseNotification(payload []byte) (Notification, error) {
-	if len(payload) > maxNotification {
-		return Notification{}, ErrNotAddressBook
-	}
 	var x notificationXML
 	if err := xml.Unmarshal(payload, &x); err != nil || x.Site != notificationSite || x.To.Via.Agent != "messenger" {
 		return Notification{}, ErrNotAddressBook

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -44,7 +45,9 @@ import (
 //	                                       expects a refusal
 //	soap TICKET OP ARG…                    call the address book services
 //	                                       with the ticket: ABContactAdd
-//	                                       EMAIL, AddMember ROLE EMAIL
+//	                                       EMAIL, AddMember ROLE EMAIL;
+//	                                       FindMembership ROLE EMAIL…
+//	                                       expects exactly those members
 //	other EMAIL TO TEXT                    EMAIL, online through another
 //	                                       protocol (attached at its first
 //	                                       use), sends TEXT to TO
@@ -457,6 +460,12 @@ func (tr *transcript) soap(f []string) error {
 		args = []string{abch.ContactArg("", f[2])}
 	case f[1] == "AddMember" && len(f) == 4:
 		args = []string{abch.MemberArg(f[2], f[3])}
+	case f[1] == "FindMembership" && len(f) >= 3:
+		book, _, err := c.call(f[1], abch.FullViewArg)
+		if got := members(book, f[2]); err == nil && !slices.Equal(got, f[3:]) {
+			err = fmt.Errorf("%s members %q, want %q", f[2], got, f[3:])
+		}
+		return err
 	default:
 		return errors.New("soap: unknown call")
 	}
