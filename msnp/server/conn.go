@@ -52,6 +52,7 @@ func isCode(err error, code int) bool {
 const (
 	errSyntax           = 200
 	errInvalidParameter = 201
+	errNoSuchNetwork    = 204 // a network the service does not reach
 	errInvalidUser      = 205
 	errAlreadyLoggedIn  = 207
 	errInvalidUsername  = 208

@@ -240,10 +240,16 @@ func (s *Server) store(ctx context.Context, w http.ResponseWriter, body []byte) 
 // wrote to Yahoo! contacts so, and MSNPSharp sends its offline messages
 // so. A text (type 1) goes over the hub as a Store2 does, delivered or
 // kept in the recipient's mailbox; a failure is answered with an error,
-// success with nothing. Typing (2) and nudges (3) are dropped.
+// success with nothing. Typing (2) and nudges (3) are dropped. Every
+// account here is a Passport one (network 1): a message for another
+// network (Yahoo!'s 32, say) gets 204, the service's "network
+// unavailable or does not exist".
 func (n *nsConn) handleUUM(ctx context.Context, cmd wire.Command) error {
 	if !networkIDs(n.dialect) || len(cmd.Args) < 4 {
 		return errCode(errSyntax)
+	}
+	if cmd.Args[2] != "1" {
+		return errCode(errNoSuchNetwork)
 	}
 	if cmd.Args[3] != "1" {
 		return nil
