@@ -71,6 +71,10 @@ type slpIncoming struct {
 	got    uint64
 	stored chan error
 	done   bool
+	// allIn: the last chunk came. The sender's BYE, or its leaving, then
+	// ends the session and no longer the transfer: MSNPSharp says BYE
+	// right after its last chunk, while the file is still being kept.
+	allIn bool
 	// For an MSN client without MSNSLP: the invitation's cookie, and the
 	// MSNFTP send that takes the chunks once it accepts.
 	cookie uint32
@@ -220,7 +224,7 @@ func (r *remote) slpBye(ctx context.Context, from *sbConn, callID string) {
 	}
 	r.mu.Unlock()
 	if in != nil {
-		r.failIncoming(ctx, in, errors.New("msnp: the sender cancelled"), false)
+		r.senderEnded(ctx, in, errors.New("msnp: the sender cancelled"))
 	}
 	if out != nil {
 		out.o.finish(errors.New("msnp: the recipient cancelled"))
@@ -249,7 +253,7 @@ func (r *remote) slpInvite(ctx context.Context, from *sbConn, s p2p.SLP) {
 		return
 	}
 	// The transfer lives no longer than the sender's connection.
-	context.AfterFunc(ctx, func() { r.failIncoming(context.Background(), in, context.Canceled, false) })
+	context.AfterFunc(ctx, func() { r.senderEnded(context.Background(), in, context.Canceled) })
 	switch route {
 	case routeLink:
 		r.acceptIncoming(ctx, in)
@@ -340,6 +344,17 @@ func (r *remote) failIncoming(ctx context.Context, in *slpIncoming, err error, t
 	}
 }
 
+// senderEnded ends a file offer whose sender said BYE or left, unless
+// every chunk is in: that file is kept, and the outcome is the store's.
+func (r *remote) senderEnded(ctx context.Context, in *slpIncoming, err error) {
+	r.mu.Lock()
+	allIn := in.allIn
+	r.mu.Unlock()
+	if !allIn {
+		r.failIncoming(ctx, in, err, false)
+	}
+}
+
 // byeFor is the BYE that closes the session of inv, sent by this member.
 func (r *remote) byeFor(inv p2p.SLP) p2p.SLP { return inv.Bye(r.acct.Email) }
 
@@ -418,6 +433,9 @@ func (r *remote) p2pData(ctx context.Context, from *sbConn, m p2p.Message) {
 	if !m.Complete() {
 		return
 	}
+	r.mu.Lock()
+	in.allIn = true
+	r.mu.Unlock()
 	w.Close()
 	// The connection is tracked, so the count is above zero here.
 	r.srv.wg.Add(1)

@@ -282,3 +282,69 @@ func TestP2PRateOfItsOwn(t *testing.T) {
 		t.Fatal("text beyond the command burst was not refused")
 	}
 }
+
+// keptFiles is ggFiles whose Fill reads the whole file, then keeps it only
+// once release is closed, and tells what it kept.
+type keptFiles struct {
+	ggFiles
+	release chan struct{}
+	kept    chan string
+}
+
+func (f keptFiles) Fill(ctx context.Context, id string, r io.Reader) error {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	<-f.release
+	f.kept <- string(data)
+	return nil
+}
+
+// A sender that says BYE right after its last chunk (MSNPSharp does), while
+// the file is still being kept for a GG user, ends the session, not the
+// transfer: the ticket is not withdrawn and the file is acknowledged.
+func TestP2PByeAfterLastChunk(t *testing.T) {
+	f := keptFiles{ggFiles{answers: make(chan drive.Ack, 1), withdrawn: make(chan string, 1)}, make(chan struct{}), make(chan string, 1)}
+	env := newTestEnv(t, func(c *Config) { c.Files = f })
+	sb := callOther(t, env, "gg")
+	f.answers <- drive.AckAllowed
+	sb.send(p2pMSG(3, slpSeed(fileInvite(p2p.EUFFileTransfer, 7, 5))))
+	answered := func(msgs []p2p.Message) bool {
+		for _, m := range msgs {
+			if s, err := p2p.ParseSLP(m.Data); err == nil && m.SessionID == 0 && s.Status == p2p.StatusOK {
+				return true
+			}
+		}
+		return false
+	}
+	for got := untilACK(t, sb, 3); !answered(got); { // the GG user's answer comes later
+		_, payload := sb.readMSG()
+		_, m, err := p2p.ParsePayload([]byte(payload))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = []p2p.Message{m}
+	}
+	sb.send(p2pMSG(4, p2p.Message{Header: p2p.Header{SessionID: 7, ID: 11, TotalSize: 5}, Data: []byte("hello"), AppID: p2p.AppFile}.Append(nil)))
+	untilACK(t, sb, 4)
+	bye := p2p.SLP{Method: p2p.Bye, To: "carol@example.com", From: "bob@example.com", Branch: "{B}", CallID: "{C}",
+		ContentType: p2p.SessionClose, Body: p2p.Fields{{Name: "SessionID", Value: "7"}}}
+	sb.send(p2pMSG(5, slpSeed(bye)))
+	untilACK(t, sb, 5)
+	close(f.release)
+	if data := <-f.kept; data != "hello" {
+		t.Fatalf("kept %q", data)
+	}
+	for { // the acknowledgement of the file, once kept
+		_, payload := sb.readMSG()
+		if _, m, err := p2p.ParsePayload([]byte(payload)); err == nil && m.IsAck() && m.AckSessionID == 11 {
+			break
+		}
+	}
+	select {
+	case id := <-f.withdrawn:
+		t.Fatalf("ticket %s withdrawn after every chunk was in", id)
+	default:
+	}
+}
