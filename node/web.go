@@ -38,7 +38,7 @@ func (n *Node) msnHostsNames() []string {
 	if n.HTTPSAddr != "" {
 		names = append(names, "nexus.passport.com", passport.LoginHost, passport.TokenHost)
 		names = append(names, abch.Hosts...)
-		names = append(names, oim.RSIHost, oim.StoreHost, storage.Host)
+		names = append(names, oim.RSIHost, oim.StoreHost, storage.Host, storage.RedirectHost)
 	}
 	return names
 }

@@ -20,8 +20,9 @@ const (
 	Namespace = "http://www.msn.com/webservices/AddressBook"
 )
 
-// Hosts clients reach the services at (Pidgin uses local-bay).
-var Hosts = []string{"contacts.msn.com", "local-bay.contacts.msn.com"}
+// Hosts clients reach the services at: Pidgin uses local-bay, MSNPSharp
+// calls the redirector byrdr.omega first (and stays when it answers).
+var Hosts = []string{"contacts.msn.com", "local-bay.contacts.msn.com", "byrdr.omega.contacts.msn.com"}
 
 // Operations of the sharing service; the others are the address book's.
 var sharingOperations = []string{"FindMembership", "AddMember", "DeleteMember"}

@@ -17,6 +17,9 @@ import (
 const (
 	Path = "/storageservice/SchematizedStore.asmx"
 	Host = "storage.msn.com"
+	// RedirectHost is the redirector MSNPSharp calls first, and stays
+	// with when it answers.
+	RedirectHost = "tkrdr.storage.msn.com"
 )
 
 // Namespaces of the request and answer elements: WLM 2009 uses 2008, WLM
