@@ -28,7 +28,8 @@ var Hosts = []string{"contacts.msn.com", "local-bay.contacts.msn.com", "byrdr.om
 var sharingOperations = []string{"FindMembership", "AddMember", "DeleteMember"}
 
 var addressBookOperations = []string{"ABFindAll", "ABFindContactsPaged", "ABContactAdd", "ABContactDelete",
-	"ABContactUpdate", "ABGroupAdd", "ABGroupDelete", "ABGroupUpdate", "ABGroupContactAdd", "ABGroupContactDelete", "ABAdd"}
+	"ABContactUpdate", "ABGroupAdd", "ABGroupDelete", "ABGroupUpdate", "ABGroupContactAdd", "ABGroupContactDelete", "ABAdd",
+	"AddDynamicItem", "UpdateDynamicItem"}
 
 // Serves reports whether the service at path has operation op.
 func Serves(path, op string) bool {

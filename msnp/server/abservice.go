@@ -79,6 +79,13 @@ func (s *Server) serveAddressBook(w http.ResponseWriter, r *http.Request) {
 	case "ABAdd":
 		abch.WriteResult(w, abCacheKey, req.Operation, abID)
 		return
+	case "AddDynamicItem", "UpdateDynamicItem":
+		// The client's note that its roaming profile changed, for its
+		// contacts' address books to say so (MSNPSharp sends it after
+		// UpdateProfile). The storage service renamed the account for
+		// every protocol already: there is nothing left to do.
+		abch.WriteResult(w, abCacheKey, req.Operation, "")
+		return
 	}
 	guid, err := s.abChange(r.Context(), editor, req)
 	if err != nil {

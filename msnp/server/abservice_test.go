@@ -178,6 +178,9 @@ func TestAddressBookService(t *testing.T) {
 		t.Errorf("carol in alice's book: %+v %v", r.Of(hub.Forward), err)
 	}
 	c.fault(abch.FaultFullSyncRequired, "ABFindAll", `<deltasOnly>true</deltasOnly>`)
+	// MSNPSharp's word that its profile changed, after UpdateProfile.
+	c.must("UpdateDynamicItem", `<dynamicItems><DynamicItem xsi:type="PassportDynamicItem"><Type>Passport</Type><PassportName>alice@example.com</PassportName><Changes>Notifications</Changes></DynamicItem></dynamicItems>`)
+	c.must("AddDynamicItem")
 	// MSNPSharp (MSNP18) asks FindMembership for deltas after each change
 	// and fetches everything again only on a fault whose text contains
 	// "Full sync required"; on any other it leaves a new contact half
