@@ -151,6 +151,8 @@ func (r *remote) p2pMessage(ctx context.Context, from *sbConn, payload []byte) {
 	switch {
 	case m.IsAck():
 		r.p2pAck(ctx, from, m)
+	case m.SessionID != 0 && m.Flags == p2p.FlagClose:
+		r.p2pClose(ctx, from, m.SessionID)
 	case m.SessionID != 0:
 		r.p2pData(ctx, from, m)
 	default:
@@ -456,6 +458,18 @@ func (r *remote) p2pData(ctx context.Context, from *sbConn, m p2p.Message) {
 		r.sendP2P(ctx, from, func(sp *slpPeer) [][]byte { return [][]byte{sp.peer.AckPayload(m.Header)} })
 		r.srv.log.Info("P2P file received for another protocol", "from", from.acct.Number, "to", r.acct.Number, "size", in.size)
 	}()
+}
+
+// p2pClose takes the empty message with which a sender closes a P2P
+// session (MSNPSharp sends it after its last chunk, before its BYE): it
+// ends a file offer as the BYE does, and is no chunk of the file.
+func (r *remote) p2pClose(ctx context.Context, from *sbConn, session uint32) {
+	r.mu.Lock()
+	in := r.slpPeerLocked(from).incoming[session]
+	r.mu.Unlock()
+	if in != nil {
+		r.senderEnded(ctx, in, errors.New("msnp: the sender closed the session"))
+	}
 }
 
 // p2pAck takes an MSN client's acknowledgement: the one of a file the

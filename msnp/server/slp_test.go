@@ -301,9 +301,10 @@ func (f keptFiles) Fill(ctx context.Context, id string, r io.Reader) error {
 	return nil
 }
 
-// A sender that says BYE right after its last chunk (MSNPSharp does), while
-// the file is still being kept for a GG user, ends the session, not the
-// transfer: the ticket is not withdrawn and the file is acknowledged.
+// A sender that closes the session right after its last chunk, with an
+// empty CloseSession message and a BYE (MSNPSharp does), while the file is
+// still being kept for a GG user, ends the session, not the transfer: the
+// ticket is not withdrawn and the file is acknowledged.
 func TestP2PByeAfterLastChunk(t *testing.T) {
 	f := keptFiles{ggFiles{answers: make(chan drive.Ack, 1), withdrawn: make(chan string, 1)}, make(chan struct{}), make(chan string, 1)}
 	env := newTestEnv(t, func(c *Config) { c.Files = f })
@@ -328,10 +329,13 @@ func TestP2PByeAfterLastChunk(t *testing.T) {
 	}
 	sb.send(p2pMSG(4, p2p.Message{Header: p2p.Header{SessionID: 7, ID: 11, TotalSize: 5}, Data: []byte("hello"), AppID: p2p.AppFile}.Append(nil)))
 	untilACK(t, sb, 4)
+	// Then the empty message that closes the session, and the BYE.
+	sb.send(p2pMSG(5, p2p.Message{Header: p2p.Header{SessionID: 7, ID: 12, Flags: p2p.FlagClose}}.Append(nil)))
+	untilACK(t, sb, 5)
 	bye := p2p.SLP{Method: p2p.Bye, To: "carol@example.com", From: "bob@example.com", Branch: "{B}", CallID: "{C}",
 		ContentType: p2p.SessionClose, Body: p2p.Fields{{Name: "SessionID", Value: "7"}}}
-	sb.send(p2pMSG(5, slpSeed(bye)))
-	untilACK(t, sb, 5)
+	sb.send(p2pMSG(6, slpSeed(bye)))
+	untilACK(t, sb, 6)
 	close(f.release)
 	if data := <-f.kept; data != "hello" {
 		t.Fatalf("kept %q", data)
