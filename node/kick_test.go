@@ -9,6 +9,7 @@ import (
 
 	"github.com/crosstalk-im/crosstalk/hub"
 	imipclient "github.com/crosstalk-im/crosstalk/imip/client"
+	"github.com/crosstalk-im/crosstalk/internal/testenv"
 	msimclient "github.com/crosstalk-im/crosstalk/msim/client"
 	"github.com/crosstalk-im/crosstalk/msnp/client"
 	sipclient "github.com/crosstalk-im/crosstalk/sip/client"
@@ -60,35 +61,17 @@ func TestKickReasons(t *testing.T) {
 			if d := next[client.Disconnected](t, ctx, msn.Events()); d.Reason != "" || !errors.Is(d.Err, client.ErrSignedOut) {
 				t.Errorf("MSN: OUT %q, %v", d.Reason, d.Err)
 			}
-			if d := nextOf[imipclient.Disconnected](t, ctx, ic.Events()); d.Reason != tc.words || !errors.Is(d.Err, imipclient.ErrServerDisc) {
+			if d := testenv.Next[imipclient.Disconnected](t, ctx, ic.Events()); d.Reason != tc.words || !errors.Is(d.Err, imipclient.ErrServerDisc) {
 				t.Errorf("IMIP: %q, %v", d.Reason, d.Err)
 			}
-			if d := nextOf[sipclient.Deregistered](t, ctx, sc.Events()); d.Reason != tc.words {
+			if d := testenv.Next[sipclient.Deregistered](t, ctx, sc.Events()); d.Reason != tc.words {
 				t.Errorf("SIP: deregistered for %q", d.Reason)
 			}
 			var se *msimclient.ServerError
-			d := nextOf[msimclient.Disconnected](t, ctx, mc.Events())
+			d := testenv.Next[msimclient.Disconnected](t, ctx, mc.Events())
 			if !errors.As(d.Err, &se) || !errors.Is(d.Err, msimclient.ErrLoggedInElsewhere) || se.Message != "You have been logged out: "+tc.words+"." {
 				t.Errorf("MySpaceIM: %v", d.Err)
 			}
 		})
-	}
-}
-
-// nextOf returns the next event of type T from a client's events.
-func nextOf[T, E any](t *testing.T, ctx context.Context, events <-chan E) T {
-	t.Helper()
-	for {
-		select {
-		case ev, ok := <-events:
-			if !ok {
-				t.Fatalf("events closed while waiting for %T", *new(T))
-			}
-			if v, ok := any(ev).(T); ok {
-				return v
-			}
-		case <-ctx.Done():
-			t.Fatalf("no %T: %v", *new(T), ctx.Err())
-		}
 	}
 }
