@@ -50,6 +50,9 @@ type nsConn struct {
 	extras     msnExtras
 	// oim is what an MSNP11+ client was told of the offline-IM service.
 	oim oimNotices
+	// senders are the contacts whose files are being offered to the
+	// client, kept online toward it meanwhile.
+	senders offerSenders
 }
 
 type nsCommand struct {
@@ -430,7 +433,7 @@ func (n *nsConn) deliver(ev hub.Event) bool {
 		if !n.online() {
 			return true // ILN at the first CHG will cover it
 		}
-		return n.sendPresence("", hub.Presence{Contact: ev.From, Status: ev.Status, Text: ev.Text})
+		return n.presenceChanged(hub.Presence{Contact: ev.From, Status: ev.Status, Text: ev.Text})
 	case hub.EventReverseAdded:
 		if addressBook(n.dialect) {
 			return n.sendReverse("ADL", ev.From, wire.EncodeName(ev.From.DisplayName))

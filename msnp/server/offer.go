@@ -50,6 +50,8 @@ func (s *Server) OfferFile(ctx context.Context, from hub.Account, to uint32, t d
 	if n == nil {
 		return ErrNotOnline
 	}
+	// The client sees the sender online until the offer ends (see holdSender).
+	defer n.holdSender(ctx, from)()
 	o := &outgoingFile{from: from.Number, to: to, ticket: t, open: open, done: make(chan error, 1)}
 	var cookie uint32
 	s.mu.Lock()

@@ -57,7 +57,16 @@ func (s *Server) capsOf(number uint32) string {
 		return x.caps
 	}
 	sessions, _ := s.cfg.Hub.Sessions(context.Background(), number)
-	if _, onMSN := sessions[protocolName]; !onMSN && len(sessions) > 0 && s.cfg.Files != nil {
+	if _, onMSN := sessions[protocolName]; !onMSN && len(sessions) > 0 {
+		return s.standInCaps()
+	}
+	return "0"
+}
+
+// standInCaps is the capabilities number of a contact the server stands
+// in for in switchboards: remoteCaps when it can take their files.
+func (s *Server) standInCaps() string {
+	if s.cfg.Files != nil {
 		return remoteCaps
 	}
 	return "0"
@@ -79,6 +88,11 @@ func (n *nsConn) setExtras(change func(*msnExtras)) {
 // ILN (initial, with the CHG's trid) or NLN, then for MSNP11+ the UBX
 // personal status; FLN when the contact is offline.
 func (n *nsConn) sendPresence(iln string, p hub.Presence) bool {
+	return n.sendPresenceCaps(iln, p, n.srv.capsOf(p.Contact.Number))
+}
+
+// sendPresenceCaps is sendPresence showing the capabilities caps.
+func (n *nsConn) sendPresenceCaps(iln string, p hub.Presence, caps string) bool {
 	email := p.Contact.Email
 	code, online := statusCode(p.Status)
 	if !online {
@@ -102,7 +116,7 @@ func (n *nsConn) sendPresence(iln string, p hub.Presence) bool {
 	args = append(args, wire.EncodeName(p.Contact.DisplayName))
 	x := n.srv.extrasOf(p.Contact.Number)
 	if clientCaps(n.dialect) {
-		args = append(args, capsFor(n.dialect, n.srv.capsOf(p.Contact.Number)))
+		args = append(args, capsFor(n.dialect, caps))
 	}
 	switch {
 	case msnObjects(n.dialect) && x.msnobj != "":

@@ -1,0 +1,204 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/crosstalk-im/crosstalk/drive"
+	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/internal/testenv"
+	"github.com/crosstalk-im/crosstalk/msnp/client"
+	"github.com/crosstalk-im/crosstalk/msnp/filetransfer"
+)
+
+// offlineSenderReceiver is an MSN client that takes GG files: over MSNFTP
+// (MSNP7) or over MSNSLP (MSNP18, WLM 2009's dialect).
+type offlineSenderReceiver struct {
+	name  string
+	start func(t *testing.T, ctx context.Context) *msnGG
+	// offer reads the next file offered in sb and returns what accepts it
+	// and returns its bytes.
+	offer func(t *testing.T, ctx context.Context, sb *client.Switchboard) (receive func() []byte)
+}
+
+var offlineSenderReceivers = []offlineSenderReceiver{
+	{
+		name:  "MSNP7 MSNFTP",
+		start: func(t *testing.T, ctx context.Context) *msnGG { return newMSNGG(t, ctx, Options{}) },
+		offer: func(t *testing.T, ctx context.Context, sb *client.Switchboard) func() []byte {
+			from, inv, err := filetransfer.NextOffer(ctx, sb)
+			if err != nil || from != "gosia@example.com" {
+				t.Fatalf("offer from %q: %v", from, err)
+			}
+			return func() []byte {
+				var got bytes.Buffer
+				if _, err := filetransfer.Receive(ctx, sb, from, "msn@example.com", inv, &got, filetransfer.Options{}); err != nil {
+					t.Fatal(err)
+				}
+				return got.Bytes()
+			}
+		},
+	},
+	{
+		name: "MSNP18 MSNSLP",
+		start: func(t *testing.T, ctx context.Context) *msnGG {
+			return newMSNSLPGG(t, ctx, Options{}, client.Options{Versions: []string{"MSNP18"},
+				MachineGUID: "{A11CE000-0000-0000-0000-00000000001A}", Capabilities: 0x90000000})
+		},
+		offer: func(t *testing.T, ctx context.Context, sb *client.Switchboard) func() []byte {
+			offer := nextP2POfferFrom(t, ctx, sb, "gosia@example.com")
+			return func() []byte {
+				var got bytes.Buffer
+				if _, err := filetransfer.ReceiveP2P(ctx, sb, offer, &got, filetransfer.Options{}); err != nil {
+					t.Fatal(err)
+				}
+				return got.Bytes()
+			}
+		},
+	},
+}
+
+// untilEvent reads the MSN client's events until one satisfies stop; it
+// fails on the way at one that satisfies forbid.
+func untilEvent(t *testing.T, ctx context.Context, mc *client.Client, stop, forbid func(client.Event) bool) client.Event {
+	t.Helper()
+	for {
+		select {
+		case ev, ok := <-mc.Events():
+			if !ok {
+				t.Fatal("events closed")
+			}
+			if forbid(ev) {
+				t.Fatalf("unexpected %T %+v", ev, ev)
+			}
+			if stop(ev) {
+				return ev
+			}
+		case <-ctx.Done():
+			t.Fatal(ctx.Err())
+		}
+	}
+}
+
+func gosiaOffline(ev client.Event) bool {
+	off, ok := ev.(client.Offline)
+	return ok && off.Email == "gosia@example.com"
+}
+
+func never(client.Event) bool { return false }
+
+// TestGGFileSenderSignsOffDuringOffer: a GG user who signs off while their
+// file is being offered to an MSN user stays online toward that user until
+// the offer ends (MSN clients leave the switchboard and drop the transfer
+// when the sender goes offline), then shows offline; the file arrives.
+func TestGGFileSenderSignsOffDuringOffer(t *testing.T) {
+	for _, rc := range offlineSenderReceivers {
+		t.Run(rc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			c := rc.start(t, ctx)
+			gosia, err := c.n.Store.Account(ctx, 2002)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Gosia's last session, which the test ends itself; and Ola, whose
+			// status change after that end follows its offline notice in the
+			// hub's event order.
+			last := testenv.Attach(t, c.n.Hub, gosia)
+			if err := last.SetPresence(ctx, hub.StatusOnline, ""); err != nil {
+				t.Fatal(err)
+			}
+			addAccount(t, c.n, 2003, "ola@example.com", "Ola", "po")
+			ola, err := c.n.Store.Account(ctx, 2003)
+			if err != nil {
+				t.Fatal(err)
+			}
+			olaSession := testenv.Attach(t, c.n.Hub, ola)
+			if err := olaSession.SetPresence(ctx, hub.StatusOnline, ""); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.mc.Add(ctx, client.ListForward, "ola@example.com", "Ola", 0); err != nil {
+				t.Fatal(err)
+			}
+
+			data := randomBytes(100_000)
+			ggOffersMSN(t, ctx, c, "bye.bin", data)
+			receive := rc.offer(t, ctx, answerRing(t, ctx, c.mc))
+
+			// Gosia signs off everywhere while the offer waits.
+			c.gg.Close()
+			for {
+				sessions, err := c.n.Hub.Sessions(ctx, 2002)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, gg := sessions[drive.ProtocolGG]; !gg {
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			last.Detach(ctx)
+			if err := olaSession.SetPresence(ctx, hub.StatusAway, ""); err != nil {
+				t.Fatal(err)
+			}
+			untilEvent(t, ctx, c.mc, func(ev client.Event) bool {
+				p, ok := ev.(client.Presence)
+				return ok && p.Email == "ola@example.com" && p.Status == "AWY"
+			}, gosiaOffline)
+
+			if got := receive(); sha256.Sum256(got) != sha256.Sum256(data) {
+				t.Fatalf("received %d bytes, not the %d sent", len(got), len(data))
+			}
+			untilEvent(t, ctx, c.mc, gosiaOffline, never) // the truth, once the offer is over
+		})
+	}
+}
+
+// TestGGFileFromOfflineSender: a file whose GG sender the MSN user already
+// sees offline is offered once the sender is shown online to that user,
+// with the capabilities of a contact the server takes files for; they show
+// offline again after it.
+func TestGGFileFromOfflineSender(t *testing.T) {
+	for _, rc := range offlineSenderReceivers {
+		t.Run(rc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			c := rc.start(t, ctx)
+			gosia, err := c.n.Store.Account(ctx, 2002)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.gg.Close()
+			untilEvent(t, ctx, c.mc, gosiaOffline, never)
+
+			data := randomBytes(70_000)
+			t0 := drive.Ticket{ID: "late", Sender: 2002, Recipient: 1001, FileName: "late.bin", FileSize: int64(len(data))}
+			offered := make(chan error, 1)
+			go func() {
+				offered <- c.n.MSNP.OfferFile(ctx, gosia, 1001, t0, func() (io.ReadCloser, error) {
+					return io.NopCloser(bytes.NewReader(data)), nil
+				})
+			}()
+			shown := untilEvent(t, ctx, c.mc, func(ev client.Event) bool {
+				p, ok := ev.(client.Presence)
+				return ok && p.Email == "gosia@example.com"
+			}, func(ev client.Event) bool { _, ring := ev.(client.Ring); return ring }).(client.Presence)
+			if shown.Status != "NLN" || strings.Contains(rc.name, "MSNP18") && !strings.HasPrefix(shown.Capabilities, "1073741824") {
+				t.Fatalf("sender shown as %+v", shown)
+			}
+			receive := rc.offer(t, ctx, answerRing(t, ctx, c.mc))
+			if got := receive(); sha256.Sum256(got) != sha256.Sum256(data) {
+				t.Fatalf("received %d bytes, not the %d sent", len(got), len(data))
+			}
+			if err := <-offered; err != nil {
+				t.Fatalf("offer: %v", err)
+			}
+			untilEvent(t, ctx, c.mc, gosiaOffline, never)
+		})
+	}
+}
