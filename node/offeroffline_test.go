@@ -14,6 +14,7 @@ import (
 	"github.com/crosstalk-im/crosstalk/internal/testenv"
 	"github.com/crosstalk-im/crosstalk/msnp/client"
 	"github.com/crosstalk-im/crosstalk/msnp/filetransfer"
+	"github.com/crosstalk-im/crosstalk/msnp/invite"
 )
 
 // offlineSenderReceiver is an MSN client that takes GG files: over MSNFTP
@@ -92,6 +93,49 @@ func gosiaOffline(ev client.Event) bool {
 
 func never(client.Event) bool { return false }
 
+// watchedOla is a session of Ola's, whom the MSN user has on their
+// forward list: a status change of hers reaches the MSN client after every
+// event the hub had for it before.
+type watchedOla struct {
+	*testenv.Peer
+	away bool
+}
+
+func watchOla(t *testing.T, ctx context.Context, c *msnGG) *watchedOla {
+	t.Helper()
+	addAccount(t, c.n, 2003, "ola@example.com", "Ola", "po")
+	acct, err := c.n.Store.Account(ctx, 2003)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ola := &watchedOla{Peer: testenv.Attach(t, c.n.Hub, acct)}
+	if err := ola.SetPresence(ctx, hub.StatusOnline, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.mc.Add(ctx, client.ListForward, "ola@example.com", "Ola", 0); err != nil {
+		t.Fatal(err)
+	}
+	return ola
+}
+
+// barrier changes Ola's status and reads the MSN client's events until it
+// shows, failing at one that satisfies forbid on the way.
+func (o *watchedOla) barrier(t *testing.T, ctx context.Context, c *msnGG, forbid func(client.Event) bool) {
+	t.Helper()
+	st, code := hub.StatusAway, "AWY"
+	if o.away {
+		st, code = hub.StatusOnline, "NLN"
+	}
+	o.away = !o.away
+	if err := o.SetPresence(ctx, st, ""); err != nil {
+		t.Fatal(err)
+	}
+	untilEvent(t, ctx, c.mc, func(ev client.Event) bool {
+		p, ok := ev.(client.Presence)
+		return ok && p.Email == "ola@example.com" && p.Status == code
+	}, forbid)
+}
+
 // TestGGFileSenderSignsOffDuringOffer: a GG user who signs off while their
 // file is being offered to an MSN user stays online toward that user until
 // the offer ends (MSN clients leave the switchboard and drop the transfer
@@ -113,18 +157,7 @@ func TestGGFileSenderSignsOffDuringOffer(t *testing.T) {
 			if err := last.SetPresence(ctx, hub.StatusOnline, ""); err != nil {
 				t.Fatal(err)
 			}
-			addAccount(t, c.n, 2003, "ola@example.com", "Ola", "po")
-			ola, err := c.n.Store.Account(ctx, 2003)
-			if err != nil {
-				t.Fatal(err)
-			}
-			olaSession := testenv.Attach(t, c.n.Hub, ola)
-			if err := olaSession.SetPresence(ctx, hub.StatusOnline, ""); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := c.mc.Add(ctx, client.ListForward, "ola@example.com", "Ola", 0); err != nil {
-				t.Fatal(err)
-			}
+			ola := watchOla(t, ctx, c)
 
 			data := randomBytes(100_000)
 			ggOffersMSN(t, ctx, c, "bye.bin", data)
@@ -143,13 +176,7 @@ func TestGGFileSenderSignsOffDuringOffer(t *testing.T) {
 				time.Sleep(10 * time.Millisecond)
 			}
 			last.Detach(ctx)
-			if err := olaSession.SetPresence(ctx, hub.StatusAway, ""); err != nil {
-				t.Fatal(err)
-			}
-			untilEvent(t, ctx, c.mc, func(ev client.Event) bool {
-				p, ok := ev.(client.Presence)
-				return ok && p.Email == "ola@example.com" && p.Status == "AWY"
-			}, gosiaOffline)
+			ola.barrier(t, ctx, c, gosiaOffline)
 
 			if got := receive(); sha256.Sum256(got) != sha256.Sum256(data) {
 				t.Fatalf("received %d bytes, not the %d sent", len(got), len(data))
@@ -201,4 +228,95 @@ func TestGGFileFromOfflineSender(t *testing.T) {
 			untilEvent(t, ctx, c.mc, gosiaOffline, never)
 		})
 	}
+}
+
+// TestGGFileSenderBackDuringOffer: a sender shown online for an offer who
+// signs in meanwhile is shown as they are, and not offline once the offer
+// ends.
+func TestGGFileSenderBackDuringOffer(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rc := offlineSenderReceivers[0]
+	c := rc.start(t, ctx)
+	gosia, err := c.n.Store.Account(ctx, 2002)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ola := watchOla(t, ctx, c)
+	c.gg.Close()
+	untilEvent(t, ctx, c.mc, gosiaOffline, never)
+
+	data := randomBytes(1000)
+	offered := make(chan error, 1)
+	go func() {
+		offered <- c.n.MSNP.OfferFile(ctx, gosia, 1001, drive.Ticket{ID: "back", Sender: 2002, Recipient: 1001, FileName: "back.bin", FileSize: int64(len(data))},
+			func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
+	}()
+	receive := rc.offer(t, ctx, answerRing(t, ctx, c.mc))
+	back := testenv.Attach(t, c.n.Hub, gosia)
+	if err := back.SetPresence(ctx, hub.StatusBusy, ""); err != nil {
+		t.Fatal(err)
+	}
+	untilEvent(t, ctx, c.mc, func(ev client.Event) bool {
+		p, ok := ev.(client.Presence)
+		return ok && p.Email == "gosia@example.com" && p.Status == "BSY"
+	}, gosiaOffline)
+	if got := receive(); sha256.Sum256(got) != sha256.Sum256(data) {
+		t.Fatalf("received %d bytes, not the %d sent", len(got), len(data))
+	}
+	if err := <-offered; err != nil {
+		t.Fatalf("offer: %v", err)
+	}
+	ola.barrier(t, ctx, c, gosiaOffline)
+}
+
+// TestGGFilesFromOfflineSenderOverlap: a sender shown online for two
+// offers stays so until the second one ends.
+func TestGGFilesFromOfflineSenderOverlap(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := newMSNGG(t, ctx, Options{})
+	gosia, err := c.n.Store.Account(ctx, 2002)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ola := watchOla(t, ctx, c)
+	c.gg.Close()
+	untilEvent(t, ctx, c.mc, gosiaOffline, never)
+
+	files := map[string][]byte{"one.bin": randomBytes(1000), "two.bin": randomBytes(2000)}
+	offered := map[string]chan error{}
+	for name, data := range files {
+		done := make(chan error, 1)
+		offered[name] = done
+		go func() {
+			done <- c.n.MSNP.OfferFile(ctx, gosia, 1001, drive.Ticket{ID: name, Sender: 2002, Recipient: 1001, FileName: name, FileSize: int64(len(data))},
+				func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
+		}()
+	}
+	sb := answerRing(t, ctx, c.mc)
+	invs := map[string]invite.Invitation{}
+	for len(invs) < len(files) {
+		from, inv, err := filetransfer.NextOffer(ctx, sb)
+		if err != nil || from != "gosia@example.com" {
+			t.Fatalf("offer from %q: %v", from, err)
+		}
+		invs[inv.File] = inv
+	}
+	for i, name := range []string{"one.bin", "two.bin"} {
+		var got bytes.Buffer
+		if _, err := filetransfer.Receive(ctx, sb, "gosia@example.com", "msn@example.com", invs[name], &got, filetransfer.Options{}); err != nil {
+			t.Fatal(err)
+		}
+		if sha256.Sum256(got.Bytes()) != sha256.Sum256(files[name]) {
+			t.Fatalf("%s: received %d bytes, not the %d sent", name, got.Len(), len(files[name]))
+		}
+		if err := <-offered[name]; err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if i == 0 {
+			ola.barrier(t, ctx, c, gosiaOffline) // the second offer is still under way
+		}
+	}
+	untilEvent(t, ctx, c.mc, gosiaOffline, never)
 }
