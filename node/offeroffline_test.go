@@ -93,6 +93,38 @@ func gosiaOffline(ev client.Event) bool {
 
 func never(client.Event) bool { return false }
 
+// eachReceiver runs test for each kind of MSN receiver.
+func eachReceiver(t *testing.T, test func(t *testing.T, ctx context.Context, rc offlineSenderReceiver, c *msnGG)) {
+	for _, rc := range offlineSenderReceivers {
+		t.Run(rc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			test(t, ctx, rc, rc.start(t, ctx))
+		})
+	}
+}
+
+func account(t *testing.T, ctx context.Context, n *Node, number uint32) hub.Account {
+	t.Helper()
+	a, err := n.Store.Account(ctx, number)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// offerDirect has the MSN service offer the MSN user data from from, as
+// the drive hands a completed ticket over, in the background; the channel
+// gets the outcome.
+func offerDirect(ctx context.Context, c *msnGG, from hub.Account, name string, data []byte) <-chan error {
+	done := make(chan error, 1)
+	t := drive.Ticket{ID: name, Sender: from.Number, Recipient: 1001, FileName: name, FileSize: int64(len(data))}
+	go func() {
+		done <- c.n.MSNP.OfferFile(ctx, from, 1001, t, func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
+	}()
+	return done
+}
+
 // watchedOla is a session of Ola's, whom the MSN user has on their
 // forward list: a status change of hers reaches the MSN client after every
 // event the hub had for it before.
@@ -104,11 +136,7 @@ type watchedOla struct {
 func watchOla(t *testing.T, ctx context.Context, c *msnGG) *watchedOla {
 	t.Helper()
 	addAccount(t, c.n, 2003, "ola@example.com", "Ola", "po")
-	acct, err := c.n.Store.Account(ctx, 2003)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ola := &watchedOla{Peer: testenv.Attach(t, c.n.Hub, acct)}
+	ola := &watchedOla{Peer: testenv.Attach(t, c.n.Hub, account(t, ctx, c.n, 2003))}
 	if err := ola.SetPresence(ctx, hub.StatusOnline, ""); err != nil {
 		t.Fatal(err)
 	}
@@ -141,49 +169,41 @@ func (o *watchedOla) barrier(t *testing.T, ctx context.Context, c *msnGG, forbid
 // the offer ends (MSN clients leave the switchboard and drop the transfer
 // when the sender goes offline), then shows offline; the file arrives.
 func TestGGFileSenderSignsOffDuringOffer(t *testing.T) {
-	for _, rc := range offlineSenderReceivers {
-		t.Run(rc.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			defer cancel()
-			c := rc.start(t, ctx)
-			gosia, err := c.n.Store.Account(ctx, 2002)
+	eachReceiver(t, func(t *testing.T, ctx context.Context, rc offlineSenderReceiver, c *msnGG) {
+		gosia := account(t, ctx, c.n, 2002)
+		// Gosia's last session, which the test ends itself; and Ola, whose
+		// status change after that end follows its offline notice in the
+		// hub's event order.
+		last := testenv.Attach(t, c.n.Hub, gosia)
+		if err := last.SetPresence(ctx, hub.StatusOnline, ""); err != nil {
+			t.Fatal(err)
+		}
+		ola := watchOla(t, ctx, c)
+
+		data := randomBytes(100_000)
+		ggOffersMSN(t, ctx, c, "bye.bin", data)
+		receive := rc.offer(t, ctx, answerRing(t, ctx, c.mc))
+
+		// Gosia signs off everywhere while the offer waits.
+		c.gg.Close()
+		for {
+			sessions, err := c.n.Hub.Sessions(ctx, 2002)
 			if err != nil {
 				t.Fatal(err)
 			}
-			// Gosia's last session, which the test ends itself; and Ola, whose
-			// status change after that end follows its offline notice in the
-			// hub's event order.
-			last := testenv.Attach(t, c.n.Hub, gosia)
-			if err := last.SetPresence(ctx, hub.StatusOnline, ""); err != nil {
-				t.Fatal(err)
+			if _, gg := sessions[drive.ProtocolGG]; !gg {
+				break
 			}
-			ola := watchOla(t, ctx, c)
+			time.Sleep(10 * time.Millisecond)
+		}
+		last.Detach(ctx)
+		ola.barrier(t, ctx, c, gosiaOffline)
 
-			data := randomBytes(100_000)
-			ggOffersMSN(t, ctx, c, "bye.bin", data)
-			receive := rc.offer(t, ctx, answerRing(t, ctx, c.mc))
-
-			// Gosia signs off everywhere while the offer waits.
-			c.gg.Close()
-			for {
-				sessions, err := c.n.Hub.Sessions(ctx, 2002)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if _, gg := sessions[drive.ProtocolGG]; !gg {
-					break
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
-			last.Detach(ctx)
-			ola.barrier(t, ctx, c, gosiaOffline)
-
-			if got := receive(); sha256.Sum256(got) != sha256.Sum256(data) {
-				t.Fatalf("received %d bytes, not the %d sent", len(got), len(data))
-			}
-			untilEvent(t, ctx, c.mc, gosiaOffline, never) // the truth, once the offer is over
-		})
-	}
+		if got := receive(); sha256.Sum256(got) != sha256.Sum256(data) {
+			t.Fatalf("received %d bytes, not the %d sent", len(got), len(data))
+		}
+		untilEvent(t, ctx, c.mc, gosiaOffline, never) // the truth, once the offer is over
+	})
 }
 
 // TestGGFileFromOfflineSender: a file whose GG sender the MSN user already
@@ -191,43 +211,29 @@ func TestGGFileSenderSignsOffDuringOffer(t *testing.T) {
 // with the capabilities of a contact the server takes files for; they show
 // offline again after it.
 func TestGGFileFromOfflineSender(t *testing.T) {
-	for _, rc := range offlineSenderReceivers {
-		t.Run(rc.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			defer cancel()
-			c := rc.start(t, ctx)
-			gosia, err := c.n.Store.Account(ctx, 2002)
-			if err != nil {
-				t.Fatal(err)
-			}
-			c.gg.Close()
-			untilEvent(t, ctx, c.mc, gosiaOffline, never)
+	eachReceiver(t, func(t *testing.T, ctx context.Context, rc offlineSenderReceiver, c *msnGG) {
+		gosia := account(t, ctx, c.n, 2002)
+		c.gg.Close()
+		untilEvent(t, ctx, c.mc, gosiaOffline, never)
 
-			data := randomBytes(70_000)
-			t0 := drive.Ticket{ID: "late", Sender: 2002, Recipient: 1001, FileName: "late.bin", FileSize: int64(len(data))}
-			offered := make(chan error, 1)
-			go func() {
-				offered <- c.n.MSNP.OfferFile(ctx, gosia, 1001, t0, func() (io.ReadCloser, error) {
-					return io.NopCloser(bytes.NewReader(data)), nil
-				})
-			}()
-			shown := untilEvent(t, ctx, c.mc, func(ev client.Event) bool {
-				p, ok := ev.(client.Presence)
-				return ok && p.Email == "gosia@example.com"
-			}, func(ev client.Event) bool { _, ring := ev.(client.Ring); return ring }).(client.Presence)
-			if shown.Status != "NLN" || strings.Contains(rc.name, "MSNP18") && !strings.HasPrefix(shown.Capabilities, "1073741824") {
-				t.Fatalf("sender shown as %+v", shown)
-			}
-			receive := rc.offer(t, ctx, answerRing(t, ctx, c.mc))
-			if got := receive(); sha256.Sum256(got) != sha256.Sum256(data) {
-				t.Fatalf("received %d bytes, not the %d sent", len(got), len(data))
-			}
-			if err := <-offered; err != nil {
-				t.Fatalf("offer: %v", err)
-			}
-			untilEvent(t, ctx, c.mc, gosiaOffline, never)
-		})
-	}
+		data := randomBytes(70_000)
+		offered := offerDirect(ctx, c, gosia, "late.bin", data)
+		shown := untilEvent(t, ctx, c.mc, func(ev client.Event) bool {
+			p, ok := ev.(client.Presence)
+			return ok && p.Email == "gosia@example.com"
+		}, func(ev client.Event) bool { _, ring := ev.(client.Ring); return ring }).(client.Presence)
+		if shown.Status != "NLN" || strings.Contains(rc.name, "MSNP18") && !strings.HasPrefix(shown.Capabilities, "1073741824") {
+			t.Fatalf("sender shown as %+v", shown)
+		}
+		receive := rc.offer(t, ctx, answerRing(t, ctx, c.mc))
+		if got := receive(); sha256.Sum256(got) != sha256.Sum256(data) {
+			t.Fatalf("received %d bytes, not the %d sent", len(got), len(data))
+		}
+		if err := <-offered; err != nil {
+			t.Fatalf("offer: %v", err)
+		}
+		untilEvent(t, ctx, c.mc, gosiaOffline, never)
+	})
 }
 
 // TestGGFileSenderBackDuringOffer: a sender shown online for an offer who
@@ -238,20 +244,13 @@ func TestGGFileSenderBackDuringOffer(t *testing.T) {
 	defer cancel()
 	rc := offlineSenderReceivers[0]
 	c := rc.start(t, ctx)
-	gosia, err := c.n.Store.Account(ctx, 2002)
-	if err != nil {
-		t.Fatal(err)
-	}
+	gosia := account(t, ctx, c.n, 2002)
 	ola := watchOla(t, ctx, c)
 	c.gg.Close()
 	untilEvent(t, ctx, c.mc, gosiaOffline, never)
 
 	data := randomBytes(1000)
-	offered := make(chan error, 1)
-	go func() {
-		offered <- c.n.MSNP.OfferFile(ctx, gosia, 1001, drive.Ticket{ID: "back", Sender: 2002, Recipient: 1001, FileName: "back.bin", FileSize: int64(len(data))},
-			func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
-	}()
+	offered := offerDirect(ctx, c, gosia, "back.bin", data)
 	receive := rc.offer(t, ctx, answerRing(t, ctx, c.mc))
 	back := testenv.Attach(t, c.n.Hub, gosia)
 	if err := back.SetPresence(ctx, hub.StatusBusy, ""); err != nil {
@@ -276,23 +275,15 @@ func TestGGFilesFromOfflineSenderOverlap(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	c := newMSNGG(t, ctx, Options{})
-	gosia, err := c.n.Store.Account(ctx, 2002)
-	if err != nil {
-		t.Fatal(err)
-	}
+	gosia := account(t, ctx, c.n, 2002)
 	ola := watchOla(t, ctx, c)
 	c.gg.Close()
 	untilEvent(t, ctx, c.mc, gosiaOffline, never)
 
 	files := map[string][]byte{"one.bin": randomBytes(1000), "two.bin": randomBytes(2000)}
-	offered := map[string]chan error{}
+	offered := map[string]<-chan error{}
 	for name, data := range files {
-		done := make(chan error, 1)
-		offered[name] = done
-		go func() {
-			done <- c.n.MSNP.OfferFile(ctx, gosia, 1001, drive.Ticket{ID: name, Sender: 2002, Recipient: 1001, FileName: name, FileSize: int64(len(data))},
-				func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
-		}()
+		offered[name] = offerDirect(ctx, c, gosia, name, data)
 	}
 	sb := answerRing(t, ctx, c.mc)
 	invs := map[string]invite.Invitation{}
