@@ -943,7 +943,9 @@ func (n *nsConn) handleSYN(ctx context.Context, cmd wire.Command) error {
 	case guidLists(n.dialect):
 		n.syncAll(trid, r, []string{guidSyncStamp, guidSyncStamp})
 		return nil
-	case uint32(have) == r.Settings.Serial:
+	case have != 0 && uint32(have) == r.Settings.Serial:
+		// 0 is what a client without a cached list sends, so a new
+		// account (version 0 too) still gets its groups and settings.
 		n.send("SYN", trid, ver)
 		return nil
 	case passportLogin(n.dialect):
