@@ -297,5 +297,9 @@ func (c *conn) writeTracked(b []byte, receipt outbox.Receipt) bool {
 
 // closeWith sends one last command and closes once it is written.
 func (c *conn) closeWith(name string, args ...string) {
-	c.out.CloseAfter(wire.AppendCommand(nil, name, args...))
+	b := wire.AppendCommand(nil, name, args...)
+	if c.srv.cfg.Trace {
+		c.traceOut(b)
+	}
+	c.out.CloseAfter(b)
 }
