@@ -671,7 +671,7 @@ func (n *nsConn) handleREA(ctx context.Context, cmd wire.Command) error {
 	}
 	me := n.sess().Account()
 	if !strings.EqualFold(cmd.Args[1], me.Email) {
-		return errCode(errInvalidParameter)
+		return n.contactName(ctx, cmd.Args[0], cmd.Args[1])
 	}
 	name, err := n.rename(ctx, cmd.Args[2])
 	if err != nil {
@@ -679,6 +679,28 @@ func (n *nsConn) handleREA(ctx context.Context, cmd wire.Command) error {
 	}
 	n.send("REA", cmd.Args[0], serial(n.serial), me.Email, wire.EncodeName(name))
 	return nil
+}
+
+// contactName answers REA for a contact, which MSNP2–9 clients send to
+// bring the name their list keeps for someone up to date (MSN Messenger
+// after an NLN; msnp.py to ask for the name). The list keeps no names of
+// its own here, only each account's: the answer is the contact's name.
+// Someone on none of the lists gets 216, as from the old service.
+func (n *nsConn) contactName(ctx context.Context, trid, email string) error {
+	if guidLists(n.dialect) {
+		return errCode(errInvalidParameter) // MSNP10 replaced REA with PRP MFN
+	}
+	r, err := n.sess().Roster(ctx)
+	if err != nil {
+		return listError(err)
+	}
+	for _, e := range r.Entries {
+		if strings.EqualFold(e.Contact.Email, email) {
+			n.send("REA", trid, serial(r.Settings.Serial), e.Contact.Email, wire.EncodeName(e.Contact.DisplayName))
+			return nil
+		}
+	}
+	return errCode(errNotOnList)
 }
 
 // rename sets the friendly name from its %-encoded form (REA, PRP MFN).
