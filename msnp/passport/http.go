@@ -41,7 +41,10 @@ const maxFields = 64
 
 // ParseAuthorization reads "Passport1.4 OrgVerb=GET,…,sign-in=…,pwd=…,…":
 // fields separated by commas, each split at its first '=', values
-// %-decoded (a value that does not decode is kept as sent).
+// %-decoded (a value that does not decode is kept as sent) with '+' as a
+// space. The clients we know either form-encode (msnp.py: a space is '+')
+// or %-encode all but letters and digits (MSN Messenger, '.' included;
+// Pidgin), so none sends a '+' that stands for itself.
 func ParseAuthorization(header string) (Credentials, error) {
 	scheme, rest, ok := strings.Cut(strings.TrimSpace(header), " ")
 	if !ok || !strings.EqualFold(scheme, "Passport1.4") {
@@ -53,7 +56,7 @@ func ParseAuthorization(header string) (Credentials, error) {
 			return Credentials{}, ErrNotPassport
 		}
 		k, v, _ := strings.Cut(strings.TrimSpace(f), "=")
-		if dec, err := url.PathUnescape(v); err == nil {
+		if dec, err := url.QueryUnescape(v); err == nil {
 			v = dec
 		}
 		if _, seen := c.Fields[k]; !seen {

@@ -23,6 +23,11 @@ func TestParseAuthorization(t *testing.T) {
 	if c.SignIn != "alice@example.com" || c.Password != "p,w d" || c.Fields["id"] != "507" || c.Fields["OrgURL"] != "http://messenger.msn.com" {
 		t.Fatalf("got %+v", c)
 	}
+	// Form encoding (msnp.py): '+' is a space, %2B a '+'.
+	c, err = ParseAuthorization("Passport1.4 OrgVerb=GET,OrgURL=http%3A%2F%2Fmessenger.msn.com,sign-in=a%2Bb%40example.com,pwd=pa+ss%2Cw%3Drd%252B%2Bx%26y")
+	if err != nil || c.SignIn != "a+b@example.com" || c.Password != "pa ss,w=rd%2B+x&y" {
+		t.Fatalf("form-encoded: %+v %v", c, err)
+	}
 	for _, bad := range []string{"", "Basic abc", "Passport1.4 sign-in=a@b", "Passport1.4 pwd=x", "Passport1.4 " + strings.Repeat("a=b,", 70) + "sign-in=a@b,pwd=x"} {
 		if _, err := ParseAuthorization(bad); !errors.Is(err, ErrNotPassport) {
 			t.Errorf("%q: err %v", bad, err)
@@ -93,13 +98,25 @@ func TestSignIn(t *testing.T) {
 	if sawPolicy != "507" {
 		t.Errorf("policy not passed on: id=%q", sawPolicy)
 	}
+	// msnp.py form-encodes (Python's urlencode): a space is '+', a '+' is
+	// %2B. MSN Messenger itself %-encodes everything but letters and digits.
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+LoginPath, nil)
+	req.Header.Set("Authorization", "Passport1.4 OrgVerb=GET,OrgURL=http%3A%2F%2Fmessenger.msn.com,sign-in=bob%40example.com,pwd=s3cret+pw,lc=1033,id=507")
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(resp.Header.Get("Authentication-Info"), "from-PP=") {
+		t.Errorf("form-encoded password: %s %q", resp.Status, resp.Header.Get("WWW-Authenticate"))
+	}
 	if _, err := SignIn(ctx, hc, srv.URL+NexusPath, "bob@example.com", "wrong", ""); !errors.Is(err, ErrRefused) {
 		t.Errorf("wrong password: %v", err)
 	}
 	if _, err := SignIn(ctx, hc, srv.URL+NexusPath, "broken@example.com", "x", ""); err == nil || errors.Is(err, ErrRefused) {
 		t.Errorf("failing service: %v", err)
 	}
-	resp, err := hc.Get(srv.URL + "/other")
+	resp, err = hc.Get(srv.URL + "/other")
 	if err != nil {
 		t.Fatal(err)
 	}
