@@ -29,6 +29,12 @@ type Store interface {
 	// Roster returns the owner's settings, groups and all four lists; the
 	// reverse list is everyone who has the owner on their forward list.
 	Roster(ctx context.Context, owner uint32) (*Roster, error)
+	// ListChanges reads the roster, as Roster does, with what left the
+	// lists and groups after serial since, in the same snapshot, oldest
+	// first; ErrChangesForgotten when the store no longer keeps them all
+	// (it keeps a bounded number per account) or since is later than the
+	// owner's serial.
+	ListChanges(ctx context.Context, owner, since uint32) (*Roster, []Removal, error)
 	// Relation reads how owner's lists treat contact (ErrNotFound for an
 	// unknown owner).
 	Relation(ctx context.Context, owner, contact uint32) (Relation, error)

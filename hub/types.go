@@ -176,6 +176,9 @@ type Settings struct {
 type Group struct {
 	ID   int
 	Name string
+	// Changed is the owner's list serial after the group was last added
+	// or renamed (0: before the store kept it).
+	Changed uint32
 }
 
 // DefaultGroupName is the name of group 0, which cannot be removed.
@@ -186,6 +189,25 @@ type Entry struct {
 	Contact Account
 	List    List
 	Groups  []int // forward list only
+	// Changed is the owner's list serial after the entry was last added
+	// or, on FL, its groups changed; on RL, after the contact added the
+	// owner (0: before the store kept it).
+	Changed uint32
+}
+
+// Removal is a contact that left one of an owner's lists, or a group the
+// owner deleted, as the store keeps them for clients that fetch only what
+// changed since their copy (MSN's address book deltas).
+type Removal struct {
+	// List is the list Contact left; empty for a group.
+	List    List
+	Contact uint32
+	// Email is the contact's e-mail when it left: the account may be
+	// gone since.
+	Email string
+	Group int // the deleted group, when List is empty
+	// Serial is the owner's list serial after the removal.
+	Serial uint32
 }
 
 // Roster is everything about an account's lists, read in one go.
@@ -258,6 +280,9 @@ var (
 	ErrGroupNameTooLong = errors.New("group name too long")
 	ErrDefaultGroup     = errors.New("group 0 cannot be removed")
 	ErrTooManyGroups    = errors.New("too many groups")
+	// ErrChangesForgotten: the store no longer keeps everything removed
+	// since the serial asked about, or never had that serial.
+	ErrChangesForgotten = errors.New("changes since that serial are no longer kept")
 	ErrUnchanged        = errors.New("already set to that value")
 	ErrBadPassword      = errors.New("wrong password")
 	ErrInvalid          = errors.New("invalid value")

@@ -147,6 +147,9 @@ func (c *core) DeleteAccount(ctx context.Context, number uint32) error {
 			number, number, number); err != nil {
 			return err
 		}
+		if err := c.accountRemoved(t, number); err != nil {
+			return err
+		}
 		// Foreign keys cascade to groups, list entries and group memberships.
 		_, err := t.exec(`DELETE FROM accounts WHERE number = ?`, number)
 		return err

@@ -25,10 +25,11 @@ func (c *core) AddGroup(ctx context.Context, owner uint32, name string) (hub.Gro
 		if g.ID, err = freeGroupID(t, owner); err != nil {
 			return err
 		}
-		if _, err := t.exec(`INSERT INTO groups (owner, id, name) VALUES (?, ?, ?)`, owner, g.ID, name); err != nil {
+		if serial, err = bump(t, owner); err != nil {
 			return err
 		}
-		serial, err = bump(t, owner)
+		g.Changed = serial
+		_, err = t.exec(`INSERT INTO groups (owner, id, name, changed) VALUES (?, ?, ?, ?)`, owner, g.ID, name, serial)
 		return err
 	})
 	if err != nil {
@@ -69,6 +70,15 @@ func (c *core) RemoveGroup(ctx context.Context, owner uint32, id int) (uint32, e
 		if err := mustHaveGroup(t, owner, id); err != nil {
 			return err
 		}
+		var err error
+		if serial, err = bump(t, owner); err != nil {
+			return err
+		}
+		// The group's contacts change with it: their groups do.
+		if _, err := t.exec(`UPDATE list_entries SET changed = ? WHERE owner = ? AND list = 'FL' AND contact IN
+			(SELECT contact FROM fl_groups WHERE owner = ? AND group_id = ?)`, serial, owner, owner, id); err != nil {
+			return err
+		}
 		if _, err := t.exec(`INSERT INTO fl_groups (owner, contact, group_id)
 			SELECT owner, contact, 0 FROM fl_groups f WHERE f.owner = ? AND f.group_id = ? AND NOT EXISTS
 			(SELECT 1 FROM fl_groups o WHERE o.owner = f.owner AND o.contact = f.contact AND o.group_id <> f.group_id)`,
@@ -79,9 +89,7 @@ func (c *core) RemoveGroup(ctx context.Context, owner uint32, id int) (uint32, e
 		if _, err := t.exec(`DELETE FROM groups WHERE owner = ? AND id = ?`, owner, id); err != nil {
 			return err
 		}
-		var err error
-		serial, err = bump(t, owner)
-		return err
+		return c.groupRemoved(t, owner, id, serial)
 	})
 	return serial, err
 }
@@ -102,11 +110,11 @@ func (c *core) RenameGroup(ctx context.Context, owner uint32, id int, name strin
 		if err := checkGroupNameFree(t, owner, id, name); err != nil {
 			return err
 		}
-		if _, err := t.exec(`UPDATE groups SET name = ? WHERE owner = ? AND id = ?`, name, owner, id); err != nil {
+		var err error
+		if serial, err = bump(t, owner); err != nil {
 			return err
 		}
-		var err error
-		serial, err = bump(t, owner)
+		_, err = t.exec(`UPDATE groups SET name = ?, changed = ? WHERE owner = ? AND id = ?`, name, serial, owner, id)
 		return err
 	})
 	return serial, err

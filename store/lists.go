@@ -61,7 +61,11 @@ func addToForward(t tx, owner, contact uint32, group, maxEntries int) (hub.ListC
 		owner, contact, group); err != nil {
 		return hub.ListChange{}, err
 	}
-	return bumpBoth(t, owner, contact)
+	ch, err := bumpBoth(t, owner, contact)
+	if err != nil {
+		return ch, err
+	}
+	return ch, stampForward(t, owner, contact, ch)
 }
 
 // addToGroup adds a further group to a contact already on FL. The contact's
@@ -79,8 +83,17 @@ func addToGroup(t tx, owner, contact uint32, group int) (hub.ListChange, error) 
 		owner, contact, group); err != nil {
 		return hub.ListChange{}, err
 	}
+	return bumpStamped(t, owner, contact, hub.Forward)
+}
+
+// bumpStamped moves the owner's serial after a change to its entry of
+// contact on l, and stamps the entry with it.
+func bumpStamped(t tx, owner, contact uint32, l hub.List) (hub.ListChange, error) {
 	serial, err := bump(t, owner)
-	return hub.ListChange{OwnerSerial: serial}, err
+	if err != nil {
+		return hub.ListChange{}, err
+	}
+	return hub.ListChange{OwnerSerial: serial}, stampEntry(t, owner, contact, l, serial)
 }
 
 func addToPrivacy(t tx, owner, contact uint32, l hub.List, maxEntries int) (hub.ListChange, error) {
@@ -93,8 +106,7 @@ func addToPrivacy(t tx, owner, contact uint32, l hub.List, maxEntries int) (hub.
 	if err := insertEntry(t, owner, contact, l, maxEntries); err != nil {
 		return hub.ListChange{}, err
 	}
-	serial, err := bump(t, owner)
-	return hub.ListChange{OwnerSerial: serial}, err
+	return bumpStamped(t, owner, contact, l)
 }
 
 // orErr returns err if there is one, else fallback.
@@ -151,11 +163,11 @@ func (c *core) RemoveFromList(ctx context.Context, owner, contact uint32, l hub.
 		var err error
 		switch {
 		case l == hub.Forward && group >= 0:
-			ch, err = removeFromGroup(t, owner, contact, group)
+			ch, err = c.removeFromGroup(t, owner, contact, group)
 		case l == hub.Forward:
-			ch, err = removeFromForward(t, owner, contact)
+			ch, err = c.removeFromForward(t, owner, contact)
 		default:
-			ch, err = removeFromPrivacy(t, owner, contact, l)
+			ch, err = c.removeFromPrivacy(t, owner, contact, l)
 		}
 		return err
 	})
@@ -164,7 +176,7 @@ func (c *core) RemoveFromList(ctx context.Context, owner, contact uint32, l hub.
 
 // removeFromGroup drops one group membership; the contact leaves FL with
 // its last group.
-func removeFromGroup(t tx, owner, contact uint32, group int) (hub.ListChange, error) {
+func (c *core) removeFromGroup(t tx, owner, contact uint32, group int) (hub.ListChange, error) {
 	if err := mustHaveGroup(t, owner, group); err != nil {
 		return hub.ListChange{}, err
 	}
@@ -177,28 +189,39 @@ func removeFromGroup(t tx, owner, contact uint32, group int) (hub.ListChange, er
 		return hub.ListChange{}, err
 	}
 	if left {
-		serial, err := bump(t, owner)
-		return hub.ListChange{OwnerSerial: serial}, err
+		return bumpStamped(t, owner, contact, hub.Forward)
 	}
-	return removeFromForward(t, owner, contact)
+	return c.removeFromForward(t, owner, contact)
 }
 
-func removeFromForward(t tx, owner, contact uint32) (hub.ListChange, error) {
+// removeFromForward takes contact off owner's FL, which takes the owner
+// off the contact's RL: both keep the removal.
+func (c *core) removeFromForward(t tx, owner, contact uint32) (hub.ListChange, error) {
 	if err := deleteEntry(t, owner, contact, hub.Forward); err != nil {
 		return hub.ListChange{}, err
 	}
 	if _, err := t.exec(`DELETE FROM fl_groups WHERE owner = ? AND contact = ?`, owner, contact); err != nil {
 		return hub.ListChange{}, err
 	}
-	return bumpBoth(t, owner, contact)
+	ch, err := bumpBoth(t, owner, contact)
+	if err != nil {
+		return ch, err
+	}
+	if err := c.contactRemoved(t, owner, contact, hub.Forward, ch.OwnerSerial); err != nil {
+		return ch, err
+	}
+	return ch, c.contactRemoved(t, contact, owner, hub.Reverse, ch.ContactSerial)
 }
 
-func removeFromPrivacy(t tx, owner, contact uint32, l hub.List) (hub.ListChange, error) {
+func (c *core) removeFromPrivacy(t tx, owner, contact uint32, l hub.List) (hub.ListChange, error) {
 	if err := deleteEntry(t, owner, contact, l); err != nil {
 		return hub.ListChange{}, err
 	}
 	serial, err := bump(t, owner)
-	return hub.ListChange{OwnerSerial: serial}, err
+	if err != nil {
+		return hub.ListChange{}, err
+	}
+	return hub.ListChange{OwnerSerial: serial}, c.contactRemoved(t, owner, contact, l, serial)
 }
 
 func deleteEntry(t tx, owner, contact uint32, l hub.List) error {

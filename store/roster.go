@@ -12,12 +12,12 @@ import (
 // The statements of Roster and Relation.
 const (
 	selectSettings   = `SELECT privacy, prompt_on_add, serial FROM accounts WHERE number = ?`
-	selectGroups     = `SELECT id, name FROM groups WHERE owner = ? ORDER BY id`
-	selectOwnEntries = `SELECT ` + accountCols + `, e.list
+	selectGroups     = `SELECT id, name, changed FROM groups WHERE owner = ? ORDER BY id`
+	selectOwnEntries = `SELECT ` + accountCols + `, e.list, e.changed
 		FROM list_entries e JOIN accounts a ON a.number = e.contact
 		WHERE e.owner = ?
 		ORDER BY CASE e.list WHEN 'FL' THEN 0 WHEN 'AL' THEN 1 ELSE 2 END, e.id`
-	selectReverseEntries = `SELECT ` + accountCols + `
+	selectReverseEntries = `SELECT ` + accountCols + `, e.contact_changed
 		FROM list_entries e JOIN accounts a ON a.number = e.owner
 		WHERE e.contact = ? AND e.list = 'FL' ORDER BY e.id`
 	selectMemberships = `SELECT contact, group_id FROM fl_groups WHERE owner = ? ORDER BY group_id`
@@ -31,26 +31,34 @@ const (
 // Roster reads the owner's settings, groups and lists in one snapshot.
 // Entries come FL, AL, BL, then RL, each in the order they were added.
 func (c *core) Roster(ctx context.Context, owner uint32) (*hub.Roster, error) {
-	r := &hub.Roster{}
+	var r *hub.Roster
 	err := c.db.read(ctx, func(t tx) error {
 		var err error
-		if r.Settings, err = readSettings(t, owner); err != nil {
-			return err
-		}
-		if r.Groups, err = all(t, scanGroup, selectGroups, owner); err != nil {
-			return err
-		}
-		if r.Entries, err = ownEntries(t, owner); err != nil {
-			return err
-		}
-		rl, err := reverseEntries(t, owner)
-		r.Entries = append(r.Entries, rl...)
+		r, err = readRoster(t, owner)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return r, nil
+}
+
+// readRoster reads Roster's answer in t.
+func readRoster(t tx, owner uint32) (*hub.Roster, error) {
+	r := &hub.Roster{}
+	var err error
+	if r.Settings, err = readSettings(t, owner); err != nil {
+		return nil, err
+	}
+	if r.Groups, err = all(t, scanGroup, selectGroups, owner); err != nil {
+		return nil, err
+	}
+	if r.Entries, err = ownEntries(t, owner); err != nil {
+		return nil, err
+	}
+	rl, err := reverseEntries(t, owner)
+	r.Entries = append(r.Entries, rl...)
+	return r, err
 }
 
 func readSettings(t tx, owner uint32) (hub.Settings, error) {
@@ -64,7 +72,7 @@ func readSettings(t tx, owner uint32) (hub.Settings, error) {
 
 func scanGroup(rows scanner) (hub.Group, error) {
 	var g hub.Group
-	err := rows.Scan(&g.ID, &g.Name)
+	err := rows.Scan(&g.ID, &g.Name, &g.Changed)
 	return g, err
 }
 
@@ -93,15 +101,15 @@ func reverseEntries(t tx, owner uint32) ([]hub.Entry, error) {
 }
 
 // scanEntry reads an entry of list l, or of the list named in a column
-// after the account's when l is empty.
+// after the account's when l is empty, and then when it changed.
 func scanEntry(l hub.List) func(scanner) (hub.Entry, error) {
 	return func(rows scanner) (hub.Entry, error) {
 		e := hub.Entry{List: l}
 		var err error
 		if l == "" {
-			e.Contact, err = scanAccount(rows, &e.List)
+			e.Contact, err = scanAccount(rows, &e.List, &e.Changed)
 		} else {
-			e.Contact, err = scanAccount(rows)
+			e.Contact, err = scanAccount(rows, &e.Changed)
 		}
 		return e, err
 	}

@@ -834,7 +834,8 @@ func TestGroupIDsAndLimit(t *testing.T) {
 			return g
 		}
 		for i, name := range []string{"A", "B", "C"} {
-			if g := add(name); g != (hub.Group{ID: i + 1, Name: name}) {
+			// Group i+1 is the account's change number i+1.
+			if g := add(name); g != (hub.Group{ID: i + 1, Name: name, Changed: uint32(i + 1)}) {
 				t.Errorf("AddGroup(%s) = %+v", name, g)
 			}
 		}
@@ -886,7 +887,7 @@ func TestRemoveGroupMovesContacts(t *testing.T) {
 		inGroups(2, 0)(t, r)
 		inGroups(3, 2)(t, r)
 		inGroups(4, 0)(t, r)
-		if want := []hub.Group{{ID: 0, Name: hub.DefaultGroupName}, {ID: 2, Name: "Work"}}; !slices.Equal(r.Groups, want) {
+		if want := []hub.Group{{ID: 0, Name: hub.DefaultGroupName}, {ID: 2, Name: "Work", Changed: 2}}; !slices.Equal(r.Groups, want) {
 			t.Errorf("groups %v, want %v", r.Groups, want)
 		}
 		if serialOf(t, s, 2) != before {

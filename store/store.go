@@ -67,6 +67,10 @@ type Config struct {
 	// Existing opens only a database that holds a store already, so that a
 	// mistyped --data or --database creates nothing (ErrNoDatabase).
 	Existing bool
+	// MaxRemovals is how many removals from its lists each account keeps
+	// for clients that fetch only what changed (zero: DefaultMaxRemovals);
+	// a client whose copy is older than the oldest fetches everything.
+	MaxRemovals int
 }
 
 // ErrNoDatabase is what opening an existing store returns where there is
@@ -81,6 +85,7 @@ func Open(ctx context.Context, cfg Config) (Store, error) {
 		if err != nil {
 			return nil, err
 		}
+		s.maxRemovals = cfg.MaxRemovals
 		return s, nil
 	}
 	if !IsPostgresURL(cfg.Database) {
@@ -90,6 +95,7 @@ func Open(ctx context.Context, cfg Config) (Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.maxRemovals = cfg.MaxRemovals
 	return s, nil
 }
 
@@ -151,6 +157,10 @@ func eachRow(rows rowIter, fn func(scanner) error) error {
 type core struct {
 	db   engine
 	keys *Keys
+
+	// maxRemovals is how many removals from its lists each account
+	// keeps (Config.MaxRemovals).
+	maxRemovals int
 
 	closeOnce sync.Once
 	closeErr  error
