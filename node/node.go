@@ -116,6 +116,9 @@ type Options struct {
 	Drive          drive.Config // limits; wiring is filled in
 	Web            web.Config   // sign-up and sessions; wiring is filled in
 	MaxListEntries int
+	// MaxListRemovals is how many removals from its lists each account
+	// keeps (zero: store.DefaultMaxRemovals).
+	MaxListRemovals int
 	// Mailbox bounds each account's offline messages (zero: hub.DefaultMailbox).
 	Mailbox hub.MailboxLimits
 	// NodeTimeout is how long another node may go silent before this one
@@ -193,7 +196,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 			return nil, err
 		}
 	}
-	if n.Store, err = store.Open(ctx, store.Config{DataDir: o.DataDir, Database: o.Database, Keys: o.Keys}); err != nil {
+	if n.Store, err = store.Open(ctx, store.Config{DataDir: o.DataDir, Database: o.Database, Keys: o.Keys, MaxRemovals: o.MaxListRemovals}); err != nil {
 		return nil, err
 	}
 	if n.Bus, err = bus.Open(ctx, bus.Options{URL: o.NatsURL, DataDir: o.DataDir, Logger: o.Logger}); err != nil {

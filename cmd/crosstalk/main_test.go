@@ -16,6 +16,7 @@ import (
 	"github.com/crosstalk-im/crosstalk/internal/loginguard"
 	"github.com/crosstalk-im/crosstalk/internal/pgtest"
 	"github.com/crosstalk-im/crosstalk/msnp/storage"
+	"github.com/crosstalk-im/crosstalk/store"
 	sipserver "github.com/crosstalk-im/crosstalk/sip/server"
 	sipwire "github.com/crosstalk-im/crosstalk/sip/wire"
 	webchatserver "github.com/crosstalk-im/crosstalk/webchat/server"
@@ -106,6 +107,12 @@ func TestConfigSources(t *testing.T) {
 		s.MsnpMaxPersonal != 1024 || s.MsnpMaxPicture != storage.DefaultMaxPicture {
 		t.Errorf("MSNP8+ defaults: https %q legacy %v ticket %v renewal %v personal %d picture %d", s.HttpsAddr, s.HttpsLegacy,
 			s.MsnpTicketLifetime, s.MsnpRenewalLifetime, s.MsnpMaxPersonal, s.MsnpMaxPicture)
+	}
+	if s.MaxListRemovals != store.DefaultMaxRemovals {
+		t.Errorf("--max-list-removals defaults to %d", s.MaxListRemovals)
+	}
+	if c, _, err := parse(t, "serve", "--max-list-removals", "50"); err != nil || c.Serve.MaxListRemovals != 50 {
+		t.Errorf("--max-list-removals 50: %v %d", err, c.Serve.MaxListRemovals)
 	}
 	if c, _, err := parse(t, "serve", "--msnp-max-picture", "64KiB"); err != nil || c.Serve.MsnpMaxPicture != 64<<10 {
 		t.Errorf("--msnp-max-picture 64KiB: %v %d", err, c.Serve.MsnpMaxPicture)

@@ -119,6 +119,7 @@ type serveCmd struct {
 	WebMaxSessions       int           `help:"Most web sign-ins (and API tokens) one account keeps; a new one ends the oldest." default:"20" group:"web"`
 	WebChatTokenLifetime time.Duration `help:"How long the single-use token in a browser chat page served to a signed-in browser stays good." default:"1m" group:"web"`
 	MaxContacts          int           `help:"Most entries on one contact list." default:"600"`
+	MaxListRemovals      int           `help:"Removals from each account's contact lists kept for clients that fetch only what changed (WLM 8.5/2009 address book deltas); a client whose copy is older than the oldest kept fetches everything." default:"1000"`
 	MailboxSize          int           `help:"Most offline messages kept for one account." default:"500"`
 	MailboxPerSender     int           `help:"Most of those from any one sender, so no one can fill another's mailbox." default:"100"`
 	NodeTimeout          time.Duration `help:"With several nodes on one bus: how long a node may go silent before the others take its users offline." default:"6s"`
@@ -209,19 +210,20 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 			LoginTimeout:     c.GgLoginTimeout,
 			IdleTimeout:      c.GgIdleTimeout,
 		},
-		MSIM:           c.msimConfig(),
-		IMIP:           c.imipConfig(),
-		Webchat:        c.webchatConfig(),
-		SIPAddr:        c.SipAddr,
-		SIPTLSAddr:     c.SipTlsAddr,
-		SIPTLSCert:     c.SipTlsCert,
-		SIPTLSKey:      c.SipTlsKey,
-		SIP:            c.sipConfig(),
-		MaxListEntries: c.MaxContacts,
-		Mailbox:        hub.MailboxLimits{Total: c.MailboxSize, PerSender: c.MailboxPerSender},
-		NodeTimeout:    c.NodeTimeout,
-		BusReplicas:    c.BusReplicas,
-		LoginGuard:     c.loginGuard(),
+		MSIM:            c.msimConfig(),
+		IMIP:            c.imipConfig(),
+		Webchat:         c.webchatConfig(),
+		SIPAddr:         c.SipAddr,
+		SIPTLSAddr:      c.SipTlsAddr,
+		SIPTLSCert:      c.SipTlsCert,
+		SIPTLSKey:       c.SipTlsKey,
+		SIP:             c.sipConfig(),
+		MaxListEntries:  c.MaxContacts,
+		MaxListRemovals: c.MaxListRemovals,
+		Mailbox:         hub.MailboxLimits{Total: c.MailboxSize, PerSender: c.MailboxPerSender},
+		NodeTimeout:     c.NodeTimeout,
+		BusReplicas:     c.BusReplicas,
+		LoginGuard:      c.loginGuard(),
 		Admission: service.Limits{
 			MaxConns:           c.MaxConns,
 			MaxConnsPerAddr:    c.MaxConnsPerAddr,

@@ -12,6 +12,7 @@ import (
 )
 
 func TestRequestRoundTrip(t *testing.T) {
+	since := time.Date(2026, 3, 4, 5, 6, 7, 8e6, time.UTC)
 	for _, c := range []struct {
 		op   string
 		args []string
@@ -19,6 +20,18 @@ func TestRequestRoundTrip(t *testing.T) {
 	}{
 		{"FindMembership", []string{FullViewArg}, Request{}},
 		{"ABFindAll", []string{`<deltasOnly>true</deltasOnly>`}, Request{DeltasOnly: true}},
+		{"ABFindAll", []string{DeltasArg("ABFindAll", since)}, Request{DeltasOnly: true, LastChange: since}},
+		{"FindMembership", []string{DeltasArg("FindMembership", since)}, Request{DeltasOnly: true, LastChange: since}},
+		{"ABFindContactsPaged", []string{DeltasArg("ABFindContactsPaged", since)}, Request{DeltasOnly: true, LastChange: since}},
+		// MSNPSharp's first FindMembership: a lastChange, but no deltas.
+		{"FindMembership", []string{`<View>Full</View><lastChange>0001-01-01T00:00:00.0000000</lastChange>`}, Request{}},
+		{"FindMembership", []string{`<deltasOnly>true</deltasOnly><lastChange>2026-12-07T07:15:01.0000000+00:00</lastChange>`},
+			Request{DeltasOnly: true, LastChange: time.Date(2026, 12, 7, 7, 15, 1, 0, time.UTC)}},
+		{"FindMembership", []string{`<deltasOnly>true</deltasOnly><lastChange>2026-12-07T08:15:01.5+01:00</lastChange>`},
+			Request{DeltasOnly: true, LastChange: time.Date(2026, 12, 7, 7, 15, 1, 5e8, time.UTC)}},
+		{"ABFindContactsPaged", []string{`<filterOptions><DeltasOnly>true</DeltasOnly><LastChanged>2026-12-07T07:15:01</LastChanged></filterOptions>`},
+			Request{DeltasOnly: true, LastChange: time.Date(2026, 12, 7, 7, 15, 1, 0, time.UTC)}},
+		{"ABFindAll", []string{`<deltasOnly>true</deltasOnly><lastChange>yesterday</lastChange>`}, Request{DeltasOnly: true}},
 		{"ABContactAdd", []string{ContactArg("", "bob@example.com")}, Request{Contacts: []Contact{{Email: "bob@example.com", Type: "LivePending", IsMessenger: true}}}},
 		{"ABContactDelete", []string{ContactArg("00000000-0000-0000-0000-0000000003ea", "")}, Request{Contacts: []Contact{{ID: "00000000-0000-0000-0000-0000000003ea", IsMessenger: true}}}},
 		{"ABContactUpdate", []string{MeDisplayNameArg("Alice & co")}, Request{Contacts: []Contact{{Type: "Me", DisplayName: "Alice & co", IsMessenger: true}}}},
@@ -42,13 +55,19 @@ func TestRequestRoundTrip(t *testing.T) {
 
 func TestResponses(t *testing.T) {
 	changed := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	// Items carry their own times of change, and answers of deltas
+	// deleted ones.
+	earlier := func(ms int) time.Time { return changed.Add(-time.Duration(ms) * time.Millisecond) }
 	book := Book{
-		Me:       Contact{ID: "me", Email: "alice@example.com", DisplayName: "Alice", Type: "Me", CID: "1001", IsMessenger: true},
-		ABID:     "ab",
-		Groups:   []Group{{ID: "g1", Name: "Friends & family"}},
-		Contacts: []Contact{{ID: "c1", Email: "bob@example.com", DisplayName: "Bob", Type: "Regular", CID: "1002", GroupIDs: []string{"g1"}, IsMessenger: true}},
+		Me:   Contact{ID: "me", Email: "alice@example.com", DisplayName: "Alice", Type: "Me", CID: "1001", IsMessenger: true, Changed: changed},
+		ABID: "ab",
+		Groups: []Group{{ID: "g1", Name: "Friends & family", Changed: earlier(3)},
+			{ID: "g2", Deleted: true, Changed: earlier(1)}},
+		Contacts: []Contact{{ID: "c1", Email: "bob@example.com", DisplayName: "Bob", Type: "Regular", CID: "1002", GroupIDs: []string{"g1"}, IsMessenger: true, Changed: earlier(2)},
+			{ID: "c2", Email: "carol@example.com", Type: "Regular", CID: "1003", Deleted: true, Changed: earlier(4)}},
 		Memberships: []Membership{
-			{Role: "Allow", Members: []Member{{Email: "bob@example.com", CID: "1002", Name: "Bob"}}},
+			{Role: "Allow", Members: []Member{{Email: "bob@example.com", CID: "1002", Name: "Bob", Changed: earlier(5)},
+				{Email: "carol@example.com", CID: "1003", Deleted: true, Changed: earlier(6)}}},
 			{Role: "Reverse"},
 		},
 		Changed: changed,
@@ -61,7 +80,7 @@ func TestResponses(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := book
-		want.Memberships, want.Changed = nil, time.Time{}
+		want.Memberships = nil
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("%s: %+v", op, got)
 		}
@@ -69,11 +88,18 @@ func TestResponses(t *testing.T) {
 	rec := httptest.NewRecorder()
 	WriteFindMembership(rec, "k", book)
 	var got Book
-	if _, err := ParseResponse(rec.Body.Bytes(), &got); err != nil || len(got.Memberships) != 2 {
-		t.Fatalf("FindMembership: %+v %v", got.Memberships, err)
+	if _, err := ParseResponse(rec.Body.Bytes(), &got); err != nil || len(got.Memberships) != 2 || !got.Changed.Equal(changed) {
+		t.Fatalf("FindMembership: %+v %v", got, err)
 	}
 	if !reflect.DeepEqual(got.Memberships[0], book.Memberships[0]) || got.Memberships[1].Role != "Reverse" {
 		t.Fatalf("FindMembership: %+v", got.Memberships)
+	}
+	// An item without a time of its own is written with the answer's.
+	rec = httptest.NewRecorder()
+	WriteFindMembership(rec, "k", Book{Memberships: []Membership{{Role: "Allow", Members: []Member{{Email: "a@b", CID: "1"}}}}, Changed: changed})
+	got = Book{}
+	if _, err := ParseResponse(rec.Body.Bytes(), &got); err != nil || !got.Memberships[0].Members[0].Changed.Equal(changed) {
+		t.Fatalf("a member without its time: %+v %v", got, err)
 	}
 	for op, want := range map[string]string{"ABContactAdd": "c9", "ABAdd": "ab9", "ABContactDelete": ""} {
 		rec := httptest.NewRecorder()

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // The client's side: requests as MSNP13+ clients write them, and the
@@ -93,12 +94,15 @@ type responseXML struct {
 		Membership []struct {
 			Role    string `xml:"MemberRole"`
 			Members []struct {
-				Type  string `xml:"http://www.w3.org/2001/XMLSchema-instance type,attr"`
-				Email string `xml:"PassportName"`
-				Name  string `xml:"DisplayName"`
-				CID   string `xml:"CID"`
+				Type    string `xml:"http://www.w3.org/2001/XMLSchema-instance type,attr"`
+				Email   string `xml:"PassportName"`
+				Name    string `xml:"DisplayName"`
+				CID     string `xml:"CID"`
+				Deleted string `xml:"Deleted"`
+				Changed string `xml:"LastChanged"`
 			} `xml:"Members>Member"`
 		} `xml:"FindMembershipResponse>FindMembershipResult>Services>Service>Memberships>Membership"`
+		MembershipChange string `xml:"FindMembershipResponse>FindMembershipResult>Services>Service>LastChange"`
 		Inner []byte `xml:",innerxml"`
 	} `xml:"Body"`
 }
@@ -110,6 +114,8 @@ type bookXML struct {
 	ContactP []contactOut `xml:"Contacts>Contact"`
 	ABID     string       `xml:"ab>abId"`
 	ABIDP    string       `xml:"Ab>abId"`
+	Changed  string       `xml:"ab>lastChange"`
+	ChangedP string       `xml:"Ab>lastChange"`
 	Guid     string       `xml:"guid"`
 }
 
@@ -123,6 +129,8 @@ type contactOut struct {
 		Messenger   string   `xml:"isMessengerUser"`
 		GroupIDs    []string `xml:"groupIds>guid"`
 	} `xml:"contactInfo"`
+	Deleted string `xml:"fDeleted"`
+	Changed string `xml:"lastChange"`
 }
 
 // ErrBadResponse is returned for an answer that is not a SOAP envelope.
@@ -146,9 +154,13 @@ func ParseResponse(body []byte, b *Book) (guid string, err error) {
 			if x.Type != "PassportMember" {
 				continue
 			}
-			ms.Members = append(ms.Members, Member{Email: x.Email, Name: x.Name, CID: x.CID})
+			ms.Members = append(ms.Members, Member{Email: x.Email, Name: x.Name, CID: x.CID,
+				Deleted: isTrue(x.Deleted), Changed: ParseTime(x.Changed)})
 		}
 		b.Memberships = append(b.Memberships, ms)
+	}
+	if r.Body.MembershipChange != "" {
+		b.Changed = ParseTime(r.Body.MembershipChange)
 	}
 	// The result element is the response's only child.
 	d := xml.NewDecoder(bytes.NewReader(r.Body.Inner))
@@ -181,11 +193,12 @@ func ParseResponse(body []byte, b *Book) (guid string, err error) {
 		}
 		x := v.Result
 		for _, g := range append(x.Groups, x.GroupsP...) {
-			b.Groups = append(b.Groups, Group{ID: strings.TrimSpace(g.ID), Name: g.Name})
+			b.Groups = append(b.Groups, Group{ID: strings.TrimSpace(g.ID), Name: g.Name, Deleted: isTrue(g.Deleted), Changed: ParseTime(g.Changed)})
 		}
 		for _, c := range append(x.Contacts, x.ContactP...) {
 			contact := Contact{ID: strings.TrimSpace(c.ID), Email: c.Info.Email, DisplayName: c.Info.DisplayName, Type: c.Info.Type,
-				CID: c.Info.CID, GroupIDs: trimAll(c.Info.GroupIDs), IsMessenger: c.Info.Messenger == "true"}
+				CID: c.Info.CID, GroupIDs: trimAll(c.Info.GroupIDs), IsMessenger: c.Info.Messenger == "true",
+				Deleted: isTrue(c.Deleted), Changed: ParseTime(c.Changed)}
 			if contact.Type == "Me" {
 				b.Me = contact
 			} else {
@@ -195,8 +208,24 @@ func ParseResponse(body []byte, b *Book) (guid string, err error) {
 		if b.ABID = x.ABID; b.ABID == "" {
 			b.ABID = x.ABIDP
 		}
+		if changed := x.Changed + x.ChangedP; changed != "" {
+			b.Changed = ParseTime(changed)
+		}
 		return strings.TrimSpace(x.Guid), nil
 	}
+}
+
+func isTrue(s string) bool { return strings.TrimSpace(s) == "true" }
+
+// DeltasArg asks FindMembership or ABFindAll (deltasOnly, lastChange) or
+// ABFindContactsPaged (its filterOptions) for what changed after since,
+// the lastChange of the answer the caller's copy came from.
+func DeltasArg(op string, since time.Time) string {
+	when := escaped(since.Format(timeFormat))
+	if op == "ABFindContactsPaged" {
+		return `<filterOptions><DeltasOnly>true</DeltasOnly><LastChanged>` + when + `</LastChanged><ContactFilter><IncludeHiddenContacts>true</IncludeHiddenContacts></ContactFilter></filterOptions>`
+	}
+	return `<View>Full</View><deltasOnly>true</deltasOnly><lastChange>` + when + `</lastChange>`
 }
 
 // Call posts a request to url (a service's) and reads the answer into b.

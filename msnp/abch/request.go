@@ -10,6 +10,7 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"time"
 )
 
 // Paths and host names of the services.
@@ -62,8 +63,11 @@ type Request struct {
 	Operation string
 	// Ticket is ABAuthHeader/TicketToken: the contacts.msn.com ticket.
 	Ticket string
-	// DeltasOnly: the client asks only for changes since its cache.
+	// DeltasOnly: the client asks only for what changed after LastChange,
+	// the lastChange of the answer its copy came from (zero when it sent
+	// none, or none that reads as a time).
 	DeltasOnly bool
+	LastChange time.Time
 	Contacts   []Contact // contacts/Contact
 	// GroupIDs are groupFilter/groupIds/guid.
 	GroupIDs []string
@@ -84,11 +88,19 @@ type Contact struct {
 	CID         string
 	GroupIDs    []string
 	IsMessenger bool
+	// Deleted marks, in an answer of deltas, a contact that left the
+	// address book (fDeleted); Changed is when it last changed (zero:
+	// the book's lastChange).
+	Deleted bool
+	Changed time.Time
 }
 
 // Group is a forward-list group.
 type Group struct {
 	ID, Name string
+	// Deleted and Changed as a Contact's.
+	Deleted bool
+	Changed time.Time
 }
 
 // Membership is one role's members: Allow, Block, Reverse or Pending.
@@ -105,6 +117,10 @@ type Member struct {
 	CID          string
 	// Name is the member's display name, sent as an annotation.
 	Name string
+	// Deleted marks, in an answer of deltas, a member that left the role;
+	// Changed is when it last changed (zero: the service's LastChange).
+	Deleted bool
+	Changed time.Time
 }
 
 // maxItems bounds the contacts, groups and members of one request; clients
@@ -138,8 +154,14 @@ type contactXML struct {
 }
 
 type operationXML struct {
-	XMLName     xml.Name
-	DeltasOnly  string       `xml:"deltasOnly"`
+	XMLName    xml.Name
+	DeltasOnly string `xml:"deltasOnly"`
+	LastChange string `xml:"lastChange"`
+	// ABFindContactsPaged (WLM 2009) asks in its filterOptions.
+	Filter struct {
+		DeltasOnly string `xml:"DeltasOnly"`
+		LastChange string `xml:"LastChanged"`
+	} `xml:"filterOptions"`
 	Contacts    []contactXML `xml:"contacts>Contact"`
 	GroupIDs    []string     `xml:"groupFilter>groupIds>guid"`
 	NewGroup    string       `xml:"groupInfo>GroupInfo>name"`
@@ -154,8 +176,10 @@ type operationXML struct {
 }
 
 type groupXML struct {
-	ID   string `xml:"groupId"`
-	Name string `xml:"groupInfo>name"`
+	ID      string `xml:"groupId"`
+	Name    string `xml:"groupInfo>name"`
+	Deleted string `xml:"fDeleted"`   // answers only
+	Changed string `xml:"lastChange"` // answers only
 }
 
 // ParseRequest decodes a request body.
@@ -184,8 +208,15 @@ func ParseRequest(body []byte) (Request, error) {
 	r := Request{
 		Operation:  op.XMLName.Local,
 		Ticket:     strings.TrimSpace(env.Ticket),
-		DeltasOnly: strings.TrimSpace(op.DeltasOnly) == "true",
+		DeltasOnly: strings.TrimSpace(op.DeltasOnly) == "true" || strings.TrimSpace(op.Filter.DeltasOnly) == "true",
 		GroupIDs:   trimAll(op.GroupIDs),
+	}
+	if r.DeltasOnly {
+		last := op.LastChange
+		if last == "" {
+			last = op.Filter.LastChange
+		}
+		r.LastChange = ParseTime(last)
 	}
 	for _, c := range op.Contacts {
 		r.Contacts = append(r.Contacts, Contact{
@@ -213,6 +244,19 @@ func ParseRequest(body []byte) (Request, error) {
 		return Request{}, ErrBadRequest
 	}
 	return r, nil
+}
+
+// ParseTime reads a time as the services write it (timeFormat) or as
+// clients send it back: with or without a fraction of a second and a zone
+// (none means UTC), in UTC. It is zero for anything else.
+func ParseTime(s string) time.Time {
+	s = strings.TrimSpace(s)
+	for _, layout := range []string{time.RFC3339, "2006-01-02T15:04:05"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC()
+		}
+	}
+	return time.Time{}
 }
 
 func trimAll(s []string) []string {

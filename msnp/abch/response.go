@@ -27,7 +27,16 @@ type Book struct {
 // GroupType is the groupType of ordinary contact groups.
 const GroupType = "c8529ce2-6ead-434d-881f-341e17db3ff8"
 
+// timeFormat is how the services write times, lastChange among them.
 const timeFormat = "2006-01-02T15:04:05.0000000-07:00"
+
+// changedText is an item's time of change, or the answer's own.
+func changedText(item time.Time, answer string) string {
+	if item.IsZero() {
+		return answer
+	}
+	return item.Format(timeFormat)
+}
 
 type writer struct{ soap.Writer }
 
@@ -73,9 +82,11 @@ func WriteFindMembership(rw http.ResponseWriter, cacheKey string, b Book) {
 			if x.Name != "" {
 				w.Elem("DisplayName", x.Name)
 			}
-			w.WriteString(`<State>Accepted</State><Deleted>false</Deleted>`)
-			w.Elem("LastChanged", changed)
-			w.Elem("JoinedDate", changed)
+			w.WriteString(`<State>Accepted</State>`)
+			w.Elem("Deleted", boolText(x.Deleted))
+			when := changedText(x.Changed, changed)
+			w.Elem("LastChanged", when)
+			w.Elem("JoinedDate", when)
 			w.WriteString(`<ExpirationDate>0001-01-01T00:00:00</ExpirationDate><Changes />`)
 			w.Elem("PassportName", x.Email)
 			w.WriteString(`<IsPassportNameHidden>false</IsPassportNameHidden><PassportId>0</PassportId>`)
@@ -108,8 +119,9 @@ func WriteAddressBook(rw http.ResponseWriter, cacheKey, op string, b Book) {
 		w.Elem("groupId", g.ID)
 		w.WriteString(`<groupInfo><groupType>` + GroupType + `</groupType>`)
 		w.Elem("name", g.Name)
-		w.WriteString(`<IsNotMobileVisible>false</IsNotMobileVisible><IsPrivate>false</IsPrivate><IsFavorite>false</IsFavorite></groupInfo><propertiesChanged /><fDeleted>false</fDeleted>`)
-		w.Elem("lastChange", changed)
+		w.WriteString(`<IsNotMobileVisible>false</IsNotMobileVisible><IsPrivate>false</IsPrivate><IsFavorite>false</IsFavorite></groupInfo><propertiesChanged />`)
+		w.Elem("fDeleted", boolText(g.Deleted))
+		w.Elem("lastChange", changedText(g.Changed, changed))
 		w.WriteString(`</Group>`)
 	}
 	w.WriteString("</" + groups + "><" + contacts + ">")
@@ -159,8 +171,9 @@ func (w *writer) contact(c Contact, changed string) {
 	w.Elem("isMessengerUser", boolText(c.IsMessenger))
 	w.WriteString(`<isFavorite>false</isFavorite><isSmtp>false</isSmtp><hasSpace>false</hasSpace><spotWatchState>NoDevice</spotWatchState>` +
 		`<birthdate>0001-01-01T00:00:00</birthdate><primaryEmailType>ContactEmailPersonal</primaryEmailType><PrimaryLocation>ContactLocationPersonal</PrimaryLocation>` +
-		`<PrimaryPhone>ContactPhonePersonal</PrimaryPhone><IsPrivate>false</IsPrivate><Gender>Unspecified</Gender><TimeZone>None</TimeZone></contactInfo><propertiesChanged /><fDeleted>false</fDeleted>`)
-	w.Elem("lastChange", changed)
+		`<PrimaryPhone>ContactPhonePersonal</PrimaryPhone><IsPrivate>false</IsPrivate><Gender>Unspecified</Gender><TimeZone>None</TimeZone></contactInfo><propertiesChanged />`)
+	w.Elem("fDeleted", boolText(c.Deleted))
+	w.Elem("lastChange", changedText(c.Changed, changed))
 	w.WriteString(`</Contact>`)
 }
 
