@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -56,16 +57,10 @@ func (s *Server) serveAddressBook(w http.ResponseWriter, r *http.Request) {
 		abch.WriteFault(w, req.Operation, abch.FaultAuth, "bad ticket")
 		return
 	}
-	if req.DeltasOnly {
-		// Nothing is kept to send deltas from: the client fetches all.
-		// MSNPSharp knows this fault only by its text, capital F.
-		abch.WriteFault(w, req.Operation, abch.FaultFullSyncRequired, "Full sync required")
-		return
-	}
 	editor := s.cfg.Hub.ListEditor(acct)
 	switch req.Operation {
 	case "FindMembership", "ABFindAll", "ABFindContactsPaged":
-		book, err := s.book(r.Context(), editor)
+		book, err := s.readBook(r.Context(), editor, req)
 		if err != nil {
 			s.abFault(w, req.Operation, err)
 			return
@@ -137,57 +132,171 @@ func badArgument(msg string) error { return &abch.Fault{Code: abch.FaultBadArgum
 // cid is how the services name an account: its number.
 func cid(number uint32) string { return strconv.FormatUint(uint64(number), 10) }
 
-// book reads the account's lists as the services show them.
-func (s *Server) book(ctx context.Context, editor *hub.Session) (abch.Book, error) {
-	r, err := editor.Roster(ctx)
+// The services' times are list serials: every lastChange is the
+// account's creation plus a millisecond per change to its lists (its
+// serial), the same on every node. Clients apply an answer only when its
+// lastChange is later than the one they have (MSNPSharp skips it
+// otherwise), and send that lastChange back when they ask for deltas,
+// which names the serial their copy came from.
+func changeTime(me hub.Account, serial uint32) time.Time {
+	return me.CreatedAt.Add(time.Duration(serial) * time.Millisecond)
+}
+
+// changeSerial is the serial of a lastChange, rounded down: a client that
+// kept it less precisely gets a little more than it missed, never less.
+func changeSerial(me hub.Account, when time.Time) (uint32, bool) {
+	ms := when.Sub(me.CreatedAt) / time.Millisecond
+	if when.IsZero() || ms < 0 || ms > math.MaxUint32 {
+		return 0, false
+	}
+	return uint32(ms), true
+}
+
+// errFullSync is the fault clients fetch everything again on; MSNPSharp
+// knows it only by its text, capital F.
+var errFullSync = &abch.Fault{Code: abch.FaultFullSyncRequired, Message: "Full sync required"}
+
+// readBook reads what FindMembership, ABFindAll and ABFindContactsPaged
+// answer: the whole book, or for a request of deltas what changed after
+// its lastChange, removals included. Deltas are answered whenever the
+// store can tell everything that changed since: it keeps removals for a
+// bounded number per account, and knows nothing from before it kept them
+// or from a lastChange that is not one of this account's (another
+// account of the same address, or a time to come); only then must the
+// client fetch everything.
+func (s *Server) readBook(ctx context.Context, editor *hub.Session, req abch.Request) (abch.Book, error) {
+	me := editor.Account()
+	if !req.DeltasOnly {
+		r, err := editor.Roster(ctx)
+		if err != nil {
+			return abch.Book{}, err
+		}
+		return bookOf(me, r, nil, 0, false), nil
+	}
+	since, ok := changeSerial(me, req.LastChange)
+	if !ok {
+		return abch.Book{}, errFullSync
+	}
+	r, removals, err := s.cfg.Hub.Store().ListChanges(ctx, me.Number, since)
+	if errors.Is(err, hub.ErrChangesForgotten) {
+		return abch.Book{}, errFullSync
+	}
 	if err != nil {
 		return abch.Book{}, err
 	}
-	me := editor.Account()
+	return bookOf(me, r, removals, since, true), nil
+}
+
+// bookOf shows the roster as the services do: all of it, or with deltas
+// only what changed after serial since, and what was removed since as
+// deleted. A contact or group removed and then added again is shown as it
+// is now.
+func bookOf(me hub.Account, r *hub.Roster, removals []hub.Removal, since uint32, deltas bool) abch.Book {
+	at := func(serial uint32) time.Time { return changeTime(me, serial) }
+	changed := func(serial uint32) bool { return !deltas || serial > since }
 	b := abch.Book{
-		Me:   abch.Contact{ID: contactGUID(me.Number), Email: me.Email, DisplayName: me.DisplayName, Type: "Me", CID: cid(me.Number), IsMessenger: true},
-		ABID: abID,
-		// Clients apply an answer only when its lastChange is later than
-		// the one they have (MSNPSharp skips it otherwise): it moves on a
-		// millisecond with every change to the lists (their serial) from
-		// the account's creation, the same on every node.
-		Changed: me.CreatedAt.Add(time.Duration(r.Settings.Serial) * time.Millisecond),
+		// The owner's contact goes with every answer: a rename moves the
+		// serial with no entry to show for it.
+		Me:      abch.Contact{ID: contactGUID(me.Number), Email: me.Email, DisplayName: me.DisplayName, Type: "Me", CID: cid(me.Number), IsMessenger: true},
+		ABID:    abID,
+		Changed: at(r.Settings.Serial),
 	}
+	groups := map[int]bool{}
 	for _, g := range r.Groups {
-		if g.ID != 0 { // group 0 is "no group" from MSNP10 on
-			b.Groups = append(b.Groups, abch.Group{ID: groupGUID(g.ID), Name: g.Name})
+		groups[g.ID] = true
+		if g.ID != 0 && changed(g.Changed) { // group 0 is "no group" from MSNP10 on
+			b.Groups = append(b.Groups, abch.Group{ID: groupGUID(g.ID), Name: g.Name, Changed: at(g.Changed)})
 		}
 	}
+	lists := map[hub.List]map[uint32]hub.Entry{hub.Forward: {}, hub.Allow: {}, hub.Block: {}, hub.Reverse: {}}
+	for _, e := range r.Entries {
+		lists[e.List][e.Contact.Number] = e
+	}
 	for _, e := range r.Of(hub.Forward) {
-		var groups []string
+		if !changed(e.Changed) {
+			continue
+		}
+		var groupIDs []string
 		for _, g := range e.Groups {
 			if g != 0 {
-				groups = append(groups, groupGUID(g))
+				groupIDs = append(groupIDs, groupGUID(g))
 			}
 		}
 		b.Contacts = append(b.Contacts, abch.Contact{ID: contactGUID(e.Contact.Number), Email: e.Contact.Email,
-			DisplayName: e.Contact.DisplayName, Type: "Regular", CID: cid(e.Contact.Number), GroupIDs: groups, IsMessenger: true})
+			DisplayName: e.Contact.DisplayName, Type: "Regular", CID: cid(e.Contact.Number), GroupIDs: groupIDs, IsMessenger: true, Changed: at(e.Changed)})
 	}
-	members := func(entries []hub.Entry) []abch.Member {
-		var out []abch.Member
-		for _, e := range entries {
-			out = append(out, abch.Member{Email: e.Contact.Email, CID: cid(e.Contact.Number), Name: e.Contact.DisplayName})
+	gone := map[hub.List][]hub.Removal{}
+	for _, x := range removals {
+		switch _, on := lists[x.List][x.Contact]; {
+		case x.List == "" && !groups[x.Group]:
+			b.Groups = append(b.Groups, abch.Group{ID: groupGUID(x.Group), Deleted: true, Changed: at(x.Serial)})
+		case x.List == hub.Forward && !on:
+			b.Contacts = append(b.Contacts, abch.Contact{ID: contactGUID(x.Contact), Email: x.Email, Type: "Regular",
+				CID: cid(x.Contact), Deleted: true, Changed: at(x.Serial)})
+		case x.List != "" && !on:
+			gone[x.List] = append(gone[x.List], x)
 		}
-		return out
 	}
-	var pending []hub.Entry
+	b.Memberships = memberships(r, lists, gone, at, changed, deltas)
+	return b
+}
+
+// memberRoles are the sharing service's roles that are lists.
+var memberRoles = []struct {
+	role string
+	list hub.List
+}{{"Allow", hub.Allow}, {"Block", hub.Block}, {"Reverse", hub.Reverse}}
+
+// memberships shows the roles: each list's entries that changed and
+// removals from it, and Pending, those on the reverse list and on neither
+// the allow nor the block list. A contact's pending membership changes
+// with any of those three lists, so it carries the latest of their
+// changes, and is shown deleted (deltas only) when a change ended it.
+func memberships(r *hub.Roster, lists map[hub.List]map[uint32]hub.Entry, gone map[hub.List][]hub.Removal,
+	at func(uint32) time.Time, changed func(uint32) bool, deltas bool) []abch.Membership {
+	member := func(e hub.Entry, when uint32) abch.Member {
+		return abch.Member{Email: e.Contact.Email, CID: cid(e.Contact.Number), Name: e.Contact.DisplayName, Changed: at(when)}
+	}
+	deleted := func(x hub.Removal, when uint32) abch.Member {
+		return abch.Member{Email: x.Email, CID: cid(x.Contact), Deleted: true, Changed: at(when)}
+	}
+	// touched is when a contact's membership last changed.
+	touched := map[uint32]uint32{}
+	note := func(number, serial uint32) { touched[number] = max(touched[number], serial) }
+	var out []abch.Membership
+	for _, role := range memberRoles {
+		m := abch.Membership{Role: role.role}
+		for _, e := range r.Of(role.list) {
+			note(e.Contact.Number, e.Changed)
+			if changed(e.Changed) {
+				m.Members = append(m.Members, member(e, e.Changed))
+			}
+		}
+		for _, x := range gone[role.list] {
+			note(x.Contact, x.Serial)
+			m.Members = append(m.Members, deleted(x, x.Serial))
+		}
+		out = append(out, m)
+	}
+	pending := abch.Membership{Role: "Pending"}
 	for _, e := range r.Of(hub.Reverse) {
-		if !r.On(hub.Allow, e.Contact.Number) && !r.On(hub.Block, e.Contact.Number) {
-			pending = append(pending, e)
+		n := e.Contact.Number
+		if !changed(touched[n]) {
+			continue
+		}
+		_, allowed := lists[hub.Allow][n]
+		_, blocked := lists[hub.Block][n]
+		switch {
+		case !allowed && !blocked:
+			pending.Members = append(pending.Members, member(e, touched[n]))
+		case deltas:
+			pending.Members = append(pending.Members, deleted(hub.Removal{Contact: n, Email: e.Contact.Email}, touched[n]))
 		}
 	}
-	b.Memberships = []abch.Membership{
-		{Role: "Allow", Members: members(r.Of(hub.Allow))},
-		{Role: "Block", Members: members(r.Of(hub.Block))},
-		{Role: "Reverse", Members: members(r.Of(hub.Reverse))},
-		{Role: "Pending", Members: members(pending)},
+	for _, x := range gone[hub.Reverse] {
+		pending.Members = append(pending.Members, deleted(x, touched[x.Contact]))
 	}
-	return b, nil
+	return append(out, pending)
 }
 
 // abChange applies a change and returns the guid its result names, if any.

@@ -177,14 +177,15 @@ func TestAddressBookService(t *testing.T) {
 	if err != nil || !inWork {
 		t.Errorf("carol in alice's book: %+v %v", r.Of(hub.Forward), err)
 	}
+	// Deltas since no time at all, or since before the account was made,
+	// cannot be told (TestAddressBookDeltas has the rest).
 	c.fault(abch.FaultFullSyncRequired, "ABFindAll", `<deltasOnly>true</deltasOnly>`)
 	// MSNPSharp's word that its profile changed, after UpdateProfile.
 	c.must("UpdateDynamicItem", `<dynamicItems><DynamicItem xsi:type="PassportDynamicItem"><Type>Passport</Type><PassportName>alice@example.com</PassportName><Changes>Notifications</Changes></DynamicItem></dynamicItems>`)
 	c.must("AddDynamicItem")
-	// MSNPSharp (MSNP18) asks FindMembership for deltas after each change
-	// and fetches everything again only on a fault whose text contains
-	// "Full sync required"; on any other it leaves a new contact half
-	// added, unable to chat.
+	// MSNPSharp (MSNP18) fetches everything again only on a fault whose
+	// text contains "Full sync required"; on any other it leaves a new
+	// contact half added, unable to chat.
 	_, _, err = c.call("FindMembership", `<View>Full</View><deltasOnly>true</deltasOnly><lastChange>2026-01-01T00:00:00.0000000+00:00</lastChange>`)
 	if f := (*abch.Fault)(nil); !errors.As(err, &f) || f.Code != abch.FaultFullSyncRequired || !strings.Contains(f.Message, "Full sync required") {
 		t.Errorf("FindMembership deltas: %v", err)
@@ -269,3 +270,161 @@ func TestAddressBookLastChangeMoves(t *testing.T) {
 		t.Errorf("memberships lastChange %v, %v, then %v after Bob added Alice", ms0, ms1, ms2)
 	}
 }
+
+// roleDelta lists a role's members in an answer, the deleted ones marked
+// with a leading "-".
+func roleDelta(b abch.Book, role string) []string {
+	var out []string
+	for _, m := range b.Memberships {
+		if m.Role != role {
+			continue
+		}
+		for _, x := range m.Members {
+			if x.Deleted {
+				out = append(out, "-"+x.Email)
+			} else {
+				out = append(out, x.Email)
+			}
+		}
+	}
+	return out
+}
+
+// bookDelta lists an answer's groups and contacts (not Me) the same way.
+func bookDelta(b abch.Book) (groups, contacts []string) {
+	for _, g := range b.Groups {
+		if g.Deleted {
+			groups = append(groups, "-"+g.ID)
+		} else {
+			groups = append(groups, g.Name)
+		}
+	}
+	for _, c := range b.Contacts {
+		if c.Deleted {
+			contacts = append(contacts, "-"+c.Email)
+		} else {
+			contacts = append(contacts, c.Email)
+		}
+	}
+	return groups, contacts
+}
+
+// TestAddressBookDeltas: asked for deltas since the lastChange of an
+// earlier answer, the services answer what changed since, what left the
+// lists deleted, with a lastChange of their own; changes made by others
+// and through other protocols (the hub's lists) among them. Only a
+// lastChange they cannot tell from gets "Full sync required".
+func TestAddressBookDeltas(t *testing.T) {
+	env := newTestEnv(t, nil)
+	ctx := context.Background()
+	alice := env.addAccount(t, 1001, "alice@example.com", "Alice", "pa")
+	env.addAccount(t, 1002, "bob@example.com", "Bob", "pb")
+	carol := env.addAccount(t, 1003, "carol@example.com", "Carol", "pc")
+	env.addAccount(t, 1004, "dave@example.com", "Dave", "pd")
+	srv := httptest.NewServer(env.srv.AddressBookHandler())
+	t.Cleanup(srv.Close)
+	c := abClient{t: t, srv: srv, ticket: env.srv.cfg.Passport.Issue(alice.Number, time.Now())}
+	carolLists := env.hub.ListEditor(carol)
+	// deltas asks for the memberships and the address book (both forms)
+	// since the given lastChanges.
+	deltas := func(ms, ab time.Time) (abch.Book, abch.Book) {
+		t.Helper()
+		m, _ := c.must("FindMembership", abch.DeltasArg("FindMembership", ms))
+		paged, _ := c.must("ABFindContactsPaged", abch.DeltasArg("ABFindContactsPaged", ab))
+		all, _ := c.must("ABFindAll", abch.DeltasArg("ABFindAll", ab))
+		pg, pc := bookDelta(paged)
+		ag, ac := bookDelta(all)
+		if !slices.Equal(pg, ag) || !slices.Equal(pc, ac) || !paged.Changed.Equal(all.Changed) || paged.Me.Email != "alice@example.com" {
+			t.Fatalf("ABFindContactsPaged %+v and ABFindAll %+v differ", paged, all)
+		}
+		return m, paged
+	}
+
+	ms0, _ := c.must("FindMembership", abch.FullViewArg)
+	ab0, _ := c.must("ABFindContactsPaged", abch.FullViewArg)
+	m, ab := deltas(ms0.Changed, ab0.Changed)
+	if g, cs := bookDelta(ab); len(g)+len(cs) != 0 || !ab.Changed.Equal(ab0.Changed) || !m.Changed.Equal(ms0.Changed) {
+		t.Fatalf("nothing changed, yet: %+v %+v", m, ab)
+	}
+	for _, role := range []string{"Allow", "Block", "Reverse", "Pending"} {
+		if got := roleDelta(m, role); len(got) != 0 {
+			t.Errorf("nothing changed, yet %s: %q", role, got)
+		}
+	}
+
+	// Alice adds Bob into a group and blocks Dave here; Carol adds her
+	// from elsewhere.
+	_, bobID := c.must("ABContactAdd", abch.ContactArg("", "bob@example.com"))
+	_, friends := c.must("ABGroupAdd", abch.NewGroupArg("Friends"))
+	c.must("ABGroupContactAdd", abch.GroupFilterArg(friends), abch.ContactArg(bobID, ""))
+	c.must("AddMember", abch.MemberArg("Block", "dave@example.com"))
+	if _, _, err := carolLists.AddContact(ctx, hub.Forward, alice.Number, 0); err != nil {
+		t.Fatal(err)
+	}
+	m, ab = deltas(ms0.Changed, ab0.Changed)
+	groups, contacts := bookDelta(ab)
+	if !slices.Equal(groups, []string{"Friends"}) || !slices.Equal(contacts, []string{"bob@example.com"}) ||
+		!slices.Equal(ab.Contacts[0].GroupIDs, []string{friends}) || !ab.Changed.After(ab0.Changed) {
+		t.Errorf("address book deltas: groups %q, contacts %q, %+v", groups, contacts, ab)
+	}
+	for role, want := range map[string][]string{"Allow": nil, "Block": {"dave@example.com"}, "Reverse": {"carol@example.com"}, "Pending": {"carol@example.com"}} {
+		if got := roleDelta(m, role); !slices.Equal(got, want) {
+			t.Errorf("%s: %q, want %q", role, got, want)
+		}
+	}
+	// What the first delta gave needs no second telling.
+	ms1, ab1 := m, ab
+	if m, ab = deltas(ms1.Changed, ab1.Changed); len(ab.Contacts)+len(ab.Groups)+len(roleDelta(m, "Reverse"))+len(roleDelta(m, "Block")) != 0 {
+		t.Errorf("deltas since the last: %+v %+v", m, ab)
+	}
+
+	// Alice accepts Carol, then Carol takes Alice off her list; Alice
+	// renames the group, deletes it, and drops Bob.
+	c.must("AddMember", abch.MemberArg("Allow", "carol@example.com"))
+	m, _ = deltas(ms1.Changed, ab1.Changed)
+	if got := roleDelta(m, "Pending"); !slices.Equal(got, []string{"-carol@example.com"}) || !slices.Equal(roleDelta(m, "Allow"), []string{"carol@example.com"}) {
+		t.Errorf("accepted: pending %q, allow %q", got, roleDelta(m, "Allow"))
+	}
+	if _, err := carolLists.RemoveContact(ctx, hub.Forward, alice.Number, -1); err != nil {
+		t.Fatal(err)
+	}
+	c.must("ABGroupUpdate", abch.GroupUpdateArg(friends, "Pals"))
+	if _, ab = deltas(ms1.Changed, ab1.Changed); !slices.Equal(first(bookDelta(ab)), []string{"Pals"}) {
+		t.Errorf("renamed: %+v", ab.Groups)
+	}
+	c.must("ABGroupDelete", abch.GroupFilterArg(friends))
+	c.must("ABContactDelete", abch.ContactArg(bobID, ""))
+	c.must("DeleteMember", abch.MemberArg("Block", "dave@example.com"))
+	m, ab = deltas(ms1.Changed, ab1.Changed)
+	if groups, contacts := bookDelta(ab); !slices.Equal(groups, []string{"-" + friends}) || !slices.Equal(contacts, []string{"-bob@example.com"}) {
+		t.Errorf("removals: groups %q, contacts %q", groups, contacts)
+	}
+	for role, want := range map[string][]string{"Allow": {"carol@example.com"}, "Block": {"-dave@example.com"}, "Reverse": {"-carol@example.com"}, "Pending": {"-carol@example.com"}} {
+		if got := roleDelta(m, role); !slices.Equal(got, want) {
+			t.Errorf("%s after removals: %q, want %q", role, got, want)
+		}
+	}
+	// A deleted member's time is later than the one it was added with, as
+	// MSNPSharp requires to drop it.
+	for _, x := range m.Memberships[2].Members {
+		if !x.Changed.After(ms1.Memberships[2].Members[0].Changed) {
+			t.Errorf("carol left Reverse at %v, joined at %v", x.Changed, ms1.Memberships[2].Members[0].Changed)
+		}
+	}
+
+	// The whole book never shows what is gone.
+	full, _ := c.must("FindMembership", abch.FullViewArg)
+	for _, ms := range full.Memberships {
+		for _, x := range ms.Members {
+			if x.Deleted {
+				t.Errorf("full memberships hold a deleted %s %s", ms.Role, x.Email)
+			}
+		}
+	}
+	// A lastChange from before the account, or after its last change, is
+	// none of its own.
+	c.fault(abch.FaultFullSyncRequired, "FindMembership", abch.DeltasArg("FindMembership", alice.CreatedAt.Add(-time.Second)))
+	c.fault(abch.FaultFullSyncRequired, "ABFindContactsPaged", abch.DeltasArg("ABFindContactsPaged", ab.Changed.Add(time.Millisecond)))
+}
+
+func first(groups, _ []string) []string { return groups }
