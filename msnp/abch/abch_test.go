@@ -66,8 +66,9 @@ func TestResponses(t *testing.T) {
 		Contacts: []Contact{{ID: "c1", Email: "bob@example.com", DisplayName: "Bob", Type: "Regular", CID: "1002", GroupIDs: []string{"g1"}, IsMessenger: true, Changed: earlier(2)},
 			{ID: "c2", Email: "carol@example.com", Type: "Regular", CID: "1003", Deleted: true, Changed: earlier(4)}},
 		Memberships: []Membership{
-			{Role: "Allow", Members: []Member{{Email: "bob@example.com", CID: "1002", Name: "Bob", Changed: earlier(5)},
-				{Email: "carol@example.com", CID: "1003", Deleted: true, Changed: earlier(6)}}},
+			// A member's MembershipId is its CID, a number.
+			{Role: "Allow", Members: []Member{{Email: "bob@example.com", CID: "1002", MembershipID: "1002", Name: "Bob", Changed: earlier(5)},
+				{Email: "carol@example.com", CID: "1003", MembershipID: "1003", Deleted: true, Changed: earlier(6)}}},
 			{Role: "Reverse"},
 		},
 		Changed: changed,

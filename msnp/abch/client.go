@@ -98,6 +98,7 @@ type responseXML struct {
 				Email   string `xml:"PassportName"`
 				Name    string `xml:"DisplayName"`
 				CID     string `xml:"CID"`
+				ID      string `xml:"MembershipId"`
 				Deleted string `xml:"Deleted"`
 				Changed string `xml:"LastChanged"`
 			} `xml:"Members>Member"`
@@ -154,7 +155,7 @@ func ParseResponse(body []byte, b *Book) (guid string, err error) {
 			if x.Type != "PassportMember" {
 				continue
 			}
-			ms.Members = append(ms.Members, Member{Email: x.Email, Name: x.Name, CID: x.CID,
+			ms.Members = append(ms.Members, Member{Email: x.Email, Name: x.Name, CID: x.CID, MembershipID: strings.TrimSpace(x.ID),
 				Deleted: isTrue(x.Deleted), Changed: ParseTime(x.Changed)})
 		}
 		b.Memberships = append(b.Memberships, ms)

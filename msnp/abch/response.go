@@ -77,7 +77,10 @@ func WriteFindMembership(rw http.ResponseWriter, cacheKey string, b Book) {
 		w.WriteString(`<Members>`)
 		for _, x := range m.Members {
 			w.WriteString(`<Member xsi:type="PassportMember">`)
-			w.Elem("MembershipId", m.Role+"/"+x.CID)
+			// A number, as the service's were: MSNPSharp parses it as one
+			// (and could not accept a pending contact while it read
+			// "Pending/<cid>"); Pidgin reads it with atoi.
+			w.Elem("MembershipId", x.CID)
 			w.WriteString(`<Type>Passport</Type>`)
 			if x.Name != "" {
 				w.Elem("DisplayName", x.Name)

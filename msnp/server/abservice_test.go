@@ -104,6 +104,8 @@ func TestAddressBookService(t *testing.T) {
 	c.must("AddMember", abch.MemberArg("Block", "carol@example.com"))
 	// Reverse and Pending follow others; changes to them are no-ops.
 	c.must("DeleteMember", abch.MemberArg("Pending", "carol@example.com"))
+	// MSNPSharp names a member by the MembershipId it was given, a number.
+	c.must("DeleteMember", `<memberships><Membership><MemberRole>Pending</MemberRole><Members><Member><MembershipId>1003</MembershipId></Member></Members></Membership></memberships>`)
 	book, _ = c.must("FindMembership", abch.FullViewArg)
 	if !slices.Equal(members(book, "Allow"), []string{"bob@example.com"}) || !slices.Equal(members(book, "Block"), []string{"carol@example.com"}) {
 		t.Fatalf("memberships: %+v", book.Memberships)
