@@ -52,7 +52,7 @@ func TestListChanges(t *testing.T) {
 			t.Fatal(err)
 		}
 		mustRun(t, s, add(1, 2, hub.Forward, 0), add(1, 3, hub.Forward, friends.ID), add(1, 4, hub.Block, 0)) // 2, 3, 4
-		mustRun(t, s, add(4, 1, hub.Forward, 0))                                                                 // 1's RL: 5
+		mustRun(t, s, add(4, 1, hub.Forward, 0))                                                              // 1's RL: 5
 		r, _ := listChanges(t, s, 1, 0)
 		for _, c := range []struct {
 			l       hub.List
@@ -156,6 +156,39 @@ func TestRemovalsBounded(t *testing.T) {
 		}
 		if other := e.newStore(t); s.removalLimit() != 3 || other.removalLimit() != DefaultMaxRemovals {
 			t.Errorf("limits %d and %d", s.removalLimit(), other.removalLimit())
+		}
+	})
+}
+
+// TestListChangesAfterUpgrade: a store from before removals were kept
+// answers no request for deltas from before its upgrade (clients' copies
+// of that time are of an older form), and every one after its next change.
+func TestListChangesAfterUpgrade(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e testEngine) {
+		p := e.place(t)
+		s := p.open(t)
+		withAccounts(t, s, 2)
+		mustRun(t, s, add(1, 2, hub.Forward, 0)) // 1's serial 1
+		// Back to the schema of the version before, which had these lists.
+		for _, q := range []string{`DROP TABLE list_removals`, `ALTER TABLE accounts DROP COLUMN changes_since`,
+			`ALTER TABLE groups DROP COLUMN changed`, `ALTER TABLE list_entries DROP COLUMN changed`,
+			`ALTER TABLE list_entries DROP COLUMN contact_changed`, `DELETE FROM schema_version WHERE version = 10`} {
+			sqlExec(t, s, q)
+		}
+		s.Close()
+		s = p.open(t)
+		for _, since := range []uint32{0, 1} {
+			if _, _, err := s.ListChanges(t.Context(), 1, since); !errors.Is(err, hub.ErrChangesForgotten) {
+				t.Errorf("since %d, before the upgrade: %v", since, err)
+			}
+		}
+		mustRun(t, s, add(1, 2, hub.Allow, 0)) // 2
+		if _, _, err := s.ListChanges(t.Context(), 1, 1); !errors.Is(err, hub.ErrChangesForgotten) {
+			t.Errorf("since the upgrade's serial: %v", err)
+		}
+		r, _ := listChanges(t, s, 1, 2)
+		if e, _ := entryOf(r, hub.Forward, 2); e.Changed != 0 {
+			t.Errorf("an entry from before the upgrade: %+v", e)
 		}
 	})
 }

@@ -16,9 +16,9 @@ import (
 	"github.com/crosstalk-im/crosstalk/internal/loginguard"
 	"github.com/crosstalk-im/crosstalk/internal/pgtest"
 	"github.com/crosstalk-im/crosstalk/msnp/storage"
-	"github.com/crosstalk-im/crosstalk/store"
 	sipserver "github.com/crosstalk-im/crosstalk/sip/server"
 	sipwire "github.com/crosstalk-im/crosstalk/sip/wire"
+	"github.com/crosstalk-im/crosstalk/store"
 	webchatserver "github.com/crosstalk-im/crosstalk/webchat/server"
 	webchatwire "github.com/crosstalk-im/crosstalk/webchat/wire"
 )

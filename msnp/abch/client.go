@@ -104,7 +104,7 @@ type responseXML struct {
 			} `xml:"Members>Member"`
 		} `xml:"FindMembershipResponse>FindMembershipResult>Services>Service>Memberships>Membership"`
 		MembershipChange string `xml:"FindMembershipResponse>FindMembershipResult>Services>Service>LastChange"`
-		Inner []byte `xml:",innerxml"`
+		Inner            []byte `xml:",innerxml"`
 	} `xml:"Body"`
 }
 

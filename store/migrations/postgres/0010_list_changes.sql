@@ -6,9 +6,12 @@
 -- what left the lists (removals), kept up to a limit per account.
 
 -- changes_since is the serial from which every removal is still kept:
--- older ones were let go, or came before this migration.
+-- older ones were let go, or came before this migration. Copies of the
+-- lists clients made before it hold answers of an older form (membership
+-- ids, times of change), so it starts past every serial there is: the
+-- first request for deltas is answered with "full sync required".
 ALTER TABLE accounts ADD COLUMN changes_since BIGINT NOT NULL DEFAULT 0;
-UPDATE accounts SET changes_since = serial;
+UPDATE accounts SET changes_since = serial + 1;
 
 ALTER TABLE groups ADD COLUMN changed BIGINT NOT NULL DEFAULT 0;
 -- changed is the owner's serial; on FL rows contact_changed is the
