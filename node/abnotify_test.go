@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -29,9 +30,11 @@ func groupNames(l *client.List, email string) (names, of []string) {
 // TestMSNPAddressBookAcrossNodes: Alice signs in with WLM 2009's dialect
 // at two machines on two nodes of one bus. What one endpoint changes at
 // the address book services (groups, a contact in a group) reaches the
-// other as the address book's NOT, after which its Sync shows the change;
-// Bob adding Alice reaches both as ADL 0 with the reverse list and NOT,
-// and Alice's lists then show him pending.
+// other as the address book's NOT, after which it asks, as WLM does, only
+// for what changed since its copy, which then shows the change; Bob
+// adding Alice reaches both as ADL 0 with the reverse list and NOT, and
+// Alice's lists then show him pending. The copies kept up to date so end
+// as the lists a new sign-in reads whole.
 func TestMSNPAddressBookAcrossNodes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
@@ -42,15 +45,21 @@ func TestMSNPAddressBookAcrossNodes(t *testing.T) {
 	}
 	home := login(n1, "alice@example.com", "pa", "{A11CE000-0000-0000-0000-00000000001A}")
 	work := login(n2, "alice@example.com", "pa", "{A11CE000-0000-0000-0000-00000000002B}")
-	// changed waits for work's notification, then reads its lists again.
+	// deltas brings an endpoint's copy of the lists up to date.
+	deltas := func(c *client.Client) *client.List {
+		t.Helper()
+		l, err := c.SyncChanges(ctx)
+		if err != nil || !l.Deltas {
+			t.Fatalf("%+v %v", l, err)
+		}
+		return l
+	}
+	// changed waits for work's notification, then brings its lists up to
+	// date.
 	changed := func() *client.List {
 		t.Helper()
 		next[client.AddressBookChanged](t, ctx, work.Events())
-		l, err := work.Sync(ctx, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return l
+		return deltas(work)
 	}
 
 	friends, err := home.AddGroupGUID(ctx, "Friends")
@@ -111,14 +120,35 @@ func TestMSNPAddressBookAcrossNodes(t *testing.T) {
 			t.Fatalf("%s: %+v", name, ra)
 		}
 		next[client.AddressBookChanged](t, ctx, c.Events())
-		l, err := c.Sync(ctx, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
+		l := deltas(c)
 		if len(l.Pending) != 1 || l.Pending[0].Email != "bob@example.com" || len(l.Reverse) != 1 {
 			t.Fatalf("%s: pending %+v, reverse %+v", name, l.Pending, l.Reverse)
 		}
 	}
+
+	// Bob takes Alice off his list again, and she drops Carol: gone from
+	// both copies, which end as a new sign-in reads the lists.
+	if _, err := bob.Remove(ctx, client.ListForward, "alice@example.com", -1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := home.Remove(ctx, client.ListForward, "carol@example.com", -1); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := login(n2, "alice@example.com", "pa", "{A11CE000-0000-0000-0000-00000000003C}").SyncChanges(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]*client.Client{"home": home, "work": work} {
+		l := deltas(c)
+		if len(l.Pending)+len(l.Reverse)+len(l.Forward) != 0 || !reflect.DeepEqual(listsOf(l), listsOf(fresh)) {
+			t.Errorf("%s: %+v, a new sign-in's %+v", name, listsOf(l), listsOf(fresh))
+		}
+	}
+}
+
+// listsOf is what a List holds of the lists, without how it came.
+func listsOf(l *client.List) [6]any {
+	return [6]any{l.Groups, l.Forward, l.Allow, l.Block, l.Reverse, l.Pending}
 }
 
 // TestMSNPGroupsByGUID: the same group operations from MSNP10 to MSNP18,

@@ -138,3 +138,41 @@ func TestContentLength(t *testing.T) {
 		t.Fatalf("transfer encoding %v, length %d for %d bytes", resp.TransferEncoding, resp.ContentLength, len(body))
 	}
 }
+
+// TestApply: a client's copy takes in answers of deltas: what is deleted
+// goes, what changed replaces what it had, what is new joins it.
+func TestApply(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	copyOf := Book{
+		Me:       Contact{ID: "me", Email: "alice@example.com", Type: "Me"},
+		Groups:   []Group{{ID: "g1", Name: "Friends"}, {ID: "g2", Name: "Work"}},
+		Contacts: []Contact{{ID: "c1", Email: "bob@example.com"}, {ID: "c2", Email: "carol@example.com"}},
+		Memberships: []Membership{{Role: "Allow", Members: []Member{{Email: "bob@example.com"}}},
+			{Role: "Pending", Members: []Member{{Email: "dave@example.com"}}}},
+		Changed: t0, MembershipsChanged: t0,
+	}
+	members := Book{Changed: t0.Add(2 * time.Millisecond), Memberships: []Membership{
+		{Role: "Allow", Members: []Member{{Email: "Dave@example.com"}}},
+		{Role: "Pending", Members: []Member{{Email: "dave@example.com", Deleted: true}}},
+		{Role: "Reverse", Members: []Member{{Email: "dave@example.com"}}},
+	}}
+	book := Book{Me: Contact{ID: "me", Email: "alice@example.com", DisplayName: "Alice W", Type: "Me"}, Changed: t0.Add(3 * time.Millisecond),
+		Groups:   []Group{{ID: "g1", Name: "Pals"}, {ID: "g2", Deleted: true}, {ID: "g9", Deleted: true}},
+		Contacts: []Contact{{ID: "c2", Deleted: true}, {ID: "c3", Email: "dave@example.com", GroupIDs: []string{"g1"}}},
+	}
+	got := copyOf.Apply(members, book)
+	want := &Book{
+		Me:       book.Me,
+		Groups:   []Group{{ID: "g1", Name: "Pals"}},
+		Contacts: []Contact{{ID: "c1", Email: "bob@example.com"}, {ID: "c3", Email: "dave@example.com", GroupIDs: []string{"g1"}}},
+		Memberships: []Membership{{Role: "Allow", Members: []Member{{Email: "bob@example.com"}, {Email: "Dave@example.com"}}},
+			{Role: "Pending", Members: []Member{}}, {Role: "Reverse", Members: []Member{{Email: "dave@example.com"}}}},
+		Changed: book.Changed, MembershipsChanged: members.Changed,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("applied: %+v\nwant %+v", got, want)
+	}
+	if len(copyOf.Groups) != 2 || len(copyOf.Memberships[1].Members) != 1 {
+		t.Errorf("the copy itself changed: %+v", copyOf)
+	}
+}

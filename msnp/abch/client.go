@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
@@ -214,6 +215,55 @@ func ParseResponse(body []byte, b *Book) (guid string, err error) {
 		}
 		return strings.TrimSpace(x.Guid), nil
 	}
+}
+
+// Apply brings a client's copy up to date with answers of deltas: the
+// memberships FindMembership gave and the book the address book gave.
+// What they mark deleted goes, the rest replaces what the copy had under
+// the same ID (contacts, groups) or address (members) or joins it.
+func (b *Book) Apply(members, book Book) *Book {
+	out := *b
+	out.Me, out.ABID = book.Me, book.ABID
+	out.Changed, out.MembershipsChanged = book.Changed, members.Changed
+	out.Groups = applyItems(b.Groups, book.Groups, func(g Group) (string, bool) { return g.ID, g.Deleted })
+	out.Contacts = applyItems(b.Contacts, book.Contacts, func(c Contact) (string, bool) { return c.ID, c.Deleted })
+	out.Memberships = nil
+	roles := map[string]int{}
+	for _, m := range b.Memberships {
+		roles[m.Role] = len(out.Memberships)
+		out.Memberships = append(out.Memberships, m)
+	}
+	for _, m := range members.Memberships {
+		i, ok := roles[m.Role]
+		if !ok {
+			i = len(out.Memberships)
+			roles[m.Role] = i
+			out.Memberships = append(out.Memberships, Membership{Role: m.Role})
+		}
+		out.Memberships[i].Members = applyItems(out.Memberships[i].Members, m.Members,
+			func(x Member) (string, bool) { return strings.ToLower(x.Email), x.Deleted })
+	}
+	return &out
+}
+
+// applyItems applies changes to items, each named by key, which also
+// says whether the change deletes it.
+func applyItems[T any](items, changes []T, key func(T) (string, bool)) []T {
+	out := slices.Clone(items)
+	for _, ch := range changes {
+		k, deleted := key(ch)
+		i := slices.IndexFunc(out, func(x T) bool { id, _ := key(x); return id == k })
+		switch {
+		case deleted && i >= 0:
+			out = slices.Delete(out, i, i+1)
+		case deleted:
+		case i >= 0:
+			out[i] = ch
+		default:
+			out = append(out, ch)
+		}
+	}
+	return out
 }
 
 func isTrue(s string) bool { return strings.TrimSpace(s) == "true" }

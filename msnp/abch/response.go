@@ -22,6 +22,10 @@ type Book struct {
 	Memberships []Membership
 	// Changed is when the lists last changed, written as lastChange.
 	Changed time.Time
+	// MembershipsChanged is the memberships' LastChange where a client
+	// keeps both answers in one Book (see Apply); the services write
+	// Changed.
+	MembershipsChanged time.Time
 }
 
 // GroupType is the groupType of ordinary contact groups.

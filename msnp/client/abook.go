@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -98,22 +99,87 @@ func (c *Client) abCall(ctx context.Context, op string, book *abch.Book, args ..
 	return abch.Call(ctx, c.opts.Passport, strings.TrimSuffix(base, "/")+path, op, abch.NewRequest(op, ticket, args...), book)
 }
 
-// syncAddressBook is Sync from MSNP13: the lists from FindMembership and
-// the address book (ABFindContactsPaged from MSNP18, ABFindAll before),
-// then the initial ADL that tells the server which contacts this client
-// shows.
-func (c *Client) syncAddressBook(ctx context.Context) (*List, error) {
-	var book abch.Book
-	if _, err := c.abCall(ctx, "FindMembership", &book, abch.FullViewArg); err != nil {
-		return nil, err
-	}
-	find := "ABFindAll"
+// addressBookOp is the operation that reads the address book: MSNP18's
+// ABFindContactsPaged, ABFindAll before.
+func (c *Client) addressBookOp() string {
 	if c.Dialect() >= 18 {
-		find = "ABFindContactsPaged"
+		return "ABFindContactsPaged"
 	}
-	if _, err := c.abCall(ctx, find, &book, abch.FullViewArg); err != nil {
+	return "ABFindAll"
+}
+
+// syncAddressBook is Sync from MSNP13: the lists from FindMembership and
+// the address book, then the initial ADL that tells the server which
+// contacts this client shows. The book is kept for SyncChanges.
+func (c *Client) syncAddressBook(ctx context.Context) (*List, error) {
+	book, err := c.fetchBook(ctx)
+	if err != nil {
 		return nil, err
 	}
+	l, ml := listOf(book)
+	if err := c.sendML(ctx, "ADL", ml); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// fetchBook reads the whole book and keeps it.
+func (c *Client) fetchBook(ctx context.Context) (*abch.Book, error) {
+	var members, book abch.Book
+	if _, err := c.abCall(ctx, "FindMembership", &members, abch.FullViewArg); err != nil {
+		return nil, err
+	}
+	if _, err := c.abCall(ctx, c.addressBookOp(), &book, abch.FullViewArg); err != nil {
+		return nil, err
+	}
+	book.Memberships, book.MembershipsChanged = members.Memberships, members.Changed
+	c.mu.Lock()
+	c.book = &book
+	c.mu.Unlock()
+	return &book, nil
+}
+
+// SyncChanges brings the lists the last Sync (MSNP13+) read up to date as
+// WLM does after the address book's notification (AddressBookChanged):
+// it asks the services only for what changed since, and applies that to
+// its copy; where they answer that they cannot tell ("full sync
+// required"), it reads everything again. It sends no ADL: the server has
+// the lists already.
+func (c *Client) SyncChanges(ctx context.Context) (*List, error) {
+	c.mu.Lock()
+	kept := c.book
+	c.mu.Unlock()
+	if c.Dialect() < 13 || kept == nil {
+		return nil, errors.New("msnp client: no address book to bring up to date (MSNP13+, after Sync)")
+	}
+	var members, book abch.Book
+	_, err := c.abCall(ctx, "FindMembership", &members, abch.DeltasArg("FindMembership", kept.MembershipsChanged))
+	if err == nil {
+		_, err = c.abCall(ctx, c.addressBookOp(), &book, abch.DeltasArg(c.addressBookOp(), kept.Changed))
+	}
+	var f *abch.Fault
+	if errors.As(err, &f) && f.Code == abch.FaultFullSyncRequired {
+		whole, err := c.fetchBook(ctx)
+		if err != nil {
+			return nil, err
+		}
+		l, _ := listOf(whole)
+		return l, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	merged := kept.Apply(members, book)
+	c.mu.Lock()
+	c.book = merged
+	c.mu.Unlock()
+	l, _ := listOf(merged)
+	l.Deltas = true
+	return l, nil
+}
+
+// listOf shows a book as lists, and the initial ADL for them.
+func listOf(book *abch.Book) (*List, wire.ML) {
 	l := &List{Friendly: book.Me.DisplayName}
 	for _, g := range book.Groups {
 		l.Groups = append(l.Groups, Group{Name: g.Name, GUID: g.ID})
@@ -159,10 +225,7 @@ func (c *Client) syncAddressBook(ctx context.Context) (*List, error) {
 	for _, email := range order {
 		ml.Contacts = append(ml.Contacts, wire.MLContact{Email: email, Lists: bits[email], Network: wire.NetworkMSN})
 	}
-	if err := c.sendML(ctx, "ADL", ml); err != nil {
-		return nil, err
-	}
-	return l, nil
+	return l, ml
 }
 
 // sendML sends ADL or RML and waits for its OK.

@@ -28,6 +28,10 @@ type List struct {
 	// Pending are those who added the account and are on neither its AL
 	// nor its BL (MSNP13+, from the sharing service).
 	Pending []Contact
+	// Deltas: the lists are an earlier copy brought up to date with what
+	// the address book services said changed since (SyncChanges), not
+	// fetched whole.
+	Deltas bool
 
 	contacts int // MSNP8+ LST lines read
 }
