@@ -214,7 +214,7 @@ type Client struct {
 	abTicket    string // the address book's ticket (MSNP13+)
 	// book is the copy of the address book the last sync left (MSNP13+),
 	// which SyncChanges brings up to date with deltas.
-	book *abch.Book
+	book        *abch.Book
 	machineGUID string // fixed at newClient
 }
 
