@@ -35,14 +35,6 @@ func stampEntry(t tx, owner, contact uint32, l hub.List, serial uint32) error {
 	return err
 }
 
-// stampForward records the serials after contact joined owner's FL: the
-// owner's, and the contact's, whose RL changed with it.
-func stampForward(t tx, owner, contact uint32, ch hub.ListChange) error {
-	_, err := t.exec(`UPDATE list_entries SET changed = ?, contact_changed = ? WHERE owner = ? AND list = 'FL' AND contact = ?`,
-		ch.OwnerSerial, ch.ContactSerial, owner, contact)
-	return err
-}
-
 // upsertRemoval keeps the latest removal of an item.
 const upsertRemoval = ` ON CONFLICT (owner, list, item) DO UPDATE SET email = excluded.email, serial = excluded.serial`
 

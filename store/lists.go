@@ -54,18 +54,15 @@ func addToForward(t tx, owner, contact uint32, group, maxEntries int) (hub.ListC
 	if on {
 		return addToGroup(t, owner, contact, group)
 	}
-	if err := insertEntry(t, owner, contact, hub.Forward, maxEntries); err != nil {
+	ch, err := insertEntry(t, owner, contact, hub.Forward, maxEntries)
+	if err != nil {
 		return hub.ListChange{}, err
 	}
 	if _, err := t.exec(`INSERT INTO fl_groups (owner, contact, group_id) VALUES (?, ?, ?)`,
 		owner, contact, group); err != nil {
 		return hub.ListChange{}, err
 	}
-	ch, err := bumpBoth(t, owner, contact)
-	if err != nil {
-		return ch, err
-	}
-	return ch, stampForward(t, owner, contact, ch)
+	return ch, nil
 }
 
 // addToGroup adds a further group to a contact already on FL. The contact's
@@ -103,10 +100,7 @@ func addToPrivacy(t tx, owner, contact uint32, l hub.List, maxEntries int) (hub.
 	if on, err := onList(t, owner, contact, opposite(l)); err != nil || on {
 		return hub.ListChange{}, orErr(err, hub.ErrInOppositeList)
 	}
-	if err := insertEntry(t, owner, contact, l, maxEntries); err != nil {
-		return hub.ListChange{}, err
-	}
-	return bumpStamped(t, owner, contact, l)
+	return insertEntry(t, owner, contact, l, maxEntries)
 }
 
 // orErr returns err if there is one, else fallback.
@@ -118,20 +112,32 @@ func orErr(err, fallback error) error {
 }
 
 // insertEntry appends contact to list l unless it already has maxEntries
-// entries (no limit when maxEntries <= 0).
-func insertEntry(t tx, owner, contact uint32, l hub.List, maxEntries int) error {
+// entries (no limit when maxEntries <= 0), moving the owner's serial, and
+// for FL the contact's, whose RL changes with it; the entry carries them.
+func insertEntry(t tx, owner, contact uint32, l hub.List, maxEntries int) (hub.ListChange, error) {
 	if maxEntries > 0 {
 		var n int
 		if err := t.scan(`SELECT COUNT(*) FROM list_entries WHERE owner = ? AND list = ?`,
 			[]any{owner, l}, &n); err != nil {
-			return err
+			return hub.ListChange{}, err
 		}
 		if n >= maxEntries {
-			return hub.ErrListFull
+			return hub.ListChange{}, hub.ErrListFull
 		}
 	}
-	_, err := t.exec(`INSERT INTO list_entries (owner, list, contact) VALUES (?, ?, ?)`, owner, l, contact)
-	return err
+	var ch hub.ListChange
+	var err error
+	if l == hub.Forward {
+		ch, err = bumpBoth(t, owner, contact)
+	} else {
+		ch.OwnerSerial, err = bump(t, owner)
+	}
+	if err != nil {
+		return hub.ListChange{}, err
+	}
+	_, err = t.exec(`INSERT INTO list_entries (owner, list, contact, changed, contact_changed) VALUES (?, ?, ?, ?, ?)`,
+		owner, l, contact, ch.OwnerSerial, ch.ContactSerial)
+	return ch, err
 }
 
 func onList(t tx, owner, contact uint32, l hub.List) (bool, error) {
