@@ -21,9 +21,17 @@ const (
 	Namespace = "http://www.msn.com/webservices/AddressBook"
 )
 
+// Host is the services' host; RedirectHost their redirector, which
+// MSNPSharp calls first to learn where they are (answered with a redirect
+// to Host).
+const (
+	Host         = "contacts.msn.com"
+	RedirectHost = "byrdr.omega.contacts.msn.com"
+)
+
 // Hosts clients reach the services at: Pidgin uses local-bay, MSNPSharp
-// calls the redirector byrdr.omega first (and stays when it answers).
-var Hosts = []string{"contacts.msn.com", "local-bay.contacts.msn.com", "byrdr.omega.contacts.msn.com"}
+// the redirector first.
+var Hosts = []string{Host, "local-bay.contacts.msn.com", RedirectHost}
 
 // Operations of the sharing service; the others are the address book's.
 var sharingOperations = []string{"FindMembership", "AddMember", "DeleteMember"}

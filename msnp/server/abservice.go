@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -37,6 +38,9 @@ const abID = "00000000-0000-0000-0000-000000000000"
 func (s *Server) serveAddressBook(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		http.Error(w, "POST a SOAP request", http.StatusMethodNotAllowed)
+		return
+	}
+	if redirectService(w, r, abch.RedirectHost, abch.Host) {
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, abch.MaxBody+1))
@@ -508,4 +512,23 @@ func abGroup(id string) (int, error) {
 		return 0, &abch.Fault{Code: abch.FaultGroupDoesNotExist, Message: "no such group"}
 	}
 	return group, nil
+}
+
+// redirectService answers a call that reached a service's redirector
+// (MSNPSharp calls it first to learn where the service is) with a
+// redirect to the service's host, as the real redirectors did: MSNPSharp
+// 3.2 takes the host from Location; 2.5 must see the call fail, and
+// falls back to the host it first had, which a successful answer left it
+// without (KeyNotFoundException, no contact list).
+func redirectService(w http.ResponseWriter, r *http.Request, redirector, service string) bool {
+	host, _, err := net.SplitHostPort(r.Host)
+	if err != nil {
+		host = r.Host
+	}
+	if !strings.EqualFold(host, redirector) {
+		return false
+	}
+	w.Header().Set("Location", "https://"+service+r.URL.RequestURI())
+	w.WriteHeader(http.StatusFound)
+	return true
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/msnp/abch"
+	"github.com/crosstalk-im/crosstalk/msnp/storage"
 )
 
 // abClient calls the address book services of a test server.
@@ -430,3 +431,52 @@ func TestAddressBookDeltas(t *testing.T) {
 }
 
 func first(groups, _ []string) []string { return groups }
+
+// TestRedirectors: a call that reaches a service's redirector, which
+// MSNPSharp calls first, is redirected to the service's own host, as the
+// real redirectors did; MSNPSharp 2.5 finds no host to go on with after
+// a successful answer there.
+func TestRedirectors(t *testing.T) {
+	env := newTestEnv(t, nil)
+	for _, c := range []struct {
+		handler    http.Handler
+		redirector string
+		path       string
+		want       string
+	}{
+		{env.srv.AddressBookHandler(), "byrdr.omega.contacts.msn.com", abch.SharingPath, "https://contacts.msn.com" + abch.SharingPath},
+		{env.srv.AddressBookHandler(), "BYRDR.omega.contacts.msn.com:443", abch.AddressBookPath, "https://contacts.msn.com" + abch.AddressBookPath},
+		{env.srv.StorageHandler(), "tkrdr.storage.msn.com", storage.Path, "https://storage.msn.com" + storage.Path},
+	} {
+		srv := httptest.NewServer(c.handler)
+		req, err := http.NewRequest(http.MethodPost, srv.URL+c.path, bytes.NewReader(abch.NewRequest("FindMembership", "t=x&p=")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = c.redirector
+		hc := srv.Client()
+		hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != c.want {
+			t.Errorf("%s%s: %s, Location %q", c.redirector, c.path, resp.Status, resp.Header.Get("Location"))
+		}
+		srv.Close()
+	}
+	// The services' own hosts answer.
+	srv := httptest.NewServer(env.srv.AddressBookHandler())
+	defer srv.Close()
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+abch.SharingPath, bytes.NewReader(abch.NewRequest("FindMembership", "t=x&p=")))
+	req.Host = "contacts.msn.com"
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusInternalServerError { // the fault of a forged ticket
+		t.Errorf("contacts.msn.com: %s", resp.Status)
+	}
+}

@@ -48,6 +48,9 @@ func (s *Server) serveStorage(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "POST a SOAP request", http.StatusMethodNotAllowed)
 		return
 	}
+	if redirectService(w, r, storage.RedirectHost, storage.Host) {
+		return
+	}
 	limit := storage.MaxBody(s.cfg.MaxProfilePicture)
 	body, err := io.ReadAll(io.LimitReader(r.Body, int64(limit)+1))
 	if err != nil {

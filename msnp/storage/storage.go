@@ -17,8 +17,8 @@ import (
 const (
 	Path = "/storageservice/SchematizedStore.asmx"
 	Host = "storage.msn.com"
-	// RedirectHost is the redirector MSNPSharp calls first, and stays
-	// with when it answers.
+	// RedirectHost is the redirector MSNPSharp calls first to learn where
+	// the service is (answered with a redirect to Host).
 	RedirectHost = "tkrdr.storage.msn.com"
 )
 
