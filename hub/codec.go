@@ -441,7 +441,7 @@ func intern(b []byte) string {
 
 func internKind(b []byte) string {
 	for _, k := range [...]EventKind{EventPresence, EventReverseAdded, EventReverseRemoved, EventKick,
-		EventInvite, EventMessage, EventNotify, EventTyping, EventFile, EventMailbox} {
+		EventInvite, EventMessage, EventNotify, EventTyping, EventFile, EventMailbox, EventListsChanged} {
 		if string(k) == string(b) {
 			return string(k)
 		}

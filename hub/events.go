@@ -36,6 +36,10 @@ const (
 	// ended before its client acknowledged them); sessions that deliver
 	// offline messages read it again.
 	EventMailbox EventKind = "mailbox"
+	// EventListsChanged: the account's own lists or groups changed, through
+	// one of its sessions (named in Session, whose client knows already) or
+	// a service; clients that keep a copy of their lists fetch the change.
+	EventListsChanged EventKind = "lists"
 )
 
 // Event travels over the bus to every session of one account.

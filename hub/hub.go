@@ -359,7 +359,8 @@ func (h *Hub) dispatchEvent(e envelope) {
 			took++
 			continue
 		}
-		if ev.Kind == EventKick && !s.kickedBy(ev) || s.protocol == ev.SkipProtocol || !ev.Notification.For(s.protocol) {
+		if ev.Kind == EventKick && !s.kickedBy(ev) || ev.Kind == EventListsChanged && s.id == ev.Session ||
+			s.protocol == ev.SkipProtocol || !ev.Notification.For(s.protocol) {
 			continue
 		}
 		if s.endpoint.Deliver(ev) {
@@ -369,9 +370,9 @@ func (h *Hub) dispatchEvent(e envelope) {
 			h.refused(ev.Kind, "session_refused", e.to)
 		}
 	}
-	// A kick, a mailbox nudge or a new name that finds no session has
-	// nothing to do.
-	if len(targets) == 0 && ev.Kind != EventKick && ev.Kind != EventMailbox && !renamed {
+	// A kick, a mailbox nudge, a list change or a new name that finds no
+	// session has nothing to do.
+	if len(targets) == 0 && ev.Kind != EventKick && ev.Kind != EventMailbox && ev.Kind != EventListsChanged && !renamed {
 		h.refused(ev.Kind, "no_session", e.to)
 	}
 	clear(targets)

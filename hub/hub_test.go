@@ -235,6 +235,50 @@ func TestNotifyProtocol(t *testing.T) {
 	}
 }
 
+// TestListsChangedTellsOtherSessions: a change to an account's lists or
+// groups reaches its other sessions, of any protocol, as EventListsChanged,
+// and not the session that made it; a change made by a service (a list
+// editor) reaches every session.
+func TestListsChangedTellsOtherSessions(t *testing.T) {
+	ctx := context.Background()
+	h, st := newHub(t)
+	alice := account(t, st, 1, "alice@example.com")
+	bob := account(t, st, 2, "bob@example.com")
+	gg, msn := newRecorder(), newRecorder()
+	ggSess, err := h.Attach(ctx, alice, "gg", gg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Attach(ctx, alice, "msnp", msn); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ggSess.AddContact(ctx, hub.Forward, bob.Number, 0); err != nil {
+		t.Fatal(err)
+	}
+	msn.wait(t, hub.EventListsChanged)
+	g, _, err := ggSess.AddGroup(ctx, "Friends")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msn.wait(t, hub.EventListsChanged)
+	if _, err := ggSess.RemoveGroup(ctx, g.ID); err != nil {
+		t.Fatal(err)
+	}
+	msn.wait(t, hub.EventListsChanged)
+	if _, err := h.ListEditor(alice).RemoveContact(ctx, hub.Forward, bob.Number, -1); err != nil {
+		t.Fatal(err)
+	}
+	msn.wait(t, hub.EventListsChanged)
+	gg.wait(t, hub.EventListsChanged) // the editor's change, the first gg hears
+	gg.mu.Lock()
+	defer gg.mu.Unlock()
+	for _, ev := range gg.events {
+		if ev.Kind == hub.EventListsChanged {
+			t.Errorf("the session that changed its lists was told: %+v", ev)
+		}
+	}
+}
+
 func TestSendMessage(t *testing.T) {
 	ctx := context.Background()
 	h, st := newHub(t)

@@ -93,12 +93,13 @@ func (h *Hub) relation(ctx context.Context, owner, contact uint32) (Relation, er
 }
 
 // listsChanged forgets what this node and every other knew of owner's
-// lists.
-func (h *Hub) listsChanged(owner uint32) {
+// lists, and tells owner's sessions but the one that made the change.
+func (h *Hub) listsChanged(owner uint32, by string) {
 	h.relations.forget(owner)
 	if err := h.cfg.Conn.Publish(relationsSubject, binary.BigEndian.AppendUint32(nil, owner)); err != nil {
 		h.warn("tell other nodes of a list change", "owner", owner, "err", err)
 	}
+	h.publish(owner, Event{Kind: EventListsChanged, Session: by})
 }
 
 func (r *relations) forget(owner uint32) {

@@ -221,7 +221,7 @@ func (s *Session) changeList(ctx context.Context, l List, contact uint32, apply 
 	if err != nil {
 		return change, err
 	}
-	s.hub.listsChanged(me.Number)
+	s.hub.listsChanged(me.Number, s.id)
 	after, err := s.hub.cfg.Store.Roster(ctx, me.Number)
 	if err != nil {
 		return change, err
@@ -244,7 +244,7 @@ func (s *Session) SetPrivacy(ctx context.Context, p Privacy) (uint32, error) {
 	if err != nil {
 		return 0, err
 	}
-	s.hub.listsChanged(me.Number)
+	s.hub.listsChanged(me.Number, s.id)
 	if after, err := s.hub.cfg.Store.Roster(ctx, me.Number); err == nil {
 		s.hub.refreshWatchers(ctx, me, before, after)
 	}
@@ -318,15 +318,34 @@ func (s *Session) takeName(name string) {
 
 // AddGroup, RemoveGroup and RenameGroup edit forward-list groups.
 func (s *Session) AddGroup(ctx context.Context, name string) (Group, uint32, error) {
-	return s.hub.cfg.Store.AddGroup(ctx, s.Account().Number, name)
+	g, serial, err := s.hub.cfg.Store.AddGroup(ctx, s.Account().Number, name)
+	if err == nil {
+		s.ListsChanged()
+	}
+	return g, serial, err
 }
 
 func (s *Session) RemoveGroup(ctx context.Context, id int) (uint32, error) {
-	return s.hub.cfg.Store.RemoveGroup(ctx, s.Account().Number, id)
+	serial, err := s.hub.cfg.Store.RemoveGroup(ctx, s.Account().Number, id)
+	if err == nil {
+		s.ListsChanged()
+	}
+	return serial, err
 }
 
 func (s *Session) RenameGroup(ctx context.Context, id int, name string) (uint32, error) {
-	return s.hub.cfg.Store.RenameGroup(ctx, s.Account().Number, id, name)
+	serial, err := s.hub.cfg.Store.RenameGroup(ctx, s.Account().Number, id, name)
+	if err == nil {
+		s.ListsChanged()
+	}
+	return serial, err
+}
+
+// ListsChanged tells the account's other sessions that its lists changed
+// (EventListsChanged), for changes that leave who may see whom as it was:
+// groups, and what a frontend keeps of a contact beside the lists.
+func (s *Session) ListsChanged() {
+	s.hub.publish(s.Account().Number, Event{Kind: EventListsChanged, Session: s.id})
 }
 
 // ErrUnreachable: the callee is offline, invisible, blocks the caller or is

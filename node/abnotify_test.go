@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	ggwire "github.com/crosstalk-im/crosstalk/gg/wire"
 	"github.com/crosstalk-im/crosstalk/msnp/abch"
 	"github.com/crosstalk-im/crosstalk/msnp/client"
 )
@@ -207,5 +208,30 @@ func TestMSNPGroupsByGUID(t *testing.T) {
 				t.Error("deleted a group twice")
 			}
 		})
+	}
+}
+
+// TestMSNPAddressBookHearsOtherProtocols: Alice, signed in with WLM 2009's
+// dialect, also uses her account over Gadu-Gadu; what she changes there
+// reaches WLM as the address book's NOT, after which its deltas show it.
+func TestMSNPAddressBookHearsOtherProtocols(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n, hc := aliceBobNode(t)
+	wlm := loginMSNP18(t, ctx, n, hc, "alice@example.com", "pa", "{A11CE000-0000-0000-0000-00000000001A}")
+	if _, err := wlm.SyncChanges(ctx); err != nil {
+		t.Fatal(err)
+	}
+	gg := loginGG(t, ctx, n.GGAddr, 1001, "pa", ggwire.StatusAvail, "")
+	if err := gg.AddNotify(ctx, ggwire.Contact{UIN: 1002, Type: ggwire.UserNormal}); err != nil {
+		t.Fatal(err)
+	}
+	next[client.AddressBookChanged](t, ctx, wlm.Events())
+	l, err := wlm.SyncChanges(ctx)
+	if err != nil || !l.Deltas {
+		t.Fatalf("%+v %v", l, err)
+	}
+	if len(l.Forward) != 1 || l.Forward[0].Email != "bob@example.com" {
+		t.Fatalf("WLM's forward list after the GG add: %+v", l.Forward)
 	}
 }

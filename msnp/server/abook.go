@@ -234,10 +234,6 @@ const (
 	// notifyOIMsDeleted tells an account's MSNP11+ clients how many of its
 	// offline messages one of them deleted at the offline-IM service.
 	notifyOIMsDeleted = "msnp/oims-deleted"
-	// notifyAddressBookChanged tells an account's MSNP13+ clients that its
-	// address book or memberships changed at the services, so they fetch
-	// them again; Data is when, in RFC 3339.
-	notifyAddressBookChanged = "msnp/ab-changed"
 )
 
 // handleUUN passes a notification to a contact's clients (MSNP13+: P2P
@@ -295,10 +291,6 @@ func (n *nsConn) deliverNotification(note *hub.Notification) bool {
 	case notifyOIMsDeleted:
 		if offlineIMs(n.dialect) {
 			n.sendOIMsDeleted(note.Data)
-		}
-	case notifyAddressBookChanged:
-		if changed, err := time.Parse(time.RFC3339Nano, note.Data); err == nil && addressBook(n.dialect) {
-			n.sendAddressBookChanged(changed)
 		}
 	}
 	return true
@@ -360,12 +352,4 @@ func (n *nsConn) sendReverse(name string, from hub.Account, friendly string) boo
 func (n *nsConn) sendAddressBookChanged(changed time.Time) {
 	me := n.sess().Account()
 	n.sendPayload("NOT", abch.AppendNotification(nil, abch.Notification{Email: me.Email, CID: cid(me.Number), Service: abch.ServiceInternal, Changed: changed}))
-}
-
-// addressBookChanged has the account's MSNP13+ clients, on every node,
-// told that its lists changed at the services. The client that made the
-// change is told too: the call carries no endpoint to leave out, and its
-// fetching again changes nothing.
-func (s *Server) addressBookChanged(number uint32) {
-	s.cfg.Hub.Notify(number, hub.Notification{Kind: notifyAddressBookChanged, Protocol: protocolName, Data: time.Now().UTC().Format(time.RFC3339Nano)})
 }

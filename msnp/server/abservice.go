@@ -91,7 +91,6 @@ func (s *Server) serveAddressBook(w http.ResponseWriter, r *http.Request) {
 		s.abFault(w, req.Operation, err)
 		return
 	}
-	s.addressBookChanged(acct.Number)
 	abch.WriteResult(w, abCacheKey, req.Operation, guid)
 }
 
@@ -439,6 +438,7 @@ func (s *Server) abContactUpdate(ctx context.Context, editor *hub.Session, conta
 			if _, err := editor.Rename(ctx, c.DisplayName); err != nil {
 				return err
 			}
+			editor.ListsChanged() // the book's Me contact
 			continue
 		}
 		if _, err := s.abContact(ctx, editor, []abch.Contact{c}, true); err != nil {

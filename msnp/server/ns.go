@@ -456,6 +456,10 @@ func (n *nsConn) deliver(ev hub.Event) bool {
 		}
 	case hub.EventMailbox:
 		n.rereadMailbox()
+	case hub.EventListsChanged:
+		if addressBook(n.dialect) {
+			n.sendAddressBookChanged(time.Now())
+		}
 	case hub.EventTyping:
 		if ev.Typing > 0 {
 			n.srv.typingToClient(n.sess().Account().Number, ev.From)
