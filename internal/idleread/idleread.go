@@ -93,11 +93,17 @@ func (b *Reader) readFirst() {
 }
 
 // fill reads once more from src. When nothing is buffered it first gives
-// the buffer back and waits for src to be readable; slices handed out
-// earlier are no longer valid from here, as with bufio.
+// the buffer back: a socket is read with a buffer taken only once it has
+// bytes (see readSocket), anything else after waiting for it to be
+// readable; slices handed out earlier are no longer valid from here, as
+// with bufio.
 func (b *Reader) fill() {
 	if b.r == b.w {
 		b.Release()
+		if buf, n, err := readSocket(b.src); err != errors.ErrUnsupported {
+			b.buf, b.w, b.err = buf, n, err
+			return
+		}
 		// A failed wait (deadline, closed connection) is reported by the
 		// read that follows, as if there had been no wait.
 		_ = WaitReadable(b.src)

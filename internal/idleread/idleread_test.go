@@ -272,3 +272,101 @@ func FuzzMatchesBufio(f *testing.F) {
 		}
 	})
 }
+
+// TestReaderReadsASocketAtOnce: what a socket holds is read in one system
+// call, into a buffer taken once the bytes are there, not after a wait
+// that looks at them first.
+func TestReaderReadsASocketAtOnce(t *testing.T) {
+	client, server := loopback(t)
+	if _, err := client.Write([]byte("VER 1 MSNP7\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := WaitReadable(server); err != nil {
+		t.Fatal(err)
+	}
+	s := &countingSocket{TCPConn: server}
+	r := NewReader(s)
+	if line, err := r.ReadSlice('\n'); err != nil || string(line) != "VER 1 MSNP7\r\n" {
+		t.Fatalf("read %q, %v", line, err)
+	}
+	if s.calls != 1 {
+		t.Fatalf("%d calls on the socket for bytes it held, want 1", s.calls)
+	}
+}
+
+// countingSocket counts the system calls made on a socket, through its
+// Read or its RawConn.
+type countingSocket struct {
+	*net.TCPConn
+	calls int
+}
+
+func (s *countingSocket) Read(p []byte) (int, error) {
+	s.calls++
+	return s.TCPConn.Read(p)
+}
+
+func (s *countingSocket) SyscallConn() (syscall.RawConn, error) {
+	rc, err := s.TCPConn.SyscallConn()
+	return countingRawConn{RawConn: rc, calls: &s.calls}, err
+}
+
+type countingRawConn struct {
+	syscall.RawConn
+	calls *int
+}
+
+func (rc countingRawConn) Read(f func(fd uintptr) bool) error {
+	return rc.RawConn.Read(func(fd uintptr) bool {
+		*rc.calls++
+		return f(fd)
+	})
+}
+
+// TestReaderSocketErrors: a socket read directly fails as net.Conn's Read
+// does: io.EOF at the end, the deadline and the close as net errors that
+// name the connection.
+func TestReaderSocketErrors(t *testing.T) {
+	t.Run("end", func(t *testing.T) {
+		client, server := loopback(t)
+		_, _ = client.Write([]byte("OUT\r\n"))
+		client.Close()
+		r := NewReader(server)
+		if line, err := r.ReadSlice('\n'); err != nil || string(line) != "OUT\r\n" {
+			t.Fatalf("read %q, %v", line, err)
+		}
+		if _, err := r.ReadSlice('\n'); err != io.EOF {
+			t.Fatalf("at the end: %v, want io.EOF", err)
+		}
+		if r.buf != nil {
+			t.Fatal("the end left a buffer held")
+		}
+	})
+	t.Run("deadline", func(t *testing.T) {
+		_, server := loopback(t)
+		_ = server.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+		r := NewReader(server)
+		_, err := r.ReadSlice('\n')
+		var ne net.Error
+		if !errors.Is(err, os.ErrDeadlineExceeded) || !errors.As(err, &ne) || !ne.Timeout() || !strings.HasPrefix(err.Error(), "read tcp ") {
+			t.Fatalf("silent connection: %v, want a timeout naming the connection", err)
+		}
+		if r.buf != nil {
+			t.Fatal("the wait held a buffer")
+		}
+	})
+	t.Run("closed", func(t *testing.T) {
+		_, server := loopback(t)
+		r := NewReader(server)
+		done := make(chan error)
+		go func() {
+			_, err := r.ReadSlice('\n')
+			done <- err
+		}()
+		time.Sleep(10 * time.Millisecond)
+		server.Close()
+		if err := <-done; !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("closed connection: %v", err)
+		}
+	})
+}

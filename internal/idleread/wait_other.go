@@ -10,3 +10,8 @@ import (
 // WaitReadable cannot wait without reading on this system: it returns
 // errors.ErrUnsupported, and Reader holds its buffer while it waits.
 func WaitReadable(src io.Reader) error { return errors.ErrUnsupported }
+
+// readSocket reads no socket directly on this system.
+func readSocket(io.Reader) (buf *[BufferSize]byte, n int, err error) {
+	return nil, 0, errors.ErrUnsupported
+}

@@ -5,6 +5,9 @@ package idleread
 import (
 	"errors"
 	"io"
+	"net"
+	"os"
+	"sync"
 	"syscall"
 )
 
@@ -40,4 +43,79 @@ func readable(fd uintptr) bool {
 			return err != syscall.EAGAIN
 		}
 	}
+}
+
+// readSocket reads what src's socket holds, as src.Read would, into a
+// buffer from the pool that it takes only once the socket has bytes (or
+// its end) to give: one system call when the socket is readable, where a
+// wait (WaitReadable) and then a read took two, and no buffer held while
+// it waits. buf is nil when nothing was read. For src that is no socket
+// (see WaitReadable) it does nothing and returns errors.ErrUnsupported.
+func readSocket(src io.Reader) (buf *[BufferSize]byte, n int, err error) {
+	sc, ok := src.(syscall.Conn)
+	if !ok {
+		return nil, 0, errors.ErrUnsupported
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil, 0, errors.ErrUnsupported
+	}
+	op := socketReads.Get().(*socketRead)
+	err = rc.Read(op.read)
+	buf, n, errno := op.buf, op.n, op.errno
+	op.buf, op.n, op.errno = nil, 0, nil
+	socketReads.Put(op)
+	switch {
+	case err != nil: // the deadline passed, or the connection was closed
+		return nil, 0, readError(src, err)
+	case errno != nil:
+		buffers.Put(buf)
+		return nil, 0, readError(src, os.NewSyscallError("read", errno))
+	case n == 0:
+		buffers.Put(buf)
+		return nil, 0, io.EOF
+	}
+	return buf, n, nil
+}
+
+// socketRead is one readSocket's read, with its function made once: a
+// closure per read would be an allocation.
+type socketRead struct {
+	read  func(fd uintptr) bool
+	buf   *[BufferSize]byte
+	n     int
+	errno error
+}
+
+var socketReads = sync.Pool{New: func() any {
+	op := new(socketRead)
+	op.read = op.readFd
+	return op
+}}
+
+// readFd reads from the non-blocking socket fd; false (the buffer given
+// back) when it has nothing yet, for the runtime's poller to wait.
+func (op *socketRead) readFd(fd uintptr) bool {
+	buf := buffers.Get().(*[BufferSize]byte)
+	for {
+		n, err := syscall.Read(int(fd), buf[:])
+		switch err {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			buffers.Put(buf)
+			return false
+		}
+		op.buf, op.n, op.errno = buf, max(n, 0), err
+		return true
+	}
+}
+
+// readError is err as net.Conn's Read reports it, naming the connection.
+func readError(src io.Reader, err error) error {
+	c, ok := src.(net.Conn)
+	if !ok {
+		return err
+	}
+	return &net.OpError{Op: "read", Net: c.LocalAddr().Network(), Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
 }
