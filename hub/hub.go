@@ -171,14 +171,14 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 		return nil, fmt.Errorf("subscribe: %w", err)
 	}
 	if h.nodeSub, err = cfg.Conn.Subscribe(nodeSubject(cfg.Node), h.fromBus); err != nil {
-		_ = h.relations.sub.Unsubscribe()
+		h.relations.unsubscribe()
 		_ = h.receipts.sub.Unsubscribe()
 		h.directory.stop()
 		return nil, fmt.Errorf("subscribe: %w", err)
 	}
 	if err := h.startLiveness(ctx); err != nil {
 		_ = h.nodeSub.Unsubscribe()
-		_ = h.relations.sub.Unsubscribe()
+		h.relations.unsubscribe()
 		_ = h.receipts.sub.Unsubscribe()
 		h.directory.stop()
 		return nil, fmt.Errorf("node liveness: %w", err)
@@ -228,7 +228,7 @@ func (h *Hub) Close() {
 	h.countNodeDropsLocked()
 	h.mu.Unlock()
 	_ = h.receipts.sub.Unsubscribe()
-	_ = h.relations.sub.Unsubscribe()
+	h.relations.unsubscribe()
 	h.directory.stop()
 	close(h.stop)
 	<-h.done

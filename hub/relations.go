@@ -19,6 +19,9 @@ import (
 // line) can go unseen.
 type relations struct {
 	sub *nats.Subscription
+	// logins keeps the store's login records current (startLogins): the
+	// other cache that nodes keep of what the database holds.
+	logins *nats.Subscription
 
 	mu      sync.Mutex
 	owners  map[uint32]map[uint32]cachedRelation
@@ -49,7 +52,21 @@ func (h *Hub) startRelations() error {
 		}
 	})
 	r.sub = sub
+	if err != nil {
+		return err
+	}
+	if r.logins, err = h.startLogins(); err != nil {
+		_ = sub.Unsubscribe()
+	}
 	return err
+}
+
+// unsubscribe ends what startRelations subscribed to.
+func (r *relations) unsubscribe() {
+	_ = r.sub.Unsubscribe()
+	if r.logins != nil {
+		_ = r.logins.Unsubscribe()
+	}
 }
 
 // relation reads how owner's lists treat contact, from the cache when it

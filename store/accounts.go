@@ -136,7 +136,7 @@ func (c *core) Accounts(ctx context.Context) ([]hub.Account, error) {
 // on other people's lists. Whoever had it on a list, and whoever had it on
 // their reverse list, gets a new serial.
 func (c *core) DeleteAccount(ctx context.Context, number uint32) error {
-	return c.db.write(ctx, func(t tx) error {
+	err := c.db.write(ctx, func(t tx) error {
 		if err := mustExist(t, number); err != nil {
 			return err
 		}
@@ -154,31 +154,46 @@ func (c *core) DeleteAccount(ctx context.Context, number uint32) error {
 		_, err := t.exec(`DELETE FROM accounts WHERE number = ?`, number)
 		return err
 	})
+	if err == nil {
+		c.loginChanged(number)
+	}
+	return err
 }
 
 func (c *core) SetPassword(ctx context.Context, number uint32, password string) error {
 	if err := checkPassword(password); err != nil {
 		return err
 	}
-	return c.db.write(ctx, func(t tx) error {
+	err := c.db.write(ctx, func(t tx) error {
 		n, err := t.exec(`UPDATE accounts SET password_enc = ? WHERE number = ?`, c.keys.seal(number, password), number)
 		if err == nil && n == 0 {
 			return hub.ErrNotFound
 		}
 		return err
 	})
+	if err == nil {
+		c.loginChanged(number)
+	}
+	return err
 }
 
 // AccountWithPassword reads the account and its sealed password in one
 // query: half the database work of AccountByEmail and then Password.
+// A record read before is taken from the login cache (loginCache).
 func (c *core) AccountWithPassword(ctx context.Context, email string) (hub.Account, string, error) {
-	var sealed []byte
-	a, err := scanAccount(c.db.row(ctx, selectLoginByEmail, strings.ToLower(email)), &sealed)
-	if errors.Is(err, sql.ErrNoRows) {
-		return hub.Account{}, "", hub.ErrNotFound
-	}
-	if err != nil {
-		return hub.Account{}, "", fmt.Errorf("store: %w", err)
+	email = strings.ToLower(email)
+	cached, ok, epoch := c.logins.get(email)
+	a, sealed := cached.account, cached.sealed
+	if !ok {
+		var err error
+		a, err = scanAccount(c.db.row(ctx, selectLoginByEmail, email), &sealed)
+		if errors.Is(err, sql.ErrNoRows) {
+			return hub.Account{}, "", hub.ErrNotFound
+		}
+		if err != nil {
+			return hub.Account{}, "", fmt.Errorf("store: %w", err)
+		}
+		c.logins.put(email, a, sealed, epoch)
 	}
 	password, err := c.keys.unseal(a.Number, sealed)
 	if err != nil {
@@ -212,6 +227,9 @@ func (c *core) SetDisplayName(ctx context.Context, number uint32, name string) (
 		serial, err = bump(t, number)
 		return err
 	})
+	if err == nil {
+		c.loginChanged(number)
+	}
 	return serial, err
 }
 

@@ -32,6 +32,12 @@ type Store interface {
 	RotatePasswords(ctx context.Context, batch int) (Rotation, error)
 	// CurrentKeyID names the key that seals passwords, without revealing it.
 	CurrentKeyID() string
+	// OnLoginChange and ForgetLogin keep the login records that nodes
+	// sharing the database cache (AccountWithPassword) current: changed
+	// is told of every change this store makes to one, and ForgetLogin
+	// takes another node's word.
+	OnLoginChange(changed func(number uint32))
+	ForgetLogin(number uint32)
 	// Backup writes into dir, which must exist, what a restore needs from
 	// the store and returns the names of the files it wrote: the keys, and
 	// for SQLite the database. PostgreSQL's database is pg_dump's job.
@@ -155,8 +161,9 @@ func eachRow(rows rowIter, fn func(scanner) error) error {
 
 // core is the store's logic over an engine, shared by SQLite and Postgres.
 type core struct {
-	db   engine
-	keys *Keys
+	db     engine
+	keys   *Keys
+	logins loginCache
 
 	// maxRemovals is how many removals from its lists each account
 	// keeps (Config.MaxRemovals).

@@ -135,7 +135,7 @@ func (c *core) SetDisabled(ctx context.Context, number uint32, disabled bool) er
 }
 
 func (c *core) setFlag(ctx context.Context, number uint32, column string, on bool) error {
-	return c.db.write(ctx, func(t tx) error {
+	err := c.db.write(ctx, func(t tx) error {
 		n, err := t.exec(`UPDATE accounts SET `+column+` = ? WHERE number = ?`, on, number)
 		if err == nil && n == 0 {
 			return hub.ErrNotFound
@@ -145,6 +145,10 @@ func (c *core) setFlag(ctx context.Context, number uint32, column string, on boo
 		}
 		return err
 	})
+	if err == nil && column == "disabled" {
+		c.loginChanged(number)
+	}
+	return err
 }
 
 // IsAdmin reports whether an account has admin rights.

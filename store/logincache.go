@@ -1,0 +1,124 @@
+package store
+
+import (
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/crosstalk-im/crosstalk/hub"
+)
+
+// loginCache keeps what a login reads of an account (AccountWithPassword):
+// the account and its password as stored, sealed, by e-mail address. A
+// client that logs in again, or a crowd of them, costs no query. Every
+// change this store makes to what a login reads (password, display name,
+// disabled, deletion) forgets the account once committed, and tells
+// OnLoginChange's function, which tells the other nodes to ForgetLogin it
+// too. Entries also expire after LoginCacheTTL, which bounds how long a
+// change made behind every node's back (`crosstalk user passwd` on the
+// database) goes unseen. Nothing is kept of an address with no account,
+// so a new account logs in at once.
+type loginCache struct {
+	mu      sync.Mutex
+	byEmail map[string]cachedLogin
+	emails  map[uint32]string // number → key in byEmail
+	// epoch counts what was forgotten: a read that raced a change keeps
+	// nothing, as what it read may be from before the change.
+	epoch   uint64
+	changed func(number uint32)
+	now     func() time.Time // time.Now; tests set their own clock
+}
+
+type cachedLogin struct {
+	account hub.Account
+	sealed  []byte
+	expires time.Time
+}
+
+const (
+	// LoginCacheTTL bounds how long a login record is kept.
+	LoginCacheTTL = 10 * time.Second
+	// maxCachedLogins bounds the cache (about 200 bytes an entry).
+	maxCachedLogins = 100_000
+)
+
+// get returns the cached record of email and the epoch to hand put.
+func (l *loginCache) get(email string) (cachedLogin, bool, uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c, ok := l.byEmail[email]
+	if ok && !l.clock().Before(c.expires) {
+		l.dropLocked(c.account.Number)
+		ok = false
+	}
+	return c, ok, l.epoch
+}
+
+// put keeps what a login read, unless something was forgotten since the
+// read began (at epoch).
+func (l *loginCache) put(email string, a hub.Account, sealed []byte, epoch uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.epoch != epoch {
+		return
+	}
+	if l.byEmail == nil {
+		l.byEmail, l.emails = make(map[string]cachedLogin), make(map[uint32]string)
+	}
+	if len(l.byEmail) >= maxCachedLogins {
+		for number := range l.emails { // a random entry makes room
+			l.dropLocked(number)
+			break
+		}
+	}
+	l.dropLocked(a.Number)
+	l.byEmail[email] = cachedLogin{account: a, sealed: slices.Clone(sealed), expires: l.clock().Add(LoginCacheTTL)}
+	l.emails[a.Number] = email
+}
+
+// forget drops an account's record.
+func (l *loginCache) forget(number uint32) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.epoch++
+	l.dropLocked(number)
+}
+
+func (l *loginCache) dropLocked(number uint32) {
+	if email, ok := l.emails[number]; ok {
+		delete(l.byEmail, email)
+		delete(l.emails, number)
+	}
+}
+
+func (l *loginCache) clock() time.Time {
+	if l.now != nil {
+		return l.now()
+	}
+	return time.Now()
+}
+
+// loginChanged forgets an account after a change committed to what a
+// login reads of it, and tells the other nodes (OnLoginChange).
+func (c *core) loginChanged(number uint32) {
+	c.logins.forget(number)
+	c.logins.mu.Lock()
+	changed := c.logins.changed
+	c.logins.mu.Unlock()
+	if changed != nil {
+		changed(number)
+	}
+}
+
+// OnLoginChange has changed called after every change this store commits
+// to what a login reads of an account, for the other nodes to ForgetLogin
+// it.
+func (c *core) OnLoginChange(changed func(number uint32)) {
+	c.logins.mu.Lock()
+	c.logins.changed = changed
+	c.logins.mu.Unlock()
+}
+
+// ForgetLogin drops what this store keeps of an account's login record,
+// which another node changed.
+func (c *core) ForgetLogin(number uint32) { c.logins.forget(number) }
