@@ -180,6 +180,12 @@ func (o *Outbox) startLocked() []mark {
 	if len(o.pending) == 0 && !o.closing {
 		return written
 	}
+	if len(o.pending) == 0 && len(o.marks) == 0 {
+		// The last words are out: close here, as the write goroutine
+		// would, without starting one for every connection that ends.
+		o.closeLocked(errLastWords)
+		return written
+	}
 	o.writing = true
 	go o.flush()
 	return written

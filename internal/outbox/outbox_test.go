@@ -382,3 +382,28 @@ func TestWriteWithoutWaiting(t *testing.T) {
 		t.Fatalf("client read %q, %v", got, err)
 	}
 }
+
+// Last words the socket has room for close the connection on the
+// caller's goroutine: no write goroutine starts for a connection that
+// ends, and the client still reads them, then the end.
+func TestCloseAfterWithoutWaiting(t *testing.T) {
+	server, client := pipe(t)
+	o := New(server, 1<<20, time.Second)
+	var wakes int
+	o.WakeReader(func() { wakes++ })
+	o.CloseAfter([]byte("OUT\r\n"))
+	o.mu.Lock()
+	writing, closed := o.writing, o.closed
+	o.mu.Unlock()
+	if writing || !closed {
+		t.Fatalf("after CloseAfter: write goroutine %v, closed %v; want none, closed", writing, closed)
+	}
+	if wakes != 1 {
+		t.Fatalf("reader woken %d times, want once", wakes)
+	}
+	_ = client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if got, err := io.ReadAll(client); err != nil || string(got) != "OUT\r\n" {
+		t.Fatalf("client read %q, %v", got, err)
+	}
+	o.Close() // ends the lingering, as Finish does
+}
