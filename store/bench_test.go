@@ -57,6 +57,30 @@ func BenchmarkLoginQueries(b *testing.B) {
 	})
 }
 
+// BenchmarkAccountWithPassword is a login's read of its account, from the
+// login cache (an account that logged in before) and from the database
+// (the first login, or one after a change).
+func BenchmarkAccountWithPassword(b *testing.B) {
+	benchEachEngine(b, func(b *testing.B, e testEngine) {
+		for _, cached := range []bool{true, false} {
+			b.Run(map[bool]string{true: "cached", false: "database"}[cached], func(b *testing.B) {
+				s := benchStore(b, e)
+				i := 0
+				b.ReportAllocs()
+				for b.Loop() {
+					i = i%200 + 1
+					if !cached {
+						s.ForgetLogin(uint32(i))
+					}
+					if _, pw, err := s.AccountWithPassword(b.Context(), fmt.Sprintf("user%d@example.com", i)); err != nil || pw != "pw" {
+						b.Fatalf("password %q, %v", pw, err)
+					}
+				}
+			})
+		}
+	})
+}
+
 // BenchmarkRelation is the privacy check of every message.
 func BenchmarkRelation(b *testing.B) {
 	benchEachEngine(b, func(b *testing.B, e testEngine) {
