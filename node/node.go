@@ -53,9 +53,12 @@ type Options struct {
 	Database string
 	// Keys are the password and signing keys; what they leave out comes
 	// from DataDir.
-	Keys    store.KeyConfig
-	NatsURL string // empty: embedded NATS
-	Logger  *slog.Logger
+	Keys store.KeyConfig
+	// LoginCacheTTL is how long the store keeps a login record between
+	// logins (zero: store.DefaultLoginCacheTTL; negative: none).
+	LoginCacheTTL time.Duration
+	NatsURL       string // empty: embedded NATS
+	Logger        *slog.Logger
 
 	MSNPAddr string
 	SBAddr   string
@@ -196,7 +199,8 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 			return nil, err
 		}
 	}
-	if n.Store, err = store.Open(ctx, store.Config{DataDir: o.DataDir, Database: o.Database, Keys: o.Keys, MaxRemovals: o.MaxListRemovals}); err != nil {
+	if n.Store, err = store.Open(ctx, store.Config{DataDir: o.DataDir, Database: o.Database, Keys: o.Keys,
+		MaxRemovals: o.MaxListRemovals, LoginCacheTTL: o.LoginCacheTTL}); err != nil {
 		return nil, err
 	}
 	if n.Bus, err = bus.Open(ctx, bus.Options{URL: o.NatsURL, DataDir: o.DataDir, Logger: o.Logger}); err != nil {

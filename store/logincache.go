@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"slices"
 	"sync"
 	"time"
@@ -14,10 +15,10 @@ import (
 // change this store makes to what a login reads (password, display name,
 // disabled, deletion) forgets the account once committed, and tells
 // OnLoginChange's function, which tells the other nodes to ForgetLogin it
-// too. Entries also expire after LoginCacheTTL, which bounds how long a
-// change made behind every node's back (`crosstalk user passwd` on the
-// database) goes unseen. Nothing is kept of an address with no account,
-// so a new account logs in at once.
+// too. Entries also expire after their TTL (Config.LoginCacheTTL), which
+// bounds how long a change made behind every node's back (`crosstalk user
+// passwd` on the database) goes unseen. Nothing is kept of an address with
+// no account, so a new account logs in at once.
 type loginCache struct {
 	mu      sync.Mutex
 	byEmail map[string]cachedLogin
@@ -26,6 +27,7 @@ type loginCache struct {
 	// nothing, as what it read may be from before the change.
 	epoch   uint64
 	changed func(number uint32)
+	ttl     time.Duration    // 0: DefaultLoginCacheTTL; negative: keep none
 	now     func() time.Time // time.Now; tests set their own clock
 }
 
@@ -36,11 +38,20 @@ type cachedLogin struct {
 }
 
 const (
-	// LoginCacheTTL bounds how long a login record is kept.
-	LoginCacheTTL = 10 * time.Second
+	// DefaultLoginCacheTTL is how long a login record is kept unless
+	// Config says otherwise.
+	DefaultLoginCacheTTL = 10 * time.Second
 	// maxCachedLogins bounds the cache (about 200 bytes an entry).
 	maxCachedLogins = 100_000
 )
+
+// setTTL sets how long records are kept: zero: DefaultLoginCacheTTL,
+// negative: none is kept.
+func (l *loginCache) setTTL(ttl time.Duration) {
+	l.mu.Lock()
+	l.ttl = ttl
+	l.mu.Unlock()
+}
 
 // get returns the cached record of email and the epoch to hand put.
 func (l *loginCache) get(email string) (cachedLogin, bool, uint64) {
@@ -59,7 +70,8 @@ func (l *loginCache) get(email string) (cachedLogin, bool, uint64) {
 func (l *loginCache) put(email string, a hub.Account, sealed []byte, epoch uint64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.epoch != epoch {
+	ttl := cmp.Or(l.ttl, DefaultLoginCacheTTL)
+	if l.epoch != epoch || ttl < 0 {
 		return
 	}
 	if l.byEmail == nil {
@@ -72,7 +84,7 @@ func (l *loginCache) put(email string, a hub.Account, sealed []byte, epoch uint6
 		}
 	}
 	l.dropLocked(a.Number)
-	l.byEmail[email] = cachedLogin{account: a, sealed: slices.Clone(sealed), expires: l.clock().Add(LoginCacheTTL)}
+	l.byEmail[email] = cachedLogin{account: a, sealed: slices.Clone(sealed), expires: l.clock().Add(ttl)}
 	l.emails[a.Number] = email
 }
 

@@ -78,7 +78,7 @@ func TestLoginCacheForgetsChanges(t *testing.T) {
 
 // TestLoginCacheKeepsWhatOthersChange: a change made behind the store's
 // back (another node's, `crosstalk user passwd` on the same database) is
-// seen once ForgetLogin says so, or LoginCacheTTL has passed.
+// seen once ForgetLogin says so, or the TTL has passed.
 func TestLoginCacheKeepsWhatOthersChange(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e testEngine) {
 		at := e.place(t)
@@ -110,7 +110,7 @@ func TestLoginCacheKeepsWhatOthersChange(t *testing.T) {
 		if p := password(1); p != "changed elsewhere" {
 			t.Fatalf("after ForgetLogin: %q", p)
 		}
-		now = now.Add(LoginCacheTTL - time.Millisecond)
+		now = now.Add(DefaultLoginCacheTTL - time.Millisecond)
 		if p := password(2); p != "pw" {
 			t.Fatalf("before the TTL: %q", p)
 		}
@@ -150,5 +150,33 @@ func TestLoginCacheBounded(t *testing.T) {
 	}
 	if len(l.byEmail) != maxCachedLogins || len(l.emails) != maxCachedLogins {
 		t.Fatalf("%d entries (%d numbers), want %d", len(l.byEmail), len(l.emails), maxCachedLogins)
+	}
+}
+
+// TestLoginCacheTTL: Config.LoginCacheTTL sets how long a record is kept;
+// a negative one keeps none, and every login reads the database.
+func TestLoginCacheTTL(t *testing.T) {
+	for _, tc := range []struct {
+		ttl, kept time.Duration
+	}{{0, DefaultLoginCacheTTL}, {time.Minute, time.Minute}, {-1, 0}} {
+		p := engines[0].place(t)
+		cfg := p.config()
+		cfg.LoginCacheTTL = tc.ttl
+		st, err := Open(t.Context(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		s := coreOf(st)
+		now := time.Now()
+		s.logins.now = func() time.Time { return now }
+		withAccounts(t, s, 1)
+		if _, _, err := s.AccountWithPassword(t.Context(), account(1).Email); err != nil {
+			t.Fatal(err)
+		}
+		c, ok, _ := s.logins.get(account(1).Email)
+		if kept := c.expires.Sub(now); ok != (tc.kept > 0) || ok && kept != tc.kept {
+			t.Errorf("TTL %v: kept %v for %v, want %v", tc.ttl, ok, kept, tc.kept)
+		}
 	}
 }

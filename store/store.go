@@ -77,6 +77,9 @@ type Config struct {
 	// for clients that fetch only what changed (zero: DefaultMaxRemovals);
 	// a client whose copy is older than the oldest fetches everything.
 	MaxRemovals int
+	// LoginCacheTTL is how long a login record is kept (see loginCache);
+	// zero: DefaultLoginCacheTTL, negative: none is kept.
+	LoginCacheTTL time.Duration
 }
 
 // ErrNoDatabase is what opening an existing store returns where there is
@@ -92,6 +95,7 @@ func Open(ctx context.Context, cfg Config) (Store, error) {
 			return nil, err
 		}
 		s.maxRemovals = cfg.MaxRemovals
+		s.logins.setTTL(cfg.LoginCacheTTL)
 		return s, nil
 	}
 	if !IsPostgresURL(cfg.Database) {
@@ -102,6 +106,7 @@ func Open(ctx context.Context, cfg Config) (Store, error) {
 		return nil, err
 	}
 	s.maxRemovals = cfg.MaxRemovals
+	s.logins.setTTL(cfg.LoginCacheTTL)
 	return s, nil
 }
 

@@ -152,6 +152,7 @@ type serveCmd struct {
 	LoginMaxTracked    int           `help:"Most addresses, accounts and known places the login guard tracks, each." default:"100000" group:"logins"`
 	LoginLogRate       float64       `help:"Failed-login log lines per second, all protocols together (the others are counted in the next line)." default:"1" group:"logins"`
 	LoginLogBurst      int           `help:"Failed-login log lines in a burst." default:"20" group:"logins"`
+	LoginCacheTTL      time.Duration `help:"How long a node keeps an account's login record (its password sealed) for its next login. A change made through any node is seen at once; one made behind their backs (crosstalk user passwd on the database) within this. Negative: keep none." default:"10s" group:"logins"`
 }
 
 func (c *serveCmd) Run(log *slog.Logger) error {
@@ -165,6 +166,7 @@ func (c *serveCmd) Run(log *slog.Logger) error {
 		DataDir:       c.Data,
 		Database:      c.Database,
 		Keys:          keys,
+		LoginCacheTTL: c.LoginCacheTTL,
 		NatsURL:       c.Nats,
 		Logger:        log,
 		MSNPAddr:      c.MsnpAddr,
