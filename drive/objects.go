@@ -157,14 +157,38 @@ type objectBlob struct {
 
 func (b *objectBlob) Size() int64 { return b.size }
 
-func (b *objectBlob) Read(p []byte) (int, error) {
-	if b.offset >= b.size {
-		return 0, io.EOF
-	}
-	if b.r == nil || b.at > b.offset {
-		if b.r != nil {
-			b.r.Close()
+// objectReadAttempts bounds how often one read opens the object again
+// after its stream broke off: the bus's consumer behind a Get can miss a
+// heartbeat or lose its server (a cluster electing a leader, a node
+// killed), which cut downloads through another node short.
+const objectReadAttempts = 3
+
+func (b *objectBlob) Read(p []byte) (n int, err error) {
+	for attempt := 1; ; attempt++ {
+		if b.offset >= b.size {
+			return 0, io.EOF
 		}
+		n, err = b.readOn(p)
+		if err == nil || err == io.EOF && b.offset >= b.size {
+			return n, err
+		}
+		// The stream ended or failed before the object's end: the next
+		// read opens it again where this one stopped.
+		b.drop()
+		if n > 0 {
+			return n, nil
+		}
+		if attempt == objectReadAttempts || b.ctx.Err() != nil {
+			return 0, err
+		}
+	}
+}
+
+// readOn reads from the object's stream at b.offset, opening it there
+// first when it is not.
+func (b *objectBlob) readOn(p []byte) (int, error) {
+	if b.r == nil || b.at > b.offset {
+		b.drop()
 		r, err := b.store.Get(b.ctx, b.id)
 		if err != nil {
 			return 0, err
@@ -182,6 +206,13 @@ func (b *objectBlob) Read(p []byte) (int, error) {
 	b.at += int64(n)
 	b.offset = b.at
 	return n, err
+}
+
+func (b *objectBlob) drop() {
+	if b.r != nil {
+		b.r.Close()
+		b.r = nil
+	}
 }
 
 func (b *objectBlob) Seek(offset int64, whence int) (int64, error) {
@@ -202,8 +233,6 @@ func (b *objectBlob) Seek(offset int64, whence int) (int64, error) {
 }
 
 func (b *objectBlob) Close() error {
-	if b.r != nil {
-		return b.r.Close()
-	}
+	b.drop()
 	return nil
 }
