@@ -21,7 +21,7 @@ import (
 
 // startNode starts a node with every listener, the MSNFTP relay included,
 // on a loopback port (MySpaceIM shares MSN's).
-func startNode(t *testing.T, tweak func(*node.Options)) *node.Node {
+func startNode(t testing.TB, tweak func(*node.Options)) *node.Node {
 	t.Helper()
 	o := node.Options{DataDir: t.TempDir(), Logger: testLogger(t)}
 	o.MSNPAddr, o.SBAddr, o.FTPAddr, o.GGAddr, o.IMIPAddr, o.HTTPAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
@@ -91,11 +91,11 @@ func imipAs(n *node.Node, number uint32, password string) imipLogin {
 }
 
 // testLogger logs to the test's output, shown when it fails.
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
@@ -163,7 +163,7 @@ func testFile(t *testing.T, name string, size int) (string, []byte) {
 }
 
 // testContext is bounded well below the test timeout.
-func testContext(t *testing.T) context.Context {
+func testContext(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
 	return ctx

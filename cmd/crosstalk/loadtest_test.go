@@ -32,7 +32,7 @@ import (
 // of its own, per-connection limits, caps per address and the login
 // guard's count per address lifted as a load test's own server has them;
 // it returns the node and its data directory.
-func loadNode(t *testing.T) (*node.Node, string) {
+func loadNode(t testing.TB) (*node.Node, string) {
 	var data string
 	n := startNode(t, func(o *node.Options) {
 		data = o.DataDir

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+// BenchmarkCrossMessage measures one message of each protocol pair the
+// way loadtest cross sends it, over loopback to a node in this process:
+// the sender's message, the server's answer, and the recipient's client
+// handed the text. Its time and allocations per message are the clients'
+// and the server's together; MSN→MSN is the yardstick, as in loadtest
+// cross, whose server CPU per message is the server's alone.
+func BenchmarkCrossMessage(b *testing.B) {
+	n, data := loadNode(b)
+	ctx := testContext(b)
+	if err := createLoadAccounts(ctx, data, 2); err != nil {
+		b.Fatal(err)
+	}
+	addrs := map[string]string{"msn": n.MSNPAddr, "gg": n.GGAddr, "imip": n.IMIPAddr, "msim": n.MSIMAddr, "sip": n.SIPAddr}
+	c := loadtestCrossCmd{Pairs: strings.Split("msn-gg,gg-msn,msn-imip,imip-msn,msn-msim,msim-msn,msn-sip,sip-msn", ",")}
+	pairs, err := c.pairs()
+	if err != nil {
+		b.Fatal(err)
+	}
+	sources := &sourceAddrs{}
+	for _, p := range pairs {
+		b.Run(p.from.key+"-"+p.to.key, func(b *testing.B) {
+			ctx, cancel := context.WithTimeout(ctx, time.Minute)
+			defer cancel()
+			from, err := p.from.open(ctx, addrs[p.from.key], sources.dialer(), 0, true)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer from.close()
+			to, err := p.to.open(ctx, addrs[p.to.key], sources.dialer(), 1, true)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer to.close()
+			send, receive, err := openConversation(ctx, from, 0, to, 1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := roundTrip(ctx, send, receive); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N), "µs/msg")
+		})
+	}
+}
