@@ -150,8 +150,12 @@ func applyStyle(f *hub.Format, prop, value string) {
 // cssFont is a font name as a style can hold it: without quotes, which
 // would end it, or ";", which would end the property.
 func cssFont(name string) string {
-	return strings.TrimSpace(strings.NewReplacer("'", "", `"`, "", ";", "").Replace(name))
+	return strings.TrimSpace(fontUnsafe.Replace(name))
 }
+
+// fontUnsafe drops what a style's font name cannot hold; made once, as a
+// Replacer builds its tables on first use.
+var fontUnsafe = strings.NewReplacer("'", "", `"`, "", ";", "")
 
 // toXHTML renders a hub message the way GG clients write their own: a
 // <span> per run, with colour and font in its style.

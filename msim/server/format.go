@@ -60,9 +60,11 @@ func fromMarkup(markup string) hub.Message {
 
 // markupFont is a font name as an attribute can hold it, without quotes
 // or angle brackets.
-func markupFont(name string) string {
-	return strings.NewReplacer("'", "", `"`, "", "<", "", ">", "").Replace(name)
-}
+func markupFont(name string) string { return fontUnsafe.Replace(name) }
+
+// fontUnsafe drops what an attribute value cannot hold; made once, as a
+// Replacer builds its tables on first use.
+var fontUnsafe = strings.NewReplacer("'", "", `"`, "", "<", "", ">", "")
 
 func parseColor(v string) string {
 	if m := rgbColor.FindStringSubmatch(v); m != nil {

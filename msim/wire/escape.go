@@ -89,6 +89,9 @@ func ParseDict(raw string) Dict {
 	return d
 }
 
+// dictKeyUnsafe drops what a dictionary key cannot hold.
+var dictKeyUnsafe = strings.NewReplacer("\x1c", "", "=", "")
+
 // Encode returns the wire form of d, to be used as a raw message value.
 // Keys and values are escaped; there is no escape for 0x1C, so it is
 // removed, and so is "=" from keys.
@@ -98,7 +101,7 @@ func (d Dict) Encode() string {
 		if i > 0 {
 			b.WriteByte(DictSep)
 		}
-		b.WriteString(Escape(strings.NewReplacer("\x1c", "", "=", "").Replace(p.Key)))
+		b.WriteString(Escape(dictKeyUnsafe.Replace(p.Key)))
 		b.WriteByte('=')
 		b.WriteString(Escape(strings.ReplaceAll(p.Value, "\x1c", "")))
 	}

@@ -120,7 +120,7 @@ func WalkMarkup(markup string, visit func(MarkupPiece)) {
 // without NUL, MarkupToText(TextToMarkup(text)) == text.
 func TextToMarkup(text string) string {
 	text = strings.ReplaceAll(text, "\x00", "")
-	esc := strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+	esc := markupEscaper
 	if !strings.Contains(text, "\n") {
 		if text == "final" {
 			return "<p>final</p>"
@@ -135,6 +135,9 @@ func TextToMarkup(text string) string {
 	}
 	return b.String()
 }
+
+// markupEscaper writes text's "&", "<" and ">" as entities.
+var markupEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 
 // tag is one parsed markup tag.
 type tag struct {

@@ -171,11 +171,14 @@ func firstMessage(format string) (string, bool) {
 	return text, text != ""
 }
 
-var tags = regexp.MustCompile(`<[^>]*>`)
+var (
+	tags       = regexp.MustCompile(`<[^>]*>`)
+	lineBreaks = strings.NewReplacer("<br>", "\n", "<br/>", "\n", "<BR>", "\n")
+)
 
 // stripHTML turns an HTML message into its text.
 func stripHTML(s string) string {
-	s = strings.NewReplacer("<br>", "\n", "<br/>", "\n", "<BR>", "\n").Replace(s)
+	s = lineBreaks.Replace(s)
 	return html.UnescapeString(tags.ReplaceAllString(s, ""))
 }
 
