@@ -198,7 +198,9 @@ func (c *Client) readLoop() {
 		if err != nil || m == nil {
 			return err
 		}
-		c.log.Debug("sip recv", "msg", m.LogString())
+		if c.log.Enabled(context.Background(), slog.LevelDebug) {
+			c.log.Debug("sip recv", "msg", m.LogString())
+		}
 		return c.handle(m)
 	}, func(cause error) Event {
 		c.stopTimers()
@@ -229,7 +231,9 @@ func (c *Client) send(m *wire.Message) error {
 		if err != nil {
 			return nil, err
 		}
-		c.log.Debug("sip send", "msg", m.LogString())
+		if c.log.Enabled(context.Background(), slog.LevelDebug) {
+			c.log.Debug("sip send", "msg", m.LogString())
+		}
 		return enc, nil
 	})
 }

@@ -19,6 +19,7 @@ import (
 	"crypto/md5"
 	"crypto/rand"
 	"crypto/rc4"
+	"crypto/subtle"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -439,7 +440,15 @@ type Session struct {
 	flags              uint32
 	sendSign, sendSeal [md5.Size]byte
 	recvSign, recvSeal [md5.Size]byte
+	// sendSIP and recvSIP are the RC4 key streams that encrypt the
+	// checksum of every MS-SIPAE signature: its sequence number is always
+	// SIPSequence, so its per-message key, and the 8 bytes of key stream
+	// used, never change.
+	sendSIP, recvSIP [checksumSize]byte
 }
+
+// checksumSize is the part of the HMAC a signature carries.
+const checksumSize = 8
 
 // newSession derives the signing and sealing keys ([MS-NLMP] 3.4.5.2,
 // 3.4.5.3) from the NTLMv2 session base key (the key exchange key) and the
@@ -470,6 +479,7 @@ func newSession(flags uint32, keyExchangeKey, encryptedKey []byte, client bool) 
 		s.sendSign, s.recvSign = s.recvSign, s.sendSign
 		s.sendSeal, s.recvSeal = s.recvSeal, s.sendSeal
 	}
+	s.sendSIP, s.recvSIP = s.keyStream(s.sendSeal[:], SIPSequence), s.keyStream(s.recvSeal[:], SIPSequence)
 	return s
 }
 
@@ -480,41 +490,81 @@ const SignatureSize = 16
 // this side's keys. In datagram mode every message has an RC4 key of its
 // own, MD5(sealing key ‖ seq) ([MS-NLMP] 3.4.4.2, 3.4.3).
 func (s *Session) Sign(seq uint32, msg []byte) [SignatureSize]byte {
-	return mac(s.flags, s.handle(s.sendSeal[:], seq), s.sendSign[:], seq, msg)
+	stream := s.sendSIP
+	if seq != SIPSequence {
+		stream = s.keyStream(s.sendSeal[:], seq)
+	}
+	return mac(s.flags, stream, &s.sendSign, seq, msg)
 }
 
 // Verify checks the peer's signature of msg, with the sequence number the
 // signature carries.
 func (s *Session) Verify(msg []byte, sig [SignatureSize]byte) bool {
 	seq := binary.LittleEndian.Uint32(sig[12:])
-	want := mac(s.flags, s.handle(s.recvSeal[:], seq), s.recvSign[:], seq, msg)
+	stream := s.recvSIP
+	if seq != SIPSequence {
+		stream = s.keyStream(s.recvSeal[:], seq)
+	}
+	want := mac(s.flags, stream, &s.recvSign, seq, msg)
 	return hmac.Equal(want[:], sig[:])
 }
 
-func (s *Session) handle(sealKey []byte, seq uint32) *rc4.Cipher {
+// keyStream is the start of the RC4 key stream that encrypts the checksum
+// of the signature with sequence number seq: in datagram mode each message
+// has a key of its own, MD5(sealing key ‖ seq).
+func (s *Session) keyStream(sealKey []byte, seq uint32) [checksumSize]byte {
 	key := sealKey
 	if s.flags&FlagDatagram != 0 {
 		sum := md5.Sum(binary.LittleEndian.AppendUint32(bytes.Clone(sealKey), seq))
 		key = sum[:]
 	}
 	c, _ := rc4.NewCipher(key)
-	return c
+	var stream [checksumSize]byte
+	c.XORKeyStream(stream[:], stream[:])
+	return stream
 }
 
 // mac is MAC() with extended session security ([MS-NLMP] 3.4.4.2): the
-// first 8 bytes of HMAC-MD5(signing key, seq ‖ msg), encrypted with handle
-// when keys were exchanged.
-func mac(flags uint32, handle *rc4.Cipher, signKey []byte, seq uint32, msg []byte) [SignatureSize]byte {
+// first 8 bytes of HMAC-MD5(signing key, seq ‖ msg), encrypted with the
+// key stream when keys were exchanged.
+func mac(flags uint32, stream [checksumSize]byte, signKey *[md5.Size]byte, seq uint32, msg []byte) [SignatureSize]byte {
 	var out [SignatureSize]byte
 	binary.LittleEndian.PutUint32(out[0:], 1)
-	sum := hmacMD5(signKey, binary.LittleEndian.AppendUint32(nil, seq), msg)
+	sum := checksum(signKey, seq, msg)
+	copy(out[4:12], sum[:checksumSize])
 	if flags&FlagKeyExchange != 0 {
-		handle.XORKeyStream(out[4:12], sum[:8])
-	} else {
-		copy(out[4:12], sum[:8])
+		subtle.XORBytes(out[4:12], out[4:12], stream[:])
 	}
 	binary.LittleEndian.PutUint32(out[12:], seq)
 	return out
+}
+
+// checksum is HMAC-MD5(signKey, seq ‖ msg) (RFC 2104) computed with one
+// MD5 state on the stack of its caller rather than crypto/hmac's several
+// allocations: every SIP message is signed or checked with it.
+func checksum(signKey *[md5.Size]byte, seq uint32, msg []byte) [md5.Size]byte {
+	const blockSize = 64
+	var pad [blockSize]byte
+	for i := range pad {
+		pad[i] = 0x36 // ipad
+	}
+	subtle.XORBytes(pad[:md5.Size], pad[:md5.Size], signKey[:])
+	h := md5.New()
+	h.Write(pad[:])
+	var num [4]byte
+	binary.LittleEndian.PutUint32(num[:], seq)
+	h.Write(num[:])
+	h.Write(msg)
+	var inner, sum [md5.Size]byte
+	h.Sum(inner[:0])
+	for i := range pad {
+		pad[i] ^= 0x36 ^ 0x5c // opad
+	}
+	h.Reset()
+	h.Write(pad[:])
+	h.Write(inner[:])
+	h.Sum(sum[:0])
+	return sum
 }
 
 // SIPSequence is the sequence number every MS-SIPAE signature uses: the

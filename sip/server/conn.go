@@ -383,8 +383,8 @@ func (c *conn) encode(m *wire.Message) ([]byte, error) {
 		a := wire.SignatureAuth{Protocol: "NTLM", Rand: randomHex(4), Num: strconv.FormatUint(uint64(sa.snum), 10),
 			Realm: cfg.Realm, TargetName: cfg.TargetName}
 		sig := sa.keys.SignSIP(wire.SignatureBuffer(m, a))
-		m.Set(wire.HeaderAuthenticationInfo, fmt.Sprintf(`NTLM rspauth="%s", srand="%s", snum="%s", opaque="%s", qop="auth", targetname="%s", realm="%s"`,
-			sig, a.Rand, a.Num, sa.opaque, cfg.TargetName, cfg.Realm))
+		m.Set(wire.HeaderAuthenticationInfo, `NTLM rspauth="`+sig+`", srand="`+a.Rand+`", snum="`+a.Num+`", opaque="`+sa.opaque+
+			`", qop="auth", targetname="`+cfg.TargetName+`", realm="`+cfg.Realm+`"`)
 	}
 	enc, err := m.Encode()
 	if err != nil {

@@ -24,7 +24,6 @@
 package wire
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"strconv"
@@ -223,34 +222,41 @@ func ParseCSeq(v string) (uint32, string, error) {
 // break or a character its syntax forbids.
 var ErrEncode = errors.New("sip: message cannot be encoded")
 
-// Encode writes m in wire form, Content-Length last.
+// Encode writes m in wire form, Content-Length last, in one allocation:
+// every message a server sends is encoded here.
 func (m *Message) Encode() ([]byte, error) {
-	var b bytes.Buffer
-	if err := m.startLine(&b); err != nil {
+	if err := m.checkStartLine(); err != nil {
 		return nil, err
 	}
+	size := len(Version) + len(m.Method) + len(m.RequestURI) + len(m.Reason) + len("  999 \r\nContent-Length: 4294967296\r\n\r\n") + len(m.Body)
 	for _, h := range m.Headers {
 		if !isToken(h.Name) || strings.EqualFold(h.Name, HeaderContentLength) || strings.ContainsAny(h.Value, "\r\n") {
 			return nil, fmt.Errorf("%w: header %q", ErrEncode, h.Name)
 		}
-		b.WriteString(h.Name)
-		b.WriteString(": ")
-		b.WriteString(h.Value)
-		b.WriteString("\r\n")
+		size += len(h.Name) + len(h.Value) + len(": \r\n")
 	}
-	b.WriteString("Content-Length: ")
-	b.WriteString(strconv.Itoa(len(m.Body)))
-	b.WriteString("\r\n\r\n")
-	b.Write(m.Body)
-	return b.Bytes(), nil
+	b := make([]byte, 0, size)
+	if m.IsRequest() {
+		b = append(append(append(append(append(b, m.Method...), ' '), m.RequestURI...), ' '), Version...)
+	} else {
+		b = append(append(append(append(append(b, Version...), ' '), strconv.Itoa(m.StatusCode)...), ' '), m.Reason...)
+	}
+	b = append(b, "\r\n"...)
+	for _, h := range m.Headers {
+		b = append(append(append(append(b, h.Name...), ": "...), h.Value...), "\r\n"...)
+	}
+	b = append(b, "Content-Length: "...)
+	b = strconv.AppendInt(b, int64(len(m.Body)), 10)
+	b = append(b, "\r\n\r\n"...)
+	return append(b, m.Body...), nil
 }
 
-func (m *Message) startLine(b *bytes.Buffer) error {
+// checkStartLine reports a start line that cannot be written.
+func (m *Message) checkStartLine() error {
 	if m.IsRequest() {
 		if !isToken(m.Method) || m.RequestURI == "" || strings.ContainsAny(m.RequestURI, " \t\r\n") {
 			return fmt.Errorf("%w: request line %q %q", ErrEncode, m.Method, m.RequestURI)
 		}
-		fmt.Fprintf(b, "%s %s %s\r\n", m.Method, m.RequestURI, Version)
 		return nil
 	}
 	// pidgin-sipe splits the status line in three: the reason may not be
@@ -258,7 +264,6 @@ func (m *Message) startLine(b *bytes.Buffer) error {
 	if m.StatusCode < 100 || m.StatusCode > 699 || m.Reason == "" || strings.ContainsAny(m.Reason, "\r\n") {
 		return fmt.Errorf("%w: status line %d %q", ErrEncode, m.StatusCode, m.Reason)
 	}
-	fmt.Fprintf(b, "%s %d %s\r\n", Version, m.StatusCode, m.Reason)
 	return nil
 }
 

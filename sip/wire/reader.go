@@ -200,6 +200,12 @@ func (r *Reader) readLine(budget *int) (string, error) {
 		if len(line)+len(chunk) > *budget {
 			return "", &TooLargeError{What: "header section", Max: r.lim.MaxHeaderBytes}
 		}
+		if line == nil && err == nil {
+			// The whole line was buffered (nearly always): it is copied
+			// once, into the string.
+			line = chunk
+			break
+		}
 		line = append(line, chunk...)
 		if err == nil {
 			break

@@ -21,42 +21,39 @@ type SignatureAuth struct {
 // P-Preferred-Identity), Expires, and for a response its status code.
 // Fields are taken as pidgin-sipe takes them (see AddressURI and Tag).
 func SignatureBuffer(m *Message, a SignatureAuth) []byte {
-	var b strings.Builder
-	field := func(s string) {
-		b.WriteByte('<')
-		b.WriteString(s)
-		b.WriteByte('>')
-	}
-	field(a.Protocol)
-	field(a.Rand)
-	field(a.Num)
-	field(a.Realm)
-	field(a.TargetName)
-	field(m.Get(HeaderCallID))
 	cseq := m.Get(HeaderCSeq)
 	num, method, _ := strings.Cut(cseq, " ")
-	field(num)
 	if m.IsRequest() {
 		method = m.Method
 	}
-	field(method)
 	from, to := m.Get(HeaderFrom), m.Get(HeaderTo)
-	field(AddressURI(from))
-	field(Tag(from))
-	field(AddressURI(to))
-	field(Tag(to))
 	pai, ok := m.Lookup("P-Asserted-Identity")
 	if !ok {
 		pai = m.Get("P-Preferred-Identity")
 	}
 	sipURI, telURI := assertedIdentities(pai)
-	field(sipURI)
-	field(telURI)
-	field(m.Get(HeaderExpires))
+	var code string
 	if !m.IsRequest() {
-		field(strconv.Itoa(m.StatusCode))
+		code = strconv.Itoa(m.StatusCode)
 	}
-	return []byte(b.String())
+	fields := [...]string{a.Protocol, a.Rand, a.Num, a.Realm, a.TargetName, m.Get(HeaderCallID), num, method,
+		AddressURI(from), Tag(from), AddressURI(to), Tag(to), sipURI, telURI, m.Get(HeaderExpires), code}
+	last := len(fields)
+	if m.IsRequest() {
+		last-- // a request has no status code
+	}
+	size := 2 * last
+	for _, f := range fields[:last] {
+		size += len(f)
+	}
+	// One allocation: every message in and out is signed or checked.
+	b := make([]byte, 0, size)
+	for _, f := range fields[:last] {
+		b = append(b, '<')
+		b = append(b, f...)
+		b = append(b, '>')
+	}
+	return b
 }
 
 // assertedIdentities picks the first sip: and tel: URIs in <> of a
