@@ -95,9 +95,20 @@ func (h *Hub) deliverLive(ctx context.Context, to uint32, ev Event, nodes []stri
 		reply = r.prefix + strconv.FormatUint(id, 10)
 	}
 	waiting := h.publishTo(to, ev, nodes, ch, reply)
-	timer := time.NewTimer(h.cfg.DeliveryTimeout)
-	defer timer.Stop()
+	var timer *time.Timer
 	for answered := 0; answered < waiting; answered++ {
+		select {
+		case took := <-ch: // this node's, when it dispatched the event here
+			if took > 0 {
+				return true
+			}
+			continue
+		default:
+		}
+		if timer == nil {
+			timer = time.NewTimer(h.cfg.DeliveryTimeout)
+			defer timer.Stop()
+		}
 		select {
 		case took := <-ch:
 			if took > 0 {
@@ -256,9 +267,11 @@ func (h *Hub) resyncPresence(number uint32) {
 		events = append(events, Event{Kind: EventPresence, From: e.Contact, Status: st, Text: text})
 	}
 	for _, s := range sessions {
+		h.waiting.Add(1)
 		select {
 		case h.resyncs <- resync{session: s, events: events}:
 		case <-ctx.Done():
+			h.waiting.Add(-1)
 			return
 		}
 	}

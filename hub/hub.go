@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -67,7 +68,16 @@ type Hub struct {
 	resyncs chan resync
 	stop    chan struct{}
 	done    chan struct{}
-	// targets is the dispatcher's reusable list of an event's sessions.
+	// dispatching is held while events are handed to this node's
+	// sessions: by the dispatcher for each event it takes, and by a sender
+	// that hands its message over itself (see dispatchHere). Endpoints'
+	// Deliver never runs twice at once.
+	dispatching sync.Mutex
+	// waiting counts the events and resyncs queued for the dispatcher and
+	// not yet handed over; none may be overtaken.
+	waiting atomic.Int64
+	// targets is the reusable list of an event's sessions, under
+	// dispatching.
 	targets  []*Session
 	receipts receipts
 	// directory replicates the presence bucket (see its doc).
@@ -260,7 +270,9 @@ func (h *Hub) publish(to uint32, ev Event) {
 func (h *Hub) publishTo(to uint32, ev Event, nodes []string, took chan<- int, reply string) (answers int) {
 	if h.hasLocal(to) {
 		answers++
-		h.enqueue(envelope{to: to, ev: ev, took: took})
+		if e := (envelope{to: to, ev: ev, took: took}); took == nil || !h.dispatchHere(e) {
+			h.enqueue(e)
+		}
 	}
 	var data []byte
 	for _, node := range nodes {
@@ -306,9 +318,11 @@ func (h *Hub) fromBus(msg *nats.Msg) {
 // told no session took it, and the account's sessions here are given their
 // contacts' presence afresh once the burst is over.
 func (h *Hub) enqueue(e envelope) {
+	h.waiting.Add(1)
 	select {
 	case h.queue <- e:
 	default:
+		h.waiting.Add(-1)
 		h.refused(e.ev.Kind, "queue_full", e.to)
 		h.answer(e, 0)
 		h.scheduleResync(e.to)
@@ -332,15 +346,40 @@ func (h *Hub) dispatch() {
 	for {
 		select {
 		case e := <-h.queue:
+			h.dispatching.Lock()
 			h.dispatchEvent(e)
+			h.waiting.Add(-1)
+			h.dispatching.Unlock()
 		case r := <-h.resyncs:
+			h.dispatching.Lock()
 			for _, ev := range r.events {
 				r.session.endpoint.Deliver(ev)
 			}
+			h.waiting.Add(-1)
+			h.dispatching.Unlock()
 		case <-h.stop:
 			return
 		}
 	}
+}
+
+// dispatchHere hands a message event to this node's sessions on the
+// sender's goroutine, when nothing is queued for the dispatcher that it
+// would overtake and no one is dispatching: the sender learns at once
+// whether a session took it, without two switches between goroutines and
+// a wait per message. It reports whether it did; if not, the event goes
+// through the queue. It never waits for the lock, so a Deliver that sends
+// a message of its own queues it rather than deadlocking.
+func (h *Hub) dispatchHere(e envelope) bool {
+	if !h.dispatching.TryLock() {
+		return false
+	}
+	defer h.dispatching.Unlock()
+	if h.waiting.Load() != 0 {
+		return false
+	}
+	h.dispatchEvent(e)
+	return true
 }
 
 func (h *Hub) dispatchEvent(e envelope) {
