@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/crosstalk-im/crosstalk/hub"
@@ -36,7 +37,7 @@ func parseIMFormat(v string) *hub.Format {
 		return nil
 	}
 	f := &hub.Format{}
-	for _, part := range strings.Split(v, ";") {
+	for part := range strings.SplitSeq(v, ";") {
 		key, val, _ := strings.Cut(strings.TrimSpace(part), "=")
 		switch key {
 		case "FN":
@@ -47,13 +48,21 @@ func parseIMFormat(v string) *hub.Format {
 			f.Underline = strings.Contains(val, "U")
 			f.Strike = strings.Contains(val, "S")
 		case "CO":
-			var bgr uint32
-			if _, err := fmt.Sscanf(val, "%x", &bgr); err == nil && bgr <= 0xffffff {
-				f.Color = fmt.Sprintf("%02X%02X%02X", bgr&0xff, bgr>>8&0xff, bgr>>16)
+			// The hexadecimal digits it starts with, as fmt's %x reads them.
+			val = strings.TrimSpace(val)
+			digits := val[:len(val)-len(strings.TrimLeft(val, "0123456789abcdefABCDEF"))]
+			if bgr, err := strconv.ParseUint(digits, 16, 32); err == nil && bgr <= 0xffffff {
+				f.Color = rgbHex(byte(bgr), byte(bgr>>8), byte(bgr>>16))
 			}
 		}
 	}
 	return f
+}
+
+// rgbHex writes a colour as the hub does: RRGGBB in upper-case hex.
+func rgbHex(r, g, b byte) string {
+	const digits = "0123456789ABCDEF"
+	return string([]byte{digits[r>>4], digits[r&15], digits[g>>4], digits[g&15], digits[b>>4], digits[b&15]})
 }
 
 // imFormat writes a hub format as X-MMS-IM-Format; without one, the

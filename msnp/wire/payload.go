@@ -35,10 +35,9 @@ func ParsePayload(p []byte) Payload {
 	return Payload{head: p}
 }
 
-// each calls fn with every header line's name and value, trimmed, until fn
-// returns false.
-func (p Payload) each(fn func(name, value []byte) bool) {
-	rest := p.head
+// nextHeader takes the first header line of rest: its name and value,
+// trimmed, and what follows it; ok is false once no header line is left.
+func nextHeader(rest []byte) (name, value, after []byte, ok bool) {
 	for len(rest) > 0 {
 		line := rest
 		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
@@ -46,29 +45,24 @@ func (p Payload) each(fn func(name, value []byte) bool) {
 		} else {
 			rest = nil
 		}
-		name, value, ok := bytes.Cut(line, []byte(":"))
+		name, value, found := bytes.Cut(line, []byte(":"))
 		name = bytes.TrimSpace(name)
-		if !ok || len(name) == 0 {
-			continue
-		}
-		if !fn(name, bytes.TrimSpace(value)) {
-			return
+		if found && len(name) > 0 {
+			return name, bytes.TrimSpace(value), rest, true
 		}
 	}
+	return nil, nil, nil, false
 }
 
 // Header returns the first value of the named header (any letter case), or
-// "".
+// "". It is read for every message relayed, and allocates only the value.
 func (p Payload) Header(name string) string {
-	var v string
-	p.each(func(n, value []byte) bool {
+	for n, value, rest, ok := nextHeader(p.head); ok; n, value, rest, ok = nextHeader(rest) {
 		if asciiEqualFold(n, name) {
-			v = string(value)
-			return false
+			return string(value)
 		}
-		return true
-	})
-	return v
+	}
+	return ""
 }
 
 // ContentType is the Content-Type without parameters, in lower case.
@@ -80,11 +74,10 @@ func (p Payload) ContentType() string {
 // Headers returns every header, keyed in canonical form.
 func (p Payload) Headers() textproto.MIMEHeader {
 	h := make(textproto.MIMEHeader)
-	p.each(func(name, value []byte) bool {
+	for name, value, rest, ok := nextHeader(p.head); ok; name, value, rest, ok = nextHeader(rest) {
 		key := textproto.CanonicalMIMEHeaderKey(string(name))
 		h[key] = append(h[key], string(value))
-		return true
-	})
+	}
 	return h
 }
 
