@@ -66,8 +66,8 @@ type conn struct {
 	// for presence): a slice costs less than a map.
 	subs []*subscription
 	// Made with their first entry, as an idle session often has none.
-	watching map[uint32]watch        // contacts whose presence the client asked for
-	pending  map[string]*transaction // our requests waiting for answers
+	watching map[uint32]watch                // contacts whose presence the client asked for
+	pending  map[transactionKey]*transaction // our requests waiting for answers
 	held     []hub.Event
 	seq      uint32 // numbers our out-of-dialog requests
 	presence presenceMode
@@ -420,7 +420,7 @@ type transaction struct {
 // or nil when none came within TransactionTimeout or the connection ended.
 // done runs on the reader goroutine or a timer's, never under c.mu.
 func (c *conn) request(m *wire.Message, done func(res *wire.Message)) error {
-	key := transactionKey(m)
+	key := transactionOf(m)
 	t := &transaction{done: done}
 	c.mu.Lock()
 	if c.ended {
@@ -428,7 +428,7 @@ func (c *conn) request(m *wire.Message, done func(res *wire.Message)) error {
 		return net.ErrClosed
 	}
 	if c.pending == nil {
-		c.pending = make(map[string]*transaction)
+		c.pending = make(map[transactionKey]*transaction)
 	}
 	c.pending[key] = t
 	t.timer = time.AfterFunc(c.srv.cfg.TransactionTimeout, func() {
@@ -448,12 +448,20 @@ func (c *conn) request(m *wire.Message, done func(res *wire.Message)) error {
 	return nil
 }
 
-func transactionKey(m *wire.Message) string {
-	n, method, _ := m.CSeq()
-	return m.Get(wire.HeaderCallID) + " " + strconv.FormatUint(uint64(n), 10) + " " + strings.ToUpper(method)
+// transactionKey matches an answer to our request: Call-ID, CSeq number
+// and method.
+type transactionKey struct {
+	callID string
+	cseq   uint32
+	method string // upper case
 }
 
-func (c *conn) takeTransaction(key string) *transaction {
+func transactionOf(m *wire.Message) transactionKey {
+	n, method, _ := m.CSeq()
+	return transactionKey{m.Get(wire.HeaderCallID), n, strings.ToUpper(method)}
+}
+
+func (c *conn) takeTransaction(key transactionKey) *transaction {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	t := c.pending[key]
@@ -472,7 +480,7 @@ func (c *conn) handleResponse(m *wire.Message) {
 		c.log().Info("ignoring a response without a good signature", "response", m.FirstLine())
 		return
 	}
-	if t := c.takeTransaction(transactionKey(m)); t != nil {
+	if t := c.takeTransaction(transactionOf(m)); t != nil {
 		t.timer.Stop()
 		t.done(m)
 	}
@@ -488,13 +496,16 @@ func (c *conn) nextSeq() uint32 {
 
 // newRequest starts a request of ours to the client.
 func (c *conn) newRequest(method, target, from, to, callID string, cseq uint32) *wire.Message {
-	return wire.NewRequest(method, target).
-		Add(wire.HeaderVia, "SIP/2.0/TCP "+c.local+";branch=z9hG4bK"+randomHex(8)).
+	m := wire.NewRequest(method, target)
+	// Room for what callers add (Contact, Content-Type, Event and the
+	// signature), so that the headers are one allocation.
+	m.Headers = make([]wire.Header, 0, 10)
+	return m.Add(wire.HeaderVia, "SIP/2.0/TCP "+c.local+";branch=z9hG4bK"+randomHex(8)).
 		Add(wire.HeaderMaxForwards, "70").
 		Add(wire.HeaderFrom, from).
 		Add(wire.HeaderTo, to).
 		Add(wire.HeaderCallID, callID).
-		Add(wire.HeaderCSeq, fmt.Sprintf("%d %s", cseq, method))
+		Add(wire.HeaderCSeq, uitoa(cseq)+" "+method)
 }
 
 // Deliver turns hub events into requests to the client. It runs on the
