@@ -20,7 +20,7 @@ func BenchmarkCrossMessage(b *testing.B) {
 		b.Fatal(err)
 	}
 	addrs := map[string]string{"msn": n.MSNPAddr, "gg": n.GGAddr, "imip": n.IMIPAddr, "msim": n.MSIMAddr, "sip": n.SIPAddr}
-	c := loadtestCrossCmd{Pairs: strings.Split("msn-gg,gg-msn,msn-imip,imip-msn,msn-msim,msim-msn,msn-sip,sip-msn", ",")}
+	c := loadtestCrossCmd{Pairs: strings.Split("msn-gg,gg-msn,msn-imip,imip-msn,msn-msim,msim-msn,msn-sip,sip-msn,gg-sip,sip-gg", ",")}
 	pairs, err := c.pairs()
 	if err != nil {
 		b.Fatal(err)
