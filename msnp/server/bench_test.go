@@ -65,6 +65,29 @@ func benchmarkLogins(b *testing.B, env *testEnv, login func(email string) error)
 func BenchmarkSwitchboardMessage(b *testing.B) {
 	b.Run("msn-only", func(b *testing.B) { benchmarkSwitchboardMessage(b, false) })
 	b.Run("mirrored", func(b *testing.B) { benchmarkSwitchboardMessage(b, true) })
+	b.Run("pipelined", benchmarkPipelinedMessages)
+}
+
+// benchmarkPipelinedMessages measures messages that alice sends 32 at a
+// time, in one write, as a client with several messages to send may: one
+// op is one message, relayed and ACKed.
+func benchmarkPipelinedMessages(b *testing.B) {
+	env := newTestEnv(b, func(c *Config) { c.CommandsPerSecond = 1e9; c.CommandBurst = 1 << 30 })
+	env.addAccount(b, 1001, "alice@example.com", "Alice", "pa")
+	env.addAccount(b, 1002, "bob@example.com", "Bob", "pb")
+	asb, bsb := aliceCallsBob(b, env)
+	const perWrite = 32
+	frames, texts := pipelined(3, perWrite, 0)
+	b.ReportAllocs()
+	for b.Loop() {
+		asb.send(frames)
+		for i := range texts {
+			bsb.expectMessage(texts[i])
+			asb.expect("ACK " + strconv.Itoa(3+i))
+		}
+	}
+	b.ReportMetric(float64(b.N*perWrite)/b.Elapsed().Seconds(), "msgs/s")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*perWrite), "ns/msg")
 }
 
 func benchmarkSwitchboardMessage(b *testing.B, mirrored bool) {
@@ -84,31 +107,7 @@ func benchmarkSwitchboardMessage(b *testing.B, mirrored bool) {
 			time.Sleep(time.Millisecond)
 		}
 	}
-	alice, bob := dialRaw(b, env.nsAddr), dialRaw(b, env.nsAddr)
-	alice.login("alice@example.com", "pa")
-	bob.login("bob@example.com", "pb")
-	alice.send("CHG 4 NLN\r\n")
-	alice.expect("CHG 4 NLN")
-	bob.send("CHG 4 NLN\r\n")
-	bob.expect("CHG 4 NLN")
-	alice.send("XFR 5 SB\r\n")
-	var addr, cookie, sid, ringCookie string
-	s, _ := alice.line()
-	fmt.Sscanf(s, "XFR 5 SB %s CKI %s", &addr, &cookie)
-	asb := dialRaw(b, addr)
-	asb.send("USR 1 alice@example.com " + cookie + "\r\n")
-	asb.expect("USR 1 OK alice@example.com Alice")
-	asb.send("CAL 2 bob@example.com\r\n")
-	s, _ = asb.line()
-	fmt.Sscanf(s, "CAL 2 RINGING %s", &sid)
-	s, _ = bob.line()
-	fmt.Sscanf(s, "RNG "+sid+" %s CKI %s", &addr, &ringCookie)
-	bsb := dialRaw(b, addr)
-	bsb.send("ANS 1 bob@example.com " + ringCookie + " " + sid + "\r\n")
-	bsb.expect("IRO 1 1 1 alice@example.com Alice")
-	bsb.expect("ANS 1 OK")
-	asb.expect("JOI bob@example.com Bob")
-
+	asb, bsb := aliceCallsBob(b, env)
 	payload := "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\nX-MMS-IM-Format: FN=Microsoft%20Sans%20Serif; EF=; CO=0; CS=0; PF=22\r\n\r\nhello, this is a benchmark message"
 	frame := fmt.Sprintf("MSG 3 A %d\r\n%s", len(payload), payload)
 	buf := make([]byte, len(payload))

@@ -189,10 +189,13 @@ func (c *conn) End(err error) {
 
 // Arm runs before the first command and after each: the replies to the
 // last command, and the events that came while it ran, leave in one
-// write, and the client has until the end of the handshake to log in,
+// write (on a switchboard, once the messages the client sent at once are
+// all relayed: see sbConn.batch), and the client has until the end of the handshake to log in,
 // then the idle timeout for each command.
 func (c *conn) Arm() time.Time {
-	c.out.Release()
+	if sc, ok := c.h.(*sbConn); !ok || !sc.endBatch(true) {
+		c.out.Release()
+	}
 	idle := c.srv.cfg.IdleTimeout
 	if c.role == roleSwitchboard {
 		idle = c.srv.cfg.SwitchboardIdleTimeout

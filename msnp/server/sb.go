@@ -3,12 +3,14 @@ package server
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/internal/outbox"
 	"github.com/crosstalk-im/crosstalk/internal/ratelimit"
 	"github.com/crosstalk-im/crosstalk/metrics"
 	"github.com/crosstalk-im/crosstalk/msnp/p2p"
@@ -75,6 +77,46 @@ type sbConn struct {
 	// (USR/ANS email;{guid}), "" before.
 	endpoint string
 	p2pRate  ratelimit.Bucket
+	// batch holds the outboxes of the members this client's messages went
+	// to while its next command already waited, whole, in the read buffer
+	// (a client that sends several at once): they and this client's own
+	// replies leave when the buffer is drained, one write per connection
+	// instead of one per message, the members' first, so that no ACK goes
+	// out before its message (see holdFor and endBatch).
+	batch []*outbox.Outbox
+}
+
+// holdFor keeps what is written to the members of to that are MSN
+// clients for the end of the batch, when another command of the client's
+// waits whole in the read buffer.
+func (c *sbConn) holdFor(to []member) {
+	if !c.rd.CommandBuffered() {
+		return
+	}
+	for _, m := range to {
+		if o, ok := m.(*sbConn); ok && !slices.Contains(c.batch, o.out) {
+			o.out.Hold()
+			c.batch = append(c.batch, o.out)
+		}
+	}
+}
+
+// endBatch releases the members' outboxes held for the batch, unless the
+// next command waits whole in the read buffer; it reports whether the
+// batch goes on, when the client's own replies wait too.
+func (c *sbConn) endBatch(goOn bool) bool {
+	if len(c.batch) == 0 {
+		return false
+	}
+	if goOn && c.rd.CommandBuffered() {
+		return true
+	}
+	for i, o := range c.batch {
+		o.Release()
+		c.batch[i] = nil
+	}
+	c.batch = c.batch[:0]
+	return false
 }
 
 func (c *sbConn) account() hub.Account { return c.acct }
@@ -364,6 +406,7 @@ func (c *sbConn) handleMSG(ctx context.Context, cmd wire.Command) error {
 		others = []member{st}
 	}
 	failed := len(others) == 0
+	c.holdFor(others)
 	payload := c.relaying(others, cmd.Payload)
 	for _, o := range others {
 		if r, ok := o.(*remote); ok && isP2P(payload) {
@@ -441,6 +484,7 @@ func (s *Server) mirror(from hub.Account, to []member, payload []byte) {
 // end leaves the session: the others see BYE, and when no MSN client is
 // left the session ends.
 func (c *sbConn) end(context.Context) {
+	c.endBatch(false)
 	sb := c.sb
 	if sb == nil {
 		return

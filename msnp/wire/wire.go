@@ -7,7 +7,6 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
 	"slices"
 	"strconv"
@@ -102,6 +101,26 @@ func (r *Reader) Buffered() int { return r.br.Buffered() }
 // idleread.Reader.Release).
 func (r *Reader) Release() { r.br.Release() }
 
+// CommandBuffered reports whether a whole command, its payload included,
+// waits in the buffer: reading it will not wait for the client. A line it
+// cannot read the length of counts as whole, since ReadCommand fails on it
+// at once.
+func (r *Reader) CommandBuffered() bool {
+	buf, _ := r.br.Peek(r.br.Buffered())
+	end := bytes.IndexByte(buf, '\n')
+	if end < 0 {
+		return false
+	}
+	line := bytes.TrimRight(buf[:end], "\r")
+	name, _, _ := bytes.Cut(line, []byte(" "))
+	if !slices.Contains(r.payloads, string(name)) {
+		return true
+	}
+	last := line[bytes.LastIndexByte(line, ' ')+1:]
+	n, err := strconv.Atoi(string(last))
+	return err != nil || len(buf)-(end+1) >= n
+}
+
 // ReadCommand reads the next command. Lines may end in CRLF or a bare LF;
 // runs of spaces count as one separator, as tolerant servers have always
 // done for clients that send empty fields or trailing spaces. Blank lines
@@ -185,6 +204,8 @@ func AppendPayloadCommand(dst []byte, name string, payload []byte, args ...strin
 		dst = append(dst, ' ')
 		dst = append(dst, a...)
 	}
-	dst = fmt.Appendf(dst, " %d\r\n", len(payload))
+	dst = append(dst, ' ')
+	dst = strconv.AppendInt(dst, int64(len(payload)), 10)
+	dst = append(dst, '\r', '\n')
 	return append(dst, payload...)
 }

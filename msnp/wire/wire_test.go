@@ -224,3 +224,29 @@ func FuzzParsePayload(f *testing.F) {
 		}
 	})
 }
+
+// CommandBuffered says whether what is left in the buffer after a command
+// holds the next one whole, payload included.
+func TestCommandBuffered(t *testing.T) {
+	for _, c := range []struct {
+		rest string
+		want bool
+	}{
+		{"", false},
+		{"PNG\r\n", true},
+		{"PN", false},
+		{"MSG 2 N 5\r\nhello", true},
+		{"MSG 2 N 5\r\nhell", false},
+		{"MSG 2 N 5\n", false},
+		{"MSG 2 OK\r\n", true},
+		{"MSG 2 N x\r\n", true},
+	} {
+		r := NewReader(strings.NewReader("PNG\r\n"+c.rest), DefaultLimits, "MSG", "QRY")
+		if _, err := r.ReadCommand(); err != nil {
+			t.Fatal(err)
+		}
+		if got := r.CommandBuffered(); got != c.want {
+			t.Errorf("%q left: CommandBuffered() = %v, want %v", c.rest, got, c.want)
+		}
+	}
+}
