@@ -413,9 +413,11 @@ func (c *conn) invite(d *dialog) {
 			}
 			return
 		}
-		d.remoteTag = wire.Tag(res.Get(wire.HeaderTo))
+		// Cloned: the answer's header lines share one allocation, which
+		// the dialog is not to keep.
+		d.remoteTag = strings.Clone(wire.Tag(res.Get(wire.HeaderTo)))
 		if t := wire.AddressURI(res.Get(wire.HeaderContact)); t != "" {
-			d.target = t
+			d.target = strings.Clone(t)
 		}
 		ack := c.inDialog(d, wire.MethodAck, d.cseq)
 		c.mu.Unlock()

@@ -130,7 +130,7 @@ func (r *Reader) ReadMessage() (*Message, error) {
 		return nil, nil
 	}
 	budget := r.lim.MaxHeaderBytes
-	first, err := r.readLine(&budget)
+	first, err := r.readLine(&budget, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -138,10 +138,19 @@ func (r *Reader) ReadMessage() (*Message, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The header lines of a response or a MESSAGE, one of each per
+	// message sent, share one allocation; those of other requests, whose
+	// values a server keeps for as long as a registration or a dialog
+	// lasts, have one each, so that what is kept holds no more.
+	var shared *strings.Builder
+	if !m.IsRequest() || m.Method == MethodMessage {
+		shared = &strings.Builder{}
+		shared.Grow(512)
+	}
 	length := -1
 	lastWasLength := false // a continuation cannot fold into Content-Length
 	for {
-		line, err := r.readLine(&budget)
+		line, err := r.readLine(&budget, shared)
 		if err != nil {
 			return nil, err
 		}
@@ -192,8 +201,9 @@ func (r *Reader) ReadMessage() (*Message, error) {
 func isLineEnd(c byte) bool { return c == '\r' || c == '\n' }
 
 // readLine reads one line without its line end, taking its bytes from
-// budget.
-func (r *Reader) readLine(budget *int) (string, error) {
+// budget; the line is written to shared, when given, and the string
+// returned is a part of shared's.
+func (r *Reader) readLine(budget *int, shared *strings.Builder) (string, error) {
 	var line []byte
 	for {
 		chunk, err := r.br.ReadSlice('\n')
@@ -222,7 +232,14 @@ func (r *Reader) readLine(budget *int) (string, error) {
 	if bytes.IndexByte(line, '\r') >= 0 {
 		return "", syntaxError(string(line), "carriage return inside a line")
 	}
-	return string(line), nil
+	if shared == nil {
+		return string(line), nil
+	}
+	// A Builder never changes what it wrote: the strings it returned
+	// earlier stay as they were.
+	start := shared.Len()
+	shared.Write(line)
+	return shared.String()[start:], nil
 }
 
 func truncated(err error) error {
