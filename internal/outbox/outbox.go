@@ -132,6 +132,22 @@ func (o *Outbox) WriteTracked(p []byte, receipt Receipt) error {
 		settleAll(dropped, false)
 		return ErrOverflow
 	}
+	if len(o.pending) == 0 && !o.held && !o.writing {
+		// Nothing waits before p: the socket takes what it can straight
+		// from the caller's bytes, and only what it does not take is
+		// copied to wait (a copy and an allocation fewer for nearly every
+		// message).
+		o.pending = p
+		o.writeNowLocked()
+		if len(o.pending) == 0 {
+			o.mu.Unlock()
+			if receipt != nil {
+				receipt(true)
+			}
+			return nil
+		}
+		p, o.pending = o.pending, nil
+	}
 	o.pending = append(o.pending, p...)
 	if receipt != nil {
 		o.marks = append(o.marks, mark{end: len(o.pending), receipt: receipt})
