@@ -69,12 +69,20 @@ func newLoadServer(ctx context.Context, o *loadtestOptions, addrs map[string]str
 type serverReading struct {
 	cpu    time.Duration // -1 when it cannot be read
 	counts serverCounts  // nil when it cannot be read
+	// clientCPU is the load test's own CPU time, -1 when it cannot be
+	// told from the server's (a server in this process).
+	clientCPU time.Duration
 }
 
 func (s *loadServer) read(ctx context.Context, out io.Writer) serverReading {
-	r := serverReading{cpu: -1}
+	r := serverReading{cpu: -1, clientCPU: -1}
 	if cpu, err := s.cpuTime(ctx); err == nil {
 		r.cpu = cpu
+	}
+	if self := os.Getpid(); s.pid != self {
+		if cpu, err := processCPU(self); err == nil {
+			r.clientCPU = cpu
+		}
 	}
 	if s.metrics == "" {
 		return r
@@ -96,6 +104,12 @@ func reportCPU(out io.Writer, before, after serverReading, n int64, unit string)
 	}
 	per := (after.cpu - before.cpu) / time.Duration(n)
 	fmt.Fprintf(out, "  server CPU: %.1f µs per %s\n", float64(per)/float64(time.Microsecond), unit)
+	if before.clientCPU >= 0 && after.clientCPU >= 0 {
+		// What the clients cost bounds what this machine can measure: the
+		// server and they share its cores.
+		client := (after.clientCPU - before.clientCPU) / time.Duration(n)
+		fmt.Fprintf(out, "  load generator CPU: %.1f µs per %s (this process)\n", float64(client)/float64(time.Microsecond), unit)
+	}
 	return per
 }
 
@@ -107,32 +121,37 @@ const clockTicks = 100
 // when its process id is known, else from its metrics.
 func (s *loadServer) cpuTime(ctx context.Context) (time.Duration, error) {
 	if s.pid > 0 {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.pid))
-		if err != nil {
-			return 0, err
-		}
-		// The fields after the command name in parentheses, from the
-		// third (state): utime and stime are the 14th and 15th.
-		_, rest, ok := strings.Cut(string(b), ") ")
-		fields := strings.Fields(rest)
-		if !ok || len(fields) < 13 {
-			return 0, errors.New("unexpected /proc stat line")
-		}
-		var ticks int64
-		for _, f := range fields[11:13] {
-			n, err := strconv.ParseInt(f, 10, 64)
-			if err != nil {
-				return 0, err
-			}
-			ticks += n
-		}
-		return time.Duration(ticks) * time.Second / clockTicks, nil
+		return processCPU(s.pid)
 	}
 	if s.metrics == "" {
 		return 0, errors.New("no --server-pid or --metrics")
 	}
 	v, err := s.metricValue(ctx, "process_cpu_seconds_total")
 	return time.Duration(v * float64(time.Second)), err
+}
+
+// processCPU is a process's user and system CPU time so far, from /proc.
+func processCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The fields after the command name in parentheses, from the third
+	// (state): utime and stime are the 14th and 15th.
+	_, rest, ok := strings.Cut(string(b), ") ")
+	fields := strings.Fields(rest)
+	if !ok || len(fields) < 13 {
+		return 0, errors.New("unexpected /proc stat line")
+	}
+	var ticks int64
+	for _, f := range fields[11:13] {
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return 0, err
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / clockTicks, nil
 }
 
 // residentBytes is the server's resident memory: VmRSS from /proc when its
