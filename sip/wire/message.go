@@ -110,6 +110,9 @@ func NewResponse(code int) *Message {
 // it has none and tag is not empty), Call-ID and CSeq copied.
 func Response(req *Message, code int, tag string) *Message {
 	res := NewResponse(code)
+	// Room for what is copied and what a server adds (a signature,
+	// Contact, Content-Type), in one allocation.
+	res.Headers = make([]Header, 0, 10)
 	for _, v := range req.Values(HeaderVia) {
 		res.Add(HeaderVia, v)
 	}

@@ -147,6 +147,9 @@ func (r *Reader) ReadMessage() (*Message, error) {
 		shared = &strings.Builder{}
 		shared.Grow(512)
 	}
+	// Room for the headers of most messages at once, rather than growing
+	// four or five times.
+	m.Headers = make([]Header, 0, 12)
 	length := -1
 	lastWasLength := false // a continuation cannot fold into Content-Length
 	for {
