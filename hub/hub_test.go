@@ -3,6 +3,7 @@ package hub_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -586,5 +587,59 @@ func TestSharedOffline(t *testing.T) {
 	}
 	if got, err := h.SharedOffline(ctx, bob.Number, sharing, 424242); err != nil || len(got) != 0 {
 		t.Fatalf("an unknown id: %+v %v", got, err)
+	}
+}
+
+// TestMessageKeepsEventOrder: a message handed over on its sender's
+// goroutine never overtakes events queued for the dispatcher before it,
+// nor one the dispatcher is delivering: bob's session gets both typing
+// notices, then the message, which its sender hears was delivered.
+func TestMessageKeepsEventOrder(t *testing.T) {
+	ctx := context.Background()
+	h, st := newHub(t)
+	alice, bob := account(t, st, 1, "alice@example.com"), account(t, st, 2, "bob@example.com")
+	as, err := h.Attach(ctx, alice, "msnp", newRecorder())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := as.SetPresence(ctx, hub.StatusOnline, ""); err != nil {
+		t.Fatal(err)
+	}
+	stuck := &stuckEndpoint{recorder: newRecorder(), release: make(chan struct{})}
+	bs, err := h.Attach(ctx, bob, "gg", stuck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bs.SetPresence(ctx, hub.StatusOnline, ""); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := h.SendTyping(ctx, alice, bob.Number, 1, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sent := make(chan hub.Delivery, 1)
+	go func() {
+		d, err := h.SendMessage(ctx, alice, bob.Number, hub.Message{Text: "after the typing"}, "")
+		if err != nil {
+			t.Error(err)
+		}
+		sent <- d
+	}()
+	time.Sleep(50 * time.Millisecond) // the message on its way, behind the stuck delivery
+	close(stuck.release)
+	if d := <-sent; d != hub.Delivered {
+		t.Fatalf("message: %v", d)
+	}
+	stuck.mu.Lock()
+	defer stuck.mu.Unlock()
+	var kinds []hub.EventKind
+	for _, ev := range stuck.events {
+		if ev.Kind == hub.EventTyping || ev.Kind == hub.EventMessage {
+			kinds = append(kinds, ev.Kind)
+		}
+	}
+	if want := []hub.EventKind{hub.EventTyping, hub.EventTyping, hub.EventMessage}; !slices.Equal(kinds, want) {
+		t.Fatalf("bob got %v, want %v", kinds, want)
 	}
 }
