@@ -420,6 +420,28 @@ func (s *stuckEndpoint) Deliver(ev hub.Event) bool {
 	return s.recorder.Deliver(ev)
 }
 
+// aliceAndStuckBob makes accounts 1 (alice, on MSN with the given
+// status) and 2 (bob, whose GG session's endpoint is stuck until
+// released).
+func aliceAndStuckBob(t *testing.T, h *hub.Hub, st hub.Store, status hub.Status, text string) (alice, bob hub.Account, bs *hub.Session, stuck *stuckEndpoint) {
+	t.Helper()
+	ctx := context.Background()
+	alice, bob = account(t, st, 1, "alice@example.com"), account(t, st, 2, "bob@example.com")
+	as, err := h.Attach(ctx, alice, "msnp", newRecorder())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := as.SetPresence(ctx, status, text); err != nil {
+		t.Fatal(err)
+	}
+	stuck = &stuckEndpoint{recorder: newRecorder(), release: make(chan struct{})}
+	bs, err = h.Attach(ctx, bob, "gg", stuck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return alice, bob, bs, stuck
+}
+
 // TestEventQueueFull: events the bus cannot queue for the node are counted
 // as refused, a message among them is kept in the mailbox, its sender told
 // it is stored rather than delivered, and the session whose events were
@@ -427,19 +449,7 @@ func (s *stuckEndpoint) Deliver(ev hub.Event) bool {
 func TestEventQueueFull(t *testing.T) {
 	ctx := context.Background()
 	st, h := testenv.Hub(t, hub.Config{EventQueue: 1, DeliveryTimeout: 200 * time.Millisecond})
-	alice, bob := account(t, st, 1, "alice@example.com"), account(t, st, 2, "bob@example.com")
-	as, err := h.Attach(ctx, alice, "msnp", newRecorder())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := as.SetPresence(ctx, hub.StatusBusy, "in a meeting"); err != nil {
-		t.Fatal(err)
-	}
-	stuck := &stuckEndpoint{recorder: newRecorder(), release: make(chan struct{})}
-	s, err := h.Attach(ctx, bob, "gg", stuck)
-	if err != nil {
-		t.Fatal(err)
-	}
+	alice, bob, s, stuck := aliceAndStuckBob(t, h, st, hub.StatusBusy, "in a meeting")
 	if _, _, err := s.AddContact(ctx, hub.Forward, alice.Number, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -597,19 +607,7 @@ func TestSharedOffline(t *testing.T) {
 func TestMessageKeepsEventOrder(t *testing.T) {
 	ctx := context.Background()
 	h, st := newHub(t)
-	alice, bob := account(t, st, 1, "alice@example.com"), account(t, st, 2, "bob@example.com")
-	as, err := h.Attach(ctx, alice, "msnp", newRecorder())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := as.SetPresence(ctx, hub.StatusOnline, ""); err != nil {
-		t.Fatal(err)
-	}
-	stuck := &stuckEndpoint{recorder: newRecorder(), release: make(chan struct{})}
-	bs, err := h.Attach(ctx, bob, "gg", stuck)
-	if err != nil {
-		t.Fatal(err)
-	}
+	alice, bob, bs, stuck := aliceAndStuckBob(t, h, st, hub.StatusOnline, "")
 	if err := bs.SetPresence(ctx, hub.StatusOnline, ""); err != nil {
 		t.Fatal(err)
 	}
