@@ -248,6 +248,12 @@ func (s *Server) deliverPending(ctx context.Context, c *sbConn, pending []pendin
 			})
 		}
 	}
+	if !slices.ContainsFunc(pending, func(p pendingMessage) bool { return p.msg.Offline != 0 }) {
+		// Nothing to take out of the mailbox once written: no waiting for
+		// the writes, which would hold the sender's goroutine (or the
+		// hub's) while a client that reads slowly lets its output fill.
+		return
+	}
 	c.out.Wait()
 	mu.Lock()
 	defer mu.Unlock()

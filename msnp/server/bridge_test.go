@@ -302,3 +302,42 @@ func TestMailboxShareNAK(t *testing.T) {
 	sb.send(fmt.Sprintf("MSG 3 A %d\r\n%s", len(text), text))
 	sb.expect("NAK 3")
 }
+
+// TestSlowReaderHoldsNoSender: an MSN client that stops reading its chat
+// with a member of another protocol lets its output fill until the
+// connection is closed for it; the sender is never held waiting for that
+// client's writes, which would time out only after WriteTimeout.
+func TestSlowReaderHoldsNoSender(t *testing.T) {
+	ctx := context.Background()
+	env := newTestEnv(t, func(c *Config) { c.WriteTimeout = 10 * time.Minute })
+	bob := env.addAccount(t, 1002, "bob@example.com", "Bob", "pb")
+	carol := env.addAccount(t, 1003, "carol@example.com", "Carol", "pc")
+	b := dialRaw(t, env.nsAddr)
+	b.login("bob@example.com", "pb")
+	b.send("CHG 4 NLN\r\n")
+	b.expect("CHG 4 NLN")
+	attachOther(t, env, carol)
+	if d, err := env.hub.SendMessage(ctx, carol, bob.Number, hub.Message{Text: "hi"}, ""); err != nil || d != hub.Delivered {
+		t.Fatalf("send: %v %v", d, err)
+	}
+	sb := answerRing(t, b, "bob@example.com", "carol@example.com")
+	sb.expect("IRO 1 1 1 carol@example.com Carol")
+	sb.expect("ANS 1 OK")
+	sb.readMSG()
+
+	// Bob reads no more; Carol sends far more than loopback's buffers and
+	// the output queue hold.
+	text := strings.Repeat("x", 1400)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 10_000 {
+			env.hub.SendMessage(ctx, carol, bob.Number, hub.Message{Text: text}, "")
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("the sender is held by a client that does not read")
+	}
+}
