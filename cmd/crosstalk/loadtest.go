@@ -501,16 +501,8 @@ func (lt *loadtest) idlePhase(ctx context.Context, p loadProtocol) (perSession f
 		fmt.Fprintf(lt.out, "memory: not measured (%v)\n", err)
 		return 0, false, nil
 	}
-	sessions := make([]loadSession, lt.Users)
+	sessions, err := openIdle(ctx, p, lt.srv.addrs[p.key], lt.sources, lt.Users, lt.Workers)
 	defer closeSessions(sessions, lt.Workers)
-	addr := lt.srv.addrs[p.key]
-	err = forEach(ctx, lt.Users, lt.Workers, func(ctx context.Context, i int) error {
-		ctx, cancel := context.WithTimeout(ctx, stepTimeout)
-		defer cancel()
-		var err error
-		sessions[i], err = p.open(ctx, addr, lt.sources.dialer(), i, true)
-		return err
-	})
 	if err != nil {
 		return 0, false, fmt.Errorf("idle phase: %w", err)
 	}
@@ -523,6 +515,20 @@ func (lt *loadtest) idlePhase(ctx context.Context, p loadProtocol) (perSession f
 	fmt.Fprintf(lt.out, "memory: %.1f KiB resident per idle logged-in session (%d sessions); server resident %.1f → %.1f MiB, from %s\n",
 		perSession/1024, lt.Users, float64(before)/(1<<20), float64(after)/(1<<20), from)
 	return perSession, true, nil
+}
+
+// openIdle logs accounts 0 … n-1 in at addr, online, workers at once,
+// and returns the sessions, those it opened when it fails.
+func openIdle(ctx context.Context, p loadProtocol, addr string, sources *sourceAddrs, n, workers int) ([]loadSession, error) {
+	sessions := make([]loadSession, n)
+	err := forEach(ctx, n, workers, func(ctx context.Context, i int) error {
+		ctx, cancel := context.WithTimeout(ctx, stepTimeout)
+		defer cancel()
+		var err error
+		sessions[i], err = p.open(ctx, addr, sources.dialer(), i, true)
+		return err
+	})
+	return sessions, err
 }
 
 // repeat has n workers do step again and again until d has passed; a step

@@ -32,6 +32,9 @@ func TestMain(m *testing.M) {
 		main()
 		os.Exit(0)
 	}
+	if runIdleClients() {
+		os.Exit(0)
+	}
 	os.Exit(pgtest.Main(m).Run())
 }
 
