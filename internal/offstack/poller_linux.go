@@ -118,7 +118,12 @@ func watch(r Reader, sock net.Conn, d Deadlines, c Conn) bool {
 	p.mu.Unlock()
 	d.WakeReader(l.wake)
 	l.deadline = c.Arm()
-	p.arm(l)
+	if r.Buffered() > 0 {
+		// What came with the connection's handshake is not waited for.
+		Go(l.run)
+	} else {
+		p.arm(l)
+	}
 	return true
 }
 

@@ -231,3 +231,39 @@ func TestServePipe(t *testing.T) {
 		t.Fatal("Serve returned before End ran")
 	}
 }
+
+// Bytes the reader holds already when Serve starts (read with a
+// handshake, say) are handled at once: the socket, which has nothing
+// more to say, is not waited on first.
+func TestServeBufferedAtStart(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	cl, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	nc, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(cl, "early\n"); err != nil {
+		t.Fatal(err)
+	}
+	c := &echoConn{nc: nc, r: idleread.NewReader(nc), idle: time.Minute, ended: make(chan error, 1)}
+	if _, err := c.r.Peek(len("early\n")); err != nil {
+		t.Fatal(err)
+	}
+	go Serve(c.r, nc, c, c)
+	_ = cl.SetReadDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(cl)
+	if got, err := br.ReadString('\n'); got != "EARLY\n" {
+		t.Fatalf("got %q, %v; want the buffered line answered", got, err)
+	}
+	roundTrip(t, cl, br, "later")
+	c.closeAndWake()
+	waitEnd(t, c)
+}
