@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	mathrand "math/rand/v2"
 	"net"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -17,7 +17,6 @@ import (
 	"github.com/crosstalk-im/crosstalk/drive"
 	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/internal/mailbox"
-	"github.com/crosstalk-im/crosstalk/internal/offstack"
 	"github.com/crosstalk-im/crosstalk/internal/outbox"
 	"github.com/crosstalk-im/crosstalk/internal/ratelimit"
 	"github.com/crosstalk-im/crosstalk/internal/service"
@@ -33,7 +32,14 @@ type conn struct {
 	out    *outbox.Outbox
 	rate   ratelimit.Bucket
 	remote net.Addr
-	logp   atomic.Pointer[slog.Logger]
+	// id names the connection in its log lines.
+	id uint32
+	// Used by the reader only: when the client must have logged in, when
+	// its next message is due (the zero time: never), and whether it was
+	// told "bye" for its silence.
+	loginBy  time.Time
+	due      time.Time
+	silenced bool
 	// ctx ends when the connection does: it stops background work (file
 	// offers waiting for an answer).
 	ctx    context.Context
@@ -66,15 +72,16 @@ func (s *Server) open(ws *websocket.Conn, out *batchWriter, remoteAddr string) *
 	remote := addr(remoteAddr)
 	f := &frames{ws: ws, out: out, remote: remote, closed: make(chan struct{})}
 	c := &conn{
-		srv:    s,
-		ws:     ws,
-		frames: f,
-		out:    outbox.New(f, s.cfg.MaxPendingBytes, s.cfg.WriteTimeout),
-		rate:   ratelimit.New(s.cfg.FramesPerSecond, s.cfg.FrameBurst),
-		remote: remote,
+		srv:     s,
+		ws:      ws,
+		frames:  f,
+		out:     outbox.New(f, s.cfg.MaxPendingBytes, s.cfg.WriteTimeout),
+		rate:    ratelimit.New(s.cfg.FramesPerSecond, s.cfg.FrameBurst),
+		remote:  remote,
+		id:      mathrand.Uint32(),
+		loginBy: time.Now().Add(s.cfg.LoginTimeout),
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	c.logp.Store(s.log.With("conn", randomID(4), "remote", remoteAddr))
 	if !s.tracker.Track(c) {
 		f.closeWith(websocket.StatusGoingAway, "server shutting down")
 		<-f.closed
@@ -84,7 +91,20 @@ func (s *Server) open(ws *websocket.Conn, out *batchWriter, remoteAddr string) *
 	return c
 }
 
-func (c *conn) log() *slog.Logger { return c.logp.Load() }
+// log is the connection's logger, with the account once logged in. It is
+// made for each use, not kept: a session idle for hours logs nothing, and
+// a kept logger would hold its formatted attributes all that time.
+func (c *conn) log() *slog.Logger {
+	l := c.srv.log.With("conn", fmt.Sprintf("%08x", c.id), "remote", c.remote.String())
+	c.mu.Lock()
+	logged := c.session != nil
+	number := c.number
+	c.mu.Unlock()
+	if logged {
+		l = l.With("account", number)
+	}
+	return l
+}
 
 func (c *conn) sess() *hub.Session {
 	c.mu.Lock()
@@ -92,57 +112,65 @@ func (c *conn) sess() *hub.Session {
 	return c.session
 }
 
-// loop reads and handles messages until the client leaves or a handler
-// ends the session.
-func (c *conn) loop() error {
-	loginBy := time.Now().Add(c.srv.cfg.LoginTimeout)
-	// One timer for the connection's silences: it says "bye" when the
-	// client took too long to log in, or to send anything after.
-	timeout := time.AfterFunc(c.srv.cfg.LoginTimeout, func() {
+// Arm runs before the first message and after each: the client has until
+// loginBy to log in, then IdleTimeout for each message; once told "bye"
+// for its silence, until the connection closes.
+func (c *conn) Arm() time.Time {
+	switch {
+	case c.silenced:
+		c.due = time.Time{}
+	case c.sess() == nil:
+		c.due = c.loginBy
+	default:
+		c.due = time.Now().Add(c.srv.cfg.IdleTimeout)
+	}
+	return c.due
+}
+
+// Next handles one message, or says "bye" to a client whose time ran out
+// (offstack runs it once the deadline Arm gave has passed); done says the
+// session is over.
+func (c *conn) Next() (done bool, err error) {
+	if !c.due.IsZero() && !time.Now().Before(c.due) {
 		reason := "idle timeout"
 		if c.sess() == nil {
 			reason = "login timeout"
 		}
 		c.log().Info("dropping silent connection", "reason", reason)
+		c.silenced = true
 		c.bye(reason)
-	})
-	defer timeout.Stop()
-	for {
-		typ, data, err := c.ws.Read(context.Background())
-		if err != nil {
-			return err
-		}
-		if !timeout.Stop() {
-			return errClose // it fired while the message came in: the bye is on its way
-		}
-		if typ != websocket.MessageText {
-			c.frames.closeWith(websocket.StatusUnsupportedData, "text messages only")
-			return errClose
-		}
-		// A fast sender is slowed to its allowance; TCP pushes back on it.
-		time.Sleep(c.rate.Reserve(time.Now()))
-		c.out.Hold()
-		// Handling runs off the connection's stack (see offstack), so that
-		// an idle session keeps a small one.
-		offstack.Run(func() { err = c.handle(service.CommandContext, data) })
-		c.out.Release()
-		if errors.Is(err, errClose) {
-			return nil
-		}
-		if err != nil {
-			// The store or the bus failed: say so, and end the session.
-			c.fail("", wire.CodeInternal, "the server failed; try again")
-			c.out.CloseAfter(nil)
-			return err
-		}
-		if c.sess() != nil {
-			timeout.Reset(c.srv.cfg.IdleTimeout)
-		} else {
-			// Only what is left of the login's time.
-			timeout.Reset(time.Until(loginBy))
-		}
+		return false, nil
 	}
+	typ, data, err := c.ws.Read(context.Background())
+	if err != nil {
+		return true, err
+	}
+	if c.silenced {
+		return true, errClose // the bye is on its way
+	}
+	if typ != websocket.MessageText {
+		c.frames.closeWith(websocket.StatusUnsupportedData, "text messages only")
+		return true, errClose
+	}
+	// A fast sender is slowed to its allowance; TCP pushes back on it.
+	time.Sleep(c.rate.Reserve(time.Now()))
+	c.out.Hold()
+	err = c.handle(service.CommandContext, data)
+	c.out.Release()
+	if errors.Is(err, errClose) {
+		return true, nil
+	}
+	if err != nil {
+		// The store or the bus failed: say so, and end the session.
+		c.fail("", wire.CodeInternal, "the server failed; try again")
+		c.out.CloseAfter(nil)
+		return true, err
+	}
+	return false, nil
 }
+
+// End ends the session once its last message was handled.
+func (c *conn) End(err error) { c.close(err) }
 
 // handle decodes one message and runs it; malformed ones are answered
 // with an error.

@@ -77,7 +77,6 @@ func (c *conn) handleLogin(ctx context.Context, m *wire.Login, id string) error 
 	c.mu.Lock()
 	c.session = session
 	c.mu.Unlock()
-	c.logp.Store(c.log().With("account", acct.Number))
 	c.log().Info("logged in")
 	status := hub.Status(m.Status)
 	if status == "" {

@@ -75,6 +75,7 @@ import (
 	"github.com/crosstalk-im/crosstalk/drive"
 	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/internal/loginguard"
+	"github.com/crosstalk-im/crosstalk/internal/offstack"
 	"github.com/crosstalk-im/crosstalk/internal/service"
 	"github.com/crosstalk-im/crosstalk/internal/setting"
 	"github.com/crosstalk-im/crosstalk/webchat/wire"
@@ -232,8 +233,8 @@ func (s *Server) Handler() http.Handler {
 }
 
 // serveSocket upgrades the request onto small buffers (see slim.go) and
-// runs the session on a goroutine of its own, so that net/http lets go
-// of the request and its connection's buffers.
+// hands the session to offstack, off the handler's goroutine, so that
+// net/http lets go of the request and its connection's buffers.
 func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request) {
 	h := &slimHijacker{ResponseWriter: w}
 	ws, err := websocket.Accept(h, r, &websocket.AcceptOptions{OriginPatterns: s.cfg.OriginPatterns})
@@ -247,7 +248,9 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request) {
 	if c == nil {
 		return
 	}
-	go func() { c.close(c.loop()) }()
+	// Serve returns at once where it holds no goroutine for the session;
+	// elsewhere (TLS) it reads on this one.
+	go offstack.Serve(h.in, h.sock, socketDeadlines{sock: h.sock, out: c.out}, c)
 }
 
 // Shutdown says "bye" to every client and waits for their connections to

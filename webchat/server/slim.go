@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/internal/idleread"
+	"github.com/crosstalk-im/crosstalk/internal/outbox"
 )
 
 // An idle web chat session should cost little more than its socket, as
@@ -20,8 +21,9 @@ import (
 // bufio pair that the WebSocket frames go through, input read through an
 // idleread.Reader (a pooled buffer only while bytes wait) and output
 // gathered per batch by a batchWriter (a pooled buffer only while a batch
-// is written). The session then runs on a goroutine of its own, so that
-// net/http's handler returns and lets its connection state go.
+// is written). The session is then served by offstack, off net/http's
+// handler, which returns and lets its connection state go: between
+// messages it holds no goroutine.
 
 // slimBufferSize is the bufio size the WebSocket is given, bufio's least:
 // frame headers pass through it; payloads mostly go around it.
@@ -31,7 +33,10 @@ const slimBufferSize = 16
 // Hijack hands out the connection with small buffers.
 type slimHijacker struct {
 	http.ResponseWriter
-	out *batchWriter // set by Hijack
+	// Set by Hijack.
+	out  *batchWriter
+	in   *slimReader
+	sock net.Conn
 }
 
 func (h *slimHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -40,30 +45,68 @@ func (h *slimHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	// What the client sent after its handshake, already in net/http's
-	// buffer, is handed over in a reader just large enough (the
-	// WebSocket takes the buffered bytes, then reads conn).
+	// buffer, is read first, before conn.
 	left, _ := brw.Reader.Peek(brw.Reader.Buffered())
-	in := bufio.NewReaderSize(bytes.NewReader(bytes.Clone(left)), max(slimBufferSize, len(left)))
-	_, _ = in.Peek(len(left))
-	sc := &slimConn{Conn: conn, in: idleread.NewReader(conn)}
-	h.out = &batchWriter{conn: conn}
-	return sc, bufio.NewReadWriter(in, bufio.NewWriterSize(h.out, slimBufferSize)), nil
+	sc := &slimConn{Conn: conn, in: idleread.NewReader(conn), left: bytes.Clone(left)}
+	// The WebSocket reads sc through ws, whose buffer is all it keeps of
+	// its input between messages.
+	ws := bufio.NewReaderSize(sc, slimBufferSize)
+	h.in, h.out, h.sock = &slimReader{ws: ws, sc: sc}, &batchWriter{conn: conn}, conn
+	return sc, bufio.NewReadWriter(ws, bufio.NewWriterSize(h.out, slimBufferSize)), nil
 }
 
 // Unwrap lets http.ResponseController reach the server's writer.
 func (h *slimHijacker) Unwrap() http.ResponseWriter { return h.ResponseWriter }
 
-// slimConn reads the hijacked connection through an idleread.Reader: it
-// waits for input holding no buffer.
+// slimConn reads what was left of the handshake, then the hijacked
+// connection through an idleread.Reader: it waits for input holding no
+// buffer.
 type slimConn struct {
 	net.Conn
-	in *idleread.Reader
+	in   *idleread.Reader
+	left []byte
 }
 
 func (c *slimConn) Read(p []byte) (int, error) {
+	if len(c.left) > 0 {
+		n := copy(p, c.left)
+		if c.left = c.left[n:]; len(c.left) == 0 {
+			c.left = nil
+		}
+		return n, nil
+	}
 	c.in.Wait()
 	return c.in.Read(p)
 }
+
+// slimReader is the session's input as offstack sees it: the bytes read
+// and not yet taken are in the WebSocket's buffer (ws), what is left of
+// the handshake, and the idleread.Reader's.
+type slimReader struct {
+	ws *bufio.Reader
+	sc *slimConn
+}
+
+func (r *slimReader) Wait() {
+	if r.Buffered() == 0 {
+		r.sc.in.Wait()
+	}
+}
+
+func (r *slimReader) Buffered() int { return r.ws.Buffered() + len(r.sc.left) + r.sc.in.Buffered() }
+
+func (r *slimReader) Release() { r.sc.in.Release() }
+
+// socketDeadlines gives offstack the socket's read deadline, and the
+// outbox's word when the session's reads are to end.
+type socketDeadlines struct {
+	sock net.Conn
+	out  *outbox.Outbox
+}
+
+func (d socketDeadlines) SetReadDeadline(t time.Time) error { return d.sock.SetReadDeadline(t) }
+
+func (d socketDeadlines) WakeReader(wake func()) { d.out.WakeReader(wake) }
 
 // batchWriter is where the WebSocket's frames go. Between begin and end
 // (the outbox writing its queue) they gather in a pooled buffer and leave

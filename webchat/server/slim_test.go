@@ -16,21 +16,22 @@ import (
 	"github.com/crosstalk-im/crosstalk/webchat/wire"
 )
 
-// A logged-in session runs on a goroutine of its own: net/http's
-// connection goroutine, which holds the request and the HTTP connection's
-// buffers, is gone.
-func TestSessionLeavesHTTPGoroutine(t *testing.T) {
+// An idle logged-in session holds no goroutine (offstack waits for its
+// client): neither net/http's connection goroutine, which would hold the
+// request and the HTTP connection's buffers, nor one in a method of this
+// package's.
+func TestIdleSessionHoldsNoGoroutine(t *testing.T) {
 	e := newTestEnv(t, nil)
 	ctx := testCtx(t)
 	a := e.account(t, 1001, "Alice", "pw")
 	c := e.login(t, ctx, a, "pw")
 	for deadline := time.Now().Add(5 * time.Second); ; {
-		n := goroutinesIn("net/http.(*conn).serve")
+		n := goroutinesWith("net/http.(*conn).serve(") + goroutinesWith("crosstalk/webchat/server.(*")
 		if n == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d net/http connection goroutines while a session is open", n)
+			t.Fatalf("%d goroutines of net/http's connections or of the session while it is idle", n)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -39,13 +40,13 @@ func TestSessionLeavesHTTPGoroutine(t *testing.T) {
 	}
 }
 
-// goroutinesIn counts the goroutines whose stack holds function.
-func goroutinesIn(function string) int {
+// goroutinesWith counts the goroutines whose stack mentions s.
+func goroutinesWith(s string) int {
 	buf := make([]byte, 1<<20)
 	buf = buf[:runtime.Stack(buf, true)]
 	n := 0
 	for g := range strings.SplitSeq(string(buf), "\n\n") {
-		if strings.Contains(g, function+"(") {
+		if strings.Contains(g, s) {
 			n++
 		}
 	}
