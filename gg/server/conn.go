@@ -36,7 +36,6 @@ import (
 type conn struct {
 	srv *Server
 	nc  net.Conn
-	log *slog.Logger
 	// logAs is what log says about the connection.
 	logAs connlog.Conn
 	rd    *wire.Reader
@@ -68,6 +67,10 @@ type conn struct {
 	leaving  bool // no more stored messages are written
 	rereader mailbox.Rereader
 }
+
+// log is the connection's logger. It is made for each use, not kept: an
+// idle connection keeps only what its lines say about it (logAs).
+func (c *conn) log() *slog.Logger { return c.logAs.Logger(c.srv.log) }
 
 // RemoteAddr is the client's address, shown with its hub session.
 func (c *conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
@@ -120,7 +123,6 @@ func (s *Server) open(nc net.Conn) *conn {
 		seed:    binary.LittleEndian.Uint32(seed[:]),
 		loginBy: time.Now().Add(s.cfg.LoginTimeout),
 	}
-	c.log = connlog.New(s.log, &c.logAs)
 	c.rd.MaxBody = s.cfg.MaxPacketBytes
 	if !s.tracker.Track(c) {
 		_ = nc.Close()
@@ -134,13 +136,13 @@ func (s *Server) open(nc net.Conn) *conn {
 // End ends the session, then the connection; err is why the loop ended.
 func (c *conn) End(err error) {
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
-		c.log.Info("dropping connection", "err", err)
+		c.log().Info("dropping connection", "err", err)
 	}
 	c.rereader.Stop()
 	endCtx, endCancel := context.WithTimeout(context.Background(), c.srv.cfg.WriteTimeout)
 	c.end(endCtx)
 	endCancel()
-	c.out.Finish(c.log, protocolName)
+	c.out.Finish(c.log(), protocolName)
 	metrics.Connections.WithLabelValues(protocolName, "client").Dec()
 	c.srv.tracker.Untrack(c)
 }
@@ -225,7 +227,7 @@ func (c *conn) sendProtoTracked(typ uint32, m proto.Message, receipt outbox.Rece
 	body, err := proto.Marshal(m)
 	if err != nil {
 		// Every message is built here with all required fields; this is a bug.
-		c.log.Error("encode packet", "packet", wire.TypeName(typ), "err", err)
+		c.log().Error("encode packet", "packet", wire.TypeName(typ), "err", err)
 		return false
 	}
 	return c.sendTracked(typ, body, receipt)
@@ -269,7 +271,7 @@ func (c *conn) dispatch(ctx context.Context, p wire.Packet) error {
 	case wire.TypeUserlist100Request:
 		return c.handleUserlist(ctx, p.Body)
 	default:
-		c.log.Debug("ignoring packet", "packet", p.String())
+		c.log().Debug("ignoring packet", "packet", p.String())
 	}
 	return nil
 }
@@ -283,7 +285,7 @@ func (c *conn) handleLogin(ctx context.Context, body []byte) error {
 	}
 	if err != nil {
 		// Hung up on without an answer, as before, but logged rationed.
-		c.srv.cfg.Guard.Report(ctx, c.log, protocolName, loginguard.BadRequest, "err", err)
+		c.srv.cfg.Guard.Report(ctx, c.log(), protocolName, loginguard.BadRequest, "err", err)
 		return errClose
 	}
 	h := c.srv.cfg.Hub
@@ -317,7 +319,7 @@ func (c *conn) handleLogin(ctx context.Context, body []byte) error {
 	c.session, c.number = session, uin
 	c.mu.Unlock()
 	c.logAs.Account.Store(uin)
-	c.log.Info("logged in", "client", login.GetClient())
+	c.log().Info("logged in", "client", login.GetClient())
 
 	// Online before the client hears it is in, so nothing sent to it from
 	// then on is taken for an offline message.
@@ -356,7 +358,7 @@ func passwordMatches(hash []byte, password string, seed uint32) bool {
 // refuse answers a failed login with the packet libgadu reports at once,
 // whatever the reason.
 func (c *conn) refuse(ctx context.Context, attempt loginguard.Attempt, reason loginguard.Reason, uin uint32) error {
-	attempt.Fail(ctx, c.log, reason, "account", uin)
+	attempt.Fail(ctx, c.log(), reason, "account", uin)
 	c.closeWith(wire.TypeLogin80Failed, wire.LoginFailed80Body())
 	return errClose
 }
@@ -459,7 +461,7 @@ func (c *conn) follow(ctx context.Context, e wire.Contact) (wire.ContactStatus, 
 		}
 		seen = hub.Presence{Status: st, Text: text}
 	case errors.Is(err, hub.ErrInOppositeList), errors.Is(err, hub.ErrListFull):
-		c.log.Info("notify entry not taken", "contact", e.UIN, "err", err)
+		c.log().Info("notify entry not taken", "contact", e.UIN, "err", err)
 		return wire.ContactStatus{}, false, nil
 	case err != nil:
 		return wire.ContactStatus{}, false, err
@@ -512,7 +514,7 @@ func (c *conn) handleSendMessage(ctx context.Context, body []byte) error {
 		return fmt.Errorf("%w: %v", wire.ErrMalformed, err)
 	}
 	if m.ChatId != nil {
-		c.log.Debug("conference message ignored: conferences are not supported")
+		c.log().Debug("conference message ignored: conferences are not supported")
 		return nil
 	}
 	to, _, err := wire.ParseProtoUIN(m.GetRecipient())
@@ -699,7 +701,7 @@ func (c *conn) rereadMailbox() {
 	ctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.WriteTimeout)
 	defer cancel()
 	if err := c.deliverOffline(ctx); err != nil {
-		c.log.Warn("read mailbox", "err", err)
+		c.log().Warn("read mailbox", "err", err)
 	}
 }
 

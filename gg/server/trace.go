@@ -23,7 +23,7 @@ func (c *conn) trace(ctx context.Context, dir string, typ uint32, body []byte) {
 	if secretPackets[typ] {
 		dump = fmt.Sprintf("[redacted %d bytes]", len(body))
 	}
-	c.log.Log(ctx, LevelTrace, dir, "packet", wire.TypeName(typ), "bytes", len(body), "body", dump)
+	c.log().Log(ctx, LevelTrace, dir, "packet", wire.TypeName(typ), "bytes", len(body), "body", dump)
 }
 
 // packetLabel is a packet type as the metrics name it: every type libgadu

@@ -29,9 +29,8 @@ import (
 
 // conn is one IMIP client connection.
 type conn struct {
-	srv    *Server
-	nc     net.Conn
-	logger *slog.Logger
+	srv *Server
+	nc  net.Conn
 	// logAs is what the logger says about the connection.
 	logAs connlog.Conn
 	rd    *wire.Reader
@@ -100,7 +99,6 @@ func (s *Server) open(nc net.Conn) *conn {
 		loginBy: time.Now().Add(s.cfg.LoginTimeout),
 	}
 	c.logAs = connlog.Conn{Name: hex.EncodeToString(id[:]), Remote: nc.RemoteAddr()}
-	c.logger = connlog.New(s.log, &c.logAs)
 	c.rd.MaxBlock = s.cfg.MaxBlockBytes
 	if !s.tracker.Track(c) {
 		_ = nc.Close()
@@ -136,8 +134,10 @@ func (c *conn) End(err error) {
 	c.srv.tracker.Untrack(c)
 }
 
-// log is the connection's logger; its lines name the account once logged in.
-func (c *conn) log() *slog.Logger { return c.logger }
+// log is the connection's logger; its lines name the account once logged
+// in. It is made for each use, not kept: an idle connection keeps only
+// what its lines say about it (logAs).
+func (c *conn) log() *slog.Logger { return c.logAs.Logger(c.srv.log) }
 
 func isTimeout(err error) bool {
 	var ne net.Error

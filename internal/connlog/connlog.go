@@ -2,7 +2,9 @@
 // attributes (the connection's name, the client's address, the account)
 // only when a line is logged. slog's Logger.With formats them into a copy
 // of the handler at once: a few hundred bytes that an idle connection
-// would keep for as long as it lasts, for lines it may never log.
+// would keep for as long as it lasts, for lines it may never log. A
+// connection keeps only its Conn and makes the logger when it logs
+// (Conn.Logger): two small allocations per use, none kept.
 package connlog
 
 import (
@@ -37,6 +39,9 @@ func (c *Conn) LogAttrs(r *slog.Record) {
 		r.AddAttrs(slog.Any("account", n))
 	}
 }
+
+// Logger is New(parent, c): the connection's logger, for one use.
+func (c *Conn) Logger(parent *slog.Logger) *slog.Logger { return New(parent, c) }
 
 // New returns a logger that logs to parent what parent.With(attrs...)
 // would, where attrs are what src adds when the line is logged.

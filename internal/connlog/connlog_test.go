@@ -9,7 +9,7 @@ import (
 
 // A connection's logger writes what a logger made with With would, the
 // attributes as they are when each line is logged, through With and
-// WithGroup too.
+// WithGroup too; one made for each use (Conn.Logger) the same.
 func TestSameLinesAsWith(t *testing.T) {
 	var got, want bytes.Buffer
 	opts := &slog.HandlerOptions{ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
@@ -28,7 +28,7 @@ func TestSameLinesAsWith(t *testing.T) {
 	lazy.Debug("not logged")
 
 	c.Account.Store(42)
-	lazy.Warn("logged in")
+	c.Logger(parent).Warn("logged in")
 	lazy.With("ticket", 7).WithGroup("file").Info("offer", "size", 9)
 	signedIn := reference.With("conn", "1234", "role", "ns", "remote", "127.0.0.2:5000", "account", uint32(42))
 	signedIn.Warn("logged in")

@@ -33,7 +33,6 @@ import (
 type conn struct {
 	srv *Server
 	nc  net.Conn
-	log *slog.Logger
 	// logAs is what log says about the connection.
 	logAs connlog.Conn
 	rd    *wire.Reader
@@ -60,6 +59,10 @@ type conn struct {
 	mailboxOpen, mailboxAsked bool
 	rereader                  mailbox.Rereader
 }
+
+// log is the connection's logger. It is made for each use, not kept: an
+// idle connection keeps only what its lines say about it (logAs).
+func (c *conn) log() *slog.Logger { return c.logAs.Logger(c.srv.log) }
 
 // RemoteAddr is the client's address, shown with its hub session.
 func (c *conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
@@ -93,7 +96,6 @@ func (s *Server) open(nc net.Conn) *conn {
 		nonce:   wire.NewNonce(),
 		loginBy: time.Now().Add(s.cfg.LoginTimeout),
 	}
-	c.log = connlog.New(s.log, &c.logAs)
 	c.out = outbox.New(nc, s.cfg.MaxPendingBytes, s.cfg.WriteTimeout)
 	c.rd.MaxMessage = s.cfg.MaxMessageBytes
 	if !s.tracker.Track(c) {
@@ -108,7 +110,7 @@ func (s *Server) open(nc net.Conn) *conn {
 // End ends the session, then the connection; err is why the loop ended.
 func (c *conn) End(err error) {
 	if err != nil && !c.ending.Load() && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
-		c.log.Info("dropping connection", "err", err)
+		c.log().Info("dropping connection", "err", err)
 	}
 	c.rereader.Stop()
 	endCtx, endCancel := context.WithTimeout(context.Background(), c.srv.cfg.WriteTimeout)
@@ -117,7 +119,7 @@ func (c *conn) End(err error) {
 		sess.Detach(endCtx)
 	}
 	endCancel()
-	c.out.Finish(c.log, protocolName)
+	c.out.Finish(c.log(), protocolName)
 	metrics.Connections.WithLabelValues(protocolName, "client").Dec()
 	c.srv.tracker.Untrack(c)
 }
@@ -205,7 +207,7 @@ func (c *conn) sendTracked(m wire.Message, receipt outbox.Receipt) bool {
 // shown by size only (see traceText).
 func (c *conn) trace(direction string, m wire.Message) {
 	if c.srv.cfg.Trace {
-		c.log.Log(context.Background(), LevelTrace, direction, "message", traceText(m))
+		c.log().Log(context.Background(), LevelTrace, direction, "message", traceText(m))
 	}
 }
 
@@ -257,7 +259,7 @@ func (c *conn) dispatch(ctx context.Context, m wire.Message) error {
 	case wire.TypeLogout:
 		return errClose
 	default:
-		c.log.Debug("ignoring message", "type", m.Type())
+		c.log().Debug("ignoring message", "type", m.Type())
 	}
 	return nil
 }
@@ -303,7 +305,7 @@ func (c *conn) handleLogin(ctx context.Context, m wire.Message) error {
 	c.mu.Unlock()
 	c.nonce = nil // its work is done; the session keeps no more than it needs
 	c.logAs.Account.Store(acct.Number)
-	c.log.Info("logged in", "client", m.Get("clientver"))
+	c.log().Info("logged in", "client", m.Get("clientver"))
 	// Online before the client hears it is in, so nothing sent to it from
 	// then on is taken for an offline message.
 	if err := session.SetPresence(ctx, hub.StatusOnline, ""); err != nil {
@@ -332,7 +334,7 @@ func (c *conn) undelivered(ev hub.Event) {
 // addresses, so that accounts cannot be found out by trying; a login held
 // back after many failures is told to try later.
 func (c *conn) refuse(ctx context.Context, attempt loginguard.Attempt, reason loginguard.Reason, email string) error {
-	attempt.Fail(ctx, c.log, reason, "email", email)
+	attempt.Fail(ctx, c.log(), reason, "email", email)
 	text := "The password provided is incorrect."
 	if reason == loginguard.Locked {
 		text = "Too many failed logins. Try again later."
@@ -428,7 +430,7 @@ func (c *conn) applyContact(ctx context.Context, contact uint32, l hub.List, add
 	case err == nil, errors.Is(err, hub.ErrAlreadyOnList), errors.Is(err, hub.ErrNotOnList),
 		errors.Is(err, hub.ErrNotFound), errors.Is(err, hub.ErrInOppositeList), errors.Is(err, hub.ErrListFull):
 		if err != nil {
-			c.log.Debug("contact change not applied", "contact", contact, "list", l, "err", err)
+			c.log().Debug("contact change not applied", "contact", contact, "list", l, "err", err)
 		}
 		return nil
 	}
@@ -620,7 +622,7 @@ func (c *conn) rereadMailbox() {
 		ctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.WriteTimeout)
 		defer cancel()
 		if err := c.deliverOffline(ctx); err != nil {
-			c.log.Warn("read mailbox", "err", err)
+			c.log().Warn("read mailbox", "err", err)
 		}
 	})
 }
