@@ -314,8 +314,11 @@ func (n *nsConn) announceEndpoints(s *hub.Session, online bool) {
 // the owner sees.
 func (n *nsConn) sendOwnEndpoints() {
 	me := n.sess().Account()
+	var ps wire.PersonalStatus
 	n.mu.Lock()
-	ps := n.extras.personal
+	if n.extras != nil {
+		ps = n.extras.personal
+	}
 	n.mu.Unlock()
 	ps.MachineGUID = ""
 	payload := wire.AppendUBX(nil, ps)

@@ -18,7 +18,7 @@ import (
 	"github.com/crosstalk-im/crosstalk/msnp/wire"
 )
 
-type role int
+type role uint8
 
 const (
 	roleNotification role = iota
@@ -97,14 +97,13 @@ type conn struct {
 	srv  *Server
 	nc   net.Conn
 	role role
-	log  *slog.Logger
+	// floods counts commands refused in a row for exceeding the rate.
+	floods int32
 	// logAs is what log says about the connection.
 	logAs connlog.Conn
 	rd    *wire.Reader
 	out   *outbox.Outbox
 	rate  ratelimit.Bucket
-	// floods counts commands refused in a row for exceeding the rate.
-	floods int
 	// h is the role's state machine; ns the same for the notification
 	// role, nil on switchboards.
 	h  handler
@@ -118,6 +117,10 @@ type conn struct {
 	// loginBy ends the handshake: the client must have logged in by then.
 	loginBy time.Time
 }
+
+// log is the connection's logger. It is made for each use, not kept: an
+// idle connection keeps only what its lines say about it (logAs).
+func (c *conn) log() *slog.Logger { return c.logAs.Logger(c.srv.log) }
 
 // RemoteAddr is the client's address, shown with its hub session.
 func (c *conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
@@ -148,7 +151,6 @@ func (s *Server) open(nc net.Conn, role role) *conn {
 		loginBy: time.Now().Add(s.cfg.HandshakeTimeout),
 	}
 	c.logAs = connlog.Conn{Name: randomDigits(8), Role: role.String(), Remote: nc.RemoteAddr()}
-	c.log = connlog.New(s.log, &c.logAs)
 	if role == roleSwitchboard {
 		c.ctx, c.cancel = context.WithCancel(c.ctx)
 	}
@@ -166,7 +168,7 @@ func (s *Server) open(nc net.Conn, role role) *conn {
 		c.ns = n
 		s.mu.Unlock()
 	}
-	c.log.Debug("connected")
+	c.log().Debug("connected")
 	return c
 }
 
@@ -177,11 +179,11 @@ func (c *conn) End(err error) {
 	c.h.end(endCtx)
 	endCancel()
 	if err != nil {
-		c.log.Debug("disconnected", "reason", err)
+		c.log().Debug("disconnected", "reason", err)
 	}
 	// Whatever was queued still goes out (the last errors a flooding client
 	// earned, say); the outbox's write timeout bounds the wait.
-	c.out.Finish(c.log, protocolName)
+	c.out.Finish(c.log(), protocolName)
 	c.cancel()
 	metrics.Connections.WithLabelValues("msnp", c.role.String()).Dec()
 	c.srv.untrack(c)
@@ -213,7 +215,7 @@ func (c *conn) Next() (done bool, err error) {
 	}
 	if err != nil {
 		if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
-			c.log.Info("dropping connection", "err", err)
+			c.log().Info("dropping connection", "err", err)
 		}
 		return true, err
 	}
@@ -226,7 +228,7 @@ func (c *conn) Next() (done bool, err error) {
 		time.Sleep(sc.p2pRate.Reserve(time.Now()))
 	} else if !c.rate.Allow(time.Now()) {
 		c.floods++
-		if c.floods > c.srv.cfg.CommandBurst {
+		if int(c.floods) > c.srv.cfg.CommandBurst {
 			return true, errors.New("command flood")
 		}
 		c.replyError(cmd, errTooRapid)
@@ -243,7 +245,7 @@ func (c *conn) Next() (done bool, err error) {
 	}
 	var pe *Error
 	if !errors.As(err, &pe) {
-		c.log.Error("command failed", "command", cmd.Name, "err", err)
+		c.log().Error("command failed", "command", cmd.Name, "err", err)
 		pe = &Error{Code: errInternal}
 	}
 	c.replyError(cmd, pe.Code)

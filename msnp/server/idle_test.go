@@ -60,9 +60,9 @@ func TestSessionKeepsNoLoginName(t *testing.T) {
 	}
 	n := ns[0].ns
 	n.mu.Lock()
-	name, salt := n.loginName, n.salt
+	login := n.login
 	n.mu.Unlock()
-	if name != "" || salt != "" {
-		t.Fatalf("the session keeps login name %q and salt %q", name, salt)
+	if login != nil {
+		t.Fatalf("the session keeps its login's state: %+v", *login)
 	}
 }

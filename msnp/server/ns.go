@@ -26,17 +26,17 @@ type nsConn struct {
 	*conn
 
 	// Written by the reader goroutine only.
-	dialect   int
-	loginName string // from USR … I, until the login ends
-	salt      string // what USR … S sent: the MD5 salt, or the Passport policy
+	dialect int
+	// login is what the login's steps pass on, from USR … I until the
+	// login ends; nil before and after.
+	login *nsLogin
+	// challenge is the CHL the client has yet to answer, if any.
+	challenge *pendingChallenge
+	serial    uint32 // list serial after the last rename
 	sentILN   bool
-	challenge string
-	chlBy     time.Time
-	mspAuth   string // the Passport token of an MSNP8+ login
 	// machineGUID names this endpoint of an MSNP16+ login ("{…}"); its
 	// other endpoints stay signed in.
 	machineGUID string
-	serial      uint32 // list serial after the last rename
 
 	// Shared with hub event delivery.
 	gate     eventgate.Gate
@@ -47,12 +47,28 @@ type nsConn struct {
 	// statusText is the text contacts see (MSNP11+ personal message),
 	// kept for the next CHG.
 	statusText string
-	extras     msnExtras
+	// extras is nil until the client says something about itself
+	// (MSNP8+), which most old clients never do.
+	extras *msnExtras
 	// oim is what an MSNP11+ client was told of the offline-IM service.
 	oim oimNotices
 	// senders are the contacts whose files are being offered to the
 	// client, kept online toward it meanwhile.
 	senders offerSenders
+}
+
+// nsLogin is what a login's steps pass on to the next, dropped once it
+// ends: an idle session keeps none of it.
+type nsLogin struct {
+	name    string // from USR … I, lower-cased
+	salt    string // what USR … S sent: the MD5 salt, or the Passport policy
+	mspAuth string // the Passport token of an MSNP8+ login, for the profile
+}
+
+// pendingChallenge is a CHL sent and not yet answered.
+type pendingChallenge struct {
+	text string
+	by   time.Time
 }
 
 type nsCommand struct {
@@ -136,7 +152,7 @@ func (n *nsConn) dispatch(ctx context.Context, cmd wire.Command) error {
 	if c.needAuth && !n.loggedIn() {
 		return errCode(errNotLoggedIn)
 	}
-	if n.challenge != "" && cmd.Name != "QRY" && time.Now().After(n.chlBy) {
+	if n.challenge != nil && cmd.Name != "QRY" && time.Now().After(n.challenge.by) {
 		return fatalCode(errChallenge)
 	}
 	return c.run(n, ctx, cmd)
@@ -232,28 +248,28 @@ func (n *nsConn) handleUSR(ctx context.Context, cmd wire.Command) error {
 			n.referTo(trid, addr)
 			return errClose
 		}
-		n.loginName = strings.ToLower(cmd.Args[3])
+		n.login = &nsLogin{name: strings.ToLower(cmd.Args[3])}
 		if addressBook(n.dialect) {
 			n.sendPolicies()
 		}
 		switch want {
 		case "SSO":
-			n.salt = ssoNonce()
-			n.send("USR", trid, want, "S", ssoPolicy, n.salt)
+			n.login.salt = ssoNonce()
+			n.send("USR", trid, want, "S", ssoPolicy, n.login.salt)
 			return nil
 		case "TWN":
-			n.salt = passportPolicy()
+			n.login.salt = passportPolicy()
 		default:
-			n.salt = fmt.Sprintf("%d.%s", time.Now().Unix(), randomDigits(9))
+			n.login.salt = fmt.Sprintf("%d.%s", time.Now().Unix(), randomDigits(9))
 		}
-		n.send("USR", trid, want, "S", n.salt)
+		n.send("USR", trid, want, "S", n.login.salt)
 		return nil
 	case "S":
-		if n.salt == "" {
+		if n.login == nil || n.login.salt == "" {
 			return errCode(errNotExpected)
 		}
-		salt := n.salt
-		n.salt = ""
+		salt := n.login.salt
+		n.login.salt = ""
 		switch want {
 		case "SSO":
 			return n.finishSSOLogin(ctx, trid, salt, cmd.Args[3:])
@@ -299,14 +315,14 @@ func (n *nsConn) authenticate(ctx context.Context, trid string, withPassword boo
 		err      error
 	)
 	if store := n.srv.cfg.Hub.Store(); withPassword {
-		acct, password, err = store.AccountWithPassword(ctx, n.loginName)
+		acct, password, err = store.AccountWithPassword(ctx, n.login.name)
 	} else {
-		acct, err = store.AccountByEmail(ctx, n.loginName)
+		acct, err = store.AccountByEmail(ctx, n.login.name)
 	}
 	key := loginguard.Account(acct.Number)
 	switch {
 	case errors.Is(err, hub.ErrNotFound):
-		key = loginguard.Name(n.loginName)
+		key = loginguard.Name(n.login.name)
 	case err != nil:
 		return fmt.Errorf("login lookup: %w", err)
 	}
@@ -328,12 +344,13 @@ func (n *nsConn) authenticate(ctx context.Context, trid string, withPassword boo
 	if err != nil {
 		return fmt.Errorf("attach: %w", err)
 	}
+	login := n.login
 	n.mu.Lock()
 	n.session = session
-	n.loginName = "" // it holds on to the whole USR line
+	n.login = nil // its name holds on to the whole USR line
 	n.mu.Unlock()
 	n.logAs.Account.Store(acct.Number)
-	n.log.Info("logged in", "dialect", n.dialect)
+	n.log().Info("logged in", "dialect", n.dialect)
 
 	reply := []string{trid, "OK", acct.Email}
 	if !guidLists(n.dialect) {
@@ -349,7 +366,7 @@ func (n *nsConn) authenticate(ctx context.Context, trid string, withPassword boo
 	if personalStatus(n.dialect) {
 		n.send("SBS", "0", "null")
 	}
-	n.sendPayload("MSG", n.profile(acct), "Hotmail", "Hotmail")
+	n.sendPayload("MSG", n.profile(acct, login.mspAuth), "Hotmail", "Hotmail")
 	if endpoints(n.dialect) {
 		// The own status, empty until the client sets it: MPOP clients
 		// wait for it.
@@ -357,9 +374,8 @@ func (n *nsConn) authenticate(ctx context.Context, trid string, withPassword boo
 	}
 	n.gate.Open(n.deliver, n.undelivered)
 	if n.srv.cfg.Challenge {
-		n.challenge = randomDigits(20)
-		n.chlBy = time.Now().Add(n.srv.cfg.ChallengeTimeout)
-		n.send("CHL", "0", n.challenge)
+		n.challenge = &pendingChallenge{text: randomDigits(20), by: time.Now().Add(n.srv.cfg.ChallengeTimeout)}
+		n.send("CHL", "0", n.challenge.text)
 	}
 	return nil
 }
@@ -367,14 +383,14 @@ func (n *nsConn) authenticate(ctx context.Context, trid string, withPassword boo
 // refuse answers a failed login with 911, the only failure MSN clients
 // know, whatever the reason.
 func (n *nsConn) refuse(ctx context.Context, attempt loginguard.Attempt, reason loginguard.Reason) error {
-	attempt.Fail(ctx, n.log, reason, "login", n.loginName)
+	attempt.Fail(ctx, n.log(), reason, "login", n.login.name)
 	return fatalCode(errAuthFailed)
 }
 
 // profile is the text/x-msmsgsprofile message sent after login. Clients
 // read ClientIP/ClientPort to learn their address as the server sees it,
 // which decides whether they can accept file transfers.
-func (n *nsConn) profile(acct hub.Account) []byte {
+func (n *nsConn) profile(acct hub.Account, mspAuth string) []byte {
 	ip, port := "", ""
 	if host, p, err := net.SplitHostPort(n.nc.RemoteAddr().String()); err == nil {
 		ip, port = host, p
@@ -388,8 +404,8 @@ func (n *nsConn) profile(acct hub.Account) []byte {
 	b = append(b, acct.Email...)
 	b = append(b, "\r\ncountry: \r\nPostalCode: \r\nGender: \r\nKid: 0\r\nAge: \r\nBDayPre: \r\nBirthday: \r\nWallet: \r\nFlags: 1027\r\n"...)
 	b = append(b, "sid: 507\r\nMSPAuth: "...)
-	if n.mspAuth != "" {
-		b = append(b, n.mspAuth...)
+	if mspAuth != "" {
+		b = append(b, mspAuth...)
 	} else {
 		b = append(b, '0')
 	}
@@ -493,7 +509,7 @@ func (n *nsConn) rereadMailbox() {
 		ctx, cancel := context.WithTimeout(context.Background(), n.srv.cfg.WriteTimeout)
 		defer cancel()
 		if err := n.deliverOffline(ctx, false); err != nil {
-			n.log.Warn("read mailbox", "err", err)
+			n.log().Warn("read mailbox", "err", err)
 		}
 	})
 }

@@ -33,7 +33,7 @@ func (n *nsConn) finishPassportLogin(ctx context.Context, trid, ticket string) e
 		if err != nil || number != acct.Number {
 			return false
 		}
-		n.mspAuth = passport.Token(ticket)
+		n.login.mspAuth = passport.Token(ticket)
 		return true
 	})
 }
@@ -75,7 +75,7 @@ func (n *nsConn) finishSSOLogin(ctx context.Context, trid, nonce string, args []
 		if passport.VerifyMBIResponse(key, nonce, proof) != nil {
 			return false
 		}
-		n.mspAuth = passport.Token(ticket)
+		n.login.mspAuth = passport.Token(ticket)
 		n.machineGUID = guid
 		return true
 	})

@@ -76,10 +76,13 @@ func (s *Server) standInCaps() string {
 // goes out with the next SetPresence.
 func (n *nsConn) setExtras(change func(*msnExtras)) {
 	n.mu.Lock()
-	change(&n.extras)
+	if n.extras == nil {
+		n.extras = new(msnExtras)
+	}
+	change(n.extras)
 	n.extras.dialect = n.dialect
 	n.extras.guid = n.machineGUID
-	x := n.extras
+	x := *n.extras
 	n.mu.Unlock()
 	n.sess().SetDetails(x.encode())
 }

@@ -386,7 +386,7 @@ func (c *sbConn) handleMSG(ctx context.Context, cmd wire.Command) error {
 		return errCode(errInvalidParameter)
 	}
 	if len(cmd.Payload) > c.srv.cfg.MaxMessageBytes {
-		c.log.Info("message too large", "bytes", len(cmd.Payload))
+		c.log().Info("message too large", "bytes", len(cmd.Payload))
 		return errClose
 	}
 	trid, mode := cmd.Args[0], cmd.Args[1]

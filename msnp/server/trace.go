@@ -14,7 +14,7 @@ import (
 
 // traceIn logs a command line read from the client.
 func (c *conn) traceIn(ctx context.Context, name string, args []string, payload int) {
-	c.log.Log(ctx, LevelTrace, "<<", "line", wire.Redacted(name, args), "payload", payload)
+	c.log().Log(ctx, LevelTrace, "<<", "line", wire.Redacted(name, args), "payload", payload)
 }
 
 // traceOut logs one encoded command written to the client.
@@ -24,5 +24,5 @@ func (c *conn) traceOut(b []byte) {
 	if len(fields) == 0 {
 		return
 	}
-	c.log.Log(context.Background(), LevelTrace, ">>", "line", wire.Redacted(fields[0], fields[1:]), "payload", len(payload))
+	c.log().Log(context.Background(), LevelTrace, ">>", "line", wire.Redacted(fields[0], fields[1:]), "payload", len(payload))
 }
