@@ -436,9 +436,6 @@ func (h *Hub) AttachInstance(ctx context.Context, acct Account, protocol, instan
 		return nil, ErrDisabled
 	}
 	s := &Session{hub: h, id: randomID(8), protocol: protocol, instance: instance, endpoint: ep, account: acct, attached: time.Now().UnixNano()}
-	if a, ok := ep.(Addressed); ok {
-		s.addr = a.RemoteAddr().String()
-	}
 	h.mu.Lock()
 	h.users[acct.Number] = append(h.users[acct.Number], s)
 	h.mu.Unlock()

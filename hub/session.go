@@ -11,7 +11,6 @@ type Session struct {
 	hub      *Hub
 	id       string
 	protocol string
-	addr     string // the client's, when its Endpoint is Addressed
 	instance string // see Hub.AttachInstance
 	endpoint Endpoint
 	attached int64 // Unix nanoseconds
@@ -19,6 +18,7 @@ type Session struct {
 	mu       sync.Mutex
 	account  Account
 	detached bool
+	claimed  bool // the session claimed stored messages (under mailbox)
 	// status and statusText are what the session last set, written back
 	// if its node was taken for dead.
 	status     Status
@@ -29,7 +29,16 @@ type Session struct {
 	// mailbox orders this session's mailbox claims with their release at
 	// Detach, so that no claim outlives the session.
 	mailbox sync.Mutex
-	claimed bool // the session claimed stored messages (under mailbox)
+}
+
+// addr is the client's address when its Endpoint is Addressed, "" when
+// not: worked out when presence is written rather than kept, as the
+// endpoint's connection keeps the address already.
+func (s *Session) addr() string {
+	if a, ok := s.endpoint.(Addressed); ok {
+		return a.RemoteAddr().String()
+	}
+	return ""
 }
 
 // ID is unique among all sessions on every node.
@@ -85,7 +94,7 @@ func (s *Session) SetPresence(ctx context.Context, st Status, text string) error
 	details := s.details
 	s.mu.Unlock()
 	rec, before, after, newText, err := s.hub.updatePresence(ctx, acct.Number, s.id,
-		&sessionPresence{ID: s.id, Status: st, Text: text, Protocol: s.protocol, Node: s.hub.cfg.Node, Details: details, Addr: s.addr})
+		&sessionPresence{ID: s.id, Status: st, Text: text, Protocol: s.protocol, Node: s.hub.cfg.Node, Details: details, Addr: s.addr()})
 	if err != nil {
 		return err
 	}
