@@ -284,13 +284,11 @@ func (f *frames) Write(p []byte) (int, error) {
 	f.mu.Lock()
 	deadline := f.deadline
 	f.mu.Unlock()
+	// The deadline is the socket's, for the whole batch (see batchWriter):
+	// a context would stay with the WebSocket's writer until the next
+	// write, kept by an idle session.
 	ctx := context.Background()
-	if !deadline.IsZero() {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, deadline)
-		defer cancel()
-	}
-	f.out.begin()
+	f.out.begin(deadline)
 	n := 0
 	for len(p) > n {
 		line := p[n:]
@@ -301,7 +299,7 @@ func (f *frames) Write(p []byte) (int, error) {
 		if len(line) > 0 {
 			if err := f.ws.Write(ctx, websocket.MessageText, line); err != nil {
 				// The lines before went out if what was gathered did.
-				if f.out.end(deadline) != nil {
+				if f.out.end() != nil {
 					n = 0
 				}
 				return n, err
@@ -312,7 +310,7 @@ func (f *frames) Write(p []byte) (int, error) {
 			n++
 		}
 	}
-	if err := f.out.end(deadline); err != nil {
+	if err := f.out.end(); err != nil {
 		// Whatever part of the batch reached the client, none is sure to.
 		return 0, err
 	}

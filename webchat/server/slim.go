@@ -144,20 +144,21 @@ func (w *batchWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// begin starts gathering frames.
-func (w *batchWriter) begin() {
+// begin starts gathering frames, to be written by deadline unless it is
+// zero.
+func (w *batchWriter) begin(deadline time.Time) {
 	w.mu.Lock()
+	_ = w.conn.SetWriteDeadline(deadline)
 	w.batching = true
 	w.buf = batchBuffers.Get().(*[]byte)
 	w.mu.Unlock()
 }
 
-// end writes what was gathered, by deadline unless it is zero, and gives
-// the buffer back.
-func (w *batchWriter) end(deadline time.Time) error {
+// end writes what was gathered, by the deadline begin set, and gives the
+// buffer back.
+func (w *batchWriter) end() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	_ = w.conn.SetWriteDeadline(deadline)
 	err := w.flush()
 	_ = w.conn.SetWriteDeadline(time.Time{})
 	w.batching = false

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -125,26 +126,34 @@ func readUnmasked(t *testing.T, r io.Reader) []byte {
 	return p
 }
 
-// writeRecorder is a connection that keeps what each Write wrote.
+// writeRecorder is a connection that keeps what each Write wrote, and
+// the write deadline it was written by.
 type writeRecorder struct {
 	net.Conn
-	writes [][]byte
+	writes    [][]byte
+	deadline  time.Time
+	deadlines []time.Time
 }
 
 func (w *writeRecorder) Write(p []byte) (int, error) {
 	w.writes = append(w.writes, bytes.Clone(p))
+	w.deadlines = append(w.deadlines, w.deadline)
 	return len(p), nil
 }
 
-func (w *writeRecorder) SetWriteDeadline(time.Time) error { return nil }
+func (w *writeRecorder) SetWriteDeadline(t time.Time) error {
+	w.deadline = t
+	return nil
+}
 
 // A batch leaves in one write, in order, however it was handed over; a
-// batch larger than maxBatch in writes of at most maxBatch; outside a
-// batch every write goes straight out.
+// batch larger than maxBatch in writes of at most maxBatch, each by the
+// batch's deadline; outside a batch every write goes straight out, with
+// no deadline.
 func TestBatchWriter(t *testing.T) {
 	rec := &writeRecorder{}
 	w := &batchWriter{conn: rec}
-	w.begin()
+	w.begin(time.Time{})
 	for _, s := range []string{"ab", "c", "def"} {
 		if n, err := w.Write([]byte(s)); n != len(s) || err != nil {
 			t.Fatalf("write %q: %d, %v", s, n, err)
@@ -153,16 +162,21 @@ func TestBatchWriter(t *testing.T) {
 	if len(rec.writes) != 0 {
 		t.Fatalf("written before the batch ended: %q", rec.writes)
 	}
-	if err := w.end(time.Time{}); err != nil {
+	if err := w.end(); err != nil {
 		t.Fatal(err)
 	}
 	_, _ = w.Write([]byte("pong"))
-	w.begin()
+	deadline := time.Now().Add(time.Minute)
+	w.begin(deadline)
 	big := bytes.Repeat([]byte{'x'}, maxBatch-1)
 	_, _ = w.Write(big)
 	_, _ = w.Write([]byte("yz"))
-	_ = w.end(time.Time{})
+	_ = w.end()
 	want := [][]byte{[]byte("abcdef"), []byte("pong"), big, []byte("yz")}
+	wantDeadlines := []time.Time{{}, {}, deadline, deadline}
+	if !slices.EqualFunc(rec.deadlines, wantDeadlines, time.Time.Equal) || !rec.deadline.IsZero() {
+		t.Errorf("written by deadlines %v, then %v; want %v, then none", rec.deadlines, rec.deadline, wantDeadlines)
+	}
 	if len(rec.writes) != len(want) {
 		t.Fatalf("%d writes, want %d", len(rec.writes), len(want))
 	}
