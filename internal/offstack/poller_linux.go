@@ -26,14 +26,15 @@ type loop struct {
 	d  Deadlines
 	c  Conn
 	id uint64
-	// deadline is the one Arm last gave. The loop's worker writes it while
-	// the loop is not armed; the poller reads it while it is.
-	deadline time.Time
+	// deadline is the one Arm last gave, in Unix nanoseconds (0: none),
+	// which keeps the record small. The loop's worker writes it while the
+	// loop is not armed; the poller reads it while it is.
+	deadline int64
 	// Guarded by the poller's mu.
-	heapAt int  // index in the deadline heap, -1 when not in it
-	armed  bool // waiting: in epoll, and in the heap when it has a deadline
-	woken  bool // told to stop waiting while it was running
-	added  bool // its socket was added to the epoll set
+	heapAt int32 // index in the deadline heap, -1 when not in it
+	armed  bool  // waiting: in epoll, and in the heap when it has a deadline
+	woken  bool  // told to stop waiting while it was running
+	added  bool  // its socket was added to the epoll set
 }
 
 // poller waits on the sockets of every loop in one epoll set, edge by edge:
@@ -117,7 +118,7 @@ func watch(r Reader, sock net.Conn, d Deadlines, c Conn) bool {
 	p.loops[l.id] = l
 	p.mu.Unlock()
 	d.WakeReader(l.wake)
-	l.deadline = c.Arm()
+	l.setDeadline(c.Arm())
 	if r.Buffered() > 0 {
 		// What came with the connection's handshake is not waited for.
 		Go(l.run)
@@ -130,7 +131,7 @@ func watch(r Reader, sock net.Conn, d Deadlines, c Conn) bool {
 // run handles what the client sent, on a worker: frames until none is
 // buffered, then the loop waits again, or ends.
 func (l *loop) run() {
-	_ = l.d.SetReadDeadline(l.deadline)
+	_ = l.d.SetReadDeadline(l.due())
 	for {
 		done, err := l.c.Next()
 		if done {
@@ -139,8 +140,8 @@ func (l *loop) run() {
 			l.c.End(err)
 			return
 		}
-		l.deadline = l.c.Arm()
-		_ = l.d.SetReadDeadline(l.deadline)
+		l.setDeadline(l.c.Arm())
+		_ = l.d.SetReadDeadline(l.due())
 		if l.r.Buffered() == 0 {
 			break
 		}
@@ -150,6 +151,21 @@ func (l *loop) run() {
 	l.r.Release()
 	_ = l.d.SetReadDeadline(time.Time{})
 	thePoller.arm(l)
+}
+
+func (l *loop) setDeadline(t time.Time) {
+	l.deadline = 0
+	if !t.IsZero() {
+		l.deadline = t.UnixNano()
+	}
+}
+
+// due is the deadline Arm last gave, the zero time for none.
+func (l *loop) due() time.Time {
+	if l.deadline == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, l.deadline)
 }
 
 // wake makes a waiting loop run at once, so that its read finds out what
@@ -186,10 +202,10 @@ func (p *poller) arm(l *loop) {
 		return
 	}
 	l.armed = true
-	if !l.deadline.IsZero() {
+	if l.deadline != 0 {
 		heap.Push(&p.deadlines, l)
-		if l.heapAt == 0 && (p.sleepUntil.IsZero() || l.deadline.Before(p.sleepUntil)) {
-			p.setDeadline(l.deadline)
+		if l.heapAt == 0 && (p.sleepUntil.IsZero() || l.due().Before(p.sleepUntil)) {
+			p.setDeadline(l.due())
 		}
 	}
 	p.mu.Unlock()
@@ -222,7 +238,7 @@ func (p *poller) claim(l *loop) bool {
 	}
 	l.armed = false
 	if l.heapAt >= 0 {
-		heap.Remove(&p.deadlines, l.heapAt)
+		heap.Remove(&p.deadlines, int(l.heapAt))
 	}
 	return true
 }
@@ -276,14 +292,14 @@ func (p *poller) wait() {
 		}
 		now := time.Now()
 		p.mu.Lock()
-		for len(p.deadlines) > 0 && !p.deadlines[0].deadline.After(now) {
+		for len(p.deadlines) > 0 && !p.deadlines[0].due().After(now) {
 			l := p.deadlines[0]
 			p.claim(l)
 			ready = append(ready, l)
 		}
 		var next time.Time
 		if len(p.deadlines) > 0 {
-			next = p.deadlines[0].deadline
+			next = p.deadlines[0].due()
 		}
 		p.setDeadline(next)
 		p.mu.Unlock()
@@ -299,15 +315,15 @@ func (p *poller) wait() {
 type deadlineHeap []*loop
 
 func (h deadlineHeap) Len() int           { return len(h) }
-func (h deadlineHeap) Less(i, j int) bool { return h[i].deadline.Before(h[j].deadline) }
+func (h deadlineHeap) Less(i, j int) bool { return h[i].deadline < h[j].deadline }
 func (h deadlineHeap) Swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
-	h[i].heapAt = i
-	h[j].heapAt = j
+	h[i].heapAt = int32(i)
+	h[j].heapAt = int32(j)
 }
 func (h *deadlineHeap) Push(x any) {
 	l := x.(*loop)
-	l.heapAt = len(*h)
+	l.heapAt = int32(len(*h))
 	*h = append(*h, l)
 }
 func (h *deadlineHeap) Pop() any {
