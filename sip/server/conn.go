@@ -38,7 +38,6 @@ type conn struct {
 	rd       *wire.Reader
 	out      *outbox.Outbox
 	rate     ratelimit.Bucket
-	local    string // our address, for Via
 	tag      string // our tag on this connection's registration and subscriptions
 	// loginBy is when a client that has not signed in is dropped.
 	loginBy time.Time
@@ -76,10 +75,33 @@ type conn struct {
 	rereader mailbox.Rereader
 	files    map[uint32]*transfer // file invitations by cookie
 	handed   []handedFile         // the last files handed to the drive
-	// filesCtx bounds the file transfers, which end with the connection.
+	// filesCtx bounds the file transfers, which end with the connection;
+	// made with the first (see filesContextLocked), as most sessions
+	// have none.
 	filesCtx  context.Context
 	stopFiles context.CancelFunc
 }
+
+// filesContextLocked is the context of the connection's file transfers;
+// c.mu is held.
+func (c *conn) filesContextLocked() context.Context {
+	if c.filesCtx == nil {
+		c.filesCtx, c.stopFiles = context.WithCancel(context.Background())
+		if c.ended {
+			c.stopFiles()
+		}
+	}
+	return c.filesCtx
+}
+
+func (c *conn) filesContext() context.Context {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.filesContextLocked()
+}
+
+// local is our address, for Via: the connection keeps it, not a copy.
+func (c *conn) local() string { return c.nc.LocalAddr().String() }
 
 // RemoteAddr is the client's address, shown with its hub session.
 func (c *conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
@@ -127,11 +149,9 @@ func (s *Server) open(nc net.Conn) *conn {
 		rd:      wire.NewReader(nc, s.cfg.Limits),
 		out:     outbox.New(nc, s.cfg.MaxPendingBytes, s.cfg.WriteTimeout),
 		rate:    ratelimit.New(s.cfg.MessagesPerSecond, s.cfg.MessageBurst),
-		local:   nc.LocalAddr().String(),
 		tag:     randomHex(5),
 		loginBy: time.Now().Add(s.cfg.LoginTimeout),
 	}
-	c.filesCtx, c.stopFiles = context.WithCancel(context.Background())
 	if !s.tracker.Track(c) {
 		_ = nc.Close()
 		return nil
@@ -500,7 +520,7 @@ func (c *conn) newRequest(method, target, from, to, callID string, cseq uint32) 
 	// Room for what callers add (Contact, Content-Type, Event and the
 	// signature), so that the headers are one allocation.
 	m.Headers = make([]wire.Header, 0, 10)
-	return m.Add(wire.HeaderVia, "SIP/2.0/TCP "+c.local+";branch=z9hG4bK"+randomHex(8)).
+	return m.Add(wire.HeaderVia, "SIP/2.0/TCP "+c.local()+";branch=z9hG4bK"+randomHex(8)).
 		Add(wire.HeaderMaxForwards, "70").
 		Add(wire.HeaderFrom, from).
 		Add(wire.HeaderTo, to).
@@ -573,8 +593,11 @@ func (c *conn) end(ctx context.Context) {
 	c.ended = true
 	pending := c.pending
 	c.pending = nil
+	stopFiles := c.stopFiles
 	c.mu.Unlock()
-	c.stopFiles()
+	if stopFiles != nil {
+		stopFiles()
+	}
 	// Whoever takes a transaction out of pending settles it.
 	for _, t := range pending {
 		t.timer.Stop()

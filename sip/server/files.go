@@ -150,7 +150,7 @@ func (c *conn) fileRoute(ctx context.Context, contact uint32) int {
 // gets CANCEL REJECT or TIMEOUT.
 func (c *conn) offerDrive(t *transfer) {
 	files := c.srv.cfg.Files
-	ctx, stop := context.WithTimeout(c.filesCtx, c.srv.cfg.FileAnswerTimeout)
+	ctx, stop := context.WithTimeout(c.filesContext(), c.srv.cfg.FileAnswerTimeout)
 	defer stop()
 	me := c.sess().Account()
 	tk, err := files.Offer(ctx, me.Number, t.peer.Number, t.name, t.size)
@@ -175,7 +175,7 @@ func (c *conn) offerDrive(t *transfer) {
 		c.acceptFile(t)
 	case err == nil:
 		c.endTransfer(t, invite.CancelReject)
-	case errors.Is(err, context.DeadlineExceeded) && c.filesCtx.Err() == nil:
+	case errors.Is(err, context.DeadlineExceeded) && c.filesContext().Err() == nil:
 		c.endTransfer(t, invite.CancelTimeout)
 	default: // the client cancelled or left, or the drive failed
 		c.endTransfer(t, invite.CancelFail)
@@ -336,11 +336,11 @@ func (c *conn) addTransfer(t *transfer) bool {
 func (c *conn) startTransfer(t *transfer) (context.Context, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.files[t.cookie] != t || t.running || c.filesCtx.Err() != nil {
+	if c.files[t.cookie] != t || t.running || c.filesContextLocked().Err() != nil {
 		return nil, false
 	}
 	t.running = true
-	ctx, stop := context.WithCancel(c.filesCtx)
+	ctx, stop := context.WithCancel(c.filesContextLocked())
 	if t.stop != nil {
 		t.stop()
 	}
@@ -423,7 +423,7 @@ func (c *conn) handOver(from hub.Account, id string) {
 		return
 	}
 	c.bg.Go(func() {
-		ctx, cancel := context.WithTimeout(c.filesCtx, handOverTimeout)
+		ctx, cancel := context.WithTimeout(c.filesContext(), handOverTimeout)
 		defer cancel()
 		err := files.HandOver(ctx, id, func(t drive.Ticket, open func() (io.ReadCloser, error)) error {
 			return c.offerFile(ctx, from, t, open)

@@ -141,7 +141,7 @@ func (c *conn) inviteAnswer(m *wire.Message, d *dialog, delivered bool) *wire.Me
 
 // sdp describes a message session as OCS does ([MS-SIP] IM sessions).
 func (c *conn) sdp(uri string) []byte {
-	host, port, _ := net.SplitHostPort(c.local)
+	host, port, _ := net.SplitHostPort(c.local())
 	return []byte("v=0\r\no=- 0 0 IN IP4 " + host + "\r\ns=session\r\nc=IN IP4 " + host + "\r\nt=0 0\r\n" +
 		"m=message " + port + " sip " + uri + "\r\n" +
 		"a=accept-types:text/plain text/html image/gif multipart/alternative application/im-iscomposing+xml application/ms-imdn+xml text/x-msmsgsinvite\r\n")
