@@ -41,13 +41,13 @@ type conn struct {
 	rd    *wire.Reader
 	out   *outbox.Outbox
 	rate  ratelimit.Bucket
-	seed  uint32
 	// loginBy is when a client that has not logged in is dropped.
 	loginBy time.Time
 
 	// Owned by the reader (see Next).
-	notify   []wire.Contact // notify list chunks still arriving
+	seed     uint32
 	listDone bool
+	notify   []wire.Contact // notify list chunks still arriving
 	// leavingBy is set once the client said it is leaving: until it hangs
 	// up, or then, only its receipts are read.
 	leavingBy time.Time

@@ -38,13 +38,12 @@ type conn struct {
 	rd    *wire.Reader
 	out   *outbox.Outbox
 	rate  ratelimit.Bucket
-	nonce []byte
+	nonce *[wire.NonceSize]byte // until the login ends
 	// loginBy is when a client that has not logged in is dropped.
 	loginBy time.Time
 
 	// Owned by the reader (see Next).
-	sesskey  uint32
-	listSent bool
+	sesskey uint32
 
 	// ending is set once the connection's last words are queued: the
 	// reader handles no more requests.
@@ -57,7 +56,10 @@ type conn struct {
 	// so later mailbox reads may write to it; mailboxAsked: the hub asked
 	// for one before.
 	mailboxOpen, mailboxAsked bool
-	rereader                  mailbox.Rereader
+	// listSent is the reader's own, beside the flags above to keep the
+	// connection small.
+	listSent bool
+	rereader mailbox.Rereader
 }
 
 // log is the connection's logger. It is made for each use, not kept: an
@@ -93,7 +95,7 @@ func (s *Server) open(nc net.Conn) *conn {
 		logAs:   connlog.Conn{Name: hex.EncodeToString(id[:]), Remote: nc.RemoteAddr()},
 		rd:      wire.NewReader(nc),
 		rate:    ratelimit.New(s.cfg.MessagesPerSecond, s.cfg.MessageBurst),
-		nonce:   wire.NewNonce(),
+		nonce:   (*[wire.NonceSize]byte)(wire.NewNonce()),
 		loginBy: time.Now().Add(s.cfg.LoginTimeout),
 	}
 	c.out = outbox.New(nc, s.cfg.MaxPendingBytes, s.cfg.WriteTimeout)
@@ -103,7 +105,7 @@ func (s *Server) open(nc net.Conn) *conn {
 		return nil
 	}
 	metrics.Connections.WithLabelValues(protocolName, "client").Inc()
-	c.send(wire.Message{wire.Int(wire.TypeLoginChallenge, wire.LCChallenge), wire.Base64("nc", c.nonce), wire.Int("id", 1)})
+	c.send(wire.Message{wire.Int(wire.TypeLoginChallenge, wire.LCChallenge), wire.Base64("nc", c.nonce[:]), wire.Int("id", 1)})
 	return c
 }
 
@@ -286,7 +288,7 @@ func (c *conn) handleLogin(ctx context.Context, m wire.Message) error {
 	if err != nil {
 		return err
 	}
-	if !wire.VerifyLogin2(c.nonce, m.Raw("response"), acct.Email, password) {
+	if !wire.VerifyLogin2(c.nonce[:], m.Raw("response"), acct.Email, password) {
 		return c.refuse(ctx, attempt, loginguard.BadPassword, email)
 	}
 	if acct.Disabled {
