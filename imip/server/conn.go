@@ -36,11 +36,12 @@ type conn struct {
 	rd    *wire.Reader
 	out   *outbox.Outbox
 	rate  ratelimit.Bucket
-	salt  string
-	// loginBy is when a client that has not logged in is dropped.
-	loginBy time.Time
+	// loginBy is when a client that has not logged in is dropped, in Unix
+	// nanoseconds: the connection stays in a smaller size class.
+	loginBy int64
 
 	// Owned by the reader (see Next).
+	salt      uint32 // the login's, sent as its decimal digits
 	helloSent bool
 	statSeen  bool // the client sent its first STAT
 
@@ -48,8 +49,8 @@ type conn struct {
 
 	mu       sync.Mutex
 	number   uint32 // the account's, set before it is attached
-	session  *hub.Session
 	presence presenceMode
+	session  *hub.Session
 	held     []hub.Event // presence events that came during the snapshot
 	bg       service.Workers
 	rereader mailbox.Rereader
@@ -59,7 +60,7 @@ type conn struct {
 func (c *conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
 
 // presenceMode says what becomes of a contact's presence change.
-type presenceMode int
+type presenceMode uint8
 
 const (
 	presenceDrop presenceMode = iota // before the first STAT: the snapshot will cover it
@@ -95,8 +96,8 @@ func (s *Server) open(nc net.Conn) *conn {
 		rd:      wire.NewReader(nc),
 		out:     outbox.New(nc, s.cfg.MaxPendingBytes, s.cfg.WriteTimeout),
 		rate:    ratelimit.New(s.cfg.BlocksPerSecond, s.cfg.BlockBurst),
-		salt:    strconv.FormatUint(uint64(binary.BigEndian.Uint32(salt[:])), 10),
-		loginBy: time.Now().Add(s.cfg.LoginTimeout),
+		salt:    binary.BigEndian.Uint32(salt[:]),
+		loginBy: time.Now().Add(s.cfg.LoginTimeout).UnixNano(),
 	}
 	c.logAs = connlog.Conn{Name: hex.EncodeToString(id[:]), Remote: nc.RemoteAddr()}
 	c.rd.MaxBlock = s.cfg.MaxBlockBytes
@@ -153,7 +154,7 @@ func isFraming(err error) bool {
 // Arm gives the client until loginBy to log in, then the idle timeout for
 // each block.
 func (c *conn) Arm() time.Time {
-	return service.ReadDeadline(c.nc, c.sess() != nil, c.loginBy, c.srv.cfg.IdleTimeout)
+	return service.ReadDeadline(c.nc, c.sess() != nil, time.Unix(0, c.loginBy), c.srv.cfg.IdleTimeout)
 }
 
 // Next reads and handles one block until the client leaves or breaks the

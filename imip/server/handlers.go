@@ -66,7 +66,7 @@ func (c *conn) handleHello(b *wire.Block) error {
 		Add(wire.HeaderRegistration, oneLine(cfg.RegistrationURL)).
 		Add(wire.HeaderService, oneLine(cfg.Service)).
 		Add(wire.HeaderServiceDisplayName, oneLine(cfg.ServiceDisplayName))
-	h.Body = []byte(c.salt)
+	h.Body = strconv.AppendUint(nil, uint64(c.salt), 10)
 	c.helloSent = true
 	return c.send(h)
 }
@@ -130,7 +130,7 @@ func (c *conn) handleLogin(ctx context.Context, b *wire.Block) error {
 	if err != nil {
 		return err
 	}
-	if !wire.CheckLoginHash(c.salt, password, strings.TrimSpace(string(b.Body))) {
+	if !wire.CheckLoginHash(strconv.FormatUint(uint64(c.salt), 10), password, strings.TrimSpace(string(b.Body))) {
 		return c.refuse(ctx, b, attempt, wire.CodeBadPassword, loginguard.BadPassword, user)
 	}
 	if acct.Disabled {
@@ -167,7 +167,6 @@ func (c *conn) handleLogin(ctx context.Context, b *wire.Block) error {
 	c.mu.Lock()
 	c.session = session
 	c.mu.Unlock()
-	c.salt = "" // its work is done; the session keeps no more than it needs
 	c.logAs.Account.Store(number)
 	c.log().Info("logged in", "client", b.Get(wire.HeaderClient))
 
