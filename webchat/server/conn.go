@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	mathrand "math/rand/v2"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -34,12 +35,11 @@ type conn struct {
 	remote net.Addr
 	// id names the connection in its log lines.
 	id uint32
-	// Used by the reader only: when the client must have logged in, when
-	// its next message is due (the zero time: never), and whether it was
-	// told "bye" for its silence.
-	loginBy  time.Time
-	due      time.Time
+	// Used by the reader only: whether the client was told "bye" for its
+	// silence, and when its next message is due (the zero time: never),
+	// first the end of its time to log in.
 	silenced bool
+	due      time.Time
 	// ctx ends when the connection does: it stops background work (file
 	// offers waiting for an answer).
 	ctx    context.Context
@@ -68,18 +68,18 @@ var errClose = errors.New("close connection")
 
 // open sets a connection up, or closes it and returns nil when the server
 // is shutting down.
-func (s *Server) open(ws *websocket.Conn, out *batchWriter, remoteAddr string) *conn {
+func (s *Server) open(ws *websocket.Conn, in *slimReader, out *batchWriter, remoteAddr string) *conn {
 	remote := addr(remoteAddr)
-	f := &frames{ws: ws, out: out, remote: remote, closed: make(chan struct{})}
+	f := &frames{ws: ws, in: in, out: out, remote: remote, closed: make(chan struct{})}
 	c := &conn{
-		srv:     s,
-		ws:      ws,
-		frames:  f,
-		out:     outbox.New(f, s.cfg.MaxPendingBytes, s.cfg.WriteTimeout),
-		rate:    ratelimit.New(s.cfg.FramesPerSecond, s.cfg.FrameBurst),
-		remote:  remote,
-		id:      mathrand.Uint32(),
-		loginBy: time.Now().Add(s.cfg.LoginTimeout),
+		srv:    s,
+		ws:     ws,
+		frames: f,
+		out:    outbox.New(f, s.cfg.MaxPendingBytes, s.cfg.WriteTimeout),
+		rate:   ratelimit.New(s.cfg.FramesPerSecond, s.cfg.FrameBurst),
+		remote: remote,
+		id:     mathrand.Uint32(),
+		due:    time.Now().Add(s.cfg.LoginTimeout),
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	if !s.tracker.Track(c) {
@@ -113,15 +113,14 @@ func (c *conn) sess() *hub.Session {
 }
 
 // Arm runs before the first message and after each: the client has until
-// loginBy to log in, then IdleTimeout for each message; once told "bye"
-// for its silence, until the connection closes.
+// the end of its time to log in (due as open set it), then IdleTimeout for
+// each message; once told "bye" for its silence, until the connection
+// closes.
 func (c *conn) Arm() time.Time {
 	switch {
 	case c.silenced:
 		c.due = time.Time{}
-	case c.sess() == nil:
-		c.due = c.loginBy
-	default:
+	case c.sess() != nil:
 		c.due = time.Now().Add(c.srv.cfg.IdleTimeout)
 	}
 	return c.due
@@ -132,17 +131,17 @@ func (c *conn) Arm() time.Time {
 // session is over.
 func (c *conn) Next() (done bool, err error) {
 	if !c.due.IsZero() && !time.Now().Before(c.due) {
-		reason := "idle timeout"
-		if c.sess() == nil {
-			reason = "login timeout"
-		}
-		c.log().Info("dropping silent connection", "reason", reason)
-		c.silenced = true
-		c.bye(reason)
+		c.silence()
 		return false, nil
 	}
 	typ, data, err := c.ws.Read(context.Background())
 	if err != nil {
+		if !c.silenced && errors.Is(err, os.ErrDeadlineExceeded) {
+			// Where the read itself waits for the client (TLS), the
+			// deadline ends it.
+			c.silence()
+			return false, nil
+		}
 		return true, err
 	}
 	if c.silenced {
@@ -167,6 +166,17 @@ func (c *conn) Next() (done bool, err error) {
 		return true, err
 	}
 	return false, nil
+}
+
+// silence says "bye" to a client whose time ran out.
+func (c *conn) silence() {
+	reason := "idle timeout"
+	if c.sess() == nil {
+		reason = "login timeout"
+	}
+	c.log().Info("dropping silent connection", "reason", reason)
+	c.silenced = true
+	c.bye(reason)
 }
 
 // End ends the session once its last message was handled.
@@ -269,11 +279,12 @@ func (c *conn) Close() { c.out.Close() }
 // Reads are the session loop's own (ws.Read).
 type frames struct {
 	ws     *websocket.Conn
+	in     *slimReader
 	out    *batchWriter
 	remote net.Addr
 
 	mu       sync.Mutex
-	deadline time.Time
+	deadline int64 // Unix nanoseconds, 0 for none: a smaller record
 	code     websocket.StatusCode
 	reason   string
 	once     sync.Once
@@ -282,7 +293,10 @@ type frames struct {
 
 func (f *frames) Write(p []byte) (int, error) {
 	f.mu.Lock()
-	deadline := f.deadline
+	var deadline time.Time
+	if f.deadline != 0 {
+		deadline = time.Unix(0, f.deadline)
+	}
 	f.mu.Unlock()
 	// The deadline is the socket's, for the whole batch (see batchWriter):
 	// a context would stay with the WebSocket's writer until the next
@@ -319,7 +333,10 @@ func (f *frames) Write(p []byte) (int, error) {
 
 func (f *frames) SetWriteDeadline(t time.Time) error {
 	f.mu.Lock()
-	f.deadline = t
+	f.deadline = 0
+	if !t.IsZero() {
+		f.deadline = t.UnixNano()
+	}
 	f.mu.Unlock()
 	return nil
 }
@@ -339,7 +356,9 @@ func (f *frames) closeWith(code websocket.StatusCode, reason string) {
 
 // Close runs the closing handshake on a goroutine of its own: the outbox
 // calls it holding its lock, and the handshake waits for the client's
-// answer. The session's handler waits for it to end (closed).
+// answer. The session's handler waits for it to end (closed). The
+// handshake reads the client's answer holding in.closing (see
+// slimReader).
 func (f *frames) Close() error {
 	f.once.Do(func() {
 		f.mu.Lock()
@@ -350,6 +369,8 @@ func (f *frames) Close() error {
 		}
 		go func() {
 			defer close(f.closed)
+			f.in.closing.Lock()
+			defer f.in.closing.Unlock()
 			_ = f.ws.Close(code, reason)
 		}()
 	})

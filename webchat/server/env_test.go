@@ -30,11 +30,22 @@ type testEnv struct {
 	// base is the HTTP address the service is mounted at, as
 	// "http://127.0.0.1:port/chat/".
 	base string
+	// httpClient makes the clients' handshakes; nil: the default.
+	httpClient *http.Client
 }
 
 // newTestEnv runs the service under /chat/ of an HTTP server on a loopback
 // port; tweak adjusts its settings.
 func newTestEnv(tb testing.TB, tweak func(*Config)) *testEnv {
+	return newTestEnvOn(tb, tweak, httptest.NewServer)
+}
+
+// newTLSTestEnv is newTestEnv over HTTPS, whose clients trust it.
+func newTLSTestEnv(tb testing.TB, tweak func(*Config)) *testEnv {
+	return newTestEnvOn(tb, tweak, httptest.NewTLSServer)
+}
+
+func newTestEnvOn(tb testing.TB, tweak func(*Config), start func(http.Handler) *httptest.Server) *testEnv {
 	tb.Helper()
 	st, h := testenv.Hub(tb, hub.Config{})
 	cfg := Config{Hub: h}
@@ -42,7 +53,7 @@ func newTestEnv(tb testing.TB, tweak func(*Config)) *testEnv {
 		tweak(&cfg)
 	}
 	srv := New(cfg)
-	ts := httptest.NewServer(http.StripPrefix("/chat", srv.Handler()))
+	ts := start(http.StripPrefix("/chat", srv.Handler()))
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -51,7 +62,7 @@ func newTestEnv(tb testing.TB, tweak func(*Config)) *testEnv {
 		}
 		ts.Close()
 	})
-	return &testEnv{store: st, hub: h, srv: srv, base: ts.URL + "/chat/"}
+	return &testEnv{store: st, hub: h, srv: srv, base: ts.URL + "/chat/", httpClient: ts.Client()}
 }
 
 func (e *testEnv) socketURL() string { return "ws" + strings.TrimPrefix(e.base, "http") + "ws" }
@@ -70,6 +81,9 @@ func (e *testEnv) account(tb testing.TB, number uint32, name, password string) h
 // dial connects a client that the test closes.
 func (e *testEnv) dial(tb testing.TB, ctx context.Context, opts client.Options) *client.Client {
 	tb.Helper()
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = e.httpClient
+	}
 	c, err := client.Dial(ctx, e.socketURL(), opts)
 	if err != nil {
 		tb.Fatal(err)

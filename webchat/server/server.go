@@ -244,7 +244,7 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ws.SetReadLimit(int64(s.cfg.MaxFrameBytes))
-	c := s.open(ws, h.out, r.RemoteAddr)
+	c := s.open(ws, h.in, h.out, r.RemoteAddr)
 	if c == nil {
 		return
 	}

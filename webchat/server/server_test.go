@@ -369,6 +369,26 @@ func TestLoginTimeout(t *testing.T) {
 	next[client.Disconnected](t, ctx, c)
 }
 
+// Over TLS, where offstack cannot wait on the socket without reading and
+// a session's read waits for its client itself, the login and idle
+// timeouts still say "bye" before the connection closes.
+func TestTimeoutsOverTLS(t *testing.T) {
+	ctx := testCtx(t)
+	e := newTLSTestEnv(t, func(c *Config) { c.LoginTimeout = 200 * time.Millisecond })
+	c := e.dial(t, ctx, client.Options{})
+	if b := next[*wire.Bye](t, ctx, c); b.Reason != "login timeout" {
+		t.Fatalf("bye %+v", b)
+	}
+	next[client.Disconnected](t, ctx, c)
+
+	e = newTLSTestEnv(t, func(c *Config) { c.IdleTimeout = 300 * time.Millisecond })
+	silent := e.login(t, ctx, e.account(t, 1001, "Alice", "pa"), "pa")
+	if b := next[*wire.Bye](t, ctx, silent); b.Reason != "idle timeout" {
+		t.Fatalf("bye %+v", b)
+	}
+	next[client.Disconnected](t, ctx, silent)
+}
+
 // TestIdleTimeout: a logged-in connection that stays silent is closed;
 // one that pings is not.
 func TestIdleTimeout(t *testing.T) {

@@ -81,21 +81,37 @@ func (c *slimConn) Read(p []byte) (int, error) {
 
 // slimReader is the session's input as offstack sees it: the bytes read
 // and not yet taken are in the WebSocket's buffer (ws), what is left of
-// the handshake, and the idleread.Reader's.
+// the handshake, and the idleread.Reader's. Two goroutines read: the
+// session's (in Next) and the closing handshake's (frames.Close), one at
+// a time under the WebSocket's read lock. What offstack does with the
+// buffers between the session's reads (Buffered, Release) takes closing,
+// which the handshake holds while it reads.
 type slimReader struct {
-	ws *bufio.Reader
-	sc *slimConn
+	ws      *bufio.Reader
+	sc      *slimConn
+	closing sync.Mutex
 }
 
+// Wait waits for the socket to be readable, holding no buffer; where that
+// cannot be done without reading (TLS), it returns at once, and the
+// session's read waits in Next.
 func (r *slimReader) Wait() {
 	if r.Buffered() == 0 {
-		r.sc.in.Wait()
+		_ = idleread.WaitReadable(r.sc.Conn)
 	}
 }
 
-func (r *slimReader) Buffered() int { return r.ws.Buffered() + len(r.sc.left) + r.sc.in.Buffered() }
+func (r *slimReader) Buffered() int {
+	r.closing.Lock()
+	defer r.closing.Unlock()
+	return r.ws.Buffered() + len(r.sc.left) + r.sc.in.Buffered()
+}
 
-func (r *slimReader) Release() { r.sc.in.Release() }
+func (r *slimReader) Release() {
+	r.closing.Lock()
+	r.sc.in.Release()
+	r.closing.Unlock()
+}
 
 // socketDeadlines gives offstack the socket's read deadline, and the
 // outbox's word when the session's reads are to end.
