@@ -57,7 +57,7 @@ func (n *nsConn) holdSender(ctx context.Context, from hub.Account) (release func
 		if h.held == nil && !h.shown {
 			h.shown = true
 			n.sendPresenceCaps("", hub.Presence{Contact: from, Status: hub.StatusOnline}, n.srv.standInCaps())
-			n.log.Info("file offer: the sender is shown online to the receiver until it ends", "from", from.Number)
+			n.log().Info("file offer: the sender is shown online to the receiver until it ends", "from", from.Number)
 		}
 		s.mu.Unlock()
 	}
