@@ -362,9 +362,14 @@ func TestNewLoginTakesOver(t *testing.T) {
 func TestLoginTimeout(t *testing.T) {
 	ctx := testCtx(t)
 	e := newTestEnv(t, func(c *Config) { c.LoginTimeout = 200 * time.Millisecond })
-	c := e.dial(t, ctx, client.Options{})
-	if b := next[*wire.Bye](t, ctx, c); b.Reason != "login timeout" {
-		t.Fatalf("bye %+v", b)
+	wantBye(t, ctx, e.dial(t, ctx, client.Options{}), "login timeout")
+}
+
+// wantBye waits for c's bye, for reason, then for its disconnection.
+func wantBye(t *testing.T, ctx context.Context, c *client.Client, reason string) {
+	t.Helper()
+	if b := next[*wire.Bye](t, ctx, c); b.Reason != reason {
+		t.Fatalf("bye %+v, want %q", b, reason)
 	}
 	next[client.Disconnected](t, ctx, c)
 }
@@ -375,18 +380,9 @@ func TestLoginTimeout(t *testing.T) {
 func TestTimeoutsOverTLS(t *testing.T) {
 	ctx := testCtx(t)
 	e := newTLSTestEnv(t, func(c *Config) { c.LoginTimeout = 200 * time.Millisecond })
-	c := e.dial(t, ctx, client.Options{})
-	if b := next[*wire.Bye](t, ctx, c); b.Reason != "login timeout" {
-		t.Fatalf("bye %+v", b)
-	}
-	next[client.Disconnected](t, ctx, c)
-
+	wantBye(t, ctx, e.dial(t, ctx, client.Options{}), "login timeout")
 	e = newTLSTestEnv(t, func(c *Config) { c.IdleTimeout = 300 * time.Millisecond })
-	silent := e.login(t, ctx, e.account(t, 1001, "Alice", "pa"), "pa")
-	if b := next[*wire.Bye](t, ctx, silent); b.Reason != "idle timeout" {
-		t.Fatalf("bye %+v", b)
-	}
-	next[client.Disconnected](t, ctx, silent)
+	wantBye(t, ctx, e.login(t, ctx, e.account(t, 1001, "Alice", "pa"), "pa"), "idle timeout")
 }
 
 // TestIdleTimeout: a logged-in connection that stays silent is closed;
