@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -33,13 +34,13 @@ type conn struct {
 	out    *outbox.Outbox
 	rate   ratelimit.Bucket
 	remote net.Addr
-	// id names the connection in its log lines.
-	id uint32
-	// Used by the reader only: whether the client was told "bye" for its
-	// silence, and when its next message is due (the zero time: never),
-	// first the end of its time to log in.
-	silenced bool
-	due      time.Time
+	// id names the connection in its log lines, and account its account
+	// once logged in: read without the lock, as lines are logged under it.
+	id      uint32
+	account atomic.Uint32
+	// Used by the reader only: when the client's next message is due (the
+	// zero time: never), first the end of its time to log in.
+	due time.Time
 	// ctx ends when the connection does: it stops background work (file
 	// offers waiting for an answer).
 	ctx    context.Context
@@ -47,8 +48,11 @@ type conn struct {
 
 	mu       sync.Mutex
 	number   uint32 // the account's, set before it is attached
-	session  *hub.Session
 	presence presenceMode
+	// silenced: the client was told "bye" for its silence. The reader's
+	// own, beside the fields above to keep the connection small.
+	silenced bool
+	session  *hub.Session
 	held     []hub.Event // presence events that came during the snapshot
 	offers   map[string]*offer
 	bg       service.Workers
@@ -56,7 +60,7 @@ type conn struct {
 }
 
 // presenceMode says what becomes of a contact's presence change.
-type presenceMode int
+type presenceMode uint8
 
 const (
 	presenceHold presenceMode = iota // the contact list is being read: send it after
@@ -96,12 +100,8 @@ func (s *Server) open(ws *websocket.Conn, in *slimReader, out *batchWriter, remo
 // a kept logger would hold its formatted attributes all that time.
 func (c *conn) log() *slog.Logger {
 	l := c.srv.log.With("conn", fmt.Sprintf("%08x", c.id), "remote", c.remote.String())
-	c.mu.Lock()
-	logged := c.session != nil
-	number := c.number
-	c.mu.Unlock()
-	if logged {
-		l = l.With("account", number)
+	if n := c.account.Load(); n != 0 {
+		l = l.With("account", n)
 	}
 	return l
 }

@@ -77,6 +77,7 @@ func (c *conn) handleLogin(ctx context.Context, m *wire.Login, id string) error 
 	c.mu.Lock()
 	c.session = session
 	c.mu.Unlock()
+	c.account.Store(acct.Number)
 	c.log().Info("logged in")
 	status := hub.Status(m.Status)
 	if status == "" {
