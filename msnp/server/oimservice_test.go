@@ -302,8 +302,7 @@ func FuzzOIMService(f *testing.F) {
 		if retrieval {
 			path = oim.RSIPath
 		}
-		rec := httptest.NewRecorder()
-		handler.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body)))
+		rec := postTo(handler, path, body)
 		if _, err := oim.ParseResponse(rec.Body.Bytes()); err != nil && !errors.As(err, new(*oim.Fault)) {
 			t.Fatalf("answer %d is not an envelope: %v\n%s", rec.Code, err, rec.Body)
 		}
