@@ -190,3 +190,22 @@ func FuzzSealOpen(f *testing.F) {
 		roundTrip(t, knownKeys(), data, []int{int(a), int(b)})
 	})
 }
+
+// FuzzParseKeys: the keys come in a peer's ACCEPT; whatever the fields
+// hold is keys of KeySize bytes or an error, and keys read back from the
+// fields they write.
+func FuzzParseKeys(f *testing.F) {
+	encryption, hashKey := knownKeys().Fields()
+	f.Add(encryption, hashKey)
+	f.Add("AAECAwQFBgcICQoLDA0ODxAREhMU", "not base64!")
+	f.Fuzz(func(t *testing.T, encryption, hashKey string) {
+		k, err := ParseKeys(encryption, hashKey)
+		if err != nil {
+			return
+		}
+		again, err := ParseKeys(k.Fields())
+		if err != nil || again != k {
+			t.Fatalf("keys do not read back from their fields: %v", err)
+		}
+	})
+}

@@ -305,3 +305,25 @@ func BenchmarkSignSIP(b *testing.B) {
 		}
 	}
 }
+
+// FuzzParseChallenge: a client reads the server's CHALLENGE; whatever it
+// holds is a message or ErrMalformed, and a message re-encodes to itself.
+func FuzzParseChallenge(f *testing.F) {
+	f.Add([]byte{})
+	spec, _ := hex.DecodeString(strings.Join(strings.Fields(specChallenge), ""))
+	f.Add(spec)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := ParseChallenge(b)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("error %v is not ErrMalformed", err)
+			}
+			return
+		}
+		again, err := ParseChallenge(c.Marshal())
+		if err != nil || again.Flags != c.Flags || again.ServerChallenge != c.ServerChallenge ||
+			!bytes.Equal(again.TargetInfo, c.TargetInfo) || again.Version != c.Version {
+			t.Fatalf("re-encoded challenge reads %+v, %v; want %+v", again, err, c)
+		}
+	})
+}
