@@ -127,20 +127,24 @@ func FuzzP2PToRemote(f *testing.F) {
 	if err := s.SetPresence(context.Background(), hub.StatusOnline, ""); err != nil {
 		f.Fatal(err)
 	}
-	ns := dialRaw(f, env.nsAddr)
-	ns.login("bob@example.com", "pb")
-	dave := dialRaw(f, env.nsAddr) // an MSNP7 client: no MSNSLP
-	dave.login("dave@example.com", "pd")
-	dave.send("CHG 4 NLN\r\n")
-	dave.expect("CHG 4 NLN")
 
 	f.Fuzz(func(t *testing.T, old bool, in []byte) {
-		ns.t, dave.t = t, t // their helpers report to this run
+		// Bob and Dave sign in afresh for each run (their connections close
+		// with it), so that nothing an earlier run left for them reaches
+		// this one's connections.
+		ns := dialRaw(t, env.nsAddr)
+		ns.login("bob@example.com", "pb")
 		sb := ns.switchboard("bob@example.com", "Bob")
-		defer sb.nc.Close()
 		callee, name := "carol@example.com", "Carol"
 		if old {
 			callee, name = "dave@example.com", "Dave"
+		}
+		var dave *rawClient
+		if old {
+			dave = dialRaw(t, env.nsAddr) // an MSNP7 client: no MSNSLP
+			dave.login("dave@example.com", "pd")
+			dave.send("CHG 4 NLN\r\n")
+			dave.expect("CHG 4 NLN")
 		}
 		sb.send("CAL 2 " + callee + "\r\n")
 		line, _ := sb.line()
