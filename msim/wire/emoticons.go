@@ -86,6 +86,9 @@ var smileys = func() []smiley {
 // (Pidgin itself replaced smileys anywhere). MarkupToText gives the text
 // back, each smiley written the usual way for its name.
 func InlineMarkup(line string) string {
+	// Clients read values as C strings: NULs go first, so that a smiley's
+	// neighbours are those the client sees ("\x00:D" is ":D" alone).
+	line = strings.ReplaceAll(line, "\x00", "")
 	var b strings.Builder
 	esc := func(s string) {
 		for i := 0; i < len(s); i++ {
@@ -96,7 +99,6 @@ func InlineMarkup(line string) string {
 				b.WriteString("&lt;")
 			case '>':
 				b.WriteString("&gt;")
-			case 0: // clients read values as C strings
 			default:
 				b.WriteByte(s[i])
 			}

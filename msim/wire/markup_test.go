@@ -115,6 +115,8 @@ func TestInlineMarkup(t *testing.T) {
 		{"ok :D, great :)! }:)", `ok <i n="bigsmile"/>, great <i n="happy"/>! <i n="devil"/>`},
 		{"a:) :)b http://x/:D", "a:) :)b http://x/:D"},
 		{"<b> & :) <3", `&lt;b&gt; &amp; <i n="happy"/> &lt;3`},
+		// The client reads no NUL: the smiley stands at the start of the line.
+		{"\x00:D a\x00 :)", `<i n="bigsmile"/> a <i n="happy"/>`},
 		{"", ""},
 	} {
 		if got := InlineMarkup(tt.text); got != tt.markup {
