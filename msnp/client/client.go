@@ -571,7 +571,7 @@ func (c *Client) handle(cn *conn, cmd wire.Command) {
 	var ev Event
 	switch cmd.Name {
 	case "ILN": // ILN trid status email [network] friendly [caps [msnobj]]
-		ev = presence(c.Dialect(), cmd.Args[1:], true)
+		ev = presence(c.Dialect(), cmd.Args[min(1, len(cmd.Args)):], true)
 	case "NLN": // NLN status email friendly [caps [msnobj]]
 		ev = presence(c.Dialect(), cmd.Args, false)
 	case "UBX": // UBX email [network] len, payload <Data><PSM>…
