@@ -57,3 +57,25 @@ func serve(mk func(net.Conn, string, int) *conn, data []byte) (*conn, func()) {
 	a, fed := fakeserver.Feed(data)
 	return mk(a, "pipe", 0), fed
 }
+
+// TestSyncMalformedSYN: a SYN answer too short for its dialect's form is
+// an error of Sync, never a crash of the client's reader (MSNP8–12 read
+// the counts from its last two arguments).
+func TestSyncMalformedSYN(t *testing.T) {
+	for _, dialect := range []int{7, 8, 10} {
+		for _, line := range []string{"SYN 0\r\n", "SYN 0 2 3\r\n"} {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			c := newClient(Options{EventBuffer: 4})
+			c.dialect = dialect
+			cn, done := serve(c.wrap, []byte(line))
+			c.conn = cn
+			cn.start()
+			if _, err := c.Sync(ctx, 0); err == nil {
+				t.Errorf("MSNP%d: %q synced", dialect, line)
+			}
+			cancel()
+			c.Close()
+			done()
+		}
+	}
+}

@@ -437,10 +437,13 @@ func (c *Client) syncLines(ctx context.Context, serial int) (*List, error) {
 				l.Serial, _ = strconv.Atoi(cmd.Arg(1))
 				return true, nil
 			}
+			if n < 4 {
+				return true, unexpected("SYN", cmd)
+			}
 			var err1, err2 error
 			contacts, err1 = strconv.Atoi(cmd.Args[n-2])
 			groups, err2 = strconv.Atoi(cmd.Args[n-1])
-			if err1 != nil || err2 != nil || n < 4 {
+			if err1 != nil || err2 != nil {
 				return true, unexpected("SYN", cmd)
 			}
 			if !guids {
