@@ -29,6 +29,10 @@ type loginCache struct {
 	changed func(number uint32)
 	ttl     time.Duration    // 0: DefaultLoginCacheTTL; negative: keep none
 	now     func() time.Time // time.Now; tests set their own clock
+	// sweep drops expired records a TTL after the first is kept, so that
+	// none outlives it by more than a TTL when no login comes to ask: a
+	// crowd's records (and their sealed passwords) are not kept idle.
+	sweep *time.Timer
 }
 
 type cachedLogin struct {
@@ -86,6 +90,28 @@ func (l *loginCache) put(email string, a hub.Account, sealed []byte, epoch uint6
 	l.dropLocked(a.Number)
 	l.byEmail[email] = cachedLogin{account: a, sealed: slices.Clone(sealed), expires: l.clock().Add(ttl)}
 	l.emails[a.Number] = email
+	if l.sweep == nil {
+		l.sweep = time.AfterFunc(ttl, l.sweepExpired)
+	}
+}
+
+// sweepExpired drops the records whose TTL has passed, and comes again a
+// TTL later while any are left.
+func (l *loginCache) sweepExpired() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.clock()
+	for email, c := range l.byEmail {
+		if !now.Before(c.expires) {
+			delete(l.byEmail, email)
+			delete(l.emails, c.account.Number)
+		}
+	}
+	if len(l.byEmail) > 0 {
+		l.sweep.Reset(cmp.Or(l.ttl, DefaultLoginCacheTTL))
+	} else {
+		l.sweep = nil
+	}
 }
 
 // forget drops an account's record.

@@ -180,3 +180,36 @@ func TestLoginCacheTTL(t *testing.T) {
 		}
 	}
 }
+
+// TestLoginCacheSweepsExpired: records are dropped once their TTL has
+// passed even when no login asks for them again.
+func TestLoginCacheSweepsExpired(t *testing.T) {
+	now := time.Now()
+	l := &loginCache{ttl: time.Hour, now: func() time.Time { return now }}
+	l.put("a@example.com", hub.Account{Number: 1, Email: "a@example.com"}, []byte("sealed"), 0)
+	now = now.Add(30 * time.Minute)
+	l.put("b@example.com", hub.Account{Number: 2, Email: "b@example.com"}, []byte("sealed"), 0)
+	l.mu.Lock()
+	scheduled := l.sweep != nil
+	l.mu.Unlock()
+	if !scheduled {
+		t.Fatal("no sweep scheduled")
+	}
+	now = now.Add(45 * time.Minute) // a's TTL has passed, b's has not
+	l.sweepExpired()
+	l.mu.Lock()
+	_, a := l.byEmail["a@example.com"]
+	_, b := l.byEmail["b@example.com"]
+	_, aNumber := l.emails[1]
+	l.mu.Unlock()
+	if a || aNumber || !b {
+		t.Fatalf("after a's TTL: a kept %v (by number %v), b kept %v", a, aNumber, b)
+	}
+	now = now.Add(time.Hour)
+	l.sweepExpired()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.byEmail)+len(l.emails) != 0 || l.sweep != nil {
+		t.Fatalf("after every TTL: %d records, %d numbers, sweep %v", len(l.byEmail), len(l.emails), l.sweep)
+	}
+}
