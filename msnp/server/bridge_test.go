@@ -242,15 +242,23 @@ func TestOfflineMessagesReachMSN(t *testing.T) {
 	}
 }
 
+// bobOnlineForCarol starts a server, with Bob online over MSN and Carol an
+// account for another protocol's session.
+func bobOnlineForCarol(t *testing.T, tweak func(*Config)) (env *testEnv, bob, carol hub.Account, ns *rawClient) {
+	t.Helper()
+	env = newTestEnv(t, tweak)
+	bob = env.addAccount(t, 1002, "bob@example.com", "Bob", "pb")
+	carol = env.addAccount(t, 1003, "carol@example.com", "Carol", "pc")
+	ns = dialRaw(t, env.nsAddr)
+	ns.login("bob@example.com", "pb")
+	ns.send("CHG 4 NLN\r\n")
+	ns.expect("CHG 4 NLN")
+	return env, bob, carol, ns
+}
+
 func TestUnansweredRingRequeues(t *testing.T) {
 	ctx := context.Background()
-	env := newTestEnv(t, func(c *Config) { c.CookieLifetime = 200 * time.Millisecond })
-	bob := env.addAccount(t, 1002, "bob@example.com", "Bob", "pb")
-	carol := env.addAccount(t, 1003, "carol@example.com", "Carol", "pc")
-	b := dialRaw(t, env.nsAddr)
-	b.login("bob@example.com", "pb")
-	b.send("CHG 4 NLN\r\n")
-	b.expect("CHG 4 NLN")
+	env, bob, carol, b := bobOnlineForCarol(t, func(c *Config) { c.CookieLifetime = 200 * time.Millisecond })
 	if d, _ := env.hub.SendMessage(ctx, carol, bob.Number, hub.Message{Text: "ring ring"}, ""); d != hub.Delivered {
 		t.Fatalf("delivery %v", d)
 	}
@@ -309,13 +317,7 @@ func TestMailboxShareNAK(t *testing.T) {
 // client's writes, which would time out only after WriteTimeout.
 func TestSlowReaderHoldsNoSender(t *testing.T) {
 	ctx := context.Background()
-	env := newTestEnv(t, func(c *Config) { c.WriteTimeout = 10 * time.Minute })
-	bob := env.addAccount(t, 1002, "bob@example.com", "Bob", "pb")
-	carol := env.addAccount(t, 1003, "carol@example.com", "Carol", "pc")
-	b := dialRaw(t, env.nsAddr)
-	b.login("bob@example.com", "pb")
-	b.send("CHG 4 NLN\r\n")
-	b.expect("CHG 4 NLN")
+	env, bob, carol, b := bobOnlineForCarol(t, func(c *Config) { c.WriteTimeout = 10 * time.Minute })
 	attachOther(t, env, carol)
 	if d, err := env.hub.SendMessage(ctx, carol, bob.Number, hub.Message{Text: "hi"}, ""); err != nil || d != hub.Delivered {
 		t.Fatalf("send: %v %v", d, err)
