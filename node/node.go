@@ -645,16 +645,3 @@ func (n *Node) close() {
 		_ = n.dataLock.Close() // last: everything in the directory is closed
 	}
 }
-
-// DisplayAddr turns a listening address into one a person can dial:
-// an unspecified host becomes localhost.
-func DisplayAddr(addr string) string {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return addr
-	}
-	if host == "" || host == "0.0.0.0" || host == "::" || strings.HasPrefix(host, "[::]") {
-		host = "localhost"
-	}
-	return net.JoinHostPort(host, port)
-}

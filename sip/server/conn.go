@@ -630,12 +630,3 @@ func randomHex(n int) string {
 }
 
 func uitoa(n uint32) string { return strconv.FormatUint(uint64(n), 10) }
-
-// parseNumber reads an account number in canonical decimal.
-func parseNumber(s string) (uint32, bool) {
-	n, err := strconv.ParseUint(s, 10, 32)
-	if err != nil || n == 0 || strconv.FormatUint(n, 10) != s {
-		return 0, false
-	}
-	return uint32(n), true
-}
