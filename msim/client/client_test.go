@@ -619,16 +619,19 @@ func TestPersistTimeout(t *testing.T) {
 func TestIdleTimeout(t *testing.T) {
 	f := newFake(t, func(p *peer) {
 		p.Send(seedGreeting)
-		for range 6 {
-			time.Sleep(50 * time.Millisecond)
+		// Keep-alives six times as often as the timeout, for twice the
+		// timeout: a busy machine may delay one by a few hundred
+		// milliseconds.
+		for range 12 {
+			time.Sleep(100 * time.Millisecond)
 			p.Send(`\ka\\final\`)
 		}
 		p.ExpectClose()
 	})
 	start := time.Now()
-	c := dial(t, f, Options{IdleTimeout: 200 * time.Millisecond})
+	c := dial(t, f, Options{IdleTimeout: 600 * time.Millisecond})
 	d := next[Disconnected](t, c)
-	if !errors.Is(d.Err, ErrIdleTimeout) || time.Since(start) < 400*time.Millisecond {
+	if !errors.Is(d.Err, ErrIdleTimeout) || time.Since(start) < 1200*time.Millisecond {
 		t.Fatalf("Disconnected = %+v after %v", d, time.Since(start))
 	}
 }
