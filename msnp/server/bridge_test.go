@@ -196,7 +196,10 @@ func TestCallContactOfAnotherProtocol(t *testing.T) {
 
 func TestOfflineMessagesReachMSN(t *testing.T) {
 	ctx := context.Background()
-	env := newTestEnv(t, func(c *Config) { c.CookieLifetime = 300 * time.Millisecond })
+	// The second login must answer its ring within the cookie's lifetime,
+	// which a busy machine may stretch to hundreds of milliseconds.
+	const cookieLifetime = time.Second
+	env := newTestEnv(t, func(c *Config) { c.CookieLifetime = cookieLifetime })
 	bob := env.addAccount(t, 1002, "bob@example.com", "Bob", "pb")
 	carol := env.addAccount(t, 1003, "carol@example.com", "Carol", "pc")
 	if d, _ := env.hub.SendMessage(ctx, carol, bob.Number, hub.Message{Text: "while you were out"}, ""); d != hub.Queued {
@@ -211,7 +214,7 @@ func TestOfflineMessagesReachMSN(t *testing.T) {
 	if line, _ := b.line(); !strings.HasPrefix(line, "RNG ") {
 		t.Fatalf("expected RNG, got %q", line)
 	}
-	time.Sleep(600 * time.Millisecond)
+	time.Sleep(cookieLifetime + 200*time.Millisecond)
 	if waiting, _ := env.store.CountOffline(ctx, bob.Number); waiting != 1 {
 		t.Fatalf("%d offline messages after an unanswered ring", waiting)
 	}
