@@ -2,7 +2,11 @@ package passport
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -66,4 +70,51 @@ func FuzzMBIResponse(f *testing.F) {
 			t.Fatalf("accepted %q", resp)
 		}
 	})
+}
+
+// FuzzService sends whatever request to the nexus, the login server and
+// the token service: every answer is one a client reads (a ticket, a
+// refusal, a SOAP fault, 404 or 405; never 500, as the accounts never
+// fail here), and a ticket is issued only for the right password.
+func FuzzService(f *testing.F) {
+	const user, password = "a@b.c", "pw"
+	f.Add("GET", LoginPath, "Passport1.4 OrgVerb=GET,sign-in=a%40b.c,pwd=pw,lc=1033", []byte(nil))
+	f.Add("GET", LoginPath, "Passport1.4 sign-in=a%40b.c,pwd=wrong", []byte(nil))
+	f.Add("GET", NexusPath, "", []byte(nil))
+	f.Add("POST", "/RST.srf", "", []byte(`<Envelope><Header><Security><UsernameToken><Username>a@b.c</Username><Password>pw</Password></UsernameToken></Security></Header>`+
+		`<Body><RequestMultipleSecurityTokens><RequestSecurityToken><AppliesTo><EndpointReference><Address>messengerclear.live.com</Address></EndpointReference></AppliesTo>`+
+		`<PolicyReference URI="MBI_KEY_OLD"/></RequestSecurityToken></RequestMultipleSecurityTokens></Body></Envelope>`))
+	f.Add("POST", "/RST2.srf", "", []byte(soap12TokenRequest(user, "wrong", "messengerclear.live.com")))
+	f.Add("POST", "//RST.srf", "", []byte("<Envelope><Body>"))
+	svc := &Service{Tickets: Tickets{Key: []byte("key")}, Authenticate: func(_ context.Context, _, signIn, pwd string) (uint32, error) {
+		if signIn == user && pwd == password {
+			return 7, nil
+		}
+		return 0, ErrRefused
+	}}
+	f.Fuzz(func(t *testing.T, method, path, authorization string, body []byte) {
+		u, err := url.Parse(path)
+		if err != nil || !validMethod(method) {
+			return
+		}
+		r := httptest.NewRequest(http.MethodGet, "https://login.passport.com/", bytes.NewReader(body))
+		r.Method, r.URL = method, u
+		r.Header.Set("Authorization", authorization)
+		w := httptest.NewRecorder()
+		svc.ServeHTTP(w, r)
+		switch w.Code {
+		case http.StatusOK, http.StatusUnauthorized, http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound, http.StatusMethodNotAllowed:
+		default:
+			t.Fatalf("%s %q answered %d", method, path, w.Code)
+		}
+		issued := strings.Contains(w.Header().Get("Authentication-Info"), "from-PP=") || bytes.Contains(w.Body.Bytes(), []byte("RequestedSecurityToken"))
+		if issued && !strings.Contains(authorization+string(body), password) {
+			t.Fatalf("a ticket for %s %q without the password: %q %q", method, path, authorization, body)
+		}
+	})
+}
+
+// validMethod is whether m is an HTTP token, as the server reads methods.
+func validMethod(m string) bool {
+	return m != "" && !strings.ContainsFunc(m, func(r rune) bool { return r <= ' ' || r >= 0x7f || strings.ContainsRune(`()<>@,;:\"/[]?={}`, r) })
 }
