@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -133,6 +134,9 @@ func (c *Conn[E]) Send(ctx context.Context, prepare func() ([]byte, error)) erro
 	}
 	_ = c.nc.SetWriteDeadline(deadline)
 	if _, err := c.nc.Write(b); err != nil {
+		if ctx.Err() != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+			err = ctx.Err() // the caller's deadline, not the socket's
+		}
 		c.Fail(err)
 		return c.wrap(err)
 	}

@@ -199,3 +199,20 @@ func TestAwait(t *testing.T) {
 		t.Fatalf("Await after the end: %v", err)
 	}
 }
+
+// A write cut off by the caller's deadline reports that deadline
+// (context.DeadlineExceeded), not the socket's timeout, and ends the
+// connection with it.
+func TestSendPastDeadline(t *testing.T) {
+	c, _ := pair(t, 8)
+	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	err := c.Send(ctx, func() ([]byte, error) { return []byte("late\n"), nil })
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, errClosed) {
+		t.Fatalf("Send = %v", err)
+	}
+	<-c.Done()
+	if !errors.Is(c.Err(), context.DeadlineExceeded) {
+		t.Fatalf("Err = %v", c.Err())
+	}
+}
