@@ -11,6 +11,7 @@ import (
 
 	"github.com/crosstalk-im/crosstalk/gg/ggpb"
 	"github.com/crosstalk-im/crosstalk/gg/wire"
+	"github.com/crosstalk-im/crosstalk/internal/fakeserver"
 	"github.com/crosstalk-im/crosstalk/internal/offstack"
 	"go.uber.org/goleak"
 	"google.golang.org/protobuf/proto"
@@ -174,7 +175,7 @@ func TestSendMessageTimeout(t *testing.T) {
 		p.ExpectClose()
 	})
 	c := loggedIn(t, f, Options{})
-	short, cancel := context.WithTimeout(ctx(t), 100*time.Millisecond)
+	short, cancel := context.WithTimeout(ctx(t), fakeserver.ShortTimeout)
 	defer cancel()
 	ack, err := c.SendMessage(short, 5678, "hello")
 	if ack.Seq != 1 || !errors.Is(err, context.DeadlineExceeded) {

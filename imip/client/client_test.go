@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/imip/wire"
+	"github.com/crosstalk-im/crosstalk/internal/fakeserver"
 )
 
 // TestSession1 replays Wimmer's first session: HELO, login, STAT ONLINE, a
@@ -411,7 +412,7 @@ func TestDialErrors(t *testing.T) {
 			p.Expect(clientHELO)
 			p.ExpectClose()
 		})
-		short, cancel := context.WithTimeout(ctx(t), 100*time.Millisecond)
+		short, cancel := context.WithTimeout(ctx(t), fakeserver.ShortTimeout)
 		defer cancel()
 		if _, err := Dial(short, f.Addr(), Options{}); !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("Dial = %v", err)
@@ -469,7 +470,7 @@ func TestTimeoutThenLateAck(t *testing.T) {
 		p.ExpectClose()
 	})
 	c := loggedIn(t, f, Options{})
-	short, cancel := context.WithTimeout(ctx(t), 50*time.Millisecond)
+	short, cancel := context.WithTimeout(ctx(t), fakeserver.ShortTimeout)
 	defer cancel()
 	if err := c.Ping(short); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Ping = %v", err)
@@ -587,7 +588,7 @@ func TestLoginTimeout(t *testing.T) {
 		p.ExpectClose()
 	})
 	c := dial(t, f, Options{})
-	short, cancel := context.WithTimeout(ctx(t), 50*time.Millisecond)
+	short, cancel := context.WithTimeout(ctx(t), fakeserver.ShortTimeout)
 	defer cancel()
 	if _, err := c.Login(short, us, password); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Login = %v", err)

@@ -21,6 +21,11 @@ import (
 // sends what the script waits for fails the test instead of hanging it.
 const Timeout = 5 * time.Second
 
+// ShortTimeout is a deadline for a call the script lets time out: long
+// enough that the client writes its request before it passes, even on a
+// busy machine, as the script expects that request.
+const ShortTimeout = 300 * time.Millisecond
+
 // errAbort unwinds a script after a failed expectation.
 var errAbort = errors.New("script aborted")
 

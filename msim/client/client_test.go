@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crosstalk-im/crosstalk/internal/fakeserver"
 	"github.com/crosstalk-im/crosstalk/internal/offstack"
 	"github.com/crosstalk-im/crosstalk/msim/wire"
 	"go.uber.org/goleak"
@@ -605,7 +606,7 @@ func TestPersistTimeout(t *testing.T) {
 		p.ExpectClose()
 	})
 	c := loggedIn(t, f, Options{})
-	short, cancel := context.WithTimeout(ctx(t), 50*time.Millisecond)
+	short, cancel := context.WithTimeout(ctx(t), fakeserver.ShortTimeout)
 	defer cancel()
 	if _, err := c.Profile(short, 6221); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Profile = %v", err)
