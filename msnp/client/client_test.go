@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/crosstalk-im/crosstalk/internal/fakeserver"
 )
 
 func TestHashes(t *testing.T) {
@@ -540,7 +542,7 @@ func TestReplyRouting(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	short, cancel := context.WithTimeout(ctx, fakeserver.ShortTimeout)
 	defer cancel()
 	if _, err := c.URL(short, "SLOW"); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("URL(SLOW) = %v", err)
