@@ -9,18 +9,37 @@ import "sync"
 
 // Queue is safe for concurrent use.
 type Queue[E any] struct {
-	mu     sync.Mutex
+	mu   sync.Mutex
+	size int
+	// ch is made by the first C: a client that never asks for its events
+	// (a bot that only sends, a load test's logins) does not pay for a
+	// channel of size events. Until then the events wait in early.
 	ch     chan E
+	early  []E
 	closed bool
 }
 
 // New makes a queue holding up to size events.
 func New[E any](size int) *Queue[E] {
-	return &Queue[E]{ch: make(chan E, size)}
+	return &Queue[E]{size: size}
 }
 
 // C is the channel consumers read.
-func (q *Queue[E]) C() <-chan E { return q.ch }
+func (q *Queue[E]) C() <-chan E {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.ch == nil {
+		q.ch = make(chan E, q.size)
+		for _, ev := range q.early {
+			q.ch <- ev
+		}
+		q.early = nil
+		if q.closed {
+			close(q.ch)
+		}
+	}
+	return q.ch
+}
 
 // Emit queues ev; it reports false when the buffer is full. After Finish
 // events are dropped (and reported as queued).
@@ -28,6 +47,18 @@ func (q *Queue[E]) Emit(ev E) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {
+		return true
+	}
+	return q.putLocked(ev)
+}
+
+// putLocked queues ev if there is room.
+func (q *Queue[E]) putLocked(ev E) bool {
+	if q.ch == nil {
+		if len(q.early) == q.size {
+			return false
+		}
+		q.early = append(q.early, ev)
 		return true
 	}
 	select {
@@ -46,9 +77,8 @@ func (q *Queue[E]) Finish(last E) {
 		return
 	}
 	q.closed = true
-	select {
-	case q.ch <- last:
-	default:
+	q.putLocked(last)
+	if q.ch != nil {
+		close(q.ch)
 	}
-	close(q.ch)
 }

@@ -72,13 +72,22 @@ func (c *Client) ssoAnswer(ctx context.Context, email, password, policy, nonce s
 	}
 	args := []string{"SSO", "S", resp.Tickets[passport.MessengerClear], proof}
 	if c.Dialect() >= 16 {
-		args = append(args, c.machineGUID)
+		args = append(args, c.MachineGUID())
 	}
 	return args, nil
 }
 
-// MachineGUID returns the GUID naming this endpoint (MSNP16+).
-func (c *Client) MachineGUID() string { return c.machineGUID }
+// MachineGUID returns the GUID naming this endpoint (MSNP16+):
+// Options.MachineGUID, or a random one made once per Client.
+func (c *Client) MachineGUID() string {
+	c.guidOnce.Do(func() {
+		c.machineGUID = c.opts.MachineGUID
+		if c.machineGUID == "" {
+			c.machineGUID = newMachineGUID()
+		}
+	})
+	return c.machineGUID
+}
 
 // abCall calls an address book service.
 func (c *Client) abCall(ctx context.Context, op string, book *abch.Book, args ...string) (string, error) {

@@ -160,9 +160,6 @@ func (o Options) withDefaults() Options {
 	if o.Nexus == "" {
 		o.Nexus = passport.DefaultNexus
 	}
-	if o.MachineGUID == "" {
-		o.MachineGUID = newMachineGUID()
-	}
 	return o
 }
 
@@ -214,8 +211,12 @@ type Client struct {
 	abTicket    string // the address book's ticket (MSNP13+)
 	// book is the copy of the address book the last sync left (MSNP13+),
 	// which SyncChanges brings up to date with deltas.
-	book        *abch.Book
-	machineGUID string // fixed at newClient
+	book *abch.Book
+
+	// guidOnce makes machineGUID when it is first asked for: only
+	// MSNP16+ logins and MachineGUID need a random one.
+	guidOnce    sync.Once
+	machineGUID string
 }
 
 // Dial connects to a dispatch or notification server (host:port, normally
@@ -234,7 +235,6 @@ func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 
 func newClient(opts Options) *Client {
 	c := &Client{opts: opts.withDefaults(), ended: make(chan struct{}), profileReady: make(chan struct{})}
-	c.machineGUID = c.opts.MachineGUID
 	c.ev = newEvents(c.opts.EventBuffer)
 	return c
 }
@@ -253,11 +253,13 @@ func (c *Client) wrap(nc net.Conn, addr string, firstTrID int) *conn {
 	return newConn(nc, c.opts.Limits, log, firstTrID, hooks{
 		async:       c.handle,
 		alwaysAsync: nsAsync,
-		// MSNP8+ send the lines of a SYN reply without TrID.
-		routeByName: map[string]string{"PRP": "SYN", "BPR": "SYN", "GTC": "SYN", "BLP": "SYN", "LSG": "SYN", "LST": "SYN"},
+		routeByName: nsRouteByName,
 		closed:      c.connClosed,
 	})
 }
+
+// nsRouteByName: MSNP8+ send the lines of a SYN reply without TrID.
+var nsRouteByName = map[string]string{"PRP": "SYN", "BPR": "SYN", "GTC": "SYN", "BLP": "SYN", "LSG": "SYN", "LST": "SYN"}
 
 // nsAsync are notification-server commands that never answer a request.
 var nsAsync = map[string]bool{

@@ -615,3 +615,23 @@ func TestCloseDoesNotLeak(t *testing.T) {
 	sbFake.Stop()
 	settleGoroutines(t, base)
 }
+
+// TestMachineGUID: a Client names itself with Options.MachineGUID, or
+// with a random GUID of its own that stays the same for its lifetime.
+func TestMachineGUID(t *testing.T) {
+	a, b := newClient(Options{}), newClient(Options{})
+	ga := a.MachineGUID()
+	if len(ga) != 38 || ga[0] != '{' || ga[37] != '}' {
+		t.Fatalf("GUID %q", ga)
+	}
+	if a.MachineGUID() != ga {
+		t.Fatal("the GUID changed")
+	}
+	if b.MachineGUID() == ga {
+		t.Fatal("two clients share a random GUID")
+	}
+	const fixed = "{F26D1F07-95E2-403C-BC18-D4BFED493428}"
+	if got := newClient(Options{MachineGUID: fixed}).MachineGUID(); got != fixed {
+		t.Fatalf("GUID %q, want %q", got, fixed)
+	}
+}

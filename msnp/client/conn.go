@@ -115,7 +115,10 @@ func (c *conn) readLoop() {
 		if err != nil {
 			break
 		}
-		c.log.Debug("msnp recv", "cmd", wire.Redacted(cmd.Name, cmd.Args), "payload", len(cmd.Payload))
+		if c.log.Enabled(context.Background(), slog.LevelDebug) {
+			// Redacted builds a string: only for a log that keeps it.
+			c.log.Debug("msnp recv", "cmd", wire.Redacted(cmd.Name, cmd.Args), "payload", len(cmd.Payload))
+		}
 		c.dispatch(cmd)
 	}
 	c.shutdown(err)

@@ -53,7 +53,7 @@ func (c *Client) openSwitchboard(ctx context.Context, addr string) (*Switchboard
 func (c *Client) newSwitchboard(nc net.Conn, addr string) *Switchboard {
 	sb := &Switchboard{ev: newEvents(c.opts.EventBuffer), email: c.Email(), joinAs: c.Email()}
 	if c.Dialect() >= 16 {
-		sb.joinAs += ";" + c.machineGUID // MSNP16+ join as this endpoint
+		sb.joinAs += ";" + c.MachineGUID() // MSNP16+ join as this endpoint
 	}
 	log := c.opts.Logger.With("conn", "sb", "addr", addr)
 	sb.conn = newConn(nc, c.opts.Limits, log, 1, hooks{

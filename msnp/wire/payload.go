@@ -72,11 +72,38 @@ func (p Payload) ContentType() string {
 }
 
 // Headers returns every header, keyed in canonical form.
+// Names and values are cut from one copy of the header block, and the
+// values of headers named once share one slice: a login's profile, twenty
+// headers, costs a few allocations instead of sixty.
 func (p Payload) Headers() textproto.MIMEHeader {
-	h := make(textproto.MIMEHeader)
+	n := 0
+	for _, _, rest, ok := nextHeader(p.head); ok; _, _, rest, ok = nextHeader(rest) {
+		n++
+	}
+	h := make(textproto.MIMEHeader, n)
+	if n == 0 {
+		return h
+	}
+	head := string(p.head)
+	// nextHeader's slices lie within p.head, ending where p.head's
+	// capacity does: their capacity tells where they start.
+	cut := func(b []byte) string {
+		if len(b) == 0 {
+			return "" // TrimSpace gives nil for an empty value
+		}
+		at := cap(p.head) - cap(b)
+		return head[at : at+len(b)]
+	}
+	values := make([]string, n)
 	for name, value, rest, ok := nextHeader(p.head); ok; name, value, rest, ok = nextHeader(rest) {
-		key := textproto.CanonicalMIMEHeaderKey(string(name))
-		h[key] = append(h[key], string(value))
+		key := textproto.CanonicalMIMEHeaderKey(cut(name))
+		if vs, seen := h[key]; seen {
+			h[key] = append(vs, cut(value))
+			continue
+		}
+		values[0] = cut(value)
+		h[key] = values[:1:1]
+		values = values[1:]
 	}
 	return h
 }

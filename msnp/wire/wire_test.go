@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net/textproto"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -214,6 +216,9 @@ func FuzzParsePayload(f *testing.F) {
 		if p.Complete && !bytes.HasSuffix(data, p.Body) || !p.Complete && len(p.Body) != 0 {
 			t.Fatalf("body %q of %q", p.Body, data)
 		}
+		if got, want := p.Headers(), headersOneByOne(p); !reflect.DeepEqual(got, want) {
+			t.Fatalf("Headers() = %q, want %q", got, want)
+		}
 		for key, values := range p.Headers() {
 			if strings.Trim(strings.ToLower(key), "abcdefghijklmnopqrstuvwxyz0123456789-") != "" {
 				continue
@@ -223,6 +228,43 @@ func FuzzParsePayload(f *testing.F) {
 			}
 		}
 	})
+}
+
+// headersOneByOne is Headers as a copy per name and value makes it: what
+// Headers, sharing one copy, must agree with.
+func headersOneByOne(p Payload) textproto.MIMEHeader {
+	h := make(textproto.MIMEHeader)
+	for name, value, rest, ok := nextHeader(p.head); ok; name, value, rest, ok = nextHeader(rest) {
+		key := textproto.CanonicalMIMEHeaderKey(string(name))
+		h[key] = append(h[key], string(value))
+	}
+	return h
+}
+
+// TestPayloadHeaders: every header with its values in order, repeated
+// names and empty values included, from a payload with room to spare
+// after it (whose header block does not end where its capacity does);
+// growing one header's values leaves the others as they were.
+func TestPayloadHeaders(t *testing.T) {
+	buf := make([]byte, 0, 512)
+	buf = append(buf, "MIME-Version: 1.0\r\nContent-Type: text/x-msmsgsprofile\r\nPostalCode:\r\n"+
+		"x-hint: one\r\nlang_preference: 1033\r\nX-Hint:  two \r\nno colon here\r\nKid: 0\r\n\r\nbody"...)
+	p := ParsePayload(buf)
+	h := p.Headers()
+	want := textproto.MIMEHeader{
+		"Mime-Version": {"1.0"}, "Content-Type": {"text/x-msmsgsprofile"}, "Postalcode": {""},
+		"X-Hint": {"one", "two"}, "Lang_preference": {"1033"}, "Kid": {"0"},
+	}
+	if !reflect.DeepEqual(h, want) {
+		t.Fatalf("Headers() = %q, want %q", h, want)
+	}
+	h["Mime-Version"] = append(h["Mime-Version"], "2.0")
+	if got := h["Content-Type"]; len(got) != 1 || got[0] != "text/x-msmsgsprofile" {
+		t.Fatalf("appending to one header changed another: %q", got)
+	}
+	if h := ParsePayload([]byte("\r\nbody")).Headers(); h == nil || len(h) != 0 {
+		t.Fatalf("no headers: %v", h)
+	}
 }
 
 // CommandBuffered says whether what is left in the buffer after a command
