@@ -9,6 +9,8 @@ import (
 	"os"
 	"sync"
 	"syscall"
+
+	"github.com/crosstalk-im/crosstalk/internal/rawio"
 )
 
 // WaitReadable blocks until src has bytes to read, has reached its end or
@@ -93,12 +95,13 @@ var socketReads = sync.Pool{New: func() any {
 	return op
 }}
 
-// readFd reads from the non-blocking socket fd; false (the buffer given
-// back) when it has nothing yet, for the runtime's poller to wait.
+// readFd reads from the non-blocking socket fd, keeping the goroutine's
+// processor (see rawio); false (the buffer given back) when it has nothing
+// yet, for the runtime's poller to wait.
 func (op *socketRead) readFd(fd uintptr) bool {
 	buf := buffers.Get().(*[BufferSize]byte)
 	for {
-		n, err := syscall.Read(int(fd), buf[:])
+		n, err := rawio.Read(fd, buf[:])
 		switch err {
 		case syscall.EINTR:
 			continue

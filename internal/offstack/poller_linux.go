@@ -96,6 +96,13 @@ func newPoller() (*poller, error) {
 	return &poller{epfd: epfd, epoll: epoll, rc: rc, loops: make(map[uint64]*loop)}, nil
 }
 
+// watchable reports whether watch can take sock: a socket, and the poller
+// runs.
+func watchable(sock net.Conn) bool {
+	_, ok := sock.(syscall.Conn)
+	return ok && getPoller() != nil
+}
+
 // watch starts serving c on the poller, if sock is a socket and the poller
 // runs.
 func watch(r Reader, sock net.Conn, d Deadlines, c Conn) bool {

@@ -30,6 +30,20 @@ type Deadlines interface {
 	WakeReader(wake func())
 }
 
+// Setup runs f, which sets up a connection on sock for Serve: on the
+// calling goroutine where Serve will hand sock to the poller and return,
+// so that the goroutine ends soon and its stack with it (a hand-over to a
+// worker and back, two switches between goroutines, fewer for every
+// connection); on a worker, as Run, where Serve will keep the calling
+// goroutine for the connection's life.
+func Setup(sock net.Conn, f func()) {
+	if watchable(sock) {
+		f()
+		return
+	}
+	Run(f)
+}
+
 // Serve runs c over r, which reads from sock, until Next says it is done;
 // then End. On Linux, where sock is a socket (offers syscall.Conn), it
 // returns at once: between frames the connection holds no goroutine and no

@@ -267,3 +267,39 @@ func TestServeBufferedAtStart(t *testing.T) {
 	c.closeAndWake()
 	waitEnd(t, c)
 }
+
+// Setup runs in place for a socket that Serve hands to the poller (the
+// calling goroutine ends soon after), and on a worker for a connection
+// that Serve will run on the calling goroutine (a pipe), as Run does.
+func TestSetup(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	cl, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	sock, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sock.Close()
+	server, client := net.Pipe()
+	defer server.Close()
+	defer client.Close()
+
+	caller := goroutineID()
+	var onSocket, onPipe uint64
+	Setup(sock, func() { onSocket = goroutineID() })
+	Setup(server, func() { onPipe = goroutineID() })
+	if onPipe == 0 || onPipe == caller {
+		t.Errorf("set up a pipe on goroutine %d, the caller is %d: want a worker", onPipe, caller)
+	}
+	// Without a poller (not Linux) a socket is served as a pipe is.
+	if inPlace := onSocket == caller; inPlace != (runtime.GOOS == "linux") || onSocket == 0 {
+		t.Errorf("set up a socket on goroutine %d, the caller is %d (%s)", onSocket, caller, runtime.GOOS)
+	}
+}

@@ -2,12 +2,13 @@
 
 package outbox
 
-import "syscall"
+import "github.com/crosstalk-im/crosstalk/internal/rawio"
 
 // writeNonblocking writes p to the non-blocking socket fd and returns how
-// many bytes it took, 0 or less when it took none (full, or failed).
+// many bytes it took, 0 or less when it took none (full, or failed). It
+// keeps the goroutine's processor (see rawio).
 func writeNonblocking(fd uintptr, p []byte) int {
-	n, err := syscall.Write(int(fd), p)
+	n, err := rawio.Write(fd, p)
 	if err != nil {
 		return 0
 	}

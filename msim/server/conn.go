@@ -78,7 +78,7 @@ var errClose = errors.New("close connection")
 // connection keeps the small stack its goroutine started with.
 func (s *Server) handle(nc net.Conn) {
 	var c *conn
-	offstack.Run(func() { c = s.open(nc) })
+	offstack.Setup(nc, func() { c = s.open(nc) })
 	if c != nil {
 		offstack.Serve(c.rd, c.nc, c.out, c)
 	}

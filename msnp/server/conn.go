@@ -125,12 +125,12 @@ func (c *conn) log() *slog.Logger { return c.logAs.Logger(c.srv.log) }
 // RemoteAddr is the client's address, shown with its hub session.
 func (c *conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
 
-// handle runs a connection: set up off the accepting goroutine's stack,
-// then served by offstack, which holds no goroutine for it while its
-// client is idle.
+// handle runs a connection: set up (off this goroutine's stack where it
+// would wait for the client: see offstack.Setup), then served by
+// offstack, which holds no goroutine for it while its client is idle.
 func (s *Server) handle(nc net.Conn, role role) {
 	var c *conn
-	offstack.Run(func() { c = s.open(nc, role) })
+	offstack.Setup(nc, func() { c = s.open(nc, role) })
 	if c != nil {
 		offstack.Serve(c.rd, c.nc, c.out, c)
 	}
