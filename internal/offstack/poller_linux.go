@@ -9,6 +9,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -228,9 +229,9 @@ func (p *poller) setDeadline(t time.Time) {
 func (p *poller) ctl(l *loop, fd int) error {
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT, Fd: int32(uint32(l.id)), Pad: int32(uint32(l.id >> 32))}
 	if l.added {
-		return unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, fd, &ev)
+		return epollCtl(p.epfd, unix.EPOLL_CTL_MOD, fd, &ev)
 	}
-	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+	if err := epollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		return err
 	}
 	l.added = true
@@ -256,7 +257,7 @@ func (p *poller) forget(l *loop) {
 	delete(p.loops, l.id)
 	p.claim(l)
 	if l.added {
-		_ = l.rc.Control(func(fd uintptr) { _ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, int(fd), nil) })
+		_ = l.rc.Control(func(fd uintptr) { _ = epollCtl(p.epfd, unix.EPOLL_CTL_DEL, int(fd), nil) })
 	}
 	p.mu.Unlock()
 }
@@ -272,7 +273,7 @@ func (p *poller) wait() {
 	// it holds nothing, to wait in Go's poller.
 	collect := func(fd uintptr) bool {
 		for {
-			n, err := unix.EpollWait(int(fd), events, 0)
+			n, err := epollPoll(int(fd), events)
 			if err == unix.EINTR {
 				continue
 			}
@@ -316,6 +317,25 @@ func (p *poller) wait() {
 		}
 		ready = ready[:0]
 	}
+}
+
+// epollCtl and epollPoll are unix.EpollCtl and unix.EpollWait without a
+// timeout, which never wait, made as rawio makes reads and writes: the
+// goroutine keeps its processor. A login takes a dozen of them.
+func epollCtl(epfd, op, fd int, ev *unix.EpollEvent) error {
+	_, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_CTL, uintptr(epfd), uintptr(op), uintptr(fd), uintptr(unsafe.Pointer(ev)), 0, 0)
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+func epollPoll(epfd int, events []unix.EpollEvent) (int, error) {
+	n, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), nil
 }
 
 // deadlineHeap orders waiting loops by deadline (container/heap).
