@@ -103,6 +103,17 @@ var (
 	}, []string{"listener", "reason"})
 )
 
+// MessageRelaySeconds is the server's own share of a message's delivery
+// latency: from reading the message's last byte off the sender's
+// connection to writing it to the receiver's socket, by the protocol that
+// relayed it. Buckets grow by half from 10 µs to 2.9 s, fine enough to
+// read a p99 of a few milliseconds from.
+var MessageRelaySeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+	Name:    "crosstalk_message_relay_seconds",
+	Help:    "Time from reading a message's last byte to writing it to the receiver's socket.",
+	Buckets: prometheus.ExponentialBuckets(10e-6, 1.5, 32),
+}, []string{"protocol"})
+
 // Nodes found dead, and their sessions taken out of presence, by the node
 // that reaped them.
 var (
@@ -117,20 +128,23 @@ var (
 )
 
 func init() {
-	Registry.MustRegister(Connections, Commands, Errors, Logins, LoginLocks, Messages, Events, EventsRefused, MessageOutcomes, OutputOverflows,
+	Registry.MustRegister(Connections, Commands, Errors, Logins, LoginLocks, Messages, Events, EventsRefused, MessageOutcomes, OutputOverflows, MessageRelaySeconds,
 		AcceptErrors, Refused, NodesReaped, SessionsReaped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 }
 
-// Value reads a counter or gauge of this process, for tests and for the
-// load test's report.
+// Value reads a counter or gauge of this process, or how many
+// observations a histogram holds, for tests and for the load test's report.
 func Value(c prometheus.Metric) float64 {
 	var m dto.Metric
 	if err := c.Write(&m); err != nil {
 		return 0
 	}
-	if m.Counter != nil {
+	switch {
+	case m.Counter != nil:
 		return m.Counter.GetValue()
+	case m.Histogram != nil:
+		return float64(m.Histogram.GetSampleCount())
 	}
 	return m.Gauge.GetValue()
 }

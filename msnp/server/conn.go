@@ -219,14 +219,19 @@ func (c *conn) Next() (done bool, err error) {
 		}
 		return true, err
 	}
+	now := time.Now()
 	if c.srv.cfg.Trace {
 		c.traceIn(c.ctx, cmd.Name, cmd.Args, len(cmd.Payload))
 	}
 	metrics.Commands.WithLabelValues("msnp", commandLabel(cmd.Name)).Inc()
-	if sc, ok := c.h.(*sbConn); ok && cmd.Name == "MSG" && isP2P(cmd.Payload) {
+	sc, onSwitchboard := c.h.(*sbConn)
+	if onSwitchboard {
+		sc.readAt = now
+	}
+	if onSwitchboard && cmd.Name == "MSG" && isP2P(cmd.Payload) {
 		// A file moves in many P2P chunks: they are slowed, not refused.
-		time.Sleep(sc.p2pRate.Reserve(time.Now()))
-	} else if !c.rate.Allow(time.Now()) {
+		time.Sleep(sc.p2pRate.Reserve(now))
+	} else if !c.rate.Allow(now) {
 		c.floods++
 		if int(c.floods) > c.srv.cfg.CommandBurst {
 			return true, errors.New("command flood")

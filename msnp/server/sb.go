@@ -77,6 +77,9 @@ type sbConn struct {
 	// (USR/ANS email;{guid}), "" before.
 	endpoint string
 	p2pRate  ratelimit.Bucket
+	// readAt is when the command being handled was read, from which a
+	// message relayed to the other members is timed.
+	readAt time.Time
 	// batch holds the outboxes of the members this client's messages went
 	// to while its next command already waited, whole, in the read buffer
 	// (a client that sends several at once): they and this client's own
@@ -126,8 +129,32 @@ func (c *sbConn) notify(line []byte)   { c.write(line) }
 // after taking it goes to the member's mailbox, so that the sender's ACK
 // stays true; text it cannot take at all is a failure (NAK).
 func (c *sbConn) relay(ctx context.Context, from hub.Account, payload []byte) hub.Delivery {
+	return c.relayTimed(ctx, from, payload, time.Time{})
+}
+
+// relayTo hands member o the message this client sent: to another MSN
+// client's connection timed from when it was read (relayTimed).
+func (c *sbConn) relayTo(ctx context.Context, o member, payload []byte) hub.Delivery {
+	if to, ok := o.(*sbConn); ok {
+		return to.relayTimed(ctx, c.acct, payload, c.readAt)
+	}
+	return o.relay(ctx, c.acct, payload)
+}
+
+// msnpRelaySeconds is the protocol's share of MessageRelaySeconds, looked
+// up once rather than per message.
+var msnpRelaySeconds = metrics.MessageRelaySeconds.WithLabelValues(protocolName)
+
+// relayTimed is relay that, when readAt is set, observes in
+// crosstalk_message_relay_seconds how long the message took from being
+// read to being written to this member's socket: the server's own share
+// of its delivery latency.
+func (c *sbConn) relayTimed(ctx context.Context, from hub.Account, payload []byte, readAt time.Time) hub.Delivery {
 	taken := c.writeTracked(wire.AppendPayloadCommand(nil, "MSG", payload, from.Email, wire.EncodeName(from.DisplayName)), func(written bool) {
 		if written {
+			if !readAt.IsZero() {
+				msnpRelaySeconds.Observe(time.Since(readAt).Seconds())
+			}
 			return
 		}
 		if p, ok := parsePayload(payload); ok && p.contentType == "text/plain" {
@@ -414,7 +441,7 @@ func (c *sbConn) handleMSG(ctx context.Context, cmd wire.Command) error {
 			r.p2pMessage(ctx, c, payload)
 			continue
 		}
-		if d := o.relay(ctx, c.acct, payload); d == hub.Blocked || d == hub.MailboxFull {
+		if d := c.relayTo(ctx, o, payload); d == hub.Blocked || d == hub.MailboxFull {
 			failed = true
 		}
 	}
