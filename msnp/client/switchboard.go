@@ -284,7 +284,20 @@ func (sb *Switchboard) Send(ctx context.Context, payload []byte, mode byte) (tri
 	default:
 		return 0, fmt.Errorf("msnp client: invalid MSG mode %q", mode)
 	}
-	cl := &call{name: "MSG", done: make(chan struct{}), accept: func(cmd wire.Command) (bool, error) {
+	cl := acknowledged(nil)
+	trid, err = sb.conn.send(ctx, cl, "MSG", payload, true, string(mode))
+	if err != nil {
+		return trid, err
+	}
+	_, err = sb.conn.wait(ctx, trid, cl)
+	return trid, err
+}
+
+// acknowledged is the call of a message sent in mode A or D, which ends
+// with ACK (nil) or NAK (ErrNotDelivered); onDone, when set, learns the
+// answer instead of a waiter.
+func acknowledged(onDone func(wire.Command, error)) *call {
+	return &call{name: "MSG", done: make(chan struct{}), onDone: onDone, accept: func(cmd wire.Command) (bool, error) {
 		switch cmd.Name {
 		case "ACK":
 			return true, nil
@@ -293,12 +306,19 @@ func (sb *Switchboard) Send(ctx context.Context, payload []byte, mode byte) (tri
 		}
 		return true, unexpected("MSG", cmd)
 	}}
-	trid, err = sb.conn.send(ctx, cl, "MSG", payload, true, string(mode))
-	if err != nil {
-		return trid, err
+}
+
+// SendTextAsync sends a plain text message in mode A like SendText, but
+// returns once it is written, without waiting for the answer, so that a
+// client with many messages in flight needs no goroutine for each. done
+// learns the outcome exactly once: nil for ACK, ErrNotDelivered for NAK,
+// a *ServerError, or why the connection ended first, on the reader
+// goroutine; or the write's error, on the caller's. done must not block.
+func (sb *Switchboard) SendTextAsync(ctx context.Context, text string, done func(error)) {
+	cl := acknowledged(func(_ wire.Command, err error) { done(err) })
+	if _, err := sb.conn.send(ctx, cl, "MSG", TextPayload(text), true, "A"); err != nil {
+		cl.complete(wire.Command{}, err)
 	}
-	_, err = sb.conn.wait(ctx, trid, cl)
-	return trid, err
 }
 
 // SendText sends a plain text message (TextPayload) in mode A, so it

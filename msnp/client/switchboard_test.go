@@ -208,3 +208,54 @@ func TestAnswerRefused(t *testing.T) {
 	}
 	c.Close()
 }
+
+// SendTextAsync writes each message without waiting for the answer to the
+// last, and hands each answer to its own message's done: the switchboard
+// reads all three before it answers any, out of order, and the fourth
+// learns that the connection ended.
+func TestSendTextAsync(t *testing.T) {
+	sbFake := newFake(t, func(p *peer) {
+		p.expect("USR 1 a@b.c cookie")
+		p.send("USR 1 OK a@b.c A")
+		p.expectPayload("MSG 2 A 137", helloPayload)
+		p.expectPayload("MSG 3 A 137", helloPayload)
+		p.expectPayload("MSG 4 A 137", helloPayload)
+		p.send("NAK 3", "713 4", "ACK 2")
+		p.expectPayload("MSG 5 A 137", helloPayload)
+	})
+	ns := newFake(t, func(p *peer) {
+		login(p, "a@b.c", "A")
+		p.expect("XFR 5 SB")
+		p.send("XFR 5 SB " + sbFake.Addr() + " CKI cookie")
+		p.ExpectEOF()
+	})
+	c := dialLogin(t, ns, "a@b.c", Options{})
+	defer c.Close()
+	ctx := testCtx(t)
+	sb, err := c.StartChat(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	answers := make([]chan error, 4)
+	for i := range answers {
+		answers[i] = make(chan error, 2)
+		sb.SendTextAsync(ctx, "hello", func(err error) { answers[i] <- err })
+	}
+	var se *ServerError
+	for i, check := range []func(error) bool{
+		func(err error) bool { return err == nil },
+		func(err error) bool { return errors.Is(err, ErrNotDelivered) },
+		func(err error) bool { return errors.As(err, &se) && se.Code == 713 && se.Command == "MSG" },
+		func(err error) bool { return errors.Is(err, ErrClosed) },
+	} {
+		if err := <-answers[i]; !check(err) {
+			t.Errorf("message %d: answer %v", i+1, err)
+		}
+	}
+	for i, ch := range answers {
+		if len(ch) != 0 {
+			t.Errorf("message %d answered twice: %v", i+1, <-ch)
+		}
+	}
+}
