@@ -191,6 +191,10 @@ type switchboardEnd struct{ sb *client.Switchboard }
 
 func (e switchboardEnd) send(ctx context.Context, text string) error { return e.sb.SendText(ctx, text) }
 
+func (e switchboardEnd) sendAsync(ctx context.Context, text string, done func(error)) {
+	e.sb.SendTextAsync(ctx, text, done)
+}
+
 func (e switchboardEnd) receive(ctx context.Context) (string, error) {
 	m, err := nextEvent[client.Message](ctx, e.sb.Events())
 	return m.Text, err

@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -69,6 +71,9 @@ func newLoadServer(ctx context.Context, o *loadtestOptions, addrs map[string]str
 type serverReading struct {
 	cpu    time.Duration // -1 when it cannot be read
 	counts serverCounts  // nil when it cannot be read
+	// relay is the server's timing of the messages it relayed, empty when
+	// it cannot be read.
+	relay relayHistogram
 	// clientCPU is the load test's own CPU time, -1 when it cannot be
 	// told from the server's (a server in this process).
 	clientCPU time.Duration
@@ -93,7 +98,75 @@ func (s *loadServer) read(ctx context.Context, out io.Writer) serverReading {
 		return r
 	}
 	r.counts = countsOf(families)
+	r.relay = relayHistogramOf(families)
 	return r
+}
+
+// relayHistogram is crosstalk_message_relay_seconds summed over the
+// protocols: the upper bounds of its buckets in seconds, how many
+// messages took at most each, and how many it timed in all.
+type relayHistogram struct {
+	bounds     []float64
+	cumulative []uint64
+	count      uint64
+}
+
+func relayHistogramOf(families map[string]*dto.MetricFamily) relayHistogram {
+	var h relayHistogram
+	for _, m := range families["crosstalk_message_relay_seconds"].GetMetric() {
+		buckets := m.GetHistogram().GetBucket()
+		if h.bounds == nil {
+			h.bounds = make([]float64, len(buckets))
+			h.cumulative = make([]uint64, len(buckets))
+		}
+		for i, b := range buckets[:min(len(buckets), len(h.bounds))] {
+			h.bounds[i] = b.GetUpperBound()
+			h.cumulative[i] += b.GetCumulativeCount()
+		}
+		h.count += m.GetHistogram().GetSampleCount()
+	}
+	return h
+}
+
+// since is what h counted after earlier.
+func (h relayHistogram) since(earlier relayHistogram) relayHistogram {
+	d := relayHistogram{bounds: h.bounds, cumulative: slices.Clone(h.cumulative), count: h.count - earlier.count}
+	if len(earlier.cumulative) == len(h.cumulative) {
+		for i := range d.cumulative {
+			d.cumulative[i] -= earlier.cumulative[i]
+		}
+	}
+	return d
+}
+
+// quantile estimates the duration that the fraction q of the messages
+// took at most, interpolating within its bucket as Prometheus's
+// histogram_quantile does; past the last finite bucket it is that
+// bucket's bound.
+func (h relayHistogram) quantile(q float64) time.Duration {
+	rank := q * float64(h.count)
+	lower, below := 0.0, uint64(0)
+	for i, upper := range h.bounds {
+		if math.IsInf(upper, 1) {
+			break
+		}
+		if c := h.cumulative[i]; float64(c) >= rank && c > below {
+			lower += (upper - lower) * (rank - float64(below)) / float64(c-below)
+			break
+		}
+		lower, below = upper, h.cumulative[i]
+	}
+	return time.Duration(lower * float64(time.Second)).Round(time.Microsecond)
+}
+
+// reportRelayShare prints the server's own share of the delivery latency
+// between two readings, as it timed the messages it relayed, if it did.
+func reportRelayShare(out io.Writer, before, after serverReading) {
+	d := after.relay.since(before.relay)
+	if d.count == 0 {
+		return
+	}
+	fmt.Fprintf(out, "  server's share (read → written to the receiver's socket): p50 %s p99 %s over %d messages\n", d.quantile(0.5), d.quantile(0.99), d.count)
 }
 
 // reportCPU prints the server's CPU time per unit of work between two

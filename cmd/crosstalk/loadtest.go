@@ -245,9 +245,8 @@ type messageResult struct {
 	sent, delivered int64
 	elapsed         time.Duration
 	latencies       []time.Duration
-	// senderLag is how far the senders of an open loop fell behind their
-	// schedule at most.
-	senderLag time.Duration
+	// senderLags is how late an open loop sent each message.
+	senderLags []time.Duration
 	// refused counts the messages of an open loop that the server turned
 	// away (a rate limit, a closed connection); refusal says why the first
 	// one was.
@@ -285,8 +284,8 @@ func (lt *loadtest) messagePhase(ctx context.Context, label string, from, to loa
 	fmt.Fprintf(lt.out, "%s: %d in %s = %.0f msgs/s; delivery latency p50 %s p99 %s", label, res.delivered,
 		res.elapsed.Round(time.Millisecond), res.rate(), percentile(res.latencies, 50), percentile(res.latencies, 99))
 	if lt.Rate > 0 {
-		fmt.Fprintf(lt.out, " (open loop: %.0f msgs/s offered over %d conversations, %d sent, latency max %s, senders at most %s behind schedule)\n",
-			lt.Rate, len(convs), res.sent, percentile(res.latencies, 100), res.senderLag.Round(time.Microsecond))
+		fmt.Fprintf(lt.out, " (open loop: %.0f msgs/s offered over %d conversations, %d sent, latency max %s; sent behind schedule p50 %s p99 %s max %s)\n",
+			lt.Rate, len(convs), res.sent, percentile(res.latencies, 100), percentile(res.senderLags, 50), percentile(res.senderLags, 99), percentile(res.senderLags, 100))
 		if lost := res.sent - res.delivered; lost > 0 {
 			fmt.Fprintf(lt.out, "  %d messages not delivered within %s of the phase's end\n", lost, deliveryGrace)
 		}
@@ -296,6 +295,7 @@ func (lt *loadtest) messagePhase(ctx context.Context, label string, from, to loa
 	} else {
 		fmt.Fprintln(lt.out)
 	}
+	reportRelayShare(lt.out, before, after)
 	res.cpuPerMessage = reportCPU(lt.out, before, after, res.delivered, "message")
 	var throughHub int64
 	if from.key != "msn" || to.key != "msn" {
@@ -407,48 +407,26 @@ const deliveryGrace = 5 * time.Second
 // staggered so that the rate is even, each message when it is due whether
 // or not the earlier ones were acknowledged or have arrived (as people
 // type); each carries the time it was due, so that a server (or a sender)
-// that falls behind shows in the latency of every message it delays.
+// that falls behind shows in the latency of every message it delays. One
+// goroutine sends them all, without waiting for the answers (sendAsync),
+// so that the generator's own cost stays small beside the server's, and
+// how late it sent each message is measured too.
 func openLoop(ctx context.Context, convs []conversation, rate float64, d time.Duration) (messageResult, error) {
-	interval := time.Duration(float64(time.Second) * float64(len(convs)) / rate)
 	start := time.Now().Add(10 * time.Millisecond)
 	end := start.Add(d)
+	sendCtx, stopSending := context.WithDeadline(ctx, end.Add(stepTimeout))
+	defer stopSending()
 	recvCtx, stopReceiving := context.WithCancel(ctx)
 	defer stopReceiving()
-	var sent, delivered, refused, lag, lastDelivery atomic.Int64
+	var sent, delivered, refused, unanswered, lastDelivery atomic.Int64
 	var errOnce, refusalOnce sync.Once
 	var firstErr, refusal error
 	fail := func(err error) { errOnce.Do(func() { firstErr = err }) }
 	latencies := make([][]time.Duration, len(convs))
-	var senders, receivers sync.WaitGroup
+	var receivers sync.WaitGroup
 	for i, c := range convs {
-		senders.Go(func() {
-			sendCtx, cancel := context.WithDeadline(ctx, end.Add(stepTimeout))
-			defer cancel()
-			var unanswered sync.WaitGroup
-			defer unanswered.Wait()
-			due := start.Add(interval * time.Duration(i) / time.Duration(len(convs)))
-			wait := time.NewTimer(time.Until(due))
-			defer wait.Stop()
-			for ; due.Before(end); due = due.Add(interval) {
-				wait.Reset(time.Until(due))
-				select {
-				case <-wait.C:
-				case <-ctx.Done():
-					return
-				}
-				raiseTo(&lag, int64(time.Since(due)))
-				text := stamp(due)
-				unanswered.Go(func() {
-					if err := c.from.send(sendCtx, text); err != nil {
-						refused.Add(1)
-						refusalOnce.Do(func() { refusal = err })
-						return
-					}
-					sent.Add(1)
-				})
-			}
-		})
 		receivers.Go(func() {
+			var last time.Time
 			for {
 				text, err := c.to.receive(recvCtx)
 				if err != nil {
@@ -458,10 +436,14 @@ func openLoop(ctx context.Context, convs []conversation, rate float64, d time.Du
 					return
 				}
 				due, err := parseStamp(text)
+				if err == nil && !due.After(last) {
+					err = fmt.Errorf("conversation %d: the message due at %s arrived after the one due at %s", i, due.Format(time.StampMicro), last.Format(time.StampMicro))
+				}
 				if err != nil {
 					fail(err)
 					return
 				}
+				last = due
 				now := time.Now()
 				latencies[i] = append(latencies[i], now.Sub(due))
 				delivered.Add(1)
@@ -469,7 +451,22 @@ func openLoop(ctx context.Context, convs []conversation, rate float64, d time.Du
 			}
 		})
 	}
-	senders.Wait()
+	answered := func(err error) {
+		if err != nil {
+			refused.Add(1)
+			refusalOnce.Do(func() { refusal = err })
+		} else {
+			sent.Add(1)
+		}
+		unanswered.Add(-1)
+	}
+	lags := schedule(ctx, start, end, rate, func(j int, due time.Time) {
+		unanswered.Add(1)
+		sendAsync(sendCtx, convs[j%len(convs)].from, stamp(due), answered)
+	})
+	for unanswered.Load() > 0 && sendCtx.Err() == nil {
+		time.Sleep(time.Millisecond)
+	}
 	for deadline := time.Now().Add(deliveryGrace); delivered.Load() < sent.Load() && time.Now().Before(deadline) && ctx.Err() == nil; {
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -478,7 +475,54 @@ func openLoop(ctx context.Context, convs []conversation, rate float64, d time.Du
 	// The throughput is over the time the messages took to arrive, which
 	// is longer than the phase when the server fell behind.
 	return messageResult{sent: sent.Load(), delivered: delivered.Load(), elapsed: max(d, time.Duration(lastDelivery.Load())), latencies: slices.Concat(latencies...),
-		senderLag: time.Duration(lag.Load()), refused: refused.Load(), refusal: refusal}, firstErr
+		senderLags: lags, refused: refused.Load(), refusal: refusal}, firstErr
+}
+
+// schedule calls send for messages 0, 1, 2 … due rate a second from start
+// until end (message j at start + j/rate), each from this one goroutine
+// as soon as it is due: it sleeps until the next message is due, then
+// sends every message that is, so that a late wake-up delays messages but
+// not the schedule. It returns how late each message was sent.
+func schedule(ctx context.Context, start, end time.Time, rate float64, send func(j int, due time.Time)) []time.Duration {
+	perMessage := float64(time.Second) / rate
+	lags := make([]time.Duration, 0, int(end.Sub(start).Seconds()*rate)+1)
+	wait := time.NewTimer(time.Until(start))
+	defer wait.Stop()
+	for j := 0; ; j++ {
+		due := start.Add(time.Duration(float64(j) * perMessage))
+		if !due.Before(end) {
+			return lags
+		}
+		if until := time.Until(due); until > 0 {
+			wait.Reset(until)
+			select {
+			case <-wait.C:
+			case <-ctx.Done():
+				return lags
+			}
+		}
+		lags = append(lags, time.Since(due))
+		send(j, due)
+	}
+}
+
+// asyncEnd is a loadEnd that can send without waiting for the server's
+// answer.
+type asyncEnd interface {
+	// sendAsync sends text and returns; done learns the answer once and
+	// must not block.
+	sendAsync(ctx context.Context, text string, done func(error))
+}
+
+// sendAsync sends text from e without waiting for the answer, which done
+// learns: through e's own asynchronous send, or a goroutine that waits
+// for it.
+func sendAsync(ctx context.Context, e loadEnd, text string, done func(error)) {
+	if a, ok := e.(asyncEnd); ok {
+		a.sendAsync(ctx, text, done)
+		return
+	}
+	go func() { done(e.send(ctx, text)) }()
 }
 
 // raiseTo makes a at least v.

@@ -240,7 +240,7 @@ func TestLoadtestRate(t *testing.T) {
 	if len(msgs) != 1 {
 		t.Fatalf("want one message phase in:\n%s", &out)
 	}
-	open := regexp.MustCompile(`^ \(open loop: 40 msgs/s offered over 2 conversations, (\d+) sent, latency max (\S+), senders at most (\S+) behind schedule\)$`).FindStringSubmatch(msgs[0].rest)
+	open := openLoopPrinted.FindStringSubmatch(msgs[0].rest)
 	if open == nil {
 		t.Fatalf("no open-loop figures in %q", msgs[0].rest)
 	}
@@ -254,6 +254,48 @@ func TestLoadtestRate(t *testing.T) {
 		if _, err := time.ParseDuration(d); err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// openLoopPrinted is what an open loop of 40 msgs/s over 2 conversations
+// prints after its percentiles: sent, the latency's maximum, and how late
+// the messages were sent.
+var openLoopPrinted = regexp.MustCompile(`^ \(open loop: 40 msgs/s offered over 2 conversations, (\d+) sent, latency max (\S+); sent behind schedule p50 (\S+) p99 (\S+) max (\S+)\)$`)
+
+// With --rate over MSN switchboards the server times every message it
+// relays, and the load test prints the server's share of the latency
+// beside the whole, over as many messages as arrived.
+func TestLoadtestRateServerShare(t *testing.T) {
+	n, data := loadNode(t)
+	var out bytes.Buffer
+	o := loadOptions(n, data)
+	o.Rate, o.Conversations = 40, 2
+	c := loadtestMsnCmd{Server: n.MSNPAddr, loadtestOptions: o, Phases: []string{"messages"}}
+	if err := c.run(testContext(t), &out); err != nil {
+		t.Fatalf("%v after:\n%s", err, &out)
+	}
+	msgs := messageFiguresOf(t, out.String())
+	if len(msgs) != 1 {
+		t.Fatalf("want one message phase in:\n%s", &out)
+	}
+	open := openLoopPrinted.FindStringSubmatch(msgs[0].rest)
+	if open == nil {
+		t.Fatalf("no open-loop figures in %q", msgs[0].rest)
+	}
+	if sent := atoi(t, open[1]); msgs[0].delivered == 0 || sent != msgs[0].delivered {
+		t.Errorf("%d delivered of %d sent", msgs[0].delivered, sent)
+	}
+	share := regexp.MustCompile(`(?m)^  server's share \(read → written to the receiver's socket\): p50 (\S+) p99 (\S+) over (\d+) messages$`).FindStringSubmatch(out.String())
+	if share == nil {
+		t.Fatalf("no server's share in:\n%s", &out)
+	}
+	if timed := atoi(t, share[3]); timed != msgs[0].delivered {
+		t.Errorf("the server timed %d messages, %d were delivered", timed, msgs[0].delivered)
+	}
+	p50, err50 := time.ParseDuration(share[1])
+	p99, err99 := time.ParseDuration(share[2])
+	if err50 != nil || err99 != nil || p50 <= 0 || p99 < p50 {
+		t.Errorf("server's share p50 %s p99 %s", share[1], share[2])
 	}
 }
 

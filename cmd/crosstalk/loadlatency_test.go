@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"math"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// pipeEnd is one side of an in-memory conversation: what its peer sends
+// arrives in inbox, in order unless swap is set, when each two messages
+// arrive the wrong way round.
+type pipeEnd struct {
+	inbox chan string
+	swap  bool
+	mu    sync.Mutex
+	held  string
+}
+
+func (e *pipeEnd) send(_ context.Context, text string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.swap && e.held == "" {
+		e.held = text
+		return nil
+	}
+	e.inbox <- text
+	if e.held != "" {
+		e.inbox <- e.held
+		e.held = ""
+	}
+	return nil
+}
+
+func (e *pipeEnd) receive(ctx context.Context) (string, error) {
+	select {
+	case text := <-e.inbox:
+		return text, nil
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+func pipeConversations(n int, swap bool) []conversation {
+	convs := make([]conversation, n)
+	for i := range convs {
+		to := &pipeEnd{inbox: make(chan string, 1000), swap: swap}
+		convs[i] = conversation{from: to, to: to}
+	}
+	return convs
+}
+
+// An open loop sends every message its schedule holds, each conversation's
+// in order, and measures each one's latency and how late it was sent.
+func TestOpenLoopSendsTheSchedule(t *testing.T) {
+	res, err := openLoop(context.Background(), pipeConversations(3, false), 200, 100*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 200 msgs/s for 100 ms: due every 5 ms from the start, 20 in all.
+	if res.sent != 20 || res.delivered != 20 || res.refused != 0 || len(res.latencies) != 20 || len(res.senderLags) != 20 {
+		t.Errorf("sent %d, delivered %d, refused %d, %d latencies, %d lags", res.sent, res.delivered, res.refused, len(res.latencies), len(res.senderLags))
+	}
+}
+
+// A message that arrives before one sent ahead of it in its conversation
+// is an error of the load test, not a latency.
+func TestOpenLoopRefusesMessagesOutOfOrder(t *testing.T) {
+	_, err := openLoop(context.Background(), pipeConversations(1, true), 200, 50*time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), "arrived after") {
+		t.Errorf("messages out of order: %v", err)
+	}
+}
+
+// The server's share is read from its histogram's buckets between two
+// readings, interpolated within a bucket as Prometheus does.
+func TestRelayHistogramQuantile(t *testing.T) {
+	bounds := []float64{0.001, 0.002, 0.004, math.Inf(1)}
+	before := relayHistogram{bounds: bounds, cumulative: []uint64{10, 10, 10, 10}, count: 10}
+	after := relayHistogram{bounds: bounds, cumulative: []uint64{60, 100, 110, 111}, count: 111}
+	d := after.since(before)
+	if d.count != 101 {
+		t.Fatalf("count %d, want 101", d.count)
+	}
+	for _, c := range []struct {
+		q    float64
+		want time.Duration
+	}{
+		// 50.5th of 101: half a message into the 40 between 1 and 2 ms.
+		{0.5, time.Millisecond + time.Millisecond*5/400},
+		// 99.99th: 9.99 of the 10 between 2 and 4 ms.
+		{0.99, 2*time.Millisecond + time.Duration(float64(2*time.Millisecond)*9.99/10)},
+		// The last took longer than the last finite bound, which is all
+		// the buckets say of it.
+		{1, 4 * time.Millisecond},
+	} {
+		if got, want := d.quantile(c.q), c.want.Round(time.Microsecond); got != want {
+			t.Errorf("quantile %v = %s, want %s", c.q, got, want)
+		}
+	}
+}
