@@ -60,8 +60,8 @@ func TestOpenLoopSendsTheSchedule(t *testing.T) {
 		t.Fatal(err)
 	}
 	// 200 msgs/s for 100 ms: due every 5 ms from the start, 20 in all.
-	if res.sent != 20 || res.delivered != 20 || res.refused != 0 || len(res.latencies) != 20 || len(res.senderLags) != 20 {
-		t.Errorf("sent %d, delivered %d, refused %d, %d latencies, %d lags", res.sent, res.delivered, res.refused, len(res.latencies), len(res.senderLags))
+	if res.sent != 20 || res.delivered != 20 || res.refused != 0 || len(res.latencies) != 20 || len(res.senderLags) != 20 || len(res.sinceSent) != 20 {
+		t.Errorf("sent %d, delivered %d, refused %d, %d latencies, %d lags, %d since sent", res.sent, res.delivered, res.refused, len(res.latencies), len(res.senderLags), len(res.sinceSent))
 	}
 }
 

@@ -245,8 +245,9 @@ type messageResult struct {
 	sent, delivered int64
 	elapsed         time.Duration
 	latencies       []time.Duration
-	// senderLags is how late an open loop sent each message.
-	senderLags []time.Duration
+	// senderLags is how late an open loop sent each message, and
+	// sinceSent how long each took from being sent to being received.
+	senderLags, sinceSent []time.Duration
 	// refused counts the messages of an open loop that the server turned
 	// away (a rate limit, a closed connection); refusal says why the first
 	// one was.
@@ -284,8 +285,9 @@ func (lt *loadtest) messagePhase(ctx context.Context, label string, from, to loa
 	fmt.Fprintf(lt.out, "%s: %d in %s = %.0f msgs/s; delivery latency p50 %s p99 %s", label, res.delivered,
 		res.elapsed.Round(time.Millisecond), res.rate(), percentile(res.latencies, 50), percentile(res.latencies, 99))
 	if lt.Rate > 0 {
-		fmt.Fprintf(lt.out, " (open loop: %.0f msgs/s offered over %d conversations, %d sent, latency max %s; sent behind schedule p50 %s p99 %s max %s)\n",
-			lt.Rate, len(convs), res.sent, percentile(res.latencies, 100), percentile(res.senderLags, 50), percentile(res.senderLags, 99), percentile(res.senderLags, 100))
+		fmt.Fprintf(lt.out, " (open loop: %.0f msgs/s offered over %d conversations, %d sent, latency max %s; sent behind schedule p50 %s p99 %s max %s; from sent to received p50 %s p99 %s)\n",
+			lt.Rate, len(convs), res.sent, percentile(res.latencies, 100), percentile(res.senderLags, 50), percentile(res.senderLags, 99), percentile(res.senderLags, 100),
+			percentile(res.sinceSent, 50), percentile(res.sinceSent, 99))
 		if lost := res.sent - res.delivered; lost > 0 {
 			fmt.Fprintf(lt.out, "  %d messages not delivered within %s of the phase's end\n", lost, deliveryGrace)
 		}
@@ -355,12 +357,21 @@ const stepTimeout = 30 * time.Second
 // from which its receiver reckons its delivery time.
 func stamp(due time.Time) string { return "load " + strconv.FormatInt(due.UnixNano(), 10) }
 
-func parseStamp(text string) (time.Time, error) {
-	ns, err := strconv.ParseInt(strings.TrimPrefix(text, "load "), 10, 64)
-	if err != nil || !strings.HasPrefix(text, "load ") {
-		return time.Time{}, fmt.Errorf("a message arrived changed: %q", text)
+// sentStamp is the text of an open loop's message: its stamp, then when
+// it was sent, so that its receiver can also tell the time it spent on
+// its way from the time its sender fell behind.
+func sentStamp(due, sent time.Time) string {
+	return stamp(due) + " " + strconv.FormatInt(sent.UnixNano(), 10)
+}
+
+func parseSentStamp(text string) (due, sent time.Time, err error) {
+	dueText, sentText, _ := strings.Cut(strings.TrimPrefix(text, "load "), " ")
+	dueNs, err1 := strconv.ParseInt(dueText, 10, 64)
+	sentNs, err2 := strconv.ParseInt(sentText, 10, 64)
+	if err1 != nil || err2 != nil || !strings.HasPrefix(text, "load ") {
+		return time.Time{}, time.Time{}, fmt.Errorf("a message arrived changed: %q", text)
 	}
-	return time.Unix(0, ns), nil
+	return time.Unix(0, dueNs), time.Unix(0, sentNs), nil
 }
 
 // roundTrip sends one message and waits until it arrives; it returns how
@@ -423,6 +434,7 @@ func openLoop(ctx context.Context, convs []conversation, rate float64, d time.Du
 	var firstErr, refusal error
 	fail := func(err error) { errOnce.Do(func() { firstErr = err }) }
 	latencies := make([][]time.Duration, len(convs))
+	sinceSent := make([][]time.Duration, len(convs))
 	var receivers sync.WaitGroup
 	for i, c := range convs {
 		receivers.Go(func() {
@@ -435,7 +447,7 @@ func openLoop(ctx context.Context, convs []conversation, rate float64, d time.Du
 					}
 					return
 				}
-				due, err := parseStamp(text)
+				due, sentAt, err := parseSentStamp(text)
 				if err == nil && !due.After(last) {
 					err = fmt.Errorf("conversation %d: the message due at %s arrived after the one due at %s", i, due.Format(time.StampMicro), last.Format(time.StampMicro))
 				}
@@ -446,6 +458,7 @@ func openLoop(ctx context.Context, convs []conversation, rate float64, d time.Du
 				last = due
 				now := time.Now()
 				latencies[i] = append(latencies[i], now.Sub(due))
+				sinceSent[i] = append(sinceSent[i], now.Sub(sentAt))
 				delivered.Add(1)
 				raiseTo(&lastDelivery, int64(now.Sub(start)))
 			}
@@ -462,7 +475,7 @@ func openLoop(ctx context.Context, convs []conversation, rate float64, d time.Du
 	}
 	lags := schedule(ctx, start, end, rate, func(j int, due time.Time) {
 		unanswered.Add(1)
-		sendAsync(sendCtx, convs[j%len(convs)].from, stamp(due), answered)
+		sendAsync(sendCtx, convs[j%len(convs)].from, sentStamp(due, time.Now()), answered)
 	})
 	for unanswered.Load() > 0 && sendCtx.Err() == nil {
 		time.Sleep(time.Millisecond)
@@ -475,7 +488,7 @@ func openLoop(ctx context.Context, convs []conversation, rate float64, d time.Du
 	// The throughput is over the time the messages took to arrive, which
 	// is longer than the phase when the server fell behind.
 	return messageResult{sent: sent.Load(), delivered: delivered.Load(), elapsed: max(d, time.Duration(lastDelivery.Load())), latencies: slices.Concat(latencies...),
-		senderLags: lags, refused: refused.Load(), refusal: refusal}, firstErr
+		senderLags: lags, sinceSent: slices.Concat(sinceSent...), refused: refused.Load(), refusal: refusal}, firstErr
 }
 
 // schedule calls send for messages 0, 1, 2 … due rate a second from start

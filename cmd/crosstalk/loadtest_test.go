@@ -258,9 +258,9 @@ func TestLoadtestRate(t *testing.T) {
 }
 
 // openLoopPrinted is what an open loop of 40 msgs/s over 2 conversations
-// prints after its percentiles: sent, the latency's maximum, and how late
-// the messages were sent.
-var openLoopPrinted = regexp.MustCompile(`^ \(open loop: 40 msgs/s offered over 2 conversations, (\d+) sent, latency max (\S+); sent behind schedule p50 (\S+) p99 (\S+) max (\S+)\)$`)
+// prints after its percentiles: sent, the latency's maximum, how late the
+// messages were sent, and how long they took from being sent.
+var openLoopPrinted = regexp.MustCompile(`^ \(open loop: 40 msgs/s offered over 2 conversations, (\d+) sent, latency max (\S+); sent behind schedule p50 (\S+) p99 (\S+) max (\S+); from sent to received p50 (\S+) p99 (\S+)\)$`)
 
 // With --rate over MSN switchboards the server times every message it
 // relays, and the load test prints the server's share of the latency
