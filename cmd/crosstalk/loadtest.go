@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -418,10 +419,10 @@ const deliveryGrace = 5 * time.Second
 // staggered so that the rate is even, each message when it is due whether
 // or not the earlier ones were acknowledged or have arrived (as people
 // type); each carries the time it was due, so that a server (or a sender)
-// that falls behind shows in the latency of every message it delays. One
-// goroutine sends them all, without waiting for the answers (sendAsync),
-// so that the generator's own cost stays small beside the server's, and
-// how late it sent each message is measured too.
+// that falls behind shows in the latency of every message it delays. A
+// few goroutines send them all, without waiting for the answers
+// (sendAsync), so that the generator's own cost stays small beside the
+// server's, and how late they sent each message is measured too.
 func openLoop(ctx context.Context, convs []conversation, rate float64, d time.Duration) (messageResult, error) {
 	start := time.Now().Add(10 * time.Millisecond)
 	end := start.Add(d)
@@ -473,10 +474,20 @@ func openLoop(ctx context.Context, convs []conversation, rate float64, d time.Du
 		}
 		unanswered.Add(-1)
 	}
-	lags := schedule(ctx, start, end, rate, func(j int, due time.Time) {
-		unanswered.Add(1)
-		sendAsync(sendCtx, convs[j%len(convs)].from, sentStamp(due, time.Now()), answered)
-	})
+	// A sender per processor, each for its share of the conversations,
+	// so that the system calls that send run on every processor.
+	senders := min(runtime.GOMAXPROCS(0), len(convs))
+	lags := make([][]time.Duration, senders)
+	var scheduled sync.WaitGroup
+	for s := range senders {
+		scheduled.Go(func() {
+			lags[s] = schedule(ctx, start, end, rate, func(j int) bool { return j%len(convs)%senders == s }, func(j int, due time.Time) {
+				unanswered.Add(1)
+				sendAsync(sendCtx, convs[j%len(convs)].from, sentStamp(due, time.Now()), answered)
+			})
+		})
+	}
+	scheduled.Wait()
 	for unanswered.Load() > 0 && sendCtx.Err() == nil {
 		time.Sleep(time.Millisecond)
 	}
@@ -488,23 +499,26 @@ func openLoop(ctx context.Context, convs []conversation, rate float64, d time.Du
 	// The throughput is over the time the messages took to arrive, which
 	// is longer than the phase when the server fell behind.
 	return messageResult{sent: sent.Load(), delivered: delivered.Load(), elapsed: max(d, time.Duration(lastDelivery.Load())), latencies: slices.Concat(latencies...),
-		senderLags: lags, sinceSent: slices.Concat(sinceSent...), refused: refused.Load(), refusal: refusal}, firstErr
+		senderLags: slices.Concat(lags...), sinceSent: slices.Concat(sinceSent...), refused: refused.Load(), refusal: refusal}, firstErr
 }
 
-// schedule calls send for messages 0, 1, 2 … due rate a second from start
-// until end (message j at start + j/rate), each from this one goroutine
-// as soon as it is due: it sleeps until the next message is due, then
-// sends every message that is, so that a late wake-up delays messages but
-// not the schedule. It returns how late each message was sent.
-func schedule(ctx context.Context, start, end time.Time, rate float64, send func(j int, due time.Time)) []time.Duration {
+// schedule calls send for those of messages 0, 1, 2 … that mine picks,
+// due rate a second from start until end (message j at start + j/rate),
+// each as soon as it is due: it sleeps until its next message is due, then
+// sends every one that is, so that a late wake-up delays messages but not
+// the schedule. It returns how late each message was sent.
+func schedule(ctx context.Context, start, end time.Time, rate float64, mine func(j int) bool, send func(j int, due time.Time)) []time.Duration {
 	perMessage := float64(time.Second) / rate
-	lags := make([]time.Duration, 0, int(end.Sub(start).Seconds()*rate)+1)
+	var lags []time.Duration
 	wait := time.NewTimer(time.Until(start))
 	defer wait.Stop()
 	for j := 0; ; j++ {
 		due := start.Add(time.Duration(float64(j) * perMessage))
 		if !due.Before(end) {
 			return lags
+		}
+		if !mine(j) {
+			continue
 		}
 		if until := time.Until(due); until > 0 {
 			wait.Reset(until)
