@@ -111,8 +111,20 @@ var (
 var MessageRelaySeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 	Name:    "crosstalk_message_relay_seconds",
 	Help:    "Time from reading a message's last byte to writing it to the receiver's socket.",
-	Buckets: prometheus.ExponentialBuckets(10e-6, 1.5, 32),
+	Buckets: relayBuckets,
 }, []string{"protocol"})
+
+var relayBuckets = prometheus.ExponentialBuckets(10e-6, 1.5, 32)
+
+// WakeupSeconds is how long connections that became readable waited for a
+// worker to read them (see internal/offstack): the part of a message's
+// time in the server before MessageRelaySeconds starts, which grows when
+// the server is short of processor time.
+var WakeupSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+	Name:    "crosstalk_wakeup_seconds",
+	Help:    "Time from the poller finding a connection readable to a worker reading it.",
+	Buckets: relayBuckets,
+})
 
 // Nodes found dead, and their sessions taken out of presence, by the node
 // that reaped them.
@@ -128,7 +140,7 @@ var (
 )
 
 func init() {
-	Registry.MustRegister(Connections, Commands, Errors, Logins, LoginLocks, Messages, Events, EventsRefused, MessageOutcomes, OutputOverflows, MessageRelaySeconds,
+	Registry.MustRegister(Connections, Commands, Errors, Logins, LoginLocks, Messages, Events, EventsRefused, MessageOutcomes, OutputOverflows, MessageRelaySeconds, WakeupSeconds,
 		AcceptErrors, Refused, NodesReaped, SessionsReaped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 }

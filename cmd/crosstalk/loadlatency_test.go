@@ -78,8 +78,8 @@ func TestOpenLoopRefusesMessagesOutOfOrder(t *testing.T) {
 // readings, interpolated within a bucket as Prometheus does.
 func TestRelayHistogramQuantile(t *testing.T) {
 	bounds := []float64{0.001, 0.002, 0.004, math.Inf(1)}
-	before := relayHistogram{bounds: bounds, cumulative: []uint64{10, 10, 10, 10}, count: 10}
-	after := relayHistogram{bounds: bounds, cumulative: []uint64{60, 100, 110, 111}, count: 111}
+	before := serverHistogram{bounds: bounds, cumulative: []uint64{10, 10, 10, 10}, count: 10}
+	after := serverHistogram{bounds: bounds, cumulative: []uint64{60, 100, 110, 111}, count: 111}
 	d := after.since(before)
 	if d.count != 101 {
 		t.Fatalf("count %d, want 101", d.count)

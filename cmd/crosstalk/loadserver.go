@@ -71,9 +71,10 @@ func newLoadServer(ctx context.Context, o *loadtestOptions, addrs map[string]str
 type serverReading struct {
 	cpu    time.Duration // -1 when it cannot be read
 	counts serverCounts  // nil when it cannot be read
-	// relay is the server's timing of the messages it relayed, empty when
-	// it cannot be read.
-	relay relayHistogram
+	// relay is the server's timing of the messages it relayed, and
+	// wakeup of its connections' waits for a worker; empty when they
+	// cannot be read.
+	relay, wakeup serverHistogram
 	// clientCPU is the load test's own CPU time, -1 when it cannot be
 	// told from the server's (a server in this process).
 	clientCPU time.Duration
@@ -98,22 +99,23 @@ func (s *loadServer) read(ctx context.Context, out io.Writer) serverReading {
 		return r
 	}
 	r.counts = countsOf(families)
-	r.relay = relayHistogramOf(families)
+	r.relay = histogramOf(families, "crosstalk_message_relay_seconds")
+	r.wakeup = histogramOf(families, "crosstalk_wakeup_seconds")
 	return r
 }
 
-// relayHistogram is crosstalk_message_relay_seconds summed over the
-// protocols: the upper bounds of its buckets in seconds, how many
-// messages took at most each, and how many it timed in all.
-type relayHistogram struct {
+// serverHistogram is one of the server's histograms of durations, summed
+// over its labels: the upper bounds of its buckets in seconds, how many
+// observations were at most each, and how many there were in all.
+type serverHistogram struct {
 	bounds     []float64
 	cumulative []uint64
 	count      uint64
 }
 
-func relayHistogramOf(families map[string]*dto.MetricFamily) relayHistogram {
-	var h relayHistogram
-	for _, m := range families["crosstalk_message_relay_seconds"].GetMetric() {
+func histogramOf(families map[string]*dto.MetricFamily, name string) serverHistogram {
+	var h serverHistogram
+	for _, m := range families[name].GetMetric() {
 		buckets := m.GetHistogram().GetBucket()
 		if h.bounds == nil {
 			h.bounds = make([]float64, len(buckets))
@@ -129,8 +131,8 @@ func relayHistogramOf(families map[string]*dto.MetricFamily) relayHistogram {
 }
 
 // since is what h counted after earlier.
-func (h relayHistogram) since(earlier relayHistogram) relayHistogram {
-	d := relayHistogram{bounds: h.bounds, cumulative: slices.Clone(h.cumulative), count: h.count - earlier.count}
+func (h serverHistogram) since(earlier serverHistogram) serverHistogram {
+	d := serverHistogram{bounds: h.bounds, cumulative: slices.Clone(h.cumulative), count: h.count - earlier.count}
 	if len(earlier.cumulative) == len(h.cumulative) {
 		for i := range d.cumulative {
 			d.cumulative[i] -= earlier.cumulative[i]
@@ -143,7 +145,7 @@ func (h relayHistogram) since(earlier relayHistogram) relayHistogram {
 // took at most, interpolating within its bucket as Prometheus's
 // histogram_quantile does; past the last finite bucket it is that
 // bucket's bound.
-func (h relayHistogram) quantile(q float64) time.Duration {
+func (h serverHistogram) quantile(q float64) time.Duration {
 	rank := q * float64(h.count)
 	lower, below := 0.0, uint64(0)
 	for i, upper := range h.bounds {
@@ -160,13 +162,18 @@ func (h relayHistogram) quantile(q float64) time.Duration {
 }
 
 // reportRelayShare prints the server's own share of the delivery latency
-// between two readings, as it timed the messages it relayed, if it did.
+// between two readings, as it timed the messages it relayed, and how long
+// its connections waited for a worker before that, if it timed them.
 func reportRelayShare(out io.Writer, before, after serverReading) {
-	d := after.relay.since(before.relay)
-	if d.count == 0 {
+	relay, wakeup := after.relay.since(before.relay), after.wakeup.since(before.wakeup)
+	if relay.count == 0 {
 		return
 	}
-	fmt.Fprintf(out, "  server's share (read → written to the receiver's socket): p50 %s p99 %s over %d messages\n", d.quantile(0.5), d.quantile(0.99), d.count)
+	fmt.Fprintf(out, "  server's share (read → written to the receiver's socket): p50 %s p99 %s over %d messages", relay.quantile(0.5), relay.quantile(0.99), relay.count)
+	if wakeup.count > 0 {
+		fmt.Fprintf(out, "; before that, readable → read: p50 %s p99 %s over %d wake-ups", wakeup.quantile(0.5), wakeup.quantile(0.99), wakeup.count)
+	}
+	fmt.Fprintln(out)
 }
 
 // reportCPU prints the server's CPU time per unit of work between two

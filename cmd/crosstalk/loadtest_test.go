@@ -264,7 +264,8 @@ var openLoopPrinted = regexp.MustCompile(`^ \(open loop: 40 msgs/s offered over 
 
 // With --rate over MSN switchboards the server times every message it
 // relays, and the load test prints the server's share of the latency
-// beside the whole, over as many messages as arrived.
+// beside the whole, over as many messages as arrived, and the waits for
+// a worker before it.
 func TestLoadtestRateServerShare(t *testing.T) {
 	n, data := loadNode(t)
 	var out bytes.Buffer
@@ -285,17 +286,22 @@ func TestLoadtestRateServerShare(t *testing.T) {
 	if sent := atoi(t, open[1]); msgs[0].delivered == 0 || sent != msgs[0].delivered {
 		t.Errorf("%d delivered of %d sent", msgs[0].delivered, sent)
 	}
-	share := regexp.MustCompile(`(?m)^  server's share \(read → written to the receiver's socket\): p50 (\S+) p99 (\S+) over (\d+) messages$`).FindStringSubmatch(out.String())
+	share := regexp.MustCompile(`(?m)^  server's share \(read → written to the receiver's socket\): p50 (\S+) p99 (\S+) over (\d+) messages; before that, readable → read: p50 (\S+) p99 (\S+) over (\d+) wake-ups$`).FindStringSubmatch(out.String())
 	if share == nil {
 		t.Fatalf("no server's share in:\n%s", &out)
 	}
 	if timed := atoi(t, share[3]); timed != msgs[0].delivered {
 		t.Errorf("the server timed %d messages, %d were delivered", timed, msgs[0].delivered)
 	}
-	p50, err50 := time.ParseDuration(share[1])
-	p99, err99 := time.ParseDuration(share[2])
-	if err50 != nil || err99 != nil || p50 <= 0 || p99 < p50 {
-		t.Errorf("server's share p50 %s p99 %s", share[1], share[2])
+	for _, figures := range [][]string{share[1:3], share[4:6]} {
+		p50, err50 := time.ParseDuration(figures[0])
+		p99, err99 := time.ParseDuration(figures[1])
+		if err50 != nil || err99 != nil || p50 <= 0 || p99 < p50 {
+			t.Errorf("server's share p50 %s p99 %s", figures[0], figures[1])
+		}
+	}
+	if wakeups := atoi(t, share[6]); wakeups == 0 {
+		t.Error("no wake-ups timed")
 	}
 }
 

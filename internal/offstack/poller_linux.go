@@ -12,6 +12,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/crosstalk-im/crosstalk/metrics"
 )
 
 // PollerFunction is the function the poller goroutine waits in, for leak
@@ -31,6 +33,10 @@ type loop struct {
 	// which keeps the record small. The loop's worker writes it while the
 	// loop is not armed; the poller reads it while it is.
 	deadline int64
+	// readyAt is when the poller found the socket readable, in Unix
+	// nanoseconds (0: it ran for another reason); the poller writes it
+	// before it hands the loop to a worker, which reads it.
+	readyAt int64
 	// Guarded by the poller's mu.
 	heapAt int32 // index in the deadline heap, -1 when not in it
 	armed  bool  // waiting: in epoll, and in the heap when it has a deadline
@@ -139,6 +145,10 @@ func watch(r Reader, sock net.Conn, d Deadlines, c Conn) bool {
 // run handles what the client sent, on a worker: frames until none is
 // buffered, then the loop waits again, or ends.
 func (l *loop) run() {
+	if l.readyAt != 0 {
+		metrics.WakeupSeconds.Observe(time.Since(time.Unix(0, l.readyAt)).Seconds())
+		l.readyAt = 0
+	}
 	_ = l.d.SetReadDeadline(l.due())
 	for {
 		done, err := l.c.Next()
@@ -280,10 +290,12 @@ func (p *poller) wait() {
 			if err != nil {
 				panic(fmt.Sprintf("offstack: epoll_wait: %v", err))
 			}
+			readyAt := time.Now().UnixNano()
 			p.mu.Lock()
 			for _, ev := range events[:n] {
 				id := uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
 				if l := p.loops[id]; l != nil && p.claim(l) {
+					l.readyAt = readyAt
 					ready = append(ready, l)
 				}
 			}

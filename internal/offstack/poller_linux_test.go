@@ -1,10 +1,13 @@
 package offstack
 
 import (
+	"bufio"
 	"reflect"
 	"runtime"
 	"testing"
 	"unsafe"
+
+	"github.com/crosstalk-im/crosstalk/metrics"
 )
 
 func TestPollerFunction(t *testing.T) {
@@ -18,5 +21,20 @@ func TestPollerFunction(t *testing.T) {
 func TestLoopSize(t *testing.T) {
 	if n := unsafe.Sizeof(loop{}); n > 96 {
 		t.Errorf("a waiting connection's record is %d bytes, want at most 96", n)
+	}
+}
+
+// Each time a waiting connection becomes readable, the worker that reads
+// it counts how long it waited for one, once.
+func TestWakeupTimed(t *testing.T) {
+	clients, _ := serveEcho(t, 1, 0)
+	br := bufio.NewReader(clients[0])
+	roundTrip(t, clients[0], br, "first")
+	for i := range 3 {
+		before := metrics.Value(metrics.WakeupSeconds)
+		roundTrip(t, clients[0], br, "again")
+		if got := metrics.Value(metrics.WakeupSeconds) - before; got != 1 {
+			t.Fatalf("round trip %d: %v wake-ups timed, want 1", i, got)
+		}
 	}
 }
