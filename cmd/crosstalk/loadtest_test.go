@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -228,22 +229,10 @@ func TestLoadtestCrossNeedsServers(t *testing.T) {
 // With --rate the senders keep to a schedule whatever the replies do,
 // and the line says what was offered and what came of it.
 func TestLoadtestRate(t *testing.T) {
-	n, data := loadNode(t)
-	var out bytes.Buffer
-	o := loadOptions(n, data)
-	o.Rate, o.Conversations = 40, 2
-	c := loadtestProtoCmd{Server: n.GGAddr, loadtestOptions: o, Phases: []string{"messages"}}
-	if err := c.run(testContext(t), &out, loadProtocolNamed("gg")); err != nil {
-		t.Fatalf("%v after:\n%s", err, &out)
-	}
-	msgs := messageFiguresOf(t, out.String())
-	if len(msgs) != 1 {
-		t.Fatalf("want one message phase in:\n%s", &out)
-	}
-	open := openLoopPrinted.FindStringSubmatch(msgs[0].rest)
-	if open == nil {
-		t.Fatalf("no open-loop figures in %q", msgs[0].rest)
-	}
+	msgs, open, _ := openLoopRun(t, func(n *node.Node, o loadtestOptions, out io.Writer) error {
+		c := loadtestProtoCmd{Server: n.GGAddr, loadtestOptions: o, Phases: []string{"messages"}}
+		return c.run(testContext(t), out, loadProtocolNamed("gg"))
+	})
 	if sent := atoi(t, open[1]); msgs[0].delivered == 0 || sent < msgs[0].delivered || msgs[0].told != sent {
 		t.Errorf("%d delivered, %d sent, server told senders of %d", msgs[0].delivered, sent, msgs[0].told)
 	}
@@ -257,22 +246,16 @@ func TestLoadtestRate(t *testing.T) {
 	}
 }
 
-// openLoopPrinted is what an open loop of 40 msgs/s over 2 conversations
-// prints after its percentiles: sent, the latency's maximum, how late the
-// messages were sent, and how long they took from being sent.
-var openLoopPrinted = regexp.MustCompile(`^ \(open loop: 40 msgs/s offered over 2 conversations, (\d+) sent, latency max (\S+); sent behind schedule p50 (\S+) p99 (\S+) max (\S+); from sent to received p50 (\S+) p99 (\S+)\)$`)
-
-// With --rate over MSN switchboards the server times every message it
-// relays, and the load test prints the server's share of the latency
-// beside the whole, over as many messages as arrived, and the waits for
-// a worker before it.
-func TestLoadtestRateServerShare(t *testing.T) {
+// openLoopRun runs a message phase of 40 msgs/s over 2 conversations
+// against a node of the test's own, and returns what it printed: its
+// figures, the open loop's (openLoopPrinted) and the whole output.
+func openLoopRun(t *testing.T, run func(n *node.Node, o loadtestOptions, out io.Writer) error) ([]messageFigures, []string, string) {
+	t.Helper()
 	n, data := loadNode(t)
 	var out bytes.Buffer
 	o := loadOptions(n, data)
 	o.Rate, o.Conversations = 40, 2
-	c := loadtestMsnCmd{Server: n.MSNPAddr, loadtestOptions: o, Phases: []string{"messages"}}
-	if err := c.run(testContext(t), &out); err != nil {
+	if err := run(n, o, &out); err != nil {
 		t.Fatalf("%v after:\n%s", err, &out)
 	}
 	msgs := messageFiguresOf(t, out.String())
@@ -283,12 +266,29 @@ func TestLoadtestRateServerShare(t *testing.T) {
 	if open == nil {
 		t.Fatalf("no open-loop figures in %q", msgs[0].rest)
 	}
+	return msgs, open, out.String()
+}
+
+// openLoopPrinted is what an open loop of 40 msgs/s over 2 conversations
+// prints after its percentiles: sent, the latency's maximum, how late the
+// messages were sent, and how long they took from being sent.
+var openLoopPrinted = regexp.MustCompile(`^ \(open loop: 40 msgs/s offered over 2 conversations, (\d+) sent, latency max (\S+); sent behind schedule p50 (\S+) p99 (\S+) max (\S+); from sent to received p50 (\S+) p99 (\S+)\)$`)
+
+// With --rate over MSN switchboards the server times every message it
+// relays, and the load test prints the server's share of the latency
+// beside the whole, over as many messages as arrived, and the waits for
+// a worker before it.
+func TestLoadtestRateServerShare(t *testing.T) {
+	msgs, open, out := openLoopRun(t, func(n *node.Node, o loadtestOptions, out io.Writer) error {
+		c := loadtestMsnCmd{Server: n.MSNPAddr, loadtestOptions: o, Phases: []string{"messages"}}
+		return c.run(testContext(t), out)
+	})
 	if sent := atoi(t, open[1]); msgs[0].delivered == 0 || sent != msgs[0].delivered {
 		t.Errorf("%d delivered of %d sent", msgs[0].delivered, sent)
 	}
-	share := regexp.MustCompile(`(?m)^  server's share \(read → written to the receiver's socket\): p50 (\S+) p99 (\S+) over (\d+) messages; before that, readable → read: p50 (\S+) p99 (\S+) over (\d+) wake-ups$`).FindStringSubmatch(out.String())
+	share := regexp.MustCompile(`(?m)^  server's share \(read → written to the receiver's socket\): p50 (\S+) p99 (\S+) over (\d+) messages; before that, readable → read: p50 (\S+) p99 (\S+) over (\d+) wake-ups$`).FindStringSubmatch(out)
 	if share == nil {
-		t.Fatalf("no server's share in:\n%s", &out)
+		t.Fatalf("no server's share in:\n%s", out)
 	}
 	if timed := atoi(t, share[3]); timed != msgs[0].delivered {
 		t.Errorf("the server timed %d messages, %d were delivered", timed, msgs[0].delivered)

@@ -591,12 +591,7 @@ func TestCloseDoesNotLeak(t *testing.T) {
 		// never says anything else; the client closes abruptly
 		p.ExpectEOF()
 	})
-	ns := newFake(t, func(p *peer) {
-		login(p, "a@b.c", "A")
-		p.expect("XFR 5 SB")
-		p.send("XFR 5 SB " + sbFake.Addr() + " CKI 123.456")
-		p.ExpectEOF()
-	})
+	ns := switchboardGiver(t, "a@b.c", "A", sbFake.Addr(), "123.456")
 	c := dialLogin(t, ns, "a@b.c", Options{})
 	sb, err := c.StartChat(testCtx(t))
 	if err != nil {

@@ -23,6 +23,19 @@ func newFake(t *testing.T, scripts ...func(*peer)) *fakeserver.Server {
 	return fakeserver.New(t, func(p *fakeserver.Peer) *peer { return &peer{p} }, scripts...)
 }
 
+// switchboardGiver is a notification server that logs email in and
+// answers its XFR SB with the switchboard at sbAddr and cookie, then waits
+// for the client to hang up.
+func switchboardGiver(t *testing.T, email, friendly, sbAddr, cookie string) *fakeserver.Server {
+	t.Helper()
+	return newFake(t, func(p *peer) {
+		login(p, email, friendly)
+		p.expect("XFR 5 SB")
+		p.send("XFR 5 SB " + sbAddr + " CKI " + cookie)
+		p.ExpectEOF()
+	})
+}
+
 // line reads one client line, which must end in CRLF.
 func (p *peer) line() string {
 	p.T.Helper()

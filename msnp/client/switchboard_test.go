@@ -223,12 +223,7 @@ func TestSendTextAsync(t *testing.T) {
 		p.send("NAK 3", "713 4", "ACK 2")
 		p.expectPayload("MSG 5 A 137", helloPayload)
 	})
-	ns := newFake(t, func(p *peer) {
-		login(p, "a@b.c", "A")
-		p.expect("XFR 5 SB")
-		p.send("XFR 5 SB " + sbFake.Addr() + " CKI cookie")
-		p.ExpectEOF()
-	})
+	ns := switchboardGiver(t, "a@b.c", "A", sbFake.Addr(), "cookie")
 	c := dialLogin(t, ns, "a@b.c", Options{})
 	defer c.Close()
 	ctx := testCtx(t)
