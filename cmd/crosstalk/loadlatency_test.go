@@ -11,15 +11,25 @@ import (
 
 // pipeEnd is one side of an in-memory conversation: what its peer sends
 // arrives in inbox, in order unless swap is set, when each two messages
-// arrive the wrong way round.
+// arrive the wrong way round. With stall set, every other send first
+// waits that long, as a send that waits for its answer may.
 type pipeEnd struct {
 	inbox chan string
 	swap  bool
+	stall time.Duration
 	mu    sync.Mutex
 	held  string
+	sends int
 }
 
 func (e *pipeEnd) send(_ context.Context, text string) error {
+	e.mu.Lock()
+	e.sends++
+	stall := e.sends%2 == 1
+	e.mu.Unlock()
+	if stall {
+		time.Sleep(e.stall)
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.swap && e.held == "" {
@@ -43,10 +53,10 @@ func (e *pipeEnd) receive(ctx context.Context) (string, error) {
 	}
 }
 
-func pipeConversations(n int, swap bool) []conversation {
+func pipeConversations(n int, swap bool, stall time.Duration) []conversation {
 	convs := make([]conversation, n)
 	for i := range convs {
-		to := &pipeEnd{inbox: make(chan string, 1000), swap: swap}
+		to := &pipeEnd{inbox: make(chan string, 1000), swap: swap, stall: stall}
 		convs[i] = conversation{from: to, to: to}
 	}
 	return convs
@@ -55,7 +65,7 @@ func pipeConversations(n int, swap bool) []conversation {
 // An open loop sends every message its schedule holds, each conversation's
 // in order, and measures each one's latency and how late it was sent.
 func TestOpenLoopSendsTheSchedule(t *testing.T) {
-	res, err := openLoop(context.Background(), pipeConversations(3, false), 200, 100*time.Millisecond)
+	res, err := openLoop(context.Background(), pipeConversations(3, false, 0), 200, 100*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,10 +75,23 @@ func TestOpenLoopSendsTheSchedule(t *testing.T) {
 	}
 }
 
+// An end that waits for each answer before the next send returns still
+// sends its conversation's messages in order when a send takes longer
+// than the interval between them.
+func TestOpenLoopKeepsSlowSendsInOrder(t *testing.T) {
+	res, err := openLoop(context.Background(), pipeConversations(1, false, 15*time.Millisecond), 200, 100*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.sent != 20 || res.delivered != 20 {
+		t.Errorf("sent %d, delivered %d of 20", res.sent, res.delivered)
+	}
+}
+
 // A message that arrives before one sent ahead of it in its conversation
 // is an error of the load test, not a latency.
 func TestOpenLoopRefusesMessagesOutOfOrder(t *testing.T) {
-	_, err := openLoop(context.Background(), pipeConversations(1, true), 200, 50*time.Millisecond)
+	_, err := openLoop(context.Background(), pipeConversations(1, true, 0), 200, 50*time.Millisecond)
 	if err == nil || !strings.Contains(err.Error(), "arrived after") {
 		t.Errorf("messages out of order: %v", err)
 	}

@@ -474,6 +474,11 @@ func openLoop(ctx context.Context, convs []conversation, rate float64, d time.Du
 		}
 		unanswered.Add(-1)
 	}
+	from := make([]asyncEnd, len(convs))
+	var queues sync.WaitGroup
+	for i, c := range convs {
+		from[i] = asyncFrom(sendCtx, c.from, &queues)
+	}
 	// A sender per processor, each for its share of the conversations,
 	// so that the system calls that send run on every processor.
 	senders := min(runtime.GOMAXPROCS(0), len(convs))
@@ -483,11 +488,17 @@ func openLoop(ctx context.Context, convs []conversation, rate float64, d time.Du
 		scheduled.Go(func() {
 			lags[s] = schedule(ctx, start, end, rate, func(j int) bool { return j%len(convs)%senders == s }, func(j int, due time.Time) {
 				unanswered.Add(1)
-				sendAsync(sendCtx, convs[j%len(convs)].from, sentStamp(due, time.Now()), answered)
+				from[j%len(convs)].sendAsync(sendCtx, sentStamp(due, time.Now()), answered)
 			})
 		})
 	}
 	scheduled.Wait()
+	for _, a := range from {
+		if q, ok := a.(queuedEnd); ok {
+			close(q.queue)
+		}
+	}
+	queues.Wait()
 	for unanswered.Load() > 0 && sendCtx.Err() == nil {
 		time.Sleep(time.Millisecond)
 	}
@@ -541,15 +552,37 @@ type asyncEnd interface {
 	sendAsync(ctx context.Context, text string, done func(error))
 }
 
-// sendAsync sends text from e without waiting for the answer, which done
-// learns: through e's own asynchronous send, or a goroutine that waits
-// for it.
-func sendAsync(ctx context.Context, e loadEnd, text string, done func(error)) {
+// asyncFrom is e if it sends asynchronously, or else a queuedEnd whose
+// goroutine, counted in running, sends with ctx until its queue closes.
+func asyncFrom(ctx context.Context, e loadEnd, running *sync.WaitGroup) asyncEnd {
 	if a, ok := e.(asyncEnd); ok {
-		a.sendAsync(ctx, text, done)
-		return
+		return a
 	}
-	go func() { done(e.send(ctx, text)) }()
+	q := queuedEnd{queue: make(chan queuedText, queuedTexts)}
+	running.Go(func() {
+		for m := range q.queue {
+			m.done(e.send(ctx, m.text))
+		}
+	})
+	return q
+}
+
+// queuedEnd sends asynchronously for an end that can only send and wait
+// for the answer: its messages wait in a queue for one goroutine that
+// sends them one after another, so that they leave in order.
+type queuedEnd struct{ queue chan queuedText }
+
+type queuedText struct {
+	text string
+	done func(error)
+}
+
+// queuedTexts is how many messages a queuedEnd holds before its sender
+// waits, which the lag it measures then shows.
+const queuedTexts = 1024
+
+func (q queuedEnd) sendAsync(_ context.Context, text string, done func(error)) {
+	q.queue <- queuedText{text, done}
 }
 
 // raiseTo makes a at least v.
