@@ -56,20 +56,35 @@ func nextHeader(rest []byte) (name, value, after []byte, ok bool) {
 
 // Header returns the first value of the named header (any letter case), or
 // "". It is read for every message relayed, and allocates only the value.
-func (p Payload) Header(name string) string {
+func (p Payload) Header(name string) string { return string(p.header(name)) }
+
+// header is the first value of the named header, in the payload's bytes.
+func (p Payload) header(name string) []byte {
 	for n, value, rest, ok := nextHeader(p.head); ok; n, value, rest, ok = nextHeader(rest) {
 		if asciiEqualFold(n, name) {
-			return string(value)
+			return value
 		}
 	}
-	return ""
+	return nil
 }
 
-// ContentType is the Content-Type without parameters, in lower case.
+// ContentType is the Content-Type without parameters, in lower case. The
+// types messages carry most are returned without allocating: it is read
+// several times for every message relayed.
 func (p Payload) ContentType() string {
-	t, _, _ := strings.Cut(p.Header("Content-Type"), ";")
-	return strings.ToLower(strings.TrimSpace(t))
+	t, _, _ := bytes.Cut(p.header("Content-Type"), []byte(";"))
+	t = bytes.TrimSpace(t)
+	for _, common := range commonContentTypes {
+		if asciiEqualFold(t, common) {
+			return common
+		}
+	}
+	return strings.ToLower(string(t))
 }
+
+// commonContentTypes are the content types of text, typing, P2P and
+// invitation messages, in lower case.
+var commonContentTypes = []string{"text/plain", "text/x-msmsgscontrol", "application/x-msnmsgrp2p", "text/x-msmsgsinvite"}
 
 // Headers returns every header, keyed in canonical form.
 // Names and values are cut from one copy of the header block, and the

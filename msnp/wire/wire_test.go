@@ -204,11 +204,36 @@ func TestParsePayload(t *testing.T) {
 	}
 }
 
+// The content types of text, typing, P2P and invitation messages are read
+// without allocating, in any letter case; others as they are written.
+func TestContentTypeCommon(t *testing.T) {
+	for payload, want := range map[string]string{
+		"Content-Type: Text/Plain; charset=UTF-8\r\n\r\nhi":        "text/plain",
+		"Content-Type:   text/x-msmsgscontrol  \r\n\r\n":           "text/x-msmsgscontrol",
+		"Content-Type: application/x-msnmsgrp2p\r\n\r\n":           "application/x-msnmsgrp2p",
+		"Content-Type: text/x-msmsgsinvite; charset=UTF-8\r\n\r\n": "text/x-msmsgsinvite",
+	} {
+		p := ParsePayload([]byte(payload))
+		if got := p.ContentType(); got != want {
+			t.Errorf("%q: ContentType() = %q, want %q", payload, got, want)
+		}
+		if allocs := testing.AllocsPerRun(10, func() { p.ContentType() }); allocs != 0 {
+			t.Errorf("%q: ContentType() allocates %v times", payload, allocs)
+		}
+	}
+	if got := ParsePayload([]byte("Content-Type: Text/HTML; x=y\r\n\r\n")).ContentType(); got != "text/html" {
+		t.Errorf("text/html read as %q", got)
+	}
+}
+
 // FuzzParsePayload: every payload splits into a header block and a body
-// that make it up again, and every header read agrees with the full map
-// (for names made of letters, digits and hyphens, which it canonicalizes).
+// that make it up again, every header read agrees with the full map
+// (for names made of letters, digits and hyphens, which it canonicalizes),
+// and the content type is the header's value before any parameters,
+// trimmed, in lower case.
 func FuzzParsePayload(f *testing.F) {
 	f.Add([]byte("MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\nhi"))
+	f.Add([]byte("Content-Type: TEXT/X-MSMSGSCONTROL\n\n"))
 	f.Add([]byte("a:b\n\nc"))
 	f.Add([]byte(":\r\n\r"))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -226,6 +251,10 @@ func FuzzParsePayload(f *testing.F) {
 			if got := p.Header(key); got != values[0] {
 				t.Fatalf("Header(%q) = %q, map has %q", key, got, values[0])
 			}
+		}
+		mediaType, _, _ := strings.Cut(p.Header("Content-Type"), ";")
+		if got, want := p.ContentType(), strings.ToLower(strings.TrimSpace(mediaType)); got != want {
+			t.Fatalf("ContentType() = %q, want %q", got, want)
 		}
 	})
 }
