@@ -76,6 +76,11 @@ func TestAppend(t *testing.T) {
 	if string(got) != "MSG a@b.c Alice 2\r\nhi" {
 		t.Fatalf("AppendPayloadCommand = %q", got)
 	}
+	// A relayed message is built in one allocation.
+	payload := bytes.Repeat([]byte("x"), 1500)
+	if allocs := testing.AllocsPerRun(10, func() { AppendPayloadCommand(nil, "MSG", payload, "someone@example.com", "Some%20One") }); allocs != 1 {
+		t.Errorf("AppendPayloadCommand allocates %v times, want 1", allocs)
+	}
 }
 
 func TestNames(t *testing.T) {
