@@ -60,8 +60,15 @@ type poller struct {
 	epoll *os.File // epfd, for Go's poller
 	rc    syscall.RawConn
 
-	mu         sync.Mutex
-	loops      map[uint64]*loop
+	mu    sync.Mutex
+	loops map[uint64]*loop
+	// arming, armErr and armFd are arm's: the loop it puts in the epoll
+	// set, what became of it, and the function that does it with the
+	// loop's socket, made once, since a closure made on every arm costs
+	// two allocations a message.
+	arming     *loop
+	armErr     error
+	armFd      func(fd uintptr)
 	lastID     uint64
 	deadlines  deadlineHeap
 	sleepUntil time.Time // the epoll set's read deadline; zero: none
@@ -100,7 +107,9 @@ func newPoller() (*poller, error) {
 		_ = epoll.Close()
 		return nil, err
 	}
-	return &poller{epfd: epfd, epoll: epoll, rc: rc, loops: make(map[uint64]*loop)}, nil
+	p := &poller{epfd: epfd, epoll: epoll, rc: rc, loops: make(map[uint64]*loop)}
+	p.armFd = func(fd uintptr) { p.armErr = p.ctl(p.arming, int(fd)) }
+	return p, nil
 }
 
 // watchable reports whether watch can take sock: a socket, and the poller
@@ -135,7 +144,7 @@ func watch(r Reader, sock net.Conn, d Deadlines, c Conn) bool {
 	l.setDeadline(c.Arm())
 	if r.Buffered() > 0 {
 		// What came with the connection's handshake is not waited for.
-		Go(l.run)
+		goRun(l)
 	} else {
 		p.arm(l)
 	}
@@ -197,7 +206,7 @@ func (l *loop) wake() {
 	}
 	p.mu.Unlock()
 	if claimed {
-		Go(l.run)
+		goRun(l)
 	}
 }
 
@@ -209,14 +218,16 @@ func (p *poller) arm(l *loop) {
 	if l.woken {
 		l.woken = false
 		p.mu.Unlock()
-		Go(l.run)
+		goRun(l)
 		return
 	}
-	var ctlErr error
-	err := l.rc.Control(func(fd uintptr) { ctlErr = p.ctl(l, int(fd)) })
+	p.arming, p.armErr = l, nil
+	err := l.rc.Control(p.armFd)
+	ctlErr := p.armErr
+	p.arming = nil
 	if err != nil || ctlErr != nil {
 		p.mu.Unlock()
-		Go(l.run)
+		goRun(l)
 		return
 	}
 	l.armed = true
@@ -324,7 +335,7 @@ func (p *poller) wait() {
 		p.setDeadline(next)
 		p.mu.Unlock()
 		for i, l := range ready {
-			Go(l.run)
+			goRun(l)
 			ready[i] = nil
 		}
 		ready = ready[:0]
