@@ -56,9 +56,14 @@ type pendingMessage struct {
 }
 
 func (sb *switchboard) snapshot(except member) []member {
+	return sb.appendMembers(nil, except)
+}
+
+// appendMembers appends the members but except to out.
+func (sb *switchboard) appendMembers(out []member, except member) []member {
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
-	out := make([]member, 0, len(sb.members))
+	out = slices.Grow(out, len(sb.members))
 	for _, m := range sb.members {
 		if m != except {
 			out = append(out, m)
@@ -80,6 +85,9 @@ type sbConn struct {
 	// readAt is when the command being handled was read, from which a
 	// message relayed to the other members is timed.
 	readAt time.Time
+	// others holds the members a message goes to while it is relayed,
+	// kept for the next one: a slice made for each cost an allocation.
+	others []member
 	// batch holds the outboxes of the members this client's messages went
 	// to while its next command already waited, whole, in the read buffer
 	// (a client that sends several at once): they and this client's own
@@ -428,7 +436,9 @@ func (c *sbConn) handleMSG(ctx context.Context, cmd wire.Command) error {
 		}
 		return nil
 	}
-	others := p2pRecipients(c.sb.snapshot(c), cmd.Payload)
+	c.others = c.sb.appendMembers(c.others[:0], c)
+	defer clear(c.others) // keeps no member that leaves
+	others := p2pRecipients(c.others, cmd.Payload)
 	if st := c.standIn(others, cmd.Payload); st != nil {
 		others = []member{st}
 	}
