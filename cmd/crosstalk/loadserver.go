@@ -78,16 +78,29 @@ type serverReading struct {
 	// clientCPU is the load test's own CPU time, -1 when it cannot be
 	// told from the server's (a server in this process).
 	clientCPU time.Duration
+	// runDelay and clientRunDelay are how long the server's threads and
+	// the load test's waited, ready to run, for a processor so far: the
+	// machine's other work and each other's; -1 when unknown, and the
+	// load test's when it cannot be told from the server's.
+	runDelay, clientRunDelay time.Duration
 }
 
 func (s *loadServer) read(ctx context.Context, out io.Writer) serverReading {
-	r := serverReading{cpu: -1, clientCPU: -1}
+	r := serverReading{cpu: -1, clientCPU: -1, runDelay: -1, clientRunDelay: -1}
 	if cpu, err := s.cpuTime(ctx); err == nil {
 		r.cpu = cpu
+	}
+	if s.pid > 0 {
+		if d, err := processRunDelay(s.pid); err == nil {
+			r.runDelay = d
+		}
 	}
 	if self := os.Getpid(); s.pid != self {
 		if cpu, err := processCPU(self); err == nil {
 			r.clientCPU = cpu
+		}
+		if d, err := processRunDelay(self); err == nil {
+			r.clientRunDelay = d
 		}
 	}
 	if s.metrics == "" {
@@ -191,6 +204,49 @@ func reportCPU(out io.Writer, before, after serverReading, n int64, unit string)
 		fmt.Fprintf(out, "  load generator CPU: %.1f µs per %s (this process)\n", float64(client)/float64(time.Microsecond), unit)
 	}
 	return per
+}
+
+// reportRunDelay prints how long the server's threads, and the load
+// test's, waited for a processor between two readings, when it could read
+// that: time that every latency the phase measured may hold, and that
+// neither process spent working.
+func reportRunDelay(out io.Writer, before, after serverReading) {
+	if before.runDelay < 0 || after.runDelay < 0 {
+		return
+	}
+	fmt.Fprintf(out, "  waiting for a processor (/proc schedstat, all threads): server %s", (after.runDelay - before.runDelay).Round(time.Millisecond))
+	if before.clientRunDelay >= 0 && after.clientRunDelay >= 0 {
+		fmt.Fprintf(out, ", load generator %s", (after.clientRunDelay - before.clientRunDelay).Round(time.Millisecond))
+	}
+	fmt.Fprintln(out)
+}
+
+// processRunDelay is how long the threads of a process have waited, ready
+// to run, for a processor, from the scheduler's statistics in
+// /proc/<pid>/task/*/schedstat (the second field, in nanoseconds); the
+// threads that ended no longer count.
+func processRunDelay(pid int) (time.Duration, error) {
+	stats, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+	if err != nil || len(stats) == 0 {
+		return 0, fmt.Errorf("no scheduler statistics for process %d", pid)
+	}
+	var total time.Duration
+	for _, path := range stats {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue // the thread ended meanwhile
+		}
+		fields := strings.Fields(string(b))
+		if len(fields) < 2 {
+			return 0, fmt.Errorf("unexpected %s: %q", path, b)
+		}
+		ns, err := strconv.ParseInt(fields[1], 10, 64)
+		if err != nil {
+			return 0, err
+		}
+		total += time.Duration(ns)
+	}
+	return total, nil
 }
 
 // clockTicks is USER_HZ, the unit of /proc/<pid>/stat times: 100 on every

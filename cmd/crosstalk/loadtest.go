@@ -300,6 +300,7 @@ func (lt *loadtest) messagePhase(ctx context.Context, label string, from, to loa
 	}
 	reportRelayShare(lt.out, before, after)
 	res.cpuPerMessage = reportCPU(lt.out, before, after, res.delivered, "message")
+	reportRunDelay(lt.out, before, after)
 	var throughHub int64
 	if from.key != "msn" || to.key != "msn" {
 		throughHub = res.sent

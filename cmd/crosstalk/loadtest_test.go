@@ -276,8 +276,9 @@ var openLoopPrinted = regexp.MustCompile(`^ \(open loop: 40 msgs/s offered over 
 
 // With --rate over MSN switchboards the server times every message it
 // relays, and the load test prints the server's share of the latency
-// beside the whole, over as many messages as arrived, and the waits for
-// a worker before it.
+// beside the whole, over as many messages as arrived, the waits for a
+// worker before it, and how long the server's threads waited for a
+// processor.
 func TestLoadtestRateServerShare(t *testing.T) {
 	msgs, open, out := openLoopRun(t, func(n *node.Node, o loadtestOptions, out io.Writer) error {
 		c := loadtestMsnCmd{Server: n.MSNPAddr, loadtestOptions: o, Phases: []string{"messages"}}
@@ -302,6 +303,15 @@ func TestLoadtestRateServerShare(t *testing.T) {
 	}
 	if wakeups := atoi(t, share[6]); wakeups == 0 {
 		t.Error("no wake-ups timed")
+	}
+	// The server is this process: its threads' waits for a processor are
+	// the load test's too, and counted once.
+	waited := regexp.MustCompile(`(?m)^  waiting for a processor \(/proc schedstat, all threads\): server (\S+)$`).FindStringSubmatch(out)
+	if waited == nil {
+		t.Fatalf("no waits for a processor in:\n%s", out)
+	}
+	if _, err := time.ParseDuration(waited[1]); err != nil {
+		t.Error(err)
 	}
 }
 
