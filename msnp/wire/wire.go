@@ -205,7 +205,9 @@ func AppendPayloadCommand(dst []byte, name string, payload []byte, args ...strin
 	for _, a := range args {
 		n += 1 + len(a)
 	}
-	dst = slices.Grow(dst, n)
+	if cap(dst)-len(dst) < n {
+		dst = append(make([]byte, 0, len(dst)+n), dst...)
+	}
 	dst = append(dst, name...)
 	for _, a := range args {
 		dst = append(dst, ' ')

@@ -77,8 +77,8 @@ func TestAppend(t *testing.T) {
 		t.Fatalf("AppendPayloadCommand = %q", got)
 	}
 	// A relayed message is built in one allocation.
-	payload := bytes.Repeat([]byte("x"), 1500)
-	if allocs := testing.AllocsPerRun(10, func() { AppendPayloadCommand(nil, "MSG", payload, "someone@example.com", "Some%20One") }); allocs != 1 {
+	payload, args := bytes.Repeat([]byte("x"), 1500), []string{"someone@example.com", "Some%20One"}
+	if allocs := testing.AllocsPerRun(10, func() { AppendPayloadCommand(nil, "MSG", payload, args...) }); allocs != 1 {
 		t.Errorf("AppendPayloadCommand allocates %v times, want 1", allocs)
 	}
 }
