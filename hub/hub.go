@@ -48,6 +48,14 @@ type Config struct {
 	// the recipient's sessions to say whether they took a message, before
 	// it goes to the mailbox instead.
 	DeliveryTimeout time.Duration
+	// LocalBus says the bus is this process's own (the embedded NATS
+	// server, which no other node reaches). The presence bucket is then
+	// kept on disk, JetStream holding only its index in memory (about 50
+	// bytes per account online instead of some 330 for a record kept in
+	// memory: this node's directory has the records), and emptied when the
+	// hub starts, as every session it names ended with the process that
+	// wrote it.
+	LocalBus bool
 }
 
 // DefaultMaxListEntries is the cap on one contact list; the MSN service of
@@ -149,7 +157,7 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 		stream jetstream.Stream
 	)
 	err := whileBusBusy(ctx, func() (err error) {
-		kv, stream, err = presenceBucket(ctx, cfg.JS, cfg.Replicas)
+		kv, stream, err = presenceBucket(ctx, cfg.JS, cfg.Replicas, cfg.LocalBus)
 		return err
 	})
 	if err != nil {
@@ -200,15 +208,23 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 
 const presenceBucketName = "crosstalk_presence"
 
-// presenceBucket opens the presence bucket for compare-and-set updates.
+// presenceBucket opens the presence bucket for compare-and-set updates,
+// in memory, or on disk and empty on a local bus (see Config.LocalBus).
 // KV buckets answer reads with "direct gets", which may come from before
 // the latest write and make every compare-and-set retry fail the same way
 // under load; reads through the stream leader see every acknowledged write.
-func presenceBucket(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.KeyValue, jetstream.Stream, error) {
+func presenceBucket(ctx context.Context, js jetstream.JetStream, replicas int, local bool) (jetstream.KeyValue, jetstream.Stream, error) {
+	storage := jetstream.MemoryStorage
+	if local {
+		storage = jetstream.FileStorage
+		if err := js.DeleteKeyValue(ctx, presenceBucketName); err != nil && !errors.Is(err, jetstream.ErrBucketNotFound) {
+			return nil, nil, err
+		}
+	}
 	if _, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      presenceBucketName,
 		Description: "who is online, per account and session",
-		Storage:     jetstream.MemoryStorage,
+		Storage:     storage,
 		History:     1,
 		Replicas:    replicas,
 	}); err != nil {

@@ -208,7 +208,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	}
 	if n.Hub, err = hub.New(ctx, hub.Config{
 		Store: n.Store, Conn: n.Bus.Conn, JS: n.Bus.JS, Logger: o.Logger, MaxListEntries: o.MaxListEntries,
-		Mailbox: o.Mailbox, NodeTimeout: o.NodeTimeout, Replicas: o.BusReplicas,
+		Mailbox: o.Mailbox, NodeTimeout: o.NodeTimeout, Replicas: o.BusReplicas, LocalBus: o.NatsURL == "",
 	}); err != nil {
 		return nil, err
 	}

@@ -37,7 +37,7 @@ func WrappedHub(tb testing.TB, cfg hub.Config, wrap func(hub.Store) hub.Store) (
 		st.Close()
 		tb.Fatal(err)
 	}
-	cfg.Store, cfg.Conn, cfg.JS = st, b.Conn, b.JS
+	cfg.Store, cfg.Conn, cfg.JS, cfg.LocalBus = st, b.Conn, b.JS, true
 	if wrap != nil {
 		cfg.Store = wrap(st)
 	}
