@@ -71,7 +71,7 @@ func (h *Hub) KickAll(ctx context.Context, number uint32, reason KickReason) {
 func (h *Hub) KickProtocol(ctx context.Context, number uint32, protocol string, reason KickReason) {
 	rec, _ := h.directory.record(number)
 	h.mu.RLock()
-	local := slices.Clone(h.users[number])
+	local := h.users.appendOf(nil, number)
 	h.mu.RUnlock()
 	for _, s := range local {
 		if protocol == "" || s.protocol == protocol {

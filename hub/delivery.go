@@ -217,7 +217,7 @@ const resyncAfter = 250 * time.Millisecond
 // presence afresh after resyncAfter, unless that is already planned.
 func (h *Hub) scheduleResync(number uint32) {
 	h.mu.Lock()
-	if h.resyncing[number] || len(h.users[number]) == 0 {
+	if h.resyncing[number] || !h.users.has(number) {
 		h.mu.Unlock()
 		return
 	}
@@ -245,7 +245,7 @@ type resync struct {
 // contacts' presence as it is now, after events were lost on the way.
 func (h *Hub) resyncPresence(number uint32) {
 	h.mu.Lock()
-	sessions := slices.Clone(h.users[number])
+	sessions := h.users.appendOf(nil, number)
 	h.mu.Unlock()
 	if len(sessions) == 0 {
 		return

@@ -100,7 +100,7 @@ type Hub struct {
 	samplers   map[string]*ratelimit.Sampler
 
 	mu    sync.RWMutex
-	users map[uint32][]*Session
+	users localSessions
 	// resyncing holds the accounts whose refused events are followed by a
 	// presence resync already scheduled.
 	resyncing map[uint32]bool
@@ -172,7 +172,7 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 		resyncs:     make(chan resync, 64),
 		stop:        make(chan struct{}),
 		done:        make(chan struct{}),
-		users:       make(map[uint32][]*Session),
+		users:       newLocalSessions(),
 		resyncing:   make(map[uint32]bool),
 		samplers:    make(map[string]*ratelimit.Sampler),
 	}
@@ -316,7 +316,7 @@ func (h *Hub) publishTo(to uint32, ev Event, nodes []string, took chan<- int, re
 func (h *Hub) hasLocal(number uint32) bool {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	return len(h.users[number]) > 0
+	return h.users.has(number)
 }
 
 // fromBus takes an event another node sent to this node's sessions.
@@ -404,7 +404,7 @@ func (h *Hub) dispatchEvent(e envelope) {
 	}
 	ev := e.ev
 	h.mu.RLock()
-	targets := append(h.targets[:0], h.users[e.to]...)
+	targets := h.users.appendOf(h.targets[:0], e.to)
 	h.mu.RUnlock()
 	took := 0
 	name, renamed := ev.renamedTo()
@@ -453,7 +453,7 @@ func (h *Hub) AttachInstance(ctx context.Context, acct Account, protocol, instan
 	}
 	s := &Session{hub: h, id: randomID(8), protocol: protocol, instance: instance, endpoint: ep, account: acct, attached: time.Now().UnixNano()}
 	h.mu.Lock()
-	h.users[acct.Number] = append(h.users[acct.Number], s)
+	h.users.add(s)
 	h.mu.Unlock()
 	rec, _ := h.directory.record(acct.Number)
 	s.kickOthers(rec)
@@ -471,7 +471,7 @@ func (s *Session) kickOthers(rec presenceRecord) {
 	}
 	s.hub.mu.RLock()
 	local := false
-	for _, other := range s.hub.users[s.account.Number] {
+	for other := range s.hub.users.of(s.account.Number) {
 		local = local || other != s && other.protocol == s.protocol
 	}
 	s.hub.mu.RUnlock()
@@ -483,15 +483,7 @@ func (s *Session) kickOthers(rec presenceRecord) {
 func (h *Hub) forget(s *Session) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	sessions := h.users[s.account.Number]
-	if i := slices.Index(sessions, s); i >= 0 {
-		sessions = slices.Delete(sessions, i, i+1)
-	}
-	if len(sessions) == 0 {
-		delete(h.users, s.account.Number)
-	} else {
-		h.users[s.account.Number] = sessions
-	}
+	h.users.remove(s)
 }
 
 // Presence returns an account's effective status (the most available of its

@@ -200,10 +200,7 @@ func (h *Hub) revive() {
 		return
 	}
 	h.mu.Lock()
-	var sessions []*Session
-	for _, list := range h.users {
-		sessions = append(sessions, list...)
-	}
+	sessions := h.users.appendAll(nil)
 	h.mu.Unlock()
 	for _, s := range sessions {
 		if st, text := s.lastPresence(); st != "" {

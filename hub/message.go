@@ -247,7 +247,7 @@ func (h *Hub) SharedOffline(ctx context.Context, number uint32, shares func(prot
 		return nil, err
 	}
 	h.mu.RLock()
-	for _, s := range h.users[number] {
+	for s := range h.users.of(number) {
 		if _, known := rec.session(s.id); !known {
 			s.mu.Lock()
 			rec.Sessions = append(rec.Sessions, sessionPresence{ID: s.id, Protocol: s.protocol, Details: s.details})
