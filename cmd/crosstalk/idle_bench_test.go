@@ -43,6 +43,7 @@ func BenchmarkIdleSession(b *testing.B) {
 var (
 	idleSessions    = flag.Int("idle.sessions", 2000, "idle sessions BenchmarkIdleSession holds per protocol")
 	idleHeapProfile = flag.String("idle.heapprofile", "", "directory for BenchmarkIdleSession's heap profiles, one per protocol")
+	idleSettle      = flag.Duration("idle.settle", 2*time.Second, "how long BenchmarkIdleSession waits before reading memory: past the login cache's TTL (10s) and JetStream's block cache (10s) and subject state (2m), what remains is what an idle session keeps for good")
 )
 
 // idleHeapBudget is the most live heap one idle session of each protocol
@@ -70,14 +71,14 @@ func benchmarkIdleSession(b *testing.B, p loadProtocol) {
 	}
 	addr := map[string]string{"msn": n.MSNPAddr, "gg": n.GGAddr, "imip": n.IMIPAddr, "msim": n.MSIMAddr, "sip": n.SIPAddr, "webchat": n.HTTPAddr}[p.key]
 	for b.Loop() {
-		before := settledMemory()
+		before := settledMemory(2 * time.Second)
 		if *idleHeapProfile != "" {
 			writeHeapProfile(b, filepath.Join(*idleHeapProfile, p.key+".base.heap"))
 		}
 		start := time.Now()
 		stop := startIdleClients(b, p.key, addr, users)
 		loggedIn := time.Since(start)
-		after := settledMemory()
+		after := settledMemory(*idleSettle)
 		if *idleHeapProfile != "" {
 			writeHeapProfile(b, filepath.Join(*idleHeapProfile, p.key+".heap"))
 		}
@@ -111,12 +112,12 @@ type memoryReading struct {
 	resident    int64 // VmRSS, -1 where it cannot be read
 }
 
-// settledMemory reads the live heap, the stacks and the goroutines once
-// what logins left running has ended: offstack's workers wait a second
-// for more work, then exit. Two collections empty the sync.Pools, which
-// keep what they hold through one.
-func settledMemory() memoryReading {
-	time.Sleep(2 * time.Second)
+// settledMemory reads the live heap, the stacks and the goroutines after
+// wait, once what logins left running has ended: offstack's workers wait
+// a second for more work, then exit. Two collections empty the
+// sync.Pools, which keep what they hold through one.
+func settledMemory(wait time.Duration) memoryReading {
+	time.Sleep(wait)
 	runtime.GC()
 	runtime.GC()
 	var m runtime.MemStats
