@@ -17,7 +17,7 @@ import (
 // The zero value is ready; Stop ends it.
 type Rereader struct {
 	mu      sync.Mutex
-	asked   int // asks since the running read started; 0 when idle
+	asked   int32 // asks since the running read started; 0 when idle
 	stopped bool
 	running sync.WaitGroup
 }

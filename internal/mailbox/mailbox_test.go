@@ -3,6 +3,7 @@ package mailbox
 import (
 	"sync/atomic"
 	"testing"
+	"unsafe"
 )
 
 // Asked many times while a read runs, the Rereader reads once more, not
@@ -33,5 +34,12 @@ func TestRereaderCoalesces(t *testing.T) {
 	r.Stop()
 	if n := reads.Load(); n != 2 {
 		t.Fatalf("a read after Stop ran (%d reads)", n)
+	}
+}
+
+// Every idle session keeps a Rereader: it stays four words.
+func TestRereaderSize(t *testing.T) {
+	if n := unsafe.Sizeof(Rereader{}); n > 32 {
+		t.Errorf("a Rereader takes %d bytes, want at most 32", n)
 	}
 }

@@ -114,8 +114,9 @@ type conn struct {
 	// command, and its ctx never ends (see service.CommandContext).
 	ctx    context.Context
 	cancel context.CancelFunc
-	// loginBy ends the handshake: the client must have logged in by then.
-	loginBy time.Time
+	// loginBy ends the handshake: the client must have logged in by then,
+	// in Unix nanoseconds (a time.Time would take two words more).
+	loginBy int64
 }
 
 // log is the connection's logger. It is made for each use, not kept: an
@@ -148,7 +149,7 @@ func (s *Server) open(nc net.Conn, role role) *conn {
 		rate:    ratelimit.New(s.cfg.CommandsPerSecond, s.cfg.CommandBurst),
 		ctx:     service.CommandContext,
 		cancel:  func() {},
-		loginBy: time.Now().Add(s.cfg.HandshakeTimeout),
+		loginBy: time.Now().Add(s.cfg.HandshakeTimeout).UnixNano(),
 	}
 	c.logAs = connlog.Conn{Name: randomDigits(8), Role: role.String(), Remote: nc.RemoteAddr()}
 	if role == roleSwitchboard {
@@ -202,7 +203,7 @@ func (c *conn) Arm() time.Time {
 	if c.role == roleSwitchboard {
 		idle = c.srv.cfg.SwitchboardIdleTimeout
 	}
-	return service.ReadDeadline(c.nc, c.h.loggedIn(), c.loginBy, idle)
+	return service.ReadDeadline(c.nc, c.h.loggedIn(), time.Unix(0, c.loginBy), idle)
 }
 
 // Next reads and dispatches one command until the client leaves, breaks
