@@ -57,7 +57,7 @@ func loadNode(t testing.TB) (*node.Node, string) {
 func loadOptions(n *node.Node, data string) loadtestOptions {
 	return loadtestOptions{
 		Metrics: "http://" + n.HTTPAddr + "/metrics", Data: data, ServerPid: os.Getpid(),
-		Users: 6, Workers: 2, Duration: 300 * time.Millisecond, Conversations: 2, Sources: 3,
+		Users: 6, Workers: 2, Duration: 300 * time.Millisecond, Conversations: 2, Sources: 3, Settle: 50 * time.Millisecond,
 	}
 }
 
@@ -66,7 +66,7 @@ var (
 	messagesPrinted  = regexp.MustCompile(`(?m)^(\S+): (\d+) in \S+ = (\d+) msgs/s; delivery latency p50 (\S+) p99 ([^ \n]+)(.*)\n(?:  .*\n)*?  server CPU: ([\d.]+) µs per message$`)
 	countsPrinted    = regexp.MustCompile(`(?m)^  refused \(kind/cause\): (.+)\n  presence events: .*\n  message outcomes: .*\n  message events: published (\d+) = .*; senders told (\d+) of (\d+) sent across protocols$`)
 	clientCPUPrinted = regexp.MustCompile(`(?m)^  server CPU: [\d.]+ µs per message\n  load generator CPU: [\d.]+ µs per message \(this process\)$`)
-	memoryPrinted    = regexp.MustCompile(`(?m)^memory: (-?[\d.]+) KiB resident per idle logged-in session \((\d+) sessions\); server resident [\d.]+ → [\d.]+ MiB, from /proc/(\d+)/status \((.+)\)$`)
+	memoryPrinted    = regexp.MustCompile(`(?m)^memory: (-?[\d.]+) KiB resident per idle logged-in session \((\d+) sessions\); server resident [\d.]+ → [\d.]+ MiB, read 50ms after the logins, from /proc/(\d+)/status \((.+)\)$`)
 )
 
 // messageFigures are what a message phase printed.
@@ -221,6 +221,9 @@ func TestLoadtestCrossNeedsServers(t *testing.T) {
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), `"msn-aim"`) {
 		t.Errorf("unknown pair: %v", err)
 	}
+	if _, _, err := parse(t, "loadtest", "msn", "--settle=-1s"); err == nil || !strings.Contains(err.Error(), "--settle is not negative") {
+		t.Errorf("a negative --settle: %v", err)
+	}
 	if _, _, err := parse(t, "loadtest", "cross", "--sources", "255"); err == nil || !strings.Contains(err.Error(), "--sources is between 0 and 254") {
 		t.Errorf("--sources 255: %v", err)
 	}
@@ -346,7 +349,7 @@ func TestSourceAddrs(t *testing.T) {
 // Without a server named, loadtest starts one of its own in a process of
 // its own, with accounts made, and reads its memory from /proc.
 func TestLoadtestStartsItsServer(t *testing.T) {
-	stdout, stderr, code := crosstalk(t, "loadtest", "msn", "--users", "6", "--workers", "2", "--duration", "300ms")
+	stdout, stderr, code := crosstalk(t, "loadtest", "msn", "--users", "6", "--workers", "2", "--duration", "300ms", "--settle", "50ms")
 	if code != 0 {
 		t.Fatalf("exit %d: %s%s", code, stdout, stderr)
 	}
