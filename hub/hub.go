@@ -53,8 +53,8 @@ type Config struct {
 	// kept on disk, JetStream holding only its index in memory (about 50
 	// bytes per account online instead of some 330 for a record kept in
 	// memory: this node's directory has the records), and emptied when the
-	// hub starts, as every session it names ended with the process that
-	// wrote it.
+	// hub starts (and removed when it closes), as every session it names
+	// ends with the process that wrote it.
 	LocalBus bool
 }
 
@@ -258,6 +258,15 @@ func (h *Hub) Close() {
 	h.directory.stop()
 	close(h.stop)
 	<-h.done
+	if h.cfg.LocalBus {
+		// What it holds is over; gone, it is no bucket on disk that a
+		// version keeping it in memory could not open.
+		ctx, cancel := context.WithTimeout(context.Background(), h.cfg.DeliveryTimeout)
+		if err := h.cfg.JS.DeleteKeyValue(ctx, presenceBucketName); err != nil {
+			h.warn("remove the presence bucket", "err", err)
+		}
+		cancel()
+	}
 }
 
 // Node is this node's name on the bus.
