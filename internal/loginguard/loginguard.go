@@ -46,8 +46,9 @@
 // hour).
 //
 // Memory is bounded: each table (addresses, accounts, known places) holds
-// at most Config.MaxTracked entries of fixed size (keys are hashed; about
-// 5 MB per table at the default 100,000); an entry is dropped when met
+// at most Config.MaxTracked entries of fixed size (keys are hashed; at the
+// default 100,000 about 4 MB for addresses and for accounts, and 2 MB for
+// known places, which keep only when they are forgotten); an entry is dropped when met
 // after it expired, and a full table makes room by evicting, of a few
 // entries met at random, the one due to expire first, which is rarely a
 // lock. Counts live in one process: with several nodes each counts the
@@ -178,9 +179,9 @@ type Guard struct {
 	lockLogs *loglimit.Limiter // locks, which floods of failures must not hide
 
 	mu        sync.Mutex
-	addresses table
-	accounts  table
-	known     table // (account, address) pairs that logged in
+	addresses failures
+	accounts  failures
+	known     table[knownUntil] // (account, address) pairs that logged in
 }
 
 // New makes a guard.
@@ -191,9 +192,9 @@ func New(cfg Config) *Guard {
 		seed:      maphash.MakeSeed(),
 		logs:      loglimit.New(cfg.FailureLogsPerSecond, cfg.FailureLogBurst, cfg.Now),
 		lockLogs:  loglimit.New(cfg.FailureLogsPerSecond, cfg.FailureLogBurst, cfg.Now),
-		addresses: newTable(cfg.MaxTracked),
-		accounts:  newTable(cfg.MaxTracked),
-		known:     newTable(cfg.MaxTracked),
+		addresses: failures{newTable[record](cfg.MaxTracked)},
+		accounts:  failures{newTable[record](cfg.MaxTracked)},
+		known:     newTable[knownUntil](cfg.MaxTracked),
 	}
 }
 
@@ -352,7 +353,7 @@ func (a Attempt) Succeed() {
 	g := a.g
 	now := g.cfg.Now().UnixNano()
 	g.mu.Lock()
-	g.known.put(a.keys.pair, record{expires: now + int64(g.cfg.KnownFor)}, now)
+	g.known.put(a.keys.pair, knownUntil(now+int64(g.cfg.KnownFor)), now)
 	g.mu.Unlock()
 }
 
@@ -365,30 +366,45 @@ func (a Attempt) takeBack() {
 	g.mu.Unlock()
 }
 
-// record is one address's, account's or known place's entry: 24 bytes,
-// times in Unix nanoseconds.
+// record is one address's or account's entry: 24 bytes, times in Unix
+// nanoseconds.
 type record struct {
 	failures  int32
 	waitUntil int64 // no check before
 	expires   int64 // forgotten at
 }
 
-type table struct {
-	m   map[uint64]record
+func (r record) forgottenAt() int64 { return r.expires }
+
+// knownUntil is when a known place is forgotten, in Unix nanoseconds: all
+// a known place keeps, as every login keeps one.
+type knownUntil int64
+
+func (k knownUntil) forgottenAt() int64 { return int64(k) }
+
+// entry is what a table keeps.
+type entry interface{ forgottenAt() int64 }
+
+type table[E entry] struct {
+	m   map[uint64]E
 	max int
 }
 
-func newTable(max int) table { return table{m: make(map[uint64]record), max: max} }
+func newTable[E entry](max int) table[E] { return table[E]{m: make(map[uint64]E), max: max} }
 
 // get returns a live entry, dropping an expired one.
-func (t *table) get(key uint64, now int64) (record, bool) {
-	r, ok := t.m[key]
-	if ok && now >= r.expires {
+func (t *table[E]) get(key uint64, now int64) (E, bool) {
+	e, ok := t.m[key]
+	if ok && now >= e.forgottenAt() {
 		delete(t.m, key)
-		return record{}, false
+		var zero E
+		return zero, false
 	}
-	return r, ok
+	return e, ok
 }
+
+// failures is a table of failed logins, by address or by account.
+type failures struct{ table[record] }
 
 // change is what one failure did to an entry, so that it can be undone.
 type change struct {
@@ -399,7 +415,7 @@ type change struct {
 }
 
 // fail counts a failure.
-func (t *table) fail(key uint64, p Policy, cfg *Config, now int64) change {
+func (t *failures) fail(key uint64, p Policy, cfg *Config, now int64) change {
 	r, _ := t.get(key, now)
 	c := change{counted: true, was: r}
 	r.failures++
@@ -423,7 +439,7 @@ func (t *table) fail(key uint64, p Policy, cfg *Config, now int64) change {
 
 // undo takes a counted failure back: the entry returns to what it was, or
 // when other failures came since, loses one from its count.
-func (t *table) undo(key uint64, c change) {
+func (t *failures) undo(key uint64, c change) {
 	r, ok := t.m[key]
 	switch {
 	case !c.counted || !ok || r.failures == 0:
@@ -440,26 +456,26 @@ func (t *table) undo(key uint64, c change) {
 // evictionSample is how many entries a full table looks at to make room.
 const evictionSample = 8
 
-func (t *table) put(key uint64, r record, now int64) {
+func (t *table[E]) put(key uint64, e E, now int64) {
 	if _, ok := t.m[key]; !ok && len(t.m) >= t.max {
 		t.evict(now)
 	}
-	t.m[key] = r
+	t.m[key] = e
 }
 
 // evict drops an expired entry or, failing that, of a few entries met at
 // random (map order), the one due to expire first.
-func (t *table) evict(now int64) {
+func (t *table[E]) evict(now int64) {
 	var victim uint64
 	var first int64
 	seen := 0
-	for k, r := range t.m {
-		if now >= r.expires {
+	for k, e := range t.m {
+		if now >= e.forgottenAt() {
 			delete(t.m, k)
 			return
 		}
-		if seen == 0 || r.expires < first {
-			victim, first = k, r.expires
+		if seen == 0 || e.forgottenAt() < first {
+			victim, first = k, e.forgottenAt()
 		}
 		if seen++; seen == evictionSample {
 			break

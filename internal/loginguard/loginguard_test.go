@@ -276,3 +276,21 @@ func TestSuccessTakesItsCountBack(t *testing.T) {
 		t.Fatalf("a lock was counted for a login that succeeded")
 	}
 }
+
+// A place is known for KnownFor after a login from it, then forgotten.
+func TestKnownPlaceIsForgotten(t *testing.T) {
+	g, clk := newGuard(Config{KnownFor: time.Hour})
+	home, acct := ip("198.51.100.7"), Account(1001)
+	g.Begin("test", home, acct).Succeed()
+	clk.advance(time.Hour - time.Nanosecond)
+	if !g.Status(home, acct).Known {
+		t.Fatal("the place is forgotten before KnownFor")
+	}
+	clk.advance(time.Nanosecond)
+	if g.Status(home, acct).Known {
+		t.Fatal("the place is known past KnownFor")
+	}
+	if _, _, known := g.Tracked(); known != 0 {
+		t.Errorf("%d known places kept after they were forgotten", known)
+	}
+}
