@@ -41,8 +41,9 @@ type conn struct {
 	rd    *wire.Reader
 	out   *outbox.Outbox
 	rate  ratelimit.Bucket
-	// loginBy is when a client that has not logged in is dropped.
-	loginBy time.Time
+	// loginBy is when a client that has not logged in is dropped, in Unix
+	// nanoseconds.
+	loginBy int64
 
 	// Owned by the reader (see Next).
 	seed     uint32
@@ -56,8 +57,8 @@ type conn struct {
 	mu       sync.Mutex
 	session  *hub.Session
 	number   uint32          // the session's account
-	watching map[uint32]bool // the client's notify list: whose status it wants; nil while empty
 	seq      uint32          // last server-side message and event sequence number
+	watching map[uint32]bool // the client's notify list: whose status it wants; nil while empty
 	// offline maps the sequence numbers of stored messages written to the
 	// client to their mailbox ids, until the client acknowledges them;
 	// backlog holds the claimed ones waiting for room in that window.
@@ -121,7 +122,7 @@ func (s *Server) open(nc net.Conn) *conn {
 		out:     outbox.New(nc, s.cfg.MaxPendingBytes, s.cfg.WriteTimeout),
 		rate:    ratelimit.New(s.cfg.PacketsPerSecond, s.cfg.PacketBurst),
 		seed:    binary.LittleEndian.Uint32(seed[:]),
-		loginBy: time.Now().Add(s.cfg.LoginTimeout),
+		loginBy: time.Now().Add(s.cfg.LoginTimeout).UnixNano(),
 	}
 	c.rd.MaxBody = s.cfg.MaxPacketBytes
 	if !s.tracker.Track(c) {
@@ -150,7 +151,7 @@ func (c *conn) End(err error) {
 // Arm gives the client until loginBy to log in, then the idle timeout for
 // each packet, and one that said it is leaving until leavingBy.
 func (c *conn) Arm() time.Time {
-	deadline := service.ReadDeadline(c.nc, c.sess() != nil, c.loginBy, c.srv.cfg.IdleTimeout)
+	deadline := service.ReadDeadline(c.nc, c.sess() != nil, time.Unix(0, c.loginBy), c.srv.cfg.IdleTimeout)
 	if !c.leavingBy.IsZero() {
 		deadline = c.leavingBy
 	}
