@@ -39,8 +39,9 @@ type conn struct {
 	out      *outbox.Outbox
 	rate     ratelimit.Bucket
 	tag      string // our tag on this connection's registration and subscriptions
-	// loginBy is when a client that has not signed in is dropped.
-	loginBy time.Time
+	// loginBy is when a client that has not signed in is dropped, in Unix
+	// nanoseconds.
+	loginBy int64
 
 	// Owned by the reader goroutine.
 	handshake     *handshake // an NTLM exchange under way
@@ -57,7 +58,7 @@ type conn struct {
 	self    string // the client's address of record (sip:…)
 	contact string // the URI the client is reached at
 	session *hub.Session
-	until   time.Time // end of the registration
+	until   int64 // end of the registration, in Unix nanoseconds
 	own     ownState
 	dialogs map[string]*dialog // IM sessions by Call-ID
 	byPeer  map[uint32]*dialog // the newest IM session with each contact
@@ -150,7 +151,7 @@ func (s *Server) open(nc net.Conn) *conn {
 		out:     outbox.New(nc, s.cfg.MaxPendingBytes, s.cfg.WriteTimeout),
 		rate:    ratelimit.New(s.cfg.MessagesPerSecond, s.cfg.MessageBurst),
 		tag:     randomHex(5),
-		loginBy: time.Now().Add(s.cfg.LoginTimeout),
+		loginBy: time.Now().Add(s.cfg.LoginTimeout).UnixNano(),
 	}
 	if !s.tracker.Track(c) {
 		_ = nc.Close()
@@ -206,9 +207,9 @@ func isTimeout(err error) bool {
 // move that on) or its registration ends unrenewed, whichever comes first.
 func (c *conn) Arm() time.Time {
 	c.mu.Lock()
-	signedIn, until := c.session != nil, c.until
+	signedIn, until := c.session != nil, time.Unix(0, c.until)
 	c.mu.Unlock()
-	deadline := service.ReadDeadline(c.nc, signedIn, c.loginBy, c.srv.cfg.IdleTimeout)
+	deadline := service.ReadDeadline(c.nc, signedIn, time.Unix(0, c.loginBy), c.srv.cfg.IdleTimeout)
 	if signedIn && until.Before(deadline) {
 		return until
 	}

@@ -138,18 +138,19 @@ func TestReadDeadline(t *testing.T) {
 	defer nc.Close()
 	defer peer.Close()
 	loginBy := time.Now().Add(time.Minute)
-	c := &conn{srv: New(Config{IdleTimeout: time.Hour}), nc: nc, loginBy: loginBy}
+	c := &conn{srv: New(Config{IdleTimeout: time.Hour}), nc: nc, loginBy: loginBy.UnixNano()}
 	if d := c.Arm(); !d.Equal(loginBy) {
 		t.Fatalf("before sign-in: %v, want the login deadline %v", d, loginBy)
 	}
 	c.session = &hub.Session{}
-	c.until = time.Now().Add(2 * time.Hour)
+	c.until = time.Now().Add(2 * time.Hour).UnixNano()
 	earliest := time.Now().Add(time.Hour)
 	if d := c.Arm(); d.Before(earliest) || d.After(time.Now().Add(time.Hour)) {
 		t.Fatalf("signed in, registered for two hours: %v, want an hour from now", d)
 	}
-	c.until = time.Now().Add(10 * time.Minute)
-	if d := c.Arm(); !d.Equal(c.until) {
-		t.Fatalf("registration ending first: %v, want its end %v", d, c.until)
+	until := time.Now().Add(10 * time.Minute)
+	c.until = until.UnixNano()
+	if d := c.Arm(); !d.Equal(until) {
+		t.Fatalf("registration ending first: %v, want its end %v", d, until)
 	}
 }

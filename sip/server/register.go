@@ -51,7 +51,7 @@ func (c *conn) handleRegister(ctx context.Context, m *wire.Message) error {
 		return errClose
 	default:
 		c.mu.Lock()
-		c.until = time.Now().Add(c.srv.cfg.RegisterExpires)
+		c.until = time.Now().Add(c.srv.cfg.RegisterExpires).UnixNano()
 		c.mu.Unlock()
 		_ = c.send(c.registered(m))
 	}
@@ -176,7 +176,7 @@ func (c *conn) signIn(ctx context.Context, m *wire.Message, acct hub.Account, se
 	if contact != "" {
 		c.contact = strings.Clone(contact)
 	}
-	c.until = time.Now().Add(c.srv.cfg.RegisterExpires)
+	c.until = time.Now().Add(c.srv.cfg.RegisterExpires).UnixNano()
 	c.mu.Unlock()
 	// The answer is queued before the session is attached, so that
 	// nothing the hub delivers can come before it.
