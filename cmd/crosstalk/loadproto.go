@@ -101,6 +101,35 @@ type loadEnd interface {
 	receive(ctx context.Context) (string, error)
 }
 
+// pipelinedEnd is a loadEnd whose client can send a message before the
+// earlier ones are acknowledged: post sends several at once, and confirm
+// waits for the acknowledgement of the oldest posted one not yet confirmed
+// (an error when it was refused).
+type pipelinedEnd interface {
+	loadEnd
+	post(ctx context.Context, texts []string) error
+	confirm(ctx context.Context) error
+}
+
+// waitingEnd is a loadEnd whose client waits for each acknowledgement
+// (GG, IMIP, SIP, web chat): post sends and waits, and there is nothing
+// left to confirm, so it keeps one message in flight.
+type waitingEnd struct{ loadEnd }
+
+func (e waitingEnd) post(ctx context.Context, texts []string) error { return sendEach(ctx, e, texts) }
+
+// sendEach sends texts one by one.
+func sendEach(ctx context.Context, e loadEnd, texts []string) error {
+	for _, text := range texts {
+		if err := e.send(ctx, text); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (waitingEnd) confirm(context.Context) error { return nil }
+
 // nextEvent takes events until one of type T comes.
 func nextEvent[T any, E any](ctx context.Context, events <-chan E) (T, error) {
 	for {
@@ -187,15 +216,39 @@ func (s *msnSession) close() {
 	_ = s.c.Logout()
 }
 
-type switchboardEnd struct{ sb *client.Switchboard }
+// switchboardEnd sends in mode A; posted are the messages whose ACK it
+// has not awaited yet, oldest first.
+type switchboardEnd struct {
+	sb     *client.Switchboard
+	posted []*client.Delivery
+}
 
-func (e switchboardEnd) send(ctx context.Context, text string) error { return e.sb.SendText(ctx, text) }
+func (e *switchboardEnd) send(ctx context.Context, text string) error {
+	return e.sb.SendText(ctx, text)
+}
 
-func (e switchboardEnd) sendAsync(ctx context.Context, text string, done func(error)) {
+func (e *switchboardEnd) sendAsync(ctx context.Context, text string, done func(error)) {
 	e.sb.SendTextAsync(ctx, text, done)
 }
 
-func (e switchboardEnd) receive(ctx context.Context) (string, error) {
+func (e *switchboardEnd) post(ctx context.Context, texts []string) error {
+	payloads := make([][]byte, len(texts))
+	for i, text := range texts {
+		payloads[i] = client.TextPayload(text)
+	}
+	ds, err := e.sb.PostAll(ctx, payloads, 'A')
+	e.posted = append(e.posted, ds...)
+	return err
+}
+
+func (e *switchboardEnd) confirm(ctx context.Context) error {
+	d := e.posted[0]
+	e.posted[0] = nil
+	e.posted = e.posted[1:]
+	return d.Wait(ctx)
+}
+
+func (e *switchboardEnd) receive(ctx context.Context) (string, error) {
 	m, err := nextEvent[client.Message](ctx, e.sb.Events())
 	return m.Text, err
 }
@@ -293,6 +346,12 @@ type msimEnd struct {
 }
 
 func (e msimEnd) send(ctx context.Context, text string) error { return e.c.SendIM(ctx, e.to, text) }
+
+// post is send: MySpaceIM acknowledges no message, so a sender never waits
+// for one.
+func (e msimEnd) post(ctx context.Context, texts []string) error { return sendEach(ctx, e, texts) }
+
+func (msimEnd) confirm(context.Context) error { return nil }
 
 func (e msimEnd) receive(ctx context.Context) (string, error) {
 	m, err := nextEvent[msimclient.Message](ctx, e.c.Events())
@@ -402,11 +461,11 @@ func openConversation(ctx context.Context, a loadSession, aAccount int, b loadSe
 			if err != nil {
 				return nil, nil, err
 			}
-			bEnd = switchboardEnd{bsb}
+			bEnd = &switchboardEnd{sb: bsb}
 		} else {
 			bEnd = b.(directSession).endTo(aAccount)
 		}
-		return switchboardEnd{sb}, bEnd, waitJoined(ctx, sb, loadtestEmail(bAccount))
+		return &switchboardEnd{sb: sb}, bEnd, waitJoined(ctx, sb, loadtestEmail(bAccount))
 	case bm != nil:
 		bEnd, aEnd, err := openConversation(ctx, b, bAccount, a, aAccount)
 		return aEnd, bEnd, err

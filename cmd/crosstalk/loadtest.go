@@ -47,6 +47,10 @@ msgs/s and p50/p99 of each protocol pair, and its server CPU per message against
 
     crosstalk loadtest cross
 
+msgs/s at saturation with up to 32 messages in flight per conversation, as a client sends a paste before its acknowledgements arrive:
+
+    crosstalk loadtest msn --phases messages --window 32
+
 delivery latency at 20,000 msgs/s spread over 1,000 conversations, default per-connection limits:
 
     crosstalk loadtest msn --phases messages --rate 20000 --conversations 1000
@@ -67,6 +71,7 @@ type loadtestOptions struct {
 	Duration      time.Duration `help:"Length of the login and message phases, each." default:"5s"`
 	Rate          float64       `help:"Messages per second to offer, spread evenly over --conversations and timed from when each was due (0: as fast as replies come, over --workers conversations)."`
 	Conversations int           `help:"Conversations that --rate is spread over." default:"1000"`
+	Window        int           `help:"Messages each conversation at saturation keeps sent and not yet both acknowledged and received (1: the next is sent when the last has arrived); protocols whose client waits for each acknowledgement keep 1." default:"1"`
 	Sources       int           `help:"Bind client connections round-robin to 127.0.0.1 … 127.0.0.N, so that a server on loopback sees N addresses (0: the system chooses)."`
 	Settle        time.Duration `help:"How long the idle phase holds its sessions before it reads the server's memory. Past the login cache's TTL and JetStream's caches (10s each) what is left is what idle sessions keep for good; the memory the collector freed returns to the system over minutes." default:"1s"`
 }
@@ -77,6 +82,8 @@ func (o *loadtestOptions) Validate() error {
 		return errors.New("need at least 2 users and 1 worker")
 	case o.Rate < 0 || o.Rate > 0 && o.Conversations < 1:
 		return errors.New("--rate needs a positive rate and at least 1 conversation")
+	case o.Window < 1 || o.Window > maxWindow:
+		return fmt.Errorf("--window is between 1 and %d (the MSN client's event buffer)", maxWindow)
 	case o.Sources < 0 || o.Sources > maxSources:
 		return fmt.Errorf("--sources is between 0 and %d (127.0.0.1 … 127.0.0.%d)", maxSources, maxSources)
 	case o.Settle < 0:
@@ -84,6 +91,10 @@ func (o *loadtestOptions) Validate() error {
 	}
 	return nil
 }
+
+// maxWindow bounds --window: a receiving MSN client buffers 1,024
+// events, and a window larger would let its buffer overflow.
+const maxWindow = 1024
 
 // conversations is how many conversations the message phase holds.
 func (o *loadtestOptions) conversations() int {
@@ -279,7 +290,7 @@ func (lt *loadtest) messagePhase(ctx context.Context, label string, from, to loa
 	if lt.Rate > 0 {
 		res, err = openLoop(ctx, convs, lt.Rate, lt.Duration)
 	} else {
-		res, err = closedLoop(ctx, convs, lt.Duration)
+		res, err = closedLoop(ctx, convs, lt.Window, lt.Duration)
 	}
 	if err != nil {
 		return res, fmt.Errorf("%s: %w", label, err)
@@ -298,8 +309,10 @@ func (lt *loadtest) messagePhase(ctx context.Context, label string, from, to loa
 		if res.refused > 0 {
 			fmt.Fprintf(lt.out, "  %d messages refused to their senders, the first: %v\n", res.refused, res.refusal)
 		}
+	} else if _, pipelines := convs[0].from.(pipelinedEnd); pipelines || lt.Window == 1 {
+		fmt.Fprintf(lt.out, " (window %d)\n", lt.Window)
 	} else {
-		fmt.Fprintln(lt.out)
+		fmt.Fprintf(lt.out, " (window 1: the %s client waits for each acknowledgement)\n", from.name)
 	}
 	reportRelayShare(lt.out, before, after)
 	res.cpuPerMessage = reportCPU(lt.out, before, after, res.delivered, "message")
@@ -399,20 +412,120 @@ func roundTrip(ctx context.Context, from, to loadEnd) (time.Duration, error) {
 	return time.Since(start), nil
 }
 
-// closedLoop: in each conversation the first user sends a message, waits
-// for the second to get it, and sends the next.
-func closedLoop(ctx context.Context, convs []conversation, d time.Duration) (messageResult, error) {
+// closedLoop: in each conversation the first user keeps up to window
+// messages sent and not yet both acknowledged and received by the second
+// (window 1: sends a message, waits for it to arrive, and sends the next),
+// for d. A sender whose client waits for each acknowledgement keeps one.
+// Each message's latency runs from its send to its receipt; every message
+// must be acknowledged and arrive, in order and intact.
+func closedLoop(ctx context.Context, convs []conversation, window int, d time.Duration) (messageResult, error) {
+	start := time.Now()
+	deadline := start.Add(d)
 	latencies := make([][]time.Duration, len(convs))
-	elapsed, err := repeat(ctx, len(convs), d, func(ctx context.Context, w, _ int) error {
-		l, err := roundTrip(ctx, convs[w].from, convs[w].to)
-		if err == nil {
-			latencies[w] = append(latencies[w], l)
-		}
+	err := forEach(ctx, len(convs), len(convs), func(ctx context.Context, w int) error {
+		var err error
+		latencies[w], err = pipeline(ctx, convs[w], window, deadline)
 		return err
 	})
 	all := slices.Concat(latencies...)
 	n := int64(len(all))
-	return messageResult{sent: n, delivered: n, elapsed: elapsed, latencies: all}, err
+	return messageResult{sent: n, delivered: n, elapsed: time.Since(start), latencies: all}, err
+}
+
+// inFlight is a message sent and not yet received: its text, and when it
+// was sent.
+type inFlight struct {
+	text string
+	sent time.Time
+}
+
+// pipeline runs one conversation of closedLoop until deadline and returns
+// the latency of each message. The sender takes one of window slots before
+// it sends a message and records the message in flying; the receiver
+// frees the slot when the message has arrived. The first error of either
+// stops both.
+func pipeline(ctx context.Context, c conversation, window int, deadline time.Time) ([]time.Duration, error) {
+	stopped, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	ctx, cancel := context.WithDeadline(stopped, deadline.Add(stepTimeout))
+	defer cancel()
+	p, pipelines := c.from.(pipelinedEnd)
+	if !pipelines {
+		window, p = 1, waitingEnd{c.from}
+	}
+	slots := make(chan struct{}, window)
+	flying := make(chan inFlight, window)
+	var latencies []time.Duration
+	received := make(chan struct{})
+	go func() {
+		defer close(received)
+		for m := range flying {
+			got, err := c.to.receive(ctx)
+			if err == nil && got != m.text {
+				err = fmt.Errorf("sent %q, received %q (lost, reordered or changed)", m.text, got)
+			}
+			if err != nil {
+				stop(err)
+				return
+			}
+			latencies = append(latencies, time.Since(m.sent))
+			<-slots
+		}
+	}()
+	if err := send(ctx, p, slots, flying, window, deadline); err != nil {
+		stop(err)
+	}
+	close(flying)
+	<-received
+	return latencies, context.Cause(stopped)
+}
+
+// send is pipeline's sender: until deadline it waits for a free slot,
+// takes every other free one too, and posts that many messages at once
+// (as a client sends a paste), keeping at most window unacknowledged; then
+// it waits for the last acknowledgements.
+func send(ctx context.Context, p pipelinedEnd, slots chan<- struct{}, flying chan<- inFlight, window int, deadline time.Time) error {
+	unconfirmed, seq := 0, 0
+	texts := make([]string, 0, window)
+	for time.Now().Before(deadline) {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		free := 1
+	takeFree:
+		for ; free < window; free++ {
+			select {
+			case slots <- struct{}{}:
+			default:
+				break takeFree
+			}
+		}
+		for ; unconfirmed+free > window; unconfirmed-- {
+			if err := p.confirm(ctx); err != nil {
+				return err
+			}
+		}
+		now := time.Now()
+		texts = texts[:0]
+		for range free {
+			seq++
+			text := stamp(now) + " #" + strconv.Itoa(seq)
+			texts = append(texts, text)
+			flying <- inFlight{text: text, sent: now} // never waits: there are as many places as slots
+		}
+		if err := p.post(ctx, texts); err != nil {
+			return err
+		}
+		unconfirmed += free
+	}
+	for ; unconfirmed > 0; unconfirmed-- {
+		if err := p.confirm(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // deliveryGrace is how long an open loop waits after its last send for

@@ -57,7 +57,7 @@ func loadNode(t testing.TB) (*node.Node, string) {
 func loadOptions(n *node.Node, data string) loadtestOptions {
 	return loadtestOptions{
 		Metrics: "http://" + n.HTTPAddr + "/metrics", Data: data, ServerPid: os.Getpid(),
-		Users: 6, Workers: 2, Duration: 300 * time.Millisecond, Conversations: 2, Sources: 3, Settle: 50 * time.Millisecond,
+		Users: 6, Workers: 2, Duration: 300 * time.Millisecond, Conversations: 2, Sources: 3, Settle: 50 * time.Millisecond, Window: 1,
 	}
 }
 
@@ -213,7 +213,7 @@ func TestLoadtestCross(t *testing.T) {
 // A cross run against a server of your own needs the servers of the
 // protocols its pairs use.
 func TestLoadtestCrossNeedsServers(t *testing.T) {
-	c := loadtestCrossCmd{MsnServer: "127.0.0.1:1", Pairs: []string{"msn-gg"}, loadtestOptions: loadtestOptions{Users: 2, Workers: 1, Data: t.TempDir()}}
+	c := loadtestCrossCmd{MsnServer: "127.0.0.1:1", Pairs: []string{"msn-gg"}, loadtestOptions: loadtestOptions{Users: 2, Workers: 1, Window: 1, Data: t.TempDir()}}
 	if err := c.run(testContext(t), &bytes.Buffer{}); err == nil || err.Error() != "MSN→GG needs --gg-server" {
 		t.Errorf("err = %v", err)
 	}

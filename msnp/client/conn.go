@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -161,19 +162,20 @@ func closedError(cause error) error {
 }
 
 func (c *conn) dispatch(cmd wire.Command) {
+	cl, trid := c.lookup(cmd)
 	if code, ok := errorCode(cmd.Name); ok {
-		if cl := c.lookup(cmd); cl != nil {
-			c.finish(cmd, cl, &ServerError{Code: code, Command: cl.name})
+		if cl != nil {
+			c.forget(trid, cl)
+			cl.complete(cmd, &ServerError{Code: code, Command: cl.name})
 			return
 		}
 		c.log.Warn("msnp: unmatched server error", "cmd", cmd.String())
 		c.hooks.async(c, cmd)
 		return
 	}
-	if cl := c.lookup(cmd); cl != nil && cl.name == cmd.Name && !c.hooks.alwaysAsync[cmd.Name] {
+	if cl != nil && cl.name == cmd.Name && !c.hooks.alwaysAsync[cmd.Name] {
 		// The reply to a request of its own name, though the name may
 		// also travel without a TrID as part of another reply.
-		trid, _ := strconv.Atoi(cmd.Args[0])
 		c.feed(cmd, cl, trid)
 		return
 	}
@@ -185,29 +187,25 @@ func (c *conn) dispatch(cmd wire.Command) {
 		}
 		return
 	}
-	if !c.hooks.alwaysAsync[cmd.Name] {
-		if cl := c.lookup(cmd); cl != nil {
-			trid, _ := strconv.Atoi(cmd.Args[0])
-			c.feed(cmd, cl, trid)
-			return
-		}
+	if cl != nil && !c.hooks.alwaysAsync[cmd.Name] {
+		c.feed(cmd, cl, trid)
+		return
 	}
 	c.hooks.async(c, cmd)
 }
 
-// lookup finds the pending call for the command's TrID.
-func (c *conn) lookup(cmd wire.Command) *call {
-	s, ok := cmd.TrID()
-	if !ok {
-		return nil
+// lookup finds the pending call for the command's TrID, and the TrID.
+func (c *conn) lookup(cmd wire.Command) (*call, int) {
+	if len(cmd.Args) == 0 {
+		return nil, 0
 	}
-	trid, err := strconv.Atoi(s)
+	trid, err := strconv.ParseUint(cmd.Args[0], 10, 31)
 	if err != nil {
-		return nil
+		return nil, 0
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.pending[trid]
+	return c.pending[int(trid)], int(trid)
 }
 
 // pendingNamed finds the oldest pending request with the given name.
@@ -235,12 +233,6 @@ func (c *conn) feed(cmd wire.Command, cl *call, trid int) {
 	}
 }
 
-func (c *conn) finish(cmd wire.Command, cl *call, err error) {
-	trid, _ := strconv.Atoi(cmd.Args[0])
-	c.forget(trid, cl)
-	cl.complete(cmd, err)
-}
-
 func (c *conn) forget(trid int, cl *call) {
 	c.mu.Lock()
 	if c.pending[trid] == cl {
@@ -252,38 +244,75 @@ func (c *conn) forget(trid int, cl *call) {
 // send writes a request with the next TrID and registers cl for its reply.
 // With cl == nil nothing waits for a reply (MSG in U or N mode).
 func (c *conn) send(ctx context.Context, cl *call, name string, payload []byte, hasPayload bool, args ...string) (int, error) {
-	for _, a := range args {
-		if strings.ContainsAny(a, "\r\n") {
-			return 0, fmt.Errorf("msnp client: %s parameter %q contains a line break", name, a)
-		}
-	}
+	var trid int
+	err := c.sendAll(ctx, name, 1, func(i int) (*call, []byte, bool, []string) { return cl, payload, hasPayload, args },
+		func(_, t int) { trid = t })
+	return trid, err
+}
+
+// sendAll writes n requests named name in one write, each with the next
+// TrID, request i being what next(i) returns, and registers each call for
+// its reply; sent(i, trid) learns each TrID before the write. When the
+// write fails none of the calls waits any longer.
+func (c *conn) sendAll(ctx context.Context, name string, n int, next func(i int) (cl *call, payload []byte, hasPayload bool, args []string), sent func(i, trid int)) error {
+	var b []byte
+	var callv [1]*call
+	calls := callv[:0]
 	c.mu.Lock()
 	if c.closing {
 		cause := c.cause
 		c.mu.Unlock()
-		return 0, closedError(cause)
+		return closedError(cause)
 	}
-	trid := c.next
-	c.next++
-	if cl != nil {
-		c.pending[trid] = cl
+	first := c.next
+	for i := range n {
+		cl, payload, hasPayload, args := next(i)
+		for _, a := range args {
+			if strings.ContainsAny(a, "\r\n") {
+				c.mu.Unlock()
+				c.forgetFrom(first, calls)
+				return fmt.Errorf("msnp client: %s parameter %q contains a line break", name, a)
+			}
+		}
+		trid := c.next
+		c.next++
+		if cl != nil {
+			c.pending[trid] = cl
+		}
+		calls = append(calls, cl)
+		sent(i, trid)
+		b = appendRequest(b, name, trid, payload, hasPayload, args)
 	}
 	c.mu.Unlock()
-
-	full := append([]string{strconv.Itoa(trid)}, args...)
-	var b []byte
-	if hasPayload {
-		b = wire.AppendPayloadCommand(nil, name, payload, full...)
-	} else {
-		b = wire.AppendCommand(nil, name, full...)
-	}
 	if err := c.write(ctx, b); err != nil {
-		if cl != nil {
-			c.forget(trid, cl)
-		}
-		return trid, err
+		c.forgetFrom(first, calls)
+		return err
 	}
-	return trid, nil
+	return nil
+}
+
+// forgetFrom stops waiting for the calls sent with TrIDs first, first+1 …
+func (c *conn) forgetFrom(first int, calls []*call) {
+	for i, cl := range calls {
+		if cl != nil {
+			c.forget(first+i, cl)
+		}
+	}
+}
+
+// appendRequest appends a request with its TrID to b.
+func appendRequest(b []byte, name string, trid int, payload []byte, hasPayload bool, args []string) []byte {
+	var argv [8]string // on the stack for every command a client sends
+	full := append(append(argv[:0], strconv.Itoa(trid)), args...)
+	size := len(name) + len(payload) + 16
+	for _, a := range full {
+		size += len(a) + 1
+	}
+	b = slices.Grow(b, size)
+	if hasPayload {
+		return wire.AppendPayloadCommand(b, name, payload, full...)
+	}
+	return wire.AppendCommand(b, name, full...)
 }
 
 // requestPayload sends a command with a payload and waits for its reply.

@@ -321,6 +321,64 @@ func (sb *Switchboard) SendTextAsync(ctx context.Context, text string, done func
 	}
 }
 
+// Delivery is a message sent in mode A or D whose ACK or NAK is still to
+// be awaited (see Post).
+type Delivery struct {
+	conn *conn
+	trid int
+	call *call
+}
+
+// TrID is the message's TrID (0 when it was never sent).
+func (d *Delivery) TrID() int {
+	if d == nil {
+		return 0
+	}
+	return d.trid
+}
+
+// Wait waits for the switchboard's answer to the message: nil for ACK,
+// ErrNotDelivered for NAK. It may be called once; when ctx ends first the
+// answer is no longer awaited.
+func (d *Delivery) Wait(ctx context.Context) error {
+	_, err := d.conn.wait(ctx, d.trid, d.call)
+	return err
+}
+
+// Post sends a message in mode A or D and returns before the switchboard
+// answers, so that a client with several messages to send need not wait
+// for each ACK before sending the next (as real clients do with a paste);
+// Delivery.Wait then waits for the answer. Messages are sent, delivered
+// and answered in the order they were posted.
+func (sb *Switchboard) Post(ctx context.Context, payload []byte, mode byte) (*Delivery, error) {
+	ds, err := sb.PostAll(ctx, [][]byte{payload}, mode)
+	if err != nil {
+		return nil, err
+	}
+	return ds[0], nil
+}
+
+// PostAll is Post for several messages, written at once (as a client
+// sends a paste split in several messages); it returns their Deliveries
+// in the same order.
+func (sb *Switchboard) PostAll(ctx context.Context, payloads [][]byte, mode byte) ([]*Delivery, error) {
+	if mode != 'A' && mode != 'D' {
+		return nil, fmt.Errorf("msnp client: invalid MSG mode %q for Post", mode)
+	}
+	ds := make([]*Delivery, len(payloads))
+	for i := range ds {
+		ds[i] = &Delivery{conn: sb.conn, call: acknowledged(nil)}
+	}
+	args := []string{string(mode)}
+	err := sb.conn.sendAll(ctx, "MSG", len(payloads),
+		func(i int) (*call, []byte, bool, []string) { return ds[i].call, payloads[i], true, args },
+		func(i, trid int) { ds[i].trid = trid })
+	if err != nil {
+		return nil, err
+	}
+	return ds, nil
+}
+
 // SendText sends a plain text message (TextPayload) in mode A, so it
 // returns after the switchboard confirmed delivery to everyone
 // (ErrNotDelivered otherwise, e.g. when nobody else is in the session).

@@ -254,3 +254,55 @@ func TestSendTextAsync(t *testing.T) {
 		}
 	}
 }
+
+// PostAll and Post send each message without waiting for the ACK of the
+// one before (the fake answers only after all four arrived), and each
+// Delivery hears its own answer: ACK, NAK or a server error.
+func TestPostPipelines(t *testing.T) {
+	sbFake := newFake(t, func(p *peer) {
+		p.expect("ANS 1 a@b.c cookie 7")
+		p.send("ANS 1 OK")
+		for _, line := range []string{"MSG 2 A 135", "MSG 3 A 135", "MSG 4 D 135", "MSG 5 A 135"} {
+			p.expectPayload(line, string(TextPayload("one")))
+		}
+		p.send("ACK 2", "NAK 3", "ACK 4", "282 5")
+		p.expect("OUT")
+	})
+	ns := newFake(t, func(p *peer) {
+		login(p, "a@b.c", "A")
+		p.expect("OUT")
+	})
+	c := dialLogin(t, ns, "a@b.c", Options{})
+	defer c.Logout()
+	ctx := testCtx(t)
+	sb, err := c.Answer(ctx, Ring{SessionID: "7", Addr: sbFake.Addr(), Cookie: "cookie"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Leave()
+	posted, err := sb.PostAll(ctx, [][]byte{TextPayload("one"), TextPayload("one")}, 'A')
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []byte{'D', 'A'} {
+		d, err := sb.Post(ctx, TextPayload("one"), mode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		posted = append(posted, d)
+	}
+	var se *ServerError
+	for i, check := range []func(error) bool{
+		func(err error) bool { return err == nil },
+		func(err error) bool { return errors.Is(err, ErrNotDelivered) },
+		func(err error) bool { return err == nil },
+		func(err error) bool { return errors.As(err, &se) && se.Code == 282 && se.Command == "MSG" },
+	} {
+		if err := posted[i].Wait(ctx); !check(err) || posted[i].TrID() != i+2 {
+			t.Errorf("delivery %d (TrID %d): %v", i, posted[i].TrID(), err)
+		}
+	}
+	if _, err := sb.Post(ctx, TextPayload("one"), 'U'); err == nil {
+		t.Error("Post took mode U, which has no answer to wait for")
+	}
+}
