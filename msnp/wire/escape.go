@@ -7,10 +7,19 @@ import "strings"
 // (UTF-8 names travel as %XX sequences of their bytes).
 func EncodeName(s string) string {
 	const hex = "0123456789ABCDEF"
+	plain := 0
+	for plain < len(s) && !nameEscaped(s[plain]) {
+		plain++
+	}
+	if plain == len(s) {
+		return s // most names: nothing to escape, nothing to copy
+	}
 	var b strings.Builder
-	for i := 0; i < len(s); i++ {
+	b.Grow(len(s) + 8)
+	b.WriteString(s[:plain])
+	for i := plain; i < len(s); i++ {
 		c := s[i]
-		if c <= ' ' || c >= 0x7f || c == '%' {
+		if nameEscaped(c) {
 			b.WriteByte('%')
 			b.WriteByte(hex[c>>4])
 			b.WriteByte(hex[c&15])
@@ -20,6 +29,9 @@ func EncodeName(s string) string {
 	}
 	return b.String()
 }
+
+// nameEscaped reports whether EncodeName escapes byte c.
+func nameEscaped(c byte) bool { return c <= ' ' || c >= 0x7f || c == '%' }
 
 // DecodeName reverses EncodeName. It is lenient the way clients need: a '%'
 // not followed by two hex digits is kept as it is.

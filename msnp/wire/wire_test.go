@@ -96,6 +96,14 @@ func TestNames(t *testing.T) {
 	if got := DecodeName("50%zz%2"); got != "50%zz%2" {
 		t.Errorf("lenient decode = %q", got)
 	}
+	for s, want := range map[string]string{"Alice": "Alice", "Ali ce": "Ali%20ce", "100%": "100%25", "ż": "%C5%BC"} {
+		if got := EncodeName(s); got != want {
+			t.Errorf("EncodeName(%q) = %q, want %q", s, got, want)
+		}
+	}
+	if n := testing.AllocsPerRun(10, func() { EncodeName("Alice") }); n != 0 {
+		t.Errorf("EncodeName of a name with nothing to escape: %v allocations", n)
+	}
 }
 
 func FuzzReadCommand(f *testing.F) {
