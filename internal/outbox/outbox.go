@@ -112,12 +112,15 @@ func New(conn net.Conn, maxPending int, writeTimeout time.Duration) *Outbox {
 	return o
 }
 
-// Write queues p. It never blocks on the network.
+// Write queues p. It never blocks on the network, and never keeps p: what
+// the socket does not take at once is copied, so that the caller may use
+// p again when Write returns.
 func (o *Outbox) Write(p []byte) error { return o.WriteTracked(p, nil) }
 
-// WriteTracked queues p like Write and, when it took p, calls receipt once,
-// never while holding the outbox's lock, with the bytes' fate. A refused
-// write (the error is not nil) never calls its receipt: the caller knows.
+// WriteTracked queues p like Write (keeping no reference to it) and, when
+// it took p, calls receipt once, never while holding the outbox's lock,
+// with the bytes' fate. A refused write (the error is not nil) never calls
+// its receipt: the caller knows.
 // Receipts run on whichever goroutine settles them, so they must not block
 // for long.
 func (o *Outbox) WriteTracked(p []byte, receipt Receipt) error {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -406,4 +407,35 @@ func TestCloseAfterWithoutWaiting(t *testing.T) {
 		t.Fatalf("client read %q, %v", got, err)
 	}
 	o.Close() // ends the lingering, as Finish does
+}
+
+// Write keeps no reference to the caller's bytes, held or not taken by the
+// socket at once: the caller may build the next command in them.
+func TestWriteKeepsNoReference(t *testing.T) {
+	server, client := pipe(t)
+	o := New(server, 64<<20, 10*time.Second)
+	buf := []byte("one ")
+	o.Hold()
+	if err := o.Write(buf); err != nil {
+		t.Fatal(err)
+	}
+	copy(buf, "XXXX")
+	o.Release()
+	// More than the socket takes at once, so that the rest waits.
+	big := bytes.Repeat([]byte("a"), 16<<20)
+	if err := o.Write(big); err != nil {
+		t.Fatal(err)
+	}
+	for i := range big {
+		big[i] = 'b'
+	}
+	o.CloseAfter(nil)
+	got, err := io.ReadAll(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "one " + strings.Repeat("a", 16<<20); string(got) != want {
+		t.Fatalf("client read %d bytes, %q…, changed after Write returned", len(got), got[:min(len(got), 16)])
+	}
+	o.Wait()
 }
