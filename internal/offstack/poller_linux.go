@@ -168,9 +168,11 @@ func (l *loop) run() {
 			return
 		}
 		l.setDeadline(l.c.Arm())
-		_ = l.d.SetReadDeadline(l.due())
 		if l.r.Buffered() == 0 {
 			break
+		}
+		if fb, ok := l.c.(FrameBufferer); !ok || !fb.FrameBuffered() {
+			_ = l.d.SetReadDeadline(l.due())
 		}
 	}
 	// While waiting, the poller keeps the deadline: the socket keeps no

@@ -18,6 +18,14 @@ type Conn interface {
 	End(err error)
 }
 
+// FrameBufferer is what a Conn may also offer: whether its next frame
+// waits whole in the reader's buffer, so that Next will not read the
+// socket and the read deadline need not move for it (a runtime timer
+// reset fewer for each frame of a batch that arrived at once).
+type FrameBufferer interface {
+	FrameBuffered() bool
+}
+
 // Deadlines is what Serve needs of the connection's outbox.
 type Deadlines interface {
 	// SetReadDeadline sets the socket's read deadline, or an earlier one

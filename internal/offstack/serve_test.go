@@ -2,6 +2,7 @@ package offstack
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,6 +24,8 @@ type echoConn struct {
 	r     *idleread.Reader
 	idle  time.Duration // the read deadline after each line; 0: none
 	ended chan error
+
+	deadlinesSet atomic.Int64
 
 	mu   sync.Mutex
 	wake func()
@@ -52,8 +56,20 @@ func (c *echoConn) End(err error) {
 	c.ended <- err
 }
 
+// FrameBuffered: a whole line waits in the buffer.
+func (c *echoConn) FrameBuffered() bool {
+	buf, _ := c.r.Peek(c.r.Buffered())
+	return bytes.IndexByte(buf, '\n') >= 0
+}
+
 // The echo connection is its own Deadlines: it closes its socket itself.
-func (c *echoConn) SetReadDeadline(t time.Time) error { return c.nc.SetReadDeadline(t) }
+// It counts the deadlines set that are not the zero time.
+func (c *echoConn) SetReadDeadline(t time.Time) error {
+	if !t.IsZero() {
+		c.deadlinesSet.Add(1)
+	}
+	return c.nc.SetReadDeadline(t)
+}
 
 func (c *echoConn) WakeReader(wake func()) {
 	c.mu.Lock()
@@ -143,6 +159,17 @@ func roundTrip(t *testing.T, cl net.Conn, br *bufio.Reader, line string) {
 	}
 }
 
+// expectLines reads the lines wanted, in order.
+func expectLines(t *testing.T, br *bufio.Reader, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		got, err := br.ReadString('\n')
+		if err != nil || got != want {
+			t.Fatalf("got %q, %v; want %q", got, err, want)
+		}
+	}
+}
+
 func waitEnd(t *testing.T, c *echoConn) error {
 	t.Helper()
 	select {
@@ -199,15 +226,33 @@ func TestServeFramesInOrder(t *testing.T) {
 	if _, err := io.WriteString(cl, "ur\nfive\nsix\nseven\n"); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"FOUR\n", "FIVE\n", "SIX\n", "SEVEN\n"} {
-		got, err := br.ReadString('\n')
-		if err != nil || got != want {
-			t.Fatalf("got %q, %v; want %q", got, err, want)
-		}
-	}
+	expectLines(t, br, "FOUR\n", "FIVE\n", "SIX\n", "SEVEN\n")
 	_ = cl.Close()
 	if err := waitEnd(t, <-conns); !errors.Is(err, io.EOF) {
 		t.Fatalf("a client that hung up ended the loop with %v, want EOF", err)
+	}
+}
+
+// A batch of lines that arrived at once moves the read deadline once, when
+// the loop starts, and not for each line, whose reads need no deadline;
+// the rest of a line still waits under one, and a client silent past it
+// ends the loop with a timeout.
+func TestServeBatchKeepsDeadline(t *testing.T) {
+	clients, conns := serveEcho(t, 1, 200*time.Millisecond)
+	cl, br := clients[0], bufio.NewReader(clients[0])
+	c := <-conns
+	roundTrip(t, cl, br, "zero")
+	before := c.deadlinesSet.Load()
+	if _, err := io.WriteString(cl, "one\ntwo\nthree\nfour\npart"); err != nil {
+		t.Fatal(err)
+	}
+	expectLines(t, br, "ONE\n", "TWO\n", "THREE\n", "FOUR\n")
+	if err := waitEnd(t, c); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("a client silent in the middle of a line ended the loop with %v, want a deadline error", err)
+	}
+	// At the loop's start, and before the read of the part line.
+	if set := c.deadlinesSet.Load() - before; set != 2 {
+		t.Errorf("the batch set %d read deadlines, want 2", set)
 	}
 }
 
