@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/internal/connlog"
@@ -16,6 +17,7 @@ import (
 	"github.com/crosstalk-im/crosstalk/internal/service"
 	"github.com/crosstalk-im/crosstalk/metrics"
 	"github.com/crosstalk-im/crosstalk/msnp/wire"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 type role uint8
@@ -206,6 +208,11 @@ func (c *conn) Arm() time.Time {
 	return service.ReadDeadline(c.nc, c.h.loggedIn(), time.Unix(0, c.loginBy), idle)
 }
 
+// FrameBuffered reports whether the next command waits whole in the read
+// buffer (offstack.FrameBufferer): the commands of a batch then leave the
+// read deadline where it is.
+func (c *conn) FrameBuffered() bool { return c.rd.CommandBuffered() }
+
 // Next reads and dispatches one command until the client leaves, breaks
 // the protocol, or a handler ends the session (a nil result); done says
 // the loop is over.
@@ -224,7 +231,7 @@ func (c *conn) Next() (done bool, err error) {
 	if c.srv.cfg.Trace {
 		c.traceIn(c.ctx, cmd.Name, cmd.Args, len(cmd.Payload))
 	}
-	metrics.Commands.WithLabelValues("msnp", commandLabel(cmd.Name)).Inc()
+	commandCounter(cmd.Name).Inc()
 	sc, onSwitchboard := c.h.(*sbConn)
 	if onSwitchboard {
 		sc.readAt = now
@@ -278,6 +285,22 @@ func commandLabel(name string) string {
 	return "unknown"
 }
 
+// commandCounters are the command metric's counters by label, looked up
+// once each rather than for every command (a hash of both labels).
+var commandCounters sync.Map // label → prometheus.Counter
+
+func commandCounter(name string) prometheus.Counter {
+	label := commandLabel(name)
+	if c, ok := commandCounters.Load(label); ok {
+		return c.(prometheus.Counter)
+	}
+	c, _ := commandCounters.LoadOrStore(label, metrics.Commands.WithLabelValues("msnp", label))
+	return c.(prometheus.Counter)
+}
+
+// messagesCounted is the messages metric's counter for MSN.
+var messagesCounted = sync.OnceValue(func() prometheus.Counter { return metrics.Messages.WithLabelValues(protocolName) })
+
 func (c *conn) replyError(cmd wire.Command, code int) {
 	trid, ok := cmd.TrID()
 	if !ok {
@@ -288,11 +311,31 @@ func (c *conn) replyError(cmd wire.Command, code int) {
 }
 
 func (c *conn) send(name string, args ...string) bool {
-	return c.write(wire.AppendCommand(nil, name, args...))
+	return c.writeFrame(nil, func(b []byte) []byte { return wire.AppendCommand(b, name, args...) })
 }
 
 func (c *conn) sendPayload(name string, payload []byte, args ...string) {
-	c.write(wire.AppendPayloadCommand(nil, name, payload, args...))
+	c.writeFrame(nil, func(b []byte) []byte { return wire.AppendPayloadCommand(b, name, payload, args...) })
+}
+
+// frames are buffers to build commands in: the outbox copies what it does
+// not write at once, so a buffer is free again when the write returns (an
+// allocation fewer for every ACK and relayed message).
+var frames = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledFrame keeps the rare large command's buffer out of the pool.
+const maxPooledFrame = 4 << 10
+
+// writeFrame builds a command with build in a pooled buffer and writes it
+// as writeTracked does.
+func (c *conn) writeFrame(receipt outbox.Receipt, build func([]byte) []byte) bool {
+	b := frames.Get().(*[]byte)
+	*b = build((*b)[:0])
+	taken := c.writeTracked(*b, receipt)
+	if cap(*b) <= maxPooledFrame {
+		frames.Put(b)
+	}
+	return taken
 }
 
 func (c *conn) write(b []byte) bool { return c.writeTracked(b, nil) }

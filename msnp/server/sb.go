@@ -13,6 +13,7 @@ import (
 	"github.com/crosstalk-im/crosstalk/internal/outbox"
 	"github.com/crosstalk-im/crosstalk/internal/ratelimit"
 	"github.com/crosstalk-im/crosstalk/metrics"
+	"github.com/crosstalk-im/crosstalk/msnp/invite"
 	"github.com/crosstalk-im/crosstalk/msnp/p2p"
 	"github.com/crosstalk-im/crosstalk/msnp/wire"
 )
@@ -158,7 +159,8 @@ var msnpRelaySeconds = metrics.MessageRelaySeconds.WithLabelValues(protocolName)
 // read to being written to this member's socket: the server's own share
 // of its delivery latency.
 func (c *sbConn) relayTimed(ctx context.Context, from hub.Account, payload []byte, readAt time.Time) hub.Delivery {
-	taken := c.writeTracked(wire.AppendPayloadCommand(nil, "MSG", payload, from.Email, wire.EncodeName(from.DisplayName)), func(written bool) {
+	name := wire.EncodeName(from.DisplayName)
+	taken := c.writeFrame(func(written bool) {
 		if written {
 			if !readAt.IsZero() {
 				msnpRelaySeconds.Observe(time.Since(readAt).Seconds())
@@ -168,7 +170,7 @@ func (c *sbConn) relayTimed(ctx context.Context, from hub.Account, payload []byt
 		if p, ok := parsePayload(payload); ok && p.contentType == "text/plain" {
 			c.srv.cfg.Hub.Undelivered(c.acct.Number, from, p.toHubMessage(), protocolName)
 		}
-	})
+	}, func(b []byte) []byte { return wire.AppendPayloadCommand(b, "MSG", payload, from.Email, name) })
 	if !taken {
 		return hub.MailboxFull
 	}
@@ -430,7 +432,13 @@ func (c *sbConn) handleMSG(ctx context.Context, cmd wire.Command) error {
 	default:
 		return errCode(errInvalidParameter)
 	}
-	if c.answersStandIn(ctx, cmd.Payload) {
+	// The content type, read once: text, the most of messages, skips
+	// what only P2P and invitations need.
+	p := wire.ParsePayload(cmd.Payload)
+	contentType := p.ContentType()
+	p2pMessage := p.Complete && contentType == p2p.ContentType
+	invitation := p.Complete && contentType == invite.ContentType
+	if invitation && c.answersStandIn(ctx, cmd.Payload) {
 		if mode == "A" || mode == "D" {
 			c.send("ACK", trid)
 		}
@@ -438,9 +446,12 @@ func (c *sbConn) handleMSG(ctx context.Context, cmd wire.Command) error {
 	}
 	c.others = c.sb.appendMembers(c.others[:0], c)
 	defer clear(c.others) // keeps no member that leaves
-	others := p2pRecipients(c.others, cmd.Payload)
-	if st := c.standIn(others, cmd.Payload); st != nil {
-		others = []member{st}
+	others := c.others
+	if p2pMessage {
+		others = p2pRecipients(others, cmd.Payload)
+		if st := c.standIn(others, cmd.Payload); st != nil {
+			others = []member{st}
+		}
 	}
 	failed := len(others) == 0
 	c.holdFor(others)
@@ -457,7 +468,7 @@ func (c *sbConn) handleMSG(ctx context.Context, cmd wire.Command) error {
 	}
 	c.srv.mirror(c.acct, others, cmd.Payload)
 	if len(others) > 0 {
-		metrics.Messages.WithLabelValues(protocolName).Inc()
+		messagesCounted().Inc()
 	}
 	switch {
 	case failed && mode != "U":
