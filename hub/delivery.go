@@ -77,10 +77,19 @@ func (h *Hub) startReceipts() error {
 // and waits until one of those nodes says a session took it (true), or
 // every node said none did, or DeliveryTimeout passed (false).
 func (h *Hub) deliverLive(ctx context.Context, to uint32, ev Event, nodes []string) bool {
+	remote := slices.ContainsFunc(nodes, func(node string) bool { return node != h.cfg.Node })
+	if !remote && h.hasLocal(to) {
+		// Sessions on this node only: handed over on this goroutine when
+		// the dispatcher is idle, the count needs no channel.
+		if took, ok := h.dispatchHere(envelope{to: to, ev: ev}); ok {
+			metrics.Events.WithLabelValues(string(ev.Kind), "published").Inc()
+			return took > 0
+		}
+	}
 	// Room for every answer, so that no node's answer ever waits.
 	ch := make(chan int, len(nodes)+1)
 	reply := ""
-	if slices.ContainsFunc(nodes, func(node string) bool { return node != h.cfg.Node }) {
+	if remote {
 		r := &h.receipts
 		r.mu.Lock()
 		r.next++

@@ -295,7 +295,10 @@ func (h *Hub) publish(to uint32, ev Event) {
 func (h *Hub) publishTo(to uint32, ev Event, nodes []string, took chan<- int, reply string) (answers int) {
 	if h.hasLocal(to) {
 		answers++
-		if e := (envelope{to: to, ev: ev, took: took}); took == nil || !h.dispatchHere(e) {
+		e := envelope{to: to, ev: ev, took: took}
+		if took == nil {
+			h.enqueue(e)
+		} else if _, ok := h.dispatchHere(e); !ok {
 			h.enqueue(e)
 		}
 	}
@@ -392,22 +395,24 @@ func (h *Hub) dispatch() {
 // sender's goroutine, when nothing is queued for the dispatcher that it
 // would overtake and no one is dispatching: the sender learns at once
 // whether a session took it, without two switches between goroutines and
-// a wait per message. It reports whether it did; if not, the event goes
-// through the queue. It never waits for the lock, so a Deliver that sends
-// a message of its own queues it rather than deadlocking.
-func (h *Hub) dispatchHere(e envelope) bool {
+// a wait per message. It reports whether it did (ok) and how many sessions
+// took the event; if not, the event goes through the queue. It never waits
+// for the lock, so a Deliver that sends a message of its own queues it
+// rather than deadlocking.
+func (h *Hub) dispatchHere(e envelope) (took int, ok bool) {
 	if !h.dispatching.TryLock() {
-		return false
+		return 0, false
 	}
 	defer h.dispatching.Unlock()
 	if h.waiting.Load() != 0 {
-		return false
+		return 0, false
 	}
-	h.dispatchEvent(e)
-	return true
+	return h.dispatchEvent(e), true
 }
 
-func (h *Hub) dispatchEvent(e envelope) {
+// dispatchEvent hands e to this node's sessions, answers its sender and
+// returns how many sessions took it.
+func (h *Hub) dispatchEvent(e envelope) int {
 	if e.watermark > 0 && !h.directory.waitFor(e.watermark) {
 		h.warn("presence replica behind the bus", "revision", e.watermark)
 	}
@@ -442,6 +447,7 @@ func (h *Hub) dispatchEvent(e envelope) {
 	clear(targets)
 	h.targets = targets[:0]
 	h.answer(e, took)
+	return took
 }
 
 // Attach registers a logged-in connection. A newer login of the same
