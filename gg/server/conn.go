@@ -224,14 +224,23 @@ func (c *conn) sendProto(typ uint32, m proto.Message) bool {
 	return c.sendProtoTracked(typ, m, nil)
 }
 
+// sendProtoTracked encodes m behind the room for its packet header, so the
+// packet is one allocation and no copy.
 func (c *conn) sendProtoTracked(typ uint32, m proto.Message, receipt outbox.Receipt) bool {
-	body, err := proto.Marshal(m)
+	size := proto.Size(m)
+	packet, err := proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(make([]byte, wire.HeaderSize, wire.HeaderSize+size), m)
 	if err != nil {
 		// Every message is built here with all required fields; this is a bug.
 		c.log().Error("encode packet", "packet", wire.TypeName(typ), "err", err)
 		return false
 	}
-	return c.sendTracked(typ, body, receipt)
+	body := packet[wire.HeaderSize:]
+	binary.LittleEndian.PutUint32(packet, typ)
+	binary.LittleEndian.PutUint32(packet[4:], uint32(len(body)))
+	if c.srv.cfg.Trace {
+		c.trace(context.Background(), ">>", typ, body)
+	}
+	return c.out.WriteTracked(packet, receipt) == nil
 }
 
 func (c *conn) closeWith(typ uint32, body []byte) {
@@ -552,14 +561,15 @@ func (c *conn) handleSendMessage(ctx context.Context, body []byte) error {
 		// first, and the GG11 one follows as for any message taken.
 		c.send(wire.TypeSendMsgAck, wire.AppendSendMsgAck(nil, wire.SendMsgAck{Status: wire.AckQueued, Recipient: to, Seq: m.GetSeq()}))
 	}
-	c.sendProto(wire.TypeSendMsgAck110, &ggpb.GG110MessageAck{
-		MsgType: proto.Uint32(1),
-		Seq:     proto.Uint32(m.GetSeq()),
-		Time:    proto.Uint32(uint32(msg.Sent.Unix())),
-		MsgId:   proto.Uint64(messageID()),
-		ConvId:  proto.Uint64(conversationID(s.Account().Number, to)),
-		Dummy1:  proto.Uint32(0),
-	})
+	ack := &messageAckPacket{
+		msgType: 1,
+		seq:     m.GetSeq(),
+		time:    uint32(msg.Sent.Unix()),
+		msgID:   messageID(),
+		convID:  conversationID(s.Account().Number, to),
+	}
+	ack.pb = ggpb.GG110MessageAck{MsgType: &ack.msgType, Seq: &ack.seq, Time: &ack.time, MsgId: &ack.msgID, ConvId: &ack.convID, Dummy1: &ack.dummy1}
+	c.sendProto(wire.TypeSendMsgAck110, &ack.pb)
 	return nil
 }
 
@@ -724,17 +734,44 @@ func (c *conn) deliverMessage(from hub.Account, msg hub.Message) bool {
 	})
 }
 
+// messageAckPacket is a GG110MessageAck with the values its fields point
+// to: one allocation for the receipt of every message.
+type messageAckPacket struct {
+	pb                         ggpb.GG110MessageAck
+	msgType, seq, time, dummy1 uint32
+	msgID, convID              uint64
+}
+
+// recvMessagePacket is a GG110RecvMessage with the values its optional
+// fields point to, so that a message sent is one allocation, not nine.
+type recvMessagePacket struct {
+	pb               ggpb.GG110RecvMessage
+	flags, seq, time uint32
+	plain, xhtml     string
+	msgID, convID    uint64
+	sender           [12]byte // magic, count, up to 10 digits
+}
+
 func (c *conn) recvMessage(seq uint32, from hub.Account, msg hub.Message) *ggpb.GG110RecvMessage {
-	return &ggpb.GG110RecvMessage{
-		Sender:   wire.AppendProtoUIN(nil, 0, from.Number),
-		Flags:    proto.Uint32(0),
-		Seq:      proto.Uint32(seq),
-		Time:     proto.Uint32(uint32(msg.Sent.Unix())),
-		MsgPlain: proto.String(msg.Text),
-		MsgXhtml: proto.String(toXHTML(msg)),
-		MsgId:    proto.Uint64(messageID()),
-		ConvId:   proto.Uint64(conversationID(from.Number, c.number)),
+	p := &recvMessagePacket{
+		seq:    seq,
+		time:   uint32(msg.Sent.Unix()),
+		plain:  msg.Text,
+		xhtml:  toXHTML(msg),
+		msgID:  messageID(),
+		convID: conversationID(from.Number, c.number),
 	}
+	p.pb = ggpb.GG110RecvMessage{
+		Sender:   wire.AppendProtoUIN(p.sender[:0], 0, from.Number),
+		Flags:    &p.flags,
+		Seq:      &p.seq,
+		Time:     &p.time,
+		MsgPlain: &p.plain,
+		MsgXhtml: &p.xhtml,
+		MsgId:    &p.msgID,
+		ConvId:   &p.convID,
+	}
+	return &p.pb
 }
 
 // Deliver turns hub events into packets, once the client has its login

@@ -161,26 +161,38 @@ var fontUnsafe = strings.NewReplacer("'", "", `"`, "", ";", "")
 // <span> per run, with colour and font in its style.
 func toXHTML(msg hub.Message) string {
 	var b strings.Builder
+	b.Grow(len(msg.Text) + 48) // one run's markup, without escapes
 	for _, r := range msg.TextRuns() {
 		f := r.Format
 		color := f.Color
 		if color == "" {
 			color = "000000"
 		}
-		style := "color:#" + color + "; "
+		// Written piece by piece: escaping is per character, so escaping
+		// each piece is escaping the whole.
+		b.WriteString(`<span style="color:#`)
+		b.WriteString(html.EscapeString(color))
+		b.WriteString("; ")
 		if f.Font != "" {
-			style += "font-family:'" + cssFont(f.Font) + "'; "
+			b.WriteString(html.EscapeString("font-family:'" + cssFont(f.Font) + "'; "))
 		}
-		text := strings.ReplaceAll(html.EscapeString(r.Text), "\n", "<br>")
-		for _, w := range []struct {
+		b.WriteString(`">`)
+		wraps := [...]struct {
 			on  bool
 			tag string
-		}{{f.Strike, "s"}, {f.Underline, "u"}, {f.Italic, "i"}, {f.Bold, "b"}} {
+		}{{f.Bold, "b"}, {f.Italic, "i"}, {f.Underline, "u"}, {f.Strike, "s"}} // outermost first
+		for _, w := range wraps {
 			if w.on {
-				text = "<" + w.tag + ">" + text + "</" + w.tag + ">"
+				b.WriteString("<" + w.tag + ">")
 			}
 		}
-		b.WriteString(`<span style="` + html.EscapeString(style) + `">` + text + "</span>")
+		b.WriteString(strings.ReplaceAll(html.EscapeString(r.Text), "\n", "<br>"))
+		for i := len(wraps) - 1; i >= 0; i-- {
+			if wraps[i].on {
+				b.WriteString("</" + wraps[i].tag + ">")
+			}
+		}
+		b.WriteString("</span>")
 	}
 	return b.String()
 }

@@ -20,7 +20,8 @@ const MaxPackedUintLen = 9
 // AppendProtoUIN appends the encoding of uin used in protobuf bytes fields:
 // magic, digit count, ASCII digits.
 func AppendProtoUIN(dst []byte, magic byte, uin uint32) []byte {
-	digits := strconv.AppendUint(nil, uint64(uin), 10)
+	var buf [10]byte // a uint32's digits: no allocation of their own
+	digits := strconv.AppendUint(buf[:0], uint64(uin), 10)
 	dst = append(dst, magic, byte(len(digits)))
 	return append(dst, digits...)
 }
@@ -41,7 +42,8 @@ func ParseProtoUIN(b []byte) (uin uint32, magic byte, err error) {
 // AppendListUIN appends the encoding of uin used in notify lists: 0x00,
 // packed-uint digit count, ASCII digits.
 func AppendListUIN(dst []byte, uin uint32) []byte {
-	digits := strconv.AppendUint(nil, uint64(uin), 10)
+	var buf [10]byte // a uint32's digits: no allocation of their own
+	digits := strconv.AppendUint(buf[:0], uint64(uin), 10)
 	dst = append(dst, 0)
 	dst = AppendPackedUint(dst, uint64(len(digits)))
 	return append(dst, digits...)
@@ -68,7 +70,8 @@ func ParseListUIN(b []byte) (uin uint32, n int, err error) {
 // AppendTVUIN appends the "type-value" encoding libgadu reads with
 // gg_tvbuff_read_uin: packed-uint (count+2), 0x00, count (one byte), digits.
 func AppendTVUIN(dst []byte, uin uint32) []byte {
-	digits := strconv.AppendUint(nil, uint64(uin), 10)
+	var buf [10]byte // a uint32's digits: no allocation of their own
+	digits := strconv.AppendUint(buf[:0], uint64(uin), 10)
 	dst = AppendPackedUint(dst, uint64(len(digits)+2))
 	dst = append(dst, 0, byte(len(digits)))
 	return append(dst, digits...)
