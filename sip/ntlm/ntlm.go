@@ -575,8 +575,19 @@ const SIPSequence = 100
 // SignSIP signs an MS-SIPAE signature buffer and returns the signature as
 // the 32 upper-case hex digits of a response= or rspauth= parameter.
 func (s *Session) SignSIP(buf []byte) string {
+	var hexSig [2 * SignatureSize]byte
+	return string(s.AppendSignSIP(hexSig[:0], buf))
+}
+
+// AppendSignSIP is SignSIP appending the digits to dst, for a caller that
+// builds the header around them.
+func (s *Session) AppendSignSIP(dst, buf []byte) []byte {
 	sig := s.Sign(SIPSequence, buf)
-	return strings.ToUpper(hex.EncodeToString(sig[:]))
+	const upperHex = "0123456789ABCDEF"
+	for _, b := range sig {
+		dst = append(dst, upperHex[b>>4], upperHex[b&0x0f])
+	}
+	return dst
 }
 
 // VerifySIP checks the hex signature of an MS-SIPAE signature buffer

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -103,6 +104,17 @@ func (c *conn) filesContext() context.Context {
 
 // local is our address, for Via: the connection keeps it, not a copy.
 func (c *conn) local() string { return c.nc.LocalAddr().String() }
+
+// appendLocal appends local() to dst, without allocating for TCP: every
+// request of ours names it in its Via.
+func (c *conn) appendLocal(dst []byte) []byte {
+	a, ok := c.nc.LocalAddr().(*net.TCPAddr)
+	if !ok {
+		return append(dst, c.local()...)
+	}
+	ap := a.AddrPort()
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).AppendTo(dst)
+}
 
 // RemoteAddr is the client's address, shown with its hub session.
 func (c *conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
@@ -372,12 +384,42 @@ func (c *conn) verify(m *wire.Message) bool {
 	if sa == nil {
 		return false
 	}
-	scheme, p := wire.AuthParams(m.Get(wire.HeaderAuthorization))
-	if !strings.EqualFold(scheme, "NTLM") || p["opaque"] != sa.opaque || p["response"] == "" {
+	// The first of each name counts, as in wire.AuthParams, without its
+	// map: every message from the client is checked here.
+	var opaque, response, crand, cnum, realm, target authField
+	scheme := wire.AuthPairs(m.Get(wire.HeaderAuthorization), func(name, value string) {
+		switch strings.ToLower(name) {
+		case "opaque":
+			opaque.set(value)
+		case "response":
+			response.set(value)
+		case "crand":
+			crand.set(value)
+		case "cnum":
+			cnum.set(value)
+		case "realm":
+			realm.set(value)
+		case "targetname":
+			target.set(value)
+		}
+	})
+	if !strings.EqualFold(scheme, "NTLM") || opaque.value != sa.opaque || response.value == "" {
 		return false
 	}
-	buf := wire.SignatureBuffer(m, wire.SignatureAuth{Protocol: scheme, Rand: p["crand"], Num: p["cnum"], Realm: p["realm"], TargetName: p["targetname"]})
-	return sa.keys.VerifySIP(buf, p["response"])
+	buf := wire.SignatureBuffer(m, wire.SignatureAuth{Protocol: scheme, Rand: crand.value, Num: cnum.value, Realm: realm.value, TargetName: target.value})
+	return sa.keys.VerifySIP(buf, response.value)
+}
+
+// authField is a parameter of an authentication header: its first value.
+type authField struct {
+	value string
+	seen  bool
+}
+
+func (f *authField) set(v string) {
+	if !f.seen {
+		f.value, f.seen = v, true
+	}
 }
 
 // send signs m (once signed in) and queues it. An error means it will
@@ -401,11 +443,30 @@ func (c *conn) encode(m *wire.Message) ([]byte, error) {
 	if sa := c.sa.Load(); sa != nil {
 		sa.snum++ // under wmu
 		cfg := &c.srv.cfg
-		a := wire.SignatureAuth{Protocol: "NTLM", Rand: randomHex(4), Num: strconv.FormatUint(uint64(sa.snum), 10),
+		// srand and snum in one string, and the header in one builder:
+		// every message to a signed-in client is signed here.
+		var randNum [8 + 10]byte
+		appendRandomHex(randNum[:0], 4)
+		randAndNum := string(strconv.AppendUint(randNum[:8], uint64(sa.snum), 10))
+		a := wire.SignatureAuth{Protocol: "NTLM", Rand: randAndNum[:8], Num: randAndNum[8:],
 			Realm: cfg.Realm, TargetName: cfg.TargetName}
-		sig := sa.keys.SignSIP(wire.SignatureBuffer(m, a))
-		m.Set(wire.HeaderAuthenticationInfo, `NTLM rspauth="`+sig+`", srand="`+a.Rand+`", snum="`+a.Num+`", opaque="`+sa.opaque+
-			`", qop="auth", targetname="`+cfg.TargetName+`", realm="`+cfg.Realm+`"`)
+		var sig [32]byte
+		var h strings.Builder
+		h.Grow(len(authInfoPieces) + len(sig) + len(randAndNum) + len(sa.opaque) + len(cfg.TargetName) + len(cfg.Realm))
+		h.WriteString(`NTLM rspauth="`)
+		h.Write(sa.keys.AppendSignSIP(sig[:0], wire.SignatureBuffer(m, a)))
+		h.WriteString(`", srand="`)
+		h.WriteString(a.Rand)
+		h.WriteString(`", snum="`)
+		h.WriteString(a.Num)
+		h.WriteString(`", opaque="`)
+		h.WriteString(sa.opaque)
+		h.WriteString(`", qop="auth", targetname="`)
+		h.WriteString(cfg.TargetName)
+		h.WriteString(`", realm="`)
+		h.WriteString(cfg.Realm)
+		h.WriteByte('"')
+		m.Set(wire.HeaderAuthenticationInfo, h.String())
 	}
 	enc, err := m.Encode()
 	if err != nil {
@@ -521,7 +582,8 @@ func (c *conn) newRequest(method, target, from, to, callID string, cseq uint32) 
 	// Room for what callers add (Contact, Content-Type, Event and the
 	// signature), so that the headers are one allocation.
 	m.Headers = make([]wire.Header, 0, 10)
-	return m.Add(wire.HeaderVia, "SIP/2.0/TCP "+c.local()+";branch=z9hG4bK"+randomHex(8)).
+	var via [96]byte // room for an IPv6 address with a zone: one allocation, the string
+	return m.Add(wire.HeaderVia, string(appendRandomHex(append(c.appendLocal(append(via[:0], "SIP/2.0/TCP "...)), ";branch=z9hG4bK"...), 8))).
 		Add(wire.HeaderMaxForwards, "70").
 		Add(wire.HeaderFrom, from).
 		Add(wire.HeaderTo, to).
@@ -624,10 +686,21 @@ func randomID() uint32 {
 	return binary.BigEndian.Uint32(b[:])
 }
 
+// authInfoPieces is the fixed text of an Authentication-Info value.
+const authInfoPieces = `NTLM rspauth="", srand="", snum="", opaque="", qop="auth", targetname="", realm=""`
+
+// randomHex returns the hex digits of n random bytes, n at most 16.
 func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
+	var digits [32]byte
+	return string(appendRandomHex(digits[:0], n))
+}
+
+// appendRandomHex appends the hex digits of n random bytes, n at most 16,
+// to dst.
+func appendRandomHex(dst []byte, n int) []byte {
+	var b [16]byte
+	_, _ = rand.Read(b[:n])
+	return hex.AppendEncode(dst, b[:n])
 }
 
 func uitoa(n uint32) string { return strconv.FormatUint(uint64(n), 10) }

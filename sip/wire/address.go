@@ -63,16 +63,28 @@ func URIUser(uri string) string {
 // name=value pairs whose values may be quoted. Names are lower-cased;
 // values lose their quotes.
 func AuthParams(v string) (scheme string, params map[string]string) {
+	params = make(map[string]string)
+	scheme = AuthPairs(v, func(name, value string) {
+		name = strings.ToLower(name)
+		if _, seen := params[name]; !seen {
+			params[name] = value
+		}
+	})
+	return scheme, params
+}
+
+// AuthPairs is AuthParams without the map, for a reader of every message
+// that wants a few names: it returns the scheme and calls each with the
+// pairs in order, names as sent and duplicates included.
+func AuthPairs(v string, each func(name, value string)) (scheme string) {
 	v = strings.TrimSpace(v)
 	scheme, rest, _ := strings.Cut(v, " ")
-	params = make(map[string]string)
 	for rest != "" {
 		rest = strings.TrimLeft(rest, " \t,")
 		name, after, ok := strings.Cut(rest, "=")
 		if !ok {
 			break
 		}
-		name = strings.ToLower(strings.TrimSpace(name))
 		after = strings.TrimLeft(after, " \t")
 		var value string
 		if strings.HasPrefix(after, `"`) {
@@ -86,11 +98,9 @@ func AuthParams(v string) (scheme string, params map[string]string) {
 			value, rest, _ = strings.Cut(after, ",")
 			value = strings.TrimSpace(value)
 		}
-		if _, seen := params[name]; !seen {
-			params[name] = value
-		}
+		each(strings.TrimSpace(name), value)
 	}
-	return scheme, params
+	return scheme
 }
 
 // Param returns a header parameter such as the branch of a Via or the

@@ -335,3 +335,19 @@ func TestResponse(t *testing.T) {
 		t.Fatalf("Between: %q", got)
 	}
 }
+
+// AuthPairs gives every pair in order, names as sent and duplicates
+// included; AuthParams keeps the first of each name, lower-cased.
+func TestAuthPairs(t *testing.T) {
+	const v = ` NTLM Opaque="O1", response=ab12 ,opaque="O2", realm="a, b", cnum=3`
+	var got []string
+	scheme := AuthPairs(v, func(name, value string) { got = append(got, name+"="+value) })
+	want := []string{"Opaque=O1", "response=ab12", "opaque=O2", "realm=a, b", "cnum=3"}
+	if scheme != "NTLM" || !reflect.DeepEqual(got, want) {
+		t.Errorf("AuthPairs: %q %q, want NTLM %q", scheme, got, want)
+	}
+	_, p := AuthParams(v)
+	if p["opaque"] != "O1" || p["realm"] != "a, b" || len(p) != 4 {
+		t.Errorf("AuthParams: %v", p)
+	}
+}
