@@ -220,48 +220,62 @@ func (s *Server) expireBridge(sb *switchboard, client uint32) {
 // ones leave the mailbox once written; a live one the connection drops
 // goes back to the mailbox.
 func (s *Server) deliverPending(ctx context.Context, c *sbConn, pending []pendingMessage) {
-	var (
-		mu        sync.Mutex
-		delivered []int64
-	)
+	// Only messages from the mailbox are waited on; a live one costs no
+	// more than its receipt.
+	var fromMailbox *deliveredOffline
+	if slices.ContainsFunc(pending, func(p pendingMessage) bool { return p.msg.Offline != 0 }) {
+		fromMailbox = &deliveredOffline{}
+	}
 	for _, p := range pending {
 		if p.payload != nil {
 			c.relay(ctx, p.from, p.payload)
 			continue
 		}
-		payloads := textPayloads(p.msg, s.cfg.MaxMessageBytes)
-		for i, payload := range payloads {
-			if i < len(payloads)-1 {
-				c.write(wire.AppendPayloadCommand(nil, "MSG", payload, p.from.Email, wire.EncodeName(p.from.DisplayName)))
-				continue
-			}
-			// The message counts as written when its last part is.
-			c.writeTracked(wire.AppendPayloadCommand(nil, "MSG", payload, p.from.Email, wire.EncodeName(p.from.DisplayName)), func(written bool) {
-				switch {
-				case written && p.msg.Offline != 0:
-					mu.Lock()
-					delivered = append(delivered, p.msg.Offline)
-					mu.Unlock()
-				case !written && p.msg.Offline == 0:
-					s.cfg.Hub.Undelivered(c.acct.Number, p.from, p.msg, protocolName)
-				}
-			})
+		commands := textCommands(p.from, p.msg, s.cfg.MaxMessageBytes)
+		for _, line := range commands[:len(commands)-1] {
+			c.write(line)
 		}
+		// The message counts as written when its last part is.
+		c.writeTracked(commands[len(commands)-1], func(written bool) {
+			switch {
+			case written && p.msg.Offline != 0:
+				fromMailbox.add(p.msg.Offline)
+			case !written && p.msg.Offline == 0:
+				s.cfg.Hub.Undelivered(c.acct.Number, p.from, p.msg, protocolName)
+			}
+		})
 	}
-	if !slices.ContainsFunc(pending, func(p pendingMessage) bool { return p.msg.Offline != 0 }) {
+	if fromMailbox == nil {
 		// Nothing to take out of the mailbox once written: no waiting for
 		// the writes, which would hold the sender's goroutine (or the
 		// hub's) while a client that reads slowly lets its output fill.
 		return
 	}
 	c.out.Wait()
-	mu.Lock()
-	defer mu.Unlock()
-	if len(delivered) > 0 {
+	if delivered := fromMailbox.taken(); len(delivered) > 0 {
 		if err := s.cfg.Hub.Store().DeleteOffline(ctx, c.acct.Number, delivered...); err != nil {
 			s.log.Error("forget delivered offline messages", "account", c.acct.Number, "err", err)
 		}
 	}
+}
+
+// deliveredOffline collects the mailbox ids of messages written, from
+// the outbox's receipts.
+type deliveredOffline struct {
+	mu  sync.Mutex
+	ids []int64
+}
+
+func (d *deliveredOffline) add(id int64) {
+	d.mu.Lock()
+	d.ids = append(d.ids, id)
+	d.mu.Unlock()
+}
+
+func (d *deliveredOffline) taken() []int64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.ids
 }
 
 // typingToClient shows a contact of another protocol typing, in the

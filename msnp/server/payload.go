@@ -1,7 +1,6 @@
 package server
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 
@@ -65,36 +64,56 @@ func rgbHex(r, g, b byte) string {
 	return string([]byte{digits[r>>4], digits[r&15], digits[g>>4], digits[g&15], digits[b>>4], digits[b&15]})
 }
 
-// imFormat writes a hub format as X-MMS-IM-Format; without one, the
-// official client's default font.
-func imFormat(f *hub.Format) string {
+// appendIMFormat appends a hub format as X-MMS-IM-Format; without one,
+// the official client's default font.
+func appendIMFormat(dst []byte, f *hub.Format) []byte {
 	if f == nil {
-		return "FN=Microsoft%20Sans%20Serif; EF=; CO=0; CS=0; PF=22"
+		return append(dst, "FN=Microsoft%20Sans%20Serif; EF=; CO=0; CS=0; PF=22"...)
 	}
 	font := f.Font
 	if font == "" {
 		font = "Microsoft Sans Serif"
 	}
-	var ef strings.Builder
-	for _, e := range []struct {
+	dst = append(dst, "FN="...)
+	dst = append(dst, wire.EncodeName(font)...)
+	dst = append(dst, "; EF="...)
+	for _, e := range [...]struct {
 		on bool
 		c  byte
 	}{{f.Bold, 'B'}, {f.Italic, 'I'}, {f.Underline, 'U'}, {f.Strike, 'S'}} {
 		if e.on {
-			ef.WriteByte(e.c)
+			dst = append(dst, e.c)
 		}
 	}
-	var rgb uint32
-	fmt.Sscanf(f.Color, "%06x", &rgb)
+	rgb := leadingHex(f.Color)
 	bgr := rgb>>16 | rgb&0xff00 | (rgb&0xff)<<16
-	return fmt.Sprintf("FN=%s; EF=%s; CO=%x; CS=0; PF=22", wire.EncodeName(font), ef.String(), bgr)
+	dst = append(dst, "; CO="...)
+	dst = strconv.AppendUint(dst, uint64(bgr), 16)
+	return append(dst, "; CS=0; PF=22"...)
 }
 
-// textPayloads renders a hub message as MSN text payloads, split so that
-// none exceeds max bytes and no UTF-8 character is cut in two.
-func textPayloads(msg hub.Message, max int) [][]byte {
-	head := "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\nX-MMS-IM-Format: " + imFormat(msg.Format) + "\r\n\r\n"
-	room := max - len(head)
+// leadingHex reads a colour as fmt's "%06x" does: after spaces, up to six
+// hexadecimal digits; 0 when there are none.
+func leadingHex(v string) uint32 {
+	v = strings.TrimLeft(v, " \t\r\n")
+	v = v[:min(len(v), 6)]
+	digits := v[:len(v)-len(strings.TrimLeft(v, "0123456789abcdefABCDEF"))]
+	n, _ := strconv.ParseUint(digits, 16, 32)
+	return uint32(n)
+}
+
+// textHead starts every text payload up to its X-MMS-IM-Format value.
+const textHead = "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\nX-MMS-IM-Format: "
+
+// textCommands renders a hub message from a contact as MSG commands whose
+// payloads none exceed max bytes and cut no UTF-8 character in two; each
+// command is one allocation.
+func textCommands(from hub.Account, msg hub.Message, max int) [][]byte {
+	name := wire.EncodeName(from.DisplayName)
+	var formatRoom [128]byte
+	format := appendIMFormat(formatRoom[:0], msg.Format)
+	headLen := len(textHead) + len(format) + len("\r\n\r\n")
+	room := max - headLen
 	text := msg.Text
 	var out [][]byte
 	for {
@@ -106,7 +125,19 @@ func textPayloads(msg hub.Message, max int) [][]byte {
 			}
 			chunk = text[:cut]
 		}
-		out = append(out, []byte(head+chunk))
+		size := headLen + len(chunk)
+		line := make([]byte, 0, len("MSG   \r\n")+len(from.Email)+len(name)+len("4294967296")+size)
+		line = append(line, "MSG "...)
+		line = append(line, from.Email...)
+		line = append(line, ' ')
+		line = append(line, name...)
+		line = append(line, ' ')
+		line = strconv.AppendInt(line, int64(size), 10)
+		line = append(line, "\r\n"...)
+		line = append(line, textHead...)
+		line = append(line, format...)
+		line = append(line, "\r\n\r\n"...)
+		out = append(out, append(line, chunk...))
 		text = text[len(chunk):]
 		if text == "" {
 			return out

@@ -1,6 +1,10 @@
 package server
 
 import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/crosstalk-im/crosstalk/hub"
@@ -27,5 +31,50 @@ func TestParseIMFormat(t *testing.T) {
 	}
 	if parseIMFormat("") != nil {
 		t.Error("no X-MMS-IM-Format gives a format")
+	}
+}
+
+// A message from a contact of another protocol is one MSG command per
+// part: the sender's address and encoded name, the payload's length, the
+// text header with the format in X-MMS-IM-Format (colour in
+// blue-green-red) and the text, cut at max bytes of payload without
+// splitting a character.
+func TestTextCommands(t *testing.T) {
+	from := hub.Account{Email: "ann@gg.example", DisplayName: "Ann 100%"}
+	const head = "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\nX-MMS-IM-Format: "
+	bold := &hub.Format{Font: "Comic Sans", Bold: true, Strike: true, Color: "FF8000"}
+	format := "FN=Comic%20Sans; EF=BS; CO=80ff; CS=0; PF=22"
+	payload := head + format + "\r\n\r\nhello"
+	got := textCommands(from, hub.Message{Text: "hello", Format: bold}, 1664)
+	want := "MSG ann@gg.example Ann%20100%25 " + strconv.Itoa(len(payload)) + "\r\n" + payload
+	if len(got) != 1 || string(got[0]) != want {
+		t.Fatalf("textCommands = %q, want [%q]", got, want)
+	}
+
+	plain := head + "FN=Microsoft%20Sans%20Serif; EF=; CO=0; CS=0; PF=22\r\n\r\n"
+	max := len(plain) + 4
+	got = textCommands(from, hub.Message{Text: "abcżdefgh"}, max) // ż is two bytes
+	var texts []string
+	for _, line := range got {
+		cmd, body, _ := strings.Cut(string(line), "\r\n")
+		if n := strings.Fields(cmd)[3]; n != strconv.Itoa(len(body)) || len(body) > max || !strings.HasPrefix(body, plain) {
+			t.Fatalf("part %q: length %s for a %d-byte payload (at most %d)", line, n, len(body), max)
+		}
+		texts = append(texts, strings.TrimPrefix(body, plain))
+	}
+	if want := []string{"abc", "żde", "fgh"}; !slices.Equal(texts, want) {
+		t.Errorf("parts %q, want %q", texts, want)
+	}
+}
+
+// A hub colour is read as fmt's "%06x" read it before: up to six leading
+// hex digits after spaces, 0 for none.
+func TestLeadingHex(t *testing.T) {
+	for _, in := range []string{"FF8000", "ff8000", "00000A", "1234567", "  abc", "12zz", "zz", "", "FFFFFF"} {
+		var want uint32
+		fmt.Sscanf(in, "%06x", &want)
+		if got := leadingHex(in); got != want {
+			t.Errorf("leadingHex(%q) = %x, want %x", in, got, want)
+		}
 	}
 }
