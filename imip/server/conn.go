@@ -317,13 +317,19 @@ func statBlock(from hub.Account, st hub.Status, text string) *wire.Block {
 
 // messageBlock is an incoming message for the session's account.
 func messageBlock(from hub.Account, to uint32, msg hub.Message) *wire.Block {
-	b := wire.NewBlock(wire.TypeMESG).
-		Add(wire.HeaderContentType, wire.ContentTypeText).
+	// The block and its header lines in one allocation: every message
+	// delivered is built here.
+	b := &struct {
+		wire.Block
+		headers [4]wire.Header
+	}{Block: wire.Block{Type: wire.TypeMESG}}
+	b.Headers = b.headers[:0]
+	b.Add(wire.HeaderContentType, wire.ContentTypeText).
 		Add(wire.HeaderFrom, address(from)).
 		Add(wire.HeaderTime, wire.FormatTime(msg.Sent)).
 		Add(wire.HeaderTo, strconv.FormatUint(uint64(to), 10))
 	b.Body = []byte(msg.Text)
-	return b
+	return &b.Block
 }
 
 // requestBlock asks the account to let from add it.
@@ -361,11 +367,11 @@ func (c *conn) Deliver(ev hub.Event) bool {
 		c.mu.Lock()
 		me := c.number
 		c.mu.Unlock()
-		if ev.Message != nil {
-			msg := *ev.Message
-			return c.sendTracked(messageBlock(ev.From, me, msg), func(written bool) {
+		if msg := ev.Message; msg != nil { // the hub's, shared and never changed
+			from := ev.From
+			return c.sendTracked(messageBlock(from, me, *msg), func(written bool) {
 				if !written {
-					c.srv.cfg.Hub.Undelivered(me, ev.From, msg, protocolName)
+					c.srv.cfg.Hub.Undelivered(me, from, *msg, protocolName)
 				}
 			}) == nil
 		}
