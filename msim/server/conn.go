@@ -578,11 +578,11 @@ func (c *conn) deliver(ev hub.Event) bool {
 	case hub.EventPresence:
 		return c.send(presenceMessage(ev.From.Number, ev.Status, ev.Text))
 	case hub.EventMessage:
-		if ev.Message != nil {
-			s, msg := c.sess(), *ev.Message
-			return c.deliverMessage(ev.From, msg, func(written bool) {
+		if msg := ev.Message; msg != nil { // the hub's, shared and never changed
+			s, from := c.sess(), ev.From
+			return c.deliverMessage(from, *msg, func(written bool) {
 				if !written {
-					s.Undelivered(ev.From, msg)
+					s.Undelivered(from, *msg)
 				}
 			})
 		}
@@ -599,7 +599,7 @@ func (c *conn) deliver(ev hub.Event) bool {
 }
 
 func (c *conn) deliverMessage(from hub.Account, msg hub.Message, receipt outbox.Receipt) bool {
-	m := wire.Message{wire.Int(wire.TypeBM, wire.BMIM), wire.Uint("f", from.Number)}
+	m := append(make(wire.Message, 0, 4), wire.Int(wire.TypeBM, wire.BMIM), wire.Uint("f", from.Number)) // room for date and msg
 	if n, ok := zapOf(msg.Text); ok {
 		m[0] = wire.Int(wire.TypeBM, wire.BMAction)
 		return c.sendTracked(append(m, wire.Str("msg", wire.ZapMsg(n))), receipt)

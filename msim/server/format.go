@@ -1,8 +1,10 @@
 package server
 
 import (
+	"encoding/hex"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -82,28 +84,25 @@ func parseColor(v string) string {
 // it: a run's text in <f> and <c> when it has formatting, smileys as
 // emoticons, and a <p> per line when there are several.
 func toMarkup(msg hub.Message) string {
-	lines := [][]hub.Run{nil}
-	for _, r := range msg.TextRuns() {
+	runs := msg.TextRuns()
+	lines := slices.ContainsFunc(runs, func(r hub.Run) bool { return strings.Contains(r.Text, "\n") })
+	var b strings.Builder
+	b.Grow(len(msg.Text) + 16)
+	if lines {
+		b.WriteString("<p>")
+	}
+	for _, r := range runs {
 		for i, part := range strings.Split(r.Text, "\n") {
 			if i > 0 {
-				lines = append(lines, nil)
+				b.WriteString("</p><p>")
 			}
 			if part != "" {
-				lines[len(lines)-1] = append(lines[len(lines)-1], hub.Run{Text: part, Format: r.Format})
+				writeRunMarkup(&b, part, r.Format)
 			}
 		}
 	}
-	var b strings.Builder
-	for _, line := range lines {
-		if len(lines) > 1 {
-			b.WriteString("<p>")
-		}
-		for _, r := range line {
-			b.WriteString(runMarkup(r))
-		}
-		if len(lines) > 1 {
-			b.WriteString("</p>")
-		}
+	if lines {
+		b.WriteString("</p>")
 	}
 	if b.String() == "final" {
 		return "<p>final</p>" // a bare value "final" would end the message early
@@ -111,27 +110,62 @@ func toMarkup(msg hub.Message) string {
 	return b.String()
 }
 
-func runMarkup(r hub.Run) string {
-	body := wire.InlineMarkup(r.Text)
-	f := r.Format
-	if f.Color != "" && f.Color != "000000" {
-		var red, green, blue int
-		if _, err := fmt.Sscanf(f.Color, "%02x%02x%02x", &red, &green, &blue); err == nil {
-			body = fmt.Sprintf("<c v='rgb(%d, %d, %d)'>%s</c>", red, green, blue, body)
-		}
-	}
+// writeRunMarkup writes a run's text in <f> and <c> when it has
+// formatting.
+func writeRunMarkup(b *strings.Builder, text string, f hub.Format) {
 	bits := 0
-	for i, on := range []bool{f.Bold, f.Italic, f.Underline} {
+	for i, on := range [...]bool{f.Bold, f.Italic, f.Underline} {
 		if on {
 			bits |= 1 << i
 		}
 	}
-	if bits != 0 || markupFont(f.Font) != "" {
-		attrs := fmt.Sprintf(" s='%d'", bits)
-		if face := markupFont(f.Font); face != "" {
-			attrs = " f='" + strings.ReplaceAll(face, "&", "&amp;") + "'" + attrs
+	face := markupFont(f.Font)
+	font := bits != 0 || face != ""
+	if font {
+		b.WriteString("<f")
+		if face != "" {
+			b.WriteString(" f='")
+			b.WriteString(strings.ReplaceAll(face, "&", "&amp;"))
+			b.WriteString("'")
 		}
-		body = "<f" + attrs + ">" + body + "</f>"
+		b.WriteString(" s='")
+		b.WriteString(strconv.Itoa(bits))
+		b.WriteString("'>")
 	}
-	return body
+	rgb, colored := markupColor(f.Color)
+	if colored {
+		b.WriteString("<c v='rgb(")
+		for i, c := range rgb {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(strconv.Itoa(int(c)))
+		}
+		b.WriteString(")'>")
+	}
+	b.WriteString(wire.InlineMarkup(text))
+	if colored {
+		b.WriteString("</c>")
+	}
+	if font {
+		b.WriteString("</f>")
+	}
+}
+
+// markupColor reads a hub colour other than black for <c>, as fmt's
+// "%02x%02x%02x" reads it; six hex digits, the hub's form, without fmt.
+func markupColor(color string) (rgb [3]byte, ok bool) {
+	if color == "" || color == "000000" {
+		return rgb, false
+	}
+	if len(color) == 6 {
+		if _, err := hex.Decode(rgb[:], []byte(color)); err == nil {
+			return rgb, true
+		}
+	}
+	var red, green, blue int
+	if _, err := fmt.Sscanf(color, "%02x%02x%02x", &red, &green, &blue); err != nil {
+		return rgb, false
+	}
+	return [3]byte{byte(red), byte(green), byte(blue)}, true
 }

@@ -59,6 +59,11 @@ func TestToMarkup(t *testing.T) {
 		{hub.Message{Text: "a\nb", Format: &hub.Format{Bold: true}}, "<p><f s='1'>a</f></p><p><f s='1'>b</f></p>"},
 		{hub.RichMessage([]hub.Run{{Text: "red", Format: hub.Format{Color: "FF0000"}}, {Text: " and "}, {Text: "Arial bold", Format: hub.Format{Font: "Ari'al", Bold: true}}}),
 			"<c v='rgb(255, 0, 0)'>red</c> and <f f='Arial' s='1'>Arial bold</f>"},
+		{hub.Message{Text: "all", Format: &hub.Format{Font: "A&B", Italic: true, Underline: true, Color: "0a8000"}},
+			"<f f='A&amp;B' s='6'><c v='rgb(10, 128, 0)'>all</c></f>"},
+		{hub.Message{Text: "short", Format: &hub.Format{Color: "F80"}}, "short"},
+		{hub.Message{Text: "long", Format: &hub.Format{Color: "FF80001"}}, "<c v='rgb(255, 128, 0)'>long</c>"},
+		{hub.Message{Text: "a\n\nb"}, "<p>a</p><p></p><p>b</p>"},
 	} {
 		if got := toMarkup(tc.msg); got != tc.markup {
 			t.Errorf("toMarkup(%+v) = %q, want %q", tc.msg, got, tc.markup)
