@@ -588,7 +588,7 @@ func (c *conn) newRequest(method, target, from, to, callID string, cseq uint32) 
 		Add(wire.HeaderFrom, from).
 		Add(wire.HeaderTo, to).
 		Add(wire.HeaderCallID, callID).
-		Add(wire.HeaderCSeq, uitoa(cseq)+" "+method)
+		Add(wire.HeaderCSeq, cseqValue(cseq, method))
 }
 
 // Deliver turns hub events into requests to the client. It runs on the
@@ -703,4 +703,8 @@ func appendRandomHex(dst []byte, n int) []byte {
 	return hex.AppendEncode(dst, b[:n])
 }
 
-func uitoa(n uint32) string { return strconv.FormatUint(uint64(n), 10) }
+// cseqValue is a CSeq header's value, in one allocation.
+func cseqValue(n uint32, method string) string {
+	var b [32]byte
+	return string(append(append(strconv.AppendUint(b[:0], uint64(n), 10), ' '), method...))
+}

@@ -29,6 +29,9 @@ type dialog struct {
 	target    string // where the client is reached in this dialog
 	clientURI string // the client in this dialog
 	cseq      uint32 // our last CSeq
+	// from and to are our requests' From and To, kept once the client's
+	// tag is known: every message in the dialog names them. Under c.mu.
+	from, to string
 	// ours: we sent the INVITE; established: the client accepted it.
 	ours, established bool
 	// waiting are the messages that came before the client accepted.
@@ -381,11 +384,18 @@ func (c *conn) evictLocked() *wire.Message {
 
 // inDialog starts a request of ours in d.
 func (c *conn) inDialog(d *dialog, method string, cseq uint32) *wire.Message {
-	to := "<" + d.clientURI + ">"
-	if d.remoteTag != "" {
-		to += ";tag=" + d.remoteTag
+	if d.from == "" {
+		d.from = "<" + d.peerURI + ">;tag=" + d.localTag
 	}
-	return c.newRequest(method, d.target, "<"+d.peerURI+">;tag="+d.localTag, to, d.callID, cseq)
+	to := d.to
+	if to == "" {
+		to = "<" + d.clientURI + ">"
+		if d.remoteTag != "" {
+			to += ";tag=" + d.remoteTag
+			d.to = to // the tag does not change once known
+		}
+	}
+	return c.newRequest(method, d.target, d.from, to, d.callID, cseq)
 }
 
 // invite asks the client into a new IM session with d.peer; the messages
