@@ -213,18 +213,18 @@ func (c *conn) handleMessage(ctx context.Context, m *wire.Message) error {
 		c.respond(m, 481, "")
 		return nil
 	}
-	ct := strings.ToLower(m.Get(wire.HeaderContentType))
+	ct := m.Get(wire.HeaderContentType)
 	var text string
 	switch {
-	case strings.HasPrefix(ct, "text/plain"):
+	case hasPrefixFold(ct, "text/plain"):
 		text = string(m.Body)
-	case strings.HasPrefix(ct, "text/html"):
+	case hasPrefixFold(ct, "text/html"):
 		text = stripHTML(string(m.Body))
-	case strings.HasPrefix(ct, "application/im-iscomposing+xml"):
+	case hasPrefixFold(ct, "application/im-iscomposing+xml"):
 		active := strings.Contains(string(m.Body), "active")
 		c.respond(m, 200, "")
 		return c.typingToHub(ctx, d, active)
-	case strings.HasPrefix(ct, invite.ContentType):
+	case hasPrefixFold(ct, invite.ContentType):
 		return c.handleInvitation(ctx, d, m)
 	default:
 		c.respond(m, 415, "")
@@ -260,6 +260,12 @@ func (c *conn) handleMessage(ctx context.Context, m *wire.Message) error {
 		c.respond(m, code, "")
 	}
 	return nil
+}
+
+// hasPrefixFold is strings.HasPrefix without regard to case, and without
+// lower-casing a copy of every message's Content-Type.
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
 // dialog finds the IM session of an in-dialog request.
