@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -24,6 +25,9 @@ import (
 type directory struct {
 	watcher jetstream.KeyWatcher
 	done    chan struct{}
+	// stopping is set when the hub closes the replica, whose end is then
+	// no lag to wait for or report.
+	stopping atomic.Bool
 
 	mu      sync.RWMutex
 	records map[uint32]revisioned
@@ -100,7 +104,8 @@ func (d *directory) count(rec presenceRecord, delta int) {
 }
 
 // waitFor returns once the replica reflects bucket revision rev, or after
-// catchUpTimeout (false).
+// catchUpTimeout or when the replica stopped following the bucket
+// (false); while the hub closes it does not wait, and reports no lag.
 func (d *directory) waitFor(rev uint64) bool {
 	var timer *time.Timer
 	for {
@@ -119,7 +124,7 @@ func (d *directory) waitFor(rev uint64) bool {
 		case <-timer.C:
 			return false
 		case <-d.done:
-			return false
+			return d.stopping.Load()
 		}
 	}
 }
@@ -164,6 +169,7 @@ func (d *directory) hasSessionBesides(number uint32, protocol string) bool {
 }
 
 func (d *directory) stop() {
+	d.stopping.Store(true)
 	_ = d.watcher.Stop()
 	<-d.done
 }
