@@ -351,3 +351,25 @@ func TestAuthPairs(t *testing.T) {
 		t.Errorf("AuthParams: %v", p)
 	}
 }
+
+// FuzzAuthPairs: whatever an Authorization or Authentication-Info header
+// holds, AuthPairs ends, and AuthParams keeps the first value of each
+// name, lower-cased, that AuthPairs hands out.
+func FuzzAuthPairs(f *testing.F) {
+	f.Add(` NTLM Opaque="O1", response=ab12 ,opaque="O2", realm="a, b", cnum=3`)
+	f.Add(`NTLM qop="auth", opaque="`)
+	f.Add(`Digest =, ,="x"`)
+	f.Fuzz(func(t *testing.T, v string) {
+		first := map[string]string{}
+		scheme := AuthPairs(v, func(name, value string) {
+			name = strings.ToLower(name)
+			if _, seen := first[name]; !seen {
+				first[name] = value
+			}
+		})
+		scheme2, params := AuthParams(v)
+		if scheme != scheme2 || !reflect.DeepEqual(first, params) {
+			t.Fatalf("AuthPairs %q %q, AuthParams %q %q", scheme, first, scheme2, params)
+		}
+	})
+}
