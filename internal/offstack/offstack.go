@@ -55,9 +55,6 @@ func Run(f func()) {
 	doneChans.Put(t.done)
 }
 
-// Go calls f on a worker goroutine and returns at once.
-func Go(f func()) { start(task{f: f}) }
-
 // goRun calls r.run on a worker goroutine and returns at once.
 func goRun(r runner) { start(task{r: r}) }
 
