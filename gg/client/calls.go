@@ -43,39 +43,80 @@ type UserlistReply struct {
 // says when the message was only queued. A message the server refused
 // gives a *MessageRefused. The ack's Seq is the message's sequence number,
 // counted per session from 1; on error it is still set if the message was
-// sent.
+// written.
 func (c *Client) SendMessage(ctx context.Context, to uint32, text string) (MessageAck, error) {
-	if err := c.requireState(stateConnected); err != nil {
-		return MessageAck{}, err
-	}
-	w := &sendWait{ack: make(chan MessageAck, 1)}
-	c.mu.Lock()
-	c.seq++
-	seq := c.seq
-	c.sends[seq] = w
-	c.mu.Unlock()
-	msg := &ggpb.GG110SendMessage{
-		Recipient: wire.AppendProtoUIN(nil, wire.UINMagicClient, to),
-		Dummy1:    proto.Uint32(8),
-		Seq:       proto.Uint32(seq),
-		MsgPlain:  proto.String(text),
-		MsgXhtml:  proto.String(textToHTML(text)),
-	}
-	err := c.sendProto(ctx, wire.TypeSendMsg110, msg)
-	var ack MessageAck
-	if err == nil {
-		ack, err = waitFor(ctx, c, w.ack)
-	}
+	d, err := c.Post(ctx, to, text)
 	if err != nil {
-		c.mu.Lock()
-		delete(c.sends, seq)
-		c.mu.Unlock()
-		return MessageAck{Seq: seq}, err
+		return MessageAck{Seq: d.Seq()}, err
+	}
+	return d.Wait(ctx)
+}
+
+// Delivery is a message sent with Post whose ack is still to be awaited.
+type Delivery struct {
+	c    *Client
+	seq  uint32
+	wait *sendWait
+}
+
+// Seq is the message's sequence number (0 when it was never sent).
+func (d *Delivery) Seq() uint32 {
+	if d == nil {
+		return 0
+	}
+	return d.seq
+}
+
+// Wait waits for the server's ack to the message, as SendMessage does: a
+// refusal gives a *MessageRefused, and the ack's Seq is set on error too.
+// It may be called once; when ctx ends first, or the connection, the ack
+// is no longer awaited.
+func (d *Delivery) Wait(ctx context.Context) (MessageAck, error) {
+	ack, err := waitFor(ctx, d.c, d.wait.ack)
+	if err != nil {
+		d.c.forget(d.seq)
+		return MessageAck{Seq: d.seq}, err
 	}
 	if !taken(ack.Status) && ack.Status != 0 {
 		return ack, &MessageRefused{Status: ack.Status}
 	}
 	return ack, nil
+}
+
+// Post sends text to a UIN as SendMessage does and returns before the
+// server acks it, so that a client with several messages to send need not
+// wait for each ack before sending the next (as libgadu does not); the
+// acks carry the messages' sequence numbers, and Delivery.Wait waits for
+// the message's own. On error the Delivery is nil.
+func (c *Client) Post(ctx context.Context, to uint32, text string) (*Delivery, error) {
+	if err := c.requireState(stateConnected); err != nil {
+		return nil, err
+	}
+	d := &Delivery{c: c, wait: &sendWait{ack: make(chan MessageAck, 1)}}
+	c.mu.Lock()
+	c.seq++
+	d.seq = c.seq
+	c.sends[d.seq] = d.wait
+	c.mu.Unlock()
+	msg := &ggpb.GG110SendMessage{
+		Recipient: wire.AppendProtoUIN(nil, wire.UINMagicClient, to),
+		Dummy1:    proto.Uint32(8),
+		Seq:       proto.Uint32(d.seq),
+		MsgPlain:  proto.String(text),
+		MsgXhtml:  proto.String(textToHTML(text)),
+	}
+	if err := c.sendProto(ctx, wire.TypeSendMsg110, msg); err != nil {
+		c.forget(d.seq)
+		return nil, err
+	}
+	return d, nil
+}
+
+// forget stops awaiting the ack for seq.
+func (c *Client) forget(seq uint32) {
+	c.mu.Lock()
+	delete(c.sends, seq)
+	c.mu.Unlock()
 }
 
 // SendTyping sends GG_TYPING_NOTIFICATION: length characters typed to a

@@ -10,7 +10,9 @@
 // offline) and the userlist calls wait for their answers, which the reader
 // routes to them: message acks by sequence number, pongs and userlist
 // replies in order. Waits end when the context is done; an answer arriving
-// later is dropped. Methods may be called from several goroutines.
+// later is dropped. Post sends a message without waiting, so that several
+// can be in flight; its Delivery awaits the ack. Methods may be called
+// from several goroutines.
 //
 // # Events
 //

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"reflect"
 	"testing"
@@ -183,6 +184,107 @@ func TestSendMessageTimeout(t *testing.T) {
 	}
 	if server, err := c.Ping(ctx(t)); err != nil || !server.IsZero() {
 		t.Fatalf("Ping = %v, %v", server, err)
+	}
+}
+
+// TestPost: several messages go out before any ack; the acks, out of
+// order, each reach their own Delivery by sequence number.
+func TestPost(t *testing.T) {
+	f := newFake(t, func(p *peer) {
+		serverLogin(p)
+		for seq := uint32(1); seq <= 3; seq++ {
+			var m ggpb.GG110SendMessage
+			p.expectProto(wire.TypeSendMsg110, &m)
+			if m.GetSeq() != seq || m.GetMsgPlain() != fmt.Sprint("m", seq) {
+				p.Failf("fake: GG110SendMessage = %v, want seq %d", &m, seq)
+			}
+		}
+		p.send(wire.TypeSendMsgAck, wire.AppendSendMsgAck(nil, wire.SendMsgAck{Status: wire.AckBlocked, Recipient: 5678, Seq: 2}))
+		for _, seq := range []uint32{3, 1} {
+			p.sendProto(wire.TypeSendMsgAck110, &ggpb.GG110MessageAck{MsgType: proto.Uint32(1), Seq: proto.Uint32(seq),
+				Time: proto.Uint32(1700000000 + seq), Dummy1: proto.Uint32(0)})
+		}
+		p.ExpectClose()
+	})
+	c := loggedIn(t, f, Options{})
+	var ds []*Delivery
+	for i := 1; i <= 3; i++ {
+		d, err := c.Post(ctx(t), 5678, fmt.Sprint("m", i))
+		if err != nil || d.Seq() != uint32(i) {
+			t.Fatalf("Post %d = %v, %v", i, d.Seq(), err)
+		}
+		ds = append(ds, d)
+	}
+	for i, d := range ds {
+		seq := uint32(i + 1)
+		ack, err := d.Wait(ctx(t))
+		if seq == 2 {
+			var refused *MessageRefused
+			if !errors.As(err, &refused) || refused.Status != wire.AckBlocked || ack != (MessageAck{Seq: 2, Status: wire.AckBlocked}) {
+				t.Errorf("refused Wait = %+v, %v", ack, err)
+			}
+			continue
+		}
+		if want := (MessageAck{Seq: seq, MsgType: 1, Time: time.Unix(int64(1700000000+seq), 0)}); err != nil || ack != want {
+			t.Errorf("Wait %d = %+v, %v; want %+v", seq, ack, err, want)
+		}
+	}
+}
+
+// TestPostAckNeverComes: a Wait whose ack does not come ends with its
+// context; the others are still answered.
+func TestPostAckNeverComes(t *testing.T) {
+	f := newFake(t, func(p *peer) {
+		serverLogin(p)
+		p.expect(wire.TypeSendMsg110)
+		p.expect(wire.TypeSendMsg110)
+		p.sendProto(wire.TypeSendMsgAck110, &ggpb.GG110MessageAck{MsgType: proto.Uint32(1), Seq: proto.Uint32(2),
+			Time: proto.Uint32(1), Dummy1: proto.Uint32(0)})
+		p.ExpectClose()
+	})
+	c := loggedIn(t, f, Options{})
+	first, err := c.Post(ctx(t), 5678, "one")
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := c.Post(ctx(t), 5678, "two")
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx(t), fakeserver.ShortTimeout)
+	defer cancel()
+	if ack, err := first.Wait(short); ack.Seq != 1 || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Wait for the unanswered one = %+v, %v", ack, err)
+	}
+	if ack, err := second.Wait(ctx(t)); ack.Seq != 2 || err != nil {
+		t.Errorf("Wait for the answered one = %+v, %v", ack, err)
+	}
+}
+
+// TestPostConnectionEnds: the connection ending completes every pending
+// Delivery with its cause.
+func TestPostConnectionEnds(t *testing.T) {
+	f := newFake(t, func(p *peer) {
+		serverLogin(p)
+		p.expect(wire.TypeSendMsg110)
+		p.expect(wire.TypeSendMsg110)
+	}) // and hangs up
+	c := loggedIn(t, f, Options{})
+	var ds []*Delivery
+	for _, text := range []string{"one", "two"} {
+		d, err := c.Post(ctx(t), 5678, text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds = append(ds, d)
+	}
+	for _, d := range ds {
+		if ack, err := d.Wait(ctx(t)); ack.Seq != d.Seq() || !errors.Is(err, ErrClosed) || !errors.Is(err, io.EOF) {
+			t.Errorf("Wait %d = %+v, %v", d.Seq(), ack, err)
+		}
+	}
+	if _, err := c.Post(ctx(t), 5678, "three"); !errors.Is(err, ErrClosed) {
+		t.Errorf("Post after the end = %v", err)
 	}
 }
 
