@@ -112,7 +112,7 @@ type pipelinedEnd interface {
 }
 
 // waitingEnd is a loadEnd whose client waits for each acknowledgement
-// (GG, IMIP, SIP, web chat): post sends and waits, and there is nothing
+// (IMIP, SIP, web chat): post sends and waits, and there is nothing
 // left to confirm, so it keeps one message in flight.
 type waitingEnd struct{ loadEnd }
 
@@ -241,11 +241,16 @@ func (e *switchboardEnd) post(ctx context.Context, texts []string) error {
 	return err
 }
 
-func (e *switchboardEnd) confirm(ctx context.Context) error {
-	d := e.posted[0]
-	e.posted[0] = nil
-	e.posted = e.posted[1:]
-	return d.Wait(ctx)
+func (e *switchboardEnd) confirm(ctx context.Context) error { return takeOldest(&e.posted).Wait(ctx) }
+
+// takeOldest removes and returns the first of posted, which must not be
+// empty.
+func takeOldest[D any](posted *[]D) D {
+	var none D
+	d := (*posted)[0]
+	(*posted)[0] = none
+	*posted = (*posted)[1:]
+	return d
 }
 
 func (e *switchboardEnd) receive(ctx context.Context) (string, error) {
@@ -269,19 +274,38 @@ func openGG(ctx context.Context, addr string, d *net.Dialer, account int, _ bool
 
 func (s ggSession) close() { s.c.Close() }
 
-func (s ggSession) endTo(account int) loadEnd { return ggEnd{s.c, loadtestNumber(account)} }
+func (s ggSession) endTo(account int) loadEnd { return &ggEnd{c: s.c, to: loadtestNumber(account)} }
 
+// ggEnd sends as Gadu-Gadu clients do, without waiting for each ack;
+// posted are the messages whose ack it has not awaited yet, oldest first.
 type ggEnd struct {
-	c  *ggclient.Client
-	to uint32
+	c      *ggclient.Client
+	to     uint32
+	posted []*ggclient.Delivery
 }
 
-func (e ggEnd) send(ctx context.Context, text string) error {
+func (e *ggEnd) send(ctx context.Context, text string) error {
 	_, err := e.c.SendMessage(ctx, e.to, text)
 	return err
 }
 
-func (e ggEnd) receive(ctx context.Context) (string, error) {
+func (e *ggEnd) post(ctx context.Context, texts []string) error {
+	for _, text := range texts {
+		d, err := e.c.Post(ctx, e.to, text)
+		if err != nil {
+			return err
+		}
+		e.posted = append(e.posted, d)
+	}
+	return nil
+}
+
+func (e *ggEnd) confirm(ctx context.Context) error {
+	_, err := takeOldest(&e.posted).Wait(ctx)
+	return err
+}
+
+func (e *ggEnd) receive(ctx context.Context) (string, error) {
 	m, err := nextEvent[ggclient.Message](ctx, e.c.Events())
 	return m.Text, err
 }
