@@ -128,12 +128,24 @@ func (c *Client) SendMessage(ctx context.Context, to, text string) (uint32, erro
 // SendMessageAcked sends a MESG without ACK-Type (To, From) and waits for
 // the ACK, which our server sends for every such message.
 func (c *Client) SendMessageAcked(ctx context.Context, to, text string) error {
-	if err := c.requireState(stateOnline); err != nil {
+	d, err := c.PostMessage(ctx, to, text)
+	if err != nil {
 		return err
+	}
+	return d.Wait(ctx)
+}
+
+// PostMessage sends the MESG SendMessageAcked does and returns before the
+// ACK comes, so that a client with several messages to send need not wait
+// for each ACK before sending the next; the ACK references the MESG's ID,
+// and Delivery.Wait waits for it. On error the Delivery is nil.
+func (c *Client) PostMessage(ctx context.Context, to, text string) (*Delivery, error) {
+	if err := c.requireState(stateOnline); err != nil {
+		return nil, err
 	}
 	b := wire.NewBlock(wire.TypeMESG).Add(wire.HeaderTo, to).Add(wire.HeaderFrom, c.User())
 	b.Body = []byte(text)
-	return c.requestAck(ctx, b)
+	return c.post(ctx, b)
 }
 
 // ListAdd sends "LIST ADD <user>" (List: Buddy, From: us) with text, the

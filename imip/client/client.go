@@ -12,7 +12,9 @@
 // goroutine, which reads everything the server sends. Login, SetStatus,
 // the List calls, Ping, SendMessageAcked and Disconnect wait for the block
 // that references theirs (Reference: <our ID>): ACK 600 is success, any
-// other code an *AckError. SendMessage does not wait: like the Yahoo!
+// other code an *AckError. PostMessage sends what SendMessageAcked does
+// without waiting, so that several can be in flight; its Delivery awaits
+// the ACK. SendMessage does not wait either: like the Yahoo!
 // client it asks for "ACK-Type: errors-only", so a failure arrives later
 // as a MessageFailed event. Waits end when the context is done; an answer
 // arriving later is dropped. Methods may be called from several
@@ -348,31 +350,69 @@ type waiter struct {
 	req *wire.Block
 }
 
-// request sends b and waits for the block that references it.
-func (c *Client) request(ctx context.Context, b *wire.Block) (*wire.Block, error) {
-	ch := make(chan *wire.Block, 1)
-	id, err := c.send(ctx, b, func(id uint32) { c.waiters[id] = waiter{ch: ch, req: b} })
+// Delivery is a block sent whose answer is still to be awaited (see
+// Post).
+type Delivery struct {
+	c   *Client
+	id  uint32
+	req *wire.Block
+	ch  chan *wire.Block // buffered, 1
+}
+
+// ID is the block's ID, which its answer references.
+func (d *Delivery) ID() uint32 { return d.id }
+
+// Wait waits for the ACK answering the block: nil for ACK 600, an
+// *AckError for another code. It may be called once; when ctx ends first,
+// or the connection, the ACK is no longer awaited.
+func (d *Delivery) Wait(ctx context.Context) error {
+	reply, err := d.reply(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	reply, err := waitFor(ctx, c, ch)
+	return d.c.ackResult(d.req, reply)
+}
+
+// reply waits for the block that references d's.
+func (d *Delivery) reply(ctx context.Context) (*wire.Block, error) {
+	reply, err := waitFor(ctx, d.c, d.ch)
 	if err != nil {
-		c.mu.Lock()
-		delete(c.waiters, id)
-		c.mu.Unlock()
+		d.c.mu.Lock()
+		delete(d.c.waiters, d.id)
+		d.c.mu.Unlock()
 		return nil, err
 	}
 	return reply, nil
 }
 
+// post sends b and returns before the block that references it comes.
+func (c *Client) post(ctx context.Context, b *wire.Block) (*Delivery, error) {
+	d := &Delivery{c: c, req: b, ch: make(chan *wire.Block, 1)}
+	id, err := c.send(ctx, b, func(id uint32) { c.waiters[id] = waiter{ch: d.ch, req: b} })
+	if err != nil {
+		return nil, err
+	}
+	d.id = id
+	return d, nil
+}
+
+// request sends b and waits for the block that references it.
+func (c *Client) request(ctx context.Context, b *wire.Block) (*wire.Block, error) {
+	d, err := c.post(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	return d.reply(ctx)
+}
+
 // requestAck sends b and turns the answering ACK into nil or an
 // *AckError. An answer that is not an ACK breaks the protocol.
 func (c *Client) requestAck(ctx context.Context, b *wire.Block) error {
-	reply, err := c.request(ctx, b)
+	d, err := c.post(ctx, b)
 	if err != nil {
 		return err
 	}
-	return c.ackResult(b, reply)
+	return d.Wait(ctx)
 }
 
 func (c *Client) ackResult(req, reply *wire.Block) error {

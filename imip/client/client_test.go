@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"reflect"
 	"strings"
@@ -595,6 +596,92 @@ func TestLoginTimeout(t *testing.T) {
 	}
 	if d := closed(t, c); !errors.Is(d.Err, context.DeadlineExceeded) {
 		t.Fatalf("Disconnected = %+v", d)
+	}
+}
+
+// TestPostMessage: several MESGs go out before any ACK; the ACKs, out of
+// order, each reach their own Delivery by the ID they reference.
+func TestPostMessage(t *testing.T) {
+	f := newFake(t, func(p *peer) {
+		serverLogin(p)
+		for id := 1003; id <= 1005; id++ {
+			p.Expect(clientBlock("MESG", []string{fmt.Sprint("ID: ", id), "To: 7654321", "From: 1234567"}, fmt.Sprint("m", id)))
+		}
+		p.Send(ack(600, 19197, 1005))
+		p.Send(ack(811, 19196, 1004))
+		p.Send(ack(600, 19195, 1003))
+		p.ExpectClose()
+	})
+	c := loggedIn(t, f, Options{})
+	var ds []*Delivery
+	for id := 1003; id <= 1005; id++ {
+		d, err := c.PostMessage(ctx(t), "7654321", fmt.Sprint("m", id))
+		if err != nil || d.ID() != uint32(id) {
+			t.Fatalf("PostMessage %d = %v, %v", id, d, err)
+		}
+		ds = append(ds, d)
+	}
+	for _, d := range ds {
+		err := d.Wait(ctx(t))
+		if refused := d.ID() == 1004; refused != errors.Is(err, ErrUnknownUser) || !refused && err != nil {
+			t.Errorf("Wait %d = %v", d.ID(), err)
+		}
+	}
+}
+
+// TestPostMessageAckNeverComes: a Wait whose ACK does not come ends with
+// its context; the others are still answered.
+func TestPostMessageAckNeverComes(t *testing.T) {
+	f := newFake(t, func(p *peer) {
+		serverLogin(p)
+		p.Expect(clientBlock("MESG", []string{"ID: 1003", "To: 7654321", "From: 1234567"}, "one"))
+		p.Expect(clientBlock("MESG", []string{"ID: 1004", "To: 7654321", "From: 1234567"}, "two"))
+		p.Send(ack(600, 19195, 1004))
+		p.ExpectClose()
+	})
+	c := loggedIn(t, f, Options{})
+	first, err := c.PostMessage(ctx(t), "7654321", "one")
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := c.PostMessage(ctx(t), "7654321", "two")
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx(t), fakeserver.ShortTimeout)
+	defer cancel()
+	if err := first.Wait(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Wait for the unanswered one = %v", err)
+	}
+	if err := second.Wait(ctx(t)); err != nil {
+		t.Errorf("Wait for the answered one = %v", err)
+	}
+}
+
+// TestPostMessageConnectionEnds: the connection ending completes every
+// pending Delivery with its cause.
+func TestPostMessageConnectionEnds(t *testing.T) {
+	f := newFake(t, func(p *peer) {
+		serverLogin(p)
+		p.Expect(clientBlock("MESG", []string{"ID: 1003", "To: 7654321", "From: 1234567"}, "one"))
+		p.Expect(clientBlock("MESG", []string{"ID: 1004", "To: 7654321", "From: 1234567"}, "two"))
+	}) // and hangs up
+	c := loggedIn(t, f, Options{})
+	var ds []*Delivery
+	for _, text := range []string{"one", "two"} {
+		d, err := c.PostMessage(ctx(t), "7654321", text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds = append(ds, d)
+	}
+	for _, d := range ds {
+		if err := d.Wait(ctx(t)); !errors.Is(err, ErrClosed) || !errors.Is(err, io.EOF) {
+			t.Errorf("Wait %d = %v", d.ID(), err)
+		}
+	}
+	if _, err := c.PostMessage(ctx(t), "7654321", "three"); !errors.Is(err, ErrClosed) {
+		t.Errorf("PostMessage after the end = %v", err)
 	}
 }
 
