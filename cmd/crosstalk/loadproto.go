@@ -112,7 +112,7 @@ type pipelinedEnd interface {
 }
 
 // waitingEnd is a loadEnd whose client waits for each acknowledgement
-// (IMIP, SIP, web chat): post sends and waits, and there is nothing
+// (SIP, web chat): post sends and waits, and there is nothing
 // left to confirm, so it keeps one message in flight.
 type waitingEnd struct{ loadEnd }
 
@@ -330,18 +330,37 @@ func openIMIP(ctx context.Context, addr string, d *net.Dialer, account int, onli
 
 func (s imipSession) close() { s.c.Close() }
 
-func (s imipSession) endTo(account int) loadEnd { return imipEnd{s.c, loadtestID(account)} }
-
-type imipEnd struct {
-	c  *imipclient.Client
-	to string
+func (s imipSession) endTo(account int) loadEnd {
+	return &imipEnd{c: s.c, to: loadtestID(account)}
 }
 
-func (e imipEnd) send(ctx context.Context, text string) error {
+// imipEnd sends MESGs whose ACKs reference their IDs, without waiting for
+// each; posted are the messages whose ACK it has not awaited yet, oldest
+// first.
+type imipEnd struct {
+	c      *imipclient.Client
+	to     string
+	posted []*imipclient.Delivery
+}
+
+func (e *imipEnd) send(ctx context.Context, text string) error {
 	return e.c.SendMessageAcked(ctx, e.to, text)
 }
 
-func (e imipEnd) receive(ctx context.Context) (string, error) {
+func (e *imipEnd) post(ctx context.Context, texts []string) error {
+	for _, text := range texts {
+		d, err := e.c.PostMessage(ctx, e.to, text)
+		if err != nil {
+			return err
+		}
+		e.posted = append(e.posted, d)
+	}
+	return nil
+}
+
+func (e *imipEnd) confirm(ctx context.Context) error { return takeOldest(&e.posted).Wait(ctx) }
+
+func (e *imipEnd) receive(ctx context.Context) (string, error) {
 	m, err := nextEvent[imipclient.Message](ctx, e.c.Events())
 	return m.Text, err
 }

@@ -10,13 +10,13 @@ import (
 	"time"
 )
 
-// loadtest's --window keeps up to N messages in flight in each MSN, GG
-// and MySpaceIM conversation, every one of them acknowledged and received;
-// an IMIP conversation, whose client waits for each acknowledgement, keeps
-// one and says so.
+// loadtest's --window keeps up to N messages in flight in each MSN, GG,
+// IMIP and MySpaceIM conversation, every one of them acknowledged and
+// received; a SIP conversation, whose client waits for each
+// acknowledgement, keeps one and says so.
 func TestLoadtestWindow(t *testing.T) {
 	n, data := loadNode(t)
-	for key, want := range map[string]string{"msn": " (window 16)", "msim": " (window 16)", "gg": " (window 16)", "imip": " (window 1: the IMIP client waits for each acknowledgement)"} {
+	for key, want := range map[string]string{"msn": " (window 16)", "gg": " (window 16)", "imip": " (window 16)", "msim": " (window 16)", "sip": " (window 1: the SIP client waits for each acknowledgement)"} {
 		t.Run(key, func(t *testing.T) {
 			o := loadOptions(n, data)
 			o.Window = 16
@@ -25,7 +25,7 @@ func TestLoadtestWindow(t *testing.T) {
 			if key == "msn" {
 				err = (&loadtestMsnCmd{Server: n.MSNPAddr, loadtestOptions: o, Phases: []string{"messages"}}).run(testContext(t), &out)
 			} else {
-				c := loadtestProtoCmd{Server: map[string]string{"gg": n.GGAddr, "imip": n.IMIPAddr, "msim": n.MSIMAddr}[key], loadtestOptions: o, Phases: []string{"messages"}}
+				c := loadtestProtoCmd{Server: map[string]string{"gg": n.GGAddr, "imip": n.IMIPAddr, "msim": n.MSIMAddr, "sip": n.SIPAddr}[key], loadtestOptions: o, Phases: []string{"messages"}}
 				err = c.run(testContext(t), &out, loadProtocolNamed(key))
 			}
 			if err != nil {
