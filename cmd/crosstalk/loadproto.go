@@ -290,14 +290,9 @@ func (e *ggEnd) send(ctx context.Context, text string) error {
 }
 
 func (e *ggEnd) post(ctx context.Context, texts []string) error {
-	for _, text := range texts {
-		d, err := e.c.Post(ctx, e.to, text)
-		if err != nil {
-			return err
-		}
-		e.posted = append(e.posted, d)
-	}
-	return nil
+	ds, err := e.c.PostAll(ctx, e.to, texts)
+	e.posted = append(e.posted, ds...)
+	return err
 }
 
 func (e *ggEnd) confirm(ctx context.Context) error {

@@ -74,7 +74,7 @@ func (d *Delivery) Seq() uint32 {
 func (d *Delivery) Wait(ctx context.Context) (MessageAck, error) {
 	ack, err := waitFor(ctx, d.c, d.wait.ack)
 	if err != nil {
-		d.c.forget(d.seq)
+		d.c.forgetAll([]*Delivery{d})
 		return MessageAck{Seq: d.seq}, err
 	}
 	if !taken(ack.Status) && ack.Status != 0 {
@@ -89,33 +89,58 @@ func (d *Delivery) Wait(ctx context.Context) (MessageAck, error) {
 // acks carry the messages' sequence numbers, and Delivery.Wait waits for
 // the message's own. On error the Delivery is nil.
 func (c *Client) Post(ctx context.Context, to uint32, text string) (*Delivery, error) {
+	ds, err := c.PostAll(ctx, to, []string{text})
+	if err != nil {
+		return nil, err
+	}
+	return ds[0], nil
+}
+
+// PostAll is Post for several messages to one UIN, written at once (as a
+// paste split in several messages); it returns their Deliveries in the
+// same order.
+func (c *Client) PostAll(ctx context.Context, to uint32, texts []string) ([]*Delivery, error) {
 	if err := c.requireState(stateConnected); err != nil {
 		return nil, err
 	}
-	d := &Delivery{c: c, wait: &sendWait{ack: make(chan MessageAck, 1)}}
+	ds := make([]*Delivery, len(texts))
 	c.mu.Lock()
-	c.seq++
-	d.seq = c.seq
-	c.sends[d.seq] = d.wait
-	c.mu.Unlock()
-	msg := &ggpb.GG110SendMessage{
-		Recipient: wire.AppendProtoUIN(nil, wire.UINMagicClient, to),
-		Dummy1:    proto.Uint32(8),
-		Seq:       proto.Uint32(d.seq),
-		MsgPlain:  proto.String(text),
-		MsgXhtml:  proto.String(textToHTML(text)),
+	for i := range ds {
+		c.seq++
+		ds[i] = &Delivery{c: c, seq: c.seq, wait: &sendWait{ack: make(chan MessageAck, 1)}}
+		c.sends[c.seq] = ds[i].wait
 	}
-	if err := c.sendProto(ctx, wire.TypeSendMsg110, msg); err != nil {
-		c.forget(d.seq)
+	c.mu.Unlock()
+	recipient := wire.AppendProtoUIN(nil, wire.UINMagicClient, to)
+	var packets []byte
+	for i, d := range ds {
+		body, err := proto.Marshal(&ggpb.GG110SendMessage{
+			Recipient: recipient,
+			Dummy1:    proto.Uint32(8),
+			Seq:       proto.Uint32(d.seq),
+			MsgPlain:  proto.String(texts[i]),
+			MsgXhtml:  proto.String(textToHTML(texts[i])),
+		})
+		if err != nil {
+			c.forgetAll(ds)
+			return nil, err
+		}
+		c.log.Debug("gg send", "packet", wire.Packet{Type: wire.TypeSendMsg110, Body: body})
+		packets = wire.AppendPacket(packets, wire.TypeSendMsg110, body)
+	}
+	if err := c.conn.Write(ctx, packets); err != nil {
+		c.forgetAll(ds)
 		return nil, err
 	}
-	return d, nil
+	return ds, nil
 }
 
-// forget stops awaiting the ack for seq.
-func (c *Client) forget(seq uint32) {
+// forgetAll stops awaiting the acks for ds.
+func (c *Client) forgetAll(ds []*Delivery) {
 	c.mu.Lock()
-	delete(c.sends, seq)
+	for _, d := range ds {
+		delete(c.sends, d.seq)
+	}
 	c.mu.Unlock()
 }
 

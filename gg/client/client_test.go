@@ -187,8 +187,9 @@ func TestSendMessageTimeout(t *testing.T) {
 	}
 }
 
-// TestPost: several messages go out before any ack; the acks, out of
-// order, each reach their own Delivery by sequence number.
+// TestPost: several messages go out before any ack (one, then two at
+// once); the acks, out of order, each reach their own Delivery by
+// sequence number.
 func TestPost(t *testing.T) {
 	f := newFake(t, func(p *peer) {
 		serverLogin(p)
@@ -207,13 +208,19 @@ func TestPost(t *testing.T) {
 		p.ExpectClose()
 	})
 	c := loggedIn(t, f, Options{})
-	var ds []*Delivery
-	for i := 1; i <= 3; i++ {
-		d, err := c.Post(ctx(t), 5678, fmt.Sprint("m", i))
-		if err != nil || d.Seq() != uint32(i) {
-			t.Fatalf("Post %d = %v, %v", i, d.Seq(), err)
+	first, err := c.Post(ctx(t), 5678, "m1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rest, err := c.PostAll(ctx(t), 5678, []string{"m2", "m3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := append([]*Delivery{first}, rest...)
+	for i, d := range ds {
+		if d.Seq() != uint32(i+1) {
+			t.Fatalf("Delivery %d has seq %d", i, d.Seq())
 		}
-		ds = append(ds, d)
 	}
 	for i, d := range ds {
 		seq := uint32(i + 1)
