@@ -343,14 +343,9 @@ func (e *imipEnd) send(ctx context.Context, text string) error {
 }
 
 func (e *imipEnd) post(ctx context.Context, texts []string) error {
-	for _, text := range texts {
-		d, err := e.c.PostMessage(ctx, e.to, text)
-		if err != nil {
-			return err
-		}
-		e.posted = append(e.posted, d)
-	}
-	return nil
+	ds, err := e.c.PostMessages(ctx, e.to, texts)
+	e.posted = append(e.posted, ds...)
+	return err
 }
 
 func (e *imipEnd) confirm(ctx context.Context) error { return takeOldest(&e.posted).Wait(ctx) }

@@ -140,12 +140,26 @@ func (c *Client) SendMessageAcked(ctx context.Context, to, text string) error {
 // for each ACK before sending the next; the ACK references the MESG's ID,
 // and Delivery.Wait waits for it. On error the Delivery is nil.
 func (c *Client) PostMessage(ctx context.Context, to, text string) (*Delivery, error) {
+	ds, err := c.PostMessages(ctx, to, []string{text})
+	if err != nil {
+		return nil, err
+	}
+	return ds[0], nil
+}
+
+// PostMessages is PostMessage for several messages to one user, written
+// at once (as a paste split in several messages); it returns their
+// Deliveries in the same order.
+func (c *Client) PostMessages(ctx context.Context, to string, texts []string) ([]*Delivery, error) {
 	if err := c.requireState(stateOnline); err != nil {
 		return nil, err
 	}
-	b := wire.NewBlock(wire.TypeMESG).Add(wire.HeaderTo, to).Add(wire.HeaderFrom, c.User())
-	b.Body = []byte(text)
-	return c.post(ctx, b)
+	bs := make([]*wire.Block, len(texts))
+	for i, text := range texts {
+		bs[i] = wire.NewBlock(wire.TypeMESG).Add(wire.HeaderTo, to).Add(wire.HeaderFrom, c.User())
+		bs[i].Body = []byte(text)
+	}
+	return c.postAll(ctx, bs)
 }
 
 // ListAdd sends "LIST ADD <user>" (List: Buddy, From: us) with text, the

@@ -324,24 +324,41 @@ func (c *Client) emit(ev Event) error {
 // connection.
 func (c *Client) send(ctx context.Context, b *wire.Block, reg func(id uint32)) (uint32, error) {
 	var id uint32
-	err := c.conn.Send(ctx, func() ([]byte, error) {
-		id = c.nextID
-		b.Headers = append([]wire.Header{{Name: wire.HeaderID, Value: strconv.FormatUint(uint64(id), 10)}}, b.Headers...)
-		b.Blank = true // as the Yahoo! client does
-		enc, err := b.Encode()
-		if err != nil {
-			return nil, err
-		}
+	err := c.sendAll(ctx, []*wire.Block{b}, func(_ int, bid uint32) {
+		id = bid
 		if reg != nil {
-			c.mu.Lock()
-			reg(id)
-			c.mu.Unlock()
+			reg(bid)
 		}
-		c.nextID++
-		c.log.Debug("imip send", "block", b)
-		return enc, nil
 	})
 	return id, err
+}
+
+// sendAll is send for several blocks, numbered in order and written at
+// once; reg is called with each one's index and ID.
+func (c *Client) sendAll(ctx context.Context, bs []*wire.Block, reg func(i int, id uint32)) error {
+	return c.conn.Send(ctx, func() ([]byte, error) {
+		var out []byte
+		for i, b := range bs {
+			id := c.nextID + uint32(i)
+			b.Headers = append([]wire.Header{{Name: wire.HeaderID, Value: strconv.FormatUint(uint64(id), 10)}}, b.Headers...)
+			b.Blank = true // as the Yahoo! client does
+			enc, err := b.Encode()
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, enc...)
+		}
+		c.mu.Lock()
+		for i := range bs {
+			reg(i, c.nextID+uint32(i))
+		}
+		c.mu.Unlock()
+		c.nextID += uint32(len(bs))
+		for _, b := range bs {
+			c.log.Debug("imip send", "block", b)
+		}
+		return out, nil
+	})
 }
 
 // waiter is a request waiting for the block that references it.
@@ -387,13 +404,27 @@ func (d *Delivery) reply(ctx context.Context) (*wire.Block, error) {
 
 // post sends b and returns before the block that references it comes.
 func (c *Client) post(ctx context.Context, b *wire.Block) (*Delivery, error) {
-	d := &Delivery{c: c, req: b, ch: make(chan *wire.Block, 1)}
-	id, err := c.send(ctx, b, func(id uint32) { c.waiters[id] = waiter{ch: d.ch, req: b} })
+	ds, err := c.postAll(ctx, []*wire.Block{b})
 	if err != nil {
 		return nil, err
 	}
-	d.id = id
-	return d, nil
+	return ds[0], nil
+}
+
+// postAll is post for several blocks, written at once.
+func (c *Client) postAll(ctx context.Context, bs []*wire.Block) ([]*Delivery, error) {
+	ds := make([]*Delivery, len(bs))
+	for i, b := range bs {
+		ds[i] = &Delivery{c: c, req: b, ch: make(chan *wire.Block, 1)}
+	}
+	err := c.sendAll(ctx, bs, func(i int, id uint32) {
+		ds[i].id = id
+		c.waiters[id] = waiter{ch: ds[i].ch, req: bs[i]}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ds, nil
 }
 
 // request sends b and waits for the block that references it.

@@ -599,8 +599,9 @@ func TestLoginTimeout(t *testing.T) {
 	}
 }
 
-// TestPostMessage: several MESGs go out before any ACK; the ACKs, out of
-// order, each reach their own Delivery by the ID they reference.
+// TestPostMessage: several MESGs go out before any ACK (one, then two at
+// once); the ACKs, out of order, each reach their own Delivery by the ID
+// they reference.
 func TestPostMessage(t *testing.T) {
 	f := newFake(t, func(p *peer) {
 		serverLogin(p)
@@ -613,13 +614,19 @@ func TestPostMessage(t *testing.T) {
 		p.ExpectClose()
 	})
 	c := loggedIn(t, f, Options{})
-	var ds []*Delivery
-	for id := 1003; id <= 1005; id++ {
-		d, err := c.PostMessage(ctx(t), "7654321", fmt.Sprint("m", id))
-		if err != nil || d.ID() != uint32(id) {
-			t.Fatalf("PostMessage %d = %v, %v", id, d, err)
+	first, err := c.PostMessage(ctx(t), "7654321", "m1003")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rest, err := c.PostMessages(ctx(t), "7654321", []string{"m1004", "m1005"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := append([]*Delivery{first}, rest...)
+	for i, d := range ds {
+		if d.ID() != uint32(1003+i) {
+			t.Fatalf("Delivery %d has ID %d", i, d.ID())
 		}
-		ds = append(ds, d)
 	}
 	for _, d := range ds {
 		err := d.Wait(ctx(t))
