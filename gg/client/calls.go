@@ -47,7 +47,7 @@ type UserlistReply struct {
 func (c *Client) SendMessage(ctx context.Context, to uint32, text string) (MessageAck, error) {
 	d, err := c.Post(ctx, to, text)
 	if err != nil {
-		return MessageAck{Seq: d.Seq()}, err
+		return MessageAck{}, err
 	}
 	return d.Wait(ctx)
 }
@@ -59,13 +59,8 @@ type Delivery struct {
 	wait *sendWait
 }
 
-// Seq is the message's sequence number (0 when it was never sent).
-func (d *Delivery) Seq() uint32 {
-	if d == nil {
-		return 0
-	}
-	return d.seq
-}
+// Seq is the message's sequence number.
+func (d *Delivery) Seq() uint32 { return d.seq }
 
 // Wait waits for the server's ack to the message, as SendMessage does: a
 // refusal gives a *MessageRefused, and the ack's Seq is set on error too.
