@@ -180,3 +180,26 @@ func (p *Peer) ExpectEOF() {
 		p.Failf("fake: want EOF, got %q, %v", b, err)
 	}
 }
+
+// TCPPair connects a client socket to a server socket over loopback, for
+// tests of what runs on one end of a real connection; both close when the
+// test ends.
+func TCPPair(tb testing.TB) (server, client net.Conn) {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer l.Close()
+	client, err = net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { client.Close() })
+	server, err = l.Accept()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { server.Close() })
+	return server, client
+}

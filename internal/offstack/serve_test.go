@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crosstalk-im/crosstalk/internal/fakeserver"
 	"github.com/crosstalk-im/crosstalk/internal/idleread"
 )
 
@@ -121,28 +122,6 @@ func serveEcho(t *testing.T, n int, idle time.Duration) (clients []net.Conn, con
 		clients = append(clients, cl)
 	}
 	return clients, conns
-}
-
-// tcpPair connects a client to a server socket on loopback; both close
-// when the test ends.
-func tcpPair(t *testing.T) (client, server net.Conn) {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	client, err = net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Close() })
-	server, err = l.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { server.Close() })
-	return client, server
 }
 
 func roundTrip(t *testing.T, cl net.Conn, br *bufio.Reader, line string) {
@@ -303,7 +282,7 @@ func TestServePipe(t *testing.T) {
 // handshake, say) are handled at once: the socket, which has nothing
 // more to say, is not waited on first.
 func TestServeBufferedAtStart(t *testing.T) {
-	cl, nc := tcpPair(t)
+	nc, cl := fakeserver.TCPPair(t)
 	if _, err := io.WriteString(cl, "early\n"); err != nil {
 		t.Fatal(err)
 	}
@@ -326,7 +305,7 @@ func TestServeBufferedAtStart(t *testing.T) {
 // calling goroutine ends soon after), and on a worker for a connection
 // that Serve will run on the calling goroutine (a pipe), as Run does.
 func TestSetup(t *testing.T) {
-	_, sock := tcpPair(t)
+	sock, _ := fakeserver.TCPPair(t)
 	server, client := net.Pipe()
 	defer server.Close()
 	defer client.Close()

@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/crosstalk-im/crosstalk/internal/fakeserver"
 )
 
 // BenchmarkTrackedWrite measures one tracked write to a loopback client
@@ -24,7 +26,7 @@ func BenchmarkTrackedWrite(b *testing.B) {
 type opaque struct{ net.Conn }
 
 func benchmarkTrackedWrite(b *testing.B, hideSocket bool) {
-	server, client := pipe(b)
+	server, client := fakeserver.TCPPair(b)
 	go io.Copy(io.Discard, client)
 	if hideSocket {
 		server = opaque{server}

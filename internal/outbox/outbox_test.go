@@ -10,29 +10,12 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/crosstalk-im/crosstalk/internal/fakeserver"
 )
 
-func pipe(t testing.TB) (server, client net.Conn) {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	client, err = net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	server, err = l.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Close(); server.Close() })
-	return server, client
-}
-
 func TestOrderAndCloseAfter(t *testing.T) {
-	server, client := pipe(t)
+	server, client := fakeserver.TCPPair(t)
 	o := New(server, 1<<20, time.Second)
 	for _, s := range []string{"one ", "two ", "three "} {
 		if err := o.Write([]byte(s)); err != nil {
@@ -54,7 +37,7 @@ func TestOrderAndCloseAfter(t *testing.T) {
 }
 
 func TestOverflowClosesConnection(t *testing.T) {
-	server, client := pipe(t)
+	server, client := fakeserver.TCPPair(t)
 	o := New(server, 1<<16, 100*time.Millisecond)
 	chunk := make([]byte, 1<<15)
 	var err error
@@ -104,7 +87,7 @@ func (r *receipts) expect(t *testing.T, written ...bool) {
 }
 
 func TestReceiptsWhenWritten(t *testing.T) {
-	server, client := pipe(t)
+	server, client := fakeserver.TCPPair(t)
 	o := New(server, 1<<20, time.Second)
 	var r receipts
 	for i := range 10 {
@@ -125,7 +108,7 @@ func TestReceiptsWhenWritten(t *testing.T) {
 // and the ones settled as written are exactly a prefix of what the client
 // can still read from its socket.
 func TestReceiptsWhenClientStopsReading(t *testing.T) {
-	server, client := pipe(t)
+	server, client := fakeserver.TCPPair(t)
 	o := New(server, 4096, 200*time.Millisecond)
 	var r receipts
 	const n = 5000
@@ -171,7 +154,7 @@ func TestReceiptsWhenClientStopsReading(t *testing.T) {
 }
 
 func TestReceiptsOnClose(t *testing.T) {
-	server, _ := pipe(t)
+	server, _ := fakeserver.TCPPair(t)
 	o := New(server, 1<<20, time.Second)
 	o.Close()
 	var r receipts
@@ -217,7 +200,7 @@ func (c *countingConn) count() int {
 // What a command's handler queues while the outbox is held, and what
 // other goroutines queue meanwhile, leaves in one write, in order.
 func TestHoldWritesOnce(t *testing.T) {
-	server, client := pipe(t)
+	server, client := fakeserver.TCPPair(t)
 	conn := &countingConn{Conn: server}
 	o := New(conn, 1<<20, time.Second)
 	var r receipts
@@ -250,7 +233,7 @@ func TestHoldWritesOnce(t *testing.T) {
 // tracked writes it carried all through as written, and every other one
 // as dropped, each once.
 func TestHoldReceiptsOnFailedWrite(t *testing.T) {
-	server, _ := pipe(t)
+	server, _ := fakeserver.TCPPair(t)
 	frames := []string{"first\r\n", "second\r\n", "third\r\n"}
 	conn := &countingConn{Conn: server, failAt: len(frames[0]) + 3}
 	o := New(conn, 1<<20, time.Second)
@@ -276,7 +259,7 @@ func TestHoldReceiptsOnFailedWrite(t *testing.T) {
 // them), and so do CloseAfter and a hold that grew to maxHeldBytes.
 func TestHoldEndsEarly(t *testing.T) {
 	t.Run("Wait", func(t *testing.T) {
-		server, _ := pipe(t)
+		server, _ := fakeserver.TCPPair(t)
 		o := New(server, 1<<20, time.Second)
 		var r receipts
 		o.Hold()
@@ -285,7 +268,7 @@ func TestHoldEndsEarly(t *testing.T) {
 		r.expect(t, true)
 	})
 	t.Run("CloseAfter", func(t *testing.T) {
-		server, client := pipe(t)
+		server, client := fakeserver.TCPPair(t)
 		o := New(server, 1<<20, time.Second)
 		o.Hold()
 		o.Write([]byte("reply\r\n"))
@@ -295,7 +278,7 @@ func TestHoldEndsEarly(t *testing.T) {
 		}
 	})
 	t.Run("maxHeldBytes", func(t *testing.T) {
-		server, client := pipe(t)
+		server, client := fakeserver.TCPPair(t)
 		o := New(server, 1<<20, time.Second)
 		o.Hold()
 		defer o.Release()
@@ -324,7 +307,7 @@ func TestWakeReader(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			server, _ := pipe(t)
+			server, _ := fakeserver.TCPPair(t)
 			o := New(server, 1<<10, time.Second)
 			var wakes int
 			o.WakeReader(func() { wakes++ })
@@ -357,7 +340,7 @@ func TestWakeReader(t *testing.T) {
 // starts. A write the socket refuses at once (here: a write deadline
 // already past) goes to the write goroutine, which writes it.
 func TestWriteWithoutWaiting(t *testing.T) {
-	server, client := pipe(t)
+	server, client := fakeserver.TCPPair(t)
 	o := New(server, 1<<20, time.Second)
 	var r receipts
 	if err := o.WriteTracked([]byte("first\r\n"), r.track(0)); err != nil {
@@ -388,7 +371,7 @@ func TestWriteWithoutWaiting(t *testing.T) {
 // caller's goroutine: no write goroutine starts for a connection that
 // ends, and the client still reads them, then the end.
 func TestCloseAfterWithoutWaiting(t *testing.T) {
-	server, client := pipe(t)
+	server, client := fakeserver.TCPPair(t)
 	o := New(server, 1<<20, time.Second)
 	var wakes int
 	o.WakeReader(func() { wakes++ })
@@ -412,7 +395,7 @@ func TestCloseAfterWithoutWaiting(t *testing.T) {
 // Write keeps no reference to the caller's bytes, held or not taken by the
 // socket at once: the caller may build the next command in them.
 func TestWriteKeepsNoReference(t *testing.T) {
-	server, client := pipe(t)
+	server, client := fakeserver.TCPPair(t)
 	o := New(server, 64<<20, 10*time.Second)
 	buf := []byte("one ")
 	o.Hold()
