@@ -1,0 +1,90 @@
+package gctune
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"runtime"
+	"runtime/debug"
+	"testing"
+	"time"
+)
+
+func TestPercent(t *testing.T) {
+	const mb = 1 << 20
+	for _, c := range []struct {
+		name       string
+		rate, live float64
+		want       int
+	}{
+		{"idle", 0, 100 * mb, 25},
+		{"a trickle", 1 * mb, 100 * mb, 25},  // 10 MB per 10 s is 10 %
+		{"between", 4 * mb, 100 * mb, 40},    // 40 MB per 10 s
+		{"busy", 50 * mb, 100 * mb, 100},     // 500 MB per 10 s
+		{"nothing live yet", 1 * mb, 0, 100}, // no figure to scale by
+		{"busy above GOGC", 1000 * mb, mb, 100},
+	} {
+		if got := Percent(c.rate, c.live, 10*time.Second, 25, 100); got != c.want {
+			t.Errorf("%s: Percent(%v, %v) = %d, want %d", c.name, c.rate, c.live, got, c.want)
+		}
+	}
+}
+
+// sink keeps TestRunFollowsAllocation's allocations from being optimised away.
+var sink []byte
+
+func TestRunFollowsAllocation(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	runtime.GC() // Run scales by the heap live at the last collection
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Run(ctx, Config{IdlePercent: 30, Spacing: 100 * time.Millisecond, Tick: 20 * time.Millisecond}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}()
+	waitPercent(t, 30, nil)
+	waitPercent(t, 100, func() { // far more than the live heap every tick
+		for range 64 {
+			sink = make([]byte, 256<<10)
+		}
+	})
+	cancel()
+	<-done
+	if got := currentPercent(); got != 100 {
+		t.Errorf("GOGC after Run ended = %d, want the 100 it started with", got)
+	}
+}
+
+func TestRunKeepsOperatorsLowerPercent(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(20))
+	Run(context.Background(), Config{IdlePercent: 30}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if got := currentPercent(); got != 20 {
+		t.Errorf("GOGC = %d, want the operator's 20", got)
+	}
+}
+
+func TestRunOffWhenGCIsOff(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	if got := currentPercent(); got != -1 {
+		t.Fatalf("currentPercent with GOGC=off = %d, want -1", got)
+	}
+	Run(context.Background(), Config{IdlePercent: 30}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if got := currentPercent(); got != -1 {
+		t.Errorf("GOGC = %d, want off", got)
+	}
+}
+
+// waitPercent calls work until Run has set GOGC to want.
+func waitPercent(t *testing.T, want int, work func()) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for currentPercent() != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("GOGC = %d after 10s, want %d", currentPercent(), want)
+		}
+		if work != nil {
+			work()
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
