@@ -101,17 +101,29 @@ func (l *loginCache) sweepExpired() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.clock()
+	dropped := 0
 	for email, c := range l.byEmail {
 		if !now.Before(c.expires) {
 			delete(l.byEmail, email)
 			delete(l.emails, c.account.Number)
+			dropped++
 		}
 	}
-	if len(l.byEmail) > 0 {
-		l.sweep.Reset(cmp.Or(l.ttl, DefaultLoginCacheTTL))
-	} else {
-		l.sweep = nil
+	// A map keeps the room it grew to: a crowd's logins would hold some
+	// 100 bytes an entry after their records are gone. Maps that lost
+	// most of their entries are made again at the size that is left.
+	switch {
+	case len(l.byEmail) == 0:
+		l.byEmail, l.emails, l.sweep = nil, nil, nil
+		return
+	case dropped > len(l.byEmail):
+		byEmail, emails := make(map[string]cachedLogin, len(l.byEmail)), make(map[uint32]string, len(l.byEmail))
+		for email, c := range l.byEmail {
+			byEmail[email], emails[c.account.Number] = c, email
+		}
+		l.byEmail, l.emails = byEmail, emails
 	}
+	l.sweep.Reset(cmp.Or(l.ttl, DefaultLoginCacheTTL))
 }
 
 // forget drops an account's record.

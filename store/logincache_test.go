@@ -187,6 +187,7 @@ func TestLoginCacheSweepsExpired(t *testing.T) {
 	now := time.Now()
 	l := &loginCache{ttl: time.Hour, now: func() time.Time { return now }}
 	l.put("a@example.com", hub.Account{Number: 1, Email: "a@example.com"}, []byte("sealed"), 0)
+	l.put("c@example.com", hub.Account{Number: 3, Email: "c@example.com"}, []byte("sealed"), 0)
 	now = now.Add(30 * time.Minute)
 	l.put("b@example.com", hub.Account{Number: 2, Email: "b@example.com"}, []byte("sealed"), 0)
 	l.mu.Lock()
@@ -195,21 +196,22 @@ func TestLoginCacheSweepsExpired(t *testing.T) {
 	if !scheduled {
 		t.Fatal("no sweep scheduled")
 	}
-	now = now.Add(45 * time.Minute) // a's TTL has passed, b's has not
+	now = now.Add(45 * time.Minute) // a's and c's TTL have passed, b's has not: the maps are made again
 	l.sweepExpired()
 	l.mu.Lock()
 	_, a := l.byEmail["a@example.com"]
 	_, b := l.byEmail["b@example.com"]
 	_, aNumber := l.emails[1]
+	_, bNumber := l.emails[2]
 	l.mu.Unlock()
-	if a || aNumber || !b {
-		t.Fatalf("after a's TTL: a kept %v (by number %v), b kept %v", a, aNumber, b)
+	if a || aNumber || !b || !bNumber || len(l.byEmail) != 1 || len(l.emails) != 1 {
+		t.Fatalf("after a's TTL: a kept %v (by number %v), b kept %v (by number %v)", a, aNumber, b, bNumber)
 	}
 	now = now.Add(time.Hour)
 	l.sweepExpired()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(l.byEmail)+len(l.emails) != 0 || l.sweep != nil {
-		t.Fatalf("after every TTL: %d records, %d numbers, sweep %v", len(l.byEmail), len(l.emails), l.sweep)
+	if l.byEmail != nil || l.emails != nil || l.sweep != nil {
+		t.Fatalf("after every TTL: %d records, %d numbers (maps kept: %v), sweep %v", len(l.byEmail), len(l.emails), l.byEmail != nil, l.sweep)
 	}
 }
