@@ -799,12 +799,17 @@ func (h *Hub) announce(ctx context.Context, owner Account, st Status, text strin
 	if err != nil {
 		return err
 	}
+	h.announceTo(r, owner, st, text)
+	return nil
+}
+
+// announceTo is announce with owner's lists r.
+func (h *Hub) announceTo(r *Roster, owner Account, st Status, text string) {
 	for _, e := range r.Of(Reverse) {
 		if r.Allows(e.Contact.Number) {
 			h.publish(e.Contact.Number, Event{Kind: EventPresence, From: owner, Status: st.Visible(), Text: text})
 		}
 	}
-	return nil
 }
 
 // refreshWatchers sends presence to the reverse-list members whose

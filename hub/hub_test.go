@@ -2,9 +2,12 @@ package hub_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -639,5 +642,67 @@ func TestMessageKeepsEventOrder(t *testing.T) {
 	}
 	if want := []hub.EventKind{hub.EventTyping, hub.EventTyping, hub.EventMessage}; !slices.Equal(kinds, want) {
 		t.Fatalf("bob got %v, want %v", kinds, want)
+	}
+}
+
+// rosterCounter counts the reads of lists a hub makes.
+type rosterCounter struct {
+	hub.Store
+	reads atomic.Int32
+}
+
+func (c *rosterCounter) Roster(ctx context.Context, owner uint32) (*hub.Roster, error) {
+	c.reads.Add(1)
+	return c.Store.Roster(ctx, owner)
+}
+
+func TestSignIn(t *testing.T) {
+	ctx := context.Background()
+	counter := &rosterCounter{}
+	h, st := newHubWith(t, func(st hub.Store) hub.Store { counter.Store = st; return counter })
+	alice, bob, carol := account(t, st, 1, "alice@example.com"), account(t, st, 2, "bob@example.com"), account(t, st, 3, "carol@example.com")
+
+	// Bob is online and has Alice on his list; Carol is on Alice's list
+	// but offline.
+	watcher := newRecorder()
+	bs, err := h.Attach(ctx, bob, "gg", watcher)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := bs.AddContact(ctx, hub.Forward, alice.Number, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := bs.SetPresence(ctx, hub.StatusBusy, "working"); err != nil {
+		t.Fatal(err)
+	}
+	as, err := h.Attach(ctx, alice, "msnp", newRecorder())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []uint32{bob.Number, carol.Number} {
+		if _, _, err := as.AddContact(ctx, hub.Forward, c, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	before := counter.reads.Load()
+	online, err := as.SignIn(ctx, hub.StatusOnline, "hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reads := counter.reads.Load() - before; reads != 1 {
+		t.Errorf("SignIn read the lists %d times, want once", reads)
+	}
+	if len(online) != 1 || online[0].Contact.Number != bob.Number || online[0].Status != hub.StatusBusy || online[0].Text != "working" {
+		t.Errorf("SignIn's online contacts = %+v, want Bob busy \"working\"", online)
+	}
+	if ev := watcher.wait(t, hub.EventPresence); ev.From.Number != alice.Number || ev.Status != hub.StatusOnline || ev.Text != "hello" {
+		t.Errorf("Bob was told %+v, want Alice online \"hello\"", ev)
+	}
+	if want, err := as.OnlineContacts(ctx); err != nil || !reflect.DeepEqual(want, online) {
+		t.Errorf("OnlineContacts = %+v, %v; SignIn said %+v", want, err, online)
+	}
+	if _, err := as.SignIn(ctx, hub.StatusOffline, ""); !errors.Is(err, hub.ErrInvalid) {
+		t.Errorf("SignIn offline: %v, want ErrInvalid", err)
 	}
 }

@@ -81,13 +81,25 @@ var ErrDetached = errors.New("session has ended")
 // SetPresence records this session's status and tells watchers when the
 // account's effective status changes.
 func (s *Session) SetPresence(ctx context.Context, st Status, text string) error {
+	_, err := s.setPresence(ctx, st, text, false)
+	return err
+}
+
+// SignIn is SetPresence followed by OnlineContacts, for a client's first
+// status after its login: one read of the account's lists serves both.
+func (s *Session) SignIn(ctx context.Context, st Status, text string) ([]Presence, error) {
+	return s.setPresence(ctx, st, text, true)
+}
+
+// setPresence is SetPresence, and with online OnlineContacts after it.
+func (s *Session) setPresence(ctx context.Context, st Status, text string, online bool) ([]Presence, error) {
 	if !st.Valid() || st == StatusOffline {
-		return ErrInvalid
+		return nil, ErrInvalid
 	}
 	s.mu.Lock()
 	if s.detached {
 		s.mu.Unlock()
-		return ErrDetached
+		return nil, ErrDetached
 	}
 	acct := s.account
 	s.status, s.statusText = st, text
@@ -96,15 +108,28 @@ func (s *Session) SetPresence(ctx context.Context, st Status, text string) error
 	rec, before, after, newText, err := s.hub.updatePresence(ctx, acct.Number, s.id,
 		&sessionPresence{ID: s.id, Status: st, Text: text, Protocol: s.protocol, Node: s.hub.cfg.Node, Details: details, Addr: s.addr()})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// A login of the same protocol on another node that the replica had
 	// not shown at Attach shows up in the record that was just written.
 	s.kickOthers(rec)
-	if before.Visible() != after.Visible() || after.Visible() != StatusOffline {
-		return s.hub.announce(ctx, acct, after, newText)
+	announce := before.Visible() != after.Visible() || after.Visible() != StatusOffline
+	if !announce && !online {
+		return nil, nil
 	}
-	return nil
+	// Read after the write above, the lists name everyone who could have
+	// added this account before its watchers were told.
+	r, err := s.hub.cfg.Store.Roster(ctx, acct.Number)
+	if err != nil {
+		return nil, err
+	}
+	if announce {
+		s.hub.announceTo(r, acct, after, newText)
+	}
+	if !online {
+		return nil, nil
+	}
+	return s.onlineContacts(ctx, r)
 }
 
 // SetDetails records what the client says about itself in its protocol's
@@ -178,6 +203,11 @@ func (s *Session) OnlineContacts(ctx context.Context) ([]Presence, error) {
 	if err != nil {
 		return nil, err
 	}
+	return s.onlineContacts(ctx, r)
+}
+
+// onlineContacts is OnlineContacts of the lists r.
+func (s *Session) onlineContacts(ctx context.Context, r *Roster) ([]Presence, error) {
 	me := s.Account().Number
 	var out []Presence
 	for _, e := range r.Of(Forward) {

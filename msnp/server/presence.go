@@ -179,8 +179,16 @@ func (n *nsConn) handleCHG(ctx context.Context, cmd wire.Command) error {
 	text := n.statusText
 	n.mu.Unlock()
 	// Contacts are told before the echo, so a client that sees its CHG
-	// answered knows they were.
-	if err := n.sess().SetPresence(ctx, st, text); err != nil {
+	// answered knows they were. The first CHG also brings the contacts
+	// online now (ILN), sent after the echo.
+	var online []hub.Presence
+	var err error
+	if n.sentILN {
+		err = n.sess().SetPresence(ctx, st, text)
+	} else {
+		online, err = n.sess().SignIn(ctx, st, text)
+	}
+	if err != nil {
 		return err
 	}
 	n.send("CHG", echo...)
@@ -189,10 +197,6 @@ func (n *nsConn) handleCHG(ctx context.Context, cmd wire.Command) error {
 		return nil
 	}
 	n.sentILN = true
-	online, err := n.sess().OnlineContacts(ctx)
-	if err != nil {
-		return err
-	}
 	for _, p := range online {
 		n.sendPresence(trid, p)
 	}
