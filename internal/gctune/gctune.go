@@ -73,6 +73,7 @@ func Run(ctx context.Context, c Config, log *slog.Logger) {
 	metrics.Read(samples)
 	lastAllocs, last := samples[0].Value.Uint64(), time.Now()
 	current := busy
+	var lastFreed time.Time
 	defer func() {
 		if current != busy {
 			debug.SetGCPercent(busy)
@@ -97,6 +98,14 @@ func Run(ctx context.Context, c Config, log *slog.Logger) {
 				debug.SetGCPercent(want)
 				log.Debug("GOGC set", "percent", want, "alloc_bytes_per_second", int64(rate), "live_bytes", live)
 				current = want
+				// Go returns memory to the system only down to the goal
+				// of its last collection, made at the higher GOGC: on
+				// going idle, collect now and give back what is free,
+				// at most once a spacing.
+				if want == c.IdlePercent && now.Sub(lastFreed) >= spacing {
+					debug.FreeOSMemory()
+					lastFreed = now
+				}
 			}
 		}
 	}
