@@ -29,6 +29,11 @@ type Config struct {
 	Spacing time.Duration
 	// Tick is how often Run measures; 0 means DefaultTick.
 	Tick time.Duration
+	// MinHeadroom is the least headroom, in bytes, Run leaves the heap
+	// (0 means DefaultMinHeadroom): a small heap saves little by going
+	// lower, and a burst that comes before the next tick would make it
+	// collect many times over.
+	MinHeadroom float64
 }
 
 const (
@@ -41,16 +46,21 @@ const (
 	DefaultSpacing = 10 * time.Second
 	// DefaultTick reacts to a burst of logins within a second.
 	DefaultTick = time.Second
+	// DefaultMinHeadroom lets a burst of 5,000 logins a second allocate
+	// for a fifth of a second between collections before Run raises
+	// GOGC. Below 64 MiB live, Run does not lower GOGC at all.
+	DefaultMinHeadroom = 16 << 20
 )
 
 // Percent is the GOGC that spaces collections by spacing when the process
 // allocates rate bytes per second with live bytes live, within
-// [idle, busy]: the headroom that the next spacing's allocations fill.
-func Percent(rate, live float64, spacing time.Duration, idle, busy int) int {
+// [idle, busy]: the headroom that the next spacing's allocations fill, and
+// at least minHeadroom bytes.
+func Percent(rate, live float64, spacing time.Duration, minHeadroom float64, idle, busy int) int {
 	if live <= 0 {
 		return busy
 	}
-	p := math.Ceil(100 * rate * spacing.Seconds() / live)
+	p := math.Ceil(100 * math.Max(rate*spacing.Seconds(), minHeadroom) / live)
 	return int(math.Max(float64(idle), math.Min(float64(busy), p)))
 }
 
@@ -68,6 +78,10 @@ func Run(ctx context.Context, c Config, log *slog.Logger) {
 	tick := c.Tick
 	if tick <= 0 {
 		tick = DefaultTick
+	}
+	minHeadroom := c.MinHeadroom
+	if minHeadroom <= 0 {
+		minHeadroom = DefaultMinHeadroom
 	}
 	samples := []metrics.Sample{{Name: allocsMetric}, {Name: liveMetric}}
 	metrics.Read(samples)
@@ -90,7 +104,7 @@ func Run(ctx context.Context, c Config, log *slog.Logger) {
 			allocs, live := samples[0].Value.Uint64(), samples[1].Value.Uint64()
 			rate := float64(allocs-lastAllocs) / now.Sub(last).Seconds()
 			lastAllocs, last = allocs, now
-			want := Percent(rate, float64(live), spacing, c.IdlePercent, busy)
+			want := Percent(rate, float64(live), spacing, minHeadroom, c.IdlePercent, busy)
 			// Raising follows any rise at once; lowering waits until
 			// it is worth a change, so a steady trickle does not
 			// reset the collector's goal every tick.

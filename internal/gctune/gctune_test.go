@@ -17,14 +17,16 @@ func TestPercent(t *testing.T) {
 		rate, live float64
 		want       int
 	}{
-		{"idle", 0, 100 * mb, 25},
-		{"a trickle", 1 * mb, 100 * mb, 25},  // 10 MB per 10 s is 10 %
-		{"between", 4 * mb, 100 * mb, 40},    // 40 MB per 10 s
-		{"busy", 50 * mb, 100 * mb, 100},     // 500 MB per 10 s
+		{"idle", 0, 400 * mb, 25},
+		{"a trickle", 4 * mb, 400 * mb, 25},  // 40 MB per 10 s is 10 %
+		{"between", 16 * mb, 400 * mb, 40},   // 160 MB per 10 s
+		{"busy", 200 * mb, 400 * mb, 100},    // 2 GB per 10 s
 		{"nothing live yet", 1 * mb, 0, 100}, // no figure to scale by
 		{"busy above GOGC", 1000 * mb, mb, 100},
+		{"small heap, idle", 0, 32 * mb, 50}, // 16 MB of headroom at least
+		{"tiny heap, idle", 0, 8 * mb, 100},
 	} {
-		if got := Percent(c.rate, c.live, 10*time.Second, 25, 100); got != c.want {
+		if got := Percent(c.rate, c.live, 10*time.Second, 16*mb, 25, 100); got != c.want {
 			t.Errorf("%s: Percent(%v, %v) = %d, want %d", c.name, c.rate, c.live, got, c.want)
 		}
 	}
@@ -40,7 +42,7 @@ func TestRunFollowsAllocation(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		Run(ctx, Config{IdlePercent: 30, Spacing: 100 * time.Millisecond, Tick: 20 * time.Millisecond}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		Run(ctx, Config{IdlePercent: 30, Spacing: 100 * time.Millisecond, Tick: 20 * time.Millisecond, MinHeadroom: 1}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	}()
 	waitPercent(t, 30, nil)
 	waitPercent(t, 100, func() { // far more than the live heap every tick
