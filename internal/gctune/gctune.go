@@ -111,12 +111,13 @@ func Run(ctx context.Context, c Config, log *slog.Logger) {
 			if want > current || want < current*3/4 || (want == c.IdlePercent && current != want) {
 				debug.SetGCPercent(want)
 				log.Debug("GOGC set", "percent", want, "alloc_bytes_per_second", int64(rate), "live_bytes", live)
+				lowered := want < current
 				current = want
 				// Go returns memory to the system only down to the goal
 				// of its last collection, made at the higher GOGC: on
-				// going idle, collect now and give back what is free,
+				// going quieter, collect now and give back what is free,
 				// at most once a spacing.
-				if want == c.IdlePercent && now.Sub(lastFreed) >= spacing {
+				if lowered && now.Sub(lastFreed) >= spacing {
 					debug.FreeOSMemory()
 					lastFreed = now
 				}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"testing"
 	"time"
 )
@@ -44,7 +45,16 @@ func TestRunFollowsAllocation(t *testing.T) {
 		defer close(done)
 		Run(ctx, Config{IdlePercent: 30, Spacing: 100 * time.Millisecond, Tick: 20 * time.Millisecond, MinHeadroom: 1}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	}()
+	forced := forcedCollections()
 	waitPercent(t, 30, nil)
+	// Going idle collects and gives memory back at once.
+	deadline := time.Now().Add(10 * time.Second)
+	for forcedCollections() == forced {
+		if time.Now().After(deadline) {
+			t.Fatal("no collection forced on going idle")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	waitPercent(t, 100, func() { // far more than the live heap every tick
 		for range 64 {
 			sink = make([]byte, 256<<10)
@@ -89,4 +99,12 @@ func waitPercent(t *testing.T, want int, work func()) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// forcedCollections counts the collections the process asked for
+// (runtime.GC, debug.FreeOSMemory).
+func forcedCollections() uint64 {
+	s := []metrics.Sample{{Name: "/gc/cycles/forced:gc-cycles"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
 }
