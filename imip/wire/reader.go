@@ -126,6 +126,14 @@ func NewReader(r io.Reader) *Reader {
 // (see idleread.Reader.Wait).
 func (r *Reader) Wait() { r.br.Wait() }
 
+// ReadReady reads what the socket holds without waiting for more: false
+// when it holds nothing yet (see idleread.Reader.ReadReady).
+func (r *Reader) ReadReady() bool { return r.br.ReadReady() }
+
+// MayHaveMore reports whether the socket may hold bytes the last read
+// left there (see idleread.Reader.MayHaveMore).
+func (r *Reader) MayHaveMore() bool { return r.br.MayHaveMore() }
+
 // Buffered returns the number of bytes read from the stream and not yet
 // returned in a block.
 func (r *Reader) Buffered() int { return r.br.Buffered() }

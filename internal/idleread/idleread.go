@@ -30,6 +30,7 @@ type Reader struct {
 	buf  *[BufferSize]byte // nil while nothing is buffered
 	r, w int               // unread bytes are buf[r:w]
 	err  error             // from src, returned once buf is consumed
+	full bool              // the last read from src filled the room offered
 }
 
 // NewReader reads from src; see WaitReadable for the sources it waits on
@@ -102,6 +103,7 @@ func (b *Reader) fill() {
 		b.Release()
 		if buf, n, err := readSocket(b.src); err != errors.ErrUnsupported {
 			b.buf, b.w, b.err = buf, n, err
+			b.full = n == BufferSize
 			return
 		}
 		// A failed wait (deadline, closed connection) is reported by the
@@ -114,7 +116,9 @@ func (b *Reader) fill() {
 		b.r = 0
 	}
 	for range maxEmptyReads {
+		room := BufferSize - b.w
 		n, err := b.src.Read(b.buf[b.w:])
+		b.full = n == room
 		b.w += n
 		if err != nil {
 			b.err = err
@@ -126,6 +130,38 @@ func (b *Reader) fill() {
 	}
 	b.err = io.ErrNoProgress
 }
+
+// ReadReady reads what the socket holds, when nothing is buffered, without
+// waiting for more: false when it holds nothing yet, and then no buffer is
+// held. True when bytes, or the socket's end or failure, wait for the next
+// read; for a source that is no socket it reads nothing and returns true,
+// and the next read waits as it would have.
+func (b *Reader) ReadReady() bool {
+	if b.r != b.w || b.err != nil {
+		return true
+	}
+	buf, n, err := readSocketNow(b.src)
+	switch err {
+	case errNothingYet:
+		b.full = false
+		return false
+	case errors.ErrUnsupported:
+		return true
+	}
+	b.Release()
+	b.buf, b.w, b.err = buf, n, err
+	b.full = n == BufferSize
+	return true
+}
+
+// MayHaveMore reports whether the socket may hold bytes the reader left
+// there: its last read filled all the room it offered. A reader that
+// waits for the socket's next event to say bytes came, and so only for
+// bytes that came after its last read, reads on first while this holds.
+func (b *Reader) MayHaveMore() bool { return b.full }
+
+// errNothingYet is readSocketNow's word that the socket has nothing yet.
+var errNothingYet = errors.New("idleread: nothing to read yet")
 
 // Release gives the buffer back to the pool, dropping what it holds, for a
 // reader that is done: the next read starts afresh.
@@ -194,7 +230,9 @@ func (b *Reader) Read(p []byte) (int, error) {
 		}
 		if len(p) >= BufferSize {
 			b.Release()
-			return b.src.Read(p)
+			n, err := b.src.Read(p)
+			b.full = n == len(p)
+			return n, err
 		}
 		b.fill()
 		if b.r == b.w {

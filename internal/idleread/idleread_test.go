@@ -370,3 +370,50 @@ func TestReaderSocketErrors(t *testing.T) {
 		}
 	})
 }
+
+// ReadReady reads what a socket holds without waiting for more: nothing
+// (and no buffer held) while the client is silent, its bytes in one read
+// once it spoke, its end once it left; a source that is no socket is left
+// for the next read to wait on.
+func TestReadReady(t *testing.T) {
+	client, server := loopback(t)
+	r := NewReader(server)
+	if r.ReadReady() {
+		t.Fatal("ready on a silent socket")
+	}
+	if r.buf != nil {
+		t.Fatal("a silent socket left a buffer held")
+	}
+	if _, err := client.Write([]byte("PNG\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := WaitReadable(server); err != nil {
+		t.Fatal(err)
+	}
+	if !r.ReadReady() || r.Buffered() != len("PNG\r\n") {
+		t.Fatalf("after the client spoke: %d bytes buffered, want %d", r.Buffered(), len("PNG\r\n"))
+	}
+	if !r.ReadReady() {
+		t.Fatal("not ready with a line buffered")
+	}
+	if line, err := r.ReadSlice('\n'); err != nil || string(line) != "PNG\r\n" {
+		t.Fatalf("read %q, %v", line, err)
+	}
+	client.Close()
+	if err := WaitReadable(server); err != nil {
+		t.Fatal(err)
+	}
+	if !r.ReadReady() {
+		t.Fatal("not ready at the end")
+	}
+	if _, err := r.ReadSlice('\n'); err != io.EOF {
+		t.Fatalf("at the end: %v, want io.EOF", err)
+	}
+
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	if !NewReader(a).ReadReady() {
+		t.Fatal("a pipe, which the next read waits on, not ready")
+	}
+}

@@ -15,3 +15,8 @@ func WaitReadable(src io.Reader) error { return errors.ErrUnsupported }
 func readSocket(io.Reader) (buf *[BufferSize]byte, n int, err error) {
 	return nil, 0, errors.ErrUnsupported
 }
+
+// readSocketNow reads no socket directly on this system.
+func readSocketNow(io.Reader) (buf *[BufferSize]byte, n int, err error) {
+	return nil, 0, errors.ErrUnsupported
+}

@@ -54,6 +54,16 @@ func readable(fd uintptr) bool {
 // it waits. buf is nil when nothing was read. For src that is no socket
 // (see WaitReadable) it does nothing and returns errors.ErrUnsupported.
 func readSocket(src io.Reader) (buf *[BufferSize]byte, n int, err error) {
+	return readSocketAs(src, true)
+}
+
+// readSocketNow is readSocket without the wait: errNothingYet when the
+// socket has nothing to give yet.
+func readSocketNow(src io.Reader) (buf *[BufferSize]byte, n int, err error) {
+	return readSocketAs(src, false)
+}
+
+func readSocketAs(src io.Reader, wait bool) (buf *[BufferSize]byte, n int, err error) {
 	sc, ok := src.(syscall.Conn)
 	if !ok {
 		return nil, 0, errors.ErrUnsupported
@@ -63,13 +73,19 @@ func readSocket(src io.Reader) (buf *[BufferSize]byte, n int, err error) {
 		return nil, 0, errors.ErrUnsupported
 	}
 	op := socketReads.Get().(*socketRead)
-	err = rc.Read(op.read)
+	if wait {
+		err = rc.Read(op.read)
+	} else {
+		err = rc.Control(op.readOnce)
+	}
 	buf, n, errno := op.buf, op.n, op.errno
 	op.buf, op.n, op.errno = nil, 0, nil
 	socketReads.Put(op)
 	switch {
 	case err != nil: // the deadline passed, or the connection was closed
 		return nil, 0, readError(src, err)
+	case buf == nil:
+		return nil, 0, errNothingYet
 	case errno != nil:
 		buffers.Put(buf)
 		return nil, 0, readError(src, os.NewSyscallError("read", errno))
@@ -83,15 +99,17 @@ func readSocket(src io.Reader) (buf *[BufferSize]byte, n int, err error) {
 // socketRead is one readSocket's read, with its function made once: a
 // closure per read would be an allocation.
 type socketRead struct {
-	read  func(fd uintptr) bool
-	buf   *[BufferSize]byte
-	n     int
-	errno error
+	read     func(fd uintptr) bool
+	readOnce func(fd uintptr)
+	buf      *[BufferSize]byte
+	n        int
+	errno    error
 }
 
 var socketReads = sync.Pool{New: func() any {
 	op := new(socketRead)
 	op.read = op.readFd
+	op.readOnce = func(fd uintptr) { op.readFd(fd) }
 	return op
 }}
 

@@ -107,6 +107,21 @@ type Reader interface {
 	Release()
 }
 
+// SocketReader is a Reader of a socket, as Serve uses it.
+type SocketReader interface {
+	Reader
+	// ReadReady reads what the socket holds, when nothing is buffered,
+	// without waiting for more: false when it holds nothing yet. The
+	// poller's worker asks before its first frame, since the bytes that
+	// made the socket readable may have been read meanwhile.
+	ReadReady() bool
+	// MayHaveMore reports whether the socket may hold bytes the last
+	// read left there (it filled all the room it offered): the poller
+	// tells only of bytes that come later, so the worker reads on before
+	// the loop waits.
+	MayHaveMore() bool
+}
+
 // ReadLoop is a connection's read loop for a goroutine that is to keep a
 // small stack: only r.Wait runs on it. Everything else runs on workers:
 // arm (which sets the read deadline for what comes next) first and after

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -24,7 +25,7 @@ const PollerFunction = "github.com/crosstalk-im/crosstalk/internal/offstack.(*po
 // client is idle, this record, in the poller's table and deadline heap, is
 // all that stands for it besides the socket.
 type loop struct {
-	r  Reader
+	r  SocketReader
 	rc syscall.RawConn
 	d  Deadlines
 	c  Conn
@@ -40,13 +41,25 @@ type loop struct {
 	// Guarded by the poller's mu.
 	heapAt int32 // index in the deadline heap, -1 when not in it
 	armed  bool  // waiting: in epoll, and in the heap when it has a deadline
-	woken  bool  // told to stop waiting while it was running
 	added  bool  // its socket was added to the epoll set
+	hup    bool  // an event told of the client's end (or an error): read to it
+	// again is why it is to run again at once instead of waiting, learnt
+	// while it was running: armWaits for nothing.
+	again armResult
 }
 
 // poller waits on the sockets of every loop in one epoll set, edge by edge:
-// EPOLLONESHOT hands a readable socket over once, and the worker that ran
-// its frames arms it again. The sockets stay in Go's own poller as well,
+// a socket is added once, edge-triggered, and every arrival of bytes (or
+// of the client's end) is one event, with no system call to arm it again
+// after each frame (EPOLLONESHOT took one, five a login). Edges tell only
+// of what comes after them, so a loop waits only once its reader has read
+// all the socket held: not while its last read filled the buffer
+// (MayHaveMore), nor once an event told of the client's end, which its
+// reader reads first. An event for a loop that is running marks it
+// pending: its worker looks again before it waits. An event may also come
+// for bytes its worker read meanwhile, so a worker the poller woke reads
+// without waiting first (ReadReady), and waits again when there was
+// nothing. The sockets stay in Go's own poller as well,
 // which a worker's read uses when a frame arrives in pieces. The epoll set
 // is itself waited on in Go's poller (it is readable while it has events),
 // with the earliest deadline as its read deadline: the poller goroutine
@@ -121,7 +134,7 @@ func watchable(sock net.Conn) bool {
 
 // watch starts serving c on the poller, if sock is a socket and the poller
 // runs.
-func watch(r Reader, sock net.Conn, d Deadlines, c Conn) bool {
+func watch(r SocketReader, sock net.Conn, d Deadlines, c Conn) bool {
 	sc, ok := sock.(syscall.Conn)
 	if !ok {
 		return false
@@ -142,44 +155,79 @@ func watch(r Reader, sock net.Conn, d Deadlines, c Conn) bool {
 	p.mu.Unlock()
 	d.WakeReader(l.wake)
 	l.setDeadline(c.Arm())
-	if r.Buffered() > 0 {
+	if r.Buffered() > 0 || p.arm(l) != armWaits {
 		// What came with the connection's handshake is not waited for.
 		goRun(l)
-	} else {
-		p.arm(l)
 	}
 	return true
 }
 
 // run handles what the client sent, on a worker: frames until none is
-// buffered, then the loop waits again, or ends.
+// buffered, then the loop waits again, or ends. A loop whose socket
+// became readable while it ran goes on without waiting, on this worker.
 func (l *loop) run() {
-	if l.readyAt != 0 {
+	readable := l.readyAt != 0
+	if readable {
 		metrics.WakeupSeconds.Observe(time.Since(time.Unix(0, l.readyAt)).Seconds())
 		l.readyAt = 0
 	}
-	_ = l.d.SetReadDeadline(l.due())
 	for {
+		if !readable || l.r.ReadReady() {
+			if l.frames() {
+				return
+			}
+		}
+		if l.r.MayHaveMore() {
+			readable = true
+			continue
+		}
+		// While waiting, the poller keeps the deadline: the socket keeps
+		// no runtime timer, and the reader no buffer.
+		switch thePoller.arm(l) {
+		case armWaits:
+			return
+		case armPending:
+			// It waited for no worker: this one ran it.
+			metrics.WakeupSeconds.Observe(0)
+			readable = true
+		case armWoken:
+			readable = false
+		}
+	}
+}
+
+// frames runs the loop's frames until none is buffered; true when the
+// connection ended. The socket's read deadline is set only for a frame
+// that Next is to read from the socket (not whole in the buffer, which
+// is where a wake-up's first read leaves a small one): two runtime timer
+// changes fewer a request.
+func (l *loop) frames() (ended bool) {
+	fb, _ := l.c.(FrameBufferer)
+	deadlineSet := false
+	for {
+		if fb == nil || !fb.FrameBuffered() {
+			_ = l.d.SetReadDeadline(l.due())
+			deadlineSet = true
+		}
 		done, err := l.c.Next()
 		if done {
 			l.r.Release()
-			thePoller.forget(l)
 			l.c.End(err)
-			return
+			// After End, which closes the socket and so takes it out of
+			// the epoll set: no epoll_ctl for it.
+			thePoller.forget(l)
+			return true
 		}
 		l.setDeadline(l.c.Arm())
 		if l.r.Buffered() == 0 {
 			break
 		}
-		if fb, ok := l.c.(FrameBufferer); !ok || !fb.FrameBuffered() {
-			_ = l.d.SetReadDeadline(l.due())
-		}
 	}
-	// While waiting, the poller keeps the deadline: the socket keeps no
-	// runtime timer, and the reader no buffer.
 	l.r.Release()
-	_ = l.d.SetReadDeadline(time.Time{})
-	thePoller.arm(l)
+	if deadlineSet {
+		_ = l.d.SetReadDeadline(time.Time{})
+	}
+	return false
 }
 
 func (l *loop) setDeadline(t time.Time) {
@@ -204,7 +252,7 @@ func (l *loop) wake() {
 	p.mu.Lock()
 	claimed := p.claim(l)
 	if !claimed {
-		l.woken = true
+		l.again = armWoken
 	}
 	p.mu.Unlock()
 	if claimed {
@@ -212,25 +260,44 @@ func (l *loop) wake() {
 	}
 }
 
+// armResult is what arm made of a loop: waiting, or to run at once.
+type armResult uint8
+
+const (
+	armWaits armResult = iota
+	// armWoken: it was woken, or its socket cannot be waited on; its read
+	// is to find out why.
+	armWoken
+	// armPending: its socket became readable while it ran.
+	armPending
+)
+
 // arm makes l wait for its socket to be readable or its deadline, unless
-// it was woken meanwhile. A socket epoll cannot take (closed meanwhile)
-// runs at once: the read reports it.
-func (p *poller) arm(l *loop) {
+// it was woken or became readable meanwhile: then the caller runs it. A
+// socket epoll cannot take (closed meanwhile) runs at once: the read
+// reports it.
+func (p *poller) arm(l *loop) armResult {
 	p.mu.Lock()
-	if l.woken {
-		l.woken = false
+	if again := l.again; again != armWaits {
+		l.again = armWaits
 		p.mu.Unlock()
-		goRun(l)
-		return
+		return again
 	}
-	p.arming, p.armErr = l, nil
-	err := l.rc.Control(p.armFd)
-	ctlErr := p.armErr
-	p.arming = nil
-	if err != nil || ctlErr != nil {
+	if l.hup {
+		// The read finds the end at once.
 		p.mu.Unlock()
-		goRun(l)
-		return
+		return armWoken
+	}
+	if !l.added {
+		p.arming, p.armErr = l, nil
+		err := l.rc.Control(p.armFd)
+		ctlErr := p.armErr
+		p.arming = nil
+		if err != nil || ctlErr != nil {
+			p.mu.Unlock()
+			return armWoken
+		}
+		l.added = true
 	}
 	l.armed = true
 	if l.deadline != 0 {
@@ -240,6 +307,7 @@ func (p *poller) arm(l *loop) {
 		}
 	}
 	p.mu.Unlock()
+	return armWaits
 }
 
 // setDeadline makes the poller's wait end at t; p.mu is held.
@@ -248,17 +316,10 @@ func (p *poller) setDeadline(t time.Time) {
 	_ = p.epoll.SetReadDeadline(t)
 }
 
-// ctl adds fd to the epoll set, or re-arms it there.
+// ctl adds fd to the epoll set, edge-triggered.
 func (p *poller) ctl(l *loop, fd int) error {
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT, Fd: int32(uint32(l.id)), Pad: int32(uint32(l.id >> 32))}
-	if l.added {
-		return epollCtl(p.epfd, unix.EPOLL_CTL_MOD, fd, &ev)
-	}
-	if err := epollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
-		return err
-	}
-	l.added = true
-	return nil
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(uint32(l.id)), Pad: int32(uint32(l.id >> 32))}
+	return epollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev)
 }
 
 // claim takes a waiting loop out of the wait, for the caller to run it;
@@ -274,7 +335,8 @@ func (p *poller) claim(l *loop) bool {
 	return true
 }
 
-// forget drops a loop that ended.
+// forget drops a loop that ended. Its socket leaves the epoll set here
+// only if it is still open: closing it took it out.
 func (p *poller) forget(l *loop) {
 	p.mu.Lock()
 	delete(p.loops, l.id)
@@ -292,9 +354,11 @@ func (p *poller) forget(l *loop) {
 func (p *poller) wait() {
 	events := make([]unix.EpollEvent, 256)
 	var ready []*loop
-	// collect takes what the epoll set holds, without waiting; false when
-	// it holds nothing, to wait in Go's poller.
-	collect := func(fd uintptr) bool {
+	// dispatch hands over the loops whose sockets the epoll set holds
+	// events for, without waiting, and returns false for Go's poller to
+	// wait for more: one epoll_wait a wake-up, since the set is emptied
+	// once one returns less than it could hold.
+	dispatch := func(fd uintptr) bool {
 		for {
 			n, err := epollPoll(int(fd), events)
 			if err == unix.EINTR {
@@ -307,20 +371,35 @@ func (p *poller) wait() {
 			p.mu.Lock()
 			for _, ev := range events[:n] {
 				id := uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
-				if l := p.loops[id]; l != nil && p.claim(l) {
+				l := p.loops[id]
+				if l != nil && ev.Events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+					l.hup = true
+				}
+				switch {
+				case l == nil:
+				case p.claim(l):
 					l.readyAt = readyAt
 					ready = append(ready, l)
+				case l.again == armWaits:
+					l.again = armPending
 				}
 			}
 			p.mu.Unlock()
 			if n < len(events) {
-				return len(ready) > 0
+				break
 			}
 		}
+		for i, l := range ready {
+			goRun(l)
+			ready[i] = nil
+		}
+		ready = ready[:0]
+		return false
 	}
 	for {
-		err := p.rc.Read(collect)
-		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+		// Read returns only when the earliest deadline passed.
+		err := p.rc.Read(dispatch)
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
 			panic(fmt.Sprintf("offstack: waiting on epoll: %v", err))
 		}
 		now := time.Now()
@@ -344,10 +423,15 @@ func (p *poller) wait() {
 	}
 }
 
+// epollCtls counts epollCtl's calls, for tests of how few a connection
+// takes.
+var epollCtls atomic.Int64
+
 // epollCtl and epollPoll are unix.EpollCtl and unix.EpollWait without a
 // timeout, which never wait, made as rawio makes reads and writes: the
-// goroutine keeps its processor. A login takes a dozen of them.
+// goroutine keeps its processor.
 func epollCtl(epfd, op, fd int, ev *unix.EpollEvent) error {
+	epollCtls.Add(1)
 	_, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_CTL, uintptr(epfd), uintptr(op), uintptr(fd), uintptr(unsafe.Pointer(ev)), 0, 0)
 	if errno != 0 {
 		return errno

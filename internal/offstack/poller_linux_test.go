@@ -2,10 +2,16 @@ package offstack
 
 import (
 	"bufio"
+	"io"
+	"net"
 	"reflect"
 	"runtime"
+	"strings"
 	"testing"
+	"time"
 	"unsafe"
+
+	"github.com/crosstalk-im/crosstalk/internal/idleread"
 
 	"github.com/crosstalk-im/crosstalk/metrics"
 )
@@ -37,4 +43,150 @@ func TestWakeupTimed(t *testing.T) {
 			t.Fatalf("round trip %d: %v wake-ups timed, want 1", i, got)
 		}
 	}
+}
+
+// A connection's socket enters the epoll set once and stays there
+// edge-triggered: round trips after the first, and the connection's end
+// (its close takes the socket out), make no epoll_ctl.
+func TestSocketArmedOnce(t *testing.T) {
+	clients, conns := serveEcho(t, 1, time.Minute)
+	cl, br := clients[0], bufio.NewReader(clients[0])
+	c := <-conns
+	roundTrip(t, cl, br, "first")
+	l := waitingLoop(t, c)
+	before := epollCtls.Load()
+	for range 5 {
+		roundTrip(t, cl, br, "again")
+	}
+	if _, err := io.WriteString(cl, "bye\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitEnd(t, c); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the loop is forgotten", func() bool { return thePoller.loops[l.id] == nil })
+	if n := epollCtls.Load() - before; n != 0 {
+		t.Fatalf("5 round trips and the end made %d epoll_ctl calls, want 0", n)
+	}
+}
+
+// An event can outlive its bytes (a worker read them before the poller
+// took the event): the worker handed the loop for it reads without
+// waiting, finds nothing and arms the loop again, rather than wait in a
+// read for the client, and the next round trip goes as any.
+func TestEventWithoutBytes(t *testing.T) {
+	clients, conns := serveEcho(t, 1, time.Minute)
+	cl, br := clients[0], bufio.NewReader(clients[0])
+	c := <-conns
+	roundTrip(t, cl, br, "first")
+	l := waitingLoop(t, c)
+	p := thePoller
+	p.mu.Lock()
+	p.claim(l)
+	l.readyAt = time.Now().UnixNano()
+	p.mu.Unlock()
+	goRun(l)
+	waitingLoop(t, c)
+	roundTrip(t, cl, br, "after")
+	c.closeAndWake()
+	waitEnd(t, c)
+}
+
+// Bytes that arrive while the loop runs mark it: when its worker would
+// arm it, it runs again on that worker instead, and reads them.
+func TestEventWhileRunning(t *testing.T) {
+	clients, conns := serveEcho(t, 1, time.Minute)
+	cl, br := clients[0], bufio.NewReader(clients[0])
+	c := <-conns
+	roundTrip(t, cl, br, "first")
+	l := waitingLoop(t, c)
+	p := thePoller
+	p.mu.Lock()
+	p.claim(l) // as if a worker ran it
+	p.mu.Unlock()
+	if _, err := io.WriteString(cl, "meanwhile\n"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the poller marks the running loop", func() bool { return l.again == armPending })
+	if got := p.arm(l); got != armPending {
+		t.Fatalf("arm after bytes came: %d, want armPending", got)
+	}
+	l.readyAt = time.Now().UnixNano()
+	goRun(l)
+	expectLines(t, br, "MEANWHILE\n")
+	roundTrip(t, cl, br, "after")
+	c.closeAndWake()
+	waitEnd(t, c)
+}
+
+// waitingLoop waits until c's loop waits on the poller, and returns it.
+func waitingLoop(t *testing.T, c *echoConn) *loop {
+	t.Helper()
+	var found *loop
+	waitUntil(t, "the connection's loop waits", func() bool {
+		for _, l := range thePoller.loops {
+			if l.c == Conn(c) && l.armed {
+				found = l
+			}
+		}
+		return found != nil
+	})
+	return found
+}
+
+// waitUntil waits until ok, which runs with the poller locked, holds.
+func waitUntil(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	p := getPoller()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		p.mu.Lock()
+		done := ok()
+		p.mu.Unlock()
+		if done {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never: %s", what)
+		}
+	}
+}
+
+// A client that sends its last line and its end at once, before the loop
+// wakes, is answered and ended: the one event that tells of both does not
+// leave the end unread while the loop waits for another.
+func TestLastLineAndEndAtOnce(t *testing.T) {
+	for i := range 20 {
+		clients, conns := serveEcho(t, 1, time.Minute)
+		cl, br := clients[0], bufio.NewReader(clients[0])
+		c := <-conns
+		roundTrip(t, cl, br, "first")
+		waitingLoop(t, c)
+		if _, err := io.WriteString(cl, "last\n"); err != nil {
+			t.Fatal(err)
+		}
+		_ = cl.(*net.TCPConn).CloseWrite()
+		expectLines(t, br, "LAST\n")
+		if err := waitEnd(t, c); err != io.EOF {
+			t.Fatalf("round %d: ended with %v, want EOF", i, err)
+		}
+	}
+}
+
+// More than the reader's buffer at once, with a line ending exactly where
+// the buffer does: the loop reads on rather than wait for an event that
+// the bytes left in the socket will not send again.
+func TestMoreThanABufferAtOnce(t *testing.T) {
+	clients, conns := serveEcho(t, 1, time.Minute)
+	cl, br := clients[0], bufio.NewReader(clients[0])
+	c := <-conns
+	roundTrip(t, cl, br, "first")
+	waitingLoop(t, c)
+	long := strings.Repeat("x", idleread.BufferSize-1) + "\n"
+	batch := long + "after\n"
+	if _, err := io.WriteString(cl, batch); err != nil {
+		t.Fatal(err)
+	}
+	expectLines(t, br, strings.ToUpper(long), "AFTER\n")
+	c.closeAndWake()
+	waitEnd(t, c)
 }

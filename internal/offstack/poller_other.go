@@ -13,4 +13,4 @@ func watchable(net.Conn) bool { return false }
 
 // watch cannot wait without a goroutine on this system: Serve runs the
 // connection's ReadLoop on the caller's.
-func watch(Reader, net.Conn, Deadlines, Conn) bool { return false }
+func watch(SocketReader, net.Conn, Deadlines, Conn) bool { return false }

@@ -62,7 +62,7 @@ func Setup(sock net.Conn, f func()) {
 // pieces) and hands it back. Elsewhere, and for a sock that cannot be
 // waited on without reading (a TLS connection, a pipe), Serve runs ReadLoop
 // on the caller's goroutine and returns after End.
-func Serve(r Reader, sock net.Conn, d Deadlines, c Conn) {
+func Serve(r SocketReader, sock net.Conn, d Deadlines, c Conn) {
 	if watch(r, sock, d, c) {
 		return
 	}

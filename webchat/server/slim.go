@@ -101,6 +101,25 @@ func (r *slimReader) Wait() {
 	}
 }
 
+// ReadReady reads what the socket holds without waiting for more: false
+// when it holds nothing yet.
+func (r *slimReader) ReadReady() bool {
+	if r.Buffered() > 0 {
+		return true
+	}
+	r.closing.Lock()
+	defer r.closing.Unlock()
+	return r.sc.in.ReadReady()
+}
+
+// MayHaveMore reports whether the socket may hold bytes the last read
+// left there.
+func (r *slimReader) MayHaveMore() bool {
+	r.closing.Lock()
+	defer r.closing.Unlock()
+	return r.sc.in.MayHaveMore()
+}
+
 func (r *slimReader) Buffered() int {
 	r.closing.Lock()
 	defer r.closing.Unlock()
