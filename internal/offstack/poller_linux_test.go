@@ -49,11 +49,7 @@ func TestWakeupTimed(t *testing.T) {
 // edge-triggered: round trips after the first, and the connection's end
 // (its close takes the socket out), make no epoll_ctl.
 func TestSocketArmedOnce(t *testing.T) {
-	clients, conns := serveEcho(t, 1, time.Minute)
-	cl, br := clients[0], bufio.NewReader(clients[0])
-	c := <-conns
-	roundTrip(t, cl, br, "first")
-	l := waitingLoop(t, c)
+	cl, br, c, l := waitingEcho(t)
 	before := epollCtls.Load()
 	for range 5 {
 		roundTrip(t, cl, br, "again")
@@ -75,11 +71,7 @@ func TestSocketArmedOnce(t *testing.T) {
 // waiting, finds nothing and arms the loop again, rather than wait in a
 // read for the client, and the next round trip goes as any.
 func TestEventWithoutBytes(t *testing.T) {
-	clients, conns := serveEcho(t, 1, time.Minute)
-	cl, br := clients[0], bufio.NewReader(clients[0])
-	c := <-conns
-	roundTrip(t, cl, br, "first")
-	l := waitingLoop(t, c)
+	cl, br, c, l := waitingEcho(t)
 	p := thePoller
 	p.mu.Lock()
 	p.claim(l)
@@ -95,11 +87,7 @@ func TestEventWithoutBytes(t *testing.T) {
 // Bytes that arrive while the loop runs mark it: when its worker would
 // arm it, it runs again on that worker instead, and reads them.
 func TestEventWhileRunning(t *testing.T) {
-	clients, conns := serveEcho(t, 1, time.Minute)
-	cl, br := clients[0], bufio.NewReader(clients[0])
-	c := <-conns
-	roundTrip(t, cl, br, "first")
-	l := waitingLoop(t, c)
+	cl, br, c, l := waitingEcho(t)
 	p := thePoller
 	p.mu.Lock()
 	p.claim(l) // as if a worker ran it
@@ -117,6 +105,17 @@ func TestEventWhileRunning(t *testing.T) {
 	roundTrip(t, cl, br, "after")
 	c.closeAndWake()
 	waitEnd(t, c)
+}
+
+// waitingEcho is an echo connection after its first round trip, once its
+// loop waits on the poller.
+func waitingEcho(t *testing.T) (cl net.Conn, br *bufio.Reader, c *echoConn, l *loop) {
+	t.Helper()
+	clients, conns := serveEcho(t, 1, time.Minute)
+	cl, br = clients[0], bufio.NewReader(clients[0])
+	c = <-conns
+	roundTrip(t, cl, br, "first")
+	return cl, br, c, waitingLoop(t, c)
 }
 
 // waitingLoop waits until c's loop waits on the poller, and returns it.
@@ -156,11 +155,7 @@ func waitUntil(t *testing.T, what string, ok func() bool) {
 // leave the end unread while the loop waits for another.
 func TestLastLineAndEndAtOnce(t *testing.T) {
 	for i := range 20 {
-		clients, conns := serveEcho(t, 1, time.Minute)
-		cl, br := clients[0], bufio.NewReader(clients[0])
-		c := <-conns
-		roundTrip(t, cl, br, "first")
-		waitingLoop(t, c)
+		cl, br, c, _ := waitingEcho(t)
 		if _, err := io.WriteString(cl, "last\n"); err != nil {
 			t.Fatal(err)
 		}
@@ -176,11 +171,7 @@ func TestLastLineAndEndAtOnce(t *testing.T) {
 // the buffer does: the loop reads on rather than wait for an event that
 // the bytes left in the socket will not send again.
 func TestMoreThanABufferAtOnce(t *testing.T) {
-	clients, conns := serveEcho(t, 1, time.Minute)
-	cl, br := clients[0], bufio.NewReader(clients[0])
-	c := <-conns
-	roundTrip(t, cl, br, "first")
-	waitingLoop(t, c)
+	cl, br, c, _ := waitingEcho(t)
 	long := strings.Repeat("x", idleread.BufferSize-1) + "\n"
 	batch := long + "after\n"
 	if _, err := io.WriteString(cl, batch); err != nil {
