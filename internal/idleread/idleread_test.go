@@ -417,3 +417,31 @@ func TestReadReady(t *testing.T) {
 		t.Fatal("a pipe, which the next read waits on, not ready")
 	}
 }
+
+// MayHaveMore holds while the last read filled the buffer, so the socket
+// may hold more, and not once a read took less than there was room for.
+func TestMayHaveMore(t *testing.T) {
+	client, server := loopback(t)
+	r := NewReader(server)
+	if _, err := client.Write(bytes.Repeat([]byte("x"), BufferSize+10)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Peek(BufferSize); err != nil {
+		t.Fatal(err)
+	}
+	if !r.MayHaveMore() {
+		t.Fatal("a read that filled the buffer: MayHaveMore false")
+	}
+	if _, err := r.Read(make([]byte, BufferSize)); err != nil {
+		t.Fatal(err)
+	}
+	if err := WaitReadable(server); err != nil {
+		t.Fatal(err)
+	}
+	if !r.ReadReady() || r.Buffered() != 10 {
+		t.Fatalf("the rest: %d bytes buffered, want 10", r.Buffered())
+	}
+	if r.MayHaveMore() {
+		t.Fatal("a read of less than the room: MayHaveMore true")
+	}
+}
