@@ -80,8 +80,12 @@ func (h *Hub) deliverLive(ctx context.Context, to uint32, ev Event, nodes []stri
 	remote := slices.ContainsFunc(nodes, func(node string) bool { return node != h.cfg.Node })
 	if !remote && h.hasLocal(to) {
 		// Sessions on this node only: handed over on this goroutine when
-		// the dispatcher is idle, the count needs no channel.
-		if took, ok := h.dispatchHere(envelope{to: to, ev: ev}); ok {
+		// the dispatcher is idle, the count needs no channel. Only here,
+		// on the sender's goroutine, may the sender's batch hold the
+		// connections (see Batch).
+		here := ev
+		here.Batch = batchOf(ctx)
+		if took, ok := h.dispatchHere(envelope{to: to, ev: here}); ok {
 			metrics.Events.WithLabelValues(string(ev.Kind), "published").Inc()
 			return took > 0
 		}

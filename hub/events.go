@@ -65,6 +65,11 @@ type Event struct {
 	Instance string `json:"instance,omitempty"`
 	// Reason: for a kick, why the session ends.
 	Reason KickReason `json:"reason,omitempty"`
+	// Batch, when set, is the sender's batch that a message delivered on
+	// the sender's own goroutine is held in (see Batch): the endpoint
+	// holds the connection it writes the message to there. It never
+	// leaves this node, nor outlives the delivery.
+	Batch *Batch `json:"-"`
 }
 
 // KickReason says why a kick ends a session. Each protocol tells its

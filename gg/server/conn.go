@@ -28,6 +28,7 @@ import (
 	"github.com/crosstalk-im/crosstalk/internal/offstack"
 	"github.com/crosstalk-im/crosstalk/internal/outbox"
 	"github.com/crosstalk-im/crosstalk/internal/ratelimit"
+	"github.com/crosstalk-im/crosstalk/internal/readbatch"
 	"github.com/crosstalk-im/crosstalk/internal/service"
 	"github.com/crosstalk-im/crosstalk/metrics"
 )
@@ -46,6 +47,7 @@ type conn struct {
 	loginBy int64
 
 	// Owned by the reader (see Next).
+	batch    readbatch.Batch // the packets the client sent at once
 	seed     uint32
 	listDone bool
 	notify   []wire.Contact // notify list chunks still arriving
@@ -136,6 +138,7 @@ func (s *Server) open(nc net.Conn) *conn {
 
 // End ends the session, then the connection; err is why the loop ended.
 func (c *conn) End(err error) {
+	c.batch.End(c.out) // a batch that a read error cut short
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 		c.log().Info("dropping connection", "err", err)
 	}
@@ -180,12 +183,19 @@ func (c *conn) Next() (done bool, err error) {
 	// on its receipt, and one still waiting when the session ends is
 	// delivered again.
 	if p.Type != wire.TypeAck110 {
-		time.Sleep(c.rate.Reserve(time.Now()))
+		if wait := c.rate.Reserve(time.Now()); wait > 0 {
+			c.batch.End(c.out) // what the batch holds does not wait too
+			time.Sleep(wait)
+		}
 	}
-	// The replies to one command leave in one write.
+	// The replies to one command, or to the packets the client sent at
+	// once, leave in one write (see readbatch).
 	c.out.Hold()
-	err = c.dispatch(service.CommandContext, p)
-	c.out.Release()
+	more := c.rd.PacketBuffered()
+	err = c.dispatch(c.batch.Context(service.CommandContext, more), p)
+	if err != nil || !more {
+		c.batch.End(c.out)
+	}
 	if err != nil {
 		if errors.Is(err, errClose) {
 			return true, nil
@@ -791,6 +801,7 @@ func (c *conn) deliver(ev hub.Event) bool {
 		}
 	case hub.EventMessage:
 		if ev.Message != nil {
+			ev.Batch.Hold(c.out)
 			return c.deliverMessage(ev.From, *ev.Message)
 		}
 	case hub.EventMailbox:

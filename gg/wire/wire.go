@@ -110,6 +110,18 @@ func (r *Reader) Buffered() int { return r.br.Buffered() }
 // idleread.Reader.Release).
 func (r *Reader) Release() { r.br.Release() }
 
+// PacketBuffered reports whether a whole packet waits in the buffer:
+// reading it will not wait for the client. A header announcing a body
+// above MaxBody counts as whole, since ReadPacket fails on it at once.
+func (r *Reader) PacketBuffered() bool {
+	buf, _ := r.br.Peek(r.br.Buffered())
+	if len(buf) < HeaderSize {
+		return false
+	}
+	length := uint64(binary.LittleEndian.Uint32(buf[4:8]))
+	return length > uint64(max(r.MaxBody, 0)) || uint64(len(buf)-HeaderSize) >= length
+}
+
 // ReadPacket reads the next packet. It returns io.EOF only when the stream
 // ends cleanly between packets. The body is freshly allocated and belongs
 // to the caller.

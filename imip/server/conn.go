@@ -23,6 +23,7 @@ import (
 	"github.com/crosstalk-im/crosstalk/internal/offstack"
 	"github.com/crosstalk-im/crosstalk/internal/outbox"
 	"github.com/crosstalk-im/crosstalk/internal/ratelimit"
+	"github.com/crosstalk-im/crosstalk/internal/readbatch"
 	"github.com/crosstalk-im/crosstalk/internal/service"
 	"github.com/crosstalk-im/crosstalk/metrics"
 )
@@ -41,7 +42,8 @@ type conn struct {
 	loginBy int64
 
 	// Owned by the reader (see Next).
-	salt      uint32 // the login's, sent as its decimal digits
+	batch     readbatch.Batch // the packets the client sent at once
+	salt      uint32          // the login's, sent as its decimal digits
 	helloSent bool
 	statSeen  bool // the client sent its first STAT
 
@@ -112,6 +114,7 @@ func (s *Server) open(nc net.Conn) *conn {
 // End tells the client why the loop ended where it can, ends the
 // session, then the connection.
 func (c *conn) End(err error) {
+	c.batch.End(c.out) // a batch that a read error cut short
 	switch {
 	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
 	case errors.As(err, new(*wire.TruncatedError)):
@@ -171,11 +174,18 @@ func (c *conn) Next() (done bool, err error) {
 	metrics.Commands.WithLabelValues(protocolName, commandName(b.Type)).Inc()
 	// IMIP has no "slow down" reply: a fast sender is slowed to its
 	// allowance, and TCP pushes back on it.
-	time.Sleep(c.rate.Reserve(time.Now()))
-	// The replies to one command leave in one write.
+	if wait := c.rate.Reserve(time.Now()); wait > 0 {
+		c.batch.End(c.out) // what the batch holds does not wait too
+		time.Sleep(wait)
+	}
+	// The replies to one command, or to the blocks the client sent at
+	// once, leave in one write (see readbatch).
 	c.out.Hold()
-	err = c.dispatch(service.CommandContext, b)
-	c.out.Release()
+	more := c.rd.BlockBuffered()
+	err = c.dispatch(c.batch.Context(service.CommandContext, more), b)
+	if err != nil || !more {
+		c.batch.End(c.out)
+	}
 	if err != nil {
 		if errors.Is(err, errClose) {
 			return true, nil
@@ -369,6 +379,7 @@ func (c *conn) Deliver(ev hub.Event) bool {
 		c.mu.Unlock()
 		if msg := ev.Message; msg != nil { // the hub's, shared and never changed
 			from := ev.From
+			ev.Batch.Hold(c.out)
 			return c.sendTracked(messageBlock(from, me, *msg), func(written bool) {
 				if !written {
 					c.srv.cfg.Hub.Undelivered(me, from, *msg, protocolName)

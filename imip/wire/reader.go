@@ -142,6 +142,27 @@ func (r *Reader) Buffered() int { return r.br.Buffered() }
 // idleread.Reader.Release).
 func (r *Reader) Release() { r.br.Release() }
 
+// BlockBuffered reports whether a whole block waits in the buffer: reading
+// it will not wait for the client. A length ReadBlock refuses counts as
+// whole, since ReadBlock fails on it at once.
+func (r *Reader) BlockBuffered() bool {
+	buf, _ := r.br.Peek(r.br.Buffered())
+	var line []byte
+	for len(line) == 0 { // the empty lines ReadBlock skips
+		end := bytes.IndexByte(buf, '\n')
+		if end < 0 {
+			return false
+		}
+		line, buf = bytes.TrimSuffix(buf[:end], []byte("\r")), buf[end+1:]
+	}
+	end := bytes.IndexByte(buf, '\n')
+	if end < 0 {
+		return false
+	}
+	n, err := r.parseLength("", bytes.TrimSuffix(buf[:end], []byte("\r")))
+	return err != nil || len(buf)-(end+1) >= n
+}
+
 // ReadBlock reads the next block. It returns io.EOF only when the stream
 // ends cleanly between blocks; other errors are a *TruncatedError, a
 // *TooLargeError, a *LengthError, a *SyntaxError or the underlying

@@ -32,6 +32,7 @@ func (g *Gate) Deliver(ev hub.Event, deliver func(hub.Event) bool) bool {
 		if len(g.held) >= MaxHeld {
 			return false
 		}
+		ev.Batch = nil // the sender's batch ends long before the gate opens
 		g.held = append(g.held, ev)
 		return true
 	}

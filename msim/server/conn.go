@@ -24,6 +24,7 @@ import (
 	"github.com/crosstalk-im/crosstalk/internal/offstack"
 	"github.com/crosstalk-im/crosstalk/internal/outbox"
 	"github.com/crosstalk-im/crosstalk/internal/ratelimit"
+	"github.com/crosstalk-im/crosstalk/internal/readbatch"
 	"github.com/crosstalk-im/crosstalk/internal/service"
 	"github.com/crosstalk-im/crosstalk/metrics"
 	"github.com/crosstalk-im/crosstalk/msim/wire"
@@ -43,6 +44,7 @@ type conn struct {
 	loginBy time.Time
 
 	// Owned by the reader (see Next).
+	batch   readbatch.Batch // the packets the client sent at once
 	sesskey uint32
 
 	// ending is set once the connection's last words are queued: the
@@ -111,6 +113,7 @@ func (s *Server) open(nc net.Conn) *conn {
 
 // End ends the session, then the connection; err is why the loop ended.
 func (c *conn) End(err error) {
+	c.batch.End(c.out) // a batch that a read error cut short
 	if err != nil && !c.ending.Load() && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 		c.log().Info("dropping connection", "err", err)
 	}
@@ -163,11 +166,18 @@ func (c *conn) Next() (done bool, err error) {
 	c.trace("<<", m)
 	metrics.Commands.WithLabelValues(protocolName, commandLabel(m.Type())).Inc()
 	// MySpaceIM has no "slow down" reply: a fast client is slowed.
-	time.Sleep(c.rate.Reserve(time.Now()))
-	// The replies to one command leave in one write.
+	if wait := c.rate.Reserve(time.Now()); wait > 0 {
+		c.batch.End(c.out) // what the batch holds does not wait too
+		time.Sleep(wait)
+	}
+	// The replies to one command, or to the messages the client sent at
+	// once, leave in one write (see readbatch).
 	c.out.Hold()
-	err = c.dispatch(service.CommandContext, m)
-	c.out.Release()
+	more := c.rd.MessageBuffered()
+	err = c.dispatch(c.batch.Context(service.CommandContext, more), m)
+	if err != nil || !more {
+		c.batch.End(c.out)
+	}
 	if err != nil {
 		if errors.Is(err, errClose) {
 			return true, nil
@@ -580,6 +590,7 @@ func (c *conn) deliver(ev hub.Event) bool {
 	case hub.EventMessage:
 		if msg := ev.Message; msg != nil { // the hub's, shared and never changed
 			s, from := c.sess(), ev.From
+			ev.Batch.Hold(c.out)
 			return c.deliverMessage(from, *msg, func(written bool) {
 				if !written {
 					s.Undelivered(from, *msg)

@@ -271,6 +271,13 @@ func (r *Reader) Buffered() int { return r.br.Buffered() }
 // idleread.Reader.Release).
 func (r *Reader) Release() { r.br.Release() }
 
+// MessageBuffered reports whether a whole message, up to its \final\,
+// waits in the buffer: reading it will not wait for the client.
+func (r *Reader) MessageBuffered() bool {
+	buf, _ := r.br.Peek(r.br.Buffered())
+	return bytes.Contains(buf, []byte(Terminator))
+}
+
 // ReadRaw reads the bytes of the next message, up to and including the
 // first \final\, without parsing them. The slice belongs to the caller. It
 // returns io.EOF only when the stream ends cleanly between messages. A

@@ -111,11 +111,13 @@ func (s *Server) clearBridge(sb *switchboard) {
 // It reports whether the message was taken: written to the switchboard,
 // waiting for the client to answer the ring, or the ring written.
 func (s *Server) deliverToClient(n *nsConn, from hub.Account, msg hub.Message) bool {
-	return s.deliverPendingToClient(n, pendingMessage{from: from, msg: msg})
+	return s.deliverPendingToClient(n, pendingMessage{from: from, msg: msg}, nil)
 }
 
-// deliverPendingToClient is deliverToClient for any pending message.
-func (s *Server) deliverPendingToClient(n *nsConn, p pendingMessage) bool {
+// deliverPendingToClient is deliverToClient for any pending message; a
+// message written to the switchboard at once holds its connection in
+// batch, when there is one (see hub.Batch).
+func (s *Server) deliverPendingToClient(n *nsConn, p pendingMessage, batch *hub.Batch) bool {
 	from := p.from
 	me := n.sess().Account()
 	key := bridgeKey{me.Number, from.Number}
@@ -137,6 +139,7 @@ func (s *Server) deliverPendingToClient(n *nsConn, p pendingMessage) bool {
 	s.mu.Unlock()
 
 	if client != nil {
+		batch.Hold(client.out)
 		s.deliverPending(context.Background(), client, []pendingMessage{p})
 		return true
 	}

@@ -468,7 +468,7 @@ func (n *nsConn) deliver(ev hub.Event) bool {
 		return n.send("REM", "0", "RL", serial(ev.Serial), ev.From.Email)
 	case hub.EventMessage:
 		if ev.Message != nil {
-			return n.srv.deliverToClient(n, ev.From, *ev.Message)
+			return n.srv.deliverPendingToClient(n, pendingMessage{from: ev.From, msg: *ev.Message}, ev.Batch)
 		}
 	case hub.EventMailbox:
 		n.rereadMailbox()

@@ -83,7 +83,7 @@ func (s *Server) OfferFile(ctx context.Context, from hub.Account, to uint32, t d
 		s.mu.Unlock()
 	}
 	for _, p := range offer {
-		s.deliverPendingToClient(n, pendingMessage{from: from, payload: p})
+		s.deliverPendingToClient(n, pendingMessage{from: from, payload: p}, nil)
 	}
 
 	// The answer must come within FileAnswerTimeout; the transfer, once

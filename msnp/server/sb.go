@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/hub"
-	"github.com/crosstalk-im/crosstalk/internal/outbox"
 	"github.com/crosstalk-im/crosstalk/internal/ratelimit"
 	"github.com/crosstalk-im/crosstalk/metrics"
 	"github.com/crosstalk-im/crosstalk/msnp/invite"
@@ -91,43 +90,49 @@ type sbConn struct {
 	others []member
 	// batch holds the outboxes of the members this client's messages went
 	// to while its next command already waited, whole, in the read buffer
-	// (a client that sends several at once): they and this client's own
-	// replies leave when the buffer is drained, one write per connection
-	// instead of one per message, the members' first, so that no ACK goes
-	// out before its message (see holdFor and endBatch).
-	batch []*outbox.Outbox
+	// (a client that sends several at once), those of other protocols'
+	// sessions on this node included (see hub.Batch): they and this
+	// client's own replies leave when the buffer is drained, one write per
+	// connection instead of one per message, the members' first, so that
+	// no ACK goes out before its message (see holdFor and endBatch).
+	batch hub.Batch
 }
 
-// holdFor keeps what is written to the members of to that are MSN
-// clients for the end of the batch, when another command of the client's
-// waits whole in the read buffer.
-func (c *sbConn) holdFor(to []member) {
+// holdFor keeps what is written to the members of to for the end of the
+// batch, when another command of the client's waits whole in the read
+// buffer: MSN clients' connections here, and through the returned
+// context the connections that the hub delivers to members of other
+// protocols.
+func (c *sbConn) holdFor(ctx context.Context, to []member) context.Context {
 	if !c.rd.CommandBuffered() {
-		return
+		return ctx
 	}
+	viaHub := false
 	for _, m := range to {
-		if o, ok := m.(*sbConn); ok && !slices.Contains(c.batch, o.out) {
-			o.out.Hold()
-			c.batch = append(c.batch, o.out)
+		switch o := m.(type) {
+		case *sbConn:
+			c.batch.Hold(o.out)
+		case *remote:
+			viaHub = true
 		}
 	}
+	if viaHub {
+		return hub.WithBatch(ctx, &c.batch)
+	}
+	return ctx
 }
 
 // endBatch releases the members' outboxes held for the batch, unless the
 // next command waits whole in the read buffer; it reports whether the
 // batch goes on, when the client's own replies wait too.
 func (c *sbConn) endBatch(goOn bool) bool {
-	if len(c.batch) == 0 {
+	if c.batch.Len() == 0 {
 		return false
 	}
 	if goOn && c.rd.CommandBuffered() {
 		return true
 	}
-	for i, o := range c.batch {
-		o.Release()
-		c.batch[i] = nil
-	}
-	c.batch = c.batch[:0]
+	c.batch.Release()
 	return false
 }
 
@@ -454,7 +459,7 @@ func (c *sbConn) handleMSG(ctx context.Context, cmd wire.Command) error {
 		}
 	}
 	failed := len(others) == 0
-	c.holdFor(others)
+	ctx = c.holdFor(ctx, others)
 	payload := c.relaying(others, cmd.Payload)
 	for _, o := range others {
 		if r, ok := o.(*remote); ok && isP2P(payload) {
