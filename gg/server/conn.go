@@ -50,7 +50,10 @@ type conn struct {
 	batch    readbatch.Batch // the packets the client sent at once
 	seed     uint32
 	listDone bool
-	notify   []wire.Contact // notify list chunks still arriving
+	// leaving is under mu, kept here where it takes no room of its own:
+	// no more stored messages are written.
+	leaving bool
+	notify  []wire.Contact // notify list chunks still arriving
 	// leavingBy is set once the client said it is leaving: until it hangs
 	// up, or then, only its receipts are read.
 	leavingBy time.Time
@@ -67,7 +70,6 @@ type conn struct {
 	// Both are nil while empty: an idle session keeps no tables.
 	offline  map[uint32]int64
 	backlog  []hub.OfflineMessage
-	leaving  bool // no more stored messages are written
 	rereader mailbox.Rereader
 }
 

@@ -42,7 +42,7 @@ type conn struct {
 	loginBy int64
 
 	// Owned by the reader (see Next).
-	batch     readbatch.Batch // the packets the client sent at once
+	batch     readbatch.Batch // the blocks the client sent at once
 	salt      uint32          // the login's, sent as its decimal digits
 	helloSent bool
 	statSeen  bool // the client sent its first STAT

@@ -44,7 +44,7 @@ type conn struct {
 	loginBy time.Time
 
 	// Owned by the reader (see Next).
-	batch   readbatch.Batch // the packets the client sent at once
+	batch   readbatch.Batch // the messages the client sent at once
 	sesskey uint32
 
 	// ending is set once the connection's last words are queued: the
