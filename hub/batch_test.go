@@ -1,0 +1,157 @@
+package hub_test
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/internal/fakeserver"
+	"github.com/crosstalk-im/crosstalk/internal/outbox"
+)
+
+// lineEndpoint is a session's connection as the frontends make it: each
+// message one line in an outbox over a real socket, with a receipt, and
+// the connection held in the sender's batch; a message the connection
+// drops goes back to the mailbox.
+type lineEndpoint struct {
+	h   *hub.Hub
+	to  uint32
+	out *outbox.Outbox
+
+	mu               sync.Mutex
+	written, dropped []string
+}
+
+func (e *lineEndpoint) Deliver(ev hub.Event) bool {
+	if ev.Kind != hub.EventMessage || ev.Message == nil {
+		return true
+	}
+	ev.Batch.Hold(e.out)
+	from, msg := ev.From, *ev.Message
+	return e.out.WriteTracked([]byte(msg.Text+"\n"), func(written bool) {
+		e.mu.Lock()
+		if written {
+			e.written = append(e.written, msg.Text)
+		} else {
+			e.dropped = append(e.dropped, msg.Text)
+		}
+		e.mu.Unlock()
+		if !written {
+			e.h.Undelivered(e.to, from, msg, "test")
+		}
+	}) == nil
+}
+
+func (e *lineEndpoint) outcomes() (written, dropped []string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.written), slices.Clone(e.dropped)
+}
+
+// bobOnLine logs bob in with a lineEndpoint whose client end is returned.
+func bobOnLine(t *testing.T, h *hub.Hub, bob hub.Account) (*lineEndpoint, net.Conn) {
+	t.Helper()
+	server, client := fakeserver.TCPPair(t)
+	e := &lineEndpoint{h: h, to: bob.Number, out: outbox.New(server, 1<<20, 5*time.Second)}
+	t.Cleanup(e.out.Close)
+	s, err := h.Attach(context.Background(), bob, "gg", e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetPresence(context.Background(), hub.StatusOnline, ""); err != nil {
+		t.Fatal(err)
+	}
+	return e, client
+}
+
+// Messages sent in a batch wait in the recipient's connection, none of
+// them counted as written, until the batch is released; then they leave
+// together, in order, and each one's receipt says written.
+func TestBatchHoldsUntilRelease(t *testing.T) {
+	ctx := context.Background()
+	h, st := newHub(t)
+	alice, bob := account(t, st, 1, "alice@example.com"), account(t, st, 2, "bob@example.com")
+	e, client := bobOnLine(t, h, bob)
+
+	var b hub.Batch
+	texts := []string{"one", "two", "three", "four"}
+	for _, text := range texts {
+		if d, err := h.SendMessage(hub.WithBatch(ctx, &b), alice, bob.Number, hub.Message{Text: text}, ""); err != nil || d != hub.Delivered {
+			t.Fatalf("%s: %v %v", text, d, err)
+		}
+	}
+	if b.Len() != 1 {
+		t.Fatalf("the batch holds %d connections, want bob's one", b.Len())
+	}
+	if written, dropped := e.outcomes(); len(written)+len(dropped) != 0 {
+		t.Fatalf("before the release: written %q, dropped %q", written, dropped)
+	}
+	b.Release()
+	if written, dropped := e.outcomes(); !slices.Equal(written, texts) || len(dropped) != 0 {
+		t.Fatalf("after the release: written %q, dropped %q; want all written in order", written, dropped)
+	}
+	r := bufio.NewReader(client)
+	for _, want := range texts {
+		if line, err := r.ReadString('\n'); err != nil || line != want+"\n" {
+			t.Fatalf("read %q %v, want %q", line, err, want)
+		}
+	}
+	// Without a batch a message is written at once.
+	if d, _ := h.SendMessage(ctx, alice, bob.Number, hub.Message{Text: "alone"}, ""); d != hub.Delivered {
+		t.Fatal(d)
+	}
+	if written, _ := e.outcomes(); len(written) != len(texts)+1 {
+		t.Fatalf("a message outside any batch waited: written %q", written)
+	}
+}
+
+// A connection that closes while the batch holds messages for it writes
+// none of them: each one's receipt says dropped, never written, the client
+// reads nothing, and every one is back in the mailbox.
+func TestBatchConnectionDiesMidBatch(t *testing.T) {
+	ctx := context.Background()
+	h, st := newHub(t)
+	alice, bob := account(t, st, 1, "alice@example.com"), account(t, st, 2, "bob@example.com")
+	e, client := bobOnLine(t, h, bob)
+
+	var b hub.Batch
+	texts := []string{"held 1", "held 2", "held 3"}
+	for _, text := range texts {
+		if _, err := h.SendMessage(hub.WithBatch(ctx, &b), alice, bob.Number, hub.Message{Text: text}, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.out.Close() // the connection dies before the batch ends
+	b.Release()
+	if written, dropped := e.outcomes(); len(written) != 0 || !slices.Equal(dropped, texts) {
+		t.Fatalf("written %q, dropped %q; want all dropped, none written", written, dropped)
+	}
+	if got, err := io.ReadAll(client); err != nil || len(got) != 0 {
+		t.Fatalf("the client read %q (%v) from a connection that died holding them", got, err)
+	}
+	// Undelivered stores them on a goroutine of its own.
+	var stored []string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		msgs, err := st.OfflineMessages(ctx, bob.Number, "later", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored = stored[:0]
+		for _, m := range msgs {
+			stored = append(stored, m.Text)
+		}
+		if len(stored) == len(texts) {
+			break
+		}
+	}
+	slices.Sort(stored)
+	if !slices.Equal(stored, texts) {
+		t.Fatalf("the mailbox holds %q, want %q", stored, texts)
+	}
+}
