@@ -610,6 +610,7 @@ func (c *conn) Deliver(ev hub.Event) bool {
 		if ev.Message == nil {
 			return true
 		}
+		ev.Batch.Hold(c.out)
 		return c.deliverMessage(outgoing{from: ev.From, msg: *ev.Message})
 	case hub.EventTyping:
 		c.typing(ev.From, ev.Typing > 0)
