@@ -3,7 +3,9 @@ package hub_test
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
+	"maps"
 	"net"
 	"slices"
 	"sync"
@@ -32,9 +34,8 @@ func (e *lineEndpoint) Deliver(ev hub.Event) bool {
 	if ev.Kind != hub.EventMessage || ev.Message == nil {
 		return true
 	}
-	ev.Batch.Hold(e.out)
 	from, msg := ev.From, *ev.Message
-	return e.out.WriteTracked([]byte(msg.Text+"\n"), func(written bool) {
+	return e.out.WriteTracked([]byte(msg.Text+"\n"), ev.Batch.Track(e.out, func(written bool) {
 		e.mu.Lock()
 		if written {
 			e.written = append(e.written, msg.Text)
@@ -45,7 +46,7 @@ func (e *lineEndpoint) Deliver(ev hub.Event) bool {
 		if !written {
 			e.h.Undelivered(e.to, from, msg, "test")
 		}
-	}) == nil
+	})) == nil
 }
 
 func (e *lineEndpoint) outcomes() (written, dropped []string) {
@@ -80,22 +81,33 @@ func TestBatchHoldsUntilRelease(t *testing.T) {
 	e, client := bobOnLine(t, h, bob)
 
 	var b hub.Batch
+	bctx := hub.WithBatch(ctx, &b)
 	texts := []string{"one", "two", "three", "four"}
+	var answers []string
 	for _, text := range texts {
-		if d, err := h.SendMessage(hub.WithBatch(ctx, &b), alice, bob.Number, hub.Message{Text: text}, ""); err != nil || d != hub.Delivered {
-			t.Fatalf("%s: %v %v", text, d, err)
+		d, err := h.SendMessage(bctx, alice, bob.Number, hub.Message{Text: text}, "")
+		if err != nil {
+			t.Fatal(err)
 		}
+		h.Answer(bctx, d, func(d hub.Delivery) { answers = append(answers, fmt.Sprint(text, " ", d)) })
 	}
 	if b.Len() != 1 {
 		t.Fatalf("the batch holds %d connections, want bob's one", b.Len())
 	}
-	if written, dropped := e.outcomes(); len(written)+len(dropped) != 0 {
-		t.Fatalf("before the release: written %q, dropped %q", written, dropped)
+	if written, dropped := e.outcomes(); len(written)+len(dropped)+len(answers) != 0 {
+		t.Fatalf("before the release: written %q, dropped %q, answered %q", written, dropped, answers)
 	}
 	b.Release()
 	if written, dropped := e.outcomes(); !slices.Equal(written, texts) || len(dropped) != 0 {
 		t.Fatalf("after the release: written %q, dropped %q; want all written in order", written, dropped)
 	}
+	for i, text := range texts {
+		texts[i] = fmt.Sprint(text, " ", hub.Delivered)
+	}
+	if !slices.Equal(answers, texts) {
+		t.Fatalf("answered %q, want %q", answers, texts)
+	}
+	texts = []string{"one", "two", "three", "four"}
 	r := bufio.NewReader(client)
 	for _, want := range texts {
 		if line, err := r.ReadString('\n'); err != nil || line != want+"\n" {
@@ -112,8 +124,10 @@ func TestBatchHoldsUntilRelease(t *testing.T) {
 }
 
 // A connection that closes while the batch holds messages for it writes
-// none of them: each one's receipt says dropped, never written, the client
-// reads nothing, and every one is back in the mailbox.
+// none of them: the client reads nothing, no receipt says written, and
+// each message is back in the mailbox before its sender is answered, as
+// stored, never as delivered. One whose sender waits for no answer goes
+// back to the mailbox too.
 func TestBatchConnectionDiesMidBatch(t *testing.T) {
 	ctx := context.Background()
 	h, st := newHub(t)
@@ -121,21 +135,39 @@ func TestBatchConnectionDiesMidBatch(t *testing.T) {
 	e, client := bobOnLine(t, h, bob)
 
 	var b hub.Batch
-	texts := []string{"held 1", "held 2", "held 3"}
+	bctx := hub.WithBatch(ctx, &b)
+	texts := []string{"held 1", "held 2", "unanswered"}
+	answers := map[string]hub.Delivery{}
 	for _, text := range texts {
-		if _, err := h.SendMessage(hub.WithBatch(ctx, &b), alice, bob.Number, hub.Message{Text: text}, ""); err != nil {
+		d, err := h.SendMessage(bctx, alice, bob.Number, hub.Message{Text: text}, "")
+		if err != nil {
 			t.Fatal(err)
+		}
+		if text != "unanswered" {
+			h.Answer(bctx, d, func(d hub.Delivery) {
+				msgs, err := st.OfflineMessages(ctx, bob.Number, "answer", nil)
+				if err != nil || !slices.ContainsFunc(msgs, func(m hub.OfflineMessage) bool { return m.Text == text }) {
+					t.Errorf("%q answered %v before it was in the mailbox (%v)", text, d, err)
+				}
+				answers[text] = d
+			})
 		}
 	}
 	e.out.Close() // the connection dies before the batch ends
+	if len(answers) != 0 {
+		t.Fatalf("answered before the batch ended: %v", answers)
+	}
 	b.Release()
-	if written, dropped := e.outcomes(); len(written) != 0 || !slices.Equal(dropped, texts) {
-		t.Fatalf("written %q, dropped %q; want all dropped, none written", written, dropped)
+	if want := map[string]hub.Delivery{"held 1": hub.Queued, "held 2": hub.Queued}; !maps.Equal(answers, want) {
+		t.Fatalf("answered %v, want %v", answers, want)
+	}
+	if written, _ := e.outcomes(); len(written) != 0 {
+		t.Fatalf("written %q from a connection that died holding them", written)
 	}
 	if got, err := io.ReadAll(client); err != nil || len(got) != 0 {
 		t.Fatalf("the client read %q (%v) from a connection that died holding them", got, err)
 	}
-	// Undelivered stores them on a goroutine of its own.
+	// The unanswered one is stored on a goroutine of its own.
 	var stored []string
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		msgs, err := st.OfflineMessages(ctx, bob.Number, "later", nil)

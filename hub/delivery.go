@@ -84,7 +84,11 @@ func (h *Hub) deliverLive(ctx context.Context, to uint32, ev Event, nodes []stri
 		// on the sender's goroutine, may the sender's batch hold the
 		// connections (see Batch).
 		here := ev
-		here.Batch = batchOf(ctx)
+		if b := batchOf(ctx); b != nil && ev.Message != nil {
+			here.Batch = b
+			b.begin(h, to, ev.From, *ev.Message)
+			defer b.end()
+		}
 		if took, ok := h.dispatchHere(envelope{to: to, ev: here}); ok {
 			metrics.Events.WithLabelValues(string(ev.Kind), "published").Inc()
 			return took > 0
@@ -162,17 +166,24 @@ func (h *Hub) Undelivered(to uint32, from Account, msg Message, protocol string)
 		defer h.background.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), h.cfg.DeliveryTimeout)
 		defer cancel()
-		msg.Offline = 0
-		if _, err := h.cfg.Store.QueueOffline(ctx, to, from.Number, msg, h.cfg.Mailbox.returned()); err != nil {
-			metrics.MessageOutcomes.WithLabelValues("lost").Inc()
-			h.log.Error("message lost: its connection dropped it and the mailbox refused it",
-				"account", to, "from", from.Number, "protocol", protocol, "err", err)
-			return
-		}
-		metrics.MessageOutcomes.WithLabelValues("returned").Inc()
-		h.warn("message returned to the mailbox: its connection dropped it", "account", to, "protocol", protocol)
-		h.nudgeMailbox(ctx, to)
+		_ = h.returnToMailbox(ctx, to, from, msg, protocol)
 	}()
+}
+
+// returnToMailbox puts a message that a connection took and then dropped
+// back in the mailbox, and says so.
+func (h *Hub) returnToMailbox(ctx context.Context, to uint32, from Account, msg Message, protocol string) error {
+	msg.Offline = 0
+	if _, err := h.cfg.Store.QueueOffline(ctx, to, from.Number, msg, h.cfg.Mailbox.returned()); err != nil {
+		metrics.MessageOutcomes.WithLabelValues("lost").Inc()
+		h.log.Error("message lost: its connection dropped it and the mailbox refused it",
+			"account", to, "from", from.Number, "protocol", protocol, "err", err)
+		return err
+	}
+	metrics.MessageOutcomes.WithLabelValues("returned").Inc()
+	h.warn("message returned to the mailbox: its connection dropped it", "account", to, "protocol", protocol)
+	h.nudgeMailbox(ctx, to)
+	return nil
 }
 
 // refused counts an event that reached no session and says so in the log.

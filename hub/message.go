@@ -70,6 +70,9 @@ func (h *Hub) SendMessage(ctx context.Context, from Account, to uint32, msg Mess
 	if len(msg.Text) > MaxMessageBytes {
 		return 0, ErrTooLong
 	}
+	if b := batchOf(ctx); b != nil {
+		b.last = nil // Answer is about this message
+	}
 	if msg.Sent.IsZero() {
 		msg.Sent = time.Now().UTC()
 	}

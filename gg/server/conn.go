@@ -550,39 +550,50 @@ func (c *conn) handleSendMessage(ctx context.Context, body []byte) error {
 	s := c.sess()
 	msg.Sent = time.Now().UTC()
 	d, err := c.srv.cfg.Hub.SendMessage(ctx, s.Account(), to, msg, "")
-	failure := uint32(0)
-	switch {
-	case errors.Is(err, hub.ErrNotFound):
-		failure = wire.AckNotDelivered
-	case err != nil:
-		return err
-	case d == hub.Blocked:
-		failure = wire.AckBlocked
-	case d == hub.MailboxFull:
-		failure = wire.AckMailboxFull
-	}
-	if failure != 0 {
-		// The GG11 receipt cannot say "not taken"; the older one can, and
-		// libgadu reports its status to the application.
-		c.send(wire.TypeSendMsgAck, wire.AppendSendMsgAck(nil, wire.SendMsgAck{Status: failure, Recipient: to, Seq: m.GetSeq()}))
+	if errors.Is(err, hub.ErrNotFound) {
+		c.sendMsgAck(wire.AckNotDelivered, to, m.GetSeq())
 		return nil
 	}
-	metrics.Messages.WithLabelValues(protocolName).Inc()
-	if d == hub.Queued {
+	if err != nil {
+		return err
+	}
+	// A message held in the batch's connections is answered once they
+	// wrote or dropped it.
+	from, seq, sent := s.Account().Number, m.GetSeq(), msg.Sent
+	c.srv.cfg.Hub.Answer(ctx, d, func(d hub.Delivery) { c.answerMessage(d, from, to, seq, sent) })
+	return nil
+}
+
+// sendMsgAck writes the older receipt, which can say "not taken"
+// (libgadu reports its status to the application) or "queued".
+func (c *conn) sendMsgAck(status, to, seq uint32) {
+	c.send(wire.TypeSendMsgAck, wire.AppendSendMsgAck(nil, wire.SendMsgAck{Status: status, Recipient: to, Seq: seq}))
+}
+
+// answerMessage tells the client what became of its message seq to to.
+func (c *conn) answerMessage(d hub.Delivery, from, to, seq uint32, sent time.Time) {
+	switch d {
+	case hub.Blocked:
+		c.sendMsgAck(wire.AckBlocked, to, seq)
+		return
+	case hub.MailboxFull:
+		c.sendMsgAck(wire.AckMailboxFull, to, seq)
+		return
+	case hub.Queued:
 		// Taken, but only kept for later: the older receipt says so
 		// first, and the GG11 one follows as for any message taken.
-		c.send(wire.TypeSendMsgAck, wire.AppendSendMsgAck(nil, wire.SendMsgAck{Status: wire.AckQueued, Recipient: to, Seq: m.GetSeq()}))
+		c.sendMsgAck(wire.AckQueued, to, seq)
 	}
+	metrics.Messages.WithLabelValues(protocolName).Inc()
 	ack := &messageAckPacket{
 		msgType: 1,
-		seq:     m.GetSeq(),
-		time:    uint32(msg.Sent.Unix()),
+		seq:     seq,
+		time:    uint32(sent.Unix()),
 		msgID:   messageID(),
-		convID:  conversationID(s.Account().Number, to),
+		convID:  conversationID(from, to),
 	}
 	ack.pb = ggpb.GG110MessageAck{MsgType: &ack.msgType, Seq: &ack.seq, Time: &ack.time, MsgId: &ack.msgID, ConvId: &ack.convID, Dummy1: &ack.dummy1}
 	c.sendProto(wire.TypeSendMsgAck110, &ack.pb)
-	return nil
 }
 
 // conversationID names the pair's conversation the same way from both
@@ -735,15 +746,16 @@ func (c *conn) nextSeq() uint32 {
 	return c.seq
 }
 
-// deliverMessage writes a live message; one the connection drops after
-// taking it goes back to the mailbox.
-func (c *conn) deliverMessage(from hub.Account, msg hub.Message) bool {
+// deliverMessage writes a live message, held in the sender's batch when
+// there is one (see hub.Batch); one the connection drops after taking it
+// goes back to the mailbox.
+func (c *conn) deliverMessage(batch *hub.Batch, from hub.Account, msg hub.Message) bool {
 	s := c.sess() // not in the receipt: it may run under c.mu
-	return c.sendProtoTracked(wire.TypeRecvMsg110, c.recvMessage(c.nextSeq(), from, msg), func(written bool) {
+	return c.sendProtoTracked(wire.TypeRecvMsg110, c.recvMessage(c.nextSeq(), from, msg), batch.Track(c.out, func(written bool) {
 		if !written {
 			s.Undelivered(from, msg)
 		}
-	})
+	}))
 }
 
 // messageAckPacket is a GG110MessageAck with the values its fields point
@@ -803,8 +815,7 @@ func (c *conn) deliver(ev hub.Event) bool {
 		}
 	case hub.EventMessage:
 		if ev.Message != nil {
-			ev.Batch.Hold(c.out)
-			return c.deliverMessage(ev.From, *ev.Message)
+			return c.deliverMessage(ev.Batch, ev.From, *ev.Message)
 		}
 	case hub.EventMailbox:
 		c.rereader.Reread(c.rereadMailbox)

@@ -379,12 +379,11 @@ func (c *conn) Deliver(ev hub.Event) bool {
 		c.mu.Unlock()
 		if msg := ev.Message; msg != nil { // the hub's, shared and never changed
 			from := ev.From
-			ev.Batch.Hold(c.out)
-			return c.sendTracked(messageBlock(from, me, *msg), func(written bool) {
+			return c.sendTracked(messageBlock(from, me, *msg), ev.Batch.Track(c.out, func(written bool) {
 				if !written {
 					c.srv.cfg.Hub.Undelivered(me, from, *msg, protocolName)
 				}
-			}) == nil
+			})) == nil
 		}
 	case hub.EventMailbox:
 		// Before the session is set, the login's own read is still to come.

@@ -296,15 +296,26 @@ func (c *conn) handleMessage(ctx context.Context, b *wire.Block) error {
 		return nil
 	}
 	d, err := c.srv.cfg.Hub.SendMessage(ctx, c.sess().Account(), number, hub.Message{Text: text, Sent: time.Now().UTC()}, "")
-	code := wire.CodeOK
-	switch {
-	case errors.Is(err, hub.ErrNotFound):
-		code = wire.CodeUnknownUser
-	case err != nil:
+	if errors.Is(err, hub.ErrNotFound) {
+		c.ack(b, wire.CodeUnknownUser)
+		return nil
+	}
+	if err != nil {
 		return err
-	case d == hub.Blocked:
+	}
+	// A message held in the batch's connections is answered once they
+	// wrote or dropped it.
+	c.srv.cfg.Hub.Answer(ctx, d, func(d hub.Delivery) { c.answerMessage(b, d) })
+	return nil
+}
+
+// answerMessage tells the client what became of its MESG b.
+func (c *conn) answerMessage(b *wire.Block, d hub.Delivery) {
+	code := wire.CodeOK
+	switch d {
+	case hub.Blocked:
 		code = CodeRefused
-	case d == hub.MailboxFull:
+	case hub.MailboxFull:
 		code = CodeMailboxFull
 	default:
 		metrics.Messages.WithLabelValues(protocolName).Inc()
@@ -313,7 +324,6 @@ func (c *conn) handleMessage(ctx context.Context, b *wire.Block) error {
 	if code != wire.CodeOK || !errorsOnly {
 		c.ack(b, code)
 	}
-	return nil
 }
 
 func (c *conn) handleList(ctx context.Context, b *wire.Block) error {

@@ -590,12 +590,11 @@ func (c *conn) deliver(ev hub.Event) bool {
 	case hub.EventMessage:
 		if msg := ev.Message; msg != nil { // the hub's, shared and never changed
 			s, from := c.sess(), ev.From
-			ev.Batch.Hold(c.out)
-			return c.deliverMessage(from, *msg, func(written bool) {
+			return c.deliverMessage(from, *msg, ev.Batch.Track(c.out, func(written bool) {
 				if !written {
 					s.Undelivered(from, *msg)
 				}
-			})
+			}))
 		}
 	case hub.EventMailbox:
 		c.rereadMailbox()

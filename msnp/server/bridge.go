@@ -140,7 +140,7 @@ func (s *Server) deliverPendingToClient(n *nsConn, p pendingMessage, batch *hub.
 
 	if client != nil {
 		batch.Hold(client.out)
-		s.deliverPending(context.Background(), client, []pendingMessage{p})
+		s.deliverPending(context.Background(), client, []pendingMessage{p}, batch)
 		return true
 	}
 	if !fresh {
@@ -177,7 +177,7 @@ func (s *Server) withdrawPending(n *nsConn, from hub.Account, invitation [][]byt
 	}
 	sb.mu.Unlock()
 	if client != nil {
-		s.deliverPending(context.Background(), client, []pendingMessage{{from: from, payload: cancel}})
+		s.deliverPending(context.Background(), client, []pendingMessage{{from: from, payload: cancel}}, nil)
 	}
 }
 
@@ -221,8 +221,9 @@ func (s *Server) expireBridge(sb *switchboard, client uint32) {
 
 // deliverPending writes messages to a client that has joined. Offline
 // ones leave the mailbox once written; a live one the connection drops
-// goes back to the mailbox.
-func (s *Server) deliverPending(ctx context.Context, c *sbConn, pending []pendingMessage) {
+// goes back to the mailbox, and one delivered in a sender's batch waits in
+// it (see hub.Batch).
+func (s *Server) deliverPending(ctx context.Context, c *sbConn, pending []pendingMessage, batch *hub.Batch) {
 	// Only messages from the mailbox are waited on; a live one costs no
 	// more than its receipt.
 	var fromMailbox *deliveredOffline
@@ -239,14 +240,14 @@ func (s *Server) deliverPending(ctx context.Context, c *sbConn, pending []pendin
 			c.write(line)
 		}
 		// The message counts as written when its last part is.
-		c.writeTracked(commands[len(commands)-1], func(written bool) {
+		c.writeTracked(commands[len(commands)-1], batch.Track(c.out, func(written bool) {
 			switch {
 			case written && p.msg.Offline != 0:
 				fromMailbox.add(p.msg.Offline)
 			case !written && p.msg.Offline == 0:
 				s.cfg.Hub.Undelivered(c.acct.Number, p.from, p.msg, protocolName)
 			}
-		})
+		}))
 	}
 	if fromMailbox == nil {
 		// Nothing to take out of the mailbox once written: no waiting for

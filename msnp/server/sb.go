@@ -304,7 +304,7 @@ func (c *sbConn) handleANS(ctx context.Context, cmd wire.Command) error {
 	if len(others) > 1 {
 		c.srv.clearBridge(sb)
 	}
-	c.srv.deliverPending(ctx, c, pending)
+	c.srv.deliverPending(ctx, c, pending, nil)
 	return nil
 }
 
