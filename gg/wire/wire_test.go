@@ -94,3 +94,28 @@ func TestTypeName(t *testing.T) {
 		t.Fatalf("Packet.String = %q", got)
 	}
 }
+
+// PacketBuffered says whether the next packet waits whole in the buffer:
+// not before the first read, nor for a packet cut short, and yes for one
+// whose announced length the reader refuses at once.
+func TestPacketBuffered(t *testing.T) {
+	stream := AppendPacket(AppendPacket(nil, 1, []byte("first")), 2, []byte("second"))
+	third := AppendPacket(nil, 3, []byte("third"))
+	r := NewReader(bytes.NewReader(append(stream, third[:len(third)-1]...)))
+	if r.PacketBuffered() {
+		t.Fatal("a packet counted as buffered before anything was read")
+	}
+	for i, want := range []bool{true, false} {
+		if _, err := r.ReadPacket(); err != nil {
+			t.Fatal(err)
+		}
+		if got := r.PacketBuffered(); got != want {
+			t.Fatalf("after packet %d: PacketBuffered %v, want %v", i+1, got, want)
+		}
+	}
+	big := NewReader(bytes.NewReader(append(AppendPacket(nil, 1, nil), AppendPacket(nil, 2, make([]byte, 64))[:HeaderSize]...)))
+	big.MaxBody = 32
+	if _, err := big.ReadPacket(); err != nil || !big.PacketBuffered() {
+		t.Fatalf("a header announcing too large a body: buffered %v (%v), want true", big.PacketBuffered(), err)
+	}
+}

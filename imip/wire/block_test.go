@@ -425,3 +425,31 @@ func TestBuddyList(t *testing.T) {
 		t.Fatal("unclosed quote accepted")
 	}
 }
+
+// BlockBuffered says whether the next block waits whole in the buffer,
+// the empty lines before it skipped: not for a block cut short, and yes for
+// one whose length line the reader refuses at once.
+func TestBlockBuffered(t *testing.T) {
+	first, err := NewBlock(TypeMESG).Add(HeaderTo, "2").Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := append([]byte("\r\n\n"), first...)
+	stream := append(append(append([]byte{}, first...), second...), first[:len(first)-1]...)
+	r := NewReader(bytes.NewReader(stream))
+	if r.BlockBuffered() {
+		t.Fatal("a block counted as buffered before anything was read")
+	}
+	for i, want := range []bool{true, false} {
+		if _, err := r.ReadBlock(); err != nil {
+			t.Fatal(err)
+		}
+		if got := r.BlockBuffered(); got != want {
+			t.Fatalf("after block %d: BlockBuffered %v, want %v", i+1, got, want)
+		}
+	}
+	bad := NewReader(bytes.NewReader(append(append([]byte{}, first...), "MESG 1\r\nnot a number\r\n"...)))
+	if _, err := bad.ReadBlock(); err != nil || !bad.BlockBuffered() {
+		t.Fatalf("a length the reader refuses: buffered %v (%v), want true", bad.BlockBuffered(), err)
+	}
+}

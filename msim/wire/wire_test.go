@@ -397,3 +397,22 @@ func TestZap(t *testing.T) {
 		}
 	}
 }
+
+// MessageBuffered says whether the next message waits whole, up to its
+// \final\, in the buffer.
+func TestMessageBuffered(t *testing.T) {
+	one := Append(nil, Message{Int("bm", 1), Uint("t", 7), Str("msg", "hi")})
+	stream := append(append(append([]byte{}, one...), one...), one[:len(one)-1]...)
+	r := NewReader(bytes.NewReader(stream))
+	if r.MessageBuffered() {
+		t.Fatal("a message counted as buffered before anything was read")
+	}
+	for i, want := range []bool{true, false} {
+		if _, err := r.ReadMessage(); err != nil {
+			t.Fatal(err)
+		}
+		if got := r.MessageBuffered(); got != want {
+			t.Fatalf("after message %d: MessageBuffered %v, want %v", i+1, got, want)
+		}
+	}
+}
