@@ -39,10 +39,9 @@ type Batch struct {
 
 // batched is a message handed to held connections, and what became of it.
 type batched struct {
-	h    *Hub
-	to   uint32
-	from Account
-	msg  Message
+	h        *Hub
+	to, from uint32
+	msg      *Message // the hub's, shared and never changed
 	// answer is the sender's, run when the batch is released.
 	answer func(Delivery)
 
@@ -122,11 +121,11 @@ func (m *batched) settle() {
 	case !lost:
 	case m.answer == nil:
 		// No one waits for the answer: the mailbox can take it later.
-		m.h.Undelivered(m.to, m.from, m.msg, "batch")
+		m.h.Undelivered(m.to, Account{Number: m.from}, *m.msg, "batch")
 	default:
 		ctx, cancel := context.WithTimeout(context.Background(), m.h.cfg.DeliveryTimeout)
 		d = Queued
-		if m.h.returnToMailbox(ctx, m.to, m.from, m.msg, "batch") != nil {
+		if m.h.returnToMailbox(ctx, m.to, m.from, *m.msg, "batch") != nil {
 			d = MailboxFull
 		}
 		cancel()
@@ -138,7 +137,7 @@ func (m *batched) settle() {
 
 // begin notes that msg is about to be handed to this node's sessions on
 // this goroutine.
-func (b *Batch) begin(h *Hub, to uint32, from Account, msg Message) {
+func (b *Batch) begin(h *Hub, to, from uint32, msg *Message) {
 	b.current = &batched{h: h, to: to, from: from, msg: msg, open: true}
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/crosstalk-im/crosstalk/internal/ratelimit"
 	"github.com/crosstalk-im/crosstalk/metrics"
@@ -33,6 +34,25 @@ var DefaultMailbox = MailboxLimits{Total: 500, PerSender: 100}
 // what a sender was told stays true without letting the mailbox grow
 // without end.
 func (l MailboxLimits) returned() MailboxLimits { return MailboxLimits{Total: 2 * l.Total} }
+
+// The counters every message delivered moves, looked up once rather than
+// for each message.
+var (
+	messagesPublished = metrics.Events.WithLabelValues(string(EventMessage), "published")
+	messagesDelivered = metrics.Events.WithLabelValues(string(EventMessage), "delivered")
+	outcomeDelivered  = metrics.MessageOutcomes.WithLabelValues("delivered")
+)
+
+// eventsCounted is the counter of events of kind at stage.
+func eventsCounted(kind EventKind, stage string) prometheus.Counter {
+	switch {
+	case kind == EventMessage && stage == "published":
+		return messagesPublished
+	case kind == EventMessage && stage == "delivered":
+		return messagesDelivered
+	}
+	return metrics.Events.WithLabelValues(string(kind), stage)
+}
 
 // warnEvery spaces out the log lines of one kind of delivery trouble.
 const warnEvery = 10 * time.Second
@@ -86,11 +106,11 @@ func (h *Hub) deliverLive(ctx context.Context, to uint32, ev Event, nodes []stri
 		here := ev
 		if b := batchOf(ctx); b != nil && ev.Message != nil {
 			here.Batch = b
-			b.begin(h, to, ev.From, *ev.Message)
+			b.begin(h, to, ev.From.Number, ev.Message)
 			defer b.end()
 		}
 		if took, ok := h.dispatchHere(envelope{to: to, ev: here}); ok {
-			metrics.Events.WithLabelValues(string(ev.Kind), "published").Inc()
+			eventsCounted(ev.Kind, "published").Inc()
 			return took > 0
 		}
 	}
@@ -166,18 +186,18 @@ func (h *Hub) Undelivered(to uint32, from Account, msg Message, protocol string)
 		defer h.background.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), h.cfg.DeliveryTimeout)
 		defer cancel()
-		_ = h.returnToMailbox(ctx, to, from, msg, protocol)
+		_ = h.returnToMailbox(ctx, to, from.Number, msg, protocol)
 	}()
 }
 
 // returnToMailbox puts a message that a connection took and then dropped
 // back in the mailbox, and says so.
-func (h *Hub) returnToMailbox(ctx context.Context, to uint32, from Account, msg Message, protocol string) error {
+func (h *Hub) returnToMailbox(ctx context.Context, to, from uint32, msg Message, protocol string) error {
 	msg.Offline = 0
-	if _, err := h.cfg.Store.QueueOffline(ctx, to, from.Number, msg, h.cfg.Mailbox.returned()); err != nil {
+	if _, err := h.cfg.Store.QueueOffline(ctx, to, from, msg, h.cfg.Mailbox.returned()); err != nil {
 		metrics.MessageOutcomes.WithLabelValues("lost").Inc()
 		h.log.Error("message lost: its connection dropped it and the mailbox refused it",
-			"account", to, "from", from.Number, "protocol", protocol, "err", err)
+			"account", to, "from", from, "protocol", protocol, "err", err)
 		return err
 	}
 	metrics.MessageOutcomes.WithLabelValues("returned").Inc()

@@ -316,7 +316,7 @@ func (h *Hub) publishTo(to uint32, ev Event, nodes []string, took chan<- int, re
 		}
 		answers++
 	}
-	metrics.Events.WithLabelValues(string(ev.Kind), "published").Inc()
+	eventsCounted(ev.Kind, "published").Inc()
 	if answers == 0 {
 		// Nobody to hear it (a watcher who is offline).
 		metrics.Events.WithLabelValues(string(ev.Kind), "unheard").Inc()
@@ -434,7 +434,7 @@ func (h *Hub) dispatchEvent(e envelope) int {
 		}
 		if s.endpoint.Deliver(ev) {
 			took++
-			metrics.Events.WithLabelValues(string(ev.Kind), "delivered").Inc()
+			eventsCounted(ev.Kind, "delivered").Inc()
 		} else {
 			h.refused(ev.Kind, "session_refused", e.to)
 		}

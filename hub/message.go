@@ -88,7 +88,7 @@ func (h *Hub) SendMessage(ctx context.Context, from Account, to uint32, msg Mess
 	if st, _ := rec.effective(); st != StatusOffline {
 		ev := Event{Kind: EventMessage, From: from, Message: &msg, SkipProtocol: skipProtocol}
 		if h.deliverLive(ctx, to, ev, rec.nodes(skipProtocol)) {
-			metrics.MessageOutcomes.WithLabelValues("delivered").Inc()
+			outcomeDelivered.Inc()
 			return Delivered, nil
 		}
 		// Online, but no session took it: it waits in the mailbox.
