@@ -55,20 +55,36 @@ func (e *lineEndpoint) outcomes() (written, dropped []string) {
 	return slices.Clone(e.written), slices.Clone(e.dropped)
 }
 
-// bobOnLine logs bob in with a lineEndpoint whose client end is returned.
-func bobOnLine(t *testing.T, h *hub.Hub, bob hub.Account) (*lineEndpoint, net.Conn) {
+// batchFixture is alice, who sends in batch b (with ctx), and bob, online
+// through e, whose client end is client.
+type batchFixture struct {
+	h          *hub.Hub
+	st         hub.Store
+	alice, bob hub.Account
+	e          *lineEndpoint
+	client     net.Conn
+	b          hub.Batch
+	ctx        context.Context
+}
+
+func newBatchFixture(t *testing.T) *batchFixture {
 	t.Helper()
+	f := &batchFixture{}
+	f.h, f.st = newHub(t)
+	f.alice, f.bob = account(t, f.st, 1, "alice@example.com"), account(t, f.st, 2, "bob@example.com")
 	server, client := fakeserver.TCPPair(t)
-	e := &lineEndpoint{h: h, to: bob.Number, out: outbox.New(server, 1<<20, 5*time.Second)}
-	t.Cleanup(e.out.Close)
-	s, err := h.Attach(context.Background(), bob, "gg", e)
+	f.client = client
+	f.e = &lineEndpoint{h: f.h, to: f.bob.Number, out: outbox.New(server, 1<<20, 5*time.Second)}
+	t.Cleanup(f.e.out.Close)
+	s, err := f.h.Attach(context.Background(), f.bob, "gg", f.e)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := s.SetPresence(context.Background(), hub.StatusOnline, ""); err != nil {
 		t.Fatal(err)
 	}
-	return e, client
+	f.ctx = hub.WithBatch(context.Background(), &f.b)
+	return f
 }
 
 // Messages sent in a batch wait in the recipient's connection, none of
@@ -76,12 +92,8 @@ func bobOnLine(t *testing.T, h *hub.Hub, bob hub.Account) (*lineEndpoint, net.Co
 // together, in order, and each one's receipt says written.
 func TestBatchHoldsUntilRelease(t *testing.T) {
 	ctx := context.Background()
-	h, st := newHub(t)
-	alice, bob := account(t, st, 1, "alice@example.com"), account(t, st, 2, "bob@example.com")
-	e, client := bobOnLine(t, h, bob)
-
-	var b hub.Batch
-	bctx := hub.WithBatch(ctx, &b)
+	f := newBatchFixture(t)
+	h, alice, bob, e, client, b, bctx := f.h, f.alice, f.bob, f.e, f.client, &f.b, f.ctx
 	texts := []string{"one", "two", "three", "four"}
 	var answers []string
 	for _, text := range texts {
@@ -130,12 +142,8 @@ func TestBatchHoldsUntilRelease(t *testing.T) {
 // back to the mailbox too.
 func TestBatchConnectionDiesMidBatch(t *testing.T) {
 	ctx := context.Background()
-	h, st := newHub(t)
-	alice, bob := account(t, st, 1, "alice@example.com"), account(t, st, 2, "bob@example.com")
-	e, client := bobOnLine(t, h, bob)
-
-	var b hub.Batch
-	bctx := hub.WithBatch(ctx, &b)
+	f := newBatchFixture(t)
+	h, st, alice, bob, e, client, b, bctx := f.h, f.st, f.alice, f.bob, f.e, f.client, &f.b, f.ctx
 	texts := []string{"held 1", "held 2", "unanswered"}
 	answers := map[string]hub.Delivery{}
 	for _, text := range texts {

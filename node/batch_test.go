@@ -9,7 +9,6 @@ import (
 	ggclient "github.com/crosstalk-im/crosstalk/gg/client"
 	"github.com/crosstalk-im/crosstalk/gg/wire"
 	imipclient "github.com/crosstalk-im/crosstalk/imip/client"
-	imipwire "github.com/crosstalk-im/crosstalk/imip/wire"
 	"github.com/crosstalk-im/crosstalk/internal/testenv"
 	"github.com/crosstalk-im/crosstalk/msnp/client"
 )
@@ -23,9 +22,12 @@ func numbered(to string, n int) []string {
 	return texts
 }
 
-// postMSN sends texts into sb in one write and waits for every ACK.
-func postMSN(t *testing.T, ctx context.Context, sb *client.Switchboard, texts []string) {
+// postMSN has c call email into a switchboard, sends texts there in one
+// write, waits for every ACK and returns the switchboard.
+func postMSN(t *testing.T, ctx context.Context, c *client.Client, email string, texts []string) *client.Switchboard {
 	t.Helper()
+	sb := call(ctx, t, c, email)
+	next[client.Joined](t, ctx, sb.Events())
 	payloads := make([][]byte, len(texts))
 	for i, text := range texts {
 		payloads[i] = client.TextPayload(text)
@@ -39,6 +41,7 @@ func postMSN(t *testing.T, ctx context.Context, sb *client.Switchboard, texts []
 			t.Fatalf("message %d: %v", i, err)
 		}
 	}
+	return sb
 }
 
 // expectMSN reads texts, in order, from sb.
@@ -64,24 +67,12 @@ func TestPipelinedMessagesAcrossProtocols(t *testing.T) {
 	addAccount(t, n, 3001, "ivy@example.com", "Ivy", "pi")
 	alice := login(t, ctx, n.MSNPAddr, "alice@example.com", "pa")
 	gary := loginGG(t, ctx, n.GGAddr, 2001, "pg", wire.StatusAvail, "")
-	ivy, err := imipclient.Dial(ctx, n.IMIPAddr, imipclient.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ivy.Close() })
-	if _, err := ivy.Login(ctx, "3001", "pi"); err != nil {
-		t.Fatal(err)
-	}
-	if err := ivy.SetStatus(ctx, imipwire.StatusOnline, ""); err != nil {
-		t.Fatal(err)
-	}
+	ivy := loginIMIP(t, ctx, n.IMIPAddr, 3001, "pi")
 	const burst = 24
 
 	t.Run("msn-gg", func(t *testing.T) {
-		sb := call(ctx, t, alice, "gary@example.com")
-		next[client.Joined](t, ctx, sb.Events())
 		texts := numbered("gary", burst)
-		postMSN(t, ctx, sb, texts)
+		sb := postMSN(t, ctx, alice, "gary@example.com", texts)
 		for _, want := range texts {
 			if m := nextGG[ggclient.Message](t, ctx, gary); m.From != 1001 || m.Text != want {
 				t.Fatalf("gary got %q from %d, want %q", m.Text, m.From, want)
@@ -102,10 +93,8 @@ func TestPipelinedMessagesAcrossProtocols(t *testing.T) {
 	})
 
 	t.Run("msn-imip", func(t *testing.T) {
-		sb := call(ctx, t, alice, "ivy@example.com")
-		next[client.Joined](t, ctx, sb.Events())
 		texts := numbered("ivy", burst)
-		postMSN(t, ctx, sb, texts)
+		sb := postMSN(t, ctx, alice, "ivy@example.com", texts)
 		for _, want := range texts {
 			if m := testenv.Next[imipclient.Message](t, ctx, ivy.Events()); m.From != "1001" || m.Text != want {
 				t.Fatalf("ivy got %q from %s, want %q", m.Text, m.From, want)

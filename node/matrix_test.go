@@ -407,20 +407,26 @@ func newMSIMPeer(t *testing.T, ctx context.Context, n *Node, number uint32, emai
 func newIMIPPeer(t *testing.T, ctx context.Context, n *Node, number uint32, email string) *imipPeer {
 	t.Helper()
 	addAccount(t, n, number, email, "Im "+email, "pw")
-	ic, err := imipclient.Dial(ctx, n.IMIPAddr, imipclient.Options{})
+	p := &imipPeer{inbox: newInbox(), number: number, email: email, c: loginIMIP(t, ctx, n.IMIPAddr, number, "pw")}
+	go p.run()
+	return p
+}
+
+// loginIMIP logs account number in through IMIP, online.
+func loginIMIP(t *testing.T, ctx context.Context, addr string, number uint32, password string) *imipclient.Client {
+	t.Helper()
+	ic, err := imipclient.Dial(ctx, addr, imipclient.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ic.Close() })
-	if _, err := ic.Login(ctx, fmt.Sprint(number), "pw"); err != nil {
+	if _, err := ic.Login(ctx, fmt.Sprint(number), password); err != nil {
 		t.Fatal(err)
 	}
 	if err := ic.SetStatus(ctx, imipwire.StatusOnline, ""); err != nil {
 		t.Fatal(err)
 	}
-	p := &imipPeer{inbox: newInbox(), number: number, email: email, c: ic}
-	go p.run()
-	return p
+	return ic
 }
 
 func inboxOf(p peer) *inbox {
