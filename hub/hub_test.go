@@ -686,9 +686,12 @@ func TestSignIn(t *testing.T) {
 	}
 
 	before := counter.reads.Load()
-	online, err := as.SignIn(ctx, hub.StatusOnline, "hello")
+	roster, online, err := as.SignIn(ctx, hub.StatusOnline, "hello")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if fl := roster.Of(hub.Forward); len(fl) != 2 {
+		t.Errorf("SignIn's lists have %d contacts on the forward list, want Bob and Carol", len(fl))
 	}
 	if reads := counter.reads.Load() - before; reads != 1 {
 		t.Errorf("SignIn read the lists %d times, want once", reads)
@@ -702,7 +705,7 @@ func TestSignIn(t *testing.T) {
 	if want, err := as.OnlineContacts(ctx); err != nil || !reflect.DeepEqual(want, online) {
 		t.Errorf("OnlineContacts = %+v, %v; SignIn said %+v", want, err, online)
 	}
-	if _, err := as.SignIn(ctx, hub.StatusOffline, ""); !errors.Is(err, hub.ErrInvalid) {
+	if _, _, err := as.SignIn(ctx, hub.StatusOffline, ""); !errors.Is(err, hub.ErrInvalid) {
 		t.Errorf("SignIn offline: %v, want ErrInvalid", err)
 	}
 }

@@ -81,25 +81,27 @@ var ErrDetached = errors.New("session has ended")
 // SetPresence records this session's status and tells watchers when the
 // account's effective status changes.
 func (s *Session) SetPresence(ctx context.Context, st Status, text string) error {
-	_, err := s.setPresence(ctx, st, text, false)
+	_, _, err := s.setPresence(ctx, st, text, false)
 	return err
 }
 
-// SignIn is SetPresence followed by OnlineContacts, for a client's first
-// status after its login: one read of the account's lists serves both.
-func (s *Session) SignIn(ctx context.Context, st Status, text string) ([]Presence, error) {
+// SignIn is SetPresence followed by Roster and OnlineContacts, for a
+// client's first status after its login: one read of the account's lists
+// serves all three.
+func (s *Session) SignIn(ctx context.Context, st Status, text string) (*Roster, []Presence, error) {
 	return s.setPresence(ctx, st, text, true)
 }
 
-// setPresence is SetPresence, and with online OnlineContacts after it.
-func (s *Session) setPresence(ctx context.Context, st Status, text string, online bool) ([]Presence, error) {
+// setPresence is SetPresence, and with signIn Roster and OnlineContacts
+// after it.
+func (s *Session) setPresence(ctx context.Context, st Status, text string, signIn bool) (*Roster, []Presence, error) {
 	if !st.Valid() || st == StatusOffline {
-		return nil, ErrInvalid
+		return nil, nil, ErrInvalid
 	}
 	s.mu.Lock()
 	if s.detached {
 		s.mu.Unlock()
-		return nil, ErrDetached
+		return nil, nil, ErrDetached
 	}
 	acct := s.account
 	s.status, s.statusText = st, text
@@ -108,28 +110,29 @@ func (s *Session) setPresence(ctx context.Context, st Status, text string, onlin
 	rec, before, after, newText, err := s.hub.updatePresence(ctx, acct.Number, s.id,
 		&sessionPresence{ID: s.id, Status: st, Text: text, Protocol: s.protocol, Node: s.hub.cfg.Node, Details: details, Addr: s.addr()})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// A login of the same protocol on another node that the replica had
 	// not shown at Attach shows up in the record that was just written.
 	s.kickOthers(rec)
 	announce := before.Visible() != after.Visible() || after.Visible() != StatusOffline
-	if !announce && !online {
-		return nil, nil
+	if !announce && !signIn {
+		return nil, nil, nil
 	}
 	// Read after the write above, the lists name everyone who could have
 	// added this account before its watchers were told.
 	r, err := s.hub.cfg.Store.Roster(ctx, acct.Number)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if announce {
 		s.hub.announceTo(r, acct, after, newText)
 	}
-	if !online {
-		return nil, nil
+	if !signIn {
+		return nil, nil, nil
 	}
-	return s.onlineContacts(ctx, r)
+	online, err := s.onlineContacts(ctx, r)
+	return r, online, err
 }
 
 // SetDetails records what the client says about itself in its protocol's

@@ -227,31 +227,40 @@ func (c *conn) handleStat(ctx context.Context, b *wire.Block) error {
 		text = ""
 	}
 	s := c.sess()
-	if err := s.SetPresence(ctx, st, text); err != nil {
-		return err
-	}
-	c.ack(b, wire.CodeOK)
 	if c.statSeen {
+		if err := s.SetPresence(ctx, st, text); err != nil {
+			return err
+		}
+		c.ack(b, wire.CodeOK)
 		return nil
 	}
-	c.statSeen = true
-	return c.snapshot(ctx, s)
-}
-
-// snapshot sends, after the first STAT, the presence of every contact the
-// account may see online, then the list requests still unanswered.
-// Presence changes that come meanwhile are held and sent after it, so the
-// last word on each contact is the newest.
-func (c *conn) snapshot(ctx context.Context, s *hub.Session) error {
+	// The first STAT brings the snapshot: the presence of every contact
+	// the account may see online, then the list requests still
+	// unanswered. Presence changes that come meanwhile are held and sent
+	// after it, so the last word on each contact is the newest.
 	c.mu.Lock()
 	c.presence = presenceHold
 	c.mu.Unlock()
-	online, err := s.OnlineContacts(ctx)
+	roster, online, err := s.SignIn(ctx, st, text)
+	if err != nil {
+		c.mu.Lock()
+		c.presence, c.held = presenceDrop, nil // the next first STAT's snapshot covers them
+		c.mu.Unlock()
+		return err
+	}
+	c.ack(b, wire.CodeOK)
+	c.statSeen = true
+	c.snapshot(roster, online)
+	return nil
+}
+
+// snapshot sends the presence of the contacts online, then what was held
+// meanwhile, and the requests of those who added the account and whom it
+// neither allowed nor blocked.
+func (c *conn) snapshot(roster *hub.Roster, online []hub.Presence) {
 	c.mu.Lock()
-	if err == nil {
-		for _, p := range online {
-			_ = c.send(statBlock(p.Contact, p.Status, p.Text))
-		}
+	for _, p := range online {
+		_ = c.send(statBlock(p.Contact, p.Status, p.Text))
 	}
 	for _, ev := range c.held {
 		_ = c.send(statBlock(ev.From, ev.Status, ev.Text))
@@ -259,20 +268,12 @@ func (c *conn) snapshot(ctx context.Context, s *hub.Session) error {
 	c.held = nil
 	c.presence = presenceLive
 	c.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	roster, err := s.Roster(ctx)
-	if err != nil {
-		return err
-	}
 	for _, e := range roster.Of(hub.Reverse) {
 		n := e.Contact.Number
 		if !roster.On(hub.Allow, n) && !roster.On(hub.Block, n) {
 			_ = c.send(requestBlock(e.Contact, DefaultRequestText))
 		}
 	}
-	return nil
 }
 
 func (c *conn) handleMessage(ctx context.Context, b *wire.Block) error {

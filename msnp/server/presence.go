@@ -186,7 +186,7 @@ func (n *nsConn) handleCHG(ctx context.Context, cmd wire.Command) error {
 	if n.sentILN {
 		err = n.sess().SetPresence(ctx, st, text)
 	} else {
-		online, err = n.sess().SignIn(ctx, st, text)
+		_, online, err = n.sess().SignIn(ctx, st, text)
 	}
 	if err != nil {
 		return err
