@@ -57,8 +57,10 @@ type Options struct {
 	// LoginCacheTTL is how long the store keeps a login record between
 	// logins (zero: store.DefaultLoginCacheTTL; negative: none).
 	LoginCacheTTL time.Duration
-	NatsURL       string // empty: embedded NATS
-	Logger        *slog.Logger
+	// SQLitePageCache is store.Config's.
+	SQLitePageCache int
+	NatsURL         string // empty: embedded NATS
+	Logger          *slog.Logger
 
 	MSNPAddr string
 	SBAddr   string
@@ -200,7 +202,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		}
 	}
 	if n.Store, err = store.Open(ctx, store.Config{DataDir: o.DataDir, Database: o.Database, Keys: o.Keys,
-		MaxRemovals: o.MaxListRemovals, LoginCacheTTL: o.LoginCacheTTL}); err != nil {
+		MaxRemovals: o.MaxListRemovals, LoginCacheTTL: o.LoginCacheTTL, SQLitePageCache: o.SQLitePageCache}); err != nil {
 		return nil, err
 	}
 	if n.Bus, err = bus.Open(ctx, bus.Options{URL: o.NatsURL, DataDir: o.DataDir, Logger: o.Logger}); err != nil {

@@ -46,19 +46,19 @@ var _ Store = (*SQLite)(nil)
 // dir already holds a database: a mistyped directory fails with
 // ErrNoDatabase and nothing is created.
 func OpenExistingSQLite(ctx context.Context, dir string) (*SQLite, error) {
-	return openSQLite(ctx, dir, KeyConfig{}, true)
+	return openSQLite(ctx, dir, KeyConfig{}, true, 0)
 }
 
 // OpenSQLite opens the store in data directory dir, creating the directory,
 // the database dir/crosstalk.db and the password key dir/secret.key as
 // needed, and brings the schema up to date.
 func OpenSQLite(ctx context.Context, dir string) (*SQLite, error) {
-	return openSQLite(ctx, dir, KeyConfig{}, false)
+	return openSQLite(ctx, dir, KeyConfig{}, false, 0)
 }
 
 // openSQLite opens the store in dir with the keys kc gives (the
 // directory's when it gives none); existing: only a database that is there.
-func openSQLite(ctx context.Context, dir string, kc KeyConfig, existing bool) (*SQLite, error) {
+func openSQLite(ctx context.Context, dir string, kc KeyConfig, existing bool, pageCache int) (*SQLite, error) {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
@@ -80,10 +80,14 @@ func openSQLite(ctx context.Context, dir string, kc KeyConfig, existing bool) (*
 	}
 	s := &SQLite{path: path}
 	s.core.db, s.core.keys = s, keys
-	if s.w.db, err = openPool(s.path, writeParams, 1); err != nil {
+	cache := ""
+	if pageCache > 0 {
+		cache = fmt.Sprintf("&_pragma=cache_size(-%d)", max(1, pageCache>>10)) // negative: KiB
+	}
+	if s.w.db, err = openPool(s.path, writeParams+cache, 1); err != nil {
 		return nil, err
 	}
-	if s.r.db, err = openPool(s.path, readParams, readConns); err != nil {
+	if s.r.db, err = openPool(s.path, readParams+cache, readConns); err != nil {
 		s.w.db.Close()
 		return nil, err
 	}

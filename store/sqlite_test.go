@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -1302,4 +1303,30 @@ func TestReadsAfterContextEnds(t *testing.T) {
 			t.Errorf("release: %v", err)
 		}
 	})
+}
+
+// TestSQLitePageCache: every connection of both pools keeps at most the
+// page cache Config names, and SQLite's default without one.
+func TestSQLitePageCache(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		bytes   int
+		wantKiB int
+	}{{64 << 10, 64}, {0, 2000}} {
+		st, err := Open(ctx, Config{DataDir: t.TempDir(), SQLitePageCache: c.bytes})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := st.(*SQLite)
+		for name, db := range map[string]*sql.DB{"writer": s.w.db, "reader": s.r.db} {
+			var size int
+			if err := db.QueryRowContext(ctx, "PRAGMA cache_size").Scan(&size); err != nil {
+				t.Fatal(err)
+			}
+			if size != -c.wantKiB {
+				t.Errorf("Config.SQLitePageCache %d: the %s's cache_size is %d, want -%d (KiB)", c.bytes, name, size, c.wantKiB)
+			}
+		}
+		st.Close()
+	}
 }

@@ -80,6 +80,10 @@ type Config struct {
 	// LoginCacheTTL is how long a login record is kept (see loginCache);
 	// zero: DefaultLoginCacheTTL, negative: none is kept.
 	LoginCacheTTL time.Duration
+	// SQLitePageCache is the most memory each SQLite connection keeps of
+	// the database's pages, in bytes (zero: SQLite's own 2,000 KiB). The
+	// server holds five; the system's file cache keeps what they let go.
+	SQLitePageCache int
 }
 
 // ErrNoDatabase is what opening an existing store returns where there is
@@ -90,7 +94,7 @@ var ErrNoDatabase = errors.New("store: no database")
 func Open(ctx context.Context, cfg Config) (Store, error) {
 	// Each engine's error return is a nil interface, not a nil pointer in one.
 	if cfg.Database == "" {
-		s, err := openSQLite(ctx, cfg.DataDir, cfg.Keys, cfg.Existing)
+		s, err := openSQLite(ctx, cfg.DataDir, cfg.Keys, cfg.Existing, cfg.SQLitePageCache)
 		if err != nil {
 			return nil, err
 		}
