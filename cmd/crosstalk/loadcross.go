@@ -183,7 +183,7 @@ func (lt *loadtest) openCrossChat(ctx context.Context, msn int, sessions []loadS
 	defer cancel()
 	var chat crossChat
 	for i, key := range []string{"msn", "gg", "imip"} {
-		s, err := loadProtocolNamed(key).open(ctx, lt.srv.addrs[key], lt.sources.dialer(), msn+i, true)
+		s, err := loadProtocolNamed(key).open(ctx, lt.srv.addrs[key], lt.dialing(), msn+i, true)
 		if err != nil {
 			return chat, err
 		}

@@ -30,12 +30,12 @@ func BenchmarkCrossMessage(b *testing.B) {
 		b.Run(p.from.key+"-"+p.to.key, func(b *testing.B) {
 			ctx, cancel := context.WithTimeout(ctx, time.Minute)
 			defer cancel()
-			from, err := p.from.open(ctx, addrs[p.from.key], sources.dialer(), 0, true)
+			from, err := p.from.open(ctx, addrs[p.from.key], dialing{dialer: sources.dialer()}, 0, true)
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer from.close()
-			to, err := p.to.open(ctx, addrs[p.to.key], sources.dialer(), 1, true)
+			to, err := p.to.open(ctx, addrs[p.to.key], dialing{dialer: sources.dialer()}, 1, true)
 			if err != nil {
 				b.Fatal(err)
 			}

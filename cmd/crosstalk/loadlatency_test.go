@@ -124,3 +124,24 @@ func TestRelayHistogramQuantile(t *testing.T) {
 		}
 	}
 }
+
+// An open loop's clients buffer a few seconds of their conversation's
+// messages, within bounds; a closed loop's keep the clients' default,
+// which its window may fill.
+func TestOpenLoopEventBuffer(t *testing.T) {
+	for _, c := range []struct {
+		rate          float64
+		conversations int
+		want          int
+	}{
+		{0, 1000, 0},
+		{20000, 1000, minEventBuffer},
+		{1000, 10, 300},
+		{20000, 10, maxWindow},
+	} {
+		o := loadtestOptions{Rate: c.rate, Conversations: c.conversations}
+		if got := o.eventBuffer(); got != c.want {
+			t.Errorf("%.0f msgs/s over %d conversations: %d events buffered, want %d", c.rate, c.conversations, got, c.want)
+		}
+	}
+}

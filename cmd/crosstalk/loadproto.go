@@ -57,10 +57,17 @@ func createLoadAccounts(ctx context.Context, dir string, n int) error {
 type loadProtocol struct {
 	key  string // as on the command line: "msn"
 	name string // as printed: "MSN"
-	// open logs account in at addr, dialling with d, and with online
+	// open logs account in at addr, connecting as d says, and with online
 	// also goes online (MSN: SYN and CHG; IMIP: STAT; MySpaceIM: the
 	// sign-on); the login phase logs in without.
-	open func(ctx context.Context, addr string, d *net.Dialer, account int, online bool) (loadSession, error)
+	open func(ctx context.Context, addr string, d dialing, account int, online bool) (loadSession, error)
+}
+
+// dialing is how the load test connects a session: the dialer, and how
+// many events its client buffers (0: the client's default).
+type dialing struct {
+	dialer *net.Dialer
+	events int
 }
 
 var loadProtocols = []loadProtocol{
@@ -157,8 +164,8 @@ type msnSession struct {
 	switches []*client.Switchboard
 }
 
-func openMSN(ctx context.Context, addr string, d *net.Dialer, account int, online bool) (loadSession, error) {
-	c, err := client.Dial(ctx, addr, client.Options{Dialer: d})
+func openMSN(ctx context.Context, addr string, d dialing, account int, online bool) (loadSession, error) {
+	c, err := client.Dial(ctx, addr, client.Options{Dialer: d.dialer, EventBuffer: d.events})
 	if err != nil {
 		return nil, err
 	}
@@ -260,8 +267,8 @@ func (e *switchboardEnd) receive(ctx context.Context) (string, error) {
 
 type ggSession struct{ c *ggclient.Client }
 
-func openGG(ctx context.Context, addr string, d *net.Dialer, account int, _ bool) (loadSession, error) {
-	c, err := ggclient.Dial(ctx, addr, ggclient.Options{Dialer: d})
+func openGG(ctx context.Context, addr string, d dialing, account int, _ bool) (loadSession, error) {
+	c, err := ggclient.Dial(ctx, addr, ggclient.Options{Dialer: d.dialer, EventBuffer: d.events})
 	if err != nil {
 		return nil, err
 	}
@@ -307,8 +314,8 @@ func (e *ggEnd) receive(ctx context.Context) (string, error) {
 
 type imipSession struct{ c *imipclient.Client }
 
-func openIMIP(ctx context.Context, addr string, d *net.Dialer, account int, online bool) (loadSession, error) {
-	c, err := imipclient.Dial(ctx, addr, imipclient.Options{Dialer: d})
+func openIMIP(ctx context.Context, addr string, d dialing, account int, online bool) (loadSession, error) {
+	c, err := imipclient.Dial(ctx, addr, imipclient.Options{Dialer: d.dialer, EventBuffer: d.events})
 	if err != nil {
 		return nil, err
 	}
@@ -357,8 +364,8 @@ func (e *imipEnd) receive(ctx context.Context) (string, error) {
 
 type msimSession struct{ c *msimclient.Client }
 
-func openMSIM(ctx context.Context, addr string, d *net.Dialer, account int, online bool) (loadSession, error) {
-	c, err := msimclient.Dial(ctx, addr, msimclient.Options{Dialer: d, NoSignOn: !online})
+func openMSIM(ctx context.Context, addr string, d dialing, account int, online bool) (loadSession, error) {
+	c, err := msimclient.Dial(ctx, addr, msimclient.Options{Dialer: d.dialer, EventBuffer: d.events, NoSignOn: !online})
 	if err != nil {
 		return nil, err
 	}
@@ -395,8 +402,8 @@ type sipSession struct{ c *sipclient.Client }
 
 // openSIP signs in as pidgin-sipe does, online or not: the three
 // REGISTERs with NTLM, then the subscriptions and the state it publishes.
-func openSIP(ctx context.Context, addr string, d *net.Dialer, account int, _ bool) (loadSession, error) {
-	c, err := sipclient.Dial(ctx, addr, sipclient.Options{Dialer: d})
+func openSIP(ctx context.Context, addr string, d dialing, account int, _ bool) (loadSession, error) {
+	c, err := sipclient.Dial(ctx, addr, sipclient.Options{Dialer: d.dialer, EventBuffer: d.events})
 	if err != nil {
 		return nil, err
 	}
@@ -433,9 +440,9 @@ type webchatSession struct{ c *webchatclient.Client }
 // openWebchat opens the WebSocket of the HTTP service at addr (host:port)
 // and logs in by e-mail address and password, as a bot does; a web chat
 // login is online at once.
-func openWebchat(ctx context.Context, addr string, d *net.Dialer, account int, _ bool) (loadSession, error) {
-	hc := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
-	c, err := webchatclient.Dial(ctx, "ws://"+addr+"/chat/ws", webchatclient.Options{HTTPClient: hc})
+func openWebchat(ctx context.Context, addr string, d dialing, account int, _ bool) (loadSession, error) {
+	hc := &http.Client{Transport: &http.Transport{DialContext: d.dialer.DialContext}}
+	c, err := webchatclient.Dial(ctx, "ws://"+addr+"/chat/ws", webchatclient.Options{HTTPClient: hc, EventBuffer: d.events})
 	if err != nil {
 		return nil, err
 	}

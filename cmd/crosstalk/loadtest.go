@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"runtime"
@@ -96,6 +97,28 @@ func (o *loadtestOptions) Validate() error {
 // events, and a window larger would let its buffer overflow.
 const maxWindow = 1024
 
+// eventBuffer is how many events each client buffers: in an open loop,
+// what its conversation is sent in eventBufferTime, within
+// [minEventBuffer, maxWindow]; else the clients' default (maxWindow), which
+// --window is bounded by. Buffers hold interfaces that the generator's
+// collector scans on every cycle: at the default, 16 KiB per client and
+// per switchboard, 48 MiB over 1,000 MSN conversations.
+func (o *loadtestOptions) eventBuffer() int {
+	if o.Rate <= 0 {
+		return 0
+	}
+	perConversation := o.Rate / float64(o.Conversations) * eventBufferTime.Seconds()
+	return min(max(int(math.Ceil(perConversation)), minEventBuffer), maxWindow)
+}
+
+// An open loop's clients buffer the events of eventBufferTime, and at
+// least minEventBuffer: a receiver that falls further behind overflows its
+// buffer, and the connection, and so the run, fails.
+const (
+	eventBufferTime = 3 * time.Second
+	minEventBuffer  = 64
+)
+
 // conversations is how many conversations the message phase holds.
 func (o *loadtestOptions) conversations() int {
 	if o.Rate > 0 {
@@ -128,6 +151,11 @@ func (o *loadtestOptions) start(ctx context.Context, out io.Writer, addrs map[st
 	}
 	fmt.Fprintf(out, "clients from %s; per-connection limits %s\n", from, srv.limits)
 	return lt, nil
+}
+
+// dialing is how the load test's next session connects.
+func (lt *loadtest) dialing() dialing {
+	return dialing{dialer: lt.sources.dialer(), events: lt.eventBuffer()}
 }
 
 // interruptible is a load test's context: it ends on Ctrl-C or SIGTERM.
@@ -237,7 +265,7 @@ func (lt *loadtest) loginPhase(ctx context.Context, p loadProtocol) error {
 	elapsed, err := repeat(ctx, lt.Workers, lt.Duration, func(ctx context.Context, w, round int) error {
 		ctx, cancel := context.WithTimeout(ctx, stepTimeout)
 		defer cancel()
-		s, err := p.open(ctx, addr, lt.sources.dialer(), (w+round*lt.Workers)%lt.Users, false)
+		s, err := p.open(ctx, addr, lt.dialing(), (w+round*lt.Workers)%lt.Users, false)
 		if err != nil {
 			return err
 		}
@@ -346,10 +374,10 @@ func (lt *loadtest) openConversations(ctx context.Context, from, to loadProtocol
 		defer cancel()
 		a, b := 2*k, 2*k+1
 		var err error
-		if sessions[a], err = from.open(ctx, lt.srv.addrs[from.key], lt.sources.dialer(), a, true); err != nil {
+		if sessions[a], err = from.open(ctx, lt.srv.addrs[from.key], lt.dialing(), a, true); err != nil {
 			return err
 		}
-		if sessions[b], err = to.open(ctx, lt.srv.addrs[to.key], lt.sources.dialer(), b, true); err != nil {
+		if sessions[b], err = to.open(ctx, lt.srv.addrs[to.key], lt.dialing(), b, true); err != nil {
 			return err
 		}
 		convs[k].from, convs[k].to, err = openConversation(ctx, sessions[a], a, sessions[b], b)
@@ -746,7 +774,7 @@ func openIdle(ctx context.Context, p loadProtocol, addr string, sources *sourceA
 		ctx, cancel := context.WithTimeout(ctx, stepTimeout)
 		defer cancel()
 		var err error
-		sessions[i], err = p.open(ctx, addr, sources.dialer(), i, true)
+		sessions[i], err = p.open(ctx, addr, dialing{dialer: sources.dialer()}, i, true)
 		return err
 	})
 	return sessions, err
