@@ -24,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/crosstalk-im/crosstalk/internal/rawio"
 	"github.com/crosstalk-im/crosstalk/metrics"
 )
 
@@ -104,7 +105,7 @@ func New(conn net.Conn, maxPending int, writeTimeout time.Duration) *Outbox {
 		if raw, err := sc.SyscallConn(); err == nil {
 			o.raw = raw
 			o.writeNow = func(fd uintptr) bool {
-				o.wroteNow = writeNonblocking(fd, o.pending)
+				o.wroteNow = rawio.WriteSome(fd, o.pending)
 				return true // never wait for room: the write goroutine does
 			}
 		}

@@ -10,8 +10,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
+	"github.com/crosstalk-im/crosstalk/internal/rawio"
 	"github.com/crosstalk-im/crosstalk/msnp/wire"
 )
 
@@ -77,6 +79,15 @@ type conn struct {
 	hooks hooks
 
 	wmu sync.Mutex // serialises writes
+	// raw is nc's socket when nc offers one (syscall.Conn), for writes
+	// that the socket takes at once: without a deadline to set, nor a
+	// system call that hands the processor over (see rawio). writeNow is
+	// its function, made once (a closure per write is an allocation): it
+	// writes unsent and leaves in sentNow what the socket took. Under wmu.
+	raw      syscall.RawConn
+	writeNow func(fd uintptr) bool
+	unsent   []byte
+	sentNow  int
 
 	mu      sync.Mutex
 	next    int // next TrID
@@ -97,6 +108,15 @@ func newConn(nc net.Conn, limits wire.Limits, log *slog.Logger, firstTrID int, h
 		next:    firstTrID,
 		pending: make(map[int]*call),
 		done:    make(chan struct{}),
+	}
+	if sc, ok := nc.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			c.raw = raw
+			c.writeNow = func(fd uintptr) bool {
+				c.sentNow = rawio.WriteSome(fd, c.unsent)
+				return true // never wait for room: write does, with a deadline
+			}
+		}
 	}
 	return c
 }
@@ -348,13 +368,8 @@ func (c *conn) wait(ctx context.Context, trid int, cl *call) (wire.Command, erro
 // write sends raw bytes. A failed or timed-out write may have left half a
 // command on the wire, so it ends the connection.
 func (c *conn) write(ctx context.Context, b []byte) error {
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = time.Now().Add(defaultWriteTimeout)
-	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	c.nc.SetWriteDeadline(deadline)
 	if c.log.Enabled(ctx, slog.LevelDebug) {
 		line, _, _ := strings.Cut(string(b), "\r\n")
 		f := strings.Fields(line)
@@ -363,11 +378,41 @@ func (c *conn) write(ctx context.Context, b []byte) error {
 		}
 		c.log.Debug("msnp send", "cmd", line, "bytes", len(b))
 	}
-	if _, err := c.nc.Write(b); err != nil {
+	b = b[c.writeAtOnce(b):]
+	if len(b) == 0 {
+		return nil
+	}
+	// The socket is full, or failed: the rest waits for room, as long as
+	// the deadline allows, and the write reports the failure.
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(defaultWriteTimeout)
+	}
+	c.nc.SetWriteDeadline(deadline)
+	_, err := c.nc.Write(b)
+	// A deadline left behind would fail the writes that do not wait.
+	c.nc.SetWriteDeadline(time.Time{})
+	if err != nil {
 		c.fail(err)
 		return closedError(err)
 	}
 	return nil
+}
+
+// writeAtOnce writes what of b the socket takes without waiting and
+// returns how much that was: 0 when nc is no socket, or the socket is full
+// or failed. wmu is held.
+func (c *conn) writeAtOnce(b []byte) int {
+	if c.raw == nil {
+		return 0
+	}
+	c.unsent, c.sentNow = b, 0
+	err := c.raw.Write(c.writeNow)
+	c.unsent = nil
+	if err != nil {
+		return 0
+	}
+	return max(c.sentNow, 0)
 }
 
 // ping sends PNG (which has no TrID) and waits for a QNG. QNGs answer PNGs

@@ -1,0 +1,68 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/crosstalk-im/crosstalk/internal/fakeserver"
+	"github.com/crosstalk-im/crosstalk/msnp/wire"
+)
+
+// writeConn is a conn over a loopback socket whose other end is server;
+// nothing reads what the server sends.
+func writeConn(t *testing.T) (c *conn, server net.Conn) {
+	t.Helper()
+	server, nc := fakeserver.TCPPair(t)
+	c = newConn(nc, wire.DefaultLimits, slog.New(slog.DiscardHandler), 1, hooks{async: func(*conn, wire.Command) {}})
+	return c, server
+}
+
+// More than the socket takes at once still arrives whole and in order:
+// the rest waits for room. A write after a deadline that a waiting write
+// had does not wait, nor fail for it.
+func TestWriteWaitsForRoom(t *testing.T) {
+	c, server := writeConn(t)
+	big := make([]byte, 32<<20)
+	for i := range big {
+		big[i] = byte(i % 251)
+	}
+	read := make(chan []byte)
+	go func() {
+		got, _ := io.ReadAll(io.LimitReader(server, int64(len(big)+len("PNG\r\n"))))
+		read <- got
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	if err := c.write(ctx, big); err != nil {
+		t.Fatal(err)
+	}
+	<-ctx.Done()
+	if err := c.write(context.Background(), []byte("PNG\r\n")); err != nil {
+		t.Fatalf("a write after the last one's deadline: %v", err)
+	}
+	if got := <-read; !bytes.Equal(got, append(big, "PNG\r\n"...)) {
+		t.Fatalf("the server read %d bytes, not the %d written in order", len(got), len(big)+5)
+	}
+}
+
+// A peer that reads nothing fails the write once its context's deadline
+// passes, and the connection with it.
+func TestWriteToAStalledPeerEnds(t *testing.T) {
+	c, _ := writeConn(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	err := c.write(ctx, make([]byte, 64<<20))
+	if !errors.Is(err, ErrClosed) || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("a write nobody reads: %v, want the connection closed for the deadline", err)
+	}
+	if err := c.write(context.Background(), []byte("PNG\r\n")); !errors.Is(err, ErrClosed) {
+		t.Fatalf("a write after the failed one: %v, want ErrClosed", err)
+	}
+}
