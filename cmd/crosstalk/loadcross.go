@@ -61,6 +61,7 @@ func (c *loadtestCrossCmd) Validate() error {
 }
 
 func (c *loadtestCrossCmd) Run() error {
+	collectLessOften()
 	ctx, stop := interruptible()
 	defer stop()
 	return c.run(ctx, os.Stdout)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"math"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
@@ -143,5 +144,21 @@ func TestOpenLoopEventBuffer(t *testing.T) {
 		if got := o.eventBuffer(); got != c.want {
 			t.Errorf("%.0f msgs/s over %d conversations: %d events buffered, want %d", c.rate, c.conversations, got, c.want)
 		}
+	}
+}
+
+// A load generator collects its garbage less often than by default,
+// unless GOGC chooses for it.
+func TestCollectLessOften(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	t.Setenv("GOGC", "")
+	collectLessOften()
+	if got := debug.SetGCPercent(100); got != generatorGCPercent {
+		t.Errorf("GOGC unset: the generator collects at %d, want %d", got, generatorGCPercent)
+	}
+	t.Setenv("GOGC", "50")
+	collectLessOften()
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("GOGC set: the generator's collector was set to %d, want it left at 100", got)
 	}
 }
