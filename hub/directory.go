@@ -51,7 +51,10 @@ type revisioned struct {
 const catchUpTimeout = 2 * time.Second
 
 func (d *directory) start(ctx context.Context, kv jetstream.KeyValue) error {
-	w, err := kv.WatchAll(ctx)
+	// A watch ends with its context: this one lasts until stop, not
+	// until the context the hub was started with (serve's ends at the
+	// first signal, while sessions are still leaving).
+	w, err := kv.WatchAll(context.WithoutCancel(ctx))
 	if err != nil {
 		return err
 	}

@@ -62,7 +62,7 @@ func (h *Hub) startLiveness(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if l.watcher, err = l.bucket.WatchAll(ctx); err != nil {
+	if l.watcher, err = l.bucket.WatchAll(context.WithoutCancel(ctx)); err != nil { // until stopLiveness, as the directory's
 		return err
 	}
 	l.started, l.stop = time.Now(), make(chan struct{})

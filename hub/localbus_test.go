@@ -74,3 +74,40 @@ func TestLocalBusPresence(t *testing.T) {
 		t.Errorf("after the hub closed the presence bucket: %v, want it gone", err)
 	}
 }
+
+// A hub outlives the context it was started with: serve's ends at the
+// first signal, while sessions are still leaving, and the hub's replica of
+// the presence bucket must go on following it until the hub closes.
+func TestHubOutlivesStartContext(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := store.OpenSQLite(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	alice := account(t, st, 1, "alice@example.com")
+	b, err := bus.Open(ctx, bus.Options{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	started, cancel := context.WithCancel(ctx)
+	h, err := hub.New(started, hub.Config{Store: st, Conn: b.Conn, JS: b.JS, LocalBus: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	cancel()
+
+	s, err := h.Attach(ctx, alice, "msnp", newRecorder())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetPresence(ctx, hub.StatusAway, ""); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := h.Presence(ctx, alice.Number); got != hub.StatusAway {
+		t.Errorf("after the start context ended, the replica shows alice %q, want away", got)
+	}
+}
