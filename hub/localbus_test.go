@@ -18,18 +18,7 @@ import (
 // behind, which a version keeping it in memory could not open.
 func TestLocalBusPresence(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := store.OpenSQLite(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	alice := account(t, st, 1, "alice@example.com")
-	b, err := bus.Open(ctx, bus.Options{DataDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	st, b, alice := localBus(t)
 
 	// What a process that was killed left: its bucket, alice online.
 	stale, err := b.JS.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "crosstalk_presence", Storage: jetstream.FileStorage})
@@ -80,18 +69,7 @@ func TestLocalBusPresence(t *testing.T) {
 // the presence bucket must go on following it until the hub closes.
 func TestHubOutlivesStartContext(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := store.OpenSQLite(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	alice := account(t, st, 1, "alice@example.com")
-	b, err := bus.Open(ctx, bus.Options{DataDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	st, b, alice := localBus(t)
 	started, cancel := context.WithCancel(ctx)
 	h, err := hub.New(started, hub.Config{Store: st, Conn: b.Conn, JS: b.JS, LocalBus: true})
 	if err != nil {
@@ -110,4 +88,25 @@ func TestHubOutlivesStartContext(t *testing.T) {
 	if got, _, _ := h.Presence(ctx, alice.Number); got != hub.StatusAway {
 		t.Errorf("after the start context ended, the replica shows alice %q, want away", got)
 	}
+}
+
+// localBus opens a store with alice's account and a bus of its own in one
+// data directory, for a hub the test starts itself; both close when the
+// test ends.
+func localBus(t *testing.T) (*store.SQLite, *bus.Bus, hub.Account) {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := store.OpenSQLite(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	alice := account(t, st, 1, "alice@example.com")
+	b, err := bus.Open(ctx, bus.Options{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	return st, b, alice
 }
