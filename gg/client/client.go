@@ -161,9 +161,6 @@ type Client struct {
 	pings      []chan time.Time
 	userlists  []chan UserlistReply
 	reason     string // packet that ended the session
-	// acks are the automatic acks not written yet (flushAcks), the reader
-	// goroutine's alone.
-	acks []byte
 }
 
 // Dial connects to a GG server (host:port, normally port 8074) and starts
@@ -238,10 +235,7 @@ func (c *Client) readLoop() {
 			return err
 		}
 		c.log.Debug("gg recv", "packet", p)
-		if err := c.handle(p); err != nil {
-			return err
-		}
-		return c.flushAcks()
+		return c.handle(p)
 	}, func(cause error) Event {
 		c.mu.Lock()
 		defer c.mu.Unlock()

@@ -269,24 +269,7 @@ func (c *Client) autoAck(typ ggpb.GG110Ack_Type, seq uint32) error {
 	if c.opts.NoAutoAck {
 		return nil
 	}
-	body, err := proto.Marshal(newAck(typ, seq))
-	if err != nil {
-		return err
-	}
-	c.log.Debug("gg send", "packet", wire.Packet{Type: wire.TypeAck110, Body: body})
-	c.acks = wire.AppendPacket(c.acks, wire.TypeAck110, body)
-	return nil
-}
-
-// flushAcks writes the acks kept so far, once no whole packet waits to be
-// read: the acks of packets that came together leave in one write.
-func (c *Client) flushAcks() error {
-	if len(c.acks) == 0 || c.rd.PacketBuffered() {
-		return nil
-	}
-	err := c.conn.Write(context.Background(), c.acks)
-	c.acks = c.acks[:0]
-	return err
+	return c.sendProto(context.Background(), wire.TypeAck110, newAck(typ, seq))
 }
 
 func newAck(typ ggpb.GG110Ack_Type, seq uint32) *ggpb.GG110Ack {
