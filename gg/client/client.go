@@ -161,6 +161,10 @@ type Client struct {
 	pings      []chan time.Time
 	userlists  []chan UserlistReply
 	reason     string // packet that ended the session
+	// acks are the automatic acks not written yet, and held the events
+	// that wait for them (flushAcks): the reader goroutine's alone.
+	acks []byte
+	held []Event
 }
 
 // Dial connects to a GG server (host:port, normally port 8074) and starts
@@ -235,7 +239,10 @@ func (c *Client) readLoop() {
 			return err
 		}
 		c.log.Debug("gg recv", "packet", p)
-		return c.handle(p)
+		if err := c.handle(p); err != nil {
+			return err
+		}
+		return c.flushAcks()
 	}, func(cause error) Event {
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -245,6 +252,10 @@ func (c *Client) readLoop() {
 
 // emit queues an event; a full buffer ends the connection.
 func (c *Client) emit(ev Event) error {
+	if len(c.acks) > 0 { // after acks not written yet (flushAcks)
+		c.held = append(c.held, ev)
+		return nil
+	}
 	if !c.conn.Emit(ev) {
 		return ErrEventOverflow
 	}

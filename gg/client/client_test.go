@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"reflect"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -658,5 +661,88 @@ func TestHTMLConversions(t *testing.T) {
 		if got := htmlToText(in); got != want {
 			t.Errorf("htmlToText(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// writeCounter counts the writes made to a connection, and holds back
+// those from the holdFrom'th on (when set) until release is closed.
+type writeCounter struct {
+	net.Conn
+	writes   atomic.Int32
+	holdFrom atomic.Int32
+	release  chan struct{}
+}
+
+func (w *writeCounter) Write(b []byte) (int, error) {
+	if n := w.writes.Add(1); w.holdFrom.Load() > 0 && n >= w.holdFrom.Load() {
+		<-w.release
+	}
+	return w.Conn.Write(b)
+}
+
+// The acks of messages that arrive together leave in one write, after
+// the last of them is read, and before any of the messages is seen.
+func TestAcksOfPacketsThatCameTogether(t *testing.T) {
+	f := newFake(t, func(p *peer) {
+		serverLogin(p)
+		p.expectAck(ggpb.GG110Ack_MSG, 99) // the test has counted the writes before
+		var burst []byte
+		for seq := uint32(1); seq <= 3; seq++ {
+			body, err := proto.Marshal(&ggpb.GG110RecvMessage{Sender: []byte("\x00\x045678"), Flags: proto.Uint32(0),
+				Seq: proto.Uint32(seq), Time: proto.Uint32(uint32(time.Now().Unix())), MsgPlain: proto.String("hi")})
+			if err != nil {
+				p.Failf("fake: %v", err)
+			}
+			burst = wire.AppendPacket(burst, wire.TypeRecvMsg110, body)
+		}
+		p.Send(string(burst))
+		for seq := uint32(1); seq <= 3; seq++ {
+			p.expectAck(ggpb.GG110Ack_MSG, seq)
+		}
+		// Sent once every ack was read: the client has made its writes.
+		p.send(wire.TypeStatus80, wire.AppendContactStatus(nil, wire.ContactStatus{UIN: 5678, Status: wire.StatusAvail}))
+		p.ExpectClose()
+	})
+	nc, err := net.Dial("tcp", f.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	counted := &writeCounter{Conn: nc, release: make(chan struct{})}
+	var released sync.Once
+	release := func() { released.Do(func() { close(counted.release) }) }
+
+	c := newClient(counted, Options{})
+	go c.readLoop()
+	t.Cleanup(func() { c.Close() })
+	t.Cleanup(release) // runs first: Close waits for the reader
+	if err := c.Login(ctx(t), testUIN, testPassword, wire.StatusAvail, ""); err != nil {
+		t.Fatalf("Login: %v", err)
+	}
+	next[LoggedIn](t, c)
+	next[IMToken](t, c)
+	before := counted.writes.Load()
+	counted.holdFrom.Store(before + 2) // the acks' write, after this one
+	if err := c.Ack(ctx(t), ggpb.GG110Ack_MSG, 99); err != nil {
+		t.Fatal(err)
+	}
+	before++
+	// While the acks' write is held back, no message is seen.
+	for counted.writes.Load() == before {
+		time.Sleep(time.Millisecond)
+	}
+	select {
+	case ev := <-c.Events():
+		t.Fatalf("%#v seen before the acks were written", ev)
+	case <-time.After(50 * time.Millisecond):
+	}
+	release()
+	for seq := uint32(1); seq <= 3; seq++ {
+		if m := next[Message](t, c); m.Seq != seq {
+			t.Fatalf("message %d has seq %d", seq, m.Seq)
+		}
+	}
+	next[Status](t, c)
+	if writes := counted.writes.Load() - before; writes != 1 {
+		t.Errorf("the acks of 3 messages that came together took %d writes, want 1", writes)
 	}
 }

@@ -269,7 +269,38 @@ func (c *Client) autoAck(typ ggpb.GG110Ack_Type, seq uint32) error {
 	if c.opts.NoAutoAck {
 		return nil
 	}
-	return c.sendProto(context.Background(), wire.TypeAck110, newAck(typ, seq))
+	body, err := proto.Marshal(newAck(typ, seq))
+	if err != nil {
+		return err
+	}
+	c.log.Debug("gg send", "packet", wire.Packet{Type: wire.TypeAck110, Body: body})
+	c.acks = wire.AppendPacket(c.acks, wire.TypeAck110, body)
+	return nil
+}
+
+// flushAcks writes the acks kept so far once no whole packet waits to be
+// read, so that the acks of packets that came together leave in one
+// write, and then hands over the events held behind them. An event is
+// never seen before the ack of its packet is written: a caller that
+// closes the connection when it has what it wanted loses no ack.
+func (c *Client) flushAcks() error {
+	if len(c.acks) == 0 || c.rd.PacketBuffered() {
+		return nil
+	}
+	err := c.conn.Write(context.Background(), c.acks)
+	c.acks = c.acks[:0]
+	held := c.held
+	c.held = c.held[:0]
+	if err != nil {
+		return err // the server keeps what was not acked
+	}
+	for i, ev := range held {
+		held[i] = nil
+		if !c.conn.Emit(ev) {
+			return ErrEventOverflow
+		}
+	}
+	return nil
 }
 
 func newAck(typ ggpb.GG110Ack_Type, seq uint32) *ggpb.GG110Ack {
