@@ -9,6 +9,7 @@ import (
 
 	"github.com/crosstalk-im/crosstalk/bus"
 	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/internal/testenv"
 	"github.com/crosstalk-im/crosstalk/store"
 )
 
@@ -90,23 +91,10 @@ func TestHubOutlivesStartContext(t *testing.T) {
 	}
 }
 
-// localBus opens a store with alice's account and a bus of its own in one
-// data directory, for a hub the test starts itself; both close when the
-// test ends.
+// localBus is testenv.StoreAndBus with alice's account, for a hub the
+// test starts itself.
 func localBus(t *testing.T) (*store.SQLite, *bus.Bus, hub.Account) {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := store.OpenSQLite(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	alice := account(t, st, 1, "alice@example.com")
-	b, err := bus.Open(ctx, bus.Options{DataDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	return st, b, alice
+	st, b := testenv.StoreAndBus(t)
+	return st, b, account(t, st, 1, "alice@example.com")
 }

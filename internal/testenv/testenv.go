@@ -26,33 +26,37 @@ func Hub(tb testing.TB, cfg hub.Config) (*store.SQLite, *hub.Hub) {
 // real one (which it returns), for tests that step into store calls.
 func WrappedHub(tb testing.TB, cfg hub.Config, wrap func(hub.Store) hub.Store) (*store.SQLite, *hub.Hub) {
 	tb.Helper()
+	st, b := StoreAndBus(tb)
+	cfg.Store, cfg.Conn, cfg.JS, cfg.LocalBus = st, b.Conn, b.JS, true
+	if wrap != nil {
+		cfg.Store = wrap(st)
+	}
+	h, err := hub.New(context.Background(), cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(h.Close)
+	return st, h
+}
+
+// StoreAndBus opens a fresh SQLite store and an embedded bus in one
+// temporary data directory, for a test that starts its hub itself. Both
+// close when the test ends, after what it registers later.
+func StoreAndBus(tb testing.TB) (*store.SQLite, *bus.Bus) {
+	tb.Helper()
 	ctx := context.Background()
 	dir := tb.TempDir()
 	st, err := store.OpenSQLite(ctx, dir)
 	if err != nil {
 		tb.Fatal(err)
 	}
+	tb.Cleanup(func() { st.Close() })
 	b, err := bus.Open(ctx, bus.Options{DataDir: dir})
 	if err != nil {
-		st.Close()
 		tb.Fatal(err)
 	}
-	cfg.Store, cfg.Conn, cfg.JS, cfg.LocalBus = st, b.Conn, b.JS, true
-	if wrap != nil {
-		cfg.Store = wrap(st)
-	}
-	h, err := hub.New(ctx, cfg)
-	if err != nil {
-		b.Close()
-		st.Close()
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		h.Close()
-		b.Close()
-		st.Close()
-	})
-	return st, h
+	tb.Cleanup(b.Close)
+	return st, b
 }
 
 // Server is what the protocol servers have in common for their tests.
