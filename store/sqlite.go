@@ -147,6 +147,39 @@ func (p *pool) prepare(ctx context.Context, queries []string) error {
 	return nil
 }
 
+// ReleaseMemory empties the page cache of every connection that is not in
+// use (PRAGMA shrink_memory). What a burst of logins read stays there, out
+// of Go's heap and its collector's reach, as long as the connection lives:
+// a megabyte or two per connection that an idle server has no use for, and
+// that the system's file cache serves again when it is read next. serve
+// calls it when the server goes quiet (see gctune.Config.Release).
+func (s *SQLite) ReleaseMemory(ctx context.Context) error {
+	return errors.Join(s.w.shrink(ctx), s.r.shrink(ctx))
+}
+
+// shrink empties the page caches of the connections idle when it starts,
+// holding each until all are done so that it reaches them all.
+func (p *pool) shrink(ctx context.Context) error {
+	idle := p.db.Stats().Idle
+	conns := make([]*sql.Conn, 0, idle)
+	defer func() {
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	}()
+	for range idle {
+		c, err := p.db.Conn(ctx)
+		if err != nil {
+			return fmt.Errorf("store: release memory: %w", err)
+		}
+		conns = append(conns, c)
+		if _, err := c.ExecContext(ctx, "PRAGMA shrink_memory"); err != nil {
+			return fmt.Errorf("store: release memory: %w", err)
+		}
+	}
+	return nil
+}
+
 func (p *pool) close() error {
 	var errs []error
 	for _, st := range p.prepared {

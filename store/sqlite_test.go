@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -1329,4 +1331,65 @@ func TestSQLitePageCache(t *testing.T) {
 		}
 		st.Close()
 	}
+}
+
+// TestReleaseMemory: the pages a read left in the connections' caches go
+// back to the system (the process's resident memory falls by most of what
+// they took), and the store reads on as before.
+func TestReleaseMemory(t *testing.T) {
+	if _, err := os.Stat("/proc/self/statm"); err != nil {
+		t.Skip("resident memory is read from /proc")
+	}
+	ctx := t.Context()
+	const data = 16 << 20
+	st, err := Open(ctx, Config{DataDir: t.TempDir(), SQLitePageCache: 2 * data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	s := st.(*SQLite)
+	if _, err := s.w.db.ExecContext(ctx, `CREATE TABLE filler (b BLOB)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.w.db.ExecContext(ctx, `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < ?)
+		INSERT INTO filler SELECT randomblob(4000) FROM n`, data/4000); err != nil {
+		t.Fatal(err)
+	}
+	read := func() {
+		t.Helper()
+		var total int64
+		if err := s.r.db.QueryRowContext(ctx, `SELECT sum(length(b)) FROM filler`).Scan(&total); err != nil {
+			t.Fatal(err)
+		}
+		if total != data/4000*4000 {
+			t.Fatalf("read %d bytes, want %d", total, data/4000*4000)
+		}
+	}
+	read() // the writer's cache holds what it wrote, a reader's what it read
+	before := residentBytes(t)
+	if err := s.ReleaseMemory(ctx); err != nil {
+		t.Fatal(err)
+	}
+	after := residentBytes(t)
+	if before-after < data {
+		t.Errorf("resident memory %d → %d bytes: fell by %d, want at least %d of the %d the two caches held", before, after, before-after, data, 2*data)
+	}
+	read()
+}
+
+// residentBytes is this process's resident memory, after a collection
+// that gives Go's free memory back, which is then not counted.
+func residentBytes(t *testing.T) int64 {
+	t.Helper()
+	debug.FreeOSMemory()
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields := strings.Fields(string(b))
+	pages, err := strconv.ParseInt(fields[1], 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pages * int64(os.Getpagesize())
 }

@@ -86,6 +86,15 @@ type Config struct {
 	SQLitePageCache int
 }
 
+// MemoryReleaser is a Store that keeps caches in this process and can give
+// them back while the server is quiet: SQLite (PostgreSQL keeps its own, in
+// the database server).
+type MemoryReleaser interface {
+	ReleaseMemory(ctx context.Context) error
+}
+
+var _ MemoryReleaser = (*SQLite)(nil)
+
 // ErrNoDatabase is what opening an existing store returns where there is
 // no database, or no store in it.
 var ErrNoDatabase = errors.New("store: no database")

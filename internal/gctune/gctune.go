@@ -34,6 +34,10 @@ type Config struct {
 	// lower, and a burst that comes before the next tick would make it
 	// collect many times over.
 	MinHeadroom float64
+	// Release, when set, runs where Run gives memory back to the system
+	// (on lowering GOGC, at most once per Spacing), for caches kept out of
+	// Go's heap, which the collector cannot see: SQLite's pages.
+	Release func()
 }
 
 const (
@@ -118,6 +122,9 @@ func Run(ctx context.Context, c Config, log *slog.Logger) {
 				// going quieter, collect now and give back what is free,
 				// at most once a spacing.
 				if lowered && now.Sub(lastFreed) >= spacing {
+					if c.Release != nil {
+						c.Release()
+					}
 					debug.FreeOSMemory()
 					lastFreed = now
 				}

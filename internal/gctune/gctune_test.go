@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -41,17 +42,19 @@ func TestRunFollowsAllocation(t *testing.T) {
 	runtime.GC() // Run scales by the heap live at the last collection
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
+	var released atomic.Int32
 	go func() {
 		defer close(done)
-		Run(ctx, Config{IdlePercent: 30, Spacing: 100 * time.Millisecond, Tick: 20 * time.Millisecond, MinHeadroom: 1}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		Run(ctx, Config{IdlePercent: 30, Spacing: 100 * time.Millisecond, Tick: 20 * time.Millisecond, MinHeadroom: 1,
+			Release: func() { released.Add(1) }}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	}()
 	forced := forcedCollections()
 	waitPercent(t, 30, nil)
-	// Going idle collects and gives memory back at once.
+	// Going idle collects and gives memory back at once, Release's too.
 	deadline := time.Now().Add(10 * time.Second)
-	for forcedCollections() == forced {
+	for forcedCollections() == forced || released.Load() == 0 {
 		if time.Now().After(deadline) {
-			t.Fatal("no collection forced on going idle")
+			t.Fatalf("on going idle: %d collections forced, Release called %d times; want both", forcedCollections()-forced, released.Load())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
