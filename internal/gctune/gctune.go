@@ -3,15 +3,17 @@
 // live before it collects, and keeps that much resident: at the default of
 // 100 a server holding a million idle sessions keeps a second heap's worth
 // of memory for garbage it is not making. Headroom only saves work while
-// the process allocates, so Run sets GOGC from the allocation rate: low
-// while sessions sit idle, back to the operator's value as soon as logins
-// or messages come.
+// the process allocates, so Run sets GOGC from the allocation rate and
+// what collections cost: the lowest that keeps the collections within a
+// share of the CPU, low while sessions sit idle, higher as logins or
+// messages come, up to the operator's value.
 package gctune
 
 import (
 	"context"
 	"log/slog"
 	"math"
+	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
 	"time"
@@ -22,10 +24,14 @@ type Config struct {
 	// IdlePercent is the lowest GOGC Run sets; 0 turns Run off. At or
 	// above the process's own GOGC, Run has nothing to do.
 	IdlePercent int
-	// Spacing is the least time between collections Run aims for: it
-	// lowers GOGC only as far as keeps collections at least this far apart
-	// at the allocation rate it measured, which bounds the extra work to
-	// one collection of the live heap per Spacing. 0 means DefaultSpacing.
+	// CPUShare is the most of the process's CPU (GOMAXPROCS threads) that
+	// collections are to take at the GOGC Run sets: it lowers GOGC only as
+	// far as keeps collections that far apart at the allocation rate it
+	// measured, by what the collections so far cost per byte of live heap.
+	// 0 means DefaultCPUShare.
+	CPUShare float64
+	// Spacing is the least time between collections Run aims for, however
+	// cheap they are. 0 means DefaultSpacing.
 	Spacing time.Duration
 	// Tick is how often Run measures; 0 means DefaultTick.
 	Tick time.Duration
@@ -35,8 +41,8 @@ type Config struct {
 	// collect many times over.
 	MinHeadroom float64
 	// Release, when set, runs where Run gives memory back to the system
-	// (on lowering GOGC, at most once per Spacing), for caches kept out of
-	// Go's heap, which the collector cannot see: SQLite's pages.
+	// (on lowering GOGC, at most once per releaseSpacing), for caches kept
+	// out of Go's heap, which the collector cannot see: SQLite's pages.
 	Release func()
 }
 
@@ -44,10 +50,15 @@ const (
 	// DefaultIdlePercent keeps a quarter of the live heap as headroom when
 	// idle: resident memory about 1.4× the live heap instead of 2.2×.
 	DefaultIdlePercent = 25
-	// DefaultSpacing is long beside the collector's own work (milliseconds
-	// for tens of megabytes) and short beside its forced collection every
-	// two minutes.
-	DefaultSpacing = 10 * time.Second
+	// DefaultCPUShare lets a burst of logins' collections take a
+	// twentieth of the machine. A burst at GOGC's 100 leaves its
+	// garbage's room behind: spans that the garbage shared with the
+	// sessions' records stay in use once it is collected, and 19,000 MSN
+	// logins left about 1 KiB more per idle session that way.
+	DefaultCPUShare = 0.05
+	// DefaultSpacing: MinHeadroom already keeps a small heap's cheap
+	// collections apart.
+	DefaultSpacing = 100 * time.Millisecond
 	// DefaultTick reacts to a burst of logins within a second.
 	DefaultTick = time.Second
 	// DefaultMinHeadroom lets a burst of 5,000 logins a second allocate
@@ -55,6 +66,11 @@ const (
 	// GOGC. Below 64 MiB live, Run does not lower GOGC at all.
 	DefaultMinHeadroom = 16 << 20
 )
+
+// releaseSpacing is the least time between the collections Run forces to
+// give memory back, each of which also hands back free pages that the next
+// burst takes again.
+const releaseSpacing = 10 * time.Second
 
 // Percent is the GOGC that spaces collections by spacing when the process
 // allocates rate bytes per second with live bytes live, within
@@ -68,6 +84,14 @@ func Percent(rate, live float64, spacing time.Duration, minHeadroom float64, idl
 	return int(math.Max(float64(idle), math.Min(float64(busy), p)))
 }
 
+// Spacing is how far apart collections must be for them to take at most
+// share of procs threads' time, when one costs costPerByte seconds of CPU
+// per byte of live heap, and at least least.
+func Spacing(costPerByte, live, share float64, procs int, least time.Duration) time.Duration {
+	seconds := costPerByte * live / (share * float64(procs))
+	return max(least, time.Duration(seconds*float64(time.Second)))
+}
+
 // Run adjusts GOGC each tick until ctx ends, then gives the process back
 // the GOGC it had.
 func Run(ctx context.Context, c Config, log *slog.Logger) {
@@ -75,9 +99,13 @@ func Run(ctx context.Context, c Config, log *slog.Logger) {
 	if c.IdlePercent <= 0 || busy <= c.IdlePercent {
 		return // off, or GOGC=off or already as low
 	}
-	spacing := c.Spacing
-	if spacing <= 0 {
-		spacing = DefaultSpacing
+	share := c.CPUShare
+	if share <= 0 {
+		share = DefaultCPUShare
+	}
+	least := c.Spacing
+	if least <= 0 {
+		least = DefaultSpacing
 	}
 	tick := c.Tick
 	if tick <= 0 {
@@ -87,9 +115,12 @@ func Run(ctx context.Context, c Config, log *slog.Logger) {
 	if minHeadroom <= 0 {
 		minHeadroom = DefaultMinHeadroom
 	}
-	samples := []metrics.Sample{{Name: allocsMetric}, {Name: liveMetric}}
-	metrics.Read(samples)
-	lastAllocs, last := samples[0].Value.Uint64(), time.Now()
+	var m meter
+	m.read()
+	last := time.Now()
+	// costPerByte is the CPU the last collections took per byte of live
+	// heap; until Run has seen one, it spaces them by releaseSpacing.
+	costPerByte := math.NaN()
 	current := busy
 	var lastFreed time.Time
 	defer func() {
@@ -104,24 +135,31 @@ func Run(ctx context.Context, c Config, log *slog.Logger) {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			metrics.Read(samples)
-			allocs, live := samples[0].Value.Uint64(), samples[1].Value.Uint64()
-			rate := float64(allocs-lastAllocs) / now.Sub(last).Seconds()
-			lastAllocs, last = allocs, now
-			want := Percent(rate, float64(live), spacing, minHeadroom, c.IdlePercent, busy)
+			prev := m
+			m.read()
+			rate := float64(m.allocs-prev.allocs) / now.Sub(last).Seconds()
+			last = now
+			if cycles := m.cycles - prev.cycles; cycles > 0 && m.live > 0 {
+				costPerByte = (m.gcCPU - prev.gcCPU) / float64(cycles) / float64(m.live)
+			}
+			spacing := releaseSpacing
+			if !math.IsNaN(costPerByte) {
+				spacing = Spacing(costPerByte, float64(m.live), share, runtime.GOMAXPROCS(0), least)
+			}
+			want := Percent(rate, float64(m.live), spacing, minHeadroom, c.IdlePercent, busy)
 			// Raising follows any rise at once; lowering waits until
 			// it is worth a change, so a steady trickle does not
 			// reset the collector's goal every tick.
 			if want > current || want < current*3/4 || (want == c.IdlePercent && current != want) {
 				debug.SetGCPercent(want)
-				log.Debug("GOGC set", "percent", want, "alloc_bytes_per_second", int64(rate), "live_bytes", live)
+				log.Debug("GOGC set", "percent", want, "alloc_bytes_per_second", int64(rate), "live_bytes", m.live, "spacing", spacing)
 				lowered := want < current
 				current = want
 				// Go returns memory to the system only down to the goal
 				// of its last collection, made at the higher GOGC: on
 				// going quieter, collect now and give back what is free,
-				// at most once a spacing.
-				if lowered && now.Sub(lastFreed) >= spacing {
+				// at most once per releaseSpacing.
+				if lowered && now.Sub(lastFreed) >= releaseSpacing {
 					if c.Release != nil {
 						c.Release()
 					}
@@ -133,10 +171,34 @@ func Run(ctx context.Context, c Config, log *slog.Logger) {
 	}
 }
 
+// meter is what Run reads of the runtime each tick.
+type meter struct {
+	allocs, live, cycles uint64
+	// gcCPU is the CPU the collector took from the program, in seconds:
+	// not what it did on processors that had nothing else to do.
+	gcCPU   float64
+	samples [5]metrics.Sample
+}
+
+func (m *meter) read() {
+	if m.samples[0].Name == "" {
+		for i, name := range []string{allocsMetric, liveMetric, cyclesMetric, gcCPUMetric, gcIdleCPUMetric} {
+			m.samples[i].Name = name
+		}
+	}
+	metrics.Read(m.samples[:])
+	m.allocs, m.live, m.cycles = m.samples[0].Value.Uint64(), m.samples[1].Value.Uint64(), m.samples[2].Value.Uint64()
+	m.gcCPU = m.samples[3].Value.Float64() - m.samples[4].Value.Float64()
+}
+
 const (
 	allocsMetric = "/gc/heap/allocs:bytes"
 	liveMetric   = "/gc/heap/live:bytes"
 	gogcMetric   = "/gc/gogc:percent"
+	cyclesMetric = "/gc/cycles/total:gc-cycles"
+	// The collector's CPU, and the part of it on idle processors.
+	gcCPUMetric     = "/cpu/classes/gc/total:cpu-seconds"
+	gcIdleCPUMetric = "/cpu/classes/gc/mark/idle:cpu-seconds"
 )
 
 // currentPercent is the process's GOGC (-1 for off), read without

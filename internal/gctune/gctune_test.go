@@ -34,6 +34,27 @@ func TestPercent(t *testing.T) {
 	}
 }
 
+func TestSpacing(t *testing.T) {
+	const mb = 1 << 20
+	for _, c := range []struct {
+		name              string
+		costPerByte, live float64
+		procs             int
+		want              time.Duration
+	}{
+		// 0.5 ns of CPU per live byte: 25 ms a collection of 50 MB, a
+		// twentieth of two threads' time every 250 ms.
+		{"logins on two threads", 0.5e-9, 50e6, 2, 250 * time.Millisecond},
+		{"four threads", 0.5e-9, 50e6, 4, 125 * time.Millisecond},
+		{"a million sessions", 0.5e-9, 2.5e9, 2, 12500 * time.Millisecond},
+		{"a small heap", 0.5e-9, 4 * mb, 2, 100 * time.Millisecond}, // the least
+	} {
+		if got := Spacing(c.costPerByte, c.live, 0.05, c.procs, 100*time.Millisecond); got != c.want {
+			t.Errorf("%s: Spacing = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
 // sink keeps TestRunFollowsAllocation's allocations from being optimised away.
 var sink []byte
 
