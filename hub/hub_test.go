@@ -645,6 +645,80 @@ func TestMessageKeepsEventOrder(t *testing.T) {
 	}
 }
 
+// TestSignInWithListsRead: SignIn takes the lists the session read before
+// (MSN's SYN) while their serial says they have not changed, and reads
+// them again when someone added the account meanwhile, who is then told
+// of the sign-in as well.
+func TestSignInWithListsRead(t *testing.T) {
+	ctx := context.Background()
+	counter := &rosterCounter{}
+	h, st := newHubWith(t, func(st hub.Store) hub.Store { counter.Store = st; return counter })
+	alice, bob, carol := account(t, st, 1, "alice@example.com"), account(t, st, 2, "bob@example.com"), account(t, st, 3, "carol@example.com")
+	bobHears, carolHears := newRecorder(), newRecorder()
+	bs, err := h.Attach(ctx, bob, "gg", bobHears)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := bs.AddContact(ctx, hub.Forward, alice.Number, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := bs.SetPresence(ctx, hub.StatusOnline, ""); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := h.Attach(ctx, carol, "gg", carolHears)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cs.SetPresence(ctx, hub.StatusOnline, ""); err != nil {
+		t.Fatal(err)
+	}
+
+	as, err := h.Attach(ctx, alice, "msnp", newRecorder())
+	if err != nil {
+		t.Fatal(err)
+	}
+	read, err := as.Roster(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := counter.reads.Load()
+	roster, _, err := as.SignIn(ctx, hub.StatusOnline, "first", read)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reads := counter.reads.Load() - before; reads != 0 || roster != read {
+		t.Errorf("SignIn with unchanged lists read them %d times and returned a different roster: %v", reads, roster != read)
+	}
+	if ev := bobHears.wait(t, hub.EventPresence); ev.From.Number != alice.Number || ev.Text != "first" {
+		t.Errorf("Bob was told %+v, want Alice online \"first\"", ev)
+	}
+	as.Detach(ctx)
+	bobHears.wait(t, hub.EventPresence) // Alice offline
+
+	// Carol adds Alice between the read and the sign-in.
+	as, err = h.Attach(ctx, alice, "msnp", newRecorder())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if read, err = as.Roster(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := cs.AddContact(ctx, hub.Forward, alice.Number, 0); err != nil {
+		t.Fatal(err)
+	}
+	before = counter.reads.Load()
+	roster, _, err = as.SignIn(ctx, hub.StatusOnline, "second", read)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reads := counter.reads.Load() - before; reads != 1 || !roster.On(hub.Reverse, carol.Number) {
+		t.Errorf("SignIn after a change read the lists %d times (want 1); Carol on its reverse list: %v", reads, roster.On(hub.Reverse, carol.Number))
+	}
+	if ev := carolHears.wait(t, hub.EventPresence); ev.From.Number != alice.Number || ev.Text != "second" {
+		t.Errorf("Carol was told %+v, want Alice online \"second\"", ev)
+	}
+}
+
 // rosterCounter counts the reads of lists a hub makes.
 type rosterCounter struct {
 	hub.Store
@@ -686,7 +760,7 @@ func TestSignIn(t *testing.T) {
 	}
 
 	before := counter.reads.Load()
-	roster, online, err := as.SignIn(ctx, hub.StatusOnline, "hello")
+	roster, online, err := as.SignIn(ctx, hub.StatusOnline, "hello", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -705,7 +779,7 @@ func TestSignIn(t *testing.T) {
 	if want, err := as.OnlineContacts(ctx); err != nil || !reflect.DeepEqual(want, online) {
 		t.Errorf("OnlineContacts = %+v, %v; SignIn said %+v", want, err, online)
 	}
-	if _, _, err := as.SignIn(ctx, hub.StatusOffline, ""); !errors.Is(err, hub.ErrInvalid) {
+	if _, _, err := as.SignIn(ctx, hub.StatusOffline, "", nil); !errors.Is(err, hub.ErrInvalid) {
 		t.Errorf("SignIn offline: %v, want ErrInvalid", err)
 	}
 }

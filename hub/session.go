@@ -81,20 +81,22 @@ var ErrDetached = errors.New("session has ended")
 // SetPresence records this session's status and tells watchers when the
 // account's effective status changes.
 func (s *Session) SetPresence(ctx context.Context, st Status, text string) error {
-	_, _, err := s.setPresence(ctx, st, text, false)
+	_, _, err := s.setPresence(ctx, st, text, false, nil)
 	return err
 }
 
 // SignIn is SetPresence followed by Roster and OnlineContacts, for a
 // client's first status after its login: one read of the account's lists
-// serves all three.
-func (s *Session) SignIn(ctx context.Context, st Status, text string) (*Roster, []Presence, error) {
-	return s.setPresence(ctx, st, text, true)
+// serves all three. read, when not nil, is a Roster the session read since
+// it attached (MSN's SYN asks for the lists first): when the lists have
+// not changed since, SignIn reads only their serial instead.
+func (s *Session) SignIn(ctx context.Context, st Status, text string, read *Roster) (*Roster, []Presence, error) {
+	return s.setPresence(ctx, st, text, true, read)
 }
 
 // setPresence is SetPresence, and with signIn Roster and OnlineContacts
 // after it.
-func (s *Session) setPresence(ctx context.Context, st Status, text string, signIn bool) (*Roster, []Presence, error) {
+func (s *Session) setPresence(ctx context.Context, st Status, text string, signIn bool, read *Roster) (*Roster, []Presence, error) {
 	if !st.Valid() || st == StatusOffline {
 		return nil, nil, ErrInvalid
 	}
@@ -121,7 +123,7 @@ func (s *Session) setPresence(ctx context.Context, st Status, text string, signI
 	}
 	// Read after the write above, the lists name everyone who could have
 	// added this account before its watchers were told.
-	r, err := s.hub.cfg.Store.Roster(ctx, acct.Number)
+	r, err := s.listsNow(ctx, acct.Number, read)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -192,6 +194,22 @@ func (s *Session) Detach(ctx context.Context) {
 // session's have; it has no presence and receives no events.
 func (h *Hub) ListEditor(acct Account) *Session {
 	return &Session{hub: h, id: "lists-" + randomID(8), account: acct, detached: true}
+}
+
+// listsNow reads the owner's roster, or takes read when the lists have
+// not changed since it was read: their serial moves with every change,
+// someone else's adding the owner to their list too.
+func (s *Session) listsNow(ctx context.Context, owner uint32, read *Roster) (*Roster, error) {
+	if read != nil {
+		serial, err := s.hub.cfg.Store.ListSerial(ctx, owner)
+		if err != nil {
+			return nil, err
+		}
+		if serial == read.Settings.Serial {
+			return read, nil
+		}
+	}
+	return s.hub.cfg.Store.Roster(ctx, owner)
 }
 
 // Roster reads the account's lists.

@@ -35,6 +35,10 @@ type Store interface {
 	// (it keeps a bounded number per account) or since is later than the
 	// owner's serial.
 	ListChanges(ctx context.Context, owner, since uint32) (*Roster, []Removal, error)
+	// ListSerial reads the owner's list serial (Roster's Settings.Serial),
+	// which every change to its settings, groups or lists moves, its
+	// reverse list's too (ErrNotFound for an unknown owner).
+	ListSerial(ctx context.Context, owner uint32) (uint32, error)
 	// Relation reads how owner's lists treat contact (ErrNotFound for an
 	// unknown owner).
 	Relation(ctx context.Context, owner, contact uint32) (Relation, error)

@@ -192,3 +192,33 @@ func TestListChangesAfterUpgrade(t *testing.T) {
 		}
 	})
 }
+
+// TestListSerial: ListSerial is the roster's serial, moved by the owner's
+// changes and by someone else's adding the owner to their list.
+func TestListSerial(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e testEngine) {
+		ctx := t.Context()
+		s := e.newStore(t)
+		withAccounts(t, s, 2)
+		serialIs := func(want uint32) {
+			t.Helper()
+			got, err := s.ListSerial(ctx, 1)
+			r, rerr := s.Roster(ctx, 1)
+			if err != nil || rerr != nil || got != want || r.Settings.Serial != want {
+				t.Fatalf("ListSerial = %d, %v; Roster's serial %d, %v; want %d", got, err, r.Settings.Serial, rerr, want)
+			}
+		}
+		serialIs(0)
+		if _, _, err := s.AddGroup(ctx, 1, "Friends"); err != nil {
+			t.Fatal(err)
+		}
+		serialIs(1)
+		if _, err := s.AddToList(ctx, 2, 1, hub.Forward, 0, 0); err != nil {
+			t.Fatal(err)
+		}
+		serialIs(2)
+		if _, err := s.ListSerial(ctx, 99); !errors.Is(err, hub.ErrNotFound) {
+			t.Errorf("ListSerial of no account: %v, want ErrNotFound", err)
+		}
+	})
+}

@@ -12,6 +12,7 @@ import (
 // The statements of Roster and Relation.
 const (
 	selectSettings   = `SELECT privacy, prompt_on_add, serial FROM accounts WHERE number = ?`
+	selectSerial     = `SELECT serial FROM accounts WHERE number = ?`
 	selectGroups     = `SELECT id, name, changed FROM groups WHERE owner = ? ORDER BY id`
 	selectOwnEntries = `SELECT ` + accountCols + `, e.list, e.changed
 		FROM list_entries e JOIN accounts a ON a.number = e.contact
@@ -168,6 +169,19 @@ func (c *core) setOption(ctx context.Context, owner uint32, column string, value
 
 // Relation reads the owner's privacy mode and which of its lists hold
 // contact, in one query.
+// ListSerial reads the owner's list serial.
+func (c *core) ListSerial(ctx context.Context, owner uint32) (uint32, error) {
+	var serial uint32
+	err := c.db.row(ctx, selectSerial, owner).Scan(&serial)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, hub.ErrNotFound
+	}
+	if err != nil {
+		return 0, fmt.Errorf("store: %w", err)
+	}
+	return serial, nil
+}
+
 func (c *core) Relation(ctx context.Context, owner, contact uint32) (hub.Relation, error) {
 	var (
 		r                hub.Relation

@@ -119,7 +119,7 @@ func openSQLite(ctx context.Context, dir string, kc KeyConfig, existing bool, pa
 var (
 	hotReads = []string{
 		selectAccountByNumber, selectAccountByEmail, selectAccountByNick, selectPassword,
-		selectLoginByEmail, selectRelation, selectSettings, selectGroups, selectOwnEntries, selectMemberships,
+		selectLoginByEmail, selectRelation, selectSettings, selectSerial, selectGroups, selectOwnEntries, selectMemberships,
 		selectReverseEntries, countOffline, selectAnyMessage, selectUnheldMessage, selectHeldClaim,
 	}
 	hotWrites = []string{selectAccountExists, countMailboxShares, insertOffline, releaseClaims}
@@ -281,6 +281,10 @@ func (s *SQLite) write(ctx context.Context, fn func(tx) error) error {
 // read runs fn in a read-only transaction, so that what fn reads in several
 // queries is one consistent snapshot.
 func (s *SQLite) read(ctx context.Context, fn func(tx) error) error {
+	// As with row: once started, a read is not interrupted.
+	if ctx.Err() == nil {
+		ctx = context.WithoutCancel(ctx)
+	}
 	sqlTx, err := s.r.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)

@@ -241,7 +241,7 @@ func (c *conn) handleStat(ctx context.Context, b *wire.Block) error {
 	c.mu.Lock()
 	c.presence = presenceHold
 	c.mu.Unlock()
-	roster, online, err := s.SignIn(ctx, st, text)
+	roster, online, err := s.SignIn(ctx, st, text, nil)
 	if err != nil {
 		c.mu.Lock()
 		c.presence, c.held = presenceDrop, nil // the next first STAT's snapshot covers them

@@ -28,7 +28,8 @@ type nsConn struct {
 	// Written by the reader goroutine only.
 	dialect int
 	// login is what the login's steps pass on, from USR … I until the
-	// login ends; nil before and after.
+	// login ends, and from SYN to the first CHG; nil before, between and
+	// after.
 	login *nsLogin
 	// challenge is the CHL the client has yet to answer, if any.
 	challenge *pendingChallenge
@@ -63,6 +64,10 @@ type nsLogin struct {
 	name    string // from USR … I, lower-cased
 	salt    string // what USR … S sent: the MD5 salt, or the Passport policy
 	mspAuth string // the Passport token of an MSNP8+ login, for the profile
+	// roster is the lists a SYN before the first CHG read, which the CHG
+	// signs in with unless they changed meanwhile: one read of the lists
+	// a login instead of two.
+	roster *hub.Roster
 }
 
 // pendingChallenge is a CHL sent and not yet answered.
@@ -979,6 +984,9 @@ func (n *nsConn) handleSYN(ctx context.Context, cmd wire.Command) error {
 	r, err := n.sess().Roster(ctx)
 	if err != nil {
 		return listError(err)
+	}
+	if !n.sentILN {
+		n.login = &nsLogin{roster: r}
 	}
 	ver := serial(r.Settings.Serial)
 	switch {

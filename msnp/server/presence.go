@@ -186,7 +186,11 @@ func (n *nsConn) handleCHG(ctx context.Context, cmd wire.Command) error {
 	if n.sentILN {
 		err = n.sess().SetPresence(ctx, st, text)
 	} else {
-		_, online, err = n.sess().SignIn(ctx, st, text)
+		var read *hub.Roster
+		if n.login != nil {
+			read, n.login = n.login.roster, nil
+		}
+		_, online, err = n.sess().SignIn(ctx, st, text, read)
 	}
 	if err != nil {
 		return err
