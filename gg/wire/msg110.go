@@ -1,0 +1,239 @@
+package wire
+
+import (
+	"encoding/binary"
+
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// The GG11 packets of every message, encoded and decoded here field by
+// field rather than through package ggpb: they are the protocol's hot path,
+// and the generic protobuf code costs several allocations and a reflective
+// walk per packet. What is written is byte for byte what proto.Marshal
+// writes for the same ggpb message (fields in number order, every required
+// one present); what is read is what proto.UnmarshalOptions{AllowPartial:
+// true, DiscardUnknown: true} reads.
+
+// Field numbers of the messages below, as in gg.proto.
+const (
+	ackFieldType   = 1
+	ackFieldSeq    = 2
+	ackFieldDummy1 = 3
+
+	sendFieldRecipient = 1
+	sendFieldSeq       = 3
+	sendFieldPlain     = 5
+	sendFieldXHTML     = 6
+	sendFieldChatID    = 10
+
+	msgAckFieldMsgType = 1
+	msgAckFieldSeq     = 2
+	msgAckFieldTime    = 3
+	msgAckFieldMsgID   = 4
+	msgAckFieldConvID  = 5
+	msgAckFieldDummy1  = 7
+
+	recvFieldSender = 1
+	recvFieldFlags  = 2
+	recvFieldSeq    = 3
+	recvFieldTime   = 4
+	recvFieldPlain  = 5
+	recvFieldXHTML  = 6
+	recvFieldMsgID  = 9
+	recvFieldConvID = 11
+)
+
+// AckTypeMsg is GG110Ack's type for a message's receipt, and the type of an
+// ack without one (a proto2 enum's default is its first value).
+const AckTypeMsg = 1
+
+// Ack110 is a GG_ACK110 body (ggpb.GG110Ack): the client's receipt.
+type Ack110 struct {
+	Type uint32
+	Seq  uint32
+}
+
+// ParseAck110 decodes a GG_ACK110 body.
+func ParseAck110(body []byte) (Ack110, error) {
+	a := Ack110{Type: AckTypeMsg}
+	err := eachField(body, func(num protowire.Number, typ protowire.Type, v uint64, _ []byte) {
+		if typ != protowire.VarintType {
+			return
+		}
+		switch num {
+		case ackFieldType:
+			a.Type = uint32(int32(v)) // an enum is an int32, whatever its value
+		case ackFieldSeq:
+			a.Seq = uint32(v)
+		}
+	})
+	return a, err
+}
+
+// AppendAck110 appends a GG_ACK110 body, with the dummy field libgadu writes.
+func AppendAck110(dst []byte, a Ack110) []byte {
+	dst = appendVarintField(dst, ackFieldType, uint64(a.Type))
+	dst = appendVarintField(dst, ackFieldSeq, uint64(a.Seq))
+	return appendVarintField(dst, ackFieldDummy1, 1)
+}
+
+// SendMsg110 is what a server reads of a GG_SEND_MSG110 body
+// (ggpb.GG110SendMessage). Recipient aliases the body.
+type SendMsg110 struct {
+	Recipient  []byte
+	Seq        uint32
+	Plain      string
+	XHTML      string
+	Conference bool // chat_id is set: a conference message
+}
+
+// ParseSendMsg110 decodes a GG_SEND_MSG110 body.
+func ParseSendMsg110(body []byte) (SendMsg110, error) {
+	var m SendMsg110
+	err := eachField(body, func(num protowire.Number, typ protowire.Type, v uint64, b []byte) {
+		switch {
+		case num == sendFieldRecipient && typ == protowire.BytesType:
+			m.Recipient = b
+		case num == sendFieldSeq && typ == protowire.VarintType:
+			m.Seq = uint32(v)
+		case num == sendFieldPlain && typ == protowire.BytesType:
+			m.Plain = string(b)
+		case num == sendFieldXHTML && typ == protowire.BytesType:
+			m.XHTML = string(b)
+		case num == sendFieldChatID && typ == protowire.Fixed64Type:
+			m.Conference = true
+		}
+	})
+	return m, err
+}
+
+// MessageAck110 is a GG_SEND_MSG_ACK110 body (ggpb.GG110MessageAck): the
+// server's receipt for a message sent.
+type MessageAck110 struct {
+	MsgType uint32 // 1 a message, 2 a conference message
+	Seq     uint32
+	Time    uint32
+	MsgID   uint64
+	ConvID  uint64
+}
+
+// AppendMessageAck110 appends a GG_SEND_MSG_ACK110 body.
+func AppendMessageAck110(dst []byte, a MessageAck110) []byte {
+	dst = appendVarintField(dst, msgAckFieldMsgType, uint64(a.MsgType))
+	dst = appendVarintField(dst, msgAckFieldSeq, uint64(a.Seq))
+	dst = protowire.AppendTag(dst, msgAckFieldTime, protowire.Fixed32Type)
+	dst = protowire.AppendFixed32(dst, a.Time)
+	dst = appendFixed64Field(dst, msgAckFieldMsgID, a.MsgID)
+	dst = appendFixed64Field(dst, msgAckFieldConvID, a.ConvID)
+	return appendVarintField(dst, msgAckFieldDummy1, 0)
+}
+
+// RecvMsg110 is a GG_RECV_MSG110 body (ggpb.GG110RecvMessage) without its
+// XHTML, which AppendRecvMsg110 has written by the caller.
+type RecvMsg110 struct {
+	Sender uint32
+	Flags  uint32
+	Seq    uint32
+	Time   uint32
+	Plain  string
+	MsgID  uint64
+	ConvID uint64
+}
+
+// AppendRecvMsg110 appends a GG_RECV_MSG110 body whose msg_xhtml is what
+// xhtml appends, written in place: the XHTML needs no buffer of its own.
+func AppendRecvMsg110(dst []byte, m RecvMsg110, xhtml func([]byte) []byte) []byte {
+	dst = protowire.AppendTag(dst, recvFieldSender, protowire.BytesType)
+	dst = protowire.AppendVarint(dst, uint64(2+countDigits(m.Sender)))
+	dst = AppendProtoUIN(dst, UINMagicServer, m.Sender)
+	dst = appendVarintField(dst, recvFieldFlags, uint64(m.Flags))
+	dst = appendVarintField(dst, recvFieldSeq, uint64(m.Seq))
+	dst = protowire.AppendTag(dst, recvFieldTime, protowire.Fixed32Type)
+	dst = protowire.AppendFixed32(dst, m.Time)
+	dst = protowire.AppendTag(dst, recvFieldPlain, protowire.BytesType)
+	dst = protowire.AppendString(dst, m.Plain)
+	dst = appendBytesFieldInPlace(dst, recvFieldXHTML, xhtml)
+	dst = appendFixed64Field(dst, recvFieldMsgID, m.MsgID)
+	return appendFixed64Field(dst, recvFieldConvID, m.ConvID)
+}
+
+// countDigits is how many decimal digits n has.
+func countDigits(n uint32) int {
+	d := 1
+	for ; n >= 10; n /= 10 {
+		d++
+	}
+	return d
+}
+
+// appendBytesFieldInPlace appends a length-delimited field whose content
+// fill appends after it: the content goes straight to dst, and moves up
+// only when its length needs more than the one byte left for it.
+func appendBytesFieldInPlace(dst []byte, num protowire.Number, fill func([]byte) []byte) []byte {
+	dst = protowire.AppendTag(dst, num, protowire.BytesType)
+	at := len(dst)
+	dst = fill(append(dst, 0))
+	n := len(dst) - at - 1
+	if extra := protowire.SizeVarint(uint64(n)) - 1; extra > 0 {
+		dst = append(dst, make([]byte, extra)...)
+		copy(dst[at+1+extra:], dst[at+1:len(dst)-extra])
+	}
+	protowire.AppendVarint(dst[:at], uint64(n))
+	return dst
+}
+
+func appendVarintField(dst []byte, num protowire.Number, v uint64) []byte {
+	return protowire.AppendVarint(protowire.AppendTag(dst, num, protowire.VarintType), v)
+}
+
+func appendFixed64Field(dst []byte, num protowire.Number, v uint64) []byte {
+	return protowire.AppendFixed64(protowire.AppendTag(dst, num, protowire.Fixed64Type), v)
+}
+
+// eachField calls field with each field of a protobuf message: its value
+// for varint and fixed fields, its bytes (aliasing body) for
+// length-delimited ones. Groups are skipped, as this package's messages
+// have none. A malformed message gives ErrMalformed.
+func eachField(body []byte, field func(num protowire.Number, typ protowire.Type, v uint64, b []byte)) error {
+	for len(body) > 0 {
+		num, typ, n := protowire.ConsumeTag(body)
+		if n < 0 {
+			return malformed("protobuf tag: %v", protowire.ParseError(n))
+		}
+		if num > protowire.MaxValidNumber {
+			return malformed("protobuf field number %d", num)
+		}
+		body = body[n:]
+		var v uint64
+		var b []byte
+		switch typ {
+		case protowire.VarintType:
+			v, n = protowire.ConsumeVarint(body)
+		case protowire.Fixed32Type:
+			var v32 uint32
+			v32, n = protowire.ConsumeFixed32(body)
+			v = uint64(v32)
+		case protowire.Fixed64Type:
+			v, n = protowire.ConsumeFixed64(body)
+		case protowire.BytesType:
+			b, n = protowire.ConsumeBytes(body)
+		default:
+			n = protowire.ConsumeFieldValue(num, typ, body)
+		}
+		if n < 0 {
+			return malformed("protobuf field %d: %v", num, protowire.ParseError(n))
+		}
+		body = body[n:]
+		if typ != protowire.StartGroupType {
+			field(num, typ, v, b)
+		}
+	}
+	return nil
+}
+
+// PutHeader writes the header of the packet that packet holds, its body
+// after HeaderSize bytes left for the header.
+func PutHeader(packet []byte, typ uint32) {
+	binary.LittleEndian.PutUint32(packet, typ)
+	binary.LittleEndian.PutUint32(packet[4:], uint32(len(packet)-HeaderSize))
+}
