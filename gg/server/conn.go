@@ -246,11 +246,15 @@ func (c *conn) sendProtoTracked(typ uint32, m proto.Message, receipt outbox.Rece
 		c.log().Error("encode packet", "packet", wire.TypeName(typ), "err", err)
 		return false
 	}
-	body := packet[wire.HeaderSize:]
-	binary.LittleEndian.PutUint32(packet, typ)
-	binary.LittleEndian.PutUint32(packet[4:], uint32(len(body)))
+	return c.sendPacketTracked(typ, packet, receipt)
+}
+
+// sendPacketTracked queues a packet whose body follows the room left for
+// its header.
+func (c *conn) sendPacketTracked(typ uint32, packet []byte, receipt outbox.Receipt) bool {
+	wire.PutHeader(packet, typ)
 	if c.srv.cfg.Trace {
-		c.trace(context.Background(), ">>", typ, body)
+		c.trace(context.Background(), ">>", typ, packet[wire.HeaderSize:])
 	}
 	return c.out.WriteTracked(packet, receipt) == nil
 }
@@ -531,19 +535,19 @@ func (c *conn) handleNotifyChange(ctx context.Context, p wire.Packet) error {
 }
 
 func (c *conn) handleSendMessage(ctx context.Context, body []byte) error {
-	var m ggpb.GG110SendMessage
-	if err := lenient.Unmarshal(body, &m); err != nil {
-		return fmt.Errorf("%w: %v", wire.ErrMalformed, err)
-	}
-	if m.ChatId != nil {
-		c.log().Debug("conference message ignored: conferences are not supported")
-		return nil
-	}
-	to, _, err := wire.ParseProtoUIN(m.GetRecipient())
+	m, err := wire.ParseSendMsg110(body)
 	if err != nil {
 		return err
 	}
-	msg := fromGG(m.GetMsgPlain(), m.GetMsgXhtml())
+	if m.Conference {
+		c.log().Debug("conference message ignored: conferences are not supported")
+		return nil
+	}
+	to, _, err := wire.ParseProtoUIN(m.Recipient)
+	if err != nil {
+		return err
+	}
+	msg := fromGG(m.Plain, m.XHTML)
 	if len(msg.Text) > hub.MaxMessageBytes || !utf8.ValidString(msg.Text) {
 		return fmt.Errorf("%w: message of %d bytes", wire.ErrMalformed, len(msg.Text))
 	}
@@ -551,7 +555,7 @@ func (c *conn) handleSendMessage(ctx context.Context, body []byte) error {
 	msg.Sent = time.Now().UTC()
 	d, err := c.srv.cfg.Hub.SendMessage(ctx, s.Account(), to, msg, "")
 	if errors.Is(err, hub.ErrNotFound) {
-		c.sendMsgAck(wire.AckNotDelivered, to, m.GetSeq())
+		c.sendMsgAck(wire.AckNotDelivered, to, m.Seq)
 		return nil
 	}
 	if err != nil {
@@ -559,7 +563,7 @@ func (c *conn) handleSendMessage(ctx context.Context, body []byte) error {
 	}
 	// A message held in the batch's connections is answered once they
 	// wrote or dropped it.
-	from, seq, sent := s.Account().Number, m.GetSeq(), msg.Sent
+	from, seq, sent := s.Account().Number, m.Seq, msg.Sent
 	c.srv.cfg.Hub.Answer(ctx, d, func(d hub.Delivery) { c.answerMessage(d, from, to, seq, sent) })
 	return nil
 }
@@ -585,16 +589,19 @@ func (c *conn) answerMessage(d hub.Delivery, from, to, seq uint32, sent time.Tim
 		c.sendMsgAck(wire.AckQueued, to, seq)
 	}
 	metrics.Messages.WithLabelValues(protocolName).Inc()
-	ack := &messageAckPacket{
-		msgType: 1,
-		seq:     seq,
-		time:    uint32(sent.Unix()),
-		msgID:   messageID(),
-		convID:  conversationID(from, to),
-	}
-	ack.pb = ggpb.GG110MessageAck{MsgType: &ack.msgType, Seq: &ack.seq, Time: &ack.time, MsgId: &ack.msgID, ConvId: &ack.convID, Dummy1: &ack.dummy1}
-	c.sendProto(wire.TypeSendMsgAck110, &ack.pb)
+	packet := wire.AppendMessageAck110(make([]byte, wire.HeaderSize, wire.HeaderSize+messageAckSize), wire.MessageAck110{
+		MsgType: 1,
+		Seq:     seq,
+		Time:    uint32(sent.Unix()),
+		MsgID:   messageID(),
+		ConvID:  conversationID(from, to),
+	})
+	c.sendPacketTracked(wire.TypeSendMsgAck110, packet, nil)
 }
+
+// messageAckSize is the most a GG_SEND_MSG_ACK110 body takes: tags, two
+// varints, a fixed32, two fixed64s and the dummy.
+const messageAckSize = 6 + 2*5 + 4 + 2*8 + 1
 
 // conversationID names the pair's conversation the same way from both
 // sides, as GG clients group messages by it.
@@ -611,16 +618,16 @@ func messageID() uint64 {
 // handleAck takes the client's receipts: for offline messages, they may
 // now leave the queue.
 func (c *conn) handleAck(ctx context.Context, body []byte) error {
-	var a ggpb.GG110Ack
-	if err := lenient.Unmarshal(body, &a); err != nil {
-		return fmt.Errorf("%w: %v", wire.ErrMalformed, err)
+	a, err := wire.ParseAck110(body)
+	if err != nil {
+		return err
 	}
-	if a.GetType() != ggpb.GG110Ack_MSG {
+	if a.Type != wire.AckTypeMsg {
 		return nil
 	}
 	c.mu.Lock()
-	id, ok := c.offline[a.GetSeq()]
-	delete(c.offline, a.GetSeq())
+	id, ok := c.offline[a.Seq]
+	delete(c.offline, a.Seq)
 	if len(c.offline) == 0 {
 		c.offline = nil // a map keeps the room it grew to
 	}
@@ -725,7 +732,7 @@ func (c *conn) pumpOffline() {
 		c.offline[c.seq] = m.ID
 		// A stored message the connection drops stays claimed by this
 		// session, and goes back to the mailbox when it ends.
-		c.sendProto(wire.TypeRecvMsg110, c.recvMessage(c.seq, m.From, m.Message))
+		c.sendPacketTracked(wire.TypeRecvMsg110, c.recvMessagePacket(c.seq, m.From, m.Message), nil)
 	}
 }
 
@@ -751,51 +758,26 @@ func (c *conn) nextSeq() uint32 {
 // goes back to the mailbox.
 func (c *conn) deliverMessage(batch *hub.Batch, from hub.Account, msg hub.Message) bool {
 	s := c.sess() // not in the receipt: it may run under c.mu
-	return c.sendProtoTracked(wire.TypeRecvMsg110, c.recvMessage(c.nextSeq(), from, msg), batch.Track(c.out, func(written bool) {
+	return c.sendPacketTracked(wire.TypeRecvMsg110, c.recvMessagePacket(c.nextSeq(), from, msg), batch.Track(c.out, func(written bool) {
 		if !written {
 			s.Undelivered(from, msg)
 		}
 	}))
 }
 
-// messageAckPacket is a GG110MessageAck with the values its fields point
-// to: one allocation for the receipt of every message.
-type messageAckPacket struct {
-	pb                         ggpb.GG110MessageAck
-	msgType, seq, time, dummy1 uint32
-	msgID, convID              uint64
-}
-
-// recvMessagePacket is a GG110RecvMessage with the values its optional
-// fields point to, so that a message sent is one allocation, not nine.
-type recvMessagePacket struct {
-	pb               ggpb.GG110RecvMessage
-	flags, seq, time uint32
-	plain, xhtml     string
-	msgID, convID    uint64
-	sender           [12]byte // magic, count, up to 10 digits
-}
-
-func (c *conn) recvMessage(seq uint32, from hub.Account, msg hub.Message) *ggpb.GG110RecvMessage {
-	p := &recvMessagePacket{
-		seq:    seq,
-		time:   uint32(msg.Sent.Unix()),
-		plain:  msg.Text,
-		xhtml:  toXHTML(msg),
-		msgID:  messageID(),
-		convID: conversationID(from.Number, c.number),
-	}
-	p.pb = ggpb.GG110RecvMessage{
-		Sender:   wire.AppendProtoUIN(p.sender[:0], 0, from.Number),
-		Flags:    &p.flags,
-		Seq:      &p.seq,
-		Time:     &p.time,
-		MsgPlain: &p.plain,
-		MsgXhtml: &p.xhtml,
-		MsgId:    &p.msgID,
-		ConvId:   &p.convID,
-	}
-	return &p.pb
+// recvMessagePacket is a GG_RECV_MSG110 packet of msg from from: one
+// allocation, the XHTML written straight into it.
+func (c *conn) recvMessagePacket(seq uint32, from hub.Account, msg hub.Message) []byte {
+	// Room for the fields, and for the text twice with its markup.
+	packet := make([]byte, wire.HeaderSize, wire.HeaderSize+128+2*len(msg.Text))
+	return wire.AppendRecvMsg110(packet, wire.RecvMsg110{
+		Sender: from.Number,
+		Seq:    seq,
+		Time:   uint32(msg.Sent.Unix()),
+		Plain:  msg.Text,
+		MsgID:  messageID(),
+		ConvID: conversationID(from.Number, c.number),
+	}, func(dst []byte) []byte { return appendXHTML(dst, msg) })
 }
 
 // Deliver turns hub events into packets, once the client has its login

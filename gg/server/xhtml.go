@@ -157,42 +157,71 @@ func cssFont(name string) string {
 // Replacer builds its tables on first use.
 var fontUnsafe = strings.NewReplacer("'", "", `"`, "", ";", "")
 
-// toXHTML renders a hub message the way GG clients write their own: a
-// <span> per run, with colour and font in its style.
-func toXHTML(msg hub.Message) string {
-	var b strings.Builder
-	b.Grow(len(msg.Text) + 48) // one run's markup, without escapes
+// appendXHTML appends a hub message written the way GG clients write
+// their own: a <span> per run, with colour and font in its style.
+func appendXHTML(dst []byte, msg hub.Message) []byte {
 	for _, r := range msg.TextRuns() {
 		f := r.Format
-		color := f.Color
-		if color == "" {
-			color = "000000"
+		dst = append(dst, `<span style="color:#`...)
+		if f.Color == "" {
+			dst = append(dst, "000000"...)
+		} else {
+			dst = appendEscaped(dst, f.Color, false)
 		}
-		// Written piece by piece: escaping is per character, so escaping
-		// each piece is escaping the whole.
-		b.WriteString(`<span style="color:#`)
-		b.WriteString(html.EscapeString(color))
-		b.WriteString("; ")
+		dst = append(dst, "; "...)
 		if f.Font != "" {
-			b.WriteString(html.EscapeString("font-family:'" + cssFont(f.Font) + "'; "))
+			dst = append(dst, "font-family:&#39;"...)
+			dst = appendEscaped(dst, cssFont(f.Font), false)
+			dst = append(dst, "&#39;; "...)
 		}
-		b.WriteString(`">`)
+		dst = append(dst, `">`...)
 		wraps := [...]struct {
 			on  bool
 			tag string
 		}{{f.Bold, "b"}, {f.Italic, "i"}, {f.Underline, "u"}, {f.Strike, "s"}} // outermost first
 		for _, w := range wraps {
 			if w.on {
-				b.WriteString("<" + w.tag + ">")
+				dst = append(append(append(dst, '<'), w.tag...), '>')
 			}
 		}
-		b.WriteString(strings.ReplaceAll(html.EscapeString(r.Text), "\n", "<br>"))
+		dst = appendEscaped(dst, r.Text, true)
 		for i := len(wraps) - 1; i >= 0; i-- {
 			if wraps[i].on {
-				b.WriteString("</" + wraps[i].tag + ">")
+				dst = append(append(append(dst, "</"...), wraps[i].tag...), '>')
 			}
 		}
-		b.WriteString("</span>")
+		dst = append(dst, "</span>"...)
 	}
-	return b.String()
+	return dst
+}
+
+// appendEscaped appends s escaped as html.EscapeString escapes it; in
+// text (lineBreaks), each line break is a <br>.
+func appendEscaped(dst []byte, s string, lineBreaks bool) []byte {
+	last := 0
+	for i := 0; i < len(s); i++ {
+		var esc string
+		switch s[i] {
+		case '<':
+			esc = "&lt;"
+		case '>':
+			esc = "&gt;"
+		case '&':
+			esc = "&amp;"
+		case '\'':
+			esc = "&#39;"
+		case '"':
+			esc = "&#34;"
+		case '\n':
+			if !lineBreaks {
+				continue
+			}
+			esc = "<br>"
+		default:
+			continue
+		}
+		dst = append(append(dst, s[last:i]...), esc...)
+		last = i + 1
+	}
+	return append(dst, s[last:]...)
 }

@@ -1,7 +1,9 @@
 package server
 
 import (
+	"html"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/crosstalk-im/crosstalk/hub"
@@ -40,13 +42,16 @@ func TestXHTMLRuns(t *testing.T) {
 				t.Fatalf("fromGG = %q %+v %+v, want %q %+v %+v", got.Text, got.Format, got.Runs, tc.text, tc.format, tc.runs)
 			}
 			// What we write reads back the same.
-			again := fromGG(got.Text, toXHTML(got))
+			again := fromGG(got.Text, xhtmlOf(got))
 			if again.Text != got.Text || !reflect.DeepEqual(again.Format, got.Format) || !reflect.DeepEqual(again.Runs, got.Runs) {
-				t.Fatalf("round trip via %q: %q %+v %+v", toXHTML(got), again.Text, again.Format, again.Runs)
+				t.Fatalf("round trip via %q: %q %+v %+v", xhtmlOf(got), again.Text, again.Format, again.Runs)
 			}
 		})
 	}
 }
+
+// xhtmlOf is appendXHTML as a string.
+func xhtmlOf(msg hub.Message) string { return string(appendXHTML(nil, msg)) }
 
 func TestToXHTML(t *testing.T) {
 	for _, tc := range []struct {
@@ -56,9 +61,12 @@ func TestToXHTML(t *testing.T) {
 		{hub.Message{Text: "a<b\nc"}, `<span style="color:#000000; ">a&lt;b<br>c</span>`},
 		{hub.RichMessage([]hub.Run{{Text: "plain "}, {Text: "bold", Format: hub.Format{Bold: true, Color: "00FF00", Font: "Ar'ial"}}}),
 			`<span style="color:#000000; ">plain </span><span style="color:#00FF00; font-family:&#39;Arial&#39;; "><b>bold</b></span>`},
+		// Every character html.EscapeString escapes, in text, colour and font.
+		{hub.RichMessage([]hub.Run{{Text: `<>&'"` + "\n", Format: hub.Format{Italic: true, Strike: true, Underline: true, Color: "<&>", Font: `A&B<C>`}}}),
+			`<span style="color:#&lt;&amp;&gt;; font-family:&#39;A&amp;B&lt;C&gt;&#39;; "><i><u><s>&lt;&gt;&amp;&#39;&#34;<br></s></u></i></span>`},
 	} {
-		if got := toXHTML(tc.msg); got != tc.xhtml {
-			t.Errorf("toXHTML(%+v) = %q, want %q", tc.msg, got, tc.xhtml)
+		if got := xhtmlOf(tc.msg); got != tc.xhtml {
+			t.Errorf("appendXHTML(%+v) = %q, want %q", tc.msg, got, tc.xhtml)
 		}
 	}
 }
@@ -71,10 +79,24 @@ func FuzzXHTML(f *testing.F) {
 	f.Add(`<font face="a'b;c&quot;d "><span style="font-family:a'b">z</span></font>`)
 	f.Fuzz(func(t *testing.T, xhtml string) {
 		m := fromGG("", xhtml)
-		again := fromGG(m.Text, toXHTML(m))
+		again := fromGG(m.Text, xhtmlOf(m))
 		if again.Text != m.Text || !reflect.DeepEqual(again.Format, m.Format) || !reflect.DeepEqual(again.Runs, m.Runs) {
 			t.Fatalf("%q read as %q %+v %+v, written as %q, read back as %q %+v %+v",
-				xhtml, m.Text, m.Format, m.Runs, toXHTML(m), again.Text, again.Format, again.Runs)
+				xhtml, m.Text, m.Format, m.Runs, xhtmlOf(m), again.Text, again.Format, again.Runs)
+		}
+	})
+}
+
+// FuzzAppendEscaped: escaping is html.EscapeString's, with line breaks as
+// <br> in text only.
+func FuzzAppendEscaped(f *testing.F) {
+	f.Add("a<b>&'\"\nc")
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := string(appendEscaped([]byte("x"), s, false)), "x"+html.EscapeString(s); got != want {
+			t.Fatalf("%q escaped as %q, want %q", s, got, want)
+		}
+		if got, want := string(appendEscaped(nil, s, true)), strings.ReplaceAll(html.EscapeString(s), "\n", "<br>"); got != want {
+			t.Fatalf("%q escaped as text as %q, want %q", s, got, want)
 		}
 	})
 }
