@@ -34,6 +34,18 @@ func fromGG(plain, xhtml string) hub.Message {
 // makes of it: tags dropped, <br> a new line, an image a no-break space,
 // entities decoded.
 func xhtmlMessage(xhtml string) hub.Message {
+	// libgadu's own XHTML, one span without a style around the text, has
+	// one run without formatting: it needs no run builder.
+	if inner, ok := strings.CutPrefix(xhtml, "<span>"); ok {
+		if inner, ok = strings.CutSuffix(inner, "</span>"); ok && !strings.Contains(inner, "<") {
+			return hub.Message{Text: html.UnescapeString(inner)}
+		}
+	}
+	return xhtmlRuns(xhtml)
+}
+
+// xhtmlRuns is xhtmlMessage for any XHTML.
+func xhtmlRuns(xhtml string) hub.Message {
 	var b hub.RunBuilder
 	for rest := xhtml; rest != ""; {
 		lt := strings.IndexByte(rest, '<')

@@ -100,3 +100,19 @@ func FuzzAppendEscaped(f *testing.F) {
 		}
 	})
 }
+
+// FuzzPlainSpan: libgadu's plain span, which xhtmlMessage reads without
+// the run builder, reads as the run builder reads it.
+func FuzzPlainSpan(f *testing.F) {
+	f.Add("a &lt; b")
+	f.Add("a > b &amp;&#39; c")
+	f.Add("")
+	f.Add("x<br>y")
+	f.Fuzz(func(t *testing.T, inner string) {
+		xhtml := "<span>" + inner + "</span>"
+		got, want := xhtmlMessage(xhtml), xhtmlRuns(xhtml)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q read as %+v, the run builder reads %+v", xhtml, got, want)
+		}
+	})
+}
