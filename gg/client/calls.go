@@ -304,7 +304,7 @@ func (c *Client) userlist(ctx context.Context, req wire.Userlist100) (UserlistRe
 // Message's Seq, MPA with an MPANotify's Seq, and so on. The reader does
 // this by itself unless Options.NoAutoAck is set.
 func (c *Client) Ack(ctx context.Context, typ ggpb.GG110Ack_Type, seq uint32) error {
-	return c.sendProto(ctx, wire.TypeAck110, newAck(typ, seq))
+	return c.send(ctx, wire.TypeAck110, wire.AppendAck110(nil, wire.Ack110{Type: uint32(typ), Seq: seq}))
 }
 
 // Send writes an arbitrary packet, in any state: the escape hatch for what

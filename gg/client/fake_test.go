@@ -66,7 +66,7 @@ func (p *peer) expectProto(typ uint32, m proto.Message) {
 // expectAck reads a GG_ACK110 and checks it against the captured form.
 func (p *peer) expectAck(typ ggpb.GG110Ack_Type, seq uint32) {
 	p.T.Helper()
-	want, _ := proto.Marshal(newAck(typ, seq))
+	want, _ := proto.Marshal(&ggpb.GG110Ack{Type: typ.Enum(), Seq: proto.Uint32(seq), Dummy1: proto.Uint32(1)})
 	p.expectBody(wire.TypeAck110, want)
 }
 

@@ -269,12 +269,10 @@ func (c *Client) autoAck(typ ggpb.GG110Ack_Type, seq uint32) error {
 	if c.opts.NoAutoAck {
 		return nil
 	}
-	body, err := proto.Marshal(newAck(typ, seq))
-	if err != nil {
-		return err
-	}
-	c.log.Debug("gg send", "packet", wire.Packet{Type: wire.TypeAck110, Body: body})
-	c.acks = wire.AppendPacket(c.acks, wire.TypeAck110, body)
+	start := len(c.acks)
+	c.acks = wire.AppendAck110(append(c.acks, make([]byte, wire.HeaderSize)...), wire.Ack110{Type: uint32(typ), Seq: seq})
+	wire.PutHeader(c.acks[start:], wire.TypeAck110)
+	c.log.Debug("gg send", "packet", wire.Packet{Type: wire.TypeAck110, Body: c.acks[start+wire.HeaderSize:]})
 	return nil
 }
 
@@ -301,8 +299,4 @@ func (c *Client) flushAcks() error {
 		}
 	}
 	return nil
-}
-
-func newAck(typ ggpb.GG110Ack_Type, seq uint32) *ggpb.GG110Ack {
-	return &ggpb.GG110Ack{Type: typ.Enum(), Seq: proto.Uint32(seq), Dummy1: proto.Uint32(1)}
 }
