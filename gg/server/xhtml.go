@@ -172,39 +172,53 @@ var fontUnsafe = strings.NewReplacer("'", "", `"`, "", ";", "")
 // appendXHTML appends a hub message written the way GG clients write
 // their own: a <span> per run, with colour and font in its style.
 func appendXHTML(dst []byte, msg hub.Message) []byte {
+	if len(msg.Runs) == 0 {
+		// One run, the whole text (as TextRuns has it), without the slice
+		// TextRuns would make of it.
+		whole := hub.Run{Text: msg.Text}
+		if msg.Format != nil {
+			whole.Format = *msg.Format
+		}
+		return appendXHTMLRun(dst, whole)
+	}
 	for _, r := range msg.TextRuns() {
-		f := r.Format
-		dst = append(dst, `<span style="color:#`...)
-		if f.Color == "" {
-			dst = append(dst, "000000"...)
-		} else {
-			dst = appendEscaped(dst, f.Color, false)
-		}
-		dst = append(dst, "; "...)
-		if f.Font != "" {
-			dst = append(dst, "font-family:&#39;"...)
-			dst = appendEscaped(dst, cssFont(f.Font), false)
-			dst = append(dst, "&#39;; "...)
-		}
-		dst = append(dst, `">`...)
-		wraps := [...]struct {
-			on  bool
-			tag string
-		}{{f.Bold, "b"}, {f.Italic, "i"}, {f.Underline, "u"}, {f.Strike, "s"}} // outermost first
-		for _, w := range wraps {
-			if w.on {
-				dst = append(append(append(dst, '<'), w.tag...), '>')
-			}
-		}
-		dst = appendEscaped(dst, r.Text, true)
-		for i := len(wraps) - 1; i >= 0; i-- {
-			if wraps[i].on {
-				dst = append(append(append(dst, "</"...), wraps[i].tag...), '>')
-			}
-		}
-		dst = append(dst, "</span>"...)
+		dst = appendXHTMLRun(dst, r)
 	}
 	return dst
+}
+
+// appendXHTMLRun appends one run as a <span>.
+func appendXHTMLRun(dst []byte, r hub.Run) []byte {
+	f := r.Format
+	dst = append(dst, `<span style="color:#`...)
+	if f.Color == "" {
+		dst = append(dst, "000000"...)
+	} else {
+		dst = appendEscaped(dst, f.Color, false)
+	}
+	dst = append(dst, "; "...)
+	if f.Font != "" {
+		dst = append(dst, "font-family:&#39;"...)
+		dst = appendEscaped(dst, cssFont(f.Font), false)
+		dst = append(dst, "&#39;; "...)
+	}
+	dst = append(dst, `">`...)
+	wraps := [...]struct {
+		on  bool
+		tag string
+	}{{f.Bold, "b"}, {f.Italic, "i"}, {f.Underline, "u"}, {f.Strike, "s"}} // outermost first
+	for _, w := range wraps {
+		if w.on {
+			dst = append(append(append(dst, '<'), w.tag...), '>')
+		}
+	}
+	dst = appendEscaped(dst, r.Text, true)
+	for i := len(wraps) - 1; i >= 0; i-- {
+		if wraps[i].on {
+			dst = append(append(append(dst, "</"...), wraps[i].tag...), '>')
+		}
+	}
+	return append(dst, "</span>"...)
 }
 
 // appendEscaped appends s escaped as html.EscapeString escapes it; in
