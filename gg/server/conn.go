@@ -593,7 +593,7 @@ func (c *conn) answerMessage(d hub.Delivery, from, to, seq uint32, sent time.Tim
 		MsgType: 1,
 		Seq:     seq,
 		Time:    uint32(sent.Unix()),
-		MsgID:   messageID(),
+		MsgID:   c.srv.messageID(),
 		ConvID:  conversationID(from, to),
 	})
 	c.sendPacketTracked(wire.TypeSendMsgAck110, packet, nil)
@@ -607,12 +607,6 @@ const messageAckSize = 6 + 2*5 + 4 + 2*8 + 1
 // sides, as GG clients group messages by it.
 func conversationID(a, b uint32) uint64 {
 	return uint64(min(a, b))<<32 | uint64(max(a, b))
-}
-
-func messageID() uint64 {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return binary.LittleEndian.Uint64(b[:]) >> 1
 }
 
 // handleAck takes the client's receipts: for offline messages, they may
@@ -775,7 +769,7 @@ func (c *conn) recvMessagePacket(seq uint32, from hub.Account, msg hub.Message) 
 		Seq:    seq,
 		Time:   uint32(msg.Sent.Unix()),
 		Plain:  msg.Text,
-		MsgID:  messageID(),
+		MsgID:  c.srv.messageID(),
 		ConvID: conversationID(from.Number, c.number),
 	}, func(dst []byte) []byte { return appendXHTML(dst, msg) })
 }

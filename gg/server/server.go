@@ -24,12 +24,14 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/gg/wire"
@@ -102,12 +104,26 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	tracker service.Tracker
+	// messageIDs is the last message id given out: counted up from a
+	// random start, so that ids differ between servers and restarts
+	// without a random read for every message.
+	messageIDs atomic.Uint64
 }
 
 // New makes a server; nothing listens until Serve runs.
 func New(cfg Config) *Server {
 	cfg.defaults()
-	return &Server{cfg: cfg, log: cfg.Logger}
+	s := &Server{cfg: cfg, log: cfg.Logger}
+	var start [8]byte
+	_, _ = rand.Read(start[:])
+	s.messageIDs.Store(binary.LittleEndian.Uint64(start[:]))
+	return s
+}
+
+// messageID is a new message id, below 2⁶³ as ids have always been, so
+// that one read as signed is not negative.
+func (s *Server) messageID() uint64 {
+	return s.messageIDs.Add(1) &^ (1 << 63)
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.

@@ -504,3 +504,31 @@ func TestMessageAckStatus(t *testing.T) {
 		}
 	}
 }
+
+// Every message has an id of its own, in the sender's receipt as in the
+// recipient's packet, and below 2⁶³.
+func TestMessageIDsDistinct(t *testing.T) {
+	env := newTestEnv(t, nil)
+	env.account(t, 1001, "a@example.com", "pa")
+	env.account(t, 1002, "b@example.com", "pb")
+	a, b := dial(t, env.addr), dial(t, env.addr)
+	a.login(1001, "pa", wire.StatusAvail, "")
+	b.login(1002, "pb", wire.StatusAvail, "")
+	seen := map[uint64]bool{}
+	note := func(id uint64) {
+		t.Helper()
+		if seen[id] || id >= 1<<63 {
+			t.Fatalf("message id %d again or too large; ids so far %v", id, seen)
+		}
+		seen[id] = true
+	}
+	for seq := uint32(1); seq <= 5; seq++ {
+		a.sendMessage(1002, seq, "hi", "")
+		var ack ggpb.GG110MessageAck
+		a.expectProto(wire.TypeSendMsgAck110, &ack)
+		note(ack.GetMsgId())
+		var got ggpb.GG110RecvMessage
+		b.expectProto(wire.TypeRecvMsg110, &got)
+		note(got.GetMsgId())
+	}
+}
