@@ -91,12 +91,7 @@ func ggCounter(t *testing.T, name string, want map[string]string) float64 {
 // Every packet counts in its type's series, and every message taken in the
 // messages metric, however the counters are kept.
 func TestPacketsAndMessagesCounted(t *testing.T) {
-	env := newTestEnv(t, nil)
-	env.account(t, 1001, "a@example.com", "pa")
-	env.account(t, 1002, "b@example.com", "pb")
-	a, b := dial(t, env.addr), dial(t, env.addr)
-	a.login(1001, "pa", wire.StatusAvail, "")
-	b.login(1002, "pb", wire.StatusAvail, "")
+	a, b := newTestEnv(t, nil).pair(t)
 	pings := func() float64 {
 		return ggCounter(t, "crosstalk_commands_total", map[string]string{"command": "GG_PING"})
 	}

@@ -508,12 +508,7 @@ func TestMessageAckStatus(t *testing.T) {
 // Every message has an id of its own, in the sender's receipt as in the
 // recipient's packet, and below 2⁶³.
 func TestMessageIDsDistinct(t *testing.T) {
-	env := newTestEnv(t, nil)
-	env.account(t, 1001, "a@example.com", "pa")
-	env.account(t, 1002, "b@example.com", "pb")
-	a, b := dial(t, env.addr), dial(t, env.addr)
-	a.login(1001, "pa", wire.StatusAvail, "")
-	b.login(1002, "pb", wire.StatusAvail, "")
+	a, b := newTestEnv(t, nil).pair(t)
 	seen := map[uint64]bool{}
 	note := func(id uint64) {
 		t.Helper()
@@ -531,4 +526,14 @@ func TestMessageIDsDistinct(t *testing.T) {
 		b.expectProto(wire.TypeRecvMsg110, &got)
 		note(got.GetMsgId())
 	}
+}
+
+// pair logs in two accounts, 1001 and 1002.
+func (env *testEnv) pair(t testing.TB) (a, b *rawGG) {
+	env.account(t, 1001, "a@example.com", "pa")
+	env.account(t, 1002, "b@example.com", "pb")
+	a, b = dial(t, env.addr), dial(t, env.addr)
+	a.login(1001, "pa", wire.StatusAvail, "")
+	b.login(1002, "pb", wire.StatusAvail, "")
+	return a, b
 }

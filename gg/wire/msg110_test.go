@@ -69,15 +69,15 @@ func TestPutHeader(t *testing.T) {
 	}
 }
 
-// ackSeeds are GG_ACK110 bodies for the fuzzers, among them the corner
-// cases of the type enum: missing, a value it does not name, and one that
-// overflows an int32.
-func ackSeeds() [][]byte {
-	enc := func(m proto.Message) []byte { b, _ := proto.MarshalOptions{AllowPartial: true}.Marshal(m); return b }
-	return [][]byte{
-		enc(&ggpb.GG110Ack{Type: ggpb.GG110Ack_MSG.Enum(), Seq: proto.Uint32(5), Dummy1: proto.Uint32(1)}),
-		enc(&ggpb.GG110Ack{Type: ggpb.GG110Ack_CHAT.Enum(), Seq: proto.Uint32(1 << 31)}),
-		enc(&ggpb.GG110Ack{Seq: proto.Uint32(3)}),
+// FuzzParseAck110: the decoder agrees with protobuf's on every input
+// (plain go test runs the seeds). The seeds hold the corner cases of the
+// type enum: missing, a value it does not name, and one that overflows an
+// int32.
+func FuzzParseAck110(f *testing.F) {
+	for _, seed := range [][]byte{
+		encodePartial(&ggpb.GG110Ack{Type: ggpb.GG110Ack_MSG.Enum(), Seq: proto.Uint32(5), Dummy1: proto.Uint32(1)}),
+		encodePartial(&ggpb.GG110Ack{Type: ggpb.GG110Ack_CHAT.Enum(), Seq: proto.Uint32(1 << 31)}),
+		encodePartial(&ggpb.GG110Ack{Seq: proto.Uint32(3)}),
 		{0x08, 0x04, 0x10, 0x01},             // type 4 is not in the enum
 		{0x08, 0x02, 0x08, 0x63, 0x10, 0x01}, // a known type, then an unknown one
 		{0x08, 0x81, 0x80, 0x80, 0x80, 0x10}, // 1+2³², which is 1 as an int32
@@ -86,74 +86,51 @@ func ackSeeds() [][]byte {
 		{0x0b, 0x10, 0x01, 0x0c},             // a group
 		{0x00, 0x01},                         // field number 0
 		{0x10},                               // truncated
+	} {
+		f.Add(seed)
 	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var want ggpb.GG110Ack
+		if got, ok := decodeBoth(t, body, &want, ParseAck110); ok && (got.Type != uint32(want.GetType()) || got.Seq != want.GetSeq()) {
+			t.Fatalf("%x: got %+v, protobuf read type %v seq %d", body, got, want.GetType(), want.GetSeq())
+		}
+	})
 }
 
-func TestParseAck110(t *testing.T) {
-	for _, body := range ackSeeds() {
-		checkAck110(t, body)
-	}
+// encodePartial encodes m, required fields or not.
+func encodePartial(m proto.Message) []byte {
+	b, _ := proto.MarshalOptions{AllowPartial: true}.Marshal(m)
+	return b
 }
 
-// FuzzParseAck110: the decoder agrees with protobuf's on every input.
-func FuzzParseAck110(f *testing.F) {
-	for _, s := range ackSeeds() {
-		f.Add(s)
-	}
-	f.Fuzz(checkAck110)
-}
-
-func checkAck110(t *testing.T, body []byte) {
-	var want ggpb.GG110Ack
-	wantErr := lenient.Unmarshal(body, &want)
-	got, err := ParseAck110(body)
+// decodeBoth decodes body with protobuf into want and with parse, which
+// must both fail or both succeed; ok says they succeeded.
+func decodeBoth[T any](t *testing.T, body []byte, want proto.Message, parse func([]byte) (T, error)) (got T, ok bool) {
+	t.Helper()
+	wantErr := lenient.Unmarshal(body, want)
+	got, err := parse(body)
 	if (err != nil) != (wantErr != nil) {
 		t.Fatalf("%x: error %v, protobuf's %v", body, err, wantErr)
 	}
-	if err == nil && (got.Type != uint32(want.GetType()) || got.Seq != want.GetSeq()) {
-		t.Fatalf("%x: got %+v, protobuf read type %v seq %d", body, got, want.GetType(), want.GetSeq())
-	}
+	return got, err == nil
 }
 
-func sendSeeds() [][]byte {
-	enc := func(m proto.Message) []byte { b, _ := proto.MarshalOptions{AllowPartial: true}.Marshal(m); return b }
-	return [][]byte{
-		enc(&ggpb.GG110SendMessage{Recipient: AppendProtoUIN(nil, UINMagicClient, 1002), Dummy1: proto.Uint32(8), Seq: proto.Uint32(1),
-			MsgPlain: proto.String("hi"), MsgXhtml: proto.String("<span>hi</span>")}),
-		enc(&ggpb.GG110SendMessage{Seq: proto.Uint32(2), MsgPlain: proto.String("conf"), ChatId: proto.Uint64(77)}),
-		enc(&ggpb.GG110SendMessage{MsgXhtml: proto.String(strings.Repeat("x", 200))}),
-		{0x2a, 0x01, 'a', 0x2a, 0x01, 'b'}, // msg_plain twice: the last counts
-		{0x50, 0x01},                       // chat_id as a varint: an unknown field
-		{0x2a, 0x05, 'a'},                  // truncated string
-	}
-}
-
-func TestParseSendMsg110(t *testing.T) {
-	for _, body := range sendSeeds() {
-		checkSendMsg110(t, body)
-	}
-}
-
-// FuzzParseSendMsg110: the decoder agrees with protobuf's on every input.
+// FuzzParseSendMsg110: the decoder agrees with protobuf's on every input
+// (plain go test runs the seeds).
 func FuzzParseSendMsg110(f *testing.F) {
-	for _, s := range sendSeeds() {
-		f.Add(s)
-	}
-	f.Fuzz(checkSendMsg110)
-}
-
-func checkSendMsg110(t *testing.T, body []byte) {
-	var want ggpb.GG110SendMessage
-	wantErr := lenient.Unmarshal(body, &want)
-	got, err := ParseSendMsg110(body)
-	if (err != nil) != (wantErr != nil) {
-		t.Fatalf("%x: error %v, protobuf's %v", body, err, wantErr)
-	}
-	if err != nil {
-		return
-	}
-	if !bytes.Equal(got.Recipient, want.GetRecipient()) || got.Seq != want.GetSeq() || got.Plain != want.GetMsgPlain() ||
-		got.XHTML != want.GetMsgXhtml() || got.Conference != (want.ChatId != nil) {
-		t.Fatalf("%x: got %+v, protobuf read %v", body, got, &want)
-	}
+	f.Add(encodePartial(&ggpb.GG110SendMessage{Recipient: AppendProtoUIN(nil, UINMagicClient, 1002), Dummy1: proto.Uint32(8), Seq: proto.Uint32(1),
+		MsgPlain: proto.String("hi"), MsgXhtml: proto.String("<span>hi</span>")}))
+	f.Add(encodePartial(&ggpb.GG110SendMessage{Seq: proto.Uint32(2), MsgPlain: proto.String("conf"), ChatId: proto.Uint64(77)}))
+	f.Add(encodePartial(&ggpb.GG110SendMessage{MsgXhtml: proto.String(strings.Repeat("x", 200))}))
+	f.Add([]byte{0x2a, 0x01, 'a', 0x2a, 0x01, 'b'}) // msg_plain twice: the last counts
+	f.Add([]byte{0x50, 0x01})                       // chat_id as a varint: an unknown field
+	f.Add([]byte{0x2a, 0x05, 'a'})                  // truncated string
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var want ggpb.GG110SendMessage
+		got, ok := decodeBoth(t, body, &want, ParseSendMsg110)
+		if ok && (!bytes.Equal(got.Recipient, want.GetRecipient()) || got.Seq != want.GetSeq() || got.Plain != want.GetMsgPlain() ||
+			got.XHTML != want.GetMsgXhtml() || got.Conference != (want.ChatId != nil)) {
+			t.Fatalf("%x: got %+v, protobuf read %v", body, got, &want)
+		}
+	})
 }
