@@ -41,8 +41,9 @@ type Config struct {
 	// collect many times over.
 	MinHeadroom float64
 	// Release, when set, runs where Run gives memory back to the system
-	// (on lowering GOGC, at most once per releaseSpacing), for caches kept
-	// out of Go's heap, which the collector cannot see: SQLite's pages.
+	// (once the process goes quiet, at most once per releaseSpacing), for
+	// caches kept out of Go's heap, which the collector cannot see:
+	// SQLite's pages.
 	Release func()
 }
 
@@ -123,6 +124,8 @@ func Run(ctx context.Context, c Config, log *slog.Logger) {
 	costPerByte := math.NaN()
 	current := busy
 	var lastFreed time.Time
+	// owed: the process allocated since it last gave memory back.
+	owed := true
 	defer func() {
 		if current != busy {
 			debug.SetGCPercent(busy)
@@ -147,25 +150,30 @@ func Run(ctx context.Context, c Config, log *slog.Logger) {
 				spacing = Spacing(costPerByte, float64(m.live), share, runtime.GOMAXPROCS(0), least)
 			}
 			want := Percent(rate, float64(m.live), spacing, minHeadroom, c.IdlePercent, busy)
+			// Quiet: the allocations no longer set the headroom.
+			quiet := rate*spacing.Seconds() <= minHeadroom
+			if !quiet {
+				owed = true
+			}
 			// Raising follows any rise at once; lowering waits until
 			// it is worth a change, so a steady trickle does not
-			// reset the collector's goal every tick.
-			if want > current || want < current*3/4 || (want == c.IdlePercent && current != want) {
+			// reset the collector's goal every tick, but for the last
+			// step down once quiet.
+			if want > current || want < current*3/4 || (quiet && want < current) {
 				debug.SetGCPercent(want)
 				log.Debug("GOGC set", "percent", want, "alloc_bytes_per_second", int64(rate), "live_bytes", m.live, "spacing", spacing)
-				lowered := want < current
 				current = want
-				// Go returns memory to the system only down to the goal
-				// of its last collection, made at the higher GOGC: on
-				// going quieter, collect now and give back what is free,
-				// at most once per releaseSpacing.
-				if lowered && now.Sub(lastFreed) >= releaseSpacing {
-					if c.Release != nil {
-						c.Release()
-					}
-					debug.FreeOSMemory()
-					lastFreed = now
+			}
+			// Go returns memory to the system only down to the goal of
+			// its last collection, made at a higher GOGC: once the
+			// process has gone quiet after allocating, collect and give
+			// back what is free, at most once per releaseSpacing.
+			if quiet && owed && now.Sub(lastFreed) >= releaseSpacing {
+				if c.Release != nil {
+					c.Release()
 				}
+				debug.FreeOSMemory()
+				lastFreed, owed = now, false
 			}
 		}
 	}

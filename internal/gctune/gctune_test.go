@@ -60,13 +60,17 @@ var sink []byte
 
 func TestRunFollowsAllocation(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	// A live heap beside which MinHeadroom and a stray allocation of the
+	// test's own are nothing.
+	ballast := make([]byte, 64<<20)
+	defer runtime.KeepAlive(ballast)
 	runtime.GC() // Run scales by the heap live at the last collection
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	var released atomic.Int32
 	go func() {
 		defer close(done)
-		Run(ctx, Config{IdlePercent: 30, Spacing: 100 * time.Millisecond, Tick: 20 * time.Millisecond, MinHeadroom: 1,
+		Run(ctx, Config{IdlePercent: 30, Spacing: 100 * time.Millisecond, Tick: 20 * time.Millisecond, MinHeadroom: 1 << 20,
 			Release: func() { released.Add(1) }}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	}()
 	forced := forcedCollections()
