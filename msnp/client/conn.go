@@ -216,7 +216,7 @@ func (c *conn) dispatch(cmd wire.Command) {
 
 // lookup finds the pending call for the command's TrID, and the TrID.
 func (c *conn) lookup(cmd wire.Command) (*call, int) {
-	if len(cmd.Args) == 0 {
+	if len(cmd.Args) == 0 || !digits(cmd.Args[0]) {
 		return nil, 0
 	}
 	trid, err := strconv.ParseUint(cmd.Args[0], 10, 31)
@@ -226,6 +226,18 @@ func (c *conn) lookup(cmd wire.Command) (*call, int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.pending[int(trid)], int(trid)
+}
+
+// digits reports whether s is a run of decimal digits: lines whose first
+// parameter is no TrID (MSG, JOI…) skip ParseUint, whose error for them
+// is an allocation.
+func digits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // pendingNamed finds the oldest pending request with the given name.

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/msnp/invite"
+	"github.com/crosstalk-im/crosstalk/msnp/wire"
 )
 
 // Event is something the server sent on its own: presence changes, chat
@@ -114,15 +115,24 @@ type Left struct {
 	Idle  bool // "BYE email 1": removed for being idle (later dialects)
 }
 
+// Header is a message's MIME headers, read from its payload when asked:
+// most messages are text, whose headers nobody reads, and a map of them
+// cost the receiver more than the rest of the message.
+type Header struct{ p wire.Payload }
+
+// Get returns the first value of the named header (any letter case),
+// trimmed, or "" when there is none.
+func (h Header) Get(name string) string { return h.p.Header(name) }
+
 // Message is an MSG relayed by the switchboard.
 type Message struct {
 	From     string
 	Friendly string // sender's friendly name, decoded
 	Payload  []byte // exactly as received
 
-	ContentType string               // media type, lower case, without parameters
-	Header      textproto.MIMEHeader // the MIME headers of Payload
-	Body        []byte               // what follows the empty line
+	ContentType string // media type, lower case, without parameters
+	Header      Header // the MIME headers of Payload
+	Body        []byte // what follows the empty line
 
 	Text       string             // Body, for text/plain
 	TypingUser string             // for text/x-msmsgscontrol

@@ -14,8 +14,8 @@ const TextFormat = "FN=Microsoft%20Sans%20Serif; EF=; CO=0; CS=0; PF=22"
 // client sends it: MIME-Version, Content-Type text/plain; charset=UTF-8,
 // X-MMS-IM-Format (TextFormat), an empty line, then the text.
 func TextPayload(text string) []byte {
-	return []byte("MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\nX-MMS-IM-Format: " +
-		TextFormat + "\r\n\r\n" + text)
+	const head = "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\nX-MMS-IM-Format: " + TextFormat + "\r\n\r\n"
+	return append(append(make([]byte, 0, len(head)+len(text)), head...), text...)
 }
 
 // TypingPayload builds a typing notification (text/x-msmsgscontrol) for the
@@ -27,7 +27,7 @@ func TypingPayload(email string) []byte {
 // newMessage interprets a switchboard MSG payload.
 func newMessage(from, friendly string, payload []byte) Message {
 	p := wire.ParsePayload(payload)
-	h := p.Headers()
+	h := Header{p}
 	m := Message{From: from, Friendly: friendly, Payload: payload, Header: h, Body: p.Body, ContentType: p.ContentType()}
 	switch m.ContentType {
 	case "text/plain":

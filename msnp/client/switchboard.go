@@ -297,15 +297,24 @@ func (sb *Switchboard) Send(ctx context.Context, payload []byte, mode byte) (tri
 // with ACK (nil) or NAK (ErrNotDelivered); onDone, when set, learns the
 // answer instead of a waiter.
 func acknowledged(onDone func(wire.Command, error)) *call {
-	return &call{name: "MSG", done: make(chan struct{}), onDone: onDone, accept: func(cmd wire.Command) (bool, error) {
-		switch cmd.Name {
-		case "ACK":
-			return true, nil
-		case "NAK":
-			return true, ErrNotDelivered
-		}
-		return true, unexpected("MSG", cmd)
-	}}
+	cl := new(call)
+	cl.awaitAck(onDone)
+	return cl
+}
+
+// awaitAck sets cl up as acknowledged's call, in place.
+func (cl *call) awaitAck(onDone func(wire.Command, error)) {
+	cl.name, cl.done, cl.onDone, cl.accept = "MSG", make(chan struct{}), onDone, acceptAck
+}
+
+func acceptAck(cmd wire.Command) (bool, error) {
+	switch cmd.Name {
+	case "ACK":
+		return true, nil
+	case "NAK":
+		return true, ErrNotDelivered
+	}
+	return true, unexpected("MSG", cmd)
 }
 
 // SendTextAsync sends a plain text message in mode A like SendText, but
@@ -326,7 +335,7 @@ func (sb *Switchboard) SendTextAsync(ctx context.Context, text string, done func
 type Delivery struct {
 	conn *conn
 	trid int
-	call *call
+	call call
 }
 
 // TrID is the message's TrID (0 when it was never sent).
@@ -341,7 +350,7 @@ func (d *Delivery) TrID() int {
 // ErrNotDelivered for NAK. It may be called once; when ctx ends first the
 // answer is no longer awaited.
 func (d *Delivery) Wait(ctx context.Context) error {
-	_, err := d.conn.wait(ctx, d.trid, d.call)
+	_, err := d.conn.wait(ctx, d.trid, &d.call)
 	return err
 }
 
@@ -365,13 +374,17 @@ func (sb *Switchboard) PostAll(ctx context.Context, payloads [][]byte, mode byte
 	if mode != 'A' && mode != 'D' {
 		return nil, fmt.Errorf("msnp client: invalid MSG mode %q for Post", mode)
 	}
+	// One allocation for all the Deliveries: a paste is many messages.
+	all := make([]Delivery, len(payloads))
 	ds := make([]*Delivery, len(payloads))
 	for i := range ds {
-		ds[i] = &Delivery{conn: sb.conn, call: acknowledged(nil)}
+		all[i].conn = sb.conn
+		all[i].call.awaitAck(nil)
+		ds[i] = &all[i]
 	}
 	args := []string{string(mode)}
 	err := sb.conn.sendAll(ctx, "MSG", len(payloads),
-		func(i int) (*call, []byte, bool, []string) { return ds[i].call, payloads[i], true, args },
+		func(i int) (*call, []byte, bool, []string) { return &ds[i].call, payloads[i], true, args },
 		func(i, trid int) { ds[i].trid = trid })
 	if err != nil {
 		return nil, err

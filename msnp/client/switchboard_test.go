@@ -27,6 +27,18 @@ func TestPayloadBuilders(t *testing.T) {
 	}
 }
 
+// TestMessageHeader reads a message's headers as a textproto.MIMEHeader
+// did: any letter case, the first of repeated names, values trimmed, ""
+// for a header that is missing or lies in the body.
+func TestMessageHeader(t *testing.T) {
+	m := newMessage("a@b.c", "A", []byte("MIME-Version: 1.0\r\nContent-Type: text/plain\r\nX-Extra:  one \r\nx-extra: two\r\n\r\nIn-Body: no"))
+	for name, want := range map[string]string{"X-Extra": "one", "x-EXTRA": "one", "mime-version": "1.0", "In-Body": "", "Missing": ""} {
+		if got := m.Header.Get(name); got != want {
+			t.Errorf("Header.Get(%q) = %q, want %q", name, got, want)
+		}
+	}
+}
+
 // TestStartChat follows seed 003's "user sends a chat session request":
 // XFR SB, USR with the cookie, CAL, JOI, then messages both ways.
 func TestStartChat(t *testing.T) {
