@@ -12,6 +12,14 @@ import (
 // connections, past the JOI.
 func aliceCallsBob(tb testing.TB, env *testEnv) (asb, bsb *rawClient) {
 	tb.Helper()
+	_, asb, bsb = aliceCallsBobFrom(tb, env)
+	return asb, bsb
+}
+
+// aliceCallsBobFrom is aliceCallsBob that also returns bob's notification
+// connection.
+func aliceCallsBobFrom(tb testing.TB, env *testEnv) (bob, asb, bsb *rawClient) {
+	tb.Helper()
 	alice, bob := dialRaw(tb, env.nsAddr), dialRaw(tb, env.nsAddr)
 	alice.login("alice@example.com", "pa")
 	bob.login("bob@example.com", "pb")
@@ -29,7 +37,7 @@ func aliceCallsBob(tb testing.TB, env *testEnv) (asb, bsb *rawClient) {
 	bsb.expect("IRO 1 1 1 alice@example.com Alice")
 	bsb.expect("ANS 1 OK")
 	asb.expect("JOI bob@example.com Bob")
-	return asb, bsb
+	return bob, asb, bsb
 }
 
 // pipelined is n text messages in one write, TrIDs from first, the last

@@ -16,6 +16,7 @@ import (
 	"github.com/crosstalk-im/crosstalk/internal/ratelimit"
 	"github.com/crosstalk-im/crosstalk/internal/service"
 	"github.com/crosstalk-im/crosstalk/metrics"
+	"github.com/crosstalk-im/crosstalk/msnp/p2p"
 	"github.com/crosstalk-im/crosstalk/msnp/wire"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -235,8 +236,12 @@ func (c *conn) Next() (done bool, err error) {
 	sc, onSwitchboard := c.h.(*sbConn)
 	if onSwitchboard {
 		sc.readAt = now
+		sc.msgType = ""
+		if cmd.Name == "MSG" {
+			sc.msgType = msgType(cmd.Payload)
+		}
 	}
-	if onSwitchboard && cmd.Name == "MSG" && isP2P(cmd.Payload) {
+	if onSwitchboard && sc.msgType == p2p.ContentType {
 		// A file moves in many P2P chunks: they are slowed, not refused.
 		time.Sleep(sc.p2pRate.Reserve(now))
 	} else if !c.rate.Allow(now) {

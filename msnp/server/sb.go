@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/internal/outbox"
 	"github.com/crosstalk-im/crosstalk/internal/ratelimit"
 	"github.com/crosstalk-im/crosstalk/metrics"
 	"github.com/crosstalk-im/crosstalk/msnp/invite"
@@ -85,6 +86,9 @@ type sbConn struct {
 	// readAt is when the command being handled was read, from which a
 	// message relayed to the other members is timed.
 	readAt time.Time
+	// msgType is the content type of the MSG being handled (msgType),
+	// read once by Next for its rate limit and kept for handleMSG.
+	msgType string
 	// others holds the members a message goes to while it is relayed,
 	// kept for the next one: a slice made for each cost an allocation.
 	others []member
@@ -165,21 +169,62 @@ var msnpRelaySeconds = metrics.MessageRelaySeconds.WithLabelValues(protocolName)
 // of its delivery latency.
 func (c *sbConn) relayTimed(ctx context.Context, from hub.Account, payload []byte, readAt time.Time) hub.Delivery {
 	name := wire.EncodeName(from.DisplayName)
-	taken := c.writeFrame(func(written bool) {
-		if written {
-			if !readAt.IsZero() {
-				msnpRelaySeconds.Observe(time.Since(readAt).Seconds())
-			}
-			return
-		}
-		if p, ok := parsePayload(payload); ok && p.contentType == "text/plain" {
-			c.srv.cfg.Hub.Undelivered(c.acct.Number, from, p.toHubMessage(), protocolName)
-		}
-	}, func(b []byte) []byte { return wire.AppendPayloadCommand(b, "MSG", payload, from.Email, name) })
+	r := takeRelayReceipt()
+	r.to, r.from, r.payload, r.readAt = c, from, payload, readAt
+	taken := c.writeFrame(r.settle, func(b []byte) []byte { return wire.AppendPayloadCommand(b, "MSG", payload, from.Email, name) })
 	if !taken {
+		// The outbox refused the write and never calls its receipt.
+		r.recycle()
 		return hub.MailboxFull
 	}
 	return hub.Delivered
+}
+
+// relayReceipt is what the receipt of a relayed message needs, in a pool
+// of its own: a closure made for each message was an allocation. settle,
+// its method value, is made once with the record; the outbox calls it
+// exactly once, after which the record is free again.
+type relayReceipt struct {
+	to      *sbConn
+	from    hub.Account
+	payload []byte
+	readAt  time.Time
+	settle  outbox.Receipt
+}
+
+var relayReceipts sync.Pool
+
+// takeRelayReceipt is a free relayReceipt, from the pool when it has one.
+func takeRelayReceipt() *relayReceipt {
+	if r, ok := relayReceipts.Get().(*relayReceipt); ok {
+		return r
+	}
+	r := new(relayReceipt)
+	r.settle = r.written
+	return r
+}
+
+// written times a message written to the member's socket from when it was
+// read, and puts the text of one dropped after it was taken in the
+// member's mailbox, so that the sender's ACK stays true.
+func (r *relayReceipt) written(written bool) {
+	to, from, payload, readAt := r.to, r.from, r.payload, r.readAt
+	r.recycle()
+	if written {
+		if !readAt.IsZero() {
+			msnpRelaySeconds.Observe(time.Since(readAt).Seconds())
+		}
+		return
+	}
+	if p, ok := parsePayload(payload); ok && p.contentType == "text/plain" {
+		to.srv.cfg.Hub.Undelivered(to.acct.Number, from, p.toHubMessage(), protocolName)
+	}
+}
+
+// recycle returns r to the pool, keeping nothing it pointed to alive.
+func (r *relayReceipt) recycle() {
+	*r = relayReceipt{settle: r.settle}
+	relayReceipts.Put(r)
 }
 
 func (c *sbConn) loggedIn() bool { return c.sb != nil }
@@ -437,12 +482,10 @@ func (c *sbConn) handleMSG(ctx context.Context, cmd wire.Command) error {
 	default:
 		return errCode(errInvalidParameter)
 	}
-	// The content type, read once: text, the most of messages, skips
-	// what only P2P and invitations need.
-	p := wire.ParsePayload(cmd.Payload)
-	contentType := p.ContentType()
-	p2pMessage := p.Complete && contentType == p2p.ContentType
-	invitation := p.Complete && contentType == invite.ContentType
+	// The content type, read once (by Next): text, the most of messages,
+	// skips what only P2P and invitations need.
+	p2pMessage := c.msgType == p2p.ContentType
+	invitation := c.msgType == invite.ContentType
 	if invitation && c.answersStandIn(ctx, cmd.Payload) {
 		if mode == "A" || mode == "D" {
 			c.send("ACK", trid)
@@ -482,6 +525,16 @@ func (c *sbConn) handleMSG(ctx context.Context, cmd wire.Command) error {
 		c.send("ACK", trid)
 	}
 	return nil
+}
+
+// msgType is the content type of a MSG payload whose header block ends in
+// an empty line, "" for one whose does not.
+func msgType(payload []byte) string {
+	p := wire.ParsePayload(payload)
+	if !p.Complete {
+		return ""
+	}
+	return p.ContentType()
 }
 
 // p2pRecipients narrows the members a P2P message goes to by its

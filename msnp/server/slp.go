@@ -36,8 +36,7 @@ const p2pWindow = 16
 
 // isP2P tells whether a MSG payload is a P2P message.
 func isP2P(payload []byte) bool {
-	p := wire.ParsePayload(payload)
-	return p.Complete && p.ContentType() == p2p.ContentType
+	return msgType(payload) == p2p.ContentType
 }
 
 // speaksP2P tells whether an account's MSN client takes files over
