@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -287,7 +286,6 @@ func (c *conn) send(ctx context.Context, cl *call, name string, payload []byte, 
 // its reply; sent(i, trid) learns each TrID before the write. When the
 // write fails none of the calls waits any longer.
 func (c *conn) sendAll(ctx context.Context, name string, n int, next func(i int) (cl *call, payload []byte, hasPayload bool, args []string), sent func(i, trid int)) error {
-	var b []byte
 	var callv [1]*call
 	calls := callv[:0]
 	c.mu.Lock()
@@ -296,6 +294,9 @@ func (c *conn) sendAll(ctx context.Context, name string, n int, next func(i int)
 		c.mu.Unlock()
 		return closedError(cause)
 	}
+	buf := requestBuffers.Get().(*[]byte)
+	defer putRequestBuffer(buf)
+	b := (*buf)[:0]
 	first := c.next
 	for i := range n {
 		cl, payload, hasPayload, args := next(i)
@@ -316,11 +317,26 @@ func (c *conn) sendAll(ctx context.Context, name string, n int, next func(i int)
 		b = appendRequest(b, name, trid, payload, hasPayload, args)
 	}
 	c.mu.Unlock()
+	*buf = b
 	if err := c.write(ctx, b); err != nil {
 		c.forgetFrom(first, calls)
 		return err
 	}
 	return nil
+}
+
+// requestBuffers are buffers to frame requests in: write is done with its
+// bytes when it returns, and a paste of messages grew a new buffer from
+// nothing, several allocations and copies, for each write.
+var requestBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledRequest keeps a rare large write's buffer out of the pool.
+const maxPooledRequest = 64 << 10
+
+func putRequestBuffer(buf *[]byte) {
+	if cap(*buf) <= maxPooledRequest {
+		requestBuffers.Put(buf)
+	}
 }
 
 // forgetFrom stops waiting for the calls sent with TrIDs first, first+1 …
@@ -332,19 +348,19 @@ func (c *conn) forgetFrom(first int, calls []*call) {
 	}
 }
 
-// appendRequest appends a request with its TrID to b.
+// appendRequest appends a request with its TrID to b: the line as
+// wire.AppendPayloadCommand and wire.AppendCommand frame it, with the TrID
+// written as digits in place (a string for it was an allocation).
 func appendRequest(b []byte, name string, trid int, payload []byte, hasPayload bool, args []string) []byte {
-	var argv [8]string // on the stack for every command a client sends
-	full := append(append(argv[:0], strconv.Itoa(trid)), args...)
-	size := len(name) + len(payload) + 16
-	for _, a := range full {
-		size += len(a) + 1
+	b = strconv.AppendInt(append(append(b, name...), ' '), int64(trid), 10)
+	for _, a := range args {
+		b = append(append(b, ' '), a...)
 	}
-	b = slices.Grow(b, size)
-	if hasPayload {
-		return wire.AppendPayloadCommand(b, name, payload, full...)
+	if !hasPayload {
+		return append(b, '\r', '\n')
 	}
-	return wire.AppendCommand(b, name, full...)
+	b = strconv.AppendInt(append(b, ' '), int64(len(payload)), 10)
+	return append(append(b, '\r', '\n'), payload...)
 }
 
 // requestPayload sends a command with a payload and waits for its reply.
