@@ -199,9 +199,15 @@ func (c *conn) End(err error) {
 // all relayed: see sbConn.batch), and the client has until the end of the handshake to log in,
 // then the idle timeout for each command.
 func (c *conn) Arm() time.Time {
-	if sc, ok := c.h.(*sbConn); !ok || !sc.endBatch(true) {
-		c.out.Release()
+	sc, onSwitchboard := c.h.(*sbConn)
+	if onSwitchboard && sc.endBatch(true) {
+		// The next command waits whole in the buffer, and its read sets
+		// no deadline (see FrameBuffered): idle from when this one was
+		// read serves, and spares a clock read for every message a
+		// client sent at once.
+		return sc.readAt.Add(c.srv.cfg.SwitchboardIdleTimeout)
 	}
+	c.out.Release()
 	idle := c.srv.cfg.IdleTimeout
 	if c.role == roleSwitchboard {
 		idle = c.srv.cfg.SwitchboardIdleTimeout
