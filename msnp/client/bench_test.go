@@ -3,6 +3,7 @@ package client
 import (
 	"bufio"
 	"context"
+	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -85,6 +86,98 @@ func cannedMD5Server(b *testing.B) string {
 					}
 				}
 			}()
+		}
+	}()
+	return l.Addr().String()
+}
+
+// BenchmarkSwitchboardPaste measures what a switchboard message costs the
+// library as crosstalk loadtest's conversations send and receive them: 32
+// text messages posted at once (PostAll, mode A), each ACKed and also
+// received back as a MSG, as the other participant's would be, against a
+// canned switchboard on loopback that answers each paste with one write.
+// One op is one paste: allocations per message are a 32nd of it.
+func BenchmarkSwitchboardPaste(b *testing.B) {
+	ctx := context.Background()
+	c, err := Dial(ctx, cannedMD5Server(b), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Login(ctx, "bench@example.com", testPassword); err != nil {
+		b.Fatal(err)
+	}
+	nc, err := net.Dial("tcp", cannedSwitchboard(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	sb := c.newSwitchboard(nc, nc.RemoteAddr().String())
+	sb.conn.start()
+	defer sb.Close()
+	const paste = 32
+	payloads := make([][]byte, paste)
+	for i := range payloads {
+		payloads[i] = TextPayload("paste line " + strconv.Itoa(i))
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		ds, err := sb.PostAll(ctx, payloads, 'A')
+		if err != nil {
+			b.Fatal(err)
+		}
+		for range paste {
+			if _, ok := (<-sb.Events()).(Message); !ok {
+				b.Fatal("expected a message")
+			}
+		}
+		for _, d := range ds {
+			if err := d.Wait(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*paste), "ns/msg")
+}
+
+// cannedSwitchboard answers every MSG it reads with ACK and relays it
+// back as from other@example.com, what it read at once in one write, and
+// returns its address.
+func cannedSwitchboard(b *testing.B) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { l.Close() })
+	go func() {
+		nc, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		r := bufio.NewReader(nc)
+		var out []byte
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			f := strings.Fields(line)
+			if len(f) != 4 || f[0] != "MSG" {
+				return
+			}
+			n, _ := strconv.Atoi(f[3])
+			payload := make([]byte, n)
+			if _, err := io.ReadFull(r, payload); err != nil {
+				return
+			}
+			out = append(out, "ACK "+f[1]+"\r\nMSG other@example.com Other "+f[3]+"\r\n"...)
+			out = append(out, payload...)
+			if r.Buffered() == 0 {
+				if _, err := nc.Write(out); err != nil {
+					return
+				}
+				out = out[:0]
+			}
 		}
 	}()
 	return l.Addr().String()
