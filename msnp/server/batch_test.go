@@ -20,12 +20,14 @@ func aliceCallsBob(tb testing.TB, env *testEnv) (asb, bsb *rawClient) {
 // connection.
 func aliceCallsBobFrom(tb testing.TB, env *testEnv) (bob, asb, bsb *rawClient) {
 	tb.Helper()
+	// Their display names as the switchboard's lines carry them.
+	aliceName, bobName := env.encodedName(tb, 1001), env.encodedName(tb, 1002)
 	alice, bob := dialRaw(tb, env.nsAddr), dialRaw(tb, env.nsAddr)
 	alice.login("alice@example.com", "pa")
 	bob.login("bob@example.com", "pb")
 	bob.send("CHG 4 NLN\r\n")
 	bob.expect("CHG 4 NLN")
-	asb = alice.switchboard("alice@example.com", "Alice")
+	asb = alice.switchboard("alice@example.com", aliceName)
 	var addr, sid, ringCookie string
 	asb.send("CAL 2 bob@example.com\r\n")
 	s, _ := asb.line()
@@ -34,9 +36,9 @@ func aliceCallsBobFrom(tb testing.TB, env *testEnv) (bob, asb, bsb *rawClient) {
 	fmt.Sscanf(s, "RNG "+sid+" %s CKI %s", &addr, &ringCookie)
 	bsb = dialRaw(tb, addr)
 	bsb.send("ANS 1 bob@example.com " + ringCookie + " " + sid + "\r\n")
-	bsb.expect("IRO 1 1 1 alice@example.com Alice")
+	bsb.expect("IRO 1 1 1 alice@example.com " + aliceName)
 	bsb.expect("ANS 1 OK")
-	asb.expect("JOI bob@example.com Bob")
+	asb.expect("JOI bob@example.com " + bobName)
 	return bob, asb, bsb
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/internal/testenv"
+	"github.com/crosstalk-im/crosstalk/msnp/wire"
 	"github.com/crosstalk-im/crosstalk/store"
 )
 
@@ -55,6 +56,16 @@ func listen(tb testing.TB) net.Listener {
 		tb.Fatal(err)
 	}
 	return l
+}
+
+// encodedName is account number's display name as MSNP lines carry it.
+func (e *testEnv) encodedName(tb testing.TB, number uint32) string {
+	tb.Helper()
+	a, err := e.store.Account(context.Background(), number)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return wire.EncodeName(a.DisplayName)
 }
 
 func (e *testEnv) addAccount(tb testing.TB, number uint32, email, name, password string) hub.Account {

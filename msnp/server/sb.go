@@ -86,6 +86,9 @@ type sbConn struct {
 	// readAt is when the command being handled was read, from which a
 	// message relayed to the other members is timed.
 	readAt time.Time
+	// encodedName is the account's display name as MSG lines carry it,
+	// encoded once (at USR or ANS) rather than for every message relayed.
+	encodedName string
 	// msgType is the content type of the MSG being handled (msgType),
 	// read once by Next for its rate limit and kept for handleMSG.
 	msgType string
@@ -147,14 +150,14 @@ func (c *sbConn) notify(line []byte)   { c.write(line) }
 // after taking it goes to the member's mailbox, so that the sender's ACK
 // stays true; text it cannot take at all is a failure (NAK).
 func (c *sbConn) relay(ctx context.Context, from hub.Account, payload []byte) hub.Delivery {
-	return c.relayTimed(ctx, from, payload, time.Time{})
+	return c.relayTimed(ctx, from, wire.EncodeName(from.DisplayName), payload, time.Time{})
 }
 
 // relayTo hands member o the message this client sent: to another MSN
 // client's connection timed from when it was read (relayTimed).
 func (c *sbConn) relayTo(ctx context.Context, o member, payload []byte) hub.Delivery {
 	if to, ok := o.(*sbConn); ok {
-		return to.relayTimed(ctx, c.acct, payload, c.readAt)
+		return to.relayTimed(ctx, c.acct, c.encodedName, payload, c.readAt)
 	}
 	return o.relay(ctx, c.acct, payload)
 }
@@ -163,12 +166,12 @@ func (c *sbConn) relayTo(ctx context.Context, o member, payload []byte) hub.Deli
 // up once rather than per message.
 var msnpRelaySeconds = metrics.MessageRelaySeconds.WithLabelValues(protocolName)
 
-// relayTimed is relay that, when readAt is set, observes in
+// relayTimed is relay, with from's display name encoded for the MSG line
+// (name), that, when readAt is set, observes in
 // crosstalk_message_relay_seconds how long the message took from being
 // read to being written to this member's socket: the server's own share
 // of its delivery latency.
-func (c *sbConn) relayTimed(ctx context.Context, from hub.Account, payload []byte, readAt time.Time) hub.Delivery {
-	name := wire.EncodeName(from.DisplayName)
+func (c *sbConn) relayTimed(ctx context.Context, from hub.Account, name string, payload []byte, readAt time.Time) hub.Delivery {
 	r := takeRelayReceipt()
 	r.to, r.from, r.payload, r.readAt = c, from, payload, readAt
 	taken := c.writeFrame(r.settle, func(b []byte) []byte { return wire.AppendPayloadCommand(b, "MSG", payload, from.Email, name) })
@@ -274,6 +277,7 @@ func (c *sbConn) admit(ctx context.Context, email, value, session string) (hub.A
 		return hub.Account{}, fatalCode(errAuthFailed)
 	}
 	c.acct = acct
+	c.encodedName = wire.EncodeName(acct.DisplayName)
 	c.dialect = c.srv.extrasOf(acct.Number).dialect
 	if named {
 		// The dialect of that endpoint's notification connection.

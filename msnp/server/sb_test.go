@@ -115,3 +115,20 @@ func TestRelayDroppedGoesToMailbox(t *testing.T) {
 	}
 	t.Logf("%d messages ACKed: %d read on the connection, %d from the mailbox", len(acked), onConnection, len(got)-onConnection)
 }
+
+// TestRelayedNameEncoded: a message relayed from one MSN client to another
+// names its sender by the display name encoded as MSNP lines carry it.
+func TestRelayedNameEncoded(t *testing.T) {
+	env := newTestEnv(t, nil)
+	env.addAccount(t, 1001, "alice@example.com", "Alice Smith 100%", "pa")
+	env.addAccount(t, 1002, "bob@example.com", "Bob", "pb")
+	asb, bsb := aliceCallsBob(t, env)
+	payload := "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\nhi"
+	for trid := 2; trid < 4; trid++ {
+		asb.send(fmt.Sprintf("MSG %d A %d\r\n%s", trid, len(payload), payload))
+		if head, got := bsb.readMSG(); head != "MSG alice@example.com Alice%20Smith%20100%25" || got != payload {
+			t.Fatalf("bob got %q %q", head, got)
+		}
+		asb.expect(fmt.Sprintf("ACK %d", trid))
+	}
+}
