@@ -3,6 +3,7 @@ package outbox
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"slices"
@@ -421,4 +422,64 @@ func TestWriteKeepsNoReference(t *testing.T) {
 		t.Fatalf("client read %d bytes, %q…, changed after Write returned", len(got), got[:min(len(got), 16)])
 	}
 	o.Wait()
+}
+
+// TestBatchesShareBuffers: outboxes that hold batch after batch, each
+// written while another fills, take their buffers from the pool that the
+// last written ones went back to, never a caller's bytes, and every
+// client reads its own bytes, whole and in order.
+func TestBatchesShareBuffers(t *testing.T) {
+	const outboxes, batches, perBatch, unheld = 4, 200, 32, 4
+	var wg sync.WaitGroup
+	for i := range outboxes {
+		server, client := fakeserver.TCPPair(t)
+		o := New(server, 1<<20, 10*time.Second)
+		var want bytes.Buffer
+		line := make([]byte, 0, 64)
+		for b := range batches {
+			for m := range perBatch + unheld {
+				line = fmt.Appendf(line[:0], "MSG %d %d %d\r\n", i, b, m)
+				want.Write(line)
+			}
+		}
+		wg.Go(func() {
+			for b := range batches {
+				o.Hold()
+				for m := range perBatch {
+					line = fmt.Appendf(line[:0], "MSG %d %d %d\r\n", i, b, m)
+					if err := o.Write(line); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+				o.Release()
+				// Written at once from the caller's bytes, which it
+				// then uses again: none of them is the pool's.
+				for m := perBatch; m < perBatch+unheld; m++ {
+					line = fmt.Appendf(line[:0], "MSG %d %d %d\r\n", i, b, m)
+					if err := o.Write(line); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}
+			o.CloseAfter(nil)
+		})
+		wg.Go(func() {
+			got, err := io.ReadAll(client)
+			if err != nil || !bytes.Equal(got, want.Bytes()) {
+				t.Errorf("client %d read %d bytes (%v), want %d: the first that differs at %d", i, len(got), err, want.Len(), firstDifference(got, want.Bytes()))
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func firstDifference(a, b []byte) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
 }
