@@ -150,8 +150,9 @@ func Run(ctx context.Context, c Config, log *slog.Logger) {
 				spacing = Spacing(costPerByte, float64(m.live), share, runtime.GOMAXPROCS(0), least)
 			}
 			want := Percent(rate, float64(m.live), spacing, minHeadroom, c.IdlePercent, busy)
-			// Quiet: the allocations no longer set the headroom.
-			quiet := rate*spacing.Seconds() <= minHeadroom
+			// Quiet: what the process allocates between two releases
+			// would not fill the least headroom.
+			quiet := rate*releaseSpacing.Seconds() <= minHeadroom
 			if !quiet {
 				owed = true
 			}
