@@ -655,16 +655,7 @@ func TestSignInWithListsRead(t *testing.T) {
 	h, st := newHubWith(t, func(st hub.Store) hub.Store { counter.Store = st; return counter })
 	alice, bob, carol := account(t, st, 1, "alice@example.com"), account(t, st, 2, "bob@example.com"), account(t, st, 3, "carol@example.com")
 	bobHears, carolHears := newRecorder(), newRecorder()
-	bs, err := h.Attach(ctx, bob, "gg", bobHears)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := bs.AddContact(ctx, hub.Forward, alice.Number, 0); err != nil {
-		t.Fatal(err)
-	}
-	if err := bs.SetPresence(ctx, hub.StatusOnline, ""); err != nil {
-		t.Fatal(err)
-	}
+	onlineWatching(t, h, bob, "gg", bobHears, alice.Number, hub.StatusOnline, "")
 	cs, err := h.Attach(ctx, carol, "gg", carolHears)
 	if err != nil {
 		t.Fatal(err)
@@ -719,6 +710,24 @@ func TestSignInWithListsRead(t *testing.T) {
 	}
 }
 
+// onlineWatching attaches acct over protocol as ep, with watched on its
+// forward list, and sets its presence.
+func onlineWatching(t *testing.T, h *hub.Hub, acct hub.Account, protocol string, ep hub.Endpoint, watched uint32, st hub.Status, text string) *hub.Session {
+	t.Helper()
+	ctx := context.Background()
+	s, err := h.Attach(ctx, acct, protocol, ep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.AddContact(ctx, hub.Forward, watched, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetPresence(ctx, st, text); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // rosterCounter counts the reads of lists a hub makes.
 type rosterCounter struct {
 	hub.Store
@@ -739,16 +748,7 @@ func TestSignIn(t *testing.T) {
 	// Bob is online and has Alice on his list; Carol is on Alice's list
 	// but offline.
 	watcher := newRecorder()
-	bs, err := h.Attach(ctx, bob, "gg", watcher)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := bs.AddContact(ctx, hub.Forward, alice.Number, 0); err != nil {
-		t.Fatal(err)
-	}
-	if err := bs.SetPresence(ctx, hub.StatusBusy, "working"); err != nil {
-		t.Fatal(err)
-	}
+	onlineWatching(t, h, bob, "gg", watcher, alice.Number, hub.StatusBusy, "working")
 	as, err := h.Attach(ctx, alice, "msnp", newRecorder())
 	if err != nil {
 		t.Fatal(err)

@@ -82,16 +82,7 @@ func TestAcrossNodes(t *testing.T) {
 	alice, bob := account(t, st, 1, "alice@example.com"), account(t, st, 2, "bob@example.com")
 
 	watcher := &causalWatcher{recorder: newRecorder(), node: h2}
-	bs, err := h2.Attach(ctx, bob, "gg", watcher)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := bs.AddContact(ctx, hub.Forward, alice.Number, 0); err != nil {
-		t.Fatal(err)
-	}
-	if err := bs.SetPresence(ctx, hub.StatusOnline, ""); err != nil {
-		t.Fatal(err)
-	}
+	onlineWatching(t, h2, bob, "gg", watcher, alice.Number, hub.StatusOnline, "")
 	aliceMSN := newRecorder()
 	as, err := h1.Attach(ctx, alice, "msnp", aliceMSN)
 	if err != nil {

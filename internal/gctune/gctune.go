@@ -10,6 +10,7 @@
 package gctune
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"math"
@@ -100,22 +101,11 @@ func Run(ctx context.Context, c Config, log *slog.Logger) {
 	if c.IdlePercent <= 0 || busy <= c.IdlePercent {
 		return // off, or GOGC=off or already as low
 	}
-	share := c.CPUShare
-	if share <= 0 {
-		share = DefaultCPUShare
-	}
-	least := c.Spacing
-	if least <= 0 {
-		least = DefaultSpacing
-	}
-	tick := c.Tick
-	if tick <= 0 {
-		tick = DefaultTick
-	}
-	minHeadroom := c.MinHeadroom
-	if minHeadroom <= 0 {
-		minHeadroom = DefaultMinHeadroom
-	}
+	// Zero fields mean their defaults.
+	share := cmp.Or(c.CPUShare, DefaultCPUShare)
+	least := cmp.Or(c.Spacing, DefaultSpacing)
+	tick := cmp.Or(c.Tick, DefaultTick)
+	minHeadroom := cmp.Or(c.MinHeadroom, DefaultMinHeadroom)
 	var m meter
 	m.read()
 	last := time.Now()
