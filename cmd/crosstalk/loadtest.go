@@ -768,11 +768,19 @@ func (lt *loadtest) idlePhase(ctx context.Context, p loadProtocol) (perSession f
 		fmt.Fprintf(lt.out, "memory: not measured (%v)\n", err)
 		return 0, false, nil
 	}
+	// A sign-in is the whole of what a client does to come online: the
+	// login, and (MSN) the lists and the first status, which the logins
+	// phase leaves out.
+	cpuBefore := lt.srv.read(ctx, lt.out)
+	start := time.Now()
 	sessions, err := openIdle(ctx, p, lt.srv.addrs[p.key], lt.sources, lt.Users, lt.Workers)
 	defer closeSessions(sessions, lt.Workers)
 	if err != nil {
 		return 0, false, fmt.Errorf("idle phase: %w", err)
 	}
+	elapsed := time.Since(start)
+	fmt.Fprintf(lt.out, "signed in: %d sessions online in %s = %.0f sign-ins/s\n", lt.Users, elapsed.Round(time.Millisecond), float64(lt.Users)/elapsed.Seconds())
+	reportCPU(lt.out, cpuBefore, lt.srv.read(ctx, lt.out), int64(lt.Users), "sign-in")
 	time.Sleep(lt.Settle)
 	after, _, err := lt.srv.residentBytes(ctx)
 	if err != nil {
