@@ -167,8 +167,6 @@ func (c *core) setOption(ctx context.Context, owner uint32, column string, value
 	return serial, err
 }
 
-// Relation reads the owner's privacy mode and which of its lists hold
-// contact, in one query.
 // ListSerial reads the owner's list serial.
 func (c *core) ListSerial(ctx context.Context, owner uint32) (uint32, error) {
 	var serial uint32
@@ -182,6 +180,8 @@ func (c *core) ListSerial(ctx context.Context, owner uint32) (uint32, error) {
 	return serial, nil
 }
 
+// Relation reads the owner's privacy mode and which of its lists hold
+// contact, in one query.
 func (c *core) Relation(ctx context.Context, owner, contact uint32) (hub.Relation, error) {
 	var (
 		r                hub.Relation

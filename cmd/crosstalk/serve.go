@@ -128,7 +128,7 @@ type serveCmd struct {
 	ShutdownTimeout      time.Duration `help:"How long to wait for clients to leave on shutdown." default:"10s"`
 	SqlitePageCache      int           `help:"Most memory each of the five SQLite connections keeps of the database's pages (without --database); the system's file cache keeps the rest. Emptied while the server is quiet (see --gc-idle-percent): after 19,000 MSN logins, SQLite's default had held about 1 KiB of resident memory per session." default:"2000KiB" type:"size"`
 	GcIdlePercent        int           `help:"Lowest GOGC while the server allocates little (idle sessions): resident memory about 1.4× the live heap instead of 2.2× at GOGC's 100, raised back to GOGC within a second when logins or messages come; lowering it also empties SQLite's page cache; 0 keeps GOGC and the cache as they are." default:"25"`
-	GcCpuShare           float64       `help:"Share of the machine's CPU (GOMAXPROCS) that collections may take at a GOGC below GOGC's own, by what the last ones cost: the higher, the less memory a burst of logins leaves behind (after 19,000 MSN logins, 4.4 KiB per idle session at 0.05, 5.4 KiB at GOGC's 100)." default:"0.05"`
+	GcCpuShare           float64       `help:"Share of the machine's CPU (GOMAXPROCS) that collections may take at a GOGC below GOGC's own, by what the last ones cost: the higher, the lower GOGC under load, and the less memory a burst of logins leaves behind in heap spans its garbage shared with the sessions' records." default:"0.05"`
 
 	// Admission control, per listener, and the HTTP service's bounds
 	// (README: "Exposing the server").
@@ -361,8 +361,6 @@ func (c *serveCmd) loginGuard() loginguard.Config {
 	}
 }
 
-// flagError puts a listener that cannot open in the operator's terms:
-// "--gg-addr 0.0.0.0:8074: address already in use".
 // releaseStoreMemory is what gctune runs when the server goes quiet: the
 // store gives back the caches it keeps in this process, if it keeps any.
 func releaseStoreMemory(ctx context.Context, st store.Store, log *slog.Logger) func() {
@@ -377,6 +375,8 @@ func releaseStoreMemory(ctx context.Context, st store.Store, log *slog.Logger) f
 	}
 }
 
+// flagError puts a listener that cannot open in the operator's terms:
+// "--gg-addr 0.0.0.0:8074: address already in use".
 func flagError(err error) error {
 	var le *node.ListenError
 	if !errors.As(err, &le) {
