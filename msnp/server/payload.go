@@ -26,8 +26,12 @@ func parsePayload(payload []byte) (parsedMessage, bool) {
 
 // toHubMessage turns an MSN text message into the hub's form.
 func (p parsedMessage) toHubMessage() hub.Message {
-	return hub.Message{Text: string(p.Body), Format: parseIMFormat(p.Header("X-MMS-IM-Format"))}
+	return hub.Message{Text: string(p.Body), Format: parseIMFormat(p.Header(imFormatHeader))}
 }
+
+// imFormatHeader is the header of a text message's font, effects and
+// colour.
+const imFormatHeader = "X-MMS-IM-Format"
 
 // parseIMFormat reads X-MMS-IM-Format: FN=font; EF=BIUS; CO=colour, where
 // the colour is hexadecimal in blue-green-red order.

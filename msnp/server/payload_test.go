@@ -78,3 +78,20 @@ func TestLeadingHex(t *testing.T) {
 		}
 	}
 }
+
+// A remote member parses a run of messages' same X-MMS-IM-Format once,
+// and a different one, or none, afresh.
+func TestRemoteFormat(t *testing.T) {
+	var r remote
+	const arial, courier = "FN=Arial; EF=B; CO=ff", "FN=Courier%20New; EF=; CO=0"
+	first := r.format(arial)
+	if again := r.format(arial); again != first {
+		t.Error("the same header was parsed again")
+	}
+	for _, h := range []string{courier, "", arial} {
+		got, want := r.format(h), parseIMFormat(h)
+		if (got == nil) != (want == nil) || got != nil && *got != *want {
+			t.Errorf("format(%q) = %+v, want %+v", h, got, want)
+		}
+	}
+}
