@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/crosstalk-im/crosstalk/internal/protofield"
 )
 
 // Events cross between nodes, and presence records sit in the bus's
@@ -339,37 +341,19 @@ type field struct {
 	b []byte
 }
 
-// eachField calls fn for every field of a message; nested messages are
-// bounded by the message's own length, so decoding never allocates more
-// than the input justifies.
+// eachField calls fn for every varint and length-delimited field of a
+// message (protofield.Each).
 func eachField(data []byte, fn func(protowire.Number, field) error) error {
-	for len(data) > 0 {
-		num, typ, n := protowire.ConsumeTag(data)
-		if n < 0 {
-			return errBadEncoding
+	err := protofield.Each(data, func(f protofield.Field) error {
+		if f.Type != protowire.VarintType && f.Type != protowire.BytesType {
+			return nil
 		}
-		data = data[n:]
-		var v field
-		switch typ {
-		case protowire.VarintType:
-			v.n, n = protowire.ConsumeVarint(data)
-		case protowire.BytesType:
-			v.b, n = protowire.ConsumeBytes(data)
-		default:
-			n = protowire.ConsumeFieldValue(num, typ, data)
-		}
-		if n < 0 {
-			return errBadEncoding
-		}
-		data = data[n:]
-		if typ != protowire.VarintType && typ != protowire.BytesType {
-			continue
-		}
-		if err := fn(num, v); err != nil {
-			return err
-		}
+		return fn(f.Num, field{n: f.Value, b: f.Bytes})
+	})
+	if errors.Is(err, protofield.ErrMalformed) {
+		return errBadEncoding
 	}
-	return nil
+	return err
 }
 
 func appendVarint(b []byte, num protowire.Number, v uint64) []byte {

@@ -2,8 +2,11 @@ package wire
 
 import (
 	"encoding/binary"
+	"errors"
 
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/crosstalk-im/crosstalk/internal/protofield"
 )
 
 // The GG11 packets of every message, encoded and decoded here field by
@@ -190,45 +193,21 @@ func appendFixed64Field(dst []byte, num protowire.Number, v uint64) []byte {
 	return protowire.AppendFixed64(protowire.AppendTag(dst, num, protowire.Fixed64Type), v)
 }
 
-// eachField calls field with each field of a protobuf message: its value
-// for varint and fixed fields, its bytes (aliasing body) for
-// length-delimited ones. Groups are skipped, as this package's messages
-// have none. A malformed message gives ErrMalformed.
+// eachField calls field with each field of a protobuf message
+// (protofield.Each). A malformed message, or a field number protobuf does
+// not allow, gives ErrMalformed.
 func eachField(body []byte, field func(num protowire.Number, typ protowire.Type, v uint64, b []byte)) error {
-	for len(body) > 0 {
-		num, typ, n := protowire.ConsumeTag(body)
-		if n < 0 {
-			return malformed("protobuf tag: %v", protowire.ParseError(n))
+	err := protofield.Each(body, func(f protofield.Field) error {
+		if f.Num > protowire.MaxValidNumber {
+			return malformed("protobuf field number %d", f.Num)
 		}
-		if num > protowire.MaxValidNumber {
-			return malformed("protobuf field number %d", num)
-		}
-		body = body[n:]
-		var v uint64
-		var b []byte
-		switch typ {
-		case protowire.VarintType:
-			v, n = protowire.ConsumeVarint(body)
-		case protowire.Fixed32Type:
-			var v32 uint32
-			v32, n = protowire.ConsumeFixed32(body)
-			v = uint64(v32)
-		case protowire.Fixed64Type:
-			v, n = protowire.ConsumeFixed64(body)
-		case protowire.BytesType:
-			b, n = protowire.ConsumeBytes(body)
-		default:
-			n = protowire.ConsumeFieldValue(num, typ, body)
-		}
-		if n < 0 {
-			return malformed("protobuf field %d: %v", num, protowire.ParseError(n))
-		}
-		body = body[n:]
-		if typ != protowire.StartGroupType {
-			field(num, typ, v, b)
-		}
+		field(f.Num, f.Type, f.Value, f.Bytes)
+		return nil
+	})
+	if errors.Is(err, protofield.ErrMalformed) {
+		return malformed("%v", err)
 	}
-	return nil
+	return err
 }
 
 // PutHeader writes the header of the packet that packet holds, its body
