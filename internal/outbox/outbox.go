@@ -24,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/crosstalk-im/crosstalk/internal/bufpool"
 	"github.com/crosstalk-im/crosstalk/internal/rawio"
 	"github.com/crosstalk-im/crosstalk/metrics"
 )
@@ -171,25 +172,12 @@ func (o *Outbox) WriteTracked(p []byte, receipt Receipt) error {
 // pendingBuffers keeps the buffers that held what waited to be written,
 // for whichever connection queues next: a batch of 32 messages grew one
 // from nothing, a tenth of a switchboard's CPU, and an idle connection is
-// to keep none. Buffers larger than maxRecycledBytes are let go.
-var pendingBuffers sync.Pool // of *[]byte
+// to keep none. Buffers grown past twice maxHeldBytes are let go.
+var pendingBuffers = bufpool.Pool{Max: 2 * maxHeldBytes}
 
-const maxRecycledBytes = 2 * maxHeldBytes
+func takePending() []byte { return *pendingBuffers.Get() }
 
-func takePending() []byte {
-	if b, ok := pendingBuffers.Get().(*[]byte); ok {
-		return (*b)[:0]
-	}
-	return nil
-}
-
-func recyclePending(b []byte) {
-	if cap(b) == 0 || cap(b) > maxRecycledBytes {
-		return
-	}
-	b = b[:0]
-	pendingBuffers.Put(&b)
-}
+func recyclePending(b []byte) { pendingBuffers.Put(&b) }
 
 // Hold keeps what is queued from now on, from any goroutine, until
 // Release, so that it goes out in one system call instead of one per

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/crosstalk-im/crosstalk/internal/bufpool"
 	"github.com/crosstalk-im/crosstalk/internal/rawio"
 	"github.com/crosstalk-im/crosstalk/msnp/wire"
 )
@@ -294,9 +295,9 @@ func (c *conn) sendAll(ctx context.Context, name string, n int, next func(i int)
 		c.mu.Unlock()
 		return closedError(cause)
 	}
-	buf := requestBuffers.Get().(*[]byte)
-	defer putRequestBuffer(buf)
-	b := (*buf)[:0]
+	buf := requestBuffers.Get()
+	defer requestBuffers.Put(buf)
+	b := *buf
 	first := c.next
 	for i := range n {
 		cl, payload, hasPayload, args := next(i)
@@ -328,16 +329,7 @@ func (c *conn) sendAll(ctx context.Context, name string, n int, next func(i int)
 // requestBuffers are buffers to frame requests in: write is done with its
 // bytes when it returns, and a paste of messages grew a new buffer from
 // nothing, several allocations and copies, for each write.
-var requestBuffers = sync.Pool{New: func() any { return new([]byte) }}
-
-// maxPooledRequest keeps a rare large write's buffer out of the pool.
-const maxPooledRequest = 64 << 10
-
-func putRequestBuffer(buf *[]byte) {
-	if cap(*buf) <= maxPooledRequest {
-		requestBuffers.Put(buf)
-	}
-}
+var requestBuffers = bufpool.Pool{Max: 64 << 10}
 
 // forgetFrom stops waiting for the calls sent with TrIDs first, first+1 …
 func (c *conn) forgetFrom(first int, calls []*call) {

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/crosstalk-im/crosstalk/internal/bufpool"
 	"github.com/crosstalk-im/crosstalk/internal/connlog"
 	"github.com/crosstalk-im/crosstalk/internal/offstack"
 	"github.com/crosstalk-im/crosstalk/internal/outbox"
@@ -332,20 +333,15 @@ func (c *conn) sendPayload(name string, payload []byte, args ...string) {
 // frames are buffers to build commands in: the outbox copies what it does
 // not write at once, so a buffer is free again when the write returns (an
 // allocation fewer for every ACK and relayed message).
-var frames = sync.Pool{New: func() any { return new([]byte) }}
-
-// maxPooledFrame keeps the rare large command's buffer out of the pool.
-const maxPooledFrame = 4 << 10
+var frames = bufpool.Pool{Max: 4 << 10}
 
 // writeFrame builds a command with build in a pooled buffer and writes it
 // as writeTracked does.
 func (c *conn) writeFrame(receipt outbox.Receipt, build func([]byte) []byte) bool {
-	b := frames.Get().(*[]byte)
-	*b = build((*b)[:0])
+	b := frames.Get()
+	*b = build(*b)
 	taken := c.writeTracked(*b, receipt)
-	if cap(*b) <= maxPooledFrame {
-		frames.Put(b)
-	}
+	frames.Put(b)
 	return taken
 }
 

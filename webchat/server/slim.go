@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/crosstalk-im/crosstalk/internal/bufpool"
 	"github.com/crosstalk-im/crosstalk/internal/idleread"
 	"github.com/crosstalk-im/crosstalk/internal/outbox"
 )
@@ -159,7 +160,7 @@ type batchWriter struct {
 // pooled buffers stay small.
 const maxBatch = 64 << 10
 
-var batchBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+var batchBuffers = bufpool.Pool{Max: maxBatch}
 
 func (w *batchWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
@@ -185,7 +186,7 @@ func (w *batchWriter) begin(deadline time.Time) {
 	w.mu.Lock()
 	_ = w.conn.SetWriteDeadline(deadline)
 	w.batching = true
-	w.buf = batchBuffers.Get().(*[]byte)
+	w.buf = batchBuffers.Get()
 	w.mu.Unlock()
 }
 
@@ -197,9 +198,7 @@ func (w *batchWriter) end() error {
 	err := w.flush()
 	_ = w.conn.SetWriteDeadline(time.Time{})
 	w.batching = false
-	if cap(*w.buf) <= maxBatch {
-		batchBuffers.Put(w.buf)
-	}
+	batchBuffers.Put(w.buf)
 	w.buf = nil
 	return err
 }
