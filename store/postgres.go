@@ -19,7 +19,7 @@ import (
 // Postgres is a Store in a PostgreSQL database, which any number of nodes
 // may share. Every write transaction is SERIALIZABLE, so writes keep the
 // guarantees SQLite's single writer gives: one that loses a conflict with
-// another is run again, up to maxWriteAttempts times.
+// another is run again, for up to writeRetryBudget.
 //
 // The connection pool takes its bounds from the URL (pool_max_conns=N,
 // default the larger of 4 and the number of CPUs; pool_max_conn_lifetime
@@ -33,11 +33,15 @@ type Postgres struct {
 var _ Store = (*Postgres)(nil)
 
 const (
-	// maxWriteAttempts bounds how often a write transaction runs when it
-	// keeps losing serialization conflicts or deadlocks.
-	maxWriteAttempts = 20
-	// maxRetryWait bounds the random pause before a write runs again.
-	maxRetryWait = 50 * time.Millisecond
+	// writeRetryBudget bounds how long a write transaction keeps running
+	// again when it loses serialization conflicts or deadlocks. A count of
+	// attempts would not do: on a loaded machine each attempt takes longer,
+	// and a transaction on a row everyone writes (a popular account's
+	// serial, bumped by each new follower) can lose dozens in a row.
+	writeRetryBudget = 5 * time.Second
+	// maxRetryWait bounds the random pause before a write runs again; the
+	// bound doubles from a millisecond with every lost attempt.
+	maxRetryWait = 64 * time.Millisecond
 	// migrationLock is the advisory lock a node holds while it migrates,
 	// so that nodes starting together migrate one after the other.
 	migrationLock = 0x63726f7373746b // "crosstk"
@@ -143,16 +147,19 @@ func (s *Postgres) row(ctx context.Context, query string, args ...any) scanner {
 // write runs fn in a SERIALIZABLE transaction, again when it loses a
 // serialization conflict or a deadlock, after a random pause.
 func (s *Postgres) write(ctx context.Context, fn func(tx) error) error {
-	for attempt := 1; ; attempt++ {
+	deadline := time.Now().Add(writeRetryBudget)
+	wait := time.Millisecond
+	for {
 		err := s.writeOnce(ctx, fn)
-		if !retryable(err) || attempt == maxWriteAttempts {
+		if !retryable(err) || time.Now().After(deadline) {
 			return err
 		}
 		select {
 		case <-ctx.Done():
 			return err
-		case <-time.After(rand.N(min(time.Duration(attempt)*time.Millisecond, maxRetryWait)) + time.Millisecond):
+		case <-time.After(rand.N(wait) + time.Millisecond):
 		}
+		wait = min(2*wait, maxRetryWait)
 	}
 }
 

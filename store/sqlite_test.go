@@ -1145,6 +1145,31 @@ func TestTwoProcesses(t *testing.T) {
 	})
 }
 
+// TestPopularAccount: everyone adds one account at once, so every write
+// bumps that account's serial. On PostgreSQL all but one of the writers
+// lose each round; none may give up while the others make progress.
+func TestPopularAccount(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e testEngine) {
+		s := e.newStore(t)
+		const popular, followers = 1, 48
+		withAccounts(t, s, followers+1)
+		var wg sync.WaitGroup
+		for n := uint32(2); n <= followers+1; n++ {
+			wg.Go(func() {
+				if _, err := s.AddToList(t.Context(), n, popular, hub.Forward, 0, 0); err != nil {
+					t.Errorf("account %d adds the popular one: %v", n, err)
+				}
+			})
+		}
+		wg.Wait()
+		r := roster(t, s, popular)
+		if len(r.Of(hub.Reverse)) != followers || r.Settings.Serial != followers {
+			t.Errorf("popular account has %d on its RL, serial %d; want %d and %d",
+				len(r.Of(hub.Reverse)), r.Settings.Serial, followers, followers)
+		}
+	})
+}
+
 func BenchmarkRoster(b *testing.B) {
 	benchEachEngine(b, func(b *testing.B, e testEngine) {
 		s := e.newStore(b)
