@@ -80,14 +80,19 @@ type Reader struct {
 	// MaxBody is the largest body accepted; NewReader sets DefaultMaxBody.
 	MaxBody int
 
+	// br reads through own, unless the reader was made over an
+	// idleread.Reader, which it then shares (see idleread.Within).
 	br  *idleread.Reader
+	own idleread.Reader
 	hdr [HeaderSize]byte
 }
 
 // NewReader reads packets from r, buffered; between packets it holds no
 // buffer (see idleread).
 func NewReader(r io.Reader) *Reader {
-	return &Reader{MaxBody: DefaultMaxBody, br: idleread.NewReader(r)}
+	rd := &Reader{MaxBody: DefaultMaxBody}
+	rd.br = idleread.Within(&rd.own, r)
+	return rd
 }
 
 // Wait blocks until a packet may be read, holding no buffer meanwhile

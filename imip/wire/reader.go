@@ -113,13 +113,18 @@ type Reader struct {
 	// NewReader sets DefaultMaxLine.
 	MaxLine int
 
-	br *idleread.Reader
+	// br reads through own, unless the reader was made over an
+	// idleread.Reader, which it then shares (see idleread.Within).
+	br  *idleread.Reader
+	own idleread.Reader
 }
 
 // NewReader reads blocks from r, buffered; between blocks it holds no
 // buffer (see idleread).
 func NewReader(r io.Reader) *Reader {
-	return &Reader{MaxBlock: DefaultMaxBlock, MaxLine: DefaultMaxLine, br: idleread.NewReader(r)}
+	rd := &Reader{MaxBlock: DefaultMaxBlock, MaxLine: DefaultMaxLine}
+	rd.br = idleread.Within(&rd.own, r)
+	return rd
 }
 
 // Wait blocks until a block may be read, holding no buffer meanwhile

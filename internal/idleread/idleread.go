@@ -28,7 +28,7 @@ const maxEmptyReads = 100
 type Reader struct {
 	src  io.Reader
 	buf  *[BufferSize]byte // nil while nothing is buffered
-	r, w int               // unread bytes are buf[r:w]
+	r, w int32             // unread bytes are buf[r:w]; 32 bits keep the record a size class smaller
 	err  error             // from src, returned once buf is consumed
 	full bool              // the last read from src filled the room offered
 }
@@ -43,8 +43,20 @@ func NewReader(src io.Reader) *Reader {
 	return &Reader{src: src}
 }
 
+// Within is NewReader for a Reader kept inside a frame reader's record:
+// src itself when it is a Reader already, else own, set up to read src.
+// One allocation less for each connection, and one record fewer to be
+// strewn among a login's garbage.
+func Within(own *Reader, src io.Reader) *Reader {
+	if r, ok := src.(*Reader); ok {
+		return r
+	}
+	*own = Reader{src: src}
+	return own
+}
+
 // Buffered returns the number of bytes that can be read without reading src.
-func (b *Reader) Buffered() int { return b.w - b.r }
+func (b *Reader) Buffered() int { return int(b.w - b.r) }
 
 func (b *Reader) unread() []byte {
 	if b.buf == nil {
@@ -102,7 +114,7 @@ func (b *Reader) fill() {
 	if b.r == b.w {
 		b.Release()
 		if buf, n, err := readSocket(b.src); err != errors.ErrUnsupported {
-			b.buf, b.w, b.err = buf, n, err
+			b.buf, b.w, b.err = buf, int32(n), err
 			b.full = n == BufferSize
 			return
 		}
@@ -116,10 +128,10 @@ func (b *Reader) fill() {
 		b.r = 0
 	}
 	for range maxEmptyReads {
-		room := BufferSize - b.w
+		room := BufferSize - int(b.w)
 		n, err := b.src.Read(b.buf[b.w:])
 		b.full = n == room
-		b.w += n
+		b.w += int32(n)
 		if err != nil {
 			b.err = err
 			return
@@ -149,7 +161,7 @@ func (b *Reader) ReadReady() bool {
 		return true
 	}
 	b.Release()
-	b.buf, b.w, b.err = buf, n, err
+	b.buf, b.w, b.err = buf, int32(n), err
 	b.full = n == BufferSize
 	return true
 }
@@ -181,8 +193,8 @@ func (b *Reader) ReadSlice(delim byte) ([]byte, error) {
 	searched := 0
 	for {
 		if i := bytes.IndexByte(b.unread()[searched:], delim); i >= 0 {
-			line := b.buf[b.r : b.r+searched+i+1]
-			b.r += searched + i + 1
+			line := b.buf[b.r : int(b.r)+searched+i+1]
+			b.r += int32(searched + i + 1)
 			return line, nil
 		}
 		if b.err != nil {
@@ -240,6 +252,6 @@ func (b *Reader) Read(p []byte) (int, error) {
 		}
 	}
 	n := copy(p, b.buf[b.r:b.w])
-	b.r += n
+	b.r += int32(n)
 	return n, nil
 }

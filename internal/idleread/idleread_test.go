@@ -445,3 +445,19 @@ func TestMayHaveMore(t *testing.T) {
 		t.Fatal("a read of less than the room: MayHaveMore true")
 	}
 }
+
+// A frame reader made over a Reader reads through that Reader, so that
+// nothing is buffered twice; over anything else it sets up its own.
+func TestWithinSharesAReader(t *testing.T) {
+	shared := NewReader(strings.NewReader("one\ntwo\n"))
+	var own Reader
+	if got := Within(&own, shared); got != shared {
+		t.Fatalf("Within over a Reader = %p, want that Reader %p", got, shared)
+	}
+	if got := Within(&own, strings.NewReader("x\n")); got != &own {
+		t.Fatalf("Within over a strings.Reader = %p, want own %p", got, &own)
+	}
+	if line, err := own.ReadSlice('\n'); string(line) != "x\n" || err != nil {
+		t.Fatalf("own read %q, %v; want \"x\\n\"", line, err)
+	}
+}

@@ -242,13 +242,18 @@ type Reader struct {
 	// DefaultMaxMessage, and values below 1 mean the default too.
 	MaxMessage int
 
-	br *idleread.Reader
+	// br reads through own, unless the reader was made over an
+	// idleread.Reader, which it then shares (see idleread.Within).
+	br  *idleread.Reader
+	own idleread.Reader
 }
 
 // NewReader reads messages from r, buffered; between messages it holds no
 // buffer (see idleread).
 func NewReader(r io.Reader) *Reader {
-	return &Reader{MaxMessage: DefaultMaxMessage, br: idleread.NewReader(r)}
+	rd := &Reader{MaxMessage: DefaultMaxMessage}
+	rd.br = idleread.Within(&rd.own, r)
+	return rd
 }
 
 // Wait blocks until a message may be read, holding no buffer meanwhile

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -77,17 +78,26 @@ var DefaultLimits = Limits{MaxLine: 1024, MaxPayload: 8192}
 // Reader decodes commands from a stream. Between commands it holds no
 // buffer (see idleread): an idle connection costs its reader a few words.
 type Reader struct {
-	br       *idleread.Reader
-	limits   Limits
-	payloads []string
+	// br reads through own, unless the reader was made over an
+	// idleread.Reader, which it then shares (see idleread.Within).
+	br  *idleread.Reader
+	own idleread.Reader
+	// The limits in 32 bits keep the record in the 96-byte size class.
+	maxLine, maxPayload int32
+	payloads            []string
 }
 
 // NewReader reads commands from r. payloadCommands names the commands whose
 // last parameter counts payload bytes (MSG and QRY from clients, MSG from
 // servers).
 func NewReader(r io.Reader, limits Limits, payloadCommands ...string) *Reader {
-	return &Reader{br: idleread.NewReader(r), limits: limits, payloads: payloadCommands}
+	rd := &Reader{maxLine: clamp32(limits.MaxLine), maxPayload: clamp32(limits.MaxPayload), payloads: payloadCommands}
+	rd.br = idleread.Within(&rd.own, r)
+	return rd
 }
+
+// clamp32 is n within int32, for a limit no frame comes near.
+func clamp32(n int) int32 { return int32(min(n, math.MaxInt32)) }
 
 // Wait blocks until a command may be read, holding no buffer meanwhile
 // (see idleread.Reader.Wait).
@@ -149,7 +159,7 @@ func (r *Reader) ReadCommand() (Command, error) {
 		if err != nil || n < 0 {
 			return cmd, ErrBadLength
 		}
-		if n > r.limits.MaxPayload {
+		if n > int(r.maxPayload) {
 			return cmd, ErrPayloadTooLarge
 		}
 		cmd.Payload = make([]byte, n)
@@ -165,7 +175,7 @@ func (r *Reader) readLine() (string, error) {
 	for {
 		chunk, err := r.br.ReadSlice('\n')
 		if err == nil {
-			if len(long)+len(chunk) > r.limits.MaxLine {
+			if len(long)+len(chunk) > int(r.maxLine) {
 				return "", ErrLineTooLong
 			}
 			if long != nil {
@@ -175,7 +185,7 @@ func (r *Reader) readLine() (string, error) {
 		}
 		if errors.Is(err, bufio.ErrBufferFull) {
 			long = append(long, chunk...)
-			if len(long) > r.limits.MaxLine {
+			if len(long) > int(r.maxLine) {
 				return "", ErrLineTooLong
 			}
 			continue

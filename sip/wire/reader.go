@@ -87,14 +87,19 @@ var ErrTruncated = fmt.Errorf("sip: stream ended inside a message: %w", io.ErrUn
 // Reader reads messages from a stream. Between messages it holds no
 // buffer (see idleread): an idle connection costs its reader a few words.
 type Reader struct {
+	// br reads through own, unless the reader was made over an
+	// idleread.Reader, which it then shares (see idleread.Within).
 	br  *idleread.Reader
+	own idleread.Reader
 	lim Limits
 }
 
 // NewReader reads from r within lim.
 func NewReader(r io.Reader, lim Limits) *Reader {
 	lim.defaults()
-	return &Reader{br: idleread.NewReader(r), lim: lim}
+	rd := &Reader{lim: lim}
+	rd.br = idleread.Within(&rd.own, r)
+	return rd
 }
 
 // Wait blocks until a message may be read, holding no buffer meanwhile
