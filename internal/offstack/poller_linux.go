@@ -153,7 +153,7 @@ func watch(r SocketReader, sock net.Conn, d Deadlines, c Conn) bool {
 	l.id = p.lastID
 	p.loops[l.id] = l
 	p.mu.Unlock()
-	d.WakeReader(l.wake)
+	d.WakeReader(l)
 	l.setDeadline(c.Arm())
 	if r.Buffered() > 0 || p.arm(l) != armWaits {
 		// What came with the connection's handshake is not waited for.
@@ -245,9 +245,9 @@ func (l *loop) due() time.Time {
 	return time.Unix(0, l.deadline)
 }
 
-// wake makes a waiting loop run at once, so that its read finds out what
+// Wake makes a waiting loop run at once, so that its read finds out what
 // became of the connection; a running one runs again before it waits.
-func (l *loop) wake() {
+func (l *loop) Wake() {
 	p := thePoller
 	p.mu.Lock()
 	claimed := p.claim(l)

@@ -31,12 +31,16 @@ type Deadlines interface {
 	// SetReadDeadline sets the socket's read deadline, or an earlier one
 	// when the reader is to stop now.
 	SetReadDeadline(t time.Time) error
-	// WakeReader has wake called whenever the reader is to stop waiting
+	// WakeReader has w woken whenever the reader is to stop waiting
 	// for the client: the connection was closed, or its reads were told
 	// to end. A reader parked in Go's poller notices that by itself; one
 	// that waits with no goroutine (see Serve) must be woken.
-	WakeReader(wake func())
+	WakeReader(w Waker)
 }
+
+// Waker is a reader waiting with no goroutine, which Wake makes stop
+// waiting: the loop itself, so that no closure is kept for it.
+type Waker = interface{ Wake() }
 
 // Setup runs f, which sets up a connection on sock for Serve: on the
 // calling goroutine where Serve will hand sock to the poller and return,

@@ -28,8 +28,8 @@ type echoConn struct {
 
 	deadlinesSet atomic.Int64
 
-	mu   sync.Mutex
-	wake func()
+	mu     sync.Mutex
+	reader Waker
 }
 
 func (c *echoConn) Next() (bool, error) {
@@ -72,9 +72,9 @@ func (c *echoConn) SetReadDeadline(t time.Time) error {
 	return c.nc.SetReadDeadline(t)
 }
 
-func (c *echoConn) WakeReader(wake func()) {
+func (c *echoConn) WakeReader(w Waker) {
 	c.mu.Lock()
-	c.wake = wake
+	c.reader = w
 	c.mu.Unlock()
 }
 
@@ -82,10 +82,10 @@ func (c *echoConn) WakeReader(wake func()) {
 func (c *echoConn) closeAndWake() {
 	_ = c.nc.Close()
 	c.mu.Lock()
-	wake := c.wake
+	reader := c.reader
 	c.mu.Unlock()
-	if wake != nil {
-		wake()
+	if reader != nil {
+		reader.Wake()
 	}
 }
 

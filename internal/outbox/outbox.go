@@ -50,8 +50,6 @@ type Outbox struct {
 	// connection or a wrapper that adds nothing to what is written, never
 	// TLS), for writes that do not wait; nil otherwise.
 	raw          syscall.RawConn
-	writeNow     func(fd uintptr) bool // made once: a closure per write is an allocation
-	wroteNow     int                   // what writeNow wrote, under mu
 	maxPending   int
 	writeTimeout time.Duration
 
@@ -69,9 +67,9 @@ type Outbox struct {
 	// CloseWriteAfter) and is not woken.
 	readOn bool
 	err    error
-	// wakeReader is called when the reader is to stop waiting (see
+	// wakeReader is woken when the reader is to stop waiting (see
 	// WakeReader).
-	wakeReader func()
+	wakeReader Waker
 	// idle wakes Wait once no write goroutine runs; made by the first
 	// Wait, so an outbox no one waits on costs no more than its fields.
 	idle *sync.Cond
@@ -105,10 +103,6 @@ func New(conn net.Conn, maxPending int, writeTimeout time.Duration) *Outbox {
 	if sc, ok := conn.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
 			o.raw = raw
-			o.writeNow = func(fd uintptr) bool {
-				o.wroteNow = rawio.WriteSome(fd, o.pending)
-				return true // never wait for room: the write goroutine does
-			}
 		}
 	}
 	return o
@@ -235,11 +229,16 @@ func (o *Outbox) writeNowLocked(owned bool) []mark {
 	if o.raw == nil || len(o.pending) == 0 {
 		return nil
 	}
-	o.wroteNow = 0
-	if err := o.raw.Write(o.writeNow); err != nil || o.wroteNow <= 0 {
+	op := socketWrites.Get().(*socketWrite)
+	op.from = o.pending
+	err := o.raw.Write(op.write)
+	n := op.wrote
+	op.from, op.wrote = nil, 0
+	socketWrites.Put(op)
+	if err != nil || n <= 0 {
 		return nil
 	}
-	n, k := o.wroteNow, 0
+	k := 0
 	for k < len(o.marks) && o.marks[k].end <= n {
 		k++
 	}
@@ -390,17 +389,40 @@ func (o *Outbox) SetReadDeadline(t time.Time) error {
 	return o.conn.SetReadDeadline(t)
 }
 
-// WakeReader has wake called, with the outbox's lock held, whenever the
+// Waker is a reader that waits without a goroutine: Wake makes it stop
+// waiting. It is an interface rather than a func so that the reader itself
+// is kept, not a closure made for it (an allocation per connection).
+type Waker = interface{ Wake() }
+
+// socketWrite is one writeNowLocked's write, with its function made once
+// for the pool rather than once per outbox, which would keep a closure
+// for every connection.
+type socketWrite struct {
+	write func(fd uintptr) bool
+	from  []byte
+	wrote int
+}
+
+var socketWrites = sync.Pool{New: func() any {
+	op := new(socketWrite)
+	op.write = func(fd uintptr) bool {
+		op.wrote = rawio.WriteSome(fd, op.from)
+		return true // never wait for room: the write goroutine does
+	}
+	return op
+}}
+
+// WakeReader has w woken, with the outbox's lock held, whenever the
 // outbox closes the connection or ends its reads (closing only the sending
 // side): a reader that waits without a goroutine (offstack.Serve) is not
 // woken by the socket. An outbox that closed already (the server shut down
-// as the connection was being set up) calls it at once. wake must not
+// as the connection was being set up) wakes it at once. Wake must not
 // block, nor use the outbox.
-func (o *Outbox) WakeReader(wake func()) {
+func (o *Outbox) WakeReader(w Waker) {
 	o.mu.Lock()
-	o.wakeReader = wake
+	o.wakeReader = w
 	if o.closed {
-		wake()
+		w.Wake()
 	}
 	o.mu.Unlock()
 }
@@ -413,7 +435,7 @@ func (o *Outbox) closeConn() {
 
 func (o *Outbox) wake() {
 	if o.wakeReader != nil {
-		o.wakeReader()
+		o.wakeReader.Wake()
 	}
 }
 

@@ -295,6 +295,11 @@ func TestHoldEndsEarly(t *testing.T) {
 // A reader that waits without a goroutine learns when the outbox closes
 // the connection or ends its reads: Close, CloseAfter's last words and an
 // overflow each wake it; CloseWriteAfter, whose reader reads on, does not.
+// wakeFunc is a Waker that calls itself.
+type wakeFunc func()
+
+func (f wakeFunc) Wake() { f() }
+
 func TestWakeReader(t *testing.T) {
 	cases := []struct {
 		name  string
@@ -311,13 +316,13 @@ func TestWakeReader(t *testing.T) {
 			server, _ := fakeserver.TCPPair(t)
 			o := New(server, 1<<10, time.Second)
 			var wakes int
-			o.WakeReader(func() { wakes++ })
+			o.WakeReader(wakeFunc(func() { wakes++ }))
 			tc.close(o)
 			// A reader that comes after the close is woken at once.
 			late := New(server, 1<<10, time.Second)
 			tc.close(late)
 			lateWakes := 0
-			late.WakeReader(func() { lateWakes++ })
+			late.WakeReader(wakeFunc(func() { lateWakes++ }))
 			if lateWakes != 1 {
 				t.Fatalf("a reader after the close was woken %d times, want once", lateWakes)
 			}
@@ -375,7 +380,7 @@ func TestCloseAfterWithoutWaiting(t *testing.T) {
 	server, client := fakeserver.TCPPair(t)
 	o := New(server, 1<<20, time.Second)
 	var wakes int
-	o.WakeReader(func() { wakes++ })
+	o.WakeReader(wakeFunc(func() { wakes++ }))
 	o.CloseAfter([]byte("OUT\r\n"))
 	o.mu.Lock()
 	writing, closed := o.writing, o.closed

@@ -142,7 +142,7 @@ type socketDeadlines struct {
 
 func (d socketDeadlines) SetReadDeadline(t time.Time) error { return d.sock.SetReadDeadline(t) }
 
-func (d socketDeadlines) WakeReader(wake func()) { d.out.WakeReader(wake) }
+func (d socketDeadlines) WakeReader(w outbox.Waker) { d.out.WakeReader(w) }
 
 // batchWriter is where the WebSocket's frames go. Between begin and end
 // (the outbox writing its queue) they gather in a pooled buffer and leave
