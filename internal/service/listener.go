@@ -113,7 +113,12 @@ type Listener struct {
 	refusalLog   throttle
 }
 
-type addrCount struct{ conns, preLogin int }
+// addrCount is what an address (or IPv6 /64) holds: its connections keep
+// a pointer to it, which takes less room in each than the key.
+type addrCount struct {
+	key             netip.Prefix
+	conns, preLogin int
+}
 
 // NewListener guards l.
 func NewListener(l net.Listener, o ListenerOptions) *Listener {
@@ -231,7 +236,7 @@ func (l *Listener) admit(nc net.Conn) net.Conn {
 	l.failing = false
 	a := l.perAddr[key]
 	if a == nil {
-		a = &addrCount{}
+		a = &addrCount{key: key}
 	}
 	var reason string
 	switch {
@@ -245,7 +250,7 @@ func (l *Listener) admit(nc net.Conn) net.Conn {
 		reason = "prelogin"
 	}
 	if reason == "" {
-		c := &admittedConn{Conn: nc, l: l, key: key}
+		c := &admittedConn{Conn: nc, l: l, count: a}
 		l.perAddr[key] = a
 		a.conns++
 		l.conns++
@@ -338,7 +343,7 @@ func rawConn(nc net.Conn) (syscall.RawConn, error) {
 type admittedConn struct {
 	net.Conn
 	l        *Listener
-	key      netip.Prefix
+	count    *addrCount // guarded by l.mu
 	loggedIn atomic.Bool
 	released bool // guarded by l.mu
 }
@@ -359,7 +364,7 @@ func (c *admittedConn) Close() error {
 	l.mu.Lock()
 	if !c.released {
 		c.released = true
-		a := l.perAddr[c.key]
+		a := c.count
 		a.conns--
 		l.conns--
 		if !c.loggedIn.Load() {
@@ -367,7 +372,7 @@ func (c *admittedConn) Close() error {
 			l.preLogin--
 		}
 		if a.conns == 0 {
-			delete(l.perAddr, c.key)
+			delete(l.perAddr, a.key)
 		}
 	}
 	l.mu.Unlock()
@@ -385,7 +390,7 @@ func (c *admittedConn) markLoggedIn() {
 		return
 	}
 	c.loggedIn.Store(true)
-	l.perAddr[c.key].preLogin--
+	c.count.preLogin--
 	l.preLogin--
 }
 
