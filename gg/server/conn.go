@@ -115,13 +115,12 @@ func (s *Server) handle(nc net.Conn) {
 func (s *Server) open(nc net.Conn) *conn {
 	// The connection's name in the log is not its seed: the seed and a
 	// login hash are enough to try passwords offline.
-	var seed, id [4]byte
+	var seed [4]byte
 	_, _ = rand.Read(seed[:])
-	_, _ = rand.Read(id[:])
 	c := &conn{
 		srv:     s,
 		nc:      nc,
-		logAs:   connlog.Conn{Name: hex.EncodeToString(id[:]), Remote: nc.RemoteAddr()},
+		logAs:   connlog.Conn{ID: connlog.NewID(), Remote: nc.RemoteAddr()},
 		rd:      wire.NewReader(nc),
 		out:     outbox.New(nc, s.cfg.MaxPendingBytes, s.cfg.WriteTimeout),
 		rate:    ratelimit.New(s.cfg.PacketsPerSecond, s.cfg.PacketBurst),

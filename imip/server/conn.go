@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -88,8 +87,6 @@ func (s *Server) handle(nc net.Conn) {
 // open sets a connection up, or closes it and returns nil when the server
 // is shutting down.
 func (s *Server) open(nc net.Conn) *conn {
-	var id [4]byte
-	_, _ = rand.Read(id[:])
 	var salt [4]byte
 	_, _ = rand.Read(salt[:])
 	c := &conn{
@@ -101,7 +98,7 @@ func (s *Server) open(nc net.Conn) *conn {
 		salt:    binary.BigEndian.Uint32(salt[:]),
 		loginBy: time.Now().Add(s.cfg.LoginTimeout).UnixNano(),
 	}
-	c.logAs = connlog.Conn{Name: hex.EncodeToString(id[:]), Remote: nc.RemoteAddr()}
+	c.logAs = connlog.Conn{ID: connlog.NewID(), Remote: nc.RemoteAddr()}
 	c.rd.MaxBlock = s.cfg.MaxBlockBytes
 	if !s.tracker.Track(c) {
 		_ = nc.Close()

@@ -8,7 +8,7 @@ import (
 // What an idle session keeps here stays within the size classes it was
 // cut to (BenchmarkIdleSession in cmd/crosstalk measures the whole).
 func TestIdleStateSize(t *testing.T) {
-	if n := unsafe.Sizeof(conn{}); n > 288 {
-		t.Errorf("a connection keeps %d bytes, want at most 288", n)
+	if n := unsafe.Sizeof(conn{}); n > 256 {
+		t.Errorf("a connection keeps %d bytes, want at most 256", n)
 	}
 }

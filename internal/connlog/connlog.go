@@ -10,6 +10,7 @@ package connlog
 import (
 	"context"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"sync/atomic"
 )
@@ -19,18 +20,34 @@ type Source interface {
 	LogAttrs(r *slog.Record)
 }
 
-// Conn is what a connection's lines say about it: conn=Name, role=Role
-// (when set), remote=Remote and, once Account is set, account=Account.
+// Conn is what a connection's lines say about it: conn=ID (eight hex
+// digits), role=Role (when set), remote=Remote and, once Account is set,
+// account=Account. The ID is kept as a number and written out only when a
+// line is logged: a name string would be one more allocation an idle
+// connection keeps.
 type Conn struct {
-	Name    string
+	ID      uint32
+	Account atomic.Uint32
 	Role    string
 	Remote  net.Addr
-	Account atomic.Uint32
+}
+
+// NewID returns a random ID, to tell a connection's lines from others'.
+func NewID() uint32 { return rand.Uint32() }
+
+// name is the ID as the lines write it.
+func (c *Conn) name() string {
+	var b [8]byte
+	const digits = "0123456789abcdef"
+	for i, id := len(b)-1, c.ID; i >= 0; i, id = i-1, id>>4 {
+		b[i] = digits[id&0xf]
+	}
+	return string(b[:])
 }
 
 // LogAttrs adds the connection's attributes to r.
 func (c *Conn) LogAttrs(r *slog.Record) {
-	r.AddAttrs(slog.String("conn", c.Name))
+	r.AddAttrs(slog.String("conn", c.name()))
 	if c.Role != "" {
 		r.AddAttrs(slog.String("role", c.Role))
 	}

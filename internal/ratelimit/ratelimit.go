@@ -10,13 +10,19 @@ import (
 // connection costs no timer. It is not safe for concurrent use: each
 // connection's reader owns its own.
 type Bucket struct {
-	rate, burst, tokens float64
-	last                time.Time
+	// rate and burst in 32 bits, last as an offset from epoch rather than
+	// a time.Time: a third of the room, in every connection's record.
+	rate, burst float32
+	tokens      float64
+	last        time.Duration // since epoch, plus one; 0: never used
 }
+
+// epoch is what Bucket.last counts from.
+var epoch = time.Now()
 
 // New allows rate commands per second on average and burst at once.
 func New(rate float64, burst int) Bucket {
-	return Bucket{rate: rate, burst: float64(burst), tokens: float64(burst)}
+	return Bucket{rate: float32(rate), burst: float32(burst), tokens: float64(burst)}
 }
 
 // Allow takes one token if there is one.
@@ -38,14 +44,15 @@ func (b *Bucket) Reserve(now time.Time) time.Duration {
 	if b.tokens >= 0 {
 		return 0
 	}
-	return time.Duration(-b.tokens / b.rate * float64(time.Second))
+	return time.Duration(-b.tokens / float64(b.rate) * float64(time.Second))
 }
 
 func (b *Bucket) refill(now time.Time) {
-	if !b.last.IsZero() {
-		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	at := now.Sub(epoch) + 1
+	if b.last != 0 {
+		b.tokens = min(float64(b.burst), b.tokens+(at-b.last).Seconds()*float64(b.rate))
 	}
-	b.last = now
+	b.last = at
 }
 
 // Sampler lets one occurrence through per interval and counts the rest, for

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -89,12 +88,10 @@ func (s *Server) handle(nc net.Conn) {
 // open sets a connection up and sends the login challenge, or closes it
 // and returns nil when the server is shutting down.
 func (s *Server) open(nc net.Conn) *conn {
-	var id [4]byte
-	_, _ = rand.Read(id[:])
 	c := &conn{
 		srv:     s,
 		nc:      nc,
-		logAs:   connlog.Conn{Name: hex.EncodeToString(id[:]), Remote: nc.RemoteAddr()},
+		logAs:   connlog.Conn{ID: connlog.NewID(), Remote: nc.RemoteAddr()},
 		rd:      wire.NewReader(nc),
 		rate:    ratelimit.New(s.cfg.MessagesPerSecond, s.cfg.MessageBurst),
 		nonce:   (*[wire.NonceSize]byte)(wire.NewNonce()),

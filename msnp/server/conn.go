@@ -155,7 +155,7 @@ func (s *Server) open(nc net.Conn, role role) *conn {
 		cancel:  func() {},
 		loginBy: time.Now().Add(s.cfg.HandshakeTimeout).UnixNano(),
 	}
-	c.logAs = connlog.Conn{Name: randomDigits(8), Role: role.String(), Remote: nc.RemoteAddr()}
+	c.logAs = connlog.Conn{ID: connlog.NewID(), Role: role.String(), Remote: nc.RemoteAddr()}
 	if role == roleSwitchboard {
 		c.ctx, c.cancel = context.WithCancel(c.ctx)
 	}

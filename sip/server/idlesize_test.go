@@ -8,7 +8,7 @@ import (
 // What an idle session keeps here stays within the size classes it was
 // cut to (BenchmarkIdleSession in cmd/crosstalk measures the whole).
 func TestIdleStateSize(t *testing.T) {
-	if n := unsafe.Sizeof(conn{}); n > 480 {
-		t.Errorf("a connection keeps %d bytes, want at most 480", n)
+	if n := unsafe.Sizeof(conn{}); n > 448 {
+		t.Errorf("a connection keeps %d bytes, want at most 448", n)
 	}
 }
