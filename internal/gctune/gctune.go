@@ -64,13 +64,14 @@ const (
 	// DefaultTick reacts to a burst of logins within a second.
 	DefaultTick = time.Second
 	// DefaultMinHeadroom lets a burst of 5,000 logins a second allocate
-	// for a twentieth of a second between collections until Run raises
+	// for a fortieth of a second between collections until Run raises
 	// GOGC at its next tick. It bounds the garbage that the burst's last
 	// collections leave among the sessions' records, in spans that stay
 	// in use while the sessions do: 16 MiB had left about 0.4 KiB more
-	// per idle session after 19,000 MSN logins. Run lowers GOGC to 25
-	// only above 16 MiB live, and not at all below 4 MiB.
-	DefaultMinHeadroom = 4 << 20
+	// per idle session after 19,000 MSN logins than 4 MiB, and 4 MiB
+	// about 0.1 KiB more than 2 MiB. Run lowers GOGC to 25 only above
+	// 8 MiB live, and not at all below 2 MiB.
+	DefaultMinHeadroom = 2 << 20
 )
 
 // quietAllocation is what the process may allocate between two releases
