@@ -292,14 +292,14 @@ func TestHoldEndsEarly(t *testing.T) {
 	})
 }
 
-// A reader that waits without a goroutine learns when the outbox closes
-// the connection or ends its reads: Close, CloseAfter's last words and an
-// overflow each wake it; CloseWriteAfter, whose reader reads on, does not.
 // wakeFunc is a Waker that calls itself.
 type wakeFunc func()
 
 func (f wakeFunc) Wake() { f() }
 
+// A reader that waits without a goroutine learns when the outbox closes
+// the connection or ends its reads: Close, CloseAfter's last words and an
+// overflow each wake it; CloseWriteAfter, whose reader reads on, does not.
 func TestWakeReader(t *testing.T) {
 	cases := []struct {
 		name  string
