@@ -281,6 +281,7 @@ func (h *Hub) scheduleResync(number uint32) {
 // resync is a snapshot of what a session's contacts look like now, handed
 // over by the dispatcher in order with the events around it.
 type resync struct {
+	number  uint32 // the session's account
 	session *Session
 	events  []Event
 }
@@ -310,12 +311,13 @@ func (h *Hub) resyncPresence(number uint32) {
 		}
 		events = append(events, Event{Kind: EventPresence, From: e.Contact, Status: st, Text: text})
 	}
+	st := h.stripeOf(number)
 	for _, s := range sessions {
-		h.waiting.Add(1)
+		st.waiting.Add(1)
 		select {
-		case h.resyncs <- resync{session: s, events: events}:
+		case h.resyncs <- resync{number: number, session: s, events: events}:
 		case <-ctx.Done():
-			h.waiting.Add(-1)
+			st.waiting.Add(-1)
 			return
 		}
 	}

@@ -76,17 +76,9 @@ type Hub struct {
 	resyncs chan resync
 	stop    chan struct{}
 	done    chan struct{}
-	// dispatching is held while events are handed to this node's
-	// sessions: by the dispatcher for each event it takes, and by a sender
-	// that hands its message over itself (see dispatchHere). Endpoints'
-	// Deliver never runs twice at once.
-	dispatching sync.Mutex
-	// waiting counts the events and resyncs queued for the dispatcher and
-	// not yet handed over; none may be overtaken.
-	waiting atomic.Int64
-	// targets is the reusable list of an event's sessions, under
-	// dispatching.
-	targets  []*Session
+	// stripes order the handing over of events to this node's sessions,
+	// each for the accounts whose numbers fall in it (see stripeOf).
+	stripes  [dispatchStripes]dispatchStripe
 	receipts receipts
 	// directory replicates the presence bucket (see its doc).
 	directory directory
@@ -108,6 +100,32 @@ type Hub struct {
 	nodeDropped int
 
 	presenceLocks [64]sync.Mutex
+}
+
+// dispatchStripes is how many stripes the accounts of this node's
+// sessions are spread over: senders to different accounts seldom share
+// one, so that they hand their messages over themselves rather than
+// through the dispatcher.
+const dispatchStripes = 64
+
+// dispatchStripe is what orders the events of the accounts in one stripe.
+type dispatchStripe struct {
+	// dispatching is held while events are handed to the stripe's
+	// sessions: by the dispatcher for each event it takes, and by a sender
+	// that hands its message over itself (see dispatchHere). An endpoint's
+	// Deliver never runs twice at once.
+	dispatching sync.Mutex
+	// waiting counts the stripe's events and resyncs queued for the
+	// dispatcher and not yet handed over; none may be overtaken.
+	waiting atomic.Int64
+	// targets is the reusable list of an event's sessions, under
+	// dispatching.
+	targets []*Session
+}
+
+// stripeOf is the stripe of the account number.
+func (h *Hub) stripeOf(number uint32) *dispatchStripe {
+	return &h.stripes[number%dispatchStripes]
 }
 
 // envelope is one event on its way to the sessions of one account on this
@@ -346,11 +364,12 @@ func (h *Hub) fromBus(msg *nats.Msg) {
 // told no session took it, and the account's sessions here are given their
 // contacts' presence afresh once the burst is over.
 func (h *Hub) enqueue(e envelope) {
-	h.waiting.Add(1)
+	st := h.stripeOf(e.to)
+	st.waiting.Add(1)
 	select {
 	case h.queue <- e:
 	default:
-		h.waiting.Add(-1)
+		st.waiting.Add(-1)
 		h.refused(e.ev.Kind, "queue_full", e.to)
 		h.answer(e, 0)
 		h.scheduleResync(e.to)
@@ -374,17 +393,19 @@ func (h *Hub) dispatch() {
 	for {
 		select {
 		case e := <-h.queue:
-			h.dispatching.Lock()
-			h.dispatchEvent(e)
-			h.waiting.Add(-1)
-			h.dispatching.Unlock()
+			st := h.stripeOf(e.to)
+			st.dispatching.Lock()
+			h.dispatchEvent(st, e)
+			st.waiting.Add(-1)
+			st.dispatching.Unlock()
 		case r := <-h.resyncs:
-			h.dispatching.Lock()
+			st := h.stripeOf(r.number)
+			st.dispatching.Lock()
 			for _, ev := range r.events {
 				r.session.endpoint.Deliver(ev)
 			}
-			h.waiting.Add(-1)
-			h.dispatching.Unlock()
+			st.waiting.Add(-1)
+			st.dispatching.Unlock()
 		case <-h.stop:
 			return
 		}
@@ -393,32 +414,34 @@ func (h *Hub) dispatch() {
 
 // dispatchHere hands a message event to this node's sessions on the
 // sender's goroutine, when nothing is queued for the dispatcher that it
-// would overtake and no one is dispatching: the sender learns at once
-// whether a session took it, without two switches between goroutines and
-// a wait per message. It reports whether it did (ok) and how many sessions
-// took the event; if not, the event goes through the queue. It never waits
-// for the lock, so a Deliver that sends a message of its own queues it
-// rather than deadlocking.
+// would overtake and no one is dispatching to its stripe: the sender
+// learns at once whether a session took it, without two switches between
+// goroutines and a wait per message. It reports whether it did (ok) and
+// how many sessions took the event; if not, the event goes through the
+// queue. It never waits for the lock, so a Deliver that sends a message of
+// its own queues it rather than deadlocking.
 func (h *Hub) dispatchHere(e envelope) (took int, ok bool) {
-	if !h.dispatching.TryLock() {
+	st := h.stripeOf(e.to)
+	if !st.dispatching.TryLock() {
 		return 0, false
 	}
-	defer h.dispatching.Unlock()
-	if h.waiting.Load() != 0 {
+	defer st.dispatching.Unlock()
+	if st.waiting.Load() != 0 {
 		return 0, false
 	}
-	return h.dispatchEvent(e), true
+	return h.dispatchEvent(st, e), true
 }
 
-// dispatchEvent hands e to this node's sessions, answers its sender and
-// returns how many sessions took it.
-func (h *Hub) dispatchEvent(e envelope) int {
+// dispatchEvent hands e to this node's sessions, under the dispatching
+// lock of st, e's stripe; it answers its sender and returns how many
+// sessions took it.
+func (h *Hub) dispatchEvent(st *dispatchStripe, e envelope) int {
 	if e.watermark > 0 && !h.directory.waitFor(e.watermark) {
 		h.warn("presence replica behind the bus", "revision", e.watermark)
 	}
 	ev := e.ev
 	h.mu.RLock()
-	targets := h.users.appendOf(h.targets[:0], e.to)
+	targets := h.users.appendOf(st.targets[:0], e.to)
 	h.mu.RUnlock()
 	took := 0
 	name, renamed := ev.renamedTo()
@@ -445,7 +468,7 @@ func (h *Hub) dispatchEvent(e envelope) int {
 		h.refused(ev.Kind, "no_session", e.to)
 	}
 	clear(targets)
-	h.targets = targets[:0]
+	st.targets = targets[:0]
 	h.answer(e, took)
 	return took
 }
