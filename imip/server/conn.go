@@ -17,6 +17,7 @@ import (
 
 	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/imip/wire"
+	"github.com/crosstalk-im/crosstalk/internal/bufpool"
 	"github.com/crosstalk-im/crosstalk/internal/connlog"
 	"github.com/crosstalk-im/crosstalk/internal/mailbox"
 	"github.com/crosstalk-im/crosstalk/internal/offstack"
@@ -218,12 +219,13 @@ func (c *conn) end(ctx context.Context) {
 }
 
 // encode gives b the next server ID, sorts its headers by name as the
-// Odigo server did, and encodes it. The caller holds wmu, so IDs rise in
-// the order blocks are queued.
-func (c *conn) encode(b *wire.Block) ([]byte, error) {
+// Odigo server did, and appends its encoding to dst (nil when it cannot
+// be encoded). The caller holds wmu, so IDs rise in the order blocks are
+// queued.
+func (c *conn) encode(dst []byte, b *wire.Block) ([]byte, error) {
 	b.Headers = append(b.Headers, wire.Header{Name: wire.HeaderID, Value: strconv.FormatUint(uint64(c.srv.nextID()), 10)})
 	slices.SortStableFunc(b.Headers, func(x, y wire.Header) int { return strings.Compare(x.Name, y.Name) })
-	enc, err := b.Encode()
+	enc, err := b.Append(dst)
 	if err != nil {
 		// Every value sent is built here from checked data; this is a bug.
 		c.log().Error("encode block", "block", b.String(), "err", err)
@@ -243,22 +245,27 @@ func (c *conn) send(b *wire.Block) error { return c.sendTracked(b, nil) }
 func (c *conn) sendTracked(b *wire.Block, receipt outbox.Receipt) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	enc, err := c.encode(b)
-	if err != nil {
+	buf := encoded.Get()
+	defer encoded.Put(buf)
+	var err error
+	if *buf, err = c.encode(*buf, b); err != nil {
 		return err
 	}
-	return c.out.WriteTracked(enc, receipt)
+	return c.out.WriteTracked(*buf, receipt)
 }
+
+// encoded keeps the buffers that blocks are encoded in for the outbox,
+// which keeps no reference to what it is given.
+var encoded = bufpool.Pool{Max: 4 << 10}
 
 // closeWith queues b as the last block and closes the connection after it.
 func (c *conn) closeWith(b *wire.Block) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	enc, err := c.encode(b)
-	if err != nil {
-		enc = nil
-	}
-	c.out.CloseAfter(enc)
+	buf := encoded.Get()
+	defer encoded.Put(buf)
+	*buf, _ = c.encode(*buf, b) // nil when b cannot be encoded
+	c.out.CloseAfter(*buf)
 }
 
 // disconnect ends the session with a server DISC giving the reason.
@@ -324,17 +331,24 @@ func statBlock(from hub.Account, st hub.Status, text string) *wire.Block {
 
 // messageBlock is an incoming message for the session's account.
 func messageBlock(from hub.Account, to uint32, msg hub.Message) *wire.Block {
-	// The block and its header lines in one allocation: every message
-	// delivered is built here.
+	// The block and its header lines in one allocation, with room for
+	// the ID that encode adds, and the values of From, Time and To in one
+	// string: every message delivered is built here.
 	b := &struct {
 		wire.Block
-		headers [4]wire.Header
+		headers [5]wire.Header
 	}{Block: wire.Block{Type: wire.TypeMESG}}
+	var room [128]byte
+	v := wire.AppendNick(strconv.AppendUint(room[:0], uint64(from.Number), 10), from.DisplayName)
+	fromEnd := len(v)
+	v = wire.AppendTime(v, msg.Sent)
+	timeEnd := len(v)
+	values := string(strconv.AppendUint(v, uint64(to), 10))
 	b.Headers = b.headers[:0]
 	b.Add(wire.HeaderContentType, wire.ContentTypeText).
-		Add(wire.HeaderFrom, address(from)).
-		Add(wire.HeaderTime, wire.FormatTime(msg.Sent)).
-		Add(wire.HeaderTo, strconv.FormatUint(uint64(to), 10))
+		Add(wire.HeaderFrom, values[:fromEnd]).
+		Add(wire.HeaderTime, values[fromEnd:timeEnd]).
+		Add(wire.HeaderTo, values[timeEnd:])
 	b.Body = []byte(msg.Text)
 	return &b.Block
 }

@@ -407,6 +407,11 @@ func TestAddresses(t *testing.T) {
 	if got := FormatAddress("1", ""); got != "1" {
 		t.Fatalf("FormatAddress = %q", got)
 	}
+	for _, nick := range []string{"", "Bob", "a \"b\"\r\nc", "caf\xe9 \x7f", "żółw"} {
+		if got, want := string(AppendNick([]byte("1"), nick)), FormatAddress("1", nick); got != want {
+			t.Errorf("AppendNick(%q) = %q, FormatAddress %q", nick, got, want)
+		}
+	}
 }
 
 func TestBuddyList(t *testing.T) {

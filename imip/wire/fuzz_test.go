@@ -63,7 +63,8 @@ func FuzzReader(f *testing.F) {
 
 // FuzzAddress: ParseAddress, ParseBuddyList, ParseTime and ParseStatus
 // never panic, and what parses formats to something that parses back the
-// same (nicknames as FormatAddress sanitises them).
+// same (nicknames as FormatAddress sanitises them, and as AppendNick
+// appends them).
 func FuzzAddress(f *testing.F) {
 	f.Add(`7654321 "Matthias", 2345678 "Odigo, Support",3456789,, `)
 	f.Add(`7654321 "say "hi", bye"`)
@@ -71,6 +72,9 @@ func FuzzAddress(f *testing.F) {
 	f.Add("2002-07-14T18:32:05Z")
 	f.Add("online")
 	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := string(AppendNick([]byte("1"), s)), FormatAddress("1", s); got != want {
+			t.Fatalf("AppendNick(%q) = %q, FormatAddress %q", s, got, want)
+		}
 		if c, err := ParseAddress(s); err == nil {
 			if !ValidUser(c.User) {
 				t.Fatalf("ParseAddress(%q) gave user %q", s, c.User)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // DefaultPort is the TCP port IMIP servers listen on.
@@ -216,17 +217,31 @@ func FormatAddress(user, nick string) string {
 	return user + ` "` + SanitizeNick(nick) + `"`
 }
 
+// AppendNick appends to dst what FormatAddress puts after the user: a
+// space and the sanitized nick in double quotes, nothing when nick is
+// empty.
+func AppendNick(dst []byte, nick string) []byte {
+	if nick == "" {
+		return dst
+	}
+	dst = append(dst, ' ', '"')
+	for _, r := range nick {
+		dst = utf8.AppendRune(dst, sanitizeNickRune(r))
+	}
+	return append(dst, '"')
+}
+
 // SanitizeNick returns nick as FormatAddress sends it.
-func SanitizeNick(nick string) string {
-	return strings.Map(func(r rune) rune {
-		switch {
-		case r == '"':
-			return '\''
-		case r < ' ' || r == 0x7F:
-			return ' '
-		}
-		return r
-	}, nick)
+func SanitizeNick(nick string) string { return strings.Map(sanitizeNickRune, nick) }
+
+func sanitizeNickRune(r rune) rune {
+	switch {
+	case r == '"':
+		return '\''
+	case r < ' ' || r == 0x7F:
+		return ' '
+	}
+	return r
 }
 
 // ParseAddress splits `user "nick"` (or a bare user). The user must be
