@@ -3,6 +3,8 @@
 package metrics
 
 import (
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	dto "github.com/prometheus/client_model/go"
@@ -138,6 +140,42 @@ var (
 		Help: "Sessions of dead nodes this node took out of presence.",
 	})
 )
+
+// counters keeps the counters looked up by CommandCounter and
+// MessageCounter.
+var counters sync.Map // counterKey → prometheus.Counter
+
+type counterKey struct {
+	vec             *prometheus.CounterVec
+	protocol, label string
+}
+
+// counter is vec's counter of the labels (the protocol's alone when label
+// is ""), looked up by its labels once and kept: a lookup by labels
+// hashes them all, for every command or message.
+func counter(vec *prometheus.CounterVec, protocol, label string) prometheus.Counter {
+	key := counterKey{vec, protocol, label}
+	if c, ok := counters.Load(key); ok {
+		return c.(prometheus.Counter)
+	}
+	labels := []string{protocol}
+	if label != "" {
+		labels = append(labels, label)
+	}
+	c, _ := counters.LoadOrStore(key, vec.WithLabelValues(labels...))
+	return c.(prometheus.Counter)
+}
+
+// CommandCounter is Commands' counter of protocol and command, which
+// must come from a bounded set of names (see Commands).
+func CommandCounter(protocol, command string) prometheus.Counter {
+	return counter(Commands, protocol, command)
+}
+
+// MessageCounter is Messages' counter of protocol.
+func MessageCounter(protocol string) prometheus.Counter {
+	return counter(Messages, protocol, "")
+}
 
 func init() {
 	Registry.MustRegister(Connections, Commands, Errors, Logins, LoginLocks, Messages, Events, EventsRefused, MessageOutcomes, OutputOverflows, MessageRelaySeconds, WakeupSeconds,

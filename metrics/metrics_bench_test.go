@@ -15,3 +15,18 @@ func BenchmarkMessageRelayObserve(b *testing.B) {
 		h.Observe(time.Since(readAt).Seconds())
 	}
 }
+
+// BenchmarkCommandCounter measures counting one command: its counter
+// looked up once and kept, against looking it up by its labels each time.
+func BenchmarkCommandCounter(b *testing.B) {
+	b.Run("kept", func(b *testing.B) {
+		for b.Loop() {
+			CommandCounter("bench", "MESG").Inc()
+		}
+	})
+	b.Run("by-labels", func(b *testing.B) {
+		for b.Loop() {
+			Commands.WithLabelValues("bench", "MESG").Inc()
+		}
+	})
+}

@@ -4,12 +4,8 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
-	"sync"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/crosstalk-im/crosstalk/gg/wire"
-	"github.com/crosstalk-im/crosstalk/metrics"
 )
 
 // secretPackets are dumped by size only: the seed and the login hash
@@ -38,21 +34,3 @@ func packetLabel(typ uint32) string {
 	}
 	return "unknown"
 }
-
-// commandCounters holds the command metric's counter of each label that
-// packets had, so that a packet does not look its series up by its labels
-// again: as many as packetLabel has labels.
-var commandCounters sync.Map // label → prometheus.Counter
-
-// commandCounter is the command metric's counter for packets of type typ.
-func commandCounter(typ uint32) prometheus.Counter {
-	label := packetLabel(typ)
-	if c, ok := commandCounters.Load(label); ok {
-		return c.(prometheus.Counter)
-	}
-	c, _ := commandCounters.LoadOrStore(label, metrics.Commands.WithLabelValues(protocolName, label))
-	return c.(prometheus.Counter)
-}
-
-// messagesCounted is the messages metric's counter for GG.
-var messagesCounted = sync.OnceValue(func() prometheus.Counter { return metrics.Messages.WithLabelValues(protocolName) })

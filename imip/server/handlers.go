@@ -319,7 +319,7 @@ func (c *conn) answerMessage(b *wire.Block, d hub.Delivery) {
 	case hub.MailboxFull:
 		code = CodeMailboxFull
 	default:
-		metrics.Messages.WithLabelValues(protocolName).Inc()
+		metrics.MessageCounter(protocolName).Inc()
 	}
 	errorsOnly := strings.EqualFold(strings.TrimSpace(b.Get(wire.HeaderACKType)), wire.AckTypeErrorsOnly)
 	if code != wire.CodeOK || !errorsOnly {

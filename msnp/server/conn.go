@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/internal/bufpool"
@@ -19,7 +18,6 @@ import (
 	"github.com/crosstalk-im/crosstalk/metrics"
 	"github.com/crosstalk-im/crosstalk/msnp/p2p"
 	"github.com/crosstalk-im/crosstalk/msnp/wire"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 type role uint8
@@ -239,7 +237,7 @@ func (c *conn) Next() (done bool, err error) {
 	if c.srv.cfg.Trace {
 		c.traceIn(c.ctx, cmd.Name, cmd.Args, len(cmd.Payload))
 	}
-	commandCounter(cmd.Name).Inc()
+	metrics.CommandCounter("msnp", commandLabel(cmd.Name)).Inc()
 	sc, onSwitchboard := c.h.(*sbConn)
 	if onSwitchboard {
 		sc.readAt = now
@@ -296,22 +294,6 @@ func commandLabel(name string) string {
 	}
 	return "unknown"
 }
-
-// commandCounters are the command metric's counters by label, looked up
-// once each rather than for every command (a hash of both labels).
-var commandCounters sync.Map // label → prometheus.Counter
-
-func commandCounter(name string) prometheus.Counter {
-	label := commandLabel(name)
-	if c, ok := commandCounters.Load(label); ok {
-		return c.(prometheus.Counter)
-	}
-	c, _ := commandCounters.LoadOrStore(label, metrics.Commands.WithLabelValues("msnp", label))
-	return c.(prometheus.Counter)
-}
-
-// messagesCounted is the messages metric's counter for MSN.
-var messagesCounted = sync.OnceValue(func() prometheus.Counter { return metrics.Messages.WithLabelValues(protocolName) })
 
 func (c *conn) replyError(cmd wire.Command, code int) {
 	trid, ok := cmd.TrID()
