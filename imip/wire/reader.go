@@ -206,6 +206,10 @@ func (r *Reader) ReadBlock() (*Block, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The length line, for an error, outlives the read buffer it is in;
+	// a usual one is copied on the stack.
+	var room [24]byte
+	lenLine = append(room[:0], lenLine...)
 	buf := make([]byte, n)
 	if got, err := io.ReadFull(r.br, buf); err != nil {
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
@@ -213,7 +217,7 @@ func (r *Reader) ReadBlock() (*Block, error) {
 		}
 		return nil, err
 	}
-	if err := parseContent(b, buf, string(lenLine)); err != nil {
+	if err := parseContent(b, buf, lenLine); err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -289,33 +293,49 @@ func (r *Reader) parseLength(typ string, line []byte) (int, error) {
 
 // parseContent splits the counted bytes into header lines, the blank line
 // and the body.
-func parseContent(b *Block, buf []byte, lenLine string) error {
-	for len(buf) > 0 {
-		i := bytes.IndexByte(buf, '\n')
+func parseContent(b *Block, buf, lenLine []byte) error {
+	// The header lines, up to the blank line or the end of the block, are
+	// made one string that the headers' names and values share: one
+	// allocation per block rather than one per header.
+	lines, headEnd := 0, len(buf)
+	for rest := buf; len(rest) > 0; lines++ {
+		i := bytes.IndexByte(rest, '\n')
 		if i < 0 {
-			return &LengthError{Type: b.Type, Line: lenLine,
-				Reason: fmt.Sprintf("the block ends inside the header line %q", buf)}
+			break
 		}
-		line := bytes.TrimSuffix(buf[:i], []byte{'\r'})
-		buf = buf[i+1:]
-		if len(line) == 0 {
-			b.Blank = true
-			if len(buf) > 0 {
-				b.Body = buf
-			}
-			return nil
+		if len(bytes.TrimSuffix(rest[:i], []byte{'\r'})) == 0 {
+			headEnd = len(buf) - len(rest)
+			break
 		}
+		rest = rest[i+1:]
+	}
+	if lines > 0 {
+		b.Headers = make([]Header, 0, lines)
+	}
+	for head := string(buf[:headEnd]); len(head) > 0; {
+		i := strings.IndexByte(head, '\n')
+		if i < 0 {
+			return &LengthError{Type: b.Type, Line: string(lenLine),
+				Reason: fmt.Sprintf("the block ends inside the header line %q", head)}
+		}
+		line := strings.TrimSuffix(head[:i], "\r")
+		head = head[i+1:]
 		h, err := parseHeader(b.Type, line)
 		if err != nil {
 			return err
 		}
 		b.Headers = append(b.Headers, h)
 	}
+	if headEnd < len(buf) {
+		b.Blank = true
+		if body := buf[headEnd+bytes.IndexByte(buf[headEnd:], '\n')+1:]; len(body) > 0 {
+			b.Body = body
+		}
+	}
 	return nil
 }
 
-func parseHeader(typ string, line []byte) (Header, error) {
-	s := string(line)
+func parseHeader(typ string, s string) (Header, error) {
 	name, value, ok := strings.Cut(s, ":")
 	switch {
 	case !ok:
