@@ -275,19 +275,36 @@ func (c *conn) disconnect(reason string) {
 	c.closeWith(b)
 }
 
-// reply makes an answer to req: Reference is req's ID when it had one.
-func reply(req *wire.Block, typ string, args ...string) *wire.Block {
-	b := wire.NewBlock(typ, args...)
-	if id, ok := req.ID(); ok {
-		b.Add(wire.HeaderReference, strconv.FormatUint(uint64(id), 10))
+// reply makes an answer to req of typ with the one argument arg:
+// Reference is req's ID when it had one.
+func reply(req *wire.Block, typ string, arg []byte) *wire.Block {
+	// The block, its argument and its headers, with room for the ID that
+	// encode adds, are one allocation, the argument and the Reference's
+	// value one string: every message a client sends is answered here.
+	b := &struct {
+		wire.Block
+		args    [1]string
+		headers [2]wire.Header
+	}{}
+	argEnd := len(arg)
+	id, hasID := req.ID()
+	if hasID {
+		arg = strconv.AppendUint(arg, uint64(id), 10)
 	}
-	return b
+	values := string(arg)
+	b.args[0] = values[:argEnd]
+	b.Block = wire.Block{Type: typ, Args: b.args[:], Headers: b.headers[:0]}
+	if hasID {
+		b.Add(wire.HeaderReference, values[argEnd:])
+	}
+	return &b.Block
 }
 
 // ackBlock is "ACK <code>" answering req. Our own codes carry a short
 // text, since no client can know them.
 func ackBlock(req *wire.Block, code wire.Code) *wire.Block {
-	b := reply(req, wire.TypeACK, strconv.Itoa(int(code)))
+	var room [32]byte
+	b := reply(req, wire.TypeACK, strconv.AppendInt(room[:0], int64(code), 10))
 	switch code {
 	case CodeRefused:
 		b.Body = []byte("the recipient does not accept your messages")
