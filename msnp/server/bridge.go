@@ -48,13 +48,15 @@ type parsedFormat struct {
 }
 
 // format is parseIMFormat of header, parsed once for a run of messages
-// that carry the same one (7 % of a message's CPU from MSN to GG).
-func (r *remote) format(header string) *hub.Format {
-	if last := r.lastFormat.Load(); last != nil && last.header == header {
+// that carry the same one (7 % of a message's CPU from MSN to GG), and
+// made a string only then.
+func (r *remote) format(header []byte) *hub.Format {
+	if last := r.lastFormat.Load(); last != nil && last.header == string(header) {
 		return last.format
 	}
-	f := parseIMFormat(header)
-	r.lastFormat.Store(&parsedFormat{header: header, format: f})
+	h := string(header)
+	f := parseIMFormat(h)
+	r.lastFormat.Store(&parsedFormat{header: h, format: f})
 	return f
 }
 
@@ -69,7 +71,7 @@ func (r *remote) relay(ctx context.Context, from hub.Account, payload []byte) hu
 	h := r.srv.cfg.Hub
 	switch p.contentType {
 	case "text/plain":
-		msg := hub.Message{Text: string(p.Body), Format: r.format(p.Header(imFormatHeader))}
+		msg := hub.Message{Text: string(p.Body), Format: r.format(p.HeaderBytes(imFormatHeader))}
 		d, err := h.SendMessage(ctx, from, r.acct.Number, msg, "")
 		if err != nil {
 			r.srv.log.Warn("relay to another protocol", "to", r.acct.Number, "err", err)

@@ -84,12 +84,12 @@ func TestLeadingHex(t *testing.T) {
 func TestRemoteFormat(t *testing.T) {
 	var r remote
 	const arial, courier = "FN=Arial; EF=B; CO=ff", "FN=Courier%20New; EF=; CO=0"
-	first := r.format(arial)
-	if again := r.format(arial); again != first {
+	first := r.format([]byte(arial))
+	if again := r.format([]byte(arial)); again != first {
 		t.Error("the same header was parsed again")
 	}
 	for _, h := range []string{courier, "", arial} {
-		got, want := r.format(h), parseIMFormat(h)
+		got, want := r.format([]byte(h)), parseIMFormat(h)
 		if (got == nil) != (want == nil) || got != nil && *got != *want {
 			t.Errorf("format(%q) = %+v, want %+v", h, got, want)
 		}

@@ -58,6 +58,10 @@ func nextHeader(rest []byte) (name, value, after []byte, ok bool) {
 // "". It is read for every message relayed, and allocates only the value.
 func (p Payload) Header(name string) string { return string(p.header(name)) }
 
+// HeaderBytes is Header in the payload's own bytes, which the caller must
+// neither change nor keep past the payload: none allocated.
+func (p Payload) HeaderBytes(name string) []byte { return p.header(name) }
+
 // header is the first value of the named header, in the payload's bytes.
 func (p Payload) header(name string) []byte {
 	for n, value, rest, ok := nextHeader(p.head); ok; n, value, rest, ok = nextHeader(rest) {
