@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/internal/outbox"
 	"github.com/crosstalk-im/crosstalk/msnp/invite"
 	"github.com/crosstalk-im/crosstalk/msnp/wire"
 )
@@ -261,19 +262,17 @@ func (s *Server) deliverPending(ctx context.Context, c *sbConn, pending []pendin
 			c.relay(ctx, p.from, p.payload)
 			continue
 		}
-		commands := textCommands(p.from, p.msg, s.cfg.MaxMessageBytes)
-		for _, line := range commands[:len(commands)-1] {
-			c.write(line)
+		// Its parts go in one write, which the receipt follows.
+		r := takePendingReceipt()
+		r.to, r.from, r.msg, r.fromMailbox = c, p.from, p.msg, fromMailbox
+		receipt := batch.Track(c.out, r.settle)
+		if !c.writeFrame(receipt, func(b []byte) []byte {
+			return appendTextCommands(b, p.from, p.msg, s.cfg.MaxMessageBytes)
+		}) {
+			// The outbox refused the write and never calls its receipt:
+			// the message goes back as one the connection dropped.
+			receipt(false)
 		}
-		// The message counts as written when its last part is.
-		c.writeTracked(commands[len(commands)-1], batch.Track(c.out, func(written bool) {
-			switch {
-			case written && p.msg.Offline != 0:
-				fromMailbox.add(p.msg.Offline)
-			case !written && p.msg.Offline == 0:
-				s.cfg.Hub.Undelivered(c.acct.Number, p.from, p.msg, protocolName)
-			}
-		}))
 	}
 	if fromMailbox == nil {
 		// Nothing to take out of the mailbox once written: no waiting for
@@ -287,6 +286,49 @@ func (s *Server) deliverPending(ctx context.Context, c *sbConn, pending []pendin
 			s.log.Error("forget delivered offline messages", "account", c.acct.Number, "err", err)
 		}
 	}
+}
+
+// pendingReceipt is what the receipt of a pending message written to a
+// client needs, in a pool of its own like relayReceipt: a closure made
+// for each message was two allocations.
+type pendingReceipt struct {
+	to          *sbConn
+	from        hub.Account
+	msg         hub.Message
+	fromMailbox *deliveredOffline
+	settle      outbox.Receipt
+}
+
+var pendingReceipts sync.Pool
+
+// takePendingReceipt is a free pendingReceipt, from the pool when it has
+// one.
+func takePendingReceipt() *pendingReceipt {
+	if r, ok := pendingReceipts.Get().(*pendingReceipt); ok {
+		return r
+	}
+	r := new(pendingReceipt)
+	r.settle = r.written
+	return r
+}
+
+// written notes a message from the mailbox as written, for deliverPending
+// to take out of it, and puts a live one the connection dropped in the
+// mailbox.
+func (r *pendingReceipt) written(written bool) {
+	to, from, msg, fromMailbox := r.to, r.from, r.msg, r.fromMailbox
+	r.recycle()
+	switch {
+	case written && msg.Offline != 0:
+		fromMailbox.add(msg.Offline)
+	case !written && msg.Offline == 0:
+		to.srv.cfg.Hub.Undelivered(to.acct.Number, from, msg, protocolName)
+	}
+}
+
+func (r *pendingReceipt) recycle() {
+	*r = pendingReceipt{settle: r.settle}
+	pendingReceipts.Put(r)
 }
 
 // deliveredOffline collects the mailbox ids of messages written, from

@@ -109,17 +109,16 @@ func leadingHex(v string) uint32 {
 // textHead starts every text payload up to its X-MMS-IM-Format value.
 const textHead = "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\nX-MMS-IM-Format: "
 
-// textCommands renders a hub message from a contact as MSG commands whose
-// payloads none exceed max bytes and cut no UTF-8 character in two; each
-// command is one allocation.
-func textCommands(from hub.Account, msg hub.Message, max int) [][]byte {
+// appendTextCommands appends to dst a hub message from a contact as MSG
+// commands whose payloads none exceed max bytes and cut no UTF-8
+// character in two.
+func appendTextCommands(dst []byte, from hub.Account, msg hub.Message, max int) []byte {
 	name := wire.EncodeName(from.DisplayName)
 	var formatRoom [128]byte
 	format := appendIMFormat(formatRoom[:0], msg.Format)
 	headLen := len(textHead) + len(format) + len("\r\n\r\n")
 	room := max - headLen
 	text := msg.Text
-	var out [][]byte
 	for {
 		chunk := text
 		if len(chunk) > room {
@@ -129,22 +128,20 @@ func textCommands(from hub.Account, msg hub.Message, max int) [][]byte {
 			}
 			chunk = text[:cut]
 		}
-		size := headLen + len(chunk)
-		line := make([]byte, 0, len("MSG   \r\n")+len(from.Email)+len(name)+len("4294967296")+size)
-		line = append(line, "MSG "...)
-		line = append(line, from.Email...)
-		line = append(line, ' ')
-		line = append(line, name...)
-		line = append(line, ' ')
-		line = strconv.AppendInt(line, int64(size), 10)
-		line = append(line, "\r\n"...)
-		line = append(line, textHead...)
-		line = append(line, format...)
-		line = append(line, "\r\n\r\n"...)
-		out = append(out, append(line, chunk...))
+		dst = append(dst, "MSG "...)
+		dst = append(dst, from.Email...)
+		dst = append(dst, ' ')
+		dst = append(dst, name...)
+		dst = append(dst, ' ')
+		dst = strconv.AppendInt(dst, int64(headLen+len(chunk)), 10)
+		dst = append(dst, "\r\n"...)
+		dst = append(dst, textHead...)
+		dst = append(dst, format...)
+		dst = append(dst, "\r\n\r\n"...)
+		dst = append(dst, chunk...)
 		text = text[len(chunk):]
 		if text == "" {
-			return out
+			return dst
 		}
 	}
 }

@@ -45,22 +45,25 @@ func TestTextCommands(t *testing.T) {
 	bold := &hub.Format{Font: "Comic Sans", Bold: true, Strike: true, Color: "FF8000"}
 	format := "FN=Comic%20Sans; EF=BS; CO=80ff; CS=0; PF=22"
 	payload := head + format + "\r\n\r\nhello"
-	got := textCommands(from, hub.Message{Text: "hello", Format: bold}, 1664)
-	want := "MSG ann@gg.example Ann%20100%25 " + strconv.Itoa(len(payload)) + "\r\n" + payload
-	if len(got) != 1 || string(got[0]) != want {
-		t.Fatalf("textCommands = %q, want [%q]", got, want)
+	got := appendTextCommands([]byte("before"), from, hub.Message{Text: "hello", Format: bold}, 1664)
+	want := "beforeMSG ann@gg.example Ann%20100%25 " + strconv.Itoa(len(payload)) + "\r\n" + payload
+	if string(got) != want {
+		t.Fatalf("appendTextCommands = %q, want %q", got, want)
 	}
 
 	plain := head + "FN=Microsoft%20Sans%20Serif; EF=; CO=0; CS=0; PF=22\r\n\r\n"
 	max := len(plain) + 4
-	got = textCommands(from, hub.Message{Text: "abcżdefgh"}, max) // ż is two bytes
+	rest := string(appendTextCommands(nil, from, hub.Message{Text: "abcżdefgh"}, max)) // ż is two bytes
 	var texts []string
-	for _, line := range got {
-		cmd, body, _ := strings.Cut(string(line), "\r\n")
-		if n := strings.Fields(cmd)[3]; n != strconv.Itoa(len(body)) || len(body) > max || !strings.HasPrefix(body, plain) {
-			t.Fatalf("part %q: length %s for a %d-byte payload (at most %d)", line, n, len(body), max)
+	for rest != "" {
+		cmd, after, _ := strings.Cut(rest, "\r\n")
+		fields := strings.Fields(cmd)
+		n, err := strconv.Atoi(fields[len(fields)-1])
+		if err != nil || n > len(after) || n > max || !strings.HasPrefix(after[:n], plain) {
+			t.Fatalf("part %q: length %q for at most %d bytes of payload", rest, fields[len(fields)-1], max)
 		}
-		texts = append(texts, strings.TrimPrefix(body, plain))
+		texts = append(texts, strings.TrimPrefix(after[:n], plain))
+		rest = after[n:]
 	}
 	if want := []string{"abc", "żde", "fgh"}; !slices.Equal(texts, want) {
 		t.Errorf("parts %q, want %q", texts, want)
