@@ -3,7 +3,9 @@
 package metrics
 
 import (
+	"maps"
 	"sync"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -141,40 +143,46 @@ var (
 	})
 )
 
-// counters keeps the counters looked up by CommandCounter and
-// MessageCounter.
-var counters sync.Map // counterKey → prometheus.Counter
+// Counters are one protocol's counters in a vector labelled by protocol
+// and one more label (Commands), each looked up by its labels once and
+// kept: a lookup by labels hashes them all under the vector's lock, for
+// every command. The labels must come from a bounded set.
+type Counters struct {
+	vec      *prometheus.CounterVec
+	protocol string
 
-type counterKey struct {
-	vec             *prometheus.CounterVec
-	protocol, label string
+	mu sync.Mutex
+	// kept is replaced, never changed, so that it is read without a lock.
+	kept atomic.Pointer[map[string]prometheus.Counter]
 }
 
-// counter is vec's counter of the labels (the protocol's alone when label
-// is ""), looked up by its labels once and kept: a lookup by labels
-// hashes them all, for every command or message.
-func counter(vec *prometheus.CounterVec, protocol, label string) prometheus.Counter {
-	key := counterKey{vec, protocol, label}
-	if c, ok := counters.Load(key); ok {
-		return c.(prometheus.Counter)
+// NewCounters keeps protocol's counters of vec.
+func NewCounters(vec *prometheus.CounterVec, protocol string) *Counters {
+	return &Counters{vec: vec, protocol: protocol}
+}
+
+// Of is the counter of label.
+func (c *Counters) Of(label string) prometheus.Counter {
+	if kept := c.kept.Load(); kept != nil {
+		if counter, ok := (*kept)[label]; ok {
+			return counter
+		}
 	}
-	labels := []string{protocol}
-	if label != "" {
-		labels = append(labels, label)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var old map[string]prometheus.Counter
+	if kept := c.kept.Load(); kept != nil {
+		old = *kept
 	}
-	c, _ := counters.LoadOrStore(key, vec.WithLabelValues(labels...))
-	return c.(prometheus.Counter)
-}
-
-// CommandCounter is Commands' counter of protocol and command, which
-// must come from a bounded set of names (see Commands).
-func CommandCounter(protocol, command string) prometheus.Counter {
-	return counter(Commands, protocol, command)
-}
-
-// MessageCounter is Messages' counter of protocol.
-func MessageCounter(protocol string) prometheus.Counter {
-	return counter(Messages, protocol, "")
+	if counter, ok := old[label]; ok {
+		return counter
+	}
+	counter := c.vec.WithLabelValues(c.protocol, label)
+	kept := make(map[string]prometheus.Counter, len(old)+1)
+	maps.Copy(kept, old)
+	kept[label] = counter
+	c.kept.Store(&kept)
+	return counter
 }
 
 func init() {

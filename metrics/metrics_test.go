@@ -2,24 +2,16 @@ package metrics
 
 import "testing"
 
-// CommandCounter and MessageCounter count under their labels, each
-// series apart from the others.
+// Counters count under their labels, each series apart from the others.
 func TestCounters(t *testing.T) {
-	CommandCounter("test", "PING").Inc()
-	CommandCounter("test", "PING").Inc()
-	CommandCounter("test", "MSG").Inc()
-	MessageCounter("test").Inc()
-	for _, c := range []struct {
-		name string
-		got  float64
-		want float64
-	}{
-		{"PING", Value(Commands.WithLabelValues("test", "PING")), 2},
-		{"MSG", Value(Commands.WithLabelValues("test", "MSG")), 1},
-		{"messages", Value(Messages.WithLabelValues("test")), 1},
-	} {
-		if c.got != c.want {
-			t.Errorf("%s counted %v, want %v", c.name, c.got, c.want)
-		}
+	c := NewCounters(Commands, "test")
+	c.Of("PING").Inc()
+	c.Of("PING").Inc()
+	c.Of("MSG").Inc()
+	if got := Value(Commands.WithLabelValues("test", "PING")); got != 2 {
+		t.Errorf("PING counted %v, want 2", got)
+	}
+	if got := Value(Commands.WithLabelValues("test", "MSG")); got != 1 {
+		t.Errorf("MSG counted %v, want 1", got)
 	}
 }

@@ -176,7 +176,7 @@ func (c *conn) Next() (done bool, err error) {
 	if c.srv.cfg.Trace {
 		c.trace(context.Background(), "<<", p.Type, p.Body)
 	}
-	metrics.CommandCounter(protocolName, packetLabel(p.Type)).Inc()
+	commandsCounted.Of(packetLabel(p.Type)).Inc()
 	// GG has no "slow down" reply, and a dropped packet would leave the
 	// client waiting for its ack: a fast sender is slowed to its
 	// allowance instead, and TCP pushes back on it. The client's own
@@ -587,7 +587,7 @@ func (c *conn) answerMessage(d hub.Delivery, from, to, seq uint32, sent time.Tim
 		// first, and the GG11 one follows as for any message taken.
 		c.sendMsgAck(wire.AckQueued, to, seq)
 	}
-	metrics.MessageCounter(protocolName).Inc()
+	messagesCounted.Inc()
 	packet := wire.AppendMessageAck110(make([]byte, wire.HeaderSize, wire.HeaderSize+messageAckSize), wire.MessageAck110{
 		MsgType: 1,
 		Seq:     seq,

@@ -39,10 +39,18 @@ import (
 	"github.com/crosstalk-im/crosstalk/internal/loginguard"
 	"github.com/crosstalk-im/crosstalk/internal/service"
 	"github.com/crosstalk-im/crosstalk/internal/setting"
+	"github.com/crosstalk-im/crosstalk/metrics"
 )
 
 // protocolName is how the hub knows this frontend's sessions.
 const protocolName = "gg"
+
+// commandsCounted and messagesCounted are the protocol's counters of
+// commands (by name) and of messages, looked up once.
+var (
+	commandsCounted = metrics.NewCounters(metrics.Commands, protocolName)
+	messagesCounted = metrics.Messages.WithLabelValues(protocolName)
+)
 
 // Config is the service's settings; every limit has a safe default.
 type Config struct {

@@ -169,7 +169,7 @@ func (c *conn) Next() (done bool, err error) {
 	if c.srv.cfg.Trace {
 		c.log().Log(context.Background(), LevelTrace, "<<", "block", b.String())
 	}
-	metrics.CommandCounter(protocolName, commandName(b.Type)).Inc()
+	commandsCounted.Of(commandName(b.Type)).Inc()
 	// IMIP has no "slow down" reply: a fast sender is slowed to its
 	// allowance, and TCP pushes back on it.
 	if wait := c.rate.Reserve(time.Now()); wait > 0 {

@@ -13,7 +13,6 @@ import (
 	"github.com/crosstalk-im/crosstalk/internal/loginguard"
 	"github.com/crosstalk-im/crosstalk/internal/mailbox"
 	"github.com/crosstalk-im/crosstalk/internal/outbox"
-	"github.com/crosstalk-im/crosstalk/metrics"
 )
 
 // dispatch runs one client block: one handler per block type.
@@ -319,7 +318,7 @@ func (c *conn) answerMessage(b *wire.Block, d hub.Delivery) {
 	case hub.MailboxFull:
 		code = CodeMailboxFull
 	default:
-		metrics.MessageCounter(protocolName).Inc()
+		messagesCounted.Inc()
 	}
 	errorsOnly := strings.EqualFold(strings.TrimSpace(b.Get(wire.HeaderACKType)), wire.AckTypeErrorsOnly)
 	if code != wire.CodeOK || !errorsOnly {

@@ -161,7 +161,7 @@ func (c *conn) Next() (done bool, err error) {
 		return true, err
 	}
 	c.trace("<<", m)
-	metrics.CommandCounter(protocolName, commandLabel(m.Type())).Inc()
+	commandsCounted.Of(commandLabel(m.Type())).Inc()
 	// MySpaceIM has no "slow down" reply: a fast client is slowed.
 	if wait := c.rate.Reserve(time.Now()); wait > 0 {
 		c.batch.End(c.out) // what the batch holds does not wait too
@@ -533,7 +533,7 @@ func (c *conn) sendBM(ctx context.Context, m wire.Message) error {
 		if _, err := h.SendMessage(ctx, me, to, im, ""); err != nil {
 			return err
 		}
-		metrics.MessageCounter(protocolName).Inc()
+		messagesCounted.Inc()
 	case wire.BMAction:
 		switch msg {
 		case wire.ActionTyping:

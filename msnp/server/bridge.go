@@ -10,12 +10,20 @@ import (
 
 	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/internal/outbox"
+	"github.com/crosstalk-im/crosstalk/metrics"
 	"github.com/crosstalk-im/crosstalk/msnp/invite"
 	"github.com/crosstalk-im/crosstalk/msnp/wire"
 )
 
 // protocolName is how the hub knows this frontend's sessions.
 const protocolName = "msnp"
+
+// commandsCounted and messagesCounted are the protocol's counters of
+// commands (by name) and of messages, looked up once.
+var (
+	commandsCounted = metrics.NewCounters(metrics.Commands, protocolName)
+	messagesCounted = metrics.Messages.WithLabelValues(protocolName)
+)
 
 // bridgeKey names the private chat between an MSN client and a contact of
 // another protocol.

@@ -237,7 +237,7 @@ func (c *conn) Next() (done bool, err error) {
 	if c.srv.cfg.Trace {
 		c.traceIn(c.ctx, cmd.Name, cmd.Args, len(cmd.Payload))
 	}
-	metrics.CommandCounter("msnp", commandLabel(cmd.Name)).Inc()
+	commandsCounted.Of(commandLabel(cmd.Name)).Inc()
 	sc, onSwitchboard := c.h.(*sbConn)
 	if onSwitchboard {
 		sc.readAt = now

@@ -520,7 +520,7 @@ func (c *sbConn) handleMSG(ctx context.Context, cmd wire.Command) error {
 	}
 	c.srv.mirror(c.acct, others, cmd.Payload)
 	if len(others) > 0 {
-		metrics.MessageCounter(protocolName).Inc()
+		messagesCounted.Inc()
 	}
 	switch {
 	case failed && mode != "U":

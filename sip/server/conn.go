@@ -256,7 +256,7 @@ func (c *conn) Next() (done bool, err error) {
 		c.out.Release()
 		return false, nil
 	}
-	metrics.CommandCounter(protocolName, commandName(m.Method)).Inc()
+	commandsCounted.Of(commandName(m.Method)).Inc()
 	time.Sleep(c.rate.Reserve(time.Now()))
 	c.out.Hold()
 	err = c.dispatch(ctx, m)

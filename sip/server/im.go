@@ -202,7 +202,7 @@ func (c *conn) sendToHub(ctx context.Context, me, peer hub.Account, text string)
 	case d == hub.MailboxFull:
 		return 503, nil
 	}
-	metrics.MessageCounter(protocolName).Inc()
+	messagesCounted.Inc()
 	return 200, nil
 }
 

@@ -13,11 +13,19 @@ import (
 	"github.com/crosstalk-im/crosstalk/internal/loginguard"
 	"github.com/crosstalk-im/crosstalk/internal/service"
 	"github.com/crosstalk-im/crosstalk/internal/setting"
+	"github.com/crosstalk-im/crosstalk/metrics"
 	"github.com/crosstalk-im/crosstalk/sip/wire"
 )
 
 // protocolName is how the hub and the metrics know this frontend.
 const protocolName = "sip"
+
+// commandsCounted and messagesCounted are the protocol's counters of
+// commands (by name) and of messages, looked up once.
+var (
+	commandsCounted = metrics.NewCounters(metrics.Commands, protocolName)
+	messagesCounted = metrics.Messages.WithLabelValues(protocolName)
+)
 
 // Defaults of Config.
 const (
