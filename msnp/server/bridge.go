@@ -73,8 +73,14 @@ func (r *remote) account() hub.Account { return r.acct }
 func (r *remote) notify([]byte)        {}
 
 func (r *remote) relay(ctx context.Context, from hub.Account, payload []byte) hub.Delivery {
-	p, ok := parsePayload(payload)
-	if !ok {
+	p, _ := parsePayload(payload)
+	return r.relayParsed(ctx, from, payload, p)
+}
+
+// relayParsed is relay of a payload parsed already (p, zero when its
+// header block does not end).
+func (r *remote) relayParsed(ctx context.Context, from hub.Account, payload []byte, p parsedMessage) hub.Delivery {
+	if !p.Complete {
 		return hub.Delivered
 	}
 	h := r.srv.cfg.Hub

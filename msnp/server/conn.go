@@ -241,12 +241,12 @@ func (c *conn) Next() (done bool, err error) {
 	sc, onSwitchboard := c.h.(*sbConn)
 	if onSwitchboard {
 		sc.readAt = now
-		sc.msgType = ""
+		sc.msg = parsedMessage{}
 		if cmd.Name == "MSG" {
-			sc.msgType = msgType(cmd.Payload)
+			sc.msg, _ = parsePayload(cmd.Payload)
 		}
 	}
-	if onSwitchboard && sc.msgType == p2p.ContentType {
+	if onSwitchboard && sc.msg.contentType == p2p.ContentType {
 		// A file moves in many P2P chunks: they are slowed, not refused.
 		time.Sleep(sc.p2pRate.Reserve(now))
 	} else if !c.rate.Allow(now) {

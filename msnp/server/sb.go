@@ -89,9 +89,10 @@ type sbConn struct {
 	// encodedName is the account's display name as MSG lines carry it,
 	// encoded once (at USR or ANS) rather than for every message relayed.
 	encodedName string
-	// msgType is the content type of the MSG being handled (msgType),
-	// read once by Next for its rate limit and kept for handleMSG.
-	msgType string
+	// msg is the MSG being handled, parsed once by Next (zero when its
+	// header block does not end): its content type for Next's rate limit
+	// and handleMSG, the whole for members of other protocols.
+	msg parsedMessage
 	// others holds the members a message goes to while it is relayed,
 	// kept for the next one: a slice made for each cost an allocation.
 	others []member
@@ -154,10 +155,14 @@ func (c *sbConn) relay(ctx context.Context, from hub.Account, payload []byte) hu
 }
 
 // relayTo hands member o the message this client sent: to another MSN
-// client's connection timed from when it was read (relayTimed).
-func (c *sbConn) relayTo(ctx context.Context, o member, payload []byte) hub.Delivery {
-	if to, ok := o.(*sbConn); ok {
+// client's connection timed from when it was read (relayTimed), to a
+// member of another protocol with the payload as parsed (msg).
+func (c *sbConn) relayTo(ctx context.Context, o member, payload []byte, msg parsedMessage) hub.Delivery {
+	switch to := o.(type) {
+	case *sbConn:
 		return to.relayTimed(ctx, c.acct, c.encodedName, payload, c.readAt)
+	case *remote:
+		return to.relayParsed(ctx, c.acct, payload, msg)
 	}
 	return o.relay(ctx, c.acct, payload)
 }
@@ -488,8 +493,8 @@ func (c *sbConn) handleMSG(ctx context.Context, cmd wire.Command) error {
 	}
 	// The content type, read once (by Next): text, the most of messages,
 	// skips what only P2P and invitations need.
-	p2pMessage := c.msgType == p2p.ContentType
-	invitation := c.msgType == invite.ContentType
+	p2pMessage := c.msg.contentType == p2p.ContentType
+	invitation := c.msg.contentType == invite.ContentType
 	if invitation && c.answersStandIn(ctx, cmd.Payload) {
 		if mode == "A" || mode == "D" {
 			c.send("ACK", trid)
@@ -508,13 +513,17 @@ func (c *sbConn) handleMSG(ctx context.Context, cmd wire.Command) error {
 	failed := len(others) == 0
 	ctx = c.holdFor(ctx, others)
 	payload := c.relaying(others, cmd.Payload)
+	msg := c.msg
+	if len(payload) != len(cmd.Payload) || len(payload) > 0 && &payload[0] != &cmd.Payload[0] {
+		msg, _ = parsePayload(payload) // rewritten
+	}
 	for _, o := range others {
-		if r, ok := o.(*remote); ok && isP2P(payload) {
+		if r, ok := o.(*remote); ok && msg.contentType == p2p.ContentType {
 			// The server is the P2P peer, and answers this connection.
 			r.p2pMessage(ctx, c, payload)
 			continue
 		}
-		if d := c.relayTo(ctx, o, payload); d == hub.Blocked || d == hub.MailboxFull {
+		if d := c.relayTo(ctx, o, payload, msg); d == hub.Blocked || d == hub.MailboxFull {
 			failed = true
 		}
 	}
@@ -529,16 +538,6 @@ func (c *sbConn) handleMSG(ctx context.Context, cmd wire.Command) error {
 		c.send("ACK", trid)
 	}
 	return nil
-}
-
-// msgType is the content type of a MSG payload whose header block ends in
-// an empty line, "" for one whose does not.
-func msgType(payload []byte) string {
-	p := wire.ParsePayload(payload)
-	if !p.Complete {
-		return ""
-	}
-	return p.ContentType()
 }
 
 // p2pRecipients narrows the members a P2P message goes to by its

@@ -36,7 +36,8 @@ const p2pWindow = 16
 
 // isP2P tells whether a MSG payload is a P2P message.
 func isP2P(payload []byte) bool {
-	return msgType(payload) == p2p.ContentType
+	p, _ := parsePayload(payload)
+	return p.contentType == p2p.ContentType
 }
 
 // speaksP2P tells whether an account's MSN client takes files over
