@@ -173,7 +173,7 @@ func (b *Block) Validate() error {
 		return fmt.Errorf("%w: type %q", ErrInvalid, b.Type)
 	}
 	for _, a := range b.Args {
-		if a == "" || strings.ContainsAny(a, "\r\n") {
+		if a == "" || hasLineEnd(a) {
 			return fmt.Errorf("%w: argument %q of %s", ErrInvalid, a, b.Type)
 		}
 	}
@@ -186,14 +186,22 @@ func (b *Block) Validate() error {
 		if !validHeaderName(h.Name) {
 			return fmt.Errorf("%w: header name %q in %s", ErrInvalid, h.Name, b.Type)
 		}
-		if strings.ContainsAny(h.Value, "\r\n") {
+		if hasLineEnd(h.Value) {
 			return fmt.Errorf("%w: header %s of %s holds CR or LF", ErrInvalid, h.Name, b.Type)
 		}
 	}
 	return nil
 }
 
-func splitsOrQuotes(arg string) bool { return strings.ContainsAny(arg, ` "`) }
+// hasLineEnd reports whether s holds a CR or LF (two scans for a byte
+// each are faster than strings.ContainsAny's set).
+func hasLineEnd(s string) bool {
+	return strings.IndexByte(s, '\r') >= 0 || strings.IndexByte(s, '\n') >= 0
+}
+
+func splitsOrQuotes(arg string) bool {
+	return strings.IndexByte(arg, ' ') >= 0 || strings.IndexByte(arg, '"') >= 0
+}
 
 // validType: a token without quotes.
 func validType(s string) bool {

@@ -371,6 +371,19 @@ func TestTime(t *testing.T) {
 	if got := string(AppendTime([]byte("Time: "), at)); got != "Time: 2002-07-14T18:32:05Z" {
 		t.Fatalf("AppendTime = %s", got)
 	}
+	// Digit by digit, AppendTime writes what the layout does, in any
+	// zone and for years of more or fewer than four digits.
+	east := time.FixedZone("east", 5*3600+1800)
+	for _, tm := range []time.Time{
+		time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(999, 12, 31, 23, 59, 59, 999, time.UTC),
+		time.Date(2026, 12, 7, 1, 2, 3, 0, east), time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(-5, 3, 1, 12, 0, 0, 0, time.UTC),
+		time.Unix(0, 0), time.Unix(1<<40, 0), {},
+	} {
+		if got, want := string(AppendTime(nil, tm)), tm.UTC().Format(TimeLayout); got != want {
+			t.Errorf("AppendTime(%v) = %s, want %s", tm, got, want)
+		}
+	}
 	p, err := ParseTime("2002-07-14T18:32:05Z")
 	if err != nil || !p.Equal(at.Truncate(time.Second)) || p.Location() != time.UTC {
 		t.Fatalf("ParseTime = %v, %v", p, err)
