@@ -92,10 +92,12 @@ func toMarkup(msg hub.Message) string {
 		b.WriteString("<p>")
 	}
 	for _, r := range runs {
-		for i, part := range strings.Split(r.Text, "\n") {
-			if i > 0 {
+		first := true
+		for part := range strings.SplitSeq(r.Text, "\n") {
+			if !first {
 				b.WriteString("</p><p>")
 			}
+			first = false
 			if part != "" {
 				writeRunMarkup(&b, part, r.Format)
 			}
@@ -143,7 +145,7 @@ func writeRunMarkup(b *strings.Builder, text string, f hub.Format) {
 		}
 		b.WriteString(")'>")
 	}
-	b.WriteString(wire.InlineMarkup(text))
+	wire.WriteInlineMarkup(b, text)
 	if colored {
 		b.WriteString("</c>")
 	}

@@ -86,27 +86,20 @@ var smileys = func() []smiley {
 // (Pidgin itself replaced smileys anywhere). MarkupToText gives the text
 // back, each smiley written the usual way for its name.
 func InlineMarkup(line string) string {
+	var b strings.Builder
+	WriteInlineMarkup(&b, line)
+	return b.String()
+}
+
+// WriteInlineMarkup writes InlineMarkup(line) to b.
+func WriteInlineMarkup(b *strings.Builder, line string) {
 	// Clients read values as C strings: NULs go first, so that a smiley's
 	// neighbours are those the client sees ("\x00:D" is ":D" alone).
 	line = strings.ReplaceAll(line, "\x00", "")
-	var b strings.Builder
-	esc := func(s string) {
-		for i := 0; i < len(s); i++ {
-			switch s[i] {
-			case '&':
-				b.WriteString("&amp;")
-			case '<':
-				b.WriteString("&lt;")
-			case '>':
-				b.WriteString("&gt;")
-			default:
-				b.WriteByte(s[i])
-			}
-		}
-	}
+	b.Grow(len(line))
 	start := 0
 	for i := 0; i < len(line); i++ {
-		if i > 0 && !isSpace(line[i-1]) {
+		if !smileyStarts[line[i]] || i > 0 && !isSpace(line[i-1]) {
 			continue
 		}
 		for _, s := range smileys {
@@ -114,12 +107,45 @@ func InlineMarkup(line string) string {
 			if !strings.HasPrefix(line[i:], s.text) || end < len(line) && !isSpace(line[end]) && !strings.ContainsRune(".,!?", rune(line[end])) {
 				continue
 			}
-			esc(line[start:i])
-			b.WriteString(`<i n="` + s.name + `"/>`)
+			writeEscaped(b, line[start:i])
+			b.WriteString(`<i n="`)
+			b.WriteString(s.name)
+			b.WriteString(`"/>`)
 			start, i = end, end-1
 			break
 		}
 	}
-	esc(line[start:])
-	return b.String()
+	writeEscaped(b, line[start:])
+}
+
+// smileyStarts are the bytes a smiley begins with: a word starting with
+// any other is no smiley.
+var smileyStarts = func() (starts [256]bool) {
+	for _, s := range smileys {
+		starts[s.text[0]] = true
+	}
+	return starts
+}()
+
+// writeEscaped writes s with "&", "<" and ">" as entities, the text
+// between them whole.
+func writeEscaped(b *strings.Builder, s string) {
+	start := 0
+	for i := 0; i < len(s); i++ {
+		var entity string
+		switch s[i] {
+		case '&':
+			entity = "&amp;"
+		case '<':
+			entity = "&lt;"
+		case '>':
+			entity = "&gt;"
+		default:
+			continue
+		}
+		b.WriteString(s[start:i])
+		b.WriteString(entity)
+		start = i + 1
+	}
+	b.WriteString(s[start:])
 }
