@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/crosstalk-im/crosstalk/gg/ggpb"
 	"github.com/crosstalk-im/crosstalk/gg/wire"
 	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/internal/bufpool"
 	"github.com/crosstalk-im/crosstalk/internal/connlog"
 	"github.com/crosstalk-im/crosstalk/internal/eventgate"
 	"github.com/crosstalk-im/crosstalk/internal/loginguard"
@@ -725,7 +727,10 @@ func (c *conn) pumpOffline() {
 		c.offline[c.seq] = m.ID
 		// A stored message the connection drops stays claimed by this
 		// session, and goes back to the mailbox when it ends.
-		c.sendPacketTracked(wire.TypeRecvMsg110, c.recvMessagePacket(c.seq, m.From, m.Message), nil)
+		buf := packets.Get()
+		*buf = c.recvMessagePacket(*buf, c.seq, m.From, m.Message)
+		c.sendPacketTracked(wire.TypeRecvMsg110, *buf, nil)
+		packets.Put(buf)
 	}
 }
 
@@ -751,18 +756,25 @@ func (c *conn) nextSeq() uint32 {
 // goes back to the mailbox.
 func (c *conn) deliverMessage(batch *hub.Batch, from hub.Account, msg hub.Message) bool {
 	s := c.sess() // not in the receipt: it may run under c.mu
-	return c.sendPacketTracked(wire.TypeRecvMsg110, c.recvMessagePacket(c.nextSeq(), from, msg), batch.Track(c.out, func(written bool) {
+	buf := packets.Get()
+	defer packets.Put(buf)
+	*buf = c.recvMessagePacket(*buf, c.nextSeq(), from, msg)
+	return c.sendPacketTracked(wire.TypeRecvMsg110, *buf, batch.Track(c.out, func(written bool) {
 		if !written {
 			s.Undelivered(from, msg)
 		}
 	}))
 }
 
-// recvMessagePacket is a GG_RECV_MSG110 packet of msg from from: one
-// allocation, the XHTML written straight into it.
-func (c *conn) recvMessagePacket(seq uint32, from hub.Account, msg hub.Message) []byte {
+// packets keeps the buffers that messages' packets are built in, as the
+// outbox keeps no reference to what it is given.
+var packets = bufpool.Pool{Max: 4 << 10}
+
+// recvMessagePacket appends to dst (empty) a GG_RECV_MSG110 packet of msg
+// from from, the XHTML written straight into it.
+func (c *conn) recvMessagePacket(dst []byte, seq uint32, from hub.Account, msg hub.Message) []byte {
 	// Room for the fields, and for the text twice with its markup.
-	packet := make([]byte, wire.HeaderSize, wire.HeaderSize+128+2*len(msg.Text))
+	packet := slices.Grow(dst, wire.HeaderSize+128+2*len(msg.Text))[:wire.HeaderSize]
 	return wire.AppendRecvMsg110(packet, wire.RecvMsg110{
 		Sender: from.Number,
 		Seq:    seq,
