@@ -73,10 +73,11 @@ func (h *Hub) SendMessage(ctx context.Context, from Account, to uint32, msg Mess
 	if b := batchOf(ctx); b != nil {
 		b.last = nil // Answer is about this message
 	}
+	now := time.Now()
 	if msg.Sent.IsZero() {
-		msg.Sent = time.Now().UTC()
+		msg.Sent = now.UTC()
 	}
-	r, err := h.relation(ctx, to, from.Number)
+	r, err := h.relationAt(ctx, to, from.Number, now)
 	if err != nil {
 		return 0, err
 	}

@@ -72,8 +72,13 @@ func (r *relations) unsubscribe() {
 // relation reads how owner's lists treat contact, from the cache when it
 // can.
 func (h *Hub) relation(ctx context.Context, owner, contact uint32) (Relation, error) {
+	return h.relationAt(ctx, owner, contact, time.Now())
+}
+
+// relationAt is relation for a caller that read the clock just now: a
+// message reads it once.
+func (h *Hub) relationAt(ctx context.Context, owner, contact uint32, now time.Time) (Relation, error) {
 	r := &h.relations
-	now := time.Now()
 	r.mu.Lock()
 	c, ok := r.owners[owner][contact]
 	epoch := r.epoch
