@@ -406,12 +406,13 @@ func (c *conn) Deliver(ev hub.Event) bool {
 		me := c.number
 		c.mu.Unlock()
 		if msg := ev.Message; msg != nil { // the hub's, shared and never changed
-			from := ev.From
-			return c.sendTracked(messageBlock(from, me, *msg), ev.Batch.Track(c.out, func(written bool) {
-				if !written {
-					c.srv.cfg.Hub.Undelivered(me, from, *msg, protocolName)
-				}
-			})) == nil
+			r := takeMessageReceipt()
+			r.c, r.to, r.from, r.msg = c, me, ev.From, msg
+			if c.sendTracked(messageBlock(ev.From, me, *msg), ev.Batch.Track(c.out, r.settle)) != nil {
+				r.recycle() // refused: the outbox never calls its receipt
+				return false
+			}
+			return true
 		}
 	case hub.EventMailbox:
 		// Before the session is set, the login's own read is still to come.
@@ -422,6 +423,47 @@ func (c *conn) Deliver(ev hub.Event) bool {
 		c.request(ev.From)
 	}
 	return true
+}
+
+// messageReceipt is what the receipt of a message written to the client
+// needs, in a pool of its own: a closure made for each message was two
+// allocations, it and the sender's account it held. settle, its method
+// value, is made once with the record; the outbox calls it at most once,
+// after which the record is free again.
+type messageReceipt struct {
+	c      *conn
+	to     uint32
+	from   hub.Account
+	msg    *hub.Message // the hub's, shared and never changed
+	settle outbox.Receipt
+}
+
+var messageReceipts sync.Pool
+
+// takeMessageReceipt is a free messageReceipt, from the pool when it has
+// one.
+func takeMessageReceipt() *messageReceipt {
+	if r, ok := messageReceipts.Get().(*messageReceipt); ok {
+		return r
+	}
+	r := new(messageReceipt)
+	r.settle = r.written
+	return r
+}
+
+// written puts a message the connection dropped after taking it back in
+// the mailbox, so that its sender's "delivered" stays true.
+func (r *messageReceipt) written(written bool) {
+	c, to, from, msg := r.c, r.to, r.from, r.msg
+	r.recycle()
+	if !written {
+		c.srv.cfg.Hub.Undelivered(to, from, *msg, protocolName)
+	}
+}
+
+func (r *messageReceipt) recycle() {
+	*r = messageReceipt{settle: r.settle}
+	messageReceipts.Put(r)
 }
 
 // rereadMailbox reads the mailbox again when the hub says it holds
