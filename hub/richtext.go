@@ -26,6 +26,15 @@ const MaxRuns = 200
 // protocol without runs shows, so that it never makes bold what was not.
 // A message of one format keeps no Runs.
 func RichMessage(runs []Run) Message {
+	if r, ok := onlyRun(runs); ok {
+		// One run with text, as most messages are: its text and format
+		// as they are, without merging or copying.
+		msg := Message{Text: r.Text}
+		if r.Format != (Format{}) {
+			msg.Format = &r.Format
+		}
+		return msg
+	}
 	var merged []Run
 	for _, r := range runs {
 		switch {
@@ -48,6 +57,20 @@ func RichMessage(runs []Run) Message {
 		msg.Runs = merged
 	}
 	return msg
+}
+
+// onlyRun is the one run of runs with text, when no other has any.
+func onlyRun(runs []Run) (only Run, ok bool) {
+	for _, r := range runs {
+		if r.Text == "" {
+			continue
+		}
+		if ok {
+			return Run{}, false
+		}
+		only, ok = r, true
+	}
+	return only, ok
 }
 
 // RunBuilder collects the runs of a message while a parser walks nested

@@ -20,6 +20,8 @@ func TestRichMessage(t *testing.T) {
 		want   []hub.Run // Runs kept
 	}{
 		{"plain", []hub.Run{{Text: "hi"}}, "hi", nil, nil},
+		{"one run with text among empty ones", []hub.Run{{Format: red}, {Text: "bold", Format: bold}, {}}, "bold", &bold, nil},
+		{"nothing", []hub.Run{{Format: red}}, "", nil, nil},
 		{"one format is whole-message", []hub.Run{{Text: "all ", Format: bold}, {Text: "bold", Format: bold}}, "all bold", &bold, nil},
 		{"a bold word makes nothing else bold",
 			[]hub.Run{{Text: "a "}, {Text: "bold", Format: bold}, {Text: " word"}}, "a bold word", nil,
