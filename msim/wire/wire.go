@@ -358,16 +358,22 @@ func Parse(b []byte) (Message, error) {
 	case bytes.IndexByte(b, 0) >= 0:
 		return nil, malformed("NUL byte")
 	}
-	tokens := strings.Split(string(b[1:end]), `\`)
-	if len(tokens)%2 != 0 {
-		return nil, malformed("%d tokens, keys and values do not pair up", len(tokens))
+	// The fields are cut from one string, sized first: no slice of
+	// tokens in between.
+	rest := string(b[1:end])
+	tokens := strings.Count(rest, `\`) + 1
+	if tokens%2 != 0 {
+		return nil, malformed("%d tokens, keys and values do not pair up", tokens)
 	}
-	m := make(Message, 0, len(tokens)/2)
-	for i := 0; i < len(tokens); i += 2 {
-		if tokens[i] == "" {
-			return nil, malformed("empty key in field %d", i/2+1)
+	m := make(Message, 0, tokens/2)
+	for len(m) < tokens/2 {
+		var key, value string
+		key, rest, _ = strings.Cut(rest, `\`)
+		value, rest, _ = strings.Cut(rest, `\`)
+		if key == "" {
+			return nil, malformed("empty key in field %d", len(m)+1)
 		}
-		m = append(m, Field{tokens[i], tokens[i+1]})
+		m = append(m, Field{key, value})
 	}
 	return m, nil
 }
