@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/internal/bufpool"
 	"github.com/crosstalk-im/crosstalk/internal/connlog"
 	"github.com/crosstalk-im/crosstalk/internal/eventgate"
 	"github.com/crosstalk-im/crosstalk/internal/loginguard"
@@ -209,8 +210,16 @@ func (c *conn) send(m wire.Message) bool { return c.sendTracked(m, nil) }
 // if any, learns whether it was written (see outbox.WriteTracked).
 func (c *conn) sendTracked(m wire.Message, receipt outbox.Receipt) bool {
 	c.trace(">>", m)
-	return c.out.WriteTracked(wire.Append(nil, m), receipt) == nil
+	buf := encoded.Get()
+	defer encoded.Put(buf)
+	*buf = wire.Append(*buf, m)
+	return c.out.WriteTracked(*buf, receipt) == nil
 }
+
+// encoded keeps the buffers that messages are encoded in for the outbox,
+// which keeps no reference to what it is given: one grown from nothing
+// for every message was several allocations.
+var encoded = bufpool.Pool{Max: 4 << 10}
 
 // trace logs a message in or out when tracing is on, with its secrets
 // shown by size only (see traceText).
