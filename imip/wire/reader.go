@@ -254,6 +254,13 @@ func (r *Reader) readLine(typ string) ([]byte, error) {
 }
 
 func parseTypeLine(line []byte) (*Block, error) {
+	// A type without arguments, as every MESG and PING is, is the
+	// package's own string: no copy of the line, nor a slice of it split.
+	for _, t := range bareTypes {
+		if string(line) == t {
+			return &Block{Type: t}, nil
+		}
+	}
 	s := string(line)
 	if strings.ContainsAny(s, "\r") {
 		return nil, &SyntaxError{Line: s, Reason: "carriage return inside the line"}
@@ -271,6 +278,9 @@ func parseTypeLine(line []byte) (*Block, error) {
 	}
 	return b, nil
 }
+
+// bareTypes are the block types that come without arguments.
+var bareTypes = [...]string{TypeMESG, TypePING, TypeSTAT, TypeHELO, TypeLOGN, TypeDISC}
 
 func (r *Reader) parseLength(typ string, line []byte) (int, error) {
 	s := strings.Trim(string(line), " \t")
