@@ -83,7 +83,10 @@ func oneLine(s string) string {
 // parseUser reads a user id: an account number in canonical decimal.
 func parseUser(s string) (uint32, bool) {
 	n, err := strconv.ParseUint(s, 10, 32)
-	if err != nil || n == 0 || strconv.FormatUint(n, 10) != s {
+	// Base 10 reads digits alone: a number written otherwise has a
+	// leading zero (a string made to compare with was an allocation per
+	// message).
+	if err != nil || n == 0 || s[0] == '0' {
 		return 0, false
 	}
 	return uint32(n), true

@@ -4,6 +4,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -335,5 +336,19 @@ func TestTrace(t *testing.T) {
 	}
 	if strings.Contains(out, "secret text") || strings.Contains(out, wire.LoginHash(a.salt, "pa")) {
 		t.Errorf("trace shows a message or a login hash:\n%s", out)
+	}
+}
+
+// A user id is an account number written the one way decimal writes it.
+func TestParseUser(t *testing.T) {
+	for _, ok := range []string{"1", "1001", "4294967295"} {
+		if n, good := parseUser(ok); !good || strconv.FormatUint(uint64(n), 10) != ok {
+			t.Errorf("parseUser(%q) = %d, %v", ok, n, good)
+		}
+	}
+	for _, bad := range []string{"", "0", "01", "+1", "-1", "1_000", " 1", "1 ", "4294967296", "0x10", "1e3"} {
+		if n, good := parseUser(bad); good {
+			t.Errorf("parseUser(%q) = %d", bad, n)
+		}
 	}
 }
