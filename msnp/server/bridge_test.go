@@ -346,3 +346,43 @@ func TestSlowReaderHoldsNoSender(t *testing.T) {
 		t.Fatal("the sender is held by a client that does not read")
 	}
 }
+
+// TestRefusedWriteGoesToMailbox: a message from another protocol that the
+// MSN client's connection refuses to take (its output closed before the
+// reader noticed) is neither delivered nor lost: it goes to the mailbox.
+func TestRefusedWriteGoesToMailbox(t *testing.T) {
+	ctx := context.Background()
+	env, bob, carol, b := bobOnlineForCarol(t, nil)
+	if d, err := env.hub.SendMessage(ctx, carol, bob.Number, hub.Message{Text: "hi"}, ""); err != nil || d != hub.Delivered {
+		t.Fatalf("send: %v %v", d, err)
+	}
+	sb := answerRing(t, b, "bob@example.com", "carol@example.com")
+	sb.expect("IRO 1 1 1 carol@example.com Carol")
+	sb.expect("ANS 1 OK")
+	sb.readMSG()
+
+	env.srv.mu.Lock()
+	chat := env.srv.bridges[bridgeKey{bob.Number, carol.Number}]
+	env.srv.mu.Unlock()
+	chat.mu.Lock()
+	c := chat.client(bob.Number)
+	chat.mu.Unlock()
+	if c == nil {
+		t.Fatal("bob is not in the chat")
+	}
+	c.out.Close()
+	env.srv.deliverPending(ctx, c, []pendingMessage{{from: carol, msg: hub.Message{Text: "refused", Sent: time.Now()}}}, nil)
+
+	// The hub returns it to the mailbox in the background.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		waiting, err := env.store.OfflineMessages(ctx, bob.Number, "test", nil)
+		if err == nil && len(waiting) == 1 && waiting[0].Text == "refused" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("mailbox holds %+v, %v; want the refused message", waiting, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
