@@ -259,6 +259,20 @@ func bobOnlineForCarol(t *testing.T, tweak func(*Config)) (env *testEnv, bob, ca
 	return env, bob, carol, ns
 }
 
+// bridgedChat has carol's "hi" ring bob (online on ns), who answers: the
+// switchboard connection of their chat, its first message read.
+func bridgedChat(t *testing.T, env *testEnv, ns *rawClient, bob, carol hub.Account) *rawClient {
+	t.Helper()
+	if d, err := env.hub.SendMessage(context.Background(), carol, bob.Number, hub.Message{Text: "hi"}, ""); err != nil || d != hub.Delivered {
+		t.Fatalf("send: %v %v", d, err)
+	}
+	sb := answerRing(t, ns, "bob@example.com", "carol@example.com")
+	sb.expect("IRO 1 1 1 carol@example.com Carol")
+	sb.expect("ANS 1 OK")
+	sb.readMSG()
+	return sb
+}
+
 func TestUnansweredRingRequeues(t *testing.T) {
 	ctx := context.Background()
 	env, bob, carol, b := bobOnlineForCarol(t, func(c *Config) { c.CookieLifetime = 200 * time.Millisecond })
@@ -322,13 +336,7 @@ func TestSlowReaderHoldsNoSender(t *testing.T) {
 	ctx := context.Background()
 	env, bob, carol, b := bobOnlineForCarol(t, func(c *Config) { c.WriteTimeout = 10 * time.Minute })
 	attachOther(t, env, carol)
-	if d, err := env.hub.SendMessage(ctx, carol, bob.Number, hub.Message{Text: "hi"}, ""); err != nil || d != hub.Delivered {
-		t.Fatalf("send: %v %v", d, err)
-	}
-	sb := answerRing(t, b, "bob@example.com", "carol@example.com")
-	sb.expect("IRO 1 1 1 carol@example.com Carol")
-	sb.expect("ANS 1 OK")
-	sb.readMSG()
+	bridgedChat(t, env, b, bob, carol)
 
 	// Bob reads no more; Carol sends far more than loopback's buffers and
 	// the output queue hold.
@@ -353,13 +361,7 @@ func TestSlowReaderHoldsNoSender(t *testing.T) {
 func TestRefusedWriteGoesToMailbox(t *testing.T) {
 	ctx := context.Background()
 	env, bob, carol, b := bobOnlineForCarol(t, nil)
-	if d, err := env.hub.SendMessage(ctx, carol, bob.Number, hub.Message{Text: "hi"}, ""); err != nil || d != hub.Delivered {
-		t.Fatalf("send: %v %v", d, err)
-	}
-	sb := answerRing(t, b, "bob@example.com", "carol@example.com")
-	sb.expect("IRO 1 1 1 carol@example.com Carol")
-	sb.expect("ANS 1 OK")
-	sb.readMSG()
+	bridgedChat(t, env, b, bob, carol)
 
 	env.srv.mu.Lock()
 	chat := env.srv.bridges[bridgeKey{bob.Number, carol.Number}]
