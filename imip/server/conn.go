@@ -406,10 +406,10 @@ func (c *conn) Deliver(ev hub.Event) bool {
 		me := c.number
 		c.mu.Unlock()
 		if msg := ev.Message; msg != nil { // the hub's, shared and never changed
-			r := takeMessageReceipt()
-			r.c, r.to, r.from, r.msg = c, me, ev.From, msg
-			if c.sendTracked(messageBlock(ev.From, me, *msg), ev.Batch.Track(c.out, r.settle)) != nil {
-				r.recycle() // refused: the outbox never calls its receipt
+			r := messageReceipts.Get()
+			r.Record = messageWrite{c: c, to: me, from: ev.From, msg: msg}
+			if c.sendTracked(messageBlock(ev.From, me, *msg), ev.Batch.Track(c.out, r.Receipt)) != nil {
+				r.Free() // refused: the outbox never calls its receipt
 				return false
 			}
 			return true
@@ -425,46 +425,22 @@ func (c *conn) Deliver(ev hub.Event) bool {
 	return true
 }
 
-// messageReceipt is what the receipt of a message written to the client
-// needs, in a pool of its own: a closure made for each message was two
-// allocations, it and the sender's account it held. settle, its method
-// value, is made once with the record; the outbox calls it at most once,
-// after which the record is free again.
-type messageReceipt struct {
-	c      *conn
-	to     uint32
-	from   hub.Account
-	msg    *hub.Message // the hub's, shared and never changed
-	settle outbox.Receipt
+// messageWrite is what the receipt of a message written to the client
+// needs.
+type messageWrite struct {
+	c    *conn
+	to   uint32
+	from hub.Account
+	msg  *hub.Message // the hub's, shared and never changed
 }
 
-var messageReceipts sync.Pool
-
-// takeMessageReceipt is a free messageReceipt, from the pool when it has
-// one.
-func takeMessageReceipt() *messageReceipt {
-	if r, ok := messageReceipts.Get().(*messageReceipt); ok {
-		return r
-	}
-	r := new(messageReceipt)
-	r.settle = r.written
-	return r
-}
-
-// written puts a message the connection dropped after taking it back in
-// the mailbox, so that its sender's "delivered" stays true.
-func (r *messageReceipt) written(written bool) {
-	c, to, from, msg := r.c, r.to, r.from, r.msg
-	r.recycle()
+// messageReceipts put a message the connection dropped after taking it
+// back in the mailbox, so that its sender's "delivered" stays true.
+var messageReceipts = outbox.NewReceiptPool(func(w messageWrite, written bool) {
 	if !written {
-		c.srv.cfg.Hub.Undelivered(to, from, *msg, protocolName)
+		w.c.srv.cfg.Hub.Undelivered(w.to, w.from, *w.msg, protocolName)
 	}
-}
-
-func (r *messageReceipt) recycle() {
-	*r = messageReceipt{settle: r.settle}
-	messageReceipts.Put(r)
-}
+})
 
 // rereadMailbox reads the mailbox again when the hub says it holds
 // messages no session has.

@@ -277,9 +277,9 @@ func (s *Server) deliverPending(ctx context.Context, c *sbConn, pending []pendin
 			continue
 		}
 		// Its parts go in one write, which the receipt follows.
-		r := takePendingReceipt()
-		r.to, r.from, r.msg, r.fromMailbox = c, p.from, p.msg, fromMailbox
-		receipt := batch.Track(c.out, r.settle)
+		r := pendingReceipts.Get()
+		r.Record = pendingWrite{to: c, from: p.from, msg: p.msg, fromMailbox: fromMailbox}
+		receipt := batch.Track(c.out, r.Receipt)
 		if !c.writeFrame(receipt, func(b []byte) []byte {
 			return appendTextCommands(b, p.from, p.msg, s.cfg.MaxMessageBytes)
 		}) {
@@ -302,48 +302,26 @@ func (s *Server) deliverPending(ctx context.Context, c *sbConn, pending []pendin
 	}
 }
 
-// pendingReceipt is what the receipt of a pending message written to a
-// client needs, in a pool of its own like relayReceipt: a closure made
-// for each message was two allocations.
-type pendingReceipt struct {
+// pendingWrite is what the receipt of a pending message written to a
+// client needs.
+type pendingWrite struct {
 	to          *sbConn
 	from        hub.Account
 	msg         hub.Message
 	fromMailbox *deliveredOffline
-	settle      outbox.Receipt
 }
 
-var pendingReceipts sync.Pool
-
-// takePendingReceipt is a free pendingReceipt, from the pool when it has
-// one.
-func takePendingReceipt() *pendingReceipt {
-	if r, ok := pendingReceipts.Get().(*pendingReceipt); ok {
-		return r
-	}
-	r := new(pendingReceipt)
-	r.settle = r.written
-	return r
-}
-
-// written notes a message from the mailbox as written, for deliverPending
-// to take out of it, and puts a live one the connection dropped in the
-// mailbox.
-func (r *pendingReceipt) written(written bool) {
-	to, from, msg, fromMailbox := r.to, r.from, r.msg, r.fromMailbox
-	r.recycle()
+// pendingReceipts note a message from the mailbox as written, for
+// deliverPending to take out of it, and put a live one the connection
+// dropped in the mailbox.
+var pendingReceipts = outbox.NewReceiptPool(func(w pendingWrite, written bool) {
 	switch {
-	case written && msg.Offline != 0:
-		fromMailbox.add(msg.Offline)
-	case !written && msg.Offline == 0:
-		to.srv.cfg.Hub.Undelivered(to.acct.Number, from, msg, protocolName)
+	case written && w.msg.Offline != 0:
+		w.fromMailbox.add(w.msg.Offline)
+	case !written && w.msg.Offline == 0:
+		w.to.srv.cfg.Hub.Undelivered(w.to.acct.Number, w.from, w.msg, protocolName)
 	}
-}
-
-func (r *pendingReceipt) recycle() {
-	*r = pendingReceipt{settle: r.settle}
-	pendingReceipts.Put(r)
-}
+})
 
 // deliveredOffline collects the mailbox ids of messages written, from
 // the outbox's receipts.

@@ -177,63 +177,39 @@ var msnpRelaySeconds = metrics.MessageRelaySeconds.WithLabelValues(protocolName)
 // read to being written to this member's socket: the server's own share
 // of its delivery latency.
 func (c *sbConn) relayTimed(ctx context.Context, from hub.Account, name string, payload []byte, readAt time.Time) hub.Delivery {
-	r := takeRelayReceipt()
-	r.to, r.from, r.payload, r.readAt = c, from, payload, readAt
-	taken := c.writeFrame(r.settle, func(b []byte) []byte { return wire.AppendPayloadCommand(b, "MSG", payload, from.Email, name) })
+	r := relayReceipts.Get()
+	r.Record = relayed{to: c, from: from, payload: payload, readAt: readAt}
+	taken := c.writeFrame(r.Receipt, func(b []byte) []byte { return wire.AppendPayloadCommand(b, "MSG", payload, from.Email, name) })
 	if !taken {
 		// The outbox refused the write and never calls its receipt.
-		r.recycle()
+		r.Free()
 		return hub.MailboxFull
 	}
 	return hub.Delivered
 }
 
-// relayReceipt is what the receipt of a relayed message needs, in a pool
-// of its own: a closure made for each message was an allocation. settle,
-// its method value, is made once with the record; the outbox calls it
-// exactly once, after which the record is free again.
-type relayReceipt struct {
+// relayed is what the receipt of a relayed message needs.
+type relayed struct {
 	to      *sbConn
 	from    hub.Account
 	payload []byte
 	readAt  time.Time
-	settle  outbox.Receipt
 }
 
-var relayReceipts sync.Pool
-
-// takeRelayReceipt is a free relayReceipt, from the pool when it has one.
-func takeRelayReceipt() *relayReceipt {
-	if r, ok := relayReceipts.Get().(*relayReceipt); ok {
-		return r
-	}
-	r := new(relayReceipt)
-	r.settle = r.written
-	return r
-}
-
-// written times a message written to the member's socket from when it was
-// read, and puts the text of one dropped after it was taken in the
+// relayReceipts times a message written to the member's socket from when
+// it was read, and puts the text of one dropped after it was taken in the
 // member's mailbox, so that the sender's ACK stays true.
-func (r *relayReceipt) written(written bool) {
-	to, from, payload, readAt := r.to, r.from, r.payload, r.readAt
-	r.recycle()
+var relayReceipts = outbox.NewReceiptPool(func(r relayed, written bool) {
 	if written {
-		if !readAt.IsZero() {
-			msnpRelaySeconds.Observe(time.Since(readAt).Seconds())
+		if !r.readAt.IsZero() {
+			msnpRelaySeconds.Observe(time.Since(r.readAt).Seconds())
 		}
 		return
 	}
-	if p, ok := parsePayload(payload); ok && p.contentType == "text/plain" {
-		to.srv.cfg.Hub.Undelivered(to.acct.Number, from, p.toHubMessage(), protocolName)
+	if p, ok := parsePayload(r.payload); ok && p.contentType == "text/plain" {
+		r.to.srv.cfg.Hub.Undelivered(r.to.acct.Number, r.from, p.toHubMessage(), protocolName)
 	}
-}
-
-// recycle returns r to the pool, keeping nothing it pointed to alive.
-func (r *relayReceipt) recycle() {
-	*r = relayReceipt{settle: r.settle}
-	relayReceipts.Put(r)
-}
+})
 
 func (c *sbConn) loggedIn() bool { return c.sb != nil }
 
