@@ -235,9 +235,6 @@ func presenceBucket(ctx context.Context, js jetstream.JetStream, replicas int, l
 	storage := jetstream.MemoryStorage
 	if local {
 		storage = jetstream.FileStorage
-		if err := js.DeleteKeyValue(ctx, presenceBucketName); err != nil && !errors.Is(err, jetstream.ErrBucketNotFound) {
-			return nil, nil, err
-		}
 	}
 	if _, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      presenceBucketName,
@@ -251,6 +248,15 @@ func presenceBucket(ctx context.Context, js jetstream.JetStream, replicas int, l
 	stream, err := js.Stream(ctx, "KV_"+presenceBucketName)
 	if err != nil {
 		return nil, nil, err
+	}
+	if local {
+		// A bucket left by a process that was killed is emptied, not
+		// deleted and made again: NATS removes an account's emptied
+		// streams directory in the background after its last stream is
+		// deleted, and a stream created meanwhile fails to make its own.
+		if err := stream.Purge(ctx); err != nil {
+			return nil, nil, err
+		}
 	}
 	sc := stream.CachedInfo().Config
 	if sc.AllowDirect {
