@@ -734,16 +734,6 @@ func (c *conn) pumpOffline() {
 	}
 }
 
-// rereadMailbox reads the mailbox again when the hub says it holds
-// messages no session has.
-func (c *conn) rereadMailbox() {
-	ctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.WriteTimeout)
-	defer cancel()
-	if err := c.deliverOffline(ctx); err != nil {
-		c.log().Warn("read mailbox", "err", err)
-	}
-}
-
 func (c *conn) nextSeq() uint32 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -805,7 +795,7 @@ func (c *conn) deliver(ev hub.Event) bool {
 			return c.deliverMessage(ev.Batch, ev.From, *ev.Message)
 		}
 	case hub.EventMailbox:
-		c.rereader.Reread(c.rereadMailbox)
+		c.rereader.Reread(c.srv.cfg.WriteTimeout, c.log(), c.deliverOffline)
 	case hub.EventTyping:
 		return c.send(wire.TypeTypingNotify, wire.AppendTyping(nil, wire.Typing{Length: uint16(min(ev.Typing, 0xffff)), UIN: ev.From.Number}))
 	case hub.EventNotify:

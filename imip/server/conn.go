@@ -417,7 +417,7 @@ func (c *conn) Deliver(ev hub.Event) bool {
 	case hub.EventMailbox:
 		// Before the session is set, the login's own read is still to come.
 		if c.sess() != nil {
-			c.rereader.Reread(c.rereadMailbox)
+			c.rereader.Reread(c.srv.cfg.WriteTimeout, c.log(), c.deliverOffline)
 		}
 	case hub.EventReverseAdded:
 		c.request(ev.From)
@@ -441,16 +441,6 @@ var messageReceipts = outbox.NewReceiptPool(func(w messageWrite, written bool) {
 		w.c.srv.cfg.Hub.Undelivered(w.to, w.from, *w.msg, protocolName)
 	}
 })
-
-// rereadMailbox reads the mailbox again when the hub says it holds
-// messages no session has.
-func (c *conn) rereadMailbox() {
-	ctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.WriteTimeout)
-	defer cancel()
-	if err := c.deliverOffline(ctx); err != nil {
-		c.log().Warn("read mailbox", "err", err)
-	}
-}
 
 // request shows "LIST ADD" from someone who added the account, unless
 // the account answered them before (they are on its allow or block list).

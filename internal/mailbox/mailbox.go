@@ -6,7 +6,10 @@ package mailbox
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/crosstalk-im/crosstalk/hub"
 	"github.com/crosstalk-im/crosstalk/internal/outbox"
@@ -19,11 +22,21 @@ type Rereader struct {
 	mu      sync.Mutex
 	asked   int32 // asks since the running read started; 0 when idle
 	stopped bool
-	running sync.WaitGroup
+	// run is the read under way; nil when idle, so that an idle
+	// connection keeps no context or channel.
+	run *rereadRun
 }
 
-// Reread runs read, now or after the read under way.
-func (r *Rereader) Reread(read func()) {
+// rereadRun is a read under way: Stop cancels it and waits for done.
+type rereadRun struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// Reread runs read, now or after the read under way, with a context that
+// ends after timeout or at Stop. What read returns goes to log, unless
+// Stop cut it short.
+func (r *Rereader) Reread(timeout time.Duration, log *slog.Logger, read func(context.Context) error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.stopped {
@@ -33,16 +46,25 @@ func (r *Rereader) Reread(read func()) {
 	if r.asked > 1 {
 		return
 	}
-	r.running.Add(1)
+	run := &rereadRun{done: make(chan struct{})}
+	ctx := r.startLocked(run, timeout)
 	go func() {
-		defer r.running.Done()
+		defer close(run.done)
 		for {
-			read()
+			err := read(ctx)
+			cutShort := errors.Is(ctx.Err(), context.Canceled)
+			run.cancel()
 			r.mu.Lock()
+			if err != nil && !cutShort {
+				log.Warn("read mailbox", "err", err)
+			}
 			again := r.asked > 1 && !r.stopped
 			r.asked = 0
 			if again {
 				r.asked = 1
+				ctx = r.startLocked(run, timeout)
+			} else {
+				r.run = nil
 			}
 			r.mu.Unlock()
 			if !again {
@@ -52,14 +74,30 @@ func (r *Rereader) Reread(read func()) {
 	}()
 }
 
-// Stop refuses later rereads and waits for the one under way: a session
-// ends only after its last read, so that none claims messages after the
-// session gave its claims back.
+// startLocked gives run a fresh context for its next read.
+func (r *Rereader) startLocked(run *rereadRun, timeout time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	run.cancel = cancel
+	r.run = run
+	return ctx
+}
+
+// Stop refuses later rereads, cuts the one under way short and waits for
+// it: a session ends only after its last read, so that none claims
+// messages after the session gave its claims back, and a read waiting on
+// a busy store does not hold the session's end (or the server's shutdown)
+// until its timeout.
 func (r *Rereader) Stop() {
 	r.mu.Lock()
 	r.stopped = true
+	run := r.run
+	if run != nil {
+		run.cancel()
+	}
 	r.mu.Unlock()
-	r.running.Wait()
+	if run != nil {
+		<-run.done
+	}
 }
 
 // Batch bounds the stored messages written before the written ones are

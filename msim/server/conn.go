@@ -636,13 +636,7 @@ func (c *conn) rereadMailbox() {
 	if !open {
 		return
 	}
-	c.rereader.Reread(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.WriteTimeout)
-		defer cancel()
-		if err := c.deliverOffline(ctx); err != nil {
-			c.log().Warn("read mailbox", "err", err)
-		}
-	})
+	c.rereader.Reread(c.srv.cfg.WriteTimeout, c.log(), c.deliverOffline)
 }
 
 // deliverOffline claims what waits in the mailbox and sends it; each

@@ -510,12 +510,8 @@ func (n *nsConn) rereadMailbox() {
 	if !online {
 		return
 	}
-	n.rereader.Reread(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), n.srv.cfg.WriteTimeout)
-		defer cancel()
-		if err := n.deliverOffline(ctx, false); err != nil {
-			n.log().Warn("read mailbox", "err", err)
-		}
+	n.rereader.Reread(n.srv.cfg.WriteTimeout, n.log(), func(ctx context.Context) error {
+		return n.deliverOffline(ctx, false)
 	})
 }
 

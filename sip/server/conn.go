@@ -616,7 +616,7 @@ func (c *conn) Deliver(ev hub.Event) bool {
 		c.typing(ev.From, ev.Typing > 0)
 	case hub.EventMailbox:
 		if c.sess() != nil {
-			c.rereader.Reread(c.rereadMailbox)
+			c.rereader.Reread(c.srv.cfg.WriteTimeout, c.log(), c.deliverOffline)
 		}
 	case hub.EventReverseAdded:
 		c.bg.Go(c.pushSubscribers)

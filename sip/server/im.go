@@ -589,25 +589,23 @@ func (c *conn) typing(from hub.Account, active bool) {
 	_ = c.request(m, func(*wire.Message) {})
 }
 
-// rereadMailbox brings the client what was kept for the account; each
+// deliverOffline brings the client what was kept for the account; each
 // message leaves the mailbox when the client answers its MESSAGE.
-func (c *conn) rereadMailbox() {
+func (c *conn) deliverOffline(ctx context.Context) error {
 	s := c.sess()
 	if s == nil {
-		return
+		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.WriteTimeout)
-	defer cancel()
 	waiting, err := s.OfflineMessages(ctx)
 	if err != nil {
-		c.log().Warn("read mailbox", "err", err)
-		return
+		return err
 	}
 	for _, m := range waiting {
 		if !c.deliverMessage(outgoing{from: m.From, msg: m.Message, offline: m.ID}) {
-			return
+			return nil
 		}
 	}
+	return nil
 }
 
 // addDialogLocked records d as the newest IM session with its peer; c.mu

@@ -198,7 +198,7 @@ func (c *conn) signIn(ctx context.Context, m *wire.Message, acct hub.Account, se
 	if err := session.SetPresence(ctx, hub.StatusInvisible, ""); err != nil {
 		return err
 	}
-	c.bg.Go(c.rereadMailbox)
+	c.rereader.Reread(c.srv.cfg.WriteTimeout, c.log(), c.deliverOffline)
 	return nil
 }
 

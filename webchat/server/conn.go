@@ -430,7 +430,7 @@ func (c *conn) Deliver(ev hub.Event) bool {
 	case hub.EventMailbox:
 		// Before the session is set, the login's own read is still to come.
 		if c.sess() != nil {
-			c.rereader.Reread(c.rereadMailbox)
+			c.rereader.Reread(c.srv.cfg.WriteTimeout, c.log(), c.deliverOffline)
 		}
 	case hub.EventReverseAdded:
 		c.request(ev.From)
@@ -461,16 +461,6 @@ func messageOf(from hub.Account, m hub.Message) wire.Message {
 
 func accountOf(a hub.Account) wire.Account {
 	return wire.Account{Number: a.Number, Email: a.Email, Nick: a.Nick, Name: a.DisplayName}
-}
-
-// rereadMailbox reads the mailbox again when the hub says it holds
-// messages no session has.
-func (c *conn) rereadMailbox() {
-	ctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.WriteTimeout)
-	defer cancel()
-	if err := c.deliverOffline(ctx); err != nil {
-		c.log().Warn("read mailbox", "err", err)
-	}
 }
 
 // request shows "request" from someone who put the account on their list,
