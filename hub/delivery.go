@@ -178,29 +178,17 @@ func (s *Session) Undelivered(from Account, msg Message) {
 	s.hub.Undelivered(s.Account().Number, from, msg, s.protocol)
 }
 
-// Undelivered is Session.Undelivered for a frontend's connection that is
-// not a hub session (an MSN switchboard), named by its protocol.
-func (h *Hub) Undelivered(to uint32, from Account, msg Message, protocol string) {
-	h.background.Add(1)
-	go func() {
-		defer h.background.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), h.cfg.DeliveryTimeout)
-		defer cancel()
-		_ = h.returnToMailbox(ctx, to, from.Number, msg, protocol)
-	}()
-}
-
 // returnToMailbox puts a message that a connection took and then dropped
 // back in the mailbox, and says so.
 func (h *Hub) returnToMailbox(ctx context.Context, to, from uint32, msg Message, protocol string) error {
 	msg.Offline = 0
 	if _, err := h.cfg.Store.QueueOffline(ctx, to, from, msg, h.cfg.Mailbox.returned()); err != nil {
-		metrics.MessageOutcomes.WithLabelValues("lost").Inc()
+		outcomeLost.Inc()
 		h.log.Error("message lost: its connection dropped it and the mailbox refused it",
 			"account", to, "from", from, "protocol", protocol, "err", err)
 		return err
 	}
-	metrics.MessageOutcomes.WithLabelValues("returned").Inc()
+	outcomeReturned.Inc()
 	h.warn("message returned to the mailbox: its connection dropped it", "account", to, "protocol", protocol)
 	h.nudgeMailbox(ctx, to)
 	return nil

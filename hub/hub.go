@@ -56,6 +56,9 @@ type Config struct {
 	// hub starts (and removed when it closes), as every session it names
 	// ends with the process that wrote it.
 	LocalBus bool
+	// MaxQueuedReturns bounds the messages that connections dropped and
+	// that wait to go back to the mailbox (DefaultMaxQueuedReturns).
+	MaxQueuedReturns int
 }
 
 // DefaultMaxListEntries is the cap on one contact list; the MSN service of
@@ -87,6 +90,7 @@ type Hub struct {
 	// background counts work that outlives the call that started it
 	// (returning messages to the mailbox, presence resyncs).
 	background sync.WaitGroup
+	returns    returnQueue
 
 	samplersMu sync.Mutex
 	samplers   map[string]*ratelimit.Sampler
@@ -169,6 +173,9 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 	}
 	if cfg.NodeTimeout <= 0 {
 		cfg.NodeTimeout = DefaultNodeTimeout
+	}
+	if cfg.MaxQueuedReturns <= 0 {
+		cfg.MaxQueuedReturns = DefaultMaxQueuedReturns
 	}
 	var (
 		kv     jetstream.KeyValue

@@ -34,6 +34,13 @@ type Format struct {
 	Strike    bool   `json:"strike,omitempty"`
 }
 
+// QueuedMessage is a message for the mailbox, from one account to
+// another.
+type QueuedMessage struct {
+	To, From uint32
+	Message  Message
+}
+
 // OfflineMessage is a message kept for an account that was offline.
 type OfflineMessage struct {
 	ID   int64

@@ -65,6 +65,11 @@ type Store interface {
 	// QueueOffline keeps a message for an offline account and returns its
 	// id; ErrListFull when the mailbox or the sender's share of it is full.
 	QueueOffline(ctx context.Context, to, from uint32, msg Message, limits MailboxLimits) (int64, error)
+	// QueueOfflineBatch keeps several messages in one transaction, each
+	// within limits, and says which it refused: refused[i] is ErrListFull
+	// or ErrNotFound (an account is gone) for message i, nil when kept.
+	// An error keeps none of them.
+	QueueOfflineBatch(ctx context.Context, msgs []QueuedMessage, limits MailboxLimits) (refused []error, err error)
 	// OfflineMessages claims for session the waiting messages no live
 	// session holds (live names the account's sessions on every node) and
 	// returns those it claimed now, oldest first, with Message.Offline set

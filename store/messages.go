@@ -30,27 +30,72 @@ const (
 // QueueOffline keeps msg for recipient to and returns its id;
 // hub.ErrListFull when the mailbox or the sender's share of it is full.
 func (c *core) QueueOffline(ctx context.Context, to, from uint32, msg hub.Message, limits hub.MailboxLimits) (int64, error) {
-	body, err := json.Marshal(hub.Message{Text: msg.Text, Format: msg.Format, Runs: msg.Runs})
+	body, err := offlineBody(msg)
 	if err != nil {
 		return 0, err
 	}
 	var id int64
 	err = c.db.write(ctx, func(t tx) error {
-		if err := mustExist(t, to); err != nil {
-			return err
-		}
-		if err := mustExist(t, from); err != nil {
-			return err
-		}
-		var waiting, fromSender int
-		if err := t.scan(countMailboxShares, []any{from, to}, &waiting, &fromSender); err != nil {
-			return err
-		}
-		if limits.Total > 0 && waiting >= limits.Total || limits.PerSender > 0 && fromSender >= limits.PerSender {
-			return hub.ErrListFull
-		}
-		return t.scan(insertOffline, []any{to, from, msg.Sent.UnixNano(), string(body)}, &id)
+		id, err = queueOffline(t, to, from, msg.Sent, body, limits)
+		return err
 	})
+	return id, err
+}
+
+// QueueOfflineBatch keeps several messages in one transaction; see
+// hub.Store.
+func (c *core) QueueOfflineBatch(ctx context.Context, msgs []hub.QueuedMessage, limits hub.MailboxLimits) ([]error, error) {
+	bodies := make([][]byte, len(msgs))
+	for i, m := range msgs {
+		body, err := offlineBody(m.Message)
+		if err != nil {
+			return nil, err
+		}
+		bodies[i] = body
+	}
+	refused := make([]error, len(msgs))
+	err := c.db.write(ctx, func(t tx) error {
+		// A PostgreSQL write may run again: each run starts afresh.
+		clear(refused)
+		for i, m := range msgs {
+			_, err := queueOffline(t, m.To, m.From, m.Message.Sent, bodies[i], limits)
+			if errors.Is(err, hub.ErrListFull) || errors.Is(err, hub.ErrNotFound) {
+				refused[i] = err
+			} else if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return refused, nil
+}
+
+// offlineBody is what the mailbox keeps of msg besides its parties and
+// time.
+func offlineBody(msg hub.Message) ([]byte, error) {
+	return json.Marshal(hub.Message{Text: msg.Text, Format: msg.Format, Runs: msg.Runs})
+}
+
+// queueOffline keeps one message in t, within limits.
+func queueOffline(t tx, to, from uint32, sent time.Time, body []byte, limits hub.MailboxLimits) (int64, error) {
+	if err := mustExist(t, to); err != nil {
+		return 0, err
+	}
+	if err := mustExist(t, from); err != nil {
+		return 0, err
+	}
+	var waiting, fromSender int
+	if err := t.scan(countMailboxShares, []any{from, to}, &waiting, &fromSender); err != nil {
+		return 0, err
+	}
+	if limits.Total > 0 && waiting >= limits.Total || limits.PerSender > 0 && fromSender >= limits.PerSender {
+		return 0, hub.ErrListFull
+	}
+	var id int64
+	err := t.scan(insertOffline, []any{to, from, sent.UnixNano(), string(body)}, &id)
 	return id, err
 }
 

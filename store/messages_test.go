@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -154,6 +155,52 @@ func TestMailboxShares(t *testing.T) {
 		}
 		if _, err := s.QueueOffline(ctx, 1, 3, hub.Message{Text: "over the total"}, limits); !errors.Is(err, hub.ErrListFull) {
 			t.Fatalf("past the total: %v", err)
+		}
+	})
+}
+
+// A batch keeps each message within the limits as QueueOffline would,
+// refusing only those past them or for an account that is gone.
+func TestQueueOfflineBatch(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e testEngine) {
+		ctx := context.Background()
+		s := e.newStore(t)
+		for n := uint32(1); n <= 3; n++ {
+			if _, err := s.CreateAccount(ctx, hub.Account{Number: n, Email: fmt.Sprintf("u%d@example.com", n)}, "pw"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		limits := hub.MailboxLimits{Total: 3}
+		msgs := []hub.QueuedMessage{
+			{To: 1, From: 2, Message: hub.Message{Text: "one"}},
+			{To: 1, From: 3, Message: hub.Message{Text: "two"}},
+			{To: 9, From: 2, Message: hub.Message{Text: "to no one"}},
+			{To: 1, From: 2, Message: hub.Message{Text: "three"}},
+			{To: 1, From: 3, Message: hub.Message{Text: "past the total"}},
+			{To: 2, From: 1, Message: hub.Message{Text: "another mailbox"}},
+		}
+		refused, err := s.QueueOfflineBatch(ctx, msgs, limits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []error{nil, nil, hub.ErrNotFound, nil, hub.ErrListFull, nil}
+		for i := range want {
+			if !errors.Is(refused[i], want[i]) || (want[i] == nil) != (refused[i] == nil) {
+				t.Errorf("message %q: %v, want %v", msgs[i].Message.Text, refused[i], want[i])
+			}
+		}
+		for to, texts := range map[uint32][]string{1: {"one", "two", "three"}, 2: {"another mailbox"}} {
+			kept, err := s.ReadOffline(ctx, to)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, m := range kept {
+				got = append(got, m.Text)
+			}
+			if !slices.Equal(got, texts) {
+				t.Errorf("mailbox %d holds %q, want %q", to, got, texts)
+			}
 		}
 	})
 }

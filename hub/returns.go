@@ -1,0 +1,122 @@
+package hub
+
+import (
+	"context"
+	"sync"
+
+	"github.com/crosstalk-im/crosstalk/metrics"
+)
+
+// Messages that connections took and then dropped (their client stopped
+// reading, or the connection closed first) go back to the mailbox from one
+// goroutine, many to a transaction. A client that stops reading drops at
+// once everything its output queue held, hundreds of messages; with a
+// goroutine and a committed transaction for each, every session of the
+// node that needed the store waited behind them.
+
+// DefaultMaxQueuedReturns bounds the dropped messages waiting for the
+// mailbox while the store is slow; past it they are lost, counted and
+// logged. At a few KiB each at most, that is some hundreds of MiB.
+const DefaultMaxQueuedReturns = 1 << 16
+
+// maxReturnBatch bounds the messages one transaction puts back, so that
+// it holds the store's writer only briefly.
+const maxReturnBatch = 256
+
+// returnQueue holds the dropped messages on their way back to the mailbox.
+type returnQueue struct {
+	mu      sync.Mutex
+	queued  []returnedMessage
+	running bool // a goroutine is emptying the queue
+}
+
+// returnedMessage is a dropped message and the protocol of the connection
+// that dropped it, for the log.
+type returnedMessage struct {
+	QueuedMessage
+	protocol string
+}
+
+var (
+	outcomeReturned = metrics.MessageOutcomes.WithLabelValues("returned")
+	outcomeLost     = metrics.MessageOutcomes.WithLabelValues("lost")
+)
+
+// Undelivered is Session.Undelivered for a frontend's connection that is
+// not a hub session (an MSN switchboard), named by its protocol.
+func (h *Hub) Undelivered(to uint32, from Account, msg Message, protocol string) {
+	msg.Offline = 0
+	q := &h.returns
+	q.mu.Lock()
+	if len(q.queued) >= h.cfg.MaxQueuedReturns {
+		q.mu.Unlock()
+		outcomeLost.Inc()
+		h.warn("message lost: its connection dropped it and too many others wait for the mailbox",
+			"account", to, "from", from.Number, "protocol", protocol, "max_queued", h.cfg.MaxQueuedReturns)
+		return
+	}
+	q.queued = append(q.queued, returnedMessage{QueuedMessage{To: to, From: from.Number, Message: msg}, protocol})
+	start := !q.running
+	q.running = true
+	q.mu.Unlock()
+	if start {
+		h.background.Add(1)
+		go h.returnQueued()
+	}
+}
+
+// returnQueued puts the queued messages back in the mailbox, a batch at a
+// time, until none is left.
+func (h *Hub) returnQueued() {
+	defer h.background.Done()
+	q := &h.returns
+	batch := make([]returnedMessage, 0, maxReturnBatch)
+	for {
+		q.mu.Lock()
+		n := min(len(q.queued), maxReturnBatch)
+		if n == 0 {
+			q.queued, q.running = nil, false
+			q.mu.Unlock()
+			return
+		}
+		batch = append(batch[:0], q.queued[:n]...)
+		clear(q.queued[:n])
+		q.queued = q.queued[n:]
+		q.mu.Unlock()
+		h.returnBatch(batch)
+	}
+}
+
+// returnBatch puts batch back in the mailbox in one transaction and tells
+// the recipients' sessions, if they have any, that it holds messages for
+// them.
+func (h *Hub) returnBatch(batch []returnedMessage) {
+	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.DeliveryTimeout)
+	defer cancel()
+	msgs := make([]QueuedMessage, len(batch))
+	for i, m := range batch {
+		msgs[i] = m.QueuedMessage
+	}
+	refused, err := h.cfg.Store.QueueOfflineBatch(ctx, msgs, h.cfg.Mailbox.returned())
+	if err != nil {
+		outcomeLost.Add(float64(len(batch)))
+		h.log.Error("messages lost: their connections dropped them and the mailbox refused them",
+			"messages", len(batch), "err", err)
+		return
+	}
+	returnedTo := make(map[uint32]bool, 1)
+	for i, m := range batch {
+		if refused[i] != nil {
+			outcomeLost.Inc()
+			h.log.Error("message lost: its connection dropped it and the mailbox refused it",
+				"account", m.To, "from", m.From, "protocol", m.protocol, "err", refused[i])
+			continue
+		}
+		outcomeReturned.Inc()
+		h.warn("message returned to the mailbox: its connection dropped it", "account", m.To, "protocol", m.protocol)
+		returnedTo[m.To] = true
+	}
+	for to := range returnedTo {
+		h.nudgeMailbox(ctx, to)
+	}
+}
