@@ -56,9 +56,10 @@ type Config struct {
 	// hub starts (and removed when it closes), as every session it names
 	// ends with the process that wrote it.
 	LocalBus bool
-	// MaxQueuedReturns bounds the messages that connections dropped and
-	// that wait to go back to the mailbox (DefaultMaxQueuedReturns).
-	MaxQueuedReturns int
+	// MaxQueuedReturnBytes bounds the messages that connections dropped
+	// and that wait to go back to the mailbox
+	// (DefaultMaxQueuedReturnBytes).
+	MaxQueuedReturnBytes int
 }
 
 // DefaultMaxListEntries is the cap on one contact list; the MSN service of
@@ -174,8 +175,8 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 	if cfg.NodeTimeout <= 0 {
 		cfg.NodeTimeout = DefaultNodeTimeout
 	}
-	if cfg.MaxQueuedReturns <= 0 {
-		cfg.MaxQueuedReturns = DefaultMaxQueuedReturns
+	if cfg.MaxQueuedReturnBytes <= 0 {
+		cfg.MaxQueuedReturnBytes = DefaultMaxQueuedReturnBytes
 	}
 	var (
 		kv     jetstream.KeyValue

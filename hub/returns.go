@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"sync"
+	"unsafe"
 
 	"github.com/crosstalk-im/crosstalk/metrics"
 )
@@ -14,10 +15,11 @@ import (
 // goroutine and a committed transaction for each, every session of the
 // node that needed the store waited behind them.
 
-// DefaultMaxQueuedReturns bounds the dropped messages waiting for the
-// mailbox while the store is slow; past it they are lost, counted and
-// logged. At a few KiB each at most, that is some hundreds of MiB.
-const DefaultMaxQueuedReturns = 1 << 16
+// DefaultMaxQueuedReturnBytes bounds the dropped messages waiting for the
+// mailbox while the store is slow, by what they hold (queuedBytes); past
+// it they are lost, counted and logged. It is 64 output queues of MSN's
+// default size: that many clients stopping at once, with a stuck store.
+const DefaultMaxQueuedReturnBytes = 64 << 20
 
 // maxReturnBatch bounds the messages one transaction puts back, so that
 // it holds the store's writer only briefly.
@@ -27,6 +29,7 @@ const maxReturnBatch = 256
 type returnQueue struct {
 	mu      sync.Mutex
 	queued  []returnedMessage
+	bytes   int  // queuedBytes of what is queued
 	running bool // a goroutine is emptying the queue
 }
 
@@ -35,6 +38,19 @@ type returnQueue struct {
 type returnedMessage struct {
 	QueuedMessage
 	protocol string
+}
+
+// queuedBytes is what a queued message holds: its text, its runs', and
+// the records around them.
+func queuedBytes(msg Message) int {
+	n := int(unsafe.Sizeof(returnedMessage{})) + len(msg.Text)
+	for _, r := range msg.Runs {
+		n += int(unsafe.Sizeof(r)) + len(r.Text)
+	}
+	if msg.Format != nil {
+		n += int(unsafe.Sizeof(*msg.Format)) + len(msg.Format.Font) + len(msg.Format.Color)
+	}
+	return n
 }
 
 var (
@@ -46,16 +62,18 @@ var (
 // not a hub session (an MSN switchboard), named by its protocol.
 func (h *Hub) Undelivered(to uint32, from Account, msg Message, protocol string) {
 	msg.Offline = 0
+	size := queuedBytes(msg)
 	q := &h.returns
 	q.mu.Lock()
-	if len(q.queued) >= h.cfg.MaxQueuedReturns {
+	if q.bytes+size > h.cfg.MaxQueuedReturnBytes {
 		q.mu.Unlock()
 		outcomeLost.Inc()
 		h.warn("message lost: its connection dropped it and too many others wait for the mailbox",
-			"account", to, "from", from.Number, "protocol", protocol, "max_queued", h.cfg.MaxQueuedReturns)
+			"account", to, "from", from.Number, "protocol", protocol, "max_queued_bytes", h.cfg.MaxQueuedReturnBytes)
 		return
 	}
 	q.queued = append(q.queued, returnedMessage{QueuedMessage{To: to, From: from.Number, Message: msg}, protocol})
+	q.bytes += size
 	start := !q.running
 	q.running = true
 	q.mu.Unlock()
@@ -80,6 +98,9 @@ func (h *Hub) returnQueued() {
 			return
 		}
 		batch = append(batch[:0], q.queued[:n]...)
+		for _, m := range batch {
+			q.bytes -= queuedBytes(m.Message)
+		}
 		clear(q.queued[:n])
 		q.queued = q.queued[n:]
 		q.mu.Unlock()

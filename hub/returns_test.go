@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -37,7 +38,7 @@ func returnsFixture(t *testing.T, cfg hub.Config) (*hub.Hub, hub.Store, *heldRet
 	return h, st, held, account(t, st, 1, "alice@example.com"), account(t, st, 2, "bob@example.com")
 }
 
-// waitForMailbox waits until bob's mailbox holds n messages.
+// waitForMailbox waits until the mailbox of account to holds n messages.
 func waitForMailbox(t *testing.T, st hub.Store, to uint32, n int) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
@@ -71,16 +72,18 @@ func TestDroppedMessagesShareTransactions(t *testing.T) {
 	}
 }
 
-// While the store is slow, at most MaxQueuedReturns dropped messages wait
-// for it; those past that are lost, and counted.
+// While the store is slow, at most MaxQueuedReturnBytes of dropped
+// messages wait for it; those past that are lost, and counted.
 func TestReturnQueueLimit(t *testing.T) {
-	h, st, held, alice, bob := returnsFixture(t, hub.Config{MaxQueuedReturns: 10})
+	// Ten messages of this text, and what records them, fit; eleven do not.
+	text := strings.Repeat("x", 10_000)
+	h, st, held, alice, bob := returnsFixture(t, hub.Config{MaxQueuedReturnBytes: 10*len(text) + 5_000})
 	lost := metrics.MessageOutcomes.WithLabelValues("lost")
 	before := metrics.Value(lost)
-	h.Undelivered(bob.Number, alice, hub.Message{Text: "taken"}, "test")
-	<-held.started
-	for i := range 29 {
-		h.Undelivered(bob.Number, alice, hub.Message{Text: fmt.Sprint(i)}, "test")
+	h.Undelivered(bob.Number, alice, hub.Message{Text: text}, "test")
+	<-held.started // the first is on its way to the store: no longer queued
+	for range 29 {
+		h.Undelivered(bob.Number, alice, hub.Message{Text: text}, "test")
 	}
 	if n := metrics.Value(lost) - before; n != 19 {
 		t.Errorf("%v messages counted lost, want 19", n)
