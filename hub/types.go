@@ -18,9 +18,12 @@
 //     Config.DeliveryTimeout; a message no session took goes to the mailbox.
 //   - A session that took a message and then could not write it (its client
 //     stopped reading and the output queue overflowed, or the connection
-//     ended first) puts it back with Session.Undelivered. Only if the
-//     mailbox then fails is a message lost, and that is counted
-//     (crosstalk_message_outcomes_total{outcome="lost"}) and logged.
+//     ended first) puts it back with Session.Undelivered, which queues it
+//     for one goroutine that returns such messages many to a transaction.
+//     Only if the mailbox then fails, or Config.MaxQueuedReturnBytes of
+//     them already wait for a slow store, is a message lost, and that is
+//     counted (crosstalk_message_outcomes_total{outcome="lost"}) and
+//     logged.
 //   - A node refuses an event when its event queue is full: it is counted
 //     (crosstalk_events_refused_total{cause="queue_full"}) and logged, the
 //     sender of a message among them is told at once that no session took
