@@ -279,17 +279,20 @@ func (c *conn) receiveFile(ctx context.Context, t *transfer, nc net.Conn, auth u
 		log.Info("file transfer failed", "err", err)
 		return invite.CancelFail
 	}
-	// The file is in; it goes on even if the client just left.
-	if !files.Deliver(context.WithoutCancel(ctx), tk) {
-		log.Info("file transfer: the contact went away", "ticket", tk.ID)
-		return invite.CancelFail
-	}
+	// Remembered before the contact hears of it, so that a refusal as
+	// quick as can be still finds it (see ticketChanged).
 	c.mu.Lock()
 	if len(c.handed) == rememberedFiles {
 		c.handed = slices.Delete(c.handed, 0, 1)
 	}
 	c.handed = append(c.handed, handedFile{ticket: tk.ID, cookie: t.cookie, peer: t.peer})
 	c.mu.Unlock()
+	// The file is in; it goes on even if the client just left.
+	if !files.Deliver(context.WithoutCancel(ctx), tk) {
+		c.forgetHanded(tk.ID)
+		log.Info("file transfer: the contact went away", "ticket", tk.ID)
+		return invite.CancelFail
+	}
 	log.Info("file received for another protocol", "ticket", tk.ID)
 	return ""
 }
@@ -303,17 +306,23 @@ func (c *conn) ticketChanged(n *hub.Notification) {
 	if !ok {
 		return
 	}
-	c.mu.Lock()
-	i := slices.IndexFunc(c.handed, func(f handedFile) bool { return f.ticket == id })
-	var f handedFile
-	if i >= 0 {
-		f = c.handed[i]
-		c.handed = slices.Delete(c.handed, i, i+1)
-	}
-	c.mu.Unlock()
-	if i >= 0 {
+	if f, ok := c.forgetHanded(id); ok {
 		c.sendInvitation(f.peer, invite.Invitation{Command: invite.Cancel, Cookie: f.cookie, CancelCode: invite.CancelReject})
 	}
+}
+
+// forgetHanded takes the file of drive ticket id off the files handed on,
+// and says whether it was there.
+func (c *conn) forgetHanded(id string) (handedFile, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	i := slices.IndexFunc(c.handed, func(f handedFile) bool { return f.ticket == id })
+	if i < 0 {
+		return handedFile{}, false
+	}
+	f := c.handed[i]
+	c.handed = slices.Delete(c.handed, i, i+1)
+	return f, true
 }
 
 // addTransfer records an invitation, unless its cookie is taken or the
