@@ -111,11 +111,14 @@ func TestStalledUploadCut(t *testing.T) {
 	}
 }
 
-// An upload that keeps moving outlasts the stall timeout many times over.
+// An upload that keeps moving outlasts the stall timeout three times over.
+// Chunks come at a fifth of the timeout: a loaded machine (CI runs the
+// race detector beside other packages) once held a 500 ms timeout's
+// reader back past it.
 func TestSlowUploadCompletes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	const stall, chunks = 500 * time.Millisecond, 20
+	const stall, chunks = 1500 * time.Millisecond, 15
 	n := startNodeWith(t, Options{DataDir: t.TempDir(), HTTP: HTTPLimits{StallTimeout: stall}})
 	nc := uploadTo(t, ctx, n, chunks*1024)
 	for range chunks {
