@@ -254,6 +254,50 @@ func (c *conn) sendTracked(b *wire.Block, receipt outbox.Receipt) error {
 	return c.out.WriteTracked(*buf, receipt)
 }
 
+// sendMessage queues a message for the account (to) as sendTracked
+// queues messageBlock's block, byte for byte, but encodes it straight
+// from its parts: building, sorting and validating the block, and
+// copying its values and body, were three allocations and 15 % of the
+// server's CPU for every message from MSN to IMIP.
+func (c *conn) sendMessage(from hub.Account, to uint32, msg *hub.Message, receipt outbox.Receipt) error {
+	if c.srv.cfg.Trace {
+		return c.sendTracked(messageBlock(from, to, *msg), receipt) // logs the block
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	buf := encoded.Get()
+	defer encoded.Put(buf)
+	*buf = appendMessage(*buf, c.srv.nextID(), from, to, msg)
+	return c.out.WriteTracked(*buf, receipt)
+}
+
+// appendMessage appends the encoding of messageBlock's block with the ID
+// id: its headers in the order encode sorts them to, none of whose values
+// can hold a CR or LF (AppendNick replaces control characters), so it
+// always validates.
+func appendMessage(dst []byte, id uint32, from hub.Account, to uint32, msg *hub.Message) []byte {
+	var room [160]byte
+	h := append(room[:0], wire.HeaderContentType+": "+wire.ContentTypeText+"\r\n"+wire.HeaderFrom+": "...)
+	h = wire.AppendNick(strconv.AppendUint(h, uint64(from.Number), 10), from.DisplayName)
+	h = append(h, "\r\n"+wire.HeaderID+": "...)
+	h = strconv.AppendUint(h, uint64(id), 10)
+	h = append(h, "\r\n"+wire.HeaderTime+": "...)
+	h = wire.AppendTime(h, msg.Sent)
+	h = append(h, "\r\n"+wire.HeaderTo+": "...)
+	h = append(strconv.AppendUint(h, uint64(to), 10), '\r', '\n')
+	length := len(h)
+	if msg.Text != "" {
+		length += len("\r\n") + len(msg.Text)
+	}
+	dst = append(dst, wire.TypeMESG+"\r\n"...)
+	dst = append(strconv.AppendInt(dst, int64(length), 10), '\r', '\n')
+	dst = append(dst, h...)
+	if msg.Text != "" {
+		dst = append(append(dst, '\r', '\n'), msg.Text...)
+	}
+	return dst
+}
+
 // encoded keeps the buffers that blocks are encoded in for the outbox,
 // which keeps no reference to what it is given.
 var encoded = bufpool.Pool{Max: 4 << 10}
@@ -408,7 +452,7 @@ func (c *conn) Deliver(ev hub.Event) bool {
 		if msg := ev.Message; msg != nil { // the hub's, shared and never changed
 			r := messageReceipts.Get()
 			r.Record = messageWrite{c: c, to: me, from: ev.From, msg: msg}
-			if c.sendTracked(messageBlock(ev.From, me, *msg), ev.Batch.Track(c.out, r.Receipt)) != nil {
+			if c.sendMessage(ev.From, me, msg, ev.Batch.Track(c.out, r.Receipt)) != nil {
 				r.Free() // refused: the outbox never calls its receipt
 				return false
 			}

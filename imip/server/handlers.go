@@ -209,7 +209,7 @@ func (c *conn) deliverOffline(ctx context.Context) error {
 	}
 	me := s.Account().Number
 	return mailbox.WriteUnacknowledged(ctx, s, c.out, waiting, func(m hub.OfflineMessage, receipt outbox.Receipt) bool {
-		return c.sendTracked(messageBlock(m.From, me, m.Message), receipt) == nil
+		return c.sendMessage(m.From, me, &m.Message, receipt) == nil
 	})
 }
 
