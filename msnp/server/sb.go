@@ -104,6 +104,9 @@ type sbConn struct {
 	// connection instead of one per message, the members' first, so that
 	// no ACK goes out before its message (see holdFor and endBatch).
 	batch hub.Batch
+	// batchCtx is batchParent carrying batch for the hub (hub.WithBatch),
+	// made once rather than for every message to another protocol.
+	batchCtx, batchParent context.Context
 }
 
 // holdFor keeps what is written to the members of to for the end of the
@@ -124,10 +127,13 @@ func (c *sbConn) holdFor(ctx context.Context, to []member) context.Context {
 			viaHub = true
 		}
 	}
-	if viaHub {
-		return hub.WithBatch(ctx, &c.batch)
+	if !viaHub {
+		return ctx
 	}
-	return ctx
+	if c.batchParent != ctx {
+		c.batchCtx, c.batchParent = hub.WithBatch(ctx, &c.batch), ctx
+	}
+	return c.batchCtx
 }
 
 // endBatch releases the members' outboxes held for the batch, unless the
