@@ -251,10 +251,29 @@ func AppendNick(dst []byte, nick string) []byte {
 		return dst
 	}
 	dst = append(dst, ' ', '"')
-	for _, r := range nick {
-		dst = utf8.AppendRune(dst, sanitizeNickRune(r))
+	if sanitized(nick) {
+		dst = append(dst, nick...) // most names, every message delivered
+	} else {
+		for _, r := range nick {
+			dst = utf8.AppendRune(dst, sanitizeNickRune(r))
+		}
 	}
 	return append(dst, '"')
+}
+
+// sanitized reports whether SanitizeNick leaves nick as it is: valid
+// UTF-8 without a double quote or an ASCII control character.
+func sanitized(nick string) bool {
+	ascii := true
+	for i := 0; i < len(nick); i++ {
+		switch c := nick[i]; {
+		case c < ' ', c == '"', c == 0x7F:
+			return false
+		case c >= utf8.RuneSelf:
+			ascii = false
+		}
+	}
+	return ascii || utf8.ValidString(nick)
 }
 
 // SanitizeNick returns nick as FormatAddress sends it.
