@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/hub"
@@ -282,7 +283,7 @@ func appendMessage(dst []byte, id uint32, from hub.Account, to uint32, msg *hub.
 	h = append(h, "\r\n"+wire.HeaderID+": "...)
 	h = strconv.AppendUint(h, uint64(id), 10)
 	h = append(h, "\r\n"+wire.HeaderTime+": "...)
-	h = wire.AppendTime(h, msg.Sent)
+	h = appendSentTime(h, msg.Sent)
 	h = append(h, "\r\n"+wire.HeaderTo+": "...)
 	h = append(strconv.AppendUint(h, uint64(to), 10), '\r', '\n')
 	length := len(h)
@@ -296,6 +297,29 @@ func appendMessage(dst []byte, id uint32, from hub.Account, to uint32, msg *hub.
 		dst = append(append(dst, '\r', '\n'), msg.Text...)
 	}
 	return dst
+}
+
+// sentSecond is a second as a Time header gives it (wire.AppendTime),
+// which depends on nothing finer.
+type sentSecond struct {
+	unix int64
+	text []byte
+}
+
+// lastSentSecond is the second the last message delivered was sent in:
+// the many messages of one second share its text, formatted once.
+var lastSentSecond atomic.Pointer[sentSecond]
+
+// appendSentTime is wire.AppendTime, formatting t only when it is in
+// another second than the last message's.
+func appendSentTime(dst []byte, t time.Time) []byte {
+	unix := t.Unix()
+	last := lastSentSecond.Load()
+	if last == nil || last.unix != unix {
+		last = &sentSecond{unix: unix, text: wire.AppendTime(nil, t)}
+		lastSentSecond.Store(last)
+	}
+	return append(dst, last.text...)
 }
 
 // encoded keeps the buffers that blocks are encoded in for the outbox,

@@ -27,6 +27,9 @@ func TestAppendMessageEncodesMessageBlock(t *testing.T) {
 		{"long nick", hub.Account{Number: 1001, DisplayName: strings.Repeat("ñ", 200)}, 1002, hub.Message{Text: "x", Sent: sent}},
 		{"empty text", hub.Account{Number: 1001, DisplayName: "Alice"}, 1002, hub.Message{Sent: sent}},
 		{"lines in the text", hub.Account{Number: 1001, DisplayName: "Alice"}, 1002, hub.Message{Text: "one\r\n\r\ntwo\nthree\r\n", Sent: sent}},
+		{"same second, other nanoseconds", hub.Account{Number: 1001, DisplayName: "Alice"}, 1002, hub.Message{Text: "x", Sent: sent.Add(999_000_000)}},
+		{"the second before", hub.Account{Number: 1001, DisplayName: "Alice"}, 1002, hub.Message{Text: "x", Sent: sent.Add(-time.Nanosecond - 999)}},
+		{"before 1970", hub.Account{Number: 1001, DisplayName: "Alice"}, 1002, hub.Message{Text: "x", Sent: time.Date(1969, 12, 31, 23, 59, 59, 500, time.UTC)}},
 		{"zero time", hub.Account{Number: 1001, DisplayName: "Alice"}, 1002, hub.Message{Text: "x"}},
 		{"year past 9999", hub.Account{Number: 1001, DisplayName: "Alice"}, 1002, hub.Message{Text: "x", Sent: time.Date(12026, 1, 2, 3, 4, 5, 0, time.UTC)}},
 	} {
