@@ -390,7 +390,42 @@ func ackBlock(req *wire.Block, code wire.Code) *wire.Block {
 }
 
 func (c *conn) ack(req *wire.Block, code wire.Code) {
+	if code == wire.CodeOK && !c.srv.cfg.Trace {
+		c.ackOK(req)
+		return
+	}
 	_ = c.send(ackBlock(req, code))
+}
+
+// ackOK queues "ACK 600" answering req, the bytes send(ackBlock(req,
+// wire.CodeOK)) queues, encoded straight from the IDs: every message a
+// client sends is answered so, and the block was an allocation and 8 %
+// of the server's CPU for a message from IMIP to MSN.
+func (c *conn) ackOK(req *wire.Block) {
+	ref, hasRef := req.ID()
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	buf := encoded.Get()
+	defer encoded.Put(buf)
+	*buf = appendAckOK(*buf, c.srv.nextID(), ref, hasRef)
+	_ = c.out.Write(*buf)
+}
+
+// appendAckOK appends the encoding of ackBlock's "ACK 600" with the ID
+// id, and Reference ref when hasRef: its headers in the order encode
+// sorts them to.
+func appendAckOK(dst []byte, id, ref uint32, hasRef bool) []byte {
+	var room [48]byte
+	h := append(room[:0], wire.HeaderID+": "...)
+	h = append(strconv.AppendUint(h, uint64(id), 10), '\r', '\n')
+	if hasRef {
+		h = append(h, wire.HeaderReference+": "...)
+		h = append(strconv.AppendUint(h, uint64(ref), 10), '\r', '\n')
+	}
+	dst = append(dst, wire.TypeACK+" "...)
+	dst = append(strconv.AppendInt(dst, int64(wire.CodeOK), 10), '\r', '\n')
+	dst = append(strconv.AppendInt(dst, int64(len(h)), 10), '\r', '\n')
+	return append(dst, h...)
 }
 
 // fail answers req with an error ACK and closes the connection after it.

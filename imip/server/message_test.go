@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/imip/wire"
 )
 
 // A message encoded straight from its parts (appendMessage) is the bytes
@@ -42,6 +43,29 @@ func TestAppendMessageEncodesMessageBlock(t *testing.T) {
 			got := appendMessage([]byte("before"), c.srv.ids.Load(), tc.from, tc.to, &tc.msg)
 			if !bytes.Equal(got, want) {
 				t.Errorf("appendMessage gave\n%q\nencode gave\n%q", got, want)
+			}
+		})
+	}
+}
+
+// "ACK 600" encoded straight from the IDs (appendAckOK) is the bytes that
+// encode makes of ackBlock's block, whatever ID the request had.
+func TestAppendAckOKEncodesAckBlock(t *testing.T) {
+	for _, id := range []string{"", "1001", "0", "007", "4294967295", "4294967296", "+5", "-1", "x", " 12"} {
+		t.Run(id, func(t *testing.T) {
+			req := wire.NewBlock(wire.TypeMESG).Add(wire.HeaderTo, "1002")
+			if id != "" {
+				req.Add(wire.HeaderID, id)
+			}
+			c := &conn{srv: &Server{}}
+			want, err := c.encode([]byte("before"), ackBlock(req, wire.CodeOK))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ref, hasRef := req.ID()
+			got := appendAckOK([]byte("before"), c.srv.ids.Load(), ref, hasRef)
+			if !bytes.Equal(got, want) {
+				t.Errorf("appendAckOK gave\n%q\nencode gave\n%q", got, want)
 			}
 		})
 	}
