@@ -298,7 +298,8 @@ func (c *conn) handleMessage(ctx context.Context, b *wire.Block) error {
 		c.ack(b, wire.CodeBadStatus)
 		return nil
 	}
-	d, err := c.srv.cfg.Hub.SendMessage(ctx, c.sess().Account(), number, hub.Message{Text: text, Sent: time.Now().UTC()}, "")
+	// The hub stamps Sent with the clock reading it takes anyway.
+	d, err := c.srv.cfg.Hub.SendMessage(ctx, c.sess().Account(), number, hub.Message{Text: text}, "")
 	if errors.Is(err, hub.ErrNotFound) {
 		c.ack(b, wire.CodeUnknownUser)
 		return nil
