@@ -224,8 +224,10 @@ func (r *Reader) ReadBlock() (*Block, error) {
 }
 
 // readLine reads one line bounded by MaxLine and returns it without its
-// LF and one CR before it. io.EOF means the stream ended before the line
-// started; a line cut short is a *TruncatedError.
+// LF and one CR before it. A line that was whole in the read buffer is
+// returned in it, valid until the next read (as ReadSlice's). io.EOF
+// means the stream ended before the line started; a line cut short is a
+// *TruncatedError.
 func (r *Reader) readLine(typ string) ([]byte, error) {
 	max := r.MaxLine
 	if max <= 0 {
@@ -238,7 +240,10 @@ func (r *Reader) readLine(typ string) ([]byte, error) {
 			return nil, &TooLargeError{Type: typ, Line: true, Max: max}
 		}
 		if err == nil {
-			line := append(long, chunk...)
+			line := chunk
+			if long != nil {
+				line = append(long, chunk...)
+			}
 			line = line[:len(line)-1]
 			return bytes.TrimSuffix(line, []byte{'\r'}), nil
 		}
