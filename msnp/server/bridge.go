@@ -165,7 +165,10 @@ func (s *Server) deliverPendingToClient(n *nsConn, p pendingMessage, batch *hub.
 	s.mu.Lock()
 	sb := s.bridges[key]
 	if sb == nil {
-		sb = &switchboard{id: s.freeSessionIDLocked(), bridge: &key}
+		// A copy of key: taking key's own address moved it to the heap
+		// for every message, not only for a new session.
+		bridge := key
+		sb = &switchboard{id: s.freeSessionIDLocked(), bridge: &bridge}
 		sb.members = []member{&remote{srv: s, acct: from, sb: sb}}
 		s.switchboards[sb.id] = sb
 		s.bridges[key] = sb
