@@ -217,10 +217,7 @@ func (r *Reader) ReadBlock() (*Block, error) {
 		}
 		return nil, err
 	}
-	if err := parseContent(b, buf, lenLine); err != nil {
-		return nil, err
-	}
-	return b, nil
+	return parseContent(b, buf, lenLine)
 }
 
 // readLine reads one line bounded by MaxLine and returns it without its
@@ -258,26 +255,28 @@ func (r *Reader) readLine(typ string) ([]byte, error) {
 	}
 }
 
-func parseTypeLine(line []byte) (*Block, error) {
+// parseTypeLine gives the block its type and arguments; parseContent
+// allocates it, once it knows how many headers it holds.
+func parseTypeLine(line []byte) (Block, error) {
 	// A type without arguments, as every MESG and PING is, is the
 	// package's own string: no copy of the line, nor a slice of it split.
 	for _, t := range bareTypes {
 		if string(line) == t {
-			return &Block{Type: t}, nil
+			return Block{Type: t}, nil
 		}
 	}
 	s := string(line)
 	if strings.ContainsAny(s, "\r") {
-		return nil, &SyntaxError{Line: s, Reason: "carriage return inside the line"}
+		return Block{}, &SyntaxError{Line: s, Reason: "carriage return inside the line"}
 	}
 	f := SplitArgs(s)
 	if len(f) == 0 {
-		return nil, &SyntaxError{Line: s, Reason: "no block type"}
+		return Block{}, &SyntaxError{Line: s, Reason: "no block type"}
 	}
 	if !validType(f[0]) {
-		return nil, &SyntaxError{Line: s, Reason: "block type holds a control character or quote"}
+		return Block{}, &SyntaxError{Line: s, Reason: "block type holds a control character or quote"}
 	}
-	b := &Block{Type: f[0]}
+	b := Block{Type: f[0]}
 	if len(f) > 1 {
 		b.Args = f[1:]
 	}
@@ -307,8 +306,8 @@ func (r *Reader) parseLength(typ string, line []byte) (int, error) {
 }
 
 // parseContent splits the counted bytes into header lines, the blank line
-// and the body.
-func parseContent(b *Block, buf, lenLine []byte) error {
+// and the body, and returns typeLine's block with them.
+func parseContent(typeLine Block, buf, lenLine []byte) (*Block, error) {
 	// The header lines, up to the blank line or the end of the block, are
 	// made one string that the headers' names and values share: one
 	// allocation per block rather than one per header.
@@ -324,20 +323,18 @@ func parseContent(b *Block, buf, lenLine []byte) error {
 		}
 		rest = rest[i+1:]
 	}
-	if lines > 0 {
-		b.Headers = make([]Header, 0, lines)
-	}
+	b := newBlock(typeLine, lines)
 	for head := string(buf[:headEnd]); len(head) > 0; {
 		i := strings.IndexByte(head, '\n')
 		if i < 0 {
-			return &LengthError{Type: b.Type, Line: string(lenLine),
+			return nil, &LengthError{Type: b.Type, Line: string(lenLine),
 				Reason: fmt.Sprintf("the block ends inside the header line %q", head)}
 		}
 		line := strings.TrimSuffix(head[:i], "\r")
 		head = head[i+1:]
 		h, err := parseHeader(b.Type, line)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		b.Headers = append(b.Headers, h)
 	}
@@ -347,7 +344,39 @@ func parseContent(b *Block, buf, lenLine []byte) error {
 			b.Body = body
 		}
 	}
-	return nil
+	return b, nil
+}
+
+// newBlock allocates b with room for lines headers; the few that most
+// blocks carry share its allocation.
+func newBlock(b Block, lines int) *Block {
+	switch {
+	case lines == 0:
+		return newCopy(b)
+	case lines <= 2:
+		withHeaders := &struct {
+			Block
+			headers [2]Header
+		}{Block: b}
+		withHeaders.Headers = withHeaders.headers[:0]
+		return &withHeaders.Block
+	case lines <= 4:
+		withHeaders := &struct {
+			Block
+			headers [4]Header
+		}{Block: b}
+		withHeaders.Headers = withHeaders.headers[:0]
+		return &withHeaders.Block
+	}
+	b.Headers = make([]Header, 0, lines)
+	return newCopy(b)
+}
+
+// newCopy is &b without moving b to the heap in newBlock's other cases.
+func newCopy(b Block) *Block {
+	p := new(Block)
+	*p = b
+	return p
 }
 
 func parseHeader(typ string, s string) (Header, error) {
