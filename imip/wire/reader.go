@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"strconv"
 	"strings"
 
 	"github.com/crosstalk-im/crosstalk/internal/idleread"
@@ -286,24 +285,43 @@ func parseTypeLine(line []byte) (Block, error) {
 // bareTypes are the block types that come without arguments.
 var bareTypes = [...]string{TypeMESG, TypePING, TypeSTAT, TypeHELO, TypeLOGN, TypeDISC}
 
+// parseLength reads a length line: decimal digits between spaces or
+// tabs. It reads them byte by byte: trimming with sets of characters
+// (strings.Trim) took 2.5 % of the server's CPU from IMIP to MSN.
 func (r *Reader) parseLength(typ string, line []byte) (int, error) {
-	s := strings.Trim(string(line), " \t")
-	if s == "" || strings.Trim(s, "0123456789") != "" {
+	digits := line
+	for len(digits) > 0 && isBlank(digits[0]) {
+		digits = digits[1:]
+	}
+	for len(digits) > 0 && isBlank(digits[len(digits)-1]) {
+		digits = digits[:len(digits)-1]
+	}
+	var n uint64
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			digits = nil
+			break
+		}
+		if d := uint64(c - '0'); n <= (math.MaxUint64-d)/10 {
+			n = n*10 + d
+		} else {
+			n = math.MaxUint64 // it overflows
+		}
+	}
+	if len(digits) == 0 {
 		return 0, &LengthError{Type: typ, Line: string(line), Reason: "not a decimal number"}
 	}
 	max := r.MaxBlock
 	if max < 0 {
 		max = 0
 	}
-	n, err := strconv.ParseUint(s, 10, 64)
-	if err != nil {
-		n = math.MaxUint64 // only ErrRange is possible here
-	}
 	if n > uint64(max) {
 		return 0, &TooLargeError{Type: typ, Length: n, Max: max}
 	}
 	return int(n), nil
 }
+
+func isBlank(c byte) bool { return c == ' ' || c == '\t' }
 
 // parseContent splits the counted bytes into header lines, the blank line
 // and the body, and returns typeLine's block with them.
