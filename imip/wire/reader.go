@@ -407,5 +407,8 @@ func parseHeader(typ string, s string) (Header, error) {
 	case strings.Contains(value, "\r"):
 		return Header{}, &SyntaxError{Type: typ, Line: s, Reason: "carriage return inside the value"}
 	}
-	return Header{Name: name, Value: strings.TrimLeft(value, " \t")}, nil
+	for value != "" && isBlank(value[0]) { // not strings.TrimLeft, slow with a set
+		value = value[1:]
+	}
+	return Header{Name: name, Value: value}, nil
 }
