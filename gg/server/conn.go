@@ -164,6 +164,13 @@ func (c *conn) Arm() time.Time {
 	return deadline
 }
 
+// FrameBuffered reports whether the next packet waits whole in the read
+// buffer (offstack.FrameBufferer): the packets of a batch then leave the
+// read deadline where it is, two runtime timer changes fewer a wake-up.
+func (c *conn) FrameBuffered() bool { return c.rd.PacketBuffered() }
+
+var _ offstack.FrameBufferer = (*conn)(nil)
+
 // Next reads and handles one packet until the client leaves or breaks the
 // protocol, or a handler ends the session (a nil result); done says the
 // loop is over.

@@ -159,6 +159,13 @@ func (c *conn) Arm() time.Time {
 	return service.ReadDeadline(c.nc, c.sess() != nil, time.Unix(0, c.loginBy), c.srv.cfg.IdleTimeout)
 }
 
+// FrameBuffered reports whether the next block waits whole in the read
+// buffer (offstack.FrameBufferer): the blocks of a batch then leave the
+// read deadline where it is, two runtime timer changes fewer a wake-up.
+func (c *conn) FrameBuffered() bool { return c.rd.BlockBuffered() }
+
+var _ offstack.FrameBufferer = (*conn)(nil)
+
 // Next reads and handles one block until the client leaves or breaks the
 // protocol, or a handler ends the session (a nil result); done says the
 // loop is over.

@@ -144,6 +144,13 @@ func (c *conn) Arm() time.Time {
 	return service.ReadDeadline(c.nc, c.sess() != nil, c.loginBy, c.srv.cfg.IdleTimeout)
 }
 
+// FrameBuffered reports whether the next message waits whole in the read
+// buffer (offstack.FrameBufferer): the messages of a batch then leave the
+// read deadline where it is, two runtime timer changes fewer a wake-up.
+func (c *conn) FrameBuffered() bool { return c.rd.MessageBuffered() }
+
+var _ offstack.FrameBufferer = (*conn)(nil)
+
 // Next reads and handles one message until the client leaves or breaks
 // the protocol, or the session ends (a nil result); done says the loop is
 // over, as it is once the session is ending.

@@ -219,6 +219,8 @@ func (c *conn) Arm() time.Time {
 // read deadline where it is.
 func (c *conn) FrameBuffered() bool { return c.rd.CommandBuffered() }
 
+var _ offstack.FrameBufferer = (*conn)(nil)
+
 // Next reads and dispatches one command until the client leaves, breaks
 // the protocol, or a handler ends the session (a nil result); done says
 // the loop is over.
