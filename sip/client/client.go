@@ -238,20 +238,39 @@ func (c *Client) send(m *wire.Message) error {
 	})
 }
 
-// sign adds the Authorization of an MS-SIPAE signed message.
+// sign adds the Authorization of an MS-SIPAE signed message, built in one
+// buffer: every message we send after sign-in is signed.
 func (c *Client) sign(m *wire.Message, a *auth) {
 	a.cnum++
-	sa := wire.SignatureAuth{Protocol: "NTLM", Rand: randomHex(4), Num: strconv.FormatUint(uint64(a.cnum), 10), Realm: a.realm, TargetName: a.targetName}
-	sig := a.keys.SignSIP(wire.SignatureBuffer(m, sa))
-	m.Set(wire.HeaderAuthorization, fmt.Sprintf(`NTLM qop="auth", opaque="%s", realm="%s", targetname="%s", crand="%s", cnum="%s", response="%s"`,
-		a.opaque, a.realm, a.targetName, sa.Rand, sa.Num, sig))
+	var digits [8 + 10]byte
+	randAndNum := string(strconv.AppendUint(appendRandomHex(digits[:0], 4), uint64(a.cnum), 10))
+	sa := wire.SignatureAuth{Protocol: "NTLM", Rand: randAndNum[:8], Num: randAndNum[8:], Realm: a.realm, TargetName: a.targetName}
+	var room [signatureRoom]byte
+	buf := wire.AppendSignatureBuffer(room[:0], m, sa)
+	v := make([]byte, 0, len(authorizationPieces)+len(a.opaque)+len(a.realm)+len(a.targetName)+len(randAndNum)+2*ntlm.SignatureSize)
+	v = append(append(v, `NTLM qop="auth", opaque="`...), a.opaque...)
+	v = append(append(v, `", realm="`...), a.realm...)
+	v = append(append(v, `", targetname="`...), a.targetName...)
+	v = append(append(v, `", crand="`...), sa.Rand...)
+	v = append(append(v, `", cnum="`...), sa.Num...)
+	v = append(a.keys.AppendSignSIP(append(v, `", response="`...), buf), '"')
+	m.Set(wire.HeaderAuthorization, string(v))
 }
+
+// authorizationPieces is the fixed text of our Authorization value.
+const authorizationPieces = `NTLM qop="auth", opaque="", realm="", targetname="", crand="", cnum="", response=""`
+
+// signatureRoom is the stack room for a signature buffer: the fields of
+// an IM message's come to about 200 bytes.
+const signatureRoom = 512
 
 // verify checks a server message's signature (Authentication-Info).
 func (c *Client) verify(m *wire.Message, a *auth) bool {
-	scheme, p := wire.AuthParams(m.Get(wire.HeaderAuthenticationInfo))
-	buf := wire.SignatureBuffer(m, wire.SignatureAuth{Protocol: scheme, Rand: p["srand"], Num: p["snum"], Realm: p["realm"], TargetName: p["targetname"]})
-	return a.keys.VerifySIP(buf, p["rspauth"])
+	var f [5]string
+	scheme := wire.AuthFields(m.Get(wire.HeaderAuthenticationInfo), []string{"rspauth", "srand", "snum", "realm", "targetname"}, f[:])
+	var room [signatureRoom]byte
+	buf := wire.AppendSignatureBuffer(room[:0], m, wire.SignatureAuth{Protocol: scheme, Rand: f[1], Num: f[2], Realm: f[3], TargetName: f[4]})
+	return a.keys.VerifySIP(buf, f[0])
 }
 
 func key(m *wire.Message) string {
@@ -359,7 +378,14 @@ func (c *Client) after(t **time.Timer, d time.Duration, f func()) {
 }
 
 func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
+	var digits [32]byte
+	return string(appendRandomHex(digits[:0], n))
+}
+
+// appendRandomHex appends the hex digits of n random bytes, n at most 16,
+// to dst.
+func appendRandomHex(dst []byte, n int) []byte {
+	var b [16]byte
+	_, _ = rand.Read(b[:n])
+	return hex.AppendEncode(dst, b[:n])
 }

@@ -384,43 +384,21 @@ func (c *conn) verify(m *wire.Message) bool {
 	if sa == nil {
 		return false
 	}
-	// The first of each name counts, as in wire.AuthParams, without its
-	// map: every message from the client is checked here.
-	var opaque, response, crand, cnum, realm, target authField
-	scheme := wire.AuthPairs(m.Get(wire.HeaderAuthorization), func(name, value string) {
-		switch strings.ToLower(name) {
-		case "opaque":
-			opaque.set(value)
-		case "response":
-			response.set(value)
-		case "crand":
-			crand.set(value)
-		case "cnum":
-			cnum.set(value)
-		case "realm":
-			realm.set(value)
-		case "targetname":
-			target.set(value)
-		}
-	})
-	if !strings.EqualFold(scheme, "NTLM") || opaque.value != sa.opaque || response.value == "" {
+	var f [6]string
+	scheme := wire.AuthFields(m.Get(wire.HeaderAuthorization),
+		[]string{"opaque", "response", "crand", "cnum", "realm", "targetname"}, f[:])
+	opaque, response := f[0], f[1]
+	if !strings.EqualFold(scheme, "NTLM") || opaque != sa.opaque || response == "" {
 		return false
 	}
-	buf := wire.SignatureBuffer(m, wire.SignatureAuth{Protocol: scheme, Rand: crand.value, Num: cnum.value, Realm: realm.value, TargetName: target.value})
-	return sa.keys.VerifySIP(buf, response.value)
+	var room [signatureRoom]byte
+	buf := wire.AppendSignatureBuffer(room[:0], m, wire.SignatureAuth{Protocol: scheme, Rand: f[2], Num: f[3], Realm: f[4], TargetName: f[5]})
+	return sa.keys.VerifySIP(buf, response)
 }
 
-// authField is a parameter of an authentication header: its first value.
-type authField struct {
-	value string
-	seen  bool
-}
-
-func (f *authField) set(v string) {
-	if !f.seen {
-		f.value, f.seen = v, true
-	}
-}
+// signatureRoom is the stack room for a signature buffer: the fields of
+// an IM message's come to about 200 bytes.
+const signatureRoom = 512
 
 // send signs m (once signed in) and queues it. An error means it will
 // not reach the client. It does not take c.mu, so it may be called under
@@ -451,10 +429,11 @@ func (c *conn) encode(m *wire.Message) ([]byte, error) {
 		a := wire.SignatureAuth{Protocol: "NTLM", Rand: randAndNum[:8], Num: randAndNum[8:],
 			Realm: cfg.Realm, TargetName: cfg.TargetName}
 		var sig [32]byte
+		var room [signatureRoom]byte
 		var h strings.Builder
 		h.Grow(len(authInfoPieces) + len(sig) + len(randAndNum) + len(sa.opaque) + len(cfg.TargetName) + len(cfg.Realm))
 		h.WriteString(`NTLM rspauth="`)
-		h.Write(sa.keys.AppendSignSIP(sig[:0], wire.SignatureBuffer(m, a)))
+		h.Write(sa.keys.AppendSignSIP(sig[:0], wire.AppendSignatureBuffer(room[:0], m, a)))
 		h.WriteString(`", srand="`)
 		h.WriteString(a.Rand)
 		h.WriteString(`", snum="`)

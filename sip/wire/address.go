@@ -103,6 +103,26 @@ func AuthPairs(v string, each func(name, value string)) (scheme string) {
 	return scheme
 }
 
+// AuthFields reads the parameters names of an authentication header into
+// values (the first value of each, names matched without regard to case,
+// as AuthParams keeps them) and returns the scheme: AuthParams without
+// its map, for a reader of every message that wants a few names (at most
+// 32).
+func AuthFields(v string, names, values []string) (scheme string) {
+	var seen uint32
+	return AuthPairs(v, func(name, value string) {
+		for i, n := range names {
+			if strings.EqualFold(name, n) {
+				if seen&(1<<i) == 0 {
+					seen |= 1 << i
+					values[i] = value
+				}
+				return
+			}
+		}
+	})
+}
+
 // Param returns a header parameter such as the branch of a Via or the
 // expires of a Contact: the text after ";name=" up to the next ';' or ','.
 func Param(v, name string) string {

@@ -21,39 +21,63 @@ type SignatureAuth struct {
 // P-Preferred-Identity), Expires, and for a response its status code.
 // Fields are taken as pidgin-sipe takes them (see AddressURI and Tag).
 func SignatureBuffer(m *Message, a SignatureAuth) []byte {
-	cseq := m.Get(HeaderCSeq)
+	return AppendSignatureBuffer(make([]byte, 0, 256), m, a)
+}
+
+// AppendSignatureBuffer is SignatureBuffer appending to dst: every message
+// in and out is signed or checked, and a buffer on the caller's stack
+// spares an allocation for each.
+func AppendSignatureBuffer(dst []byte, m *Message, a SignatureAuth) []byte {
+	// The first line of each header counts, as Get would find it; one
+	// pass over the headers finds them all.
+	var cseq, callID, from, to, expires, asserted, preferred string
+	var seen uint8
+	first := func(bit uint8, field *string, value string) {
+		if seen&bit == 0 {
+			seen |= bit
+			*field = value
+		}
+	}
+	for _, h := range m.Headers {
+		switch n := h.Name; {
+		case strings.EqualFold(n, HeaderCSeq):
+			first(1, &cseq, h.Value)
+		case strings.EqualFold(n, HeaderCallID):
+			first(2, &callID, h.Value)
+		case strings.EqualFold(n, HeaderFrom):
+			first(4, &from, h.Value)
+		case strings.EqualFold(n, HeaderTo):
+			first(8, &to, h.Value)
+		case strings.EqualFold(n, HeaderExpires):
+			first(16, &expires, h.Value)
+		case strings.EqualFold(n, "P-Asserted-Identity"):
+			first(32, &asserted, h.Value)
+		case strings.EqualFold(n, "P-Preferred-Identity"):
+			first(64, &preferred, h.Value)
+		}
+	}
 	num, method, _ := strings.Cut(cseq, " ")
 	if m.IsRequest() {
 		method = m.Method
 	}
-	from, to := m.Get(HeaderFrom), m.Get(HeaderTo)
-	pai, ok := m.Lookup("P-Asserted-Identity")
-	if !ok {
-		pai = m.Get("P-Preferred-Identity")
+	pai := asserted
+	if seen&32 == 0 {
+		pai = preferred
 	}
 	sipURI, telURI := assertedIdentities(pai)
-	var code string
+	fields := [...]string{a.Protocol, a.Rand, a.Num, a.Realm, a.TargetName, callID, num, method,
+		AddressURI(from), Tag(from), AddressURI(to), Tag(to), sipURI, telURI, expires}
+	for _, f := range fields {
+		dst = append(dst, '<')
+		dst = append(dst, f...)
+		dst = append(dst, '>')
+	}
 	if !m.IsRequest() {
-		code = strconv.Itoa(m.StatusCode)
+		dst = append(dst, '<')
+		dst = strconv.AppendInt(dst, int64(m.StatusCode), 10)
+		dst = append(dst, '>')
 	}
-	fields := [...]string{a.Protocol, a.Rand, a.Num, a.Realm, a.TargetName, m.Get(HeaderCallID), num, method,
-		AddressURI(from), Tag(from), AddressURI(to), Tag(to), sipURI, telURI, m.Get(HeaderExpires), code}
-	last := len(fields)
-	if m.IsRequest() {
-		last-- // a request has no status code
-	}
-	size := 2 * last
-	for _, f := range fields[:last] {
-		size += len(f)
-	}
-	// One allocation: every message in and out is signed or checked.
-	b := make([]byte, 0, size)
-	for _, f := range fields[:last] {
-		b = append(b, '<')
-		b = append(b, f...)
-		b = append(b, '>')
-	}
-	return b
+	return dst
 }
 
 // assertedIdentities picks the first sip: and tel: URIs in <> of a
