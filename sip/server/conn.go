@@ -558,9 +558,6 @@ func (c *conn) nextSeq() uint32 {
 // newRequest starts a request of ours to the client.
 func (c *conn) newRequest(method, target, from, to, callID string, cseq uint32) *wire.Message {
 	m := wire.NewRequest(method, target)
-	// Room for what callers add (Contact, Content-Type, Event and the
-	// signature), so that the headers are one allocation.
-	m.Headers = make([]wire.Header, 0, 10)
 	var via [96]byte // room for an IPv6 address with a zone: one allocation, the string
 	return m.Add(wire.HeaderVia, string(appendRandomHex(append(c.appendLocal(append(via[:0], "SIP/2.0/TCP "...)), ";branch=z9hG4bK"...), 8))).
 		Add(wire.HeaderMaxForwards, "70").

@@ -98,21 +98,40 @@ type Message struct {
 
 // NewRequest starts a request.
 func NewRequest(method, uri string) *Message {
-	return &Message{Method: method, RequestURI: uri}
+	m := newMessage()
+	m.Method, m.RequestURI = method, uri
+	return m
 }
 
 // NewResponse starts a response with the usual reason phrase.
 func NewResponse(code int) *Message {
-	return &Message{StatusCode: code, Reason: ReasonPhrase(code)}
+	m := newMessage()
+	m.StatusCode, m.Reason = code, ReasonPhrase(code)
+	return m
+}
+
+// headerRoom is how many header lines a new message has room for: those
+// of most messages read or sent (a client's MESSAGE has ten; a response
+// copies five, and a server adds a signature, Contact and Content-Type).
+const headerRoom = 10
+
+// messageWithRoom is a message and room for its header lines, in one
+// allocation rather than two for every message read or sent.
+type messageWithRoom struct {
+	Message
+	room [headerRoom]Header
+}
+
+func newMessage() *Message {
+	r := new(messageWithRoom)
+	r.Headers = r.room[:0]
+	return &r.Message
 }
 
 // Response starts the answer to req: Via, From, To (with tag added when
 // it has none and tag is not empty), Call-ID and CSeq copied.
 func Response(req *Message, code int, tag string) *Message {
 	res := NewResponse(code)
-	// Room for what is copied and what a server adds (a signature,
-	// Contact, Content-Type), in one allocation.
-	res.Headers = make([]Header, 0, 10)
 	for _, v := range req.Values(HeaderVia) {
 		res.Add(HeaderVia, v)
 	}

@@ -160,9 +160,6 @@ func (r *Reader) ReadMessage() (*Message, error) {
 		shared = &strings.Builder{}
 		shared.Grow(512)
 	}
-	// Room for the headers of most messages at once, rather than growing
-	// four or five times.
-	m.Headers = make([]Header, 0, 12)
 	length := -1
 	lastWasLength := false // a continuation cannot fold into Content-Length
 	for {
@@ -279,13 +276,17 @@ func parseStartLine(line string) (*Message, error) {
 		if reason == "" {
 			reason = ReasonPhrase(n)
 		}
-		return &Message{StatusCode: n, Reason: reason}, nil
+		m := newMessage()
+		m.StatusCode, m.Reason = n, reason
+		return m, nil
 	}
 	uri, version, ok := strings.Cut(rest, " ")
 	if !ok || !isToken(first) || uri == "" || strings.ContainsAny(uri, " \t") || !strings.EqualFold(version, Version) {
 		return nil, syntaxError(line, "bad request line")
 	}
-	return &Message{Method: first, RequestURI: uri}, nil
+	m := newMessage()
+	m.Method, m.RequestURI = first, uri
+	return m, nil
 }
 
 // compact maps the compact header forms (RFC 3261 §7.3.3, RFC 3265) to
