@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/internal/bufpool"
 	"github.com/crosstalk-im/crosstalk/internal/mailbox"
 	"github.com/crosstalk-im/crosstalk/internal/offstack"
 	"github.com/crosstalk-im/crosstalk/internal/outbox"
@@ -408,16 +409,25 @@ func (c *conn) send(m *wire.Message) error { return c.sendTracked(m, nil) }
 func (c *conn) sendTracked(m *wire.Message, receipt outbox.Receipt) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	enc, err := c.encode(m)
+	buf := encoded.Get()
+	defer encoded.Put(buf)
+	enc, err := c.encode(m, *buf)
 	if err != nil {
 		return err
 	}
+	*buf = enc
 	return c.out.WriteTracked(enc, receipt)
 }
 
-// encode signs m with the association, if there is one, and encodes it.
-// The caller holds wmu, so message numbers rise in the order of the wire.
-func (c *conn) encode(m *wire.Message) ([]byte, error) {
+// encoded keeps the buffers messages are encoded in, from one to the next:
+// the outbox copies what it keeps. A contact list may take tens of KiB;
+// its buffer is let go.
+var encoded = bufpool.Pool{Max: 16 << 10}
+
+// encode signs m with the association, if there is one, and appends its
+// encoding to dst. The caller holds wmu, so message numbers rise in the
+// order of the wire.
+func (c *conn) encode(m *wire.Message, dst []byte) ([]byte, error) {
 	if sa := c.sa.Load(); sa != nil {
 		sa.snum++ // under wmu
 		cfg := &c.srv.cfg
@@ -447,7 +457,7 @@ func (c *conn) encode(m *wire.Message) ([]byte, error) {
 		h.WriteByte('"')
 		m.Set(wire.HeaderAuthenticationInfo, h.String())
 	}
-	enc, err := m.Encode()
+	enc, err := m.AppendEncode(dst)
 	if err != nil {
 		// Every value sent is built here from checked data; this is a bug.
 		c.log().Error("encode message", "msg", m.LogString(), "err", err)
@@ -464,7 +474,7 @@ func (c *conn) encode(m *wire.Message) ([]byte, error) {
 func (c *conn) closeWith(m *wire.Message) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	enc, err := c.encode(m)
+	enc, err := c.encode(m, nil)
 	if err != nil {
 		enc = nil
 	}

@@ -26,6 +26,7 @@ package wire
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -244,24 +245,28 @@ func ParseCSeq(v string) (uint32, string, error) {
 // break or a character its syntax forbids.
 var ErrEncode = errors.New("sip: message cannot be encoded")
 
-// Encode writes m in wire form, Content-Length last, in one allocation:
-// every message a server sends is encoded here.
-func (m *Message) Encode() ([]byte, error) {
+// Encode writes m in wire form, Content-Length last, in one allocation.
+func (m *Message) Encode() ([]byte, error) { return m.AppendEncode(nil) }
+
+// AppendEncode is Encode appending to dst, growing it once at most: every
+// message a server sends is encoded here, into a buffer it reuses.
+func (m *Message) AppendEncode(dst []byte) ([]byte, error) {
 	if err := m.checkStartLine(); err != nil {
 		return nil, err
 	}
 	size := len(Version) + len(m.Method) + len(m.RequestURI) + len(m.Reason) + len("  999 \r\nContent-Length: 4294967296\r\n\r\n") + len(m.Body)
 	for _, h := range m.Headers {
-		if !isToken(h.Name) || strings.EqualFold(h.Name, HeaderContentLength) || strings.ContainsAny(h.Value, "\r\n") {
+		if !isToken(h.Name) || strings.EqualFold(h.Name, HeaderContentLength) || hasLineBreak(h.Value) {
 			return nil, fmt.Errorf("%w: header %q", ErrEncode, h.Name)
 		}
 		size += len(h.Name) + len(h.Value) + len(": \r\n")
 	}
-	b := make([]byte, 0, size)
+	b := slices.Grow(dst, size)
 	if m.IsRequest() {
 		b = append(append(append(append(append(b, m.Method...), ' '), m.RequestURI...), ' '), Version...)
 	} else {
-		b = append(append(append(append(append(b, Version...), ' '), strconv.Itoa(m.StatusCode)...), ' '), m.Reason...)
+		b = append(strconv.AppendInt(append(append(b, Version...), ' '), int64(m.StatusCode), 10), ' ')
+		b = append(b, m.Reason...)
 	}
 	b = append(b, "\r\n"...)
 	for _, h := range m.Headers {
@@ -271,6 +276,12 @@ func (m *Message) Encode() ([]byte, error) {
 	b = strconv.AppendInt(b, int64(len(m.Body)), 10)
 	b = append(b, "\r\n\r\n"...)
 	return append(b, m.Body...), nil
+}
+
+// hasLineBreak reports whether s holds a CR or an LF: two byte searches
+// rather than ContainsAny's set, built for every call.
+func hasLineBreak(s string) bool {
+	return strings.IndexByte(s, '\n') >= 0 || strings.IndexByte(s, '\r') >= 0
 }
 
 // checkStartLine reports a start line that cannot be written.
@@ -283,7 +294,7 @@ func (m *Message) checkStartLine() error {
 	}
 	// pidgin-sipe splits the status line in three: the reason may not be
 	// empty.
-	if m.StatusCode < 100 || m.StatusCode > 699 || m.Reason == "" || strings.ContainsAny(m.Reason, "\r\n") {
+	if m.StatusCode < 100 || m.StatusCode > 699 || m.Reason == "" || hasLineBreak(m.Reason) {
 		return fmt.Errorf("%w: status line %d %q", ErrEncode, m.StatusCode, m.Reason)
 	}
 	return nil
