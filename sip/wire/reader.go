@@ -143,30 +143,33 @@ func (r *Reader) ReadMessage() (*Message, error) {
 		return nil, nil
 	}
 	budget := r.lim.MaxHeaderBytes
-	first, err := r.readLine(&budget, nil)
+	head := r.bufferedHead()
+	first, err := r.readLine(&budget)
 	if err != nil {
 		return nil, err
 	}
-	m, err := parseStartLine(first)
-	if err != nil {
-		return nil, err
-	}
-	// The header lines of a response or a MESSAGE, one of each per
-	// message sent, share one allocation; those of other requests, whose
-	// values a server keeps for as long as a registration or a dialog
-	// lasts, have one each, so that what is kept holds no more.
+	// The lines of a response or a MESSAGE, one of each per message
+	// sent, share one allocation, start line included; those of other
+	// requests, whose values a server keeps for as long as a registration
+	// or a dialog lasts, have one each, so that what is kept holds no
+	// more.
 	var shared *strings.Builder
-	if !m.IsRequest() || m.Method == MethodMessage {
+	if token, _, _ := bytes.Cut(first, []byte(" ")); bytes.EqualFold(token, []byte(Version)) || string(token) == MethodMessage {
 		shared = &strings.Builder{}
-		shared.Grow(512)
+		shared.Grow(head)
+	}
+	m, err := parseStartLine(lineString(first, shared))
+	if err != nil {
+		return nil, err
 	}
 	length := -1
 	lastWasLength := false // a continuation cannot fold into Content-Length
 	for {
-		line, err := r.readLine(&budget, shared)
+		raw, err := r.readLine(&budget)
 		if err != nil {
 			return nil, err
 		}
+		line := lineString(raw, shared)
 		if line == "" {
 			break
 		}
@@ -211,21 +214,31 @@ func (r *Reader) ReadMessage() (*Message, error) {
 	return m, nil
 }
 
+// bufferedHead is room for the lines of the message that starts the
+// buffer: the size of its header section when that is buffered whole
+// (nearly always), else 512 bytes, enough for most.
+func (r *Reader) bufferedHead() int {
+	buf, _ := r.br.Peek(r.br.Buffered())
+	if i := bytes.Index(buf, []byte("\r\n\r\n")); i >= 0 {
+		return i
+	}
+	return 512
+}
+
 func isLineEnd(c byte) bool { return c == '\r' || c == '\n' }
 
 // readLine reads one line without its line end, taking its bytes from
-// budget; the line is written to shared, when given, and the string
-// returned is a part of shared's.
-func (r *Reader) readLine(budget *int, shared *strings.Builder) (string, error) {
+// budget. The bytes are the reader's, valid until its next read.
+func (r *Reader) readLine(budget *int) ([]byte, error) {
 	var line []byte
 	for {
 		chunk, err := r.br.ReadSlice('\n')
 		if len(line)+len(chunk) > *budget {
-			return "", &TooLargeError{What: "header section", Max: r.lim.MaxHeaderBytes}
+			return nil, &TooLargeError{What: "header section", Max: r.lim.MaxHeaderBytes}
 		}
 		if line == nil && err == nil {
 			// The whole line was buffered (nearly always): it is copied
-			// once, into the string.
+			// once, into its string.
 			line = chunk
 			break
 		}
@@ -234,7 +247,7 @@ func (r *Reader) readLine(budget *int, shared *strings.Builder) (string, error) 
 			break
 		}
 		if !errors.Is(err, bufio.ErrBufferFull) {
-			return "", truncated(err)
+			return nil, truncated(err)
 		}
 	}
 	*budget -= len(line)
@@ -243,16 +256,22 @@ func (r *Reader) readLine(budget *int, shared *strings.Builder) (string, error) 
 		line = line[:n-1]
 	}
 	if bytes.IndexByte(line, '\r') >= 0 {
-		return "", syntaxError(string(line), "carriage return inside a line")
+		return nil, syntaxError(string(line), "carriage return inside a line")
 	}
+	return line, nil
+}
+
+// lineString copies line into shared, when given, and returns that part
+// of shared's string; else it copies it into a string of its own.
+func lineString(line []byte, shared *strings.Builder) string {
 	if shared == nil {
-		return string(line), nil
+		return string(line)
 	}
 	// A Builder never changes what it wrote: the strings it returned
 	// earlier stay as they were.
 	start := shared.Len()
 	shared.Write(line)
-	return shared.String()[start:], nil
+	return shared.String()[start:]
 }
 
 func truncated(err error) error {
