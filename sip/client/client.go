@@ -27,7 +27,6 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -95,10 +94,10 @@ type Client struct {
 	// pendingAuth becomes auth when the answer to the REGISTER with key
 	// pendingKey proves it.
 	pendingAuth *auth
-	pendingKey  string
+	pendingKey  wire.Transaction
 	seq         uint32 // CSeq outside dialogs
 	regCall     string // the Call-ID of the registration
-	waiters     map[string]chan *wire.Message
+	waiters     map[wire.Transaction]chan *wire.Message
 	dialogs     map[string]*dialog // IM sessions by peer URI (lower case)
 	byCall      map[string]*dialog
 	contacts    map[string]bool                   // URIs on the contact list, lower case
@@ -150,7 +149,7 @@ func New(nc net.Conn, opts Options) *Client {
 		local:    nc.LocalAddr().String(),
 		tag:      randomHex(5),
 		epid:     randomHex(5),
-		waiters:  make(map[string]chan *wire.Message),
+		waiters:  make(map[wire.Transaction]chan *wire.Message),
 		dialogs:  make(map[string]*dialog),
 		byCall:   make(map[string]*dialog),
 		contacts: make(map[string]bool),
@@ -273,14 +272,9 @@ func (c *Client) verify(m *wire.Message, a *auth) bool {
 	return a.keys.VerifySIP(buf, f[0])
 }
 
-func key(m *wire.Message) string {
-	n, method, _ := m.CSeq()
-	return m.Get(wire.HeaderCallID) + " " + strconv.FormatUint(uint64(n), 10) + " " + strings.ToUpper(method)
-}
-
 // request sends m and waits for its final answer.
 func (c *Client) request(ctx context.Context, m *wire.Message) (*wire.Message, error) {
-	k := key(m)
+	k := m.Transaction()
 	ch := make(chan *wire.Message, 1)
 	c.mu.Lock()
 	c.waiters[k] = ch

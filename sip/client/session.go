@@ -30,7 +30,7 @@ const (
 func (c *Client) handle(m *wire.Message) error {
 	c.mu.Lock()
 	a := c.auth
-	if a == nil && c.pendingAuth != nil && !m.IsRequest() && m.StatusCode == 200 && key(m) == c.pendingKey {
+	if a == nil && c.pendingAuth != nil && !m.IsRequest() && m.StatusCode == 200 && m.Transaction() == c.pendingKey {
 		if c.verify(m, c.pendingAuth) {
 			c.auth, a = c.pendingAuth, c.pendingAuth
 		}
@@ -53,7 +53,7 @@ func (c *Client) handle(m *wire.Message) error {
 	if !m.IsRequest() {
 		if m.StatusCode >= 200 {
 			c.mu.Lock()
-			ch := c.waiters[key(m)]
+			ch := c.waiters[m.Transaction()]
 			c.mu.Unlock()
 			if ch != nil {
 				select {

@@ -71,7 +71,7 @@ func (c *Client) SignIn(ctx context.Context, address, password string) error {
 	// The reader takes the association on as soon as the 200 proves it,
 	// before anything signed that follows it.
 	c.mu.Lock()
-	c.pendingAuth, c.pendingKey = a, key(m)
+	c.pendingAuth, c.pendingKey = a, m.Transaction()
 	c.mu.Unlock()
 	res, err = c.request(ctx, m)
 	if err != nil {

@@ -68,8 +68,8 @@ type conn struct {
 	// for presence): a slice costs less than a map.
 	subs []*subscription
 	// Made with their first entry, as an idle session often has none.
-	watching map[uint32]watch                // contacts whose presence the client asked for
-	pending  map[transactionKey]*transaction // our requests waiting for answers
+	watching map[uint32]watch                  // contacts whose presence the client asked for
+	pending  map[wire.Transaction]*transaction // our requests waiting for answers
 	held     []hub.Event
 	seq      uint32 // numbers our out-of-dialog requests
 	presence presenceMode
@@ -491,7 +491,7 @@ type transaction struct {
 // or nil when none came within TransactionTimeout or the connection ended.
 // done runs on the reader goroutine or a timer's, never under c.mu.
 func (c *conn) request(m *wire.Message, done func(res *wire.Message)) error {
-	key := transactionOf(m)
+	key := m.Transaction()
 	t := &transaction{done: done}
 	c.mu.Lock()
 	if c.ended {
@@ -499,7 +499,7 @@ func (c *conn) request(m *wire.Message, done func(res *wire.Message)) error {
 		return net.ErrClosed
 	}
 	if c.pending == nil {
-		c.pending = make(map[transactionKey]*transaction)
+		c.pending = make(map[wire.Transaction]*transaction)
 	}
 	c.pending[key] = t
 	t.timer = time.AfterFunc(c.srv.cfg.TransactionTimeout, func() {
@@ -519,20 +519,7 @@ func (c *conn) request(m *wire.Message, done func(res *wire.Message)) error {
 	return nil
 }
 
-// transactionKey matches an answer to our request: Call-ID, CSeq number
-// and method.
-type transactionKey struct {
-	callID string
-	cseq   uint32
-	method string // upper case
-}
-
-func transactionOf(m *wire.Message) transactionKey {
-	n, method, _ := m.CSeq()
-	return transactionKey{m.Get(wire.HeaderCallID), n, strings.ToUpper(method)}
-}
-
-func (c *conn) takeTransaction(key transactionKey) *transaction {
+func (c *conn) takeTransaction(key wire.Transaction) *transaction {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	t := c.pending[key]
@@ -551,7 +538,7 @@ func (c *conn) handleResponse(m *wire.Message) {
 		c.log().Info("ignoring a response without a good signature", "response", m.FirstLine())
 		return
 	}
-	if t := c.takeTransaction(transactionOf(m)); t != nil {
+	if t := c.takeTransaction(m.Transaction()); t != nil {
 		t.timer.Stop()
 		t.done(m)
 	}
@@ -568,13 +555,19 @@ func (c *conn) nextSeq() uint32 {
 // newRequest starts a request of ours to the client.
 func (c *conn) newRequest(method, target, from, to, callID string, cseq uint32) *wire.Message {
 	m := wire.NewRequest(method, target)
-	var via [96]byte // room for an IPv6 address with a zone: one allocation, the string
-	return m.Add(wire.HeaderVia, string(appendRandomHex(append(c.appendLocal(append(via[:0], "SIP/2.0/TCP "...)), ";branch=z9hG4bK"...), 8))).
+	// Via and CSeq in one string: every request of ours has both. Room
+	// for an IPv6 address with a zone, a branch, and the longest method.
+	var b [128]byte
+	viaAndCSeq := appendRandomHex(append(c.appendLocal(append(b[:0], "SIP/2.0/TCP "...)), ";branch=z9hG4bK"...), 8)
+	viaEnd := len(viaAndCSeq)
+	viaAndCSeq = append(append(strconv.AppendUint(viaAndCSeq, uint64(cseq), 10), ' '), method...)
+	both := string(viaAndCSeq)
+	return m.Add(wire.HeaderVia, both[:viaEnd]).
 		Add(wire.HeaderMaxForwards, "70").
 		Add(wire.HeaderFrom, from).
 		Add(wire.HeaderTo, to).
 		Add(wire.HeaderCallID, callID).
-		Add(wire.HeaderCSeq, cseqValue(cseq, method))
+		Add(wire.HeaderCSeq, both[viaEnd:])
 }
 
 // Deliver turns hub events into requests to the client. It runs on the
@@ -688,10 +681,4 @@ func appendRandomHex(dst []byte, n int) []byte {
 	var b [16]byte
 	_, _ = rand.Read(b[:n])
 	return hex.AppendEncode(dst, b[:n])
-}
-
-// cseqValue is a CSeq header's value, in one allocation.
-func cseqValue(n uint32, method string) string {
-	var b [32]byte
-	return string(append(append(strconv.AppendUint(b[:0], uint64(n), 10), ' '), method...))
 }

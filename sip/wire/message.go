@@ -133,8 +133,10 @@ func newMessage() *Message {
 // it has none and tag is not empty), Call-ID and CSeq copied.
 func Response(req *Message, code int, tag string) *Message {
 	res := NewResponse(code)
-	for _, v := range req.Values(HeaderVia) {
-		res.Add(HeaderVia, v)
+	for _, h := range req.Headers {
+		if strings.EqualFold(h.Name, HeaderVia) {
+			res.Add(HeaderVia, h.Value)
+		}
 	}
 	to := req.Get(HeaderTo)
 	if tag != "" && Tag(to) == "" {
@@ -239,6 +241,22 @@ func ParseCSeq(v string) (uint32, string, error) {
 		return 0, "", fmt.Errorf("%w: CSeq %q", ErrMalformed, v)
 	}
 	return uint32(n), method, nil
+}
+
+// Transaction names the transaction a message belongs to, as answers are
+// matched to requests (pidgin-sipe's way): Call-ID, CSeq number and CSeq
+// method, upper case. A map keyed by it costs no string per message.
+type Transaction struct {
+	CallID string
+	CSeq   uint32
+	Method string
+}
+
+// Transaction returns m's transaction; a malformed CSeq gives zero number
+// and method.
+func (m *Message) Transaction() Transaction {
+	n, method, _ := m.CSeq()
+	return Transaction{m.Get(HeaderCallID), n, strings.ToUpper(method)}
 }
 
 // ErrEncode reports a message that cannot be written: a field holds a line
