@@ -20,6 +20,7 @@ import (
 	"crypto/rand"
 	"crypto/rc4"
 	"crypto/subtle"
+	"encoding"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -445,6 +446,8 @@ type Session struct {
 	// SIPSequence, so its per-message key, and the 8 bytes of key stream
 	// used, never change.
 	sendSIP, recvSIP [checksumSize]byte
+	// sendMAC and recvMAC are the signing keys made ready for HMAC.
+	sendMAC, recvMAC hmacKey
 }
 
 // checksumSize is the part of the HMAC a signature carries.
@@ -480,6 +483,7 @@ func newSession(flags uint32, keyExchangeKey, encryptedKey []byte, client bool) 
 		s.sendSeal, s.recvSeal = s.recvSeal, s.sendSeal
 	}
 	s.sendSIP, s.recvSIP = s.keyStream(s.sendSeal[:], SIPSequence), s.keyStream(s.recvSeal[:], SIPSequence)
+	s.sendMAC, s.recvMAC = newHMACKey(&s.sendSign), newHMACKey(&s.recvSign)
 	return s
 }
 
@@ -494,7 +498,7 @@ func (s *Session) Sign(seq uint32, msg []byte) [SignatureSize]byte {
 	if seq != SIPSequence {
 		stream = s.keyStream(s.sendSeal[:], seq)
 	}
-	return mac(s.flags, stream, &s.sendSign, seq, msg)
+	return mac(s.flags, stream, &s.sendMAC, seq, msg)
 }
 
 // Verify checks the peer's signature of msg, with the sequence number the
@@ -505,7 +509,7 @@ func (s *Session) Verify(msg []byte, sig [SignatureSize]byte) bool {
 	if seq != SIPSequence {
 		stream = s.keyStream(s.recvSeal[:], seq)
 	}
-	want := mac(s.flags, stream, &s.recvSign, seq, msg)
+	want := mac(s.flags, stream, &s.recvMAC, seq, msg)
 	return hmac.Equal(want[:], sig[:])
 }
 
@@ -527,10 +531,10 @@ func (s *Session) keyStream(sealKey []byte, seq uint32) [checksumSize]byte {
 // mac is MAC() with extended session security ([MS-NLMP] 3.4.4.2): the
 // first 8 bytes of HMAC-MD5(signing key, seq ‖ msg), encrypted with the
 // key stream when keys were exchanged.
-func mac(flags uint32, stream [checksumSize]byte, signKey *[md5.Size]byte, seq uint32, msg []byte) [SignatureSize]byte {
+func mac(flags uint32, stream [checksumSize]byte, signKey *hmacKey, seq uint32, msg []byte) [SignatureSize]byte {
 	var out [SignatureSize]byte
 	binary.LittleEndian.PutUint32(out[0:], 1)
-	sum := checksum(signKey, seq, msg)
+	sum := signKey.checksum(seq, msg)
 	copy(out[4:12], sum[:checksumSize])
 	if flags&FlagKeyExchange != 0 {
 		subtle.XORBytes(out[4:12], out[4:12], stream[:])
@@ -539,29 +543,62 @@ func mac(flags uint32, stream [checksumSize]byte, signKey *[md5.Size]byte, seq u
 	return out
 }
 
-// checksum is HMAC-MD5(signKey, seq ‖ msg) (RFC 2104) computed with one
-// MD5 state on the stack of its caller rather than crypto/hmac's several
-// allocations: every SIP message is signed or checked with it.
-func checksum(signKey *[md5.Size]byte, seq uint32, msg []byte) [md5.Size]byte {
-	const blockSize = 64
-	var pad [blockSize]byte
-	for i := range pad {
-		pad[i] = 0x36 // ipad
+// hmacKey is an HMAC-MD5 key (RFC 2104) as the MD5 states after its
+// inner and outer pad blocks, made once per session: every signature
+// then hashes two blocks fewer.
+type hmacKey struct {
+	inner, outer [md5.Size]byte
+}
+
+// md5StateSize is the size of a marshalled MD5 state: a magic string,
+// the four state words, a block of pending input and the length hashed.
+const md5StateSize = 4 + md5.Size + md5.BlockSize + 8
+
+func newHMACKey(key *[md5.Size]byte) hmacKey {
+	padState := func(pad byte) (state [md5.Size]byte) {
+		var block [md5.BlockSize]byte
+		for i := range block {
+			block[i] = pad
+		}
+		subtle.XORBytes(block[:md5.Size], block[:md5.Size], key[:])
+		h := md5.New()
+		h.Write(block[:])
+		b, _ := h.(encoding.BinaryMarshaler).MarshalBinary()
+		copy(state[:], b[4:])
+		return state
 	}
-	subtle.XORBytes(pad[:md5.Size], pad[:md5.Size], signKey[:])
+	return hmacKey{inner: padState(0x36), outer: padState(0x5c)}
+}
+
+// marshalled is an MD5 state, one block of a pad hashed, in the form
+// that UnmarshalBinary takes.
+func marshalled(state *[md5.Size]byte) (b [md5StateSize]byte) {
+	copy(b[:], "md5\x01")
+	copy(b[4:], state[:])
+	binary.BigEndian.PutUint64(b[md5StateSize-8:], md5.BlockSize)
+	return b
+}
+
+// checksum is HMAC-MD5(k, seq ‖ msg) with one MD5 state on the stack of
+// its caller rather than crypto/hmac's several allocations: every SIP
+// message is signed or checked with it.
+func (k *hmacKey) checksum(seq uint32, msg []byte) [md5.Size]byte {
 	h := md5.New()
-	h.Write(pad[:])
+	resume := h.(encoding.BinaryUnmarshaler)
+	state := marshalled(&k.inner)
+	if err := resume.UnmarshalBinary(state[:]); err != nil {
+		panic("ntlm: MD5 state not restored: " + err.Error())
+	}
 	var num [4]byte
 	binary.LittleEndian.PutUint32(num[:], seq)
 	h.Write(num[:])
 	h.Write(msg)
 	var inner, sum [md5.Size]byte
 	h.Sum(inner[:0])
-	for i := range pad {
-		pad[i] ^= 0x36 ^ 0x5c // opad
+	state = marshalled(&k.outer)
+	if err := resume.UnmarshalBinary(state[:]); err != nil {
+		panic("ntlm: MD5 state not restored: " + err.Error())
 	}
-	h.Reset()
-	h.Write(pad[:])
 	h.Write(inner[:])
 	h.Sum(sum[:0])
 	return sum

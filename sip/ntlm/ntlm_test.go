@@ -111,7 +111,7 @@ func TestSpecAuthenticate(t *testing.T) {
 	}
 	var stream [checksumSize]byte
 	handle.XORKeyStream(stream[:], stream[:])
-	if sig := mac(parsed.Flags, stream, &server.recvSign, 0, plain); hex.EncodeToString(sig[:]) != specSignature {
+	if sig := mac(parsed.Flags, stream, &server.recvMAC, 0, plain); hex.EncodeToString(sig[:]) != specSignature {
 		t.Fatalf("signature %x, want %s", sig, specSignature)
 	}
 }
@@ -284,7 +284,8 @@ func TestChecksumIsHMACMD5(t *testing.T) {
 		_, _ = rand.Read(msg)
 		seq := uint32(n * 977)
 		want := hmacMD5(key[:], binary.LittleEndian.AppendUint32(nil, seq), msg)
-		if got := checksum(&key, seq, msg); !bytes.Equal(got[:], want) {
+		hk := newHMACKey(&key)
+		if got := hk.checksum(seq, msg); !bytes.Equal(got[:], want) {
 			t.Fatalf("message of %d bytes, seq %d: %x, want %x", len(msg), seq, got, want)
 		}
 	}
