@@ -70,6 +70,9 @@ type conn struct {
 	// Made with their first entry, as an idle session often has none.
 	watching map[uint32]watch                  // contacts whose presence the client asked for
 	pending  map[wire.Transaction]*transaction // our requests waiting for answers
+	// expiry drops the client when a request in pending goes unanswered
+	// (see expireTransactions); there while any waits.
+	expiry   *time.Timer
 	held     []hub.Event
 	seq      uint32 // numbers our out-of-dialog requests
 	presence presenceMode
@@ -483,8 +486,11 @@ func (c *conn) closeWith(m *wire.Message) {
 
 // transaction is a request of ours waiting for the client's final answer.
 type transaction struct {
-	done  func(res *wire.Message) // nil res: no answer in time, or the connection ended
-	timer *time.Timer
+	done func(res *wire.Message) // nil res: no answer in time, or the connection ended
+	// request is what was sent, for the log; due is when the client is
+	// dropped without an answer, in Unix nanoseconds.
+	request *wire.Message
+	due     int64
 }
 
 // request sends a request of ours; done runs once with the final answer,
@@ -492,7 +498,8 @@ type transaction struct {
 // done runs on the reader goroutine or a timer's, never under c.mu.
 func (c *conn) request(m *wire.Message, done func(res *wire.Message)) error {
 	key := m.Transaction()
-	t := &transaction{done: done}
+	timeout := c.srv.cfg.TransactionTimeout
+	t := &transaction{done: done, request: m, due: time.Now().Add(timeout).UnixNano()}
 	c.mu.Lock()
 	if c.ended {
 		c.mu.Unlock()
@@ -502,21 +509,52 @@ func (c *conn) request(m *wire.Message, done func(res *wire.Message)) error {
 		c.pending = make(map[wire.Transaction]*transaction)
 	}
 	c.pending[key] = t
-	t.timer = time.AfterFunc(c.srv.cfg.TransactionTimeout, func() {
-		if c.takeTransaction(key) != nil {
-			c.log().Info("no answer to our request: dropping the client", "request", m.FirstLine())
-			c.out.Close()
-			done(nil)
-		}
-	})
+	// One timer for all our requests, not one each: every timeout is the
+	// same, so one armed for an earlier request is due no later than
+	// this one.
+	if c.expiry == nil {
+		c.expiry = time.AfterFunc(timeout, c.expireTransactions)
+	}
 	c.mu.Unlock()
 	if err := c.send(m); err != nil {
-		if c.takeTransaction(key) != nil {
-			t.timer.Stop()
-		}
+		c.takeTransaction(key)
 		return err
 	}
 	return nil
+}
+
+// expireTransactions drops the client when one of our requests went
+// unanswered for TransactionTimeout, and arms the timer again for the
+// next request due while any waits. A connection whose requests were all
+// answered lets its timer go.
+func (c *conn) expireTransactions() {
+	now := time.Now().UnixNano()
+	var expired []*transaction
+	c.mu.Lock()
+	var next int64
+	for key, t := range c.pending {
+		switch {
+		case t.due <= now:
+			expired = append(expired, t)
+			delete(c.pending, key)
+		case next == 0 || t.due < next:
+			next = t.due
+		}
+	}
+	if next != 0 {
+		c.expiry.Reset(time.Duration(next - now))
+	} else {
+		c.expiry = nil
+	}
+	c.mu.Unlock()
+	if len(expired) == 0 {
+		return
+	}
+	c.log().Info("no answer to our request: dropping the client", "request", expired[0].request.FirstLine())
+	c.out.Close()
+	for _, t := range expired {
+		t.done(nil)
+	}
 }
 
 func (c *conn) takeTransaction(key wire.Transaction) *transaction {
@@ -539,7 +577,6 @@ func (c *conn) handleResponse(m *wire.Message) {
 		return
 	}
 	if t := c.takeTransaction(m.Transaction()); t != nil {
-		t.timer.Stop()
 		t.done(m)
 	}
 }
@@ -636,6 +673,9 @@ func (c *conn) end(ctx context.Context) {
 	c.ended = true
 	pending := c.pending
 	c.pending = nil
+	if c.expiry != nil {
+		c.expiry.Stop()
+	}
 	stopFiles := c.stopFiles
 	c.mu.Unlock()
 	if stopFiles != nil {
@@ -643,7 +683,6 @@ func (c *conn) end(ctx context.Context) {
 	}
 	// Whoever takes a transaction out of pending settles it.
 	for _, t := range pending {
-		t.timer.Stop()
 		t.done(nil)
 	}
 	c.bg.Stop()

@@ -312,3 +312,71 @@ func TestReauthentication(t *testing.T) {
 		t.Fatalf("another account's handshake: %s", res.FirstLine())
 	}
 }
+
+// TestUnansweredRequests: a client that leaves a request of ours
+// unanswered is dropped once it has waited TransactionTimeout, also when
+// an earlier one was answered, and the messages that waited for it go
+// back to the mailbox.
+func TestUnansweredRequests(t *testing.T) {
+	e := newTestEnv(t, func(c *Config) { c.TransactionTimeout = 300 * time.Millisecond })
+	alice := e.account(t, 1001, "Alice", "pa")
+	senders := []hub.Account{e.account(t, 1002, "Bob", "pb"), e.account(t, 1003, "Carol", "pc")}
+	c := dialRawSIP(t, e.addr)
+	c.signIn(alice.Email, "pa")
+	ctx := testCtx(t)
+	for i, from := range senders {
+		if d, err := e.hub.SendMessage(ctx, from, alice.Number, hub.Message{Text: "from " + from.Email}, ""); err != nil || d != hub.Delivered {
+			t.Fatalf("SendMessage: %v, %v", d, err)
+		}
+		// Each message opens an IM session with an INVITE of ours: the
+		// first is accepted (its message then waits for an answer too),
+		// the second left unanswered.
+		for {
+			m, err := c.read()
+			if err != nil {
+				t.Fatalf("no INVITE: %v", err)
+			}
+			if m != nil && m.Method == wire.MethodInvite {
+				if i == 0 {
+					c.send(wire.Response(m, 200, "raw"), true)
+				}
+				break
+			}
+		}
+	}
+	c.closed()
+	// The hub puts them back from a goroutine of its own.
+	for {
+		left, err := e.store.OfflineMessages(ctx, alice.Number, "probe", nil)
+		if err != nil || len(left) > len(senders) {
+			t.Fatalf("mailbox after the drop: %+v, %v", left, err)
+		}
+		if len(left) == len(senders) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("mailbox after the drop: %+v", left)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// TestExpiryGoesOnToTheNextDue: the one timer of a connection's requests,
+// firing when none is due (the request it was set for was answered), is
+// set again for the next; with none waiting it is let go.
+func TestExpiryGoesOnToTheNextDue(t *testing.T) {
+	later := &transaction{due: time.Now().Add(time.Hour).UnixNano()}
+	c := &conn{pending: map[wire.Transaction]*transaction{{CallID: "later", CSeq: 1, Method: wire.MethodMessage}: later}}
+	c.expiry = time.AfterFunc(time.Hour, func() { t.Error("the timer ran the function it was made with") })
+	defer c.expiry.Stop()
+	c.expireTransactions()
+	if c.expiry == nil || len(c.pending) != 1 {
+		t.Fatalf("after a firing with one request waiting: timer %v, %d waiting", c.expiry, len(c.pending))
+	}
+	clear(c.pending)
+	c.expireTransactions()
+	if c.expiry != nil {
+		t.Fatal("the timer is kept with no request waiting")
+	}
+}
