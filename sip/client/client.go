@@ -23,7 +23,6 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
-	"fmt"
 	"log/slog"
 	"net"
 	"strconv"
@@ -80,13 +79,14 @@ func (o Options) withDefaults() Options {
 
 // Client is one SIP connection.
 type Client struct {
-	opts  Options
-	conn  *clientconn.Conn[Event]
-	rd    *wire.Reader
-	log   *slog.Logger
-	local string // our address, for Via and Contact
-	tag   string // our From tag outside IM sessions
-	epid  string
+	opts    Options
+	conn    *clientconn.Conn[Event]
+	rd      *wire.Reader
+	log     *slog.Logger
+	local   string // our address, for Via and Contact
+	tag     string // our From tag outside IM sessions
+	epid    string
+	contact string // our Contact, made of local and epid
 
 	mu   sync.Mutex
 	self string // sip:…
@@ -117,6 +117,9 @@ type auth struct {
 type dialog struct {
 	callID, peer, localTag, remoteTag, target string
 	cseq                                      uint32
+	// from and to are our requests' From and To, made by the first
+	// (under Client.mu): every message in the session names them.
+	from, to string
 }
 
 // Dial connects to a SIP server (host:port).
@@ -155,6 +158,7 @@ func New(nc net.Conn, opts Options) *Client {
 		contacts: make(map[string]bool),
 		answers:  make(map[uint32]chan invite.Invitation),
 	}
+	c.contact = "<sip:" + c.local + ";transport=tcp;ms-opaque=" + c.epid + ">"
 	go c.readLoop()
 	return c
 }
@@ -332,26 +336,26 @@ func (c *Client) newRequest(method, uri, to string) *wire.Message {
 }
 
 func (c *Client) base(method, uri, from, to, callID string, seq uint32) *wire.Message {
+	// Via and CSeq in one string: every request has both.
+	var b [128]byte
+	viaAndCSeq := appendRandomHex(append(append(append(b[:0], "SIP/2.0/tcp "...), c.local...), ";branch=z9hG4bK"...), 8)
+	viaEnd := len(viaAndCSeq)
+	both := string(append(append(strconv.AppendUint(viaAndCSeq, uint64(seq), 10), ' '), method...))
 	return wire.NewRequest(method, uri).
-		Add(wire.HeaderVia, "SIP/2.0/tcp "+c.local+";branch=z9hG4bK"+randomHex(8)).
+		Add(wire.HeaderVia, both[:viaEnd]).
 		Add(wire.HeaderFrom, from).
 		Add(wire.HeaderTo, to).
 		Add(wire.HeaderMaxForwards, "70").
-		Add(wire.HeaderCSeq, fmt.Sprintf("%d %s", seq, method)).
+		Add(wire.HeaderCSeq, both[viaEnd:]).
 		Add(wire.HeaderUserAgent, c.opts.UserAgent).
 		Add(wire.HeaderCallID, callID)
-}
-
-// contactHeader is our Contact.
-func (c *Client) contactHeader() string {
-	return "<sip:" + c.local + ";transport=tcp;ms-opaque=" + c.epid + ">"
 }
 
 // respond answers a server request.
 func (c *Client) respond(req *wire.Message, code int, tag string, body []byte, contentType string) error {
 	res := wire.Response(req, code, tag)
 	if contentType != "" {
-		res.Add(wire.HeaderContact, c.contactHeader()).Add(wire.HeaderContentType, contentType)
+		res.Add(wire.HeaderContact, c.contact).Add(wire.HeaderContentType, contentType)
 		res.Body = body
 	}
 	return c.send(res)

@@ -216,7 +216,7 @@ func (c *Client) sendInSession(ctx context.Context, to, contentType string, body
 	if d == nil {
 		return c.invite(ctx, to, contentType, body)
 	}
-	m := c.inDialog(d, wire.MethodMessage).Add(wire.HeaderContentType, contentType).Add(wire.HeaderContact, c.contactHeader())
+	m := c.inDialog(d, wire.MethodMessage).Add(wire.HeaderContentType, contentType).Add(wire.HeaderContact, c.contact)
 	m.Body = body
 	res, err := c.request(ctx, m)
 	if err != nil {
@@ -240,9 +240,13 @@ const typeText = "text/plain; charset=UTF-8"
 func (c *Client) inDialog(d *dialog, method string) *wire.Message {
 	c.mu.Lock()
 	d.cseq++
-	seq, self := d.cseq, c.self
+	if d.from == "" {
+		d.from = "<" + c.self + ">;tag=" + d.localTag + ";epid=" + c.epid
+		d.to = "<" + d.peer + ">;tag=" + d.remoteTag
+	}
+	seq, from, to := d.cseq, d.from, d.to
 	c.mu.Unlock()
-	return c.base(method, d.target, "<"+self+">;tag="+d.localTag+";epid="+c.epid, "<"+d.peer+">;tag="+d.remoteTag, d.callID, seq)
+	return c.base(method, d.target, from, to, d.callID, seq)
 }
 
 func (c *Client) forget(d *dialog) {
@@ -258,7 +262,7 @@ func (c *Client) forget(d *dialog) {
 func (c *Client) invite(ctx context.Context, to, contentType string, body []byte) error {
 	d := &dialog{callID: randomHex(12), peer: to, localTag: randomHex(5), target: to, cseq: 1}
 	m := c.base(wire.MethodInvite, to, "<"+c.Self()+">;tag="+d.localTag+";epid="+c.epid, "<"+to+">", d.callID, 1).
-		Add(wire.HeaderContact, c.contactHeader()).
+		Add(wire.HeaderContact, c.contact).
 		Add(wire.HeaderSupported, "ms-sender").
 		Add(wire.HeaderTextFormat, contentType+";ms-body="+base64.StdEncoding.EncodeToString(body)).
 		Add(wire.HeaderContentType, "application/sdp")
@@ -324,7 +328,7 @@ func (c *Client) EndChat(ctx context.Context, to string) error {
 // service is a SERVICE request to our own URI.
 func (c *Client) service(contentType, body string) *wire.Message {
 	m := c.newRequest(wire.MethodService, c.Self(), "").
-		Add(wire.HeaderContact, c.contactHeader()).
+		Add(wire.HeaderContact, c.contact).
 		Add(wire.HeaderContentType, contentType)
 	m.Body = []byte(body)
 	return m
@@ -369,7 +373,7 @@ func (c *Client) SubscribePresence(ctx context.Context, uris ...string) error {
 		Add(wire.HeaderSupported, "eventlist").
 		Add(wire.HeaderAccept, "application/msrtc-event-categories+xml, application/rlmi+xml, multipart/related").
 		Add(wire.HeaderEvent, "presence").
-		Add(wire.HeaderContact, c.contactHeader()).
+		Add(wire.HeaderContact, c.contact).
 		Add(wire.HeaderContentType, "application/msrtc-adrl-categorylist+xml")
 	m.Body = []byte(b.String())
 	_, err := c.requestOK(ctx, m)

@@ -95,7 +95,7 @@ func (c *Client) register(seq uint32, authorization string) *wire.Message {
 	host := strings.SplitN(wire.URIUser(self), "@", 2)
 	domain := host[len(host)-1]
 	m := c.base(wire.MethodRegister, "sip:"+domain, "<"+self+">;tag="+c.tag+";epid="+c.epid, "<"+self+">", call, seq).
-		Add(wire.HeaderContact, c.contactHeader()+`;methods="INVITE, MESSAGE, INFO, SUBSCRIBE, OPTIONS, BYE, CANCEL, NOTIFY, ACK, REFER, BENOTIFY";proxy=replace;+sip.instance="<urn:uuid:`+c.epid+`>"`).
+		Add(wire.HeaderContact, c.contact+`;methods="INVITE, MESSAGE, INFO, SUBSCRIBE, OPTIONS, BYE, CANCEL, NOTIFY, ACK, REFER, BENOTIFY";proxy=replace;+sip.instance="<urn:uuid:`+c.epid+`>"`).
 		Add(wire.HeaderSupported, "gruu-10, adhoclist, msrtc-event-categories, com.microsoft.msrtc.presence").
 		Add(wire.HeaderEvent, "registration").
 		Add(wire.HeaderAllowEvents, "presence").
@@ -158,7 +158,7 @@ func (c *Client) startSession(ctx context.Context) error {
 			Add(wire.HeaderSupported, "ms-benotify").
 			Add("Proxy-Require", "ms-benotify").
 			Add(wire.HeaderSupported, "ms-piggyback-first-notify").
-			Add(wire.HeaderContact, c.contactHeader())
+			Add(wire.HeaderContact, c.contact)
 		res, err := c.requestOK(ctx, m)
 		if err != nil {
 			return err
