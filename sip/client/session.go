@@ -178,20 +178,20 @@ func (c *Client) sdp() []byte {
 }
 
 func (c *Client) incomingMessage(m *wire.Message) error {
-	ct := strings.ToLower(m.Get(wire.HeaderContentType))
+	ct := m.Get(wire.HeaderContentType)
 	from := wire.AddressURI(m.Get(wire.HeaderFrom))
 	switch {
-	case strings.HasPrefix(ct, "text/plain"), strings.HasPrefix(ct, "text/html"):
+	case wire.HasPrefixFold(ct, "text/plain"), wire.HasPrefixFold(ct, "text/html"):
 		if err := c.respond(m, 200, "", nil, ""); err != nil {
 			return err
 		}
 		return c.emit(Message{From: from, Text: string(m.Body)})
-	case strings.HasPrefix(ct, "application/im-iscomposing+xml"):
+	case wire.HasPrefixFold(ct, "application/im-iscomposing+xml"):
 		if err := c.respond(m, 200, "", nil, ""); err != nil {
 			return err
 		}
 		return c.emit(Typing{From: from, Active: bytes.Contains(m.Body, []byte("active"))})
-	case strings.HasPrefix(ct, invite.ContentType):
+	case wire.HasPrefixFold(ct, invite.ContentType):
 		return c.incomingInvitation(m, from)
 	}
 	return c.respond(m, 415, "", nil, "")

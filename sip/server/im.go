@@ -216,15 +216,15 @@ func (c *conn) handleMessage(ctx context.Context, m *wire.Message) error {
 	ct := m.Get(wire.HeaderContentType)
 	var text string
 	switch {
-	case hasPrefixFold(ct, "text/plain"):
+	case wire.HasPrefixFold(ct, "text/plain"):
 		text = string(m.Body)
-	case hasPrefixFold(ct, "text/html"):
+	case wire.HasPrefixFold(ct, "text/html"):
 		text = stripHTML(string(m.Body))
-	case hasPrefixFold(ct, "application/im-iscomposing+xml"):
+	case wire.HasPrefixFold(ct, "application/im-iscomposing+xml"):
 		active := strings.Contains(string(m.Body), "active")
 		c.respond(m, 200, "")
 		return c.typingToHub(ctx, d, active)
-	case hasPrefixFold(ct, invite.ContentType):
+	case wire.HasPrefixFold(ct, invite.ContentType):
 		return c.handleInvitation(ctx, d, m)
 	default:
 		c.respond(m, 415, "")
@@ -260,12 +260,6 @@ func (c *conn) handleMessage(ctx context.Context, m *wire.Message) error {
 		c.respond(m, code, "")
 	}
 	return nil
-}
-
-// hasPrefixFold is strings.HasPrefix without regard to case, and without
-// lower-casing a copy of every message's Content-Type.
-func hasPrefixFold(s, prefix string) bool {
-	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
 // dialog finds the IM session of an in-dialog request.

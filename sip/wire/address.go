@@ -132,3 +132,9 @@ func Param(v, name string) string {
 	}
 	return strings.TrimSpace(p)
 }
+
+// HasPrefixFold is strings.HasPrefix without regard to case, and without
+// lower-casing a copy of every message's Content-Type.
+func HasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
