@@ -20,9 +20,7 @@ package client
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
-	"encoding/hex"
 	"log/slog"
 	"net"
 	"strconv"
@@ -150,8 +148,8 @@ func New(nc net.Conn, opts Options) *Client {
 		rd:       wire.NewReader(nc, opts.Limits),
 		log:      opts.Logger.With("conn", "sip", "addr", nc.RemoteAddr().String()),
 		local:    nc.LocalAddr().String(),
-		tag:      randomHex(5),
-		epid:     randomHex(5),
+		tag:      wire.RandomHex(5),
+		epid:     wire.RandomHex(5),
 		waiters:  make(map[wire.Transaction]chan *wire.Message),
 		dialogs:  make(map[string]*dialog),
 		byCall:   make(map[string]*dialog),
@@ -246,7 +244,7 @@ func (c *Client) send(m *wire.Message) error {
 func (c *Client) sign(m *wire.Message, a *auth) {
 	a.cnum++
 	var digits [8 + 10]byte
-	randAndNum := string(strconv.AppendUint(appendRandomHex(digits[:0], 4), uint64(a.cnum), 10))
+	randAndNum := string(strconv.AppendUint(wire.AppendRandomHex(digits[:0], 4), uint64(a.cnum), 10))
 	sa := wire.SignatureAuth{Protocol: "NTLM", Rand: randAndNum[:8], Num: randAndNum[8:], Realm: a.realm, TargetName: a.targetName}
 	var room [signatureRoom]byte
 	buf := wire.AppendSignatureBuffer(room[:0], m, sa)
@@ -332,13 +330,13 @@ func (c *Client) newRequest(method, uri, to string) *wire.Message {
 	if to == "" {
 		to = "<" + self + ">"
 	}
-	return c.base(method, uri, "<"+self+">;tag="+c.tag+";epid="+c.epid, to, randomHex(10), seq)
+	return c.base(method, uri, "<"+self+">;tag="+c.tag+";epid="+c.epid, to, wire.RandomHex(10), seq)
 }
 
 func (c *Client) base(method, uri, from, to, callID string, seq uint32) *wire.Message {
 	// Via and CSeq in one string: every request has both.
 	var b [128]byte
-	viaAndCSeq := appendRandomHex(append(append(append(b[:0], "SIP/2.0/tcp "...), c.local...), ";branch=z9hG4bK"...), 8)
+	viaAndCSeq := wire.AppendRandomHex(append(append(append(b[:0], "SIP/2.0/tcp "...), c.local...), ";branch=z9hG4bK"...), 8)
 	viaEnd := len(viaAndCSeq)
 	both := string(append(append(strconv.AppendUint(viaAndCSeq, uint64(seq), 10), ' '), method...))
 	return wire.NewRequest(method, uri).
@@ -373,17 +371,4 @@ func (c *Client) after(t **time.Timer, d time.Duration, f func()) {
 		(*t).Stop()
 	}
 	*t = time.AfterFunc(d, f)
-}
-
-func randomHex(n int) string {
-	var digits [32]byte
-	return string(appendRandomHex(digits[:0], n))
-}
-
-// appendRandomHex appends the hex digits of n random bytes, n at most 16,
-// to dst.
-func appendRandomHex(dst []byte, n int) []byte {
-	var b [16]byte
-	_, _ = rand.Read(b[:n])
-	return hex.AppendEncode(dst, b[:n])
 }

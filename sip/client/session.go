@@ -155,7 +155,7 @@ func (c *Client) acknowledge(users []string) {
 func (c *Client) answerInvite(m *wire.Message) error {
 	peer := wire.AddressURI(m.Get(wire.HeaderFrom))
 	d := &dialog{
-		callID: m.Get(wire.HeaderCallID), peer: peer, localTag: randomHex(5),
+		callID: m.Get(wire.HeaderCallID), peer: peer, localTag: wire.RandomHex(5),
 		remoteTag: wire.Tag(m.Get(wire.HeaderFrom)), target: wire.AddressURI(m.Get(wire.HeaderContact)),
 	}
 	if d.target == "" {
@@ -260,7 +260,7 @@ func (c *Client) forget(d *dialog) {
 
 // invite starts an IM session with its first message, of contentType.
 func (c *Client) invite(ctx context.Context, to, contentType string, body []byte) error {
-	d := &dialog{callID: randomHex(12), peer: to, localTag: randomHex(5), target: to, cseq: 1}
+	d := &dialog{callID: wire.RandomHex(12), peer: to, localTag: wire.RandomHex(5), target: to, cseq: 1}
 	m := c.base(wire.MethodInvite, to, "<"+c.Self()+">;tag="+d.localTag+";epid="+c.epid, "<"+to+">", d.callID, 1).
 		Add(wire.HeaderContact, c.contact).
 		Add(wire.HeaderSupported, "ms-sender").

@@ -27,7 +27,7 @@ func Address(s string) string {
 func (c *Client) SignIn(ctx context.Context, address, password string) error {
 	self := Address(address)
 	c.mu.Lock()
-	c.self, c.regCall = self, randomHex(10)
+	c.self, c.regCall = self, wire.RandomHex(10)
 	c.mu.Unlock()
 
 	res, err := c.request(ctx, c.register(1, ""))
@@ -65,7 +65,7 @@ func (c *Client) SignIn(ctx context.Context, address, password string) error {
 	}
 	a := &auth{keys: keys, opaque: p["opaque"], realm: realm, targetName: target, cnum: 1}
 	m := c.register(3, "")
-	sa := wire.SignatureAuth{Protocol: "NTLM", Rand: randomHex(4), Num: "1", Realm: realm, TargetName: target}
+	sa := wire.SignatureAuth{Protocol: "NTLM", Rand: wire.RandomHex(4), Num: "1", Realm: realm, TargetName: target}
 	m.Set(wire.HeaderAuthorization, fmt.Sprintf(`NTLM qop="auth", opaque="%s", realm="%s", targetname="%s", gssapi-data="%s", version=%s, crand="%s", cnum="1", response="%s"`,
 		a.opaque, realm, target, base64.StdEncoding.EncodeToString(authenticate.Marshal()), version, sa.Rand, keys.SignSIP(wire.SignatureBuffer(m, sa))))
 	// The reader takes the association on as soon as the 200 proves it,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -166,7 +165,7 @@ func (s *Server) open(nc net.Conn) *conn {
 		rd:      wire.NewReader(nc, s.cfg.Limits),
 		out:     outbox.New(nc, s.cfg.MaxPendingBytes, s.cfg.WriteTimeout),
 		rate:    ratelimit.New(s.cfg.MessagesPerSecond, s.cfg.MessageBurst),
-		tag:     randomHex(5),
+		tag:     wire.RandomHex(5),
 		loginBy: time.Now().Add(s.cfg.LoginTimeout).UnixNano(),
 	}
 	if !s.tracker.Track(c) {
@@ -437,7 +436,7 @@ func (c *conn) encode(m *wire.Message, dst []byte) ([]byte, error) {
 		// srand and snum in one string, and the header in one builder:
 		// every message to a signed-in client is signed here.
 		var randNum [8 + 10]byte
-		appendRandomHex(randNum[:0], 4)
+		wire.AppendRandomHex(randNum[:0], 4)
 		randAndNum := string(strconv.AppendUint(randNum[:8], uint64(sa.snum), 10))
 		a := wire.SignatureAuth{Protocol: "NTLM", Rand: randAndNum[:8], Num: randAndNum[8:],
 			Realm: cfg.Realm, TargetName: cfg.TargetName}
@@ -595,7 +594,7 @@ func (c *conn) newRequest(method, target, from, to, callID string, cseq uint32) 
 	// Via and CSeq in one string: every request of ours has both. Room
 	// for an IPv6 address with a zone, a branch, and the longest method.
 	var b [128]byte
-	viaAndCSeq := appendRandomHex(append(c.appendLocal(append(b[:0], "SIP/2.0/TCP "...)), ";branch=z9hG4bK"...), 8)
+	viaAndCSeq := wire.AppendRandomHex(append(c.appendLocal(append(b[:0], "SIP/2.0/TCP "...)), ";branch=z9hG4bK"...), 8)
 	viaEnd := len(viaAndCSeq)
 	viaAndCSeq = append(append(strconv.AppendUint(viaAndCSeq, uint64(cseq), 10), ' '), method...)
 	both := string(viaAndCSeq)
@@ -658,7 +657,7 @@ func (c *conn) deregister(code int, reason string) {
 		c.out.CloseAfter(nil)
 		return
 	}
-	m := c.newRequest(wire.MethodBENotify, contact, "<"+self+">;tag="+c.tag, "<"+self+">", randomHex(8), c.nextSeq()).
+	m := c.newRequest(wire.MethodBENotify, contact, "<"+self+">;tag="+c.tag, "<"+self+">", wire.RandomHex(8), c.nextSeq()).
 		Add(wire.HeaderEvent, "registration-notify").
 		Add(wire.HeaderContentType, typeRegistration).
 		Add(wire.HeaderDiagnostics, fmt.Sprintf(`%d;reason="%s";source="crosstalk"`, code, reason))
@@ -707,17 +706,3 @@ func randomID() uint32 {
 
 // authInfoPieces is the fixed text of an Authentication-Info value.
 const authInfoPieces = `NTLM rspauth="", srand="", snum="", opaque="", qop="auth", targetname="", realm=""`
-
-// randomHex returns the hex digits of n random bytes, n at most 16.
-func randomHex(n int) string {
-	var digits [32]byte
-	return string(appendRandomHex(digits[:0], n))
-}
-
-// appendRandomHex appends the hex digits of n random bytes, n at most 16,
-// to dst.
-func appendRandomHex(dst []byte, n int) []byte {
-	var b [16]byte
-	_, _ = rand.Read(b[:n])
-	return hex.AppendEncode(dst, b[:n])
-}

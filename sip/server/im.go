@@ -94,7 +94,7 @@ func (c *conn) handleInvite(ctx context.Context, m *wire.Message) error {
 	// answer the contact sends at once finds it; what comes before our
 	// 200 waits for it.
 	d = &dialog{
-		callID: callID, peer: peer, peerURI: peerURI, localTag: randomHex(5),
+		callID: callID, peer: peer, peerURI: peerURI, localTag: wire.RandomHex(5),
 		remoteTag: wire.Tag(m.Get(wire.HeaderFrom)), target: wire.AddressURI(m.Get(wire.HeaderContact)),
 		clientURI: wire.AddressURI(m.Get(wire.HeaderFrom)), used: time.Now(),
 	}
@@ -342,7 +342,7 @@ func (c *conn) deliverMessage(o outgoing) bool {
 			}
 		}
 		d = &dialog{
-			callID: randomHex(12), peer: o.from, peerURI: c.srv.address(o.from), localTag: randomHex(5),
+			callID: wire.RandomHex(12), peer: o.from, peerURI: c.srv.address(o.from), localTag: wire.RandomHex(5),
 			target: c.contact, clientURI: c.self, ours: true, used: time.Now(),
 		}
 		c.addDialogLocked(d)

@@ -80,7 +80,7 @@ func (c *conn) challenge(m *wire.Message) {
 	}
 	// The domain is the one the client signs in to.
 	_, domain, _ := strings.Cut(wire.URIUser(wire.AddressURI(m.Get(wire.HeaderFrom))), "@")
-	hs := &handshake{opaque: randomHex(4), challenge: ntlm.NewChallenge(ntlm.TargetInfo{
+	hs := &handshake{opaque: wire.RandomHex(4), challenge: ntlm.NewChallenge(ntlm.TargetInfo{
 		NetBIOSDomain: netbios(domain), NetBIOSComputer: netbios(cfg.TargetName),
 		DNSDomain: domain, DNSComputer: cfg.TargetName,
 	}, time.Now())}

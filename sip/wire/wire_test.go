@@ -373,3 +373,18 @@ func FuzzAuthPairs(f *testing.F) {
 		}
 	})
 }
+
+// RandomHex gives n bytes' worth of hex digits, different each time.
+func TestRandomHex(t *testing.T) {
+	seen := map[string]bool{}
+	for range 100 {
+		token := RandomHex(8)
+		if len(token) != 16 || strings.Trim(token, "0123456789abcdef") != "" || seen[token] {
+			t.Fatalf("RandomHex(8) = %q (seen before: %v)", token, seen[token])
+		}
+		seen[token] = true
+	}
+	if got := AppendRandomHex([]byte("branch="), 4); len(got) != len("branch=")+8 || string(got[:7]) != "branch=" {
+		t.Errorf("AppendRandomHex = %q", got)
+	}
+}
