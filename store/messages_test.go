@@ -130,15 +130,22 @@ func TestReadOffline(t *testing.T) {
 	})
 }
 
+// storeWithAccounts is a new store of engine e holding accounts 1 to n.
+func storeWithAccounts(t *testing.T, e testEngine, n uint32) *core {
+	t.Helper()
+	s := e.newStore(t)
+	for number := uint32(1); number <= n; number++ {
+		if _, err := s.CreateAccount(context.Background(), hub.Account{Number: number, Email: fmt.Sprintf("u%d@example.com", number)}, "pw"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
+}
+
 func TestMailboxShares(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e testEngine) {
 		ctx := context.Background()
-		s := e.newStore(t)
-		for n := uint32(1); n <= 3; n++ {
-			if _, err := s.CreateAccount(ctx, hub.Account{Number: n, Email: fmt.Sprintf("u%d@example.com", n)}, "pw"); err != nil {
-				t.Fatal(err)
-			}
-		}
+		s := storeWithAccounts(t, e, 3)
 		limits := hub.MailboxLimits{Total: 5, PerSender: 3}
 		for i := range 3 {
 			if _, err := s.QueueOffline(ctx, 1, 2, hub.Message{Text: fmt.Sprint(i)}, limits); err != nil {
@@ -164,12 +171,7 @@ func TestMailboxShares(t *testing.T) {
 func TestQueueOfflineBatch(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e testEngine) {
 		ctx := context.Background()
-		s := e.newStore(t)
-		for n := uint32(1); n <= 3; n++ {
-			if _, err := s.CreateAccount(ctx, hub.Account{Number: n, Email: fmt.Sprintf("u%d@example.com", n)}, "pw"); err != nil {
-				t.Fatal(err)
-			}
-		}
+		s := storeWithAccounts(t, e, 3)
 		limits := hub.MailboxLimits{Total: 3}
 		msgs := []hub.QueuedMessage{
 			{To: 1, From: 2, Message: hub.Message{Text: "one"}},
