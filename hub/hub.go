@@ -202,6 +202,7 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 		resyncing:   make(map[uint32]bool),
 		samplers:    make(map[string]*ratelimit.Sampler),
 	}
+	h.returns.giveUp, h.returns.cancel = context.WithCancel(context.Background())
 	if err := h.startReceipts(); err != nil {
 		return nil, err
 	}
@@ -281,7 +282,7 @@ func presenceBucket(ctx context.Context, js jetstream.JetStream, replicas int, l
 func (h *Hub) Close() {
 	h.stopLiveness()
 	_ = h.nodeSub.Unsubscribe()
-	h.background.Wait()
+	h.closeReturns()
 	h.mu.Lock()
 	h.countNodeDropsLocked()
 	h.mu.Unlock()

@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"sync"
+	"time"
 	"unsafe"
 
 	"github.com/crosstalk-im/crosstalk/metrics"
@@ -31,6 +32,11 @@ type returnQueue struct {
 	queued  []returnedMessage
 	bytes   int  // queuedBytes of what is queued
 	running bool // a goroutine is emptying the queue
+	// giveUp ends the store's writes of what is queued, DeliveryTimeout
+	// after the hub began to close: one batch after another, each waiting
+	// for a store that does not answer, would hold the close for hours.
+	giveUp context.Context
+	cancel context.CancelFunc
 }
 
 // returnedMessage is a dropped message and the protocol of the connection
@@ -83,6 +89,15 @@ func (h *Hub) Undelivered(to uint32, from Account, msg Message, protocol string)
 	}
 }
 
+// closeReturns lets the queued messages go back to the mailbox for at most
+// DeliveryTimeout more, and waits for what else runs in the background.
+func (h *Hub) closeReturns() {
+	giveUp := time.AfterFunc(h.cfg.DeliveryTimeout, h.returns.cancel)
+	h.background.Wait()
+	giveUp.Stop()
+	h.returns.cancel()
+}
+
 // returnQueued puts the queued messages back in the mailbox, a batch at a
 // time, until none is left.
 func (h *Hub) returnQueued() {
@@ -112,7 +127,7 @@ func (h *Hub) returnQueued() {
 // the recipients' sessions, if they have any, that it holds messages for
 // them.
 func (h *Hub) returnBatch(batch []returnedMessage) {
-	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.DeliveryTimeout)
+	ctx, cancel := context.WithTimeout(h.returns.giveUp, h.cfg.DeliveryTimeout)
 	defer cancel()
 	msgs := make([]QueuedMessage, len(batch))
 	for i, m := range batch {

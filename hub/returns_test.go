@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -90,4 +91,54 @@ func TestReturnQueueLimit(t *testing.T) {
 	}
 	close(held.release)
 	waitForMailbox(t, st, bob.Number, 11)
+}
+
+// stuckReturns is a store that never answers a batch of returned
+// messages, and counts the batches it was given while they could still
+// have been written.
+type stuckReturns struct {
+	hub.Store
+	mu                sync.Mutex
+	batches, withHope int
+}
+
+func (s *stuckReturns) QueueOfflineBatch(ctx context.Context, msgs []hub.QueuedMessage, limits hub.MailboxLimits) ([]error, error) {
+	s.mu.Lock()
+	s.batches++
+	if ctx.Err() == nil {
+		s.withHope++
+	}
+	s.mu.Unlock()
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// A hub closing over a store that does not answer gives the dropped
+// messages still queued one DeliveryTimeout, not one for each batch of
+// them, and counts every one it could not return as lost.
+func TestReturnsGiveUpAtClose(t *testing.T) {
+	st, b := testenv.StoreAndBus(t)
+	stuck := &stuckReturns{Store: st}
+	h, err := hub.New(context.Background(), hub.Config{Store: stuck, Conn: b.Conn, JS: b.JS, LocalBus: true, DeliveryTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, bob := account(t, st, 1, "alice@example.com"), account(t, st, 2, "bob@example.com")
+	lost := metrics.MessageOutcomes.WithLabelValues("lost")
+	before := metrics.Value(lost)
+	const dropped = 20 * 256
+	for range dropped {
+		h.Undelivered(bob.Number, alice, hub.Message{Text: "x"}, "test")
+	}
+	h.Close()
+	if n := metrics.Value(lost) - before; n != dropped {
+		t.Errorf("%v messages counted lost, want %d", n, dropped)
+	}
+	stuck.mu.Lock()
+	defer stuck.mu.Unlock()
+	// The first batch, and the one under way when the close gave up.
+	if stuck.withHope > 3 || stuck.batches < 20 {
+		t.Errorf("the store was given %d batches, %d of them before the close gave up; want 20 or more, at most 3",
+			stuck.batches, stuck.withHope)
+	}
 }
