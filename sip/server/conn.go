@@ -231,6 +231,13 @@ func (c *conn) Arm() time.Time {
 	return deadline
 }
 
+// FrameBuffered reports whether the next message waits whole in the read
+// buffer (offstack.FrameBufferer): the messages of a batch then leave the
+// read deadline where it is, two runtime timer changes fewer a wake-up.
+func (c *conn) FrameBuffered() bool { return c.rd.MessageBuffered() }
+
+var _ offstack.FrameBufferer = (*conn)(nil)
+
 // Next reads and handles one message until the client leaves or breaks
 // the protocol, or a handler ends the session (a nil result); done says
 // the loop is over.

@@ -121,6 +121,43 @@ func (r *Reader) Buffered() int { return r.br.Buffered() }
 // idleread.Reader.Release).
 func (r *Reader) Release() { r.br.Release() }
 
+// MessageBuffered reports whether the next message waits whole in the
+// buffer: reading it will not wait for the client. Line ends where a
+// message would start (a keep-alive) count as whole, as ReadMessage takes
+// only those buffered; so does a header section with a Content-Length the
+// reader refuses, since ReadMessage fails on it before the body. Each
+// header line is taken as ReadMessage takes it.
+func (r *Reader) MessageBuffered() bool {
+	buf, _ := r.br.Peek(r.br.Buffered())
+	if len(buf) == 0 {
+		return false
+	}
+	if isLineEnd(buf[0]) {
+		return true
+	}
+	length := 0
+	for {
+		end := bytes.IndexByte(buf, '\n')
+		if end < 0 {
+			return false // the header section goes on past the buffer
+		}
+		line := bytes.TrimSuffix(buf[:end], []byte("\r"))
+		buf = buf[end+1:]
+		if len(line) == 0 {
+			return len(buf) >= length
+		}
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		name = bytes.TrimRight(name, " \t")
+		if ok && (bytes.EqualFold(name, []byte(HeaderContentLength)) || bytes.EqualFold(name, []byte("l"))) {
+			n, err := strconv.ParseUint(string(bytes.Trim(value, " \t")), 10, 31)
+			if err != nil || int(n) > r.lim.MaxBodyBytes {
+				return true
+			}
+			length = int(n)
+		}
+	}
+}
+
 // ReadMessage returns the next message. A keep-alive (CR and LF bytes
 // where a message would start) is returned as a nil message and a nil
 // error; it takes the line ends that have arrived, so that one keep-alive

@@ -388,3 +388,78 @@ func TestRandomHex(t *testing.T) {
 		t.Errorf("AppendRandomHex = %q", got)
 	}
 }
+
+// MessageBuffered says whether the next message waits whole in the
+// buffer: not for one cut short in its headers or its body, yes for a
+// keep-alive and for a Content-Length the reader refuses at once.
+func TestMessageBuffered(t *testing.T) {
+	withBody := "MESSAGE sip:bob@x SIP/2.0\r\ni: c1\r\nl : 5\r\n\r\nhello"
+	for _, tc := range []struct {
+		stream string
+		want   bool
+	}{
+		{register, true},
+		{withBody, true},
+		{withBody[:len(withBody)-1], false},
+		{register[:len(register)-2], false},
+		{"\r\n\r\n", true},
+		{"SIP/2.0 200 OK\nContent-Length: 99999999999\n", true},
+		{"SIP/2.0 200 OK\nContent-Length: 5\n\n", false},
+	} {
+		r := NewReader(strings.NewReader(tc.stream), Limits{})
+		if r.MessageBuffered() {
+			t.Fatal("a message counted as buffered before anything was read")
+		}
+		_, _ = r.br.Peek(1)
+		if got := r.MessageBuffered(); got != tc.want {
+			t.Errorf("%q: MessageBuffered %v, want %v", tc.stream, got, tc.want)
+		}
+	}
+}
+
+// errWouldWait stands for a socket with nothing more to read yet.
+var errWouldWait = errors.New("the client has sent nothing more yet")
+
+// arrived gives what a client sent so far, then notes that its reader
+// would have waited for more.
+type arrived struct {
+	data   []byte
+	waited bool
+}
+
+func (a *arrived) Read(p []byte) (int, error) {
+	if len(a.data) == 0 {
+		a.waited = true
+		return 0, errWouldWait
+	}
+	n := copy(p, a.data)
+	a.data = a.data[n:]
+	return n, nil
+}
+
+// A message MessageBuffered calls whole is read without waiting for the
+// client, whatever arrived: the server reads it with no deadline set.
+func FuzzMessageBuffered(f *testing.F) {
+	f.Add([]byte(register + register[:40]))
+	f.Add([]byte("\r\n" + register))
+	f.Add([]byte("SIP/2.0 200 OK\nl: 3\ni: x\n\nabcSIP/2.0 200 OK\nl: 4\n\nab"))
+	f.Add([]byte("INVITE sip:bob@x SIP/2.0\r\nVia: a\r\n l: 9\r\nContent-Length: 2\r\n\r\nxy"))
+	f.Add([]byte("MESSAGE sip:b@x SIP/2.0\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nxyz"))
+	lim := Limits{MaxHeaders: 8, MaxHeaderBytes: 512, MaxBodyBytes: 64}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		src := &arrived{data: data}
+		r := NewReader(src, lim)
+		if _, err := r.br.Peek(1); err != nil {
+			return
+		}
+		for r.MessageBuffered() {
+			_, err := r.ReadMessage()
+			if src.waited {
+				t.Fatalf("MessageBuffered said whole, and the read waited for the client (%v)", err)
+			}
+			if err != nil {
+				return
+			}
+		}
+	})
+}
