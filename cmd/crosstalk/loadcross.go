@@ -83,7 +83,12 @@ func (c *loadtestCrossCmd) run(ctx context.Context, out io.Writer) error {
 		}
 		addrs = given
 	}
-	lt, err := c.start(ctx, out, addrs, 0)
+	// Pairs take turns between two sets of accounts. A pair that logs the
+	// last pair's accounts straight back in through another protocol can
+	// find a server far behind still ending their sessions: an MSN call
+	// then rings a closing MSN session of the callee instead of joining
+	// its GG one, and goes unanswered.
+	lt, err := c.start(ctx, out, addrs, 4*c.conversations())
 	if err != nil {
 		return err
 	}
@@ -91,6 +96,7 @@ func (c *loadtestCrossCmd) run(ctx context.Context, out io.Writer) error {
 	fmt.Fprintf(out, "cross-protocol pairs, %d accounts, %d conversations per pair, %s per pair\n", lt.accounts, c.conversations(), c.Duration)
 	var base messageResult
 	for i, p := range pairs {
+		lt.firstConversationAccount = i % 2 * 2 * c.conversations()
 		res, err := lt.messagePhase(ctx, p.String(), p.from, p.to)
 		if err != nil {
 			return err

@@ -135,6 +135,9 @@ type loadtest struct {
 	out      io.Writer
 	sources  *sourceAddrs
 	accounts int
+	// firstConversationAccount is the account the conversations of the
+	// next message phase start at (see loadtestCrossCmd.run).
+	firstConversationAccount int
 }
 
 // start creates the accounts, brings a server of its own up when addrs is
@@ -390,15 +393,16 @@ func (lt *loadtest) openConversations(ctx context.Context, from, to loadProtocol
 	err := forEach(ctx, n, lt.Workers, func(ctx context.Context, k int) error {
 		ctx, cancel := context.WithTimeout(ctx, stepTimeout)
 		defer cancel()
-		a, b := 2*k, 2*k+1
+		a, b := 2*k, 2*k+1 // the sessions'; their accounts are numbered from the phase's first
+		aAccount, bAccount := lt.firstConversationAccount+a, lt.firstConversationAccount+b
 		var err error
-		if sessions[a], err = from.open(ctx, lt.srv.addrs[from.key], lt.dialing(), a, true); err != nil {
+		if sessions[a], err = from.open(ctx, lt.srv.addrs[from.key], lt.dialing(), aAccount, true); err != nil {
 			return err
 		}
-		if sessions[b], err = to.open(ctx, lt.srv.addrs[to.key], lt.dialing(), b, true); err != nil {
+		if sessions[b], err = to.open(ctx, lt.srv.addrs[to.key], lt.dialing(), bAccount, true); err != nil {
 			return err
 		}
-		convs[k].from, convs[k].to, err = openConversation(ctx, sessions[a], a, sessions[b], b)
+		convs[k].from, convs[k].to, err = openConversation(ctx, sessions[a], aAccount, sessions[b], bAccount)
 		return err
 	})
 	return convs, closeAll, err
