@@ -3,9 +3,7 @@
 package metrics
 
 import (
-	"maps"
 	"sync"
-	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -150,10 +148,7 @@ var (
 type Counters struct {
 	vec      *prometheus.CounterVec
 	protocol string
-
-	mu sync.Mutex
-	// kept is replaced, never changed, so that it is read without a lock.
-	kept atomic.Pointer[map[string]prometheus.Counter]
+	kept     sync.Map // label → prometheus.Counter
 }
 
 // NewCounters keeps protocol's counters of vec.
@@ -163,26 +158,11 @@ func NewCounters(vec *prometheus.CounterVec, protocol string) *Counters {
 
 // Of is the counter of label.
 func (c *Counters) Of(label string) prometheus.Counter {
-	if kept := c.kept.Load(); kept != nil {
-		if counter, ok := (*kept)[label]; ok {
-			return counter
-		}
+	counter, ok := c.kept.Load(label)
+	if !ok {
+		counter, _ = c.kept.LoadOrStore(label, c.vec.WithLabelValues(c.protocol, label))
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var old map[string]prometheus.Counter
-	if kept := c.kept.Load(); kept != nil {
-		old = *kept
-	}
-	if counter, ok := old[label]; ok {
-		return counter
-	}
-	counter := c.vec.WithLabelValues(c.protocol, label)
-	kept := make(map[string]prometheus.Counter, len(old)+1)
-	maps.Copy(kept, old)
-	kept[label] = counter
-	c.kept.Store(&kept)
-	return counter
+	return counter.(prometheus.Counter)
 }
 
 func init() {
