@@ -126,26 +126,26 @@ func (s *Server) RelayedFiles() int64 {
 }
 
 // relaying rewrites an invitation payload between two MSN clients when the
-// relay applies; otherwise it returns payload unchanged.
-func (c *sbConn) relaying(others []member, payload []byte) []byte {
+// relay applies (rewritten); otherwise it returns payload unchanged.
+func (c *sbConn) relaying(others []member, payload []byte) (_ []byte, rewritten bool) {
 	cfg := &c.srv.cfg
 	if cfg.FTPListener == nil || len(others) != 1 {
-		return payload
+		return payload, false
 	}
 	to, ok := others[0].(*sbConn)
 	if !ok || !bytes.Contains(payload, []byte(invite.ContentType)) {
-		return payload
+		return payload, false
 	}
 	inv, err := invite.Parse(payload)
 	if err != nil {
-		return payload
+		return payload, false
 	}
 	var out []byte
 	switch inv.Command {
 	case invite.Invite:
 		noIncoming := strings.EqualFold(inv.Connectivity, "N")
 		if !strings.EqualFold(inv.AppGUID, invite.FileTransferGUID) || inv.FileSize < 0 || !(cfg.RelayAlways || noIncoming) {
-			return payload
+			return payload, false
 		}
 		t := &c.srv.relay
 		now := time.Now()
@@ -169,9 +169,9 @@ func (c *sbConn) relaying(others []member, payload []byte) []byte {
 		}
 	}
 	if out == nil {
-		return payload
+		return payload, false
 	}
-	return out
+	return out, true
 }
 
 // relayFromSender rewrites the ACCEPT of a sender on c that says where it

@@ -494,10 +494,10 @@ func (c *sbConn) handleMSG(ctx context.Context, cmd wire.Command) error {
 	}
 	failed := len(others) == 0
 	ctx = c.holdFor(ctx, others)
-	payload := c.relaying(others, cmd.Payload)
+	payload, rewritten := c.relaying(others, cmd.Payload)
 	msg := c.msg
-	if len(payload) != len(cmd.Payload) || len(payload) > 0 && &payload[0] != &cmd.Payload[0] {
-		msg, _ = parsePayload(payload) // rewritten
+	if rewritten {
+		msg, _ = parsePayload(payload)
 	}
 	for _, o := range others {
 		if r, ok := o.(*remote); ok && msg.contentType == p2p.ContentType {
