@@ -182,16 +182,11 @@ func (s *Session) Undelivered(from Account, msg Message) {
 // back in the mailbox, and says so.
 func (h *Hub) returnToMailbox(ctx context.Context, to, from uint32, msg Message, protocol string) error {
 	msg.Offline = 0
-	if _, err := h.cfg.Store.QueueOffline(ctx, to, from, msg, h.cfg.Mailbox.returned()); err != nil {
-		outcomeLost.Inc()
-		h.log.Error("message lost: its connection dropped it and the mailbox refused it",
-			"account", to, "from", from, "protocol", protocol, "err", err)
-		return err
+	_, err := h.cfg.Store.QueueOffline(ctx, to, from, msg, h.cfg.Mailbox.returned())
+	if h.countReturn(to, from, protocol, err) {
+		h.nudgeMailbox(ctx, to)
 	}
-	outcomeReturned.Inc()
-	h.warn("message returned to the mailbox: its connection dropped it", "account", to, "protocol", protocol)
-	h.nudgeMailbox(ctx, to)
-	return nil
+	return err
 }
 
 // refused counts an event that reached no session and says so in the log.

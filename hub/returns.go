@@ -142,17 +142,25 @@ func (h *Hub) returnBatch(batch []returnedMessage) {
 	}
 	returnedTo := make(map[uint32]bool, 1)
 	for i, m := range batch {
-		if refused[i] != nil {
-			outcomeLost.Inc()
-			h.log.Error("message lost: its connection dropped it and the mailbox refused it",
-				"account", m.To, "from", m.From, "protocol", m.protocol, "err", refused[i])
-			continue
+		if h.countReturn(m.To, m.From, m.protocol, refused[i]) {
+			returnedTo[m.To] = true
 		}
-		outcomeReturned.Inc()
-		h.warn("message returned to the mailbox: its connection dropped it", "account", m.To, "protocol", m.protocol)
-		returnedTo[m.To] = true
 	}
 	for to := range returnedTo {
 		h.nudgeMailbox(ctx, to)
 	}
+}
+
+// countReturn counts and logs what became of a dropped message that the
+// mailbox kept (err nil: true) or refused.
+func (h *Hub) countReturn(to, from uint32, protocol string, err error) (returned bool) {
+	if err != nil {
+		outcomeLost.Inc()
+		h.log.Error("message lost: its connection dropped it and the mailbox refused it",
+			"account", to, "from", from, "protocol", protocol, "err", err)
+		return false
+	}
+	outcomeReturned.Inc()
+	h.warn("message returned to the mailbox: its connection dropped it", "account", to, "protocol", protocol)
+	return true
 }
