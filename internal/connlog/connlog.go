@@ -9,6 +9,8 @@ package connlog
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/hex"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -37,12 +39,9 @@ func NewID() uint32 { return rand.Uint32() }
 
 // name is the ID as the lines write it.
 func (c *Conn) name() string {
-	var b [8]byte
-	const digits = "0123456789abcdef"
-	for i, id := len(b)-1, c.ID; i >= 0; i, id = i-1, id>>4 {
-		b[i] = digits[id&0xf]
-	}
-	return string(b[:])
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], c.ID)
+	return hex.EncodeToString(b[:])
 }
 
 // LogAttrs adds the connection's attributes to r.
