@@ -350,36 +350,19 @@ func (c *conn) disconnect(reason string) {
 	c.closeWith(b)
 }
 
-// reply makes an answer to req of typ with the one argument arg:
-// Reference is req's ID when it had one.
-func reply(req *wire.Block, typ string, arg []byte) *wire.Block {
-	// The block, its argument and its headers, with room for the ID that
-	// encode adds, are one allocation, the argument and the Reference's
-	// value one string: every message a client sends is answered here.
-	b := &struct {
-		wire.Block
-		args    [1]string
-		headers [2]wire.Header
-	}{}
-	argEnd := len(arg)
-	id, hasID := req.ID()
-	if hasID {
-		arg = strconv.AppendUint(arg, uint64(id), 10)
+// reply makes an answer to req: Reference is req's ID when it had one.
+func reply(req *wire.Block, typ string, args ...string) *wire.Block {
+	b := wire.NewBlock(typ, args...)
+	if id, ok := req.ID(); ok {
+		b.Add(wire.HeaderReference, strconv.FormatUint(uint64(id), 10))
 	}
-	values := string(arg)
-	b.args[0] = values[:argEnd]
-	b.Block = wire.Block{Type: typ, Args: b.args[:], Headers: b.headers[:0]}
-	if hasID {
-		b.Add(wire.HeaderReference, values[argEnd:])
-	}
-	return &b.Block
+	return b
 }
 
 // ackBlock is "ACK <code>" answering req. Our own codes carry a short
 // text, since no client can know them.
 func ackBlock(req *wire.Block, code wire.Code) *wire.Block {
-	var room [32]byte
-	b := reply(req, wire.TypeACK, strconv.AppendInt(room[:0], int64(code), 10))
+	b := reply(req, wire.TypeACK, strconv.Itoa(int(code)))
 	switch code {
 	case CodeRefused:
 		b.Body = []byte("the recipient does not accept your messages")
@@ -456,28 +439,16 @@ func statBlock(from hub.Account, st hub.Status, text string) *wire.Block {
 	return b
 }
 
-// messageBlock is an incoming message for the session's account.
+// messageBlock is an incoming message for the session's account, as
+// trace logging shows it: sendMessage writes the same bytes without it.
 func messageBlock(from hub.Account, to uint32, msg hub.Message) *wire.Block {
-	// The block and its header lines in one allocation, with room for
-	// the ID that encode adds, and the values of From, Time and To in one
-	// string: every message delivered is built here.
-	b := &struct {
-		wire.Block
-		headers [5]wire.Header
-	}{Block: wire.Block{Type: wire.TypeMESG}}
-	var room [128]byte
-	v := wire.AppendNick(strconv.AppendUint(room[:0], uint64(from.Number), 10), from.DisplayName)
-	fromEnd := len(v)
-	v = wire.AppendTime(v, msg.Sent)
-	timeEnd := len(v)
-	values := string(strconv.AppendUint(v, uint64(to), 10))
-	b.Headers = b.headers[:0]
-	b.Add(wire.HeaderContentType, wire.ContentTypeText).
-		Add(wire.HeaderFrom, values[:fromEnd]).
-		Add(wire.HeaderTime, values[fromEnd:timeEnd]).
-		Add(wire.HeaderTo, values[timeEnd:])
+	b := wire.NewBlock(wire.TypeMESG).
+		Add(wire.HeaderContentType, wire.ContentTypeText).
+		Add(wire.HeaderFrom, address(from)).
+		Add(wire.HeaderTime, wire.FormatTime(msg.Sent)).
+		Add(wire.HeaderTo, strconv.FormatUint(uint64(to), 10))
 	b.Body = []byte(msg.Text)
-	return &b.Block
+	return b
 }
 
 // requestBlock asks the account to let from add it.

@@ -145,7 +145,7 @@ func (c *conn) handleLogin(ctx context.Context, b *wire.Block) error {
 	if err != nil {
 		return err
 	}
-	echo := reply(b, wire.TypeLOGN, []byte(user))
+	echo := reply(b, wire.TypeLOGN, user)
 	if fl := roster.Of(hub.Forward); len(fl) > 0 {
 		var sb strings.Builder
 		for i, e := range fl {
