@@ -371,8 +371,8 @@ func TestTime(t *testing.T) {
 	if got := string(AppendTime([]byte("Time: "), at)); got != "Time: 2002-07-14T18:32:05Z" {
 		t.Fatalf("AppendTime = %s", got)
 	}
-	// Digit by digit, AppendTime writes what the layout does, in any
-	// zone and for years of more or fewer than four digits.
+	// AppendTime writes what the layout does, in any zone and for years
+	// of more or fewer than four digits.
 	east := time.FixedZone("east", 5*3600+1800)
 	for _, tm := range []time.Time{
 		time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(999, 12, 31, 23, 59, 59, 999, time.UTC),

@@ -170,34 +170,8 @@ const TimeLayout = "2006-01-02T15:04:05Z"
 // FormatTime renders t in UTC in TimeLayout.
 func FormatTime(t time.Time) string { return t.UTC().Format(TimeLayout) }
 
-// AppendTime appends FormatTime(t) to dst: digit by digit, as every
-// message delivered carries one and the layout's parsing was a tenth of
-// the work of delivering it.
-func AppendTime(dst []byte, t time.Time) []byte {
-	t = t.UTC()
-	year, month, day := t.Date()
-	if year < 0 || year > 9999 {
-		return t.AppendFormat(dst, TimeLayout)
-	}
-	hour, minute, second := t.Clock()
-	dst = appendDigits(dst, year, 4)
-	dst = appendDigits(append(dst, '-'), int(month), 2)
-	dst = appendDigits(append(dst, '-'), day, 2)
-	dst = appendDigits(append(dst, 'T'), hour, 2)
-	dst = appendDigits(append(dst, ':'), minute, 2)
-	dst = appendDigits(append(dst, ':'), second, 2)
-	return append(dst, 'Z')
-}
-
-// appendDigits appends n >= 0 in width (at most 4) decimal digits.
-func appendDigits(dst []byte, n, width int) []byte {
-	var digits [4]byte
-	for i := width - 1; i >= 0; i-- {
-		digits[i] = byte('0' + n%10)
-		n /= 10
-	}
-	return append(dst, digits[:width]...)
-}
+// AppendTime appends FormatTime(t) to dst.
+func AppendTime(dst []byte, t time.Time) []byte { return t.UTC().AppendFormat(dst, TimeLayout) }
 
 // ParseTime parses a Time header in TimeLayout, every field at its full
 // width (time.Parse alone would take a one-digit hour); the result is in
