@@ -246,7 +246,7 @@ func (c *Client) sign(m *wire.Message, a *auth) {
 	var digits [8 + 10]byte
 	randAndNum := string(strconv.AppendUint(wire.AppendRandomHex(digits[:0], 4), uint64(a.cnum), 10))
 	sa := wire.SignatureAuth{Protocol: "NTLM", Rand: randAndNum[:8], Num: randAndNum[8:], Realm: a.realm, TargetName: a.targetName}
-	var room [signatureRoom]byte
+	var room [wire.SignatureRoom]byte
 	buf := wire.AppendSignatureBuffer(room[:0], m, sa)
 	v := make([]byte, 0, len(authorizationPieces)+len(a.opaque)+len(a.realm)+len(a.targetName)+len(randAndNum)+2*ntlm.SignatureSize)
 	v = append(append(v, `NTLM qop="auth", opaque="`...), a.opaque...)
@@ -261,15 +261,11 @@ func (c *Client) sign(m *wire.Message, a *auth) {
 // authorizationPieces is the fixed text of our Authorization value.
 const authorizationPieces = `NTLM qop="auth", opaque="", realm="", targetname="", crand="", cnum="", response=""`
 
-// signatureRoom is the stack room for a signature buffer: the fields of
-// an IM message's come to about 200 bytes.
-const signatureRoom = 512
-
 // verify checks a server message's signature (Authentication-Info).
 func (c *Client) verify(m *wire.Message, a *auth) bool {
 	var f [5]string
 	scheme := wire.AuthFields(m.Get(wire.HeaderAuthenticationInfo), []string{"rspauth", "srand", "snum", "realm", "targetname"}, f[:])
-	var room [signatureRoom]byte
+	var room [wire.SignatureRoom]byte
 	buf := wire.AppendSignatureBuffer(room[:0], m, wire.SignatureAuth{Protocol: scheme, Rand: f[1], Num: f[2], Realm: f[3], TargetName: f[4]})
 	return a.keys.VerifySIP(buf, f[0])
 }

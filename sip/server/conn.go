@@ -401,14 +401,10 @@ func (c *conn) verify(m *wire.Message) bool {
 	if !strings.EqualFold(scheme, "NTLM") || opaque != sa.opaque || response == "" {
 		return false
 	}
-	var room [signatureRoom]byte
+	var room [wire.SignatureRoom]byte
 	buf := wire.AppendSignatureBuffer(room[:0], m, wire.SignatureAuth{Protocol: scheme, Rand: f[2], Num: f[3], Realm: f[4], TargetName: f[5]})
 	return sa.keys.VerifySIP(buf, response)
 }
-
-// signatureRoom is the stack room for a signature buffer: the fields of
-// an IM message's come to about 200 bytes.
-const signatureRoom = 512
 
 // send signs m (once signed in) and queues it. An error means it will
 // not reach the client. It does not take c.mu, so it may be called under
@@ -448,7 +444,7 @@ func (c *conn) encode(m *wire.Message, dst []byte) ([]byte, error) {
 		a := wire.SignatureAuth{Protocol: "NTLM", Rand: randAndNum[:8], Num: randAndNum[8:],
 			Realm: cfg.Realm, TargetName: cfg.TargetName}
 		var sig [32]byte
-		var room [signatureRoom]byte
+		var room [wire.SignatureRoom]byte
 		var h strings.Builder
 		h.Grow(len(authInfoPieces) + len(sig) + len(randAndNum) + len(sa.opaque) + len(cfg.TargetName) + len(cfg.Realm))
 		h.WriteString(`NTLM rspauth="`)

@@ -24,6 +24,11 @@ func SignatureBuffer(m *Message, a SignatureAuth) []byte {
 	return AppendSignatureBuffer(make([]byte, 0, 256), m, a)
 }
 
+// SignatureRoom is room enough, on a caller's stack, for most signature
+// buffers (AppendSignatureBuffer): the fields of an IM message's come to
+// about 200 bytes.
+const SignatureRoom = 512
+
 // AppendSignatureBuffer is SignatureBuffer appending to dst: every message
 // in and out is signed or checked, and a buffer on the caller's stack
 // spares an allocation for each.
