@@ -29,6 +29,8 @@ type loadtestCmd struct {
 	Sip     loadtestProtoCmd `cmd:"" help:"Measure the SIP (Office Communicator) service: sign-ins/s with NTLM, messages/s and memory per idle session."`
 	Webchat loadtestProtoCmd `cmd:"" help:"Measure the web chat service (the browser chat's WebSocket at /chat/ws): logins/s, messages/s and memory per idle session."`
 	Cross   loadtestCrossCmd `cmd:"" help:"Measure messages between protocols, pair by pair, each against MSN→MSN."`
+
+	LoginBaselineServer loadtestBaselineServerCmd `cmd:"" hidden:"" name:"login-baseline-server" help:"The MSN login phase's baseline server (started by that phase)."`
 }
 
 // Help is the text below loadtest's usage line: the command for each
@@ -36,7 +38,7 @@ type loadtestCmd struct {
 func (loadtestCmd) Help() string {
 	return `Without --server each command starts crosstalk serve as a child process on loopback, so that the memory and CPU it reports are the server's alone, with per-connection limits lifted (kept at their defaults with --rate). One command per figure (README: Load testing):
 
-logins/s, msgs/s at saturation with p50/p99, server CPU per login and per message, events refused, message outcomes, memory per idle session:
+logins/s, msgs/s at saturation with p50/p99, server CPU per login and per message, events refused, message outcomes, memory per idle session (and for MSN, logins/s and CPU per login against a baseline server that only answers the login's commands with canned replies):
 
     crosstalk loadtest msn
     crosstalk loadtest gg
@@ -300,7 +302,14 @@ func (lt *loadtest) loginPhase(ctx context.Context, p loadProtocol) error {
 	n := count.Load()
 	fmt.Fprintf(lt.out, "logins: %d in %s = %.0f logins/s\n", n, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds())
 	after := lt.srv.read(ctx, lt.out)
-	reportCPU(lt.out, before, after, n, "login")
+	serverCPU := reportCPU(lt.out, before, after, n, "login")
+	// Against a server of its own the baseline runs beside it on the same
+	// machine, as the login phase did.
+	if p.key == "msn" && lt.srv.child != nil {
+		if err := lt.loginBaseline(ctx, float64(n)/elapsed.Seconds(), serverCPU); err != nil {
+			return fmt.Errorf("login baseline: %w", err)
+		}
+	}
 	return nil
 }
 

@@ -66,6 +66,7 @@ var (
 	messagesPrinted  = regexp.MustCompile(`(?m)^(\S+): (\d+) in \S+ = (\d+) msgs/s; delivery latency p50 (\S+) p99 ([^ \n]+)(.*)\n(?:  .*\n)*?  server CPU: ([\d.]+) µs per message$`)
 	countsPrinted    = regexp.MustCompile(`(?m)^  refused \(kind/cause\): (.+)\n  presence events: .*\n  message outcomes: .*\n  message events: published (\d+) = .*; senders told (\d+) of (\d+) sent across protocols$`)
 	clientCPUPrinted = regexp.MustCompile(`(?m)^  server CPU: [\d.]+ µs per message\n  load generator CPU: [\d.]+ µs per message \(this process\)$`)
+	baselinePrinted  = regexp.MustCompile(`(?m)^baseline: (\d+) in \S+ = \d+ logins/s \(.*\)\n  its CPU: [\d.]+ µs per login; load generator CPU: [\d.]+ µs per login \(this process\)\n  the login phase against it: [\d.]+× the logins/s, [\d.]+× the server CPU per login$`)
 	memoryPrinted    = regexp.MustCompile(`(?m)^memory: (-?[\d.]+) KiB resident per idle logged-in session \((\d+) sessions\); server resident [\d.]+ → [\d.]+ MiB, read 50ms after the logins, from /proc/(\d+)/status \((.+)\)$`)
 )
 
@@ -367,6 +368,10 @@ func TestLoadtestStartsItsServer(t *testing.T) {
 	// apart from it.
 	if !clientCPUPrinted.MatchString(stdout) {
 		t.Errorf("no load generator CPU per message: %s", stdout)
+	}
+	// So is the login baseline's server, in a process of its own too.
+	if m := baselinePrinted.FindStringSubmatch(stdout); m == nil || atoi(t, m[1]) == 0 {
+		t.Errorf("no login baseline: %s", stdout)
 	}
 	stdout, stderr, code = crosstalk(t, "loadtest", "msim", "--users", "4", "--workers", "2", "--duration", "300ms", "--rate", "20", "--conversations", "1", "--phases", "logins,messages")
 	if code != 0 {
