@@ -12,6 +12,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"syscall"
 )
 
 // BufferSize is the size of the pooled buffers: the most a Reader holds.
@@ -35,12 +36,14 @@ type Reader struct {
 
 // NewReader reads from src; see WaitReadable for the sources it waits on
 // without a buffer. A src that is a Reader already is handed back, as
-// bufio.NewReader does, so that nothing is buffered twice.
+// bufio.NewReader does, so that nothing is buffered twice. A src that is
+// a *net.TCPConn itself, as net.Dial makes it, has its RawConn kept for
+// its reads (see dialedSocket).
 func NewReader(src io.Reader) *Reader {
 	if r, ok := src.(*Reader); ok {
 		return r
 	}
-	return &Reader{src: src}
+	return &Reader{src: keepRawConn(src)}
 }
 
 // Within is NewReader for a Reader kept inside a frame reader's record:
@@ -51,7 +54,7 @@ func Within(own *Reader, src io.Reader) *Reader {
 	if r, ok := src.(*Reader); ok {
 		return r
 	}
-	*own = Reader{src: src}
+	*own = Reader{src: keepRawConn(src)}
 	return own
 }
 
@@ -148,11 +151,16 @@ func (b *Reader) fill() {
 // held. True when bytes, or the socket's end or failure, wait for the next
 // read; for a source that is no socket it reads nothing and returns true,
 // and the next read waits as it would have.
-func (b *Reader) ReadReady() bool {
+func (b *Reader) ReadReady() bool { return b.ReadReadyFrom(nil) }
+
+// ReadReadyFrom is ReadReady through rc, the socket's RawConn, which the
+// caller holds: asking the source for it costs an allocation each time.
+// nil: ask the source.
+func (b *Reader) ReadReadyFrom(rc syscall.RawConn) bool {
 	if b.r != b.w || b.err != nil {
 		return true
 	}
-	buf, n, err := readSocketNow(b.src)
+	buf, n, err := readSocketNow(b.src, rc)
 	switch err {
 	case errNothingYet:
 		b.full = false

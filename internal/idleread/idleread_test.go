@@ -298,7 +298,8 @@ func TestReaderReadsASocketAtOnce(t *testing.T) {
 // Read or its RawConn.
 type countingSocket struct {
 	*net.TCPConn
-	calls int
+	calls    int
+	rawConns int // SyscallConn calls
 }
 
 func (s *countingSocket) Read(p []byte) (int, error) {
@@ -307,6 +308,7 @@ func (s *countingSocket) Read(p []byte) (int, error) {
 }
 
 func (s *countingSocket) SyscallConn() (syscall.RawConn, error) {
+	s.rawConns++
 	rc, err := s.TCPConn.SyscallConn()
 	return countingRawConn{RawConn: rc, calls: &s.calls}, err
 }
@@ -459,5 +461,55 @@ func TestWithinSharesAReader(t *testing.T) {
 	}
 	if line, err := own.ReadSlice('\n'); string(line) != "x\n" || err != nil {
 		t.Fatalf("own read %q, %v; want \"x\\n\"", line, err)
+	}
+}
+
+// ReadReadyFrom reads through the RawConn its caller holds: the source is
+// not asked for one.
+func TestReadReadyFromHeldRawConn(t *testing.T) {
+	client, server := loopback(t)
+	s := &countingSocket{TCPConn: server}
+	r := NewReader(s)
+	rc, err := server.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.ReadReadyFrom(rc) || s.rawConns != 0 {
+		t.Fatalf("on a silent socket: asked the source for %d RawConns, want none", s.rawConns)
+	}
+	if _, err := client.Write([]byte("PNG\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := WaitReadable(server); err != nil {
+		t.Fatal(err)
+	}
+	if !r.ReadReadyFrom(rc) || r.Buffered() != len("PNG\r\n") {
+		t.Fatalf("after the client spoke: %d bytes buffered, want %d", r.Buffered(), len("PNG\r\n"))
+	}
+	if s.rawConns != 0 {
+		t.Fatalf("asked the source for %d RawConns, want none", s.rawConns)
+	}
+}
+
+// A Reader over a *net.TCPConn itself, as net.Dial makes it, reads with
+// no allocation: the socket's RawConn is made once, not on every read.
+func TestDialedSocketReadsWithoutAllocating(t *testing.T) {
+	if raceDetector {
+		t.Skip("the race detector drops pooled buffers at random")
+	}
+	client, server := loopback(t)
+	r := NewReader(server)
+	line := []byte("PNG\r\n")
+	read := func() {
+		if _, err := client.Write(line); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := r.ReadSlice('\n'); err != nil || string(got) != string(line) {
+			t.Fatalf("read %q, %v", got, err)
+		}
+	}
+	read()
+	if allocs := testing.AllocsPerRun(100, read); allocs != 0 {
+		t.Fatalf("%.2f allocations a line read, want 0", allocs)
 	}
 }

@@ -5,6 +5,7 @@ package idleread
 import (
 	"errors"
 	"io"
+	"syscall"
 )
 
 // WaitReadable cannot wait without reading on this system: it returns
@@ -17,6 +18,9 @@ func readSocket(io.Reader) (buf *[BufferSize]byte, n int, err error) {
 }
 
 // readSocketNow reads no socket directly on this system.
-func readSocketNow(io.Reader) (buf *[BufferSize]byte, n int, err error) {
+func readSocketNow(io.Reader, syscall.RawConn) (buf *[BufferSize]byte, n int, err error) {
 	return nil, 0, errors.ErrUnsupported
 }
+
+// keepRawConn is src: no socket is read directly on this system.
+func keepRawConn(src io.Reader) io.Reader { return src }

@@ -54,23 +54,26 @@ func readable(fd uintptr) bool {
 // it waits. buf is nil when nothing was read. For src that is no socket
 // (see WaitReadable) it does nothing and returns errors.ErrUnsupported.
 func readSocket(src io.Reader) (buf *[BufferSize]byte, n int, err error) {
-	return readSocketAs(src, true)
+	return readSocketAs(src, nil, true)
 }
 
 // readSocketNow is readSocket without the wait: errNothingYet when the
-// socket has nothing to give yet.
-func readSocketNow(src io.Reader) (buf *[BufferSize]byte, n int, err error) {
-	return readSocketAs(src, false)
+// socket has nothing to give yet. rc is src's RawConn when the caller
+// holds it, nil to ask src for it.
+func readSocketNow(src io.Reader, rc syscall.RawConn) (buf *[BufferSize]byte, n int, err error) {
+	return readSocketAs(src, rc, false)
 }
 
-func readSocketAs(src io.Reader, wait bool) (buf *[BufferSize]byte, n int, err error) {
-	sc, ok := src.(syscall.Conn)
-	if !ok {
-		return nil, 0, errors.ErrUnsupported
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return nil, 0, errors.ErrUnsupported
+func readSocketAs(src io.Reader, rc syscall.RawConn, wait bool) (buf *[BufferSize]byte, n int, err error) {
+	if rc == nil {
+		// SyscallConn makes a RawConn each time: an allocation a read.
+		sc, ok := src.(syscall.Conn)
+		if !ok {
+			return nil, 0, errors.ErrUnsupported
+		}
+		if rc, err = sc.SyscallConn(); err != nil {
+			return nil, 0, errors.ErrUnsupported
+		}
 	}
 	op := socketReads.Get().(*socketRead)
 	if wait {
@@ -130,6 +133,33 @@ func (op *socketRead) readFd(fd uintptr) bool {
 		op.buf, op.n, op.errno = buf, max(n, 0), err
 		return true
 	}
+}
+
+// dialedSocket is a connection as net.Dial makes it (a client's), with
+// its RawConn made once: SyscallConn makes one on every call, an
+// allocation for every read. A server's connections come wrapped by their
+// listener (service.Listener) and are not kept so: a session idle for
+// hours would hold the RawConn all that time, where its poller holds one
+// already (see Reader.ReadReadyFrom).
+type dialedSocket struct {
+	*net.TCPConn
+	rc syscall.RawConn
+}
+
+func (s *dialedSocket) SyscallConn() (syscall.RawConn, error) { return s.rc, nil }
+
+// keepRawConn is src, or a dialedSocket over it when it is a
+// *net.TCPConn.
+func keepRawConn(src io.Reader) io.Reader {
+	tc, ok := src.(*net.TCPConn)
+	if !ok {
+		return src
+	}
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return src
+	}
+	return &dialedSocket{TCPConn: tc, rc: rc}
 }
 
 // readError is err as net.Conn's Read reports it, naming the connection.

@@ -10,6 +10,7 @@ package offstack
 import (
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -120,6 +121,13 @@ type SocketReader interface {
 	// tells only of bytes that come later, so the worker reads on before
 	// the loop waits.
 	MayHaveMore() bool
+}
+
+// RawConnReader is what a SocketReader may also offer: ReadReady through
+// the socket's RawConn, which the poller holds, where ReadReady asks the
+// connection for one, an allocation every time the client sends.
+type RawConnReader interface {
+	ReadReadyFrom(rc syscall.RawConn) bool
 }
 
 // ReadLoop is a connection's read loop for a goroutine that is to keep a

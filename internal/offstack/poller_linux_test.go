@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"runtime"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 	"unsafe"
@@ -180,4 +182,53 @@ func TestMoreThanABufferAtOnce(t *testing.T) {
 	expectLines(t, br, strings.ToUpper(long), "AFTER\n")
 	c.closeAndWake()
 	waitEnd(t, c)
+}
+
+// heldRawConnReader records how the loop asks its reader to read.
+type heldRawConnReader struct {
+	*idleread.Reader
+	readReadies, fromHeld atomic.Int64
+}
+
+func (r *heldRawConnReader) ReadReady() bool {
+	r.readReadies.Add(1)
+	return r.Reader.ReadReady()
+}
+
+func (r *heldRawConnReader) ReadReadyFrom(rc syscall.RawConn) bool {
+	if rc != nil {
+		r.fromHeld.Add(1)
+	}
+	return r.Reader.ReadReadyFrom(rc)
+}
+
+// A loop whose reader can read through a RawConn it is given hands it the
+// one it holds, on every wake-up: the connection is not asked for one.
+func TestLoopReadsThroughItsRawConn(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	cl, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	nc, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &echoConn{nc: nc, r: idleread.NewReader(nc), ended: make(chan error, 1)}
+	r := &heldRawConnReader{Reader: c.r}
+	Serve(r, nc, c, c)
+	br := bufio.NewReader(cl)
+	for range 3 {
+		roundTrip(t, cl, br, "again")
+	}
+	c.closeAndWake()
+	waitEnd(t, c)
+	if n, held := r.readReadies.Load(), r.fromHeld.Load(); n != 0 || held < 3 {
+		t.Fatalf("3 round trips: %d reads through the held RawConn and %d without, want at least 3 and none", held, n)
+	}
 }

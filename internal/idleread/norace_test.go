@@ -1,0 +1,5 @@
+//go:build !race
+
+package idleread
+
+const raceDetector = false
