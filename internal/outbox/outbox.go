@@ -169,9 +169,25 @@ func (o *Outbox) WriteTracked(p []byte, receipt Receipt) error {
 // to keep none. Buffers grown past twice maxHeldBytes are let go.
 var pendingBuffers = bufpool.Pool{Max: 2 * maxHeldBytes}
 
-func takePending() []byte { return *pendingBuffers.Get() }
+// pendingBoxes keeps the *[]byte that a buffer travels in through
+// pendingBuffers while the buffer is out: the outbox keeps the slice
+// alone (a pointer more in every outbox, idle ones too, otherwise), and a
+// new box on every recycle was an allocation for every write.
+var pendingBoxes = sync.Pool{New: func() any { return new([]byte) }}
 
-func recyclePending(b []byte) { pendingBuffers.Put(&b) }
+func takePending() []byte {
+	box := pendingBuffers.Get()
+	b := *box
+	*box = nil
+	pendingBoxes.Put(box)
+	return b
+}
+
+func recyclePending(b []byte) {
+	box := pendingBoxes.Get().(*[]byte)
+	*box = b
+	pendingBuffers.Put(box)
+}
 
 // Hold keeps what is queued from now on, from any goroutine, until
 // Release, so that it goes out in one system call instead of one per
