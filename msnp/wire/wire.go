@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"unsafe"
 
 	"github.com/crosstalk-im/crosstalk/internal/idleread"
 )
@@ -147,58 +148,96 @@ func (r *Reader) CommandBuffered() bool {
 // ReadCommand reads the next command. Lines may end in CRLF or a bare LF;
 // runs of spaces count as one separator, as tolerant servers have always
 // done for clients that send empty fields or trailing spaces. Blank lines
-// return ErrEmptyLine, which callers may skip.
+// return ErrEmptyLine, which callers may skip. A payload command's line and
+// payload are one allocation: keeping one of its Args keeps its Payload.
 func (r *Reader) ReadCommand() (Command, error) {
 	line, err := r.readLine()
 	if err != nil {
 		return Command{}, err
 	}
-	fields := strings.Fields(line)
+	// Split where the line lies, until the next read; the fields move to
+	// the line's own copy below, made with the payload's room when it has
+	// one: an allocation fewer for every message.
+	fields := strings.Fields(unsafe.String(unsafe.SliceData(line), len(line)))
 	if len(fields) == 0 {
 		return Command{}, ErrEmptyLine
 	}
-	cmd := Command{Name: fields[0], Args: fields[1:]}
-	// "ADL trid OK" (MSNP13+) answers a payload command without one.
-	if slices.Contains(r.payloads, cmd.Name) && len(cmd.Args) > 0 && cmd.Args[len(cmd.Args)-1] != "OK" {
-		n, err := strconv.Atoi(cmd.Args[len(cmd.Args)-1])
-		if err != nil || n < 0 {
-			return cmd, ErrBadLength
-		}
-		if n > int(r.maxPayload) {
-			return cmd, ErrPayloadTooLarge
-		}
-		cmd.Payload = make([]byte, n)
-		if _, err := io.ReadFull(r.br, cmd.Payload); err != nil {
+	n, err := r.payloadLength(fields)
+	var text string
+	var payload []byte
+	if n >= 0 {
+		buf := make([]byte, len(line)+n)
+		copy(buf, line)
+		text, payload = unsafe.String(unsafe.SliceData(buf), len(line)), buf[len(line):]
+	} else {
+		text = string(line)
+	}
+	moveFields(fields, line, text)
+	cmd := Command{Name: fields[0], Args: fields[1:], Payload: payload}
+	if err != nil {
+		return cmd, err
+	}
+	if payload != nil {
+		if _, err := io.ReadFull(r.br, payload); err != nil {
 			return cmd, unexpectedEOF(err)
 		}
 	}
 	return cmd, nil
 }
 
-func (r *Reader) readLine() (string, error) {
+// payloadLength is the payload length that a command's last parameter
+// counts, -1 when it carries none.
+func (r *Reader) payloadLength(fields []string) (int, error) {
+	// "ADL trid OK" (MSNP13+) answers a payload command without one.
+	if !slices.Contains(r.payloads, fields[0]) || len(fields) < 2 || fields[len(fields)-1] == "OK" {
+		return -1, nil
+	}
+	n, err := strconv.Atoi(fields[len(fields)-1])
+	if err != nil || n < 0 {
+		return -1, ErrBadLength
+	}
+	if n > int(r.maxPayload) {
+		return -1, ErrPayloadTooLarge
+	}
+	return n, nil
+}
+
+// moveFields points fields, substrings of from, at the same bytes of to,
+// from's copy.
+func moveFields(fields []string, from []byte, to string) {
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(from)))
+	for i, f := range fields {
+		at := int(uintptr(unsafe.Pointer(unsafe.StringData(f))) - base)
+		fields[i] = to[at : at+len(f)]
+	}
+}
+
+// readLine reads a line, without its line end; the bytes are valid until
+// the next read.
+func (r *Reader) readLine() ([]byte, error) {
 	var long []byte
 	for {
 		chunk, err := r.br.ReadSlice('\n')
 		if err == nil {
 			if len(long)+len(chunk) > int(r.maxLine) {
-				return "", ErrLineTooLong
+				return nil, ErrLineTooLong
 			}
 			if long != nil {
 				chunk = append(long, chunk...)
 			}
-			return string(bytes.TrimRight(chunk, "\r\n")), nil
+			return bytes.TrimRight(chunk, "\r\n"), nil
 		}
 		if errors.Is(err, bufio.ErrBufferFull) {
 			long = append(long, chunk...)
 			if len(long) > int(r.maxLine) {
-				return "", ErrLineTooLong
+				return nil, ErrLineTooLong
 			}
 			continue
 		}
 		if len(chunk) > 0 || long != nil {
-			return "", unexpectedEOF(err)
+			return nil, unexpectedEOF(err)
 		}
-		return "", err
+		return nil, err
 	}
 }
 

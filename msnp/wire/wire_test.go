@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 func TestReadCommand(t *testing.T) {
@@ -114,7 +115,18 @@ func FuzzReadCommand(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		r := NewReader(bytes.NewReader(data), Limits{MaxLine: 256, MaxPayload: 512}, "MSG", "QRY")
+		// Read in pieces, so that later reads reuse the buffer: the
+		// commands read must stay as they were read.
+		r := NewReader(iotest.HalfReader(bytes.NewReader(data)), Limits{MaxLine: 256, MaxPayload: 512}, "MSG", "QRY")
+		var kept []Command
+		var asRead []string
+		defer func() {
+			for i, cmd := range kept {
+				if got := cmd.String() + "\n" + string(cmd.Payload); got != asRead[i] {
+					t.Fatalf("command %d read as %q became %q", i, asRead[i], got)
+				}
+			}
+		}()
 		for i := 0; i < 64; i++ {
 			cmd, err := r.ReadCommand()
 			if errors.Is(err, ErrEmptyLine) {
@@ -123,6 +135,8 @@ func FuzzReadCommand(f *testing.F) {
 			if err != nil {
 				return
 			}
+			kept = append(kept, cmd)
+			asRead = append(asRead, cmd.String()+"\n"+string(cmd.Payload))
 			if len(cmd.Payload) > 512 {
 				t.Fatalf("payload of %d bytes passed a 512-byte limit", len(cmd.Payload))
 			}
@@ -331,6 +345,62 @@ func TestCommandBuffered(t *testing.T) {
 		}
 		if got := r.CommandBuffered(); got != c.want {
 			t.Errorf("%q left: CommandBuffered() = %v, want %v", c.rest, got, c.want)
+		}
+	}
+}
+
+// A command's name, Args and Payload are its own: reads that follow,
+// which reuse the reader's buffer, leave them as they were, on every
+// path (with a payload, without, and refused for its length).
+func TestCommandOutlivesTheBuffer(t *testing.T) {
+	// One piece a read: each overwrites the buffer the last one was in.
+	var pieces []io.Reader
+	for _, p := range []string{"MSG 1 N 5\r\nhello", "CHG 2 NLN\r\n", "MSG 3 N x\r\n", "OUT\r\n", "ZZZ 9 9999999999\r\nZZZ 9 9999999999\r\n"} {
+		pieces = append(pieces, strings.NewReader(p))
+	}
+	r := NewReader(io.MultiReader(pieces...), DefaultLimits, "MSG")
+	var cmds []Command
+	for range 3 {
+		cmd, err := r.ReadCommand()
+		if err != nil && !errors.Is(err, ErrBadLength) {
+			t.Fatal(err)
+		}
+		cmds = append(cmds, cmd)
+	}
+	for {
+		if _, err := r.ReadCommand(); err != nil {
+			break
+		}
+	}
+	want := []string{"MSG 1 N 5", "CHG 2 NLN", "MSG 3 N x"}
+	for i, cmd := range cmds {
+		if cmd.String() != want[i] {
+			t.Errorf("command %d became %q, want %q", i, cmd, want[i])
+		}
+	}
+	if string(cmds[0].Payload) != "hello" || cap(cmds[0].Payload) != 5 {
+		t.Errorf("payload became %q (room for %d), want \"hello\" (room for 5)", cmds[0].Payload, cap(cmds[0].Payload))
+	}
+}
+
+// A payload command costs two allocations: its line with its payload, and
+// its fields; a command without, its line and its fields.
+func TestReadCommandAllocations(t *testing.T) {
+	if raceDetector {
+		t.Skip("the race detector drops pooled buffers at random")
+	}
+	for _, in := range []string{"MSG 12 A 5\r\nhello", "CHG 2 NLN 0\r\n"} {
+		src := strings.NewReader(in)
+		r := NewReader(src, DefaultLimits, "MSG")
+		read := func() {
+			src.Reset(in)
+			if _, err := r.ReadCommand(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		read()
+		if allocs := testing.AllocsPerRun(100, read); allocs != 2 {
+			t.Errorf("%q: %v allocations, want 2", in, allocs)
 		}
 	}
 }
