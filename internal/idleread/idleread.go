@@ -150,13 +150,10 @@ func (b *Reader) fill() {
 // waiting for more: false when it holds nothing yet, and then no buffer is
 // held. True when bytes, or the socket's end or failure, wait for the next
 // read; for a source that is no socket it reads nothing and returns true,
-// and the next read waits as it would have.
-func (b *Reader) ReadReady() bool { return b.ReadReadyFrom(nil) }
-
-// ReadReadyFrom is ReadReady through rc, the socket's RawConn, which the
-// caller holds: asking the source for it costs an allocation each time.
-// nil: ask the source.
-func (b *Reader) ReadReadyFrom(rc syscall.RawConn) bool {
+// and the next read waits as it would have. It reads through rc, the
+// socket's RawConn, when the caller holds it (asking the source for one
+// costs an allocation each time); nil: ask the source.
+func (b *Reader) ReadReady(rc syscall.RawConn) bool {
 	if b.r != b.w || b.err != nil {
 		return true
 	}

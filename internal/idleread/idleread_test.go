@@ -380,7 +380,7 @@ func TestReaderSocketErrors(t *testing.T) {
 func TestReadReady(t *testing.T) {
 	client, server := loopback(t)
 	r := NewReader(server)
-	if r.ReadReady() {
+	if r.ReadReady(nil) {
 		t.Fatal("ready on a silent socket")
 	}
 	if r.buf != nil {
@@ -392,10 +392,10 @@ func TestReadReady(t *testing.T) {
 	if err := WaitReadable(server); err != nil {
 		t.Fatal(err)
 	}
-	if !r.ReadReady() || r.Buffered() != len("PNG\r\n") {
+	if !r.ReadReady(nil) || r.Buffered() != len("PNG\r\n") {
 		t.Fatalf("after the client spoke: %d bytes buffered, want %d", r.Buffered(), len("PNG\r\n"))
 	}
-	if !r.ReadReady() {
+	if !r.ReadReady(nil) {
 		t.Fatal("not ready with a line buffered")
 	}
 	if line, err := r.ReadSlice('\n'); err != nil || string(line) != "PNG\r\n" {
@@ -405,7 +405,7 @@ func TestReadReady(t *testing.T) {
 	if err := WaitReadable(server); err != nil {
 		t.Fatal(err)
 	}
-	if !r.ReadReady() {
+	if !r.ReadReady(nil) {
 		t.Fatal("not ready at the end")
 	}
 	if _, err := r.ReadSlice('\n'); err != io.EOF {
@@ -415,7 +415,7 @@ func TestReadReady(t *testing.T) {
 	a, b := net.Pipe()
 	defer a.Close()
 	defer b.Close()
-	if !NewReader(a).ReadReady() {
+	if !NewReader(a).ReadReady(nil) {
 		t.Fatal("a pipe, which the next read waits on, not ready")
 	}
 }
@@ -440,7 +440,7 @@ func TestMayHaveMore(t *testing.T) {
 	if err := WaitReadable(server); err != nil {
 		t.Fatal(err)
 	}
-	if !r.ReadReady() || r.Buffered() != 10 {
+	if !r.ReadReady(nil) || r.Buffered() != 10 {
 		t.Fatalf("the rest: %d bytes buffered, want 10", r.Buffered())
 	}
 	if r.MayHaveMore() {
@@ -464,9 +464,9 @@ func TestWithinSharesAReader(t *testing.T) {
 	}
 }
 
-// ReadReadyFrom reads through the RawConn its caller holds: the source is
+// ReadReady reads through the RawConn its caller holds: the source is
 // not asked for one.
-func TestReadReadyFromHeldRawConn(t *testing.T) {
+func TestReadReadyThroughHeldRawConn(t *testing.T) {
 	client, server := loopback(t)
 	s := &countingSocket{TCPConn: server}
 	r := NewReader(s)
@@ -474,7 +474,7 @@ func TestReadReadyFromHeldRawConn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.ReadReadyFrom(rc) || s.rawConns != 0 {
+	if r.ReadReady(rc) || s.rawConns != 0 {
 		t.Fatalf("on a silent socket: asked the source for %d RawConns, want none", s.rawConns)
 	}
 	if _, err := client.Write([]byte("PNG\r\n")); err != nil {
@@ -483,7 +483,7 @@ func TestReadReadyFromHeldRawConn(t *testing.T) {
 	if err := WaitReadable(server); err != nil {
 		t.Fatal(err)
 	}
-	if !r.ReadReadyFrom(rc) || r.Buffered() != len("PNG\r\n") {
+	if !r.ReadReady(rc) || r.Buffered() != len("PNG\r\n") {
 		t.Fatalf("after the client spoke: %d bytes buffered, want %d", r.Buffered(), len("PNG\r\n"))
 	}
 	if s.rawConns != 0 {

@@ -114,20 +114,16 @@ type SocketReader interface {
 	// ReadReady reads what the socket holds, when nothing is buffered,
 	// without waiting for more: false when it holds nothing yet. The
 	// poller's worker asks before its first frame, since the bytes that
-	// made the socket readable may have been read meanwhile.
-	ReadReady() bool
+	// made the socket readable may have been read meanwhile. It reads
+	// through rc, the socket's RawConn, which the poller holds: asking the
+	// connection for one would cost an allocation every time the client
+	// sends.
+	ReadReady(rc syscall.RawConn) bool
 	// MayHaveMore reports whether the socket may hold bytes the last
 	// read left there (it filled all the room it offered): the poller
 	// tells only of bytes that come later, so the worker reads on before
 	// the loop waits.
 	MayHaveMore() bool
-}
-
-// RawConnReader is what a SocketReader may also offer: ReadReady through
-// the socket's RawConn, which the poller holds, where ReadReady asks the
-// connection for one, an allocation every time the client sends.
-type RawConnReader interface {
-	ReadReadyFrom(rc syscall.RawConn) bool
 }
 
 // ReadLoop is a connection's read loop for a goroutine that is to keep a

@@ -172,7 +172,7 @@ func (l *loop) run() {
 		l.readyAt = 0
 	}
 	for {
-		if !readable || l.readReady() {
+		if !readable || l.r.ReadReady(l.rc) {
 			if l.frames() {
 				return
 			}
@@ -194,15 +194,6 @@ func (l *loop) run() {
 			readable = false
 		}
 	}
-}
-
-// readReady is the reader's ReadReady, through the socket's RawConn that
-// the loop holds when the reader can take it.
-func (l *loop) readReady() bool {
-	if rr, ok := l.r.(RawConnReader); ok {
-		return rr.ReadReadyFrom(l.rc)
-	}
-	return l.r.ReadReady()
 }
 
 // frames runs the loop's frames until none is buffered; true when the

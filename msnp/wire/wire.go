@@ -107,11 +107,7 @@ func (r *Reader) Wait() { r.br.Wait() }
 
 // ReadReady reads what the socket holds without waiting for more: false
 // when it holds nothing yet (see idleread.Reader.ReadReady).
-func (r *Reader) ReadReady() bool { return r.br.ReadReady() }
-
-// ReadReadyFrom is ReadReady through the socket's RawConn, which the
-// caller holds (see idleread.Reader.ReadReadyFrom).
-func (r *Reader) ReadReadyFrom(rc syscall.RawConn) bool { return r.br.ReadReadyFrom(rc) }
+func (r *Reader) ReadReady(rc syscall.RawConn) bool { return r.br.ReadReady(rc) }
 
 // MayHaveMore reports whether the socket may hold bytes the last read
 // left there (see idleread.Reader.MayHaveMore).

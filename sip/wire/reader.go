@@ -8,6 +8,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/crosstalk-im/crosstalk/internal/idleread"
 )
@@ -108,7 +109,7 @@ func (r *Reader) Wait() { r.br.Wait() }
 
 // ReadReady reads what the socket holds without waiting for more: false
 // when it holds nothing yet (see idleread.Reader.ReadReady).
-func (r *Reader) ReadReady() bool { return r.br.ReadReady() }
+func (r *Reader) ReadReady(rc syscall.RawConn) bool { return r.br.ReadReady(rc) }
 
 // MayHaveMore reports whether the socket may hold bytes the last read
 // left there (see idleread.Reader.MayHaveMore).

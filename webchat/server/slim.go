@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/internal/bufpool"
@@ -104,13 +105,13 @@ func (r *slimReader) Wait() {
 
 // ReadReady reads what the socket holds without waiting for more: false
 // when it holds nothing yet.
-func (r *slimReader) ReadReady() bool {
+func (r *slimReader) ReadReady(rc syscall.RawConn) bool {
 	if r.Buffered() > 0 {
 		return true
 	}
 	r.closing.Lock()
 	defer r.closing.Unlock()
-	return r.sc.in.ReadReady()
+	return r.sc.in.ReadReady(rc)
 }
 
 // MayHaveMore reports whether the socket may hold bytes the last read
