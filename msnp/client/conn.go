@@ -34,24 +34,44 @@ type call struct {
 	// complete. nil means the first line completes it.
 	accept func(wire.Command) (done bool, err error)
 	// onDone, when set, is called from the reader goroutine instead of
-	// waking a waiter (fire-and-forget requests such as QRY).
+	// waking a waiter (fire-and-forget requests such as QRY); a call has
+	// either onDone or one waiter.
 	onDone func(reply wire.Command, err error)
 
-	once  sync.Once
-	done  chan struct{}
-	reply wire.Command // the line that completed the call
-	err   error
+	// mu guards the outcome. Only a waiter that finds none yet leaves a
+	// channel in wake for complete to signal: a pipelined sender's calls
+	// are mostly answered before it waits, and a channel made for every
+	// call was an allocation for each message.
+	mu       sync.Mutex
+	finished bool
+	wake     chan struct{}
+	reply    wire.Command // the line that completed the call
+	err      error
 }
 
+// complete records the call's outcome, the first time only, and hands it
+// to onDone or the waiter.
 func (cl *call) complete(reply wire.Command, err error) {
-	cl.once.Do(func() {
-		cl.reply, cl.err = reply, err
-		if cl.onDone != nil {
-			cl.onDone(reply, err)
-		}
-		close(cl.done)
-	})
+	cl.mu.Lock()
+	if cl.finished {
+		cl.mu.Unlock()
+		return
+	}
+	cl.reply, cl.err, cl.finished = reply, err, true
+	onDone, wake := cl.onDone, cl.wake
+	cl.mu.Unlock()
+	if onDone != nil {
+		onDone(reply, err)
+	}
+	if wake != nil {
+		wake <- struct{}{} // never blocks: wake holds one, and only complete sends
+	}
 }
+
+// wakeChans are the channels waiters leave in call.wake. A channel whose
+// signal was received is empty and no longer known to its call, so the
+// next waiter can take it; one abandoned when ctx ended is not returned.
+var wakeChans = sync.Pool{New: func() any { return make(chan struct{}, 1) }}
 
 // hooks connect a conn to the Client or Switchboard that owns it. All of
 // them run in the conn's reader goroutine.
@@ -357,7 +377,7 @@ func appendRequest(b []byte, name string, trid int, payload []byte, hasPayload b
 
 // requestPayload sends a command with a payload and waits for its reply.
 func (c *conn) requestPayload(ctx context.Context, name string, payload []byte, args ...string) (wire.Command, error) {
-	cl := &call{name: name, done: make(chan struct{})}
+	cl := &call{name: name}
 	trid, err := c.send(ctx, cl, name, payload, true, args...)
 	if err != nil {
 		return wire.Command{}, err
@@ -367,7 +387,7 @@ func (c *conn) requestPayload(ctx context.Context, name string, payload []byte, 
 
 // request sends a command and waits for its complete reply.
 func (c *conn) request(ctx context.Context, accept func(wire.Command) (bool, error), name string, args ...string) (wire.Command, error) {
-	cl := &call{name: name, accept: accept, done: make(chan struct{})}
+	cl := &call{name: name, accept: accept}
 	trid, err := c.send(ctx, cl, name, nil, false, args...)
 	if err != nil {
 		return wire.Command{}, err
@@ -376,8 +396,17 @@ func (c *conn) request(ctx context.Context, accept func(wire.Command) (bool, err
 }
 
 func (c *conn) wait(ctx context.Context, trid int, cl *call) (wire.Command, error) {
+	cl.mu.Lock()
+	if cl.finished {
+		cl.mu.Unlock()
+		return cl.reply, cl.err
+	}
+	wake := wakeChans.Get().(chan struct{})
+	cl.wake = wake
+	cl.mu.Unlock()
 	select {
-	case <-cl.done:
+	case <-wake:
+		wakeChans.Put(wake)
 		return cl.reply, cl.err
 	case <-ctx.Done():
 		c.forget(trid, cl)

@@ -66,3 +66,51 @@ func TestWriteToAStalledPeerEnds(t *testing.T) {
 		t.Fatalf("a write after the failed one: %v, want ErrClosed", err)
 	}
 }
+
+// A call's outcome reaches its waiter whether it came before the wait or
+// during it, only the first outcome counts, and a waiter whose context
+// ended first is not woken later, nor is its wake channel reused while a
+// late answer may still signal it.
+func TestCallOutcome(t *testing.T) {
+	c, _ := writeConn(t)
+	ctx := context.Background()
+	ack := wire.Command{Name: "ACK", Args: []string{"1"}}
+
+	before := &call{name: "MSG"}
+	before.complete(ack, nil)
+	before.complete(wire.Command{}, ErrClosed)
+	if reply, err := c.wait(ctx, 1, before); err != nil || reply.Name != "ACK" {
+		t.Fatalf("answered before the wait: %v %v, want the first outcome", reply, err)
+	}
+
+	during := &call{name: "MSG"}
+	go func() {
+		for {
+			during.mu.Lock()
+			waiting := during.wake != nil
+			during.mu.Unlock()
+			if waiting {
+				during.complete(wire.Command{Name: "NAK"}, ErrNotDelivered)
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	if _, err := c.wait(ctx, 2, during); !errors.Is(err, ErrNotDelivered) {
+		t.Fatalf("answered during the wait: %v, want ErrNotDelivered", err)
+	}
+
+	abandoned := &call{name: "MSG"}
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := c.wait(gone, 3, abandoned); !errors.Is(err, context.Canceled) {
+		t.Fatalf("a wait whose context ended: %v", err)
+	}
+	abandoned.complete(ack, nil) // late: signals the abandoned channel only
+	next := &call{name: "MSG"}
+	short, cancelShort := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancelShort()
+	if _, err := c.wait(short, 4, next); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a wait for a call nobody answers: %v, want its deadline", err)
+	}
+}

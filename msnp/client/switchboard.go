@@ -304,7 +304,7 @@ func acknowledged(onDone func(wire.Command, error)) *call {
 
 // awaitAck sets cl up as acknowledged's call, in place.
 func (cl *call) awaitAck(onDone func(wire.Command, error)) {
-	cl.name, cl.done, cl.onDone, cl.accept = "MSG", make(chan struct{}), onDone, acceptAck
+	cl.name, cl.onDone, cl.accept = "MSG", onDone, acceptAck
 }
 
 func acceptAck(cmd wire.Command) (bool, error) {
