@@ -277,20 +277,43 @@ func (sb *Switchboard) Call(ctx context.Context, email string) (sessionID string
 // The payload is sent as is; the official switchboard refused payloads
 // over 1664 bytes.
 func (sb *Switchboard) Send(ctx context.Context, payload []byte, mode byte) (trid int, err error) {
+	args := msgModeArgs(mode)
 	switch mode {
 	case 'U', 'N':
-		return sb.conn.send(ctx, nil, "MSG", payload, true, string(mode))
+		return sb.conn.send(ctx, nil, "MSG", payload, true, args...)
 	case 'A', 'D':
 	default:
 		return 0, fmt.Errorf("msnp client: invalid MSG mode %q", mode)
 	}
 	cl := acknowledged(nil)
-	trid, err = sb.conn.send(ctx, cl, "MSG", payload, true, string(mode))
+	trid, err = sb.conn.send(ctx, cl, "MSG", payload, true, args...)
 	if err != nil {
 		return trid, err
 	}
 	_, err = sb.conn.wait(ctx, trid, cl)
 	return trid, err
+}
+
+// The parameters of MSG in each mode, made once: a string and a slice for
+// every message were two allocations. sendAll only reads them.
+var (
+	modeU, modeN = []string{"U"}, []string{"N"}
+	modeA, modeD = []string{"A"}, []string{"D"}
+)
+
+// msgModeArgs is the parameters of MSG in mode: nil for no mode of MSG.
+func msgModeArgs(mode byte) []string {
+	switch mode {
+	case 'U':
+		return modeU
+	case 'N':
+		return modeN
+	case 'A':
+		return modeA
+	case 'D':
+		return modeD
+	}
+	return nil
 }
 
 // acknowledged is the call of a message sent in mode A or D, which ends
@@ -325,7 +348,7 @@ func acceptAck(cmd wire.Command) (bool, error) {
 // goroutine; or the write's error, on the caller's. done must not block.
 func (sb *Switchboard) SendTextAsync(ctx context.Context, text string, done func(error)) {
 	cl := acknowledged(func(_ wire.Command, err error) { done(err) })
-	if _, err := sb.conn.send(ctx, cl, "MSG", TextPayload(text), true, "A"); err != nil {
+	if _, err := sb.conn.send(ctx, cl, "MSG", TextPayload(text), true, modeA...); err != nil {
 		cl.complete(wire.Command{}, err)
 	}
 }
@@ -382,7 +405,7 @@ func (sb *Switchboard) PostAll(ctx context.Context, payloads [][]byte, mode byte
 		all[i].call.awaitAck(nil)
 		ds[i] = &all[i]
 	}
-	args := []string{string(mode)}
+	args := msgModeArgs(mode)
 	err := sb.conn.sendAll(ctx, "MSG", len(payloads),
 		func(i int) (*call, []byte, bool, []string) { return &ds[i].call, payloads[i], true, args },
 		func(i, trid int) { ds[i].trid = trid })
