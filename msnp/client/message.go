@@ -14,9 +14,18 @@ const TextFormat = "FN=Microsoft%20Sans%20Serif; EF=; CO=0; CS=0; PF=22"
 // client sends it: MIME-Version, Content-Type text/plain; charset=UTF-8,
 // X-MMS-IM-Format (TextFormat), an empty line, then the text.
 func TextPayload(text string) []byte {
-	const head = "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\nX-MMS-IM-Format: " + TextFormat + "\r\n\r\n"
-	return append(append(make([]byte, 0, len(head)+len(text)), head...), text...)
+	return AppendTextPayload(make([]byte, 0, len(textHead)+len(text)), text)
 }
+
+// AppendTextPayload appends TextPayload(text) to b, so that a sender with
+// many messages can build them in a buffer it reuses: Send, Post and
+// PostAll keep no payload past their return.
+func AppendTextPayload(b []byte, text string) []byte {
+	return append(append(b, textHead...), text...)
+}
+
+// textHead is the header block of TextPayload, with its empty line.
+const textHead = "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\nX-MMS-IM-Format: " + TextFormat + "\r\n\r\n"
 
 // TypingPayload builds a typing notification (text/x-msmsgscontrol) for the
 // given user; the body is empty.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/crosstalk-im/crosstalk/internal/bufpool"
 	"github.com/crosstalk-im/crosstalk/msnp/invite"
 	"github.com/crosstalk-im/crosstalk/msnp/wire"
 )
@@ -348,10 +349,18 @@ func acceptAck(cmd wire.Command) (bool, error) {
 // goroutine; or the write's error, on the caller's. done must not block.
 func (sb *Switchboard) SendTextAsync(ctx context.Context, text string, done func(error)) {
 	cl := acknowledged(func(_ wire.Command, err error) { done(err) })
-	if _, err := sb.conn.send(ctx, cl, "MSG", TextPayload(text), true, modeA...); err != nil {
+	payload := textPayloads.Get()
+	*payload = AppendTextPayload(*payload, text)
+	if _, err := sb.conn.send(ctx, cl, "MSG", *payload, true, modeA...); err != nil {
 		cl.complete(wire.Command{}, err)
 	}
+	textPayloads.Put(payload)
 }
+
+// textPayloads are buffers for the payloads SendText and SendTextAsync
+// frame, which sending copies: a payload of its own was an allocation for
+// every message.
+var textPayloads = bufpool.Pool{Max: 4 << 10}
 
 // Delivery is a message sent in mode A or D whose ACK or NAK is still to
 // be awaited (see Post).
@@ -419,7 +428,10 @@ func (sb *Switchboard) PostAll(ctx context.Context, payloads [][]byte, mode byte
 // returns after the switchboard confirmed delivery to everyone
 // (ErrNotDelivered otherwise, e.g. when nobody else is in the session).
 func (sb *Switchboard) SendText(ctx context.Context, text string) error {
-	_, err := sb.Send(ctx, TextPayload(text), 'A')
+	payload := textPayloads.Get()
+	*payload = AppendTextPayload(*payload, text)
+	_, err := sb.Send(ctx, *payload, 'A')
+	textPayloads.Put(payload)
 	return err
 }
 

@@ -17,6 +17,9 @@ func TestPayloadBuilders(t *testing.T) {
 	if got := string(TextPayload("hello")); got != helloPayload || len(got) != 137 {
 		t.Fatalf("TextPayload = %q (%d bytes; seed 003 says 137)", got, len(got))
 	}
+	if got := string(AppendTextPayload([]byte("MSG 1 A 137\r\n"), "hello")); got != "MSG 1 A 137\r\n"+helloPayload {
+		t.Fatalf("AppendTextPayload after a line = %q", got)
+	}
 	want := "MIME-Version: 1.0\r\nContent-Type: text/x-msmsgscontrol\r\nTypingUser: a@b.c\r\n\r\n\r\n"
 	if got := string(TypingPayload("a@b.c")); got != want {
 		t.Fatalf("TypingPayload = %q", got)
