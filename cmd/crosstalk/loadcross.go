@@ -140,7 +140,10 @@ func (lt *loadtest) msnCrossPhase(ctx context.Context) error {
 	}
 	before := lt.srv.read(ctx, lt.out)
 	var sent atomic.Int64
-	elapsed, err := repeat(ctx, lt.Workers, lt.Duration, func(ctx context.Context, w, round int) error {
+	// The phase's end, and stepTimeout after it, bounds every round trip.
+	rounds, cancel := context.WithTimeout(ctx, lt.Duration+stepTimeout)
+	defer cancel()
+	elapsed, err := repeat(rounds, lt.Workers, lt.Duration, func(ctx context.Context, w, round int) error {
 		if round%churnEvery == churnEvery-1 {
 			status := ggwire.StatusBusy
 			if round/churnEvery%2 == 1 {
