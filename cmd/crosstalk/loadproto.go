@@ -224,10 +224,13 @@ func (s *msnSession) close() {
 }
 
 // switchboardEnd sends in mode A; posted are the messages whose ACK it
-// has not awaited yet, oldest first.
+// has not awaited yet, oldest first. post builds a paste's payloads in
+// framed, which PostAll keeps no part of once it returns.
 type switchboardEnd struct {
-	sb     *client.Switchboard
-	posted []*client.Delivery
+	sb       *client.Switchboard
+	posted   []*client.Delivery
+	framed   []byte
+	payloads [][]byte
 }
 
 func (e *switchboardEnd) send(ctx context.Context, text string) error {
@@ -239,10 +242,14 @@ func (e *switchboardEnd) sendAsync(ctx context.Context, text string, done func(e
 }
 
 func (e *switchboardEnd) post(ctx context.Context, texts []string) error {
-	payloads := make([][]byte, len(texts))
-	for i, text := range texts {
-		payloads[i] = client.TextPayload(text)
+	framed, payloads := e.framed[:0], e.payloads[:0]
+	for _, text := range texts {
+		start := len(framed)
+		framed = client.AppendTextPayload(framed, text)
+		// A payload left in an array that append outgrew keeps its bytes.
+		payloads = append(payloads, framed[start:])
 	}
+	e.framed, e.payloads = framed, payloads
 	ds, err := e.sb.PostAll(ctx, payloads, 'A')
 	e.posted = append(e.posted, ds...)
 	return err

@@ -548,6 +548,7 @@ func pipeline(ctx context.Context, c conversation, window int, deadline time.Tim
 func send(ctx context.Context, p pipelinedEnd, slots chan<- struct{}, flying chan<- inFlight, window int, deadline time.Time) error {
 	unconfirmed, seq := 0, 0
 	texts := make([]string, 0, window)
+	var numbered []byte // a text being made: the paste's stamp, " #", its number
 	for time.Now().Before(deadline) {
 		select {
 		case slots <- struct{}{}:
@@ -570,9 +571,14 @@ func send(ctx context.Context, p pipelinedEnd, slots chan<- struct{}, flying cha
 		}
 		now := time.Now()
 		texts = texts[:0]
+		// The paste's messages share its stamp: each text is one
+		// allocation, not four.
+		numbered = append(append(numbered[:0], stamp(now)...), " #"...)
+		stamped := len(numbered)
 		for range free {
 			seq++
-			text := stamp(now) + " #" + strconv.Itoa(seq)
+			numbered = strconv.AppendInt(numbered[:stamped], int64(seq), 10)
+			text := string(numbered)
 			texts = append(texts, text)
 			flying <- inFlight{text: text, sent: now} // never waits: there are as many places as slots
 		}
