@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/crosstalk-im/crosstalk/msnp/invite"
+	"github.com/crosstalk-im/crosstalk/msnp/wire"
 )
 
 // The text message of seed 003: "hello" with the standard header, 137 bytes.
@@ -16,6 +17,19 @@ const helloPayload = "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF
 func TestPayloadBuilders(t *testing.T) {
 	if got := string(TextPayload("hello")); got != helloPayload || len(got) != 137 {
 		t.Fatalf("TextPayload = %q (%d bytes; seed 003 says 137)", got, len(got))
+	}
+	// newMessage's shortcut for text gives what reading the headers does.
+	for _, payload := range []string{
+		helloPayload,
+		textStart + "Content-Type: text/x-msmsgscontrol\r\n\r\n",
+		textStart, // no empty line: all headers
+		"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\r\n\r\nx",
+		"MIME-Version: 1.0\r\ncontent-type: Text/Plain\r\n\r\nx",
+		"MIME-Version: 1.0\r\nContent-Type: text/x-msmsgscontrol\r\nTypingUser: a@b.c\r\n\r\n\r\n",
+	} {
+		if got, want := newMessage("a@b.c", "A", []byte(payload)).ContentType, wire.ParsePayload([]byte(payload)).ContentType(); got != want {
+			t.Errorf("newMessage(%q).ContentType = %q, the headers say %q", payload, got, want)
+		}
 	}
 	if got := string(AppendTextPayload([]byte("MSG 1 A 137\r\n"), "hello")); got != "MSG 1 A 137\r\n"+helloPayload {
 		t.Fatalf("AppendTextPayload after a line = %q", got)
