@@ -307,8 +307,6 @@ func (c *conn) send(ctx context.Context, cl *call, name string, payload []byte, 
 // its reply; sent(i, trid) learns each TrID before the write. When the
 // write fails none of the calls waits any longer.
 func (c *conn) sendAll(ctx context.Context, name string, n int, next func(i int) (cl *call, payload []byte, hasPayload bool, args []string), sent func(i, trid int)) error {
-	var callv [1]*call
-	calls := callv[:0]
 	c.mu.Lock()
 	if c.closing {
 		cause := c.cause
@@ -323,8 +321,8 @@ func (c *conn) sendAll(ctx context.Context, name string, n int, next func(i int)
 		cl, payload, hasPayload, args := next(i)
 		for _, a := range args {
 			if strings.ContainsAny(a, "\r\n") {
+				c.forgetRange(first, i)
 				c.mu.Unlock()
-				c.forgetFrom(first, calls)
 				return fmt.Errorf("msnp client: %s parameter %q contains a line break", name, a)
 			}
 		}
@@ -333,14 +331,15 @@ func (c *conn) sendAll(ctx context.Context, name string, n int, next func(i int)
 		if cl != nil {
 			c.pending[trid] = cl
 		}
-		calls = append(calls, cl)
 		sent(i, trid)
 		b = appendRequest(b, name, trid, payload, hasPayload, args)
 	}
 	c.mu.Unlock()
 	*buf = b
 	if err := c.write(ctx, b); err != nil {
-		c.forgetFrom(first, calls)
+		c.mu.Lock()
+		c.forgetRange(first, n)
+		c.mu.Unlock()
 		return err
 	}
 	return nil
@@ -351,12 +350,12 @@ func (c *conn) sendAll(ctx context.Context, name string, n int, next func(i int)
 // nothing, several allocations and copies, for each write.
 var requestBuffers = bufpool.Pool{Max: 64 << 10}
 
-// forgetFrom stops waiting for the calls sent with TrIDs first, first+1 …
-func (c *conn) forgetFrom(first int, calls []*call) {
-	for i, cl := range calls {
-		if cl != nil {
-			c.forget(first+i, cl)
-		}
+// forgetRange stops waiting for the n calls sent with TrIDs first,
+// first+1 …: TrIDs are never reused, so whatever waits under them is
+// theirs. c.mu is held.
+func (c *conn) forgetRange(first, n int) {
+	for trid := first; trid < first+n; trid++ {
+		delete(c.pending, trid)
 	}
 }
 

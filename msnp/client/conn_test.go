@@ -114,3 +114,23 @@ func TestCallOutcome(t *testing.T) {
 		t.Fatalf("a wait for a call nobody answers: %v, want its deadline", err)
 	}
 }
+
+// A request whose parameter holds a line break is refused before anything
+// is written, and the calls of the same write registered before it stop
+// waiting.
+func TestLineBreakInParameterRefused(t *testing.T) {
+	c, _ := writeConn(t)
+	calls := []*call{{name: "CAL"}, {name: "CAL"}}
+	args := [][]string{{"a@b.c"}, {"x@y.z\r\nOUT"}}
+	err := c.sendAll(context.Background(), "CAL", 2,
+		func(i int) (*call, []byte, bool, []string) { return calls[i], nil, false, args[i] },
+		func(int, int) {})
+	if err == nil {
+		t.Fatal("a parameter with a line break was sent")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.pending) != 0 {
+		t.Fatalf("%d calls still wait after the refused write", len(c.pending))
+	}
+}
