@@ -435,7 +435,10 @@ const stepTimeout = 30 * time.Second
 
 // stamp is the text of a load test message: when it was due to be sent,
 // from which its receiver reckons its delivery time.
-func stamp(due time.Time) string { return "load " + strconv.FormatInt(due.UnixNano(), 10) }
+func stamp(due time.Time) string {
+	var b [len("load ") + 20]byte // one allocation, the string, where a concatenation made two
+	return string(strconv.AppendInt(append(b[:0], "load "...), due.UnixNano(), 10))
+}
 
 // sentStamp is the text of an open loop's message: its stamp, then when
 // it was sent, so that its receiver can also tell the time it spent on
