@@ -68,6 +68,20 @@ func (cl *call) complete(reply wire.Command, err error) {
 	}
 }
 
+// answered reports whether the call has its outcome.
+func (cl *call) answered() bool {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	return cl.finished
+}
+
+// reset empties an answered call for reuse, all but its mutex, which an
+// Unlock of complete's may still be leaving.
+func (cl *call) reset() {
+	cl.name, cl.accept, cl.onDone = "", nil, nil
+	cl.finished, cl.wake, cl.reply, cl.err = false, nil, wire.Command{}, nil
+}
+
 // wakeChans are the channels waiters leave in call.wake. A channel whose
 // signal was received is empty and no longer known to its call, so the
 // next waiter can take it; one abandoned when ctx ended is not returned.

@@ -286,14 +286,26 @@ func (sb *Switchboard) Send(ctx context.Context, payload []byte, mode byte) (tri
 	default:
 		return 0, fmt.Errorf("msnp client: invalid MSG mode %q", mode)
 	}
-	cl := acknowledged(nil)
+	cl := ackCalls.Get().(*call)
+	cl.awaitAck(nil)
 	trid, err = sb.conn.send(ctx, cl, "MSG", payload, true, args...)
 	if err != nil {
 		return trid, err
 	}
 	_, err = sb.conn.wait(ctx, trid, cl)
+	if cl.answered() {
+		cl.reset()
+		ackCalls.Put(cl)
+	}
 	return trid, err
 }
+
+// ackCalls are the calls Send waits on. One that was answered is no
+// longer known to the conn, which completes a call last of all it does
+// with it, so the next Send can take it: a call for each message was an
+// allocation. One given up on when ctx ended may still be answered, and
+// is not reused.
+var ackCalls = sync.Pool{New: func() any { return new(call) }}
 
 // The parameters of MSG in each mode, made once: a string and a slice for
 // every message were two allocations. sendAll only reads them.

@@ -2,10 +2,14 @@ package client
 
 import (
 	"errors"
+	"log/slog"
 	"reflect"
 	"runtime"
+	"strconv"
+	"sync"
 	"testing"
 
+	"github.com/crosstalk-im/crosstalk/internal/fakeserver"
 	"github.com/crosstalk-im/crosstalk/msnp/invite"
 	"github.com/crosstalk-im/crosstalk/msnp/wire"
 )
@@ -334,4 +338,45 @@ func TestPostPipelines(t *testing.T) {
 	if _, err := sb.Post(ctx, TextPayload("one"), 'U'); err == nil {
 		t.Error("Post took mode U, which has no answer to wait for")
 	}
+}
+
+// Sends from several goroutines at once each get their own message's
+// answer, ACK or NAK, though the calls that wait for them are reused.
+func TestConcurrentSendsGetTheirAnswers(t *testing.T) {
+	server, nc := fakeserver.TCPPair(t)
+	sb := &Switchboard{ev: newEvents(16)}
+	sb.conn = newConn(nc, wire.DefaultLimits, slog.New(slog.DiscardHandler), 1, hooks{async: sb.handle, alwaysAsync: sbAsync, closed: sb.connClosed})
+	sb.conn.start()
+	defer sb.Close()
+	go func() { // ACK even TrIDs, NAK odd ones
+		r := wire.NewReader(server, wire.DefaultLimits, "MSG")
+		for {
+			cmd, err := r.ReadCommand()
+			if err != nil {
+				return
+			}
+			trid := cmd.Args[0]
+			answer := "ACK "
+			if n, _ := strconv.Atoi(trid); n%2 == 1 {
+				answer = "NAK "
+			}
+			if _, err := server.Write([]byte(answer + trid + "\r\n")); err != nil {
+				return
+			}
+		}
+	}()
+	ctx := testCtx(t)
+	var senders sync.WaitGroup
+	for range 4 {
+		senders.Go(func() {
+			for range 200 {
+				trid, err := sb.Send(ctx, TextPayload("hi"), 'A')
+				if want := trid%2 == 1; errors.Is(err, ErrNotDelivered) != want || err != nil && !want {
+					t.Errorf("message %d: %v", trid, err)
+					return
+				}
+			}
+		})
+	}
+	senders.Wait()
 }
