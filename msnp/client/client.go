@@ -688,7 +688,7 @@ func (c *Client) answerChallenge(cn *conn, challenge string) {
 	dialect := c.Dialect()
 	id := productID(dialect)
 	answer := wire.ChallengeAnswer(dialect, challenge, id, wire.ProductKeys[id])
-	cl := &call{name: "QRY", onDone: func(_ wire.Command, err error) {
+	cl := &call{name: "QRY", onDone: func(err error) {
 		if err != nil {
 			cn.log.Warn("msnp: challenge answer refused", "err", err)
 		}

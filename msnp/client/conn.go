@@ -36,7 +36,7 @@ type call struct {
 	// onDone, when set, is called from the reader goroutine instead of
 	// waking a waiter (fire-and-forget requests such as QRY); a call has
 	// either onDone or one waiter.
-	onDone func(reply wire.Command, err error)
+	onDone func(err error)
 
 	// mu guards the outcome. Only a waiter that finds none yet leaves a
 	// channel in wake for complete to signal: a pipelined sender's calls
@@ -61,7 +61,7 @@ func (cl *call) complete(reply wire.Command, err error) {
 	onDone, wake := cl.onDone, cl.wake
 	cl.mu.Unlock()
 	if onDone != nil {
-		onDone(reply, err)
+		onDone(err)
 	}
 	if wake != nil {
 		wake <- struct{}{} // never blocks: wake holds one, and only complete sends

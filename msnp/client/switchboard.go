@@ -329,17 +329,10 @@ func msgModeArgs(mode byte) []string {
 	return nil
 }
 
-// acknowledged is the call of a message sent in mode A or D, which ends
-// with ACK (nil) or NAK (ErrNotDelivered); onDone, when set, learns the
-// answer instead of a waiter.
-func acknowledged(onDone func(wire.Command, error)) *call {
-	cl := new(call)
-	cl.awaitAck(onDone)
-	return cl
-}
-
-// awaitAck sets cl up as acknowledged's call, in place.
-func (cl *call) awaitAck(onDone func(wire.Command, error)) {
+// awaitAck sets cl up as the call of a message sent in mode A or D,
+// which ends with ACK (nil) or NAK (ErrNotDelivered); onDone, when set,
+// learns the answer instead of a waiter.
+func (cl *call) awaitAck(onDone func(error)) {
 	cl.name, cl.onDone, cl.accept = "MSG", onDone, acceptAck
 }
 
@@ -360,7 +353,8 @@ func acceptAck(cmd wire.Command) (bool, error) {
 // a *ServerError, or why the connection ended first, on the reader
 // goroutine; or the write's error, on the caller's. done must not block.
 func (sb *Switchboard) SendTextAsync(ctx context.Context, text string, done func(error)) {
-	cl := acknowledged(func(_ wire.Command, err error) { done(err) })
+	cl := new(call)
+	cl.awaitAck(done)
 	payload := textPayloads.Get()
 	*payload = AppendTextPayload(*payload, text)
 	if _, err := sb.conn.send(ctx, cl, "MSG", *payload, true, modeA...); err != nil {
