@@ -162,3 +162,20 @@ func TestCollectLessOften(t *testing.T) {
 		t.Errorf("GOGC set: the generator's collector was set to %d, want it left at 100", got)
 	}
 }
+
+// A message's stamps read back as the times written, to the nanosecond.
+func TestStampsReadBack(t *testing.T) {
+	due := time.Unix(1796685001, 906093174)
+	sent := due.Add(1234567 * time.Nanosecond)
+	if got, want := stamp(due), "load 1796685001906093174"; got != want {
+		t.Fatalf("stamp = %q, want %q", got, want)
+	}
+	text := sentStamp(due, sent)
+	if want := "load 1796685001906093174 1796685001907327741"; text != want {
+		t.Fatalf("sentStamp = %q, want %q", text, want)
+	}
+	gotDue, gotSent, err := parseSentStamp(text)
+	if err != nil || !gotDue.Equal(due) || !gotSent.Equal(sent) {
+		t.Fatalf("parseSentStamp(%q) = %v, %v, %v", text, gotDue, gotSent, err)
+	}
+}

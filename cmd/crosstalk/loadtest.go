@@ -437,14 +437,19 @@ const stepTimeout = 30 * time.Second
 // from which its receiver reckons its delivery time.
 func stamp(due time.Time) string {
 	var b [len("load ") + 20]byte // one allocation, the string, where a concatenation made two
-	return string(strconv.AppendInt(append(b[:0], "load "...), due.UnixNano(), 10))
+	return string(appendStamp(b[:0], due))
+}
+
+func appendStamp(b []byte, due time.Time) []byte {
+	return strconv.AppendInt(append(b, "load "...), due.UnixNano(), 10)
 }
 
 // sentStamp is the text of an open loop's message: its stamp, then when
 // it was sent, so that its receiver can also tell the time it spent on
-// its way from the time its sender fell behind.
+// its way from the time its sender fell behind. It is one allocation.
 func sentStamp(due, sent time.Time) string {
-	return stamp(due) + " " + strconv.FormatInt(sent.UnixNano(), 10)
+	var b [len("load ") + 20 + len(" ") + 20]byte
+	return string(strconv.AppendInt(append(appendStamp(b[:0], due), ' '), sent.UnixNano(), 10))
 }
 
 func parseSentStamp(text string) (due, sent time.Time, err error) {
