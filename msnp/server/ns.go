@@ -45,6 +45,11 @@ type nsConn struct {
 	session  *hub.Session
 	status   hub.Status
 	rereader mailbox.Rereader
+	// mailboxRead: the first CHG has read the mailbox, or is reading it.
+	// The hub's news of the mailbox before that waits for that read, which
+	// comes after the CHG's answer: a reread then would ring the client
+	// before its CHG is answered.
+	mailboxRead bool
 	// statusText is the text contacts see (MSNP11+ personal message),
 	// kept for the next CHG.
 	statusText string
@@ -501,13 +506,12 @@ func (n *nsConn) deliver(ev hub.Event) bool {
 }
 
 // rereadMailbox reads the mailbox again when the hub says it holds
-// messages no session has, once the client has been online (its first CHG
-// read the mailbox).
+// messages no session has, once the client's first CHG has read it.
 func (n *nsConn) rereadMailbox() {
 	n.mu.Lock()
-	online := n.status != ""
+	read := n.mailboxRead
 	n.mu.Unlock()
-	if !online {
+	if !read {
 		return
 	}
 	n.rereader.Reread(n.srv.cfg.WriteTimeout, n.log(), func(ctx context.Context) error {

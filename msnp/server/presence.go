@@ -204,6 +204,9 @@ func (n *nsConn) handleCHG(ctx context.Context, cmd wire.Command) error {
 	for _, p := range online {
 		n.sendPresence(trid, p)
 	}
+	n.mu.Lock()
+	n.mailboxRead = true
+	n.mu.Unlock()
 	return n.deliverOffline(ctx, true)
 }
 
