@@ -19,9 +19,9 @@ import (
 // The login baseline: the MSN login phase's round trips against a server
 // that answers them with canned replies and does nothing else. Most of a
 // login's cost is the socket work its six round trips take (accepting,
-// a read and a write each, closing), which no MSN server can do without,
-// and which costs what the machine makes it cost; the baseline measures
-// that in the same command, so that the login figures read as a ratio.
+// a read and a write each, closing), which every MSN server does, and
+// which costs what the machine makes it cost; the baseline measures that
+// in the same command, so that the login figures read as a ratio.
 
 // profileBody is the profile message Crosstalk sends an MSNP7 client on
 // login, as it sends it to the load test's first account.

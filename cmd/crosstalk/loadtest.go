@@ -303,8 +303,8 @@ func (lt *loadtest) loginPhase(ctx context.Context, p loadProtocol) error {
 	fmt.Fprintf(lt.out, "logins: %d in %s = %.0f logins/s\n", n, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds())
 	after := lt.srv.read(ctx, lt.out)
 	serverCPU := reportCPU(lt.out, before, after, n, "login")
-	// Against a server of its own the baseline runs beside it on the same
-	// machine, as the login phase did.
+	// Only a server of the load test's own is known to share this
+	// machine with the load test, as the baseline's server will.
 	if p.key == "msn" && lt.srv.child != nil {
 		if err := lt.loginBaseline(ctx, float64(n)/elapsed.Seconds(), serverCPU); err != nil {
 			return fmt.Errorf("login baseline: %w", err)
