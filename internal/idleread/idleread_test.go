@@ -12,6 +12,8 @@ import (
 	"testing"
 	"testing/iotest"
 	"time"
+
+	"github.com/crosstalk-im/crosstalk/internal/race"
 )
 
 // loopback returns the two ends of a TCP connection on 127.0.0.1.
@@ -494,7 +496,7 @@ func TestReadReadyThroughHeldRawConn(t *testing.T) {
 // A Reader over a *net.TCPConn itself, as net.Dial makes it, reads with
 // no allocation: the socket's RawConn is made once, not on every read.
 func TestDialedSocketReadsWithoutAllocating(t *testing.T) {
-	if raceDetector {
+	if race.Enabled {
 		t.Skip("the race detector drops pooled buffers at random")
 	}
 	client, server := loopback(t)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/internal/fakeserver"
+	"github.com/crosstalk-im/crosstalk/internal/race"
 )
 
 func TestOrderAndCloseAfter(t *testing.T) {
@@ -492,7 +493,7 @@ func firstDifference(a, b []byte) int {
 // A held write that the socket takes at release costs no allocation: its
 // buffer comes from the pool and goes back to it, box and all.
 func TestHeldWriteWithoutAllocating(t *testing.T) {
-	if raceDetector {
+	if race.Enabled {
 		t.Skip("the race detector drops pooled buffers at random")
 	}
 	server, client := fakeserver.TCPPair(t)

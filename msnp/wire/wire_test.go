@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"github.com/crosstalk-im/crosstalk/internal/race"
 )
 
 func TestReadCommand(t *testing.T) {
@@ -386,7 +388,7 @@ func TestCommandOutlivesTheBuffer(t *testing.T) {
 // A payload command costs two allocations: its line with its payload, and
 // its fields; a command without, its line and its fields.
 func TestReadCommandAllocations(t *testing.T) {
-	if raceDetector {
+	if race.Enabled {
 		t.Skip("the race detector drops pooled buffers at random")
 	}
 	for _, in := range []string{"MSG 12 A 5\r\nhello", "CHG 2 NLN 0\r\n"} {

@@ -1,5 +1,0 @@
-//go:build !race
-
-package idleread
-
-const raceDetector = false

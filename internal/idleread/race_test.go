@@ -1,6 +1,0 @@
-//go:build race
-
-package idleread
-
-// raceDetector: pooled buffers are dropped at random, so reads allocate.
-const raceDetector = true
