@@ -34,7 +34,6 @@ type nsConn struct {
 	// challenge is the CHL the client has yet to answer, if any.
 	challenge *pendingChallenge
 	serial    uint32 // list serial after the last rename
-	sentILN   bool
 	// machineGUID names this endpoint of an MSNP16+ login ("{…}"); its
 	// other endpoints stay signed in.
 	machineGUID string
@@ -45,11 +44,12 @@ type nsConn struct {
 	session  *hub.Session
 	status   hub.Status
 	rereader mailbox.Rereader
-	// mailboxRead: the first CHG has read the mailbox, or is reading it.
-	// The hub's news of the mailbox before that waits for that read, which
-	// comes after the CHG's answer: a reread then would ring the client
-	// before its CHG is answered.
-	mailboxRead bool
+	// signedIn: the first CHG has been answered, its ILNs sent, and the
+	// mailbox is being read. The reader goroutine alone writes it, under
+	// mu, and reads it without. The hub's news of the mailbox before that
+	// waits for that read: a reread then would ring the client before its
+	// CHG is answered.
+	signedIn bool
 	// statusText is the text contacts see (MSNP11+ personal message),
 	// kept for the next CHG.
 	statusText string
@@ -509,7 +509,7 @@ func (n *nsConn) deliver(ev hub.Event) bool {
 // messages no session has, once the client's first CHG has read it.
 func (n *nsConn) rereadMailbox() {
 	n.mu.Lock()
-	read := n.mailboxRead
+	read := n.signedIn
 	n.mu.Unlock()
 	if !read {
 		return
@@ -985,7 +985,7 @@ func (n *nsConn) handleSYN(ctx context.Context, cmd wire.Command) error {
 	if err != nil {
 		return listError(err)
 	}
-	if !n.sentILN {
+	if !n.signedIn {
 		n.login = &nsLogin{roster: r}
 	}
 	ver := serial(r.Settings.Serial)

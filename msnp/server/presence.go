@@ -183,7 +183,7 @@ func (n *nsConn) handleCHG(ctx context.Context, cmd wire.Command) error {
 	// online now (ILN), sent after the echo.
 	var online []hub.Presence
 	var err error
-	if n.sentILN {
+	if n.signedIn {
 		err = n.sess().SetPresence(ctx, st, text)
 	} else {
 		var read *hub.Roster
@@ -197,15 +197,14 @@ func (n *nsConn) handleCHG(ctx context.Context, cmd wire.Command) error {
 	}
 	n.send("CHG", echo...)
 	n.announceEndpoints(n.sess(), true)
-	if n.sentILN {
+	if n.signedIn {
 		return nil
 	}
-	n.sentILN = true
 	for _, p := range online {
 		n.sendPresence(trid, p)
 	}
 	n.mu.Lock()
-	n.mailboxRead = true
+	n.signedIn = true
 	n.mu.Unlock()
 	return n.deliverOffline(ctx, true)
 }
