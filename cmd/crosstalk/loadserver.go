@@ -196,12 +196,12 @@ func reportCPU(out io.Writer, before, after serverReading, n int64, unit string)
 		return -1
 	}
 	per := (after.cpu - before.cpu) / time.Duration(n)
-	fmt.Fprintf(out, "  server CPU: %.1f µs per %s\n", float64(per)/float64(time.Microsecond), unit)
+	fmt.Fprintf(out, "  server CPU: %.1f µs per %s\n", microseconds(per), unit)
 	if before.clientCPU >= 0 && after.clientCPU >= 0 {
 		// What the clients cost bounds what this machine can measure: the
 		// server and they share its cores.
 		client := (after.clientCPU - before.clientCPU) / time.Duration(n)
-		fmt.Fprintf(out, "  load generator CPU: %.1f µs per %s (this process)\n", float64(client)/float64(time.Microsecond), unit)
+		fmt.Fprintf(out, "  load generator CPU: %.1f µs per %s (this process)\n", microseconds(client), unit)
 	}
 	return per
 }
