@@ -155,8 +155,6 @@ func (lt *loadtest) loginBaseline(ctx context.Context, rate float64, serverCPU t
 	return nil
 }
 
-func microseconds(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
-
 // bareLogin carries out md5LoginExchange at addr as a client, checking each
 // reply, and then that the server closes.
 func bareLogin(ctx context.Context, addr string, dialer *net.Dialer) error {

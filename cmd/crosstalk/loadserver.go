@@ -206,6 +206,9 @@ func reportCPU(out io.Writer, before, after serverReading, n int64, unit string)
 	return per
 }
 
+// microseconds is d in µs, as the figures are printed.
+func microseconds(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
 // reportRunDelay prints how long the server's threads, and the load
 // test's, waited for a processor between two readings, when it could read
 // that: time that every latency the phase measured may hold, and that
