@@ -50,21 +50,45 @@ var md5LoginExchange = []struct{ command, reply string }{
 type loadtestBaselineServerCmd struct{}
 
 func (loadtestBaselineServerCmd) Run() error {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ls, err := baselineListeners(1)
 	if err != nil {
 		return err
 	}
-	fmt.Println(l.Addr())
+	acceptEach(ls[0], answerLogin)
+	return nil
+}
+
+// baselineListeners listens on n loopback ports for a baseline's server,
+// prints the first one's address for the load test that started it, and
+// closes them all when its standard input ends, as the load test has it.
+func baselineListeners(n int) ([]net.Listener, error) {
+	ls := make([]net.Listener, n)
+	for i := range ls {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		ls[i] = l
+	}
+	fmt.Println(ls[0].Addr())
 	go func() {
 		_, _ = io.Copy(io.Discard, os.Stdin)
-		l.Close()
+		for _, l := range ls {
+			l.Close()
+		}
 	}()
+	return ls, nil
+}
+
+// acceptEach runs handle on a goroutine of its own for every connection l
+// accepts, until l is closed.
+func acceptEach(l net.Listener, handle func(net.Conn)) {
 	for {
 		nc, err := l.Accept()
 		if err != nil {
-			return nil
+			return
 		}
-		go answerLogin(nc)
+		go handle(nc)
 	}
 }
 
@@ -95,33 +119,12 @@ func answerLogin(nc net.Conn) {
 // login phase's against them: rate and serverCPU are the login phase's
 // logins/s and server CPU per login (-1 when unknown).
 func (lt *loadtest) loginBaseline(ctx context.Context, rate float64, serverCPU time.Duration) error {
-	exe, err := os.Executable()
+	pid, addr, stop, err := startBaselineServer(ctx, "login-baseline-server")
 	if err != nil {
 		return err
 	}
-	cmd := exec.CommandContext(ctx, exe, "loadtest", "login-baseline-server")
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return err
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	defer func() {
-		stdin.Close()
-		_ = cmd.Wait()
-	}()
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		return fmt.Errorf("the baseline's server did not start: %w", err)
-	}
-	addr := strings.TrimSpace(line)
-	serverBefore, serverErr := processCPU(cmd.Process.Pid)
+	defer stop()
+	serverBefore, serverErr := processCPU(pid)
 	selfBefore, selfErr := processCPU(os.Getpid())
 	var count atomic.Int64
 	elapsed, err := repeat(ctx, lt.Workers, lt.Duration, func(ctx context.Context, _, _ int) error {
@@ -137,7 +140,7 @@ func (lt *loadtest) loginBaseline(ctx context.Context, rate float64, serverCPU t
 	n := count.Load()
 	baseRate := float64(n) / elapsed.Seconds()
 	fmt.Fprintf(lt.out, "baseline: %d in %s = %.0f logins/s (the same commands, answered with canned replies by a process that does nothing else)\n", n, elapsed.Round(time.Millisecond), baseRate)
-	serverAfter, err := processCPU(cmd.Process.Pid)
+	serverAfter, err := processCPU(pid)
 	if serverErr != nil || err != nil || n == 0 {
 		return nil
 	}
@@ -153,6 +156,39 @@ func (lt *loadtest) loginBaseline(ctx context.Context, rate float64, serverCPU t
 	}
 	fmt.Fprintln(lt.out)
 	return nil
+}
+
+// startBaselineServer starts the hidden loadtest subcommand name, a
+// baseline's server, from this binary, and returns its process id and the
+// address it printed; stop ends it.
+func startBaselineServer(ctx context.Context, name string) (pid int, addr string, stop func(), err error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return 0, "", nil, err
+	}
+	cmd := exec.CommandContext(ctx, exe, "loadtest", name)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return 0, "", nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return 0, "", nil, err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return 0, "", nil, err
+	}
+	stop = func() {
+		stdin.Close()
+		_ = cmd.Wait()
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		stop()
+		return 0, "", nil, fmt.Errorf("the baseline's server did not start: %w", err)
+	}
+	return cmd.Process.Pid, strings.TrimSpace(line), stop, nil
 }
 
 // bareLogin carries out md5LoginExchange at addr as a client, checking each

@@ -30,7 +30,8 @@ type loadtestCmd struct {
 	Webchat loadtestProtoCmd `cmd:"" help:"Measure the web chat service (the browser chat's WebSocket at /chat/ws): logins/s, messages/s and memory per idle session."`
 	Cross   loadtestCrossCmd `cmd:"" help:"Measure messages between protocols, pair by pair, each against MSN→MSN."`
 
-	LoginBaselineServer loadtestBaselineServerCmd `cmd:"" hidden:"" name:"login-baseline-server" help:"The MSN login phase's baseline server (started by that phase)."`
+	LoginBaselineServer loadtestBaselineServerCmd      `cmd:"" hidden:"" name:"login-baseline-server" help:"The MSN login phase's baseline server (started by that phase)."`
+	RelayBaselineServer loadtestRelayBaselineServerCmd `cmd:"" hidden:"" name:"relay-baseline-server" help:"The MSN message phase's baseline server at a rate (started by that phase)."`
 }
 
 // Help is the text below loadtest's usage line: the command for each
@@ -55,7 +56,7 @@ msgs/s at saturation with up to 32 messages in flight per conversation, as a cli
 
     crosstalk loadtest msn --phases messages --window 32
 
-delivery latency at 20,000 msgs/s spread over 1,000 conversations, default per-connection limits:
+delivery latency at 20,000 msgs/s spread over 1,000 conversations, default per-connection limits (and, with a server of its own, against a baseline server that only relays):
 
     crosstalk loadtest msn --phases messages --rate 20000 --conversations 1000
 
@@ -276,7 +277,14 @@ func (lt *loadtest) protocolPhase(ctx context.Context, phase string, p loadProto
 	if phase == "logins" {
 		return lt.loginPhase(ctx, p)
 	}
-	_, err := lt.messagePhase(ctx, "messages", p, p)
+	res, err := lt.messagePhase(ctx, "messages", p, p)
+	// As the login baseline: only a server of the load test's own is known
+	// to share this machine with it.
+	if err == nil && p.key == "msn" && lt.Rate > 0 && lt.srv.child != nil {
+		if err := lt.relayBaseline(ctx, res); err != nil {
+			return fmt.Errorf("relay baseline: %w", err)
+		}
+	}
 	return err
 }
 
