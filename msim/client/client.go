@@ -68,7 +68,8 @@ const defaultWriteTimeout = 30 * time.Second
 
 // Options configure Dial. The zero value is usable.
 type Options struct {
-	// Logger receives every message sent and received at Debug level.
+	// Logger receives every message sent and received at Debug level,
+	// secrets shown by size only (wire.Message.LogValue).
 	// Default: discard.
 	Logger *slog.Logger
 	// Dialer connects to the server; set its LocalAddr to choose the
@@ -244,7 +245,9 @@ func (c *Client) readLoop() {
 		if err != nil {
 			return err
 		}
-		c.log.Debug("msim recv", "msg", m)
+		if c.log.Enabled(context.Background(), slog.LevelDebug) { // m as an argument costs an allocation even when unlogged
+			c.log.Debug("msim recv", "msg", m)
+		}
 		return c.handle(m)
 	}, func(cause error) Event { return Disconnected{Err: cause} })
 }
@@ -265,7 +268,9 @@ func (c *Client) send(ctx context.Context, m wire.Message) error {
 	if err != nil {
 		return err
 	}
-	c.log.Debug("msim send", "msg", m)
+	if c.log.Enabled(ctx, slog.LevelDebug) {
+		c.log.Debug("msim send", "msg", m)
+	}
 	return c.conn.Write(ctx, b)
 }
 

@@ -229,10 +229,10 @@ func (c *conn) sendTracked(m wire.Message, receipt outbox.Receipt) bool {
 var encoded = bufpool.Pool{Max: 4 << 10}
 
 // trace logs a message in or out when tracing is on, with its secrets
-// shown by size only (see traceText).
+// shown by size only (see wire.Message.LogValue).
 func (c *conn) trace(direction string, m wire.Message) {
 	if c.srv.cfg.Trace {
-		c.log().Log(context.Background(), LevelTrace, direction, "message", traceText(m))
+		c.log().Log(context.Background(), LevelTrace, direction, "message", m)
 	}
 }
 

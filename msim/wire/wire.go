@@ -28,6 +28,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -193,8 +195,27 @@ func (m *Message) Delete(key string) {
 	*m = out
 }
 
-// String is the wire form, for logs.
+// String is the wire form.
 func (m Message) String() string { return string(Append(nil, m)) }
+
+// secretKeys are the fields logs show by size only: the login nonce and
+// the login2 response together let a reader try passwords offline, and
+// message texts are private and carry the drive's download links, which
+// anyone holding them may use.
+var secretKeys = []string{"nc", "response", "msg"}
+
+// LogValue is m as logs show it (slog.LogValuer): the wire form with the
+// values of secretKeys replaced by their sizes.
+func (m Message) LogValue() slog.Value {
+	shown := make(Message, len(m))
+	for i, f := range m {
+		shown[i] = f
+		if slices.Contains(secretKeys, f.Key) {
+			shown[i].Value = fmt.Sprintf("(%d bytes)", len(f.Value))
+		}
+	}
+	return slog.StringValue(shown.String())
+}
 
 // Errors. Framing errors are *TooLargeError and *TruncatedError; after any
 // error from a Reader the stream cannot be trusted any more.
