@@ -232,6 +232,15 @@ func (b *Reader) Peek(n int) ([]byte, error) {
 	return b.unread()[:n], nil
 }
 
+// Discard consumes the next n bytes, which Peek showed the caller; n must
+// not exceed Buffered.
+func (b *Reader) Discard(n int) {
+	if n > b.Buffered() {
+		panic("idleread: Discard beyond the buffered bytes")
+	}
+	b.r += int32(n)
+}
+
 // Read reads into p. Once the buffer is empty, reads of at least
 // BufferSize go straight from src into p.
 func (b *Reader) Read(p []byte) (int, error) {

@@ -3,10 +3,12 @@ package wire
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"reflect"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 // FuzzReader: framing never panics, never holds more than MaxMessage, and
@@ -48,12 +50,32 @@ func FuzzReader(f *testing.F) {
 		if !bytes.HasPrefix(data, again) {
 			t.Fatalf("re-encoded messages are not a prefix of the input")
 		}
+		// A byte at a time no message waits whole in the buffer: the
+		// reader takes its other way, which must read the same.
+		whole, wholeErr := readAll(NewReader(bytes.NewReader(data)))
+		piecemeal, piecemealErr := readAll(NewReader(iotest.OneByteReader(bytes.NewReader(data))))
+		if !reflect.DeepEqual(whole, piecemeal) || fmt.Sprintf("%T", wholeErr) != fmt.Sprintf("%T", piecemealErr) {
+			t.Fatalf("read at once: %q, %v; a byte at a time: %q, %v", whole, wholeErr, piecemeal, piecemealErr)
+		}
 		if m, err := Parse(data); err == nil {
 			if !bytes.Equal(Append(nil, m), data) {
 				t.Fatalf("Parse: %v re-encodes differently", m)
 			}
 		}
 	})
+}
+
+// readAll reads messages until an error, and returns them and the error.
+func readAll(r *Reader) ([]Message, error) {
+	r.MaxMessage = 256
+	var all []Message
+	for {
+		m, err := r.ReadMessage()
+		if err != nil {
+			return all, err
+		}
+		all = append(all, m)
+	}
 }
 
 // FuzzDictionary: parsing never panics and is stable: a parsed dictionary

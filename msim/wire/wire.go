@@ -196,7 +196,7 @@ func (m *Message) Delete(key string) {
 }
 
 // String is the wire form.
-func (m Message) String() string { return string(Append(nil, m)) }
+func (m Message) String() string { return string(Append(make([]byte, 0, m.size()), m)) }
 
 // secretKeys are the fields logs show by size only: the login nonce and
 // the login2 response together let a reader try passwords offline, and
@@ -315,13 +315,43 @@ func (r *Reader) ReadRaw() ([]byte, error) {
 	return r.read()
 }
 
-// ReadMessage reads and parses the next message.
+// ReadMessage reads and parses the next message. A message that waits
+// whole in the buffer, as one that arrived at once does, costs two
+// allocations: its text and its fields.
 func (r *Reader) ReadMessage() (Message, error) {
+	if msg, ok := r.bufferedMessage(); ok {
+		return parse(msg)
+	}
 	msg, err := r.read()
 	if err != nil {
 		return nil, err
 	}
 	return Parse(msg)
+}
+
+// bufferedMessage takes the next message out of the buffer as a string,
+// when it waits there whole and read would take it as it is; ok is false,
+// and nothing consumed, for read to take it or report what is wrong.
+func (r *Reader) bufferedMessage() (msg string, ok bool) {
+	if _, err := r.br.Peek(1); err != nil {
+		return "", false // read reports it
+	}
+	buf, _ := r.br.Peek(r.br.Buffered())
+	if buf[0] != '\\' {
+		return "", false
+	}
+	end := bytes.Index(buf, []byte(Terminator))
+	max := r.MaxMessage
+	if max < 1 {
+		max = DefaultMaxMessage
+	}
+	if end <= 0 || end+len(Terminator) > max || bytes.IndexByte(buf[:end], 0) >= 0 {
+		return "", false
+	}
+	n := end + len(Terminator)
+	msg = string(buf[:n])
+	r.br.Discard(n)
+	return msg, true
 }
 
 // read returns the next message in a slice of its own, which the reader
@@ -380,9 +410,16 @@ func Parse(b []byte) (Message, error) {
 	case bytes.IndexByte(b, 0) >= 0:
 		return nil, malformed("NUL byte")
 	}
-	// The fields are cut from one string, sized first: no slice of
+	return parse(string(b))
+}
+
+// parse cuts the fields from msg, a message as Parse and bufferedMessage
+// check it: a backslash, a key, no NUL, and nothing after its first
+// \final\.
+func parse(msg string) (Message, error) {
+	// The fields are cut from the one string, sized first: no slice of
 	// tokens in between.
-	rest := string(b[1:end])
+	rest := msg[1 : len(msg)-len(Terminator)]
 	tokens := strings.Count(rest, `\`) + 1
 	if tokens%2 != 0 {
 		return nil, malformed("%d tokens, keys and values do not pair up", tokens)
@@ -412,12 +449,21 @@ func Append(dst []byte, m Message) []byte {
 	return append(dst, Terminator...)
 }
 
-// Encode validates m and returns its wire form.
+// Encode validates m and returns its wire form, in one allocation.
 func Encode(m Message) ([]byte, error) {
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}
-	return Append(nil, m), nil
+	return Append(make([]byte, 0, m.size()), m), nil
+}
+
+// size is the length of m's wire form.
+func (m Message) size() int {
+	n := len(Terminator)
+	for _, f := range m {
+		n += 2 + len(f.Key) + len(f.Value)
+	}
+	return n
 }
 
 // Validate reports (as ErrInvalid) what would stop m from reading back as
