@@ -25,9 +25,9 @@ import (
 // MarkupToText renders markup as plain text: the text pieces of
 // WalkMarkup.
 func MarkupToText(markup string) string {
-	var b strings.Builder
-	WalkMarkup(markup, func(p MarkupPiece) { b.WriteString(p.Text) })
-	return b.String()
+	var text pendingText
+	WalkMarkup(markup, func(p MarkupPiece) { text.add(p.Text) })
+	return text.take()
 }
 
 // MarkupPiece is a piece of markup as WalkMarkup reports it: text as it
@@ -53,12 +53,11 @@ func (p MarkupPiece) Attr(name string) string {
 // or "&" that does not start a well-formed tag or a known entity is kept
 // as it is, so plain text comes through unchanged.
 func WalkMarkup(markup string, visit func(MarkupPiece)) {
-	var text strings.Builder
+	var text pendingText
 	shown, paragraphs := false, 0
 	flush := func() {
-		if text.Len() > 0 {
-			visit(MarkupPiece{Text: text.String()})
-			text.Reset()
+		if text.len() > 0 {
+			visit(MarkupPiece{Text: text.take()})
 			shown = true
 		}
 	}
@@ -73,16 +72,16 @@ func WalkMarkup(markup string, visit func(MarkupPiece)) {
 			switch t.name {
 			case "p":
 				if !t.closing {
-					if paragraphs > 0 || shown || text.Len() > 0 {
-						text.WriteByte('\n')
+					if paragraphs > 0 || shown || text.len() > 0 {
+						text.add("\n")
 					}
 					paragraphs++
 				}
 			case "br":
-				text.WriteByte('\n')
+				text.add("\n")
 			case "a":
 				if t.empty {
-					text.WriteString(t.attr("h"))
+					text.add(t.attr("h"))
 				}
 			case "i":
 				if name := t.attr("n"); name != "" && !t.closing {
@@ -90,7 +89,7 @@ func WalkMarkup(markup string, visit func(MarkupPiece)) {
 					if !ok {
 						smiley = ":" + name + ":"
 					}
-					text.WriteString(smiley)
+					text.add(smiley)
 				}
 			case "f", "c", "b":
 				if !t.empty {
@@ -101,15 +100,59 @@ func WalkMarkup(markup string, visit func(MarkupPiece)) {
 			continue
 		case '&':
 			if s, n, ok := parseEntity(markup[i:]); ok {
-				text.WriteString(s)
+				text.add(s)
 				i += n
 				continue
 			}
 		}
-		text.WriteByte(markup[i])
-		i++
+		// Text up to the next tag or entity, or a "<" or "&" that starts
+		// neither, as it is.
+		n := 1 + strings.IndexAny(markup[i+1:], "<&")
+		if n == 0 {
+			n = len(markup) - i
+		}
+		text.add(markup[i : i+n])
+		i += n
 	}
 	flush()
+}
+
+// pendingText is text put together piece by piece, as WalkMarkup and
+// MarkupToText do. Its first piece is kept as it is, a part of the markup
+// or a constant: text that is one piece, as a message without entities or
+// paragraphs is, costs no copy.
+type pendingText struct {
+	first string
+	more  strings.Builder // the first piece and those after it, once there are several
+}
+
+func (p *pendingText) add(s string) {
+	switch {
+	case s == "":
+	case p.more.Len() > 0:
+		p.more.WriteString(s)
+	case p.first == "":
+		p.first = s
+	default:
+		p.more.Grow(len(p.first) + len(s))
+		p.more.WriteString(p.first)
+		p.more.WriteString(s)
+		p.first = ""
+	}
+}
+
+func (p *pendingText) len() int { return len(p.first) + p.more.Len() }
+
+// take returns the pending text and forgets it.
+func (p *pendingText) take() string {
+	if p.more.Len() > 0 {
+		s := p.more.String()
+		p.more = strings.Builder{}
+		return s
+	}
+	s := p.first
+	p.first = ""
+	return s
 }
 
 // TextToMarkup turns plain text into the least markup that renders as it:
@@ -225,6 +268,9 @@ func parseTag(s string) (t tag, n int, ok bool) {
 				return t, 0, false
 			}
 			val = s[vs:i]
+		}
+		if t.attrs == nil {
+			t.attrs = make([]Pair, 0, 4) // room for a font tag's, in one allocation
 		}
 		t.attrs = append(t.attrs, Pair{name, decodeEntities(val)})
 	}
