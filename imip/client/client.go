@@ -304,6 +304,9 @@ func (c *Client) readLoop() {
 }
 
 func isFraming(err error) bool {
+	if err == nil {
+		return false // before the targets below, which escape: two allocations every block
+	}
 	var tl *wire.TooLargeError
 	var te *wire.TruncatedError
 	return errors.Is(err, wire.ErrMalformed) || errors.As(err, &tl) || errors.As(err, &te)
