@@ -216,3 +216,139 @@ func PutHeader(packet []byte, typ uint32) {
 	binary.LittleEndian.PutUint32(packet, typ)
 	binary.LittleEndian.PutUint32(packet[4:], uint32(len(packet)-HeaderSize))
 }
+
+// Field numbers a client sends or reads besides those above, as in
+// gg.proto.
+const (
+	sendFieldDummy1 = 2
+
+	recvFieldData = 7
+
+	msgAckFieldLinks = 6
+	linkFieldID      = 1
+	linkFieldURL     = 2
+)
+
+// sendDummy1 is GG110SendMessage's dummy1 as libgadu writes it.
+const sendDummy1 = 8
+
+// AppendSendMsg110 appends a GG_SEND_MSG110 body (ggpb.GG110SendMessage)
+// of a message to a UIN, as a client sends it: the recipient with the
+// client's magic, the dummy libgadu writes, and a msg_xhtml that xhtml
+// appends in place.
+func AppendSendMsg110(dst []byte, to, seq uint32, plain string, xhtml func([]byte) []byte) []byte {
+	dst = protowire.AppendTag(dst, sendFieldRecipient, protowire.BytesType)
+	dst = protowire.AppendVarint(dst, uint64(2+countDigits(to)))
+	dst = AppendProtoUIN(dst, UINMagicClient, to)
+	dst = appendVarintField(dst, sendFieldDummy1, sendDummy1)
+	dst = appendVarintField(dst, sendFieldSeq, uint64(seq))
+	dst = protowire.AppendTag(dst, sendFieldPlain, protowire.BytesType)
+	dst = protowire.AppendString(dst, plain)
+	return appendBytesFieldInPlace(dst, sendFieldXHTML, xhtml)
+}
+
+// ReceivedMsg110 is what a client reads of a GG_RECV_MSG110 or
+// GG_RECV_OWN_MSG110 body (ggpb.GG110RecvMessage). Sender and Data alias
+// the body.
+type ReceivedMsg110 struct {
+	Sender    []byte
+	HasSender bool // sender was present, if empty
+	Flags     uint32
+	Seq       uint32
+	Time      uint32
+	Plain     string
+	XHTML     string
+	HasXHTML  bool // msg_xhtml was present, if empty
+	Data      []byte
+	HasData   bool
+	MsgID     uint64
+	ConvID    uint64
+}
+
+// ParseRecvMsg110 decodes a GG_RECV_MSG110 body as libgadu does, and as
+// proto.Unmarshal does: a required field missing is an error.
+func ParseRecvMsg110(body []byte) (ReceivedMsg110, error) {
+	var m ReceivedMsg110
+	var flags, seq, time, plain bool
+	err := eachField(body, func(num protowire.Number, typ protowire.Type, v uint64, b []byte) {
+		switch {
+		case num == recvFieldSender && typ == protowire.BytesType:
+			m.Sender, m.HasSender = b, true
+		case num == recvFieldFlags && typ == protowire.VarintType:
+			m.Flags, flags = uint32(v), true
+		case num == recvFieldSeq && typ == protowire.VarintType:
+			m.Seq, seq = uint32(v), true
+		case num == recvFieldTime && typ == protowire.Fixed32Type:
+			m.Time, time = uint32(v), true
+		case num == recvFieldPlain && typ == protowire.BytesType:
+			m.Plain, plain = string(b), true
+		case num == recvFieldXHTML && typ == protowire.BytesType:
+			m.XHTML, m.HasXHTML = string(b), true
+		case num == recvFieldData && typ == protowire.BytesType:
+			m.Data, m.HasData = b, true
+		case num == recvFieldMsgID && typ == protowire.Fixed64Type:
+			m.MsgID = v
+		case num == recvFieldConvID && typ == protowire.Fixed64Type:
+			m.ConvID = v
+		}
+	})
+	if err == nil && !(flags && seq && time && plain) {
+		err = malformed("GG110RecvMessage without a required field")
+	}
+	return m, err
+}
+
+// ParseMessageAck110 decodes a GG_SEND_MSG_ACK110 body as libgadu does,
+// and as proto.Unmarshal does: a required field missing, in the ack or in
+// one of its links (which are checked, not kept), is an error.
+func ParseMessageAck110(body []byte) (MessageAck110, error) {
+	var a MessageAck110
+	var msgType, seq, time, dummy1 bool
+	var linkErr error
+	err := eachField(body, func(num protowire.Number, typ protowire.Type, v uint64, b []byte) {
+		switch {
+		case num == msgAckFieldMsgType && typ == protowire.VarintType:
+			a.MsgType, msgType = uint32(v), true
+		case num == msgAckFieldSeq && typ == protowire.VarintType:
+			a.Seq, seq = uint32(v), true
+		case num == msgAckFieldTime && typ == protowire.Fixed32Type:
+			a.Time, time = uint32(v), true
+		case num == msgAckFieldMsgID && typ == protowire.Fixed64Type:
+			a.MsgID = v
+		case num == msgAckFieldConvID && typ == protowire.Fixed64Type:
+			a.ConvID = v
+		case num == msgAckFieldLinks && typ == protowire.BytesType:
+			if err := checkAckLink(b); err != nil && linkErr == nil {
+				linkErr = err
+			}
+		case num == msgAckFieldDummy1 && typ == protowire.VarintType:
+			dummy1 = true
+		}
+	})
+	switch {
+	case err != nil:
+	case linkErr != nil:
+		err = linkErr
+	case !(msgType && seq && time && dummy1):
+		err = malformed("GG110MessageAck without a required field")
+	}
+	return a, err
+}
+
+// checkAckLink checks a GG110MessageAckLink: well formed, with its
+// required fields.
+func checkAckLink(body []byte) error {
+	var id, url bool
+	err := eachField(body, func(num protowire.Number, typ protowire.Type, _ uint64, _ []byte) {
+		switch {
+		case num == linkFieldID && typ == protowire.Fixed64Type:
+			id = true
+		case num == linkFieldURL && typ == protowire.BytesType:
+			url = true
+		}
+	})
+	if err == nil && !(id && url) {
+		err = malformed("GG110MessageAckLink without a required field")
+	}
+	return err
+}

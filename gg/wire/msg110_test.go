@@ -134,3 +134,87 @@ func FuzzParseSendMsg110(f *testing.F) {
 		}
 	})
 }
+
+func TestAppendSendMsg110MatchesProto(t *testing.T) {
+	for _, n := range []int{0, 1, 127, 128, 16384} {
+		for _, to := range []uint32{1, 10, 5678, 4294967295} {
+			xhtml := strings.Repeat("<", n)
+			got := AppendSendMsg110([]byte("pre"), to, 300, "héllo", func(dst []byte) []byte { return append(dst, xhtml...) })
+			want, err := proto.Marshal(&ggpb.GG110SendMessage{
+				Recipient: AppendProtoUIN(nil, UINMagicClient, to), Dummy1: proto.Uint32(8), Seq: proto.Uint32(300),
+				MsgPlain: proto.String("héllo"), MsgXhtml: proto.String(xhtml),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, append([]byte("pre"), want...)) {
+				t.Fatalf("xhtml of %d bytes to %d: got %x, want pre+%x", n, to, got, want)
+			}
+		}
+	}
+}
+
+// strict is how a client reads protobuf with package ggpb, as libgadu
+// does: a required field missing is an error. The client's decoders here
+// must agree with it.
+var strict = proto.UnmarshalOptions{}
+
+// decodeStrictly is decodeBoth for the client's decoders.
+func decodeStrictly[T any](t *testing.T, body []byte, want proto.Message, parse func([]byte) (T, error)) (got T, ok bool) {
+	t.Helper()
+	wantErr := strict.Unmarshal(body, want)
+	got, err := parse(body)
+	if (err != nil) != (wantErr != nil) {
+		t.Fatalf("%x: error %v, protobuf's %v", body, err, wantErr)
+	}
+	return got, err == nil
+}
+
+// FuzzParseRecvMsg110: the decoder agrees with protobuf's on every input
+// (plain go test runs the seeds), presence included.
+func FuzzParseRecvMsg110(f *testing.F) {
+	whole := &ggpb.GG110RecvMessage{Sender: AppendProtoUIN(nil, UINMagicServer, 1002), Flags: proto.Uint32(0), Seq: proto.Uint32(7),
+		Time: proto.Uint32(1700000000), MsgPlain: proto.String("hi"), MsgXhtml: proto.String("<span>hi</span>"),
+		MsgId: proto.Uint64(1 << 62), ConvId: proto.Uint64(42)}
+	f.Add(encodePartial(whole))
+	f.Add(AppendRecvMsg110(nil, RecvMsg110{Sender: 5678, Seq: 1, Time: 2, Plain: "x"}, func(dst []byte) []byte { return append(dst, "<b>x</b>"...) }))
+	f.Add(encodePartial(&ggpb.GG110RecvMessage{Flags: proto.Uint32(1), Seq: proto.Uint32(2), Time: proto.Uint32(3), MsgPlain: proto.String(""),
+		Data: []byte{}, Sender: []byte{}})) // present, if empty
+	f.Add(encodePartial(&ggpb.GG110RecvMessage{Flags: proto.Uint32(0), Seq: proto.Uint32(1), MsgPlain: proto.String("no time")}))
+	f.Add(encodePartial(&ggpb.GG110RecvMessage{Flags: proto.Uint32(0), Seq: proto.Uint32(1), Time: proto.Uint32(1),
+		MsgPlain: proto.String("data"), Data: []byte{1, 2, 3}, ChatId: proto.Uint64(9)}))
+	f.Add([]byte{0x10, 0x00, 0x18, 0x01, 0x25, 1, 0, 0, 0, 0x2a, 0x00, 0x20, 0x05}) // time again as a varint: unknown
+	f.Add([]byte{0x10, 0x00, 0x18, 0x01, 0x20, 0x05, 0x2a, 0x00})                   // time only as a varint: missing
+	f.Add([]byte{0x2a, 0x05, 'a'})                                                  // truncated string
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var want ggpb.GG110RecvMessage
+		got, ok := decodeStrictly(t, body, &want, ParseRecvMsg110)
+		if ok && (got.HasSender != (want.Sender != nil) || !bytes.Equal(got.Sender, want.Sender) || got.Flags != want.GetFlags() ||
+			got.Seq != want.GetSeq() || got.Time != want.GetTime() || got.Plain != want.GetMsgPlain() ||
+			got.HasXHTML != (want.MsgXhtml != nil) || got.XHTML != want.GetMsgXhtml() ||
+			got.HasData != (want.Data != nil) || !bytes.Equal(got.Data, want.Data) || got.MsgID != want.GetMsgId() || got.ConvID != want.GetConvId()) {
+			t.Fatalf("%x: got %+v, protobuf read %v", body, got, &want)
+		}
+	})
+}
+
+// FuzzParseMessageAck110: the decoder agrees with protobuf's on every
+// input (plain go test runs the seeds), the links' required fields
+// included.
+func FuzzParseMessageAck110(f *testing.F) {
+	f.Add(AppendMessageAck110(nil, MessageAck110{MsgType: 1, Seq: 300, Time: 1700000000, MsgID: 12345678901, ConvID: 1001<<32 | 1002}))
+	f.Add(encodePartial(&ggpb.GG110MessageAck{MsgType: proto.Uint32(1), Seq: proto.Uint32(1), Time: proto.Uint32(1), Dummy1: proto.Uint32(0),
+		Links: []*ggpb.GG110MessageAckLink{{Id: proto.Uint64(5), Url: proto.String("http://a")}}}))
+	f.Add(encodePartial(&ggpb.GG110MessageAck{MsgType: proto.Uint32(1), Seq: proto.Uint32(1), Time: proto.Uint32(1), Dummy1: proto.Uint32(0),
+		Links: []*ggpb.GG110MessageAckLink{{Id: proto.Uint64(5)}}})) // a link without its url
+	f.Add(encodePartial(&ggpb.GG110MessageAck{MsgType: proto.Uint32(1), Seq: proto.Uint32(1), Time: proto.Uint32(1)})) // no dummy1
+	f.Add([]byte{0x08, 0x01, 0x10, 0x01, 0x1d, 1, 0, 0, 0, 0x38, 0x00, 0x32, 0x02, 0x08})                              // a link that is no message
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var want ggpb.GG110MessageAck
+		got, ok := decodeStrictly(t, body, &want, ParseMessageAck110)
+		if ok && (got.MsgType != want.GetMsgType() || got.Seq != want.GetSeq() || got.Time != want.GetTime() ||
+			got.MsgID != want.GetMsgId() || got.ConvID != want.GetConvId()) {
+			t.Fatalf("%x: got %+v, protobuf read %v", body, got, &want)
+		}
+	})
+}
