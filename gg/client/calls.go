@@ -2,11 +2,14 @@ package client
 
 import (
 	"context"
+	"errors"
+	"sync"
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/gg/ggpb"
 	"github.com/crosstalk-im/crosstalk/gg/wire"
-	"google.golang.org/protobuf/proto"
+	"github.com/crosstalk-im/crosstalk/internal/bufpool"
+	"github.com/crosstalk-im/crosstalk/internal/outcome"
 )
 
 // MessageAck is the server's GG_SEND_MSG_ACK110 for a sent message.
@@ -24,12 +27,6 @@ type MessageAck struct {
 	Status uint32
 }
 
-// sendWait is a message waiting for its acks.
-type sendWait struct {
-	ack    chan MessageAck
-	status uint32 // from GG_SEND_MSG_ACK, if one came
-}
-
 // UserlistReply is the server's GG_USERLIST100_REPLY, List inflated.
 type UserlistReply struct {
 	Type    uint8 // wire.UserlistReply*
@@ -45,18 +42,40 @@ type UserlistReply struct {
 // counted per session from 1; on error it is still set if the message was
 // written.
 func (c *Client) SendMessage(ctx context.Context, to uint32, text string) (MessageAck, error) {
-	d, err := c.Post(ctx, to, text)
-	if err != nil {
+	d := sendDeliveries.Get().(*Delivery)
+	ds := [1]*Delivery{d}
+	if err := c.post(ctx, to, []string{text}, ds[:]); err != nil {
 		return MessageAck{}, err
 	}
-	return d.Wait(ctx)
+	ack, err := d.Wait(ctx)
+	if d.ack.Answered() {
+		d.reset()
+		sendDeliveries.Put(d)
+	}
+	return ack, err
 }
+
+// sendDeliveries are the Deliveries SendMessage waits on. One that was
+// answered is no longer known to the reader, which answers it last of
+// all it does with it, so the next SendMessage can take it: a Delivery
+// for each message was an allocation. One given up on before its answer
+// may still be answered, and is not reused.
+var sendDeliveries = sync.Pool{New: func() any { return new(Delivery) }}
 
 // Delivery is a message sent with Post whose ack is still to be awaited.
 type Delivery struct {
-	c    *Client
-	seq  uint32
-	wait *sendWait
+	c   *Client
+	seq uint32
+	// status is from GG_SEND_MSG_ACK, if one came: the reader's, under
+	// c.mu.
+	status uint32
+	ack    outcome.Outcome[MessageAck]
+}
+
+// reset empties an answered Delivery for reuse.
+func (d *Delivery) reset() {
+	d.c, d.seq, d.status = nil, 0, 0
+	d.ack.Reset()
 }
 
 // Seq is the message's sequence number.
@@ -67,9 +86,12 @@ func (d *Delivery) Seq() uint32 { return d.seq }
 // It may be called once; when ctx ends first, or the connection, the ack
 // is no longer awaited.
 func (d *Delivery) Wait(ctx context.Context) (MessageAck, error) {
-	ack, err := waitFor(ctx, d.c, d.wait.ack)
+	ack, err := d.ack.Wait(ctx, d.c.conn.Done())
 	if err != nil {
-		d.c.forgetAll([]*Delivery{d})
+		d.c.forgetAll(d)
+		if errors.Is(err, outcome.ErrEnded) {
+			err = d.c.conn.ClosedErr()
+		}
 		return MessageAck{Seq: d.seq}, err
 	}
 	if !taken(ack.Status) && ack.Status != 0 {
@@ -84,54 +106,68 @@ func (d *Delivery) Wait(ctx context.Context) (MessageAck, error) {
 // acks carry the messages' sequence numbers, and Delivery.Wait waits for
 // the message's own. On error the Delivery is nil.
 func (c *Client) Post(ctx context.Context, to uint32, text string) (*Delivery, error) {
-	ds, err := c.PostAll(ctx, to, []string{text})
-	if err != nil {
+	d := new(Delivery)
+	ds := [1]*Delivery{d}
+	if err := c.post(ctx, to, []string{text}, ds[:]); err != nil {
 		return nil, err
 	}
-	return ds[0], nil
+	return d, nil
 }
 
 // PostAll is Post for several messages to one UIN, written at once (as a
 // paste split in several messages); it returns their Deliveries in the
 // same order.
 func (c *Client) PostAll(ctx context.Context, to uint32, texts []string) ([]*Delivery, error) {
-	if err := c.requireState(stateConnected); err != nil {
-		return nil, err
-	}
+	// One allocation for all the Deliveries: a paste is many messages.
+	all := make([]Delivery, len(texts))
 	ds := make([]*Delivery, len(texts))
-	c.mu.Lock()
 	for i := range ds {
-		c.seq++
-		ds[i] = &Delivery{c: c, seq: c.seq, wait: &sendWait{ack: make(chan MessageAck, 1)}}
-		c.sends[c.seq] = ds[i].wait
+		ds[i] = &all[i]
 	}
-	c.mu.Unlock()
-	recipient := wire.AppendProtoUIN(nil, wire.UINMagicClient, to)
-	var packets []byte
-	for i, d := range ds {
-		body, err := proto.Marshal(&ggpb.GG110SendMessage{
-			Recipient: recipient,
-			Dummy1:    proto.Uint32(8),
-			Seq:       proto.Uint32(d.seq),
-			MsgPlain:  proto.String(texts[i]),
-			MsgXhtml:  proto.String(textToHTML(texts[i])),
-		})
-		if err != nil {
-			c.forgetAll(ds)
-			return nil, err
-		}
-		c.log.Debug("gg send", "packet", wire.Packet{Type: wire.TypeSendMsg110, Body: body})
-		packets = wire.AppendPacket(packets, wire.TypeSendMsg110, body)
-	}
-	if err := c.conn.Write(ctx, packets); err != nil {
-		c.forgetAll(ds)
+	if err := c.post(ctx, to, texts, ds); err != nil {
 		return nil, err
 	}
 	return ds, nil
 }
 
+// post numbers texts, registers ds (empty) to await their acks and writes
+// the messages at once.
+func (c *Client) post(ctx context.Context, to uint32, texts []string, ds []*Delivery) error {
+	if err := c.requireState(stateConnected); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	for _, d := range ds {
+		c.seq++
+		d.c, d.seq = c, c.seq
+		c.sends[c.seq] = d
+	}
+	c.mu.Unlock()
+	buf := sendBuffers.Get()
+	packets := *buf
+	for i, d := range ds {
+		start := len(packets)
+		packets = wire.AppendSendMsg110(append(packets, make([]byte, wire.HeaderSize)...), to, d.seq, texts[i],
+			func(dst []byte) []byte { return appendTextHTML(dst, texts[i]) })
+		wire.PutHeader(packets[start:], wire.TypeSendMsg110)
+		c.debugSend(ctx, wire.TypeSendMsg110, packets[start+wire.HeaderSize:])
+	}
+	err := c.conn.Write(ctx, packets)
+	*buf = packets
+	sendBuffers.Put(buf)
+	if err != nil {
+		c.forgetAll(ds...)
+	}
+	return err
+}
+
+// sendBuffers are the buffers messages are framed in, which the write is
+// done with when it returns: a buffer for each message, and the protobuf
+// encoder's, were allocations.
+var sendBuffers = bufpool.Pool{Max: 64 << 10}
+
 // forgetAll stops awaiting the acks for ds.
-func (c *Client) forgetAll(ds []*Delivery) {
+func (c *Client) forgetAll(ds ...*Delivery) {
 	c.mu.Lock()
 	for _, d := range ds {
 		delete(c.sends, d.seq)

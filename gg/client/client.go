@@ -157,7 +157,7 @@ type Client struct {
 	token      string
 	timeDiff   time.Duration // server clock minus ours
 	seq        uint32        // last GG_SEND_MSG110 seq
-	sends      map[uint32]*sendWait
+	sends      map[uint32]*Delivery
 	pings      []chan time.Time
 	userlists  []chan UserlistReply
 	reason     string // packet that ended the session
@@ -192,7 +192,7 @@ func newClient(nc net.Conn, opts Options) *Client {
 		welcome:    make(chan uint32, 1),
 		loginDone:  make(chan error, 1),
 		tokenReady: make(chan struct{}),
-		sends:      make(map[uint32]*sendWait),
+		sends:      make(map[uint32]*Delivery),
 	}
 }
 
@@ -238,7 +238,9 @@ func (c *Client) readLoop() {
 		if err != nil {
 			return err
 		}
-		c.log.Debug("gg recv", "packet", p)
+		if c.log.Enabled(context.Background(), slog.LevelDebug) {
+			c.log.Debug("gg recv", "packet", p)
+		}
 		if err := c.handle(p); err != nil {
 			return err
 		}
@@ -264,8 +266,16 @@ func (c *Client) emit(ev Event) error {
 
 // send writes one packet.
 func (c *Client) send(ctx context.Context, typ uint32, body []byte) error {
-	c.log.Debug("gg send", "packet", wire.Packet{Type: typ, Body: body})
+	c.debugSend(ctx, typ, body)
 	return c.conn.Write(ctx, wire.AppendPacket(nil, typ, body))
+}
+
+// debugSend logs a packet sent, when the logger wants it: the arguments
+// of a line no one reads were allocations for every message.
+func (c *Client) debugSend(ctx context.Context, typ uint32, body []byte) {
+	if c.log.Enabled(ctx, slog.LevelDebug) {
+		c.log.Debug("gg send", "packet", wire.Packet{Type: typ, Body: body})
+	}
 }
 
 // sendProto marshals m, which fails if a required field is missing, and

@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"net"
 	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -187,6 +189,58 @@ func TestSendMessageTimeout(t *testing.T) {
 	}
 	if server, err := c.Ping(ctx(t)); err != nil || !server.IsZero() {
 		t.Fatalf("Ping = %v, %v", server, err)
+	}
+}
+
+// SendMessage reuses the Delivery of a message answered, never one that
+// may still be: each call gets its own ack, also after a call that gave
+// up before its ack came. Run with the race detector, this also shows
+// that nothing touches a Delivery once it is reused.
+func TestSendMessageReuse(t *testing.T) {
+	const n, late = 100, 50
+	ack := func(p *peer, seq uint32) {
+		p.sendProto(wire.TypeSendMsgAck110, &ggpb.GG110MessageAck{MsgType: proto.Uint32(1), Seq: proto.Uint32(seq),
+			Time: proto.Uint32(seq), Dummy1: proto.Uint32(0)})
+	}
+	f := newFake(t, func(p *peer) {
+		serverLogin(p)
+		for seq := uint32(1); seq <= n; seq++ {
+			p.expect(wire.TypeSendMsg110)
+			switch {
+			case seq == late:
+			case seq == late+1:
+				ack(p, late) // after its sender gave up: dropped
+				ack(p, seq)
+			case seq%3 == 0: // taken, as the older receipt says first
+				p.send(wire.TypeSendMsgAck, wire.AppendSendMsgAck(nil, wire.SendMsgAck{Status: wire.AckDelivered, Recipient: 5678, Seq: seq}))
+				ack(p, seq)
+			default:
+				ack(p, seq)
+			}
+		}
+		p.ExpectClose()
+	})
+	c := loggedIn(t, f, Options{})
+	for seq := uint32(1); seq <= n; seq++ {
+		sendCtx, cancel := context.WithCancel(ctx(t))
+		if seq == late {
+			sendCtx, cancel = context.WithTimeout(sendCtx, fakeserver.ShortTimeout)
+		}
+		got, err := c.SendMessage(sendCtx, 5678, "hi")
+		cancel()
+		if seq == late {
+			if !errors.Is(err, context.DeadlineExceeded) || got.Seq != seq {
+				t.Fatalf("message %d, never answered in time: %+v, %v", seq, got, err)
+			}
+			continue
+		}
+		want := MessageAck{Seq: seq, MsgType: 1, Time: time.Unix(int64(seq), 0)}
+		if seq%3 == 0 && seq != late+1 {
+			want.Status = wire.AckDelivered
+		}
+		if err != nil || got != want {
+			t.Fatalf("message %d: %+v, %v; want %+v", seq, got, err, want)
+		}
 	}
 }
 
@@ -651,6 +705,13 @@ func TestStateErrors(t *testing.T) {
 func TestHTMLConversions(t *testing.T) {
 	if got := textToHTML("a<b>\r\n\"c\""); got != "<span>a&lt;b&gt;<br>&#34;c&#34;</span>" {
 		t.Errorf("textToHTML = %q", got)
+	}
+	// Escaped as html.EscapeString escapes, which it is written after.
+	for _, text := range []string{"", "plain", polish, "<>&'\"", "\r\n\n\r", "a\r\nb\nc&d<e", "ends with &"} {
+		want := "<span>" + strings.ReplaceAll(html.EscapeString(strings.ReplaceAll(text, "\r", "")), "\n", "<br>") + "</span>"
+		if got := textToHTML(text); got != want {
+			t.Errorf("textToHTML(%q) = %q, want %q", text, got, want)
+		}
 	}
 	for in, want := range map[string]string{
 		"<span style=\"x\">a<BR>b<br />c</span>": "a\nb\nc",

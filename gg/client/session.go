@@ -104,23 +104,25 @@ func (c *Client) handleNotifyReply(p wire.Packet) error {
 }
 
 func (c *Client) handleMessage(p wire.Packet) error {
-	var m ggpb.GG110RecvMessage
-	if err := proto.Unmarshal(p.Body, &m); err != nil {
+	m, err := wire.ParseRecvMsg110(p.Body)
+	if err != nil {
 		return &ProtocolError{Type: p.Type, Err: err}
 	}
 	msg := Message{
-		Seq:    m.GetSeq(),
-		MsgID:  m.GetMsgId(),
-		ConvID: m.GetConvId(),
-		Flags:  m.GetFlags(),
-		Time:   time.Unix(int64(m.GetTime()), 0),
-		Text:   m.GetMsgPlain(),
-		HTML:   m.GetMsgXhtml(),
-		Data:   m.GetData(),
+		Seq:    m.Seq,
+		MsgID:  m.MsgID,
+		ConvID: m.ConvID,
+		Flags:  m.Flags,
+		Time:   time.Unix(int64(m.Time), 0),
+		Text:   m.Plain,
+		HTML:   m.XHTML,
 		Own:    p.Type == wire.TypeRecvOwnMsg110,
 	}
+	if m.HasData {
+		msg.Data = m.Data // the body is the packet's own
+	}
 	switch {
-	case m.Sender != nil:
+	case m.HasSender:
 		uin, _, err := wire.ParseProtoUIN(m.Sender)
 		if err != nil {
 			return &ProtocolError{Type: p.Type, Err: err}
@@ -134,7 +136,7 @@ func (c *Client) handleMessage(p wire.Packet) error {
 	}
 	if msg.Text == "" && msg.HTML != "" {
 		msg.Text = htmlToText(msg.HTML)
-	} else if m.MsgXhtml == nil {
+	} else if !m.HasXHTML {
 		msg.HTML = textToHTML(msg.Text)
 	}
 	if err := c.autoAck(ggpb.GG110Ack_MSG, msg.Seq); err != nil {
@@ -144,27 +146,29 @@ func (c *Client) handleMessage(p wire.Packet) error {
 }
 
 func (c *Client) handleSendAck(p wire.Packet) error {
-	var m ggpb.GG110MessageAck
-	if err := proto.Unmarshal(p.Body, &m); err != nil {
+	a, err := wire.ParseMessageAck110(p.Body)
+	if err != nil {
 		return &ProtocolError{Type: p.Type, Err: err}
 	}
 	ack := MessageAck{
-		Seq:     m.GetSeq(),
-		MsgType: m.GetMsgType(),
-		Time:    time.Unix(int64(m.GetTime()), 0),
-		MsgID:   m.GetMsgId(),
-		ConvID:  m.GetConvId(),
+		Seq:     a.Seq,
+		MsgType: a.MsgType,
+		Time:    time.Unix(int64(a.Time), 0),
+		MsgID:   a.MsgID,
+		ConvID:  a.ConvID,
 	}
 	c.mu.Lock()
-	w := c.sends[ack.Seq]
+	d := c.sends[ack.Seq]
 	delete(c.sends, ack.Seq)
+	if d != nil {
+		ack.Status = d.status
+	}
 	c.mu.Unlock()
-	if w == nil {
+	if d == nil {
 		c.log.Warn("gg: ack for no waiting message", "seq", ack.Seq)
 		return nil
 	}
-	ack.Status = w.status
-	w.ack <- ack
+	d.ack.Complete(ack)
 	return nil
 }
 
@@ -177,19 +181,19 @@ func (c *Client) handleSendStatus(p wire.Packet) error {
 		return &ProtocolError{Type: p.Type, Err: err}
 	}
 	c.mu.Lock()
-	w := c.sends[a.Seq]
-	if w != nil {
-		w.status = a.Status
+	d := c.sends[a.Seq]
+	if d != nil {
+		d.status = a.Status
 		if !taken(a.Status) {
 			delete(c.sends, a.Seq)
 		}
 	}
 	c.mu.Unlock()
 	switch {
-	case w == nil:
+	case d == nil:
 		c.log.Warn("gg: ack for no waiting message", "seq", a.Seq)
 	case !taken(a.Status):
-		w.ack <- MessageAck{Seq: a.Seq, Status: a.Status}
+		d.ack.Complete(MessageAck{Seq: a.Seq, Status: a.Status})
 	}
 	return nil
 }
@@ -272,7 +276,7 @@ func (c *Client) autoAck(typ ggpb.GG110Ack_Type, seq uint32) error {
 	start := len(c.acks)
 	c.acks = wire.AppendAck110(append(c.acks, make([]byte, wire.HeaderSize)...), wire.Ack110{Type: uint32(typ), Seq: seq})
 	wire.PutHeader(c.acks[start:], wire.TypeAck110)
-	c.log.Debug("gg send", "packet", wire.Packet{Type: wire.TypeAck110, Body: c.acks[start+wire.HeaderSize:]})
+	c.debugSend(context.Background(), wire.TypeAck110, c.acks[start+wire.HeaderSize:])
 	return nil
 }
 

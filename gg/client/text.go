@@ -7,9 +7,36 @@ import (
 
 // textToHTML gives the XHTML form GG11 sends next to the plain text:
 // escaped, line breaks as <br>, in a span.
-func textToHTML(text string) string {
-	s := html.EscapeString(strings.ReplaceAll(text, "\r", ""))
-	return "<span>" + strings.ReplaceAll(s, "\n", "<br>") + "</span>"
+func textToHTML(text string) string { return string(appendTextHTML(nil, text)) }
+
+// appendTextHTML appends textToHTML of text to dst: escaped as
+// html.EscapeString escapes, carriage returns dropped.
+func appendTextHTML(dst []byte, text string) []byte {
+	dst = append(dst, "<span>"...)
+	for len(text) > 0 {
+		i := strings.IndexAny(text, "\r\n<>&'\"")
+		if i < 0 {
+			dst = append(dst, text...)
+			break
+		}
+		dst = append(dst, text[:i]...)
+		switch text[i] {
+		case '\n':
+			dst = append(dst, "<br>"...)
+		case '<':
+			dst = append(dst, "&lt;"...)
+		case '>':
+			dst = append(dst, "&gt;"...)
+		case '&':
+			dst = append(dst, "&amp;"...)
+		case '\'':
+			dst = append(dst, "&#39;"...)
+		case '"':
+			dst = append(dst, "&#34;"...)
+		}
+		text = text[i+1:]
+	}
+	return append(dst, "</span>"...)
 }
 
 // htmlToText recovers plain text from a message that came without it (as
