@@ -156,13 +156,21 @@ func (b *Batch) end() {
 // sent with ctx, or, when that message waits in the connections of ctx's
 // batch, once the batch is released, with what became of it by then.
 func (h *Hub) Answer(ctx context.Context, d Delivery, answer func(Delivery)) {
-	b := batchOf(ctx)
-	if b == nil || b.last == nil || d != Delivered {
+	if !h.AnswerWaits(ctx, d) {
 		answer(d)
 		return
 	}
+	b := batchOf(ctx)
 	b.last.answer = answer
 	b.last = nil
+}
+
+// AnswerWaits reports whether the answer to the message just sent with
+// ctx, of which SendMessage said d, waits for ctx's batch: only then need
+// a sender make a closure for Answer; otherwise d is the answer.
+func (h *Hub) AnswerWaits(ctx context.Context, d Delivery) bool {
+	b := batchOf(ctx)
+	return b != nil && b.last != nil && d == Delivered
 }
 
 type batchKey struct{}

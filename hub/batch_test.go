@@ -101,6 +101,9 @@ func TestBatchHoldsUntilRelease(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if !h.AnswerWaits(bctx, d) {
+			t.Fatalf("%q: the answer of a message held in the batch does not wait", text)
+		}
 		h.Answer(bctx, d, func(d hub.Delivery) { answers = append(answers, fmt.Sprint(text, " ", d)) })
 	}
 	if b.Len() != 1 {
@@ -127,8 +130,8 @@ func TestBatchHoldsUntilRelease(t *testing.T) {
 		}
 	}
 	// Without a batch a message is written at once.
-	if d, _ := h.SendMessage(ctx, alice, bob.Number, hub.Message{Text: "alone"}, ""); d != hub.Delivered {
-		t.Fatal(d)
+	if d, _ := h.SendMessage(ctx, alice, bob.Number, hub.Message{Text: "alone"}, ""); d != hub.Delivered || h.AnswerWaits(ctx, d) {
+		t.Fatalf("%v, its answer waiting %v; want delivered, answered at once", d, h.AnswerWaits(ctx, d))
 	}
 	if written, _ := e.outcomes(); len(written) != len(texts)+1 {
 		t.Fatalf("a message outside any batch waited: written %q", written)
