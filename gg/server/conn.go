@@ -569,9 +569,13 @@ func (c *conn) handleSendMessage(ctx context.Context, body []byte) error {
 	if err != nil {
 		return err
 	}
+	from, seq, sent := s.Account().Number, m.Seq, msg.Sent
+	if !c.srv.cfg.Hub.AnswerWaits(ctx, d) {
+		c.answerMessage(d, from, to, seq, sent)
+		return nil
+	}
 	// A message held in the batch's connections is answered once they
 	// wrote or dropped it.
-	from, seq, sent := s.Account().Number, m.Seq, msg.Sent
 	c.srv.cfg.Hub.Answer(ctx, d, func(d hub.Delivery) { c.answerMessage(d, from, to, seq, sent) })
 	return nil
 }
@@ -597,19 +601,17 @@ func (c *conn) answerMessage(d hub.Delivery, from, to, seq uint32, sent time.Tim
 		c.sendMsgAck(wire.AckQueued, to, seq)
 	}
 	messagesCounted.Inc()
-	packet := wire.AppendMessageAck110(make([]byte, wire.HeaderSize, wire.HeaderSize+messageAckSize), wire.MessageAck110{
+	buf := packets.Get()
+	*buf = wire.AppendMessageAck110(append(*buf, make([]byte, wire.HeaderSize)...), wire.MessageAck110{
 		MsgType: 1,
 		Seq:     seq,
 		Time:    uint32(sent.Unix()),
 		MsgID:   c.srv.messageID(),
 		ConvID:  conversationID(from, to),
 	})
-	c.sendPacketTracked(wire.TypeSendMsgAck110, packet, nil)
+	c.sendPacketTracked(wire.TypeSendMsgAck110, *buf, nil)
+	packets.Put(buf)
 }
-
-// messageAckSize is the most a GG_SEND_MSG_ACK110 body takes: tags, two
-// varints, a fixed32, two fixed64s and the dummy.
-const messageAckSize = 6 + 2*5 + 4 + 2*8 + 1
 
 // conversationID names the pair's conversation the same way from both
 // sides, as GG clients group messages by it.
@@ -752,16 +754,33 @@ func (c *conn) nextSeq() uint32 {
 // there is one (see hub.Batch); one the connection drops after taking it
 // goes back to the mailbox.
 func (c *conn) deliverMessage(batch *hub.Batch, from hub.Account, msg hub.Message) bool {
-	s := c.sess() // not in the receipt: it may run under c.mu
 	buf := packets.Get()
 	defer packets.Put(buf)
 	*buf = c.recvMessagePacket(*buf, c.nextSeq(), from, msg)
-	return c.sendPacketTracked(wire.TypeRecvMsg110, *buf, batch.Track(c.out, func(written bool) {
-		if !written {
-			s.Undelivered(from, msg)
-		}
-	}))
+	r := liveReceipts.Get()
+	r.Record = liveMessage{session: c.sess(), from: from, msg: msg}
+	if !c.sendPacketTracked(wire.TypeRecvMsg110, *buf, batch.Track(c.out, r.Receipt)) {
+		r.Free() // a refused write calls no receipt: the hub knows
+		return false
+	}
+	return true
 }
+
+// liveMessage is what the receipt of a live message needs. Its session
+// is taken before the write: the receipt may run under c.mu.
+type liveMessage struct {
+	session *hub.Session
+	from    hub.Account
+	msg     hub.Message
+}
+
+// liveReceipts put a live message the connection dropped after taking it
+// back in the mailbox; a closure for each message was an allocation.
+var liveReceipts = outbox.NewReceiptPool(func(m liveMessage, written bool) {
+	if !written {
+		m.session.Undelivered(m.from, m.msg)
+	}
+})
 
 // packets keeps the buffers that messages' packets are built in, as the
 // outbox keeps no reference to what it is given.
