@@ -9,34 +9,48 @@ import (
 )
 
 // FuzzReader: framing never panics, respects MaxBody, and the packets it
-// returns re-encode to exactly the bytes they were read from.
+// returns re-encode to exactly the bytes they were read from, whether
+// each has a body of its own or they share one buffer.
 func FuzzReader(f *testing.F) {
 	f.Add(AppendPacket(AppendPacket(nil, TypeWelcome, []byte{1, 2, 3, 4}), TypePing, nil))
 	f.Add([]byte{1, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0x7F})
 	f.Add([]byte{1, 0, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		r := NewReader(bytes.NewReader(data))
-		r.MaxBody = 1024
-		var again []byte
-		for {
-			p, err := r.ReadPacket()
-			if err != nil {
-				var te *TruncatedError
-				var tl *TooLargeError
-				if err != io.EOF && !errors.As(err, &te) && !errors.As(err, &tl) {
-					t.Fatalf("unexpected error type %T: %v", err, err)
-				}
-				break
-			}
-			if len(p.Body) > r.MaxBody {
-				t.Fatalf("body of %d bytes", len(p.Body))
-			}
-			again = AppendPacket(again, p.Type, p.Body)
-		}
-		if !bytes.HasPrefix(data, again) {
-			t.Fatalf("re-encoded packets are not a prefix of the input")
-		}
+		fuzzReader(t, data, func(r *Reader) (Packet, error) { return r.ReadPacket() })
+		buf := make([]byte, 0, 4)
+		fuzzReader(t, data, func(r *Reader) (Packet, error) {
+			p, err := r.ReadPacketInto(buf)
+			buf = p.Body
+			return p, err
+		})
 	})
+}
+
+// fuzzReader reads data with read until it fails, and checks what it
+// read.
+func fuzzReader(t *testing.T, data []byte, read func(*Reader) (Packet, error)) {
+	t.Helper()
+	r := NewReader(bytes.NewReader(data))
+	r.MaxBody = 1024
+	var again []byte
+	for {
+		p, err := read(r)
+		if err != nil {
+			var te *TruncatedError
+			var tl *TooLargeError
+			if err != io.EOF && !errors.As(err, &te) && !errors.As(err, &tl) {
+				t.Fatalf("unexpected error type %T: %v", err, err)
+			}
+			break
+		}
+		if len(p.Body) > r.MaxBody {
+			t.Fatalf("body of %d bytes", len(p.Body))
+		}
+		again = AppendPacket(again, p.Type, p.Body)
+	}
+	if !bytes.HasPrefix(data, again) {
+		t.Fatalf("re-encoded packets are not a prefix of the input")
+	}
 }
 
 // FuzzNotifyList: any list that parses re-encodes to a list that parses to

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"syscall"
 
 	"github.com/crosstalk-im/crosstalk/internal/idleread"
@@ -131,7 +132,17 @@ func (r *Reader) PacketBuffered() bool {
 // ReadPacket reads the next packet. It returns io.EOF only when the stream
 // ends cleanly between packets. The body is freshly allocated and belongs
 // to the caller.
-func (r *Reader) ReadPacket() (Packet, error) {
+func (r *Reader) ReadPacket() (Packet, error) { return r.readPacket(nil) }
+
+// ReadPacketInto is ReadPacket with the body read into buf, which grows
+// when it has not the room: a reader that is done with each packet
+// before the next needs no body of its own for each. The body is the
+// caller's only until buf is used again.
+func (r *Reader) ReadPacketInto(buf []byte) (Packet, error) { return r.readPacket(buf) }
+
+// readPacket reads a packet whose body goes in buf, or, when buf is nil,
+// in a body of its own.
+func (r *Reader) readPacket(buf []byte) (Packet, error) {
 	if n, err := io.ReadFull(r.br, r.hdr[:]); err != nil {
 		if err == io.EOF {
 			return Packet{}, io.EOF
@@ -146,7 +157,11 @@ func (r *Reader) ReadPacket() (Packet, error) {
 	if uint64(length) > uint64(max(r.MaxBody, 0)) {
 		return p, &TooLargeError{Type: p.Type, Length: length, Max: r.MaxBody}
 	}
-	p.Body = make([]byte, length)
+	if buf == nil {
+		p.Body = make([]byte, length)
+	} else {
+		p.Body = slices.Grow(buf[:0], int(length))[:length]
+	}
 	if n, err := io.ReadFull(r.br, p.Body); err != nil {
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
 			return p, &TruncatedError{Type: p.Type, Want: int(length), Got: n}
