@@ -175,7 +175,12 @@ var _ offstack.FrameBufferer = (*conn)(nil)
 // protocol, or a handler ends the session (a nil result); done says the
 // loop is over.
 func (c *conn) Next() (done bool, err error) {
-	p, err := c.rd.ReadPacket()
+	body := bodies.Get()
+	p, err := c.rd.ReadPacketInto(*body)
+	defer func() {
+		*body = p.Body
+		bodies.Put(body)
+	}()
 	if err != nil && !c.leavingBy.IsZero() {
 		return true, nil // gone, or out of time to send its last receipts
 	}
@@ -214,6 +219,11 @@ func (c *conn) Next() (done bool, err error) {
 	}
 	return false, nil
 }
+
+// bodies keep the buffers packets are read into: a packet's handler is
+// done with its body when it returns, and keeps what it needs as values
+// or strings of its own.
+var bodies = bufpool.Pool{Max: 64 << 10}
 
 // Goodbye tells the client the server is going away and closes.
 func (c *conn) Goodbye() { c.closeWith(wire.TypeDisconnecting, nil) }

@@ -6,7 +6,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"maps"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -415,6 +417,83 @@ func TestUserlistExportImport(t *testing.T) {
 	// A list that does not inflate is refused by dropping the connection.
 	c.send(wire.TypeUserlist100Request, wire.AppendUserlist100(nil, wire.Userlist100{Type: wire.UserlistPut, Version: 1, Format: 2, Data: []byte("not zlib")}))
 	c.expectClosed()
+}
+
+// Packets that arrive together are read one after the other into the
+// same buffer: what each leaves behind (a stored contact list, a notify
+// list, messages on their way, a status description) is its own, not
+// what the next one overwrote.
+func TestPacketsReadTogetherKeepTheirContent(t *testing.T) {
+	env := newTestEnv(t, nil)
+	env.account(t, 1001, "a@example.com", "pa")
+	env.account(t, 1002, "b@example.com", "pb")
+	b := dial(t, env.addr)
+	b.login(1002, "pb", wire.StatusAvail, "")
+	b.notify()
+	a := dial(t, env.addr)
+	a.login(1001, "pa", wire.StatusAvail, "")
+
+	list := []byte(`<ContactBook><Contacts><Contact><ShowName>Ala</ShowName><GGNumber>1002</GGNumber></Contact></Contacts></ContactBook>`)
+	overwrite := strings.Repeat("z", 400)
+	message := func(seq uint32, text string) []byte {
+		body, _ := proto.Marshal(&ggpb.GG110SendMessage{Recipient: wire.AppendProtoUIN(nil, 1, 1002), Dummy1: proto.Uint32(8),
+			Seq: proto.Uint32(seq), MsgPlain: proto.String(text), MsgXhtml: proto.String("<span>" + text + "</span>")})
+		return body
+	}
+	chunks := wire.NotifyChunks([]wire.Contact{{UIN: 1002, Type: wire.UserNormal}})
+	// The first is the longest: the buffer it grew has room for the others.
+	first := "first " + strings.Repeat("a", 600)
+	together := wire.AppendPacket(nil, wire.TypeSendMsg110, message(1, first))
+	together = wire.AppendPacket(together, wire.TypeUserlist100Request, wire.AppendUserlist100(nil,
+		wire.Userlist100{Type: wire.UserlistPut, Format: wire.UserlistFormatGG100, Data: wire.DeflateUserlist(list)}))
+	together = wire.AppendPacket(together, wire.TypeNotify105Last, chunks[0])
+	together = wire.AppendPacket(together, wire.TypeNewStatus80, wire.AppendNewStatus(nil, wire.NewStatus{
+		Status: wire.StatusBusyDescr, Flags: wire.NewStatusFlagsGG11, Description: "zaraz wracam"}))
+	together = wire.AppendPacket(together, wire.TypeSendMsg110, message(2, "second "+overwrite))
+	if _, err := a.nc.Write(together); err != nil {
+		t.Fatal(err)
+	}
+
+	// The acks wait for the batch that held b's connection: the other
+	// replies may come first.
+	replies := map[uint32]int{}
+	for range 4 {
+		p, err := a.next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		replies[p.Type]++
+		if p.Type != wire.TypeNotifyReply80 {
+			continue
+		}
+		if reply, err := wire.ParseContactStatuses(p.Body); err != nil || len(reply) != 1 || reply[0].UIN != 1002 {
+			t.Fatalf("notify reply %+v %v", reply, err)
+		}
+	}
+	if want := map[uint32]int{wire.TypeSendMsgAck110: 2, wire.TypeUserlist100Reply: 1, wire.TypeNotifyReply80: 1}; !maps.Equal(replies, want) {
+		t.Fatalf("replies %v, want %v", replies, want)
+	}
+	for _, want := range []string{first, "second " + overwrite} {
+		var got ggpb.GG110RecvMessage
+		b.expectProto(wire.TypeRecvMsg110, &got)
+		if got.GetMsgPlain() != want {
+			t.Fatalf("received %.20q…, want %.20q…", got.GetMsgPlain(), want)
+		}
+	}
+	if st, _, err := env.hub.Presence(context.Background(), 1001); err != nil || st != hub.StatusAway {
+		t.Fatalf("presence %v %v", st, err)
+	}
+	if _, text, _ := env.hub.Presence(context.Background(), 1001); text != "zaraz wracam" {
+		t.Fatalf("description %q", text)
+	}
+	a.send(wire.TypeUserlist100Request, wire.AppendUserlist100(nil, wire.Userlist100{Type: wire.UserlistGet, Format: wire.UserlistFormatGG100}))
+	r, err := wire.ParseUserlist100(a.expect(wire.TypeUserlist100Reply).Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if data, err := wire.InflateUserlist(r.Data, 1<<20); err != nil || !bytes.Equal(data, list) {
+		t.Fatalf("stored list %q %v", data, err)
+	}
 }
 
 func TestMessageLimits(t *testing.T) {
