@@ -38,6 +38,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"net"
@@ -45,6 +46,7 @@ import (
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/gg/wire"
+	"github.com/crosstalk-im/crosstalk/internal/bufpool"
 	"github.com/crosstalk-im/crosstalk/internal/clientconn"
 	"google.golang.org/protobuf/proto"
 )
@@ -234,7 +236,12 @@ func (c *Client) keepAlive(every time.Duration) {
 
 func (c *Client) readLoop() {
 	c.conn.Run(func() error {
-		p, err := c.rd.ReadPacket()
+		body := bodies.Get()
+		p, err := c.rd.ReadPacketInto(*body)
+		defer func() {
+			*body = p.Body
+			bodies.Put(body)
+		}()
 		if err != nil {
 			return err
 		}
@@ -250,6 +257,16 @@ func (c *Client) readLoop() {
 		defer c.mu.Unlock()
 		return Disconnected{Reason: c.reason, Err: cause}
 	})
+}
+
+// bodies keep the buffers packets are read into: a packet's handler is
+// done with its body when it returns, and its events carry copies of
+// what they keep (emitOther, Message.Data).
+var bodies = bufpool.Pool{Max: 64 << 10}
+
+// emitOther queues p as an Other event, with a body of its own.
+func (c *Client) emitOther(p wire.Packet) error {
+	return c.emit(Other{Packet: wire.Packet{Type: p.Type, Body: bytes.Clone(p.Body)}})
 }
 
 // emit queues an event; a full buffer ends the connection.

@@ -388,6 +388,41 @@ func TestReceiveMessage(t *testing.T) {
 	}
 }
 
+// Packets are read one after the other into the same buffer: what their
+// events keep of them (an Other's body, a message's data) is their own,
+// not what the packets after them overwrote.
+func TestEventsKeepTheirPackets(t *testing.T) {
+	// The first is the longest: the buffer it grew has room for the others.
+	unknown := bytes.Repeat([]byte("unknown "), 200)
+	data := bytes.Repeat([]byte{0xd}, 100)
+	overwrite := strings.Repeat("z", 400)
+	f := newFake(t, func(p *peer) {
+		serverLogin(p)
+		now := uint32(time.Now().Unix())
+		withData, _ := proto.Marshal(&ggpb.GG110RecvMessage{Sender: []byte("\x00\x045678"), Flags: proto.Uint32(0),
+			Seq: proto.Uint32(1), Time: proto.Uint32(now), MsgPlain: proto.String("data"), Data: data})
+		long, _ := proto.Marshal(&ggpb.GG110RecvMessage{Sender: []byte("\x00\x045678"), Flags: proto.Uint32(0),
+			Seq: proto.Uint32(2), Time: proto.Uint32(now), MsgPlain: proto.String(overwrite)})
+		together := wire.AppendPacket(nil, 0x7777, unknown)
+		together = wire.AppendPacket(together, wire.TypeRecvMsg110, withData)
+		together = wire.AppendPacket(together, wire.TypeRecvMsg110, long)
+		p.Send(string(together))
+		p.expectAck(ggpb.GG110Ack_MSG, 1)
+		p.expectAck(ggpb.GG110Ack_MSG, 2)
+		p.ExpectClose()
+	})
+	c := loggedIn(t, f, Options{})
+	if o := next[Other](t, c); o.Packet.Type != 0x7777 || !bytes.Equal(o.Packet.Body, unknown) {
+		t.Fatalf("unknown packet % x, want % x", o.Packet.Body, unknown)
+	}
+	if m := next[Message](t, c); m.Text != "data" || !bytes.Equal(m.Data, data) {
+		t.Fatalf("message with data %q % x", m.Text, m.Data)
+	}
+	if m := next[Message](t, c); m.Text != overwrite {
+		t.Fatalf("last message %.20q…", m.Text)
+	}
+}
+
 func TestStatus(t *testing.T) {
 	busy := wire.ContactStatus{UIN: 5678, Status: wire.StatusBusyDescr, Features: 0x10, RemoteIP: [4]byte{10, 0, 0, 1},
 		RemotePort: 1550, Description: polish}

@@ -91,7 +91,7 @@ func (c *Client) IMToken(ctx context.Context) (string, error) {
 // handleWelcome takes the seed; anything else before it means nothing.
 func (c *Client) handleWelcome(p wire.Packet) error {
 	if p.Type != wire.TypeWelcome || c.gotWelcome {
-		return c.emit(Other{Packet: p})
+		return c.emitOther(p)
 	}
 	w, err := wire.ParseWelcome(p.Body)
 	if err != nil {
@@ -122,7 +122,7 @@ func (c *Client) handleLoginReply(p wire.Packet) error {
 		c.loginDone <- ErrLoginFailed
 		return ErrLoginFailed
 	}
-	return c.emit(Other{Packet: p})
+	return c.emitOther(p)
 }
 
 func (c *Client) loggedIn(uin uint32, server time.Time) error {

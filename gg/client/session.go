@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"time"
 
@@ -75,14 +76,14 @@ func (c *Client) handleSession(p wire.Packet) error {
 		c.mu.Unlock()
 		return ErrKicked
 	}
-	return c.emit(Other{Packet: p})
+	return c.emitOther(p)
 }
 
 // handleDisconnecting: after an offline status libgadu only waits for
 // GG_DISCONNECT_ACK and ignores (does not ack) everything else.
 func (c *Client) handleDisconnecting(p wire.Packet) error {
 	if p.Type != wire.TypeDisconnectAck {
-		return c.emit(Other{Packet: p})
+		return c.emitOther(p)
 	}
 	c.mu.Lock()
 	c.reason = wire.TypeName(p.Type)
@@ -119,7 +120,7 @@ func (c *Client) handleMessage(p wire.Packet) error {
 		Own:    p.Type == wire.TypeRecvOwnMsg110,
 	}
 	if m.HasData {
-		msg.Data = m.Data // the body is the packet's own
+		msg.Data = bytes.Clone(m.Data)
 	}
 	switch {
 	case m.HasSender:
@@ -221,7 +222,7 @@ func (c *Client) handleTransferInfo(p wire.Packet) error {
 	if err := c.autoAck(ggpb.GG110Ack_TRANSFER_INFO, m.GetSeq()); err != nil {
 		return err
 	}
-	return c.emit(Other{Packet: p})
+	return c.emitOther(p)
 }
 
 func (c *Client) handlePong(p wire.Packet) error {
@@ -262,7 +263,7 @@ func (c *Client) handleUserlistReply(p wire.Packet) error {
 	}
 	c.mu.Unlock()
 	if ch == nil {
-		return c.emit(Other{Packet: p})
+		return c.emitOther(p)
 	}
 	ch <- reply
 	return nil
