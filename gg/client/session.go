@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"strings"
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/gg/ggpb"
@@ -109,14 +110,22 @@ func (c *Client) handleMessage(p wire.Packet) error {
 	if err != nil {
 		return &ProtocolError{Type: p.Type, Err: err}
 	}
+	// One string for both forms, each a part of it: a string each was an
+	// allocation more for every message, for the price of the text
+	// keeping the XHTML in memory while it is kept.
+	var forms strings.Builder
+	forms.Grow(len(m.Plain) + len(m.XHTML))
+	forms.Write(m.Plain)
+	forms.Write(m.XHTML)
+	both := forms.String()
 	msg := Message{
 		Seq:    m.Seq,
 		MsgID:  m.MsgID,
 		ConvID: m.ConvID,
 		Flags:  m.Flags,
 		Time:   time.Unix(int64(m.Time), 0),
-		Text:   m.Plain,
-		HTML:   m.XHTML,
+		Text:   both[:len(m.Plain)],
+		HTML:   both[len(m.Plain):],
 		Own:    p.Type == wire.TypeRecvOwnMsg110,
 	}
 	if m.HasData {

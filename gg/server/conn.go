@@ -565,7 +565,7 @@ func (c *conn) handleSendMessage(ctx context.Context, body []byte) error {
 	if err != nil {
 		return err
 	}
-	msg := fromGG(m.Plain, m.XHTML)
+	msg := fromPacket(m.Plain, m.XHTML)
 	if len(msg.Text) > hub.MaxMessageBytes || !utf8.ValidString(msg.Text) {
 		return fmt.Errorf("%w: message of %d bytes", wire.ErrMalformed, len(msg.Text))
 	}

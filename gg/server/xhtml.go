@@ -15,6 +15,19 @@ import (
 // sent formatting as binary attributes; GG11 clients send none and read
 // the XHTML.)
 
+// fromPacket is fromGG of the forms as a GG_SEND_MSG110 has them, the
+// XHTML still in the packet. The XHTML GG clients send with text of no
+// markup, the text alone in a span, needs no string of its own.
+func fromPacket(plain string, xhtml []byte) hub.Message {
+	const open, end = "<span>", "</span>"
+	if len(xhtml) == len(open)+len(plain)+len(end) && string(xhtml[:len(open)]) == open &&
+		string(xhtml[len(open):len(open)+len(plain)]) == plain && string(xhtml[len(open)+len(plain):]) == end &&
+		!strings.ContainsAny(plain, "<&") {
+		return hub.Message{Text: plain}
+	}
+	return fromGG(plain, string(xhtml))
+}
+
 // fromGG builds a hub message from the two forms. The XHTML gives the runs
 // when its text is the plain text, and the text too when the plain one is
 // empty (libgadu's rule); otherwise the plain text wins, in the

@@ -87,6 +87,24 @@ func FuzzXHTML(f *testing.F) {
 	})
 }
 
+// FuzzFromPacket: reading the XHTML in the packet is fromGG, whatever
+// the forms (plain go test runs the seeds).
+func FuzzFromPacket(f *testing.F) {
+	f.Add("hi", "<span>hi</span>")
+	f.Add("", "<span></span>")
+	f.Add("a < b", "<span>a < b</span>")
+	f.Add("a &amp; b", "<span>a &amp; b</span>")
+	f.Add("a > b", "<span>a > b</span>")
+	f.Add("hi", "<span>ho</span>")
+	f.Add("hi", `<span style="color:#ff0000; ">hi</span>`)
+	f.Fuzz(func(t *testing.T, plain, xhtml string) {
+		got, want := fromPacket(plain, []byte(xhtml)), fromGG(plain, xhtml)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q, %q: %+v, fromGG %+v", plain, xhtml, got, want)
+		}
+	})
+}
+
 // FuzzAppendEscaped: escaping is html.EscapeString's, with line breaks as
 // <br> in text only.
 func FuzzAppendEscaped(f *testing.F) {

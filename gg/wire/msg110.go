@@ -81,12 +81,12 @@ func AppendAck110(dst []byte, a Ack110) []byte {
 }
 
 // SendMsg110 is what a server reads of a GG_SEND_MSG110 body
-// (ggpb.GG110SendMessage). Recipient aliases the body.
+// (ggpb.GG110SendMessage). Recipient and XHTML alias the body.
 type SendMsg110 struct {
 	Recipient  []byte
 	Seq        uint32
 	Plain      string
-	XHTML      string
+	XHTML      []byte
 	Conference bool // chat_id is set: a conference message
 }
 
@@ -102,7 +102,7 @@ func ParseSendMsg110(body []byte) (SendMsg110, error) {
 		case num == sendFieldPlain && typ == protowire.BytesType:
 			m.Plain = string(b)
 		case num == sendFieldXHTML && typ == protowire.BytesType:
-			m.XHTML = string(b)
+			m.XHTML = b
 		case num == sendFieldChatID && typ == protowire.Fixed64Type:
 			m.Conference = true
 		}
@@ -248,7 +248,7 @@ func AppendSendMsg110(dst []byte, to, seq uint32, plain string, xhtml func([]byt
 }
 
 // ReceivedMsg110 is what a client reads of a GG_RECV_MSG110 or
-// GG_RECV_OWN_MSG110 body (ggpb.GG110RecvMessage). Sender and Data alias
+// GG_RECV_OWN_MSG110 body (ggpb.GG110RecvMessage). Its byte fields alias
 // the body.
 type ReceivedMsg110 struct {
 	Sender    []byte
@@ -256,8 +256,8 @@ type ReceivedMsg110 struct {
 	Flags     uint32
 	Seq       uint32
 	Time      uint32
-	Plain     string
-	XHTML     string
+	Plain     []byte
+	XHTML     []byte
 	HasXHTML  bool // msg_xhtml was present, if empty
 	Data      []byte
 	HasData   bool
@@ -281,9 +281,9 @@ func ParseRecvMsg110(body []byte) (ReceivedMsg110, error) {
 		case num == recvFieldTime && typ == protowire.Fixed32Type:
 			m.Time, time = uint32(v), true
 		case num == recvFieldPlain && typ == protowire.BytesType:
-			m.Plain, plain = string(b), true
+			m.Plain, plain = b, true
 		case num == recvFieldXHTML && typ == protowire.BytesType:
-			m.XHTML, m.HasXHTML = string(b), true
+			m.XHTML, m.HasXHTML = b, true
 		case num == recvFieldData && typ == protowire.BytesType:
 			m.Data, m.HasData = b, true
 		case num == recvFieldMsgID && typ == protowire.Fixed64Type:

@@ -129,7 +129,7 @@ func FuzzParseSendMsg110(f *testing.F) {
 		var want ggpb.GG110SendMessage
 		got, ok := decodeBoth(t, body, &want, ParseSendMsg110)
 		if ok && (!bytes.Equal(got.Recipient, want.GetRecipient()) || got.Seq != want.GetSeq() || got.Plain != want.GetMsgPlain() ||
-			got.XHTML != want.GetMsgXhtml() || got.Conference != (want.ChatId != nil)) {
+			string(got.XHTML) != want.GetMsgXhtml() || got.Conference != (want.ChatId != nil)) {
 			t.Fatalf("%x: got %+v, protobuf read %v", body, got, &want)
 		}
 	})
@@ -190,8 +190,8 @@ func FuzzParseRecvMsg110(f *testing.F) {
 		var want ggpb.GG110RecvMessage
 		got, ok := decodeStrictly(t, body, &want, ParseRecvMsg110)
 		if ok && (got.HasSender != (want.Sender != nil) || !bytes.Equal(got.Sender, want.Sender) || got.Flags != want.GetFlags() ||
-			got.Seq != want.GetSeq() || got.Time != want.GetTime() || got.Plain != want.GetMsgPlain() ||
-			got.HasXHTML != (want.MsgXhtml != nil) || got.XHTML != want.GetMsgXhtml() ||
+			got.Seq != want.GetSeq() || got.Time != want.GetTime() || string(got.Plain) != want.GetMsgPlain() ||
+			got.HasXHTML != (want.MsgXhtml != nil) || string(got.XHTML) != want.GetMsgXhtml() ||
 			got.HasData != (want.Data != nil) || !bytes.Equal(got.Data, want.Data) || got.MsgID != want.GetMsgId() || got.ConvID != want.GetConvId()) {
 			t.Fatalf("%x: got %+v, protobuf read %v", body, got, &want)
 		}
