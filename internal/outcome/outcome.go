@@ -51,7 +51,8 @@ func (o *Outcome[T]) Answered() bool {
 
 // Wait waits for the answer until ctx ends (ctx.Err()) or end is closed,
 // which says no answer will come any more (ErrEnded): an answer that came
-// before still wins. It may be called once.
+// before still wins. end is nil for a reader that answers every request
+// before it ends. Wait may be called once.
 func (o *Outcome[T]) Wait(ctx context.Context, end <-chan struct{}) (T, error) {
 	o.mu.Lock()
 	if o.finished {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/internal/bufpool"
+	"github.com/crosstalk-im/crosstalk/internal/outcome"
 	"github.com/crosstalk-im/crosstalk/internal/rawio"
 	"github.com/crosstalk-im/crosstalk/msnp/wire"
 )
@@ -38,54 +39,37 @@ type call struct {
 	// either onDone or one waiter.
 	onDone func(err error)
 
-	// mu guards the outcome. Only a waiter that finds none yet leaves a
-	// channel in wake for complete to signal: a pipelined sender's calls
-	// are mostly answered before it waits, and a channel made for every
-	// call was an allocation for each message.
-	mu       sync.Mutex
-	finished bool
-	wake     chan struct{}
-	reply    wire.Command // the line that completed the call
-	err      error
+	// answer is the outcome, kept in place: only a waiter that comes
+	// before it takes a channel to be woken on (package outcome), as a
+	// pipelined sender's calls are mostly answered before it waits, and
+	// a channel made for every call was an allocation for each message.
+	answer outcome.Outcome[reply]
+}
+
+// reply is a call's outcome: the line that completed it, or why it
+// failed.
+type reply struct {
+	line wire.Command
+	err  error
 }
 
 // complete records the call's outcome, the first time only, and hands it
 // to onDone or the waiter.
-func (cl *call) complete(reply wire.Command, err error) {
-	cl.mu.Lock()
-	if cl.finished {
-		cl.mu.Unlock()
-		return
-	}
-	cl.reply, cl.err, cl.finished = reply, err, true
-	onDone, wake := cl.onDone, cl.wake
-	cl.mu.Unlock()
-	if onDone != nil {
+func (cl *call) complete(line wire.Command, err error) {
+	onDone := cl.onDone // read first: an answered call may be reused
+	if cl.answer.Complete(reply{line, err}) && onDone != nil {
 		onDone(err)
-	}
-	if wake != nil {
-		wake <- struct{}{} // never blocks: wake holds one, and only complete sends
 	}
 }
 
 // answered reports whether the call has its outcome.
-func (cl *call) answered() bool {
-	cl.mu.Lock()
-	defer cl.mu.Unlock()
-	return cl.finished
-}
+func (cl *call) answered() bool { return cl.answer.Answered() }
 
-// reset empties an answered call for reuse, all but its mutex, which an
-// Unlock of complete's may still be leaving.
+// reset empties an answered call, whose wait returned, for reuse.
 func (cl *call) reset() {
 	cl.name, cl.accept, cl.onDone = "", nil, nil
-	cl.finished, cl.wake, cl.reply, cl.err = false, nil, wire.Command{}, nil
+	cl.answer.Reset()
 }
-
-// wakeChans are the channels waiters leave in call.wake. A channel whose
-// signal was received is empty and no longer known to its call, so the
-// next waiter can take it; one abandoned when ctx ended is not returned.
-var wakeChans = sync.Pool{New: func() any { return make(chan struct{}, 1) }}
 
 // hooks connect a conn to the Client or Switchboard that owns it. All of
 // them run in the conn's reader goroutine.
@@ -408,23 +392,15 @@ func (c *conn) request(ctx context.Context, accept func(wire.Command) (bool, err
 	return c.wait(ctx, trid, cl)
 }
 
+// wait waits for the call's outcome; the end of the connection fails
+// every call still pending, so only ctx may end the wait first.
 func (c *conn) wait(ctx context.Context, trid int, cl *call) (wire.Command, error) {
-	cl.mu.Lock()
-	if cl.finished {
-		cl.mu.Unlock()
-		return cl.reply, cl.err
-	}
-	wake := wakeChans.Get().(chan struct{})
-	cl.wake = wake
-	cl.mu.Unlock()
-	select {
-	case <-wake:
-		wakeChans.Put(wake)
-		return cl.reply, cl.err
-	case <-ctx.Done():
+	r, err := cl.answer.Wait(ctx, nil)
+	if err != nil {
 		c.forget(trid, cl)
-		return wire.Command{}, ctx.Err()
+		return wire.Command{}, err
 	}
+	return r.line, r.err
 }
 
 // write sends raw bytes. A failed or timed-out write may have left half a
