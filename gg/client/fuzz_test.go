@@ -2,6 +2,8 @@ package client
 
 import (
 	"context"
+	"html"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,4 +68,18 @@ func appendProto(dst []byte, typ uint32, m proto.Message) []byte {
 		panic(err)
 	}
 	return wire.AppendPacket(dst, typ, body)
+}
+
+// FuzzTextToHTML: the XHTML form is the text escaped as html.EscapeString
+// escapes, carriage returns dropped, line breaks as <br>, in a span.
+func FuzzTextToHTML(f *testing.F) {
+	for _, text := range []string{"", "plain", polish, "<>&'\"", "\r\n\n\r", "a\r\nb\nc&d<e", "ends with &"} {
+		f.Add(text)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		want := "<span>" + strings.ReplaceAll(html.EscapeString(strings.ReplaceAll(text, "\r", "")), "\n", "<br>") + "</span>"
+		if got := textToHTML(text); got != want {
+			t.Fatalf("textToHTML(%q) = %q, want %q", text, got, want)
+		}
+	})
 }
