@@ -52,6 +52,7 @@ import (
 
 	"github.com/crosstalk-im/crosstalk/imip/wire"
 	"github.com/crosstalk-im/crosstalk/internal/clientconn"
+	"github.com/crosstalk-im/crosstalk/internal/outcome"
 )
 
 // defaultWriteTimeout bounds a write when the context has no deadline, and
@@ -144,7 +145,7 @@ type Client struct {
 	state     state
 	user      string
 	buddies   []wire.Contact
-	waiters   map[uint32]waiter
+	waiters   map[uint32]*Delivery
 	pings     map[uint32]bool   // keep-alive PINGs whose ACK is swallowed
 	sent      map[uint32]string // SendMessage ID → recipient
 	sentOrder []uint32
@@ -178,7 +179,7 @@ func New(ctx context.Context, nc net.Conn, opts Options) (*Client, error) {
 		rd:      rd,
 		log:     opts.Logger.With("conn", "imip", "addr", nc.RemoteAddr().String()),
 		nextID:  opts.FirstID,
-		waiters: make(map[uint32]waiter),
+		waiters: make(map[uint32]*Delivery),
 		pings:   make(map[uint32]bool),
 		sent:    make(map[uint32]string),
 		adding:  make(map[string]bool),
@@ -364,19 +365,13 @@ func (c *Client) sendAll(ctx context.Context, bs []*wire.Block, reg func(i int, 
 	})
 }
 
-// waiter is a request waiting for the block that references it.
-type waiter struct {
-	ch  chan *wire.Block // buffered, 1
-	req *wire.Block
-}
-
 // Delivery is a block sent whose answer is still to be awaited (see
-// Post).
+// Post): the reader finds it in c.waiters by the block's ID.
 type Delivery struct {
-	c   *Client
-	id  uint32
-	req *wire.Block
-	ch  chan *wire.Block // buffered, 1
+	c      *Client
+	id     uint32
+	req    *wire.Block
+	answer outcome.Outcome[*wire.Block]
 }
 
 // ID is the block's ID, which its answer references.
@@ -395,11 +390,14 @@ func (d *Delivery) Wait(ctx context.Context) error {
 
 // reply waits for the block that references d's.
 func (d *Delivery) reply(ctx context.Context) (*wire.Block, error) {
-	reply, err := waitFor(ctx, d.c, d.ch)
+	reply, err := d.answer.Wait(ctx, d.c.conn.Done())
 	if err != nil {
 		d.c.mu.Lock()
 		delete(d.c.waiters, d.id)
 		d.c.mu.Unlock()
+		if errors.Is(err, outcome.ErrEnded) {
+			err = d.c.conn.ClosedErr()
+		}
 		return nil, err
 	}
 	return reply, nil
@@ -418,11 +416,11 @@ func (c *Client) post(ctx context.Context, b *wire.Block) (*Delivery, error) {
 func (c *Client) postAll(ctx context.Context, bs []*wire.Block) ([]*Delivery, error) {
 	ds := make([]*Delivery, len(bs))
 	for i, b := range bs {
-		ds[i] = &Delivery{c: c, req: b, ch: make(chan *wire.Block, 1)}
+		ds[i] = &Delivery{c: c, req: b}
 	}
 	err := c.sendAll(ctx, bs, func(i int, id uint32) {
 		ds[i].id = id
-		c.waiters[id] = waiter{ch: ds[i].ch, req: bs[i]}
+		c.waiters[id] = ds[i]
 	})
 	if err != nil {
 		return nil, err
@@ -472,12 +470,6 @@ func ackCode(b *wire.Block) (wire.Code, error) {
 		return 0, protocolErrorf(b, "ACK code %q is not a number", b.Arg(0))
 	}
 	return wire.Code(n), nil
-}
-
-// waitFor waits for a value on ch. When the connection ends, a value that
-// was already delivered still wins.
-func waitFor[T any](ctx context.Context, c *Client, ch <-chan T) (T, error) {
-	return clientconn.Await(ctx, c.conn, ch)
 }
 
 // requireState fails unless the session is in one of sts (and still up).

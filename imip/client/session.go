@@ -20,7 +20,7 @@ func (c *Client) handle(b *wire.Block) error {
 		c.mu.Unlock()
 		if waiting {
 			err := c.answered(w.req, b)
-			w.ch <- b
+			w.answer.Complete(b)
 			return err
 		}
 		if ping && b.Type == wire.TypeACK && b.Arg(0) == "600" {
