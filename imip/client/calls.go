@@ -156,8 +156,9 @@ func (c *Client) PostMessages(ctx context.Context, to string, texts []string) ([
 	}
 	bs := make([]*wire.Block, len(texts))
 	for i, text := range texts {
-		bs[i] = wire.NewBlock(wire.TypeMESG).Add(wire.HeaderTo, to).Add(wire.HeaderFrom, c.User())
-		bs[i].Body = []byte(text)
+		// Room for the ID, which sendAll puts first, and To and From.
+		bs[i] = &wire.Block{Type: wire.TypeMESG, Headers: make([]wire.Header, 0, 3), Body: []byte(text)}
+		bs[i].Add(wire.HeaderTo, to).Add(wire.HeaderFrom, c.User())
 	}
 	return c.postAll(ctx, bs)
 }

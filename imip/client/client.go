@@ -45,6 +45,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -341,16 +342,20 @@ func (c *Client) send(ctx context.Context, b *wire.Block, reg func(id uint32)) (
 // once; reg is called with each one's index and ID.
 func (c *Client) sendAll(ctx context.Context, bs []*wire.Block, reg func(i int, id uint32)) error {
 	return c.conn.Send(ctx, func() ([]byte, error) {
-		var out []byte
+		size := 0
 		for i, b := range bs {
 			id := c.nextID + uint32(i)
-			b.Headers = append([]wire.Header{{Name: wire.HeaderID, Value: strconv.FormatUint(uint64(id), 10)}}, b.Headers...)
+			// In the room a message's block keeps for it (PostMessages).
+			b.Headers = slices.Insert(b.Headers, 0, wire.Header{Name: wire.HeaderID, Value: strconv.FormatUint(uint64(id), 10)})
 			b.Blank = true // as the Yahoo! client does
-			enc, err := b.Encode()
-			if err != nil {
+			size += b.EncodedSize()
+		}
+		out := make([]byte, 0, size)
+		for _, b := range bs {
+			var err error
+			if out, err = b.Append(out); err != nil {
 				return nil, err
 			}
-			out = append(out, enc...)
 		}
 		c.mu.Lock()
 		for i := range bs {

@@ -253,9 +253,24 @@ func (b *Block) Append(dst []byte) ([]byte, error) {
 	return append(dst, b.Body...), nil
 }
 
-// Encode returns the encoding of b (see Append).
+// Encode returns the encoding of b (see Append), in one allocation.
 func (b *Block) Encode() ([]byte, error) {
-	return b.Append(make([]byte, 0, len(b.TypeLine())+16+b.Len()))
+	return b.Append(make([]byte, 0, b.EncodedSize()))
+}
+
+// EncodedSize is the length of b's encoding: its type line, its length
+// line, and the Len bytes after them.
+func (b *Block) EncodedSize() int {
+	n := len(b.Type)
+	for _, a := range b.Args {
+		n += 1 + len(a)
+	}
+	content := b.Len()
+	digits := 1
+	for v := content; v >= 10; v /= 10 {
+		digits++
+	}
+	return n + 2 + digits + 2 + content
 }
 
 // SplitArgs splits the rest of a type line into arguments at spaces. A

@@ -49,6 +49,9 @@ func FuzzReader(f *testing.F) {
 			if err != nil {
 				t.Fatalf("Encode(%#v): %v", b, err)
 			}
+			if len(enc) != b.EncodedSize() {
+				t.Fatalf("EncodedSize %d, encoded in %d bytes: %q", b.EncodedSize(), len(enc), enc)
+			}
 			b2, err := NewReader(bytes.NewReader(enc)).ReadBlock()
 			if err != nil || !reflect.DeepEqual(b, b2) {
 				t.Fatalf("round trip of %q: %#v, %v\nwant %#v", enc, b2, err, b)
