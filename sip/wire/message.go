@@ -24,6 +24,7 @@
 package wire
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"slices"
@@ -268,7 +269,13 @@ func (m *Message) Encode() ([]byte, error) { return m.AppendEncode(nil) }
 
 // AppendEncode is Encode appending to dst, growing it once at most: every
 // message a server sends is encoded here, into a buffer it reuses.
-func (m *Message) AppendEncode(dst []byte) ([]byte, error) {
+func (m *Message) AppendEncode(dst []byte) ([]byte, error) { return m.AppendEncodeSet(dst, "", nil) }
+
+// AppendEncodeSet is AppendEncode of m as if m.Set(name, value) had been
+// called first, m itself unchanged: a signature made for each message
+// sent goes straight into its encoding, not into a string of its own. An
+// empty name sets nothing.
+func (m *Message) AppendEncodeSet(dst []byte, name string, value []byte) ([]byte, error) {
 	if err := m.checkStartLine(); err != nil {
 		return nil, err
 	}
@@ -279,6 +286,12 @@ func (m *Message) AppendEncode(dst []byte) ([]byte, error) {
 		}
 		size += len(h.Name) + len(h.Value) + len(": \r\n")
 	}
+	if name != "" {
+		if !isToken(name) || strings.EqualFold(name, HeaderContentLength) || bytes.IndexByte(value, '\n') >= 0 || bytes.IndexByte(value, '\r') >= 0 {
+			return nil, fmt.Errorf("%w: header %q", ErrEncode, name)
+		}
+		size += len(name) + len(value) + len(": \r\n")
+	}
 	b := slices.Grow(dst, size)
 	if m.IsRequest() {
 		b = append(append(append(append(append(b, m.Method...), ' '), m.RequestURI...), ' '), Version...)
@@ -287,8 +300,20 @@ func (m *Message) AppendEncode(dst []byte) ([]byte, error) {
 		b = append(b, m.Reason...)
 	}
 	b = append(b, "\r\n"...)
+	set := name == ""
 	for _, h := range m.Headers {
+		if name != "" && strings.EqualFold(h.Name, name) {
+			// Set's line stands where the header's first stood.
+			if !set {
+				b = append(append(append(append(b, name...), ": "...), value...), "\r\n"...)
+				set = true
+			}
+			continue
+		}
 		b = append(append(append(append(b, h.Name...), ": "...), h.Value...), "\r\n"...)
+	}
+	if !set {
+		b = append(append(append(append(b, name...), ": "...), value...), "\r\n"...)
 	}
 	b = append(b, "Content-Length: "...)
 	b = strconv.AppendInt(b, int64(len(m.Body)), 10)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -208,6 +209,43 @@ func TestHeaderEditing(t *testing.T) {
 	m.Del("x")
 	if len(m.Headers) != 1 {
 		t.Fatalf("after Del: %q", m.Headers)
+	}
+}
+
+// TestAppendEncodeSet: encoding with a header set gives what Set then
+// AppendEncode give, whether m has none of the header, one, or several
+// in other spellings, and leaves m as it was.
+func TestAppendEncodeSet(t *testing.T) {
+	for _, m := range []*Message{
+		NewRequest(MethodMessage, "sip:a@b").Add("X", "1"),
+		NewRequest(MethodMessage, "sip:a@b").Add("Authorization", "old").Add("X", "1"),
+		NewResponse(200).Add("X", "1").Add("authorization", "a").Add("Y", "2").Add("AUTHORIZATION", "b"),
+	} {
+		before := slices.Clone(m.Headers)
+		got, err := m.AppendEncodeSet([]byte("kept"), HeaderAuthorization, []byte(`NTLM response="01"`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(m.Headers, before) {
+			t.Fatalf("headers changed: %q", m.Headers)
+		}
+		set := &Message{Method: m.Method, RequestURI: m.RequestURI, StatusCode: m.StatusCode, Reason: m.Reason, Headers: slices.Clone(m.Headers)}
+		want, err := set.Set(HeaderAuthorization, `NTLM response="01"`).AppendEncode([]byte("kept"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("AppendEncodeSet\n%q\nSet and AppendEncode\n%q", got, want)
+		}
+	}
+	m := NewResponse(200)
+	for _, bad := range []struct {
+		name  string
+		value string
+	}{{"Bad Name", "x"}, {HeaderContentLength, "3"}, {"X", "a\r\nInjected: 1"}, {"X", "a\nb"}} {
+		if _, err := m.AppendEncodeSet(nil, bad.name, []byte(bad.value)); !errors.Is(err, ErrEncode) {
+			t.Errorf("AppendEncodeSet(%q, %q): %v", bad.name, bad.value, err)
+		}
 	}
 }
 
