@@ -32,10 +32,21 @@ type Conn[E any] struct {
 	writeTimeout time.Duration
 
 	wmu sync.Mutex // one writer at a time
+	// Under wmu: out is where SendAppend frames, kept from one write to
+	// the next; while holding, what is sent waits in it for Flush.
+	out     []byte
+	holding bool
 
 	mu    sync.Mutex
 	cause error // why the connection ends; the first one wins
+	// Under mu: while holdingEvents, events wait in heldEvents for Flush.
+	holdingEvents bool
+	heldEvents    []E
 }
+
+// maxKeptOut bounds the buffer a connection keeps between writes: one that
+// grew past it for a large message is let go.
+const maxKeptOut = 16 << 10
 
 // New makes the core of a connection over nc, with room for eventBuffer
 // events; closed is the client's "connection closed" error, which wraps
@@ -93,8 +104,78 @@ func (c *Conn[E]) Close() {
 }
 
 // Emit queues an event; false means the buffer is full, and the client
-// should end the connection.
-func (c *Conn[E]) Emit(ev E) bool { return c.ev.Emit(ev) }
+// should end the connection. While held (see Hold) the event waits for
+// Flush.
+func (c *Conn[E]) Emit(ev E) bool {
+	c.mu.Lock()
+	if c.holdingEvents {
+		c.heldEvents = append(c.heldEvents, ev)
+		c.mu.Unlock()
+		return true
+	}
+	c.mu.Unlock()
+	return c.ev.Emit(ev)
+}
+
+// Hold keeps what is sent (Send, SendAppend, Write) and the events emitted
+// until Flush, for a reader that has more messages whole in its buffer:
+// its answers to a run of messages that came together leave in one write,
+// and no event is seen before the answer to its message was written (a
+// caller that closes the connection once it has what it wanted loses no
+// answer). A Send held returns nil before its bytes are written; should
+// Flush fail, the connection ends, and every call waiting with it.
+func (c *Conn[E]) Hold() {
+	c.wmu.Lock()
+	c.holding = true
+	c.wmu.Unlock()
+	c.mu.Lock()
+	c.holdingEvents = true
+	c.mu.Unlock()
+}
+
+// Flush writes what was held, whole, then hands over the events held
+// behind it; false from Emit gives errOverflow. After a failed write the
+// held events are dropped: the connection is ending.
+func (c *Conn[E]) Flush(errOverflow error) error {
+	c.wmu.Lock()
+	c.holding = false
+	var err error
+	if len(c.out) > 0 {
+		if c.Err() != nil {
+			err = c.ClosedErr()
+		} else {
+			err = c.writeLocked(context.Background(), time.Now().Add(c.writeTimeout), c.out)
+		}
+		c.out = keptOut(c.out)
+	}
+	c.wmu.Unlock()
+	c.mu.Lock()
+	held := c.heldEvents
+	c.holdingEvents = false
+	c.heldEvents = held[:0]
+	c.mu.Unlock()
+	if err != nil {
+		clear(held)
+		return err
+	}
+	for i, ev := range held {
+		var none E
+		held[i] = none
+		if !c.ev.Emit(ev) {
+			return errOverflow
+		}
+	}
+	return nil
+}
+
+// keptOut is out emptied for the next frames, or nil when it grew past
+// maxKeptOut.
+func keptOut(out []byte) []byte {
+	if cap(out) > maxKeptOut {
+		return nil
+	}
+	return out[:0]
+}
 
 // Run is the reader goroutine: it calls read until it fails, then records
 // that as the cause (unless one was recorded before), closes the socket,
@@ -132,6 +213,41 @@ func (c *Conn[E]) Send(ctx context.Context, prepare func() ([]byte, error)) erro
 	if err != nil {
 		return err
 	}
+	if c.holding {
+		c.out = append(c.out, b...)
+		return nil
+	}
+	return c.writeLocked(ctx, deadline, b)
+}
+
+// SendAppend is Send for a frame appended to dst, a buffer the connection
+// keeps from one write to the next: a buffer for each message sent was an
+// allocation. frame must not keep dst; on error nothing is written.
+func (c *Conn[E]) SendAppend(ctx context.Context, frame func(dst []byte) ([]byte, error)) error {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(c.writeTimeout)
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.Err() != nil {
+		return c.ClosedErr()
+	}
+	b, err := frame(c.out)
+	if err != nil {
+		return err
+	}
+	if c.holding {
+		c.out = b
+		return nil
+	}
+	err = c.writeLocked(ctx, deadline, b)
+	c.out = keptOut(b)
+	return err
+}
+
+// writeLocked writes b whole; wmu is held. A failure ends the connection.
+func (c *Conn[E]) writeLocked(ctx context.Context, deadline time.Time, b []byte) error {
 	_ = c.nc.SetWriteDeadline(deadline)
 	if _, err := c.nc.Write(b); err != nil {
 		if ctx.Err() != nil && errors.Is(err, os.ErrDeadlineExceeded) {

@@ -216,3 +216,68 @@ func TestSendPastDeadline(t *testing.T) {
 		t.Fatalf("Err = %v", c.Err())
 	}
 }
+
+// While held, what is sent waits and so do the events; Flush writes it all
+// in one write, in the order sent, and hands the events over after it.
+// SendAppend frames in the kept buffer, held or not.
+func TestHoldAndFlush(t *testing.T) {
+	c, srv := pair(t, 8)
+	c.Hold()
+	if err := c.Write(context.Background(), []byte("one\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SendAppend(context.Background(), func(dst []byte) ([]byte, error) { return append(dst, "two\n"...), nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SendAppend(context.Background(), func(dst []byte) ([]byte, error) { return append(dst, "lost"...), errors.New("no") }); err == nil {
+		t.Fatal("SendAppend kept its frame's error")
+	}
+	if !c.Emit(event{line: "held"}) {
+		t.Fatal("Emit while held")
+	}
+	select {
+	case ev := <-c.Events():
+		t.Fatalf("event %+v before Flush", ev)
+	default:
+	}
+	_ = srv.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	var b [64]byte
+	if n, err := srv.Read(b[:]); n > 0 || err == nil {
+		t.Fatalf("read %q, %v before Flush", b[:n], err)
+	}
+	if err := c.Flush(errors.New("overflow")); err != nil {
+		t.Fatal(err)
+	}
+	if ev := next(t, c); ev.line != "held" {
+		t.Fatalf("event %+v", ev)
+	}
+	_ = srv.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadFull(srv, b[:len("one\ntwo\n")]); err != nil || string(b[:len("one\ntwo\n")]) != "one\ntwo\n" {
+		t.Fatalf("read %q, %v", b[:len("one\ntwo\n")], err)
+	}
+	// Not held: written at once.
+	if err := c.SendAppend(context.Background(), func(dst []byte) ([]byte, error) { return append(dst, "three\n"...), nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(srv, b[:len("three\n")]); err != nil || string(b[:len("three\n")]) != "three\n" {
+		t.Fatalf("read %q, %v", b[:len("three\n")], err)
+	}
+	if !c.Emit(event{line: "now"}) {
+		t.Fatal("Emit")
+	}
+	if ev := next(t, c); ev.line != "now" {
+		t.Fatalf("event %+v", ev)
+	}
+}
+
+// Flush gives its overflow error when the held events do not fit.
+func TestFlushOverflow(t *testing.T) {
+	c, _ := pair(t, 1)
+	c.Hold()
+	c.Emit(event{line: "one"})
+	c.Emit(event{line: "two"})
+	overflow := errors.New("overflow")
+	if err := c.Flush(overflow); err != overflow {
+		t.Fatalf("Flush = %v", err)
+	}
+}
