@@ -196,13 +196,24 @@ func (c *Client) stopTimers() {
 func (c *Client) readLoop() {
 	c.conn.Run(func() error {
 		m, err := c.rd.ReadMessage()
-		if err != nil || m == nil {
+		if err != nil {
 			return err
 		}
-		if c.log.Enabled(context.Background(), slog.LevelDebug) {
-			c.log.Debug("sip recv", "msg", m.LogString())
+		if m != nil {
+			if c.log.Enabled(context.Background(), slog.LevelDebug) {
+				c.log.Debug("sip recv", "msg", m.LogString())
+			}
+			// The answers to messages that came together leave in one
+			// write, before the events they brought (see Hold).
+			c.conn.Hold()
+			if err := c.handle(m); err != nil {
+				return err
+			}
 		}
-		return c.handle(m)
+		if c.rd.MessageBuffered() {
+			return nil
+		}
+		return c.conn.Flush(ErrEventOverflow)
 	}, func(cause error) Event {
 		c.stopTimers()
 		return Disconnected{Err: cause}
@@ -219,47 +230,58 @@ func (c *Client) emit(ev Event) error {
 // closedErr wraps why the connection ended.
 func (c *Client) closedErr() error { return c.conn.ClosedErr() }
 
-// send signs m when signed in and writes it.
+// send signs m when signed in and writes it, framed in the connection's
+// buffer with its signature: a buffer and a header value for every message
+// were three allocations.
 func (c *Client) send(m *wire.Message) error {
-	return c.conn.Send(context.Background(), func() ([]byte, error) {
-		c.mu.Lock()
-		a := c.auth
-		c.mu.Unlock()
-		if a != nil {
-			c.sign(m, a)
-		}
-		enc, err := m.Encode()
-		if err != nil {
-			return nil, err
-		}
-		if c.log.Enabled(context.Background(), slog.LevelDebug) {
-			c.log.Debug("sip send", "msg", m.LogString())
-		}
-		return enc, nil
-	})
+	return c.conn.SendAppend(context.Background(), func(dst []byte) ([]byte, error) { return c.appendSigned(dst, m) })
 }
 
-// sign adds the Authorization of an MS-SIPAE signed message, built in one
-// buffer: every message we send after sign-in is signed.
-func (c *Client) sign(m *wire.Message, a *auth) {
+// appendSigned appends m to dst, signed once signed in. The caller holds
+// the connection's write lock (clientconn.Conn.SendAppend), so signature
+// numbers rise in the order of the wire.
+func (c *Client) appendSigned(dst []byte, m *wire.Message) ([]byte, error) {
+	c.mu.Lock()
+	a := c.auth
+	c.mu.Unlock()
+	var enc []byte
+	var err error
+	if a != nil {
+		var room [authorizationRoom]byte
+		enc, err = m.AppendEncodeSet(dst, wire.HeaderAuthorization, c.appendAuthorization(room[:0], m, a))
+	} else {
+		enc, err = m.AppendEncode(dst)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if c.log.Enabled(context.Background(), slog.LevelDebug) {
+		c.log.Debug("sip send", "msg", m.LogString())
+	}
+	return enc, nil
+}
+
+// appendAuthorization appends to v the Authorization of an MS-SIPAE
+// signed message: every message we send after sign-in is signed.
+func (c *Client) appendAuthorization(v []byte, m *wire.Message, a *auth) []byte {
 	a.cnum++
 	var digits [8 + 10]byte
-	randAndNum := string(strconv.AppendUint(wire.AppendRandomHex(digits[:0], 4), uint64(a.cnum), 10))
-	sa := wire.SignatureAuth{Protocol: "NTLM", Rand: randAndNum[:8], Num: randAndNum[8:], Realm: a.realm, TargetName: a.targetName}
+	randAndNum := strconv.AppendUint(wire.AppendRandomHex(digits[:0], 4), uint64(a.cnum), 10)
+	rand, num := string(randAndNum[:8]), string(randAndNum[8:])
+	sa := wire.SignatureAuth{Protocol: "NTLM", Rand: rand, Num: num, Realm: a.realm, TargetName: a.targetName}
 	var room [wire.SignatureRoom]byte
 	buf := wire.AppendSignatureBuffer(room[:0], m, sa)
-	v := make([]byte, 0, len(authorizationPieces)+len(a.opaque)+len(a.realm)+len(a.targetName)+len(randAndNum)+2*ntlm.SignatureSize)
 	v = append(append(v, `NTLM qop="auth", opaque="`...), a.opaque...)
 	v = append(append(v, `", realm="`...), a.realm...)
 	v = append(append(v, `", targetname="`...), a.targetName...)
-	v = append(append(v, `", crand="`...), sa.Rand...)
-	v = append(append(v, `", cnum="`...), sa.Num...)
-	v = append(a.keys.AppendSignSIP(append(v, `", response="`...), buf), '"')
-	m.Set(wire.HeaderAuthorization, string(v))
+	v = append(append(v, `", crand="`...), randAndNum[:8]...)
+	v = append(append(v, `", cnum="`...), randAndNum[8:]...)
+	return append(a.keys.AppendSignSIP(append(v, `", response="`...), buf), '"')
 }
 
-// authorizationPieces is the fixed text of our Authorization value.
-const authorizationPieces = `NTLM qop="auth", opaque="", realm="", targetname="", crand="", cnum="", response=""`
+// authorizationRoom is room for an Authorization value with the realm and
+// target name pidgin-sipe's servers use; a longer one grows on the heap.
+const authorizationRoom = 256
 
 // verify checks a server message's signature (Authentication-Info).
 func (c *Client) verify(m *wire.Message, a *auth) bool {
