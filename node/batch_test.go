@@ -9,6 +9,7 @@ import (
 	ggclient "github.com/crosstalk-im/crosstalk/gg/client"
 	"github.com/crosstalk-im/crosstalk/gg/wire"
 	imipclient "github.com/crosstalk-im/crosstalk/imip/client"
+	sipclient "github.com/crosstalk-im/crosstalk/sip/client"
 	"github.com/crosstalk-im/crosstalk/internal/testenv"
 	"github.com/crosstalk-im/crosstalk/msnp/client"
 )
@@ -57,7 +58,7 @@ func expectMSN(t *testing.T, ctx context.Context, sb *client.Switchboard, from s
 // Messages a client sends in one write to a user of another protocol on
 // the same node, which the server hands to the recipient's connection
 // together (hub.Batch, readbatch), arrive all and in order, each one
-// acknowledged as delivered, from MSN to GG and IMIP and back.
+// acknowledged as delivered, from MSN to GG, IMIP and SIP and back.
 func TestPipelinedMessagesAcrossProtocols(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -68,6 +69,15 @@ func TestPipelinedMessagesAcrossProtocols(t *testing.T) {
 	alice := login(t, ctx, n.MSNPAddr, "alice@example.com", "pa")
 	gary := loginGG(t, ctx, n.GGAddr, 2001, "pg", wire.StatusAvail, "")
 	ivy := loginIMIP(t, ctx, n.IMIPAddr, 3001, "pi")
+	addAccount(t, n, 4001, "sid@example.com", "Sid", "ps")
+	sid, err := sipclient.Dial(ctx, n.SIPAddr, sipclient.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sid.Close() })
+	if err := sid.SignIn(ctx, "sid@example.com", "ps"); err != nil {
+		t.Fatal(err)
+	}
 	const burst = 24
 
 	t.Run("msn-gg", func(t *testing.T) {
@@ -112,5 +122,28 @@ func TestPipelinedMessagesAcrossProtocols(t *testing.T) {
 			}
 		}
 		expectMSN(t, ctx, sb, "ivy@example.com", texts)
+	})
+
+	t.Run("msn-sip", func(t *testing.T) {
+		texts := numbered("sid", burst)
+		sb := postMSN(t, ctx, alice, "sid@example.com", texts)
+		for _, want := range texts {
+			if m := testenv.Next[sipclient.Message](t, ctx, sid.Events()); m.From != "sip:alice@example.com" || m.Text != want {
+				t.Fatalf("sid got %q from %s, want %q", m.Text, m.From, want)
+			}
+		}
+
+		// The first starts the IM session; the rest go in one write.
+		texts = numbered("alice from sid", burst)
+		ds, err := sid.PostMessages(ctx, "alice@example.com", texts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, d := range ds {
+			if err := d.Wait(ctx); err != nil {
+				t.Fatalf("message %d: %v", i, err)
+			}
+		}
+		expectMSN(t, ctx, sb, "sid@example.com", texts)
 	})
 }

@@ -119,7 +119,7 @@ type pipelinedEnd interface {
 }
 
 // waitingEnd is a loadEnd whose client waits for each acknowledgement
-// (SIP, web chat): post sends and waits, and there is nothing
+// (web chat): post sends and waits, and there is nothing
 // left to confirm, so it keeps one message in flight.
 type waitingEnd struct{ loadEnd }
 
@@ -428,16 +428,28 @@ func (s sipSession) close() {
 	_ = s.c.SignOut(ctx)
 }
 
-func (s sipSession) endTo(account int) loadEnd { return sipEnd{s.c, loadtestEmail(account)} }
+func (s sipSession) endTo(account int) loadEnd { return &sipEnd{c: s.c, to: loadtestEmail(account)} }
 
+// sipEnd sends MESSAGEs in the IM session without waiting for each answer,
+// as pidgin-sipe does; posted are the messages whose answer it has not
+// awaited yet, oldest first.
 type sipEnd struct {
-	c  *sipclient.Client
-	to string
+	c      *sipclient.Client
+	to     string
+	posted []*sipclient.Delivery
 }
 
-func (e sipEnd) send(ctx context.Context, text string) error { return e.c.SendMessage(ctx, e.to, text) }
+func (e *sipEnd) send(ctx context.Context, text string) error { return e.c.SendMessage(ctx, e.to, text) }
 
-func (e sipEnd) receive(ctx context.Context) (string, error) {
+func (e *sipEnd) post(ctx context.Context, texts []string) error {
+	ds, err := e.c.PostMessages(ctx, e.to, texts)
+	e.posted = append(e.posted, ds...)
+	return err
+}
+
+func (e *sipEnd) confirm(ctx context.Context) error { return takeOldest(&e.posted).Wait(ctx) }
+
+func (e *sipEnd) receive(ctx context.Context) (string, error) {
 	m, err := nextEvent[sipclient.Message](ctx, e.c.Events())
 	return m.Text, err
 }

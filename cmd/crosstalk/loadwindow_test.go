@@ -11,12 +11,11 @@ import (
 )
 
 // loadtest's --window keeps up to N messages in flight in each MSN, GG,
-// IMIP and MySpaceIM conversation, every one of them acknowledged and
-// received; a SIP conversation, whose client waits for each
-// acknowledgement, keeps one and says so.
+// IMIP, MySpaceIM and SIP conversation, every one of them acknowledged
+// and received.
 func TestLoadtestWindow(t *testing.T) {
 	n, data := loadNode(t)
-	for key, want := range map[string]string{"msn": " (window 16)", "gg": " (window 16)", "imip": " (window 16)", "msim": " (window 16)", "sip": " (window 1: the SIP client waits for each acknowledgement)"} {
+	for key, want := range map[string]string{"msn": " (window 16)", "gg": " (window 16)", "imip": " (window 16)", "msim": " (window 16)", "sip": " (window 16)"} {
 		t.Run(key, func(t *testing.T) {
 			o := loadOptions(n, data)
 			o.Window = 16

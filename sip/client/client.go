@@ -294,19 +294,34 @@ func (c *Client) verify(m *wire.Message, a *auth) bool {
 
 // request sends m and waits for its final answer.
 func (c *Client) request(ctx context.Context, m *wire.Message) (*wire.Message, error) {
+	k, ch := c.await(m)
+	if err := c.send(m); err != nil {
+		c.forgetAnswer(k)
+		return nil, err
+	}
+	return c.answer(ctx, k, ch)
+}
+
+// await readies the wait for the final answer to m, before m is sent.
+func (c *Client) await(m *wire.Message) (wire.Transaction, chan *wire.Message) {
 	k := m.Transaction()
 	ch := make(chan *wire.Message, 1)
 	c.mu.Lock()
 	c.waiters[k] = ch
 	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		delete(c.waiters, k)
-		c.mu.Unlock()
-	}()
-	if err := c.send(m); err != nil {
-		return nil, err
-	}
+	return k, ch
+}
+
+func (c *Client) forgetAnswer(k wire.Transaction) {
+	c.mu.Lock()
+	delete(c.waiters, k)
+	c.mu.Unlock()
+}
+
+// answer waits on ch for the final answer to the request k names, for
+// RequestTimeout when ctx has no deadline, and stops waiting for it.
+func (c *Client) answer(ctx context.Context, k wire.Transaction, ch chan *wire.Message) (*wire.Message, error) {
+	defer c.forgetAnswer(k)
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.opts.RequestTimeout)

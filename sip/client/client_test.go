@@ -286,3 +286,53 @@ func TestKeepAlive(t *testing.T) {
 		t.Fatalf("bob got %+v", m)
 	}
 }
+
+// PostMessages sends a paste without waiting for each answer: the first
+// text starts the IM session, the rest follow it, every one is answered
+// and arrives in order, and the next paste goes in the session. A refusal
+// comes from Wait, and the session it ended is not used again.
+func TestPostMessages(t *testing.T) {
+	e := newEnv(t, nil)
+	alice, bob := e.account(t, 1001, "alice"), e.account(t, 1002, "bob")
+	a, b := e.signIn(t, alice), e.signIn(t, bob)
+	for paste := range 2 {
+		texts := make([]string, 10)
+		for i := range texts {
+			texts[i] = fmt.Sprintf("paste %d, message %d", paste, i)
+		}
+		ds, err := a.PostMessages(ctx(t), bob.Email, texts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ds) != len(texts) {
+			t.Fatalf("%d deliveries for %d texts", len(ds), len(texts))
+		}
+		for i, d := range ds {
+			if err := d.Wait(ctx(t)); err != nil {
+				t.Fatalf("paste %d, message %d: %v", paste, i, err)
+			}
+		}
+		for _, want := range texts {
+			if m := next[client.Message](t, b); m.From != a.Self() || m.Text != want {
+				t.Fatalf("bob got %+v, want %q", m, want)
+			}
+		}
+	}
+	if err := b.Block(ctx(t), alice.Email, true); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := a.PostMessages(ctx(t), bob.Email, []string{"blocked", "and after"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refused *client.StatusError
+	if err := ds[0].Wait(ctx(t)); !errors.As(err, &refused) || refused.Code != 480 {
+		t.Fatalf("a message to a contact who blocked us: %v", err)
+	}
+	if err := ds[1].Wait(ctx(t)); !errors.As(err, &refused) || refused.Code != 481 {
+		t.Fatalf("a message after the session ended: %v", err)
+	}
+	if _, err := a.PostMessages(ctx(t), bob.Email, []string{"a new session"}); !errors.As(err, &refused) || refused.Code != 480 {
+		t.Fatalf("a new session with a contact who blocked us: %v", err)
+	}
+}

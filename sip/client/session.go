@@ -233,6 +233,100 @@ func (c *Client) sendInSession(ctx context.Context, to, contentType string, body
 	return nil
 }
 
+// Delivery is a message posted in an IM session whose answer is still to
+// be awaited (see PostMessages).
+type Delivery struct {
+	c      *Client
+	dialog *dialog
+	key    wire.Transaction
+	answer chan *wire.Message // nil: settled when posted, with err
+	err    error
+}
+
+// Wait waits for the server's answer to the message: nil when it took
+// it, a *StatusError when it refused it (480: the contact is offline).
+// After 481, 408 or 480 the session is forgotten, and the next message
+// starts another. It may be called once; when ctx ends first the answer
+// is no longer awaited.
+func (dl *Delivery) Wait(ctx context.Context) error {
+	if dl.answer == nil {
+		return dl.err
+	}
+	res, err := dl.c.answer(ctx, dl.key, dl.answer)
+	switch {
+	case err != nil:
+		return err
+	case res.StatusCode == 481 || res.StatusCode == 408 || res.StatusCode == 480:
+		dl.c.forget(dl.dialog)
+		return statusError(wire.MethodMessage, res)
+	case res.StatusCode >= 300:
+		return statusError(wire.MethodMessage, res)
+	}
+	return nil
+}
+
+// PostMessages sends texts to a contact, in that order and in one write,
+// and returns before the server answers them, so that a client need not
+// wait for each answer before sending the next (pidgin-sipe keeps every
+// message of a session unconfirmed until its answer comes);
+// Delivery.Wait then waits for each one's. Without an IM session with the
+// contact, the first text starts one as SendMessage does, and the rest
+// follow once it is accepted. It returns the Deliveries in the order of
+// texts, or the error that kept them from being sent.
+func (c *Client) PostMessages(ctx context.Context, to string, texts []string) ([]*Delivery, error) {
+	to = Address(to)
+	// One allocation for all the Deliveries: a paste is many messages.
+	all := make([]Delivery, len(texts))
+	ds := make([]*Delivery, len(texts))
+	for i := range all {
+		all[i].c = c
+		ds[i] = &all[i]
+	}
+	c.mu.Lock()
+	d := c.dialogs[strings.ToLower(to)]
+	c.mu.Unlock()
+	posted := all
+	if d == nil && len(texts) > 0 {
+		if err := c.invite(ctx, to, typeText, []byte(texts[0])); err != nil {
+			return nil, err
+		}
+		posted = all[1:]
+		c.mu.Lock()
+		d = c.dialogs[strings.ToLower(to)]
+		c.mu.Unlock()
+		if d == nil && len(posted) > 0 {
+			return nil, fmt.Errorf("sip client: the IM session with %s ended as it started", to)
+		}
+	}
+	if len(posted) == 0 {
+		return ds, nil
+	}
+	ms := make([]*wire.Message, len(posted))
+	for i := range posted {
+		m := c.inDialog(d, wire.MethodMessage).Add(wire.HeaderContentType, typeText).Add(wire.HeaderContact, c.contact)
+		m.Body = []byte(texts[len(texts)-len(posted)+i])
+		ms[i] = m
+		posted[i].dialog = d
+		posted[i].key, posted[i].answer = c.await(m)
+	}
+	err := c.conn.SendAppend(ctx, func(dst []byte) ([]byte, error) {
+		for _, m := range ms {
+			var err error
+			if dst, err = c.appendSigned(dst, m); err != nil {
+				return nil, err
+			}
+		}
+		return dst, nil
+	})
+	if err != nil {
+		for i := range posted {
+			c.forgetAnswer(posted[i].key)
+		}
+		return nil, err
+	}
+	return ds, nil
+}
+
 // typeText is the content type of our messages.
 const typeText = "text/plain; charset=UTF-8"
 
