@@ -22,6 +22,7 @@ import (
 	"github.com/crosstalk-im/crosstalk/internal/offstack"
 	"github.com/crosstalk-im/crosstalk/internal/outbox"
 	"github.com/crosstalk-im/crosstalk/internal/ratelimit"
+	"github.com/crosstalk-im/crosstalk/internal/readbatch"
 	"github.com/crosstalk-im/crosstalk/internal/service"
 	"github.com/crosstalk-im/crosstalk/metrics"
 	"github.com/crosstalk-im/crosstalk/sip/ntlm"
@@ -39,14 +40,14 @@ type conn struct {
 	rd       *wire.Reader
 	out      *outbox.Outbox
 	rate     ratelimit.Bucket
-	tag      string // our tag on this connection's registration and subscriptions
+	batch    readbatch.Batch // the messages the client sent at once
+	tag      string          // our tag on this connection's registration and subscriptions
 	// loginBy is when a client that has not signed in is dropped, in Unix
 	// nanoseconds.
 	loginBy int64
 
 	// Owned by the reader goroutine.
-	handshake     *handshake // an NTLM exchange under way
-	badSignatures int
+	handshake *handshake // an NTLM exchange under way
 
 	wmu sync.Mutex // orders signing (snum) with queueing
 	// order keeps the messages we bring the client in the order they
@@ -76,10 +77,13 @@ type conn struct {
 	seq      uint32 // numbers our out-of-dialog requests
 	presence presenceMode
 	ended    bool // no more requests of ours may start
-	bg       service.Workers
-	rereader mailbox.Rereader
-	files    map[uint32]*transfer // file invitations by cookie
-	handed   []handedFile         // the last files handed to the drive
+	// badSignatures is owned by the reader goroutine; here it fills what
+	// the fields before it leave of a word.
+	badSignatures uint8
+	bg            service.Workers
+	rereader      mailbox.Rereader
+	files         map[uint32]*transfer // file invitations by cookie
+	handed        []handedFile         // the last files handed to the drive
 	// filesCtx bounds the file transfers, which end with the connection;
 	// made with the first (see filesContextLocked), as most sessions
 	// have none.
@@ -179,6 +183,7 @@ func (s *Server) open(nc net.Conn) *conn {
 // End tells the client why the loop ended where it can, ends the
 // session, then the connection.
 func (c *conn) End(err error) {
+	c.batch.End(c.out) // a batch that a read error cut short
 	var tl *wire.TooLargeError
 	switch {
 	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
@@ -259,18 +264,28 @@ func (c *conn) Next() (done bool, err error) {
 		c.log().Log(ctx, LevelTrace, "<<", "sip", m.LogString())
 	}
 	// What handling a message queues (and events meanwhile) leaves in one
-	// write.
+	// write; so does what handling the messages the client sent at once
+	// queues, here and in the connections of those it wrote to (see
+	// readbatch).
+	more := c.rd.MessageBuffered()
 	if !m.IsRequest() {
 		c.out.Hold()
 		c.handleResponse(m)
-		c.out.Release()
+		if !more {
+			c.batch.End(c.out)
+		}
 		return false, nil
 	}
 	commandsCounted.Of(commandName(m.Method)).Inc()
-	time.Sleep(c.rate.Reserve(time.Now()))
+	if wait := c.rate.Reserve(time.Now()); wait > 0 {
+		c.batch.End(c.out) // what the batch holds does not wait too
+		time.Sleep(wait)
+	}
 	c.out.Hold()
-	err = c.dispatch(ctx, m)
-	c.out.Release()
+	err = c.dispatch(c.batch.Context(ctx, more), m)
+	if err != nil || !more {
+		c.batch.End(c.out)
+	}
 	if err != nil {
 		if errors.Is(err, errClose) {
 			return true, nil

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/crosstalk-im/crosstalk/hub"
+	"github.com/crosstalk-im/crosstalk/internal/service"
 	"github.com/crosstalk-im/crosstalk/metrics"
 	"github.com/crosstalk-im/crosstalk/msnp/invite"
 	"github.com/crosstalk-im/crosstalk/sip/wire"
@@ -106,7 +107,13 @@ func (c *conn) handleInvite(ctx context.Context, m *wire.Message) error {
 	c.mu.Unlock()
 	delivered := false
 	if text, ok := firstMessage(m.Get(wire.HeaderTextFormat)); ok {
-		code, err := c.sendToHub(ctx, me, peer, text)
+		// Not in the reader's batch (the context Next handles with):
+		// the 200 says the text was delivered, and establish sends what
+		// waited for it at once.
+		code, taken, err := c.sendToHub(service.CommandContext, me, peer, text)
+		if err == nil && code == 0 {
+			code = deliveryCode(taken)
+		}
 		if err != nil || code != 200 {
 			c.mu.Lock()
 			c.forgetLocked(d)
@@ -185,25 +192,47 @@ func stripHTML(s string) string {
 	return html.UnescapeString(tags.ReplaceAllString(s, ""))
 }
 
-// sendToHub passes a message from the client to a contact and returns the
-// SIP code that says what became of it.
-func (c *conn) sendToHub(ctx context.Context, me, peer hub.Account, text string) (int, error) {
+// sendToHub passes a message from the client to a contact. A code other
+// than 0 is the SIP answer it has at once; else taken is what the hub
+// said of the message (see deliveryCode), which hub.Answer holds back
+// while the connections of ctx's batch hold the message.
+func (c *conn) sendToHub(ctx context.Context, me, peer hub.Account, text string) (code int, taken hub.Delivery, err error) {
 	if len(text) > hub.MaxMessageBytes {
-		return 413, nil
+		return 413, 0, nil
 	}
-	d, err := c.srv.cfg.Hub.SendMessage(ctx, me, peer.Number, hub.Message{Text: text, Sent: time.Now().UTC()}, "")
+	// The hub stamps Sent with the clock reading it takes anyway.
+	taken, err = c.srv.cfg.Hub.SendMessage(ctx, me, peer.Number, hub.Message{Text: text}, "")
 	switch {
 	case errors.Is(err, hub.ErrNotFound):
-		return 404, nil
+		return 404, 0, nil
 	case err != nil:
-		return 0, err
-	case d == hub.Blocked:
-		return 403, nil
-	case d == hub.MailboxFull:
-		return 503, nil
+		return 0, 0, err
+	}
+	return 0, taken, nil
+}
+
+// deliveryCode is the SIP answer to a message the hub took as d.
+func deliveryCode(d hub.Delivery) int {
+	switch d {
+	case hub.Blocked:
+		return 403
+	case hub.MailboxFull:
+		return 503
 	}
 	messagesCounted.Inc()
-	return 200, nil
+	return 200
+}
+
+// answerMessage answers the client's MESSAGE with code.
+func (c *conn) answerMessage(m *wire.Message, code int) {
+	switch code {
+	case 403:
+		c.respond(m, code, "the contact does not accept your messages")
+	case 503:
+		c.respond(m, code, "the contact's offline mailbox is full")
+	default:
+		c.respond(m, code, "")
+	}
 }
 
 // handleMessage takes a message the client sends in a dialog.
@@ -247,18 +276,17 @@ func (c *conn) handleMessage(ctx context.Context, m *wire.Message) error {
 	} else if err != nil {
 		return err
 	}
-	code, err := c.sendToHub(ctx, me, d.peer, text)
+	code, taken, err := c.sendToHub(ctx, me, d.peer, text)
 	if err != nil {
 		return err
 	}
-	switch code {
-	case 403:
-		c.respond(m, code, "the contact does not accept your messages")
-	case 503:
-		c.respond(m, code, "the contact's offline mailbox is full")
-	default:
-		c.respond(m, code, "")
+	if code != 0 {
+		c.answerMessage(m, code)
+		return nil
 	}
+	// A message held in the batch's connections is answered once they
+	// wrote or dropped it.
+	c.srv.cfg.Hub.Answer(ctx, taken, func(taken hub.Delivery) { c.answerMessage(m, deliveryCode(taken)) })
 	return nil
 }
 
