@@ -451,33 +451,33 @@ func (c *conn) encode(m *wire.Message, dst []byte) ([]byte, error) {
 	if sa := c.sa.Load(); sa != nil {
 		sa.snum++ // under wmu
 		cfg := &c.srv.cfg
-		// srand and snum in one string, and the header in one builder:
-		// every message to a signed-in client is signed here.
+		// srand and snum in one string: every message to a signed-in
+		// client is signed here.
 		var randNum [8 + 10]byte
 		wire.AppendRandomHex(randNum[:0], 4)
 		randAndNum := string(strconv.AppendUint(randNum[:8], uint64(sa.snum), 10))
 		a := wire.SignatureAuth{Protocol: "NTLM", Rand: randAndNum[:8], Num: randAndNum[8:],
 			Realm: cfg.Realm, TargetName: cfg.TargetName}
-		var sig [32]byte
 		var room [wire.SignatureRoom]byte
-		var h strings.Builder
-		h.Grow(len(authInfoPieces) + len(sig) + len(randAndNum) + len(sa.opaque) + len(cfg.TargetName) + len(cfg.Realm))
-		h.WriteString(`NTLM rspauth="`)
-		h.Write(sa.keys.AppendSignSIP(sig[:0], wire.AppendSignatureBuffer(room[:0], m, a)))
-		h.WriteString(`", srand="`)
-		h.WriteString(a.Rand)
-		h.WriteString(`", snum="`)
-		h.WriteString(a.Num)
-		h.WriteString(`", opaque="`)
-		h.WriteString(sa.opaque)
-		h.WriteString(`", qop="auth", targetname="`)
-		h.WriteString(cfg.TargetName)
-		h.WriteString(`", realm="`)
-		h.WriteString(cfg.Realm)
-		h.WriteByte('"')
-		m.Set(wire.HeaderAuthenticationInfo, h.String())
+		// The header is written straight into the encoding, from room on
+		// the stack: a string for it was an allocation a message.
+		var info [authInfoRoom]byte
+		h := append(info[:0], `NTLM rspauth="`...)
+		h = sa.keys.AppendSignSIP(h, wire.AppendSignatureBuffer(room[:0], m, a))
+		h = append(append(h, `", srand="`...), a.Rand...)
+		h = append(append(h, `", snum="`...), a.Num...)
+		h = append(append(h, `", opaque="`...), sa.opaque...)
+		h = append(append(h, `", qop="auth", targetname="`...), cfg.TargetName...)
+		h = append(append(append(h, `", realm="`...), cfg.Realm...), '"')
+		dst, err := m.AppendEncodeSet(dst, wire.HeaderAuthenticationInfo, h)
+		return c.encoded(m, dst, err)
 	}
-	enc, err := m.AppendEncode(dst)
+	dst, err := m.AppendEncode(dst)
+	return c.encoded(m, dst, err)
+}
+
+// encoded logs what encode made of m.
+func (c *conn) encoded(m *wire.Message, enc []byte, err error) ([]byte, error) {
 	if err != nil {
 		// Every value sent is built here from checked data; this is a bug.
 		c.log().Error("encode message", "msg", m.LogString(), "err", err)
@@ -504,19 +504,40 @@ func (c *conn) closeWith(m *wire.Message) {
 // transaction is a request of ours waiting for the client's final answer.
 type transaction struct {
 	done func(res *wire.Message) // nil res: no answer in time, or the connection ended
-	// request is what was sent, for the log; due is when the client is
+	// dialog and message, when dialog is set, are a message of ours in an
+	// IM session, which settleMessage settles instead of done: a closure
+	// for each message, and the copy of it that it kept, were two
+	// allocations.
+	dialog  *dialog
+	message outgoing
+	// method is what was sent, for the log; due is when the client is
 	// dropped without an answer, in Unix nanoseconds.
-	request *wire.Message
-	due     int64
+	method string
+	due    int64
+}
+
+// settle ends t with the client's final answer, nil when none came.
+func (c *conn) settle(t *transaction, res *wire.Message) {
+	if t.dialog != nil {
+		c.settleMessage(t.dialog, t.message, res)
+		return
+	}
+	t.done(res)
 }
 
 // request sends a request of ours; done runs once with the final answer,
 // or nil when none came within TransactionTimeout or the connection ended.
 // done runs on the reader goroutine or a timer's, never under c.mu.
 func (c *conn) request(m *wire.Message, done func(res *wire.Message)) error {
+	return c.startTransaction(m, &transaction{done: done})
+}
+
+// startTransaction sends m, which t (its done, or its dialog and message)
+// waits for the answer to.
+func (c *conn) startTransaction(m *wire.Message, t *transaction) error {
 	key := m.Transaction()
 	timeout := c.srv.cfg.TransactionTimeout
-	t := &transaction{done: done, request: m, due: time.Now().Add(timeout).UnixNano()}
+	t.method, t.due = m.Method, time.Now().Add(timeout).UnixNano()
 	c.mu.Lock()
 	if c.ended {
 		c.mu.Unlock()
@@ -567,10 +588,10 @@ func (c *conn) expireTransactions() {
 	if len(expired) == 0 {
 		return
 	}
-	c.log().Info("no answer to our request: dropping the client", "request", expired[0].request.FirstLine())
+	c.log().Info("no answer to our request: dropping the client", "request", expired[0].method)
 	c.out.Close()
 	for _, t := range expired {
-		t.done(nil)
+		c.settle(t, nil)
 	}
 }
 
@@ -594,7 +615,7 @@ func (c *conn) handleResponse(m *wire.Message) {
 		return
 	}
 	if t := c.takeTransaction(m.Transaction()); t != nil {
-		t.done(m)
+		c.settle(t, m)
 	}
 }
 
@@ -700,7 +721,7 @@ func (c *conn) end(ctx context.Context) {
 	}
 	// Whoever takes a transaction out of pending settles it.
 	for _, t := range pending {
-		t.done(nil)
+		c.settle(t, nil)
 	}
 	c.bg.Stop()
 	c.rereader.Stop()
@@ -722,5 +743,6 @@ func randomID() uint32 {
 	return binary.BigEndian.Uint32(b[:])
 }
 
-// authInfoPieces is the fixed text of an Authentication-Info value.
-const authInfoPieces = `NTLM rspauth="", srand="", snum="", opaque="", qop="auth", targetname="", realm=""`
+// authInfoRoom is room for an Authentication-Info value with a realm and
+// target name of usual length; a longer one grows on the heap.
+const authInfoRoom = 256

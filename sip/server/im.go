@@ -508,34 +508,38 @@ func (c *conn) sendIMOrdered(d *dialog, o outgoing) error {
 	m := c.inDialog(d, wire.MethodMessage, d.cseq).Add(wire.HeaderContentType, contentType)
 	c.mu.Unlock()
 	m.Body = body
-	err := c.request(m, func(res *wire.Message) {
-		switch {
-		case res == nil:
-			c.failWaiting([]outgoing{o})
-		case res.StatusCode < 300:
-			if o.offline != 0 {
-				if err := c.sess().DeleteOffline(context.Background(), o.offline); err != nil {
-					c.log().Warn("delete offline message", "err", err)
-				}
-			}
-		case (res.StatusCode == 481 || res.StatusCode == 408 || res.StatusCode == 480) && !o.retried:
-			// The client forgot the session: start a new one.
-			c.mu.Lock()
-			c.forgetLocked(d)
-			c.mu.Unlock()
-			o.retried = true
-			if !c.deliverMessage(o) {
-				c.failWaiting([]outgoing{o})
-			}
-		default:
-			c.log().Info("client refused a message", "code", res.StatusCode)
-			c.refused([]outgoing{o})
-		}
-	})
+	err := c.startTransaction(m, &transaction{dialog: d, message: o})
 	if err != nil {
 		c.failWaiting([]outgoing{o})
 	}
 	return err
+}
+
+// settleMessage settles a message of ours in d with the client's answer
+// (nil: none came, or the connection ended).
+func (c *conn) settleMessage(d *dialog, o outgoing, res *wire.Message) {
+	switch {
+	case res == nil:
+		c.failWaiting([]outgoing{o})
+	case res.StatusCode < 300:
+		if o.offline != 0 {
+			if err := c.sess().DeleteOffline(context.Background(), o.offline); err != nil {
+				c.log().Warn("delete offline message", "err", err)
+			}
+		}
+	case (res.StatusCode == 481 || res.StatusCode == 408 || res.StatusCode == 480) && !o.retried:
+		// The client forgot the session: start a new one.
+		c.mu.Lock()
+		c.forgetLocked(d)
+		c.mu.Unlock()
+		o.retried = true
+		if !c.deliverMessage(o) {
+			c.failWaiting([]outgoing{o})
+		}
+	default:
+		c.log().Info("client refused a message", "code", res.StatusCode)
+		c.refused([]outgoing{o})
+	}
 }
 
 // failWaiting settles messages the client never got because the
