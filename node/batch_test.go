@@ -9,9 +9,9 @@ import (
 	ggclient "github.com/crosstalk-im/crosstalk/gg/client"
 	"github.com/crosstalk-im/crosstalk/gg/wire"
 	imipclient "github.com/crosstalk-im/crosstalk/imip/client"
-	sipclient "github.com/crosstalk-im/crosstalk/sip/client"
 	"github.com/crosstalk-im/crosstalk/internal/testenv"
 	"github.com/crosstalk-im/crosstalk/msnp/client"
+	sipclient "github.com/crosstalk-im/crosstalk/sip/client"
 )
 
 // numbered is n texts that say who they are for and their place.

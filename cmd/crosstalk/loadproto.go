@@ -439,7 +439,9 @@ type sipEnd struct {
 	posted []*sipclient.Delivery
 }
 
-func (e *sipEnd) send(ctx context.Context, text string) error { return e.c.SendMessage(ctx, e.to, text) }
+func (e *sipEnd) send(ctx context.Context, text string) error {
+	return e.c.SendMessage(ctx, e.to, text)
+}
 
 func (e *sipEnd) post(ctx context.Context, texts []string) error {
 	ds, err := e.c.PostMessages(ctx, e.to, texts)
