@@ -209,6 +209,9 @@ func (c *Client) readLoop() {
 			if err := c.handle(m); err != nil {
 				return err
 			}
+			if m.IsRequest() {
+				m.Recycle() // the handlers keep values from it, not it
+			}
 		}
 		if c.rd.MessageBuffered() {
 			return nil
@@ -389,7 +392,9 @@ func (c *Client) respond(req *wire.Message, code int, tag string, body []byte, c
 		res.Add(wire.HeaderContact, c.contact).Add(wire.HeaderContentType, contentType)
 		res.Body = body
 	}
-	return c.send(res)
+	err := c.send(res)
+	res.Recycle() // encoded: nothing refers to it
+	return err
 }
 
 // after runs f after d in timer slot t (replacing what it held) unless

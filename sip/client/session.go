@@ -219,6 +219,7 @@ func (c *Client) sendInSession(ctx context.Context, to, contentType string, body
 	m := c.inDialog(d, wire.MethodMessage).Add(wire.HeaderContentType, contentType).Add(wire.HeaderContact, c.contact)
 	m.Body = body
 	res, err := c.request(ctx, m)
+	m.Recycle() // sent: the wait for its answer keeps none of it
 	if err != nil {
 		return err
 	}
@@ -318,6 +319,9 @@ func (c *Client) PostMessages(ctx context.Context, to string, texts []string) ([
 		}
 		return dst, nil
 	})
+	for _, m := range ms {
+		m.Recycle() // sent, or not: the waits keep none of it
+	}
 	if err != nil {
 		for i := range posted {
 			c.forgetAnswer(posted[i].key)

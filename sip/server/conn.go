@@ -395,6 +395,7 @@ func (c *conn) respond(req *wire.Message, code int, diagnostics string) {
 		metrics.Errors.WithLabelValues(protocolName, strconv.Itoa(code)).Inc()
 	}
 	_ = c.send(res)
+	res.Recycle() // encoded: nothing refers to it
 }
 
 // diagnostic is an ms-diagnostics value, whose reason pidgin-sipe shows.
@@ -516,7 +517,8 @@ type transaction struct {
 	due    int64
 }
 
-// settle ends t with the client's final answer, nil when none came.
+// settle ends t with the client's final answer, nil when none came; what
+// it runs must not keep res, which is recycled after.
 func (c *conn) settle(t *transaction, res *wire.Message) {
 	if t.dialog != nil {
 		c.settleMessage(t.dialog, t.message, res)
@@ -527,7 +529,8 @@ func (c *conn) settle(t *transaction, res *wire.Message) {
 
 // request sends a request of ours; done runs once with the final answer,
 // or nil when none came within TransactionTimeout or the connection ended.
-// done runs on the reader goroutine or a timer's, never under c.mu.
+// done runs on the reader goroutine or a timer's, never under c.mu, and
+// keeps no reference to the answer (values from it may be kept).
 func (c *conn) request(m *wire.Message, done func(res *wire.Message)) error {
 	return c.startTransaction(m, &transaction{done: done})
 }
@@ -606,7 +609,9 @@ func (c *conn) takeTransaction(key wire.Transaction) *transaction {
 // handleResponse settles one of our transactions with the client's
 // answer; provisional answers and answers that are not signed are
 // ignored.
+// The settling keeps no reference to m, which is recycled.
 func (c *conn) handleResponse(m *wire.Message) {
+	defer m.Recycle()
 	if m.StatusCode < 200 {
 		return
 	}

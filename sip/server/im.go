@@ -286,7 +286,12 @@ func (c *conn) handleMessage(ctx context.Context, m *wire.Message) error {
 	}
 	// A message held in the batch's connections is answered once they
 	// wrote or dropped it.
-	c.srv.cfg.Hub.Answer(ctx, taken, func(taken hub.Delivery) { c.answerMessage(m, deliveryCode(taken)) })
+	// The answer is the last to read m: neither the handlers nor Next
+	// look at a MESSAGE after it was handed to the hub.
+	c.srv.cfg.Hub.Answer(ctx, taken, func(taken hub.Delivery) {
+		c.answerMessage(m, deliveryCode(taken))
+		m.Recycle()
+	})
 	return nil
 }
 
@@ -509,6 +514,7 @@ func (c *conn) sendIMOrdered(d *dialog, o outgoing) error {
 	c.mu.Unlock()
 	m.Body = body
 	err := c.startTransaction(m, &transaction{dialog: d, message: o})
+	m.Recycle() // encoded: the transaction keeps none of it
 	if err != nil {
 		c.failWaiting([]outgoing{o})
 	}

@@ -30,6 +30,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Version is the only protocol version spoken.
@@ -125,9 +126,31 @@ type messageWithRoom struct {
 }
 
 func newMessage() *Message {
+	if m, _ := recycled.Get().(*Message); m != nil {
+		return m
+	}
 	r := new(messageWithRoom)
 	r.Headers = r.room[:0]
 	return &r.Message
+}
+
+// recycled are messages given back (Recycle) for the next read or made.
+var recycled sync.Pool
+
+// Recycle gives m back, to be the next message read or made, once
+// nothing refers to m or to its Headers any more: a message and its room
+// for headers, made for every message read and sent, were nearly half a
+// KiB. m must come from NewRequest, NewResponse, Response or a Reader,
+// and is not to be used after. What its fields held (header values, the
+// body) is not reused, and may be kept.
+func (m *Message) Recycle() {
+	if cap(m.Headers) > headerRoom {
+		return // grew for a long message: let it go
+	}
+	// Cleared whole, as Set and Del leave lines past the end.
+	clear(m.Headers[:cap(m.Headers)])
+	*m = Message{Headers: m.Headers[:0]}
+	recycled.Put(m)
 }
 
 // Response starts the answer to req: Via, From, To (with tag added when

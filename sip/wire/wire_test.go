@@ -3,10 +3,12 @@ package wire
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -500,4 +502,38 @@ func FuzzMessageBuffered(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A recycled message is the next one read or made, on any goroutine,
+// and what it held (header values, body) stays as it was, since only
+// the message and its room for headers are reused. Run with -race: a
+// value that shared reused memory would race with the next read.
+func TestRecycle(t *testing.T) {
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 200 {
+				callID := fmt.Sprintf("%d-%d", g, i)
+				r := NewReader(strings.NewReader("MESSAGE sip:b@x SIP/2.0\r\nCall-ID: "+callID+"\r\nFrom: <sip:a@x>;tag=1\r\nContent-Length: 5\r\n\r\nhello"), Limits{})
+				m, err := r.ReadMessage()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				gotCallID, from, body := m.Get(HeaderCallID), m.Get(HeaderFrom), m.Body
+				m.Recycle()
+				made := Response(NewRequest(MethodMessage, "sip:c@x").Add(HeaderCallID, "other").Add(HeaderFrom, "<sip:c@x>"), 200, "t")
+				made.Recycle()
+				if gotCallID != callID || from != "<sip:a@x>;tag=1" || string(body) != "hello" {
+					t.Errorf("after Recycle: Call-ID %q, From %q, body %q", gotCallID, from, body)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	m := NewResponse(200)
+	if m.StatusCode != 200 || m.Reason != "OK" || len(m.Headers) != 0 || m.Body != nil {
+		t.Fatalf("a message made after others were recycled: %+v", m)
+	}
 }
