@@ -96,7 +96,7 @@ type Client struct {
 	seq         uint32 // CSeq outside dialogs
 	regCall     string // the Call-ID of the registration
 	waiters     map[wire.Transaction]chan *wire.Message
-	dialogs     map[string]*dialog // IM sessions by peer URI (lower case)
+	dialogs     map[string]*dialog // IM sessions by peerKey
 	byCall      map[string]*dialog
 	contacts    map[string]bool                   // URIs on the contact list, lower case
 	answers     map[uint32]chan invite.Invitation // file invitations we wait on, by cookie
@@ -203,13 +203,16 @@ func (c *Client) readLoop() {
 			if c.log.Enabled(context.Background(), slog.LevelDebug) {
 				c.log.Debug("sip recv", "msg", m.LogString())
 			}
+			// An answer goes to the call waiting for it, which may
+			// recycle it at once: m is not read after handle.
+			request := m.IsRequest()
 			// The answers to messages that came together leave in one
 			// write, before the events they brought (see Hold).
 			c.conn.Hold()
 			if err := c.handle(m); err != nil {
 				return err
 			}
-			if m.IsRequest() {
+			if request {
 				m.Recycle() // the handlers keep values from it, not it
 			}
 		}
@@ -299,32 +302,47 @@ func (c *Client) verify(m *wire.Message, a *auth) bool {
 func (c *Client) request(ctx context.Context, m *wire.Message) (*wire.Message, error) {
 	k, ch := c.await(m)
 	if err := c.send(m); err != nil {
-		c.forgetAnswer(k)
+		c.forgetAnswer(k, ch)
 		return nil, err
 	}
 	return c.answer(ctx, k, ch)
 }
 
+// answerChans are the channels requests wait on for their answers. The
+// reader takes a channel out of waiters as it sends the answer on it,
+// and sends on none it did not take: a channel its waiter received on,
+// or took out of waiters itself, is sent on no more, and is the next
+// request's. One the reader took and its waiter gave up on is left to
+// the collector. A channel for each request was two allocations.
+var answerChans = sync.Pool{New: func() any { return make(chan *wire.Message, 1) }}
+
 // await readies the wait for the final answer to m, before m is sent.
 func (c *Client) await(m *wire.Message) (wire.Transaction, chan *wire.Message) {
 	k := m.Transaction()
-	ch := make(chan *wire.Message, 1)
+	ch := answerChans.Get().(chan *wire.Message)
 	c.mu.Lock()
 	c.waiters[k] = ch
 	c.mu.Unlock()
 	return k, ch
 }
 
-func (c *Client) forgetAnswer(k wire.Transaction) {
+// forgetAnswer stops waiting on ch for the answer to k; ch is reused
+// unless the reader took it to send on.
+func (c *Client) forgetAnswer(k wire.Transaction, ch chan *wire.Message) {
 	c.mu.Lock()
-	delete(c.waiters, k)
+	mine := c.waiters[k] == ch
+	if mine {
+		delete(c.waiters, k)
+	}
 	c.mu.Unlock()
+	if mine {
+		answerChans.Put(ch)
+	}
 }
 
 // answer waits on ch for the final answer to the request k names, for
-// RequestTimeout when ctx has no deadline, and stops waiting for it.
+// RequestTimeout when ctx has no deadline.
 func (c *Client) answer(ctx context.Context, k wire.Transaction, ch chan *wire.Message) (*wire.Message, error) {
-	defer c.forgetAnswer(k)
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.opts.RequestTimeout)
@@ -332,10 +350,13 @@ func (c *Client) answer(ctx context.Context, k wire.Transaction, ch chan *wire.M
 	}
 	select {
 	case res := <-ch:
+		answerChans.Put(ch)
 		return res, nil
 	case <-ctx.Done():
+		c.forgetAnswer(k, ch)
 		return nil, ctx.Err()
 	case <-c.conn.Done():
+		c.forgetAnswer(k, ch)
 		return nil, c.closedErr()
 	}
 }

@@ -52,14 +52,15 @@ func (c *Client) handle(m *wire.Message) error {
 	}
 	if !m.IsRequest() {
 		if m.StatusCode >= 200 {
+			// Taken out as it is answered: an answer sent again finds
+			// no one, and a channel is sent on once (see answerChans).
+			k := m.Transaction()
 			c.mu.Lock()
-			ch := c.waiters[m.Transaction()]
+			ch := c.waiters[k]
+			delete(c.waiters, k)
 			c.mu.Unlock()
 			if ch != nil {
-				select {
-				case ch <- m:
-				default:
-				}
+				ch <- m // never blocks: room for one, and sent on once
 			}
 		}
 		return nil
@@ -88,7 +89,7 @@ func (c *Client) handle(m *wire.Message) error {
 		c.mu.Lock()
 		if d := c.byCall[m.Get(wire.HeaderCallID)]; d != nil {
 			delete(c.byCall, d.callID)
-			delete(c.dialogs, strings.ToLower(d.peer))
+			delete(c.dialogs, peerKey(d.peer))
 		}
 		c.mu.Unlock()
 		return c.respond(m, 200, "", nil, "")
@@ -165,7 +166,7 @@ func (c *Client) answerInvite(m *wire.Message) error {
 	if old := c.byCall[d.callID]; old != nil {
 		d = old // a re-INVITE
 	}
-	c.dialogs[strings.ToLower(peer)] = d
+	c.dialogs[peerKey(peer)] = d
 	c.byCall[d.callID] = d
 	c.mu.Unlock()
 	return c.respond(m, 200, d.localTag, c.sdp(), "application/sdp")
@@ -209,12 +210,11 @@ func (c *Client) SendMessage(ctx context.Context, to, text string) error {
 // sendInSession sends a MESSAGE of contentType to a contact in the IM
 // session with them, starting one when there is none.
 func (c *Client) sendInSession(ctx context.Context, to, contentType string, body []byte) error {
-	to = Address(to)
 	c.mu.Lock()
-	d := c.dialogs[strings.ToLower(to)]
+	d := c.dialogs[peerKey(to)]
 	c.mu.Unlock()
 	if d == nil {
-		return c.invite(ctx, to, contentType, body)
+		return c.invite(ctx, Address(to), contentType, body)
 	}
 	m := c.inDialog(d, wire.MethodMessage).Add(wire.HeaderContentType, contentType).Add(wire.HeaderContact, c.contact)
 	m.Body = body
@@ -223,11 +223,12 @@ func (c *Client) sendInSession(ctx context.Context, to, contentType string, body
 	if err != nil {
 		return err
 	}
+	defer res.Recycle() // read: no one else has it
 	switch {
 	case res.StatusCode == 481 || res.StatusCode == 408 || res.StatusCode == 480:
 		// The session is gone: pidgin-sipe starts another.
 		c.forget(d)
-		return c.invite(ctx, to, contentType, body)
+		return c.invite(ctx, Address(to), contentType, body)
 	case res.StatusCode >= 300:
 		return statusError(wire.MethodMessage, res)
 	}
@@ -254,9 +255,11 @@ func (dl *Delivery) Wait(ctx context.Context) error {
 		return dl.err
 	}
 	res, err := dl.c.answer(ctx, dl.key, dl.answer)
-	switch {
-	case err != nil:
+	if err != nil {
 		return err
+	}
+	defer res.Recycle() // read: no one else has it
+	switch {
 	case res.StatusCode == 481 || res.StatusCode == 408 || res.StatusCode == 480:
 		dl.c.forget(dl.dialog)
 		return statusError(wire.MethodMessage, res)
@@ -275,7 +278,6 @@ func (dl *Delivery) Wait(ctx context.Context) error {
 // follow once it is accepted. It returns the Deliveries in the order of
 // texts, or the error that kept them from being sent.
 func (c *Client) PostMessages(ctx context.Context, to string, texts []string) ([]*Delivery, error) {
-	to = Address(to)
 	// One allocation for all the Deliveries: a paste is many messages.
 	all := make([]Delivery, len(texts))
 	ds := make([]*Delivery, len(texts))
@@ -284,16 +286,16 @@ func (c *Client) PostMessages(ctx context.Context, to string, texts []string) ([
 		ds[i] = &all[i]
 	}
 	c.mu.Lock()
-	d := c.dialogs[strings.ToLower(to)]
+	d := c.dialogs[peerKey(to)]
 	c.mu.Unlock()
 	posted := all
 	if d == nil && len(texts) > 0 {
-		if err := c.invite(ctx, to, typeText, []byte(texts[0])); err != nil {
+		if err := c.invite(ctx, Address(to), typeText, []byte(texts[0])); err != nil {
 			return nil, err
 		}
 		posted = all[1:]
 		c.mu.Lock()
-		d = c.dialogs[strings.ToLower(to)]
+		d = c.dialogs[peerKey(to)]
 		c.mu.Unlock()
 		if d == nil && len(posted) > 0 {
 			return nil, fmt.Errorf("sip client: the IM session with %s ended as it started", to)
@@ -324,7 +326,7 @@ func (c *Client) PostMessages(ctx context.Context, to string, texts []string) ([
 	}
 	if err != nil {
 		for i := range posted {
-			c.forgetAnswer(posted[i].key)
+			c.forgetAnswer(posted[i].key, posted[i].answer)
 		}
 		return nil, err
 	}
@@ -347,11 +349,16 @@ func (c *Client) inDialog(d *dialog, method string) *wire.Message {
 	return c.base(method, d.target, from, to, d.callID, seq)
 }
 
+// peerKey is what dialogs are kept by: a contact's address without
+// "sip:", in lower case, which it costs nothing to make of an address
+// given without "sip:" and in lower case, as most are.
+func peerKey(uri string) string { return strings.ToLower(wire.URIUser(uri)) }
+
 func (c *Client) forget(d *dialog) {
 	c.mu.Lock()
 	delete(c.byCall, d.callID)
-	if c.dialogs[strings.ToLower(d.peer)] == d {
-		delete(c.dialogs, strings.ToLower(d.peer))
+	if key := peerKey(d.peer); c.dialogs[key] == d {
+		delete(c.dialogs, key)
 	}
 	c.mu.Unlock()
 }
@@ -378,7 +385,7 @@ func (c *Client) invite(ctx context.Context, to, contentType string, body []byte
 		return err
 	}
 	c.mu.Lock()
-	c.dialogs[strings.ToLower(to)] = d
+	c.dialogs[peerKey(to)] = d
 	c.byCall[d.callID] = d
 	c.mu.Unlock()
 	if res.HasValue(wire.HeaderSupported, "ms-text-format") {
@@ -394,7 +401,7 @@ func (c *Client) invite(ctx context.Context, to, contentType string, body []byte
 // with them; without one there is no one to tell and it does nothing.
 func (c *Client) Typing(ctx context.Context, to string, active bool) error {
 	c.mu.Lock()
-	d := c.dialogs[strings.ToLower(Address(to))]
+	d := c.dialogs[peerKey(to)]
 	c.mu.Unlock()
 	if d == nil {
 		return nil
@@ -413,7 +420,7 @@ func (c *Client) Typing(ctx context.Context, to string, active bool) error {
 // conversation window does.
 func (c *Client) EndChat(ctx context.Context, to string) error {
 	c.mu.Lock()
-	d := c.dialogs[strings.ToLower(Address(to))]
+	d := c.dialogs[peerKey(to)]
 	c.mu.Unlock()
 	if d == nil {
 		return nil
