@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"unsafe"
 
 	"github.com/crosstalk-im/crosstalk/internal/idleread"
 )
@@ -181,20 +182,20 @@ func (r *Reader) ReadMessage() (*Message, error) {
 		return nil, nil
 	}
 	budget := r.lim.MaxHeaderBytes
-	head := r.bufferedHead()
 	first, err := r.readLine(&budget)
 	if err != nil {
 		return nil, err
 	}
 	// The lines of a response or a MESSAGE, one of each per message
-	// sent, share one allocation, start line included; those of other
-	// requests, whose values a server keeps for as long as a registration
-	// or a dialog lasts, have one each, so that what is kept holds no
-	// more.
-	var shared *strings.Builder
+	// sent, share one allocation with its body, start line included;
+	// those of other requests, whose values a server keeps for as long
+	// as a registration or a dialog lasts, have one each, so that what is
+	// kept holds no more.
+	var shared *[]byte
 	if token, _, _ := bytes.Cut(first, []byte(" ")); bytes.EqualFold(token, []byte(Version)) || string(token) == MethodMessage {
-		shared = &strings.Builder{}
-		shared.Grow(head)
+		head, body := r.bufferedHead(len(first))
+		block := make([]byte, 0, head+body)
+		shared = &block
 	}
 	m, err := parseStartLine(lineString(first, shared))
 	if err != nil {
@@ -244,7 +245,13 @@ func (r *Reader) ReadMessage() (*Message, error) {
 		m.Headers = append(m.Headers, Header{Name: name, Value: value})
 	}
 	if length > 0 {
-		m.Body = make([]byte, length)
+		if shared != nil && cap(*shared)-len(*shared) >= length {
+			// Past the lines' bytes, which no one writes to.
+			start := len(*shared)
+			m.Body = (*shared)[start : start+length : start+length]
+		} else {
+			m.Body = make([]byte, length)
+		}
 		if _, err := io.ReadFull(r.br, m.Body); err != nil {
 			return nil, truncated(err)
 		}
@@ -252,15 +259,31 @@ func (r *Reader) ReadMessage() (*Message, error) {
 	return m, nil
 }
 
-// bufferedHead is room for the lines of the message that starts the
-// buffer: the size of its header section when that is buffered whole
-// (nearly always), else 512 bytes, enough for most.
-func (r *Reader) bufferedHead() int {
+// bufferedHead is room for the lines and the body of the message that
+// starts the buffer, whose start line of firstLen bytes was read: the
+// size of the rest of its header section when that is buffered whole
+// (nearly always), else 512 bytes, enough for most; and the length its
+// last header line gives, where pidgin-sipe and Encode write
+// Content-Length, else 0. Too little room costs an allocation more.
+func (r *Reader) bufferedHead(firstLen int) (head, body int) {
 	buf, _ := r.br.Peek(r.br.Buffered())
-	if i := bytes.Index(buf, []byte("\r\n\r\n")); i >= 0 {
-		return i
+	end := bytes.Index(buf, []byte("\r\n\r\n"))
+	if end < 0 {
+		return firstLen + 512, 0
 	}
-	return 512
+	last := buf[bytes.LastIndexByte(buf[:end], '\n')+1 : end]
+	name, value, _ := bytes.Cut(last, []byte(":"))
+	name = bytes.TrimRight(name, " \t")
+	if !bytes.EqualFold(name, []byte(HeaderContentLength)) && !bytes.EqualFold(name, []byte("l")) {
+		return firstLen + end, 0
+	}
+	for _, c := range bytes.Trim(value, " \t") {
+		if c < '0' || c > '9' || body > r.lim.MaxBodyBytes {
+			return firstLen + end, 0
+		}
+		body = 10*body + int(c-'0')
+	}
+	return firstLen + end, body
 }
 
 func isLineEnd(c byte) bool { return c == '\r' || c == '\n' }
@@ -299,17 +322,20 @@ func (r *Reader) readLine(budget *int) ([]byte, error) {
 	return line, nil
 }
 
-// lineString copies line into shared, when given, and returns that part
-// of shared's string; else it copies it into a string of its own.
-func lineString(line []byte, shared *strings.Builder) string {
+// lineString copies line to the end of shared, when given, and returns
+// that part of it as a string; else it copies it into a string of its
+// own. The bytes of shared up to its length are never written again:
+// what is appended goes past them, into the array or a new one.
+func lineString(line []byte, shared *[]byte) string {
 	if shared == nil {
 		return string(line)
 	}
-	// A Builder never changes what it wrote: the strings it returned
-	// earlier stay as they were.
-	start := shared.Len()
-	shared.Write(line)
-	return shared.String()[start:]
+	if len(line) == 0 {
+		return ""
+	}
+	start := len(*shared)
+	*shared = append(*shared, line...)
+	return unsafe.String(&(*shared)[start], len(line))
 }
 
 func truncated(err error) error {

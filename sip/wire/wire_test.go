@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/crosstalk-im/crosstalk/internal/race"
 )
 
 // register is pidgin-sipe 1.25's first REGISTER, as sip.md §2.1 records it.
@@ -329,6 +331,8 @@ func FuzzReadMessage(f *testing.F) {
 	f.Add([]byte("SIP/2.0 200 OK\nl: 3\ni: x\n\nabc"))
 	f.Add([]byte("INVITE sip:bob@x SIP/2.0\r\nVia: a\r\n b\r\nContent-Length: 99999999999\r\n\r\n"))
 	f.Add([]byte("SIP/2.0 401\r\n\r\n"))
+	f.Add([]byte("MESSAGE sip:b@x SIP/2.0\r\nCall-ID: c\r\nContent-Length: 5\r\n\r\nhelloSIP/2.0 200 OK\r\nl: 2\r\nTo: t\r\n\r\nok"))
+	f.Add([]byte("MESSAGE sip:b@x SIP/2.0\r\nContent-Length:  70\r\n\r\nshort"))
 	lim := Limits{MaxHeaders: 8, MaxHeaderBytes: 512, MaxBodyBytes: 64}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := NewReader(bytes.NewReader(data), lim)
@@ -348,6 +352,18 @@ func FuzzReadMessage(f *testing.F) {
 			if len(m.Headers) > lim.MaxHeaders || len(m.Body) > lim.MaxBodyBytes {
 				t.Fatalf("over the limits: %d headers, %d bytes", len(m.Headers), len(m.Body))
 			}
+			// The body may share the lines' allocation: writing to it,
+			// or past it, changes no header.
+			lines := fmt.Sprint(m.Method, m.RequestURI, m.Reason, m.Headers)
+			body := slices.Clone(m.Body)
+			for i := range m.Body {
+				m.Body[i] ^= 0xff
+			}
+			_ = append(m.Body, "past the body"...)
+			if fmt.Sprint(m.Method, m.RequestURI, m.Reason, m.Headers) != lines {
+				t.Fatalf("writing the body changed the lines: %s, was %s", fmt.Sprint(m.Method, m.RequestURI, m.Reason, m.Headers), lines)
+			}
+			copy(m.Body, body)
 			enc, err := m.Encode()
 			if err != nil {
 				t.Fatalf("Encode(%+v): %v", m, err)
@@ -535,5 +551,27 @@ func TestRecycle(t *testing.T) {
 	m := NewResponse(200)
 	if m.StatusCode != 200 || m.Reason != "OK" || len(m.Headers) != 0 || m.Body != nil {
 		t.Fatalf("a message made after others were recycled: %+v", m)
+	}
+}
+
+// A MESSAGE or a response, Content-Length last as clients write it, is
+// read in two allocations: the message, and its lines with its body.
+func TestReadMessageAllocations(t *testing.T) {
+	if race.Enabled {
+		t.Skip("the race detector allocates")
+	}
+	const message = "MESSAGE sip:b@x SIP/2.0\r\nVia: SIP/2.0/TCP 10.0.0.2:40000;branch=z9hG4bK1\r\nCall-ID: c\r\n" +
+		"CSeq: 2 MESSAGE\r\nContent-Type: text/plain; charset=UTF-8\r\nContent-Length: 11\r\n\r\nhello there"
+	stream := strings.NewReader("")
+	r := NewReader(stream, Limits{})
+	allocs := testing.AllocsPerRun(100, func() {
+		stream.Reset(message)
+		m, err := r.ReadMessage()
+		if err != nil || string(m.Body) != "hello there" || m.Get(HeaderCallID) != "c" {
+			t.Fatalf("%+v, %v", m, err)
+		}
+	})
+	if allocs > 2 {
+		t.Errorf("%v allocations a message, want 2", allocs)
 	}
 }
