@@ -94,6 +94,12 @@ type Reader struct {
 	br  *idleread.Reader
 	own idleread.Reader
 	lim Limits
+	// MessageBuffered's last answer, kept while nothing is read: a
+	// server's loop asks before it reads each message and its handler
+	// after (offstack, readbatch). It was for a buffer holding
+	// checkedAt-1 bytes; 0: none kept.
+	checkedAt int32
+	whole     bool
 }
 
 // NewReader reads from r within lim.
@@ -106,11 +112,17 @@ func NewReader(r io.Reader, lim Limits) *Reader {
 
 // Wait blocks until a message may be read, holding no buffer meanwhile
 // where the stream allows (see idleread.Reader.Wait).
-func (r *Reader) Wait() { r.br.Wait() }
+func (r *Reader) Wait() {
+	r.checkedAt = 0
+	r.br.Wait()
+}
 
 // ReadReady reads what the socket holds without waiting for more: false
 // when it holds nothing yet (see idleread.Reader.ReadReady).
-func (r *Reader) ReadReady(rc syscall.RawConn) bool { return r.br.ReadReady(rc) }
+func (r *Reader) ReadReady(rc syscall.RawConn) bool {
+	r.checkedAt = 0
+	return r.br.ReadReady(rc)
+}
 
 // MayHaveMore reports whether the socket may hold bytes the last read
 // left there (see idleread.Reader.MayHaveMore).
@@ -121,7 +133,10 @@ func (r *Reader) Buffered() int { return r.br.Buffered() }
 
 // Release gives the reader's buffer back, for a reader that is done (see
 // idleread.Reader.Release).
-func (r *Reader) Release() { r.br.Release() }
+func (r *Reader) Release() {
+	r.checkedAt = 0
+	r.br.Release()
+}
 
 // MessageBuffered reports whether the next message waits whole in the
 // buffer: reading it will not wait for the client. Line ends where a
@@ -130,7 +145,18 @@ func (r *Reader) Release() { r.br.Release() }
 // reader refuses, since ReadMessage fails on it before the body. Each
 // header line is taken as ReadMessage takes it.
 func (r *Reader) MessageBuffered() bool {
-	buf, _ := r.br.Peek(r.br.Buffered())
+	n := r.br.Buffered()
+	if int(r.checkedAt) == n+1 {
+		return r.whole
+	}
+	r.whole = r.messageBuffered(n)
+	r.checkedAt = int32(n + 1)
+	return r.whole
+}
+
+// messageBuffered is MessageBuffered for the n bytes buffered.
+func (r *Reader) messageBuffered(n int) bool {
+	buf, _ := r.br.Peek(n)
 	if len(buf) == 0 {
 		return false
 	}
@@ -167,6 +193,7 @@ func (r *Reader) MessageBuffered() bool {
 // io.EOF; other errors are *SyntaxError, *TooLargeError or ErrTruncated
 // (or the stream's own).
 func (r *Reader) ReadMessage() (*Message, error) {
+	r.checkedAt = 0
 	ahead, err := r.br.Peek(1)
 	if err != nil {
 		return nil, err

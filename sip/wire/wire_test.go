@@ -509,6 +509,11 @@ func FuzzMessageBuffered(f *testing.F) {
 			return
 		}
 		for r.MessageBuffered() {
+			// Asked again without a read, it answers from what it kept,
+			// which is what a look at the buffer says.
+			if !r.MessageBuffered() || !r.messageBuffered(r.br.Buffered()) {
+				t.Fatal("MessageBuffered changed its answer without a read")
+			}
 			_, err := r.ReadMessage()
 			if src.waited {
 				t.Fatalf("MessageBuffered said whole, and the read waited for the client (%v)", err)
