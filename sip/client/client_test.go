@@ -339,8 +339,9 @@ func TestPostMessages(t *testing.T) {
 
 // Pastes both ways at once, each side reading the other's while it
 // sends: every message answered and arriving in order. Messages read and
-// sent are recycled on both sides (wire.Message.Recycle); run with -race,
-// a message reused while something still read it would show.
+// sent are recycled on both sides (wire.Message.Recycle), and so are the
+// server's transactions and the client's answer channels; run with
+// -race, one reused while something still read it would show.
 func TestPostMessagesBothWaysAtOnce(t *testing.T) {
 	e := newEnv(t, nil)
 	alice, bob := e.account(t, 1001, "alice"), e.account(t, 1002, "bob")

@@ -517,14 +517,21 @@ type transaction struct {
 	due    int64
 }
 
-// settle ends t with the client's final answer, nil when none came; what
-// it runs must not keep res, which is recycled after.
+// transactions are transaction records to reuse. Whoever takes a record
+// out of pending is its last holder, and gives it back once done with it
+// (settle): a record for each message of ours was an allocation.
+var transactions = sync.Pool{New: func() any { return new(transaction) }}
+
+// settle ends t with the client's final answer, nil when none came, and
+// gives t back; what it runs must not keep res, which is recycled after.
 func (c *conn) settle(t *transaction, res *wire.Message) {
 	if t.dialog != nil {
 		c.settleMessage(t.dialog, t.message, res)
-		return
+	} else {
+		t.done(res)
 	}
-	t.done(res)
+	*t = transaction{}
+	transactions.Put(t)
 }
 
 // request sends a request of ours; done runs once with the final answer,
@@ -532,11 +539,13 @@ func (c *conn) settle(t *transaction, res *wire.Message) {
 // done runs on the reader goroutine or a timer's, never under c.mu, and
 // keeps no reference to the answer (values from it may be kept).
 func (c *conn) request(m *wire.Message, done func(res *wire.Message)) error {
-	return c.startTransaction(m, &transaction{done: done})
+	t := transactions.Get().(*transaction)
+	t.done = done
+	return c.startTransaction(m, t)
 }
 
-// startTransaction sends m, which t (its done, or its dialog and message)
-// waits for the answer to.
+// startTransaction sends m, which t (its done, or its dialog and message),
+// from transactions, waits for the answer to.
 func (c *conn) startTransaction(m *wire.Message, t *transaction) error {
 	key := m.Transaction()
 	timeout := c.srv.cfg.TransactionTimeout
@@ -558,7 +567,11 @@ func (c *conn) startTransaction(m *wire.Message, t *transaction) error {
 	}
 	c.mu.Unlock()
 	if err := c.send(m); err != nil {
-		c.takeTransaction(key)
+		// Not settled: the caller learns of it from err.
+		if t := c.takeTransaction(key); t != nil {
+			*t = transaction{}
+			transactions.Put(t)
+		}
 		return err
 	}
 	return nil

@@ -513,7 +513,9 @@ func (c *conn) sendIMOrdered(d *dialog, o outgoing) error {
 	m := c.inDialog(d, wire.MethodMessage, d.cseq).Add(wire.HeaderContentType, contentType)
 	c.mu.Unlock()
 	m.Body = body
-	err := c.startTransaction(m, &transaction{dialog: d, message: o})
+	t := transactions.Get().(*transaction)
+	t.dialog, t.message = d, o
+	err := c.startTransaction(m, t)
 	m.Recycle() // encoded: the transaction keeps none of it
 	if err != nil {
 		c.failWaiting([]outgoing{o})
