@@ -460,7 +460,7 @@ func (c *conn) encode(m *wire.Message, dst []byte) ([]byte, error) {
 		a := wire.SignatureAuth{Protocol: "NTLM", Rand: randAndNum[:8], Num: randAndNum[8:],
 			Realm: cfg.Realm, TargetName: cfg.TargetName}
 		var room [wire.SignatureRoom]byte
-		// The header is written straight into the encoding, from room on
+		// The header is written straight into the encoding, from info on
 		// the stack: a string for it was an allocation a message.
 		var info [authInfoRoom]byte
 		h := append(info[:0], `NTLM rspauth="`...)
