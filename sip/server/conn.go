@@ -376,7 +376,7 @@ func (c *conn) badSignature(m *wire.Message) error {
 	c.badSignatures++
 	c.log().Info("bad signature", "method", m.Method, "count", c.badSignatures)
 	if c.badSignatures >= maxBadSignatures {
-		c.closeWith(wire.Response(m, 403, c.tag))
+		c.closeReplying(wire.Response(m, 403, c.tag))
 		return errClose
 	}
 	if !strings.EqualFold(m.Method, wire.MethodAck) {
@@ -488,6 +488,14 @@ func (c *conn) encoded(m *wire.Message, enc []byte, err error) ([]byte, error) {
 		c.log().Log(context.Background(), LevelTrace, ">>", "sip", m.LogString())
 	}
 	return enc, nil
+}
+
+// closeReplying is closeWith for the reader's last answer: the answers
+// its batch holds back (see readbatch) go first, to the messages that
+// came before.
+func (c *conn) closeReplying(m *wire.Message) {
+	c.batch.End(c.out)
+	c.closeWith(m)
 }
 
 // closeWith queues m as the last message and closes the connection after

@@ -47,7 +47,7 @@ func (c *conn) handleRegister(ctx context.Context, m *wire.Message) error {
 	case strings.TrimSpace(m.Get(wire.HeaderExpires)) == "0":
 		c.log().Info("signed out")
 		res := wire.Response(m, 200, c.tag).Add(wire.HeaderExpires, "0")
-		c.closeWith(res)
+		c.closeReplying(res)
 		return errClose
 	default:
 		c.mu.Lock()

@@ -1,7 +1,11 @@
 package server
 
 import (
+	"context"
+	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -378,5 +382,131 @@ func TestExpiryGoesOnToTheNextDue(t *testing.T) {
 	c.expireTransactions()
 	if c.expiry != nil {
 		t.Fatal("the timer is kept with no request waiting")
+	}
+}
+
+// heldRecipient is a session of another protocol whose connection is
+// held in the sender's batch (hub.Batch) as MSN and GG connections are:
+// the messages it takes are written when the batch releases it.
+type heldRecipient struct {
+	mu      sync.Mutex
+	held    bool
+	written []string // texts written, in order
+	waiting []string // texts held
+}
+
+func (r *heldRecipient) Hold() {
+	r.mu.Lock()
+	r.held = true
+	r.mu.Unlock()
+}
+
+func (r *heldRecipient) Release() {
+	r.mu.Lock()
+	r.held = false
+	r.written = append(r.written, r.waiting...)
+	r.waiting = nil
+	r.mu.Unlock()
+}
+
+func (r *heldRecipient) Deliver(ev hub.Event) bool {
+	if ev.Kind != hub.EventMessage || ev.Message == nil {
+		return true
+	}
+	ev.Batch.Track(r, func(bool) {})
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.held {
+		r.waiting = append(r.waiting, ev.Message.Text)
+	} else {
+		r.written = append(r.written, ev.Message.Text)
+	}
+	return true
+}
+
+// Messages sent at once are answered once the connections that took them
+// wrote them (hub.Batch), and when a sign-out comes with them, before the
+// sign-out is, the connection closing after its answer.
+func TestMessagesThenSignOutAtOnce(t *testing.T) {
+	e := newTestEnv(t, nil)
+	alice := e.account(t, 1001, "Alice", "pa")
+	bob := e.account(t, 1002, "Bob", "pb")
+	recipient := &heldRecipient{}
+	s, err := e.hub.Attach(testCtx(t), bob, "test", recipient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Detach(context.Background()) })
+	if err := s.SetPresence(testCtx(t), hub.StatusOnline, ""); err != nil {
+		t.Fatal(err)
+	}
+	c := dialRawSIP(t, e.addr)
+	c.signIn(alice.Email, "pa")
+
+	bobURI := "sip:" + bob.Email
+	inv := c.request(wire.MethodInvite)
+	inv.RequestURI = bobURI
+	inv.Set(wire.HeaderTo, "<"+bobURI+">").Set(wire.HeaderCallID, "chat")
+	res := c.roundTrip(inv, true)
+	if res.StatusCode != 200 {
+		t.Fatalf("INVITE: %s", res.LogString())
+	}
+	to := res.Get(wire.HeaderTo)
+	inviteSeq, _, _ := inv.CSeq()
+	ack := c.request(wire.MethodAck)
+	ack.RequestURI = bobURI
+	ack.Set(wire.HeaderTo, to).Set(wire.HeaderCallID, "chat").Set(wire.HeaderCSeq, fmt.Sprintf("%d ACK", inviteSeq))
+	c.send(ack, true)
+
+	var batch []byte
+	var want []string
+	texts := []string{"one", "two", "three"}
+	for _, text := range texts {
+		m := c.request(wire.MethodMessage)
+		m.RequestURI = bobURI
+		m.Set(wire.HeaderTo, to).Set(wire.HeaderCallID, "chat").Add(wire.HeaderContentType, "text/plain; charset=UTF-8")
+		m.Body = []byte(text)
+		c.sign(m, "")
+		enc, err := m.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		batch = append(batch, enc...)
+		want = append(want, m.Get(wire.HeaderCSeq))
+	}
+	out := c.register("")
+	out.Add(wire.HeaderExpires, "0")
+	c.sign(out, "")
+	enc, err := out.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.write(append(batch, enc...))
+	want = append(want, out.Get(wire.HeaderCSeq))
+
+	var got []string
+	for {
+		m, err := c.read()
+		if err != nil {
+			break
+		}
+		if m != nil && !m.IsRequest() {
+			if m.StatusCode != 200 {
+				t.Fatalf("answer %s", m.LogString())
+			}
+			if len(got) == 0 {
+				// The first answer leaves once every message was written.
+				recipient.mu.Lock()
+				written := slices.Clone(recipient.written)
+				recipient.mu.Unlock()
+				if !slices.Equal(written, texts) {
+					t.Fatalf("answered with %q written", written)
+				}
+			}
+			got = append(got, m.Get(wire.HeaderCSeq))
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("answers to %q, want %q, then the end", got, want)
 	}
 }
