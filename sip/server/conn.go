@@ -280,6 +280,11 @@ func (c *conn) Next() (done bool, err error) {
 	if wait := c.rate.Reserve(time.Now()); wait > 0 {
 		c.batch.End(c.out) // what the batch holds does not wait too
 		time.Sleep(wait)
+	} else if !strings.EqualFold(m.Method, wire.MethodMessage) {
+		// The answers the batch holds back go before this request's, so
+		// that a BYE's, say, does not overtake those of the messages
+		// before it in the session it ends.
+		c.batch.End(c.out)
 	}
 	c.out.Hold()
 	err = c.dispatch(c.batch.Context(ctx, more), m)

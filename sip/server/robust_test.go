@@ -425,9 +425,10 @@ func (r *heldRecipient) Deliver(ev hub.Event) bool {
 }
 
 // Messages sent at once are answered once the connections that took them
-// wrote them (hub.Batch), and when a sign-out comes with them, before the
-// sign-out is, the connection closing after its answer.
-func TestMessagesThenSignOutAtOnce(t *testing.T) {
+// wrote them (hub.Batch), and before a request that came after them in
+// the same write: a BYE ending their session, or a sign-out, after whose
+// answer the connection closes.
+func TestMessagesThenMoreAtOnce(t *testing.T) {
 	e := newTestEnv(t, nil)
 	alice := e.account(t, 1001, "Alice", "pa")
 	bob := e.account(t, 1002, "Bob", "pb")
@@ -440,59 +441,64 @@ func TestMessagesThenSignOutAtOnce(t *testing.T) {
 	if err := s.SetPresence(testCtx(t), hub.StatusOnline, ""); err != nil {
 		t.Fatal(err)
 	}
-	c := dialRawSIP(t, e.addr)
-	c.signIn(alice.Email, "pa")
-
 	bobURI := "sip:" + bob.Email
-	inv := c.request(wire.MethodInvite)
-	inv.RequestURI = bobURI
-	inv.Set(wire.HeaderTo, "<"+bobURI+">").Set(wire.HeaderCallID, "chat")
-	res := c.roundTrip(inv, true)
-	if res.StatusCode != 200 {
-		t.Fatalf("INVITE: %s", res.LogString())
-	}
-	to := res.Get(wire.HeaderTo)
-	inviteSeq, _, _ := inv.CSeq()
-	ack := c.request(wire.MethodAck)
-	ack.RequestURI = bobURI
-	ack.Set(wire.HeaderTo, to).Set(wire.HeaderCallID, "chat").Set(wire.HeaderCSeq, fmt.Sprintf("%d ACK", inviteSeq))
-	c.send(ack, true)
-
-	var batch []byte
-	var want []string
-	texts := []string{"one", "two", "three"}
-	for _, text := range texts {
-		m := c.request(wire.MethodMessage)
-		m.RequestURI = bobURI
-		m.Set(wire.HeaderTo, to).Set(wire.HeaderCallID, "chat").Add(wire.HeaderContentType, "text/plain; charset=UTF-8")
-		m.Body = []byte(text)
-		c.sign(m, "")
-		enc, err := m.Encode()
-		if err != nil {
-			t.Fatal(err)
+	for _, last := range []string{wire.MethodBye, wire.MethodRegister} {
+		recipient.mu.Lock()
+		recipient.written = nil
+		recipient.mu.Unlock()
+		c := dialRawSIP(t, e.addr)
+		c.signIn(alice.Email, "pa")
+		inv := c.request(wire.MethodInvite)
+		inv.RequestURI = bobURI
+		inv.Set(wire.HeaderTo, "<"+bobURI+">").Set(wire.HeaderCallID, "chat")
+		res := c.roundTrip(inv, true)
+		if res.StatusCode != 200 {
+			t.Fatalf("INVITE: %s", res.LogString())
 		}
-		batch = append(batch, enc...)
-		want = append(want, m.Get(wire.HeaderCSeq))
-	}
-	out := c.register("")
-	out.Add(wire.HeaderExpires, "0")
-	c.sign(out, "")
-	enc, err := out.Encode()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.write(append(batch, enc...))
-	want = append(want, out.Get(wire.HeaderCSeq))
-
-	var got []string
-	for {
-		m, err := c.read()
-		if err != nil {
-			break
+		to := res.Get(wire.HeaderTo)
+		inviteSeq, _, _ := inv.CSeq()
+		inDialog := func(method string) *wire.Message {
+			m := c.request(method)
+			m.RequestURI = bobURI
+			return m.Set(wire.HeaderTo, to).Set(wire.HeaderCallID, "chat")
 		}
-		if m != nil && !m.IsRequest() {
+		c.send(inDialog(wire.MethodAck).Set(wire.HeaderCSeq, fmt.Sprintf("%d ACK", inviteSeq)), true)
+
+		var batch []byte
+		var want []string
+		texts := []string{"one", "two", "three"}
+		add := func(m *wire.Message) {
+			c.sign(m, "")
+			enc, err := m.Encode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			batch = append(batch, enc...)
+			want = append(want, m.Get(wire.HeaderCSeq))
+		}
+		for _, text := range texts {
+			m := inDialog(wire.MethodMessage).Add(wire.HeaderContentType, "text/plain; charset=UTF-8")
+			m.Body = []byte(text)
+			add(m)
+		}
+		if last == wire.MethodBye {
+			add(inDialog(wire.MethodBye))
+		} else {
+			add(c.register("").Add(wire.HeaderExpires, "0"))
+		}
+		c.write(batch)
+
+		var got []string
+		for len(got) < len(want) {
+			m, err := c.read()
+			if err != nil {
+				break
+			}
+			if m == nil || m.IsRequest() {
+				continue
+			}
 			if m.StatusCode != 200 {
-				t.Fatalf("answer %s", m.LogString())
+				t.Fatalf("%s: answer %s", last, m.LogString())
 			}
 			if len(got) == 0 {
 				// The first answer leaves once every message was written.
@@ -500,13 +506,16 @@ func TestMessagesThenSignOutAtOnce(t *testing.T) {
 				written := slices.Clone(recipient.written)
 				recipient.mu.Unlock()
 				if !slices.Equal(written, texts) {
-					t.Fatalf("answered with %q written", written)
+					t.Fatalf("%s: answered with %q written", last, written)
 				}
 			}
 			got = append(got, m.Get(wire.HeaderCSeq))
 		}
-	}
-	if !slices.Equal(got, want) {
-		t.Fatalf("answers to %q, want %q, then the end", got, want)
+		if !slices.Equal(got, want) {
+			t.Fatalf("%s: answers to %q, want %q", last, got, want)
+		}
+		if last == wire.MethodRegister {
+			c.closed()
+		}
 	}
 }
