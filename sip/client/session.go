@@ -241,8 +241,9 @@ type Delivery struct {
 	c      *Client
 	dialog *dialog
 	key    wire.Transaction
-	answer chan *wire.Message // nil: settled when posted, with err
-	err    error
+	// answer is nil for a text that started the session: the answer to
+	// its INVITE accepted it before PostMessages returned.
+	answer chan *wire.Message
 }
 
 // Wait waits for the server's answer to the message: nil when it took
@@ -252,7 +253,7 @@ type Delivery struct {
 // is no longer awaited.
 func (dl *Delivery) Wait(ctx context.Context) error {
 	if dl.answer == nil {
-		return dl.err
+		return nil
 	}
 	res, err := dl.c.answer(ctx, dl.key, dl.answer)
 	if err != nil {
