@@ -11,7 +11,10 @@
 // A single reader goroutine reads what the server sends: answers to our
 // requests wake the call that waits for them, the rest become Events on a
 // bounded channel (a full channel drops the connection with
-// ErrEventOverflow). Server messages must carry a good signature once
+// ErrEventOverflow). The answers to messages that came together leave in
+// one write, before the events they brought. SendMessage waits for its
+// message's answer; PostMessages sends several without waiting, as
+// pidgin-sipe does. Server messages must carry a good signature once
 // signed in; a bad one drops the connection (ErrBadSignature), and an
 // unsigned request is ignored, as pidgin-sipe does. After sign-in the
 // client sends keep-alives and renews its registration as the server's
