@@ -55,6 +55,28 @@ func TestSpacing(t *testing.T) {
 	}
 }
 
+func TestBusySpacing(t *testing.T) {
+	const spacing, churn = 100 * time.Millisecond, 2 * time.Second
+	for _, c := range []struct {
+		name           string
+		quiet          bool
+		prevLive, live uint64
+		want           time.Duration
+	}{
+		{"messages over a level heap", false, 64 << 20, 65 << 20, churn},
+		{"a shrinking heap", false, 64 << 20, 32 << 20, churn},
+		{"logins adding records", false, 64 << 20, 67 << 20, spacing},
+		{"quiet", true, 64 << 20, 64 << 20, spacing},
+	} {
+		if got := busySpacing(spacing, churn, c.quiet, c.prevLive, c.live, 2<<20); got != c.want {
+			t.Errorf("%s: busySpacing = %v, want %v", c.name, got, c.want)
+		}
+	}
+	if got := busySpacing(5*time.Second, churn, false, 1, 1, 2<<20); got != 5*time.Second {
+		t.Errorf("a longer spacing stays: %v", got)
+	}
+}
+
 // sink keeps TestRunFollowsAllocation's allocations from being optimised away.
 var sink []byte
 
@@ -92,6 +114,40 @@ func TestRunFollowsAllocation(t *testing.T) {
 	<-done
 	if got := currentPercent(); got != 100 {
 		t.Errorf("GOGC after Run ended = %d, want the 100 it started with", got)
+	}
+}
+
+// While the process allocates only garbage beside a level live heap, Run
+// spaces collections by ChurnSpacing: GOGC rises above the floor that
+// Spacing alone would keep.
+func TestRunSpacesCollectionsOfGarbage(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	ballast := make([]byte, 64<<20)
+	defer runtime.KeepAlive(ballast)
+	runtime.GC()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		// About 50 MB/s of garbage: 5 MB by Spacing, 8 % of the live
+		// heap, under the floor of 30; 50 MB by ChurnSpacing, about 80 %.
+		Run(ctx, Config{IdlePercent: 30, Spacing: 100 * time.Millisecond, ChurnSpacing: time.Second, Tick: 100 * time.Millisecond, MinHeadroom: 1 << 20},
+			slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	waitPercent(t, 30, nil) // idle
+	deadline := time.Now().Add(10 * time.Second)
+	for currentPercent() < 50 {
+		if time.Now().After(deadline) {
+			t.Fatalf("GOGC = %d after 10s of garbage beside a level heap, want 50 or more", currentPercent())
+		}
+		for range 2 {
+			sink = make([]byte, 128<<10)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
