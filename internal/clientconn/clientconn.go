@@ -200,15 +200,11 @@ func (c *Conn[E]) Run(read func() error, last func(cause error) E) {
 // left half a message on the wire, so it ends the connection. The write
 // may take until ctx's deadline, or writeTimeout without one.
 func (c *Conn[E]) Send(ctx context.Context, prepare func() ([]byte, error)) error {
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = time.Now().Add(c.writeTimeout)
+	deadline, err := c.lockWrite(ctx)
+	if err != nil {
+		return err
 	}
-	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if c.Err() != nil {
-		return c.ClosedErr()
-	}
 	b, err := prepare()
 	if err != nil {
 		return err
@@ -224,15 +220,11 @@ func (c *Conn[E]) Send(ctx context.Context, prepare func() ([]byte, error)) erro
 // keeps from one write to the next: a buffer for each message sent was an
 // allocation. frame must not keep dst; on error nothing is written.
 func (c *Conn[E]) SendAppend(ctx context.Context, frame func(dst []byte) ([]byte, error)) error {
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = time.Now().Add(c.writeTimeout)
+	deadline, err := c.lockWrite(ctx)
+	if err != nil {
+		return err
 	}
-	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if c.Err() != nil {
-		return c.ClosedErr()
-	}
 	b, err := frame(c.out)
 	if err != nil {
 		return err
@@ -244,6 +236,21 @@ func (c *Conn[E]) SendAppend(ctx context.Context, frame func(dst []byte) ([]byte
 	err = c.writeLocked(ctx, deadline, b)
 	c.out = keptOut(b)
 	return err
+}
+
+// lockWrite takes the write lock for a write due by ctx's deadline, or
+// writeTimeout from now without one, unless the connection has ended.
+func (c *Conn[E]) lockWrite(ctx context.Context) (deadline time.Time, err error) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(c.writeTimeout)
+	}
+	c.wmu.Lock()
+	if c.Err() != nil {
+		c.wmu.Unlock()
+		return time.Time{}, c.ClosedErr()
+	}
+	return deadline, nil
 }
 
 // writeLocked writes b whole; wmu is held. A failure ends the connection.
