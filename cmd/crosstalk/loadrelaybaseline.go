@@ -33,24 +33,29 @@ func (loadtestRelayBaselineServerCmd) Run() error {
 	if err != nil {
 		return err
 	}
-	r := &relayBaseline{sbAddr: ls[1].Addr().String(), online: map[string]*baselineConn{}, sessions: map[string]*baselineSession{}}
+	r := newBareRelay(ls[1].Addr().String())
 	go acceptEach(ls[1], r.switchboard)
 	acceptEach(ls[0], r.notification)
 	return nil
 }
 
-// relayBaseline is an MSNP7 notification server and switchboard that know
+// bareRelay is an MSNP7 notification server and switchboard that know
 // only what the load test's clients send: the MD5 login (any password),
 // SYN, CHG, XFR SB, and in the switchboard USR, CAL, ANS, MSG and OUT,
 // each answered as Crosstalk answers it. Anything else ends the
 // connection.
-type relayBaseline struct {
+type bareRelay struct {
 	sbAddr string
 
 	mu       sync.Mutex
 	online   map[string]*baselineConn    // email → its notification connection
 	sessions map[string]*baselineSession // session ID, which is also its cookie
 	lastID   int
+}
+
+// newBareRelay is a bare relay whose switchboard listens at sbAddr.
+func newBareRelay(sbAddr string) *bareRelay {
+	return &bareRelay{sbAddr: sbAddr, online: map[string]*baselineConn{}, sessions: map[string]*baselineSession{}}
 }
 
 // baselineConn is a client's connection; others write to it too (RNG,
@@ -78,7 +83,7 @@ type baselineSession struct {
 	members []*baselineConn
 }
 
-func (r *relayBaseline) notification(nc net.Conn) {
+func (r *bareRelay) notification(nc net.Conn) {
 	c := &baselineConn{nc: nc}
 	defer func() {
 		r.mu.Lock()
@@ -130,7 +135,7 @@ func (r *relayBaseline) notification(nc net.Conn) {
 	}
 }
 
-func (r *relayBaseline) newSession() *baselineSession {
+func (r *bareRelay) newSession() *baselineSession {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.lastID++
@@ -142,7 +147,7 @@ func (r *relayBaseline) newSession() *baselineSession {
 // maxBaselinePayload bounds a message's payload, as a switchboard does.
 const maxBaselinePayload = 8192
 
-func (r *relayBaseline) switchboard(nc net.Conn) {
+func (r *bareRelay) switchboard(nc net.Conn) {
 	c := &baselineConn{nc: nc}
 	var s *baselineSession
 	defer func() {
@@ -231,14 +236,14 @@ func (r *relayBaseline) switchboard(nc net.Conn) {
 	}
 }
 
-func (r *relayBaseline) session(id string) *baselineSession {
+func (r *bareRelay) session(id string) *baselineSession {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.sessions[id]
 }
 
 // join adds c to s and returns who was there before.
-func (r *relayBaseline) join(s *baselineSession, c *baselineConn) []*baselineConn {
+func (r *bareRelay) join(s *baselineSession, c *baselineConn) []*baselineConn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	present := append([]*baselineConn(nil), s.members...)
@@ -248,7 +253,7 @@ func (r *relayBaseline) join(s *baselineSession, c *baselineConn) []*baselineCon
 
 // leave takes c out of s, tells the others, and forgets s once it is
 // empty.
-func (r *relayBaseline) leave(s *baselineSession, c *baselineConn) {
+func (r *bareRelay) leave(s *baselineSession, c *baselineConn) {
 	s.mu.Lock()
 	for i, m := range s.members {
 		if m == c {

@@ -26,7 +26,7 @@ func TestRelayBaselineServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sb.Close()
-	r := &relayBaseline{sbAddr: sb.Addr().String(), online: map[string]*baselineConn{}, sessions: map[string]*baselineSession{}}
+	r := newBareRelay(sb.Addr().String())
 	go acceptEach(sb, r.switchboard)
 	go acceptEach(ns, r.notification)
 
