@@ -154,13 +154,11 @@ func (c *Conn[E]) Flush(errOverflow error) error {
 	c.holdingEvents = false
 	c.heldEvents = held[:0]
 	c.mu.Unlock()
+	defer clear(held) // the next Hold appends to the same array
 	if err != nil {
-		clear(held)
 		return err
 	}
-	for i, ev := range held {
-		var none E
-		held[i] = none
+	for _, ev := range held {
 		if !c.ev.Emit(ev) {
 			return errOverflow
 		}
