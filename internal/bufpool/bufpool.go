@@ -28,3 +28,25 @@ func (p *Pool) Put(b *[]byte) {
 		p.pool.Put(b)
 	}
 }
+
+// boxes keep the *[]byte a buffer travels in through a Pool while its
+// holder keeps the bare slice (TakeSlice, PutSlice): a new box on every
+// PutSlice would be an allocation each time.
+var boxes = sync.Pool{New: func() any { return new([]byte) }}
+
+// TakeSlice is Get for a holder that keeps the slice itself, a pointer
+// less in its record.
+func (p *Pool) TakeSlice() []byte {
+	box := p.Get()
+	b := *box
+	*box = nil
+	boxes.Put(box)
+	return b
+}
+
+// PutSlice is Put for a slice from TakeSlice. Nothing may use it after.
+func (p *Pool) PutSlice(b []byte) {
+	box := boxes.Get().(*[]byte)
+	*box = b
+	p.Put(box)
+}

@@ -21,3 +21,12 @@ func TestPool(t *testing.T) {
 		}
 	}
 }
+
+// A slice given back with PutSlice comes out of TakeSlice empty.
+func TestSlices(t *testing.T) {
+	p := &Pool{Max: 64}
+	p.PutSlice(append(p.TakeSlice(), "hello"...))
+	if got := p.TakeSlice(); len(got) != 0 {
+		t.Fatalf("a slice came back with %d bytes in it", len(got))
+	}
+}

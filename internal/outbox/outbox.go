@@ -148,7 +148,7 @@ func (o *Outbox) WriteTracked(p []byte, receipt Receipt) error {
 		p, o.pending = o.pending, nil
 	}
 	if o.pending == nil {
-		o.pending = takePending()
+		o.pending = pendingBuffers.TakeSlice()
 	}
 	o.pending = append(o.pending, p...)
 	if receipt != nil {
@@ -168,26 +168,6 @@ func (o *Outbox) WriteTracked(p []byte, receipt Receipt) error {
 // from nothing, a tenth of a switchboard's CPU, and an idle connection is
 // to keep none. Buffers grown past twice maxHeldBytes are let go.
 var pendingBuffers = bufpool.Pool{Max: 2 * maxHeldBytes}
-
-// pendingBoxes keeps the *[]byte that a buffer travels in through
-// pendingBuffers while the buffer is out: the outbox keeps the slice
-// alone (a pointer more in every outbox, idle ones too, otherwise), and a
-// new box on every recycle was an allocation for every write.
-var pendingBoxes = sync.Pool{New: func() any { return new([]byte) }}
-
-func takePending() []byte {
-	box := pendingBuffers.Get()
-	b := *box
-	*box = nil
-	pendingBoxes.Put(box)
-	return b
-}
-
-func recyclePending(b []byte) {
-	box := pendingBoxes.Get().(*[]byte)
-	*box = b
-	pendingBuffers.Put(box)
-}
 
 // Hold keeps what is queued from now on, from any goroutine, until
 // Release, so that it goes out in one system call instead of one per
@@ -267,7 +247,7 @@ func (o *Outbox) writeNowLocked(owned bool) []mark {
 	}
 	if n == len(o.pending) {
 		if owned {
-			recyclePending(o.pending)
+			pendingBuffers.PutSlice(o.pending)
 		}
 		o.pending, o.marks = nil, nil // an idle connection keeps no buffer
 		return written
@@ -284,7 +264,7 @@ func (o *Outbox) flush() {
 		o.mu.Unlock()
 		_ = o.conn.SetWriteDeadline(time.Now().Add(o.writeTimeout))
 		n, err := o.conn.Write(buf)
-		recyclePending(buf)
+		pendingBuffers.PutSlice(buf)
 		// What the kernel took is written, whatever came after it.
 		var written []Receipt
 		for len(marks) > 0 && marks[0].end <= n {
